@@ -1,0 +1,151 @@
+/**
+ * Service configuration, read once from environment variables and validated at start-up.
+ * A bad value stops the process with one line per problem, naming the variable.
+ */
+import { z } from 'zod';
+import { IANAZone } from 'luxon';
+import { parseDuration } from './duration';
+import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './workflows/shutdown-policy';
+
+const clockTime = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time such as 19:00');
+
+const timeZone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
+  message: 'must be an IANA time zone such as Europe/Berlin or America/New_York',
+});
+
+const weekdayList = z
+  .string()
+  .transform((text, ctx) => {
+    const days = new Set<Weekday>();
+    for (const part of splitList(text)) {
+      const range = part.split('-').map((day) => toWeekday(day));
+      if (range.some((day) => day === undefined) || range.length > 2) {
+        ctx.addIssue({ code: 'custom', message: `"${part}" is not a day; use Mon..Sun or a range like Mon-Fri` });
+        return z.NEVER;
+      }
+      const [first, last = first] = range as Weekday[];
+      for (let i = WEEKDAYS.indexOf(first!); ; i = (i + 1) % 7) {
+        days.add(WEEKDAYS[i]!);
+        if (WEEKDAYS[i] === last) break;
+      }
+    }
+    if (days.size === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must name at least one working day' });
+      return z.NEVER;
+    }
+    return WEEKDAYS.filter((day) => days.has(day));
+  });
+
+const holidayList = z.string().transform((text, ctx) => {
+  const dates = splitList(text);
+  const bad = dates.filter((date) => !/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(date)));
+  if (bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `not dates in YYYY-MM-DD form: ${bad.join(', ')}` });
+    return z.NEVER;
+  }
+  return [...new Set(dates)].sort();
+});
+
+const minutesList = z.string().transform((text, ctx) => {
+  const offsets = splitList(text).map(Number);
+  if (offsets.length === 0 || offsets.some((m) => !Number.isInteger(m) || m <= 0 || m > 24 * 60)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of whole minutes between 1 and 1440, e.g. 60,30,15' });
+    return z.NEVER;
+  }
+  return [...new Set(offsets)].sort((a, b) => b - a);
+});
+
+const durationMinutes = z.string().transform((text, ctx) => {
+  const parsed = parseDuration(text);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: 'custom', message: parsed.error });
+    return z.NEVER;
+  }
+  return parsed.minutes;
+});
+
+const port = z.coerce.number().int().min(0).max(65535);
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+
+const schema = z.object({
+  SHUTDOWN_TIME: clockTime.default('19:00'),
+  TIME_ZONE: timeZone.default('UTC'),
+  WORKING_DAYS: weekdayList.default(['Mon', 'Tue', 'Wed', 'Thu', 'Fri']),
+  HOLIDAYS: holidayList.default([]),
+  WARNING_OFFSETS: minutesList.default([60, 30, 15]),
+  RESET_TIME: clockTime.default('09:00'),
+  MAX_PROLONGATION: durationMinutes.default(4 * 60),
+  AFTER_HOURS_WINDOW: durationMinutes.default(2 * 60),
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TASK_QUEUE: z.string().min(1).default('devenv-scheduler'),
+  API_PORT: port.default(3000),
+  TEMPORAL_DEV_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  DRY_RUN: bool.default(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  /** Defaults every environment starts with; a namespace may override them. */
+  policy: EnvironmentPolicy;
+  resetTime: string;
+  temporal: { address?: string; namespace: string; taskQueue: string; devServerPort: number; uiPort: number };
+  apiPort: number;
+  dryRun: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Empty strings count as unset so that `FOO=` in a .env file falls back to the default. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const result = schema.safeParse(present);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}=${JSON.stringify(env[String(issue.path[0])])}: ${issue.message}`));
+  }
+  const c = result.data;
+  if (c.AFTER_HOURS_WINDOW <= 0) throw new ConfigError([`AFTER_HOURS_WINDOW: must be longer than 0 minutes`]);
+  return {
+    policy: {
+      shutdownTime: c.SHUTDOWN_TIME,
+      timeZone: c.TIME_ZONE,
+      workingDays: c.WORKING_DAYS,
+      holidays: c.HOLIDAYS,
+      warningOffsetsMinutes: c.WARNING_OFFSETS,
+      maxProlongationMinutes: c.MAX_PROLONGATION,
+      afterHoursWindowMinutes: c.AFTER_HOURS_WINDOW,
+    },
+    resetTime: c.RESET_TIME,
+    temporal: {
+      address: c.TEMPORAL_ADDRESS,
+      namespace: c.TEMPORAL_NAMESPACE,
+      taskQueue: c.TASK_QUEUE,
+      devServerPort: c.TEMPORAL_DEV_PORT,
+      uiPort: c.TEMPORAL_UI_PORT,
+    },
+    apiPort: c.API_PORT,
+    dryRun: c.DRY_RUN,
+    logLevel: c.LOG_LEVEL,
+  };
+}
+
+function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+}
+
+function toWeekday(text: string): Weekday | undefined {
+  const normalized = text.trim().slice(0, 3).toLowerCase();
+  return WEEKDAYS.find((day) => day.toLowerCase() === normalized && text.trim().length >= 3);
+}

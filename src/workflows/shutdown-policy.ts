@@ -1,0 +1,89 @@
+/**
+ * When does an environment shut down? Pure functions of (instant, policy), so the
+ * workflow stays deterministic and the rules are tested on their own, DST edges included.
+ * All instants are UTC `Date`s; local days and wall-clock times are in the policy's zone.
+ */
+import { DateTime } from 'luxon';
+
+export const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+export interface EnvironmentPolicy {
+  /** Wall-clock time, HH:mm, in `timeZone`. */
+  shutdownTime: string;
+  /** IANA zone, e.g. Europe/Berlin. */
+  timeZone: string;
+  workingDays: Weekday[];
+  /** Local dates (YYYY-MM-DD) treated like weekends. */
+  holidays: string[];
+  /** Minutes before shutdown at which users are warned, largest first. */
+  warningOffsetsMinutes: number[];
+  /** Upper bound on how far today's shutdown may be pushed past its default. */
+  maxProlongationMinutes: number;
+  /** How long an environment started after hours (or on a day off) stays up. */
+  afterHoursWindowMinutes: number;
+}
+
+export interface ShutdownPlan {
+  shutdownAt: Date;
+  /** True when the start fell outside working hours and the after-hours window applies. */
+  afterHours: boolean;
+}
+
+export interface PlannedWarning {
+  offsetMinutes: number;
+  at: Date;
+}
+
+function local(instant: Date, policy: EnvironmentPolicy): DateTime {
+  return DateTime.fromJSDate(instant, { zone: policy.timeZone });
+}
+
+export function isWorkingDay(instant: Date, policy: EnvironmentPolicy): boolean {
+  const day = local(instant, policy);
+  const weekday = WEEKDAYS[day.weekday - 1];
+  return weekday !== undefined && policy.workingDays.includes(weekday) && !policy.holidays.includes(day.toISODate() ?? '');
+}
+
+/**
+ * The default shutdown instant on the local day containing `instant`, or null on a day off.
+ * A shutdown time that falls into a DST gap moves forward by the gap, as clocks do.
+ */
+export function defaultShutdownOn(instant: Date, policy: EnvironmentPolicy): Date | null {
+  if (!isWorkingDay(instant, policy)) return null;
+  const [hour, minute] = policy.shutdownTime.split(':').map(Number);
+  return local(instant, policy).set({ hour, minute, second: 0, millisecond: 0 }).toJSDate();
+}
+
+/**
+ * When an environment (re)started at `now` shuts down: today's default if that is still
+ * ahead on a working day; otherwise after the after-hours window, so it never runs overnight.
+ */
+export function shutdownAfterStart(now: Date, policy: EnvironmentPolicy): ShutdownPlan {
+  const today = defaultShutdownOn(now, policy);
+  if (today && today.getTime() > now.getTime()) return { shutdownAt: today, afterHours: false };
+  return { shutdownAt: new Date(now.getTime() + policy.afterHoursWindowMinutes * 60_000), afterHours: true };
+}
+
+/** The warnings for a shutdown, in the order they fire. */
+export function plannedWarnings(shutdownAt: Date, policy: EnvironmentPolicy): PlannedWarning[] {
+  return [...policy.warningOffsetsMinutes]
+    .sort((a, b) => b - a)
+    .map((offsetMinutes) => ({ offsetMinutes, at: new Date(shutdownAt.getTime() - offsetMinutes * 60_000) }));
+}
+
+/** "today 19:00 CET", "tomorrow 09:30 EST", "Sat 21 Nov 21:00 UTC" — what a user reads in Slack. */
+export function describeInstant(instant: Date, now: Date, timeZone: string): string {
+  const when = DateTime.fromJSDate(instant, { zone: timeZone });
+  const today = DateTime.fromJSDate(now, { zone: timeZone }).startOf('day');
+  const dayDiff = Math.round(when.startOf('day').diff(today, 'days').days);
+  const day = dayDiff === 0 ? 'today' : dayDiff === 1 ? 'tomorrow' : when.toFormat('ccc d LLL');
+  return `${day} ${when.toFormat('HH:mm ZZZZ')}`;
+}
+
+/** "2h 10m", "45m", "0m". */
+export function describeRemaining(from: Date, to: Date): string {
+  const minutes = Math.max(0, Math.round((to.getTime() - from.getTime()) / 60_000));
+  const hours = Math.floor(minutes / 60);
+  return hours > 0 ? `${hours}h ${minutes % 60}m` : `${minutes}m`;
+}
