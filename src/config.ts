@@ -84,6 +84,7 @@ const schema = z.object({
   API_PORT: port.default(3000),
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_DEV_DB_FILE: z.string().min(1).default('.temporal-dev.db'),
   DRY_RUN: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -92,7 +93,7 @@ export interface Config {
   /** Defaults every environment starts with; a namespace may override them. */
   policy: EnvironmentPolicy;
   resetTime: string;
-  temporal: { address?: string; namespace: string; taskQueue: string; devServerPort: number; uiPort: number };
+  temporal: { address?: string; namespace: string; taskQueue: string; devServerPort: number; uiPort: number; devDbFile: string };
   apiPort: number;
   dryRun: boolean;
   logLevel: string;
@@ -131,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: c.TASK_QUEUE,
       devServerPort: c.TEMPORAL_DEV_PORT,
       uiPort: c.TEMPORAL_UI_PORT,
+      devDbFile: c.TEMPORAL_DEV_DB_FILE,
     },
     apiPort: c.API_PORT,
     dryRun: c.DRY_RUN,

@@ -52,13 +52,14 @@ describe('environment workflow (time-skipping server)', function () {
 
   /**
    * A policy whose working day ends `hoursAhead` from the test server's "now" (whole
-   * minutes), every day a working day. If that would fall past midnight, time first
-   * skips to the early morning so "today" is unambiguous.
+   * minutes), every day a working day. If that, plus a few hours for the test to play
+   * out, would fall past midnight, time first skips to the early morning so "today"
+   * stays the same day throughout.
    */
   async function policyEndingIn(hoursAhead: number, overrides: Partial<EnvironmentPolicy> = {}): Promise<EnvironmentPolicy> {
     let now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
     const endOfDay = now.endOf('day');
-    if (now.plus({ hours: hoursAhead, minutes: 2 }) > endOfDay) {
+    if (now.plus({ hours: hoursAhead + 5 }) > endOfDay) {
       await env.sleep(endOfDay.diff(now).toMillis() + 2 * HOUR);
       now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
     }

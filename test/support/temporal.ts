@@ -6,7 +6,8 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ALL_SEARCH_ATTRIBUTES } from '../../src/search-attributes';
-import { temporalCliPath, temporalTestServerPath } from '../../src/temporal-binaries';
+import { registerSearchAttributes } from '../../src/temporal/setup';
+import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/binaries';
 
 let runtimeInstalled = false;
 function quietRuntime(): void {
@@ -21,9 +22,14 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
-  timeSkipping ??= TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
-  });
+  timeSkipping ??= (async () => {
+    const env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
+    });
+    // The Java test server takes no start-up flags for search attributes, but implements the Operator API call.
+    await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+    return env;
+  })();
   return timeSkipping;
 }
 

@@ -1,0 +1,76 @@
+/**
+ * What the service needs on a Temporal namespace before its workflows can run, made
+ * idempotently at start-up: the search attributes the environment workflows upsert, and
+ * the Schedule that resets every environment each working-day morning.
+ */
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Connection, type ScheduleOptions } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { ALL_SEARCH_ATTRIBUTES } from '../search-attributes';
+import { morningResetWorkflow } from '../workflows';
+import type { Weekday } from '../workflows/shutdown-policy';
+
+export const MORNING_RESET_SCHEDULE_ID = 'devenv-morning-reset';
+
+/**
+ * Registers the project's search attributes. The dev server takes them as start-up flags;
+ * a real cluster (and the time-skipping test server) needs this Operator API call once.
+ */
+export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  const wanted = Object.fromEntries(
+    ALL_SEARCH_ATTRIBUTES.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]]),
+  );
+  try {
+    await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: wanted });
+  } catch (err) {
+    // ALREADY_EXISTS: registered by an earlier start, or by the dev server's flags.
+    if ((err as { code?: number }).code !== 6) throw err;
+  }
+}
+
+export interface MorningResetSettings {
+  /** HH:mm in `timeZone`. */
+  resetTime: string;
+  timeZone: string;
+  workingDays: Weekday[];
+  taskQueue: string;
+}
+
+const DAY_NAMES = { Mon: 'MONDAY', Tue: 'TUESDAY', Wed: 'WEDNESDAY', Thu: 'THURSDAY', Fri: 'FRIDAY', Sat: 'SATURDAY', Sun: 'SUNDAY' } as const;
+
+export function morningResetSchedule(settings: MorningResetSettings): ScheduleOptions {
+  const [hour, minute] = settings.resetTime.split(':').map(Number);
+  return {
+    scheduleId: MORNING_RESET_SCHEDULE_ID,
+    spec: {
+      calendars: [{ hour, minute, dayOfWeek: settings.workingDays.map((day) => DAY_NAMES[day]), comment: 'working-day morning reset' }],
+      timezone: settings.timeZone,
+    },
+    action: {
+      type: 'startWorkflow',
+      workflowType: morningResetWorkflow,
+      workflowId: 'devenv-morning-reset',
+      taskQueue: settings.taskQueue,
+      workflowExecutionTimeout: '1 hour',
+    },
+    // A reset missed while the cluster was down still runs if it is caught up within the hour.
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+  };
+}
+
+/** Creates the Schedule, or brings an existing one in line with the current settings. */
+export async function ensureMorningResetSchedule(client: Client, settings: MorningResetSettings): Promise<'created' | 'updated'> {
+  const options = morningResetSchedule(settings);
+  try {
+    await client.schedule.create(options);
+    return 'created';
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  await client.schedule.getHandle(options.scheduleId).update((previous) => ({
+    ...previous,
+    spec: options.spec,
+    action: options.action,
+    policies: { ...previous.policies, ...options.policies },
+  }));
+  return 'updated';
+}
