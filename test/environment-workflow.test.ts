@@ -76,13 +76,25 @@ describe('environment workflow (time-skipping server)', function () {
     };
   }
 
-  async function startEnvironment(policy: EnvironmentPolicy, enabled = true): Promise<WorkflowHandle<typeof environmentWorkflow>> {
+  // The time-skipping server only skips while every workflow task can be worked on, so a
+  // workflow left behind without its worker would freeze the clock for the next test.
+  const started: WorkflowHandle[] = [];
+  afterEach(async function () {
+    await Promise.all(started.splice(0).map((handle) => env.client.workflow.getHandle(handle.workflowId).terminate('test over').catch(() => undefined)));
+  });
+
+  async function startEnvironment(
+    policy: EnvironmentPolicy,
+    { enabled = true, maxHistoryEvents }: { enabled?: boolean; maxHistoryEvents?: number } = {},
+  ): Promise<WorkflowHandle<typeof environmentWorkflow>> {
     const namespace = `dev${++namespaceCounter}`;
-    return env.client.workflow.start(environmentWorkflow, {
+    const handle = await env.client.workflow.start(environmentWorkflow, {
       workflowId: environmentWorkflowId(namespace),
       taskQueue,
-      args: [{ namespace, policy, enabled }],
+      args: [{ namespace, policy, enabled, maxHistoryEvents }],
     });
+    started.push(handle);
+    return handle;
   }
 
   const warnings = (calls: RecordedCall[]) =>
@@ -168,7 +180,7 @@ describe('environment workflow (time-skipping server)', function () {
   it('a disabled environment never stops by itself, but manual stop and start work', async function () {
     const policy = await policyEndingIn(2);
     await worker.runUntil(async () => {
-      const handle = await startEnvironment(policy, false);
+      const handle = await startEnvironment(policy, { enabled: false });
       assert.equal((await handle.query(statusQuery)).phase, 'disabled');
       await env.sleep(30 * HOUR);
       assert.equal(callsNamed('stopNamespace').length, 0);
@@ -246,12 +258,7 @@ describe('environment workflow (time-skipping server)', function () {
   it('continues as new with its state when history grows, and keeps its timers', async function () {
     const policy = await policyEndingIn(3);
     await worker.runUntil(async () => {
-      const namespace = `dev${++namespaceCounter}`;
-      const handle = await env.client.workflow.start(environmentWorkflow, {
-        workflowId: environmentWorkflowId(namespace),
-        taskQueue,
-        args: [{ namespace, policy, enabled: true, maxHistoryEvents: 40 }],
-      });
+      const handle = await startEnvironment(policy, { maxHistoryEvents: 40 });
       const firstRun = (await handle.describe()).runId;
       for (let i = 0; i < 8; i++) await handle.executeUpdate(prolongateUpdate, { args: [{ by: `U${i}`, minutes: 5 }] });
 
