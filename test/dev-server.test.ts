@@ -1,0 +1,165 @@
+/**
+ * On the real Temporal CLI dev server (real time, real visibility store): the morning
+ * reset Schedule and the search attributes that let operators ask "what is up right now".
+ */
+import assert from 'node:assert/strict';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { DateTime } from 'luxon';
+import { createSchedulerActivities } from '../src/activities/scheduler';
+import { EnvPhase } from '../src/search-attributes';
+import { MORNING_RESET_SCHEDULE_ID, ensureMorningResetSchedule, type MorningResetSettings } from '../src/temporal/setup';
+import { environmentWorkflow, environmentWorkflowId, prolongateUpdate, statusQuery, stopUpdate } from '../src/workflows';
+import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import { recordingActivities } from './support/recording-activities';
+import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+
+/** Polls until `check` returns a value (visibility is eventually consistent), or fails with the last value seen. */
+async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/**
+ * A policy whose shutdown is three hours from the real now, in a fixed-offset zone where it
+ * is mid-morning, so the test never straddles a local midnight whatever the wall clock says.
+ */
+function morningPolicy(): EnvironmentPolicy {
+  const wanted = (9 - DateTime.utc().hour + 24) % 24; // hours to add to UTC for a local 09:xx
+  const offset = wanted > 14 ? wanted - 24 : wanted; // Etc/GMT zones span UTC-12..UTC+14
+  const timeZone = offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`; // POSIX signs are inverted
+  const shutdown = DateTime.now().setZone(timeZone).plus({ hours: 3 });
+  return {
+    shutdownTime: shutdown.toFormat('HH:mm'),
+    timeZone,
+    workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
+    holidays: [],
+    warningOffsetsMinutes: [60, 30, 15],
+    maxProlongationMinutes: 240,
+    afterHoursWindowMinutes: 120,
+  };
+}
+
+describe('on the Temporal dev server', function () {
+  this.timeout(120_000);
+  let env: TestWorkflowEnvironment;
+  let taskQueue: string;
+  const started: WorkflowHandle[] = [];
+  let counter = 0;
+
+  before(async function () {
+    env = await devServerEnv();
+  });
+
+  beforeEach(function () {
+    taskQueue = uniqueTaskQueue('dev-server');
+  });
+
+  async function withWorker(test: () => Promise<void>): Promise<void> {
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: { ...recordingActivities(async () => Date.now()), ...createSchedulerActivities(env.client) },
+    });
+    await worker.runUntil(test);
+  }
+
+  afterEach(async function () {
+    await Promise.all(started.splice(0).map((handle) => handle.terminate('test over').catch(() => undefined)));
+  });
+
+  async function startEnvironment(): Promise<{ namespace: string; handle: WorkflowHandle<typeof environmentWorkflow> }> {
+    const namespace = `vis-${process.pid}-${++counter}`;
+    const handle = await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(namespace),
+      taskQueue,
+      args: [{ namespace, policy: morningPolicy(), enabled: true }],
+    });
+    started.push(handle);
+    return { namespace, handle };
+  }
+
+  it('creates the morning-reset Schedule once, on working days at the reset time in the configured zone, and updates it in place', async function () {
+    await env.client.schedule.getHandle(MORNING_RESET_SCHEDULE_ID).delete().catch(() => undefined);
+    const settings: MorningResetSettings = { resetTime: '09:00', timeZone: 'Europe/Berlin', workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'], taskQueue };
+
+    assert.equal(await ensureMorningResetSchedule(env.client, settings), 'created');
+    assert.equal(await ensureMorningResetSchedule(env.client, settings), 'updated', 'a second start-up must not fail or duplicate it');
+    const next = (await env.client.schedule.getHandle(MORNING_RESET_SCHEDULE_ID).describe()).info.nextActionTimes;
+    assert.ok(next.length >= 3);
+    for (const at of next) {
+      const local = DateTime.fromJSDate(at, { zone: 'Europe/Berlin' });
+      assert.equal(local.toFormat('HH:mm'), '09:00', `runs at ${local.toISO()}`);
+      assert.ok(local.weekday <= 5, `runs on a weekend: ${local.toISO()}`);
+    }
+
+    await ensureMorningResetSchedule(env.client, { ...settings, resetTime: '07:30', timeZone: 'America/New_York', workingDays: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu'] });
+    const moved = (await env.client.schedule.getHandle(MORNING_RESET_SCHEDULE_ID).describe()).info.nextActionTimes;
+    for (const at of moved) {
+      const local = DateTime.fromJSDate(at, { zone: 'America/New_York' });
+      assert.equal(local.toFormat('HH:mm'), '07:30');
+      assert.ok([7, 1, 2, 3, 4].includes(local.weekday), `runs on ${local.weekdayShort}`);
+    }
+  });
+
+  it("the Schedule's workflow resets every running environment", async function () {
+    await withWorker(async () => {
+      const environments = [await startEnvironment(), await startEnvironment()];
+      const defaults = await Promise.all(environments.map(async ({ handle }) => (await handle.query(statusQuery)).shutdownAt));
+      for (const { handle } of environments) {
+        await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 60 }] });
+      }
+      await env.client.schedule.getHandle(MORNING_RESET_SCHEDULE_ID).delete().catch(() => undefined);
+      await ensureMorningResetSchedule(env.client, { resetTime: '09:00', timeZone: 'UTC', workingDays: ['Mon'], taskQueue });
+      // Both must be visible as running before the reset lists them.
+      await eventually('environments visible as running', async () => {
+        const listed = await createSchedulerActivities(env.client).listRunningEnvironments();
+        return environments.every(({ namespace }) => listed.includes(namespace)) ? true : undefined;
+      });
+
+      await env.client.schedule.getHandle(MORNING_RESET_SCHEDULE_ID).trigger();
+
+      for (const [i, { handle }] of environments.entries()) {
+        const status = await eventually('the reset to arrive', async () => {
+          const current = await handle.query(statusQuery);
+          return current.lastAction?.action === 'reset' ? current : undefined;
+        });
+        assert.equal(status.prolongedMinutes, 0);
+        assert.equal(status.shutdownAt, defaults[i]);
+      }
+    });
+  });
+
+  it('keeps its search attributes current, so visibility queries show what is up', async function () {
+    await withWorker(async () => {
+      const { namespace, handle } = await startEnvironment();
+      const listIds = async (query: string) => {
+        const ids: string[] = [];
+        for await (const execution of env.client.workflow.list({ query })) ids.push(execution.workflowId);
+        return ids;
+      };
+      const shutdownAt = new Date((await handle.query(statusQuery)).shutdownAt!);
+
+      await eventually('EnvPhase="running"', async () =>
+        (await listIds(`EnvNamespace="${namespace}" AND EnvPhase="running" AND EnvEnabled=true`)).length === 1 ? true : undefined,
+      );
+      const before = await listIds(`EnvNamespace="${namespace}" AND EnvNextShutdown <= "${new Date(shutdownAt.getTime() + 1000).toISOString()}"`);
+      assert.deepEqual(before, [handle.workflowId]);
+
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U2' }] });
+      await eventually('EnvPhase="stopped"', async () =>
+        (await listIds(`EnvNamespace="${namespace}" AND EnvPhase="stopped"`)).length === 1 ? true : undefined,
+      );
+      assert.deepEqual(await listIds(`EnvNamespace="${namespace}" AND EnvPhase="running"`), []);
+      const description = await handle.describe();
+      assert.equal(description.typedSearchAttributes.get(EnvPhase), 'stopped');
+    });
+  });
+});

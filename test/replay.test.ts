@@ -1,0 +1,103 @@
+/**
+ * Determinism: histories of an environment's whole life replay without a
+ * nondeterminism error. Histories recorded by earlier versions live in
+ * test/fixtures/histories, so a change that would break running workflows fails here
+ * first; `RECORD_HISTORIES=1 npm test` adds today's history to them.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HistoryAndWorkflowId, WorkflowHandle } from '@temporalio/client';
+import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { DateTime } from 'luxon';
+import {
+  environmentWorkflow,
+  environmentWorkflowId,
+  prolongateUpdate,
+  resetSignal,
+  retireSignal,
+  setEnabledSignal,
+  startUpdate,
+  statusQuery,
+  stopUpdate,
+} from '../src/workflows';
+import { recordingActivities } from './support/recording-activities';
+import { timeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+
+const FIXTURES = join(__dirname, 'fixtures', 'histories');
+const MINUTE = 60_000;
+
+async function replay(histories: HistoryAndWorkflowId[]): Promise<void> {
+  const results = Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories);
+  let count = 0;
+  for await (const result of results) {
+    assert.equal(result.error, undefined, `${result.workflowId} does not replay: ${String(result.error)}`);
+    count++;
+  }
+  assert.equal(count, histories.length);
+}
+
+describe('replay (determinism)', function () {
+  this.timeout(120_000);
+
+  it("replays an environment's whole life: warnings, prolongation, scheduled stop, start, disable, reset, retire", async function () {
+    const env = await timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay');
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recordingActivities(() => env.currentTimeMs()),
+    });
+    const namespace = `replay-${process.pid}`;
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [
+          {
+            namespace,
+            enabled: true,
+            policy: {
+              // After hours on purpose when the clock is late: both plans get recorded over time.
+              shutdownTime: now.plus({ hours: 2 }).toFormat('HH:mm'),
+              timeZone: 'UTC',
+              workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
+              holidays: [],
+              warningOffsetsMinutes: [60, 30, 15],
+              maxProlongationMinutes: 240,
+              afterHoursWindowMinutes: 120,
+            },
+          },
+        ],
+      });
+      await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 30 }] });
+      await handle.signal(resetSignal);
+      await env.sleep(5 * 60 * MINUTE); // warnings and the scheduled stop
+      assert.equal((await handle.query(statusQuery)).phase, 'stopped');
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      await handle.signal(setEnabledSignal, { enabled: false, by: 'label' });
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+      await handle.signal(setEnabledSignal, { enabled: true, by: 'label' });
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U4' }] });
+      await handle.signal(retireSignal);
+      await handle.result();
+    });
+
+    const history = await handle!.fetchHistory();
+    assert.ok((history.events?.length ?? 0) > 30, 'a meaningful history was recorded');
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(join(FIXTURES, `environment-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
+  it('replays every history recorded by earlier versions', async function () {
+    const files = readdirSync(FIXTURES).filter((file) => file.endsWith('.json'));
+    assert.ok(files.length > 0, `no recorded histories in ${FIXTURES}`);
+    await replay(files.map((file) => ({ workflowId: file, history: historyFromJSON(JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'))) })));
+  });
+});
