@@ -26,6 +26,9 @@ else
   say "installed: $("$VENV/bin/temporal" --version)"
 fi
 
-if [[ -f "$(dirname "$0")/setup-kube.sh" ]]; then
-  bash "$(dirname "$0")/setup-kube.sh"
-fi
+# The other test components, each installed and cached by its own script.
+for part in setup-moto.sh setup-kube.sh; do
+  if [[ -f "$(dirname "$0")/$part" ]]; then
+    bash "$(dirname "$0")/$part"
+  fi
+done

@@ -70,7 +70,7 @@ export async function startDevServer(settings: DevServerSettings): Promise<DevSe
     } catch (err) {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`Temporal dev server on ${address} not ready after ${READY_TIMEOUT_MS / 1000}s: ${String(err)}\n${stderr.trim()}`);
+        throw new Error(`Temporal dev server on ${address} not ready after ${READY_TIMEOUT_MS / 1000}s: ${String(err)}\n${stderr.trim()}`, { cause: err });
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
