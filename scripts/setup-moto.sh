@@ -19,7 +19,7 @@ if [[ -n "${MOTO_SERVER_PATH:-}" ]]; then
 elif [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANTED" && -x "$VENV/bin/moto_server" ]]; then
   say "moto $MOTO_VERSION already in $VENV"
 else
-  say "installing $WANTED into $VENV (from PyPI; about 100 MB, once)"
+  say "installing $WANTED into $VENV (from PyPI; about 300 MB, once)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "$WANTED"
   echo "$WANTED" > "$STAMP"

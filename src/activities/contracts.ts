@@ -36,3 +36,91 @@ export interface SchedulerActivities {
   /** Namespaces of every running environment workflow. */
   listRunningEnvironments(): Promise<string[]>;
 }
+
+/** AWS resources that follow an environment when tagged `namespace=<ns>` and `scheduler=enabled`. */
+export type AwsResourceKind = 'ec2-instance' | 'rds-instance' | 'rds-cluster';
+
+/** One EC2 instance, RDS DB instance or Aurora DB cluster as AWS (or the inventory) last described it. */
+export interface AwsResource {
+  kind: AwsResourceKind;
+  /** Instance id (`i-...`) or DB instance/cluster identifier. */
+  id: string;
+  region: string;
+  /** The `Name` tag, when there is one. */
+  name?: string;
+  /** AWS's own word: `running`, `stopped`, `available`, `starting`, ... */
+  state: string;
+  /** Value of the `scheduler` tag; only `enabled` resources are stopped and started. */
+  scheduler: string | null;
+  /** Set when AWS cannot stop this resource at all (read replica, Aurora Serverless v1, ...). */
+  unsupported?: string;
+  /** For a DB instance inside an Aurora cluster: the cluster, which is stopped and started instead. */
+  cluster?: string;
+}
+
+/**
+ * What happened to one resource:
+ * - changed: the stop/start call was made (`after` is AWS's answer, often still in transition);
+ * - already: at or moving towards the target state, nothing to do;
+ * - busy: in a transition away from the target (e.g. still starting): the next stop catches it;
+ * - unsupported: AWS cannot stop it (reported every time, never retried);
+ * - excluded: tagged for this namespace but not `scheduler=enabled`, or stopped with its cluster;
+ * - gone: in the inventory but no longer in AWS;
+ * - failed: AWS refused (e.g. access denied); the detail says why;
+ * - dry-run: would have been changed.
+ */
+export type AwsOutcome = 'changed' | 'already' | 'busy' | 'unsupported' | 'excluded' | 'gone' | 'failed' | 'dry-run';
+
+export interface AwsResourceResult {
+  kind: AwsResourceKind;
+  id: string;
+  region: string;
+  name?: string;
+  outcome: AwsOutcome;
+  /** State before the action. */
+  before: string;
+  /** State after the action, as AWS reported it. */
+  after: string;
+  detail?: string;
+}
+
+/** Where a namespace's resource list came from: the DynamoDB inventory, or a live listing when it was missing or stale. */
+export type AwsLookupSource = 'cache' | 'live';
+
+export interface AwsActionReport {
+  namespace: string;
+  action: 'stop' | 'start';
+  source: AwsLookupSource;
+  resources: AwsResourceResult[];
+  /** Why the inventory was not used, when it was not. */
+  notes: string[];
+  durationMs: number;
+}
+
+export interface AwsStatus {
+  namespace: string;
+  source: AwsLookupSource;
+  /** Every resource tagged for the namespace, `scheduler=enabled` or not, with its current state. */
+  resources: AwsResource[];
+  notes: string[];
+}
+
+export interface InventoryReport {
+  regions: string[];
+  /** Resources written to the table (those with both a `scheduler` and a `namespace` tag). */
+  resources: number;
+  namespaces: number;
+  /** Entries deleted because their resource no longer exists or lost its tags. */
+  removed: number;
+  /** Resources carrying a `scheduler` tag but no `namespace` tag (`region/kind/id`): they follow no environment. */
+  withoutNamespace: string[];
+  durationMs: number;
+}
+
+export interface AwsActivities {
+  /** Lists tagged EC2/RDS resources in every configured region and rewrites the DynamoDB inventory. */
+  refreshAwsInventory(): Promise<InventoryReport>;
+  stopAwsResources(namespace: string): Promise<AwsActionReport>;
+  startAwsResources(namespace: string): Promise<AwsActionReport>;
+  awsStatus(namespace: string): Promise<AwsStatus>;
+}
