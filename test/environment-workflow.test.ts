@@ -227,6 +227,18 @@ describe('environment workflow (time-skipping server)', function () {
     });
   });
 
+  it('start on a running environment restores it but keeps a later, prolonged shutdown', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      const prolonged = await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 60 }] });
+      const reply = await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      assert.equal(reply.shutdownAt, prolonged.shutdownAt);
+      assert.equal((await handle.query(statusQuery)).prolongedMinutes, 60);
+      assert.equal(callsNamed('startNamespace').length, 1, 'the workloads are still restored, in case someone scaled them by hand');
+    });
+  });
+
   it('reset clears a prolongation and goes back to the default shutdown', async function () {
     const policy = await policyEndingIn(3);
     await worker.runUntil(async () => {

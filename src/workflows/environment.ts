@@ -230,13 +230,18 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       throw err;
     }
     state.workloads = 'running';
-    state.prolongedMinutes = 0;
     let plan = 'the scheduler is disabled, so it stays up until stopped';
     if (state.enabled) {
       const { shutdownAt, afterHours } = shutdownAfterStart(now(), policy);
-      armShutdown(state, shutdownAt);
-      plan = `shuts down ${shutdownDescription()}${afterHours ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : ''}`;
+      // A start on an environment that is already up must not cut short someone's prolongation.
+      const keepsLaterShutdown = before === 'running' && state.shutdownAt !== null && new Date(state.shutdownAt) > shutdownAt;
+      if (!keepsLaterShutdown) {
+        state.prolongedMinutes = 0;
+        armShutdown(state, shutdownAt);
+      }
+      plan = `shuts down ${shutdownDescription()}${afterHours && !keepsLaterShutdown ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : ''}`;
     } else {
+      state.prolongedMinutes = 0;
       state.shutdownAt = null;
     }
     record('start', by, `${report.changed.length} workloads restored`);

@@ -1,0 +1,109 @@
+/**
+ * `npm start` as a user runs it: the real process, its own local Temporal dev server,
+ * the worker and the API, then a clean shutdown on SIGTERM. And a bad setting stops it
+ * before anything starts, naming the variable.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { MORNING_RESET_SCHEDULE_ID } from '../src/temporal/setup';
+
+const ROOT = join(__dirname, '..');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function startService(env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(ROOT, 'src', 'main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return { child, output: () => output };
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('npm start', function () {
+  this.timeout(180_000);
+
+  it('starts a local Temporal dev server, the worker and the API, prints where each listens, and stops cleanly', async function () {
+    const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const { child, output } = startService({
+      TEMPORAL_ADDRESS: '',
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_UI_PORT: String(uiPort),
+      TEMPORAL_DEV_DB_FILE: join(mkdtempSync(join(tmpdir(), 'devenv-start-')), 'temporal.db'),
+      API_PORT: String(apiPort),
+      TIME_ZONE: 'Europe/Berlin',
+      RESET_TIME: '08:45',
+    });
+    try {
+      await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);
+      assert.equal(child.exitCode, null, `service exited:\n${output()}`);
+      assert.match(output(), new RegExp(`Temporal +127\\.0\\.0\\.1:${temporalPort} \\(namespace default\\), local dev server`));
+      assert.match(output(), new RegExp(`Temporal UI +http://127\\.0\\.0\\.1:${uiPort}`));
+      assert.match(output(), /Worker +task queue devenv-scheduler/);
+
+      const health = await fetch(`http://127.0.0.1:${apiPort}/healthz`);
+      assert.equal(health.status, 200);
+      const ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`);
+      assert.deepEqual(await ready.json(), { status: 'ready', temporal: 'reachable' });
+      const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
+      assert.equal(ui.status, 200, 'the Temporal Web UI answers');
+
+      const connection = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
+      try {
+        const schedule = await new Client({ connection }).schedule.getHandle(MORNING_RESET_SCHEDULE_ID).describe();
+        const next = schedule.info.nextActionTimes[0]!;
+        assert.equal(
+          new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit' }).format(next),
+          '08:45',
+        );
+      } finally {
+        await connection.close();
+      }
+
+      const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+      assert.match(metrics, /devenv_http_requests_total\{[^}]*route="\/readyz"[^}]*status="200"[^}]*\} 1/);
+
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, output());
+      assert.match(output(), /"msg":"stopped"/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to start on bad settings, with one line per bad value naming the variable', async function () {
+    const { child, output } = startService({ SHUTDOWN_TIME: '7pm', TIME_ZONE: 'Mars/Olympus', WARNING_OFFSETS: '60,-5' });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 2);
+    assert.match(output(), /SHUTDOWN_TIME="7pm": must be a 24-hour time such as 19:00/);
+    assert.match(output(), /TIME_ZONE="Mars\/Olympus": must be an IANA time zone/);
+    assert.match(output(), /WARNING_OFFSETS="60,-5": must be a comma-separated list of whole minutes/);
+    assert.doesNotMatch(output(), /Temporal dev server/);
+  });
+});
