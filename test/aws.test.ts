@@ -1,0 +1,411 @@
+/**
+ * The AWS activities against a real moto server: EC2 instances, RDS instances and Aurora
+ * clusters in two namespaces and two regions, plus untagged and `scheduler=disabled`
+ * ones. Each test starts from an empty account and checks what a user would: the states
+ * AWS reports afterwards, the DynamoDB inventory's items, and the report a Slack reply shows.
+ */
+import assert from 'node:assert/strict';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand, CreateTagsCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateDBClusterCommand,
+  CreateDBInstanceCommand,
+  CreateDBInstanceReadReplicaCommand,
+  DeleteDBInstanceCommand,
+  DescribeDBClustersCommand,
+  DescribeDBInstancesCommand,
+  RDSClient,
+  StartDBInstanceCommand,
+} from '@aws-sdk/client-rds';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ApplicationFailure } from '@temporalio/common';
+import { createAwsActivities, type AwsSettings } from '../src/activities/aws';
+import type { AwsActionReport, AwsOutcome } from '../src/activities/contracts';
+import { createLogger } from '../src/logger';
+import { moto, MOTO_CREDENTIALS, type Moto } from './support/moto';
+
+const MAIN = 'eu-west-1';
+const SECOND = 'us-east-1';
+const TABLE = 'devenv-inventory';
+type Tags = Record<string, string>;
+const enabled = (namespace: string): Tags => ({ namespace, scheduler: 'enabled' });
+
+describe('AWS activities (moto)', function () {
+  this.timeout(60_000);
+  let server: Moto;
+
+  const clientConfig = (region: string) => ({ region, endpoint: server.endpoint, credentials: MOTO_CREDENTIALS });
+  const ec2 = (region = MAIN) => new EC2Client(clientConfig(region));
+  const rds = (region = MAIN) => new RDSClient(clientConfig(region));
+  const toTags = (tags: Tags) => Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+
+  function aws(overrides: Partial<AwsSettings> = {}) {
+    return createAwsActivities({
+      regions: [MAIN, SECOND],
+      endpoint: server.endpoint,
+      credentials: MOTO_CREDENTIALS,
+      tableName: TABLE,
+      cacheMaxAgeMs: 30 * 60_000,
+      dryRun: false,
+      logger: createLogger('silent'),
+      ...overrides,
+    });
+  }
+
+  async function launch(tags: Tags, region = MAIN): Promise<string> {
+    const out = await ec2(region).send(
+      new RunInstancesCommand({ ImageId: 'ami-12c6146b', InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, TagSpecifications: [{ ResourceType: 'instance', Tags: toTags(tags) }] }),
+    );
+    return out.Instances![0]!.InstanceId!;
+  }
+
+  async function createDb(id: string, tags: Tags, region = MAIN): Promise<string> {
+    await rds(region).send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: id,
+        Engine: 'postgres',
+        DBInstanceClass: 'db.t3.micro',
+        AllocatedStorage: 20,
+        MasterUsername: 'admin',
+        MasterUserPassword: 'not-a-secret-1',
+        Tags: toTags(tags),
+      }),
+    );
+    return id;
+  }
+
+  async function createCluster(id: string, tags: Tags, engineMode?: string): Promise<string> {
+    await rds().send(
+      new CreateDBClusterCommand({
+        DBClusterIdentifier: id,
+        Engine: engineMode === 'serverless' ? 'aurora-mysql' : 'aurora-postgresql',
+        EngineMode: engineMode,
+        MasterUsername: 'admin',
+        MasterUserPassword: 'not-a-secret-1',
+        Tags: toTags(tags),
+      }),
+    );
+    return id;
+  }
+
+  async function ec2State(id: string, region = MAIN): Promise<string> {
+    const out = await ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+    return out.Reservations![0]!.Instances![0]!.State!.Name!;
+  }
+  async function dbState(id: string): Promise<string> {
+    const out = await rds().send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+    return out.DBInstances![0]!.DBInstanceStatus!;
+  }
+  async function clusterState(id: string): Promise<string> {
+    const out = await rds().send(new DescribeDBClustersCommand({ DBClusterIdentifier: id }));
+    return out.DBClusters![0]!.Status!;
+  }
+
+  const outcomes = (report: AwsActionReport): Record<string, AwsOutcome> => Object.fromEntries(report.resources.map((r) => [r.id, r.outcome]));
+
+  /** The table's resource entries, one line each; every entry must carry a last-seen time from this run. */
+  async function inventoryItems(): Promise<string[]> {
+    const table = DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig(MAIN)));
+    const out = await table.send(new ScanCommand({ TableName: TABLE }));
+    const items = (out.Items ?? []).filter((item) => item.namespace !== '_inventory');
+    for (const item of items) assert.ok(Date.now() - Date.parse(item.lastSeen) < 60_000, `lastSeen ${item.lastSeen} of ${item.id}`);
+    return items
+      .map((item) => `${item.namespace} ${item.region} ${item.kind} ${item.id} ${item.state} scheduler=${item.scheduler}`)
+      .sort();
+  }
+
+  /** Two environments across two regions, with neighbours that must never be touched. */
+  async function world() {
+    const w = {
+      web: await launch({ ...enabled('dev1'), Name: 'dev1-web' }),
+      worker: await launch(enabled('dev1')),
+      far: await launch(enabled('dev1'), SECOND),
+      pinned: await launch({ namespace: 'dev1', scheduler: 'disabled' }),
+      other: await launch(enabled('dev2')),
+      untagged: await launch({ Name: 'bastion' }),
+      db: await createDb('dev1-db', enabled('dev1')),
+      otherDb: await createDb('dev2-db', enabled('dev2')),
+      untaggedDb: await createDb('shared-db', {}),
+      aurora: await createCluster('dev1-aurora', enabled('dev1')),
+    };
+    return w;
+  }
+
+  before(async function () {
+    server = await moto();
+  });
+
+  beforeEach(async function () {
+    await server.reset();
+    await aws().ensureInventoryTable({ create: true });
+  });
+
+  it('stops and starts exactly the EC2, RDS and Aurora resources tagged for the namespace', async function () {
+    const w = await world();
+    const stop = await aws().stopAwsResources('dev1');
+
+    assert.deepEqual(outcomes(stop), {
+      [w.web]: 'changed',
+      [w.worker]: 'changed',
+      [w.far]: 'changed',
+      [w.pinned]: 'excluded',
+      [w.db]: 'changed',
+      [w.aurora]: 'changed',
+    });
+    assert.equal(stop.resources.find((r) => r.id === w.web)?.name, 'dev1-web');
+    for (const id of [w.web, w.worker]) assert.equal(await ec2State(id), 'stopped');
+    assert.equal(await ec2State(w.far, SECOND), 'stopped');
+    assert.equal(await dbState(w.db), 'stopped');
+    assert.equal(await clusterState(w.aurora), 'stopped');
+    // Neighbours: scheduler=disabled, another namespace, untagged.
+    for (const id of [w.pinned, w.other, w.untagged]) assert.equal(await ec2State(id), 'running');
+    assert.equal(await dbState(w.otherDb), 'available');
+    assert.equal(await dbState(w.untaggedDb), 'available');
+
+    const start = await aws().startAwsResources('dev1');
+    assert.deepEqual(
+      start.resources.filter((r) => r.outcome === 'changed').map((r) => r.id).sort(),
+      [w.web, w.worker, w.far, w.db, w.aurora].sort(),
+    );
+    for (const id of [w.web, w.worker, w.pinned, w.other]) assert.equal(await ec2State(id), 'running');
+    assert.equal(await ec2State(w.far, SECOND), 'running');
+    assert.equal(await dbState(w.db), 'available');
+    assert.equal(await clusterState(w.aurora), 'available');
+  });
+
+  it('counts already stopped resources as done, and a repeated stop changes nothing', async function () {
+    const w = await world();
+    await ec2().send(new StopInstancesCommand({ InstanceIds: [w.worker] }));
+
+    const first = await aws().stopAwsResources('dev1');
+    assert.equal(outcomes(first)[w.worker], 'already');
+    assert.equal(outcomes(first)[w.web], 'changed');
+
+    const again = await aws().stopAwsResources('dev1');
+    assert.deepEqual(
+      again.resources.filter((r) => r.outcome !== 'excluded').map((r) => `${r.id} ${r.outcome} ${r.after}`).sort(),
+      [w.web, w.worker, w.far, w.aurora, w.db].map((id) => `${id} already stopped`).sort(),
+    );
+    assert.equal(await ec2State(w.web), 'stopped');
+    assert.equal(await dbState(w.db), 'stopped');
+  });
+
+  it('writes the inventory to DynamoDB and removes entries for vanished or retagged resources', async function () {
+    const w = await world();
+    const orphan = await launch({ scheduler: 'enabled' });
+    await ec2().send(new StopInstancesCommand({ InstanceIds: [w.worker] }));
+
+    const report = await aws().refreshAwsInventory();
+    assert.deepEqual(report.withoutNamespace, [`${MAIN}/ec2-instance/${orphan}`]);
+    assert.equal(report.resources, 8);
+    assert.equal(report.namespaces, 2);
+    assert.deepEqual(
+      await inventoryItems(),
+      [
+        `dev1 ${MAIN} ec2-instance ${w.web} running scheduler=enabled`,
+        `dev1 ${MAIN} ec2-instance ${w.worker} stopped scheduler=enabled`,
+        `dev1 ${SECOND} ec2-instance ${w.far} running scheduler=enabled`,
+        `dev1 ${MAIN} ec2-instance ${w.pinned} running scheduler=disabled`,
+        `dev2 ${MAIN} ec2-instance ${w.other} running scheduler=enabled`,
+        `dev1 ${MAIN} rds-instance ${w.db} available scheduler=enabled`,
+        `dev2 ${MAIN} rds-instance ${w.otherDb} available scheduler=enabled`,
+        `dev1 ${MAIN} rds-cluster ${w.aurora} available scheduler=enabled`,
+      ].sort(),
+    );
+
+    await ec2().send(new TerminateInstancesCommand({ InstanceIds: [w.worker] }));
+    await rds().send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: w.otherDb, SkipFinalSnapshot: true }));
+    await ec2().send(new CreateTagsCommand({ Resources: [w.web], Tags: toTags({ namespace: 'dev2' }) }));
+
+    const second = await aws().refreshAwsInventory();
+    assert.equal(second.removed, 3, 'terminated instance, deleted database, and dev1 entry of the retagged instance');
+    const items = await inventoryItems();
+    assert.ok(!items.some((line) => line.includes(w.worker) || line.includes(w.otherDb)), items.join('\n'));
+    assert.ok(items.includes(`dev2 ${MAIN} ec2-instance ${w.web} running scheduler=enabled`), items.join('\n'));
+    assert.ok(!items.some((line) => line.startsWith('dev1') && line.includes(w.web)), items.join('\n'));
+  });
+
+  it('uses a fresh inventory, and lists live when it is stale or the table is missing', async function () {
+    const w = await world();
+    await aws().refreshAwsInventory();
+    const late = await launch(enabled('dev1'));
+
+    const cached = await aws().stopAwsResources('dev1');
+    assert.equal(cached.source, 'cache');
+    assert.equal(outcomes(cached)[w.web], 'changed');
+    assert.equal(outcomes(cached)[late], undefined, 'launched after the refresh: not in the inventory yet');
+    assert.equal(await ec2State(late), 'running');
+
+    const inAnHour = () => new Date(Date.now() + 60 * 60_000);
+    const stale = await aws({ now: inAnHour }).stopAwsResources('dev1');
+    assert.equal(stale.source, 'live');
+    assert.match(stale.notes.join(), /minutes old/);
+    assert.equal(outcomes(stale)[late], 'changed');
+    assert.equal(await ec2State(late), 'stopped');
+
+    const noTable = await aws({ tableName: 'no-such-table' }).startAwsResources('dev1');
+    assert.equal(noTable.source, 'live');
+    assert.match(noTable.notes.join(), /INVENTORY_TABLE/);
+    assert.equal(await ec2State(late), 'running');
+  });
+
+  it('reports an inventory entry whose resource no longer exists as gone', async function () {
+    const w = await world();
+    await aws().refreshAwsInventory();
+    await ec2().send(new TerminateInstancesCommand({ InstanceIds: [w.worker] }));
+
+    const report = await aws().stopAwsResources('dev1');
+    assert.equal(report.source, 'cache');
+    assert.equal(outcomes(report)[w.worker], 'gone');
+    assert.equal(outcomes(report)[w.web], 'changed');
+  });
+
+  it('names the INVENTORY_TABLE setting when the table is missing, and creates it when asked', async function () {
+    const missing = aws({ tableName: 'devenv-missing' });
+    await assert.rejects(missing.refreshAwsInventory(), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.nonRetryable, true);
+      assert.match(err.message, /"devenv-missing".*INVENTORY_TABLE/);
+      return true;
+    });
+    await assert.rejects(missing.ensureInventoryTable(), /INVENTORY_TABLE/);
+    assert.equal(await missing.ensureInventoryTable({ create: true }), 'created');
+    assert.equal(await missing.ensureInventoryTable(), 'exists');
+    assert.equal((await missing.refreshAwsInventory()).resources, 0);
+  });
+
+  it('reports a read replica and an Aurora Serverless v1 cluster as unsupported instead of failing', async function () {
+    await createDb('reporting-source', {});
+    await rds().send(
+      new CreateDBInstanceReadReplicaCommand({ DBInstanceIdentifier: 'dev1-replica', SourceDBInstanceIdentifier: 'reporting-source', Tags: toTags(enabled('dev1')) }),
+    );
+    await createCluster('dev1-serverless', enabled('dev1'), 'serverless');
+    const web = await launch(enabled('dev1'));
+
+    // Resolves (so Temporal does not retry it) and says why for each.
+    const report = await aws().stopAwsResources('dev1');
+    const byId = Object.fromEntries(report.resources.map((r) => [r.id, r]));
+    assert.equal(byId['dev1-replica']?.outcome, 'unsupported');
+    assert.match(byId['dev1-replica']?.detail ?? '', /read replica of reporting-source/);
+    assert.equal(byId['dev1-serverless']?.outcome, 'unsupported');
+    assert.match(byId['dev1-serverless']?.detail ?? '', /Serverless v1/);
+    assert.equal(byId[web]?.outcome, 'changed');
+    assert.equal(await dbState('dev1-replica'), 'available');
+    assert.equal(await ec2State(web), 'stopped');
+
+    const status = await aws().awsStatus('dev1');
+    assert.match(status.resources.find((r) => r.id === 'dev1-replica')?.unsupported ?? '', /read replica/);
+  });
+
+  it('stops again an RDS instance that AWS restarted by itself while the environment was stopped', async function () {
+    const w = await world();
+    await aws().stopAwsResources('dev1');
+    // What RDS does after seven days stopped.
+    await rds().send(new StartDBInstanceCommand({ DBInstanceIdentifier: w.db }));
+    assert.equal(await dbState(w.db), 'available');
+
+    const again = await aws().stopAwsResources('dev1');
+    const changed = again.resources.filter((r) => r.outcome === 'changed');
+    assert.deepEqual(changed.map((r) => [r.id, r.before]), [[w.db, 'available']]);
+    assert.equal(await dbState(w.db), 'stopped');
+  });
+
+  it('shows each resource state for the status command', async function () {
+    const w = await world();
+    await aws().stopAwsResources('dev1');
+    await aws().refreshAwsInventory();
+
+    const status = await aws().awsStatus('dev1');
+    assert.equal(status.source, 'cache');
+    assert.deepEqual(
+      status.resources.map((r) => `${r.kind} ${r.id} ${r.state} scheduler=${r.scheduler}`).sort(),
+      [
+        `ec2-instance ${w.web} stopped scheduler=enabled`,
+        `ec2-instance ${w.worker} stopped scheduler=enabled`,
+        `ec2-instance ${w.far} stopped scheduler=enabled`,
+        `ec2-instance ${w.pinned} running scheduler=disabled`,
+        `rds-cluster ${w.aurora} stopped scheduler=enabled`,
+        `rds-instance ${w.db} stopped scheduler=enabled`,
+      ].sort(),
+    );
+  });
+
+  it('changes nothing in dry-run mode but says what it would do', async function () {
+    const w = await world();
+    const report = await aws({ dryRun: true }).stopAwsResources('dev1');
+    assert.equal(outcomes(report)[w.web], 'dry-run');
+    assert.equal(outcomes(report)[w.db], 'dry-run');
+    assert.equal(await ec2State(w.web), 'running');
+    assert.equal(await dbState(w.db), 'available');
+  });
+
+  it('lists every page of a large account', async function () {
+    // One reservation per instance: moto, like EC2, pages by reservation.
+    const instances = await Promise.all(Array.from({ length: 12 }, () => launch(enabled('dev3'))));
+    const dbs = await Promise.all(Array.from({ length: 23 }, (_, i) => createDb(`dev3-db-${i}`, enabled('dev3'))));
+    const small = aws({ pageSize: { ec2: 5, rds: 20 } });
+    const report = await small.refreshAwsInventory();
+    assert.equal(report.resources, 35);
+    const stop = await small.stopAwsResources('dev3');
+    assert.equal(stop.source, 'cache');
+    assert.deepEqual(stop.resources.map((r) => r.id).sort(), [...instances, ...dbs].sort());
+    assert.ok(stop.resources.every((r) => r.outcome === 'changed'));
+  });
+
+  describe('throttling', function () {
+    let proxy: Server;
+    let stopCalls: number;
+    let throttleFirst: number;
+
+    /** Sits between the SDK and moto and answers the first StopInstances calls as EC2 does when rate-limited. */
+    before(async function () {
+      proxy = createServer((req, res) => {
+        const body: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => body.push(chunk));
+        req.on('end', () => {
+          const payload = Buffer.concat(body);
+          if (payload.toString().includes('Action=StopInstances') && ++stopCalls <= throttleFirst) {
+            res.writeHead(503, { 'content-type': 'text/xml' });
+            res.end('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>t</RequestID></Response>');
+            return;
+          }
+          const target = new URL(server.endpoint);
+          const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          });
+          upstream.end(payload);
+        });
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    });
+    after(async function () {
+      await new Promise((resolve) => proxy.close(resolve));
+    });
+    beforeEach(function () {
+      stopCalls = 0;
+    });
+
+    const viaProxy = (maxAttempts: number) =>
+      aws({ regions: [MAIN], endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, maxAttempts, tableName: 'no-table-needed' });
+
+    it('retries a throttled call with backoff until it goes through', async function () {
+      const id = await launch(enabled('dev1'));
+      throttleFirst = 2;
+      const report = await viaProxy(5).stopAwsResources('dev1');
+      assert.equal(outcomes(report)[id], 'changed');
+      assert.equal(stopCalls, 3);
+      assert.equal(await ec2State(id), 'stopped');
+    });
+
+    it('fails the activity (for Temporal to retry later) when throttling persists', async function () {
+      const id = await launch(enabled('dev1'));
+      throttleFirst = Infinity;
+      await assert.rejects(viaProxy(3).stopAwsResources('dev1'), { name: 'RequestLimitExceeded' });
+      assert.equal(stopCalls, 3);
+      assert.equal(await ec2State(id), 'running');
+    });
+  });
+});
