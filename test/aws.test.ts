@@ -20,11 +20,15 @@ import {
 } from '@aws-sdk/client-rds';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { Worker } from '@temporalio/worker';
 import { createAwsActivities, type AwsSettings } from '../src/activities/aws';
 import type { AwsActionReport, AwsOutcome } from '../src/activities/contracts';
 import { createLogger } from '../src/logger';
+import { awsInventoryWorkflow } from '../src/workflows';
 import { moto, MOTO_CREDENTIALS, type Moto } from './support/moto';
+import { timeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const MAIN = 'eu-west-1';
 const SECOND = 'us-east-1';
@@ -352,6 +356,40 @@ describe('AWS activities (moto)', function () {
     assert.equal(stop.source, 'cache');
     assert.deepEqual(stop.resources.map((r) => r.id).sort(), [...instances, ...dbs].sort());
     assert.ok(stop.resources.every((r) => r.outcome === 'changed'));
+  });
+
+  describe('inventory workflow on Temporal', function () {
+    this.timeout(120_000);
+
+    async function runInventory(tableName: string) {
+      const env = await timeSkippingEnv();
+      const taskQueue = uniqueTaskQueue('aws-inventory');
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        activities: aws({ tableName }),
+      });
+      return worker.runUntil(env.client.workflow.execute(awsInventoryWorkflow, { workflowId: `aws-inventory-${taskQueue}`, taskQueue }));
+    }
+
+    it('refreshes the DynamoDB inventory', async function () {
+      const w = await world();
+      const report = await runInventory(TABLE);
+      assert.equal(report.resources, 8);
+      assert.ok((await inventoryItems()).includes(`dev1 ${MAIN} rds-instance ${w.db} available scheduler=enabled`));
+    });
+
+    it('fails at once, naming the setting, when the table is missing', async function () {
+      await assert.rejects(runInventory('devenv-missing'), (err: unknown) => {
+        assert.ok(err instanceof WorkflowFailedError);
+        const cause = err.cause?.cause;
+        assert.ok(cause instanceof ApplicationFailure, String(cause));
+        assert.equal(cause.type, 'InventoryTableMissing');
+        assert.match(cause.message, /INVENTORY_TABLE/);
+        return true;
+      });
+    });
   });
 
   describe('throttling', function () {

@@ -1,2 +1,3 @@
 export * from './environment';
 export * from './morning-reset';
+export * from './inventory';
