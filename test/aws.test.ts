@@ -5,8 +5,10 @@
  * AWS reports afterwards, the DynamoDB inventory's items, and the report a Slack reply shows.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand, CreateTagsCommand } from '@aws-sdk/client-ec2';
 import {
   CreateDBClusterCommand,
@@ -392,19 +394,23 @@ describe('AWS activities (moto)', function () {
     });
   });
 
-  describe('throttling', function () {
+  describe('through a proxy that sees every AWS call', function () {
     let proxy: Server;
-    let stopCalls: number;
-    let throttleFirst: number;
+    /** `service:Action` of each call, as IAM names it. */
+    let calls: string[];
+    let throttleStops: number;
 
-    /** Sits between the SDK and moto and answers the first StopInstances calls as EC2 does when rate-limited. */
+    /** Forwards to moto, recording each call; answers the first `throttleStops` StopInstances as EC2 does when rate-limited. */
     before(async function () {
       proxy = createServer((req, res) => {
         const body: Buffer[] = [];
         req.on('data', (chunk: Buffer) => body.push(chunk));
         req.on('end', () => {
           const payload = Buffer.concat(body);
-          if (payload.toString().includes('Action=StopInstances') && ++stopCalls <= throttleFirst) {
+          const service = /Credential=[^/]+\/[^/]+\/[^/]+\/([^/]+)\//.exec(req.headers.authorization ?? '')?.[1];
+          const action = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? new URLSearchParams(payload.toString()).get('Action');
+          calls.push(`${service}:${action}`);
+          if (action === 'StopInstances' && calls.filter((c) => c === 'ec2:StopInstances').length <= throttleStops) {
             res.writeHead(503, { 'content-type': 'text/xml' });
             res.end('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>t</RequestID></Response>');
             return;
@@ -423,26 +429,45 @@ describe('AWS activities (moto)', function () {
       await new Promise((resolve) => proxy.close(resolve));
     });
     beforeEach(function () {
-      stopCalls = 0;
+      calls = [];
+      throttleStops = 0;
     });
 
-    const viaProxy = (maxAttempts: number) =>
-      aws({ regions: [MAIN], endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, maxAttempts, tableName: 'no-table-needed' });
+    const viaProxy = (overrides: Partial<AwsSettings> = {}) => aws({ endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ...overrides });
+    const stopCalls = () => calls.filter((c) => c === 'ec2:StopInstances').length;
+
+    it('makes exactly the calls that iam/policy.json allows', async function () {
+      const w = await world();
+      const activities = viaProxy();
+      await activities.ensureInventoryTable();
+      await activities.refreshAwsInventory();
+      await activities.stopAwsResources('dev1');
+      await activities.startAwsResources('dev1');
+      await activities.awsStatus('dev1');
+      await viaProxy({ cacheMaxAgeMs: 0 }).stopAwsResources('dev2');
+      assert.equal(await ec2State(w.web), 'running');
+
+      const policy = JSON.parse(readFileSync(join(__dirname, '..', 'iam', 'policy.json'), 'utf8')) as { Statement: { Action: string[] }[] };
+      const allowed = new Set(policy.Statement.flatMap((statement) => statement.Action));
+      const made = [...new Set(calls)].sort();
+      // Least privilege both ways: nothing made that the policy forbids, nothing allowed that is never made.
+      assert.deepEqual(made, [...allowed].sort());
+    });
 
     it('retries a throttled call with backoff until it goes through', async function () {
       const id = await launch(enabled('dev1'));
-      throttleFirst = 2;
-      const report = await viaProxy(5).stopAwsResources('dev1');
+      throttleStops = 2;
+      const report = await viaProxy({ maxAttempts: 5 }).stopAwsResources('dev1');
       assert.equal(outcomes(report)[id], 'changed');
-      assert.equal(stopCalls, 3);
+      assert.equal(stopCalls(), 3);
       assert.equal(await ec2State(id), 'stopped');
     });
 
     it('fails the activity (for Temporal to retry later) when throttling persists', async function () {
       const id = await launch(enabled('dev1'));
-      throttleFirst = Infinity;
-      await assert.rejects(viaProxy(3).stopAwsResources('dev1'), { name: 'RequestLimitExceeded' });
-      assert.equal(stopCalls, 3);
+      throttleStops = Infinity;
+      await assert.rejects(viaProxy({ maxAttempts: 3 }).stopAwsResources('dev1'), { name: 'RequestLimitExceeded' });
+      assert.equal(stopCalls(), 3);
       assert.equal(await ec2State(id), 'running');
     });
   });
