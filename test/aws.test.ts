@@ -305,6 +305,27 @@ describe('AWS activities (moto)', function () {
     assert.match(status.resources.find((r) => r.id === 'dev1-replica')?.unsupported ?? '', /read replica/);
   });
 
+  it('stops an Aurora cluster as a whole, and reports a tagged member of an untagged cluster', async function () {
+    const member = async (id: string, cluster: string) =>
+      rds().send(
+        new CreateDBInstanceCommand({ DBInstanceIdentifier: id, DBClusterIdentifier: cluster, Engine: 'aurora-postgresql', DBInstanceClass: 'db.r6g.large', Tags: toTags(enabled('dev1')) }),
+      );
+    await createCluster('dev1-aurora', enabled('dev1'));
+    await member('dev1-aurora-1', 'dev1-aurora');
+    await createCluster('shared-aurora', {});
+    await member('shared-aurora-1', 'shared-aurora');
+
+    const report = await aws().stopAwsResources('dev1');
+    const byId = Object.fromEntries(report.resources.map((r) => [r.id, r]));
+    assert.equal(byId['dev1-aurora']?.outcome, 'changed');
+    assert.equal(byId['dev1-aurora-1']?.outcome, 'excluded');
+    assert.match(byId['dev1-aurora-1']?.detail ?? '', /with its Aurora cluster dev1-aurora/);
+    assert.equal(byId['shared-aurora-1']?.outcome, 'unsupported');
+    assert.match(byId['shared-aurora-1']?.detail ?? '', /tag the cluster/);
+    assert.equal(await clusterState('dev1-aurora'), 'stopped');
+    assert.equal(await clusterState('shared-aurora'), 'available');
+  });
+
   it('stops again an RDS instance that AWS restarted by itself while the environment was stopped', async function () {
     const w = await world();
     await aws().stopAwsResources('dev1');
