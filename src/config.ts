@@ -3,7 +3,7 @@
  * A bad value stops the process with one line per problem, naming the variable.
  */
 import { z } from 'zod';
-import { IANAZone } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 import { parseDuration } from './duration';
 import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './workflows/shutdown-policy';
 
@@ -40,7 +40,7 @@ const weekdayList = z
 
 const holidayList = z.string().transform((text, ctx) => {
   const dates = splitList(text);
-  const bad = dates.filter((date) => !/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(date)));
+  const bad = dates.filter((date) => !/^\d{4}-\d{2}-\d{2}$/.test(date) || !DateTime.fromISO(date).isValid);
   if (bad.length > 0) {
     ctx.addIssue({ code: 'custom', message: `not dates in YYYY-MM-DD form: ${bad.join(', ')}` });
     return z.NEVER;

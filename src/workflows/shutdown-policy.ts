@@ -47,12 +47,14 @@ export function isWorkingDay(instant: Date, policy: EnvironmentPolicy): boolean 
 
 /**
  * The default shutdown instant on the local day containing `instant`, or null on a day off.
- * A shutdown time that falls into a DST gap moves forward by the gap, as clocks do.
+ * A shutdown time that falls into a DST gap moves forward by the gap, as clocks do; one in
+ * the repeated fall-back hour is its first (earlier) occurrence. Built from the start of the
+ * local day so the answer never depends on the time of day of `instant`.
  */
 export function defaultShutdownOn(instant: Date, policy: EnvironmentPolicy): Date | null {
   if (!isWorkingDay(instant, policy)) return null;
   const [hour, minute] = policy.shutdownTime.split(':').map(Number);
-  return local(instant, policy).set({ hour, minute, second: 0, millisecond: 0 }).toJSDate();
+  return local(instant, policy).startOf('day').set({ hour, minute }).toJSDate();
 }
 
 /**

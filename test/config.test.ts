@@ -1,0 +1,254 @@
+import { strict as assert } from 'node:assert';
+import { ConfigError, loadConfig, type Config } from '../src/config';
+
+const MON_FRI = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'];
+const EVERY_DAY = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+
+/** Runs loadConfig and returns its ConfigError, failing the test if there is none. */
+function configError(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail(`expected ${JSON.stringify(env)} to be rejected`);
+}
+
+describe('config: loadConfig(env)', () => {
+  describe('defaults (nothing set)', () => {
+    const config = loadConfig({});
+    it('default policy: 19:00 UTC, Mon-Fri, no holidays, warnings 60/30/15, max prolongation 4h, after-hours window 2h', () => {
+      assert.deepEqual(config.policy, {
+        shutdownTime: '19:00',
+        timeZone: 'UTC',
+        workingDays: MON_FRI,
+        holidays: [],
+        warningOffsetsMinutes: [60, 30, 15],
+        maxProlongationMinutes: 240,
+        afterHoursWindowMinutes: 120,
+      });
+    });
+    const fields: [string, (c: Config) => unknown, unknown][] = [
+      ['resetTime', (c) => c.resetTime, '09:00'],
+      ['temporal.address', (c) => c.temporal.address, undefined],
+      ['temporal.namespace', (c) => c.temporal.namespace, 'default'],
+      ['temporal.taskQueue', (c) => c.temporal.taskQueue, 'devenv-scheduler'],
+      ['temporal.devServerPort', (c) => c.temporal.devServerPort, 7233],
+      ['temporal.uiPort', (c) => c.temporal.uiPort, 8233],
+      ['temporal.devDbFile', (c) => c.temporal.devDbFile, '.temporal-dev.db'],
+      ['apiPort', (c) => c.apiPort, 3000],
+      ['dryRun', (c) => c.dryRun, false],
+      ['logLevel', (c) => c.logLevel, 'info'],
+    ];
+    for (const [name, get, expected] of fields) {
+      it(`${name} = ${JSON.stringify(expected)}`, () => assert.equal(get(config), expected));
+    }
+
+    it('reads only the env object it is given, and ignores unrelated variables', () => {
+      assert.deepEqual(loadConfig({ PATH: '/usr/bin', HOME: '/root', SHUTDOWN_TIME_X: 'nonsense' }), config);
+    });
+
+    it('empty and blank strings fall back to the defaults', () => {
+      const names = [
+        'SHUTDOWN_TIME', 'TIME_ZONE', 'WORKING_DAYS', 'HOLIDAYS', 'WARNING_OFFSETS', 'RESET_TIME', 'MAX_PROLONGATION',
+        'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'API_PORT', 'TEMPORAL_DEV_PORT',
+        'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL',
+      ];
+      assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '']))), config);
+      assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '  \t ']))), config);
+    });
+  });
+
+  describe('valid values', () => {
+    const cases: [env: Record<string, string>, get: (c: Config) => unknown, expected: unknown][] = [
+      [{ SHUTDOWN_TIME: '18:30' }, (c) => c.policy.shutdownTime, '18:30'],
+      [{ SHUTDOWN_TIME: '00:00' }, (c) => c.policy.shutdownTime, '00:00'],
+      [{ SHUTDOWN_TIME: '23:59' }, (c) => c.policy.shutdownTime, '23:59'],
+      [{ SHUTDOWN_TIME: '07:05' }, (c) => c.policy.shutdownTime, '07:05'],
+      [{ TIME_ZONE: 'Europe/Berlin' }, (c) => c.policy.timeZone, 'Europe/Berlin'],
+      [{ TIME_ZONE: 'America/New_York' }, (c) => c.policy.timeZone, 'America/New_York'],
+      [{ TIME_ZONE: 'Asia/Kolkata' }, (c) => c.policy.timeZone, 'Asia/Kolkata'],
+      [{ TIME_ZONE: 'Pacific/Auckland' }, (c) => c.policy.timeZone, 'Pacific/Auckland'],
+      [{ TIME_ZONE: 'UTC' }, (c) => c.policy.timeZone, 'UTC'],
+      // working days come out in Mon..Sun order whatever order they were written in
+      [{ WORKING_DAYS: 'Mon-Fri' }, (c) => c.policy.workingDays, MON_FRI],
+      [{ WORKING_DAYS: 'Sun-Thu' }, (c) => c.policy.workingDays, ['Mon', 'Tue', 'Wed', 'Thu', 'Sun']],
+      [{ WORKING_DAYS: 'Mon,Wed,Fri' }, (c) => c.policy.workingDays, ['Mon', 'Wed', 'Fri']],
+      [{ WORKING_DAYS: 'Fri,Wed,Mon' }, (c) => c.policy.workingDays, ['Mon', 'Wed', 'Fri']],
+      [{ WORKING_DAYS: 'Fri-Mon' }, (c) => c.policy.workingDays, ['Mon', 'Fri', 'Sat', 'Sun']],
+      [{ WORKING_DAYS: 'Thu-Tue' }, (c) => c.policy.workingDays, ['Mon', 'Tue', 'Thu', 'Fri', 'Sat', 'Sun']],
+      [{ WORKING_DAYS: 'Sun-Sat' }, (c) => c.policy.workingDays, EVERY_DAY],
+      [{ WORKING_DAYS: 'Mon-Sun' }, (c) => c.policy.workingDays, EVERY_DAY],
+      [{ WORKING_DAYS: 'Sat-Sun' }, (c) => c.policy.workingDays, ['Sat', 'Sun']],
+      [{ WORKING_DAYS: 'Wed' }, (c) => c.policy.workingDays, ['Wed']],
+      [{ WORKING_DAYS: 'Mon-Mon' }, (c) => c.policy.workingDays, ['Mon']],
+      [{ WORKING_DAYS: 'Mon-Wed,Fri' }, (c) => c.policy.workingDays, ['Mon', 'Tue', 'Wed', 'Fri']],
+      [{ WORKING_DAYS: 'Mon-Wed,Tue-Thu' }, (c) => c.policy.workingDays, ['Mon', 'Tue', 'Wed', 'Thu']],
+      [{ WORKING_DAYS: 'Mon,Mon' }, (c) => c.policy.workingDays, ['Mon']],
+      [{ WORKING_DAYS: ' mon - fri ' }, (c) => c.policy.workingDays, MON_FRI],
+      [{ WORKING_DAYS: 'MON,tue' }, (c) => c.policy.workingDays, ['Mon', 'Tue']],
+      [{ WORKING_DAYS: 'Monday-Friday' }, (c) => c.policy.workingDays, MON_FRI],
+      [{ WORKING_DAYS: 'Tue,Thu,' }, (c) => c.policy.workingDays, ['Tue', 'Thu']],
+      [{ HOLIDAYS: '2026-12-24' }, (c) => c.policy.holidays, ['2026-12-24']],
+      [{ HOLIDAYS: '2026-12-24,2026-12-25' }, (c) => c.policy.holidays, ['2026-12-24', '2026-12-25']],
+      [{ HOLIDAYS: '2026-12-25, 2026-12-24 ,2026-12-25' }, (c) => c.policy.holidays, ['2026-12-24', '2026-12-25']],
+      [{ HOLIDAYS: '2027-01-01,2026-12-31' }, (c) => c.policy.holidays, ['2026-12-31', '2027-01-01']],
+      [{ HOLIDAYS: '2028-02-29' }, (c) => c.policy.holidays, ['2028-02-29']],
+      [{ WARNING_OFFSETS: '60,30,15' }, (c) => c.policy.warningOffsetsMinutes, [60, 30, 15]],
+      [{ WARNING_OFFSETS: '15,60,30' }, (c) => c.policy.warningOffsetsMinutes, [60, 30, 15]],
+      [{ WARNING_OFFSETS: '30,30,5,30' }, (c) => c.policy.warningOffsetsMinutes, [30, 5]],
+      [{ WARNING_OFFSETS: ' 10 , 5 ' }, (c) => c.policy.warningOffsetsMinutes, [10, 5]],
+      [{ WARNING_OFFSETS: '120,' }, (c) => c.policy.warningOffsetsMinutes, [120]],
+      [{ WARNING_OFFSETS: '1' }, (c) => c.policy.warningOffsetsMinutes, [1]],
+      [{ WARNING_OFFSETS: '1440' }, (c) => c.policy.warningOffsetsMinutes, [1440]],
+      [{ RESET_TIME: '08:30' }, (c) => c.resetTime, '08:30'],
+      [{ RESET_TIME: '00:00' }, (c) => c.resetTime, '00:00'],
+      [{ MAX_PROLONGATION: '4h' }, (c) => c.policy.maxProlongationMinutes, 240],
+      [{ MAX_PROLONGATION: '90m' }, (c) => c.policy.maxProlongationMinutes, 90],
+      [{ MAX_PROLONGATION: '2h30m' }, (c) => c.policy.maxProlongationMinutes, 150],
+      [{ MAX_PROLONGATION: '1h 15m' }, (c) => c.policy.maxProlongationMinutes, 75],
+      [{ MAX_PROLONGATION: '6 hours' }, (c) => c.policy.maxProlongationMinutes, 360],
+      [{ AFTER_HOURS_WINDOW: '3h' }, (c) => c.policy.afterHoursWindowMinutes, 180],
+      [{ AFTER_HOURS_WINDOW: '45m' }, (c) => c.policy.afterHoursWindowMinutes, 45],
+      [{ TEMPORAL_ADDRESS: 'temporal.prod.internal:7233' }, (c) => c.temporal.address, 'temporal.prod.internal:7233'],
+      [{ TEMPORAL_NAMESPACE: 'devenv' }, (c) => c.temporal.namespace, 'devenv'],
+      [{ TASK_QUEUE: 'devenv-q' }, (c) => c.temporal.taskQueue, 'devenv-q'],
+      [{ API_PORT: '8080' }, (c) => c.apiPort, 8080],
+      [{ API_PORT: '0' }, (c) => c.apiPort, 0],
+      [{ API_PORT: '65535' }, (c) => c.apiPort, 65535],
+      [{ TEMPORAL_DEV_PORT: '17233' }, (c) => c.temporal.devServerPort, 17233],
+      [{ TEMPORAL_UI_PORT: '18233' }, (c) => c.temporal.uiPort, 18233],
+      [{ TEMPORAL_DEV_DB_FILE: '/var/lib/devenv/temporal.db' }, (c) => c.temporal.devDbFile, '/var/lib/devenv/temporal.db'],
+      [{ DRY_RUN: 'true' }, (c) => c.dryRun, true],
+      [{ DRY_RUN: '1' }, (c) => c.dryRun, true],
+      [{ DRY_RUN: 'yes' }, (c) => c.dryRun, true],
+      [{ DRY_RUN: 'false' }, (c) => c.dryRun, false],
+      [{ DRY_RUN: '0' }, (c) => c.dryRun, false],
+      [{ DRY_RUN: 'no' }, (c) => c.dryRun, false],
+      [{ LOG_LEVEL: 'debug' }, (c) => c.logLevel, 'debug'],
+      [{ LOG_LEVEL: 'silent' }, (c) => c.logLevel, 'silent'],
+    ];
+    for (const [env, get, expected] of cases) {
+      it(`${JSON.stringify(env)} -> ${JSON.stringify(expected)}`, () => {
+        assert.deepEqual(get(loadConfig(env)), expected);
+      });
+    }
+
+    it('sets every policy field at once', () => {
+      const config = loadConfig({
+        SHUTDOWN_TIME: '20:15',
+        TIME_ZONE: 'Asia/Jerusalem',
+        WORKING_DAYS: 'Sun-Thu',
+        HOLIDAYS: '2026-04-02',
+        WARNING_OFFSETS: '10,45',
+        MAX_PROLONGATION: '3h',
+        AFTER_HOURS_WINDOW: '90m',
+      });
+      assert.deepEqual(config.policy, {
+        shutdownTime: '20:15',
+        timeZone: 'Asia/Jerusalem',
+        workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Sun'],
+        holidays: ['2026-04-02'],
+        warningOffsetsMinutes: [45, 10],
+        maxProlongationMinutes: 180,
+        afterHoursWindowMinutes: 90,
+      });
+    });
+  });
+
+  describe('bad values: one ConfigError line naming the variable and saying what is wrong', () => {
+    const TIME = 'must be a 24-hour time such as 19:00';
+    const ZONE = 'must be an IANA time zone such as Europe/Berlin or America/New_York';
+    const OFFSETS = 'must be a comma-separated list of whole minutes between 1 and 1440, e.g. 60,30,15';
+    const NOT_DURATION = (text: string) => `"${text}" is not a duration; use forms such as 1h, 90m or 2h30m`;
+    const cases: [name: string, value: string, expectedLine: string | RegExp][] = [
+      ['SHUTDOWN_TIME', '7pm', `SHUTDOWN_TIME="7pm": ${TIME}`],
+      ['SHUTDOWN_TIME', '9:00', `SHUTDOWN_TIME="9:00": ${TIME}`],
+      ['SHUTDOWN_TIME', '24:00', `SHUTDOWN_TIME="24:00": ${TIME}`],
+      ['SHUTDOWN_TIME', '19:60', `SHUTDOWN_TIME="19:60": ${TIME}`],
+      ['SHUTDOWN_TIME', '19:00:00', `SHUTDOWN_TIME="19:00:00": ${TIME}`],
+      ['SHUTDOWN_TIME', '1900', `SHUTDOWN_TIME="1900": ${TIME}`],
+      ['RESET_TIME', 'morning', `RESET_TIME="morning": ${TIME}`],
+      ['TIME_ZONE', 'Mars/Olympus_Mons', `TIME_ZONE="Mars/Olympus_Mons": ${ZONE}`],
+      ['TIME_ZONE', 'Europe/Berlinn', `TIME_ZONE="Europe/Berlinn": ${ZONE}`],
+      ['TIME_ZONE', 'CEST', `TIME_ZONE="CEST": ${ZONE}`],
+      ['WORKING_DAYS', 'Mon-Xyz', 'WORKING_DAYS="Mon-Xyz": "Mon-Xyz" is not a day; use Mon..Sun or a range like Mon-Fri'],
+      ['WORKING_DAYS', 'Mon,Fir', 'WORKING_DAYS="Mon,Fir": "Fir" is not a day; use Mon..Sun or a range like Mon-Fri'],
+      ['WORKING_DAYS', 'Mo-Fr', 'WORKING_DAYS="Mo-Fr": "Mo-Fr" is not a day; use Mon..Sun or a range like Mon-Fri'],
+      ['WORKING_DAYS', 'Mon-Wed-Fri', 'WORKING_DAYS="Mon-Wed-Fri": "Mon-Wed-Fri" is not a day; use Mon..Sun or a range like Mon-Fri'],
+      ['WORKING_DAYS', 'Mon-', 'WORKING_DAYS="Mon-": "Mon-" is not a day; use Mon..Sun or a range like Mon-Fri'],
+      ['WORKING_DAYS', '1-5', 'WORKING_DAYS="1-5": "1-5" is not a day; use Mon..Sun or a range like Mon-Fri'],
+      ['WORKING_DAYS', ',', 'WORKING_DAYS=",": must name at least one working day'],
+      ['HOLIDAYS', '24.12.2026', 'HOLIDAYS="24.12.2026": not dates in YYYY-MM-DD form: 24.12.2026'],
+      ['HOLIDAYS', '2026-13-01', 'HOLIDAYS="2026-13-01": not dates in YYYY-MM-DD form: 2026-13-01'],
+      ['HOLIDAYS', '2026-02-30', 'HOLIDAYS="2026-02-30": not dates in YYYY-MM-DD form: 2026-02-30'],
+      ['HOLIDAYS', '2026-04-31', 'HOLIDAYS="2026-04-31": not dates in YYYY-MM-DD form: 2026-04-31'],
+      ['HOLIDAYS', '2027-02-29', 'HOLIDAYS="2027-02-29": not dates in YYYY-MM-DD form: 2027-02-29'],
+      ['HOLIDAYS', '2026-1-1', 'HOLIDAYS="2026-1-1": not dates in YYYY-MM-DD form: 2026-1-1'],
+      ['HOLIDAYS', '2026-12-24,christmas,2026-12-26,2026-00-10', 'HOLIDAYS="2026-12-24,christmas,2026-12-26,2026-00-10": not dates in YYYY-MM-DD form: christmas, 2026-00-10'],
+      ['WARNING_OFFSETS', '0', `WARNING_OFFSETS="0": ${OFFSETS}`],
+      ['WARNING_OFFSETS', '-15', `WARNING_OFFSETS="-15": ${OFFSETS}`],
+      ['WARNING_OFFSETS', '1441', `WARNING_OFFSETS="1441": ${OFFSETS}`],
+      ['WARNING_OFFSETS', '15.5', `WARNING_OFFSETS="15.5": ${OFFSETS}`],
+      ['WARNING_OFFSETS', '60,abc', `WARNING_OFFSETS="60,abc": ${OFFSETS}`],
+      ['WARNING_OFFSETS', '1h,30', `WARNING_OFFSETS="1h,30": ${OFFSETS}`],
+      ['WARNING_OFFSETS', ',', `WARNING_OFFSETS=",": ${OFFSETS}`],
+      ['MAX_PROLONGATION', '-3h', 'MAX_PROLONGATION="-3h": "-3h" is negative; give a positive duration such as 1h, 90m or 2h30m'],
+      ['MAX_PROLONGATION', '0m', 'MAX_PROLONGATION="0m": the duration must be longer than 0 minutes'],
+      ['MAX_PROLONGATION', 'forever', `MAX_PROLONGATION="forever": ${NOT_DURATION('forever')}`],
+      ['MAX_PROLONGATION', '240', `MAX_PROLONGATION="240": ${NOT_DURATION('240')}`],
+      ['AFTER_HOURS_WINDOW', '0h', 'AFTER_HOURS_WINDOW="0h": the duration must be longer than 0 minutes'],
+      ['AFTER_HOURS_WINDOW', '2 days', `AFTER_HOURS_WINDOW="2 days": ${NOT_DURATION('2 days')}`],
+      ['API_PORT', '70000', /^API_PORT="70000": .*65535/],
+      ['API_PORT', 'http', /^API_PORT="http": .*number/],
+      ['API_PORT', '80.5', /^API_PORT="80\.5": .*int/],
+      ['API_PORT', '-1', /^API_PORT="-1": .*0/],
+      ['TEMPORAL_DEV_PORT', '99999', /^TEMPORAL_DEV_PORT="99999": .*65535/],
+      ['TEMPORAL_UI_PORT', 'ui', /^TEMPORAL_UI_PORT="ui": .*number/],
+      ['DRY_RUN', 'maybe', /^DRY_RUN="maybe": .*"true".*"false"/],
+      ['LOG_LEVEL', 'verbose', /^LOG_LEVEL="verbose": .*"debug"/],
+    ];
+    for (const [name, value, expectedLine] of cases) {
+      it(`${name}=${JSON.stringify(value)}`, () => {
+        const error = configError({ [name]: value });
+        assert.equal(error.name, 'ConfigError');
+        assert.equal(error.problems.length, 1, error.message);
+        const [line] = error.problems;
+        if (typeof expectedLine === 'string') assert.equal(line, expectedLine);
+        else assert.match(line!, expectedLine);
+        assert.equal(error.message, `Invalid configuration:\n  - ${line}`);
+      });
+    }
+
+    it('several bad values give one line each, in variable order, and good values add none', () => {
+      const error = configError({
+        SHUTDOWN_TIME: '7pm',
+        TIME_ZONE: 'Nowhere/Special',
+        WORKING_DAYS: 'Mon-Fri',
+        HOLIDAYS: '2026-02-30',
+        WARNING_OFFSETS: '0',
+        RESET_TIME: '09:00',
+        MAX_PROLONGATION: '-1h',
+        DRY_RUN: 'maybe',
+      });
+      assert.deepEqual(
+        error.problems.map((line) => line.slice(0, line.indexOf('='))),
+        ['SHUTDOWN_TIME', 'TIME_ZONE', 'HOLIDAYS', 'WARNING_OFFSETS', 'MAX_PROLONGATION', 'DRY_RUN'],
+      );
+      assert.deepEqual(error.problems.slice(0, 5), [
+        `SHUTDOWN_TIME="7pm": ${TIME}`,
+        `TIME_ZONE="Nowhere/Special": ${ZONE}`,
+        'HOLIDAYS="2026-02-30": not dates in YYYY-MM-DD form: 2026-02-30',
+        `WARNING_OFFSETS="0": ${OFFSETS}`,
+        'MAX_PROLONGATION="-1h": "-1h" is negative; give a positive duration such as 1h, 90m or 2h30m',
+      ]);
+      assert.equal(error.message.split('\n').length, 1 + error.problems.length);
+      assert.equal(error.message.split('\n')[0], 'Invalid configuration:');
+    });
+
+    it('a blank bad-looking value is not an error (it means unset)', () => {
+      assert.equal(loadConfig({ SHUTDOWN_TIME: ' ', TIME_ZONE: '' }).policy.shutdownTime, '19:00');
+    });
+  });
+});
