@@ -74,13 +74,23 @@ export function plannedWarnings(shutdownAt: Date, policy: EnvironmentPolicy): Pl
     .map((offsetMinutes) => ({ offsetMinutes, at: new Date(shutdownAt.getTime() - offsetMinutes * 60_000) }));
 }
 
-/** "today 19:00 CET", "tomorrow 09:30 EST", "Sat 21 Nov 21:00 UTC" — what a user reads in Slack. */
+/** "today 19:00 CET", "tomorrow 09:30 EST", "Sat 21 Nov 21:00 UTC": what a user reads in Slack. */
 export function describeInstant(instant: Date, now: Date, timeZone: string): string {
   const when = DateTime.fromJSDate(instant, { zone: timeZone });
   const today = DateTime.fromJSDate(now, { zone: timeZone }).startOf('day');
   const dayDiff = Math.round(when.startOf('day').diff(today, 'days').days);
   const day = dayDiff === 0 ? 'today' : dayDiff === 1 ? 'tomorrow' : when.toFormat('ccc d LLL');
-  return `${day} ${when.toFormat('HH:mm ZZZZ')}`;
+  return `${day} ${when.toFormat('HH:mm')} ${zoneAbbreviation(when)}`;
+}
+
+/**
+ * "CET", "EST", "IST", "NZDT" where some English locale has a name for the zone, else the
+ * offset ("GMT+9"). No single locale names them all: en-US says GMT+1 for Berlin.
+ */
+const ABBREVIATION_LOCALES = ['en-US', 'en-GB', 'en-IN', 'en-AU'];
+function zoneAbbreviation(when: DateTime): string {
+  const names = ABBREVIATION_LOCALES.map((locale) => when.setLocale(locale).toFormat('ZZZZ'));
+  return names.find((name) => !/^(GMT|UTC)[+-]/.test(name)) ?? names[0]!;
 }
 
 /** "2h 10m", "45m", "0m". */
