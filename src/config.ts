@@ -77,7 +77,8 @@ const schema = z.object({
   WARNING_OFFSETS: minutesList.default([60, 30, 15]),
   RESET_TIME: clockTime.default('09:00'),
   MAX_PROLONGATION: durationMinutes.default(4 * 60),
-  AFTER_HOURS_WINDOW: durationMinutes.default(2 * 60),
+  // Capped so an after-hours start can never keep an environment up overnight.
+  AFTER_HOURS_WINDOW: durationMinutes.pipe(z.number().max(12 * 60, 'must be at most 12h')).default(2 * 60),
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TASK_QUEUE: z.string().min(1).default('devenv-scheduler'),
@@ -114,7 +115,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}=${JSON.stringify(env[String(issue.path[0])])}: ${issue.message}`));
   }
   const c = result.data;
-  if (c.AFTER_HOURS_WINDOW <= 0) throw new ConfigError([`AFTER_HOURS_WINDOW: must be longer than 0 minutes`]);
   return {
     policy: {
       shutdownTime: c.SHUTDOWN_TIME,
@@ -147,7 +147,14 @@ function splitList(text: string): string[] {
     .filter((part) => part !== '');
 }
 
+const DAY_NAMES: Record<string, Weekday> = Object.fromEntries(
+  WEEKDAYS.flatMap((day, i) => {
+    const full = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'][i]!;
+    return [[day.toLowerCase(), day], [full, day]];
+  }),
+);
+
+/** "Mon" or "Monday", any case; "Frii" is not a day. */
 function toWeekday(text: string): Weekday | undefined {
-  const normalized = text.trim().slice(0, 3).toLowerCase();
-  return WEEKDAYS.find((day) => day.toLowerCase() === normalized && text.trim().length >= 3);
+  return DAY_NAMES[text.trim().toLowerCase()];
 }
