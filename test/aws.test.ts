@@ -381,6 +381,16 @@ describe('AWS activities (moto)', function () {
     assert.ok(stop.resources.every((r) => r.outcome === 'changed'));
   });
 
+  it('manages no AWS resources, without calling AWS, when no region is configured', async function () {
+    await launch(enabled('dev1'));
+    const none = aws({ regions: [], endpoint: 'http://127.0.0.1:9' });
+    const report = await none.stopAwsResources('dev1');
+    assert.deepEqual(report.resources, []);
+    assert.match(report.notes.join(), /AWS_REGIONS/);
+    assert.equal((await none.refreshAwsInventory()).resources, 0);
+    assert.equal(await none.ensureInventoryTable({ create: true }), 'disabled');
+  });
+
   describe('inventory workflow on Temporal', function () {
     this.timeout(120_000);
 

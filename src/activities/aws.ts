@@ -79,7 +79,7 @@ export interface AwsSetup {
    * Checks that the inventory table exists with the expected key; with `create`, creates it
    * (on-demand billing) and waits until it is active.
    */
-  ensureInventoryTable(options?: { create?: boolean }): Promise<'exists' | 'created'>;
+  ensureInventoryTable(options?: { create?: boolean }): Promise<'exists' | 'created' | 'disabled'>;
 }
 
 /** Key attributes of the inventory table: one partition per namespace, one item per resource. */
@@ -123,7 +123,7 @@ const BATCH_WRITE = 25;
 export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsSetup {
   const { regions, tableName, dryRun, logger } = settings;
   const tableRegion = settings.tableRegion ?? regions[0];
-  if (!tableRegion) throw new Error('AWS_REGIONS: at least one region is needed for AWS resources');
+  if (regions.length === 0 || !tableRegion) return withoutAws();
   const now = settings.now ?? (() => new Date());
   const clientConfig = (region: string) => ({
     region,
@@ -398,7 +398,7 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       return { namespace, source, resources, notes };
     },
 
-    async ensureInventoryTable({ create = false } = {}): Promise<'exists' | 'created'> {
+    async ensureInventoryTable({ create = false } = {}): Promise<'exists' | 'created' | 'disabled'> {
       try {
         const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: tableName }));
         const keys = Object.fromEntries((Table?.KeySchema ?? []).map((k) => [k.KeyType, k.AttributeName]));
@@ -428,6 +428,22 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       logger.info({ table: tableName, region: tableRegion }, 'created AWS inventory table');
       return 'created';
     },
+  };
+}
+
+/**
+ * With no region configured no AWS resource follows an environment: the activities answer
+ * at once with empty reports, so the workflows call them unconditionally.
+ */
+function withoutAws(): AwsActivities & AwsSetup {
+  const notes = ['AWS_REGIONS is not set: no EC2 or RDS resources follow environments'];
+  const report = (namespace: string, action: Action): AwsActionReport => ({ namespace, action, source: 'live', resources: [], notes, durationMs: 0 });
+  return {
+    refreshAwsInventory: async () => ({ regions: [], resources: 0, namespaces: 0, removed: 0, withoutNamespace: [], durationMs: 0 }),
+    stopAwsResources: async (namespace) => report(namespace, 'stop'),
+    startAwsResources: async (namespace) => report(namespace, 'start'),
+    awsStatus: async (namespace) => ({ namespace, source: 'live', resources: [], notes }),
+    ensureInventoryTable: async () => 'disabled',
   };
 }
 
