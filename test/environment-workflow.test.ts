@@ -20,7 +20,7 @@ import {
   stopUpdate,
 } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
-import { recordingActivities, type RecordedCall } from './support/recording-activities';
+import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
 import { timeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const MINUTE = 60_000;
@@ -31,7 +31,7 @@ describe('environment workflow (time-skipping server)', function () {
   let env: TestWorkflowEnvironment;
   let taskQueue: string;
   let worker: Worker;
-  let recorded: ReturnType<typeof recordingActivities>;
+  let recorded: RecordingActivities;
   let namespaceCounter = 0;
 
   before(async function () {
@@ -236,6 +236,36 @@ describe('environment workflow (time-skipping server)', function () {
       assert.equal(reply.shutdownAt, prolonged.shutdownAt);
       assert.equal((await handle.query(statusQuery)).prolongedMinutes, 60);
       assert.equal(callsNamed('startNamespace').length, 1, 'the workloads are still restored, in case someone scaled them by hand');
+    });
+  });
+
+  it('stops tagged AWS resources beside the workloads, and while stopped re-stops an RDS that AWS restarted', async function () {
+    const policy = await policyEndingIn(3);
+    const rds = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      recorded.awsStopResults.push([
+        { ...rds, outcome: 'changed', before: 'available', after: 'stopping' },
+        { kind: 'rds-instance', id: 'db-replica', region: 'eu-west-1', outcome: 'unsupported', before: 'available', after: 'available', detail: 'read replica' },
+      ]);
+      const stopped = await handle.executeUpdate(stopUpdate, { args: [{ by: 'U5' }] });
+      assert.match(stopped.message, /1 workloads scaled to 0; AWS: 1 stopping; not possible: rds-instance db-replica \(unsupported: read replica\)\.$/);
+      assert.equal(callsNamed('stopAwsResources').length, 1);
+
+      // Days later AWS has started the DB again (after 7 days stopped it does so by itself).
+      recorded.awsStopResults.push([], [{ ...rds, outcome: 'changed', before: 'available', after: 'stopping' }]);
+      await env.sleep(13 * HOUR);
+      const checks = callsNamed('stopAwsResources');
+      assert.equal(checks.length, 3, 'checked every 6 hours while stopped');
+      assert.ok(checks[2]!.atMs - checks[1]!.atMs >= 6 * HOUR - MINUTE);
+      const status = await handle.query(statusQuery);
+      assert.equal(status.phase, 'stopped');
+      assert.match(status.lastAction?.detail ?? '', /stopped again after AWS started it: orders-db/);
+      assert.equal(callsNamed('stopNamespace').length, 1, 'Kubernetes is not touched by the AWS re-check');
+
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U5' }] });
+      await env.sleep(HOUR);
+      assert.equal(callsNamed('stopAwsResources').length, 3, 'no re-checks once running');
     });
   });
 

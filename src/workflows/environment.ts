@@ -18,9 +18,10 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ActionReport, EnvironmentActivities, EnvironmentEvent } from '../activities/contracts';
+import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent } from '../activities/contracts';
 import { formatMinutes } from '../duration';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
+import { describeAwsReport } from './messages';
 import {
   defaultShutdownOn,
   describeInstant,
@@ -51,6 +52,8 @@ export interface EnvironmentState {
   /** Warning offsets (minutes) already sent, or skipped as past, for `shutdownAt`. */
   warningsSent: number[];
   lastAction: LastAction | null;
+  /** While stopped: when AWS was last checked for resources that started by themselves. */
+  awsCheckedAt?: string | null;
 }
 
 export interface EnvironmentInput {
@@ -79,6 +82,7 @@ export interface ActionResult {
   /** One line for a human, e.g. the Slack reply. */
   message: string;
   report?: ActionReport;
+  aws?: AwsActionReport;
 }
 
 export interface Actor {
@@ -104,6 +108,15 @@ const { stopNamespace, startNamespace } = proxyActivities<EnvironmentActivities>
   // Retried until done: a stop that gives up would leave an environment burning money overnight.
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+
+// No heartbeat timeout: each AWS call is short, and the SDK retries throttling itself.
+const { stopAwsResources, startAwsResources } = proxyActivities<AwsActivities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
+/** RDS starts a DB stopped for 7 days by itself; a stopped environment looks this often. */
+const AWS_RECHECK_MS = 6 * 60 * 60 * 1000;
 
 const { notify } = proxyActivities<EnvironmentActivities>({
   startToCloseTimeout: '30 seconds',
@@ -175,8 +188,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     state.lastAction = { action, by, at: now().toISOString(), ...(detail ? { detail } : {}) };
   }
 
-  function result(message: string, report?: ActionReport): ActionResult {
-    return { namespace, phase: phase(), shutdownAt: state.shutdownAt, message, ...(report ? { report } : {}) };
+  function result(message: string, report?: ActionReport, aws?: AwsActionReport): ActionResult {
+    return { namespace, phase: phase(), shutdownAt: state.shutdownAt, message, ...(report ? { report } : {}), ...(aws ? { aws } : {}) };
   }
 
   /** Fire-and-forget so a Slack outage never delays a shutdown; tracked so continue-as-new waits for it. */
@@ -202,9 +215,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const before = state.workloads;
     state.workloads = 'stopping';
     changed();
-    let report: ActionReport;
+    let report: ActionReport, aws: AwsActionReport;
     try {
-      report = await stopNamespace(namespace);
+      [report, aws] = await Promise.all([stopNamespace(namespace), stopAwsResources(namespace)]);
     } catch (err) {
       state.workloads = before;
       throw err;
@@ -213,23 +226,42 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     state.shutdownAt = null;
     state.prolongedMinutes = 0;
     state.warningsSent = [];
+    state.awsCheckedAt = now().toISOString();
     record(action, by, `${report.changed.length} workloads scaled to 0`);
     announce({ kind: 'stopped', namespace, by, report });
-    return result(`${namespace} stopped by ${by}: ${report.changed.length} workloads scaled to 0.`, report);
+    return result(`${namespace} stopped by ${by}: ${report.changed.length} workloads scaled to 0${describeAwsReport(aws)}.`, report, aws);
+  }
+
+  /** RDS restarts a DB instance after 7 days stopped; stop it again while the environment sleeps. */
+  async function recheckAws(): Promise<void> {
+    let aws: AwsActionReport;
+    try {
+      aws = await stopAwsResources(namespace);
+    } finally {
+      state.awsCheckedAt = now().toISOString(); // even a failed check waits its turn, never a hot loop
+    }
+    const restarted = aws.resources.filter((r) => r.outcome === 'changed');
+    if (restarted.length > 0) {
+      const names = restarted.map((r) => r.name ?? r.id).join(', ');
+      log.warn('AWS resources had started by themselves; stopped again', { namespace, resources: names });
+      record('scheduled-stop', 'scheduler', `stopped again after AWS started it: ${names}`);
+    }
   }
 
   async function start(by: string): Promise<ActionResult> {
     const before = state.workloads;
     state.workloads = 'starting';
     changed();
-    let report: ActionReport;
+    let report: ActionReport, aws: AwsActionReport;
     try {
-      report = await startNamespace(namespace);
+      // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
+      [report, aws] = await Promise.all([startNamespace(namespace), startAwsResources(namespace)]);
     } catch (err) {
       state.workloads = before;
       throw err;
     }
     state.workloads = 'running';
+    state.awsCheckedAt = null;
     let plan = 'the scheduler is disabled, so it stays up until stopped';
     if (state.enabled) {
       const { shutdownAt, afterHours } = shutdownAfterStart(now(), policy);
@@ -246,7 +278,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     record('start', by, `${report.changed.length} workloads restored`);
     announce({ kind: 'started', namespace, by, shutdownAt: state.shutdownAt, report });
-    return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored; ${plan}.`, report);
+    return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${describeAwsReport(aws)}; ${plan}.`, report, aws);
   }
 
   setHandler(statusQuery, () => ({
@@ -329,8 +361,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     if (retired) throw new Error(`${namespace} has been deleted; its environment is retired`);
   }
 
-  /** The next timed event: an unsent warning, else the shutdown itself. */
-  function nextEvent(): { kind: 'warning'; offsetMinutes: number; at: Date } | { kind: 'shutdown'; at: Date } | null {
+  type TimedEvent = { kind: 'warning'; offsetMinutes: number; at: Date } | { kind: 'shutdown'; at: Date } | { kind: 'aws-recheck'; at: Date };
+
+  /** The next timed event: an unsent warning, else the shutdown; while stopped, the next AWS re-check. */
+  function nextEvent(): TimedEvent | null {
+    if (state.workloads === 'stopped' && state.awsCheckedAt) {
+      return { kind: 'aws-recheck', at: new Date(new Date(state.awsCheckedAt).getTime() + AWS_RECHECK_MS) };
+    }
     if (!state.enabled || state.workloads !== 'running' || !state.shutdownAt) return null;
     const shutdownAt = new Date(state.shutdownAt);
     const warning = plannedWarnings(shutdownAt, policy).find((w) => !state.warningsSent.includes(w.offsetMinutes));
@@ -342,6 +379,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     if (!event || event.at.getTime() > now().getTime()) return; // re-planned while we waited for the lock
     if (event.kind === 'shutdown') {
       await stop('scheduler', 'scheduled-stop');
+      return;
+    }
+    if (event.kind === 'aws-recheck') {
+      await recheckAws();
       return;
     }
     state.warningsSent.push(event.offsetMinutes);

@@ -28,6 +28,8 @@ async function run(): Promise<void> {
       stopNamespace: persist(recorded.stopNamespace),
       startNamespace: persist(recorded.startNamespace),
       notify: persist(recorded.notify),
+      stopAwsResources: persist(recorded.stopAwsResources),
+      startAwsResources: persist(recorded.startAwsResources),
     },
   });
   console.log('worker ready');
