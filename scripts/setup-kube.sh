@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Builds the Kubernetes control plane the tests run against (kube-apiserver and etcd),
+# from the Go module proxy only, into a cache outside the clone:
+#   ${DEVENV_CACHE_DIR:-$HOME/.cache/devenv-scheduler}/kube-<version>/bin/
+# Idempotent: once both binaries report the pinned versions, a second run returns at once.
+# A fresh machine needs several minutes (2 cores); later runs reuse the Go module and
+# build caches too.
+#
+# KUBE_APISERVER_PATH / ETCD_PATH skip the build of that binary (test/support/kube.ts
+# reads the same variables).
+set -euo pipefail
+
+KUBE_VERSION="1.34.4"
+# The etcd that Kubernetes $KUBE_VERSION itself requires (its go.mod). Debian bookworm's
+# etcd-server is 3.4, older than the 3.5+ that current apiservers are tested with, so
+# etcd is built from the same module graph; that costs little because the apiserver
+# already depends on go.etcd.io/etcd/server/v3.
+ETCD_VERSION="3.6.4"
+
+CACHE_DIR="${DEVENV_CACHE_DIR:-$HOME/.cache/devenv-scheduler}"
+KUBE_DIR="$CACHE_DIR/kube-$KUBE_VERSION"
+BIN="$KUBE_DIR/bin"
+SRC="$KUBE_DIR/src"
+
+say() { echo "[setup-kube] $*"; }
+
+have_apiserver() {
+  [[ -n "${KUBE_APISERVER_PATH:-}" ]] && return 0
+  [[ -x "$BIN/kube-apiserver" ]] && "$BIN/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes v$KUBE_VERSION"
+}
+have_etcd() {
+  [[ -n "${ETCD_PATH:-}" ]] && return 0
+  [[ -x "$BIN/etcd" ]] && "$BIN/etcd" --version 2>/dev/null | grep -qx "etcd Version: $ETCD_VERSION"
+}
+
+if have_apiserver && have_etcd; then
+  say "kube-apiserver v$KUBE_VERSION and etcd v$ETCD_VERSION already in $BIN"
+  exit 0
+fi
+
+command -v go >/dev/null || { say "error: Go is needed to build kube-apiserver (go 1.24 or newer)"; exit 1; }
+mkdir -p "$BIN" "$SRC"
+
+# A module that requires k8s.io/kubernetes at the pinned version and, as the Kubernetes
+# repository does with its staging directory, points every k8s.io/* staging module at
+# its published v0.<minor>.<patch> release.
+say "resolving k8s.io/kubernetes v$KUBE_VERSION from the Go module proxy"
+UPSTREAM_MOD="$(cd "$SRC" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" \
+  | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')"
+[[ -f "$UPSTREAM_MOD" ]] || { say "error: could not download the go.mod of k8s.io/kubernetes v$KUBE_VERSION"; exit 1; }
+STAGING_VERSION="v0.${KUBE_VERSION#1.}"
+{
+  echo "module devenv-scheduler/kube-tools"
+  echo
+  grep -E '^(go|godebug) ' "$UPSTREAM_MOD"
+  echo
+  echo "require ("
+  echo "	k8s.io/kubernetes v$KUBE_VERSION"
+  echo "	go.etcd.io/etcd/server/v3 v$ETCD_VERSION"
+  echo ")"
+  echo
+  echo "replace ("
+  sed -n 's|^[[:space:]]*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*$|\1|p' "$UPSTREAM_MOD" \
+    | sort -u | while read -r module; do echo "	$module => $module $STAGING_VERSION"; done
+  echo ")"
+} > "$SRC/go.mod.new"
+mv "$SRC/go.mod.new" "$SRC/go.mod"
+
+# etcd's own main package lives in the repository root module, which is not meant to be
+# depended on; etcdmain.Main is the same entry point.
+cat > "$SRC/etcd.go" <<'EOF'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+EOF
+
+# -mod=mod lets go fill in go.sum from the proxy (checked against the checksum database
+# as configured on this machine). -p 2 keeps the build within a 2-core machine; the
+# version is stamped the way the Kubernetes build does, so /version tells the truth.
+export GOFLAGS="${GOFLAGS:-} -mod=mod"
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+VERSION_PKG="k8s.io/component-base/version"
+KUBE_LDFLAGS="-s -w -X $VERSION_PKG.gitVersion=v$KUBE_VERSION -X $VERSION_PKG.gitMajor=${KUBE_VERSION%%.*}"
+KUBE_LDFLAGS+=" -X $VERSION_PKG.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2) -X $VERSION_PKG.gitTreeState=clean"
+KUBE_LDFLAGS+=" -X k8s.io/client-go/pkg/version.gitVersion=v$KUBE_VERSION"
+
+cd "$SRC"
+if ! have_etcd; then
+  say "building etcd v$ETCD_VERSION (go build; a minute or two on a fresh machine)"
+  start=$SECONDS
+  go build -p 2 -trimpath -ldflags='-s -w' -o "$BIN/etcd.tmp" .
+  mv "$BIN/etcd.tmp" "$BIN/etcd"
+  say "etcd built in $((SECONDS - start))s: $("$BIN/etcd" --version | head -1)"
+fi
+if ! have_apiserver; then
+  say "building kube-apiserver v$KUBE_VERSION (go build; 10-20 minutes on a fresh 2-core machine)"
+  start=$SECONDS
+  go build -p 2 -trimpath -ldflags="$KUBE_LDFLAGS" -o "$BIN/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+  mv "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
+  say "kube-apiserver built in $((SECONDS - start))s: $("$BIN/kube-apiserver" --version)"
+fi
+say "done: $BIN"
