@@ -86,6 +86,20 @@ const schema = z.object({
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_DEV_DB_FILE: z.string().min(1).default('.temporal-dev.db'),
+  AWS_REGIONS: z.string().transform((text, ctx) => {
+    const regions = splitList(text);
+    const bad = regions.filter((region) => !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region));
+    if (bad.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `not AWS regions: ${bad.join(', ')} (expected names such as eu-west-1)` });
+      return z.NEVER;
+    }
+    return [...new Set(regions)];
+  }).default([]),
+  AWS_ENDPOINT_URL: z.url({ message: 'must be a URL such as http://127.0.0.1:5000' }).optional(),
+  INVENTORY_TABLE: z.string().regex(/^[a-zA-Z0-9_.-]{3,255}$/, 'must be a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)').default('devenv-scheduler-inventory'),
+  INVENTORY_TABLE_REGION: z.string().min(1).optional(),
+  INVENTORY_MAX_AGE: durationMinutes.default(30),
+  INVENTORY_INTERVAL: durationMinutes.default(10),
   DRY_RUN: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -96,6 +110,15 @@ export interface Config {
   resetTime: string;
   temporal: { address?: string; namespace: string; taskQueue: string; devServerPort: number; uiPort: number; devDbFile: string };
   apiPort: number;
+  aws: {
+    /** Empty: AWS is off, and every AWS activity reports nothing without calling AWS. */
+    regions: string[];
+    endpoint?: string;
+    inventoryTable: string;
+    inventoryTableRegion?: string;
+    inventoryMaxAgeMinutes: number;
+    inventoryIntervalMinutes: number;
+  };
   dryRun: boolean;
   logLevel: string;
 }
@@ -135,6 +158,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       devDbFile: c.TEMPORAL_DEV_DB_FILE,
     },
     apiPort: c.API_PORT,
+    aws: {
+      regions: c.AWS_REGIONS,
+      endpoint: c.AWS_ENDPOINT_URL,
+      inventoryTable: c.INVENTORY_TABLE,
+      inventoryTableRegion: c.INVENTORY_TABLE_REGION,
+      inventoryMaxAgeMinutes: c.INVENTORY_MAX_AGE,
+      inventoryIntervalMinutes: c.INVENTORY_INTERVAL,
+    },
     dryRun: c.DRY_RUN,
     logLevel: c.LOG_LEVEL,
   };

@@ -19,6 +19,10 @@ export interface ActionReport {
   /** Workloads left as they were (already at the target, or excluded). */
   unchanged: number;
   durationMs: number;
+  /** Set when DRY_RUN was on: `changed` lists what would have changed; nothing was written. */
+  dryRun?: boolean;
+  /** Things a person should know about, e.g. a saved count that could not be read. */
+  notes?: string[];
 }
 
 export type EnvironmentEvent =
@@ -30,6 +34,64 @@ export interface EnvironmentActivities {
   stopNamespace(namespace: string): Promise<ActionReport>;
   startNamespace(namespace: string): Promise<ActionReport>;
   notify(event: EnvironmentEvent): Promise<void>;
+}
+
+/**
+ * How a namespace's workloads look right now:
+ * - stopped: every Deployment and StatefulSet is at 0 replicas;
+ * - running: every one scaled up is ready, and none waits at 0 with a saved count;
+ * - starting: scaled up, some pods not ready yet;
+ * - degraded: some scaled up while others still wait at 0 with a saved count (a stop or
+ *   start that did not finish), or a Deployment that failed to progress.
+ * Excluded workloads do not count towards the phase.
+ */
+export type NamespacePhase = 'running' | 'starting' | 'stopped' | 'degraded';
+
+export interface WorkloadStatus {
+  kind: 'Deployment' | 'StatefulSet';
+  name: string;
+  desired: number;
+  ready: number;
+  /** The count a stop saved and the next start restores. */
+  savedReplicas?: number;
+  excluded: boolean;
+}
+
+export interface CronJobStatus {
+  name: string;
+  suspended: boolean;
+  /** Suspended by a stop, so the next start resumes it. */
+  suspendedByScheduler: boolean;
+  excluded: boolean;
+}
+
+export interface NamespaceStatus {
+  namespace: string;
+  phase: NamespacePhase;
+  workloads: WorkloadStatus[];
+  cronJobs: CronJobStatus[];
+}
+
+/** A standalone management pod in the support namespace. */
+export interface SupportPod {
+  name: string;
+  size: string;
+  /** Pod phase as Kubernetes reports it (Pending, Running, ...). */
+  phase: string;
+  createdAt: string | null;
+  createdBy: string | null;
+}
+
+/** What src/activities/kubernetes.ts implements; the workflow imports these types only. */
+export interface KubernetesActivities {
+  stopNamespace(namespace: string): Promise<ActionReport>;
+  startNamespace(namespace: string): Promise<ActionReport>;
+  namespaceStatus(namespace: string): Promise<NamespaceStatus>;
+  /** Creates the pod, or returns the existing one of that name (a retry after a crash). */
+  createSupportPod(request: { name: string; size: string; requestedBy: string }): Promise<SupportPod>;
+  listSupportPods(): Promise<SupportPod[]>;
+  /** Deletes the pod; false when it was already gone. */
+  deleteSupportPod(name: string): Promise<boolean>;
 }
 
 export interface SchedulerActivities {

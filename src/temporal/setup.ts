@@ -6,10 +6,11 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Connection, type ScheduleOptions } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { ALL_SEARCH_ATTRIBUTES } from '../search-attributes';
-import { morningResetWorkflow } from '../workflows';
+import { awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, morningResetWorkflow } from '../workflows';
 import type { Weekday } from '../workflows/shutdown-policy';
 
 export const MORNING_RESET_SCHEDULE_ID = 'devenv-morning-reset';
+export const AWS_INVENTORY_SCHEDULE_ID = 'devenv-aws-inventory';
 
 /**
  * Registers the project's search attributes. The dev server takes them as start-up flags;
@@ -57,9 +58,27 @@ export function morningResetSchedule(settings: MorningResetSettings): ScheduleOp
   };
 }
 
+export function awsInventorySchedule(settings: { intervalMinutes: number; taskQueue: string }): ScheduleOptions {
+  return {
+    scheduleId: AWS_INVENTORY_SCHEDULE_ID,
+    spec: { intervals: [{ every: `${settings.intervalMinutes} minutes` }] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: awsInventoryWorkflow,
+      workflowId: INVENTORY_WORKFLOW_ID,
+      taskQueue: settings.taskQueue,
+      workflowExecutionTimeout: `${settings.intervalMinutes} minutes`,
+    },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: `${settings.intervalMinutes} minutes` },
+  };
+}
+
+export function ensureMorningResetSchedule(client: Client, settings: MorningResetSettings): Promise<'created' | 'updated'> {
+  return ensureSchedule(client, morningResetSchedule(settings));
+}
+
 /** Creates the Schedule, or brings an existing one in line with the current settings. */
-export async function ensureMorningResetSchedule(client: Client, settings: MorningResetSettings): Promise<'created' | 'updated'> {
-  const options = morningResetSchedule(settings);
+export async function ensureSchedule(client: Client, options: ScheduleOptions): Promise<'created' | 'updated'> {
   try {
     await client.schedule.create(options);
     return 'created';

@@ -1,0 +1,40 @@
+/**
+ * Builds every activity implementation the worker registers, from the validated config.
+ * Each system's activities live in their own file; this only chooses and connects them.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import type { AllActivities } from '../worker';
+import { createAwsActivities } from './aws';
+import { createKubernetesActivities } from './kubernetes';
+import { createLogNotifier } from './log-notifier';
+import { createSchedulerActivities } from './scheduler';
+
+/** In a pod: its ServiceAccount; elsewhere: KUBECONFIG or ~/.kube/config, as kubectl does. */
+export function loadKubeConfig(): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
+
+export async function createActivities(config: Config, logger: Logger, client: Client): Promise<AllActivities> {
+  const aws = createAwsActivities({
+    regions: config.aws.regions,
+    endpoint: config.aws.endpoint,
+    tableName: config.aws.inventoryTable,
+    tableRegion: config.aws.inventoryTableRegion,
+    cacheMaxAgeMs: config.aws.inventoryMaxAgeMinutes * 60_000,
+    dryRun: config.dryRun,
+    logger: logger.child({ system: 'aws' }),
+  });
+  // Fail at start-up, naming the setting, rather than at the first shutdown.
+  await aws.ensureInventoryTable();
+  return {
+    ...createKubernetesActivities({ kubeConfig: loadKubeConfig(), dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) }),
+    ...aws,
+    ...createLogNotifier(logger),
+    ...createSchedulerActivities(client),
+  };
+}

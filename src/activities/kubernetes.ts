@@ -1,0 +1,556 @@
+/**
+ * The environment's Kubernetes side: stop and start a namespace's Deployments,
+ * StatefulSets and CronJobs, report their status, and manage support pods.
+ *
+ * Save first, then scale: a stop writes a workload's replica count into the annotation
+ * `devenv-scheduler/original-replicas` before it scales the workload to 0 through the
+ * scale subresource, and a start scales back up before it removes the annotation. A
+ * crash or retry at any point therefore finds either the saved count or the running
+ * replicas, and 0 is never saved. Every write carries the resourceVersion it was computed
+ * from, so a concurrent change (an HPA, a person with kubectl) turns into a 409 that is
+ * retried on a fresh read rather than a lost update.
+ *
+ * HPAs: a target scaled to 0 makes the HPA controller stand aside ("ScalingDisabled")
+ * until the target is scaled up again, the behaviour kube-downscaler relies on too. Only
+ * an HPA with minReplicas 0 (the HPAScaleToZero feature) keeps acting on a target at 0,
+ * so, as kube-downscaler does with an HPA's minimum, a stop raises that minReplicas to 1,
+ * saves the original in `devenv-scheduler/original-min-replicas`, and a start restores it.
+ */
+import {
+  AppsV1Api,
+  AutoscalingV2Api,
+  BatchV1Api,
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1CronJob,
+  type V1Deployment,
+  type V1ObjectMeta,
+  type V1Pod,
+  type V1StatefulSet,
+  type V2HorizontalPodAutoscaler,
+} from '@kubernetes/client-node';
+import { asyncLocalStorage } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import pLimit from 'p-limit';
+import type { Logger } from '../logger';
+import type {
+  ActionReport,
+  CronJobStatus,
+  KubernetesActivities,
+  NamespacePhase,
+  NamespaceStatus,
+  SupportPod,
+  WorkloadChange,
+  WorkloadStatus,
+} from './contracts';
+
+export const ORIGINAL_REPLICAS = 'devenv-scheduler/original-replicas';
+export const ORIGINAL_SUSPEND = 'devenv-scheduler/original-suspend';
+export const ORIGINAL_MIN_REPLICAS = 'devenv-scheduler/original-min-replicas';
+export const EXCLUDE = 'devenv-scheduler/exclude';
+export const SUPPORT_POD_LABEL = 'devenv-scheduler/support-pod';
+const SIZE_ANNOTATION = 'devenv-scheduler/size';
+const REQUESTED_BY_ANNOTATION = 'devenv-scheduler/requested-by';
+const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'devenv-scheduler' };
+
+export interface PodSize {
+  cpu: string;
+  memory: string;
+}
+
+/** Requests equal limits, so a support pod gets what its size promises (Guaranteed QoS). */
+export const DEFAULT_SUPPORT_SIZES: Record<string, PodSize> = {
+  XS: { cpu: '250m', memory: '512Mi' },
+  S: { cpu: '500m', memory: '1Gi' },
+  M: { cpu: '1', memory: '2Gi' },
+  L: { cpu: '2', memory: '4Gi' },
+  XL: { cpu: '4', memory: '8Gi' },
+};
+
+export interface KubernetesSettings {
+  kubeConfig: KubeConfig;
+  /** Log every write and skip it (DRY_RUN). */
+  dryRun: boolean;
+  logger: Logger;
+  /** Workloads changed at once: a few keep a large namespace quick without flooding the apiserver (default 3). */
+  concurrency?: number;
+  /** Objects per list page (default 500). */
+  pageSize?: number;
+  support?: {
+    namespace: string;
+    image: string;
+    sizes: Record<string, PodSize>;
+  };
+}
+
+type ScalableKind = 'Deployment' | 'StatefulSet';
+type Scalable = V1Deployment | V1StatefulSet;
+/** Conflicts retried on a fresh read before the activity fails and Temporal retries it. */
+const CONFLICT_ATTEMPTS = 5;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+const statusCode = (error: unknown): number | undefined => (error as { code?: unknown }).code as number | undefined;
+const excluded = (metadata: V1ObjectMeta | undefined) => metadata?.annotations?.[EXCLUDE] === 'true';
+
+/** A saved count, or undefined when there is none; a value that is not a count is reported, not guessed. */
+function savedCount(metadata: V1ObjectMeta | undefined, key: string): number | undefined | 'invalid' {
+  const value = metadata?.annotations?.[key];
+  if (value === undefined) return undefined;
+  return /^\d+$/.test(value) ? Number(value) : 'invalid';
+}
+
+function heartbeat(details: { done: number; total: number }): void {
+  // Also called outside an activity (scripts, tests): there is no one to heartbeat to.
+  asyncLocalStorage.getStore()?.heartbeat(details);
+}
+
+export function createKubernetesActivities(settings: KubernetesSettings): KubernetesActivities {
+  const { kubeConfig, dryRun, logger } = settings;
+  const apps = kubeConfig.makeApiClient(AppsV1Api);
+  const batch = kubeConfig.makeApiClient(BatchV1Api);
+  const autoscaling = kubeConfig.makeApiClient(AutoscalingV2Api);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const concurrency = settings.concurrency ?? 3;
+  const limit = settings.pageSize ?? 500;
+  const support = settings.support ?? { namespace: 'devenv-support', image: 'debian:bookworm-slim', sizes: DEFAULT_SUPPORT_SIZES };
+
+  const scalable = {
+    Deployment: {
+      list: (namespace: string, _continue?: string) => apps.listNamespacedDeployment({ namespace, limit, _continue }),
+      read: (namespace: string, name: string) => apps.readNamespacedDeployment({ namespace, name }),
+      patch: (namespace: string, name: string, body: object) => apps.patchNamespacedDeployment({ namespace, name, body }, mergePatch),
+      scale: (namespace: string, name: string, body: object) => apps.patchNamespacedDeploymentScale({ namespace, name, body }, mergePatch),
+    },
+    StatefulSet: {
+      list: (namespace: string, _continue?: string) => apps.listNamespacedStatefulSet({ namespace, limit, _continue }),
+      read: (namespace: string, name: string) => apps.readNamespacedStatefulSet({ namespace, name }),
+      patch: (namespace: string, name: string, body: object) => apps.patchNamespacedStatefulSet({ namespace, name, body }, mergePatch),
+      scale: (namespace: string, name: string, body: object) => apps.patchNamespacedStatefulSetScale({ namespace, name, body }, mergePatch),
+    },
+  } satisfies Record<ScalableKind, unknown>;
+
+  /** Follows `continue` tokens so a namespace with hundreds of workloads is listed in pages. */
+  async function listAll<T>(page: (token?: string) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+    const items: T[] = [];
+    let token: string | undefined;
+    do {
+      const result = await page(token);
+      items.push(...result.items);
+      token = result.metadata?._continue || undefined;
+    } while (token);
+    return items;
+  }
+
+  async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      const code = statusCode(error);
+      if (code === 401 || code === 403) {
+        throw ApplicationFailure.nonRetryable(
+          `Kubernetes refused to ${what} (HTTP ${code}): the service account needs the permissions in k8s/rbac.yaml`,
+          'KubernetesForbidden',
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Performs a write, or in DRY_RUN only logs it; returns undefined when skipped. */
+  async function write<T>(what: string, detail: object, request: () => Promise<T>): Promise<T | undefined> {
+    if (dryRun) {
+      logger.info({ dryRun: true, ...detail }, `DRY_RUN: would ${what}`);
+      return undefined;
+    }
+    logger.info(detail, what);
+    return call(what, request);
+  }
+
+  /** Runs `attempt` on a fresh read after each 409 Conflict; a vanished object counts as nothing to do. */
+  async function withConflictRetry<T>(first: T, read: () => Promise<T>, attempt: (current: T) => Promise<Outcome>): Promise<Outcome> {
+    let current = first;
+    for (let tries = 1; ; tries++) {
+      try {
+        return await attempt(current);
+      } catch (error) {
+        const code = statusCode(error);
+        if (code === 404) return {};
+        if (code !== 409 || tries >= CONFLICT_ATTEMPTS) throw error;
+        try {
+          current = await read();
+        } catch (readError) {
+          if (statusCode(readError) === 404) return {};
+          throw readError;
+        }
+      }
+    }
+  }
+
+  async function ensureNamespace(namespace: string): Promise<void> {
+    try {
+      await call(`read namespace ${namespace}`, () => core.readNamespace({ name: namespace }));
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+      throw ApplicationFailure.nonRetryable(
+        `namespace "${namespace}" does not exist in the cluster, so there is nothing to stop, start or show`,
+        'NamespaceNotFound',
+      );
+    }
+  }
+
+  interface Inventory {
+    workloads: { kind: ScalableKind; object: Scalable }[];
+    cronJobs: V1CronJob[];
+    hpas: V2HorizontalPodAutoscaler[];
+  }
+
+  async function inventory(namespace: string): Promise<Inventory> {
+    await ensureNamespace(namespace);
+    const [deployments, statefulSets, cronJobs, hpas] = await Promise.all([
+      call(`list Deployments in ${namespace}`, () => listAll((token) => scalable.Deployment.list(namespace, token))),
+      call(`list StatefulSets in ${namespace}`, () => listAll((token) => scalable.StatefulSet.list(namespace, token))),
+      call(`list CronJobs in ${namespace}`, () => listAll((token) => batch.listNamespacedCronJob({ namespace, limit, _continue: token }))),
+      call(`list HorizontalPodAutoscalers in ${namespace}`, () =>
+        listAll((token) => autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace, limit, _continue: token })),
+      ),
+    ]);
+    return {
+      workloads: [
+        ...deployments.map((object) => ({ kind: 'Deployment' as const, object })),
+        ...statefulSets.map((object) => ({ kind: 'StatefulSet' as const, object })),
+      ],
+      cronJobs,
+      hpas,
+    };
+  }
+
+  interface Outcome {
+    change?: WorkloadChange;
+    note?: string;
+  }
+
+  function stopWorkload(namespace: string, kind: ScalableKind, listed: Scalable): Promise<Outcome> {
+    const api = scalable[kind];
+    const name = listed.metadata!.name!;
+    return withConflictRetry(listed, () => api.read(namespace, name), async (object) => {
+      if (excluded(object.metadata)) return {};
+      const replicas = object.spec?.replicas ?? 1;
+      if (replicas === 0) return {};
+      let resourceVersion = object.metadata?.resourceVersion;
+      // A count saved by an earlier, interrupted stop equals `replicas` here and is kept;
+      // one that differs is stale (scaled up since), so the current count replaces it.
+      if (savedCount(object.metadata, ORIGINAL_REPLICAS) !== replicas) {
+        const saved = await write(
+          `save the replica count of ${kind} ${namespace}/${name}`,
+          { namespace, kind, name, [ORIGINAL_REPLICAS]: replicas },
+          () => api.patch(namespace, name, { metadata: { resourceVersion, annotations: { [ORIGINAL_REPLICAS]: String(replicas) } } }),
+        );
+        resourceVersion = saved?.metadata?.resourceVersion;
+      }
+      await write(`scale ${kind} ${namespace}/${name} from ${replicas} to 0`, { namespace, kind, name, from: replicas, to: 0 }, () =>
+        api.scale(namespace, name, { metadata: { resourceVersion }, spec: { replicas: 0 } }),
+      );
+      return { change: { kind, name, from: replicas, to: 0 } };
+    });
+  }
+
+  function startWorkload(namespace: string, kind: ScalableKind, listed: Scalable): Promise<Outcome> {
+    const api = scalable[kind];
+    const name = listed.metadata!.name!;
+    return withConflictRetry(listed, () => api.read(namespace, name), async (object) => {
+      if (excluded(object.metadata)) return {};
+      const saved = savedCount(object.metadata, ORIGINAL_REPLICAS);
+      if (saved === undefined) return {};
+      if (saved === 'invalid') {
+        return { note: `${kind} ${name}: ${ORIGINAL_REPLICAS} is "${object.metadata?.annotations?.[ORIGINAL_REPLICAS]}", not a count; left as it is` };
+      }
+      const replicas = object.spec?.replicas ?? 1;
+      let resourceVersion = object.metadata?.resourceVersion;
+      let change: WorkloadChange | undefined;
+      // Above 0 means an interrupted start already scaled it, or a person did while it
+      // was stopped: either way that count stands and only the annotation goes.
+      if (replicas === 0 && saved > 0) {
+        const scaled = await write(`scale ${kind} ${namespace}/${name} from 0 to ${saved}`, { namespace, kind, name, from: 0, to: saved }, () =>
+          api.scale(namespace, name, { metadata: { resourceVersion }, spec: { replicas: saved } }),
+        );
+        resourceVersion = scaled?.metadata?.resourceVersion;
+        change = { kind, name, from: 0, to: saved };
+      }
+      await write(`clear the saved replica count of ${kind} ${namespace}/${name}`, { namespace, kind, name }, () =>
+        api.patch(namespace, name, { metadata: { resourceVersion, annotations: { [ORIGINAL_REPLICAS]: null } } }),
+      );
+      return { change };
+    });
+  }
+
+  /** CronJobs: 1 means scheduling, 0 suspended, in the report's from/to. */
+  function stopCronJob(namespace: string, listed: V1CronJob): Promise<Outcome> {
+    const name = listed.metadata!.name!;
+    return withConflictRetry(listed, () => batch.readNamespacedCronJob({ namespace, name }), async (cronJob) => {
+      // Suspended already: by an earlier stop (annotated) or by a person (left suspended on start).
+      if (excluded(cronJob.metadata) || cronJob.spec?.suspend === true) return {};
+      // One patch both remembers and suspends, so no crash can separate the two.
+      await write(`suspend CronJob ${namespace}/${name}`, { namespace, kind: 'CronJob', name }, () =>
+        batch.patchNamespacedCronJob(
+          {
+            namespace,
+            name,
+            body: { metadata: { resourceVersion: cronJob.metadata?.resourceVersion, annotations: { [ORIGINAL_SUSPEND]: 'false' } }, spec: { suspend: true } },
+          },
+          mergePatch,
+        ),
+      );
+      return { change: { kind: 'CronJob', name, from: 1, to: 0 } };
+    });
+  }
+
+  function startCronJob(namespace: string, listed: V1CronJob): Promise<Outcome> {
+    const name = listed.metadata!.name!;
+    return withConflictRetry(listed, () => batch.readNamespacedCronJob({ namespace, name }), async (cronJob) => {
+      if (excluded(cronJob.metadata) || cronJob.metadata?.annotations?.[ORIGINAL_SUSPEND] === undefined) return {};
+      const resume = cronJob.metadata.annotations[ORIGINAL_SUSPEND] === 'false';
+      await write(`${resume ? 'resume' : 'forget the saved state of'} CronJob ${namespace}/${name}`, { namespace, kind: 'CronJob', name }, () =>
+        batch.patchNamespacedCronJob(
+          {
+            namespace,
+            name,
+            body: {
+              metadata: { resourceVersion: cronJob.metadata?.resourceVersion, annotations: { [ORIGINAL_SUSPEND]: null } },
+              ...(resume ? { spec: { suspend: false } } : {}),
+            },
+          },
+          mergePatch,
+        ),
+      );
+      return resume && cronJob.spec?.suspend ? { change: { kind: 'CronJob', name, from: 0, to: 1 } } : {};
+    });
+  }
+
+  /** HPAs whose target takes part in the stop or start (neither the HPA nor its target excluded). */
+  function managedHpas({ hpas, workloads }: Inventory): V2HorizontalPodAutoscaler[] {
+    const excludedTargets = new Set(workloads.filter((w) => excluded(w.object.metadata)).map((w) => `${w.kind}/${w.object.metadata?.name}`));
+    return hpas.filter((hpa) => !excluded(hpa.metadata) && !excludedTargets.has(`${hpa.spec?.scaleTargetRef.kind}/${hpa.spec?.scaleTargetRef.name}`));
+  }
+
+  function pinHpa(namespace: string, listed: V2HorizontalPodAutoscaler): Promise<Outcome> {
+    const name = listed.metadata!.name!;
+    const read = () => autoscaling.readNamespacedHorizontalPodAutoscaler({ namespace, name });
+    return withConflictRetry(listed, read, async (hpa) => {
+      if ((hpa.spec?.minReplicas ?? 1) !== 0) return {};
+      await write(`raise minReplicas of HorizontalPodAutoscaler ${namespace}/${name} from 0 to 1`, { namespace, kind: 'HorizontalPodAutoscaler', name }, () =>
+        autoscaling.patchNamespacedHorizontalPodAutoscaler(
+          {
+            namespace,
+            name,
+            body: { metadata: { resourceVersion: hpa.metadata?.resourceVersion, annotations: { [ORIGINAL_MIN_REPLICAS]: '0' } }, spec: { minReplicas: 1 } },
+          },
+          mergePatch,
+        ),
+      );
+      return { change: { kind: 'HorizontalPodAutoscaler', name, from: 0, to: 1 } };
+    });
+  }
+
+  function unpinHpa(namespace: string, listed: V2HorizontalPodAutoscaler): Promise<Outcome> {
+    const name = listed.metadata!.name!;
+    const read = () => autoscaling.readNamespacedHorizontalPodAutoscaler({ namespace, name });
+    return withConflictRetry(listed, read, async (hpa) => {
+      const saved = savedCount(hpa.metadata, ORIGINAL_MIN_REPLICAS);
+      if (saved === undefined) return {};
+      if (saved === 'invalid') return { note: `HorizontalPodAutoscaler ${name}: ${ORIGINAL_MIN_REPLICAS} is not a count; left as it is` };
+      const from = hpa.spec?.minReplicas ?? 1;
+      await write(`restore minReplicas of HorizontalPodAutoscaler ${namespace}/${name} to ${saved}`, { namespace, kind: 'HorizontalPodAutoscaler', name }, () =>
+        autoscaling.patchNamespacedHorizontalPodAutoscaler(
+          {
+            namespace,
+            name,
+            body: { metadata: { resourceVersion: hpa.metadata?.resourceVersion, annotations: { [ORIGINAL_MIN_REPLICAS]: null } }, spec: { minReplicas: saved } },
+          },
+          mergePatch,
+        ),
+      );
+      return from === saved ? {} : { change: { kind: 'HorizontalPodAutoscaler', name, from, to: saved } };
+    });
+  }
+
+  /** Runs the steps `concurrency` at a time, heartbeating progress, and folds the outcomes into a report. */
+  async function act(namespace: string, started: number, phases: (() => Promise<Outcome>)[][]): Promise<ActionReport> {
+    const run = pLimit(concurrency);
+    const total = phases.reduce((sum, steps) => sum + steps.length, 0);
+    let done = 0;
+    heartbeat({ done, total });
+    const outcomes: Outcome[] = [];
+    // Phases run one after the other: HPAs must be pinned before their targets reach 0,
+    // and restored only after the targets are back.
+    for (const steps of phases) {
+      outcomes.push(
+        ...(await Promise.all(
+          steps.map((step) =>
+            run(async () => {
+              const outcome = await step();
+              heartbeat({ done: ++done, total });
+              return outcome;
+            }),
+          ),
+        )),
+      );
+    }
+    const changed = outcomes.flatMap((o) => (o.change ? [o.change] : []));
+    const notes = outcomes.flatMap((o) => (o.note ? [o.note] : []));
+    return {
+      namespace,
+      changed,
+      unchanged: total - changed.length,
+      durationMs: Date.now() - started,
+      ...(dryRun ? { dryRun } : {}),
+      ...(notes.length ? { notes } : {}),
+    };
+  }
+
+  async function createSupportPod({ name, size, requestedBy }: { name: string; size: string; requestedBy: string }): Promise<SupportPod> {
+    validateSupportPodName(name);
+    const resources = support.sizes[size];
+    if (!resources) {
+      throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}": use one of ${Object.keys(support.sizes).join(', ')}`, 'InvalidSupportPodSize');
+    }
+    const { namespace } = support;
+    const pod: V1Pod = {
+      metadata: {
+        name,
+        labels: { ...MANAGED_BY, [SUPPORT_POD_LABEL]: 'true' },
+        annotations: { [SIZE_ANNOTATION]: size, [REQUESTED_BY_ANNOTATION]: requestedBy },
+      },
+      spec: {
+        restartPolicy: 'Always',
+        automountServiceAccountToken: false,
+        containers: [
+          {
+            name: 'shell',
+            image: support.image,
+            command: ['sleep', 'infinity'],
+            resources: { requests: { ...resources }, limits: { ...resources } },
+          },
+        ],
+      },
+    };
+    try {
+      const created = await write(`create support pod ${namespace}/${name} (${size})`, { namespace, name, size, requestedBy }, () =>
+        core.createNamespacedPod({ namespace, body: pod }),
+      );
+      return toSupportPod(created ?? pod);
+    } catch (error) {
+      // A retry after the create went through: the pod is there, which is the goal.
+      if (statusCode(error) === 409) return toSupportPod(await core.readNamespacedPod({ namespace, name }));
+      throw error;
+    }
+  }
+
+  function validateSupportPodName(name: string): void {
+    if (name.length > 63 || !DNS_LABEL.test(name)) {
+      throw ApplicationFailure.nonRetryable(
+        `invalid support pod name "${name}": use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (a DNS-1123 label)`,
+        'InvalidSupportPodName',
+      );
+    }
+  }
+
+  return {
+    async stopNamespace(namespace) {
+      const started = Date.now();
+      const found = await inventory(namespace);
+      return act(namespace, started, [
+        managedHpas(found).map((hpa) => () => pinHpa(namespace, hpa)),
+        [
+          ...found.workloads.map(({ kind, object }) => () => stopWorkload(namespace, kind, object)),
+          ...found.cronJobs.map((cronJob) => () => stopCronJob(namespace, cronJob)),
+        ],
+      ]);
+    },
+
+    async startNamespace(namespace) {
+      const started = Date.now();
+      const found = await inventory(namespace);
+      return act(namespace, started, [
+        [
+          ...found.workloads.map(({ kind, object }) => () => startWorkload(namespace, kind, object)),
+          ...found.cronJobs.map((cronJob) => () => startCronJob(namespace, cronJob)),
+        ],
+        managedHpas(found).map((hpa) => () => unpinHpa(namespace, hpa)),
+      ]);
+    },
+
+    async namespaceStatus(namespace) {
+      const { workloads, cronJobs } = await inventory(namespace);
+      const statuses: WorkloadStatus[] = workloads.map(({ kind, object }) => {
+        const saved = savedCount(object.metadata, ORIGINAL_REPLICAS);
+        return {
+          kind,
+          name: object.metadata?.name ?? '',
+          desired: object.spec?.replicas ?? 1,
+          ready: object.status?.readyReplicas ?? 0,
+          ...(typeof saved === 'number' ? { savedReplicas: saved } : {}),
+          excluded: excluded(object.metadata),
+        };
+      });
+      const failed = workloads.some(
+        ({ kind, object }) =>
+          kind === 'Deployment' &&
+          !excluded(object.metadata) &&
+          (object as V1Deployment).status?.conditions?.some(
+            (c) => (c.type === 'Progressing' && c.status === 'False') || (c.type === 'ReplicaFailure' && c.status === 'True'),
+          ),
+      );
+      const cronJobStatuses: CronJobStatus[] = cronJobs.map((cronJob) => ({
+        name: cronJob.metadata?.name ?? '',
+        suspended: cronJob.spec?.suspend === true,
+        suspendedByScheduler: cronJob.metadata?.annotations?.[ORIGINAL_SUSPEND] !== undefined,
+        excluded: excluded(cronJob.metadata),
+      }));
+      return { namespace, phase: phaseOf(statuses, failed), workloads: statuses, cronJobs: cronJobStatuses } satisfies NamespaceStatus;
+    },
+
+    createSupportPod,
+
+    async listSupportPods() {
+      const pods = await call(`list support pods in ${support.namespace}`, () =>
+        listAll((token) => core.listNamespacedPod({ namespace: support.namespace, labelSelector: `${SUPPORT_POD_LABEL}=true`, limit, _continue: token })),
+      );
+      return pods.map(toSupportPod);
+    },
+
+    async deleteSupportPod(name) {
+      validateSupportPodName(name);
+      const { namespace } = support;
+      try {
+        await write(`delete support pod ${namespace}/${name}`, { namespace, name }, () => core.deleteNamespacedPod({ namespace, name }));
+        return true;
+      } catch (error) {
+        if (statusCode(error) === 404) return false;
+        throw error;
+      }
+    },
+  };
+}
+
+export function phaseOf(workloads: WorkloadStatus[], failed: boolean): NamespacePhase {
+  const counted = workloads.filter((w) => !w.excluded);
+  const up = counted.filter((w) => w.desired > 0);
+  if (up.length === 0) return 'stopped';
+  const waiting = counted.some((w) => w.desired === 0 && w.savedReplicas !== undefined);
+  if (failed || waiting) return 'degraded';
+  return up.every((w) => w.ready >= w.desired) ? 'running' : 'starting';
+}
+
+function toSupportPod(pod: V1Pod): SupportPod {
+  return {
+    name: pod.metadata?.name ?? '',
+    size: pod.metadata?.annotations?.[SIZE_ANNOTATION] ?? '',
+    phase: pod.status?.phase ?? 'Pending',
+    createdAt: pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp).toISOString() : null,
+    createdBy: pod.metadata?.annotations?.[REQUESTED_BY_ANNOTATION] ?? null,
+  };
+}
