@@ -53,7 +53,8 @@ describe('config: loadConfig(env)', () => {
       const names = [
         'SHUTDOWN_TIME', 'TIME_ZONE', 'WORKING_DAYS', 'HOLIDAYS', 'WARNING_OFFSETS', 'RESET_TIME', 'MAX_PROLONGATION',
         'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'API_PORT', 'TEMPORAL_DEV_PORT',
-        'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL',
+        'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL', 'AWS_REGIONS', 'AWS_ENDPOINT_URL',
+        'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL',
       ];
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '']))), config);
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '  \t ']))), config);
@@ -62,6 +63,10 @@ describe('config: loadConfig(env)', () => {
 
   describe('valid values', () => {
     const cases: [env: Record<string, string>, get: (c: Config) => unknown, expected: unknown][] = [
+      [{}, (c) => c.aws, { regions: [], endpoint: undefined, inventoryTable: 'devenv-scheduler-inventory', inventoryTableRegion: undefined, inventoryMaxAgeMinutes: 30, inventoryIntervalMinutes: 10 }],
+      [{ AWS_REGIONS: 'eu-west-1, us-east-1,eu-west-1' }, (c) => c.aws.regions, ['eu-west-1', 'us-east-1']],
+      [{ AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' }, (c) => c.aws.endpoint, 'http://127.0.0.1:5000'],
+      [{ INVENTORY_INTERVAL: '5m', INVENTORY_MAX_AGE: '1h' }, (c) => [c.aws.inventoryIntervalMinutes, c.aws.inventoryMaxAgeMinutes], [5, 60]],
       [{ SHUTDOWN_TIME: '18:30' }, (c) => c.policy.shutdownTime, '18:30'],
       [{ SHUTDOWN_TIME: '00:00' }, (c) => c.policy.shutdownTime, '00:00'],
       [{ SHUTDOWN_TIME: '23:59' }, (c) => c.policy.shutdownTime, '23:59'],
@@ -202,6 +207,9 @@ describe('config: loadConfig(env)', () => {
       ['AFTER_HOURS_WINDOW', '0h', 'AFTER_HOURS_WINDOW="0h": the duration must be longer than 0 minutes'],
       ['AFTER_HOURS_WINDOW', '2 days', `AFTER_HOURS_WINDOW="2 days": ${NOT_DURATION('2 days')}`],
       ['AFTER_HOURS_WINDOW', '13h', 'AFTER_HOURS_WINDOW="13h": must be at most 12h'],
+      ['AWS_REGIONS', 'eu-west-1,Frankfurt', 'AWS_REGIONS="eu-west-1,Frankfurt": not AWS regions: Frankfurt (expected names such as eu-west-1)'],
+      ['AWS_ENDPOINT_URL', 'localhost 5000', 'AWS_ENDPOINT_URL="localhost 5000": must be a URL such as http://127.0.0.1:5000'],
+      ['INVENTORY_TABLE', 'my table!', 'INVENTORY_TABLE="my table!": must be a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)'],
       ['API_PORT', '70000', /^API_PORT="70000": .*65535/],
       ['API_PORT', 'http', /^API_PORT="http": .*number/],
       ['API_PORT', '80.5', /^API_PORT="80\.5": .*int/],
