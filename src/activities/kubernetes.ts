@@ -384,20 +384,27 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
     let done = 0;
     heartbeat({ done, total });
     const outcomes: Outcome[] = [];
+    // After a failure no further step starts and the activity fails only once the steps in
+    // flight are done, so nothing of this attempt still writes while Temporal retries it.
+    let failed = false;
+    let failure: unknown;
+    const guarded = (step: () => Promise<Outcome>) =>
+      run(async (): Promise<Outcome> => {
+        if (failed) return {};
+        try {
+          const outcome = await step();
+          heartbeat({ done: ++done, total });
+          return outcome;
+        } catch (error) {
+          if (!failed) [failed, failure] = [true, error];
+          return {};
+        }
+      });
     // Phases run one after the other: HPAs must be pinned before their targets reach 0,
     // and restored only after the targets are back.
     for (const steps of phases) {
-      outcomes.push(
-        ...(await Promise.all(
-          steps.map((step) =>
-            run(async () => {
-              const outcome = await step();
-              heartbeat({ done: ++done, total });
-              return outcome;
-            }),
-          ),
-        )),
-      );
+      outcomes.push(...(await Promise.all(steps.map(guarded))));
+      if (failed) throw failure;
     }
     const changed = outcomes.flatMap((o) => (o.change ? [o.change] : []));
     const notes = outcomes.flatMap((o) => (o.note ? [o.note] : []));

@@ -1,0 +1,372 @@
+/**
+ * The Kubernetes activities against a real kube-apiserver (test/support/kube.ts): what a
+ * person would check with kubectl after a stop or a start.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  AppsV1Api,
+  AutoscalingV2Api,
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  loadAllYaml,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import { createLogger, type Logger } from '../src/logger';
+import { createKubernetesActivities, EXCLUDE, ORIGINAL_MIN_REPLICAS, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND, type KubernetesSettings } from '../src/activities/kubernetes';
+import { testCluster, type TestCluster } from './support/kube';
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const SUPPORT_NAMESPACE = 'devenv-support';
+
+describe('Kubernetes activities (real kube-apiserver)', function () {
+  this.timeout(120_000);
+
+  let cluster: TestCluster;
+  let apps: AppsV1Api;
+  let batch: BatchV1Api;
+  let core: CoreV1Api;
+  let autoscaling: AutoscalingV2Api;
+  const logger = createLogger();
+  let namespaceCounter = 0;
+
+  before(async function () {
+    this.timeout(180_000);
+    cluster = await testCluster();
+    apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
+    batch = cluster.kubeConfig.makeApiClient(BatchV1Api);
+    core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    autoscaling = cluster.kubeConfig.makeApiClient(AutoscalingV2Api);
+    await core.createNamespace({ body: { metadata: { name: SUPPORT_NAMESPACE } } });
+  });
+
+  const activities = (overrides: Partial<KubernetesSettings> = {}) =>
+    createKubernetesActivities({
+      kubeConfig: cluster.kubeConfig,
+      dryRun: false,
+      logger,
+      support: { namespace: SUPPORT_NAMESPACE, image: 'busybox:1.36', sizes: { XS: { cpu: '100m', memory: '128Mi' }, XL: { cpu: '4', memory: '8Gi' } } },
+      ...overrides,
+    });
+
+  async function namespace(): Promise<string> {
+    const name = `env${++namespaceCounter}`;
+    await core.createNamespace({ body: { metadata: { name } } });
+    return name;
+  }
+
+  const template = (app: string) => ({
+    metadata: { labels: { app } },
+    spec: { containers: [{ name: 'app', image: 'busybox:1.36' }] },
+  });
+
+  async function deployment(ns: string, name: string, replicas: number, annotations?: Record<string, string>) {
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: { metadata: { name, annotations }, spec: { replicas, selector: { matchLabels: { app: name } }, template: template(name) } },
+    });
+  }
+
+  async function statefulSet(ns: string, name: string, replicas: number) {
+    await apps.createNamespacedStatefulSet({
+      namespace: ns,
+      body: { metadata: { name }, spec: { replicas, serviceName: name, selector: { matchLabels: { app: name } }, template: template(name) } },
+    });
+  }
+
+  async function cronJob(ns: string, name: string, suspend = false) {
+    await batch.createNamespacedCronJob({
+      namespace: ns,
+      body: {
+        metadata: { name },
+        spec: { schedule: '*/5 * * * *', suspend, jobTemplate: { spec: { template: { spec: { ...template(name).spec, restartPolicy: 'Never' } } } } },
+      },
+    });
+  }
+
+  /** Replicas and annotations of every Deployment and StatefulSet, as `kubectl get` would show them. */
+  async function snapshot(ns: string) {
+    const [deployments, statefulSets] = await Promise.all([apps.listNamespacedDeployment({ namespace: ns }), apps.listNamespacedStatefulSet({ namespace: ns })]);
+    return Object.fromEntries(
+      [...deployments.items, ...statefulSets.items].map((w) => [
+        `${w.kind ?? (w.spec && 'serviceName' in w.spec ? 'StatefulSet' : 'Deployment')}/${w.metadata?.name}`,
+        { replicas: w.spec?.replicas, saved: w.metadata?.annotations?.[ORIGINAL_REPLICAS] },
+      ]),
+    );
+  }
+
+  /** No controller-manager runs, so a test plays the Deployment controller's part. */
+  async function markReady(ns: string, name: string, ready: number) {
+    await apps.patchNamespacedDeploymentStatus({ namespace: ns, name, body: { status: { replicas: ready, readyReplicas: ready } } }, mergePatch);
+  }
+
+  async function mixedNamespace(): Promise<string> {
+    const ns = await namespace();
+    await Promise.all([
+      deployment(ns, 'api', 3),
+      deployment(ns, 'web', 2),
+      deployment(ns, 'idle', 0),
+      deployment(ns, 'keep-me', 4, { [EXCLUDE]: 'true' }),
+      statefulSet(ns, 'db', 1),
+      statefulSet(ns, 'cache', 5),
+      cronJob(ns, 'report'),
+      cronJob(ns, 'paused-by-hand', true),
+    ]);
+    return ns;
+  }
+
+  const cronJobState = async (ns: string, name: string) => {
+    const cj = await batch.readNamespacedCronJob({ namespace: ns, name });
+    return { suspend: cj.spec?.suspend, original: cj.metadata?.annotations?.[ORIGINAL_SUSPEND] };
+  };
+
+  it('stop saves every count and scales to 0; stop again keeps the counts; start restores them exactly', async () => {
+    const ns = await mixedNamespace();
+    const before = await snapshot(ns);
+    const k8s = activities({ pageSize: 2 });
+
+    const stopped = await k8s.stopNamespace(ns);
+    assert.deepEqual(
+      stopped.changed.map((c) => `${c.kind}/${c.name} ${c.from}->${c.to}`).sort(),
+      ['CronJob/report 1->0', 'Deployment/api 3->0', 'Deployment/web 2->0', 'StatefulSet/cache 5->0', 'StatefulSet/db 1->0'],
+    );
+    assert.equal(stopped.unchanged, 3, 'idle, keep-me and paused-by-hand');
+    const afterStop = await snapshot(ns);
+    assert.deepEqual(afterStop, {
+      'Deployment/api': { replicas: 0, saved: '3' },
+      'Deployment/web': { replicas: 0, saved: '2' },
+      'Deployment/idle': { replicas: 0, saved: undefined },
+      'Deployment/keep-me': { replicas: 4, saved: undefined },
+      'StatefulSet/db': { replicas: 0, saved: '1' },
+      'StatefulSet/cache': { replicas: 0, saved: '5' },
+    });
+    assert.deepEqual(await cronJobState(ns, 'report'), { suspend: true, original: 'false' });
+    assert.deepEqual(await cronJobState(ns, 'paused-by-hand'), { suspend: true, original: undefined });
+
+    const again = await k8s.stopNamespace(ns);
+    assert.deepEqual(again.changed, []);
+    assert.deepEqual(await snapshot(ns), afterStop, 'a second stop must not overwrite a saved count with 0');
+
+    const started = await k8s.startNamespace(ns);
+    assert.equal(started.changed.length, 5);
+    assert.deepEqual(await snapshot(ns), before, 'every count back exactly, every annotation gone');
+    assert.deepEqual(await cronJobState(ns, 'report'), { suspend: false, original: undefined });
+    assert.deepEqual(await cronJobState(ns, 'paused-by-hand'), { suspend: true, original: undefined }, 'suspended by a person: stays suspended');
+
+    const startedAgain = await k8s.startNamespace(ns);
+    assert.deepEqual(startedAgain.changed, []);
+    assert.deepEqual(await snapshot(ns), before);
+  });
+
+  /** Admin access that lets a test act just before a request goes out, or stop it there as a crash would. */
+  function intercepted(hook: (method: string, url: string) => Promise<void>): KubeConfig {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(cluster.kubeConfigPath);
+    const authenticate = kubeConfig.applySecurityAuthentication.bind(kubeConfig);
+    kubeConfig.applySecurityAuthentication = async (context) => {
+      await hook(context.getHttpMethod(), context.getUrl());
+      return authenticate(context);
+    };
+    return kubeConfig;
+  }
+
+  it('a stop that dies between saving and scaling, then retried, loses no count', async () => {
+    const ns = await namespace();
+    await Promise.all([deployment(ns, 'a', 3), deployment(ns, 'b', 2), deployment(ns, 'c', 7), statefulSet(ns, 'd', 4)]);
+    const before = await snapshot(ns);
+
+    // The worker dies as it sends its second scale request: by then two counts are saved and one workload is at 0.
+    let scaleRequests = 0;
+    const dying = intercepted(async (method, url) => {
+      if (method === 'PATCH' && new URL(url).pathname.endsWith('/scale') && ++scaleRequests === 2) throw new Error('worker lost');
+    });
+    await assert.rejects(activities({ kubeConfig: dying, concurrency: 1 }).stopNamespace(ns), /worker lost/);
+    const interrupted = await snapshot(ns);
+    assert.equal(Object.values(interrupted).filter((w) => w.saved !== undefined).length, 2, 'saved: the one scaled and the one about to be');
+    assert.equal(Object.values(interrupted).filter((w) => w.replicas === 0).length, 1);
+
+    // Temporal retries the activity.
+    await activities().stopNamespace(ns);
+    const stopped = await snapshot(ns);
+    for (const [key, { replicas }] of Object.entries(before)) assert.deepEqual(stopped[key], { replicas: 0, saved: String(replicas) }, key);
+
+    await activities().startNamespace(ns);
+    assert.deepEqual(await snapshot(ns), before);
+  });
+
+  it('a write that lost a race (409 Conflict) is retried on a fresh read', async () => {
+    const ns = await namespace();
+    await deployment(ns, 'raced', 2);
+    // Someone scales the Deployment to 6 between the activity's save and its scale request.
+    let raced = false;
+    const racing = intercepted(async (method, url) => {
+      if (method !== 'PATCH' || !new URL(url).pathname.endsWith('/scale') || raced) return;
+      raced = true;
+      await apps.patchNamespacedDeploymentScale({ namespace: ns, name: 'raced', body: { spec: { replicas: 6 } } }, mergePatch);
+    });
+    const report = await activities({ kubeConfig: racing }).stopNamespace(ns);
+    assert.ok(raced);
+    assert.deepEqual(report.changed, [{ kind: 'Deployment', name: 'raced', from: 6, to: 0 }]);
+    assert.deepEqual(await snapshot(ns), { 'Deployment/raced': { replicas: 0, saved: '6' } }, 'the count that was live when it stopped');
+  });
+
+  it('an unknown namespace fails for good, with its name in the message, and changes nothing', async () => {
+    for (const action of ['stopNamespace', 'startNamespace', 'namespaceStatus'] as const) {
+      await assert.rejects(activities()[action]('no-such-env'), (error: unknown) => {
+        assert.ok(error instanceof ApplicationFailure);
+        assert.equal(error.nonRetryable, true);
+        assert.equal(error.type, 'NamespaceNotFound');
+        assert.match(error.message, /namespace "no-such-env" does not exist/);
+        return true;
+      });
+    }
+  });
+
+  it('DRY_RUN reports what a stop would do and writes nothing', async () => {
+    const ns = await mixedNamespace();
+    const before = await snapshot(ns);
+    const logged: string[] = [];
+    const recording = new Proxy(logger, {
+      get: (target, key, receiver) => (key === 'info' ? (_detail: object, message: string) => logged.push(message) : Reflect.get(target, key, receiver)),
+    }) as Logger;
+    const report = await activities({ dryRun: true, logger: recording }).stopNamespace(ns);
+    assert.equal(report.dryRun, true);
+    assert.equal(report.changed.length, 5);
+    assert.deepEqual(await snapshot(ns), before);
+    assert.deepEqual(await cronJobState(ns, 'report'), { suspend: false, original: undefined });
+    assert.ok(logged.includes('DRY_RUN: would scale Deployment ' + ns + '/api from 3 to 0'), logged.join('\n'));
+  });
+
+  it('status: running, stopped, degraded and starting as the replicas say', async () => {
+    const ns = await namespace();
+    await Promise.all([deployment(ns, 'api', 2), deployment(ns, 'web', 1), deployment(ns, 'keep-me', 1, { [EXCLUDE]: 'true' })]);
+    const k8s = activities();
+    assert.equal((await k8s.namespaceStatus(ns)).phase, 'starting', 'no pod is ready yet');
+    await Promise.all([markReady(ns, 'api', 2), markReady(ns, 'web', 1)]);
+    const running = await k8s.namespaceStatus(ns);
+    assert.equal(running.phase, 'running');
+    assert.deepEqual(running.workloads.find((w) => w.name === 'api'), { kind: 'Deployment', name: 'api', desired: 2, ready: 2, excluded: false });
+
+    await k8s.stopNamespace(ns);
+    const stopped = await k8s.namespaceStatus(ns);
+    assert.equal(stopped.phase, 'stopped', 'the excluded workload does not count');
+    assert.equal(stopped.workloads.find((w) => w.name === 'api')?.savedReplicas, 2);
+
+    // Half a start: one workload back, one still waiting at 0 with its saved count.
+    await apps.patchNamespacedDeploymentScale({ namespace: ns, name: 'api', body: { spec: { replicas: 2 } } }, mergePatch);
+    assert.equal((await k8s.namespaceStatus(ns)).phase, 'degraded');
+  });
+
+  it('an HPA that could scale a stopped workload up (minReplicas 0) is pinned to 1 and restored', async () => {
+    const ns = await namespace();
+    await Promise.all([deployment(ns, 'scaled', 3), deployment(ns, 'plain', 2)]);
+    const hpa = (name: string, target: string, minReplicas: number) =>
+      autoscaling.createNamespacedHorizontalPodAutoscaler({
+        namespace: ns,
+        body: {
+          metadata: { name },
+          spec: {
+            scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target },
+            minReplicas,
+            maxReplicas: 5,
+            // minReplicas 0 requires an Object or External metric.
+            metrics: [{ type: 'External', external: { metric: { name: 'queue_depth' }, target: { type: 'Value', value: '10' } } }],
+          },
+        },
+      });
+    await Promise.all([hpa('scale-to-zero', 'scaled', 0), hpa('ordinary', 'plain', 1)]);
+    const minOf = async (name: string) => {
+      const found = await autoscaling.readNamespacedHorizontalPodAutoscaler({ namespace: ns, name });
+      return { min: found.spec?.minReplicas, saved: found.metadata?.annotations?.[ORIGINAL_MIN_REPLICAS] };
+    };
+    const k8s = activities();
+
+    const stopped = await k8s.stopNamespace(ns);
+    assert.ok(stopped.changed.some((c) => c.kind === 'HorizontalPodAutoscaler' && c.name === 'scale-to-zero' && c.to === 1));
+    assert.deepEqual(await minOf('scale-to-zero'), { min: 1, saved: '0' });
+    assert.deepEqual(await minOf('ordinary'), { min: 1, saved: undefined }, 'stands aside at 0 replicas by itself');
+    await k8s.stopNamespace(ns);
+    assert.deepEqual(await minOf('scale-to-zero'), { min: 1, saved: '0' });
+
+    await k8s.startNamespace(ns);
+    assert.deepEqual(await minOf('scale-to-zero'), { min: 0, saved: undefined });
+    assert.deepEqual(await snapshot(ns), { 'Deployment/scaled': { replicas: 3, saved: undefined }, 'Deployment/plain': { replicas: 2, saved: undefined } });
+  });
+
+  it('support pods: created with the size of the catalogue, listed, deleted; bad size or name refused', async () => {
+    const k8s = activities();
+    const pod = await k8s.createSupportPod({ name: 'manage1', size: 'XL', requestedBy: 'U123' });
+    assert.equal(pod.name, 'manage1');
+    assert.equal(pod.size, 'XL');
+    assert.deepEqual(await k8s.createSupportPod({ name: 'manage1', size: 'XL', requestedBy: 'U123' }), pod, 'a retry finds the same pod');
+    const created = await core.readNamespacedPod({ namespace: SUPPORT_NAMESPACE, name: 'manage1' });
+    const resources = created.spec?.containers[0]?.resources;
+    assert.deepEqual({ requests: resources?.requests, limits: resources?.limits }, { requests: { cpu: '4', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } });
+    assert.deepEqual((await k8s.listSupportPods()).map((p) => p.name), ['manage1']);
+
+    await assert.rejects(k8s.createSupportPod({ name: 'manage2', size: 'XXL', requestedBy: 'U123' }), /unknown support pod size "XXL": use one of XS, XL/);
+    await assert.rejects(k8s.createSupportPod({ name: 'Manage_2', size: 'XS', requestedBy: 'U123' }), /invalid support pod name "Manage_2": use lowercase letters/);
+    assert.deepEqual((await k8s.listSupportPods()).map((p) => p.name), ['manage1'], 'nothing created by a refused request');
+
+    assert.equal(await k8s.deleteSupportPod('manage1'), true);
+    assert.equal(await k8s.deleteSupportPod('manage1'), false);
+  });
+
+  describe('with the ServiceAccount and roles of k8s/rbac.yaml', () => {
+    let serviceKubeConfig: KubeConfig;
+    let asService: ReturnType<typeof createKubernetesActivities>;
+    let serviceApps: AppsV1Api;
+    let serviceCore: CoreV1Api;
+
+    before(async () => {
+      await core.createNamespace({ body: { metadata: { name: 'devenv-scheduler' } } });
+      const objects = loadAllYaml(readFileSync(path.join(__dirname, '../k8s/rbac.yaml'), 'utf8')) as KubernetesObject[];
+      const client = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
+      for (const object of objects) await client.create(object);
+      const { status } = await core.createNamespacedServiceAccountToken({
+        namespace: 'devenv-scheduler',
+        name: 'devenv-scheduler',
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      });
+      serviceKubeConfig = cluster.kubeConfigForToken(status!.token);
+      asService = activities({ kubeConfig: serviceKubeConfig });
+      serviceApps = serviceKubeConfig.makeApiClient(AppsV1Api);
+      serviceCore = serviceKubeConfig.makeApiClient(CoreV1Api);
+    });
+
+    it('stop, status, start and support pods all work with exactly that role', async () => {
+      const ns = await mixedNamespace();
+      const before = await snapshot(ns);
+      await asService.stopNamespace(ns);
+      assert.equal((await asService.namespaceStatus(ns)).phase, 'stopped');
+      await asService.startNamespace(ns);
+      assert.deepEqual(await snapshot(ns), before);
+      await asService.createSupportPod({ name: 'rbac-check', size: 'XS', requestedBy: 'U1' });
+      assert.ok((await asService.listSupportPods()).some((p) => p.name === 'rbac-check'));
+      assert.equal(await asService.deleteSupportPod('rbac-check'), true);
+    });
+
+    it('refuses writes outside it', async () => {
+      const ns = await mixedNamespace();
+      const forbidden = (error: unknown) => (error as { code?: number }).code === 403;
+      await assert.rejects(serviceApps.deleteNamespacedDeployment({ namespace: ns, name: 'api' }), forbidden);
+      await assert.rejects(serviceCore.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'x' } } }), forbidden);
+      await assert.rejects(serviceCore.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'x' }, spec: template('x').spec } }), forbidden);
+      // A support pod outside the support namespace: the activity says what is missing.
+      const elsewhere = activities({ kubeConfig: serviceKubeConfig, support: { namespace: ns, image: 'busybox:1.36', sizes: { XS: { cpu: '100m', memory: '128Mi' } } } });
+      await assert.rejects(elsewhere.createSupportPod({ name: 'sneaky', size: 'XS', requestedBy: 'U1' }), (error: unknown) => {
+        assert.ok(error instanceof ApplicationFailure);
+        assert.equal(error.type, 'KubernetesForbidden');
+        assert.match(error.message, /HTTP 403.*k8s\/rbac\.yaml/);
+        return true;
+      });
+      assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'api' })).spec?.replicas, 3);
+    });
+  });
+});

@@ -1,0 +1,241 @@
+/**
+ * A real Kubernetes control plane for tests: etcd and kube-apiserver on free loopback
+ * ports, a temporary data dir, freshly generated certificates and service-account keys,
+ * RBAC on, and a static admin identity (a client certificate in group system:masters).
+ * Started lazily once per mocha run and stopped in a root `after` hook. controller-runtime's
+ * envtest is the model for the flags; there is no controller-manager or scheduler, so a
+ * test that needs ready replicas writes the status subresource itself.
+ *
+ * Binaries: scripts/setup-kube.sh builds them into the cache; KUBE_APISERVER_PATH and
+ * ETCD_PATH override either.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, openSync, closeSync } from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+
+export interface TestCluster {
+  /** Admin (system:masters) access. */
+  kubeConfig: KubeConfig;
+  /** The same admin access as a kubeconfig file, for kubectl or a child process. */
+  kubeConfigPath: string;
+  server: string;
+  /** Access as a bearer token, e.g. a ServiceAccount token from the TokenRequest API. */
+  kubeConfigForToken(token: string): KubeConfig;
+}
+
+/** The script is the one place the version is pinned; the harness reads it from there. */
+function pinnedKubeVersion(): string {
+  const script = readFileSync(path.join(__dirname, '../../scripts/setup-kube.sh'), 'utf8');
+  const version = /^KUBE_VERSION="([^"]+)"/m.exec(script)?.[1];
+  if (!version) throw new Error('scripts/setup-kube.sh: KUBE_VERSION not found');
+  return version;
+}
+
+function binary(envName: string, name: string): string {
+  const fromEnv = process.env[envName];
+  if (fromEnv) return fromEnv;
+  const cache = process.env.DEVENV_CACHE_DIR ?? path.join(os.homedir(), '.cache/devenv-scheduler');
+  const file = path.join(cache, `kube-${pinnedKubeVersion()}`, 'bin', name);
+  if (!existsSync(file)) throw new Error(`${file} not found: run scripts/setup-kube.sh (or set ${envName})`);
+  return file;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** A CA, the apiserver's serving certificate, the admin client certificate and the service-account key pair. */
+function generatePki(dir: string): void {
+  const days = ['-days', '2'];
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=devenv-test-ca', ...days], dir);
+  const issue = (name: string, subject: string, extensions: string) => {
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject], dir);
+    writeFileSync(path.join(dir, `${name}.ext`), extensions);
+    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-extfile', `${name}.ext`, ...days], dir);
+  };
+  issue('apiserver', '/CN=kube-apiserver', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  issue('admin', '/O=system:masters/CN=devenv-test-admin', 'extendedKeyUsage=clientAuth\n');
+  openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
+  openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+}
+
+function start(binaryPath: string, args: string[], logFile: string): ChildProcess {
+  const log = openSync(logFile, 'a');
+  const child = spawn(binaryPath, args, { stdio: ['ignore', log, log] });
+  closeSync(log);
+  return child;
+}
+
+function get(url: string, tls: https.RequestOptions = {}): Promise<number> {
+  return new Promise((resolve) => {
+    const request = https.get(url, { ...tls, timeout: 2000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('error', () => resolve(0));
+    request.on('timeout', () => request.destroy());
+  });
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, child: ChildProcess, logFile: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}; log: ${tail(logFile)}`);
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${what} not ready after ${timeoutMs / 1000}s; log: ${tail(logFile)}`);
+}
+
+function tail(file: string): string {
+  return readFileSync(file, 'utf8').split('\n').slice(-30).join('\n');
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+let cluster: Promise<TestCluster> | undefined;
+let children: ChildProcess[] = [];
+let dataDir: string | undefined;
+
+// Mocha's --exit ends the process without the root `after` hook when a run is aborted:
+// never leave an apiserver or etcd running behind it.
+process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+
+async function startCluster(): Promise<TestCluster> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-kube-'));
+  dataDir = dir;
+  const etcdBin = binary('ETCD_PATH', 'etcd');
+  const apiserverBin = binary('KUBE_APISERVER_PATH', 'kube-apiserver');
+  generatePki(dir);
+  const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+
+  const etcdLog = path.join(dir, 'etcd.log');
+  const etcd = start(
+    etcdBin,
+    [
+      '--name=default',
+      `--data-dir=${path.join(dir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=default=${peerUrl}`,
+      // Test data is thrown away: fsync only slows every write down.
+      '--unsafe-no-fsync',
+      '--log-level=warn',
+    ],
+    etcdLog,
+  );
+  children.push(etcd);
+  const etcdHealthy = () =>
+    fetch(`${etcdUrl}/health`)
+      .then(async (response) => response.ok && ((await response.json()) as { health?: string }).health === 'true')
+      .catch(() => false);
+  await waitUntil('etcd', etcdHealthy, etcd, etcdLog, 30_000);
+
+  const file = (name: string) => path.join(dir, name);
+  const server = `https://127.0.0.1:${apiPort}`;
+  const apiserverLog = file('kube-apiserver.log');
+  const apiserver = start(
+    apiserverBin,
+    [
+      `--etcd-servers=${etcdUrl}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--tls-cert-file=${file('apiserver.crt')}`,
+      `--tls-private-key-file=${file('apiserver.key')}`,
+      `--client-ca-file=${file('ca.crt')}`,
+      '--authorization-mode=RBAC',
+      `--service-account-issuer=${server}`,
+      `--service-account-key-file=${file('sa.pub')}`,
+      `--service-account-signing-key-file=${file('sa.key')}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--allow-privileged=true',
+      // No controller-manager creates the `default` ServiceAccount in new namespaces, so
+      // the admission plugin that requires it would refuse every pod.
+      '--disable-admission-plugins=ServiceAccount',
+      // The only apiserver: nothing to reconcile the `kubernetes` Service endpoints with.
+      '--endpoint-reconciler-type=none',
+      // Lets a test create an HPA with minReplicas 0, the kind that would fight a stop.
+      '--feature-gates=HPAScaleToZero=true',
+    ],
+    apiserverLog,
+  );
+  children.push(apiserver);
+
+  const tls = { ca: readFileSync(file('ca.crt')), cert: readFileSync(file('admin.crt')), key: readFileSync(file('admin.key')) };
+  await waitUntil('kube-apiserver', async () => (await get(`${server}/readyz`, tls)) === 200, apiserver, apiserverLog, 120_000);
+
+  const b64 = (buffer: Buffer) => buffer.toString('base64');
+  const kubeConfigPath = file('kubeconfig');
+  writeFileSync(
+    kubeConfigPath,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'test', cluster: { server, 'certificate-authority-data': b64(tls.ca) } }],
+      users: [{ name: 'admin', user: { 'client-certificate-data': b64(tls.cert), 'client-key-data': b64(tls.key) } }],
+      contexts: [{ name: 'test', context: { cluster: 'test', user: 'admin' } }],
+      'current-context': 'test',
+    }),
+  );
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(kubeConfigPath);
+
+  return {
+    kubeConfig,
+    kubeConfigPath,
+    server,
+    kubeConfigForToken(token: string) {
+      const config = new KubeConfig();
+      config.loadFromOptions({
+        clusters: [{ name: 'test', server, caData: b64(tls.ca), skipTLSVerify: false }],
+        users: [{ name: 'token', token }],
+        contexts: [{ name: 'test', cluster: 'test', user: 'token' }],
+        currentContext: 'test',
+      });
+      return config;
+    },
+  };
+}
+
+export function testCluster(): Promise<TestCluster> {
+  cluster ??= startCluster();
+  return cluster;
+}
+
+after(async function () {
+  if (!dataDir) return;
+  this.timeout(30_000);
+  // The apiserver first, so it does not log etcd connection errors while shutting down.
+  const [etcd, apiserver] = children;
+  await stop(apiserver);
+  await stop(etcd);
+  children = [];
+  if (dataDir && !process.env.KEEP_KUBE_DATA) rmSync(dataDir, { recursive: true, force: true });
+});
