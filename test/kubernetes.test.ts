@@ -17,10 +17,18 @@ import {
   setHeaderOptions,
   type KubernetesObject,
 } from '@kubernetes/client-node';
+import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { DateTime } from 'luxon';
 import { createLogger, type Logger } from '../src/logger';
 import { createKubernetesActivities, EXCLUDE, ORIGINAL_MIN_REPLICAS, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND, type KubernetesSettings } from '../src/activities/kubernetes';
+import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopSupportPodSignal, supportPodWorkflow, supportPodWorkflowId } from '../src/workflows';
+import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { testCluster, type TestCluster } from './support/kube';
+import { recordingActivities } from './support/recording-activities';
+import { timeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const SUPPORT_NAMESPACE = 'devenv-support';
@@ -243,6 +251,18 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.ok(logged.includes('DRY_RUN: would scale Deployment ' + ns + '/api from 3 to 0'), logged.join('\n'));
   });
 
+  it('heartbeats its progress when run as an activity', async () => {
+    const ns = await mixedNamespace();
+    const beats: unknown[] = [];
+    const activityEnv = new MockActivityEnvironment();
+    activityEnv.on('heartbeat', (details: unknown) => beats.push(details));
+    const k8s = activities();
+    await activityEnv.run(k8s.stopNamespace, ns);
+    assert.deepEqual(beats[0], { done: 0, total: 8 });
+    assert.deepEqual(beats.at(-1), { done: 8, total: 8 });
+    assert.equal(beats.length, 9);
+  });
+
   it('status: running, stopped, degraded and starting as the replicas say', async () => {
     const ns = await namespace();
     await Promise.all([deployment(ns, 'api', 2), deployment(ns, 'web', 1), deployment(ns, 'keep-me', 1, { [EXCLUDE]: 'true' })]);
@@ -367,6 +387,98 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         return true;
       });
       assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'api' })).spec?.replicas, 3);
+    });
+  });
+
+  describe('workflows on the time-skipping server with these activities', () => {
+    const HOUR = 60 * 60_000;
+    const started: WorkflowHandle[] = [];
+    afterEach(async () => {
+      const env = await timeSkippingEnv();
+      // A workflow left running without its worker would freeze the skipped clock for later tests.
+      await Promise.all(started.splice(0).map((h) => env.client.workflow.getHandle(h.workflowId).terminate('test over').catch(() => undefined)));
+    });
+
+    async function worker() {
+      const env = await timeSkippingEnv();
+      const taskQueue = uniqueTaskQueue('kube-wf');
+      const real = activities();
+      const instance = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        activities: { ...recordingActivities(() => env.currentTimeMs()), ...real },
+      });
+      return { env, taskQueue, worker: instance };
+    }
+
+    it('the environment workflow scales the namespace down at the shutdown time, and start brings every count back', async function () {
+      this.timeout(180_000);
+      const { env, taskQueue, worker: w } = await worker();
+      const ns = await mixedNamespace();
+      const before = await snapshot(ns);
+      // A shutdown two hours from the server's "now", on a day that does not end before the test does.
+      let now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      if (now.plus({ hours: 6 }) > now.endOf('day')) {
+        await env.sleep(now.endOf('day').diff(now).toMillis() + 2 * HOUR);
+        now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      }
+      const shutdown = now.plus({ hours: 2, minutes: 1 }).startOf('minute');
+      const policy: EnvironmentPolicy = {
+        shutdownTime: shutdown.toFormat('HH:mm'),
+        timeZone: 'UTC',
+        workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
+        holidays: [],
+        warningOffsetsMinutes: [15],
+        maxProlongationMinutes: 60,
+        afterHoursWindowMinutes: 120,
+      };
+      await w.runUntil(async () => {
+        const handle = await env.client.workflow.start(environmentWorkflow, {
+          workflowId: environmentWorkflowId(ns),
+          taskQueue,
+          args: [{ namespace: ns, policy, enabled: true }],
+        });
+        started.push(handle);
+        await env.sleep(shutdown.toMillis() - (await env.currentTimeMs()) + 5 * 60_000);
+        assert.equal((await handle.query(statusQuery)).phase, 'stopped');
+        const stopped = await snapshot(ns);
+        assert.deepEqual(stopped['Deployment/api'], { replicas: 0, saved: '3' });
+        assert.deepEqual(stopped['StatefulSet/cache'], { replicas: 0, saved: '5' });
+
+        const reply = await handle.executeUpdate(startUpdate, { args: [{ by: 'U123' }] });
+        assert.equal(reply.report?.changed.length, 5);
+        assert.deepEqual(await snapshot(ns), before);
+      });
+    });
+
+    it('a support pod is deleted on stop, or when its time to live runs out', async function () {
+      this.timeout(180_000);
+      const { env, taskQueue, worker: w } = await worker();
+      await w.runUntil(async () => {
+        const podNames = async () => (await core.listNamespacedPod({ namespace: SUPPORT_NAMESPACE })).items.map((p) => p.metadata?.name);
+
+        const stoppedByHand = await env.client.workflow.start(supportPodWorkflow, {
+          workflowId: supportPodWorkflowId('manage-a'),
+          taskQueue,
+          args: [{ name: 'manage-a', size: 'XS', requestedBy: 'U1' }],
+        });
+        const expiring = await env.client.workflow.start(supportPodWorkflow, {
+          workflowId: supportPodWorkflowId('manage-b'),
+          taskQueue,
+          args: [{ name: 'manage-b', size: 'XS', requestedBy: 'U2', ttlMs: 2 * HOUR }],
+        });
+        started.push(stoppedByHand, expiring);
+        await env.sleep(60_000);
+        assert.deepEqual((await podNames()).sort(), ['manage-a', 'manage-b']);
+
+        await stoppedByHand.signal(stopSupportPodSignal, { by: 'U9' });
+        assert.deepEqual(await stoppedByHand.result().then((r) => [r.deletedBecause, r.deletedBy]), ['stopped', 'U9']);
+        assert.deepEqual(await podNames(), ['manage-b']);
+
+        assert.equal((await expiring.result()).deletedBecause, 'expired');
+        assert.deepEqual(await podNames(), []);
+      });
     });
   });
 });

@@ -1,3 +1,4 @@
 export * from './environment';
 export * from './morning-reset';
 export * from './inventory';
+export * from './support-pod';
