@@ -12,11 +12,13 @@ export interface ApiDependencies {
   client: Client;
   logger: Logger;
   metrics: Metrics;
+  /** Feature routers (Slack, ...) mounted after the built-in routes. */
+  routers?: Router[];
 }
 
 const READINESS_DEADLINE_MS = 2000;
 
-export function createApi({ client, logger, metrics }: ApiDependencies): Koa {
+export function createApi({ client, logger, metrics, routers = [] }: ApiDependencies): Koa {
   const app = new Koa();
   const router = new Router();
 
@@ -58,6 +60,6 @@ export function createApi({ client, logger, metrics }: ApiDependencies): Koa {
     ctx.body = await metrics.registry.metrics();
   });
 
-  app.use(router.routes()).use(router.allowedMethods());
+  for (const mounted of [router, ...routers]) app.use(mounted.routes()).use(mounted.allowedMethods());
   return app;
 }

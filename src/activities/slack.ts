@@ -1,0 +1,142 @@
+/**
+ * The `notify` activity for Slack: shutdown warnings (with "Prolongate 1h" and "Stop now"
+ * buttons), shutdown and start announcements, posted with chat.postMessage.
+ *
+ * Retries belong to Temporal, not to the Web API client: every failed post fails the
+ * activity, so each attempt is visible in the workflow's history and the workflow's retry
+ * policy (with its one-hour limit) decides when to give up. A 429 tells Temporal to wait
+ * exactly as long as Slack's Retry-After asks.
+ */
+import { webApi } from '@slack/bolt';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Logger } from '../logger';
+import { context, formatDuration, mrkdwn, section, slackDate, warningButtons, workloadCount, type SlackMessage } from '../slack/blocks';
+import type { EnvironmentActivities, EnvironmentEvent } from './contracts';
+
+export interface SlackNotifierOptions {
+  /** Bot token (`xoxb-...`); never logged. */
+  token: string;
+  /** Where the Web API lives; tests point it at a local recording server. */
+  slackApiUrl?: string;
+  /** Channel id (or name) for namespaces without a channel of their own. */
+  defaultChannel: string;
+  /** The namespace's own channel (its `devenv-scheduler/slack-channel` annotation), if it has one. */
+  channelFor?: (namespace: string) => string | undefined | Promise<string | undefined>;
+  logger: Logger;
+}
+
+/** The namespace's channel cannot take the post; the default channel still can. */
+const CHANNEL_ERRORS = new Set(['channel_not_found', 'not_in_channel', 'is_archived', 'restricted_action']);
+/** The message itself is wrong: retrying the same request cannot succeed. */
+const MESSAGE_ERRORS = new Set(['invalid_blocks', 'invalid_blocks_format', 'invalid_arguments', 'msg_too_long', 'no_text']);
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export function createSlackNotifier(options: SlackNotifierOptions): Pick<EnvironmentActivities, 'notify'> {
+  const { logger, defaultChannel } = options;
+  const slack = new webApi.WebClient(options.token, {
+    slackApiUrl: options.slackApiUrl,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    timeout: REQUEST_TIMEOUT_MS,
+    logLevel: webApi.LogLevel.ERROR,
+  });
+
+  async function post(channel: string, message: SlackMessage): Promise<void> {
+    await slack.chat.postMessage({ channel, text: message.text, blocks: message.blocks, unfurl_links: false });
+  }
+
+  return {
+    async notify(event: EnvironmentEvent): Promise<void> {
+      const own = await options.channelFor?.(event.namespace);
+      const channel = own ?? defaultChannel;
+      const message = eventMessage(event);
+      try {
+        await post(channel, message);
+      } catch (err) {
+        const code = platformError(err);
+        if (code && CHANNEL_ERRORS.has(code) && channel !== defaultChannel) {
+          // A warning must reach someone: a wrong annotation or a bot not invited falls back to the default channel.
+          logger.warn({ namespace: event.namespace, channel, error: code }, 'cannot post to the namespace channel; using the default channel');
+          await deliverOrFail(() => post(defaultChannel, withNote(message, `Posted here because <#${channel}> refused it (${code}).`)), event);
+          return;
+        }
+        throw toFailure(err, event);
+      }
+      logger.info({ namespace: event.namespace, kind: event.kind, channel }, 'Slack notification posted');
+    },
+  };
+
+  async function deliverOrFail(send: () => Promise<void>, event: EnvironmentEvent): Promise<void> {
+    try {
+      await send();
+    } catch (err) {
+      throw toFailure(err, event);
+    }
+  }
+
+  /** Rate limits carry Slack's delay; message errors stop retrying; everything else is retried by Temporal's policy. */
+  function toFailure(err: unknown, event: EnvironmentEvent): Error {
+    const coded = err as { code?: string; retryAfter?: number; data?: { error?: string } };
+    logger.warn({ namespace: event.namespace, kind: event.kind, error: coded.data?.error ?? coded.code ?? String(err) }, 'Slack notification failed; it will be retried');
+    if (coded.code === webApi.ErrorCode.RateLimitedError && typeof coded.retryAfter === 'number') {
+      return ApplicationFailure.create({
+        message: `Slack rate limit: retry after ${coded.retryAfter} s`,
+        type: 'SlackRateLimited',
+        nextRetryDelay: `${Math.max(1, coded.retryAfter)} seconds`,
+      });
+    }
+    const code = platformError(err);
+    if (code && MESSAGE_ERRORS.has(code)) {
+      logger.error({ namespace: event.namespace, kind: event.kind, error: code }, 'Slack refused the message itself; not retrying');
+      return ApplicationFailure.nonRetryable(`Slack refused the ${event.kind} message: ${code}`, 'SlackMessageRejected');
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+function platformError(err: unknown): string | undefined {
+  const coded = err as { code?: string; data?: { error?: string } };
+  return coded.code === webApi.ErrorCode.PlatformError ? coded.data?.error : undefined;
+}
+
+function withNote(message: SlackMessage, note: string): SlackMessage {
+  return { text: message.text, blocks: [...message.blocks, context(note)] };
+}
+
+/** What the channel reads; `by` is a Slack user id or `scheduler`. */
+export function eventMessage(event: EnvironmentEvent): SlackMessage {
+  const ns = event.namespace;
+  switch (event.kind) {
+    case 'warning': {
+      const text = `${ns} shuts down in ${event.minutesLeft} minutes`;
+      return {
+        text,
+        blocks: [
+          section(`:hourglass: *${ns}* shuts down in *${event.minutesLeft} minutes* (${slackDate(event.shutdownAt)}).`),
+          warningButtons(ns),
+          context(`Or type \`/devenv prolongate ${ns} for 2h\`.`),
+        ],
+      };
+    }
+    case 'stopped': {
+      const who = event.by === 'scheduler' ? 'on schedule' : `by ${mrkdwn(event.by)}`;
+      const done = `${workloadCount(event.report.changed.length)} scaled to 0`;
+      return {
+        text: `${ns} stopped ${event.by === 'scheduler' ? 'on schedule' : `by ${event.by}`}: ${done}`,
+        blocks: [
+          section(`:black_square_for_stop: *${ns}* stopped ${who}: ${done}.`),
+          context(`took ${formatDuration(event.report.durationMs)} · \`/devenv start ${ns}\` wakes it`),
+        ],
+      };
+    }
+    case 'started': {
+      const done = `${workloadCount(event.report.changed.length)} restored`;
+      const until = event.shutdownAt ? `; shuts down ${slackDate(event.shutdownAt)}` : '; no scheduled shutdown';
+      return {
+        text: `${ns} started by ${event.by}: ${done}`,
+        blocks: [section(`:arrow_forward: *${ns}* started by ${mrkdwn(event.by)}: ${done}${until}.`), context(`took ${formatDuration(event.report.durationMs)}`)],
+      };
+    }
+  }
+}

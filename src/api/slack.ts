@@ -1,0 +1,436 @@
+/**
+ * `/devenv` over HTTP: Slack's slash commands and button clicks, mounted on the koa app.
+ *
+ * Slack gives up on a request after 3 seconds, so nothing here waits on a workload:
+ * quick commands answer in the HTTP response when Temporal replies within the budget
+ * (and through `response_url` when it does not); start and stop are acknowledged at once
+ * and their result is posted to `response_url` when the workflow Update completes.
+ * Bolt has no koa receiver, so the request signature is checked with Bolt's own helper.
+ */
+import Router from '@koa/router';
+import { verifySlackRequest } from '@slack/bolt';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Context } from 'koa';
+import getRawBody from 'raw-body';
+import { familyOf, formatCommand, helpLines, parseCommand, type Command, type CommandFamily } from '../commands';
+import { formatMinutes } from '../duration';
+import type { Logger } from '../logger';
+import { EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
+import {
+  BUTTON_PROLONGATION_MINUTES,
+  PROLONGATE_ACTION_ID,
+  STOP_ACTION_ID,
+  context,
+  decodeButtonValue,
+  escape,
+  formatDuration,
+  mrkdwn,
+  section,
+  sections,
+  slackDate,
+  type SlackMessage,
+} from '../slack/blocks';
+import {
+  environmentWorkflowId,
+  prolongateUpdate,
+  startUpdate,
+  statusQuery,
+  stopUpdate,
+  type ActionResult,
+  type EnvironmentStatus,
+  type Phase,
+} from '../workflows/environment';
+import { describeRemaining } from '../workflows/shutdown-policy';
+
+/** Either list narrows who may use a family of commands; with both set, both must allow. */
+export interface SlackAllowList {
+  users?: readonly string[];
+  channels?: readonly string[];
+}
+
+export type SlackAllowLists = Partial<Record<CommandFamily, SlackAllowList>>;
+
+/** One row of the status table; Kubernetes' namespace status has this shape. */
+export interface WorkloadRow {
+  kind: string;
+  name: string;
+  ready: number;
+  desired: number;
+}
+
+export interface SlackRouterOptions {
+  client: Client;
+  signingSecret: string;
+  logger: Logger;
+  allow?: SlackAllowLists;
+  supportSizes?: readonly string[];
+  /** Live workloads for `status`; without it the reply shows the workflow's view only. */
+  workloadsOf?: (namespace: string) => Promise<WorkloadRow[]>;
+  /** How long a quick command may wait for Temporal before it is answered via `response_url` instead. */
+  replyBudgetMs?: number;
+}
+
+export type Reply = SlackMessage & { response_type: 'ephemeral' | 'in_channel' };
+
+/** Who asked, where, and where late answers go. */
+interface Requester {
+  user: string;
+  channel: string | undefined;
+  responseUrl: string;
+}
+
+/** Slack's replay window; Bolt's helper checks only the past side, so both sides are checked here too. */
+const MAX_CLOCK_SKEW_SECONDS = 5 * 60;
+const DEFAULT_REPLY_BUDGET_MS = 2000;
+const RESPONSE_URL_ATTEMPTS = 3;
+
+const ephemeral = (message: SlackMessage): Reply => ({ response_type: 'ephemeral', ...message });
+const inChannel = (message: SlackMessage): Reply => ({ response_type: 'in_channel', ...message });
+const plain = (text: string, ...more: string[]): SlackMessage => ({ text, blocks: [section(text), ...(more.length ? [context(...more)] : [])] });
+
+const PHASE_ICON: Record<Phase, string> = {
+  running: ':large_green_circle:',
+  starting: ':hourglass_flowing_sand:',
+  stopping: ':hourglass_flowing_sand:',
+  stopped: ':black_circle:',
+  disabled: ':double_vertical_bar:',
+};
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+export function createSlackRouter(options: SlackRouterOptions): Router {
+  const { client, signingSecret, logger } = options;
+  if (!signingSecret) throw new Error('createSlackRouter: the Slack signing secret is empty');
+  const replyBudgetMs = options.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
+  const router = new Router();
+
+  /** The raw body when the request is signed by Slack within the replay window; otherwise answers 401 and returns undefined. */
+  async function verifiedBody(ctx: Context): Promise<string | undefined> {
+    let body: string;
+    try {
+      body = await getRawBody(ctx.req, { length: ctx.get('content-length') || undefined, limit: '100kb', encoding: 'utf8' });
+    } catch (err) {
+      ctx.status = (err as { status?: number }).status ?? 400;
+      ctx.body = { error: 'unreadable body' };
+      return undefined;
+    }
+    const signature = ctx.get('x-slack-signature');
+    const timestamp = ctx.get('x-slack-request-timestamp');
+    let refusal: string | undefined;
+    if (!signature || !timestamp) refusal = 'missing signature headers';
+    else if (!/^\d{1,12}$/.test(timestamp)) refusal = 'malformed timestamp';
+    else if (Math.abs(Date.now() / 1000 - Number(timestamp)) > MAX_CLOCK_SKEW_SECONDS) refusal = 'timestamp outside the 5-minute window';
+    else {
+      try {
+        verifySlackRequest({ signingSecret, body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': Number(timestamp) } });
+      } catch {
+        refusal = 'signature mismatch';
+      }
+    }
+    if (refusal) {
+      logger.warn({ path: ctx.path, ip: ctx.ip, reason: refusal }, 'Slack request refused: not signed by Slack');
+      ctx.status = 401;
+      ctx.body = { error: 'invalid Slack request signature' };
+      return undefined;
+    }
+    return body;
+  }
+
+  function refusal(family: CommandFamily, who: Requester, what: string): string | undefined {
+    const list = options.allow?.[family];
+    if (!list) return undefined;
+    const userOk = !list.users || list.users.includes(who.user);
+    const channelOk = !list.channels || (who.channel !== undefined && list.channels.includes(who.channel));
+    if (userOk && channelOk) return undefined;
+    logger.warn({ user: who.user, channel: who.channel, family, command: what }, 'Slack command refused by allow-list');
+    return userOk
+      ? `:no_entry: \`${escape(what)}\` cannot be used in this channel. Ask an admin to add it to the ${family} allow-list, or use an allowed channel.`
+      : `:no_entry: You are not allowed to use \`${escape(what)}\`. Ask an admin to add <@${who.user}> to the ${family} allow-list.`;
+  }
+
+  /** Posts a late answer; retried briefly because the user has no other way to learn the result. */
+  async function postToResponseUrl(url: string, reply: Reply): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let problem: string;
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          // Late answers are new messages: a warning and its buttons stay where they are.
+          body: JSON.stringify({ ...reply, replace_original: false }),
+          signal: AbortSignal.timeout(5000),
+        });
+        if (response.ok) return;
+        problem = `HTTP ${response.status}`;
+        // Slack answers 404 once a response_url has expired (30 minutes, 5 uses): retrying cannot help.
+        if (response.status < 500 && response.status !== 429) attempt = RESPONSE_URL_ATTEMPTS;
+      } catch (err) {
+        problem = String(err);
+      }
+      if (attempt >= RESPONSE_URL_ATTEMPTS) {
+        // The URL itself is a credential for the channel: log the text, not where it was going.
+        logger.error({ problem, text: reply.text }, 'could not post a result to Slack');
+        return;
+      }
+      await sleep(500 * 2 ** attempt);
+    }
+  }
+
+  function later(url: string, work: Promise<Reply>): void {
+    void work.then((reply) => postToResponseUrl(url, reply));
+  }
+
+  /** The reply for any failure of a Temporal call; `doing` is mrkdwn such as "stop *dev1*". */
+  function failureReply(err: unknown, doing: string, namespace?: string): Reply {
+    if (err instanceof WorkflowNotFoundError && namespace) return ephemeral(unknownNamespace(namespace));
+    if (err instanceof WorkflowUpdateFailedError) {
+      // The validator's or the handler's own words; a rejected Update changed nothing.
+      return ephemeral(plain(`:warning: Could not ${doing}: ${mrkdwn(err.cause?.message ?? err.message)}`));
+    }
+    logger.error({ err: String(err), namespace, doing }, 'Slack command failed');
+    return ephemeral(plain(`:x: Could not ${doing}: the scheduler had an internal error (logged). Try again in a minute.`));
+  }
+
+  /** Answers in the HTTP response if `work` finishes within the budget, else acknowledges and posts the answer later. */
+  async function withinBudget(who: Requester, ack: string, work: Promise<Reply>): Promise<Reply> {
+    let timer: NodeJS.Timeout | undefined;
+    const budget = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), replyBudgetMs);
+    });
+    const reply = await Promise.race([work, budget]);
+    clearTimeout(timer);
+    if (reply) return reply;
+    later(who.responseUrl, work);
+    return ephemeral(plain(`:hourglass_flowing_sand: ${ack}`));
+  }
+
+  async function status(namespace: string): Promise<Reply> {
+    const handle = client.workflow.getHandle(environmentWorkflowId(namespace));
+    const [state, workloads] = await Promise.all([
+      handle.query(statusQuery),
+      options.workloadsOf?.(namespace).catch((err: unknown) => {
+        logger.warn({ err: String(err), namespace }, 'workloads unavailable for status');
+        return 'unavailable' as const;
+      }),
+    ]);
+    return ephemeral(statusMessage(state, workloads));
+  }
+
+  async function list(): Promise<Reply> {
+    const now = new Date();
+    const running = client.workflow.list({ query: `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'` });
+    const rows: { namespace: string; line: string }[] = [];
+    for await (const execution of running) {
+      const attributes = execution.typedSearchAttributes;
+      const namespace = attributes.get(EnvNamespace) ?? execution.workflowId.replace(/^env\//, '');
+      const phase = (attributes.get(EnvPhase) ?? 'running') as Phase;
+      const shutdown = attributes.get(EnvNextShutdown);
+      const when = shutdown ? `shuts down ${slackDate(shutdown.toISOString())}, in ${describeRemaining(now, shutdown)}` : 'no scheduled shutdown';
+      rows.push({ namespace, line: `${PHASE_ICON[phase] ?? ''} *${escape(namespace)}*  ${phase} · ${when}` });
+    }
+    if (rows.length === 0) return ephemeral(plain('No environments are enrolled yet.'));
+    rows.sort((a, b) => a.namespace.localeCompare(b.namespace));
+    const text = `${rows.length} environment${rows.length === 1 ? '' : 's'}`;
+    // Slack allows 50 blocks a message; 45 sections hold well over a thousand environments.
+    return ephemeral({ text, blocks: [section(`*${text}*`), ...sections(rows.map((row) => row.line)).slice(0, 45)] });
+  }
+
+  async function prolongate(who: Requester, namespace: string, minutes: number): Promise<Reply> {
+    try {
+      const result = await client.workflow
+        .getHandle(environmentWorkflowId(namespace))
+        .executeUpdate(prolongateUpdate, { args: [{ by: who.user, minutes }] });
+      return inChannel(plain(`:clock3: ${mrkdwn(result.message)}`));
+    } catch (err) {
+      return failureReply(err, `prolongate *${namespace}* by ${formatMinutes(minutes)}`, namespace);
+    }
+  }
+
+  /** Start or stop: the Update may take minutes, so its result always arrives via `response_url`. */
+  async function startOrStop(who: Requester, action: 'start' | 'stop', namespace: string): Promise<Reply> {
+    const handle = client.workflow.getHandle(environmentWorkflowId(namespace));
+    try {
+      // Answered by the server alone, so an unknown namespace is told at once even when no worker runs.
+      const { status } = await handle.describe();
+      if (status.name !== 'RUNNING') return ephemeral(plain(`:warning: *${namespace}* is no longer managed (its namespace was deleted).`));
+    } catch (err) {
+      return failureReply(err, `${action} *${namespace}*`, namespace);
+    }
+    const began = Date.now();
+    const update = action === 'start' ? startUpdate : stopUpdate;
+    later(
+      who.responseUrl,
+      handle.executeUpdate(update, { args: [{ by: who.user }] }).then(
+        (result: ActionResult) =>
+          inChannel(
+            plain(
+              `${action === 'start' ? ':arrow_forward:' : ':black_square_for_stop:'} ${mrkdwn(result.message)}`,
+              `took ${formatDuration(Date.now() - began)}`,
+            ),
+          ),
+        (err: unknown) => failureReply(err, `${action} *${namespace}*`, namespace),
+      ),
+    );
+    const doing = action === 'start' ? 'Starting' : 'Stopping';
+    return ephemeral(plain(`:hourglass_flowing_sand: ${doing} *${namespace}*… the result will be posted here when it is done.`));
+  }
+
+  async function execute(command: Command, who: Requester): Promise<Reply> {
+    switch (command.name) {
+      case 'help':
+        return ephemeral(helpMessage());
+      case 'list':
+        return withinBudget(who, 'Listing environments… the list will follow here.', list().catch((err: unknown) => failureReply(err, 'list the environments')));
+      case 'status':
+        return withinBudget(
+          who,
+          `Asking *${command.namespace}*… its status will follow here.`,
+          status(command.namespace).catch((err: unknown) => failureReply(err, `get the status of *${command.namespace}*`, command.namespace)),
+        );
+      case 'prolongate':
+        return withinBudget(who, `Prolongating *${command.namespace}*… the result will follow here.`, prolongate(who, command.namespace, command.minutes));
+      case 'start':
+      case 'stop':
+        return withinBudget(who, `Working on *${command.namespace}*… the result will follow here.`, startOrStop(who, command.name, command.namespace));
+      case 'support start':
+      case 'support stop':
+      case 'support list':
+        return ephemeral(plain(':construction: Support pods are not available yet: this scheduler does not manage them so far.'));
+    }
+  }
+
+  router.post('/slack/commands', async (ctx) => {
+    const body = await verifiedBody(ctx);
+    if (body === undefined) return;
+    const form = new URLSearchParams(body);
+    const user = form.get('user_id');
+    const responseUrl = form.get('response_url');
+    const text = form.get('text');
+    if (!user || !responseUrl || text === null) {
+      ctx.status = 400;
+      ctx.body = ephemeral(plain('Malformed slash command: user_id, text and response_url are required.'));
+      return;
+    }
+    const who: Requester = { user, channel: form.get('channel_id') ?? undefined, responseUrl };
+    const parsed = parseCommand(text, { supportSizes: options.supportSizes });
+    if (!parsed.ok) {
+      ctx.body = ephemeral(usageMessage(parsed.error, parsed.usage));
+      return;
+    }
+    const what = formatCommand(parsed.command);
+    const refused = refusal(familyOf(parsed.command), who, what);
+    if (refused) {
+      ctx.body = ephemeral(plain(refused));
+      return;
+    }
+    logger.info({ user, channel: who.channel, command: what }, 'Slack command');
+    ctx.body = await execute(parsed.command, who);
+  });
+
+  router.post('/slack/interactions', async (ctx) => {
+    const body = await verifiedBody(ctx);
+    if (body === undefined) return;
+    const click = parseButtonClick(new URLSearchParams(body).get('payload'));
+    if (!click) {
+      ctx.status = 400;
+      ctx.body = { error: 'malformed interaction payload' };
+      return;
+    }
+    // Slack wants an empty 200 at once; anything a user should see goes to response_url.
+    ctx.status = 200;
+    ctx.body = '';
+    if (click.kind === 'ignored') {
+      logger.info({ actionId: click.actionId }, 'Slack interaction ignored: not ours');
+      return;
+    }
+    const { who, namespace } = click;
+    const command: Command = click.kind === 'stop' ? { name: 'stop', namespace } : { name: 'prolongate', namespace, minutes: click.minutes };
+    const what = formatCommand(command);
+    const refused = refusal(familyOf(command), who, what);
+    if (refused) {
+      later(who.responseUrl, Promise.resolve(ephemeral(plain(refused))));
+      return;
+    }
+    logger.info({ user: who.user, channel: who.channel, command: what }, 'Slack button');
+    later(who.responseUrl, command.name === 'stop' ? startOrStop(who, 'stop', namespace) : prolongate(who, namespace, command.minutes));
+  });
+
+  return router;
+}
+
+type ButtonClick =
+  | { kind: 'stop'; who: Requester; namespace: string }
+  | { kind: 'prolongate'; who: Requester; namespace: string; minutes: number }
+  | { kind: 'ignored'; actionId: string };
+
+/** Parses a block_actions payload strictly: a valid signature says who sent it, not that it is well-formed. */
+function parseButtonClick(raw: string | null): ButtonClick | undefined {
+  if (raw === null) return undefined;
+  let payload: unknown;
+  try {
+    payload = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof payload !== 'object' || payload === null) return undefined;
+  const { type, user, channel, response_url: responseUrl, actions } = payload as Record<string, unknown>;
+  const userId = (user as { id?: unknown } | undefined)?.id;
+  const channelId = (channel as { id?: unknown } | undefined)?.id;
+  const action = Array.isArray(actions) ? (actions[0] as { action_id?: unknown; value?: unknown } | undefined) : undefined;
+  if (type !== 'block_actions' || typeof userId !== 'string' || typeof responseUrl !== 'string' || typeof action?.action_id !== 'string') {
+    return undefined;
+  }
+  if (action.action_id !== PROLONGATE_ACTION_ID && action.action_id !== STOP_ACTION_ID) return { kind: 'ignored', actionId: action.action_id };
+  const value = decodeButtonValue(action.value);
+  if (!value) return undefined;
+  const who: Requester = { user: userId, channel: typeof channelId === 'string' ? channelId : undefined, responseUrl };
+  return action.action_id === STOP_ACTION_ID
+    ? { kind: 'stop', who, namespace: value.namespace }
+    : { kind: 'prolongate', who, namespace: value.namespace, minutes: value.minutes ?? BUTTON_PROLONGATION_MINUTES };
+}
+
+function unknownNamespace(namespace: string): SlackMessage {
+  return plain(
+    `:grey_question: There is no environment *${namespace}*: no namespace of that name is enrolled with the scheduler.`,
+    '`/devenv list` shows the environments there are.',
+  );
+}
+
+function usageMessage(error: string, usage: string[]): SlackMessage {
+  return {
+    text: `${error}. Usage: ${usage.join(' | ')}`,
+    blocks: [section(`:grey_question: ${escape(error)}.`), section(`*Usage*\n\`\`\`${escape(usage.join('\n'))}\`\`\``), context('`/devenv help` lists every command.')],
+  };
+}
+
+function helpMessage(): SlackMessage {
+  const lines = helpLines();
+  return { text: lines.join('\n'), blocks: [section('*`/devenv` commands*'), section(`\`\`\`${escape(lines.join('\n'))}\`\`\``)] };
+}
+
+function statusMessage(state: EnvironmentStatus, workloads: WorkloadRow[] | 'unavailable' | undefined): SlackMessage {
+  const head = `${PHASE_ICON[state.phase]} *${state.namespace}* is *${state.phase}*`;
+  const shutdown = state.shutdownDescription
+    ? `Next shutdown: ${escape(state.shutdownDescription)}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`
+    : state.enabled
+      ? 'No shutdown scheduled: it is not running.'
+      : 'Scheduler disabled for this namespace: it stays up until someone stops it.';
+  const last = state.lastAction;
+  const lastLine = last
+    ? `Last: ${last.action} by ${mrkdwn(last.by)} ${slackDate(last.at)}${last.detail ? ` (${mrkdwn(last.detail)})` : ''}`
+    : 'Last: nothing yet';
+  const blocks = [section(`${head}\n${shutdown}`)];
+  if (workloads === 'unavailable') blocks.push(context('Workloads could not be read from Kubernetes just now.'));
+  else if (workloads) blocks.push(section(workloadTable(workloads)));
+  blocks.push(context(lastLine));
+  return { text: `${state.namespace} is ${state.phase}. ${state.shutdownDescription ? `Next shutdown ${state.shutdownDescription}.` : ''}`.trim(), blocks };
+}
+
+/** A fixed-width table in a code block: the most compact thing Slack renders. */
+function workloadTable(rows: WorkloadRow[]): string {
+  if (rows.length === 0) return '_No Deployments or StatefulSets._';
+  const cells = [['WORKLOAD', 'READY'], ...rows.map((w) => [`${w.kind}/${w.name}`, `${w.ready}/${w.desired}`])];
+  const width = Math.max(...cells.map(([name]) => name!.length));
+  const text = cells.map(([name, ready]) => `${name!.padEnd(width)}  ${ready}`).join('\n');
+  return `\`\`\`${escape(text.length > 2800 ? `${text.slice(0, 2800)}\n…` : text)}\`\`\``;
+}

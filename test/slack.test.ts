@@ -1,0 +1,494 @@
+/**
+ * `/devenv` end to end: requests signed the way Slack signs them, over real HTTP into the
+ * real koa app, through a real Temporal server to a worker running the environment
+ * workflow (recording Kubernetes activities, the real Slack notifier). Slack's side is a
+ * local server speaking the Web API's JSON and recording every `response_url` post.
+ */
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { DateTime } from 'luxon';
+import pino from 'pino';
+import { createSlackNotifier } from '../src/activities/slack';
+import { createApi } from '../src/api/server';
+import { createMetrics } from '../src/api/metrics';
+import { createSlackRouter, type SlackAllowLists } from '../src/api/slack';
+import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
+import { environmentWorkflow, environmentWorkflowId, statusQuery, type EnvironmentStatus } from '../src/workflows';
+import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import { recordingActivities, type RecordedCall } from './support/recording-activities';
+import { SlackRecorder, eventually, postSigned, visibleText, type SignedResponse } from './support/slack';
+import { devServerEnv, timeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+
+const SECRET = 'test-signing-secret-0123456789';
+const ALICE = 'U0ALICE0001';
+const BOB = 'U0BOB00001';
+const DEVS = 'C0DEVS0001';
+const OPS = 'C0OPS00001';
+const DEFAULT_CHANNEL = 'C0DEFAULT01';
+const MINUTE = 60_000;
+
+const allow: SlackAllowLists = { control: { users: [ALICE] }, support: { channels: [OPS] } };
+/** Every log line, parsed, so tests can check what was logged (and that no secret was). */
+const logLines: Record<string, unknown>[] = [];
+const logger = pino(
+  { level: 'info', base: { service: 'devenv-scheduler' } },
+  new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logLines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  }),
+);
+
+/** Serves the real koa app with the Slack router on a free loopback port. */
+async function serveApi(client: Client): Promise<{ url: string; server: Server }> {
+  const slack = createSlackRouter({
+    client,
+    signingSecret: SECRET,
+    logger,
+    allow,
+    workloadsOf: async () => [
+      { kind: 'Deployment', name: 'web', ready: 2, desired: 2 },
+      { kind: 'StatefulSet', name: 'postgres', ready: 1, desired: 1 },
+    ],
+  });
+  const server = createApi({ client, logger, metrics: createMetrics(), routers: [slack] }).listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+function buttonClick(recorder: SlackRecorder, actionId: string, value: string, user = ALICE): { form: Record<string, string>; responseId: string } {
+  const { id, url } = recorder.responseUrl();
+  const payload = {
+    type: 'block_actions',
+    user: { id: user, username: 'alice' },
+    channel: { id: DEVS },
+    response_url: url,
+    actions: [{ type: 'button', action_id: actionId, block_id: 'b', value }],
+  };
+  return { form: { payload: JSON.stringify(payload) }, responseId: id };
+}
+
+/** The parts of the status a change would touch. */
+const fingerprint = (s: EnvironmentStatus) => ({ phase: s.phase, shutdownAt: s.shutdownAt, prolongedMinutes: s.prolongedMinutes, lastAction: s.lastAction });
+
+describe('Slack over HTTP, Temporal dev server behind it', function () {
+  this.timeout(120_000);
+  let env: TestWorkflowEnvironment;
+  let recorder: SlackRecorder;
+  let api: { url: string; server: Server };
+  let worker: Worker;
+  let running: Promise<void>;
+  let calls: RecordedCall[];
+  let taskQueue: string;
+  let counter = 0;
+  const started: WorkflowHandle[] = [];
+  const timings: { text: string; ms: number }[] = [];
+
+  before(async function () {
+    env = await devServerEnv();
+    recorder = await new SlackRecorder().start();
+    api = await serveApi(env.client);
+    taskQueue = uniqueTaskQueue('slack');
+    const recording = recordingActivities(async () => Date.now());
+    calls = recording.calls;
+    const notifier = createSlackNotifier({
+      token: 'xoxb-test-token',
+      slackApiUrl: `${recorder.url}/api/`,
+      defaultChannel: DEFAULT_CHANNEL,
+      channelFor: (namespace) => (namespace.startsWith('slack-') ? DEVS : undefined),
+      logger,
+    });
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: { ...recording, ...notifier },
+    });
+    running = worker.run();
+  });
+
+  after(async function () {
+    await Promise.all(started.map((handle) => handle.terminate('test over').catch(() => undefined)));
+    worker?.shutdown();
+    await running;
+    await new Promise((resolve) => api?.server.close(resolve));
+    await recorder?.stop();
+    if (timings.length) {
+      const sorted = timings.map((t) => t.ms).sort((a, b) => a - b);
+      const pick = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(0);
+      console.log(`      /slack/commands: ${timings.length} requests, median ${pick(0.5)} ms, p90 ${pick(0.9)} ms, max ${pick(1)} ms`);
+    }
+  });
+
+  /** Shutdown three hours from now, in a zone where it is mid-morning, so "today" holds whatever the wall clock says. */
+  function morningPolicy(): EnvironmentPolicy {
+    const wanted = (9 - DateTime.utc().hour + 24) % 24;
+    const offset = wanted > 14 ? wanted - 24 : wanted;
+    const timeZone = offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`;
+    return {
+      shutdownTime: DateTime.now().setZone(timeZone).plus({ hours: 3 }).toFormat('HH:mm'),
+      timeZone,
+      workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
+      holidays: [],
+      warningOffsetsMinutes: [60, 30, 15],
+      maxProlongationMinutes: 240,
+      afterHoursWindowMinutes: 120,
+    };
+  }
+
+  async function environment(): Promise<{ namespace: string; status: () => Promise<EnvironmentStatus> }> {
+    const namespace = `slack-${process.pid}-${++counter}`;
+    const handle = await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(namespace),
+      taskQueue,
+      args: [{ namespace, policy: morningPolicy(), enabled: true }],
+    });
+    started.push(handle);
+    return { namespace, status: () => handle.query(statusQuery) };
+  }
+
+  async function devenv(text: string, { user = ALICE, channel = DEVS } = {}): Promise<SignedResponse & { text: string; responseId: string }> {
+    const { id, url } = recorder.responseUrl();
+    const response = await postSigned(`${api.url}/slack/commands`, SECRET, {
+      token: 'deprecated-verification-token',
+      team_id: 'T0TEAM0001',
+      channel_id: channel,
+      user_id: user,
+      user_name: user === ALICE ? 'alice' : 'bob',
+      command: '/devenv',
+      text,
+      response_url: url,
+      trigger_id: '1.2.3',
+    });
+    timings.push({ text, ms: response.ms });
+    assert.equal(response.status, 200, `/devenv ${text}: HTTP ${response.status} ${JSON.stringify(response.body)}`);
+    return { ...response, text: visibleText(response.body), responseId: id };
+  }
+
+  /** The message posted to a response_url, once it arrives. */
+  const laterReply = (responseId: string, pattern: RegExp) =>
+    eventually(`a response_url post matching ${pattern}`, () => recorder.responses(responseId).find((body) => pattern.test(visibleText(body))));
+
+  it('help shows the grammar from the command table', async function () {
+    const reply = await devenv('help');
+    assert.equal(reply.body.response_type, 'ephemeral');
+    for (const line of ['/devenv start <namespace>', '/devenv prolongate <namespace> for <duration>', '/devenv support start <name> <size>', '/devenv list']) {
+      assert.ok(reply.text.includes(line), `help lacks ${line}:\n${reply.text}`);
+    }
+  });
+
+  it('status: phase, next shutdown in the reader’s terms, workloads, last action', async function () {
+    const { namespace } = await environment();
+    const reply = await devenv(`status ${namespace}`);
+    assert.equal(reply.body.response_type, 'ephemeral');
+    assert.match(reply.text, new RegExp(`\\*${namespace}\\* is \\*running\\*`));
+    assert.match(reply.text, /Next shutdown: today \d\d:\d\d \S+, in (2h 5\dm|3h 0m)/);
+    assert.match(reply.text, /Deployment\/web\s+2\/2/);
+    assert.match(reply.text, /StatefulSet\/postgres\s+1\/1/);
+    assert.match(reply.text, /Last: enrol by scheduler/);
+  });
+
+  it('list, and status alone, show every environment with its phase and next shutdown', async function () {
+    const [a, b] = [await environment(), await environment()];
+    // Visibility is eventually consistent: poll until both show their shutdown.
+    const row = (namespace: string) =>
+      new RegExp(`\\*${namespace}\\*  running · shuts down <!date\\^\\d+\\^\\{date_short_pretty\\} at \\{time\\}\\|[^>]+>, in (2h 5\\dm|3h 0m)`);
+    for (const text of ['list', 'status']) {
+      await eventually(`${text} to show both`, async () => {
+        const reply = await devenv(text);
+        return row(a.namespace).test(reply.text) && row(b.namespace).test(reply.text) ? reply : undefined;
+      });
+    }
+  });
+
+  it('prolongate moves the shutdown and tells the channel who did it', async function () {
+    const { namespace, status } = await environment();
+    const before = await status();
+    const reply = await devenv(`prolongate ${namespace} for 1h`);
+    assert.equal(reply.body.response_type, 'in_channel');
+    assert.match(reply.text, new RegExp(`${namespace} prolongated by 1h by <@${ALICE}>; shuts down today \\d\\d:\\d\\d`));
+    const after = await status();
+    assert.equal(after.prolongedMinutes, 60);
+    assert.equal(new Date(after.shutdownAt!).getTime() - new Date(before.shutdownAt!).getTime(), 60 * MINUTE);
+  });
+
+  it('prolongate for -3h, 0m or 1000h: a clear answer, and nothing changes', async function () {
+    const { namespace, status } = await environment();
+    const before = fingerprint(await status());
+    const cases: [string, RegExp][] = [
+      ['-3h', /"-3h" is negative; give a positive duration/],
+      ['0m', /the duration must be longer than 0 minutes/],
+      ['1000h', /Could not prolongate \*?\S+\*? by 1000h: 1000h is over the limit: today's shutdown can be pushed at most 4h in all, 4h of which is left/],
+      ['soon', /"soon" is not a duration/],
+    ];
+    for (const [duration, pattern] of cases) {
+      const reply = await devenv(`prolongate ${namespace} for ${duration}`);
+      assert.equal(reply.body.response_type, 'ephemeral', duration);
+      assert.match(reply.text, pattern);
+      if (duration !== '1000h') assert.ok(reply.text.includes('/devenv prolongate <namespace> for <duration>'), 'usage shown');
+    }
+    assert.deepEqual(fingerprint(await status()), before);
+  });
+
+  it('stop and start: acknowledged at once, then who, what, how many workloads and time taken via response_url', async function () {
+    const { namespace, status } = await environment();
+
+    const stop = await devenv(`stop ${namespace}`);
+    assert.equal(stop.body.response_type, 'ephemeral');
+    assert.match(stop.text, new RegExp(`Stopping \\*${namespace}\\*… the result will be posted here`));
+    const stopped = await laterReply(stop.responseId, /stopped by/);
+    assert.equal(stopped.response_type, 'in_channel');
+    assert.match(visibleText(stopped), new RegExp(`${namespace} stopped by <@${ALICE}>: 1 workloads scaled to 0`));
+    assert.match(visibleText(stopped), /took \d+(\.\d)? (ms|s)/);
+    assert.equal((await status()).phase, 'stopped');
+    assert.equal(calls.filter((c) => c.name === 'stopNamespace' && c.namespace === namespace).length, 1);
+
+    // The channel hears it too, from the notifier activity.
+    const announced = await eventually('the stop announcement', () =>
+      recorder.messages().find((m) => m.channel === DEVS && visibleText(m).includes(`*${namespace}* stopped by <@${ALICE}>: 1 workload scaled to 0`)),
+    );
+    assert.match(visibleText(announced), new RegExp(`/devenv start ${namespace}\` wakes it`));
+
+    const refused = await devenv(`prolongate ${namespace} for 1h`);
+    assert.match(refused.text, /is stopped: only a running environment can be prolongated; start it first/);
+
+    const start = await devenv(`start ${namespace}`);
+    assert.match(start.text, new RegExp(`Starting \\*${namespace}\\*…`));
+    const startedReply = await laterReply(start.responseId, /started by/);
+    assert.match(visibleText(startedReply), new RegExp(`${namespace} started by <@${ALICE}>: 1 workloads restored; shuts down today`));
+    assert.equal((await status()).phase, 'running');
+  });
+
+  it('an unknown namespace is told so, for every command that names one', async function () {
+    for (const text of ['status nosuch-env', 'stop nosuch-env', 'start nosuch-env', 'prolongate nosuch-env for 1h']) {
+      const reply = await devenv(text);
+      assert.equal(reply.body.response_type, 'ephemeral', text);
+      assert.match(reply.text, /There is no environment \*nosuch-env\*: no namespace of that name is enrolled/, text);
+    }
+  });
+
+  it('unknown or malformed commands get the usage of the nearest command', async function () {
+    const typo = await devenv('strat dev1');
+    assert.match(typo.text, /"strat" is not a command; did you mean `start`\?/);
+    assert.match(typo.text, /\/devenv start <namespace>/);
+    const unknown = await devenv('frobnicate everything');
+    assert.match(unknown.text, /"frobnicate" is not a command/);
+    assert.match(unknown.text, /\/devenv support list/);
+    const badName = await devenv('stop Dev_1');
+    assert.match(badName.text, /"Dev_1" is not a valid name/);
+  });
+
+  it('forged, stale, future-dated and unsigned requests get 401 and change nothing', async function () {
+    const { namespace, status } = await environment();
+    const before = fingerprint(await status());
+    const form = { user_id: ALICE, channel_id: DEVS, command: '/devenv', text: `stop ${namespace}`, response_url: recorder.responseUrl().url };
+    const now = Math.floor(Date.now() / 1000);
+    const attempts: [string, Parameters<typeof postSigned>[3]][] = [
+      ['wrong secret', { headers: { 'x-slack-signature': `v0=${'0'.repeat(64)}` } }],
+      ['stale timestamp (6 minutes old)', { timestamp: now - 6 * 60 }],
+      ['timestamp from the future', { timestamp: now + 6 * 60 }],
+      ['no signature', { headers: { 'x-slack-signature': undefined } }],
+      ['no timestamp', { headers: { 'x-slack-request-timestamp': undefined } }],
+      ['unknown signature version', { headers: { 'x-slack-signature': 'v1=abc' } }],
+      ['non-numeric timestamp', { headers: { 'x-slack-request-timestamp': 'yesterday' } }],
+    ];
+    for (const [what, options] of attempts) {
+      const response = await postSigned(`${api.url}/slack/commands`, SECRET, form, options);
+      assert.equal(response.status, 401, what);
+      const click = await postSigned(`${api.url}/slack/interactions`, SECRET, buttonClick(recorder, STOP_ACTION_ID, JSON.stringify({ namespace })).form, options);
+      assert.equal(click.status, 401, `${what} (interaction)`);
+    }
+    // A body changed after signing is a forgery too.
+    const tampered = await postSigned(`${api.url}/slack/commands`, 'some-other-secret', form);
+    assert.equal(tampered.status, 401);
+
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.deepEqual(fingerprint(await status()), before);
+    assert.equal(calls.filter((c) => c.namespace === namespace).length, 0);
+  });
+
+  it('signed but malformed payloads get 400 and change nothing', async function () {
+    const { namespace, status } = await environment();
+    const before = fingerprint(await status());
+    const noUser = await postSigned(`${api.url}/slack/commands`, SECRET, { text: `stop ${namespace}`, response_url: recorder.responseUrl().url });
+    assert.equal(noUser.status, 400);
+    assert.match(visibleText(noUser.body), /user_id, text and response_url are required/);
+    for (const form of [{}, { payload: 'not json' }, { payload: '{"type":"block_actions"}' }, buttonClick(recorder, STOP_ACTION_ID, '{"namespace":"../etc"}').form]) {
+      const response = await postSigned(`${api.url}/slack/interactions`, SECRET, form);
+      assert.equal(response.status, 400, JSON.stringify(form));
+    }
+    const foreign = await postSigned(`${api.url}/slack/interactions`, SECRET, buttonClick(recorder, 'someone_elses_button', 'x').form);
+    assert.equal(foreign.status, 200, 'a button of another app is acknowledged and ignored');
+    assert.deepEqual(fingerprint(await status()), before);
+  });
+
+  it('allow-lists refuse with a clear message, log it, and change nothing; reading stays open', async function () {
+    const { namespace, status } = await environment();
+    const before = fingerprint(await status());
+    const refused = await devenv(`stop ${namespace}`, { user: BOB });
+    assert.match(refused.text, new RegExp(`You are not allowed to use \`stop ${namespace}\`. Ask an admin to add <@${BOB}> to the control allow-list`));
+    const button = buttonClick(recorder, PROLONGATE_ACTION_ID, JSON.stringify({ namespace, minutes: 60 }), BOB);
+    assert.equal((await postSigned(`${api.url}/slack/interactions`, SECRET, button.form)).status, 200);
+    await laterReply(button.responseId, /You are not allowed to use `prolongate .* for 1h`/);
+    assert.deepEqual(fingerprint(await status()), before);
+    assert.ok(
+      logLines.some((l) => l.msg === 'Slack command refused by allow-list' && l.user === BOB && l.command === `stop ${namespace}`),
+      'the refusal is logged with who and what',
+    );
+
+    assert.match((await devenv(`status ${namespace}`, { user: BOB })).text, /is \*running\*/);
+    assert.match((await devenv('support start manage1 XL')).text, /cannot be used in this channel/);
+    assert.match((await devenv('support start manage1 XL', { channel: OPS })).text, /Support pods are not available yet/);
+  });
+
+  it('"Stop now" from a warning stops the environment and says so', async function () {
+    const { namespace, status } = await environment();
+    const { form, responseId } = buttonClick(recorder, STOP_ACTION_ID, JSON.stringify({ namespace }));
+    const response = await postSigned(`${api.url}/slack/interactions`, SECRET, form);
+    assert.equal(response.status, 200);
+    assert.ok(response.ms < 1000, `acknowledged in ${response.ms} ms`);
+    const result = await laterReply(responseId, /stopped by/);
+    assert.equal(result.replace_original, false, 'the warning and its buttons stay');
+    assert.match(visibleText(result), new RegExp(`${namespace} stopped by <@${ALICE}>`));
+    assert.equal((await status()).phase, 'stopped');
+  });
+
+  it('never logs the signing secret, the bot token or a response_url', function () {
+    const all = JSON.stringify(logLines);
+    assert.ok(logLines.length > 10, 'something was logged');
+    for (const secret of [SECRET, 'xoxb-test-token', '/response/']) assert.ok(!all.includes(secret), `the log contains ${secret}`);
+  });
+
+  it('answered every slash command well within Slack’s 3 seconds', function () {
+    const slowest = timings.reduce((a, b) => (b.ms > a.ms ? b : a), { text: '', ms: 0 });
+    assert.ok(slowest.ms < 1500, `"${slowest.text}" took ${slowest.ms.toFixed(0)} ms`);
+  });
+});
+
+describe('Slack warnings and buttons, time-skipping server behind them', function () {
+  this.timeout(120_000);
+  let env: TestWorkflowEnvironment;
+  let recorder: SlackRecorder;
+  let api: { url: string; server: Server };
+  const started: WorkflowHandle[] = [];
+
+  before(async function () {
+    env = await timeSkippingEnv();
+    recorder = await new SlackRecorder().start();
+    api = await serveApi(env.client);
+  });
+
+  after(async function () {
+    await Promise.all(started.map((handle) => handle.terminate('test over').catch(() => undefined)));
+    await new Promise((resolve) => api?.server.close(resolve));
+    await recorder?.stop();
+  });
+
+  /** A working day ending three hours from the test server's now, without crossing midnight. */
+  async function policyEndingIn3h(): Promise<EnvironmentPolicy> {
+    let now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+    if (now.plus({ hours: 8 }) > now.endOf('day')) {
+      await env.sleep(now.endOf('day').diff(now).toMillis() + 2 * 60 * MINUTE);
+      now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+    }
+    return {
+      shutdownTime: now.plus({ hours: 3, minutes: 1 }).toFormat('HH:mm'),
+      timeZone: 'UTC',
+      workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
+      holidays: [],
+      warningOffsetsMinutes: [60, 30, 15],
+      maxProlongationMinutes: 240,
+      afterHoursWindowMinutes: 120,
+    };
+  }
+
+  it('warnings arrive in order with buttons, a 429 is retried after Retry-After, and "Prolongate 1h" prolongs', async function () {
+    const namespace = `warn-${process.pid}`;
+    const gone = `gone-${process.pid}`;
+    const channels: Record<string, string> = { [namespace]: 'C0TEAM0001', [gone]: 'C0ARCHIVED1' };
+    recorder.missingChannels.add('C0ARCHIVED1');
+    // Slack's first answer is a rate limit.
+    recorder.scripted.push({ status: 429, headers: { 'retry-after': '1' }, body: { ok: false, error: 'ratelimited' } });
+    const taskQueue = uniqueTaskQueue('slack-warnings');
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: {
+        ...recordingActivities(() => env.currentTimeMs()),
+        ...createSlackNotifier({
+          token: 'xoxb-test-token',
+          slackApiUrl: `${recorder.url}/api`,
+          defaultChannel: DEFAULT_CHANNEL,
+          channelFor: async (ns) => channels[ns],
+          logger,
+        }),
+      },
+    });
+    const policy = await policyEndingIn3h();
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, policy, enabled: true }],
+      });
+      started.push(handle);
+      const shutdownAt = new Date((await handle.query(statusQuery)).shutdownAt!).getTime();
+      await env.sleep(shutdownAt - (await env.currentTimeMs()) - 10 * MINUTE);
+
+      const warnings = await eventually('three warnings', () => {
+        const posted = recorder.messages().filter((m) => m.channel === 'C0TEAM0001');
+        return posted.length >= 3 ? posted : undefined;
+      });
+      assert.deepEqual(
+        warnings.map((m) => m.text),
+        [60, 30, 15].map((minutes) => `${namespace} shuts down in ${minutes} minutes`),
+      );
+      const attempts = recorder.posts.filter((p) => p.method === 'chat.postMessage');
+      assert.equal(attempts[0]!.status, 429, 'the first attempt was rate limited');
+      assert.equal(attempts[1]!.body.text, attempts[0]!.body.text, 'and the same warning was posted again');
+      assert.ok(attempts.every((p) => p.authorization === 'Bearer xoxb-test-token'));
+      for (const warning of warnings) {
+        assert.match(visibleText(warning), new RegExp(`\\*${namespace}\\* shuts down in \\*\\d+ minutes\\* \\(<!date\\^`));
+        const buttons = (warning.blocks as { type: string; elements?: { action_id: string; text: { text: string }; value: string }[] }[]).find((b) => b.type === 'actions')!.elements!;
+        assert.deepEqual(
+          buttons.map((b) => [b.text.text, b.action_id]),
+          [
+            ['Prolongate 1h', PROLONGATE_ACTION_ID],
+            ['Stop now', STOP_ACTION_ID],
+          ],
+        );
+      }
+
+      // Clicking "Prolongate 1h" on the last warning.
+      const prolongate = (warnings[2]!.blocks as { type: string; elements?: { action_id: string; value: string }[] }[])
+        .find((b) => b.type === 'actions')!
+        .elements!.find((e) => e.action_id === PROLONGATE_ACTION_ID)!;
+      const { form, responseId } = buttonClick(recorder, PROLONGATE_ACTION_ID, prolongate.value);
+      assert.equal((await postSigned(`${api.url}/slack/interactions`, SECRET, form)).status, 200);
+      const reply = await eventually('the prolongation reply', () => recorder.responses(responseId)[0]);
+      assert.match(visibleText(reply), new RegExp(`${namespace} prolongated by 1h by <@${ALICE}>`));
+      const status = await handle.query(statusQuery);
+      assert.equal(status.prolongedMinutes, 60);
+      assert.equal(new Date(status.shutdownAt!).getTime(), shutdownAt + 60 * MINUTE);
+
+      // A namespace whose channel refuses the post still warns someone: the default channel.
+      const orphan = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(gone),
+        taskQueue,
+        args: [{ namespace: gone, policy, enabled: true }],
+      });
+      started.push(orphan);
+      const fallback = await eventually('the warning in the default channel', () =>
+        recorder.messages().find((m) => m.channel === DEFAULT_CHANNEL && String(m.text).startsWith(`${gone} shuts down`)),
+      );
+      assert.match(visibleText(fallback), /Posted here because <#C0ARCHIVED1> refused it \(channel_not_found\)/);
+    });
+  });
+});

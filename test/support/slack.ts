@@ -1,0 +1,158 @@
+/**
+ * Slack's side of the conversation, for tests: a local HTTP server that speaks the Web API's
+ * JSON (`{ ok: true, ... }`) at `/api/<method>` and records every `response_url` post, and a
+ * client that signs requests the way Slack does (v0 HMAC-SHA256 over `v0:timestamp:body`).
+ */
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedPost {
+  /** `chat.postMessage`, or `response` for a response_url. */
+  method: string;
+  /** For response_url posts: which one (the path after /response/). */
+  id?: string;
+  body: Record<string, unknown>;
+  authorization?: string;
+  status: number;
+  at: number;
+}
+
+export class SlackRecorder {
+  readonly posts: RecordedPost[] = [];
+  /** Web API answers to hand out before the normal `{ ok: true }`, e.g. a 429. */
+  readonly scripted: { status: number; headers?: Record<string, string>; body: unknown }[] = [];
+  /** Channels that answer `channel_not_found`. */
+  readonly missingChannels = new Set<string>();
+  private server: Server | undefined;
+  private responseCounter = 0;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      void readBody(req).then((raw) => {
+        const path = req.url ?? '';
+        const body = parseBody(raw, req.headers['content-type'] ?? '');
+        const reply = (status: number, json: unknown, headers: Record<string, string> = {}) => {
+          res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(json));
+        };
+        if (path.startsWith('/response/')) {
+          this.posts.push({ method: 'response', id: path.slice('/response/'.length), body, status: 200, at: Date.now() });
+          reply(200, { ok: true });
+          return;
+        }
+        const method = path.replace(/^\/api\//, '');
+        const scripted = this.scripted.shift();
+        const channel = String(body.channel);
+        const [status, json, headers] = scripted
+          ? [scripted.status, scripted.body, scripted.headers]
+          : this.missingChannels.has(channel)
+            ? [200, { ok: false, error: 'channel_not_found' }]
+            : [200, { ok: true, channel, ts: `${Date.now() / 1000}`, message: { text: body.text } }];
+        this.posts.push({ method, body, authorization: req.headers.authorization, status, at: Date.now() });
+        reply(status, json, headers);
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+
+  /** A fresh response_url; its posts are `responses(id)`. */
+  responseUrl(): { id: string; url: string } {
+    const id = String(++this.responseCounter);
+    return { id, url: `${this.url}/response/${id}` };
+  }
+
+  responses(id: string): Record<string, unknown>[] {
+    return this.posts.filter((p) => p.method === 'response' && p.id === id).map((p) => p.body);
+  }
+
+  /** Messages Slack accepted (status 200, ok) with chat.postMessage. */
+  messages(): Record<string, unknown>[] {
+    return this.posts.filter((p) => p.method === 'chat.postMessage' && p.status === 200).map((p) => p.body);
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The Web API client posts forms whose `blocks` field is JSON; response_url posts are JSON. */
+function parseBody(raw: string, contentType: string): Record<string, unknown> {
+  if (contentType.includes('application/json')) return JSON.parse(raw) as Record<string, unknown>;
+  const form = Object.fromEntries(new URLSearchParams(raw));
+  const parsed: Record<string, unknown> = { ...form };
+  if (form.blocks) parsed.blocks = JSON.parse(form.blocks);
+  return parsed;
+}
+
+export interface SignedResponse {
+  status: number;
+  body: Record<string, unknown>;
+  ms: number;
+}
+
+export function slackSignature(secret: string, timestamp: number | string, body: string): string {
+  return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+}
+
+/** POSTs a form the way Slack does; `headers` overrides (or, set to undefined, removes) the signing headers. */
+export async function postSigned(
+  url: string,
+  secret: string,
+  form: Record<string, string>,
+  { timestamp = Math.floor(Date.now() / 1000), headers = {} }: { timestamp?: number; headers?: Record<string, string | undefined> } = {},
+): Promise<SignedResponse> {
+  const body = new URLSearchParams(form).toString();
+  const all: Record<string, string | undefined> = {
+    'content-type': 'application/x-www-form-urlencoded',
+    'x-slack-request-timestamp': String(timestamp),
+    'x-slack-signature': slackSignature(secret, timestamp, body),
+    ...headers,
+  };
+  const began = performance.now();
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: Object.fromEntries(Object.entries(all).filter((entry): entry is [string, string] => entry[1] !== undefined)),
+    body,
+  });
+  const text = await response.text();
+  const ms = performance.now() - began;
+  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, ms };
+}
+
+/** Everything a user reads in a message: the fallback text and every text inside its blocks. */
+export function visibleText(message: Record<string, unknown>): string {
+  const texts: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'text' && typeof value === 'string') texts.push(value);
+        else walk(value);
+      }
+    }
+  };
+  walk(message.blocks);
+  // Slack shows entities as the characters they stand for.
+  return texts.join('\n').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+/** Polls until `check` returns a value, or fails naming what it waited for. */
+export async function eventually<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
