@@ -6,7 +6,7 @@
  * envtest is the model for the flags; there is no controller-manager or scheduler, so a
  * test that needs ready replicas writes the status subresource itself.
  *
- * Binaries: scripts/setup-kube.sh builds them into the cache; KUBE_APISERVER_PATH and
+ * Binaries: scripts/setup-kube.sh puts both into the tools cache; KUBE_APISERVER_PATH and
  * ETCD_PATH override either.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
