@@ -9,10 +9,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import pino from 'pino';
+import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
 import { createSlackNotifier } from '../src/activities/slack';
 import { createApi } from '../src/api/server';
 import { createMetrics } from '../src/api/metrics';
@@ -46,12 +48,13 @@ const logger = pino(
 );
 
 /** Serves the real koa app with the Slack router on a free loopback port. */
-async function serveApi(client: Client): Promise<{ url: string; server: Server }> {
+async function serveApi(client: Client, supportTaskQueue?: string): Promise<{ url: string; server: Server }> {
   const slack = createSlackRouter({
     client,
     signingSecret: SECRET,
     logger,
     allow,
+    supportTaskQueue,
     workloadsOf: async () => [
       { kind: 'Deployment', name: 'web', ready: 2, desired: 2 },
       { kind: 'StatefulSet', name: 'postgres', ready: 1, desired: 1 },
@@ -88,13 +91,26 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
   let taskQueue: string;
   let counter = 0;
   const started: WorkflowHandle[] = [];
+  /** Support pods as the Kubernetes activities would keep them; this catalogue lacks XS. */
+  const pods = new Map<string, SupportPod>();
+  const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
+    async createSupportPod({ name, size, requestedBy }) {
+      if (size === 'XS') throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}": use one of M, XL`);
+      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy };
+      pods.set(name, pod);
+      return pod;
+    },
+    async deleteSupportPod(name) {
+      return pods.delete(name);
+    },
+  };
   const timings: { text: string; ms: number }[] = [];
 
   before(async function () {
     env = await devServerEnv();
     recorder = await new SlackRecorder().start();
-    api = await serveApi(env.client);
     taskQueue = uniqueTaskQueue('slack');
+    api = await serveApi(env.client, taskQueue);
     const recording = recordingActivities(async () => Date.now());
     calls = recording.calls;
     const notifier = createSlackNotifier({
@@ -108,7 +124,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: { ...recording, ...notifier },
+      activities: { ...recording, ...notifier, ...supportActivities },
     });
     running = worker.run();
   });
@@ -344,7 +360,31 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
 
     assert.match((await devenv(`status ${namespace}`, { user: BOB })).text, /is \*running\*/);
     assert.match((await devenv('support start manage1 XL')).text, /cannot be used in this channel/);
-    assert.match((await devenv('support start manage1 XL', { channel: OPS })).text, /Support pods are not available yet/);
+  });
+
+  it('support pods: start, list, stop, with clear answers for duplicates, bad sizes and unknown names', async function () {
+    const name = `manage-${process.pid}`;
+    const ops = { channel: OPS };
+    const start = await devenv(`support start ${name} xl`, ops);
+    assert.match(start.text, new RegExp(`Creating support pod \\*${name}\\* \\(XL\\)`));
+    const created = await laterReply(start.responseId, /created for/);
+    assert.equal(created.response_type, 'in_channel');
+    assert.match(visibleText(created), new RegExp(`Support pod \\*${name}\\* \\(XL\\) created for <@${ALICE}>: Pending; deleted <!date\\^\\d+`));
+    assert.match((await devenv(`support start ${name} M`, ops)).text, new RegExp(`A support pod \\*${name}\\* already exists`));
+
+    const listed = await eventually('the pod in support list', async () => {
+      const reply = await devenv('support list');
+      return reply.text.includes(`*${name}*`) ? reply : undefined;
+    });
+    assert.match(listed.text, new RegExp(`\\*${name}\\* XL · Pending · by <@${ALICE}> · deleted <!date`));
+
+    assert.match((await devenv(`support stop ${name}`, ops)).text, new RegExp(`Support pod \\*${name}\\* is being deleted, asked by <@${ALICE}>`));
+    await eventually('the pod deleted', () => (pods.has(name) ? undefined : true));
+    assert.match((await devenv('support stop nosuch-pod', ops)).text, /There is no support pod \*nosuch-pod\*/);
+
+    const tooSmall = await devenv(`support start ${name}-xs XS`, ops);
+    const failed = await laterReply(tooSmall.responseId, /could not be created/);
+    assert.match(visibleText(failed), /unknown support pod size "XS": use one of M, XL/);
   });
 
   it('"Stop now" from a warning stops the environment and says so', async function () {

@@ -9,7 +9,7 @@
  */
 import Router from '@koa/router';
 import { verifySlackRequest } from '@slack/bolt';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { familyOf, formatCommand, helpLines, parseCommand, type Command, type CommandFamily } from '../commands';
@@ -41,6 +41,7 @@ import {
   type Phase,
 } from '../workflows/environment';
 import { describeRemaining } from '../workflows/shutdown-policy';
+import { stopSupportPodSignal, supportPodStateQuery, supportPodWorkflow, supportPodWorkflowId } from '../workflows/support-pod';
 
 /** Either list narrows who may use a family of commands; with both set, both must allow. */
 export interface SlackAllowList {
@@ -68,6 +69,8 @@ export interface SlackRouterOptions {
   workloadsOf?: (namespace: string) => Promise<WorkloadRow[]>;
   /** How long a quick command may wait for Temporal before it is answered via `response_url` instead. */
   replyBudgetMs?: number;
+  /** The worker's task queue, where `support start` runs a support-pod workflow; without it support commands say they are unavailable. */
+  supportTaskQueue?: string;
 }
 
 export type Reply = SlackMessage & { response_type: 'ephemeral' | 'in_channel' };
@@ -83,6 +86,8 @@ interface Requester {
 const MAX_CLOCK_SKEW_SECONDS = 5 * 60;
 const DEFAULT_REPLY_BUDGET_MS = 2000;
 const RESPONSE_URL_ATTEMPTS = 3;
+/** How long `support start` follows a new pod before it stops reporting on it. */
+const SUPPORT_POD_FOLLOW_MS = 60_000;
 
 const ephemeral = (message: SlackMessage): Reply => ({ response_type: 'ephemeral', ...message });
 const inChannel = (message: SlackMessage): Reply => ({ response_type: 'in_channel', ...message });
@@ -275,6 +280,74 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     return ephemeral(plain(`:hourglass_flowing_sand: ${doing} *${namespace}*… the result will be posted here when it is done.`));
   }
 
+  /** Starts the support-pod workflow, then reports the pod (or why it failed) once it exists. */
+  async function supportStart(who: Requester, taskQueue: string, name: string, size: string): Promise<Reply> {
+    const workflowId = supportPodWorkflowId(name);
+    try {
+      await client.workflow.start(supportPodWorkflow, { workflowId, taskQueue, args: [{ name, size, requestedBy: who.user }] });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        return ephemeral(plain(`:warning: A support pod *${name}* already exists. \`/devenv support list\` shows it.`));
+      }
+      return failureReply(err, `start support pod *${name}*`);
+    }
+    later(who.responseUrl, supportPodOutcome(who, name, size));
+    return ephemeral(plain(`:hourglass_flowing_sand: Creating support pod *${name}* (${size})… the result will be posted here.`));
+  }
+
+  async function supportPodOutcome(who: Requester, name: string, size: string): Promise<Reply> {
+    const handle = client.workflow.getHandle(supportPodWorkflowId(name));
+    const deadline = Date.now() + SUPPORT_POD_FOLLOW_MS;
+    try {
+      while (Date.now() < deadline) {
+        const { status } = await handle.describe();
+        if (status.name !== 'RUNNING') {
+          await handle.result(); // throws the failure, e.g. an unknown size or a missing namespace
+          return ephemeral(plain(`Support pod *${name}* is already gone again.`));
+        }
+        const state = await handle.query(supportPodStateQuery);
+        if (state.pod) {
+          const expires = state.expiresAt ? `; deleted ${slackDate(state.expiresAt)} unless stopped earlier` : '';
+          return inChannel(
+            plain(`:toolbox: Support pod *${name}* (${state.pod.size}) created for ${mrkdwn(who.user)}: ${escape(state.pod.phase)}${expires}.`, `\`/devenv support stop ${name}\` deletes it`),
+          );
+        }
+        await sleep(500);
+      }
+      return ephemeral(plain(`:hourglass_flowing_sand: Support pod *${name}* (${size}) is still being created; \`/devenv support list\` shows when it is there.`));
+    } catch (err) {
+      const reason = rootCause(err);
+      logger.warn({ name, size, error: reason }, 'support pod not created');
+      return ephemeral(plain(`:x: Support pod *${name}* could not be created: ${mrkdwn(reason)}`));
+    }
+  }
+
+  async function supportStop(who: Requester, name: string): Promise<Reply> {
+    try {
+      await client.workflow.getHandle(supportPodWorkflowId(name)).signal(stopSupportPodSignal, { by: who.user });
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return ephemeral(plain(`:grey_question: There is no support pod *${name}*.`, '`/devenv support list` shows those there are.'));
+      return failureReply(err, `stop support pod *${name}*`);
+    }
+    return inChannel(plain(`:wastebasket: Support pod *${name}* is being deleted, asked by ${mrkdwn(who.user)}.`));
+  }
+
+  async function supportList(): Promise<Reply> {
+    const lines: string[] = [];
+    for await (const execution of client.workflow.list({ query: `WorkflowType = 'supportPodWorkflow' AND ExecutionStatus = 'Running'` })) {
+      const name = execution.workflowId.replace(/^support\//, '');
+      const { pod, expiresAt } = await client.workflow.getHandle(execution.workflowId).query(supportPodStateQuery);
+      lines.push(
+        pod
+          ? `• *${escape(name)}* ${escape(pod.size)} · ${escape(pod.phase)} · by ${mrkdwn(pod.createdBy ?? 'unknown')}${expiresAt ? ` · deleted ${slackDate(expiresAt)}` : ''}`
+          : `• *${escape(name)}* · being created`,
+      );
+    }
+    if (lines.length === 0) return ephemeral(plain('No support pods right now.'));
+    lines.sort();
+    return ephemeral({ text: `${lines.length} support pod${lines.length === 1 ? '' : 's'}`, blocks: sections(lines).slice(0, 45) });
+  }
+
   async function execute(command: Command, who: Requester): Promise<Reply> {
     switch (command.name) {
       case 'help':
@@ -294,8 +367,15 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
         return withinBudget(who, `Working on *${command.namespace}*… the result will follow here.`, startOrStop(who, command.name, command.namespace));
       case 'support start':
       case 'support stop':
-      case 'support list':
-        return ephemeral(plain(':construction: Support pods are not available yet: this scheduler does not manage them so far.'));
+      case 'support list': {
+        const taskQueue = options.supportTaskQueue;
+        if (!taskQueue) return ephemeral(plain(':construction: Support pods are not available on this scheduler.'));
+        if (command.name === 'support list') {
+          return withinBudget(who, 'Listing support pods… the list will follow here.', supportList().catch((err: unknown) => failureReply(err, 'list the support pods')));
+        }
+        const work = command.name === 'support start' ? supportStart(who, taskQueue, command.supportName, command.size) : supportStop(who, command.supportName);
+        return withinBudget(who, `Working on support pod *${command.supportName}*… the result will follow here.`, work);
+      }
     }
   }
 
@@ -387,6 +467,13 @@ function parseButtonClick(raw: string | null): ButtonClick | undefined {
   return action.action_id === STOP_ACTION_ID
     ? { kind: 'stop', who, namespace: value.namespace }
     : { kind: 'prolongate', who, namespace: value.namespace, minutes: value.minutes ?? BUTTON_PROLONGATION_MINUTES };
+}
+
+/** Workflow failures wrap activity failures wrap the application's own words: show those. */
+function rootCause(err: unknown): string {
+  let current = err as { message?: string; cause?: unknown };
+  while (current.cause) current = current.cause as { message?: string; cause?: unknown };
+  return current.message ?? String(err);
 }
 
 function unknownNamespace(namespace: string): SlackMessage {
