@@ -263,6 +263,21 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.equal(beats.length, 9);
   });
 
+  it('stops changing workloads once the activity is cancelled', async () => {
+    const ns = await mixedNamespace();
+    const activityEnv = new MockActivityEnvironment();
+    activityEnv.on('heartbeat', (details: { done: number }) => {
+      if (details.done === 2) activityEnv.cancel('TIMED_OUT');
+    });
+    await assert.rejects(activityEnv.run(activities({ concurrency: 1 }).stopNamespace, ns), (error: unknown) => {
+      assert.match(String(error), /TIMED_OUT/);
+      return true;
+    });
+    // Lists come back by name: api (stopped), idle (at 0 already), then the cancellation.
+    const stopped = Object.entries(await snapshot(ns)).flatMap(([key, w]) => (w.saved === undefined ? [] : [key]));
+    assert.deepEqual(stopped, ['Deployment/api'], 'no workload after the cancellation is touched');
+  });
+
   it('status: running, stopped, degraded and starting as the replicas say', async () => {
     const ns = await namespace();
     await Promise.all([deployment(ns, 'api', 2), deployment(ns, 'web', 1), deployment(ns, 'keep-me', 1, { [EXCLUDE]: 'true' })]);

@@ -384,12 +384,15 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
     let done = 0;
     heartbeat({ done, total });
     const outcomes: Outcome[] = [];
-    // After a failure no further step starts and the activity fails only once the steps in
-    // flight are done, so nothing of this attempt still writes while Temporal retries it.
+    // After a failure or a cancellation (e.g. a missed heartbeat) no further step starts and
+    // the activity fails only once the steps in flight are done, so nothing of this attempt
+    // still writes while Temporal retries it.
     let failed = false;
     let failure: unknown;
+    const cancellation = asyncLocalStorage.getStore()?.cancellationSignal;
     const guarded = (step: () => Promise<Outcome>) =>
       run(async (): Promise<Outcome> => {
+        if (cancellation?.aborted && !failed) [failed, failure] = [true, cancellation.reason];
         if (failed) return {};
         try {
           const outcome = await step();
