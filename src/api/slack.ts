@@ -121,19 +121,19 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     }
     const signature = ctx.get('x-slack-signature');
     const timestamp = ctx.get('x-slack-request-timestamp');
-    let refusal: string | undefined;
-    if (!signature || !timestamp) refusal = 'missing signature headers';
-    else if (!/^\d{1,12}$/.test(timestamp)) refusal = 'malformed timestamp';
-    else if (Math.abs(Date.now() / 1000 - Number(timestamp)) > MAX_CLOCK_SKEW_SECONDS) refusal = 'timestamp outside the 5-minute window';
+    let problem: string | undefined;
+    if (!signature || !timestamp) problem = 'missing signature headers';
+    else if (!/^\d{1,12}$/.test(timestamp)) problem = 'malformed timestamp';
+    else if (Math.abs(Date.now() / 1000 - Number(timestamp)) > MAX_CLOCK_SKEW_SECONDS) problem = 'timestamp outside the 5-minute window';
     else {
       try {
         verifySlackRequest({ signingSecret, body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': Number(timestamp) } });
       } catch {
-        refusal = 'signature mismatch';
+        problem = 'signature mismatch';
       }
     }
-    if (refusal) {
-      logger.warn({ path: ctx.path, ip: ctx.ip, reason: refusal }, 'Slack request refused: not signed by Slack');
+    if (problem) {
+      logger.warn({ path: ctx.path, ip: ctx.ip, reason: problem }, 'Slack request refused: not signed by Slack');
       ctx.status = 401;
       ctx.body = { error: 'invalid Slack request signature' };
       return undefined;
