@@ -30,7 +30,7 @@ import type { AwsActionReport, AwsOutcome } from '../src/activities/contracts';
 import { createLogger } from '../src/logger';
 import { awsInventoryWorkflow } from '../src/workflows';
 import { moto, MOTO_CREDENTIALS, type Moto } from './support/moto';
-import { timeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const MAIN = 'eu-west-1';
 const SECOND = 'us-east-1';
@@ -393,9 +393,10 @@ describe('AWS activities (moto)', function () {
 
   describe('inventory workflow on Temporal', function () {
     this.timeout(120_000);
+    const timeSkippingEnv = useTimeSkippingEnv();
 
     async function runInventory(tableName: string) {
-      const env = await timeSkippingEnv();
+      const env = timeSkippingEnv();
       const taskQueue = uniqueTaskQueue('aws-inventory');
       const worker = await Worker.create({
         connection: env.nativeConnection,

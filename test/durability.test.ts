@@ -15,7 +15,7 @@ import { DateTime } from 'luxon';
 import type { EnvironmentEvent } from '../src/activities/contracts';
 import { environmentWorkflow, environmentWorkflowId, prolongateUpdate, statusQuery } from '../src/workflows';
 import { recordingActivities, type RecordedCall } from './support/recording-activities';
-import { timeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const MINUTE = 60_000;
 
@@ -48,8 +48,9 @@ describe('durability (time-skipping server)', function () {
   this.timeout(180_000);
   let env: TestWorkflowEnvironment;
 
-  before(async function () {
-    env = await timeSkippingEnv();
+  const timeSkippingEnv = useTimeSkippingEnv();
+  before(function () {
+    env = timeSkippingEnv();
   });
 
   it('a worker killed mid-day is replaced and the new one keeps the same timers and state', async function () {

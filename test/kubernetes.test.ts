@@ -28,7 +28,7 @@ import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, s
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
-import { timeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const SUPPORT_NAMESPACE = 'devenv-support';
@@ -408,14 +408,15 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
   describe('workflows on the time-skipping server with these activities', () => {
     const HOUR = 60 * 60_000;
     const started: WorkflowHandle[] = [];
+    const timeSkippingEnv = useTimeSkippingEnv();
     afterEach(async () => {
-      const env = await timeSkippingEnv();
+      const env = timeSkippingEnv();
       // A workflow left running without its worker would freeze the skipped clock for later tests.
       await Promise.all(started.splice(0).map((h) => env.client.workflow.getHandle(h.workflowId).terminate('test over').catch(() => undefined)));
     });
 
     async function worker() {
-      const env = await timeSkippingEnv();
+      const env = timeSkippingEnv();
       const taskQueue = uniqueTaskQueue('kube-wf');
       const real = activities();
       const instance = await Worker.create({

@@ -23,7 +23,7 @@ import {
   stopUpdate,
 } from '../src/workflows';
 import { recordingActivities } from './support/recording-activities';
-import { timeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const FIXTURES = join(__dirname, 'fixtures', 'histories');
 const MINUTE = 60_000;
@@ -40,9 +40,10 @@ async function replay(histories: HistoryAndWorkflowId[]): Promise<void> {
 
 describe('replay (determinism)', function () {
   this.timeout(120_000);
+  const timeSkippingEnv = useTimeSkippingEnv();
 
   it("replays an environment's whole life: warnings, prolongation, scheduled stop, start, disable, reset, retire", async function () {
-    const env = await timeSkippingEnv();
+    const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay');
     const worker = await Worker.create({
       connection: env.nativeConnection,

@@ -24,7 +24,7 @@ import { environmentWorkflow, environmentWorkflowId, statusQuery, type Environme
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { recordingActivities, type RecordedCall } from './support/recording-activities';
 import { SlackRecorder, eventually, postSigned, visibleText, type SignedResponse } from './support/slack';
-import { devServerEnv, timeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+import { devServerEnv, useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const SECRET = 'test-signing-secret-0123456789';
 const ALICE = 'U0ALICE0001';
@@ -416,16 +416,16 @@ describe('Slack warnings and buttons, time-skipping server behind them', functio
   let env: TestWorkflowEnvironment;
   let recorder: SlackRecorder;
   let api: { url: string; server: Server };
-  const started: WorkflowHandle[] = [];
+  // This suite's own test server goes away after it, with every workflow still on it.
+  const timeSkippingEnv = useTimeSkippingEnv();
 
   before(async function () {
-    env = await timeSkippingEnv();
+    env = timeSkippingEnv();
     recorder = await new SlackRecorder().start();
     api = await serveApi(env.client);
   });
 
   after(async function () {
-    await Promise.all(started.map((handle) => handle.terminate('test over').catch(() => undefined)));
     await new Promise((resolve) => api?.server.close(resolve));
     await recorder?.stop();
   });
@@ -478,7 +478,6 @@ describe('Slack warnings and buttons, time-skipping server behind them', functio
         taskQueue,
         args: [{ namespace, policy, enabled: true }],
       });
-      started.push(handle);
       const shutdownAt = new Date((await handle.query(statusQuery)).shutdownAt!).getTime();
       await env.sleep(shutdownAt - (await env.currentTimeMs()) - 10 * MINUTE);
 
@@ -519,12 +518,11 @@ describe('Slack warnings and buttons, time-skipping server behind them', functio
       assert.equal(new Date(status.shutdownAt!).getTime(), shutdownAt + 60 * MINUTE);
 
       // A namespace whose channel refuses the post still warns someone: the default channel.
-      const orphan = await env.client.workflow.start(environmentWorkflow, {
+      await env.client.workflow.start(environmentWorkflow, {
         workflowId: environmentWorkflowId(gone),
         taskQueue,
         args: [{ namespace: gone, policy, enabled: true }],
       });
-      started.push(orphan);
       const fallback = await eventually('the warning in the default channel', () =>
         recorder.messages().find((m) => m.channel === DEFAULT_CHANNEL && String(m.text).startsWith(`${gone} shuts down`)),
       );

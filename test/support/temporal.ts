@@ -1,7 +1,7 @@
 /**
- * Real Temporal servers for tests, started once per mocha run and stopped at the end:
- * the time-skipping test server for timer-heavy workflow tests and the CLI dev server
- * (with the project's search attributes) for Schedules and visibility.
+ * Real Temporal servers for tests: a time-skipping test server per test suite for
+ * timer-heavy workflow tests, and one CLI dev server per mocha run (with the project's
+ * search attributes) for Schedules and visibility.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -16,21 +16,36 @@ function quietRuntime(): void {
   Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_LOG_LEVEL as 'WARN') ?? 'WARN') });
 }
 
-let timeSkipping: Promise<TestWorkflowEnvironment> | undefined;
 let local: Promise<TestWorkflowEnvironment> | undefined;
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
-export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
-  quietRuntime();
-  timeSkipping ??= (async () => {
-    const env = await TestWorkflowEnvironment.createTimeSkipping({
+/**
+ * A time-skipping test server of the calling `describe`'s own, started before its tests
+ * and stopped after them. Not shared across suites: the server's clock only moves while
+ * nothing holds it, and one suite's leftover (a workflow terminated while its activity
+ * task was still queued keeps the clock locked, for instance) must not freeze every
+ * later suite. Starting one takes well under a second.
+ */
+export function useTimeSkippingEnv(): () => TestWorkflowEnvironment {
+  let env: TestWorkflowEnvironment | undefined;
+  before(async function () {
+    this.timeout(60_000);
+    quietRuntime();
+    env = await TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
     });
     // The Java test server takes no start-up flags for search attributes, but implements the Operator API call.
     await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+  });
+  after(async function () {
+    this.timeout(30_000);
+    await env?.teardown();
+    env = undefined;
+  });
+  return () => {
+    if (!env) throw new Error('useTimeSkippingEnv(): the server is only there while the suite runs');
     return env;
-  })();
-  return timeSkipping;
+  };
 }
 
 export function devServerEnv(): Promise<TestWorkflowEnvironment> {
@@ -58,5 +73,5 @@ export const uniqueTaskQueue = (name: string): string => `${name}-${process.pid}
 
 after(async function () {
   this.timeout(30_000);
-  await Promise.all([timeSkipping, local].map(async (env) => (await env)?.teardown()));
+  await (await local)?.teardown();
 });
