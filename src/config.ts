@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { DateTime, IANAZone } from 'luxon';
 import { parseDuration } from './duration';
+import type { CommandFamily } from './commands';
 import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './workflows/shutdown-policy';
 
 const clockTime = z
@@ -66,6 +67,38 @@ const durationMinutes = z.string().transform((text, ctx) => {
   return parsed.minutes;
 });
 
+/** Slack ids: users `U…`/`W…`, channels `C…`/`G…`/`D…`. */
+const slackIdList = (what: string, prefixes: string) =>
+  z.string().transform((text, ctx) => {
+    const ids = splitList(text);
+    const bad = ids.filter((id) => !new RegExp(`^[${prefixes}][A-Z0-9]{2,}$`).test(id));
+    if (bad.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `not Slack ${what} ids: ${bad.join(', ')} (ids start with ${[...prefixes].join(' or ')}, e.g. ${prefixes[0]}024BE7LH)` });
+      return z.NEVER;
+    }
+    return [...new Set(ids)];
+  });
+const slackUsers = slackIdList('user', 'UW');
+const slackChannels = slackIdList('channel', 'CGD');
+
+/** `XS=250m/512Mi,M=1/2Gi`: size name = CPU / memory, requests equal to limits. */
+const supportSizes = z.string().transform((text, ctx) => {
+  const sizes: Record<string, { cpu: string; memory: string }> = {};
+  for (const entry of splitList(text)) {
+    const match = /^([A-Za-z0-9]+)=(\d+(?:\.\d+)?m?)\/(\d+(?:Ki|Mi|Gi|Ti|K|M|G|T)?)$/.exec(entry);
+    if (!match) {
+      ctx.addIssue({ code: 'custom', message: `"${entry}" is not NAME=CPU/MEMORY, e.g. XS=250m/512Mi or XL=4/8Gi` });
+      return z.NEVER;
+    }
+    sizes[match[1]!.toUpperCase()] = { cpu: match[2]!, memory: match[3]! };
+  }
+  if (Object.keys(sizes).length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'must name at least one size' });
+    return z.NEVER;
+  }
+  return sizes;
+});
+
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 
@@ -100,9 +133,32 @@ const schema = z.object({
   INVENTORY_TABLE_REGION: z.string().min(1).optional(),
   INVENTORY_MAX_AGE: durationMinutes.default(30),
   INVENTORY_INTERVAL: durationMinutes.default(10),
+  KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
+  SUPPORT_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name (a DNS-1123 label)').max(63).default('devenv-support'),
+  SUPPORT_IMAGE: z.string().min(1).default('debian:bookworm-slim'),
+  SUPPORT_SIZES: supportSizes.optional(),
+  SUPPORT_POD_TTL: durationMinutes.pipe(z.number().max(7 * 24 * 60, 'must be at most 168h')).default(8 * 60),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  SLACK_BOT_TOKEN: z.string().regex(/^xox[bp]-/, 'must be a bot token (xoxb-...)').optional(),
+  SLACK_DEFAULT_CHANNEL: z.string().min(1).optional(),
+  SLACK_API_URL: z.url({ message: 'must be a URL such as https://slack.com/api/' }).optional(),
+  SLACK_ALLOW_READ_USERS: slackUsers.optional(),
+  SLACK_ALLOW_READ_CHANNELS: slackChannels.optional(),
+  SLACK_ALLOW_CONTROL_USERS: slackUsers.optional(),
+  SLACK_ALLOW_CONTROL_CHANNELS: slackChannels.optional(),
+  SLACK_ALLOW_SUPPORT_USERS: slackUsers.optional(),
+  SLACK_ALLOW_SUPPORT_CHANNELS: slackChannels.optional(),
   DRY_RUN: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).superRefine((c, ctx) => {
+  // A warning with nowhere to go would be lost for every namespace without its own channel.
+  if (c.SLACK_BOT_TOKEN && !c.SLACK_DEFAULT_CHANNEL) {
+    ctx.addIssue({ code: 'custom', path: ['SLACK_DEFAULT_CHANNEL'], message: 'is required with SLACK_BOT_TOKEN: the channel for environments without their own' });
+  }
 });
+
+/** Their values never appear in an error message, which may end up in a log. */
+const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN']);
 
 export interface Config {
   /** Defaults every environment starts with; a namespace may override them. */
@@ -118,6 +174,17 @@ export interface Config {
     inventoryTableRegion?: string;
     inventoryMaxAgeMinutes: number;
     inventoryIntervalMinutes: number;
+  };
+  kubernetes: { concurrency: number };
+  support: { namespace: string; image: string; sizes?: Record<string, { cpu: string; memory: string }>; ttlMinutes: number };
+  slack: {
+    /** Unset: the /slack routes are not mounted. Never logged. */
+    signingSecret?: string;
+    /** Unset: warnings and announcements go to the log instead. Never logged. */
+    botToken?: string;
+    defaultChannel?: string;
+    apiUrl?: string;
+    allow: Partial<Record<CommandFamily, { users?: string[]; channels?: string[] }>>;
   };
   dryRun: boolean;
   logLevel: string;
@@ -135,7 +202,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
   const result = schema.safeParse(present);
   if (!result.success) {
-    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}=${JSON.stringify(env[String(issue.path[0])])}: ${issue.message}`));
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const name = String(issue.path[0]);
+        const shown = !(name in present) ? ' (unset)' : SECRET_SETTINGS.has(name) ? ' (value hidden)' : `=${JSON.stringify(env[name])}`;
+        return `${name}${shown}: ${issue.message}`;
+      }),
+    );
   }
   const c = result.data;
   return {
@@ -166,9 +239,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       inventoryMaxAgeMinutes: c.INVENTORY_MAX_AGE,
       inventoryIntervalMinutes: c.INVENTORY_INTERVAL,
     },
+    kubernetes: { concurrency: c.KUBE_CONCURRENCY },
+    support: { namespace: c.SUPPORT_NAMESPACE, image: c.SUPPORT_IMAGE, sizes: c.SUPPORT_SIZES, ttlMinutes: c.SUPPORT_POD_TTL },
+    slack: {
+      signingSecret: c.SLACK_SIGNING_SECRET,
+      botToken: c.SLACK_BOT_TOKEN,
+      defaultChannel: c.SLACK_DEFAULT_CHANNEL,
+      apiUrl: c.SLACK_API_URL,
+      allow: allowLists({
+        read: { users: c.SLACK_ALLOW_READ_USERS, channels: c.SLACK_ALLOW_READ_CHANNELS },
+        control: { users: c.SLACK_ALLOW_CONTROL_USERS, channels: c.SLACK_ALLOW_CONTROL_CHANNELS },
+        support: { users: c.SLACK_ALLOW_SUPPORT_USERS, channels: c.SLACK_ALLOW_SUPPORT_CHANNELS },
+      }),
+    },
     dryRun: c.DRY_RUN,
     logLevel: c.LOG_LEVEL,
   };
+}
+
+/** Only the families that have a list: no entry means everyone, everywhere. */
+function allowLists(lists: Record<CommandFamily, { users?: string[]; channels?: string[] }>): Config['slack']['allow'] {
+  return Object.fromEntries(
+    Object.entries(lists)
+      .filter(([, list]) => list.users || list.channels)
+      .map(([family, list]) => [family, Object.fromEntries(Object.entries(list).filter(([, ids]) => ids))]),
+  );
 }
 
 function splitList(text: string): string[] {

@@ -9,6 +9,8 @@ import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporali
 import { createActivities } from './activities';
 import { createApi } from './api/server';
 import { createMetrics } from './api/metrics';
+import { createSlackRouter } from './api/slack';
+import { DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
 import { startDevServer, type DevServer } from './temporal/dev-server';
@@ -46,15 +48,28 @@ async function main(config: Config, logger: Logger): Promise<void> {
     ? await ensureSchedule(client, awsInventorySchedule({ intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue }))
     : 'off (AWS_REGIONS unset)';
 
+  const activities = await createActivities(config, logger, client);
   const worker = await createWorker({
     connection: await NativeConnection.connect({ address }),
     namespace,
     taskQueue,
-    activities: await createActivities(config, logger, client),
+    activities,
   });
   const workerRun = worker.run();
 
-  const app = createApi({ client, logger, metrics: createMetrics() });
+  const slack = config.slack.signingSecret
+    ? createSlackRouter({
+        client,
+        signingSecret: config.slack.signingSecret,
+        logger: logger.child({ system: 'slack' }),
+        allow: config.slack.allow,
+        supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
+        supportTaskQueue: taskQueue,
+        supportPodTtlMs: config.support.ttlMinutes * 60_000,
+        workloadsOf: async (ns) => (await activities.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
+      })
+    : undefined;
+  const app = createApi({ client, logger, metrics: createMetrics(), routers: slack ? [slack] : [] });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(config.apiPort, () => resolve(listening));
   });
@@ -70,6 +85,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
       api: `http://127.0.0.1:${apiPort}`,
       morningResetSchedule: schedule,
       awsInventorySchedule: inventorySchedule,
+      slackCommands: Boolean(slack),
+      slackNotifications: Boolean(config.slack.botToken),
     },
     'devenv-scheduler ready',
   );
@@ -82,6 +99,9 @@ async function main(config: Config, logger: Logger): Promise<void> {
       `  Worker        task queue ${taskQueue}`,
       `  AWS           ${config.aws.regions.length ? config.aws.regions.join(', ') : 'off (set AWS_REGIONS)'}`,
       `  API           http://127.0.0.1:${apiPort}  (/healthz, /readyz, /metrics)`,
+      `  Slack         ${slack ? `commands at http://127.0.0.1:${apiPort}/slack/commands` : 'commands off (set SLACK_SIGNING_SECRET)'}; ${
+        config.slack.botToken ? `warnings to Slack (default channel ${config.slack.defaultChannel})` : 'warnings to the log (set SLACK_BOT_TOKEN)'
+      }`,
       '',
     ].join('\n'),
   );

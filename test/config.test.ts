@@ -39,6 +39,13 @@ describe('config: loadConfig(env)', () => {
       ['temporal.devDbFile', (c) => c.temporal.devDbFile, '.temporal-dev.db'],
       ['apiPort', (c) => c.apiPort, 3000],
       ['dryRun', (c) => c.dryRun, false],
+      ['kubernetes.concurrency', (c) => c.kubernetes.concurrency, 3],
+      ['support.namespace', (c) => c.support.namespace, 'devenv-support'],
+      ['support.image', (c) => c.support.image, 'debian:bookworm-slim'],
+      ['support.sizes (the built-in XS..XL)', (c) => c.support.sizes, undefined],
+      ['support.ttlMinutes', (c) => c.support.ttlMinutes, 480],
+      ['slack.signingSecret (no /slack routes)', (c) => c.slack.signingSecret, undefined],
+      ['slack.botToken (warnings to the log)', (c) => c.slack.botToken, undefined],
       ['logLevel', (c) => c.logLevel, 'info'],
     ];
     for (const [name, get, expected] of fields) {
@@ -54,7 +61,9 @@ describe('config: loadConfig(env)', () => {
         'SHUTDOWN_TIME', 'TIME_ZONE', 'WORKING_DAYS', 'HOLIDAYS', 'WARNING_OFFSETS', 'RESET_TIME', 'MAX_PROLONGATION',
         'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'API_PORT', 'TEMPORAL_DEV_PORT',
         'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL', 'AWS_REGIONS', 'AWS_ENDPOINT_URL',
-        'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL',
+        'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY',
+        'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
+        'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS',
       ];
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '']))), config);
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '  \t ']))), config);
@@ -162,6 +171,44 @@ describe('config: loadConfig(env)', () => {
     });
   });
 
+  describe('Slack and support-pod settings', () => {
+    it('reads the Slack secrets, channel and allow-lists; families without a list allow everyone', () => {
+      const config = loadConfig({
+        SLACK_SIGNING_SECRET: 's3cr3t',
+        SLACK_BOT_TOKEN: 'xoxb-1-2-abc',
+        SLACK_DEFAULT_CHANNEL: 'C0DEFAULT01',
+        SLACK_API_URL: 'http://127.0.0.1:9999/api/',
+        SLACK_ALLOW_CONTROL_USERS: 'U024BE7LH, W0G9QF9C6,U024BE7LH',
+        SLACK_ALLOW_SUPPORT_CHANNELS: 'C0OPS12345',
+      });
+      assert.deepEqual(config.slack, {
+        signingSecret: 's3cr3t',
+        botToken: 'xoxb-1-2-abc',
+        defaultChannel: 'C0DEFAULT01',
+        apiUrl: 'http://127.0.0.1:9999/api/',
+        allow: { control: { users: ['U024BE7LH', 'W0G9QF9C6'] }, support: { channels: ['C0OPS12345'] } },
+      });
+    });
+
+    it('reads support-pod sizes as NAME=CPU/MEMORY, a TTL and the namespace', () => {
+      const config = loadConfig({ SUPPORT_SIZES: 'small=500m/1Gi, XL=4/8Gi', SUPPORT_POD_TTL: '2h30m', SUPPORT_NAMESPACE: 'ops', KUBE_CONCURRENCY: '8' });
+      assert.deepEqual(config.support.sizes, { SMALL: { cpu: '500m', memory: '1Gi' }, XL: { cpu: '4', memory: '8Gi' } });
+      assert.equal(config.support.ttlMinutes, 150);
+      assert.equal(config.support.namespace, 'ops');
+      assert.equal(config.kubernetes.concurrency, 8);
+    });
+
+    it('a malformed bot token is refused without echoing it', () => {
+      const error = configError({ SLACK_BOT_TOKEN: 'abc123-secret', SLACK_DEFAULT_CHANNEL: 'C0DEFAULT01' });
+      assert.deepEqual(error.problems, ['SLACK_BOT_TOKEN (value hidden): must be a bot token (xoxb-...)']);
+    });
+
+    it('a bot token without a default channel is refused: warnings would have nowhere to go', () => {
+      const error = configError({ SLACK_BOT_TOKEN: 'xoxb-1-2-abc' });
+      assert.deepEqual(error.problems, ['SLACK_DEFAULT_CHANNEL (unset): is required with SLACK_BOT_TOKEN: the channel for environments without their own']);
+    });
+  });
+
   describe('bad values: one ConfigError line naming the variable and saying what is wrong', () => {
     const TIME = 'must be a 24-hour time such as 19:00';
     const ZONE = 'must be an IANA time zone such as Europe/Berlin or America/New_York';
@@ -210,6 +257,14 @@ describe('config: loadConfig(env)', () => {
       ['AWS_REGIONS', 'eu-west-1,Frankfurt', 'AWS_REGIONS="eu-west-1,Frankfurt": not AWS regions: Frankfurt (expected names such as eu-west-1)'],
       ['AWS_ENDPOINT_URL', 'localhost 5000', 'AWS_ENDPOINT_URL="localhost 5000": must be a URL such as http://127.0.0.1:5000'],
       ['INVENTORY_TABLE', 'my table!', 'INVENTORY_TABLE="my table!": must be a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)'],
+      ['SLACK_API_URL', 'slack', 'SLACK_API_URL="slack": must be a URL such as https://slack.com/api/'],
+      ['SLACK_ALLOW_CONTROL_USERS', 'U024BE7LH,alice', 'SLACK_ALLOW_CONTROL_USERS="U024BE7LH,alice": not Slack user ids: alice (ids start with U or W, e.g. U024BE7LH)'],
+      ['SLACK_ALLOW_READ_CHANNELS', '#general', 'SLACK_ALLOW_READ_CHANNELS="#general": not Slack channel ids: #general (ids start with C or G or D, e.g. C024BE7LH)'],
+      ['SUPPORT_SIZES', 'XS=250m', 'SUPPORT_SIZES="XS=250m": "XS=250m" is not NAME=CPU/MEMORY, e.g. XS=250m/512Mi or XL=4/8Gi'],
+      ['SUPPORT_SIZES', 'XS=lots/512Mi', 'SUPPORT_SIZES="XS=lots/512Mi": "XS=lots/512Mi" is not NAME=CPU/MEMORY, e.g. XS=250m/512Mi or XL=4/8Gi'],
+      ['SUPPORT_POD_TTL', '200h', 'SUPPORT_POD_TTL="200h": must be at most 168h'],
+      ['SUPPORT_NAMESPACE', 'Ops_Team', 'SUPPORT_NAMESPACE="Ops_Team": must be a namespace name (a DNS-1123 label)'],
+      ['KUBE_CONCURRENCY', '0', /^KUBE_CONCURRENCY="0": .*1/],
       ['API_PORT', '70000', /^API_PORT="70000": .*65535/],
       ['API_PORT', 'http', /^API_PORT="http": .*number/],
       ['API_PORT', '80.5', /^API_PORT="80\.5": .*int/],

@@ -8,9 +8,10 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { AllActivities } from '../worker';
 import { createAwsActivities } from './aws';
-import { createKubernetesActivities } from './kubernetes';
+import { createKubernetesActivities, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES } from './kubernetes';
 import { createLogNotifier } from './log-notifier';
 import { createSchedulerActivities } from './scheduler';
+import { createSlackNotifier } from './slack';
 
 /** In a pod: its ServiceAccount; elsewhere: KUBECONFIG or ~/.kube/config, as kubectl does. */
 export function loadKubeConfig(): KubeConfig {
@@ -31,10 +32,29 @@ export async function createActivities(config: Config, logger: Logger, client: C
   });
   // Fail at start-up, naming the setting, rather than at the first shutdown.
   await aws.ensureInventoryTable();
+  const kubeConfig = loadKubeConfig();
+  const kubeLogger = logger.child({ system: 'kubernetes' });
+  const { botToken, defaultChannel, apiUrl } = config.slack;
+  const notifier =
+    botToken && defaultChannel
+      ? createSlackNotifier({
+          token: botToken,
+          slackApiUrl: apiUrl,
+          defaultChannel,
+          channelFor: createSlackChannelLookup(kubeConfig, kubeLogger),
+          logger: logger.child({ system: 'slack' }),
+        })
+      : createLogNotifier(logger);
   return {
-    ...createKubernetesActivities({ kubeConfig: loadKubeConfig(), dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) }),
+    ...createKubernetesActivities({
+      kubeConfig,
+      dryRun: config.dryRun,
+      logger: kubeLogger,
+      concurrency: config.kubernetes.concurrency,
+      support: { namespace: config.support.namespace, image: config.support.image, sizes: config.support.sizes ?? DEFAULT_SUPPORT_SIZES },
+    }),
     ...aws,
-    ...createLogNotifier(logger),
+    ...notifier,
     ...createSchedulerActivities(client),
   };
 }

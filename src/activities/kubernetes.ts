@@ -51,6 +51,7 @@ export const ORIGINAL_SUSPEND = 'devenv-scheduler/original-suspend';
 export const ORIGINAL_MIN_REPLICAS = 'devenv-scheduler/original-min-replicas';
 export const EXCLUDE = 'devenv-scheduler/exclude';
 export const SUPPORT_POD_LABEL = 'devenv-scheduler/support-pod';
+export const SLACK_CHANNEL = 'devenv-scheduler/slack-channel';
 const SIZE_ANNOTATION = 'devenv-scheduler/size';
 const REQUESTED_BY_ANNOTATION = 'devenv-scheduler/requested-by';
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'devenv-scheduler' };
@@ -562,5 +563,28 @@ function toSupportPod(pod: V1Pod): SupportPod {
     phase: pod.status?.phase ?? 'Pending',
     createdAt: pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp).toISOString() : null,
     createdBy: pod.metadata?.annotations?.[REQUESTED_BY_ANNOTATION] ?? null,
+  };
+}
+
+/**
+ * The Slack channel a namespace asks for (annotation `devenv-scheduler/slack-channel`),
+ * remembered for a minute: a warning burst across many namespaces costs one read each.
+ * A namespace that cannot be read has no channel of its own, so its warnings still go
+ * to the default channel rather than nowhere.
+ */
+export function createSlackChannelLookup(kubeConfig: KubeConfig, logger: Logger, cacheMs = 60_000): (namespace: string) => Promise<string | undefined> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const cache = new Map<string, { channel: string | undefined; until: number }>();
+  return async (namespace) => {
+    const cached = cache.get(namespace);
+    if (cached && cached.until > Date.now()) return cached.channel;
+    let channel: string | undefined;
+    try {
+      channel = (await core.readNamespace({ name: namespace })).metadata?.annotations?.[SLACK_CHANNEL]?.trim() || undefined;
+    } catch (error) {
+      logger.warn({ namespace, status: statusCode(error) }, 'could not read the namespace for its Slack channel; using the default channel');
+    }
+    cache.set(namespace, { channel, until: Date.now() + cacheMs });
+    return channel;
   };
 }

@@ -71,6 +71,8 @@ export interface SlackRouterOptions {
   replyBudgetMs?: number;
   /** The worker's task queue, where `support start` runs a support-pod workflow; without it support commands say they are unavailable. */
   supportTaskQueue?: string;
+  /** How long a support pod lives unless stopped sooner (default: the workflow's 8h). */
+  supportPodTtlMs?: number;
 }
 
 export type Reply = SlackMessage & { response_type: 'ephemeral' | 'in_channel' };
@@ -284,7 +286,7 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
   async function supportStart(who: Requester, taskQueue: string, name: string, size: string): Promise<Reply> {
     const workflowId = supportPodWorkflowId(name);
     try {
-      await client.workflow.start(supportPodWorkflow, { workflowId, taskQueue, args: [{ name, size, requestedBy: who.user }] });
+      await client.workflow.start(supportPodWorkflow, { workflowId, taskQueue, args: [{ name, size, requestedBy: who.user, ttlMs: options.supportPodTtlMs }] });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
         return ephemeral(plain(`:warning: A support pod *${name}* already exists. \`/devenv support list\` shows it.`));

@@ -1,0 +1,169 @@
+/**
+ * The whole service wired as `npm start` wires it, with Slack and a cluster configured:
+ * signed slash commands over real HTTP into the real process, its own Temporal dev server
+ * and worker behind it, acting on the test kube-apiserver, and its announcements posted to
+ * a recording Slack Web API in the environment's own channel.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import { DateTime } from 'luxon';
+import { ORIGINAL_REPLICAS, SLACK_CHANNEL } from '../src/activities/kubernetes';
+import { environmentWorkflow, environmentWorkflowId } from '../src/workflows';
+import { testCluster } from './support/kube';
+import { freePort, startService, waitFor } from './support/service';
+import { eventually, postSigned, SlackRecorder, visibleText } from './support/slack';
+
+const SECRET = 'e2e-signing-secret';
+const TOKEN = 'xoxb-e2e-bot-token';
+const TEAM_CHANNEL = 'C0TEAMA0001';
+const DEFAULT_CHANNEL = 'C0DEFAULT01';
+const ALICE = 'U0ALICE0001';
+const MALLORY = 'U0MALLORY01';
+
+describe('the service with Slack and Kubernetes configured (npm start)', function () {
+  this.timeout(240_000);
+  const namespace = `team-${process.pid}`;
+  let recorder: SlackRecorder;
+  let service: ReturnType<typeof startService>;
+  let apiUrl: string;
+  let temporalAddress: string;
+  let apps: AppsV1Api;
+
+  before(async function () {
+    this.timeout(300_000);
+    const cluster = await testCluster();
+    apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
+    const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: namespace, annotations: { [SLACK_CHANNEL]: TEAM_CHANNEL } } } });
+    await apps.createNamespacedDeployment({
+      namespace,
+      body: {
+        metadata: { name: 'api' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: 'api' } },
+          template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image: 'busybox:1.36' }] } },
+        },
+      },
+    });
+    recorder = await new SlackRecorder().start();
+
+    const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    temporalAddress = `127.0.0.1:${temporalPort}`;
+    apiUrl = `http://127.0.0.1:${apiPort}`;
+    service = startService({
+      TEMPORAL_ADDRESS: '',
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_UI_PORT: String(uiPort),
+      TEMPORAL_DEV_DB_FILE: join(mkdtempSync(join(tmpdir(), 'devenv-e2e-')), 'temporal.db'),
+      API_PORT: String(apiPort),
+      KUBECONFIG: cluster.kubeConfigPath,
+      SLACK_SIGNING_SECRET: SECRET,
+      SLACK_BOT_TOKEN: TOKEN,
+      SLACK_DEFAULT_CHANNEL: DEFAULT_CHANNEL,
+      SLACK_API_URL: `${recorder.url}/api/`,
+      SLACK_ALLOW_CONTROL_USERS: ALICE,
+      AWS_REGIONS: '',
+    });
+    await waitFor('the ready banner', () => service.output().includes('Slack         ') || service.child.exitCode !== null, 150_000);
+    assert.equal(service.child.exitCode, null, `service exited:\n${service.output()}`);
+
+    // Enrolment is the admission webhook's job; here the environment is started as it would.
+    const connection = await Connection.connect({ address: temporalAddress });
+    try {
+      const policyZone = 'UTC';
+      await new Client({ connection }).workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue: 'devenv-scheduler',
+        args: [
+          {
+            namespace,
+            enabled: true,
+            policy: {
+              // Far enough ahead that no warning fires while the test runs.
+              shutdownTime: DateTime.utc().plus({ hours: 3 }).toFormat('HH:mm'),
+              timeZone: policyZone,
+              workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
+              holidays: [],
+              warningOffsetsMinutes: [60, 30, 15],
+              maxProlongationMinutes: 240,
+              afterHoursWindowMinutes: 120,
+            },
+          },
+        ],
+      });
+    } finally {
+      await connection.close();
+    }
+  });
+
+  after(async function () {
+    if (service?.child.exitCode === null) {
+      service.child.kill('SIGTERM');
+      await once(service.child, 'exit');
+    }
+    await recorder?.stop();
+  });
+
+  async function devenv(text: string, user = ALICE) {
+    const { id, url } = recorder.responseUrl();
+    const response = await postSigned(`${apiUrl}/slack/commands`, SECRET, {
+      team_id: 'T0TEAM0001',
+      channel_id: TEAM_CHANNEL,
+      user_id: user,
+      command: '/devenv',
+      text,
+      response_url: url,
+    });
+    assert.equal(response.status, 200, `/devenv ${text}: HTTP ${response.status} ${JSON.stringify(response.body)}\n${service.output()}`);
+    return { text: visibleText(response.body), later: (pattern: RegExp) => eventually(`a reply matching ${pattern}`, () => recorder.responses(id).map(visibleText).find((t) => pattern.test(t)), 60_000) };
+  }
+
+  const replicas = async () => (await apps.readNamespacedDeployment({ namespace, name: 'api' })).spec?.replicas;
+
+  it('says which Slack and cluster wiring it runs with', function () {
+    assert.match(service.output(), new RegExp(`Slack +commands at ${apiUrl.replace(/\./g, '\\.')}/slack/commands; warnings to Slack \\(default channel ${DEFAULT_CHANNEL}\\)`));
+  });
+
+  it('status shows the workloads read from the cluster', async function () {
+    const reply = await devenv(`status ${namespace}`);
+    const text = /Deployment\/api/.test(reply.text) ? reply.text : await reply.later(/Deployment\/api/);
+    assert.match(text, new RegExp(`\\*${namespace}\\* is \\*running\\*`));
+    assert.match(text, /Deployment\/api\s+0\/2/, 'desired 2, none ready: there is no controller-manager');
+  });
+
+  it('a user outside the control allow-list is refused and nothing changes', async function () {
+    const reply = await devenv(`stop ${namespace}`, MALLORY);
+    assert.match(reply.text, /not allowed/i);
+    assert.equal(await replicas(), 2);
+    assert.match(service.output(), /Slack command refused by allow-list/);
+  });
+
+  it('stop scales the namespace to 0 and is announced in its own channel; start brings it back', async function () {
+    const stop = await devenv(`stop ${namespace}`);
+    const stopped = await stop.later(/stopped by/);
+    assert.match(stopped, new RegExp(`${namespace} stopped by <@${ALICE}>: 1 workloads scaled to 0`));
+    assert.equal(await replicas(), 0);
+    assert.equal((await apps.readNamespacedDeployment({ namespace, name: 'api' })).metadata?.annotations?.[ORIGINAL_REPLICAS], '2');
+
+    const announced = await eventually('the announcement', () => recorder.messages().find((m) => String(m.text).startsWith(`${namespace} stopped`)), 30_000);
+    assert.equal(announced.channel, TEAM_CHANNEL, "the namespace's devenv-scheduler/slack-channel annotation picks the channel");
+    const post = recorder.posts.find((p) => p.body === announced)!;
+    assert.equal(post.authorization, `Bearer ${TOKEN}`);
+
+    const start = await devenv(`start ${namespace}`);
+    await start.later(/started by/);
+    assert.equal(await replicas(), 2);
+    assert.equal((await apps.readNamespacedDeployment({ namespace, name: 'api' })).metadata?.annotations?.[ORIGINAL_REPLICAS], undefined);
+  });
+
+  it('never logs the signing secret or the bot token', function () {
+    assert.ok(!service.output().includes(SECRET), 'signing secret in the log');
+    assert.ok(!service.output().includes(TOKEN), 'bot token in the log');
+  });
+});
