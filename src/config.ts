@@ -133,6 +133,13 @@ const schema = z.object({
   INVENTORY_TABLE_REGION: z.string().min(1).optional(),
   INVENTORY_MAX_AGE: durationMinutes.default(30),
   INVENTORY_INTERVAL: durationMinutes.default(10),
+  SERVICE_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  WEBHOOK_PORT: port.default(8443),
+  WEBHOOK_TLS_CERT: z.string().min(1).optional(),
+  WEBHOOK_TLS_KEY: z.string().min(1).optional(),
+  POD_NAMESPACE: z.string().min(1).default('devenv-scheduler'),
+  SYSTEM_NAMESPACES: z.string().transform(splitList).default(['kube-system', 'kube-public', 'kube-node-lease']),
+  RECONCILE_INTERVAL: durationMinutes.default(10),
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
   SUPPORT_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name (a DNS-1123 label)').max(63).default('devenv-support'),
   SUPPORT_IMAGE: z.string().min(1).default('debian:bookworm-slim'),
@@ -152,6 +159,10 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((c, ctx) => {
   // A warning with nowhere to go would be lost for every namespace without its own channel.
+  if (Boolean(c.WEBHOOK_TLS_CERT) !== Boolean(c.WEBHOOK_TLS_KEY)) {
+    const missing = c.WEBHOOK_TLS_CERT ? 'WEBHOOK_TLS_KEY' : 'WEBHOOK_TLS_CERT';
+    ctx.addIssue({ code: 'custom', path: [missing], message: 'the webhook needs both WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY (files of a mounted Secret)' });
+  }
   if (c.SLACK_BOT_TOKEN && !c.SLACK_DEFAULT_CHANNEL) {
     ctx.addIssue({ code: 'custom', path: ['SLACK_DEFAULT_CHANNEL'], message: 'is required with SLACK_BOT_TOKEN: the channel for environments without their own' });
   }
@@ -174,6 +185,14 @@ export interface Config {
     inventoryTableRegion?: string;
     inventoryMaxAgeMinutes: number;
     inventoryIntervalMinutes: number;
+  };
+  /** `all` (npm start): everything in one process; `api`: HTTP, Slack and webhook; `worker`: the Temporal worker and Schedules. */
+  role: 'all' | 'api' | 'worker';
+  webhook: { port: number; tlsCert?: string; tlsKey?: string };
+  enrolment: {
+    /** Namespaces never enrolled: the configured system ones, the service's own and the support namespace. */
+    systemNamespaces: string[];
+    reconcileIntervalMinutes: number;
   };
   kubernetes: { concurrency: number };
   support: { namespace: string; image: string; sizes?: Record<string, { cpu: string; memory: string }>; ttlMinutes: number };
@@ -238,6 +257,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       inventoryTableRegion: c.INVENTORY_TABLE_REGION,
       inventoryMaxAgeMinutes: c.INVENTORY_MAX_AGE,
       inventoryIntervalMinutes: c.INVENTORY_INTERVAL,
+    },
+    role: c.SERVICE_ROLE,
+    webhook: { port: c.WEBHOOK_PORT, tlsCert: c.WEBHOOK_TLS_CERT, tlsKey: c.WEBHOOK_TLS_KEY },
+    enrolment: {
+      systemNamespaces: [...new Set([...c.SYSTEM_NAMESPACES, c.POD_NAMESPACE, c.SUPPORT_NAMESPACE])],
+      reconcileIntervalMinutes: c.RECONCILE_INTERVAL,
     },
     kubernetes: { concurrency: c.KUBE_CONCURRENCY },
     support: { namespace: c.SUPPORT_NAMESPACE, image: c.SUPPORT_IMAGE, sizes: c.SUPPORT_SIZES, ttlMinutes: c.SUPPORT_POD_TTL },

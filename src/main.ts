@@ -5,20 +5,32 @@
  */
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
+import { createActivities, createConfiguredEnrolment, loadKubeConfig } from './activities';
+import { createKubernetesActivities, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { createAdmissionRouter } from './api/admission';
 import { createApi } from './api/server';
 import { createMetrics } from './api/metrics';
 import { createSlackRouter } from './api/slack';
-import { DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { startWebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
 import { startDevServer, type DevServer } from './temporal/dev-server';
-import { awsInventorySchedule, ensureMorningResetSchedule, ensureSchedule, registerSearchAttributes } from './temporal/setup';
+import {
+  awsInventorySchedule,
+  ensureMorningResetSchedule,
+  ensureSchedule,
+  RECONCILE_SCHEDULE_ID,
+  reconcileSchedule,
+  registerSearchAttributes,
+} from './temporal/setup';
 import { createWorker } from './worker';
 
 async function main(config: Config, logger: Logger): Promise<void> {
-  Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
+  // main owns SIGINT/SIGTERM (below), so the API and webhook stop before the worker drains.
+  Runtime.install({ shutdownSignals: [], telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
+  const runsWorker = config.role !== 'api';
+  const servesUsers = config.role !== 'worker';
 
   let devServer: DevServer | undefined;
   let address = config.temporal.address;
@@ -37,56 +49,64 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace });
   if (!devServer) await registerSearchAttributes(connection, namespace);
-  const schedule = await ensureMorningResetSchedule(client, {
-    resetTime: config.resetTime,
-    timeZone: config.policy.timeZone,
-    workingDays: config.policy.workingDays,
-    taskQueue,
-  });
 
-  const inventorySchedule = config.aws.regions.length
-    ? await ensureSchedule(client, awsInventorySchedule({ intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue }))
-    : 'off (AWS_REGIONS unset)';
+  let worker: Worker | undefined;
+  const schedules: Record<string, string> = {};
+  if (runsWorker) {
+    schedules.morningReset = await ensureMorningResetSchedule(client, {
+      resetTime: config.resetTime,
+      timeZone: config.policy.timeZone,
+      workingDays: config.policy.workingDays,
+      taskQueue,
+    });
+    schedules.awsInventory = config.aws.regions.length
+      ? await ensureSchedule(client, awsInventorySchedule({ intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue }))
+      : 'off (AWS_REGIONS unset)';
+    schedules.reconcile = await ensureSchedule(client, reconcileSchedule({ intervalMinutes: config.enrolment.reconcileIntervalMinutes, taskQueue }));
+    worker = await createWorker({
+      connection: await NativeConnection.connect({ address }),
+      namespace,
+      taskQueue,
+      activities: await createActivities(config, logger, client),
+    });
+  }
+  const workerRun = worker?.run();
+  // Repair at once whatever changed while no worker ran, rather than at the next interval.
+  if (worker) await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).trigger();
 
-  const activities = await createActivities(config, logger, client);
-  const worker = await createWorker({
-    connection: await NativeConnection.connect({ address }),
-    namespace,
-    taskQueue,
-    activities,
-  });
-  const workerRun = worker.run();
-
-  const slack = config.slack.signingSecret
-    ? createSlackRouter({
-        client,
-        signingSecret: config.slack.signingSecret,
-        logger: logger.child({ system: 'slack' }),
-        allow: config.slack.allow,
-        supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
-        supportTaskQueue: taskQueue,
-        supportPodTtlMs: config.support.ttlMinutes * 60_000,
-        workloadsOf: async (ns) => (await activities.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
-      })
-    : undefined;
-  const app = createApi({ client, logger, metrics: createMetrics(), routers: slack ? [slack] : [] });
+  const metrics = createMetrics();
+  const slack = servesUsers && config.slack.signingSecret ? slackRouter(config, client, logger, config.slack.signingSecret) : undefined;
+  const app = createApi({ client, logger, metrics, routers: slack ? [slack] : [] });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(config.apiPort, () => resolve(listening));
   });
   const apiAddress = server.address();
   const apiPort = typeof apiAddress === 'object' && apiAddress ? apiAddress.port : config.apiPort;
 
+  const { tlsCert, tlsKey } = config.webhook;
+  const webhook =
+    servesUsers && tlsCert && tlsKey
+      ? await startWebhookServer({
+          certFile: tlsCert,
+          keyFile: tlsKey,
+          port: config.webhook.port,
+          router: createAdmissionRouter({ enrolment: createConfiguredEnrolment(config, client), logger: logger.child({ system: 'admission' }), metrics }),
+          logger,
+        })
+      : undefined;
+
   logger.info(
     {
+      role: config.role,
       temporal: address,
       temporalNamespace: namespace,
       ...(devServer ? { temporalWebUi: devServer.uiUrl } : {}),
       taskQueue,
       api: `http://127.0.0.1:${apiPort}`,
-      morningResetSchedule: schedule,
-      awsInventorySchedule: inventorySchedule,
+      schedules,
       slackCommands: Boolean(slack),
       slackNotifications: Boolean(config.slack.botToken),
+      webhook: webhook ? `${webhook.url}/admission/namespaces` : 'off',
     },
     'devenv-scheduler ready',
   );
@@ -96,38 +116,64 @@ async function main(config: Config, logger: Logger): Promise<void> {
       '',
       `  Temporal      ${address} (namespace ${namespace})${devServer ? ', local dev server' : ''}`,
       ...(devServer ? [`  Temporal UI   ${devServer.uiUrl}`] : []),
-      `  Worker        task queue ${taskQueue}`,
-      `  AWS           ${config.aws.regions.length ? config.aws.regions.join(', ') : 'off (set AWS_REGIONS)'}`,
+      `  Worker        ${runsWorker ? `task queue ${taskQueue}` : 'not in this process (SERVICE_ROLE=api)'}`,
+      ...(runsWorker ? [`  AWS           ${config.aws.regions.length ? config.aws.regions.join(', ') : 'off (set AWS_REGIONS)'}`] : []),
       `  API           http://127.0.0.1:${apiPort}  (/healthz, /readyz, /metrics)`,
-      `  Slack         ${slack ? `commands at http://127.0.0.1:${apiPort}/slack/commands` : 'commands off (set SLACK_SIGNING_SECRET)'}; ${
-        config.slack.botToken ? `warnings to Slack (default channel ${config.slack.defaultChannel})` : 'warnings to the log (set SLACK_BOT_TOKEN)'
-      }`,
+      ...(servesUsers
+        ? [
+            `  Slack         ${slack ? `commands at http://127.0.0.1:${apiPort}/slack/commands` : 'commands off (set SLACK_SIGNING_SECRET)'}; ${
+              config.slack.botToken ? `warnings to Slack (default channel ${config.slack.defaultChannel})` : 'warnings to the log (set SLACK_BOT_TOKEN)'
+            }`,
+            `  Webhook       ${webhook ? `${webhook.url}/admission/namespaces` : 'off (set WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY)'}`,
+          ]
+        : []),
       '',
     ].join('\n'),
   );
 
   let stopping = false;
-  const shutdown = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    server.close();
-    worker.shutdown();
-    await workerRun;
-    await connection.close();
-    await devServer?.stop();
-    logger.info('stopped');
-  };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  const stopped = new Promise<void>((resolve) => {
+    const shutdown = async (signal: string): Promise<void> => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      server.close();
+      await webhook?.close();
+      worker?.shutdown();
+      await workerRun;
+      await connection.close();
+      await devServer?.stop();
+      logger.info('stopped');
+      resolve();
+    };
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  });
   try {
-    await workerRun;
+    await Promise.race([stopped, workerRun ?? stopped]);
+    await stopped;
   } finally {
     if (!stopping) {
       server.close();
+      await webhook?.close();
       await devServer?.stop();
     }
   }
+}
+
+function slackRouter(config: Config, client: Client, logger: Logger, signingSecret: string) {
+  const kubernetes = createKubernetesActivities({ kubeConfig: loadKubeConfig(), dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
+  return createSlackRouter({
+    client,
+    signingSecret,
+    logger: logger.child({ system: 'slack' }),
+    allow: config.slack.allow,
+    supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
+    supportTaskQueue: config.temporal.taskQueue,
+    supportPodTtlMs: config.support.ttlMinutes * 60_000,
+    // Read-only: the status table comes straight from the cluster.
+    workloadsOf: async (ns) => (await kubernetes.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
+  });
 }
 
 const logger = createLogger();

@@ -3,9 +3,9 @@
  * Temporal's deterministic sandbox); activities are whatever implementations main.ts built.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
-import type { AwsActivities, EnvironmentActivities, KubernetesActivities, SchedulerActivities } from './activities/contracts';
+import type { AwsActivities, EnrolmentActivities, EnvironmentActivities, KubernetesActivities, SchedulerActivities } from './activities/contracts';
 
-export type AllActivities = EnvironmentActivities & KubernetesActivities & SchedulerActivities & AwsActivities;
+export type AllActivities = EnvironmentActivities & KubernetesActivities & SchedulerActivities & AwsActivities & EnrolmentActivities;
 
 export interface WorkerSettings {
   connection: NativeConnection;

@@ -6,17 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import https from 'node:https';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
-import { DateTime } from 'luxon';
 import { ORIGINAL_REPLICAS, SLACK_CHANNEL } from '../src/activities/kubernetes';
-import { environmentWorkflow, environmentWorkflowId } from '../src/workflows';
+import { environmentWorkflowId } from '../src/workflows';
 import { testCluster } from './support/kube';
 import { freePort, startService, waitFor } from './support/service';
 import { eventually, postSigned, SlackRecorder, visibleText } from './support/slack';
+import { servingCertificate } from './support/tls';
 
 const SECRET = 'e2e-signing-secret';
 const TOKEN = 'xoxb-e2e-bot-token';
@@ -33,6 +34,8 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
   let apiUrl: string;
   let temporalAddress: string;
   let apps: AppsV1Api;
+  let webhookUrl: string;
+  const tls = servingCertificate();
 
   before(async function () {
     this.timeout(300_000);
@@ -53,7 +56,8 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     });
     recorder = await new SlackRecorder().start();
 
-    const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const [temporalPort, uiPort, apiPort, webhookPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    webhookUrl = `https://127.0.0.1:${webhookPort}/admission/namespaces`;
     temporalAddress = `127.0.0.1:${temporalPort}`;
     apiUrl = `http://127.0.0.1:${apiPort}`;
     service = startService({
@@ -69,34 +73,18 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
       SLACK_API_URL: `${recorder.url}/api/`,
       SLACK_ALLOW_CONTROL_USERS: ALICE,
       AWS_REGIONS: '',
+      WEBHOOK_PORT: String(webhookPort),
+      WEBHOOK_TLS_CERT: tls.certFile,
+      WEBHOOK_TLS_KEY: tls.keyFile,
     });
-    await waitFor('the ready banner', () => service.output().includes('Slack         ') || service.child.exitCode !== null, 150_000);
+    await waitFor('the ready banner', () => service.output().includes('Webhook       ') || service.child.exitCode !== null, 150_000);
     assert.equal(service.child.exitCode, null, `service exited:\n${service.output()}`);
 
-    // Enrolment is the admission webhook's job; here the environment is started as it would.
+    // No webhook saw the namespace being made: the reconciler the service runs at start-up enrols it.
     const connection = await Connection.connect({ address: temporalAddress });
     try {
-      const policyZone = 'UTC';
-      await new Client({ connection }).workflow.start(environmentWorkflow, {
-        workflowId: environmentWorkflowId(namespace),
-        taskQueue: 'devenv-scheduler',
-        args: [
-          {
-            namespace,
-            enabled: true,
-            policy: {
-              // Far enough ahead that no warning fires while the test runs.
-              shutdownTime: DateTime.utc().plus({ hours: 3 }).toFormat('HH:mm'),
-              timeZone: policyZone,
-              workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-              holidays: [],
-              warningOffsetsMinutes: [60, 30, 15],
-              maxProlongationMinutes: 240,
-              afterHoursWindowMinutes: 120,
-            },
-          },
-        ],
-      });
+      const handle = new Client({ connection }).workflow.getHandle(environmentWorkflowId(namespace));
+      await eventually('the reconciler to enrol the namespace', () => handle.describe().then((d) => (d.status.name === 'RUNNING' ? true : undefined), () => undefined), 60_000);
     } finally {
       await connection.close();
     }
@@ -128,6 +116,22 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
 
   it('says which Slack and cluster wiring it runs with', function () {
     assert.match(service.output(), new RegExp(`Slack +commands at ${apiUrl.replace(/\./g, '\\.')}/slack/commands; warnings to Slack \\(default channel ${DEFAULT_CHANNEL}\\)`));
+  });
+
+  it('serves the admission webhook over TLS with the configured certificate', async function () {
+    assert.match(service.output(), new RegExp(`Webhook +${webhookUrl.replace(/\./g, '\\.')}`));
+    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = https.request(webhookUrl, { method: 'POST', ca: tls.ca, headers: { 'content-type': 'application/json' } }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      request.on('error', reject);
+      request.end('{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"e2e-1"}}');
+    });
+    assert.equal(response.status, 200);
+    assert.deepEqual(JSON.parse(response.body).response.uid, 'e2e-1');
+    assert.equal(JSON.parse(response.body).response.allowed, true);
   });
 
   it('status shows the workloads read from the cluster', async function () {

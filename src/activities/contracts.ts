@@ -99,6 +99,24 @@ export interface SchedulerActivities {
   listRunningEnvironments(): Promise<string[]>;
 }
 
+/** What one reconciliation changed so that every namespace has the environment its label asks for. */
+export interface ReconcileReport {
+  namespaces: number;
+  environments: number;
+  /** Environment workflows started for namespaces that had none. */
+  enrolled: string[];
+  /** Running environments whose `scheduler` label had changed. */
+  enabled: string[];
+  disabled: string[];
+  /** Environments of deleted (or system) namespaces. */
+  retired: string[];
+  failed: { namespace: string; error: string }[];
+}
+
+export interface EnrolmentActivities {
+  reconcileEnvironments(): Promise<ReconcileReport>;
+}
+
 /** AWS resources that follow an environment when tagged `namespace=<ns>` and `scheduler=enabled`. */
 export type AwsResourceKind = 'ec2-instance' | 'rds-instance' | 'rds-cluster';
 

@@ -8,7 +8,8 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { AllActivities } from '../worker';
 import { createAwsActivities } from './aws';
-import { createKubernetesActivities, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES } from './kubernetes';
+import { createEnrolment, createEnrolmentActivities, type Enrolment } from './enrolment';
+import { createKubernetesActivities, createNamespaceLister, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES } from './kubernetes';
 import { createLogNotifier } from './log-notifier';
 import { createSchedulerActivities } from './scheduler';
 import { createSlackNotifier } from './slack';
@@ -18,6 +19,10 @@ export function loadKubeConfig(): KubeConfig {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
   return kubeConfig;
+}
+
+export function createConfiguredEnrolment(config: Config, client: Client): Enrolment {
+  return createEnrolment({ client, taskQueue: config.temporal.taskQueue, policy: config.policy, systemNamespaces: config.enrolment.systemNamespaces });
 }
 
 export async function createActivities(config: Config, logger: Logger, client: Client): Promise<AllActivities> {
@@ -56,5 +61,11 @@ export async function createActivities(config: Config, logger: Logger, client: C
     ...aws,
     ...notifier,
     ...createSchedulerActivities(client),
+    ...createEnrolmentActivities({
+      client,
+      enrolment: createConfiguredEnrolment(config, client),
+      listNamespaces: createNamespaceLister(kubeConfig),
+      logger: logger.child({ system: 'enrolment' }),
+    }),
   };
 }

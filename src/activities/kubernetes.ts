@@ -588,3 +588,32 @@ export function createSlackChannelLookup(kubeConfig: KubeConfig, logger: Logger,
     return channel;
   };
 }
+
+/** A namespace as enrolment sees it. */
+export interface NamespaceInfo {
+  name: string;
+  labels: Record<string, string>;
+  /** Being deleted: its environment retires rather than starts. */
+  terminating: boolean;
+}
+
+/** Every namespace in the cluster, a page at a time (the reconciler compares them with the running environments). */
+export function createNamespaceLister(kubeConfig: KubeConfig, pageSize = 500): () => Promise<NamespaceInfo[]> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  return async () => {
+    const namespaces: NamespaceInfo[] = [];
+    let token: string | undefined;
+    do {
+      const page = await core.listNamespace({ limit: pageSize, _continue: token });
+      for (const ns of page.items) {
+        namespaces.push({
+          name: ns.metadata?.name ?? '',
+          labels: ns.metadata?.labels ?? {},
+          terminating: ns.status?.phase === 'Terminating' || ns.metadata?.deletionTimestamp !== undefined,
+        });
+      }
+      token = page.metadata?._continue || undefined;
+    } while (token);
+    return namespaces;
+  };
+}

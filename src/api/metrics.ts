@@ -8,6 +8,8 @@ export interface Metrics {
   registry: Registry;
   httpRequests: Counter<'route' | 'method' | 'status'>;
   httpDuration: Histogram<'route' | 'method'>;
+  /** Admission webhook calls by what they did; `failed` ones are left to the reconciler. */
+  admissions: Counter<'outcome'>;
 }
 
 export function createMetrics(): Metrics {
@@ -27,6 +29,12 @@ export function createMetrics(): Metrics {
       help: 'Time to answer an HTTP request',
       labelNames: ['route', 'method'],
       buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    admissions: new Counter({
+      name: 'devenv_admission_requests_total',
+      help: 'Namespace admission requests, by outcome (enrolled, enabled, disabled, retired, unchanged, skipped, dry-run, malformed, failed)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
   };

@@ -6,11 +6,12 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Connection, type ScheduleOptions } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { ALL_SEARCH_ATTRIBUTES } from '../search-attributes';
-import { awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, morningResetWorkflow } from '../workflows';
+import { awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, morningResetWorkflow, reconcileWorkflow, RECONCILE_WORKFLOW_ID } from '../workflows';
 import type { Weekday } from '../workflows/shutdown-policy';
 
 export const MORNING_RESET_SCHEDULE_ID = 'devenv-morning-reset';
 export const AWS_INVENTORY_SCHEDULE_ID = 'devenv-aws-inventory';
+export const RECONCILE_SCHEDULE_ID = 'devenv-reconcile';
 
 /**
  * Registers the project's search attributes. The dev server takes them as start-up flags;
@@ -66,6 +67,21 @@ export function awsInventorySchedule(settings: { intervalMinutes: number; taskQu
       type: 'startWorkflow',
       workflowType: awsInventoryWorkflow,
       workflowId: INVENTORY_WORKFLOW_ID,
+      taskQueue: settings.taskQueue,
+      workflowExecutionTimeout: `${settings.intervalMinutes} minutes`,
+    },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: `${settings.intervalMinutes} minutes` },
+  };
+}
+
+export function reconcileSchedule(settings: { intervalMinutes: number; taskQueue: string }): ScheduleOptions {
+  return {
+    scheduleId: RECONCILE_SCHEDULE_ID,
+    spec: { intervals: [{ every: `${settings.intervalMinutes} minutes` }] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: reconcileWorkflow,
+      workflowId: RECONCILE_WORKFLOW_ID,
       taskQueue: settings.taskQueue,
       workflowExecutionTimeout: `${settings.intervalMinutes} minutes`,
     },

@@ -2,3 +2,4 @@ export * from './environment';
 export * from './morning-reset';
 export * from './inventory';
 export * from './support-pod';
+export * from './reconcile';

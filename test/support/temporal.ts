@@ -10,7 +10,8 @@ import { registerSearchAttributes } from '../../src/temporal/setup';
 import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/binaries';
 
 let runtimeInstalled = false;
-function quietRuntime(): void {
+/** Worker logs at WARN and above, so test output stays readable; TEMPORAL_LOG_LEVEL overrides. */
+export function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_LOG_LEVEL as 'WARN') ?? 'WARN') });

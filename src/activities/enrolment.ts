@@ -1,0 +1,160 @@
+/**
+ * Enrolment: which namespaces have an environment workflow, and whether its scheduler is
+ * on. The admission webhook applies each namespace change as it happens; the reconciler
+ * (an activity on a Schedule) repairs whatever the webhook missed, e.g. while Temporal
+ * was down, by comparing the cluster's namespaces with the running workflows.
+ */
+import { asyncLocalStorage } from '@temporalio/activity';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import pLimit from 'p-limit';
+import type { Logger } from '../logger';
+import { EnvEnabled, EnvNamespace } from '../search-attributes';
+import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal } from '../workflows/environment';
+import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
+import type { EnrolmentActivities, ReconcileReport } from './contracts';
+import type { NamespaceInfo } from './kubernetes';
+
+export const SCHEDULER_LABEL = 'scheduler';
+
+/** What a namespace's `scheduler` label asks for; an unknown value keeps the scheduler on (the safe, money-saving side) and says so. */
+export function schedulerWanted(labels: Record<string, string> | undefined): { enabled: boolean; warning?: string } {
+  const value = labels?.[SCHEDULER_LABEL];
+  if (value === undefined || value === 'enabled') return { enabled: true };
+  if (value === 'disabled') return { enabled: false };
+  return { enabled: true, warning: `label ${SCHEDULER_LABEL}=${value} is neither "enabled" nor "disabled"; the scheduler stays on` };
+}
+
+export interface EnrolmentSettings {
+  client: Client;
+  taskQueue: string;
+  /** The policy a new environment starts with. */
+  policy: EnvironmentPolicy;
+  /** Never enrolled: kube-system, the service's own namespace, ... */
+  systemNamespaces: readonly string[];
+}
+
+export interface Enrolment {
+  isSystem(namespace: string): boolean;
+  /** Starts the environment if it has no workflow, and sets its scheduler on or off. */
+  enrol(namespace: string, enabled: boolean, by: string): Promise<void>;
+  /** Ends the environment's workflow; false when there was none. */
+  retire(namespace: string): Promise<boolean>;
+}
+
+export function createEnrolment({ client, taskQueue, policy, systemNamespaces }: EnrolmentSettings): Enrolment {
+  const system = new Set(systemNamespaces);
+  return {
+    isSystem: (namespace) => system.has(namespace),
+
+    async enrol(namespace, enabled, by) {
+      // One call whether or not the workflow exists: a retried or duplicated admission is harmless.
+      await client.workflow.signalWithStart(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, policy, enabled }],
+        signal: setEnabledSignal,
+        signalArgs: [{ enabled, by }],
+      });
+    },
+
+    async retire(namespace) {
+      try {
+        await client.workflow.getHandle(environmentWorkflowId(namespace)).signal(retireSignal);
+        return true;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
+    },
+  };
+}
+
+/** Signals and starts in flight at once: enough to reconcile a thousand namespaces in seconds, few enough not to flood Temporal. */
+const RECONCILE_CONCURRENCY = 20;
+
+export function createEnrolmentActivities(options: {
+  client: Client;
+  enrolment: Enrolment;
+  listNamespaces: () => Promise<NamespaceInfo[]>;
+  logger: Logger;
+}): EnrolmentActivities {
+  const { client, enrolment, listNamespaces, logger } = options;
+
+  /** Running environments and whether their scheduler is on, as visibility last saw them. */
+  async function runningEnvironments(): Promise<Map<string, boolean | undefined>> {
+    const running = new Map<string, boolean | undefined>();
+    for await (const execution of client.workflow.list({ query: `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'` })) {
+      const namespace = execution.typedSearchAttributes.get(EnvNamespace) ?? execution.workflowId.replace(/^env\//, '');
+      running.set(namespace, execution.typedSearchAttributes.get(EnvEnabled));
+    }
+    return running;
+  }
+
+  return {
+    async reconcileEnvironments() {
+      const [namespaces, environments] = await Promise.all([listNamespaces(), runningEnvironments()]);
+      const report: ReconcileReport = {
+        namespaces: namespaces.length,
+        environments: environments.size,
+        enrolled: [],
+        enabled: [],
+        disabled: [],
+        retired: [],
+        failed: [],
+      };
+      const limit = pLimit(RECONCILE_CONCURRENCY);
+      let done = 0;
+      const repair = (namespace: string, work: () => Promise<void>) =>
+        limit(async () => {
+          try {
+            await work();
+          } catch (err) {
+            report.failed.push({ namespace, error: err instanceof Error ? err.message : String(err) });
+          } finally {
+            // Also run outside an activity (devenv reconcile): then there is no one to heartbeat to.
+            asyncLocalStorage.getStore()?.heartbeat({ done: ++done });
+          }
+        });
+
+      const wanted = new Set<string>();
+      const repairs: Promise<void>[] = [];
+      for (const ns of namespaces) {
+        if (ns.terminating || enrolment.isSystem(ns.name)) continue;
+        wanted.add(ns.name);
+        const { enabled } = schedulerWanted(ns.labels);
+        const current = environments.get(ns.name);
+        if (environments.has(ns.name) && current === enabled) continue;
+        const list = !environments.has(ns.name) ? report.enrolled : enabled ? report.enabled : report.disabled;
+        repairs.push(
+          repair(ns.name, async () => {
+            await enrolment.enrol(ns.name, enabled, 'reconciler');
+            list.push(ns.name);
+          }),
+        );
+      }
+      for (const namespace of environments.keys()) {
+        if (wanted.has(namespace)) continue;
+        repairs.push(
+          repair(namespace, async () => {
+            if (await enrolment.retire(namespace)) report.retired.push(namespace);
+          }),
+        );
+      }
+      await Promise.all(repairs);
+      for (const list of [report.enrolled, report.enabled, report.disabled, report.retired]) list.sort();
+      logger.info(
+        {
+          namespaces: report.namespaces,
+          environments: report.environments,
+          enrolled: report.enrolled.length,
+          enabled: report.enabled.length,
+          disabled: report.disabled.length,
+          retired: report.retired.length,
+          failed: report.failed.length,
+        },
+        'reconciled environments with namespaces',
+      );
+      return report;
+    },
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * `POST /admission/namespaces`: the ValidatingWebhook through which namespaces enrol.
+ * It always allows (a scheduler must never be why a namespace cannot be created), answers
+ * within a fixed budget, makes no change for a dry run, and turns a request it cannot read
+ * into a proper AdmissionReview answer rather than an error. What it could not pass on to
+ * Temporal is logged, counted and left to the reconciler.
+ */
+import Router from '@koa/router';
+import { z } from 'zod';
+import { schedulerWanted, type Enrolment } from '../activities/enrolment';
+import type { Logger } from '../logger';
+import type { Metrics } from './metrics';
+
+const namespaceObject = z.object({
+  metadata: z.object({ name: z.string().optional(), labels: z.record(z.string(), z.string()).optional() }).optional(),
+});
+
+const admissionReview = z.object({
+  apiVersion: z.literal('admission.k8s.io/v1'),
+  kind: z.literal('AdmissionReview'),
+  request: z.object({
+    uid: z.string().min(1),
+    kind: z.object({ kind: z.string() }).optional(),
+    operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
+    name: z.string().optional(),
+    object: namespaceObject.nullish(),
+    oldObject: namespaceObject.nullish(),
+    dryRun: z.boolean().optional(),
+    userInfo: z.object({ username: z.string().optional() }).optional(),
+  }),
+});
+
+type AdmissionRequest = z.infer<typeof admissionReview>['request'];
+
+export type AdmissionOutcome = 'enrolled' | 'enabled' | 'disabled' | 'retired' | 'unchanged' | 'skipped' | 'dry-run' | 'malformed' | 'failed';
+
+export interface AdmissionOptions {
+  enrolment: Enrolment;
+  logger: Logger;
+  metrics: Metrics;
+  /** How long the webhook waits for Temporal before it answers anyway (the reconciler repairs the rest). */
+  temporalBudgetMs?: number;
+}
+
+const DEFAULT_TEMPORAL_BUDGET_MS = 500;
+const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+function allow(uid: string, warnings: string[] = []) {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid, allowed: true, ...(warnings.length ? { warnings } : {}) },
+  };
+}
+
+async function readBody(stream: NodeJS.ReadableStream): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new Error('request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function withinBudget<T>(work: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Temporal did not answer within ${ms} ms`)), ms);
+    timer.unref();
+    work.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+}
+
+export function createAdmissionRouter({ enrolment, logger, metrics, temporalBudgetMs = DEFAULT_TEMPORAL_BUDGET_MS }: AdmissionOptions): Router {
+  const router = new Router();
+
+  /** The change a namespace request asks of its environment, or why none. */
+  function decide(request: AdmissionRequest): { namespace: string; action: 'enrol' | 'retire' | 'none'; enabled: boolean; warning?: string; outcome: AdmissionOutcome } {
+    const namespace = request.name ?? request.object?.metadata?.name ?? request.oldObject?.metadata?.name ?? '';
+    const wanted = schedulerWanted(request.object?.metadata?.labels);
+    const base = { namespace, enabled: wanted.enabled, warning: wanted.warning };
+    const notANamespace = request.kind !== undefined && request.kind.kind !== 'Namespace';
+    if (!namespace || notANamespace || enrolment.isSystem(namespace)) return { ...base, action: 'none', outcome: 'skipped' };
+    switch (request.operation) {
+      case 'CREATE':
+        return { ...base, action: 'enrol', outcome: 'enrolled' };
+      case 'UPDATE': {
+        const before = schedulerWanted(request.oldObject?.metadata?.labels).enabled;
+        if (before === wanted.enabled) return { ...base, action: 'none', outcome: 'unchanged' };
+        return { ...base, action: 'enrol', outcome: wanted.enabled ? 'enabled' : 'disabled' };
+      }
+      case 'DELETE':
+        return { ...base, action: 'retire', outcome: 'retired' };
+      default:
+        return { ...base, action: 'none', outcome: 'skipped' };
+    }
+  }
+
+  router.post('/admission/namespaces', async (ctx) => {
+    let outcome: AdmissionOutcome = 'malformed';
+    let uid = '';
+    try {
+      let parsed: z.ZodSafeParseResult<z.infer<typeof admissionReview>>;
+      try {
+        const raw: unknown = JSON.parse(await readBody(ctx.req));
+        uid = typeof (raw as { request?: { uid?: unknown } })?.request?.uid === 'string' ? (raw as { request: { uid: string } }).request.uid : '';
+        parsed = admissionReview.safeParse(raw);
+      } catch (err) {
+        logger.warn({ error: String(err) }, 'admission: unreadable request, allowed');
+        ctx.body = allow(uid, ['devenv-scheduler: the admission request could not be read; nothing was changed']);
+        return;
+      }
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
+        logger.warn({ uid, problems }, 'admission: malformed AdmissionReview, allowed');
+        ctx.body = allow(uid, [`devenv-scheduler: not an AdmissionReview v1 for a namespace (${problems}); nothing was changed`]);
+        return;
+      }
+      const { request } = parsed.data;
+      const decision = decide(request);
+      const warnings = decision.warning ? [`devenv-scheduler: ${decision.warning}`] : [];
+      outcome = decision.outcome;
+      if (decision.action !== 'none' && request.dryRun) {
+        outcome = 'dry-run';
+      } else if (decision.action !== 'none') {
+        const by = `admission:${request.userInfo?.username ?? 'unknown'}`;
+        const work =
+          decision.action === 'retire' ? enrolment.retire(decision.namespace).then(() => undefined) : enrolment.enrol(decision.namespace, decision.enabled, by);
+        try {
+          await withinBudget(work, temporalBudgetMs);
+        } catch (err) {
+          outcome = 'failed';
+          // Never unhandled: the call may still finish after the answer has gone.
+          work.catch(() => undefined);
+          logger.error(
+            { namespace: decision.namespace, operation: request.operation, error: String(err) },
+            'admission: could not pass the change to Temporal; allowed, the reconciler will repair it',
+          );
+        }
+      }
+      logger.info({ namespace: decision.namespace, operation: request.operation, dryRun: request.dryRun === true, outcome }, 'admission');
+      ctx.body = allow(request.uid, warnings);
+    } finally {
+      metrics.admissions.inc({ outcome });
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,311 @@
+/**
+ * Enrolment end to end: the test kube-apiserver is given a ValidatingWebhookConfiguration
+ * that calls our webhook over TLS (a CA generated for the test), so creating, relabelling
+ * and deleting namespaces through the Kubernetes API drives environment workflows on a real
+ * Temporal dev server. Then the ways it can go wrong: malformed and dry-run requests, and
+ * Temporal unreachable, after which the reconciler repairs what was missed.
+ */
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createEnrolment, createEnrolmentActivities, type Enrolment } from '../src/activities/enrolment';
+import { createNamespaceLister } from '../src/activities/kubernetes';
+import { createAdmissionRouter } from '../src/api/admission';
+import { createMetrics, type Metrics } from '../src/api/metrics';
+import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
+import { createLogger } from '../src/logger';
+import { ALL_SEARCH_ATTRIBUTES } from '../src/search-attributes';
+import { temporalCliPath } from '../src/temporal/binaries';
+import { environmentWorkflowId, reconcileWorkflow, statusQuery, type EnvironmentStatus } from '../src/workflows';
+import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import { testCluster, type TestCluster } from './support/kube';
+import { recordingActivities } from './support/recording-activities';
+import { eventually } from './support/slack';
+import { quietRuntime, uniqueTaskQueue, workflowBundle } from './support/temporal';
+import { servingCertificate } from './support/tls';
+
+const WEBHOOK_NAME = 'devenv-scheduler-test';
+const SYSTEM = ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler'];
+const POLICY: EnvironmentPolicy = {
+  shutdownTime: '19:00',
+  timeZone: 'UTC',
+  workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'],
+  holidays: [],
+  warningOffsetsMinutes: [60, 30, 15],
+  maxProlongationMinutes: 240,
+  afterHoursWindowMinutes: 120,
+};
+
+describe('admission webhook and reconciler (real kube-apiserver, real Temporal)', function () {
+  this.timeout(120_000);
+  const logger = createLogger('silent');
+  let cluster: TestCluster;
+  let core: CoreV1Api;
+  let admission: AdmissionregistrationV1Api;
+  // A dev server of this suite's own: the reconciler retires every environment whose namespace is not in the cluster.
+  let temporal: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  let taskQueue: string;
+  let enrolment: Enrolment;
+  let metrics: Metrics;
+  let webhook: WebhookServer;
+  const tls = servingCertificate();
+  let counter = 0;
+  const newName = (prefix: string) => `${prefix}-${process.pid % 10000}-${++counter}`;
+
+  before(async function () {
+    this.timeout(300_000);
+    cluster = await testCluster();
+    core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    admission = cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    quietRuntime();
+    temporal = await TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'existing-path', path: temporalCliPath() }, searchAttributes: ALL_SEARCH_ATTRIBUTES },
+    });
+    taskQueue = uniqueTaskQueue('admission');
+    enrolment = createEnrolment({ client: temporal.client, taskQueue, policy: POLICY, systemNamespaces: SYSTEM });
+    worker = await Worker.create({
+      connection: temporal.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: {
+        ...recordingActivities(async () => Date.now()),
+        ...createEnrolmentActivities({ client: temporal.client, enrolment, listNamespaces: createNamespaceLister(cluster.kubeConfig), logger }),
+      },
+    });
+    running = worker.run();
+    metrics = createMetrics();
+    webhook = await startWebhookServer({
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      port: 0,
+      host: '127.0.0.1',
+      router: createAdmissionRouter({ enrolment, logger, metrics }),
+      logger,
+    });
+    await admission.createValidatingWebhookConfiguration({
+      body: {
+        metadata: { name: WEBHOOK_NAME },
+        webhooks: [
+          {
+            name: 'namespaces.devenv-scheduler.io',
+            clientConfig: { url: `${webhook.url}/admission/namespaces`, caBundle: tls.ca.toString('base64') },
+            rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['namespaces'], scope: '*' }],
+            admissionReviewVersions: ['v1'],
+            sideEffects: 'NoneOnDryRun',
+            failurePolicy: 'Ignore',
+            timeoutSeconds: 3,
+            namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: SYSTEM }] },
+          },
+        ],
+      },
+    });
+    // The apiserver picks up a new webhook configuration asynchronously: wait until it calls us.
+    await eventually(
+      'the apiserver to call the webhook',
+      async () => {
+        const probe = newName('probe');
+        const before = await admissions('enrolled');
+        await core.createNamespace({ body: { metadata: { name: probe } }, dryRun: 'All' });
+        return (await admissions('dry-run')) > 0 || (await admissions('enrolled')) > before ? true : undefined;
+      },
+      30_000,
+    );
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    // Cluster-wide: later suites must not call a webhook that is gone.
+    await admission.deleteValidatingWebhookConfiguration({ name: WEBHOOK_NAME }).catch(() => undefined);
+    await webhook?.close();
+    worker?.shutdown();
+    await running;
+    await temporal?.teardown();
+  });
+
+  async function admissions(outcome: string): Promise<number> {
+    const metric = await metrics.admissions.get();
+    return metric.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+  }
+
+  const handle = (namespace: string) => temporal.client.workflow.getHandle(environmentWorkflowId(namespace));
+  const status = (namespace: string): Promise<EnvironmentStatus> => handle(namespace).query(statusQuery);
+  async function workflowState(namespace: string): Promise<string> {
+    try {
+      return (await handle(namespace).describe()).status.name;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return 'NONE';
+      throw err;
+    }
+  }
+
+  it('a namespace created without a scheduler label gets a running, scheduled environment', async function () {
+    const name = newName('dev');
+    await core.createNamespace({ body: { metadata: { name } } });
+    assert.equal(await workflowState(name), 'RUNNING', 'the environment exists as soon as the namespace does');
+    const env = await status(name);
+    assert.equal(env.enabled, true);
+    assert.equal(env.phase, 'running');
+    assert.ok(env.shutdownAt, 'a shutdown is scheduled');
+  });
+
+  it('scheduler=disabled enrols it paused; relabelling switches it on and off', async function () {
+    const name = newName('dev');
+    await core.createNamespace({ body: { metadata: { name, labels: { scheduler: 'disabled' } } } });
+    assert.equal((await status(name)).phase, 'disabled');
+
+    await core.patchNamespace({ name, body: { metadata: { labels: { scheduler: 'enabled' } } } }, mergePatch());
+    const enabled = await status(name);
+    assert.equal(enabled.enabled, true);
+    assert.equal(enabled.lastAction?.action, 'enable');
+    assert.match(enabled.lastAction?.by ?? '', /^admission:/);
+
+    await core.patchNamespace({ name, body: { metadata: { labels: { scheduler: 'disabled' } } } }, mergePatch());
+    assert.equal((await status(name)).phase, 'disabled');
+
+    // Any other change to the namespace leaves the environment alone.
+    const before = await status(name);
+    await core.patchNamespace({ name, body: { metadata: { labels: { team: 'payments' } } } }, mergePatch());
+    assert.deepEqual(await status(name), before);
+  });
+
+  it('deleting the namespace retires its environment', async function () {
+    const name = newName('dev');
+    await core.createNamespace({ body: { metadata: { name } } });
+    assert.equal(await workflowState(name), 'RUNNING');
+    await core.deleteNamespace({ name });
+    await eventually('the workflow to complete', async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
+  });
+
+  it('system namespaces and dry runs change nothing', async function () {
+    await core.createNamespace({ body: { metadata: { name: 'devenv-scheduler' } } }).catch(() => undefined);
+    assert.equal(await workflowState('devenv-scheduler'), 'NONE');
+    const name = newName('dry');
+    const dryRuns = await admissions('dry-run');
+    await core.createNamespace({ body: { metadata: { name } }, dryRun: 'All' });
+    assert.equal(await admissions('dry-run'), dryRuns + 1, 'the webhook was called for the dry run');
+    assert.equal(await workflowState(name), 'NONE');
+  });
+
+  it('malformed AdmissionReviews are allowed with a warning, and change nothing', async function () {
+    const bodies = [
+      'not json at all',
+      '{}',
+      JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'u-1' } }),
+      JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-2', operation: 'EXPLODE', name: 'x' } }),
+      JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-3', operation: 'CREATE', object: { metadata: { labels: 7 } } } }),
+    ];
+    const malformed = await admissions('malformed');
+    for (const body of bodies) {
+      const reply = await postAdmission(webhook.url, body, tls.ca);
+      assert.equal(reply.status, 200, body);
+      const review = reply.json as { apiVersion: string; kind: string; response: { uid: string; allowed: boolean; warnings?: string[] } };
+      assert.equal(review.apiVersion, 'admission.k8s.io/v1');
+      assert.equal(review.kind, 'AdmissionReview');
+      assert.equal(review.response.allowed, true);
+      assert.match(review.response.warnings?.[0] ?? '', /nothing was changed/);
+    }
+    assert.equal(await admissions('malformed'), malformed + bodies.length);
+    const reply = await postAdmission(webhook.url, bodies[2]!, tls.ca);
+    assert.equal((reply.json as { response: { uid: string } }).response.uid, 'u-1', 'the uid is echoed whenever there is one');
+  });
+
+  it('with Temporal unreachable it still allows at once, counts the failure, and the reconciler repairs it', async function () {
+    // A second webhook whose Temporal is a closed port.
+    const deadClient = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
+    const deadMetrics = createMetrics();
+    const dead = await startWebhookServer({
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      port: 0,
+      host: '127.0.0.1',
+      router: createAdmissionRouter({
+        enrolment: createEnrolment({ client: deadClient, taskQueue, policy: POLICY, systemNamespaces: SYSTEM }),
+        logger,
+        metrics: deadMetrics,
+      }),
+      logger,
+    });
+    const missed = newName('missed');
+    try {
+      // The namespace is made while our webhook is down too (the apiserver ignores the failure)...
+      await admission.patchValidatingWebhookConfiguration(
+        { name: WEBHOOK_NAME, body: [{ op: 'replace', path: '/webhooks/0/clientConfig/url', value: `${dead.url}/admission/namespaces` }] },
+        jsonPatch(),
+      );
+      await eventually('the apiserver to call the unreachable-Temporal webhook', async () => {
+        await core.createNamespace({ body: { metadata: { name: newName('probe-dead') } }, dryRun: 'All' });
+        const [failedDry] = (await deadMetrics.admissions.get()).values.filter((v) => v.labels.outcome === 'dry-run');
+        return failedDry ? true : undefined;
+      });
+      const began = Date.now();
+      await core.createNamespace({ body: { metadata: { name: missed, labels: { scheduler: 'disabled' } } } });
+      const tookMs = Date.now() - began;
+      assert.ok(tookMs < 2000, `namespace creation took ${tookMs} ms`);
+      const failed = (await deadMetrics.admissions.get()).values.find((v) => v.labels.outcome === 'failed');
+      assert.equal(failed?.value, 1, 'the failure is counted');
+      assert.equal(await workflowState(missed), 'NONE');
+    } finally {
+      await admission.patchValidatingWebhookConfiguration(
+        { name: WEBHOOK_NAME, body: [{ op: 'replace', path: '/webhooks/0/clientConfig/url', value: `${webhook.url}/admission/namespaces` }] },
+        jsonPatch(),
+      );
+      await dead.close();
+    }
+
+    // Also an environment whose namespace vanished unseen, and one whose label changed unseen.
+    const ghost = newName('ghost');
+    await enrolment.enrol(ghost, true, 'test');
+    const drifted = newName('drifted');
+    await core.createNamespace({ body: { metadata: { name: drifted } } });
+    await handle(drifted).signal('setEnabled', { enabled: false, by: 'test' });
+    await eventually('visibility to see both', async () => {
+      const seen = new Set<string>();
+      for await (const e of temporal.client.workflow.list({ query: `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'` })) seen.add(e.workflowId);
+      return seen.has(environmentWorkflowId(ghost)) && seen.has(environmentWorkflowId(drifted)) ? true : undefined;
+    });
+    await eventually('visibility to see drifted as disabled', async () => {
+      for await (const e of temporal.client.workflow.list({ query: `WorkflowId = '${environmentWorkflowId(drifted)}' AND EnvEnabled = false` })) return e ? true : undefined;
+      return undefined;
+    });
+
+    const report = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-${missed}`, taskQueue });
+    assert.ok(report.enrolled.includes(missed), `missed namespace enrolled: ${JSON.stringify(report)}`);
+    assert.ok(report.retired.includes(ghost), 'environment of a vanished namespace retired');
+    assert.ok(report.enabled.includes(drifted), 'label scheduler (absent = enabled) applied');
+    assert.deepEqual(report.failed, []);
+    assert.equal((await status(missed)).phase, 'disabled', "the missed namespace's label is honoured");
+    await eventually('the ghost to complete', async () => ((await workflowState(ghost)) === 'COMPLETED' ? true : undefined));
+    assert.equal((await status(drifted)).enabled, true);
+
+    // A second pass finds nothing left to do.
+    await eventually('visibility to catch up', async () => {
+      const again = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-again-${missed}-${Date.now()}`, taskQueue });
+      return again.enrolled.length + again.enabled.length + again.disabled.length + again.retired.length === 0 ? again : undefined;
+    });
+  });
+});
+
+// client-node 1.x sends no patch Content-Type unless told.
+const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const jsonPatch = () => setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+
+function postAdmission(url: string, body: string, ca: Buffer): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(
+      `${url}/admission/namespaces`,
+      { method: 'POST', headers: { 'content-type': 'application/json' }, ca },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(text) as unknown }));
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}

@@ -1,0 +1,24 @@
+/** A throwaway CA and a serving certificate for 127.0.0.1, made with openssl, for tests that need real TLS. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface ServingCertificate {
+  dir: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  ca: Buffer;
+}
+
+export function servingCertificate(commonName = 'devenv-webhook'): ServingCertificate {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-tls-'));
+  const openssl = (args: string[]) => execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', `/CN=${commonName}-ca`, '-days', '2']);
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', `/CN=${commonName}`]);
+  writeFileSync(path.join(dir, 'tls.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  openssl(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-extfile', 'tls.ext', '-days', '2']);
+  const caFile = path.join(dir, 'ca.crt');
+  return { dir, caFile, certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key'), ca: readFileSync(caFile) };
+}
