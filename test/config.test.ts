@@ -40,6 +40,10 @@ describe('config: loadConfig(env)', () => {
       ['apiPort', (c) => c.apiPort, 3000],
       ['dryRun', (c) => c.dryRun, false],
       ['kubernetes.concurrency', (c) => c.kubernetes.concurrency, 3],
+      ['role (everything in one process)', (c) => c.role, 'all'],
+      ['webhook.port', (c) => c.webhook.port, 8443],
+      ['webhook.tlsCert (no webhook)', (c) => c.webhook.tlsCert, undefined],
+      ['enrolment.reconcileIntervalMinutes', (c) => c.enrolment.reconcileIntervalMinutes, 10],
       ['support.namespace', (c) => c.support.namespace, 'devenv-support'],
       ['support.image', (c) => c.support.image, 'debian:bookworm-slim'],
       ['support.sizes (the built-in XS..XL)', (c) => c.support.sizes, undefined],
@@ -171,6 +175,25 @@ describe('config: loadConfig(env)', () => {
     });
   });
 
+  describe('enrolment and deployment settings', () => {
+    it('system namespaces: the configured ones plus the service\'s own and the support namespace', () => {
+      assert.deepEqual(loadConfig({}).enrolment.systemNamespaces, ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler', 'devenv-support']);
+      assert.deepEqual(loadConfig({ SYSTEM_NAMESPACES: 'kube-system, monitoring', POD_NAMESPACE: 'platform' }).enrolment.systemNamespaces, [
+        'kube-system',
+        'monitoring',
+        'platform',
+        'devenv-support',
+      ]);
+    });
+
+    it('the webhook needs its certificate and key together', () => {
+      assert.deepEqual(loadConfig({ WEBHOOK_TLS_CERT: '/tls/tls.crt', WEBHOOK_TLS_KEY: '/tls/tls.key' }).webhook, { port: 8443, tlsCert: '/tls/tls.crt', tlsKey: '/tls/tls.key' });
+      assert.deepEqual(configError({ WEBHOOK_TLS_CERT: '/tls/tls.crt' }).problems, [
+        'WEBHOOK_TLS_KEY (unset): the webhook needs both WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY (files of a mounted Secret)',
+      ]);
+    });
+  });
+
   describe('Slack and support-pod settings', () => {
     it('reads the Slack secrets, channel and allow-lists; families without a list allow everyone', () => {
       const config = loadConfig({
@@ -265,6 +288,8 @@ describe('config: loadConfig(env)', () => {
       ['SUPPORT_POD_TTL', '200h', 'SUPPORT_POD_TTL="200h": must be at most 168h'],
       ['SUPPORT_NAMESPACE', 'Ops_Team', 'SUPPORT_NAMESPACE="Ops_Team": must be a namespace name (a DNS-1123 label)'],
       ['KUBE_CONCURRENCY', '0', /^KUBE_CONCURRENCY="0": .*1/],
+      ['SERVICE_ROLE', 'both', /^SERVICE_ROLE="both": .*"all".*"api".*"worker"/],
+      ['RECONCILE_INTERVAL', '-5m', 'RECONCILE_INTERVAL="-5m": "-5m" is negative; give a positive duration such as 1h, 90m or 2h30m'],
       ['API_PORT', '70000', /^API_PORT="70000": .*65535/],
       ['API_PORT', 'http', /^API_PORT="http": .*number/],
       ['API_PORT', '80.5', /^API_PORT="80\.5": .*int/],
