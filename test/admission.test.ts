@@ -28,7 +28,9 @@ import { quietRuntime, uniqueTaskQueue, workflowBundle } from './support/tempora
 import { servingCertificate } from './support/tls';
 
 const WEBHOOK_NAME = 'devenv-scheduler-test';
-const SYSTEM = ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler'];
+// The service's own namespace, named apart from the real one other suites create.
+const OWN_NAMESPACE = 'devenv-admission-own';
+const SYSTEM = ['kube-system', 'kube-public', 'kube-node-lease', OWN_NAMESPACE];
 const POLICY: EnvironmentPolicy = {
   shutdownTime: '19:00',
   timeZone: 'UTC',
@@ -182,8 +184,8 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   });
 
   it('system namespaces and dry runs change nothing', async function () {
-    await core.createNamespace({ body: { metadata: { name: 'devenv-scheduler' } } }).catch(() => undefined);
-    assert.equal(await workflowState('devenv-scheduler'), 'NONE');
+    await core.createNamespace({ body: { metadata: { name: OWN_NAMESPACE } } });
+    assert.equal(await workflowState(OWN_NAMESPACE), 'NONE');
     const name = newName('dry');
     const dryRuns = await admissions('dry-run');
     await core.createNamespace({ body: { metadata: { name } }, dryRun: 'All' });

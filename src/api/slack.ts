@@ -9,13 +9,13 @@
  */
 import Router from '@koa/router';
 import { verifySlackRequest } from '@slack/bolt';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { familyOf, formatCommand, helpLines, parseCommand, type Command, type CommandFamily } from '../commands';
 import { formatMinutes } from '../duration';
+import { createEnvironments, OperationError } from '../environments';
 import type { Logger } from '../logger';
-import { EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
 import {
   BUTTON_PROLONGATION_MINUTES,
   PROLONGATE_ACTION_ID,
@@ -30,18 +30,9 @@ import {
   slackDate,
   type SlackMessage,
 } from '../slack/blocks';
-import {
-  environmentWorkflowId,
-  prolongateUpdate,
-  startUpdate,
-  statusQuery,
-  stopUpdate,
-  type ActionResult,
-  type EnvironmentStatus,
-  type Phase,
-} from '../workflows/environment';
+import type { ActionResult, EnvironmentStatus, Phase } from '../workflows/environment';
 import { describeRemaining } from '../workflows/shutdown-policy';
-import { stopSupportPodSignal, supportPodStateQuery, supportPodWorkflow, supportPodWorkflowId } from '../workflows/support-pod';
+import { supportPodStateQuery, supportPodWorkflowId } from '../workflows/support-pod';
 
 /** Either list narrows who may use a family of commands; with both set, both must allow. */
 export interface SlackAllowList {
@@ -110,6 +101,7 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
   if (!signingSecret) throw new Error('createSlackRouter: the Slack signing secret is empty');
   const replyBudgetMs = options.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
   const router = new Router();
+  const environments = createEnvironments(client);
 
   /** The raw body when the request is signed by Slack within the replay window; otherwise answers 401 and returns undefined. */
   async function verifiedBody(ctx: Context): Promise<string | undefined> {
@@ -189,10 +181,17 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
 
   /** The reply for any failure of a Temporal call; `doing` is mrkdwn such as "stop *dev1*". */
   function failureReply(err: unknown, doing: string, namespace?: string): Reply {
-    if (err instanceof WorkflowNotFoundError && namespace) return ephemeral(unknownNamespace(namespace));
-    if (err instanceof WorkflowUpdateFailedError) {
-      // The validator's or the handler's own words; a rejected Update changed nothing.
-      return ephemeral(plain(`:warning: Could not ${doing}: ${mrkdwn(err.cause?.message ?? err.message)}`));
+    if (err instanceof OperationError) {
+      switch (err.kind) {
+        case 'unknown-environment':
+          if (namespace) return ephemeral(unknownNamespace(namespace));
+          break;
+        case 'retired':
+          return ephemeral(plain(`:warning: *${namespace}* is no longer managed (its namespace was deleted).`));
+        case 'rejected':
+          // The validator's or the handler's own words; a rejected Update changed nothing.
+          return ephemeral(plain(`:warning: Could not ${doing}: ${mrkdwn(err.message)}`));
+      }
     }
     logger.error({ err: String(err), namespace, doing }, 'Slack command failed');
     return ephemeral(plain(`:x: Could not ${doing}: the scheduler had an internal error (logged). Try again in a minute.`));
@@ -212,9 +211,8 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
   }
 
   async function status(namespace: string): Promise<Reply> {
-    const handle = client.workflow.getHandle(environmentWorkflowId(namespace));
     const [state, workloads] = await Promise.all([
-      handle.query(statusQuery),
+      environments.status(namespace),
       options.workloadsOf?.(namespace).catch((err: unknown) => {
         logger.warn({ err: String(err), namespace }, 'workloads unavailable for status');
         return 'unavailable' as const;
@@ -225,28 +223,19 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
 
   async function list(): Promise<Reply> {
     const now = new Date();
-    const running = client.workflow.list({ query: `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'` });
-    const rows: { namespace: string; line: string }[] = [];
-    for await (const execution of running) {
-      const attributes = execution.typedSearchAttributes;
-      const namespace = attributes.get(EnvNamespace) ?? execution.workflowId.replace(/^env\//, '');
-      const phase = (attributes.get(EnvPhase) ?? 'running') as Phase;
-      const shutdown = attributes.get(EnvNextShutdown);
-      const when = shutdown ? `shuts down ${slackDate(shutdown.toISOString())}, in ${describeRemaining(now, shutdown)}` : 'no scheduled shutdown';
-      rows.push({ namespace, line: `${PHASE_ICON[phase] ?? ''} *${escape(namespace)}*  ${phase} · ${when}` });
-    }
+    const rows = (await environments.list()).map(({ namespace, phase, nextShutdown }) => {
+      const when = nextShutdown ? `shuts down ${slackDate(nextShutdown)}, in ${describeRemaining(now, new Date(nextShutdown))}` : 'no scheduled shutdown';
+      return `${PHASE_ICON[phase] ?? ''} *${escape(namespace)}*  ${phase} · ${when}`;
+    });
     if (rows.length === 0) return ephemeral(plain('No environments are enrolled yet.'));
-    rows.sort((a, b) => a.namespace.localeCompare(b.namespace));
     const text = `${rows.length} environment${rows.length === 1 ? '' : 's'}`;
     // Slack allows 50 blocks a message; 45 sections hold well over a thousand environments.
-    return ephemeral({ text, blocks: [section(`*${text}*`), ...sections(rows.map((row) => row.line)).slice(0, 45)] });
+    return ephemeral({ text, blocks: [section(`*${text}*`), ...sections(rows).slice(0, 45)] });
   }
 
   async function prolongate(who: Requester, namespace: string, minutes: number): Promise<Reply> {
     try {
-      const result = await client.workflow
-        .getHandle(environmentWorkflowId(namespace))
-        .executeUpdate(prolongateUpdate, { args: [{ by: who.user, minutes }] });
+      const result = await environments.prolongate(namespace, minutes, who.user);
       return inChannel(plain(`:clock3: ${mrkdwn(result.message)}`));
     } catch (err) {
       return failureReply(err, `prolongate *${namespace}* by ${formatMinutes(minutes)}`, namespace);
@@ -255,19 +244,16 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
 
   /** Start or stop: the Update may take minutes, so its result always arrives via `response_url`. */
   async function startOrStop(who: Requester, action: 'start' | 'stop', namespace: string): Promise<Reply> {
-    const handle = client.workflow.getHandle(environmentWorkflowId(namespace));
     try {
       // Answered by the server alone, so an unknown namespace is told at once even when no worker runs.
-      const { status } = await handle.describe();
-      if (status.name !== 'RUNNING') return ephemeral(plain(`:warning: *${namespace}* is no longer managed (its namespace was deleted).`));
+      await environments.ensureManaged(namespace);
     } catch (err) {
       return failureReply(err, `${action} *${namespace}*`, namespace);
     }
     const began = Date.now();
-    const update = action === 'start' ? startUpdate : stopUpdate;
     later(
       who.responseUrl,
-      handle.executeUpdate(update, { args: [{ by: who.user }] }).then(
+      environments[action](namespace, who.user).then(
         (result: ActionResult) =>
           inChannel(
             plain(
@@ -284,11 +270,10 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
 
   /** Starts the support-pod workflow, then reports the pod (or why it failed) once it exists. */
   async function supportStart(who: Requester, taskQueue: string, name: string, size: string): Promise<Reply> {
-    const workflowId = supportPodWorkflowId(name);
     try {
-      await client.workflow.start(supportPodWorkflow, { workflowId, taskQueue, args: [{ name, size, requestedBy: who.user, ttlMs: options.supportPodTtlMs }] });
+      await environments.startSupportPod({ name, size, by: who.user, taskQueue, ttlMs: options.supportPodTtlMs });
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      if (err instanceof OperationError && err.kind === 'conflict') {
         return ephemeral(plain(`:warning: A support pod *${name}* already exists. \`/devenv support list\` shows it.`));
       }
       return failureReply(err, `start support pod *${name}*`);
@@ -326,27 +311,23 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
 
   async function supportStop(who: Requester, name: string): Promise<Reply> {
     try {
-      await client.workflow.getHandle(supportPodWorkflowId(name)).signal(stopSupportPodSignal, { by: who.user });
+      await environments.stopSupportPod(name, who.user);
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return ephemeral(plain(`:grey_question: There is no support pod *${name}*.`, '`/devenv support list` shows those there are.'));
+      if (err instanceof OperationError && err.kind === 'unknown-support-pod') {
+        return ephemeral(plain(`:grey_question: There is no support pod *${name}*.`, '`/devenv support list` shows those there are.'));
+      }
       return failureReply(err, `stop support pod *${name}*`);
     }
     return inChannel(plain(`:wastebasket: Support pod *${name}* is being deleted, asked by ${mrkdwn(who.user)}.`));
   }
 
   async function supportList(): Promise<Reply> {
-    const lines: string[] = [];
-    for await (const execution of client.workflow.list({ query: `WorkflowType = 'supportPodWorkflow' AND ExecutionStatus = 'Running'` })) {
-      const name = execution.workflowId.replace(/^support\//, '');
-      const { pod, expiresAt } = await client.workflow.getHandle(execution.workflowId).query(supportPodStateQuery);
-      lines.push(
+    const lines = (await environments.listSupportPods()).map(({ name, state: { pod, expiresAt } }) =>
         pod
           ? `• *${escape(name)}* ${escape(pod.size)} · ${escape(pod.phase)} · by ${mrkdwn(pod.createdBy ?? 'unknown')}${expiresAt ? ` · deleted ${slackDate(expiresAt)}` : ''}`
           : `• *${escape(name)}* · being created`,
-      );
-    }
+    );
     if (lines.length === 0) return ephemeral(plain('No support pods right now.'));
-    lines.sort();
     return ephemeral({ text: `${lines.length} support pod${lines.length === 1 ? '' : 's'}`, blocks: sections(lines).slice(0, 45) });
   }
 
