@@ -99,6 +99,21 @@ const supportSizes = z.string().transform((text, ctx) => {
   return sizes;
 });
 
+/** `name:token,name:token`: the name is what actions are recorded under (`api:<name>`). */
+const apiTokens = z.string().transform((text, ctx) => {
+  const tokens: { name: string; token: string }[] = [];
+  for (const entry of splitList(text)) {
+    const match = /^([a-zA-Z0-9_.-]{1,64}):(\S{16,})$/.exec(entry);
+    if (!match) {
+      // Never echo the entry: it holds a secret.
+      ctx.addIssue({ code: 'custom', message: `entry ${tokens.length + 1} is not NAME:TOKEN with a token of at least 16 characters` });
+      return z.NEVER;
+    }
+    tokens.push({ name: match[1]!, token: match[2]! });
+  }
+  return tokens;
+});
+
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 
@@ -145,6 +160,8 @@ const schema = z.object({
   SUPPORT_IMAGE: z.string().min(1).default('debian:bookworm-slim'),
   SUPPORT_SIZES: supportSizes.optional(),
   SUPPORT_POD_TTL: durationMinutes.pipe(z.number().max(7 * 24 * 60, 'must be at most 168h')).default(8 * 60),
+  API_TOKENS: apiTokens.optional(),
+  API_READ_TOKENS: apiTokens.optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_BOT_TOKEN: z.string().regex(/^xox[bp]-/, 'must be a bot token (xoxb-...)').optional(),
   SLACK_DEFAULT_CHANNEL: z.string().min(1).optional(),
@@ -169,7 +186,7 @@ const schema = z.object({
 });
 
 /** Their values never appear in an error message, which may end up in a log. */
-const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN']);
+const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'API_TOKENS', 'API_READ_TOKENS']);
 
 export interface Config {
   /** Defaults every environment starts with; a namespace may override them. */
@@ -177,6 +194,8 @@ export interface Config {
   resetTime: string;
   temporal: { address?: string; namespace: string; taskQueue: string; devServerPort: number; uiPort: number; devDbFile: string };
   apiPort: number;
+  /** REST API bearer tokens; none: the /api/v1 routes refuse every request. Never logged. */
+  apiTokens: { name: string; token: string; scope: 'read' | 'control' }[];
   aws: {
     /** Empty: AWS is off, and every AWS activity reports nothing without calling AWS. */
     regions: string[];
@@ -250,6 +269,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       devDbFile: c.TEMPORAL_DEV_DB_FILE,
     },
     apiPort: c.API_PORT,
+    apiTokens: [
+      ...(c.API_TOKENS ?? []).map((t) => ({ ...t, scope: 'control' as const })),
+      ...(c.API_READ_TOKENS ?? []).map((t) => ({ ...t, scope: 'read' as const })),
+    ],
     aws: {
       regions: c.AWS_REGIONS,
       endpoint: c.AWS_ENDPOINT_URL,

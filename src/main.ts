@@ -9,11 +9,13 @@ import { NativeConnection, Runtime, makeTelemetryFilterString, type Worker } fro
 import { createActivities, createConfiguredEnrolment, loadKubeConfig } from './activities';
 import { createKubernetesActivities, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { createAdmissionRouter } from './api/admission';
+import { createRestRouter } from './api/rest';
 import { createApi } from './api/server';
 import { createMetrics } from './api/metrics';
 import { createSlackRouter } from './api/slack';
 import { startWebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
+import { createEnvironments } from './environments';
 import { createLogger, type Logger } from './logger';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import {
@@ -76,7 +78,18 @@ async function main(config: Config, logger: Logger): Promise<void> {
 
   const metrics = createMetrics();
   const slack = servesUsers && config.slack.signingSecret ? slackRouter(config, client, logger, config.slack.signingSecret) : undefined;
-  const app = createApi({ client, logger, metrics, routers: slack ? [slack] : [] });
+  const rest = servesUsers
+    ? createRestRouter({
+        environments: createEnvironments(client),
+        tokens: config.apiTokens,
+        logger: logger.child({ system: 'api' }),
+        metrics,
+        supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
+        supportTaskQueue: taskQueue,
+        supportPodTtlMs: config.support.ttlMinutes * 60_000,
+      })
+    : undefined;
+  const app = createApi({ client, logger, metrics, routers: [rest, slack].filter((r) => r !== undefined) });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(config.apiPort, () => resolve(listening));
   });
@@ -119,6 +132,13 @@ async function main(config: Config, logger: Logger): Promise<void> {
       `  Worker        ${runsWorker ? `task queue ${taskQueue}` : 'not in this process (SERVICE_ROLE=api)'}`,
       ...(runsWorker ? [`  AWS           ${config.aws.regions.length ? config.aws.regions.join(', ') : 'off (set AWS_REGIONS)'}`] : []),
       `  API           http://127.0.0.1:${apiPort}  (/healthz, /readyz, /metrics)`,
+      ...(servesUsers
+        ? [
+            `  REST API      http://127.0.0.1:${apiPort}/api/v1  (docs: http://127.0.0.1:${apiPort}/docs)${
+              config.apiTokens.length ? '' : ', refusing every request until API_TOKENS is set'
+            }`,
+          ]
+        : []),
       ...(servesUsers
         ? [
             `  Slack         ${slack ? `commands at http://127.0.0.1:${apiPort}/slack/commands` : 'commands off (set SLACK_SIGNING_SECRET)'}; ${

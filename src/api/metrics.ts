@@ -10,6 +10,8 @@ export interface Metrics {
   httpDuration: Histogram<'route' | 'method'>;
   /** Admission webhook calls by what they did; `failed` ones are left to the reconciler. */
   admissions: Counter<'outcome'>;
+  /** `/devenv` commands from Slack and the REST API, by kind and outcome. */
+  commands: Counter<'source' | 'command' | 'outcome'>;
 }
 
 export function createMetrics(): Metrics {
@@ -29,6 +31,12 @@ export function createMetrics(): Metrics {
       help: 'Time to answer an HTTP request',
       labelNames: ['route', 'method'],
       buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    commands: new Counter({
+      name: 'devenv_commands_total',
+      help: 'Commands by source (slack, api), command (start, stop, prolongate, ...) and outcome (ok, invalid, refused, rejected, unknown-environment, error, ...)',
+      labelNames: ['source', 'command', 'outcome'],
       registers: [registry],
     }),
     admissions: new Counter({

@@ -1,0 +1,434 @@
+/**
+ * The REST API under /api/v1, its OpenAPI document at /openapi.json and Swagger UI at /docs.
+ *
+ * One table of routes drives the koa router and the OpenAPI document, and every route is
+ * a `/devenv` command in disguise: it is parsed by the same command table as Slack's
+ * (src/commands.ts), so names, durations and sizes are checked the same way, and run
+ * through the same Temporal calls (src/environments.ts).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import getRawBody from 'raw-body';
+import { z } from 'zod';
+import { createDocument } from 'zod-openapi';
+import { familyOf, formatCommand, parseCommand, type Command, type CommandFamily } from '../commands';
+import { OperationError, type Environments } from '../environments';
+import type { Logger } from '../logger';
+import type { Metrics } from './metrics';
+
+export interface ApiToken {
+  /** Who the token belongs to, e.g. `ci` or `alice`: actions are recorded as `api:<name>`. */
+  name: string;
+  token: string;
+  /** `read` tokens may only look; `control` tokens may also start, stop, prolongate and manage support pods. */
+  scope: 'read' | 'control';
+}
+
+export interface RestApiOptions {
+  environments: Environments;
+  tokens: readonly ApiToken[];
+  logger: Logger;
+  metrics: Metrics;
+  supportSizes: readonly string[];
+  /** Where support-pod workflows run; without it the support routes answer 503. */
+  supportTaskQueue?: string;
+  supportPodTtlMs?: number;
+}
+
+// ---- Schemas: they validate requests, describe responses, and generate the OpenAPI document.
+
+const namespaceParam = z.object({ namespace: z.string().meta({ description: 'the Kubernetes namespace (a DNS-1123 label)', example: 'dev1' }) });
+const supportNameParam = z.object({ name: z.string().meta({ description: 'the support pod name (a DNS-1123 label)', example: 'debug-alice' }) });
+
+const phase = z.enum(['running', 'stopping', 'stopped', 'starting', 'disabled']);
+
+export const errorBody = z
+  .object({
+    error: z.string().meta({ description: 'what was wrong, in words' }),
+    usage: z.array(z.string()).optional().meta({ description: 'the grammar of the command, when the request did not fit it' }),
+  })
+  .meta({ id: 'Error' });
+
+export const environmentSummary = z
+  .object({
+    namespace: z.string(),
+    phase,
+    enabled: z.boolean(),
+    nextShutdown: z.string().nullable().meta({ description: 'ISO instant of the next scheduled shutdown' }),
+  })
+  .meta({ id: 'EnvironmentSummary' });
+
+export const environmentList = z.object({ environments: z.array(environmentSummary) }).meta({ id: 'EnvironmentList' });
+
+const lastAction = z.object({ action: z.string(), by: z.string(), at: z.string(), detail: z.string().optional() });
+
+export const environmentStatus = z
+  .object({
+    namespace: z.string(),
+    phase,
+    enabled: z.boolean(),
+    shutdownAt: z.string().nullable(),
+    shutdownDescription: z.string().nullable().meta({ example: 'today 19:00 CET, in 2h 10m' }),
+    prolongedMinutes: z.number().int(),
+    warningsSent: z.array(z.number().int()),
+    lastAction: lastAction.nullable(),
+    policy: z.object({ shutdownTime: z.string(), timeZone: z.string(), workingDays: z.array(z.string()) }),
+  })
+  .meta({ id: 'EnvironmentStatus' });
+
+const workloadChange = z.object({ kind: z.string(), name: z.string(), from: z.number().int(), to: z.number().int() });
+
+export const actionResult = z
+  .object({
+    namespace: z.string(),
+    phase,
+    shutdownAt: z.string().nullable(),
+    message: z.string().meta({ description: 'one line for a human, the same as the Slack reply' }),
+    report: z.object({ changed: z.array(workloadChange), unchanged: z.number().int(), durationMs: z.number() }).optional(),
+  })
+  .meta({ id: 'ActionResult' });
+
+export const prolongateBody = z
+  .object({ duration: z.string().meta({ description: 'how much later, e.g. 1h, 90m or 2h30m', example: '2h' }) })
+  .meta({ id: 'ProlongateRequest' });
+
+export const supportPodBody = z
+  .object({
+    name: z.string().meta({ example: 'debug-alice' }),
+    size: z.string().meta({ description: 'a size of the catalogue (XS..XL by default)', example: 'M' }),
+  })
+  .meta({ id: 'SupportPodRequest' });
+
+export const supportPod = z
+  .object({
+    name: z.string(),
+    size: z.string().nullable(),
+    phase: z.string().nullable().meta({ description: 'the pod phase, null while it is being created' }),
+    createdBy: z.string().nullable(),
+    expiresAt: z.string().nullable(),
+  })
+  .meta({ id: 'SupportPod' });
+
+export const supportPodList = z.object({ supportPods: z.array(supportPod) }).meta({ id: 'SupportPodList' });
+const accepted = z.object({ message: z.string() }).meta({ id: 'Accepted' });
+
+// ---- The route table.
+
+type Method = 'get' | 'post' | 'delete';
+
+interface Route {
+  method: Method;
+  /** OpenAPI form, `{param}`. */
+  path: string;
+  summary: string;
+  params?: z.ZodObject;
+  body?: z.ZodObject;
+  status: 200 | 202;
+  response: z.ZodType;
+  /** The `/devenv` command this request is. */
+  command(params: Record<string, string>, body: Record<string, string>): string;
+  run(command: Command, by: string): Promise<unknown>;
+}
+
+const ERRORS: Record<number, string> = {
+  401: 'no token, or not a valid one',
+  403: 'the token may not do this (read-only)',
+  404: 'no such environment or support pod',
+  409: 'refused by the environment in its current state (e.g. prolongating a stopped one), or the support pod exists already',
+  422: 'the request does not fit the command: bad namespace name, duration or size',
+};
+
+export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'supportTaskQueue' | 'supportPodTtlMs'>): Route[] {
+  const { environments } = options;
+  const needsQueue = (): string => {
+    if (!options.supportTaskQueue) throw new OperationError('unknown-support-pod', 'support pods are not available on this scheduler');
+    return options.supportTaskQueue;
+  };
+  const podView = (name: string, state: Awaited<ReturnType<Environments['supportPod']>>): z.infer<typeof supportPod> => ({
+    name,
+    size: state.pod?.size ?? null,
+    phase: state.pod?.phase ?? null,
+    createdBy: state.pod?.createdBy ?? null,
+    expiresAt: state.expiresAt,
+  });
+  const actionView = (result: Awaited<ReturnType<Environments['start']>>) => ({
+    namespace: result.namespace,
+    phase: result.phase,
+    shutdownAt: result.shutdownAt,
+    message: result.message,
+    ...(result.report ? { report: { changed: result.report.changed, unchanged: result.report.unchanged, durationMs: result.report.durationMs } } : {}),
+  });
+
+  return [
+    {
+      method: 'get',
+      path: '/api/v1/environments',
+      summary: 'Every enrolled environment with its phase and next shutdown',
+      status: 200,
+      response: environmentList,
+      command: () => 'list',
+      run: async () => ({ environments: await environments.list() }),
+    },
+    {
+      method: 'get',
+      path: '/api/v1/environments/{namespace}',
+      summary: "One environment's status: phase, next shutdown, prolongation, last action",
+      params: namespaceParam,
+      status: 200,
+      response: environmentStatus,
+      command: (p) => `status ${p.namespace}`,
+      run: async (command) => {
+        const status = await environments.status((command as { namespace: string }).namespace);
+        return { ...status, policy: { shutdownTime: status.policy.shutdownTime, timeZone: status.policy.timeZone, workingDays: status.policy.workingDays } };
+      },
+    },
+    {
+      method: 'post',
+      path: '/api/v1/environments/{namespace}/start',
+      summary: 'Start the environment (after hours: for the after-hours window); answers when its workloads are restored',
+      params: namespaceParam,
+      status: 200,
+      response: actionResult,
+      command: (p) => `start ${p.namespace}`,
+      run: async (command, by) => actionView(await environments.start((command as { namespace: string }).namespace, by)),
+    },
+    {
+      method: 'post',
+      path: '/api/v1/environments/{namespace}/stop',
+      summary: 'Stop the environment now: replica counts saved, workloads scaled to 0',
+      params: namespaceParam,
+      status: 200,
+      response: actionResult,
+      command: (p) => `stop ${p.namespace}`,
+      run: async (command, by) => actionView(await environments.stop((command as { namespace: string }).namespace, by)),
+    },
+    {
+      method: 'post',
+      path: '/api/v1/environments/{namespace}/prolongate',
+      summary: "Move today's shutdown later",
+      params: namespaceParam,
+      body: prolongateBody,
+      status: 200,
+      response: actionResult,
+      command: (p, b) => `prolongate ${p.namespace} for ${b.duration}`,
+      run: async (command, by) => {
+        const { namespace, minutes } = command as { namespace: string; minutes: number };
+        return actionView(await environments.prolongate(namespace, minutes, by));
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/v1/support-pods',
+      summary: 'Support pods that exist now',
+      status: 200,
+      response: supportPodList,
+      command: () => 'support list',
+      run: async () => ({ supportPods: (await environments.listSupportPods()).map(({ name, state }) => podView(name, state)) }),
+    },
+    {
+      method: 'post',
+      path: '/api/v1/support-pods',
+      summary: 'Create a support pod of a catalogue size; it is deleted on request or after its time to live',
+      body: supportPodBody,
+      status: 202,
+      response: accepted,
+      command: (_p, b) => `support start ${b.name} ${b.size}`,
+      run: async (command, by) => {
+        const { supportName, size } = command as { supportName: string; size: string };
+        await environments.startSupportPod({ name: supportName, size, by, taskQueue: needsQueue(), ttlMs: options.supportPodTtlMs });
+        return { message: `support pod ${supportName} (${size}) is being created` };
+      },
+    },
+    {
+      method: 'get',
+      path: '/api/v1/support-pods/{name}',
+      summary: 'One support pod',
+      params: supportNameParam,
+      status: 200,
+      response: supportPod,
+      // There is no `support status` command; `support stop <name>` has the same name rule.
+      command: (p) => `support stop ${p.name}`,
+      run: async (command) => {
+        const { supportName } = command as { supportName: string };
+        return podView(supportName, await environments.supportPod(supportName));
+      },
+    },
+    {
+      method: 'delete',
+      path: '/api/v1/support-pods/{name}',
+      summary: 'Delete a support pod',
+      params: supportNameParam,
+      status: 202,
+      response: accepted,
+      command: (p) => `support stop ${p.name}`,
+      run: async (command, by) => {
+        const { supportName } = command as { supportName: string };
+        await environments.stopSupportPod(supportName, by);
+        return { message: `support pod ${supportName} is being deleted` };
+      },
+    },
+  ];
+}
+
+const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
+
+export function openApiDocument(routes: Route[]): ReturnType<typeof createDocument> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const readOnly = route.method === 'get';
+    paths[route.path] ??= {};
+    paths[route.path]![route.method] = {
+      summary: route.summary,
+      operationId: `${route.method}${route.path.replace(/^\/api\/v1/, '').replace(/[{}]/g, '').replace(/\/(\w)/g, (_m, c: string) => c.toUpperCase())}`,
+      security: [{ bearer: [] }],
+      ...(route.params ? { requestParams: { path: route.params } } : {}),
+      ...(route.body ? { requestBody: { required: true, ...json(route.body) } } : {}),
+      responses: {
+        [route.status]: { description: 'done', ...json(route.response) },
+        ...Object.fromEntries(
+          Object.entries(ERRORS)
+            .filter(([code]) => !(readOnly && (code === '403' || code === '409')) && (route.params || route.body || code !== '422') && (route.params || code !== '404'))
+            .map(([code, description]) => [code, { description, ...json(errorBody) }]),
+        ),
+      },
+    };
+  }
+  return createDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'devenv-scheduler',
+      version: '1',
+      description: 'Start, stop, prolongate and inspect Kubernetes dev environments, and manage support pods. The same commands as `/devenv` in Slack.',
+    },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS (control) or API_READ_TOKENS (read-only)' } } },
+    paths: paths as Parameters<typeof createDocument>[0]['paths'],
+  });
+}
+
+const statusFor: Record<OperationError['kind'], number> = {
+  'unknown-environment': 404,
+  'unknown-support-pod': 404,
+  retired: 404,
+  rejected: 409,
+  conflict: 409,
+};
+
+export function createRestRouter(options: RestApiOptions): Router {
+  const { logger, supportSizes } = options;
+  const routes = restRoutes(options);
+  const document = openApiDocument(routes);
+  const router = new Router();
+
+  function authenticate(ctx: Context): ApiToken | undefined {
+    const presented = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1];
+    const token = presented === undefined ? undefined : options.tokens.find((t) => t.token === presented);
+    if (!token) {
+      logger.warn({ path: ctx.path, ip: ctx.ip, presented: presented !== undefined }, 'API request refused: no valid token');
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer');
+      ctx.body = { error: presented === undefined ? 'an Authorization: Bearer <token> header is required' : 'the token is not valid' };
+    }
+    return token;
+  }
+
+  async function jsonBody(ctx: Context): Promise<Record<string, string> | string> {
+    const raw = await getRawBody(ctx.req, { limit: '16kb', encoding: 'utf8' }).catch(() => undefined);
+    if (raw === undefined) return 'the request body could not be read';
+    try {
+      return JSON.parse(raw || '{}') as Record<string, string>;
+    } catch {
+      return 'the request body is not JSON';
+    }
+  }
+
+  const allowedBy = (scope: ApiToken['scope'], family: CommandFamily) => family === 'read' || scope === 'control';
+
+  for (const route of routes) {
+    const koaPath = route.path.replace(/\{(\w+)\}/g, ':$1');
+    router[route.method](koaPath, async (ctx) => {
+      const token = authenticate(ctx);
+      if (!token) return;
+      const params = route.params?.safeParse(ctx.params);
+      let body: Record<string, string> = {};
+      if (route.body) {
+        const raw = await jsonBody(ctx);
+        const parsed = typeof raw === 'string' ? undefined : route.body.safeParse(raw);
+        if (!parsed?.success) {
+          ctx.status = 422;
+          ctx.body = { error: typeof raw === 'string' ? raw : `body: ${parsed!.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}` };
+          return;
+        }
+        body = parsed.data as Record<string, string>;
+      }
+      if (params && !params.success) {
+        ctx.status = 422;
+        ctx.body = { error: 'bad path parameters' };
+        return;
+      }
+      const parsed = parseCommand(route.command((params?.data ?? {}) as Record<string, string>, body), { supportSizes });
+      if (!parsed.ok) {
+        options.metrics.commands.inc({ source: 'api', command: parsed.nearest ?? 'unknown', outcome: 'invalid' });
+        ctx.status = 422;
+        ctx.body = { error: parsed.error, usage: parsed.usage };
+        return;
+      }
+      // Looking at one support pod borrows `support stop`'s name rule, but it only looks.
+      const family = route.method === 'get' ? 'read' : familyOf(parsed.command);
+      const kind = parsed.command.name;
+      if (!allowedBy(token.scope, family)) {
+        logger.warn({ token: token.name, command: formatCommand(parsed.command) }, 'API request refused: read-only token');
+        options.metrics.commands.inc({ source: 'api', command: kind, outcome: 'refused' });
+        ctx.status = 403;
+        ctx.body = { error: `the token "${token.name}" is read-only; ${formatCommand(parsed.command)} needs a control token` };
+        return;
+      }
+      try {
+        ctx.body = await route.run(parsed.command, `api:${token.name}`);
+        ctx.status = route.status;
+        options.metrics.commands.inc({ source: 'api', command: kind, outcome: 'ok' });
+        if (family !== 'read') logger.info({ token: token.name, command: formatCommand(parsed.command) }, 'API command done');
+      } catch (err) {
+        options.metrics.commands.inc({ source: 'api', command: kind, outcome: err instanceof OperationError ? err.kind : 'error' });
+        if (!(err instanceof OperationError)) throw err;
+        ctx.status = statusFor[err.kind];
+        ctx.body = { error: err.message };
+      }
+    });
+  }
+
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = document;
+  });
+
+  const swaggerDir = path.dirname(require.resolve('swagger-ui-dist/package.json'));
+  const assets: Record<string, string> = {
+    'swagger-ui.css': 'text/css',
+    'swagger-ui-bundle.js': 'application/javascript',
+  };
+  router.get('/docs', (ctx) => {
+    ctx.type = 'html';
+    ctx.body = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>devenv-scheduler API</title><link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div><script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script></body></html>`;
+  });
+  // A separate file rather than inline script, so a strict Content-Security-Policy can stay on.
+  router.get('/docs/init.js', (ctx) => {
+    ctx.type = 'application/javascript';
+    ctx.body = "window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui' });";
+  });
+  router.get('/docs/:asset', (ctx) => {
+    const type = assets[ctx.params.asset ?? ''];
+    if (!type) {
+      ctx.status = 404;
+      return;
+    }
+    ctx.type = type;
+    ctx.set('Cache-Control', 'public, max-age=86400');
+    ctx.body = readFileSync(path.join(swaggerDir, ctx.params.asset!));
+  });
+
+  return router;
+}

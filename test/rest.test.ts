@@ -1,0 +1,250 @@
+/**
+ * The REST API over real HTTP into the real koa app, with the Temporal dev server and a
+ * worker running the real workflows behind it. The OpenAPI document is checked with an
+ * OpenAPI validator, and every operation in it is called and answers as it documents.
+ */
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { z } from 'zod';
+import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
+import { createEnvironments } from '../src/environments';
+import { createMetrics } from '../src/api/metrics';
+import { actionResult, createRestRouter, environmentList, environmentStatus, errorBody, supportPod, supportPodList } from '../src/api/rest';
+import { createApi } from '../src/api/server';
+import { createLogger } from '../src/logger';
+import { environmentWorkflow, environmentWorkflowId, statusQuery } from '../src/workflows';
+import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import { recordingActivities } from './support/recording-activities';
+import { eventually } from './support/slack';
+import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+
+const CONTROL = 'control-token-0123456789abcdef';
+const READER = 'read-only-token-0123456789abcdef';
+
+/** Mid-morning somewhere, so the shutdown is hours away whatever the wall clock says. */
+function morningPolicy(): EnvironmentPolicy {
+  const hour = new Date().getUTCHours();
+  const offset = ((9 - hour + 24) % 24) - ((9 - hour + 24) % 24 > 14 ? 24 : 0);
+  return {
+    shutdownTime: `${String((9 + 3) % 24).padStart(2, '0')}:00`,
+    timeZone: offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`,
+    workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
+    holidays: [],
+    warningOffsetsMinutes: [60, 30, 15],
+    maxProlongationMinutes: 240,
+    afterHoursWindowMinutes: 120,
+  };
+}
+
+describe('REST API and OpenAPI document (Temporal dev server behind it)', function () {
+  this.timeout(120_000);
+  let env: TestWorkflowEnvironment;
+  let server: Server;
+  let base: string;
+  let worker: Worker;
+  let running: Promise<void>;
+  let taskQueue: string;
+  let document: { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+  let counter = 0;
+  const namespaces: string[] = [];
+  const pods = new Map<string, SupportPod>();
+  const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
+    async createSupportPod({ name, size, requestedBy }) {
+      if (!['M', 'XL'].includes(size)) throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}"`);
+      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy };
+      pods.set(name, pod);
+      return pod;
+    },
+    async deleteSupportPod(name) {
+      return pods.delete(name);
+    },
+  };
+
+  before(async function () {
+    env = await devServerEnv();
+    taskQueue = uniqueTaskQueue('rest');
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: { ...recordingActivities(async () => Date.now()), ...supportActivities },
+    });
+    running = worker.run();
+    const metrics = createMetrics();
+    const rest = createRestRouter({
+      environments: createEnvironments(env.client),
+      tokens: [
+        { name: 'ci', token: CONTROL, scope: 'control' },
+        { name: 'dashboard', token: READER, scope: 'read' },
+      ],
+      logger: createLogger('silent'),
+      metrics,
+      supportSizes: ['M', 'XL'],
+      supportTaskQueue: taskQueue,
+    });
+    const app = createApi({ client: env.client, logger: createLogger('silent'), metrics, routers: [rest] });
+    server = await new Promise((resolve) => {
+      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async function () {
+    await Promise.all(namespaces.map((ns) => env.client.workflow.getHandle(environmentWorkflowId(ns)).terminate('test over').catch(() => undefined)));
+    worker?.shutdown();
+    await running;
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  async function environment(): Promise<string> {
+    const namespace = `rest-${process.pid}-${++counter}`;
+    await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(namespace),
+      taskQueue,
+      args: [{ namespace, policy: morningPolicy(), enabled: true }],
+    });
+    namespaces.push(namespace);
+    return namespace;
+  }
+
+  /** `token: null` sends no Authorization header. */
+  async function call(method: string, path: string, { token = CONTROL as string | null, body = undefined as unknown } = {}) {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as Record<string, unknown>, headers: response.headers };
+  }
+
+  /** The body parses with the schema the document was generated from. */
+  function answersAs(schema: z.ZodType, body: unknown, what: string): void {
+    const result = schema.safeParse(body);
+    assert.ok(result.success, `${what}: ${JSON.stringify(body)} does not match its documented schema: ${result.error?.message}`);
+  }
+
+  it('serves a valid OpenAPI 3.1 document listing every operation', async function () {
+    const response = await fetch(`${base}/openapi.json`);
+    assert.equal(response.status, 200);
+    document = (await response.json()) as typeof document;
+    const result = await new Validator().validate(document as never);
+    assert.ok(result.valid, `invalid OpenAPI document: ${JSON.stringify(result.errors)}`);
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
+    assert.deepEqual(operations.sort(), [
+      'DELETE /api/v1/support-pods/{name}',
+      'GET /api/v1/environments',
+      'GET /api/v1/environments/{namespace}',
+      'GET /api/v1/support-pods',
+      'GET /api/v1/support-pods/{name}',
+      'POST /api/v1/environments/{namespace}/prolongate',
+      'POST /api/v1/environments/{namespace}/start',
+      'POST /api/v1/environments/{namespace}/stop',
+      'POST /api/v1/support-pods',
+    ]);
+  });
+
+  it('no token or a wrong token: 401; a read-only token may look but not act: 403, and nothing changes', async function () {
+    const namespace = await environment();
+    const none = await call('GET', '/api/v1/environments', { token: null });
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get('www-authenticate'), 'Bearer');
+    answersAs(errorBody, none.body, '401');
+    assert.match(String(none.body.error), /Authorization: Bearer/);
+    const wrong = await call('POST', `/api/v1/environments/${namespace}/stop`, { token: 'not-a-real-token-at-all' });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error, 'the token is not valid');
+
+    assert.equal((await call('GET', `/api/v1/environments/${namespace}`, { token: READER })).status, 200);
+    const refused = await call('POST', `/api/v1/environments/${namespace}/stop`, { token: READER });
+    assert.equal(refused.status, 403);
+    assert.match(String(refused.body.error), /"dashboard" is read-only; stop rest-\d+-\d+ needs a control token/);
+    assert.equal((await env.client.workflow.getHandle(environmentWorkflowId(namespace)).query(statusQuery)).phase, 'running');
+  });
+
+  it('every operation answers with its documented status and schema', async function () {
+    const namespace = await environment();
+    const status = await call('GET', `/api/v1/environments/${namespace}`);
+    assert.equal(status.status, 200);
+    answersAs(environmentStatus, status.body, 'GET environment');
+    assert.equal(status.body.phase, 'running');
+
+    const list = await eventually('the new environment in the list', async () => {
+      const r = await call('GET', '/api/v1/environments');
+      return (r.body.environments as { namespace: string }[]).some((e) => e.namespace === namespace) ? r : undefined;
+    });
+    answersAs(environmentList, list.body, 'GET environments');
+
+    const prolonged = await call('POST', `/api/v1/environments/${namespace}/prolongate`, { body: { duration: '1h30m' } });
+    assert.equal(prolonged.status, 200);
+    answersAs(actionResult, prolonged.body, 'prolongate');
+    assert.match(String(prolonged.body.message), /prolongated by 1h30m by api:ci/);
+
+    const stopped = await call('POST', `/api/v1/environments/${namespace}/stop`);
+    assert.equal(stopped.status, 200);
+    answersAs(actionResult, stopped.body, 'stop');
+    assert.equal(stopped.body.phase, 'stopped');
+
+    const started = await call('POST', `/api/v1/environments/${namespace}/start`);
+    assert.equal(started.status, 200);
+    answersAs(actionResult, started.body, 'start');
+    assert.equal(started.body.phase, 'running');
+
+    const name = `pod-${process.pid}`;
+    const created = await call('POST', '/api/v1/support-pods', { body: { name, size: 'm' } });
+    assert.equal(created.status, 202);
+    const pod = await eventually('the pod to exist', async () => {
+      const r = await call('GET', `/api/v1/support-pods/${name}`);
+      return r.status === 200 && r.body.phase ? r : undefined;
+    });
+    answersAs(supportPod, pod.body, 'GET support pod');
+    assert.deepEqual([pod.body.size, pod.body.createdBy], ['M', 'api:ci']);
+    const listed = await call('GET', '/api/v1/support-pods');
+    answersAs(supportPodList, listed.body, 'GET support pods');
+    assert.ok((listed.body.supportPods as { name: string }[]).some((p) => p.name === name));
+    assert.equal((await call('POST', '/api/v1/support-pods', { body: { name, size: 'M' } })).status, 409, 'a second pod of the same name');
+    assert.equal((await call('DELETE', `/api/v1/support-pods/${name}`)).status, 202);
+    await eventually('the pod to be deleted', () => (pods.size === 0 ? true : undefined));
+  });
+
+  it('bad input gets 422 with the command grammar, unknown names 404, refusals 409: state unchanged', async function () {
+    const namespace = await environment();
+    const before = await env.client.workflow.getHandle(environmentWorkflowId(namespace)).query(statusQuery);
+    const cases: [string, string, unknown, number, RegExp][] = [
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '-3h' }, 422, /"-3h" is negative/],
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '0m' }, 422, /longer than 0 minutes/],
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '1000h' }, 409, /over the limit/],
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, {}, 422, /duration/],
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, '{not json', 422, /not JSON/],
+      ['POST', '/api/v1/environments/Not_A_Namespace/stop', undefined, 422, /DNS-1123|lowercase/],
+      ['GET', '/api/v1/environments/no-such-env', undefined, 404, /no-such-env is not a managed environment/],
+      ['POST', '/api/v1/environments/no-such-env/start', undefined, 404, /not a managed environment/],
+      ['POST', '/api/v1/support-pods', { name: 'ok-name', size: 'XXL' }, 422, /size/i],
+      ['DELETE', '/api/v1/support-pods/nobody', undefined, 404, /there is no support pod nobody/],
+    ];
+    for (const [method, path, body, expected, pattern] of cases) {
+      const response = await call(method, path, { body });
+      assert.equal(response.status, expected, `${method} ${path} ${JSON.stringify(body)}: ${JSON.stringify(response.body)}`);
+      answersAs(errorBody, response.body, `${method} ${path}`);
+      assert.match(String(response.body.error), pattern);
+    }
+    assert.deepEqual(await env.client.workflow.getHandle(environmentWorkflowId(namespace)).query(statusQuery), before);
+
+    // Prolongating a stopped environment is refused by the workflow itself.
+    await call('POST', `/api/v1/environments/${namespace}/stop`);
+    const refused = await call('POST', `/api/v1/environments/${namespace}/prolongate`, { body: { duration: '1h' } });
+    assert.equal(refused.status, 409);
+    assert.match(String(refused.body.error), /only a running environment can be prolongated/);
+  });
+
+  it('counts commands by kind and outcome in /metrics', async function () {
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /devenv_commands_total\{[^}]*source="api"[^}]*command="prolongate"[^}]*outcome="ok"[^}]*\} [1-9]/);
+    assert.match(metrics, /devenv_commands_total\{[^}]*command="stop"[^}]*outcome="refused"[^}]*\} [1-9]/);
+  });
+});
