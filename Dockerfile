@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# devenv-scheduler: one image for both Deployments in k8s/ (SERVICE_ROLE=api or worker).
+#   docker build -t registry.example.com/devenv-scheduler:0.1.0 .
+# Stage 1 compiles TypeScript (`npm run build`, tsconfig.build.json: src/ -> lib/);
+# stage 2 holds production dependencies and lib/ only: no compiler, no ts-node, no tests.
+# Runs as uid 10001 and works with a read-only root file system (k8s/ mounts /tmp).
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# `npm install` rather than `npm ci`, as .ci/run does: package-lock.json pins every
+# version but lacks other platforms' optional @swc/core binaries, which `npm ci` insists
+# on. With the lock file present, install resolves nothing anew.
+RUN npm install --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+# No passwd entry for uid 10001 and a read-only root file system: /tmp (an emptyDir in
+# k8s/) is the one writable place.
+ENV NODE_ENV=production HOME=/tmp
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm install --omit=dev --no-audit --no-fund \
+    && npm cache clean --force \
+    && rm -rf /root/.npm
+# The compiled workflows stay plain files next to worker.js: the worker bundles them at
+# start-up from require.resolve('./workflows'), i.e. lib/workflows/index.js.
+COPY --from=build /app/lib ./lib
+USER 10001:10001
+EXPOSE 3000 8443
+CMD ["node", "--enable-source-maps", "lib/main.js"]

@@ -1,0 +1,526 @@
+/**
+ * The deployable service: k8s/ rendered by the real kustomize (scripts/setup-kustomize.sh
+ * builds it once from the Go module proxy), every object submitted to a real
+ * kube-apiserver (test/support/kube.ts) with a server-side dry run, the properties a
+ * reviewer checks by eye asserted on the rendered output, and the compiled build the
+ * Dockerfile ships run the way the image runs it. Docker itself is not used: no base
+ * image can be pulled here.
+ *
+ * Objects are sent exactly as rendered with fieldValidation=Strict: client-node's typed
+ * models would silently drop a misspelt field (and the apiserver, by default, only warns),
+ * so "accepted" would not mean "every field was understood".
+ *
+ * Shares the test apiserver with the other suites: it creates the cert-manager CRDs
+ * (test/fixtures/cert-manager-crds.yaml) and server-side-applies the two Namespaces of
+ * k8s/namespace.yaml for real (labels included, so the restricted Pod Security level is
+ * enforced on the dry-run pods); everything else is a dry run and leaves nothing behind.
+ */
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import {
+  createConfiguration,
+  HttpMethod,
+  KubernetesObjectApi,
+  loadAllYaml,
+  PatchStrategy,
+  ServerConfiguration,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1Container,
+  type V1CustomResourceDefinition,
+  type V1Deployment,
+  type V1NetworkPolicy,
+  type V1PodDisruptionBudget,
+  type V1Service,
+  type V1ValidatingWebhookConfiguration,
+} from '@kubernetes/client-node';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { loadConfig } from '../src/config';
+import { testCluster, type TestCluster } from './support/kube';
+
+const ROOT = path.join(__dirname, '..');
+const K8S = path.join(ROOT, 'k8s');
+const FIELD_MANAGER = 'devenv-manifests-test';
+
+// The YAML parser client-node itself uses, for the objects exactly as written:
+// loadAllYaml maps them onto typed models, which drops any field a model does not have.
+const yaml = createRequire(require.resolve('@kubernetes/client-node'))('js-yaml') as { loadAll(text: string): unknown[] };
+
+type Raw = KubernetesObject & Record<string, unknown>;
+
+/** The pinned version lives in the setup script only; the binary is where it puts it. */
+function kustomizeBinary(): string {
+  if (process.env.KUSTOMIZE_PATH) return process.env.KUSTOMIZE_PATH;
+  const script = readFileSync(path.join(ROOT, 'scripts/setup-kustomize.sh'), 'utf8');
+  const version = /^KUSTOMIZE_VERSION="([^"]+)"/m.exec(script)?.[1];
+  if (!version) throw new Error('scripts/setup-kustomize.sh: KUSTOMIZE_VERSION not found');
+  const cache = process.env.DEVENV_CACHE_DIR ?? path.join(os.homedir(), '.cache/devenv-scheduler');
+  const file = path.join(cache, `kustomize-${version}`, 'bin', 'kustomize');
+  if (!existsSync(file)) throw new Error(`${file} not found: run scripts/setup-kustomize.sh (or set KUSTOMIZE_PATH)`);
+  return file;
+}
+
+const id = (o: KubernetesObject) => `${o.kind}/${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name}`;
+/** Typed models are class instances: compare their content. */
+const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
+const RBAC_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']);
+
+/** An ApiException's status and message, or the error as it is. */
+function describeError(error: unknown): { code?: number; message: string } {
+  const { code, body } = error as { code?: number; body?: unknown };
+  if (code === undefined) return { message: String(error) };
+  let message = typeof body === 'string' ? body : JSON.stringify(body);
+  try {
+    message = (JSON.parse(message) as { message?: string }).message ?? message;
+  } catch {
+    // not JSON: keep it as it came
+  }
+  return { code, message };
+}
+
+/**
+ * A KubernetesObjectApi that sends `object` exactly as written (its typed serializer
+ * would drop unknown fields) and asks the apiserver for strict field validation.
+ */
+function strictApi(kubeConfig: KubeConfig, server: string, object: Raw): KubernetesObjectApi {
+  return new KubernetesObjectApi(
+    createConfiguration({
+      baseServer: new ServerConfiguration(server, {}),
+      authMethods: { default: kubeConfig },
+      promiseMiddleware: [
+        {
+          pre: async (context) => {
+            if (context.getHttpMethod() !== HttpMethod.GET) {
+              context.setQueryParam('fieldValidation', 'Strict');
+              context.setBody(JSON.stringify(object));
+            }
+            return context;
+          },
+          post: async (response) => response,
+        },
+      ],
+    }),
+  );
+}
+
+describe('Deployable manifests (k8s/) and the compiled service', function () {
+  this.timeout(120_000);
+
+  /** As rendered, for the apiserver and the deep comparisons. */
+  let raw: Raw[];
+  /** The same objects through client-node's models, for typed assertions. */
+  let typed: KubernetesObject[];
+
+  function find<T extends KubernetesObject>(kind: string, name: string): T {
+    const found = typed.find((o) => o.kind === kind && o.metadata?.name === name);
+    assert.ok(found, `${kind} ${name} is not in the rendered output`);
+    return found as T;
+  }
+  const deployments = () => typed.filter((o): o is V1Deployment => o.kind === 'Deployment');
+
+  before(function () {
+    const rendered = execFileSync(kustomizeBinary(), ['build', K8S], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    raw = yaml.loadAll(rendered) as Raw[];
+    typed = loadAllYaml(rendered) as KubernetesObject[];
+  });
+
+  describe('kustomize build k8s/', () => {
+    it('renders every object of every file kustomization.yaml lists, and no file of k8s/ is left out', () => {
+      const [kustomization] = yaml.loadAll(readFileSync(path.join(K8S, 'kustomization.yaml'), 'utf8')) as { resources: string[] }[];
+      const listed = kustomization!.resources;
+      const files = readdirSync(K8S).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+      assert.deepEqual([...listed].sort(), files.sort());
+      const written = listed.flatMap((file) => (yaml.loadAll(readFileSync(path.join(K8S, file), 'utf8')) as Raw[]).map(id));
+      assert.deepEqual(raw.map(id).sort(), written.sort());
+      assert.deepEqual(
+        [...new Set(raw.map((o) => o.kind))].sort(),
+        [
+          'Certificate', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Issuer', 'Namespace', 'NetworkPolicy',
+          'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+        ],
+      );
+      assert.deepEqual(raw.filter((o) => o.kind === 'Namespace').map((o) => o.metadata?.name).sort(), ['devenv-scheduler', 'devenv-support']);
+    });
+
+    it('keeps k8s/rbac.yaml exactly as written, and grants nothing beyond it', () => {
+      const rbac = yaml.loadAll(readFileSync(path.join(K8S, 'rbac.yaml'), 'utf8')) as Raw[];
+      const clusterRole = rbac.find((o) => o.kind === 'ClusterRole');
+      assert.deepEqual(raw.find((o) => o.kind === 'ClusterRole'), clusterRole);
+      for (const object of rbac) assert.deepEqual(raw.find((o) => id(o) === id(object)), object, id(object));
+      assert.deepEqual(raw.filter((o) => RBAC_KINDS.has(o.kind!)).map(id).sort(), rbac.map(id).sort());
+      const serviceAccount = rbac.find((o) => o.kind === 'ServiceAccount')!;
+      for (const deployment of deployments()) {
+        assert.equal(deployment.spec!.template.spec!.serviceAccountName, serviceAccount.metadata!.name);
+        assert.equal(deployment.metadata!.namespace, serviceAccount.metadata!.namespace);
+        // The worker and the reconciler talk to the apiserver with that account's token.
+        assert.notEqual(deployment.spec!.template.spec!.automountServiceAccountToken, false);
+      }
+    });
+
+    it('runs every container non-root, read-only, without privilege escalation, with limits and probes', () => {
+      assert.deepEqual(deployments().map((d) => d.metadata!.name).sort(), ['devenv-scheduler-api', 'devenv-scheduler-worker']);
+      for (const deployment of deployments()) {
+        const pod = deployment.spec!.template.spec!;
+        const containers: V1Container[] = [...(pod.initContainers ?? []), ...pod.containers];
+        for (const container of containers) {
+          const where = `${deployment.metadata!.name}/${container.name}`;
+          const own = container.securityContext ?? {};
+          const podLevel = pod.securityContext ?? {};
+          assert.equal(own.runAsNonRoot ?? podLevel.runAsNonRoot, true, `${where}: runAsNonRoot`);
+          assert.equal(own.runAsUser ?? podLevel.runAsUser, 10001, `${where}: runAsUser`);
+          assert.equal(own.readOnlyRootFilesystem, true, `${where}: readOnlyRootFilesystem`);
+          assert.equal(own.allowPrivilegeEscalation, false, `${where}: allowPrivilegeEscalation`);
+          assert.notEqual(own.privileged, true, `${where}: privileged`);
+          assert.deepEqual(own.capabilities?.drop, ['ALL'], `${where}: capabilities`);
+          assert.equal(own.capabilities?.add, undefined, `${where}: no capability added`);
+          assert.equal((own.seccompProfile ?? podLevel.seccompProfile)?.type, 'RuntimeDefault', `${where}: seccomp`);
+          for (const resource of ['cpu', 'memory']) {
+            assert.ok(container.resources?.requests?.[resource], `${where}: ${resource} request`);
+            assert.ok(container.resources?.limits?.[resource], `${where}: ${resource} limit`);
+          }
+          const portOf = (port: number | string | undefined) =>
+            typeof port === 'string' ? container.ports?.find((p) => p.name === port)?.containerPort : port;
+          assert.equal(container.livenessProbe?.httpGet?.path, '/healthz', `${where}: liveness`);
+          assert.equal(portOf(container.livenessProbe?.httpGet?.port), 3000, `${where}: liveness port`);
+          assert.equal(container.readinessProbe?.httpGet?.path, '/readyz', `${where}: readiness`);
+          assert.equal(portOf(container.readinessProbe?.httpGet?.port), 3000, `${where}: readiness port`);
+          // A read-only root needs somewhere to write: /tmp is an emptyDir.
+          const tmp = container.volumeMounts?.find((m) => m.mountPath === '/tmp');
+          assert.ok(tmp && pod.volumes?.find((v) => v.name === tmp.name)?.emptyDir, `${where}: /tmp emptyDir`);
+          const env = new Map((container.env ?? []).map((e) => [e.name, e]));
+          assert.equal(env.get('POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace', `${where}: POD_NAMESPACE`);
+          assert.equal(env.get('SERVICE_ROLE')?.value, deployment.metadata!.labels!['app.kubernetes.io/component'], `${where}: SERVICE_ROLE`);
+        }
+        assert.equal(pod.hostNetwork ?? false, false);
+        assert.equal(pod.hostPID ?? false, false);
+        assert.ok(pod.volumes?.every((v) => !v.hostPath), 'no hostPath volume');
+      }
+      const images = new Set(deployments().flatMap((d) => d.spec!.template.spec!.containers.map((c) => c.image)));
+      assert.equal(images.size, 1, `one image for both Deployments: ${[...images].join(', ')}`);
+      assert.equal(find<V1Deployment>('Deployment', 'devenv-scheduler-api').spec!.replicas, 2);
+    });
+
+    it('registers the webhook so that it can never block the cluster', () => {
+      const configuration = find<V1ValidatingWebhookConfiguration>('ValidatingWebhookConfiguration', 'devenv-scheduler');
+      const certificate = raw.find((o) => o.kind === 'Certificate')!;
+      assert.equal(
+        configuration.metadata!.annotations?.['cert-manager.io/inject-ca-from'],
+        `${certificate.metadata!.namespace}/${certificate.metadata!.name}`,
+      );
+      assert.equal(configuration.webhooks?.length, 1);
+      const [webhook] = configuration.webhooks!;
+      assert.equal(webhook!.name, 'namespaces.devenv-scheduler.io');
+      assert.equal(webhook!.failurePolicy, 'Ignore');
+      assert.equal(webhook!.sideEffects, 'NoneOnDryRun');
+      assert.ok(webhook!.timeoutSeconds !== undefined && webhook!.timeoutSeconds <= 5, `timeoutSeconds ${webhook!.timeoutSeconds}`);
+      assert.deepEqual(webhook!.admissionReviewVersions, ['v1']);
+      assert.deepEqual(plain(webhook!.rules), [
+        { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['namespaces'], scope: 'Cluster' },
+      ]);
+      assert.deepEqual(plain(webhook!.clientConfig.service), { namespace: 'devenv-scheduler', name: 'devenv-scheduler', path: '/admission/namespaces', port: 443 });
+      assert.equal(webhook!.clientConfig.caBundle, undefined, 'the CA comes from cert-manager, not from the repository');
+      const excluded = webhook!.namespaceSelector?.matchExpressions?.find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn');
+      for (const namespace of ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler']) {
+        assert.ok(excluded?.values?.includes(namespace), `${namespace} is not sent to the webhook`);
+      }
+    });
+
+    it('connects the pieces: webhook -> Service -> api container, Certificate -> mounted Secret, PDBs -> Deployments', () => {
+      const [webhook] = find<V1ValidatingWebhookConfiguration>('ValidatingWebhookConfiguration', 'devenv-scheduler').webhooks!;
+      const target = webhook!.clientConfig.service!;
+      const service = find<V1Service>('Service', target.name);
+      assert.equal(service.metadata!.namespace, target.namespace);
+      const api = find<V1Deployment>('Deployment', 'devenv-scheduler-api');
+      const worker = find<V1Deployment>('Deployment', 'devenv-scheduler-worker');
+      const matches = (selector: Record<string, string> | undefined, d: V1Deployment) =>
+        Object.entries(selector ?? {}).every(([k, v]) => d.spec!.template.metadata!.labels?.[k] === v);
+      assert.ok(matches(service.spec!.selector, api), 'the Service selects the api pods');
+      assert.ok(!matches(service.spec!.selector, worker), 'and not the workers');
+      const [container] = api.spec!.template.spec!.containers;
+      const containerPort = (port: number | string | undefined) =>
+        typeof port === 'string' ? container!.ports?.find((p) => p.name === port)?.containerPort : port;
+      const portFor = (port: number) => containerPort(service.spec!.ports!.find((p) => p.port === port)?.targetPort);
+      assert.equal(portFor(target.port!), 8443, 'webhook port 443 reaches 8443');
+      assert.equal(portFor(80), 3000, 'http port 80 reaches 3000');
+
+      const env = new Map((container!.env ?? []).map((e) => [e.name, e.value]));
+      assert.equal(env.get('WEBHOOK_PORT'), '8443');
+      assert.equal(env.get('API_PORT'), '3000');
+      const certificate = raw.find((o) => o.kind === 'Certificate')! as Raw & { spec: { secretName: string; dnsNames: string[] } };
+      assert.deepEqual(certificate.spec.dnsNames, [`${service.metadata!.name}.${service.metadata!.namespace}.svc`, `${service.metadata!.name}.${service.metadata!.namespace}.svc.cluster.local`]);
+      const mount = container!.volumeMounts!.find((m) => m.mountPath === '/etc/devenv-scheduler/tls');
+      assert.ok(mount?.readOnly, 'the certificate is mounted read-only');
+      assert.equal(api.spec!.template.spec!.volumes!.find((v) => v.name === mount.name)?.secret?.secretName, certificate.spec.secretName);
+      assert.equal(env.get('WEBHOOK_TLS_CERT'), '/etc/devenv-scheduler/tls/tls.crt');
+      assert.equal(env.get('WEBHOOK_TLS_KEY'), '/etc/devenv-scheduler/tls/tls.key');
+      const issuer = raw.find((o) => o.kind === 'Issuer')!;
+      assert.equal((certificate.spec as unknown as { issuerRef: { name: string } }).issuerRef.name, issuer.metadata!.name);
+
+      const pdbs = typed.filter((o): o is V1PodDisruptionBudget => o.kind === 'PodDisruptionBudget');
+      const pdbFor = (d: V1Deployment) => pdbs.filter((p) => matches(p.spec!.selector!.matchLabels, d));
+      assert.equal(pdbFor(api).length, 1);
+      assert.equal(pdbFor(api)[0]!.spec!.minAvailable, 1);
+      assert.equal(pdbFor(worker).length, 1);
+
+      const policy = find<V1NetworkPolicy>('NetworkPolicy', 'devenv-scheduler');
+      const allowed = policy.spec!.ingress!.flatMap((rule) => rule.ports!.map((p) => p.port)).sort();
+      assert.deepEqual(allowed, [3000, 8443]);
+    });
+
+    it('keeps secret values out of the ConfigMap, and its settings load as src/config.ts reads them', () => {
+      const configMap = find<V1ConfigMap>('ConfigMap', 'devenv-scheduler-config');
+      const data = configMap.data ?? {};
+      const known = readFileSync(path.join(ROOT, 'src/config.ts'), 'utf8');
+      for (const key of Object.keys(data)) {
+        assert.doesNotMatch(key, /SECRET|TOKEN|PASSWORD|ACCESS_KEY/, `${key} belongs in a Secret`);
+        assert.match(known, new RegExp(`\\b${key}:`), `${key} is not a setting of src/config.ts`);
+      }
+      for (const key of ['SHUTDOWN_TIME', 'TIME_ZONE', 'WORKING_DAYS', 'WARNING_OFFSETS', 'RESET_TIME', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'SLACK_DEFAULT_CHANNEL', 'AWS_REGIONS', 'SUPPORT_NAMESPACE', 'LOG_LEVEL']) {
+        assert.ok(key in data, `ConfigMap sets ${key}`);
+      }
+      assert.ok(data.TEMPORAL_ADDRESS, 'in a cluster TEMPORAL_ADDRESS must be set (unset starts a local dev server)');
+
+      // Stand-ins for the Secret's values, valid as far as src/config.ts checks them.
+      const SECRET_STAND_INS: Record<string, string> = { SLACK_SIGNING_SECRET: 'test-signing-secret', SLACK_BOT_TOKEN: 'xoxb-test' };
+      const started = new Map<string, ReturnType<typeof loadConfig>>();
+      const fromSecrets = new Map<string, string[]>();
+      for (const deployment of deployments()) {
+        const [container] = deployment.spec!.template.spec!.containers;
+        assert.ok(container!.envFrom?.some((s) => s.configMapRef?.name === configMap.metadata!.name));
+        const env: Record<string, string> = { ...data };
+        const secrets: string[] = [];
+        for (const e of container!.env ?? []) {
+          if (e.value !== undefined) {
+            assert.doesNotMatch(e.name, /SECRET|TOKEN|PASSWORD|ACCESS_KEY/, `${e.name} as a literal value`);
+            env[e.name] = e.value;
+          }
+          if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = deployment.metadata!.namespace!;
+          const ref = e.valueFrom?.secretKeyRef;
+          if (ref) {
+            assert.deepEqual({ name: ref.name, key: ref.key, optional: ref.optional }, { name: 'devenv-scheduler-slack', key: e.name, optional: undefined });
+            assert.ok(SECRET_STAND_INS[e.name], `${e.name}: unexpected secret`);
+            env[e.name] = SECRET_STAND_INS[e.name]!;
+            secrets.push(e.name);
+          }
+        }
+        for (const source of container!.envFrom ?? []) {
+          if (source.secretRef) assert.deepEqual({ name: source.secretRef.name, optional: source.secretRef.optional }, { name: 'devenv-scheduler-aws', optional: true });
+        }
+        // What the pod starts with: loadConfig throws (and the pod would exit 2) on a bad value.
+        const config = loadConfig(env);
+        assert.equal(config.temporal.address, data.TEMPORAL_ADDRESS);
+        assert.equal(config.role, deployment.metadata!.labels!['app.kubernetes.io/component']);
+        started.set(config.role, config);
+        fromSecrets.set(config.role, secrets.sort());
+      }
+      // Each role gets the Slack secret it uses and not the other.
+      assert.deepEqual(fromSecrets.get('api'), ['SLACK_SIGNING_SECRET']);
+      assert.deepEqual(fromSecrets.get('worker'), ['SLACK_BOT_TOKEN']);
+      const api = started.get('api')!;
+      assert.deepEqual([api.webhook.tlsCert, api.webhook.tlsKey, api.webhook.port], ['/etc/devenv-scheduler/tls/tls.crt', '/etc/devenv-scheduler/tls/tls.key', 8443]);
+      // The webhook is not even called for the namespaces the service would never enrol.
+      const [webhook] = find<V1ValidatingWebhookConfiguration>('ValidatingWebhookConfiguration', 'devenv-scheduler').webhooks!;
+      const notSent = webhook!.namespaceSelector!.matchExpressions!.find((e) => e.operator === 'NotIn')!.values!;
+      assert.deepEqual([...notSent].sort(), [...api.enrolment.systemNamespaces].sort());
+      const worker = find<V1Deployment>('Deployment', 'devenv-scheduler-worker').spec!.template.spec!.containers[0]!;
+      assert.ok(worker.envFrom?.some((s) => s.secretRef?.name === 'devenv-scheduler-aws' && s.secretRef.optional), 'AWS credentials are optional');
+    });
+  });
+
+  describe('on a real kube-apiserver (server-side dry run)', () => {
+    let cluster: TestCluster;
+    const api = (object: Raw) => strictApi(cluster.kubeConfig, cluster.server, object);
+
+    /** Dry-run create; an object that exists already (a namespace, or one another suite created) is dry-run applied instead. */
+    async function dryRun(object: Raw): Promise<KubernetesObject> {
+      try {
+        return await api(object).create(object, undefined, 'All');
+      } catch (error) {
+        if (describeError(error).code !== 409) throw error;
+        return api(object).patch(object, undefined, 'All', FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      }
+    }
+
+    async function rejection(object: Raw): Promise<{ code?: number; message: string }> {
+      try {
+        await api(object).create(object, undefined, 'All');
+      } catch (error) {
+        return describeError(error);
+      }
+      assert.fail(`${id(object)} was accepted`);
+    }
+
+    before(async function () {
+      this.timeout(180_000);
+      cluster = await testCluster();
+      const crds = yaml.loadAll(readFileSync(path.join(__dirname, 'fixtures/cert-manager-crds.yaml'), 'utf8')) as Raw[];
+      for (const crd of crds) {
+        await api(crd).create(crd).catch((error: unknown) => {
+          if (describeError(error).code !== 409) throw error;
+        });
+      }
+      const plain = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
+      const deadline = Date.now() + 30_000;
+      for (const crd of crds) {
+        for (;;) {
+          const current = (await plain.read({ apiVersion: crd.apiVersion!, kind: crd.kind!, metadata: { name: crd.metadata!.name! } })) as V1CustomResourceDefinition;
+          if (current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+          if (Date.now() > deadline) assert.fail(`${crd.metadata!.name} not established`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+      // The namespaces for real: namespaced objects can be dry-run created only inside one.
+      for (const namespace of raw.filter((o) => o.kind === 'Namespace')) {
+        await api(namespace).patch(namespace, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      }
+    });
+
+    it('accepts every rendered object, every field understood', async () => {
+      const refused: string[] = [];
+      for (const object of raw) {
+        // A CRD's kinds reach the discovery documents shortly after it is established.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const created = await dryRun(object);
+            assert.equal(created.metadata?.name, object.metadata?.name);
+            break;
+          } catch (error) {
+            if (/Unrecognized API version and kind/.test(String(error)) && attempt < 50) {
+              await new Promise((resolve) => setTimeout(resolve, 200));
+              continue;
+            }
+            const { code, message } = describeError(error);
+            refused.push(`${id(object)}: ${code ?? ''} ${message}`);
+            break;
+          }
+        }
+      }
+      assert.deepEqual(refused, []);
+    });
+
+    it('admits both pod templates in devenv-scheduler under the restricted Pod Security Standard it enforces', async () => {
+      const namespace = raw.find((o) => o.kind === 'Namespace' && o.metadata?.name === 'devenv-scheduler')!;
+      assert.equal(namespace.metadata!.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+      for (const deployment of raw.filter((o) => o.kind === 'Deployment') as (Raw & { spec: { template: { spec: unknown } } })[]) {
+        const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `${deployment.metadata!.name}-check`, namespace: 'devenv-scheduler' }, spec: deployment.spec.template.spec };
+        await dryRun(pod);
+      }
+    });
+
+    it('refuses broken objects, so that "accepted" means something', async () => {
+      const deployment = raw.find((o) => o.kind === 'Deployment')! as Raw & { spec: Record<string, unknown> & { template: { spec: { containers: Record<string, unknown>[] } } } };
+      const copy = () => JSON.parse(JSON.stringify(deployment)) as typeof deployment;
+
+      const noSelector = copy();
+      delete noSelector.spec.selector;
+      const missing = await rejection(noSelector);
+      assert.equal(missing.code, 422);
+      assert.match(missing.message, /spec\.selector: Required value/);
+
+      const misspelt = copy();
+      misspelt.spec.template.spec.containers[0]!.securityContext = { readOnlyRootFileSystem: true };
+      const unknown = await rejection(misspelt);
+      assert.equal(unknown.code, 400);
+      assert.match(unknown.message, /unknown field "spec\.template\.spec\.containers\[0\]\.securityContext\.readOnlyRootFileSystem"/);
+
+      const escalating = copy();
+      escalating.spec.template.spec.containers[0]!.securityContext = { allowPrivilegeEscalation: true };
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'escalating', namespace: 'devenv-scheduler' }, spec: escalating.spec.template.spec };
+      const forbidden = await rejection(pod);
+      assert.equal(forbidden.code, 403);
+      assert.match(forbidden.message, /violates PodSecurity "restricted/);
+
+      const certificate = JSON.parse(JSON.stringify(raw.find((o) => o.kind === 'Certificate'))) as Raw & { spec: Record<string, unknown> };
+      delete certificate.spec.secretName;
+      const invalid = await rejection(certificate);
+      assert.equal(invalid.code, 422);
+      assert.match(invalid.message, /spec\.secretName: Required value/);
+    });
+  });
+
+  describe('the compiled service (npm run build, as the Dockerfile builds it)', () => {
+    const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    const outDir = (JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { outDir: string } }).compilerOptions.outDir;
+    const LIB = path.join(ROOT, outDir);
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    const runtime = stages.at(-1) ?? '';
+    const cmdLine = /^CMD (\[.*\])\s*$/m.exec(runtime)?.[1];
+    const cmd = cmdLine ? (JSON.parse(cmdLine) as string[]) : [];
+
+    before(async function () {
+      this.timeout(300_000);
+      rmSync(LIB, { recursive: true, force: true });
+      try {
+        await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 });
+      } catch (error) {
+        const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+        assert.fail(`npm run build failed:\n${stdout ?? ''}${stderr ?? String(error)}`);
+      }
+    });
+
+    it('Dockerfile: compiles in one stage, runs the compiled code with production dependencies only as uid 10001', () => {
+      assert.ok(stages.length >= 2, 'multi-stage');
+      assert.match(stages[0]!, /^RUN npm run build$/m);
+      assert.match(runtime, /^RUN npm (ci|install) --omit=dev/m);
+      assert.doesNotMatch(runtime, /ts-node|npm run build|^COPY src/m);
+      assert.match(runtime, new RegExp(`^COPY --from=\\S+ /app/${outDir} ./${outDir}$`, 'm'));
+      // Numeric, so that the kubelet can verify runAsNonRoot, and the uid k8s/ runs it as.
+      assert.match(runtime, /^USER 10001(:10001)?$/m);
+      assert.equal(cmd[0], 'node');
+      assert.ok(existsSync(path.join(ROOT, cmd.at(-1)!)), `${cmd.at(-1)} is what the build produces`);
+      const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+      for (const entry of ['node_modules', outDir, '.git']) assert.ok(ignored.includes(entry), `.dockerignore: ${entry}`);
+      for (const copied of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
+        for (const source of copied[1]!.split(/\s+/)) {
+          assert.ok(existsSync(path.join(ROOT, source)), `COPY ${source}`);
+          assert.ok(!ignored.includes(source), `${source} is copied but .dockerignore drops it`);
+        }
+      }
+    });
+
+    it('exits 2 naming the bad setting, started exactly as the image CMD starts it (no ts-node)', async () => {
+      const child = spawn(process.execPath, cmd.slice(1), {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: os.tmpdir(), NODE_ENV: 'production', SHUTDOWN_TIME: '7pm' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      assert.equal(code, 2, output);
+      assert.match(output, /Invalid configuration:\n {2}- SHUTDOWN_TIME="7pm": must be a 24-hour time/);
+    });
+
+    it('requires nothing but production dependencies and Node built-ins', () => {
+      const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+      const files = (readdirSync(LIB, { recursive: true }) as string[]).filter((f) => f.endsWith('.js'));
+      assert.ok(files.length > 10);
+      const outside = new Set<string>();
+      for (const file of files) {
+        for (const [, specifier] of readFileSync(path.join(LIB, file), 'utf8').matchAll(/require\("([^"]+)"\)/g)) {
+          if (specifier!.startsWith('.') || isBuiltin(specifier!)) continue;
+          const name = specifier!.split('/').slice(0, specifier!.startsWith('@') ? 2 : 1).join('/');
+          if (!(name in pkg.dependencies)) outside.add(`${name} (${file})`);
+        }
+      }
+      assert.deepEqual([...outside], []);
+    });
+
+    it('bundles the workflows from the compiled tree, found the way the compiled worker finds them', async function () {
+      this.timeout(120_000);
+      const workerJs = path.join(LIB, 'worker.js');
+      assert.match(readFileSync(workerJs, 'utf8'), /require\.resolve\('\.\/workflows'\)/);
+      const workflowsPath = createRequire(workerJs).resolve('./workflows');
+      assert.equal(workflowsPath, path.join(LIB, 'workflows', 'index.js'));
+      const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+      assert.match(code, /environmentWorkflow/);
+    });
+  });
+});
