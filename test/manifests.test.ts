@@ -286,8 +286,13 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       }
       assert.ok(data.TEMPORAL_ADDRESS, 'in a cluster TEMPORAL_ADDRESS must be set (unset starts a local dev server)');
 
-      // Stand-ins for the Secret's values, valid as far as src/config.ts checks them.
-      const SECRET_STAND_INS: Record<string, string> = { SLACK_SIGNING_SECRET: 'test-signing-secret', SLACK_BOT_TOKEN: 'xoxb-test' };
+      // The Secrets each setting may come from, with stand-ins valid as far as src/config.ts checks them.
+      const SECRETS: Record<string, { name: string; optional?: boolean; standIn: string }> = {
+        SLACK_SIGNING_SECRET: { name: 'devenv-scheduler-slack', standIn: 'test-signing-secret' },
+        SLACK_BOT_TOKEN: { name: 'devenv-scheduler-slack', standIn: 'xoxb-test' },
+        API_TOKENS: { name: 'devenv-scheduler-api-tokens', optional: true, standIn: 'ci:0123456789abcdef' },
+        API_READ_TOKENS: { name: 'devenv-scheduler-api-tokens', optional: true, standIn: 'dashboard:0123456789abcdef' },
+      };
       const started = new Map<string, ReturnType<typeof loadConfig>>();
       const fromSecrets = new Map<string, string[]>();
       for (const deployment of deployments()) {
@@ -303,9 +308,10 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
           if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = deployment.metadata!.namespace!;
           const ref = e.valueFrom?.secretKeyRef;
           if (ref) {
-            assert.deepEqual({ name: ref.name, key: ref.key, optional: ref.optional }, { name: 'devenv-scheduler-slack', key: e.name, optional: undefined });
-            assert.ok(SECRET_STAND_INS[e.name], `${e.name}: unexpected secret`);
-            env[e.name] = SECRET_STAND_INS[e.name]!;
+            const expected = SECRETS[e.name];
+            assert.ok(expected, `${e.name}: unexpected secret`);
+            assert.deepEqual({ name: ref.name, key: ref.key, optional: ref.optional }, { name: expected.name, key: e.name, optional: expected.optional });
+            env[e.name] = expected.standIn;
             secrets.push(e.name);
           }
         }
@@ -319,8 +325,8 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         started.set(config.role, config);
         fromSecrets.set(config.role, secrets.sort());
       }
-      // Each role gets the Slack secret it uses and not the other.
-      assert.deepEqual(fromSecrets.get('api'), ['SLACK_SIGNING_SECRET']);
+      // Each role gets the secrets it uses and no other.
+      assert.deepEqual(fromSecrets.get('api'), ['API_READ_TOKENS', 'API_TOKENS', 'SLACK_SIGNING_SECRET']);
       assert.deepEqual(fromSecrets.get('worker'), ['SLACK_BOT_TOKEN']);
       const api = started.get('api')!;
       assert.deepEqual([api.webhook.tlsCert, api.webhook.tlsKey, api.webhook.port], ['/etc/devenv-scheduler/tls/tls.crt', '/etc/devenv-scheduler/tls/tls.key', 8443]);
