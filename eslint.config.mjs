@@ -12,6 +12,12 @@ export default tseslint.config(
     },
   },
   {
+    // The `devenv` launcher is plain CommonJS so it runs with or without a build.
+    files: ['bin/**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', __dirname: 'readonly', process: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O.
     files: ['src/workflows/**/*.ts'],
     rules: {

@@ -1,0 +1,164 @@
+/**
+ * `devenv`: the operators' command line. The same commands as `/devenv` in Slack (parsed
+ * by the same table), run against Temporal directly, plus two for operators:
+ * `devenv schedules ensure` and `devenv reconcile`. Settings come from the same
+ * environment variables as the service (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE...).
+ *
+ * Exit codes: 0 done, 1 failed (Temporal unreachable, internal error), 2 bad command or
+ * settings, 3 no such environment or support pod, 4 refused (e.g. prolongating a stopped one).
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { formatCommand, helpLines, parseCommand, type Command } from './commands';
+import { ConfigError, loadConfig, type Config } from './config';
+import { formatMinutes } from './duration';
+import { createEnvironments, OperationError, type Environments } from './environments';
+import { awsInventorySchedule, ensureMorningResetSchedule, ensureSchedule, reconcileSchedule } from './temporal/setup';
+import { reconcileWorkflow } from './workflows';
+import { DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+
+const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, refused: 4 } as const;
+
+const USAGE = [
+  'usage: devenv [--json] <command>',
+  '',
+  ...helpLines('devenv'),
+  'devenv schedules ensure              create or update the Temporal Schedules from the settings',
+  'devenv reconcile                     enrol, relabel and retire environments to match the cluster now',
+  '',
+  'Temporal: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TASK_QUEUE.',
+].join('\n');
+
+class UsageError extends Error {}
+
+async function run(argv: string[], out: (line: string) => void): Promise<number> {
+  // Options come before the command, so `prolongate dev1 for -3h` reaches the parser (and its clear refusal) intact.
+  const firstWord = argv.findIndex((arg) => !arg.startsWith('-'));
+  const flags = firstWord === -1 ? argv : argv.slice(0, firstWord);
+  let values: { json?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({ args: flags, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+  }
+  const text = firstWord === -1 ? '' : argv.slice(firstWord).join(' ');
+  if (values.help || text === '' || text === 'help') {
+    out(USAGE);
+    return text === '' && !values.help ? EXIT.usage : EXIT.ok;
+  }
+  const config = loadConfig();
+  const ops = text === 'schedules ensure' || text === 'reconcile';
+  // A mistyped command is told at once, without waiting for Temporal.
+  const parsed = ops ? undefined : parseCommand(text, { supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES) });
+  if (parsed && !parsed.ok) throw new UsageError(`${parsed.error}\nusage: ${parsed.usage.map((u) => u.replace(/^\/devenv/, 'devenv')).join('\n       ')}`);
+
+  const address = config.temporal.address ?? `127.0.0.1:${config.temporal.devServerPort}`;
+  const connection = await Connection.connect({ address, connectTimeout: '5s' }).catch((err: unknown) => {
+    throw new Error(`cannot reach Temporal at ${address} (set TEMPORAL_ADDRESS): ${err instanceof Error ? err.message : String(err)}`);
+  });
+  try {
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const print = (human: string, data: unknown) => out(values.json ? JSON.stringify(data, null, 2) : human);
+
+    if (text === 'schedules ensure') {
+      const { taskQueue } = config.temporal;
+      const results = {
+        morningReset: await ensureMorningResetSchedule(client, { resetTime: config.resetTime, timeZone: config.policy.timeZone, workingDays: config.policy.workingDays, taskQueue }),
+        reconcile: await ensureSchedule(client, reconcileSchedule({ intervalMinutes: config.enrolment.reconcileIntervalMinutes, taskQueue })),
+        ...(config.aws.regions.length ? { awsInventory: await ensureSchedule(client, awsInventorySchedule({ intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue })) } : {}),
+      };
+      print(Object.entries(results).map(([name, result]) => `${name}: ${result}`).join('\n'), results);
+      return EXIT.ok;
+    }
+    if (text === 'reconcile') {
+      const report = await client.workflow.execute(reconcileWorkflow, { workflowId: `devenv-reconcile-cli-${Date.now()}`, taskQueue: config.temporal.taskQueue });
+      const line = (label: string, names: string[]) => `${label}: ${names.length ? names.join(', ') : '-'}`;
+      print(
+        [
+          `${report.namespaces} namespaces, ${report.environments} environments before`,
+          line('enrolled', report.enrolled),
+          line('enabled', report.enabled),
+          line('disabled', report.disabled),
+          line('retired', report.retired),
+          ...report.failed.map((f) => `failed: ${f.namespace}: ${f.error}`),
+        ].join('\n'),
+        report,
+      );
+      return report.failed.length ? EXIT.failed : EXIT.ok;
+    }
+
+    await execute(parsed!.command, createEnvironments(client), config, print);
+    return EXIT.ok;
+  } finally {
+    await connection.close();
+  }
+}
+
+async function execute(command: Command, environments: Environments, config: Config, print: (human: string, data: unknown) => void): Promise<void> {
+  const by = `cli:${os.userInfo().username}`;
+  switch (command.name) {
+    case 'help':
+      return print(USAGE, helpLines('devenv'));
+    case 'list': {
+      const all = await environments.list();
+      const rows = all.map((e) => `${e.namespace.padEnd(30)} ${e.phase.padEnd(9)} ${e.enabled ? '' : '(scheduler off) '}${e.nextShutdown ? `shuts down ${e.nextShutdown}` : ''}`);
+      return print(rows.length ? rows.join('\n') : 'no environments are enrolled', all);
+    }
+    case 'status': {
+      const s = await environments.status(command.namespace);
+      const last = s.lastAction ? `${s.lastAction.action} by ${s.lastAction.by} at ${s.lastAction.at}${s.lastAction.detail ? ` (${s.lastAction.detail})` : ''}` : 'none';
+      return print(
+        [
+          `${s.namespace}: ${s.phase}${s.enabled ? '' : ' (scheduler disabled)'}`,
+          `next shutdown: ${s.shutdownDescription ?? 'none'}${s.prolongedMinutes ? ` (prolonged ${formatMinutes(s.prolongedMinutes)})` : ''}`,
+          `last action: ${last}`,
+        ].join('\n'),
+        s,
+      );
+    }
+    case 'start':
+    case 'stop':
+    case 'prolongate': {
+      const result =
+        command.name === 'prolongate' ? await environments.prolongate(command.namespace, command.minutes, by) : await environments[command.name](command.namespace, by);
+      return print(result.message, result);
+    }
+    case 'support start':
+      await environments.startSupportPod({ name: command.supportName, size: command.size, by, taskQueue: config.temporal.taskQueue, ttlMs: config.support.ttlMinutes * 60_000 });
+      return print(`support pod ${command.supportName} (${command.size}) is being created`, { name: command.supportName, size: command.size });
+    case 'support stop':
+      await environments.stopSupportPod(command.supportName, by);
+      return print(`support pod ${command.supportName} is being deleted`, { name: command.supportName });
+    case 'support list': {
+      const pods = await environments.listSupportPods();
+      const rows = pods.map(({ name, state }) => `${name.padEnd(30)} ${state.pod ? `${state.pod.size} ${state.pod.phase} by ${state.pod.createdBy ?? '?'}` : 'being created'}`);
+      return print(rows.length ? rows.join('\n') : 'no support pods', pods);
+    }
+  }
+  throw new UsageError(`devenv cannot run ${formatCommand(command)}`);
+}
+
+/** The exit code for a failure, and what to tell the operator. */
+function describeFailure(err: unknown): { code: number; message: string } {
+  if (err instanceof UsageError || err instanceof ConfigError) return { code: EXIT.usage, message: err.message };
+  if (err instanceof OperationError) {
+    const notFound = err.kind === 'unknown-environment' || err.kind === 'unknown-support-pod' || err.kind === 'retired';
+    return { code: notFound ? EXIT.notFound : EXIT.refused, message: err.message };
+  }
+  return { code: EXIT.failed, message: `devenv: ${err instanceof Error ? err.message : String(err)}` };
+}
+
+/** Runs `devenv` with the process's arguments and exits with its code. */
+export function main(): void {
+  run(process.argv.slice(2), (line) => console.log(line)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      const { code, message } = describeFailure(err);
+      console.error(message);
+      process.exit(code);
+    },
+  );
+}
+
+if (require.main === module) main();
