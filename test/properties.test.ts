@@ -1,0 +1,154 @@
+/**
+ * Property-based tests (fast-check) over the two doors strangers knock on: signed slash
+ * commands of any text, and AdmissionReview bodies of any shape. Whatever arrives, the
+ * server answers (no crash, no hang, no 5xx), with a usage or error message for Slack and
+ * an allowing AdmissionReview for the apiserver, and it keeps serving afterwards.
+ */
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
+import type { Enrolment } from '../src/activities/enrolment';
+import { createAdmissionRouter } from '../src/api/admission';
+import { createMetrics } from '../src/api/metrics';
+import { createSlackRouter } from '../src/api/slack';
+import { createApi } from '../src/api/server';
+import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
+import { createLogger } from '../src/logger';
+import { postSigned, visibleText } from './support/slack';
+import { devServerEnv } from './support/temporal';
+import { servingCertificate } from './support/tls';
+
+const SECRET = 'property-signing-secret';
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 150);
+
+describe('properties: any input gets an answer', function () {
+  this.timeout(180_000);
+  const logger = createLogger('silent');
+
+  describe('/slack/commands with any command text', function () {
+    let server: Server;
+    let url: string;
+
+    before(async function () {
+      const env = await devServerEnv();
+      const slack = createSlackRouter({ client: env.client, signingSecret: SECRET, logger, replyBudgetMs: 1000 });
+      server = createApi({ client: env.client, logger, metrics: createMetrics(), routers: [slack] }).listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/commands`;
+    });
+
+    after(async function () {
+      await new Promise((resolve) => server?.close(resolve));
+    });
+
+    it('answers 200 within Slack’s 3 seconds with a message, never a crash', async function () {
+      const words = fc.constantFrom('start', 'stop', 'status', 'list', 'prolongate', 'for', 'support', 'help', 'dev1', 'XL', '2h30m', '-3h', '0m', '1000h', 'Ω', '');
+      const text = fc.oneof(
+        fc.string({ maxLength: 200 }),
+        fc.string({ unit: 'binary', maxLength: 100 }),
+        fc.array(words, { maxLength: 6 }).map((w) => w.join(' ')),
+        fc.array(fc.oneof(words, fc.string({ maxLength: 20 })), { maxLength: 6 }).map((w) => w.join(' ')),
+      );
+      await fc.assert(
+        fc.asyncProperty(text, async (input) => {
+          const began = Date.now();
+          const response = await postSigned(url, SECRET, { user_id: 'U0PROP0001', channel_id: 'C0PROP0001', command: '/devenv', text: input, response_url: 'http://127.0.0.1:1/never' });
+          assert.ok(Date.now() - began < 3000, `took ${Date.now() - began} ms for ${JSON.stringify(input)}`);
+          assert.equal(response.status, 200, `${JSON.stringify(input)} -> ${response.status} ${JSON.stringify(response.body)}`);
+          assert.ok(visibleText(response.body).length > 0, `no message for ${JSON.stringify(input)}`);
+        }),
+        { numRuns: RUNS },
+      );
+      // Still serving.
+      assert.equal((await postSigned(url, SECRET, { user_id: 'U1', command: '/devenv', text: 'help', response_url: 'http://127.0.0.1:1/x' })).status, 200);
+    });
+  });
+
+  describe('/admission/namespaces with any body', function () {
+    let webhook: WebhookServer;
+    const calls: string[] = [];
+    const tls = servingCertificate();
+    // Temporal is not the point here: an enrolment that records, and fails for one name, as Temporal might.
+    const enrolment: Enrolment = {
+      isSystem: (namespace) => namespace === 'kube-system',
+      async enrol(namespace, enabled) {
+        calls.push(`enrol ${namespace} ${enabled}`);
+        if (namespace === 'temporal-down') throw new Error('Temporal unavailable');
+      },
+      async retire(namespace) {
+        calls.push(`retire ${namespace}`);
+        return true;
+      },
+    };
+
+    before(async function () {
+      webhook = await startWebhookServer({
+        certFile: tls.certFile,
+        keyFile: tls.keyFile,
+        port: 0,
+        host: '127.0.0.1',
+        router: createAdmissionRouter({ enrolment, logger, metrics: createMetrics(), temporalBudgetMs: 200 }),
+        logger,
+      });
+    });
+
+    after(async function () {
+      await webhook?.close();
+    });
+
+    function post(body: string): Promise<{ status: number; text: string; ms: number }> {
+      const began = Date.now();
+      return new Promise((resolve, reject) => {
+        const request = https.request(`${webhook.url}/admission/namespaces`, { method: 'POST', ca: tls.ca, headers: { 'content-type': 'application/json' } }, (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, text, ms: Date.now() - began }));
+        });
+        request.on('error', reject);
+        request.end(body);
+      });
+    }
+
+    it('always answers 200 with an allowing AdmissionReview, within a second', async function () {
+      const name = fc.oneof(fc.constantFrom('dev1', 'kube-system', 'temporal-down', ''), fc.string({ maxLength: 70 }));
+      const labels = fc.option(fc.dictionary(fc.constantFrom('scheduler', 'team', ''), fc.oneof(fc.constantFrom('enabled', 'disabled'), fc.string({ maxLength: 10 }), fc.integer() as fc.Arbitrary<unknown>)), { nil: undefined });
+      const namespaceObject = fc.option(fc.record({ metadata: fc.option(fc.record({ name, labels }), { nil: undefined }) }), { nil: null });
+      const review = fc.record(
+        {
+          apiVersion: fc.constantFrom('admission.k8s.io/v1', 'admission.k8s.io/v1beta1', 'v1', 7 as unknown as string),
+          kind: fc.constantFrom('AdmissionReview', 'Namespace'),
+          request: fc.record(
+            {
+              uid: fc.oneof(fc.uuid(), fc.constant(''), fc.integer() as fc.Arbitrary<unknown>),
+              kind: fc.record({ kind: fc.constantFrom('Namespace', 'Pod') }),
+              operation: fc.constantFrom('CREATE', 'UPDATE', 'DELETE', 'CONNECT', 'PATCH'),
+              name,
+              object: namespaceObject,
+              oldObject: namespaceObject,
+              dryRun: fc.boolean(),
+            },
+            { requiredKeys: [] },
+          ),
+        },
+        { requiredKeys: [] },
+      );
+      const body = fc.oneof(review.map((r) => JSON.stringify(r)), fc.json(), fc.string({ maxLength: 300 }));
+      await fc.assert(
+        fc.asyncProperty(body, async (text) => {
+          const response = await post(text);
+          assert.equal(response.status, 200, `${text} -> ${response.status} ${response.text}`);
+          assert.ok(response.ms < 1000, `took ${response.ms} ms`);
+          const answer = JSON.parse(response.text) as { apiVersion: string; kind: string; response: { allowed: boolean; uid: unknown } };
+          assert.equal(answer.apiVersion, 'admission.k8s.io/v1');
+          assert.equal(answer.kind, 'AdmissionReview');
+          assert.equal(answer.response.allowed, true);
+          assert.equal(typeof answer.response.uid, 'string');
+        }),
+        { numRuns: RUNS },
+      );
+      assert.ok(!calls.some((c) => c.includes('kube-system')), 'a system namespace was enrolled');
+    });
+  });
+});
