@@ -411,6 +411,24 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
   });
 });
 
+/** A working day ending three hours from the test server's now, without crossing midnight. */
+async function policyEndingIn3h(env: TestWorkflowEnvironment): Promise<EnvironmentPolicy> {
+  let now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+  if (now.plus({ hours: 8 }) > now.endOf('day')) {
+    await env.sleep(now.endOf('day').diff(now).toMillis() + 2 * 60 * MINUTE);
+    now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+  }
+  return {
+    shutdownTime: now.plus({ hours: 3, minutes: 1 }).toFormat('HH:mm'),
+    timeZone: 'UTC',
+    workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
+    holidays: [],
+    warningOffsetsMinutes: [60, 30, 15],
+    maxProlongationMinutes: 240,
+    afterHoursWindowMinutes: 120,
+  };
+}
+
 describe('Slack warnings and buttons, time-skipping server behind them', function () {
   this.timeout(120_000);
   let env: TestWorkflowEnvironment;
@@ -429,24 +447,6 @@ describe('Slack warnings and buttons, time-skipping server behind them', functio
     await new Promise((resolve) => api?.server.close(resolve));
     await recorder?.stop();
   });
-
-  /** A working day ending three hours from the test server's now, without crossing midnight. */
-  async function policyEndingIn3h(): Promise<EnvironmentPolicy> {
-    let now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
-    if (now.plus({ hours: 8 }) > now.endOf('day')) {
-      await env.sleep(now.endOf('day').diff(now).toMillis() + 2 * 60 * MINUTE);
-      now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
-    }
-    return {
-      shutdownTime: now.plus({ hours: 3, minutes: 1 }).toFormat('HH:mm'),
-      timeZone: 'UTC',
-      workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-      holidays: [],
-      warningOffsetsMinutes: [60, 30, 15],
-      maxProlongationMinutes: 240,
-      afterHoursWindowMinutes: 120,
-    };
-  }
 
   it('warnings arrive in order with buttons, a 429 is retried after Retry-After, and "Prolongate 1h" prolongs', async function () {
     const namespace = `warn-${process.pid}`;
@@ -471,7 +471,7 @@ describe('Slack warnings and buttons, time-skipping server behind them', functio
         }),
       },
     });
-    const policy = await policyEndingIn3h();
+    const policy = await policyEndingIn3h(env);
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(environmentWorkflow, {
         workflowId: environmentWorkflowId(namespace),
@@ -527,6 +527,69 @@ describe('Slack warnings and buttons, time-skipping server behind them', functio
         recorder.messages().find((m) => m.channel === DEFAULT_CHANNEL && String(m.text).startsWith(`${gone} shuts down`)),
       );
       assert.match(visibleText(fallback), /Posted here because <#C0ARCHIVED1> refused it \(channel_not_found\)/);
+    });
+  });
+});
+
+// A server of its own: the workflows of the suite above still wait on theirs, and a
+// workflow whose timer fires with no worker to run it holds the skipped clock.
+describe('Slack outages during warnings, time-skipping server behind them', function () {
+  this.timeout(120_000);
+  let env: TestWorkflowEnvironment;
+  let recorder: SlackRecorder;
+  const timeSkippingEnv = useTimeSkippingEnv();
+
+  before(async function () {
+    env = timeSkippingEnv();
+    recorder = await new SlackRecorder().start();
+  });
+
+  after(async function () {
+    await recorder?.stop();
+  });
+
+  it('Slack answering 500s and 429s during the warnings: each warning is delivered exactly once when it recovers', async function () {
+    const namespace = `flaky-${process.pid}`;
+    const channel = 'C0FLAKY0001';
+    const outage = [
+      { status: 500, body: { ok: false, error: 'internal_error' } },
+      { status: 503, body: { ok: false, error: 'service_unavailable' } },
+      { status: 429, headers: { 'retry-after': '2' }, body: { ok: false, error: 'ratelimited' } },
+      { status: 500, body: { ok: false, error: 'internal_error' } },
+    ];
+    const taskQueue = uniqueTaskQueue('slack-flaky');
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: {
+        ...recordingActivities(() => env.currentTimeMs()),
+        ...createSlackNotifier({ token: 'xoxb-test-token', slackApiUrl: `${recorder.url}/api`, defaultChannel: DEFAULT_CHANNEL, channelFor: () => channel, logger }),
+      },
+    });
+    const policy = await policyEndingIn3h(env);
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy, enabled: true }] });
+      const shutdownAt = new Date((await handle.query(statusQuery)).shutdownAt!).getTime();
+      // Slack is down when the first warning is due, and fails again later on.
+      await env.sleep(shutdownAt - (await env.currentTimeMs()) - 61 * MINUTE);
+      recorder.scripted.push(...outage.slice(0, 3));
+      await env.sleep(20 * MINUTE);
+      recorder.scripted.push(outage[3]!);
+      await env.sleep(shutdownAt - (await env.currentTimeMs()) - 5 * MINUTE);
+
+      const delivered = await eventually('three warnings delivered', () => {
+        const posted = recorder.messages().filter((m) => m.channel === channel && String(m.text).includes('shuts down in'));
+        return posted.length >= 3 ? posted : undefined;
+      });
+      assert.deepEqual(
+        delivered.map((m) => m.text),
+        [60, 30, 15].map((minutes) => `${namespace} shuts down in ${minutes} minutes`),
+        'each warning once, in order',
+      );
+      const failed = recorder.posts.filter((p) => p.method === 'chat.postMessage' && p.body.channel === channel && p.status >= 400);
+      assert.deepEqual(failed.map((p) => p.status), [500, 503, 429, 500], 'every failure was met by a retry');
+      assert.equal(recorder.scripted.length, 0);
     });
   });
 });
