@@ -133,6 +133,7 @@ const schema = z.object({
   API_PORT: port.default(3000),
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_METRICS_PORT: z.union([z.literal('off'), port]).default(9464),
   TEMPORAL_DEV_DB_FILE: z.string().min(1).default('.temporal-dev.db'),
   AWS_REGIONS: z.string().transform((text, ctx) => {
     const regions = splitList(text);
@@ -192,7 +193,16 @@ export interface Config {
   /** Defaults every environment starts with; a namespace may override them. */
   policy: EnvironmentPolicy;
   resetTime: string;
-  temporal: { address?: string; namespace: string; taskQueue: string; devServerPort: number; uiPort: number; devDbFile: string };
+  temporal: {
+    address?: string;
+    namespace: string;
+    taskQueue: string;
+    devServerPort: number;
+    uiPort: number;
+    devDbFile: string;
+    /** Where the Temporal SDK serves its own Prometheus metrics; undefined: off. */
+    metricsPort?: number;
+  };
   apiPort: number;
   /** REST API bearer tokens; none: the /api/v1 routes refuse every request. Never logged. */
   apiTokens: { name: string; token: string; scope: 'read' | 'control' }[];
@@ -267,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       devServerPort: c.TEMPORAL_DEV_PORT,
       uiPort: c.TEMPORAL_UI_PORT,
       devDbFile: c.TEMPORAL_DEV_DB_FILE,
+      metricsPort: c.TEMPORAL_METRICS_PORT === 'off' ? undefined : c.TEMPORAL_METRICS_PORT,
     },
     apiPort: c.API_PORT,
     apiTokens: [

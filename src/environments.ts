@@ -54,6 +54,8 @@ const RUNNING_SUPPORT_PODS = `WorkflowType = 'supportPodWorkflow' AND ExecutionS
 export interface Environments {
   status(namespace: string): Promise<EnvironmentStatus>;
   list(): Promise<EnvironmentSummary[]>;
+  /** How many running environments are in each phase (Temporal visibility counts, no listing). */
+  countByPhase(): Promise<Record<Phase, number>>;
   /** Fails at once, from the server alone, when the environment is unknown or retired: no worker needed to say so. */
   ensureManaged(namespace: string): Promise<void>;
   start(namespace: string, by: string): Promise<ActionResult>;
@@ -105,6 +107,12 @@ export function createEnvironments(client: Client): Environments {
         });
       }
       return environments.sort((a, b) => a.namespace.localeCompare(b.namespace));
+    },
+
+    async countByPhase() {
+      const phases: Phase[] = ['running', 'stopping', 'stopped', 'starting', 'disabled'];
+      const counts = await Promise.all(phases.map((phase) => client.workflow.count(`${RUNNING_ENVIRONMENTS} AND EnvPhase = '${phase}'`)));
+      return Object.fromEntries(phases.map((phase, i) => [phase, counts[i]!.count])) as Record<Phase, number>;
     },
 
     ensureManaged,

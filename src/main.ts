@@ -11,7 +11,7 @@ import { createKubernetesActivities, DEFAULT_SUPPORT_SIZES } from './activities/
 import { createAdmissionRouter } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi } from './api/server';
-import { createMetrics } from './api/metrics';
+import { createMetrics, type Metrics } from './api/metrics';
 import { createSlackRouter } from './api/slack';
 import { startWebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
@@ -30,7 +30,14 @@ import { createWorker } from './worker';
 
 async function main(config: Config, logger: Logger): Promise<void> {
   // main owns SIGINT/SIGTERM (below), so the API and webhook stop before the worker drains.
-  Runtime.install({ shutdownSignals: [], telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
+  Runtime.install({
+    shutdownSignals: [],
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) },
+      // The SDK's own figures (workflow and activity task latencies, failures, polls) on their own port.
+      ...(config.temporal.metricsPort !== undefined ? { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.temporal.metricsPort}` } } } : {}),
+    },
+  });
   const runsWorker = config.role !== 'api';
   const servesUsers = config.role !== 'worker';
 
@@ -76,8 +83,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
   // Repair at once whatever changed while no worker ran, rather than at the next interval.
   if (worker) await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).trigger();
 
-  const metrics = createMetrics();
-  const slack = servesUsers && config.slack.signingSecret ? slackRouter(config, client, logger, config.slack.signingSecret) : undefined;
+  const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client).countByPhase() });
+  const slack = servesUsers && config.slack.signingSecret ? slackRouter(config, client, logger, config.slack.signingSecret, metrics) : undefined;
   const rest = servesUsers
     ? createRestRouter({
         environments: createEnvironments(client),
@@ -181,11 +188,12 @@ async function main(config: Config, logger: Logger): Promise<void> {
   }
 }
 
-function slackRouter(config: Config, client: Client, logger: Logger, signingSecret: string) {
+function slackRouter(config: Config, client: Client, logger: Logger, signingSecret: string, metrics: Metrics) {
   const kubernetes = createKubernetesActivities({ kubeConfig: loadKubeConfig(), dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
   return createSlackRouter({
     client,
     signingSecret,
+    metrics,
     logger: logger.child({ system: 'slack' }),
     allow: config.slack.allow,
     supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),

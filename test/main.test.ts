@@ -16,13 +16,14 @@ describe('npm start', function () {
   this.timeout(180_000);
 
   it('starts a local Temporal dev server, the worker and the API, prints where each listens, and stops cleanly', async function () {
-    const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const [temporalPort, uiPort, apiPort, sdkMetricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const { child, output } = startService({
       TEMPORAL_ADDRESS: '',
       TEMPORAL_DEV_PORT: String(temporalPort),
       TEMPORAL_UI_PORT: String(uiPort),
       TEMPORAL_DEV_DB_FILE: join(mkdtempSync(join(tmpdir(), 'devenv-start-')), 'temporal.db'),
       API_PORT: String(apiPort),
+      TEMPORAL_METRICS_PORT: String(sdkMetricsPort),
       TIME_ZONE: 'Europe/Berlin',
       RESET_TIME: '08:45',
     });
@@ -54,6 +55,9 @@ describe('npm start', function () {
 
       const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
       assert.match(metrics, /devenv_http_requests_total\{[^}]*route="\/readyz"[^}]*status="200"[^}]*\} 1/);
+      assert.match(metrics, /devenv_environments\{phase="running"[^}]*\} \d+/, 'environments by phase, from visibility');
+      const sdkMetrics = await (await fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`)).text();
+      assert.match(sdkMetrics, /^temporal_\w+/m, "the Temporal SDK's own metrics");
 
       child.kill('SIGTERM');
       const [code] = (await once(child, 'exit')) as [number | null];

@@ -73,6 +73,7 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
       SLACK_API_URL: `${recorder.url}/api/`,
       SLACK_ALLOW_CONTROL_USERS: ALICE,
       AWS_REGIONS: '',
+      TEMPORAL_METRICS_PORT: 'off',
       WEBHOOK_PORT: String(webhookPort),
       WEBHOOK_TLS_CERT: tls.certFile,
       WEBHOOK_TLS_KEY: tls.keyFile,
@@ -165,6 +166,13 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     await start.later(/started by/);
     assert.equal(await replicas(), 2);
     assert.equal((await apps.readNamespacedDeployment({ namespace, name: 'api' })).metadata?.annotations?.[ORIGINAL_REPLICAS], undefined);
+  });
+
+  it('counts Slack commands by kind and outcome, and environments by phase, in /metrics', async function () {
+    const metrics = await (await fetch(`${apiUrl}/metrics`)).text();
+    assert.match(metrics, /devenv_commands_total\{[^}]*source="slack"[^}]*command="stop"[^}]*outcome="refused"[^}]*\} 1/);
+    assert.match(metrics, /devenv_commands_total\{[^}]*source="slack"[^}]*command="stop"[^}]*outcome="accepted"[^}]*\} 1/);
+    assert.match(metrics, /devenv_environments\{phase="running"[^}]*\} [1-9]/);
   });
 
   it('never logs the signing secret or the bot token', function () {

@@ -2,7 +2,7 @@
  * Prometheus metrics served at /metrics. One registry per process (not prom-client's
  * global one) so tests can run several servers side by side.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
@@ -14,10 +14,30 @@ export interface Metrics {
   commands: Counter<'source' | 'command' | 'outcome'>;
 }
 
-export function createMetrics(): Metrics {
+export interface MetricsSources {
+  /** Running environments per phase, asked of Temporal's visibility at each scrape. */
+  environmentsByPhase?: () => Promise<Record<string, number>>;
+}
+
+export function createMetrics(sources: MetricsSources = {}): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service: 'devenv-scheduler' });
   collectDefaultMetrics({ register: registry });
+  const byPhase = sources.environmentsByPhase;
+  if (byPhase) {
+    new Gauge({
+      name: 'devenv_environments',
+      help: 'Running environment workflows by phase (from Temporal visibility at scrape time)',
+      labelNames: ['phase'],
+      registers: [registry],
+      async collect() {
+        // A scrape while Temporal is away shows no figures rather than failing.
+        const counts = await byPhase().catch(() => undefined);
+        this.reset();
+        for (const [phase, count] of Object.entries(counts ?? {})) this.set({ phase }, count);
+      },
+    });
+  }
   return {
     registry,
     httpRequests: new Counter({

@@ -16,6 +16,7 @@ import { familyOf, formatCommand, helpLines, parseCommand, type Command, type Co
 import { formatMinutes } from '../duration';
 import { createEnvironments, OperationError } from '../environments';
 import type { Logger } from '../logger';
+import type { Metrics } from './metrics';
 import {
   BUTTON_PROLONGATION_MINUTES,
   PROLONGATE_ACTION_ID,
@@ -64,6 +65,8 @@ export interface SlackRouterOptions {
   supportTaskQueue?: string;
   /** How long a support pod lives unless stopped sooner (default: the workflow's 8h). */
   supportPodTtlMs?: number;
+  /** Counts commands by kind and outcome (`devenv_commands_total{source="slack"}`). */
+  metrics?: Metrics;
 }
 
 export type Reply = SlackMessage & { response_type: 'ephemeral' | 'in_channel' };
@@ -377,11 +380,13 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     const who: Requester = { user, channel: form.get('channel_id') ?? undefined, responseUrl };
     const parsed = parseCommand(text, { supportSizes: options.supportSizes });
     if (!parsed.ok) {
+      options.metrics?.commands.inc({ source: 'slack', command: parsed.nearest ?? 'unknown', outcome: 'invalid' });
       ctx.body = ephemeral(usageMessage(parsed.error, parsed.usage));
       return;
     }
     const what = formatCommand(parsed.command);
     const refused = refusal(familyOf(parsed.command), who, what);
+    options.metrics?.commands.inc({ source: 'slack', command: parsed.command.name, outcome: refused ? 'refused' : 'accepted' });
     if (refused) {
       ctx.body = ephemeral(plain(refused));
       return;
