@@ -29,6 +29,9 @@ RUN npm install --omit=dev --no-audit --no-fund \
 # The compiled workflows stay plain files next to worker.js: the worker bundles them at
 # start-up from require.resolve('./workflows'), i.e. lib/workflows/index.js.
 COPY --from=build /app/lib ./lib
+# `kubectl exec ... -- devenv status dev1`: the CLI runs lib/cli.js here.
+COPY bin ./bin
+RUN ln -s /app/bin/devenv.js /usr/local/bin/devenv
 USER 10001:10001
 EXPOSE 3000 8443
 CMD ["node", "--enable-source-maps", "lib/main.js"]

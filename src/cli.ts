@@ -16,7 +16,9 @@ import { formatMinutes } from './duration';
 import { createEnvironments, OperationError, type Environments } from './environments';
 import { awsInventorySchedule, ensureMorningResetSchedule, ensureSchedule, reconcileSchedule } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
+import { createConfiguredAws } from './activities';
 import { DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { createLogger } from './logger';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, refused: 4 } as const;
 
@@ -26,6 +28,7 @@ const USAGE = [
   ...helpLines('devenv'),
   'devenv schedules ensure              create or update the Temporal Schedules from the settings',
   'devenv reconcile                     enrol, relabel and retire environments to match the cluster now',
+  'devenv aws create-table              create the DynamoDB inventory table (INVENTORY_TABLE) if it is missing',
   '',
   'Temporal: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TASK_QUEUE.',
 ].join('\n');
@@ -48,6 +51,12 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
     return text === '' && !values.help ? EXIT.usage : EXIT.ok;
   }
   const config = loadConfig();
+  if (text === 'aws create-table') {
+    const result = await createConfiguredAws(config, createLogger(config.logLevel)).ensureInventoryTable({ create: true });
+    const human = { disabled: 'AWS is off (AWS_REGIONS unset): no table needed', exists: `table ${config.aws.inventoryTable} exists`, created: `table ${config.aws.inventoryTable} created` };
+    out(values.json ? JSON.stringify({ table: config.aws.inventoryTable, result }) : human[result]);
+    return EXIT.ok;
+  }
   const ops = text === 'schedules ensure' || text === 'reconcile';
   // A mistyped command is told at once, without waiting for Temporal.
   const parsed = ops ? undefined : parseCommand(text, { supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES) });

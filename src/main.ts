@@ -6,7 +6,7 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
-import { createActivities, createConfiguredEnrolment, loadKubeConfig } from './activities';
+import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
 import { createKubernetesActivities, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { createAdmissionRouter } from './api/admission';
 import { createRestRouter } from './api/rest';
@@ -189,6 +189,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
 }
 
 function slackRouter(config: Config, client: Client, logger: Logger, signingSecret: string, metrics: Metrics) {
+  const aws = createConfiguredAws(config, logger);
   const kubernetes = createKubernetesActivities({ kubeConfig: loadKubeConfig(), dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
   return createSlackRouter({
     client,
@@ -199,8 +200,9 @@ function slackRouter(config: Config, client: Client, logger: Logger, signingSecr
     supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
     supportTaskQueue: config.temporal.taskQueue,
     supportPodTtlMs: config.support.ttlMinutes * 60_000,
-    // Read-only: the status table comes straight from the cluster.
+    // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await kubernetes.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
+    ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await aws.awsStatus(ns)).resources } : {}),
   });
 }
 

@@ -10,6 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { environmentWorkflow, environmentWorkflowId, statusQuery } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { recordingActivities } from './support/recording-activities';
+import { moto } from './support/moto';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const DEVENV = path.join(__dirname, '..', 'bin', 'devenv.js');
@@ -110,5 +111,33 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     });
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(set TEMPORAL_ADDRESS\)/);
+  });
+
+  it('aws create-table creates the DynamoDB inventory table once, on moto through AWS_ENDPOINT_URL', async function () {
+    const aws = await moto();
+    const run = () =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [DEVENV, 'aws', 'create-table'],
+          {
+            env: {
+              ...process.env,
+              AWS_REGIONS: 'eu-west-1',
+              AWS_ENDPOINT_URL: aws.endpoint,
+              AWS_ACCESS_KEY_ID: 'testing',
+              AWS_SECRET_ACCESS_KEY: 'testing',
+              INVENTORY_TABLE: `cli-inventory-${process.pid}`,
+              LOG_LEVEL: 'silent',
+            },
+          },
+          (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+        );
+      });
+    const first = await run();
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout.trim(), `table cli-inventory-${process.pid} created`);
+    const second = await run();
+    assert.equal(second.stdout.trim(), `table cli-inventory-${process.pid} exists`);
   });
 });

@@ -59,6 +59,11 @@ async function serveApi(client: Client, supportTaskQueue?: string): Promise<{ ur
       { kind: 'Deployment', name: 'web', ready: 2, desired: 2 },
       { kind: 'StatefulSet', name: 'postgres', ready: 1, desired: 1 },
     ],
+    // As the AWS activities report them (their lookups are tested against moto in aws.test.ts).
+    awsOf: async () => [
+      { kind: 'rds-instance', id: 'orders-db', region: 'eu-west-1', name: 'orders-db', state: 'stopped', scheduler: 'enabled' },
+      { kind: 'ec2-instance', id: 'i-0abc', region: 'eu-west-1', name: 'bastion', state: 'running', scheduler: 'disabled' },
+    ],
   });
   const server = createApi({ client, logger, metrics: createMetrics(), routers: [slack] }).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
@@ -207,6 +212,8 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     assert.match(reply.text, /Next shutdown: today \d\d:\d\d \S+, in (2h 5\dm|3h 0m)/);
     assert.match(reply.text, /Deployment\/web\s+2\/2/);
     assert.match(reply.text, /StatefulSet\/postgres\s+1\/1/);
+    assert.match(reply.text, /rds-instance\/orders-db\s+stopped\n/);
+    assert.match(reply.text, /ec2-instance\/bastion\s+running \(not scheduled\)/);
     assert.match(reply.text, /Last: enrol by scheduler/);
   });
 

@@ -21,12 +21,8 @@ export function loadKubeConfig(): KubeConfig {
   return kubeConfig;
 }
 
-export function createConfiguredEnrolment(config: Config, client: Client): Enrolment {
-  return createEnrolment({ client, taskQueue: config.temporal.taskQueue, policy: config.policy, systemNamespaces: config.enrolment.systemNamespaces });
-}
-
-export async function createActivities(config: Config, logger: Logger, client: Client): Promise<AllActivities> {
-  const aws = createAwsActivities({
+export function createConfiguredAws(config: Config, logger: Logger): ReturnType<typeof createAwsActivities> {
+  return createAwsActivities({
     regions: config.aws.regions,
     endpoint: config.aws.endpoint,
     tableName: config.aws.inventoryTable,
@@ -35,6 +31,14 @@ export async function createActivities(config: Config, logger: Logger, client: C
     dryRun: config.dryRun,
     logger: logger.child({ system: 'aws' }),
   });
+}
+
+export function createConfiguredEnrolment(config: Config, client: Client): Enrolment {
+  return createEnrolment({ client, taskQueue: config.temporal.taskQueue, policy: config.policy, systemNamespaces: config.enrolment.systemNamespaces });
+}
+
+export async function createActivities(config: Config, logger: Logger, client: Client): Promise<AllActivities> {
+  const aws = createConfiguredAws(config, logger);
   // Fail at start-up, naming the setting, rather than at the first shutdown.
   await aws.ensureInventoryTable();
   const kubeConfig = loadKubeConfig();

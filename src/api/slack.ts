@@ -15,6 +15,7 @@ import getRawBody from 'raw-body';
 import { familyOf, formatCommand, helpLines, parseCommand, type Command, type CommandFamily } from '../commands';
 import { formatMinutes } from '../duration';
 import { createEnvironments, OperationError } from '../environments';
+import type { AwsResource } from '../activities/contracts';
 import type { Logger } from '../logger';
 import type { Metrics } from './metrics';
 import {
@@ -59,6 +60,8 @@ export interface SlackRouterOptions {
   supportSizes?: readonly string[];
   /** Live workloads for `status`; without it the reply shows the workflow's view only. */
   workloadsOf?: (namespace: string) => Promise<WorkloadRow[]>;
+  /** The namespace's tagged EC2/RDS resources and their states, for `status`; without it, none are shown. */
+  awsOf?: (namespace: string) => Promise<AwsResource[]>;
   /** How long a quick command may wait for Temporal before it is answered via `response_url` instead. */
   replyBudgetMs?: number;
   /** The worker's task queue, where `support start` runs a support-pod workflow; without it support commands say they are unavailable. */
@@ -214,14 +217,18 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
   }
 
   async function status(namespace: string): Promise<Reply> {
-    const [state, workloads] = await Promise.all([
+    const [state, workloads, aws] = await Promise.all([
       environments.status(namespace),
       options.workloadsOf?.(namespace).catch((err: unknown) => {
         logger.warn({ err: String(err), namespace }, 'workloads unavailable for status');
         return 'unavailable' as const;
       }),
+      options.awsOf?.(namespace).catch((err: unknown) => {
+        logger.warn({ err: String(err), namespace }, 'AWS resources unavailable for status');
+        return 'unavailable' as const;
+      }),
     ]);
-    return ephemeral(statusMessage(state, workloads));
+    return ephemeral(statusMessage(state, workloads, aws));
   }
 
   async function list(): Promise<Reply> {
@@ -483,7 +490,7 @@ function helpMessage(): SlackMessage {
   return { text: lines.join('\n'), blocks: [section('*`/devenv` commands*'), section(`\`\`\`${escape(lines.join('\n'))}\`\`\``)] };
 }
 
-function statusMessage(state: EnvironmentStatus, workloads: WorkloadRow[] | 'unavailable' | undefined): SlackMessage {
+function statusMessage(state: EnvironmentStatus, workloads: WorkloadRow[] | 'unavailable' | undefined, aws?: AwsResource[] | 'unavailable'): SlackMessage {
   const head = `${PHASE_ICON[state.phase]} *${state.namespace}* is *${state.phase}*`;
   const shutdown = state.shutdownDescription
     ? `Next shutdown: ${escape(state.shutdownDescription)}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`
@@ -497,8 +504,20 @@ function statusMessage(state: EnvironmentStatus, workloads: WorkloadRow[] | 'una
   const blocks = [section(`${head}\n${shutdown}`)];
   if (workloads === 'unavailable') blocks.push(context('Workloads could not be read from Kubernetes just now.'));
   else if (workloads) blocks.push(section(workloadTable(workloads)));
+  if (aws === 'unavailable') blocks.push(context('AWS resources could not be read just now.'));
+  else if (aws?.length) blocks.push(section(awsTable(aws)));
   blocks.push(context(lastLine));
   return { text: `${state.namespace} is ${state.phase}. ${state.shutdownDescription ? `Next shutdown ${state.shutdownDescription}.` : ''}`.trim(), blocks };
+}
+
+/** EC2 and RDS resources tagged for the namespace, with AWS's own word for their state. */
+function awsTable(resources: AwsResource[]): string {
+  const cells = [
+    ['AWS', 'STATE'],
+    ...resources.map((r) => [`${r.kind}/${r.name ?? r.id}`, `${r.state}${r.scheduler === 'enabled' ? '' : ' (not scheduled)'}${r.unsupported ? ` (cannot stop: ${r.unsupported})` : ''}`]),
+  ];
+  const width = Math.max(...cells.map(([name]) => name!.length));
+  return `\`\`\`${escape(cells.map(([name, state]) => `${name!.padEnd(width)}  ${state}`).join('\n'))}\`\`\``;
 }
 
 /** A fixed-width table in a code block: the most compact thing Slack renders. */
