@@ -8,9 +8,9 @@ import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { environmentWorkflow, environmentWorkflowId, statusQuery } from '../src/workflows';
-import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { recordingActivities } from './support/recording-activities';
 import { moto } from './support/moto';
+import { morningPolicy } from './support/policies';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const DEVENV = path.join(__dirname, '..', 'bin', 'devenv.js');
@@ -39,15 +39,7 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     taskQueue = uniqueTaskQueue('cli');
     worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recordingActivities(async () => Date.now()) });
     running = worker.run();
-    const policy: EnvironmentPolicy = {
-      shutdownTime: '23:59',
-      timeZone: 'Pacific/Kiritimati',
-      workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-      holidays: [],
-      warningOffsetsMinutes: [60, 30, 15],
-      maxProlongationMinutes: 240,
-      afterHoursWindowMinutes: 120,
-    };
+    const policy = morningPolicy();
     await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy, enabled: true }] });
   });
 

@@ -11,9 +11,9 @@ import { createSchedulerActivities } from '../src/activities/scheduler';
 import { EnvPhase } from '../src/search-attributes';
 import { MORNING_RESET_SCHEDULE_ID, ensureMorningResetSchedule, type MorningResetSettings } from '../src/temporal/setup';
 import { environmentWorkflow, environmentWorkflowId, prolongateUpdate, statusQuery, stopUpdate } from '../src/workflows';
-import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { recordingActivities } from './support/recording-activities';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+import { morningPolicy } from './support/policies';
 
 /** Polls until `check` returns a value (visibility is eventually consistent), or fails with the last value seen. */
 async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -24,26 +24,6 @@ async function eventually<T>(what: string, check: () => Promise<T | undefined>, 
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-}
-
-/**
- * A policy whose shutdown is three hours from the real now, in a fixed-offset zone where it
- * is mid-morning, so the test never straddles a local midnight whatever the wall clock says.
- */
-function morningPolicy(): EnvironmentPolicy {
-  const wanted = (9 - DateTime.utc().hour + 24) % 24; // hours to add to UTC for a local 09:xx
-  const offset = wanted > 14 ? wanted - 24 : wanted; // Etc/GMT zones span UTC-12..UTC+14
-  const timeZone = offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`; // POSIX signs are inverted
-  const shutdown = DateTime.now().setZone(timeZone).plus({ hours: 3 });
-  return {
-    shutdownTime: shutdown.toFormat('HH:mm'),
-    timeZone,
-    workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-    holidays: [],
-    warningOffsetsMinutes: [60, 30, 15],
-    maxProlongationMinutes: 240,
-    afterHoursWindowMinutes: 120,
-  };
 }
 
 describe('on the Temporal dev server', function () {

@@ -20,6 +20,7 @@ import {
   stopUpdate,
 } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import { everyDayPolicy } from './support/policies';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
@@ -65,16 +66,7 @@ describe('environment workflow (time-skipping server)', function () {
       now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
     }
     const shutdown = now.plus({ hours: hoursAhead, minutes: 1 }).startOf('minute');
-    return {
-      shutdownTime: shutdown.toFormat('HH:mm'),
-      timeZone: 'UTC',
-      workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-      holidays: [],
-      warningOffsetsMinutes: [60, 30, 15],
-      maxProlongationMinutes: 4 * 60,
-      afterHoursWindowMinutes: 120,
-      ...overrides,
-    };
+    return everyDayPolicy({ shutdownTime: shutdown.toFormat('HH:mm'), ...overrides });
   }
 
   // The time-skipping server only skips while every workflow task can be worked on, so a

@@ -26,22 +26,13 @@ import { createLogger } from '../src/logger';
 import { startDevServer } from '../src/temporal/dev-server';
 import { registerSearchAttributes } from '../src/temporal/setup';
 import { environmentWorkflow, environmentWorkflowId, startUpdate, stopUpdate } from '../src/workflows';
-import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { testCluster, type TestCluster } from './support/kube';
+import { everyDayPolicy, morningPolicy } from './support/policies';
 import { recordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 import { freePort } from './support/service';
 
-const POLICY: EnvironmentPolicy = {
-  shutdownTime: '23:59',
-  timeZone: 'Pacific/Kiritimati',
-  workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-  holidays: [],
-  warningOffsetsMinutes: [60, 30, 15],
-  maxProlongationMinutes: 240,
-  afterHoursWindowMinutes: 120,
-};
 
 describe('faults in the middle of a stop (dev server, real kube-apiserver)', function () {
   this.timeout(240_000);
@@ -107,7 +98,7 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
   }
 
   async function startEnvironment(namespace: string, taskQueue: string) {
-    return env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy: POLICY, enabled: true }] });
+    return env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy: morningPolicy(), enabled: true }] });
   }
 
   it('a worker SIGKILLed while stopping 200 workloads: a new worker finishes, every count is kept, start restores all', async function () {
@@ -217,7 +208,7 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
     const running = worker.run();
     // Shutdown at the next whole minute but one, a warning one minute before it.
     const shutdown = DateTime.utc().plus({ minutes: 2 }).startOf('minute');
-    const policy: EnvironmentPolicy = { ...POLICY, timeZone: 'UTC', shutdownTime: shutdown.toFormat('HH:mm'), warningOffsetsMinutes: [1] };
+    const policy = everyDayPolicy({ shutdownTime: shutdown.toFormat('HH:mm'), warningOffsetsMinutes: [1] });
     const namespaces = ['a', 'b', 'c', 'd', 'e'].map((n) => `restart-${process.pid % 10000}-${n}`);
     try {
       const connection = await Connection.connect({ address: server.address });

@@ -18,28 +18,13 @@ import { actionResult, createRestRouter, environmentList, environmentStatus, err
 import { createApi } from '../src/api/server';
 import { createLogger } from '../src/logger';
 import { environmentWorkflow, environmentWorkflowId, statusQuery } from '../src/workflows';
-import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { recordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+import { morningPolicy } from './support/policies';
 
 const CONTROL = 'control-token-0123456789abcdef';
 const READER = 'read-only-token-0123456789abcdef';
-
-/** Mid-morning somewhere, so the shutdown is hours away whatever the wall clock says. */
-function morningPolicy(): EnvironmentPolicy {
-  const hour = new Date().getUTCHours();
-  const offset = ((9 - hour + 24) % 24) - ((9 - hour + 24) % 24 > 14 ? 24 : 0);
-  return {
-    shutdownTime: `${String((9 + 3) % 24).padStart(2, '0')}:00`,
-    timeZone: offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`,
-    workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-    holidays: [],
-    warningOffsetsMinutes: [60, 30, 15],
-    maxProlongationMinutes: 240,
-    afterHoursWindowMinutes: 120,
-  };
-}
 
 describe('REST API and OpenAPI document (Temporal dev server behind it)', function () {
   this.timeout(120_000);

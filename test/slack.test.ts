@@ -25,6 +25,7 @@ import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { recordingActivities, type RecordedCall } from './support/recording-activities';
 import { SlackRecorder, eventually, postSigned, visibleText, type SignedResponse } from './support/slack';
 import { devServerEnv, useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+import { everyDayPolicy, morningPolicy } from './support/policies';
 
 const SECRET = 'test-signing-secret-0123456789';
 const ALICE = 'U0ALICE0001';
@@ -146,22 +147,6 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
       console.log(`      /slack/commands: ${timings.length} requests, median ${pick(0.5)} ms, p90 ${pick(0.9)} ms, max ${pick(1)} ms`);
     }
   });
-
-  /** Shutdown three hours from now, in a zone where it is mid-morning, so "today" holds whatever the wall clock says. */
-  function morningPolicy(): EnvironmentPolicy {
-    const wanted = (9 - DateTime.utc().hour + 24) % 24;
-    const offset = wanted > 14 ? wanted - 24 : wanted;
-    const timeZone = offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`;
-    return {
-      shutdownTime: DateTime.now().setZone(timeZone).plus({ hours: 3 }).toFormat('HH:mm'),
-      timeZone,
-      workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-      holidays: [],
-      warningOffsetsMinutes: [60, 30, 15],
-      maxProlongationMinutes: 240,
-      afterHoursWindowMinutes: 120,
-    };
-  }
 
   async function environment(): Promise<{ namespace: string; status: () => Promise<EnvironmentStatus> }> {
     const namespace = `slack-${process.pid}-${++counter}`;
@@ -425,15 +410,7 @@ async function policyEndingIn3h(env: TestWorkflowEnvironment): Promise<Environme
     await env.sleep(now.endOf('day').diff(now).toMillis() + 2 * 60 * MINUTE);
     now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
   }
-  return {
-    shutdownTime: now.plus({ hours: 3, minutes: 1 }).toFormat('HH:mm'),
-    timeZone: 'UTC',
-    workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-    holidays: [],
-    warningOffsetsMinutes: [60, 30, 15],
-    maxProlongationMinutes: 240,
-    afterHoursWindowMinutes: 120,
-  };
+  return everyDayPolicy({ shutdownTime: now.plus({ hours: 3, minutes: 1 }).toFormat('HH:mm') });
 }
 
 describe('Slack warnings and buttons, time-skipping server behind them', function () {
