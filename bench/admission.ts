@@ -1,0 +1,145 @@
+/**
+ * Benchmark 4: the admission webhook at 50 concurrent connections over HTTPS, into
+ * startWebhookServer + createAdmissionRouter with a real enrolment client on a Temporal
+ * dev server (logging at info into /dev/null, as in production).
+ *
+ *  - UPDATE reviews that change an annotation, not the `scheduler` label: decided without
+ *    calling Temporal.
+ *  - CREATE reviews for fresh names: each one a signalWithStart on the dev server. No worker
+ *    runs here: the webhook only waits for Temporal to accept the start, not for the
+ *    workflow to run (the worker is a separate process and pod anyway).
+ *
+ * Baseline: a bare node:https server with the same certificate that reads the same body,
+ * parses it and answers the same `allowed: true` AdmissionReview, on the same machine.
+ * autocannon does not verify certificates, so one request to each server is first made
+ * with certificate verification against the generated CA.
+ */
+import './support/mocha-shim';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createEnrolment } from '../src/activities/enrolment';
+import { createAdmissionRouter } from '../src/api/admission';
+import { createMetrics } from '../src/api/metrics';
+import { startWebhookServer } from '../src/api/webhook';
+import { devServerEnv } from '../test/support/temporal';
+import { servingCertificate } from '../test/support/tls';
+import { discardingLogger, policyShuttingDownAt, wholeMinuteAfter } from './support/common';
+import { describeLoad, runLoad, type LoadOptions, type LoadResult } from './support/load';
+import { runBench, type Bench } from './support/report';
+
+const CONNECTIONS = 50;
+const WARMUP_SECONDS = 3;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const TARGET_P99_MS = 50;
+const PATH = '/admission/namespaces';
+const SYSTEM = ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler'];
+
+/** The bare baseline: read, parse, answer. */
+function bareServer(certFile: string, keyFile: string): Promise<https.Server> {
+  const server = https.createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
+      const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true } });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/** One request with certificate verification, so the TLS setup is known to be what the apiserver would accept. */
+function verifiedRequest(url: string, ca: Buffer): Promise<string> {
+  const body = JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'probe-1', kind: { group: '', version: 'v1', kind: 'Namespace' }, operation: 'UPDATE', name: 'probe', object: { metadata: { name: 'probe' } }, oldObject: { metadata: { name: 'probe' } } },
+  });
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, { method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => (response.statusCode === 200 && text.includes('"allowed":true') ? resolve(text) : reject(new Error(`${response.statusCode} ${text}`))));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+runBench('admission', `admission webhook at ${CONNECTIONS} connections over HTTPS vs a bare https server`, async (bench) => {
+  bench.progress('starting the Temporal dev server; making a CA and serving certificate');
+  const env = await devServerEnv();
+  const tls = servingCertificate();
+  const taskQueue = `bench-admission-${process.pid}`;
+  const logger = discardingLogger();
+  const metrics = createMetrics();
+  const enrolment = createEnrolment({ client: env.client, taskQueue, policy: policyShuttingDownAt(wholeMinuteAfter(3 * 3600_000)), systemNamespaces: SYSTEM });
+  const webhook = await startWebhookServer({
+    certFile: tls.certFile,
+    keyFile: tls.keyFile,
+    port: 0,
+    host: '127.0.0.1',
+    router: createAdmissionRouter({ enrolment, logger, metrics }),
+    logger,
+  });
+  const bare = await bareServer(tls.certFile, tls.keyFile);
+  const bareUrl = `https://127.0.0.1:${(bare.address() as AddressInfo).port}${PATH}`;
+  const webhookUrl = `${webhook.url}${PATH}`;
+
+  const outcomes = async () => Object.fromEntries((await metrics.admissions.get()).values.map((v) => [String(v.labels.outcome), v.value]));
+  try {
+    await verifiedRequest(webhookUrl, tls.ca);
+    await verifiedRequest(bareUrl, tls.ca);
+    bench.progress('both servers answer with certificates verified against the CA');
+
+    const run = async (what: string, options: Omit<LoadOptions, 'connections'>): Promise<LoadResult> => {
+      bench.progress(`${what}: ${CONNECTIONS} connections, ${options.durationSeconds} s`);
+      const result = await runLoad({ connections: CONNECTIONS, ...options });
+      bench.progress(`  ${describeLoad(result)}`);
+      for (const body of result.unexpected) bench.progress(`  unexpected reply: ${body}`);
+      const allowed = (result.bodies.allowed ?? 0) + (result.bodies['allowed-with-warning'] ?? 0);
+      if (result.errors > 0 || result.non2xx > 0 || allowed < result.requests) throw new Error(`${what}: not every review was answered with allowed: true`);
+      return result;
+    };
+    const update = { kind: 'admission' as const, operation: 'UPDATE' as const, prefix: 'team' };
+    bench.progress(`warm-up: ${WARMUP_SECONDS} s on each (discarded)`);
+    await runLoad({ url: bareUrl, connections: CONNECTIONS, durationSeconds: WARMUP_SECONDS, profile: update });
+    await runLoad({ url: webhookUrl, connections: CONNECTIONS, durationSeconds: WARMUP_SECONDS, profile: update });
+
+    const bareUpdate = await run('baseline, UPDATE reviews, bare https server', { url: bareUrl, durationSeconds: SECONDS, profile: update });
+    const before = await outcomes();
+    const webhookUpdate = await run('measured, UPDATE reviews (label unchanged: no Temporal call)', { url: webhookUrl, durationSeconds: SECONDS, profile: update });
+    const afterUpdate = await outcomes();
+    const create = { kind: 'admission' as const, operation: 'CREATE' as const, prefix: `ns-${process.pid}` };
+    const bareCreate = await run('baseline, CREATE reviews, bare https server', { url: bareUrl, durationSeconds: SECONDS, profile: create });
+    const webhookCreate = await run('measured, CREATE reviews for fresh names (one signalWithStart each)', { url: webhookUrl, durationSeconds: SECONDS, profile: create });
+    const afterCreate = await outcomes();
+    const delta = (after: Record<string, number>, prior: Record<string, number>) =>
+      Object.entries(after)
+        .map(([outcome, value]) => [outcome, value - (prior[outcome] ?? 0)] as const)
+        .filter(([, value]) => value > 0)
+        .map(([outcome, value]) => `${outcome} ${value}`)
+        .join(', ');
+    const created = afterCreate.enrolled! - (afterUpdate.enrolled ?? 0);
+    const started = (await env.client.workflow.count(`WorkflowType = 'environmentWorkflow' AND WorkflowId STARTS_WITH 'env/ns-${process.pid}-'`).catch(() => env.client.workflow.count(`WorkflowType = 'environmentWorkflow'`))).count;
+
+    figure(bench, 'UPDATE', webhookUpdate, bareUpdate, `outcomes: ${delta(afterUpdate, before)}`);
+    figure(bench, 'CREATE', webhookCreate, bareCreate, `outcomes: ${delta(afterCreate, afterUpdate)} (failed = Temporal took over the 500 ms budget); ${started} environment workflows started on the dev server for ${created} enrolled`);
+  } finally {
+    await webhook.close();
+    await new Promise((resolve) => bare.close(resolve));
+    bare.closeAllConnections();
+  }
+});
+
+function figure(bench: Bench, operation: string, measured: LoadResult, baseline: LoadResult, outcomes: string): void {
+  bench.figure({
+    name: `webhook ${operation} p99`,
+    value: measured.latency.p99,
+    unit: 'ms',
+    baseline: { name: `bare https ${operation} p99`, value: baseline.latency.p99 },
+    target: { op: '<=', limit: TARGET_P99_MS },
+    note: `p50 ${measured.latency.p50} ms (bare ${baseline.latency.p50} ms), ${measured.requestsPerSecond.toFixed(0)}/s (bare ${baseline.requestsPerSecond.toFixed(0)}/s); ${outcomes}`,
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * The worker as `SERVICE_ROLE=worker` runs it (src/worker.ts's createWorker: the real
+ * workflows, default worker options), in a process of its own so its memory can be
+ * measured alone, with recording activities instead of Kubernetes and AWS. Every
+ * stopNamespace/startNamespace call is reported to the parent over IPC with the wall-clock
+ * instant it reached the worker.
+ *
+ * Usage (forked by worker.ts): worker-child.ts <temporal address> <task queue>
+ *
+ * For experiments only, BENCH_WORKER_OPTIONS (JSON WorkerOptions, e.g.
+ * '{"workflowThreadPoolSize":2}' or '{"workflowBundle":{"codePath":"/tmp/bundle.js"}}')
+ * creates the worker with Worker.create and those options on top of createWorker's.
+ */
+import { rssAtStart } from './rss-at-start';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createSchedulerActivities } from '../../src/activities/scheduler';
+import { createWorker, type AllActivities } from '../../src/worker';
+import { recordingActivities } from '../../test/support/recording-activities';
+
+export type WorkerMessage =
+  /** RSS when the script started (ts-node loaded), before createWorker, and after it (workflows bundled). */
+  | { type: 'ready'; rssAtStart: number; rssBeforeWorker: number; rss: number }
+  | { type: 'call'; name: 'stopNamespace' | 'startNamespace'; namespace: string; atMs: number }
+  | { type: 'memory'; rss: number; peakRss: number; heapUsed: number };
+
+const send = (message: WorkerMessage) => process.send?.(message);
+
+async function main(): Promise<void> {
+  const [address, taskQueue] = process.argv.slice(2);
+  if (!address || !taskQueue) throw new Error('usage: worker-child.ts <address> <task queue>');
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const recording = recordingActivities(async () => Date.now());
+  const reported =
+    (name: 'stopNamespace' | 'startNamespace') =>
+    (namespace: string) => {
+      send({ type: 'call', name, namespace, atMs: Date.now() });
+      recording.calls.length = 0; // nothing here reads them; keep memory flat
+      return recording[name](namespace);
+    };
+  const client = new Client({ connection: await Connection.connect({ address }) });
+  // Only what environment and morning-reset workflows call; anything else fails as unregistered.
+  const activities = {
+    ...recording,
+    stopNamespace: reported('stopNamespace'),
+    startNamespace: reported('startNamespace'),
+    ...createSchedulerActivities(client),
+  } as unknown as AllActivities;
+  const rssBeforeWorker = process.memoryUsage.rss();
+  const connection = await NativeConnection.connect({ address });
+  const extra = process.env.BENCH_WORKER_OPTIONS ? (JSON.parse(process.env.BENCH_WORKER_OPTIONS) as Partial<WorkerOptions>) : undefined;
+  const worker = extra
+    ? await Worker.create({
+        connection,
+        namespace: 'default',
+        taskQueue,
+        activities,
+        ...(extra.workflowBundle ? {} : { workflowsPath: require.resolve('../../src/workflows') }),
+        ...extra,
+      })
+    : await createWorker({ connection, namespace: 'default', taskQueue, activities });
+  if (extra) console.log(`  bench worker: EXPERIMENT, Worker.create with BENCH_WORKER_OPTIONS=${process.env.BENCH_WORKER_OPTIONS}`);
+
+  let peakRss = process.memoryUsage.rss();
+  setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  }, 200).unref();
+  process.on('message', (message: { type: 'memory' | 'shutdown' }) => {
+    if (message.type === 'memory') {
+      const rss = process.memoryUsage.rss();
+      peakRss = Math.max(peakRss, rss);
+      send({ type: 'memory', rss, peakRss, heapUsed: process.memoryUsage().heapUsed });
+    } else worker.shutdown();
+  });
+  process.on('disconnect', () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+  });
+  const running = worker.run();
+  send({ type: 'ready', rssAtStart, rssBeforeWorker, rss: process.memoryUsage.rss() });
+  await running;
+  await client.connection.close();
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error('bench worker failed:', err);
+    process.exit(1);
+  },
+);
