@@ -8,15 +8,15 @@ import { parseDuration } from './duration';
 import type { CommandFamily } from './commands';
 import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './workflows/shutdown-policy';
 
-const clockTime = z
+export const clockTime = z
   .string()
   .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time such as 19:00');
 
-const timeZone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
+export const timeZone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
   message: 'must be an IANA time zone such as Europe/Berlin or America/New_York',
 });
 
-const weekdayList = z
+export const weekdayList = z
   .string()
   .transform((text, ctx) => {
     const days = new Set<Weekday>();

@@ -175,6 +175,42 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     assert.deepEqual(await status(name), before);
   });
 
+  it('policy annotations give the environment its own shutdown time, zone and days; changing them re-plans it', async function () {
+    const name = newName('team');
+    await core.createNamespace({
+      body: {
+        metadata: {
+          name,
+          annotations: { 'devenv-scheduler/shutdown-time': '20:30', 'devenv-scheduler/time-zone': 'Asia/Jerusalem', 'devenv-scheduler/working-days': 'Sun-Thu' },
+        },
+      },
+    });
+    const created = await status(name);
+    assert.deepEqual([created.policy.shutdownTime, created.policy.timeZone, created.policy.workingDays], ['20:30', 'Asia/Jerusalem', ['Mon', 'Tue', 'Wed', 'Thu', 'Sun']]);
+
+    await core.patchNamespace({ name, body: { metadata: { annotations: { 'devenv-scheduler/shutdown-time': '21:15' } } } }, mergePatch());
+    const changed = await status(name);
+    assert.equal(changed.policy.shutdownTime, '21:15');
+    assert.equal(changed.policy.timeZone, 'Asia/Jerusalem', 'the other annotations still apply');
+    assert.equal(changed.lastAction?.action, 'policy');
+    assert.match(changed.lastAction?.by ?? '', /^admission:/);
+  });
+
+  it('an invalid policy annotation is ignored with a warning to whoever applied it', async function () {
+    const review = (annotations: Record<string, string>) =>
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u-policy', operation: 'CREATE', name: 'x', dryRun: true, object: { metadata: { name: 'x', annotations } } },
+      });
+    const reply = await postAdmission(webhook.url, review({ 'devenv-scheduler/shutdown-time': '7pm', 'devenv-scheduler/time-zone': 'Mars/Base' }), tls.ca);
+    const warnings = (reply.json as { response: { allowed: boolean; warnings: string[] } }).response.warnings;
+    assert.deepEqual(warnings, [
+      'devenv-scheduler: annotation devenv-scheduler/shutdown-time="7pm" ignored: must be a 24-hour time such as 19:00',
+      'devenv-scheduler: annotation devenv-scheduler/time-zone="Mars/Base" ignored: must be an IANA time zone such as Europe/Berlin or America/New_York',
+    ]);
+  });
+
   it('deleting the namespace retires its environment', async function () {
     const name = newName('dev');
     await core.createNamespace({ body: { metadata: { name } } });
@@ -245,7 +281,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
         return failedDry ? true : undefined;
       });
       const began = Date.now();
-      await core.createNamespace({ body: { metadata: { name: missed, labels: { scheduler: 'disabled' } } } });
+      await core.createNamespace({ body: { metadata: { name: missed, labels: { scheduler: 'disabled' }, annotations: { 'devenv-scheduler/shutdown-time': '18:45' } } } });
       const tookMs = Date.now() - began;
       assert.ok(tookMs < 2000, `namespace creation took ${tookMs} ms`);
       const failed = (await deadMetrics.admissions.get()).values.find((v) => v.labels.outcome === 'failed');
@@ -281,6 +317,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     assert.ok(report.enabled.includes(drifted), 'label scheduler (absent = enabled) applied');
     assert.deepEqual(report.failed, []);
     assert.equal((await status(missed)).phase, 'disabled', "the missed namespace's label is honoured");
+    assert.equal((await status(missed)).policy.shutdownTime, '18:45', 'and its policy annotation');
     await eventually('the ghost to complete', async () => ((await workflowState(ghost)) === 'COMPLETED' ? true : undefined));
     assert.equal((await status(drifted)).enabled, true);
 

@@ -15,6 +15,7 @@ import {
   resetSignal,
   retireSignal,
   setEnabledSignal,
+  setPolicySignal,
   startUpdate,
   statusQuery,
   stopUpdate,
@@ -277,6 +278,31 @@ describe('environment workflow (time-skipping server)', function () {
       assert.equal(status.prolongedMinutes, 0);
       assert.equal(status.shutdownAt, defaultShutdown);
       assert.equal(status.lastAction?.action, 'reset');
+    });
+  });
+
+  it('setPolicy (annotations changed) moves the shutdown of today when still ahead, keeping the prolongation, and stops at the new time', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      const original = new Date((await handle.query(statusQuery)).shutdownAt!).getTime();
+      await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 30 }] });
+      const earlier = DateTime.fromMillis(original, { zone: 'UTC' }).minus({ hours: 1 }).toFormat('HH:mm');
+      await handle.signal(setPolicySignal, { policy: { ...policy, shutdownTime: earlier }, by: 'admission:alice' });
+      const status = await handle.query(statusQuery);
+      assert.equal(new Date(status.shutdownAt!).getTime(), original - HOUR + 30 * MINUTE, 'new time plus the 30-minute prolongation');
+      assert.equal(status.policy.shutdownTime, earlier);
+      assert.equal(status.lastAction?.action, 'policy');
+      assert.equal(status.lastAction?.by, 'admission:alice');
+
+      // The same policy again changes nothing.
+      await handle.signal(setPolicySignal, { policy: { ...policy, shutdownTime: earlier }, by: 'someone-else' });
+      assert.equal((await handle.query(statusQuery)).lastAction?.by, 'admission:alice');
+
+      await env.sleep(original - HOUR + 30 * MINUTE - (await env.currentTimeMs()) + MINUTE);
+      const stops = callsNamed('stopNamespace');
+      assert.equal(stops.length, 1);
+      assert.ok(Math.abs(stops[0]!.atMs - (original - 30 * MINUTE)) < MINUTE, 'stopped at the new time');
     });
   });
 

@@ -16,6 +16,7 @@ import { createSlackRouter } from '../src/api/slack';
 import { createApi } from '../src/api/server';
 import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
 import { createLogger } from '../src/logger';
+import { everyDayPolicy } from './support/policies';
 import { postSigned, visibleText } from './support/slack';
 import { devServerEnv } from './support/temporal';
 import { servingCertificate } from './support/tls';
@@ -73,6 +74,10 @@ describe('properties: any input gets an answer', function () {
     // Temporal is not the point here: an enrolment that records, and fails for one name, as Temporal might.
     const enrolment: Enrolment = {
       isSystem: (namespace) => namespace === 'kube-system',
+      defaults: everyDayPolicy(),
+      async applyPolicy(namespace) {
+        calls.push(`policy ${namespace}`);
+      },
       async enrol(namespace, enabled) {
         calls.push(`enrol ${namespace} ${enabled}`);
         if (namespace === 'temporal-down') throw new Error('Temporal unavailable');
@@ -114,7 +119,11 @@ describe('properties: any input gets an answer', function () {
     it('always answers 200 with an allowing AdmissionReview, within a second', async function () {
       const name = fc.oneof(fc.constantFrom('dev1', 'kube-system', 'temporal-down', ''), fc.string({ maxLength: 70 }));
       const labels = fc.option(fc.dictionary(fc.constantFrom('scheduler', 'team', ''), fc.oneof(fc.constantFrom('enabled', 'disabled'), fc.string({ maxLength: 10 }), fc.integer() as fc.Arbitrary<unknown>)), { nil: undefined });
-      const namespaceObject = fc.option(fc.record({ metadata: fc.option(fc.record({ name, labels }), { nil: undefined }) }), { nil: null });
+      const annotations = fc.option(
+        fc.dictionary(fc.constantFrom('devenv-scheduler/shutdown-time', 'devenv-scheduler/time-zone', 'devenv-scheduler/working-days', 'other'), fc.oneof(fc.constantFrom('19:00', 'Europe/Berlin', 'Sun-Thu', '25:00'), fc.string({ maxLength: 12 }))),
+        { nil: undefined },
+      );
+      const namespaceObject = fc.option(fc.record({ metadata: fc.option(fc.record({ name, labels, annotations }), { nil: undefined }) }), { nil: null });
       const review = fc.record(
         {
           apiVersion: fc.constantFrom('admission.k8s.io/v1', 'admission.k8s.io/v1beta1', 'v1', 7 as unknown as string),

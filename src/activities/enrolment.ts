@@ -7,14 +7,43 @@
 import { asyncLocalStorage } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import pLimit from 'p-limit';
+import type { z } from 'zod';
+import { clockTime, timeZone, weekdayList } from '../config';
 import type { Logger } from '../logger';
 import { EnvEnabled, EnvNamespace } from '../search-attributes';
-import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal } from '../workflows/environment';
+import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal } from '../workflows/environment';
 import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
 import type { EnrolmentActivities, ReconcileReport } from './contracts';
 import type { NamespaceInfo } from './kubernetes';
 
 export const SCHEDULER_LABEL = 'scheduler';
+
+/** Namespace annotations that override the service's default policy for that environment. */
+export const POLICY_ANNOTATIONS = {
+  shutdownTime: 'devenv-scheduler/shutdown-time',
+  timeZone: 'devenv-scheduler/time-zone',
+  workingDays: 'devenv-scheduler/working-days',
+} as const;
+
+/**
+ * The policy a namespace asks for: the defaults, with each valid annotation applied. An
+ * invalid annotation is ignored and reported (the webhook shows it to whoever applied it).
+ */
+export function policyFor(defaults: EnvironmentPolicy, annotations: Record<string, string> | undefined): { policy: EnvironmentPolicy; warnings: string[] } {
+  const policy: EnvironmentPolicy = { ...defaults };
+  const warnings: string[] = [];
+  const apply = <T>(key: string, schema: z.ZodType<T>, set: (value: T) => void) => {
+    const raw = annotations?.[key];
+    if (raw === undefined) return;
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) set(parsed.data);
+    else warnings.push(`annotation ${key}=${JSON.stringify(raw)} ignored: ${parsed.error.issues[0]?.message}`);
+  };
+  apply(POLICY_ANNOTATIONS.shutdownTime, clockTime, (value) => (policy.shutdownTime = value));
+  apply(POLICY_ANNOTATIONS.timeZone, timeZone, (value) => (policy.timeZone = value));
+  apply(POLICY_ANNOTATIONS.workingDays, weekdayList, (value) => (policy.workingDays = value));
+  return { policy, warnings };
+}
 
 /** What a namespace's `scheduler` label asks for; an unknown value keeps the scheduler on (the safe, money-saving side) and says so. */
 export function schedulerWanted(labels: Record<string, string> | undefined): { enabled: boolean; warning?: string } {
@@ -27,7 +56,7 @@ export function schedulerWanted(labels: Record<string, string> | undefined): { e
 export interface EnrolmentSettings {
   client: Client;
   taskQueue: string;
-  /** The policy a new environment starts with. */
+  /** The policy a new environment starts with, unless its annotations say otherwise. */
   policy: EnvironmentPolicy;
   /** Never enrolled: kube-system, the service's own namespace, ... */
   systemNamespaces: readonly string[];
@@ -35,8 +64,11 @@ export interface EnrolmentSettings {
 
 export interface Enrolment {
   isSystem(namespace: string): boolean;
-  /** Starts the environment if it has no workflow, and sets its scheduler on or off. */
-  enrol(namespace: string, enabled: boolean, by: string): Promise<void>;
+  defaults: EnvironmentPolicy;
+  /** Starts the environment (with `policy`, default: the service's) if it has no workflow, and sets its scheduler on or off. */
+  enrol(namespace: string, enabled: boolean, by: string, policy?: EnvironmentPolicy): Promise<void>;
+  /** Gives a running environment a new policy (its annotations changed); starts it if it has no workflow. */
+  applyPolicy(namespace: string, policy: EnvironmentPolicy, enabled: boolean, by: string): Promise<void>;
   /** Ends the environment's workflow; false when there was none. */
   retire(namespace: string): Promise<boolean>;
 }
@@ -45,15 +77,26 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces }:
   const system = new Set(systemNamespaces);
   return {
     isSystem: (namespace) => system.has(namespace),
+    defaults: policy,
 
-    async enrol(namespace, enabled, by) {
+    async enrol(namespace, enabled, by, own = policy) {
       // One call whether or not the workflow exists: a retried or duplicated admission is harmless.
       await client.workflow.signalWithStart(environmentWorkflow, {
         workflowId: environmentWorkflowId(namespace),
         taskQueue,
-        args: [{ namespace, policy, enabled }],
+        args: [{ namespace, policy: own, enabled }],
         signal: setEnabledSignal,
         signalArgs: [{ enabled, by }],
+      });
+    },
+
+    async applyPolicy(namespace, own, enabled, by) {
+      await client.workflow.signalWithStart(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, policy: own, enabled }],
+        signal: setPolicySignal,
+        signalArgs: [{ policy: own, by }],
       });
     },
 
@@ -127,7 +170,7 @@ export function createEnrolmentActivities(options: {
         const list = !environments.has(ns.name) ? report.enrolled : enabled ? report.enabled : report.disabled;
         repairs.push(
           repair(ns.name, async () => {
-            await enrolment.enrol(ns.name, enabled, 'reconciler');
+            await enrolment.enrol(ns.name, enabled, 'reconciler', policyFor(enrolment.defaults, ns.annotations).policy);
             list.push(ns.name);
           }),
         );

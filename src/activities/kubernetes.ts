@@ -593,6 +593,7 @@ export function createSlackChannelLookup(kubeConfig: KubeConfig, logger: Logger,
 export interface NamespaceInfo {
   name: string;
   labels: Record<string, string>;
+  annotations: Record<string, string>;
   /** Being deleted: its environment retires rather than starts. */
   terminating: boolean;
 }
@@ -609,6 +610,7 @@ export function createNamespaceLister(kubeConfig: KubeConfig, pageSize = 500): (
         namespaces.push({
           name: ns.metadata?.name ?? '',
           labels: ns.metadata?.labels ?? {},
+          annotations: ns.metadata?.annotations ?? {},
           terminating: ns.status?.phase === 'Terminating' || ns.metadata?.deletionTimestamp !== undefined,
         });
       }

@@ -7,12 +7,15 @@
  */
 import Router from '@koa/router';
 import { z } from 'zod';
-import { schedulerWanted, type Enrolment } from '../activities/enrolment';
+import { policyFor, schedulerWanted, type Enrolment } from '../activities/enrolment';
 import type { Logger } from '../logger';
+import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
 import type { Metrics } from './metrics';
 
 const namespaceObject = z.object({
-  metadata: z.object({ name: z.string().optional(), labels: z.record(z.string(), z.string()).optional() }).optional(),
+  metadata: z
+    .object({ name: z.string().optional(), labels: z.record(z.string(), z.string()).optional(), annotations: z.record(z.string(), z.string()).optional() })
+    .optional(),
 });
 
 const admissionReview = z.object({
@@ -32,7 +35,7 @@ const admissionReview = z.object({
 
 type AdmissionRequest = z.infer<typeof admissionReview>['request'];
 
-export type AdmissionOutcome = 'enrolled' | 'enabled' | 'disabled' | 'retired' | 'unchanged' | 'skipped' | 'dry-run' | 'malformed' | 'failed';
+export type AdmissionOutcome = 'enrolled' | 'enabled' | 'disabled' | 'policy' | 'retired' | 'unchanged' | 'skipped' | 'dry-run' | 'malformed' | 'failed';
 
 export interface AdmissionOptions {
   enrolment: Enrolment;
@@ -75,25 +78,30 @@ function withinBudget<T>(work: Promise<T>, ms: number): Promise<T> {
 export function createAdmissionRouter({ enrolment, logger, metrics, temporalBudgetMs = DEFAULT_TEMPORAL_BUDGET_MS }: AdmissionOptions): Router {
   const router = new Router();
 
-  /** The change a namespace request asks of its environment, or why none. */
-  function decide(request: AdmissionRequest): { namespace: string; action: 'enrol' | 'retire' | 'none'; enabled: boolean; warning?: string; outcome: AdmissionOutcome } {
+  type Action = 'enrol' | 'policy' | 'retire';
+
+  /** The changes a namespace request asks of its environment (none for most updates), and what to tell its author. */
+  function decide(request: AdmissionRequest): { namespace: string; actions: Action[]; enabled: boolean; policy: EnvironmentPolicy; warnings: string[]; outcome: AdmissionOutcome } {
     const namespace = request.name ?? request.object?.metadata?.name ?? request.oldObject?.metadata?.name ?? '';
     const wanted = schedulerWanted(request.object?.metadata?.labels);
-    const base = { namespace, enabled: wanted.enabled, warning: wanted.warning };
+    const own = policyFor(enrolment.defaults, request.object?.metadata?.annotations);
+    const base = { namespace, enabled: wanted.enabled, policy: own.policy, warnings: [...(wanted.warning ? [wanted.warning] : []), ...own.warnings] };
     const notANamespace = request.kind !== undefined && request.kind.kind !== 'Namespace';
-    if (!namespace || notANamespace || enrolment.isSystem(namespace)) return { ...base, action: 'none', outcome: 'skipped' };
+    if (!namespace || notANamespace || enrolment.isSystem(namespace)) return { ...base, warnings: [], actions: [], outcome: 'skipped' };
     switch (request.operation) {
       case 'CREATE':
-        return { ...base, action: 'enrol', outcome: 'enrolled' };
+        return { ...base, actions: ['enrol'], outcome: 'enrolled' };
       case 'UPDATE': {
-        const before = schedulerWanted(request.oldObject?.metadata?.labels).enabled;
-        if (before === wanted.enabled) return { ...base, action: 'none', outcome: 'unchanged' };
-        return { ...base, action: 'enrol', outcome: wanted.enabled ? 'enabled' : 'disabled' };
+        const labelChanged = schedulerWanted(request.oldObject?.metadata?.labels).enabled !== wanted.enabled;
+        const policyChanged = JSON.stringify(policyFor(enrolment.defaults, request.oldObject?.metadata?.annotations).policy) !== JSON.stringify(own.policy);
+        const actions: Action[] = [...(labelChanged ? ['enrol' as const] : []), ...(policyChanged ? ['policy' as const] : [])];
+        const outcome: AdmissionOutcome = labelChanged ? (wanted.enabled ? 'enabled' : 'disabled') : policyChanged ? 'policy' : 'unchanged';
+        return { ...base, actions, outcome };
       }
       case 'DELETE':
-        return { ...base, action: 'retire', outcome: 'retired' };
+        return { ...base, warnings: [], actions: ['retire'], outcome: 'retired' };
       default:
-        return { ...base, action: 'none', outcome: 'skipped' };
+        return { ...base, warnings: [], actions: [], outcome: 'skipped' };
     }
   }
 
@@ -119,14 +127,21 @@ export function createAdmissionRouter({ enrolment, logger, metrics, temporalBudg
       }
       const { request } = parsed.data;
       const decision = decide(request);
-      const warnings = decision.warning ? [`devenv-scheduler: ${decision.warning}`] : [];
+      const warnings = decision.warnings.map((warning) => `devenv-scheduler: ${warning}`);
       outcome = decision.outcome;
-      if (decision.action !== 'none' && request.dryRun) {
+      if (decision.actions.length > 0 && request.dryRun) {
         outcome = 'dry-run';
-      } else if (decision.action !== 'none') {
+      } else if (decision.actions.length > 0) {
         const by = `admission:${request.userInfo?.username ?? 'unknown'}`;
-        const work =
-          decision.action === 'retire' ? enrolment.retire(decision.namespace).then(() => undefined) : enrolment.enrol(decision.namespace, decision.enabled, by);
+        const { namespace, enabled, policy } = decision;
+        const steps: Record<Action, () => Promise<unknown>> = {
+          enrol: () => enrolment.enrol(namespace, enabled, by, policy),
+          policy: () => enrolment.applyPolicy(namespace, policy, enabled, by),
+          retire: () => enrolment.retire(namespace),
+        };
+        const work = (async () => {
+          for (const action of decision.actions) await steps[action]();
+        })();
         try {
           await withinBudget(work, temporalBudgetMs);
         } catch (err) {

@@ -36,7 +36,7 @@ export type WorkloadPhase = 'running' | 'stopping' | 'stopped' | 'starting';
 export type Phase = WorkloadPhase | 'disabled';
 
 export interface LastAction {
-  action: 'enrol' | 'start' | 'stop' | 'scheduled-stop' | 'prolongate' | 'reset' | 'enable' | 'disable';
+  action: 'enrol' | 'start' | 'stop' | 'scheduled-stop' | 'prolongate' | 'reset' | 'enable' | 'disable' | 'policy';
   by: string;
   at: string;
   detail?: string;
@@ -97,6 +97,8 @@ export const prolongateUpdate = defineUpdate<ActionResult, [Actor & { minutes: n
 export const resetSignal = defineSignal('reset');
 export const setEnabledSignal = defineSignal<[{ enabled: boolean; by: string }]>('setEnabled');
 export const retireSignal = defineSignal('retire');
+/** A namespace's policy annotations changed: today's shutdown follows if it is still ahead. */
+export const setPolicySignal = defineSignal<[{ policy: EnvironmentPolicy; by: string }]>('setPolicy');
 
 export const environmentWorkflowId = (namespace: string): string => `env/${namespace}`;
 
@@ -126,7 +128,8 @@ const { notify } = proxyActivities<EnvironmentActivities>({
 });
 
 export async function environmentWorkflow(input: EnvironmentInput): Promise<EnvironmentStatus> {
-  const { namespace, policy } = input;
+  const { namespace } = input;
+  let policy = input.policy;
   const now = (): Date => new Date();
   const state: EnvironmentState = input.state ?? enrol();
   let retired = false;
@@ -339,6 +342,18 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     changed();
   });
 
+  setHandler(setPolicySignal, ({ policy: next, by }) => {
+    if (JSON.stringify(next) === JSON.stringify(policy)) return;
+    policy = next;
+    if (state.enabled && state.workloads === 'running') {
+      const today = defaultShutdownOn(now(), policy);
+      // A new time still ahead today takes effect now, prolongation kept; otherwise from the next working day.
+      if (today && today.getTime() > now().getTime()) armShutdown(state, new Date(today.getTime() + state.prolongedMinutes * 60_000));
+    }
+    record('policy', by, `shuts down at ${policy.shutdownTime} ${policy.timeZone} on ${policy.workingDays.join(', ')}`);
+    changed();
+  });
+
   setHandler(setEnabledSignal, ({ enabled, by }) => {
     if (enabled === state.enabled) return;
     state.enabled = enabled;
@@ -400,7 +415,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     if (historyIsLong()) {
       await condition(() => allHandlersFinished() && !busy && pendingNotifications === 0);
       if (!retired) {
-        return continueAsNew<typeof environmentWorkflow>({ ...input, state, enabled: state.enabled });
+        return continueAsNew<typeof environmentWorkflow>({ ...input, policy, state, enabled: state.enabled });
       }
       break;
     }
