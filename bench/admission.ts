@@ -15,7 +15,7 @@
  * with certificate verification against the generated CA.
  */
 import './support/mocha-shim';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createEnrolment } from '../src/activities/enrolment';
@@ -130,6 +130,7 @@ runBench('admission', `admission webhook at ${CONNECTIONS} connections over HTTP
     await webhook.close();
     await new Promise((resolve) => bare.close(resolve));
     bare.closeAllConnections();
+    rmSync(tls.dir, { recursive: true, force: true });
   }
 });
 
