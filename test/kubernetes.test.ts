@@ -184,20 +184,21 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     return kubeConfig;
   }
 
-  it('a stop that dies between saving and scaling, then retried, loses no count', async () => {
+  it('a stop that dies part-way through the namespace, then retried, loses no count', async () => {
     const ns = await namespace();
     await Promise.all([deployment(ns, 'a', 3), deployment(ns, 'b', 2), deployment(ns, 'c', 7), statefulSet(ns, 'd', 4)]);
     const before = await snapshot(ns);
 
-    // The worker dies as it sends its second scale request: by then two counts are saved and one workload is at 0.
-    let scaleRequests = 0;
-    const dying = intercepted(async (method, url) => {
-      if (method === 'PATCH' && new URL(url).pathname.endsWith('/scale') && ++scaleRequests === 2) throw new Error('worker lost');
+    // The worker dies as it sends its third write: two workloads are saved and at 0, two untouched.
+    let writes = 0;
+    const dying = intercepted(async (method) => {
+      if (method === 'PATCH' && ++writes === 3) throw new Error('worker lost');
     });
     await assert.rejects(activities({ kubeConfig: dying, concurrency: 1 }).stopNamespace(ns), /worker lost/);
-    const interrupted = await snapshot(ns);
-    assert.equal(Object.values(interrupted).filter((w) => w.saved !== undefined).length, 2, 'saved: the one scaled and the one about to be');
-    assert.equal(Object.values(interrupted).filter((w) => w.replicas === 0).length, 1);
+    const interrupted = Object.values(await snapshot(ns));
+    assert.equal(interrupted.filter((w) => w.saved !== undefined).length, 2);
+    assert.equal(interrupted.filter((w) => w.replicas === 0).length, 2, 'each write saves and scales together: never one without the other');
+    assert.ok(interrupted.every((w) => (w.replicas === 0) === (w.saved !== undefined)));
 
     // Temporal retries the activity.
     await activities().stopNamespace(ns);
@@ -211,10 +212,10 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
   it('a write that lost a race (409 Conflict) is retried on a fresh read', async () => {
     const ns = await namespace();
     await deployment(ns, 'raced', 2);
-    // Someone scales the Deployment to 6 between the activity's save and its scale request.
+    // Someone scales the Deployment to 6 between the activity's read and its write.
     let raced = false;
-    const racing = intercepted(async (method, url) => {
-      if (method !== 'PATCH' || !new URL(url).pathname.endsWith('/scale') || raced) return;
+    const racing = intercepted(async (method) => {
+      if (method !== 'PATCH' || raced) return;
       raced = true;
       await apps.patchNamespacedDeploymentScale({ namespace: ns, name: 'raced', body: { spec: { replicas: 6 } } }, mergePatch);
     });
@@ -248,7 +249,7 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.equal(report.changed.length, 5);
     assert.deepEqual(await snapshot(ns), before);
     assert.deepEqual(await cronJobState(ns, 'report'), { suspend: false, original: undefined });
-    assert.ok(logged.includes('DRY_RUN: would scale Deployment ' + ns + '/api from 3 to 0'), logged.join('\n'));
+    assert.ok(logged.includes(`DRY_RUN: would save the replica count of Deployment ${ns}/api and scale it from 3 to 0`), logged.join('\n'));
   });
 
   it('heartbeats its progress when run as an activity', async () => {

@@ -124,13 +124,11 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
       list: (namespace: string, _continue?: string) => apps.listNamespacedDeployment({ namespace, limit, _continue }),
       read: (namespace: string, name: string) => apps.readNamespacedDeployment({ namespace, name }),
       patch: (namespace: string, name: string, body: object) => apps.patchNamespacedDeployment({ namespace, name, body }, mergePatch),
-      scale: (namespace: string, name: string, body: object) => apps.patchNamespacedDeploymentScale({ namespace, name, body }, mergePatch),
     },
     StatefulSet: {
       list: (namespace: string, _continue?: string) => apps.listNamespacedStatefulSet({ namespace, limit, _continue }),
       read: (namespace: string, name: string) => apps.readNamespacedStatefulSet({ namespace, name }),
       patch: (namespace: string, name: string, body: object) => apps.patchNamespacedStatefulSet({ namespace, name, body }, mergePatch),
-      scale: (namespace: string, name: string, body: object) => apps.patchNamespacedStatefulSetScale({ namespace, name, body }, mergePatch),
     },
   } satisfies Record<ScalableKind, unknown>;
 
@@ -241,19 +239,18 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
       if (excluded(object.metadata)) return {};
       const replicas = object.spec?.replicas ?? 1;
       if (replicas === 0) return {};
-      let resourceVersion = object.metadata?.resourceVersion;
-      // A count saved by an earlier, interrupted stop equals `replicas` here and is kept;
-      // one that differs is stale (scaled up since), so the current count replaces it.
-      if (savedCount(object.metadata, ORIGINAL_REPLICAS) !== replicas) {
-        const saved = await write(
-          `save the replica count of ${kind} ${namespace}/${name}`,
-          { namespace, kind, name, [ORIGINAL_REPLICAS]: replicas },
-          () => api.patch(namespace, name, { metadata: { resourceVersion, annotations: { [ORIGINAL_REPLICAS]: String(replicas) } } }),
-        );
-        resourceVersion = saved?.metadata?.resourceVersion;
-      }
-      await write(`scale ${kind} ${namespace}/${name} from ${replicas} to 0`, { namespace, kind, name, from: replicas, to: 0 }, () =>
-        api.scale(namespace, name, { metadata: { resourceVersion }, spec: { replicas: 0 } }),
+      // One patch saves the count and scales to 0, so no crash can separate the two; the
+      // resourceVersion makes it fail (and be retried on a fresh read) if anyone changed the
+      // workload since it was read. A count left by an earlier stop is simply overwritten by
+      // the live one, which is what a restart must bring back.
+      await write(
+        `save the replica count of ${kind} ${namespace}/${name} and scale it from ${replicas} to 0`,
+        { namespace, kind, name, from: replicas, to: 0 },
+        () =>
+          api.patch(namespace, name, {
+            metadata: { resourceVersion: object.metadata?.resourceVersion, annotations: { [ORIGINAL_REPLICAS]: String(replicas) } },
+            spec: { replicas: 0 },
+          }),
       );
       return { change: { kind, name, from: replicas, to: 0 } };
     });
@@ -270,21 +267,17 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
         return { note: `${kind} ${name}: ${ORIGINAL_REPLICAS} is "${object.metadata?.annotations?.[ORIGINAL_REPLICAS]}", not a count; left as it is` };
       }
       const replicas = object.spec?.replicas ?? 1;
-      let resourceVersion = object.metadata?.resourceVersion;
-      let change: WorkloadChange | undefined;
-      // Above 0 means an interrupted start already scaled it, or a person did while it
-      // was stopped: either way that count stands and only the annotation goes.
+      const metadata = { resourceVersion: object.metadata?.resourceVersion, annotations: { [ORIGINAL_REPLICAS]: null } };
+      // Above 0 means a person scaled it while it was stopped: that count stands and only
+      // the annotation goes. Otherwise one patch restores the count and clears it together.
       if (replicas === 0 && saved > 0) {
-        const scaled = await write(`scale ${kind} ${namespace}/${name} from 0 to ${saved}`, { namespace, kind, name, from: 0, to: saved }, () =>
-          api.scale(namespace, name, { metadata: { resourceVersion }, spec: { replicas: saved } }),
+        await write(`restore ${kind} ${namespace}/${name} from 0 to ${saved}`, { namespace, kind, name, from: 0, to: saved }, () =>
+          api.patch(namespace, name, { metadata, spec: { replicas: saved } }),
         );
-        resourceVersion = scaled?.metadata?.resourceVersion;
-        change = { kind, name, from: 0, to: saved };
+        return { change: { kind, name, from: 0, to: saved } };
       }
-      await write(`clear the saved replica count of ${kind} ${namespace}/${name}`, { namespace, kind, name }, () =>
-        api.patch(namespace, name, { metadata: { resourceVersion, annotations: { [ORIGINAL_REPLICAS]: null } } }),
-      );
-      return { change };
+      await write(`clear the saved replica count of ${kind} ${namespace}/${name}`, { namespace, kind, name }, () => api.patch(namespace, name, { metadata }));
+      return {};
     });
   }
 
