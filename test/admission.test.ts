@@ -135,6 +135,14 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   }
 
   const handle = (namespace: string) => temporal.client.workflow.getHandle(environmentWorkflowId(namespace));
+  /** The webhook answers first and passes the change on just after: wait for it to land. */
+  const settled = <T>(what: string, check: () => Promise<T | undefined>) =>
+    eventually(what, () => check().catch((err: unknown) => (err instanceof WorkflowNotFoundError || String(err).includes('not found') ? undefined : Promise.reject(err))), 20_000);
+  const statusWhen = (namespace: string, ok: (s: EnvironmentStatus) => boolean) =>
+    settled(`${namespace} to reach the expected state`, async () => {
+      const s = await status(namespace);
+      return ok(s) ? s : undefined;
+    });
   const status = (namespace: string): Promise<EnvironmentStatus> => handle(namespace).query(statusQuery);
   async function workflowState(namespace: string): Promise<string> {
     try {
@@ -148,7 +156,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   it('a namespace created without a scheduler label gets a running, scheduled environment', async function () {
     const name = newName('dev');
     await core.createNamespace({ body: { metadata: { name } } });
-    assert.equal(await workflowState(name), 'RUNNING', 'the environment exists as soon as the namespace does');
+    await settled('the environment to exist', async () => ((await workflowState(name)) === 'RUNNING' ? true : undefined));
     const env = await status(name);
     assert.equal(env.enabled, true);
     assert.equal(env.phase, 'running');
@@ -158,20 +166,21 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   it('scheduler=disabled enrols it paused; relabelling switches it on and off', async function () {
     const name = newName('dev');
     await core.createNamespace({ body: { metadata: { name, labels: { scheduler: 'disabled' } } } });
-    assert.equal((await status(name)).phase, 'disabled');
+    assert.equal((await statusWhen(name, () => true)).phase, 'disabled');
 
     await core.patchNamespace({ name, body: { metadata: { labels: { scheduler: 'enabled' } } } }, mergePatch());
-    const enabled = await status(name);
-    assert.equal(enabled.enabled, true);
+    const enabled = await statusWhen(name, (s) => s.enabled);
     assert.equal(enabled.lastAction?.action, 'enable');
     assert.match(enabled.lastAction?.by ?? '', /^admission:/);
 
     await core.patchNamespace({ name, body: { metadata: { labels: { scheduler: 'disabled' } } } }, mergePatch());
-    assert.equal((await status(name)).phase, 'disabled');
+    await statusWhen(name, (s) => s.phase === 'disabled');
 
     // Any other change to the namespace leaves the environment alone.
     const before = await status(name);
+    const unchanged = await admissions('unchanged');
     await core.patchNamespace({ name, body: { metadata: { labels: { team: 'payments' } } } }, mergePatch());
+    assert.equal(await admissions('unchanged'), unchanged + 1, 'the webhook saw the change');
     assert.deepEqual(await status(name), before);
   });
 
@@ -185,11 +194,11 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
         },
       },
     });
-    const created = await status(name);
+    const created = await statusWhen(name, () => true);
     assert.deepEqual([created.policy.shutdownTime, created.policy.timeZone, created.policy.workingDays], ['20:30', 'Asia/Jerusalem', ['Mon', 'Tue', 'Wed', 'Thu', 'Sun']]);
 
     await core.patchNamespace({ name, body: { metadata: { annotations: { 'devenv-scheduler/shutdown-time': '21:15' } } } }, mergePatch());
-    const changed = await status(name);
+    const changed = await statusWhen(name, (s) => s.policy.shutdownTime === '21:15');
     assert.equal(changed.policy.shutdownTime, '21:15');
     assert.equal(changed.policy.timeZone, 'Asia/Jerusalem', 'the other annotations still apply');
     assert.equal(changed.lastAction?.action, 'policy');
@@ -214,7 +223,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   it('deleting the namespace retires its environment', async function () {
     const name = newName('dev');
     await core.createNamespace({ body: { metadata: { name } } });
-    assert.equal(await workflowState(name), 'RUNNING');
+    await settled('the environment to exist', async () => ((await workflowState(name)) === 'RUNNING' ? true : undefined));
     await core.deleteNamespace({ name });
     await eventually('the workflow to complete', async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
   });
@@ -284,8 +293,11 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       await core.createNamespace({ body: { metadata: { name: missed, labels: { scheduler: 'disabled' }, annotations: { 'devenv-scheduler/shutdown-time': '18:45' } } } });
       const tookMs = Date.now() - began;
       assert.ok(tookMs < 2000, `namespace creation took ${tookMs} ms`);
-      const failed = (await deadMetrics.admissions.get()).values.find((v) => v.labels.outcome === 'failed');
-      assert.equal(failed?.value, 1, 'the failure is counted');
+      await eventually(
+        'the failure to be counted',
+        async () => ((await deadMetrics.admissions.get()).values.find((v) => v.labels.outcome === 'failed')?.value === 1 ? true : undefined),
+        60_000,
+      );
       assert.equal(await workflowState(missed), 'NONE');
     } finally {
       await admission.patchValidatingWebhookConfiguration(

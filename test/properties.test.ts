@@ -94,7 +94,7 @@ describe('properties: any input gets an answer', function () {
         keyFile: tls.keyFile,
         port: 0,
         host: '127.0.0.1',
-        router: createAdmissionRouter({ enrolment, logger, metrics: createMetrics(), temporalBudgetMs: 200 }),
+        router: createAdmissionRouter({ enrolment, logger, metrics: createMetrics() }),
         logger,
       });
     });

@@ -1,11 +1,13 @@
 /**
  * `POST /admission/namespaces`: the ValidatingWebhook through which namespaces enrol.
  * It always allows (a scheduler must never be why a namespace cannot be created), answers
- * within a fixed budget, makes no change for a dry run, and turns a request it cannot read
- * into a proper AdmissionReview answer rather than an error. What it could not pass on to
- * Temporal is logged, counted and left to the reconciler.
+ * without waiting for Temporal (the change is passed on just after, a bounded number at a
+ * time), makes no change for a dry run, and turns a request it cannot read into a proper
+ * AdmissionReview answer rather than an error. What it could not pass on to Temporal is
+ * logged, counted and left to the reconciler.
  */
 import Router from '@koa/router';
+import pLimit from 'p-limit';
 import { z } from 'zod';
 import { policyFor, schedulerWanted, type Enrolment } from '../activities/enrolment';
 import type { Logger } from '../logger';
@@ -41,11 +43,12 @@ export interface AdmissionOptions {
   enrolment: Enrolment;
   logger: Logger;
   metrics: Metrics;
-  /** How long the webhook waits for Temporal before it answers anyway (the reconciler repairs the rest). */
-  temporalBudgetMs?: number;
+  /** Changes passed on to Temporal at once (default 20). */
+  concurrency?: number;
 }
 
-const DEFAULT_TEMPORAL_BUDGET_MS = 500;
+/** Beyond this many changes waiting for Temporal, new ones are dropped (logged, counted) and left to the reconciler. */
+const MAX_QUEUED = 1000;
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
 function allow(uid: string, warnings: string[] = []) {
@@ -67,16 +70,9 @@ async function readBody(stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function withinBudget<T>(work: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Temporal did not answer within ${ms} ms`)), ms);
-    timer.unref();
-    work.then(resolve, reject).finally(() => clearTimeout(timer));
-  });
-}
-
-export function createAdmissionRouter({ enrolment, logger, metrics, temporalBudgetMs = DEFAULT_TEMPORAL_BUDGET_MS }: AdmissionOptions): Router {
+export function createAdmissionRouter({ enrolment, logger, metrics, concurrency = 20 }: AdmissionOptions): Router {
   const router = new Router();
+  const toTemporal = pLimit(concurrency);
 
   type Action = 'enrol' | 'policy' | 'retire';
 
@@ -107,6 +103,8 @@ export function createAdmissionRouter({ enrolment, logger, metrics, temporalBudg
 
   router.post('/admission/namespaces', async (ctx) => {
     let outcome: AdmissionOutcome = 'malformed';
+    // A change passed on to Temporal is counted when it is done, as what it did or as `failed`.
+    let countedLater = false;
     let uid = '';
     try {
       let parsed: z.ZodSafeParseResult<z.infer<typeof admissionReview>>;
@@ -139,25 +137,28 @@ export function createAdmissionRouter({ enrolment, logger, metrics, temporalBudg
           policy: () => enrolment.applyPolicy(namespace, policy, enabled, by),
           retire: () => enrolment.retire(namespace),
         };
-        const work = (async () => {
-          for (const action of decision.actions) await steps[action]();
-        })();
-        try {
-          await withinBudget(work, temporalBudgetMs);
-        } catch (err) {
-          outcome = 'failed';
-          // Never unhandled: the call may still finish after the answer has gone.
-          work.catch(() => undefined);
-          logger.error(
-            { namespace: decision.namespace, operation: request.operation, error: String(err) },
-            'admission: could not pass the change to Temporal; allowed, the reconciler will repair it',
-          );
+        const failed = (error: string) => {
+          metrics.admissions.inc({ outcome: 'failed' });
+          logger.error({ namespace, operation: request.operation, error }, 'admission: could not pass the change to Temporal; allowed, the reconciler will repair it');
+        };
+        if (toTemporal.pendingCount >= MAX_QUEUED) {
+          failed(`${MAX_QUEUED} changes already wait for Temporal`);
+        } else {
+          void toTemporal(async () => {
+            try {
+              for (const action of decision.actions) await steps[action]();
+              metrics.admissions.inc({ outcome: decision.outcome });
+            } catch (err) {
+              failed(String(err));
+            }
+          });
         }
+        countedLater = true;
       }
       logger.info({ namespace: decision.namespace, operation: request.operation, dryRun: request.dryRun === true, outcome }, 'admission');
       ctx.body = allow(request.uid, warnings);
     } finally {
-      metrics.admissions.inc({ outcome });
+      if (!countedLater) metrics.admissions.inc({ outcome });
     }
   });
 
