@@ -15,12 +15,15 @@ import {
   environmentWorkflowId,
   prolongateUpdate,
   startUpdate,
+  STATUS_MEMO,
   statusQuery,
   stopUpdate,
+  type StatusMemo,
   type ActionResult,
   type EnvironmentStatus,
   type Phase,
 } from './workflows/environment';
+import { describeShutdown } from './workflows/shutdown-policy';
 import { stopSupportPodSignal, supportPodStateQuery, supportPodWorkflow, supportPodWorkflowId, type SupportPodState } from './workflows/support-pod';
 
 export type OperationErrorKind = 'unknown-environment' | 'retired' | 'rejected' | 'conflict' | 'unknown-support-pod';
@@ -93,7 +96,15 @@ export function createEnvironments(client: Client): Environments {
   }
 
   return {
-    status: (namespace) => handle(namespace).query(statusQuery).catch((err: unknown) => translate(err, namespace)),
+    async status(namespace) {
+      const description = await handle(namespace)
+        .describe()
+        .catch((err: unknown) => translate(err, namespace));
+      const memo = description.memo?.[STATUS_MEMO] as StatusMemo | undefined;
+      // Answered by the server alone; an environment started before the memo existed is asked directly.
+      if (!memo || description.status.name !== 'RUNNING') return handle(namespace).query(statusQuery).catch((err: unknown) => translate(err, namespace));
+      return { ...memo, shutdownDescription: memo.shutdownAt ? describeShutdown(new Date(memo.shutdownAt), new Date(), memo.policy.timeZone) : null };
+    },
 
     async list() {
       const environments: EnvironmentSummary[] = [];

@@ -227,6 +227,25 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     assert.match(String(refused.body.error), /only a running environment can be prolongated/);
   });
 
+  it('status is answered by the Temporal server alone: it works while no worker runs', async function () {
+    const namespace = `rest-noworker-${process.pid}`;
+    const queue = uniqueTaskQueue('rest-noworker');
+    const lone = await Worker.create({ connection: env.nativeConnection, taskQueue: queue, workflowBundle: await workflowBundle(), activities: recordingActivities(async () => Date.now()) });
+    await lone.runUntil(async () => {
+      const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue: queue, args: [{ namespace, policy: morningPolicy(), enabled: true }] });
+      namespaces.push(namespace);
+      await handle.query(statusQuery); // the first workflow task has run
+    });
+    // That worker is gone; nothing polls its task queue now.
+    const began = Date.now();
+    const status = await call('GET', `/api/v1/environments/${namespace}`);
+    assert.equal(status.status, 200, JSON.stringify(status.body));
+    answersAs(environmentStatus, status.body, 'GET environment without a worker');
+    assert.equal(status.body.phase, 'running');
+    assert.match(String(status.body.shutdownDescription), /^today \d\d:\d\d .+, in \d+h \d+m$/);
+    assert.ok(Date.now() - began < 2000, 'no waiting for a worker');
+  });
+
   it('counts commands by kind and outcome in /metrics', async function () {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /devenv_commands_total\{[^}]*source="api"[^}]*command="prolongate"[^}]*outcome="ok"[^}]*\} [1-9]/);

@@ -12,9 +12,11 @@ import {
   defineSignal,
   defineUpdate,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -24,8 +26,7 @@ import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-a
 import { describeAwsReport } from './messages';
 import {
   defaultShutdownOn,
-  describeInstant,
-  describeRemaining,
+  describeShutdown,
   plannedWarnings,
   shutdownAfterStart,
   type EnvironmentPolicy,
@@ -91,6 +92,10 @@ export interface Actor {
 }
 
 export const statusQuery = defineQuery<EnvironmentStatus>('status');
+
+/** Memo key under which each environment keeps its status (everything but the description, which depends on when it is read). */
+export const STATUS_MEMO = 'status';
+export type StatusMemo = Omit<EnvironmentStatus, 'shutdownDescription'>;
 export const startUpdate = defineUpdate<ActionResult, [Actor]>('start');
 export const stopUpdate = defineUpdate<ActionResult, [Actor]>('stop');
 export const prolongateUpdate = defineUpdate<ActionResult, [Actor & { minutes: number }]>('prolongate');
@@ -164,9 +169,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   function shutdownDescription(): string | null {
-    if (!state.shutdownAt) return null;
-    const at = new Date(state.shutdownAt);
-    return `${describeInstant(at, now(), policy.timeZone)}, in ${describeRemaining(now(), at)}`;
+    return state.shutdownAt ? describeShutdown(new Date(state.shutdownAt), now(), policy.timeZone) : null;
   }
 
   function changed(): void {
@@ -177,6 +180,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       { key: EnvEnabled, value: state.enabled },
       { key: EnvNextShutdown, value: state.shutdownAt ? new Date(state.shutdownAt) : null },
     ]);
+    // The status as data, so `describe()` answers it from the server alone: a status never
+    // waits for a worker. Guarded by a patch so histories recorded before it still replay.
+    if (patched('status-memo')) upsertMemo({ [STATUS_MEMO]: { namespace, phase: phase(), policy, ...state } satisfies StatusMemo });
     const last = state.lastAction;
     setCurrentDetails(
       [

@@ -99,3 +99,8 @@ export function describeRemaining(from: Date, to: Date): string {
   const hours = Math.floor(minutes / 60);
   return hours > 0 ? `${hours}h ${minutes % 60}m` : `${minutes}m`;
 }
+
+/** "today 19:00 CET, in 2h 10m": how a shutdown reads to a person at `now`. */
+export function describeShutdown(shutdownAt: Date, now: Date, timeZone: string): string {
+  return `${describeInstant(shutdownAt, now, timeZone)}, in ${describeRemaining(now, shutdownAt)}`;
+}
