@@ -14,7 +14,7 @@ import { formatCommand, helpLines, parseCommand, type Command } from './commands
 import { ConfigError, loadConfig, type Config } from './config';
 import { formatMinutes } from './duration';
 import { createEnvironments, OperationError, type Environments } from './environments';
-import { awsInventorySchedule, ensureMorningResetSchedule, ensureSchedule, reconcileSchedule } from './temporal/setup';
+import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
 import { createConfiguredAws } from './activities';
 import { DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
@@ -71,12 +71,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
     const print = (human: string, data: unknown) => out(values.json ? JSON.stringify(data, null, 2) : human);
 
     if (text === 'schedules ensure') {
-      const { taskQueue } = config.temporal;
-      const results = {
-        morningReset: await ensureMorningResetSchedule(client, { resetTime: config.resetTime, timeZone: config.policy.timeZone, workingDays: config.policy.workingDays, taskQueue }),
-        reconcile: await ensureSchedule(client, reconcileSchedule({ intervalMinutes: config.enrolment.reconcileIntervalMinutes, taskQueue })),
-        ...(config.aws.regions.length ? { awsInventory: await ensureSchedule(client, awsInventorySchedule({ intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue })) } : {}),
-      };
+      const results = await ensureSchedules(client, config);
       print(Object.entries(results).map(([name, result]) => `${name}: ${result}`).join('\n'), results);
       return EXIT.ok;
     }

@@ -18,14 +18,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createEnvironments } from './environments';
 import { createLogger, type Logger } from './logger';
 import { startDevServer, type DevServer } from './temporal/dev-server';
-import {
-  awsInventorySchedule,
-  ensureMorningResetSchedule,
-  ensureSchedule,
-  RECONCILE_SCHEDULE_ID,
-  reconcileSchedule,
-  registerSearchAttributes,
-} from './temporal/setup';
+import { ensureSchedules, RECONCILE_SCHEDULE_ID, registerSearchAttributes } from './temporal/setup';
 import { createWorker } from './worker';
 
 async function main(config: Config, logger: Logger): Promise<void> {
@@ -60,18 +53,9 @@ async function main(config: Config, logger: Logger): Promise<void> {
   if (!devServer) await registerSearchAttributes(connection, namespace);
 
   let worker: Worker | undefined;
-  const schedules: Record<string, string> = {};
+  let schedules: Record<string, string> = {};
   if (runsWorker) {
-    schedules.morningReset = await ensureMorningResetSchedule(client, {
-      resetTime: config.resetTime,
-      timeZone: config.policy.timeZone,
-      workingDays: config.policy.workingDays,
-      taskQueue,
-    });
-    schedules.awsInventory = config.aws.regions.length
-      ? await ensureSchedule(client, awsInventorySchedule({ intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue }))
-      : 'off (AWS_REGIONS unset)';
-    schedules.reconcile = await ensureSchedule(client, reconcileSchedule({ intervalMinutes: config.enrolment.reconcileIntervalMinutes, taskQueue }));
+    schedules = await ensureSchedules(client, config);
     worker = await createWorker({
       connection: await NativeConnection.connect({ address }),
       namespace,

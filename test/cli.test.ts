@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import { MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID } from '../src/temporal/setup';
 import { environmentWorkflow, environmentWorkflowId, statusQuery } from '../src/workflows';
 import { recordingActivities } from './support/recording-activities';
 import { moto } from './support/moto';
@@ -103,6 +104,23 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     });
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(set TEMPORAL_ADDRESS\)/);
+  });
+
+  it('schedules ensure creates the Schedules, then updates them in place', async function () {
+    const ids = [MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID];
+    await Promise.all(ids.map((id) => env.client.schedule.getHandle(id).delete().catch(() => undefined)));
+    try {
+      const first = await devenv('schedules', 'ensure');
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.stdout.trim(), 'morningReset: created\nreconcile: created\nawsInventory: off (AWS_REGIONS unset)');
+      const second = await devenv('--json', 'schedules', 'ensure');
+      assert.deepEqual(JSON.parse(second.stdout), { morningReset: 'updated', reconcile: 'updated', awsInventory: 'off (AWS_REGIONS unset)' });
+      const reconcile = await env.client.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe();
+      assert.equal(reconcile.action.type === 'startWorkflow' && reconcile.action.taskQueue, taskQueue);
+    } finally {
+      // Other suites share this server: leave no Schedule firing into a queue nobody polls.
+      await Promise.all(ids.map((id) => env.client.schedule.getHandle(id).delete().catch(() => undefined)));
+    }
   });
 
   it('aws create-table creates the DynamoDB inventory table once, on moto through AWS_ENDPOINT_URL', async function () {

@@ -7,6 +7,7 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Connec
 import { temporal } from '@temporalio/proto';
 import { ALL_SEARCH_ATTRIBUTES } from '../search-attributes';
 import { awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, morningResetWorkflow, reconcileWorkflow, RECONCILE_WORKFLOW_ID } from '../workflows';
+import type { Config } from '../config';
 import type { Weekday } from '../workflows/shutdown-policy';
 
 export const MORNING_RESET_SCHEDULE_ID = 'devenv-morning-reset';
@@ -108,4 +109,21 @@ export async function ensureSchedule(client: Client, options: ScheduleOptions): 
     policies: { ...previous.policies, ...options.policies },
   }));
   return 'updated';
+}
+
+/** Every Schedule the service runs, created or brought in line with the settings: what happened to each. */
+export async function ensureSchedules(client: Client, config: Config): Promise<Record<string, string>> {
+  const { taskQueue } = config.temporal;
+  return {
+    morningReset: await ensureMorningResetSchedule(client, {
+      resetTime: config.resetTime,
+      timeZone: config.policy.timeZone,
+      workingDays: config.policy.workingDays,
+      taskQueue,
+    }),
+    reconcile: await ensureSchedule(client, reconcileSchedule({ intervalMinutes: config.enrolment.reconcileIntervalMinutes, taskQueue })),
+    awsInventory: config.aws.regions.length
+      ? await ensureSchedule(client, awsInventorySchedule({ intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue }))
+      : 'off (AWS_REGIONS unset)',
+  };
 }
