@@ -168,10 +168,41 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     assert.equal((await apps.readNamespacedDeployment({ namespace, name: 'api' })).metadata?.annotations?.[ORIGINAL_REPLICAS], undefined);
   });
 
+  it('help, list and prolongate answer through the real process', async function () {
+    assert.match((await devenv('help')).text, /\/devenv prolongate <namespace> for <duration>/);
+    const list = await devenv('list');
+    const listed = new RegExp(`\\*${namespace}\\*`).test(list.text) ? list.text : await list.later(new RegExp(namespace));
+    assert.match(listed, new RegExp(`\\*${namespace}\\*  running`));
+    const prolonged = await devenv(`prolongate ${namespace} for 1h`);
+    const text = /prolongated/.test(prolonged.text) ? prolonged.text : await prolonged.later(/prolongated/);
+    assert.match(text, new RegExp(`${namespace} prolongated by 1h by <@${ALICE}>`));
+  });
+
+  it('support start, list and stop make and delete a real pod in the support namespace', async function () {
+    const core = (await testCluster()).kubeConfig.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: 'devenv-support' } } }).catch(() => undefined);
+    const name = `e2e-${process.pid}`;
+    const started = await devenv(`support start ${name} XS`);
+    assert.match(await started.later(new RegExp(`Support pod \\*${name}\\* \\(XS\\) created for <@${ALICE}>`)), /deleted/);
+    const pod = await core.readNamespacedPod({ namespace: 'devenv-support', name });
+    assert.equal(pod.spec?.containers[0]?.resources?.limits?.memory, '512Mi');
+    const list = await devenv('support list');
+    const listed = list.text.includes(name) ? list.text : await list.later(new RegExp(name));
+    assert.match(listed, new RegExp(`\\*${name}\\* XS`));
+    await devenv(`support stop ${name}`);
+    await eventually('the pod to be deleted', () =>
+      core.readNamespacedPod({ namespace: 'devenv-support', name }).then(
+        (p) => (p.metadata?.deletionTimestamp ? true : undefined),
+        () => true,
+      ),
+    );
+  });
+
   it('counts Slack commands by kind and outcome, and environments by phase, in /metrics', async function () {
     const metrics = await (await fetch(`${apiUrl}/metrics`)).text();
     assert.match(metrics, /devenv_commands_total\{[^}]*source="slack"[^}]*command="stop"[^}]*outcome="refused"[^}]*\} 1/);
     assert.match(metrics, /devenv_commands_total\{[^}]*source="slack"[^}]*command="stop"[^}]*outcome="accepted"[^}]*\} 1/);
+    assert.match(metrics, /devenv_commands_total\{[^}]*source="slack"[^}]*command="support start"[^}]*outcome="accepted"[^}]*\} 1/);
     assert.match(metrics, /devenv_environments\{phase="running"[^}]*\} [1-9]/);
   });
 
