@@ -312,6 +312,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     await enrolment.enrol(ghost, true, 'test');
     const drifted = newName('drifted');
     await core.createNamespace({ body: { metadata: { name: drifted } } });
+    await settled('the webhook to enrol it', async () => ((await workflowState(drifted)) === 'RUNNING' ? true : undefined));
     await handle(drifted).signal('setEnabled', { enabled: false, by: 'test' });
     await eventually('visibility to see both', async () => {
       const seen = new Set<string>();
