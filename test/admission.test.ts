@@ -6,7 +6,6 @@
  * Temporal unreachable, after which the reconciler repairs what was missed.
  */
 import assert from 'node:assert/strict';
-import https from 'node:https';
 import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -25,7 +24,7 @@ import { testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { quietRuntime, uniqueTaskQueue, workflowBundle } from './support/temporal';
-import { servingCertificate } from './support/tls';
+import { postJsonOverTls, servingCertificate } from './support/tls';
 
 const WEBHOOK_NAME = 'devenv-scheduler-test';
 // The service's own namespace, named apart from the real one other suites create.
@@ -346,18 +345,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
 const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const jsonPatch = () => setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
-function postAdmission(url: string, body: string, ca: Buffer): Promise<{ status: number; json: unknown }> {
-  return new Promise((resolve, reject) => {
-    const request = https.request(
-      `${url}/admission/namespaces`,
-      { method: 'POST', headers: { 'content-type': 'application/json' }, ca },
-      (response) => {
-        let text = '';
-        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(text) as unknown }));
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+async function postAdmission(url: string, body: string, ca: Buffer): Promise<{ status: number; json: unknown }> {
+  const { status, text } = await postJsonOverTls(`${url}/admission/namespaces`, body, ca);
+  return { status, json: JSON.parse(text) as unknown };
 }

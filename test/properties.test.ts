@@ -5,7 +5,6 @@
  * an allowing AdmissionReview for the apiserver, and it keeps serving afterwards.
  */
 import assert from 'node:assert/strict';
-import https from 'node:https';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
@@ -19,7 +18,7 @@ import { createLogger } from '../src/logger';
 import { everyDayPolicy } from './support/policies';
 import { postSigned, visibleText } from './support/slack';
 import { devServerEnv } from './support/temporal';
-import { servingCertificate } from './support/tls';
+import { postJsonOverTls, servingCertificate } from './support/tls';
 
 const SECRET = 'property-signing-secret';
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 150);
@@ -103,17 +102,9 @@ describe('properties: any input gets an answer', function () {
       await webhook?.close();
     });
 
-    function post(body: string): Promise<{ status: number; text: string; ms: number }> {
+    async function post(body: string): Promise<{ status: number; text: string; ms: number }> {
       const began = Date.now();
-      return new Promise((resolve, reject) => {
-        const request = https.request(`${webhook.url}/admission/namespaces`, { method: 'POST', ca: tls.ca, headers: { 'content-type': 'application/json' } }, (response) => {
-          let text = '';
-          response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, text, ms: Date.now() - began }));
-        });
-        request.on('error', reject);
-        request.end(body);
-      });
+      return { ...(await postJsonOverTls(`${webhook.url}/admission/namespaces`, body, tls.ca)), ms: Date.now() - began };
     }
 
     it('always answers 200 with an allowing AdmissionReview, within a second', async function () {

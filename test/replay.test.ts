@@ -22,6 +22,7 @@ import {
   statusQuery,
   stopUpdate,
 } from '../src/workflows';
+import { everyDayPolicy } from './support/policies';
 import { recordingActivities } from './support/recording-activities';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
@@ -62,16 +63,8 @@ describe('replay (determinism)', function () {
           {
             namespace,
             enabled: true,
-            policy: {
-              // After hours on purpose when the clock is late: both plans get recorded over time.
-              shutdownTime: now.plus({ hours: 2 }).toFormat('HH:mm'),
-              timeZone: 'UTC',
-              workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-              holidays: [],
-              warningOffsetsMinutes: [60, 30, 15],
-              maxProlongationMinutes: 240,
-              afterHoursWindowMinutes: 120,
-            },
+            // After hours on purpose when the clock is late: both plans get recorded over time.
+            policy: everyDayPolicy({ shutdownTime: now.plus({ hours: 2 }).toFormat('HH:mm') }),
           },
         ],
       });

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import https from 'node:https';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,7 @@ import { environmentWorkflowId } from '../src/workflows';
 import { testCluster } from './support/kube';
 import { freePort, startService, waitFor } from './support/service';
 import { eventually, postSigned, SlackRecorder, visibleText } from './support/slack';
-import { servingCertificate } from './support/tls';
+import { postJsonOverTls, servingCertificate } from './support/tls';
 
 const SECRET = 'e2e-signing-secret';
 const TOKEN = 'xoxb-e2e-bot-token';
@@ -121,18 +120,10 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
 
   it('serves the admission webhook over TLS with the configured certificate', async function () {
     assert.match(service.output(), new RegExp(`Webhook +${webhookUrl.replace(/\./g, '\\.')}`));
-    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const request = https.request(webhookUrl, { method: 'POST', ca: tls.ca, headers: { 'content-type': 'application/json' } }, (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      request.on('error', reject);
-      request.end('{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"e2e-1"}}');
-    });
+    const response = await postJsonOverTls(webhookUrl, '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"e2e-1"}}', tls.ca);
     assert.equal(response.status, 200);
-    assert.deepEqual(JSON.parse(response.body).response.uid, 'e2e-1');
-    assert.equal(JSON.parse(response.body).response.allowed, true);
+    assert.deepEqual(JSON.parse(response.text).response.uid, 'e2e-1');
+    assert.equal(JSON.parse(response.text).response.allowed, true);
   });
 
   it('status shows the workloads read from the cluster', async function () {

@@ -403,6 +403,19 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
   });
 });
 
+/** A worker whose notifications go through the real Slack notifier to the recorder; everything else is recorded. */
+async function notifyingWorker(env: TestWorkflowEnvironment, taskQueue: string, recorder: SlackRecorder, channelFor: (namespace: string) => string | undefined): Promise<Worker> {
+  return Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: {
+      ...recordingActivities(() => env.currentTimeMs()),
+      ...createSlackNotifier({ token: 'xoxb-test-token', slackApiUrl: `${recorder.url}/api`, defaultChannel: DEFAULT_CHANNEL, channelFor, logger }),
+    },
+  });
+}
+
 /** A working day ending three hours from the test server's now, without crossing midnight. */
 async function policyEndingIn3h(env: TestWorkflowEnvironment): Promise<EnvironmentPolicy> {
   let now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
@@ -440,21 +453,7 @@ describe('Slack warnings and buttons, time-skipping server behind them', functio
     // Slack's first answer is a rate limit.
     recorder.scripted.push({ status: 429, headers: { 'retry-after': '1' }, body: { ok: false, error: 'ratelimited' } });
     const taskQueue = uniqueTaskQueue('slack-warnings');
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: {
-        ...recordingActivities(() => env.currentTimeMs()),
-        ...createSlackNotifier({
-          token: 'xoxb-test-token',
-          slackApiUrl: `${recorder.url}/api`,
-          defaultChannel: DEFAULT_CHANNEL,
-          channelFor: async (ns) => channels[ns],
-          logger,
-        }),
-      },
-    });
+    const worker = await notifyingWorker(env, taskQueue, recorder, (ns) => channels[ns]);
     const policy = await policyEndingIn3h(env);
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(environmentWorkflow, {
@@ -542,15 +541,7 @@ describe('Slack outages during warnings, time-skipping server behind them', func
       { status: 500, body: { ok: false, error: 'internal_error' } },
     ];
     const taskQueue = uniqueTaskQueue('slack-flaky');
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: {
-        ...recordingActivities(() => env.currentTimeMs()),
-        ...createSlackNotifier({ token: 'xoxb-test-token', slackApiUrl: `${recorder.url}/api`, defaultChannel: DEFAULT_CHANNEL, channelFor: () => channel, logger }),
-      },
-    });
+    const worker = await notifyingWorker(env, taskQueue, recorder, () => channel);
     const policy = await policyEndingIn3h(env);
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy, enabled: true }] });

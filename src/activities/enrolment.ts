@@ -10,7 +10,7 @@ import pLimit from 'p-limit';
 import type { z } from 'zod';
 import { clockTime, timeZone, weekdayList } from '../config';
 import type { Logger } from '../logger';
-import { EnvEnabled, EnvNamespace } from '../search-attributes';
+import { createEnvironments } from '../environments';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal } from '../workflows/environment';
 import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
 import type { EnrolmentActivities, ReconcileReport } from './contracts';
@@ -124,13 +124,8 @@ export function createEnrolmentActivities(options: {
   const { client, enrolment, listNamespaces, logger } = options;
 
   /** Running environments and whether their scheduler is on, as visibility last saw them. */
-  async function runningEnvironments(): Promise<Map<string, boolean | undefined>> {
-    const running = new Map<string, boolean | undefined>();
-    for await (const execution of client.workflow.list({ query: `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'` })) {
-      const namespace = execution.typedSearchAttributes.get(EnvNamespace) ?? execution.workflowId.replace(/^env\//, '');
-      running.set(namespace, execution.typedSearchAttributes.get(EnvEnabled));
-    }
-    return running;
+  async function runningEnvironments(): Promise<Map<string, boolean>> {
+    return new Map((await createEnvironments(client).list()).map((environment) => [environment.namespace, environment.enabled]));
   }
 
   return {

@@ -3,18 +3,13 @@
  * environments are running rather than keeping its own list, so it can never drift.
  */
 import type { Client } from '@temporalio/client';
-import { EnvNamespace } from '../search-attributes';
+import { createEnvironments } from '../environments';
 import type { SchedulerActivities } from './contracts';
 
 export function createSchedulerActivities(client: Client): SchedulerActivities {
   return {
     async listRunningEnvironments(): Promise<string[]> {
-      const namespaces: string[] = [];
-      const running = client.workflow.list({ query: `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'` });
-      for await (const execution of running) {
-        namespaces.push(execution.typedSearchAttributes.get(EnvNamespace) ?? execution.workflowId.replace(/^env\//, ''));
-      }
-      return namespaces.sort();
+      return (await createEnvironments(client).list()).map((environment) => environment.namespace);
     },
   };
 }

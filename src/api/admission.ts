@@ -8,6 +8,7 @@
  */
 import Router from '@koa/router';
 import pLimit from 'p-limit';
+import getRawBody from 'raw-body';
 import { z } from 'zod';
 import { policyFor, schedulerWanted, type Enrolment } from '../activities/enrolment';
 import type { Logger } from '../logger';
@@ -49,7 +50,6 @@ export interface AdmissionOptions {
 
 /** Beyond this many changes waiting for Temporal, new ones are dropped (logged, counted) and left to the reconciler. */
 const MAX_QUEUED = 1000;
-const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
 function allow(uid: string, warnings: string[] = []) {
   return {
@@ -57,17 +57,6 @@ function allow(uid: string, warnings: string[] = []) {
     kind: 'AdmissionReview',
     response: { uid, allowed: true, ...(warnings.length ? { warnings } : {}) },
   };
-}
-
-async function readBody(stream: NodeJS.ReadableStream): Promise<string> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new Error('request body too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export function createAdmissionRouter({ enrolment, logger, metrics, concurrency = 20 }: AdmissionOptions): Router {
@@ -109,7 +98,7 @@ export function createAdmissionRouter({ enrolment, logger, metrics, concurrency 
     try {
       let parsed: z.ZodSafeParseResult<z.infer<typeof admissionReview>>;
       try {
-        const raw: unknown = JSON.parse(await readBody(ctx.req));
+        const raw: unknown = JSON.parse(await getRawBody(ctx.req, { limit: '3mb', encoding: 'utf8' }));
         uid = typeof (raw as { request?: { uid?: unknown } })?.request?.uid === 'string' ? (raw as { request: { uid: string } }).request.uid : '';
         parsed = admissionReview.safeParse(raw);
       } catch (err) {

@@ -1,6 +1,7 @@
 /** A throwaway CA and a serving certificate for 127.0.0.1, made with openssl, for tests that need real TLS. */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -21,4 +22,17 @@ export function servingCertificate(commonName = 'devenv-webhook'): ServingCertif
   openssl(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-extfile', 'tls.ext', '-days', '2']);
   const caFile = path.join(dir, 'ca.crt');
   return { dir, caFile, certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key'), ca: readFileSync(caFile) };
+}
+
+/** POSTs JSON over HTTPS, trusting `ca`, as the apiserver calls a webhook; the raw answer. */
+export function postJsonOverTls(url: string, body: string, ca: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, { method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
 }
