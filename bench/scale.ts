@@ -20,6 +20,7 @@
  */
 import './support/mocha-shim';
 import type { Client } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import pLimit from 'p-limit';
 import { createEnrolment } from '../src/activities/enrolment';
 import { environmentWorkflowId, morningResetWorkflow, statusQuery } from '../src/workflows';
@@ -94,7 +95,7 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
     const running = await untilRunning(client, names.length, enrol.started);
     bench.progress(`  ${names.length} enrolled in ${enrol.ms.toFixed(0)} ms (signalWithStart p50 ${percentile(enrol.calls, 0.5).toFixed(0)} ms, p99 ${percentile(enrol.calls, 0.99).toFixed(0)} ms); all running after ${running} ms`);
     const enrolled = await worker.memory();
-    bench.progress(`  worker RSS ${mb(enrolled.rss)} MB, heap used ${mb(enrolled.heapUsed)} MB`);
+    bench.progress(`  worker RSS ${mb(enrolled.rss)} MB, heap used ${mb(enrolled.heapUsed)} MB in the main thread, ${mb(enrolled.workflowHeapUsed)} MB in the workflow thread (${mb(idle.workflowHeapUsed)} MB with no environment)`);
 
     if (Date.now() > shutdownAt.getTime() - 5000) bench.progress('  WARNING: enrolment ran into the shutdown instant; the skew below is measured under that load');
 
@@ -104,6 +105,7 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
     const strays = worker.calls.filter((c) => c.name === 'stopNamespace' && !earlyNames.has(c.namespace) && !baseShutdowns.has(c.namespace));
     if (strays.length > 0) throw new Error(`${strays.length} environments stopped that were not due, e.g. ${strays[0]!.namespace}`);
     bench.progress(`  ${stops.length} stopped: lateness p50 ${percentile(lateness, 0.5)} ms, p99 ${percentile(lateness, 0.99)} ms`);
+    bench.progress(`  where it goes (ms after the instant, p50 / p99): ${await latenessStages(client, stops, shutdownAt.getTime())}`);
 
     const afterStops = await worker.memory();
 
@@ -163,6 +165,38 @@ async function stopsOf(calls: WorkerCall[], due: Set<string>, lastDueMs: number)
     throw new Error(`expected one stopNamespace for each of ${due.size} environments, got ${found.length} calls`);
   }
   return found;
+}
+
+/**
+ * Where the lateness of the stops goes, read from each workflow's history: when the
+ * server fired the shutdown timer, when the worker picked up the workflow task that
+ * followed, when it completed it (scheduling the stop), and when stopNamespace reached the
+ * worker.
+ */
+async function latenessStages(client: Client, stops: WorkerCall[], instantMs: number): Promise<string> {
+  const stages: Record<'timer fired' | 'task started' | 'task completed' | 'activity started', number[]> = {
+    'timer fired': [],
+    'task started': [],
+    'task completed': [],
+    'activity started': stops.map((c) => c.atMs - instantMs),
+  };
+  const limit = pLimit(ENROL_CONCURRENCY);
+  await Promise.all(
+    stops.map((stop) =>
+      limit(async () => {
+        const events = (await client.workflow.getHandle(environmentWorkflowId(stop.namespace)).fetchHistory()).events ?? [];
+        const at = (event: temporal.api.history.v1.IHistoryEvent | undefined) => (event?.eventTime ? Number(event.eventTime.seconds) * 1000 + Math.round((event.eventTime.nanos ?? 0) / 1e6) - instantMs : Number.NaN);
+        const fired = events.findIndex((e) => e.timerFiredEventAttributes && at(e) >= -1000);
+        const after = events.slice(fired);
+        stages['timer fired'].push(at(events[fired]));
+        stages['task started'].push(at(after.find((e) => e.workflowTaskStartedEventAttributes)));
+        stages['task completed'].push(at(after.find((e) => e.workflowTaskCompletedEventAttributes)));
+      }),
+    ),
+  );
+  return Object.entries(stages)
+    .map(([stage, values]) => `${stage} ${percentile(values, 0.5)} / ${percentile(values, 0.99)}`)
+    .join(', ');
 }
 
 /** Enrols every namespace `ENROL_CONCURRENCY` at a time; the wall time and each call's latency. */

@@ -12,6 +12,7 @@ import { strict as assert } from 'node:assert';
 import {
   defaultShutdownOn,
   describeInstant,
+  describeInstantFixed,
   describeRemaining,
   isWorkingDay,
   plannedWarnings,
@@ -365,6 +366,20 @@ describe('shutdown-policy', () => {
     for (const c of cases) {
       it(`${c.name}: "${c.expected}"`, () => {
         assert.equal(describeInstant(at(c.instant), at(c.now), c.zone), c.expected);
+      });
+    }
+  });
+
+  describe('describeInstantFixed (the Temporal UI details: nothing relative to go stale)', () => {
+    const cases: { instant: string; zone: string; expected: string }[] = [
+      { instant: '2026-01-15T18:00:00Z', zone: 'Europe/Berlin', expected: '2026-01-15 19:00 Europe/Berlin' },
+      { instant: '2026-07-15T17:00:00Z', zone: 'Europe/Berlin', expected: '2026-07-15 19:00 Europe/Berlin' },
+      { instant: '2026-01-16T00:00:00Z', zone: 'America/New_York', expected: '2026-01-15 19:00 America/New_York' },
+      { instant: '2026-01-15T20:00:00Z', zone: 'Pacific/Auckland', expected: '2026-01-16 09:00 Pacific/Auckland' },
+    ];
+    for (const c of cases) {
+      it(`${c.instant} in ${c.zone}: "${c.expected}"`, () => {
+        assert.equal(describeInstantFixed(at(c.instant), c.zone), c.expected);
       });
     }
   });

@@ -22,7 +22,7 @@ export type WorkerMessage =
   /** RSS when the script started (ts-node loaded), before createWorker, and after it (workflows bundled). */
   | { type: 'ready'; rssAtStart: number; rssBeforeWorker: number; rss: number }
   | { type: 'call'; name: 'stopNamespace' | 'startNamespace'; namespace: string; atMs: number }
-  | { type: 'memory'; rss: number; peakRss: number; heapUsed: number };
+  | { type: 'memory'; rss: number; peakRss: number; heapUsed: number; workflowHeapUsed: number };
 
 const send = (message: WorkerMessage) => process.send?.(message);
 
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     if (message.type === 'memory') {
       const rss = process.memoryUsage.rss();
       peakRss = Math.max(peakRss, rss);
-      send({ type: 'memory', rss, peakRss, heapUsed: process.memoryUsage().heapUsed });
+      send({ type: 'memory', rss, peakRss, heapUsed: process.memoryUsage().heapUsed, workflowHeapUsed: workflowThreadsHeapUsed() });
     } else worker.shutdown();
   });
   process.on('disconnect', () => {
@@ -79,6 +79,12 @@ async function main(): Promise<void> {
   send({ type: 'ready', rssAtStart, rssBeforeWorker, rss: process.memoryUsage.rss() });
   await running;
   await client.connection.close();
+}
+
+/** The workflows run in worker threads, whose heaps process.memoryUsage() leaves out; the diagnostic report has them. */
+function workflowThreadsHeapUsed(): number {
+  const report = process.report.getReport() as unknown as { workers?: { javascriptHeap?: { usedMemory?: number } }[] };
+  return (report.workers ?? []).reduce((sum, worker) => sum + (worker.javascriptHeap?.usedMemory ?? 0), 0);
 }
 
 main().then(

@@ -14,20 +14,21 @@ export interface WorkerProcess {
   calls: WorkerCall[];
   /** RSS as the child started (node + ts-node), before createWorker, and after it (workflows bundled, nothing run yet). */
   startup: { rssAtStart: number; rssBeforeWorker: number; rss: number };
-  memory(): Promise<{ rss: number; peakRss: number; heapUsed: number }>;
+  memory(): Promise<{ rss: number; peakRss: number; heapUsed: number; workflowHeapUsed: number }>;
   stop(): Promise<void>;
 }
 
 export async function startWorkerProcess(address: string, taskQueue: string): Promise<WorkerProcess> {
   const child: ChildProcess = fork(path.join(__dirname, 'worker-child.ts'), [address, taskQueue], {
-    execArgv: ['-r', 'ts-node/register/transpile-only'],
+    // BENCH_WORKER_NODE_ARGS, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof', profiles the worker alone (Node refuses --cpu-prof in NODE_OPTIONS).
+    execArgv: ['-r', 'ts-node/register/transpile-only', ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   // Never outlive the benchmark.
   const kill = () => child.kill('SIGKILL');
   process.once('exit', kill);
   const calls: WorkerCall[] = [];
-  const memoryWaiters: ((m: { rss: number; peakRss: number; heapUsed: number }) => void)[] = [];
+  const memoryWaiters: ((m: { rss: number; peakRss: number; heapUsed: number; workflowHeapUsed: number }) => void)[] = [];
   const ready = new Promise<WorkerProcess['startup']>((resolve, reject) => {
     child.on('message', (message: WorkerMessage) => {
       if (message.type === 'ready') resolve({ rssAtStart: message.rssAtStart, rssBeforeWorker: message.rssBeforeWorker, rss: message.rss });

@@ -26,6 +26,7 @@ import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-a
 import { describeAwsReport } from './messages';
 import {
   defaultShutdownOn,
+  describeInstantFixed,
   describeShutdown,
   plannedWarnings,
   shutdownAfterStart,
@@ -187,7 +188,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     setCurrentDetails(
       [
         `**${namespace}**: ${phase()}${state.enabled ? '' : ' (scheduler disabled)'}`,
-        `Next shutdown: ${shutdownDescription() ?? 'none'}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`,
+        `Next shutdown: ${state.shutdownAt ? describeInstantFixed(new Date(state.shutdownAt), policy.timeZone) : 'none'}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`,
         last ? `Last: ${last.action} by ${last.by} at ${last.at}${last.detail ? ` (${last.detail})` : ''}` : '',
       ].join('\n'),
     );

@@ -74,6 +74,15 @@ export function plannedWarnings(shutdownAt: Date, policy: EnvironmentPolicy): Pl
     .map((offsetMinutes) => ({ offsetMinutes, at: new Date(shutdownAt.getTime() - offsetMinutes * 60_000) }));
 }
 
+/**
+ * "2026-11-23 19:00 Europe/Berlin": for the Temporal UI's current details, which show the
+ * text as it was written, so nothing relative ("today", "in 2h") that goes stale. Also cheap:
+ * no zone abbreviation, whose Intl formatters cost more than the rest of a workflow task.
+ */
+export function describeInstantFixed(instant: Date, timeZone: string): string {
+  return `${DateTime.fromJSDate(instant, { zone: timeZone }).toFormat('yyyy-MM-dd HH:mm')} ${timeZone}`;
+}
+
 /** "today 19:00 CET", "tomorrow 09:30 EST", "Sat 21 Nov 21:00 UTC": what a user reads in Slack. */
 export function describeInstant(instant: Date, now: Date, timeZone: string): string {
   const when = DateTime.fromJSDate(instant, { zone: timeZone });
