@@ -26,8 +26,8 @@ COPY package.json package-lock.json ./
 RUN npm install --omit=dev --no-audit --no-fund \
     && npm cache clean --force \
     && rm -rf /root/.npm
-# The compiled workflows stay plain files next to worker.js: the worker bundles them at
-# start-up from require.resolve('./workflows'), i.e. lib/workflows/index.js.
+# lib/ holds the workflows already bundled (lib/workflow-bundle.js, written by npm run
+# build): the worker loads it instead of running webpack at start-up.
 COPY --from=build /app/lib ./lib
 # `kubectl exec ... -- devenv status dev1`: the CLI runs lib/cli.js here.
 COPY bin ./bin

@@ -48,14 +48,12 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
   const env = await devServerEnv();
   const client = env.client;
   const taskQueue = `bench-scale-${process.pid}`;
-  bench.progress('starting the worker process (bundles the workflows)');
+  bench.progress('compiling the service as npm run build does, and starting the worker process');
   const worker = await startWorkerProcess(env.address, taskQueue);
   const idle = await worker.memory();
-  const nodeRss = plainNodeRss();
-  const tsNodeRss = Math.max(0, worker.startup.rssAtStart - nodeRss);
   bench.progress(
     `worker pid ${worker.pid}: RSS ${mb(idle.rss)} MB with no environment ` +
-      `(a bare node ${mb(nodeRss)} MB; at start with ts-node ${mb(worker.startup.rssAtStart)} MB; before createWorker ${mb(worker.startup.rssBeforeWorker)} MB; after it, workflows bundled, ${mb(worker.startup.rss)} MB)`,
+      `(a bare node ${mb(plainNodeRss())} MB; at start ${mb(worker.startup.rssAtStart)} MB; before createWorker ${mb(worker.startup.rssBeforeWorker)} MB; after it, workflow bundle loaded, ${mb(worker.startup.rss)} MB)`,
   );
 
   try {
@@ -95,7 +93,7 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
     const running = await untilRunning(client, names.length, enrol.started);
     bench.progress(`  ${names.length} enrolled in ${enrol.ms.toFixed(0)} ms (signalWithStart p50 ${percentile(enrol.calls, 0.5).toFixed(0)} ms, p99 ${percentile(enrol.calls, 0.99).toFixed(0)} ms); all running after ${running} ms`);
     const enrolled = await worker.memory();
-    bench.progress(`  worker RSS ${mb(enrolled.rss)} MB, heap used ${mb(enrolled.heapUsed)} MB in the main thread, ${mb(enrolled.workflowHeapUsed)} MB in the workflow thread (${mb(idle.workflowHeapUsed)} MB with no environment)`);
+    bench.progress(`  worker RSS ${mb(enrolled.rss)} MB, JS heap used/committed ${mb(enrolled.heapUsed)}/${mb(enrolled.heapCommitted)} MB in the main thread, ${mb(enrolled.workflowHeapUsed)}/${mb(enrolled.workflowHeapCommitted)} MB in the workflow thread (${mb(idle.workflowHeapUsed)}/${mb(idle.workflowHeapCommitted)} MB with no environment)`);
 
     if (Date.now() > shutdownAt.getTime() - 5000) bench.progress('  WARNING: enrolment ran into the shutdown instant; the skew below is measured under that load');
 
@@ -127,8 +125,8 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
       baseline: { name: 'worker RSS with no environment', value: round(idle.rss / MB, 0) },
       target: { op: '<=', limit: 400 },
       note:
-        `worker in a child process; ${(((enrolled.rss - idle.rss) / ENVIRONMENTS) / 1024).toFixed(0)} KB per environment; after the stops ${mb(afterStops.rss)} MB, after the reset ${mb(final.rss)} MB, peak ${mb(final.peakRss)} MB; ` +
-        `ts-node accounts for about ${mb(tsNodeRss)} MB (compiled JS as in the image: about ${mb(enrolled.rss - tsNodeRss)} MB); bundling the workflows at start-up for ${mb(worker.startup.rss - worker.startup.rssBeforeWorker)} MB`,
+        `the compiled worker in a child process, prebuilt workflow bundle; ${(((enrolled.rss - idle.rss) / ENVIRONMENTS) / 1024).toFixed(0)} KB per environment; ` +
+        `JS heap used/committed ${mb(enrolled.heapUsed)}/${mb(enrolled.heapCommitted)} MB in the main thread, ${mb(enrolled.workflowHeapUsed)}/${mb(enrolled.workflowHeapCommitted)} MB in the workflow thread; after the stops ${mb(afterStops.rss)} MB, after the reset ${mb(final.rss)} MB, peak ${mb(final.peakRss)} MB`,
     });
     bench.figure({
       name: `morning reset of ${ENVIRONMENTS}, until every status shows it`,

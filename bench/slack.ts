@@ -36,7 +36,7 @@ runBench('slack', `signed /devenv status at ${CONNECTIONS} connections vs /healt
   bench.progress('starting the Temporal dev server');
   const env = await devServerEnv();
   const taskQueue = `bench-slack-${process.pid}`;
-  bench.progress('starting the worker process (bundles the workflows)');
+  bench.progress('compiling the service as npm run build does, and starting the worker process');
   const worker = await startWorkerProcess(env.address, taskQueue);
 
   const namespaces = Array.from({ length: ENVIRONMENTS }, (_, i) => `bench-slack-${process.pid}-${i + 1}`);

@@ -157,6 +157,7 @@ const schema = z.object({
   SYSTEM_NAMESPACES: z.string().transform(splitList).default(['kube-system', 'kube-public', 'kube-node-lease']),
   RECONCILE_INTERVAL: durationMinutes.default(10),
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
+  WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(2).max(100_000).default(2000),
   SUPPORT_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name (a DNS-1123 label)').max(63).default('devenv-support'),
   SUPPORT_IMAGE: z.string().min(1).default('debian:bookworm-slim'),
   SUPPORT_SIZES: supportSizes.optional(),
@@ -224,6 +225,8 @@ export interface Config {
     reconcileIntervalMinutes: number;
   };
   kubernetes: { concurrency: number };
+  /** Workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history. */
+  worker: { maxCachedWorkflows: number };
   support: { namespace: string; image: string; sizes?: Record<string, { cpu: string; memory: string }>; ttlMinutes: number };
   slack: {
     /** Unset: the /slack routes are not mounted. Never logged. */
@@ -299,6 +302,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reconcileIntervalMinutes: c.RECONCILE_INTERVAL,
     },
     kubernetes: { concurrency: c.KUBE_CONCURRENCY },
+    worker: { maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE },
     support: { namespace: c.SUPPORT_NAMESPACE, image: c.SUPPORT_IMAGE, sizes: c.SUPPORT_SIZES, ttlMinutes: c.SUPPORT_POD_TTL },
     slack: {
       signingSecret: c.SLACK_SIGNING_SECRET,

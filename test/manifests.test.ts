@@ -40,9 +40,11 @@ import {
   type V1Service,
   type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { loadConfig } from '../src/config';
+import type { AllActivities } from '../src/worker';
 import { testCluster, type TestCluster } from './support/kube';
+import { recordingActivities } from './support/recording-activities';
+import { devServerEnv, uniqueTaskQueue } from './support/temporal';
 
 const ROOT = path.join(__dirname, '..');
 const K8S = path.join(ROOT, 'k8s');
@@ -519,14 +521,30 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual([...outside], []);
     });
 
-    it('bundles the workflows from the compiled tree, found the way the compiled worker finds them', async function () {
+    it('writes the workflow bundle next to the compiled worker, which loads it instead of running webpack', async function () {
       this.timeout(120_000);
-      const workerJs = path.join(LIB, 'worker.js');
-      assert.match(readFileSync(workerJs, 'utf8'), /require\.resolve\('\.\/workflows'\)/);
-      const workflowsPath = createRequire(workerJs).resolve('./workflows');
-      assert.equal(workflowsPath, path.join(LIB, 'workflows', 'index.js'));
-      const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+      const bundlePath = path.join(LIB, 'workflow-bundle.js');
+      assert.ok(existsSync(bundlePath), 'npm run build writes lib/workflow-bundle.js');
+      const code = readFileSync(bundlePath, 'utf8');
       assert.match(code, /environmentWorkflow/);
+      // luxon is loaded once for every workflow, not once per workflow.
+      assert.match(code, /exports\.preloadModules = function preloadModules\(\) \{\s*__webpack_require__\([^)]*"\.\/node_modules\/luxon\//);
+      const compiled = (await import(path.join(LIB, 'worker.js'))) as typeof import('../src/worker');
+      assert.equal(compiled.PREBUILT_WORKFLOW_BUNDLE, bundlePath);
+      const env = await devServerEnv();
+      const worker = await compiled.createWorker({
+        connection: env.nativeConnection,
+        namespace: 'default',
+        taskQueue: uniqueTaskQueue('compiled-worker'),
+        activities: recordingActivities(async () => Date.now()) as unknown as AllActivities,
+        maxCachedWorkflows: 10,
+      });
+      // Worker.create has loaded the bundle into the workflow sandbox; it bundled nothing itself.
+      assert.equal((worker.options.workflowBundle as { codePath?: string } | undefined)?.codePath, bundlePath);
+      assert.equal(worker.options.workflowsPath, undefined);
+      const running = worker.run();
+      worker.shutdown();
+      await running;
     });
   });
 });

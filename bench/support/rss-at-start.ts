@@ -1,2 +1,2 @@
-/** Imported first by worker-child.ts: the process's RSS before any of its own imports (node + ts-node + TypeScript). */
+/** Imported first by worker-child.ts: the process's RSS before any of its own imports. */
 export const rssAtStart = process.memoryUsage.rss();

@@ -1,28 +1,30 @@
 /**
- * The worker as `SERVICE_ROLE=worker` runs it (src/worker.ts's createWorker: the real
- * workflows, default worker options), in a process of its own so its memory can be
- * measured alone, with recording activities instead of Kubernetes and AWS. Every
- * stopNamespace/startNamespace call is reported to the parent over IPC with the wall-clock
- * instant it reached the worker.
+ * The worker as the image runs it with `SERVICE_ROLE=worker`: compiled JavaScript (worker.ts
+ * compiles this file and the service as `npm run build` does, prebuilt workflow bundle
+ * included), src/worker.ts's createWorker with the default settings, in a process of its
+ * own so its memory can be measured alone, with recording activities instead of Kubernetes
+ * and AWS. Every stopNamespace/startNamespace call is reported to the parent over IPC with
+ * the wall-clock instant it reached the worker.
  *
- * Usage (forked by worker.ts): worker-child.ts <temporal address> <task queue>
+ * Usage (forked by worker.ts): worker-child.js <temporal address> <task queue>
  *
  * For experiments only, BENCH_WORKER_OPTIONS (JSON WorkerOptions, e.g.
- * '{"workflowThreadPoolSize":2}' or '{"workflowBundle":{"codePath":"/tmp/bundle.js"}}')
- * creates the worker with Worker.create and those options on top of createWorker's.
+ * '{"workflowThreadPoolSize":2}' or '{"maxCachedWorkflows":500}') creates the worker with
+ * Worker.create and those options on top of createWorker's.
  */
 import { rssAtStart } from './rss-at-start';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createSchedulerActivities } from '../../src/activities/scheduler';
-import { createWorker, type AllActivities } from '../../src/worker';
+import { loadConfig } from '../../src/config';
+import { createWorker, PREBUILT_WORKFLOW_BUNDLE, type AllActivities } from '../../src/worker';
 import { recordingActivities } from '../../test/support/recording-activities';
 
 export type WorkerMessage =
-  /** RSS when the script started (ts-node loaded), before createWorker, and after it (workflows bundled). */
+  /** RSS when the script started, before createWorker, and after it (workflow bundle loaded). */
   | { type: 'ready'; rssAtStart: number; rssBeforeWorker: number; rss: number }
   | { type: 'call'; name: 'stopNamespace' | 'startNamespace'; namespace: string; atMs: number }
-  | { type: 'memory'; rss: number; peakRss: number; heapUsed: number; workflowHeapUsed: number };
+  | { type: 'memory'; rss: number; peakRss: number; heapUsed: number; heapCommitted: number; workflowHeapUsed: number; workflowHeapCommitted: number };
 
 const send = (message: WorkerMessage) => process.send?.(message);
 
@@ -49,16 +51,10 @@ async function main(): Promise<void> {
   const rssBeforeWorker = process.memoryUsage.rss();
   const connection = await NativeConnection.connect({ address });
   const extra = process.env.BENCH_WORKER_OPTIONS ? (JSON.parse(process.env.BENCH_WORKER_OPTIONS) as Partial<WorkerOptions>) : undefined;
+  const { maxCachedWorkflows } = loadConfig({}).worker;
   const worker = extra
-    ? await Worker.create({
-        connection,
-        namespace: 'default',
-        taskQueue,
-        activities,
-        ...(extra.workflowBundle ? {} : { workflowsPath: require.resolve('../../src/workflows') }),
-        ...extra,
-      })
-    : await createWorker({ connection, namespace: 'default', taskQueue, activities });
+    ? await Worker.create({ connection, namespace: 'default', taskQueue, activities, workflowBundle: { codePath: PREBUILT_WORKFLOW_BUNDLE }, maxCachedWorkflows, ...extra })
+    : await createWorker({ connection, namespace: 'default', taskQueue, activities, maxCachedWorkflows });
   if (extra) console.log(`  bench worker: EXPERIMENT, Worker.create with BENCH_WORKER_OPTIONS=${process.env.BENCH_WORKER_OPTIONS}`);
 
   let peakRss = process.memoryUsage.rss();
@@ -69,7 +65,9 @@ async function main(): Promise<void> {
     if (message.type === 'memory') {
       const rss = process.memoryUsage.rss();
       peakRss = Math.max(peakRss, rss);
-      send({ type: 'memory', rss, peakRss, heapUsed: process.memoryUsage().heapUsed, workflowHeapUsed: workflowThreadsHeapUsed() });
+      const { heapUsed, heapTotal } = process.memoryUsage();
+      const workflowHeap = workflowThreadsHeap();
+      send({ type: 'memory', rss, peakRss, heapUsed, heapCommitted: heapTotal, workflowHeapUsed: workflowHeap.used, workflowHeapCommitted: workflowHeap.committed });
     } else worker.shutdown();
   });
   process.on('disconnect', () => {
@@ -82,9 +80,13 @@ async function main(): Promise<void> {
 }
 
 /** The workflows run in worker threads, whose heaps process.memoryUsage() leaves out; the diagnostic report has them. */
-function workflowThreadsHeapUsed(): number {
-  const report = process.report.getReport() as unknown as { workers?: { javascriptHeap?: { usedMemory?: number } }[] };
-  return (report.workers ?? []).reduce((sum, worker) => sum + (worker.javascriptHeap?.usedMemory ?? 0), 0);
+function workflowThreadsHeap(): { used: number; committed: number } {
+  const report = process.report.getReport() as unknown as { workers?: { javascriptHeap?: { usedMemory?: number; totalMemory?: number } }[] };
+  const workers = report.workers ?? [];
+  return {
+    used: workers.reduce((sum, worker) => sum + (worker.javascriptHeap?.usedMemory ?? 0), 0),
+    committed: workers.reduce((sum, worker) => sum + (worker.javascriptHeap?.totalMemory ?? 0), 0),
+  };
 }
 
 main().then(

@@ -1,6 +1,8 @@
 /** Starts bench/support/worker-child.ts and talks to it: activity calls as they land, memory on request. */
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { WorkerMessage } from './worker-child';
 
 export interface WorkerCall {
@@ -9,26 +11,48 @@ export interface WorkerCall {
   atMs: number;
 }
 
+export type WorkerMemory = Omit<Extract<WorkerMessage, { type: 'memory' }>, 'type'>;
+
 export interface WorkerProcess {
   pid: number;
   calls: WorkerCall[];
-  /** RSS as the child started (node + ts-node), before createWorker, and after it (workflows bundled, nothing run yet). */
+  /** RSS as the child started, before createWorker, and after it (workflow bundle loaded, nothing run yet). */
   startup: { rssAtStart: number; rssBeforeWorker: number; rss: number };
-  memory(): Promise<{ rss: number; peakRss: number; heapUsed: number; workflowHeapUsed: number }>;
+  memory(): Promise<WorkerMemory>;
   stop(): Promise<void>;
 }
 
+/** Inside node_modules so the compiled files resolve the project's dependencies. */
+const COMPILED = path.join(__dirname, '..', '..', 'node_modules', '.cache', 'devenv-bench-worker');
+let compiled: Promise<string> | undefined;
+
+/**
+ * Compiles worker-child.ts with the service, as `npm run build` compiles the image's lib/
+ * (tsc, then the workflow bundle next to worker.js), once per benchmark process: the
+ * worker then runs as deployed, without ts-node and without bundling at start-up.
+ */
+export function compiledWorkerChild(): Promise<string> {
+  compiled ??= (async () => {
+    rmSync(COMPILED, { recursive: true, force: true });
+    const run = promisify(execFile);
+    await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(__dirname, 'tsconfig.worker.json'), '--outDir', COMPILED]);
+    await run(process.execPath, [path.join(COMPILED, 'src', 'build-workflow-bundle.js')]);
+    return path.join(COMPILED, 'bench', 'support', 'worker-child.js');
+  })();
+  return compiled;
+}
+
 export async function startWorkerProcess(address: string, taskQueue: string): Promise<WorkerProcess> {
-  const child: ChildProcess = fork(path.join(__dirname, 'worker-child.ts'), [address, taskQueue], {
+  const child: ChildProcess = fork(await compiledWorkerChild(), [address, taskQueue], {
     // BENCH_WORKER_NODE_ARGS, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof', profiles the worker alone (Node refuses --cpu-prof in NODE_OPTIONS).
-    execArgv: ['-r', 'ts-node/register/transpile-only', ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
+    execArgv: process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   // Never outlive the benchmark.
   const kill = () => child.kill('SIGKILL');
   process.once('exit', kill);
   const calls: WorkerCall[] = [];
-  const memoryWaiters: ((m: { rss: number; peakRss: number; heapUsed: number; workflowHeapUsed: number }) => void)[] = [];
+  const memoryWaiters: ((m: WorkerMemory) => void)[] = [];
   const ready = new Promise<WorkerProcess['startup']>((resolve, reject) => {
     child.on('message', (message: WorkerMessage) => {
       if (message.type === 'ready') resolve({ rssAtStart: message.rssAtStart, rssBeforeWorker: message.rssBeforeWorker, rss: message.rss });

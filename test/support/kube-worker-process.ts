@@ -7,6 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createKubernetesActivities } from '../../src/activities/kubernetes';
 import { createLogger } from '../../src/logger';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../../src/worker';
 import { recordingActivities } from './recording-activities';
 
 async function run(): Promise<void> {
@@ -17,7 +18,8 @@ async function run(): Promise<void> {
   const worker = await Worker.create({
     connection: await NativeConnection.connect({ address }),
     taskQueue,
-    workflowsPath: require.resolve('../../src/workflows'),
+    workflowsPath: WORKFLOW_BUNDLE_OPTIONS.workflowsPath,
+    bundlerOptions: { preloadModules: WORKFLOW_BUNDLE_OPTIONS.preloadModules, webpackConfigHook: WORKFLOW_BUNDLE_OPTIONS.webpackConfigHook },
     activities: {
       ...recordingActivities(async () => Date.now()),
       ...createKubernetesActivities({ kubeConfig, dryRun: false, logger: createLogger('silent'), concurrency: Number(concurrency ?? 3) }),

@@ -7,6 +7,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ALL_SEARCH_ATTRIBUTES } from '../../src/search-attributes';
 import { registerSearchAttributes } from '../../src/temporal/setup';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../../src/worker';
 import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/binaries';
 
 let runtimeInstalled = false;
@@ -63,7 +64,7 @@ export function devServerEnv(): Promise<TestWorkflowEnvironment> {
 /** Bundling takes seconds; every test worker shares one bundle. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../../src/workflows'),
+    ...WORKFLOW_BUNDLE_OPTIONS,
     logger: new DefaultLogger('WARN'),
   });
   return bundle;
