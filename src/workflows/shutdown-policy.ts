@@ -97,9 +97,17 @@ export function describeInstant(instant: Date, now: Date, timeZone: string): str
  * offset ("GMT+9"). No single locale names them all: en-US says GMT+1 for Berlin.
  */
 const ABBREVIATION_LOCALES = ['en-US', 'en-GB', 'en-IN', 'en-AU'];
+/** By zone and UTC offset, which decide the name: formatting it four times took most of a status reply's CPU. */
+const abbreviations = new Map<string, string>();
 function zoneAbbreviation(when: DateTime): string {
-  const names = ABBREVIATION_LOCALES.map((locale) => when.setLocale(locale).toFormat('ZZZZ'));
-  return names.find((name) => !/^(GMT|UTC)[+-]/.test(name)) ?? names[0]!;
+  const key = `${when.zoneName ?? ''} ${when.offset}`;
+  let name = abbreviations.get(key);
+  if (name === undefined) {
+    const names = ABBREVIATION_LOCALES.map((locale) => when.setLocale(locale).toFormat('ZZZZ'));
+    name = names.find((n) => !/^(GMT|UTC)[+-]/.test(n)) ?? names[0]!;
+    abbreviations.set(key, name);
+  }
+  return name;
 }
 
 /** "2h 10m", "45m", "0m". */
