@@ -40,6 +40,7 @@ describe('config: loadConfig(env)', () => {
       ['apiPort', (c) => c.apiPort, 3000],
       ['dryRun', (c) => c.dryRun, false],
       ['kubernetes.concurrency', (c) => c.kubernetes.concurrency, 3],
+      ['worker.maxCachedWorkflows', (c) => c.worker.maxCachedWorkflows, 2000],
       ['role (everything in one process)', (c) => c.role, 'all'],
       ['webhook.port', (c) => c.webhook.port, 8443],
       ['webhook.tlsCert (no webhook)', (c) => c.webhook.tlsCert, undefined],
@@ -65,7 +66,7 @@ describe('config: loadConfig(env)', () => {
         'SHUTDOWN_TIME', 'TIME_ZONE', 'WORKING_DAYS', 'HOLIDAYS', 'WARNING_OFFSETS', 'RESET_TIME', 'MAX_PROLONGATION',
         'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'API_PORT', 'TEMPORAL_DEV_PORT',
         'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL', 'AWS_REGIONS', 'AWS_ENDPOINT_URL',
-        'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY',
+        'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY', 'WORKFLOW_CACHE_SIZE',
         'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
         'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS',
       ];
@@ -221,6 +222,10 @@ describe('config: loadConfig(env)', () => {
       assert.equal(config.kubernetes.concurrency, 8);
     });
 
+    it('reads the workflow cache size', () => {
+      assert.equal(loadConfig({ WORKFLOW_CACHE_SIZE: '500' }).worker.maxCachedWorkflows, 500);
+    });
+
     it('a malformed bot token is refused without echoing it', () => {
       const error = configError({ SLACK_BOT_TOKEN: 'abc123-secret', SLACK_DEFAULT_CHANNEL: 'C0DEFAULT01' });
       assert.deepEqual(error.problems, ['SLACK_BOT_TOKEN (value hidden): must be a bot token (xoxb-...)']);
@@ -288,6 +293,8 @@ describe('config: loadConfig(env)', () => {
       ['SUPPORT_POD_TTL', '200h', 'SUPPORT_POD_TTL="200h": must be at most 168h'],
       ['SUPPORT_NAMESPACE', 'Ops_Team', 'SUPPORT_NAMESPACE="Ops_Team": must be a namespace name (a DNS-1123 label)'],
       ['KUBE_CONCURRENCY', '0', /^KUBE_CONCURRENCY="0": .*1/],
+      ['WORKFLOW_CACHE_SIZE', '1', /^WORKFLOW_CACHE_SIZE="1": .*2/],
+      ['WORKFLOW_CACHE_SIZE', 'lots', /^WORKFLOW_CACHE_SIZE="lots": .*number/],
       ['SERVICE_ROLE', 'both', /^SERVICE_ROLE="both": .*"all".*"api".*"worker"/],
       ['RECONCILE_INTERVAL', '-5m', 'RECONCILE_INTERVAL="-5m": "-5m" is negative; give a positive duration such as 1h, 90m or 2h30m'],
       ['API_PORT', '70000', /^API_PORT="70000": .*65535/],
