@@ -20,6 +20,7 @@
  */
 import './support/mocha-shim';
 import type { Client } from '@temporalio/client';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
 import pLimit from 'p-limit';
 import { createEnrolment } from '../src/activities/enrolment';
@@ -183,7 +184,7 @@ async function latenessStages(client: Client, stops: WorkerCall[], instantMs: nu
     stops.map((stop) =>
       limit(async () => {
         const events = (await client.workflow.getHandle(environmentWorkflowId(stop.namespace)).fetchHistory()).events ?? [];
-        const at = (event: temporal.api.history.v1.IHistoryEvent | undefined) => (event?.eventTime ? Number(event.eventTime.seconds) * 1000 + Math.round((event.eventTime.nanos ?? 0) / 1e6) - instantMs : Number.NaN);
+        const at = (event: temporal.api.history.v1.IHistoryEvent | undefined) => (optionalTsToMs(event?.eventTime) ?? Number.NaN) - instantMs;
         const fired = events.findIndex((e) => e.timerFiredEventAttributes && at(e) >= -1000);
         const after = events.slice(fired);
         stages['timer fired'].push(at(events[fired]));

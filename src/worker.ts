@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Worker, type BundleOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, type BundleOptions, type WorkerOptions } from '@temporalio/worker';
 import type { AwsActivities, EnrolmentActivities, EnvironmentActivities, KubernetesActivities, SchedulerActivities } from './activities/contracts';
 
 export type AllActivities = EnvironmentActivities & KubernetesActivities & SchedulerActivities & AwsActivities & EnrolmentActivities;
@@ -41,14 +41,13 @@ export const WORKFLOW_BUNDLE_OPTIONS = {
  */
 export const PREBUILT_WORKFLOW_BUNDLE = path.join(__dirname, 'workflow-bundle.js');
 
-export async function createWorker({ connection, namespace, taskQueue, activities, maxCachedWorkflows }: WorkerSettings): Promise<Worker> {
+/** Where a worker gets its workflows: the prebuilt bundle if there is one, else bundled at start-up with the same options. */
+export function workflowCode(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> {
+  if (existsSync(PREBUILT_WORKFLOW_BUNDLE)) return { workflowBundle: { codePath: PREBUILT_WORKFLOW_BUNDLE } };
   const { workflowsPath, preloadModules, webpackConfigHook } = WORKFLOW_BUNDLE_OPTIONS;
-  return Worker.create({
-    connection,
-    namespace,
-    taskQueue,
-    ...(existsSync(PREBUILT_WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: PREBUILT_WORKFLOW_BUNDLE } } : { workflowsPath, bundlerOptions: { preloadModules, webpackConfigHook } }),
-    activities,
-    maxCachedWorkflows,
-  });
+  return { workflowsPath, bundlerOptions: { preloadModules, webpackConfigHook } };
+}
+
+export async function createWorker({ connection, namespace, taskQueue, activities, maxCachedWorkflows }: WorkerSettings): Promise<Worker> {
+  return Worker.create({ connection, namespace, taskQueue, ...workflowCode(), activities, maxCachedWorkflows });
 }

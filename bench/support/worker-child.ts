@@ -17,7 +17,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createSchedulerActivities } from '../../src/activities/scheduler';
 import { loadConfig } from '../../src/config';
-import { createWorker, PREBUILT_WORKFLOW_BUNDLE, type AllActivities } from '../../src/worker';
+import { createWorker, workflowCode, type AllActivities } from '../../src/worker';
 import { recordingActivities } from '../../test/support/recording-activities';
 
 export type WorkerMessage =
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const extra = process.env.BENCH_WORKER_OPTIONS ? (JSON.parse(process.env.BENCH_WORKER_OPTIONS) as Partial<WorkerOptions>) : undefined;
   const { maxCachedWorkflows } = loadConfig({}).worker;
   const worker = extra
-    ? await Worker.create({ connection, namespace: 'default', taskQueue, activities, workflowBundle: { codePath: PREBUILT_WORKFLOW_BUNDLE }, maxCachedWorkflows, ...extra })
+    ? await Worker.create({ connection, namespace: 'default', taskQueue, activities, ...workflowCode(), maxCachedWorkflows, ...extra })
     : await createWorker({ connection, namespace: 'default', taskQueue, activities, maxCachedWorkflows });
   if (extra) console.log(`  bench worker: EXPERIMENT, Worker.create with BENCH_WORKER_OPTIONS=${process.env.BENCH_WORKER_OPTIONS}`);
 

@@ -7,7 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createKubernetesActivities } from '../../src/activities/kubernetes';
 import { createLogger } from '../../src/logger';
-import { WORKFLOW_BUNDLE_OPTIONS } from '../../src/worker';
+import { workflowCode } from '../../src/worker';
 import { recordingActivities } from './recording-activities';
 
 async function run(): Promise<void> {
@@ -18,8 +18,7 @@ async function run(): Promise<void> {
   const worker = await Worker.create({
     connection: await NativeConnection.connect({ address }),
     taskQueue,
-    workflowsPath: WORKFLOW_BUNDLE_OPTIONS.workflowsPath,
-    bundlerOptions: { preloadModules: WORKFLOW_BUNDLE_OPTIONS.preloadModules, webpackConfigHook: WORKFLOW_BUNDLE_OPTIONS.webpackConfigHook },
+    ...workflowCode(),
     activities: {
       ...recordingActivities(async () => Date.now()),
       ...createKubernetesActivities({ kubeConfig, dryRun: false, logger: createLogger('silent'), concurrency: Number(concurrency ?? 3) }),

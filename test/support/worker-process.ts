@@ -5,7 +5,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { WORKFLOW_BUNDLE_OPTIONS } from '../../src/worker';
+import { workflowCode } from '../../src/worker';
 import { recordingActivities } from './recording-activities';
 
 async function run(): Promise<void> {
@@ -21,8 +21,7 @@ async function run(): Promise<void> {
   const worker = await Worker.create({
     connection: await NativeConnection.connect({ address }),
     taskQueue,
-    workflowsPath: WORKFLOW_BUNDLE_OPTIONS.workflowsPath,
-    bundlerOptions: { preloadModules: WORKFLOW_BUNDLE_OPTIONS.preloadModules, webpackConfigHook: WORKFLOW_BUNDLE_OPTIONS.webpackConfigHook },
+    ...workflowCode(),
     // No sticky queue: the time-skipping test server never times out a dead worker's sticky
     // tasks (its clock is locked while one waits), which a real server does after seconds.
     maxCachedWorkflows: 0,
