@@ -42,6 +42,7 @@ import {
 } from '@kubernetes/client-node';
 import { loadConfig } from '../src/config';
 import type { AllActivities } from '../src/worker';
+import { DOCKERFILE, imageRuntime } from './support/dockerfile';
 import { testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
 import { devServerEnv, uniqueTaskQueue } from './support/temporal';
@@ -453,13 +454,10 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
   });
 
   describe('the compiled service (npm run build, as the Dockerfile builds it)', () => {
-    const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    const dockerfile = readFileSync(DOCKERFILE, 'utf8');
     const outDir = (JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { outDir: string } }).compilerOptions.outDir;
     const LIB = path.join(ROOT, outDir);
-    const stages = dockerfile.split(/^FROM /m).slice(1);
-    const runtime = stages.at(-1) ?? '';
-    const cmdLine = /^CMD (\[.*\])\s*$/m.exec(runtime)?.[1];
-    const cmd = cmdLine ? (JSON.parse(cmdLine) as string[]) : [];
+    const { stages, runtime, cmd, env } = imageRuntime();
 
     before(async function () {
       this.timeout(300_000);
@@ -480,6 +478,9 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.match(runtime, new RegExp(`^COPY --from=\\S+ /app/${outDir} ./${outDir}$`, 'm'));
       // Numeric, so that the kubelet can verify runAsNonRoot, and the uid k8s/ runs it as.
       assert.match(runtime, /^USER 10001(:10001)?$/m);
+      // jemalloc is preloaded from a path the stage itself links (bench/scale.ts preloads the same library).
+      assert.match(runtime, /apt-get install [^\n]*libjemalloc2/);
+      assert.ok(env.LD_PRELOAD && runtime.includes(`ln -s "$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2)" ${env.LD_PRELOAD}`), `LD_PRELOAD=${env.LD_PRELOAD}`);
       assert.equal(cmd[0], 'node');
       assert.ok(existsSync(path.join(ROOT, cmd.at(-1)!)), `${cmd.at(-1)} is what the build produces`);
       const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());

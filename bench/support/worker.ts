@@ -1,8 +1,10 @@
 /** Starts bench/support/worker-child.ts and talks to it: activity calls as they land, memory on request. */
 import { execFile, fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { imageRuntime } from '../../test/support/dockerfile';
 import type { WorkerMessage } from './worker-child';
 
 export interface WorkerCall {
@@ -43,9 +45,13 @@ export function compiledWorkerChild(): Promise<string> {
 }
 
 export async function startWorkerProcess(address: string, taskQueue: string): Promise<WorkerProcess> {
+  const image = imageRuntime();
   const child: ChildProcess = fork(await compiledWorkerChild(), [address, taskQueue], {
-    // BENCH_WORKER_NODE_ARGS, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof', profiles the worker alone (Node refuses --cpu-prof in NODE_OPTIONS).
-    execArgv: process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
+    // node's flags as the image's CMD gives them; BENCH_WORKER_NODE_ARGS, e.g. '--cpu-prof
+    // --cpu-prof-dir=/tmp/prof', profiles the worker alone (Node refuses --cpu-prof in NODE_OPTIONS).
+    execArgv: [...image.nodeArgs, ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
+    // The image's allocator: the Dockerfile preloads Debian's jemalloc, this the same package's library.
+    env: { ...process.env, ...(image.env.LD_PRELOAD ? { LD_PRELOAD: localJemalloc() } : {}) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   // Never outlive the benchmark.
@@ -81,6 +87,13 @@ export async function startWorkerProcess(address: string, taskQueue: string): Pr
       process.removeListener('exit', kill);
     },
   };
+}
+
+/** Debian's libjemalloc2, as scripts/setup-jemalloc.sh unpacks it into the tools cache. */
+function localJemalloc(): string {
+  const file = path.join(process.env.DEVENV_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'devenv-scheduler'), 'jemalloc', 'libjemalloc.so.2');
+  if (!existsSync(file)) throw new Error(`${file} not found: run scripts/setup-jemalloc.sh (npm run setup does), the image preloads jemalloc`);
+  return file;
 }
 
 /** RSS of a bare `node -e` on this machine, to tell ts-node's share of the child's RSS. */
