@@ -1,7 +1,8 @@
 /**
  * Benchmark 4: the admission webhook at 50 concurrent connections over HTTPS, into
  * startWebhookServer + createAdmissionRouter with a real enrolment client on a Temporal
- * dev server (logging at info into /dev/null, as in production).
+ * dev server (logging at info into /dev/null, as in production), compiled and in a process
+ * of its own as the image runs it (support/api-child.ts).
  *
  *  - UPDATE reviews that change an annotation, not the `scheduler` label: decided without
  *    calling Temporal.
@@ -10,21 +11,18 @@
  *    workflow to run (the worker is a separate process and pod anyway).
  *
  * Baseline: a bare node:https server with the same certificate that reads the same body,
- * parses it and answers the same `allowed: true` AdmissionReview, on the same machine.
+ * parses it and answers the same `allowed: true` AdmissionReview, in a process of its own
+ * started the same way.
  * autocannon does not verify certificates, so one request to each server is first made
  * with certificate verification against the generated CA.
  */
 import './support/mocha-shim';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { createEnrolment } from '../src/activities/enrolment';
-import { createAdmissionRouter } from '../src/api/admission';
-import { createMetrics } from '../src/api/metrics';
-import { startWebhookServer } from '../src/api/webhook';
 import { devServerEnv } from '../test/support/temporal';
 import { servingCertificate } from '../test/support/tls';
-import { discardingLogger, policyShuttingDownAt, wholeMinuteAfter } from './support/common';
+import { startApiProcess } from './support/api';
+import { policyShuttingDownAt, wholeMinuteAfter } from './support/common';
 import { describeLoad, runLoad, type LoadOptions, type LoadResult } from './support/load';
 import { runBench, type Bench } from './support/report';
 
@@ -34,20 +32,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const TARGET_P99_MS = 50;
 const PATH = '/admission/namespaces';
 const SYSTEM = ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler'];
-
-/** The bare baseline: read, parse, answer. */
-function bareServer(certFile: string, keyFile: string): Promise<https.Server> {
-  const server = https.createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
-      const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true } });
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
 
 /** One request with certificate verification, so the TLS setup is known to be what the apiserver would accept. */
 function verifiedRequest(url: string, ca: Buffer): Promise<string> {
@@ -72,22 +56,14 @@ runBench('admission', `admission webhook at ${CONNECTIONS} connections over HTTP
   const env = await devServerEnv();
   const tls = servingCertificate();
   const taskQueue = `bench-admission-${process.pid}`;
-  const logger = discardingLogger();
-  const metrics = createMetrics();
-  const enrolment = createEnrolment({ client: env.client, taskQueue, policy: policyShuttingDownAt(wholeMinuteAfter(3 * 3600_000)), systemNamespaces: SYSTEM });
-  const webhook = await startWebhookServer({
-    certFile: tls.certFile,
-    keyFile: tls.keyFile,
-    port: 0,
-    host: '127.0.0.1',
-    router: createAdmissionRouter({ enrolment, logger, metrics }),
-    logger,
-  });
-  const bare = await bareServer(tls.certFile, tls.keyFile);
-  const bareUrl = `https://127.0.0.1:${(bare.address() as AddressInfo).port}${PATH}`;
+  bench.progress('starting the webhook and the bare server, each in a process of its own (compiled, as the image runs it)');
+  const policy = policyShuttingDownAt(wholeMinuteAfter(3 * 3600_000));
+  const webhook = await startApiProcess({ role: 'admission', temporalAddress: env.address, taskQueue, policy, systemNamespaces: SYSTEM, certFile: tls.certFile, keyFile: tls.keyFile });
+  const bare = await startApiProcess({ role: 'bare-https', certFile: tls.certFile, keyFile: tls.keyFile });
+  const bareUrl = `${bare.url}${PATH}`;
   const webhookUrl = `${webhook.url}${PATH}`;
 
-  const outcomes = async () => Object.fromEntries((await metrics.admissions.get()).values.map((v) => [String(v.labels.outcome), v.value]));
+  const outcomes = () => webhook.outcomes();
   try {
     await verifiedRequest(webhookUrl, tls.ca);
     await verifiedRequest(bareUrl, tls.ca);
@@ -127,9 +103,8 @@ runBench('admission', `admission webhook at ${CONNECTIONS} connections over HTTP
     figure(bench, 'UPDATE', webhookUpdate, bareUpdate, `outcomes: ${delta(afterUpdate, before)}`);
     figure(bench, 'CREATE', webhookCreate, bareCreate, `outcomes: ${delta(afterCreate, afterUpdate)} (failed = dropped with over 1,000 changes already waiting for Temporal, left to the reconciler); ${started} environment workflows started on the dev server for ${created} enrolled`);
   } finally {
-    await webhook.close();
-    await new Promise((resolve) => bare.close(resolve));
-    bare.closeAllConnections();
+    await webhook.stop();
+    await bare.stop();
     rmSync(tls.dir, { recursive: true, force: true });
   }
 });

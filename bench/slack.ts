@@ -2,25 +2,23 @@
  * Benchmark 1: acknowledging slash commands under load. Signed `/devenv status <ns>`
  * requests (fresh timestamp and HMAC per request, so every one passes the real
  * verification) at 50 concurrent connections into the real koa app (createApi +
- * createSlackRouter), whose status queries go through a real Temporal dev server to a
- * worker process running the real environment workflows (recording activities for
- * Kubernetes and AWS). Baseline: the same load on `/healthz` of the same server.
+ * createSlackRouter), whose status reads go through a real Temporal dev server, over
+ * environments run by a worker process with the real environment workflows (recording
+ * activities for Kubernetes and AWS). Baseline: the same load on `/healthz` of the same
+ * server.
  *
- * The worker runs in its own process, as with SERVICE_ROLE=api / SERVICE_ROLE=worker in
- * k8s/; the load generator runs in a third process. All share the machine's cores.
+ * The API and the worker each run in a process of their own, compiled and started as the
+ * image runs them (SERVICE_ROLE=api / SERVICE_ROLE=worker in k8s/); the load generator
+ * runs in a third. All share the machine's cores with the dev server.
  */
 import './support/mocha-shim';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pLimit from 'p-limit';
 import { createEnrolment } from '../src/activities/enrolment';
-import { createMetrics } from '../src/api/metrics';
-import { createApi } from '../src/api/server';
-import { createSlackRouter } from '../src/api/slack';
 import { environmentWorkflowId, statusQuery } from '../src/workflows/environment';
 import { SlackRecorder } from '../test/support/slack';
 import { devServerEnv } from '../test/support/temporal';
-import { discardingLogger, policyShuttingDownAt, wholeMinuteAfter } from './support/common';
+import { startApiProcess } from './support/api';
+import { policyShuttingDownAt, wholeMinuteAfter } from './support/common';
 import { describeLoad, runLoad, type LoadResult } from './support/load';
 import { runBench } from './support/report';
 import { startWorkerProcess } from './support/worker';
@@ -47,23 +45,10 @@ runBench('slack', `signed /devenv status at ${CONNECTIONS} connections vs /healt
   // One query each: every workflow has run its first task and sits in the worker's cache.
   await Promise.all(namespaces.map((ns) => limit(() => env.client.workflow.getHandle(environmentWorkflowId(ns)).query(statusQuery))));
 
-  const logger = discardingLogger();
-  const metrics = createMetrics();
   const recorder = await new SlackRecorder().start();
-  const slack = createSlackRouter({
-    client: env.client,
-    signingSecret: SECRET,
-    logger,
-    metrics,
-    // What kubernetes.namespaceStatus would return; the real one reads the cluster (not measured here), and AWS is off.
-    workloadsOf: async () => [
-      { kind: 'Deployment', name: 'web', ready: 2, desired: 2 },
-      { kind: 'StatefulSet', name: 'postgres', ready: 1, desired: 1 },
-    ],
-  });
-  const server: Server = createApi({ client: env.client, logger, metrics, routers: [slack] }).listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  bench.progress('starting the API process (compiled, as the image runs it)');
+  const api = await startApiProcess({ role: 'slack', temporalAddress: env.address, signingSecret: SECRET });
+  const base = api.url;
   const statusProfile = { kind: 'slack-status' as const, secret: SECRET, namespaces, responseUrl: recorder.responseUrl().url };
 
   try {
@@ -90,8 +75,7 @@ runBench('slack', `signed /devenv status at ${CONNECTIONS} connections vs /healt
     });
     bench.figure({ name: 'status throughput', value: Math.round(status.requestsPerSecond), unit: 'req/s', baseline: { name: 'healthz throughput', value: Math.round(healthz.requestsPerSecond) } });
   } finally {
-    await new Promise((resolve) => server.close(resolve));
-    server.closeAllConnections();
+    await api.stop();
     await recorder.stop();
     await worker.stop();
   }

@@ -362,6 +362,7 @@ describe('shutdown-policy', () => {
       { name: 'UTC, today', instant: '2026-01-15T19:00:00Z', now: '2026-01-15T08:00:00Z', zone: 'UTC', expected: 'today 19:00 UTC' },
       { name: 'UTC, same instant as now', instant: '2026-01-15T08:00:00Z', now: '2026-01-15T08:00:00Z', zone: 'UTC', expected: 'today 08:00 UTC' },
       { name: 'UTC, new month', instant: '2026-02-03T19:00:00Z', now: '2026-01-30T08:00:00Z', zone: 'UTC', expected: 'Tue 3 Feb 19:00 UTC' },
+      { name: 'Berlin, New Year: 00:30 on 1 January is tomorrow on 31 December', instant: '2026-12-31T23:30:00Z', now: '2026-12-31T20:00:00Z', zone: 'Europe/Berlin', expected: 'tomorrow 00:30 CET' },
     ];
     for (const c of cases) {
       it(`${c.name}: "${c.expected}"`, () => {

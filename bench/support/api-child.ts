@@ -1,0 +1,110 @@
+/**
+ * The API side as the image runs it with `SERVICE_ROLE=api`, in a process of its own
+ * (forked by api.ts through image-process.ts): the server under load gets no help and no
+ * hindrance from the benchmark's own work. One of:
+ *
+ *  - `slack`: createApi + createSlackRouter, status through the dev server, Kubernetes
+ *    status answered by a fixed list (the cluster is not what is measured), AWS off;
+ *  - `admission`: startWebhookServer + createAdmissionRouter with a real enrolment client;
+ *  - `bare-https`: the admission benchmark's baseline, a bare node:https server with the
+ *    same certificate that reads, parses and answers the same JSON.
+ *
+ * Every one logs at info into /dev/null, as production logs at info. Usage:
+ * api-child.js '<ApiChildOptions as JSON>'; it answers { type: 'ready', url } and, on
+ * { type: 'outcomes' }, the admission outcome counters.
+ */
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { createEnrolment } from '../../src/activities/enrolment';
+import { createAdmissionRouter } from '../../src/api/admission';
+import { createMetrics } from '../../src/api/metrics';
+import { createApi } from '../../src/api/server';
+import { createSlackRouter } from '../../src/api/slack';
+import { startWebhookServer } from '../../src/api/webhook';
+import type { EnvironmentPolicy } from '../../src/workflows/shutdown-policy';
+import { discardingLogger } from './common';
+
+export type ApiChildOptions =
+  | { role: 'slack'; temporalAddress: string; signingSecret: string }
+  | { role: 'admission'; temporalAddress: string; taskQueue: string; policy: EnvironmentPolicy; systemNamespaces: string[]; certFile: string; keyFile: string }
+  | { role: 'bare-https'; certFile: string; keyFile: string };
+
+export type ApiMessage = { type: 'ready'; url: string } | { type: 'outcomes'; outcomes: Record<string, number> };
+
+const send = (message: ApiMessage) => process.send?.(message);
+
+async function main(): Promise<void> {
+  const options = JSON.parse(process.argv[2] ?? '') as ApiChildOptions;
+  const logger = discardingLogger();
+  const metrics = createMetrics();
+  let close: () => Promise<void>;
+  let url: string;
+  let client: Client | undefined;
+
+  if (options.role === 'bare-https') {
+    const server = https.createServer({ cert: readFileSync(options.certFile), key: readFileSync(options.keyFile), minVersion: 'TLSv1.2' }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
+        const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true } });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    close = async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    };
+  } else if (options.role === 'admission') {
+    client = new Client({ connection: await Connection.connect({ address: options.temporalAddress }) });
+    const { taskQueue, policy, systemNamespaces, certFile, keyFile } = options;
+    const enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces });
+    const webhook = await startWebhookServer({ certFile, keyFile, port: 0, host: '127.0.0.1', router: createAdmissionRouter({ enrolment, logger, metrics }), logger });
+    url = webhook.url;
+    close = () => webhook.close();
+  } else {
+    client = new Client({ connection: await Connection.connect({ address: options.temporalAddress }) });
+    const slack = createSlackRouter({
+      client,
+      signingSecret: options.signingSecret,
+      logger,
+      metrics,
+      workloadsOf: async () => [
+        { kind: 'Deployment', name: 'web', ready: 2, desired: 2 },
+        { kind: 'StatefulSet', name: 'postgres', ready: 1, desired: 1 },
+      ],
+    });
+    const server = createApi({ client, logger, metrics, routers: [slack] }).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    close = async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    };
+  }
+
+  const done = new Promise<void>((resolve) => {
+    process.on('message', (message: { type: 'outcomes' | 'shutdown' }) => {
+      if (message.type === 'outcomes') {
+        void metrics.admissions.get().then(({ values }) => send({ type: 'outcomes', outcomes: Object.fromEntries(values.map((v) => [String(v.labels.outcome), v.value])) }));
+      } else resolve();
+    });
+    process.on('disconnect', resolve);
+  });
+  send({ type: 'ready', url });
+  await done;
+  await close();
+  await client?.connection.close();
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error('bench API process failed:', err);
+    process.exit(1);
+  },
+);
