@@ -170,9 +170,10 @@ async function stopsOf(calls: WorkerCall[], due: Set<string>, lastDueMs: number)
  * Where the lateness of the stops goes, read from each workflow's history: when the
  * server fired the shutdown timer, when the worker picked up the workflow task that
  * followed, when it completed it (scheduling the stop), and when stopNamespace reached the
- * worker.
+ * worker; and how many history events each stop cost the server.
  */
 async function latenessStages(client: Client, stops: WorkerCall[], instantMs: number): Promise<string> {
+  const eventsPerStop: number[] = [];
   const stages: Record<'timer fired' | 'task started' | 'task completed' | 'activity started', number[]> = {
     'timer fired': [],
     'task started': [],
@@ -187,15 +188,17 @@ async function latenessStages(client: Client, stops: WorkerCall[], instantMs: nu
         const at = (event: temporal.api.history.v1.IHistoryEvent | undefined) => (optionalTsToMs(event?.eventTime) ?? Number.NaN) - instantMs;
         const fired = events.findIndex((e) => e.timerFiredEventAttributes && at(e) >= -1000);
         const after = events.slice(fired);
+        eventsPerStop.push(after.length);
         stages['timer fired'].push(at(events[fired]));
         stages['task started'].push(at(after.find((e) => e.workflowTaskStartedEventAttributes)));
         stages['task completed'].push(at(after.find((e) => e.workflowTaskCompletedEventAttributes)));
       }),
     ),
   );
-  return Object.entries(stages)
+  const breakdown = Object.entries(stages)
     .map(([stage, values]) => `${stage} ${percentile(values, 0.5)} / ${percentile(values, 0.99)}`)
     .join(', ');
+  return `${breakdown}; each stop wrote ${percentile(eventsPerStop, 0.5)} history events (median) from its timer on`;
 }
 
 /** Enrols every namespace `ENROL_CONCURRENCY` at a time; the wall time and each call's latency. */

@@ -12,14 +12,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { imageRuntime } from '../../test/support/dockerfile';
 
-/** Inside node_modules so the compiled files resolve the project's dependencies. */
-const COMPILED = path.join(__dirname, '..', '..', 'node_modules', '.cache', 'devenv-bench-service');
+/** Inside node_modules so the compiled files resolve the project's dependencies; one per benchmark process, so two runs never share one. */
+const COMPILED = path.join(__dirname, '..', '..', 'node_modules', '.cache', `devenv-bench-service-${process.pid}`);
 let compiled: Promise<string> | undefined;
 
 /** Compiles the service with the child scripts of bench/support (tsconfig.service.json), once per benchmark process. */
 function compiledService(): Promise<string> {
   compiled ??= (async () => {
-    rmSync(COMPILED, { recursive: true, force: true });
+    process.once('exit', () => rmSync(COMPILED, { recursive: true, force: true }));
     const run = promisify(execFile);
     await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(__dirname, 'tsconfig.service.json'), '--outDir', COMPILED]);
     await run(process.execPath, [path.join(COMPILED, 'src', 'build-workflow-bundle.js')]);
