@@ -33,7 +33,7 @@ COPY --from=build /app/lib ./lib
 COPY bin ./bin
 RUN ln -s /app/bin/devenv.js /usr/local/bin/devenv
 # jemalloc as malloc: glibc's per-thread arenas fragment under the worker's native
-# threads (Temporal's Rust core). A worker holding 1,000 environments measured 363 MB with
+# threads (Temporal's Rust core). A worker holding 1,000 environments measured 375 MB with
 # jemalloc and 547 MB without (bench/scale.ts, which preloads the same library).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libjemalloc2 \
