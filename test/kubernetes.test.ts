@@ -28,6 +28,7 @@ import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, s
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
+import { eventually } from './support/slack';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -486,7 +487,9 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
           args: [{ name: 'manage-b', size: 'XS', requestedBy: 'U2', ttlMs: 2 * HOUR }],
         });
         started.push(stoppedByHand, expiring);
-        await env.sleep(60_000);
+        // Wait for what the test needs, both pods, in real time. It used to skip 60 s of server
+        // time while createSupportPod ran; one CI run hung in this test (cause not found).
+        await eventually('both support pods created', async () => ((await podNames()).length === 2 ? true : undefined), 60_000);
         assert.deepEqual((await podNames()).sort(), ['manage-a', 'manage-b']);
 
         await stoppedByHand.signal(stopSupportPodSignal, { by: 'U9' });
