@@ -18,9 +18,8 @@
  */
 import './support/mocha-shim';
 import { rmSync } from 'node:fs';
-import https from 'node:https';
 import { devServerEnv } from '../test/support/temporal';
-import { servingCertificate } from '../test/support/tls';
+import { postJsonOverTls, servingCertificate } from '../test/support/tls';
 import { startApiProcess } from './support/api';
 import { policyShuttingDownAt, wholeMinuteAfter } from './support/common';
 import { describeLoad, runLoad, type LoadOptions, type LoadResult } from './support/load';
@@ -34,21 +33,15 @@ const PATH = '/admission/namespaces';
 const SYSTEM = ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler'];
 
 /** One request with certificate verification, so the TLS setup is known to be what the apiserver would accept. */
-function verifiedRequest(url: string, ca: Buffer): Promise<string> {
+async function verifiedRequest(url: string, ca: Buffer): Promise<string> {
   const body = JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
     request: { uid: 'probe-1', kind: { group: '', version: 'v1', kind: 'Namespace' }, operation: 'UPDATE', name: 'probe', object: { metadata: { name: 'probe' } }, oldObject: { metadata: { name: 'probe' } } },
   });
-  return new Promise((resolve, reject) => {
-    const request = https.request(url, { method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (response) => {
-      let text = '';
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      response.on('end', () => (response.statusCode === 200 && text.includes('"allowed":true') ? resolve(text) : reject(new Error(`${response.statusCode} ${text}`))));
-    });
-    request.on('error', reject);
-    request.end(body);
-  });
+  const { status, text } = await postJsonOverTls(url, body, ca);
+  if (status !== 200 || !text.includes('"allowed":true')) throw new Error(`${status} ${text}`);
+  return text;
 }
 
 runBench('admission', `admission webhook at ${CONNECTIONS} connections over HTTPS vs a bare https server`, async (bench) => {

@@ -41,8 +41,9 @@ import {
   type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { loadConfig } from '../src/config';
+import { cacheDir } from '../src/temporal/binaries';
 import type { AllActivities } from '../src/worker';
-import { DOCKERFILE, imageRuntime } from './support/dockerfile';
+import { imageRuntime } from './support/dockerfile';
 import { testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
 import { devServerEnv, uniqueTaskQueue } from './support/temporal';
@@ -63,8 +64,7 @@ function kustomizeBinary(): string {
   const script = readFileSync(path.join(ROOT, 'scripts/setup-kustomize.sh'), 'utf8');
   const version = /^KUSTOMIZE_VERSION="([^"]+)"/m.exec(script)?.[1];
   if (!version) throw new Error('scripts/setup-kustomize.sh: KUSTOMIZE_VERSION not found');
-  const cache = process.env.DEVENV_CACHE_DIR ?? path.join(os.homedir(), '.cache/devenv-scheduler');
-  const file = path.join(cache, `kustomize-${version}`, 'bin', 'kustomize');
+  const file = path.join(cacheDir(), `kustomize-${version}`, 'bin', 'kustomize');
   if (!existsSync(file)) throw new Error(`${file} not found: run scripts/setup-kustomize.sh (or set KUSTOMIZE_PATH)`);
   return file;
 }
@@ -454,10 +454,9 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
   });
 
   describe('the compiled service (npm run build, as the Dockerfile builds it)', () => {
-    const dockerfile = readFileSync(DOCKERFILE, 'utf8');
     const outDir = (JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { outDir: string } }).compilerOptions.outDir;
     const LIB = path.join(ROOT, outDir);
-    const { stages, runtime, cmd, env } = imageRuntime();
+    const { text: dockerfile, stages, runtime, cmd, env } = imageRuntime();
 
     before(async function () {
       this.timeout(300_000);

@@ -14,6 +14,7 @@
  * { type: 'outcomes' }, the admission outcome counters.
  */
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
@@ -53,21 +54,17 @@ async function main(): Promise<void> {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    close = async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    };
+    url = `https://${await listen(server)}`;
+    close = () => closeServer(server);
   } else if (options.role === 'admission') {
-    client = new Client({ connection: await Connection.connect({ address: options.temporalAddress }) });
+    client = await connect(options.temporalAddress);
     const { taskQueue, policy, systemNamespaces, certFile, keyFile } = options;
     const enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces });
     const webhook = await startWebhookServer({ certFile, keyFile, port: 0, host: '127.0.0.1', router: createAdmissionRouter({ enrolment, logger, metrics }), logger });
     url = webhook.url;
     close = () => webhook.close();
   } else {
-    client = new Client({ connection: await Connection.connect({ address: options.temporalAddress }) });
+    client = await connect(options.temporalAddress);
     const slack = createSlackRouter({
       client,
       signingSecret: options.signingSecret,
@@ -78,13 +75,9 @@ async function main(): Promise<void> {
         { kind: 'StatefulSet', name: 'postgres', ready: 1, desired: 1 },
       ],
     });
-    const server = createApi({ client, logger, metrics, routers: [slack] }).listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    close = async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    };
+    const server = http.createServer(createApi({ client, logger, metrics, routers: [slack] }).callback());
+    url = `http://${await listen(server)}`;
+    close = () => closeServer(server);
   }
 
   const done = new Promise<void>((resolve) => {
@@ -99,6 +92,19 @@ async function main(): Promise<void> {
   await done;
   await close();
   await client?.connection.close();
+}
+
+const connect = async (address: string) => new Client({ connection: await Connection.connect({ address }) });
+
+/** Listens on a free loopback port; host:port. */
+async function listen(server: http.Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function closeServer(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
 }
 
 main().then(

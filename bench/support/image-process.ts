@@ -7,9 +7,9 @@
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { cacheDir } from '../../src/temporal/binaries';
 import { imageRuntime } from '../../test/support/dockerfile';
 
 /** Inside node_modules so the compiled files resolve the project's dependencies; one per benchmark process, so two runs never share one. */
@@ -30,7 +30,7 @@ function compiledService(): Promise<string> {
 
 /** Debian's libjemalloc2, as scripts/setup-jemalloc.sh unpacks it into the tools cache. */
 function localJemalloc(): string {
-  const file = path.join(process.env.DEVENV_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'devenv-scheduler'), 'jemalloc', 'libjemalloc.so.2');
+  const file = path.join(cacheDir(), 'jemalloc', 'libjemalloc.so.2');
   if (!existsSync(file)) throw new Error(`${file} not found: run scripts/setup-jemalloc.sh (npm run setup does); the image preloads jemalloc`);
   return file;
 }
@@ -75,12 +75,12 @@ export async function forkAsImage(script: string, args: string[], extraNodeArgs 
 /** The first message of `type` from the child; rejects if it exits first. */
 export function messageFrom<T extends { type: string }>(child: ChildProcess, type: T['type'], what: string): Promise<T> {
   return new Promise((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`${what} exited with ${code} before it answered ${type}`));
     const onMessage = (message: T) => {
       if (message.type !== type) return;
-      child.off('message', onMessage);
+      child.off('message', onMessage).off('exit', onExit);
       resolve(message);
     };
-    child.on('message', onMessage);
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code} before it answered ${type}`)));
+    child.on('message', onMessage).once('exit', onExit);
   });
 }

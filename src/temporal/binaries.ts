@@ -7,7 +7,8 @@ import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
-const cacheDir = (): string => process.env.DEVENV_CACHE_DIR ?? join(homedir(), '.cache', 'devenv-scheduler');
+/** The tools cache that scripts/setup-*.sh fill; DEVENV_CACHE_DIR moves it. */
+export const cacheDir = (): string => process.env.DEVENV_CACHE_DIR ?? join(homedir(), '.cache', 'devenv-scheduler');
 
 function executable(path: string): boolean {
   try {

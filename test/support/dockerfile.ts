@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface ImageRuntime {
+  /** The whole Dockerfile. */
+  text: string;
   /** Every stage's text, the build stages first. */
   stages: string[];
   /** The last stage: what the image runs. */
@@ -19,10 +21,11 @@ export interface ImageRuntime {
   env: Record<string, string>;
 }
 
-export const DOCKERFILE = path.join(__dirname, '..', '..', 'Dockerfile');
+const DOCKERFILE = path.join(__dirname, '..', '..', 'Dockerfile');
 
 export function imageRuntime(): ImageRuntime {
-  const stages = readFileSync(DOCKERFILE, 'utf8').split(/^FROM /m).slice(1);
+  const text = readFileSync(DOCKERFILE, 'utf8');
+  const stages = text.split(/^FROM /m).slice(1);
   const runtime = stages.at(-1) ?? '';
   const cmdLine = /^CMD (\[.*\])\s*$/m.exec(runtime)?.[1];
   const cmd = cmdLine ? (JSON.parse(cmdLine) as string[]) : [];
@@ -30,5 +33,5 @@ export function imageRuntime(): ImageRuntime {
   for (const [, settings] of runtime.matchAll(/^ENV (.+)$/gm)) {
     for (const [, key, value] of settings!.matchAll(/(\w+)=(\S+)/g)) env[key!] = value!;
   }
-  return { stages, runtime, cmd, nodeArgs: cmd.slice(1, -1), env };
+  return { text, stages, runtime, cmd, nodeArgs: cmd.slice(1, -1), env };
 }

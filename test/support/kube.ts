@@ -16,6 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { cacheDir } from '../../src/temporal/binaries';
 
 export interface TestCluster {
   /** Admin (system:masters) access. */
@@ -38,8 +39,7 @@ function pinnedKubeVersion(): string {
 function binary(envName: string, name: string): string {
   const fromEnv = process.env[envName];
   if (fromEnv) return fromEnv;
-  const cache = process.env.DEVENV_CACHE_DIR ?? path.join(os.homedir(), '.cache/devenv-scheduler');
-  const file = path.join(cache, `kube-${pinnedKubeVersion()}`, 'bin', name);
+  const file = path.join(cacheDir(), `kube-${pinnedKubeVersion()}`, 'bin', name);
   if (!existsSync(file)) throw new Error(`${file} not found: run scripts/setup-kube.sh (or set ${envName})`);
   return file;
 }

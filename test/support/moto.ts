@@ -7,8 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cacheDir } from '../../src/temporal/binaries';
 
 /** moto accepts any credentials; fixed ones keep the SDK away from the machine's real ones. */
 export const MOTO_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
@@ -21,7 +21,7 @@ export interface Moto {
 
 export function motoServerPath(): string {
   const explicit = process.env.MOTO_SERVER_PATH;
-  const path = explicit || join(process.env.DEVENV_CACHE_DIR ?? join(homedir(), '.cache', 'devenv-scheduler'), 'moto-venv', 'bin', 'moto_server');
+  const path = explicit || join(cacheDir(), 'moto-venv', 'bin', 'moto_server');
   try {
     accessSync(path, constants.X_OK);
   } catch {
