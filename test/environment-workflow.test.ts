@@ -36,13 +36,14 @@ describe('environment workflow (time-skipping server)', function () {
   let recorded: RecordingActivities;
   let namespaceCounter = 0;
 
-  const timeSkippingEnv = useTimeSkippingEnv();
+  // Tests end with workflows still busy (a warning queued, a timer running) as their worker stops.
+  const timeSkippingEnv = useTimeSkippingEnv({ perTest: true });
   before(async function () {
-    env = timeSkippingEnv();
     await workflowBundle();
   });
 
   beforeEach(async function () {
+    env = timeSkippingEnv();
     taskQueue = uniqueTaskQueue('env-wf');
     recorded = recordingActivities(() => env.currentTimeMs());
     worker = await Worker.create({
@@ -70,13 +71,6 @@ describe('environment workflow (time-skipping server)', function () {
     return everyDayPolicy({ shutdownTime: shutdown.toFormat('HH:mm'), ...overrides });
   }
 
-  // The time-skipping server only skips while every workflow task can be worked on, so a
-  // workflow left behind without its worker would freeze the clock for the next test.
-  const started: WorkflowHandle[] = [];
-  afterEach(async function () {
-    await Promise.all(started.splice(0).map((handle) => env.client.workflow.getHandle(handle.workflowId).terminate('test over').catch(() => undefined)));
-  });
-
   async function startEnvironment(
     policy: EnvironmentPolicy,
     { enabled = true, maxHistoryEvents }: { enabled?: boolean; maxHistoryEvents?: number } = {},
@@ -87,7 +81,6 @@ describe('environment workflow (time-skipping server)', function () {
       taskQueue,
       args: [{ namespace, policy, enabled, maxHistoryEvents }],
     });
-    started.push(handle);
     return handle;
   }
 
@@ -258,8 +251,6 @@ describe('environment workflow (time-skipping server)', function () {
       assert.equal(callsNamed('stopNamespace').length, 1, 'Kubernetes is not touched by the AWS re-check');
 
       await handle.executeUpdate(startUpdate, { args: [{ by: 'U5' }] });
-      // Under an hour: the after-hours window's first warning would otherwise be queued
-      // as the worker stops, and a terminated workflow's queued activity locks the clock.
       await env.sleep(50 * MINUTE);
       assert.equal(callsNamed('stopAwsResources').length, 3, 'no re-checks once running');
     });

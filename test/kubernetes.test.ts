@@ -17,7 +17,6 @@ import {
   setHeaderOptions,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -409,13 +408,8 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
 
   describe('workflows on the time-skipping server with these activities', () => {
     const HOUR = 60 * 60_000;
-    const started: WorkflowHandle[] = [];
-    const timeSkippingEnv = useTimeSkippingEnv();
-    afterEach(async () => {
-      const env = timeSkippingEnv();
-      // A workflow left running without its worker would freeze the skipped clock for later tests.
-      await Promise.all(started.splice(0).map((h) => env.client.workflow.getHandle(h.workflowId).terminate('test over').catch(() => undefined)));
-    });
+    // Each test ends with its workflow still busy (a notification, a timer) as its worker stops.
+    const timeSkippingEnv = useTimeSkippingEnv({ perTest: true });
 
     async function worker() {
       const env = timeSkippingEnv();
@@ -457,7 +451,6 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
           taskQueue,
           args: [{ namespace: ns, policy, enabled: true }],
         });
-        started.push(handle);
         await env.sleep(shutdown.toMillis() - (await env.currentTimeMs()) + 5 * 60_000);
         assert.equal((await handle.query(statusQuery)).phase, 'stopped');
         const stopped = await snapshot(ns);
@@ -486,9 +479,6 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
           taskQueue,
           args: [{ name: 'manage-b', size: 'XS', requestedBy: 'U2', ttlMs: 2 * HOUR }],
         });
-        started.push(stoppedByHand, expiring);
-        // Wait for what the test needs, both pods, in real time. It used to skip 60 s of server
-        // time while createSupportPod ran; one CI run hung in this test (cause not found).
         await eventually('both support pods created', async () => ((await podNames()).length === 2 ? true : undefined), 60_000);
         assert.deepEqual((await podNames()).sort(), ['manage-a', 'manage-b']);
 

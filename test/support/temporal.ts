@@ -1,5 +1,5 @@
 /**
- * Real Temporal servers for tests: a time-skipping test server per test suite for
+ * Real Temporal servers for tests: a time-skipping test server per test suite (or test) for
  * timer-heavy workflow tests, and one CLI dev server per mocha run (with the project's
  * search attributes) for Schedules and visibility.
  */
@@ -23,14 +23,17 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /**
  * A time-skipping test server of the calling `describe`'s own, started before its tests
- * and stopped after them. Not shared across suites: the server's clock only moves while
- * nothing holds it, and one suite's leftover (a workflow terminated while its activity
- * task was still queued keeps the clock locked, for instance) must not freeze every
- * later suite. Starting one takes well under a second.
+ * and stopped after them; with `perTest`, a fresh one for every test. Never shared across
+ * suites: the server's clock only moves on its own while nothing holds it, and a
+ * leftover holds it for good. A workflow terminated while its activity task was still
+ * queued, or while a workflow task was out to a worker that was stopping, keeps the clock
+ * locked, and every later `result()` across a timer then waits in real time. Suites whose
+ * tests end with workflows still busy take `perTest`. Starting a server takes about
+ * 0.15 s.
  */
-export function useTimeSkippingEnv(): () => TestWorkflowEnvironment {
+export function useTimeSkippingEnv({ perTest = false }: { perTest?: boolean } = {}): () => TestWorkflowEnvironment {
   let env: TestWorkflowEnvironment | undefined;
-  before(async function () {
+  (perTest ? beforeEach : before)(async function () {
     this.timeout(60_000);
     quietRuntime();
     env = await TestWorkflowEnvironment.createTimeSkipping({
@@ -39,13 +42,13 @@ export function useTimeSkippingEnv(): () => TestWorkflowEnvironment {
     // The Java test server takes no start-up flags for search attributes, but implements the Operator API call.
     await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   });
-  after(async function () {
+  (perTest ? afterEach : after)(async function () {
     this.timeout(30_000);
     await env?.teardown();
     env = undefined;
   });
   return () => {
-    if (!env) throw new Error('useTimeSkippingEnv(): the server is only there while the suite runs');
+    if (!env) throw new Error(`useTimeSkippingEnv(): the server is only there while the ${perTest ? 'test' : 'suite'} runs`);
     return env;
   };
 }
