@@ -18,7 +18,7 @@ import { environmentWorkflowId, statusQuery } from '../src/workflows/environment
 import { SlackRecorder } from '../test/support/slack';
 import { devServerEnv } from '../test/support/temporal';
 import { startApiProcess } from './support/api';
-import { policyShuttingDownAt, wholeMinuteAfter } from './support/common';
+import { policyShuttingDownAt, serviceConfig, wholeMinuteAfter } from './support/common';
 import { describeLoad, runLoad, type LoadResult } from './support/load';
 import { runBench } from './support/report';
 import { startWorkerProcess } from './support/worker';
@@ -39,7 +39,8 @@ runBench('slack', `signed /devenv status at ${CONNECTIONS} connections vs /healt
 
   const namespaces = Array.from({ length: ENVIRONMENTS }, (_, i) => `bench-slack-${process.pid}-${i + 1}`);
   bench.progress(`enrolling ${namespaces.length} environments (shutdown in 3 h)`);
-  const enrolment = createEnrolment({ client: env.client, taskQueue, policy: policyShuttingDownAt(wholeMinuteAfter(3 * 3600_000)), systemNamespaces: [] });
+  const { shutdownDispatchAheadMs } = serviceConfig().enrolment;
+  const enrolment = createEnrolment({ client: env.client, taskQueue, policy: policyShuttingDownAt(wholeMinuteAfter(3 * 3600_000)), systemNamespaces: [], shutdownDispatchAheadMs });
   const limit = pLimit(10);
   await Promise.all(namespaces.map((ns) => limit(() => enrolment.enrol(ns, true, 'bench'))));
   // One query each: every workflow has run its first task and sits in the worker's cache.

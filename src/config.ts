@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { DateTime, IANAZone } from 'luxon';
+import { MAX_HOLD_MS } from './activities/timing';
 import { parseDuration } from './duration';
 import type { CommandFamily } from './commands';
 import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './workflows/shutdown-policy';
@@ -158,6 +159,8 @@ const schema = z.object({
   RECONCILE_INTERVAL: durationMinutes.default(10),
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(2).max(100_000).default(2000),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(500),
+  SHUTDOWN_DISPATCH_AHEAD_SECONDS: z.coerce.number().int().min(0).max(MAX_HOLD_MS / 1000).default(10),
   SUPPORT_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name (a DNS-1123 label)').max(63).default('devenv-support'),
   SUPPORT_IMAGE: z.string().min(1).default('debian:bookworm-slim'),
   SUPPORT_SIZES: supportSizes.optional(),
@@ -223,10 +226,16 @@ export interface Config {
     /** Namespaces never enrolled: the configured system ones, the service's own and the support namespace. */
     systemNamespaces: string[];
     reconcileIntervalMinutes: number;
+    /** How long before a scheduled shutdown its stop is handed to a worker, which holds it until the instant; 0: at the instant. */
+    shutdownDispatchAheadMs: number;
   };
   kubernetes: { concurrency: number };
   /** Workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history. */
-  worker: { maxCachedWorkflows: number };
+  /**
+   * maxCachedWorkflows: workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history.
+   * maxConcurrentActivities: activity slots; a stop dispatched ahead holds one (two with AWS) until its instant.
+   */
+  worker: { maxCachedWorkflows: number; maxConcurrentActivities: number };
   support: { namespace: string; image: string; sizes?: Record<string, { cpu: string; memory: string }>; ttlMinutes: number };
   slack: {
     /** Unset: the /slack routes are not mounted. Never logged. */
@@ -300,9 +309,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     enrolment: {
       systemNamespaces: [...new Set([...c.SYSTEM_NAMESPACES, c.POD_NAMESPACE, c.SUPPORT_NAMESPACE])],
       reconcileIntervalMinutes: c.RECONCILE_INTERVAL,
+      shutdownDispatchAheadMs: c.SHUTDOWN_DISPATCH_AHEAD_SECONDS * 1000,
     },
     kubernetes: { concurrency: c.KUBE_CONCURRENCY },
-    worker: { maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE },
+    worker: { maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES },
     support: { namespace: c.SUPPORT_NAMESPACE, image: c.SUPPORT_IMAGE, sizes: c.SUPPORT_SIZES, ttlMinutes: c.SUPPORT_POD_TTL },
     slack: {
       signingSecret: c.SLACK_SIGNING_SECRET,

@@ -61,7 +61,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       namespace,
       taskQueue,
       activities: await createActivities(config, logger, client),
-      maxCachedWorkflows: config.worker.maxCachedWorkflows,
+      ...config.worker,
     });
   }
   const workerRun = worker?.run();

@@ -16,6 +16,8 @@ export interface WorkerSettings {
   activities: AllActivities;
   /** How many workflows stay in memory between tasks; one not cached is replayed from its history. */
   maxCachedWorkflows: number;
+  /** Activity slots. A stop dispatched ahead of its instant holds its slot until then, so a burst of shutdowns at one minute needs one per environment (two with AWS). */
+  maxConcurrentActivities: number;
 }
 
 /**
@@ -48,6 +50,6 @@ export function workflowCode(): Pick<WorkerOptions, 'workflowBundle' | 'workflow
   return { workflowsPath, bundlerOptions: { preloadModules, webpackConfigHook } };
 }
 
-export async function createWorker({ connection, namespace, taskQueue, activities, maxCachedWorkflows }: WorkerSettings): Promise<Worker> {
-  return Worker.create({ connection, namespace, taskQueue, ...workflowCode(), activities, maxCachedWorkflows });
+export async function createWorker({ connection, namespace, taskQueue, activities, maxCachedWorkflows, maxConcurrentActivities }: WorkerSettings): Promise<Worker> {
+  return Worker.create({ connection, namespace, taskQueue, ...workflowCode(), activities, maxCachedWorkflows, maxConcurrentActivityTaskExecutions: maxConcurrentActivities });
 }

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createEnrolment, createEnrolmentActivities, type Enrolment } from '../src/activities/enrolment';
@@ -18,7 +19,7 @@ import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
 import { createLogger } from '../src/logger';
 import { ALL_SEARCH_ATTRIBUTES } from '../src/search-attributes';
 import { temporalCliPath } from '../src/temporal/binaries';
-import { environmentWorkflowId, reconcileWorkflow, statusQuery, type EnvironmentStatus } from '../src/workflows';
+import { environmentWorkflowId, reconcileWorkflow, statusQuery, type EnvironmentInput, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
@@ -30,6 +31,7 @@ const WEBHOOK_NAME = 'devenv-scheduler-test';
 // The service's own namespace, named apart from the real one other suites create.
 const OWN_NAMESPACE = 'devenv-admission-own';
 const SYSTEM = ['kube-system', 'kube-public', 'kube-node-lease', OWN_NAMESPACE];
+const DISPATCH_AHEAD_MS = 10_000;
 const POLICY: EnvironmentPolicy = {
   shutdownTime: '19:00',
   timeZone: 'UTC',
@@ -68,7 +70,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       server: { executable: { type: 'existing-path', path: temporalCliPath() }, searchAttributes: ALL_SEARCH_ATTRIBUTES },
     });
     taskQueue = uniqueTaskQueue('admission');
-    enrolment = createEnrolment({ client: temporal.client, taskQueue, policy: POLICY, systemNamespaces: SYSTEM });
+    enrolment = createEnrolment({ client: temporal.client, taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS });
     worker = await Worker.create({
       connection: temporal.nativeConnection,
       taskQueue,
@@ -160,6 +162,9 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     assert.equal(env.enabled, true);
     assert.equal(env.phase, 'running');
     assert.ok(env.shutdownAt, 'a shutdown is scheduled');
+    const started = (await handle(name).fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
+    const input = defaultPayloadConverter.fromPayload<EnvironmentInput>(started!.input!.payloads![0]!);
+    assert.equal(input.dispatchAheadMs, DISPATCH_AHEAD_MS, "the service's dispatch-ahead setting");
   });
 
   it('scheduler=disabled enrols it paused; relabelling switches it on and off', async function () {
@@ -270,7 +275,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       port: 0,
       host: '127.0.0.1',
       router: createAdmissionRouter({
-        enrolment: createEnrolment({ client: deadClient, taskQueue, policy: POLICY, systemNamespaces: SYSTEM }),
+        enrolment: createEnrolment({ client: deadClient, taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS }),
         logger,
         metrics: deadMetrics,
       }),

@@ -41,6 +41,8 @@ describe('config: loadConfig(env)', () => {
       ['dryRun', (c) => c.dryRun, false],
       ['kubernetes.concurrency', (c) => c.kubernetes.concurrency, 3],
       ['worker.maxCachedWorkflows', (c) => c.worker.maxCachedWorkflows, 2000],
+      ['worker.maxConcurrentActivities', (c) => c.worker.maxConcurrentActivities, 500],
+      ['enrolment.shutdownDispatchAheadMs', (c) => c.enrolment.shutdownDispatchAheadMs, 10_000],
       ['role (everything in one process)', (c) => c.role, 'all'],
       ['webhook.port', (c) => c.webhook.port, 8443],
       ['webhook.tlsCert (no webhook)', (c) => c.webhook.tlsCert, undefined],
@@ -67,7 +69,7 @@ describe('config: loadConfig(env)', () => {
         'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'API_PORT', 'TEMPORAL_DEV_PORT',
         'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL', 'AWS_REGIONS', 'AWS_ENDPOINT_URL',
         'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY', 'WORKFLOW_CACHE_SIZE',
-        'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
+        'WORKER_MAX_CONCURRENT_ACTIVITIES', 'SHUTDOWN_DISPATCH_AHEAD_SECONDS', 'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
         'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS',
       ];
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '']))), config);
@@ -226,6 +228,12 @@ describe('config: loadConfig(env)', () => {
       assert.equal(loadConfig({ WORKFLOW_CACHE_SIZE: '500' }).worker.maxCachedWorkflows, 500);
     });
 
+    it('reads how far ahead stops are dispatched, and the activity slots', () => {
+      assert.equal(loadConfig({ SHUTDOWN_DISPATCH_AHEAD_SECONDS: '0' }).enrolment.shutdownDispatchAheadMs, 0);
+      assert.equal(loadConfig({ SHUTDOWN_DISPATCH_AHEAD_SECONDS: '30' }).enrolment.shutdownDispatchAheadMs, 30_000);
+      assert.equal(loadConfig({ WORKER_MAX_CONCURRENT_ACTIVITIES: '2000' }).worker.maxConcurrentActivities, 2000);
+    });
+
     it('a malformed bot token is refused without echoing it', () => {
       const error = configError({ SLACK_BOT_TOKEN: 'abc123-secret', SLACK_DEFAULT_CHANNEL: 'C0DEFAULT01' });
       assert.deepEqual(error.problems, ['SLACK_BOT_TOKEN (value hidden): must be a bot token (xoxb-...)']);
@@ -295,6 +303,10 @@ describe('config: loadConfig(env)', () => {
       ['KUBE_CONCURRENCY', '0', /^KUBE_CONCURRENCY="0": .*1/],
       ['WORKFLOW_CACHE_SIZE', '1', /^WORKFLOW_CACHE_SIZE="1": .*2/],
       ['WORKFLOW_CACHE_SIZE', 'lots', /^WORKFLOW_CACHE_SIZE="lots": .*number/],
+      ['WORKER_MAX_CONCURRENT_ACTIVITIES', '0', /^WORKER_MAX_CONCURRENT_ACTIVITIES="0": .*>=1/],
+      ['SHUTDOWN_DISPATCH_AHEAD_SECONDS', '45', /^SHUTDOWN_DISPATCH_AHEAD_SECONDS="45": .*<=30/],
+      ['SHUTDOWN_DISPATCH_AHEAD_SECONDS', '-1', /^SHUTDOWN_DISPATCH_AHEAD_SECONDS="-1": .*>=0/],
+      ['SHUTDOWN_DISPATCH_AHEAD_SECONDS', '2.5', /^SHUTDOWN_DISPATCH_AHEAD_SECONDS="2.5": .*expected int/],
       ['SERVICE_ROLE', 'both', /^SERVICE_ROLE="both": .*"all".*"api".*"worker"/],
       ['RECONCILE_INTERVAL', '-5m', 'RECONCILE_INTERVAL="-5m": "-5m" is negative; give a positive duration such as 1h, 90m or 2h30m'],
       ['API_PORT', '70000', /^API_PORT="70000": .*65535/],

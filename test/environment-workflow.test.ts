@@ -73,13 +73,13 @@ describe('environment workflow (time-skipping server)', function () {
 
   async function startEnvironment(
     policy: EnvironmentPolicy,
-    { enabled = true, maxHistoryEvents }: { enabled?: boolean; maxHistoryEvents?: number } = {},
+    { enabled = true, maxHistoryEvents, dispatchAheadMs }: { enabled?: boolean; maxHistoryEvents?: number; dispatchAheadMs?: number } = {},
   ): Promise<WorkflowHandle<typeof environmentWorkflow>> {
     const namespace = `dev${++namespaceCounter}`;
     const handle = await env.client.workflow.start(environmentWorkflow, {
       workflowId: environmentWorkflowId(namespace),
       taskQueue,
-      args: [{ namespace, policy, enabled, maxHistoryEvents }],
+      args: [{ namespace, policy, enabled, maxHistoryEvents, dispatchAheadMs }],
     });
     return handle;
   }
@@ -111,11 +111,38 @@ describe('environment workflow (time-skipping server)', function () {
       const stops = callsNamed('stopNamespace');
       assert.equal(stops.length, 1);
       assert.ok(stops[0]!.atMs >= new Date(shutdownAt).getTime(), 'stop must not come before the shutdown instant');
+      assert.equal(stops[0]!.timing, undefined, 'nothing to hold: dispatched at the instant');
       const status = await handle.query(statusQuery);
       assert.equal(status.phase, 'stopped');
       assert.equal(status.shutdownAt, null);
       assert.equal(status.lastAction?.action, 'scheduled-stop');
       assert.equal(recorded.calls.at(-1)?.event?.kind, 'stopped');
+    });
+  });
+
+  it('dispatching ahead hands the stop over before the instant, to be held until it; from then on the environment is stopping and cannot be prolongated', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy, { dispatchAheadMs: 10_000 });
+      const shutdownAt = (await handle.query(statusQuery)).shutdownAt!;
+      const instantMs = new Date(shutdownAt).getTime();
+      let finishStop!: () => void;
+      recorded.holdStops = new Promise((resolve) => (finishStop = resolve));
+
+      await env.sleep(instantMs - (await env.currentTimeMs()) - 9_000); // the clock is locked, and runs in real time, once the stop is in progress
+      const stops = callsNamed('stopNamespace');
+      assert.equal(stops.length, 1);
+      assert.ok(stops[0]!.atMs >= instantMs - 10_000 && stops[0]!.atMs < instantMs, `handed over 10 s ahead, not at ${new Date(stops[0]!.atMs).toISOString()}`);
+      assert.deepEqual(stops[0]!.timing, { notBefore: shutdownAt });
+      assert.deepEqual(callsNamed('stopAwsResources').map((c) => c.timing), [{ notBefore: shutdownAt }]);
+      assert.equal((await handle.query(statusQuery)).phase, 'stopping');
+      await expectRejected(handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 30 }] }), /is stopping: only a running environment can be prolongated/);
+
+      finishStop();
+      await env.sleep(MINUTE);
+      const status = await handle.query(statusQuery);
+      assert.deepEqual([status.phase, status.shutdownAt, status.prolongedMinutes], ['stopped', null, 0]);
+      assert.equal(callsNamed('stopNamespace').length, 1);
     });
   });
 

@@ -172,6 +172,19 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.deepEqual(await snapshot(ns), before);
   });
 
+  it('a stop handed over ahead of its instant touches nothing before it, then stops everything', async () => {
+    const ns = await mixedNamespace();
+    const before = await snapshot(ns);
+    const notBefore = new Date(Date.now() + 1500);
+    const stopping = activities().stopNamespace(ns, { notBefore: notBefore.toISOString() });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.deepEqual(await snapshot(ns), before, 'held: nothing patched yet');
+    const report = await stopping;
+    assert.ok(Date.now() >= notBefore.getTime());
+    assert.equal(report.changed.length, 5);
+    assert.equal((await snapshot(ns))['Deployment/api']?.replicas, 0);
+  });
+
   /** Admin access that lets a test act just before a request goes out, or stop it there as a crash would. */
   function intercepted(hook: (method: string, url: string) => Promise<void>): KubeConfig {
     const kubeConfig = new KubeConfig();

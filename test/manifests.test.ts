@@ -538,6 +538,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         taskQueue: uniqueTaskQueue('compiled-worker'),
         activities: recordingActivities(async () => Date.now()) as unknown as AllActivities,
         maxCachedWorkflows: 10,
+        maxConcurrentActivities: 10,
       });
       // Worker.create has loaded the bundle into the workflow sandbox; it bundled nothing itself.
       assert.equal((worker.options.workflowBundle as { codePath?: string } | undefined)?.codePath, bundlePath);

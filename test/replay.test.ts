@@ -63,6 +63,7 @@ describe('replay (determinism)', function () {
           {
             namespace,
             enabled: true,
+            dispatchAheadMs: 10_000, // the service's default
             // After hours on purpose when the clock is late: both plans get recorded over time.
             policy: everyDayPolicy({ shutdownTime: now.plus({ hours: 2 }).toFormat('HH:mm') }),
           },

@@ -25,7 +25,7 @@ import { createApi } from '../../src/api/server';
 import { createSlackRouter } from '../../src/api/slack';
 import { startWebhookServer } from '../../src/api/webhook';
 import type { EnvironmentPolicy } from '../../src/workflows/shutdown-policy';
-import { discardingLogger } from './common';
+import { discardingLogger, serviceConfig } from './common';
 
 export type ApiChildOptions =
   | { role: 'slack'; temporalAddress: string; signingSecret: string }
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   } else if (options.role === 'admission') {
     client = await connect(options.temporalAddress);
     const { taskQueue, policy, systemNamespaces, certFile, keyFile } = options;
-    const enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces });
+    const enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces, shutdownDispatchAheadMs: serviceConfig().enrolment.shutdownDispatchAheadMs });
     const webhook = await startWebhookServer({ certFile, keyFile, port: 0, host: '127.0.0.1', router: createAdmissionRouter({ enrolment, logger, metrics }), logger });
     url = webhook.url;
     close = () => webhook.close();

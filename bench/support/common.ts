@@ -1,8 +1,19 @@
-/** Shared pieces of the benchmarks: a logger that costs what the real one does, policies, polling. */
+/** Shared pieces of the benchmarks: the service's settings, a logger that costs what the real one does, policies, polling. */
 import { DateTime } from 'luxon';
 import pino from 'pino';
+import { loadConfig, type Config } from '../../src/config';
 import type { Logger } from '../../src/logger';
 import type { EnvironmentPolicy } from '../../src/workflows/shutdown-policy';
+
+/**
+ * The service's default settings, as a deployment without overrides has them. Two may be
+ * set to compare: SHUTDOWN_DISPATCH_AHEAD_SECONDS (0: stops dispatched at their instant)
+ * and WORKER_MAX_CONCURRENT_ACTIVITIES.
+ */
+export function serviceConfig(): Config {
+  const { SHUTDOWN_DISPATCH_AHEAD_SECONDS, WORKER_MAX_CONCURRENT_ACTIVITIES } = process.env;
+  return loadConfig({ SHUTDOWN_DISPATCH_AHEAD_SECONDS, WORKER_MAX_CONCURRENT_ACTIVITIES });
+}
 
 /**
  * The service logs at info in production (one line per Slack command, admission and

@@ -15,10 +15,12 @@
 import { rssAtStart } from './rss-at-start';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { StopTiming } from '../../src/activities/contracts';
 import { createSchedulerActivities } from '../../src/activities/scheduler';
-import { loadConfig } from '../../src/config';
+import { holdUntil } from '../../src/activities/timing';
 import { createWorker, workflowCode, type AllActivities } from '../../src/worker';
 import { recordingActivities } from '../../test/support/recording-activities';
+import { serviceConfig } from './common';
 
 export type WorkerMessage =
   /** RSS when the script started, before createWorker, and after it (workflow bundle loaded). */
@@ -33,9 +35,12 @@ async function main(): Promise<void> {
   if (!address || !taskQueue) throw new Error('usage: worker-child.ts <address> <task queue>');
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const recording = recordingActivities(async () => Date.now());
+  // A stop handed over ahead of its instant is held as src/activities/kubernetes.ts holds it;
+  // it reaches the Kubernetes API when the hold ends, and that is the instant reported.
   const reported =
     (name: 'stopNamespace' | 'startNamespace') =>
-    (namespace: string) => {
+    async (namespace: string, timing?: StopTiming) => {
+      await holdUntil(timing);
       send({ type: 'call', name, namespace, atMs: Date.now() });
       recording.calls.length = 0; // nothing here reads them; keep memory flat
       return recording[name](namespace);
@@ -51,10 +56,10 @@ async function main(): Promise<void> {
   const rssBeforeWorker = process.memoryUsage.rss();
   const connection = await NativeConnection.connect({ address });
   const extra = process.env.BENCH_WORKER_OPTIONS ? (JSON.parse(process.env.BENCH_WORKER_OPTIONS) as Partial<WorkerOptions>) : undefined;
-  const { maxCachedWorkflows } = loadConfig({}).worker;
+  const { maxCachedWorkflows, maxConcurrentActivities } = serviceConfig().worker;
   const worker = extra
-    ? await Worker.create({ connection, namespace: 'default', taskQueue, activities, ...workflowCode(), maxCachedWorkflows, ...extra })
-    : await createWorker({ connection, namespace: 'default', taskQueue, activities, maxCachedWorkflows });
+    ? await Worker.create({ connection, namespace: 'default', taskQueue, activities, ...workflowCode(), maxCachedWorkflows, maxConcurrentActivityTaskExecutions: maxConcurrentActivities, ...extra })
+    : await createWorker({ connection, namespace: 'default', taskQueue, activities, maxCachedWorkflows, maxConcurrentActivities });
   if (extra) console.log(`  bench worker: EXPERIMENT, Worker.create with BENCH_WORKER_OPTIONS=${process.env.BENCH_WORKER_OPTIONS}`);
 
   let peakRss = process.memoryUsage.rss();

@@ -36,6 +36,7 @@ import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, paginateQuery, p
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
 import type { Logger } from '../logger';
+import { holdUntil } from './timing';
 import type {
   AwsActionReport,
   AwsActivities,
@@ -389,7 +390,10 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       }
     },
 
-    stopAwsResources: (namespace) => act(namespace, 'stop'),
+    async stopAwsResources(namespace, timing) {
+      await holdUntil(timing);
+      return act(namespace, 'stop');
+    },
     startAwsResources: (namespace) => act(namespace, 'start'),
 
     async awsStatus(namespace: string): Promise<AwsStatus> {

@@ -30,8 +30,14 @@ export type EnvironmentEvent =
   | { kind: 'stopped'; namespace: string; by: string; report: ActionReport }
   | { kind: 'started'; namespace: string; by: string; shutdownAt: string | null; report: ActionReport };
 
+/** A scheduled stop handed over ahead of its instant: nothing is touched before `notBefore` (see timing.ts). */
+export interface StopTiming {
+  /** The shutdown instant, ISO 8601. */
+  notBefore: string;
+}
+
 export interface EnvironmentActivities {
-  stopNamespace(namespace: string): Promise<ActionReport>;
+  stopNamespace(namespace: string, timing?: StopTiming): Promise<ActionReport>;
   startNamespace(namespace: string): Promise<ActionReport>;
   notify(event: EnvironmentEvent): Promise<void>;
 }
@@ -84,7 +90,7 @@ export interface SupportPod {
 
 /** What src/activities/kubernetes.ts implements; the workflow imports these types only. */
 export interface KubernetesActivities {
-  stopNamespace(namespace: string): Promise<ActionReport>;
+  stopNamespace(namespace: string, timing?: StopTiming): Promise<ActionReport>;
   startNamespace(namespace: string): Promise<ActionReport>;
   namespaceStatus(namespace: string): Promise<NamespaceStatus>;
   /** Creates the pod, or returns the existing one of that name (a retry after a crash). */
@@ -200,7 +206,7 @@ export interface InventoryReport {
 export interface AwsActivities {
   /** Lists tagged EC2/RDS resources in every configured region and rewrites the DynamoDB inventory. */
   refreshAwsInventory(): Promise<InventoryReport>;
-  stopAwsResources(namespace: string): Promise<AwsActionReport>;
+  stopAwsResources(namespace: string, timing?: StopTiming): Promise<AwsActionReport>;
   startAwsResources(namespace: string): Promise<AwsActionReport>;
   awsStatus(namespace: string): Promise<AwsStatus>;
 }

@@ -60,6 +60,8 @@ export interface EnrolmentSettings {
   policy: EnvironmentPolicy;
   /** Never enrolled: kube-system, the service's own namespace, ... */
   systemNamespaces: readonly string[];
+  /** Given to every new environment: how long before a scheduled shutdown its stop is handed to a worker. */
+  shutdownDispatchAheadMs: number;
 }
 
 export interface Enrolment {
@@ -73,7 +75,7 @@ export interface Enrolment {
   retire(namespace: string): Promise<boolean>;
 }
 
-export function createEnrolment({ client, taskQueue, policy, systemNamespaces }: EnrolmentSettings): Enrolment {
+export function createEnrolment({ client, taskQueue, policy, systemNamespaces, shutdownDispatchAheadMs }: EnrolmentSettings): Enrolment {
   const system = new Set(systemNamespaces);
   return {
     isSystem: (namespace) => system.has(namespace),
@@ -84,7 +86,7 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces }:
       await client.workflow.signalWithStart(environmentWorkflow, {
         workflowId: environmentWorkflowId(namespace),
         taskQueue,
-        args: [{ namespace, policy: own, enabled }],
+        args: [{ namespace, policy: own, enabled, dispatchAheadMs: shutdownDispatchAheadMs }],
         signal: setEnabledSignal,
         signalArgs: [{ enabled, by }],
       });
@@ -94,7 +96,7 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces }:
       await client.workflow.signalWithStart(environmentWorkflow, {
         workflowId: environmentWorkflowId(namespace),
         taskQueue,
-        args: [{ namespace, policy: own, enabled }],
+        args: [{ namespace, policy: own, enabled, dispatchAheadMs: shutdownDispatchAheadMs }],
         signal: setPolicySignal,
         signalArgs: [{ policy: own, by }],
       });

@@ -34,7 +34,8 @@ export function createConfiguredAws(config: Config, logger: Logger): ReturnType<
 }
 
 export function createConfiguredEnrolment(config: Config, client: Client): Enrolment {
-  return createEnrolment({ client, taskQueue: config.temporal.taskQueue, policy: config.policy, systemNamespaces: config.enrolment.systemNamespaces });
+  const { systemNamespaces, shutdownDispatchAheadMs } = config.enrolment;
+  return createEnrolment({ client, taskQueue: config.temporal.taskQueue, policy: config.policy, systemNamespaces, shutdownDispatchAheadMs });
 }
 
 export async function createActivities(config: Config, logger: Logger, client: Client): Promise<AllActivities> {

@@ -35,6 +35,7 @@ import { asyncLocalStorage } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
 import type { Logger } from '../logger';
+import { holdUntil } from './timing';
 import type {
   ActionReport,
   CronJobStatus,
@@ -469,7 +470,8 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
   }
 
   return {
-    async stopNamespace(namespace) {
+    async stopNamespace(namespace, timing) {
+      await holdUntil(timing);
       const started = Date.now();
       const found = await inventory(namespace);
       return act(namespace, started, [

@@ -20,7 +20,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent } from '../activities/contracts';
+import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent, StopTiming } from '../activities/contracts';
 import { formatMinutes } from '../duration';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
 import { describeAwsReport } from './messages';
@@ -67,6 +67,12 @@ export interface EnvironmentInput {
   state?: EnvironmentState;
   /** Continue-as-new once history reaches this many events (the server may suggest it earlier). */
   maxHistoryEvents?: number;
+  /**
+   * How long before a scheduled shutdown its stop is handed to a worker, which holds it
+   * until the instant (SHUTDOWN_DISPATCH_AHEAD_SECONDS). From then on the environment is
+   * `stopping` and can no longer be prolongated. Absent or 0: dispatched at the instant.
+   */
+  dispatchAheadMs?: number;
 }
 
 export interface EnvironmentStatus extends EnvironmentState {
@@ -221,13 +227,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
   }
 
-  async function stop(by: string, action: 'stop' | 'scheduled-stop'): Promise<ActionResult> {
+  async function stop(by: string, action: 'stop' | 'scheduled-stop', timing?: StopTiming): Promise<ActionResult> {
     const before = state.workloads;
     state.workloads = 'stopping';
     changed();
     let report: ActionReport, aws: AwsActionReport;
     try {
-      [report, aws] = await Promise.all([stopNamespace(namespace), stopAwsResources(namespace)]);
+      [report, aws] = await Promise.all([stopNamespace(namespace, timing), stopAwsResources(namespace, timing)]);
     } catch (err) {
       state.workloads = before;
       throw err;
@@ -396,11 +402,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     return warning ? { kind: 'warning', ...warning } : { kind: 'shutdown', at: shutdownAt };
   }
 
+  /** When to act on an event: a shutdown is dispatched ahead of its instant, and held by the worker until then. */
+  function dueAt(event: TimedEvent): number {
+    return event.at.getTime() - (event.kind === 'shutdown' ? (input.dispatchAheadMs ?? 0) : 0);
+  }
+
   async function fireDueEvent(): Promise<void> {
     const event = nextEvent();
-    if (!event || event.at.getTime() > now().getTime()) return; // re-planned while we waited for the lock
+    if (!event || dueAt(event) > now().getTime()) return; // re-planned while we waited for the lock
     if (event.kind === 'shutdown') {
-      await stop('scheduler', 'scheduled-stop');
+      await stop('scheduler', 'scheduled-stop', input.dispatchAheadMs ? { notBefore: event.at.toISOString() } : undefined);
       return;
     }
     if (event.kind === 'aws-recheck') {
@@ -433,7 +444,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       await condition(woken);
       continue;
     }
-    const waitMs = event.at.getTime() - now().getTime();
+    const waitMs = dueAt(event) - now().getTime();
     if (waitMs > 0 && (await condition(woken, waitMs))) continue;
     try {
       await exclusively(fireDueEvent);

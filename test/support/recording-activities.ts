@@ -3,12 +3,14 @@
  * interface, remember every call with the (possibly skipped) server time, and report
  * plausible results. Used where the real Kubernetes or Slack are not the point of the test.
  */
-import type { ActionReport, AwsActionReport, AwsActivities, AwsResourceResult, EnvironmentActivities, EnvironmentEvent } from '../../src/activities/contracts';
+import type { ActionReport, AwsActionReport, AwsActivities, AwsResourceResult, EnvironmentActivities, EnvironmentEvent, StopTiming } from '../../src/activities/contracts';
 
 export interface RecordedCall {
   name: 'stopNamespace' | 'startNamespace' | 'notify' | 'stopAwsResources' | 'startAwsResources';
   namespace: string;
   event?: EnvironmentEvent;
+  /** A stop's instant when it was handed over ahead of it. Not held here: the clock may be the test server's skipped one. */
+  timing?: StopTiming;
   atMs: number;
 }
 
@@ -17,6 +19,8 @@ export type RecordingActivities = EnvironmentActivities &
     calls: RecordedCall[];
     /** What the next AWS stop reports, e.g. an RDS instance that started by itself. */
     awsStopResults: AwsResourceResult[][];
+    /** While set, stopNamespace records its call, then waits for this before it answers (a stop in progress). */
+    holdStops?: Promise<void>;
   };
 
 export function recordingActivities(clock: () => Promise<number>): RecordingActivities {
@@ -36,19 +40,20 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
     unchanged: 0,
     durationMs: 1,
   });
-  return {
+  const activities: RecordingActivities = {
     calls,
     awsStopResults,
-    async stopAwsResources(namespace) {
-      calls.push({ name: 'stopAwsResources', namespace, atMs: await clock() });
+    async stopAwsResources(namespace, timing) {
+      calls.push({ name: 'stopAwsResources', namespace, timing, atMs: await clock() });
       return awsReport(namespace, 'stop', awsStopResults.shift() ?? []);
     },
     async startAwsResources(namespace) {
       calls.push({ name: 'startAwsResources', namespace, atMs: await clock() });
       return awsReport(namespace, 'start', []);
     },
-    async stopNamespace(namespace) {
-      calls.push({ name: 'stopNamespace', namespace, atMs: await clock() });
+    async stopNamespace(namespace, timing) {
+      calls.push({ name: 'stopNamespace', namespace, timing, atMs: await clock() });
+      await activities.holdStops;
       return report(namespace, 2, 0);
     },
     async startNamespace(namespace) {
@@ -59,4 +64,5 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
       calls.push({ name: 'notify', namespace: event.namespace, event, atMs: await clock() });
     },
   };
+  return activities;
 }
