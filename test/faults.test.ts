@@ -27,7 +27,7 @@ import { startDevServer } from '../src/temporal/dev-server';
 import { registerSearchAttributes } from '../src/temporal/setup';
 import { environmentWorkflow, environmentWorkflowId, startUpdate, stopUpdate } from '../src/workflows';
 import { testCluster, type TestCluster } from './support/kube';
-import { everyDayPolicy, morningPolicy } from './support/policies';
+import { morningPolicy, policyShuttingDownAt } from './support/policies';
 import { recordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -208,7 +208,7 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
     const running = worker.run();
     // Shutdown at the next whole minute but one, a warning one minute before it.
     const shutdown = DateTime.utc().plus({ minutes: 2 }).startOf('minute');
-    const policy = everyDayPolicy({ shutdownTime: shutdown.toFormat('HH:mm'), warningOffsetsMinutes: [1] });
+    const policy = policyShuttingDownAt(shutdown, { warningOffsetsMinutes: [1] });
     const namespaces = ['a', 'b', 'c', 'd', 'e'].map((n) => `restart-${process.pid % 10000}-${n}`);
     try {
       const connection = await Connection.connect({ address: server.address });
