@@ -230,7 +230,6 @@ export interface Config {
     shutdownDispatchAheadMs: number;
   };
   kubernetes: { concurrency: number };
-  /** Workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history. */
   /**
    * maxCachedWorkflows: workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history.
    * maxConcurrentActivities: activity slots; a stop dispatched ahead holds one (two with AWS) until its instant.
