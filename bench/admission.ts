@@ -21,7 +21,8 @@ import { rmSync } from 'node:fs';
 import { devServerEnv } from '../test/support/temporal';
 import { postJsonOverTls, servingCertificate } from '../test/support/tls';
 import { startApiProcess } from './support/api';
-import { policyShuttingDownAt, wholeMinuteAfter } from './support/common';
+import { policyShuttingDownAt } from '../test/support/policies';
+import { wholeMinuteAfter } from './support/common';
 import { describeLoad, runLoad, type LoadOptions, type LoadResult } from './support/load';
 import { runBench, type Bench } from './support/report';
 

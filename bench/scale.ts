@@ -30,7 +30,8 @@ import { createEnrolment } from '../src/activities/enrolment';
 import { environmentWorkflowId, morningResetWorkflow, statusQuery } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { devServerEnv } from '../test/support/temporal';
-import { policyShuttingDownAt, serviceConfig, waitFor, wholeMinuteAfter } from './support/common';
+import { policyShuttingDownAt } from '../test/support/policies';
+import { serviceConfig, waitFor, wholeMinuteAfter } from './support/common';
 import { percentile, round, runBench, sleep, type Bench } from './support/report';
 import { plainNodeRss, startWorkerProcess, type WorkerCall } from './support/worker';
 
@@ -44,6 +45,8 @@ const POLLING_INTERVAL_MS = 60_000;
 /** The baseline environments' after-hours window: they stop this long after enrolment. */
 const BASELINE_WINDOW_MS = 15_000;
 const MB = 2 ** 20;
+/** Stops are dispatched this long before their instant, as the service's settings say. */
+const dispatchAheadMs = serviceConfig().enrolment.shutdownDispatchAheadMs;
 
 const RUNNING = `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running' AND EnvPhase = 'running'`;
 
@@ -62,7 +65,7 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
 
   try {
     // Baseline: 10 environments enrolled after hours (no working day) with a 15 s window, reset, stopped by their timers, ended.
-    const afterHours: EnvironmentPolicy = { ...policyShuttingDownAt(wholeMinuteAfter(4 * 3600_000)), workingDays: [], afterHoursWindowMinutes: BASELINE_WINDOW_MS / 60_000 };
+    const afterHours = policyShuttingDownAt(wholeMinuteAfter(4 * 3600_000), { workingDays: [], afterHoursWindowMinutes: BASELINE_WINDOW_MS / 60_000 });
     const baseNames = Array.from({ length: BASELINE_ENVIRONMENTS }, (_, i) => `base-${process.pid}-${i + 1}`);
     bench.progress(`baseline: enrolling ${baseNames.length} environments that stop ${BASELINE_WINDOW_MS / 1000} s later`);
     const baseEnrol = await enrolAll(client, taskQueue, baseNames, () => afterHours);
@@ -87,7 +90,7 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
     // 1,000 environments; every fifth shuts down at `shutdownAt`, the rest hours later.
     const shutdownAt = wholeMinuteAfter(SHUTDOWN_LEAD_MS);
     const early = policyShuttingDownAt(shutdownAt);
-    const late = policyShuttingDownAt(new Date(shutdownAt.getTime() + 4 * 3600_000), shutdownAt);
+    const late = policyShuttingDownAt(new Date(shutdownAt.getTime() + 4 * 3600_000), {}, shutdownAt);
     const names = Array.from({ length: ENVIRONMENTS }, (_, i) => `env-${process.pid}-${i + 1}`);
     const earlyNames = new Set(names.filter((_, i) => i % (ENVIRONMENTS / EARLY) === 0));
     bench.progress(`enrolling ${names.length} environments, ${ENROL_CONCURRENCY} at a time; ${earlyNames.size} of them shut down at ${shutdownAt.toISOString()}`);
@@ -107,8 +110,7 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
     const strays = worker.calls.filter((c) => c.name === 'stopNamespace' && !earlyNames.has(c.namespace) && !baseShutdowns.has(c.namespace));
     if (strays.length > 0) throw new Error(`${strays.length} environments stopped that were not due, e.g. ${strays[0]!.namespace}`);
     bench.progress(`  ${stops.length} stopped: lateness p50 ${percentile(lateness, 0.5)} ms, p99 ${percentile(lateness, 0.99)} ms`);
-    const dispatchAheadMs = serviceConfig().enrolment.shutdownDispatchAheadMs;
-    bench.progress(`  where it goes (ms after the instant, p50 / p99; stops dispatched ${dispatchAheadMs / 1000} s ahead): ${await latenessStages(client, stops, shutdownAt.getTime(), dispatchAheadMs)}`);
+    bench.progress(`  where it goes (ms after the instant, p50 / p99; stops dispatched ${dispatchAheadMs / 1000} s ahead): ${await latenessStages(client, stops, shutdownAt.getTime())}`);
 
     const afterStops = await worker.memory();
 
@@ -177,7 +179,7 @@ async function stopsOf(calls: WorkerCall[], due: Set<string>, lastDueMs: number)
  * when the first stop activity started on the worker, and when stopNamespace began its
  * work; and how many history events each stop cost the server.
  */
-async function latenessStages(client: Client, stops: WorkerCall[], instantMs: number, dispatchAheadMs: number): Promise<string> {
+async function latenessStages(client: Client, stops: WorkerCall[], instantMs: number): Promise<string> {
   const eventsPerStop: number[] = [];
   const stages: Record<'timer fired' | 'task started' | 'task completed' | 'handed to the worker' | 'work began', number[]> = {
     'timer fired': [],
@@ -216,11 +218,10 @@ async function enrolAll(
   policyOf: (namespace: string) => EnvironmentPolicy,
   progress?: (done: number) => void,
 ): Promise<{ started: number; ms: number; calls: number[] }> {
-  const { shutdownDispatchAheadMs } = serviceConfig().enrolment;
   const enrolments = new Map<EnvironmentPolicy, ReturnType<typeof createEnrolment>>();
   const enrolmentFor = (policy: EnvironmentPolicy) => {
     let enrolment = enrolments.get(policy);
-    if (!enrolment) enrolments.set(policy, (enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces: [], shutdownDispatchAheadMs })));
+    if (!enrolment) enrolments.set(policy, (enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces: [], shutdownDispatchAheadMs: dispatchAheadMs })));
     return enrolment;
   };
   const limit = pLimit(ENROL_CONCURRENCY);

@@ -18,7 +18,8 @@ import { environmentWorkflowId, statusQuery } from '../src/workflows/environment
 import { SlackRecorder } from '../test/support/slack';
 import { devServerEnv } from '../test/support/temporal';
 import { startApiProcess } from './support/api';
-import { policyShuttingDownAt, serviceConfig, wholeMinuteAfter } from './support/common';
+import { policyShuttingDownAt } from '../test/support/policies';
+import { serviceConfig, wholeMinuteAfter } from './support/common';
 import { describeLoad, runLoad, type LoadResult } from './support/load';
 import { runBench } from './support/report';
 import { startWorkerProcess } from './support/worker';

@@ -208,7 +208,7 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
     const running = worker.run();
     // Shutdown at the next whole minute but one, a warning one minute before it.
     const shutdown = DateTime.utc().plus({ minutes: 2 }).startOf('minute');
-    const policy = policyShuttingDownAt(shutdown, { warningOffsetsMinutes: [1] });
+    const policy = policyShuttingDownAt(shutdown.toJSDate(), { warningOffsetsMinutes: [1] });
     const namespaces = ['a', 'b', 'c', 'd', 'e'].map((n) => `restart-${process.pid % 10000}-${n}`);
     try {
       const connection = await Connection.connect({ address: server.address });

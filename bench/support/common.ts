@@ -1,9 +1,7 @@
-/** Shared pieces of the benchmarks: the service's settings, a logger that costs what the real one does, policies, polling. */
-import { DateTime } from 'luxon';
+/** Shared pieces of the benchmarks: the service's settings, a logger that costs what the real one does, polling. */
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config';
 import type { Logger } from '../../src/logger';
-import type { EnvironmentPolicy } from '../../src/workflows/shutdown-policy';
 
 /**
  * The service's default settings, as a deployment without overrides has them. Two may be
@@ -32,31 +30,6 @@ export function discardingLogger(): Logger {
     },
     pino.destination({ dest: '/dev/null', sync: true }),
   );
-}
-
-/** A fixed-offset zone in which `instant` is around midday, so "today" never straddles a local midnight. */
-function middayZone(instant: Date): string {
-  const wanted = (12 - instant.getUTCHours() + 24) % 24;
-  const offset = wanted > 14 ? wanted - 24 : wanted;
-  return offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`; // POSIX signs are inverted
-}
-
-/**
- * A policy (every day a working day, default warnings) whose shutdown today is at
- * `shutdownAt`, which must be on a whole minute; `zoneOf` picks the zone (default: one
- * where `shutdownAt` is around midday).
- */
-export function policyShuttingDownAt(shutdownAt: Date, zoneOf: Date = shutdownAt): EnvironmentPolicy {
-  const timeZone = middayZone(zoneOf);
-  return {
-    shutdownTime: DateTime.fromJSDate(shutdownAt, { zone: timeZone }).toFormat('HH:mm'),
-    timeZone,
-    workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
-    holidays: [],
-    warningOffsetsMinutes: [60, 30, 15],
-    maxProlongationMinutes: 240,
-    afterHoursWindowMinutes: 120,
-  };
 }
 
 /** The first whole minute at least `leadMs` from now. */

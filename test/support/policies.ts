@@ -15,19 +15,24 @@ export function everyDayPolicy(overrides: Partial<EnvironmentPolicy> = {}): Envi
   };
 }
 
-/**
- * A policy that shuts down at `shutdown` (to the minute), in a fixed-offset zone where the
- * real now is mid-morning, so a wall-clock test never straddles a local midnight whatever
- * the time it runs.
- */
-export function policyShuttingDownAt(shutdown: DateTime, overrides: Partial<EnvironmentPolicy> = {}): EnvironmentPolicy {
-  const wanted = (9 - DateTime.utc().hour + 24) % 24; // hours to add to UTC for a local 09:xx
+/** A fixed-offset zone in which `instant` is around midday. */
+function middayZone(instant: Date): string {
+  const wanted = (12 - instant.getUTCHours() + 24) % 24; // hours to add to UTC for a local 12:xx
   const offset = wanted > 14 ? wanted - 24 : wanted; // Etc/GMT zones span UTC-12..UTC+14
-  const timeZone = offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`; // POSIX signs are inverted
-  return everyDayPolicy({ shutdownTime: shutdown.setZone(timeZone).toFormat('HH:mm'), timeZone, ...overrides });
+  return offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`; // POSIX signs are inverted
 }
 
-/** A policy whose shutdown is three hours from the real now (see policyShuttingDownAt). */
+/**
+ * A policy whose shutdown today is at `shutdownAt` (to the minute), in a fixed-offset zone
+ * where `zoneOf` (default: the shutdown) is around midday, so a wall-clock test or
+ * benchmark never straddles a local midnight whatever the time it runs.
+ */
+export function policyShuttingDownAt(shutdownAt: Date, overrides: Partial<EnvironmentPolicy> = {}, zoneOf: Date = shutdownAt): EnvironmentPolicy {
+  const timeZone = middayZone(zoneOf);
+  return everyDayPolicy({ shutdownTime: DateTime.fromJSDate(shutdownAt, { zone: timeZone }).toFormat('HH:mm'), timeZone, ...overrides });
+}
+
+/** A policy whose shutdown is three hours from the real now, when it is mid-morning. */
 export function morningPolicy(): EnvironmentPolicy {
-  return policyShuttingDownAt(DateTime.utc().plus({ hours: 3 }));
+  return policyShuttingDownAt(new Date(Date.now() + 3 * 3600_000));
 }
