@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
 import { createKubernetesActivities, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
-import { createAdmissionRouter } from './api/admission';
+import { ADMISSION_DRAIN_MS, createAdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
@@ -89,15 +89,13 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const apiPort = typeof apiAddress === 'object' && apiAddress ? apiAddress.port : config.apiPort;
 
   const { tlsCert, tlsKey } = config.webhook;
-  const webhook =
+  const admission =
     servesUsers && tlsCert && tlsKey
-      ? await startWebhookServer({
-          certFile: tlsCert,
-          keyFile: tlsKey,
-          port: config.webhook.port,
-          router: createAdmissionRouter({ enrolment: createConfiguredEnrolment(config, client), logger: logger.child({ system: 'admission' }), metrics }),
-          logger,
-        })
+      ? createAdmissionWebhook({ enrolment: createConfiguredEnrolment(config, client), logger: logger.child({ system: 'admission' }), metrics })
+      : undefined;
+  const webhook =
+    admission && tlsCert && tlsKey
+      ? await startWebhookServer({ certFile: tlsCert, keyFile: tlsKey, port: config.webhook.port, router: admission.router, logger })
       : undefined;
 
   logger.info(
@@ -151,6 +149,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       logger.info({ signal }, 'shutting down');
       server.close();
       await webhook?.close();
+      await admission?.drain(ADMISSION_DRAIN_MS);
       worker?.shutdown();
       await workerRun;
       await connection.close();

@@ -13,7 +13,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createEnrolment, createEnrolmentActivities, type Enrolment } from '../src/activities/enrolment';
 import { createNamespaceLister } from '../src/activities/kubernetes';
-import { createAdmissionRouter } from '../src/api/admission';
+import { createAdmissionWebhook } from '../src/api/admission';
 import { createMetrics, type Metrics } from '../src/api/metrics';
 import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
 import { createLogger } from '../src/logger';
@@ -87,7 +87,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       keyFile: tls.keyFile,
       port: 0,
       host: '127.0.0.1',
-      router: createAdmissionRouter({ enrolment, logger, metrics }),
+      router: createAdmissionWebhook({ enrolment, logger, metrics }).router,
       logger,
     });
     await admission.createValidatingWebhookConfiguration({
@@ -265,6 +265,52 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     assert.equal((reply.json as { response: { uid: string } }).response.uid, 'u-1', 'the uid is echoed whenever there is one');
   });
 
+  /**
+   * A webhook of its own, as a stopping API pod has it: its own connection to Temporal, two
+   * changes passed on at a time, and every enrolment held at a gate until the test opens it,
+   * so the changes are certainly still waiting when the server stops.
+   */
+  async function gatedWebhook() {
+    const connection = await Connection.connect({ address: temporal.address });
+    const client = new Client({ connection });
+    const own = createEnrolment({ client, taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const gatedMetrics = createMetrics();
+    const webhook = createAdmissionWebhook({ enrolment: { ...own, enrol: async (...args) => gate.then(() => own.enrol(...args)) }, logger, metrics: gatedMetrics, concurrency: 2 });
+    const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
+    const names = Array.from({ length: 10 }, () => newName('drain'));
+    for (const name of names) {
+      const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `u-${name}`, operation: 'CREATE', name, object: { metadata: { name } } } };
+      const reply = await postAdmission(server.url, JSON.stringify(review), tls.ca);
+      assert.equal((reply.json as { response: { allowed: boolean } }).response.allowed, true);
+    }
+    await server.close();
+    const counted = async (outcome: string) => (await gatedMetrics.admissions.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+    return { names, webhook, connection, open, counted };
+  }
+
+  it('when it stops, every change it has admitted reaches Temporal before the connection closes', async function () {
+    const { names, webhook, connection, open, counted } = await gatedWebhook();
+    assert.equal(await counted('enrolled'), 0, 'nothing passed on yet: all 10 wait');
+    const draining = webhook.drain(30_000);
+    open();
+    assert.equal(await draining, 0, 'nothing left behind');
+    await connection.close();
+    assert.equal(await counted('enrolled'), names.length);
+    for (const name of names) assert.equal(await workflowState(name), 'RUNNING', `${name} enrolled`);
+  });
+
+  it('when Temporal does not take them in time, it stops anyway and counts what it left to the reconciler', async function () {
+    const { names, webhook, connection, open, counted } = await gatedWebhook();
+    assert.equal(await webhook.drain(200), names.length, 'all 10 still waiting after 200 ms');
+    assert.equal(await counted('failed'), names.length - 2, 'the queued ones are counted at once');
+    await connection.close();
+    open(); // the two under way meet a closed connection
+    await eventually('the two under way to be counted', async () => ((await counted('failed')) === names.length ? true : undefined));
+    for (const name of names) assert.equal(await workflowState(name), 'NONE', `${name} left to the reconciler`);
+  });
+
   it('with Temporal unreachable it still allows at once, counts the failure, and the reconciler repairs it', async function () {
     // A second webhook whose Temporal is a closed port.
     const deadClient = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
@@ -274,11 +320,11 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       keyFile: tls.keyFile,
       port: 0,
       host: '127.0.0.1',
-      router: createAdmissionRouter({
+      router: createAdmissionWebhook({
         enrolment: createEnrolment({ client: deadClient, taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS }),
         logger,
         metrics: deadMetrics,
-      }),
+      }).router,
       logger,
     });
     const missed = newName('missed');

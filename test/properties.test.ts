@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import type { Enrolment } from '../src/activities/enrolment';
-import { createAdmissionRouter } from '../src/api/admission';
+import { createAdmissionWebhook } from '../src/api/admission';
 import { createMetrics } from '../src/api/metrics';
 import { createSlackRouter } from '../src/api/slack';
 import { createApi } from '../src/api/server';
@@ -93,7 +93,7 @@ describe('properties: any input gets an answer', function () {
         keyFile: tls.keyFile,
         port: 0,
         host: '127.0.0.1',
-        router: createAdmissionRouter({ enrolment, logger, metrics: createMetrics() }),
+        router: createAdmissionWebhook({ enrolment, logger, metrics: createMetrics() }).router,
         logger,
       });
     });

@@ -5,7 +5,7 @@
  *
  *  - `slack`: createApi + createSlackRouter, status through the dev server, Kubernetes
  *    status answered by a fixed list (the cluster is not what is measured), AWS off;
- *  - `admission`: startWebhookServer + createAdmissionRouter with a real enrolment client;
+ *  - `admission`: startWebhookServer + createAdmissionWebhook with a real enrolment client;
  *  - `bare-https`: the admission benchmark's baseline, a bare node:https server with the
  *    same certificate that reads, parses and answers the same JSON.
  *
@@ -19,7 +19,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { createEnrolment } from '../../src/activities/enrolment';
-import { createAdmissionRouter } from '../../src/api/admission';
+import { ADMISSION_DRAIN_MS, createAdmissionWebhook } from '../../src/api/admission';
 import { createMetrics } from '../../src/api/metrics';
 import { createApi } from '../../src/api/server';
 import { createSlackRouter } from '../../src/api/slack';
@@ -60,9 +60,14 @@ async function main(): Promise<void> {
     client = await connect(options.temporalAddress);
     const { taskQueue, policy, systemNamespaces, certFile, keyFile } = options;
     const enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces, shutdownDispatchAheadMs: serviceConfig().enrolment.shutdownDispatchAheadMs });
-    const webhook = await startWebhookServer({ certFile, keyFile, port: 0, host: '127.0.0.1', router: createAdmissionRouter({ enrolment, logger, metrics }), logger });
+    const admission = createAdmissionWebhook({ enrolment, logger, metrics });
+    const webhook = await startWebhookServer({ certFile, keyFile, port: 0, host: '127.0.0.1', router: admission.router, logger });
     url = webhook.url;
-    close = () => webhook.close();
+    // As the service stops: what was admitted reaches the dev server before the connection closes.
+    close = async () => {
+      await webhook.close();
+      await admission.drain(ADMISSION_DRAIN_MS);
+    };
   } else {
     client = await connect(options.temporalAddress);
     const slack = createSlackRouter({

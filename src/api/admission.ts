@@ -4,7 +4,9 @@
  * without waiting for Temporal (the change is passed on just after, a bounded number at a
  * time), makes no change for a dry run, and turns a request it cannot read into a proper
  * AdmissionReview answer rather than an error. What it could not pass on to Temporal is
- * logged, counted and left to the reconciler.
+ * logged, counted and left to the reconciler. On shutdown, `drain` passes on what was
+ * already admitted, so a rolling deploy of the API does not leave the reconciler to
+ * catch up.
  */
 import Router from '@koa/router';
 import pLimit from 'p-limit';
@@ -59,9 +61,23 @@ function allow(uid: string, warnings: string[] = []) {
   };
 }
 
-export function createAdmissionRouter({ enrolment, logger, metrics, concurrency = 20 }: AdmissionOptions): Router {
+/** How long a stopping API waits for admitted changes to reach Temporal: well within k8s/api.yaml's 30 s grace period. */
+export const ADMISSION_DRAIN_MS = 15_000;
+
+export interface AdmissionWebhook {
+  router: Router;
+  /**
+   * Waits, at most `timeoutMs`, for the changes already admitted to reach Temporal (call it
+   * once the server takes no more requests). Answers how many were still waiting when it
+   * gave up: those are counted `failed` and left to the reconciler.
+   */
+  drain(timeoutMs: number): Promise<number>;
+}
+
+export function createAdmissionWebhook({ enrolment, logger, metrics, concurrency = 20 }: AdmissionOptions): AdmissionWebhook {
   const router = new Router();
   const toTemporal = pLimit(concurrency);
+  const passingOn = new Set<Promise<void>>();
 
   type Action = 'enrol' | 'policy' | 'retire';
 
@@ -133,7 +149,7 @@ export function createAdmissionRouter({ enrolment, logger, metrics, concurrency 
         if (toTemporal.pendingCount >= MAX_QUEUED) {
           failed(`${MAX_QUEUED} changes already wait for Temporal`);
         } else {
-          void toTemporal(async () => {
+          const passOn = toTemporal(async () => {
             try {
               for (const action of decision.actions) await steps[action]();
               metrics.admissions.inc({ outcome: decision.outcome });
@@ -141,6 +157,8 @@ export function createAdmissionRouter({ enrolment, logger, metrics, concurrency 
               failed(String(err));
             }
           });
+          passingOn.add(passOn);
+          void passOn.finally(() => passingOn.delete(passOn));
         }
         countedLater = true;
       }
@@ -151,5 +169,21 @@ export function createAdmissionRouter({ enrolment, logger, metrics, concurrency 
     }
   });
 
-  return router;
+  async function drain(timeoutMs: number): Promise<number> {
+    if (passingOn.size === 0) return 0;
+    logger.info({ waiting: passingOn.size }, 'admission: passing on the changes already admitted before stopping');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(passingOn), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    const left = passingOn.size;
+    if (left > 0) {
+      // Those still queued never start; those under way fail when the connection closes, and count themselves.
+      metrics.admissions.inc({ outcome: 'failed' }, toTemporal.pendingCount);
+      toTemporal.clearQueue();
+      logger.warn({ left, timeoutMs }, 'admission: stopping with changes not passed on to Temporal; the reconciler will repair them');
+    }
+    return left;
+  }
+
+  return { router, drain };
 }
