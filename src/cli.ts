@@ -84,6 +84,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
           line('enrolled', report.enrolled),
           line('enabled', report.enabled),
           line('disabled', report.disabled),
+          line('replanned', report.replanned),
           line('retired', report.retired),
           ...report.failed.map((f) => `failed: ${f.namespace}: ${f.error}`),
         ].join('\n'),

@@ -12,6 +12,7 @@ import {
 } from '@temporalio/client';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from './search-attributes';
 import {
+  DISPATCH_AHEAD_MEMO,
   environmentWorkflowId,
   prolongateUpdate,
   startUpdate,
@@ -23,7 +24,7 @@ import {
   type EnvironmentStatus,
   type Phase,
 } from './workflows/environment';
-import { describeShutdown } from './workflows/shutdown-policy';
+import { describeShutdown, type EnvironmentPolicy } from './workflows/shutdown-policy';
 import { stopSupportPodSignal, supportPodStateQuery, supportPodWorkflow, supportPodWorkflowId, type SupportPodState } from './workflows/support-pod';
 
 export type OperationErrorKind = 'unknown-environment' | 'retired' | 'rejected' | 'conflict' | 'unknown-support-pod';
@@ -44,6 +45,10 @@ export interface EnvironmentSummary {
   enabled: boolean;
   /** ISO instant, or null when none is scheduled. */
   nextShutdown: string | null;
+  /** As the environment last recorded it; null if it has recorded none since before the status memo. */
+  policy: EnvironmentPolicy | null;
+  /** Its SHUTDOWN_DISPATCH_AHEAD_SECONDS in ms; null if it has not recorded one (enrolled by a version before it). */
+  dispatchAheadMs: number | null;
 }
 
 export interface SupportPodSummary {
@@ -110,11 +115,15 @@ export function createEnvironments(client: Client): Environments {
       const environments: EnvironmentSummary[] = [];
       for await (const execution of client.workflow.list({ query: RUNNING_ENVIRONMENTS })) {
         const attributes = execution.typedSearchAttributes;
+        const memo = execution.memo?.[STATUS_MEMO] as StatusMemo | undefined;
+        const dispatchAheadMs = execution.memo?.[DISPATCH_AHEAD_MEMO];
         environments.push({
           namespace: attributes.get(EnvNamespace) ?? execution.workflowId.replace(/^env\//, ''),
           phase: (attributes.get(EnvPhase) ?? 'running') as Phase,
           enabled: attributes.get(EnvEnabled) ?? true,
           nextShutdown: attributes.get(EnvNextShutdown)?.toISOString() ?? null,
+          policy: memo?.policy ?? null,
+          dispatchAheadMs: typeof dispatchAheadMs === 'number' ? dispatchAheadMs : null,
         });
       }
       return environments.sort((a, b) => a.namespace.localeCompare(b.namespace));

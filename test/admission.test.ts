@@ -16,10 +16,11 @@ import { createNamespaceLister } from '../src/activities/kubernetes';
 import { createAdmissionWebhook } from '../src/api/admission';
 import { createMetrics, type Metrics } from '../src/api/metrics';
 import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
+import { createEnvironments } from '../src/environments';
 import { createLogger } from '../src/logger';
 import { ALL_SEARCH_ATTRIBUTES } from '../src/search-attributes';
 import { temporalCliPath } from '../src/temporal/binaries';
-import { environmentWorkflowId, reconcileWorkflow, statusQuery, type EnvironmentInput, type EnvironmentStatus } from '../src/workflows';
+import { DISPATCH_AHEAD_MEMO, environmentWorkflowId, reconcileWorkflow, statusQuery, type EnvironmentInput, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
@@ -387,7 +388,43 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     // A second pass finds nothing left to do.
     await eventually('visibility to catch up', async () => {
       const again = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-again-${missed}-${Date.now()}`, taskQueue });
-      return again.enrolled.length + again.enabled.length + again.disabled.length + again.retired.length === 0 ? again : undefined;
+      return again.enrolled.length + again.enabled.length + again.disabled.length + again.replanned.length + again.retired.length === 0 ? again : undefined;
+    });
+  });
+
+  it("the reconciler gives running environments the policy their annotations and the service's settings ask for now", async function () {
+    // As an earlier version of the service left them: another default shutdown time, no dispatch-ahead.
+    const earlier = createEnrolment({ client: temporal.client, taskQueue, policy: { ...POLICY, shutdownTime: '17:00' }, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: 0 });
+    const plain = newName('replan');
+    const annotated = newName('replan-annotated');
+    await core.createNamespace({ body: { metadata: { name: plain } } });
+    await core.createNamespace({ body: { metadata: { name: annotated, annotations: { 'devenv-scheduler/shutdown-time': '18:45' } } } });
+    for (const name of [plain, annotated]) {
+      await settled(`${name} to be enrolled`, async () => ((await workflowState(name)) === 'RUNNING' ? true : undefined));
+      await earlier.applyPolicy(name, earlier.defaults, true, 'earlier-version');
+      assert.equal((await statusWhen(name, (s) => s.policy.shutdownTime === '17:00')).policy.shutdownTime, '17:00');
+    }
+    const environments = createEnvironments(temporal.client);
+    await eventually('visibility to see what the earlier version left', async () => {
+      const seen = (await environments.list()).filter((e) => e.namespace === plain || e.namespace === annotated);
+      return seen.length === 2 && seen.every((e) => e.policy?.shutdownTime === '17:00' && e.dispatchAheadMs === 0) ? true : undefined;
+    });
+
+    const report = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-${plain}`, taskQueue });
+    assert.deepEqual(report.replanned.filter((name) => name === plain || name === annotated), [plain, annotated].sort());
+    assert.ok(![...report.enrolled, ...report.enabled, ...report.disabled, ...report.retired].some((name) => name === plain || name === annotated), JSON.stringify(report));
+    assert.deepEqual(report.failed, []);
+    const [now, own] = [await status(plain), await status(annotated)];
+    assert.deepEqual(now.policy, POLICY, "the service's settings");
+    assert.deepEqual(own.policy, { ...POLICY, shutdownTime: '18:45' }, 'with its annotation');
+    assert.deepEqual([now.lastAction?.action, now.lastAction?.by], ['policy', 'reconciler']);
+    for (const name of [plain, annotated]) {
+      assert.equal((await handle(name).describe()).memo?.[DISPATCH_AHEAD_MEMO], DISPATCH_AHEAD_MS, `${name} dispatches its stops ahead now`);
+    }
+
+    await eventually('a second pass to find nothing to re-plan', async () => {
+      const again = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-again-${plain}-${Date.now()}`, taskQueue });
+      return again.replanned.length === 0 ? again : undefined;
     });
   });
 });

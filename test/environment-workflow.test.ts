@@ -9,6 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import {
+  DISPATCH_AHEAD_MEMO,
   environmentWorkflow,
   environmentWorkflowId,
   prolongateUpdate,
@@ -143,6 +144,27 @@ describe('environment workflow (time-skipping server)', function () {
       const status = await handle.query(statusQuery);
       assert.deepEqual([status.phase, status.shutdownAt, status.prolongedMinutes], ['stopped', null, 0]);
       assert.equal(callsNamed('stopNamespace').length, 1);
+    });
+  });
+
+  it('setPolicy can hand an environment the service\'s dispatch-ahead: its next stop goes out ahead, and its status records no action', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy); // enrolled by a version without dispatch-ahead
+      await handle.query(statusQuery); // its first task has run
+      assert.equal((await handle.describe()).memo?.[DISPATCH_AHEAD_MEMO], 0);
+      await handle.signal(setPolicySignal, { policy, by: 'reconciler', dispatchAheadMs: 10_000 });
+      const status = await handle.query(statusQuery);
+      assert.equal(status.lastAction?.action, 'enrol', 'a setting of the service, not an action on the environment');
+      assert.equal((await handle.describe()).memo?.[DISPATCH_AHEAD_MEMO], 10_000, 'recorded for the reconciler to see');
+
+      const instantMs = new Date(status.shutdownAt!).getTime();
+      await env.sleep(instantMs - (await env.currentTimeMs()) + MINUTE);
+      const stops = callsNamed('stopNamespace');
+      assert.equal(stops.length, 1);
+      assert.ok(stops[0]!.atMs >= instantMs - 10_000 && stops[0]!.atMs < instantMs, `handed over 10 s ahead, not at ${new Date(stops[0]!.atMs).toISOString()}`);
+      assert.deepEqual(stops[0]!.timing, { notBefore: status.shutdownAt });
+      assert.equal((await handle.query(statusQuery)).phase, 'stopped');
     });
   });
 

@@ -74,6 +74,7 @@ describe('properties: any input gets an answer', function () {
     const enrolment: Enrolment = {
       isSystem: (namespace) => namespace === 'kube-system',
       defaults: everyDayPolicy(),
+      dispatchAheadMs: 10_000,
       async applyPolicy(namespace) {
         calls.push(`policy ${namespace}`);
       },

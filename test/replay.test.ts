@@ -18,6 +18,7 @@ import {
   resetSignal,
   retireSignal,
   setEnabledSignal,
+  setPolicySignal,
   startUpdate,
   statusQuery,
   stopUpdate,
@@ -43,7 +44,7 @@ describe('replay (determinism)', function () {
   this.timeout(120_000);
   const timeSkippingEnv = useTimeSkippingEnv();
 
-  it("replays an environment's whole life: warnings, prolongation, scheduled stop, start, disable, reset, retire", async function () {
+  it("replays an environment's whole life: warnings, prolongation, scheduled stop, start, disable, reset, re-plan, retire", async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay');
     const worker = await Worker.create({
@@ -78,6 +79,9 @@ describe('replay (determinism)', function () {
       await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
       await handle.signal(setEnabledSignal, { enabled: true, by: 'label' });
       await handle.executeUpdate(startUpdate, { args: [{ by: 'U4' }] });
+      const { policy } = await handle.query(statusQuery);
+      await handle.signal(setPolicySignal, { policy, by: 'reconciler', dispatchAheadMs: 5_000 });
+      await handle.signal(setPolicySignal, { policy: { ...policy, workingDays: ['Mon'] }, by: 'reconciler' });
       await handle.signal(retireSignal);
       await handle.result();
     });

@@ -114,6 +114,8 @@ export interface ReconcileReport {
   /** Running environments whose `scheduler` label had changed. */
   enabled: string[];
   disabled: string[];
+  /** Running environments given the policy their annotations and the service's settings ask for now (and its dispatch-ahead). */
+  replanned: string[];
   /** Environments of deleted (or system) namespaces. */
   retired: string[];
   failed: { namespace: string; error: string }[];

@@ -4,13 +4,14 @@
  * (an activity on a Schedule) repairs whatever the webhook missed, e.g. while Temporal
  * was down, by comparing the cluster's namespaces with the running workflows.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { asyncLocalStorage } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import pLimit from 'p-limit';
 import type { z } from 'zod';
 import { clockTime, timeZone, weekdayList } from '../config';
 import type { Logger } from '../logger';
-import { createEnvironments } from '../environments';
+import { createEnvironments, type EnvironmentSummary } from '../environments';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal } from '../workflows/environment';
 import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
 import type { EnrolmentActivities, ReconcileReport } from './contracts';
@@ -67,9 +68,11 @@ export interface EnrolmentSettings {
 export interface Enrolment {
   isSystem(namespace: string): boolean;
   defaults: EnvironmentPolicy;
+  /** The service's SHUTDOWN_DISPATCH_AHEAD_SECONDS, in ms, given to every environment it enrols or re-plans. */
+  dispatchAheadMs: number;
   /** Starts the environment (with `policy`, default: the service's) if it has no workflow, and sets its scheduler on or off. */
   enrol(namespace: string, enabled: boolean, by: string, policy?: EnvironmentPolicy): Promise<void>;
-  /** Gives a running environment a new policy (its annotations changed); starts it if it has no workflow. */
+  /** Gives a running environment a new policy (its annotations or the service's settings changed), and the service's dispatch-ahead; starts it if it has no workflow. */
   applyPolicy(namespace: string, policy: EnvironmentPolicy, enabled: boolean, by: string): Promise<void>;
   /** Ends the environment's workflow; false when there was none. */
   retire(namespace: string): Promise<boolean>;
@@ -80,6 +83,7 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces, s
   return {
     isSystem: (namespace) => system.has(namespace),
     defaults: policy,
+    dispatchAheadMs: shutdownDispatchAheadMs,
 
     async enrol(namespace, enabled, by, own = policy) {
       // One call whether or not the workflow exists: a retried or duplicated admission is harmless.
@@ -98,7 +102,7 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces, s
         taskQueue,
         args: [{ namespace, policy: own, enabled, dispatchAheadMs: shutdownDispatchAheadMs }],
         signal: setPolicySignal,
-        signalArgs: [{ policy: own, by }],
+        signalArgs: [{ policy: own, by, dispatchAheadMs: shutdownDispatchAheadMs }],
       });
     },
 
@@ -125,9 +129,21 @@ export function createEnrolmentActivities(options: {
 }): EnrolmentActivities {
   const { client, enrolment, listNamespaces, logger } = options;
 
-  /** Running environments and whether their scheduler is on, as visibility last saw them. */
-  async function runningEnvironments(): Promise<Map<string, boolean>> {
-    return new Map((await createEnvironments(client).list()).map((environment) => [environment.namespace, environment.enabled]));
+  /** Running environments as visibility last saw them: scheduler on or off, policy, dispatch-ahead. */
+  async function runningEnvironments(): Promise<Map<string, EnvironmentSummary>> {
+    return new Map((await createEnvironments(client).list()).map((environment) => [environment.namespace, environment]));
+  }
+
+  /**
+   * Whether a running environment plans by other rules than its namespace and the service's
+   * settings ask for now: an annotation changed while the webhook was away, or the service's
+   * SHUTDOWN_TIME, WORKING_DAYS, ... or dispatch-ahead changed since it was enrolled. One that
+   * has recorded no policy yet (enrolled before the status memo) records it at its next
+   * change and is compared then.
+   */
+  function drifted(current: EnvironmentSummary, policy: EnvironmentPolicy): boolean {
+    if (current.policy === null) return false;
+    return !isDeepStrictEqual(current.policy, policy) || current.dispatchAheadMs !== enrolment.dispatchAheadMs;
   }
 
   return {
@@ -139,6 +155,7 @@ export function createEnrolmentActivities(options: {
         enrolled: [],
         enabled: [],
         disabled: [],
+        replanned: [],
         retired: [],
         failed: [],
       };
@@ -162,13 +179,21 @@ export function createEnrolmentActivities(options: {
         if (ns.terminating || enrolment.isSystem(ns.name)) continue;
         wanted.add(ns.name);
         const { enabled } = schedulerWanted(ns.labels);
+        const { policy } = policyFor(enrolment.defaults, ns.annotations);
         const current = environments.get(ns.name);
-        if (environments.has(ns.name) && current === enabled) continue;
-        const list = !environments.has(ns.name) ? report.enrolled : enabled ? report.enabled : report.disabled;
+        const enrol = current === undefined || current.enabled !== enabled;
+        const replan = current !== undefined && drifted(current, policy);
+        if (!enrol && !replan) continue;
         repairs.push(
           repair(ns.name, async () => {
-            await enrolment.enrol(ns.name, enabled, 'reconciler', policyFor(enrolment.defaults, ns.annotations).policy);
-            list.push(ns.name);
+            if (enrol) {
+              await enrolment.enrol(ns.name, enabled, 'reconciler', policy);
+              (current === undefined ? report.enrolled : enabled ? report.enabled : report.disabled).push(ns.name);
+            }
+            if (replan) {
+              await enrolment.applyPolicy(ns.name, policy, enabled, 'reconciler');
+              report.replanned.push(ns.name);
+            }
           }),
         );
       }
@@ -181,7 +206,7 @@ export function createEnrolmentActivities(options: {
         );
       }
       await Promise.all(repairs);
-      for (const list of [report.enrolled, report.enabled, report.disabled, report.retired]) list.sort();
+      for (const list of [report.enrolled, report.enabled, report.disabled, report.replanned, report.retired]) list.sort();
       logger.info(
         {
           namespaces: report.namespaces,
@@ -189,6 +214,7 @@ export function createEnrolmentActivities(options: {
           enrolled: report.enrolled.length,
           enabled: report.enabled.length,
           disabled: report.disabled.length,
+          replanned: report.replanned.length,
           retired: report.retired.length,
           failed: report.failed.length,
         },

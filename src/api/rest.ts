@@ -169,7 +169,7 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       status: 200,
       response: environmentList,
       command: () => 'list',
-      run: async () => ({ environments: await environments.list() }),
+      run: async () => ({ environments: (await environments.list()).map(({ namespace, phase, enabled, nextShutdown }) => ({ namespace, phase, enabled, nextShutdown })) }),
     },
     {
       method: 'get',

@@ -71,6 +71,7 @@ export interface EnvironmentInput {
    * How long before a scheduled shutdown its stop is handed to a worker, which holds it
    * until the instant (SHUTDOWN_DISPATCH_AHEAD_SECONDS). From then on the environment is
    * `stopping` and can no longer be prolongated. Absent or 0: dispatched at the instant.
+   * The reconciler brings a running environment's up to date with `setPolicy`.
    */
   dispatchAheadMs?: number;
 }
@@ -103,14 +104,20 @@ export const statusQuery = defineQuery<EnvironmentStatus>('status');
 /** Memo key under which each environment keeps its status (everything but the description, which depends on when it is read). */
 export const STATUS_MEMO = 'status';
 export type StatusMemo = Omit<EnvironmentStatus, 'shutdownDescription'>;
+/** Memo key of the environment's dispatch-ahead setting (ms), so the reconciler sees which ones need the service's. */
+export const DISPATCH_AHEAD_MEMO = 'dispatchAheadMs';
 export const startUpdate = defineUpdate<ActionResult, [Actor]>('start');
 export const stopUpdate = defineUpdate<ActionResult, [Actor]>('stop');
 export const prolongateUpdate = defineUpdate<ActionResult, [Actor & { minutes: number }]>('prolongate');
 export const resetSignal = defineSignal('reset');
 export const setEnabledSignal = defineSignal<[{ enabled: boolean; by: string }]>('setEnabled');
 export const retireSignal = defineSignal('retire');
-/** A namespace's policy annotations changed: today's shutdown follows if it is still ahead. */
-export const setPolicySignal = defineSignal<[{ policy: EnvironmentPolicy; by: string }]>('setPolicy');
+/**
+ * A namespace's policy annotations, or the service's settings, changed: today's shutdown
+ * follows if it is still ahead. `dispatchAheadMs` (absent: unchanged) replaces the one the
+ * environment was enrolled with.
+ */
+export const setPolicySignal = defineSignal<[{ policy: EnvironmentPolicy; by: string; dispatchAheadMs?: number }]>('setPolicy');
 
 export const environmentWorkflowId = (namespace: string): string => `env/${namespace}`;
 
@@ -142,6 +149,7 @@ const { notify } = proxyActivities<EnvironmentActivities>({
 export async function environmentWorkflow(input: EnvironmentInput): Promise<EnvironmentStatus> {
   const { namespace } = input;
   let policy = input.policy;
+  let dispatchAheadMs = input.dispatchAheadMs ?? 0;
   const now = (): Date => new Date();
   const state: EnvironmentState = input.state ?? enrol();
   let retired = false;
@@ -189,7 +197,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     ]);
     // The status as data, so `describe()` answers it from the server alone: a status never
     // waits for a worker. Guarded by a patch so histories recorded before it still replay.
-    if (patched('status-memo')) upsertMemo({ [STATUS_MEMO]: { namespace, phase: phase(), policy, ...state } satisfies StatusMemo });
+    if (patched('status-memo')) upsertMemo({ [STATUS_MEMO]: { namespace, phase: phase(), policy, ...state } satisfies StatusMemo, [DISPATCH_AHEAD_MEMO]: dispatchAheadMs });
     const last = state.lastAction;
     setCurrentDetails(
       [
@@ -355,8 +363,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     changed();
   });
 
-  setHandler(setPolicySignal, ({ policy: next, by }) => {
-    if (JSON.stringify(next) === JSON.stringify(policy)) return;
+  setHandler(setPolicySignal, ({ policy: next, by, dispatchAheadMs: nextAhead }) => {
+    const aheadChanged = nextAhead !== undefined && nextAhead !== dispatchAheadMs;
+    if (aheadChanged) dispatchAheadMs = nextAhead;
+    if (JSON.stringify(next) === JSON.stringify(policy)) {
+      if (aheadChanged) changed(); // a setting of the service's, not the environment's: no "last action" for it
+      return;
+    }
     policy = next;
     if (state.enabled && state.workloads === 'running') {
       const today = defaultShutdownOn(now(), policy);
@@ -404,14 +417,14 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   /** When to act on an event: a shutdown is dispatched ahead of its instant, and held by the worker until then. */
   function dueAt(event: TimedEvent): number {
-    return event.at.getTime() - (event.kind === 'shutdown' ? (input.dispatchAheadMs ?? 0) : 0);
+    return event.at.getTime() - (event.kind === 'shutdown' ? dispatchAheadMs : 0);
   }
 
   async function fireDueEvent(): Promise<void> {
     const event = nextEvent();
     if (!event || dueAt(event) > now().getTime()) return; // re-planned while we waited for the lock
     if (event.kind === 'shutdown') {
-      await stop('scheduler', 'scheduled-stop', input.dispatchAheadMs ? { notBefore: event.at.toISOString() } : undefined);
+      await stop('scheduler', 'scheduled-stop', dispatchAheadMs ? { notBefore: event.at.toISOString() } : undefined);
       return;
     }
     if (event.kind === 'aws-recheck') {
@@ -433,7 +446,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     if (historyIsLong()) {
       await condition(() => allHandlersFinished() && !busy && pendingNotifications === 0);
       if (!retired) {
-        return continueAsNew<typeof environmentWorkflow>({ ...input, policy, state, enabled: state.enabled });
+        return continueAsNew<typeof environmentWorkflow>({ ...input, policy, state, enabled: state.enabled, dispatchAheadMs });
       }
       break;
     }
