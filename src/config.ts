@@ -158,6 +158,7 @@ const schema = z.object({
   SYSTEM_NAMESPACES: z.string().transform(splitList).default(['kube-system', 'kube-public', 'kube-node-lease']),
   RECONCILE_INTERVAL: durationMinutes.default(10),
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
+  KUBE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(2).max(100_000).default(2000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(500),
   SHUTDOWN_DISPATCH_AHEAD_SECONDS: z.coerce.number().int().min(0).max(MAX_HOLD_MS / 1000).default(10),
@@ -229,7 +230,8 @@ export interface Config {
     /** How long before a scheduled shutdown its stop is handed to a worker, which holds it until the instant; 0: at the instant. */
     shutdownDispatchAheadMs: number;
   };
-  kubernetes: { concurrency: number };
+  /** Workloads changed at once: in one namespace, and by one worker process across all of them. */
+  kubernetes: { concurrency: number; processConcurrency: number };
   /**
    * maxCachedWorkflows: workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history.
    * maxConcurrentActivities: activity slots; a stop dispatched ahead holds one (two with AWS) until its instant.
@@ -310,7 +312,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reconcileIntervalMinutes: c.RECONCILE_INTERVAL,
       shutdownDispatchAheadMs: c.SHUTDOWN_DISPATCH_AHEAD_SECONDS * 1000,
     },
-    kubernetes: { concurrency: c.KUBE_CONCURRENCY },
+    kubernetes: { concurrency: c.KUBE_CONCURRENCY, processConcurrency: c.KUBE_WORKER_CONCURRENCY },
     worker: { maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES },
     support: { namespace: c.SUPPORT_NAMESPACE, image: c.SUPPORT_IMAGE, sizes: c.SUPPORT_SIZES, ttlMinutes: c.SUPPORT_POD_TTL },
     slack: {

@@ -25,7 +25,7 @@ import { createLogger, type Logger } from '../src/logger';
 import { createKubernetesActivities, EXCLUDE, ORIGINAL_MIN_REPLICAS, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND, type KubernetesSettings } from '../src/activities/kubernetes';
 import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopSupportPodSignal, supportPodWorkflow, supportPodWorkflowId } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
-import { testCluster, type TestCluster } from './support/kube';
+import { AUDITED_NAMESPACES, testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -183,6 +183,39 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.ok(Date.now() >= notBefore.getTime());
     assert.equal(report.changed.length, 5);
     assert.equal((await snapshot(ns))['Deployment/api']?.replicas, 0);
+  });
+
+  it('one worker process has at most KUBE_WORKER_CONCURRENCY workload writes in flight across all namespaces, as the apiserver saw them', async () => {
+    const WORKLOADS = 15;
+    for (const ns of AUDITED_NAMESPACES) {
+      await core.createNamespace({ body: { metadata: { name: ns } } });
+      await Promise.all(Array.from({ length: WORKLOADS }, (_, i) => deployment(ns, `app-${i}`, 2)));
+    }
+    /** The most patches the apiserver was serving at one moment, for those it received since `sinceUs`. */
+    const mostAtOnce = async (sinceUs: number) => {
+      const requests = await eventually('the apiserver to record every patch', async () => {
+        const seen = cluster.auditedRequests().filter((r) => r.receivedUs >= sinceUs);
+        return seen.length >= AUDITED_NAMESPACES.length * WORKLOADS ? seen : undefined;
+      });
+      const edges = requests.flatMap((r) => [{ at: r.receivedUs, delta: 1 }, { at: r.completedUs, delta: -1 }]).sort((a, b) => a.at - b.at || a.delta - b.delta);
+      let current = 0;
+      return Math.max(...edges.map((edge) => (current += edge.delta)));
+    };
+
+    // Ten at a time in each of three namespaces: without a process-wide cap, up to 30 at once.
+    const uncappedSince = Date.now() * 1000;
+    const uncapped = activities({ concurrency: 10, processConcurrency: 1000 });
+    await Promise.all(AUDITED_NAMESPACES.map((ns) => uncapped.stopNamespace(ns)));
+    const uncappedMost = await mostAtOnce(uncappedSince);
+    assert.ok(uncappedMost > 4, `the apiserver served ${uncappedMost} at once without the cap: this test could not tell`);
+
+    const cappedSince = Date.now() * 1000;
+    const capped = activities({ concurrency: 10, processConcurrency: 4 });
+    const reports = await Promise.all(AUDITED_NAMESPACES.map((ns) => capped.startNamespace(ns)));
+    const cappedMost = await mostAtOnce(cappedSince);
+    assert.ok(cappedMost <= 4, `never more than 4 at once, not ${cappedMost}`);
+    assert.deepEqual(reports.map((r) => r.changed.length), AUDITED_NAMESPACES.map(() => WORKLOADS), 'and every workload restored');
+    for (const ns of AUDITED_NAMESPACES) assert.ok(Object.values(await snapshot(ns)).every((w) => w.replicas === 2));
   });
 
   /** Admin access that lets a test act just before a request goes out, or stop it there as a crash would. */

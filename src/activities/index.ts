@@ -60,7 +60,7 @@ export async function createActivities(config: Config, logger: Logger, client: C
       kubeConfig,
       dryRun: config.dryRun,
       logger: kubeLogger,
-      concurrency: config.kubernetes.concurrency,
+      ...config.kubernetes,
       support: { namespace: config.support.namespace, image: config.support.image, sizes: config.support.sizes ?? DEFAULT_SUPPORT_SIZES },
     }),
     ...aws,

@@ -76,8 +76,14 @@ export interface KubernetesSettings {
   /** Log every write and skip it (DRY_RUN). */
   dryRun: boolean;
   logger: Logger;
-  /** Workloads changed at once: a few keep a large namespace quick without flooding the apiserver (default 3). */
+  /** Workloads changed at once in one namespace: a few keep a large namespace quick without flooding the apiserver (default 3). */
   concurrency?: number;
+  /**
+   * Workloads changed at once by this process across all namespaces (default 50): when
+   * hundreds of environments stop at the same minute, the apiserver sees this many writes
+   * from each worker, not hundreds, and the stops queue here instead of failing with 429s.
+   */
+  processConcurrency?: number;
   /** Objects per list page (default 500). */
   pageSize?: number;
   support?: {
@@ -123,6 +129,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
   const autoscaling = kubeConfig.makeApiClient(AutoscalingV2Api);
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const concurrency = settings.concurrency ?? 3;
+  const acrossNamespaces = pLimit(settings.processConcurrency ?? 50);
   const limit = settings.pageSize ?? 500;
   const support = settings.support ?? { namespace: 'devenv-support', image: 'debian:bookworm-slim', sizes: DEFAULT_SUPPORT_SIZES };
 
@@ -392,18 +399,21 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
     let failure: unknown;
     const cancellation = asyncLocalStorage.getStore()?.cancellationSignal;
     const guarded = (step: () => Promise<Outcome>) =>
-      run(async (): Promise<Outcome> => {
-        if (cancellation?.aborted && !failed) [failed, failure] = [true, cancellation.reason];
-        if (failed) return {};
-        try {
-          const outcome = await step();
-          heartbeat({ done: ++done, total });
-          return outcome;
-        } catch (error) {
-          if (!failed) [failed, failure] = [true, error];
-          return {};
-        }
-      });
+      run(() =>
+        acrossNamespaces(async (): Promise<Outcome> => {
+          // Checked once the step has its turn: it may have waited for other namespaces' steps.
+          if (cancellation?.aborted && !failed) [failed, failure] = [true, cancellation.reason];
+          if (failed) return {};
+          try {
+            const outcome = await step();
+            heartbeat({ done: ++done, total });
+            return outcome;
+          } catch (error) {
+            if (!failed) [failed, failure] = [true, error];
+            return {};
+          }
+        }),
+      );
     // Phases run one after the other: HPAs must be pinned before their targets reach 0,
     // and restored only after the targets are back.
     for (const steps of phases) {
