@@ -11,9 +11,10 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import pino from 'pino';
 import { createEnrolment, createEnrolmentActivities, type Enrolment } from '../src/activities/enrolment';
 import { createNamespaceLister } from '../src/activities/kubernetes';
-import { createAdmissionWebhook } from '../src/api/admission';
+import { createAdmissionWebhook, type AdmissionOptions } from '../src/api/admission';
 import { createMetrics, type Metrics } from '../src/api/metrics';
 import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
 import { createEnvironments } from '../src/environments';
@@ -271,14 +272,14 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
    * changes passed on at a time, and every enrolment held at a gate until the test opens it,
    * so the changes are certainly still waiting when the server stops.
    */
-  async function gatedWebhook() {
+  async function gatedWebhook(options: Partial<AdmissionOptions> = {}) {
     const connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection });
     const own = createEnrolment({ client, taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS });
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     const gatedMetrics = createMetrics();
-    const webhook = createAdmissionWebhook({ enrolment: { ...own, enrol: async (...args) => gate.then(() => own.enrol(...args)) }, logger, metrics: gatedMetrics, concurrency: 2 });
+    const webhook = createAdmissionWebhook({ enrolment: { ...own, enrol: async (...args) => gate.then(() => own.enrol(...args)) }, logger, metrics: gatedMetrics, concurrency: 2, ...options });
     const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
     const names = Array.from({ length: 10 }, () => newName('drain'));
     for (const name of names) {
@@ -310,6 +311,24 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     open(); // the two under way meet a closed connection
     await eventually('the two under way to be counted', async () => ((await counted('failed')) === names.length ? true : undefined));
     for (const name of names) assert.equal(await workflowState(name), 'NONE', `${name} left to the reconciler`);
+  });
+
+  it('with its queue full it drops new changes: each counted, the burst logged as two lines, not one per change', async function () {
+    const lines: { msg: string; dropped?: number }[] = [];
+    const capturing = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as { msg: string; dropped?: number }) });
+    const { names, webhook, connection, open, counted } = await gatedWebhook({ maxQueued: 3, dropReportIntervalMs: 300, logger: capturing });
+    // Two under way, three waiting: the other five are dropped.
+    assert.equal(await counted('failed'), 5);
+    const drops = () => lines.filter((line) => line.msg.includes('changes already wait for Temporal')).map((line) => line.dropped);
+    assert.deepEqual(drops(), [1], 'the first drop at once');
+    await eventually('the rest of the burst to be logged as one count', async () => (drops().length === 2 ? true : undefined));
+    assert.deepEqual(drops(), [1, 4]);
+    open();
+    assert.equal(await webhook.drain(30_000), 0);
+    await connection.close();
+    assert.equal(await counted('enrolled'), 5);
+    const enrolled = await Promise.all(names.map(async (name) => ((await workflowState(name)) === 'RUNNING' ? name : undefined)));
+    assert.deepEqual(enrolled.filter(Boolean), names.slice(0, 5), 'the first five, in the order they came');
   });
 
   it('with Temporal unreachable it still allows at once, counts the failure, and the reconciler repairs it', async function () {

@@ -48,10 +48,11 @@ export interface AdmissionOptions {
   metrics: Metrics;
   /** Changes passed on to Temporal at once (default 20). */
   concurrency?: number;
+  /** Beyond this many changes waiting for Temporal, new ones are dropped, counted and left to the reconciler (default 1,000). */
+  maxQueued?: number;
+  /** Dropped changes are logged one line per this interval, not one per change (default 10 s). */
+  dropReportIntervalMs?: number;
 }
-
-/** Beyond this many changes waiting for Temporal, new ones are dropped (logged, counted) and left to the reconciler. */
-const MAX_QUEUED = 1000;
 
 function allow(uid: string, warnings: string[] = []) {
   return {
@@ -74,10 +75,35 @@ export interface AdmissionWebhook {
   drain(timeoutMs: number): Promise<number>;
 }
 
-export function createAdmissionWebhook({ enrolment, logger, metrics, concurrency = 20 }: AdmissionOptions): AdmissionWebhook {
+export function createAdmissionWebhook({ enrolment, logger, metrics, concurrency = 20, maxQueued = 1000, dropReportIntervalMs = 10_000 }: AdmissionOptions): AdmissionWebhook {
   const router = new Router();
   const toTemporal = pLimit(concurrency);
   const passingOn = new Set<Promise<void>>();
+
+  /**
+   * A full queue means thousands of drops a second (a bulk namespace import while Temporal
+   * is slow): the first of a burst is logged at once, the rest as one count at the end of
+   * the interval, so the log stays readable and logging does not slow the answers down.
+   */
+  const dropMessage = `admission: ${maxQueued} changes already wait for Temporal; dropped, allowed, the reconciler will repair them`;
+  let droppedUnreported = 0;
+  let dropReport: NodeJS.Timeout | undefined;
+  function drop(namespace: string): void {
+    metrics.admissions.inc({ outcome: 'failed' });
+    if (dropReport) {
+      droppedUnreported++;
+      return;
+    }
+    logger.error({ namespace, dropped: 1 }, dropMessage);
+    dropReport = setTimeout(reportDrops, dropReportIntervalMs);
+    dropReport.unref();
+  }
+  function reportDrops(): void {
+    clearTimeout(dropReport);
+    dropReport = undefined;
+    if (droppedUnreported > 0) logger.error({ dropped: droppedUnreported }, dropMessage);
+    droppedUnreported = 0;
+  }
 
   type Action = 'enrol' | 'policy' | 'retire';
 
@@ -146,8 +172,8 @@ export function createAdmissionWebhook({ enrolment, logger, metrics, concurrency
           metrics.admissions.inc({ outcome: 'failed' });
           logger.error({ namespace, operation: request.operation, error }, 'admission: could not pass the change to Temporal; allowed, the reconciler will repair it');
         };
-        if (toTemporal.pendingCount >= MAX_QUEUED) {
-          failed(`${MAX_QUEUED} changes already wait for Temporal`);
+        if (toTemporal.pendingCount >= maxQueued) {
+          drop(namespace);
         } else {
           const passOn = toTemporal(async () => {
             try {
@@ -170,6 +196,7 @@ export function createAdmissionWebhook({ enrolment, logger, metrics, concurrency
   });
 
   async function drain(timeoutMs: number): Promise<number> {
+    reportDrops();
     if (passingOn.size === 0) return 0;
     logger.info({ waiting: passingOn.size }, 'admission: passing on the changes already admitted before stopping');
     let timer: NodeJS.Timeout | undefined;
