@@ -20,6 +20,8 @@ export interface WebhookServerOptions {
   logger: Logger;
   /** How often the certificate files are checked for a change. */
   reloadIntervalMs?: number;
+  /** How long `close` lets requests in flight finish before it cuts their connections (default 5 s). */
+  closeTimeoutMs?: number;
 }
 
 export interface WebhookServer {
@@ -32,6 +34,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const read = () => ({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
   const modified = () => `${statSync(certFile).mtimeMs}:${statSync(keyFile).mtimeMs}`;
 
+  let closing = false;
   const app = new Koa();
   app.use(async (ctx, next) => {
     try {
@@ -42,6 +45,8 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       ctx.status = 500;
       ctx.body = { error: 'internal error' };
     }
+    // The apiserver keeps its connections alive: once closing, each answer ends its connection.
+    if (closing) ctx.set('Connection', 'close');
   });
   app.use(options.router.routes()).use(options.router.allowedMethods());
 
@@ -70,8 +75,13 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     url: `https://${options.host ?? '127.0.0.1'}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
         clearInterval(reload);
-        server.close(() => resolve());
+        const cut = setTimeout(() => server.closeAllConnections(), options.closeTimeoutMs ?? 5_000);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
         server.closeIdleConnections();
       }),
   };
