@@ -8,12 +8,12 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
 import { createKubernetesActivities, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
-import { ADMISSION_DRAIN_MS, createAdmissionWebhook } from './api/admission';
+import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
 import { createSlackRouter } from './api/slack';
-import { startWebhookServer } from './api/webhook';
+import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createEnvironments } from './environments';
 import { createLogger, type Logger } from './logger';
@@ -89,14 +89,12 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const apiPort = typeof apiAddress === 'object' && apiAddress ? apiAddress.port : config.apiPort;
 
   const { tlsCert, tlsKey } = config.webhook;
-  const admission =
-    servesUsers && tlsCert && tlsKey
-      ? createAdmissionWebhook({ enrolment: createConfiguredEnrolment(config, client), logger: logger.child({ system: 'admission' }), metrics })
-      : undefined;
-  const webhook =
-    admission && tlsCert && tlsKey
-      ? await startWebhookServer({ certFile: tlsCert, keyFile: tlsKey, port: config.webhook.port, router: admission.router, logger })
-      : undefined;
+  let admission: AdmissionWebhook | undefined;
+  let webhook: WebhookServer | undefined;
+  if (servesUsers && tlsCert && tlsKey) {
+    admission = createAdmissionWebhook({ enrolment: createConfiguredEnrolment(config, client), logger: logger.child({ system: 'admission' }), metrics });
+    webhook = await startWebhookServer({ certFile: tlsCert, keyFile: tlsKey, port: config.webhook.port, router: admission.router, logger });
+  }
 
   logger.info(
     {
