@@ -4,7 +4,8 @@
  * real offsets.
  */
 import assert from 'node:assert/strict';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError, WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
@@ -88,6 +89,15 @@ describe('environment workflow (time-skipping server)', function () {
   const warnings = (calls: RecordedCall[]) =>
     calls.flatMap((c) => (c.event?.kind === 'warning' ? [{ offset: c.event.offsetMinutes, minutesLeft: c.event.minutesLeft }] : []));
   const callsNamed = (name: RecordedCall['name']) => recorded.calls.filter((c) => c.name === name);
+  const kubernetesCalls = () => recorded.calls.filter((c) => c.name === 'stopNamespace' || c.name === 'startNamespace').map((c) => c.name);
+  /** Waits in real time (the test server's clock may be locked while an activity runs). */
+  async function eventuallyTrue(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error('timed out waiting');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
 
   async function expectRejected(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
     await assert.rejects(promise, (err: unknown) => {
@@ -289,11 +299,13 @@ describe('environment workflow (time-skipping server)', function () {
       assert.equal(callsNamed('stopAwsResources').length, 1);
 
       // Days later AWS has started the DB again (after 7 days stopped it does so by itself).
-      recorded.awsStopResults.push([], [{ ...rds, outcome: 'changed', before: 'available', after: 'stopping' }]);
+      recorded.awsStatusResults.push([], [{ ...rds, state: 'available', scheduler: 'enabled' }]);
+      recorded.awsStopResults.push([{ ...rds, outcome: 'changed', before: 'available', after: 'stopping' }]);
       await env.sleep(13 * HOUR);
-      const checks = callsNamed('stopAwsResources');
-      assert.equal(checks.length, 3, 'checked every 6 hours while stopped');
-      assert.ok(checks[2]!.atMs - checks[1]!.atMs >= 6 * HOUR - MINUTE);
+      const looks = callsNamed('awsStatus');
+      assert.equal(looks.length, 2, 'looked at every 6 hours while stopped');
+      assert.ok(looks[1]!.atMs - looks[0]!.atMs >= 6 * HOUR - MINUTE);
+      assert.equal(callsNamed('stopAwsResources').length, 2, 'stopped again only when something was awake');
       const status = await handle.query(statusQuery);
       assert.equal(status.phase, 'stopped');
       assert.match(status.lastAction?.detail ?? '', /stopped again after AWS started it: orders-db/);
@@ -301,25 +313,169 @@ describe('environment workflow (time-skipping server)', function () {
 
       await handle.executeUpdate(startUpdate, { args: [{ by: 'U5' }] });
       await env.sleep(50 * MINUTE);
-      assert.equal(callsNamed('stopAwsResources').length, 3, 'no re-checks once running');
+      assert.equal(callsNamed('awsStatus').length, 2, 'no re-checks once running');
     });
   });
 
-  it('reset clears a prolongation and goes back to the default shutdown', async function () {
+  it('start and stop run one at a time in arrival order, however many arrive during a stop', async function () {
     const policy = await policyEndingIn(3);
     await worker.runUntil(async () => {
       const handle = await startEnvironment(policy);
-      const defaultShutdown = (await handle.query(statusQuery)).shutdownAt;
-      await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 120 }] });
-      assert.equal((await handle.query(statusQuery)).prolongedMinutes, 120);
+      let finishStop!: () => void;
+      recorded.holdStops = new Promise((resolve) => (finishStop = resolve));
+      const first = await handle.startUpdate(stopUpdate, { args: [{ by: 'U1' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      await eventuallyTrue(() => callsNamed('stopNamespace').length === 1);
+      // Arrive while the first stop is held, in this order.
+      const second = await handle.startUpdate(startUpdate, { args: [{ by: 'U2' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      const third = await handle.startUpdate(stopUpdate, { args: [{ by: 'U3' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      const fourth = await handle.startUpdate(stopUpdate, { args: [{ by: 'U4' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.deepEqual(kubernetesCalls(), ['stopNamespace'], 'nothing else runs while the stop is in progress');
+      recorded.holdStops = undefined;
+      finishStop();
 
-      await handle.signal(resetSignal);
+      const results = await Promise.all([first.result(), second.result(), third.result(), fourth.result()]);
+      assert.deepEqual(results.map((r) => r.phase), ['stopped', 'running', 'stopped', 'stopped']);
+      assert.deepEqual(kubernetesCalls(), ['stopNamespace', 'startNamespace', 'stopNamespace', 'stopNamespace'], 'in arrival order');
+      assert.equal(recorded.kubernetesInFlight.max, 1, 'never two stops or starts at once');
       const status = await handle.query(statusQuery);
-      assert.equal(status.prolongedMinutes, 0);
-      assert.equal(status.shutdownAt, defaultShutdown);
-      assert.equal(status.lastAction?.action, 'reset');
+      assert.equal(status.phase, 'stopped', 'the state is what the last command did');
+      assert.equal(status.lastAction?.by, 'U4');
     });
   });
+
+  it('AWS refusing does not hold up Kubernetes: the start arms its shutdown, and the reply, status and channel say what AWS could not do', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.awsFailure = () => ApplicationFailure.nonRetryable('AWS refused to list the resources (AuthFailure: credentials expired)', 'AwsNotAllowed');
+
+      const started = await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      assert.equal(started.phase, 'running');
+      assert.ok(started.shutdownAt, 'tonight\'s shutdown is armed');
+      assert.match(started.message, /1 workloads restored; AWS could not start: AWS refused to list the resources \(AuthFailure: credentials expired\); shuts down/);
+      assert.equal(callsNamed('startAwsResources').length, 1, 'an authentication error is not retried');
+      const status = await handle.query(statusQuery);
+      assert.deepEqual(status.problems, [{ half: 'aws', action: 'start', detail: 'AWS could not start: AWS refused to list the resources (AuthFailure: credentials expired)' }]);
+      await eventuallyTrue(() => recorded.calls.some((c) => c.event?.kind === 'started'));
+      const announcement = recorded.calls.find((c) => c.event?.kind === 'started')!.event!;
+      assert.deepEqual(announcement.kind === 'started' && announcement.problems, [status.problems![0]!.detail]);
+
+      // The night's stop: Kubernetes stops on time even though AWS still refuses; it says so.
+      await env.sleep(new Date(started.shutdownAt!).getTime() - (await env.currentTimeMs()) + MINUTE);
+      const stopped = await handle.query(statusQuery);
+      assert.equal(stopped.phase, 'stopped');
+      assert.equal(stopped.problems?.[0]?.half, 'aws');
+      assert.equal(stopped.problems?.[0]?.action, 'stop');
+      assert.match(stopped.lastAction?.detail ?? '', /AWS could not stop/);
+
+      // AWS is back: the next look, sooner than the usual six hours after a failed stop, finds it all stopped.
+      recorded.awsFailure = undefined;
+      await env.sleep(31 * MINUTE);
+      assert.equal(callsNamed('awsStatus').length, 1);
+      assert.deepEqual((await handle.query(statusQuery)).problems, []);
+    });
+  });
+
+  it('a start is not held up by the AWS re-check of a stopped environment, however long AWS keeps failing', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.awsFailure = () => new Error('connect ETIMEDOUT ec2.eu-west-1.amazonaws.com'); // retryable: AWS is down, not refusing
+      await env.sleep(6 * HOUR + MINUTE); // the re-check is due and failing
+      await eventuallyTrue(() => recorded.calls.some((c) => c.name === 'awsStatus' || c.name === 'stopAwsResources'));
+
+      const update = await handle.startUpdate(startUpdate, { args: [{ by: 'U2' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      await eventuallyTrue(() => callsNamed('startNamespace').length === 1);
+      await env.sleep(20 * MINUTE); // AWS's bounded retries run out
+      const started = await update.result();
+      assert.equal(started.phase, 'running');
+      assert.ok(started.shutdownAt);
+      assert.match(started.message, /AWS could not start: connect ETIMEDOUT/);
+    });
+  });
+
+  it('no warning or shutdown waits for Slack, even when the history is long enough to continue as new', async function () {
+    const policy = await policyEndingIn(2);
+    await worker.runUntil(async () => {
+      recorded.notifyFailure = () => new Error('Slack answered 503');
+      const handle = await startEnvironment(policy, { maxHistoryEvents: 20 });
+      const firstRun = (await handle.describe()).runId;
+      const shutdownAt = new Date((await handle.query(statusQuery)).shutdownAt!).getTime();
+      await env.sleep(shutdownAt - (await env.currentTimeMs()) + 5 * MINUTE);
+
+      const stops = callsNamed('stopNamespace');
+      assert.equal(stops.length, 1);
+      assert.ok(stops[0]!.atMs - shutdownAt < MINUTE, `stopped ${(stops[0]!.atMs - shutdownAt) / MINUTE} minutes late`);
+      for (const offset of [60, 30, 15]) {
+        const first = recorded.calls.find((c) => c.event?.kind === 'warning' && c.event.offsetMinutes === offset);
+        assert.ok(first && Math.abs(first.atMs - (shutdownAt - offset * MINUTE)) < MINUTE, `the ${offset}-minute warning was tried on time`);
+      }
+      const latest = env.client.workflow.getHandle(handle.workflowId);
+      assert.notEqual((await latest.describe()).runId, firstRun, 'it did continue as new');
+      assert.equal((await latest.query(statusQuery)).phase, 'stopped');
+
+      // Slack is back: the announcement still waiting (carried over to the new run) is delivered.
+      recorded.notifyFailure = undefined;
+      const triedBefore = recorded.calls.filter((c) => c.event?.kind === 'stopped').length;
+      await env.sleep(10 * MINUTE);
+      assert.ok(recorded.calls.filter((c) => c.event?.kind === 'stopped').length > triedBefore, 'the stopped announcement was tried again once Slack answered');
+    });
+  });
+
+  it('retiring a stopped environment whose namespace stays (no longer managed) restores it first; one whose namespace is gone is not touched', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const leaving = await startEnvironment(policy);
+      await leaving.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      await leaving.signal(retireSignal, { reason: 'unmanaged', by: 'reconciler' });
+      const final = await leaving.result();
+      assert.equal(final.phase, 'running', 'restored before it ended');
+      assert.equal(callsNamed('startNamespace').filter((c) => c.namespace === final.namespace).length, 1);
+      assert.match(final.lastAction?.by ?? '', /reconciler \(leaving management\)/);
+
+      const deleted = await startEnvironment(policy);
+      const { namespace } = await deleted.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      await deleted.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      await deleted.result();
+      assert.equal(callsNamed('startNamespace').filter((c) => c.namespace === namespace).length, 0, 'nothing to restore in a deleted namespace');
+    });
+  });
+
+  for (const timeZone of ['Asia/Tokyo', 'America/New_York']) {
+    it(`reset keeps a prolongation made the same local day and drops one of an earlier day (${timeZone})`, async function () {
+      // Late in the environment's local day, so its prolongation reaches past local midnight.
+      let local = DateTime.fromMillis(await env.currentTimeMs(), { zone: timeZone });
+      if (local.hour >= 21) {
+        await env.sleep(local.endOf('day').diff(local).toMillis() + HOUR);
+        local = DateTime.fromMillis(await env.currentTimeMs(), { zone: timeZone });
+      }
+      const policy = everyDayPolicy({ timeZone, shutdownTime: '23:30' });
+      await worker.runUntil(async () => {
+        const handle = await startEnvironment(policy);
+        const defaultShutdown = new Date((await handle.query(statusQuery)).shutdownAt!).getTime();
+        await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 60 }] });
+
+        // The service's morning Schedule fires while it is still that day here (e.g. 09:00 Berlin is 17:00 Tokyo).
+        await handle.signal(resetSignal);
+        const kept = await handle.query(statusQuery);
+        assert.equal(kept.prolongedMinutes, 60, 'a prolongation made today is kept');
+        assert.equal(new Date(kept.shutdownAt!).getTime(), defaultShutdown + HOUR);
+        assert.match(kept.lastAction?.detail ?? '', /kept today's prolongation of 1h/);
+
+        // Just past local midnight, before the prolonged shutdown at 00:30: the prolongation is yesterday's now.
+        const midnight = DateTime.fromMillis(defaultShutdown, { zone: timeZone }).plus({ days: 1 }).startOf('day');
+        await env.sleep(midnight.toMillis() - (await env.currentTimeMs()) + 10 * MINUTE);
+        assert.equal((await handle.query(statusQuery)).phase, 'running');
+        await handle.signal(resetSignal);
+        const dropped = await handle.query(statusQuery);
+        assert.equal(dropped.prolongedMinutes, 0);
+        assert.equal(dropped.shutdownAt, midnight.set({ hour: 23, minute: 30 }).toJSDate().toISOString(), "back to the new day's default");
+      });
+    });
+  }
 
   it('setPolicy (annotations changed) moves the shutdown of today when still ahead, keeping the prolongation, and stops at the new time', async function () {
     const policy = await policyEndingIn(3);

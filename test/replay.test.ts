@@ -44,7 +44,7 @@ describe('replay (determinism)', function () {
   this.timeout(120_000);
   const timeSkippingEnv = useTimeSkippingEnv();
 
-  it("replays an environment's whole life: warnings, prolongation, scheduled stop, start, disable, reset, re-plan, retire", async function () {
+  it("replays an environment's whole life: warnings, prolongation, scheduled stop, start, disable, reset, re-plan, commands at once, AWS re-check, leaving management", async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay');
     const worker = await Worker.create({
@@ -82,8 +82,15 @@ describe('replay (determinism)', function () {
       const { policy } = await handle.query(statusQuery);
       await handle.signal(setPolicySignal, { policy, by: 'reconciler', dispatchAheadMs: 5_000 });
       await handle.signal(setPolicySignal, { policy: { ...policy, workingDays: ['Mon'] }, by: 'reconciler' });
-      await handle.signal(retireSignal);
-      await handle.result();
+      await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U5', minutes: 15 }] }).catch(() => undefined); // refused on a day off
+      await handle.signal(resetSignal);
+      // Two people at once: one after the other, in arrival order.
+      await Promise.all([handle.executeUpdate(stopUpdate, { args: [{ by: 'U6' }] }), handle.executeUpdate(startUpdate, { args: [{ by: 'U7' }] })]);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U8' }] });
+      await env.sleep(7 * 60 * MINUTE); // the AWS re-check of a stopped environment
+      // The namespace stays but leaves management: restored, then retired.
+      await handle.signal(retireSignal, { reason: 'unmanaged', by: 'reconciler' });
+      assert.equal((await handle.result()).phase, 'running');
     });
 
     const history = await handle!.fetchHistory();

@@ -114,6 +114,28 @@ type Action = 'stop' | 'start';
 const LIVE_EC2_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
 const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'ProvisionedThroughputExceededException', 'RequestThrottled']);
 const NOT_FOUND = new Set(['InvalidInstanceID.NotFound', 'InvalidInstanceID.Malformed', 'DBInstanceNotFound', 'DBInstanceNotFoundFault', 'DBClusterNotFoundFault']);
+/**
+ * AWS gives the same answer however often it is asked: credentials missing, wrong or
+ * expired, or the action not allowed. Retrying only delays telling someone.
+ */
+const NOT_ALLOWED = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnauthorizedOperation',
+  'AuthFailure',
+  'AuthorizationError',
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'RequestExpired',
+  'OptInRequired',
+  'CredentialsProviderError',
+]);
 /** Refusals that mean "not in this configuration", e.g. a one-time Spot instance, a global cluster member. */
 const UNSUPPORTED = new Set(['UnsupportedOperation', 'InvalidParameterCombination', 'InvalidDBClusterStateFault', 'InvalidDBInstanceState', 'InvalidDBInstanceStateFault']);
 /** Per resource calls in flight at once: enough to be quick, few enough to stay under API rate limits. */
@@ -392,12 +414,12 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
 
     async stopAwsResources(namespace, timing) {
       await holdUntil(timing);
-      return act(namespace, 'stop');
+      return notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'stop'));
     },
-    startAwsResources: (namespace) => act(namespace, 'start'),
+    startAwsResources: (namespace) => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'start')),
 
     async awsStatus(namespace: string): Promise<AwsStatus> {
-      const { source, found, notes } = await lookup(namespace);
+      const { source, found, notes } = await notAllowedIsFinal(`list the resources of ${namespace}`, () => lookup(namespace));
       const resources = found.map(({ tags: _tags, ...resource }) => resource).sort(byResource);
       return { namespace, source, resources, notes };
     },
@@ -542,6 +564,20 @@ function countOutcomes(results: AwsResourceResult[]): Partial<Record<AwsOutcome,
 
 function errorName(err: unknown): string {
   return (err as { name?: string } | undefined)?.name ?? 'Error';
+}
+
+/** Turns an authentication or permission error into a failure Temporal does not retry, saying what to fix. */
+async function notAllowedIsFinal<T>(what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    const name = errorName(err);
+    if (!NOT_ALLOWED.has(name)) throw err;
+    throw ApplicationFailure.nonRetryable(
+      `AWS refused to ${what} (${name}: ${(err as Error).message}): check the credentials and the IAM policy in iam/`,
+      'AwsNotAllowed',
+    );
+  }
 }
 
 function isThrottling(err: unknown): boolean {

@@ -25,10 +25,21 @@ export interface ActionReport {
   notes?: string[];
 }
 
+/**
+ * What one half of a stop or start (the workloads, or the tagged AWS resources) could not
+ * do. The other half went ahead on its own; this says which half is not where it was asked to be.
+ */
+export interface HalfProblem {
+  half: 'kubernetes' | 'aws';
+  action: 'stop' | 'start';
+  /** One sentence for a person, e.g. "AWS could not stop: AccessDenied: ...". */
+  detail: string;
+}
+
 export type EnvironmentEvent =
   | { kind: 'warning'; namespace: string; shutdownAt: string; minutesLeft: number; offsetMinutes: number }
-  | { kind: 'stopped'; namespace: string; by: string; report: ActionReport }
-  | { kind: 'started'; namespace: string; by: string; shutdownAt: string | null; report: ActionReport };
+  | { kind: 'stopped'; namespace: string; by: string; report: ActionReport; problems?: string[] }
+  | { kind: 'started'; namespace: string; by: string; shutdownAt: string | null; report: ActionReport; problems?: string[] };
 
 /** A scheduled stop handed over ahead of its instant: nothing is touched before `notBefore` (see timing.ts). */
 export interface StopTiming {

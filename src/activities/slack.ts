@@ -104,6 +104,15 @@ function withNote(message: SlackMessage, note: string): SlackMessage {
   return { text: message.text, blocks: [...message.blocks, context(note)] };
 }
 
+/** What one half of the action could not do, said in the text too (it is what notifications and screen readers show). */
+function withProblems(problems: string[] | undefined, message: SlackMessage): SlackMessage {
+  if (!problems?.length) return message;
+  return {
+    text: `${message.text}. ${problems.join('. ')}`,
+    blocks: [...message.blocks, section(`:warning: ${problems.map((p) => mrkdwn(p)).join('\n:warning: ')}`)],
+  };
+}
+
 /** What the channel reads; `by` is a Slack user id or `scheduler`. */
 export function eventMessage(event: EnvironmentEvent): SlackMessage {
   const ns = event.namespace;
@@ -122,21 +131,21 @@ export function eventMessage(event: EnvironmentEvent): SlackMessage {
     case 'stopped': {
       const who = event.by === 'scheduler' ? 'on schedule' : `by ${mrkdwn(event.by)}`;
       const done = `${workloadCount(event.report.changed.length)} scaled to 0`;
-      return {
+      return withProblems(event.problems, {
         text: `${ns} stopped ${event.by === 'scheduler' ? 'on schedule' : `by ${event.by}`}: ${done}`,
         blocks: [
           section(`:black_square_for_stop: *${ns}* stopped ${who}: ${done}.`),
           context(`took ${formatDuration(event.report.durationMs)} · \`/devenv start ${ns}\` wakes it`),
         ],
-      };
+      });
     }
     case 'started': {
       const done = `${workloadCount(event.report.changed.length)} restored`;
       const until = event.shutdownAt ? `; shuts down ${slackDate(event.shutdownAt)}` : '; no scheduled shutdown';
-      return {
+      return withProblems(event.problems, {
         text: `${ns} started by ${event.by}: ${done}`,
         blocks: [section(`:arrow_forward: *${ns}* started by ${mrkdwn(event.by)}: ${done}${until}.`), context(`took ${formatDuration(event.report.durationMs)}`)],
-      };
+      });
     }
   }
 }

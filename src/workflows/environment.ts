@@ -4,6 +4,7 @@
  * takes Slack's commands as Updates (validated before anything changes) and the
  * scheduler's as Signals. State survives crashes and deploys because it lives here.
  */
+import { Mutex } from 'async-mutex';
 import {
   allHandlersFinished,
   condition,
@@ -20,12 +21,13 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent, StopTiming } from '../activities/contracts';
+import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent, HalfProblem, StopTiming } from '../activities/contracts';
 import { formatMinutes } from '../duration';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
-import { describeAwsReport } from './messages';
+import { awakeAwsResources, awsProblems, describeAwsReport, describeFailure, failureType } from './messages';
 import {
   defaultShutdownOn,
+  localDate,
   describeInstantFixed,
   describeShutdown,
   plannedWarnings,
@@ -56,6 +58,21 @@ export interface EnvironmentState {
   lastAction: LastAction | null;
   /** While stopped: when AWS was last checked for resources that started by themselves. */
   awsCheckedAt?: string | null;
+  /**
+   * What the last stop or start could not do, per half, so `status` says which half is up
+   * and which is down: e.g. workloads `stopped` and an AWS problem means the tagged
+   * instances still run. Empty or absent when both halves did all they were asked.
+   */
+  problems?: HalfProblem[];
+  /** The environment's local date (its policy's zone) on which `prolongedMinutes` were added: a morning reset keeps a prolongation of the same day. */
+  prolongedOn?: string | null;
+}
+
+/** A notification not yet delivered, and until when it is still worth delivering. */
+export interface PendingNotification {
+  event: EnvironmentEvent;
+  /** ISO instant after which it is dropped: a warning past its shutdown says nothing. */
+  deadline: string;
 }
 
 export interface EnvironmentInput {
@@ -74,6 +91,8 @@ export interface EnvironmentInput {
    * The reconciler brings a running environment's up to date with `setPolicy`.
    */
   dispatchAheadMs?: number;
+  /** Notifications still undelivered when the previous run continued as new: this run sends them, each until its deadline. */
+  undelivered?: PendingNotification[];
 }
 
 export interface EnvironmentStatus extends EnvironmentState {
@@ -138,21 +157,55 @@ const { stopNamespace, startNamespace } = proxyActivities<EnvironmentActivities>
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-// No heartbeat timeout: each AWS call is short, and the SDK retries throttling itself.
+// Bounded: AWS trouble must end, so the Kubernetes half's result and the lock are never held
+// hostage by it. Authentication and permission errors are not retried at all (aws.ts). No
+// heartbeat timeout: each AWS call is short, and the SDK retries throttling itself.
 const { stopAwsResources, startAwsResources } = proxyActivities<AwsActivities>({
   startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+  scheduleToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+});
+
+/** The re-check of a stopped environment only reads first; it gives up sooner than an action. */
+const { awsStatus } = proxyActivities<AwsActivities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
 });
 
 /** RDS starts a DB stopped for 7 days by itself; a stopped environment looks this often. */
 const AWS_RECHECK_MS = 6 * 60 * 60 * 1000;
+/** After a stop whose AWS half failed, the next look comes sooner. */
+const AWS_RETRY_AFTER_FAILURE_MS = 30 * 60 * 1000;
+/** A namespace that leaves management but could not be restored is tried again this often. */
+const RESTORE_RETRY_MS = 10 * 60 * 1000;
 
-const { notify } = proxyActivities<EnvironmentActivities>({
-  startToCloseTimeout: '30 seconds',
-  // A warning an hour late is worse than none; Slack outages longer than that drop it.
-  scheduleToCloseTimeout: '1 hour',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes' },
-});
+/** A warning an hour late is worse than none; Slack outages longer than that drop it. */
+const NOTIFICATION_DEADLINE_MS = 60 * 60 * 1000;
+/** The notify activity, given up at `deadline` (each notification has its own). */
+const notifyUntil = (deadline: Date, now: Date) =>
+  proxyActivities<EnvironmentActivities>({
+    startToCloseTimeout: '30 seconds',
+    scheduleToCloseTimeout: Math.max(1000, deadline.getTime() - now.getTime()),
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes' },
+  }).notify;
+
+/**
+ * Behaviour changes that record different commands; histories recorded before each one
+ * replay the old way (see test/replay.test.ts and its fixtures).
+ */
+const PATCHES = {
+  /** One stop or start at a time, in arrival order (the earlier lock let every waiter in at once). */
+  fifoLock: 'fifo-lock',
+  /** A stop or start waits for both halves and keeps what each did, instead of failing as a whole at the first. */
+  independentHalves: 'independent-halves',
+  /** The AWS re-check of a stopped environment reads outside the lock and only takes it to stop what is awake. */
+  recheckOutsideLock: 'aws-recheck-outside-lock',
+  /** Continue-as-new no longer waits for notifications: undelivered ones go with the new run. */
+  notificationsCarriedOver: 'notifications-carried-over',
+  /** The morning reset keeps a prolongation made the same local day. */
+  resetKeepsSameDay: 'reset-keeps-same-day-prolongation',
+} as const;
 
 export async function environmentWorkflow(input: EnvironmentInput): Promise<EnvironmentStatus> {
   const { namespace } = input;
@@ -161,8 +214,17 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   const now = (): Date => new Date();
   const state: EnvironmentState = input.state ?? enrol();
   let retired = false;
-  let busy = false; // one stop/start at a time; timers wait for it too
-  let pendingNotifications = 0;
+  /** Set by a `retire` of reason `unmanaged`: who asked; the main loop restores the environment, then retires it. */
+  let leavingBy: string | null = null;
+  /**
+   * Everything that touches workloads or AWS (Updates, the scheduled stop, the re-stop of
+   * AWS resources that woke) runs under this lock, one at a time, in arrival order.
+   */
+  const lock = new Mutex();
+  let busy = false; // the lock of histories recorded before the FIFO lock; also set under the new one
+  let recheckInFlight = false;
+  const outbox = new Map<number, PendingNotification>();
+  let nextNotification = 0;
   let version = 0; // bumped on every change so the main loop re-plans
 
   function enrol(): EnvironmentState {
@@ -185,6 +247,11 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const past = warnings.filter((w) => w.at.getTime() <= now().getTime());
     const allPast = past.length === warnings.length && shutdownAt.getTime() > now().getTime();
     target.warningsSent = (allPast ? past.slice(0, -1) : past).map((w) => w.offsetMinutes);
+  }
+
+  function clearProlongation(): void {
+    state.prolongedMinutes = 0;
+    if (state.prolongedOn) state.prolongedOn = null;
   }
 
   function phase(): Phase {
@@ -212,6 +279,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
         `**${namespace}**: ${phase()}${state.enabled ? '' : ' (scheduler disabled)'}`,
         `Next shutdown: ${state.shutdownAt ? describeInstantFixed(new Date(state.shutdownAt), policy.timeZone) : 'none'}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`,
         last ? `Last: ${last.action} by ${last.by} at ${last.at}${last.detail ? ` (${last.detail})` : ''}` : '',
+        ...(state.problems ?? []).map((p) => `Problem: ${p.detail}`),
       ].join('\n'),
     );
   }
@@ -224,54 +292,107 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     return { namespace, phase: phase(), shutdownAt: state.shutdownAt, message, ...(report ? { report } : {}), ...(aws ? { aws } : {}) };
   }
 
-  /** Fire-and-forget so a Slack outage never delays a shutdown; tracked so continue-as-new waits for it. */
-  function announce(event: EnvironmentEvent): void {
-    pendingNotifications++;
-    notify(event)
-      .catch((err: unknown) => log.warn('notification not delivered', { namespace, kind: event.kind, error: String(err) }))
-      .finally(() => pendingNotifications--);
+  /**
+   * Fire-and-forget, so no timer ever waits for Slack. Each notification is tried until its
+   * deadline; one still undelivered when the workflow continues as new goes with the new run.
+   */
+  function announce(event: EnvironmentEvent, deadline = new Date(now().getTime() + NOTIFICATION_DEADLINE_MS)): void {
+    deliver({ event, deadline: deadline.toISOString() });
+  }
+
+  function deliver(notification: PendingNotification): void {
+    const deadline = new Date(notification.deadline);
+    if (deadline.getTime() <= now().getTime()) {
+      log.warn('notification dropped: past its deadline', { namespace, kind: notification.event.kind });
+      return;
+    }
+    const id = nextNotification++;
+    outbox.set(id, notification);
+    notifyUntil(deadline, now())(notification.event)
+      .catch((err: unknown) => log.warn('notification not delivered', { namespace, kind: notification.event.kind, error: String(err) }))
+      .finally(() => outbox.delete(id));
   }
 
   async function exclusively<T>(work: () => Promise<T>): Promise<T> {
-    await condition(() => !busy);
-    busy = true;
-    try {
-      return await work();
-    } finally {
-      busy = false;
-      changed();
+    const run = async (): Promise<T> => {
+      busy = true;
+      try {
+        return await work();
+      } finally {
+        busy = false;
+        changed();
+      }
+    };
+    if (patched(PATCHES.fifoLock)) {
+      return lock.runExclusive(async () => {
+        await condition(() => !busy); // a holder of the earlier lock, while a worker moves from replay to new code
+        return run();
+      });
     }
+    await condition(() => !busy);
+    return run();
+  }
+
+  /** Both halves run to the end, each on its own; what one could not do never hides what the other did. */
+  async function bothHalves<K, A>(kubernetes: Promise<K>, aws: Promise<A>): Promise<[PromiseSettledResult<K>, PromiseSettledResult<A>]> {
+    if (!patched(PATCHES.independentHalves)) {
+      const [k, a] = await Promise.all([kubernetes, aws]);
+      return [
+        { status: 'fulfilled', value: k },
+        { status: 'fulfilled', value: a },
+      ];
+    }
+    return Promise.allSettled([kubernetes, aws]);
+  }
+
+  /** The AWS half's outcome as problems (none when it did everything), and the words for the reply. */
+  function awsOutcome(action: 'stop' | 'start', aws: PromiseSettledResult<AwsActionReport>): { problems: HalfProblem[]; words: string; report?: AwsActionReport } {
+    if (aws.status === 'rejected') {
+      const detail = `AWS could not ${action}: ${describeFailure(aws.reason)}`;
+      return { problems: [{ half: 'aws', action, detail }], words: `; ${detail}` };
+    }
+    return { problems: awsProblems(aws.value), words: describeAwsReport(aws.value), report: aws.value };
+  }
+
+  function setProblems(problems: HalfProblem[]): void {
+    if (problems.length > 0 || (state.problems?.length ?? 0) > 0) state.problems = problems;
   }
 
   async function stop(by: string, action: 'stop' | 'scheduled-stop', timing?: StopTiming): Promise<ActionResult> {
     const before = state.workloads;
     state.workloads = 'stopping';
     changed();
-    let report: ActionReport, aws: AwsActionReport;
-    try {
-      [report, aws] = await Promise.all([stopNamespace(namespace, timing), stopAwsResources(namespace, timing)]);
-    } catch (err) {
+    const [kubernetes, awsResult] = await bothHalves(stopNamespace(namespace, timing), stopAwsResources(namespace, timing));
+    const aws = awsOutcome('stop', awsResult);
+    if (kubernetes.status === 'rejected') {
       state.workloads = before;
-      throw err;
+      setProblems([{ half: 'kubernetes', action: 'stop', detail: `Kubernetes could not stop: ${describeFailure(kubernetes.reason)}` }, ...aws.problems]);
+      throw kubernetes.reason;
     }
+    const report = kubernetes.value;
     state.workloads = 'stopped';
     state.shutdownAt = null;
-    state.prolongedMinutes = 0;
+    clearProlongation();
     state.warningsSent = [];
     state.awsCheckedAt = now().toISOString();
-    record(action, by, `${report.changed.length} workloads scaled to 0`);
-    announce({ kind: 'stopped', namespace, by, report });
-    return result(`${namespace} stopped by ${by}: ${report.changed.length} workloads scaled to 0${describeAwsReport(aws)}.`, report, aws);
+    setProblems(aws.problems);
+    record(action, by, `${report.changed.length} workloads scaled to 0${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`);
+    announce({ kind: 'stopped', namespace, by, report, ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}) });
+    return result(`${namespace} stopped by ${by}: ${report.changed.length} workloads scaled to 0${aws.words}.`, report, aws.report);
   }
 
-  /** RDS restarts a DB instance after 7 days stopped; stop it again while the environment sleeps. */
-  async function recheckAws(): Promise<void> {
+  /** The re-check of histories recorded before it moved out of the lock: stops AWS again, under the lock. */
+  async function recheckAwsUnderLock(): Promise<void> {
     let aws: AwsActionReport;
     try {
       aws = await stopAwsResources(namespace);
     } finally {
       state.awsCheckedAt = now().toISOString(); // even a failed check waits its turn, never a hot loop
     }
+    reportRestopped(aws);
+  }
+
+  function reportRestopped(aws: AwsActionReport): void {
     const restarted = aws.resources.filter((r) => r.outcome === 'changed');
     if (restarted.length > 0) {
       const names = restarted.map((r) => r.name ?? r.id).join(', ');
@@ -280,37 +401,101 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
   }
 
+  /**
+   * While stopped, AWS is looked at now and then (RDS starts a DB by itself after 7 days; a
+   * stop whose AWS half failed is tried again). The look is a read outside the lock, so it
+   * never delays a command; only if something is awake does it queue, like any command,
+   * to stop it, and only if the environment is still stopped by then.
+   */
+  async function recheckAws(): Promise<void> {
+    state.awsCheckedAt = now().toISOString(); // the next look waits its turn, whatever this one finds
+    const awake = awakeAwsResources(await awsStatus(namespace));
+    if (awake.length === 0) {
+      if (state.problems?.some((p) => p.half === 'aws')) {
+        setProblems((state.problems ?? []).filter((p) => p.half !== 'aws'));
+        changed();
+      }
+      return;
+    }
+    await exclusively(async () => {
+      if (state.workloads !== 'stopped') return; // started meanwhile: AWS is wanted up now
+      const aws = awsOutcome('stop', (await Promise.allSettled([stopAwsResources(namespace)]))[0]);
+      setProblems([...(state.problems ?? []).filter((p) => p.half !== 'aws'), ...aws.problems]);
+      if (aws.report) reportRestopped(aws.report);
+      if (aws.problems.length) log.warn('AWS resources of a stopped environment are still up', { namespace, problems: aws.problems.map((p) => p.detail) });
+    });
+  }
+
+  function recheckInBackground(): void {
+    recheckInFlight = true;
+    recheckAws()
+      .catch((err: unknown) => log.warn('AWS re-check failed; looked at again later', { namespace, error: describeFailure(err) }))
+      .finally(() => {
+        recheckInFlight = false;
+        version++;
+      });
+  }
+
   async function start(by: string): Promise<ActionResult> {
     const before = state.workloads;
     state.workloads = 'starting';
     changed();
-    let report: ActionReport, aws: AwsActionReport;
-    try {
-      // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
-      [report, aws] = await Promise.all([startNamespace(namespace), startAwsResources(namespace)]);
-    } catch (err) {
+    // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
+    const [kubernetes, awsResult] = await bothHalves(startNamespace(namespace), startAwsResources(namespace));
+    const aws = awsOutcome('start', awsResult);
+    if (kubernetes.status === 'rejected') {
       state.workloads = before;
-      throw err;
+      setProblems([{ half: 'kubernetes', action: 'start', detail: `Kubernetes could not start: ${describeFailure(kubernetes.reason)}` }, ...aws.problems]);
+      throw kubernetes.reason;
     }
+    const report = kubernetes.value;
     state.workloads = 'running';
     state.awsCheckedAt = null;
+    setProblems(aws.problems);
+    // Armed whatever AWS did: the workloads are up, so tonight's shutdown must come.
     let plan = 'the scheduler is disabled, so it stays up until stopped';
     if (state.enabled) {
       const { shutdownAt, afterHours } = shutdownAfterStart(now(), policy);
       // A start on an environment that is already up must not cut short someone's prolongation.
       const keepsLaterShutdown = before === 'running' && state.shutdownAt !== null && new Date(state.shutdownAt) > shutdownAt;
       if (!keepsLaterShutdown) {
-        state.prolongedMinutes = 0;
+        clearProlongation();
         armShutdown(state, shutdownAt);
       }
       plan = `shuts down ${shutdownDescription()}${afterHours && !keepsLaterShutdown ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : ''}`;
     } else {
-      state.prolongedMinutes = 0;
+      clearProlongation();
       state.shutdownAt = null;
     }
-    record('start', by, `${report.changed.length} workloads restored`);
-    announce({ kind: 'started', namespace, by, shutdownAt: state.shutdownAt, report });
-    return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${describeAwsReport(aws)}; ${plan}.`, report, aws);
+    record('start', by, `${report.changed.length} workloads restored${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`);
+    announce({ kind: 'started', namespace, by, shutdownAt: state.shutdownAt, report, ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}) });
+    return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${aws.words}; ${plan}.`, report, aws.report);
+  }
+
+  /**
+   * The namespace is still there but no longer to be managed: restore what a stop saved
+   * (nothing else could, once this workflow is gone), then end. Tried again until it works
+   * or the namespace is gone.
+   */
+  async function leaveManagement(by: string): Promise<void> {
+    while (!retired) {
+      try {
+        await exclusively(async () => {
+          if (state.workloads !== 'running') await start(`${by} (leaving management)`);
+        });
+        retired = true;
+      } catch (err) {
+        const detail = describeFailure(err);
+        if (failureType(err) === 'NamespaceNotFound') {
+          retired = true; // nothing left to restore
+          break;
+        }
+        log.error('could not restore an environment leaving management; trying again', { namespace, error: detail });
+        record('start', by, `restore before leaving management failed: ${detail}`);
+        changed();
+        await condition(() => retired, RESTORE_RETRY_MS);
+      }
+    }
   }
 
   setHandler(statusQuery, () => ({
@@ -334,6 +519,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     async ({ by, minutes }) => {
       const shutdownAt = new Date(new Date(state.shutdownAt!).getTime() + minutes * 60_000);
       state.prolongedMinutes += minutes;
+      state.prolongedOn = localDate(now(), policy.timeZone);
       armShutdown(state, shutdownAt);
       record('prolongate', by, `+${formatMinutes(minutes)}`);
       changed();
@@ -361,7 +547,15 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   );
 
   setHandler(resetSignal, () => {
-    state.prolongedMinutes = 0;
+    // The reset drops what belongs to an earlier local day. Its Schedule runs in the service's
+    // zone, which may already be the afternoon of this environment's day.
+    const prolongedToday = state.prolongedMinutes > 0 && state.prolongedOn === localDate(now(), policy.timeZone);
+    if (prolongedToday && patched(PATCHES.resetKeepsSameDay)) {
+      record('reset', 'scheduler', `kept today's prolongation of ${formatMinutes(state.prolongedMinutes)}`);
+      changed();
+      return;
+    }
+    clearProlongation();
     if (state.enabled && state.workloads === 'running') {
       const today = defaultShutdownOn(now(), policy);
       // On a day off or after hours, keep the after-hours window already running.
@@ -401,13 +595,15 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     changed();
   });
 
-  setHandler(retireSignal, () => {
-    retired = true;
+  setHandler(retireSignal, (request?: { reason: RetireReason; by: string }) => {
+    if (request?.reason === 'unmanaged') leavingBy ??= request.by;
+    else retired = true;
     version++;
   });
 
   function rejectIfRetired(): void {
     if (retired) throw new Error(`${namespace} has been deleted; its environment is retired`);
+    if (leavingBy !== null) throw new Error(`${namespace} is no longer managed (retired by ${leavingBy}); its workloads are being restored`);
   }
 
   type TimedEvent = { kind: 'warning'; offsetMinutes: number; at: Date } | { kind: 'shutdown'; at: Date } | { kind: 'aws-recheck'; at: Date };
@@ -415,7 +611,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   /** The next timed event: an unsent warning, else the shutdown; while stopped, the next AWS re-check. */
   function nextEvent(): TimedEvent | null {
     if (state.workloads === 'stopped' && state.awsCheckedAt) {
-      return { kind: 'aws-recheck', at: new Date(new Date(state.awsCheckedAt).getTime() + AWS_RECHECK_MS) };
+      if (recheckInFlight) return null;
+      const interval = state.problems?.some((p) => p.half === 'aws' && p.action === 'stop') ? AWS_RETRY_AFTER_FAILURE_MS : AWS_RECHECK_MS;
+      return { kind: 'aws-recheck', at: new Date(new Date(state.awsCheckedAt).getTime() + interval) };
     }
     if (!state.enabled || state.workloads !== 'running' || !state.shutdownAt) return null;
     const shutdownAt = new Date(state.shutdownAt);
@@ -436,12 +634,15 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       return;
     }
     if (event.kind === 'aws-recheck') {
-      await recheckAws();
+      await recheckAwsUnderLock();
       return;
     }
     state.warningsSent.push(event.offsetMinutes);
-    const minutesLeft = Math.max(0, Math.round((new Date(state.shutdownAt!).getTime() - now().getTime()) / 60_000));
-    announce({ kind: 'warning', namespace, shutdownAt: state.shutdownAt!, minutesLeft, offsetMinutes: event.offsetMinutes });
+    const shutdownAt = new Date(state.shutdownAt!);
+    const minutesLeft = Math.max(0, Math.round((shutdownAt.getTime() - now().getTime()) / 60_000));
+    // Said after the shutdown, a warning is noise.
+    const deadline = new Date(Math.min(shutdownAt.getTime(), now().getTime() + NOTIFICATION_DEADLINE_MS));
+    announce({ kind: 'warning', namespace, shutdownAt: state.shutdownAt!, minutesLeft, offsetMinutes: event.offsetMinutes }, deadline);
   }
 
   function historyIsLong(): boolean {
@@ -449,37 +650,71 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     return info.continueAsNewSuggested || info.historyLength >= (input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS);
   }
 
+  /** Nothing of this run's own is in progress: no handler, no action under the lock, no re-check. */
+  function quiet(): boolean {
+    return allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && leavingBy === null && !retired;
+  }
+
+  /**
+   * Whether to continue as new now. Notifications in flight are waited for, but never past
+   * the next due event: those still undelivered then go with the new run.
+   */
+  async function readyToContinueAsNew(): Promise<boolean> {
+    if (!quiet()) return false;
+    const event = nextEvent();
+    const dueInMs = event ? dueAt(event) - now().getTime() : undefined;
+    if (dueInMs !== undefined && dueInMs <= 0) return false;
+    const settled = () => outbox.size === 0 || !quiet();
+    if (dueInMs === undefined) await condition(settled);
+    else await condition(settled, dueInMs);
+    return quiet();
+  }
+
+  function continuedInput(): EnvironmentInput {
+    return { ...input, policy, state, enabled: state.enabled, dispatchAheadMs, undelivered: [...outbox.values()] };
+  }
+
   changed();
+  for (const notification of input.undelivered ?? []) deliver(notification);
   while (!retired) {
+    if (leavingBy !== null) {
+      await leaveManagement(leavingBy);
+      continue;
+    }
     if (historyIsLong()) {
-      await condition(() => allHandlersFinished() && !busy && pendingNotifications === 0);
-      if (!retired) {
-        return continueAsNew<typeof environmentWorkflow>({ ...input, policy, state, enabled: state.enabled, dispatchAheadMs });
+      if (patched(PATCHES.notificationsCarriedOver)) {
+        if (await readyToContinueAsNew()) return continueAsNew<typeof environmentWorkflow>(continuedInput());
+      } else {
+        await condition(() => allHandlersFinished() && !busy && outbox.size === 0);
+        if (!retired) return continueAsNew<typeof environmentWorkflow>(continuedInput());
+        break;
       }
-      break;
     }
     const event = nextEvent();
     const seen = version;
-    const woken = () => version !== seen || retired;
+    const woken = () => version !== seen || retired || leavingBy !== null || (historyIsLong() && quiet());
     if (!event) {
       await condition(woken);
       continue;
     }
     const waitMs = dueAt(event) - now().getTime();
     if (waitMs > 0 && (await condition(woken, waitMs))) continue;
+    if (event.kind === 'aws-recheck' && patched(PATCHES.recheckOutsideLock)) {
+      recheckInBackground();
+      continue;
+    }
     try {
       await exclusively(fireDueEvent);
     } catch (err) {
       // Only non-retryable failures get here (the namespace is gone, ...): stay alive for humans.
       log.error('scheduled action failed', { namespace, error: String(err) });
-      record('scheduled-stop', 'scheduler', `failed: ${err instanceof Error ? err.message : String(err)}`);
+      record('scheduled-stop', 'scheduler', `failed: ${describeFailure(err)}`);
       state.shutdownAt = null;
       changed();
     }
   }
 
-  await condition(() => allHandlersFinished() && !busy && pendingNotifications === 0);
+  await condition(() => allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && outbox.size === 0);
   log.info('environment retired', { namespace });
   return { namespace, phase: phase(), policy, ...state, shutdownDescription: null };
 }
-

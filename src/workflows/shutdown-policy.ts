@@ -39,6 +39,11 @@ function local(instant: Date, policy: EnvironmentPolicy): DateTime {
   return DateTime.fromJSDate(instant, { zone: policy.timeZone });
 }
 
+/** The local date (YYYY-MM-DD) of `instant` in `timeZone`. */
+export function localDate(instant: Date, timeZone: string): string {
+  return DateTime.fromJSDate(instant, { zone: timeZone }).toISODate() ?? '';
+}
+
 export function isWorkingDay(instant: Date, policy: EnvironmentPolicy): boolean {
   const day = local(instant, policy);
   const weekday = WEEKDAYS[day.weekday - 1];

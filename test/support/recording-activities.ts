@@ -3,10 +3,10 @@
  * interface, remember every call with the (possibly skipped) server time, and report
  * plausible results. Used where the real Kubernetes or Slack are not the point of the test.
  */
-import type { ActionReport, AwsActionReport, AwsActivities, AwsResourceResult, EnvironmentActivities, EnvironmentEvent, StopTiming } from '../../src/activities/contracts';
+import type { ActionReport, AwsActionReport, AwsActivities, AwsResource, AwsResourceResult, EnvironmentActivities, EnvironmentEvent, StopTiming } from '../../src/activities/contracts';
 
 export interface RecordedCall {
-  name: 'stopNamespace' | 'startNamespace' | 'notify' | 'stopAwsResources' | 'startAwsResources';
+  name: 'stopNamespace' | 'startNamespace' | 'notify' | 'stopAwsResources' | 'startAwsResources' | 'awsStatus';
   namespace: string;
   event?: EnvironmentEvent;
   /** A stop's instant when it was handed over ahead of it. Not held here: the clock may be the test server's skipped one. */
@@ -15,12 +15,20 @@ export interface RecordedCall {
 }
 
 export type RecordingActivities = EnvironmentActivities &
-  Pick<AwsActivities, 'stopAwsResources' | 'startAwsResources'> & {
+  Pick<AwsActivities, 'stopAwsResources' | 'startAwsResources' | 'awsStatus'> & {
     calls: RecordedCall[];
     /** What the next AWS stop reports, e.g. an RDS instance that started by itself. */
     awsStopResults: AwsResourceResult[][];
+    /** What the next AWS status read finds (default: nothing tagged). */
+    awsStatusResults: AwsResource[][];
     /** While set, stopNamespace records its call, then waits for this before it answers (a stop in progress). */
     holdStops?: Promise<void>;
+    /** While set, every AWS activity (stop, start, status) throws what it returns: AWS refusing or down. */
+    awsFailure?: () => Error;
+    /** While set, every notify throws what it returns: Slack down. */
+    notifyFailure?: () => Error;
+    /** Kubernetes stops and starts running right now, and the most there ever were at once. */
+    kubernetesInFlight: { now: number; max: number };
   };
 
 export function recordingActivities(clock: () => Promise<number>): RecordingActivities {
@@ -40,28 +48,49 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
     unchanged: 0,
     durationMs: 1,
   });
+  const kubernetesInFlight = { now: 0, max: 0 };
+  async function kubernetes<T>(work: () => Promise<T>): Promise<T> {
+    kubernetesInFlight.max = Math.max(kubernetesInFlight.max, ++kubernetesInFlight.now);
+    try {
+      return await work();
+    } finally {
+      kubernetesInFlight.now--;
+    }
+  }
   const activities: RecordingActivities = {
     calls,
     awsStopResults,
+    awsStatusResults: [],
+    kubernetesInFlight,
     async stopAwsResources(namespace, timing) {
       calls.push({ name: 'stopAwsResources', namespace, timing, atMs: await clock() });
+      if (activities.awsFailure) throw activities.awsFailure();
       return awsReport(namespace, 'stop', awsStopResults.shift() ?? []);
     },
     async startAwsResources(namespace) {
       calls.push({ name: 'startAwsResources', namespace, atMs: await clock() });
+      if (activities.awsFailure) throw activities.awsFailure();
       return awsReport(namespace, 'start', []);
     },
-    async stopNamespace(namespace, timing) {
-      calls.push({ name: 'stopNamespace', namespace, timing, atMs: await clock() });
-      await activities.holdStops;
-      return report(namespace, 2, 0);
+    async awsStatus(namespace) {
+      calls.push({ name: 'awsStatus', namespace, atMs: await clock() });
+      if (activities.awsFailure) throw activities.awsFailure();
+      return { namespace, source: 'live', resources: activities.awsStatusResults.shift() ?? [], notes: [] };
     },
-    async startNamespace(namespace) {
-      calls.push({ name: 'startNamespace', namespace, atMs: await clock() });
-      return report(namespace, 0, 2);
-    },
+    stopNamespace: (namespace, timing) =>
+      kubernetes(async () => {
+        calls.push({ name: 'stopNamespace', namespace, timing, atMs: await clock() });
+        await activities.holdStops;
+        return report(namespace, 2, 0);
+      }),
+    startNamespace: (namespace) =>
+      kubernetes(async () => {
+        calls.push({ name: 'startNamespace', namespace, atMs: await clock() });
+        return report(namespace, 0, 2);
+      }),
     async notify(event) {
       calls.push({ name: 'notify', namespace: event.namespace, event, atMs: await clock() });
+      if (activities.notifyFailure) throw activities.notifyFailure();
     },
   };
   return activities;
