@@ -447,11 +447,8 @@ describe('environment workflow (time-skipping server)', function () {
   for (const timeZone of ['Asia/Tokyo', 'America/New_York']) {
     it(`reset keeps a prolongation made the same local day and drops one of an earlier day (${timeZone})`, async function () {
       // Late in the environment's local day, so its prolongation reaches past local midnight.
-      let local = DateTime.fromMillis(await env.currentTimeMs(), { zone: timeZone });
-      if (local.hour >= 21) {
-        await env.sleep(local.endOf('day').diff(local).toMillis() + HOUR);
-        local = DateTime.fromMillis(await env.currentTimeMs(), { zone: timeZone });
-      }
+      const local = DateTime.fromMillis(await env.currentTimeMs(), { zone: timeZone });
+      if (local.hour >= 21) await env.sleep(local.endOf('day').diff(local).toMillis() + HOUR);
       const policy = everyDayPolicy({ timeZone, shutdownTime: '23:30' });
       await worker.runUntil(async () => {
         const handle = await startEnvironment(policy);
