@@ -29,7 +29,7 @@ import { createAwsActivities, type AwsSettings } from '../src/activities/aws';
 import type { AwsActionReport, AwsOutcome } from '../src/activities/contracts';
 import { createLogger } from '../src/logger';
 import { awsInventoryWorkflow } from '../src/workflows';
-import { moto, MOTO_CREDENTIALS, type Moto } from './support/moto';
+import { moto, motoCheckingCredentials, MOTO_CREDENTIALS, type Moto } from './support/moto';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const MAIN = 'eu-west-1';
@@ -379,6 +379,24 @@ describe('AWS activities (moto)', function () {
     assert.equal(stop.source, 'cache');
     assert.deepEqual(stop.resources.map((r) => r.id).sort(), [...instances, ...dbs].sort());
     assert.ok(stop.resources.every((r) => r.outcome === 'changed'));
+  });
+
+  it('credentials AWS does not accept fail stop, start and status at once, not retried, saying what to fix', async function () {
+    const checking = await motoCheckingCredentials();
+    const refused = aws({ endpoint: checking.endpoint, credentials: { accessKeyId: 'AKIAEXPIRED0000000000', secretAccessKey: 'expired' }, maxAttempts: 1 });
+    for (const [name, call] of [
+      ['stop', () => refused.stopAwsResources('dev1')],
+      ['start', () => refused.startAwsResources('dev1')],
+      ['status', () => refused.awsStatus('dev1')],
+    ] as const) {
+      await assert.rejects(call(), (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure, `${name}: expected an ApplicationFailure, got ${String(err)}`);
+        assert.equal(err.nonRetryable, true, `${name}: a refusal is final`);
+        assert.equal(err.type, 'AwsNotAllowed');
+        assert.match(err.message, /AWS refused to list the resources of dev1 \((AuthFailure|InvalidClientTokenId): .*\): check the credentials and the IAM policy/);
+        return true;
+      });
+    }
   });
 
   it('manages no AWS resources, without calling AWS, when no region is configured', async function () {

@@ -42,14 +42,15 @@ function freePort(): Promise<number> {
   });
 }
 
-let child: ChildProcess | undefined;
+const children = new Set<ChildProcess>();
 let started: Promise<Moto> | undefined;
 
-async function start(): Promise<Moto> {
+async function start(environment: Record<string, string> = {}): Promise<Moto> {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const proc = spawn(motoServerPath(), ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  child = proc;
+  const proc = spawn(motoServerPath(), ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...environment } });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
   // Kept for the error message only: moto logs every request to stderr.
   let stderrTail = '';
   proc.stderr?.on('data', (chunk: Buffer) => {
@@ -86,13 +87,25 @@ export function moto(): Promise<Moto> {
   return started;
 }
 
+/**
+ * A second moto that checks credentials as AWS does (moto's INITIAL_NO_AUTH_ACTION_COUNT=0):
+ * every request signed with keys it does not know is refused, like expired or wrong ones.
+ */
+let checkingCredentials: Promise<Moto> | undefined;
+export function motoCheckingCredentials(): Promise<Moto> {
+  checkingCredentials ??= start({ INITIAL_NO_AUTH_ACTION_COUNT: '0' });
+  return checkingCredentials;
+}
+
 after(async function () {
-  const proc = child;
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
   this.timeout(15_000);
-  const gone = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-  await gone;
-  clearTimeout(timer);
+  await Promise.all(
+    [...children].map(async (proc) => {
+      const gone = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+      await gone;
+      clearTimeout(timer);
+    }),
+  );
 });
