@@ -118,6 +118,7 @@ async function execute(command: Command, environments: Environments, config: Con
           `${s.namespace}: ${s.phase}${s.enabled ? '' : ' (scheduler disabled)'}`,
           `next shutdown: ${s.shutdownDescription ?? 'none'}${s.prolongedMinutes ? ` (prolonged ${formatMinutes(s.prolongedMinutes)})` : ''}`,
           `last action: ${last}`,
+          ...(s.problems ?? []).map((p) => `problem: ${p.detail}`),
         ].join('\n'),
         s,
       );

@@ -22,7 +22,7 @@ import { createSlackRouter, type SlackAllowLists } from '../src/api/slack';
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
 import { environmentWorkflow, environmentWorkflowId, statusQuery, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
-import { recordingActivities, type RecordedCall } from './support/recording-activities';
+import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
 import { SlackRecorder, eventually, postSigned, visibleText, type SignedResponse } from './support/slack';
 import { devServerEnv, useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 import { everyDayPolicy, morningPolicy } from './support/policies';
@@ -94,6 +94,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
   let worker: Worker;
   let running: Promise<void>;
   let calls: RecordedCall[];
+  let recording: RecordingActivities;
   let taskQueue: string;
   let counter = 0;
   const started: WorkflowHandle[] = [];
@@ -117,7 +118,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     recorder = await new SlackRecorder().start();
     taskQueue = uniqueTaskQueue('slack');
     api = await serveApi(env.client, taskQueue);
-    const recording = recordingActivities(async () => Date.now());
+    recording = recordingActivities(async () => Date.now());
     calls = recording.calls;
     const notifier = createSlackNotifier({
       token: 'xoxb-test-token',
@@ -271,6 +272,25 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     const startedReply = await laterReply(start.responseId, /started by/);
     assert.match(visibleText(startedReply), new RegExp(`${namespace} started by <@${ALICE}>: 1 workloads restored; shuts down today`));
     assert.equal((await status()).phase, 'running');
+  });
+
+  it('AWS refusing a stop: the workloads stop anyway, and the reply, the channel and status say the tagged instances still run', async function () {
+    const { namespace, status } = await environment();
+    recording.awsFailure = () => ApplicationFailure.nonRetryable('AWS refused to list the resources (UnauthorizedOperation: not allowed)', 'AwsNotAllowed');
+    try {
+      const stop = await devenv(`stop ${namespace}`);
+      const stopped = await laterReply(stop.responseId, /stopped by/);
+      assert.match(visibleText(stopped), /1 workloads scaled to 0; AWS could not stop: AWS refused to list the resources \(UnauthorizedOperation: not allowed\)/);
+      const announced = await eventually('the stop announcement with its problem', () =>
+        recorder.messages().find((m) => m.channel === DEVS && visibleText(m).includes(`*${namespace}* stopped by <@${ALICE}>`) && visibleText(m).includes('AWS could not stop')),
+      );
+      assert.match(String(announced.text), /AWS could not stop/, 'the notification text says it too');
+      assert.equal((await status()).phase, 'stopped');
+      const shown = await devenv(`status ${namespace}`);
+      assert.match(shown.text, /:warning: AWS could not stop: AWS refused/);
+    } finally {
+      recording.awsFailure = undefined;
+    }
   });
 
   it('an unknown namespace is told so, for every command that names one', async function () {

@@ -75,6 +75,10 @@ export const environmentStatus = z
     warningsSent: z.array(z.number().int()),
     lastAction: lastAction.nullable(),
     policy: z.object({ shutdownTime: z.string(), timeZone: z.string(), workingDays: z.array(z.string()) }),
+    problems: z
+      .array(z.object({ half: z.enum(['kubernetes', 'aws']), action: z.enum(['stop', 'start']), detail: z.string() }))
+      .optional()
+      .meta({ description: 'what the last stop or start could not do, per half: e.g. workloads stopped but the tagged AWS instances still running' }),
   })
   .meta({ id: 'EnvironmentStatus' });
 

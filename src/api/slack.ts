@@ -506,8 +506,11 @@ function statusMessage(state: EnvironmentStatus, workloads: WorkloadRow[] | 'una
   else if (workloads) blocks.push(section(workloadTable(workloads)));
   if (aws === 'unavailable') blocks.push(context('AWS resources could not be read just now.'));
   else if (aws?.length) blocks.push(section(awsTable(aws)));
+  const problems = (state.problems ?? []).map((p) => p.detail);
+  if (problems.length) blocks.push(section(`:warning: ${problems.map((p) => mrkdwn(p)).join('\n:warning: ')}`));
   blocks.push(context(lastLine));
-  return { text: `${state.namespace} is ${state.phase}. ${state.shutdownDescription ? `Next shutdown ${state.shutdownDescription}.` : ''}`.trim(), blocks };
+  const text = `${state.namespace} is ${state.phase}. ${state.shutdownDescription ? `Next shutdown ${state.shutdownDescription}.` : ''}${problems.length ? ` ${problems.join('. ')}.` : ''}`;
+  return { text: text.trim(), blocks };
 }
 
 /** EC2 and RDS resources tagged for the namespace, with AWS's own word for their state. */
