@@ -111,8 +111,10 @@ describe('on the Temporal dev server', function () {
           const current = await handle.query(statusQuery);
           return current.lastAction?.action === 'reset' ? current : undefined;
         });
-        assert.equal(status.prolongedMinutes, 0);
-        assert.equal(status.shutdownAt, defaults[i]);
+        // Prolonged the same local day, so kept (dropping one of an earlier day is tested on the time-skipping server).
+        assert.equal(status.prolongedMinutes, 60);
+        assert.equal(status.shutdownAt, new Date(new Date(defaults[i]!).getTime() + 60 * 60_000).toISOString());
+        assert.match(status.lastAction?.detail ?? '', /kept today's prolongation of 1h/);
       }
     });
   });
