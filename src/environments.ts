@@ -97,7 +97,12 @@ export function createEnvironments(client: Client): Environments {
     const { status } = await handle(namespace)
       .describe()
       .catch((err: unknown) => translate(err, namespace));
-    if (status.name !== 'RUNNING') throw new OperationError('retired', `${namespace} is no longer managed (its namespace was deleted)`);
+    if (status.name !== 'RUNNING') throw retired(namespace);
+  }
+
+  /** The environment's last run has ended (retired, or ended by an operator): nothing acts on it any more. */
+  function retired(namespace: string): OperationError {
+    return new OperationError('retired', `${namespace} is no longer managed (its namespace was deleted)`);
   }
 
   return {
@@ -105,9 +110,11 @@ export function createEnvironments(client: Client): Environments {
       const description = await handle(namespace)
         .describe()
         .catch((err: unknown) => translate(err, namespace));
+      // A closed run's last state (often `running` with a shutdown time) is not what is up now.
+      if (description.status.name !== 'RUNNING') throw retired(namespace);
       const memo = description.memo?.[STATUS_MEMO] as StatusMemo | undefined;
       // Answered by the server alone; an environment started before the memo existed is asked directly.
-      if (!memo || description.status.name !== 'RUNNING') return handle(namespace).query(statusQuery).catch((err: unknown) => translate(err, namespace));
+      if (!memo) return handle(namespace).query(statusQuery).catch((err: unknown) => translate(err, namespace));
       return { ...memo, shutdownDescription: memo.shutdownAt ? describeShutdown(new Date(memo.shutdownAt), new Date(), memo.policy.timeZone) : null };
     },
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID } from '../src/temporal/setup';
-import { environmentWorkflow, environmentWorkflowId, statusQuery } from '../src/workflows';
+import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery } from '../src/workflows';
 import { recordingActivities } from './support/recording-activities';
 import { moto } from './support/moto';
 import { morningPolicy } from './support/policies';
@@ -104,6 +104,19 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     });
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(set TEMPORAL_ADDRESS\)/);
+  });
+
+  it('a retired environment: status and stop say it is no longer managed, exit code 3', async function () {
+    const retired = `cli-retired-${process.pid}`;
+    const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(retired), taskQueue, args: [{ namespace: retired, policy: morningPolicy(), enabled: true }] });
+    await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'test' });
+    await handle.result();
+    for (const command of ['status', 'stop']) {
+      const { code, stdout, stderr } = await devenv(command, retired);
+      assert.equal(code, 3, `${command}: ${stdout}${stderr}`);
+      assert.equal(stdout, '');
+      assert.equal(stderr.trim(), `${retired} is no longer managed (its namespace was deleted)`);
+    }
   });
 
   it('schedules ensure creates the Schedules, then updates them in place', async function () {

@@ -17,7 +17,7 @@ import { createMetrics } from '../src/api/metrics';
 import { actionResult, createRestRouter, environmentList, environmentStatus, errorBody, supportPod, supportPodList } from '../src/api/rest';
 import { createApi } from '../src/api/server';
 import { createLogger } from '../src/logger';
-import { environmentWorkflow, environmentWorkflowId, statusQuery } from '../src/workflows';
+import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery } from '../src/workflows';
 import { recordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -225,6 +225,25 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     const refused = await call('POST', `/api/v1/environments/${namespace}/prolongate`, { body: { duration: '1h' } });
     assert.equal(refused.status, 409);
     assert.match(String(refused.body.error), /only a running environment can be prolongated/);
+  });
+
+  it('a retired environment: status and every action answer 404 "no longer managed", not the closed run\'s last state', async function () {
+    const namespace = await environment();
+    const handle = env.client.workflow.getHandle(environmentWorkflowId(namespace));
+    await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'test' });
+    await handle.result();
+    const cases: [string, string, unknown][] = [
+      ['GET', `/api/v1/environments/${namespace}`, undefined],
+      ['POST', `/api/v1/environments/${namespace}/stop`, undefined],
+      ['POST', `/api/v1/environments/${namespace}/start`, undefined],
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '1h' }],
+    ];
+    for (const [method, path, body] of cases) {
+      const response = await call(method, path, { body });
+      assert.equal(response.status, 404, `${method} ${path}: ${JSON.stringify(response.body)}`);
+      answersAs(errorBody, response.body, `${method} ${path}`);
+      assert.equal(response.body.error, `${namespace} is no longer managed (its namespace was deleted)`);
+    }
   });
 
   it('status is answered by the Temporal server alone: it works while no worker runs', async function () {
