@@ -539,6 +539,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         activities: recordingActivities(async () => Date.now()) as unknown as AllActivities,
         maxCachedWorkflows: 10,
         maxConcurrentActivities: 10,
+        shutdownGraceMs: 0,
       });
       // Worker.create has loaded the bundle into the workflow sandbox; it bundled nothing itself.
       assert.equal((worker.options.workflowBundle as { codePath?: string } | undefined)?.codePath, bundlePath);
