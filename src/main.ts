@@ -146,7 +146,11 @@ async function main(config: Config, logger: Logger): Promise<void> {
       // Requests in flight (a Slack command, a REST stop) are answered while Temporal is still connected.
       await Promise.all([api.close(), webhook?.close()]);
       await admission?.drain(ADMISSION_DRAIN_MS);
-      worker?.shutdown();
+      if (worker) {
+        // Activities in flight (a stop halfway through a namespace) finish here, up to the grace; then they are cancelled and retried elsewhere.
+        logger.info({ graceSeconds: config.worker.shutdownGraceMs / 1000 }, 'worker stopping');
+        worker.shutdown();
+      }
       await workerRun;
       await connection.close();
       await devServer?.stop();
