@@ -5,7 +5,8 @@
  * environment variables as the service (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE...).
  *
  * Exit codes: 0 done, 1 failed (Temporal unreachable, internal error), 2 bad command or
- * settings, 3 no such environment or support pod, 4 refused (e.g. prolongating a stopped one).
+ * settings, 3 no such environment or support pod, 4 refused (e.g. prolongating a stopped one),
+ * 5 still in progress (start, stop or prolongate not done within COMMAND_WAIT_SECONDS; it goes on).
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -13,14 +14,14 @@ import { Client, Connection } from '@temporalio/client';
 import { formatCommand, helpLines, parseCommand, type Command } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { formatMinutes } from './duration';
-import { createEnvironments, OperationError, type Environments } from './environments';
+import { createEnvironments, InProgressError, OperationError, type Environments } from './environments';
 import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
 import { createConfiguredAws } from './activities';
 import { DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { createLogger } from './logger';
 
-const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, refused: 4 } as const;
+const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, refused: 4, inProgress: 5 } as const;
 
 const USAGE = [
   'usage: devenv [--json] <command>',
@@ -31,6 +32,7 @@ const USAGE = [
   'devenv aws create-table              create the DynamoDB inventory table (INVENTORY_TABLE) if it is missing',
   '',
   'Temporal: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TASK_QUEUE.',
+  'start, stop and prolongate wait up to COMMAND_WAIT_SECONDS (default 20), then exit 5 if still in progress.',
 ].join('\n');
 
 class UsageError extends Error {}
@@ -93,14 +95,14 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
       return report.failed.length ? EXIT.failed : EXIT.ok;
     }
 
-    await execute(parsed!.command, createEnvironments(client), config, print);
-    return EXIT.ok;
+    return (await execute(parsed!.command, createEnvironments(client), config, print)) ?? EXIT.ok;
   } finally {
     await connection.close();
   }
 }
 
-async function execute(command: Command, environments: Environments, config: Config, print: (human: string, data: unknown) => void): Promise<void> {
+/** Prints the outcome; returns an exit code other than 0 where the outcome needs one. */
+async function execute(command: Command, environments: Environments, config: Config, print: (human: string, data: unknown) => void): Promise<number | void> {
   const by = `cli:${os.userInfo().username}`;
   switch (command.name) {
     case 'help':
@@ -126,9 +128,20 @@ async function execute(command: Command, environments: Environments, config: Con
     case 'start':
     case 'stop':
     case 'prolongate': {
-      const result =
-        command.name === 'prolongate' ? await environments.prolongate(command.namespace, command.minutes, by) : await environments[command.name](command.namespace, by);
-      return print(result.message, result);
+      const wait = { waitMs: config.commandWaitMs };
+      try {
+        const result =
+          command.name === 'prolongate'
+            ? await environments.prolongate(command.namespace, command.minutes, by, wait)
+            : await environments[command.name](command.namespace, by, wait);
+        return print(result.message, result);
+      } catch (err) {
+        if (!(err instanceof InProgressError)) throw err;
+        // Not a failure: the action goes on in the environment; only this wait for it ended.
+        const message = err.message.replace(/its status shows/, `\`devenv status ${err.namespace}\` shows`);
+        print(message, { namespace: err.namespace, action: err.action, accepted: err.accepted, inProgress: true, message });
+        return EXIT.inProgress;
+      }
     }
     case 'support start':
       await environments.startSupportPod({ name: command.supportName, size: command.size, by, taskQueue: config.temporal.taskQueue, ttlMs: config.support.ttlMinutes * 60_000 });

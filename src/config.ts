@@ -162,6 +162,8 @@ const schema = z.object({
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(2).max(100_000).default(2000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(500),
   SHUTDOWN_DISPATCH_AHEAD_SECONDS: z.coerce.number().int().min(0).max(MAX_HOLD_MS / 1000).default(10),
+  WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
+  COMMAND_WAIT_SECONDS: z.coerce.number().int().min(1).max(300).default(20),
   SUPPORT_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name (a DNS-1123 label)').max(63).default('devenv-support'),
   SUPPORT_IMAGE: z.string().min(1).default('debian:bookworm-slim'),
   SUPPORT_SIZES: supportSizes.optional(),
@@ -235,8 +237,11 @@ export interface Config {
   /**
    * maxCachedWorkflows: workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history.
    * maxConcurrentActivities: activity slots; a stop dispatched ahead holds one (two with AWS) until its instant.
+   * shutdownGraceMs: on SIGTERM, how long activities in flight may run on before they are cancelled (and retried elsewhere).
    */
-  worker: { maxCachedWorkflows: number; maxConcurrentActivities: number };
+  worker: { maxCachedWorkflows: number; maxConcurrentActivities: number; shutdownGraceMs: number };
+  /** How long a REST call or `devenv` command waits for a start, stop or prolongation before answering that it is still in progress. */
+  commandWaitMs: number;
   support: { namespace: string; image: string; sizes?: Record<string, { cpu: string; memory: string }>; ttlMinutes: number };
   slack: {
     /** Unset: the /slack routes are not mounted. Never logged. */
@@ -313,7 +318,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shutdownDispatchAheadMs: c.SHUTDOWN_DISPATCH_AHEAD_SECONDS * 1000,
     },
     kubernetes: { concurrency: c.KUBE_CONCURRENCY, processConcurrency: c.KUBE_WORKER_CONCURRENCY },
-    worker: { maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES },
+    worker: { maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES, shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_SECONDS * 1000 },
+    commandWaitMs: c.COMMAND_WAIT_SECONDS * 1000,
     support: { namespace: c.SUPPORT_NAMESPACE, image: c.SUPPORT_IMAGE, sizes: c.SUPPORT_SIZES, ttlMinutes: c.SUPPORT_POD_TTL },
     slack: {
       signingSecret: c.SLACK_SIGNING_SECRET,

@@ -8,8 +8,10 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateStage,
   type Client,
 } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from './search-attributes';
 import {
   DISPATCH_AHEAD_MEMO,
@@ -27,7 +29,7 @@ import {
 import { describeShutdown, type EnvironmentPolicy } from './workflows/shutdown-policy';
 import { stopSupportPodSignal, supportPodStateQuery, supportPodWorkflow, supportPodWorkflowId, type SupportPodState } from './workflows/support-pod';
 
-export type OperationErrorKind = 'unknown-environment' | 'retired' | 'rejected' | 'conflict' | 'unknown-support-pod';
+export type OperationErrorKind = 'unknown-environment' | 'retired' | 'rejected' | 'conflict' | 'unknown-support-pod' | 'in-progress';
 
 export class OperationError extends Error {
   constructor(
@@ -37,6 +39,32 @@ export class OperationError extends Error {
     super(message);
     this.name = 'OperationError';
   }
+}
+
+/**
+ * A start, stop or prolongation that was not done within the caller's wait. `accepted`: the
+ * environment has taken it up (past its validator) and will finish it; otherwise it has been
+ * asked for but no worker has taken it up yet. Either way its status shows when it is done.
+ */
+export class InProgressError extends OperationError {
+  constructor(
+    readonly namespace: string,
+    readonly action: 'start' | 'stop' | 'prolongate',
+    readonly accepted: boolean,
+  ) {
+    super(
+      'in-progress',
+      accepted
+        ? `${action} ${namespace} is still in progress; its status shows when it is done`
+        : `${action} ${namespace} has been asked for, but no worker has taken it up yet; its status shows when it is done`,
+    );
+    this.name = 'InProgressError';
+  }
+}
+
+/** How long a start, stop or prolongation may take before the call gives up waiting (InProgressError); unset: until it is done. */
+export interface UpdateWait {
+  waitMs?: number;
 }
 
 export interface EnvironmentSummary {
@@ -66,9 +94,9 @@ export interface Environments {
   countByPhase(): Promise<Record<Phase, number>>;
   /** Fails at once, from the server alone, when the environment is unknown or retired: no worker needed to say so. */
   ensureManaged(namespace: string): Promise<void>;
-  start(namespace: string, by: string): Promise<ActionResult>;
-  stop(namespace: string, by: string): Promise<ActionResult>;
-  prolongate(namespace: string, minutes: number, by: string): Promise<ActionResult>;
+  start(namespace: string, by: string, wait?: UpdateWait): Promise<ActionResult>;
+  stop(namespace: string, by: string, wait?: UpdateWait): Promise<ActionResult>;
+  prolongate(namespace: string, minutes: number, by: string, wait?: UpdateWait): Promise<ActionResult>;
   startSupportPod(request: { name: string; size: string; by: string; taskQueue: string; ttlMs?: number }): Promise<void>;
   supportPod(name: string): Promise<SupportPodState>;
   stopSupportPod(name: string, by: string): Promise<void>;
@@ -88,16 +116,56 @@ export function createEnvironments(client: Client): Environments {
     throw err;
   }
 
-  async function update(namespace: string, run: () => Promise<ActionResult>): Promise<ActionResult> {
+  async function update<Arg>(
+    namespace: string,
+    action: InProgressError['action'],
+    definition: UpdateDefinition<ActionResult, [Arg]>,
+    arg: Arg,
+    { waitMs }: UpdateWait = {},
+  ): Promise<ActionResult> {
     await ensureManaged(namespace);
-    return run().catch((err: unknown) => translate(err, namespace));
+    const workflow = handle(namespace);
+    if (waitMs === undefined) return workflow.executeUpdate(definition, { args: [arg] }).catch((err: unknown) => translate(err, namespace));
+
+    // Accepted first (a validator's refusal comes back here, at once), then its result, for at most waitMs in all.
+    let accepted = false;
+    let gaveUp = false;
+    const stopPolling = new AbortController();
+    const work = (async () => {
+      const started = await workflow.startUpdate(definition, { args: [arg], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      accepted = true;
+      return gaveUp ? undefined : client.withAbortSignal(stopPolling.signal, () => started.result());
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<'waited'>((resolve) => {
+      timer = setTimeout(() => resolve('waited'), waitMs);
+    });
+    try {
+      const outcome = await Promise.race([work, bound]);
+      if (outcome !== 'waited' && outcome !== undefined) return outcome;
+    } catch (err) {
+      translate(err, namespace);
+    } finally {
+      clearTimeout(timer);
+    }
+    // Not done yet. The Update goes on in the workflow; only this wait for it ends. An Update not
+    // yet accepted is still being handed over in the background (a later refusal is dropped: the
+    // race above has already handled `work`).
+    gaveUp = true;
+    stopPolling.abort();
+    throw new InProgressError(namespace, action, accepted);
   }
 
   async function ensureManaged(namespace: string): Promise<void> {
     const { status } = await handle(namespace)
       .describe()
       .catch((err: unknown) => translate(err, namespace));
-    if (status.name !== 'RUNNING') throw new OperationError('retired', `${namespace} is no longer managed (its namespace was deleted)`);
+    if (status.name !== 'RUNNING') throw retired(namespace);
+  }
+
+  /** The environment's last run has ended (retired, or ended by an operator): nothing acts on it any more. */
+  function retired(namespace: string): OperationError {
+    return new OperationError('retired', `${namespace} is no longer managed (its namespace was deleted)`);
   }
 
   return {
@@ -105,9 +173,11 @@ export function createEnvironments(client: Client): Environments {
       const description = await handle(namespace)
         .describe()
         .catch((err: unknown) => translate(err, namespace));
+      // A closed run's last state (often `running` with a shutdown time) is not what is up now.
+      if (description.status.name !== 'RUNNING') throw retired(namespace);
       const memo = description.memo?.[STATUS_MEMO] as StatusMemo | undefined;
       // Answered by the server alone; an environment started before the memo existed is asked directly.
-      if (!memo || description.status.name !== 'RUNNING') return handle(namespace).query(statusQuery).catch((err: unknown) => translate(err, namespace));
+      if (!memo) return handle(namespace).query(statusQuery).catch((err: unknown) => translate(err, namespace));
       return { ...memo, shutdownDescription: memo.shutdownAt ? describeShutdown(new Date(memo.shutdownAt), new Date(), memo.policy.timeZone) : null };
     },
 
@@ -136,9 +206,9 @@ export function createEnvironments(client: Client): Environments {
     },
 
     ensureManaged,
-    start: (namespace, by) => update(namespace, () => handle(namespace).executeUpdate(startUpdate, { args: [{ by }] })),
-    stop: (namespace, by) => update(namespace, () => handle(namespace).executeUpdate(stopUpdate, { args: [{ by }] })),
-    prolongate: (namespace, minutes, by) => update(namespace, () => handle(namespace).executeUpdate(prolongateUpdate, { args: [{ by, minutes }] })),
+    start: (namespace, by, wait) => update(namespace, 'start', startUpdate, { by }, wait),
+    stop: (namespace, by, wait) => update(namespace, 'stop', stopUpdate, { by }, wait),
+    prolongate: (namespace, minutes, by, wait) => update(namespace, 'prolongate', prolongateUpdate, { by, minutes }, wait),
 
     async startSupportPod({ name, size, by, taskQueue, ttlMs }) {
       try {

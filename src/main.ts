@@ -3,14 +3,13 @@
  * a local Temporal dev server (the embedded default); with it, it joins that cluster.
  * Then it registers what Temporal needs, runs the worker and serves the API.
  */
-import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
 import { createKubernetesActivities, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
-import { createApi } from './api/server';
+import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
 import { createSlackRouter } from './api/slack';
 import { startWebhookServer, type WebhookServer } from './api/webhook';
@@ -18,6 +17,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createEnvironments } from './environments';
 import { createLogger, type Logger } from './logger';
 import { startDevServer, type DevServer } from './temporal/dev-server';
+import { httpCloseTimeoutMs } from './shutdown';
 import { ensureSchedules, RECONCILE_SCHEDULE_ID, registerSearchAttributes } from './temporal/setup';
 import { createWorker } from './worker';
 
@@ -79,14 +79,12 @@ async function main(config: Config, logger: Logger): Promise<void> {
         supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
         supportTaskQueue: taskQueue,
         supportPodTtlMs: config.support.ttlMinutes * 60_000,
+        commandWaitMs: config.commandWaitMs,
       })
     : undefined;
   const app = createApi({ client, logger, metrics, routers: [rest, slack].filter((r) => r !== undefined) });
-  const server: Server = await new Promise((resolve) => {
-    const listening = app.listen(config.apiPort, () => resolve(listening));
-  });
-  const apiAddress = server.address();
-  const apiPort = typeof apiAddress === 'object' && apiAddress ? apiAddress.port : config.apiPort;
+  const api = await listenApi(app, { port: config.apiPort, closeTimeoutMs: httpCloseTimeoutMs(config) });
+  const apiPort = api.port;
 
   const { tlsCert, tlsKey } = config.webhook;
   let admission: AdmissionWebhook | undefined;
@@ -145,10 +143,14 @@ async function main(config: Config, logger: Logger): Promise<void> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'shutting down');
-      server.close();
-      await webhook?.close();
+      // Requests in flight (a Slack command, a REST stop) are answered while Temporal is still connected.
+      await Promise.all([api.close(), webhook?.close()]);
       await admission?.drain(ADMISSION_DRAIN_MS);
-      worker?.shutdown();
+      if (worker) {
+        // Activities in flight (a stop halfway through a namespace) finish here, up to the grace; then they are cancelled and retried elsewhere.
+        logger.info({ graceSeconds: config.worker.shutdownGraceMs / 1000 }, 'worker stopping');
+        worker.shutdown();
+      }
       await workerRun;
       await connection.close();
       await devServer?.stop();
@@ -163,7 +165,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
     await stopped;
   } finally {
     if (!stopping) {
-      server.close();
+      await api.close();
       await webhook?.close();
       await devServer?.stop();
     }

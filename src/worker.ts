@@ -18,7 +18,20 @@ export interface WorkerSettings {
   maxCachedWorkflows: number;
   /** Activity slots. A stop dispatched ahead of its instant holds its slot until then, so a burst of shutdowns at one minute needs one per environment (two with AWS). */
   maxConcurrentActivities: number;
+  /**
+   * After `shutdown()` (SIGTERM), how long activities in flight run on before they are
+   * cancelled: a stop or start halfway through a namespace finishes here instead of being
+   * cancelled and retried on another worker. Workflow tasks are not polled meanwhile.
+   */
+  shutdownGraceMs: number;
 }
+
+/**
+ * After the grace, cancelled activities stop within seconds (no new step starts; those in
+ * flight finish). If the worker has still not stopped this much later, it gives up with
+ * GracefulShutdownPeriodExpiredError rather than wait for the pod to be killed.
+ */
+export const SHUTDOWN_FORCE_AFTER_GRACE_MS = 15_000;
 
 /**
  * How the workflows are bundled, here and in `npm run build`. luxon is loaded once and
@@ -50,6 +63,16 @@ export function workflowCode(): Pick<WorkerOptions, 'workflowBundle' | 'workflow
   return { workflowsPath, bundlerOptions: { preloadModules, webpackConfigHook } };
 }
 
-export async function createWorker({ connection, namespace, taskQueue, activities, maxCachedWorkflows, maxConcurrentActivities }: WorkerSettings): Promise<Worker> {
-  return Worker.create({ connection, namespace, taskQueue, ...workflowCode(), activities, maxCachedWorkflows, maxConcurrentActivityTaskExecutions: maxConcurrentActivities });
+export async function createWorker({ connection, namespace, taskQueue, activities, maxCachedWorkflows, maxConcurrentActivities, shutdownGraceMs }: WorkerSettings): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace,
+    taskQueue,
+    ...workflowCode(),
+    activities,
+    maxCachedWorkflows,
+    maxConcurrentActivityTaskExecutions: maxConcurrentActivities,
+    shutdownGraceTime: shutdownGraceMs,
+    shutdownForceTime: shutdownGraceMs + SHUTDOWN_FORCE_AFTER_GRACE_MS,
+  });
 }

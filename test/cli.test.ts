@@ -8,9 +8,10 @@ import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID } from '../src/temporal/setup';
-import { environmentWorkflow, environmentWorkflowId, statusQuery } from '../src/workflows';
-import { recordingActivities } from './support/recording-activities';
+import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery } from '../src/workflows';
+import { recordingActivities, type RecordingActivities } from './support/recording-activities';
 import { moto } from './support/moto';
+import { eventually } from './support/slack';
 import { morningPolicy } from './support/policies';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
@@ -22,14 +23,19 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
   let worker: Worker;
   let running: Promise<void>;
   let taskQueue: string;
+  let recording: RecordingActivities;
   const namespace = `cli-${process.pid}`;
 
   function devenv(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return devenvWith({}, ...args);
+  }
+
+  function devenvWith(settings: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
       execFile(
         process.execPath,
         [DEVENV, ...args],
-        { env: { ...process.env, TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, LOG_LEVEL: 'silent' } },
+        { env: { ...process.env, TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, LOG_LEVEL: 'silent', ...settings }, timeout: 60_000 },
         (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
       );
     });
@@ -38,7 +44,8 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
   before(async function () {
     env = await devServerEnv();
     taskQueue = uniqueTaskQueue('cli');
-    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recordingActivities(async () => Date.now()) });
+    recording = recordingActivities(async () => Date.now());
+    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recording });
     running = worker.run();
     const policy = morningPolicy();
     await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy, enabled: true }] });
@@ -104,6 +111,63 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     });
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(set TEMPORAL_ADDRESS\)/);
+  });
+
+  it('a retired environment: status and stop say it is no longer managed, exit code 3', async function () {
+    const retired = `cli-retired-${process.pid}`;
+    const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(retired), taskQueue, args: [{ namespace: retired, policy: morningPolicy(), enabled: true }] });
+    await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'test' });
+    await handle.result();
+    for (const command of ['status', 'stop']) {
+      const { code, stdout, stderr } = await devenv(command, retired);
+      assert.equal(code, 3, `${command}: ${stdout}${stderr}`);
+      assert.equal(stdout, '');
+      assert.equal(stderr.trim(), `${retired} is no longer managed (its namespace was deleted)`);
+    }
+  });
+
+  it('a stop that outlasts COMMAND_WAIT_SECONDS: exit 5 with "still in progress" within the wait; it goes on and completes', async function () {
+    const slow = `cli-slow-${process.pid}`;
+    const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(slow), taskQueue, args: [{ namespace: slow, policy: morningPolicy(), enabled: true }] });
+    let release!: () => void;
+    recording.holdStops = new Promise<void>((resolve) => (release = resolve));
+    try {
+      const began = Date.now();
+      // Today's CLI waits for as long as the stop takes; execFile kills it after 60 s.
+      const { code, stdout, stderr } = await devenvWith({ COMMAND_WAIT_SECONDS: '2' }, 'stop', slow);
+      const took = Date.now() - began;
+      assert.equal(code, 5, `${stdout}${stderr}`);
+      assert.equal(stdout.trim(), `stop ${slow} is still in progress; \`devenv status ${slow}\` shows when it is done`);
+      assert.ok(took < 15_000, `answered after ${took} ms`);
+      const json = await devenvWith({ COMMAND_WAIT_SECONDS: '1' }, '--json', 'start', slow);
+      assert.equal(json.code, 5, json.stderr);
+      assert.deepEqual(JSON.parse(json.stdout), {
+        namespace: slow,
+        action: 'start',
+        accepted: true,
+        inProgress: true,
+        message: `start ${slow} is still in progress; \`devenv status ${slow}\` shows when it is done`,
+      });
+      assert.match((await devenv('status', slow)).stdout, new RegExp(`^${slow}: stopping\\n`));
+      // A refusal is not an action in progress: exit 4 at once, as before.
+      const refused = await devenvWith({ COMMAND_WAIT_SECONDS: '30' }, 'prolongate', slow, 'for', '1h');
+      assert.equal(refused.code, 4, refused.stderr);
+      assert.match(refused.stderr, /is stopping: only a running environment can be prolongated/);
+    } finally {
+      release();
+      recording.holdStops = undefined;
+    }
+    // The stop, then the start queued behind it, both happen once the hold ends.
+    const result = await eventually('the queued start to be done', async () => {
+      const status = await handle.query(statusQuery);
+      return status.lastAction?.action === 'start' ? status : undefined;
+    });
+    assert.equal(result.phase, 'running');
+    assert.deepEqual(
+      recording.calls.filter((c) => c.namespace === slow && (c.name === 'stopNamespace' || c.name === 'startNamespace')).map((c) => c.name),
+      ['stopNamespace', 'startNamespace'],
+    );
+    await handle.terminate('test over');
   });
 
   it('schedules ensure creates the Schedules, then updates them in place', async function () {

@@ -43,6 +43,8 @@ describe('config: loadConfig(env)', () => {
       ['kubernetes.processConcurrency', (c) => c.kubernetes.processConcurrency, 50],
       ['worker.maxCachedWorkflows', (c) => c.worker.maxCachedWorkflows, 2000],
       ['worker.maxConcurrentActivities', (c) => c.worker.maxConcurrentActivities, 500],
+      ['worker.shutdownGraceMs (2 minutes)', (c) => c.worker.shutdownGraceMs, 120_000],
+      ['commandWaitMs (20 s)', (c) => c.commandWaitMs, 20_000],
       ['enrolment.shutdownDispatchAheadMs', (c) => c.enrolment.shutdownDispatchAheadMs, 10_000],
       ['role (everything in one process)', (c) => c.role, 'all'],
       ['webhook.port', (c) => c.webhook.port, 8443],
@@ -70,7 +72,7 @@ describe('config: loadConfig(env)', () => {
         'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'API_PORT', 'TEMPORAL_DEV_PORT',
         'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL', 'AWS_REGIONS', 'AWS_ENDPOINT_URL',
         'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY', 'KUBE_WORKER_CONCURRENCY', 'WORKFLOW_CACHE_SIZE',
-        'WORKER_MAX_CONCURRENT_ACTIVITIES', 'SHUTDOWN_DISPATCH_AHEAD_SECONDS', 'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
+        'WORKER_MAX_CONCURRENT_ACTIVITIES', 'SHUTDOWN_DISPATCH_AHEAD_SECONDS', 'WORKER_SHUTDOWN_GRACE_SECONDS', 'COMMAND_WAIT_SECONDS', 'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
         'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS',
       ];
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '']))), config);
@@ -235,6 +237,13 @@ describe('config: loadConfig(env)', () => {
       assert.equal(loadConfig({ WORKER_MAX_CONCURRENT_ACTIVITIES: '2000' }).worker.maxConcurrentActivities, 2000);
     });
 
+    it('reads the worker shutdown grace (0: activities cancelled at once) and the command wait', () => {
+      assert.equal(loadConfig({ WORKER_SHUTDOWN_GRACE_SECONDS: '0' }).worker.shutdownGraceMs, 0);
+      assert.equal(loadConfig({ WORKER_SHUTDOWN_GRACE_SECONDS: '600' }).worker.shutdownGraceMs, 600_000);
+      assert.equal(loadConfig({ COMMAND_WAIT_SECONDS: '1' }).commandWaitMs, 1000);
+      assert.equal(loadConfig({ COMMAND_WAIT_SECONDS: '300' }).commandWaitMs, 300_000);
+    });
+
     it('a malformed bot token is refused without echoing it', () => {
       const error = configError({ SLACK_BOT_TOKEN: 'abc123-secret', SLACK_DEFAULT_CHANNEL: 'C0DEFAULT01' });
       assert.deepEqual(error.problems, ['SLACK_BOT_TOKEN (value hidden): must be a bot token (xoxb-...)']);
@@ -310,6 +319,12 @@ describe('config: loadConfig(env)', () => {
       ['SHUTDOWN_DISPATCH_AHEAD_SECONDS', '45', /^SHUTDOWN_DISPATCH_AHEAD_SECONDS="45": .*<=30/],
       ['SHUTDOWN_DISPATCH_AHEAD_SECONDS', '-1', /^SHUTDOWN_DISPATCH_AHEAD_SECONDS="-1": .*>=0/],
       ['SHUTDOWN_DISPATCH_AHEAD_SECONDS', '2.5', /^SHUTDOWN_DISPATCH_AHEAD_SECONDS="2.5": .*expected int/],
+      ['WORKER_SHUTDOWN_GRACE_SECONDS', '-1', /^WORKER_SHUTDOWN_GRACE_SECONDS="-1": .*>=0/],
+      ['WORKER_SHUTDOWN_GRACE_SECONDS', '2m', /^WORKER_SHUTDOWN_GRACE_SECONDS="2m": .*number/],
+      ['WORKER_SHUTDOWN_GRACE_SECONDS', '7200', /^WORKER_SHUTDOWN_GRACE_SECONDS="7200": .*<=3600/],
+      ['COMMAND_WAIT_SECONDS', '0', /^COMMAND_WAIT_SECONDS="0": .*>=1/],
+      ['COMMAND_WAIT_SECONDS', '301', /^COMMAND_WAIT_SECONDS="301": .*<=300/],
+      ['COMMAND_WAIT_SECONDS', '1.5', /^COMMAND_WAIT_SECONDS="1.5": .*expected int/],
       ['SERVICE_ROLE', 'both', /^SERVICE_ROLE="both": .*"all".*"api".*"worker"/],
       ['RECONCILE_INTERVAL', '-5m', 'RECONCILE_INTERVAL="-5m": "-5m" is negative; give a positive duration such as 1h, 90m or 2h30m'],
       ['API_PORT', '70000', /^API_PORT="70000": .*65535/],

@@ -2,6 +2,8 @@
  * Fault tests: things break in the middle of a stop, and no replica count is lost.
  * - The worker process is SIGKILLed while stopping a 200-workload namespace; a new worker
  *   finishes the stop, every saved count is right, and a later start restores them all.
+ * - The worker process is SIGTERMed (a rolling deploy) while stopping one: within its
+ *   shutdown grace it finishes the stop itself, and nothing is retried elsewhere.
  * - The kube-apiserver becomes unreachable in the middle of a stop (a TCP proxy in front
  *   of it drops every connection); the activity fails, Temporal retries it, and it
  *   completes when the apiserver is back, without saving a 0 over a real count.
@@ -13,7 +15,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -101,22 +103,29 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
     return env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy: morningPolicy(), enabled: true }] });
   }
 
+  /** A worker process with the real Kubernetes activities, one workload at a time; `settings` are environment variables of src/config.ts. */
+  async function spawnWorker(taskQueue: string, settings: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+    const child = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', join(__dirname, 'support', 'kube-worker-process.ts'), env.address, taskQueue, cluster.kubeConfigPath, '1'],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...settings } },
+    );
+    await new Promise<void>((resolve, reject) => {
+      const early = (code: number | null) => reject(new Error(`worker exited early with ${code}`));
+      child.once('exit', early);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        if (!chunk.toString().includes('worker ready')) return;
+        child.off('exit', early);
+        resolve();
+      });
+    });
+    return child;
+  }
+
   it('a worker SIGKILLed while stopping 200 workloads: a new worker finishes, every count is kept, start restores all', async function () {
     const { name, expected } = await namespaceWith(150, 50);
     const taskQueue = uniqueTaskQueue('fault-kill');
-    const spawnWorker = async (): Promise<ChildProcess> => {
-      const child = spawn(
-        process.execPath,
-        ['-r', 'ts-node/register/transpile-only', join(__dirname, 'support', 'kube-worker-process.ts'), env.address, taskQueue, cluster.kubeConfigPath, '1'],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      await new Promise<void>((resolve, reject) => {
-        child.once('exit', (code) => reject(new Error(`worker exited early with ${code}`)));
-        child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('worker ready') && resolve());
-      });
-      return child;
-    };
-    const first = await spawnWorker();
+    const first = await spawnWorker(taskQueue);
     const handle = await startEnvironment(name, taskQueue);
     const stopped = handle.executeUpdate(stopUpdate, { args: [{ by: 'U-fault' }] });
 
@@ -139,7 +148,7 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
     }
 
     // The stop activity is retried after its heartbeat timeout (1 minute) on the new worker.
-    const second = await spawnWorker();
+    const second = await spawnWorker(taskQueue);
     try {
       const result = await stopped;
       assert.equal(result.phase, 'stopped');
@@ -149,6 +158,51 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
       assertRestored(await snapshot(name), expected);
     } finally {
       second.kill('SIGKILL');
+      await handle.terminate('test over').catch(() => undefined);
+    }
+  });
+
+  it('a worker SIGTERMed while stopping 200 workloads finishes the stop itself within its shutdown grace: every count saved, nothing retried elsewhere', async function () {
+    const { name, expected } = await namespaceWith(150, 50);
+    const taskQueue = uniqueTaskQueue('fault-term');
+    const first = await spawnWorker(taskQueue, { WORKER_SHUTDOWN_GRACE_SECONDS: '90' });
+    const handle = await startEnvironment(name, taskQueue);
+    const stopped = handle.executeUpdate(stopUpdate, { args: [{ by: 'U-fault' }] });
+    let second: ChildProcess | undefined;
+    try {
+      const scaledAtTerm = await eventually(
+        'the stop to be under way',
+        async () => {
+          const scaled = [...(await snapshot(name)).values()].filter((w) => w.replicas === 0).length;
+          return scaled >= 20 ? scaled : undefined;
+        },
+        60_000,
+      );
+      first.kill('SIGTERM');
+      assert.ok(scaledAtTerm < expected.size - 50, `SIGTERM came too late (${scaledAtTerm} of ${expected.size} done)`);
+      const [code] = (await once(first, 'exit')) as [number | null];
+      // It exits once its stop is done, not before, and not by being cut off.
+      assert.equal(code, 0);
+      assertStopped(await snapshot(name), expected);
+
+      // Another worker takes the workflow on from there (the first no longer polls for workflow tasks).
+      second = await spawnWorker(taskQueue);
+      const result = await stopped;
+      assert.equal(result.phase, 'stopped');
+      assert.equal(result.report?.changed.length, expected.size, 'one attempt changed every workload');
+      const events = (await handle.fetchHistory()).events!;
+      const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'stopNamespace');
+      assert.equal(scheduled.length, 1);
+      const started = events.filter((e) => e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === scheduled[0]!.eventId!.toString());
+      assert.deepEqual(
+        started.map((e) => [e.activityTaskStartedEventAttributes!.attempt, e.activityTaskStartedEventAttributes!.identity]),
+        [[1, `${first.pid}@${hostname()}`]],
+        'the first attempt, on the SIGTERMed worker',
+      );
+      assert.equal(events.filter((e) => e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes).length, 0, 'no attempt failed');
+    } finally {
+      if (first.exitCode === null) first.kill('SIGKILL');
+      second?.kill('SIGKILL');
       await handle.terminate('test over').catch(() => undefined);
     }
   });

@@ -6,11 +6,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { MORNING_RESET_SCHEDULE_ID } from '../src/temporal/setup';
 import { freePort, startService, waitFor } from './support/service';
+import { slackSignature, visibleText } from './support/slack';
 
 describe('npm start', function () {
   this.timeout(180_000);
@@ -63,6 +65,66 @@ describe('npm start', function () {
       const [code] = (await once(child, 'exit')) as [number | null];
       assert.equal(code, 0, output());
       assert.match(output(), /"msg":"stopped"/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('a Slack command in flight at SIGTERM is answered before the service lets go of Temporal', async function () {
+    const secret = 'main-test-signing-secret-0123';
+    const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const { child, output } = startService({
+      TEMPORAL_ADDRESS: '',
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_UI_PORT: String(uiPort),
+      TEMPORAL_DEV_DB_FILE: join(mkdtempSync(join(tmpdir(), 'devenv-close-')), 'temporal.db'),
+      API_PORT: String(apiPort),
+      TEMPORAL_METRICS_PORT: 'off',
+      SLACK_SIGNING_SECRET: secret,
+    });
+    try {
+      await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);
+      assert.equal(child.exitCode, null, `service exited:\n${output()}`);
+
+      // A signed `/devenv list` whose body is still arriving when SIGTERM comes: a request in flight.
+      const body = new URLSearchParams({ user_id: 'U0ALICE0001', channel_id: 'C0DEVS0001', command: '/devenv', text: 'list', response_url: 'http://127.0.0.1:1/unused' }).toString();
+      const timestamp = Math.floor(Date.now() / 1000);
+      const request = http.request(`http://127.0.0.1:${apiPort}/slack/commands`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'content-length': Buffer.byteLength(body),
+          'x-slack-request-timestamp': String(timestamp),
+          'x-slack-signature': slackSignature(secret, timestamp, body),
+        },
+      });
+      const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+        request.on('response', (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+        });
+        request.on('error', reject);
+      });
+      request.write(body.slice(0, 20));
+      request.flushHeaders();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+
+      child.kill('SIGTERM');
+      await waitFor('the shutdown to begin', () => output().includes('"msg":"shutting down"'), 10_000);
+      // Today's code lets go of Temporal at once; give it the time to (or 2 s), then finish the request.
+      const began = Date.now();
+      await waitFor('the service to stop or 2 s', () => output().includes('"msg":"stopped"') || Date.now() - began > 2000, 10_000);
+      request.end(body.slice(20));
+      const { status, text } = await answered;
+      assert.equal(status, 200, text);
+      const reply = JSON.parse(text) as Record<string, unknown>;
+      assert.doesNotMatch(visibleText(reply), /internal error/, 'answered with what it asked for');
+      assert.match(visibleText(reply), /^No environments are enrolled yet\.|environments?\*/);
+
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, output());
+      assert.ok(output().indexOf('"msg":"stopped"') > output().indexOf('"msg":"Slack command"'), 'it stopped after the answer');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

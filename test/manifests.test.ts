@@ -41,6 +41,7 @@ import {
   type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { loadConfig } from '../src/config';
+import { shutdownBudgetMs } from '../src/shutdown';
 import { cacheDir } from '../src/temporal/binaries';
 import type { AllActivities } from '../src/worker';
 import { imageRuntime } from './support/dockerfile';
@@ -327,7 +328,12 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         assert.equal(config.role, deployment.metadata!.labels!['app.kubernetes.io/component']);
         started.set(config.role, config);
         fromSecrets.set(config.role, secrets.sort());
+        // The kubelet waits this long after SIGTERM before it kills: a little more than the process may take to stop.
+        const grace = deployment.spec!.template.spec!.terminationGracePeriodSeconds! * 1000;
+        const budget = shutdownBudgetMs(config);
+        assert.ok(grace >= budget && grace <= budget + 30_000, `${id(deployment)}: terminationGracePeriodSeconds ${grace / 1000} s, the process takes up to ${budget / 1000} s to stop`);
       }
+      assert.equal(started.get('worker')!.worker.shutdownGraceMs, 120_000);
       // Each role gets the secrets it uses and no other.
       assert.deepEqual(fromSecrets.get('api'), ['API_READ_TOKENS', 'API_TOKENS', 'SLACK_SIGNING_SECRET']);
       assert.deepEqual(fromSecrets.get('worker'), ['SLACK_BOT_TOKEN']);
@@ -539,6 +545,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         activities: recordingActivities(async () => Date.now()) as unknown as AllActivities,
         maxCachedWorkflows: 10,
         maxConcurrentActivities: 10,
+        shutdownGraceMs: 0,
       });
       // Worker.create has loaded the bundle into the workflow sandbox; it bundled nothing itself.
       assert.equal((worker.options.workflowBundle as { codePath?: string } | undefined)?.codePath, bundlePath);

@@ -14,17 +14,19 @@ import type { z } from 'zod';
 import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
 import { createEnvironments } from '../src/environments';
 import { createMetrics } from '../src/api/metrics';
-import { actionResult, createRestRouter, environmentList, environmentStatus, errorBody, supportPod, supportPodList } from '../src/api/rest';
+import { actionResult, createRestRouter, environmentList, environmentStatus, errorBody, inProgress, supportPod, supportPodList } from '../src/api/rest';
 import { createApi } from '../src/api/server';
 import { createLogger } from '../src/logger';
-import { environmentWorkflow, environmentWorkflowId, statusQuery } from '../src/workflows';
-import { recordingActivities } from './support/recording-activities';
+import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery } from '../src/workflows';
+import { recordingActivities, type RecordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 import { morningPolicy } from './support/policies';
 
 const CONTROL = 'control-token-0123456789abcdef';
 const READER = 'read-only-token-0123456789abcdef';
+/** The suite's command wait: start, stop and prolongate not done by then answer 202. */
+const WAIT_MS = 2500;
 
 describe('REST API and OpenAPI document (Temporal dev server behind it)', function () {
   this.timeout(120_000);
@@ -36,6 +38,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   let taskQueue: string;
   let document: { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
   let counter = 0;
+  let recording: RecordingActivities;
   const namespaces: string[] = [];
   const pods = new Map<string, SupportPod>();
   const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
@@ -53,11 +56,12 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   before(async function () {
     env = await devServerEnv();
     taskQueue = uniqueTaskQueue('rest');
+    recording = recordingActivities(async () => Date.now());
     worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: { ...recordingActivities(async () => Date.now()), ...supportActivities },
+      activities: { ...recording, ...supportActivities },
     });
     running = worker.run();
     const metrics = createMetrics();
@@ -71,6 +75,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
       metrics,
       supportSizes: ['M', 'XL'],
       supportTaskQueue: taskQueue,
+      commandWaitMs: WAIT_MS,
     });
     const app = createApi({ client: env.client, logger: createLogger('silent'), metrics, routers: [rest] });
     server = await new Promise((resolve) => {
@@ -98,9 +103,10 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   }
 
   /** `token: null` sends no Authorization header. */
-  async function call(method: string, path: string, { token = CONTROL as string | null, body = undefined as unknown } = {}) {
+  async function call(method: string, path: string, { token = CONTROL as string | null, body = undefined as unknown, timeoutMs = 30_000 } = {}) {
     const response = await fetch(`${base}${path}`, {
       method,
+      signal: AbortSignal.timeout(timeoutMs),
       headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
@@ -225,6 +231,86 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     const refused = await call('POST', `/api/v1/environments/${namespace}/prolongate`, { body: { duration: '1h' } });
     assert.equal(refused.status, 409);
     assert.match(String(refused.body.error), /only a running environment can be prolongated/);
+  });
+
+  it('a retired environment: status and every action answer 404 "no longer managed", not the closed run\'s last state', async function () {
+    const namespace = await environment();
+    const handle = env.client.workflow.getHandle(environmentWorkflowId(namespace));
+    await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'test' });
+    await handle.result();
+    const cases: [string, string, unknown][] = [
+      ['GET', `/api/v1/environments/${namespace}`, undefined],
+      ['POST', `/api/v1/environments/${namespace}/stop`, undefined],
+      ['POST', `/api/v1/environments/${namespace}/start`, undefined],
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '1h' }],
+    ];
+    for (const [method, path, body] of cases) {
+      const response = await call(method, path, { body });
+      assert.equal(response.status, 404, `${method} ${path}: ${JSON.stringify(response.body)}`);
+      answersAs(errorBody, response.body, `${method} ${path}`);
+      assert.equal(response.body.error, `${namespace} is no longer managed (its namespace was deleted)`);
+    }
+  });
+
+  it('a stop that outlasts the command wait answers 202 within it, documented; it goes on and completes; refusals still come at once', async function () {
+    const documented = ((await (await fetch(`${base}/openapi.json`)).json()) as typeof document).paths;
+    for (const action of ['start', 'stop', 'prolongate']) {
+      assert.ok(documented[`/api/v1/environments/{namespace}/${action}`]!.post!.responses['202'], `POST ${action} documents its 202`);
+    }
+    const namespace = await environment();
+    let release!: () => void;
+    recording.holdStops = new Promise<void>((resolve) => (release = resolve));
+    try {
+      const began = Date.now();
+      // Today's code never answered this while the stop hung; the fetch gives up well after the wait.
+      const response = await call('POST', `/api/v1/environments/${namespace}/stop`, { timeoutMs: WAIT_MS + 10_000 });
+      const took = Date.now() - began;
+      assert.equal(response.status, 202, JSON.stringify(response.body));
+      answersAs(inProgress, response.body, 'POST stop, still in progress');
+      assert.deepEqual(response.body, {
+        namespace,
+        action: 'stop',
+        accepted: true,
+        message: `stop ${namespace} is still in progress; its status shows when it is done`,
+        status: `/api/v1/environments/${namespace}`,
+      });
+      assert.ok(took >= WAIT_MS - 50 && took < WAIT_MS + 2000, `answered after ${took} ms, the wait being ${WAIT_MS} ms`);
+      assert.equal((await call('GET', String(response.body.status))).body.phase, 'stopping');
+
+      // The validator's refusal is not an action in progress: it is answered at once, as before.
+      const refusedAt = Date.now();
+      const refused = await call('POST', `/api/v1/environments/${namespace}/prolongate`, { body: { duration: '1h' } });
+      assert.equal(refused.status, 409, JSON.stringify(refused.body));
+      assert.match(String(refused.body.error), /is stopping: only a running environment can be prolongated/);
+      assert.ok(Date.now() - refusedAt < 1500, 'refused at once');
+    } finally {
+      release();
+      recording.holdStops = undefined;
+    }
+    const done = await eventually('the stop to complete', async () => {
+      const status = await call('GET', `/api/v1/environments/${namespace}`);
+      return status.body.phase === 'stopped' ? status : undefined;
+    });
+    assert.match(String((done.body.lastAction as { detail: string }).detail), /1 workloads scaled to 0/);
+    assert.equal(recording.calls.filter((c) => c.name === 'stopNamespace' && c.namespace === namespace).length, 1, 'stopped once');
+  });
+
+  it('with no worker to take a stop up, it answers 202 (not accepted) within the command wait', async function () {
+    const namespace = `rest-unpolled-${process.pid}`;
+    const queue = uniqueTaskQueue('rest-unpolled');
+    const lone = await Worker.create({ connection: env.nativeConnection, taskQueue: queue, workflowBundle: await workflowBundle(), activities: recordingActivities(async () => Date.now()) });
+    await lone.runUntil(async () => {
+      const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue: queue, args: [{ namespace, policy: morningPolicy(), enabled: true }] });
+      namespaces.push(namespace);
+      await handle.query(statusQuery);
+    });
+    const began = Date.now();
+    const response = await call('POST', `/api/v1/environments/${namespace}/stop`, { timeoutMs: WAIT_MS + 10_000 });
+    assert.equal(response.status, 202, JSON.stringify(response.body));
+    answersAs(inProgress, response.body, 'POST stop, not taken up');
+    assert.equal(response.body.accepted, false);
+    assert.equal(response.body.message, `stop ${namespace} has been asked for, but no worker has taken it up yet; its status shows when it is done`);
+    assert.ok(Date.now() - began < WAIT_MS + 2000);
   });
 
   it('status is answered by the Temporal server alone: it works while no worker runs', async function () {

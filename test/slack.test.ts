@@ -20,7 +20,7 @@ import { createApi } from '../src/api/server';
 import { createMetrics } from '../src/api/metrics';
 import { createSlackRouter, type SlackAllowLists } from '../src/api/slack';
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
-import { environmentWorkflow, environmentWorkflowId, statusQuery, type EnvironmentStatus } from '../src/workflows';
+import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
 import { SlackRecorder, eventually, postSigned, visibleText, type SignedResponse } from './support/slack';
@@ -298,6 +298,18 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
       const reply = await devenv(text);
       assert.equal(reply.body.response_type, 'ephemeral', text);
       assert.match(reply.text, /There is no environment \*nosuch-env\*: no namespace of that name is enrolled/, text);
+    }
+  });
+
+  it('a retired environment is no longer managed, for status as for every action', async function () {
+    const namespace = `slack-${process.pid}-${++counter}`;
+    const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy: morningPolicy(), enabled: true }] });
+    await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'test' });
+    await handle.result();
+    for (const text of [`status ${namespace}`, `stop ${namespace}`, `start ${namespace}`]) {
+      const reply = await devenv(text);
+      assert.equal(reply.body.response_type, 'ephemeral', text);
+      assert.equal(reply.text, `:warning: *${namespace}* is no longer managed (its namespace was deleted).`, text);
     }
   });
 

@@ -56,10 +56,10 @@ async function main(): Promise<void> {
   const rssBeforeWorker = process.memoryUsage.rss();
   const connection = await NativeConnection.connect({ address });
   const extra = process.env.BENCH_WORKER_OPTIONS ? (JSON.parse(process.env.BENCH_WORKER_OPTIONS) as Partial<WorkerOptions>) : undefined;
-  const { maxCachedWorkflows, maxConcurrentActivities } = serviceConfig().worker;
+  const { maxCachedWorkflows, maxConcurrentActivities, shutdownGraceMs } = serviceConfig().worker;
   const worker = extra
     ? await Worker.create({ connection, namespace: 'default', taskQueue, activities, ...workflowCode(), maxCachedWorkflows, maxConcurrentActivityTaskExecutions: maxConcurrentActivities, ...extra })
-    : await createWorker({ connection, namespace: 'default', taskQueue, activities, maxCachedWorkflows, maxConcurrentActivities });
+    : await createWorker({ connection, namespace: 'default', taskQueue, activities, maxCachedWorkflows, maxConcurrentActivities, shutdownGraceMs });
   if (extra) console.log(`  bench worker: EXPERIMENT, Worker.create with BENCH_WORKER_OPTIONS=${process.env.BENCH_WORKER_OPTIONS}`);
 
   let peakRss = process.memoryUsage.rss();

@@ -14,7 +14,7 @@ import getRawBody from 'raw-body';
 import { z } from 'zod';
 import { createDocument } from 'zod-openapi';
 import { familyOf, formatCommand, parseCommand, type Command, type CommandFamily } from '../commands';
-import { OperationError, type Environments } from '../environments';
+import { InProgressError, OperationError, type Environments } from '../environments';
 import type { Logger } from '../logger';
 import type { Metrics } from './metrics';
 
@@ -35,7 +35,11 @@ export interface RestApiOptions {
   /** Where support-pod workflows run; without it the support routes answer 503. */
   supportTaskQueue?: string;
   supportPodTtlMs?: number;
+  /** How long start, stop and prolongate wait for the environment before answering 202 (still in progress); default 20 s (COMMAND_WAIT_SECONDS). */
+  commandWaitMs?: number;
 }
+
+export const DEFAULT_COMMAND_WAIT_MS = 20_000;
 
 // ---- Schemas: they validate requests, describe responses, and generate the OpenAPI document.
 
@@ -118,6 +122,16 @@ export const supportPod = z
 export const supportPodList = z.object({ supportPods: z.array(supportPod) }).meta({ id: 'SupportPodList' });
 const accepted = z.object({ message: z.string() }).meta({ id: 'Accepted' });
 
+export const inProgress = z
+  .object({
+    namespace: z.string(),
+    action: z.enum(['start', 'stop', 'prolongate']),
+    accepted: z.boolean().meta({ description: 'true: the environment has taken the action up and finishes it; false: no worker has taken it up yet' }),
+    message: z.string().meta({ example: 'stop dev1 is still in progress; its status shows when it is done' }),
+    status: z.string().meta({ description: "the environment's status, which shows when the action is done", example: '/api/v1/environments/dev1' }),
+  })
+  .meta({ id: 'InProgress' });
+
 // ---- The route table.
 
 type Method = 'get' | 'post' | 'delete';
@@ -131,6 +145,8 @@ interface Route {
   body?: z.ZodObject;
   status: 200 | 202;
   response: z.ZodType;
+  /** Waits on the environment (a workflow Update): past the command wait it answers 202 with `InProgress`. */
+  waits?: true;
   /** The `/devenv` command this request is. */
   command(params: Record<string, string>, body: Record<string, string>): string;
   run(command: Command, by: string): Promise<unknown>;
@@ -139,13 +155,14 @@ interface Route {
 const ERRORS: Record<number, string> = {
   401: 'no token, or not a valid one',
   403: 'the token may not do this (read-only)',
-  404: 'no such environment or support pod',
+  404: 'no such environment or support pod, or an environment that is no longer managed (its namespace was deleted)',
   409: 'refused by the environment in its current state (e.g. prolongating a stopped one), or the support pod exists already',
   422: 'the request does not fit the command: bad namespace name, duration or size',
 };
 
-export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'supportTaskQueue' | 'supportPodTtlMs'>): Route[] {
+export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'supportTaskQueue' | 'supportPodTtlMs' | 'commandWaitMs'>): Route[] {
   const { environments } = options;
+  const wait = { waitMs: options.commandWaitMs ?? DEFAULT_COMMAND_WAIT_MS };
   const needsQueue = (): string => {
     if (!options.supportTaskQueue) throw new OperationError('unknown-support-pod', 'support pods are not available on this scheduler');
     return options.supportTaskQueue;
@@ -191,22 +208,24 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
     {
       method: 'post',
       path: '/api/v1/environments/{namespace}/start',
-      summary: 'Start the environment (after hours: for the after-hours window); answers when its workloads are restored',
+      summary: 'Start the environment (after hours: for the after-hours window); answers when its workloads are restored, or 202 if that takes longer than the command wait',
       params: namespaceParam,
       status: 200,
       response: actionResult,
+      waits: true,
       command: (p) => `start ${p.namespace}`,
-      run: async (command, by) => actionView(await environments.start((command as { namespace: string }).namespace, by)),
+      run: async (command, by) => actionView(await environments.start((command as { namespace: string }).namespace, by, wait)),
     },
     {
       method: 'post',
       path: '/api/v1/environments/{namespace}/stop',
-      summary: 'Stop the environment now: replica counts saved, workloads scaled to 0',
+      summary: 'Stop the environment now: replica counts saved, workloads scaled to 0; answers when done, or 202 if that takes longer than the command wait',
       params: namespaceParam,
       status: 200,
       response: actionResult,
+      waits: true,
       command: (p) => `stop ${p.namespace}`,
-      run: async (command, by) => actionView(await environments.stop((command as { namespace: string }).namespace, by)),
+      run: async (command, by) => actionView(await environments.stop((command as { namespace: string }).namespace, by, wait)),
     },
     {
       method: 'post',
@@ -216,10 +235,11 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       body: prolongateBody,
       status: 200,
       response: actionResult,
+      waits: true,
       command: (p, b) => `prolongate ${p.namespace} for ${b.duration}`,
       run: async (command, by) => {
         const { namespace, minutes } = command as { namespace: string; minutes: number };
-        return actionView(await environments.prolongate(namespace, minutes, by));
+        return actionView(await environments.prolongate(namespace, minutes, by, wait));
       },
     },
     {
@@ -291,6 +311,14 @@ export function openApiDocument(routes: Route[]): ReturnType<typeof createDocume
       ...(route.body ? { requestBody: { required: true, ...json(route.body) } } : {}),
       responses: {
         [route.status]: { description: 'done', ...json(route.response) },
+        ...(route.waits
+          ? {
+              202: {
+                description: 'not done within the command wait (COMMAND_WAIT_SECONDS, default 20 s): the action goes on; GET the environment (`status`) to see when it is done',
+                ...json(inProgress),
+              },
+            }
+          : {}),
         ...Object.fromEntries(
           Object.entries(ERRORS)
             .filter(([code]) => !(readOnly && (code === '403' || code === '409')) && (route.params || route.body || code !== '422') && (route.params || code !== '404'))
@@ -317,6 +345,7 @@ const statusFor: Record<OperationError['kind'], number> = {
   retired: 404,
   rejected: 409,
   conflict: 409,
+  'in-progress': 202,
 };
 
 export function createRestRouter(options: RestApiOptions): Router {
@@ -396,8 +425,12 @@ export function createRestRouter(options: RestApiOptions): Router {
       } catch (err) {
         options.metrics.commands.inc({ source: 'api', command: kind, outcome: err instanceof OperationError ? err.kind : 'error' });
         if (!(err instanceof OperationError)) throw err;
+        if (err instanceof InProgressError) logger.info({ token: token.name, command: formatCommand(parsed.command), accepted: err.accepted }, 'API command still in progress');
         ctx.status = statusFor[err.kind];
-        ctx.body = { error: err.message };
+        ctx.body =
+          err instanceof InProgressError
+            ? ({ namespace: err.namespace, action: err.action, accepted: err.accepted, message: err.message, status: `/api/v1/environments/${err.namespace}` } satisfies z.infer<typeof inProgress>)
+            : { error: err.message };
       }
     });
   }

@@ -2,6 +2,8 @@
  * The HTTP face of the service (koa). Health, readiness and metrics live here; Slack,
  * the admission webhook and the REST API mount their routers on the same app.
  */
+import http, { type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import type { Client } from '@temporalio/client';
 import Koa from 'koa';
@@ -62,4 +64,46 @@ export function createApi({ client, logger, metrics, routers = [] }: ApiDependen
 
   for (const mounted of [router, ...routers]) app.use(mounted.routes()).use(mounted.allowedMethods());
   return app;
+}
+
+export interface ListeningApi {
+  server: Server;
+  port: number;
+  /**
+   * Stops taking connections and resolves once every request in flight has been answered:
+   * idle keep-alive connections are closed at once, and each answer given from now on ends
+   * its connection (`Connection: close`). Requests still running after `closeTimeoutMs`
+   * have their connections cut. Safe to call more than once.
+   */
+  close(): Promise<void>;
+}
+
+/** Serves `app` over HTTP on `port` (0: any free one) and keeps track of what is in flight, for `close`. */
+export async function listenApi(app: Koa, { port, host, closeTimeoutMs }: { port: number; host?: string; closeTimeoutMs: number }): Promise<ListeningApi> {
+  const server = http.createServer(app.callback());
+  let closing: Promise<void> | undefined;
+  const inFlight = new Set<ServerResponse>();
+  server.on('request', (_req, res: ServerResponse) => {
+    if (closing) res.setHeader('Connection', 'close');
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+        const cut = setTimeout(() => server.closeAllConnections(), closeTimeoutMs);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
+      })),
+  };
 }

@@ -24,6 +24,9 @@ export interface WebhookServerOptions {
   closeTimeoutMs?: number;
 }
 
+/** How long the webhook's close lets requests in flight finish, unless told otherwise. */
+export const WEBHOOK_CLOSE_TIMEOUT_MS = 5_000;
+
 export interface WebhookServer {
   url: string;
   close(): Promise<void>;
@@ -77,7 +80,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       new Promise<void>((resolve) => {
         closing = true;
         clearInterval(reload);
-        const cut = setTimeout(() => server.closeAllConnections(), options.closeTimeoutMs ?? 5_000);
+        const cut = setTimeout(() => server.closeAllConnections(), options.closeTimeoutMs ?? WEBHOOK_CLOSE_TIMEOUT_MS);
         server.close(() => {
           clearTimeout(cut);
           resolve();

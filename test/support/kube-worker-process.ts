@@ -1,13 +1,18 @@
 /**
- * A worker with the real Kubernetes activities in its own process, so a test can SIGKILL
- * it in the middle of a stop like a crashed pod. Notifications and AWS are recorded only.
+ * A worker with the real Kubernetes activities in its own process, built by src/worker.ts's
+ * createWorker with the worker settings of src/config.ts (from this process's environment,
+ * e.g. WORKER_SHUTDOWN_GRACE_SECONDS), so a test can SIGKILL it in the middle of a stop like
+ * a crashed pod, or SIGTERM it like a rolling deploy: the Temporal runtime's signal handler
+ * then shuts the worker down, and the process exits once the worker has stopped.
+ * Notifications and AWS are recorded only.
  * Usage: ts-node kube-worker-process.ts <temporal address> <task queue> <kubeconfig> <concurrency>
  */
 import { KubeConfig } from '@kubernetes/client-node';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { createKubernetesActivities } from '../../src/activities/kubernetes';
+import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { workflowCode } from '../../src/worker';
+import { createWorker, type AllActivities } from '../../src/worker';
 import { recordingActivities } from './recording-activities';
 
 async function run(): Promise<void> {
@@ -15,20 +20,28 @@ async function run(): Promise<void> {
   if (!address || !taskQueue || !kubeConfigPath) throw new Error('usage: kube-worker-process.ts <address> <task queue> <kubeconfig> <concurrency>');
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeConfigPath);
-  const worker = await Worker.create({
-    connection: await NativeConnection.connect({ address }),
+  const connection = await NativeConnection.connect({ address });
+  const worker = await createWorker({
+    connection,
+    namespace: 'default',
     taskQueue,
-    ...workflowCode(),
+    ...loadConfig(process.env).worker,
+    // Only what the environment workflow calls.
     activities: {
       ...recordingActivities(async () => Date.now()),
       ...createKubernetesActivities({ kubeConfig, dryRun: false, logger: createLogger('silent'), concurrency: Number(concurrency ?? 3) }),
-    },
+    } as unknown as AllActivities,
   });
   console.log('worker ready');
   await worker.run();
+  await connection.close();
+  console.log('worker stopped');
 }
 
-run().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+run().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
