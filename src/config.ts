@@ -169,6 +169,17 @@ export const DEFAULT_INFRASTRUCTURE_NAMESPACES: readonly string[] = [
   'aws-observability',
 ];
 
+/** Namespace names (DNS-1123 labels). */
+const namespaceNames = z.string().transform((text, ctx) => {
+  const names = splitList(text);
+  const bad = names.filter((name) => !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63);
+  if (bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `not namespace names: ${bad.map((b) => JSON.stringify(b)).join(', ')} (lower-case letters, digits and "-", e.g. kube-system)` });
+    return z.NEVER;
+  }
+  return [...new Set(names)];
+});
+
 /** Lower-case letters, digits and `-` as in a namespace name, and `*` for any characters. */
 const namespacePatterns = z.string().transform((text, ctx) => {
   const patterns = splitList(text);
@@ -223,7 +234,7 @@ const schema = z.object({
   WEBHOOK_TLS_CERT: z.string().min(1).optional(),
   WEBHOOK_TLS_KEY: z.string().min(1).optional(),
   POD_NAMESPACE: z.string().min(1).default('devenv-scheduler'),
-  SYSTEM_NAMESPACES: z.string().transform(splitList).default(['kube-system', 'kube-public', 'kube-node-lease']),
+  SYSTEM_NAMESPACES: namespaceNames.default(['kube-system', 'kube-public', 'kube-node-lease']),
   INFRASTRUCTURE_NAMESPACES: namespacePatterns.default([...DEFAULT_INFRASTRUCTURE_NAMESPACES]),
   RECONCILE_INTERVAL: durationMinutes.default(10),
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
