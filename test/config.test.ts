@@ -1,4 +1,6 @@
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ConfigError, DEFAULT_INFRASTRUCTURE_NAMESPACES, loadConfig, type Config } from '../src/config';
 
 const MON_FRI = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'];
@@ -197,6 +199,13 @@ describe('config: loadConfig(env)', () => {
         assert.ok(builtIn.includes(expected), `${expected} is built in`);
       }
       assert.deepEqual(loadConfig({ INFRASTRUCTURE_NAMESPACES: 'monitoring, istio-*,*-infra,monitoring,*' }).enrolment.infrastructureNamespaces, ['monitoring', 'istio-*', '*-infra', '*']);
+    });
+
+    it('the README lists the built-in infrastructure namespaces as they are', () => {
+      const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+      const listed = /default these names and patterns[^\n]*\n\n```\n([^`]*)```/.exec(readme)?.[1];
+      assert.ok(listed, 'the list in README.md, How a namespace enrols');
+      assert.deepEqual(listed.split(/\s+/).filter(Boolean), [...DEFAULT_INFRASTRUCTURE_NAMESPACES]);
     });
 
     it('the webhook needs its certificate and key together', () => {
