@@ -140,12 +140,14 @@ export function createEnrolmentActivities(options: {
   }
 
   return {
-    async reconcileEnvironments({ dryRun = false } = {}) {
-      dryRun ||= options.dryRun === true;
-      // Environments first, then namespaces: every run listed started before the namespace
-      // list was taken, so a namespace deleted and created again meanwhile cannot have its new
-      // environment retired (each retire goes to the run that was listed, and only to a run
-      // that started before the list was begun).
+    async reconcileEnvironments(asked = {}) {
+      const dryRun = asked.dryRun === true || options.dryRun === true;
+      // Environments first, then namespaces, and a retire goes only to the run that was
+      // listed: a namespace deleted and created again while this runs keeps its new
+      // environment, whose run was either not listed or (the plan checks the server's start
+      // time against this clock, in case the order ever changes) started after the namespace
+      // list was begun, and is left to the next reconcile. A listed run that has ended since
+      // (retired, continued as new) answers "not found" and is left alone too.
       const environments = await createEnvironments(client).list();
       const snapshotAt = new Date();
       const namespaces = await listNamespaces();
