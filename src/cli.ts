@@ -18,6 +18,7 @@ import { createEnvironments, InProgressError, OperationError, type Environments 
 import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
 import { createConfiguredAws } from './activities';
+import type { ReconcileReport } from './activities/contracts';
 import { DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { createLogger } from './logger';
 
@@ -29,6 +30,7 @@ const USAGE = [
   ...helpLines('devenv'),
   'devenv schedules ensure              create or update the Temporal Schedules from the settings',
   'devenv reconcile                     enrol, relabel and retire environments to match the cluster now',
+  'devenv reconcile --dry-run           say what reconcile would do to each namespace, and why, changing nothing',
   'devenv aws create-table              create the DynamoDB inventory table (INVENTORY_TABLE) if it is missing',
   '',
   'Temporal: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TASK_QUEUE.',
@@ -41,13 +43,17 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
   // Options come before the command, so `prolongate dev1 for -3h` reaches the parser (and its clear refusal) intact.
   const firstWord = argv.findIndex((arg) => !arg.startsWith('-'));
   const flags = firstWord === -1 ? argv : argv.slice(0, firstWord);
-  let values: { json?: boolean; help?: boolean };
+  let values: { json?: boolean; help?: boolean; 'dry-run'?: boolean };
   try {
-    ({ values } = parseArgs({ args: flags, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({ args: flags, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, 'dry-run': { type: 'boolean' } } }));
   } catch (err) {
     throw new UsageError(`${(err as Error).message}\n${USAGE}`);
   }
-  const text = firstWord === -1 ? '' : argv.slice(firstWord).join(' ');
+  let text = firstWord === -1 ? '' : argv.slice(firstWord).join(' ');
+  // `devenv reconcile --dry-run` as well as `devenv --dry-run reconcile`.
+  const dryRun = values['dry-run'] === true || text === 'reconcile --dry-run';
+  if (text === 'reconcile --dry-run') text = 'reconcile';
+  if (dryRun && text !== 'reconcile') throw new UsageError(`--dry-run is for \`devenv reconcile\` only\n${USAGE}`);
   if (values.help || text === '' || text === 'help') {
     out(USAGE);
     return text === '' && !values.help ? EXIT.usage : EXIT.ok;
@@ -78,20 +84,12 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
       return EXIT.ok;
     }
     if (text === 'reconcile') {
-      const report = await client.workflow.execute(reconcileWorkflow, { workflowId: `devenv-reconcile-cli-${Date.now()}`, taskQueue: config.temporal.taskQueue });
-      const line = (label: string, names: string[]) => `${label}: ${names.length ? names.join(', ') : '-'}`;
-      print(
-        [
-          `${report.namespaces} namespaces, ${report.environments} environments before`,
-          line('enrolled', report.enrolled),
-          line('enabled', report.enabled),
-          line('disabled', report.disabled),
-          line('replanned', report.replanned),
-          line('retired', report.retired),
-          ...report.failed.map((f) => `failed: ${f.namespace}: ${f.error}`),
-        ].join('\n'),
-        report,
-      );
+      const report = await client.workflow.execute(reconcileWorkflow, {
+        workflowId: `devenv-reconcile-cli-${Date.now()}`,
+        taskQueue: config.temporal.taskQueue,
+        args: [{ dryRun }],
+      });
+      print(formatReconcileReport(report), report);
       return report.failed.length ? EXIT.failed : EXIT.ok;
     }
 
@@ -156,6 +154,38 @@ async function execute(command: Command, environments: Environments, config: Con
     }
   }
   throw new UsageError(`devenv cannot run ${formatCommand(command)}`);
+}
+
+/**
+ * A dry run: each namespace with what would happen and why, changes first. A real run:
+ * what was done, and the namespaces left alone grouped by why.
+ */
+export function formatReconcileReport(report: ReconcileReport): string {
+  const order: ReconcileReport['decisions'][number]['action'][] = ['enrol', 'enable', 'disable', 'replan', 'retire', 'unchanged', 'leave-alone'];
+  const decisions = [...report.decisions].sort((a, b) => order.indexOf(a.action) - order.indexOf(b.action) || a.namespace.localeCompare(b.namespace));
+  const counted = `${report.namespaces} namespaces, ${report.environments} environments before`;
+  if (report.dryRun) {
+    const what = (d: (typeof decisions)[number]) =>
+      d.action === 'unchanged' ? 'unchanged' : d.action === 'leave-alone' ? 'leave alone' : `would ${d.action}${d.retire ? ` (${d.retire})` : ''}`;
+    const width = Math.max(0, ...decisions.map((d) => d.namespace.length));
+    return [
+      `dry run: nothing was changed. ${counted}`,
+      ...decisions.map((d) => `${what(d).padEnd(30)} ${d.namespace.padEnd(width)}  ${d.reason}`),
+    ].join('\n');
+  }
+  const line = (label: string, names: string[]) => `${label}: ${names.length ? names.join(', ') : '-'}`;
+  const leftAlone = new Map<string, string[]>();
+  for (const d of decisions) if (d.action === 'leave-alone') leftAlone.set(d.reason, [...(leftAlone.get(d.reason) ?? []), d.namespace]);
+  return [
+    counted,
+    line('enrolled', report.enrolled),
+    line('enabled', report.enabled),
+    line('disabled', report.disabled),
+    line('replanned', report.replanned),
+    line('retired', report.retired),
+    ...[...leftAlone].map(([reason, names]) => `left alone (${reason}): ${names.join(', ')}`),
+    ...report.failed.map((f) => `failed: ${f.namespace}: ${f.error}`),
+  ].join('\n');
 }
 
 /** The exit code for a failure, and what to tell the operator. */

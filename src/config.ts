@@ -115,6 +115,85 @@ const apiTokens = z.string().transform((text, ctx) => {
   return tokens;
 });
 
+/**
+ * Namespaces never enrolled or labelled by the service unless labelled `scheduler=enabled`
+ * or `scheduler=disabled` by someone: the cluster's own machinery. Exact names, or patterns
+ * where `*` stands for any characters. INFRASTRUCTURE_NAMESPACES replaces this list.
+ */
+export const DEFAULT_INFRASTRUCTURE_NAMESPACES: readonly string[] = [
+  'default',
+  'kube-*',
+  'temporal*',
+  'cert-manager*',
+  'ingress-nginx',
+  '*ingress*',
+  'traefik*',
+  'contour*',
+  'gloo-system',
+  'kong',
+  'monitoring',
+  'prometheus*',
+  'grafana*',
+  'loki*',
+  'logging',
+  'observability',
+  'opentelemetry*',
+  'jaeger*',
+  'elastic-system',
+  'argocd',
+  'argo*',
+  'flux-system',
+  'istio-system',
+  'istio-*',
+  'linkerd*',
+  'kyverno*',
+  'gatekeeper-system',
+  'calico-*',
+  'tigera-operator',
+  'cilium*',
+  'metallb-system',
+  'external-dns',
+  'external-secrets',
+  'vault',
+  'velero',
+  'keda',
+  'knative-*',
+  'crossplane-system',
+  'cnpg-system',
+  'kubernetes-dashboard',
+  'local-path-storage',
+  'cattle-*',
+  'openshift-*',
+  'karpenter',
+  'amazon-cloudwatch',
+  'aws-observability',
+];
+
+/** Namespace names (DNS-1123 labels). */
+const namespaceNames = z.string().transform((text, ctx) => {
+  const names = splitList(text);
+  const bad = names.filter((name) => !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63);
+  if (bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `not namespace names: ${bad.map((b) => JSON.stringify(b)).join(', ')} (lower-case letters, digits and "-", e.g. kube-system)` });
+    return z.NEVER;
+  }
+  return [...new Set(names)];
+});
+
+/** Lower-case letters, digits and `-` as in a namespace name, and `*` for any characters. */
+const namespacePatterns = z.string().transform((text, ctx) => {
+  const patterns = splitList(text);
+  const bad = patterns.filter((pattern) => !/^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?$/.test(pattern) || pattern.length > 63);
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `not namespace names or patterns: ${bad.map((b) => JSON.stringify(b)).join(', ')} (lower-case letters, digits and "-", with "*" for any characters, e.g. monitoring,istio-*)`,
+    });
+    return z.NEVER;
+  }
+  return [...new Set(patterns)];
+});
+
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 
@@ -155,7 +234,8 @@ const schema = z.object({
   WEBHOOK_TLS_CERT: z.string().min(1).optional(),
   WEBHOOK_TLS_KEY: z.string().min(1).optional(),
   POD_NAMESPACE: z.string().min(1).default('devenv-scheduler'),
-  SYSTEM_NAMESPACES: z.string().transform(splitList).default(['kube-system', 'kube-public', 'kube-node-lease']),
+  SYSTEM_NAMESPACES: namespaceNames.default(['kube-system', 'kube-public', 'kube-node-lease']),
+  INFRASTRUCTURE_NAMESPACES: namespacePatterns.default([...DEFAULT_INFRASTRUCTURE_NAMESPACES]),
   RECONCILE_INTERVAL: durationMinutes.default(10),
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
   KUBE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
@@ -228,6 +308,8 @@ export interface Config {
   enrolment: {
     /** Namespaces never enrolled: the configured system ones, the service's own and the support namespace. */
     systemNamespaces: string[];
+    /** Names and `*` patterns of namespaces never enrolled or labelled unless labelled `scheduler=enabled`/`disabled` by someone. */
+    infrastructureNamespaces: string[];
     reconcileIntervalMinutes: number;
     /** How long before a scheduled shutdown its stop is handed to a worker, which holds it until the instant; 0: at the instant. */
     shutdownDispatchAheadMs: number;
@@ -314,6 +396,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhook: { port: c.WEBHOOK_PORT, tlsCert: c.WEBHOOK_TLS_CERT, tlsKey: c.WEBHOOK_TLS_KEY },
     enrolment: {
       systemNamespaces: [...new Set([...c.SYSTEM_NAMESPACES, c.POD_NAMESPACE, c.SUPPORT_NAMESPACE])],
+      infrastructureNamespaces: c.INFRASTRUCTURE_NAMESPACES,
       reconcileIntervalMinutes: c.RECONCILE_INTERVAL,
       shutdownDispatchAheadMs: c.SHUTDOWN_DISPATCH_AHEAD_SECONDS * 1000,
     },

@@ -77,6 +77,9 @@ export interface EnvironmentSummary {
   policy: EnvironmentPolicy | null;
   /** Its SHUTDOWN_DISPATCH_AHEAD_SECONDS in ms; null if it has not recorded one (enrolled by a version before it). */
   dispatchAheadMs: number | null;
+  /** The running execution listed, and when it started (ISO, server time): the reconciler retires that run alone. */
+  runId: string;
+  startedAt: string;
 }
 
 export interface SupportPodSummary {
@@ -194,6 +197,8 @@ export function createEnvironments(client: Client): Environments {
           nextShutdown: attributes.get(EnvNextShutdown)?.toISOString() ?? null,
           policy: memo?.policy ?? null,
           dispatchAheadMs: typeof dispatchAheadMs === 'number' ? dispatchAheadMs : null,
+          runId: execution.runId,
+          startedAt: execution.startTime.toISOString(),
         });
       }
       return environments.sort((a, b) => a.namespace.localeCompare(b.namespace));

@@ -90,7 +90,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   let admission: AdmissionWebhook | undefined;
   let webhook: WebhookServer | undefined;
   if (servesUsers && tlsCert && tlsKey) {
-    admission = createAdmissionWebhook({ enrolment: createConfiguredEnrolment(config, client), logger: logger.child({ system: 'admission' }), metrics });
+    admission = createAdmissionWebhook({ enrolment: createConfiguredEnrolment(config, client), logger: logger.child({ system: 'admission' }), metrics, dryRun: config.dryRun });
     webhook = await startWebhookServer({ certFile: tlsCert, keyFile: tlsKey, port: config.webhook.port, router: admission.router, logger });
   }
 

@@ -1,19 +1,34 @@
 /**
- * Enrolment end to end: the test kube-apiserver is given a ValidatingWebhookConfiguration
- * that calls our webhook over TLS (a CA generated for the test), so creating, relabelling
+ * Enrolment end to end: the test kube-apiserver is given the webhook configurations of
+ * k8s/webhook.yaml (the labelling MutatingWebhook and the enrolling ValidatingWebhook),
+ * pointed at our webhook over TLS (a CA generated for the test), so creating, relabelling
  * and deleting namespaces through the Kubernetes API drives environment workflows on a real
- * Temporal dev server. Then the ways it can go wrong: malformed and dry-run requests, and
- * Temporal unreachable, after which the reconciler repairs what was missed.
+ * Temporal dev server. Namespaces that exist before the webhooks are registered are what a
+ * cluster has when the service is installed: the start-up reconcile enrols only the
+ * labelled ones. Then the ways it can go wrong: malformed and dry-run requests, Temporal
+ * unreachable (the reconciler repairs what was missed), and a namespace deleted and
+ * created again while a reconcile runs.
  */
 import assert from 'node:assert/strict';
-import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  AdmissionregistrationV1Api,
+  CoreV1Api,
+  loadAllYaml,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1MutatingWebhookConfiguration,
+  type V1ValidatingWebhookConfiguration,
+} from '@kubernetes/client-node';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { createEnrolment, createEnrolmentActivities, type Enrolment } from '../src/activities/enrolment';
-import { createNamespaceLister } from '../src/activities/kubernetes';
+import { createNamespaceLister, type NamespaceInfo } from '../src/activities/kubernetes';
 import { createAdmissionWebhook, type AdmissionOptions } from '../src/api/admission';
 import { createMetrics, type Metrics } from '../src/api/metrics';
 import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
@@ -30,6 +45,7 @@ import { quietRuntime, uniqueTaskQueue, workflowBundle } from './support/tempora
 import { postJsonOverTls, servingCertificate } from './support/tls';
 
 const WEBHOOK_NAME = 'devenv-scheduler-test';
+const DEVENV = path.join(__dirname, '..', 'bin', 'devenv.js');
 // The service's own namespace, named apart from the real one other suites create.
 const OWN_NAMESPACE = 'devenv-admission-own';
 const SYSTEM = ['kube-system', 'kube-public', 'kube-node-lease', OWN_NAMESPACE];
@@ -62,11 +78,37 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   let counter = 0;
   const newName = (prefix: string) => `${prefix}-${process.pid % 10000}-${++counter}`;
 
+  /**
+   * What the cluster holds when the service is installed, made before any webhook is
+   * registered: infrastructure namespaces (and `default`, which is always there), a team
+   * namespace nobody labelled, and namespaces someone labelled.
+   */
+  const pid = process.pid % 10000;
+  const PREEXISTING = {
+    temporal: undefined,
+    'cert-manager': undefined,
+    monitoring: undefined,
+    [`team-a-${pid}`]: undefined,
+    [`team-b-${pid}`]: { scheduler: 'enabled' },
+    // Infrastructure by name, but labelled: someone asked.
+    argocd: { scheduler: 'disabled' },
+    [`team-c-${pid}`]: { scheduler: 'yes' },
+    // Unlabelled, and given an environment the way an earlier version of the service enrolled every namespace.
+    [`legacy-${pid}`]: undefined,
+  } as Record<string, Record<string, string> | undefined>;
+
   before(async function () {
     this.timeout(300_000);
     cluster = await testCluster();
     core = cluster.kubeConfig.makeApiClient(CoreV1Api);
     admission = cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    for (const [name, labels] of Object.entries(PREEXISTING)) {
+      await core.createNamespace({ body: { metadata: { name, labels } } }).catch(async (err: unknown) => {
+        // Made by an earlier suite of this run: give it the labels this suite needs.
+        if ((err as { code?: number }).code !== 409) throw err;
+        await core.patchNamespace({ name, body: { metadata: { labels: { scheduler: labels?.scheduler ?? null } } } }, mergePatch());
+      });
+    }
     quietRuntime();
     temporal = await TestWorkflowEnvironment.createLocal({
       server: { executable: { type: 'existing-path', path: temporalCliPath() }, searchAttributes: ALL_SEARCH_ATTRIBUTES },
@@ -92,31 +134,24 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       router: createAdmissionWebhook({ enrolment, logger, metrics }).router,
       logger,
     });
-    await admission.createValidatingWebhookConfiguration({
-      body: {
-        metadata: { name: WEBHOOK_NAME },
-        webhooks: [
-          {
-            name: 'namespaces.devenv-scheduler.io',
-            clientConfig: { url: `${webhook.url}/admission/namespaces`, caBundle: tls.ca.toString('base64') },
-            rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['namespaces'], scope: '*' }],
-            admissionReviewVersions: ['v1'],
-            sideEffects: 'NoneOnDryRun',
-            failurePolicy: 'Ignore',
-            timeoutSeconds: 3,
-            namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: SYSTEM }] },
-          },
-        ],
-      },
-    });
-    // The apiserver picks up a new webhook configuration asynchronously: wait until it calls us.
+    // The configurations k8s/ ships, pointed at this test's server and its CA, sparing this suite's system namespaces.
+    for (const shipped of loadAllYaml(readFileSync(path.join(__dirname, '..', 'k8s', 'webhook.yaml'), 'utf8')) as (V1MutatingWebhookConfiguration | V1ValidatingWebhookConfiguration)[]) {
+      shipped.metadata = { name: WEBHOOK_NAME };
+      for (const hook of shipped.webhooks ?? []) {
+        hook.clientConfig = { url: `${webhook.url}${hook.clientConfig.service!.path}`, caBundle: tls.ca.toString('base64') };
+        hook.namespaceSelector = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: SYSTEM }] };
+      }
+      if (shipped.kind === 'MutatingWebhookConfiguration') await admission.createMutatingWebhookConfiguration({ body: shipped });
+      else await admission.createValidatingWebhookConfiguration({ body: shipped as V1ValidatingWebhookConfiguration });
+    }
+    // The apiserver picks up a new webhook configuration asynchronously: wait until it calls both.
     await eventually(
-      'the apiserver to call the webhook',
+      'the apiserver to call the webhooks',
       async () => {
         const probe = newName('probe');
         const before = await admissions('enrolled');
-        await core.createNamespace({ body: { metadata: { name: probe } }, dryRun: 'All' });
-        return (await admissions('dry-run')) > 0 || (await admissions('enrolled')) > before ? true : undefined;
+        const created = await core.createNamespace({ body: { metadata: { name: probe } }, dryRun: 'All' });
+        return created.metadata?.labels?.scheduler === 'enabled' && ((await admissions('dry-run')) > 0 || (await admissions('enrolled')) > before) ? true : undefined;
       },
       30_000,
     );
@@ -125,6 +160,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   after(async function () {
     this.timeout(60_000);
     // Cluster-wide: later suites must not call a webhook that is gone.
+    await admission.deleteMutatingWebhookConfiguration({ name: WEBHOOK_NAME }).catch(() => undefined);
     await admission.deleteValidatingWebhookConfiguration({ name: WEBHOOK_NAME }).catch(() => undefined);
     await webhook?.close();
     worker?.shutdown();
@@ -155,6 +191,83 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       throw err;
     }
   }
+
+  /** Why each retire signal a run got said it was sent: `reason` and `by`, or undefined for a signal without argument. */
+  async function retireSignals(namespace: string, runId?: string): Promise<({ reason: string; by: string } | undefined)[]> {
+    const history = await temporal.client.workflow.getHandle(environmentWorkflowId(namespace), runId).fetchHistory();
+    return (history.events ?? [])
+      .map((event) => event.workflowExecutionSignaledEventAttributes)
+      .filter((signal) => signal?.signalName === 'retire')
+      .map((signal) => {
+        const payload = signal!.input?.payloads?.[0];
+        return payload ? defaultPayloadConverter.fromPayload<{ reason: string; by: string }>(payload) : undefined;
+      });
+  }
+
+  function devenv(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [DEVENV, ...args],
+        { env: { ...process.env, TEMPORAL_ADDRESS: temporal.address, TASK_QUEUE: taskQueue, LOG_LEVEL: 'silent' } },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  const unlabelled = [`team-a-${pid}`, `legacy-${pid}`];
+  const infrastructure = ['temporal', 'cert-manager', 'monitoring', 'default'];
+
+  it('`devenv reconcile --dry-run` says what the first reconcile would do to each namespace, and why, and changes nothing', async function () {
+    const { code, stdout, stderr } = await devenv('reconcile', '--dry-run');
+    assert.equal(code, 0, stderr);
+    const row = (what: string, name: string, why: string) => new RegExp(`^${what} +${name} +${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
+    assert.match(stdout, /^dry run: nothing was changed\./);
+    assert.match(stdout, row('would enrol', `team-b-${pid}`, 'label scheduler=enabled'));
+    assert.match(stdout, row('would enrol', 'argocd', 'label scheduler=disabled: enrolled, never stopped by the scheduler'));
+    for (const name of unlabelled) assert.match(stdout, row('leave alone', name, 'unlabelled: label scheduler=enabled to enrol'));
+    assert.match(stdout, row('leave alone', 'default', 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "default"): label scheduler=enabled to enrol'));
+    assert.match(stdout, row('leave alone', 'temporal', 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "temporal*"): label scheduler=enabled to enrol'));
+    assert.match(stdout, row('leave alone', 'monitoring', 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "monitoring"): label scheduler=enabled to enrol'));
+    assert.match(stdout, row('leave alone', `team-c-${pid}`, 'label scheduler="yes" is neither "enabled" nor "disabled": not scheduled (label scheduler=enabled or disabled to enrol)'));
+    assert.match(stdout, /^leave alone +kube-system +system namespace/m);
+    for (const name of Object.keys(PREEXISTING)) assert.equal(await workflowState(name), 'NONE', `${name}: nothing enrolled by a dry run`);
+  });
+
+  it('the first reconcile enrols only the namespaces that existed before and are labelled', async function () {
+    // As the worker does at start-up.
+    const report = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-first-${pid}`, taskQueue });
+    assert.deepEqual(report.failed, []);
+    assert.ok(report.enrolled.includes(`team-b-${pid}`), JSON.stringify(report.enrolled));
+    assert.ok(report.enrolled.includes('argocd'), 'an infrastructure namespace someone labelled');
+    for (const name of [...infrastructure, ...unlabelled, `team-c-${pid}`]) {
+      assert.ok(!report.enrolled.includes(name), `${name} enrolled`);
+      assert.equal(await workflowState(name), 'NONE', name);
+    }
+    assert.equal((await status(`team-b-${pid}`)).phase, 'running');
+    assert.equal((await status('argocd')).phase, 'disabled');
+    const leftAlone = report.decisions.find((d) => d.namespace === `team-a-${pid}`);
+    assert.deepEqual(leftAlone, { namespace: `team-a-${pid}`, action: 'leave-alone', reason: 'unlabelled: label scheduler=enabled to enrol' });
+  });
+
+  it('a namespace created after start-up without a label is labelled scheduler=enabled and enrolled; an infrastructure one is neither', async function () {
+    const name = newName('fresh');
+    await core.createNamespace({ body: { metadata: { name } } });
+    assert.equal((await core.readNamespace({ name })).metadata?.labels?.scheduler, 'enabled', 'the decision is written on the namespace');
+    await settled('the environment to exist', async () => ((await workflowState(name)) === 'RUNNING' ? true : undefined));
+    assert.equal((await status(name)).enabled, true);
+
+    const infra = `prometheus-${pid}`;
+    const leftAlone = await admissions('left-alone');
+    await core.createNamespace({ body: { metadata: { name: infra } } });
+    assert.equal((await core.readNamespace({ name: infra })).metadata?.labels?.scheduler, undefined, 'an infrastructure namespace is not labelled');
+    await eventually('the enrolling webhook to see it', async () => ((await admissions('left-alone')) > leftAlone ? true : undefined));
+    assert.equal(await workflowState(infra), 'NONE');
+    // kubectl get ns -L scheduler shows what is scheduled.
+    const listed = await core.listNamespace({ labelSelector: 'scheduler=enabled' });
+    const names = listed.items.map((ns) => ns.metadata?.name);
+    assert.ok(names.includes(name) && names.includes(`team-b-${pid}`) && !names.includes(infra) && !names.includes(`team-a-${pid}`), names.join(', '));
+  });
 
   it('a namespace created without a scheduler label gets a running, scheduled environment', async function () {
     const name = newName('dev');
@@ -216,7 +329,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       JSON.stringify({
         apiVersion: 'admission.k8s.io/v1',
         kind: 'AdmissionReview',
-        request: { uid: 'u-policy', operation: 'CREATE', name: 'x', dryRun: true, object: { metadata: { name: 'x', annotations } } },
+        request: { uid: 'u-policy', operation: 'CREATE', name: 'x', dryRun: true, object: { metadata: { name: 'x', labels: { scheduler: 'enabled' }, annotations } } },
       });
     const reply = await postAdmission(webhook.url, review({ 'devenv-scheduler/shutdown-time': '7pm', 'devenv-scheduler/time-zone': 'Mars/Base' }), tls.ca);
     const warnings = (reply.json as { response: { allowed: boolean; warnings: string[] } }).response.warnings;
@@ -232,6 +345,75 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     await settled('the environment to exist', async () => ((await workflowState(name)) === 'RUNNING' ? true : undefined));
     await core.deleteNamespace({ name });
     await eventually('the workflow to complete', async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
+    assert.deepEqual((await retireSignals(name)).map((why) => why?.reason), ['namespace-deleted']);
+  });
+
+  it('a namespace whose label is removed, or set to a value not ours, leaves management: its environment is retired as unmanaged', async function () {
+    for (const label of [null, 'maybe']) {
+      const name = newName('unlabel');
+      await core.createNamespace({ body: { metadata: { name, labels: { scheduler: 'enabled' } } } });
+      await settled('the environment to exist', async () => ((await workflowState(name)) === 'RUNNING' ? true : undefined));
+      await core.patchNamespace({ name, body: { metadata: { labels: { scheduler: label } } } }, mergePatch());
+      await eventually(`the workflow to complete (label ${label})`, async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
+      const [why] = await retireSignals(name);
+      assert.equal(why?.reason, 'unmanaged', `label ${label}`);
+      assert.match(why?.by ?? '', /^admission:/);
+      // Nothing puts it back: the label is the decision.
+      assert.equal((await core.readNamespace({ name })).metadata?.labels?.scheduler, label ?? undefined);
+    }
+  });
+
+  it('the labelling webhook answers a CREATE with a JSON Patch adding the label, whether or not the namespace has labels, and nothing else', async function () {
+    const label = async (request: Record<string, unknown>, server = webhook.url) => {
+      const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-label', kind: { kind: 'Namespace' }, ...request } };
+      const reply = await postJsonOverTls(`${server}/admission/namespaces/label`, JSON.stringify(review), tls.ca);
+      const response = (JSON.parse(reply.text) as { response: { uid: string; allowed: boolean; patchType?: string; patch?: string; warnings?: string[] } }).response;
+      assert.equal(response.allowed, true);
+      assert.equal(response.uid, 'u-label');
+      if (response.patch === undefined) return { ops: undefined, warnings: response.warnings };
+      assert.equal(response.patchType, 'JSONPatch');
+      return { ops: JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as unknown, warnings: response.warnings };
+    };
+    const create = (name: string, metadata: Record<string, unknown> = { name }) => ({ operation: 'CREATE', name, object: { metadata } });
+    assert.deepEqual((await label(create('dev-bare'))).ops, [{ op: 'add', path: '/metadata/labels', value: { scheduler: 'enabled' } }], 'no labels object at all');
+    assert.deepEqual((await label(create('dev-team', { name: 'dev-team', labels: { team: 'a' } }))).ops, [{ op: 'add', path: '/metadata/labels/scheduler', value: 'enabled' }]);
+    assert.deepEqual((await label({ ...create('dev-dry'), dryRun: true })).ops, [{ op: 'add', path: '/metadata/labels', value: { scheduler: 'enabled' } }], 'a dry run shows the label it would get');
+    for (const request of [
+      create('dev-off', { name: 'dev-off', labels: { scheduler: 'disabled' } }),
+      create('dev-odd', { name: 'dev-odd', labels: { scheduler: 'yes' } }),
+      create('istio-gateways'),
+      create('default'),
+      create(OWN_NAMESPACE),
+      { ...create('dev-upd'), operation: 'UPDATE', oldObject: { metadata: { name: 'dev-upd' } } },
+      { ...create('dev-del'), operation: 'DELETE', object: null, oldObject: { metadata: { name: 'dev-del' } } },
+    ]) {
+      assert.equal((await label(request)).ops, undefined, JSON.stringify(request));
+    }
+
+    // DRY_RUN: no label is written, and the author is told what would have happened.
+    const dry = await startWebhookServer({
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      port: 0,
+      host: '127.0.0.1',
+      router: createAdmissionWebhook({ enrolment, logger, metrics: createMetrics(), dryRun: true }).router,
+      logger,
+    });
+    try {
+      const answer = await label(create('dev-dry-run'), dry.url);
+      assert.equal(answer.ops, undefined);
+      assert.deepEqual(answer.warnings, ['devenv-scheduler: DRY_RUN: dev-dry-run would be labelled scheduler=enabled and scheduled; it is left unlabelled']);
+      const enrol = JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u-dry', operation: 'CREATE', name: 'dev-dry-run', object: { metadata: { name: 'dev-dry-run', labels: { scheduler: 'enabled' } } } },
+      });
+      assert.equal((await postJsonOverTls(`${dry.url}/admission/namespaces`, enrol, tls.ca)).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(await workflowState('dev-dry-run'), 'NONE', 'DRY_RUN: nothing passed on to Temporal');
+    } finally {
+      await dry.close();
+    }
   });
 
   it('system namespaces and dry runs change nothing', async function () {
@@ -283,7 +465,9 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
     const names = Array.from({ length: 10 }, () => newName('drain'));
     for (const name of names) {
-      const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `u-${name}`, operation: 'CREATE', name, object: { metadata: { name } } } };
+      // As the enrolling webhook sees a CREATE after the labelling webhook.
+      const object = { metadata: { name, labels: { scheduler: 'enabled' } } };
+      const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `u-${name}`, operation: 'CREATE', name, object } };
       const reply = await postAdmission(server.url, JSON.stringify(review), tls.ca);
       assert.equal((reply.json as { response: { allowed: boolean } }).response.allowed, true);
     }
@@ -445,6 +629,90 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       const again = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-again-${plain}-${Date.now()}`, taskQueue });
       return again.replanned.length === 0 ? again : undefined;
     });
+  });
+
+  it('the reconciler retires as unmanaged an environment whose namespace is there but no longer to be scheduled, and as namespace-deleted one whose namespace is gone or terminating', async function () {
+    // Unlabelled, with an environment as an earlier version gave every namespace.
+    const legacy = `legacy-${pid}`;
+    await enrolment.enrol(legacy, true, 'earlier-version');
+    // Labelled, then made a system namespace by configuration.
+    const madeSystem = newName('made-system');
+    await core.createNamespace({ body: { metadata: { name: madeSystem, labels: { scheduler: 'enabled' } } } });
+    // Gone without the webhook seeing it.
+    const ghost = newName('ghost');
+    await enrolment.enrol(ghost, true, 'test');
+    // Being deleted (nothing here finishes it), with an environment enrolled after the webhook retired the first.
+    const terminating = newName('terminating');
+    await core.createNamespace({ body: { metadata: { name: terminating, labels: { scheduler: 'enabled' } } } });
+    await settled(`${terminating} to be enrolled`, async () => ((await workflowState(terminating)) === 'RUNNING' ? true : undefined));
+    await core.deleteNamespace({ name: terminating });
+    await eventually(`${terminating} retired by the webhook`, async () => ((await workflowState(terminating)) === 'COMPLETED' ? true : undefined));
+    await enrolment.enrol(terminating, true, 'test');
+    const names = [legacy, madeSystem, ghost, terminating];
+    const environments = createEnvironments(temporal.client);
+    await eventually('visibility to see all four running', async () => {
+      const seen = new Set((await environments.list()).map((e) => e.namespace));
+      return names.every((name) => seen.has(name)) ? true : undefined;
+    });
+
+    const reconciler = createEnrolmentActivities({
+      client: temporal.client,
+      enrolment: createEnrolment({ client: temporal.client, taskQueue, policy: POLICY, systemNamespaces: [...SYSTEM, madeSystem], shutdownDispatchAheadMs: DISPATCH_AHEAD_MS }),
+      listNamespaces: createNamespaceLister(cluster.kubeConfig),
+      logger,
+    });
+    const report = await reconciler.reconcileEnvironments();
+    assert.deepEqual(report.failed, []);
+    const expected = { [legacy]: 'unmanaged', [madeSystem]: 'unmanaged', [ghost]: 'namespace-deleted', [terminating]: 'namespace-deleted' };
+    for (const [name, reason] of Object.entries(expected)) {
+      assert.ok(report.retired.includes(name), `${name} retired: ${JSON.stringify(report.retired)}`);
+      assert.equal(report.decisions.find((d) => d.namespace === name)?.retire, reason, name);
+      await eventually(`${name} to complete`, async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
+      assert.deepEqual(await retireSignals(name), [{ reason, by: 'reconciler' }], name);
+    }
+  });
+
+  it('a namespace deleted and created again while a reconcile runs keeps its new environment', async function () {
+    const name = newName('recreated');
+    await core.createNamespace({ body: { metadata: { name } } });
+    const first = await settled('the first environment', async () => {
+      const d = await handle(name).describe();
+      return d.status.name === 'RUNNING' ? d.runId : undefined;
+    });
+    const environments = createEnvironments(temporal.client);
+    await eventually('visibility to list it', async () => ((await environments.list()).some((e) => e.namespace === name) ? true : undefined));
+
+    const listNamespaces = createNamespaceLister(cluster.kubeConfig);
+    let second: string | undefined;
+    /** The reconciler's namespace list, taken while CI has the namespace deleted; CI creates it again before the reconciler acts on it. */
+    async function racingList(): Promise<NamespaceInfo[]> {
+      await core.deleteNamespace({ name });
+      await eventually('the webhook to retire the first environment', async () =>
+        (await temporal.client.workflow.getHandle(environmentWorkflowId(name), first).describe()).status.name === 'COMPLETED' ? true : undefined,
+      );
+      // What the namespace controller does once the namespace is empty (there is none here).
+      await core.replaceNamespaceFinalize({ name, body: { metadata: { name }, spec: { finalizers: [] } } });
+      await eventually('the namespace to be gone', async () => core.readNamespace({ name }).then(() => undefined, () => true));
+      const snapshot = await listNamespaces();
+      assert.ok(!snapshot.some((ns) => ns.name === name));
+      await core.createNamespace({ body: { metadata: { name } } });
+      second = await settled('the new environment', async () => {
+        const d = await handle(name).describe();
+        return d.status.name === 'RUNNING' && d.runId !== first ? d.runId : undefined;
+      });
+      return snapshot;
+    }
+
+    const report = await createEnrolmentActivities({ client: temporal.client, enrolment, listNamespaces: racingList, logger }).reconcileEnvironments();
+    assert.deepEqual(report.failed, []);
+    assert.ok(!report.retired.includes(name), `retired: ${JSON.stringify(report.retired)}`);
+    const now = await handle(name).describe();
+    assert.deepEqual([now.runId, now.status.name], [second, 'RUNNING'], 'the new environment runs on');
+    assert.deepEqual(await retireSignals(name, second), [], 'and was never told to retire');
+    // The next reconcile sees the namespace again, labelled, with its environment: nothing to do.
+    const next = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-after-${name}`, taskQueue });
+    assert.equal(next.decisions.find((d) => d.namespace === name)?.action, 'unchanged');
+    assert.equal(await workflowState(name), 'RUNNING');
   });
 });
 

@@ -95,6 +95,10 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     const negative = await devenv('prolongate', namespace, 'for', '-3h');
     assert.equal(negative.code, 2);
     assert.match(negative.stderr, /"-3h" is negative/);
+    const misplaced = await devenv('--dry-run', 'stop', namespace);
+    assert.equal(misplaced.code, 2);
+    assert.match(misplaced.stderr, /--dry-run is for `devenv reconcile` only/);
+    assert.match((await devenv('help')).stdout, /devenv reconcile --dry-run +say what reconcile would do to each namespace, and why, changing nothing/);
     const unknown = await devenv('status', 'no-such-env');
     assert.equal(unknown.code, 3);
     assert.match(unknown.stderr, /no-such-env is not a managed environment/);

@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { ConfigError, loadConfig, type Config } from '../src/config';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, DEFAULT_INFRASTRUCTURE_NAMESPACES, loadConfig, type Config } from '../src/config';
 
 const MON_FRI = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'];
 const EVERY_DAY = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
@@ -73,7 +75,7 @@ describe('config: loadConfig(env)', () => {
         'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL', 'AWS_REGIONS', 'AWS_ENDPOINT_URL',
         'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY', 'KUBE_WORKER_CONCURRENCY', 'WORKFLOW_CACHE_SIZE',
         'WORKER_MAX_CONCURRENT_ACTIVITIES', 'SHUTDOWN_DISPATCH_AHEAD_SECONDS', 'WORKER_SHUTDOWN_GRACE_SECONDS', 'COMMAND_WAIT_SECONDS', 'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
-        'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS',
+        'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS', 'SYSTEM_NAMESPACES', 'INFRASTRUCTURE_NAMESPACES',
       ];
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '']))), config);
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '  \t ']))), config);
@@ -190,6 +192,22 @@ describe('config: loadConfig(env)', () => {
         'platform',
         'devenv-support',
       ]);
+    });
+
+    it('infrastructure namespaces: the built-in list, or the names and `*` patterns given instead', () => {
+      const builtIn = loadConfig({}).enrolment.infrastructureNamespaces;
+      assert.deepEqual(builtIn, [...DEFAULT_INFRASTRUCTURE_NAMESPACES]);
+      for (const expected of ['default', 'temporal*', 'cert-manager*', 'ingress-nginx', '*ingress*', 'monitoring', 'prometheus*', 'grafana*', 'argocd', 'argo*', 'flux-system', 'istio-system', 'istio-*', 'kyverno*', 'gatekeeper-system', 'linkerd*', 'kube-*']) {
+        assert.ok(builtIn.includes(expected), `${expected} is built in`);
+      }
+      assert.deepEqual(loadConfig({ INFRASTRUCTURE_NAMESPACES: 'monitoring, istio-*,*-infra,monitoring,*' }).enrolment.infrastructureNamespaces, ['monitoring', 'istio-*', '*-infra', '*']);
+    });
+
+    it('the README lists the built-in infrastructure namespaces as they are', () => {
+      const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+      const listed = /default these names and patterns[^\n]*\n\n```\n([^`]*)```/.exec(readme)?.[1];
+      assert.ok(listed, 'the list in README.md, How a namespace enrols');
+      assert.deepEqual(listed.split(/\s+/).filter(Boolean), [...DEFAULT_INFRASTRUCTURE_NAMESPACES]);
     });
 
     it('the webhook needs its certificate and key together', () => {
@@ -310,6 +328,14 @@ describe('config: loadConfig(env)', () => {
       ['SUPPORT_SIZES', 'XS=lots/512Mi', 'SUPPORT_SIZES="XS=lots/512Mi": "XS=lots/512Mi" is not NAME=CPU/MEMORY, e.g. XS=250m/512Mi or XL=4/8Gi'],
       ['SUPPORT_POD_TTL', '200h', 'SUPPORT_POD_TTL="200h": must be at most 168h'],
       ['SUPPORT_NAMESPACE', 'Ops_Team', 'SUPPORT_NAMESPACE="Ops_Team": must be a namespace name (a DNS-1123 label)'],
+      ['SYSTEM_NAMESPACES', 'kube-system,Kube_Public', 'SYSTEM_NAMESPACES="kube-system,Kube_Public": not namespace names: "Kube_Public" (lower-case letters, digits and "-", e.g. kube-system)'],
+      ['SYSTEM_NAMESPACES', 'kube-*', 'SYSTEM_NAMESPACES="kube-*": not namespace names: "kube-*" (lower-case letters, digits and "-", e.g. kube-system)'],
+      [
+        'INFRASTRUCTURE_NAMESPACES',
+        'monitoring,Istio-*,cert_manager,-x,a/b',
+        'INFRASTRUCTURE_NAMESPACES="monitoring,Istio-*,cert_manager,-x,a/b": not namespace names or patterns: "Istio-*", "cert_manager", "-x", "a/b" (lower-case letters, digits and "-", with "*" for any characters, e.g. monitoring,istio-*)',
+      ],
+      ['INFRASTRUCTURE_NAMESPACES', 'x'.repeat(64), /^INFRASTRUCTURE_NAMESPACES="x{64}": not namespace names or patterns: "x{64}"/],
       ['KUBE_CONCURRENCY', '0', /^KUBE_CONCURRENCY="0": .*1/],
       ['KUBE_WORKER_CONCURRENCY', '0', /^KUBE_WORKER_CONCURRENCY="0": .*>=1/],
       ['KUBE_WORKER_CONCURRENCY', '5000', /^KUBE_WORKER_CONCURRENCY="5000": .*<=1000/],

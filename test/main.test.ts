@@ -1,7 +1,9 @@
 /**
  * `npm start` as a user runs it: the real process, its own local Temporal dev server,
- * the worker and the API, then a clean shutdown on SIGTERM. And a bad setting stops it
- * before anything starts, naming the variable.
+ * the worker and the API, then a clean shutdown on SIGTERM. It runs with DRY_RUN=true
+ * against the test cluster, as the README suggests for a first look: the start-up
+ * reconcile logs what it would enrol and leave alone, and why, and enrols nothing. And a
+ * bad setting stops it before anything starts, naming the variable.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -9,8 +11,10 @@ import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { MORNING_RESET_SCHEDULE_ID } from '../src/temporal/setup';
+import { testCluster } from './support/kube';
 import { freePort, startService, waitFor } from './support/service';
 import { slackSignature, visibleText } from './support/slack';
 
@@ -18,8 +22,16 @@ describe('npm start', function () {
   this.timeout(180_000);
 
   it('starts a local Temporal dev server, the worker and the API, prints where each listens, and stops cleanly', async function () {
+    const cluster = await testCluster();
+    const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    const labelled = `main-labelled-${process.pid}`;
+    const unlabelled = `main-unlabelled-${process.pid}`;
+    await core.createNamespace({ body: { metadata: { name: labelled, labels: { scheduler: 'enabled' } } } });
+    await core.createNamespace({ body: { metadata: { name: unlabelled } } });
     const [temporalPort, uiPort, apiPort, sdkMetricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const { child, output } = startService({
+      KUBECONFIG: cluster.kubeConfigPath,
+      DRY_RUN: 'true',
       TEMPORAL_ADDRESS: '',
       TEMPORAL_DEV_PORT: String(temporalPort),
       TEMPORAL_UI_PORT: String(uiPort),
@@ -53,6 +65,23 @@ describe('npm start', function () {
         );
       } finally {
         await connection.close();
+      }
+
+      // DRY_RUN: the start-up reconcile only says what it would do, one line per namespace.
+      const planned = (namespace: string, action: string, reason: string) =>
+        new RegExp(`"namespace":"${namespace}","action":"${action}","reason":"${reason}","msg":"reconciler \\(dry run\\): ${action}"`);
+      await waitFor('the dry-run plan in the log', () => /reconciler \(dry run\): planned, nothing changed/.test(output()), 60_000);
+      assert.match(output(), planned(labelled, 'enrol', 'label scheduler=enabled'));
+      assert.match(output(), planned(unlabelled, 'leave-alone', 'unlabelled: label scheduler=enabled to enrol'));
+      assert.match(output(), planned('default', 'leave-alone', 'infrastructure namespace \\(INFRASTRUCTURE_NAMESPACES entry \\\\"default\\\\"\\): label scheduler=enabled to enrol'));
+      {
+        const connection = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
+        try {
+          const environments = await new Client({ connection }).workflow.count(`WorkflowType = 'environmentWorkflow'`);
+          assert.equal(environments.count, 0, 'nothing enrolled');
+        } finally {
+          await connection.close();
+        }
       }
 
       const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();

@@ -38,6 +38,7 @@ import {
   type V1NetworkPolicy,
   type V1PodDisruptionBudget,
   type V1Service,
+  type V1MutatingWebhookConfiguration,
   type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { loadConfig } from '../src/config';
@@ -145,8 +146,8 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual(
         [...new Set(raw.map((o) => o.kind))].sort(),
         [
-          'Certificate', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Issuer', 'Namespace', 'NetworkPolicy',
-          'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+          'Certificate', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Issuer', 'MutatingWebhookConfiguration', 'Namespace',
+          'NetworkPolicy', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
         ],
       );
       assert.deepEqual(raw.filter((o) => o.kind === 'Namespace').map((o) => o.metadata?.name).sort(), ['devenv-scheduler', 'devenv-support']);
@@ -210,33 +211,51 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.equal(find<V1Deployment>('Deployment', 'devenv-scheduler-api').spec!.replicas, 2);
     });
 
-    it('registers the webhook so that it can never block the cluster', () => {
-      const configuration = find<V1ValidatingWebhookConfiguration>('ValidatingWebhookConfiguration', 'devenv-scheduler');
+    it('registers both webhooks so that neither can ever block the cluster', () => {
       const certificate = raw.find((o) => o.kind === 'Certificate')!;
-      assert.equal(
-        configuration.metadata!.annotations?.['cert-manager.io/inject-ca-from'],
-        `${certificate.metadata!.namespace}/${certificate.metadata!.name}`,
-      );
-      assert.equal(configuration.webhooks?.length, 1);
-      const [webhook] = configuration.webhooks!;
-      assert.equal(webhook!.name, 'namespaces.devenv-scheduler.io');
-      assert.equal(webhook!.failurePolicy, 'Ignore');
-      assert.equal(webhook!.sideEffects, 'NoneOnDryRun');
-      assert.ok(webhook!.timeoutSeconds !== undefined && webhook!.timeoutSeconds <= 5, `timeoutSeconds ${webhook!.timeoutSeconds}`);
-      assert.deepEqual(webhook!.admissionReviewVersions, ['v1']);
-      assert.deepEqual(plain(webhook!.rules), [
+      const labelling = find<V1MutatingWebhookConfiguration>('MutatingWebhookConfiguration', 'devenv-scheduler');
+      const enrolling = find<V1ValidatingWebhookConfiguration>('ValidatingWebhookConfiguration', 'devenv-scheduler');
+      for (const configuration of [labelling, enrolling]) {
+        assert.equal(
+          configuration.metadata!.annotations?.['cert-manager.io/inject-ca-from'],
+          `${certificate.metadata!.namespace}/${certificate.metadata!.name}`,
+        );
+        assert.equal(configuration.webhooks?.length, 1);
+        const [webhook] = configuration.webhooks!;
+        assert.equal(webhook!.failurePolicy, 'Ignore');
+        assert.ok(webhook!.timeoutSeconds !== undefined && webhook!.timeoutSeconds <= 5, `timeoutSeconds ${webhook!.timeoutSeconds}`);
+        assert.deepEqual(webhook!.admissionReviewVersions, ['v1']);
+        assert.equal(webhook!.clientConfig.caBundle, undefined, 'the CA comes from cert-manager, not from the repository');
+        const excluded = webhook!.namespaceSelector?.matchExpressions?.find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn');
+        for (const namespace of ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler']) {
+          assert.ok(excluded?.values?.includes(namespace), `${namespace} is not sent to the webhook`);
+        }
+      }
+
+      // Labelling: CREATE only, of namespaces without a scheduler label; no side effects, called once.
+      const [label] = labelling.webhooks!;
+      assert.equal(label!.name, 'label.namespaces.devenv-scheduler.io');
+      assert.equal(label!.sideEffects, 'None');
+      assert.equal(label!.reinvocationPolicy, 'Never');
+      assert.deepEqual(plain(label!.rules), [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['namespaces'], scope: 'Cluster' }]);
+      assert.deepEqual(plain(label!.objectSelector), { matchExpressions: [{ key: 'scheduler', operator: 'DoesNotExist' }] });
+      assert.deepEqual(plain(label!.clientConfig.service), { namespace: 'devenv-scheduler', name: 'devenv-scheduler', path: '/admission/namespaces/label', port: 443 });
+
+      // Enrolling: observes create, update and delete; a dry run changes nothing.
+      const [enrol] = enrolling.webhooks!;
+      assert.equal(enrol!.name, 'namespaces.devenv-scheduler.io');
+      assert.equal(enrol!.sideEffects, 'NoneOnDryRun');
+      assert.deepEqual(plain(enrol!.rules), [
         { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['namespaces'], scope: 'Cluster' },
       ]);
-      assert.deepEqual(plain(webhook!.clientConfig.service), { namespace: 'devenv-scheduler', name: 'devenv-scheduler', path: '/admission/namespaces', port: 443 });
-      assert.equal(webhook!.clientConfig.caBundle, undefined, 'the CA comes from cert-manager, not from the repository');
-      const excluded = webhook!.namespaceSelector?.matchExpressions?.find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn');
-      for (const namespace of ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler']) {
-        assert.ok(excluded?.values?.includes(namespace), `${namespace} is not sent to the webhook`);
-      }
+      assert.deepEqual(plain(enrol!.clientConfig.service), { namespace: 'devenv-scheduler', name: 'devenv-scheduler', path: '/admission/namespaces', port: 443 });
+      assert.deepEqual(plain(label!.namespaceSelector), plain(enrol!.namespaceSelector), 'both spare the same namespaces');
     });
 
     it('connects the pieces: webhook -> Service -> api container, Certificate -> mounted Secret, PDBs -> Deployments', () => {
       const [webhook] = find<V1ValidatingWebhookConfiguration>('ValidatingWebhookConfiguration', 'devenv-scheduler').webhooks!;
+      const [label] = find<V1MutatingWebhookConfiguration>('MutatingWebhookConfiguration', 'devenv-scheduler').webhooks!;
+      assert.deepEqual(plain({ ...label!.clientConfig.service, path: undefined }), plain({ ...webhook!.clientConfig.service, path: undefined }), 'both reach the same Service port');
       const target = webhook!.clientConfig.service!;
       const service = find<V1Service>('Service', target.name);
       assert.equal(service.metadata!.namespace, target.namespace);
@@ -340,9 +359,11 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       const api = started.get('api')!;
       assert.deepEqual([api.webhook.tlsCert, api.webhook.tlsKey, api.webhook.port], ['/etc/devenv-scheduler/tls/tls.crt', '/etc/devenv-scheduler/tls/tls.key', 8443]);
       // The webhook is not even called for the namespaces the service would never enrol.
-      const [webhook] = find<V1ValidatingWebhookConfiguration>('ValidatingWebhookConfiguration', 'devenv-scheduler').webhooks!;
-      const notSent = webhook!.namespaceSelector!.matchExpressions!.find((e) => e.operator === 'NotIn')!.values!;
-      assert.deepEqual([...notSent].sort(), [...api.enrolment.systemNamespaces].sort());
+      for (const kind of ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
+        const [webhook] = find<V1ValidatingWebhookConfiguration>(kind, 'devenv-scheduler').webhooks!;
+        const notSent = webhook!.namespaceSelector!.matchExpressions!.find((e) => e.operator === 'NotIn')!.values!;
+        assert.deepEqual([...notSent].sort(), [...api.enrolment.systemNamespaces].sort(), kind);
+      }
       const worker = find<V1Deployment>('Deployment', 'devenv-scheduler-worker').spec!.template.spec!.containers[0]!;
       assert.ok(worker.envFrom?.some((s) => s.secretRef?.name === 'devenv-scheduler-aws' && s.secretRef.optional), 'AWS credentials are optional');
     });

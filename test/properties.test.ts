@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import type { Enrolment } from '../src/activities/enrolment';
+import { createStanding } from '../src/activities/enrolment-plan';
 import { createAdmissionWebhook } from '../src/api/admission';
 import { createMetrics } from '../src/api/metrics';
 import { createSlackRouter } from '../src/api/slack';
@@ -71,8 +72,10 @@ describe('properties: any input gets an answer', function () {
     const calls: string[] = [];
     const tls = servingCertificate();
     // Temporal is not the point here: an enrolment that records, and fails for one name, as Temporal might.
+    const rules = { systemNamespaces: ['kube-system'], infrastructureNamespaces: ['monitoring'] };
     const enrolment: Enrolment = {
-      isSystem: (namespace) => namespace === 'kube-system',
+      rules,
+      standing: createStanding(rules),
       defaults: everyDayPolicy(),
       dispatchAheadMs: 10_000,
       async applyPolicy(namespace) {
@@ -103,13 +106,13 @@ describe('properties: any input gets an answer', function () {
       await webhook?.close();
     });
 
-    async function post(body: string): Promise<{ status: number; text: string; ms: number }> {
+    async function post(body: string, path = '/admission/namespaces'): Promise<{ status: number; text: string; ms: number }> {
       const began = Date.now();
-      return { ...(await postJsonOverTls(`${webhook.url}/admission/namespaces`, body, tls.ca)), ms: Date.now() - began };
+      return { ...(await postJsonOverTls(`${webhook.url}${path}`, body, tls.ca)), ms: Date.now() - began };
     }
 
     it('always answers 200 with an allowing AdmissionReview, within a second', async function () {
-      const name = fc.oneof(fc.constantFrom('dev1', 'kube-system', 'temporal-down', ''), fc.string({ maxLength: 70 }));
+      const name = fc.oneof(fc.constantFrom('dev1', 'kube-system', 'monitoring', 'temporal-down', ''), fc.string({ maxLength: 70 }));
       const labels = fc.option(fc.dictionary(fc.constantFrom('scheduler', 'team', ''), fc.oneof(fc.constantFrom('enabled', 'disabled'), fc.string({ maxLength: 10 }), fc.integer() as fc.Arbitrary<unknown>)), { nil: undefined });
       const annotations = fc.option(
         fc.dictionary(fc.constantFrom('devenv-scheduler/shutdown-time', 'devenv-scheduler/time-zone', 'devenv-scheduler/working-days', 'other'), fc.oneof(fc.constantFrom('19:00', 'Europe/Berlin', 'Sun-Thu', '25:00'), fc.string({ maxLength: 12 }))),
@@ -136,19 +139,33 @@ describe('properties: any input gets an answer', function () {
         { requiredKeys: [] },
       );
       const body = fc.oneof(review.map((r) => JSON.stringify(r)), fc.json(), fc.string({ maxLength: 300 }));
+      const labelled: string[] = [];
       await fc.assert(
-        fc.asyncProperty(body, async (text) => {
-          const response = await post(text);
+        fc.asyncProperty(body, fc.constantFrom('/admission/namespaces', '/admission/namespaces/label'), async (text, path) => {
+          const response = await post(text, path);
           assert.equal(response.status, 200, `${text} -> ${response.status} ${response.text}`);
           assert.ok(response.ms < 1000, `took ${response.ms} ms`);
-          const answer = JSON.parse(response.text) as { apiVersion: string; kind: string; response: { allowed: boolean; uid: unknown } };
+          const answer = JSON.parse(response.text) as { apiVersion: string; kind: string; response: { allowed: boolean; uid: unknown; patchType?: string; patch?: string } };
           assert.equal(answer.apiVersion, 'admission.k8s.io/v1');
           assert.equal(answer.kind, 'AdmissionReview');
           assert.equal(answer.response.allowed, true);
           assert.equal(typeof answer.response.uid, 'string');
+          if (answer.response.patch !== undefined) {
+            // Only the labelling webhook patches, only a CREATE, and only by adding the label.
+            assert.equal(path, '/admission/namespaces/label');
+            assert.equal(answer.response.patchType, 'JSONPatch');
+            const review = JSON.parse(text) as { request: { operation: string; name?: string; object: { metadata?: { name?: string } } } };
+            assert.equal(review.request.operation, 'CREATE');
+            const ops = JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8')) as { op: string; path: string }[];
+            assert.equal(ops.length, 1);
+            assert.equal(ops[0]!.op, 'add');
+            assert.match(ops[0]!.path, /^\/metadata(\/labels(\/scheduler)?)?$/);
+            labelled.push(review.request.name || review.request.object.metadata?.name || '');
+          }
         }),
         { numRuns: RUNS },
       );
+      assert.ok(!labelled.some((name) => name === 'kube-system' || name === 'monitoring' || name === ''), `labelled: ${labelled.join(', ')}`);
       assert.ok(!calls.some((c) => c.includes('kube-system')), 'a system namespace was enrolled');
     });
   });

@@ -2,7 +2,9 @@
  * The whole service wired as `npm start` wires it, with Slack and a cluster configured:
  * signed slash commands over real HTTP into the real process, its own Temporal dev server
  * and worker behind it, acting on the test kube-apiserver, and its announcements posted to
- * a recording Slack Web API in the environment's own channel.
+ * a recording Slack Web API in the environment's own channel. Its namespace is labelled
+ * `scheduler=enabled` before the service first runs, so the start-up reconcile enrols it;
+ * the unlabelled one next to it is left alone.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -10,7 +12,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import type { ReconcileReport } from '../src/activities/contracts';
 import { ORIGINAL_REPLICAS, SLACK_CHANNEL } from '../src/activities/kubernetes';
 import { environmentWorkflowId } from '../src/workflows';
 import { testCluster } from './support/kube';
@@ -27,7 +30,9 @@ const MALLORY = 'U0MALLORY01';
 
 describe('the service with Slack and Kubernetes configured (npm start)', function () {
   this.timeout(240_000);
+  // Labelled before the service first runs: enrolled. The one next to it is not labelled: left alone.
   const namespace = `team-${process.pid}`;
+  const unlabelled = `team-unlabelled-${process.pid}`;
   let recorder: SlackRecorder;
   let service: ReturnType<typeof startService>;
   let apiUrl: string;
@@ -41,7 +46,8 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     const cluster = await testCluster();
     apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
     const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: namespace, annotations: { [SLACK_CHANNEL]: TEAM_CHANNEL } } } });
+    await core.createNamespace({ body: { metadata: { name: namespace, labels: { scheduler: 'enabled' }, annotations: { [SLACK_CHANNEL]: TEAM_CHANNEL } } } });
+    await core.createNamespace({ body: { metadata: { name: unlabelled } } });
     await apps.createNamespacedDeployment({
       namespace,
       body: {
@@ -80,11 +86,31 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     await waitFor('the ready banner', () => service.output().includes('Webhook       ') || service.child.exitCode !== null, 150_000);
     assert.equal(service.child.exitCode, null, `service exited:\n${service.output()}`);
 
-    // No webhook saw the namespace being made: the reconciler the service runs at start-up enrols it.
+    // No webhook saw the namespaces being made: the reconciler the service runs at start-up enrols the labelled one.
     const connection = await Connection.connect({ address: temporalAddress });
     try {
       const handle = new Client({ connection }).workflow.getHandle(environmentWorkflowId(namespace));
       await eventually('the reconciler to enrol the namespace', () => handle.describe().then((d) => (d.status.name === 'RUNNING' ? true : undefined), () => undefined), 60_000);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('the start-up reconcile enrolled the labelled namespace only, and says why it left the others alone', async function () {
+    const connection = await Connection.connect({ address: temporalAddress });
+    try {
+      const client = new Client({ connection });
+      const report = await eventually('the start-up reconcile to finish', async () => {
+        for await (const run of client.workflow.list({ query: `WorkflowType = 'reconcileWorkflow' AND ExecutionStatus = 'Completed'` })) {
+          return (await client.workflow.getHandle(run.workflowId, run.runId).result()) as ReconcileReport;
+        }
+        return undefined;
+      }, 60_000);
+      assert.ok(report.enrolled.includes(namespace), JSON.stringify(report.enrolled));
+      assert.ok(!report.enrolled.includes(unlabelled) && !report.enrolled.includes('default'), JSON.stringify(report.enrolled));
+      assert.deepEqual(report.decisions.find((d) => d.namespace === unlabelled), { namespace: unlabelled, action: 'leave-alone', reason: 'unlabelled: label scheduler=enabled to enrol' });
+      assert.equal(report.decisions.find((d) => d.namespace === 'default')?.action, 'leave-alone');
+      await assert.rejects(client.workflow.getHandle(environmentWorkflowId(unlabelled)).describe(), WorkflowNotFoundError);
     } finally {
       await connection.close();
     }

@@ -116,24 +116,39 @@ export interface SchedulerActivities {
   listRunningEnvironments(): Promise<string[]>;
 }
 
-/** What one reconciliation changed so that every namespace has the environment its label asks for. */
+/** What one reconciliation changed (or, in a dry run, would change) so that every namespace has the environment its label asks for. */
 export interface ReconcileReport {
+  /** Nothing was changed: `decisions` says what would have been. */
+  dryRun: boolean;
   namespaces: number;
   environments: number;
-  /** Environment workflows started for namespaces that had none. */
+  /** Environment workflows started for labelled namespaces that had none. */
   enrolled: string[];
   /** Running environments whose `scheduler` label had changed. */
   enabled: string[];
   disabled: string[];
   /** Running environments given the policy their annotations and the service's settings ask for now (and its dispatch-ahead). */
   replanned: string[];
-  /** Environments of deleted (or system) namespaces. */
+  /** Environments ended: their namespace is gone or terminating, or no longer to be managed (`decisions` says which). */
   retired: string[];
   failed: { namespace: string; error: string }[];
+  /** Every namespace and environment looked at, what was (or would be) done about it, and why; sorted by namespace. */
+  decisions: {
+    namespace: string;
+    action: 'enrol' | 'enable' | 'disable' | 'replan' | 'retire' | 'unchanged' | 'leave-alone';
+    reason: string;
+    /** For a retire: its namespace is gone or terminating, or is still there but no longer to be managed (restored first if stopped). */
+    retire?: 'namespace-deleted' | 'unmanaged';
+  }[];
+}
+
+export interface ReconcileOptions {
+  /** Only plan and report; change nothing (also whenever the service runs with DRY_RUN=true). */
+  dryRun?: boolean;
 }
 
 export interface EnrolmentActivities {
-  reconcileEnvironments(): Promise<ReconcileReport>;
+  reconcileEnvironments(options?: ReconcileOptions): Promise<ReconcileReport>;
 }
 
 /** AWS resources that follow an environment when tagged `namespace=<ns>` and `scheduler=enabled`. */

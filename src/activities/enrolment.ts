@@ -1,58 +1,22 @@
 /**
  * Enrolment: which namespaces have an environment workflow, and whether its scheduler is
- * on. The admission webhook applies each namespace change as it happens; the reconciler
- * (an activity on a Schedule) repairs whatever the webhook missed, e.g. while Temporal
- * was down, by comparing the cluster's namespaces with the running workflows.
+ * on. The rules are in enrolment-plan.ts (pure); this file carries them out. The admission
+ * webhook applies each namespace change as it happens; the reconciler (an activity on a
+ * Schedule) repairs whatever the webhook missed, e.g. while Temporal was down, by
+ * comparing the cluster's namespaces with the running workflows.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { asyncLocalStorage } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import pLimit from 'p-limit';
-import type { z } from 'zod';
-import { clockTime, timeZone, weekdayList } from '../config';
+import { DEFAULT_INFRASTRUCTURE_NAMESPACES } from '../config';
 import type { Logger } from '../logger';
-import { createEnvironments, type EnvironmentSummary } from '../environments';
-import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal } from '../workflows/environment';
+import { createEnvironments } from '../environments';
+import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal, type RetireReason } from '../workflows/environment';
 import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
 import type { EnrolmentActivities, ReconcileReport } from './contracts';
-import type { NamespaceInfo } from './kubernetes';
+import { createStanding, planReconcile, type Decision, type EnrolmentRules, type NamespaceSnapshot, type Standing } from './enrolment-plan';
 
-export const SCHEDULER_LABEL = 'scheduler';
-
-/** Namespace annotations that override the service's default policy for that environment. */
-export const POLICY_ANNOTATIONS = {
-  shutdownTime: 'devenv-scheduler/shutdown-time',
-  timeZone: 'devenv-scheduler/time-zone',
-  workingDays: 'devenv-scheduler/working-days',
-} as const;
-
-/**
- * The policy a namespace asks for: the defaults, with each valid annotation applied. An
- * invalid annotation is ignored and reported (the webhook shows it to whoever applied it).
- */
-export function policyFor(defaults: EnvironmentPolicy, annotations: Record<string, string> | undefined): { policy: EnvironmentPolicy; warnings: string[] } {
-  const policy: EnvironmentPolicy = { ...defaults };
-  const warnings: string[] = [];
-  const apply = <T>(key: string, schema: z.ZodType<T>, set: (value: T) => void) => {
-    const raw = annotations?.[key];
-    if (raw === undefined) return;
-    const parsed = schema.safeParse(raw);
-    if (parsed.success) set(parsed.data);
-    else warnings.push(`annotation ${key}=${JSON.stringify(raw)} ignored: ${parsed.error.issues[0]?.message}`);
-  };
-  apply(POLICY_ANNOTATIONS.shutdownTime, clockTime, (value) => (policy.shutdownTime = value));
-  apply(POLICY_ANNOTATIONS.timeZone, timeZone, (value) => (policy.timeZone = value));
-  apply(POLICY_ANNOTATIONS.workingDays, weekdayList, (value) => (policy.workingDays = value));
-  return { policy, warnings };
-}
-
-/** What a namespace's `scheduler` label asks for; an unknown value keeps the scheduler on (the safe, money-saving side) and says so. */
-export function schedulerWanted(labels: Record<string, string> | undefined): { enabled: boolean; warning?: string } {
-  const value = labels?.[SCHEDULER_LABEL];
-  if (value === undefined || value === 'enabled') return { enabled: true };
-  if (value === 'disabled') return { enabled: false };
-  return { enabled: true, warning: `label ${SCHEDULER_LABEL}=${value} is neither "enabled" nor "disabled"; the scheduler stays on` };
-}
+export { POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL } from './enrolment-plan';
 
 export interface EnrolmentSettings {
   client: Client;
@@ -61,12 +25,16 @@ export interface EnrolmentSettings {
   policy: EnvironmentPolicy;
   /** Never enrolled: kube-system, the service's own namespace, ... */
   systemNamespaces: readonly string[];
+  /** Never labelled by the webhook, enrolled only when labelled (default: the built-in list, see config.ts). */
+  infrastructureNamespaces?: readonly string[];
   /** Given to every new environment: how long before a scheduled shutdown its stop is handed to a worker. */
   shutdownDispatchAheadMs: number;
 }
 
 export interface Enrolment {
-  isSystem(namespace: string): boolean;
+  rules: EnrolmentRules;
+  /** What a namespace is to the service (an environment, scheduled or paused, or why not), from its name and labels. */
+  standing(namespace: string, labels: Record<string, string> | undefined): Standing;
   defaults: EnvironmentPolicy;
   /** The service's SHUTDOWN_DISPATCH_AHEAD_SECONDS, in ms, given to every environment it enrols or re-plans. */
   dispatchAheadMs: number;
@@ -74,14 +42,19 @@ export interface Enrolment {
   enrol(namespace: string, enabled: boolean, by: string, policy?: EnvironmentPolicy): Promise<void>;
   /** Gives a running environment a new policy (its annotations or the service's settings changed), and the service's dispatch-ahead; starts it if it has no workflow. */
   applyPolicy(namespace: string, policy: EnvironmentPolicy, enabled: boolean, by: string): Promise<void>;
-  /** Ends the environment's workflow; false when there was none. */
-  retire(namespace: string): Promise<boolean>;
+  /**
+   * Ends the environment's workflow, saying why: `namespace-deleted` (gone or terminating)
+   * or `unmanaged` (still there, no longer to be scheduled: a stopped one is restored
+   * first). With `runId`, that run alone. False when there was none, or that run has ended.
+   */
+  retire(namespace: string, why: { reason: RetireReason; by: string }, runId?: string): Promise<boolean>;
 }
 
-export function createEnrolment({ client, taskQueue, policy, systemNamespaces, shutdownDispatchAheadMs }: EnrolmentSettings): Enrolment {
-  const system = new Set(systemNamespaces);
+export function createEnrolment({ client, taskQueue, policy, systemNamespaces, infrastructureNamespaces = DEFAULT_INFRASTRUCTURE_NAMESPACES, shutdownDispatchAheadMs }: EnrolmentSettings): Enrolment {
+  const rules: EnrolmentRules = { systemNamespaces, infrastructureNamespaces };
   return {
-    isSystem: (namespace) => system.has(namespace),
+    rules,
+    standing: createStanding(rules),
     defaults: policy,
     dispatchAheadMs: shutdownDispatchAheadMs,
 
@@ -106,9 +79,10 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces, s
       });
     },
 
-    async retire(namespace) {
+    async retire(namespace, why, runId) {
       try {
-        await client.workflow.getHandle(environmentWorkflowId(namespace)).signal(retireSignal);
+        // A run that has ended (retired, continued as new, replaced by a namespace of the same name) answers "not found".
+        await client.workflow.getHandle(environmentWorkflowId(namespace), runId).signal(retireSignal, why);
         return true;
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return false;
@@ -121,96 +95,110 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces, s
 /** Signals and starts in flight at once: enough to reconcile a thousand namespaces in seconds, few enough not to flood Temporal. */
 const RECONCILE_CONCURRENCY = 20;
 
+const BY = 'reconciler';
+
 export function createEnrolmentActivities(options: {
   client: Client;
   enrolment: Enrolment;
-  listNamespaces: () => Promise<NamespaceInfo[]>;
+  listNamespaces: () => Promise<NamespaceSnapshot[]>;
   logger: Logger;
+  /** DRY_RUN: every reconcile only plans and reports. */
+  dryRun?: boolean;
 }): EnrolmentActivities {
   const { client, enrolment, listNamespaces, logger } = options;
 
-  /** Running environments as visibility last saw them: scheduler on or off, policy, dispatch-ahead. */
-  async function runningEnvironments(): Promise<Map<string, EnvironmentSummary>> {
-    return new Map((await createEnvironments(client).list()).map((environment) => [environment.namespace, environment]));
-  }
-
-  /**
-   * Whether a running environment plans by other rules than its namespace and the service's
-   * settings ask for now: an annotation changed while the webhook was away, or the service's
-   * SHUTDOWN_TIME, WORKING_DAYS, ... or dispatch-ahead changed since it was enrolled. One that
-   * has recorded no policy yet (enrolled before the status memo) records it at its next
-   * change and is compared then.
-   */
-  function drifted(current: EnvironmentSummary, policy: EnvironmentPolicy): boolean {
-    if (current.policy === null) return false;
-    return !isDeepStrictEqual(current.policy, policy) || current.dispatchAheadMs !== enrolment.dispatchAheadMs;
+  /** Carries out one decision, noting in the report what it did. */
+  async function execute(decision: Decision, report: ReconcileReport): Promise<void> {
+    const { namespace } = decision;
+    switch (decision.action) {
+      case 'enrol':
+        await enrolment.enrol(namespace, decision.enabled, BY, decision.policy);
+        report.enrolled.push(namespace);
+        break;
+      case 'enable':
+      case 'disable':
+        await enrolment.enrol(namespace, decision.enabled, BY, decision.policy);
+        (decision.enabled ? report.enabled : report.disabled).push(namespace);
+        if (decision.replan) {
+          await enrolment.applyPolicy(namespace, decision.policy, decision.enabled, BY);
+          report.replanned.push(namespace);
+        }
+        break;
+      case 'replan':
+        await enrolment.applyPolicy(namespace, decision.policy, decision.enabled, BY);
+        report.replanned.push(namespace);
+        break;
+      case 'retire':
+        if (await enrolment.retire(namespace, { reason: decision.retire, by: BY }, decision.runId)) report.retired.push(namespace);
+        else logger.info({ namespace, runId: decision.runId }, 'reconciler: the run it would retire has ended since it was listed; left for the next reconcile');
+        break;
+      case 'unchanged':
+      case 'leave-alone':
+        return;
+    }
+    logger.info({ namespace, action: decision.action, reason: decision.reason }, `reconciler: ${decision.action}`);
   }
 
   return {
-    async reconcileEnvironments() {
-      const [namespaces, environments] = await Promise.all([listNamespaces(), runningEnvironments()]);
+    async reconcileEnvironments(asked = {}) {
+      const dryRun = asked.dryRun === true || options.dryRun === true;
+      // Environments first, then namespaces, and a retire goes only to the run that was
+      // listed: a namespace deleted and created again while this runs keeps its new
+      // environment, whose run was either not listed or (the plan checks the server's start
+      // time against this clock, in case the order ever changes) started after the namespace
+      // list was begun, and is left to the next reconcile. A listed run that has ended since
+      // (retired, continued as new) answers "not found" and is left alone too.
+      const environments = await createEnvironments(client).list();
+      const snapshotAt = new Date();
+      const namespaces = await listNamespaces();
+      const decisions = planReconcile({
+        namespaces,
+        environments,
+        snapshotAt,
+        rules: enrolment.rules,
+        defaults: enrolment.defaults,
+        dispatchAheadMs: enrolment.dispatchAheadMs,
+      });
       const report: ReconcileReport = {
+        dryRun,
         namespaces: namespaces.length,
-        environments: environments.size,
+        environments: environments.length,
         enrolled: [],
         enabled: [],
         disabled: [],
         replanned: [],
         retired: [],
         failed: [],
+        decisions: decisions.map((d) => ({ namespace: d.namespace, action: d.action, reason: d.reason, ...(d.action === 'retire' ? { retire: d.retire } : {}) })),
       };
+      if (dryRun) {
+        for (const decision of report.decisions) logger.info(decision, `reconciler (dry run): ${decision.action}`);
+        logger.info(counts(report), 'reconciler (dry run): planned, nothing changed');
+        return report;
+      }
+
       const limit = pLimit(RECONCILE_CONCURRENCY);
       let done = 0;
-      const repair = (namespace: string, work: () => Promise<void>) =>
-        limit(async () => {
-          try {
-            await work();
-          } catch (err) {
-            report.failed.push({ namespace, error: err instanceof Error ? err.message : String(err) });
-          } finally {
-            // Also run outside an activity (devenv reconcile): then there is no one to heartbeat to.
-            asyncLocalStorage.getStore()?.heartbeat({ done: ++done });
-          }
-        });
-
-      const wanted = new Set<string>();
-      const repairs: Promise<void>[] = [];
-      for (const ns of namespaces) {
-        if (ns.terminating || enrolment.isSystem(ns.name)) continue;
-        wanted.add(ns.name);
-        const { enabled } = schedulerWanted(ns.labels);
-        const { policy } = policyFor(enrolment.defaults, ns.annotations);
-        const current = environments.get(ns.name);
-        const enrol = current === undefined || current.enabled !== enabled;
-        const replan = current !== undefined && drifted(current, policy);
-        if (!enrol && !replan) continue;
-        repairs.push(
-          repair(ns.name, async () => {
-            if (enrol) {
-              await enrolment.enrol(ns.name, enabled, 'reconciler', policy);
-              (current === undefined ? report.enrolled : enabled ? report.enabled : report.disabled).push(ns.name);
-            }
-            if (replan) {
-              await enrolment.applyPolicy(ns.name, policy, enabled, 'reconciler');
-              report.replanned.push(ns.name);
-            }
-          }),
-        );
-      }
-      for (const namespace of environments.keys()) {
-        if (wanted.has(namespace)) continue;
-        repairs.push(
-          repair(namespace, async () => {
-            if (await enrolment.retire(namespace)) report.retired.push(namespace);
-          }),
-        );
-      }
-      await Promise.all(repairs);
+      await Promise.all(
+        decisions
+          .filter((decision) => decision.action !== 'unchanged' && decision.action !== 'leave-alone')
+          .map((decision) =>
+            limit(async () => {
+              try {
+                await execute(decision, report);
+              } catch (err) {
+                report.failed.push({ namespace: decision.namespace, error: err instanceof Error ? err.message : String(err) });
+              } finally {
+                // Also run outside an activity (tests): then there is no one to heartbeat to.
+                asyncLocalStorage.getStore()?.heartbeat({ done: ++done });
+              }
+            }),
+          ),
+      );
       for (const list of [report.enrolled, report.enabled, report.disabled, report.replanned, report.retired]) list.sort();
       logger.info(
         {
-          namespaces: report.namespaces,
-          environments: report.environments,
+          ...counts(report),
           enrolled: report.enrolled.length,
           enabled: report.enabled.length,
           disabled: report.disabled.length,
@@ -223,4 +211,11 @@ export function createEnrolmentActivities(options: {
       return report;
     },
   };
+}
+
+/** How many namespaces and environments were looked at, and how many decisions of each kind were made. */
+function counts(report: ReconcileReport): Record<string, number> {
+  const byAction: Record<string, number> = {};
+  for (const { action } of report.decisions) byAction[`plan.${action}`] = (byAction[`plan.${action}`] ?? 0) + 1;
+  return { namespaces: report.namespaces, environments: report.environments, ...byAction };
 }

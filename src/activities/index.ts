@@ -34,8 +34,8 @@ export function createConfiguredAws(config: Config, logger: Logger): ReturnType<
 }
 
 export function createConfiguredEnrolment(config: Config, client: Client): Enrolment {
-  const { systemNamespaces, shutdownDispatchAheadMs } = config.enrolment;
-  return createEnrolment({ client, taskQueue: config.temporal.taskQueue, policy: config.policy, systemNamespaces, shutdownDispatchAheadMs });
+  const { systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs } = config.enrolment;
+  return createEnrolment({ client, taskQueue: config.temporal.taskQueue, policy: config.policy, systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs });
 }
 
 export async function createActivities(config: Config, logger: Logger, client: Client): Promise<AllActivities> {
@@ -71,6 +71,7 @@ export async function createActivities(config: Config, logger: Logger, client: C
       enrolment: createConfiguredEnrolment(config, client),
       listNamespaces: createNamespaceLister(kubeConfig),
       logger: logger.child({ system: 'enrolment' }),
+      dryRun: config.dryRun,
     }),
   };
 }

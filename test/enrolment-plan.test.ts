@@ -1,0 +1,262 @@
+/**
+ * The enrolment rules (src/activities/enrolment-plan.ts), table-driven and without
+ * servers: what a namespace is to the service, the JSON Patch that labels a new one, and
+ * the reconciler's plan for every namespace and environment.
+ */
+import assert from 'node:assert/strict';
+import {
+  createStanding,
+  infrastructureMatcher,
+  jsonPointerToken,
+  labelPatch,
+  planReconcile,
+  type NamespaceSnapshot,
+  type PlanInput,
+  type RunningEnvironment,
+} from '../src/activities/enrolment-plan';
+import { DEFAULT_INFRASTRUCTURE_NAMESPACES } from '../src/config';
+import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+
+const POLICY: EnvironmentPolicy = {
+  shutdownTime: '19:00',
+  timeZone: 'UTC',
+  workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'],
+  holidays: [],
+  warningOffsetsMinutes: [60, 30, 15],
+  maxProlongationMinutes: 240,
+  afterHoursWindowMinutes: 120,
+};
+const RULES = { systemNamespaces: ['kube-system', 'devenv-scheduler'], infrastructureNamespaces: DEFAULT_INFRASTRUCTURE_NAMESPACES };
+const SNAPSHOT_AT = new Date('2026-12-01T10:00:00Z');
+const BEFORE = '2026-12-01T09:00:00.000Z';
+
+describe('enrolment rules (pure)', () => {
+  describe('what a namespace is to the service', () => {
+    const standing = createStanding(RULES);
+    const cases: [string, Record<string, string> | undefined, string, boolean | undefined][] = [
+      ['dev1', { scheduler: 'enabled' }, 'scheduled', true],
+      ['dev1', { scheduler: 'disabled' }, 'paused', false],
+      ['dev1', undefined, 'unlabelled', undefined],
+      ['dev1', { team: 'a' }, 'unlabelled', undefined],
+      ['dev1', { scheduler: 'yes' }, 'unknown-label', undefined],
+      ['dev1', { scheduler: 'Enabled' }, 'unknown-label', undefined],
+      ['dev1', { scheduler: '' }, 'unknown-label', undefined],
+      // Infrastructure by name: left alone unless labelled, and then it is an environment like any other.
+      ['monitoring', undefined, 'infrastructure', undefined],
+      ['monitoring', { scheduler: 'enabled' }, 'scheduled', true],
+      ['argocd', { scheduler: 'disabled' }, 'paused', false],
+      ['default', undefined, 'infrastructure', undefined],
+      ['temporal', undefined, 'infrastructure', undefined],
+      ['temporal-system', undefined, 'infrastructure', undefined],
+      ['cert-manager', undefined, 'infrastructure', undefined],
+      ['ingress-nginx', undefined, 'infrastructure', undefined],
+      ['team-ingress', undefined, 'infrastructure', undefined],
+      ['istio-system', undefined, 'infrastructure', undefined],
+      ['istio-ingress', undefined, 'infrastructure', undefined],
+      ['flux-system', undefined, 'infrastructure', undefined],
+      ['gatekeeper-system', undefined, 'infrastructure', undefined],
+      ['kyverno', undefined, 'infrastructure', undefined],
+      ['linkerd-viz', undefined, 'infrastructure', undefined],
+      ['kube-flannel', undefined, 'infrastructure', undefined],
+      ['prometheus-operator', undefined, 'infrastructure', undefined],
+      ['grafana', undefined, 'infrastructure', undefined],
+      // Names that only look like one.
+      ['istio', undefined, 'unlabelled', undefined],
+      ['my-monitoring', undefined, 'unlabelled', undefined],
+      ['defaults', undefined, 'unlabelled', undefined],
+      // System: never, whatever the label says.
+      ['kube-system', { scheduler: 'enabled' }, 'system', undefined],
+      ['devenv-scheduler', undefined, 'system', undefined],
+    ];
+    for (const [name, labels, kind, enabled] of cases) {
+      it(`${name} ${JSON.stringify(labels ?? {})}: ${kind}`, () => {
+        const s = standing(name, labels);
+        assert.equal(s.kind, kind);
+        assert.equal('enabled' in s ? s.enabled : undefined, enabled);
+      });
+    }
+
+    it('says why, in the words the dry run prints', () => {
+      assert.equal(standing('dev1', undefined).reason, 'unlabelled: label scheduler=enabled to enrol');
+      assert.equal(standing('team-ingress', undefined).reason, 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "*ingress*"): label scheduler=enabled to enrol');
+      assert.equal(standing('dev1', { scheduler: 'on' }).reason, 'label scheduler="on" is neither "enabled" nor "disabled": not scheduled (label scheduler=enabled or disabled to enrol)');
+      assert.match(standing('kube-system', undefined).reason, /^system namespace/);
+    });
+  });
+
+  describe('infrastructure patterns', () => {
+    const cases: [string[], string, string | undefined][] = [
+      [['monitoring'], 'monitoring', 'monitoring'],
+      [['monitoring'], 'monitoring-2', undefined],
+      [['istio-*'], 'istio-gateways', 'istio-*'],
+      [['istio-*'], 'istio', undefined],
+      [['*ingress*'], 'ingress', '*ingress*'],
+      [['*-infra'], 'team-infra', '*-infra'],
+      [['*'], 'anything', '*'],
+      [['a.b'], 'axb', undefined], // only `*` is special
+      [['argo*', 'argocd'], 'argocd', 'argo*'], // the first that matches
+    ];
+    for (const [patterns, name, matched] of cases) {
+      it(`${JSON.stringify(patterns)} ${name} -> ${matched}`, () => assert.equal(infrastructureMatcher(patterns)(name), matched));
+    }
+  });
+
+  describe('the label patch for a namespace being created', () => {
+    const standing = createStanding(RULES);
+    it('adds the labels object when there is none, the label otherwise', () => {
+      assert.deepEqual(labelPatch(standing('dev1', undefined), { labels: undefined }), [{ op: 'add', path: '/metadata/labels', value: { scheduler: 'enabled' } }]);
+      assert.deepEqual(labelPatch(standing('dev1', {}), { labels: {} }), [{ op: 'add', path: '/metadata/labels/scheduler', value: 'enabled' }]);
+      assert.deepEqual(labelPatch(standing('dev1', { team: 'a' }), { labels: { team: 'a' } }), [{ op: 'add', path: '/metadata/labels/scheduler', value: 'enabled' }]);
+      assert.deepEqual(labelPatch(standing('dev1', undefined), undefined), [{ op: 'add', path: '/metadata', value: { labels: { scheduler: 'enabled' } } }]);
+    });
+    it('leaves labelled, infrastructure and system namespaces as they are', () => {
+      for (const [name, labels] of [
+        ['dev1', { scheduler: 'disabled' }],
+        ['dev1', { scheduler: 'nope' }],
+        ['monitoring', {}],
+        ['kube-system', {}],
+      ] as const) {
+        assert.equal(labelPatch(standing(name, labels), { labels }), undefined, `${name} ${JSON.stringify(labels)}`);
+      }
+    });
+    it('escapes JSON Pointer tokens (RFC 6901)', () => {
+      assert.equal(jsonPointerToken('scheduler'), 'scheduler');
+      assert.equal(jsonPointerToken('devenv-scheduler.io/enabled'), 'devenv-scheduler.io~1enabled');
+      assert.equal(jsonPointerToken('a~b/c'), 'a~0b~1c');
+    });
+  });
+
+  describe('the reconciler plan', () => {
+    const ns = (name: string, labels?: Record<string, string>, more: Partial<NamespaceSnapshot> = {}): NamespaceSnapshot => ({ name, labels, annotations: {}, terminating: false, ...more });
+    const env = (namespace: string, more: Partial<RunningEnvironment> = {}): RunningEnvironment => ({
+      namespace,
+      enabled: true,
+      runId: `run-${namespace}`,
+      startedAt: BEFORE,
+      policy: POLICY,
+      dispatchAheadMs: 10_000,
+      ...more,
+    });
+    const plan = (input: Partial<PlanInput>) =>
+      planReconcile({ namespaces: [], environments: [], snapshotAt: SNAPSHOT_AT, rules: RULES, defaults: POLICY, dispatchAheadMs: 10_000, ...input }).map((d) => ({
+        namespace: d.namespace,
+        action: d.action,
+        ...(d.action === 'retire' ? { retire: d.retire, runId: d.runId } : {}),
+        ...(d.action === 'enable' || d.action === 'disable' ? { replan: d.replan } : {}),
+        reason: d.reason,
+      }));
+
+    it('enrols labelled namespaces only, and says why it leaves each of the others alone', () => {
+      assert.deepEqual(
+        plan({
+          namespaces: [
+            ns('team-b', { scheduler: 'enabled' }),
+            ns('team-p', { scheduler: 'disabled' }),
+            ns('team-a'),
+            ns('team-c', { scheduler: 'yes' }),
+            ns('monitoring'),
+            ns('argocd', { scheduler: 'enabled' }),
+            ns('kube-system', { scheduler: 'enabled' }),
+            ns('gone-soon', { scheduler: 'enabled' }, { terminating: true }),
+          ],
+        }),
+        [
+          { namespace: 'argocd', action: 'enrol', reason: 'label scheduler=enabled' },
+          { namespace: 'gone-soon', action: 'leave-alone', reason: 'namespace is being deleted' },
+          { namespace: 'kube-system', action: 'leave-alone', reason: "system namespace (SYSTEM_NAMESPACES, the service's own or the support namespace): never enrolled" },
+          { namespace: 'monitoring', action: 'leave-alone', reason: 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "monitoring"): label scheduler=enabled to enrol' },
+          { namespace: 'team-a', action: 'leave-alone', reason: 'unlabelled: label scheduler=enabled to enrol' },
+          { namespace: 'team-b', action: 'enrol', reason: 'label scheduler=enabled' },
+          { namespace: 'team-c', action: 'leave-alone', reason: 'label scheduler="yes" is neither "enabled" nor "disabled": not scheduled (label scheduler=enabled or disabled to enrol)' },
+          { namespace: 'team-p', action: 'enrol', reason: 'label scheduler=disabled: enrolled, never stopped by the scheduler' },
+        ],
+      );
+    });
+
+    it('enrols with the policy the annotations ask for, and the scheduler the label asks for', () => {
+      const [decision] = planReconcile({
+        namespaces: [ns('dev1', { scheduler: 'disabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '20:30', 'devenv-scheduler/time-zone': 'Mars/Base' } })],
+        environments: [],
+        snapshotAt: SNAPSHOT_AT,
+        rules: RULES,
+        defaults: POLICY,
+        dispatchAheadMs: 10_000,
+      });
+      assert.equal(decision!.action, 'enrol');
+      assert.deepEqual(decision?.action === 'enrol' && [decision.enabled, decision.policy], [false, { ...POLICY, shutdownTime: '20:30' }]);
+    });
+
+    it('retires as unmanaged what is still there but no longer to be scheduled, as namespace-deleted what is gone or terminating, each by the run it saw', () => {
+      assert.deepEqual(
+        plan({
+          namespaces: [ns('unlabelled'), ns('odd', { scheduler: 'maybe' }), ns('monitoring'), ns('kube-system', { scheduler: 'enabled' }), ns('terminating', { scheduler: 'enabled' }, { terminating: true })],
+          environments: [env('unlabelled'), env('odd'), env('monitoring'), env('kube-system'), env('terminating'), env('gone')],
+        }).map(({ namespace, action, retire, runId }) => ({ namespace, action, retire, runId })),
+        [
+          { namespace: 'gone', action: 'retire', retire: 'namespace-deleted', runId: 'run-gone' },
+          { namespace: 'kube-system', action: 'retire', retire: 'unmanaged', runId: 'run-kube-system' },
+          { namespace: 'monitoring', action: 'retire', retire: 'unmanaged', runId: 'run-monitoring' },
+          { namespace: 'odd', action: 'retire', retire: 'unmanaged', runId: 'run-odd' },
+          { namespace: 'terminating', action: 'retire', retire: 'namespace-deleted', runId: 'run-terminating' },
+          { namespace: 'unlabelled', action: 'retire', retire: 'unmanaged', runId: 'run-unlabelled' },
+        ],
+      );
+      assert.equal(
+        plan({ namespaces: [ns('unlabelled')], environments: [env('unlabelled')] })[0]!.reason,
+        'no longer to be managed (unlabelled: label scheduler=enabled to enrol); restored first if it is stopped',
+      );
+    });
+
+    it('never retires a run that started after the namespace list was begun: it may be the environment of a namespace created since', () => {
+      const lateRun = env('recreated', { startedAt: new Date(SNAPSHOT_AT.getTime() + 1).toISOString() });
+      assert.deepEqual(plan({ namespaces: [], environments: [lateRun] }), [
+        { namespace: 'recreated', action: 'leave-alone', reason: 'its environment started after the namespaces were listed: left for the next reconcile' },
+      ]);
+      const atTheInstant = env('recreated', { startedAt: SNAPSHOT_AT.toISOString() });
+      assert.equal(plan({ environments: [atTheInstant] })[0]!.action, 'leave-alone');
+      assert.equal(plan({ environments: [env('recreated')] })[0]!.action, 'retire');
+      // Nor one whose namespace has since been unlabelled.
+      assert.equal(plan({ namespaces: [ns('recreated')], environments: [lateRun] })[0]!.action, 'leave-alone');
+    });
+
+    it('switches, re-plans or leaves as they are the environments of labelled namespaces', () => {
+      const older = { ...POLICY, shutdownTime: '17:00' };
+      assert.deepEqual(
+        plan({
+          namespaces: [
+            ns('as-asked', { scheduler: 'enabled' }),
+            ns('switch-off', { scheduler: 'disabled' }),
+            ns('switch-on', { scheduler: 'enabled' }),
+            ns('switch-and-replan', { scheduler: 'enabled' }),
+            ns('old-policy', { scheduler: 'enabled' }),
+            ns('old-dispatch', { scheduler: 'enabled' }),
+            ns('no-memo', { scheduler: 'enabled' }),
+          ],
+          environments: [
+            env('as-asked'),
+            env('switch-off'),
+            env('switch-on', { enabled: false }),
+            env('switch-and-replan', { enabled: false, policy: older }),
+            env('old-policy', { policy: older }),
+            env('old-dispatch', { dispatchAheadMs: 0 }),
+            env('no-memo', { policy: null, dispatchAheadMs: null }),
+          ],
+        }).map(({ namespace, action, replan }) => ({ namespace, action, replan })),
+        [
+          { namespace: 'as-asked', action: 'unchanged', replan: undefined },
+          { namespace: 'no-memo', action: 'unchanged', replan: undefined },
+          { namespace: 'old-dispatch', action: 'replan', replan: undefined },
+          { namespace: 'old-policy', action: 'replan', replan: undefined },
+          { namespace: 'switch-and-replan', action: 'enable', replan: true },
+          { namespace: 'switch-off', action: 'disable', replan: false },
+          { namespace: 'switch-on', action: 'enable', replan: false },
+        ],
+      );
+    });
+
+    it('decides once for each namespace and each environment', () => {
+      const decisions = plan({ namespaces: [ns('a', { scheduler: 'enabled' }), ns('b')], environments: [env('a'), env('c')] });
+      assert.deepEqual(decisions.map((d) => d.namespace), ['a', 'b', 'c']);
+    });
+  });
+});
