@@ -168,7 +168,7 @@ export function createEnvironments(client: Client): Environments {
 
   /** The environment's last run has ended (retired, or ended by an operator): nothing acts on it any more. */
   function retired(namespace: string): OperationError {
-    return new OperationError('retired', `${namespace} is no longer managed (its namespace was deleted)`);
+    return new OperationError('retired', `${namespace} is no longer managed (its namespace was deleted, or it left management)`);
   }
 
   return {

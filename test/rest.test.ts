@@ -248,7 +248,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
       const response = await call(method, path, { body });
       assert.equal(response.status, 404, `${method} ${path}: ${JSON.stringify(response.body)}`);
       answersAs(errorBody, response.body, `${method} ${path}`);
-      assert.equal(response.body.error, `${namespace} is no longer managed (its namespace was deleted)`);
+      assert.equal(response.body.error, `${namespace} is no longer managed (its namespace was deleted, or it left management)`);
     }
   });
 

@@ -140,6 +140,8 @@ export interface ReconcileReport {
     /** For a retire: its namespace is gone or terminating, or is still there but no longer to be managed (restored first if stopped). */
     retire?: 'namespace-deleted' | 'unmanaged';
   }[];
+  /** In a real run, decisions to change nothing beyond the first few hundred are left out of `decisions` (the result's size is capped) and counted here. */
+  decisionsOmitted: number;
 }
 
 export interface ReconcileOptions {

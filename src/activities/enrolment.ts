@@ -170,12 +170,19 @@ export function createEnrolmentActivities(options: {
         retired: [],
         failed: [],
         decisions: decisions.map((d) => ({ namespace: d.namespace, action: d.action, reason: d.reason, ...(d.action === 'retire' ? { retire: d.retire } : {}) })),
+        decisionsOmitted: 0,
       };
+      const planned = counts(report);
       if (dryRun) {
         for (const decision of report.decisions) logger.info(decision, `reconciler (dry run): ${decision.action}`);
-        logger.info(counts(report), 'reconciler (dry run): planned, nothing changed');
+        logger.info(planned, 'reconciler (dry run): planned, nothing changed');
         return report;
       }
+      // The report is the workflow's result, which Temporal caps in size: on a cluster of
+      // thousands of namespaces, the ones nothing was done about are counted, not all listed.
+      let quiet = 0;
+      report.decisions = report.decisions.filter((d) => (d.action !== 'unchanged' && d.action !== 'leave-alone') || ++quiet <= MAX_QUIET_DECISIONS);
+      report.decisionsOmitted = Math.max(0, quiet - MAX_QUIET_DECISIONS);
 
       const limit = pLimit(RECONCILE_CONCURRENCY);
       let done = 0;
@@ -198,7 +205,7 @@ export function createEnrolmentActivities(options: {
       for (const list of [report.enrolled, report.enabled, report.disabled, report.replanned, report.retired]) list.sort();
       logger.info(
         {
-          ...counts(report),
+          ...planned,
           enrolled: report.enrolled.length,
           enabled: report.enabled.length,
           disabled: report.disabled.length,
@@ -212,6 +219,9 @@ export function createEnrolmentActivities(options: {
     },
   };
 }
+
+/** Decisions to change nothing kept in a real run's report; the rest are only counted. */
+const MAX_QUIET_DECISIONS = 500;
 
 /** How many namespaces and environments were looked at, and how many decisions of each kind were made. */
 function counts(report: ReconcileReport): Record<string, number> {

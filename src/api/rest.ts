@@ -155,7 +155,7 @@ interface Route {
 const ERRORS: Record<number, string> = {
   401: 'no token, or not a valid one',
   403: 'the token may not do this (read-only)',
-  404: 'no such environment or support pod, or an environment that is no longer managed (its namespace was deleted)',
+  404: 'no such environment or support pod, or an environment that is no longer managed (its namespace was deleted, or it left management)',
   409: 'refused by the environment in its current state (e.g. prolongating a stopped one), or the support pod exists already',
   422: 'the request does not fit the command: bad namespace name, duration or size',
 };

@@ -193,7 +193,7 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
           if (namespace) return ephemeral(unknownNamespace(namespace));
           break;
         case 'retired':
-          return ephemeral(plain(`:warning: *${namespace}* is no longer managed (its namespace was deleted).`));
+          return ephemeral(plain(`:warning: *${namespace}* is no longer managed (its namespace was deleted, or it left management).`));
         case 'rejected':
           // The validator's or the handler's own words; a rejected Update changed nothing.
           return ephemeral(plain(`:warning: Could not ${doing}: ${mrkdwn(err.message)}`));
