@@ -34,15 +34,16 @@ export interface WorkerSettings {
 export const SHUTDOWN_FORCE_AFTER_GRACE_MS = 15_000;
 
 /**
- * How the workflows are bundled, here and in `npm run build`. luxon is loaded once and
- * shared by every workflow instead of once per workflow: it keeps no per-workflow state,
- * only caches of zones and Intl formatters, which each copy would otherwise build again.
- * luxon declares itself free of side effects, so webpack would drop the preload's bare
- * require; the rule keeps it.
+ * How the workflows are bundled, here and in `npm run build`. Libraries are loaded once
+ * and shared by every workflow instead of once per workflow (each copy costs every
+ * cached workflow its memory again): luxon keeps no per-workflow state, only caches of
+ * zones and Intl formatters; async-mutex (with the tslib helpers it brings) keeps none,
+ * each workflow's lock being its own object. luxon declares itself free of side effects,
+ * so webpack would drop the preload's bare require; the rule keeps it.
  */
 export const WORKFLOW_BUNDLE_OPTIONS = {
   workflowsPath: require.resolve('./workflows'),
-  preloadModules: ['luxon'],
+  preloadModules: ['luxon', 'async-mutex'],
   webpackConfigHook: (config) => ({
     ...config,
     module: { ...config.module, rules: [...(config.module?.rules ?? []), { test: /[\\/]node_modules[\\/]luxon[\\/]/, sideEffects: true }] },
