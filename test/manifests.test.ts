@@ -147,24 +147,46 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         [...new Set(raw.map((o) => o.kind))].sort(),
         [
           'Certificate', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Issuer', 'MutatingWebhookConfiguration', 'Namespace',
-          'NetworkPolicy', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+          'NetworkPolicy', 'PodDisruptionBudget', 'ResourceQuota', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
+          'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingWebhookConfiguration',
         ],
       );
       assert.deepEqual(raw.filter((o) => o.kind === 'Namespace').map((o) => o.metadata?.name).sort(), ['devenv-scheduler', 'devenv-support']);
     });
 
-    it('keeps k8s/rbac.yaml exactly as written, and grants nothing beyond it', () => {
-      const rbac = yaml.loadAll(readFileSync(path.join(K8S, 'rbac.yaml'), 'utf8')) as Raw[];
-      const clusterRole = rbac.find((o) => o.kind === 'ClusterRole');
-      assert.deepEqual(raw.find((o) => o.kind === 'ClusterRole'), clusterRole);
-      for (const object of rbac) assert.deepEqual(raw.find((o) => id(o) === id(object)), object, id(object));
+    it('keeps k8s/rbac.yaml and k8s/admission-policy.yaml exactly as written, grants nothing beyond them, and gives each Deployment its own identity', () => {
+      const written = (file: string) => yaml.loadAll(readFileSync(path.join(K8S, file), 'utf8')) as Raw[];
+      const rbac = written('rbac.yaml');
+      for (const object of [...rbac, ...written('admission-policy.yaml')]) assert.deepEqual(raw.find((o) => id(o) === id(object)), object, id(object));
       assert.deepEqual(raw.filter((o) => RBAC_KINDS.has(o.kind!)).map(id).sort(), rbac.map(id).sort());
-      const serviceAccount = rbac.find((o) => o.kind === 'ServiceAccount')!;
+      const serviceAccounts = rbac.filter((o) => o.kind === 'ServiceAccount');
+      assert.deepEqual(serviceAccounts.map((o) => o.metadata!.name).sort(), ['devenv-scheduler-api', 'devenv-scheduler-worker']);
+      const used = new Set<string>();
       for (const deployment of deployments()) {
-        assert.equal(deployment.spec!.template.spec!.serviceAccountName, serviceAccount.metadata!.name);
+        const component = deployment.metadata!.labels!['app.kubernetes.io/component'];
+        const serviceAccount = serviceAccounts.find((o) => o.metadata!.labels?.['app.kubernetes.io/component'] === component)!;
+        assert.equal(deployment.spec!.template.spec!.serviceAccountName, serviceAccount.metadata!.name, id(deployment));
         assert.equal(deployment.metadata!.namespace, serviceAccount.metadata!.namespace);
-        // The worker and the reconciler talk to the apiserver with that account's token.
+        used.add(serviceAccount.metadata!.name!);
+        // The worker, the reconciler and the status table talk to the apiserver with that account's token.
         assert.notEqual(deployment.spec!.template.spec!.automountServiceAccountToken, false);
+      }
+      assert.equal(used.size, 2, 'one ServiceAccount per Deployment');
+      // Every binding names one of them, and the API's roles grant no write.
+      const subjects = rbac.filter((o) => o.kind?.endsWith('Binding')).flatMap((o) => (o as Raw & { subjects: { kind: string; name: string; namespace: string }[] }).subjects);
+      for (const subject of subjects) assert.ok(serviceAccounts.some((sa) => sa.metadata!.name === subject.name && sa.metadata!.namespace === subject.namespace), JSON.stringify(subject));
+      const apiRole = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata!.name === 'devenv-scheduler-api') as Raw & { rules: { verbs: string[] }[] };
+      assert.deepEqual([...new Set(apiRole.rules.flatMap((r) => r.verbs))].sort(), ['get', 'list']);
+      // The admission policies apply to the worker's ServiceAccount, by its username.
+      const worker = serviceAccounts.find((o) => o.metadata!.name === 'devenv-scheduler-worker')!;
+      const username = `system:serviceaccount:${worker.metadata!.namespace}:${worker.metadata!.name}`;
+      const policies = raw.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & { spec: { failurePolicy: string; matchConditions: { expression: string }[] } })[];
+      assert.equal(policies.length, 2);
+      for (const policy of policies) {
+        assert.equal(policy.spec.failurePolicy, 'Fail', id(policy));
+        assert.ok(policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`), id(policy));
+        const binding = raw.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && (o as Raw & { spec: { policyName: string } }).spec.policyName === policy.metadata!.name);
+        assert.deepEqual((binding as Raw & { spec: { validationActions: string[] } } | undefined)?.spec.validationActions, ['Deny'], id(policy));
       }
     });
 
@@ -364,6 +386,13 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         const notSent = webhook!.namespaceSelector!.matchExpressions!.find((e) => e.operator === 'NotIn')!.values!;
         assert.deepEqual([...notSent].sort(), [...api.enrolment.systemNamespaces].sort(), kind);
       }
+      // The worker may write in none of them, except the support namespace, where it creates the support pods.
+      const protectedNamespaces = (
+        raw.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && o.metadata?.name === 'devenv-scheduler-worker-protected-namespaces') as
+          | (Raw & { spec: { matchResources: { namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] } } } })
+          | undefined
+      )?.spec.matchResources.namespaceSelector.matchExpressions.find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'In')?.values;
+      assert.deepEqual([...(protectedNamespaces ?? [])].sort(), api.enrolment.systemNamespaces.filter((ns) => ns !== api.support.namespace).sort());
       const worker = find<V1Deployment>('Deployment', 'devenv-scheduler-worker').spec!.template.spec!.containers[0]!;
       assert.ok(worker.envFrom?.some((s) => s.secretRef?.name === 'devenv-scheduler-aws' && s.secretRef.optional), 'AWS credentials are optional');
     });
