@@ -313,9 +313,35 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.equal(pdbFor(api)[0]!.spec!.minAvailable, 1);
       assert.equal(pdbFor(worker).length, 1);
 
-      const policy = find<V1NetworkPolicy>('NetworkPolicy', 'devenv-scheduler');
-      const allowed = policy.spec!.ingress!.flatMap((rule) => rule.ports!.map((p) => p.port)).sort();
-      assert.deepEqual(allowed, [3000, 8443]);
+      // Each pod is under exactly one NetworkPolicy, each port open only from where its callers are.
+      const policies = typed.filter((o): o is V1NetworkPolicy => o.kind === 'NetworkPolicy');
+      const policyOf = (d: V1Deployment) => {
+        const selecting = policies.filter((p) => matches(p.spec!.podSelector?.matchLabels, d));
+        assert.equal(selecting.length, 1, id(d));
+        return selecting[0]!;
+      };
+      const opened = (policy: V1NetworkPolicy) =>
+        Object.fromEntries(
+          policy.spec!.ingress!.flatMap((rule) => {
+            // client-node's model calls `from` `_from`.
+            const from = rule._from ?? [];
+            assert.ok(from.length, `${id(policy)}: a rule without "from" admits everyone`);
+            return rule.ports!.map((p) => [p.port, from.map((peer) => plain(peer))]);
+          }),
+        );
+      const httpClients = [{ namespaceSelector: { matchLabels: { 'devenv-scheduler/http-client': 'true' } }, podSelector: {} }];
+      const apiPorts = opened(policyOf(api));
+      assert.deepEqual(Object.keys(apiPorts).map(Number).sort(), [3000, 8443, 9464]);
+      assert.deepEqual(apiPorts[3000], httpClients, 'Slack and REST from the ingress controller only');
+      assert.deepEqual(apiPorts[9464], httpClients);
+      const webhookPeers = apiPorts[8443] as { namespaceSelector?: unknown; podSelector?: { matchLabels?: Record<string, string> }; ipBlock?: { cidr: string } }[];
+      for (const peer of webhookPeers) {
+        if (peer.ipBlock) assert.ok(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].includes(peer.ipBlock.cidr), `8443 from ${peer.ipBlock.cidr}: private ranges only`);
+        else assert.deepEqual(peer.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, 'the konnectivity agents in kube-system');
+        assert.ok(peer.ipBlock || Object.values(peer.podSelector?.matchLabels ?? {}).includes('konnectivity-agent'), JSON.stringify(peer));
+      }
+      const workerPorts = opened(policyOf(worker));
+      assert.deepEqual(workerPorts, { 3000: httpClients, 9464: httpClients }, 'no webhook port on the workers');
     });
 
     it('keeps secret values out of the ConfigMap, and its settings load as src/config.ts reads them', () => {
