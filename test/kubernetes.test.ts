@@ -421,7 +421,7 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.deepEqual(await snapshot(ns), { 'Deployment/scaled': { replicas: 3, saved: undefined }, 'Deployment/plain': { replicas: 2, saved: undefined } });
   });
 
-  it('support pods: created with the size of the catalogue, listed, deleted; bad size or name refused', async () => {
+  it('support pods: created with the size of the catalogue under Pod Security restricted, listed, deleted; bad size or name refused', async () => {
     const k8s = activities();
     const pod = await k8s.createSupportPod({ name: 'manage1', size: 'XL', requestedBy: 'U123' });
     assert.equal(pod.name, 'manage1');
@@ -430,6 +430,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     const created = await core.readNamespacedPod({ namespace: SUPPORT_NAMESPACE, name: 'manage1' });
     const resources = created.spec?.containers[0]?.resources;
     assert.deepEqual({ requests: resources?.requests, limits: resources?.limits }, { requests: { cpu: '4', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } });
+    // Admitted by a namespace that enforces Pod Security `restricted`: non-root, nothing added.
+    assert.deepEqual(
+      [created.spec?.securityContext?.runAsNonRoot, created.spec?.securityContext?.runAsUser, created.spec?.containers[0]?.securityContext?.allowPrivilegeEscalation],
+      [true, 65534, false],
+    );
     assert.deepEqual((await k8s.listSupportPods()).map((p) => p.name), ['manage1']);
 
     await assert.rejects(k8s.createSupportPod({ name: 'manage2', size: 'XXL', requestedBy: 'U123' }), /unknown support pod size "XXL": use one of XS, XL/);
