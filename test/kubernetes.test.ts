@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   AppsV1Api,
+  AuthorizationV1Api,
   AutoscalingV2Api,
   BatchV1Api,
   CoreV1Api,
@@ -22,7 +23,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { createLogger, type Logger } from '../src/logger';
-import { createKubernetesActivities, EXCLUDE, ORIGINAL_MIN_REPLICAS, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND, type KubernetesSettings } from '../src/activities/kubernetes';
+import { createKubernetesActivities, EXCLUDE, kubernetesFailure, ORIGINAL_MIN_REPLICAS, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND, type KubernetesSettings } from '../src/activities/kubernetes';
 import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopSupportPodSignal, supportPodWorkflow, supportPodWorkflowId } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { AUDITED_NAMESPACES, testCluster, type TestCluster } from './support/kube';
@@ -32,6 +33,34 @@ import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/t
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const SUPPORT_NAMESPACE = 'devenv-support';
+const SUPPORT_QUOTA = 'devenv-support-pods';
+
+/**
+ * The table "What each identity can do" of docs/kubernetes.md, one line per permission:
+ * `<ServiceAccount> <API group> <resource> <verb> in <all | namespace,...>`.
+ */
+function identityTable(markdown: string): string[] {
+  const section = markdown.split(/^### What each identity can do$/m)[1];
+  assert.ok(section, 'docs/kubernetes.md has no section "What each identity can do"');
+  // The first table after the heading, without its header and separator lines.
+  const lines = section.split('\n');
+  const first = lines.findIndex((line) => line.startsWith('|'));
+  const end = lines.findIndex((line, i) => i > first && !line.startsWith('|'));
+  const rows = lines.slice(first + 2, end === -1 ? undefined : end);
+  const cells = (line: string) => line.split('|').slice(1, -1).map((cell) => cell.trim());
+  const names = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+  const table: string[] = [];
+  for (const row of rows) {
+    const [identity, group, resources, verbs, where] = cells(row);
+    assert.ok(identity && group && resources && verbs && where, row);
+    for (const resource of names(resources)) {
+      for (const verb of verbs.split(',').map((v) => v.trim())) {
+        table.push(`${names(identity)[0]} ${group.replace(/`/g, '')} ${resource} ${verb} in ${where === 'all' ? 'all' : names(where).sort().join(',')}`);
+      }
+    }
+  }
+  return table;
+}
 
 describe('Kubernetes activities (real kube-apiserver)', function () {
   this.timeout(120_000);
@@ -51,7 +80,18 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     batch = cluster.kubeConfig.makeApiClient(BatchV1Api);
     core = cluster.kubeConfig.makeApiClient(CoreV1Api);
     autoscaling = cluster.kubeConfig.makeApiClient(AutoscalingV2Api);
-    await core.createNamespace({ body: { metadata: { name: SUPPORT_NAMESPACE } } });
+    // The support namespace as k8s/namespace.yaml ships it: Pod Security `restricted`, a ResourceQuota.
+    const shipped = loadAllYaml(readFileSync(path.join(__dirname, '../k8s/namespace.yaml'), 'utf8')) as KubernetesObject[];
+    const client = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
+    for (const object of shipped.filter((o) => o.metadata?.name === SUPPORT_NAMESPACE || o.metadata?.namespace === SUPPORT_NAMESPACE)) await client.create(object);
+    // No controller-manager counts the quota's usage, and the apiserver admits no pod under a
+    // quota it has never counted: play the controller once (no pod yet); admission counts on from there.
+    const quota = await core.readNamespacedResourceQuota({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA });
+    const hard = quota.spec!.hard!;
+    await core.patchNamespacedResourceQuotaStatus(
+      { namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { hard, used: Object.fromEntries(Object.keys(hard).map((k) => [k, '0'])) } } },
+      mergePatch,
+    );
   });
 
   const activities = (overrides: Partial<KubernetesSettings> = {}) =>
@@ -381,7 +421,7 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.deepEqual(await snapshot(ns), { 'Deployment/scaled': { replicas: 3, saved: undefined }, 'Deployment/plain': { replicas: 2, saved: undefined } });
   });
 
-  it('support pods: created with the size of the catalogue, listed, deleted; bad size or name refused', async () => {
+  it('support pods: created with the size of the catalogue under Pod Security restricted, listed, deleted; bad size or name refused', async () => {
     const k8s = activities();
     const pod = await k8s.createSupportPod({ name: 'manage1', size: 'XL', requestedBy: 'U123' });
     assert.equal(pod.name, 'manage1');
@@ -390,6 +430,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     const created = await core.readNamespacedPod({ namespace: SUPPORT_NAMESPACE, name: 'manage1' });
     const resources = created.spec?.containers[0]?.resources;
     assert.deepEqual({ requests: resources?.requests, limits: resources?.limits }, { requests: { cpu: '4', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } });
+    // Admitted by a namespace that enforces Pod Security `restricted`: non-root, nothing added.
+    assert.deepEqual(
+      [created.spec?.securityContext?.runAsNonRoot, created.spec?.securityContext?.runAsUser, created.spec?.containers[0]?.securityContext?.allowPrivilegeEscalation],
+      [true, 65534, false],
+    );
     assert.deepEqual((await k8s.listSupportPods()).map((p) => p.name), ['manage1']);
 
     await assert.rejects(k8s.createSupportPod({ name: 'manage2', size: 'XXL', requestedBy: 'U123' }), /unknown support pod size "XXL": use one of XS, XL/);
@@ -400,55 +445,299 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.equal(await k8s.deleteSupportPod('manage1'), false);
   });
 
-  describe('with the ServiceAccount and roles of k8s/rbac.yaml', () => {
-    let serviceKubeConfig: KubeConfig;
-    let asService: ReturnType<typeof createKubernetesActivities>;
-    let serviceApps: AppsV1Api;
-    let serviceCore: CoreV1Api;
+  describe('with the identities of k8s/rbac.yaml and the admission policies of k8s/admission-policy.yaml', () => {
+    const NAMESPACE = 'devenv-scheduler';
+    const API = 'devenv-scheduler-api';
+    const WORKER = 'devenv-scheduler-worker';
+    const PROTECTED = ['kube-system', 'kube-public', 'kube-node-lease', NAMESPACE];
+    let tokens: Record<string, string>;
+    let asApi: ReturnType<typeof createKubernetesActivities>;
+    let asWorker: ReturnType<typeof createKubernetesActivities>;
+    let workerKubeConfig: KubeConfig;
+    let workerApps: AppsV1Api;
+    let workerCore: CoreV1Api;
 
-    before(async () => {
-      await core.createNamespace({ body: { metadata: { name: 'devenv-scheduler' } } });
-      const objects = loadAllYaml(readFileSync(path.join(__dirname, '../k8s/rbac.yaml'), 'utf8')) as KubernetesObject[];
+    const token = async (name: string) =>
+      (await core.createNamespacedServiceAccountToken({ namespace: NAMESPACE, name, body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token;
+    const forbidden = (error: unknown) => (error as { code?: number }).code === 403;
+    /** The apiserver's reason for refusing: the admission policy names itself, RBAC says "cannot". */
+    const refusal = async (request: Promise<unknown>): Promise<string> => {
+      try {
+        await request;
+      } catch (error) {
+        assert.equal((error as { code?: number }).code, 403, String(error));
+        return (JSON.parse((error as { body: string }).body) as { message: string }).message;
+      }
+      assert.fail('accepted');
+    };
+
+    before(async function () {
+      this.timeout(60_000);
+      await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
       const client = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
-      for (const object of objects) await client.create(object);
-      const { status } = await core.createNamespacedServiceAccountToken({
-        namespace: 'devenv-scheduler',
-        name: 'devenv-scheduler',
-        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      for (const file of ['rbac.yaml', 'admission-policy.yaml']) {
+        for (const object of loadAllYaml(readFileSync(path.join(__dirname, '../k8s', file), 'utf8')) as KubernetesObject[]) await client.create(object);
+      }
+      tokens = { [API]: await token(API), [WORKER]: await token(WORKER) };
+      asApi = activities({ kubeConfig: cluster.kubeConfigForToken(tokens[API]!) });
+      workerKubeConfig = cluster.kubeConfigForToken(tokens[WORKER]!);
+      asWorker = activities({ kubeConfig: workerKubeConfig });
+      workerApps = workerKubeConfig.makeApiClient(AppsV1Api);
+      workerCore = workerKubeConfig.makeApiClient(CoreV1Api);
+      // A policy takes effect once the apiserver has loaded it: probe both with dry runs.
+      const probe = await namespace();
+      await deployment(probe, 'probe', 1);
+      await apps.createNamespacedDeployment({
+        namespace: 'kube-system',
+        body: { metadata: { name: 'probe' }, spec: { replicas: 1, selector: { matchLabels: { app: 'probe' } }, template: template('probe') } },
       });
-      serviceKubeConfig = cluster.kubeConfigForToken(status!.token);
-      asService = activities({ kubeConfig: serviceKubeConfig });
-      serviceApps = serviceKubeConfig.makeApiClient(AppsV1Api);
-      serviceCore = serviceKubeConfig.makeApiClient(CoreV1Api);
+      for (const [ns, body] of [[probe, { spec: { paused: true } }], ['kube-system', { spec: { replicas: 0 } }]] as const) {
+        await eventually(`the admission policy in ${ns}`, () =>
+          workerApps.patchNamespacedDeployment({ namespace: ns, name: 'probe', body, dryRun: 'All' }, mergePatch).then(
+            () => undefined,
+            (error: unknown) => (forbidden(error) ? true : Promise.reject(error)),
+          ),
+        );
+      }
     });
 
-    it('stop, status, start and support pods all work with exactly that role', async () => {
+    it('the worker: stop, start and support pods work with exactly its role, under its admission policies', async () => {
+      const ns = await mixedNamespace();
+      await autoscaling.createNamespacedHorizontalPodAutoscaler({
+        namespace: ns,
+        body: {
+          metadata: { name: 'api' },
+          spec: {
+            scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'api' },
+            minReplicas: 0,
+            maxReplicas: 5,
+            metrics: [{ type: 'External', external: { metric: { name: 'queue_depth' }, target: { type: 'Value', value: '10' } } }],
+          },
+        },
+      });
+      const before = await snapshot(ns);
+      const stopped = await asWorker.stopNamespace(ns);
+      assert.equal(stopped.changed.length, 6, 'HPA, 2 Deployments, 2 StatefulSets, a CronJob');
+      assert.deepEqual(await cronJobState(ns, 'report'), { suspend: true, original: 'false' });
+      assert.equal((await autoscaling.readNamespacedHorizontalPodAutoscaler({ namespace: ns, name: 'api' })).spec?.minReplicas, 1);
+      await asWorker.startNamespace(ns);
+      assert.deepEqual(await snapshot(ns), before);
+      assert.deepEqual(await cronJobState(ns, 'report'), { suspend: false, original: undefined });
+      assert.equal((await autoscaling.readNamespacedHorizontalPodAutoscaler({ namespace: ns, name: 'api' })).spec?.minReplicas, 0);
+      // In the support namespace, which enforces Pod Security `restricted` and a ResourceQuota.
+      await asWorker.createSupportPod({ name: 'rbac-check', size: 'XS', requestedBy: 'U1' });
+      assert.ok((await asWorker.listSupportPods()).some((p) => p.name === 'rbac-check'));
+      assert.equal(await asWorker.deleteSupportPod('rbac-check'), true);
+    });
+
+    it('the API: status works, and it can change nothing', async () => {
       const ns = await mixedNamespace();
       const before = await snapshot(ns);
-      await asService.stopNamespace(ns);
-      assert.equal((await asService.namespaceStatus(ns)).phase, 'stopped');
-      await asService.startNamespace(ns);
+      const status = await asApi.namespaceStatus(ns);
+      assert.equal(status.phase, 'starting');
+      assert.equal(status.cronJobs.length, 2);
+      const refusedByRbac = (error: unknown) => {
+        assert.ok(error instanceof ApplicationFailure);
+        assert.equal(error.type, 'KubernetesForbidden');
+        return true;
+      };
+      await assert.rejects(asApi.stopNamespace(ns), refusedByRbac);
+      await assert.rejects(asApi.createSupportPod({ name: 'from-api', size: 'XS', requestedBy: 'U1' }), refusedByRbac);
       assert.deepEqual(await snapshot(ns), before);
-      await asService.createSupportPod({ name: 'rbac-check', size: 'XS', requestedBy: 'U1' });
-      assert.ok((await asService.listSupportPods()).some((p) => p.name === 'rbac-check'));
-      assert.equal(await asService.deleteSupportPod('rbac-check'), true);
     });
 
-    it('refuses writes outside it', async () => {
+    it('the worker may change spec.replicas, suspend, minReplicas and devenv-scheduler/ annotations, and nothing else', async () => {
+      const ns = await namespace();
+      await Promise.all([deployment(ns, 'api', 3, { team: 'a' }), statefulSet(ns, 'db', 2), cronJob(ns, 'report')]);
+      await autoscaling.createNamespacedHorizontalPodAutoscaler({
+        namespace: ns,
+        body: { metadata: { name: 'api' }, spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'api' }, minReplicas: 1, maxReplicas: 5 } },
+      });
+      const workerBatch = workerKubeConfig.makeApiClient(BatchV1Api);
+      const workerAutoscaling = workerKubeConfig.makeApiClient(AutoscalingV2Api);
+      const patch = {
+        Deployment: (body: object) => workerApps.patchNamespacedDeployment({ namespace: ns, name: 'api', body }, mergePatch),
+        StatefulSet: (body: object) => workerApps.patchNamespacedStatefulSet({ namespace: ns, name: 'db', body }, mergePatch),
+        CronJob: (body: object) => workerBatch.patchNamespacedCronJob({ namespace: ns, name: 'report', body }, mergePatch),
+        HorizontalPodAutoscaler: (body: object) => workerAutoscaling.patchNamespacedHorizontalPodAutoscaler({ namespace: ns, name: 'api', body }, mergePatch),
+      };
+      const saved = (value: string | null) => ({ annotations: { [ORIGINAL_REPLICAS]: value } });
+
+      // What stop and start send (src/activities/kubernetes.ts), as the one request each.
+      await patch.Deployment({ metadata: saved('3'), spec: { replicas: 0 } });
+      await patch.Deployment({ metadata: saved(null), spec: { replicas: 3 } });
+      await patch.StatefulSet({ metadata: saved('2'), spec: { replicas: 0 } });
+      await patch.CronJob({ metadata: { annotations: { [ORIGINAL_SUSPEND]: 'false' } }, spec: { suspend: true } });
+      await patch.HorizontalPodAutoscaler({ metadata: { annotations: { [ORIGINAL_MIN_REPLICAS]: '1' } }, spec: { minReplicas: 2 } });
+      const state = async () => ({
+        deployment: await apps.readNamespacedDeployment({ namespace: ns, name: 'api' }),
+        statefulSet: await apps.readNamespacedStatefulSet({ namespace: ns, name: 'db' }),
+        cronJob: await batch.readNamespacedCronJob({ namespace: ns, name: 'report' }),
+        hpa: await autoscaling.readNamespacedHorizontalPodAutoscaler({ namespace: ns, name: 'api' }),
+      });
+      const allowed = await state();
+      assert.equal(allowed.deployment.spec?.replicas, 3);
+      assert.equal(allowed.deployment.metadata?.annotations?.[ORIGINAL_REPLICAS], undefined);
+      assert.deepEqual([allowed.statefulSet.spec?.replicas, allowed.statefulSet.metadata?.annotations?.[ORIGINAL_REPLICAS]], [0, '2']);
+      assert.equal(allowed.cronJob.spec?.suspend, true);
+      assert.equal(allowed.hpa.spec?.minReplicas, 2);
+
+      const fieldsPolicy = /ValidatingAdmissionPolicy 'devenv-scheduler-worker-fields'/;
+      const refused: [keyof typeof patch, string, object][] = [
+        ['Deployment', 'the image', { spec: { template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } }],
+        ['Deployment', 'a privileged container', { spec: { template: { spec: { containers: [{ name: 'app', image: 'busybox:1.36', securityContext: { privileged: true } }] } } } }],
+        ['Deployment', 'the pod template labels', { spec: { template: { metadata: { labels: { extra: 'x' } } } } }],
+        ['Deployment', 'a pod template annotation', { spec: { template: { metadata: { annotations: { 'devenv-scheduler/x': '1' } } } } }],
+        ['Deployment', 'a label', { metadata: { labels: { team: 'b' } } }],
+        ['Deployment', 'an annotation not its own', { metadata: { annotations: { team: 'b' } } }],
+        ['Deployment', 'a new annotation not its own', { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': 'now' } } }],
+        ['Deployment', 'an owner reference', { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'gone', uid: '0a1b2c3d-0000-0000-0000-000000000000' }] } }],
+        ['Deployment', 'a finalizer', { metadata: { finalizers: ['example.com/hold'] } }],
+        ['Deployment', 'spec.paused', { spec: { paused: true } }],
+        ['Deployment', 'the strategy', { spec: { strategy: { type: 'Recreate', rollingUpdate: null } } }],
+        ['Deployment', 'replicas together with the image', { spec: { replicas: 1, template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } }],
+        ['StatefulSet', 'the image', { spec: { template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } }],
+        ['StatefulSet', 'the update strategy', { spec: { updateStrategy: { type: 'OnDelete', rollingUpdate: null } } }],
+        ['CronJob', 'the schedule', { spec: { schedule: '* * * * *' } }],
+        ['CronJob', 'the job template image', { spec: { jobTemplate: { spec: { template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } } } }],
+        ['CronJob', 'suspend together with another field', { spec: { suspend: false, startingDeadlineSeconds: 5 } }],
+        ['HorizontalPodAutoscaler', 'maxReplicas', { spec: { maxReplicas: 100 } }],
+        ['HorizontalPodAutoscaler', 'the target', { spec: { scaleTargetRef: { name: 'db', kind: 'StatefulSet' } } }],
+      ];
+      const messages: string[] = [];
+      for (const [kind, what, body] of refused) {
+        const message = await refusal(patch[kind](body));
+        assert.match(message, fieldsPolicy, `${kind}: ${what}`);
+        messages.push(message);
+      }
+      assert.ok(messages.some((m) => /may change only spec\.replicas of deployments/.test(m)));
+      assert.ok(messages.some((m) => /may change no metadata but its own annotations/.test(m)));
+      assert.ok(messages.some((m) => /may change only annotations whose key starts with devenv-scheduler\//.test(m)));
+      // Same resourceVersions: not one refused request was written.
+      const versions = (objects: Awaited<ReturnType<typeof state>>) => Object.values(objects).map((o) => o.metadata?.resourceVersion);
+      assert.deepEqual(versions(await state()), versions(allowed), 'nothing refused was written');
+
+      // Creating, deleting, the scale and status subresources: RBAC already says no.
+      assert.match(await refusal(workerApps.deleteNamespacedDeployment({ namespace: ns, name: 'api' })), /cannot delete resource "deployments"/);
+      assert.match(
+        await refusal(workerApps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name: 'new' }, spec: { selector: { matchLabels: { app: 'new' } }, template: template('new') } } })),
+        /cannot create resource "deployments"/,
+      );
+      assert.match(await refusal(workerApps.patchNamespacedDeploymentScale({ namespace: ns, name: 'api', body: { spec: { replicas: 9 } } }, mergePatch)), /cannot patch resource "deployments\/scale"/);
+      assert.match(await refusal(workerApps.patchNamespacedDeploymentStatus({ namespace: ns, name: 'api', body: { status: { replicas: 9 } } }, mergePatch)), /cannot patch resource "deployments\/status"/);
+    });
+
+    it('the worker may write nothing at all in kube-system, kube-public, kube-node-lease or its own namespace', async () => {
+      for (const ns of PROTECTED) {
+        await deployment(ns, 'victim', 2).catch((error: unknown) => {
+          if ((error as { code?: number }).code !== 409) throw error;
+        });
+        const policy = new RegExp(`ValidatingAdmissionPolicy 'devenv-scheduler-worker-protected-namespaces'.*may not write in namespace ${ns}`);
+        assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { spec: { replicas: 0 } } }, mergePatch)), policy, ns);
+        assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { metadata: saved('2') } }, mergePatch)), policy, ns);
+        assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'victim' })).spec?.replicas, 2);
+      }
+      function saved(value: string) {
+        return { annotations: { [ORIGINAL_REPLICAS]: value } };
+      }
+      await assert.rejects(asWorker.stopNamespace('kube-system'), (error: unknown) => {
+        assert.ok(error instanceof ApplicationFailure);
+        assert.equal(error.type, 'KubernetesPolicyDenied');
+        assert.match(error.message, /Kubernetes refused to save the replica count of Deployment kube-system\/\S+ .*HTTP 403.*k8s\/admission-policy\.yaml.*may not write in namespace kube-system/);
+        return true;
+      });
+      assert.match(await refusal(workerCore.createNamespacedPod({ namespace: 'kube-system', body: { metadata: { name: 'x' }, spec: template('x').spec } })), /cannot create resource "pods"/);
+    });
+
+    it('a privileged pod from the worker in the support namespace is refused by Pod Security, and a used-up quota is reported as such', async () => {
+      const privileged = { metadata: { name: 'privileged' }, spec: { containers: [{ name: 'root', image: 'busybox:1.36', securityContext: { privileged: true } }], hostPID: true } };
+      let podSecurity: unknown;
+      await assert.rejects(
+        workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: privileged }).catch((error: unknown) => {
+          podSecurity = error;
+          throw error;
+        }),
+        forbidden,
+      );
+      const reported = kubernetesFailure('create support pod privileged', podSecurity);
+      assert.ok(reported instanceof ApplicationFailure);
+      assert.equal(reported.type, 'KubernetesPodSecurity');
+      assert.match(reported.message, /Pod Security level does not admit the pod: pods "privileged" is forbidden: violates PodSecurity "restricted:latest": .*privileged \(container "root" must not set securityContext\.privileged=true\)/);
+
+      // The quota controller is not running here: play its part, and count the quota as full.
+      const quota = await core.readNamespacedResourceQuota({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA });
+      const used = quota.status?.used;
+      await core.patchNamespacedResourceQuotaStatus({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used: { ...used, pods: quota.spec!.hard!.pods } } } }, mergePatch);
+      try {
+        await assert.rejects(asWorker.createSupportPod({ name: 'one-too-many', size: 'XS', requestedBy: 'U1' }), (error: unknown) => {
+          assert.ok(error instanceof ApplicationFailure);
+          assert.equal(error.type, 'KubernetesQuotaExceeded');
+          assert.equal(error.nonRetryable, true);
+          assert.match(error.message, /ResourceQuota is used up \(stop a support pod or raise the quota\): .*exceeded quota: devenv-support-pods/);
+          return true;
+        });
+      } finally {
+        await core.patchNamespacedResourceQuotaStatus({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used } } }, mergePatch);
+      }
+    });
+
+    it('refuses writes outside its roles, and says it is RBAC', async () => {
       const ns = await mixedNamespace();
-      const forbidden = (error: unknown) => (error as { code?: number }).code === 403;
-      await assert.rejects(serviceApps.deleteNamespacedDeployment({ namespace: ns, name: 'api' }), forbidden);
-      await assert.rejects(serviceCore.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'x' } } }), forbidden);
-      await assert.rejects(serviceCore.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'x' }, spec: template('x').spec } }), forbidden);
+      await assert.rejects(workerApps.deleteNamespacedDeployment({ namespace: ns, name: 'api' }), forbidden);
+      await assert.rejects(workerCore.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'x' } } }), forbidden);
+      await assert.rejects(workerCore.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'x' }, spec: template('x').spec } }), forbidden);
       // A support pod outside the support namespace: the activity says what is missing.
-      const elsewhere = activities({ kubeConfig: serviceKubeConfig, support: { namespace: ns, image: 'busybox:1.36', sizes: { XS: { cpu: '100m', memory: '128Mi' } } } });
+      const elsewhere = activities({ kubeConfig: workerKubeConfig, support: { namespace: ns, image: 'busybox:1.36', sizes: { XS: { cpu: '100m', memory: '128Mi' } } } });
       await assert.rejects(elsewhere.createSupportPod({ name: 'sneaky', size: 'XS', requestedBy: 'U1' }), (error: unknown) => {
         assert.ok(error instanceof ApplicationFailure);
         assert.equal(error.type, 'KubernetesForbidden');
-        assert.match(error.message, /HTTP 403.*k8s\/rbac\.yaml/);
+        assert.match(error.message, /HTTP 403.*k8s\/rbac\.yaml.*cannot create resource "pods"/);
         return true;
       });
       assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'api' })).spec?.replicas, 3);
+    });
+
+    it('every permission each identity holds, as the apiserver answers its token, is the table in docs/kubernetes.md', async () => {
+      const documented = identityTable(readFileSync(path.join(__dirname, '../docs/kubernetes.md'), 'utf8'));
+      // What every ServiceAccount may do (discovery, self reviews): one bound to nothing shows it.
+      await core.createNamespacedServiceAccount({ namespace: NAMESPACE, body: { metadata: { name: 'bound-to-nothing' } } });
+      const baseline = await token('bound-to-nothing');
+      const namespaces = (await core.listNamespace()).items.map((n) => n.metadata!.name!);
+      assert.ok(namespaces.includes(SUPPORT_NAMESPACE) && namespaces.includes('kube-system'));
+      const rules = async (bearer: string) => {
+        const authorization = cluster.kubeConfigForToken(bearer).makeApiClient(AuthorizationV1Api);
+        const held = new Map<string, Set<string>>();
+        let nonResource: string[] | undefined;
+        for (const ns of namespaces) {
+          const { status } = await authorization.createSelfSubjectRulesReview({ body: { spec: { namespace: ns } } });
+          assert.equal(status!.incomplete, false);
+          for (const rule of status!.resourceRules) {
+            for (const group of rule.apiGroups ?? []) {
+              for (const resource of rule.resources ?? []) {
+                for (const verb of rule.verbs) {
+                  const key = `${group || 'core'} ${resource} ${verb}${rule.resourceNames?.length ? ` [${rule.resourceNames.join(',')}]` : ''}`;
+                  held.set(key, (held.get(key) ?? new Set()).add(ns));
+                }
+              }
+            }
+          }
+          const urls = status!.nonResourceRules.flatMap((r) => r.verbs.flatMap((v) => (r.nonResourceURLs ?? []).map((u) => `${v} ${u}`))).sort();
+          nonResource ??= urls;
+          assert.deepEqual(urls, nonResource);
+        }
+        return { held, nonResource: nonResource! };
+      };
+      const everyone = await rules(baseline);
+      const actual: string[] = [];
+      for (const identity of [API, WORKER]) {
+        const { held, nonResource } = await rules(tokens[identity]!);
+        assert.deepEqual(nonResource, everyone.nonResource, `${identity}: no non-resource URL beyond what every ServiceAccount has`);
+        for (const [key, where] of held) {
+          if (everyone.held.get(key)?.size === namespaces.length) continue;
+          actual.push(`${identity} ${key} in ${where.size === namespaces.length ? 'all' : [...where].sort().join(',')}`);
+        }
+      }
+      assert.deepEqual(actual.sort(), documented.sort());
     });
   });
 

@@ -147,24 +147,46 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         [...new Set(raw.map((o) => o.kind))].sort(),
         [
           'Certificate', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Issuer', 'MutatingWebhookConfiguration', 'Namespace',
-          'NetworkPolicy', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+          'NetworkPolicy', 'PodDisruptionBudget', 'ResourceQuota', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
+          'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingWebhookConfiguration',
         ],
       );
       assert.deepEqual(raw.filter((o) => o.kind === 'Namespace').map((o) => o.metadata?.name).sort(), ['devenv-scheduler', 'devenv-support']);
     });
 
-    it('keeps k8s/rbac.yaml exactly as written, and grants nothing beyond it', () => {
-      const rbac = yaml.loadAll(readFileSync(path.join(K8S, 'rbac.yaml'), 'utf8')) as Raw[];
-      const clusterRole = rbac.find((o) => o.kind === 'ClusterRole');
-      assert.deepEqual(raw.find((o) => o.kind === 'ClusterRole'), clusterRole);
-      for (const object of rbac) assert.deepEqual(raw.find((o) => id(o) === id(object)), object, id(object));
+    it('keeps k8s/rbac.yaml and k8s/admission-policy.yaml exactly as written, grants nothing beyond them, and gives each Deployment its own identity', () => {
+      const written = (file: string) => yaml.loadAll(readFileSync(path.join(K8S, file), 'utf8')) as Raw[];
+      const rbac = written('rbac.yaml');
+      for (const object of [...rbac, ...written('admission-policy.yaml')]) assert.deepEqual(raw.find((o) => id(o) === id(object)), object, id(object));
       assert.deepEqual(raw.filter((o) => RBAC_KINDS.has(o.kind!)).map(id).sort(), rbac.map(id).sort());
-      const serviceAccount = rbac.find((o) => o.kind === 'ServiceAccount')!;
+      const serviceAccounts = rbac.filter((o) => o.kind === 'ServiceAccount');
+      assert.deepEqual(serviceAccounts.map((o) => o.metadata!.name).sort(), ['devenv-scheduler-api', 'devenv-scheduler-worker']);
+      const used = new Set<string>();
       for (const deployment of deployments()) {
-        assert.equal(deployment.spec!.template.spec!.serviceAccountName, serviceAccount.metadata!.name);
+        const component = deployment.metadata!.labels!['app.kubernetes.io/component'];
+        const serviceAccount = serviceAccounts.find((o) => o.metadata!.labels?.['app.kubernetes.io/component'] === component)!;
+        assert.equal(deployment.spec!.template.spec!.serviceAccountName, serviceAccount.metadata!.name, id(deployment));
         assert.equal(deployment.metadata!.namespace, serviceAccount.metadata!.namespace);
-        // The worker and the reconciler talk to the apiserver with that account's token.
+        used.add(serviceAccount.metadata!.name!);
+        // The worker, the reconciler and the status table talk to the apiserver with that account's token.
         assert.notEqual(deployment.spec!.template.spec!.automountServiceAccountToken, false);
+      }
+      assert.equal(used.size, 2, 'one ServiceAccount per Deployment');
+      // Every binding names one of them, and the API's roles grant no write.
+      const subjects = rbac.filter((o) => o.kind?.endsWith('Binding')).flatMap((o) => (o as Raw & { subjects: { kind: string; name: string; namespace: string }[] }).subjects);
+      for (const subject of subjects) assert.ok(serviceAccounts.some((sa) => sa.metadata!.name === subject.name && sa.metadata!.namespace === subject.namespace), JSON.stringify(subject));
+      const apiRole = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata!.name === 'devenv-scheduler-api') as Raw & { rules: { verbs: string[] }[] };
+      assert.deepEqual([...new Set(apiRole.rules.flatMap((r) => r.verbs))].sort(), ['get', 'list']);
+      // The admission policies apply to the worker's ServiceAccount, by its username.
+      const worker = serviceAccounts.find((o) => o.metadata!.name === 'devenv-scheduler-worker')!;
+      const username = `system:serviceaccount:${worker.metadata!.namespace}:${worker.metadata!.name}`;
+      const policies = raw.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & { spec: { failurePolicy: string; matchConditions: { expression: string }[] } })[];
+      assert.equal(policies.length, 2);
+      for (const policy of policies) {
+        assert.equal(policy.spec.failurePolicy, 'Fail', id(policy));
+        assert.ok(policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`), id(policy));
+        const binding = raw.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && (o as Raw & { spec: { policyName: string } }).spec.policyName === policy.metadata!.name);
+        assert.deepEqual((binding as Raw & { spec: { validationActions: string[] } } | undefined)?.spec.validationActions, ['Deny'], id(policy));
       }
     });
 
@@ -291,9 +313,35 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.equal(pdbFor(api)[0]!.spec!.minAvailable, 1);
       assert.equal(pdbFor(worker).length, 1);
 
-      const policy = find<V1NetworkPolicy>('NetworkPolicy', 'devenv-scheduler');
-      const allowed = policy.spec!.ingress!.flatMap((rule) => rule.ports!.map((p) => p.port)).sort();
-      assert.deepEqual(allowed, [3000, 8443]);
+      // Each pod is under exactly one NetworkPolicy, each port open only from where its callers are.
+      const policies = typed.filter((o): o is V1NetworkPolicy => o.kind === 'NetworkPolicy');
+      const policyOf = (d: V1Deployment) => {
+        const selecting = policies.filter((p) => matches(p.spec!.podSelector?.matchLabels, d));
+        assert.equal(selecting.length, 1, id(d));
+        return selecting[0]!;
+      };
+      const opened = (policy: V1NetworkPolicy) =>
+        Object.fromEntries(
+          policy.spec!.ingress!.flatMap((rule) => {
+            // client-node's model calls `from` `_from`.
+            const from = rule._from ?? [];
+            assert.ok(from.length, `${id(policy)}: a rule without "from" admits everyone`);
+            return rule.ports!.map((p) => [p.port, from.map((peer) => plain(peer))]);
+          }),
+        );
+      const httpClients = [{ namespaceSelector: { matchLabels: { 'devenv-scheduler/http-client': 'true' } }, podSelector: {} }];
+      const apiPorts = opened(policyOf(api));
+      assert.deepEqual(Object.keys(apiPorts).map(Number).sort(), [3000, 8443, 9464]);
+      assert.deepEqual(apiPorts[3000], httpClients, 'Slack and REST from the ingress controller only');
+      assert.deepEqual(apiPorts[9464], httpClients);
+      const webhookPeers = apiPorts[8443] as { namespaceSelector?: unknown; podSelector?: { matchLabels?: Record<string, string> }; ipBlock?: { cidr: string } }[];
+      for (const peer of webhookPeers) {
+        if (peer.ipBlock) assert.ok(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].includes(peer.ipBlock.cidr), `8443 from ${peer.ipBlock.cidr}: private ranges only`);
+        else assert.deepEqual(peer.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, 'the konnectivity agents in kube-system');
+        assert.ok(peer.ipBlock || Object.values(peer.podSelector?.matchLabels ?? {}).includes('konnectivity-agent'), JSON.stringify(peer));
+      }
+      const workerPorts = opened(policyOf(worker));
+      assert.deepEqual(workerPorts, { 3000: httpClients, 9464: httpClients }, 'no webhook port on the workers');
     });
 
     it('keeps secret values out of the ConfigMap, and its settings load as src/config.ts reads them', () => {
@@ -364,6 +412,13 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         const notSent = webhook!.namespaceSelector!.matchExpressions!.find((e) => e.operator === 'NotIn')!.values!;
         assert.deepEqual([...notSent].sort(), [...api.enrolment.systemNamespaces].sort(), kind);
       }
+      // The worker may write in none of them, except the support namespace, where it creates the support pods.
+      const protectedNamespaces = (
+        raw.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && o.metadata?.name === 'devenv-scheduler-worker-protected-namespaces') as
+          | (Raw & { spec: { matchResources: { namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] } } } })
+          | undefined
+      )?.spec.matchResources.namespaceSelector.matchExpressions.find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'In')?.values;
+      assert.deepEqual([...(protectedNamespaces ?? [])].sort(), api.enrolment.systemNamespaces.filter((ns) => ns !== api.support.namespace).sort());
       const worker = find<V1Deployment>('Deployment', 'devenv-scheduler-worker').spec!.template.spec!.containers[0]!;
       assert.ok(worker.envFrom?.some((s) => s.secretRef?.name === 'devenv-scheduler-aws' && s.secretRef.optional), 'AWS credentials are optional');
     });

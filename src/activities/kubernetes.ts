@@ -2,13 +2,18 @@
  * The environment's Kubernetes side: stop and start a namespace's Deployments,
  * StatefulSets and CronJobs, report their status, and manage support pods.
  *
- * Save first, then scale: a stop writes a workload's replica count into the annotation
- * `devenv-scheduler/original-replicas` before it scales the workload to 0 through the
- * scale subresource, and a start scales back up before it removes the annotation. A
- * crash or retry at any point therefore finds either the saved count or the running
- * replicas, and 0 is never saved. Every write carries the resourceVersion it was computed
- * from, so a concurrent change (an HPA, a person with kubectl) turns into a 409 that is
- * retried on a fresh read rather than a lost update.
+ * Save and scale together: one merge patch writes a workload's replica count into the
+ * annotation `devenv-scheduler/original-replicas` and sets `spec.replicas: 0`, and a start
+ * restores the count and removes the annotation in one patch. A crash or retry at any
+ * point therefore finds either the saved count or the running replicas, and 0 is never
+ * saved. Every write carries the resourceVersion it was computed from, so a concurrent
+ * change (an HPA, a person with kubectl) turns into a 409 that is retried on a fresh read
+ * rather than a lost update.
+ *
+ * These patches change spec.replicas (CronJob spec.suspend, HPA spec.minReplicas) and
+ * devenv-scheduler/ annotations and nothing else, which is all k8s/admission-policy.yaml
+ * lets the worker's ServiceAccount change: a write here that touched anything more would
+ * be refused by the apiserver (KubernetesPolicyDenied).
  *
  * HPAs: a target scaled to 0 makes the HPA controller stand aside ("ScalingDisabled")
  * until the target is scaled up again, the behaviour kube-downscaler relies on too. Only
@@ -56,6 +61,8 @@ export const SLACK_CHANNEL = 'devenv-scheduler/slack-channel';
 const SIZE_ANNOTATION = 'devenv-scheduler/size';
 const REQUESTED_BY_ANNOTATION = 'devenv-scheduler/requested-by';
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'devenv-scheduler' };
+/** A support pod runs as nobody: Pod Security `restricted` admits no root. */
+export const SUPPORT_POD_UID = 65534;
 
 export interface PodSize {
   cpu: string;
@@ -108,6 +115,43 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const mergePatchMetadataOnly = setHeaderOptions('Accept', 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1', mergePatch);
 
 const statusCode = (error: unknown): number | undefined => (error as { code?: unknown }).code as number | undefined;
+
+/** The apiserver's own message of a failed request (its Status body), or undefined. */
+function statusMessage(error: unknown): string | undefined {
+  const { body } = error as { body?: unknown };
+  try {
+    const status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: unknown } | undefined;
+    return typeof status?.message === 'string' ? status.message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A 401 or 403 as what it is: a missing RBAC permission, a refusal by the service's own
+ * admission policy, a pod the namespace's Pod Security level does not admit, or a
+ * ResourceQuota used up. None of them is fixed by retrying, so each fails for good, with
+ * the apiserver's reason and where to look. Anything else is returned as it came.
+ */
+export function kubernetesFailure(what: string, error: unknown): unknown {
+  const code = statusCode(error);
+  if (code !== 401 && code !== 403) return error;
+  const message = statusMessage(error) ?? '';
+  const refused = `Kubernetes refused to ${what} (HTTP ${code})`;
+  if (code === 403 && /violates PodSecurity/.test(message)) {
+    return ApplicationFailure.nonRetryable(`${refused}: the namespace's Pod Security level does not admit the pod: ${message}`, 'KubernetesPodSecurity');
+  }
+  if (code === 403 && /exceeded quota/.test(message)) {
+    return ApplicationFailure.nonRetryable(`${refused}: its ResourceQuota is used up (stop a support pod or raise the quota): ${message}`, 'KubernetesQuotaExceeded');
+  }
+  if (code === 403 && /ValidatingAdmissionPolicy/.test(message)) {
+    return ApplicationFailure.nonRetryable(`${refused}: denied by an admission policy (see k8s/admission-policy.yaml): ${message}`, 'KubernetesPolicyDenied');
+  }
+  return ApplicationFailure.nonRetryable(
+    `${refused}: the service account needs the permissions in k8s/rbac.yaml${message ? `: ${message}` : ''}`,
+    'KubernetesForbidden',
+  );
+}
 const excluded = (metadata: V1ObjectMeta | undefined) => metadata?.annotations?.[EXCLUDE] === 'true';
 
 /** A saved count, or undefined when there is none; a value that is not a count is reported, not guessed. */
@@ -162,14 +206,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
     try {
       return await request();
     } catch (error) {
-      const code = statusCode(error);
-      if (code === 401 || code === 403) {
-        throw ApplicationFailure.nonRetryable(
-          `Kubernetes refused to ${what} (HTTP ${code}): the service account needs the permissions in k8s/rbac.yaml`,
-          'KubernetesForbidden',
-        );
-      }
-      throw error;
+      throw kubernetesFailure(what, error);
     }
   }
 
@@ -221,15 +258,18 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
     hpas: V2HorizontalPodAutoscaler[];
   }
 
-  async function inventory(namespace: string): Promise<Inventory> {
+  /** `hpas: false` for status, which shows none: the API's identity may not list them (k8s/rbac.yaml). */
+  async function inventory(namespace: string, { hpas: withHpas = true } = {}): Promise<Inventory> {
     await ensureNamespace(namespace);
     const [deployments, statefulSets, cronJobs, hpas] = await Promise.all([
       call(`list Deployments in ${namespace}`, () => listAll((token) => scalable.Deployment.list(namespace, token))),
       call(`list StatefulSets in ${namespace}`, () => listAll((token) => scalable.StatefulSet.list(namespace, token))),
       call(`list CronJobs in ${namespace}`, () => listAll((token) => batch.listNamespacedCronJob({ namespace, limit, _continue: token }))),
-      call(`list HorizontalPodAutoscalers in ${namespace}`, () =>
-        listAll((token) => autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace, limit, _continue: token })),
-      ),
+      withHpas
+        ? call(`list HorizontalPodAutoscalers in ${namespace}`, () =>
+            listAll((token) => autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace, limit, _continue: token })),
+          )
+        : [],
     ]);
     return {
       workloads: [
@@ -448,12 +488,17 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
       spec: {
         restartPolicy: 'Always',
         automountServiceAccountToken: false,
+        // What the restricted Pod Security Standard requires, which the support namespace
+        // enforces (k8s/namespace.yaml): non-root (uid 65534, "nobody", whatever user the
+        // image names), no privilege escalation, no capabilities, the runtime's seccomp profile.
+        securityContext: { runAsNonRoot: true, runAsUser: SUPPORT_POD_UID, runAsGroup: SUPPORT_POD_UID, seccompProfile: { type: 'RuntimeDefault' } },
         containers: [
           {
             name: 'shell',
             image: support.image,
             command: ['sleep', 'infinity'],
             resources: { requests: { ...resources }, limits: { ...resources } },
+            securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } },
           },
         ],
       },
@@ -506,7 +551,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
     },
 
     async namespaceStatus(namespace) {
-      const { workloads, cronJobs } = await inventory(namespace);
+      const { workloads, cronJobs } = await inventory(namespace, { hpas: false });
       const statuses: WorkloadStatus[] = workloads.map(({ kind, object }) => {
         const saved = savedCount(object.metadata, ORIGINAL_REPLICAS);
         return {
