@@ -49,7 +49,7 @@ runBench('slack', `signed /devenv status at ${CONNECTIONS} connections vs /healt
 
   const recorder = await new SlackRecorder().start();
   bench.progress('starting the API process (compiled, as the image runs it)');
-  const api = await startApiProcess({ role: 'slack', temporalAddress: env.address, signingSecret: SECRET });
+  const api = await startApiProcess({ role: 'slack', temporalAddress: env.address, signingSecret: SECRET, responseUrlOrigins: [recorder.url] });
   const base = api.url;
   const statusProfile = { kind: 'slack-status' as const, secret: SECRET, namespaces, responseUrl: recorder.responseUrl().url };
 

@@ -2,11 +2,13 @@
  * Service configuration, read once from environment variables and validated at start-up.
  * A bad value stops the process with one line per problem, naming the variable.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DateTime, IANAZone } from 'luxon';
 import { MAX_HOLD_MS } from './activities/timing';
 import { parseDuration } from './duration';
-import type { CommandFamily } from './commands';
+import { DEFAULT_SUPPORT_SIZES, type CommandFamily } from './commands';
+import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './workflows/shutdown-policy';
 
 export const clockTime = z
@@ -68,19 +70,60 @@ const durationMinutes = z.string().transform((text, ctx) => {
   return parsed.minutes;
 });
 
-/** Slack ids: users `U…`/`W…`, channels `C…`/`G…`/`D…`. */
-const slackIdList = (what: string, prefixes: string) =>
+/** Slack ids: users `U…`/`W…`, channels `C…`/`G…`/`D…` (src/slack/ids.ts). */
+const slackIdList = (what: string, prefixes: string, pattern: RegExp) =>
   z.string().transform((text, ctx) => {
     const ids = splitList(text);
-    const bad = ids.filter((id) => !new RegExp(`^[${prefixes}][A-Z0-9]{2,}$`).test(id));
+    const bad = ids.filter((id) => !pattern.test(id));
     if (bad.length > 0) {
       ctx.addIssue({ code: 'custom', message: `not Slack ${what} ids: ${bad.join(', ')} (ids start with ${[...prefixes].join(' or ')}, e.g. ${prefixes[0]}024BE7LH)` });
       return z.NEVER;
     }
     return [...new Set(ids)];
   });
-const slackUsers = slackIdList('user', 'UW');
-const slackChannels = slackIdList('channel', 'CGD');
+const slackUsers = slackIdList('user', 'UW', SLACK_USER_ID);
+const slackChannels = slackIdList('channel', 'CGD', SLACK_CHANNEL_ID);
+
+/**
+ * Origins (scheme, host, port) a Slack response_url may have. HTTPS, except on the loopback
+ * interface, where a test's recorder listens: an answer to Slack never crosses a network in clear.
+ */
+const responseUrlOrigins = z.string().transform((text, ctx) => {
+  const origins: string[] = [];
+  for (const entry of splitList(text)) {
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      url = undefined;
+    }
+    const loopback = url !== undefined && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+    if (!url || url.origin !== entry.replace(/\/$/, '') || (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${entry}" is not an origin such as https://hooks.slack.com (https, no path; http only for 127.0.0.1, localhost or [::1])`,
+      });
+      return z.NEVER;
+    }
+    origins.push(url.origin);
+  }
+  if (origins.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'must name at least one origin, e.g. https://hooks.slack.com' });
+    return z.NEVER;
+  }
+  return [...new Set(origins)];
+});
+
+/** REST token names (as in API_TOKENS). */
+const tokenNames = z.string().transform((text, ctx) => {
+  const names = splitList(text);
+  const bad = names.filter((name) => !/^[a-zA-Z0-9_.-]{1,64}$/.test(name));
+  if (bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `not token names: ${bad.map((b) => JSON.stringify(b)).join(', ')} (the NAME part of API_TOKENS entries)` });
+    return z.NEVER;
+  }
+  return [...new Set(names)];
+});
 
 /** `XS=250m/512Mi,M=1/2Gi`: size name = CPU / memory, requests equal to limits. */
 const supportSizes = z.string().transform((text, ctx) => {
@@ -100,17 +143,22 @@ const supportSizes = z.string().transform((text, ctx) => {
   return sizes;
 });
 
-/** `name:token,name:token`: the name is what actions are recorded under (`api:<name>`). */
+/**
+ * `name:token,name:token`: the name is what actions are recorded under (`api:<name>`). Only
+ * each token's SHA-256 is kept; `name:sha256:<64 hex digits>` gives that digest instead of
+ * the token, so the token itself need not be stored where the service runs.
+ */
 const apiTokens = z.string().transform((text, ctx) => {
-  const tokens: { name: string; token: string }[] = [];
+  const tokens: { name: string; sha256: string }[] = [];
   for (const entry of splitList(text)) {
-    const match = /^([a-zA-Z0-9_.-]{1,64}):(\S{16,})$/.exec(entry);
+    const hashed = /^([a-zA-Z0-9_.-]{1,64}):sha256:([0-9a-fA-F]{64})$/.exec(entry);
+    const match = hashed ?? /^([a-zA-Z0-9_.-]{1,64}):(\S{16,})$/.exec(entry);
     if (!match) {
       // Never echo the entry: it holds a secret.
-      ctx.addIssue({ code: 'custom', message: `entry ${tokens.length + 1} is not NAME:TOKEN with a token of at least 16 characters` });
+      ctx.addIssue({ code: 'custom', message: `entry ${tokens.length + 1} is not NAME:TOKEN with a token of at least 16 characters, or NAME:sha256:<the token's SHA-256 in hex>` });
       return z.NEVER;
     }
-    tokens.push({ name: match[1]!, token: match[2]! });
+    tokens.push({ name: match[1]!, sha256: hashed ? hashed[2]!.toLowerCase() : createHash('sha256').update(match[2]!, 'utf8').digest('hex') });
   }
   return tokens;
 });
@@ -248,8 +296,11 @@ const schema = z.object({
   SUPPORT_IMAGE: z.string().min(1).default('debian:bookworm-slim'),
   SUPPORT_SIZES: supportSizes.optional(),
   SUPPORT_POD_TTL: durationMinutes.pipe(z.number().max(7 * 24 * 60, 'must be at most 168h')).default(8 * 60),
+  SUPPORT_MAX_PODS_PER_USER: z.coerce.number().int().min(1).max(100).default(2),
+  SUPPORT_MAX_SIZE: z.string().transform((size) => size.toUpperCase()).default('M'),
   API_TOKENS: apiTokens.optional(),
   API_READ_TOKENS: apiTokens.optional(),
+  API_SUPPORT_ADMINS: tokenNames.optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_BOT_TOKEN: z.string().regex(/^xox[bp]-/, 'must be a bot token (xoxb-...)').optional(),
   SLACK_DEFAULT_CHANNEL: z.string().min(1).optional(),
@@ -260,6 +311,8 @@ const schema = z.object({
   SLACK_ALLOW_CONTROL_CHANNELS: slackChannels.optional(),
   SLACK_ALLOW_SUPPORT_USERS: slackUsers.optional(),
   SLACK_ALLOW_SUPPORT_CHANNELS: slackChannels.optional(),
+  SLACK_SUPPORT_ADMINS: slackUsers.optional(),
+  SLACK_RESPONSE_URL_ORIGINS: responseUrlOrigins.default(['https://hooks.slack.com']),
   DRY_RUN: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((c, ctx) => {
@@ -270,6 +323,15 @@ const schema = z.object({
   }
   if (c.SLACK_BOT_TOKEN && !c.SLACK_DEFAULT_CHANNEL) {
     ctx.addIssue({ code: 'custom', path: ['SLACK_DEFAULT_CHANNEL'], message: 'is required with SLACK_BOT_TOKEN: the channel for environments without their own' });
+  }
+  const sizes = c.SUPPORT_SIZES ? Object.keys(c.SUPPORT_SIZES) : [...DEFAULT_SUPPORT_SIZES];
+  if (!sizes.includes(c.SUPPORT_MAX_SIZE)) {
+    ctx.addIssue({ code: 'custom', path: ['SUPPORT_MAX_SIZE'], message: `must be a size of the catalogue (${sizes.join(', ')}): the largest support pod people outside the support admins may start` });
+  }
+  const controlTokens = new Set((c.API_TOKENS ?? []).map((t) => t.name));
+  const unknown = (c.API_SUPPORT_ADMINS ?? []).filter((name) => !controlTokens.has(name));
+  if (unknown.length > 0) {
+    ctx.addIssue({ code: 'custom', path: ['API_SUPPORT_ADMINS'], message: `names no API_TOKENS entry: ${unknown.join(', ')} (support admins are control tokens, by name)` });
   }
 });
 
@@ -291,8 +353,10 @@ export interface Config {
     metricsPort?: number;
   };
   apiPort: number;
-  /** REST API bearer tokens; none: the /api/v1 routes refuse every request. Never logged. */
-  apiTokens: { name: string; token: string; scope: 'read' | 'control' }[];
+  /** REST API bearer tokens, as their SHA-256 (hex); none: the /api/v1 routes refuse every request. */
+  apiTokens: { name: string; sha256: string; scope: 'read' | 'control' }[];
+  /** Names of API_TOKENS entries that are support admins (any size, stop any support pod). */
+  apiSupportAdmins: string[];
   aws: {
     /** Empty: AWS is off, and every AWS activity reports nothing without calling AWS. */
     regions: string[];
@@ -324,7 +388,8 @@ export interface Config {
   worker: { maxCachedWorkflows: number; maxConcurrentActivities: number; shutdownGraceMs: number };
   /** How long a REST call or `devenv` command waits for a start, stop or prolongation before answering that it is still in progress. */
   commandWaitMs: number;
-  support: { namespace: string; image: string; sizes?: Record<string, { cpu: string; memory: string }>; ttlMinutes: number };
+  /** maxPodsPerUser and maxSize: what one requester outside the support admins may have (SUPPORT_MAX_PODS_PER_USER applies to admins too). */
+  support: { namespace: string; image: string; sizes?: Record<string, { cpu: string; memory: string }>; ttlMinutes: number; maxPodsPerUser: number; maxSize: string };
   slack: {
     /** Unset: the /slack routes are not mounted. Never logged. */
     signingSecret?: string;
@@ -333,6 +398,10 @@ export interface Config {
     defaultChannel?: string;
     apiUrl?: string;
     allow: Partial<Record<CommandFamily, { users?: string[]; channels?: string[] }>>;
+    /** User ids that may start support pods of any size and stop anyone's. */
+    supportAdmins: string[];
+    /** The only origins a response_url may have. */
+    responseUrlOrigins: string[];
   };
   dryRun: boolean;
   logLevel: string;
@@ -384,6 +453,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(c.API_TOKENS ?? []).map((t) => ({ ...t, scope: 'control' as const })),
       ...(c.API_READ_TOKENS ?? []).map((t) => ({ ...t, scope: 'read' as const })),
     ],
+    apiSupportAdmins: c.API_SUPPORT_ADMINS ?? [],
     aws: {
       regions: c.AWS_REGIONS,
       endpoint: c.AWS_ENDPOINT_URL,
@@ -403,7 +473,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     kubernetes: { concurrency: c.KUBE_CONCURRENCY, processConcurrency: c.KUBE_WORKER_CONCURRENCY },
     worker: { maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES, shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_SECONDS * 1000 },
     commandWaitMs: c.COMMAND_WAIT_SECONDS * 1000,
-    support: { namespace: c.SUPPORT_NAMESPACE, image: c.SUPPORT_IMAGE, sizes: c.SUPPORT_SIZES, ttlMinutes: c.SUPPORT_POD_TTL },
+    support: {
+      namespace: c.SUPPORT_NAMESPACE,
+      image: c.SUPPORT_IMAGE,
+      sizes: c.SUPPORT_SIZES,
+      ttlMinutes: c.SUPPORT_POD_TTL,
+      maxPodsPerUser: c.SUPPORT_MAX_PODS_PER_USER,
+      maxSize: c.SUPPORT_MAX_SIZE,
+    },
     slack: {
       signingSecret: c.SLACK_SIGNING_SECRET,
       botToken: c.SLACK_BOT_TOKEN,
@@ -414,6 +491,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         control: { users: c.SLACK_ALLOW_CONTROL_USERS, channels: c.SLACK_ALLOW_CONTROL_CHANNELS },
         support: { users: c.SLACK_ALLOW_SUPPORT_USERS, channels: c.SLACK_ALLOW_SUPPORT_CHANNELS },
       }),
+      supportAdmins: c.SLACK_SUPPORT_ADMINS ?? [],
+      responseUrlOrigins: c.SLACK_RESPONSE_URL_ORIGINS,
     },
     dryRun: c.DRY_RUN,
     logLevel: c.LOG_LEVEL,

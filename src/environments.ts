@@ -29,17 +29,76 @@ import {
 import { describeShutdown, type EnvironmentPolicy } from './workflows/shutdown-policy';
 import { stopSupportPodSignal, supportPodStateQuery, supportPodWorkflow, supportPodWorkflowId, type SupportPodState } from './workflows/support-pod';
 
-export type OperationErrorKind = 'unknown-environment' | 'retired' | 'rejected' | 'conflict' | 'unknown-support-pod' | 'in-progress';
+/**
+ * `forbidden`: the requester may not do this (a support pod larger than they may start, or
+ * one someone else started); `limit`: they already have as many support pods as one may.
+ */
+export type OperationErrorKind = 'unknown-environment' | 'retired' | 'rejected' | 'conflict' | 'unknown-support-pod' | 'in-progress' | 'forbidden' | 'limit';
 
 export class OperationError extends Error {
   constructor(
     readonly kind: OperationErrorKind,
     message: string,
+    /** Recorded `by` values the message names (Slack shows those, and only those, as mentions). */
+    readonly mentions: readonly string[] = [],
   ) {
     super(message);
     this.name = 'OperationError';
   }
 }
+
+/** A support pod size as the catalogue gives it (SUPPORT_SIZES): CPU and memory, requests equal to limits. */
+export interface PodResources {
+  cpu: string;
+  memory: string;
+}
+
+/**
+ * Who may have which support pods, enforced here for every front end that is given it
+ * (Slack and the REST API; the operators' CLI, which has Temporal's own credentials, is not
+ * limited). A requester is a recorded `by`: a Slack user id, or `api:<token name>`.
+ */
+export interface SupportPolicy {
+  /** Support pods one requester may have at once, admins included (SUPPORT_MAX_PODS_PER_USER). */
+  maxPodsPerUser: number;
+  /** The largest size a requester outside `admins` may start (SUPPORT_MAX_SIZE); sizes are compared by CPU and by memory. */
+  maxSize: string;
+  /** The catalogue, to compare sizes. */
+  sizes: Readonly<Record<string, PodResources>>;
+  /** May start any size, and stop any support pod (SLACK_SUPPORT_ADMINS, and API_SUPPORT_ADMINS as `api:<name>`). */
+  admins: readonly string[];
+}
+
+/** Millicores of a Kubernetes CPU quantity (`250m`, `1`, `1.5`); NaN when it is not one. */
+export function cpuMillis(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(m?)$/.exec(quantity);
+  if (!match) return Number.NaN;
+  return match[2] ? Number(match[1]) : Number(match[1]) * 1000;
+}
+
+const MEMORY_UNITS: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
+/** Bytes of a Kubernetes memory quantity (`512Mi`, `2Gi`, `1G`); NaN when it is not one. */
+export function memoryBytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(quantity);
+  if (!match) return Number.NaN;
+  return Number(match[1]) * MEMORY_UNITS[match[2] ?? '']!;
+}
+
+/** Whether `size` asks for more CPU or more memory than `max` (both of the catalogue). */
+export function sizeExceeds(size: PodResources, max: PodResources): boolean {
+  return cpuMillis(size.cpu) > cpuMillis(max.cpu) || memoryBytes(size.memory) > memoryBytes(max.memory);
+}
+
+/** Recorded on every support-pod workflow when it starts, so who owns it is known from the server alone. */
+export const SUPPORT_POD_MEMO = 'supportPod';
+interface SupportPodMemo {
+  requestedBy: string;
+  size: string;
+}
+
+/** How long a support pod this process started counts towards its requester before visibility lists it (it is normally listed within a second). */
+const UNLISTED_GRACE_MS = 60_000;
 
 /**
  * A start, stop or prolongation that was not done within the caller's wait. `accepted`: the
@@ -106,7 +165,12 @@ export interface Environments {
   listSupportPods(): Promise<SupportPodSummary[]>;
 }
 
-export function createEnvironments(client: Client): Environments {
+export interface EnvironmentsOptions {
+  /** Limits on support pods; without it there are none (the CLI). */
+  support?: SupportPolicy;
+}
+
+export function createEnvironments(client: Client, options: EnvironmentsOptions = {}): Environments {
   const handle = (namespace: string) => client.workflow.getHandle(environmentWorkflowId(namespace));
 
   /** Temporal's errors in the words of the domain; anything else is passed on as it is. */
@@ -171,6 +235,63 @@ export function createEnvironments(client: Client): Environments {
     return new OperationError('retired', `${namespace} is no longer managed (its namespace was deleted, or it left management)`);
   }
 
+  /** Support pods this process started that visibility may not list yet, by workflow id. */
+  const unlisted = new Map<string, { by: string; until: number }>();
+  const queues = new Map<string, Promise<unknown>>();
+
+  /** Runs `work` after every earlier call for the same key has finished. */
+  function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = queues.get(key) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    queues.set(key, settled);
+    void settled.then(() => {
+      if (queues.get(key) === settled) queues.delete(key);
+    });
+    return next;
+  }
+
+  /** Who started a running support pod: its memo (the server alone), or for pods started before there was one, the pod's record. */
+  async function ownerOf(name: string): Promise<string | null> {
+    const workflow = client.workflow.getHandle(supportPodWorkflowId(name));
+    const { status, memo } = await workflow.describe();
+    if (status.name !== 'RUNNING') throw new OperationError('unknown-support-pod', `there is no support pod ${name}`);
+    const recorded = (memo?.[SUPPORT_POD_MEMO] as SupportPodMemo | undefined)?.requestedBy;
+    if (recorded) return recorded;
+    return recordedCreator(workflow.workflowId);
+  }
+
+  /** The creator the pod itself records (a query: it needs a worker); null when it cannot be read. */
+  async function recordedCreator(workflowId: string): Promise<string | null> {
+    try {
+      return (await client.workflow.getHandle(workflowId).query(supportPodStateQuery)).pod?.createdBy ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The names of the support pods `by` has now: those listed, and those just started that are not listed yet. */
+  async function supportPodsOf(by: string): Promise<string[]> {
+    const names = new Set<string>();
+    const listed = new Set<string>();
+    for await (const execution of client.workflow.list({ query: RUNNING_SUPPORT_PODS })) {
+      listed.add(execution.workflowId);
+      unlisted.delete(execution.workflowId);
+      let owner = (execution.memo?.[SUPPORT_POD_MEMO] as SupportPodMemo | undefined)?.requestedBy;
+      if (owner === undefined) owner = (await recordedCreator(execution.workflowId)) ?? undefined;
+      if (owner === by) names.add(execution.workflowId);
+    }
+    for (const [workflowId, pending] of unlisted) {
+      if (pending.until < Date.now()) unlisted.delete(workflowId);
+      else if (pending.by === by && !listed.has(workflowId)) {
+        const { status } = await client.workflow.getHandle(workflowId).describe();
+        if (status.name === 'RUNNING') names.add(workflowId);
+        else unlisted.delete(workflowId);
+      }
+    }
+    return [...names].map((id) => id.replace(/^support\//, '')).sort();
+  }
+
   return {
     async status(namespace) {
       const description = await handle(namespace)
@@ -216,12 +337,42 @@ export function createEnvironments(client: Client): Environments {
     prolongate: (namespace, minutes, by, wait) => update(namespace, 'prolongate', prolongateUpdate, { by, minutes }, wait),
 
     async startSupportPod({ name, size, by, taskQueue, ttlMs }) {
-      try {
-        await client.workflow.start(supportPodWorkflow, { workflowId: supportPodWorkflowId(name), taskQueue, args: [{ name, size, requestedBy: by, ttlMs }] });
-      } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) throw new OperationError('conflict', `a support pod ${name} already exists`);
-        throw err;
+      const policy = options.support;
+      const start = async () => {
+        try {
+          await client.workflow.start(supportPodWorkflow, {
+            workflowId: supportPodWorkflowId(name),
+            taskQueue,
+            args: [{ name, size, requestedBy: by, ttlMs }],
+            memo: { [SUPPORT_POD_MEMO]: { requestedBy: by, size } satisfies SupportPodMemo },
+          });
+        } catch (err) {
+          if (err instanceof WorkflowExecutionAlreadyStartedError) throw new OperationError('conflict', `a support pod ${name} already exists`);
+          throw err;
+        }
+      };
+      if (!policy) return start();
+      const admin = policy.admins.includes(by);
+      const requested = policy.sizes[size];
+      const max = policy.sizes[policy.maxSize];
+      if (!admin && requested && max && sizeExceeds(requested, max)) {
+        throw new OperationError(
+          'forbidden',
+          `${size} (${requested.cpu} CPU, ${requested.memory}) is larger than ${policy.maxSize} (${max.cpu} CPU, ${max.memory}), the largest support pod you may start; pick ${policy.maxSize} or smaller, or ask a support admin`,
+        );
       }
+      // One at a time per requester, counted and started together: two quick `support start`s cannot both pass the count.
+      await oneAtATime(by, async () => {
+        const mine = await supportPodsOf(by);
+        if (mine.length >= policy.maxPodsPerUser) {
+          throw new OperationError(
+            'limit',
+            `you have ${mine.length} support pod${mine.length === 1 ? '' : 's'} already (${mine.join(', ')}), the most one person may have at once; stop one first (support stop <name>)`,
+          );
+        }
+        await start();
+        unlisted.set(supportPodWorkflowId(name), { by, until: Date.now() + UNLISTED_GRACE_MS });
+      });
     },
 
     async supportPod(name) {
@@ -234,8 +385,20 @@ export function createEnvironments(client: Client): Environments {
     },
 
     async stopSupportPod(name, by) {
+      const workflow = client.workflow.getHandle(supportPodWorkflowId(name));
       try {
-        await client.workflow.getHandle(supportPodWorkflowId(name)).signal(stopSupportPodSignal, { by });
+        const policy = options.support;
+        if (policy && !policy.admins.includes(by)) {
+          const owner = await ownerOf(name);
+          if (owner !== by) {
+            throw new OperationError(
+              'forbidden',
+              `support pod ${name} was started by ${owner ?? 'someone this scheduler cannot name'}; only they or a support admin may stop it`,
+              owner ? [owner] : [],
+            );
+          }
+        }
+        await workflow.signal(stopSupportPodSignal, { by });
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) throw new OperationError('unknown-support-pod', `there is no support pod ${name}`);
         throw err;

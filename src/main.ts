@@ -14,7 +14,7 @@ import { createMetrics, type Metrics } from './api/metrics';
 import { createSlackRouter } from './api/slack';
 import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createEnvironments } from './environments';
+import { createEnvironments, type SupportPolicy } from './environments';
 import { createLogger, type Logger } from './logger';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { httpCloseTimeoutMs } from './shutdown';
@@ -72,7 +72,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const slack = servesUsers && config.slack.signingSecret ? slackRouter(config, client, logger, config.slack.signingSecret, metrics) : undefined;
   const rest = servesUsers
     ? createRestRouter({
-        environments: createEnvironments(client),
+        environments: createEnvironments(client, { support: supportPolicy(config) }),
         tokens: config.apiTokens,
         logger: logger.child({ system: 'api' }),
         metrics,
@@ -172,6 +172,16 @@ async function main(config: Config, logger: Logger): Promise<void> {
   }
 }
 
+/** One policy for Slack and REST: requesters are Slack user ids or `api:<token name>`, so one list of admins holds both. */
+function supportPolicy(config: Config): SupportPolicy {
+  return {
+    maxPodsPerUser: config.support.maxPodsPerUser,
+    maxSize: config.support.maxSize,
+    sizes: config.support.sizes ?? DEFAULT_SUPPORT_SIZES,
+    admins: [...config.slack.supportAdmins, ...config.apiSupportAdmins.map((name) => `api:${name}`)],
+  };
+}
+
 function slackRouter(config: Config, client: Client, logger: Logger, signingSecret: string, metrics: Metrics) {
   const aws = createConfiguredAws(config, logger);
   const kubernetes = createKubernetesActivities({ kubeConfig: loadKubeConfig(), dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
@@ -184,6 +194,8 @@ function slackRouter(config: Config, client: Client, logger: Logger, signingSecr
     supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
     supportTaskQueue: config.temporal.taskQueue,
     supportPodTtlMs: config.support.ttlMinutes * 60_000,
+    supportPolicy: supportPolicy(config),
+    responseUrlOrigins: config.slack.responseUrlOrigins,
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await kubernetes.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
     ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await aws.awsStatus(ns)).resources } : {}),

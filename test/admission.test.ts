@@ -339,6 +339,35 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     ]);
   });
 
+  it('a slack-channel annotation that is not a channel id is ignored with a warning to whoever applied it; a channel id is taken', async function () {
+    const review = (operation: 'CREATE' | 'UPDATE', channel: string) =>
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'u-channel',
+          operation,
+          name: 'x',
+          dryRun: true,
+          object: { metadata: { name: 'x', labels: { scheduler: 'enabled' }, annotations: { 'devenv-scheduler/slack-channel': channel } } },
+          oldObject: { metadata: { name: 'x', labels: { scheduler: 'enabled' } } },
+        },
+      });
+    const warningsFor = async (operation: 'CREATE' | 'UPDATE', channel: string) =>
+      ((await postAdmission(webhook.url, review(operation, channel), tls.ca)).json as { response: { allowed: boolean; warnings?: string[] } }).response;
+    for (const channel of ['<!channel>', '#team-dev', 'U0MALLORY01', 'c0lowercase1']) {
+      for (const operation of ['CREATE', 'UPDATE'] as const) {
+        const response = await warningsFor(operation, channel);
+        assert.equal(response.allowed, true);
+        assert.deepEqual(response.warnings, [
+          `devenv-scheduler: annotation devenv-scheduler/slack-channel=${JSON.stringify(channel)} ignored (messages go to the default channel): must be a Slack channel id such as C0123456789 (channel details, at the bottom), not a name or a mention`,
+        ], `${operation} ${channel}`);
+      }
+    }
+    assert.equal((await warningsFor('CREATE', 'C0TEAM00001')).warnings, undefined);
+    assert.equal((await warningsFor('UPDATE', ' G0PRIVATE01 ')).warnings, undefined, 'read trimmed, as the notifier reads it');
+  });
+
   it('deleting the namespace retires its environment', async function () {
     const name = newName('dev');
     await core.createNamespace({ body: { metadata: { name } } });

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, DEFAULT_INFRASTRUCTURE_NAMESPACES, loadConfig, type Config } from '../src/config';
@@ -58,6 +59,11 @@ describe('config: loadConfig(env)', () => {
       ['support.ttlMinutes', (c) => c.support.ttlMinutes, 480],
       ['slack.signingSecret (no /slack routes)', (c) => c.slack.signingSecret, undefined],
       ['slack.botToken (warnings to the log)', (c) => c.slack.botToken, undefined],
+      ['support.maxPodsPerUser', (c) => c.support.maxPodsPerUser, 2],
+      ['support.maxSize', (c) => c.support.maxSize, 'M'],
+      ['slack.responseUrlOrigins (Slack only)', (c) => c.slack.responseUrlOrigins.join(','), 'https://hooks.slack.com'],
+      ['slack.supportAdmins (none)', (c) => c.slack.supportAdmins.length, 0],
+      ['apiSupportAdmins (none)', (c) => c.apiSupportAdmins.length, 0],
       ['logLevel', (c) => c.logLevel, 'info'],
     ];
     for (const [name, get, expected] of fields) {
@@ -76,6 +82,7 @@ describe('config: loadConfig(env)', () => {
         'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY', 'KUBE_WORKER_CONCURRENCY', 'WORKFLOW_CACHE_SIZE',
         'WORKER_MAX_CONCURRENT_ACTIVITIES', 'SHUTDOWN_DISPATCH_AHEAD_SECONDS', 'WORKER_SHUTDOWN_GRACE_SECONDS', 'COMMAND_WAIT_SECONDS', 'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
         'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS', 'SYSTEM_NAMESPACES', 'INFRASTRUCTURE_NAMESPACES',
+        'SUPPORT_MAX_PODS_PER_USER', 'SUPPORT_MAX_SIZE', 'SLACK_SUPPORT_ADMINS', 'API_SUPPORT_ADMINS', 'SLACK_RESPONSE_URL_ORIGINS',
       ];
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '']))), config);
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '  \t ']))), config);
@@ -234,11 +241,67 @@ describe('config: loadConfig(env)', () => {
         defaultChannel: 'C0DEFAULT01',
         apiUrl: 'http://127.0.0.1:9999/api/',
         allow: { control: { users: ['U024BE7LH', 'W0G9QF9C6'] }, support: { channels: ['C0OPS12345'] } },
+        supportAdmins: [],
+        responseUrlOrigins: ['https://hooks.slack.com'],
       });
     });
 
+    it('reads the support-pod limits and admins: SLACK_SUPPORT_ADMINS user ids, API_SUPPORT_ADMINS names of API_TOKENS entries', () => {
+      const config = loadConfig({
+        SUPPORT_MAX_PODS_PER_USER: '5',
+        SUPPORT_MAX_SIZE: 'l',
+        SLACK_SUPPORT_ADMINS: 'U024BE7LH,W0G9QF9C6',
+        API_TOKENS: 'ci:0123456789abcdef0123,ops:fedcba9876543210fedc',
+        API_SUPPORT_ADMINS: 'ops',
+      });
+      assert.deepEqual([config.support.maxPodsPerUser, config.support.maxSize], [5, 'L']);
+      assert.deepEqual(config.slack.supportAdmins, ['U024BE7LH', 'W0G9QF9C6']);
+      assert.deepEqual(config.apiSupportAdmins, ['ops']);
+    });
+
+    it('SUPPORT_MAX_SIZE must be a size of the catalogue; a catalogue without M needs it set', () => {
+      assert.deepEqual(configError({ SUPPORT_MAX_SIZE: 'XXL' }).problems, ['SUPPORT_MAX_SIZE="XXL": must be a size of the catalogue (XS, S, M, L, XL): the largest support pod people outside the support admins may start']);
+      assert.deepEqual(configError({ SUPPORT_SIZES: 'small=500m/1Gi,big=4/8Gi' }).problems, [
+        'SUPPORT_MAX_SIZE (unset): must be a size of the catalogue (SMALL, BIG): the largest support pod people outside the support admins may start',
+      ]);
+      assert.equal(loadConfig({ SUPPORT_SIZES: 'small=500m/1Gi,big=4/8Gi', SUPPORT_MAX_SIZE: 'small' }).support.maxSize, 'SMALL');
+    });
+
+    it('API_SUPPORT_ADMINS must name API_TOKENS entries (read-only tokens cannot start pods at all)', () => {
+      const error = configError({ API_TOKENS: 'ci:0123456789abcdef0123', API_READ_TOKENS: 'dash:0123456789abcdef0123', API_SUPPORT_ADMINS: 'ci,dash,nobody' });
+      assert.deepEqual(error.problems, ['API_SUPPORT_ADMINS="ci,dash,nobody": names no API_TOKENS entry: dash, nobody (support admins are control tokens, by name)']);
+    });
+
+    it('SLACK_RESPONSE_URL_ORIGINS: origins over https, or http on the loopback interface for tests', () => {
+      assert.deepEqual(loadConfig({ SLACK_RESPONSE_URL_ORIGINS: 'https://hooks.slack-gov.com, http://127.0.0.1:4000/,https://hooks.slack.com' }).slack.responseUrlOrigins, [
+        'https://hooks.slack-gov.com',
+        'http://127.0.0.1:4000',
+        'https://hooks.slack.com',
+      ]);
+      for (const bad of ['http://hooks.slack.com', 'https://hooks.slack.com/commands', 'hooks.slack.com', 'https://hooks.slack.com?x=1', 'ftp://127.0.0.1']) {
+        assert.deepEqual(configError({ SLACK_RESPONSE_URL_ORIGINS: bad }).problems, [
+          `SLACK_RESPONSE_URL_ORIGINS=${JSON.stringify(bad)}: "${bad}" is not an origin such as https://hooks.slack.com (https, no path; http only for 127.0.0.1, localhost or [::1])`,
+        ]);
+      }
+    });
+
+    it('REST tokens are kept as their SHA-256 only; NAME:sha256:<hex> gives the digest instead of the token', () => {
+      const token = 'a-long-rest-token-0123456789';
+      const digest = createHash('sha256').update(token).digest('hex');
+      const config = loadConfig({ API_TOKENS: `ci:${token},deploy:sha256:${digest.toUpperCase()}`, API_READ_TOKENS: `dash:${token}x` });
+      assert.deepEqual(config.apiTokens, [
+        { name: 'ci', sha256: digest, scope: 'control' },
+        { name: 'deploy', sha256: digest, scope: 'control' },
+        { name: 'dash', sha256: createHash('sha256').update(`${token}x`).digest('hex'), scope: 'read' },
+      ]);
+      assert.ok(!JSON.stringify(config).includes(token), 'no token is kept in the configuration');
+      assert.deepEqual(configError({ API_TOKENS: 'ci:short' }).problems, [
+        "API_TOKENS (value hidden): entry 1 is not NAME:TOKEN with a token of at least 16 characters, or NAME:sha256:<the token's SHA-256 in hex>",
+      ]);
+    });
+
     it('reads support-pod sizes as NAME=CPU/MEMORY, a TTL and the namespace', () => {
-      const config = loadConfig({ SUPPORT_SIZES: 'small=500m/1Gi, XL=4/8Gi', SUPPORT_POD_TTL: '2h30m', SUPPORT_NAMESPACE: 'ops', KUBE_CONCURRENCY: '8' });
+      const config = loadConfig({ SUPPORT_SIZES: 'small=500m/1Gi, XL=4/8Gi', SUPPORT_MAX_SIZE: 'small', SUPPORT_POD_TTL: '2h30m', SUPPORT_NAMESPACE: 'ops', KUBE_CONCURRENCY: '8' });
       assert.deepEqual(config.support.sizes, { SMALL: { cpu: '500m', memory: '1Gi' }, XL: { cpu: '4', memory: '8Gi' } });
       assert.equal(config.support.ttlMinutes, 150);
       assert.equal(config.support.namespace, 'ops');
@@ -328,6 +391,10 @@ describe('config: loadConfig(env)', () => {
       ['SUPPORT_SIZES', 'XS=lots/512Mi', 'SUPPORT_SIZES="XS=lots/512Mi": "XS=lots/512Mi" is not NAME=CPU/MEMORY, e.g. XS=250m/512Mi or XL=4/8Gi'],
       ['SUPPORT_POD_TTL', '200h', 'SUPPORT_POD_TTL="200h": must be at most 168h'],
       ['SUPPORT_NAMESPACE', 'Ops_Team', 'SUPPORT_NAMESPACE="Ops_Team": must be a namespace name (a DNS-1123 label)'],
+      ['SUPPORT_MAX_PODS_PER_USER', '0', /^SUPPORT_MAX_PODS_PER_USER="0": .*>=1/],
+      ['SUPPORT_MAX_PODS_PER_USER', 'two', /^SUPPORT_MAX_PODS_PER_USER="two": .*number/],
+      ['SLACK_SUPPORT_ADMINS', 'alice', 'SLACK_SUPPORT_ADMINS="alice": not Slack user ids: alice (ids start with U or W, e.g. U024BE7LH)'],
+      ['API_SUPPORT_ADMINS', 'ci,bad name', 'API_SUPPORT_ADMINS="ci,bad name": not token names: "bad name" (the NAME part of API_TOKENS entries)'],
       ['SYSTEM_NAMESPACES', 'kube-system,Kube_Public', 'SYSTEM_NAMESPACES="kube-system,Kube_Public": not namespace names: "Kube_Public" (lower-case letters, digits and "-", e.g. kube-system)'],
       ['SYSTEM_NAMESPACES', 'kube-*', 'SYSTEM_NAMESPACES="kube-*": not namespace names: "kube-*" (lower-case letters, digits and "-", e.g. kube-system)'],
       [

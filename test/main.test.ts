@@ -110,6 +110,7 @@ describe('npm start', function () {
       API_PORT: String(apiPort),
       TEMPORAL_METRICS_PORT: 'off',
       SLACK_SIGNING_SECRET: secret,
+      SLACK_RESPONSE_URL_ORIGINS: 'http://127.0.0.1:1',
     });
     try {
       await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);

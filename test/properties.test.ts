@@ -34,7 +34,8 @@ describe('properties: any input gets an answer', function () {
 
     before(async function () {
       const env = await devServerEnv();
-      const slack = createSlackRouter({ client: env.client, signingSecret: SECRET, logger, replyBudgetMs: 1000 });
+      // Late answers go nowhere: a port nothing listens on, allowed as a response_url origin.
+      const slack = createSlackRouter({ client: env.client, signingSecret: SECRET, logger, replyBudgetMs: 1000, responseUrlOrigins: ['http://127.0.0.1:1'] });
       server = createApi({ client: env.client, logger, metrics: createMetrics(), routers: [slack] }).listen(0, '127.0.0.1');
       await new Promise((resolve) => server.once('listening', resolve));
       url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/commands`;

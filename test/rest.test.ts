@@ -4,14 +4,17 @@
  * OpenAPI validator, and every operation in it is called and answers as it documents.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Validator } from '@seriousme/openapi-schema-validator';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { z } from 'zod';
 import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
+import { DEFAULT_SUPPORT_SIZES } from '../src/activities/kubernetes';
 import { createEnvironments } from '../src/environments';
 import { createMetrics } from '../src/api/metrics';
 import { actionResult, createRestRouter, environmentList, environmentStatus, errorBody, inProgress, supportPod, supportPodList } from '../src/api/rest';
@@ -25,6 +28,11 @@ import { morningPolicy } from './support/policies';
 
 const CONTROL = 'control-token-0123456789abcdef';
 const READER = 'read-only-token-0123456789abcdef';
+/** A control token that is not a support admin (`ci` is one). */
+const DEV = 'dev-token-0123456789abcdef0123';
+/** Given to the router as its SHA-256 only, as `API_TOKENS=hashed:sha256:<hex>` would. */
+const HASHED = 'hashed-only-token-0123456789abcdef';
+const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
 /** The suite's command wait: start, stop and prolongate not done by then answer 202. */
 const WAIT_MS = 2500;
 
@@ -66,10 +74,12 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     running = worker.run();
     const metrics = createMetrics();
     const rest = createRestRouter({
-      environments: createEnvironments(env.client),
+      environments: createEnvironments(env.client, { support: { maxPodsPerUser: 2, maxSize: 'M', sizes: DEFAULT_SUPPORT_SIZES, admins: ['api:ci'] } }),
       tokens: [
-        { name: 'ci', token: CONTROL, scope: 'control' },
-        { name: 'dashboard', token: READER, scope: 'read' },
+        { name: 'ci', sha256: sha256(CONTROL), scope: 'control' },
+        { name: 'dashboard', sha256: sha256(READER), scope: 'read' },
+        { name: 'dev', sha256: sha256(DEV), scope: 'control' },
+        { name: 'hashed', sha256: sha256(HASHED), scope: 'read' },
       ],
       logger: createLogger('silent'),
       metrics,
@@ -158,6 +168,18 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     assert.equal((await env.client.workflow.getHandle(environmentWorkflowId(namespace)).query(statusQuery)).phase, 'running');
   });
 
+  it('tokens are kept and compared as SHA-256 digests: a token given as its digest only works; near misses and other lengths get 401', async function () {
+    const namespace = await environment();
+    const hashed = await call('GET', `/api/v1/environments/${namespace}`, { token: HASHED });
+    assert.equal(hashed.status, 200, JSON.stringify(hashed.body));
+    for (const wrong of [HASHED.slice(0, -1), `${HASHED}x`, `${HASHED.slice(0, -1)}X`, sha256(HASHED), 'a', 'x'.repeat(4000)]) {
+      const response = await call('GET', `/api/v1/environments/${namespace}`, { token: wrong });
+      assert.equal(response.status, 401, `${wrong.slice(0, 40)}: ${JSON.stringify(response.body)}`);
+      assert.equal(response.body.error, 'the token is not valid');
+    }
+    assert.equal((await call('POST', `/api/v1/environments/${namespace}/stop`, { token: HASHED })).status, 403, 'its scope still applies');
+  });
+
   it('every operation answers with its documented status and schema', async function () {
     const namespace = await environment();
     const status = await call('GET', `/api/v1/environments/${namespace}`);
@@ -201,6 +223,51 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     assert.equal((await call('POST', '/api/v1/support-pods', { body: { name, size: 'M' } })).status, 409, 'a second pod of the same name');
     assert.equal((await call('DELETE', `/api/v1/support-pods/${name}`)).status, 202);
     await eventually('the pod to be deleted', () => (pods.size === 0 ? true : undefined));
+  });
+
+  it('support pods: 2 per token at once (409), sizes over M only for API_SUPPORT_ADMINS (403), deleted only by the token that made them or an admin (403); nothing changes', async function () {
+    const name = (n: string) => `rest-limits-${process.pid}-${n}`;
+    const exists = async (n: string) => {
+      try {
+        return (await env.client.workflow.getHandle(`support/${name(n)}`).describe()).status.name === 'RUNNING';
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
+    };
+    const created = (n: string) => eventually(`${name(n)} to exist`, () => (pods.has(name(n)) ? true : undefined));
+
+    const big = await call('POST', '/api/v1/support-pods', { token: DEV, body: { name: name('big'), size: 'XL' } });
+    assert.equal(big.status, 403, JSON.stringify(big.body));
+    answersAs(errorBody, big.body, '403');
+    assert.equal(big.body.error, 'XL (4 CPU, 8Gi) is larger than M (1 CPU, 2Gi), the largest support pod you may start; pick M or smaller, or ask a support admin');
+    assert.equal(await exists('big'), false);
+
+    for (const n of ['1', '2']) {
+      assert.equal((await call('POST', '/api/v1/support-pods', { token: DEV, body: { name: name(n), size: 'M' } })).status, 202);
+      await created(n);
+    }
+    const third = await call('POST', '/api/v1/support-pods', { token: DEV, body: { name: name('3'), size: 'M' } });
+    assert.equal(third.status, 409, JSON.stringify(third.body));
+    assert.match(String(third.body.error), /^you have 2 support pods already \(rest-limits-\d+-1, rest-limits-\d+-2\), the most one person may have at once/);
+    assert.equal(await exists('3'), false);
+
+    // ci is an admin: any size, and any pod; dev may not delete ci's.
+    assert.equal((await call('POST', '/api/v1/support-pods', { body: { name: name('ci'), size: 'XL' } })).status, 202);
+    await created('ci');
+    const notHis = await call('DELETE', `/api/v1/support-pods/${name('ci')}`, { token: DEV });
+    assert.equal(notHis.status, 403, JSON.stringify(notHis.body));
+    assert.equal(notHis.body.error, `support pod ${name('ci')} was started by api:ci; only they or a support admin may stop it`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await exists('ci'), true);
+    assert.ok(pods.has(name('ci')));
+
+    assert.equal((await call('DELETE', `/api/v1/support-pods/${name('1')}`, { token: DEV })).status, 202, 'its own');
+    assert.equal((await call('DELETE', `/api/v1/support-pods/${name('2')}`)).status, 202, 'an admin');
+    assert.equal((await call('DELETE', `/api/v1/support-pods/${name('ci')}`)).status, 202);
+    await eventually('every pod deleted', () => (['1', '2', 'ci'].some((n) => pods.has(name(n))) ? undefined : true));
+    const documented = ((await (await fetch(`${base}/openapi.json`)).json()) as typeof document).paths['/api/v1/support-pods']!.post!.responses;
+    assert.ok(documented['403'] && documented['409'], 'both refusals are documented');
   });
 
   it('bad input gets 422 with the command grammar, unknown names 404, refusals 409: state unchanged', async function () {

@@ -76,6 +76,7 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
       SLACK_BOT_TOKEN: TOKEN,
       SLACK_DEFAULT_CHANNEL: DEFAULT_CHANNEL,
       SLACK_API_URL: `${recorder.url}/api/`,
+      SLACK_RESPONSE_URL_ORIGINS: recorder.url,
       SLACK_ALLOW_CONTROL_USERS: ALICE,
       AWS_REGIONS: '',
       TEMPORAL_METRICS_PORT: 'off',

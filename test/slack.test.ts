@@ -8,22 +8,24 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import pino from 'pino';
 import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
+import { DEFAULT_SUPPORT_SIZES } from '../src/activities/kubernetes';
 import { createSlackNotifier } from '../src/activities/slack';
 import { createApi } from '../src/api/server';
 import { createMetrics } from '../src/api/metrics';
-import { createSlackRouter, type SlackAllowLists } from '../src/api/slack';
+import { createSlackRouter, type SlackAllowLists, type SlackRouterOptions } from '../src/api/slack';
+import type { SupportPolicy } from '../src/environments';
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
-import { SlackRecorder, eventually, postSigned, visibleText, type SignedResponse } from './support/slack';
+import { SlackRecorder, eventually, markupIn, postSigned, slackFields, visibleText, type SignedResponse } from './support/slack';
 import { devServerEnv, useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 import { everyDayPolicy, morningPolicy } from './support/policies';
 
@@ -36,6 +38,8 @@ const DEFAULT_CHANNEL = 'C0DEFAULT01';
 const MINUTE = 60_000;
 
 const allow: SlackAllowLists = { control: { users: [ALICE] }, support: { channels: [OPS] } };
+/** ALICE is a support admin, BOB is not; the limits are the defaults of src/config.ts. */
+const supportPolicy: SupportPolicy = { maxPodsPerUser: 2, maxSize: 'M', sizes: DEFAULT_SUPPORT_SIZES, admins: [ALICE] };
 /** Every log line, parsed, so tests can check what was logged (and that no secret was). */
 const logLines: Record<string, unknown>[] = [];
 const logger = pino(
@@ -49,13 +53,14 @@ const logger = pino(
 );
 
 /** Serves the real koa app with the Slack router on a free loopback port. */
-async function serveApi(client: Client, supportTaskQueue?: string): Promise<{ url: string; server: Server }> {
+async function serveApi(client: Client, supportTaskQueue?: string, more: Partial<SlackRouterOptions> = {}): Promise<{ url: string; server: Server }> {
   const slack = createSlackRouter({
     client,
     signingSecret: SECRET,
     logger,
     allow,
     supportTaskQueue,
+    ...more,
     workloadsOf: async () => [
       { kind: 'Deployment', name: 'web', ready: 2, desired: 2 },
       { kind: 'StatefulSet', name: 'postgres', ready: 1, desired: 1 },
@@ -112,19 +117,22 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     },
   };
   const timings: { text: string; ms: number }[] = [];
+  /** A namespace's channel as its annotation gives it, for the tests that set one. */
+  const channelOverrides = new Map<string, string>();
 
   before(async function () {
     env = await devServerEnv();
     recorder = await new SlackRecorder().start();
     taskQueue = uniqueTaskQueue('slack');
-    api = await serveApi(env.client, taskQueue);
+    // The recorder's response URLs are the only ones answered besides Slack's.
+    api = await serveApi(env.client, taskQueue, { responseUrlOrigins: [recorder.url], supportPolicy });
     recording = recordingActivities(async () => Date.now());
     calls = recording.calls;
     const notifier = createSlackNotifier({
       token: 'xoxb-test-token',
       slackApiUrl: `${recorder.url}/api/`,
       defaultChannel: DEFAULT_CHANNEL,
-      channelFor: (namespace) => (namespace.startsWith('slack-') ? DEVS : undefined),
+      channelFor: (namespace) => channelOverrides.get(namespace) ?? (namespace.startsWith('slack-') ? DEVS : undefined),
       logger,
     });
     worker = await Worker.create({
@@ -411,6 +419,150 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     assert.match(visibleText(failed), /unknown support pod size "XS": use one of M, XL/);
   });
 
+  it('what a user types is escaped in every field, the fallback text included: it never pings, links or mentions', async function () {
+    const typed = [
+      'status <!channel>',
+      '<!here>',
+      'stop <@U0MALLORY01>',
+      'prolongate dev1 for <!everyone>',
+      'support start <#C0OPS00001> M',
+      'status <https://evil.example|click here>',
+      'status <!subteam^S0TEAM0001>',
+    ];
+    for (const text of typed) {
+      const reply = await devenv(text);
+      for (const field of slackFields(reply.body)) assert.deepEqual(markupIn(field), [], `/devenv ${text}: Slack would parse markup in ${JSON.stringify(field)}`);
+      assert.ok(String(reply.body.text).includes('&lt;'), `/devenv ${text}: the fallback text shows what was typed, escaped: ${String(reply.body.text)}`);
+      assert.ok(visibleText(reply.body).includes(text.split(' ').find((word) => word.startsWith('<'))!), `/devenv ${text}: the reader sees what was typed`);
+    }
+  });
+
+  it('AWS errors and tag names are escaped in the reply, the announcement and status, text included; a word like a user id is no mention, the requester is', async function () {
+    const { namespace } = await environment();
+    const tagged = 'ec2-instance U0MALLORY01 (Name="<!channel> & co")';
+    recording.awsFailure = () => ApplicationFailure.nonRetryable(`AWS refused to stop ${tagged}`, 'AwsNotAllowed');
+    try {
+      const stop = await devenv(`stop ${namespace}`);
+      const reply = await laterReply(stop.responseId, /stopped by/);
+      const announced = await eventually('the stop announcement with its problem', () =>
+        recorder.messages().find((m) => m.channel === DEVS && visibleText(m).includes(`*${namespace}* stopped by <@${ALICE}>`) && visibleText(m).includes('AWS could not stop')),
+      );
+      const shown = (await devenv(`status ${namespace}`)).body;
+      for (const [what, body] of [['reply', reply], ['announcement', announced], ['status', shown]] as const) {
+        const markup = slackFields(body).flatMap(markupIn);
+        assert.deepEqual([...new Set(markup)], [`<@${ALICE}>`], `${what}: only the requester is a mention; markup sent: ${markup.join(' ')}`);
+        assert.ok(visibleText(body).includes(tagged), `${what}: the reader sees the tag as it is`);
+      }
+      assert.ok(String(announced.text).includes('&lt;!channel&gt; &amp; co'), `the announcement's fallback text is escaped: ${String(announced.text)}`);
+      assert.ok(String(shown.text).includes('&lt;!channel&gt; &amp; co'), `the status fallback text is escaped: ${String(shown.text)}`);
+    } finally {
+      recording.awsFailure = undefined;
+    }
+  });
+
+  it('a channel annotation that is not a channel id is never posted to nor shown raw: the default channel gets the message, with a note', async function () {
+    const { namespace } = await environment();
+    channelOverrides.set(namespace, '<!channel>');
+    const stop = await devenv(`stop ${namespace}`);
+    await laterReply(stop.responseId, /stopped by/);
+    const announced = await eventually('the stop announcement in the default channel', () =>
+      recorder.messages().find((m) => m.channel === DEFAULT_CHANNEL && visibleText(m).includes(`*${namespace}* stopped by`)),
+    );
+    assert.match(visibleText(announced), /Posted here because this namespace's `devenv-scheduler\/slack-channel` annotation is not a channel id: `<!channel>`\./);
+    assert.deepEqual([...new Set(slackFields(announced).flatMap(markupIn))], [`<@${ALICE}>`]);
+    assert.ok(!recorder.posts.some((p) => p.body.channel === '<!channel>'), 'nothing was posted to the annotation');
+    assert.ok(logLines.some((l) => l.msg === 'the namespace channel annotation is not a Slack channel id; using the default channel' && l.namespace === namespace));
+  });
+
+  it('a response_url off the allowed origins is refused with 400 before anything is done, and nothing is ever posted to it', async function () {
+    const { namespace, status } = await environment();
+    const before = fingerprint(await status());
+    const elsewhere = await new SlackRecorder().start();
+    try {
+      const url = elsewhere.responseUrl().url;
+      const command = await postSigned(`${api.url}/slack/commands`, SECRET, { user_id: ALICE, channel_id: DEVS, command: '/devenv', text: `stop ${namespace}`, response_url: url });
+      assert.equal(command.status, 400);
+      assert.match(visibleText(command.body), /response_url is not on http:\/\/127\.0\.0\.1:\d+: only Slack's own response URLs are answered\. Nothing was done\./);
+      const payload = JSON.parse(buttonClick(recorder, STOP_ACTION_ID, JSON.stringify({ namespace })).form.payload!) as Record<string, unknown>;
+      const click = await postSigned(`${api.url}/slack/interactions`, SECRET, { payload: JSON.stringify({ ...payload, response_url: url }) });
+      assert.equal(click.status, 400);
+      assert.match(String(click.body.error), /malformed interaction payload: response_url is not on/);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.deepEqual(elsewhere.posts, [], 'nothing reached the other server');
+      assert.deepEqual(fingerprint(await status()), before);
+      assert.equal(calls.filter((c) => c.namespace === namespace).length, 0);
+      assert.ok(logLines.some((l) => l.msg === 'Slack request refused: response_url not on an allowed origin' && l.origin === elsewhere.url));
+    } finally {
+      await elsewhere.stop();
+    }
+  });
+
+  it('by default only https://hooks.slack.com response URLs are answered', async function () {
+    const strict = await serveApi(env.client);
+    try {
+      const help = (responseUrl: string) => postSigned(`${strict.url}/slack/commands`, SECRET, { user_id: ALICE, channel_id: DEVS, command: '/devenv', text: 'help', response_url: responseUrl });
+      assert.equal((await help('https://hooks.slack.com/commands/T0TEAM0001/1234/abcd')).status, 200);
+      for (const bad of [
+        recorder.responseUrl().url,
+        'http://hooks.slack.com/commands/T0TEAM0001/1234/abcd',
+        'https://hooks.slack.com:8443/commands/T0TEAM0001/1234/abcd',
+        'https://hooks.slack.com.evil.example/commands/T0TEAM0001/1234/abcd',
+        'https://hooks.slack.com@evil.example/commands/x',
+        'https://evil.example/?next=https://hooks.slack.com/commands/x',
+        'hooks.slack.com/commands/x',
+      ]) {
+        const response = await help(bad);
+        assert.equal(response.status, 400, bad);
+        assert.match(visibleText(response.body), /response_url is not (a URL|on https:\/\/hooks\.slack\.com: only Slack's own)/, bad);
+      }
+    } finally {
+      await new Promise((resolve) => strict.server.close(resolve));
+    }
+  });
+
+  it('support pods: at most 2 per person at once, sizes over M for admins only, stopped only by their owner or an admin; each refusal says why and changes nothing', async function () {
+    const ops = { channel: OPS };
+    const bob = { user: BOB, channel: OPS };
+    const name = (n: string) => `limits-${process.pid}-${n}`;
+    const created = async (reply: { responseId: string }) => laterReply(reply.responseId, /created for/);
+    const gone = (n: string) =>
+      eventually(`support/${name(n)} to end`, async () => ((await env.client.workflow.getHandle(`support/${name(n)}`).describe()).status.name === 'RUNNING' ? undefined : true));
+    const neverStarted = async (n: string) => {
+      await assert.rejects(env.client.workflow.getHandle(`support/${name(n)}`).describe(), WorkflowNotFoundError, `support/${name(n)} was started`);
+      assert.ok(!pods.has(name(n)));
+    };
+
+    const big = await devenv(`support start ${name('big')} XL`, bob);
+    assert.equal(big.body.response_type, 'ephemeral');
+    assert.match(big.text, /Could not start support pod \*limits-\d+-big\*: XL \(4 CPU, 8Gi\) is larger than M \(1 CPU, 2Gi\), the largest support pod you may start; pick M or smaller, or ask a support admin\./);
+    await neverStarted('big');
+
+    await created(await devenv(`support start ${name('1')} M`, bob));
+    await created(await devenv(`support start ${name('2')} S`, bob));
+    const third = await devenv(`support start ${name('3')} S`, bob);
+    assert.match(third.text, /you have 2 support pods already \(limits-\d+-1, limits-\d+-2\), the most one person may have at once; stop one first \(support stop <name>\)/);
+    await neverStarted('3');
+
+    // An admin may start any size; BOB may not stop it.
+    await created(await devenv(`support start ${name('alice')} XL`, ops));
+    const notHis = await devenv(`support stop ${name('alice')}`, bob);
+    assert.match(notHis.text, new RegExp(`support pod ${name('alice')} was started by <@${ALICE}>; only they or a support admin may stop it`));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(pods.get(name('alice'))?.size, 'XL', "ALICE's pod is still there");
+
+    // BOB stops his own, the admin stops BOB's other one and her own.
+    assert.match((await devenv(`support stop ${name('1')}`, bob)).text, new RegExp(`Support pod \\*${name('1')}\\* is being deleted, asked by <@${BOB}>`));
+    assert.match((await devenv(`support stop ${name('2')}`, ops)).text, new RegExp(`Support pod \\*${name('2')}\\* is being deleted, asked by <@${ALICE}>`));
+    assert.match((await devenv(`support stop ${name('alice')}`, ops)).text, /is being deleted/);
+    await Promise.all(['1', '2', 'alice'].map(gone));
+
+    // Three at once: two are created, one is refused.
+    const racing = await Promise.all(['a', 'b', 'c'].map((n) => devenv(`support start ${name(n)} M`, bob)));
+    assert.equal(racing.filter((r) => /Creating support pod/.test(r.text)).length, 2, racing.map((r) => r.text).join('\n'));
+    assert.equal(racing.filter((r) => /you have 2 support pods already/.test(r.text)).length, 1, racing.map((r) => r.text).join('\n'));
+    for (const n of ['a', 'b', 'c']) await devenv(`support stop ${name(n)}`, ops);
+  });
+
   it('"Stop now" from a warning stops the environment and says so', async function () {
     const { namespace, status } = await environment();
     const { form, responseId } = buttonClick(recorder, STOP_ACTION_ID, JSON.stringify({ namespace }));
@@ -469,7 +621,7 @@ describe('Slack warnings and buttons, time-skipping server behind them', functio
   before(async function () {
     env = timeSkippingEnv();
     recorder = await new SlackRecorder().start();
-    api = await serveApi(env.client);
+    api = await serveApi(env.client, undefined, { responseUrlOrigins: [recorder.url] });
   });
 
   after(async function () {

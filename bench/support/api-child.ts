@@ -28,7 +28,7 @@ import type { EnvironmentPolicy } from '../../src/workflows/shutdown-policy';
 import { discardingLogger, serviceConfig } from './common';
 
 export type ApiChildOptions =
-  | { role: 'slack'; temporalAddress: string; signingSecret: string }
+  | { role: 'slack'; temporalAddress: string; signingSecret: string; responseUrlOrigins: string[] }
   | { role: 'admission'; temporalAddress: string; taskQueue: string; policy: EnvironmentPolicy; systemNamespaces: string[]; certFile: string; keyFile: string }
   | { role: 'bare-https'; certFile: string; keyFile: string };
 
@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     const slack = createSlackRouter({
       client,
       signingSecret: options.signingSecret,
+      responseUrlOrigins: options.responseUrlOrigins,
       logger,
       metrics,
       workloadsOf: async () => [

@@ -40,6 +40,7 @@ import { asyncLocalStorage } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
 import type { Logger } from '../logger';
+import { SLACK_CHANNEL_ANNOTATION } from '../slack/ids';
 import { holdUntil } from './timing';
 import type {
   ActionReport,
@@ -57,7 +58,7 @@ export const ORIGINAL_SUSPEND = 'devenv-scheduler/original-suspend';
 export const ORIGINAL_MIN_REPLICAS = 'devenv-scheduler/original-min-replicas';
 export const EXCLUDE = 'devenv-scheduler/exclude';
 export const SUPPORT_POD_LABEL = 'devenv-scheduler/support-pod';
-export const SLACK_CHANNEL = 'devenv-scheduler/slack-channel';
+export const SLACK_CHANNEL = SLACK_CHANNEL_ANNOTATION;
 const SIZE_ANNOTATION = 'devenv-scheduler/size';
 const REQUESTED_BY_ANNOTATION = 'devenv-scheduler/requested-by';
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'devenv-scheduler' };

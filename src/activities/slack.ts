@@ -10,7 +10,25 @@
 import { webApi } from '@slack/bolt';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from '../logger';
-import { context, formatDuration, mrkdwn, section, slackDate, warningButtons, workloadCount, type SlackMessage } from '../slack/blocks';
+import {
+  channelLink,
+  code,
+  context,
+  formatDuration,
+  joinMd,
+  md,
+  mention,
+  message,
+  section,
+  slackDate,
+  warningButtons,
+  withMentions,
+  workloadCount,
+  type Block,
+  type Mrkdwn,
+  type SlackMessage,
+} from '../slack/blocks';
+import { isSlackChannelId, SLACK_CHANNEL_ANNOTATION } from '../slack/ids';
 import type { EnvironmentActivities, EnvironmentEvent } from './contracts';
 
 export interface SlackNotifierOptions {
@@ -20,7 +38,11 @@ export interface SlackNotifierOptions {
   slackApiUrl?: string;
   /** Channel id (or name) for namespaces without a channel of their own. */
   defaultChannel: string;
-  /** The namespace's own channel (its `devenv-scheduler/slack-channel` annotation), if it has one. */
+  /**
+   * The namespace's own channel (its `devenv-scheduler/slack-channel` annotation), if it has one.
+   * Whatever it returns is used only if it is a channel id; anything else sends the message to
+   * the default channel, with a note saying why.
+   */
   channelFor?: (namespace: string) => string | undefined | Promise<string | undefined>;
   logger: Logger;
 }
@@ -49,8 +71,15 @@ export function createSlackNotifier(options: SlackNotifierOptions): Pick<Environ
   return {
     async notify(event: EnvironmentEvent): Promise<void> {
       const own = await options.channelFor?.(event.namespace);
-      const channel = own ?? defaultChannel;
       const message = eventMessage(event);
+      if (own !== undefined && !isSlackChannelId(own)) {
+        // Never posted to, never shown raw: an annotation is a hint, and not a channel id is no channel.
+        logger.warn({ namespace: event.namespace, annotation: SLACK_CHANNEL_ANNOTATION }, 'the namespace channel annotation is not a Slack channel id; using the default channel');
+        const shown = own.length > 80 ? `${own.slice(0, 80)}…` : own;
+        await deliverOrFail(() => post(defaultChannel, withNote(message, md`Posted here because this namespace's ${code(SLACK_CHANNEL_ANNOTATION)} annotation is not a channel id: ${code(shown)}.`)), event);
+        return;
+      }
+      const channel = own ?? defaultChannel;
       try {
         await post(channel, message);
       } catch (err) {
@@ -58,7 +87,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): Pick<Environ
         if (code && CHANNEL_ERRORS.has(code) && channel !== defaultChannel) {
           // A warning must reach someone: a wrong annotation or a bot not invited falls back to the default channel.
           logger.warn({ namespace: event.namespace, channel, error: code }, 'cannot post to the namespace channel; using the default channel');
-          await deliverOrFail(() => post(defaultChannel, withNote(message, `Posted here because <#${channel}> refused it (${code}).`)), event);
+          await deliverOrFail(() => post(defaultChannel, withNote(message, md`Posted here because ${channelLink(channel)} refused it (${code}).`)), event);
           return;
         }
         throw toFailure(err, event);
@@ -100,52 +129,44 @@ function platformError(err: unknown): string | undefined {
   return coded.code === webApi.ErrorCode.PlatformError ? coded.data?.error : undefined;
 }
 
-function withNote(message: SlackMessage, note: string): SlackMessage {
-  return { text: message.text, blocks: [...message.blocks, context(note)] };
+function withNote(original: SlackMessage, note: Mrkdwn): SlackMessage {
+  return { text: original.text, blocks: [...original.blocks, context(note)] };
 }
 
 /** What one half of the action could not do, said in the text too (it is what notifications and screen readers show). */
-function withProblems(problems: string[] | undefined, message: SlackMessage): SlackMessage {
-  if (!problems?.length) return message;
-  return {
-    text: `${message.text}. ${problems.join('. ')}`,
-    blocks: [...message.blocks, section(`:warning: ${problems.map((p) => mrkdwn(p)).join('\n:warning: ')}`)],
-  };
+function withProblems(problems: string[] | undefined, text: Mrkdwn, blocks: Block[]): SlackMessage {
+  if (!problems?.length) return message(text, blocks);
+  const shown = problems.map((p) => md`${p}`);
+  return message(md`${text}. ${joinMd(shown, '. ')}`, [...blocks, section(md`:warning: ${joinMd(shown, '\n:warning: ')}`)]);
 }
 
-/** What the channel reads; `by` is a Slack user id or `scheduler`. */
+/** What the channel reads; `by` is a Slack user id (shown as a mention), `scheduler`, or a name such as `api:ci` (shown as it is). */
 export function eventMessage(event: EnvironmentEvent): SlackMessage {
   const ns = event.namespace;
   switch (event.kind) {
-    case 'warning': {
-      const text = `${ns} shuts down in ${event.minutesLeft} minutes`;
-      return {
-        text,
-        blocks: [
-          section(`:hourglass: *${ns}* shuts down in *${event.minutesLeft} minutes* (${slackDate(event.shutdownAt)}).`),
-          warningButtons(ns),
-          context(`Or type \`/devenv prolongate ${ns} for 2h\`.`),
-        ],
-      };
-    }
+    case 'warning':
+      return message(md`${ns} shuts down in ${event.minutesLeft} minutes`, [
+        section(md`:hourglass: *${ns}* shuts down in *${event.minutesLeft} minutes* (${slackDate(event.shutdownAt)}).`),
+        warningButtons(ns),
+        context(md`Or type ${code(`/devenv prolongate ${ns} for 2h`)}.`),
+      ]);
     case 'stopped': {
-      const who = event.by === 'scheduler' ? 'on schedule' : `by ${mrkdwn(event.by)}`;
+      const who = event.by === 'scheduler' ? md`on schedule` : md`by ${mention(event.by)}`;
       const done = `${workloadCount(event.report.changed.length)} scaled to 0`;
-      return withProblems(event.problems, {
-        text: `${ns} stopped ${event.by === 'scheduler' ? 'on schedule' : `by ${event.by}`}: ${done}`,
-        blocks: [
-          section(`:black_square_for_stop: *${ns}* stopped ${who}: ${done}.`),
-          context(`took ${formatDuration(event.report.durationMs)} · \`/devenv start ${ns}\` wakes it`),
-        ],
-      });
+      return withProblems(event.problems, md`${ns} stopped ${who}: ${done}`, [
+        section(md`:black_square_for_stop: *${ns}* stopped ${who}: ${done}.`),
+        context(md`took ${formatDuration(event.report.durationMs)} · ${code(`/devenv start ${ns}`)} wakes it`),
+      ]);
     }
     case 'started': {
       const done = `${workloadCount(event.report.changed.length)} restored`;
-      const until = event.shutdownAt ? `; shuts down ${slackDate(event.shutdownAt)}` : '; no scheduled shutdown';
-      return withProblems(event.problems, {
-        text: `${ns} started by ${event.by}: ${done}`,
-        blocks: [section(`:arrow_forward: *${ns}* started by ${mrkdwn(event.by)}: ${done}${until}.`), context(`took ${formatDuration(event.report.durationMs)}`)],
-      });
+      const until = event.shutdownAt ? md`; shuts down ${slackDate(event.shutdownAt)}` : md`; no scheduled shutdown`;
+      // `by` may read "U024BE7LH (leaving management)": the id in it is the recorded `by`.
+      const who = withMentions(event.by, [event.by.split(' ')[0]]);
+      return withProblems(event.problems, md`${ns} started by ${who}: ${done}`, [
+        section(md`:arrow_forward: *${ns}* started by ${who}: ${done}${until}.`),
+        context(md`took ${formatDuration(event.report.durationMs)}`),
+      ]);
     }
   }
 }

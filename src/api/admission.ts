@@ -22,6 +22,7 @@ import { z } from 'zod';
 import type { Enrolment } from '../activities/enrolment';
 import { labelPatch, policyFor, SCHEDULER_LABEL } from '../activities/enrolment-plan';
 import type { Logger } from '../logger';
+import { SLACK_CHANNEL_ANNOTATION, slackChannelIdError } from '../slack/ids';
 import type { RetireReason } from '../workflows/environment';
 import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
 import type { Metrics } from './metrics';
@@ -177,7 +178,18 @@ export function createAdmissionWebhook({
     const namespace = namespaceOf(request) ?? '';
     const labels = request.object?.metadata?.labels;
     const now = enrolment.standing(namespace, labels);
-    const own = policyFor(enrolment.defaults, request.object?.metadata?.annotations);
+    const annotations = request.object?.metadata?.annotations;
+    const policy = policyFor(enrolment.defaults, annotations);
+    // The channel annotation is read when a message is sent; a bad one is told now, to whoever set it.
+    const channel = annotations?.[SLACK_CHANNEL_ANNOTATION]?.trim();
+    const channelProblem = channel === undefined ? undefined : slackChannelIdError(channel);
+    const own = {
+      policy: policy.policy,
+      warnings: [
+        ...policy.warnings,
+        ...(channelProblem ? [`annotation ${SLACK_CHANNEL_ANNOTATION}=${JSON.stringify(channel)} ignored (messages go to the default channel): ${channelProblem}`] : []),
+      ],
+    };
     const base = { namespace, enabled: now.kind === 'scheduled', policy: own.policy, retire: 'namespace-deleted' as RetireReason, actions: [] as Action[], warnings: [] as string[] };
     if (!namespace || now.kind === 'system') return { ...base, outcome: 'skipped' };
     const managed = now.kind === 'scheduled' || now.kind === 'paused';

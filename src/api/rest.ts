@@ -6,6 +6,7 @@
  * (src/commands.ts), so names, durations and sizes are checked the same way, and run
  * through the same Temporal calls (src/environments.ts).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Router from '@koa/router';
@@ -21,7 +22,8 @@ import type { Metrics } from './metrics';
 export interface ApiToken {
   /** Who the token belongs to, e.g. `ci` or `alice`: actions are recorded as `api:<name>`. */
   name: string;
-  token: string;
+  /** The SHA-256 of the token, in hex (`tokenSha256`): the token itself is never kept. */
+  sha256: string;
   /** `read` tokens may only look; `control` tokens may also start, stop, prolongate and manage support pods. */
   scope: 'read' | 'control';
 }
@@ -40,6 +42,11 @@ export interface RestApiOptions {
 }
 
 export const DEFAULT_COMMAND_WAIT_MS = 20_000;
+
+/** What an ApiToken keeps of a token: its SHA-256, hex. */
+export function tokenSha256(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
 
 // ---- Schemas: they validate requests, describe responses, and generate the OpenAPI document.
 
@@ -154,9 +161,9 @@ interface Route {
 
 const ERRORS: Record<number, string> = {
   401: 'no token, or not a valid one',
-  403: 'the token may not do this (read-only)',
+  403: 'the token may not do this: it is read-only, or (tokens not in API_SUPPORT_ADMINS) the support pod is larger than SUPPORT_MAX_SIZE or was started by someone else',
   404: 'no such environment or support pod, or an environment that is no longer managed (its namespace was deleted, or it left management)',
-  409: 'refused by the environment in its current state (e.g. prolongating a stopped one), or the support pod exists already',
+  409: 'refused by the environment in its current state (e.g. prolongating a stopped one), the support pod exists already, or the token has SUPPORT_MAX_PODS_PER_USER support pods already',
   422: 'the request does not fit the command: bad namespace name, duration or size',
 };
 
@@ -346,6 +353,8 @@ const statusFor: Record<OperationError['kind'], number> = {
   rejected: 409,
   conflict: 409,
   'in-progress': 202,
+  forbidden: 403,
+  limit: 409,
 };
 
 export function createRestRouter(options: RestApiOptions): Router {
@@ -353,10 +362,29 @@ export function createRestRouter(options: RestApiOptions): Router {
   const routes = restRoutes(options);
   const document = openApiDocument(routes);
   const router = new Router();
+  const stored = options.tokens.map((token) => {
+    const digest = Buffer.from(token.sha256, 'hex');
+    if (digest.length !== 32 || !/^[0-9a-f]{64}$/i.test(token.sha256)) throw new Error(`createRestRouter: the token "${token.name}" has no valid SHA-256 (64 hex digits)`);
+    return { token, digest };
+  });
+
+  /**
+   * The token whose digest the presented token's SHA-256 equals. Digests are all 32 bytes, so
+   * timingSafeEqual compares each in constant time, and every stored token is compared, so
+   * neither how much of a token is right nor which one matched shows in the time taken.
+   */
+  function tokenFor(presented: string): ApiToken | undefined {
+    const digest = createHash('sha256').update(presented, 'utf8').digest();
+    let found: ApiToken | undefined;
+    for (const candidate of stored) {
+      if (timingSafeEqual(candidate.digest, digest)) found ??= candidate.token;
+    }
+    return found;
+  }
 
   function authenticate(ctx: Context): ApiToken | undefined {
     const presented = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1];
-    const token = presented === undefined ? undefined : options.tokens.find((t) => t.token === presented);
+    const token = presented === undefined ? undefined : tokenFor(presented);
     if (!token) {
       logger.warn({ path: ctx.path, ip: ctx.ip, presented: presented !== undefined }, 'API request refused: no valid token');
       ctx.status = 401;

@@ -14,7 +14,7 @@ import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { familyOf, formatCommand, helpLines, parseCommand, type Command, type CommandFamily } from '../commands';
 import { formatMinutes } from '../duration';
-import { createEnvironments, OperationError } from '../environments';
+import { createEnvironments, OperationError, type SupportPolicy } from '../environments';
 import type { AwsResource } from '../activities/contracts';
 import type { Logger } from '../logger';
 import type { Metrics } from './metrics';
@@ -22,14 +22,21 @@ import {
   BUTTON_PROLONGATION_MINUTES,
   PROLONGATE_ACTION_ID,
   STOP_ACTION_ID,
+  code,
+  codeBlock,
   context,
   decodeButtonValue,
-  escape,
+  escaped,
   formatDuration,
-  mrkdwn,
+  joinMd,
+  md,
+  mention,
+  message,
   section,
   sections,
   slackDate,
+  withMentions,
+  type Mrkdwn,
   type SlackMessage,
 } from '../slack/blocks';
 import type { ActionResult, EnvironmentStatus, Phase } from '../workflows/environment';
@@ -70,6 +77,38 @@ export interface SlackRouterOptions {
   supportPodTtlMs?: number;
   /** Counts commands by kind and outcome (`devenv_commands_total{source="slack"}`). */
   metrics?: Metrics;
+  /** Who may have which support pods (SUPPORT_MAX_PODS_PER_USER, SUPPORT_MAX_SIZE, SLACK_SUPPORT_ADMINS); without it, no limits. */
+  supportPolicy?: SupportPolicy;
+  /**
+   * The only origins a `response_url` may have (SLACK_RESPONSE_URL_ORIGINS): a request with
+   * any other is refused before anything is done, and nothing is ever posted elsewhere.
+   * Default: Slack's own, `https://hooks.slack.com`; tests add their local recorder.
+   */
+  responseUrlOrigins?: readonly string[];
+}
+
+export const DEFAULT_RESPONSE_URL_ORIGINS: readonly string[] = ['https://hooks.slack.com'];
+
+declare const CHECKED: unique symbol;
+/** A response_url that `checkResponseUrl` has let through: the only kind anything is posted to. */
+type ResponseUrl = string & { readonly [CHECKED]: true };
+
+/**
+ * The one place that decides whether a response_url may be posted to: a URL whose origin
+ * (scheme, host and port) is one of `origins`, with no user or password in it. Slack's are
+ * `https://hooks.slack.com/commands/...` and `https://hooks.slack.com/actions/...`.
+ */
+export function checkResponseUrl(raw: string, origins: readonly string[]): { ok: true; url: ResponseUrl } | { ok: false; problem: string } {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { ok: false, problem: 'response_url is not a URL' };
+  }
+  if (!origins.includes(url.origin) || url.username || url.password) {
+    return { ok: false, problem: `response_url is not on ${origins.join(' or ')}: only Slack's own response URLs are answered` };
+  }
+  return { ok: true, url: url.href as ResponseUrl };
 }
 
 export type Reply = SlackMessage & { response_type: 'ephemeral' | 'in_channel' };
@@ -78,7 +117,7 @@ export type Reply = SlackMessage & { response_type: 'ephemeral' | 'in_channel' }
 interface Requester {
   user: string;
   channel: string | undefined;
-  responseUrl: string;
+  responseUrl: ResponseUrl;
 }
 
 /** Slack's replay window; Bolt's helper checks only the past side, so both sides are checked here too. */
@@ -90,7 +129,7 @@ const SUPPORT_POD_FOLLOW_MS = 60_000;
 
 const ephemeral = (message: SlackMessage): Reply => ({ response_type: 'ephemeral', ...message });
 const inChannel = (message: SlackMessage): Reply => ({ response_type: 'in_channel', ...message });
-const plain = (text: string, ...more: string[]): SlackMessage => ({ text, blocks: [section(text), ...(more.length ? [context(...more)] : [])] });
+const plain = (text: Mrkdwn, ...more: Mrkdwn[]): SlackMessage => message(text, [section(text), ...(more.length ? [context(...more)] : [])]);
 
 const PHASE_ICON: Record<Phase, string> = {
   running: ':large_green_circle:',
@@ -107,7 +146,22 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
   if (!signingSecret) throw new Error('createSlackRouter: the Slack signing secret is empty');
   const replyBudgetMs = options.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
   const router = new Router();
-  const environments = createEnvironments(client);
+  const environments = createEnvironments(client, { support: options.supportPolicy });
+  const responseUrlOrigins = options.responseUrlOrigins ?? DEFAULT_RESPONSE_URL_ORIGINS;
+
+  /** The requester of a signed request, or why its response_url is refused (logged with its origin only: the URL is a credential). */
+  function requester(user: string, channel: string | undefined, rawResponseUrl: string): Requester | string {
+    const checked = checkResponseUrl(rawResponseUrl, responseUrlOrigins);
+    if (checked.ok) return { user, channel, responseUrl: checked.url };
+    let origin: string | undefined;
+    try {
+      origin = new URL(rawResponseUrl).origin;
+    } catch {
+      origin = undefined;
+    }
+    logger.warn({ user, channel, origin, allowed: responseUrlOrigins }, 'Slack request refused: response_url not on an allowed origin');
+    return `${checked.problem}. Nothing was done.`;
+  }
 
   /** The raw body when the request is signed by Slack within the replay window; otherwise answers 401 and returns undefined. */
   async function verifiedBody(ctx: Context): Promise<string | undefined> {
@@ -141,7 +195,7 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     return body;
   }
 
-  function refusal(family: CommandFamily, who: Requester, what: string): string | undefined {
+  function refusal(family: CommandFamily, who: Requester, what: string): Mrkdwn | undefined {
     const list = options.allow?.[family];
     if (!list) return undefined;
     const userOk = !list.users || list.users.includes(who.user);
@@ -149,12 +203,12 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     if (userOk && channelOk) return undefined;
     logger.warn({ user: who.user, channel: who.channel, family, command: what }, 'Slack command refused by allow-list');
     return userOk
-      ? `:no_entry: \`${escape(what)}\` cannot be used in this channel. Ask an admin to add it to the ${family} allow-list, or use an allowed channel.`
-      : `:no_entry: You are not allowed to use \`${escape(what)}\`. Ask an admin to add <@${who.user}> to the ${family} allow-list.`;
+      ? md`:no_entry: ${code(what)} cannot be used in this channel. Ask an admin to add it to the ${family} allow-list, or use an allowed channel.`
+      : md`:no_entry: You are not allowed to use ${code(what)}. Ask an admin to add ${mention(who.user)} to the ${family} allow-list.`;
   }
 
   /** Posts a late answer; retried briefly because the user has no other way to learn the result. */
-  async function postToResponseUrl(url: string, reply: Reply): Promise<void> {
+  async function postToResponseUrl(url: ResponseUrl, reply: Reply): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       let problem: string;
       try {
@@ -181,30 +235,33 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     }
   }
 
-  function later(url: string, work: Promise<Reply>): void {
+  function later(url: ResponseUrl, work: Promise<Reply>): void {
     void work.then((reply) => postToResponseUrl(url, reply));
   }
 
-  /** The reply for any failure of a Temporal call; `doing` is mrkdwn such as "stop *dev1*". */
-  function failureReply(err: unknown, doing: string, namespace?: string): Reply {
+  /** The reply for any failure of a Temporal call; `doing` is such as "stop *dev1*". */
+  function failureReply(err: unknown, doing: Mrkdwn, namespace?: string): Reply {
     if (err instanceof OperationError) {
       switch (err.kind) {
         case 'unknown-environment':
           if (namespace) return ephemeral(unknownNamespace(namespace));
           break;
         case 'retired':
-          return ephemeral(plain(`:warning: *${namespace}* is no longer managed (its namespace was deleted, or it left management).`));
+          return ephemeral(plain(md`:warning: *${namespace ?? ''}* is no longer managed (its namespace was deleted, or it left management).`));
         case 'rejected':
           // The validator's or the handler's own words; a rejected Update changed nothing.
-          return ephemeral(plain(`:warning: Could not ${doing}: ${mrkdwn(err.message)}`));
+          return ephemeral(plain(md`:warning: Could not ${doing}: ${withMentions(err.message, err.mentions)}`));
+        case 'forbidden':
+        case 'limit':
+          return ephemeral(plain(md`:no_entry: Could not ${doing}: ${withMentions(err.message, err.mentions)}.`));
       }
     }
-    logger.error({ err: String(err), namespace, doing }, 'Slack command failed');
-    return ephemeral(plain(`:x: Could not ${doing}: the scheduler had an internal error (logged). Try again in a minute.`));
+    logger.error({ err: String(err), namespace, doing: doing.source }, 'Slack command failed');
+    return ephemeral(plain(md`:x: Could not ${doing}: the scheduler had an internal error (logged). Try again in a minute.`));
   }
 
   /** Answers in the HTTP response if `work` finishes within the budget, else acknowledges and posts the answer later. */
-  async function withinBudget(who: Requester, ack: string, work: Promise<Reply>): Promise<Reply> {
+  async function withinBudget(who: Requester, ack: Mrkdwn, work: Promise<Reply>): Promise<Reply> {
     let timer: NodeJS.Timeout | undefined;
     const budget = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), replyBudgetMs);
@@ -213,7 +270,7 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     clearTimeout(timer);
     if (reply) return reply;
     later(who.responseUrl, work);
-    return ephemeral(plain(`:hourglass_flowing_sand: ${ack}`));
+    return ephemeral(plain(md`:hourglass_flowing_sand: ${ack}`));
   }
 
   async function status(namespace: string): Promise<Reply> {
@@ -234,21 +291,21 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
   async function list(): Promise<Reply> {
     const now = new Date();
     const rows = (await environments.list()).map(({ namespace, phase, nextShutdown }) => {
-      const when = nextShutdown ? `shuts down ${slackDate(nextShutdown)}, in ${describeRemaining(now, new Date(nextShutdown))}` : 'no scheduled shutdown';
-      return `${PHASE_ICON[phase] ?? ''} *${escape(namespace)}*  ${phase} · ${when}`;
+      const when = nextShutdown ? md`shuts down ${slackDate(nextShutdown)}, in ${describeRemaining(now, new Date(nextShutdown))}` : md`no scheduled shutdown`;
+      return md`${PHASE_ICON[phase] ?? ''} *${namespace}*  ${phase} · ${when}`;
     });
-    if (rows.length === 0) return ephemeral(plain('No environments are enrolled yet.'));
-    const text = `${rows.length} environment${rows.length === 1 ? '' : 's'}`;
+    if (rows.length === 0) return ephemeral(plain(md`No environments are enrolled yet.`));
+    const text = md`${rows.length} environment${rows.length === 1 ? '' : 's'}`;
     // Slack allows 50 blocks a message; 45 sections hold well over a thousand environments.
-    return ephemeral({ text, blocks: [section(`*${text}*`), ...sections(rows).slice(0, 45)] });
+    return ephemeral(message(text, [section(md`*${text}*`), ...sections(rows).slice(0, 45)]));
   }
 
   async function prolongate(who: Requester, namespace: string, minutes: number): Promise<Reply> {
     try {
       const result = await environments.prolongate(namespace, minutes, who.user);
-      return inChannel(plain(`:clock3: ${mrkdwn(result.message)}`));
+      return inChannel(plain(md`:clock3: ${withMentions(result.message, [who.user])}`));
     } catch (err) {
-      return failureReply(err, `prolongate *${namespace}* by ${formatMinutes(minutes)}`, namespace);
+      return failureReply(err, md`prolongate *${namespace}* by ${formatMinutes(minutes)}`, namespace);
     }
   }
 
@@ -258,7 +315,7 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
       // Answered by the server alone, so an unknown namespace is told at once even when no worker runs.
       await environments.ensureManaged(namespace);
     } catch (err) {
-      return failureReply(err, `${action} *${namespace}*`, namespace);
+      return failureReply(err, md`${action} *${namespace}*`, namespace);
     }
     const began = Date.now();
     later(
@@ -267,15 +324,15 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
         (result: ActionResult) =>
           inChannel(
             plain(
-              `${action === 'start' ? ':arrow_forward:' : ':black_square_for_stop:'} ${mrkdwn(result.message)}`,
-              `took ${formatDuration(Date.now() - began)}`,
+              md`${action === 'start' ? ':arrow_forward:' : ':black_square_for_stop:'} ${withMentions(result.message, [who.user])}`,
+              md`took ${formatDuration(Date.now() - began)}`,
             ),
           ),
-        (err: unknown) => failureReply(err, `${action} *${namespace}*`, namespace),
+        (err: unknown) => failureReply(err, md`${action} *${namespace}*`, namespace),
       ),
     );
     const doing = action === 'start' ? 'Starting' : 'Stopping';
-    return ephemeral(plain(`:hourglass_flowing_sand: ${doing} *${namespace}*… the result will be posted here when it is done.`));
+    return ephemeral(plain(md`:hourglass_flowing_sand: ${doing} *${namespace}*… the result will be posted here when it is done.`));
   }
 
   /** Starts the support-pod workflow, then reports the pod (or why it failed) once it exists. */
@@ -284,12 +341,12 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
       await environments.startSupportPod({ name, size, by: who.user, taskQueue, ttlMs: options.supportPodTtlMs });
     } catch (err) {
       if (err instanceof OperationError && err.kind === 'conflict') {
-        return ephemeral(plain(`:warning: A support pod *${name}* already exists. \`/devenv support list\` shows it.`));
+        return ephemeral(plain(md`:warning: A support pod *${name}* already exists. ${code('/devenv support list')} shows it.`));
       }
-      return failureReply(err, `start support pod *${name}*`);
+      return failureReply(err, md`start support pod *${name}*`);
     }
     later(who.responseUrl, supportPodOutcome(who, name, size));
-    return ephemeral(plain(`:hourglass_flowing_sand: Creating support pod *${name}* (${size})… the result will be posted here.`));
+    return ephemeral(plain(md`:hourglass_flowing_sand: Creating support pod *${name}* (${size})… the result will be posted here.`));
   }
 
   async function supportPodOutcome(who: Requester, name: string, size: string): Promise<Reply> {
@@ -300,22 +357,22 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
         const { status } = await handle.describe();
         if (status.name !== 'RUNNING') {
           await handle.result(); // throws the failure, e.g. an unknown size or a missing namespace
-          return ephemeral(plain(`Support pod *${name}* is already gone again.`));
+          return ephemeral(plain(md`Support pod *${name}* is already gone again.`));
         }
         const state = await handle.query(supportPodStateQuery);
         if (state.pod) {
-          const expires = state.expiresAt ? `; deleted ${slackDate(state.expiresAt)} unless stopped earlier` : '';
+          const expires = state.expiresAt ? md`; deleted ${slackDate(state.expiresAt)} unless stopped earlier` : md``;
           return inChannel(
-            plain(`:toolbox: Support pod *${name}* (${state.pod.size}) created for ${mrkdwn(who.user)}: ${escape(state.pod.phase)}${expires}.`, `\`/devenv support stop ${name}\` deletes it`),
+            plain(md`:toolbox: Support pod *${name}* (${state.pod.size}) created for ${mention(who.user)}: ${state.pod.phase}${expires}.`, md`${code(`/devenv support stop ${name}`)} deletes it`),
           );
         }
         await sleep(500);
       }
-      return ephemeral(plain(`:hourglass_flowing_sand: Support pod *${name}* (${size}) is still being created; \`/devenv support list\` shows when it is there.`));
+      return ephemeral(plain(md`:hourglass_flowing_sand: Support pod *${name}* (${size}) is still being created; ${code('/devenv support list')} shows when it is there.`));
     } catch (err) {
       const reason = rootCause(err);
       logger.warn({ name, size, error: reason }, 'support pod not created');
-      return ephemeral(plain(`:x: Support pod *${name}* could not be created: ${mrkdwn(reason)}`));
+      return ephemeral(plain(md`:x: Support pod *${name}* could not be created: ${reason}`));
     }
   }
 
@@ -324,21 +381,21 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
       await environments.stopSupportPod(name, who.user);
     } catch (err) {
       if (err instanceof OperationError && err.kind === 'unknown-support-pod') {
-        return ephemeral(plain(`:grey_question: There is no support pod *${name}*.`, '`/devenv support list` shows those there are.'));
+        return ephemeral(plain(md`:grey_question: There is no support pod *${name}*.`, md`${code('/devenv support list')} shows those there are.`));
       }
-      return failureReply(err, `stop support pod *${name}*`);
+      return failureReply(err, md`stop support pod *${name}*`);
     }
-    return inChannel(plain(`:wastebasket: Support pod *${name}* is being deleted, asked by ${mrkdwn(who.user)}.`));
+    return inChannel(plain(md`:wastebasket: Support pod *${name}* is being deleted, asked by ${mention(who.user)}.`));
   }
 
   async function supportList(): Promise<Reply> {
     const lines = (await environments.listSupportPods()).map(({ name, state: { pod, expiresAt } }) =>
         pod
-          ? `• *${escape(name)}* ${escape(pod.size)} · ${escape(pod.phase)} · by ${mrkdwn(pod.createdBy ?? 'unknown')}${expiresAt ? ` · deleted ${slackDate(expiresAt)}` : ''}`
-          : `• *${escape(name)}* · being created`,
+          ? md`• *${name}* ${pod.size} · ${pod.phase} · by ${mention(pod.createdBy ?? 'unknown')}${expiresAt ? md` · deleted ${slackDate(expiresAt)}` : ''}`
+          : md`• *${name}* · being created`,
     );
-    if (lines.length === 0) return ephemeral(plain('No support pods right now.'));
-    return ephemeral({ text: `${lines.length} support pod${lines.length === 1 ? '' : 's'}`, blocks: sections(lines).slice(0, 45) });
+    if (lines.length === 0) return ephemeral(plain(md`No support pods right now.`));
+    return ephemeral(message(md`${lines.length} support pod${lines.length === 1 ? '' : 's'}`, sections(lines).slice(0, 45)));
   }
 
   async function execute(command: Command, who: Requester): Promise<Reply> {
@@ -346,28 +403,28 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
       case 'help':
         return ephemeral(helpMessage());
       case 'list':
-        return withinBudget(who, 'Listing environments… the list will follow here.', list().catch((err: unknown) => failureReply(err, 'list the environments')));
+        return withinBudget(who, md`Listing environments… the list will follow here.`, list().catch((err: unknown) => failureReply(err, md`list the environments`)));
       case 'status':
         return withinBudget(
           who,
-          `Asking *${command.namespace}*… its status will follow here.`,
-          status(command.namespace).catch((err: unknown) => failureReply(err, `get the status of *${command.namespace}*`, command.namespace)),
+          md`Asking *${command.namespace}*… its status will follow here.`,
+          status(command.namespace).catch((err: unknown) => failureReply(err, md`get the status of *${command.namespace}*`, command.namespace)),
         );
       case 'prolongate':
-        return withinBudget(who, `Prolongating *${command.namespace}*… the result will follow here.`, prolongate(who, command.namespace, command.minutes));
+        return withinBudget(who, md`Prolongating *${command.namespace}*… the result will follow here.`, prolongate(who, command.namespace, command.minutes));
       case 'start':
       case 'stop':
-        return withinBudget(who, `Working on *${command.namespace}*… the result will follow here.`, startOrStop(who, command.name, command.namespace));
+        return withinBudget(who, md`Working on *${command.namespace}*… the result will follow here.`, startOrStop(who, command.name, command.namespace));
       case 'support start':
       case 'support stop':
       case 'support list': {
         const taskQueue = options.supportTaskQueue;
-        if (!taskQueue) return ephemeral(plain(':construction: Support pods are not available on this scheduler.'));
+        if (!taskQueue) return ephemeral(plain(md`:construction: Support pods are not available on this scheduler.`));
         if (command.name === 'support list') {
-          return withinBudget(who, 'Listing support pods… the list will follow here.', supportList().catch((err: unknown) => failureReply(err, 'list the support pods')));
+          return withinBudget(who, md`Listing support pods… the list will follow here.`, supportList().catch((err: unknown) => failureReply(err, md`list the support pods`)));
         }
         const work = command.name === 'support start' ? supportStart(who, taskQueue, command.supportName, command.size) : supportStop(who, command.supportName);
-        return withinBudget(who, `Working on support pod *${command.supportName}*… the result will follow here.`, work);
+        return withinBudget(who, md`Working on support pod *${command.supportName}*… the result will follow here.`, work);
       }
     }
   }
@@ -381,10 +438,15 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     const text = form.get('text');
     if (!user || !responseUrl || text === null) {
       ctx.status = 400;
-      ctx.body = ephemeral(plain('Malformed slash command: user_id, text and response_url are required.'));
+      ctx.body = ephemeral(plain(md`Malformed slash command: user_id, text and response_url are required.`));
       return;
     }
-    const who: Requester = { user, channel: form.get('channel_id') ?? undefined, responseUrl };
+    const who = requester(user, form.get('channel_id') ?? undefined, responseUrl);
+    if (typeof who === 'string') {
+      ctx.status = 400;
+      ctx.body = ephemeral(plain(md`Malformed slash command: ${who}`));
+      return;
+    }
     const parsed = parseCommand(text, { supportSizes: options.supportSizes });
     if (!parsed.ok) {
       options.metrics?.commands.inc({ source: 'slack', command: parsed.nearest ?? 'unknown', outcome: 'invalid' });
@@ -405,10 +467,10 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
   router.post('/slack/interactions', async (ctx) => {
     const body = await verifiedBody(ctx);
     if (body === undefined) return;
-    const click = parseButtonClick(new URLSearchParams(body).get('payload'));
-    if (!click) {
+    const click = parseButtonClick(new URLSearchParams(body).get('payload'), requester);
+    if (typeof click === 'string' || !click) {
       ctx.status = 400;
-      ctx.body = { error: 'malformed interaction payload' };
+      ctx.body = { error: `malformed interaction payload${click ? `: ${click}` : ''}` };
       return;
     }
     // Slack wants an empty 200 at once; anything a user should see goes to response_url.
@@ -438,8 +500,8 @@ type ButtonClick =
   | { kind: 'prolongate'; who: Requester; namespace: string; minutes: number }
   | { kind: 'ignored'; actionId: string };
 
-/** Parses a block_actions payload strictly: a valid signature says who sent it, not that it is well-formed. */
-function parseButtonClick(raw: string | null): ButtonClick | undefined {
+/** Parses a block_actions payload strictly: a valid signature says who sent it, not that it is well-formed. A string: its response_url is refused. */
+function parseButtonClick(raw: string | null, requester: (user: string, channel: string | undefined, responseUrl: string) => Requester | string): ButtonClick | string | undefined {
   if (raw === null) return undefined;
   let payload: unknown;
   try {
@@ -458,7 +520,8 @@ function parseButtonClick(raw: string | null): ButtonClick | undefined {
   if (action.action_id !== PROLONGATE_ACTION_ID && action.action_id !== STOP_ACTION_ID) return { kind: 'ignored', actionId: action.action_id };
   const value = decodeButtonValue(action.value);
   if (!value) return undefined;
-  const who: Requester = { user: userId, channel: typeof channelId === 'string' ? channelId : undefined, responseUrl };
+  const who = requester(userId, typeof channelId === 'string' ? channelId : undefined, responseUrl);
+  if (typeof who === 'string') return who;
   return action.action_id === STOP_ACTION_ID
     ? { kind: 'stop', who, namespace: value.namespace }
     : { kind: 'prolongate', who, namespace: value.namespace, minutes: value.minutes ?? BUTTON_PROLONGATION_MINUTES };
@@ -473,61 +536,64 @@ function rootCause(err: unknown): string {
 
 function unknownNamespace(namespace: string): SlackMessage {
   return plain(
-    `:grey_question: There is no environment *${namespace}*: no namespace of that name is enrolled with the scheduler.`,
-    '`/devenv list` shows the environments there are.',
+    md`:grey_question: There is no environment *${namespace}*: no namespace of that name is enrolled with the scheduler.`,
+    md`${code('/devenv list')} shows the environments there are.`,
   );
 }
 
+/** `error` quotes what the user typed: escaped like everything else, in the fallback text as in the blocks. */
 function usageMessage(error: string, usage: string[]): SlackMessage {
-  return {
-    text: `${error}. Usage: ${usage.join(' | ')}`,
-    blocks: [section(`:grey_question: ${escape(error)}.`), section(`*Usage*\n\`\`\`${escape(usage.join('\n'))}\`\`\``), context('`/devenv help` lists every command.')],
-  };
+  return message(md`${error}. Usage: ${usage.join(' | ')}`, [
+    section(md`:grey_question: ${error}.`),
+    section(md`*Usage*\n${codeBlock(usage.join('\n'))}`),
+    context(md`${code('/devenv help')} lists every command.`),
+  ]);
 }
 
 function helpMessage(): SlackMessage {
   const lines = helpLines();
-  return { text: lines.join('\n'), blocks: [section('*`/devenv` commands*'), section(`\`\`\`${escape(lines.join('\n'))}\`\`\``)] };
+  return message(escaped(lines.join('\n')), [section(md`*${code('/devenv')} commands*`), section(codeBlock(lines.join('\n')))]);
 }
 
 function statusMessage(state: EnvironmentStatus, workloads: WorkloadRow[] | 'unavailable' | undefined, aws?: AwsResource[] | 'unavailable'): SlackMessage {
-  const head = `${PHASE_ICON[state.phase]} *${state.namespace}* is *${state.phase}*`;
+  const head = md`${PHASE_ICON[state.phase]} *${state.namespace}* is *${state.phase}*`;
   const shutdown = state.shutdownDescription
-    ? `Next shutdown: ${escape(state.shutdownDescription)}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`
+    ? md`Next shutdown: ${state.shutdownDescription}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`
     : state.enabled
-      ? 'No shutdown scheduled: it is not running.'
-      : 'Scheduler disabled for this namespace: it stays up until someone stops it.';
+      ? md`No shutdown scheduled: it is not running.`
+      : md`Scheduler disabled for this namespace: it stays up until someone stops it.`;
   const last = state.lastAction;
   const lastLine = last
-    ? `Last: ${last.action} by ${mrkdwn(last.by)} ${slackDate(last.at)}${last.detail ? ` (${mrkdwn(last.detail)})` : ''}`
-    : 'Last: nothing yet';
-  const blocks = [section(`${head}\n${shutdown}`)];
-  if (workloads === 'unavailable') blocks.push(context('Workloads could not be read from Kubernetes just now.'));
+    ? md`Last: ${last.action} by ${mention(last.by)} ${slackDate(last.at)}${last.detail ? md` (${withMentions(last.detail, [last.by])})` : ''}`
+    : md`Last: nothing yet`;
+  const blocks = [section(md`${head}\n${shutdown}`)];
+  if (workloads === 'unavailable') blocks.push(context(md`Workloads could not be read from Kubernetes just now.`));
   else if (workloads) blocks.push(section(workloadTable(workloads)));
-  if (aws === 'unavailable') blocks.push(context('AWS resources could not be read just now.'));
+  if (aws === 'unavailable') blocks.push(context(md`AWS resources could not be read just now.`));
   else if (aws?.length) blocks.push(section(awsTable(aws)));
   const problems = (state.problems ?? []).map((p) => p.detail);
-  if (problems.length) blocks.push(section(`:warning: ${problems.map((p) => mrkdwn(p)).join('\n:warning: ')}`));
+  if (problems.length) blocks.push(section(md`:warning: ${joinMd(problems, '\n:warning: ')}`));
   blocks.push(context(lastLine));
-  const text = `${state.namespace} is ${state.phase}. ${state.shutdownDescription ? `Next shutdown ${state.shutdownDescription}.` : ''}${problems.length ? ` ${problems.join('. ')}.` : ''}`;
-  return { text: text.trim(), blocks };
+  const next = state.shutdownDescription ? md` Next shutdown ${state.shutdownDescription}.` : md``;
+  const trouble = problems.length ? md` ${joinMd(problems, '. ')}.` : md``;
+  return message(md`${state.namespace} is ${state.phase}.${next}${trouble}`, blocks);
 }
 
 /** EC2 and RDS resources tagged for the namespace, with AWS's own word for their state. */
-function awsTable(resources: AwsResource[]): string {
+function awsTable(resources: AwsResource[]): Mrkdwn {
   const cells = [
     ['AWS', 'STATE'],
     ...resources.map((r) => [`${r.kind}/${r.name ?? r.id}`, `${r.state}${r.scheduler === 'enabled' ? '' : ' (not scheduled)'}${r.unsupported ? ` (cannot stop: ${r.unsupported})` : ''}`]),
   ];
   const width = Math.max(...cells.map(([name]) => name!.length));
-  return `\`\`\`${escape(cells.map(([name, state]) => `${name!.padEnd(width)}  ${state}`).join('\n'))}\`\`\``;
+  return codeBlock(cells.map(([name, state]) => `${name!.padEnd(width)}  ${state}`).join('\n'));
 }
 
 /** A fixed-width table in a code block: the most compact thing Slack renders. */
-function workloadTable(rows: WorkloadRow[]): string {
-  if (rows.length === 0) return '_No Deployments or StatefulSets._';
+function workloadTable(rows: WorkloadRow[]): Mrkdwn {
+  if (rows.length === 0) return md`_No Deployments or StatefulSets._`;
   const cells = [['WORKLOAD', 'READY'], ...rows.map((w) => [`${w.kind}/${w.name}`, `${w.ready}/${w.desired}`])];
   const width = Math.max(...cells.map(([name]) => name!.length));
   const text = cells.map(([name, ready]) => `${name!.padEnd(width)}  ${ready}`).join('\n');
-  return `\`\`\`${escape(text.length > 2800 ? `${text.slice(0, 2800)}\n…` : text)}\`\`\``;
+  return codeBlock(text.length > 2800 ? `${text.slice(0, 2800)}\n…` : text);
 }

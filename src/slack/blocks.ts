@@ -2,21 +2,50 @@
  * Slack message building shared by the HTTP side (replies to `/devenv` and button clicks)
  * and the notifier activity (warnings and announcements). The button action ids live here
  * so the buttons a warning carries are exactly the ones `/slack/interactions` handles.
+ *
+ * Escaping has one seam: every text a message shows, the fallback `text` as much as the
+ * blocks, is a `Mrkdwn`, and the only ways to make one are here. `md` escapes whatever it
+ * interpolates unless that is a `Mrkdwn` already; `mention` and `channelLink` check that
+ * they are given an id before they make markup of it. `message`, `section` and `context`
+ * take nothing else, so a raw string that reached Slack would not type-check. What a user
+ * types, an annotation, an AWS tag or an error message can never become `<!channel>`, a
+ * link or a mention: a word that looks like a user id stays a word. Only an id from a field
+ * that is one (the requester's `user_id`, a recorded `by`) is shown as a mention.
  */
 import { dns1123LabelError } from '../commands';
+import { isSlackChannelId, isSlackUserId } from './ids';
 
 export const PROLONGATE_ACTION_ID = 'devenv_prolongate';
 export const STOP_ACTION_ID = 'devenv_stop';
 /** What "Prolongate 1h" adds. */
 export const BUTTON_PROLONGATION_MINUTES = 60;
 
-/** A Block Kit block; Slack validates the shape, we only build a handful of kinds. */
-export type Block = { type: string; [field: string]: unknown };
+declare const BUILT: unique symbol;
+/** Made by the builders of this module only. */
+type Built = { readonly [BUILT]: true };
+
+/** A Block Kit block; Slack validates the shape, we only build a handful of kinds, all here. */
+export type Block = { readonly type: string; readonly [field: string]: unknown } & Built;
 
 export interface SlackMessage {
-  /** Plain-text fallback for notifications and clients without Block Kit. */
-  text: string;
-  blocks: Block[];
+  /** Plain-text fallback for notifications and clients without Block Kit; Slack reads it as mrkdwn too, so it is escaped like the blocks. */
+  readonly text: string & Built;
+  readonly blocks: Block[];
+}
+
+/** Text that is safe to give Slack as mrkdwn. */
+export class Mrkdwn {
+  readonly #source: string;
+  private constructor(source: string) {
+    this.#source = source;
+  }
+  /** Markup written by this module. */
+  static trusted(source: string): Mrkdwn {
+    return new Mrkdwn(source);
+  }
+  get source(): string {
+    return this.#source;
+  }
 }
 
 /** Slack's mrkdwn treats only these three as control characters. */
@@ -24,39 +53,84 @@ export function escape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/**
- * Workflows record who acted as a Slack user id (`U024BE7LH`); in a message that should
- * read as a mention. Namespaces are lowercase (DNS-1123), so they never look like one.
- */
-export function mentionUsers(escapedText: string): string {
-  return escapedText.replace(/\b[UW][A-Z0-9]{8,}\b/g, (id) => `<@${id}>`);
+export type MrkdwnPart = Mrkdwn | string | number;
+
+const piece = (part: MrkdwnPart): string => (part instanceof Mrkdwn ? part.source : escape(String(part)));
+
+/** A template of this code's own markup; every interpolated string or number is escaped, a `Mrkdwn` is kept as it is. */
+export function md(strings: TemplateStringsArray, ...parts: MrkdwnPart[]): Mrkdwn {
+  let out = strings[0] ?? '';
+  parts.forEach((part, i) => (out += piece(part) + (strings[i + 1] ?? '')));
+  return Mrkdwn.trusted(out);
 }
 
-/** Escaped, with user ids as mentions: any text from a workflow or a user goes through here. */
-export const mrkdwn = (text: string): string => mentionUsers(escape(text));
+/** Any text, escaped. */
+export const escaped = (text: string): Mrkdwn => Mrkdwn.trusted(escape(text));
+
+/** Several parts, escaped where they are not `Mrkdwn`, joined by `separator` (escaped too). */
+export function joinMd(parts: readonly MrkdwnPart[], separator: string): Mrkdwn {
+  return Mrkdwn.trusted(parts.map(piece).join(escape(separator)));
+}
+
+/** `<@U…>` for a user id; anything else (`scheduler`, `api:ci`, `cli:alice`) is shown as the escaped word it is. */
+export function mention(user: string): Mrkdwn {
+  return isSlackUserId(user) ? Mrkdwn.trusted(`<@${user}>`) : escaped(user);
+}
+
+/** `<#C…>` for a channel id; anything else is shown escaped. */
+export function channelLink(channel: string): Mrkdwn {
+  return isSlackChannelId(channel) ? Mrkdwn.trusted(`<#${channel}>`) : escaped(channel);
+}
+
+/**
+ * Escaped text in which the given user ids, and only those, read as mentions. For sentences
+ * a workflow wrote about a `by` that is known here (the requester's own `user_id`, a recorded
+ * `by`): "dev1 stopped by U024BE7LH" names who acted. Any other word that looks like an id,
+ * whether typed by a user or taken from a tag, stays a word.
+ */
+export function withMentions(text: string, users: readonly (string | null | undefined)[]): Mrkdwn {
+  const ids = [...new Set(users.filter((user): user is string => typeof user === 'string' && isSlackUserId(user)))];
+  if (ids.length === 0) return escaped(text);
+  // Ids are upper-case letters and digits only: nothing to escape in the pattern.
+  const pattern = new RegExp(`(?<![A-Za-z0-9])(${ids.join('|')})(?![A-Za-z0-9])`, 'g');
+  return Mrkdwn.trusted(escape(text).replace(pattern, (id) => `<@${id}>`));
+}
+
+/** Inline code. */
+export const code = (text: string): Mrkdwn => Mrkdwn.trusted(`\`${escape(text)}\``);
+/** A code block: the most compact thing Slack renders as a table. */
+export const codeBlock = (text: string): Mrkdwn => Mrkdwn.trusted(`\`\`\`${escape(text)}\`\`\``);
 
 /** Shown in each reader's own time zone by Slack ("Today at 7:00 PM"); the fallback is UTC. */
-export function slackDate(iso: string): string {
+export function slackDate(iso: string): Mrkdwn {
   const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return escaped(iso);
   const fallback = `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  return `<!date^${Math.floor(at.getTime() / 1000)}^{date_short_pretty} at {time}|${fallback}>`;
+  return Mrkdwn.trusted(`<!date^${Math.floor(at.getTime() / 1000)}^{date_short_pretty} at {time}|${fallback}>`);
 }
 
-export const section = (text: string): Block => ({ type: 'section', text: { type: 'mrkdwn', text } });
-export const context = (...texts: string[]): Block => ({ type: 'context', elements: texts.map((text) => ({ type: 'mrkdwn', text })) });
+const built = <T>(value: T): T & Built => value as T & Built;
+
+export const section = (text: Mrkdwn): Block => built({ type: 'section', text: { type: 'mrkdwn', text: text.source } });
+export const context = (...texts: Mrkdwn[]): Block => built({ type: 'context', elements: texts.map((text) => ({ type: 'mrkdwn', text: text.source })) });
+
+/** The one way to make a message: its fallback text is escaped like its blocks. */
+export function message(text: Mrkdwn, blocks: Block[]): SlackMessage {
+  return { text: built(text.source), blocks };
+}
 
 /** Slack refuses section text over 3000 characters: long lists are split over several sections. */
-export function sections(lines: string[], limit = 2900): Block[] {
+export function sections(lines: readonly Mrkdwn[], limit = 2900): Block[] {
   const blocks: Block[] = [];
   let chunk = '';
-  for (const line of lines) {
+  for (const { source: line } of lines) {
     if (chunk && chunk.length + line.length + 1 > limit) {
-      blocks.push(section(chunk));
+      blocks.push(section(Mrkdwn.trusted(chunk)));
       chunk = '';
     }
     chunk = chunk ? `${chunk}\n${line}` : line;
   }
-  if (chunk) blocks.push(section(chunk));
+  if (chunk) blocks.push(section(Mrkdwn.trusted(chunk)));
   return blocks;
 }
 
@@ -91,31 +165,36 @@ export function decodeButtonValue(raw: unknown): ButtonValue | undefined {
   return minutes === undefined ? { namespace } : { namespace, minutes };
 }
 
+/** Slack does not parse plain text for mentions or links; the only variable in these is the namespace, a DNS-1123 label. */
+function plainText(text: string): { type: 'plain_text'; text: string } {
+  return { type: 'plain_text', text };
+}
+
 export function warningButtons(namespace: string): Block {
-  return {
+  return built({
     type: 'actions',
     block_id: `devenv_warning_${namespace}`,
     elements: [
       {
         type: 'button',
         action_id: PROLONGATE_ACTION_ID,
-        text: { type: 'plain_text', text: 'Prolongate 1h' },
+        text: plainText('Prolongate 1h'),
         style: 'primary',
         value: encodeButtonValue({ namespace, minutes: BUTTON_PROLONGATION_MINUTES }),
       },
       {
         type: 'button',
         action_id: STOP_ACTION_ID,
-        text: { type: 'plain_text', text: 'Stop now' },
+        text: plainText('Stop now'),
         style: 'danger',
         value: encodeButtonValue({ namespace }),
         confirm: {
-          title: { type: 'plain_text', text: `Stop ${namespace}?` },
-          text: { type: 'mrkdwn', text: `Every workload of *${namespace}* is scaled to 0 now.` },
-          confirm: { type: 'plain_text', text: 'Stop now' },
-          deny: { type: 'plain_text', text: 'Keep it running' },
+          title: plainText(`Stop ${namespace}?`),
+          text: { type: 'mrkdwn', text: md`Every workload of *${namespace}* is scaled to 0 now.`.source },
+          confirm: plainText('Stop now'),
+          deny: plainText('Keep it running'),
         },
       },
     ],
-  };
+  });
 }

@@ -146,6 +146,31 @@ export function visibleText(message: Record<string, unknown>): string {
   return texts.join('\n').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
+/**
+ * Every string Slack reads as mrkdwn, raw, as it was sent: the fallback `text` and every
+ * `text` inside the blocks. Where `visibleText` shows what a person reads, this shows what
+ * Slack parses: a `<!channel>` here pings the channel.
+ */
+export function slackFields(message: Record<string, unknown>): string[] {
+  const texts: string[] = typeof message.text === 'string' ? [message.text] : [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'text' && typeof value === 'string') texts.push(value);
+        else walk(value);
+      }
+    }
+  };
+  walk(message.blocks);
+  return texts;
+}
+
+/** Slack markup in a field: a special mention (`<!channel>`, `<!here>`, `<!subteam^…>`), a user or channel mention, or a link. Dates (`<!date^…>`) are ours. */
+export function markupIn(field: string): string[] {
+  return [...field.matchAll(/<(?!!date\^)[^>]*>/g)].map((m) => m[0]);
+}
+
 /** Polls until `check` returns a value, or fails naming what it waited for. */
 export async function eventually<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
