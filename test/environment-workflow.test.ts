@@ -378,6 +378,30 @@ describe('environment workflow (time-skipping server)', function () {
     });
   });
 
+  it('a re-check that read AWS before a start does not erase what that start could not do', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      const checkedAt = new Date((await handle.query(statusQuery)).awsCheckedAt!).getTime();
+      let finishRead!: () => void;
+      recorded.holdAwsStatus = new Promise((resolve) => (finishRead = resolve));
+      // Once the read runs the clock is locked and goes on in real time: sleep just past it.
+      await env.sleep(checkedAt + 6 * HOUR + 2_000 - (await env.currentTimeMs()));
+      await eventuallyTrue(() => callsNamed('awsStatus').length === 1); // the re-check's read is under way
+
+      recorded.awsFailure = () => ApplicationFailure.nonRetryable('AWS refused (AccessDenied)', 'AwsNotAllowed');
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      recorded.awsFailure = undefined;
+      recorded.holdAwsStatus = undefined;
+      finishRead(); // answers from before the start: nothing awake
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const status = await handle.query(statusQuery);
+      assert.equal(status.phase, 'running');
+      assert.deepEqual(status.problems?.map((p) => p.detail), ['AWS could not start: AWS refused (AccessDenied)']);
+    });
+  });
+
   it('a start is not held up by the AWS re-check of a stopped environment, however long AWS keeps failing', async function () {
     const policy = await policyEndingIn(3);
     await worker.runUntil(async () => {

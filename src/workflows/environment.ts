@@ -93,6 +93,8 @@ export interface EnvironmentInput {
   dispatchAheadMs?: number;
   /** Notifications still undelivered when the previous run continued as new: this run sends them, each until its deadline. */
   undelivered?: PendingNotification[];
+  /** Set when the previous run continued as new while leaving management (its restore kept failing): who retired it. */
+  leavingBy?: string;
 }
 
 export interface EnvironmentStatus extends EnvironmentState {
@@ -205,6 +207,10 @@ const PATCHES = {
   notificationsCarriedOver: 'notifications-carried-over',
   /** The morning reset keeps a prolongation made the same local day. */
   resetKeepsSameDay: 'reset-keeps-same-day-prolongation',
+  /** A notification past its deadline (a warning handled after its shutdown, when workers were down) is not sent at all. */
+  lateNotificationsDropped: 'late-notifications-dropped',
+  /** The main loop also wakes from a timer wait once the history is long and nothing is in progress, to continue as new. */
+  wakeToContinueAsNew: 'wake-to-continue-as-new',
 } as const;
 
 export async function environmentWorkflow(input: EnvironmentInput): Promise<EnvironmentStatus> {
@@ -215,7 +221,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   const state: EnvironmentState = input.state ?? enrol();
   let retired = false;
   /** Set by a `retire` of reason `unmanaged`: who asked; the main loop restores the environment, then retires it. */
-  let leavingBy: string | null = null;
+  let leavingBy: string | null = input.leavingBy ?? null;
   /**
    * Everything that touches workloads or AWS (Updates, the scheduled stop, the re-stop of
    * AWS resources that woke) runs under this lock, one at a time, in arrival order.
@@ -223,6 +229,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   const lock = new Mutex();
   let busy = false; // the lock of histories recorded before the FIFO lock; also set under the new one
   let recheckInFlight = false;
+  /** Stops and starts completed in this run: a re-check's read taken before one of them says nothing about now. */
+  let actionsDone = 0;
   const outbox = new Map<number, PendingNotification>();
   let nextNotification = 0;
   let version = 0; // bumped on every change so the main loop re-plans
@@ -302,7 +310,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   function deliver(notification: PendingNotification): void {
     const deadline = new Date(notification.deadline);
-    if (deadline.getTime() <= now().getTime()) {
+    if (deadline.getTime() <= now().getTime() && patched(PATCHES.lateNotificationsDropped)) {
       log.warn('notification dropped: past its deadline', { namespace, kind: notification.event.kind });
       return;
     }
@@ -362,11 +370,15 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const before = state.workloads;
     state.workloads = 'stopping';
     changed();
-    const [kubernetes, awsResult] = await bothHalves(stopNamespace(namespace, timing), stopAwsResources(namespace, timing));
+    const [kubernetes, awsResult] = await bothHalves(stopNamespace(namespace, timing), stopAwsResources(namespace, timing)).catch((err: unknown) => {
+      state.workloads = before; // histories from before independent halves: the first failure failed the whole stop
+      throw err;
+    });
+    actionsDone++;
     const aws = awsOutcome('stop', awsResult);
     if (kubernetes.status === 'rejected') {
       state.workloads = before;
-      setProblems([{ half: 'kubernetes', action: 'stop', detail: `Kubernetes could not stop: ${describeFailure(kubernetes.reason)}` }, ...aws.problems]);
+      setProblems([{ half: 'kubernetes', action: 'stop', detail: `Kubernetes could not stop: ${describeFailure(kubernetes.reason)}${aws.problems.length ? '' : '; AWS did stop'}` }, ...aws.problems]);
       throw kubernetes.reason;
     }
     const report = kubernetes.value;
@@ -409,7 +421,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
    */
   async function recheckAws(): Promise<void> {
     state.awsCheckedAt = now().toISOString(); // the next look waits its turn, whatever this one finds
+    const actionsBefore = actionsDone;
     const awake = awakeAwsResources(await awsStatus(namespace));
+    if (actionsDone !== actionsBefore || state.workloads !== 'stopped') return; // a stop or start came meanwhile: it said what AWS is
     if (awake.length === 0) {
       if (state.problems?.some((p) => p.half === 'aws')) {
         setProblems((state.problems ?? []).filter((p) => p.half !== 'aws'));
@@ -441,11 +455,15 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     state.workloads = 'starting';
     changed();
     // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
-    const [kubernetes, awsResult] = await bothHalves(startNamespace(namespace), startAwsResources(namespace));
+    const [kubernetes, awsResult] = await bothHalves(startNamespace(namespace), startAwsResources(namespace)).catch((err: unknown) => {
+      state.workloads = before; // histories from before independent halves: the first failure failed the whole start
+      throw err;
+    });
+    actionsDone++;
     const aws = awsOutcome('start', awsResult);
     if (kubernetes.status === 'rejected') {
       state.workloads = before;
-      setProblems([{ half: 'kubernetes', action: 'start', detail: `Kubernetes could not start: ${describeFailure(kubernetes.reason)}` }, ...aws.problems]);
+      setProblems([{ half: 'kubernetes', action: 'start', detail: `Kubernetes could not start: ${describeFailure(kubernetes.reason)}${aws.problems.length ? '' : '; AWS did start'}` }, ...aws.problems]);
       throw kubernetes.reason;
     }
     const report = kubernetes.value;
@@ -494,6 +512,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
         record('start', by, `restore before leaving management failed: ${detail}`);
         changed();
         await condition(() => retired, RESTORE_RETRY_MS);
+        // Tried for days (RBAC taken away, ...): the history must not grow without end meanwhile.
+        if (!retired && historyIsLong() && allHandlersFinished()) await continueAsNew<typeof environmentWorkflow>(continuedInput());
       }
     }
   }
@@ -629,6 +649,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   async function fireDueEvent(): Promise<void> {
     const event = nextEvent();
     if (!event || dueAt(event) > now().getTime()) return; // re-planned while we waited for the lock
+    if (leavingBy !== null) return; // leaving management while it waited: nothing more to stop
     if (event.kind === 'shutdown') {
       await stop('scheduler', 'scheduled-stop', dispatchAheadMs ? { notBefore: event.at.toISOString() } : undefined);
       return;
@@ -671,7 +692,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   function continuedInput(): EnvironmentInput {
-    return { ...input, policy, state, enabled: state.enabled, dispatchAheadMs, undelivered: [...outbox.values()] };
+    return { ...input, policy, state, enabled: state.enabled, dispatchAheadMs, undelivered: [...outbox.values()], ...(leavingBy !== null ? { leavingBy } : {}) };
   }
 
   changed();
@@ -692,7 +713,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     const event = nextEvent();
     const seen = version;
-    const woken = () => version !== seen || retired || leavingBy !== null || (historyIsLong() && quiet());
+    const wakesToContinue = patched(PATCHES.wakeToContinueAsNew);
+    const woken = () => version !== seen || retired || leavingBy !== null || (wakesToContinue && historyIsLong() && quiet());
     if (!event) {
       await condition(woken);
       continue;

@@ -25,6 +25,8 @@ export type RecordingActivities = EnvironmentActivities &
     holdStops?: Promise<void>;
     /** While set, every AWS activity (stop, start, status) throws what it returns: AWS refusing or down. */
     awsFailure?: () => Error;
+    /** While set, awsStatus records its call, then waits for this before it reads (a slow re-check). */
+    holdAwsStatus?: Promise<void>;
     /** While set, every notify throws what it returns: Slack down. */
     notifyFailure?: () => Error;
     /** Kubernetes stops and starts running right now, and the most there ever were at once. */
@@ -74,6 +76,7 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
     },
     async awsStatus(namespace) {
       calls.push({ name: 'awsStatus', namespace, atMs: await clock() });
+      await activities.holdAwsStatus;
       if (activities.awsFailure) throw activities.awsFailure();
       return { namespace, source: 'live', resources: activities.awsStatusResults.shift() ?? [], notes: [] };
     },
