@@ -171,6 +171,7 @@ export function formatReconcileReport(report: ReconcileReport): string {
     return [
       `dry run: nothing was changed. ${counted}`,
       ...decisions.map((d) => `${what(d).padEnd(30)} ${d.namespace.padEnd(width)}  ${d.reason}`),
+      ...(report.decisionsOmitted ? [`... and ${report.decisionsOmitted} more, in the worker's log ("reconciler (dry run)")`] : []),
     ].join('\n');
   }
   const line = (label: string, names: string[]) => `${label}: ${names.length ? names.join(', ') : '-'}`;
@@ -184,6 +185,7 @@ export function formatReconcileReport(report: ReconcileReport): string {
     line('replanned', report.replanned),
     line('retired', report.retired),
     ...[...leftAlone].map(([reason, names]) => `left alone (${reason}): ${names.join(', ')}`),
+    ...(report.decisionsOmitted ? [`${report.decisionsOmitted} more namespaces unchanged or left alone, not listed`] : []),
     ...report.failed.map((f) => `failed: ${f.namespace}: ${f.error}`),
   ].join('\n');
 }

@@ -215,6 +215,16 @@ export const DEFAULT_INFRASTRUCTURE_NAMESPACES: readonly string[] = [
   'karpenter',
   'amazon-cloudwatch',
   'aws-observability',
+  'gmp-*',
+  'gke-*',
+  'longhorn-system',
+  'rook-ceph*',
+  'openebs',
+  'tekton-*',
+  'gitlab-runner*',
+  'arc-*',
+  'actions-runner-system',
+  'sealed-secrets',
 ];
 
 /** Namespace names (DNS-1123 labels). */

@@ -176,6 +176,9 @@ export function createEnrolmentActivities(options: {
       if (dryRun) {
         for (const decision of report.decisions) logger.info(decision, `reconciler (dry run): ${decision.action}`);
         logger.info(planned, 'reconciler (dry run): planned, nothing changed');
+        // Every decision is in the log; the result (capped in size by Temporal) keeps the first thousands.
+        report.decisionsOmitted = Math.max(0, report.decisions.length - MAX_DRY_RUN_DECISIONS);
+        report.decisions = report.decisions.slice(0, MAX_DRY_RUN_DECISIONS);
         return report;
       }
       // The report is the workflow's result, which Temporal caps in size: on a cluster of
@@ -222,6 +225,8 @@ export function createEnrolmentActivities(options: {
 
 /** Decisions to change nothing kept in a real run's report; the rest are only counted. */
 const MAX_QUIET_DECISIONS = 500;
+/** Decisions a dry run's report keeps (all are logged). */
+const MAX_DRY_RUN_DECISIONS = 5000;
 
 /** How many namespaces and environments were looked at, and how many decisions of each kind were made. */
 function counts(report: ReconcileReport): Record<string, number> {
