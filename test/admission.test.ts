@@ -237,6 +237,11 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     return { 'devenv-scheduler/shutdown-time': `${String(at.getUTCHours()).padStart(2, '0')}:${String(at.getUTCMinutes()).padStart(2, '0')}` };
   }
 
+  /** An environment's run, its state and its signals in a line, as a test compares them before and after. */
+  function describeEnvironment({ runId, execution, state, signals }: Awaited<ReturnType<typeof snapshot>>): string {
+    return `run ${runId} ${execution}, scheduler ${state.enabled ? 'on' : 'off'}, shuts down at ${state.policy.shutdownTime}, phase ${state.phase}, last ${state.lastAction?.action ?? 'none'}, ${signals} signals`;
+  }
+
   /** The environment as a test compares it before and after: the run, its state, how many signals it has had. */
   async function snapshot(namespace: string) {
     const { runId, status: execution } = await handle(namespace).describe();
@@ -519,30 +524,50 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   });
 
   it('forged reviews posted straight to the webhook change nothing: a CREATE, an UPDATE of the label or the policy, a DELETE', async function () {
-    const victim = newName('victim');
-    await core.createNamespace({ body: { metadata: { name: victim, annotations: farShutdown() } } });
-    await statusWhen(victim, () => true);
-    const stored = (await core.readNamespace({ name: victim })).metadata!;
-    const before = await snapshot(victim);
-    assert.equal(before.state.enabled, true);
+    // One environment for each forged change, so that each one's effect is seen apart.
+    const victims = { label: newName('victim-label'), policy: newName('victim-policy'), delete: newName('victim-delete') };
+    for (const name of Object.values(victims)) await core.createNamespace({ body: { metadata: { name, annotations: farShutdown() } } });
+    const stored: Record<string, Record<string, unknown>> = {};
+    const before: Record<string, string> = {};
+    for (const name of Object.values(victims)) {
+      await statusWhen(name, () => true);
+      const { metadata } = await core.readNamespace({ name });
+      // As the apiserver would send it, uid and all.
+      stored[name] = { name, uid: metadata?.uid, labels: metadata?.labels, annotations: metadata?.annotations };
+      before[name] = describeEnvironment(await snapshot(name));
+    }
     const absent = newName('forged-absent');
     const unlabelled = `team-a-${pid}`;
     const [seen, unconfirmed, leftAlone] = [await allAdmissions(), await admissions('unconfirmed'), await admissions('left-alone')];
-    // As the apiserver would send them, uid and all, but for changes nobody made.
-    const asStored = { name: victim, uid: stored.uid, labels: stored.labels, annotations: stored.annotations };
+    const as = (name: string, change: Record<string, unknown>) => ({ metadata: { ...stored[name], ...change } });
     const forged = [
       { operation: 'CREATE', name: absent, object: { metadata: { name: absent, labels: { scheduler: 'enabled' } } } },
       { operation: 'CREATE', name: unlabelled, object: { metadata: { name: unlabelled, labels: { scheduler: 'enabled' } } } },
-      { operation: 'UPDATE', name: victim, object: { metadata: { ...asStored, labels: { ...asStored.labels, scheduler: 'disabled' } } }, oldObject: { metadata: asStored } },
-      { operation: 'UPDATE', name: victim, object: { metadata: { ...asStored, annotations: { 'devenv-scheduler/shutdown-time': '03:07' } } }, oldObject: { metadata: asStored } },
-      { operation: 'DELETE', name: victim, object: null, oldObject: { metadata: asStored } },
+      { operation: 'UPDATE', name: victims.label, object: as(victims.label, { labels: { ...(stored[victims.label]!.labels as object), scheduler: 'disabled' } }), oldObject: as(victims.label, {}) },
+      { operation: 'UPDATE', name: victims.policy, object: as(victims.policy, { annotations: { 'devenv-scheduler/shutdown-time': '03:07' } }), oldObject: as(victims.policy, {}) },
+      { operation: 'DELETE', name: victims.delete, object: null, oldObject: as(victims.delete, {}) },
     ];
     for (const request of forged) assert.equal((await forge(request)).allowed, true);
     await eventually('the webhook to be done with all five', async () => ((await allAdmissions()) >= seen + forged.length ? true : undefined), 20_000);
 
-    assert.equal(await workflowState(absent), 'NONE', 'no environment for a namespace that does not exist');
-    assert.equal(await workflowState(unlabelled), 'NONE', 'nor for one that exists, unlabelled, whatever the review says its label is');
-    assert.deepEqual(await snapshot(victim), before, 'neither retired, nor disabled, nor re-planned: not even signalled');
+    const after = async (name: string) => describeEnvironment(await snapshot(name));
+    assert.deepEqual(
+      {
+        'CREATE of a namespace that does not exist': await workflowState(absent),
+        'CREATE naming an unlabelled namespace as labelled': await workflowState(unlabelled),
+        'UPDATE of the label to disabled': await after(victims.label),
+        'UPDATE of the shutdown-time annotation': await after(victims.policy),
+        'DELETE of a namespace that is there': await after(victims.delete),
+      },
+      {
+        'CREATE of a namespace that does not exist': 'NONE',
+        'CREATE naming an unlabelled namespace as labelled': 'NONE',
+        'UPDATE of the label to disabled': before[victims.label],
+        'UPDATE of the shutdown-time annotation': before[victims.policy],
+        'DELETE of a namespace that is there': before[victims.delete],
+      },
+    );
+    for (const name of Object.values(victims)) assert.equal(describeEnvironment(await snapshot(name)), before[name], `${name}: not even signalled`);
     assert.equal(await admissions('unconfirmed'), unconfirmed + 4, 'the stored namespace never showed the change');
     assert.equal(await admissions('left-alone'), leftAlone + 1, 'the unlabelled namespace, as stored, is not an environment');
   });
