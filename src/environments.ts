@@ -10,6 +10,7 @@ import {
   WorkflowUpdateFailedError,
   WorkflowUpdateStage,
   type Client,
+  type WorkflowExecutionInfo,
 } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from './search-attributes';
@@ -152,6 +153,8 @@ const RUNNING_SUPPORT_PODS = `WorkflowType = 'supportPodWorkflow' AND ExecutionS
 export interface Environments {
   status(namespace: string): Promise<EnvironmentStatus>;
   list(): Promise<EnvironmentSummary[]>;
+  /** The namespace's running environment as the server describes it (current, unlike a listing; no worker needed), or undefined when none runs. */
+  running(namespace: string): Promise<EnvironmentSummary | undefined>;
   /** How many running environments are in each phase (Temporal visibility counts, no listing). */
   countByPhase(): Promise<Record<Phase, number>>;
   /** Fails at once, from the server alone, when the environment is unknown or retired: no worker needed to say so. */
@@ -168,6 +171,23 @@ export interface Environments {
 export interface EnvironmentsOptions {
   /** Limits on support pods; without it there are none (the CLI). */
   support?: SupportPolicy;
+}
+
+/** An environment run as its search attributes and memo (a listing's or a describe's) say it is. */
+function summaryOf(execution: Pick<WorkflowExecutionInfo, 'typedSearchAttributes' | 'memo' | 'workflowId' | 'runId' | 'startTime'>): EnvironmentSummary {
+  const attributes = execution.typedSearchAttributes;
+  const memo = execution.memo?.[STATUS_MEMO] as StatusMemo | undefined;
+  const dispatchAheadMs = execution.memo?.[DISPATCH_AHEAD_MEMO];
+  return {
+    namespace: attributes.get(EnvNamespace) ?? execution.workflowId.replace(/^env\//, ''),
+    phase: (attributes.get(EnvPhase) ?? 'running') as Phase,
+    enabled: attributes.get(EnvEnabled) ?? true,
+    nextShutdown: attributes.get(EnvNextShutdown)?.toISOString() ?? null,
+    policy: memo?.policy ?? null,
+    dispatchAheadMs: typeof dispatchAheadMs === 'number' ? dispatchAheadMs : null,
+    runId: execution.runId,
+    startedAt: execution.startTime.toISOString(),
+  };
 }
 
 export function createEnvironments(client: Client, options: EnvironmentsOptions = {}): Environments {
@@ -307,22 +327,18 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
 
     async list() {
       const environments: EnvironmentSummary[] = [];
-      for await (const execution of client.workflow.list({ query: RUNNING_ENVIRONMENTS })) {
-        const attributes = execution.typedSearchAttributes;
-        const memo = execution.memo?.[STATUS_MEMO] as StatusMemo | undefined;
-        const dispatchAheadMs = execution.memo?.[DISPATCH_AHEAD_MEMO];
-        environments.push({
-          namespace: attributes.get(EnvNamespace) ?? execution.workflowId.replace(/^env\//, ''),
-          phase: (attributes.get(EnvPhase) ?? 'running') as Phase,
-          enabled: attributes.get(EnvEnabled) ?? true,
-          nextShutdown: attributes.get(EnvNextShutdown)?.toISOString() ?? null,
-          policy: memo?.policy ?? null,
-          dispatchAheadMs: typeof dispatchAheadMs === 'number' ? dispatchAheadMs : null,
-          runId: execution.runId,
-          startedAt: execution.startTime.toISOString(),
-        });
-      }
+      for await (const execution of client.workflow.list({ query: RUNNING_ENVIRONMENTS })) environments.push(summaryOf(execution));
       return environments.sort((a, b) => a.namespace.localeCompare(b.namespace));
+    },
+
+    async running(namespace) {
+      try {
+        const description = await handle(namespace).describe();
+        return description.status.name === 'RUNNING' ? summaryOf(description) : undefined;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      }
     },
 
     async countByPhase() {

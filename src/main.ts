@@ -6,7 +6,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
-import { createKubernetesActivities, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { createKubernetesActivities, createNamespaceReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
@@ -90,7 +90,14 @@ async function main(config: Config, logger: Logger): Promise<void> {
   let admission: AdmissionWebhook | undefined;
   let webhook: WebhookServer | undefined;
   if (servesUsers && tlsCert && tlsKey) {
-    admission = createAdmissionWebhook({ enrolment: createConfiguredEnrolment(config, client), logger: logger.child({ system: 'admission' }), metrics, dryRun: config.dryRun });
+    admission = createAdmissionWebhook({
+      enrolment: createConfiguredEnrolment(config, client),
+      // Every review is a hint: the namespace is read back, with the API's read-only identity, before anything is changed.
+      readNamespace: createNamespaceReader(loadKubeConfig()),
+      logger: logger.child({ system: 'admission' }),
+      metrics,
+      dryRun: config.dryRun,
+    });
     webhook = await startWebhookServer({ certFile: tlsCert, keyFile: tlsKey, port: config.webhook.port, router: admission.router, logger });
   }
 

@@ -12,6 +12,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   AdmissionregistrationV1Api,
@@ -28,7 +30,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { createEnrolment, createEnrolmentActivities, type Enrolment } from '../src/activities/enrolment';
-import { createNamespaceLister, type NamespaceInfo } from '../src/activities/kubernetes';
+import { createNamespaceLister, createNamespaceReader, type NamespaceInfo } from '../src/activities/kubernetes';
 import { createAdmissionWebhook, type AdmissionOptions } from '../src/api/admission';
 import { createMetrics, type Metrics } from '../src/api/metrics';
 import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
@@ -45,6 +47,8 @@ import { quietRuntime, uniqueTaskQueue, workflowBundle } from './support/tempora
 import { postJsonOverTls, servingCertificate } from './support/tls';
 
 const WEBHOOK_NAME = 'devenv-scheduler-test';
+/** Another admission check, of the test's own, that refuses to delete namespaces labelled devenv-test/protected=true. */
+const REFUSING_WEBHOOK_NAME = 'devenv-scheduler-test-refuse-delete';
 const DEVENV = path.join(__dirname, '..', 'bin', 'devenv.js');
 // The service's own namespace, named apart from the real one other suites create.
 const OWN_NAMESPACE = 'devenv-admission-own';
@@ -131,7 +135,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       keyFile: tls.keyFile,
       port: 0,
       host: '127.0.0.1',
-      router: createAdmissionWebhook({ enrolment, logger, metrics }).router,
+      router: createAdmissionWebhook({ enrolment, readNamespace: createNamespaceReader(cluster.kubeConfig), logger, metrics }).router,
       logger,
     });
     // The configurations k8s/ ships, pointed at this test's server and its CA, sparing this suite's system namespaces.
@@ -162,6 +166,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     // Cluster-wide: later suites must not call a webhook that is gone.
     await admission.deleteMutatingWebhookConfiguration({ name: WEBHOOK_NAME }).catch(() => undefined);
     await admission.deleteValidatingWebhookConfiguration({ name: WEBHOOK_NAME }).catch(() => undefined);
+    await admission.deleteValidatingWebhookConfiguration({ name: REFUSING_WEBHOOK_NAME }).catch(() => undefined);
     await webhook?.close();
     worker?.shutdown();
     await running;
@@ -202,6 +207,46 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
         const payload = signal!.input?.payloads?.[0];
         return payload ? defaultPayloadConverter.fromPayload<{ reason: string; by: string }>(payload) : undefined;
       });
+  }
+
+  /** How many signals the environment's current run has had. */
+  async function signalsTo(namespace: string): Promise<number> {
+    return ((await handle(namespace).fetchHistory()).events ?? []).filter((event) => event.workflowExecutionSignaledEventAttributes).length;
+  }
+
+  /** Every admission the suite's webhook has counted, whatever its outcome: each review is counted once, when it is done with. */
+  async function allAdmissions(): Promise<number> {
+    return (await metrics.admissions.get()).values.reduce((sum, v) => sum + v.value, 0);
+  }
+
+  /** An AdmissionReview as anyone who reaches the webhook's port can post it, past the apiserver. */
+  async function forge(request: Record<string, unknown>, path = '/admission/namespaces'): Promise<{ allowed: boolean; patch?: string }> {
+    const review = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: `forged-${++counter}`, kind: { group: '', version: 'v1', kind: 'Namespace' }, userInfo: { username: 'system:admin' }, ...request },
+    };
+    const reply = await postJsonOverTls(`${webhook.url}${path}`, JSON.stringify(review), tls.ca);
+    assert.equal(reply.status, 200);
+    return (JSON.parse(reply.text) as { response: { allowed: boolean; patch?: string } }).response;
+  }
+
+  /** A shutdown time twelve hours away (UTC), so that no warning or shutdown of the environment fires while a test compares its state. */
+  function farShutdown(): Record<string, string> {
+    const at = new Date(Date.now() + 12 * 3600_000);
+    return { 'devenv-scheduler/shutdown-time': `${String(at.getUTCHours()).padStart(2, '0')}:${String(at.getUTCMinutes()).padStart(2, '0')}` };
+  }
+
+  /** An environment's run, its state and its signals in a line, as a test compares them before and after. */
+  function describeEnvironment({ runId, execution, state, signals }: Awaited<ReturnType<typeof snapshot>>): string {
+    return `run ${runId} ${execution}, scheduler ${state.enabled ? 'on' : 'off'}, shuts down at ${state.policy.shutdownTime}, phase ${state.phase}, last ${state.lastAction?.action ?? 'none'}, ${signals} signals`;
+  }
+
+  /** The environment as a test compares it before and after: the run, its state, how many signals it has had. */
+  async function snapshot(namespace: string) {
+    const { runId, status: execution } = await handle(namespace).describe();
+    const { shutdownDescription: _, ...state } = await status(namespace);
+    return { runId, execution: execution.name, state, signals: await signalsTo(namespace) };
   }
 
   function devenv(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -425,7 +470,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       keyFile: tls.keyFile,
       port: 0,
       host: '127.0.0.1',
-      router: createAdmissionWebhook({ enrolment, logger, metrics: createMetrics(), dryRun: true }).router,
+      router: createAdmissionWebhook({ enrolment, readNamespace: createNamespaceReader(cluster.kubeConfig), logger, metrics: createMetrics(), dryRun: true }).router,
       logger,
     });
     try {
@@ -478,6 +523,123 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     assert.equal((reply.json as { response: { uid: string } }).response.uid, 'u-1', 'the uid is echoed whenever there is one');
   });
 
+  it('forged reviews posted straight to the webhook change nothing: a CREATE, an UPDATE of the label or the policy, a DELETE', async function () {
+    // One environment for each forged change, so that each one's effect is seen apart.
+    const victims = { label: newName('victim-label'), policy: newName('victim-policy'), delete: newName('victim-delete') };
+    for (const name of Object.values(victims)) await core.createNamespace({ body: { metadata: { name, annotations: farShutdown() } } });
+    const stored: Record<string, Record<string, unknown>> = {};
+    const before: Record<string, string> = {};
+    for (const name of Object.values(victims)) {
+      await statusWhen(name, () => true);
+      const { metadata } = await core.readNamespace({ name });
+      // As the apiserver would send it, uid and all.
+      stored[name] = { name, uid: metadata?.uid, labels: metadata?.labels, annotations: metadata?.annotations };
+      before[name] = describeEnvironment(await snapshot(name));
+    }
+    const absent = newName('forged-absent');
+    const unlabelled = `team-a-${pid}`;
+    const [seen, unconfirmed, leftAlone] = [await allAdmissions(), await admissions('unconfirmed'), await admissions('left-alone')];
+    const as = (name: string, change: Record<string, unknown>) => ({ metadata: { ...stored[name], ...change } });
+    const forged = [
+      { operation: 'CREATE', name: absent, object: { metadata: { name: absent, labels: { scheduler: 'enabled' } } } },
+      { operation: 'CREATE', name: unlabelled, object: { metadata: { name: unlabelled, labels: { scheduler: 'enabled' } } } },
+      { operation: 'UPDATE', name: victims.label, object: as(victims.label, { labels: { ...(stored[victims.label]!.labels as object), scheduler: 'disabled' } }), oldObject: as(victims.label, {}) },
+      { operation: 'UPDATE', name: victims.policy, object: as(victims.policy, { annotations: { 'devenv-scheduler/shutdown-time': '03:07' } }), oldObject: as(victims.policy, {}) },
+      { operation: 'DELETE', name: victims.delete, object: null, oldObject: as(victims.delete, {}) },
+    ];
+    for (const request of forged) assert.equal((await forge(request)).allowed, true);
+    await eventually('the webhook to be done with all five', async () => ((await allAdmissions()) >= seen + forged.length ? true : undefined), 20_000);
+
+    const after = async (name: string) => describeEnvironment(await snapshot(name));
+    assert.deepEqual(
+      {
+        'CREATE of a namespace that does not exist': await workflowState(absent),
+        'CREATE naming an unlabelled namespace as labelled': await workflowState(unlabelled),
+        'UPDATE of the label to disabled': await after(victims.label),
+        'UPDATE of the shutdown-time annotation': await after(victims.policy),
+        'DELETE of a namespace that is there': await after(victims.delete),
+      },
+      {
+        'CREATE of a namespace that does not exist': 'NONE',
+        'CREATE naming an unlabelled namespace as labelled': 'NONE',
+        'UPDATE of the label to disabled': before[victims.label],
+        'UPDATE of the shutdown-time annotation': before[victims.policy],
+        'DELETE of a namespace that is there': before[victims.delete],
+      },
+    );
+    for (const name of Object.values(victims)) assert.equal(describeEnvironment(await snapshot(name)), before[name], `${name}: not even signalled`);
+    assert.equal(await admissions('unconfirmed'), unconfirmed + 4, 'the stored namespace never showed the change');
+    assert.equal(await admissions('left-alone'), leftAlone + 1, 'the unlabelled namespace, as stored, is not an environment');
+  });
+
+  it('a forged CREATE posted to the labelling webhook gets its patch, for an object that is never stored: no namespace, no environment', async function () {
+    const name = newName('forged-label');
+    const answer = await forge({ operation: 'CREATE', name, object: { metadata: { name } } }, '/admission/namespaces/label');
+    assert.equal(answer.allowed, true);
+    assert.ok(answer.patch, 'answered as any CREATE is: the patch only applies to the object of that request');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await assert.rejects(core.readNamespace({ name }), (err: { code?: number }) => err.code === 404);
+    assert.equal(await workflowState(name), 'NONE');
+  });
+
+  it('a real DELETE that another admission check refuses does not retire the environment; once allowed, it does', async function () {
+    // Validating webhooks are called side by side: ours sees the DELETE whatever the other one answers.
+    const refusing = https.createServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, (req, res) => {
+      let text = '';
+      req.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      req.on('end', () => {
+        const { uid } = (JSON.parse(text) as { request: { uid: string } }).request;
+        const response = { uid, allowed: false, status: { code: 403, message: 'protected namespace: not to be deleted' } };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
+      });
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    const name = newName('protected');
+    try {
+      await admission.createValidatingWebhookConfiguration({
+        body: {
+          metadata: { name: REFUSING_WEBHOOK_NAME },
+          webhooks: [
+            {
+              name: 'refuse-delete.namespaces.devenv-scheduler.test',
+              admissionReviewVersions: ['v1'],
+              sideEffects: 'None',
+              failurePolicy: 'Fail',
+              timeoutSeconds: 5,
+              clientConfig: { url: `https://127.0.0.1:${(refusing.address() as AddressInfo).port}/`, caBundle: tls.ca.toString('base64') },
+              rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['namespaces'], scope: 'Cluster' }],
+              objectSelector: { matchLabels: { 'devenv-test/protected': 'true' } },
+            },
+          ],
+        },
+      });
+      await core.createNamespace({ body: { metadata: { name, labels: { 'devenv-test/protected': 'true' }, annotations: farShutdown() } } });
+      await statusWhen(name, () => true);
+      await eventually('the apiserver to call the refusing webhook', () =>
+        core.deleteNamespace({ name, dryRun: 'All' }).then(
+          () => undefined,
+          (err: { code?: number }) => (err.code === 403 ? true : Promise.reject(err)),
+        ),
+      );
+      const before = await snapshot(name);
+      const [seen, unconfirmed] = [await allAdmissions(), await admissions('unconfirmed')];
+      await assert.rejects(core.deleteNamespace({ name }), (err: { code?: number; body?: string }) => err.code === 403 && /not to be deleted/.test(String(err.body)));
+      await eventually('our webhook to be done with the DELETE', async () => ((await allAdmissions()) >= seen + 1 ? true : undefined), 20_000);
+      assert.equal((await core.readNamespace({ name })).metadata?.deletionTimestamp, undefined, 'the namespace is still there');
+      assert.deepEqual(await snapshot(name), before, 'its environment runs on, untouched');
+      assert.deepEqual(await retireSignals(name), []);
+      assert.equal(await admissions('unconfirmed'), unconfirmed + 1);
+    } finally {
+      await admission.deleteValidatingWebhookConfiguration({ name: REFUSING_WEBHOOK_NAME }).catch(() => undefined);
+      refusing.close();
+    }
+    // The refusing check gone (the apiserver notices a moment later), the delete goes through and retires the run that was running.
+    const { runId } = await handle(name).describe();
+    await eventually('the delete to be allowed', () => core.deleteNamespace({ name }).then(() => true, () => undefined));
+    await eventually('the workflow to complete', async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
+    assert.deepEqual(await retireSignals(name, runId), [{ reason: 'namespace-deleted', by: 'admission:devenv-test-admin' }]);
+  });
+
   /**
    * A webhook of its own, as a stopping API pod has it: its own connection to Temporal, two
    * changes passed on at a time, and every enrolment held at a gate until the test opens it,
@@ -490,7 +652,16 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     const gatedMetrics = createMetrics();
-    const webhook = createAdmissionWebhook({ enrolment: { ...own, enrol: async (...args) => gate.then(() => own.enrol(...args)) }, logger, metrics: gatedMetrics, concurrency: 2, ...options });
+    // These namespaces are not made in the cluster (the suite's webhook would enrol them): each is "stored" as its review shows it.
+    const readNamespace = async (name: string) => ({ name, uid: undefined, labels: { scheduler: 'enabled' }, annotations: {}, terminating: false });
+    const webhook = createAdmissionWebhook({
+      enrolment: { ...own, enrol: async (...args) => gate.then(() => own.enrol(...args)) },
+      readNamespace,
+      logger,
+      metrics: gatedMetrics,
+      concurrency: 2,
+      ...options,
+    });
     const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
     const names = Array.from({ length: 10 }, () => newName('drain'));
     for (const name of names) {
@@ -555,6 +726,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       host: '127.0.0.1',
       router: createAdmissionWebhook({
         enrolment: createEnrolment({ client: deadClient, taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS }),
+        readNamespace: createNamespaceReader(cluster.kubeConfig),
         logger,
         metrics: deadMetrics,
       }).router,

@@ -1,7 +1,8 @@
 /**
  * The enrolment rules (src/activities/enrolment-plan.ts), table-driven and without
- * servers: what a namespace is to the service, the JSON Patch that labels a new one, and
- * the reconciler's plan for every namespace and environment.
+ * servers: what a namespace is to the service, the JSON Patch that labels a new one, the
+ * reconciler's plan for every namespace and environment, and the admission webhook's for
+ * one.
  */
 import assert from 'node:assert/strict';
 import {
@@ -9,6 +10,7 @@ import {
   infrastructureMatcher,
   jsonPointerToken,
   labelPatch,
+  planNamespace,
   planReconcile,
   type NamespaceSnapshot,
   type PlanInput,
@@ -257,6 +259,52 @@ describe('enrolment rules (pure)', () => {
     it('decides once for each namespace and each environment', () => {
       const decisions = plan({ namespaces: [ns('a', { scheduler: 'enabled' }), ns('b')], environments: [env('a'), env('c')] });
       assert.deepEqual(decisions.map((d) => d.namespace), ['a', 'b', 'c']);
+    });
+  });
+
+  describe("the admission webhook's plan for one namespace, from what is stored", () => {
+    const stored = (labels?: Record<string, string>, more: Partial<NamespaceSnapshot> = {}): NamespaceSnapshot => ({ name: 'dev1', labels, annotations: {}, terminating: false, ...more });
+    const running = (more: Partial<RunningEnvironment> = {}): RunningEnvironment => ({ namespace: 'dev1', enabled: true, runId: 'run-1', startedAt: BEFORE, policy: POLICY, dispatchAheadMs: 10_000, ...more });
+    const plan = (namespace: NamespaceSnapshot | undefined, environment: RunningEnvironment | undefined) => {
+      const d = planNamespace({ name: 'dev1', namespace, environment, snapshotAt: SNAPSHOT_AT, rules: RULES, defaults: POLICY, dispatchAheadMs: 10_000 });
+      return {
+        action: d.action,
+        ...(d.action === 'retire' ? { retire: d.retire, runId: d.runId } : {}),
+        ...(d.action === 'enable' || d.action === 'disable' ? { enabled: d.enabled, replan: d.replan } : {}),
+        ...(d.action === 'enrol' || d.action === 'replan' || d.action === 'enable' || d.action === 'disable' ? { shutdownTime: d.policy.shutdownTime } : {}),
+      };
+    };
+    const late = new Date(SNAPSHOT_AT.getTime() + 1).toISOString();
+
+    it('decides as the reconciler does, from the stored namespace and the running environment', () => {
+      assert.deepEqual(plan(stored({ scheduler: 'enabled' }), undefined), { action: 'enrol', shutdownTime: '19:00' });
+      assert.deepEqual(plan(stored({ scheduler: 'enabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '20:30' } }), undefined), { action: 'enrol', shutdownTime: '20:30' });
+      assert.deepEqual(plan(stored({ scheduler: 'enabled' }), running()), { action: 'unchanged' });
+      assert.deepEqual(plan(stored({ scheduler: 'disabled' }), running()), { action: 'disable', enabled: false, replan: false, shutdownTime: '19:00' });
+      assert.deepEqual(plan(stored({ scheduler: 'enabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '21:15' } }), running()), { action: 'replan', shutdownTime: '21:15' });
+      assert.deepEqual(plan(stored(), running()), { action: 'retire', retire: 'unmanaged', runId: 'run-1' });
+      assert.deepEqual(plan(stored(), undefined), { action: 'leave-alone' });
+    });
+
+    it('retires the run it saw, as namespace-deleted, once the namespace is gone or terminating, and a run started since not at all', () => {
+      assert.deepEqual(plan(undefined, running()), { action: 'retire', retire: 'namespace-deleted', runId: 'run-1' });
+      assert.deepEqual(plan(stored({ scheduler: 'enabled' }, { terminating: true }), running()), { action: 'retire', retire: 'namespace-deleted', runId: 'run-1' });
+      assert.deepEqual(plan(undefined, running({ startedAt: late })), { action: 'leave-alone' });
+      assert.deepEqual(plan(undefined, undefined), { action: 'leave-alone' });
+    });
+
+    it('tells an environment that has recorded nothing yet both its switch and its policy, as the namespace asks for them', () => {
+      const unrecorded = running({ policy: null, dispatchAheadMs: null });
+      assert.deepEqual(plan(stored({ scheduler: 'enabled' }), unrecorded), { action: 'enable', enabled: true, replan: true, shutdownTime: '19:00' });
+      assert.deepEqual(plan(stored({ scheduler: 'disabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '18:00' } }), unrecorded), {
+        action: 'disable',
+        enabled: false,
+        replan: true,
+        shutdownTime: '18:00',
+      });
+      // Retiring does not depend on what it recorded.
+      assert.deepEqual(plan(stored(), unrecorded), { action: 'retire', retire: 'unmanaged', runId: 'run-1' });
+      assert.deepEqual(plan(undefined, unrecorded), { action: 'retire', retire: 'namespace-deleted', runId: 'run-1' });
     });
   });
 });

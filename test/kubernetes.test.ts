@@ -23,7 +23,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { createLogger, type Logger } from '../src/logger';
-import { createKubernetesActivities, EXCLUDE, kubernetesFailure, ORIGINAL_MIN_REPLICAS, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND, type KubernetesSettings } from '../src/activities/kubernetes';
+import { createKubernetesActivities, createNamespaceReader, EXCLUDE, kubernetesFailure, ORIGINAL_MIN_REPLICAS, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND, type KubernetesSettings } from '../src/activities/kubernetes';
 import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopSupportPodSignal, supportPodWorkflow, supportPodWorkflowId } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { AUDITED_NAMESPACES, testCluster, type TestCluster } from './support/kube';
@@ -544,6 +544,23 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       await assert.rejects(asApi.stopNamespace(ns), refusedByRbac);
       await assert.rejects(asApi.createSupportPod({ name: 'from-api', size: 'XS', requestedBy: 'U1' }), refusedByRbac);
       assert.deepEqual(await snapshot(ns), before);
+    });
+
+    it("the API: the admission webhook reads namespaces back with exactly its role (get), as stored, and a missing one as none", async () => {
+      const read = createNamespaceReader(cluster.kubeConfigForToken(tokens[API]!));
+      const ns = await namespace();
+      await core.patchNamespace({ name: ns, body: { metadata: { labels: { scheduler: 'disabled' }, annotations: { 'devenv-scheduler/shutdown-time': '20:30' } } } }, mergePatch);
+      const { metadata } = await core.readNamespace({ name: ns });
+      assert.deepEqual(await read(ns), {
+        name: ns,
+        uid: metadata?.uid,
+        labels: { 'kubernetes.io/metadata.name': ns, scheduler: 'disabled' },
+        annotations: { 'devenv-scheduler/shutdown-time': '20:30' },
+        terminating: false,
+      });
+      assert.equal(await read('no-such-namespace'), undefined, 'a 404 is "not there", not a failure');
+      await core.deleteNamespace({ name: ns });
+      assert.equal((await read(ns))?.terminating, true, 'being deleted');
     });
 
     it('the worker may change spec.replicas, suspend, minReplicas and devenv-scheduler/ annotations, and nothing else', async () => {

@@ -6,6 +6,7 @@
  *  - `slack`: createApi + createSlackRouter, status through the dev server, Kubernetes
  *    status answered by a fixed list (the cluster is not what is measured), AWS off;
  *  - `admission`: startWebhookServer + createAdmissionWebhook with a real enrolment client;
+ *    namespaces are read back from an in-process stand-in (namespaces.ts), not a cluster;
  *  - `bare-https`: the admission benchmark's baseline, a bare node:https server with the
  *    same certificate that reads, parses and answers the same JSON.
  *
@@ -26,6 +27,7 @@ import { createSlackRouter } from '../../src/api/slack';
 import { startWebhookServer } from '../../src/api/webhook';
 import type { EnvironmentPolicy } from '../../src/workflows/shutdown-policy';
 import { discardingLogger, serviceConfig } from './common';
+import { readBenchNamespace } from './namespaces';
 
 export type ApiChildOptions =
   | { role: 'slack'; temporalAddress: string; signingSecret: string; responseUrlOrigins: string[] }
@@ -60,7 +62,8 @@ async function main(): Promise<void> {
     client = await connect(options.temporalAddress);
     const { taskQueue, policy, systemNamespaces, certFile, keyFile } = options;
     const enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces, shutdownDispatchAheadMs: serviceConfig().enrolment.shutdownDispatchAheadMs });
-    const admission = createAdmissionWebhook({ enrolment, logger, metrics });
+    // No cluster: the namespace reads are answered by the stand-in of namespaces.ts, as if each one the reviews name were stored.
+    const admission = createAdmissionWebhook({ enrolment, readNamespace: readBenchNamespace, logger, metrics });
     const webhook = await startWebhookServer({ certFile, keyFile, port: 0, host: '127.0.0.1', router: admission.router, logger });
     url = webhook.url;
     // As the service stops: what was admitted reaches the dev server before the connection closes.

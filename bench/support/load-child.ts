@@ -7,6 +7,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import type { LoadOptions, LoadResult } from './load';
+import { BENCH_NAMESPACE_ANNOTATIONS, BENCH_NAMESPACE_LABELS, benchNamespaceUid } from './namespaces';
 
 type Context = Record<string, unknown>;
 
@@ -18,10 +19,10 @@ function namespaceObject(name: string, annotations: Record<string, string>) {
     kind: 'Namespace',
     metadata: {
       name,
-      uid: randomUUID(),
+      uid: benchNamespaceUid(name),
       resourceVersion: String(100_000 + Math.floor(Math.random() * 100_000)),
       creationTimestamp: time,
-      labels: { 'kubernetes.io/metadata.name': name, team: 'payments', scheduler: 'enabled' },
+      labels: BENCH_NAMESPACE_LABELS(name),
       annotations,
       managedFields: [
         {
@@ -40,7 +41,7 @@ function namespaceObject(name: string, annotations: Record<string, string>) {
 }
 
 function admissionReview(operation: 'UPDATE' | 'CREATE', name: string, uid: string): string {
-  const object = namespaceObject(name, { owner: 'team-payments@example.com' });
+  const object = namespaceObject(name, BENCH_NAMESPACE_ANNOTATIONS);
   const gvk = { group: '', version: 'v1', kind: 'Namespace' };
   const gvr = { group: '', version: 'v1', resource: 'namespaces' };
   return JSON.stringify({

@@ -226,3 +226,40 @@ export function planReconcile({ namespaces, environments, snapshotAt, rules, def
   for (const environment of running.values()) decisions.push(retire(environment, 'namespace-deleted', 'namespace is gone'));
   return decisions.sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0));
 }
+
+export interface NamespacePlanInput extends Omit<PlanInput, 'namespaces' | 'environments'> {
+  name: string;
+  /** The namespace as read from the apiserver; undefined when it is not there. */
+  namespace: NamespaceSnapshot | undefined;
+  /** Its running environment as Temporal described it, before the namespace was read; undefined when none runs. */
+  environment: RunningEnvironment | undefined;
+}
+
+/**
+ * The reconciler's decision for one namespace, as the admission webhook takes it once the
+ * stored namespace shows the change an AdmissionReview announced: planReconcile's rules,
+ * applied to the namespace as the apiserver has it and to its environment as Temporal
+ * has it, never to the review. One difference: an environment that has recorded nothing
+ * yet (no status memo: just started and its first workflow task not run, e.g. while no
+ * worker runs) is told both its scheduler switch and its policy, as the namespace asks
+ * for them now, where the reconciler would wait for it to record them: its search
+ * attributes and memo do not say yet what it was started with, and a relabel or a policy
+ * change a moment after the namespace was created would otherwise wait that long. Told
+ * again what it already has, an environment changes nothing.
+ */
+export function planNamespace({ name, namespace, environment, ...input }: NamespacePlanInput): Decision {
+  const decision = planReconcile({
+    ...input,
+    namespaces: namespace ? [{ ...namespace, name }] : [],
+    environments: environment ? [{ ...environment, namespace: name }] : [],
+  }).find((d) => d.namespace === name);
+  if (!decision) return { action: 'leave-alone', namespace: name, reason: 'no such namespace, and no environment' };
+  const unrecorded = environment?.policy === null;
+  if (namespace && unrecorded && (decision.action === 'unchanged' || decision.action === 'enable' || decision.action === 'disable' || decision.action === 'replan')) {
+    const wanted = createStanding(input.rules)(name, namespace.labels);
+    const enabled = wanted.kind === 'scheduled';
+    const { policy } = policyFor(input.defaults, namespace.annotations);
+    return { action: enabled ? 'enable' : 'disable', namespace: name, reason: `${wanted.reason}; its environment has recorded neither its switch nor its policy yet: told both`, enabled, policy, replan: true };
+  }
+  return decision;
+}

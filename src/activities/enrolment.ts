@@ -14,7 +14,7 @@ import { createEnvironments } from '../environments';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal, type RetireReason } from '../workflows/environment';
 import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
 import type { EnrolmentActivities, ReconcileReport } from './contracts';
-import { createStanding, planReconcile, type Decision, type EnrolmentRules, type NamespaceSnapshot, type Standing } from './enrolment-plan';
+import { createStanding, planReconcile, type Decision, type EnrolmentRules, type NamespaceSnapshot, type RunningEnvironment, type Standing } from './enrolment-plan';
 
 export { POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL } from './enrolment-plan';
 
@@ -48,10 +48,13 @@ export interface Enrolment {
    * first). With `runId`, that run alone. False when there was none, or that run has ended.
    */
   retire(namespace: string, why: { reason: RetireReason; by: string }, runId?: string): Promise<boolean>;
+  /** Its running environment as the Temporal server describes it now (not a listing), or undefined when none runs. */
+  current(namespace: string): Promise<RunningEnvironment | undefined>;
 }
 
 export function createEnrolment({ client, taskQueue, policy, systemNamespaces, infrastructureNamespaces = DEFAULT_INFRASTRUCTURE_NAMESPACES, shutdownDispatchAheadMs }: EnrolmentSettings): Enrolment {
   const rules: EnrolmentRules = { systemNamespaces, infrastructureNamespaces };
+  const environments = createEnvironments(client);
   return {
     rules,
     standing: createStanding(rules),
@@ -89,7 +92,38 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces, i
         throw err;
       }
     },
+
+    current: (namespace) => environments.running(namespace),
   };
+}
+
+/**
+ * Carries out one decision of the plan, the reconciler's or the admission webhook's: what
+ * it did, as the reconciler reports it (`enable` and `disable` may also re-plan), or
+ * nothing when there was nothing to do or the run it would retire has ended.
+ */
+export async function carryOut(enrolment: Enrolment, decision: Decision, by: string): Promise<('enrolled' | 'enabled' | 'disabled' | 'replanned' | 'retired')[]> {
+  const { namespace } = decision;
+  switch (decision.action) {
+    case 'enrol':
+      await enrolment.enrol(namespace, decision.enabled, by, decision.policy);
+      return ['enrolled'];
+    case 'enable':
+    case 'disable': {
+      await enrolment.enrol(namespace, decision.enabled, by, decision.policy);
+      if (!decision.replan) return [decision.enabled ? 'enabled' : 'disabled'];
+      await enrolment.applyPolicy(namespace, decision.policy, decision.enabled, by);
+      return [decision.enabled ? 'enabled' : 'disabled', 'replanned'];
+    }
+    case 'replan':
+      await enrolment.applyPolicy(namespace, decision.policy, decision.enabled, by);
+      return ['replanned'];
+    case 'retire':
+      return (await enrolment.retire(namespace, { reason: decision.retire, by }, decision.runId)) ? ['retired'] : [];
+    case 'unchanged':
+    case 'leave-alone':
+      return [];
+  }
 }
 
 /** Signals and starts in flight at once: enough to reconcile a thousand namespaces in seconds, few enough not to flood Temporal. */
@@ -110,31 +144,12 @@ export function createEnrolmentActivities(options: {
   /** Carries out one decision, noting in the report what it did. */
   async function execute(decision: Decision, report: ReconcileReport): Promise<void> {
     const { namespace } = decision;
-    switch (decision.action) {
-      case 'enrol':
-        await enrolment.enrol(namespace, decision.enabled, BY, decision.policy);
-        report.enrolled.push(namespace);
-        break;
-      case 'enable':
-      case 'disable':
-        await enrolment.enrol(namespace, decision.enabled, BY, decision.policy);
-        (decision.enabled ? report.enabled : report.disabled).push(namespace);
-        if (decision.replan) {
-          await enrolment.applyPolicy(namespace, decision.policy, decision.enabled, BY);
-          report.replanned.push(namespace);
-        }
-        break;
-      case 'replan':
-        await enrolment.applyPolicy(namespace, decision.policy, decision.enabled, BY);
-        report.replanned.push(namespace);
-        break;
-      case 'retire':
-        if (await enrolment.retire(namespace, { reason: decision.retire, by: BY }, decision.runId)) report.retired.push(namespace);
-        else logger.info({ namespace, runId: decision.runId }, 'reconciler: the run it would retire has ended since it was listed; left for the next reconcile');
-        break;
-      case 'unchanged':
-      case 'leave-alone':
-        return;
+    if (decision.action === 'unchanged' || decision.action === 'leave-alone') return;
+    const done = await carryOut(enrolment, decision, BY);
+    for (const what of done) report[what].push(namespace);
+    if (decision.action === 'retire' && done.length === 0) {
+      logger.info({ namespace, runId: decision.runId }, 'reconciler: the run it would retire has ended since it was listed; left for the next reconcile');
+      return;
     }
     logger.info({ namespace, action: decision.action, reason: decision.reason }, `reconciler: ${decision.action}`);
   }

@@ -31,6 +31,7 @@ import {
   type KubeConfig,
   type V1CronJob,
   type V1Deployment,
+  type V1Namespace,
   type V1ObjectMeta,
   type V1Pod,
   type V1StatefulSet,
@@ -655,6 +656,35 @@ export interface NamespaceInfo {
   terminating: boolean;
 }
 
+/** How a namespace is to terminate: being deleted (a deletionTimestamp, or phase Terminating). */
+function terminating(ns: V1Namespace): boolean {
+  return ns.status?.phase === 'Terminating' || ns.metadata?.deletionTimestamp !== undefined;
+}
+
+/** A namespace as the apiserver stores it, with its uid: the admission webhook checks that it is the one a review is about. */
+export interface StoredNamespace extends NamespaceInfo {
+  uid: string | undefined;
+}
+
+/**
+ * Reads one namespace from the apiserver (the admission webhook, before it acts on a
+ * review): undefined when there is none (404). Needs only `get` on namespaces, which the
+ * API's ServiceAccount has. Any other failure is thrown.
+ */
+export function createNamespaceReader(kubeConfig: KubeConfig): (name: string) => Promise<StoredNamespace | undefined> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  return async (name) => {
+    let ns: V1Namespace;
+    try {
+      ns = await core.readNamespace({ name });
+    } catch (error) {
+      if (statusCode(error) === 404) return undefined;
+      throw error;
+    }
+    return { name, uid: ns.metadata?.uid, labels: ns.metadata?.labels ?? {}, annotations: ns.metadata?.annotations ?? {}, terminating: terminating(ns) };
+  };
+}
+
 /** Every namespace in the cluster, a page at a time (the reconciler compares them with the running environments). */
 export function createNamespaceLister(kubeConfig: KubeConfig, pageSize = 500): () => Promise<NamespaceInfo[]> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
@@ -668,7 +698,7 @@ export function createNamespaceLister(kubeConfig: KubeConfig, pageSize = 500): (
           name: ns.metadata?.name ?? '',
           labels: ns.metadata?.labels ?? {},
           annotations: ns.metadata?.annotations ?? {},
-          terminating: ns.status?.phase === 'Terminating' || ns.metadata?.deletionTimestamp !== undefined,
+          terminating: terminating(ns),
         });
       }
       token = page.metadata?._continue || undefined;

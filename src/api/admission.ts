@@ -2,34 +2,43 @@
  * The two admission webhooks through which namespaces enrol:
  * - `POST /admission/namespaces/label` (MutatingWebhook, CREATE): writes the decision on a
  *   namespace created without a `scheduler` label, `scheduler=enabled`, unless it is a
- *   system or infrastructure namespace. It has no other effect, and answers at once.
- * - `POST /admission/namespaces` (ValidatingWebhook, CREATE/UPDATE/DELETE): sees the
- *   namespace as it is stored, after every mutation, and applies its label (the rules of
- *   enrolment-plan.ts) to its environment workflow: enrol, switch, re-plan or retire.
+ *   system or infrastructure namespace. It has no other effect, and answers at once. Its
+ *   answer is a patch to the object in that one request: a review posted to it by anyone
+ *   but the apiserver (forged) patches nothing that exists, so changes nothing.
+ * - `POST /admission/namespaces` (ValidatingWebhook, CREATE/UPDATE/DELETE): tells its
+ *   environment workflow of the change (enrol, switch, re-plan or retire). A review is a
+ *   hint, not the truth: anyone who reaches the port can post one, and another admission
+ *   check may still refuse the change it shows. So the webhook only reads from it whether
+ *   there may be something to do. If so it reads the namespace from the apiserver until
+ *   that shows the change (CREATE: the namespace is stored, with the review's uid; UPDATE:
+ *   its stored `scheduler` label and policy annotations are the review's; DELETE: it is
+ *   gone or terminating), for a few seconds at most, and then acts on what is stored and
+ *   on what Temporal has, by the reconciler's rules (planNamespace in enrolment-plan.ts).
+ *   A change that never shows (forged, refused, or superseded by a later one) is counted
+ *   `unconfirmed` and changes nothing; the reconciler covers the rest.
  * Both always allow (a scheduler must never be why a namespace cannot be created), answer
- * without waiting for Temporal (the change is passed on just after, a bounded number at a
- * time), makes no change for a dry run, and turns a request it cannot read into a proper
- * AdmissionReview answer rather than an error. What it could not pass on to Temporal is
- * logged, counted and left to the reconciler. On shutdown, `drain` passes on what was
- * already admitted, so a rolling deploy of the API does not leave the reconciler to
- * catch up.
+ * without waiting for the apiserver or Temporal (the change is checked and passed on just
+ * after, a bounded number at a time), make no change for a dry run, and turn a request
+ * they cannot read into a proper AdmissionReview answer rather than an error. What could
+ * not be passed on to Temporal is logged, counted and left to the reconciler. On shutdown,
+ * `drain` passes on what was already admitted, so a rolling deploy of the API does not
+ * leave the reconciler to catch up.
  */
 import type { IncomingMessage } from 'node:http';
 import Router from '@koa/router';
 import pLimit from 'p-limit';
 import getRawBody from 'raw-body';
 import { z } from 'zod';
-import type { Enrolment } from '../activities/enrolment';
-import { labelPatch, policyFor, SCHEDULER_LABEL } from '../activities/enrolment-plan';
+import { carryOut, type Enrolment } from '../activities/enrolment';
+import { labelPatch, planNamespace, POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL, type Decision } from '../activities/enrolment-plan';
+import type { StoredNamespace } from '../activities/kubernetes';
 import type { Logger } from '../logger';
 import { SLACK_CHANNEL_ANNOTATION, slackChannelIdError } from '../slack/ids';
-import type { RetireReason } from '../workflows/environment';
-import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
 import type { Metrics } from './metrics';
 
 const namespaceObject = z.object({
   metadata: z
-    .object({ name: z.string().optional(), labels: z.record(z.string(), z.string()).optional(), annotations: z.record(z.string(), z.string()).optional() })
+    .object({ name: z.string().optional(), uid: z.string().optional(), labels: z.record(z.string(), z.string()).optional(), annotations: z.record(z.string(), z.string()).optional() })
     .optional(),
 });
 
@@ -54,8 +63,9 @@ type AdmissionRequest = z.infer<typeof admissionReview>['request'];
  * What an admission request did. Validating: enrolled, enabled, disabled, policy, retired
  * (namespace deleted), unmanaged (its label no longer asks for an environment: retired,
  * restored first if stopped), left-alone (not an environment, and was not), unchanged,
- * skipped (system namespace, not a namespace), dry-run, failed. Labelling: labelled,
- * not-labelled. Either: malformed.
+ * unconfirmed (the stored namespace never showed the change: forged, refused by another
+ * admission check, or superseded; nothing done), skipped (system namespace, not a
+ * namespace), dry-run, failed. Labelling: labelled, not-labelled. Either: malformed.
  */
 export type AdmissionOutcome =
   | 'enrolled'
@@ -66,6 +76,7 @@ export type AdmissionOutcome =
   | 'unmanaged'
   | 'left-alone'
   | 'unchanged'
+  | 'unconfirmed'
   | 'skipped'
   | 'dry-run'
   | 'malformed'
@@ -78,8 +89,18 @@ export const LABEL_PATH = '/admission/namespaces/label';
 /** Where it sends CREATE, UPDATE and DELETE for the enrolling (validating) webhook. */
 export const ENROL_PATH = '/admission/namespaces';
 
+/** Reads a namespace from the apiserver (createNamespaceReader); undefined when there is none. */
+export type NamespaceReader = (name: string) => Promise<StoredNamespace | undefined>;
+
+/** How long the enrolling webhook waits for the stored namespace to show a reviewed change, unless told otherwise. */
+export const CONFIRM_WITHIN_MS = 3_000;
+
 export interface AdmissionOptions {
   enrolment: Enrolment;
+  /** The namespace as the apiserver has it: what the enrolling webhook acts on. */
+  readNamespace: NamespaceReader;
+  /** How long to wait for the stored namespace to show a reviewed change before leaving it to the reconciler (default CONFIRM_WITHIN_MS). */
+  confirmWithinMs?: number;
   logger: Logger;
   metrics: Metrics;
   /** Changes passed on to Temporal at once (default 20). */
@@ -88,7 +109,7 @@ export interface AdmissionOptions {
   maxQueued?: number;
   /** Dropped changes are logged one line per this interval, not one per change (default 10 s). */
   dropReportIntervalMs?: number;
-  /** DRY_RUN: no label is written and nothing is passed on to Temporal; what would be is logged. */
+  /** DRY_RUN: no label is written, nothing is read or passed on to Temporal; what the review announces is logged. */
   dryRun?: boolean;
 }
 
@@ -126,6 +147,8 @@ export interface AdmissionWebhook {
 
 export function createAdmissionWebhook({
   enrolment,
+  readNamespace,
+  confirmWithinMs = CONFIRM_WITHIN_MS,
   logger,
   metrics,
   concurrency = 20,
@@ -162,18 +185,20 @@ export function createAdmissionWebhook({
     droppedUnreported = 0;
   }
 
-  type Action = 'enrol' | 'policy' | 'retire';
   interface AdmissionDecision {
     namespace: string;
-    actions: Action[];
-    enabled: boolean;
-    policy: EnvironmentPolicy;
-    retire: RetireReason;
+    /** Whether the review announces a change its environment may need: then the stored namespace is read and acted on. */
+    check: boolean;
     warnings: string[];
+    /** What it did when there is nothing to check. */
     outcome: AdmissionOutcome;
   }
 
-  /** The changes a namespace request asks of its environment (none for most updates), and what to tell its author. */
+  /**
+   * Whether a namespace request may need its environment changed (most updates do not),
+   * and what to tell its author. Read from the review alone, which decides only whether
+   * to look: what is done is decided from the stored namespace (`passOn`).
+   */
   function decide(request: AdmissionRequest): AdmissionDecision {
     const namespace = namespaceOf(request) ?? '';
     const labels = request.object?.metadata?.labels;
@@ -183,21 +208,18 @@ export function createAdmissionWebhook({
     // The channel annotation is read when a message is sent; a bad one is told now, to whoever set it.
     const channel = annotations?.[SLACK_CHANNEL_ANNOTATION]?.trim();
     const channelProblem = channel === undefined ? undefined : slackChannelIdError(channel);
-    const own = {
-      policy: policy.policy,
-      warnings: [
-        ...policy.warnings,
-        ...(channelProblem ? [`annotation ${SLACK_CHANNEL_ANNOTATION}=${JSON.stringify(channel)} ignored (messages go to the default channel): ${channelProblem}`] : []),
-      ],
-    };
-    const base = { namespace, enabled: now.kind === 'scheduled', policy: own.policy, retire: 'namespace-deleted' as RetireReason, actions: [] as Action[], warnings: [] as string[] };
+    const own = [
+      ...policy.warnings,
+      ...(channelProblem ? [`annotation ${SLACK_CHANNEL_ANNOTATION}=${JSON.stringify(channel)} ignored (messages go to the default channel): ${channelProblem}`] : []),
+    ];
+    const base = { namespace, check: false, warnings: [] as string[] };
     if (!namespace || now.kind === 'system') return { ...base, outcome: 'skipped' };
     const managed = now.kind === 'scheduled' || now.kind === 'paused';
     // Only what someone did is worth a warning: a label they set that is not ours, a namespace the labelling webhook missed.
     const notScheduled = now.kind === 'unknown-label' || now.kind === 'unlabelled' ? [`${namespace} is not scheduled: ${now.reason}`] : [];
     switch (request.operation) {
       case 'CREATE':
-        return managed ? { ...base, actions: ['enrol'], warnings: own.warnings, outcome: 'enrolled' } : { ...base, warnings: notScheduled, outcome: 'left-alone' };
+        return managed ? { ...base, check: true, warnings: own, outcome: 'enrolled' } : { ...base, warnings: notScheduled, outcome: 'left-alone' };
       case 'UPDATE': {
         const before = enrolment.standing(namespace, request.oldObject?.metadata?.labels);
         const wasManaged = before.kind === 'scheduled' || before.kind === 'paused';
@@ -207,19 +229,100 @@ export function createAdmissionWebhook({
             return { ...base, warnings: relabelled ? notScheduled : [], outcome: 'unchanged' };
           }
           const warning = `${namespace} is no longer an environment (${now.reason}); if it was stopped, its workloads are started again`;
-          return { ...base, actions: ['retire'], retire: 'unmanaged', warnings: [warning], outcome: 'unmanaged' };
+          return { ...base, check: true, warnings: [warning], outcome: 'unmanaged' };
         }
         const labelChanged = !wasManaged || (before.kind === 'scheduled') !== (now.kind === 'scheduled');
-        const policyChanged = wasManaged && JSON.stringify(policyFor(enrolment.defaults, request.oldObject?.metadata?.annotations).policy) !== JSON.stringify(own.policy);
-        const actions: Action[] = [...(labelChanged ? ['enrol' as const] : []), ...(policyChanged ? ['policy' as const] : [])];
-        const outcome: AdmissionOutcome = !wasManaged ? 'enrolled' : labelChanged ? (now.kind === 'scheduled' ? 'enabled' : 'disabled') : policyChanged ? 'policy' : 'unchanged';
-        return { ...base, actions, warnings: own.warnings, outcome };
+        const policyChanged = wasManaged && JSON.stringify(policyFor(enrolment.defaults, request.oldObject?.metadata?.annotations).policy) !== JSON.stringify(policy.policy);
+        return { ...base, check: labelChanged || policyChanged, warnings: own, outcome: 'unchanged' };
       }
       case 'DELETE':
-        return { ...base, actions: ['retire'], outcome: 'retired' };
+        return { ...base, check: true, outcome: 'retired' };
       default:
         return { ...base, outcome: 'skipped' };
     }
+  }
+
+  /** The uid of the namespace a review is about, when it gives one (the apiserver's reviews do). */
+  const uidOf = (request: AdmissionRequest) => request.object?.metadata?.uid ?? request.oldObject?.metadata?.uid;
+
+  /**
+   * Whether the namespace as stored shows the change the review announced: created (the
+   * same namespace: its uid, when the review gives one), updated to the review's
+   * `scheduler` label and policy annotations, or deleted (gone, terminating, or replaced
+   * by another of the same name).
+   */
+  function shows(request: AdmissionRequest, stored: StoredNamespace | undefined): boolean {
+    const uid = uidOf(request);
+    const same = stored !== undefined && (uid === undefined || stored.uid === uid);
+    switch (request.operation) {
+      case 'CREATE':
+        return same;
+      case 'UPDATE': {
+        const object = request.object?.metadata;
+        return (
+          same &&
+          stored.labels[SCHEDULER_LABEL] === object?.labels?.[SCHEDULER_LABEL] &&
+          Object.values(POLICY_ANNOTATIONS).every((key) => stored.annotations[key] === object?.annotations?.[key])
+        );
+      }
+      case 'DELETE':
+        return !same || stored.terminating;
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * The namespace as stored once it shows the reviewed change (undefined: gone), and when
+   * that read began; or `unconfirmed` when it has not shown it within `confirmWithinMs`.
+   * The apiserver stores a change only after every admission check has allowed it, so
+   * the first reads of a CREATE usually find nothing yet.
+   */
+  async function stored(request: AdmissionRequest, namespace: string): Promise<{ namespace: StoredNamespace | undefined; at: Date } | 'unconfirmed'> {
+    const deadline = Date.now() + confirmWithinMs;
+    for (let pause = 50; ; pause *= 2) {
+      const at = new Date();
+      const seen = await readNamespace(namespace);
+      if (shows(request, seen)) {
+        // Replaced by another namespace of the same name: the one deleted is gone.
+        const gone = seen !== undefined && request.operation === 'DELETE' && !seen.terminating;
+        return { namespace: gone ? undefined : seen, at };
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return 'unconfirmed';
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+    }
+  }
+
+  /**
+   * Passes a reviewed change on to the environment: its running workflow as Temporal has
+   * it (described first, so a retire goes to the run that was running when the change was
+   * made), the namespace as the apiserver has it, the reconciler's decision for the two.
+   */
+  async function passOn(request: AdmissionRequest, namespace: string, by: string): Promise<AdmissionOutcome> {
+    const environment = await enrolment.current(namespace);
+    // A deleted namespace without an environment: nothing to retire, and nothing to read.
+    if (request.operation === 'DELETE' && !environment) return 'left-alone';
+    const seen = await stored(request, namespace);
+    if (seen === 'unconfirmed') {
+      logger.warn(
+        { namespace, operation: request.operation, waitedMs: confirmWithinMs },
+        'admission: the stored namespace does not show the reviewed change (forged, refused by another admission check, or superseded); nothing done, left to the reconciler',
+      );
+      return 'unconfirmed';
+    }
+    const decision = planNamespace({
+      name: namespace,
+      namespace: seen.namespace,
+      environment,
+      snapshotAt: seen.at,
+      rules: enrolment.rules,
+      defaults: enrolment.defaults,
+      dispatchAheadMs: enrolment.dispatchAheadMs,
+    });
+    const done = await carryOut(enrolment, decision, by);
+    if (done.length > 0) logger.info({ namespace, operation: request.operation, action: decision.action, reason: decision.reason }, `admission: ${decision.action}`);
+    return outcomeOf(decision, done);
   }
 
   type ReadReview = { ok: true; request: AdmissionRequest } | { ok: false; body: ReturnType<typeof allow> };
@@ -282,39 +385,30 @@ export function createAdmissionWebhook({
       const { request } = review;
       const decision = decide(request);
       const warnings = decision.warnings.map((warning) => `devenv-scheduler: ${warning}`);
+      const { namespace } = decision;
       outcome = decision.outcome;
-      if (decision.actions.length > 0 && (request.dryRun || dryRunSetting)) {
+      if (decision.check && (request.dryRun || dryRunSetting)) {
         outcome = 'dry-run';
-        if (dryRunSetting) logger.info({ namespace: decision.namespace, operation: request.operation, would: decision.actions }, 'admission: DRY_RUN: nothing passed on to Temporal');
-      } else if (decision.actions.length > 0) {
+        if (dryRunSetting) logger.info({ namespace, operation: request.operation }, 'admission: DRY_RUN: the namespace is not read, nothing is passed on to Temporal');
+      } else if (decision.check) {
         const by = `admission:${request.userInfo?.username ?? 'unknown'}`;
-        const { namespace, enabled, policy, retire } = decision;
-        const steps: Record<Action, () => Promise<unknown>> = {
-          enrol: () => enrolment.enrol(namespace, enabled, by, policy),
-          policy: () => enrolment.applyPolicy(namespace, policy, enabled, by),
-          retire: () => enrolment.retire(namespace, { reason: retire, by }),
-        };
-        const failed = (error: string) => {
-          metrics.admissions.inc({ outcome: 'failed' });
-          logger.error({ namespace, operation: request.operation, error }, 'admission: could not pass the change to Temporal; allowed, the reconciler will repair it');
-        };
         if (toTemporal.pendingCount >= maxQueued) {
           drop(namespace);
         } else {
-          const passOn = toTemporal(async () => {
+          const passing = toTemporal(async () => {
             try {
-              for (const action of decision.actions) await steps[action]();
-              metrics.admissions.inc({ outcome: decision.outcome });
+              metrics.admissions.inc({ outcome: await passOn(request, namespace, by) });
             } catch (err) {
-              failed(String(err));
+              metrics.admissions.inc({ outcome: 'failed' });
+              logger.error({ namespace, operation: request.operation, error: String(err) }, 'admission: could not check the namespace or pass the change to Temporal; allowed, the reconciler will repair it');
             }
           });
-          passingOn.add(passOn);
-          void passOn.finally(() => passingOn.delete(passOn));
+          passingOn.add(passing);
+          void passing.finally(() => passingOn.delete(passing));
         }
         countedLater = true;
       }
-      logger.info({ namespace: decision.namespace, operation: request.operation, dryRun: request.dryRun === true, outcome }, 'admission');
+      logger.info({ namespace, operation: request.operation, dryRun: request.dryRun === true, ...(countedLater ? { passedOn: true } : { outcome }) }, 'admission');
       ctx.body = allow(request.uid, warnings);
     } finally {
       if (!countedLater) metrics.admissions.inc({ outcome });
@@ -339,4 +433,23 @@ export function createAdmissionWebhook({
   }
 
   return { router, drain };
+}
+
+/** What a decision carried out did, as an admission outcome. */
+function outcomeOf(decision: Decision, done: readonly string[]): AdmissionOutcome {
+  if (done.length === 0) return decision.action === 'leave-alone' ? 'left-alone' : 'unchanged';
+  switch (decision.action) {
+    case 'enrol':
+      return 'enrolled';
+    case 'enable':
+      return 'enabled';
+    case 'disable':
+      return 'disabled';
+    case 'replan':
+      return 'policy';
+    case 'retire':
+      return decision.retire === 'unmanaged' ? 'unmanaged' : 'retired';
+    default:
+      return 'unchanged';
+  }
 }

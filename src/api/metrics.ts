@@ -61,7 +61,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     }),
     admissions: new Counter({
       name: 'devenv_admission_requests_total',
-      help: 'Namespace admission requests, by outcome (enrolled, enabled, disabled, policy, retired, unmanaged, left-alone, unchanged, skipped, dry-run, malformed, failed; labelling webhook: labelled, not-labelled)',
+      help: 'Namespace admission requests, by outcome (enrolled, enabled, disabled, policy, retired, unmanaged, left-alone, unchanged, unconfirmed, skipped, dry-run, malformed, failed; labelling webhook: labelled, not-labelled)',
       labelNames: ['outcome'],
       registers: [registry],
     }),
