@@ -715,6 +715,64 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     assert.deepEqual(enrolled.filter(Boolean), names.slice(0, 5), 'the first five, in the order they came');
   });
 
+  it('two changes to one namespace reach Temporal in the order they were admitted, even when the first is slow', async function () {
+    const connection = await Connection.connect({ address: temporal.address });
+    const own = createEnrolment({ client: new Client({ connection }), taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS });
+    const name = newName('order');
+    // Not made in the cluster (the suite's own webhook would act on it): "stored" as the test says.
+    const stored = { name, uid: `uid-${name}`, labels: { scheduler: 'enabled' } as Record<string, string>, annotations: {}, terminating: false };
+    let firstStarted!: () => void;
+    const firstUnderWay = new Promise<void>((resolve) => (firstStarted = resolve));
+    let openFirst!: () => void;
+    const firstGate = new Promise<void>((resolve) => (openFirst = resolve));
+    const applied: boolean[] = [];
+    let calls = 0;
+    const webhook = createAdmissionWebhook({
+      enrolment: {
+        ...own,
+        enrol: async (namespace, enabled, by, policy) => {
+          if (++calls === 1) {
+            firstStarted();
+            await firstGate; // Temporal slow for the first change
+          }
+          await own.enrol(namespace, enabled, by, policy);
+          applied.push(enabled);
+        },
+      },
+      readNamespace: async (wanted) => (wanted === name ? { ...stored, labels: { ...stored.labels } } : undefined),
+      logger,
+      metrics: createMetrics(),
+    });
+    const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
+    try {
+      const review = (operation: string, labels: Record<string, string>, oldLabels?: Record<string, string>) =>
+        JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: {
+            uid: `review-${operation}-${name}`,
+            operation,
+            name,
+            object: { metadata: { name, uid: stored.uid, labels } },
+            ...(oldLabels ? { oldObject: { metadata: { name, uid: stored.uid, labels: oldLabels } } } : {}),
+          },
+        });
+      await postAdmission(server.url, review('CREATE', { scheduler: 'enabled' }), tls.ca);
+      await firstUnderWay; // the create has read the namespace as enabled, and waits for Temporal
+      stored.labels = { scheduler: 'disabled' };
+      await postAdmission(server.url, review('UPDATE', { scheduler: 'disabled' }, { scheduler: 'enabled' }), tls.ca);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // room for the relabel to overtake, were it allowed to
+      openFirst();
+      assert.equal(await webhook.drain(30_000), 0);
+      assert.deepEqual(applied, [true, false], 'the create, then the relabel');
+      const status = await temporal.client.workflow.getHandle(environmentWorkflowId(name)).query(statusQuery);
+      assert.equal(status.enabled, false, 'scheduled as its label says now');
+    } finally {
+      await server.close();
+      await connection.close();
+    }
+  });
+
   it('with Temporal unreachable it still allows at once, counts the failure, and the reconciler repairs it', async function () {
     // A second webhook whose Temporal is a closed port.
     const deadClient = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });

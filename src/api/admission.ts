@@ -159,6 +159,13 @@ export function createAdmissionWebhook({
   const router = new Router();
   const toTemporal = pLimit(concurrency);
   const passingOn = new Set<Promise<void>>();
+  /**
+   * The latest change passed on for each namespace. The next one for that namespace starts
+   * only after it, so two changes to one namespace reach Temporal in the order they were
+   * admitted (a relabel right after a create cannot be overtaken by the create).
+   */
+  const latestFor = new Map<string, Promise<void>>();
+  let waitingBehind = 0;
 
   /**
    * A full queue means thousands of drops a second (a bulk namespace import while Temporal
@@ -392,19 +399,32 @@ export function createAdmissionWebhook({
         if (dryRunSetting) logger.info({ namespace, operation: request.operation }, 'admission: DRY_RUN: the namespace is not read, nothing is passed on to Temporal');
       } else if (decision.check) {
         const by = `admission:${request.userInfo?.username ?? 'unknown'}`;
-        if (toTemporal.pendingCount >= maxQueued) {
+        if (toTemporal.pendingCount + waitingBehind >= maxQueued) {
           drop(namespace);
         } else {
-          const passing = toTemporal(async () => {
-            try {
-              metrics.admissions.inc({ outcome: await passOn(request, namespace, by) });
-            } catch (err) {
-              metrics.admissions.inc({ outcome: 'failed' });
-              logger.error({ namespace, operation: request.operation, error: String(err) }, 'admission: could not check the namespace or pass the change to Temporal; allowed, the reconciler will repair it');
-            }
-          });
+          const work = () =>
+            toTemporal(async () => {
+              try {
+                metrics.admissions.inc({ outcome: await passOn(request, namespace, by) });
+              } catch (err) {
+                metrics.admissions.inc({ outcome: 'failed' });
+                logger.error({ namespace, operation: request.operation, error: String(err) }, 'admission: could not check the namespace or pass the change to Temporal; allowed, the reconciler will repair it');
+              }
+            });
+          const before = latestFor.get(namespace);
+          if (before) waitingBehind++;
+          const passing = before
+            ? before.then(() => {
+                waitingBehind--;
+                return work();
+              })
+            : work();
+          latestFor.set(namespace, passing);
           passingOn.add(passing);
-          void passing.finally(() => passingOn.delete(passing));
+          void passing.finally(() => {
+            passingOn.delete(passing);
+            if (latestFor.get(namespace) === passing) latestFor.delete(namespace);
+          });
         }
         countedLater = true;
       }
