@@ -21,8 +21,12 @@ import {
   setPolicySignal,
   startUpdate,
   statusQuery,
+  stopSupportPodSignal,
   stopUpdate,
+  supportPodWorkflow,
+  supportPodWorkflowId,
 } from '../src/workflows';
+import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
 import { everyDayPolicy } from './support/policies';
 import { recordingActivities } from './support/recording-activities';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -99,6 +103,48 @@ describe('replay (determinism)', function () {
       writeFileSync(join(FIXTURES, `environment-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
+  it('replays support pods: one stopped by a person, one that expires', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-support');
+    const pods = new Map<string, SupportPod>();
+    const support: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
+      async createSupportPod({ name, size, requestedBy }) {
+        const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date(await env.currentTimeMs()).toISOString(), createdBy: requestedBy };
+        pods.set(name, pod);
+        return pod;
+      },
+      async deleteSupportPod(name) {
+        return pods.delete(name);
+      },
+    };
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: support });
+    const handles: WorkflowHandle<typeof supportPodWorkflow>[] = [];
+    await worker.runUntil(async () => {
+      const stopped = await env.client.workflow.start(supportPodWorkflow, {
+        workflowId: supportPodWorkflowId(`replay-stopped-${process.pid}`),
+        taskQueue,
+        args: [{ name: `replay-stopped-${process.pid}`, size: 'M', requestedBy: 'U1', ttlMs: 8 * 60 * MINUTE }],
+      });
+      const expiring = await env.client.workflow.start(supportPodWorkflow, {
+        workflowId: supportPodWorkflowId(`replay-expired-${process.pid}`),
+        taskQueue,
+        args: [{ name: `replay-expired-${process.pid}`, size: 'XS', requestedBy: 'U2', ttlMs: 60 * MINUTE }],
+      });
+      handles.push(stopped, expiring);
+      await env.sleep(10 * MINUTE);
+      await stopped.signal(stopSupportPodSignal, { by: 'U3' });
+      assert.equal((await stopped.result()).deletedBecause, 'stopped');
+      assert.equal((await expiring.result()).deletedBecause, 'expired');
+    });
+    const histories = await Promise.all(handles.map(async (handle) => ({ workflowId: handle.workflowId, history: await handle.fetchHistory() })));
+    if (process.env.RECORD_HISTORIES === '1') {
+      const day = new Date().toISOString().slice(0, 10);
+      writeFileSync(join(FIXTURES, `support-pod-stopped-${day}.json`), historyToJSON(histories[0]!.history));
+      writeFileSync(join(FIXTURES, `support-pod-expired-${day}.json`), historyToJSON(histories[1]!.history));
+    }
+    await replay(histories);
   });
 
   it('replays every history recorded by earlier versions', async function () {
