@@ -510,19 +510,17 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     const expiresAt = new Date(Date.now() + 2 * 60 * 60_000).toISOString();
     const first = asRun('run-1');
     const pod = await first.create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt });
+    // Another run (the next `support start held1 XL`, a later workflow of the name): refused, nothing changed.
+    await assert.rejects(asRun('run-2').create(k8s, { name: 'held1', size: 'XL', requestedBy: 'U2', expiresAt }), taken(/support pod name "held1" is taken: a pod started by U1 at .*, size XS; pick another name, or delete that pod first/));
+    await assert.rejects(asRun('run-2').create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt }), taken(/started by U1/), 'not even for the same person and size');
     const created = await readNamed('held1');
+    assert.equal(created.metadata?.annotations?.['devenv-scheduler/size'], 'XS');
     assert.equal(pod.uid, created.metadata?.uid);
     assert.equal(created.metadata?.annotations?.['devenv-scheduler/workflow-run-id'], 'run-1');
     assert.equal(created.metadata?.annotations?.['devenv-scheduler/expires-at'], expiresAt);
     const deadline = created.spec?.activeDeadlineSeconds ?? 0;
     assert.ok(deadline <= 2 * 3600 + SUPPORT_POD_DEADLINE_MARGIN_SECONDS && deadline >= 2 * 3600 + SUPPORT_POD_DEADLINE_MARGIN_SECONDS - 5, `activeDeadlineSeconds ${deadline}`);
     assert.deepEqual(await asRun('run-1').create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt }), pod, 'a retry of the same run finds its own pod');
-
-    // Another run (the next `support start held1 XL`, a later workflow of the name): refused, nothing changed.
-    await assert.rejects(asRun('run-2').create(k8s, { name: 'held1', size: 'XL', requestedBy: 'U2', expiresAt }), taken(/support pod name "held1" is taken: a pod started by U1 at .*, size XS; pick another name, or delete that pod first/));
-    await assert.rejects(asRun('run-2').create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt }), taken(/started by U1/), 'not even for the same person and size');
-    assert.equal((await readNamed('held1')).metadata?.uid, pod.uid);
-    assert.equal((await readNamed('held1')).metadata?.annotations?.['devenv-scheduler/size'], 'XS');
 
     // A pod someone made by hand.
     await byHand('mine');
