@@ -76,12 +76,13 @@ const { createSupportPod, deleteSupportPod } = proxyActivities<Pick<KubernetesAc
 
 /**
  * Creating may wait for a terminating pod of the same name: it heartbeats while it waits, so
- * a stop cancels it within seconds, and the workflow waits for the cancellation to be done
- * (a pod created just then is then known and deleted).
+ * a stop reaches it with the next heartbeat the SDK sends (at most 0.8 x heartbeatTimeout,
+ * 8 s, apart), and the workflow waits for the cancellation to be done (a pod created just
+ * then is then known, and deleted).
  */
 const { createSupportPod: createOwnSupportPod } = proxyActivities<Pick<KubernetesActivities, 'createSupportPod'>>({
   startToCloseTimeout: '1 minute',
-  heartbeatTimeout: '15 seconds',
+  heartbeatTimeout: '10 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumInterval: '30 seconds' },
 });
