@@ -609,8 +609,18 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
         }
         await workflow.signal(stopSupportPodSignal, { by });
       } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw new OperationError('unknown-support-pod', `there is no support pod ${name}`);
-        throw err;
+        const unknown = err instanceof WorkflowNotFoundError || (err instanceof OperationError && err.kind === 'unknown-support-pod');
+        if (!unknown) throw err;
+        // No workflow: a pod of that name may still be there, which nothing here deletes.
+        const left = (await readPods().catch(() => []))?.find((pod) => pod.name === name);
+        if (left && !left.deletingSince) {
+          throw new OperationError(
+            'conflict',
+            `support pod ${name} is orphaned: no workflow manages it (${holder(left)}), so the scheduler does not delete it; ${orphanFate(left)}`,
+            left.createdBy ? [left.createdBy] : [],
+          );
+        }
+        throw new OperationError('unknown-support-pod', left ? `support pod ${name} is being deleted already` : `there is no support pod ${name}`);
       }
     },
 

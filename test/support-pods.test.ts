@@ -311,6 +311,13 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
       ['legacy orphaned', 'live managed', 'orphan orphaned', 'vanished pod-missing'],
     );
 
+    // Nothing here deletes an orphan: a stop says so, and what becomes of it.
+    assert.match(
+      (await devenv('support stop orphan', BOB)).text,
+      /Could not stop support pod \*orphan\*: support pod orphan is orphaned: no workflow manages it \(started by <@U0BOB00001> at [^,]+, size S\), so the scheduler does not delete it; the kubelet kills it at \S+ \(activeDeadlineSeconds\), or delete it \(kubectl delete pod\)\./,
+    );
+    assert.equal((await read('orphan')).metadata?.uid, orphan.metadata?.uid);
+
     // Stopping the one whose pod vanished ends its workflow; nothing else of that name is touched.
     for (const name of ['live', 'vanished']) await devenv(`support stop ${name}`);
     for (const name of ['live', 'vanished']) await eventually(`${name} ended`, () => workflowClosed(name));

@@ -429,7 +429,11 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
       await environments.stopSupportPod(name, who.user);
     } catch (err) {
       if (err instanceof OperationError && err.kind === 'unknown-support-pod') {
-        return ephemeral(plain(md`:grey_question: There is no support pod *${name}*.`, md`${code('/devenv support list')} shows those there are.`));
+        const what = err.message === `there is no support pod ${name}` ? md`There is no support pod *${name}*.` : md`${err.message}.`;
+        return ephemeral(plain(md`:grey_question: ${what}`, md`${code('/devenv support list')} shows those there are.`));
+      }
+      if (err instanceof OperationError && err.kind === 'conflict') {
+        return ephemeral(plain(md`:warning: Could not stop support pod *${name}*: ${withMentions(err.message, err.mentions)}.`));
       }
       return failureReply(err, md`stop support pod *${name}*`);
     }
