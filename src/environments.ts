@@ -217,12 +217,13 @@ export function joinSupportPods(pods: readonly SupportPodInCluster[] | null, wor
   for (const [name, { pod, workflow }] of byName) {
     const memo = workflow?.memo;
     const ownUid = memo?.podUid ?? workflow?.state?.pod?.uid;
-    // Started before the workflow recorded its expiry: it wrote no run id on its pod either.
+    // Its memo has no expiry: started before this version (or so recently that visibility has not caught up), so it was asked by query.
     const legacy = workflow !== undefined && memo?.expiresAt === undefined;
+    // A pod without a run id was made by an earlier version: its workflow's own if that workflow says it created one.
     const own =
       pod !== undefined &&
       workflow !== undefined &&
-      (ownUid !== undefined ? pod.uid === ownUid : pod.workflowRunId !== null ? pod.workflowRunId === workflow.runId : legacy && pod.labelled);
+      (ownUid !== undefined ? pod.uid === ownUid : pod.workflowRunId !== null ? pod.workflowRunId === workflow.runId : legacy && pod.labelled && workflow.state?.pod != null);
     const created = ownUid !== undefined || (legacy && workflow?.state?.pod != null);
     const workflowExpiry = memo?.expiresAt ?? workflow?.state?.expiresAt ?? null;
     const listing = (status: SupportPodStatus, note: string, shown: SupportPodInCluster | undefined, expiresAt: string | null): SupportPodListing => ({
@@ -244,6 +245,8 @@ export function joinSupportPods(pods: readonly SupportPodInCluster[] | null, wor
       );
     } else if (pods === null) {
       listings.push(listing('unknown', `its pod could not be looked up: ${podsUnavailable ?? 'the cluster could not be read'}`, undefined, workflowExpiry));
+    } else if (legacy && !workflow.state) {
+      listings.push(listing('unknown', 'started by an earlier version, and it could not be asked which pod is its own (no worker?)', pod, null));
     } else if (own) {
       const expiresAt = pod.expiresAt ?? workflowExpiry;
       listings.push(

@@ -20,7 +20,8 @@ import { createMetrics } from '../src/api/metrics';
 import { createRestRouter, supportPod, supportPodList } from '../src/api/rest';
 import { createApi } from '../src/api/server';
 import { createSlackRouter } from '../src/api/slack';
-import { createEnvironments, type SupportPolicy } from '../src/environments';
+import { createEnvironments, joinSupportPods, type SupportPolicy, type SupportWorkflowRecord } from '../src/environments';
+import type { SupportPodInCluster } from '../src/activities/contracts';
 import { createLogger } from '../src/logger';
 import { supportPodWorkflowId } from '../src/workflows';
 import { testCluster, type TestCluster } from './support/kube';
@@ -323,5 +324,77 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
     for (const name of ['live', 'vanished']) await eventually(`${name} ended`, () => workflowClosed(name));
     await eventually('live deleted', () => gone('live'));
     for (const name of ['orphan', 'legacy']) await core.deleteNamespacedPod({ namespace: NAMESPACE, name });
+  });
+});
+
+describe('support list: joining pods and workflows, for workflows and pods of earlier versions', () => {
+  const pod = (name: string, more: Partial<SupportPodInCluster> = {}): SupportPodInCluster => ({
+    name,
+    uid: `uid-${name}`,
+    labelled: true,
+    size: 'XS',
+    createdBy: 'U1',
+    createdAt: '2026-12-01T09:00:00.000Z',
+    phase: 'Running',
+    ready: true,
+    reason: null,
+    deletingSince: null,
+    workflowRunId: null,
+    expiresAt: null,
+    activeDeadlineSeconds: null,
+    deadlineAt: null,
+    ...more,
+  });
+  const earlierState = (name: string) => ({
+    pod: { name, size: 'XS', phase: 'Pending', createdAt: '2026-12-01T09:00:00.000Z', createdBy: 'U1' },
+    expiresAt: '2026-12-01T17:00:00.000Z',
+    stopRequestedBy: null,
+  });
+  const workflow = (name: string, more: Partial<SupportWorkflowRecord> = {}): SupportWorkflowRecord => ({
+    name,
+    runId: `run-${name}`,
+    startedAt: '2026-12-01T09:00:00.000Z',
+    memo: { requestedBy: 'U1', size: 'XS' },
+    ...more,
+  });
+  const statuses = (list: ReturnType<typeof joinSupportPods>) => Object.fromEntries(list.supportPods.map((l) => [l.name, [l.status, l.expiresAt]]));
+
+  it('an earlier version\'s workflow owns the labelled pod of its name when its query says it created one; its expiry comes from the query', () => {
+    const list = joinSupportPods(
+      [pod('old-managed'), pod('fresh-waiting', { deletingSince: '2026-12-01T10:00:00.000Z', workflowRunId: 'previous-run' }), pod('old-unasked')],
+      [
+        workflow('old-managed', { state: earlierState('old-managed') }),
+        workflow('old-vanished', { state: earlierState('old-vanished') }),
+        // Just started: visibility has only the memo of its start, and the query says it has no pod yet.
+        workflow('fresh-waiting', { state: { pod: null, expiresAt: '2026-12-01T18:00:00.000Z', stopRequestedBy: null } }),
+        workflow('old-unasked'),
+      ],
+    );
+    assert.deepEqual(statuses(list), {
+      'old-managed': ['managed', '2026-12-01T17:00:00.000Z'],
+      'old-vanished': ['pod-missing', '2026-12-01T17:00:00.000Z'],
+      'fresh-waiting': ['waiting', '2026-12-01T18:00:00.000Z'],
+      'old-unasked': ['unknown', null],
+    });
+    assert.equal(list.podsUnavailable, null);
+  });
+
+  it('a pod is its workflow\'s by the uid the memo records, or the run id it records; without the cluster every workflow is unknown', () => {
+    const memo = { requestedBy: 'U2', size: 'M', expiresAt: '2026-12-01T19:00:00.000Z' };
+    const list = joinSupportPods(
+      [pod('by-uid', { createdBy: null, size: null }), pod('by-run', { workflowRunId: 'run-by-run' }), pod('other-run', { workflowRunId: 'someone-else' })],
+      [workflow('by-uid', { memo: { ...memo, podUid: 'uid-by-uid' } }), workflow('by-run', { memo }), workflow('other-run', { memo })],
+    );
+    assert.deepEqual(statuses(list), {
+      'by-uid': ['managed', '2026-12-01T19:00:00.000Z'],
+      'by-run': ['managed', '2026-12-01T19:00:00.000Z'],
+      'other-run': ['waiting', '2026-12-01T19:00:00.000Z'],
+    });
+    const byUid = list.supportPods.find((l) => l.name === 'by-uid')!;
+    assert.deepEqual([byUid.size, byUid.requestedBy], ['M', 'U2'], 'from the memo when the pod does not say');
+    assert.match(list.supportPods.find((l) => l.name === 'other-run')!.note, /^the name is held by a pod that is not its own \(started by U1 at .*, size XS\): this start fails$/);
+    const blind = joinSupportPods(null, [workflow('by-run', { memo })], 'connect ECONNREFUSED');
+    assert.deepEqual(statuses(blind), { 'by-run': ['unknown', '2026-12-01T19:00:00.000Z'] });
+    assert.equal(blind.podsUnavailable, 'connect ECONNREFUSED');
   });
 });
