@@ -14,12 +14,12 @@ import { Client, Connection } from '@temporalio/client';
 import { formatCommand, helpLines, parseCommand, type Command } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { formatMinutes } from './duration';
-import { createEnvironments, InProgressError, OperationError, type Environments } from './environments';
+import { createEnvironments, InProgressError, OperationError, type Environments, type SupportPodList } from './environments';
 import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
-import { createConfiguredAws } from './activities';
+import { createConfiguredAws, loadKubeConfig } from './activities';
 import type { ReconcileReport } from './activities/contracts';
-import { DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { createLogger } from './logger';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, refused: 4, inProgress: 5 } as const;
@@ -93,7 +93,9 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
       return report.failed.length ? EXIT.failed : EXIT.ok;
     }
 
-    return (await execute(parsed!.command, createEnvironments(client), config, print)) ?? EXIT.ok;
+    // The support namespace's pods are read with the operator's kubeconfig (KUBECONFIG, ~/.kube/config, in-cluster).
+    const supportPods = createSupportPodReader(loadKubeConfig(), config.support.namespace);
+    return (await execute(parsed!.command, createEnvironments(client, { supportPods }), config, print)) ?? EXIT.ok;
   } finally {
     await connection.close();
   }
@@ -141,19 +143,47 @@ async function execute(command: Command, environments: Environments, config: Con
         return EXIT.inProgress;
       }
     }
-    case 'support start':
-      await environments.startSupportPod({ name: command.supportName, size: command.size, by, taskQueue: config.temporal.taskQueue, ttlMs: config.support.ttlMinutes * 60_000 });
-      return print(`support pod ${command.supportName} (${command.size}) is being created`, { name: command.supportName, size: command.size });
+    case 'support start': {
+      const { name, size } = { name: command.supportName, size: command.size };
+      const { waitsFor } = await environments.startSupportPod({ name, size, by, taskQueue: config.temporal.taskQueue, ttlMs: config.support.ttlMinutes * 60_000 });
+      const human = waitsFor
+        ? `support pod ${name} (${size}) is created once the previous pod of that name, deleted at ${waitsFor.deletingSince}, has finished terminating`
+        : `support pod ${name} (${size}) is being created`;
+      return print(human, { name, size, waitsForPrevious: waitsFor !== null });
+    }
     case 'support stop':
       await environments.stopSupportPod(command.supportName, by);
       return print(`support pod ${command.supportName} is being deleted`, { name: command.supportName });
     case 'support list': {
-      const pods = await environments.listSupportPods();
-      const rows = pods.map(({ name, state }) => `${name.padEnd(30)} ${state.pod ? `${state.pod.size} ${state.pod.phase} by ${state.pod.createdBy ?? '?'}` : 'being created'}`);
-      return print(rows.length ? rows.join('\n') : 'no support pods', pods);
+      const list = await environments.listSupportPods();
+      return print(formatSupportPods(list), list);
     }
   }
   throw new UsageError(`devenv cannot run ${formatCommand(command)}`);
+}
+
+/**
+ * `devenv support list`: one line per name, from the cluster and the workflows: name, size,
+ * the pod's phase and readiness (or what the name is waiting for), who started it, when it
+ * is deleted, and a note for anything but a plain managed pod (orphaned, pod missing, ...).
+ */
+export function formatSupportPods({ supportPods, podsUnavailable }: SupportPodList): string {
+  const rows = supportPods.map((p) => {
+    const own = p.status === 'managed' || p.status === 'orphaned' || p.status === 'deleting' ? p.pod : null;
+    const state = own ? `${own.phase}${own.phase === 'Running' ? (own.ready ? ',ready' : ',not-ready') : ''}` : p.status;
+    return [
+      p.name.padEnd(30),
+      (p.size ?? '?').padEnd(4),
+      state.padEnd(16),
+      `by ${p.requestedBy ?? '?'}`,
+      p.expiresAt ? `deleted at ${p.expiresAt}` : '',
+      p.note ? `(${p.note})` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+  });
+  const lines = rows.length ? rows : ['no support pods'];
+  return [...lines, ...(podsUnavailable ? [`pods could not be read from Kubernetes (${podsUnavailable}): only the workflows are listed`] : [])].join('\n');
 }
 
 /**

@@ -122,7 +122,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'support list',
     family: 'read',
     params: [],
-    summary: 'the management pods that exist, with their sizes',
+    summary: 'the management pods as the cluster has them: phase, readiness, size, owner, expiry, and any no workflow manages',
     example: 'support list',
     build: () => ({ name: 'support list' }),
   },

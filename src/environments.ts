@@ -28,7 +28,16 @@ import {
   type Phase,
 } from './workflows/environment';
 import { describeShutdown, type EnvironmentPolicy } from './workflows/shutdown-policy';
-import { stopSupportPodSignal, supportPodStateQuery, supportPodWorkflow, supportPodWorkflowId, type SupportPodState } from './workflows/support-pod';
+import {
+  stopSupportPodSignal,
+  SUPPORT_POD_MEMO,
+  supportPodStateQuery,
+  supportPodWorkflow,
+  supportPodWorkflowId,
+  type SupportPodMemo,
+  type SupportPodState,
+} from './workflows/support-pod';
+import type { SupportPodInCluster } from './activities/contracts';
 
 /**
  * `forbidden`: the requester may not do this (a support pod larger than they may start, or
@@ -92,11 +101,7 @@ export function sizeExceeds(size: PodResources, max: PodResources): boolean {
 }
 
 /** Recorded on every support-pod workflow when it starts, so who owns it is known from the server alone. */
-export const SUPPORT_POD_MEMO = 'supportPod';
-interface SupportPodMemo {
-  requestedBy: string;
-  size: string;
-}
+export { SUPPORT_POD_MEMO };
 
 /** How long a support pod this process started counts towards its requester before visibility lists it (it is normally listed within a second). */
 const UNLISTED_GRACE_MS = 60_000;
@@ -142,9 +147,139 @@ export interface EnvironmentSummary {
   startedAt: string;
 }
 
-export interface SupportPodSummary {
+/**
+ * What a support pod name stands for now, joining the cluster's pod of that name with the
+ * running workflow of that name:
+ * - `managed`: the pod is there and its workflow deletes it at `expiresAt` (or on stop);
+ * - `creating`: the workflow has not created its pod yet;
+ * - `waiting`: the workflow waits for the name: the pod there is not its own (the previous
+ *   one still terminating, or, until the workflow fails, someone else's);
+ * - `pod-missing`: the workflow created its pod, and it is gone (deleted by hand, evicted);
+ * - `orphaned`: a pod no running workflow manages (its workflow was terminated, or it was
+ *   made by hand); the kubelet kills it at `pod.deadlineAt`, if it has one;
+ * - `deleting`: a pod being deleted (deletionTimestamp set) that no workflow waits for;
+ * - `unknown`: a workflow whose pod could not be looked up (the cluster could not be read).
+ */
+export type SupportPodStatus = 'managed' | 'creating' | 'waiting' | 'pod-missing' | 'orphaned' | 'deleting' | 'unknown';
+
+export interface SupportPodListing {
   name: string;
-  state: SupportPodState;
+  status: SupportPodStatus;
+  /** One sentence for people (empty for a plain managed pod): what this is and what happens to it next. REST and the CLI show it; Slack words the same. */
+  note: string;
+  /** From the pod's annotations, else the workflow's memo; null when neither says. */
+  size: string | null;
+  requestedBy: string | null;
+  /** When its workflow deletes it; null when no workflow will (orphaned, being deleted) or it is not known. */
+  expiresAt: string | null;
+  /** The pod of that name in the cluster now; null when there is none, or the cluster could not be read. */
+  pod: SupportPodInCluster | null;
+  /** The running workflow of that name; null when there is none. */
+  workflow: { runId: string; startedAt: string } | null;
+}
+
+export interface SupportPodList {
+  supportPods: SupportPodListing[];
+  /** Why the cluster could not be read (the workflows are listed anyway, as `unknown`); null when it was. */
+  podsUnavailable: string | null;
+}
+
+/** A running support-pod workflow as visibility lists it; `state` only for those started before the memo said enough (asked by query). */
+export interface SupportWorkflowRecord {
+  name: string;
+  runId: string;
+  startedAt: string;
+  memo: SupportPodMemo | undefined;
+  state?: SupportPodState;
+}
+
+/** The holder of a name, for people: "started by U1 at <time>, size XS". */
+function holder(pod: SupportPodInCluster): string {
+  const who = pod.createdBy ? `started by ${pod.createdBy}` : pod.labelled ? 'started by someone unrecorded' : 'not made by devenv-scheduler';
+  return `${who}${pod.createdAt ? ` at ${pod.createdAt}` : ''}${pod.size ? `, size ${pod.size}` : ''}`;
+}
+
+/** What happens to a pod no workflow manages. */
+function orphanFate(pod: SupportPodInCluster): string {
+  if (pod.phase === 'Failed' && pod.reason === 'DeadlineExceeded') return `killed by its deadline${pod.deadlineAt ? ` at ${pod.deadlineAt}` : ''}; it holds the name until it is deleted (kubectl delete pod)`;
+  if (pod.deadlineAt) return `the kubelet kills it at ${pod.deadlineAt} (activeDeadlineSeconds), or delete it (kubectl delete pod)`;
+  return 'it has no deadline (made by hand, or by a version before deadlines): delete it (kubectl delete pod)';
+}
+
+/**
+ * One listing per name in either the cluster or the running workflows (see
+ * SupportPodStatus); `pods` null: the cluster could not be read.
+ */
+export function joinSupportPods(pods: readonly SupportPodInCluster[] | null, workflows: readonly SupportWorkflowRecord[], podsUnavailable: string | null = null): SupportPodList {
+  const byName = new Map<string, { pod?: SupportPodInCluster; workflow?: SupportWorkflowRecord }>();
+  for (const pod of pods ?? []) byName.set(pod.name, { pod });
+  for (const workflow of workflows) byName.set(workflow.name, { ...byName.get(workflow.name), workflow });
+  const listings: SupportPodListing[] = [];
+  for (const [name, { pod, workflow }] of byName) {
+    const memo = workflow?.memo;
+    const ownUid = memo?.podUid ?? workflow?.state?.pod?.uid;
+    // Its memo has no expiry: started before this version (or so recently that visibility has not caught up), so it was asked by query.
+    const legacy = workflow !== undefined && memo?.expiresAt === undefined;
+    // A pod without a run id was made by an earlier version: its workflow's own if that workflow says it created one.
+    const own =
+      pod !== undefined &&
+      workflow !== undefined &&
+      (ownUid !== undefined ? pod.uid === ownUid : pod.workflowRunId !== null ? pod.workflowRunId === workflow.runId : legacy && pod.labelled && workflow.state?.pod != null);
+    const created = ownUid !== undefined || (legacy && workflow?.state?.pod != null);
+    const workflowExpiry = memo?.expiresAt ?? workflow?.state?.expiresAt ?? null;
+    const listing = (status: SupportPodStatus, note: string, shown: SupportPodInCluster | undefined, expiresAt: string | null): SupportPodListing => ({
+      name,
+      status,
+      note,
+      size: shown?.size ?? memo?.size ?? workflow?.state?.pod?.size ?? null,
+      requestedBy: shown?.createdBy ?? memo?.requestedBy ?? workflow?.state?.pod?.createdBy ?? null,
+      expiresAt,
+      pod: pod ?? null,
+      workflow: workflow ? { runId: workflow.runId, startedAt: workflow.startedAt } : null,
+    });
+    if (!workflow) {
+      if (!pod) continue;
+      listings.push(
+        pod.deletingSince
+          ? listing('deleting', `being deleted since ${pod.deletingSince}`, pod, null)
+          : listing('orphaned', `orphaned: no workflow manages it; ${orphanFate(pod)}`, pod, null),
+      );
+    } else if (pods === null) {
+      listings.push(listing('unknown', `its pod could not be looked up: ${podsUnavailable ?? 'the cluster could not be read'}`, undefined, workflowExpiry));
+    } else if (legacy && !workflow.state) {
+      listings.push(listing('unknown', 'started by an earlier version, and it could not be asked which pod is its own (no worker?)', pod, null));
+    } else if (own) {
+      const expiresAt = pod.expiresAt ?? workflowExpiry;
+      listings.push(
+        pod.deletingSince
+          ? listing('deleting', `being deleted since ${pod.deletingSince}`, pod, null)
+          : listing('managed', '', pod, expiresAt),
+      );
+    } else if (created) {
+      listings.push(
+        listing(
+          'pod-missing',
+          `its pod is gone (deleted outside the scheduler)${pod ? `, and a pod of that name that is not its own is there (${holder(pod)})` : ''}; the workflow ends ${workflowExpiry ? `at ${workflowExpiry}` : 'at its expiry'}, or on support stop`,
+          undefined,
+          workflowExpiry,
+        ),
+      );
+    } else if (pod) {
+      listings.push(
+        listing(
+          'waiting',
+          pod.deletingSince
+            ? `waiting for the previous pod of this name (${holder(pod)}) to finish terminating, deleted at ${pod.deletingSince}`
+            : `the name is held by a pod that is not its own (${holder(pod)}): this start fails`,
+          undefined,
+          workflowExpiry,
+        ),
+      );
+    } else {
+      listings.push(listing('creating', 'being created', undefined, workflowExpiry));
+    }
+  }
+  return { supportPods: listings.sort((a, b) => a.name.localeCompare(b.name)), podsUnavailable: pods === null ? (podsUnavailable ?? 'the cluster could not be read') : null };
 }
 
 const RUNNING_ENVIRONMENTS = `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'`;
@@ -162,15 +297,28 @@ export interface Environments {
   start(namespace: string, by: string, wait?: UpdateWait): Promise<ActionResult>;
   stop(namespace: string, by: string, wait?: UpdateWait): Promise<ActionResult>;
   prolongate(namespace: string, minutes: number, by: string, wait?: UpdateWait): Promise<ActionResult>;
-  startSupportPod(request: { name: string; size: string; by: string; taskQueue: string; ttlMs?: number }): Promise<void>;
-  supportPod(name: string): Promise<SupportPodState>;
+  /**
+   * Refused (`conflict`) when the name is in use: a running support pod of that name, or a
+   * pod no workflow manages. A pod of that name still terminating is no refusal: the new one
+   * is created once it has gone (`waitsFor`).
+   */
+  startSupportPod(request: { name: string; size: string; by: string; taskQueue: string; ttlMs?: number }): Promise<{ waitsFor: SupportPodInCluster | null }>;
+  /** The listing of that name; `unknown-support-pod` when there is neither a pod nor a workflow of that name. */
+  supportPod(name: string): Promise<SupportPodListing>;
   stopSupportPod(name: string, by: string): Promise<void>;
-  listSupportPods(): Promise<SupportPodSummary[]>;
+  /** Every pod of the support namespace and every running support-pod workflow, joined by name (see SupportPodStatus). */
+  listSupportPods(): Promise<SupportPodList>;
 }
 
 export interface EnvironmentsOptions {
   /** Limits on support pods; without it there are none (the CLI). */
   support?: SupportPolicy;
+  /**
+   * The support namespace's pods as the cluster has them now (createSupportPodReader). Without
+   * it, `support list` shows the workflows alone (as `unknown`) and `support start` checks no
+   * name before the worker does.
+   */
+  supportPods?: () => Promise<SupportPodInCluster[]>;
 }
 
 /** An environment run as its search attributes and memo (a listing's or a describe's) say it is. */
@@ -312,6 +460,34 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
     return [...names].map((id) => id.replace(/^support\//, '')).sort();
   }
 
+  const readPods = async (): Promise<SupportPodInCluster[]> => {
+    if (!options.supportPods) throw new Error('this front end does not read the cluster');
+    return options.supportPods();
+  };
+  const unavailable = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+  /** A running support-pod workflow; one started before its memo had an expiry is asked for its state (that needs a worker; without one it is listed as it can be). */
+  async function record(workflowId: string, runId: string, startTime: Date, memo: Record<string, unknown> | undefined): Promise<SupportWorkflowRecord> {
+    const recorded = memo?.[SUPPORT_POD_MEMO] as SupportPodMemo | undefined;
+    const base = { name: workflowId.replace(/^support\//, ''), runId, startedAt: startTime.toISOString(), memo: recorded };
+    if (recorded?.expiresAt !== undefined) return base;
+    const state = await client.workflow
+      .getHandle(workflowId, runId)
+      .query(supportPodStateQuery)
+      .catch(() => undefined);
+    return state ? { ...base, state } : base;
+  }
+
+  /** The refusal of a name whose support-pod workflow runs, naming who started it. */
+  async function alreadyRunning(name: string): Promise<OperationError> {
+    const owner = await ownerOf(name).catch(() => null);
+    return new OperationError(
+      'conflict',
+      `support pod ${name} already exists, started by ${owner ?? 'someone this scheduler cannot name'}; pick another name, or stop it first (support stop ${name})`,
+      owner ? [owner] : [],
+    );
+  }
+
   return {
     async status(namespace) {
       const description = await handle(namespace)
@@ -354,6 +530,7 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
 
     async startSupportPod({ name, size, by, taskQueue, ttlMs }) {
       const policy = options.support;
+      let waitsFor: SupportPodInCluster | null = null;
       const start = async () => {
         try {
           await client.workflow.start(supportPodWorkflow, {
@@ -363,22 +540,43 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
             memo: { [SUPPORT_POD_MEMO]: { requestedBy: by, size } satisfies SupportPodMemo },
           });
         } catch (err) {
-          if (err instanceof WorkflowExecutionAlreadyStartedError) throw new OperationError('conflict', `a support pod ${name} already exists`);
+          if (err instanceof WorkflowExecutionAlreadyStartedError) throw await alreadyRunning(name);
           throw err;
         }
+        return { waitsFor };
       };
-      if (!policy) return start();
-      const admin = policy.admins.includes(by);
-      const requested = policy.sizes[size];
-      const max = policy.sizes[policy.maxSize];
-      if (!admin && requested && max && sizeExceeds(requested, max)) {
+      if (policy) {
+        const admin = policy.admins.includes(by);
+        const requested = policy.sizes[size];
+        const max = policy.sizes[policy.maxSize];
+        if (!admin && requested && max && sizeExceeds(requested, max)) {
+          throw new OperationError(
+            'forbidden',
+            `${size} (${requested.cpu} CPU, ${requested.memory}) is larger than ${policy.maxSize} (${max.cpu} CPU, ${max.memory}), the largest support pod you may start; pick ${policy.maxSize} or smaller, or ask a support admin`,
+          );
+        }
+      }
+      // The name, as the cluster has it now (the worker checks again when it creates the pod: this is for a clear answer at once).
+      const held = (await readPods().catch(() => null))?.find((pod) => pod.name === name);
+      if (held && !held.deletingSince) {
+        const running = await client.workflow
+          .getHandle(supportPodWorkflowId(name))
+          .describe()
+          .then(
+            (d) => d.status.name === 'RUNNING',
+            () => false,
+          );
+        if (running) throw await alreadyRunning(name);
         throw new OperationError(
-          'forbidden',
-          `${size} (${requested.cpu} CPU, ${requested.memory}) is larger than ${policy.maxSize} (${max.cpu} CPU, ${max.memory}), the largest support pod you may start; pick ${policy.maxSize} or smaller, or ask a support admin`,
+          'conflict',
+          `the name ${name} is taken by a pod that no support-pod workflow manages (${holder(held)}); ${orphanFate(held)}, or pick another name`,
+          held.createdBy ? [held.createdBy] : [],
         );
       }
+      if (held) waitsFor = held;
+      if (!policy) return start();
       // One at a time per requester, counted and started together: two quick `support start`s cannot both pass the count.
-      await oneAtATime(by, async () => {
+      return oneAtATime(by, async () => {
         const mine = await supportPodsOf(by);
         if (mine.length >= policy.maxPodsPerUser) {
           throw new OperationError(
@@ -386,18 +584,32 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
             `you have ${mine.length} support pod${mine.length === 1 ? '' : 's'} already (${mine.join(', ')}), the most one person may have at once; stop one first (support stop <name>)`,
           );
         }
-        await start();
+        const started = await start();
         unlisted.set(supportPodWorkflowId(name), { by, until: Date.now() + UNLISTED_GRACE_MS });
+        return started;
       });
     },
 
     async supportPod(name) {
-      try {
-        return await client.workflow.getHandle(supportPodWorkflowId(name)).query(supportPodStateQuery);
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw new OperationError('unknown-support-pod', `there is no support pod ${name}`);
-        throw err;
-      }
+      const [pods, workflow] = await Promise.all([
+        readPods().then(
+          (all) => ({ pods: all.filter((pod) => pod.name === name), error: null }),
+          (err: unknown) => ({ pods: null, error: unavailable(err) }),
+        ),
+        client.workflow
+          .getHandle(supportPodWorkflowId(name))
+          .describe()
+          .then(
+            (d) => (d.status.name === 'RUNNING' ? record(d.workflowId, d.runId, d.startTime, d.memo) : undefined),
+            (err: unknown) => {
+              if (err instanceof WorkflowNotFoundError) return undefined;
+              throw err;
+            },
+          ),
+      ]);
+      const [listing] = joinSupportPods(pods.pods, workflow ? [workflow] : [], pods.error).supportPods;
+      if (!listing) throw new OperationError('unknown-support-pod', `there is no support pod ${name}`);
+      return listing;
     },
 
     async stopSupportPod(name, by) {
@@ -416,18 +628,36 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
         }
         await workflow.signal(stopSupportPodSignal, { by });
       } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw new OperationError('unknown-support-pod', `there is no support pod ${name}`);
-        throw err;
+        const unknown = err instanceof WorkflowNotFoundError || (err instanceof OperationError && err.kind === 'unknown-support-pod');
+        if (!unknown) throw err;
+        // No workflow: a pod of that name may still be there, which nothing here deletes.
+        const left = (await readPods().catch(() => []))?.find((pod) => pod.name === name);
+        if (left && !left.deletingSince) {
+          throw new OperationError(
+            'conflict',
+            `support pod ${name} is orphaned: no workflow manages it (${holder(left)}), so the scheduler does not delete it; ${orphanFate(left)}`,
+            left.createdBy ? [left.createdBy] : [],
+          );
+        }
+        throw new OperationError('unknown-support-pod', left ? `support pod ${name} is being deleted already` : `there is no support pod ${name}`);
       }
     },
 
     async listSupportPods() {
-      const pods: SupportPodSummary[] = [];
-      for await (const execution of client.workflow.list({ query: RUNNING_SUPPORT_PODS })) {
-        const state = await client.workflow.getHandle(execution.workflowId).query(supportPodStateQuery);
-        pods.push({ name: execution.workflowId.replace(/^support\//, ''), state });
-      }
-      return pods.sort((a, b) => a.name.localeCompare(b.name));
+      const [pods, workflows] = await Promise.all([
+        readPods().then(
+          (all) => ({ pods: all, error: null }),
+          (err: unknown) => ({ pods: null, error: unavailable(err) }),
+        ),
+        (async () => {
+          const records: Promise<SupportWorkflowRecord>[] = [];
+          for await (const execution of client.workflow.list({ query: RUNNING_SUPPORT_PODS })) {
+            records.push(record(execution.workflowId, execution.runId, execution.startTime, execution.memo));
+          }
+          return Promise.all(records);
+        })(),
+      ]);
+      return joinSupportPods(pods.pods, workflows, pods.error);
     },
   };
 }

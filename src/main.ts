@@ -6,7 +6,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
-import { createKubernetesActivities, createNamespaceReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { createKubernetesActivities, createNamespaceReader, createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
@@ -72,7 +72,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const slack = servesUsers && config.slack.signingSecret ? slackRouter(config, client, logger, config.slack.signingSecret, metrics) : undefined;
   const rest = servesUsers
     ? createRestRouter({
-        environments: createEnvironments(client, { support: supportPolicy(config) }),
+        environments: createEnvironments(client, { support: supportPolicy(config), supportPods: createSupportPodReader(loadKubeConfig(), config.support.namespace) }),
         tokens: config.apiTokens,
         logger: logger.child({ system: 'api' }),
         metrics,
@@ -202,6 +202,8 @@ function slackRouter(config: Config, client: Client, logger: Logger, signingSecr
     supportTaskQueue: config.temporal.taskQueue,
     supportPodTtlMs: config.support.ttlMinutes * 60_000,
     supportPolicy: supportPolicy(config),
+    // Read-only, with the API's identity: `support list` and the name check of `support start` come from the cluster.
+    supportPods: createSupportPodReader(loadKubeConfig(), config.support.namespace),
     responseUrlOrigins: config.slack.responseUrlOrigins,
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await kubernetes.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),

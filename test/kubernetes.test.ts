@@ -20,20 +20,46 @@ import {
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { DefaultLogger, Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { createLogger, type Logger } from '../src/logger';
-import { createKubernetesActivities, createNamespaceReader, EXCLUDE, kubernetesFailure, ORIGINAL_MIN_REPLICAS, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND, type KubernetesSettings } from '../src/activities/kubernetes';
-import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopSupportPodSignal, supportPodWorkflow, supportPodWorkflowId } from '../src/workflows';
+import {
+  createKubernetesActivities,
+  createNamespaceReader,
+  createSupportPodReader,
+  EXCLUDE,
+  kubernetesFailure,
+  ORIGINAL_MIN_REPLICAS,
+  ORIGINAL_REPLICAS,
+  ORIGINAL_SUSPEND,
+  SUPPORT_POD_DEADLINE_MARGIN_SECONDS,
+  type KubernetesSettings,
+} from '../src/activities/kubernetes';
+import {
+  environmentWorkflow,
+  environmentWorkflowId,
+  startUpdate,
+  statusQuery,
+  stopSupportPodSignal,
+  SUPPORT_POD_MEMO,
+  supportPodStateQuery,
+  supportPodWorkflow,
+  supportPodWorkflowId,
+  type SupportPodMemo,
+} from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
 import { AUDITED_NAMESPACES, testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
-import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+import { devServerEnv, useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const SUPPORT_NAMESPACE = 'devenv-support';
 const SUPPORT_QUOTA = 'devenv-support-pods';
+/** Support pods of the name tests, in a namespace of their own: restricted like the shipped one, without its quota (which nothing here ever counts down). */
+const NAMES_NAMESPACE = 'support-names';
+const HOLD = 'test.devenv-scheduler/hold';
 
 /**
  * The table "What each identity can do" of docs/kubernetes.md, one line per permission:
@@ -86,6 +112,7 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     for (const object of shipped.filter((o) => o.metadata?.name === SUPPORT_NAMESPACE || o.metadata?.namespace === SUPPORT_NAMESPACE)) await client.create(object);
     // No controller-manager counts the quota's usage, and the apiserver admits no pod under a
     // quota it has never counted: play the controller once (no pod yet); admission counts on from there.
+    await core.createNamespace({ body: { metadata: { name: NAMES_NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } });
     const quota = await core.readNamespacedResourceQuota({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA });
     const hard = quota.spec!.hard!;
     await core.patchNamespacedResourceQuotaStatus(
@@ -445,6 +472,140 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.equal(await k8s.deleteSupportPod('manage1'), false);
   });
 
+  /** A support pod's name is taken until the pod has gone; the tests below use their own namespace (no quota) and a finalizer to hold a deleted pod terminating. */
+  const names = (overrides: Partial<NonNullable<KubernetesSettings['support']>> = {}) =>
+    activities({ support: { namespace: NAMES_NAMESPACE, image: 'busybox:1.36', sizes: { XS: { cpu: '100m', memory: '128Mi' }, XL: { cpu: '4', memory: '8Gi' } }, namePollMs: 100, ...overrides } });
+  const readNamed = (name: string) => core.readNamespacedPod({ namespace: NAMES_NAMESPACE, name });
+  const hold = (name: string) => core.patchNamespacedPod({ namespace: NAMES_NAMESPACE, name, body: { metadata: { finalizers: [HOLD] } } }, mergePatch);
+  const release = (name: string) => core.patchNamespacedPod({ namespace: NAMES_NAMESPACE, name, body: { metadata: { finalizers: null } } }, mergePatch);
+  /** A pod under Pod Security restricted, as a person would put one there: no devenv-scheduler label or annotation. */
+  const byHand = (name: string, metadata: object = {}) =>
+    core.createNamespacedPod({
+      namespace: NAMES_NAMESPACE,
+      body: {
+        metadata: { name, ...metadata },
+        spec: {
+          securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [{ name: 'c', image: 'busybox:1.36', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+        },
+      },
+    });
+  /** The activity as a workflow run calls it: with that run's id. */
+  const asRun = (runId: string) => {
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: 'support/x', runId } }, { logger: new DefaultLogger('ERROR') });
+    const beats: unknown[] = [];
+    env.on('heartbeat', (details: unknown) => beats.push(details));
+    const create = (k8s: KubernetesActivities, request: Parameters<KubernetesActivities['createSupportPod']>[0]) => env.run(k8s.createSupportPod, request) as Promise<SupportPod>;
+    return { create, beats };
+  };
+  const taken = (pattern: RegExp) => (error: unknown) => {
+    assert.ok(error instanceof ApplicationFailure, String(error));
+    assert.equal(error.type, 'SupportPodNameTaken');
+    assert.equal(error.nonRetryable, true);
+    assert.match(error.message, pattern);
+    return true;
+  };
+
+  it('support pods: a name held by another pod is refused with who has it; only the same run finds its pod again; the pod records its run, expiry and a deadline of TTL + margin', async () => {
+    const k8s = names();
+    const expiresAt = new Date(Date.now() + 2 * 60 * 60_000).toISOString();
+    const first = asRun('run-1');
+    const pod = await first.create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt });
+    // Another run (the next `support start held1 XL`, a later workflow of the name): refused, nothing changed.
+    await assert.rejects(asRun('run-2').create(k8s, { name: 'held1', size: 'XL', requestedBy: 'U2', expiresAt }), taken(/support pod name "held1" is taken: a pod started by U1 at .*, size XS; pick another name, or delete that pod first/));
+    await assert.rejects(asRun('run-2').create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt }), taken(/started by U1/), 'not even for the same person and size');
+    const created = await readNamed('held1');
+    assert.equal(created.metadata?.annotations?.['devenv-scheduler/size'], 'XS');
+    assert.equal(pod.uid, created.metadata?.uid);
+    assert.equal(created.metadata?.annotations?.['devenv-scheduler/workflow-run-id'], 'run-1');
+    assert.equal(created.metadata?.annotations?.['devenv-scheduler/expires-at'], expiresAt);
+    const deadline = created.spec?.activeDeadlineSeconds ?? 0;
+    assert.ok(deadline <= 2 * 3600 + SUPPORT_POD_DEADLINE_MARGIN_SECONDS && deadline >= 2 * 3600 + SUPPORT_POD_DEADLINE_MARGIN_SECONDS - 5, `activeDeadlineSeconds ${deadline}`);
+    assert.deepEqual(await asRun('run-1').create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt }), pod, 'a retry of the same run finds its own pod');
+
+    // A pod someone made by hand.
+    await byHand('mine');
+    await assert.rejects(asRun('run-3').create(k8s, { name: 'mine', size: 'XS', requestedBy: 'U3' }), taken(/"mine" is taken: a pod not made by devenv-scheduler/));
+    assert.equal((await readNamed('mine')).metadata?.labels, undefined, 'left as it was');
+
+    // A pod of an earlier version (labelled and annotated, no run id): the same request takes it up, any other is refused.
+    await byHand('legacy1', { labels: { 'devenv-scheduler/support-pod': 'true' }, annotations: { 'devenv-scheduler/size': 'XS', 'devenv-scheduler/requested-by': 'U4' } });
+    const legacyUid = (await readNamed('legacy1')).metadata?.uid;
+    assert.equal((await asRun('run-4').create(k8s, { name: 'legacy1', size: 'XS', requestedBy: 'U4' })).uid, legacyUid);
+    await assert.rejects(asRun('run-5').create(k8s, { name: 'legacy1', size: 'XL', requestedBy: 'U4' }), taken(/started by U4 .*size XS/));
+
+    // Deleting by uid deletes that pod only.
+    assert.equal(await k8s.deleteSupportPod('held1', 'not-its-uid'), false);
+    assert.equal((await readNamed('held1')).metadata?.uid, pod.uid, 'another uid: left alone');
+    assert.equal(await k8s.deleteSupportPod('held1', pod.uid), true);
+    assert.equal(await k8s.deleteSupportPod('held1', pod.uid), false);
+    for (const name of ['mine', 'legacy1']) await k8s.deleteSupportPod(name);
+  });
+
+  it('support pods: a name still held by a terminating pod is waited for (heartbeating), then the new pod is created; past the wait the attempt fails to be retried', async () => {
+    const k8s = names({ nameWaitMs: 30_000 });
+    const old = await asRun('old-run').create(k8s, { name: 'again', size: 'XS', requestedBy: 'U1' });
+    // What a kubelet's grace period does to a deleted pod: it stays, with a deletionTimestamp, until it is gone.
+    await hold('again');
+    assert.equal(await k8s.deleteSupportPod('again', old.uid), true);
+    assert.ok((await readNamed('again')).metadata?.deletionTimestamp, 'terminating');
+
+    const next = asRun('new-run');
+    let done = false;
+    const creating = next.create(k8s, { name: 'again', size: 'XL', requestedBy: 'U2' }).finally(() => {
+      done = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(done, false, 'still waiting');
+    assert.equal((await readNamed('again')).metadata?.uid, old.uid, 'the old pod is still the one there');
+    assert.ok(next.beats.some((b) => /the previous pod support-names\/again \(a pod started by U1.*size XS\) is still terminating/.test(JSON.stringify(b))), JSON.stringify(next.beats));
+    await release('again');
+    const pod = await creating;
+    assert.notEqual(pod.uid, old.uid);
+    assert.equal(pod.size, 'XL');
+    const now = await readNamed('again');
+    assert.deepEqual([now.metadata?.uid, now.metadata?.annotations?.['devenv-scheduler/size'], now.metadata?.annotations?.['devenv-scheduler/workflow-run-id']], [pod.uid, 'XL', 'new-run']);
+
+    // A pod that does not go within the wait: the attempt fails, retryably, saying why.
+    await hold('again');
+    await k8s.deleteSupportPod('again', pod.uid);
+    await assert.rejects(asRun('third-run').create(names({ nameWaitMs: 300 }), { name: 'again', size: 'XS', requestedBy: 'U3' }), (error: unknown) => {
+      assert.ok(error instanceof ApplicationFailure, String(error));
+      assert.equal(error.type, 'SupportPodNameTerminating');
+      assert.equal(error.nonRetryable, false);
+      assert.match(error.message, /still terminating, deleted at .*; support pod again is created once it is gone/);
+      return true;
+    });
+    await release('again');
+  });
+
+  it('support pods as the cluster has them: every pod of the namespace, its phase and readiness, terminating, deadline, run and expiry', async () => {
+    const k8s = names();
+    const expiresAt = new Date(Date.now() + 60 * 60_000).toISOString();
+    await asRun('list-run').create(k8s, { name: 'listed-ready', size: 'XS', requestedBy: 'U1', expiresAt });
+    // No kubelet here: write what it would report.
+    const startTime = new Date(Math.floor(Date.now() / 1000) * 1000 - 1000).toISOString();
+    await core.patchNamespacedPodStatus(
+      { namespace: NAMES_NAMESPACE, name: 'listed-ready', body: { status: { phase: 'Running', startTime, conditions: [{ type: 'Ready', status: 'True' }] } } },
+      mergePatch,
+    );
+    await byHand('listed-by-hand');
+    await hold('listed-by-hand');
+    await core.deleteNamespacedPod({ namespace: NAMES_NAMESPACE, name: 'listed-by-hand' });
+    const listed = Object.fromEntries((await k8s.listSupportPods()).map((p) => [p.name, p]));
+    const ready = listed['listed-ready']!;
+    assert.deepEqual(
+      [ready.labelled, ready.size, ready.createdBy, ready.phase, ready.ready, ready.deletingSince, ready.workflowRunId, ready.expiresAt],
+      [true, 'XS', 'U1', 'Running', true, null, 'list-run', expiresAt],
+    );
+    assert.equal(ready.deadlineAt, new Date(Date.parse(startTime) + ready.activeDeadlineSeconds! * 1000).toISOString(), 'counted from when it started');
+    const hand = listed['listed-by-hand']!;
+    assert.deepEqual([hand.labelled, hand.size, hand.createdBy, hand.phase, hand.ready, hand.activeDeadlineSeconds, hand.deadlineAt], [false, null, null, 'Pending', false, null, null]);
+    assert.ok(hand.deletingSince, 'terminating');
+    await release('listed-by-hand');
+    await k8s.deleteSupportPod('listed-ready');
+  });
+
   describe('with the identities of k8s/rbac.yaml and the admission policies of k8s/admission-policy.yaml', () => {
     const NAMESPACE = 'devenv-scheduler';
     const API = 'devenv-scheduler-api';
@@ -543,6 +704,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       };
       await assert.rejects(asApi.stopNamespace(ns), refusedByRbac);
       await assert.rejects(asApi.createSupportPod({ name: 'from-api', size: 'XS', requestedBy: 'U1' }), refusedByRbac);
+      // `support list` reads the support namespace's pods with this identity, and nothing else's.
+      await asWorker.createSupportPod({ name: 'seen-by-api', size: 'XS', requestedBy: 'U1' });
+      assert.ok((await createSupportPodReader(cluster.kubeConfigForToken(tokens[API]!), SUPPORT_NAMESPACE)()).some((p) => p.name === 'seen-by-api'));
+      await assert.rejects(createSupportPodReader(cluster.kubeConfigForToken(tokens[API]!), ns)(), refusedByRbac);
+      await asWorker.deleteSupportPod('seen-by-api');
       assert.deepEqual(await snapshot(ns), before);
     });
 
@@ -834,12 +1000,72 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         await eventually('both support pods created', async () => ((await podNames()).length === 2 ? true : undefined), 60_000);
         assert.deepEqual((await podNames()).sort(), ['manage-a', 'manage-b']);
 
+        // The kubelet's backstop, for a pod whose workflow is gone: the time to live and a margin.
+        const deadlines = await Promise.all(['manage-a', 'manage-b'].map(async (name) => (await core.readNamespacedPod({ namespace: SUPPORT_NAMESPACE, name })).spec?.activeDeadlineSeconds));
+        for (const [deadline, ttlSeconds] of [[deadlines[0], 8 * 3600], [deadlines[1], 2 * 3600]] as const) {
+          assert.ok(deadline! <= ttlSeconds + SUPPORT_POD_DEADLINE_MARGIN_SECONDS && deadline! >= ttlSeconds + SUPPORT_POD_DEADLINE_MARGIN_SECONDS - 30, `activeDeadlineSeconds ${deadline}`);
+        }
+
         await stoppedByHand.signal(stopSupportPodSignal, { by: 'U9' });
         assert.deepEqual(await stoppedByHand.result().then((r) => [r.deletedBecause, r.deletedBy]), ['stopped', 'U9']);
         assert.deepEqual(await podNames(), ['manage-b']);
 
         assert.equal((await expiring.result()).deletedBecause, 'expired');
         assert.deepEqual(await podNames(), []);
+      });
+    });
+  });
+  describe('the support-pod workflow on a Temporal dev server with these activities', () => {
+    it('waits for the previous pod of its name to terminate, then creates its own; a stop while it waits ends it, creating nothing and leaving the old pod alone', async function () {
+      this.timeout(120_000);
+      const env = await devServerEnv();
+      const taskQueue = uniqueTaskQueue('kube-support');
+      const k8s = names();
+      const instance = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: k8s });
+      await instance.runUntil(async () => {
+        const terminating = async (name: string) => {
+          const old = await asRun(`earlier-${name}`).create(k8s, { name, size: 'XS', requestedBy: 'U1' });
+          await hold(name);
+          await k8s.deleteSupportPod(name, old.uid);
+          return old;
+        };
+        const start = (name: string) =>
+          env.client.workflow.start(supportPodWorkflow, { workflowId: supportPodWorkflowId(name), taskQueue, args: [{ name, size: 'XL', requestedBy: 'U2', ttlMs: 2 * 60 * 60_000 }] });
+        const waiting = async (handle: Awaited<ReturnType<typeof start>>) => {
+          await eventually('the create activity running', async () => ((await handle.describe()).raw.pendingActivities?.length ? true : undefined));
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          assert.equal((await handle.query(supportPodStateQuery)).pod, null, 'no pod of its own yet');
+        };
+
+        // Stopped while it waits.
+        const oldA = await terminating('wait-a');
+        const a = await start('wait-a');
+        await waiting(a);
+        assert.equal((await readNamed('wait-a')).metadata?.uid, oldA.uid);
+        await a.signal(stopSupportPodSignal, { by: 'U9' });
+        assert.deepEqual(await a.result(), { pod: null, deletedBecause: 'stopped', deletedBy: 'U9' });
+        const left = await readNamed('wait-a');
+        assert.deepEqual([left.metadata?.uid, Boolean(left.metadata?.deletionTimestamp)], [oldA.uid, true], 'the old pod, still terminating, is all there is');
+        await release('wait-a');
+
+        // The old pod goes while it waits: its own is created, recorded in its memo, and deleted by uid on stop.
+        const oldB = await terminating('wait-b');
+        const b = await start('wait-b');
+        await waiting(b);
+        await release('wait-b');
+        const state = await eventually('its own pod', async () => (await b.query(supportPodStateQuery)).pod ?? undefined);
+        const pod = await readNamed('wait-b');
+        assert.notEqual(pod.metadata?.uid, oldB.uid);
+        assert.deepEqual([state.uid, state.size, pod.metadata?.annotations?.['devenv-scheduler/size']], [pod.metadata?.uid, 'XL', 'XL']);
+        const memo = await eventually('the memo with the pod', async () => {
+          const recorded = (await b.describe()).memo?.[SUPPORT_POD_MEMO] as SupportPodMemo | undefined;
+          return recorded?.podUid ? recorded : undefined;
+        });
+        assert.deepEqual(memo, { requestedBy: 'U2', size: 'XL', expiresAt: (await b.query(supportPodStateQuery)).expiresAt!, podUid: pod.metadata!.uid! });
+        assert.equal(pod.metadata?.annotations?.['devenv-scheduler/expires-at'], memo.expiresAt, 'the pod says when it is deleted');
+        await b.signal(stopSupportPodSignal, { by: 'U9' });
+        assert.equal((await b.result()).deletedBecause, 'stopped');
+        await assert.rejects(readNamed('wait-b'), (error: unknown) => (error as { code?: number }).code === 404);
       });
     });
   });

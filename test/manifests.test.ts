@@ -177,6 +177,9 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       for (const subject of subjects) assert.ok(serviceAccounts.some((sa) => sa.metadata!.name === subject.name && sa.metadata!.namespace === subject.namespace), JSON.stringify(subject));
       const apiRole = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata!.name === 'devenv-scheduler-api') as Raw & { rules: { verbs: string[] }[] };
       assert.deepEqual([...new Set(apiRole.rules.flatMap((r) => r.verbs))].sort(), ['get', 'list']);
+      // In the support namespace it lists pods (support list), and nothing more.
+      const apiSupportRole = rbac.find((o) => o.kind === 'Role' && o.metadata!.name === 'devenv-scheduler-api-support-pods') as Raw & { rules: { resources: string[]; verbs: string[] }[] };
+      assert.deepEqual(apiSupportRole.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]);
       // The admission policies apply to the worker's ServiceAccount, by its username.
       const worker = serviceAccounts.find((o) => o.metadata!.name === 'devenv-scheduler-worker')!;
       const username = `system:serviceaccount:${worker.metadata!.namespace}:${worker.metadata!.name}`;

@@ -1,6 +1,6 @@
 /**
- * Determinism: histories of an environment's whole life replay without a
- * nondeterminism error. Histories recorded by earlier versions live in
+ * Determinism: histories of an environment's whole life, and of support pods, replay
+ * without a nondeterminism error. Histories recorded by earlier versions live in
  * test/fixtures/histories, so a change that would break running workflows fails here
  * first; `RECORD_HISTORIES=1 npm test` adds today's history to them.
  */
@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HistoryAndWorkflowId, WorkflowHandle } from '@temporalio/client';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import {
@@ -21,8 +22,12 @@ import {
   setPolicySignal,
   startUpdate,
   statusQuery,
+  stopSupportPodSignal,
   stopUpdate,
+  supportPodWorkflow,
+  supportPodWorkflowId,
 } from '../src/workflows';
+import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
 import { everyDayPolicy } from './support/policies';
 import { recordingActivities } from './support/recording-activities';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -99,6 +104,65 @@ describe('replay (determinism)', function () {
       writeFileSync(join(FIXTURES, `environment-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
+  it('replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-support');
+    const pods = new Map<string, SupportPod>();
+    const support: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
+      async createSupportPod({ name, size, requestedBy }) {
+        // The name still held by a terminating pod, until the workflow is stopped: waits, heartbeating, until cancelled.
+        if (name.startsWith('replay-waiting')) {
+          for (;;) {
+            Context.current().heartbeat();
+            await Context.current().sleep(100);
+          }
+        }
+        const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date(await env.currentTimeMs()).toISOString(), createdBy: requestedBy, uid: `uid-${name}` };
+        pods.set(name, pod);
+        return pod;
+      },
+      async deleteSupportPod(name, uid) {
+        if (uid !== undefined && pods.get(name)?.uid !== uid) return false;
+        return pods.delete(name);
+      },
+    };
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: support });
+    const handles: WorkflowHandle<typeof supportPodWorkflow>[] = [];
+    await worker.runUntil(async () => {
+      const stopped = await env.client.workflow.start(supportPodWorkflow, {
+        workflowId: supportPodWorkflowId(`replay-stopped-${process.pid}`),
+        taskQueue,
+        args: [{ name: `replay-stopped-${process.pid}`, size: 'M', requestedBy: 'U1', ttlMs: 8 * 60 * MINUTE }],
+      });
+      const expiring = await env.client.workflow.start(supportPodWorkflow, {
+        workflowId: supportPodWorkflowId(`replay-expired-${process.pid}`),
+        taskQueue,
+        args: [{ name: `replay-expired-${process.pid}`, size: 'XS', requestedBy: 'U2', ttlMs: 60 * MINUTE }],
+      });
+      const waiting = await env.client.workflow.start(supportPodWorkflow, {
+        workflowId: supportPodWorkflowId(`replay-waiting-${process.pid}`),
+        taskQueue,
+        args: [{ name: `replay-waiting-${process.pid}`, size: 'M', requestedBy: 'U4', ttlMs: 8 * 60 * MINUTE }],
+      });
+      handles.push(stopped, expiring, waiting);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await waiting.signal(stopSupportPodSignal, { by: 'U5' });
+      assert.deepEqual(await waiting.result(), { pod: null, deletedBecause: 'stopped', deletedBy: 'U5' });
+      await env.sleep(10 * MINUTE);
+      await stopped.signal(stopSupportPodSignal, { by: 'U3' });
+      assert.equal((await stopped.result()).deletedBecause, 'stopped');
+      assert.equal((await expiring.result()).deletedBecause, 'expired');
+    });
+    const histories = await Promise.all(handles.map(async (handle) => ({ workflowId: handle.workflowId, history: await handle.fetchHistory() })));
+    if (process.env.RECORD_HISTORIES === '1') {
+      const day = new Date().toISOString().slice(0, 10);
+      writeFileSync(join(FIXTURES, `support-pod-own-pod-stopped-${day}.json`), historyToJSON(histories[0]!.history));
+      writeFileSync(join(FIXTURES, `support-pod-own-pod-expired-${day}.json`), historyToJSON(histories[1]!.history));
+      writeFileSync(join(FIXTURES, `support-pod-own-pod-stopped-waiting-${day}.json`), historyToJSON(histories[2]!.history));
+    }
+    await replay(histories);
   });
 
   it('replays every history recorded by earlier versions', async function () {

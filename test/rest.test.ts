@@ -21,6 +21,7 @@ import { actionResult, createRestRouter, environmentList, environmentStatus, err
 import { createApi } from '../src/api/server';
 import { createLogger } from '../src/logger';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery } from '../src/workflows';
+import { asClusterPod } from './support/support-pods';
 import { recordingActivities, type RecordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -52,11 +53,12 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
     async createSupportPod({ name, size, requestedBy }) {
       if (!['M', 'XL'].includes(size)) throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}"`);
-      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy };
+      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy, uid: `uid-${name}-${Date.now()}` };
       pods.set(name, pod);
       return pod;
     },
-    async deleteSupportPod(name) {
+    async deleteSupportPod(name, uid) {
+      if (uid !== undefined && pods.get(name)?.uid !== uid) return false;
       return pods.delete(name);
     },
   };
@@ -74,7 +76,10 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     running = worker.run();
     const metrics = createMetrics();
     const rest = createRestRouter({
-      environments: createEnvironments(env.client, { support: { maxPodsPerUser: 2, maxSize: 'M', sizes: DEFAULT_SUPPORT_SIZES, admins: ['api:ci'] } }),
+      environments: createEnvironments(env.client, {
+        support: { maxPodsPerUser: 2, maxSize: 'M', sizes: DEFAULT_SUPPORT_SIZES, admins: ['api:ci'] },
+        supportPods: async () => [...pods.values()].map(asClusterPod),
+      }),
       tokens: [
         { name: 'ci', sha256: sha256(CONTROL), scope: 'control' },
         { name: 'dashboard', sha256: sha256(READER), scope: 'read' },

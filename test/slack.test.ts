@@ -24,6 +24,7 @@ import type { SupportPolicy } from '../src/environments';
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import { asClusterPod } from './support/support-pods';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
 import { SlackRecorder, eventually, markupIn, postSigned, slackFields, visibleText, type SignedResponse } from './support/slack';
 import { devServerEnv, useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -108,11 +109,12 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
   const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
     async createSupportPod({ name, size, requestedBy }) {
       if (size === 'XS') throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}": use one of M, XL`);
-      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy };
+      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy, uid: `uid-${name}-${Date.now()}` };
       pods.set(name, pod);
       return pod;
     },
-    async deleteSupportPod(name) {
+    async deleteSupportPod(name, uid) {
+      if (uid !== undefined && pods.get(name)?.uid !== uid) return false;
       return pods.delete(name);
     },
   };
@@ -125,7 +127,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     recorder = await new SlackRecorder().start();
     taskQueue = uniqueTaskQueue('slack');
     // The recorder's response URLs are the only ones answered besides Slack's.
-    api = await serveApi(env.client, taskQueue, { responseUrlOrigins: [recorder.url], supportPolicy });
+    api = await serveApi(env.client, taskQueue, { responseUrlOrigins: [recorder.url], supportPolicy, supportPods: async () => [...pods.values()].map(asClusterPod) });
     recording = recordingActivities(async () => Date.now());
     calls = recording.calls;
     const notifier = createSlackNotifier({
@@ -402,7 +404,10 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     const created = await laterReply(start.responseId, /created for/);
     assert.equal(created.response_type, 'in_channel');
     assert.match(visibleText(created), new RegExp(`Support pod \\*${name}\\* \\(XL\\) created for <@${ALICE}>: Pending; deleted <!date\\^\\d+`));
-    assert.match((await devenv(`support start ${name} M`, ops)).text, new RegExp(`A support pod \\*${name}\\* already exists`));
+    assert.match(
+      (await devenv(`support start ${name} M`, ops)).text,
+      new RegExp(`Could not start support pod \\*${name}\\*: support pod ${name} already exists, started by <@${ALICE}>; pick another name, or stop it first`),
+    );
 
     const listed = await eventually('the pod in support list', async () => {
       const reply = await devenv('support list');

@@ -89,14 +89,44 @@ export interface NamespaceStatus {
   cronJobs: CronJobStatus[];
 }
 
-/** A standalone management pod in the support namespace. */
+/** A standalone management pod in the support namespace, as its workflow created it. */
 export interface SupportPod {
   name: string;
   size: string;
-  /** Pod phase as Kubernetes reports it (Pending, Running, ...). */
+  /** Pod phase as Kubernetes reported it at creation (Pending); `support list` reads the pod itself. */
   phase: string;
   createdAt: string | null;
   createdBy: string | null;
+  /** The pod's uid: its workflow deletes this very pod and no other of the same name. Absent in records of versions before it (and in DRY_RUN). */
+  uid?: string;
+}
+
+/** A pod of the support namespace as the cluster has it now: what `support list` shows. */
+export interface SupportPodInCluster {
+  name: string;
+  uid: string;
+  /** Labelled `devenv-scheduler/support-pod=true`; false for a pod someone put into the namespace by hand. */
+  labelled: boolean;
+  /** From its annotations; null when it has none (made by hand, or the annotation was removed). */
+  size: string | null;
+  createdBy: string | null;
+  createdAt: string | null;
+  /** Pending, Running, Succeeded, Failed or Unknown, as the kubelet reports it. */
+  phase: string;
+  /** Its Ready condition is True. */
+  ready: boolean;
+  /** Why it is in its phase when Kubernetes says (`DeadlineExceeded`, `Evicted`...); null otherwise. */
+  reason: string | null;
+  /** When its deletion was asked for (deletionTimestamp): it is terminating. Null while it is not. */
+  deletingSince: string | null;
+  /** The workflow run that created it (annotation `devenv-scheduler/workflow-run-id`); null for pods of earlier versions or made by hand. */
+  workflowRunId: string | null;
+  /** When its workflow deletes it (annotation `devenv-scheduler/expires-at`); null when not recorded. */
+  expiresAt: string | null;
+  /** `activeDeadlineSeconds`, the kubelet's backstop; null when it has none (pods of earlier versions). */
+  activeDeadlineSeconds: number | null;
+  /** When the kubelet kills it: activeDeadlineSeconds after it started on its node (after its creation while it has not). */
+  deadlineAt: string | null;
 }
 
 /** What src/activities/kubernetes.ts implements; the workflow imports these types only. */
@@ -104,11 +134,17 @@ export interface KubernetesActivities {
   stopNamespace(namespace: string, timing?: StopTiming): Promise<ActionReport>;
   startNamespace(namespace: string): Promise<ActionReport>;
   namespaceStatus(namespace: string): Promise<NamespaceStatus>;
-  /** Creates the pod, or returns the existing one of that name (a retry after a crash). */
-  createSupportPod(request: { name: string; size: string; requestedBy: string }): Promise<SupportPod>;
-  listSupportPods(): Promise<SupportPod[]>;
-  /** Deletes the pod; false when it was already gone. */
-  deleteSupportPod(name: string): Promise<boolean>;
+  /**
+   * Creates the pod, or returns it when an earlier attempt of the same workflow run created
+   * it (a retry). Waits while a pod of that name is terminating; refuses (SupportPodNameTaken)
+   * when one that is not its own holds the name. `expiresAt`: when its workflow deletes it,
+   * recorded on the pod and the base of its activeDeadlineSeconds.
+   */
+  createSupportPod(request: { name: string; size: string; requestedBy: string; expiresAt?: string }): Promise<SupportPod>;
+  /** Every pod of the support namespace, as the cluster has it now. */
+  listSupportPods(): Promise<SupportPodInCluster[]>;
+  /** Deletes the pod (only the one with this uid, when given); false when it was already gone or is another pod now. */
+  deleteSupportPod(name: string, uid?: string): Promise<boolean>;
 }
 
 export interface SchedulerActivities {

@@ -15,7 +15,7 @@ import getRawBody from 'raw-body';
 import { z } from 'zod';
 import { createDocument } from 'zod-openapi';
 import { familyOf, formatCommand, parseCommand, type Command, type CommandFamily } from '../commands';
-import { InProgressError, OperationError, type Environments } from '../environments';
+import { InProgressError, OperationError, type Environments, type SupportPodListing } from '../environments';
 import type { Logger } from '../logger';
 import type { Metrics } from './metrics';
 
@@ -119,14 +119,30 @@ export const supportPodBody = z
 export const supportPod = z
   .object({
     name: z.string(),
+    status: z
+      .enum(['managed', 'creating', 'waiting', 'pod-missing', 'orphaned', 'deleting', 'unknown'])
+      .meta({
+        description:
+          'managed: its pod is there and its workflow deletes it at expiresAt; creating: not created yet; waiting: the name is held by a pod that is not its own (the previous one still terminating); pod-missing: its pod was deleted outside the scheduler; orphaned: a pod no workflow manages, killed at deadlineAt if it has one; deleting: being deleted; unknown: the cluster could not be read',
+      }),
+    note: z.string().meta({ description: 'one sentence for people saying what this is and what happens to it next; empty for a plain managed pod' }),
     size: z.string().nullable(),
-    phase: z.string().nullable().meta({ description: 'the pod phase, null while it is being created' }),
-    createdBy: z.string().nullable(),
-    expiresAt: z.string().nullable(),
+    phase: z.string().nullable().meta({ description: "its pod's phase as the cluster has it now (Pending, Running, Succeeded, Failed); null when it has no pod of its own" }),
+    ready: z.boolean().nullable().meta({ description: "its pod's Ready condition; null when it has no pod of its own" }),
+    createdBy: z.string().nullable().meta({ description: 'who started it: the pod records it, else its workflow; null when neither does' }),
+    expiresAt: z.string().nullable().meta({ description: 'when its workflow deletes it; null when no workflow will' }),
+    deadlineAt: z.string().nullable().meta({ description: "when the kubelet kills its pod (activeDeadlineSeconds, the backstop for a pod whose workflow is gone); null without one" }),
+    deletingSince: z.string().nullable().meta({ description: 'when deletion of its pod was asked for; null unless it is terminating' }),
+    managed: z.boolean().meta({ description: 'a running workflow manages this name' }),
   })
   .meta({ id: 'SupportPod' });
 
-export const supportPodList = z.object({ supportPods: z.array(supportPod) }).meta({ id: 'SupportPodList' });
+export const supportPodList = z
+  .object({
+    supportPods: z.array(supportPod),
+    podsUnavailable: z.string().nullable().meta({ description: 'why the pods could not be read from Kubernetes (the workflows are listed anyway, as unknown); null when they were' }),
+  })
+  .meta({ id: 'SupportPodList' });
 const accepted = z.object({ message: z.string() }).meta({ id: 'Accepted' });
 
 export const inProgress = z
@@ -163,7 +179,7 @@ const ERRORS: Record<number, string> = {
   401: 'no token, or not a valid one',
   403: 'the token may not do this: it is read-only, or (tokens not in API_SUPPORT_ADMINS) the support pod is larger than SUPPORT_MAX_SIZE or was started by someone else',
   404: 'no such environment or support pod, or an environment that is no longer managed (its namespace was deleted, or it left management)',
-  409: 'refused by the environment in its current state (e.g. prolongating a stopped one), the support pod exists already, or the token has SUPPORT_MAX_PODS_PER_USER support pods already',
+  409: 'refused by the environment in its current state (e.g. prolongating a stopped one), the support pod exists already or its name is taken by a pod no workflow manages, or the token has SUPPORT_MAX_PODS_PER_USER support pods already',
   422: 'the request does not fit the command: bad namespace name, duration or size',
 };
 
@@ -174,13 +190,23 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
     if (!options.supportTaskQueue) throw new OperationError('unknown-support-pod', 'support pods are not available on this scheduler');
     return options.supportTaskQueue;
   };
-  const podView = (name: string, state: Awaited<ReturnType<Environments['supportPod']>>): z.infer<typeof supportPod> => ({
-    name,
-    size: state.pod?.size ?? null,
-    phase: state.pod?.phase ?? null,
-    createdBy: state.pod?.createdBy ?? null,
-    expiresAt: state.expiresAt,
-  });
+  const podView = (listing: SupportPodListing): z.infer<typeof supportPod> => {
+    // The pod shown as its own: for `waiting` and `pod-missing` the pod of that name is another one.
+    const own = listing.status === 'managed' || listing.status === 'orphaned' || listing.status === 'deleting' ? listing.pod : null;
+    return {
+      name: listing.name,
+      status: listing.status,
+      note: listing.note,
+      size: listing.size,
+      phase: own?.phase ?? null,
+      ready: own ? own.ready : null,
+      createdBy: listing.requestedBy,
+      expiresAt: listing.expiresAt,
+      deadlineAt: own?.deadlineAt ?? null,
+      deletingSince: own?.deletingSince ?? null,
+      managed: listing.workflow !== null,
+    };
+  };
   const actionView = (result: Awaited<ReturnType<Environments['start']>>) => ({
     namespace: result.namespace,
     phase: result.phase,
@@ -252,11 +278,14 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
     {
       method: 'get',
       path: '/api/v1/support-pods',
-      summary: 'Support pods that exist now',
+      summary: 'Every pod of the support namespace, as the cluster has it now, and every running support-pod workflow, joined by name',
       status: 200,
       response: supportPodList,
       command: () => 'support list',
-      run: async () => ({ supportPods: (await environments.listSupportPods()).map(({ name, state }) => podView(name, state)) }),
+      run: async () => {
+        const { supportPods, podsUnavailable } = await environments.listSupportPods();
+        return { supportPods: supportPods.map(podView), podsUnavailable };
+      },
     },
     {
       method: 'post',
@@ -268,14 +297,18 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       command: (_p, b) => `support start ${b.name} ${b.size}`,
       run: async (command, by) => {
         const { supportName, size } = command as { supportName: string; size: string };
-        await environments.startSupportPod({ name: supportName, size, by, taskQueue: needsQueue(), ttlMs: options.supportPodTtlMs });
-        return { message: `support pod ${supportName} (${size}) is being created` };
+        const { waitsFor } = await environments.startSupportPod({ name: supportName, size, by, taskQueue: needsQueue(), ttlMs: options.supportPodTtlMs });
+        return {
+          message: waitsFor
+            ? `support pod ${supportName} (${size}) is created once the previous pod of that name, deleted at ${waitsFor.deletingSince}, has finished terminating`
+            : `support pod ${supportName} (${size}) is being created`,
+        };
       },
     },
     {
       method: 'get',
       path: '/api/v1/support-pods/{name}',
-      summary: 'One support pod',
+      summary: 'One support pod name: its pod and its workflow, as in the list',
       params: supportNameParam,
       status: 200,
       response: supportPod,
@@ -283,7 +316,7 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       command: (p) => `support stop ${p.name}`,
       run: async (command) => {
         const { supportName } = command as { supportName: string };
-        return podView(supportName, await environments.supportPod(supportName));
+        return podView(await environments.supportPod(supportName));
       },
     },
     {

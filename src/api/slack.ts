@@ -14,8 +14,8 @@ import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { familyOf, formatCommand, helpLines, parseCommand, type Command, type CommandFamily } from '../commands';
 import { formatMinutes } from '../duration';
-import { createEnvironments, OperationError, type SupportPolicy } from '../environments';
-import type { AwsResource } from '../activities/contracts';
+import { createEnvironments, OperationError, type SupportPodListing, type SupportPolicy } from '../environments';
+import type { AwsResource, SupportPodInCluster } from '../activities/contracts';
 import type { Logger } from '../logger';
 import type { Metrics } from './metrics';
 import {
@@ -79,6 +79,8 @@ export interface SlackRouterOptions {
   metrics?: Metrics;
   /** Who may have which support pods (SUPPORT_MAX_PODS_PER_USER, SUPPORT_MAX_SIZE, SLACK_SUPPORT_ADMINS); without it, no limits. */
   supportPolicy?: SupportPolicy;
+  /** The support namespace's pods, read from the cluster, for `support list` and the name check of `support start`; without it the list shows the workflows alone. */
+  supportPods?: () => Promise<SupportPodInCluster[]>;
   /**
    * The only origins a `response_url` may have (SLACK_RESPONSE_URL_ORIGINS): a request with
    * any other is refused before anything is done, and nothing is ever posted elsewhere.
@@ -141,12 +143,50 @@ const PHASE_ICON: Record<Phase, string> = {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
+/**
+ * One line of `support list`: name, size, the pod's phase and readiness as the cluster has
+ * them, who started it, and its fate: when its workflow deletes it, or, for a pod no
+ * workflow manages, that it is orphaned and when the kubelet kills it.
+ */
+export function supportPodLine(listing: SupportPodListing): Mrkdwn {
+  const { name, status, pod, expiresAt } = listing;
+  const size = listing.size ? md` ${listing.size}` : md``;
+  const by = listing.requestedBy ? md` · by ${mention(listing.requestedBy)}` : md` · started by someone unrecorded`;
+  const phase = (p: SupportPodInCluster) => md`${p.phase}${p.phase === 'Running' ? (p.ready ? ', ready' : ', not ready') : ''}${p.reason ? ` (${p.reason})` : ''}`;
+  const deleted = expiresAt ? md` · deleted ${slackDate(expiresAt)}` : md``;
+  switch (status) {
+    case 'managed':
+      return md`• *${name}*${size} · ${phase(pod!)}${by}${deleted}`;
+    case 'creating':
+      return md`• *${name}*${size} · being created${by}${deleted}`;
+    case 'waiting':
+      return pod?.deletingSince
+        ? md`• *${name}*${size} · waiting for the previous pod of this name to finish terminating${by}${deleted}`
+        : md`• *${name}*${size} · :warning: the name is held by a pod that is not its own (${pod?.createdBy ? mention(pod.createdBy) : 'started by someone unrecorded'}): this start fails${by}`;
+    case 'pod-missing':
+      return md`• *${name}*${size} · :warning: pod missing (deleted outside the scheduler)${by} · the workflow ends ${expiresAt ? slackDate(expiresAt) : 'at its expiry'}`;
+    case 'deleting':
+      return md`• *${name}*${size} · being deleted (${phase(pod!)})${by}`;
+    case 'orphaned': {
+      const fate =
+        pod!.phase === 'Failed' && pod!.reason === 'DeadlineExceeded'
+          ? md`killed by its deadline; it holds the name until deleted with kubectl`
+          : pod!.deadlineAt
+            ? md`the kubelet kills it ${slackDate(pod!.deadlineAt)}`
+            : md`no deadline: delete it with kubectl`;
+      return md`• *${name}*${size} · ${phase(pod!)}${by} · :warning: orphaned: no workflow manages it; ${fate}`;
+    }
+    case 'unknown':
+      return md`• *${name}*${size} · pod not looked up${by}${deleted}`;
+  }
+}
+
 export function createSlackRouter(options: SlackRouterOptions): Router {
   const { client, signingSecret, logger } = options;
   if (!signingSecret) throw new Error('createSlackRouter: the Slack signing secret is empty');
   const replyBudgetMs = options.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
   const router = new Router();
-  const environments = createEnvironments(client, { support: options.supportPolicy });
+  const environments = createEnvironments(client, { support: options.supportPolicy, supportPods: options.supportPods });
   const responseUrlOrigins = options.responseUrlOrigins ?? DEFAULT_RESPONSE_URL_ORIGINS;
 
   /** The requester of a signed request, or why its response_url is refused (logged with its origin only: the URL is a credential). */
@@ -337,15 +377,23 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
 
   /** Starts the support-pod workflow, then reports the pod (or why it failed) once it exists. */
   async function supportStart(who: Requester, taskQueue: string, name: string, size: string): Promise<Reply> {
+    let waitsFor: SupportPodInCluster | null;
     try {
-      await environments.startSupportPod({ name, size, by: who.user, taskQueue, ttlMs: options.supportPodTtlMs });
+      ({ waitsFor } = await environments.startSupportPod({ name, size, by: who.user, taskQueue, ttlMs: options.supportPodTtlMs }));
     } catch (err) {
       if (err instanceof OperationError && err.kind === 'conflict') {
-        return ephemeral(plain(md`:warning: A support pod *${name}* already exists. ${code('/devenv support list')} shows it.`));
+        return ephemeral(plain(md`:warning: Could not start support pod *${name}*: ${withMentions(err.message, err.mentions)}.`, md`${code('/devenv support list')} shows what holds the name`));
       }
       return failureReply(err, md`start support pod *${name}*`);
     }
     later(who.responseUrl, supportPodOutcome(who, name, size));
+    if (waitsFor) {
+      return ephemeral(
+        plain(
+          md`:hourglass_flowing_sand: Support pod *${name}* (${size}) is created once the previous pod of that name has finished terminating (deleted ${slackDate(waitsFor.deletingSince ?? '')})… the result will be posted here.`,
+        ),
+      );
+    }
     return ephemeral(plain(md`:hourglass_flowing_sand: Creating support pod *${name}* (${size})… the result will be posted here.`));
   }
 
@@ -381,7 +429,11 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
       await environments.stopSupportPod(name, who.user);
     } catch (err) {
       if (err instanceof OperationError && err.kind === 'unknown-support-pod') {
-        return ephemeral(plain(md`:grey_question: There is no support pod *${name}*.`, md`${code('/devenv support list')} shows those there are.`));
+        const what = err.message === `there is no support pod ${name}` ? md`There is no support pod *${name}*.` : md`${err.message}.`;
+        return ephemeral(plain(md`:grey_question: ${what}`, md`${code('/devenv support list')} shows those there are.`));
+      }
+      if (err instanceof OperationError && err.kind === 'conflict') {
+        return ephemeral(plain(md`:warning: Could not stop support pod *${name}*: ${withMentions(err.message, err.mentions)}.`));
       }
       return failureReply(err, md`stop support pod *${name}*`);
     }
@@ -389,13 +441,11 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
   }
 
   async function supportList(): Promise<Reply> {
-    const lines = (await environments.listSupportPods()).map(({ name, state: { pod, expiresAt } }) =>
-        pod
-          ? md`• *${name}* ${pod.size} · ${pod.phase} · by ${mention(pod.createdBy ?? 'unknown')}${expiresAt ? md` · deleted ${slackDate(expiresAt)}` : ''}`
-          : md`• *${name}* · being created`,
-    );
-    if (lines.length === 0) return ephemeral(plain(md`No support pods right now.`));
-    return ephemeral(message(md`${lines.length} support pod${lines.length === 1 ? '' : 's'}`, sections(lines).slice(0, 45)));
+    const { supportPods, podsUnavailable } = await environments.listSupportPods();
+    const lines = supportPods.map(supportPodLine);
+    const unread = podsUnavailable ? [context(md`:warning: The pods could not be read from Kubernetes (${podsUnavailable}): only the workflows are listed.`)] : [];
+    if (lines.length === 0) return ephemeral(message(md`No support pods right now.`, [section(md`No support pods right now.`), ...unread]));
+    return ephemeral(message(md`${lines.length} support pod${lines.length === 1 ? '' : 's'}`, [...sections(lines).slice(0, 44), ...unread]));
   }
 
   async function execute(command: Command, who: Requester): Promise<Reply> {

@@ -2,11 +2,32 @@
  * One workflow per support pod, id `support/<name>`: creates the pod, then deletes it on
  * `support stop` or when its time to live runs out, whichever comes first, so no
  * management pod is forgotten. The timer lives in Temporal, so it survives worker restarts.
+ *
+ * Since SUPPORT_POD_OWN_POD_PATCH: the expiry is fixed before the pod is created and
+ * recorded on it (its activeDeadlineSeconds is based on it); creating waits while the
+ * previous pod of the name is still terminating, and a stop or the expiry ends that wait;
+ * the pod is deleted by its uid, so a pod of the same name that is not this workflow's is
+ * never deleted; and the memo says when it expires and which pod is its own, so `support
+ * list` joins workflows and pods from the Temporal server and the cluster alone.
  */
-import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  patched,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+} from '@temporalio/workflow';
 import type { KubernetesActivities, SupportPod } from '../activities/contracts';
 
 export const DEFAULT_SUPPORT_POD_TTL_MS = 8 * 60 * 60 * 1000;
+
+/** Workflows started before it created the pod first and started the clock after, and deleted by name. */
+export const SUPPORT_POD_OWN_POD_PATCH = 'support-pod-own-pod';
 
 export interface SupportPodInput {
   name: string;
@@ -18,7 +39,8 @@ export interface SupportPodInput {
 }
 
 export interface SupportPodResult {
-  pod: SupportPod;
+  /** Null when it ended before its pod was created (stopped or expired while waiting for the name). */
+  pod: SupportPod | null;
   deletedBecause: 'stopped' | 'expired';
   /** Who stopped it; null when it expired. */
   deletedBy: string | null;
@@ -29,6 +51,17 @@ export interface SupportPodState {
   expiresAt: string | null;
   stopRequestedBy: string | null;
 }
+
+/** Memo `supportPod` of a support-pod workflow: who asked (set when it starts), then when it ends and its pod's uid (set by the workflow). */
+export interface SupportPodMemo {
+  requestedBy: string;
+  size: string;
+  /** When it deletes its pod; absent on workflows of earlier versions. */
+  expiresAt?: string;
+  /** Its pod, once created; absent before (and on workflows of earlier versions). */
+  podUid?: string;
+}
+export const SUPPORT_POD_MEMO = 'supportPod';
 
 export const supportPodWorkflowId = (name: string): string => `support/${name}`;
 
@@ -41,6 +74,19 @@ const { createSupportPod, deleteSupportPod } = proxyActivities<Pick<KubernetesAc
   retry: { maximumInterval: '1 minute' },
 });
 
+/**
+ * Creating may wait for a terminating pod of the same name: it heartbeats while it waits, so
+ * a stop reaches it with the next heartbeat the SDK sends (at most 0.8 x heartbeatTimeout,
+ * 8 s, apart), and the workflow waits for the cancellation to be done (a pod created just
+ * then is then known, and deleted).
+ */
+const { createSupportPod: createOwnSupportPod } = proxyActivities<Pick<KubernetesActivities, 'createSupportPod'>>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '10 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumInterval: '30 seconds' },
+});
+
 export async function supportPodWorkflow(input: SupportPodInput): Promise<SupportPodResult> {
   const ttlMs = input.ttlMs ?? DEFAULT_SUPPORT_POD_TTL_MS;
   const state: SupportPodState = { pod: null, expiresAt: null, stopRequestedBy: null };
@@ -49,9 +95,48 @@ export async function supportPodWorkflow(input: SupportPodInput): Promise<Suppor
   });
   setHandler(supportPodStateQuery, () => state);
 
-  state.pod = await createSupportPod({ name: input.name, size: input.size, requestedBy: input.requestedBy });
-  state.expiresAt = new Date(Date.now() + ttlMs).toISOString();
-  const stopped = await condition(() => state.stopRequestedBy !== null, ttlMs);
-  await deleteSupportPod(input.name);
+  if (!patched(SUPPORT_POD_OWN_POD_PATCH)) {
+    state.pod = await createSupportPod({ name: input.name, size: input.size, requestedBy: input.requestedBy });
+    state.expiresAt = new Date(Date.now() + ttlMs).toISOString();
+    const stopped = await condition(() => state.stopRequestedBy !== null, ttlMs);
+    await deleteSupportPod(input.name);
+    return { pod: state.pod, deletedBecause: stopped ? 'stopped' : 'expired', deletedBy: state.stopRequestedBy };
+  }
+
+  const expiresAtMs = Date.now() + ttlMs;
+  const expiresAt = new Date(expiresAtMs).toISOString();
+  state.expiresAt = expiresAt;
+  const memo: SupportPodMemo = { requestedBy: input.requestedBy, size: input.size, expiresAt };
+  upsertMemo({ [SUPPORT_POD_MEMO]: memo });
+
+  let failure: unknown;
+  let settled = false;
+  const creating = new CancellationScope();
+  const created = creating
+    .run(() => createOwnSupportPod({ name: input.name, size: input.size, requestedBy: input.requestedBy, expiresAt }))
+    .then(
+      (pod) => {
+        state.pod = pod;
+      },
+      (err: unknown) => {
+        failure = err;
+      },
+    )
+    .finally(() => {
+      settled = true;
+    });
+  await condition(() => settled || state.stopRequestedBy !== null, ttlMs);
+  if (!settled) {
+    // Stopped, or expired, while the name was still held by a pod on its way out.
+    creating.cancel();
+    await created;
+  }
+  // A cancellation is the one asked for above; any other failure (a name taken, a bad size) fails the workflow.
+  if (failure !== undefined && !isCancellation(failure)) throw failure;
+  if (state.pod?.uid) upsertMemo({ [SUPPORT_POD_MEMO]: { ...memo, podUid: state.pod.uid } satisfies SupportPodMemo });
+
+  const remaining = expiresAtMs - Date.now();
+  const stopped = state.stopRequestedBy !== null || (remaining > 0 && (await condition(() => state.stopRequestedBy !== null, remaining)));
+  if (state.pod) await deleteSupportPod(input.name, state.pod.uid);
   return { pod: state.pod, deletedBecause: stopped ? 'stopped' : 'expired', deletedBy: state.stopRequestedBy };
 }
