@@ -773,6 +773,59 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     }
   });
 
+  it('a forged DELETE naming another uid, and a namespace read that never answers, change nothing and block nothing', async function () {
+    const connection = await Connection.connect({ address: temporal.address });
+    const own = createEnrolment({ client: new Client({ connection }), taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS });
+    const victim = newName('forged-uid');
+    const hung = newName('hung-read');
+    const fine = newName('fine');
+    await own.enrol(victim, true, 'test');
+    await own.enrol(fine, true, 'test');
+    const { runId } = await temporal.client.workflow.getHandle(environmentWorkflowId(victim)).describe();
+    const testMetrics = createMetrics();
+    const webhook = createAdmissionWebhook({
+      enrolment: own,
+      // Not made in the cluster (the suite's own webhook would act on them): "stored" as the test says.
+      readNamespace: async (name) => {
+        if (name === hung) return new Promise(() => undefined); // an apiserver that accepts and never answers
+        if (name === fine) return { name, uid: `uid-${name}`, labels: { scheduler: 'disabled' }, annotations: {}, terminating: false };
+        return { name, uid: 'real-uid', labels: { scheduler: 'enabled' }, annotations: {}, terminating: false };
+      },
+      logger,
+      metrics: testMetrics,
+      concurrency: 1,
+      confirmWithinMs: 500,
+    });
+    const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
+    const review = (operation: string, name: string, uid: string, labels: Record<string, string>, oldLabels?: Record<string, string>) =>
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: `review-${operation}-${name}`,
+          operation,
+          name,
+          ...(operation === 'DELETE' ? {} : { object: { metadata: { name, uid, labels } } }),
+          oldObject: { metadata: { name, uid, labels: oldLabels ?? labels } },
+        },
+      });
+    try {
+      await postAdmission(server.url, review('DELETE', victim, 'anything-else', { scheduler: 'enabled' }), tls.ca);
+      await postAdmission(server.url, review('UPDATE', hung, `uid-${hung}`, { scheduler: 'disabled' }, { scheduler: 'enabled' }), tls.ca);
+      await postAdmission(server.url, review('UPDATE', fine, `uid-${fine}`, { scheduler: 'disabled' }, { scheduler: 'enabled' }), tls.ca);
+      assert.equal(await webhook.drain(10_000), 0, 'nothing left waiting behind the hung read');
+      const victimNow = await temporal.client.workflow.getHandle(environmentWorkflowId(victim)).describe();
+      assert.equal(victimNow.status.name, 'RUNNING', 'the environment of a namespace still there is not retired');
+      assert.equal(victimNow.runId, runId);
+      assert.equal((await temporal.client.workflow.getHandle(environmentWorkflowId(fine)).query(statusQuery)).enabled, false, 'the change after the hung read was passed on');
+      const counted = async (outcome: string) => (await testMetrics.admissions.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+      assert.equal(await counted('unconfirmed'), 2, 'the forged DELETE and the unanswered read');
+    } finally {
+      await server.close();
+      await connection.close();
+    }
+  });
+
   it('with Temporal unreachable it still allows at once, counts the failure, and the reconciler repairs it', async function () {
     // A second webhook whose Temporal is a closed port.
     const deadClient = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });

@@ -132,6 +132,22 @@ function namespaceOf(request: AdmissionRequest): string | undefined {
   return request.name || request.object?.metadata?.name || request.oldObject?.metadata?.name || undefined;
 }
 
+/** One read of a namespace, and one description of its environment, may take this long before it counts as not answered. */
+const READ_TIMEOUT_MS = 1_000;
+const TEMPORAL_READ_TIMEOUT_MS = 5_000;
+const NOT_READ = Symbol('not read');
+const TIMED_OUT = Symbol('timed out');
+
+/** The promise's value, or `fallback` once `ms` have passed (the promise itself is left to settle). */
+async function withTimeout<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<F>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** How long a stopping API waits for admitted changes to reach Temporal: well within k8s/api.yaml's 30 s grace period. */
 export const ADMISSION_DRAIN_MS = 15_000;
 
@@ -255,8 +271,9 @@ export function createAdmissionWebhook({
   /**
    * Whether the namespace as stored shows the change the review announced: created (the
    * same namespace: its uid, when the review gives one), updated to the review's
-   * `scheduler` label and policy annotations, or deleted (gone, terminating, or replaced
-   * by another of the same name).
+   * `scheduler` label and policy annotations, or deleted: gone, or terminating with the
+   * uid the review names. Another namespace of that name proves nothing about the review
+   * (a forged one can name any uid): that is left to the reconciler.
    */
   function shows(request: AdmissionRequest, stored: StoredNamespace | undefined): boolean {
     const uid = uidOf(request);
@@ -273,7 +290,7 @@ export function createAdmissionWebhook({
         );
       }
       case 'DELETE':
-        return !same || stored.terminating;
+        return stored === undefined || (uid !== undefined && stored.uid === uid && stored.terminating);
       default:
         return false;
     }
@@ -289,12 +306,9 @@ export function createAdmissionWebhook({
     const deadline = Date.now() + confirmWithinMs;
     for (let pause = 50; ; pause *= 2) {
       const at = new Date();
-      const seen = await readNamespace(namespace);
-      if (shows(request, seen)) {
-        // Replaced by another namespace of the same name: the one deleted is gone.
-        const gone = seen !== undefined && request.operation === 'DELETE' && !seen.terminating;
-        return { namespace: gone ? undefined : seen, at };
-      }
+      // A read that hangs must not hold its slot, and every later change of this namespace, for ever.
+      const seen = await withTimeout(readNamespace(namespace), Math.max(1, Math.min(READ_TIMEOUT_MS, deadline - Date.now())), NOT_READ);
+      if (seen !== NOT_READ && shows(request, seen)) return { namespace: seen, at };
       const left = deadline - Date.now();
       if (left <= 0) return 'unconfirmed';
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
@@ -307,7 +321,8 @@ export function createAdmissionWebhook({
    * made), the namespace as the apiserver has it, the reconciler's decision for the two.
    */
   async function passOn(request: AdmissionRequest, namespace: string, by: string): Promise<AdmissionOutcome> {
-    const environment = await enrolment.current(namespace);
+    const environment = await withTimeout(enrolment.current(namespace), TEMPORAL_READ_TIMEOUT_MS, TIMED_OUT);
+    if (environment === TIMED_OUT) throw new Error(`Temporal did not describe env/${namespace} within ${TEMPORAL_READ_TIMEOUT_MS} ms`);
     // A deleted namespace without an environment: nothing to retire, and nothing to read.
     if (request.operation === 'DELETE' && !environment) return 'left-alone';
     const seen = await stored(request, namespace);

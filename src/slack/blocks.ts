@@ -96,10 +96,13 @@ export function withMentions(text: string, users: readonly (string | null | unde
   return Mrkdwn.trusted(escape(text).replace(pattern, (id) => `<@${id}>`));
 }
 
-/** Inline code. */
-export const code = (text: string): Mrkdwn => Mrkdwn.trusted(`\`${escape(text)}\``);
+/** Text inside a code span or block: a backtick of its own would end the span and let the rest be read as markup, links included. */
+const inCode = (text: string): string => escape(text.replace(/`/g, 'ˋ'));
+
+/** Inline code, on one line. */
+export const code = (text: string): Mrkdwn => Mrkdwn.trusted(`\`${inCode(text.replace(/[\r\n]+/g, ' '))}\``);
 /** A code block: the most compact thing Slack renders as a table. */
-export const codeBlock = (text: string): Mrkdwn => Mrkdwn.trusted(`\`\`\`${escape(text)}\`\`\``);
+export const codeBlock = (text: string): Mrkdwn => Mrkdwn.trusted(`\`\`\`${inCode(text)}\`\`\``);
 
 /** Shown in each reader's own time zone by Slack ("Today at 7:00 PM"); the fallback is UTC. */
 export function slackDate(iso: string): Mrkdwn {
