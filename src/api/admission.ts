@@ -321,7 +321,10 @@ export function createAdmissionWebhook({
    * made), the namespace as the apiserver has it, the reconciler's decision for the two.
    */
   async function passOn(request: AdmissionRequest, namespace: string, by: string): Promise<AdmissionOutcome> {
-    const environment = await withTimeout(enrolment.current(namespace), TEMPORAL_READ_TIMEOUT_MS, TIMED_OUT);
+    // A namespace just created has no environment of its own to describe: enrolling it is
+    // one idempotent signalWithStart, and one left running by an earlier namespace of the
+    // same name is the reconciler's to re-plan. Describing it first cost every CREATE.
+    const environment = request.operation === 'CREATE' ? undefined : await withTimeout(enrolment.current(namespace), TEMPORAL_READ_TIMEOUT_MS, TIMED_OUT);
     if (environment === TIMED_OUT) throw new Error(`Temporal did not describe env/${namespace} within ${TEMPORAL_READ_TIMEOUT_MS} ms`);
     // A deleted namespace without an environment: nothing to retire, and nothing to read.
     if (request.operation === 'DELETE' && !environment) return 'left-alone';
