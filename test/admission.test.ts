@@ -40,6 +40,7 @@ import { ALL_SEARCH_ATTRIBUTES } from '../src/search-attributes';
 import { temporalCliPath } from '../src/temporal/binaries';
 import { DISPATCH_AHEAD_MEMO, environmentWorkflowId, reconcileWorkflow, statusQuery, type EnvironmentInput, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import { weekdayPolicy } from './support/policies';
 import { testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
@@ -54,15 +55,7 @@ const DEVENV = path.join(__dirname, '..', 'bin', 'devenv.js');
 const OWN_NAMESPACE = 'devenv-admission-own';
 const SYSTEM = ['kube-system', 'kube-public', 'kube-node-lease', OWN_NAMESPACE];
 const DISPATCH_AHEAD_MS = 10_000;
-const POLICY: EnvironmentPolicy = {
-  shutdownTime: '19:00',
-  timeZone: 'UTC',
-  workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'],
-  holidays: [],
-  warningOffsetsMinutes: [60, 30, 15],
-  maxProlongationMinutes: 240,
-  afterHoursWindowMinutes: 120,
-};
+const POLICY: EnvironmentPolicy = weekdayPolicy();
 
 describe('admission webhook and reconciler (real kube-apiserver, real Temporal)', function () {
   this.timeout(120_000);
@@ -715,6 +708,20 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     assert.deepEqual(enrolled.filter(Boolean), names.slice(0, 5), 'the first five, in the order they came');
   });
 
+  /** An AdmissionReview as the apiserver would send it for `name` with `uid`: no object on DELETE, no oldObject on CREATE. */
+  const namespaceReview = (operation: 'CREATE' | 'UPDATE' | 'DELETE', name: string, uid: string, labels: Record<string, string>, oldLabels?: Record<string, string>) =>
+    JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: `review-${operation}-${name}`,
+        operation,
+        name,
+        ...(operation === 'DELETE' ? {} : { object: { metadata: { name, uid, labels } } }),
+        ...(operation === 'CREATE' ? {} : { oldObject: { metadata: { name, uid, labels: oldLabels ?? labels } } }),
+      },
+    });
+
   it('two changes to one namespace reach Temporal in the order they were admitted, even when the first is slow', async function () {
     const connection = await Connection.connect({ address: temporal.address });
     const own = createEnrolment({ client: new Client({ connection }), taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS });
@@ -745,18 +752,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     });
     const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
     try {
-      const review = (operation: string, labels: Record<string, string>, oldLabels?: Record<string, string>) =>
-        JSON.stringify({
-          apiVersion: 'admission.k8s.io/v1',
-          kind: 'AdmissionReview',
-          request: {
-            uid: `review-${operation}-${name}`,
-            operation,
-            name,
-            object: { metadata: { name, uid: stored.uid, labels } },
-            ...(oldLabels ? { oldObject: { metadata: { name, uid: stored.uid, labels: oldLabels } } } : {}),
-          },
-        });
+      const review = (operation: 'CREATE' | 'UPDATE', labels: Record<string, string>, oldLabels?: Record<string, string>) => namespaceReview(operation, name, stored.uid, labels, oldLabels);
       await postAdmission(server.url, review('CREATE', { scheduler: 'enabled' }), tls.ca);
       await firstUnderWay; // the create has read the namespace as enabled, and waits for Temporal
       stored.labels = { scheduler: 'disabled' };
@@ -797,18 +793,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       confirmWithinMs: 500,
     });
     const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
-    const review = (operation: string, name: string, uid: string, labels: Record<string, string>, oldLabels?: Record<string, string>) =>
-      JSON.stringify({
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: `review-${operation}-${name}`,
-          operation,
-          name,
-          ...(operation === 'DELETE' ? {} : { object: { metadata: { name, uid, labels } } }),
-          oldObject: { metadata: { name, uid, labels: oldLabels ?? labels } },
-        },
-      });
+    const review = namespaceReview;
     try {
       await postAdmission(server.url, review('DELETE', victim, 'anything-else', { scheduler: 'enabled' }), tls.ca);
       await postAdmission(server.url, review('UPDATE', hung, `uid-${hung}`, { scheduler: 'disabled' }, { scheduler: 'enabled' }), tls.ca);

@@ -18,16 +18,9 @@ import {
 } from '../src/activities/enrolment-plan';
 import { DEFAULT_INFRASTRUCTURE_NAMESPACES } from '../src/config';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import { weekdayPolicy } from './support/policies';
 
-const POLICY: EnvironmentPolicy = {
-  shutdownTime: '19:00',
-  timeZone: 'UTC',
-  workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'],
-  holidays: [],
-  warningOffsetsMinutes: [60, 30, 15],
-  maxProlongationMinutes: 240,
-  afterHoursWindowMinutes: 120,
-};
+const POLICY: EnvironmentPolicy = weekdayPolicy();
 const RULES = { systemNamespaces: ['kube-system', 'devenv-scheduler'], infrastructureNamespaces: DEFAULT_INFRASTRUCTURE_NAMESPACES };
 const SNAPSHOT_AT = new Date('2026-12-01T10:00:00Z');
 const BEFORE = '2026-12-01T09:00:00.000Z';

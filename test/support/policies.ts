@@ -15,6 +15,10 @@ export function everyDayPolicy(overrides: Partial<EnvironmentPolicy> = {}): Envi
   };
 }
 
+/** The service's defaults: Mon-Fri, 19:00 UTC. */
+export const weekdayPolicy = (overrides: Partial<EnvironmentPolicy> = {}): EnvironmentPolicy =>
+  everyDayPolicy({ workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'], ...overrides });
+
 /** A fixed-offset zone in which `instant` is around midday. */
 function middayZone(instant: Date): string {
   const wanted = (12 - instant.getUTCHours() + 24) % 24; // hours to add to UTC for a local 12:xx
