@@ -32,7 +32,15 @@ export interface TestCluster {
    * request, the benchmarks' among them, costs nothing.
    */
   auditedRequests(): AuditedRequest[];
+  /**
+   * The apiserver calls every webhook with a client certificate (CN WEBHOOK_CLIENT_NAME)
+   * signed by this CA, which signs nothing else: what WEBHOOK_CLIENT_CA names in a cluster.
+   */
+  webhookClient: { caFile: string; caKeyFile: string; certFile: string; keyFile: string };
 }
+
+/** The common name of the client certificate the test apiserver presents to webhooks. */
+export const WEBHOOK_CLIENT_NAME = 'kube-apiserver-webhook-client';
 
 /** Namespaces whose workload patches the apiserver records (audit policy names exact namespaces, no patterns). */
 export const AUDITED_NAMESPACES = ['audited-1', 'audited-2', 'audited-3'];
@@ -94,6 +102,13 @@ function generatePki(dir: string): void {
   };
   issue('apiserver', '/CN=kube-apiserver', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   issue('admin', '/O=system:masters/CN=devenv-test-admin', 'extendedKeyUsage=clientAuth\n');
+  // What the apiserver presents to every webhook (--admission-control-config-file), from a
+  // CA of its own, as docs/kubernetes.md recommends: no other client of the cluster CA
+  // holds a certificate the webhook accepts.
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'webhook-client-ca.key', '-out', 'webhook-client-ca.crt', '-subj', '/CN=devenv-test-webhook-client-ca', ...days], dir);
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'webhook-client.key', '-out', 'webhook-client.csr', '-subj', `/CN=${WEBHOOK_CLIENT_NAME}`], dir);
+  writeFileSync(path.join(dir, 'webhook-client.ext'), 'extendedKeyUsage=clientAuth\n');
+  openssl(['x509', '-req', '-in', 'webhook-client.csr', '-CA', 'webhook-client-ca.crt', '-CAkey', 'webhook-client-ca.key', '-CAcreateserial', '-out', 'webhook-client.crt', '-extfile', 'webhook-client.ext', ...days], dir);
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
 }
@@ -198,6 +213,29 @@ async function startCluster(): Promise<TestCluster> {
       ],
     }),
   );
+  // Every webhook, whatever its address ('*'), is called with the webhook client certificate.
+  const webhookKubeConfig = file('webhook-kubeconfig.json');
+  writeFileSync(
+    webhookKubeConfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      users: [{ name: '*', user: { 'client-certificate': file('webhook-client.crt'), 'client-key': file('webhook-client.key') } }],
+    }),
+  );
+  const admissionConfig = file('admission-config.json');
+  const webhookAdmission = { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmissionConfiguration', kubeConfigFile: webhookKubeConfig };
+  writeFileSync(
+    admissionConfig,
+    JSON.stringify({
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'AdmissionConfiguration',
+      plugins: [
+        { name: 'ValidatingAdmissionWebhook', configuration: webhookAdmission },
+        { name: 'MutatingAdmissionWebhook', configuration: webhookAdmission },
+      ],
+    }),
+  );
   const apiserver = start(
     apiserverBin,
     [
@@ -223,6 +261,7 @@ async function startCluster(): Promise<TestCluster> {
       '--feature-gates=HPAScaleToZero=true',
       `--audit-policy-file=${auditPolicy}`,
       `--audit-log-path=${auditLog}`,
+      `--admission-control-config-file=${admissionConfig}`,
     ],
     apiserverLog,
   );
@@ -264,6 +303,7 @@ async function startCluster(): Promise<TestCluster> {
           completedUs: microseconds(event.stageTimestamp),
         }));
     },
+    webhookClient: { caFile: file('webhook-client-ca.crt'), caKeyFile: file('webhook-client-ca.key'), certFile: file('webhook-client.crt'), keyFile: file('webhook-client.key') },
     kubeConfigForToken(token: string) {
       const config = new KubeConfig();
       config.loadFromOptions({
