@@ -22,6 +22,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
+import { createEventRecorder, withEvents } from '../src/activities/events';
 import { createLogger, type Logger } from '../src/logger';
 import {
   createKubernetesActivities,
@@ -880,6 +881,38 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       } finally {
         await core.patchNamespacedResourceQuotaStatus({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used } } }, mergePatch);
       }
+    });
+
+    it("records each announcement as an Event on the namespace with the worker's identity, once however often it is retried; a refused one does not hold the notification up", async () => {
+      const ns = await namespace();
+      const delivered: string[] = [];
+      const lines: string[] = [];
+      const warnings = new Proxy(logger, {
+        get: (target, key, receiver) => (key === 'warn' ? (_detail: object, message: string) => lines.push(message) : Reflect.get(target, key, receiver)),
+      });
+      const notify = withEvents({ notify: async (event) => void delivered.push(`${event.kind}:${event.namespace}`) }, createEventRecorder(workerKubeConfig, warnings)).notify;
+      const report = { namespace: ns, changed: [{ kind: 'Deployment', name: 'api', from: 3, to: 0 }], unchanged: 0, durationMs: 5 };
+      const stopped = { kind: 'stopped' as const, namespace: ns, by: 'schedule', report };
+      const attempt = (activityId: string, attemptNumber: number) =>
+        new MockActivityEnvironment({ activityId, attempt: attemptNumber, workflowExecution: { workflowId: `env/${ns}`, runId: 'run-1' } });
+      // One notification, delivered on its third attempt; then another one.
+      for (const n of [1, 2, 3]) await attempt('7', n).run(notify, stopped);
+      await attempt('9', 1).run(notify, { kind: 'warning' as const, namespace: ns, shutdownAt: '2026-12-02T19:00:00.000+01:00', minutesLeft: 15, offsetMinutes: 15 });
+      const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'source=devenv-scheduler' });
+      assert.deepEqual(
+        events.items.map((e) => [e.reason, e.type, e.involvedObject.kind, e.involvedObject.name, e.message]).sort(),
+        [
+          ['ShutdownWarning', 'Normal', 'Namespace', ns, 'Stops at 2026-12-02T19:00:00.000+01:00 (in 15 min).'],
+          ['Stopped', 'Normal', 'Namespace', ns, 'Stopped by schedule: 1 workload scaled down.'],
+        ].sort(),
+      );
+      assert.deepEqual(delivered, [`stopped:${ns}`, `stopped:${ns}`, `stopped:${ns}`, `warning:${ns}`], 'every attempt still delivers');
+      // The worker may write no Event in a protected namespace: logged, and delivered anyway.
+      await attempt('11', 1).run(notify, { ...stopped, namespace: 'kube-system', problems: ['AWS could not stop: AccessDenied.'] });
+      assert.equal(delivered.at(-1), 'stopped:kube-system');
+      assert.ok(lines.some((line) => line.includes('could not record the Kubernetes Event')), lines.join('\n'));
+      const system = await core.listNamespacedEvent({ namespace: 'kube-system', fieldSelector: 'source=devenv-scheduler' });
+      assert.equal(system.items.length, 0);
     });
 
     it('refuses writes outside its roles, and says it is RBAC', async () => {

@@ -8,6 +8,7 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { AllActivities } from '../worker';
 import { createAwsActivities } from './aws';
+import { createEventRecorder, withEvents } from './events';
 import { createEnrolment, createEnrolmentActivities, type Enrolment } from './enrolment';
 import { createKubernetesActivities, createNamespaceLister, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES } from './kubernetes';
 import { createLogNotifier } from './log-notifier';
@@ -64,7 +65,8 @@ export async function createActivities(config: Config, logger: Logger, client: C
       support: { namespace: config.support.namespace, image: config.support.image, sizes: config.support.sizes ?? DEFAULT_SUPPORT_SIZES },
     }),
     ...aws,
-    ...notifier,
+    // DRY_RUN writes nothing to the cluster, Events included.
+    ...(config.dryRun ? notifier : withEvents(notifier, createEventRecorder(kubeConfig, kubeLogger))),
     ...createSchedulerActivities(client),
     ...createEnrolmentActivities({
       client,
