@@ -335,7 +335,7 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
     for (const name of ['orphan', 'legacy']) await core.deleteNamespacedPod({ namespace: NAMESPACE, name });
   });
 
-  it('SUPPORT_MAX_PODS_PER_USER holds across API processes: one person\'s starts at once through two API instances, one each, on one Temporal and one apiserver, end with as many pods as the limit and a refusal naming them; a stop frees the slot', async function () {
+  it('SUPPORT_MAX_PODS_PER_USER holds across API processes: one person\'s starts at once through two API instances, one each, on one Temporal and one apiserver, end with as many pods as the limit and a refusal naming them; a stop, or an operator\'s terminate, frees the slot', async function () {
     // With a limit of 1, one start through each process is N+1: each process alone sees no pod of DAVE's yet.
     const limits: SupportPolicy = { ...policy, maxPodsPerUser: 1, admins: [] };
     // A second API process: its own Temporal connection and client, its own koa server. Each
@@ -378,8 +378,16 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
       await eventually(`${kept} deleted`, () => gone(kept));
       assert.deepEqual(await podsOf(DAVE), ['race-c']);
 
-      await devenv('support stop race-c', DAVE, through);
-      await eventually('race-c deleted', () => gone('race-c'));
+      // An operator's terminate frees it too: the server ends the slot with its workflow (the pod is left, an orphan).
+      await env.client.workflow.getHandle(supportPodWorkflowId('race-c')).terminate('operator');
+      const afterTerminate = await eventually('a start after the terminate', async () => {
+        const reply = await devenv('support start race-d XS', DAVE, through);
+        return /Creating support pod/.test(reply.text) ? reply : undefined;
+      });
+      assert.match(await laterReply(afterTerminate.responseId, /created for|could not/), /created for <@U0DAVE0001>/);
+      await devenv('support stop race-d', DAVE, through);
+      await eventually('race-d deleted', () => gone('race-d'));
+      await core.deleteNamespacedPod({ namespace: NAMESPACE, name: 'race-c' });
     } finally {
       await connection.close();
     }

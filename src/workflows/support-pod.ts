@@ -43,7 +43,7 @@ export const DEFAULT_SUPPORT_POD_TTL_MS = 8 * 60 * 60 * 1000;
 
 /** Workflows started before it created the pod first and started the clock after, and deleted by name. */
 export const SUPPORT_POD_OWN_POD_PATCH = 'support-pod-own-pod';
-/** Workflows started before it took no slot: the API counted its requester's pods itself. */
+/** A workflow started before it takes no slot: the API counted its requester's pods itself. */
 export const SUPPORT_POD_SLOT_PATCH = 'support-pod-slot';
 
 export interface SupportPodInput {
