@@ -24,6 +24,7 @@ import {
   statusQuery,
   stopSupportPodSignal,
   stopUpdate,
+  supportPodSlotUpdate,
   supportPodWorkflow,
   supportPodWorkflowId,
 } from '../src/workflows';
@@ -106,7 +107,7 @@ describe('replay (determinism)', function () {
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
 
-  it('replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name', async function () {
+  it('replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name, one holding its requester\'s slot, one refused for want of one', async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-support');
     const pods = new Map<string, SupportPod>();
@@ -146,7 +147,23 @@ describe('replay (determinism)', function () {
         taskQueue,
         args: [{ name: `replay-waiting-${process.pid}`, size: 'M', requestedBy: 'U4', ttlMs: 8 * 60 * MINUTE }],
       });
-      handles.push(stopped, expiring, waiting);
+      // U6 may have one: the first holds the slot until stopped, the second finds it taken.
+      const slotted = await env.client.workflow.start(supportPodWorkflow, {
+        workflowId: supportPodWorkflowId(`replay-slotted-${process.pid}`),
+        taskQueue,
+        args: [{ name: `replay-slotted-${process.pid}`, size: 'S', requestedBy: `U6-${process.pid}`, ttlMs: 8 * 60 * MINUTE, maxPerRequester: 1 }],
+      });
+      assert.equal(await slotted.executeUpdate(supportPodSlotUpdate), 1);
+      const refused = await env.client.workflow.start(supportPodWorkflow, {
+        workflowId: supportPodWorkflowId(`replay-refused-${process.pid}`),
+        taskQueue,
+        args: [{ name: `replay-refused-${process.pid}`, size: 'S', requestedBy: `U6-${process.pid}`, ttlMs: 8 * 60 * MINUTE, maxPerRequester: 1 }],
+      });
+      assert.equal(await refused.executeUpdate(supportPodSlotUpdate), null);
+      await assert.rejects(refused.result(), (err: Error) => /you have 1 support pod already/.test(String(err.cause)));
+      await slotted.signal(stopSupportPodSignal, { by: 'U6' });
+      assert.equal((await slotted.result()).deletedBecause, 'stopped');
+      handles.push(stopped, expiring, waiting, slotted, refused);
       await new Promise((resolve) => setTimeout(resolve, 500));
       await waiting.signal(stopSupportPodSignal, { by: 'U5' });
       assert.deepEqual(await waiting.result(), { pod: null, deletedBecause: 'stopped', deletedBy: 'U5' });
@@ -161,6 +178,8 @@ describe('replay (determinism)', function () {
       writeFileSync(join(FIXTURES, `support-pod-own-pod-stopped-${day}.json`), historyToJSON(histories[0]!.history));
       writeFileSync(join(FIXTURES, `support-pod-own-pod-expired-${day}.json`), historyToJSON(histories[1]!.history));
       writeFileSync(join(FIXTURES, `support-pod-own-pod-stopped-waiting-${day}.json`), historyToJSON(histories[2]!.history));
+      writeFileSync(join(FIXTURES, `support-pod-slot-stopped-${day}.json`), historyToJSON(histories[3]!.history));
+      writeFileSync(join(FIXTURES, `support-pod-slot-refused-${day}.json`), historyToJSON(histories[4]!.history));
     }
     await replay(histories);
   });
