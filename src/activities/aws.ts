@@ -490,14 +490,17 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
     }
   }
 
-  /** Deletes an entry last seen before `seenAt`; one a newer refresh wrote stays. */
-  async function deleteIfOlder(key: { namespace: string; resource: string }, seenAt: string): Promise<boolean> {
+  /**
+   * Deletes an entry last seen before `seenAt` (`older`), or by this very refresh (`mine`,
+   * to take back what a superseded one wrote); an entry a newer refresh wrote stays.
+   */
+  async function deleteEntry(key: { namespace: string; resource: string }, seenAt: string, which: 'older' | 'mine'): Promise<boolean> {
     try {
       await table.send(
         new DeleteCommand({
           TableName: tableName,
-          Key: key,
-          ConditionExpression: 'attribute_not_exists(lastSeen) OR lastSeen < :at',
+          Key: { [PARTITION_KEY]: key.namespace, [SORT_KEY]: key.resource },
+          ConditionExpression: which === 'older' ? 'attribute_not_exists(lastSeen) OR lastSeen < :at' : 'lastSeen = :at',
           ExpressionAttributeValues: { ':at': seenAt },
         }),
       );
@@ -543,21 +546,25 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
           lastSeen: seenAt,
         }));
       const current = new Set(items.map((item) => `${item.namespace}\u0000${item.resource}`));
-      const superseded = (): InventoryReport => {
-        logger.warn({ seenAt }, 'AWS inventory refresh superseded by a newer one: wrote nothing more');
+      const limit = pLimit(WRITE_CONCURRENCY);
+      /** A newer refresh finished first: what this one wrote from its older view is taken back, and it stops. */
+      const superseded = async (wrote: boolean): Promise<InventoryReport> => {
+        if (wrote) await Promise.all(items.map((item) => limit(() => deleteEntry(item, seenAt, 'mine'))));
+        logger.warn({ seenAt }, 'AWS inventory refresh superseded by a newer one: left the table to it');
         return { regions, resources: 0, namespaces: 0, removed: 0, withoutNamespace, superseded: true, durationMs: Date.now() - startedAt };
       };
+      const newerFinished = async () => (await refreshedAt()).some((at) => at !== undefined && at > seenAt);
       try {
         throwIfCancelled();
-        if ((await refreshedAt()).some((at) => at !== undefined && at > seenAt)) return superseded();
-        const limit = pLimit(WRITE_CONCURRENCY);
+        if (await newerFinished()) return await superseded(false);
         await Promise.all(items.map((item) => limit(() => putIfNotNewer(item as unknown as Record<string, unknown>, 'lastSeen').finally(heartbeat))));
         throwIfCancelled();
+        if (await newerFinished()) return await superseded(true);
         const stale = (await scanInventory()).filter((item) => !current.has(`${item.namespace}\u0000${item.resource}`) && !(item.lastSeen > seenAt));
-        const removed = await Promise.all(stale.map((item) => limit(() => deleteIfOlder({ namespace: item.namespace, resource: item.resource }, seenAt).finally(heartbeat))));
+        const removed = await Promise.all(stale.map((item) => limit(() => deleteEntry(item, seenAt, 'older').finally(heartbeat))));
         // Written last: only a complete refresh makes the inventory trusted.
         const marked = await Promise.all(regions.map((region) => putIfNotNewer({ [PARTITION_KEY]: REFRESH_PARTITION, [SORT_KEY]: region, refreshedAt: seenAt }, 'refreshedAt')));
-        if (marked.some((written) => !written)) return superseded();
+        if (marked.some((written) => !written)) return await superseded(true);
         const report: InventoryReport = {
           regions,
           resources: items.length,
