@@ -445,7 +445,6 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       : `AWS: nothing left to ${action} at ${at}`;
     const problems = (state.problems ?? []).filter((p) => p.half === 'aws');
     record(action, 'scheduler', `${done}${problems.length ? `; ${problems.map((p) => p.detail).join('; ')}` : ''}`);
-    if (aws.report) reportRestopped(aws.report, false);
   }
 
   function setProblems(problems: HalfProblem[]): void {
@@ -492,12 +491,12 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     reportRestopped(aws);
   }
 
-  function reportRestopped(aws: AwsActionReport, asLastAction = true): void {
+  function reportRestopped(aws: AwsActionReport): void {
     const restarted = aws.resources.filter((r) => r.outcome === 'changed');
-    if (restarted.length > 0 && aws.action === 'stop') {
+    if (restarted.length > 0) {
       const names = restarted.map((r) => r.name ?? r.id).join(', ');
       log.warn('AWS resources had started by themselves; stopped again', { namespace, resources: names });
-      if (asLastAction) record('scheduled-stop', 'scheduler', `stopped again after AWS started it: ${names}`);
+      record('scheduled-stop', 'scheduler', `stopped again after AWS started it: ${names}`);
     }
   }
 
