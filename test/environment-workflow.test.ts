@@ -381,6 +381,13 @@ describe('environment workflow (time-skipping server)', function () {
       assert.match(status.lastAction?.detail ?? '', /^AWS: stopped ec2-instance new-worker at .*, once starting had finished; AWS could not stop ec2-instance web/);
       assert.deepEqual(status.problems?.map((p) => p.detail), [expected[0], expected[2]]);
       assert.equal(callsNamed('stopNamespace').length, 1, 'Kubernetes is not touched by the follow-up');
+
+      // The next look (sooner, since a stop failed) finds the web instance stopped after all, and the replica still up: said again, not cleared.
+      recorded.awsStatusResults.push([{ ...replica, state: 'available', scheduler: 'enabled', unsupported: 'read replica of orders-db: RDS cannot stop read replicas' }]);
+      await env.sleep(35 * MINUTE);
+      assert.equal(callsNamed('awsStatus').length, 1);
+      status = await handle.query(statusQuery);
+      assert.deepEqual(status.problems?.map((p) => p.detail), ['AWS cannot stop rds-instance db-replica, which is available (read replica of orders-db: RDS cannot stop read replicas)']);
     });
   });
 
