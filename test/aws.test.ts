@@ -718,10 +718,11 @@ describe('AWS activities (moto)', function () {
       await aws().refreshAwsInventory();
       let release!: () => void;
       const held = new Promise<void>((resolve) => (release = resolve));
-      hold = (call) => (call === 'dynamodb:PutItem' ? held : undefined);
+      const isWrite = (call: string) => call === 'dynamodb:PutItem' || call === 'dynamodb:BatchWriteItem';
+      hold = (call) => (isWrite(call) ? held : undefined);
       // The attempt that timed out: it listed the world as it was, and its writes come late.
       const older = viaProxy().refreshAwsInventory();
-      for (let waited = 0; !calls.includes('dynamodb:PutItem'); waited += 20) {
+      for (let waited = 0; !calls.some(isWrite); waited += 20) {
         if (waited > 20_000) throw new Error('the older refresh never wrote');
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
@@ -735,8 +736,8 @@ describe('AWS activities (moto)', function () {
 
       release();
       const late = await older;
-      assert.equal(late.superseded, true);
       assert.deepEqual(await inventoryItems(), written, 'the table is as the newer refresh left it');
+      assert.equal(late.superseded, true);
     });
   });
 });
