@@ -30,12 +30,16 @@ const { listRunningEnvironments } = proxyActivities<SchedulerActivities>({
 export async function awsInventoryWorkflow(): Promise<InventoryReport> {
   const report = await refreshAwsInventory();
   log.info('AWS inventory refreshed', { resources: report.resources, namespaces: report.namespaces, removed: report.removed, withoutNamespace: report.withoutNamespace.length });
-  if (!report.superseded && patched('aws-orphans')) {
+  if (report.superseded || !patched('aws-orphans')) return report;
+  try {
     const orphans = await restopOrphanedAwsResources(await listRunningEnvironments());
     if (orphans.resources.length > 0) {
       log.warn('AWS resources still tagged for namespaces without an environment', { resources: orphans.resources.length, restopped: orphans.restopped });
     }
     return { ...report, orphans };
+  } catch (err) {
+    // The refresh itself is done and trusted; the orphans are looked for again at the next run.
+    log.warn('could not look for AWS resources of namespaces without an environment', { error: String(err) });
+    return report;
   }
-  return report;
 }
