@@ -34,6 +34,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { Counter, Registry } from 'prom-client';
 import { createAwsActivities, STOPPED_TAG, type AwsSettings } from '../src/activities/aws';
@@ -711,6 +712,32 @@ describe('AWS activities (moto)', function () {
       assert.equal(listings('rds:DescribeDBInstances', 'db-instance-id'), 2, 'one listing of DB instances per region, not one per environment');
       assert.equal(listings('rds:DescribeDBClusters', 'db-cluster-id'), 2);
       assert.equal(listings('ec2:DescribeInstances', 'instance-id'), 2);
+    });
+
+    it('a refresh heartbeats while it lists, and once Temporal has given it up it writes nothing more', async function () {
+      await world();
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      hold = (call) => (call === 'rds:DescribeDBClusters' ? held : undefined);
+      const activity = new MockActivityEnvironment();
+      let heartbeats = 0;
+      activity.on('heartbeat', () => heartbeats++);
+      const attempt = activity.run(() => viaProxy().refreshAwsInventory());
+      for (let waited = 0; !calls.includes('rds:DescribeDBClusters'); waited += 20) {
+        if (waited > 20_000) throw new Error('the refresh never listed');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // Its heartbeat timed out: Temporal retries it elsewhere and cancels this attempt.
+      activity.cancel('TIMED_OUT');
+      release();
+      await assert.rejects(attempt);
+      assert.ok(heartbeats > 0, 'heartbeats while it lists');
+      assert.deepEqual(
+        calls.filter((c) => c.startsWith('dynamodb:')),
+        [],
+        'nothing read or written in the table after it was given up',
+      );
+      assert.deepEqual(await inventoryItems(), []);
     });
 
     it('an older refresh that finishes after a newer one neither deletes nor overwrites what the newer wrote', async function () {
