@@ -52,6 +52,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const client = new Client({ connection, namespace });
   if (!devServer) await registerSearchAttributes(connection, namespace);
 
+  const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client).countByPhase() });
   let worker: Worker | undefined;
   let schedules: Record<string, string> = {};
   if (runsWorker) {
@@ -60,7 +61,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       connection: await NativeConnection.connect({ address }),
       namespace,
       taskQueue,
-      activities: await createActivities(config, logger, client),
+      activities: await createActivities(config, logger, client, metrics),
       ...config.worker,
     });
   }
@@ -68,7 +69,6 @@ async function main(config: Config, logger: Logger): Promise<void> {
   // Repair at once whatever changed while no worker ran, rather than at the next interval.
   if (worker) await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).trigger();
 
-  const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client).countByPhase() });
   const slack = servesUsers && config.slack.signingSecret ? slackRouter(config, client, logger, config.slack.signingSecret, metrics) : undefined;
   const rest = servesUsers
     ? createRestRouter({

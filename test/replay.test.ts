@@ -107,6 +107,46 @@ describe('replay (determinism)', function () {
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
 
+  it('replays the AWS half followed: resources in transition at a stop and a start, every outcome reported, a namespace deleted while stopped', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-aws');
+    const recorded = recordingActivities(() => env.currentTimeMs());
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recorded });
+    const namespace = `replay-aws-${process.pid}`;
+    const web = { kind: 'ec2-instance', id: 'i-web', region: 'eu-west-1' } as const;
+    const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, enabled: true, policy: everyDayPolicy({ shutdownTime: now.plus({ hours: 6 }).toFormat('HH:mm') }) }],
+      });
+      recorded.awsStopResults.push(
+        [
+          { ...web, outcome: 'busy', before: 'pending', after: 'pending' },
+          { ...db, outcome: 'failed', before: 'available', after: 'available', detail: 'AccessDenied' },
+        ],
+        [{ ...web, outcome: 'changed', before: 'running', after: 'stopping' }],
+      );
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      await env.sleep(2 * MINUTE); // the follow-up stops the instance once it is up
+      recorded.awsStartResults.push([{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }], [{ ...db, outcome: 'changed', before: 'stopped', after: 'starting' }]);
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      await env.sleep(2 * MINUTE); // the follow-up starts the database once it has stopped
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+      recorded.awsStatusResults.push([{ ...db, state: 'stopped', scheduler: 'enabled', stoppedAt: new Date(await env.currentTimeMs()).toISOString() }]);
+      await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      assert.match((await handle.result()).lastAction?.detail ?? '', /still tagged namespace=/);
+    });
+    const history = await handle!.fetchHistory();
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(join(FIXTURES, `environment-aws-followed-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
   it('replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name, one holding its requester\'s slot, one refused for want of one', async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-support');

@@ -14,6 +14,8 @@ export interface Metrics {
   webhookRefused: Counter<'reason'>;
   /** `/devenv` commands from Slack and the REST API, by kind and outcome. */
   commands: Counter<'source' | 'command' | 'outcome'>;
+  /** AWS stops and starts that left a resource undone (busy, unsupported, failed) or could not run at all (error). */
+  awsOutcomes: Counter<'action' | 'outcome'>;
 }
 
 export interface MetricsSources {
@@ -59,6 +61,12 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       name: 'devenv_commands_total',
       help: 'Commands by source (slack, api), command (start, stop, prolongate, ...) and outcome (ok, invalid, refused, rejected, unknown-environment, error, ...)',
       labelNames: ['source', 'command', 'outcome'],
+      registers: [registry],
+    }),
+    awsOutcomes: new Counter({
+      name: 'devenv_aws_outcomes_total',
+      help: 'EC2/RDS resources an environment stop or start left undone, by action and outcome (busy, unsupported, failed); error: the action could not run at all',
+      labelNames: ['action', 'outcome'],
       registers: [registry],
     }),
     admissions: new Counter({
