@@ -133,9 +133,10 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       ...overrides,
     });
 
+  /** An environment: only there may the worker's token stop anything (k8s/admission-policy.yaml). */
   async function namespace(): Promise<string> {
     const name = `env${++namespaceCounter}`;
-    await core.createNamespace({ body: { metadata: { name } } });
+    await core.createNamespace({ body: { metadata: { name, labels: { scheduler: 'enabled' } } } });
     return name;
   }
 
@@ -846,27 +847,72 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       assert.match(await refusal(workerApps.patchNamespacedDeploymentStatus({ namespace: ns, name: 'api', body: { status: { replicas: 9 } } }, mergePatch)), /cannot patch resource "deployments\/status"/);
     });
 
-    it('the worker may write nothing at all in kube-system, kube-public, kube-node-lease or its own namespace', async () => {
-      for (const ns of PROTECTED) {
-        await deployment(ns, 'victim', 2).catch((error: unknown) => {
-          if ((error as { code?: number }).code !== 409) throw error;
+    it('outside the environments the worker may only put back what it saved: an ingress controller, cert-manager or Temporal is never scaled down', async () => {
+      const environmentsOnly = /ValidatingAdmissionPolicy 'devenv-scheduler-worker-environments-only'.*may only restore what it saved/;
+      for (const ns of [`ingress-nginx-${namespaceCounter}`, `temporal-${namespaceCounter}`]) {
+        await core.createNamespace({ body: { metadata: { name: ns } } });
+        await deployment(ns, 'controller', 2);
+        const write = (body: object) => workerApps.patchNamespacedDeployment({ namespace: ns, name: 'controller', body, fieldManager: FIELD_MANAGER }, mergePatch);
+        assert.match(await refusal(write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: '2' } }, spec: { replicas: 0 } })), environmentsOnly, `${ns}: a stop`);
+        assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'controller' })).spec?.replicas, 2);
+        // A namespace that left management while stopped: its saved count is put back, and only that.
+        await apps.patchNamespacedDeployment({ namespace: ns, name: 'controller', body: { metadata: { annotations: { [ORIGINAL_REPLICAS]: '2' } }, spec: { replicas: 0 } } }, mergePatch);
+        assert.match(await refusal(write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: null } }, spec: { replicas: 5 } })), environmentsOnly, `${ns}: not the saved count`);
+        assert.match(await refusal(write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: '7' } } })), environmentsOnly, `${ns}: another saved count`);
+        await write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: null } }, spec: { replicas: 2 } });
+        assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'controller' })).spec?.replicas, 2);
+      }
+    });
+
+    it('a workload many tools have written to stops and starts: past ten records the apiserver folds the oldest into ancient-changes', async () => {
+      for (const tools of [9, 13]) {
+        const ns = await namespace();
+        await apps.createNamespacedDeployment({
+          namespace: ns,
+          body: { metadata: { name: 'busy' }, spec: { replicas: 2, selector: { matchLabels: { app: 'busy' } }, template: template('busy') } },
+          fieldManager: 'kubectl-create',
         });
-        const policy = new RegExp(`ValidatingAdmissionPolicy 'devenv-scheduler-worker-protected-namespaces'.*may not write in namespace ${ns}`);
-        // Writes the fields policy allows, as stop sends them.
-        assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { spec: { replicas: 0 } }, fieldManager: FIELD_MANAGER }, mergePatch)), policy, ns);
-        assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { metadata: saved('2') }, fieldManager: FIELD_MANAGER }, mergePatch)), policy, ns);
-        assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'victim' })).spec?.replicas, 2);
+        for (let i = 0; i < tools; i++) {
+          await apps.patchNamespacedDeployment({ namespace: ns, name: 'busy', body: { metadata: { annotations: { [`example.com/tool-${i}`]: 'x' } } }, fieldManager: `tool-${i}` }, mergePatch);
+        }
+        const stopped = await asWorker.stopNamespace(ns);
+        assert.equal(stopped.changed.length, 1, `${tools + 1} writers`);
+        assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'busy' })).spec?.replicas, 0);
+        await asWorker.startNamespace(ns);
+        const busy = await apps.readNamespacedDeployment({ namespace: ns, name: 'busy' });
+        assert.equal(busy.spec?.replicas, 2);
+        if (tools > 9) assert.ok(busy.metadata?.managedFields?.some((r) => r.manager?.startsWith('ancient-changes')), 'the apiserver folded records');
       }
-      function saved(value: string) {
-        return { annotations: { [ORIGINAL_REPLICAS]: value } };
+    });
+
+    it('the worker may write nothing at all in kube-system, kube-public, kube-node-lease or its own namespace, even one labelled as an environment', async () => {
+      // Labelled scheduler=enabled, by mistake or by an attacker: the environments-only policy lets the writes through, this one does not.
+      const label = (value: string | null) => Promise.all(PROTECTED.map((name) => core.patchNamespace({ name, body: { metadata: { labels: { scheduler: value } } } }, mergePatch)));
+      await label('enabled');
+      try {
+        for (const ns of PROTECTED) {
+          await deployment(ns, 'victim', 2).catch((error: unknown) => {
+            if ((error as { code?: number }).code !== 409) throw error;
+          });
+          const policy = new RegExp(`ValidatingAdmissionPolicy 'devenv-scheduler-worker-protected-namespaces'.*may not write in namespace ${ns}`);
+          // Writes the fields policy allows, as stop sends them.
+          assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { spec: { replicas: 0 } }, fieldManager: FIELD_MANAGER }, mergePatch)), policy, ns);
+          assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { metadata: saved('2') }, fieldManager: FIELD_MANAGER }, mergePatch)), policy, ns);
+          assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'victim' })).spec?.replicas, 2);
+        }
+        function saved(value: string) {
+          return { annotations: { [ORIGINAL_REPLICAS]: value } };
+        }
+        await assert.rejects(asWorker.stopNamespace('kube-system'), (error: unknown) => {
+          assert.ok(error instanceof ApplicationFailure);
+          assert.equal(error.type, 'KubernetesPolicyDenied');
+          assert.match(error.message, /Kubernetes refused to save the replica count of Deployment kube-system\/\S+ .*HTTP 403.*k8s\/admission-policy\.yaml.*may not write in namespace kube-system/);
+          return true;
+        });
+        assert.match(await refusal(workerCore.createNamespacedPod({ namespace: 'kube-system', body: { metadata: { name: 'x' }, spec: template('x').spec } })), /cannot create resource "pods"/);
+      } finally {
+        await label(null);
       }
-      await assert.rejects(asWorker.stopNamespace('kube-system'), (error: unknown) => {
-        assert.ok(error instanceof ApplicationFailure);
-        assert.equal(error.type, 'KubernetesPolicyDenied');
-        assert.match(error.message, /Kubernetes refused to save the replica count of Deployment kube-system\/\S+ .*HTTP 403.*k8s\/admission-policy\.yaml.*may not write in namespace kube-system/);
-        return true;
-      });
-      assert.match(await refusal(workerCore.createNamespacedPod({ namespace: 'kube-system', body: { metadata: { name: 'x' }, spec: template('x').spec } })), /cannot create resource "pods"/);
     });
 
     it('a privileged pod from the worker in the support namespace is refused by Pod Security, and a used-up quota is reported as such', async () => {

@@ -184,7 +184,12 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       const worker = serviceAccounts.find((o) => o.metadata!.name === 'devenv-scheduler-worker')!;
       const username = `system:serviceaccount:${worker.metadata!.namespace}:${worker.metadata!.name}`;
       const policies = raw.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & { spec: { failurePolicy: string; matchConditions: { expression: string }[] } })[];
-      assert.equal(policies.length, 3);
+      assert.deepEqual(policies.map((p) => p.metadata!.name).sort(), [
+        'devenv-scheduler-worker-environments-only',
+        'devenv-scheduler-worker-fields',
+        'devenv-scheduler-worker-protected-namespaces',
+        'devenv-scheduler-worker-support-pods',
+      ]);
       for (const policy of policies) {
         assert.equal(policy.spec.failurePolicy, 'Fail', id(policy));
         assert.ok(policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`), id(policy));
@@ -355,7 +360,14 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.equal(spec!.ingress, undefined, 'no ingress rule: nothing may connect');
       const [dns, environments, offCluster, ...more] = spec!.egress!.map((rule) => plain(rule)) as { to?: Record<string, unknown>[]; ports?: unknown[] }[];
       assert.deepEqual(more, []);
-      assert.deepEqual(dns, { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] }, 'DNS, and only port 53, to any resolver');
+      assert.deepEqual(
+        dns,
+        {
+          to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+          ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }],
+        },
+        "DNS, port 53 of the cluster's DNS pods only: port 53 to anywhere would reach the internet",
+      );
       assert.equal(environments!.ports, undefined);
       assert.deepEqual(offCluster, { to: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].map((cidr) => ({ ipBlock: { cidr } })) }, 'private ranges: no internet, no instance metadata');
       const [enrolled] = environments!.to as { namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] } }[];
