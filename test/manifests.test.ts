@@ -538,6 +538,42 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
     });
   });
 
+  describe('the lock file (npm ci, as CI and the image install)', () => {
+    type Locked = { version?: string; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }> };
+    const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, Locked> };
+
+    it('CI and both stages of the Dockerfile install with npm ci, never npm install', () => {
+      const ci = readFileSync(path.join(ROOT, '.ci/run'), 'utf8');
+      assert.match(ci, /^npm ci\b/m);
+      for (const text of [ci, imageRuntime().text]) assert.doesNotMatch(text, /^(RUN )?npm (install|i)\b/m);
+      for (const stage of imageRuntime().stages) assert.match(stage, /^RUN npm ci\b/m);
+    });
+
+    it('locks every dependency of every locked package, optional platform packages included (npm ci refuses a lock that lacks one)', () => {
+      const missing: string[] = [];
+      for (const [where, entry] of Object.entries(lock.packages)) {
+        const optionalPeers = Object.entries(entry.peerDependenciesMeta ?? {}).filter(([, meta]) => meta.optional).map(([name]) => name);
+        const wanted = [...Object.keys(entry.dependencies ?? {}), ...Object.keys((entry as { devDependencies?: Record<string, string> }).devDependencies ?? {}), ...Object.keys(entry.optionalDependencies ?? {}), ...Object.keys(entry.peerDependencies ?? {}).filter((n) => !optionalPeers.includes(n))];
+        for (const name of wanted) {
+          // Node's resolution: this package's own node_modules, then each enclosing one up to the root.
+          let dir = where;
+          let found = false;
+          for (;;) {
+            if (`${dir ? `${dir}/` : ''}node_modules/${name}` in lock.packages) {
+              found = true;
+              break;
+            }
+            if (!dir) break;
+            const up = dir.lastIndexOf('/node_modules/');
+            dir = up === -1 ? '' : dir.slice(0, up);
+          }
+          if (!found) missing.push(`${name} (wanted by ${where || 'package.json'})`);
+        }
+      }
+      assert.deepEqual(missing, []);
+    });
+  });
+
   describe('the compiled service (npm run build, as the Dockerfile builds it)', () => {
     const outDir = (JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { outDir: string } }).compilerOptions.outDir;
     const LIB = path.join(ROOT, outDir);
@@ -557,7 +593,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
     it('Dockerfile: compiles in one stage, runs the compiled code with production dependencies only as uid 10001', () => {
       assert.ok(stages.length >= 2, 'multi-stage');
       assert.match(stages[0]!, /^RUN npm run build$/m);
-      assert.match(runtime, /^RUN npm (ci|install) --omit=dev/m);
+      assert.match(runtime, /^RUN npm ci --omit=dev/m);
       assert.doesNotMatch(runtime, /ts-node|npm run build|^COPY src/m);
       assert.match(runtime, new RegExp(`^COPY --from=\\S+ /app/${outDir} ./${outDir}$`, 'm'));
       // Numeric, so that the kubelet can verify runAsNonRoot, and the uid k8s/ runs it as.
