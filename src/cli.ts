@@ -103,7 +103,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
 
 /** Prints the outcome; returns an exit code other than 0 where the outcome needs one. */
 async function execute(command: Command, environments: Environments, config: Config, print: (human: string, data: unknown) => void): Promise<number | void> {
-  const by = `cli:${os.userInfo().username}`;
+  const by = `cli:${operatorName()}`;
   switch (command.name) {
     case 'help':
       return print(USAGE, helpLines('devenv'));
@@ -160,6 +160,19 @@ async function execute(command: Command, environments: Environments, config: Con
     }
   }
   throw new UsageError(`devenv cannot run ${formatCommand(command)}`);
+}
+
+/**
+ * Who runs the command, for the record of who did what: the login name, or `uid-N` for a
+ * uid without a passwd entry (the image runs as uid 10001, which has none, and
+ * `os.userInfo()` throws there).
+ */
+export function operatorName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid-${process.getuid?.() ?? 'unknown'}`;
+  }
 }
 
 /**
