@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -497,6 +497,52 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       }
       assert.deepEqual(refused, []);
     });
+
+    for (const component of ['temporal-cloud', 'temporal-mtls']) {
+      it(`k8s/${component}: an overlay with the component renders, gives both Deployments the connection, and every object is accepted`, async () => {
+        const overlay = mkdtempSync(path.join(os.tmpdir(), `devenv-overlay-${component}-`));
+        writeFileSync(
+          path.join(overlay, 'kustomization.yaml'),
+          `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${path.relative(overlay, K8S)}\ncomponents:\n  - ${path.relative(overlay, path.join(K8S, component))}\n`,
+        );
+        const rendered = execFileSync(kustomizeBinary(), ['build', '--load-restrictor', 'LoadRestrictionsNone', overlay], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        const objects = yaml.loadAll(rendered) as Raw[];
+        const deployments = (loadAllYaml(rendered) as KubernetesObject[]).filter((o): o is V1Deployment => o.kind === 'Deployment');
+        assert.deepEqual(deployments.map((d) => d.metadata?.name).sort(), ['devenv-scheduler-api', 'devenv-scheduler-worker']);
+        for (const deployment of deployments) {
+          const pod = deployment.spec!.template.spec!;
+          const env = new Map(pod.containers[0]!.env!.map((e) => [e.name, e]));
+          if (component === 'temporal-cloud') {
+            assert.deepEqual(plain(env.get('TEMPORAL_API_KEY')?.valueFrom), { secretKeyRef: { name: 'devenv-scheduler-temporal', key: 'TEMPORAL_API_KEY' } }, deployment.metadata?.name);
+          } else {
+            const mount = pod.containers[0]!.volumeMounts!.find((m) => m.name === 'temporal-tls');
+            assert.equal(mount?.mountPath, '/etc/temporal-tls');
+            assert.equal(mount?.readOnly, true);
+            assert.equal(pod.volumes!.find((v) => v.name === 'temporal-tls')?.secret?.secretName, 'devenv-scheduler-temporal-tls');
+            for (const [name, file] of [['TEMPORAL_TLS_CLIENT_CERT_PATH', 'tls.crt'], ['TEMPORAL_TLS_CLIENT_KEY_PATH', 'tls.key'], ['TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'ca.crt']]) {
+              assert.equal(env.get(name!)?.value, `/etc/temporal-tls/${file}`, `${deployment.metadata?.name} ${name}`);
+            }
+            // The rest of the pod is as before: the tmp volume, the webhook's certificate on the api.
+            assert.ok(pod.volumes!.some((v) => v.name === 'tmp'));
+          }
+        }
+        if (component === 'temporal-mtls') {
+          const certificate = objects.find((o) => o.kind === 'Certificate' && o.metadata?.name === 'devenv-scheduler-temporal-client') as Raw & { spec: { secretName: string; usages: string[] } };
+          assert.equal(certificate.spec.secretName, 'devenv-scheduler-temporal-tls');
+          assert.ok(certificate.spec.usages.includes('client auth'));
+        }
+        const refused: string[] = [];
+        for (const object of objects) {
+          try {
+            await dryRun(object);
+          } catch (error) {
+            const { code, message } = describeError(error);
+            refused.push(`${id(object)}: ${code ?? ''} ${message}`);
+          }
+        }
+        assert.deepEqual(refused, []);
+      });
+    }
 
     it('admits both pod templates in devenv-scheduler under the restricted Pod Security Standard it enforces', async () => {
       const namespace = raw.find((o) => o.kind === 'Namespace' && o.metadata?.name === 'devenv-scheduler')!;
