@@ -266,6 +266,9 @@ const schema = z.object({
   MAX_PROLONGATION: durationMinutes.default(4 * 60),
   // Capped so an after-hours start can never keep an environment up overnight.
   AFTER_HOURS_WINDOW: durationMinutes.pipe(z.number().max(12 * 60, 'must be at most 12h')).default(2 * 60),
+  // Checked here; read, with the profile they override and the rest of the connection, by src/temporal/connection.ts.
+  TEMPORAL_ADDRESS: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^\s:/]+):\d{1,5}$/, 'must be host:port, e.g. temporal-frontend.temporal:7233 or devenv.a1b2c.tmprl.cloud:7233').optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
   TASK_QUEUE: z.string().min(1).default('devenv-scheduler'),
   API_PORT: port.default(3000),
   TEMPORAL_DEV_PORT: port.default(7233),
@@ -345,7 +348,7 @@ const schema = z.object({
 });
 
 /** Their values never appear in an error message, which may end up in a log. */
-const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'API_TOKENS', 'API_READ_TOKENS']);
+const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'API_TOKENS', 'API_READ_TOKENS', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_KEY_DATA']);
 
 export interface Config {
   /** Defaults every environment starts with; a namespace may override them. */

@@ -547,6 +547,8 @@ describe('config: loadConfig(env)', () => {
       ['TLS settings without an address', { TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.caFile }, /^TEMPORAL_ADDRESS \(unset\): TLS and API key settings are for a Temporal cluster/],
       ['an API key with TLS turned off', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_API_KEY: 'secret-key-0123456789', TEMPORAL_TLS: 'false' }, /^TEMPORAL_API_KEY: would be sent in clear/],
       ['host verification turned off', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS: 'true', TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'true' }, /^TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: not supported/],
+      ['an address that is not host:port', { TEMPORAL_ADDRESS: 'https://temporal.internal' }, /^TEMPORAL_ADDRESS="https:\/\/temporal\.internal": must be host:port/],
+      ['an API key given as the wrong kind of value, without echoing it', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_API_KEY: 'secret-key-0123456789', TEMPORAL_TLS: 'off' }, /^TEMPORAL_TLS="off": must be true or false$/],
       ['TEMPORAL_TLS neither true nor false', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS: 'yes please' }, /^TEMPORAL_TLS="yes please": must be true or false$/],
     ];
     for (const [what, env, expected] of refused) {

@@ -362,8 +362,9 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
 
       // The Secrets each setting may come from, with stand-ins valid as far as src/config.ts checks them.
       const SECRETS: Record<string, { name: string; optional?: boolean; standIn: string }> = {
-        SLACK_SIGNING_SECRET: { name: 'devenv-scheduler-slack', standIn: 'test-signing-secret' },
-        SLACK_BOT_TOKEN: { name: 'devenv-scheduler-slack', standIn: 'xoxb-test' },
+        // Optional, so that a REST-only trial starts without a Slack app.
+        SLACK_SIGNING_SECRET: { name: 'devenv-scheduler-slack', optional: true, standIn: 'test-signing-secret' },
+        SLACK_BOT_TOKEN: { name: 'devenv-scheduler-slack', optional: true, standIn: 'xoxb-test' },
         API_TOKENS: { name: 'devenv-scheduler-api-tokens', optional: true, standIn: 'ci:0123456789abcdef' },
         API_READ_TOKENS: { name: 'devenv-scheduler-api-tokens', optional: true, standIn: 'dashboard:0123456789abcdef' },
       };
@@ -498,8 +499,8 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual(refused, []);
     });
 
-    for (const component of ['temporal-cloud', 'temporal-mtls']) {
-      it(`k8s/${component}: an overlay with the component renders, gives both Deployments the connection, and every object is accepted`, async () => {
+    for (const component of ['temporal-cloud', 'temporal-mtls', 'slack-ingress']) {
+      it(`k8s/${component}: an overlay with the component renders with the base, does what it is for, and every object is accepted`, async () => {
         const overlay = mkdtempSync(path.join(os.tmpdir(), `devenv-overlay-${component}-`));
         writeFileSync(
           path.join(overlay, 'kustomization.yaml'),
@@ -512,7 +513,9 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         for (const deployment of deployments) {
           const pod = deployment.spec!.template.spec!;
           const env = new Map(pod.containers[0]!.env!.map((e) => [e.name, e]));
-          if (component === 'temporal-cloud') {
+          if (component === 'slack-ingress') {
+            assert.ok(!env.has('TEMPORAL_API_KEY') && !env.has('TEMPORAL_TLS_CLIENT_CERT_PATH'));
+          } else if (component === 'temporal-cloud') {
             assert.deepEqual(plain(env.get('TEMPORAL_API_KEY')?.valueFrom), { secretKeyRef: { name: 'devenv-scheduler-temporal', key: 'TEMPORAL_API_KEY' } }, deployment.metadata?.name);
           } else {
             const mount = pod.containers[0]!.volumeMounts!.find((m) => m.name === 'temporal-tls');
@@ -525,6 +528,26 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
             // The rest of the pod is as before: the tmp volume, the webhook's certificate on the api.
             assert.ok(pod.volumes!.some((v) => v.name === 'tmp'));
           }
+        }
+        if (component === 'slack-ingress') {
+          type Path = { path: string; pathType: string; backend: { service: { name: string; port: { name?: string; number?: number } } } };
+          const ingresses = objects.filter((o) => o.kind === 'Ingress') as (Raw & { spec: { rules: { http: { paths: Path[] } }[] } })[];
+          assert.equal(ingresses.length, 1);
+          const paths = ingresses[0]!.spec.rules.flatMap((rule) => rule.http.paths);
+          // As an ingress controller matches: Exact is the whole path; Prefix matches whole path elements.
+          const routed = (url: string) =>
+            paths.some((p) => (p.pathType === 'Exact' ? url === p.path : p.path === '/' || url === p.path.replace(/\/$/, '') || url.startsWith(`${p.path.replace(/\/$/, '')}/`)));
+          for (const url of ['/slack/commands', '/slack/interactions']) assert.ok(routed(url), `${url} reaches the service`);
+          for (const url of ['/', '/api/v1/environments', '/api/v1/environments/dev1/stop', '/docs', '/openapi.json', '/metrics', '/healthz', '/readyz', '/slack', '/admission/namespaces']) {
+            assert.ok(!routed(url), `${url} is not exposed`);
+          }
+          // Each path is a route the service serves, on the Service's http port.
+          const slackRoutes = [...readFileSync(path.join(ROOT, 'src/api/slack.ts'), 'utf8').matchAll(/router\.post\('(\/slack\/[^']+)'/g)].map((m) => m[1]);
+          for (const p of paths) {
+            assert.ok(slackRoutes.includes(p.path), `${p.path} is a route of src/api/slack.ts (${slackRoutes.join(', ')})`);
+            assert.deepEqual(plain(p.backend.service), { name: 'devenv-scheduler', port: { name: 'http' } });
+          }
+          assert.ok(find<V1Service>('Service', 'devenv-scheduler').spec!.ports!.some((port) => port.name === 'http'));
         }
         if (component === 'temporal-mtls') {
           const certificate = objects.find((o) => o.kind === 'Certificate' && o.metadata?.name === 'devenv-scheduler-temporal-client') as Raw & { spec: { secretName: string; usages: string[] } };
