@@ -11,6 +11,7 @@ import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } fro
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
+import { measuredActivities } from './activities/measured';
 import { createSlackRouter } from './api/slack';
 import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
@@ -21,6 +22,9 @@ import { startDevServer, type DevServer } from './temporal/dev-server';
 import { httpCloseTimeoutMs } from './shutdown';
 import { ensureSchedules, RECONCILE_SCHEDULE_ID, registerSearchAttributes } from './temporal/setup';
 import { createWorker } from './worker';
+
+/** A running environment this long past its shutdown counts as overdue (devenv_environments_overdue): its stop did not happen. */
+const OVERDUE_AFTER_MS = 5 * 60_000;
 
 async function main(config: Config, logger: Logger): Promise<void> {
   // main owns SIGINT/SIGTERM (below), so the API and webhook stop before the worker drains.
@@ -57,6 +61,12 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const client = new Client({ connection, namespace });
   if (!devServer) await registerSearchAttributes(connection, namespace);
 
+  // Counts of environments come from the worker role alone, so that a sum over every pod counts each environment once.
+  const environments = createEnvironments(client);
+  const metrics = createMetrics(
+    runsWorker ? { environmentsByPhase: () => environments.countByPhase(), environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS) } : {},
+  );
+
   let worker: Worker | undefined;
   let schedules: Record<string, string> = {};
   if (runsWorker) {
@@ -65,7 +75,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       connection: await connectNative(address, remote),
       namespace,
       taskQueue,
-      activities: await createActivities(config, logger, client),
+      activities: measuredActivities(await createActivities(config, logger, client), metrics),
       ...config.worker,
     });
   }
@@ -73,7 +83,6 @@ async function main(config: Config, logger: Logger): Promise<void> {
   // Repair at once whatever changed while no worker ran, rather than at the next interval.
   if (worker) await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).trigger();
 
-  const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client).countByPhase() });
   const slack = servesUsers && config.slack.signingSecret ? slackRouter(config, client, logger, config.slack.signingSecret, metrics) : undefined;
   const rest = servesUsers
     ? createRestRouter({

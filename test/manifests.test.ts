@@ -41,6 +41,7 @@ import {
   type V1MutatingWebhookConfiguration,
   type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
+import { createMetrics } from '../src/api/metrics';
 import { loadConfig } from '../src/config';
 import { shutdownBudgetMs } from '../src/shutdown';
 import { cacheDir } from '../src/temporal/binaries';
@@ -112,6 +113,42 @@ function strictApi(kubeConfig: KubeConfig, server: string, object: Raw): Kuberne
       ],
     }),
   );
+}
+
+/**
+ * k8s/monitoring: the PodMonitor scrapes named ports of both Deployments' pods, and every
+ * query of the alert rules and of the Grafana dashboard names only metrics the service
+ * exports (its registry as src/api/metrics.ts builds it, with the worker role's sources).
+ */
+async function checkMonitoring(objects: Raw[], deployments: V1Deployment[]): Promise<void> {
+  const podMonitor = objects.find((o) => o.kind === 'PodMonitor') as Raw & { spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string }[] } };
+  for (const deployment of deployments) {
+    const labels = deployment.spec!.template.metadata!.labels!;
+    for (const [key, value] of Object.entries(podMonitor.spec.selector.matchLabels)) assert.equal(labels[key], value, `${deployment.metadata?.name}: ${key}`);
+    const ports = deployment.spec!.template.spec!.containers[0]!.ports!.map((p) => p.name);
+    for (const endpoint of podMonitor.spec.podMetricsEndpoints) assert.ok(ports.includes(endpoint.port), `${deployment.metadata?.name} declares port ${endpoint.port}`);
+  }
+  const metrics = createMetrics({ environmentsByPhase: async () => ({ running: 1 }), environmentsOverdue: async () => 0 });
+  const exported = new Set<string>();
+  for (const metric of await metrics.registry.getMetricsAsJSON()) {
+    exported.add(metric.name);
+    if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${metric.name}${suffix}`);
+  }
+  const rules = objects.find((o) => o.kind === 'PrometheusRule') as Raw & { spec: { groups: { rules: { alert: string; expr: string }[] }[] } };
+  const alerts = rules.spec.groups.flatMap((g) => g.rules);
+  const dashboard = JSON.parse(readFileSync(path.join(K8S, 'monitoring', 'grafana-dashboard.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+  const generated = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'devenv-scheduler-grafana-dashboard') as Raw & { data: Record<string, string> };
+  assert.deepEqual(JSON.parse(generated.data['devenv-scheduler.json']!), dashboard, 'the ConfigMap carries the dashboard file');
+  const queries = [...alerts.map((a) => ({ where: `alert ${a.alert}`, expr: a.expr })), ...dashboard.panels.flatMap((p) => p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr })))];
+  assert.ok(queries.length >= 10);
+  for (const { where, expr } of queries) {
+    const named = [...expr.matchAll(/\b(?:devenv|process|nodejs|temporal)_[a-z0-9_]+\b/g)].map((m) => m[0]);
+    assert.ok(named.length > 0, `${where}: names no metric`);
+    for (const name of named) assert.ok(exported.has(name), `${where}: ${name} is not a metric the service exports`);
+  }
+  for (const alert of ['DevenvScheduledStopFailed', 'DevenvScheduledStopLate', 'DevenvScheduledStopMissed', 'DevenvWarningsNotDelivered', 'DevenvReconcilerFailing', 'DevenvReconcilerNotRunning']) {
+    assert.ok(alerts.some((a) => a.alert === alert), alert);
+  }
 }
 
 describe('Deployable manifests (k8s/) and the compiled service', function () {
@@ -405,6 +442,14 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         assert.ok(grace >= budget && grace <= budget + 30_000, `${id(deployment)}: terminationGracePeriodSeconds ${grace / 1000} s, the process takes up to ${budget / 1000} s to stop`);
       }
       assert.equal(started.get('worker')!.worker.shutdownGraceMs, 120_000);
+      // The Temporal SDK's metrics port: declared by each container, and open to Prometheus in networkpolicy.yaml.
+      for (const deployment of deployments()) {
+        const role = deployment.metadata!.labels!['app.kubernetes.io/component']!;
+        const sdkPort = started.get(role)!.temporal.metricsPort;
+        assert.equal(deployment.spec!.template.spec!.containers[0]!.ports!.find((p) => p.name === 'sdk-metrics')?.containerPort, sdkPort, `${role} declares sdk-metrics`);
+        const policy = find<V1NetworkPolicy>('NetworkPolicy', role === 'api' ? 'devenv-scheduler' : `devenv-scheduler-${role}`);
+        assert.ok(policy.spec!.ingress!.some((rule) => rule.ports?.some((p) => p.port === sdkPort)), `${role}: networkpolicy admits ${sdkPort}`);
+      }
       // Each role gets the secrets it uses and no other.
       assert.deepEqual(fromSecrets.get('api'), ['API_READ_TOKENS', 'API_TOKENS', 'SLACK_SIGNING_SECRET']);
       assert.deepEqual(fromSecrets.get('worker'), ['SLACK_BOT_TOKEN']);
@@ -454,7 +499,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
     before(async function () {
       this.timeout(180_000);
       cluster = await testCluster();
-      const crds = yaml.loadAll(readFileSync(path.join(__dirname, 'fixtures/cert-manager-crds.yaml'), 'utf8')) as Raw[];
+      const crds = ['cert-manager-crds.yaml', 'prometheus-operator-crds.yaml'].flatMap((file) => yaml.loadAll(readFileSync(path.join(__dirname, 'fixtures', file), 'utf8')) as Raw[]);
       for (const crd of crds) {
         await api(crd).create(crd).catch((error: unknown) => {
           if (describeError(error).code !== 409) throw error;
@@ -499,7 +544,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual(refused, []);
     });
 
-    for (const component of ['temporal-cloud', 'temporal-mtls', 'slack-ingress']) {
+    for (const component of ['temporal-cloud', 'temporal-mtls', 'slack-ingress', 'monitoring']) {
       it(`k8s/${component}: an overlay with the component renders with the base, does what it is for, and every object is accepted`, async () => {
         const overlay = mkdtempSync(path.join(os.tmpdir(), `devenv-overlay-${component}-`));
         writeFileSync(
@@ -513,7 +558,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         for (const deployment of deployments) {
           const pod = deployment.spec!.template.spec!;
           const env = new Map(pod.containers[0]!.env!.map((e) => [e.name, e]));
-          if (component === 'slack-ingress') {
+          if (component === 'slack-ingress' || component === 'monitoring') {
             assert.ok(!env.has('TEMPORAL_API_KEY') && !env.has('TEMPORAL_TLS_CLIENT_CERT_PATH'));
           } else if (component === 'temporal-cloud') {
             assert.deepEqual(plain(env.get('TEMPORAL_API_KEY')?.valueFrom), { secretKeyRef: { name: 'devenv-scheduler-temporal', key: 'TEMPORAL_API_KEY' } }, deployment.metadata?.name);
@@ -549,6 +594,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
           }
           assert.ok(find<V1Service>('Service', 'devenv-scheduler').spec!.ports!.some((port) => port.name === 'http'));
         }
+        if (component === 'monitoring') await checkMonitoring(objects, deployments);
         if (component === 'temporal-mtls') {
           const certificate = objects.find((o) => o.kind === 'Certificate' && o.metadata?.name === 'devenv-scheduler-temporal-client') as Raw & { spec: { secretName: string; usages: string[] } };
           assert.equal(certificate.spec.secretName, 'devenv-scheduler-temporal-tls');

@@ -120,6 +120,11 @@ describe('Temporal over TLS: mTLS and API keys, for the worker, the API and the 
       assert.equal(list.status, 200, await list.clone().text());
       assert.ok(mtls.calls.some((c) => c.cn === 'devenv-api'), 'the API calls through the proxy with its certificate');
       for (const output of [worker.output(), api.output()]) assert.doesNotMatch(output, /PRIVATE KEY/);
+
+      // Environment counts come from the worker role alone, so a sum over the pods of both roles counts each once.
+      const workerPort = /API +http:\/\/127\.0\.0\.1:(\d+)/.exec(worker.output())![1];
+      assert.match(await (await fetch(`http://127.0.0.1:${workerPort}/metrics`)).text(), /^devenv_environments\{phase="running"[^}]*\} 0$/m);
+      assert.doesNotMatch(await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text(), /^devenv_environments/m);
     } finally {
       await stop(worker);
       await stop(api);
