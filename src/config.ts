@@ -293,6 +293,11 @@ const schema = z.object({
   WEBHOOK_PORT: port.default(8443),
   WEBHOOK_TLS_CERT: z.string().min(1).optional(),
   WEBHOOK_TLS_KEY: z.string().min(1).optional(),
+  WEBHOOK_CLIENT_CA: z.string().min(1).optional(),
+  WEBHOOK_CLIENT_NAMES: z
+    .string()
+    .transform((value) => value.split(',').map((name) => name.trim()).filter(Boolean))
+    .optional(),
   POD_NAMESPACE: z.string().min(1).default('devenv-scheduler'),
   SYSTEM_NAMESPACES: namespaceNames.default(['kube-system', 'kube-public', 'kube-node-lease']),
   INFRASTRUCTURE_NAMESPACES: namespacePatterns.default([...DEFAULT_INFRASTRUCTURE_NAMESPACES]),
@@ -332,6 +337,9 @@ const schema = z.object({
   if (Boolean(c.WEBHOOK_TLS_CERT) !== Boolean(c.WEBHOOK_TLS_KEY)) {
     const missing = c.WEBHOOK_TLS_CERT ? 'WEBHOOK_TLS_KEY' : 'WEBHOOK_TLS_CERT';
     ctx.addIssue({ code: 'custom', path: [missing], message: 'the webhook needs both WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY (files of a mounted Secret)' });
+  }
+  if (c.WEBHOOK_CLIENT_NAMES?.length && !c.WEBHOOK_CLIENT_CA) {
+    ctx.addIssue({ code: 'custom', path: ['WEBHOOK_CLIENT_CA'], message: 'is required with WEBHOOK_CLIENT_NAMES: the CA that signed the apiserver\'s webhook client certificate' });
   }
   if (c.SLACK_BOT_TOKEN && !c.SLACK_DEFAULT_CHANNEL) {
     ctx.addIssue({ code: 'custom', path: ['SLACK_DEFAULT_CHANNEL'], message: 'is required with SLACK_BOT_TOKEN: the channel for environments without their own' });
@@ -387,7 +395,13 @@ export interface Config {
   };
   /** `all` (npm start): everything in one process; `api`: HTTP, Slack and webhook; `worker`: the Temporal worker and Schedules. */
   role: 'all' | 'api' | 'worker';
-  webhook: { port: number; tlsCert?: string; tlsKey?: string };
+  webhook: {
+    port: number;
+    tlsCert?: string;
+    tlsKey?: string;
+    /** Only the apiserver may call it: its client certificate, signed by this CA (and issued to one of these names, if any). */
+    clientAuthentication?: { caFile: string; names: string[] };
+  };
   enrolment: {
     /** Namespaces never enrolled: the configured system ones, the service's own and the support namespace. */
     systemNamespaces: string[];
@@ -490,7 +504,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       inventoryIntervalMinutes: c.INVENTORY_INTERVAL,
     },
     role: c.SERVICE_ROLE,
-    webhook: { port: c.WEBHOOK_PORT, tlsCert: c.WEBHOOK_TLS_CERT, tlsKey: c.WEBHOOK_TLS_KEY },
+    webhook: {
+      port: c.WEBHOOK_PORT,
+      tlsCert: c.WEBHOOK_TLS_CERT,
+      tlsKey: c.WEBHOOK_TLS_KEY,
+      ...(c.WEBHOOK_CLIENT_CA ? { clientAuthentication: { caFile: c.WEBHOOK_CLIENT_CA, names: c.WEBHOOK_CLIENT_NAMES ?? [] } } : {}),
+    },
     enrolment: {
       systemNamespaces: [...new Set([...c.SYSTEM_NAMESPACES, c.POD_NAMESPACE, c.SUPPORT_NAMESPACE])],
       infrastructureNamespaces: c.INFRASTRUCTURE_NAMESPACES,

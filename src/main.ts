@@ -112,7 +112,15 @@ async function main(config: Config, logger: Logger): Promise<void> {
       metrics,
       dryRun: config.dryRun,
     });
-    webhook = await startWebhookServer({ certFile: tlsCert, keyFile: tlsKey, port: config.webhook.port, router: admission.router, logger });
+    webhook = await startWebhookServer({
+      certFile: tlsCert,
+      keyFile: tlsKey,
+      port: config.webhook.port,
+      router: admission.router,
+      logger,
+      metrics,
+      clientAuthentication: config.webhook.clientAuthentication,
+    });
   }
 
   logger.info(
@@ -153,7 +161,13 @@ async function main(config: Config, logger: Logger): Promise<void> {
             `  Slack         ${slack ? `commands at http://127.0.0.1:${apiPort}/slack/commands` : 'commands off (set SLACK_SIGNING_SECRET)'}; ${
               config.slack.botToken ? `warnings to Slack (default channel ${config.slack.defaultChannel})` : 'warnings to the log (set SLACK_BOT_TOKEN)'
             }`,
-            `  Webhook       ${webhook ? `${webhook.url}/admission/namespaces` : 'off (set WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY)'}`,
+            `  Webhook       ${
+              webhook
+                ? `${webhook.url}/admission/namespaces, ${
+                    config.webhook.clientAuthentication ? "callers: the apiserver's client certificate only" : 'callers: anyone who reaches the port (set WEBHOOK_CLIENT_CA)'
+                  }`
+                : 'off (set WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY)'
+            }`,
           ]
         : []),
       '',

@@ -41,11 +41,11 @@ import { temporalCliPath } from '../src/temporal/binaries';
 import { DISPATCH_AHEAD_MEMO, environmentWorkflowId, reconcileWorkflow, statusQuery, type EnvironmentInput, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { weekdayPolicy } from './support/policies';
-import { testCluster, type TestCluster } from './support/kube';
+import { testCluster, WEBHOOK_CLIENT_NAME, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { quietRuntime, uniqueTaskQueue, workflowBundle } from './support/temporal';
-import { postJsonOverTls, servingCertificate } from './support/tls';
+import { clientCertificate, postJsonOverTls, postWithClientCertificate, servingCertificate } from './support/tls';
 
 const WEBHOOK_NAME = 'devenv-scheduler-test';
 /** Another admission check, of the test's own, that refuses to delete namespaces labelled devenv-test/protected=true. */
@@ -123,6 +123,8 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     });
     running = worker.run();
     metrics = createMetrics();
+    // Any caller, as on a cluster whose apiserver presents no client certificate (EKS, GKE,
+    // AKS): what the webhook does then is most of this suite. One test requires the certificate.
     webhook = await startWebhookServer({
       certFile: tls.certFile,
       keyFile: tls.keyFile,
@@ -575,6 +577,85 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     assert.equal(await workflowState(name), 'NONE');
   });
 
+  it("with WEBHOOK_CLIENT_CA, only the apiserver's client certificate gets in, and only then is the user a review names taken as who made the change", async function () {
+    const guardedMetrics = createMetrics();
+    const guarded = await startWebhookServer({
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      port: 0,
+      host: '127.0.0.1',
+      router: createAdmissionWebhook({ enrolment, readNamespace: createNamespaceReader(cluster.kubeConfig), logger, metrics: guardedMetrics }).router,
+      logger,
+      metrics: guardedMetrics,
+      clientAuthentication: { caFile: cluster.webhookClient.caFile, names: [WEBHOOK_CLIENT_NAME] },
+    });
+    const GUARDED_WEBHOOK = 'devenv-scheduler-test-client-authentication';
+    try {
+      // A second enrolling webhook, called only for namespaces labelled for this test.
+      const [shipped] = (loadAllYaml(readFileSync(path.join(__dirname, '..', 'k8s', 'webhook.yaml'), 'utf8')) as V1ValidatingWebhookConfiguration[]).filter(
+        (object) => object.kind === 'ValidatingWebhookConfiguration',
+      );
+      shipped!.metadata = { name: GUARDED_WEBHOOK };
+      for (const hook of shipped!.webhooks ?? []) {
+        hook.clientConfig = { url: `${guarded.url}${hook.clientConfig.service!.path}`, caBundle: tls.ca.toString('base64') };
+        hook.objectSelector = { matchLabels: { 'devenv-test/client-authentication': 'yes' } };
+      }
+      await admission.createValidatingWebhookConfiguration({ body: shipped! });
+      const guardedAdmissions = async () => (await guardedMetrics.admissions.get()).values.reduce((sum, v) => sum + v.value, 0);
+
+      // The apiserver presents its certificate: its reviews are served, and its word on the user is taken.
+      const name = await eventually(
+        'the apiserver to call the guarded webhook',
+        async () => {
+          const probe = newName('client-auth');
+          await core.createNamespace({ body: { metadata: { name: probe, labels: { 'devenv-test/client-authentication': 'yes' } } } });
+          return (await guardedAdmissions()) > 0 ? probe : undefined;
+        },
+        30_000,
+      );
+      await statusWhen(name, () => true);
+      const enrolledBy = await eventually(
+        'both webhooks to have enrolled it',
+        async () => {
+          const history = await handle(name).fetchHistory();
+          const by = (history.events ?? [])
+            .map((event) => event.workflowExecutionSignaledEventAttributes)
+            .filter((signal) => signal?.signalName === 'setEnabled')
+            .map((signal) => defaultPayloadConverter.fromPayload<{ by: string }>(signal!.input!.payloads![0]!).by)
+            .filter((by) => by.startsWith('admission:'))
+            .sort();
+          return by.length >= 2 ? by : undefined;
+        },
+        20_000,
+      );
+      assert.deepEqual(enrolledBy, ['admission:devenv-test-admin', 'admission:devenv-test-admin (unverified)'], 'the webhook without client authentication says it could not verify the user');
+
+      // Anyone else is turned away: no certificate, one another CA signed, one of the right CA for another name.
+      const review = JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'forged-guarded', kind: { group: '', version: 'v1', kind: 'Namespace' }, operation: 'DELETE', name, oldObject: { metadata: { name } } },
+      });
+      const before = await guardedAdmissions();
+      const post = (client: { cert?: Buffer; key?: Buffer }) => postWithClientCertificate(`${guarded.url}/admission/namespaces`, review, tls.ca, client);
+      const other = clientCertificate('attacker', { caFile: tls.caFile, keyFile: path.join(tls.dir, 'ca.key') });
+      const wrongName = clientCertificate('some-kubelet', { caFile: cluster.webhookClient.caFile, keyFile: cluster.webhookClient.caKeyFile });
+      await assert.rejects(post({}), 'no client certificate: the handshake fails');
+      await assert.rejects(post(other), 'a certificate another CA signed: the handshake fails');
+      assert.equal((await post(wrongName)).status, 403, 'the right CA, a name not accepted');
+      const apiserver = { cert: readFileSync(cluster.webhookClient.certFile), key: readFileSync(cluster.webhookClient.keyFile) };
+      assert.equal((await post(apiserver)).status, 200, "the apiserver's own certificate is served");
+      const refused = Object.fromEntries((await guardedMetrics.webhookRefused.get()).values.map((v) => [v.labels.reason, v.value]));
+      assert.deepEqual(refused, { handshake: 2, name: 1 });
+      await eventually('the review the apiserver certificate carried to be done with', async () => ((await guardedAdmissions()) > before ? true : undefined), 10_000);
+      assert.equal(await guardedAdmissions(), before + 1, 'of the four posts, only the one with the apiserver certificate was read');
+      assert.equal(await workflowState(name), 'RUNNING', 'and, a hint like any review, that DELETE of a namespace still there retired nothing');
+    } finally {
+      await admission.deleteValidatingWebhookConfiguration({ name: GUARDED_WEBHOOK }).catch(() => undefined);
+      await guarded.close();
+    }
+  });
+
   it('a real DELETE that another admission check refuses does not retire the environment; once allowed, it does', async function () {
     // Validating webhooks are called side by side: ours sees the DELETE whatever the other one answers.
     const refusing = https.createServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, (req, res) => {
@@ -630,7 +711,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     const { runId } = await handle(name).describe();
     await eventually('the delete to be allowed', () => core.deleteNamespace({ name }).then(() => true, () => undefined));
     await eventually('the workflow to complete', async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
-    assert.deepEqual(await retireSignals(name, runId), [{ reason: 'namespace-deleted', by: 'admission:devenv-test-admin' }]);
+    assert.deepEqual(await retireSignals(name, runId), [{ reason: 'namespace-deleted', by: 'admission:devenv-test-admin (unverified)' }]);
   });
 
   /**

@@ -225,6 +225,19 @@ describe('config: loadConfig(env)', () => {
         'WEBHOOK_TLS_KEY (unset): the webhook needs both WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY (files of a mounted Secret)',
       ]);
     });
+
+    it("the webhook's callers: anyone unless a client CA is set; names only with a CA", () => {
+      const tls = { WEBHOOK_TLS_CERT: '/tls/tls.crt', WEBHOOK_TLS_KEY: '/tls/tls.key' };
+      assert.equal(loadConfig(tls).webhook.clientAuthentication, undefined);
+      assert.deepEqual(loadConfig({ ...tls, WEBHOOK_CLIENT_CA: '/ca/ca.crt' }).webhook.clientAuthentication, { caFile: '/ca/ca.crt', names: [] });
+      assert.deepEqual(loadConfig({ ...tls, WEBHOOK_CLIENT_CA: '/ca/ca.crt', WEBHOOK_CLIENT_NAMES: ' kube-apiserver-webhook-client, apiserver.example ' }).webhook.clientAuthentication, {
+        caFile: '/ca/ca.crt',
+        names: ['kube-apiserver-webhook-client', 'apiserver.example'],
+      });
+      assert.deepEqual(configError({ ...tls, WEBHOOK_CLIENT_NAMES: 'kube-apiserver-webhook-client' }).problems, [
+        "WEBHOOK_CLIENT_CA (unset): is required with WEBHOOK_CLIENT_NAMES: the CA that signed the apiserver's webhook client certificate",
+      ]);
+    });
   });
 
   describe('Slack and support-pod settings', () => {

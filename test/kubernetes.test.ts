@@ -28,6 +28,7 @@ import {
   createNamespaceReader,
   createSupportPodReader,
   EXCLUDE,
+  FIELD_MANAGER,
   kubernetesFailure,
   ORIGINAL_MIN_REPLICAS,
   ORIGINAL_REPLICAS,
@@ -739,10 +740,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       const workerBatch = workerKubeConfig.makeApiClient(BatchV1Api);
       const workerAutoscaling = workerKubeConfig.makeApiClient(AutoscalingV2Api);
       const patch = {
-        Deployment: (body: object) => workerApps.patchNamespacedDeployment({ namespace: ns, name: 'api', body }, mergePatch),
-        StatefulSet: (body: object) => workerApps.patchNamespacedStatefulSet({ namespace: ns, name: 'db', body }, mergePatch),
-        CronJob: (body: object) => workerBatch.patchNamespacedCronJob({ namespace: ns, name: 'report', body }, mergePatch),
-        HorizontalPodAutoscaler: (body: object) => workerAutoscaling.patchNamespacedHorizontalPodAutoscaler({ namespace: ns, name: 'api', body }, mergePatch),
+        Deployment: (body: object) => workerApps.patchNamespacedDeployment({ namespace: ns, name: 'api', body, fieldManager: FIELD_MANAGER }, mergePatch),
+        StatefulSet: (body: object) => workerApps.patchNamespacedStatefulSet({ namespace: ns, name: 'db', body, fieldManager: FIELD_MANAGER }, mergePatch),
+        CronJob: (body: object) => workerBatch.patchNamespacedCronJob({ namespace: ns, name: 'report', body, fieldManager: FIELD_MANAGER }, mergePatch),
+        HorizontalPodAutoscaler: (body: object) =>
+          workerAutoscaling.patchNamespacedHorizontalPodAutoscaler({ namespace: ns, name: 'api', body, fieldManager: FIELD_MANAGER }, mergePatch),
       };
       const saved = (value: string | null) => ({ annotations: { [ORIGINAL_REPLICAS]: value } });
 
@@ -766,7 +768,19 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       assert.equal(allowed.hpa.spec?.minReplicas, 2);
 
       const fieldsPolicy = /ValidatingAdmissionPolicy 'devenv-scheduler-worker-fields'/;
+      // Field ownership as the apiserver recorded it: the admin's create, then the worker's writes.
+      const records = allowed.deployment.metadata!.managedFields!;
+      assert.deepEqual(records.map((r) => r.manager).sort(), [FIELD_MANAGER, records.find((r) => r.manager !== FIELD_MANAGER)!.manager].sort());
+      const others = records.filter((r) => r.manager !== FIELD_MANAGER);
+      const own = records.find((r) => r.manager === FIELD_MANAGER)!;
+      const withRecords = (managedFields: object[]) => ({ metadata: { managedFields } });
       const refused: [keyof typeof patch, string, object][] = [
+        ['Deployment', 'field ownership: every record cleared', withRecords([{}])],
+        ['Deployment', "field ownership: another manager's record removed", withRecords([own])],
+        ['Deployment', "field ownership: another manager's record emptied", withRecords([own, ...others.map((r) => ({ ...r, fieldsV1: {} }))])],
+        ['Deployment', 'field ownership: a record for a manager that never wrote', withRecords([...records, { ...others[0], manager: 'argocd-controller' }])],
+        ['Deployment', 'field ownership: the worker as owner of the pod template', withRecords([...others, { ...own, fieldsV1: { 'f:spec': { 'f:template': {} } } }])],
+        ['Deployment', 'field ownership: the worker as owner of a label', withRecords([...others, { ...own, fieldsV1: { 'f:metadata': { 'f:labels': { 'f:team': {} } } } }])],
         ['Deployment', 'the image', { spec: { template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } }],
         ['Deployment', 'a privileged container', { spec: { template: { spec: { containers: [{ name: 'app', image: 'busybox:1.36', securityContext: { privileged: true } }] } } } }],
         ['Deployment', 'the pod template labels', { spec: { template: { metadata: { labels: { extra: 'x' } } } } }],
@@ -796,6 +810,9 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       assert.ok(messages.some((m) => /may change only spec\.replicas of deployments/.test(m)));
       assert.ok(messages.some((m) => /may change no metadata but its own annotations/.test(m)));
       assert.ok(messages.some((m) => /may change only annotations whose key starts with devenv-scheduler\//.test(m)));
+      assert.ok(messages.some((m) => /may not remove another manager's field ownership/.test(m)));
+      assert.ok(messages.some((m) => /may not change another manager's field ownership/.test(m)));
+      assert.ok(messages.some((m) => /may record itself \(managedFields, manager devenv-scheduler\) as the owner of spec\.replicas/.test(m)));
       // Same resourceVersions: not one refused request was written.
       const versions = (objects: Awaited<ReturnType<typeof state>>) => Object.values(objects).map((o) => o.metadata?.resourceVersion);
       assert.deepEqual(versions(await state()), versions(allowed), 'nothing refused was written');
@@ -816,8 +833,9 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
           if ((error as { code?: number }).code !== 409) throw error;
         });
         const policy = new RegExp(`ValidatingAdmissionPolicy 'devenv-scheduler-worker-protected-namespaces'.*may not write in namespace ${ns}`);
-        assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { spec: { replicas: 0 } } }, mergePatch)), policy, ns);
-        assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { metadata: saved('2') } }, mergePatch)), policy, ns);
+        // Writes the fields policy allows, as stop sends them.
+        assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { spec: { replicas: 0 } }, fieldManager: FIELD_MANAGER }, mergePatch)), policy, ns);
+        assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { metadata: saved('2') }, fieldManager: FIELD_MANAGER }, mergePatch)), policy, ns);
         assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'victim' })).spec?.replicas, 2);
       }
       function saved(value: string) {

@@ -35,6 +35,7 @@ import type { StoredNamespace } from '../activities/kubernetes';
 import type { Logger } from '../logger';
 import { SLACK_CHANNEL_ANNOTATION, slackChannelIdError } from '../slack/ids';
 import type { Metrics } from './metrics';
+import { VERIFIED_CALLER } from './webhook';
 
 const namespaceObject = z.object({
   metadata: z
@@ -416,7 +417,9 @@ export function createAdmissionWebhook({
         outcome = 'dry-run';
         if (dryRunSetting) logger.info({ namespace, operation: request.operation }, 'admission: DRY_RUN: the namespace is not read, nothing is passed on to Temporal');
       } else if (decision.check) {
-        const by = `admission:${request.userInfo?.username ?? 'unknown'}`;
+        // Who made a change is the apiserver's word only when the caller proved it is the apiserver.
+        const user = request.userInfo?.username ?? 'unknown';
+        const by = `admission:${ctx.state[VERIFIED_CALLER] === true ? user : `${user} (unverified)`}`;
         if (toTemporal.pendingCount + waitingBehind >= maxQueued) {
           drop(namespace);
         } else {

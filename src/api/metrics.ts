@@ -10,6 +10,8 @@ export interface Metrics {
   httpDuration: Histogram<'route' | 'method'>;
   /** Admission webhook calls by what they did; `failed` ones are left to the reconciler. */
   admissions: Counter<'outcome'>;
+  /** Callers the webhook turned away for want of an accepted client certificate (handshake) or name. */
+  webhookRefused: Counter<'reason'>;
   /** `/devenv` commands from Slack and the REST API, by kind and outcome. */
   commands: Counter<'source' | 'command' | 'outcome'>;
   /** Scheduled stops run by this worker, by half (kubernetes, aws) and outcome (stopped, failed: an attempt that threw; Temporal retries it). */
@@ -114,6 +116,12 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       name: 'devenv_admission_requests_total',
       help: 'Namespace admission requests, by outcome (enrolled, enabled, disabled, policy, retired, unmanaged, left-alone, unchanged, unconfirmed, skipped, dry-run, malformed, failed; labelling webhook: labelled, not-labelled)',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    webhookRefused: new Counter({
+      name: 'devenv_webhook_refused_total',
+      help: 'Callers the admission webhook refused for want of an accepted client certificate, by reason (handshake, name)',
+      labelNames: ['reason'],
       registers: [registry],
     }),
   };

@@ -3,11 +3,13 @@
  * ports, a temporary data dir, freshly generated certificates and service-account keys,
  * RBAC on, and a static admin identity (a client certificate in group system:masters).
  * Started lazily once per mocha run and stopped in a root `after` hook. controller-runtime's
- * envtest is the model for the flags; there is no controller-manager or scheduler, so a
- * test that needs ready replicas writes the status subresource itself.
+ * envtest is the model for the flags. The cluster most suites share (testCluster) has no
+ * controller-manager or scheduler, so a test that needs ready replicas there writes the
+ * status subresource itself; testClusterWithControllers is a second one with controllers,
+ * a scheduler and kwok's simulated nodes (./controllers.ts).
  *
- * Binaries: scripts/setup-kube.sh puts both into the tools cache; KUBE_APISERVER_PATH and
- * ETCD_PATH override either.
+ * Binaries: scripts/setup-kube.sh puts them into the tools cache; KUBE_APISERVER_PATH and
+ * ETCD_PATH (and those of ./controllers.ts) override any.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, openSync, closeSync } from 'node:fs';
@@ -17,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { cacheDir } from '../../src/temporal/binaries';
+import { controllerLog, nodesReady, startControllers } from './controllers';
 
 export interface TestCluster {
   /** Admin (system:masters) access. */
@@ -32,7 +35,15 @@ export interface TestCluster {
    * request, the benchmarks' among them, costs nothing.
    */
   auditedRequests(): AuditedRequest[];
+  /**
+   * The apiserver calls every webhook with a client certificate (CN WEBHOOK_CLIENT_NAME)
+   * signed by this CA, which signs nothing else: what WEBHOOK_CLIENT_CA names in a cluster.
+   */
+  webhookClient: { caFile: string; caKeyFile: string; certFile: string; keyFile: string };
 }
+
+/** The common name of the client certificate the test apiserver presents to webhooks. */
+export const WEBHOOK_CLIENT_NAME = 'kube-apiserver-webhook-client';
 
 /** Namespaces whose workload patches the apiserver records (audit policy names exact namespaces, no patterns). */
 export const AUDITED_NAMESPACES = ['audited-1', 'audited-2', 'audited-3'];
@@ -94,13 +105,20 @@ function generatePki(dir: string): void {
   };
   issue('apiserver', '/CN=kube-apiserver', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   issue('admin', '/O=system:masters/CN=devenv-test-admin', 'extendedKeyUsage=clientAuth\n');
+  // What the apiserver presents to every webhook (--admission-control-config-file), from a
+  // CA of its own, as docs/kubernetes.md recommends: no other client of the cluster CA
+  // holds a certificate the webhook accepts.
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'webhook-client-ca.key', '-out', 'webhook-client-ca.crt', '-subj', '/CN=devenv-test-webhook-client-ca', ...days], dir);
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'webhook-client.key', '-out', 'webhook-client.csr', '-subj', `/CN=${WEBHOOK_CLIENT_NAME}`], dir);
+  writeFileSync(path.join(dir, 'webhook-client.ext'), 'extendedKeyUsage=clientAuth\n');
+  openssl(['x509', '-req', '-in', 'webhook-client.csr', '-CA', 'webhook-client-ca.crt', '-CAkey', 'webhook-client-ca.key', '-CAcreateserial', '-out', 'webhook-client.crt', '-extfile', 'webhook-client.ext', ...days], dir);
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
 }
 
-function start(binaryPath: string, args: string[], logFile: string): ChildProcess {
+function start(binaryPath: string, args: string[], logFile: string, env: Record<string, string> = {}): ChildProcess {
   const log = openSync(logFile, 'a');
-  const child = spawn(binaryPath, args, { stdio: ['ignore', log, log] });
+  const child = spawn(binaryPath, args, { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
   closeSync(log);
   return child;
 }
@@ -140,16 +158,18 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
 }
 
 let cluster: Promise<TestCluster> | undefined;
-let children: ChildProcess[] = [];
-let dataDir: string | undefined;
+let clusterWithControllers: Promise<TestCluster> | undefined;
+/** Each cluster started, its processes in start order (stopped in reverse). */
+const started: { dir: string; children: ChildProcess[] }[] = [];
 
 // Mocha's --exit ends the process without the root `after` hook when a run is aborted:
 // never leave an apiserver or etcd running behind it.
-process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+process.on('exit', () => started.forEach(({ children }) => children.forEach((child) => child.kill('SIGKILL'))));
 
-async function startCluster(): Promise<TestCluster> {
+async function startCluster({ controllers }: { controllers: boolean }): Promise<TestCluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-kube-'));
-  dataDir = dir;
+  const children: ChildProcess[] = [];
+  started.push({ dir, children });
   const etcdBin = binary('ETCD_PATH', 'etcd');
   const apiserverBin = binary('KUBE_APISERVER_PATH', 'kube-apiserver');
   generatePki(dir);
@@ -198,6 +218,29 @@ async function startCluster(): Promise<TestCluster> {
       ],
     }),
   );
+  // Every webhook, whatever its address ('*'), is called with the webhook client certificate.
+  const webhookKubeConfig = file('webhook-kubeconfig.json');
+  writeFileSync(
+    webhookKubeConfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      users: [{ name: '*', user: { 'client-certificate': file('webhook-client.crt'), 'client-key': file('webhook-client.key') } }],
+    }),
+  );
+  const admissionConfig = file('admission-config.json');
+  const webhookAdmission = { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmissionConfiguration', kubeConfigFile: webhookKubeConfig };
+  writeFileSync(
+    admissionConfig,
+    JSON.stringify({
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'AdmissionConfiguration',
+      plugins: [
+        { name: 'ValidatingAdmissionWebhook', configuration: webhookAdmission },
+        { name: 'MutatingAdmissionWebhook', configuration: webhookAdmission },
+      ],
+    }),
+  );
   const apiserver = start(
     apiserverBin,
     [
@@ -223,6 +266,7 @@ async function startCluster(): Promise<TestCluster> {
       '--feature-gates=HPAScaleToZero=true',
       `--audit-policy-file=${auditPolicy}`,
       `--audit-log-path=${auditLog}`,
+      `--admission-control-config-file=${admissionConfig}`,
     ],
     apiserverLog,
   );
@@ -246,6 +290,15 @@ async function startCluster(): Promise<TestCluster> {
   );
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeConfigPath);
+  if (controllers) {
+    const startLogged = (what: string, binaryPath: string, args: string[], env?: Record<string, string>) => {
+      const child = start(binaryPath, args, controllerLog(dir, what), env);
+      children.push(child);
+      return child;
+    };
+    const [controllerManager] = await startControllers(binary, startLogged, { kubeConfigPath, serviceAccountKey: file('sa.key'), caFile: file('ca.crt') }, kubeConfig);
+    await waitUntil('kwok to take the fake nodes over', () => nodesReady(kubeConfig).catch(() => false), controllerManager!, controllerLog(dir, 'kube-controller-manager'), 60_000);
+  }
 
   return {
     kubeConfig,
@@ -264,6 +317,7 @@ async function startCluster(): Promise<TestCluster> {
           completedUs: microseconds(event.stageTimestamp),
         }));
     },
+    webhookClient: { caFile: file('webhook-client-ca.crt'), caKeyFile: file('webhook-client-ca.key'), certFile: file('webhook-client.crt'), keyFile: file('webhook-client.key') },
     kubeConfigForToken(token: string) {
       const config = new KubeConfig();
       config.loadFromOptions({
@@ -277,18 +331,29 @@ async function startCluster(): Promise<TestCluster> {
   };
 }
 
+/** The control plane most suites share: etcd and kube-apiserver, no controllers. */
 export function testCluster(): Promise<TestCluster> {
-  cluster ??= startCluster();
+  cluster ??= startCluster({ controllers: false });
   return cluster;
 }
 
+/**
+ * A control plane of its own with controllers, a scheduler and kwok's fake nodes
+ * (test/support/controllers.ts): Deployments have Pods that become Ready, namespaces are
+ * really deleted. Started the first time a suite asks for it.
+ */
+export function testClusterWithControllers(): Promise<TestCluster> {
+  clusterWithControllers ??= startCluster({ controllers: true });
+  return clusterWithControllers;
+}
+
 after(async function () {
-  if (!dataDir) return;
-  this.timeout(30_000);
-  // The apiserver first, so it does not log etcd connection errors while shutting down.
-  const [etcd, apiserver] = children;
-  await stop(apiserver);
-  await stop(etcd);
-  children = [];
-  if (dataDir && !process.env.KEEP_KUBE_DATA) rmSync(dataDir, { recursive: true, force: true });
+  if (!started.length) return;
+  this.timeout(60_000);
+  // Controllers first, then the apiserver (so it does not log etcd connection errors while
+  // shutting down), then etcd.
+  for (const { dir, children } of started.splice(0)) {
+    for (const child of [...children].reverse()) await stop(child);
+    if (!process.env.KEEP_KUBE_DATA) rmSync(dir, { recursive: true, force: true });
+  }
 });

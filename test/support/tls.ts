@@ -64,3 +64,26 @@ export function testCa(commonName: string): TestCa {
     client: (cn) => issue(`client-${cn}`, cn, 'extendedKeyUsage=clientAuth\n'),
   };
 }
+
+/** A client certificate for `commonName`, signed by the CA whose certificate and key are given. */
+export function clientCertificate(commonName: string, ca: { caFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-tls-client-'));
+  const openssl = (args: string[]) => execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', `/CN=${commonName}`]);
+  writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  openssl(['x509', '-req', '-in', 'client.csr', '-CA', ca.caFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-CAserial', path.join(dir, 'ca.srl'), '-out', 'client.crt', '-extfile', 'client.ext', '-days', '2']);
+  return { cert: readFileSync(path.join(dir, 'client.crt')), key: readFileSync(path.join(dir, 'client.key')) };
+}
+
+/** POSTs JSON over HTTPS as postJsonOverTls does, presenting a client certificate if one is given. */
+export function postWithClientCertificate(url: string, body: string, ca: Buffer, client: { cert?: Buffer; key?: Buffer }): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, { method: 'POST', ca, ...client, agent: false, headers: { 'content-type': 'application/json' } }, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
