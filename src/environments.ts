@@ -6,13 +6,15 @@
  */
 import {
   WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   WorkflowUpdateStage,
   type Client,
   type WorkflowExecutionInfo,
+  type WorkflowHandle,
 } from '@temporalio/client';
-import type { UpdateDefinition } from '@temporalio/common';
+import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from './search-attributes';
 import {
   DISPATCH_AHEAD_MEMO,
@@ -30,7 +32,10 @@ import {
 import { describeShutdown, type EnvironmentPolicy } from './workflows/shutdown-policy';
 import {
   stopSupportPodSignal,
+  SUPPORT_POD_LIMIT_REACHED,
   SUPPORT_POD_MEMO,
+  supportPodSlotUpdate,
+  supportPodSlotWorkflowId,
   supportPodStateQuery,
   supportPodWorkflow,
   supportPodWorkflowId,
@@ -66,7 +71,9 @@ export interface PodResources {
 /**
  * Who may have which support pods, enforced here for every front end that is given it
  * (Slack and the REST API; the operators' CLI, which has Temporal's own credentials, is not
- * limited). A requester is a recorded `by`: a Slack user id, or `api:<token name>`.
+ * limited). A requester is a recorded `by`: a Slack user id, or `api:<token name>`. The
+ * count is kept by the Temporal server, not here: each support-pod workflow holds one of its
+ * requester's slots (src/workflows/support-pod.ts), so it holds across API processes.
  */
 export interface SupportPolicy {
   /** Support pods one requester may have at once, admins included (SUPPORT_MAX_PODS_PER_USER). */
@@ -103,8 +110,8 @@ export function sizeExceeds(size: PodResources, max: PodResources): boolean {
 /** Recorded on every support-pod workflow when it starts, so who owns it is known from the server alone. */
 export { SUPPORT_POD_MEMO };
 
-/** How long a support pod this process started counts towards its requester before visibility lists it (it is normally listed within a second). */
-const UNLISTED_GRACE_MS = 60_000;
+/** How long `support start` waits by default for the new workflow to say whether it got a slot. */
+const DEFAULT_LIMIT_WAIT_MS = 5000;
 
 /**
  * A start, stop or prolongation that was not done within the caller's wait. `accepted`: the
@@ -302,9 +309,19 @@ export interface Environments {
   /**
    * Refused (`conflict`) when the name is in use: a running support pod of that name, or a
    * pod no workflow manages. A pod of that name still terminating is no refusal: the new one
-   * is created once it has gone (`waitsFor`).
+   * is created once it has gone (`waitsFor`). Refused (`limit`) when the requester has
+   * SUPPORT_MAX_PODS_PER_USER already: the new workflow says so once a worker runs it, which
+   * the call waits for up to `limitWaitMs` (default 5 s); past that it returns, and a
+   * refusal is that workflow's failure (`SupportPodLimitReached`), with nothing created.
    */
-  startSupportPod(request: { name: string; size: string; by: string; taskQueue: string; ttlMs?: number }): Promise<{ waitsFor: SupportPodInCluster | null }>;
+  startSupportPod(request: {
+    name: string;
+    size: string;
+    by: string;
+    taskQueue: string;
+    ttlMs?: number;
+    limitWaitMs?: number;
+  }): Promise<{ waitsFor: SupportPodInCluster | null }>;
   /** The listing of that name; `unknown-support-pod` when there is neither a pod nor a workflow of that name. */
   supportPod(name: string): Promise<SupportPodListing>;
   stopSupportPod(name: string, by: string): Promise<void>;
@@ -405,22 +422,6 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
     return new OperationError('retired', `${namespace} is no longer managed (its namespace was deleted, or it left management)`);
   }
 
-  /** Support pods this process started that visibility may not list yet, by workflow id. */
-  const unlisted = new Map<string, { by: string; until: number }>();
-  const queues = new Map<string, Promise<unknown>>();
-
-  /** Runs `work` after every earlier call for the same key has finished. */
-  function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = queues.get(key) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const settled = next.catch(() => undefined);
-    queues.set(key, settled);
-    void settled.then(() => {
-      if (queues.get(key) === settled) queues.delete(key);
-    });
-    return next;
-  }
-
   /** Who started a running support pod: its memo (the server alone), or for pods started before there was one, the pod's record. */
   async function ownerOf(name: string): Promise<string | null> {
     const workflow = client.workflow.getHandle(supportPodWorkflowId(name));
@@ -440,26 +441,50 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
     }
   }
 
-  /** The names of the support pods `by` has now: those listed, and those just started that are not listed yet. */
-  async function supportPodsOf(by: string): Promise<string[]> {
-    const names = new Set<string>();
-    const listed = new Set<string>();
-    for await (const execution of client.workflow.list({ query: RUNNING_SUPPORT_PODS })) {
-      listed.add(execution.workflowId);
-      unlisted.delete(execution.workflowId);
-      let owner = (execution.memo?.[SUPPORT_POD_MEMO] as SupportPodMemo | undefined)?.requestedBy;
-      if (owner === undefined) owner = (await recordedCreator(execution.workflowId)) ?? undefined;
-      if (owner === by) names.add(execution.workflowId);
+  /**
+   * The slot a new support-pod workflow took, null when every one was taken, undefined when
+   * it did not say within `waitMs` (no worker has taken it up yet) or ended for another reason
+   * (the follow-up of the front end reports that).
+   */
+  async function slotTaken(workflow: WorkflowHandle, waitMs: number): Promise<number | null | undefined> {
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), waitMs);
+    try {
+      return await client.withAbortSignal(timeout.signal, () => workflow.executeUpdate(supportPodSlotUpdate));
+    } catch {
+      if (timeout.signal.aborted) return undefined;
+      // Ended before the Update reached it (the limit, or a failure), or run by a worker of an earlier version.
+      const { status } = await workflow.describe();
+      if (status.name === 'RUNNING') return undefined;
+      const failure = await workflow.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const limit = failure instanceof WorkflowFailedError && failure.cause instanceof ApplicationFailure && failure.cause.type === SUPPORT_POD_LIMIT_REACHED;
+      return limit ? null : undefined;
+    } finally {
+      clearTimeout(timer);
     }
-    for (const [workflowId, pending] of unlisted) {
-      if (pending.until < Date.now()) unlisted.delete(workflowId);
-      else if (pending.by === by && !listed.has(workflowId)) {
-        const { status } = await client.workflow.getHandle(workflowId).describe();
-        if (status.name === 'RUNNING') names.add(workflowId);
-        else unlisted.delete(workflowId);
-      }
-    }
-    return [...names].map((id) => id.replace(/^support\//, '')).sort();
+  }
+
+  /** The refusal of a start over the limit, naming the support pods whose workflows hold `by`'s slots now. */
+  async function limitReached(by: string, limit: number): Promise<OperationError> {
+    const holders = await Promise.all(
+      Array.from({ length: limit }, (_, i) =>
+        client.workflow
+          .getHandle(supportPodSlotWorkflowId(by, i + 1))
+          .describe()
+          .then(
+            (d) => (d.status.name === 'RUNNING' ? d.parentExecution?.workflowId?.replace(/^support\//, '') : undefined),
+            () => undefined,
+          ),
+      ),
+    );
+    const names = holders.filter((name): name is string => !!name).sort();
+    return new OperationError(
+      'limit',
+      `you have ${limit} support pod${limit === 1 ? '' : 's'} already${names.length ? ` (${names.join(', ')})` : ''}, the most one person may have at once; stop one first (support stop <name>)`,
+    );
   }
 
   const readPods = async (): Promise<SupportPodInCluster[]> => {
@@ -535,23 +560,8 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
     stop: (namespace, by, wait) => update(namespace, 'stop', stopUpdate, { by }, wait),
     prolongate: (namespace, minutes, by, wait) => update(namespace, 'prolongate', prolongateUpdate, { by, minutes }, wait),
 
-    async startSupportPod({ name, size, by, taskQueue, ttlMs }) {
+    async startSupportPod({ name, size, by, taskQueue, ttlMs, limitWaitMs = DEFAULT_LIMIT_WAIT_MS }) {
       const policy = options.support;
-      let waitsFor: SupportPodInCluster | null = null;
-      const start = async () => {
-        try {
-          await client.workflow.start(supportPodWorkflow, {
-            workflowId: supportPodWorkflowId(name),
-            taskQueue,
-            args: [{ name, size, requestedBy: by, ttlMs }],
-            memo: { [SUPPORT_POD_MEMO]: { requestedBy: by, size } satisfies SupportPodMemo },
-          });
-        } catch (err) {
-          if (err instanceof WorkflowExecutionAlreadyStartedError) throw await alreadyRunning(name);
-          throw err;
-        }
-        return { waitsFor };
-      };
       if (policy) {
         const admin = policy.admins.includes(by);
         const requested = policy.sizes[size];
@@ -580,21 +590,20 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
           held.createdBy ? [held.createdBy] : [],
         );
       }
-      if (held) waitsFor = held;
-      if (!policy) return start();
-      // One at a time per requester, counted and started together: two quick `support start`s cannot both pass the count.
-      return oneAtATime(by, async () => {
-        const mine = await supportPodsOf(by);
-        if (mine.length >= policy.maxPodsPerUser) {
-          throw new OperationError(
-            'limit',
-            `you have ${mine.length} support pod${mine.length === 1 ? '' : 's'} already (${mine.join(', ')}), the most one person may have at once; stop one first (support stop <name>)`,
-          );
-        }
-        const started = await start();
-        unlisted.set(supportPodWorkflowId(name), { by, until: Date.now() + UNLISTED_GRACE_MS });
-        return started;
-      });
+      let workflow: WorkflowHandle;
+      try {
+        workflow = await client.workflow.start(supportPodWorkflow, {
+          workflowId: supportPodWorkflowId(name),
+          taskQueue,
+          args: [{ name, size, requestedBy: by, ttlMs, ...(policy ? { maxPerRequester: policy.maxPodsPerUser } : {}) }],
+          memo: { [SUPPORT_POD_MEMO]: { requestedBy: by, size } satisfies SupportPodMemo },
+        });
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) throw await alreadyRunning(name);
+        throw err;
+      }
+      if (policy && (await slotTaken(workflow, limitWaitMs)) === null) throw await limitReached(by, policy.maxPodsPerUser);
+      return { waitsFor: held ?? null };
     },
 
     async supportPod(name) {

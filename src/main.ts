@@ -75,7 +75,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       connection: await connectNative(address, remote),
       namespace,
       taskQueue,
-      activities: measuredActivities(await createActivities(config, logger, client), metrics),
+      activities: measuredActivities(await createActivities(config, logger, client, metrics), metrics),
       ...config.worker,
     });
   }

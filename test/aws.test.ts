@@ -9,7 +9,16 @@ import { readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, StopInstancesCommand, TerminateInstancesCommand, CreateTagsCommand } from '@aws-sdk/client-ec2';
+import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import {
+  CreateLaunchTemplateCommand,
+  CreateTagsCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  RunInstancesCommand,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import {
   CreateDBClusterCommand,
   CreateDBInstanceCommand,
@@ -19,13 +28,16 @@ import {
   DescribeDBInstancesCommand,
   RDSClient,
   StartDBInstanceCommand,
+  StopDBInstanceCommand,
 } from '@aws-sdk/client-rds';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { createAwsActivities, type AwsSettings } from '../src/activities/aws';
+import { Counter, Registry } from 'prom-client';
+import { createAwsActivities, STOPPED_TAG, type AwsSettings } from '../src/activities/aws';
 import type { AwsActionReport, AwsOutcome } from '../src/activities/contracts';
 import { createLogger } from '../src/logger';
 import { awsInventoryWorkflow } from '../src/workflows';
@@ -99,6 +111,20 @@ describe('AWS activities (moto)', function () {
   async function ec2State(id: string, region = MAIN): Promise<string> {
     const out = await ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [id] }));
     return out.Reservations![0]!.Instances![0]!.State!.Name!;
+  }
+  async function ec2Tags(id: string, region = MAIN): Promise<Record<string, string>> {
+    const out = await ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+    return Object.fromEntries((out.Reservations![0]!.Instances![0]!.Tags ?? []).map((t) => [t.Key!, t.Value!]));
+  }
+  async function dbTags(id: string): Promise<Record<string, string>> {
+    const out = await rds().send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+    return Object.fromEntries((out.DBInstances![0]!.TagList ?? []).map((t) => [t.Key!, t.Value!]));
+  }
+  /** The outcome counter as /metrics shows it, on a registry of the test's own. */
+  function outcomeCounter() {
+    const registry = new Registry();
+    const counter = new Counter({ name: 'devenv_aws_outcomes_total', help: 'test', labelNames: ['action', 'outcome'], registers: [registry] });
+    return { counter, value: async (action: string, outcome: string) => (await counter.get()).values.find((v) => v.labels.action === action && v.labels.outcome === outcome)?.value ?? 0 };
   }
   async function dbState(id: string): Promise<string> {
     const out = await rds().send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
@@ -339,6 +365,84 @@ describe('AWS activities (moto)', function () {
     assert.equal(await dbState(w.db), 'stopped');
   });
 
+  it('a start starts only what the stop stopped: an instance and a database a person had parked stay stopped', async function () {
+    const w = await world();
+    // Parked by hand before the evening: not the environment's to start in the morning.
+    await ec2().send(new StopInstancesCommand({ InstanceIds: [w.worker] }));
+    await rds().send(new StopDBInstanceCommand({ DBInstanceIdentifier: w.db }));
+
+    const stop = await aws().stopAwsResources('dev1');
+    assert.equal(outcomes(stop)[w.worker], 'already');
+    assert.equal(outcomes(stop)[w.db], 'already');
+    // Recorded on each resource the stop stopped, before it stopped it; none on the parked ones.
+    assert.ok((await ec2Tags(w.web))[STOPPED_TAG], 'the web instance records that the environment stopped it');
+    assert.equal((await ec2Tags(w.worker))[STOPPED_TAG], undefined);
+    assert.equal((await dbTags(w.db))[STOPPED_TAG], undefined);
+    assert.equal((await aws().awsStatus('dev1')).resources.find((r) => r.id === w.aurora)?.stoppedAt !== undefined, true);
+
+    // A stop retried after a crash finds everything stopped; the record is still there.
+    const retried = await aws().stopAwsResources('dev1');
+    assert.equal(outcomes(retried)[w.web], 'already');
+
+    const start = await aws().startAwsResources('dev1', { onlyStoppedByScheduler: true });
+    assert.deepEqual(outcomes(start), { [w.web]: 'changed', [w.worker]: 'excluded', [w.far]: 'changed', [w.pinned]: 'excluded', [w.db]: 'excluded', [w.aurora]: 'changed' });
+    assert.match(start.resources.find((r) => r.id === w.db)?.detail ?? '', /stopped by someone else before the environment's stop/);
+    assert.equal(await ec2State(w.web), 'running');
+    assert.equal(await ec2State(w.worker), 'stopped');
+    assert.equal(await dbState(w.db), 'stopped');
+    assert.equal(await clusterState(w.aurora), 'available');
+    assert.equal((await ec2Tags(w.web))[STOPPED_TAG], undefined, 'started again: the record is removed');
+  });
+
+  it('refuses a member of an Auto Scaling group, naming the group, and leaves it running', async function () {
+    const autoscaling = new AutoScalingClient(clientConfig(MAIN));
+    await ec2().send(new CreateLaunchTemplateCommand({ LaunchTemplateName: 'dev1-workers', LaunchTemplateData: { ImageId: 'ami-12c6146b', InstanceType: 't3.micro' } }));
+    await autoscaling.send(
+      new CreateAutoScalingGroupCommand({
+        AutoScalingGroupName: 'dev1-workers',
+        LaunchTemplate: { LaunchTemplateName: 'dev1-workers' },
+        MinSize: 1,
+        MaxSize: 2,
+        DesiredCapacity: 1,
+        AvailabilityZones: [`${MAIN}a`],
+        Tags: Object.entries(enabled('dev1')).map(([Key, Value]) => ({ Key, Value, PropagateAtLaunch: true })),
+      }),
+    );
+    const group = await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['dev1-workers'] }));
+    const member = group.AutoScalingGroups![0]!.Instances![0]!.InstanceId!;
+    const plain = await launch(enabled('dev1'));
+
+    const stop = await aws().stopAwsResources('dev1');
+    const refused = stop.resources.find((r) => r.id === member);
+    assert.equal(refused?.outcome, 'unsupported');
+    assert.match(refused?.detail ?? '', /managed by Auto Scaling group dev1-workers/);
+    assert.equal(outcomes(stop)[plain], 'changed');
+    assert.equal(await ec2State(member), 'running');
+    assert.equal((await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['dev1-workers'] }))).AutoScalingGroups![0]!.DesiredCapacity, 1);
+  });
+
+  it('stops again what the environment of a deleted namespace had stopped and AWS started, and reports the rest', async function () {
+    const w = await world();
+    await aws().stopAwsResources('dev1');
+    // The namespace is deleted while stopped; seven days later RDS starts its database.
+    await rds().send(new StartDBInstanceCommand({ DBInstanceIdentifier: w.db }));
+    const neverStopped = await launch(enabled('dev1'));
+    await aws().refreshAwsInventory();
+
+    const report = await aws().restopOrphanedAwsResources(['dev2']);
+    const byId = Object.fromEntries(report.resources.map((r) => [r.id, r]));
+    assert.equal(byId[w.db]?.outcome, 'changed');
+    assert.equal(await dbState(w.db), 'stopped');
+    assert.equal(report.restopped, 1);
+    assert.equal(byId[neverStopped]?.namespace, 'dev1');
+    assert.equal(byId[neverStopped]?.stoppedByScheduler, false);
+    assert.equal(byId[neverStopped]?.outcome, undefined, 'not stopped by its environment: reported, not touched');
+    assert.equal(await ec2State(neverStopped), 'running');
+    assert.equal(byId[w.web]?.state, 'stopped');
+    assert.ok(!report.resources.some((r) => r.namespace === 'dev2'), 'dev2 has an environment');
+    assert.equal(await ec2State(w.other), 'running');
+  });
+
   it('shows each resource state for the status command', async function () {
     const w = await world();
     await aws().stopAwsResources('dev1');
@@ -420,7 +524,7 @@ describe('AWS activities (moto)', function () {
         connection: env.nativeConnection,
         taskQueue,
         workflowBundle: await workflowBundle(),
-        activities: aws({ tableName }),
+        activities: { ...aws({ tableName }), listRunningEnvironments: async () => ['dev2'] },
       });
       return worker.runUntil(env.client.workflow.execute(awsInventoryWorkflow, { workflowId: `aws-inventory-${taskQueue}`, taskQueue }));
     }
@@ -430,6 +534,9 @@ describe('AWS activities (moto)', function () {
       const report = await runInventory(TABLE);
       assert.equal(report.resources, 8);
       assert.ok((await inventoryItems()).includes(`dev1 ${MAIN} rds-instance ${w.db} available scheduler=enabled`));
+      // Only dev2 has an environment: dev1's resources are reported as left behind.
+      assert.deepEqual(report.orphans?.resources.map((r) => r.id).sort(), [w.web, w.worker, w.far, w.pinned, w.db, w.aurora].sort());
+      assert.equal(report.orphans?.restopped, 0);
     });
 
     it('fails at once, naming the setting, when the table is missing', async function () {
@@ -448,7 +555,13 @@ describe('AWS activities (moto)', function () {
     let proxy: Server;
     /** `service:Action` of each call, as IAM names it. */
     let calls: string[];
+    /** Each call with its request body, in order. */
+    let bodies: { call: string; body: string }[];
     let throttleStops: number;
+    /** An EC2 error to answer a call with instead of forwarding it (the call's count so far, this one included, is `n`). */
+    let refuse: ((call: string, n: number) => { status: number; code: string; message: string } | undefined) | undefined;
+    /** While it returns a promise for a call, the call waits for it before it is forwarded. */
+    let hold: ((call: string) => Promise<void> | undefined) | undefined;
 
     /** Forwards to moto, recording each call; answers the first `throttleStops` StopInstances as EC2 does when rate-limited. */
     before(async function () {
@@ -459,18 +572,28 @@ describe('AWS activities (moto)', function () {
           const payload = Buffer.concat(body);
           const service = /Credential=[^/]+\/[^/]+\/[^/]+\/([^/]+)\//.exec(req.headers.authorization ?? '')?.[1];
           const action = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? new URLSearchParams(payload.toString()).get('Action');
-          calls.push(`${service}:${action}`);
+          const call = `${service}:${action}`;
+          calls.push(call);
+          bodies.push({ call, body: payload.toString() });
+          const refusal = refuse?.(call, calls.filter((c) => c === call).length);
+          if (refusal) {
+            res.writeHead(refusal.status, { 'content-type': 'text/xml' });
+            res.end(`<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>${refusal.code}</Code><Message>${refusal.message}</Message></Error></Errors><RequestID>t</RequestID></Response>`);
+            return;
+          }
           if (action === 'StopInstances' && calls.filter((c) => c === 'ec2:StopInstances').length <= throttleStops) {
             res.writeHead(503, { 'content-type': 'text/xml' });
             res.end('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>t</RequestID></Response>');
             return;
           }
           const target = new URL(server.endpoint);
-          const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            answer.pipe(res);
+          void (hold?.(call) ?? Promise.resolve()).then(() => {
+            const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+              res.writeHead(answer.statusCode ?? 502, answer.headers);
+              answer.pipe(res);
+            });
+            upstream.end(payload);
           });
-          upstream.end(payload);
         });
       });
       await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
@@ -480,7 +603,10 @@ describe('AWS activities (moto)', function () {
     });
     beforeEach(function () {
       calls = [];
+      bodies = [];
       throttleStops = 0;
+      refuse = undefined;
+      hold = undefined;
     });
 
     const viaProxy = (overrides: Partial<AwsSettings> = {}) => aws({ endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ...overrides });
@@ -495,6 +621,9 @@ describe('AWS activities (moto)', function () {
       await activities.startAwsResources('dev1');
       await activities.awsStatus('dev1');
       await viaProxy({ cacheMaxAgeMs: 0 }).stopAwsResources('dev2');
+      await ec2().send(new TerminateInstancesCommand({ InstanceIds: [w.worker] }));
+      await activities.refreshAwsInventory();
+      await activities.restopOrphanedAwsResources(['dev1', 'dev2']);
       assert.equal(await ec2State(w.web), 'running');
 
       const policy = JSON.parse(readFileSync(join(__dirname, '..', 'iam', 'policy.json'), 'utf8')) as { Statement: { Action: string[] }[] };
@@ -519,6 +648,123 @@ describe('AWS activities (moto)', function () {
       await assert.rejects(viaProxy({ maxAttempts: 3 }).stopAwsResources('dev1'), { name: 'RequestLimitExceeded' });
       assert.equal(stopCalls(), 3);
       assert.equal(await ec2State(id), 'running');
+    });
+
+    const INSUFFICIENT_CAPACITY = { status: 500, code: 'InsufficientInstanceCapacity', message: 'We currently do not have sufficient t3.micro capacity in the Availability Zone you requested.' };
+
+    it('tries an EC2 start AWS has no capacity for a bounded number of times, then reports it failed and counts it', async function () {
+      const id = await launch(enabled('dev1'));
+      await aws().stopAwsResources('dev1');
+      const { counter, value } = outcomeCounter();
+      const activities = viaProxy({ maxAttempts: 1, capacityRetryDelaysMs: [10, 10], outcomes: counter });
+
+      refuse = (call, n) => (call === 'ec2:StartInstances' && n === 1 ? INSUFFICIENT_CAPACITY : undefined);
+      const recovered = await activities.startAwsResources('dev1', { onlyStoppedByScheduler: true });
+      assert.equal(outcomes(recovered)[id], 'changed', 'capacity came back at the second try');
+      assert.equal(calls.filter((c) => c === 'ec2:StartInstances').length, 2);
+
+      await aws().stopAwsResources('dev1');
+      calls.length = 0;
+      refuse = (call) => (call === 'ec2:StartInstances' ? INSUFFICIENT_CAPACITY : undefined);
+      const report = await activities.startAwsResources('dev1', { onlyStoppedByScheduler: true });
+      const result = report.resources.find((r) => r.id === id);
+      assert.equal(result?.outcome, 'failed');
+      assert.match(result?.detail ?? '', /InsufficientInstanceCapacity: .*tried 3 times/);
+      assert.equal(calls.filter((c) => c === 'ec2:StartInstances').length, 3, 'bounded');
+      assert.equal(await ec2State(id), 'stopped');
+      assert.equal(await value('start', 'failed'), 1);
+    });
+
+    it('a stop AWS refuses is reported failed and counted; one whose record cannot be written is not stopped at all', async function () {
+      const web = await launch(enabled('dev1'));
+      const db = await createDb('dev1-db', enabled('dev1'));
+      const { counter, value } = outcomeCounter();
+      refuse = (call) => (call === 'ec2:StopInstances' ? { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' } : undefined);
+      const report = await viaProxy({ outcomes: counter }).stopAwsResources('dev1');
+      assert.equal(outcomes(report)[web], 'failed');
+      assert.match(report.resources.find((r) => r.id === web)?.detail ?? '', /UnauthorizedOperation/);
+      assert.equal(outcomes(report)[db], 'changed');
+      assert.equal(await value('stop', 'failed'), 1);
+
+      // A policy without the tagging permission: stopping what no start would start again is worse than leaving it up, loudly.
+      const late = await createDb('dev1-db-late', enabled('dev1'));
+      refuse = (call) => (call === 'rds:AddTagsToResource' ? { status: 403, code: 'AccessDenied', message: 'not authorized to perform: rds:AddTagsToResource' } : undefined);
+      const unrecorded = await viaProxy({ outcomes: counter }).stopAwsResources('dev1');
+      assert.equal(outcomes(unrecorded)[late], 'failed');
+      assert.match(unrecorded.resources.find((r) => r.id === late)?.detail ?? '', /could not record .* so it was not stopped/);
+      assert.equal(await dbState(late), 'available');
+      assert.equal(outcomes(unrecorded)[web], 'changed');
+      assert.equal(await value('stop', 'failed'), 2);
+    });
+
+    it('environments stopping at once while the inventory is stale share one listing of each region', async function () {
+      const namespaces = Array.from({ length: 8 }, (_, i) => `dev${i + 10}`);
+      const ids = new Map<string, string[]>();
+      for (const ns of namespaces) ids.set(ns, [await launch(enabled(ns)), await createDb(`${ns}-db`, enabled(ns), ns.endsWith('1') ? SECOND : MAIN)]);
+      const activities = viaProxy({ cacheMaxAgeMs: 0 });
+
+      const reports = await Promise.all(namespaces.map((ns) => activities.stopAwsResources(ns)));
+      for (const report of reports) {
+        assert.equal(report.source, 'live');
+        assert.deepEqual(report.resources.map((r) => `${r.id} ${r.outcome}`).sort(), ids.get(report.namespace)!.map((id) => `${id} changed`).sort());
+      }
+      const listings = (call: string, byId: string) => bodies.filter((b) => b.call === call && !b.body.includes(byId)).length;
+      assert.equal(listings('rds:DescribeDBInstances', 'db-instance-id'), 2, 'one listing of DB instances per region, not one per environment');
+      assert.equal(listings('rds:DescribeDBClusters', 'db-cluster-id'), 2);
+      assert.equal(listings('ec2:DescribeInstances', 'instance-id'), 2);
+    });
+
+    it('a refresh heartbeats while it lists, and once Temporal has given it up it writes nothing more', async function () {
+      await world();
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      hold = (call) => (call === 'rds:DescribeDBClusters' ? held : undefined);
+      const activity = new MockActivityEnvironment();
+      let heartbeats = 0;
+      activity.on('heartbeat', () => heartbeats++);
+      const attempt = activity.run(() => viaProxy().refreshAwsInventory());
+      for (let waited = 0; !calls.includes('rds:DescribeDBClusters'); waited += 20) {
+        if (waited > 20_000) throw new Error('the refresh never listed');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // Its heartbeat timed out: Temporal retries it elsewhere and cancels this attempt.
+      activity.cancel('TIMED_OUT');
+      release();
+      await assert.rejects(attempt);
+      assert.ok(heartbeats > 0, 'heartbeats while it lists');
+      assert.deepEqual(
+        calls.filter((c) => c.startsWith('dynamodb:')),
+        [],
+        'nothing read or written in the table after it was given up',
+      );
+      assert.deepEqual(await inventoryItems(), []);
+    });
+
+    it('an older refresh that finishes after a newer one neither deletes nor overwrites what the newer wrote', async function () {
+      const w = await world();
+      await aws().refreshAwsInventory();
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const isWrite = (call: string) => call === 'dynamodb:PutItem' || call === 'dynamodb:BatchWriteItem';
+      hold = (call) => (isWrite(call) ? held : undefined);
+      // The attempt that timed out: it listed the world as it was, and its writes come late.
+      const older = viaProxy().refreshAwsInventory();
+      for (let waited = 0; !calls.some(isWrite); waited += 20) {
+        if (waited > 20_000) throw new Error('the older refresh never wrote');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await ec2().send(new CreateTagsCommand({ Resources: [w.web], Tags: toTags({ namespace: 'dev2' }) }));
+      await ec2().send(new TerminateInstancesCommand({ InstanceIds: [w.worker] }));
+      // Its retry, which ran to the end meanwhile.
+      const newer = await aws().refreshAwsInventory();
+      assert.equal(newer.superseded, undefined);
+      const written = await inventoryItems();
+      assert.ok(written.includes(`dev2 ${MAIN} ec2-instance ${w.web} running scheduler=enabled`), written.join('\n'));
+
+      release();
+      const late = await older;
+      assert.deepEqual(await inventoryItems(), written, 'the table is as the newer refresh left it');
+      assert.equal(late.superseded, true);
     });
   });
 });

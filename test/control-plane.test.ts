@@ -81,7 +81,7 @@ describe('stop, start and status with real controllers (kube-controller-manager,
 
     await activities().startNamespace(ns);
     assert.equal((await activities().namespaceStatus(ns)).phase === 'running', false, 'just after start the pods are not Ready yet');
-    await eventually("6 Ready pods again", async () => { const p = await pods(ns); const l = await core.listNamespacedPod({ namespace: ns }); console.log(JSON.stringify(p), l.items.map((x) => x.metadata?.name + ":" + x.status?.phase + ":" + (x.metadata?.deletionTimestamp ? "del" : "") + x.spec?.nodeName).join(" ")); const d = await apps.listNamespacedDeployment({ namespace: ns }); console.log(d.items.map((x) => x.metadata?.name + "=" + x.spec?.replicas + "/" + x.status?.readyReplicas).join(" ")); return p.ready === 6 ? true : undefined; }, 20_000);
+    await eventually('6 Ready pods again', async () => ((await pods(ns)).ready === 6 ? true : undefined), 60_000);
     const status = await eventually('status to say running', async () => {
       const s = await activities().namespaceStatus(ns);
       return s.phase === 'running' ? s : undefined;
@@ -101,8 +101,8 @@ describe('stop, start and status with real controllers (kube-controller-manager,
     });
     await activities().stopNamespace(ns);
     assert.equal((await batch.readNamespacedCronJob({ namespace: ns, name: 'tick' })).spec?.suspend, true);
-    // The CronJob controller looks each 10 s; a minute boundary passes within 70 s.
-    await new Promise((resolve) => setTimeout(resolve, 70_000));
+    // A minute boundary passes, and the CronJob controller (which looks every 10 s) with it.
+    await new Promise((resolve) => setTimeout(resolve, 60_000 - (Date.now() % 60_000) + 12_000));
     assert.equal((await batch.listNamespacedJob({ namespace: ns })).items.length, 0, 'no Job while suspended');
     await activities().startNamespace(ns);
     await eventually('a Job from the resumed CronJob', async () => ((await batch.listNamespacedJob({ namespace: ns })).items.length > 0 ? true : undefined), 90_000);

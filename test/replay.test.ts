@@ -24,6 +24,7 @@ import {
   statusQuery,
   stopSupportPodSignal,
   stopUpdate,
+  supportPodSlotUpdate,
   supportPodWorkflow,
   supportPodWorkflowId,
 } from '../src/workflows';
@@ -106,7 +107,47 @@ describe('replay (determinism)', function () {
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
 
-  it('replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name', async function () {
+  it('replays the AWS half followed: resources in transition at a stop and a start, every outcome reported, a namespace deleted while stopped', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-aws');
+    const recorded = recordingActivities(() => env.currentTimeMs());
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recorded });
+    const namespace = `replay-aws-${process.pid}`;
+    const web = { kind: 'ec2-instance', id: 'i-web', region: 'eu-west-1' } as const;
+    const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, enabled: true, policy: everyDayPolicy({ shutdownTime: now.plus({ hours: 6 }).toFormat('HH:mm') }) }],
+      });
+      recorded.awsStopResults.push(
+        [
+          { ...web, outcome: 'busy', before: 'pending', after: 'pending' },
+          { ...db, outcome: 'failed', before: 'available', after: 'available', detail: 'AccessDenied' },
+        ],
+        [{ ...web, outcome: 'changed', before: 'running', after: 'stopping' }],
+      );
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      await env.sleep(2 * MINUTE); // the follow-up stops the instance once it is up
+      recorded.awsStartResults.push([{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }], [{ ...db, outcome: 'changed', before: 'stopped', after: 'starting' }]);
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      await env.sleep(2 * MINUTE); // the follow-up starts the database once it has stopped
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+      recorded.awsStatusResults.push([{ ...db, state: 'stopped', scheduler: 'enabled', stoppedAt: new Date(await env.currentTimeMs()).toISOString() }]);
+      await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      assert.match((await handle.result()).lastAction?.detail ?? '', /still tagged namespace=/);
+    });
+    const history = await handle!.fetchHistory();
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(join(FIXTURES, `environment-aws-followed-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
+  it('replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name, one holding its requester\'s slot, one refused for want of one', async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-support');
     const pods = new Map<string, SupportPod>();
@@ -146,7 +187,23 @@ describe('replay (determinism)', function () {
         taskQueue,
         args: [{ name: `replay-waiting-${process.pid}`, size: 'M', requestedBy: 'U4', ttlMs: 8 * 60 * MINUTE }],
       });
-      handles.push(stopped, expiring, waiting);
+      // U6 may have one: the first holds the slot until stopped, the second finds it taken.
+      const slotted = await env.client.workflow.start(supportPodWorkflow, {
+        workflowId: supportPodWorkflowId(`replay-slotted-${process.pid}`),
+        taskQueue,
+        args: [{ name: `replay-slotted-${process.pid}`, size: 'S', requestedBy: `U6-${process.pid}`, ttlMs: 8 * 60 * MINUTE, maxPerRequester: 1 }],
+      });
+      assert.equal(await slotted.executeUpdate(supportPodSlotUpdate), 1);
+      const refused = await env.client.workflow.start(supportPodWorkflow, {
+        workflowId: supportPodWorkflowId(`replay-refused-${process.pid}`),
+        taskQueue,
+        args: [{ name: `replay-refused-${process.pid}`, size: 'S', requestedBy: `U6-${process.pid}`, ttlMs: 8 * 60 * MINUTE, maxPerRequester: 1 }],
+      });
+      assert.equal(await refused.executeUpdate(supportPodSlotUpdate), null);
+      await assert.rejects(refused.result(), (err: Error) => /you have 1 support pod already/.test(String(err.cause)));
+      await slotted.signal(stopSupportPodSignal, { by: 'U6' });
+      assert.equal((await slotted.result()).deletedBecause, 'stopped');
+      handles.push(stopped, expiring, waiting, slotted, refused);
       await new Promise((resolve) => setTimeout(resolve, 500));
       await waiting.signal(stopSupportPodSignal, { by: 'U5' });
       assert.deepEqual(await waiting.result(), { pod: null, deletedBecause: 'stopped', deletedBy: 'U5' });
@@ -161,6 +218,8 @@ describe('replay (determinism)', function () {
       writeFileSync(join(FIXTURES, `support-pod-own-pod-stopped-${day}.json`), historyToJSON(histories[0]!.history));
       writeFileSync(join(FIXTURES, `support-pod-own-pod-expired-${day}.json`), historyToJSON(histories[1]!.history));
       writeFileSync(join(FIXTURES, `support-pod-own-pod-stopped-waiting-${day}.json`), historyToJSON(histories[2]!.history));
+      writeFileSync(join(FIXTURES, `support-pod-slot-stopped-${day}.json`), historyToJSON(histories[3]!.history));
+      writeFileSync(join(FIXTURES, `support-pod-slot-refused-${day}.json`), historyToJSON(histories[4]!.history));
     }
     await replay(histories);
   });

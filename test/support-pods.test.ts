@@ -12,7 +12,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createKubernetesActivities, createSupportPodReader, DEFAULT_SUPPORT_SIZES, SUPPORT_POD_DEADLINE_MARGIN_SECONDS } from '../src/activities/kubernetes';
@@ -33,6 +33,7 @@ const SECRET = 'test-signing-secret-0123456789';
 const ALICE = 'U0ALICE0001';
 const BOB = 'U0BOB00001';
 const CAROL = 'U0CAROL001';
+const DAVE = 'U0DAVE0001';
 const READER = 'read-only-token-0123456789abcdef';
 const TTL_MS = 2 * 60 * 60_000;
 const HOLD = 'test.devenv-scheduler/hold';
@@ -49,8 +50,42 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
   let worker: Worker;
   let running: Promise<void>;
   let taskQueue: string;
-  let server: Server;
   let base: string;
+  let supportPods: () => Promise<SupportPodInCluster[]>;
+  const logger = createLogger('silent');
+  const servers: Server[] = [];
+
+  /** An API process as main.ts wires it: Slack and REST in front of `client`, with the support-pod `limits`. */
+  async function serveApi(client: Client, limits: SupportPolicy, replyBudgetMs?: number): Promise<string> {
+    const metrics = createMetrics();
+    const slack = createSlackRouter({
+      client,
+      signingSecret: SECRET,
+      logger,
+      metrics,
+      supportTaskQueue: taskQueue,
+      supportPodTtlMs: TTL_MS,
+      supportPolicy: limits,
+      supportPods,
+      responseUrlOrigins: [recorder.url],
+      replyBudgetMs,
+    });
+    const rest = createRestRouter({
+      environments: createEnvironments(client, { support: limits, supportPods }),
+      tokens: [{ name: 'dashboard', sha256: createHash('sha256').update(READER).digest('hex'), scope: 'read' }],
+      logger,
+      metrics,
+      supportSizes: Object.keys(DEFAULT_SUPPORT_SIZES),
+      supportTaskQueue: taskQueue,
+      supportPodTtlMs: TTL_MS,
+    });
+    const app = createApi({ client, logger, metrics, routers: [rest, slack] });
+    const listening: Server = await new Promise((resolve) => {
+      const started = app.listen(0, '127.0.0.1', () => resolve(started));
+    });
+    servers.push(listening);
+    return `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
+  }
 
   before(async function () {
     this.timeout(180_000);
@@ -61,7 +96,6 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
     env = await devServerEnv();
     recorder = await new SlackRecorder().start();
     taskQueue = uniqueTaskQueue('support-e2e');
-    const logger = createLogger('silent');
     worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
@@ -74,45 +108,20 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
       }),
     });
     running = worker.run();
-    const supportPods = createSupportPodReader(cluster.kubeConfig, NAMESPACE);
-    const metrics = createMetrics();
-    const slack = createSlackRouter({
-      client: env.client,
-      signingSecret: SECRET,
-      logger,
-      metrics,
-      supportTaskQueue: taskQueue,
-      supportPodTtlMs: TTL_MS,
-      supportPolicy: policy,
-      supportPods,
-      responseUrlOrigins: [recorder.url],
-    });
-    const rest = createRestRouter({
-      environments: createEnvironments(env.client, { support: policy, supportPods }),
-      tokens: [{ name: 'dashboard', sha256: createHash('sha256').update(READER).digest('hex'), scope: 'read' }],
-      logger,
-      metrics,
-      supportSizes: Object.keys(DEFAULT_SUPPORT_SIZES),
-      supportTaskQueue: taskQueue,
-      supportPodTtlMs: TTL_MS,
-    });
-    const app = createApi({ client: env.client, logger, metrics, routers: [rest, slack] });
-    server = await new Promise((resolve) => {
-      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-    });
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    supportPods = createSupportPodReader(cluster.kubeConfig, NAMESPACE);
+    base = await serveApi(env.client, policy);
   });
 
   after(async function () {
     worker?.shutdown();
     await running;
-    await new Promise((resolve) => server?.close(resolve));
+    await Promise.all(servers.map((listening) => new Promise((resolve) => listening.close(resolve))));
     await recorder?.stop();
   });
 
-  async function devenv(text: string, user = ALICE): Promise<{ text: string; responseId: string }> {
+  async function devenv(text: string, user = ALICE, api = base): Promise<{ text: string; responseId: string }> {
     const { id, url } = recorder.responseUrl();
-    const response = await postSigned(`${base}/slack/commands`, SECRET, {
+    const response = await postSigned(`${api}/slack/commands`, SECRET, {
       team_id: 'T0TEAM0001',
       channel_id: 'C0OPS00001',
       user_id: user,
@@ -324,6 +333,64 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
     for (const name of ['live', 'vanished']) await eventually(`${name} ended`, () => workflowClosed(name));
     await eventually('live deleted', () => gone('live'));
     for (const name of ['orphan', 'legacy']) await core.deleteNamespacedPod({ namespace: NAMESPACE, name });
+  });
+
+  it('SUPPORT_MAX_PODS_PER_USER holds across API processes: one person\'s starts at once through two API instances, one each, on one Temporal and one apiserver, end with as many pods as the limit and a refusal naming them; a stop, or an operator\'s terminate, frees the slot', async function () {
+    // With a limit of 1, one start through each process is N+1: each process alone sees no pod of DAVE's yet.
+    const limits: SupportPolicy = { ...policy, maxPodsPerUser: 1, admins: [] };
+    // A second API process: its own Temporal connection and client, its own koa server. Each
+    // waits as long as it takes for the workflow's answer, so the refusal is in the reply itself.
+    const connection = await Connection.connect({ address: env.address });
+    try {
+      const apis = [await serveApi(env.client, limits, 60_000), await serveApi(new Client({ connection }), limits, 60_000)];
+      const podsOf = async (user: string) =>
+        (await core.listNamespacedPod({ namespace: NAMESPACE })).items
+          .filter((pod) => pod.metadata?.annotations?.['devenv-scheduler/requested-by'] === user && !pod.metadata.deletionTimestamp)
+          .map((pod) => pod.metadata!.name!)
+          .sort();
+      const names = ['race-a', 'race-b'];
+      const replies = await Promise.all(names.map((name, i) => devenv(`support start ${name} XS`, DAVE, apis[i])));
+      const texts = replies.map((r) => r.text).join('\n');
+      const accepted = names.filter((_, i) => /Creating support pod/.test(replies[i]!.text));
+      const refused = names.filter((_, i) => /Could not start support pod/.test(replies[i]!.text));
+      assert.deepEqual([accepted.length, refused.length], [1, 1], texts);
+      const [kept] = accepted as [string];
+      const [other] = refused as [string];
+      assert.equal(
+        replies[names.indexOf(other)]!.text,
+        `:no_entry: Could not start support pod *${other}*: you have 1 support pod already (${kept}), the most one person may have at once; stop one first (support stop <name>).`,
+      );
+      assert.match(await laterReply(replies[names.indexOf(kept)]!.responseId, /created for|could not/), /created for <@U0DAVE0001>/);
+      assert.deepEqual(await podsOf(DAVE), [kept]);
+      await assert.rejects(read(other), (error: unknown) => (error as { code?: number }).code === 404, 'the refused start made no pod');
+      assert.equal((await env.client.workflow.getHandle(supportPodWorkflowId(other)).describe()).status.name, 'FAILED', 'its workflow ended at once');
+
+      // Still full, through either process.
+      for (const api of apis) assert.match((await devenv('support start race-c XS', DAVE, api)).text, new RegExp(`you have 1 support pod already \\(${kept}\\)`));
+
+      // A stop through one process frees the slot for a start through the other.
+      const through = apis[1 - names.indexOf(kept)]!;
+      assert.match((await devenv(`support stop ${kept}`, DAVE, through)).text, /is being deleted/);
+      await eventually(`${kept} ended`, () => workflowClosed(kept));
+      const again = await devenv('support start race-c XS', DAVE, apis[names.indexOf(kept)]);
+      assert.match(again.text, /Creating support pod \*race-c\* \(XS\)/);
+      assert.match(await laterReply(again.responseId, /created for|could not/), /created for <@U0DAVE0001>/);
+      await eventually(`${kept} deleted`, () => gone(kept));
+      assert.deepEqual(await podsOf(DAVE), ['race-c']);
+
+      // An operator's terminate frees it too: the server ends the slot with its workflow (the pod is left, an orphan).
+      await env.client.workflow.getHandle(supportPodWorkflowId('race-c')).terminate('operator');
+      const afterTerminate = await eventually('a start after the terminate', async () => {
+        const reply = await devenv('support start race-d XS', DAVE, through);
+        return /Creating support pod/.test(reply.text) ? reply : undefined;
+      });
+      assert.match(await laterReply(afterTerminate.responseId, /created for|could not/), /created for <@U0DAVE0001>/);
+      await devenv('support stop race-d', DAVE, through);
+      await eventually('race-d deleted', () => gone('race-d'));
+      await core.deleteNamespacedPod({ namespace: NAMESPACE, name: 'race-c' });
+    } finally {
+      await connection.close();
+    }
   });
 });
 

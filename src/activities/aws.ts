@@ -11,6 +11,8 @@
  * retry. What AWS can never do (stop a read replica, ...) is reported, not thrown.
  */
 import {
+  CreateTagsCommand,
+  DeleteTagsCommand,
   EC2Client,
   paginateDescribeInstances,
   StartInstancesCommand,
@@ -20,9 +22,11 @@ import {
   type Tag as Ec2Tag,
 } from '@aws-sdk/client-ec2';
 import {
+  AddTagsToResourceCommand,
   paginateDescribeDBClusters,
   paginateDescribeDBInstances,
   RDSClient,
+  RemoveTagsFromResourceCommand,
   StartDBClusterCommand,
   StartDBInstanceCommand,
   StopDBClusterCommand,
@@ -32,9 +36,11 @@ import {
   type Tag as RdsTag,
 } from '@aws-sdk/client-rds';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, waitUntilTableExists, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
-import { ApplicationFailure } from '@temporalio/common';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
+import type { Counter } from 'prom-client';
 import type { Logger } from '../logger';
 import { holdUntil } from './timing';
 import type {
@@ -47,10 +53,20 @@ import type {
   AwsResourceResult,
   AwsStatus,
   InventoryReport,
+  OrphanReport,
+  StartOptions,
 } from './contracts';
 
 export const NAMESPACE_TAG = 'namespace';
 export const SCHEDULER_TAG = 'scheduler';
+/**
+ * Written on a resource just before the environment's stop stops it (value: when), removed
+ * once a start has started it again: what a start starts, like the saved replica counts of
+ * the Kubernetes half. A resource someone had stopped before never gets it.
+ */
+export const STOPPED_TAG = 'devenv-scheduler/stopped-at';
+/** EC2 puts it on every member of an Auto Scaling group. */
+const ASG_TAG = 'aws:autoscaling:groupName';
 
 export interface AwsSettings {
   /** Regions whose resources follow environments (AWS_REGIONS). */
@@ -72,6 +88,15 @@ export interface AwsSettings {
   maxAttempts?: number;
   /** Page sizes; tests make them small to prove pagination. */
   pageSize?: { ec2?: number; rds?: number };
+  /** Waits before trying an EC2 start again that AWS refused for want of capacity; after the last, it is reported failed. */
+  capacityRetryDelaysMs?: number[];
+  /**
+   * How long one live listing of a region (taken when the inventory is stale) serves every
+   * environment that needs one; each still describes its own resources by id afterwards.
+   */
+  liveListingReuseMs?: number;
+  /** Counts every AWS outcome other than done, by action and outcome (devenv_aws_outcomes_total). */
+  outcomes?: Counter<'action' | 'outcome'>;
   now?: () => Date;
 }
 
@@ -101,12 +126,16 @@ interface InventoryItem {
   scheduler: string | null;
   unsupported?: string;
   cluster?: string;
+  /** The STOPPED_TAG's value: the environment's stop stopped it. */
+  stoppedAt?: string;
   lastSeen: string;
 }
 
 /** A resource as AWS describes it right now. */
 interface Found extends AwsResource {
   tags: Record<string, string>;
+  /** RDS resources are tagged by ARN. */
+  arn?: string;
 }
 
 type Action = 'stop' | 'start';
@@ -137,11 +166,17 @@ const NOT_ALLOWED = new Set([
   'CredentialsProviderError',
 ]);
 /** Refusals that mean "not in this configuration", e.g. a one-time Spot instance, a global cluster member. */
+const INSUFFICIENT_CAPACITY = 'InsufficientInstanceCapacity';
 const UNSUPPORTED = new Set(['UnsupportedOperation', 'InvalidParameterCombination', 'InvalidDBClusterStateFault', 'InvalidDBInstanceState', 'InvalidDBInstanceStateFault']);
 /** Per resource calls in flight at once: enough to be quick, few enough to stay under API rate limits. */
 const CONCURRENCY = 4;
 const FILTER_CHUNK = 100;
-const BATCH_WRITE = 25;
+/** Inventory writes in flight at once; each is conditional, so one at a time per item. */
+const WRITE_CONCURRENCY = 8;
+/** Outcomes that leave the resource where it was asked to be (or, for `gone`, nothing left to act on). */
+const DONE: ReadonlySet<AwsOutcome> = new Set(['changed', 'already', 'excluded', 'gone', 'dry-run']);
+const CAPACITY_RETRY_DELAYS_MS = [20_000, 60_000];
+const LIVE_LISTING_REUSE_MS = 60_000;
 
 export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsSetup {
   const { regions, tableName, dryRun, logger } = settings;
@@ -163,6 +198,10 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
   const table = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
   const ec2PageSize = settings.pageSize?.ec2 ?? 1000;
   const rdsPageSize = settings.pageSize?.rds ?? 100;
+  const capacityRetryDelaysMs = settings.capacityRetryDelaysMs ?? CAPACITY_RETRY_DELAYS_MS;
+  const liveListingReuseMs = settings.liveListingReuseMs ?? LIVE_LISTING_REUSE_MS;
+  /** Per region, the live listing every environment shares while the inventory is stale. */
+  const liveListings = new Map<string, { startedAt: number; listing: Promise<Found[]> }>();
 
   const missingTable = () =>
     ApplicationFailure.nonRetryable(
@@ -184,6 +223,7 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
   async function describeEc2(region: string, filters: Filter[]): Promise<Found[]> {
     const found: Found[] = [];
     for await (const page of paginateDescribeInstances({ client: ec2(region), pageSize: ec2PageSize }, { Filters: filters })) {
+      heartbeat();
       for (const reservation of page.Reservations ?? []) {
         for (const instance of reservation.Instances ?? []) found.push(fromEc2(instance, region));
       }
@@ -195,6 +235,7 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
     const found: Found[] = [];
     const filters = ids ? [{ Name: 'db-instance-id', Values: ids }] : undefined;
     for await (const page of paginateDescribeDBInstances({ client: rds(region), pageSize: rdsPageSize }, { Filters: filters })) {
+      heartbeat();
       for (const db of page.DBInstances ?? []) found.push(fromDbInstance(db, region));
     }
     return found;
@@ -204,15 +245,16 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
     const found: Found[] = [];
     const filters = ids ? [{ Name: 'db-cluster-id', Values: ids }] : undefined;
     for await (const page of paginateDescribeDBClusters({ client: rds(region), pageSize: rdsPageSize }, { Filters: filters })) {
+      heartbeat();
       for (const cluster of page.DBClusters ?? []) found.push(fromDbCluster(cluster, region));
     }
     return found;
   }
 
   /** Current description of inventory entries, by id; entries AWS no longer knows are returned as `gone`. */
-  async function describeItems(items: InventoryItem[]): Promise<{ found: Found[]; gone: InventoryItem[] }> {
+  async function describeItems<T extends Pick<InventoryItem, 'resource' | 'region' | 'kind' | 'id'>>(items: T[]): Promise<{ found: Found[]; gone: T[] }> {
     const found: Found[] = [];
-    const groups = new Map<string, InventoryItem[]>();
+    const groups = new Map<string, T[]>();
     for (const item of items) cached(groups, `${item.region}/${item.kind}`, () => []).push(item);
     await Promise.all(
       [...groups.values()].flatMap((group) =>
@@ -261,6 +303,22 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
     }
   }
 
+  /**
+   * Every resource of the region tagged for some namespace. When the inventory is stale at
+   * 19:00 every environment needs this at once: they share one listing (and its pages)
+   * instead of each listing every RDS instance and cluster of every region itself.
+   */
+  function sharedLiveListing(region: string): Promise<Found[]> {
+    const held = liveListings.get(region);
+    if (held && Date.now() - held.startedAt < liveListingReuseMs) return held.listing;
+    const entry = { startedAt: Date.now(), listing: listRegion(region, [{ Name: 'tag-key', Values: [NAMESPACE_TAG] }], (tags) => NAMESPACE_TAG in tags) };
+    liveListings.set(region, entry);
+    entry.listing.catch(() => {
+      if (liveListings.get(region) === entry) liveListings.delete(region);
+    });
+    return entry.listing;
+  }
+
   /** Every resource tagged for the namespace (whatever its `scheduler` tag), current as of now. */
   async function lookup(namespace: string): Promise<{ source: AwsLookupSource; found: Found[]; gone: InventoryItem[]; notes: string[] }> {
     const inventory = await readInventory(namespace);
@@ -269,27 +327,28 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       // Retagged since the last refresh: it belongs to someone else now.
       return { source: 'cache', found: found.filter((f) => f.tags[NAMESPACE_TAG] === namespace), gone, notes: [] };
     }
-    const found = (
-      await Promise.all(regions.map((region) => listRegion(region, [{ Name: `tag:${NAMESPACE_TAG}`, Values: [namespace] }], (tags) => tags[NAMESPACE_TAG] === namespace)))
-    ).flat();
-    return { source: 'live', found, gone: [], notes: [inventory.problem] };
+    const listed = (await Promise.all(regions.map(sharedLiveListing))).flat().filter((f) => f.tags[NAMESPACE_TAG] === namespace);
+    // The shared listing may be a minute old: act on what each resource is now.
+    const { found } = await describeItems(listed.map((f) => ({ ...f, resource: resourceKey(f) })));
+    return { source: 'live', found: found.filter((f) => f.tags[NAMESPACE_TAG] === namespace), gone: [], notes: [inventory.problem] };
   }
 
-  async function act(namespace: string, action: Action): Promise<AwsActionReport> {
+  async function act(namespace: string, action: Action, options: StartOptions = {}): Promise<AwsActionReport> {
     const startedAt = Date.now();
     const { source, found, gone, notes } = await lookup(namespace);
     const enabled = found.filter((f) => f.scheduler === 'enabled');
     const enabledClusters = new Set(enabled.filter((f) => f.kind === 'rds-cluster').map((f) => `${f.region}/${f.id}`));
     const limit = pLimit(CONCURRENCY);
-    const results = await Promise.all(found.map((resource) => limit(() => actOn(resource, action, enabledClusters))));
+    const results = await Promise.all(found.map((resource) => limit(() => actOn(resource, action, enabledClusters, options))));
     for (const item of gone) results.push({ ...pick(item), outcome: 'gone', before: item.state, after: 'gone', detail: 'in the inventory but no longer in AWS' });
     results.sort(byResource);
     const counts = countOutcomes(results);
+    for (const [outcome, count] of Object.entries(counts)) if (!DONE.has(outcome as AwsOutcome)) settings.outcomes?.inc({ action, outcome }, count);
     logger.info({ namespace, action, source, dryRun, ...counts }, `AWS ${action} done`);
     return { namespace, action, source, resources: results, notes, durationMs: Date.now() - startedAt };
   }
 
-  async function actOn(resource: Found, action: Action, enabledClusters: Set<string>): Promise<AwsResourceResult> {
+  async function actOn(resource: Found, action: Action, enabledClusters: Set<string>, options: StartOptions): Promise<AwsResourceResult> {
     const result = (outcome: AwsOutcome, detail?: string, after = resource.state): AwsResourceResult => ({
       ...pick(resource),
       outcome,
@@ -304,13 +363,22 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
         : result('unsupported', `member of Aurora cluster ${resource.cluster}, which is not tagged for this environment: tag the cluster instead`);
     }
     if (resource.unsupported) return result('unsupported', resource.unsupported);
+    const stoppedByUs = resource.tags[STOPPED_TAG] !== undefined;
+    if (action === 'start' && options.onlyStoppedByScheduler && !stoppedByUs && (resource.state === 'stopped' || resource.state === 'stopping')) {
+      return result('excluded', `${resource.state} by someone else before the environment's stop: left as it is`);
+    }
     const plan = planFor(resource.kind, resource.state, action);
-    if (plan === 'busy') return result('busy', `${resource.state}: cannot ${action} until that finishes; the next ${action} catches it`);
+    if (plan === 'busy') return result('busy', `${resource.state}: cannot ${action} until that finishes`);
     if (plan === 'failed') return result('failed', `RDS reports ${resource.state}`);
+    if (plan === 'already' && action === 'start' && stoppedByUs && !dryRun) await unmark(resource).catch((err: unknown) => warnUnmarked(resource, err));
     if (plan !== 'act') return result(plan);
     if (dryRun) return result('dry-run', `would ${action}`);
     try {
-      return result('changed', undefined, await call(resource, action));
+      // Recorded first, so a crash between the two never leaves a resource stopped that no start would start.
+      if (action === 'stop' && !stoppedByUs) await mark(resource);
+      const after = await callWithCapacityRetries(resource, action);
+      if (action === 'start' && stoppedByUs) await unmark(resource).catch((err: unknown) => warnUnmarked(resource, err));
+      return result('changed', undefined, after);
     } catch (err) {
       const name = errorName(err);
       // Still throttled after the SDK's own retries: let Temporal retry the activity later.
@@ -318,13 +386,60 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       if (NOT_FOUND.has(name)) return result('gone', `${name}: ${(err as Error).message}`, 'gone');
       if (name === 'IncorrectInstanceState') return result('busy', (err as Error).message);
       if (UNSUPPORTED.has(name)) return result('unsupported', `${name}: ${(err as Error).message}`);
-      // AWS refused for good (access denied, capacity, ...): report it; a retry would fail the same way.
+      if (name === INSUFFICIENT_CAPACITY) {
+        return result('failed', `${name}: ${(err as Error).message} (tried ${capacityRetryDelaysMs.length + 1} times; start it again later, or change its instance type)`);
+      }
+      // AWS refused for good (access denied, ...): report it; a retry would fail the same way.
       if ((err as { $fault?: string }).$fault === 'client') {
         logger.warn({ resource: resourceKey(resource), action, err }, 'AWS refused');
         return result('failed', `${name}: ${(err as Error).message}`);
       }
       throw err;
     }
+  }
+
+  /** An EC2 start AWS refuses for want of capacity is tried a few more times, then given up. */
+  async function callWithCapacityRetries(resource: Found, action: Action): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call(resource, action);
+      } catch (err) {
+        const delay = capacityRetryDelaysMs[attempt];
+        if (errorName(err) !== INSUFFICIENT_CAPACITY || delay === undefined) throw err;
+        logger.warn({ resource: resourceKey(resource), attempt: attempt + 1, err }, 'EC2 has no capacity for this start; trying again');
+        await sleep(delay);
+        heartbeat();
+      }
+    }
+  }
+
+  async function mark(resource: Found): Promise<void> {
+    const value = now().toISOString();
+    try {
+      if (resource.kind === 'ec2-instance') {
+        await ec2(resource.region).send(new CreateTagsCommand({ Resources: [resource.id], Tags: [{ Key: STOPPED_TAG, Value: value }] }));
+      } else {
+        await rds(resource.region).send(new AddTagsToResourceCommand({ ResourceName: resource.arn, Tags: [{ Key: STOPPED_TAG, Value: value }] }));
+      }
+    } catch (err) {
+      if (isThrottling(err) || (err as { $fault?: string }).$fault !== 'client') throw err;
+      // Not stopped: stopping what no start would start again is worse than leaving it up, loudly.
+      const failure = new Error(`could not record that the environment's stop stops it (tag ${STOPPED_TAG}), so it was not stopped: ${errorName(err)}: ${(err as Error).message}`);
+      Object.assign(failure, { name: errorName(err), $fault: 'client' });
+      throw failure;
+    }
+  }
+
+  async function unmark(resource: Found): Promise<void> {
+    if (resource.kind === 'ec2-instance') {
+      await ec2(resource.region).send(new DeleteTagsCommand({ Resources: [resource.id], Tags: [{ Key: STOPPED_TAG }] }));
+    } else {
+      await rds(resource.region).send(new RemoveTagsFromResourceCommand({ ResourceName: resource.arn, TagKeys: [STOPPED_TAG] }));
+    }
+  }
+
+  function warnUnmarked(resource: Found, err: unknown): void {
+    logger.warn({ resource: resourceKey(resource), tag: STOPPED_TAG, err }, 'started, but could not remove the stopped-by-the-environment tag');
   }
 
   /** Makes the stop/start call; returns the state AWS reports afterwards. */
@@ -352,25 +467,67 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
     }
   }
 
-  async function writeItems(items: Record<string, unknown>[]): Promise<void> {
-    await batchWrite(items.map((Item) => ({ PutRequest: { Item } })));
-  }
-
-  async function deleteItems(keys: Record<string, string>[]): Promise<void> {
-    await batchWrite(keys.map((Key) => ({ DeleteRequest: { Key } })));
-  }
-
-  async function batchWrite(requests: NonNullable<ConstructorParameters<typeof BatchWriteCommand>[0]['RequestItems']>[string]): Promise<void> {
-    for (const chunk of chunks(requests, BATCH_WRITE)) {
-      let pending = chunk;
-      // DynamoDB may accept part of a batch under load; the rest comes back to be sent again.
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt === 8) throw new Error(`DynamoDB kept ${pending.length} writes unprocessed in table ${tableName}`);
-        if (attempt > 0) await sleep(Math.min(100 * 2 ** attempt, 5_000));
-        const out = await table.send(new BatchWriteCommand({ RequestItems: { [tableName]: pending } }));
-        pending = out.UnprocessedItems?.[tableName] ?? [];
-      }
+  /**
+   * Writes an item unless a newer refresh already wrote it (its `lastSeen`, or for a region
+   * its `refreshedAt`, is later): an attempt that timed out and still runs beside its retry
+   * can never overwrite what the retry wrote. False when it was newer.
+   */
+  async function putIfNotNewer(item: Record<string, unknown>, stamp: 'lastSeen' | 'refreshedAt'): Promise<boolean> {
+    try {
+      await table.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#at) OR #at <= :at',
+          ExpressionAttributeNames: { '#at': stamp },
+          ExpressionAttributeValues: { ':at': item[stamp] },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (errorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
     }
+  }
+
+  /**
+   * Deletes an entry last seen before `seenAt` (`older`), or by this very refresh (`mine`,
+   * to take back what a superseded one wrote); an entry a newer refresh wrote stays.
+   */
+  async function deleteEntry(key: { namespace: string; resource: string }, seenAt: string, which: 'older' | 'mine'): Promise<boolean> {
+    try {
+      await table.send(
+        new DeleteCommand({
+          TableName: tableName,
+          Key: { [PARTITION_KEY]: key.namespace, [SORT_KEY]: key.resource },
+          ConditionExpression: which === 'older' ? 'attribute_not_exists(lastSeen) OR lastSeen < :at' : 'lastSeen = :at',
+          ExpressionAttributeValues: { ':at': seenAt },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (errorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  /** When each region was last refreshed completely (ISO), as the table has it. */
+  async function refreshedAt(): Promise<(string | undefined)[]> {
+    return Promise.all(
+      regions.map(async (region) => {
+        const { Item } = await table.send(new GetCommand({ TableName: tableName, Key: { [PARTITION_KEY]: REFRESH_PARTITION, [SORT_KEY]: region } }));
+        return typeof Item?.refreshedAt === 'string' ? Item.refreshedAt : undefined;
+      }),
+    );
+  }
+
+  async function scanInventory(): Promise<InventoryItem[]> {
+    const items: InventoryItem[] = [];
+    for await (const page of paginateScan({ client: table }, { TableName: tableName })) {
+      heartbeat();
+      for (const item of (page.Items ?? []) as InventoryItem[]) if (item.namespace !== REFRESH_PARTITION) items.push(item);
+    }
+    return items;
   }
 
   return {
@@ -381,25 +538,38 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       const withoutNamespace = found.filter((f) => !f.tags[NAMESPACE_TAG]).map(resourceKey);
       const items: InventoryItem[] = found
         .filter((f) => f.tags[NAMESPACE_TAG])
-        .map(({ tags, ...resource }) => ({ ...resource, namespace: tags[NAMESPACE_TAG]!, resource: resourceKey(resource), lastSeen: seenAt }));
+        .map(({ tags, arn: _arn, ...resource }) => ({
+          ...resource,
+          namespace: tags[NAMESPACE_TAG]!,
+          resource: resourceKey(resource),
+          ...(tags[STOPPED_TAG] !== undefined ? { stoppedAt: tags[STOPPED_TAG] } : {}),
+          lastSeen: seenAt,
+        }));
       const current = new Set(items.map((item) => `${item.namespace}\u0000${item.resource}`));
+      const limit = pLimit(WRITE_CONCURRENCY);
+      /** A newer refresh finished first: what this one wrote from its older view is taken back, and it stops. */
+      const superseded = async (wrote: boolean): Promise<InventoryReport> => {
+        if (wrote) await Promise.all(items.map((item) => limit(() => deleteEntry(item, seenAt, 'mine'))));
+        logger.warn({ seenAt }, 'AWS inventory refresh superseded by a newer one: left the table to it');
+        return { regions, resources: 0, namespaces: 0, removed: 0, withoutNamespace, superseded: true, durationMs: Date.now() - startedAt };
+      };
+      const newerFinished = async () => (await refreshedAt()).some((at) => at !== undefined && at > seenAt);
       try {
-        await writeItems(items as unknown as Record<string, unknown>[]);
-        const stale: Record<string, string>[] = [];
-        const scan = paginateScan({ client: table }, { TableName: tableName, ProjectionExpression: '#ns, #r', ExpressionAttributeNames: { '#ns': PARTITION_KEY, '#r': SORT_KEY } });
-        for await (const page of scan) {
-          for (const key of (page.Items ?? []) as { namespace: string; resource: string }[]) {
-            if (key.namespace !== REFRESH_PARTITION && !current.has(`${key.namespace}\u0000${key.resource}`)) stale.push(key);
-          }
-        }
-        await deleteItems(stale);
+        throwIfCancelled();
+        if (await newerFinished()) return await superseded(false);
+        await Promise.all(items.map((item) => limit(() => putIfNotNewer(item as unknown as Record<string, unknown>, 'lastSeen').finally(heartbeat))));
+        throwIfCancelled();
+        if (await newerFinished()) return await superseded(true);
+        const stale = (await scanInventory()).filter((item) => !current.has(`${item.namespace}\u0000${item.resource}`) && !(item.lastSeen > seenAt));
+        const removed = await Promise.all(stale.map((item) => limit(() => deleteEntry(item, seenAt, 'older').finally(heartbeat))));
         // Written last: only a complete refresh makes the inventory trusted.
-        await writeItems(regions.map((region) => ({ [PARTITION_KEY]: REFRESH_PARTITION, [SORT_KEY]: region, refreshedAt: seenAt })));
+        const marked = await Promise.all(regions.map((region) => putIfNotNewer({ [PARTITION_KEY]: REFRESH_PARTITION, [SORT_KEY]: region, refreshedAt: seenAt }, 'refreshedAt')));
+        if (marked.some((written) => !written)) return await superseded(true);
         const report: InventoryReport = {
           regions,
           resources: items.length,
           namespaces: new Set(items.map((item) => item.namespace)).size,
-          removed: stale.length,
+          removed: removed.filter(Boolean).length,
           withoutNamespace,
           durationMs: Date.now() - startedAt,
         };
@@ -412,15 +582,42 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       }
     },
 
+    async restopOrphanedAwsResources(environments: string[]): Promise<OrphanReport> {
+      const known = new Set(environments);
+      const orphans = (await scanInventory()).filter((item) => !known.has(item.namespace));
+      const { found } = await describeItems(orphans);
+      const byKey = new Map(orphans.map((item) => [item.resource, item.namespace]));
+      // Only what the environment's own stop stopped is stopped again: nobody is left to ask about the rest.
+      const ours = found.filter((f) => f.tags[NAMESPACE_TAG] === byKey.get(resourceKey(f)) && f.tags[STOPPED_TAG] !== undefined && f.scheduler === 'enabled');
+      const limit = pLimit(CONCURRENCY);
+      const restopped = await Promise.all(ours.map((resource) => limit(() => actOn(resource, 'stop', new Set(), {}))));
+      const outcomeOf = new Map(restopped.map((r) => [`${r.region}/${r.kind}/${r.id}`, r]));
+      const resources = found
+        .filter((f) => f.tags[NAMESPACE_TAG] === byKey.get(resourceKey(f)))
+        .map(({ tags, arn: _arn, ...resource }) => {
+          const acted = outcomeOf.get(resourceKey(resource));
+          return { ...resource, namespace: tags[NAMESPACE_TAG]!, stoppedByScheduler: tags[STOPPED_TAG] !== undefined, ...(acted ? { outcome: acted.outcome, after: acted.after } : {}) };
+        })
+        .sort(byResource);
+      const report: OrphanReport = { resources, restopped: restopped.filter((r) => r.outcome === 'changed').length };
+      if (resources.length > 0) {
+        logger.warn(
+          { resources: resources.map((r) => `${r.namespace} ${resourceKey(r)} ${r.state}${r.outcome ? ` ${r.outcome}` : ''}`), restopped: report.restopped },
+          'AWS resources still tagged for namespaces that have no environment',
+        );
+      }
+      return report;
+    },
+
     async stopAwsResources(namespace, timing) {
       await holdUntil(timing);
-      return notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'stop'));
+      return counted('stop', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'stop')));
     },
-    startAwsResources: (namespace) => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'start')),
+    startAwsResources: (namespace, options) => counted('start', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'start', options))),
 
     async awsStatus(namespace: string): Promise<AwsStatus> {
       const { source, found, notes } = await notAllowedIsFinal(`list the resources of ${namespace}`, () => lookup(namespace));
-      const resources = found.map(({ tags: _tags, ...resource }) => resource).sort(byResource);
+      const resources = found.map(({ tags, arn: _arn, ...resource }) => ({ ...resource, ...(tags[STOPPED_TAG] !== undefined ? { stoppedAt: tags[STOPPED_TAG] } : {}) })).sort(byResource);
       return { namespace, source, resources, notes };
     },
 
@@ -455,6 +652,35 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       return 'created';
     },
   };
+
+  /** An action that could not run at all (AWS refused the listing, ...) counts as an `error` outcome. */
+  async function counted<T>(action: Action, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      settings.outcomes?.inc({ action, outcome: 'error' });
+      throw err;
+    }
+  }
+}
+
+/** Inside an activity, tells Temporal it is alive (a refresh that stops heartbeating is retried, and this attempt learns it was cancelled). */
+function heartbeat(): void {
+  activityContext()?.heartbeat();
+}
+
+/** Stops an attempt Temporal has given up on (timed out, cancelled) before it writes anything more. */
+function throwIfCancelled(): void {
+  const signal = activityContext()?.cancellationSignal;
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new CancelledFailure(String(signal.reason ?? 'cancelled'));
+}
+
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined; // called outside an activity (tests, the setup command)
+  }
 }
 
 /**
@@ -466,6 +692,7 @@ function withoutAws(): AwsActivities & AwsSetup {
   const report = (namespace: string, action: Action): AwsActionReport => ({ namespace, action, source: 'live', resources: [], notes, durationMs: 0 });
   return {
     refreshAwsInventory: async () => ({ regions: [], resources: 0, namespaces: 0, removed: 0, withoutNamespace: [], durationMs: 0 }),
+    restopOrphanedAwsResources: async () => ({ resources: [], restopped: 0 }),
     stopAwsResources: async (namespace) => report(namespace, 'stop'),
     startAwsResources: async (namespace) => report(namespace, 'start'),
     awsStatus: async (namespace) => ({ namespace, source: 'live', resources: [], notes }),
@@ -496,7 +723,11 @@ function fromEc2(instance: Instance, region: string): Found {
     ...(tags.Name ? { name: tags.Name } : {}),
     state: instance.State?.Name ?? 'unknown',
     scheduler: tags[SCHEDULER_TAG] ?? null,
-    ...(instance.RootDeviceType === 'instance-store' ? { unsupported: 'instance-store root volume: EC2 cannot stop it, only terminate it' } : {}),
+    ...(tags[ASG_TAG]
+      ? { unsupported: `managed by Auto Scaling group ${tags[ASG_TAG]}: the group would replace a stopped member with a running one; scale the group instead` }
+      : instance.RootDeviceType === 'instance-store'
+        ? { unsupported: 'instance-store root volume: EC2 cannot stop it, only terminate it' }
+        : {}),
     tags,
   };
 }
@@ -523,6 +754,7 @@ function fromDbInstance(db: DBInstance, region: string): Found {
     ...(unsupported ? { unsupported } : {}),
     ...(db.DBClusterIdentifier ? { cluster: db.DBClusterIdentifier } : {}),
     tags,
+    ...(db.DBInstanceArn ? { arn: db.DBInstanceArn } : {}),
   };
 }
 
@@ -537,6 +769,7 @@ function fromDbCluster(cluster: DBCluster, region: string): Found {
     scheduler: tags[SCHEDULER_TAG] ?? null,
     ...(cluster.EngineMode === 'serverless' ? { unsupported: 'Aurora Serverless v1: RDS cannot stop it (it pauses itself when idle)' } : {}),
     tags,
+    ...(cluster.DBClusterArn ? { arn: cluster.DBClusterArn } : {}),
   };
 }
 
@@ -546,7 +779,7 @@ function tagMap(tags: (Ec2Tag | RdsTag)[] | undefined): Record<string, string> {
 
 const resourceKey = (r: { region: string; kind: AwsResourceKind; id: string }): string => `${r.region}/${r.kind}/${r.id}`;
 
-const pick = (r: AwsResource | InventoryItem): Pick<AwsResourceResult, 'kind' | 'id' | 'region' | 'name'> => ({
+const pick = (r: Pick<AwsResource, 'kind' | 'id' | 'region' | 'name'>): Pick<AwsResourceResult, 'kind' | 'id' | 'region' | 'name'> => ({
   kind: r.kind,
   id: r.id,
   region: r.region,

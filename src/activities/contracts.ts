@@ -34,6 +34,8 @@ export interface HalfProblem {
   action: 'stop' | 'start';
   /** One sentence for a person, e.g. "AWS could not stop: AccessDenied: ...". */
   detail: string;
+  /** For one AWS resource: what the action did with it (failed, busy, unsupported). */
+  outcome?: AwsOutcome;
 }
 
 export type EnvironmentEvent =
@@ -208,15 +210,18 @@ export interface AwsResource {
   unsupported?: string;
   /** For a DB instance inside an Aurora cluster: the cluster, which is stopped and started instead. */
   cluster?: string;
+  /** When the environment's stop stopped it (its `devenv-scheduler/stopped-at` tag): a start starts it again. */
+  stoppedAt?: string;
 }
 
 /**
  * What happened to one resource:
  * - changed: the stop/start call was made (`after` is AWS's answer, often still in transition);
  * - already: at or moving towards the target state, nothing to do;
- * - busy: in a transition away from the target (e.g. still starting): the next stop catches it;
+ * - busy: in a transition away from the target (e.g. still stopping when asked to start): the workflow follows it and acts once it settles;
  * - unsupported: AWS cannot stop it (reported every time, never retried);
- * - excluded: tagged for this namespace but not `scheduler=enabled`, or stopped with its cluster;
+ * - excluded: tagged for this namespace but not `scheduler=enabled`, stopped with its cluster, or
+ *   (on a start) stopped by someone else before the environment's stop;
  * - gone: in the inventory but no longer in AWS;
  * - failed: AWS refused (e.g. access denied); the detail says why;
  * - dry-run: would have been changed.
@@ -266,13 +271,38 @@ export interface InventoryReport {
   removed: number;
   /** Resources carrying a `scheduler` tag but no `namespace` tag (`region/kind/id`): they follow no environment. */
   withoutNamespace: string[];
+  /** A newer refresh had already written the table: this one wrote nothing more and counts nothing. */
+  superseded?: boolean;
+  /** Resources still tagged for a namespace that has no environment (set by the inventory workflow). */
+  orphans?: OrphanReport;
   durationMs: number;
+}
+
+/** Resources in the inventory tagged for a namespace that has no environment (deleted while stopped, ...). */
+export interface OrphanReport {
+  resources: (AwsResource & { namespace: string; stoppedByScheduler: boolean; outcome?: AwsOutcome; after?: string })[];
+  /** How many of them the environment's stop had stopped and AWS had started again: stopped once more. */
+  restopped: number;
+}
+
+export interface StartOptions {
+  /**
+   * Start only what the environment's stop stopped (tagged `devenv-scheduler/stopped-at`).
+   * Set by environments whose stops record it; without it every stopped enabled resource is
+   * started, as stops of earlier versions recorded nothing.
+   */
+  onlyStoppedByScheduler?: boolean;
 }
 
 export interface AwsActivities {
   /** Lists tagged EC2/RDS resources in every configured region and rewrites the DynamoDB inventory. */
   refreshAwsInventory(): Promise<InventoryReport>;
+  /**
+   * For the inventory's namespaces not in `environments`: stops again what their
+   * environment's stop had stopped and AWS started since, and reports every such resource.
+   */
+  restopOrphanedAwsResources(environments: string[]): Promise<OrphanReport>;
   stopAwsResources(namespace: string, timing?: StopTiming): Promise<AwsActionReport>;
-  startAwsResources(namespace: string): Promise<AwsActionReport>;
+  startAwsResources(namespace: string, options?: StartOptions): Promise<AwsActionReport>;
   awsStatus(namespace: string): Promise<AwsStatus>;
 }

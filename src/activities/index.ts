@@ -4,10 +4,12 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
+import type { Metrics } from '../api/metrics';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { AllActivities } from '../worker';
 import { createAwsActivities } from './aws';
+import { createEventRecorder, withEvents } from './events';
 import { createEnrolment, createEnrolmentActivities, type Enrolment } from './enrolment';
 import { createKubernetesActivities, createNamespaceLister, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES } from './kubernetes';
 import { createLogNotifier } from './log-notifier';
@@ -21,7 +23,7 @@ export function loadKubeConfig(): KubeConfig {
   return kubeConfig;
 }
 
-export function createConfiguredAws(config: Config, logger: Logger): ReturnType<typeof createAwsActivities> {
+export function createConfiguredAws(config: Config, logger: Logger, metrics?: Pick<Metrics, 'awsOutcomes'>): ReturnType<typeof createAwsActivities> {
   return createAwsActivities({
     regions: config.aws.regions,
     endpoint: config.aws.endpoint,
@@ -30,6 +32,7 @@ export function createConfiguredAws(config: Config, logger: Logger): ReturnType<
     cacheMaxAgeMs: config.aws.inventoryMaxAgeMinutes * 60_000,
     dryRun: config.dryRun,
     logger: logger.child({ system: 'aws' }),
+    ...(metrics ? { outcomes: metrics.awsOutcomes } : {}),
   });
 }
 
@@ -38,8 +41,8 @@ export function createConfiguredEnrolment(config: Config, client: Client): Enrol
   return createEnrolment({ client, taskQueue: config.temporal.taskQueue, policy: config.policy, systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs });
 }
 
-export async function createActivities(config: Config, logger: Logger, client: Client): Promise<AllActivities> {
-  const aws = createConfiguredAws(config, logger);
+export async function createActivities(config: Config, logger: Logger, client: Client, metrics?: Pick<Metrics, 'awsOutcomes'>): Promise<AllActivities> {
+  const aws = createConfiguredAws(config, logger, metrics);
   // Fail at start-up, naming the setting, rather than at the first shutdown.
   await aws.ensureInventoryTable();
   const kubeConfig = loadKubeConfig();
@@ -64,7 +67,8 @@ export async function createActivities(config: Config, logger: Logger, client: C
       support: { namespace: config.support.namespace, image: config.support.image, sizes: config.support.sizes ?? DEFAULT_SUPPORT_SIZES },
     }),
     ...aws,
-    ...notifier,
+    // DRY_RUN writes nothing to the cluster, Events included.
+    ...(config.dryRun ? notifier : withEvents(notifier, createEventRecorder(kubeConfig, kubeLogger))),
     ...createSchedulerActivities(client),
     ...createEnrolmentActivities({
       client,

@@ -524,38 +524,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
     const { namespace } = support;
     const context = asyncLocalStorage.getStore();
     const runId = context?.info.workflowExecution?.runId;
-    const ttlSeconds = Math.ceil((expiresAt !== undefined ? Math.max(0, Date.parse(expiresAt) - Date.now()) : SUPPORT_POD_MAX_TTL_MS) / 1000);
-    const pod: V1Pod = {
-      metadata: {
-        name,
-        labels: { ...MANAGED_BY, [SUPPORT_POD_LABEL]: 'true' },
-        annotations: {
-          [SIZE_ANNOTATION]: size,
-          [REQUESTED_BY_ANNOTATION]: requestedBy,
-          ...(runId ? { [SUPPORT_POD_RUN_ANNOTATION]: runId } : {}),
-          ...(expiresAt !== undefined ? { [SUPPORT_POD_EXPIRES_ANNOTATION]: new Date(expiresAt).toISOString() } : {}),
-        },
-      },
-      spec: {
-        restartPolicy: 'Always',
-        automountServiceAccountToken: false,
-        // The kubelet's backstop: counted from when the pod starts on its node, so never before its workflow's expiry.
-        activeDeadlineSeconds: Math.max(1, ttlSeconds) + SUPPORT_POD_DEADLINE_MARGIN_SECONDS,
-        // What the restricted Pod Security Standard requires, which the support namespace
-        // enforces (k8s/namespace.yaml): non-root (uid 65534, "nobody", whatever user the
-        // image names), no privilege escalation, no capabilities, the runtime's seccomp profile.
-        securityContext: { runAsNonRoot: true, runAsUser: SUPPORT_POD_UID, runAsGroup: SUPPORT_POD_UID, seccompProfile: { type: 'RuntimeDefault' } },
-        containers: [
-          {
-            name: 'shell',
-            image: support.image,
-            command: ['sleep', 'infinity'],
-            resources: { requests: { ...resources }, limits: { ...resources } },
-            securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } },
-          },
-        ],
-      },
-    };
+    const pod = supportPodManifest({ name, size, requestedBy, expiresAt, runId }, support.image, resources);
     /** Created by this very request: by this workflow run, or (no run recorded on either side, an earlier version) for the same requester and size. */
     const own = (existing: V1Pod): boolean => {
       const annotations = existing.metadata?.annotations ?? {};
@@ -691,6 +660,51 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
         }
         throw error;
       }
+    },
+  };
+}
+
+/**
+ * The support pod createSupportPod creates, and the only pod k8s/admission-policy.yaml
+ * (devenv-scheduler-worker-support-pods) lets the worker create: a change here needs the
+ * same change there, or the apiserver refuses the pod (test/kubernetes.test.ts).
+ */
+export function supportPodManifest(
+  request: { name: string; size: string; requestedBy: string; expiresAt?: string; runId?: string },
+  image: string,
+  resources: PodSize,
+): V1Pod {
+  const { name, size, requestedBy, expiresAt, runId } = request;
+  const ttlSeconds = Math.ceil((expiresAt !== undefined ? Math.max(0, Date.parse(expiresAt) - Date.now()) : SUPPORT_POD_MAX_TTL_MS) / 1000);
+  return {
+    metadata: {
+      name,
+      labels: { ...MANAGED_BY, [SUPPORT_POD_LABEL]: 'true' },
+      annotations: {
+        [SIZE_ANNOTATION]: size,
+        [REQUESTED_BY_ANNOTATION]: requestedBy,
+        ...(runId ? { [SUPPORT_POD_RUN_ANNOTATION]: runId } : {}),
+        ...(expiresAt !== undefined ? { [SUPPORT_POD_EXPIRES_ANNOTATION]: new Date(expiresAt).toISOString() } : {}),
+      },
+    },
+    spec: {
+      restartPolicy: 'Always',
+      automountServiceAccountToken: false,
+      // The kubelet's backstop: counted from when the pod starts on its node, so never before its workflow's expiry.
+      activeDeadlineSeconds: Math.max(1, ttlSeconds) + SUPPORT_POD_DEADLINE_MARGIN_SECONDS,
+      // What the restricted Pod Security Standard requires, which the support namespace
+      // enforces (k8s/namespace.yaml): non-root (uid 65534, "nobody", whatever user the
+      // image names), no privilege escalation, no capabilities, the runtime's seccomp profile.
+      securityContext: { runAsNonRoot: true, runAsUser: SUPPORT_POD_UID, runAsGroup: SUPPORT_POD_UID, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'shell',
+          image,
+          command: ['sleep', 'infinity'],
+          resources: { requests: { ...resources }, limits: { ...resources } },
+          securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } },
+        },
+      ],
     },
   };
 }

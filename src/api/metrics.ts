@@ -22,6 +22,8 @@ export interface Metrics {
   notifications: Counter<'kind' | 'outcome'>;
   /** Reconciler runs by outcome: ok, partial (some namespaces failed), failed. */
   reconciles: Counter<'outcome'>;
+  /** AWS stops and starts that left a resource undone (busy, unsupported, failed) or could not run at all (error). */
+  awsOutcomes: Counter<'action' | 'outcome'>;
 }
 
 export interface MetricsSources {
@@ -110,6 +112,12 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       name: 'devenv_commands_total',
       help: 'Commands by source (slack, api), command (start, stop, prolongate, ...) and outcome (ok, invalid, refused, rejected, unknown-environment, error, ...)',
       labelNames: ['source', 'command', 'outcome'],
+      registers: [registry],
+    }),
+    awsOutcomes: new Counter({
+      name: 'devenv_aws_outcomes_total',
+      help: 'EC2/RDS resources an environment stop or start left undone, by action and outcome (busy, unsupported, failed); error: the action could not run at all',
+      labelNames: ['action', 'outcome'],
       registers: [registry],
     }),
     admissions: new Counter({

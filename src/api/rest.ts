@@ -297,7 +297,7 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       command: (_p, b) => `support start ${b.name} ${b.size}`,
       run: async (command, by) => {
         const { supportName, size } = command as { supportName: string; size: string };
-        const { waitsFor } = await environments.startSupportPod({ name: supportName, size, by, taskQueue: needsQueue(), ttlMs: options.supportPodTtlMs });
+        const { waitsFor } = await environments.startSupportPod({ name: supportName, size, by, taskQueue: needsQueue(), ttlMs: options.supportPodTtlMs, limitWaitMs: wait.waitMs });
         return {
           message: waitsFor
             ? `support pod ${supportName} (${size}) is created once the previous pod of that name, deleted at ${waitsFor.deletingSince}, has finished terminating`

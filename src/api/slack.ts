@@ -379,7 +379,8 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
   async function supportStart(who: Requester, taskQueue: string, name: string, size: string): Promise<Reply> {
     let waitsFor: SupportPodInCluster | null;
     try {
-      ({ waitsFor } = await environments.startSupportPod({ name, size, by: who.user, taskQueue, ttlMs: options.supportPodTtlMs }));
+      // The per-person limit is the new workflow's answer: waited for as long as a quick answer may take.
+      ({ waitsFor } = await environments.startSupportPod({ name, size, by: who.user, taskQueue, ttlMs: options.supportPodTtlMs, limitWaitMs: replyBudgetMs }));
     } catch (err) {
       if (err instanceof OperationError && err.kind === 'conflict') {
         return ephemeral(plain(md`:warning: Could not start support pod *${name}*: ${withMentions(err.message, err.mentions)}.`, md`${code('/devenv support list')} shows what holds the name`));

@@ -21,10 +21,10 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent, HalfProblem, StopTiming } from '../activities/contracts';
+import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent, HalfProblem, StartOptions, StopTiming } from '../activities/contracts';
 import { formatMinutes } from '../duration';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
-import { awakeAwsResources, awsProblems, describeAwsReport, describeFailure, failureType } from './messages';
+import { awakeAwsResources, awakeButUnstoppable, awsOutcomeProblems, awsProblems, describeAwsReport, describeFailure, describeLeftBehind, failureType } from './messages';
 import {
   defaultShutdownOn,
   localDate,
@@ -40,7 +40,7 @@ export type WorkloadPhase = 'running' | 'stopping' | 'stopped' | 'starting';
 export type Phase = WorkloadPhase | 'disabled';
 
 export interface LastAction {
-  action: 'enrol' | 'start' | 'stop' | 'scheduled-stop' | 'prolongate' | 'reset' | 'enable' | 'disable' | 'policy';
+  action: 'enrol' | 'start' | 'stop' | 'scheduled-stop' | 'prolongate' | 'reset' | 'enable' | 'disable' | 'policy' | 'retire';
   by: string;
   at: string;
   detail?: string;
@@ -66,6 +66,21 @@ export interface EnvironmentState {
   problems?: HalfProblem[];
   /** The environment's local date (its policy's zone) on which `prolongedMinutes` were added: a morning reset keeps a prolongation of the same day. */
   prolongedOn?: string | null;
+  /**
+   * AWS resources the last stop or start found in a transition the other way (a database
+   * still `stopping` when asked to start): followed until they settle, then acted on.
+   */
+  awsFollowUp?: AwsFollowUp | null;
+  /** The stops of this environment record what they stopped in AWS, so a start starts only that. */
+  awsStopRecorded?: boolean;
+}
+
+export interface AwsFollowUp {
+  action: 'stop' | 'start';
+  /** When the action found them in transition (ISO). */
+  since: string;
+  /** Looks taken since. */
+  looks: number;
 }
 
 /** A notification not yet delivered, and until when it is still worth delivering. */
@@ -179,6 +194,10 @@ const { awsStatus } = proxyActivities<AwsActivities>({
 const AWS_RECHECK_MS = 6 * 60 * 60 * 1000;
 /** After a stop whose AWS half failed, the next look comes sooner. */
 const AWS_RETRY_AFTER_FAILURE_MS = 30 * 60 * 1000;
+/** A resource in transition is looked at this often after a stop or start found it so... */
+const AWS_FOLLOW_UP_MS = 60 * 1000;
+/** ...and for at most this long: an RDS stop or start takes minutes, not an hour. */
+const AWS_FOLLOW_UP_FOR_MS = 60 * 60 * 1000;
 /** A namespace that leaves management but could not be restored is tried again this often. */
 const RESTORE_RETRY_MS = 10 * 60 * 1000;
 
@@ -211,6 +230,14 @@ const PATCHES = {
   lateNotificationsDropped: 'late-notifications-dropped',
   /** The main loop also wakes from a timer wait once the history is long and nothing is in progress, to continue as new. */
   wakeToContinueAsNew: 'wake-to-continue-as-new',
+  /** AWS resources found in a transition the other way are followed until they settle, then acted on. */
+  awsFollowTransitions: 'aws-follow-transitions',
+  /** Every AWS outcome other than done (busy, unsupported, failed) is a problem: announced, in the last action and in status. */
+  awsOutcomesReported: 'aws-outcomes-reported',
+  /** Stops record what they stopped in AWS; starts start only that. */
+  awsStartWhatStopStopped: 'aws-start-what-stop-stopped',
+  /** A namespace deleted: its retirement says what is left in AWS tagged for it. */
+  retireReportsAws: 'retire-reports-aws-left-behind',
 } as const;
 
 export async function environmentWorkflow(input: EnvironmentInput): Promise<EnvironmentStatus> {
@@ -220,6 +247,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   const now = (): Date => new Date();
   const state: EnvironmentState = input.state ?? enrol();
   let retired = false;
+  /** Who said the namespace was deleted (a `retire` of reason `namespace-deleted`). */
+  let deletedBy: string | null = null;
   /** Set by a `retire` of reason `unmanaged`: who asked; the main loop restores the environment, then retires it. */
   let leavingBy: string | null = input.leavingBy ?? null;
   /**
@@ -359,7 +388,63 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       const detail = `AWS could not ${action}: ${describeFailure(aws.reason)}`;
       return { problems: [{ half: 'aws', action, detail }], words: `; ${detail}` };
     }
-    return { problems: awsProblems(aws.value), words: describeAwsReport(aws.value), report: aws.value };
+    const problems = patched(PATCHES.awsOutcomesReported) ? awsOutcomeProblems(aws.value) : awsProblems(aws.value);
+    return { problems, words: describeAwsReport(aws.value), report: aws.value };
+  }
+
+  /** Resources found in a transition the other way are followed from now on; an action that found none ends any earlier follow-up. */
+  function followTransitions(action: 'stop' | 'start', report: AwsActionReport | undefined): void {
+    const busy = report?.resources.some((r) => r.outcome === 'busy') ?? false;
+    if (!busy) {
+      if (state.awsFollowUp) state.awsFollowUp = null;
+      return;
+    }
+    if (patched(PATCHES.awsFollowTransitions)) state.awsFollowUp = { action, since: now().toISOString(), looks: 0 };
+  }
+
+  function startOptions(): StartOptions | undefined {
+    return state.awsStopRecorded ? { onlyStoppedByScheduler: true } : undefined;
+  }
+
+  /**
+   * A follow-up look at resources that were in transition: the action is made again (each
+   * resource already done answers `already`). Once none is in transition, or after
+   * AWS_FOLLOW_UP_FOR_MS, the last action says what was done and when.
+   */
+  async function followUpAws(): Promise<void> {
+    const follow = state.awsFollowUp;
+    if (!follow) return;
+    const { action } = follow;
+    if (state.workloads !== (action === 'start' ? 'running' : 'stopped')) {
+      state.awsFollowUp = null; // the environment moved on: its own action said what AWS is
+      return;
+    }
+    const call = action === 'start' ? startAwsResources(namespace, startOptions()) : stopAwsResources(namespace);
+    const aws = awsOutcome(action, (await Promise.allSettled([call]))[0]);
+    actionsDone++;
+    const stillBusy = aws.report ? aws.report.resources.filter((r) => r.outcome === 'busy') : [];
+    const keepFollowing = (stillBusy.length > 0 || !aws.report) && now().getTime() - new Date(follow.since).getTime() < AWS_FOLLOW_UP_FOR_MS;
+    const others = (state.problems ?? []).filter((p) => p.half !== 'aws');
+    if (keepFollowing) {
+      state.awsFollowUp = { ...follow, looks: follow.looks + 1 };
+      setProblems([...others, ...aws.problems]);
+      return;
+    }
+    state.awsFollowUp = null;
+    const gaveUp = stillBusy.map((r) => ({
+      half: 'aws' as const,
+      action,
+      outcome: 'busy' as const,
+      detail: `AWS: ${r.kind} ${r.name ?? r.id} still ${r.before} after ${formatMinutes(AWS_FOLLOW_UP_FOR_MS / 60_000)}: not ${action === 'start' ? 'started' : 'stopped'}; ${action} the environment again`,
+    }));
+    setProblems([...others, ...aws.problems.filter((p) => p.outcome !== 'busy'), ...gaveUp]);
+    const acted = (aws.report?.resources ?? []).filter((r) => r.outcome === 'changed').map((r) => `${r.kind} ${r.name ?? r.id}`);
+    const at = describeInstantFixed(now(), policy.timeZone);
+    const done = acted.length
+      ? `AWS: ${action === 'start' ? 'started' : 'stopped'} ${acted.join(', ')} at ${at}, once ${action === 'start' ? 'stopping' : 'starting'} had finished`
+      : `AWS: nothing left to ${action} at ${at}`;
+    const problems = (state.problems ?? []).filter((p) => p.half === 'aws');
+    record(action, 'scheduler', `${done}${problems.length ? `; ${problems.map((p) => p.detail).join('; ')}` : ''}`);
   }
 
   function setProblems(problems: HalfProblem[]): void {
@@ -388,6 +473,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     state.warningsSent = [];
     state.awsCheckedAt = now().toISOString();
     setProblems(aws.problems);
+    followTransitions('stop', aws.report);
+    if (!state.awsStopRecorded && patched(PATCHES.awsStartWhatStopStopped)) state.awsStopRecorded = true;
     record(action, by, `${report.changed.length} workloads scaled to 0${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`);
     announce({ kind: 'stopped', namespace, by, report, ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}) });
     return result(`${namespace} stopped by ${by}: ${report.changed.length} workloads scaled to 0${aws.words}.`, report, aws.report);
@@ -422,11 +509,14 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   async function recheckAws(): Promise<void> {
     state.awsCheckedAt = now().toISOString(); // the next look waits its turn, whatever this one finds
     const actionsBefore = actionsDone;
-    const awake = awakeAwsResources(await awsStatus(namespace));
+    const status = await awsStatus(namespace);
+    const awake = awakeAwsResources(status);
     if (actionsDone !== actionsBefore || state.workloads !== 'stopped') return; // a stop or start came meanwhile: it said what AWS is
     if (awake.length === 0) {
-      if (state.problems?.some((p) => p.half === 'aws')) {
-        setProblems((state.problems ?? []).filter((p) => p.half !== 'aws'));
+      // Up and unstoppable (a read replica, ...): said again at each look, never cleared as if stopped.
+      const unstoppable = patched(PATCHES.awsOutcomesReported) ? awakeButUnstoppable(status) : [];
+      if (state.problems?.some((p) => p.half === 'aws') || unstoppable.length > 0) {
+        setProblems([...(state.problems ?? []).filter((p) => p.half !== 'aws'), ...unstoppable]);
         changed();
       }
       return;
@@ -455,7 +545,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     state.workloads = 'starting';
     changed();
     // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
-    const [kubernetes, awsResult] = await bothHalves(startNamespace(namespace), startAwsResources(namespace)).catch((err: unknown) => {
+    const [kubernetes, awsResult] = await bothHalves(startNamespace(namespace), startAwsResources(namespace, startOptions())).catch((err: unknown) => {
       state.workloads = before; // histories from before independent halves: the first failure failed the whole start
       throw err;
     });
@@ -470,6 +560,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     state.workloads = 'running';
     state.awsCheckedAt = null;
     setProblems(aws.problems);
+    followTransitions('start', aws.report);
     // Armed whatever AWS did: the workloads are up, so tonight's shutdown must come.
     let plan = 'the scheduler is disabled, so it stays up until stopped';
     if (state.enabled) {
@@ -516,6 +607,15 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
         if (!retired && historyIsLong() && allHandlersFinished()) await continueAsNew<typeof environmentWorkflow>(continuedInput());
       }
     }
+  }
+
+  /** The namespace is gone; its AWS resources are not: the retirement says which are left, and in what state. */
+  async function reportLeftBehind(by: string): Promise<void> {
+    const [status] = await Promise.allSettled([awsStatus(namespace)]);
+    const detail = status.status === 'fulfilled' ? describeLeftBehind(namespace, status.value) : `namespace deleted; AWS could not be read to say what is left tagged for it: ${describeFailure(status.reason)}`;
+    log.warn('environment retired: its namespace was deleted', { namespace, aws: detail });
+    record('retire', by, detail);
+    changed();
   }
 
   setHandler(statusQuery, () => ({
@@ -617,7 +717,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   setHandler(retireSignal, (request?: { reason: RetireReason; by: string }) => {
     if (request?.reason === 'unmanaged') leavingBy ??= request.by;
-    else retired = true;
+    else {
+      retired = true;
+      deletedBy ??= request?.by ?? 'scheduler';
+    }
     version++;
   });
 
@@ -626,15 +729,33 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     if (leavingBy !== null) throw new Error(`${namespace} is no longer managed (retired by ${leavingBy}); its workloads are being restored`);
   }
 
-  type TimedEvent = { kind: 'warning'; offsetMinutes: number; at: Date } | { kind: 'shutdown'; at: Date } | { kind: 'aws-recheck'; at: Date };
+  type TimedEvent =
+    | { kind: 'warning'; offsetMinutes: number; at: Date }
+    | { kind: 'shutdown'; at: Date }
+    | { kind: 'aws-recheck'; at: Date }
+    | { kind: 'aws-follow-up'; at: Date };
 
-  /** The next timed event: an unsent warning, else the shutdown; while stopped, the next AWS re-check. */
+  /** The next look at AWS resources in transition, while the environment is where the action that found them left it. */
+  function followUpEvent(workloads: WorkloadPhase): TimedEvent | null {
+    const follow = state.awsFollowUp;
+    if (!follow || workloads !== (follow.action === 'start' ? 'running' : 'stopped')) return null;
+    return { kind: 'aws-follow-up', at: new Date(new Date(follow.since).getTime() + (follow.looks + 1) * AWS_FOLLOW_UP_MS) };
+  }
+
+  /** The next timed event: an unsent warning, else the shutdown; while stopped, the next AWS re-check; a follow-up of AWS in transition first when it is due sooner. */
   function nextEvent(): TimedEvent | null {
+    const followUp = followUpEvent(state.workloads);
     if (state.workloads === 'stopped' && state.awsCheckedAt) {
+      if (followUp) return followUp;
       if (recheckInFlight) return null;
-      const interval = state.problems?.some((p) => p.half === 'aws' && p.action === 'stop') ? AWS_RETRY_AFTER_FAILURE_MS : AWS_RECHECK_MS;
-      return { kind: 'aws-recheck', at: new Date(new Date(state.awsCheckedAt).getTime() + interval) };
+      const failed = state.problems?.some((p) => p.half === 'aws' && p.action === 'stop' && p.outcome !== 'unsupported');
+      return { kind: 'aws-recheck', at: new Date(new Date(state.awsCheckedAt).getTime() + (failed ? AWS_RETRY_AFTER_FAILURE_MS : AWS_RECHECK_MS)) };
     }
+    const scheduled = scheduledEvent();
+    return followUp && (!scheduled || dueAt(followUp) < dueAt(scheduled)) ? followUp : scheduled;
+  }
+
+  function scheduledEvent(): TimedEvent | null {
     if (!state.enabled || state.workloads !== 'running' || !state.shutdownAt) return null;
     const shutdownAt = new Date(state.shutdownAt);
     const warning = plannedWarnings(shutdownAt, policy).find((w) => !state.warningsSent.includes(w.offsetMinutes));
@@ -657,6 +778,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     if (event.kind === 'aws-recheck') {
       await recheckAwsUnderLock();
+      return;
+    }
+    if (event.kind === 'aws-follow-up') {
+      await followUpAws();
       return;
     }
     state.warningsSent.push(event.offsetMinutes);
@@ -696,6 +821,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     return { ...input, policy, state, enabled: state.enabled, dispatchAheadMs, undelivered: [...outbox.values()], ...(leavingBy !== null ? { leavingBy } : {}) };
   }
 
+  // Running, so no stop of an earlier version is outstanding: from now on what a stop stops is recorded.
+  if (state.workloads === 'running' && !state.awsStopRecorded && patched(PATCHES.awsStartWhatStopStopped)) state.awsStopRecorded = true;
   changed();
   for (const notification of input.undelivered ?? []) deliver(notification);
   while (!retired) {
@@ -737,6 +864,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
   }
 
+  if (deletedBy !== null && patched(PATCHES.retireReportsAws)) await reportLeftBehind(deletedBy);
   await condition(() => allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && outbox.size === 0);
   log.info('environment retired', { namespace });
   return { namespace, phase: phase(), policy, ...state, shutdownDescription: null };

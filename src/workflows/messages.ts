@@ -5,9 +5,15 @@
 import type { AwsActionReport, AwsOutcome, AwsResource, AwsStatus, HalfProblem } from '../activities/contracts';
 
 const OUTCOME_WORDS: Record<'stop' | 'start', Partial<Record<AwsOutcome, string>>> = {
-  stop: { changed: 'stopping', already: 'already stopped', busy: 'still starting (stopped next time)', 'dry-run': 'would stop (dry run)' },
-  start: { changed: 'starting', already: 'already running', busy: 'still stopping (start again shortly)', 'dry-run': 'would start (dry run)' },
+  stop: { changed: 'stopping', already: 'already stopped', busy: 'still starting (stopped once it is up)', 'dry-run': 'would stop (dry run)' },
+  start: { changed: 'starting', already: 'already running', busy: 'still stopping (started once it has stopped)', 'dry-run': 'would start (dry run)' },
 };
+
+/** States in which a resource costs money and a stop would act on it. */
+const AWAKE_STATES = new Set(['pending', 'running', 'available', 'starting']);
+
+/** Outcomes that leave nothing undone: the resource is where it was asked to be, or is not the environment's to move. */
+const DONE_OUTCOMES: ReadonlySet<AwsOutcome> = new Set(['changed', 'already', 'excluded', 'gone', 'dry-run']);
 
 /** "; AWS: 2 stopping, 1 already stopped; not possible: rds-instance db-replica (read replica)" or "" when nothing is tagged. */
 export function describeAwsReport(report: AwsActionReport): string {
@@ -24,15 +30,46 @@ export function describeAwsReport(report: AwsActionReport): string {
   return `; AWS: ${summary || 'nothing to do'}${problems.length ? `; not possible: ${problems.join(', ')}` : ''}`;
 }
 
-/** Resources a stop counts as not done: AWS refused, or the activity reported them failed. */
+/** Resources a stop counts as not done: AWS refused, or the activity reported them failed (histories before every outcome was reported). */
 export function awsProblems(report: AwsActionReport): HalfProblem[] {
   return report.resources
     .filter((r) => r.outcome === 'failed')
     .map((r) => ({ half: 'aws', action: report.action, detail: `AWS could not ${report.action} ${r.kind} ${r.name ?? r.id}${r.detail ? ` (${r.detail})` : ''}` }));
 }
 
-/** States in which a resource costs money and a stop would act on it. */
-const AWAKE_STATES = new Set(['pending', 'running', 'available', 'starting']);
+/** Every resource the action left undone (failed, busy, unsupported), one sentence each, for the announcement, the last action and `status`. */
+export function awsOutcomeProblems(report: AwsActionReport): HalfProblem[] {
+  return report.resources
+    .filter((r) => !DONE_OUTCOMES.has(r.outcome))
+    .map((r) => {
+      const what = `${r.kind} ${r.name ?? r.id}`;
+      const detail =
+        r.outcome === 'busy'
+          ? `AWS: ${what} is still ${r.before}: ${report.action === 'start' ? 'started once it has stopped' : 'stopped once it is up'}`
+          : r.outcome === 'unsupported'
+            ? `AWS cannot ${report.action} ${what} (${r.detail ?? 'not supported'})`
+            : `AWS could not ${report.action} ${what}${r.detail ? ` (${r.detail})` : ''}`;
+      return { half: 'aws', action: report.action, outcome: r.outcome, detail };
+    });
+}
+
+/** Resources of a stopped environment that are up and that AWS cannot stop (read replicas, Auto Scaling group members, ...): the re-check keeps saying so. */
+export function awakeButUnstoppable(status: AwsStatus): HalfProblem[] {
+  return status.resources
+    .filter((r) => r.scheduler === 'enabled' && r.unsupported && AWAKE_STATES.has(r.state))
+    .map((r) => ({ half: 'aws', action: 'stop', outcome: 'unsupported', detail: `AWS cannot stop ${r.kind} ${r.name ?? r.id}, which is ${r.state} (${r.unsupported})` }));
+}
+
+/** What a namespace deleted while its environment ends leaves in AWS: everything still tagged for it and enabled. */
+export function describeLeftBehind(namespace: string, status: AwsStatus): string {
+  const left = status.resources.filter((r) => r.scheduler === 'enabled');
+  if (left.length === 0) return `namespace deleted; nothing tagged namespace=${namespace} is left in AWS`;
+  const names = left.map((r) => `${r.kind} ${r.name ?? r.id} (${r.state}${r.stoppedAt ? ', stopped by its environment' : ''})`).join(', ');
+  return (
+    `namespace deleted; still tagged namespace=${namespace} in AWS: ${names}. ` +
+    'Delete or retag them; meanwhile each inventory refresh stops again those its environment had stopped and reports the rest'
+  );
+}
 
 /** What a stopped environment's re-check must stop again: enabled resources that are up, and that AWS can stop. */
 export function awakeAwsResources(status: AwsStatus): AwsResource[] {

@@ -9,25 +9,42 @@
  * the pod is deleted by its uid, so a pod of the same name that is not this workflow's is
  * never deleted; and the memo says when it expires and which pod is its own, so `support
  * list` joins workflows and pods from the Temporal server and the cluster alone.
+ *
+ * Since SUPPORT_POD_SLOT_PATCH, one started with a per-requester limit first takes one of
+ * its requester's slots, a child workflow `support-slot/<requester>/<n>` for n in 1..limit:
+ * the Temporal server starts at most one running workflow per id, so two starts (from two
+ * API processes, or at once) never take the same slot, and one that finds every slot taken
+ * fails before it creates anything. The slot lives exactly as long as this workflow: it is
+ * cancelled before this one ends, and the server terminates it if this one is ended any
+ * other way (ParentClosePolicy TERMINATE), an operator's terminate included.
  */
 import {
   ActivityCancellationType,
+  allHandlersFinished,
+  ApplicationFailure,
   CancellationScope,
+  ChildWorkflowCancellationType,
   condition,
   defineQuery,
   defineSignal,
+  defineUpdate,
   isCancellation,
+  ParentClosePolicy,
   patched,
   proxyActivities,
   setHandler,
+  startChild,
   upsertMemo,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { KubernetesActivities, SupportPod } from '../activities/contracts';
 
 export const DEFAULT_SUPPORT_POD_TTL_MS = 8 * 60 * 60 * 1000;
 
 /** Workflows started before it created the pod first and started the clock after, and deleted by name. */
 export const SUPPORT_POD_OWN_POD_PATCH = 'support-pod-own-pod';
+/** A workflow started before it takes no slot: the API counted its requester's pods itself. */
+export const SUPPORT_POD_SLOT_PATCH = 'support-pod-slot';
 
 export interface SupportPodInput {
   name: string;
@@ -36,6 +53,12 @@ export interface SupportPodInput {
   requestedBy: string;
   /** Deleted after this long even if nobody stops it (default 8h). */
   ttlMs?: number;
+  /**
+   * Support pods one requester may have at once (SUPPORT_MAX_PODS_PER_USER): the workflow
+   * takes one of that many slots of `requestedBy`, or fails (`SupportPodLimitReached`)
+   * without creating anything when all are taken. Absent: no limit (the operators' CLI).
+   */
+  maxPerRequester?: number;
 }
 
 export interface SupportPodResult {
@@ -50,6 +73,8 @@ export interface SupportPodState {
   pod: SupportPod | null;
   expiresAt: string | null;
   stopRequestedBy: string | null;
+  /** The requester's slot it holds (1..maxPerRequester); null: every one was taken; absent: none asked for, or not taken yet. */
+  slot?: number | null;
 }
 
 /** Memo `supportPod` of a support-pod workflow: who asked (set when it starts), then when it ends and its pod's uid (set by the workflow). */
@@ -65,8 +90,15 @@ export const SUPPORT_POD_MEMO = 'supportPod';
 
 export const supportPodWorkflowId = (name: string): string => `support/${name}`;
 
+export const supportPodSlotWorkflowId = (requestedBy: string, slot: number): string => `support-slot/${requestedBy}/${slot}`;
+
 export const stopSupportPodSignal = defineSignal<[{ by: string }]>('stopSupportPod');
 export const supportPodStateQuery = defineQuery<SupportPodState>('supportPodState');
+/** Answers once the workflow has taken a slot (its number) or found every one taken (null): the API's answer to `support start`. */
+export const supportPodSlotUpdate = defineUpdate<number | null>('supportPodSlot');
+
+/** Failure type of a support-pod workflow whose requester has all their slots taken. */
+export const SUPPORT_POD_LIMIT_REACHED = 'SupportPodLimitReached';
 
 const { createSupportPod, deleteSupportPod } = proxyActivities<Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'>>({
   startToCloseTimeout: '1 minute',
@@ -95,6 +127,76 @@ export async function supportPodWorkflow(input: SupportPodInput): Promise<Suppor
   });
   setHandler(supportPodStateQuery, () => state);
 
+  if (input.maxPerRequester === undefined || !patched(SUPPORT_POD_SLOT_PATCH)) return supportPod(input, ttlMs, state);
+
+  setHandler(supportPodSlotUpdate, async () => {
+    await condition(() => state.slot !== undefined);
+    return state.slot ?? null;
+  });
+  const slot = await takeSlot(input.requestedBy, input.maxPerRequester);
+  state.slot = slot?.number ?? null;
+  if (!slot) {
+    await condition(allHandlersFinished);
+    const limit = input.maxPerRequester;
+    throw ApplicationFailure.nonRetryable(
+      `you have ${limit} support pod${limit === 1 ? '' : 's'} already, the most one person may have at once; stop one first (support stop <name>)`,
+      SUPPORT_POD_LIMIT_REACHED,
+    );
+  }
+  try {
+    return await supportPod(input, ttlMs, state);
+  } finally {
+    await CancellationScope.nonCancellable(() => slot.release());
+  }
+}
+
+/** Holds one slot of a requester while its parent support-pod workflow runs; ends when the parent cancels it, or the server terminates it with the parent. */
+export async function supportPodSlotWorkflow(): Promise<void> {
+  try {
+    await condition(() => false);
+  } catch (err) {
+    // Cancelled by its parent: the slot is given back, which is this workflow's normal end.
+    if (isCancellation(err)) return;
+    throw err;
+  }
+}
+
+interface Slot {
+  number: number;
+  /** Ends the slot's workflow and waits until it has ended, so the slot is free before the support pod's workflow ends. */
+  release(): Promise<void>;
+}
+
+/** The first free slot of 1..count, or null when each is held by a running support-pod workflow. */
+async function takeSlot(requestedBy: string, count: number): Promise<Slot | null> {
+  for (let number = 1; number <= count; number++) {
+    const holding = new CancellationScope();
+    try {
+      const child = await holding.run(() =>
+        startChild(supportPodSlotWorkflow, {
+          workflowId: supportPodSlotWorkflowId(requestedBy, number),
+          parentClosePolicy: ParentClosePolicy.TERMINATE,
+          cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+        }),
+      );
+      // Ended by release() or, should an operator end it, earlier: either way there is nothing to wait for then.
+      const ended = child.result().catch(() => undefined);
+      return {
+        number,
+        release: async () => {
+          holding.cancel();
+          await ended;
+        },
+      };
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) continue;
+      throw err;
+    }
+  }
+  return null;
+}
+
+async function supportPod(input: SupportPodInput, ttlMs: number, state: SupportPodState): Promise<SupportPodResult> {
   if (!patched(SUPPORT_POD_OWN_POD_PATCH)) {
     state.pod = await createSupportPod({ name: input.name, size: input.size, requestedBy: input.requestedBy });
     state.expiresAt = new Date(Date.now() + ttlMs).toISOString();

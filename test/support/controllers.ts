@@ -67,12 +67,7 @@ export async function startControllers(
       '--node-ip=10.0.0.10',
       '--server-address=',
       `--config=${KWOK_STAGES}`,
-    ], {
-      // kwok's newer client-go asks for watch streams, which need an etcd that answers
-      // progress requests (3.4.31 or later; Debian's is 3.4.23): without this its watches
-      // end every few seconds and it misses Pods. A client-go feature gate, by environment.
-      KUBE_FEATURE_WatchListClient: 'false',
-    }),
+    ]),
   ];
 
   const core = kubeConfig.makeApiClient(CoreV1Api);

@@ -3,7 +3,7 @@
  * interface, remember every call with the (possibly skipped) server time, and report
  * plausible results. Used where the real Kubernetes or Slack are not the point of the test.
  */
-import type { ActionReport, AwsActionReport, AwsActivities, AwsResource, AwsResourceResult, EnvironmentActivities, EnvironmentEvent, StopTiming } from '../../src/activities/contracts';
+import type { ActionReport, AwsActionReport, AwsActivities, AwsResource, AwsResourceResult, EnvironmentActivities, EnvironmentEvent, StartOptions, StopTiming } from '../../src/activities/contracts';
 
 export interface RecordedCall {
   name: 'stopNamespace' | 'startNamespace' | 'notify' | 'stopAwsResources' | 'startAwsResources' | 'awsStatus';
@@ -11,6 +11,8 @@ export interface RecordedCall {
   event?: EnvironmentEvent;
   /** A stop's instant when it was handed over ahead of it. Not held here: the clock may be the test server's skipped one. */
   timing?: StopTiming;
+  /** What an AWS start was asked to start. */
+  startOptions?: StartOptions;
   atMs: number;
 }
 
@@ -19,6 +21,8 @@ export type RecordingActivities = EnvironmentActivities &
     calls: RecordedCall[];
     /** What the next AWS stop reports, e.g. an RDS instance that started by itself. */
     awsStopResults: AwsResourceResult[][];
+    /** What the next AWS start reports, e.g. a database still stopping. */
+    awsStartResults: AwsResourceResult[][];
     /** What the next AWS status read finds (default: nothing tagged). */
     awsStatusResults: AwsResource[][];
     /** While set, stopNamespace records its call, then waits for this before it answers (a stop in progress). */
@@ -36,6 +40,7 @@ export type RecordingActivities = EnvironmentActivities &
 export function recordingActivities(clock: () => Promise<number>): RecordingActivities {
   const calls: RecordedCall[] = [];
   const awsStopResults: AwsResourceResult[][] = [];
+  const awsStartResults: AwsResourceResult[][] = [];
   const awsReport = (namespace: string, action: 'stop' | 'start', resources: AwsResourceResult[]): AwsActionReport => ({
     namespace,
     action,
@@ -62,6 +67,7 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
   const activities: RecordingActivities = {
     calls,
     awsStopResults,
+    awsStartResults,
     awsStatusResults: [],
     kubernetesInFlight,
     async stopAwsResources(namespace, timing) {
@@ -69,10 +75,10 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
       if (activities.awsFailure) throw activities.awsFailure();
       return awsReport(namespace, 'stop', awsStopResults.shift() ?? []);
     },
-    async startAwsResources(namespace) {
-      calls.push({ name: 'startAwsResources', namespace, atMs: await clock() });
+    async startAwsResources(namespace, startOptions) {
+      calls.push({ name: 'startAwsResources', namespace, startOptions, atMs: await clock() });
       if (activities.awsFailure) throw activities.awsFailure();
-      return awsReport(namespace, 'start', []);
+      return awsReport(namespace, 'start', awsStartResults.shift() ?? []);
     },
     async awsStatus(namespace) {
       calls.push({ name: 'awsStatus', namespace, atMs: await clock() });
