@@ -9,10 +9,9 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# `npm install` rather than `npm ci`, as .ci/run does: package-lock.json pins every
-# version but lacks other platforms' optional @swc/core binaries, which `npm ci` insists
-# on. With the lock file present, install resolves nothing anew.
-RUN npm install --no-audit --no-fund
+# `npm ci`, as .ci/run does: what package-lock.json pins, or a failure if it disagrees
+# with package.json.
+RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
@@ -23,7 +22,7 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production HOME=/tmp
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm install --omit=dev --no-audit --no-fund \
+RUN npm ci --omit=dev --no-audit --no-fund \
     && npm cache clean --force \
     && rm -rf /root/.npm
 # lib/ holds the workflows already bundled (lib/workflow-bundle.js, written by npm run

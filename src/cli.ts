@@ -2,7 +2,8 @@
  * `devenv`: the operators' command line. The same commands as `/devenv` in Slack (parsed
  * by the same table), run against Temporal directly, plus two for operators:
  * `devenv schedules ensure` and `devenv reconcile`. Settings come from the same
- * environment variables as the service (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE...).
+ * environment variables as the service (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE,
+ * TEMPORAL_TLS_*, TEMPORAL_API_KEY, TEMPORAL_PROFILE...).
  *
  * Exit codes: 0 done, 1 failed (Temporal unreachable, internal error), 2 bad command or
  * settings, 3 no such environment or support pod, 4 refused (e.g. prolongating a stopped one),
@@ -10,11 +11,12 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { formatCommand, helpLines, parseCommand, type Command } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { formatMinutes } from './duration';
 import { createEnvironments, InProgressError, OperationError, type Environments, type SupportPodList } from './environments';
+import { connectClient } from './temporal/connection';
 import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
 import { createConfiguredAws, loadKubeConfig } from './activities';
@@ -33,7 +35,8 @@ const USAGE = [
   'devenv reconcile --dry-run           say what reconcile would do to each namespace, and why, changing nothing',
   'devenv aws create-table              create the DynamoDB inventory table (INVENTORY_TABLE) if it is missing',
   '',
-  'Temporal: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TASK_QUEUE.',
+  'Temporal: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TASK_QUEUE; TLS, mTLS and API keys as for the',
+  'temporal CLI: TEMPORAL_TLS_*, TEMPORAL_API_KEY, or a temporal.toml profile (TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE).',
   'start, stop and prolongate wait up to COMMAND_WAIT_SECONDS (default 20), then exit 5 if still in progress.',
 ].join('\n');
 
@@ -70,10 +73,9 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
   const parsed = ops ? undefined : parseCommand(text, { supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES) });
   if (parsed && !parsed.ok) throw new UsageError(`${parsed.error}\nusage: ${parsed.usage.map((u) => u.replace(/^\/devenv/, 'devenv')).join('\n       ')}`);
 
+  // No cluster named: the local dev server of `npm start`, in plaintext.
   const address = config.temporal.address ?? `127.0.0.1:${config.temporal.devServerPort}`;
-  const connection = await Connection.connect({ address, connectTimeout: '5s' }).catch((err: unknown) => {
-    throw new Error(`cannot reach Temporal at ${address} (set TEMPORAL_ADDRESS): ${err instanceof Error ? err.message : String(err)}`);
-  });
+  const connection = await connectClient(address, config.temporal.address ? config.temporal.connection : {}, 5000);
   try {
     const client = new Client({ connection, namespace: config.temporal.namespace });
     const print = (human: string, data: unknown) => out(values.json ? JSON.stringify(data, null, 2) : human);
@@ -103,7 +105,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
 
 /** Prints the outcome; returns an exit code other than 0 where the outcome needs one. */
 async function execute(command: Command, environments: Environments, config: Config, print: (human: string, data: unknown) => void): Promise<number | void> {
-  const by = `cli:${os.userInfo().username}`;
+  const by = `cli:${operatorName()}`;
   switch (command.name) {
     case 'help':
       return print(USAGE, helpLines('devenv'));
@@ -160,6 +162,19 @@ async function execute(command: Command, environments: Environments, config: Con
     }
   }
   throw new UsageError(`devenv cannot run ${formatCommand(command)}`);
+}
+
+/**
+ * Who runs the command, for the record of who did what: the login name, or `uid-N` for a
+ * uid without a passwd entry (the image runs as uid 10001, which has none, and
+ * `os.userInfo()` throws there).
+ */
+export function operatorName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid-${process.getuid?.() ?? 'unknown'}`;
+  }
 }
 
 /**

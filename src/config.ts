@@ -9,6 +9,7 @@ import { MAX_HOLD_MS } from './activities/timing';
 import { parseDuration } from './duration';
 import { DEFAULT_SUPPORT_SIZES, type CommandFamily } from './commands';
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
+import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
 import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './workflows/shutdown-policy';
 
 export const clockTime = z
@@ -265,8 +266,9 @@ const schema = z.object({
   MAX_PROLONGATION: durationMinutes.default(4 * 60),
   // Capped so an after-hours start can never keep an environment up overnight.
   AFTER_HOURS_WINDOW: durationMinutes.pipe(z.number().max(12 * 60, 'must be at most 12h')).default(2 * 60),
-  TEMPORAL_ADDRESS: z.string().min(1).optional(),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  // Checked here; read, with the profile they override and the rest of the connection, by src/temporal/connection.ts.
+  TEMPORAL_ADDRESS: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^\s:/]+):\d{1,5}$/, 'must be host:port, e.g. temporal-frontend.temporal:7233 or devenv.a1b2c.tmprl.cloud:7233').optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
   TASK_QUEUE: z.string().min(1).default('devenv-scheduler'),
   API_PORT: port.default(3000),
   TEMPORAL_DEV_PORT: port.default(7233),
@@ -354,15 +356,22 @@ const schema = z.object({
 });
 
 /** Their values never appear in an error message, which may end up in a log. */
-const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'API_TOKENS', 'API_READ_TOKENS']);
+const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'API_TOKENS', 'API_READ_TOKENS', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_KEY_DATA']);
 
 export interface Config {
   /** Defaults every environment starts with; a namespace may override them. */
   policy: EnvironmentPolicy;
   resetTime: string;
   temporal: {
+    /** Unset: `npm start` runs the local dev server. From TEMPORAL_ADDRESS or the profile, as `namespace` and `connection` are. */
     address?: string;
     namespace: string;
+    /** TLS, API key and gRPC headers for `address` (src/temporal/connection.ts). Holds secrets: never logged. */
+    connection: TemporalConnectionOptions;
+    /** What protects the connection, for the banner and the log: `plaintext`, `mTLS (client certificate CN=...)`, `API key`... */
+    security: string;
+    /** The temporal.toml profile the settings came from; undefined: TEMPORAL_* variables alone. */
+    profileSource?: string;
     taskQueue: string;
     devServerPort: number;
     uiPort: number;
@@ -442,16 +451,21 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
   const result = schema.safeParse(present);
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => {
-        const name = String(issue.path[0]);
-        const shown = !(name in present) ? ' (unset)' : SECRET_SETTINGS.has(name) ? ' (value hidden)' : `=${JSON.stringify(env[name])}`;
-        return `${name}${shown}: ${issue.message}`;
-      }),
-    );
-  }
+  // The connection to Temporal: TEMPORAL_* variables and temporal.toml profiles, as Temporal's CLI reads them. Its messages never hold a secret.
+  const temporal = loadTemporalProfile(present as Record<string, string>);
+  const problems = [
+    ...(result.success
+      ? []
+      : result.error.issues.map((issue) => {
+          const name = String(issue.path[0]);
+          const shown = !(name in present) ? ' (unset)' : SECRET_SETTINGS.has(name) ? ' (value hidden)' : `=${JSON.stringify(env[name])}`;
+          return `${name}${shown}: ${issue.message}`;
+        })),
+    ...temporal.problems,
+  ];
+  if (!result.success || !temporal.profile || problems.length > 0) throw new ConfigError(problems);
   const c = result.data;
+  const profile = temporal.profile;
   return {
     policy: {
       shutdownTime: c.SHUTDOWN_TIME,
@@ -464,8 +478,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     resetTime: c.RESET_TIME,
     temporal: {
-      address: c.TEMPORAL_ADDRESS,
-      namespace: c.TEMPORAL_NAMESPACE,
+      address: profile.address,
+      namespace: profile.namespace ?? 'default',
+      connection: profile.connection,
+      security: profile.security,
+      profileSource: profile.source,
       taskQueue: c.TASK_QUEUE,
       devServerPort: c.TEMPORAL_DEV_PORT,
       uiPort: c.TEMPORAL_UI_PORT,

@@ -299,6 +299,8 @@ export interface Environments {
   running(namespace: string): Promise<EnvironmentSummary | undefined>;
   /** How many running environments are in each phase (Temporal visibility counts, no listing). */
   countByPhase(): Promise<Record<Phase, number>>;
+  /** Running environments whose shutdown is more than `graceMs` past: a scheduled stop that did not happen. */
+  countOverdue(graceMs: number): Promise<number>;
   /** Fails at once, from the server alone, when the environment is unknown or retired: no worker needed to say so. */
   ensureManaged(namespace: string): Promise<void>;
   start(namespace: string, by: string, wait?: UpdateWait): Promise<ActionResult>;
@@ -546,6 +548,11 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
       const phases: Phase[] = ['running', 'stopping', 'stopped', 'starting', 'disabled'];
       const counts = await Promise.all(phases.map((phase) => client.workflow.count(`${RUNNING_ENVIRONMENTS} AND EnvPhase = '${phase}'`)));
       return Object.fromEntries(phases.map((phase, i) => [phase, counts[i]!.count])) as Record<Phase, number>;
+    },
+
+    async countOverdue(graceMs) {
+      const before = new Date(Date.now() - graceMs).toISOString();
+      return (await client.workflow.count(`${RUNNING_ENVIRONMENTS} AND EnvPhase = 'running' AND EnvNextShutdown < '${before}'`)).count;
     },
 
     ensureManaged,

@@ -3,23 +3,28 @@
  * a local Temporal dev server (the embedded default); with it, it joins that cluster.
  * Then it registers what Temporal needs, runs the worker and serves the API.
  */
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
+import { Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
 import { createKubernetesActivities, createNamespaceReader, createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
+import { measuredActivities } from './activities/measured';
 import { createSlackRouter } from './api/slack';
 import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createEnvironments, type SupportPolicy } from './environments';
 import { createLogger, type Logger } from './logger';
+import { connectClient, connectNative, TemporalConnectError } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { httpCloseTimeoutMs } from './shutdown';
 import { ensureSchedules, RECONCILE_SCHEDULE_ID, registerSearchAttributes } from './temporal/setup';
 import { createWorker } from './worker';
+
+/** A running environment this long past its shutdown counts as overdue (devenv_environments_overdue): its stop did not happen. */
+const OVERDUE_AFTER_MS = 5 * 60_000;
 
 async function main(config: Config, logger: Logger): Promise<void> {
   // main owns SIGINT/SIGTERM (below), so the API and webhook stop before the worker drains.
@@ -37,7 +42,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   let devServer: DevServer | undefined;
   let address = config.temporal.address;
   if (!address) {
-    logger.info('TEMPORAL_ADDRESS not set: starting a local Temporal dev server');
+    logger.info('TEMPORAL_ADDRESS not set (nor a temporal.toml profile with an address): starting a local Temporal dev server');
     devServer = await startDevServer({
       port: config.temporal.devServerPort,
       uiPort: config.temporal.uiPort,
@@ -47,21 +52,30 @@ async function main(config: Config, logger: Logger): Promise<void> {
     address = devServer.address;
   }
   const { namespace, taskQueue } = config.temporal;
+  // The local dev server speaks plaintext; TLS and API keys are for a cluster (config.ts refuses them without an address).
+  const remote = devServer ? {} : config.temporal.connection;
+  const security = devServer ? 'local dev server' : config.temporal.security;
 
-  const connection = await Connection.connect({ address });
+  // A certificate, server or API key refused ends the start here, with one line saying why (main's catch).
+  const connection = await connectClient(address, remote);
   const client = new Client({ connection, namespace });
   if (!devServer) await registerSearchAttributes(connection, namespace);
 
-  const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client).countByPhase() });
+  // Counts of environments come from the worker role alone, so that a sum over every pod counts each environment once.
+  const environments = createEnvironments(client);
+  const metrics = createMetrics(
+    runsWorker ? { environmentsByPhase: () => environments.countByPhase(), environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS) } : {},
+  );
+
   let worker: Worker | undefined;
   let schedules: Record<string, string> = {};
   if (runsWorker) {
     schedules = await ensureSchedules(client, config);
     worker = await createWorker({
-      connection: await NativeConnection.connect({ address }),
+      connection: await connectNative(address, remote),
       namespace,
       taskQueue,
-      activities: await createActivities(config, logger, client, metrics),
+      activities: measuredActivities(await createActivities(config, logger, client, metrics), metrics),
       ...config.worker,
     });
   }
@@ -114,6 +128,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
       role: config.role,
       temporal: address,
       temporalNamespace: namespace,
+      temporalSecurity: security,
+      ...(config.temporal.profileSource ? { temporalProfile: config.temporal.profileSource } : {}),
       ...(devServer ? { temporalWebUi: devServer.uiUrl } : {}),
       taskQueue,
       api: `http://127.0.0.1:${apiPort}`,
@@ -128,7 +144,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   console.log(
     [
       '',
-      `  Temporal      ${address} (namespace ${namespace})${devServer ? ', local dev server' : ''}`,
+      `  Temporal      ${address} (namespace ${namespace}), ${security}${!devServer && config.temporal.profileSource ? `; ${config.temporal.profileSource}` : ''}`,
       ...(devServer ? [`  Temporal UI   ${devServer.uiUrl}`] : []),
       `  Worker        ${runsWorker ? `task queue ${taskQueue}` : 'not in this process (SERVICE_ROLE=api)'}`,
       ...(runsWorker ? [`  AWS           ${config.aws.regions.length ? config.aws.regions.join(', ') : 'off (set AWS_REGIONS)'}`] : []),
@@ -237,6 +253,8 @@ try {
   throw err;
 }
 main(config, createLogger(config.logLevel)).catch((err: unknown) => {
-  logger.fatal({ err }, 'devenv-scheduler failed');
+  // Refused or unreachable at start-up: one line that says why, not a stack trace.
+  if (err instanceof TemporalConnectError) logger.fatal(`devenv-scheduler cannot start: ${err.message}`);
+  else logger.fatal({ err }, 'devenv-scheduler failed');
   process.exit(1);
 });

@@ -3,7 +3,9 @@
  * against a real Temporal dev server with a worker running the environment workflows.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -172,6 +174,35 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
       ['stopNamespace', 'startNamespace'],
     );
     await handle.terminate('test over');
+  });
+
+  it('runs as a uid without a passwd entry, as in the image (uid 10001): stop works and records who did it as cli:uid-10001', async function () {
+    const uid = 10001;
+    assert.throws(() => execFileSync('getent', ['passwd', String(uid)]), 'uid 10001 has no passwd entry on this machine');
+    const home = mkdtempSync(path.join(os.tmpdir(), 'devenv-cli-nopasswd-'));
+    chmodSync(home, 0o777);
+    const nobody = `cli-nopasswd-${process.pid}`;
+    const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(nobody), taskQueue, args: [{ namespace: nobody, policy: morningPolicy(), enabled: true }] });
+    try {
+      const run = (...args: string[]) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+          execFile(
+            process.execPath,
+            [DEVENV, ...args],
+            // The image's environment: HOME=/tmp, no USER or LOGNAME.
+            { uid, gid: uid, env: { PATH: process.env.PATH, HOME: home, TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, LOG_LEVEL: 'silent' }, timeout: 60_000 },
+            (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+          );
+        });
+      const stopped = await run('stop', nobody);
+      assert.equal(stopped.code, 0, stopped.stderr);
+      assert.match(stopped.stdout, /stopped/);
+      const status = await run('status', nobody);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /last action: stop by cli:uid-10001 at /);
+    } finally {
+      await handle.terminate('test over').catch(() => undefined);
+    }
   });
 
   it('schedules ensure creates the Schedules, then updates them in place', async function () {

@@ -1,8 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, DEFAULT_INFRASTRUCTURE_NAMESPACES, loadConfig, type Config } from '../src/config';
+import { testCa } from './support/tls';
 
 const MON_FRI = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'];
 const EVERY_DAY = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
@@ -483,5 +485,91 @@ describe('config: loadConfig(env)', () => {
     it('a blank bad-looking value is not an error (it means unset)', () => {
       assert.equal(loadConfig({ SHUTDOWN_TIME: ' ', TIME_ZONE: '' }).policy.shutdownTime, '19:00');
     });
+  });
+
+  describe('the Temporal connection: TEMPORAL_* variables and temporal.toml profiles, as the temporal CLI reads them', () => {
+    const ca = testCa('config-test-ca');
+    const client = ca.client('devenv-config');
+    const other = testCa('config-other-ca').client('other');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-config-profile-'));
+    const toml = path.join(dir, 'temporal.toml');
+    writeFileSync(
+      toml,
+      [
+        '[profile.default]',
+        'address = "temporal.internal:7233"',
+        'namespace = "devenv"',
+        '[profile.cloud]',
+        'address = "devenv.a1b2c.tmprl.cloud:7233"',
+        'namespace = "devenv.a1b2c"',
+        'api_key = "cloud-key-from-the-profile-0123"',
+        '[profile.mtls]',
+        'address = "temporal.internal:7233"',
+        '[profile.mtls.tls]',
+        `client_cert_path = "${client.certFile}"`,
+        `client_key_path = "${client.keyFile}"`,
+        `server_ca_cert_path = "${ca.caFile}"`,
+        'server_name = "temporal.internal"',
+        '',
+      ].join('\n'),
+    );
+
+    it('nothing set: plaintext, no address (the local dev server), namespace default', () => {
+      const { temporal } = loadConfig({});
+      assert.deepEqual([temporal.address, temporal.namespace, temporal.security, temporal.connection.tls, temporal.connection.apiKey], [undefined, 'default', 'plaintext', undefined, undefined]);
+    });
+
+    it('a profile gives address and namespace; the variables override it, as in the temporal CLI', () => {
+      const fromFile = loadConfig({ TEMPORAL_CONFIG_FILE: toml }).temporal;
+      assert.deepEqual([fromFile.address, fromFile.namespace, fromFile.profileSource], ['temporal.internal:7233', 'devenv', `profile "default" of ${toml}`]);
+      const overridden = loadConfig({ TEMPORAL_CONFIG_FILE: toml, TEMPORAL_NAMESPACE: 'other' }).temporal;
+      assert.deepEqual([overridden.address, overridden.namespace], ['temporal.internal:7233', 'other']);
+      // The default place: $XDG_CONFIG_HOME/temporalio/temporal.toml.
+      const xdg = mkdtempSync(path.join(os.tmpdir(), 'devenv-config-xdg-'));
+      mkdirSync(path.join(xdg, 'temporalio'));
+      writeFileSync(path.join(xdg, 'temporalio', 'temporal.toml'), readFileSync(toml, 'utf8'));
+      assert.equal(loadConfig({ XDG_CONFIG_HOME: xdg }).temporal.address, 'temporal.internal:7233');
+    });
+
+    it('an API key (Temporal Cloud) turns TLS on and is never shown', () => {
+      const cloud = loadConfig({ TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'cloud' }).temporal;
+      assert.equal(cloud.connection.apiKey, 'cloud-key-from-the-profile-0123');
+      assert.equal(cloud.connection.tls, true);
+      assert.equal(cloud.security, 'TLS, API key');
+      const fromEnv = loadConfig({ TEMPORAL_ADDRESS: 'x.tmprl.cloud:7233', TEMPORAL_API_KEY: 'env-key-0123456789' }).temporal;
+      assert.equal(fromEnv.connection.apiKey, 'env-key-0123456789');
+      assert.doesNotMatch(JSON.stringify({ security: fromEnv.security, source: fromEnv.profileSource }), /env-key/);
+    });
+
+    it('mTLS from a profile: certificate, key and CA read at start-up, the server name kept; the banner names the certificate', () => {
+      const mtls = loadConfig({ TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'mtls' }).temporal;
+      const tls = mtls.connection.tls as { serverNameOverride?: string; serverRootCACertificate?: Uint8Array; clientCertPair?: { crt: Uint8Array; key: Uint8Array } };
+      assert.equal(tls.serverNameOverride, 'temporal.internal');
+      assert.deepEqual(Buffer.from(tls.serverRootCACertificate!), readFileSync(ca.caFile));
+      assert.deepEqual(Buffer.from(tls.clientCertPair!.crt), readFileSync(client.certFile));
+      assert.equal(mtls.security, `mTLS (client certificate CN=devenv-config), server CA from ${ca.caFile}, server name temporal.internal`);
+    });
+
+    const refused: [string, NodeJS.ProcessEnv, RegExp][] = [
+      ['a config file that is not there', { TEMPORAL_CONFIG_FILE: '/nonexistent/temporal.toml' }, /^TEMPORAL_CONFIG_FILE="\/nonexistent\/temporal\.toml": no such file$/],
+      ['a profile the file does not have', { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'prod' }, /^TEMPORAL_PROFILE="prod": Profile 'prod' not found/],
+      ['a certificate without its key', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_CLIENT_CERT_PATH: client.certFile }, /^TEMPORAL_TLS_CLIENT_KEY_PATH or _DATA \(client_key_path in a profile\): a client certificate and its key go together/],
+      ['a key that is not the certificate\'s', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_CLIENT_CERT_PATH: client.certFile, TEMPORAL_TLS_CLIENT_KEY_PATH: other.keyFile }, /is not the key of the client certificate \(CN=devenv-config\)/],
+      ['a certificate file that cannot be read', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/nonexistent/ca.crt' }, /^TEMPORAL_TLS_SERVER_CA_CERT_PATH or _DATA .*: cannot read \/nonexistent\/ca\.crt: ENOENT/],
+      ['a CA file that is no certificate', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_SERVER_CA_CERT_PATH: toml }, /^TEMPORAL_TLS_SERVER_CA_CERT_PATH or _DATA .*: not a PEM certificate$/],
+      ['TLS settings without an address', { TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.caFile }, /^TEMPORAL_ADDRESS \(unset\): TLS and API key settings are for a Temporal cluster/],
+      ['an API key with TLS turned off', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_API_KEY: 'secret-key-0123456789', TEMPORAL_TLS: 'false' }, /^TEMPORAL_API_KEY: would be sent in clear/],
+      ['host verification turned off', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS: 'true', TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'true' }, /^TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: not supported/],
+      ['an address that is not host:port', { TEMPORAL_ADDRESS: 'https://temporal.internal' }, /^TEMPORAL_ADDRESS="https:\/\/temporal\.internal": must be host:port/],
+      ['an API key given as the wrong kind of value, without echoing it', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_API_KEY: 'secret-key-0123456789', TEMPORAL_TLS: 'off' }, /^TEMPORAL_TLS="off": must be true or false$/],
+      ['TEMPORAL_TLS neither true nor false', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS: 'yes please' }, /^TEMPORAL_TLS="yes please": must be true or false$/],
+    ];
+    for (const [what, env, expected] of refused) {
+      it(`refuses ${what}, naming the setting, without showing a secret`, () => {
+        const error = configError(env);
+        assert.ok(error.problems.some((p) => expected.test(p)), error.problems.join('\n'));
+        assert.doesNotMatch(error.message, /secret-key|PRIVATE KEY/);
+      });
+    }
   });
 });

@@ -122,7 +122,7 @@ describe('environment workflow (time-skipping server)', function () {
       const stops = callsNamed('stopNamespace');
       assert.equal(stops.length, 1);
       assert.ok(stops[0]!.atMs >= new Date(shutdownAt).getTime(), 'stop must not come before the shutdown instant');
-      assert.equal(stops[0]!.timing, undefined, 'nothing to hold: dispatched at the instant');
+      assert.deepEqual(stops[0]!.timing, { notBefore: shutdownAt }, 'dispatched at the instant, with its instant (nothing to hold; the worker measures how late it began)');
       const status = await handle.query(statusQuery);
       assert.equal(status.phase, 'stopped');
       assert.equal(status.shutdownAt, null);

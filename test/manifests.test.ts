@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +41,7 @@ import {
   type V1MutatingWebhookConfiguration,
   type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
+import { createMetrics } from '../src/api/metrics';
 import { loadConfig } from '../src/config';
 import { shutdownBudgetMs } from '../src/shutdown';
 import { cacheDir } from '../src/temporal/binaries';
@@ -112,6 +113,42 @@ function strictApi(kubeConfig: KubeConfig, server: string, object: Raw): Kuberne
       ],
     }),
   );
+}
+
+/**
+ * k8s/monitoring: the PodMonitor scrapes named ports of both Deployments' pods, and every
+ * query of the alert rules and of the Grafana dashboard names only metrics the service
+ * exports (its registry as src/api/metrics.ts builds it, with the worker role's sources).
+ */
+async function checkMonitoring(objects: Raw[], deployments: V1Deployment[]): Promise<void> {
+  const podMonitor = objects.find((o) => o.kind === 'PodMonitor') as Raw & { spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string }[] } };
+  for (const deployment of deployments) {
+    const labels = deployment.spec!.template.metadata!.labels!;
+    for (const [key, value] of Object.entries(podMonitor.spec.selector.matchLabels)) assert.equal(labels[key], value, `${deployment.metadata?.name}: ${key}`);
+    const ports = deployment.spec!.template.spec!.containers[0]!.ports!.map((p) => p.name);
+    for (const endpoint of podMonitor.spec.podMetricsEndpoints) assert.ok(ports.includes(endpoint.port), `${deployment.metadata?.name} declares port ${endpoint.port}`);
+  }
+  const metrics = createMetrics({ environmentsByPhase: async () => ({ running: 1 }), environmentsOverdue: async () => 0 });
+  const exported = new Set<string>();
+  for (const metric of await metrics.registry.getMetricsAsJSON()) {
+    exported.add(metric.name);
+    if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${metric.name}${suffix}`);
+  }
+  const rules = objects.find((o) => o.kind === 'PrometheusRule') as Raw & { spec: { groups: { rules: { alert: string; expr: string }[] }[] } };
+  const alerts = rules.spec.groups.flatMap((g) => g.rules);
+  const dashboard = JSON.parse(readFileSync(path.join(K8S, 'monitoring', 'grafana-dashboard.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+  const generated = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'devenv-scheduler-grafana-dashboard') as Raw & { data: Record<string, string> };
+  assert.deepEqual(JSON.parse(generated.data['devenv-scheduler.json']!), dashboard, 'the ConfigMap carries the dashboard file');
+  const queries = [...alerts.map((a) => ({ where: `alert ${a.alert}`, expr: a.expr })), ...dashboard.panels.flatMap((p) => p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr })))];
+  assert.ok(queries.length >= 10);
+  for (const { where, expr } of queries) {
+    const named = [...expr.matchAll(/\b(?:devenv|process|nodejs|temporal)_[a-z0-9_]+\b/g)].map((m) => m[0]);
+    assert.ok(named.length > 0, `${where}: names no metric`);
+    for (const name of named) assert.ok(exported.has(name), `${where}: ${name} is not a metric the service exports`);
+  }
+  for (const alert of ['DevenvScheduledStopFailed', 'DevenvScheduledStopLate', 'DevenvScheduledStopMissed', 'DevenvWarningsNotDelivered', 'DevenvReconcilerFailing', 'DevenvReconcilerNotRunning']) {
+    assert.ok(alerts.some((a) => a.alert === alert), alert);
+  }
 }
 
 describe('Deployable manifests (k8s/) and the compiled service', function () {
@@ -395,8 +432,9 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
 
       // The Secrets each setting may come from, with stand-ins valid as far as src/config.ts checks them.
       const SECRETS: Record<string, { name: string; optional?: boolean; standIn: string }> = {
-        SLACK_SIGNING_SECRET: { name: 'devenv-scheduler-slack', standIn: 'test-signing-secret' },
-        SLACK_BOT_TOKEN: { name: 'devenv-scheduler-slack', standIn: 'xoxb-test' },
+        // Optional, so that a REST-only trial starts without a Slack app.
+        SLACK_SIGNING_SECRET: { name: 'devenv-scheduler-slack', optional: true, standIn: 'test-signing-secret' },
+        SLACK_BOT_TOKEN: { name: 'devenv-scheduler-slack', optional: true, standIn: 'xoxb-test' },
         API_TOKENS: { name: 'devenv-scheduler-api-tokens', optional: true, standIn: 'ci:0123456789abcdef' },
         API_READ_TOKENS: { name: 'devenv-scheduler-api-tokens', optional: true, standIn: 'dashboard:0123456789abcdef' },
       };
@@ -437,6 +475,14 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         assert.ok(grace >= budget && grace <= budget + 30_000, `${id(deployment)}: terminationGracePeriodSeconds ${grace / 1000} s, the process takes up to ${budget / 1000} s to stop`);
       }
       assert.equal(started.get('worker')!.worker.shutdownGraceMs, 120_000);
+      // The Temporal SDK's metrics port: declared by each container, and open to Prometheus in networkpolicy.yaml.
+      for (const deployment of deployments()) {
+        const role = deployment.metadata!.labels!['app.kubernetes.io/component']!;
+        const sdkPort = started.get(role)!.temporal.metricsPort;
+        assert.equal(deployment.spec!.template.spec!.containers[0]!.ports!.find((p) => p.name === 'sdk-metrics')?.containerPort, sdkPort, `${role} declares sdk-metrics`);
+        const policy = find<V1NetworkPolicy>('NetworkPolicy', role === 'api' ? 'devenv-scheduler' : `devenv-scheduler-${role}`);
+        assert.ok(policy.spec!.ingress!.some((rule) => rule.ports?.some((p) => p.port === sdkPort)), `${role}: networkpolicy admits ${sdkPort}`);
+      }
       // The support-pod admission policy allows the image the worker runs support pods with: SUPPORT_IMAGE of this very ConfigMap.
       const supportBinding = raw.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && o.metadata?.name === 'devenv-scheduler-worker-support-pods') as
         | (Raw & { spec: { paramRef: unknown } })
@@ -493,7 +539,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
     before(async function () {
       this.timeout(180_000);
       cluster = await testCluster();
-      const crds = yaml.loadAll(readFileSync(path.join(__dirname, 'fixtures/cert-manager-crds.yaml'), 'utf8')) as Raw[];
+      const crds = ['cert-manager-crds.yaml', 'prometheus-operator-crds.yaml'].flatMap((file) => yaml.loadAll(readFileSync(path.join(__dirname, 'fixtures', file), 'utf8')) as Raw[]);
       for (const crd of crds) {
         await api(crd).create(crd).catch((error: unknown) => {
           if (describeError(error).code !== 409) throw error;
@@ -538,6 +584,75 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual(refused, []);
     });
 
+    for (const component of ['temporal-cloud', 'temporal-mtls', 'slack-ingress', 'monitoring']) {
+      it(`k8s/${component}: an overlay with the component renders with the base, does what it is for, and every object is accepted`, async () => {
+        const overlay = mkdtempSync(path.join(os.tmpdir(), `devenv-overlay-${component}-`));
+        writeFileSync(
+          path.join(overlay, 'kustomization.yaml'),
+          `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${path.relative(overlay, K8S)}\ncomponents:\n  - ${path.relative(overlay, path.join(K8S, component))}\n`,
+        );
+        const rendered = execFileSync(kustomizeBinary(), ['build', '--load-restrictor', 'LoadRestrictionsNone', overlay], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        const objects = yaml.loadAll(rendered) as Raw[];
+        const deployments = (loadAllYaml(rendered) as KubernetesObject[]).filter((o): o is V1Deployment => o.kind === 'Deployment');
+        assert.deepEqual(deployments.map((d) => d.metadata?.name).sort(), ['devenv-scheduler-api', 'devenv-scheduler-worker']);
+        for (const deployment of deployments) {
+          const pod = deployment.spec!.template.spec!;
+          const env = new Map(pod.containers[0]!.env!.map((e) => [e.name, e]));
+          if (component === 'slack-ingress' || component === 'monitoring') {
+            assert.ok(!env.has('TEMPORAL_API_KEY') && !env.has('TEMPORAL_TLS_CLIENT_CERT_PATH'));
+          } else if (component === 'temporal-cloud') {
+            assert.deepEqual(plain(env.get('TEMPORAL_API_KEY')?.valueFrom), { secretKeyRef: { name: 'devenv-scheduler-temporal', key: 'TEMPORAL_API_KEY' } }, deployment.metadata?.name);
+          } else {
+            const mount = pod.containers[0]!.volumeMounts!.find((m) => m.name === 'temporal-tls');
+            assert.equal(mount?.mountPath, '/etc/temporal-tls');
+            assert.equal(mount?.readOnly, true);
+            assert.equal(pod.volumes!.find((v) => v.name === 'temporal-tls')?.secret?.secretName, 'devenv-scheduler-temporal-tls');
+            for (const [name, file] of [['TEMPORAL_TLS_CLIENT_CERT_PATH', 'tls.crt'], ['TEMPORAL_TLS_CLIENT_KEY_PATH', 'tls.key'], ['TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'ca.crt']]) {
+              assert.equal(env.get(name!)?.value, `/etc/temporal-tls/${file}`, `${deployment.metadata?.name} ${name}`);
+            }
+            // The rest of the pod is as before: the tmp volume, the webhook's certificate on the api.
+            assert.ok(pod.volumes!.some((v) => v.name === 'tmp'));
+          }
+        }
+        if (component === 'slack-ingress') {
+          type Path = { path: string; pathType: string; backend: { service: { name: string; port: { name?: string; number?: number } } } };
+          const ingresses = objects.filter((o) => o.kind === 'Ingress') as (Raw & { spec: { rules: { http: { paths: Path[] } }[] } })[];
+          assert.equal(ingresses.length, 1);
+          const paths = ingresses[0]!.spec.rules.flatMap((rule) => rule.http.paths);
+          // As an ingress controller matches: Exact is the whole path; Prefix matches whole path elements.
+          const routed = (url: string) =>
+            paths.some((p) => (p.pathType === 'Exact' ? url === p.path : p.path === '/' || url === p.path.replace(/\/$/, '') || url.startsWith(`${p.path.replace(/\/$/, '')}/`)));
+          for (const url of ['/slack/commands', '/slack/interactions']) assert.ok(routed(url), `${url} reaches the service`);
+          for (const url of ['/', '/api/v1/environments', '/api/v1/environments/dev1/stop', '/docs', '/openapi.json', '/metrics', '/healthz', '/readyz', '/slack', '/admission/namespaces']) {
+            assert.ok(!routed(url), `${url} is not exposed`);
+          }
+          // Each path is a route the service serves, on the Service's http port.
+          const slackRoutes = [...readFileSync(path.join(ROOT, 'src/api/slack.ts'), 'utf8').matchAll(/router\.post\('(\/slack\/[^']+)'/g)].map((m) => m[1]);
+          for (const p of paths) {
+            assert.ok(slackRoutes.includes(p.path), `${p.path} is a route of src/api/slack.ts (${slackRoutes.join(', ')})`);
+            assert.deepEqual(plain(p.backend.service), { name: 'devenv-scheduler', port: { name: 'http' } });
+          }
+          assert.ok(find<V1Service>('Service', 'devenv-scheduler').spec!.ports!.some((port) => port.name === 'http'));
+        }
+        if (component === 'monitoring') await checkMonitoring(objects, deployments);
+        if (component === 'temporal-mtls') {
+          const certificate = objects.find((o) => o.kind === 'Certificate' && o.metadata?.name === 'devenv-scheduler-temporal-client') as Raw & { spec: { secretName: string; usages: string[] } };
+          assert.equal(certificate.spec.secretName, 'devenv-scheduler-temporal-tls');
+          assert.ok(certificate.spec.usages.includes('client auth'));
+        }
+        const refused: string[] = [];
+        for (const object of objects) {
+          try {
+            await dryRun(object);
+          } catch (error) {
+            const { code, message } = describeError(error);
+            refused.push(`${id(object)}: ${code ?? ''} ${message}`);
+          }
+        }
+        assert.deepEqual(refused, []);
+      });
+    }
+
     it('admits both pod templates in devenv-scheduler under the restricted Pod Security Standard it enforces', async () => {
       const namespace = raw.find((o) => o.kind === 'Namespace' && o.metadata?.name === 'devenv-scheduler')!;
       assert.equal(namespace.metadata!.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
@@ -578,6 +693,42 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
     });
   });
 
+  describe('the lock file (npm ci, as CI and the image install)', () => {
+    type Locked = { version?: string; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }> };
+    const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, Locked> };
+
+    it('CI and both stages of the Dockerfile install with npm ci, never npm install', () => {
+      const ci = readFileSync(path.join(ROOT, '.ci/run'), 'utf8');
+      assert.match(ci, /^npm ci\b/m);
+      for (const text of [ci, imageRuntime().text]) assert.doesNotMatch(text, /^(RUN )?npm (install|i)\b/m);
+      for (const stage of imageRuntime().stages) assert.match(stage, /^RUN npm ci\b/m);
+    });
+
+    it('locks every dependency of every locked package, optional platform packages included (npm ci refuses a lock that lacks one)', () => {
+      const missing: string[] = [];
+      for (const [where, entry] of Object.entries(lock.packages)) {
+        const optionalPeers = Object.entries(entry.peerDependenciesMeta ?? {}).filter(([, meta]) => meta.optional).map(([name]) => name);
+        const wanted = [...Object.keys(entry.dependencies ?? {}), ...Object.keys((entry as { devDependencies?: Record<string, string> }).devDependencies ?? {}), ...Object.keys(entry.optionalDependencies ?? {}), ...Object.keys(entry.peerDependencies ?? {}).filter((n) => !optionalPeers.includes(n))];
+        for (const name of wanted) {
+          // Node's resolution: this package's own node_modules, then each enclosing one up to the root.
+          let dir = where;
+          let found = false;
+          for (;;) {
+            if (`${dir ? `${dir}/` : ''}node_modules/${name}` in lock.packages) {
+              found = true;
+              break;
+            }
+            if (!dir) break;
+            const up = dir.lastIndexOf('/node_modules/');
+            dir = up === -1 ? '' : dir.slice(0, up);
+          }
+          if (!found) missing.push(`${name} (wanted by ${where || 'package.json'})`);
+        }
+      }
+      assert.deepEqual(missing, []);
+    });
+  });
+
   describe('the compiled service (npm run build, as the Dockerfile builds it)', () => {
     const outDir = (JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { outDir: string } }).compilerOptions.outDir;
     const LIB = path.join(ROOT, outDir);
@@ -597,7 +748,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
     it('Dockerfile: compiles in one stage, runs the compiled code with production dependencies only as uid 10001', () => {
       assert.ok(stages.length >= 2, 'multi-stage');
       assert.match(stages[0]!, /^RUN npm run build$/m);
-      assert.match(runtime, /^RUN npm (ci|install) --omit=dev/m);
+      assert.match(runtime, /^RUN npm ci --omit=dev/m);
       assert.doesNotMatch(runtime, /ts-node|npm run build|^COPY src/m);
       assert.match(runtime, new RegExp(`^COPY --from=\\S+ /app/${outDir} ./${outDir}$`, 'm'));
       // Numeric, so that the kubelet can verify runAsNonRoot, and the uid k8s/ runs it as.

@@ -14,13 +14,27 @@ export interface Metrics {
   webhookRefused: Counter<'reason'>;
   /** `/devenv` commands from Slack and the REST API, by kind and outcome. */
   commands: Counter<'source' | 'command' | 'outcome'>;
+  /** Scheduled stops run by this worker, by half (kubernetes, aws) and outcome (stopped, failed: an attempt that threw; Temporal retries it). */
+  scheduledStops: Counter<'half' | 'outcome'>;
+  /** How long after its shutdown instant a scheduled stop began to touch the cluster. */
+  scheduledStopLateness: Histogram<never>;
+  /** Slack warnings and announcements, by kind (warning, stopped, started) and outcome (delivered, failed: an attempt that threw; retried until its deadline). */
+  notifications: Counter<'kind' | 'outcome'>;
+  /** Reconciler runs by outcome: ok, partial (some namespaces failed), failed. */
+  reconciles: Counter<'outcome'>;
   /** AWS stops and starts that left a resource undone (busy, unsupported, failed) or could not run at all (error). */
   awsOutcomes: Counter<'action' | 'outcome'>;
 }
 
 export interface MetricsSources {
-  /** Running environments per phase, asked of Temporal's visibility at each scrape. */
+  /**
+   * Running environments per phase, asked of Temporal's visibility at each scrape. Given to
+   * the worker role only: every process of a role would count the same environments, and
+   * a sum over pods must count each once.
+   */
   environmentsByPhase?: () => Promise<Record<string, number>>;
+  /** Running environments whose scheduled shutdown is more than a few minutes past: a stop that did not happen. Worker role only, as above. */
+  environmentsOverdue?: () => Promise<number>;
 }
 
 export function createMetrics(sources: MetricsSources = {}): Metrics {
@@ -42,8 +56,45 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       },
     });
   }
+  const overdue = sources.environmentsOverdue;
+  if (overdue) {
+    new Gauge({
+      name: 'devenv_environments_overdue',
+      help: 'Running environments whose scheduled shutdown passed more than 5 minutes ago without a stop (from Temporal visibility at scrape time)',
+      registers: [registry],
+      async collect() {
+        const count = await overdue().catch(() => undefined);
+        this.reset();
+        if (count !== undefined) this.set(count);
+      },
+    });
+  }
   return {
     registry,
+    scheduledStops: new Counter({
+      name: 'devenv_scheduled_stops_total',
+      help: 'Scheduled stops by half (kubernetes, aws) and outcome (stopped; failed: an attempt that threw, retried by Temporal)',
+      labelNames: ['half', 'outcome'],
+      registers: [registry],
+    }),
+    scheduledStopLateness: new Histogram({
+      name: 'devenv_scheduled_stop_lateness_seconds',
+      help: 'How long after its shutdown instant a scheduled stop began to touch the cluster',
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+      registers: [registry],
+    }),
+    notifications: new Counter({
+      name: 'devenv_notifications_total',
+      help: 'Slack warnings and announcements by kind (warning, stopped, started) and outcome (delivered; failed: an attempt that threw, retried until its deadline)',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
+    reconciles: new Counter({
+      name: 'devenv_reconcile_runs_total',
+      help: 'Reconciler runs by outcome: ok, partial (some namespaces could not be reconciled), failed',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     httpRequests: new Counter({
       name: 'devenv_http_requests_total',
       help: 'HTTP requests answered, by route, method and status code',

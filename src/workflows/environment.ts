@@ -772,7 +772,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     if (!event || dueAt(event) > now().getTime()) return; // re-planned while we waited for the lock
     if (leavingBy !== null) return; // leaving management while it waited: nothing more to stop
     if (event.kind === 'shutdown') {
-      await stop('scheduler', 'scheduled-stop', dispatchAheadMs ? { notBefore: event.at.toISOString() } : undefined);
+      // Its instant goes with it, dispatched ahead or not: the worker holds it until then and measures how late it began.
+      await stop('scheduler', 'scheduled-stop', { notBefore: event.at.toISOString() });
       return;
     }
     if (event.kind === 'aws-recheck') {

@@ -37,6 +37,34 @@ export function postJsonOverTls(url: string, body: string, ca: Buffer): Promise<
   });
 }
 
+/** A test CA that issues server and client certificates, each a file pair in `dir`. */
+export interface TestCa {
+  dir: string;
+  caFile: string;
+  /** A server certificate for `names` (DNS names; IP addresses as `IP:1.2.3.4`). */
+  server(name: string, names: string[]): { certFile: string; keyFile: string };
+  /** A client certificate with common name `cn`, for mTLS. */
+  client(cn: string): { certFile: string; keyFile: string };
+}
+
+export function testCa(commonName: string): TestCa {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-ca-'));
+  const openssl = (args: string[]) => execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', `/CN=${commonName}`, '-days', '2']);
+  const issue = (file: string, cn: string, extensions: string) => {
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.csr`, '-subj', `/CN=${cn}`]);
+    writeFileSync(path.join(dir, `${file}.ext`), extensions);
+    openssl(['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${file}.crt`, '-extfile', `${file}.ext`, '-days', '2']);
+    return { certFile: path.join(dir, `${file}.crt`), keyFile: path.join(dir, `${file}.key`) };
+  };
+  return {
+    dir,
+    caFile: path.join(dir, 'ca.crt'),
+    server: (name, names) => issue(`server-${name}`, names[0] ?? name, `subjectAltName=${names.map((n) => (n.startsWith('IP:') ? n : `DNS:${n}`)).join(',')}\nextendedKeyUsage=serverAuth\n`),
+    client: (cn) => issue(`client-${cn}`, cn, 'extendedKeyUsage=clientAuth\n'),
+  };
+}
+
 /** A client certificate for `commonName`, signed by the CA whose certificate and key are given. */
 export function clientCertificate(commonName: string, ca: { caFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-tls-client-'));
