@@ -313,6 +313,7 @@ const schema = z.object({
   API_SUPPORT_ADMINS: tokenNames.optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_BOT_TOKEN: z.string().regex(/^xox[bp]-/, 'must be a bot token (xoxb-...)').optional(),
+  SLACK_APP_TOKEN: z.string().regex(/^xapp-/, 'must be an app-level token (xapp-...) with the connections:write scope').optional(),
   SLACK_DEFAULT_CHANNEL: z.string().min(1).optional(),
   SLACK_API_URL: z.url({ message: 'must be a URL such as https://slack.com/api/' }).optional(),
   SLACK_ALLOW_READ_USERS: slackUsers.optional(),
@@ -346,7 +347,7 @@ const schema = z.object({
 });
 
 /** Their values never appear in an error message, which may end up in a log. */
-const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'API_TOKENS', 'API_READ_TOKENS']);
+const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'API_TOKENS', 'API_READ_TOKENS']);
 
 export interface Config {
   /** Defaults every environment starts with; a namespace may override them. */
@@ -405,6 +406,8 @@ export interface Config {
     signingSecret?: string;
     /** Unset: warnings and announcements go to the log instead. Never logged. */
     botToken?: string;
+    /** Set: commands and buttons also arrive over Socket Mode, on a connection the service opens to Slack. Never logged. */
+    appToken?: string;
     defaultChannel?: string;
     apiUrl?: string;
     allow: Partial<Record<CommandFamily, { users?: string[]; channels?: string[] }>>;
@@ -494,6 +497,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     slack: {
       signingSecret: c.SLACK_SIGNING_SECRET,
       botToken: c.SLACK_BOT_TOKEN,
+      appToken: c.SLACK_APP_TOKEN,
       defaultChannel: c.SLACK_DEFAULT_CHANNEL,
       apiUrl: c.SLACK_API_URL,
       allow: allowLists({

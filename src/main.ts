@@ -11,7 +11,8 @@ import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } fro
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
-import { createSlackRouter } from './api/slack';
+import { createSlackRouter, type SlackHandlerOptions } from './api/slack';
+import { createSlackSocketMode, type SlackSocketMode } from './api/socket-mode';
 import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createEnvironments, type SupportPolicy } from './environments';
@@ -20,6 +21,9 @@ import { startDevServer, type DevServer } from './temporal/dev-server';
 import { httpCloseTimeoutMs } from './shutdown';
 import { ensureSchedules, RECONCILE_SCHEDULE_ID, registerSearchAttributes } from './temporal/setup';
 import { createWorker } from './worker';
+
+/** What a start-up that fails halfway must not leave behind (the local dev server). */
+const cleanUpOnFailure: (() => Promise<void>)[] = [];
 
 async function main(config: Config, logger: Logger): Promise<void> {
   // main owns SIGINT/SIGTERM (below), so the API and webhook stop before the worker drains.
@@ -45,6 +49,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
       namespace: config.temporal.namespace,
     });
     address = devServer.address;
+    const started = devServer;
+    cleanUpOnFailure.push(() => started.stop());
   }
   const { namespace, taskQueue } = config.temporal;
 
@@ -69,7 +75,17 @@ async function main(config: Config, logger: Logger): Promise<void> {
   if (worker) await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).trigger();
 
   const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client).countByPhase() });
-  const slack = servesUsers && config.slack.signingSecret ? slackRouter(config, client, logger, config.slack.signingSecret, metrics) : undefined;
+  const slack = servesUsers && config.slack.signingSecret ? createSlackRouter({ ...slackOptions(config, client, logger, metrics), signingSecret: config.slack.signingSecret }) : undefined;
+  let socketMode: SlackSocketMode | undefined;
+  if (servesUsers && config.slack.appToken) {
+    socketMode = createSlackSocketMode({ ...slackOptions(config, client, logger, metrics), appToken: config.slack.appToken, slackApiUrl: config.slack.apiUrl });
+    try {
+      await socketMode.start();
+    } catch (err) {
+      // A token Slack refuses is a setting to fix, not a failure to retry.
+      throw new ConfigError([`SLACK_APP_TOKEN (value hidden): ${(err as Error).message}`]);
+    }
+  }
   const rest = servesUsers
     ? createRestRouter({
         environments: createEnvironments(client, { support: supportPolicy(config), supportPods: createSupportPodReader(loadKubeConfig(), config.support.namespace) }),
@@ -110,7 +126,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       taskQueue,
       api: `http://127.0.0.1:${apiPort}`,
       schedules,
-      slackCommands: Boolean(slack),
+      slackCommands: [slack ? 'http' : undefined, socketMode ? 'socket-mode' : undefined].filter(Boolean),
       slackNotifications: Boolean(config.slack.botToken),
       webhook: webhook ? `${webhook.url}/admission/namespaces` : 'off',
     },
@@ -134,7 +150,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
         : []),
       ...(servesUsers
         ? [
-            `  Slack         ${slack ? `commands at http://127.0.0.1:${apiPort}/slack/commands` : 'commands off (set SLACK_SIGNING_SECRET)'}; ${
+            `  Slack         ${slackCommandsLine(slack !== undefined, socketMode !== undefined, apiPort)}; ${
               config.slack.botToken ? `warnings to Slack (default channel ${config.slack.defaultChannel})` : 'warnings to the log (set SLACK_BOT_TOKEN)'
             }`,
             `  Webhook       ${webhook ? `${webhook.url}/admission/namespaces` : 'off (set WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY)'}`,
@@ -151,7 +167,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       stopping = true;
       logger.info({ signal }, 'shutting down');
       // Requests in flight (a Slack command, a REST stop) are answered while Temporal is still connected.
-      await Promise.all([api.close(), webhook?.close()]);
+      await Promise.all([api.close(), webhook?.close(), socketMode?.stop()]);
       await admission?.drain(ADMISSION_DRAIN_MS);
       if (worker) {
         // Activities in flight (a stop halfway through a namespace) finish here, up to the grace; then they are cancelled and retried elsewhere.
@@ -172,6 +188,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
     await stopped;
   } finally {
     if (!stopping) {
+      await socketMode?.stop();
       await api.close();
       await webhook?.close();
       await devServer?.stop();
@@ -189,12 +206,21 @@ function supportPolicy(config: Config): SupportPolicy {
   };
 }
 
-function slackRouter(config: Config, client: Client, logger: Logger, signingSecret: string, metrics: Metrics) {
+/** Where commands come in: over HTTP (signed requests), over Socket Mode (a connection the service opened), or both. */
+function slackCommandsLine(http: boolean, socketMode: boolean, apiPort: number): string {
+  const ways = [
+    ...(http ? [`at http://127.0.0.1:${apiPort}/slack/commands`] : []),
+    ...(socketMode ? ['over Socket Mode (connected)'] : []),
+  ];
+  return ways.length ? `commands ${ways.join(' and ')}` : 'commands off (set SLACK_APP_TOKEN for Socket Mode, or SLACK_SIGNING_SECRET for HTTP)';
+}
+
+/** The same handlers for both transports. */
+function slackOptions(config: Config, client: Client, logger: Logger, metrics: Metrics): SlackHandlerOptions {
   const aws = createConfiguredAws(config, logger);
   const kubernetes = createKubernetesActivities({ kubeConfig: loadKubeConfig(), dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
-  return createSlackRouter({
+  return {
     client,
-    signingSecret,
     metrics,
     logger: logger.child({ system: 'slack' }),
     allow: config.slack.allow,
@@ -208,7 +234,7 @@ function slackRouter(config: Config, client: Client, logger: Logger, signingSecr
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await kubernetes.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
     ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await aws.awsStatus(ns)).resources } : {}),
-  });
+  };
 }
 
 const logger = createLogger();
@@ -222,7 +248,12 @@ try {
   }
   throw err;
 }
-main(config, createLogger(config.logLevel)).catch((err: unknown) => {
+main(config, createLogger(config.logLevel)).catch(async (err: unknown) => {
+  await Promise.allSettled(cleanUpOnFailure.map((clean) => clean()));
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
   logger.fatal({ err }, 'devenv-scheduler failed');
   process.exit(1);
 });

@@ -81,7 +81,7 @@ describe('config: loadConfig(env)', () => {
         'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL', 'AWS_REGIONS', 'AWS_ENDPOINT_URL',
         'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY', 'KUBE_WORKER_CONCURRENCY', 'WORKFLOW_CACHE_SIZE',
         'WORKER_MAX_CONCURRENT_ACTIVITIES', 'SHUTDOWN_DISPATCH_AHEAD_SECONDS', 'WORKER_SHUTDOWN_GRACE_SECONDS', 'COMMAND_WAIT_SECONDS', 'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
-        'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS', 'SYSTEM_NAMESPACES', 'INFRASTRUCTURE_NAMESPACES',
+        'SLACK_APP_TOKEN', 'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS', 'SYSTEM_NAMESPACES', 'INFRASTRUCTURE_NAMESPACES',
         'SUPPORT_MAX_PODS_PER_USER', 'SUPPORT_MAX_SIZE', 'SLACK_SUPPORT_ADMINS', 'API_SUPPORT_ADMINS', 'SLACK_RESPONSE_URL_ORIGINS',
       ];
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '']))), config);
@@ -230,6 +230,7 @@ describe('config: loadConfig(env)', () => {
       const config = loadConfig({
         SLACK_SIGNING_SECRET: 's3cr3t',
         SLACK_BOT_TOKEN: 'xoxb-1-2-abc',
+        SLACK_APP_TOKEN: 'xapp-1-A0APP-1-abc',
         SLACK_DEFAULT_CHANNEL: 'C0DEFAULT01',
         SLACK_API_URL: 'http://127.0.0.1:9999/api/',
         SLACK_ALLOW_CONTROL_USERS: 'U024BE7LH, W0G9QF9C6,U024BE7LH',
@@ -238,6 +239,7 @@ describe('config: loadConfig(env)', () => {
       assert.deepEqual(config.slack, {
         signingSecret: 's3cr3t',
         botToken: 'xoxb-1-2-abc',
+        appToken: 'xapp-1-A0APP-1-abc',
         defaultChannel: 'C0DEFAULT01',
         apiUrl: 'http://127.0.0.1:9999/api/',
         allow: { control: { users: ['U024BE7LH', 'W0G9QF9C6'] }, support: { channels: ['C0OPS12345'] } },
@@ -328,6 +330,11 @@ describe('config: loadConfig(env)', () => {
     it('a malformed bot token is refused without echoing it', () => {
       const error = configError({ SLACK_BOT_TOKEN: 'abc123-secret', SLACK_DEFAULT_CHANNEL: 'C0DEFAULT01' });
       assert.deepEqual(error.problems, ['SLACK_BOT_TOKEN (value hidden): must be a bot token (xoxb-...)']);
+    });
+
+    it('an app-level token that is not one (a bot token pasted in its place) is refused without echoing it', () => {
+      const error = configError({ SLACK_APP_TOKEN: 'xoxb-1-2-secret' });
+      assert.deepEqual(error.problems, ['SLACK_APP_TOKEN (value hidden): must be an app-level token (xapp-...) with the connections:write scope']);
     });
 
     it('a bot token without a default channel is refused: warnings would have nowhere to go', () => {

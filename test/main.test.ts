@@ -16,7 +16,7 @@ import { Client, Connection } from '@temporalio/client';
 import { MORNING_RESET_SCHEDULE_ID } from '../src/temporal/setup';
 import { testCluster } from './support/kube';
 import { freePort, startService, waitFor } from './support/service';
-import { slackSignature, visibleText } from './support/slack';
+import { SlackRecorder, slackSignature, visibleText } from './support/slack';
 
 describe('npm start', function () {
   this.timeout(180_000);
@@ -157,6 +157,45 @@ describe('npm start', function () {
       assert.ok(output().indexOf('"msg":"stopped"') > output().indexOf('"msg":"Slack command"'), 'it stopped after the answer');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('with SLACK_APP_TOKEN, takes commands over Socket Mode with no endpoint of its own; a token Slack refuses stops it at start-up with one line', async function () {
+    const recorder = await new SlackRecorder().start();
+    const settings = async () => ({
+      TEMPORAL_ADDRESS: '',
+      TEMPORAL_DEV_PORT: String(await freePort()),
+      TEMPORAL_UI_PORT: String(await freePort()),
+      TEMPORAL_DEV_DB_FILE: join(mkdtempSync(join(tmpdir(), 'devenv-socket-')), 'temporal.db'),
+      API_PORT: String(await freePort()),
+      TEMPORAL_METRICS_PORT: 'off',
+      SLACK_API_URL: `${recorder.url}/api/`,
+      SLACK_RESPONSE_URL_ORIGINS: recorder.url,
+    });
+    try {
+      const { child, output } = startService({ ...(await settings()), SLACK_APP_TOKEN: recorder.appToken });
+      try {
+        await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);
+        assert.equal(child.exitCode, null, `service exited:\n${output()}`);
+        assert.match(output(), /Slack +commands over Socket Mode \(connected\); warnings to the log/);
+        const { payload } = await recorder.envelope('slash_commands', { user_id: 'U0ALICE0001', channel_id: 'C0DEVS0001', command: '/devenv', text: 'help', response_url: recorder.responseUrl().url });
+        assert.match(visibleText(payload ?? {}), /\/devenv start <namespace>/);
+        child.kill('SIGTERM');
+        const [code] = (await once(child, 'exit')) as [number | null];
+        assert.equal(code, 0, output());
+        assert.ok(!output().includes(recorder.appToken), 'the app-level token is never printed');
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+
+      const { child: refused, output: said } = startService({ ...(await settings()), SLACK_APP_TOKEN: 'xapp-1-revoked-token' });
+      const [code] = (await once(refused, 'exit')) as [number | null];
+      assert.equal(code, 2, said());
+      assert.match(said(), /^ {2}- SLACK_APP_TOKEN \(value hidden\): Slack Socket Mode could not connect: invalid_auth$/m);
+      assert.ok(!said().includes('xapp-1-revoked-token'));
+      assert.equal(recorder.posts.filter((p) => p.method === 'apps.connections.open' && p.authorization?.includes('revoked')).length, 1, 'asked once, no retry loop');
+    } finally {
+      await recorder.stop();
     }
   });
 
