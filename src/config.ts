@@ -9,6 +9,7 @@ import { MAX_HOLD_MS } from './activities/timing';
 import { parseDuration } from './duration';
 import { DEFAULT_SUPPORT_SIZES, type CommandFamily } from './commands';
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
+import { scopedId } from './workflows/cluster';
 import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './workflows/shutdown-policy';
 
 export const clockTime = z
@@ -268,6 +269,7 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TASK_QUEUE: z.string().min(1).default('devenv-scheduler'),
+  CLUSTER_NAME: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label such as eu-prod-1 (lower-case letters, digits and "-", at most 63): it becomes part of workflow ids').max(63).optional(),
   API_PORT: port.default(3000),
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
@@ -356,7 +358,10 @@ export interface Config {
   temporal: {
     address?: string;
     namespace: string;
+    /** TASK_QUEUE, as `<cluster>/<TASK_QUEUE>` with CLUSTER_NAME: a worker runs its own cluster's activities alone. */
     taskQueue: string;
+    /** CLUSTER_NAME: scopes workflow ids, Schedules, the task queue and listings, so several clusters share one Temporal namespace. */
+    cluster?: string;
     devServerPort: number;
     uiPort: number;
     devDbFile: string;
@@ -455,7 +460,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     temporal: {
       address: c.TEMPORAL_ADDRESS,
       namespace: c.TEMPORAL_NAMESPACE,
-      taskQueue: c.TASK_QUEUE,
+      taskQueue: scopedId(c.TASK_QUEUE, c.CLUSTER_NAME),
+      cluster: c.CLUSTER_NAME,
       devServerPort: c.TEMPORAL_DEV_PORT,
       uiPort: c.TEMPORAL_UI_PORT,
       devDbFile: c.TEMPORAL_DEV_DB_FILE,

@@ -21,6 +21,7 @@ import { startDevServer, type DevServer } from './temporal/dev-server';
 import { httpCloseTimeoutMs } from './shutdown';
 import { ensureSchedules, RECONCILE_SCHEDULE_ID, registerSearchAttributes } from './temporal/setup';
 import { createWorker } from './worker';
+import { scopedId } from './workflows/cluster';
 
 /** What a start-up that fails halfway must not leave behind (the local dev server). */
 const cleanUpOnFailure: (() => Promise<void>)[] = [];
@@ -72,9 +73,10 @@ async function main(config: Config, logger: Logger): Promise<void> {
   }
   const workerRun = worker?.run();
   // Repair at once whatever changed while no worker ran, rather than at the next interval.
-  if (worker) await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).trigger();
+  if (worker) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, config.temporal.cluster)).trigger();
 
-  const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client).countByPhase() });
+  const { cluster } = config.temporal;
+  const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client, { cluster }).countByPhase() });
   const slack = servesUsers && config.slack.signingSecret ? createSlackRouter({ ...slackOptions(config, client, logger, metrics), signingSecret: config.slack.signingSecret }) : undefined;
   let socketMode: SlackSocketMode | undefined;
   if (servesUsers && config.slack.appToken) {
@@ -88,7 +90,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   }
   const rest = servesUsers
     ? createRestRouter({
-        environments: createEnvironments(client, { support: supportPolicy(config), supportPods: createSupportPodReader(loadKubeConfig(), config.support.namespace) }),
+        environments: createEnvironments(client, { cluster, support: supportPolicy(config), supportPods: createSupportPodReader(loadKubeConfig(), config.support.namespace) }),
         tokens: config.apiTokens,
         logger: logger.child({ system: 'api' }),
         metrics,
@@ -122,6 +124,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       role: config.role,
       temporal: address,
       temporalNamespace: namespace,
+      ...(cluster ? { cluster } : {}),
       ...(devServer ? { temporalWebUi: devServer.uiUrl } : {}),
       taskQueue,
       api: `http://127.0.0.1:${apiPort}`,
@@ -136,7 +139,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   console.log(
     [
       '',
-      `  Temporal      ${address} (namespace ${namespace})${devServer ? ', local dev server' : ''}`,
+      `  Temporal      ${address} (namespace ${namespace}${cluster ? `, cluster ${cluster}: ids ${cluster}/...` : ''})${devServer ? ', local dev server' : ''}`,
       ...(devServer ? [`  Temporal UI   ${devServer.uiUrl}`] : []),
       `  Worker        ${runsWorker ? `task queue ${taskQueue}` : 'not in this process (SERVICE_ROLE=api)'}`,
       ...(runsWorker ? [`  AWS           ${config.aws.regions.length ? config.aws.regions.join(', ') : 'off (set AWS_REGIONS)'}`] : []),
@@ -221,6 +224,7 @@ function slackOptions(config: Config, client: Client, logger: Logger, metrics: M
   const kubernetes = createKubernetesActivities({ kubeConfig: loadKubeConfig(), dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
   return {
     client,
+    cluster: config.temporal.cluster,
     metrics,
     logger: logger.child({ system: 'slack' }),
     allow: config.slack.allow,

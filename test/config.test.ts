@@ -37,6 +37,7 @@ describe('config: loadConfig(env)', () => {
       ['temporal.address', (c) => c.temporal.address, undefined],
       ['temporal.namespace', (c) => c.temporal.namespace, 'default'],
       ['temporal.taskQueue', (c) => c.temporal.taskQueue, 'devenv-scheduler'],
+      ['temporal.cluster', (c) => c.temporal.cluster, undefined],
       ['temporal.devServerPort', (c) => c.temporal.devServerPort, 7233],
       ['temporal.uiPort', (c) => c.temporal.uiPort, 8233],
       ['temporal.devDbFile', (c) => c.temporal.devDbFile, '.temporal-dev.db'],
@@ -77,7 +78,7 @@ describe('config: loadConfig(env)', () => {
     it('empty and blank strings fall back to the defaults', () => {
       const names = [
         'SHUTDOWN_TIME', 'TIME_ZONE', 'WORKING_DAYS', 'HOLIDAYS', 'WARNING_OFFSETS', 'RESET_TIME', 'MAX_PROLONGATION',
-        'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'API_PORT', 'TEMPORAL_DEV_PORT',
+        'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'CLUSTER_NAME', 'API_PORT', 'TEMPORAL_DEV_PORT',
         'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL', 'AWS_REGIONS', 'AWS_ENDPOINT_URL',
         'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY', 'KUBE_WORKER_CONCURRENCY', 'WORKFLOW_CACHE_SIZE',
         'WORKER_MAX_CONCURRENT_ACTIVITIES', 'SHUTDOWN_DISPATCH_AHEAD_SECONDS', 'WORKER_SHUTDOWN_GRACE_SECONDS', 'COMMAND_WAIT_SECONDS', 'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
@@ -147,6 +148,8 @@ describe('config: loadConfig(env)', () => {
       [{ TEMPORAL_ADDRESS: 'temporal.prod.internal:7233' }, (c) => c.temporal.address, 'temporal.prod.internal:7233'],
       [{ TEMPORAL_NAMESPACE: 'devenv' }, (c) => c.temporal.namespace, 'devenv'],
       [{ TASK_QUEUE: 'devenv-q' }, (c) => c.temporal.taskQueue, 'devenv-q'],
+      [{ CLUSTER_NAME: 'eu-prod-1' }, (c) => [c.temporal.cluster, c.temporal.taskQueue], ['eu-prod-1', 'eu-prod-1/devenv-scheduler']],
+      [{ CLUSTER_NAME: 'eu-prod-1', TASK_QUEUE: 'devenv-q' }, (c) => c.temporal.taskQueue, 'eu-prod-1/devenv-q'],
       [{ API_PORT: '8080' }, (c) => c.apiPort, 8080],
       [{ API_PORT: '0' }, (c) => c.apiPort, 0],
       [{ API_PORT: '65535' }, (c) => c.apiPort, 65535],
@@ -398,6 +401,7 @@ describe('config: loadConfig(env)', () => {
       ['SUPPORT_SIZES', 'XS=lots/512Mi', 'SUPPORT_SIZES="XS=lots/512Mi": "XS=lots/512Mi" is not NAME=CPU/MEMORY, e.g. XS=250m/512Mi or XL=4/8Gi'],
       ['SUPPORT_POD_TTL', '200h', 'SUPPORT_POD_TTL="200h": must be at most 168h'],
       ['SUPPORT_NAMESPACE', 'Ops_Team', 'SUPPORT_NAMESPACE="Ops_Team": must be a namespace name (a DNS-1123 label)'],
+      ['CLUSTER_NAME', 'eu/prod', 'CLUSTER_NAME="eu/prod": must be a DNS label such as eu-prod-1 (lower-case letters, digits and "-", at most 63): it becomes part of workflow ids'],
       ['SUPPORT_MAX_PODS_PER_USER', '0', /^SUPPORT_MAX_PODS_PER_USER="0": .*>=1/],
       ['SUPPORT_MAX_PODS_PER_USER', 'two', /^SUPPORT_MAX_PODS_PER_USER="two": .*number/],
       ['SLACK_SUPPORT_ADMINS', 'alice', 'SLACK_SUPPORT_ADMINS="alice": not Slack user ids: alice (ids start with U or W, e.g. U024BE7LH)'],

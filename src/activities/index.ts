@@ -35,14 +35,15 @@ export function createConfiguredAws(config: Config, logger: Logger): ReturnType<
 
 export function createConfiguredEnrolment(config: Config, client: Client): Enrolment {
   const { systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs } = config.enrolment;
-  return createEnrolment({ client, taskQueue: config.temporal.taskQueue, policy: config.policy, systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs });
+  const { taskQueue, cluster } = config.temporal;
+  return createEnrolment({ client, taskQueue, policy: config.policy, systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs, cluster });
 }
 
-export async function createActivities(config: Config, logger: Logger, client: Client): Promise<AllActivities> {
+/** `kubeConfig`: the cluster the activities act on (default: the current kubeconfig, as kubectl's). */
+export async function createActivities(config: Config, logger: Logger, client: Client, kubeConfig: KubeConfig = loadKubeConfig()): Promise<AllActivities> {
   const aws = createConfiguredAws(config, logger);
   // Fail at start-up, naming the setting, rather than at the first shutdown.
   await aws.ensureInventoryTable();
-  const kubeConfig = loadKubeConfig();
   const kubeLogger = logger.child({ system: 'kubernetes' });
   const { botToken, defaultChannel, apiUrl } = config.slack;
   const notifier =
@@ -65,7 +66,7 @@ export async function createActivities(config: Config, logger: Logger, client: C
     }),
     ...aws,
     ...notifier,
-    ...createSchedulerActivities(client),
+    ...createSchedulerActivities(client, config.temporal.cluster),
     ...createEnrolmentActivities({
       client,
       enrolment: createConfiguredEnrolment(config, client),

@@ -64,6 +64,8 @@ export interface WorkloadRow {
 export interface SlackHandlerOptions {
   client: Client;
   logger: Logger;
+  /** CLUSTER_NAME: the environments and support pods of this cluster alone. */
+  cluster?: string;
   allow?: SlackAllowLists;
   supportSizes?: readonly string[];
   /** Live workloads for `status`; without it the reply shows the workflow's view only. */
@@ -262,7 +264,7 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
 export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers {
   const { client, logger } = options;
   const replyBudgetMs = options.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
-  const environments = createEnvironments(client, { support: options.supportPolicy, supportPods: options.supportPods });
+  const environments = createEnvironments(client, { support: options.supportPolicy, supportPods: options.supportPods, cluster: options.cluster });
   const responseUrlOrigins = options.responseUrlOrigins ?? DEFAULT_RESPONSE_URL_ORIGINS;
 
   /** The requester of a signed request, or why its response_url is refused (logged with its origin only: the URL is a credential). */
@@ -443,7 +445,7 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
   }
 
   async function supportPodOutcome(who: Requester, name: string, size: string): Promise<Reply> {
-    const handle = client.workflow.getHandle(supportPodWorkflowId(name));
+    const handle = client.workflow.getHandle(supportPodWorkflowId(name, options.cluster));
     const deadline = Date.now() + SUPPORT_POD_FOLLOW_MS;
     try {
       while (Date.now() < deadline) {

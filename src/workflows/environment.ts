@@ -23,6 +23,7 @@ import {
 } from '@temporalio/workflow';
 import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent, HalfProblem, StopTiming } from '../activities/contracts';
 import { formatMinutes } from '../duration';
+import { scopedId } from './cluster';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
 import { awakeAwsResources, awsProblems, describeAwsReport, describeFailure, failureType } from './messages';
 import {
@@ -148,7 +149,8 @@ export const retireSignal = defineSignal<[{ reason: RetireReason; by: string }?]
  */
 export const setPolicySignal = defineSignal<[{ policy: EnvironmentPolicy; by: string; dispatchAheadMs?: number }]>('setPolicy');
 
-export const environmentWorkflowId = (namespace: string): string => `env/${namespace}`;
+/** `env/<namespace>`, or `<cluster>/env/<namespace>` with CLUSTER_NAME (cluster.ts). */
+export const environmentWorkflowId = (namespace: string, cluster?: string): string => scopedId(`env/${namespace}`, cluster);
 
 const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
 

@@ -23,6 +23,7 @@ import {
   upsertMemo,
 } from '@temporalio/workflow';
 import type { KubernetesActivities, SupportPod } from '../activities/contracts';
+import { scopedId } from './cluster';
 
 export const DEFAULT_SUPPORT_POD_TTL_MS = 8 * 60 * 60 * 1000;
 
@@ -63,7 +64,8 @@ export interface SupportPodMemo {
 }
 export const SUPPORT_POD_MEMO = 'supportPod';
 
-export const supportPodWorkflowId = (name: string): string => `support/${name}`;
+/** `support/<name>`, or `<cluster>/support/<name>` with CLUSTER_NAME (cluster.ts). */
+export const supportPodWorkflowId = (name: string, cluster?: string): string => scopedId(`support/${name}`, cluster);
 
 export const stopSupportPodSignal = defineSignal<[{ by: string }]>('stopSupportPod');
 export const supportPodStateQuery = defineQuery<SupportPodState>('supportPodState');

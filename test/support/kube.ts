@@ -2,7 +2,8 @@
  * A real Kubernetes control plane for tests: etcd and kube-apiserver on free loopback
  * ports, a temporary data dir, freshly generated certificates and service-account keys,
  * RBAC on, and a static admin identity (a client certificate in group system:masters).
- * Started lazily once per mocha run and stopped in a root `after` hook. controller-runtime's
+ * Started lazily once per mocha run and stopped in a root `after` hook; a test that needs
+ * a second cluster (several clusters on one Temporal) names it and gets one of its own. controller-runtime's
  * envtest is the model for the flags; there is no controller-manager or scheduler, so a
  * test that needs ready replicas writes the status subresource itself.
  *
@@ -139,17 +140,18 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
   clearTimeout(timer);
 }
 
-let cluster: Promise<TestCluster> | undefined;
-let children: ChildProcess[] = [];
-let dataDir: string | undefined;
+const clusters = new Map<string, Promise<TestCluster>>();
+const etcds: ChildProcess[] = [];
+const apiservers: ChildProcess[] = [];
+const dataDirs: string[] = [];
 
 // Mocha's --exit ends the process without the root `after` hook when a run is aborted:
 // never leave an apiserver or etcd running behind it.
-process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+process.on('exit', () => [...apiservers, ...etcds].forEach((child) => child.kill('SIGKILL')));
 
 async function startCluster(): Promise<TestCluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-kube-'));
-  dataDir = dir;
+  dataDirs.push(dir);
   const etcdBin = binary('ETCD_PATH', 'etcd');
   const apiserverBin = binary('KUBE_APISERVER_PATH', 'kube-apiserver');
   generatePki(dir);
@@ -174,7 +176,7 @@ async function startCluster(): Promise<TestCluster> {
     ],
     etcdLog,
   );
-  children.push(etcd);
+  etcds.push(etcd);
   const etcdHealthy = () =>
     fetch(`${etcdUrl}/health`)
       .then(async (response) => response.ok && ((await response.json()) as { health?: string }).health === 'true')
@@ -226,7 +228,7 @@ async function startCluster(): Promise<TestCluster> {
     ],
     apiserverLog,
   );
-  children.push(apiserver);
+  apiservers.push(apiserver);
 
   const tls = { ca: readFileSync(file('ca.crt')), cert: readFileSync(file('admin.crt')), key: readFileSync(file('admin.key')) };
   await waitUntil('kube-apiserver', async () => (await get(`${server}/readyz`, tls)) === 200, apiserver, apiserverLog, 120_000);
@@ -277,18 +279,18 @@ async function startCluster(): Promise<TestCluster> {
   };
 }
 
-export function testCluster(): Promise<TestCluster> {
-  cluster ??= startCluster();
+/** The run's cluster, or with a name, another one of that name (its own etcd and apiserver). */
+export function testCluster(name = 'default'): Promise<TestCluster> {
+  let cluster = clusters.get(name);
+  if (!cluster) clusters.set(name, (cluster = startCluster()));
   return cluster;
 }
 
 after(async function () {
-  if (!dataDir) return;
+  if (dataDirs.length === 0) return;
   this.timeout(30_000);
-  // The apiserver first, so it does not log etcd connection errors while shutting down.
-  const [etcd, apiserver] = children;
-  await stop(apiserver);
-  await stop(etcd);
-  children = [];
-  if (dataDir && !process.env.KEEP_KUBE_DATA) rmSync(dataDir, { recursive: true, force: true });
+  // The apiservers first, so they do not log etcd connection errors while shutting down.
+  await Promise.all(apiservers.splice(0).map(stop));
+  await Promise.all(etcds.splice(0).map(stop));
+  for (const dir of dataDirs.splice(0)) if (!process.env.KEEP_KUBE_DATA) rmSync(dir, { recursive: true, force: true });
 });
