@@ -3,10 +3,14 @@
  * a local Temporal dev server (the embedded default); with it, it joins that cluster.
  * Then it registers what Temporal needs, runs the worker and serves the API.
  */
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
-import { createKubernetesActivities, createNamespaceReader, createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { createKubernetesActivities, createNamespaceReader, createSupportPodReader, DEFAULT_SUPPORT_SIZES, probeCluster, type ClusterProbe } from './activities/kubernetes';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
@@ -39,6 +43,16 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const runsWorker = config.role !== 'api';
   const servesUsers = config.role !== 'worker';
 
+  let kubeConfig: KubeConfig;
+  try {
+    kubeConfig = loadKubeConfig();
+  } catch (err) {
+    throw new ConfigError([`KUBECONFIG=${JSON.stringify(process.env.KUBECONFIG ?? '')}: ${(err as Error).message} (unset it to use ~/.kube/config)`]);
+  }
+  const kubeSource = kubeConfigSource();
+  // Asked once, while Temporal starts: the banner says what was found, and how to point at a cluster if none was.
+  const cluster = kubeSource ? probeCluster(kubeConfig) : undefined;
+
   let devServer: DevServer | undefined;
   let address = config.temporal.address;
   if (!address) {
@@ -67,7 +81,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       connection: await NativeConnection.connect({ address }),
       namespace,
       taskQueue,
-      activities: await createActivities(config, logger, client),
+      activities: await createActivities(config, logger, client, kubeConfig),
       ...config.worker,
     });
   }
@@ -75,12 +89,12 @@ async function main(config: Config, logger: Logger): Promise<void> {
   // Repair at once whatever changed while no worker ran, rather than at the next interval.
   if (worker) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, config.temporal.cluster)).trigger();
 
-  const { cluster } = config.temporal;
-  const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client, { cluster }).countByPhase() });
-  const slack = servesUsers && config.slack.signingSecret ? createSlackRouter({ ...slackOptions(config, client, logger, metrics), signingSecret: config.slack.signingSecret }) : undefined;
+  const clusterName = config.temporal.cluster;
+  const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client, { cluster: clusterName }).countByPhase() });
+  const slack = servesUsers && config.slack.signingSecret ? createSlackRouter({ ...slackOptions(config, client, logger, metrics, kubeConfig), signingSecret: config.slack.signingSecret }) : undefined;
   let socketMode: SlackSocketMode | undefined;
   if (servesUsers && config.slack.appToken) {
-    socketMode = createSlackSocketMode({ ...slackOptions(config, client, logger, metrics), appToken: config.slack.appToken, slackApiUrl: config.slack.apiUrl });
+    socketMode = createSlackSocketMode({ ...slackOptions(config, client, logger, metrics, kubeConfig), appToken: config.slack.appToken, slackApiUrl: config.slack.apiUrl });
     try {
       await socketMode.start();
     } catch (err) {
@@ -90,7 +104,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   }
   const rest = servesUsers
     ? createRestRouter({
-        environments: createEnvironments(client, { cluster, support: supportPolicy(config), supportPods: createSupportPodReader(loadKubeConfig(), config.support.namespace) }),
+        environments: createEnvironments(client, { cluster: clusterName, support: supportPolicy(config), supportPods: createSupportPodReader(kubeConfig, config.support.namespace) }),
         tokens: config.apiTokens,
         logger: logger.child({ system: 'api' }),
         metrics,
@@ -111,7 +125,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
     admission = createAdmissionWebhook({
       enrolment: createConfiguredEnrolment(config, client),
       // Every review is a hint: the namespace is read back, with the API's read-only identity, before anything is changed.
-      readNamespace: createNamespaceReader(loadKubeConfig()),
+      readNamespace: createNamespaceReader(kubeConfig),
       logger: logger.child({ system: 'admission' }),
       metrics,
       dryRun: config.dryRun,
@@ -119,12 +133,14 @@ async function main(config: Config, logger: Logger): Promise<void> {
     webhook = await startWebhookServer({ certFile: tlsCert, keyFile: tlsKey, port: config.webhook.port, router: admission.router, logger });
   }
 
+  const probed = await cluster;
+  if (!probed?.reachable) logger.warn({ kubeconfig: kubeSource ?? 'none', ...(probed ? { server: probed.server, reason: probed.reason } : {}) }, 'no Kubernetes cluster reachable: nothing to enrol until there is one');
   logger.info(
     {
       role: config.role,
       temporal: address,
       temporalNamespace: namespace,
-      ...(cluster ? { cluster } : {}),
+      ...(clusterName ? { cluster: clusterName } : {}),
       ...(devServer ? { temporalWebUi: devServer.uiUrl } : {}),
       taskQueue,
       api: `http://127.0.0.1:${apiPort}`,
@@ -139,8 +155,9 @@ async function main(config: Config, logger: Logger): Promise<void> {
   console.log(
     [
       '',
-      `  Temporal      ${address} (namespace ${namespace}${cluster ? `, cluster ${cluster}: ids ${cluster}/...` : ''})${devServer ? ', local dev server' : ''}`,
+      `  Temporal      ${address} (namespace ${namespace}${clusterName ? `, cluster ${clusterName}: ids ${clusterName}/...` : ''})${devServer ? ', local dev server' : ''}`,
       ...(devServer ? [`  Temporal UI   ${devServer.uiUrl}`] : []),
+      `  Kubernetes    ${kubernetesLine(kubeSource, kubeConfig, probed)}`,
       `  Worker        ${runsWorker ? `task queue ${taskQueue}` : 'not in this process (SERVICE_ROLE=api)'}`,
       ...(runsWorker ? [`  AWS           ${config.aws.regions.length ? config.aws.regions.join(', ') : 'off (set AWS_REGIONS)'}`] : []),
       `  API           http://127.0.0.1:${apiPort}  (/healthz, /readyz, /metrics)`,
@@ -209,6 +226,24 @@ function supportPolicy(config: Config): SupportPolicy {
   };
 }
 
+/** Where the kubeconfig comes from, as client-node looks for it; undefined: nowhere, and it would talk to localhost:8080. */
+function kubeConfigSource(): string | undefined {
+  if (process.env.KUBECONFIG) return `KUBECONFIG=${process.env.KUBECONFIG}`;
+  const home = path.join(os.homedir(), '.kube', 'config');
+  if (existsSync(home)) return home;
+  if (process.env.KUBERNETES_SERVICE_HOST) return 'in-cluster';
+  return undefined;
+}
+
+/** The banner's word on the cluster: which one, or that there is none and how to point at one. */
+function kubernetesLine(source: string | undefined, kubeConfig: KubeConfig, probed: ClusterProbe | undefined): string {
+  if (!source) return 'no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config); set KUBECONFIG to a cluster\'s kubeconfig (kind, minikube, k3d or your own) and start again';
+  if (!probed?.reachable) {
+    return `no cluster reachable at ${probed?.server} (${probed?.reason}, from ${source}); start it, or set KUBECONFIG to another (kubectl config get-contexts), and start again`;
+  }
+  return `${probed.server} (context ${kubeConfig.getCurrentContext()}, ${probed.version})`;
+}
+
 /** Where commands come in: over HTTP (signed requests), over Socket Mode (a connection the service opened), or both. */
 function slackCommandsLine(http: boolean, socketMode: boolean, apiPort: number): string {
   const ways = [
@@ -219,9 +254,9 @@ function slackCommandsLine(http: boolean, socketMode: boolean, apiPort: number):
 }
 
 /** The same handlers for both transports. */
-function slackOptions(config: Config, client: Client, logger: Logger, metrics: Metrics): SlackHandlerOptions {
+function slackOptions(config: Config, client: Client, logger: Logger, metrics: Metrics, kubeConfig: KubeConfig): SlackHandlerOptions {
   const aws = createConfiguredAws(config, logger);
-  const kubernetes = createKubernetesActivities({ kubeConfig: loadKubeConfig(), dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
+  const kubernetes = createKubernetesActivities({ kubeConfig, dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
   return {
     client,
     cluster: config.temporal.cluster,
@@ -233,7 +268,7 @@ function slackOptions(config: Config, client: Client, logger: Logger, metrics: M
     supportPodTtlMs: config.support.ttlMinutes * 60_000,
     supportPolicy: supportPolicy(config),
     // Read-only, with the API's identity: `support list` and the name check of `support start` come from the cluster.
-    supportPods: createSupportPodReader(loadKubeConfig(), config.support.namespace),
+    supportPods: createSupportPodReader(kubeConfig, config.support.namespace),
     responseUrlOrigins: config.slack.responseUrlOrigins,
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await kubernetes.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),

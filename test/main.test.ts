@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,6 +197,54 @@ describe('npm start', function () {
     } finally {
       await recorder.stop();
     }
+  });
+
+  it('with no cluster reachable, the banner says so and how to point at one, and nothing repeats every few seconds', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'devenv-nocluster-'));
+    const deadPort = await freePort();
+    const kubeConfigPath = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeConfigPath,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'gone', cluster: { server: `https://127.0.0.1:${deadPort}` } }],
+        users: [{ name: 'me', user: { token: 'unused' } }],
+        contexts: [{ name: 'gone', context: { cluster: 'gone', user: 'me' } }],
+        'current-context': 'gone',
+      }),
+    );
+    const { child, output } = startService({
+      KUBECONFIG: kubeConfigPath,
+      TEMPORAL_ADDRESS: '',
+      TEMPORAL_DEV_PORT: String(await freePort()),
+      TEMPORAL_UI_PORT: String(await freePort()),
+      TEMPORAL_DEV_DB_FILE: join(dir, 'temporal.db'),
+      API_PORT: String(await freePort()),
+      TEMPORAL_METRICS_PORT: 'off',
+    });
+    try {
+      await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);
+      assert.equal(child.exitCode, null, `service exited:\n${output()}`);
+      assert.ok(
+        output().includes(`  Kubernetes    no cluster reachable at https://127.0.0.1:${deadPort} (ECONNREFUSED, from KUBECONFIG=${kubeConfigPath}); start it, or set KUBECONFIG to another`),
+        output(),
+      );
+      // The start-up reconcile fails once; its retries (5 s, then 10 s, ...) would repeat the failure.
+      await new Promise((resolve) => setTimeout(resolve, 20_000));
+      const failures = output().split('\n').filter((line) => line.includes('Activity failed'));
+      assert.ok(failures.length <= 1, `the failure repeated ${failures.length} times:\n${output()}`);
+      assert.equal(child.exitCode, null);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+
+    const { child: refused, output: said } = startService({ KUBECONFIG: join(dir, 'no-such-file') });
+    const [code] = (await once(refused, 'exit')) as [number | null];
+    assert.equal(code, 2, said());
+    assert.match(said(), /^ {2}- KUBECONFIG=".*no-such-file": ENOENT: no such file or directory.*\(unset it to use ~\/\.kube\/config\)$/m);
+    assert.doesNotMatch(said(), /Temporal dev server/);
   });
 
   it('refuses to start on bad settings, with one line per bad value naming the variable', async function () {

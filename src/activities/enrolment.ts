@@ -7,6 +7,7 @@
  */
 import { asyncLocalStorage } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
 import { DEFAULT_INFRASTRUCTURE_NAMESPACES } from '../config';
 import type { Logger } from '../logger';
@@ -15,6 +16,7 @@ import { EnvCluster } from '../search-attributes';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal, type RetireReason } from '../workflows/environment';
 import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
 import type { EnrolmentActivities, ReconcileReport } from './contracts';
+import type { ClusterProbe } from './kubernetes';
 import { createStanding, planReconcile, type Decision, type EnrolmentRules, type NamespaceSnapshot, type RunningEnvironment, type Standing } from './enrolment-plan';
 
 export { POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL } from './enrolment-plan';
@@ -149,8 +151,10 @@ export function createEnrolmentActivities(options: {
   logger: Logger;
   /** DRY_RUN: every reconcile only plans and reports. */
   dryRun?: boolean;
+  /** Asked when the namespaces cannot be listed: a cluster that does not answer at all fails the reconcile without retries. */
+  probe?: () => Promise<ClusterProbe>;
 }): EnrolmentActivities {
-  const { client, enrolment, listNamespaces, logger } = options;
+  const { client, enrolment, listNamespaces, logger, probe } = options;
 
   /** Carries out one decision, noting in the report what it did. */
   async function execute(decision: Decision, report: ReconcileReport): Promise<void> {
@@ -176,7 +180,14 @@ export function createEnrolmentActivities(options: {
       // (retired, continued as new) answers "not found" and is left alone too.
       const environments = await createEnvironments(client, { cluster: enrolment.cluster }).list();
       const snapshotAt = new Date();
-      const namespaces = await listNamespaces();
+      const namespaces = await listNamespaces().catch(async (err: unknown) => {
+        // No cluster at all (nothing listening, no such host): one failure until the next scheduled run, not a retry every few seconds.
+        const probed = await probe?.();
+        if (probed && !probed.reachable) {
+          throw ApplicationFailure.nonRetryable(`no Kubernetes cluster reachable at ${probed.server} (${probed.reason}); the next reconcile tries again`, 'ClusterUnreachable');
+        }
+        throw err;
+      });
       const decisions = planReconcile({
         namespaces,
         environments,

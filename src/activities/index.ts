@@ -9,7 +9,7 @@ import type { Logger } from '../logger';
 import type { AllActivities } from '../worker';
 import { createAwsActivities } from './aws';
 import { createEnrolment, createEnrolmentActivities, type Enrolment } from './enrolment';
-import { createKubernetesActivities, createNamespaceLister, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES } from './kubernetes';
+import { createKubernetesActivities, createNamespaceLister, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES, probeCluster } from './kubernetes';
 import { createLogNotifier } from './log-notifier';
 import { createSchedulerActivities } from './scheduler';
 import { createSlackNotifier } from './slack';
@@ -71,6 +71,7 @@ export async function createActivities(config: Config, logger: Logger, client: C
       client,
       enrolment: createConfiguredEnrolment(config, client),
       listNamespaces: createNamespaceLister(kubeConfig),
+      probe: () => probeCluster(kubeConfig),
       logger: logger.child({ system: 'enrolment' }),
       dryRun: config.dryRun,
     }),
