@@ -91,10 +91,12 @@ async function main(config: Config, logger: Logger): Promise<void> {
 
   const clusterName = config.temporal.cluster;
   const metrics = createMetrics({ environmentsByPhase: () => createEnvironments(client, { cluster: clusterName }).countByPhase() });
-  const slack = servesUsers && config.slack.signingSecret ? createSlackRouter({ ...slackOptions(config, client, logger, metrics, kubeConfig), signingSecret: config.slack.signingSecret }) : undefined;
+  const { signingSecret, appToken } = config.slack;
+  const slackHandling = servesUsers && (signingSecret || appToken) ? slackOptions(config, client, logger, metrics, kubeConfig) : undefined;
+  const slack = slackHandling && signingSecret ? createSlackRouter({ ...slackHandling, signingSecret }) : undefined;
   let socketMode: SlackSocketMode | undefined;
-  if (servesUsers && config.slack.appToken) {
-    socketMode = createSlackSocketMode({ ...slackOptions(config, client, logger, metrics, kubeConfig), appToken: config.slack.appToken, slackApiUrl: config.slack.apiUrl });
+  if (slackHandling && appToken) {
+    socketMode = createSlackSocketMode({ ...slackHandling, appToken, slackApiUrl: config.slack.apiUrl });
     try {
       await socketMode.start();
     } catch (err) {
