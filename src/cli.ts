@@ -97,7 +97,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
 
     // The support namespace's pods are read with the operator's kubeconfig (KUBECONFIG, ~/.kube/config, in-cluster).
     const supportPods = createSupportPodReader(loadKubeConfig(), config.support.namespace);
-    return (await execute(parsed!.command, createEnvironments(client, { supportPods }), config, print)) ?? EXIT.ok;
+    return (await execute(parsed!.command, createEnvironments(client, { supportPods, cluster: config.temporal.cluster }), config, print)) ?? EXIT.ok;
   } finally {
     await connection.close();
   }

@@ -10,6 +10,7 @@ import { parseDuration } from './duration';
 import { DEFAULT_SUPPORT_SIZES, type CommandFamily } from './commands';
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
+import { scopedId } from './workflows/cluster';
 import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './workflows/shutdown-policy';
 
 export const clockTime = z
@@ -270,6 +271,7 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^\s:/]+):\d{1,5}$/, 'must be host:port, e.g. temporal-frontend.temporal:7233 or devenv.a1b2c.tmprl.cloud:7233').optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).optional(),
   TASK_QUEUE: z.string().min(1).default('devenv-scheduler'),
+  CLUSTER_NAME: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label such as eu-prod-1 (lower-case letters, digits and "-", at most 63): it becomes part of workflow ids').max(63).optional(),
   API_PORT: port.default(3000),
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
@@ -320,6 +322,7 @@ const schema = z.object({
   API_SUPPORT_ADMINS: tokenNames.optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_BOT_TOKEN: z.string().regex(/^xox[bp]-/, 'must be a bot token (xoxb-...)').optional(),
+  SLACK_APP_TOKEN: z.string().regex(/^xapp-/, 'must be an app-level token (xapp-...) with the connections:write scope').optional(),
   SLACK_DEFAULT_CHANNEL: z.string().min(1).optional(),
   SLACK_API_URL: z.url({ message: 'must be a URL such as https://slack.com/api/' }).optional(),
   SLACK_ALLOW_READ_USERS: slackUsers.optional(),
@@ -356,7 +359,7 @@ const schema = z.object({
 });
 
 /** Their values never appear in an error message, which may end up in a log. */
-const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'API_TOKENS', 'API_READ_TOKENS', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_KEY_DATA']);
+const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'API_TOKENS', 'API_READ_TOKENS', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_KEY_DATA']);
 
 export interface Config {
   /** Defaults every environment starts with; a namespace may override them. */
@@ -372,7 +375,10 @@ export interface Config {
     security: string;
     /** The temporal.toml profile the settings came from; undefined: TEMPORAL_* variables alone. */
     profileSource?: string;
+    /** TASK_QUEUE, as `<cluster>/<TASK_QUEUE>` with CLUSTER_NAME: a worker runs its own cluster's activities alone. */
     taskQueue: string;
+    /** CLUSTER_NAME: scopes workflow ids, Schedules, the task queue and listings, so several clusters share one Temporal namespace. */
+    cluster?: string;
     devServerPort: number;
     uiPort: number;
     devDbFile: string;
@@ -428,6 +434,8 @@ export interface Config {
     signingSecret?: string;
     /** Unset: warnings and announcements go to the log instead. Never logged. */
     botToken?: string;
+    /** Set: commands and buttons also arrive over Socket Mode, on a connection the service opens to Slack. Never logged. */
+    appToken?: string;
     defaultChannel?: string;
     apiUrl?: string;
     allow: Partial<Record<CommandFamily, { users?: string[]; channels?: string[] }>>;
@@ -483,7 +491,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       connection: profile.connection,
       security: profile.security,
       profileSource: profile.source,
-      taskQueue: c.TASK_QUEUE,
+      taskQueue: scopedId(c.TASK_QUEUE, c.CLUSTER_NAME),
+      cluster: c.CLUSTER_NAME,
       devServerPort: c.TEMPORAL_DEV_PORT,
       uiPort: c.TEMPORAL_UI_PORT,
       devDbFile: c.TEMPORAL_DEV_DB_FILE,
@@ -530,6 +539,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     slack: {
       signingSecret: c.SLACK_SIGNING_SECRET,
       botToken: c.SLACK_BOT_TOKEN,
+      appToken: c.SLACK_APP_TOKEN,
       defaultChannel: c.SLACK_DEFAULT_CHANNEL,
       apiUrl: c.SLACK_API_URL,
       allow: allowLists({

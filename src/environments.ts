@@ -15,7 +15,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
-import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from './search-attributes';
+import { EnvCluster, EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from './search-attributes';
 import {
   DISPATCH_AHEAD_MEMO,
   environmentWorkflowId,
@@ -289,8 +289,10 @@ export function joinSupportPods(pods: readonly SupportPodInCluster[] | null, wor
   return { supportPods: listings.sort((a, b) => a.name.localeCompare(b.name)), podsUnavailable: pods === null ? (podsUnavailable ?? 'the cluster could not be read') : null };
 }
 
-const RUNNING_ENVIRONMENTS = `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'`;
-const RUNNING_SUPPORT_PODS = `WorkflowType = 'supportPodWorkflow' AND ExecutionStatus = 'Running'`;
+/** One cluster's running workflows of a type: those with its EnvCluster, or, without CLUSTER_NAME, those with none. */
+function runningOf(workflowType: string, cluster: string | undefined): string {
+  return `WorkflowType = '${workflowType}' AND ExecutionStatus = 'Running' AND ${cluster ? `EnvCluster = '${cluster}'` : 'EnvCluster IS NULL'}`;
+}
 
 export interface Environments {
   status(namespace: string): Promise<EnvironmentStatus>;
@@ -330,6 +332,8 @@ export interface Environments {
 }
 
 export interface EnvironmentsOptions {
+  /** CLUSTER_NAME: this cluster's environments and support pods alone (src/workflows/cluster.ts); without it, those of no named cluster. */
+  cluster?: string;
   /** Limits on support pods; without it there are none (the CLI). */
   support?: SupportPolicy;
   /**
@@ -358,7 +362,12 @@ function summaryOf(execution: Pick<WorkflowExecutionInfo, 'typedSearchAttributes
 }
 
 export function createEnvironments(client: Client, options: EnvironmentsOptions = {}): Environments {
-  const handle = (namespace: string) => client.workflow.getHandle(environmentWorkflowId(namespace));
+  const { cluster } = options;
+  const handle = (namespace: string) => client.workflow.getHandle(environmentWorkflowId(namespace, cluster));
+  const supportPodId = (name: string) => supportPodWorkflowId(name, cluster);
+  const supportPodName = (workflowId: string) => workflowId.slice(supportPodId('').length);
+  const RUNNING_ENVIRONMENTS = runningOf('environmentWorkflow', cluster);
+  const RUNNING_SUPPORT_PODS = runningOf('supportPodWorkflow', cluster);
 
   /** Temporal's errors in the words of the domain; anything else is passed on as it is. */
   function translate(err: unknown, namespace: string): never {
@@ -424,7 +433,7 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
 
   /** Who started a running support pod: its memo (the server alone), or for pods started before there was one, the pod's record. */
   async function ownerOf(name: string): Promise<string | null> {
-    const workflow = client.workflow.getHandle(supportPodWorkflowId(name));
+    const workflow = client.workflow.getHandle(supportPodId(name));
     const { status, memo } = await workflow.describe();
     if (status.name !== 'RUNNING') throw new OperationError('unknown-support-pod', `there is no support pod ${name}`);
     const recorded = (memo?.[SUPPORT_POD_MEMO] as SupportPodMemo | undefined)?.requestedBy;
@@ -475,7 +484,7 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
           .getHandle(supportPodSlotWorkflowId(by, i + 1))
           .describe()
           .then(
-            (d) => (d.status.name === 'RUNNING' ? d.parentExecution?.workflowId?.replace(/^support\//, '') : undefined),
+            (d) => (d.status.name === 'RUNNING' && d.parentExecution?.workflowId ? supportPodName(d.parentExecution.workflowId) : undefined),
             () => undefined,
           ),
       ),
@@ -496,7 +505,7 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
   /** A running support-pod workflow; one started before its memo had an expiry is asked for its state (that needs a worker; without one it is listed as it can be). */
   async function record(workflowId: string, runId: string, startTime: Date, memo: Record<string, unknown> | undefined): Promise<SupportWorkflowRecord> {
     const recorded = memo?.[SUPPORT_POD_MEMO] as SupportPodMemo | undefined;
-    const base = { name: workflowId.replace(/^support\//, ''), runId, startedAt: startTime.toISOString(), memo: recorded };
+    const base = { name: supportPodName(workflowId), runId, startedAt: startTime.toISOString(), memo: recorded };
     if (recorded?.expiresAt !== undefined) return base;
     const state = await client.workflow
       .getHandle(workflowId, runId)
@@ -577,7 +586,7 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
       const held = (await readPods().catch(() => null))?.find((pod) => pod.name === name);
       if (held && !held.deletingSince) {
         const running = await client.workflow
-          .getHandle(supportPodWorkflowId(name))
+          .getHandle(supportPodId(name))
           .describe()
           .then(
             (d) => d.status.name === 'RUNNING',
@@ -593,10 +602,11 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
       let workflow: WorkflowHandle;
       try {
         workflow = await client.workflow.start(supportPodWorkflow, {
-          workflowId: supportPodWorkflowId(name),
+          workflowId: supportPodId(name),
           taskQueue,
           args: [{ name, size, requestedBy: by, ttlMs, ...(policy ? { maxPerRequester: policy.maxPodsPerUser } : {}) }],
           memo: { [SUPPORT_POD_MEMO]: { requestedBy: by, size } satisfies SupportPodMemo },
+          ...(cluster ? { typedSearchAttributes: [{ key: EnvCluster, value: cluster }] } : {}),
         });
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) throw await alreadyRunning(name);
@@ -613,7 +623,7 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
           (err: unknown) => ({ pods: null, error: unavailable(err) }),
         ),
         client.workflow
-          .getHandle(supportPodWorkflowId(name))
+          .getHandle(supportPodId(name))
           .describe()
           .then(
             (d) => (d.status.name === 'RUNNING' ? record(d.workflowId, d.runId, d.startTime, d.memo) : undefined),
@@ -629,7 +639,7 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
     },
 
     async stopSupportPod(name, by) {
-      const workflow = client.workflow.getHandle(supportPodWorkflowId(name));
+      const workflow = client.workflow.getHandle(supportPodId(name));
       try {
         const policy = options.support;
         if (policy && !policy.admins.includes(by)) {

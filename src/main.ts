@@ -3,16 +3,21 @@
  * a local Temporal dev server (the embedded default); with it, it joins that cluster.
  * Then it registers what Temporal needs, runs the worker and serves the API.
  */
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Client } from '@temporalio/client';
 import { Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
-import { createKubernetesActivities, createNamespaceReader, createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { createKubernetesActivities, createNamespaceReader, createSupportPodReader, DEFAULT_SUPPORT_SIZES, probeCluster, type ClusterProbe } from './activities/kubernetes';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
 import { measuredActivities } from './activities/measured';
-import { createSlackRouter } from './api/slack';
+import { createSlackRouter, type SlackHandlerOptions } from './api/slack';
+import { createSlackSocketMode, type SlackSocketMode } from './api/socket-mode';
 import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createEnvironments, type SupportPolicy } from './environments';
@@ -22,6 +27,10 @@ import { startDevServer, type DevServer } from './temporal/dev-server';
 import { httpCloseTimeoutMs } from './shutdown';
 import { ensureSchedules, RECONCILE_SCHEDULE_ID, registerSearchAttributes } from './temporal/setup';
 import { createWorker } from './worker';
+import { scopedId } from './workflows/cluster';
+
+/** What a start-up that fails halfway must not leave behind (the local dev server). */
+const cleanUpOnFailure: (() => Promise<void>)[] = [];
 
 /** A running environment this long past its shutdown counts as overdue (devenv_environments_overdue): its stop did not happen. */
 const OVERDUE_AFTER_MS = 5 * 60_000;
@@ -39,6 +48,16 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const runsWorker = config.role !== 'api';
   const servesUsers = config.role !== 'worker';
 
+  let kubeConfig: KubeConfig;
+  try {
+    kubeConfig = loadKubeConfig();
+  } catch (err) {
+    throw new ConfigError([`KUBECONFIG=${JSON.stringify(process.env.KUBECONFIG ?? '')}: ${(err as Error).message} (unset it to use ~/.kube/config)`]);
+  }
+  const kubeSource = kubeConfigSource();
+  // Asked once, while Temporal starts: the banner says what was found, and how to point at a cluster if none was.
+  const cluster = kubeSource ? probeCluster(kubeConfig) : undefined;
+
   let devServer: DevServer | undefined;
   let address = config.temporal.address;
   if (!address) {
@@ -50,6 +69,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
       namespace: config.temporal.namespace,
     });
     address = devServer.address;
+    const started = devServer;
+    cleanUpOnFailure.push(() => started.stop());
   }
   const { namespace, taskQueue } = config.temporal;
   // The local dev server speaks plaintext; TLS and API keys are for a cluster (config.ts refuses them without an address).
@@ -75,18 +96,31 @@ async function main(config: Config, logger: Logger): Promise<void> {
       connection: await connectNative(address, remote),
       namespace,
       taskQueue,
-      activities: measuredActivities(await createActivities(config, logger, client, metrics), metrics),
+      activities: measuredActivities(await createActivities(config, logger, client, metrics, kubeConfig), metrics),
       ...config.worker,
     });
   }
   const workerRun = worker?.run();
   // Repair at once whatever changed while no worker ran, rather than at the next interval.
-  if (worker) await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).trigger();
+  if (worker) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, config.temporal.cluster)).trigger();
 
-  const slack = servesUsers && config.slack.signingSecret ? slackRouter(config, client, logger, config.slack.signingSecret, metrics) : undefined;
+  const clusterName = config.temporal.cluster;
+  const { signingSecret, appToken } = config.slack;
+  const slackHandling = servesUsers && (signingSecret || appToken) ? slackOptions(config, client, logger, metrics, kubeConfig) : undefined;
+  const slack = slackHandling && signingSecret ? createSlackRouter({ ...slackHandling, signingSecret }) : undefined;
+  let socketMode: SlackSocketMode | undefined;
+  if (slackHandling && appToken) {
+    socketMode = createSlackSocketMode({ ...slackHandling, appToken, slackApiUrl: config.slack.apiUrl });
+    try {
+      await socketMode.start();
+    } catch (err) {
+      // A token Slack refuses is a setting to fix, not a failure to retry.
+      throw new ConfigError([`SLACK_APP_TOKEN (value hidden): ${(err as Error).message}`]);
+    }
+  }
   const rest = servesUsers
     ? createRestRouter({
-        environments: createEnvironments(client, { support: supportPolicy(config), supportPods: createSupportPodReader(loadKubeConfig(), config.support.namespace) }),
+        environments: createEnvironments(client, { cluster: clusterName, support: supportPolicy(config), supportPods: createSupportPodReader(kubeConfig, config.support.namespace) }),
         tokens: config.apiTokens,
         logger: logger.child({ system: 'api' }),
         metrics,
@@ -107,7 +141,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
     admission = createAdmissionWebhook({
       enrolment: createConfiguredEnrolment(config, client),
       // Every review is a hint: the namespace is read back, with the API's read-only identity, before anything is changed.
-      readNamespace: createNamespaceReader(loadKubeConfig()),
+      readNamespace: createNamespaceReader(kubeConfig),
       logger: logger.child({ system: 'admission' }),
       metrics,
       dryRun: config.dryRun,
@@ -123,6 +157,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
     });
   }
 
+  const probed = await cluster;
+  if (!probed?.reachable) logger.warn({ kubeconfig: kubeSource ?? 'none', ...(probed ? { server: probed.server, reason: probed.reason } : {}) }, 'no Kubernetes cluster reachable: nothing to enrol until there is one');
   logger.info(
     {
       role: config.role,
@@ -130,11 +166,12 @@ async function main(config: Config, logger: Logger): Promise<void> {
       temporalNamespace: namespace,
       temporalSecurity: security,
       ...(config.temporal.profileSource ? { temporalProfile: config.temporal.profileSource } : {}),
+      ...(clusterName ? { cluster: clusterName } : {}),
       ...(devServer ? { temporalWebUi: devServer.uiUrl } : {}),
       taskQueue,
       api: `http://127.0.0.1:${apiPort}`,
       schedules,
-      slackCommands: Boolean(slack),
+      slackCommands: [slack ? 'http' : undefined, socketMode ? 'socket-mode' : undefined].filter(Boolean),
       slackNotifications: Boolean(config.slack.botToken),
       webhook: webhook ? `${webhook.url}/admission/namespaces` : 'off',
     },
@@ -144,8 +181,9 @@ async function main(config: Config, logger: Logger): Promise<void> {
   console.log(
     [
       '',
-      `  Temporal      ${address} (namespace ${namespace}), ${security}${!devServer && config.temporal.profileSource ? `; ${config.temporal.profileSource}` : ''}`,
+      `  Temporal      ${address} (namespace ${namespace}${clusterName ? `, cluster ${clusterName}: ids ${clusterName}/...` : ''}), ${security}${!devServer && config.temporal.profileSource ? `; ${config.temporal.profileSource}` : ''}`,
       ...(devServer ? [`  Temporal UI   ${devServer.uiUrl}`] : []),
+      `  Kubernetes    ${kubernetesLine(kubeSource, kubeConfig, probed)}`,
       `  Worker        ${runsWorker ? `task queue ${taskQueue}` : 'not in this process (SERVICE_ROLE=api)'}`,
       ...(runsWorker ? [`  AWS           ${config.aws.regions.length ? config.aws.regions.join(', ') : 'off (set AWS_REGIONS)'}`] : []),
       `  API           http://127.0.0.1:${apiPort}  (/healthz, /readyz, /metrics)`,
@@ -158,7 +196,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
         : []),
       ...(servesUsers
         ? [
-            `  Slack         ${slack ? `commands at http://127.0.0.1:${apiPort}/slack/commands` : 'commands off (set SLACK_SIGNING_SECRET)'}; ${
+            `  Slack         ${slackCommandsLine(slack !== undefined, socketMode !== undefined, apiPort)}; ${
               config.slack.botToken ? `warnings to Slack (default channel ${config.slack.defaultChannel})` : 'warnings to the log (set SLACK_BOT_TOKEN)'
             }`,
             `  Webhook       ${
@@ -181,7 +219,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       stopping = true;
       logger.info({ signal }, 'shutting down');
       // Requests in flight (a Slack command, a REST stop) are answered while Temporal is still connected.
-      await Promise.all([api.close(), webhook?.close()]);
+      await Promise.all([api.close(), webhook?.close(), socketMode?.stop()]);
       await admission?.drain(ADMISSION_DRAIN_MS);
       if (worker) {
         // Activities in flight (a stop halfway through a namespace) finish here, up to the grace; then they are cancelled and retried elsewhere.
@@ -202,6 +240,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
     await stopped;
   } finally {
     if (!stopping) {
+      await socketMode?.stop();
       await api.close();
       await webhook?.close();
       await devServer?.stop();
@@ -219,12 +258,40 @@ function supportPolicy(config: Config): SupportPolicy {
   };
 }
 
-function slackRouter(config: Config, client: Client, logger: Logger, signingSecret: string, metrics: Metrics) {
+/** Where the kubeconfig comes from, as client-node looks for it; undefined: nowhere, and it would talk to localhost:8080. */
+function kubeConfigSource(): string | undefined {
+  if (process.env.KUBECONFIG) return `KUBECONFIG=${process.env.KUBECONFIG}`;
+  const home = path.join(os.homedir(), '.kube', 'config');
+  if (existsSync(home)) return home;
+  if (process.env.KUBERNETES_SERVICE_HOST) return 'in-cluster';
+  return undefined;
+}
+
+/** The banner's word on the cluster: which one, or that there is none and how to point at one. */
+function kubernetesLine(source: string | undefined, kubeConfig: KubeConfig, probed: ClusterProbe | undefined): string {
+  if (!source) return 'no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config); set KUBECONFIG to a cluster\'s kubeconfig (kind, minikube, k3d or your own) and start again';
+  if (!probed?.reachable) {
+    return `no cluster reachable at ${probed?.server} (${probed?.reason}, from ${source}); start it, or set KUBECONFIG to another (kubectl config get-contexts), and start again`;
+  }
+  return `${probed.server} (context ${kubeConfig.getCurrentContext()}, ${probed.version})`;
+}
+
+/** Where commands come in: over HTTP (signed requests), over Socket Mode (a connection the service opened), or both. */
+function slackCommandsLine(http: boolean, socketMode: boolean, apiPort: number): string {
+  const ways = [
+    ...(http ? [`at http://127.0.0.1:${apiPort}/slack/commands`] : []),
+    ...(socketMode ? ['over Socket Mode (connected)'] : []),
+  ];
+  return ways.length ? `commands ${ways.join(' and ')}` : 'commands off (set SLACK_APP_TOKEN for Socket Mode, or SLACK_SIGNING_SECRET for HTTP)';
+}
+
+/** The same handlers for both transports. */
+function slackOptions(config: Config, client: Client, logger: Logger, metrics: Metrics, kubeConfig: KubeConfig): SlackHandlerOptions {
   const aws = createConfiguredAws(config, logger);
-  const kubernetes = createKubernetesActivities({ kubeConfig: loadKubeConfig(), dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
-  return createSlackRouter({
+  const kubernetes = createKubernetesActivities({ kubeConfig, dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
+  return {
     client,
-    signingSecret,
+    cluster: config.temporal.cluster,
     metrics,
     logger: logger.child({ system: 'slack' }),
     allow: config.slack.allow,
@@ -233,12 +300,12 @@ function slackRouter(config: Config, client: Client, logger: Logger, signingSecr
     supportPodTtlMs: config.support.ttlMinutes * 60_000,
     supportPolicy: supportPolicy(config),
     // Read-only, with the API's identity: `support list` and the name check of `support start` come from the cluster.
-    supportPods: createSupportPodReader(loadKubeConfig(), config.support.namespace),
+    supportPods: createSupportPodReader(kubeConfig, config.support.namespace),
     responseUrlOrigins: config.slack.responseUrlOrigins,
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await kubernetes.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
     ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await aws.awsStatus(ns)).resources } : {}),
-  });
+  };
 }
 
 const logger = createLogger();
@@ -252,7 +319,12 @@ try {
   }
   throw err;
 }
-main(config, createLogger(config.logLevel)).catch((err: unknown) => {
+main(config, createLogger(config.logLevel)).catch(async (err: unknown) => {
+  await Promise.allSettled(cleanUpOnFailure.map((clean) => clean()));
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
   // Refused or unreachable at start-up: one line that says why, not a stack trace.
   if (err instanceof TemporalConnectError) logger.fatal(`devenv-scheduler cannot start: ${err.message}`);
   else logger.fatal({ err }, 'devenv-scheduler failed');

@@ -10,8 +10,10 @@ export const EnvNamespace = defineSearchAttributeKey('EnvNamespace', SearchAttri
 export const EnvPhase = defineSearchAttributeKey('EnvPhase', SearchAttributeType.KEYWORD);
 export const EnvNextShutdown = defineSearchAttributeKey('EnvNextShutdown', SearchAttributeType.DATETIME);
 export const EnvEnabled = defineSearchAttributeKey('EnvEnabled', SearchAttributeType.BOOL);
+/** CLUSTER_NAME, set when an environment or support-pod workflow starts; absent without one. */
+export const EnvCluster = defineSearchAttributeKey('EnvCluster', SearchAttributeType.KEYWORD);
 
-export const ALL_SEARCH_ATTRIBUTES = [EnvNamespace, EnvPhase, EnvNextShutdown, EnvEnabled];
+export const ALL_SEARCH_ATTRIBUTES = [EnvNamespace, EnvPhase, EnvNextShutdown, EnvEnabled, EnvCluster];
 
 /** Flags for `temporal server start-dev`, e.g. `--search-attribute EnvPhase=Keyword`. */
 export function devServerSearchAttributeFlags(): string[] {

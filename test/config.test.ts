@@ -39,6 +39,7 @@ describe('config: loadConfig(env)', () => {
       ['temporal.address', (c) => c.temporal.address, undefined],
       ['temporal.namespace', (c) => c.temporal.namespace, 'default'],
       ['temporal.taskQueue', (c) => c.temporal.taskQueue, 'devenv-scheduler'],
+      ['temporal.cluster', (c) => c.temporal.cluster, undefined],
       ['temporal.devServerPort', (c) => c.temporal.devServerPort, 7233],
       ['temporal.uiPort', (c) => c.temporal.uiPort, 8233],
       ['temporal.devDbFile', (c) => c.temporal.devDbFile, '.temporal-dev.db'],
@@ -79,11 +80,11 @@ describe('config: loadConfig(env)', () => {
     it('empty and blank strings fall back to the defaults', () => {
       const names = [
         'SHUTDOWN_TIME', 'TIME_ZONE', 'WORKING_DAYS', 'HOLIDAYS', 'WARNING_OFFSETS', 'RESET_TIME', 'MAX_PROLONGATION',
-        'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'API_PORT', 'TEMPORAL_DEV_PORT',
+        'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'CLUSTER_NAME', 'API_PORT', 'TEMPORAL_DEV_PORT',
         'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL', 'AWS_REGIONS', 'AWS_ENDPOINT_URL',
         'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY', 'KUBE_WORKER_CONCURRENCY', 'WORKFLOW_CACHE_SIZE',
         'WORKER_MAX_CONCURRENT_ACTIVITIES', 'SHUTDOWN_DISPATCH_AHEAD_SECONDS', 'WORKER_SHUTDOWN_GRACE_SECONDS', 'COMMAND_WAIT_SECONDS', 'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
-        'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS', 'SYSTEM_NAMESPACES', 'INFRASTRUCTURE_NAMESPACES',
+        'SLACK_APP_TOKEN', 'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS', 'SYSTEM_NAMESPACES', 'INFRASTRUCTURE_NAMESPACES',
         'SUPPORT_MAX_PODS_PER_USER', 'SUPPORT_MAX_SIZE', 'SLACK_SUPPORT_ADMINS', 'API_SUPPORT_ADMINS', 'SLACK_RESPONSE_URL_ORIGINS',
       ];
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '']))), config);
@@ -149,6 +150,8 @@ describe('config: loadConfig(env)', () => {
       [{ TEMPORAL_ADDRESS: 'temporal.prod.internal:7233' }, (c) => c.temporal.address, 'temporal.prod.internal:7233'],
       [{ TEMPORAL_NAMESPACE: 'devenv' }, (c) => c.temporal.namespace, 'devenv'],
       [{ TASK_QUEUE: 'devenv-q' }, (c) => c.temporal.taskQueue, 'devenv-q'],
+      [{ CLUSTER_NAME: 'eu-prod-1' }, (c) => [c.temporal.cluster, c.temporal.taskQueue], ['eu-prod-1', 'eu-prod-1/devenv-scheduler']],
+      [{ CLUSTER_NAME: 'eu-prod-1', TASK_QUEUE: 'devenv-q' }, (c) => c.temporal.taskQueue, 'eu-prod-1/devenv-q'],
       [{ API_PORT: '8080' }, (c) => c.apiPort, 8080],
       [{ API_PORT: '0' }, (c) => c.apiPort, 0],
       [{ API_PORT: '65535' }, (c) => c.apiPort, 65535],
@@ -245,6 +248,7 @@ describe('config: loadConfig(env)', () => {
       const config = loadConfig({
         SLACK_SIGNING_SECRET: 's3cr3t',
         SLACK_BOT_TOKEN: 'xoxb-1-2-abc',
+        SLACK_APP_TOKEN: 'xapp-1-A0APP-1-abc',
         SLACK_DEFAULT_CHANNEL: 'C0DEFAULT01',
         SLACK_API_URL: 'http://127.0.0.1:9999/api/',
         SLACK_ALLOW_CONTROL_USERS: 'U024BE7LH, W0G9QF9C6,U024BE7LH',
@@ -253,6 +257,7 @@ describe('config: loadConfig(env)', () => {
       assert.deepEqual(config.slack, {
         signingSecret: 's3cr3t',
         botToken: 'xoxb-1-2-abc',
+        appToken: 'xapp-1-A0APP-1-abc',
         defaultChannel: 'C0DEFAULT01',
         apiUrl: 'http://127.0.0.1:9999/api/',
         allow: { control: { users: ['U024BE7LH', 'W0G9QF9C6'] }, support: { channels: ['C0OPS12345'] } },
@@ -345,6 +350,11 @@ describe('config: loadConfig(env)', () => {
       assert.deepEqual(error.problems, ['SLACK_BOT_TOKEN (value hidden): must be a bot token (xoxb-...)']);
     });
 
+    it('an app-level token that is not one (a bot token pasted in its place) is refused without echoing it', () => {
+      const error = configError({ SLACK_APP_TOKEN: 'xoxb-1-2-secret' });
+      assert.deepEqual(error.problems, ['SLACK_APP_TOKEN (value hidden): must be an app-level token (xapp-...) with the connections:write scope']);
+    });
+
     it('a bot token without a default channel is refused: warnings would have nowhere to go', () => {
       const error = configError({ SLACK_BOT_TOKEN: 'xoxb-1-2-abc' });
       assert.deepEqual(error.problems, ['SLACK_DEFAULT_CHANNEL (unset): is required with SLACK_BOT_TOKEN: the channel for environments without their own']);
@@ -406,6 +416,7 @@ describe('config: loadConfig(env)', () => {
       ['SUPPORT_SIZES', 'XS=lots/512Mi', 'SUPPORT_SIZES="XS=lots/512Mi": "XS=lots/512Mi" is not NAME=CPU/MEMORY, e.g. XS=250m/512Mi or XL=4/8Gi'],
       ['SUPPORT_POD_TTL', '200h', 'SUPPORT_POD_TTL="200h": must be at most 168h'],
       ['SUPPORT_NAMESPACE', 'Ops_Team', 'SUPPORT_NAMESPACE="Ops_Team": must be a namespace name (a DNS-1123 label)'],
+      ['CLUSTER_NAME', 'eu/prod', 'CLUSTER_NAME="eu/prod": must be a DNS label such as eu-prod-1 (lower-case letters, digits and "-", at most 63): it becomes part of workflow ids'],
       ['SUPPORT_MAX_PODS_PER_USER', '0', /^SUPPORT_MAX_PODS_PER_USER="0": .*>=1/],
       ['SUPPORT_MAX_PODS_PER_USER', 'two', /^SUPPORT_MAX_PODS_PER_USER="two": .*number/],
       ['SLACK_SUPPORT_ADMINS', 'alice', 'SLACK_SUPPORT_ADMINS="alice": not Slack user ids: alice (ids start with U or W, e.g. U024BE7LH)'],

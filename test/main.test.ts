@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { Client, Connection } from '@temporalio/client';
 import { MORNING_RESET_SCHEDULE_ID } from '../src/temporal/setup';
 import { testCluster } from './support/kube';
 import { freePort, startService, waitFor } from './support/service';
-import { slackSignature, visibleText } from './support/slack';
+import { SlackRecorder, slackSignature, visibleText } from './support/slack';
 
 describe('npm start', function () {
   this.timeout(180_000);
@@ -158,6 +158,93 @@ describe('npm start', function () {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
+  });
+
+  it('with SLACK_APP_TOKEN, takes commands over Socket Mode with no endpoint of its own; a token Slack refuses stops it at start-up with one line', async function () {
+    const recorder = await new SlackRecorder().start();
+    const settings = async () => ({
+      TEMPORAL_ADDRESS: '',
+      TEMPORAL_DEV_PORT: String(await freePort()),
+      TEMPORAL_UI_PORT: String(await freePort()),
+      TEMPORAL_DEV_DB_FILE: join(mkdtempSync(join(tmpdir(), 'devenv-socket-')), 'temporal.db'),
+      API_PORT: String(await freePort()),
+      TEMPORAL_METRICS_PORT: 'off',
+      SLACK_API_URL: `${recorder.url}/api/`,
+      SLACK_RESPONSE_URL_ORIGINS: recorder.url,
+    });
+    try {
+      const { child, output } = startService({ ...(await settings()), SLACK_APP_TOKEN: recorder.appToken });
+      try {
+        await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);
+        assert.equal(child.exitCode, null, `service exited:\n${output()}`);
+        assert.match(output(), /Slack +commands over Socket Mode \(connected\); warnings to the log/);
+        const { payload } = await recorder.envelope('slash_commands', { user_id: 'U0ALICE0001', channel_id: 'C0DEVS0001', command: '/devenv', text: 'help', response_url: recorder.responseUrl().url });
+        assert.match(visibleText(payload ?? {}), /\/devenv start <namespace>/);
+        child.kill('SIGTERM');
+        const [code] = (await once(child, 'exit')) as [number | null];
+        assert.equal(code, 0, output());
+        assert.ok(!output().includes(recorder.appToken), 'the app-level token is never printed');
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+
+      const { child: refused, output: said } = startService({ ...(await settings()), SLACK_APP_TOKEN: 'xapp-1-revoked-token' });
+      const [code] = (await once(refused, 'exit')) as [number | null];
+      assert.equal(code, 2, said());
+      assert.match(said(), /^ {2}- SLACK_APP_TOKEN \(value hidden\): Slack Socket Mode could not connect: invalid_auth$/m);
+      assert.ok(!said().includes('xapp-1-revoked-token'));
+      assert.equal(recorder.posts.filter((p) => p.method === 'apps.connections.open' && p.authorization?.includes('revoked')).length, 1, 'asked once, no retry loop');
+    } finally {
+      await recorder.stop();
+    }
+  });
+
+  it('with no cluster reachable, the banner says so and how to point at one, and nothing repeats every few seconds', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'devenv-nocluster-'));
+    const deadPort = await freePort();
+    const kubeConfigPath = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeConfigPath,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'gone', cluster: { server: `https://127.0.0.1:${deadPort}` } }],
+        users: [{ name: 'me', user: { token: 'unused' } }],
+        contexts: [{ name: 'gone', context: { cluster: 'gone', user: 'me' } }],
+        'current-context': 'gone',
+      }),
+    );
+    const { child, output } = startService({
+      KUBECONFIG: kubeConfigPath,
+      TEMPORAL_ADDRESS: '',
+      TEMPORAL_DEV_PORT: String(await freePort()),
+      TEMPORAL_UI_PORT: String(await freePort()),
+      TEMPORAL_DEV_DB_FILE: join(dir, 'temporal.db'),
+      API_PORT: String(await freePort()),
+      TEMPORAL_METRICS_PORT: 'off',
+    });
+    try {
+      await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);
+      assert.equal(child.exitCode, null, `service exited:\n${output()}`);
+      assert.ok(
+        output().includes(`  Kubernetes    no cluster reachable at https://127.0.0.1:${deadPort} (ECONNREFUSED, from KUBECONFIG=${kubeConfigPath}); start it, or set KUBECONFIG to another`),
+        output(),
+      );
+      // The start-up reconcile fails once; its retries (5 s, then 10 s, ...) would repeat the failure.
+      await new Promise((resolve) => setTimeout(resolve, 20_000));
+      const failures = output().split('\n').filter((line) => line.includes('Activity failed'));
+      assert.ok(failures.length <= 1, `the failure repeated ${failures.length} times:\n${output()}`);
+      assert.equal(child.exitCode, null);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+
+    const { child: refused, output: said } = startService({ KUBECONFIG: join(dir, 'no-such-file') });
+    const [code] = (await once(refused, 'exit')) as [number | null];
+    assert.equal(code, 2, said());
+    assert.match(said(), /^ {2}- KUBECONFIG=".*no-such-file": ENOENT: no such file or directory.*\(unset it to use ~\/\.kube\/config\)$/m);
+    assert.doesNotMatch(said(), /Temporal dev server/);
   });
 
   it('refuses to start on bad settings, with one line per bad value naming the variable', async function () {

@@ -1,8 +1,10 @@
 /**
- * `/devenv` end to end: requests signed the way Slack signs them, over real HTTP into the
- * real koa app, through a real Temporal server to a worker running the environment
- * workflow (recording Kubernetes activities, the real Slack notifier). Slack's side is a
- * local server speaking the Web API's JSON and recording every `response_url` post.
+ * `/devenv` end to end, both ways Slack reaches the service: requests signed the way Slack
+ * signs them, over real HTTP into the real koa app; and envelopes over Socket Mode, on a
+ * WebSocket the service opened through Bolt's SocketModeReceiver. Behind both, a real
+ * Temporal server and a worker running the environment workflow (recording Kubernetes
+ * activities, the real Slack notifier). Slack's side is a local server speaking the Web
+ * API's JSON and Socket Mode's protocol, recording every `response_url` post.
  */
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
@@ -19,7 +21,8 @@ import { DEFAULT_SUPPORT_SIZES } from '../src/activities/kubernetes';
 import { createSlackNotifier } from '../src/activities/slack';
 import { createApi } from '../src/api/server';
 import { createMetrics } from '../src/api/metrics';
-import { createSlackRouter, type SlackAllowLists, type SlackRouterOptions } from '../src/api/slack';
+import { createSlackRouter, type SlackAllowLists, type SlackHandlerOptions } from '../src/api/slack';
+import { createSlackSocketMode, type SlackSocketMode } from '../src/api/socket-mode';
 import type { SupportPolicy } from '../src/environments';
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery, type EnvironmentStatus } from '../src/workflows';
@@ -53,11 +56,10 @@ const logger = pino(
   }),
 );
 
-/** Serves the real koa app with the Slack router on a free loopback port. */
-async function serveApi(client: Client, supportTaskQueue?: string, more: Partial<SlackRouterOptions> = {}): Promise<{ url: string; server: Server }> {
-  const slack = createSlackRouter({
+/** What both transports hand to the same handlers. */
+function handlerOptions(client: Client, supportTaskQueue?: string, more: Partial<SlackHandlerOptions> = {}): SlackHandlerOptions {
+  return {
     client,
-    signingSecret: SECRET,
     logger,
     allow,
     supportTaskQueue,
@@ -71,7 +73,12 @@ async function serveApi(client: Client, supportTaskQueue?: string, more: Partial
       { kind: 'rds-instance', id: 'orders-db', region: 'eu-west-1', name: 'orders-db', state: 'stopped', scheduler: 'enabled' },
       { kind: 'ec2-instance', id: 'i-0abc', region: 'eu-west-1', name: 'bastion', state: 'running', scheduler: 'disabled' },
     ],
-  });
+  };
+}
+
+/** Serves the real koa app with the Slack router on a free loopback port. */
+async function serveApi(client: Client, supportTaskQueue?: string, more: Partial<SlackHandlerOptions> = {}): Promise<{ url: string; server: Server }> {
+  const slack = createSlackRouter({ ...handlerOptions(client, supportTaskQueue, more), signingSecret: SECRET });
   const server = createApi({ client, logger, metrics: createMetrics(), routers: [slack] }).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
@@ -92,11 +99,15 @@ function buttonClick(recorder: SlackRecorder, actionId: string, value: string, u
 /** The parts of the status a change would touch. */
 const fingerprint = (s: EnvironmentStatus) => ({ phase: s.phase, shutdownAt: s.shutdownAt, prolongedMinutes: s.prolongedMinutes, lastAction: s.lastAction });
 
-describe('Slack over HTTP, Temporal dev server behind it', function () {
+for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over ${transport}, Temporal dev server behind it`, function () {
   this.timeout(120_000);
+  const overHttp = transport === 'HTTP';
+  /** Names of this suite's environments and support pods: the other transport's suite runs on the same server. */
+  const run = `${process.pid}${overHttp ? 'h' : 's'}`;
   let env: TestWorkflowEnvironment;
   let recorder: SlackRecorder;
   let api: { url: string; server: Server };
+  let socketMode: SlackSocketMode | undefined;
   let worker: Worker;
   let running: Promise<void>;
   let calls: RecordedCall[];
@@ -127,7 +138,12 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     recorder = await new SlackRecorder().start();
     taskQueue = uniqueTaskQueue('slack');
     // The recorder's response URLs are the only ones answered besides Slack's.
-    api = await serveApi(env.client, taskQueue, { responseUrlOrigins: [recorder.url], supportPolicy, supportPods: async () => [...pods.values()].map(asClusterPod) });
+    const options = { responseUrlOrigins: [recorder.url], supportPolicy, supportPods: async () => [...pods.values()].map(asClusterPod) };
+    api = await serveApi(env.client, taskQueue, options);
+    if (!overHttp) {
+      socketMode = createSlackSocketMode({ ...handlerOptions(env.client, taskQueue, options), appToken: recorder.appToken, slackApiUrl: `${recorder.url}/api/`, clientPingTimeoutMs: 2000 });
+      await socketMode.start();
+    }
     recording = recordingActivities(async () => Date.now());
     calls = recording.calls;
     const notifier = createSlackNotifier({
@@ -150,17 +166,18 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     await Promise.all(started.map((handle) => handle.terminate('test over').catch(() => undefined)));
     worker?.shutdown();
     await running;
+    await socketMode?.stop();
     await new Promise((resolve) => api?.server.close(resolve));
     await recorder?.stop();
     if (timings.length) {
       const sorted = timings.map((t) => t.ms).sort((a, b) => a - b);
       const pick = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(0);
-      console.log(`      /slack/commands: ${timings.length} requests, median ${pick(0.5)} ms, p90 ${pick(0.9)} ms, max ${pick(1)} ms`);
+      console.log(`      ${overHttp ? '/slack/commands' : 'slash_commands envelopes'}: ${timings.length} requests, median ${pick(0.5)} ms, p90 ${pick(0.9)} ms, max ${pick(1)} ms`);
     }
   });
 
   async function environment(): Promise<{ namespace: string; status: () => Promise<EnvironmentStatus> }> {
-    const namespace = `slack-${process.pid}-${++counter}`;
+    const namespace = `slack-${run}-${++counter}`;
     const handle = await env.client.workflow.start(environmentWorkflow, {
       workflowId: environmentWorkflowId(namespace),
       taskQueue,
@@ -170,9 +187,24 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     return { namespace, status: () => handle.query(statusQuery) };
   }
 
+  /** A slash command as Slack sends it: a signed form over HTTP, or a `slash_commands` envelope whose acknowledgement carries the reply. */
+  async function slashCommand(form: Record<string, string>): Promise<SignedResponse> {
+    if (overHttp) return postSigned(`${api.url}/slack/commands`, SECRET, form);
+    const { payload, ms } = await recorder.envelope('slash_commands', form);
+    return { status: 200, body: payload ?? {}, ms };
+  }
+
+  /** A button click as Slack sends it: a signed form over HTTP, or an `interactive` envelope, acknowledged empty. */
+  async function interaction(form: Record<string, string>): Promise<SignedResponse> {
+    if (overHttp) return postSigned(`${api.url}/slack/interactions`, SECRET, form);
+    const { payload, ms } = await recorder.envelope('interactive', JSON.parse(form.payload!) as Record<string, unknown>);
+    assert.deepEqual(payload ?? {}, {}, 'an interaction is acknowledged empty');
+    return { status: 200, body: {}, ms };
+  }
+
   async function devenv(text: string, { user = ALICE, channel = DEVS } = {}): Promise<SignedResponse & { text: string; responseId: string }> {
     const { id, url } = recorder.responseUrl();
-    const response = await postSigned(`${api.url}/slack/commands`, SECRET, {
+    const response = await slashCommand({
       token: 'deprecated-verification-token',
       team_id: 'T0TEAM0001',
       channel_id: channel,
@@ -312,7 +344,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
   });
 
   it('a retired environment is no longer managed, for status as for every action', async function () {
-    const namespace = `slack-${process.pid}-${++counter}`;
+    const namespace = `slack-${run}-${++counter}`;
     const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy: morningPolicy(), enabled: true }] });
     await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'test' });
     await handle.result();
@@ -334,7 +366,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     assert.match(badName.text, /"Dev_1" is not a valid name/);
   });
 
-  it('forged, stale, future-dated and unsigned requests get 401 and change nothing', async function () {
+  (overHttp ? it : it.skip)('forged, stale, future-dated and unsigned requests get 401 and change nothing', async function () {
     const { namespace, status } = await environment();
     const before = fingerprint(await status());
     const form = { user_id: ALICE, channel_id: DEVS, command: '/devenv', text: `stop ${namespace}`, response_url: recorder.responseUrl().url };
@@ -363,7 +395,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     assert.equal(calls.filter((c) => c.namespace === namespace).length, 0);
   });
 
-  it('signed but malformed payloads get 400 and change nothing', async function () {
+  (overHttp ? it : it.skip)('signed but malformed payloads get 400 and change nothing', async function () {
     const { namespace, status } = await environment();
     const before = fingerprint(await status());
     const noUser = await postSigned(`${api.url}/slack/commands`, SECRET, { text: `stop ${namespace}`, response_url: recorder.responseUrl().url });
@@ -384,7 +416,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     const refused = await devenv(`stop ${namespace}`, { user: BOB });
     assert.match(refused.text, new RegExp(`You are not allowed to use \`stop ${namespace}\`. Ask an admin to add <@${BOB}> to the control allow-list`));
     const button = buttonClick(recorder, PROLONGATE_ACTION_ID, JSON.stringify({ namespace, minutes: 60 }), BOB);
-    assert.equal((await postSigned(`${api.url}/slack/interactions`, SECRET, button.form)).status, 200);
+    assert.equal((await interaction(button.form)).status, 200);
     await laterReply(button.responseId, /You are not allowed to use `prolongate .* for 1h`/);
     assert.deepEqual(fingerprint(await status()), before);
     assert.ok(
@@ -397,7 +429,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
   });
 
   it('support pods: start, list, stop, with clear answers for duplicates, bad sizes and unknown names', async function () {
-    const name = `manage-${process.pid}`;
+    const name = `manage-${run}`;
     const ops = { channel: OPS };
     const start = await devenv(`support start ${name} xl`, ops);
     assert.match(start.text, new RegExp(`Creating support pod \\*${name}\\* \\(XL\\)`));
@@ -485,13 +517,17 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     const elsewhere = await new SlackRecorder().start();
     try {
       const url = elsewhere.responseUrl().url;
-      const command = await postSigned(`${api.url}/slack/commands`, SECRET, { user_id: ALICE, channel_id: DEVS, command: '/devenv', text: `stop ${namespace}`, response_url: url });
-      assert.equal(command.status, 400);
+      const command = await slashCommand({ user_id: ALICE, channel_id: DEVS, command: '/devenv', text: `stop ${namespace}`, response_url: url });
+      if (overHttp) assert.equal(command.status, 400);
       assert.match(visibleText(command.body), /response_url is not on http:\/\/127\.0\.0\.1:\d+: only Slack's own response URLs are answered\. Nothing was done\./);
       const payload = JSON.parse(buttonClick(recorder, STOP_ACTION_ID, JSON.stringify({ namespace })).form.payload!) as Record<string, unknown>;
-      const click = await postSigned(`${api.url}/slack/interactions`, SECRET, { payload: JSON.stringify({ ...payload, response_url: url }) });
-      assert.equal(click.status, 400);
-      assert.match(String(click.body.error), /malformed interaction payload: response_url is not on/);
+      const click = await interaction({ payload: JSON.stringify({ ...payload, response_url: url }) });
+      if (overHttp) {
+        assert.equal(click.status, 400);
+        assert.match(String(click.body.error), /malformed interaction payload: response_url is not on/);
+      } else {
+        await eventually('the refused interaction logged', () => logLines.find((l) => l.msg === 'Slack interaction refused' && /response_url is not on/.test(String(l.error))));
+      }
       await new Promise((resolve) => setTimeout(resolve, 1000));
       assert.deepEqual(elsewhere.posts, [], 'nothing reached the other server');
       assert.deepEqual(fingerprint(await status()), before);
@@ -502,7 +538,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     }
   });
 
-  it('by default only https://hooks.slack.com response URLs are answered', async function () {
+  (overHttp ? it : it.skip)('by default only https://hooks.slack.com response URLs are answered', async function () {
     const strict = await serveApi(env.client);
     try {
       const help = (responseUrl: string) => postSigned(`${strict.url}/slack/commands`, SECRET, { user_id: ALICE, channel_id: DEVS, command: '/devenv', text: 'help', response_url: responseUrl });
@@ -528,7 +564,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
   it('support pods: at most 2 per person at once, sizes over M for admins only, stopped only by their owner or an admin; each refusal says why and changes nothing', async function () {
     const ops = { channel: OPS };
     const bob = { user: BOB, channel: OPS };
-    const name = (n: string) => `limits-${process.pid}-${n}`;
+    const name = (n: string) => `limits-${run}-${n}`;
     const created = async (reply: { responseId: string }) => laterReply(reply.responseId, /created for/);
     const gone = (n: string) =>
       eventually(`support/${name(n)} to end`, async () => ((await env.client.workflow.getHandle(`support/${name(n)}`).describe()).status.name === 'RUNNING' ? undefined : true));
@@ -544,13 +580,13 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
 
     const big = await devenv(`support start ${name('big')} XL`, bob);
     assert.equal(big.body.response_type, 'ephemeral');
-    assert.match(big.text, /Could not start support pod \*limits-\d+-big\*: XL \(4 CPU, 8Gi\) is larger than M \(1 CPU, 2Gi\), the largest support pod you may start; pick M or smaller, or ask a support admin\./);
+    assert.match(big.text, /Could not start support pod \*limits-\d+[hs]-big\*: XL \(4 CPU, 8Gi\) is larger than M \(1 CPU, 2Gi\), the largest support pod you may start; pick M or smaller, or ask a support admin\./);
     await neverStarted('big');
 
     await created(await devenv(`support start ${name('1')} M`, bob));
     await created(await devenv(`support start ${name('2')} S`, bob));
     const third = await devenv(`support start ${name('3')} S`, bob);
-    assert.match(third.text, /you have 2 support pods already \(limits-\d+-1, limits-\d+-2\), the most one person may have at once; stop one first \(support stop <name>\)/);
+    assert.match(third.text, /you have 2 support pods already \(limits-\d+[hs]-1, limits-\d+[hs]-2\), the most one person may have at once; stop one first \(support stop <name>\)/);
     await refusedAtLimit('3');
 
     // An admin may start any size; BOB may not stop it.
@@ -576,7 +612,7 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
   it('"Stop now" from a warning stops the environment and says so', async function () {
     const { namespace, status } = await environment();
     const { form, responseId } = buttonClick(recorder, STOP_ACTION_ID, JSON.stringify({ namespace }));
-    const response = await postSigned(`${api.url}/slack/interactions`, SECRET, form);
+    const response = await interaction(form);
     assert.equal(response.status, 200);
     assert.ok(response.ms < 1000, `acknowledged in ${response.ms} ms`);
     const result = await laterReply(responseId, /stopped by/);
@@ -585,10 +621,40 @@ describe('Slack over HTTP, Temporal dev server behind it', function () {
     assert.equal((await status()).phase, 'stopped');
   });
 
+  (overHttp ? it.skip : it)('Socket Mode: connects with the app-level token, and when Slack asks it to reconnect, or the connection drops, commands and buttons go on over the new one', async function () {
+    const opens = () => recorder.posts.filter((p) => p.method === 'apps.connections.open');
+    assert.ok(opens().length >= 1 && opens().every((p) => p.authorization === `Bearer ${recorder.appToken}`), 'the WebSocket URL came from apps.connections.open, asked with the app-level token');
+    const { namespace, status } = await environment();
+    const first = recorder.sockets.length;
+
+    recorder.disconnect('refresh_requested');
+    await recorder.openSocket(first + 1);
+    assert.equal(opens().length, first + 1, 'a new URL for the new connection');
+    assert.match((await devenv(`status ${namespace}`)).text, new RegExp(`\\*${namespace}\\* is \\*running\\*`));
+
+    // Cut without a close frame, as a network would.
+    recorder.sockets.at(-1)!.terminate();
+    await recorder.openSocket(first + 2);
+    const { form, responseId } = buttonClick(recorder, PROLONGATE_ACTION_ID, JSON.stringify({ namespace, minutes: 60 }));
+    await interaction(form);
+    await laterReply(responseId, /prolongated by 1h by/);
+    assert.equal((await status()).prolongedMinutes, 60);
+    assert.ok(logLines.some((l) => l.msg === 'Slack Socket Mode reconnecting'), 'the reconnect is logged');
+  });
+
+  (overHttp ? it.skip : it)('Socket Mode: an app-level token Slack refuses stops start-up with Slack\'s reason, once, with no retry loop', async function () {
+    const before = recorder.posts.filter((p) => p.method === 'apps.connections.open').length;
+    const refused = createSlackSocketMode({ ...handlerOptions(env.client), appToken: 'xapp-1-revoked', slackApiUrl: `${recorder.url}/api/`, clientPingTimeoutMs: 500 });
+    await assert.rejects(refused.start(), /^Error: Slack Socket Mode could not connect: invalid_auth$/);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    assert.equal(recorder.posts.filter((p) => p.method === 'apps.connections.open').length, before + 1, 'asked once');
+    await refused.stop();
+  });
+
   it('never logs the signing secret, the bot token or a response_url', function () {
     const all = JSON.stringify(logLines);
     assert.ok(logLines.length > 10, 'something was logged');
-    for (const secret of [SECRET, 'xoxb-test-token', '/response/']) assert.ok(!all.includes(secret), `the log contains ${secret}`);
+    for (const secret of [SECRET, 'xoxb-test-token', recorder.appToken, '/response/']) assert.ok(!all.includes(secret), `the log contains ${secret}`);
   });
 
   it('answered every slash command well within Slack’s 3 seconds', function () {

@@ -7,13 +7,16 @@
  */
 import { asyncLocalStorage } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
 import { DEFAULT_INFRASTRUCTURE_NAMESPACES } from '../config';
 import type { Logger } from '../logger';
 import { createEnvironments } from '../environments';
+import { EnvCluster } from '../search-attributes';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal, type RetireReason } from '../workflows/environment';
 import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
 import type { EnrolmentActivities, ReconcileReport } from './contracts';
+import type { ClusterProbe } from './kubernetes';
 import { createStanding, planReconcile, type Decision, type EnrolmentRules, type NamespaceSnapshot, type RunningEnvironment, type Standing } from './enrolment-plan';
 
 export { POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL } from './enrolment-plan';
@@ -29,6 +32,8 @@ export interface EnrolmentSettings {
   infrastructureNamespaces?: readonly string[];
   /** Given to every new environment: how long before a scheduled shutdown its stop is handed to a worker. */
   shutdownDispatchAheadMs: number;
+  /** CLUSTER_NAME: in every workflow id and, as EnvCluster, in every new environment's search attributes. */
+  cluster?: string;
 }
 
 export interface Enrolment {
@@ -38,6 +43,8 @@ export interface Enrolment {
   defaults: EnvironmentPolicy;
   /** The service's SHUTDOWN_DISPATCH_AHEAD_SECONDS, in ms, given to every environment it enrols or re-plans. */
   dispatchAheadMs: number;
+  /** CLUSTER_NAME: the environments it enrols, and those the reconciler compares with the cluster, are this cluster's alone. */
+  cluster?: string;
   /** Starts the environment (with `policy`, default: the service's) if it has no workflow, and sets its scheduler on or off. */
   enrol(namespace: string, enabled: boolean, by: string, policy?: EnvironmentPolicy): Promise<void>;
   /** Gives a running environment a new policy (its annotations or the service's settings changed), and the service's dispatch-ahead; starts it if it has no workflow. */
@@ -52,21 +59,26 @@ export interface Enrolment {
   current(namespace: string): Promise<RunningEnvironment | undefined>;
 }
 
-export function createEnrolment({ client, taskQueue, policy, systemNamespaces, infrastructureNamespaces = DEFAULT_INFRASTRUCTURE_NAMESPACES, shutdownDispatchAheadMs }: EnrolmentSettings): Enrolment {
+export function createEnrolment({ client, taskQueue, policy, systemNamespaces, infrastructureNamespaces = DEFAULT_INFRASTRUCTURE_NAMESPACES, shutdownDispatchAheadMs, cluster }: EnrolmentSettings): Enrolment {
   const rules: EnrolmentRules = { systemNamespaces, infrastructureNamespaces };
-  const environments = createEnvironments(client);
+  const environments = createEnvironments(client, { cluster });
+  const workflowId = (namespace: string) => environmentWorkflowId(namespace, cluster);
+  // Set once at the start; the workflow upserts only its own attributes, and continue-as-new keeps this one.
+  const searchAttributes = cluster ? { typedSearchAttributes: [{ key: EnvCluster, value: cluster }] } : {};
   return {
     rules,
     standing: createStanding(rules),
     defaults: policy,
     dispatchAheadMs: shutdownDispatchAheadMs,
+    cluster,
 
     async enrol(namespace, enabled, by, own = policy) {
       // One call whether or not the workflow exists: a retried or duplicated admission is harmless.
       await client.workflow.signalWithStart(environmentWorkflow, {
-        workflowId: environmentWorkflowId(namespace),
+        workflowId: workflowId(namespace),
         taskQueue,
         args: [{ namespace, policy: own, enabled, dispatchAheadMs: shutdownDispatchAheadMs }],
+        ...searchAttributes,
         signal: setEnabledSignal,
         signalArgs: [{ enabled, by }],
       });
@@ -74,9 +86,10 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces, i
 
     async applyPolicy(namespace, own, enabled, by) {
       await client.workflow.signalWithStart(environmentWorkflow, {
-        workflowId: environmentWorkflowId(namespace),
+        workflowId: workflowId(namespace),
         taskQueue,
         args: [{ namespace, policy: own, enabled, dispatchAheadMs: shutdownDispatchAheadMs }],
+        ...searchAttributes,
         signal: setPolicySignal,
         signalArgs: [{ policy: own, by, dispatchAheadMs: shutdownDispatchAheadMs }],
       });
@@ -85,7 +98,7 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces, i
     async retire(namespace, why, runId) {
       try {
         // A run that has ended (retired, continued as new, replaced by a namespace of the same name) answers "not found".
-        await client.workflow.getHandle(environmentWorkflowId(namespace), runId).signal(retireSignal, why);
+        await client.workflow.getHandle(workflowId(namespace), runId).signal(retireSignal, why);
         return true;
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return false;
@@ -138,8 +151,10 @@ export function createEnrolmentActivities(options: {
   logger: Logger;
   /** DRY_RUN: every reconcile only plans and reports. */
   dryRun?: boolean;
+  /** Asked when the namespaces cannot be listed: a cluster that does not answer at all fails the reconcile without retries. */
+  probe?: () => Promise<ClusterProbe>;
 }): EnrolmentActivities {
-  const { client, enrolment, listNamespaces, logger } = options;
+  const { client, enrolment, listNamespaces, logger, probe } = options;
 
   /** Carries out one decision, noting in the report what it did. */
   async function execute(decision: Decision, report: ReconcileReport): Promise<void> {
@@ -163,9 +178,16 @@ export function createEnrolmentActivities(options: {
       // time against this clock, in case the order ever changes) started after the namespace
       // list was begun, and is left to the next reconcile. A listed run that has ended since
       // (retired, continued as new) answers "not found" and is left alone too.
-      const environments = await createEnvironments(client).list();
+      const environments = await createEnvironments(client, { cluster: enrolment.cluster }).list();
       const snapshotAt = new Date();
-      const namespaces = await listNamespaces();
+      const namespaces = await listNamespaces().catch(async (err: unknown) => {
+        // No cluster at all (nothing listening, no such host): one failure until the next scheduled run, not a retry every few seconds.
+        const probed = await probe?.();
+        if (probed && !probed.reachable) {
+          throw ApplicationFailure.nonRetryable(`no Kubernetes cluster reachable at ${probed.server} (${probed.reason}); the next reconcile tries again`, 'ClusterUnreachable');
+        }
+        throw err;
+      });
       const decisions = planReconcile({
         namespaces,
         environments,

@@ -11,7 +11,7 @@ import type { AllActivities } from '../worker';
 import { createAwsActivities } from './aws';
 import { createEventRecorder, withEvents } from './events';
 import { createEnrolment, createEnrolmentActivities, type Enrolment } from './enrolment';
-import { createKubernetesActivities, createNamespaceLister, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES } from './kubernetes';
+import { createKubernetesActivities, createNamespaceLister, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES, probeCluster } from './kubernetes';
 import { createLogNotifier } from './log-notifier';
 import { createSchedulerActivities } from './scheduler';
 import { createSlackNotifier } from './slack';
@@ -38,14 +38,21 @@ export function createConfiguredAws(config: Config, logger: Logger, metrics?: Pi
 
 export function createConfiguredEnrolment(config: Config, client: Client): Enrolment {
   const { systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs } = config.enrolment;
-  return createEnrolment({ client, taskQueue: config.temporal.taskQueue, policy: config.policy, systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs });
+  const { taskQueue, cluster } = config.temporal;
+  return createEnrolment({ client, taskQueue, policy: config.policy, systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs, cluster });
 }
 
-export async function createActivities(config: Config, logger: Logger, client: Client, metrics?: Pick<Metrics, 'awsOutcomes'>): Promise<AllActivities> {
+/** `kubeConfig`: the cluster the activities act on (default: the current kubeconfig, as kubectl's). */
+export async function createActivities(
+  config: Config,
+  logger: Logger,
+  client: Client,
+  metrics?: Pick<Metrics, 'awsOutcomes'>,
+  kubeConfig: KubeConfig = loadKubeConfig(),
+): Promise<AllActivities> {
   const aws = createConfiguredAws(config, logger, metrics);
   // Fail at start-up, naming the setting, rather than at the first shutdown.
   await aws.ensureInventoryTable();
-  const kubeConfig = loadKubeConfig();
   const kubeLogger = logger.child({ system: 'kubernetes' });
   const { botToken, defaultChannel, apiUrl } = config.slack;
   const notifier =
@@ -69,11 +76,12 @@ export async function createActivities(config: Config, logger: Logger, client: C
     ...aws,
     // DRY_RUN writes nothing to the cluster, Events included.
     ...(config.dryRun ? notifier : withEvents(notifier, createEventRecorder(kubeConfig, kubeLogger))),
-    ...createSchedulerActivities(client),
+    ...createSchedulerActivities(client, config.temporal.cluster),
     ...createEnrolmentActivities({
       client,
       enrolment: createConfiguredEnrolment(config, client),
       listNamespaces: createNamespaceLister(kubeConfig),
+      probe: () => probeCluster(kubeConfig),
       logger: logger.child({ system: 'enrolment' }),
       dryRun: config.dryRun,
     }),

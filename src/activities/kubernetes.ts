@@ -35,6 +35,7 @@ import {
   CoreV1Api,
   PatchStrategy,
   setHeaderOptions,
+  VersionApi,
   type KubeConfig,
   type V1CronJob,
   type V1Deployment,
@@ -849,6 +850,26 @@ export function createNamespaceReader(kubeConfig: KubeConfig): (name: string) =>
     }
     return { name, uid: ns.metadata?.uid, labels: ns.metadata?.labels ?? {}, annotations: ns.metadata?.annotations ?? {}, terminating: terminating(ns) };
   };
+}
+
+export type ClusterProbe = { reachable: true; server: string; version: string } | { reachable: false; server: string; reason: string };
+
+/** Whether the kubeconfig's cluster answers at all (its `/version`, which every identity may read), within `timeoutMs`. */
+export async function probeCluster(kubeConfig: KubeConfig, timeoutMs = 3000): Promise<ClusterProbe> {
+  const server = kubeConfig.getCurrentCluster()?.server ?? '(no server)';
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  try {
+    const version = await Promise.race([kubeConfig.makeApiClient(VersionApi).getCode(), timeout]);
+    return { reachable: true, server, version: version.gitVersion };
+  } catch (err) {
+    const { code, message } = err as { code?: string; message?: string };
+    return { reachable: false, server, reason: code ?? message ?? String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Every namespace in the cluster, a page at a time (the reconciler compares them with the running environments). */

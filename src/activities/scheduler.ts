@@ -6,10 +6,11 @@ import type { Client } from '@temporalio/client';
 import { createEnvironments } from '../environments';
 import type { SchedulerActivities } from './contracts';
 
-export function createSchedulerActivities(client: Client): SchedulerActivities {
+/** `cluster`: CLUSTER_NAME, whose environments alone are listed. */
+export function createSchedulerActivities(client: Client, cluster?: string): SchedulerActivities {
   return {
     async listRunningEnvironments(): Promise<string[]> {
-      return (await createEnvironments(client).list()).map((environment) => environment.namespace);
+      return (await createEnvironments(client, { cluster }).list()).map((environment) => environment.namespace);
     },
   };
 }

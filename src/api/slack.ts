@@ -1,11 +1,13 @@
 /**
- * `/devenv` over HTTP: Slack's slash commands and button clicks, mounted on the koa app.
+ * `/devenv`: Slack's slash commands and button clicks, handled the same whichever way they
+ * arrive: over HTTP, mounted on the koa app, or over Socket Mode (socket-mode.ts).
  *
  * Slack gives up on a request after 3 seconds, so nothing here waits on a workload:
- * quick commands answer in the HTTP response when Temporal replies within the budget
- * (and through `response_url` when it does not); start and stop are acknowledged at once
- * and their result is posted to `response_url` when the workflow Update completes.
- * Bolt has no koa receiver, so the request signature is checked with Bolt's own helper.
+ * quick commands answer in the HTTP response (or the Socket Mode acknowledgement) when
+ * Temporal replies within the budget, and through `response_url` when it does not; start
+ * and stop are acknowledged at once and their result is posted to `response_url` when the
+ * workflow Update completes. Bolt has no koa receiver, so over HTTP the request signature
+ * is checked with Bolt's own helper.
  */
 import Router from '@koa/router';
 import { verifySlackRequest } from '@slack/bolt';
@@ -59,10 +61,11 @@ export interface WorkloadRow {
   desired: number;
 }
 
-export interface SlackRouterOptions {
+export interface SlackHandlerOptions {
   client: Client;
-  signingSecret: string;
   logger: Logger;
+  /** CLUSTER_NAME: the environments and support pods of this cluster alone. */
+  cluster?: string;
   allow?: SlackAllowLists;
   supportSizes?: readonly string[];
   /** Live workloads for `status`; without it the reply shows the workflow's view only. */
@@ -87,6 +90,18 @@ export interface SlackRouterOptions {
    * Default: Slack's own, `https://hooks.slack.com`; tests add their local recorder.
    */
   responseUrlOrigins?: readonly string[];
+}
+
+export interface SlackRouterOptions extends SlackHandlerOptions {
+  signingSecret: string;
+}
+
+/** What the service makes of one request from Slack, whichever transport brought it. */
+export interface SlackHandlers {
+  /** A slash command's fields (`user_id`, `channel_id`, `text`, `response_url`): the reply, with status 400 when it is refused as malformed. */
+  command(fields: Record<string, unknown>): Promise<{ status: 200 | 400; reply: Reply }>;
+  /** An interaction payload (a button click), taken in hand at once: its result is posted to its response_url; status 400 with the reason when malformed. */
+  interaction(payload: unknown): { status: 200 } | { status: 400; error: string };
 }
 
 export const DEFAULT_RESPONSE_URL_ORIGINS: readonly string[] = ['https://hooks.slack.com'];
@@ -181,27 +196,12 @@ export function supportPodLine(listing: SupportPodListing): Mrkdwn {
   }
 }
 
+/** `/slack/commands` and `/slack/interactions`: requests signed by Slack, handed to the same handlers as Socket Mode's. */
 export function createSlackRouter(options: SlackRouterOptions): Router {
-  const { client, signingSecret, logger } = options;
+  const { signingSecret, logger } = options;
   if (!signingSecret) throw new Error('createSlackRouter: the Slack signing secret is empty');
-  const replyBudgetMs = options.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
+  const handlers = createSlackHandlers(options);
   const router = new Router();
-  const environments = createEnvironments(client, { support: options.supportPolicy, supportPods: options.supportPods });
-  const responseUrlOrigins = options.responseUrlOrigins ?? DEFAULT_RESPONSE_URL_ORIGINS;
-
-  /** The requester of a signed request, or why its response_url is refused (logged with its origin only: the URL is a credential). */
-  function requester(user: string, channel: string | undefined, rawResponseUrl: string): Requester | string {
-    const checked = checkResponseUrl(rawResponseUrl, responseUrlOrigins);
-    if (checked.ok) return { user, channel, responseUrl: checked.url };
-    let origin: string | undefined;
-    try {
-      origin = new URL(rawResponseUrl).origin;
-    } catch {
-      origin = undefined;
-    }
-    logger.warn({ user, channel, origin, allowed: responseUrlOrigins }, 'Slack request refused: response_url not on an allowed origin');
-    return `${checked.problem}. Nothing was done.`;
-  }
 
   /** The raw body when the request is signed by Slack within the replay window; otherwise answers 401 and returns undefined. */
   async function verifiedBody(ctx: Context): Promise<string | undefined> {
@@ -234,6 +234,53 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     }
     return body;
   }
+
+  router.post('/slack/commands', async (ctx) => {
+    const body = await verifiedBody(ctx);
+    if (body === undefined) return;
+    const { status, reply } = await handlers.command(Object.fromEntries(new URLSearchParams(body)));
+    ctx.status = status;
+    ctx.body = reply;
+  });
+
+  router.post('/slack/interactions', async (ctx) => {
+    const body = await verifiedBody(ctx);
+    if (body === undefined) return;
+    let payload: unknown;
+    try {
+      payload = JSON.parse(new URLSearchParams(body).get('payload') ?? '');
+    } catch {
+      payload = undefined;
+    }
+    const taken = handlers.interaction(payload);
+    // Slack wants an empty 200 at once; anything a user should see goes to response_url.
+    ctx.status = taken.status;
+    ctx.body = taken.status === 200 ? '' : { error: taken.error };
+  });
+
+  return router;
+}
+
+export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers {
+  const { client, logger } = options;
+  const replyBudgetMs = options.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
+  const environments = createEnvironments(client, { support: options.supportPolicy, supportPods: options.supportPods, cluster: options.cluster });
+  const responseUrlOrigins = options.responseUrlOrigins ?? DEFAULT_RESPONSE_URL_ORIGINS;
+
+  /** The requester of a signed request, or why its response_url is refused (logged with its origin only: the URL is a credential). */
+  function requester(user: string, channel: string | undefined, rawResponseUrl: string): Requester | string {
+    const checked = checkResponseUrl(rawResponseUrl, responseUrlOrigins);
+    if (checked.ok) return { user, channel, responseUrl: checked.url };
+    let origin: string | undefined;
+    try {
+      origin = new URL(rawResponseUrl).origin;
+    } catch {
+      origin = undefined;
+    }
+    logger.warn({ user, channel, origin, allowed: responseUrlOrigins }, 'Slack request refused: response_url not on an allowed origin');
+    return `${checked.problem}. Nothing was done.`;
+  }
+
 
   function refusal(family: CommandFamily, who: Requester, what: string): Mrkdwn | undefined {
     const list = options.allow?.[family];
@@ -399,7 +446,7 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
   }
 
   async function supportPodOutcome(who: Requester, name: string, size: string): Promise<Reply> {
-    const handle = client.workflow.getHandle(supportPodWorkflowId(name));
+    const handle = client.workflow.getHandle(supportPodWorkflowId(name, options.cluster));
     const deadline = Date.now() + SUPPORT_POD_FOLLOW_MS;
     try {
       while (Date.now() < deadline) {
@@ -480,56 +527,35 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     }
   }
 
-  router.post('/slack/commands', async (ctx) => {
-    const body = await verifiedBody(ctx);
-    if (body === undefined) return;
-    const form = new URLSearchParams(body);
-    const user = form.get('user_id');
-    const responseUrl = form.get('response_url');
-    const text = form.get('text');
-    if (!user || !responseUrl || text === null) {
-      ctx.status = 400;
-      ctx.body = ephemeral(plain(md`Malformed slash command: user_id, text and response_url are required.`));
-      return;
+  async function command(fields: Record<string, unknown>): Promise<{ status: 200 | 400; reply: Reply }> {
+    const field = (name: string) => (typeof fields[name] === 'string' ? (fields[name] as string) : undefined);
+    const user = field('user_id');
+    const responseUrl = field('response_url');
+    const text = field('text');
+    if (!user || !responseUrl || text === undefined) {
+      return { status: 400, reply: ephemeral(plain(md`Malformed slash command: user_id, text and response_url are required.`)) };
     }
-    const who = requester(user, form.get('channel_id') ?? undefined, responseUrl);
-    if (typeof who === 'string') {
-      ctx.status = 400;
-      ctx.body = ephemeral(plain(md`Malformed slash command: ${who}`));
-      return;
-    }
+    const who = requester(user, field('channel_id') || undefined, responseUrl);
+    if (typeof who === 'string') return { status: 400, reply: ephemeral(plain(md`Malformed slash command: ${who}`)) };
     const parsed = parseCommand(text, { supportSizes: options.supportSizes });
     if (!parsed.ok) {
       options.metrics?.commands.inc({ source: 'slack', command: parsed.nearest ?? 'unknown', outcome: 'invalid' });
-      ctx.body = ephemeral(usageMessage(parsed.error, parsed.usage));
-      return;
+      return { status: 200, reply: ephemeral(usageMessage(parsed.error, parsed.usage)) };
     }
     const what = formatCommand(parsed.command);
     const refused = refusal(familyOf(parsed.command), who, what);
     options.metrics?.commands.inc({ source: 'slack', command: parsed.command.name, outcome: refused ? 'refused' : 'accepted' });
-    if (refused) {
-      ctx.body = ephemeral(plain(refused));
-      return;
-    }
+    if (refused) return { status: 200, reply: ephemeral(plain(refused)) };
     logger.info({ user, channel: who.channel, command: what }, 'Slack command');
-    ctx.body = await execute(parsed.command, who);
-  });
+    return { status: 200, reply: await execute(parsed.command, who) };
+  }
 
-  router.post('/slack/interactions', async (ctx) => {
-    const body = await verifiedBody(ctx);
-    if (body === undefined) return;
-    const click = parseButtonClick(new URLSearchParams(body).get('payload'), requester);
-    if (typeof click === 'string' || !click) {
-      ctx.status = 400;
-      ctx.body = { error: `malformed interaction payload${click ? `: ${click}` : ''}` };
-      return;
-    }
-    // Slack wants an empty 200 at once; anything a user should see goes to response_url.
-    ctx.status = 200;
-    ctx.body = '';
+  function interaction(payload: unknown): { status: 200 } | { status: 400; error: string } {
+    const click = parseButtonClick(payload, requester);
+    if (typeof click === 'string' || !click) return { status: 400, error: `malformed interaction payload${click ? `: ${click}` : ''}` };
     if (click.kind === 'ignored') {
       logger.info({ actionId: click.actionId }, 'Slack interaction ignored: not ours');
-      return;
+      return { status: 200 };
     }
     const { who, namespace } = click;
     const command: Command = click.kind === 'stop' ? { name: 'stop', namespace } : { name: 'prolongate', namespace, minutes: click.minutes };
@@ -537,13 +563,14 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
     const refused = refusal(familyOf(command), who, what);
     if (refused) {
       later(who.responseUrl, Promise.resolve(ephemeral(plain(refused))));
-      return;
+      return { status: 200 };
     }
     logger.info({ user: who.user, channel: who.channel, command: what }, 'Slack button');
     later(who.responseUrl, command.name === 'stop' ? startOrStop(who, 'stop', namespace) : prolongate(who, namespace, command.minutes));
-  });
+    return { status: 200 };
+  }
 
-  return router;
+  return { command, interaction };
 }
 
 type ButtonClick =
@@ -551,15 +578,8 @@ type ButtonClick =
   | { kind: 'prolongate'; who: Requester; namespace: string; minutes: number }
   | { kind: 'ignored'; actionId: string };
 
-/** Parses a block_actions payload strictly: a valid signature says who sent it, not that it is well-formed. A string: its response_url is refused. */
-function parseButtonClick(raw: string | null, requester: (user: string, channel: string | undefined, responseUrl: string) => Requester | string): ButtonClick | string | undefined {
-  if (raw === null) return undefined;
-  let payload: unknown;
-  try {
-    payload = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
+/** Parses a block_actions payload strictly: a valid signature or an authenticated socket says who sent it, not that it is well-formed. A string: its response_url is refused. */
+function parseButtonClick(payload: unknown, requester: (user: string, channel: string | undefined, responseUrl: string) => Requester | string): ButtonClick | string | undefined {
   if (typeof payload !== 'object' || payload === null) return undefined;
   const { type, user, channel, response_url: responseUrl, actions } = payload as Record<string, unknown>;
   const userId = (user as { id?: unknown } | undefined)?.id;

@@ -6,6 +6,7 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Connection, type ScheduleOptions } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { ALL_SEARCH_ATTRIBUTES } from '../search-attributes';
+import { scopedId } from '../workflows/cluster';
 import { awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, morningResetWorkflow, reconcileWorkflow, RECONCILE_WORKFLOW_ID } from '../workflows';
 import type { Config } from '../config';
 import type { Weekday } from '../workflows/shutdown-policy';
@@ -36,6 +37,8 @@ export interface MorningResetSettings {
   timeZone: string;
   workingDays: Weekday[];
   taskQueue: string;
+  /** CLUSTER_NAME: in the Schedule's and its workflows' ids (`<cluster>/devenv-morning-reset`), and given to the reset. */
+  cluster?: string;
 }
 
 const DAY_NAMES = { Mon: 'MONDAY', Tue: 'TUESDAY', Wed: 'WEDNESDAY', Thu: 'THURSDAY', Fri: 'FRIDAY', Sat: 'SATURDAY', Sun: 'SUNDAY' } as const;
@@ -43,7 +46,7 @@ const DAY_NAMES = { Mon: 'MONDAY', Tue: 'TUESDAY', Wed: 'WEDNESDAY', Thu: 'THURS
 export function morningResetSchedule(settings: MorningResetSettings): ScheduleOptions {
   const [hour, minute] = settings.resetTime.split(':').map(Number);
   return {
-    scheduleId: MORNING_RESET_SCHEDULE_ID,
+    scheduleId: scopedId(MORNING_RESET_SCHEDULE_ID, settings.cluster),
     spec: {
       calendars: [{ hour, minute, dayOfWeek: settings.workingDays.map((day) => DAY_NAMES[day]), comment: 'working-day morning reset' }],
       timezone: settings.timeZone,
@@ -51,7 +54,8 @@ export function morningResetSchedule(settings: MorningResetSettings): ScheduleOp
     action: {
       type: 'startWorkflow',
       workflowType: morningResetWorkflow,
-      workflowId: 'devenv-morning-reset',
+      workflowId: scopedId('devenv-morning-reset', settings.cluster),
+      ...(settings.cluster ? { args: [{ cluster: settings.cluster }] as const } : {}),
       taskQueue: settings.taskQueue,
       workflowExecutionTimeout: '1 hour',
     },
@@ -60,14 +64,14 @@ export function morningResetSchedule(settings: MorningResetSettings): ScheduleOp
   };
 }
 
-export function awsInventorySchedule(settings: { intervalMinutes: number; taskQueue: string }): ScheduleOptions {
+export function awsInventorySchedule(settings: { intervalMinutes: number; taskQueue: string; cluster?: string }): ScheduleOptions {
   return {
-    scheduleId: AWS_INVENTORY_SCHEDULE_ID,
+    scheduleId: scopedId(AWS_INVENTORY_SCHEDULE_ID, settings.cluster),
     spec: { intervals: [{ every: `${settings.intervalMinutes} minutes` }] },
     action: {
       type: 'startWorkflow',
       workflowType: awsInventoryWorkflow,
-      workflowId: INVENTORY_WORKFLOW_ID,
+      workflowId: scopedId(INVENTORY_WORKFLOW_ID, settings.cluster),
       taskQueue: settings.taskQueue,
       workflowExecutionTimeout: `${settings.intervalMinutes} minutes`,
     },
@@ -75,14 +79,14 @@ export function awsInventorySchedule(settings: { intervalMinutes: number; taskQu
   };
 }
 
-export function reconcileSchedule(settings: { intervalMinutes: number; taskQueue: string }): ScheduleOptions {
+export function reconcileSchedule(settings: { intervalMinutes: number; taskQueue: string; cluster?: string }): ScheduleOptions {
   return {
-    scheduleId: RECONCILE_SCHEDULE_ID,
+    scheduleId: scopedId(RECONCILE_SCHEDULE_ID, settings.cluster),
     spec: { intervals: [{ every: `${settings.intervalMinutes} minutes` }] },
     action: {
       type: 'startWorkflow',
       workflowType: reconcileWorkflow,
-      workflowId: RECONCILE_WORKFLOW_ID,
+      workflowId: scopedId(RECONCILE_WORKFLOW_ID, settings.cluster),
       taskQueue: settings.taskQueue,
       workflowExecutionTimeout: `${settings.intervalMinutes} minutes`,
     },
@@ -113,17 +117,18 @@ export async function ensureSchedule(client: Client, options: ScheduleOptions): 
 
 /** Every Schedule the service runs, created or brought in line with the settings: what happened to each. */
 export async function ensureSchedules(client: Client, config: Config): Promise<Record<string, string>> {
-  const { taskQueue } = config.temporal;
+  const { taskQueue, cluster } = config.temporal;
   return {
     morningReset: await ensureMorningResetSchedule(client, {
       resetTime: config.resetTime,
       timeZone: config.policy.timeZone,
       workingDays: config.policy.workingDays,
       taskQueue,
+      cluster,
     }),
-    reconcile: await ensureSchedule(client, reconcileSchedule({ intervalMinutes: config.enrolment.reconcileIntervalMinutes, taskQueue })),
+    reconcile: await ensureSchedule(client, reconcileSchedule({ intervalMinutes: config.enrolment.reconcileIntervalMinutes, taskQueue, cluster })),
     awsInventory: config.aws.regions.length
-      ? await ensureSchedule(client, awsInventorySchedule({ intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue }))
+      ? await ensureSchedule(client, awsInventorySchedule({ intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue, cluster }))
       : 'off (AWS_REGIONS unset)',
   };
 }

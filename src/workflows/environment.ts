@@ -23,6 +23,7 @@ import {
 } from '@temporalio/workflow';
 import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent, HalfProblem, StartOptions, StopTiming } from '../activities/contracts';
 import { formatMinutes } from '../duration';
+import { scopedId } from './cluster';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
 import { awakeAwsResources, awakeButUnstoppable, awsOutcomeProblems, awsProblems, describeAwsReport, describeFailure, describeLeftBehind, failureType } from './messages';
 import {
@@ -163,7 +164,8 @@ export const retireSignal = defineSignal<[{ reason: RetireReason; by: string }?]
  */
 export const setPolicySignal = defineSignal<[{ policy: EnvironmentPolicy; by: string; dispatchAheadMs?: number }]>('setPolicy');
 
-export const environmentWorkflowId = (namespace: string): string => `env/${namespace}`;
+/** `env/<namespace>`, or `<cluster>/env/<namespace>` with CLUSTER_NAME (cluster.ts). */
+export const environmentWorkflowId = (namespace: string, cluster?: string): string => scopedId(`env/${namespace}`, cluster);
 
 const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
 

@@ -3,3 +3,4 @@ export * from './morning-reset';
 export * from './inventory';
 export * from './support-pod';
 export * from './reconcile';
+export * from './cluster';

@@ -14,14 +14,15 @@ const { listRunningEnvironments } = proxyActivities<SchedulerActivities>({
 /** Signals go out in batches so one workflow task never carries thousands of commands. */
 const SIGNAL_BATCH = 200;
 
-export async function morningResetWorkflow(): Promise<{ reset: number; missing: string[] }> {
+/** `cluster`: the CLUSTER_NAME whose environments these are (the Schedule passes it; absent before there was one). */
+export async function morningResetWorkflow(options: { cluster?: string } = {}): Promise<{ reset: number; missing: string[] }> {
   const namespaces = await listRunningEnvironments();
   const missing: string[] = [];
   for (let i = 0; i < namespaces.length; i += SIGNAL_BATCH) {
     await Promise.all(
       namespaces.slice(i, i + SIGNAL_BATCH).map(async (namespace) => {
         try {
-          await getExternalWorkflowHandle(environmentWorkflowId(namespace)).signal(resetSignal);
+          await getExternalWorkflowHandle(environmentWorkflowId(namespace, options.cluster)).signal(resetSignal);
         } catch (err) {
           // It ended between the listing and the signal (namespace deleted): nothing to reset.
           missing.push(namespace);

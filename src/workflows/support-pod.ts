@@ -38,6 +38,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { KubernetesActivities, SupportPod } from '../activities/contracts';
+import { scopedId } from './cluster';
 
 export const DEFAULT_SUPPORT_POD_TTL_MS = 8 * 60 * 60 * 1000;
 
@@ -88,7 +89,8 @@ export interface SupportPodMemo {
 }
 export const SUPPORT_POD_MEMO = 'supportPod';
 
-export const supportPodWorkflowId = (name: string): string => `support/${name}`;
+/** `support/<name>`, or `<cluster>/support/<name>` with CLUSTER_NAME (cluster.ts). */
+export const supportPodWorkflowId = (name: string, cluster?: string): string => scopedId(`support/${name}`, cluster);
 
 export const supportPodSlotWorkflowId = (requestedBy: string, slot: number): string => `support-slot/${requestedBy}/${slot}`;
 

@@ -2,7 +2,8 @@
  * A real Kubernetes control plane for tests: etcd and kube-apiserver on free loopback
  * ports, a temporary data dir, freshly generated certificates and service-account keys,
  * RBAC on, and a static admin identity (a client certificate in group system:masters).
- * Started lazily once per mocha run and stopped in a root `after` hook. controller-runtime's
+ * Started lazily once per mocha run and stopped in a root `after` hook; a test that needs
+ * a second cluster (several clusters on one Temporal) names it and gets one of its own. controller-runtime's
  * envtest is the model for the flags. The cluster most suites share (testCluster) has no
  * controller-manager or scheduler, so a test that needs ready replicas there writes the
  * status subresource itself; testClusterWithControllers is a second one with controllers,
@@ -157,7 +158,7 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
   clearTimeout(timer);
 }
 
-let cluster: Promise<TestCluster> | undefined;
+const clusters = new Map<string, Promise<TestCluster>>();
 let clusterWithControllers: Promise<TestCluster> | undefined;
 /** Each cluster started, its processes in start order (stopped in reverse). */
 const started: { dir: string; children: ChildProcess[] }[] = [];
@@ -331,9 +332,10 @@ async function startCluster({ controllers }: { controllers: boolean }): Promise<
   };
 }
 
-/** The control plane most suites share: etcd and kube-apiserver, no controllers. */
-export function testCluster(): Promise<TestCluster> {
-  cluster ??= startCluster({ controllers: false });
+/** The control plane most suites share (etcd and kube-apiserver, no controllers), or with a name, another one of that name. */
+export function testCluster(name = 'default'): Promise<TestCluster> {
+  let cluster = clusters.get(name);
+  if (!cluster) clusters.set(name, (cluster = startCluster({ controllers: false })));
   return cluster;
 }
 

@@ -2,11 +2,15 @@
  * Slack's side of the conversation, for tests: a local HTTP server that speaks the Web API's
  * JSON (`{ ok: true, ... }`) at `/api/<method>` and records every `response_url` post, and a
  * client that signs requests the way Slack does (v0 HMAC-SHA256 over `v0:timestamp:body`).
+ * The same server is Slack's end of Socket Mode: `apps.connections.open`, called with the
+ * app-level token, hands out a one-time WebSocket URL on it, where Slack's protocol is
+ * spoken: hello, envelopes, acknowledgements (with their payloads) and disconnect.
  */
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
 
 export interface RecordedPost {
   /** `chat.postMessage`, or `response` for a response_url. */
@@ -25,6 +29,13 @@ export class SlackRecorder {
   readonly scripted: { status: number; headers?: Record<string, string>; body: unknown }[] = [];
   /** Channels that answer `channel_not_found`. */
   readonly missingChannels = new Set<string>();
+  /** The app-level token `apps.connections.open` accepts; any other is `invalid_auth`, as Slack answers. */
+  appToken = 'xapp-1-A0TEST0001-1-test-app-token';
+  /** Every Socket Mode connection made, the closed ones too, in order. */
+  readonly sockets: WebSocket[] = [];
+  private readonly tickets = new Set<string>();
+  private readonly acks = new Map<string, (payload: Record<string, unknown> | undefined) => void>();
+  private readonly link = new WebSocketServer({ noServer: true });
   private server: Server | undefined;
   private responseCounter = 0;
   url = '';
@@ -43,6 +54,15 @@ export class SlackRecorder {
           return;
         }
         const method = path.replace(/^\/api\//, '');
+        if (method === 'apps.connections.open') {
+          const ok = req.headers.authorization === `Bearer ${this.appToken}`;
+          const ticket = randomUUID();
+          if (ok) this.tickets.add(ticket);
+          const json = ok ? { ok: true, url: `${this.url.replace(/^http/, 'ws')}/link/?ticket=${ticket}` } : { ok: false, error: 'invalid_auth' };
+          this.posts.push({ method, body, authorization: req.headers.authorization, status: 200, at: Date.now() });
+          reply(200, json);
+          return;
+        }
         const scripted = this.scripted.shift();
         const channel = String(body.channel);
         const [status, json, headers] = scripted
@@ -54,13 +74,72 @@ export class SlackRecorder {
         reply(status, json, headers);
       });
     });
+    // A URL is good for one connection, like Slack's.
+    this.server.on('upgrade', (req, socket, head) => {
+      const ticket = new URL(req.url ?? '/', this.url).searchParams.get('ticket') ?? '';
+      if (!req.url?.startsWith('/link/') || !this.tickets.delete(ticket)) {
+        socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
+        return;
+      }
+      this.link.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+    });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
   }
 
   async stop(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    this.link.close();
     await new Promise((resolve) => this.server?.close(resolve));
+  }
+
+  private accept(ws: WebSocket): void {
+    this.sockets.push(ws);
+    ws.on('message', (data: Buffer) => {
+      const message = JSON.parse(data.toString('utf8')) as { envelope_id?: string; payload?: Record<string, unknown> };
+      if (message.envelope_id) this.acks.get(message.envelope_id)?.(message.payload);
+    });
+    ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'applink-test', approximate_connection_time: 18060 }, connection_info: { app_id: 'A0TEST0001' } }));
+  }
+
+  /** The open Socket Mode connection, once there are `count` connections in all (a reconnect makes the next one). */
+  async openSocket(count = 1): Promise<WebSocket> {
+    return eventually(`Socket Mode connection #${count}`, () => {
+      const ws = this.sockets[count - 1];
+      return ws?.readyState === WebSocket.OPEN ? ws : undefined;
+    });
+  }
+
+  /**
+   * Sends one envelope on the newest open connection, as Slack does, and resolves with the
+   * client's acknowledgement: its payload (what Slack would show for a slash command) and
+   * how long it took. Fails if none comes within Slack's 3 seconds and some to spare.
+   */
+  async envelope(type: 'slash_commands' | 'interactive', payload: Record<string, unknown>): Promise<{ payload: Record<string, unknown> | undefined; ms: number }> {
+    const ws = [...this.sockets].reverse().find((s) => s.readyState === WebSocket.OPEN);
+    assert.ok(ws, 'no open Socket Mode connection');
+    const envelopeId = randomUUID();
+    const began = performance.now();
+    const acked = new Promise<Record<string, unknown> | undefined>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no acknowledgement of the ${type} envelope within 10 s`)), 10_000);
+      this.acks.set(envelopeId, (ackPayload) => {
+        clearTimeout(timer);
+        resolve(ackPayload);
+      });
+    });
+    ws.send(JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: type === 'slash_commands', retry_attempt: 0, retry_reason: '' }));
+    try {
+      return { payload: await acked, ms: performance.now() - began };
+    } finally {
+      this.acks.delete(envelopeId);
+    }
+  }
+
+  /** Slack's request that the client go away and come back on a new connection. */
+  disconnect(reason: 'refresh_requested' | 'warning' | 'link_disabled' = 'refresh_requested'): void {
+    const ws = [...this.sockets].reverse().find((s) => s.readyState === WebSocket.OPEN);
+    ws?.send(JSON.stringify({ type: 'disconnect', reason, debug_info: { host: 'applink-test' } }));
   }
 
   /** A fresh response_url; its posts are `responses(id)`. */
