@@ -659,7 +659,9 @@ for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over $
 
   it('answered every slash command well within Slack’s 3 seconds', function () {
     const slowest = timings.reduce((a, b) => (b.ms > a.ms ? b : a), { text: '', ms: 0 });
-    assert.ok(slowest.ms < 1500, `"${slowest.text}" took ${slowest.ms.toFixed(0)} ms`);
+    // Slack gives up at 3 s. A support start waits for its workflow to take a slot (a round
+    // trip through a worker), so the margin is for a loaded machine, not a speed target.
+    assert.ok(slowest.ms < 2500, `"${slowest.text}" took ${slowest.ms.toFixed(0)} ms`);
   });
 });
 
