@@ -47,6 +47,7 @@ import {
   SUPPORT_POD_MEMO,
   supportPodStateQuery,
   supportPodWorkflow,
+  supportPodSlotWorkflowId,
   supportPodWorkflowId,
   type SupportPodMemo,
 } from '../src/workflows';
@@ -1022,6 +1023,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
           ['a finalizer', /has the labels/, (p) => (p.metadata!.finalizers = ['example.com/hold'])],
           ['a node of its choosing', /only the fields the service sets \(not spec\.nodeName\)/, (p) => (p.spec!.nodeName = 'control-plane-1')],
           ['a toleration of every taint', /no toleration but the not-ready and unreachable ones/, (p) => (p.spec!.tolerations = [{ operator: 'Exists' }])],
+          ['a not-ready toleration held for ever', /no toleration but the not-ready and unreachable ones for at most 300 s/, (p) => (p.spec!.tolerations = [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' }])],
+          ['another scheduler', /the default scheduler/, (p) => (p.spec!.schedulerName = 'my-scheduler')],
+          ["the node's resolver", /the default scheduler, DNS/, (p) => (p.spec!.dnsPolicy = 'Default')],
+          ['a termination message path of its choosing', /termination message path/, (p) => (shell(p).terminationMessagePath = '/etc/hostname')],
+          ['an image never pulled', /only the fields the service sets/, (p) => (shell(p).imagePullPolicy = 'Never')],
                     ['an init container', /only the fields the service sets \(not spec\.initContainers\)/, (p) => (p.spec!.initContainers = [{ ...shell(p), name: 'init', image: 'attacker/miner:latest' }])],
           ['a second container', /has one container, shell/, (p) => p.spec!.containers.push({ ...shell(p), name: 'second' })],
           ['environment from a Secret', /only the fields the service sets \(not container\.envFrom\)/, (p) => (shell(p).envFrom = [{ secretRef: { name: 'anything' } }])],
@@ -1224,6 +1230,29 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     });
   });
   describe('the support-pod workflow on a Temporal dev server with these activities', () => {
+    it('a support-pod workflow cancelled (temporal workflow cancel) deletes its pod before it gives its slot back', async function () {
+      this.timeout(120_000);
+      const env = await devServerEnv();
+      const taskQueue = uniqueTaskQueue('kube-support-cancel');
+      const k8s = names();
+      const instance = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: k8s });
+      await instance.runUntil(async () => {
+        const name = `cancelled-${process.pid % 10000}`;
+        const requestedBy = `UCANCEL${process.pid % 10000}`;
+        const handle = await env.client.workflow.start(supportPodWorkflow, {
+          workflowId: supportPodWorkflowId(name),
+          taskQueue,
+          args: [{ name, size: 'XS', requestedBy, ttlMs: 60 * 60_000, maxPerRequester: 1 }],
+        });
+        await eventually('its pod created', async () => ((await handle.query(supportPodStateQuery)).pod ? true : undefined));
+        await handle.cancel();
+        await assert.rejects(handle.result());
+        await assert.rejects(readNamed(name), (err: { code?: number }) => err.code === 404, 'the pod is gone');
+        const slot = await env.client.workflow.getHandle(supportPodSlotWorkflowId(requestedBy, 1)).describe();
+        assert.notEqual(slot.status.name, 'RUNNING', 'and the slot given back');
+      });
+    });
+
     it('waits for the previous pod of its name to terminate, then creates its own; a stop while it waits ends it, creating nothing and leaving the old pod alone', async function () {
       this.timeout(120_000);
       const env = await devServerEnv();

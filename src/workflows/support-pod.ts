@@ -46,6 +46,8 @@ export const DEFAULT_SUPPORT_POD_TTL_MS = 8 * 60 * 60 * 1000;
 export const SUPPORT_POD_OWN_POD_PATCH = 'support-pod-own-pod';
 /** A workflow started before it takes no slot: the API counted its requester's pods itself. */
 export const SUPPORT_POD_SLOT_PATCH = 'support-pod-slot';
+/** A workflow cancelled (`temporal workflow cancel`) deletes its pod before it ends, as a stop does. */
+export const SUPPORT_POD_CANCEL_PATCH = 'support-pod-cancel-deletes-pod';
 
 export interface SupportPodInput {
   name: string;
@@ -171,8 +173,10 @@ interface Slot {
 
 /** The first free slot of 1..count, or null when each is held by a running support-pod workflow. */
 async function takeSlot(requestedBy: string, count: number): Promise<Slot | null> {
+  // The slot outlives a cancellation of the support-pod workflow until release(): its pod is deleted first.
+  const shield = new CancellationScope({ cancellable: false });
   for (let number = 1; number <= count; number++) {
-    const holding = new CancellationScope();
+    const holding = new CancellationScope({ cancellable: true, parent: shield });
     try {
       const child = await holding.run(() =>
         startChild(supportPodSlotWorkflow, {
@@ -240,7 +244,15 @@ async function supportPod(input: SupportPodInput, ttlMs: number, state: SupportP
   if (state.pod?.uid) upsertMemo({ [SUPPORT_POD_MEMO]: { ...memo, podUid: state.pod.uid } satisfies SupportPodMemo });
 
   const remaining = expiresAtMs - Date.now();
-  const stopped = state.stopRequestedBy !== null || (remaining > 0 && (await condition(() => state.stopRequestedBy !== null, remaining)));
+  let stopped: boolean;
+  try {
+    stopped = state.stopRequestedBy !== null || (remaining > 0 && (await condition(() => state.stopRequestedBy !== null, remaining)));
+  } catch (err) {
+    // Cancelled: the pod goes with its workflow, before the slot is given back.
+    const pod = state.pod;
+    if (isCancellation(err) && pod && patched(SUPPORT_POD_CANCEL_PATCH)) await CancellationScope.nonCancellable(() => deleteSupportPod(input.name, pod.uid));
+    throw err;
+  }
   if (state.pod) await deleteSupportPod(input.name, state.pod.uid);
   return { pod: state.pod, deletedBecause: stopped ? 'stopped' : 'expired', deletedBy: state.stopRequestedBy };
 }
