@@ -633,6 +633,29 @@ describe('AWS activities (moto)', function () {
       assert.deepEqual(made, [...allowed].sort());
     });
 
+    it('iam/policy.json lets the tag calls touch only the stopped-at tag: a DeleteTags or RemoveTagsFromResource naming no tag (which removes every tag) is not allowed', function () {
+      type Statement = { Action: string[]; Condition?: Record<string, Record<string, string | string[]>> };
+      const policy = JSON.parse(readFileSync(join(__dirname, '..', 'iam', 'policy.json'), 'utf8')) as { Statement: Statement[] };
+      // IAM's own reading of the operators the policy uses: a ForAllValues test is true of a request with no tag keys at all.
+      const holds = (operator: string, wanted: string | string[], value: string[] | undefined): boolean => {
+        const wants = [wanted].flat();
+        if (operator === 'Null') return (value === undefined) === (wants[0] === 'true');
+        if (operator === 'ForAllValues:StringEquals') return (value ?? []).every((v) => wants.includes(v));
+        if (operator === 'StringEquals') return value !== undefined && value.length > 0 && value.every((v) => wants.includes(v));
+        throw new Error(`operator ${operator} not read by this test`);
+      };
+      const allowed = (action: string, context: Record<string, string[] | undefined>) =>
+        policy.Statement.some(
+          (s) => s.Action.includes(action) && Object.entries(s.Condition ?? {}).every(([operator, keys]) => Object.entries(keys).every(([key, wanted]) => holds(operator, wanted, context[key]))),
+        );
+      const onScheduled = { 'aws:ResourceTag/scheduler': ['enabled'] };
+      for (const action of ['ec2:CreateTags', 'ec2:DeleteTags', 'rds:AddTagsToResource', 'rds:RemoveTagsFromResource']) {
+        assert.ok(allowed(action, { ...onScheduled, 'aws:TagKeys': [STOPPED_TAG] }), `${action} of ${STOPPED_TAG}`);
+        assert.ok(!allowed(action, { ...onScheduled, 'aws:TagKeys': [STOPPED_TAG, 'namespace'] }), `${action} of another tag`);
+        assert.ok(!allowed(action, { ...onScheduled, 'aws:TagKeys': undefined }), `${action} naming no tag is allowed: it removes every tag of the resource`);
+      }
+    });
+
     it('retries a throttled call with backoff until it goes through', async function () {
       const id = await launch(enabled('dev1'));
       throttleStops = 2;

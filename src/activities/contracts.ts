@@ -41,7 +41,9 @@ export interface HalfProblem {
 export type EnvironmentEvent =
   | { kind: 'warning'; namespace: string; shutdownAt: string; minutesLeft: number; offsetMinutes: number }
   | { kind: 'stopped'; namespace: string; by: string; report: ActionReport; problems?: string[] }
-  | { kind: 'started'; namespace: string; by: string; shutdownAt: string | null; report: ActionReport; problems?: string[] };
+  | { kind: 'started'; namespace: string; by: string; shutdownAt: string | null; report: ActionReport; problems?: string[] }
+  /** A follow-up of AWS resources in transition ended: what it did (`detail`), and what it could not. */
+  | { kind: 'aws-followed'; namespace: string; action: 'stop' | 'start'; detail: string; problems?: string[] };
 
 /** A scheduled stop handed over ahead of its instant: nothing is touched before `notBefore` (see timing.ts). */
 export interface StopTiming {
