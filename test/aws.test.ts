@@ -429,7 +429,7 @@ describe('AWS activities (moto)', function () {
     const neverStopped = await launch(enabled('dev1'));
     await aws().refreshAwsInventory();
 
-    const report = await aws().restopOrphanedAwsResources(['dev2']);
+    const report = await aws().restopOrphanedAwsResources(['dev2'], ['dev2']);
     const byId = Object.fromEntries(report.resources.map((r) => [r.id, r]));
     assert.equal(byId[w.db]?.outcome, 'changed');
     assert.equal(await dbState(w.db), 'stopped');
@@ -441,6 +441,26 @@ describe('AWS activities (moto)', function () {
     assert.equal(byId[w.web]?.state, 'stopped');
     assert.ok(!report.resources.some((r) => r.namespace === 'dev2'), 'dev2 has an environment');
     assert.equal(await ec2State(w.other), 'running');
+  });
+
+  it('never stops again a database a person started in a namespace that still exists without an environment (left management): reports it', async function () {
+    const w = await world();
+    await aws().stopAwsResources('dev1');
+    // dev1 left management; its restoring start could not start the database, so its stop's tag stayed. The team starts it by hand.
+    await rds().send(new StartDBInstanceCommand({ DBInstanceIdentifier: w.db }));
+    await aws().refreshAwsInventory();
+
+    const report = await aws().restopOrphanedAwsResources(['dev2'], ['dev1', 'dev2', 'kube-system']);
+    const db = report.resources.find((r) => r.id === w.db);
+    assert.equal(db?.namespaceExists, true);
+    assert.equal(db?.outcome, undefined);
+    assert.equal(report.restopped, 0);
+    assert.notEqual(await dbState(w.db), 'stopped');
+    // Without the cluster's namespaces nothing is known to be deleted: reported, nothing stopped.
+    const unsure = await aws().restopOrphanedAwsResources(['dev2']);
+    assert.equal(unsure.restopped, 0);
+    assert.ok(unsure.resources.some((r) => r.id === w.db));
+    assert.notEqual(await dbState(w.db), 'stopped');
   });
 
   it('shows each resource state for the status command', async function () {
@@ -524,7 +544,7 @@ describe('AWS activities (moto)', function () {
         connection: env.nativeConnection,
         taskQueue,
         workflowBundle: await workflowBundle(),
-        activities: { ...aws({ tableName }), listRunningEnvironments: async () => ['dev2'] },
+        activities: { ...aws({ tableName }), listRunningEnvironments: async () => ['dev2'], listNamespaceNames: async () => ['dev2'] },
       });
       return worker.runUntil(env.client.workflow.execute(awsInventoryWorkflow, { workflowId: `aws-inventory-${taskQueue}`, taskQueue }));
     }
@@ -623,7 +643,7 @@ describe('AWS activities (moto)', function () {
       await viaProxy({ cacheMaxAgeMs: 0 }).stopAwsResources('dev2');
       await ec2().send(new TerminateInstancesCommand({ InstanceIds: [w.worker] }));
       await activities.refreshAwsInventory();
-      await activities.restopOrphanedAwsResources(['dev1', 'dev2']);
+      await activities.restopOrphanedAwsResources(['dev1', 'dev2'], ['dev1', 'dev2']);
       assert.equal(await ec2State(w.web), 'running');
 
       const policy = JSON.parse(readFileSync(join(__dirname, '..', 'iam', 'policy.json'), 'utf8')) as { Statement: { Action: string[] }[] };

@@ -341,6 +341,13 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.deepEqual(await snapshot(ns), { 'Deployment/raced': { replicas: 0, saved: '6' } }, 'the count that was live when it stopped');
   });
 
+  it('lists the name of every namespace of the cluster, across pages (what the AWS orphan re-stop trusts to say a namespace is gone)', async () => {
+    const ns = await namespace();
+    const names = await activities({ pageSize: 2 }).listNamespaceNames();
+    assert.ok(names.includes(ns) && names.includes('default') && names.includes('kube-system'), names.join(', '));
+    assert.equal(new Set(names).size, names.length);
+  });
+
   it('an unknown namespace fails for good, with its name in the message, and changes nothing', async () => {
     for (const action of ['stopNamespace', 'startNamespace', 'namespaceStatus'] as const) {
       await assert.rejects(activities()[action]('no-such-env'), (error: unknown) => {

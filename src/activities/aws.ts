@@ -582,13 +582,15 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       }
     },
 
-    async restopOrphanedAwsResources(environments: string[]): Promise<OrphanReport> {
+    async restopOrphanedAwsResources(environments: string[], existingNamespaces?: string[]): Promise<OrphanReport> {
       const known = new Set(environments);
+      const existing = new Set(existingNamespaces ?? []);
+      const deleted = (namespace: string | undefined) => existingNamespaces !== undefined && namespace !== undefined && !existing.has(namespace);
       const orphans = (await scanInventory()).filter((item) => !known.has(item.namespace));
       const { found } = await describeItems(orphans);
       const byKey = new Map(orphans.map((item) => [item.resource, item.namespace]));
       // Only what the environment's own stop stopped is stopped again: nobody is left to ask about the rest.
-      const ours = found.filter((f) => f.tags[NAMESPACE_TAG] === byKey.get(resourceKey(f)) && f.tags[STOPPED_TAG] !== undefined && f.scheduler === 'enabled');
+      const ours = found.filter((f) => f.tags[NAMESPACE_TAG] === byKey.get(resourceKey(f)) && deleted(f.tags[NAMESPACE_TAG]) && f.tags[STOPPED_TAG] !== undefined && f.scheduler === 'enabled');
       const limit = pLimit(CONCURRENCY);
       const restopped = await Promise.all(ours.map((resource) => limit(() => actOn(resource, 'stop', new Set(), {}))));
       const outcomeOf = new Map(restopped.map((r) => [`${r.region}/${r.kind}/${r.id}`, r]));
@@ -596,7 +598,14 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
         .filter((f) => f.tags[NAMESPACE_TAG] === byKey.get(resourceKey(f)))
         .map(({ tags, arn: _arn, ...resource }) => {
           const acted = outcomeOf.get(resourceKey(resource));
-          return { ...resource, namespace: tags[NAMESPACE_TAG]!, stoppedByScheduler: tags[STOPPED_TAG] !== undefined, ...(acted ? { outcome: acted.outcome, after: acted.after } : {}) };
+          const namespace = tags[NAMESPACE_TAG]!;
+          return {
+            ...resource,
+            namespace,
+            stoppedByScheduler: tags[STOPPED_TAG] !== undefined,
+            ...(existingNamespaces !== undefined ? { namespaceExists: existing.has(namespace) } : {}),
+            ...(acted ? { outcome: acted.outcome, after: acted.after } : {}),
+          };
         })
         .sort(byResource);
       const report: OrphanReport = { resources, restopped: restopped.filter((r) => r.outcome === 'changed').length };
