@@ -421,6 +421,17 @@ describe('AWS activities (moto)', function () {
     assert.equal((await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['dev1-workers'] }))).AutoScalingGroups![0]!.DesiredCapacity, 1);
   });
 
+  it('a stop right after a live listing finished (a status, with the inventory unusable) lists again: it stops an instance tagged in between', async function () {
+    const activities = aws({ tableName: 'devenv-missing' });
+    const first = await launch(enabled('dev1'));
+    assert.equal((await activities.awsStatus('dev1')).resources.length, 1);
+    const added = await launch(enabled('dev1'));
+    const report = await activities.stopAwsResources('dev1');
+    assert.equal(outcomes(report)[added], 'changed');
+    assert.equal(await ec2State(first), 'stopped');
+    assert.equal(await ec2State(added), 'stopped');
+  });
+
   it('stops again what the environment of a deleted namespace had stopped and AWS started, and reports the rest', async function () {
     const w = await world();
     await aws().stopAwsResources('dev1');

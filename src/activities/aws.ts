@@ -91,10 +91,10 @@ export interface AwsSettings {
   /** Waits before trying an EC2 start again that AWS refused for want of capacity; after the last, it is reported failed. */
   capacityRetryDelaysMs?: number[];
   /**
-   * How long one live listing of a region (taken when the inventory is stale) serves every
-   * environment that needs one; each still describes its own resources by id afterwards.
+   * Whether environments that need a live listing of a region (the inventory is stale) while
+   * one is in flight join it (default true); each still describes its own resources by id afterwards.
    */
-  liveListingReuseMs?: number;
+  shareLiveListings?: boolean;
   /** Counts every AWS outcome other than done, by action and outcome (devenv_aws_outcomes_total). */
   outcomes?: Counter<'action' | 'outcome'>;
   now?: () => Date;
@@ -176,7 +176,6 @@ const WRITE_CONCURRENCY = 8;
 /** Outcomes that leave the resource where it was asked to be (or, for `gone`, nothing left to act on). */
 const DONE: ReadonlySet<AwsOutcome> = new Set(['changed', 'already', 'excluded', 'gone', 'dry-run']);
 const CAPACITY_RETRY_DELAYS_MS = [20_000, 60_000];
-const LIVE_LISTING_REUSE_MS = 60_000;
 
 export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsSetup {
   const { regions, tableName, dryRun, logger } = settings;
@@ -199,9 +198,9 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
   const ec2PageSize = settings.pageSize?.ec2 ?? 1000;
   const rdsPageSize = settings.pageSize?.rds ?? 100;
   const capacityRetryDelaysMs = settings.capacityRetryDelaysMs ?? CAPACITY_RETRY_DELAYS_MS;
-  const liveListingReuseMs = settings.liveListingReuseMs ?? LIVE_LISTING_REUSE_MS;
-  /** Per region, the live listing every environment shares while the inventory is stale. */
-  const liveListings = new Map<string, { startedAt: number; listing: Promise<Found[]> }>();
+  const shareLiveListings = settings.shareLiveListings ?? true;
+  /** Per region, the live listing in flight, which every environment that needs one meanwhile joins. */
+  const liveListings = new Map<string, Promise<Found[]>>();
 
   const missingTable = () =>
     ApplicationFailure.nonRetryable(
@@ -306,17 +305,21 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
   /**
    * Every resource of the region tagged for some namespace. When the inventory is stale at
    * 19:00 every environment needs this at once: they share one listing (and its pages)
-   * instead of each listing every RDS instance and cluster of every region itself.
+   * instead of each listing every RDS instance and cluster of every region itself. Only a
+   * listing still in flight is shared: a finished one would miss what was tagged since.
    */
   function sharedLiveListing(region: string): Promise<Found[]> {
-    const held = liveListings.get(region);
-    if (held && Date.now() - held.startedAt < liveListingReuseMs) return held.listing;
-    const entry = { startedAt: Date.now(), listing: listRegion(region, [{ Name: 'tag-key', Values: [NAMESPACE_TAG] }], (tags) => NAMESPACE_TAG in tags) };
-    liveListings.set(region, entry);
-    entry.listing.catch(() => {
-      if (liveListings.get(region) === entry) liveListings.delete(region);
-    });
-    return entry.listing;
+    const listRegionNow = () => listRegion(region, [{ Name: 'tag-key', Values: [NAMESPACE_TAG] }], (tags) => NAMESPACE_TAG in tags);
+    if (!shareLiveListings) return listRegionNow();
+    const inFlight = liveListings.get(region);
+    if (inFlight) return inFlight;
+    const listing = listRegionNow();
+    liveListings.set(region, listing);
+    const settled = () => {
+      if (liveListings.get(region) === listing) liveListings.delete(region);
+    };
+    listing.then(settled, settled);
+    return listing;
   }
 
   /** Every resource tagged for the namespace (whatever its `scheduler` tag), current as of now. */
