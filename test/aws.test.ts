@@ -729,6 +729,27 @@ describe('AWS activities (moto)', function () {
       assert.equal(await value('start', 'failed'), 1);
     });
 
+    it('a follow-up look tries an EC2 start AWS has no capacity for once (the next look is the retry), and counts again nothing still in transition', async function () {
+      const id = await launch(enabled('dev1'));
+      await aws().stopAwsResources('dev1');
+      const { counter, value } = outcomeCounter();
+      // Delays far longer than the test's timeout: a look that waited them out would fail it.
+      const activities = viaProxy({ maxAttempts: 1, capacityRetryDelaysMs: [600_000], outcomes: counter });
+      calls.length = 0;
+      refuse = (call) => (call === 'ec2:StartInstances' ? INSUFFICIENT_CAPACITY : undefined);
+      const look = await activities.startAwsResources('dev1', { onlyStoppedByScheduler: true, followUp: true });
+      assert.equal(outcomes(look)[id], 'failed');
+      assert.match(look.resources.find((r) => r.id === id)?.detail ?? '', /InsufficientInstanceCapacity: .*tried again at each look/);
+      assert.equal(calls.filter((c) => c === 'ec2:StartInstances').length, 1);
+      assert.equal(await value('start', 'failed'), 1);
+
+      // Still in transition (AWS says so on the call): counted by the action that found it, not again at each look.
+      refuse = (call) => (call === 'ec2:StartInstances' ? { status: 400, code: 'IncorrectInstanceState', message: 'The instance is not in a state from which it can be started.' } : undefined);
+      assert.equal(outcomes(await activities.startAwsResources('dev1', { onlyStoppedByScheduler: true }))[id], 'busy');
+      assert.equal(outcomes(await activities.startAwsResources('dev1', { onlyStoppedByScheduler: true, followUp: true }))[id], 'busy');
+      assert.equal(await value('start', 'busy'), 1);
+    });
+
     it('a stop AWS refuses is reported failed and counted; one whose record cannot be written is not stopped at all', async function () {
       const web = await launch(enabled('dev1'));
       const db = await createDb('dev1-db', enabled('dev1'));

@@ -338,6 +338,7 @@ describe('environment workflow (time-skipping server)', function () {
 
       await env.sleep(3 * MINUTE);
       assert.equal(callsNamed('startAwsResources').length, 3, 'looked again each minute until it had stopped');
+      assert.deepEqual(callsNamed('startAwsResources')[1]?.startOptions, { onlyStoppedByScheduler: true, followUp: true }, 'a look waits out no capacity retries');
       status = await handle.query(statusQuery);
       assert.equal(status.awsFollowUp, null);
       assert.deepEqual(status.problems, []);

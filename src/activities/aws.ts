@@ -346,7 +346,9 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
     for (const item of gone) results.push({ ...pick(item), outcome: 'gone', before: item.state, after: 'gone', detail: 'in the inventory but no longer in AWS' });
     results.sort(byResource);
     const counts = countOutcomes(results);
-    for (const [outcome, count] of Object.entries(counts)) if (!DONE.has(outcome as AwsOutcome)) settings.outcomes?.inc({ action, outcome }, count);
+    for (const [outcome, count] of Object.entries(counts)) {
+      if (!DONE.has(outcome as AwsOutcome) && !(options.followUp && outcome === 'busy')) settings.outcomes?.inc({ action, outcome }, count);
+    }
     logger.info({ namespace, action, source, dryRun, ...counts }, `AWS ${action} done`);
     return { namespace, action, source, resources: results, notes, durationMs: Date.now() - startedAt };
   }
@@ -379,7 +381,7 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
     try {
       // Recorded first, so a crash between the two never leaves a resource stopped that no start would start.
       if (action === 'stop' && !stoppedByUs) await mark(resource);
-      const after = await callWithCapacityRetries(resource, action);
+      const after = await callWithCapacityRetries(resource, action, options.followUp ? [] : capacityRetryDelaysMs);
       if (action === 'start' && stoppedByUs) await unmark(resource).catch((err: unknown) => warnUnmarked(resource, err));
       return result('changed', undefined, after);
     } catch (err) {
@@ -390,7 +392,8 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       if (name === 'IncorrectInstanceState') return result('busy', (err as Error).message);
       if (UNSUPPORTED.has(name)) return result('unsupported', `${name}: ${(err as Error).message}`);
       if (name === INSUFFICIENT_CAPACITY) {
-        return result('failed', `${name}: ${(err as Error).message} (tried ${capacityRetryDelaysMs.length + 1} times; start it again later, or change its instance type)`);
+        const tries = options.followUp ? 'tried again at each look' : `tried ${capacityRetryDelaysMs.length + 1} times`;
+        return result('failed', `${name}: ${(err as Error).message} (${tries}; start it again later, or change its instance type)`);
       }
       // AWS refused for good (access denied, ...): report it; a retry would fail the same way.
       if ((err as { $fault?: string }).$fault === 'client') {
@@ -402,12 +405,12 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
   }
 
   /** An EC2 start AWS refuses for want of capacity is tried a few more times, then given up. */
-  async function callWithCapacityRetries(resource: Found, action: Action): Promise<string> {
+  async function callWithCapacityRetries(resource: Found, action: Action, delaysMs: number[]): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await call(resource, action);
       } catch (err) {
-        const delay = capacityRetryDelaysMs[attempt];
+        const delay = delaysMs[attempt];
         if (errorName(err) !== INSUFFICIENT_CAPACITY || delay === undefined) throw err;
         logger.warn({ resource: resourceKey(resource), attempt: attempt + 1, err }, 'EC2 has no capacity for this start; trying again');
         await sleep(delay);
@@ -621,9 +624,9 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       return report;
     },
 
-    async stopAwsResources(namespace, timing) {
+    async stopAwsResources(namespace, timing, options) {
       await holdUntil(timing);
-      return counted('stop', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'stop')));
+      return counted('stop', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'stop', options)));
     },
     startAwsResources: (namespace, options) => counted('start', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'start', options))),
 

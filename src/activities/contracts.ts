@@ -296,6 +296,12 @@ export interface StartOptions {
    * started, as stops of earlier versions recorded nothing.
    */
   onlyStoppedByScheduler?: boolean;
+  /**
+   * A follow-up look at resources in transition, made every minute: an EC2 start AWS has no
+   * capacity for is not tried again within it (the next look is the retry), and what is still
+   * `busy` is not counted again (the action that found it counted it).
+   */
+  followUp?: boolean;
 }
 
 export interface AwsActivities {
@@ -309,7 +315,7 @@ export interface AwsActivities {
    * started it on purpose. Without `existingNamespaces` nothing is stopped, only reported.
    */
   restopOrphanedAwsResources(environments: string[], existingNamespaces?: string[]): Promise<OrphanReport>;
-  stopAwsResources(namespace: string, timing?: StopTiming): Promise<AwsActionReport>;
+  stopAwsResources(namespace: string, timing?: StopTiming, options?: Pick<StartOptions, 'followUp'>): Promise<AwsActionReport>;
   startAwsResources(namespace: string, options?: StartOptions): Promise<AwsActionReport>;
   awsStatus(namespace: string): Promise<AwsStatus>;
 }

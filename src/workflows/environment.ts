@@ -436,7 +436,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       state.awsFollowUp = null; // the environment moved on: its own action said what AWS is
       return;
     }
-    const call = action === 'start' ? startAwsResources(namespace, startOptions()) : stopAwsResources(namespace);
+    // Looks come every minute while holding the lock: none waits out capacity retries, and none counts again what the action that found it counted.
+    const call = action === 'start' ? startAwsResources(namespace, { ...startOptions(), followUp: true }) : stopAwsResources(namespace, undefined, { followUp: true });
     const aws = awsOutcome(action, (await Promise.allSettled([call]))[0]);
     actionsDone++;
     const stillBusy = aws.report ? pendingOf(aws.report) : [];
