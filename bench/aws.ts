@@ -112,7 +112,7 @@ runBench('aws', `${ENVIRONMENTS} environments stopping at once with a stale inve
   const proxy = await countingProxy(server);
   try {
     const shared = await stopAll(bench, 'stale inventory, shared listing', {}, proxy, server);
-    const unshared = await stopAll(bench, 'stale inventory, each environment listing alone (baseline)', { liveListingReuseMs: 0 }, proxy, server);
+    const unshared = await stopAll(bench, 'stale inventory, each environment listing alone (baseline)', { shareLiveListings: false }, proxy, server);
     const cached = await stopAll(bench, 'fresh inventory', {}, proxy, server, true);
     bench.figure({
       name: 'listing calls (stale, shared)',

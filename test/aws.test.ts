@@ -421,6 +421,17 @@ describe('AWS activities (moto)', function () {
     assert.equal((await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['dev1-workers'] }))).AutoScalingGroups![0]!.DesiredCapacity, 1);
   });
 
+  it('a stop right after a live listing finished (a status, with the inventory unusable) lists again: it stops an instance tagged in between', async function () {
+    const activities = aws({ tableName: 'devenv-missing' });
+    const first = await launch(enabled('dev1'));
+    assert.equal((await activities.awsStatus('dev1')).resources.length, 1);
+    const added = await launch(enabled('dev1'));
+    const report = await activities.stopAwsResources('dev1');
+    assert.equal(outcomes(report)[added], 'changed');
+    assert.equal(await ec2State(first), 'stopped');
+    assert.equal(await ec2State(added), 'stopped');
+  });
+
   it('stops again what the environment of a deleted namespace had stopped and AWS started, and reports the rest', async function () {
     const w = await world();
     await aws().stopAwsResources('dev1');
@@ -429,7 +440,7 @@ describe('AWS activities (moto)', function () {
     const neverStopped = await launch(enabled('dev1'));
     await aws().refreshAwsInventory();
 
-    const report = await aws().restopOrphanedAwsResources(['dev2']);
+    const report = await aws().restopOrphanedAwsResources(['dev2'], ['dev2']);
     const byId = Object.fromEntries(report.resources.map((r) => [r.id, r]));
     assert.equal(byId[w.db]?.outcome, 'changed');
     assert.equal(await dbState(w.db), 'stopped');
@@ -441,6 +452,26 @@ describe('AWS activities (moto)', function () {
     assert.equal(byId[w.web]?.state, 'stopped');
     assert.ok(!report.resources.some((r) => r.namespace === 'dev2'), 'dev2 has an environment');
     assert.equal(await ec2State(w.other), 'running');
+  });
+
+  it('never stops again a database a person started in a namespace that still exists without an environment (left management): reports it', async function () {
+    const w = await world();
+    await aws().stopAwsResources('dev1');
+    // dev1 left management; its restoring start could not start the database, so its stop's tag stayed. The team starts it by hand.
+    await rds().send(new StartDBInstanceCommand({ DBInstanceIdentifier: w.db }));
+    await aws().refreshAwsInventory();
+
+    const report = await aws().restopOrphanedAwsResources(['dev2'], ['dev1', 'dev2', 'kube-system']);
+    const db = report.resources.find((r) => r.id === w.db);
+    assert.equal(db?.namespaceExists, true);
+    assert.equal(db?.outcome, undefined);
+    assert.equal(report.restopped, 0);
+    assert.notEqual(await dbState(w.db), 'stopped');
+    // Without the cluster's namespaces nothing is known to be deleted: reported, nothing stopped.
+    const unsure = await aws().restopOrphanedAwsResources(['dev2']);
+    assert.equal(unsure.restopped, 0);
+    assert.ok(unsure.resources.some((r) => r.id === w.db));
+    assert.notEqual(await dbState(w.db), 'stopped');
   });
 
   it('shows each resource state for the status command', async function () {
@@ -524,7 +555,7 @@ describe('AWS activities (moto)', function () {
         connection: env.nativeConnection,
         taskQueue,
         workflowBundle: await workflowBundle(),
-        activities: { ...aws({ tableName }), listRunningEnvironments: async () => ['dev2'] },
+        activities: { ...aws({ tableName }), listRunningEnvironments: async () => ['dev2'], listNamespaceNames: async () => ['dev2'] },
       });
       return worker.runUntil(env.client.workflow.execute(awsInventoryWorkflow, { workflowId: `aws-inventory-${taskQueue}`, taskQueue }));
     }
@@ -623,7 +654,7 @@ describe('AWS activities (moto)', function () {
       await viaProxy({ cacheMaxAgeMs: 0 }).stopAwsResources('dev2');
       await ec2().send(new TerminateInstancesCommand({ InstanceIds: [w.worker] }));
       await activities.refreshAwsInventory();
-      await activities.restopOrphanedAwsResources(['dev1', 'dev2']);
+      await activities.restopOrphanedAwsResources(['dev1', 'dev2'], ['dev1', 'dev2']);
       assert.equal(await ec2State(w.web), 'running');
 
       const policy = JSON.parse(readFileSync(join(__dirname, '..', 'iam', 'policy.json'), 'utf8')) as { Statement: { Action: string[] }[] };
@@ -631,6 +662,29 @@ describe('AWS activities (moto)', function () {
       const made = [...new Set(calls)].sort();
       // Least privilege both ways: nothing made that the policy forbids, nothing allowed that is never made.
       assert.deepEqual(made, [...allowed].sort());
+    });
+
+    it('iam/policy.json lets the tag calls touch only the stopped-at tag: a DeleteTags or RemoveTagsFromResource naming no tag (which removes every tag) is not allowed', function () {
+      type Statement = { Action: string[]; Condition?: Record<string, Record<string, string | string[]>> };
+      const policy = JSON.parse(readFileSync(join(__dirname, '..', 'iam', 'policy.json'), 'utf8')) as { Statement: Statement[] };
+      // IAM's own reading of the operators the policy uses: a ForAllValues test is true of a request with no tag keys at all.
+      const holds = (operator: string, wanted: string | string[], value: string[] | undefined): boolean => {
+        const wants = [wanted].flat();
+        if (operator === 'Null') return (value === undefined) === (wants[0] === 'true');
+        if (operator === 'ForAllValues:StringEquals') return (value ?? []).every((v) => wants.includes(v));
+        if (operator === 'StringEquals') return value !== undefined && value.length > 0 && value.every((v) => wants.includes(v));
+        throw new Error(`operator ${operator} not read by this test`);
+      };
+      const allowed = (action: string, context: Record<string, string[] | undefined>) =>
+        policy.Statement.some(
+          (s) => s.Action.includes(action) && Object.entries(s.Condition ?? {}).every(([operator, keys]) => Object.entries(keys).every(([key, wanted]) => holds(operator, wanted, context[key]))),
+        );
+      const onScheduled = { 'aws:ResourceTag/scheduler': ['enabled'] };
+      for (const action of ['ec2:CreateTags', 'ec2:DeleteTags', 'rds:AddTagsToResource', 'rds:RemoveTagsFromResource']) {
+        assert.ok(allowed(action, { ...onScheduled, 'aws:TagKeys': [STOPPED_TAG] }), `${action} of ${STOPPED_TAG}`);
+        assert.ok(!allowed(action, { ...onScheduled, 'aws:TagKeys': [STOPPED_TAG, 'namespace'] }), `${action} of another tag`);
+        assert.ok(!allowed(action, { ...onScheduled, 'aws:TagKeys': undefined }), `${action} naming no tag is allowed: it removes every tag of the resource`);
+      }
     });
 
     it('retries a throttled call with backoff until it goes through', async function () {
@@ -673,6 +727,27 @@ describe('AWS activities (moto)', function () {
       assert.equal(calls.filter((c) => c === 'ec2:StartInstances').length, 3, 'bounded');
       assert.equal(await ec2State(id), 'stopped');
       assert.equal(await value('start', 'failed'), 1);
+    });
+
+    it('a follow-up look tries an EC2 start AWS has no capacity for once (the next look is the retry), and counts again nothing still in transition', async function () {
+      const id = await launch(enabled('dev1'));
+      await aws().stopAwsResources('dev1');
+      const { counter, value } = outcomeCounter();
+      // Delays far longer than the test's timeout: a look that waited them out would fail it.
+      const activities = viaProxy({ maxAttempts: 1, capacityRetryDelaysMs: [600_000], outcomes: counter });
+      calls.length = 0;
+      refuse = (call) => (call === 'ec2:StartInstances' ? INSUFFICIENT_CAPACITY : undefined);
+      const look = await activities.startAwsResources('dev1', { onlyStoppedByScheduler: true, followUp: true });
+      assert.equal(outcomes(look)[id], 'failed');
+      assert.match(look.resources.find((r) => r.id === id)?.detail ?? '', /InsufficientInstanceCapacity: .*tried again at each look/);
+      assert.equal(calls.filter((c) => c === 'ec2:StartInstances').length, 1);
+      assert.equal(await value('start', 'failed'), 1);
+
+      // Still in transition (AWS says so on the call): counted by the action that found it, not again at each look.
+      refuse = (call) => (call === 'ec2:StartInstances' ? { status: 400, code: 'IncorrectInstanceState', message: 'The instance is not in a state from which it can be started.' } : undefined);
+      assert.equal(outcomes(await activities.startAwsResources('dev1', { onlyStoppedByScheduler: true }))[id], 'busy');
+      assert.equal(outcomes(await activities.startAwsResources('dev1', { onlyStoppedByScheduler: true, followUp: true }))[id], 'busy');
+      assert.equal(await value('start', 'busy'), 1);
     });
 
     it('a stop AWS refuses is reported failed and counted; one whose record cannot be written is not stopped at all', async function () {

@@ -22,6 +22,7 @@ import {
   statusQuery,
   stopUpdate,
 } from '../src/workflows';
+import type { StopTiming } from '../src/activities/contracts';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { everyDayPolicy } from './support/policies';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
@@ -337,6 +338,7 @@ describe('environment workflow (time-skipping server)', function () {
 
       await env.sleep(3 * MINUTE);
       assert.equal(callsNamed('startAwsResources').length, 3, 'looked again each minute until it had stopped');
+      assert.deepEqual(callsNamed('startAwsResources')[1]?.startOptions, { onlyStoppedByScheduler: true, followUp: true }, 'a look waits out no capacity retries');
       status = await handle.query(statusQuery);
       assert.equal(status.awsFollowUp, null);
       assert.deepEqual(status.problems, []);
@@ -344,6 +346,144 @@ describe('environment workflow (time-skipping server)', function () {
       assert.match(status.lastAction?.detail ?? '', /^AWS: started rds-instance orders-db at \S+ \d\d:\d\d.*, once stopping had finished$/);
       await env.sleep(5 * MINUTE);
       assert.equal(callsNamed('startAwsResources').length, 3, 'settled: no more looks');
+    });
+  });
+
+  it('a stop whose Kubernetes half failed ends the follow-up of the start before it: what the stop did in AWS is not undone', async function () {
+    const policy = await policyEndingIn(3);
+    const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    const web = { kind: 'ec2-instance', id: 'i-web', region: 'eu-west-1', name: 'web' } as const;
+    let refuseStops = false;
+    taskQueue = uniqueTaskQueue('env-wf-refusing'); // the queue of this test's own worker
+    const refusing = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: {
+        ...recorded,
+        stopNamespace: async (namespace: string, timing?: StopTiming) => {
+          if (refuseStops) throw ApplicationFailure.nonRetryable('namespaces is forbidden: RBAC', 'Forbidden');
+          return recorded.stopNamespace(namespace, timing);
+        },
+      },
+    });
+    await refusing.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.awsStartResults.push([{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }, { ...web, outcome: 'changed', before: 'stopped', after: 'pending' }]);
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U1' }] });
+      assert.equal((await handle.query(statusQuery)).awsFollowUp?.action, 'start');
+
+      refuseStops = true;
+      recorded.awsStopResults.push([{ ...web, outcome: 'changed', before: 'running', after: 'stopping' }]);
+      await assert.rejects(handle.executeUpdate(stopUpdate, { args: [{ by: 'U2' }] }));
+      const status = await handle.query(statusQuery);
+      assert.equal(status.workloads, 'running');
+      assert.equal(status.awsFollowUp, null);
+      const starts = callsNamed('startAwsResources').length;
+      await env.sleep(5 * MINUTE);
+      assert.equal(callsNamed('startAwsResources').length, starts, 'AWS was started again right after a person stopped it');
+    });
+  });
+
+  it('a start whose Kubernetes half failed ends the follow-up of the stop before it: what the start did in AWS is not undone', async function () {
+    const policy = await policyEndingIn(3);
+    const web = { kind: 'ec2-instance', id: 'i-web', region: 'eu-west-1', name: 'web' } as const;
+    let refuseStarts = false;
+    taskQueue = uniqueTaskQueue('env-wf-refusing'); // the queue of this test's own worker
+    const refusing = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: {
+        ...recorded,
+        startNamespace: async (namespace: string) => {
+          if (refuseStarts) throw ApplicationFailure.nonRetryable('namespaces is forbidden: RBAC', 'Forbidden');
+          return recorded.startNamespace(namespace);
+        },
+      },
+    });
+    await refusing.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      recorded.awsStopResults.push([{ ...web, outcome: 'busy', before: 'pending', after: 'pending' }]);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      assert.equal((await handle.query(statusQuery)).awsFollowUp?.action, 'stop');
+
+      refuseStarts = true;
+      recorded.awsStartResults.push([{ ...web, outcome: 'already', before: 'running', after: 'running' }]);
+      await assert.rejects(handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] }));
+      const status = await handle.query(statusQuery);
+      assert.equal(status.workloads, 'stopped');
+      assert.equal(status.awsFollowUp, null);
+      const stops = callsNamed('stopAwsResources').length;
+      await env.sleep(5 * MINUTE);
+      assert.equal(callsNamed('stopAwsResources').length, stops, 'AWS was stopped again right after a person started it');
+    });
+  });
+
+  it('leaving management, a database still stopping is followed until it has stopped and started before the environment ends', async function () {
+    const policy = await policyEndingIn(3);
+    const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.awsStartResults.push([{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }], [{ ...db, outcome: 'changed', before: 'stopped', after: 'starting' }]);
+      await handle.signal(retireSignal, { reason: 'unmanaged', by: 'reconciler' });
+      const final = await handle.result();
+      assert.equal(final.awsFollowUp, null);
+      assert.equal(callsNamed('startAwsResources').length, 2, 'looked again until the database could be started');
+      assert.match(final.lastAction?.detail ?? '', /^AWS: started rds-instance orders-db at .*, once stopping had finished$/);
+    });
+  });
+
+  it('a follow-up whose last looks could not reach AWS still names the database it never started, and says so', async function () {
+    const policy = await policyEndingIn(3);
+    const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.awsStartResults.push([{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }]);
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U1' }] });
+      recorded.awsFailure = () => ApplicationFailure.nonRetryable('AWS refused to list the resources (AccessDenied)', 'AwsNotAllowed');
+      await env.sleep(10 * MINUTE);
+      let status = await handle.query(statusQuery);
+      assert.ok(status.problems?.some((p) => /orders-db is still stopping/.test(p.detail)), 'while AWS cannot be read, status still names the database');
+      await env.sleep(HOUR);
+      status = await handle.query(statusQuery);
+      assert.equal(status.awsFollowUp, null);
+      assert.doesNotMatch(status.lastAction?.detail ?? '', /nothing left to start/);
+      assert.match(status.lastAction?.detail ?? '', /^AWS: gave up following at /);
+      assert.ok(
+        status.problems?.some((p) => p.detail === 'AWS: rds-instance orders-db was stopping and AWS could not be read since: not started; start the environment again'),
+        `status: ${JSON.stringify(status.problems)}`,
+      );
+    });
+  });
+
+  it('a follow-up that gives up after the hour says so to the channel, and one that completes says what it did', async function () {
+    const policy = await policyEndingIn(3);
+    const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    const web = { kind: 'ec2-instance', id: 'i-web', region: 'eu-west-1', name: 'web' } as const;
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      for (let i = 0; i < 80; i++) recorded.awsStartResults.push([{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }]);
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U1' }] });
+      await env.sleep(HOUR + 5 * MINUTE);
+      const followed = () => callsNamed('notify').flatMap((c) => (c.event?.kind === 'aws-followed' ? [c.event] : []));
+      assert.deepEqual(
+        followed().map((e) => e.problems),
+        [['AWS: rds-instance orders-db still stopping after 1h: not started; start the environment again']],
+      );
+      assert.equal(followed()[0]?.action, 'start');
+
+      recorded.awsStartResults.length = 0;
+      recorded.awsStopResults.push([{ ...web, outcome: 'busy', before: 'pending', after: 'pending' }], [{ ...web, outcome: 'changed', before: 'running', after: 'stopping' }]);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      await env.sleep(3 * MINUTE);
+      assert.equal(followed().length, 2);
+      assert.match(followed()[1]?.detail ?? '', /^AWS: stopped ec2-instance web at .*, once starting had finished$/);
+      assert.equal(followed()[1]?.problems, undefined);
     });
   });
 

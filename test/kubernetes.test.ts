@@ -343,6 +343,13 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.deepEqual(await snapshot(ns), { 'Deployment/raced': { replicas: 0, saved: '6' } }, 'the count that was live when it stopped');
   });
 
+  it('lists the name of every namespace of the cluster, across pages (what the AWS orphan re-stop trusts to say a namespace is gone)', async () => {
+    const ns = await namespace();
+    const names = await activities({ pageSize: 2 }).listNamespaceNames();
+    assert.ok(names.includes(ns) && names.includes('default') && names.includes('kube-system'), names.join(', '));
+    assert.equal(new Set(names).size, names.length);
+  });
+
   it('an unknown namespace fails for good, with its name in the message, and changes nothing', async () => {
     for (const action of ['stopNamespace', 'startNamespace', 'namespaceStatus'] as const) {
       await assert.rejects(activities()[action]('no-such-env'), (error: unknown) => {
@@ -963,15 +970,18 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       // One notification, delivered on its third attempt; then another one.
       for (const n of [1, 2, 3]) await attempt('7', n).run(notify, stopped);
       await attempt('9', 1).run(notify, { kind: 'warning' as const, namespace: ns, shutdownAt: '2026-12-02T19:00:00.000+01:00', minutesLeft: 15, offsetMinutes: 15 });
+      const gaveUp = 'AWS: rds-instance orders-db still stopping after 1h: not started; start the environment again';
+      await attempt('10', 1).run(notify, { kind: 'aws-followed' as const, namespace: ns, action: 'start' as const, detail: 'AWS: nothing left to start at 2026-12-02 09:05 CET', problems: [gaveUp] });
       const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'source=devenv-scheduler' });
       assert.deepEqual(
         events.items.map((e) => [e.reason, e.type, e.involvedObject.kind, e.involvedObject.name, e.message]).sort(),
         [
           ['ShutdownWarning', 'Normal', 'Namespace', ns, 'Stops at 2026-12-02T19:00:00.000+01:00 (in 15 min).'],
+          ['AwsStartFollowedUp', 'Warning', 'Namespace', ns, `AWS: nothing left to start at 2026-12-02 09:05 CET. Not done: ${gaveUp}`],
           ['Stopped', 'Normal', 'Namespace', ns, 'Stopped by schedule: 1 workload scaled down.'],
         ].sort(),
       );
-      assert.deepEqual(delivered, [`stopped:${ns}`, `stopped:${ns}`, `stopped:${ns}`, `warning:${ns}`], 'every attempt still delivers');
+      assert.deepEqual(delivered, [`stopped:${ns}`, `stopped:${ns}`, `stopped:${ns}`, `warning:${ns}`, `aws-followed:${ns}`], 'every attempt still delivers');
       // The worker may write no Event in a protected namespace: logged, and delivered anyway.
       await attempt('11', 1).run(notify, { ...stopped, namespace: 'kube-system', problems: ['AWS could not stop: AccessDenied.'] });
       assert.equal(delivered.at(-1), 'stopped:kube-system');

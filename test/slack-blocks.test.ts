@@ -1,5 +1,6 @@
 /** The escaping seam of src/slack/blocks.ts on its own: text from outside cannot leave a code span. */
 import assert from 'node:assert/strict';
+import { eventMessage } from '../src/activities/slack';
 import { code, codeBlock, section } from '../src/slack/blocks';
 
 describe('Slack blocks: code spans', function () {
@@ -17,5 +18,23 @@ describe('Slack blocks: code spans', function () {
     assert.ok(text.startsWith('```') && text.endsWith('```'));
     assert.equal(text.slice(3, -3).includes('`'), false, `no backtick inside: ${text}`);
     assert.match(text, /&lt;!channel&gt;/);
+  });
+});
+
+describe('Slack announcement of an AWS follow-up', function () {
+  it('says what the follow-up did and, as warnings in the text too, what it gave up on', function () {
+    const given = eventMessage({
+      kind: 'aws-followed',
+      namespace: 'dev1',
+      action: 'start',
+      detail: 'AWS: nothing left to start at 2026-12-02 09:05 CET',
+      problems: ['AWS: rds-instance orders-db still stopping after 1h: not started; start the environment again'],
+    });
+    assert.equal(given.text, 'dev1: AWS: nothing left to start at 2026-12-02 09:05 CET. AWS: rds-instance orders-db still stopping after 1h: not started; start the environment again');
+    const shown = JSON.stringify(given.blocks);
+    assert.match(shown, /:cloud: \*dev1\*: AWS: nothing left to start/);
+    assert.match(shown, /:warning: AWS: rds-instance orders-db still stopping after 1h/);
+    const done = eventMessage({ kind: 'aws-followed', namespace: 'dev1', action: 'stop', detail: 'AWS: stopped ec2-instance web at 2026-12-02 19:02 CET, once starting had finished' });
+    assert.doesNotMatch(JSON.stringify(done.blocks), /:warning:/);
   });
 });

@@ -91,10 +91,10 @@ export interface AwsSettings {
   /** Waits before trying an EC2 start again that AWS refused for want of capacity; after the last, it is reported failed. */
   capacityRetryDelaysMs?: number[];
   /**
-   * How long one live listing of a region (taken when the inventory is stale) serves every
-   * environment that needs one; each still describes its own resources by id afterwards.
+   * Whether environments that need a live listing of a region (the inventory is stale) while
+   * one is in flight join it (default true); each still describes its own resources by id afterwards.
    */
-  liveListingReuseMs?: number;
+  shareLiveListings?: boolean;
   /** Counts every AWS outcome other than done, by action and outcome (devenv_aws_outcomes_total). */
   outcomes?: Counter<'action' | 'outcome'>;
   now?: () => Date;
@@ -176,7 +176,6 @@ const WRITE_CONCURRENCY = 8;
 /** Outcomes that leave the resource where it was asked to be (or, for `gone`, nothing left to act on). */
 const DONE: ReadonlySet<AwsOutcome> = new Set(['changed', 'already', 'excluded', 'gone', 'dry-run']);
 const CAPACITY_RETRY_DELAYS_MS = [20_000, 60_000];
-const LIVE_LISTING_REUSE_MS = 60_000;
 
 export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsSetup {
   const { regions, tableName, dryRun, logger } = settings;
@@ -199,9 +198,9 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
   const ec2PageSize = settings.pageSize?.ec2 ?? 1000;
   const rdsPageSize = settings.pageSize?.rds ?? 100;
   const capacityRetryDelaysMs = settings.capacityRetryDelaysMs ?? CAPACITY_RETRY_DELAYS_MS;
-  const liveListingReuseMs = settings.liveListingReuseMs ?? LIVE_LISTING_REUSE_MS;
-  /** Per region, the live listing every environment shares while the inventory is stale. */
-  const liveListings = new Map<string, { startedAt: number; listing: Promise<Found[]> }>();
+  const shareLiveListings = settings.shareLiveListings ?? true;
+  /** Per region, the live listing in flight, which every environment that needs one meanwhile joins. */
+  const liveListings = new Map<string, Promise<Found[]>>();
 
   const missingTable = () =>
     ApplicationFailure.nonRetryable(
@@ -306,17 +305,21 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
   /**
    * Every resource of the region tagged for some namespace. When the inventory is stale at
    * 19:00 every environment needs this at once: they share one listing (and its pages)
-   * instead of each listing every RDS instance and cluster of every region itself.
+   * instead of each listing every RDS instance and cluster of every region itself. Only a
+   * listing still in flight is shared: a finished one would miss what was tagged since.
    */
   function sharedLiveListing(region: string): Promise<Found[]> {
-    const held = liveListings.get(region);
-    if (held && Date.now() - held.startedAt < liveListingReuseMs) return held.listing;
-    const entry = { startedAt: Date.now(), listing: listRegion(region, [{ Name: 'tag-key', Values: [NAMESPACE_TAG] }], (tags) => NAMESPACE_TAG in tags) };
-    liveListings.set(region, entry);
-    entry.listing.catch(() => {
-      if (liveListings.get(region) === entry) liveListings.delete(region);
-    });
-    return entry.listing;
+    const listRegionNow = () => listRegion(region, [{ Name: 'tag-key', Values: [NAMESPACE_TAG] }], (tags) => NAMESPACE_TAG in tags);
+    if (!shareLiveListings) return listRegionNow();
+    const inFlight = liveListings.get(region);
+    if (inFlight) return inFlight;
+    const listing = listRegionNow();
+    liveListings.set(region, listing);
+    const settled = () => {
+      if (liveListings.get(region) === listing) liveListings.delete(region);
+    };
+    listing.then(settled, settled);
+    return listing;
   }
 
   /** Every resource tagged for the namespace (whatever its `scheduler` tag), current as of now. */
@@ -343,7 +346,9 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
     for (const item of gone) results.push({ ...pick(item), outcome: 'gone', before: item.state, after: 'gone', detail: 'in the inventory but no longer in AWS' });
     results.sort(byResource);
     const counts = countOutcomes(results);
-    for (const [outcome, count] of Object.entries(counts)) if (!DONE.has(outcome as AwsOutcome)) settings.outcomes?.inc({ action, outcome }, count);
+    for (const [outcome, count] of Object.entries(counts)) {
+      if (!DONE.has(outcome as AwsOutcome) && !(options.followUp && outcome === 'busy')) settings.outcomes?.inc({ action, outcome }, count);
+    }
     logger.info({ namespace, action, source, dryRun, ...counts }, `AWS ${action} done`);
     return { namespace, action, source, resources: results, notes, durationMs: Date.now() - startedAt };
   }
@@ -376,7 +381,7 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
     try {
       // Recorded first, so a crash between the two never leaves a resource stopped that no start would start.
       if (action === 'stop' && !stoppedByUs) await mark(resource);
-      const after = await callWithCapacityRetries(resource, action);
+      const after = await callWithCapacityRetries(resource, action, options.followUp ? [] : capacityRetryDelaysMs);
       if (action === 'start' && stoppedByUs) await unmark(resource).catch((err: unknown) => warnUnmarked(resource, err));
       return result('changed', undefined, after);
     } catch (err) {
@@ -387,7 +392,8 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       if (name === 'IncorrectInstanceState') return result('busy', (err as Error).message);
       if (UNSUPPORTED.has(name)) return result('unsupported', `${name}: ${(err as Error).message}`);
       if (name === INSUFFICIENT_CAPACITY) {
-        return result('failed', `${name}: ${(err as Error).message} (tried ${capacityRetryDelaysMs.length + 1} times; start it again later, or change its instance type)`);
+        const tries = options.followUp ? 'tried again at each look' : `tried ${capacityRetryDelaysMs.length + 1} times`;
+        return result('failed', `${name}: ${(err as Error).message} (${tries}; start it again later, or change its instance type)`);
       }
       // AWS refused for good (access denied, ...): report it; a retry would fail the same way.
       if ((err as { $fault?: string }).$fault === 'client') {
@@ -399,12 +405,12 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
   }
 
   /** An EC2 start AWS refuses for want of capacity is tried a few more times, then given up. */
-  async function callWithCapacityRetries(resource: Found, action: Action): Promise<string> {
+  async function callWithCapacityRetries(resource: Found, action: Action, delaysMs: number[]): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await call(resource, action);
       } catch (err) {
-        const delay = capacityRetryDelaysMs[attempt];
+        const delay = delaysMs[attempt];
         if (errorName(err) !== INSUFFICIENT_CAPACITY || delay === undefined) throw err;
         logger.warn({ resource: resourceKey(resource), attempt: attempt + 1, err }, 'EC2 has no capacity for this start; trying again');
         await sleep(delay);
@@ -582,13 +588,15 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       }
     },
 
-    async restopOrphanedAwsResources(environments: string[]): Promise<OrphanReport> {
+    async restopOrphanedAwsResources(environments: string[], existingNamespaces?: string[]): Promise<OrphanReport> {
       const known = new Set(environments);
+      const existing = new Set(existingNamespaces ?? []);
+      const deleted = (namespace: string | undefined) => existingNamespaces !== undefined && namespace !== undefined && !existing.has(namespace);
       const orphans = (await scanInventory()).filter((item) => !known.has(item.namespace));
       const { found } = await describeItems(orphans);
       const byKey = new Map(orphans.map((item) => [item.resource, item.namespace]));
       // Only what the environment's own stop stopped is stopped again: nobody is left to ask about the rest.
-      const ours = found.filter((f) => f.tags[NAMESPACE_TAG] === byKey.get(resourceKey(f)) && f.tags[STOPPED_TAG] !== undefined && f.scheduler === 'enabled');
+      const ours = found.filter((f) => f.tags[NAMESPACE_TAG] === byKey.get(resourceKey(f)) && deleted(f.tags[NAMESPACE_TAG]) && f.tags[STOPPED_TAG] !== undefined && f.scheduler === 'enabled');
       const limit = pLimit(CONCURRENCY);
       const restopped = await Promise.all(ours.map((resource) => limit(() => actOn(resource, 'stop', new Set(), {}))));
       const outcomeOf = new Map(restopped.map((r) => [`${r.region}/${r.kind}/${r.id}`, r]));
@@ -596,7 +604,14 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
         .filter((f) => f.tags[NAMESPACE_TAG] === byKey.get(resourceKey(f)))
         .map(({ tags, arn: _arn, ...resource }) => {
           const acted = outcomeOf.get(resourceKey(resource));
-          return { ...resource, namespace: tags[NAMESPACE_TAG]!, stoppedByScheduler: tags[STOPPED_TAG] !== undefined, ...(acted ? { outcome: acted.outcome, after: acted.after } : {}) };
+          const namespace = tags[NAMESPACE_TAG]!;
+          return {
+            ...resource,
+            namespace,
+            stoppedByScheduler: tags[STOPPED_TAG] !== undefined,
+            ...(existingNamespaces !== undefined ? { namespaceExists: existing.has(namespace) } : {}),
+            ...(acted ? { outcome: acted.outcome, after: acted.after } : {}),
+          };
         })
         .sort(byResource);
       const report: OrphanReport = { resources, restopped: restopped.filter((r) => r.outcome === 'changed').length };
@@ -609,9 +624,9 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities & AwsS
       return report;
     },
 
-    async stopAwsResources(namespace, timing) {
+    async stopAwsResources(namespace, timing, options) {
       await holdUntil(timing);
-      return counted('stop', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'stop')));
+      return counted('stop', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'stop', options)));
     },
     startAwsResources: (namespace, options) => counted('start', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'start', options))),
 

@@ -41,7 +41,9 @@ export interface HalfProblem {
 export type EnvironmentEvent =
   | { kind: 'warning'; namespace: string; shutdownAt: string; minutesLeft: number; offsetMinutes: number }
   | { kind: 'stopped'; namespace: string; by: string; report: ActionReport; problems?: string[] }
-  | { kind: 'started'; namespace: string; by: string; shutdownAt: string | null; report: ActionReport; problems?: string[] };
+  | { kind: 'started'; namespace: string; by: string; shutdownAt: string | null; report: ActionReport; problems?: string[] }
+  /** A follow-up of AWS resources in transition ended: what it did (`detail`), and what it could not. */
+  | { kind: 'aws-followed'; namespace: string; action: 'stop' | 'start'; detail: string; problems?: string[] };
 
 /** A scheduled stop handed over ahead of its instant: nothing is touched before `notBefore` (see timing.ts). */
 export interface StopTiming {
@@ -145,6 +147,8 @@ export interface KubernetesActivities {
   createSupportPod(request: { name: string; size: string; requestedBy: string; expiresAt?: string }): Promise<SupportPod>;
   /** Every pod of the support namespace, as the cluster has it now. */
   listSupportPods(): Promise<SupportPodInCluster[]>;
+  /** The name of every namespace of the cluster, terminating ones included. */
+  listNamespaceNames(): Promise<string[]>;
   /** Deletes the pod (only the one with this uid, when given); false when it was already gone or is another pod now. */
   deleteSupportPod(name: string, uid?: string): Promise<boolean>;
 }
@@ -280,8 +284,8 @@ export interface InventoryReport {
 
 /** Resources in the inventory tagged for a namespace that has no environment (deleted while stopped, ...). */
 export interface OrphanReport {
-  resources: (AwsResource & { namespace: string; stoppedByScheduler: boolean; outcome?: AwsOutcome; after?: string })[];
-  /** How many of them the environment's stop had stopped and AWS had started again: stopped once more. */
+  resources: (AwsResource & { namespace: string; stoppedByScheduler: boolean; outcome?: AwsOutcome; after?: string; namespaceExists?: boolean })[];
+  /** How many of them the environment's stop had stopped and AWS had started again: stopped once more (only for namespaces confirmed deleted). */
   restopped: number;
 }
 
@@ -292,17 +296,26 @@ export interface StartOptions {
    * started, as stops of earlier versions recorded nothing.
    */
   onlyStoppedByScheduler?: boolean;
+  /**
+   * A follow-up look at resources in transition, made every minute: an EC2 start AWS has no
+   * capacity for is not tried again within it (the next look is the retry), and what is still
+   * `busy` is not counted again (the action that found it counted it).
+   */
+  followUp?: boolean;
 }
 
 export interface AwsActivities {
   /** Lists tagged EC2/RDS resources in every configured region and rewrites the DynamoDB inventory. */
   refreshAwsInventory(): Promise<InventoryReport>;
   /**
-   * For the inventory's namespaces not in `environments`: stops again what their
-   * environment's stop had stopped and AWS started since, and reports every such resource.
+   * For the inventory's namespaces not in `environments`: reports every resource still tagged
+   * for one. Only for a namespace the cluster confirms absent (not in `existingNamespaces`)
+   * does it stop again what its environment's stop had stopped and AWS started since: a
+   * namespace that is still there (left management, ...) belongs to people who may have
+   * started it on purpose. Without `existingNamespaces` nothing is stopped, only reported.
    */
-  restopOrphanedAwsResources(environments: string[]): Promise<OrphanReport>;
-  stopAwsResources(namespace: string, timing?: StopTiming): Promise<AwsActionReport>;
+  restopOrphanedAwsResources(environments: string[], existingNamespaces?: string[]): Promise<OrphanReport>;
+  stopAwsResources(namespace: string, timing?: StopTiming, options?: Pick<StartOptions, 'followUp'>): Promise<AwsActionReport>;
   startAwsResources(namespace: string, options?: StartOptions): Promise<AwsActionReport>;
   awsStatus(namespace: string): Promise<AwsStatus>;
 }

@@ -34,6 +34,8 @@ export function eventFor(event: EnvironmentEvent): Pick<CoreV1Event, 'reason' | 
       const next = event.shutdownAt ? ` Next stop ${event.shutdownAt}.` : '';
       return { reason: 'Started', type, message: `Started by ${event.by}: ${scaled} workload${scaled === 1 ? '' : 's'} restored.${next}${problems}` };
     }
+    case 'aws-followed':
+      return { reason: event.action === 'start' ? 'AwsStartFollowedUp' : 'AwsStopFollowedUp', type, message: `${event.detail}.${problems}` };
   }
 }
 

@@ -644,6 +644,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
     createSupportPod,
 
     listSupportPods: () => listSupportPodsIn(core, support.namespace, limit),
+    listNamespaceNames: async () => (await createNamespaceLister(kubeConfig, limit)()).map((ns) => ns.name),
 
     async deleteSupportPod(name, uid) {
       validateSupportPodName(name);

@@ -168,5 +168,7 @@ export function eventMessage(event: EnvironmentEvent): SlackMessage {
         context(md`took ${formatDuration(event.report.durationMs)}`),
       ]);
     }
+    case 'aws-followed':
+      return withProblems(event.problems, md`${ns}: ${event.detail}`, [section(md`:cloud: *${ns}*: ${event.detail}.`)]);
   }
 }

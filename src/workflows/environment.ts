@@ -82,6 +82,8 @@ export interface AwsFollowUp {
   since: string;
   /** Looks taken since. */
   looks: number;
+  /** The resources still in transition at the last look that reached AWS ("rds-instance orders-db", and the state it was in): what a give-up names even when the last looks could not read AWS. */
+  pending?: { what: string; state: string }[];
 }
 
 /** A notification not yet delivered, and until when it is still worth delivering. */
@@ -240,6 +242,12 @@ const PATCHES = {
   awsStartWhatStopStopped: 'aws-start-what-stop-stopped',
   /** A namespace deleted: its retirement says what is left in AWS tagged for it. */
   retireReportsAws: 'retire-reports-aws-left-behind',
+  /** A stop or start whose Kubernetes half failed ends a pending AWS follow-up too: it must not undo what that action did in AWS. */
+  followUpEndsWithEveryAction: 'aws-follow-up-ends-with-every-action',
+  /** Leaving management, a database the restoring start found still stopping is followed until it settles before the workflow ends. */
+  leavingFollowsUp: 'aws-follow-up-before-leaving',
+  /** A follow-up's outcome (done, or given up) is announced to the channel. */
+  followUpAnnounced: 'aws-follow-up-announced',
 } as const;
 
 export async function environmentWorkflow(input: EnvironmentInput): Promise<EnvironmentStatus> {
@@ -401,7 +409,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       if (state.awsFollowUp) state.awsFollowUp = null;
       return;
     }
-    if (patched(PATCHES.awsFollowTransitions)) state.awsFollowUp = { action, since: now().toISOString(), looks: 0 };
+    if (patched(PATCHES.awsFollowTransitions)) state.awsFollowUp = { action, since: now().toISOString(), looks: 0, pending: pendingOf(report!) };
+  }
+
+  function pendingOf(report: AwsActionReport): { what: string; state: string }[] {
+    return report.resources.filter((r) => r.outcome === 'busy').map((r) => ({ what: `${r.kind} ${r.name ?? r.id}`, state: r.before }));
+  }
+
+  /** A stop or start whose Kubernetes half failed: the environment is back where it was, and a follow-up of an earlier action would undo what this one did in AWS. */
+  function endFollowUp(): void {
+    if (state.awsFollowUp && patched(PATCHES.followUpEndsWithEveryAction)) state.awsFollowUp = null;
   }
 
   function startOptions(): StartOptions | undefined {
@@ -421,32 +438,44 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       state.awsFollowUp = null; // the environment moved on: its own action said what AWS is
       return;
     }
-    const call = action === 'start' ? startAwsResources(namespace, startOptions()) : stopAwsResources(namespace);
+    // Looks come every minute while holding the lock: none waits out capacity retries, and none counts again what the action that found it counted.
+    const call = action === 'start' ? startAwsResources(namespace, { ...startOptions(), followUp: true }) : stopAwsResources(namespace, undefined, { followUp: true });
     const aws = awsOutcome(action, (await Promise.allSettled([call]))[0]);
     actionsDone++;
-    const stillBusy = aws.report ? aws.report.resources.filter((r) => r.outcome === 'busy') : [];
+    const stillBusy = aws.report ? pendingOf(aws.report) : [];
+    // A look that could not read AWS says nothing about what is still in transition: the last one that could, does.
+    const pending = aws.report ? stillBusy : (follow.pending ?? []);
     const keepFollowing = (stillBusy.length > 0 || !aws.report) && now().getTime() - new Date(follow.since).getTime() < AWS_FOLLOW_UP_FOR_MS;
     const others = (state.problems ?? []).filter((p) => p.half !== 'aws');
+    const stillWaiting = aws.report ? [] : (state.problems ?? []).filter((p) => p.half === 'aws' && p.outcome === 'busy');
     if (keepFollowing) {
-      state.awsFollowUp = { ...follow, looks: follow.looks + 1 };
-      setProblems([...others, ...aws.problems]);
+      state.awsFollowUp = { ...follow, looks: follow.looks + 1, pending };
+      setProblems([...others, ...stillWaiting, ...aws.problems]);
       return;
     }
     state.awsFollowUp = null;
-    const gaveUp = stillBusy.map((r) => ({
+    const not = action === 'start' ? 'not started' : 'not stopped';
+    const gaveUp = pending.map(({ what, state: was }) => ({
       half: 'aws' as const,
       action,
       outcome: 'busy' as const,
-      detail: `AWS: ${r.kind} ${r.name ?? r.id} still ${r.before} after ${formatMinutes(AWS_FOLLOW_UP_FOR_MS / 60_000)}: not ${action === 'start' ? 'started' : 'stopped'}; ${action} the environment again`,
+      detail: aws.report
+        ? `AWS: ${what} still ${was} after ${formatMinutes(AWS_FOLLOW_UP_FOR_MS / 60_000)}: ${not}; ${action} the environment again`
+        : `AWS: ${what} was ${was} and AWS could not be read since: ${not}; ${action} the environment again`,
     }));
     setProblems([...others, ...aws.problems.filter((p) => p.outcome !== 'busy'), ...gaveUp]);
     const acted = (aws.report?.resources ?? []).filter((r) => r.outcome === 'changed').map((r) => `${r.kind} ${r.name ?? r.id}`);
     const at = describeInstantFixed(now(), policy.timeZone);
     const done = acted.length
       ? `AWS: ${action === 'start' ? 'started' : 'stopped'} ${acted.join(', ')} at ${at}, once ${action === 'start' ? 'stopping' : 'starting'} had finished`
-      : `AWS: nothing left to ${action} at ${at}`;
+      : aws.report || pending.length === 0
+        ? `AWS: nothing left to ${action} at ${at}`
+        : `AWS: gave up following at ${at}`;
     const problems = (state.problems ?? []).filter((p) => p.half === 'aws');
     record(action, 'scheduler', `${done}${problems.length ? `; ${problems.map((p) => p.detail).join('; ')}` : ''}`);
+    if (patched(PATCHES.followUpAnnounced)) {
+      announce({ kind: 'aws-followed', namespace, action, detail: done, ...(problems.length ? { problems: problems.map((p) => p.detail) } : {}) });
+    }
   }
 
   function setProblems(problems: HalfProblem[]): void {
@@ -465,6 +494,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const aws = awsOutcome('stop', awsResult);
     if (kubernetes.status === 'rejected') {
       state.workloads = before;
+      endFollowUp();
       setProblems([{ half: 'kubernetes', action: 'stop', detail: `Kubernetes could not stop: ${describeFailure(kubernetes.reason)}${aws.problems.length ? '' : '; AWS did stop'}` }, ...aws.problems]);
       throw kubernetes.reason;
     }
@@ -555,6 +585,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const aws = awsOutcome('start', awsResult);
     if (kubernetes.status === 'rejected') {
       state.workloads = before;
+      endFollowUp();
       setProblems([{ half: 'kubernetes', action: 'start', detail: `Kubernetes could not start: ${describeFailure(kubernetes.reason)}${aws.problems.length ? '' : '; AWS did start'}` }, ...aws.problems]);
       throw kubernetes.reason;
     }
@@ -594,6 +625,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
         await exclusively(async () => {
           if (state.workloads !== 'running') await start(`${by} (leaving management)`);
         });
+        if (state.awsFollowUp && patched(PATCHES.leavingFollowsUp)) await followUpUntilSettled();
         retired = true;
       } catch (err) {
         const detail = describeFailure(err);
@@ -608,6 +640,17 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
         // Tried for days (RBAC taken away, ...): the history must not grow without end meanwhile.
         if (!retired && historyIsLong() && allHandlersFinished()) await continueAsNew<typeof environmentWorkflow>(continuedInput());
       }
+    }
+  }
+
+  /** Nothing will look once this workflow ends: what the restoring start found in transition is followed (within the follow-up's own bound) first. */
+  async function followUpUntilSettled(): Promise<void> {
+    for (;;) {
+      const event = followUpEvent(state.workloads);
+      if (!event) return;
+      const waitMs = event.at.getTime() - now().getTime();
+      if (waitMs > 0 && (await condition(() => retired, waitMs))) return; // the namespace was deleted meanwhile
+      await exclusively(followUpAws);
     }
   }
 

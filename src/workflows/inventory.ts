@@ -7,7 +7,7 @@
  * after seven days and nothing else would stop them.
  */
 import { log, patched, proxyActivities } from '@temporalio/workflow';
-import type { AwsActivities, InventoryReport, SchedulerActivities } from '../activities/contracts';
+import type { AwsActivities, InventoryReport, KubernetesActivities, SchedulerActivities } from '../activities/contracts';
 
 export const INVENTORY_WORKFLOW_ID = 'devenv-aws-inventory';
 
@@ -27,12 +27,21 @@ const { listRunningEnvironments } = proxyActivities<SchedulerActivities>({
   retry: { maximumAttempts: 3 },
 });
 
+const { listNamespaceNames } = proxyActivities<KubernetesActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 3 },
+});
+
 export async function awsInventoryWorkflow(): Promise<InventoryReport> {
   const report = await refreshAwsInventory();
   log.info('AWS inventory refreshed', { resources: report.resources, namespaces: report.namespaces, removed: report.removed, withoutNamespace: report.withoutNamespace.length });
   if (report.superseded || !patched('aws-orphans')) return report;
   try {
-    const orphans = await restopOrphanedAwsResources(await listRunningEnvironments());
+    const environments = await listRunningEnvironments();
+    // "No environment" is not "namespace deleted" (it may have left management): only the cluster can say a namespace is gone.
+    const orphans = patched('aws-orphans-namespaces-confirmed-absent')
+      ? await restopOrphanedAwsResources(environments, await listNamespaceNames())
+      : await restopOrphanedAwsResources(environments);
     if (orphans.resources.length > 0) {
       log.warn('AWS resources still tagged for namespaces without an environment', { resources: orphans.resources.length, restopped: orphans.restopped });
     }
