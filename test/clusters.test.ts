@@ -100,7 +100,8 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
       const listed = await eventually(`${site.name}'s environments listed`, async () => {
         const names = (await createEnvironments(env.client, { cluster: site.name }).list()).map((e) => e.namespace).filter((n) => n.endsWith(run)).sort();
         return names.length === expected.length ? names : undefined;
-      });
+        // Visibility catches up in seconds, but a fully loaded machine has been seen to take longer.
+      }, 60_000);
       assert.deepEqual(listed, [...expected].sort());
       for (const namespace of expected) {
         const described = await env.client.workflow.getHandle(environmentWorkflowId(namespace, site.name)).describe();
