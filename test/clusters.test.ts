@@ -96,11 +96,11 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
     for (const site of [eu, us, eu]) {
       await env.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-${site.name}-${Date.now()}`, taskQueue: site.config.temporal.taskQueue, args: [{}] });
     }
+    // Visibility catches up in seconds, but a fully loaded machine has been seen to take longer.
     for (const [site, expected] of [[eu, [onlyFirst, shared]], [us, [shared]]] as const) {
       const listed = await eventually(`${site.name}'s environments listed`, async () => {
         const names = (await createEnvironments(env.client, { cluster: site.name }).list()).map((e) => e.namespace).filter((n) => n.endsWith(run)).sort();
         return names.length === expected.length ? names : undefined;
-        // Visibility catches up in seconds, but a fully loaded machine has been seen to take longer.
       }, 60_000);
       assert.deepEqual(listed, [...expected].sort());
       for (const namespace of expected) {
