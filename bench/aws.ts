@@ -16,7 +16,8 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
-import { createAwsActivities, type AwsSettings } from '../src/activities/aws';
+import { createAwsActivities, ensureInventoryTable } from '../src/activities/aws';
+import type { AwsSettings } from '../src/activities/aws/sdk';
 import { createLogger } from '../src/logger';
 import { moto, MOTO_CREDENTIALS, type Moto } from '../test/support/moto';
 import { runBench, type Bench } from './support/report';
@@ -84,7 +85,7 @@ async function world(server: Moto): Promise<void> {
 
 async function stopAll(bench: Bench, label: string, settings: Partial<AwsSettings>, proxy: Awaited<ReturnType<typeof countingProxy>>, server: Moto, fresh = false): Promise<{ ms: number; calls: Counted }> {
   await world(server);
-  const activities = createAwsActivities({
+  const awsSettings: AwsSettings = {
     regions: REGIONS,
     endpoint: proxy.endpoint,
     credentials: MOTO_CREDENTIALS,
@@ -93,8 +94,9 @@ async function stopAll(bench: Bench, label: string, settings: Partial<AwsSetting
     dryRun: false,
     logger: createLogger('silent'),
     ...settings,
-  });
-  await activities.ensureInventoryTable({ create: true });
+  };
+  const activities = createAwsActivities(awsSettings);
+  await ensureInventoryTable(awsSettings, { create: true });
   if (fresh) await activities.refreshAwsInventory();
   proxy.take();
   const started = performance.now();

@@ -26,7 +26,7 @@ import type { Client } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
 import pLimit from 'p-limit';
-import { createEnrolment } from '../src/activities/enrolment';
+import { createEnrolment } from '../src/client/enrolment';
 import { environmentWorkflowId, morningResetWorkflow, statusQuery } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { devServerEnv } from '../test/support/temporal';

@@ -13,7 +13,7 @@
  */
 import './support/mocha-shim';
 import pLimit from 'p-limit';
-import { createEnrolment } from '../src/activities/enrolment';
+import { createEnrolment } from '../src/client/enrolment';
 import { environmentWorkflowId, statusQuery } from '../src/workflows/environment';
 import { SlackRecorder } from '../test/support/slack';
 import { devServerEnv } from '../test/support/temporal';

@@ -19,7 +19,8 @@ import { createEnvironments, InProgressError, OperationError, type Environments,
 import { connectClient } from './temporal/connection';
 import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
-import { createConfiguredAws, loadKubeConfig } from './activities';
+import { configuredAwsSettings, loadKubeConfig } from './activities';
+import { ensureInventoryTable } from './activities/aws';
 import type { ReconcileReport } from './activities/contracts';
 import { createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
 import { createLogger } from './logger';
@@ -63,7 +64,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
   }
   const config = loadConfig();
   if (text === 'aws create-table') {
-    const result = await createConfiguredAws(config, createLogger(config.logLevel)).ensureInventoryTable({ create: true });
+    const result = await ensureInventoryTable(configuredAwsSettings(config, createLogger(config.logLevel)), { create: true });
     const human = { disabled: 'AWS is off (AWS_REGIONS unset): no table needed', exists: `table ${config.aws.inventoryTable} exists`, created: `table ${config.aws.inventoryTable} created` };
     out(values.json ? JSON.stringify({ table: config.aws.inventoryTable, result }) : human[result]);
     return EXIT.ok;

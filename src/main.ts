@@ -9,12 +9,14 @@ import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Client } from '@temporalio/client';
 import { Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
-import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
+import { configuredAwsSettings, createActivities, loadKubeConfig } from './activities';
+import { createAwsStatusReader } from './activities/aws';
 import { createKubernetesActivities, createNamespaceReader, createSupportPodReader, DEFAULT_SUPPORT_SIZES, probeCluster, type ClusterProbe } from './activities/kubernetes';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
+import { createConfiguredEnrolment } from './client/enrolment';
 import { measuredActivities } from './activities/measured';
 import { createSlackRouter, type SlackHandlerOptions } from './api/slack';
 import { createSlackSocketMode, type SlackSocketMode } from './api/socket-mode';
@@ -287,7 +289,7 @@ function slackCommandsLine(http: boolean, socketMode: boolean, apiPort: number):
 
 /** The same handlers for both transports. */
 function slackOptions(config: Config, client: Client, logger: Logger, metrics: Metrics, kubeConfig: KubeConfig): SlackHandlerOptions {
-  const aws = createConfiguredAws(config, logger);
+  const awsStatus = createAwsStatusReader(configuredAwsSettings(config, logger));
   const kubernetes = createKubernetesActivities({ kubeConfig, dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
   return {
     client,
@@ -304,7 +306,7 @@ function slackOptions(config: Config, client: Client, logger: Logger, metrics: M
     responseUrlOrigins: config.slack.responseUrlOrigins,
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await kubernetes.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
-    ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await aws.awsStatus(ns)).resources } : {}),
+    ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await awsStatus(ns)).resources } : {}),
   };
 }
 

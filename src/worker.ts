@@ -5,9 +5,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker, type BundleOptions, type WorkerOptions } from '@temporalio/worker';
-import type { AwsActivities, EnrolmentActivities, EnvironmentActivities, KubernetesActivities, SchedulerActivities } from './activities/contracts';
-
-export type AllActivities = EnvironmentActivities & KubernetesActivities & SchedulerActivities & AwsActivities & EnrolmentActivities;
+import type { AllActivities } from './activities/contracts';
 
 export interface WorkerSettings {
   connection: NativeConnection;

@@ -37,7 +37,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { Counter, Registry } from 'prom-client';
-import { createAwsActivities, STOPPED_TAG, type AwsSettings } from '../src/activities/aws';
+import { createAwsActivities, createAwsStatusReader, ensureInventoryTable } from '../src/activities/aws';
+import { STOPPED_TAG } from '../src/activities/aws/resources';
+import type { AwsSettings } from '../src/activities/aws/sdk';
 import type { AwsActionReport, AwsOutcome } from '../src/activities/contracts';
 import { createLogger } from '../src/logger';
 import { awsInventoryWorkflow } from '../src/workflows';
@@ -59,8 +61,8 @@ describe('AWS activities (moto)', function () {
   const rds = (region = MAIN) => new RDSClient(clientConfig(region));
   const toTags = (tags: Tags) => Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 
-  function aws(overrides: Partial<AwsSettings> = {}) {
-    return createAwsActivities({
+  function settings(overrides: Partial<AwsSettings> = {}): AwsSettings {
+    return {
       regions: [MAIN, SECOND],
       endpoint: server.endpoint,
       credentials: MOTO_CREDENTIALS,
@@ -69,8 +71,9 @@ describe('AWS activities (moto)', function () {
       dryRun: false,
       logger: createLogger('silent'),
       ...overrides,
-    });
+    };
   }
+  const aws = (overrides: Partial<AwsSettings> = {}) => createAwsActivities(settings(overrides));
 
   async function launch(tags: Tags, region = MAIN): Promise<string> {
     const out = await ec2(region).send(
@@ -171,7 +174,7 @@ describe('AWS activities (moto)', function () {
 
   beforeEach(async function () {
     await server.reset();
-    await aws().ensureInventoryTable({ create: true });
+    await ensureInventoryTable(settings(), { create: true });
   });
 
   it('stops and starts exactly the EC2, RDS and Aurora resources tagged for the namespace', async function () {
@@ -296,15 +299,16 @@ describe('AWS activities (moto)', function () {
 
   it('names the INVENTORY_TABLE setting when the table is missing, and creates it when asked', async function () {
     const missing = aws({ tableName: 'devenv-missing' });
+    const missingTable = settings({ tableName: 'devenv-missing' });
     await assert.rejects(missing.refreshAwsInventory(), (err: unknown) => {
       assert.ok(err instanceof ApplicationFailure);
       assert.equal(err.nonRetryable, true);
       assert.match(err.message, /"devenv-missing".*INVENTORY_TABLE/);
       return true;
     });
-    await assert.rejects(missing.ensureInventoryTable(), /INVENTORY_TABLE/);
-    assert.equal(await missing.ensureInventoryTable({ create: true }), 'created');
-    assert.equal(await missing.ensureInventoryTable(), 'exists');
+    await assert.rejects(ensureInventoryTable(missingTable), /INVENTORY_TABLE/);
+    assert.equal(await ensureInventoryTable(missingTable, { create: true }), 'created');
+    assert.equal(await ensureInventoryTable(missingTable), 'exists');
     assert.equal((await missing.refreshAwsInventory()).resources, 0);
   });
 
@@ -329,6 +333,8 @@ describe('AWS activities (moto)', function () {
 
     const status = await aws().awsStatus('dev1');
     assert.match(status.resources.find((r) => r.id === 'dev1-replica')?.unsupported ?? '', /read replica/);
+    // The Slack status table reads the same, outside any workflow.
+    assert.deepEqual(await createAwsStatusReader(settings())('dev1'), status);
   });
 
   it('stops an Aurora cluster as a whole, and reports a tagged member of an untagged cluster', async function () {
@@ -536,12 +542,13 @@ describe('AWS activities (moto)', function () {
 
   it('manages no AWS resources, without calling AWS, when no region is configured', async function () {
     await launch(enabled('dev1'));
-    const none = aws({ regions: [], endpoint: 'http://127.0.0.1:9' });
+    const noRegions = settings({ regions: [], endpoint: 'http://127.0.0.1:9' });
+    const none = createAwsActivities(noRegions);
     const report = await none.stopAwsResources('dev1');
     assert.deepEqual(report.resources, []);
     assert.match(report.notes.join(), /AWS_REGIONS/);
     assert.equal((await none.refreshAwsInventory()).resources, 0);
-    assert.equal(await none.ensureInventoryTable({ create: true }), 'disabled');
+    assert.equal(await ensureInventoryTable(noRegions, { create: true }), 'disabled');
   });
 
   describe('inventory workflow on Temporal', function () {
@@ -640,13 +647,14 @@ describe('AWS activities (moto)', function () {
       hold = undefined;
     });
 
-    const viaProxy = (overrides: Partial<AwsSettings> = {}) => aws({ endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ...overrides });
+    const proxied = (overrides: Partial<AwsSettings> = {}) => settings({ endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ...overrides });
+    const viaProxy = (overrides: Partial<AwsSettings> = {}) => createAwsActivities(proxied(overrides));
     const stopCalls = () => calls.filter((c) => c === 'ec2:StopInstances').length;
 
     it('makes exactly the calls that iam/policy.json allows', async function () {
       const w = await world();
       const activities = viaProxy();
-      await activities.ensureInventoryTable();
+      await ensureInventoryTable(proxied());
       await activities.refreshAwsInventory();
       await activities.stopAwsResources('dev1');
       await activities.startAwsResources('dev1');
@@ -841,5 +849,16 @@ describe('AWS activities (moto)', function () {
       assert.deepEqual(await inventoryItems(), written, 'the table is as the newer refresh left it');
       assert.equal(late.superseded, true);
     });
+  });
+});
+
+describe('AWS activities registered with the worker', function () {
+  // What the environment and inventory workflows call; setting up the table is for start-up and the CLI, not a workflow.
+  const CALLED_BY_WORKFLOWS = ['awsStatus', 'refreshAwsInventory', 'restopOrphanedAwsResources', 'startAwsResources', 'stopAwsResources'];
+  const base: AwsSettings = { regions: [MAIN], endpoint: 'http://127.0.0.1:9', tableName: TABLE, cacheMaxAgeMs: 0, dryRun: false, logger: createLogger('silent') };
+
+  it('are exactly what the workflows call, with AWS configured or not', function () {
+    assert.deepEqual(Object.keys(createAwsActivities(base)).sort(), CALLED_BY_WORKFLOWS);
+    assert.deepEqual(Object.keys(createAwsActivities({ ...base, regions: [] })).sort(), CALLED_BY_WORKFLOWS);
   });
 });

@@ -41,11 +41,11 @@ import {
   type V1MutatingWebhookConfiguration,
   type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
+import type { AllActivities } from '../src/activities/contracts';
 import { createMetrics } from '../src/api/metrics';
 import { loadConfig } from '../src/config';
 import { shutdownBudgetMs } from '../src/shutdown';
 import { cacheDir } from '../src/temporal/binaries';
-import type { AllActivities } from '../src/worker';
 import { imageRuntime } from './support/dockerfile';
 import { testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';

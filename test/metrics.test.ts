@@ -4,10 +4,9 @@
  * activities are the recording ones, wrapped as src/main.ts wraps the real ones.
  */
 import assert from 'node:assert/strict';
-import type { ReconcileReport } from '../src/activities/contracts';
+import type { AllActivities, ReconcileReport } from '../src/activities/contracts';
 import { measuredActivities } from '../src/activities/measured';
 import { createMetrics } from '../src/api/metrics';
-import type { AllActivities } from '../src/worker';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { createEnvironments } from '../src/environments';
 import { EnvNamespace, EnvNextShutdown, EnvPhase } from '../src/search-attributes';

@@ -15,10 +15,10 @@
 import { rssAtStart } from './rss-at-start';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
-import type { StopTiming } from '../../src/activities/contracts';
+import type { AllActivities, StopTiming } from '../../src/activities/contracts';
 import { createSchedulerActivities } from '../../src/activities/scheduler';
 import { holdUntil } from '../../src/activities/timing';
-import { createWorker, workflowCode, type AllActivities } from '../../src/worker';
+import { createWorker, workflowCode } from '../../src/worker';
 import { recordingActivities } from '../../test/support/recording-activities';
 import { serviceConfig } from './common';
 

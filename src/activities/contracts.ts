@@ -319,3 +319,6 @@ export interface AwsActivities {
   startAwsResources(namespace: string, options?: StartOptions): Promise<AwsActionReport>;
   awsStatus(namespace: string): Promise<AwsStatus>;
 }
+
+/** Every activity the worker registers, for the workflows to call. */
+export type AllActivities = EnvironmentActivities & KubernetesActivities & SchedulerActivities & AwsActivities & EnrolmentActivities;

@@ -1,143 +1,20 @@
 /**
- * Enrolment: which namespaces have an environment workflow, and whether its scheduler is
- * on. The rules are in enrolment-plan.ts (pure); this file carries them out. The admission
- * webhook applies each namespace change as it happens; the reconciler (an activity on a
- * Schedule) repairs whatever the webhook missed, e.g. while Temporal was down, by
- * comparing the cluster's namespaces with the running workflows.
+ * The reconciler: an activity on a Schedule that repairs whatever the admission webhook
+ * missed (e.g. while Temporal was down), by comparing the cluster's namespaces with the
+ * running environment workflows. What to do about each is decided by the rules of
+ * src/domain/enrolment.ts and carried out through src/client/enrolment.ts, as the webhook does.
  */
 import { asyncLocalStorage } from '@temporalio/activity';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
-import { DEFAULT_INFRASTRUCTURE_NAMESPACES } from '../config';
-import type { Logger } from '../logger';
+import { carryOut, type Enrolment } from '../client/enrolment';
+import { planReconcile, type Decision, type NamespaceSnapshot } from '../domain/enrolment';
+import { Failure } from '../domain/failures';
 import { createEnvironments } from '../environments';
-import { EnvCluster } from '../search-attributes';
-import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal, type RetireReason } from '../workflows/environment';
-import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
+import type { Logger } from '../logger';
 import type { EnrolmentActivities, ReconcileReport } from './contracts';
 import type { ClusterProbe } from './kubernetes';
-import { createStanding, planReconcile, type Decision, type EnrolmentRules, type NamespaceSnapshot, type RunningEnvironment, type Standing } from './enrolment-plan';
-
-export { POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL } from './enrolment-plan';
-
-export interface EnrolmentSettings {
-  client: Client;
-  taskQueue: string;
-  /** The policy a new environment starts with, unless its annotations say otherwise. */
-  policy: EnvironmentPolicy;
-  /** Never enrolled: kube-system, the service's own namespace, ... */
-  systemNamespaces: readonly string[];
-  /** Never labelled by the webhook, enrolled only when labelled (default: the built-in list, see config.ts). */
-  infrastructureNamespaces?: readonly string[];
-  /** Given to every new environment: how long before a scheduled shutdown its stop is handed to a worker. */
-  shutdownDispatchAheadMs: number;
-  /** CLUSTER_NAME: in every workflow id and, as EnvCluster, in every new environment's search attributes. */
-  cluster?: string;
-}
-
-export interface Enrolment {
-  rules: EnrolmentRules;
-  /** What a namespace is to the service (an environment, scheduled or paused, or why not), from its name and labels. */
-  standing(namespace: string, labels: Record<string, string> | undefined): Standing;
-  defaults: EnvironmentPolicy;
-  /** The service's SHUTDOWN_DISPATCH_AHEAD_SECONDS, in ms, given to every environment it enrols or re-plans. */
-  dispatchAheadMs: number;
-  /** CLUSTER_NAME: the environments it enrols, and those the reconciler compares with the cluster, are this cluster's alone. */
-  cluster?: string;
-  /** Starts the environment (with `policy`, default: the service's) if it has no workflow, and sets its scheduler on or off. */
-  enrol(namespace: string, enabled: boolean, by: string, policy?: EnvironmentPolicy): Promise<void>;
-  /** Gives a running environment a new policy (its annotations or the service's settings changed), and the service's dispatch-ahead; starts it if it has no workflow. */
-  applyPolicy(namespace: string, policy: EnvironmentPolicy, enabled: boolean, by: string): Promise<void>;
-  /**
-   * Ends the environment's workflow, saying why: `namespace-deleted` (gone or terminating)
-   * or `unmanaged` (still there, no longer to be scheduled: a stopped one is restored
-   * first). With `runId`, that run alone. False when there was none, or that run has ended.
-   */
-  retire(namespace: string, why: { reason: RetireReason; by: string }, runId?: string): Promise<boolean>;
-  /** Its running environment as the Temporal server describes it now (not a listing), or undefined when none runs. */
-  current(namespace: string): Promise<RunningEnvironment | undefined>;
-}
-
-export function createEnrolment({ client, taskQueue, policy, systemNamespaces, infrastructureNamespaces = DEFAULT_INFRASTRUCTURE_NAMESPACES, shutdownDispatchAheadMs, cluster }: EnrolmentSettings): Enrolment {
-  const rules: EnrolmentRules = { systemNamespaces, infrastructureNamespaces };
-  const environments = createEnvironments(client, { cluster });
-  const workflowId = (namespace: string) => environmentWorkflowId(namespace, cluster);
-  // Set once at the start; the workflow upserts only its own attributes, and continue-as-new keeps this one.
-  const searchAttributes = cluster ? { typedSearchAttributes: [{ key: EnvCluster, value: cluster }] } : {};
-  return {
-    rules,
-    standing: createStanding(rules),
-    defaults: policy,
-    dispatchAheadMs: shutdownDispatchAheadMs,
-    cluster,
-
-    async enrol(namespace, enabled, by, own = policy) {
-      // One call whether or not the workflow exists: a retried or duplicated admission is harmless.
-      await client.workflow.signalWithStart(environmentWorkflow, {
-        workflowId: workflowId(namespace),
-        taskQueue,
-        args: [{ namespace, policy: own, enabled, dispatchAheadMs: shutdownDispatchAheadMs }],
-        ...searchAttributes,
-        signal: setEnabledSignal,
-        signalArgs: [{ enabled, by }],
-      });
-    },
-
-    async applyPolicy(namespace, own, enabled, by) {
-      await client.workflow.signalWithStart(environmentWorkflow, {
-        workflowId: workflowId(namespace),
-        taskQueue,
-        args: [{ namespace, policy: own, enabled, dispatchAheadMs: shutdownDispatchAheadMs }],
-        ...searchAttributes,
-        signal: setPolicySignal,
-        signalArgs: [{ policy: own, by, dispatchAheadMs: shutdownDispatchAheadMs }],
-      });
-    },
-
-    async retire(namespace, why, runId) {
-      try {
-        // A run that has ended (retired, continued as new, replaced by a namespace of the same name) answers "not found".
-        await client.workflow.getHandle(workflowId(namespace), runId).signal(retireSignal, why);
-        return true;
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return false;
-        throw err;
-      }
-    },
-
-    current: (namespace) => environments.running(namespace),
-  };
-}
-
-/**
- * Carries out one decision of the plan, the reconciler's or the admission webhook's: what
- * it did, as the reconciler reports it (`enable` and `disable` may also re-plan), or
- * nothing when there was nothing to do or the run it would retire has ended.
- */
-export async function carryOut(enrolment: Enrolment, decision: Decision, by: string): Promise<('enrolled' | 'enabled' | 'disabled' | 'replanned' | 'retired')[]> {
-  const { namespace } = decision;
-  switch (decision.action) {
-    case 'enrol':
-      await enrolment.enrol(namespace, decision.enabled, by, decision.policy);
-      return ['enrolled'];
-    case 'enable':
-    case 'disable': {
-      await enrolment.enrol(namespace, decision.enabled, by, decision.policy);
-      if (!decision.replan) return [decision.enabled ? 'enabled' : 'disabled'];
-      await enrolment.applyPolicy(namespace, decision.policy, decision.enabled, by);
-      return [decision.enabled ? 'enabled' : 'disabled', 'replanned'];
-    }
-    case 'replan':
-      await enrolment.applyPolicy(namespace, decision.policy, decision.enabled, by);
-      return ['replanned'];
-    case 'retire':
-      return (await enrolment.retire(namespace, { reason: decision.retire, by }, decision.runId)) ? ['retired'] : [];
-    case 'unchanged':
-    case 'leave-alone':
-      return [];
-  }
-}
 
 /** Signals and starts in flight at once: enough to reconcile a thousand namespaces in seconds, few enough not to flood Temporal. */
 const RECONCILE_CONCURRENCY = 20;
@@ -184,7 +61,7 @@ export function createEnrolmentActivities(options: {
         // No cluster at all (nothing listening, no such host): one failure until the next scheduled run, not a retry every few seconds.
         const probed = await probe?.();
         if (probed && !probed.reachable) {
-          throw ApplicationFailure.nonRetryable(`no Kubernetes cluster reachable at ${probed.server} (${probed.reason}); the next reconcile tries again`, 'ClusterUnreachable');
+          throw ApplicationFailure.nonRetryable(`no Kubernetes cluster reachable at ${probed.server} (${probed.reason}); the next reconcile tries again`, Failure.ClusterUnreachable);
         }
         throw err;
       });

@@ -5,12 +5,14 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import type { Metrics } from '../api/metrics';
+import { createConfiguredEnrolment } from '../client/enrolment';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
-import type { AllActivities } from '../worker';
-import { createAwsActivities } from './aws';
+import { createAwsActivities, ensureInventoryTable } from './aws';
+import type { AwsSettings } from './aws/sdk';
+import type { AllActivities } from './contracts';
 import { createEventRecorder, withEvents } from './events';
-import { createEnrolment, createEnrolmentActivities, type Enrolment } from './enrolment';
+import { createEnrolmentActivities } from './enrolment';
 import { createKubernetesActivities, createNamespaceLister, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES, probeCluster } from './kubernetes';
 import { createLogNotifier } from './log-notifier';
 import { createSchedulerActivities } from './scheduler';
@@ -23,8 +25,8 @@ export function loadKubeConfig(): KubeConfig {
   return kubeConfig;
 }
 
-export function createConfiguredAws(config: Config, logger: Logger, metrics?: Pick<Metrics, 'awsOutcomes'>): ReturnType<typeof createAwsActivities> {
-  return createAwsActivities({
+export function configuredAwsSettings(config: Config, logger: Logger, metrics?: Pick<Metrics, 'awsOutcomes'>): AwsSettings {
+  return {
     regions: config.aws.regions,
     endpoint: config.aws.endpoint,
     tableName: config.aws.inventoryTable,
@@ -33,13 +35,7 @@ export function createConfiguredAws(config: Config, logger: Logger, metrics?: Pi
     dryRun: config.dryRun,
     logger: logger.child({ system: 'aws' }),
     ...(metrics ? { outcomes: metrics.awsOutcomes } : {}),
-  });
-}
-
-export function createConfiguredEnrolment(config: Config, client: Client): Enrolment {
-  const { systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs } = config.enrolment;
-  const { taskQueue, cluster } = config.temporal;
-  return createEnrolment({ client, taskQueue, policy: config.policy, systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs, cluster });
+  };
 }
 
 /** `kubeConfig`: the cluster the activities act on (default: the current kubeconfig, as kubectl's). */
@@ -50,9 +46,9 @@ export async function createActivities(
   metrics?: Pick<Metrics, 'awsOutcomes'>,
   kubeConfig: KubeConfig = loadKubeConfig(),
 ): Promise<AllActivities> {
-  const aws = createConfiguredAws(config, logger, metrics);
+  const aws = configuredAwsSettings(config, logger, metrics);
   // Fail at start-up, naming the setting, rather than at the first shutdown.
-  await aws.ensureInventoryTable();
+  await ensureInventoryTable(aws);
   const kubeLogger = logger.child({ system: 'kubernetes' });
   const { botToken, defaultChannel, apiUrl } = config.slack;
   const notifier =
@@ -73,7 +69,7 @@ export async function createActivities(
       ...config.kubernetes,
       support: { namespace: config.support.namespace, image: config.support.image, sizes: config.support.sizes ?? DEFAULT_SUPPORT_SIZES },
     }),
-    ...aws,
+    ...createAwsActivities(aws),
     // DRY_RUN writes nothing to the cluster, Events included.
     ...(config.dryRun ? notifier : withEvents(notifier, createEventRecorder(kubeConfig, kubeLogger))),
     ...createSchedulerActivities(client, config.temporal.cluster),

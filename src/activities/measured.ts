@@ -4,7 +4,7 @@
  * activities stay as they are; this wraps the four that matter, in the worker that runs them.
  */
 import type { Metrics } from '../api/metrics';
-import type { AllActivities } from '../worker';
+import type { AllActivities } from './contracts';
 import { holdUntil } from './timing';
 
 export function measuredActivities(activities: AllActivities, metrics: Metrics): AllActivities {

@@ -9,6 +9,7 @@
  */
 import { webApi } from '@slack/bolt';
 import { ApplicationFailure } from '@temporalio/common';
+import { Failure } from '../domain/failures';
 import type { Logger } from '../logger';
 import {
   channelLink,
@@ -111,14 +112,14 @@ export function createSlackNotifier(options: SlackNotifierOptions): Pick<Environ
     if (coded.code === webApi.ErrorCode.RateLimitedError && typeof coded.retryAfter === 'number') {
       return ApplicationFailure.create({
         message: `Slack rate limit: retry after ${coded.retryAfter} s`,
-        type: 'SlackRateLimited',
+        type: Failure.SlackRateLimited,
         nextRetryDelay: `${Math.max(1, coded.retryAfter)} seconds`,
       });
     }
     const code = platformError(err);
     if (code && MESSAGE_ERRORS.has(code)) {
       logger.error({ namespace: event.namespace, kind: event.kind, error: code }, 'Slack refused the message itself; not retrying');
-      return ApplicationFailure.nonRetryable(`Slack refused the ${event.kind} message: ${code}`, 'SlackMessageRejected');
+      return ApplicationFailure.nonRetryable(`Slack refused the ${event.kind} message: ${code}`, Failure.SlackMessageRejected);
     }
     return err instanceof Error ? err : new Error(String(err));
   }

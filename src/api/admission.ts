@@ -13,7 +13,7 @@
  *   that shows the change (CREATE: the namespace is stored, with the review's uid; UPDATE:
  *   its stored `scheduler` label and policy annotations are the review's; DELETE: it is
  *   gone or terminating), for a few seconds at most, and then acts on what is stored and
- *   on what Temporal has, by the reconciler's rules (planNamespace in enrolment-plan.ts).
+ *   on what Temporal has, by the reconciler's rules (planNamespace in src/domain/enrolment.ts).
  *   A change that never shows (forged, refused, or superseded by a later one) is counted
  *   `unconfirmed` and changes nothing; the reconciler covers the rest.
  * Both always allow (a scheduler must never be why a namespace cannot be created), answer
@@ -29,9 +29,9 @@ import Router from '@koa/router';
 import pLimit from 'p-limit';
 import getRawBody from 'raw-body';
 import { z } from 'zod';
-import { carryOut, type Enrolment } from '../activities/enrolment';
-import { labelPatch, planNamespace, POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL, type Decision } from '../activities/enrolment-plan';
 import type { StoredNamespace } from '../activities/kubernetes';
+import { carryOut, type Enrolment } from '../client/enrolment';
+import { labelPatch, planNamespace, POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL, type Decision } from '../domain/enrolment';
 import type { Logger } from '../logger';
 import { SLACK_CHANNEL_ANNOTATION, slackChannelIdError } from '../slack/ids';
 import type { Metrics } from './metrics';

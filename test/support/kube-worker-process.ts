@@ -9,10 +9,11 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { NativeConnection } from '@temporalio/worker';
+import type { AllActivities } from '../../src/activities/contracts';
 import { createKubernetesActivities } from '../../src/activities/kubernetes';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { createWorker, type AllActivities } from '../../src/worker';
+import { createWorker } from '../../src/worker';
 import { recordingActivities } from './recording-activities';
 
 async function run(): Promise<void> {

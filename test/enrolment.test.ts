@@ -1,5 +1,5 @@
 /**
- * The enrolment rules (src/activities/enrolment-plan.ts), table-driven and without
+ * The enrolment rules (src/domain/enrolment.ts), table-driven and without
  * servers: what a namespace is to the service, the JSON Patch that labels a new one, the
  * reconciler's plan for every namespace and environment, and the admission webhook's for
  * one.
@@ -15,7 +15,7 @@ import {
   type NamespaceSnapshot,
   type PlanInput,
   type RunningEnvironment,
-} from '../src/activities/enrolment-plan';
+} from '../src/domain/enrolment';
 import { DEFAULT_INFRASTRUCTURE_NAMESPACES } from '../src/config';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
 import { weekdayPolicy } from './support/policies';

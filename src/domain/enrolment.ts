@@ -1,6 +1,6 @@
 /**
  * Which namespaces are environments, as pure functions: no Temporal, no Kubernetes, so
- * every rule is table-tested (test/enrolment-plan.test.ts) and the admission webhook and
+ * every rule is table-tested (test/enrolment.test.ts) and the admission webhook and
  * the reconciler apply the same ones.
  *
  * The rule is the namespace's `scheduler` label alone:
