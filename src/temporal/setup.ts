@@ -9,7 +9,7 @@ import { ALL_SEARCH_ATTRIBUTES } from '../search-attributes';
 import { scopedId } from '../workflows/cluster';
 import { awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, morningResetWorkflow, reconcileWorkflow, RECONCILE_WORKFLOW_ID } from '../workflows';
 import type { Config } from '../config';
-import type { Weekday } from '../workflows/shutdown-policy';
+import type { Weekday } from '../domain/shutdown-policy';
 
 export const MORNING_RESET_SCHEDULE_ID = 'devenv-morning-reset';
 export const AWS_INVENTORY_SCHEDULE_ID = 'devenv-aws-inventory';
