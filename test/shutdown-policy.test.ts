@@ -13,6 +13,7 @@ import {
   defaultShutdownOn,
   isWorkingDay,
   plannedWarnings,
+  samePolicy,
   shutdownAfterStart,
   type EnvironmentPolicy,
   type Weekday,
@@ -332,6 +333,38 @@ describe('shutdown-policy', () => {
         ['2026-03-08T06:30:00.000Z', '2026-03-08T07:00:00.000Z', '2026-03-08T07:15:00.000Z'],
       );
     });
+  });
+
+  describe('samePolicy', () => {
+    const base = policy({ holidays: ['2026-12-24'] });
+    const reordered: EnvironmentPolicy = {
+      afterHoursWindowMinutes: 120,
+      maxProlongationMinutes: 240,
+      warningOffsetsMinutes: [60, 30, 15],
+      holidays: ['2026-12-24'],
+      workingDays: MON_FRI,
+      timeZone: 'UTC',
+      shutdownTime: '19:00',
+    };
+    const { afterHoursWindowMinutes: _, ...withoutAfterHoursWindow } = base;
+    const cases: { name: string; other: EnvironmentPolicy; expected: boolean }[] = [
+      { name: 'the same policy, another object', other: policy({ holidays: ['2026-12-24'] }), expected: true },
+      { name: 'the same fields written in another order (annotations parsed by another version)', other: reordered, expected: true },
+      { name: 'another shutdown time', other: { ...base, shutdownTime: '18:00' }, expected: false },
+      { name: 'another zone', other: { ...base, timeZone: 'Europe/Berlin' }, expected: false },
+      { name: 'a working day less', other: { ...base, workingDays: ['Mon', 'Tue', 'Wed', 'Thu'] }, expected: false },
+      { name: 'the working days in another order', other: { ...base, workingDays: ['Fri', 'Mon', 'Tue', 'Wed', 'Thu'] }, expected: false },
+      { name: 'no holidays', other: { ...base, holidays: [] }, expected: false },
+      { name: 'warnings in another order', other: { ...base, warningOffsetsMinutes: [15, 30, 60] }, expected: false },
+      { name: 'another prolongation limit', other: { ...base, maxProlongationMinutes: 60 }, expected: false },
+      { name: 'a field missing (a policy recorded before it existed)', other: withoutAfterHoursWindow as EnvironmentPolicy, expected: false },
+    ];
+    for (const c of cases) {
+      it(`${c.name} -> ${c.expected}`, () => {
+        assert.equal(samePolicy(base, c.other), c.expected);
+        assert.equal(samePolicy(c.other, base), c.expected, 'either way round');
+      });
+    }
   });
 });
 
