@@ -1,7 +1,8 @@
 /**
  * What the service needs on a Temporal namespace before its workflows can run, made
  * idempotently at start-up: the search attributes the environment workflows upsert, and
- * the Schedule that resets every environment each working-day morning.
+ * the Schedules: the morning reset of every environment each working day, and the
+ * reconcile and the AWS inventory refresh every few minutes.
  */
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Connection, type ScheduleOptions } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
