@@ -48,6 +48,7 @@ import {
   type PendingNotification,
   type RetireReason,
   type StatusMemo,
+  type WorkloadPhase,
 } from './definitions';
 import {
   afterEnabledChange,
@@ -140,6 +141,13 @@ const PATCHES = {
   /** A follow-up's outcome (done, or given up) is announced to the channel. */
   followUpAnnounced: 'aws-follow-up-announced',
 } as const;
+
+/** What the AWS half of an action did: its problems (none when it did everything), the words for the reply, and its report when AWS answered. */
+interface AwsHalf {
+  problems: HalfProblem[];
+  words: string;
+  report?: AwsActionReport;
+}
 
 export async function environmentWorkflow(input: EnvironmentInput): Promise<EnvironmentStatus> {
   const { namespace } = input;
@@ -320,22 +328,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   async function stop(by: string, action: 'stop' | 'scheduled-stop', timing?: StopTiming): Promise<ActionResult> {
-    const before = state.workloads;
-    state.workloads = 'stopping';
-    changed();
-    const [kubernetes, awsResult] = await bothHalves(stopNamespace(namespace, timing), stopAwsResources(namespace, timing)).catch((err: unknown) => {
-      state.workloads = before; // histories from before independent halves: the first failure failed the whole stop
-      throw err;
-    });
-    actionsDone++;
-    const aws = awsOutcome('stop', awsResult);
-    if (kubernetes.status === 'rejected') {
-      state.workloads = before;
-      endFollowUp();
-      setProblems([{ half: 'kubernetes', action: 'stop', detail: `Kubernetes could not stop: ${describeFailure(kubernetes.reason)}${aws.problems.length ? '' : '; AWS did stop'}` }, ...aws.problems]);
-      throw kubernetes.reason;
-    }
-    const report = kubernetes.value;
+    const { report, aws } = await bothHalvesOf('stop', 'stopping', () => [stopNamespace(namespace, timing), stopAwsResources(namespace, timing)]);
     state = afterStop(state, now());
     setProblems(aws.problems);
     followTransitions('stop', aws.report);
@@ -346,23 +339,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   async function start(by: string): Promise<ActionResult> {
-    const before = state.workloads;
-    state.workloads = 'starting';
-    changed();
     // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
-    const [kubernetes, awsResult] = await bothHalves(startNamespace(namespace), startAwsResources(namespace, startOptions())).catch((err: unknown) => {
-      state.workloads = before; // histories from before independent halves: the first failure failed the whole start
-      throw err;
-    });
-    actionsDone++;
-    const aws = awsOutcome('start', awsResult);
-    if (kubernetes.status === 'rejected') {
-      state.workloads = before;
-      endFollowUp();
-      setProblems([{ half: 'kubernetes', action: 'start', detail: `Kubernetes could not start: ${describeFailure(kubernetes.reason)}${aws.problems.length ? '' : '; AWS did start'}` }, ...aws.problems]);
-      throw kubernetes.reason;
-    }
-    const report = kubernetes.value;
+    const { before, report, aws } = await bothHalvesOf('start', 'starting', () => [startNamespace(namespace), startAwsResources(namespace, startOptions())]);
     const started = afterStart(state, before, policy, now());
     state = started.state;
     setProblems(aws.problems);
@@ -373,6 +351,33 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     record('start', by, `${report.changed.length} workloads restored${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`);
     announce({ kind: 'started', namespace, by, shutdownAt: state.shutdownAt, report, ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}) });
     return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${aws.words}; ${plan}.`, report, aws.report);
+  }
+
+  /**
+   * A stop's or start's two halves, the environment `during` meanwhile. One whose Kubernetes
+   * half failed puts it back where it was and fails, saying what each half could not do.
+   */
+  async function bothHalvesOf(
+    action: 'stop' | 'start',
+    during: 'stopping' | 'starting',
+    halves: () => [Promise<ActionReport>, Promise<AwsActionReport>],
+  ): Promise<{ before: WorkloadPhase; report: ActionReport; aws: AwsHalf }> {
+    const before = state.workloads;
+    state.workloads = during;
+    changed();
+    const [kubernetes, awsResult] = await bothHalves(...halves()).catch((err: unknown) => {
+      state.workloads = before; // histories from before independent halves: the first failure failed the whole action
+      throw err;
+    });
+    actionsDone++;
+    const aws = awsOutcome(action, awsResult);
+    if (kubernetes.status === 'rejected') {
+      state.workloads = before;
+      endFollowUp();
+      setProblems([{ half: 'kubernetes', action, detail: `Kubernetes could not ${action}: ${describeFailure(kubernetes.reason)}${aws.problems.length ? '' : `; AWS did ${action}`}` }, ...aws.problems]);
+      throw kubernetes.reason;
+    }
+    return { before, report: kubernetes.value, aws };
   }
 
   /** Both halves run to the end, each on its own; what one could not do never hides what the other did. */
@@ -388,7 +393,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   /** The AWS half's outcome as problems (none when it did everything), and the words for the reply. */
-  function awsOutcome(action: 'stop' | 'start', aws: PromiseSettledResult<AwsActionReport>): { problems: HalfProblem[]; words: string; report?: AwsActionReport } {
+  function awsOutcome(action: 'stop' | 'start', aws: PromiseSettledResult<AwsActionReport>): AwsHalf {
     if (aws.status === 'rejected') {
       const detail = `AWS could not ${action}: ${describeFailure(aws.reason)}`;
       return { problems: [{ half: 'aws', action, detail }], words: `; ${detail}` };
