@@ -28,7 +28,7 @@ import type { temporal } from '@temporalio/proto';
 import pLimit from 'p-limit';
 import { createEnrolment } from '../src/client/enrolment';
 import { environmentWorkflowId, morningResetWorkflow, statusQuery } from '../src/workflows';
-import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
 import { devServerEnv } from '../test/support/temporal';
 import { policyShuttingDownAt } from '../test/support/policies';
 import { serviceConfig, waitFor, wholeMinuteAfter } from './support/common';

@@ -14,7 +14,7 @@
 import './support/mocha-shim';
 import pLimit from 'p-limit';
 import { createEnrolment } from '../src/client/enrolment';
-import { environmentWorkflowId, statusQuery } from '../src/workflows/environment';
+import { environmentWorkflowId, statusQuery } from '../src/workflows/environment/definitions';
 import { SlackRecorder } from '../test/support/slack';
 import { devServerEnv } from '../test/support/temporal';
 import { startApiProcess } from './support/api';

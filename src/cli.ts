@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '@temporalio/client';
 import { formatCommand, helpLines, parseCommand, type Command } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
-import { formatMinutes } from './duration';
+import { formatMinutes } from './domain/duration';
 import { createEnvironments, InProgressError, OperationError, type Environments, type SupportPodList } from './environments';
 import { connectClient } from './temporal/connection';
 import { ensureSchedules } from './temporal/setup';

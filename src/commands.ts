@@ -3,7 +3,7 @@
  * what users read is always what the parser accepts. Slack, REST and a CLI all parse
  * through here; none of them interprets text on its own.
  */
-import { formatMinutes, parseDuration } from './duration';
+import { formatMinutes, parseDuration } from './domain/duration';
 
 /** Who may use a command is configured per family (see docs/slack.md). */
 export type CommandFamily = 'read' | 'control' | 'support';

@@ -6,12 +6,12 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DateTime, IANAZone } from 'luxon';
 import { MAX_HOLD_MS } from './activities/timing';
-import { parseDuration } from './duration';
+import { parseDuration } from './domain/duration';
 import { DEFAULT_SUPPORT_SIZES, type CommandFamily } from './commands';
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
 import { scopedId } from './workflows/cluster';
-import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './workflows/shutdown-policy';
+import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './domain/shutdown-policy';
 
 export const clockTime = z
   .string()

@@ -28,11 +28,12 @@ import {
   type ActionResult,
   type EnvironmentStatus,
   type Phase,
-} from './workflows/environment';
-import { describeShutdown, type EnvironmentPolicy } from './workflows/shutdown-policy';
+} from './workflows/environment/definitions';
+import { Failure } from './domain/failures';
+import type { EnvironmentPolicy } from './domain/shutdown-policy';
+import { describeShutdown } from './domain/time-display';
 import {
   stopSupportPodSignal,
-  SUPPORT_POD_LIMIT_REACHED,
   SUPPORT_POD_MEMO,
   supportPodSlotUpdate,
   supportPodSlotWorkflowId,
@@ -469,7 +470,7 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
         () => undefined,
         (e: unknown) => e,
       );
-      const limit = failure instanceof WorkflowFailedError && failure.cause instanceof ApplicationFailure && failure.cause.type === SUPPORT_POD_LIMIT_REACHED;
+      const limit = failure instanceof WorkflowFailedError && failure.cause instanceof ApplicationFailure && failure.cause.type === Failure.SupportPodLimitReached;
       return limit ? null : undefined;
     } finally {
       clearTimeout(timer);

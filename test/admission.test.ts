@@ -40,7 +40,7 @@ import { createLogger } from '../src/logger';
 import { ALL_SEARCH_ATTRIBUTES } from '../src/search-attributes';
 import { temporalCliPath } from '../src/temporal/binaries';
 import { DISPATCH_AHEAD_MEMO, environmentWorkflowId, reconcileWorkflow, statusQuery, type EnvironmentInput, type EnvironmentStatus } from '../src/workflows';
-import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
 import { weekdayPolicy } from './support/policies';
 import { testCluster, WEBHOOK_CLIENT_NAME, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { formatMinutes, parseDuration } from '../src/duration';
+import { formatMinutes, parseDuration } from '../src/domain/duration';
 
 describe('duration', () => {
   describe('parseDuration: accepted forms', () => {

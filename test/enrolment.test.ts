@@ -17,7 +17,7 @@ import {
   type RunningEnvironment,
 } from '../src/domain/enrolment';
 import { DEFAULT_INFRASTRUCTURE_NAMESPACES } from '../src/config';
-import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
 import { weekdayPolicy } from './support/policies';
 
 const POLICY: EnvironmentPolicy = weekdayPolicy();

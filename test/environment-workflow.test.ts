@@ -22,7 +22,7 @@ import {
   statusQuery,
   stopUpdate,
 } from '../src/workflows';
-import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
 import { everyDayPolicy } from './support/policies';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';

@@ -51,7 +51,7 @@ import {
   supportPodWorkflowId,
   type SupportPodMemo,
 } from '../src/workflows';
-import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
 import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
 import { AUDITED_NAMESPACES, testCluster, type TestCluster } from './support/kube';
 import { recordingActivities } from './support/recording-activities';

@@ -26,7 +26,7 @@ import { createSlackSocketMode, type SlackSocketMode } from '../src/api/socket-m
 import type { SupportPolicy } from '../src/environments';
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery, type EnvironmentStatus } from '../src/workflows';
-import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
+import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
 import { asClusterPod } from './support/support-pods';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
 import { SlackRecorder, eventually, markupIn, postSigned, slackFields, visibleText, type SignedResponse } from './support/slack';

@@ -25,7 +25,7 @@ import { createApi } from '../../src/api/server';
 import { createSlackRouter } from '../../src/api/slack';
 import { startWebhookServer } from '../../src/api/webhook';
 import { createEnrolment } from '../../src/client/enrolment';
-import type { EnvironmentPolicy } from '../../src/workflows/shutdown-policy';
+import type { EnvironmentPolicy } from '../../src/domain/shutdown-policy';
 import { discardingLogger, serviceConfig } from './common';
 import { readBenchNamespace } from './namespaces';
 

@@ -32,6 +32,7 @@ import { z } from 'zod';
 import type { StoredNamespace } from '../activities/kubernetes';
 import { carryOut, type Enrolment } from '../client/enrolment';
 import { labelPatch, planNamespace, POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL, type Decision } from '../domain/enrolment';
+import { samePolicy } from '../domain/shutdown-policy';
 import type { Logger } from '../logger';
 import { SLACK_CHANNEL_ANNOTATION, slackChannelIdError } from '../slack/ids';
 import type { Metrics } from './metrics';
@@ -256,7 +257,7 @@ export function createAdmissionWebhook({
           return { ...base, check: true, warnings: [warning], outcome: 'unmanaged' };
         }
         const labelChanged = !wasManaged || (before.kind === 'scheduled') !== (now.kind === 'scheduled');
-        const policyChanged = wasManaged && JSON.stringify(policyFor(enrolment.defaults, request.oldObject?.metadata?.annotations).policy) !== JSON.stringify(policy.policy);
+        const policyChanged = wasManaged && !samePolicy(policyFor(enrolment.defaults, request.oldObject?.metadata?.annotations).policy, policy.policy);
         return { ...base, check: labelChanged || policyChanged, warnings: own, outcome: 'unchanged' };
       }
       case 'DELETE':

@@ -15,7 +15,7 @@ import type { Client } from '@temporalio/client';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { familyOf, formatCommand, helpLines, parseCommand, type Command, type CommandFamily } from '../commands';
-import { formatMinutes } from '../duration';
+import { formatMinutes } from '../domain/duration';
 import { createEnvironments, OperationError, type SupportPodListing, type SupportPolicy } from '../environments';
 import type { AwsResource, SupportPodInCluster } from '../activities/contracts';
 import type { Logger } from '../logger';
@@ -41,8 +41,8 @@ import {
   type Mrkdwn,
   type SlackMessage,
 } from '../slack/blocks';
-import type { ActionResult, EnvironmentStatus, Phase } from '../workflows/environment';
-import { describeRemaining } from '../workflows/shutdown-policy';
+import type { ActionResult, EnvironmentStatus, Phase } from '../workflows/environment/definitions';
+import { describeRemaining } from '../domain/time-display';
 import { supportPodStateQuery, supportPodWorkflowId } from '../workflows/support-pod';
 
 /** Either list narrows who may use a family of commands; with both set, both must allow. */

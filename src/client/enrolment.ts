@@ -9,8 +9,9 @@ import { DEFAULT_INFRASTRUCTURE_NAMESPACES, type Config } from '../config';
 import { createStanding, type Decision, type EnrolmentRules, type RunningEnvironment, type Standing } from '../domain/enrolment';
 import { createEnvironments } from '../environments';
 import { EnvCluster } from '../search-attributes';
-import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal, type RetireReason } from '../workflows/environment';
-import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
+import type { EnvironmentPolicy } from '../domain/shutdown-policy';
+import { environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal, type RetireReason } from '../workflows/environment/definitions';
+import { environmentWorkflow } from '../workflows/environment/workflow';
 
 export interface EnrolmentSettings {
   client: Client;

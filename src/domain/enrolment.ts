@@ -15,11 +15,10 @@
  * `kubectl get ns -L scheduler` shows it. Namespaces that existed before, and any the
  * webhook missed, stay unlabelled, so unscheduled, until someone labels them.
  */
-import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
 import { clockTime, timeZone, weekdayList } from '../config';
-import type { RetireReason } from '../workflows/environment';
-import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
+import type { RetireReason } from '../workflows/environment/definitions';
+import { samePolicy, type EnvironmentPolicy } from '../domain/shutdown-policy';
 
 export const SCHEDULER_LABEL = 'scheduler';
 
@@ -182,7 +181,7 @@ export interface PlanInput {
  */
 function drifted(environment: RunningEnvironment, policy: EnvironmentPolicy, dispatchAheadMs: number): boolean {
   if (environment.policy === null) return false;
-  return !isDeepStrictEqual(environment.policy, policy) || environment.dispatchAheadMs !== dispatchAheadMs;
+  return !samePolicy(environment.policy, policy) || environment.dispatchAheadMs !== dispatchAheadMs;
 }
 
 /** Every namespace and every running environment, once each, with what to do about it; sorted by namespace. */

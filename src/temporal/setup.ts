@@ -1,15 +1,17 @@
 /**
  * What the service needs on a Temporal namespace before its workflows can run, made
  * idempotently at start-up: the search attributes the environment workflows upsert, and
- * the Schedule that resets every environment each working-day morning.
+ * the Schedules: the morning reset of every environment each working day, and the
+ * reconcile and the AWS inventory refresh every few minutes.
  */
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Connection, type ScheduleOptions } from '@temporalio/client';
+import type { Workflow } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { ALL_SEARCH_ATTRIBUTES } from '../search-attributes';
 import { scopedId } from '../workflows/cluster';
 import { awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, morningResetWorkflow, reconcileWorkflow, RECONCILE_WORKFLOW_ID } from '../workflows';
 import type { Config } from '../config';
-import type { Weekday } from '../workflows/shutdown-policy';
+import type { Weekday } from '../domain/shutdown-policy';
 
 export const MORNING_RESET_SCHEDULE_ID = 'devenv-morning-reset';
 export const AWS_INVENTORY_SCHEDULE_ID = 'devenv-aws-inventory';
@@ -64,33 +66,34 @@ export function morningResetSchedule(settings: MorningResetSettings): ScheduleOp
   };
 }
 
-export function awsInventorySchedule(settings: { intervalMinutes: number; taskQueue: string; cluster?: string }): ScheduleOptions {
-  return {
-    scheduleId: scopedId(AWS_INVENTORY_SCHEDULE_ID, settings.cluster),
-    spec: { intervals: [{ every: `${settings.intervalMinutes} minutes` }] },
-    action: {
-      type: 'startWorkflow',
-      workflowType: awsInventoryWorkflow,
-      workflowId: scopedId(INVENTORY_WORKFLOW_ID, settings.cluster),
-      taskQueue: settings.taskQueue,
-      workflowExecutionTimeout: `${settings.intervalMinutes} minutes`,
-    },
-    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: `${settings.intervalMinutes} minutes` },
-  };
+export interface IntervalScheduleSettings {
+  intervalMinutes: number;
+  taskQueue: string;
+  /** CLUSTER_NAME: in the Schedule's and its workflows' ids. */
+  cluster?: string;
 }
 
-export function reconcileSchedule(settings: { intervalMinutes: number; taskQueue: string; cluster?: string }): ScheduleOptions {
+/**
+ * Starts `workflowType` every `intervalMinutes`. A run still going when the next is due
+ * makes that one skip, and each run has one interval to finish: the next run is the retry.
+ */
+export function intervalSchedule(
+  scheduleId: string,
+  workflowType: Workflow,
+  workflowId: string,
+  { intervalMinutes, taskQueue, cluster }: IntervalScheduleSettings,
+): ScheduleOptions {
   return {
-    scheduleId: scopedId(RECONCILE_SCHEDULE_ID, settings.cluster),
-    spec: { intervals: [{ every: `${settings.intervalMinutes} minutes` }] },
+    scheduleId: scopedId(scheduleId, cluster),
+    spec: { intervals: [{ every: `${intervalMinutes} minutes` }] },
     action: {
       type: 'startWorkflow',
-      workflowType: reconcileWorkflow,
-      workflowId: scopedId(RECONCILE_WORKFLOW_ID, settings.cluster),
-      taskQueue: settings.taskQueue,
-      workflowExecutionTimeout: `${settings.intervalMinutes} minutes`,
+      workflowType,
+      workflowId: scopedId(workflowId, cluster),
+      taskQueue,
+      workflowExecutionTimeout: `${intervalMinutes} minutes`,
     },
-    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: `${settings.intervalMinutes} minutes` },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: `${intervalMinutes} minutes` },
   };
 }
 
@@ -126,9 +129,15 @@ export async function ensureSchedules(client: Client, config: Config): Promise<R
       taskQueue,
       cluster,
     }),
-    reconcile: await ensureSchedule(client, reconcileSchedule({ intervalMinutes: config.enrolment.reconcileIntervalMinutes, taskQueue, cluster })),
+    reconcile: await ensureSchedule(
+      client,
+      intervalSchedule(RECONCILE_SCHEDULE_ID, reconcileWorkflow, RECONCILE_WORKFLOW_ID, { intervalMinutes: config.enrolment.reconcileIntervalMinutes, taskQueue, cluster }),
+    ),
     awsInventory: config.aws.regions.length
-      ? await ensureSchedule(client, awsInventorySchedule({ intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue, cluster }))
+      ? await ensureSchedule(
+          client,
+          intervalSchedule(AWS_INVENTORY_SCHEDULE_ID, awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, { intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue, cluster }),
+        )
       : 'off (AWS_REGIONS unset)',
   };
 }

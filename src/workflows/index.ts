@@ -1,4 +1,5 @@
-export * from './environment';
+export * from './environment/definitions';
+export * from './environment/workflow';
 export * from './morning-reset';
 export * from './inventory';
 export * from './support-pod';

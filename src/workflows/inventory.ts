@@ -8,6 +8,7 @@
  */
 import { log, patched, proxyActivities } from '@temporalio/workflow';
 import type { AwsActivities, InventoryReport, KubernetesActivities, SchedulerActivities } from '../activities/contracts';
+import { Failure } from '../domain/failures';
 
 export const INVENTORY_WORKFLOW_ID = 'devenv-aws-inventory';
 
@@ -19,7 +20,7 @@ const { refreshAwsInventory, restopOrphanedAwsResources } = proxyActivities<AwsA
   heartbeatTimeout: '1 minute',
   // A few tries within one interval; the next scheduled run is the real retry. A missing
   // table is a configuration error no retry fixes: fail at once, naming the setting.
-  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 4, nonRetryableErrorTypes: ['InventoryTableMissing'] },
+  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 4, nonRetryableErrorTypes: [Failure.InventoryTableMissing] },
 });
 
 const { listRunningEnvironments } = proxyActivities<SchedulerActivities>({

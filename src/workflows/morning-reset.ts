@@ -4,7 +4,7 @@
  */
 import { getExternalWorkflowHandle, log, proxyActivities } from '@temporalio/workflow';
 import type { SchedulerActivities } from '../activities/contracts';
-import { environmentWorkflowId, resetSignal } from './environment';
+import { environmentWorkflowId, resetSignal } from './environment/definitions';
 
 const { listRunningEnvironments } = proxyActivities<SchedulerActivities>({
   startToCloseTimeout: '2 minutes',

@@ -38,6 +38,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { KubernetesActivities, SupportPod } from '../activities/contracts';
+import { Failure } from '../domain/failures';
 import { scopedId } from './cluster';
 
 export const DEFAULT_SUPPORT_POD_TTL_MS = 8 * 60 * 60 * 1000;
@@ -101,9 +102,6 @@ export const supportPodStateQuery = defineQuery<SupportPodState>('supportPodStat
 /** Answers once the workflow has taken a slot (its number) or found every one taken (null): the API's answer to `support start`. */
 export const supportPodSlotUpdate = defineUpdate<number | null>('supportPodSlot');
 
-/** Failure type of a support-pod workflow whose requester has all their slots taken. */
-export const SUPPORT_POD_LIMIT_REACHED = 'SupportPodLimitReached';
-
 const { createSupportPod, deleteSupportPod } = proxyActivities<Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'>>({
   startToCloseTimeout: '1 minute',
   // Both activities are idempotent; a bad name or size fails at once (non-retryable).
@@ -144,7 +142,7 @@ export async function supportPodWorkflow(input: SupportPodInput): Promise<Suppor
     const limit = input.maxPerRequester;
     throw ApplicationFailure.nonRetryable(
       `you have ${limit} support pod${limit === 1 ? '' : 's'} already, the most one person may have at once; stop one first (support stop <name>)`,
-      SUPPORT_POD_LIMIT_REACHED,
+      Failure.SupportPodLimitReached,
     );
   }
   try {

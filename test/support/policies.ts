@@ -1,6 +1,6 @@
 /** Environment policies for tests: every day a working day, so no test depends on the weekday it runs on. */
 import { DateTime } from 'luxon';
-import type { EnvironmentPolicy } from '../../src/workflows/shutdown-policy';
+import type { EnvironmentPolicy } from '../../src/domain/shutdown-policy';
 
 export function everyDayPolicy(overrides: Partial<EnvironmentPolicy> = {}): EnvironmentPolicy {
   return {

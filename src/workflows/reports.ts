@@ -90,14 +90,3 @@ export function describeFailure(err: unknown): string {
   }
   return message;
 }
-
-/** The innermost ApplicationFailure type in a failure's causes (e.g. NamespaceNotFound), if any. */
-export function failureType(err: unknown): string | undefined {
-  let current = err as { cause?: unknown; type?: unknown } | undefined;
-  let type: string | undefined;
-  while (current) {
-    if (typeof current.type === 'string' && current.type) type = current.type;
-    current = current.cause as typeof current;
-  }
-  return type;
-}

@@ -1,0 +1,143 @@
+/**
+ * What clients of an environment workflow import: its input, state and results, the
+ * queries, Updates and Signals it answers, its memo keys and its id. No workflow logic
+ * here (that is workflow.ts), so the gateway, the API and the enrolment code depend on
+ * this file alone.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ActionReport, AwsActionReport, EnvironmentEvent, HalfProblem } from '../../activities/contracts';
+import type { EnvironmentPolicy } from '../../domain/shutdown-policy';
+import { scopedId } from '../cluster';
+
+/** What the workloads are doing. `disabled` is shown instead of `running` while the scheduler is off. */
+export type WorkloadPhase = 'running' | 'stopping' | 'stopped' | 'starting';
+export type Phase = WorkloadPhase | 'disabled';
+
+export interface LastAction {
+  action: 'enrol' | 'start' | 'stop' | 'scheduled-stop' | 'prolongate' | 'reset' | 'enable' | 'disable' | 'policy' | 'retire';
+  by: string;
+  at: string;
+  detail?: string;
+}
+
+export interface EnvironmentState {
+  workloads: WorkloadPhase;
+  enabled: boolean;
+  /** Today's shutdown instant (ISO), or null when stopped or disabled. */
+  shutdownAt: string | null;
+  /** Minutes added to today's shutdown by `prolongate` since the last start or reset. */
+  prolongedMinutes: number;
+  /** Warning offsets (minutes) already sent, or skipped as past, for `shutdownAt`. */
+  warningsSent: number[];
+  lastAction: LastAction | null;
+  /** While stopped: when AWS was last checked for resources that started by themselves. */
+  awsCheckedAt?: string | null;
+  /**
+   * What the last stop or start could not do, per half, so `status` says which half is up
+   * and which is down: e.g. workloads `stopped` and an AWS problem means the tagged
+   * instances still run. Empty or absent when both halves did all they were asked.
+   */
+  problems?: HalfProblem[];
+  /** The environment's local date (its policy's zone) on which `prolongedMinutes` were added: a morning reset keeps a prolongation of the same day. */
+  prolongedOn?: string | null;
+  /**
+   * AWS resources the last stop or start found in a transition the other way (a database
+   * still `stopping` when asked to start): followed until they settle, then acted on.
+   */
+  awsFollowUp?: AwsFollowUp | null;
+  /** The stops of this environment record what they stopped in AWS, so a start starts only that. */
+  awsStopRecorded?: boolean;
+}
+
+export interface AwsFollowUp {
+  action: 'stop' | 'start';
+  /** When the action found them in transition (ISO). */
+  since: string;
+  /** Looks taken since. */
+  looks: number;
+  /** The resources still in transition at the last look that reached AWS ("rds-instance orders-db", and the state it was in): what a give-up names even when the last looks could not read AWS. */
+  pending?: { what: string; state: string }[];
+}
+
+/** A notification not yet delivered, and until when it is still worth delivering. */
+export interface PendingNotification {
+  event: EnvironmentEvent;
+  /** ISO instant after which it is dropped: a warning past its shutdown says nothing. */
+  deadline: string;
+}
+
+export interface EnvironmentInput {
+  namespace: string;
+  policy: EnvironmentPolicy;
+  /** False when the namespace is labelled `scheduler=disabled`. */
+  enabled: boolean;
+  /** Carried over by continue-as-new; absent on first enrolment. */
+  state?: EnvironmentState;
+  /** Continue-as-new once history reaches this many events (the server may suggest it earlier). */
+  maxHistoryEvents?: number;
+  /**
+   * How long before a scheduled shutdown its stop is handed to a worker, which holds it
+   * until the instant (SHUTDOWN_DISPATCH_AHEAD_SECONDS). From then on the environment is
+   * `stopping` and can no longer be prolongated. Absent or 0: dispatched at the instant.
+   * The reconciler brings a running environment's up to date with `setPolicy`.
+   */
+  dispatchAheadMs?: number;
+  /** Notifications still undelivered when the previous run continued as new: this run sends them, each until its deadline. */
+  undelivered?: PendingNotification[];
+  /** Set when the previous run continued as new while leaving management (its restore kept failing): who retired it. */
+  leavingBy?: string;
+}
+
+export interface EnvironmentStatus extends EnvironmentState {
+  namespace: string;
+  phase: Phase;
+  policy: EnvironmentPolicy;
+  /** "today 19:00 CET, in 2h 10m" or null. */
+  shutdownDescription: string | null;
+}
+
+export interface ActionResult {
+  namespace: string;
+  phase: Phase;
+  shutdownAt: string | null;
+  /** One line for a human, e.g. the Slack reply. */
+  message: string;
+  report?: ActionReport;
+  aws?: AwsActionReport;
+}
+
+export interface Actor {
+  /** Who asked: a Slack user id, `api:<token name>`, `scheduler`, ... */
+  by: string;
+}
+
+export const statusQuery = defineQuery<EnvironmentStatus>('status');
+
+/** Memo key under which each environment keeps its status (everything but the description, which depends on when it is read). */
+export const STATUS_MEMO = 'status';
+export type StatusMemo = Omit<EnvironmentStatus, 'shutdownDescription'>;
+/** Memo key of the environment's dispatch-ahead setting (ms), so the reconciler sees which ones need the service's. */
+export const DISPATCH_AHEAD_MEMO = 'dispatchAheadMs';
+export const startUpdate = defineUpdate<ActionResult, [Actor]>('start');
+export const stopUpdate = defineUpdate<ActionResult, [Actor]>('stop');
+export const prolongateUpdate = defineUpdate<ActionResult, [Actor & { minutes: number }]>('prolongate');
+export const resetSignal = defineSignal('reset');
+export const setEnabledSignal = defineSignal<[{ enabled: boolean; by: string }]>('setEnabled');
+/**
+ * Why an environment leaves management. `namespace-deleted` (also what a signal without
+ * arguments means, as earlier versions sent it): its workloads are gone with it, the
+ * workflow just ends. `unmanaged` (the namespace is still there but no longer asks to be
+ * scheduled: label removed, excluded by configuration): a stopped environment is started
+ * again first, so nothing is left at 0 with saved counts no command can restore.
+ */
+export type RetireReason = 'namespace-deleted' | 'unmanaged';
+export const retireSignal = defineSignal<[{ reason: RetireReason; by: string }?]>('retire');
+/**
+ * A namespace's policy annotations, or the service's settings, changed: today's shutdown
+ * follows if it is still ahead. `dispatchAheadMs` (absent: unchanged) replaces the one the
+ * environment was enrolled with.
+ */
+export const setPolicySignal = defineSignal<[{ policy: EnvironmentPolicy; by: string; dispatchAheadMs?: number }]>('setPolicy');
+
+/** `env/<namespace>`, or `<cluster>/env/<namespace>` with CLUSTER_NAME (cluster.ts). */
+export const environmentWorkflowId = (namespace: string, cluster?: string): string => scopedId(`env/${namespace}`, cluster);

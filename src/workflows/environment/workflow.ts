@@ -1,0 +1,670 @@
+/**
+ * One long-running workflow per environment (Kubernetes namespace), id `env/<namespace>`.
+ * It sleeps until the next warning or the shutdown, stops the environment on time, and
+ * takes Slack's commands as Updates (validated before anything changes) and the
+ * scheduler's as Signals. State survives crashes and deploys because it lives here.
+ *
+ * The rules (what a command leaves behind, what is due next) are planning.ts; this file
+ * carries them out: the activities, the lock, the notifications and the main loop.
+ */
+import { Mutex } from 'async-mutex';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent, HalfProblem, StartOptions, StopTiming } from '../../activities/contracts';
+import { formatMinutes } from '../../domain/duration';
+import { failureType, Failure } from '../../domain/failures';
+import { samePolicy } from '../../domain/shutdown-policy';
+import { describeInstantFixed, describeShutdown } from '../../domain/time-display';
+import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../../search-attributes';
+import { awakeAwsResources, awakeButUnstoppable, awsOutcomeProblems, awsProblems, describeAwsReport, describeFailure, describeLeftBehind } from '../reports';
+import {
+  DISPATCH_AHEAD_MEMO,
+  prolongateUpdate,
+  resetSignal,
+  retireSignal,
+  setEnabledSignal,
+  setPolicySignal,
+  startUpdate,
+  STATUS_MEMO,
+  statusQuery,
+  stopUpdate,
+  type ActionResult,
+  type Actor,
+  type EnvironmentInput,
+  type EnvironmentState,
+  type EnvironmentStatus,
+  type LastAction,
+  type PendingNotification,
+  type RetireReason,
+  type StatusMemo,
+  type WorkloadPhase,
+} from './definitions';
+import {
+  afterEnabledChange,
+  afterFollowUpLook,
+  afterPolicyChange,
+  afterReset,
+  afterStart,
+  afterStop,
+  dueAt,
+  enrolled,
+  followUpEvent,
+  inTransition,
+  nextEvent,
+  NOTIFICATION_DEADLINE_MS,
+  phaseOf,
+  prolongated,
+  prolongationRefusal,
+  prolongedToday,
+  warningSent,
+  type TimedEvent,
+} from './planning';
+
+const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
+
+const { stopNamespace, startNamespace } = proxyActivities<EnvironmentActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  // Retried until done: a stop that gives up would leave an environment burning money overnight.
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+// Bounded: AWS trouble must end, so the Kubernetes half's result and the lock are never held
+// hostage by it. Authentication and permission errors are not retried at all (aws.ts). No
+// heartbeat timeout: each AWS call is short, and the SDK retries throttling itself.
+const { stopAwsResources, startAwsResources } = proxyActivities<AwsActivities>({
+  startToCloseTimeout: '5 minutes',
+  scheduleToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+});
+
+/** The re-check of a stopped environment only reads first; it gives up sooner than an action. */
+const { awsStatus } = proxyActivities<AwsActivities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
+});
+
+/** A namespace that leaves management but could not be restored is tried again this often. */
+const RESTORE_RETRY_MS = 10 * 60 * 1000;
+
+/** The notify activity, given up at `deadline` (each notification has its own). */
+const notifyUntil = (deadline: Date, now: Date) =>
+  proxyActivities<EnvironmentActivities>({
+    startToCloseTimeout: '30 seconds',
+    scheduleToCloseTimeout: Math.max(1000, deadline.getTime() - now.getTime()),
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes' },
+  }).notify;
+
+/**
+ * Behaviour changes that record different commands; histories recorded before each one
+ * replay the old way (see test/replay.test.ts and its fixtures).
+ */
+const PATCHES = {
+  /** One stop or start at a time, in arrival order (the earlier lock let every waiter in at once). */
+  fifoLock: 'fifo-lock',
+  /** A stop or start waits for both halves and keeps what each did, instead of failing as a whole at the first. */
+  independentHalves: 'independent-halves',
+  /** The AWS re-check of a stopped environment reads outside the lock and only takes it to stop what is awake. */
+  recheckOutsideLock: 'aws-recheck-outside-lock',
+  /** Continue-as-new no longer waits for notifications: undelivered ones go with the new run. */
+  notificationsCarriedOver: 'notifications-carried-over',
+  /** The morning reset keeps a prolongation made the same local day. */
+  resetKeepsSameDay: 'reset-keeps-same-day-prolongation',
+  /** A notification past its deadline (a warning handled after its shutdown, when workers were down) is not sent at all. */
+  lateNotificationsDropped: 'late-notifications-dropped',
+  /** The main loop also wakes from a timer wait once the history is long and nothing is in progress, to continue as new. */
+  wakeToContinueAsNew: 'wake-to-continue-as-new',
+  /** AWS resources found in a transition the other way are followed until they settle, then acted on. */
+  awsFollowTransitions: 'aws-follow-transitions',
+  /** Every AWS outcome other than done (busy, unsupported, failed) is a problem: announced, in the last action and in status. */
+  awsOutcomesReported: 'aws-outcomes-reported',
+  /** Stops record what they stopped in AWS; starts start only that. */
+  awsStartWhatStopStopped: 'aws-start-what-stop-stopped',
+  /** A namespace deleted: its retirement says what is left in AWS tagged for it. */
+  retireReportsAws: 'retire-reports-aws-left-behind',
+  /** A stop or start whose Kubernetes half failed ends a pending AWS follow-up too: it must not undo what that action did in AWS. */
+  followUpEndsWithEveryAction: 'aws-follow-up-ends-with-every-action',
+  /** Leaving management, a database the restoring start found still stopping is followed until it settles before the workflow ends. */
+  leavingFollowsUp: 'aws-follow-up-before-leaving',
+  /** A follow-up's outcome (done, or given up) is announced to the channel. */
+  followUpAnnounced: 'aws-follow-up-announced',
+} as const;
+
+/** What the AWS half of an action did: its problems (none when it did everything), the words for the reply, and its report when AWS answered. */
+interface AwsHalf {
+  problems: HalfProblem[];
+  words: string;
+  report?: AwsActionReport;
+}
+
+export async function environmentWorkflow(input: EnvironmentInput): Promise<EnvironmentStatus> {
+  const { namespace } = input;
+  let policy = input.policy;
+  let dispatchAheadMs = input.dispatchAheadMs ?? 0;
+  const now = (): Date => new Date();
+  let state: EnvironmentState = input.state ?? enrolled(input.enabled, policy, now());
+  let retired = false;
+  /** Who said the namespace was deleted (a `retire` of reason `namespace-deleted`). */
+  let deletedBy: string | null = null;
+  /** Set by a `retire` of reason `unmanaged`: who asked; the main loop restores the environment, then retires it. */
+  let leavingBy: string | null = input.leavingBy ?? null;
+  /**
+   * Everything that touches workloads or AWS (Updates, the scheduled stop, the re-stop of
+   * AWS resources that woke) runs under this lock, one at a time, in arrival order.
+   */
+  const lock = new Mutex();
+  let busy = false; // the lock of histories recorded before the FIFO lock; also set under the new one
+  let recheckInFlight = false;
+  /** Stops and starts completed in this run: a re-check's read taken before one of them says nothing about now. */
+  let actionsDone = 0;
+  const outbox = new Map<number, PendingNotification>();
+  let nextNotification = 0;
+  let version = 0; // bumped on every change so the main loop re-plans
+
+  setHandler(statusQuery, () => ({
+    namespace,
+    phase: phaseOf(state),
+    policy,
+    ...state,
+    shutdownDescription: shutdownDescription(),
+  }));
+
+  setHandler(startUpdate, ({ by }) => exclusively(() => start(by)), {
+    validator: (_actor: Actor) => rejectIfRetired(),
+  });
+
+  setHandler(stopUpdate, ({ by }) => exclusively(() => stop(by, 'stop')), {
+    validator: (_actor: Actor) => rejectIfRetired(),
+  });
+
+  setHandler(
+    prolongateUpdate,
+    async ({ by, minutes }) => {
+      state = prolongated(state, policy, now(), minutes);
+      record('prolongate', by, `+${formatMinutes(minutes)}`);
+      changed();
+      return result(`${namespace} prolongated by ${formatMinutes(minutes)} by ${by}; shuts down ${shutdownDescription()}.`);
+    },
+    {
+      validator: ({ minutes }) => {
+        rejectIfRetired();
+        const refusal = prolongationRefusal(namespace, state, policy, minutes);
+        if (refusal) throw new Error(refusal);
+      },
+    },
+  );
+
+  setHandler(resetSignal, () => {
+    if (prolongedToday(state, policy, now()) && patched(PATCHES.resetKeepsSameDay)) {
+      record('reset', 'scheduler', `kept today's prolongation of ${formatMinutes(state.prolongedMinutes)}`);
+      changed();
+      return;
+    }
+    state = afterReset(state, policy, now());
+    record('reset', 'scheduler');
+    changed();
+  });
+
+  setHandler(setPolicySignal, ({ policy: next, by, dispatchAheadMs: nextAhead }) => {
+    const aheadChanged = nextAhead !== undefined && nextAhead !== dispatchAheadMs;
+    if (aheadChanged) dispatchAheadMs = nextAhead;
+    if (samePolicy(next, policy)) {
+      if (aheadChanged) changed(); // a setting of the service's, not the environment's: no "last action" for it
+      return;
+    }
+    policy = next;
+    state = afterPolicyChange(state, policy, now());
+    record('policy', by, `shuts down at ${policy.shutdownTime} ${policy.timeZone} on ${policy.workingDays.join(', ')}`);
+    changed();
+  });
+
+  setHandler(setEnabledSignal, ({ enabled, by }) => {
+    if (enabled === state.enabled) return;
+    state = afterEnabledChange(state, enabled, policy, now());
+    record(enabled ? 'enable' : 'disable', by);
+    changed();
+  });
+
+  setHandler(retireSignal, (request?: { reason: RetireReason; by: string }) => {
+    if (request?.reason === 'unmanaged') leavingBy ??= request.by;
+    else {
+      retired = true;
+      deletedBy ??= request?.by ?? 'scheduler';
+    }
+    version++;
+  });
+
+  // Running, so no stop of an earlier version is outstanding: from now on what a stop stops is recorded.
+  if (state.workloads === 'running' && !state.awsStopRecorded && patched(PATCHES.awsStartWhatStopStopped)) state.awsStopRecorded = true;
+  changed();
+  for (const notification of input.undelivered ?? []) deliver(notification);
+  while (!retired) {
+    if (leavingBy !== null) {
+      await leaveManagement(leavingBy);
+      continue;
+    }
+    if (historyIsLong()) {
+      if (patched(PATCHES.notificationsCarriedOver)) {
+        if (await readyToContinueAsNew()) return continueAsNew<typeof environmentWorkflow>(continuedInput());
+      } else {
+        await condition(() => allHandlersFinished() && !busy && outbox.size === 0);
+        if (!retired) return continueAsNew<typeof environmentWorkflow>(continuedInput());
+        break;
+      }
+    }
+    const event = plannedEvent();
+    const seen = version;
+    const wakesToContinue = patched(PATCHES.wakeToContinueAsNew);
+    const woken = () => version !== seen || retired || leavingBy !== null || (wakesToContinue && historyIsLong() && quiet());
+    if (!event) {
+      await condition(woken);
+      continue;
+    }
+    const waitMs = dueAt(event, dispatchAheadMs) - now().getTime();
+    if (waitMs > 0 && (await condition(woken, waitMs))) continue;
+    if (event.kind === 'aws-recheck' && patched(PATCHES.recheckOutsideLock)) {
+      recheckInBackground();
+      continue;
+    }
+    try {
+      await exclusively(fireDueEvent);
+    } catch (err) {
+      // Only non-retryable failures get here (the namespace is gone, ...): stay alive for humans.
+      log.error('scheduled action failed', { namespace, error: String(err) });
+      record('scheduled-stop', 'scheduler', `failed: ${describeFailure(err)}`);
+      state.shutdownAt = null;
+      changed();
+    }
+  }
+
+  if (deletedBy !== null && patched(PATCHES.retireReportsAws)) await reportLeftBehind(deletedBy);
+  await condition(() => allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && outbox.size === 0);
+  log.info('environment retired', { namespace });
+  return { namespace, phase: phaseOf(state), policy, ...state, shutdownDescription: null };
+
+  // What the handlers and the loop above do, in the order they come.
+
+  function rejectIfRetired(): void {
+    if (retired) throw new Error(`${namespace} has been deleted; its environment is retired`);
+    if (leavingBy !== null) throw new Error(`${namespace} is no longer managed (retired by ${leavingBy}); its workloads are being restored`);
+  }
+
+  function plannedEvent(): TimedEvent | null {
+    return nextEvent(state, policy, { dispatchAheadMs, recheckInFlight });
+  }
+
+  async function fireDueEvent(): Promise<void> {
+    const event = plannedEvent();
+    if (!event || dueAt(event, dispatchAheadMs) > now().getTime()) return; // re-planned while we waited for the lock
+    if (leavingBy !== null) return; // leaving management while it waited: nothing more to stop
+    if (event.kind === 'shutdown') {
+      // Its instant goes with it, dispatched ahead or not: the worker holds it until then and measures how late it began.
+      await stop('scheduler', 'scheduled-stop', { notBefore: event.at.toISOString() });
+      return;
+    }
+    if (event.kind === 'aws-recheck') {
+      await recheckAwsUnderLock();
+      return;
+    }
+    if (event.kind === 'aws-follow-up') {
+      await followUpAws();
+      return;
+    }
+    const warning = warningSent(state, event.offsetMinutes, now());
+    state = warning.state;
+    announce({ kind: 'warning', namespace, shutdownAt: state.shutdownAt!, minutesLeft: warning.minutesLeft, offsetMinutes: event.offsetMinutes }, warning.deadline);
+  }
+
+  async function stop(by: string, action: 'stop' | 'scheduled-stop', timing?: StopTiming): Promise<ActionResult> {
+    const { report, aws } = await bothHalvesOf('stop', 'stopping', () => [stopNamespace(namespace, timing), stopAwsResources(namespace, timing)]);
+    state = afterStop(state, now());
+    setProblems(aws.problems);
+    followTransitions('stop', aws.report);
+    if (!state.awsStopRecorded && patched(PATCHES.awsStartWhatStopStopped)) state.awsStopRecorded = true;
+    record(action, by, `${report.changed.length} workloads scaled to 0${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`);
+    announce({ kind: 'stopped', namespace, by, report, ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}) });
+    return result(`${namespace} stopped by ${by}: ${report.changed.length} workloads scaled to 0${aws.words}.`, report, aws.report);
+  }
+
+  async function start(by: string): Promise<ActionResult> {
+    // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
+    const { before, report, aws } = await bothHalvesOf('start', 'starting', () => [startNamespace(namespace), startAwsResources(namespace, startOptions())]);
+    const started = afterStart(state, before, policy, now());
+    state = started.state;
+    setProblems(aws.problems);
+    followTransitions('start', aws.report);
+    const plan = state.enabled
+      ? `shuts down ${shutdownDescription()}${started.afterHoursWindow ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : ''}`
+      : 'the scheduler is disabled, so it stays up until stopped';
+    record('start', by, `${report.changed.length} workloads restored${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`);
+    announce({ kind: 'started', namespace, by, shutdownAt: state.shutdownAt, report, ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}) });
+    return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${aws.words}; ${plan}.`, report, aws.report);
+  }
+
+  /**
+   * A stop's or start's two halves, the environment `during` meanwhile. One whose Kubernetes
+   * half failed puts it back where it was and fails, saying what each half could not do.
+   */
+  async function bothHalvesOf(
+    action: 'stop' | 'start',
+    during: 'stopping' | 'starting',
+    halves: () => [Promise<ActionReport>, Promise<AwsActionReport>],
+  ): Promise<{ before: WorkloadPhase; report: ActionReport; aws: AwsHalf }> {
+    const before = state.workloads;
+    state.workloads = during;
+    changed();
+    const [kubernetes, awsResult] = await bothHalves(...halves()).catch((err: unknown) => {
+      state.workloads = before; // histories from before independent halves: the first failure failed the whole action
+      throw err;
+    });
+    actionsDone++;
+    const aws = awsOutcome(action, awsResult);
+    if (kubernetes.status === 'rejected') {
+      state.workloads = before;
+      endFollowUp();
+      setProblems([{ half: 'kubernetes', action, detail: `Kubernetes could not ${action}: ${describeFailure(kubernetes.reason)}${aws.problems.length ? '' : `; AWS did ${action}`}` }, ...aws.problems]);
+      throw kubernetes.reason;
+    }
+    return { before, report: kubernetes.value, aws };
+  }
+
+  /** Both halves run to the end, each on its own; what one could not do never hides what the other did. */
+  async function bothHalves<K, A>(kubernetes: Promise<K>, aws: Promise<A>): Promise<[PromiseSettledResult<K>, PromiseSettledResult<A>]> {
+    if (!patched(PATCHES.independentHalves)) {
+      const [k, a] = await Promise.all([kubernetes, aws]);
+      return [
+        { status: 'fulfilled', value: k },
+        { status: 'fulfilled', value: a },
+      ];
+    }
+    return Promise.allSettled([kubernetes, aws]);
+  }
+
+  /** The AWS half's outcome as problems (none when it did everything), and the words for the reply. */
+  function awsOutcome(action: 'stop' | 'start', aws: PromiseSettledResult<AwsActionReport>): AwsHalf {
+    if (aws.status === 'rejected') {
+      const detail = `AWS could not ${action}: ${describeFailure(aws.reason)}`;
+      return { problems: [{ half: 'aws', action, detail }], words: `; ${detail}` };
+    }
+    const problems = patched(PATCHES.awsOutcomesReported) ? awsOutcomeProblems(aws.value) : awsProblems(aws.value);
+    return { problems, words: describeAwsReport(aws.value), report: aws.value };
+  }
+
+  function setProblems(problems: HalfProblem[]): void {
+    if (problems.length > 0 || (state.problems?.length ?? 0) > 0) state.problems = problems;
+  }
+
+  function startOptions(): StartOptions | undefined {
+    return state.awsStopRecorded ? { onlyStoppedByScheduler: true } : undefined;
+  }
+
+  /** Resources found in a transition the other way are followed from now on; an action that found none ends any earlier follow-up. */
+  function followTransitions(action: 'stop' | 'start', report: AwsActionReport | undefined): void {
+    const busy = report?.resources.some((r) => r.outcome === 'busy') ?? false;
+    if (!busy) {
+      if (state.awsFollowUp) state.awsFollowUp = null;
+      return;
+    }
+    if (patched(PATCHES.awsFollowTransitions)) state.awsFollowUp = { action, since: now().toISOString(), looks: 0, pending: inTransition(report!) };
+  }
+
+  /** A stop or start whose Kubernetes half failed: the environment is back where it was, and a follow-up of an earlier action would undo what this one did in AWS. */
+  function endFollowUp(): void {
+    if (state.awsFollowUp && patched(PATCHES.followUpEndsWithEveryAction)) state.awsFollowUp = null;
+  }
+
+  /**
+   * A follow-up look at resources that were in transition: the action is made again (each
+   * resource already done answers `already`) until none is in transition, or for at most
+   * AWS_FOLLOW_UP_FOR_MS (planning.ts).
+   */
+  async function followUpAws(): Promise<void> {
+    const follow = state.awsFollowUp;
+    if (!follow) return;
+    const { action } = follow;
+    if (state.workloads !== (action === 'start' ? 'running' : 'stopped')) {
+      state.awsFollowUp = null; // the environment moved on: its own action said what AWS is
+      return;
+    }
+    // Looks come every minute while holding the lock: none waits out capacity retries, and none counts again what the action that found it counted.
+    const call = action === 'start' ? startAwsResources(namespace, { ...startOptions(), followUp: true }) : stopAwsResources(namespace, undefined, { followUp: true });
+    const aws = awsOutcome(action, (await Promise.allSettled([call]))[0]);
+    actionsDone++;
+    const outcome = afterFollowUpLook(follow, state.problems ?? [], aws, policy, now());
+    state.awsFollowUp = outcome.followUp;
+    setProblems(outcome.problems);
+    if (outcome.done === undefined) return;
+    const problems = outcome.problems.filter((p) => p.half === 'aws');
+    record(action, 'scheduler', `${outcome.done}${problems.length ? `; ${problems.map((p) => p.detail).join('; ')}` : ''}`);
+    if (patched(PATCHES.followUpAnnounced)) {
+      announce({ kind: 'aws-followed', namespace, action, detail: outcome.done, ...(problems.length ? { problems: problems.map((p) => p.detail) } : {}) });
+    }
+  }
+
+  /** The re-check of histories recorded before it moved out of the lock: stops AWS again, under the lock. */
+  async function recheckAwsUnderLock(): Promise<void> {
+    let aws: AwsActionReport;
+    try {
+      aws = await stopAwsResources(namespace);
+    } finally {
+      state.awsCheckedAt = now().toISOString(); // even a failed check waits its turn, never a hot loop
+    }
+    reportRestopped(aws);
+  }
+
+  function reportRestopped(aws: AwsActionReport): void {
+    const restarted = aws.resources.filter((r) => r.outcome === 'changed');
+    if (restarted.length > 0) {
+      const names = restarted.map((r) => r.name ?? r.id).join(', ');
+      log.warn('AWS resources had started by themselves; stopped again', { namespace, resources: names });
+      record('scheduled-stop', 'scheduler', `stopped again after AWS started it: ${names}`);
+    }
+  }
+
+  function recheckInBackground(): void {
+    recheckInFlight = true;
+    recheckAws()
+      .catch((err: unknown) => log.warn('AWS re-check failed; looked at again later', { namespace, error: describeFailure(err) }))
+      .finally(() => {
+        recheckInFlight = false;
+        version++;
+      });
+  }
+
+  /**
+   * While stopped, AWS is looked at now and then (RDS starts a DB by itself after 7 days; a
+   * stop whose AWS half failed is tried again). The look is a read outside the lock, so it
+   * never delays a command; only if something is awake does it queue, like any command,
+   * to stop it, and only if the environment is still stopped by then.
+   */
+  async function recheckAws(): Promise<void> {
+    state.awsCheckedAt = now().toISOString(); // the next look waits its turn, whatever this one finds
+    const actionsBefore = actionsDone;
+    const status = await awsStatus(namespace);
+    const awake = awakeAwsResources(status);
+    if (actionsDone !== actionsBefore || state.workloads !== 'stopped') return; // a stop or start came meanwhile: it said what AWS is
+    if (awake.length === 0) {
+      // Up and unstoppable (a read replica, ...): said again at each look, never cleared as if stopped.
+      const unstoppable = patched(PATCHES.awsOutcomesReported) ? awakeButUnstoppable(status) : [];
+      if (state.problems?.some((p) => p.half === 'aws') || unstoppable.length > 0) {
+        setProblems([...(state.problems ?? []).filter((p) => p.half !== 'aws'), ...unstoppable]);
+        changed();
+      }
+      return;
+    }
+    await exclusively(async () => {
+      if (state.workloads !== 'stopped') return; // started meanwhile: AWS is wanted up now
+      const aws = awsOutcome('stop', (await Promise.allSettled([stopAwsResources(namespace)]))[0]);
+      setProblems([...(state.problems ?? []).filter((p) => p.half !== 'aws'), ...aws.problems]);
+      if (aws.report) reportRestopped(aws.report);
+      if (aws.problems.length) log.warn('AWS resources of a stopped environment are still up', { namespace, problems: aws.problems.map((p) => p.detail) });
+    });
+  }
+
+  /**
+   * The namespace is still there but no longer to be managed: restore what a stop saved
+   * (nothing else could, once this workflow is gone), then end. Tried again until it works
+   * or the namespace is gone.
+   */
+  async function leaveManagement(by: string): Promise<void> {
+    while (!retired) {
+      try {
+        await exclusively(async () => {
+          if (state.workloads !== 'running') await start(`${by} (leaving management)`);
+        });
+        if (state.awsFollowUp && patched(PATCHES.leavingFollowsUp)) await followUpUntilSettled();
+        retired = true;
+      } catch (err) {
+        const detail = describeFailure(err);
+        if (failureType(err) === Failure.NamespaceNotFound) {
+          retired = true; // nothing left to restore
+          break;
+        }
+        log.error('could not restore an environment leaving management; trying again', { namespace, error: detail });
+        record('start', by, `restore before leaving management failed: ${detail}`);
+        changed();
+        await condition(() => retired, RESTORE_RETRY_MS);
+        // Tried for days (RBAC taken away, ...): the history must not grow without end meanwhile.
+        if (!retired && historyIsLong() && allHandlersFinished()) await continueAsNew<typeof environmentWorkflow>(continuedInput());
+      }
+    }
+  }
+
+  /** Nothing will look once this workflow ends: what the restoring start found in transition is followed (within the follow-up's own bound) first. */
+  async function followUpUntilSettled(): Promise<void> {
+    for (;;) {
+      const event = followUpEvent(state);
+      if (!event) return;
+      const waitMs = event.at.getTime() - now().getTime();
+      if (waitMs > 0 && (await condition(() => retired, waitMs))) return; // the namespace was deleted meanwhile
+      await exclusively(followUpAws);
+    }
+  }
+
+  /** The namespace is gone; its AWS resources are not: the retirement says which are left, and in what state. */
+  async function reportLeftBehind(by: string): Promise<void> {
+    const [status] = await Promise.allSettled([awsStatus(namespace)]);
+    const detail = status.status === 'fulfilled' ? describeLeftBehind(namespace, status.value) : `namespace deleted; AWS could not be read to say what is left tagged for it: ${describeFailure(status.reason)}`;
+    log.warn('environment retired: its namespace was deleted', { namespace, aws: detail });
+    record('retire', by, detail);
+    changed();
+  }
+
+  function historyIsLong(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength >= (input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS);
+  }
+
+  /** Nothing of this run's own is in progress: no handler, no action under the lock, no re-check. */
+  function quiet(): boolean {
+    return allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && leavingBy === null && !retired;
+  }
+
+  /**
+   * Whether to continue as new now. Notifications in flight are waited for, but never past
+   * the next due event: those still undelivered then go with the new run.
+   */
+  async function readyToContinueAsNew(): Promise<boolean> {
+    if (!quiet()) return false;
+    const event = plannedEvent();
+    const dueInMs = event ? dueAt(event, dispatchAheadMs) - now().getTime() : undefined;
+    if (dueInMs !== undefined && dueInMs <= 0) return false;
+    const settled = () => outbox.size === 0 || !quiet();
+    if (dueInMs === undefined) await condition(settled);
+    else await condition(settled, dueInMs);
+    return quiet();
+  }
+
+  function continuedInput(): EnvironmentInput {
+    return { ...input, policy, state, enabled: state.enabled, dispatchAheadMs, undelivered: [...outbox.values()], ...(leavingBy !== null ? { leavingBy } : {}) };
+  }
+
+  async function exclusively<T>(work: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      busy = true;
+      try {
+        return await work();
+      } finally {
+        busy = false;
+        changed();
+      }
+    };
+    if (patched(PATCHES.fifoLock)) {
+      return lock.runExclusive(async () => {
+        await condition(() => !busy); // a holder of the earlier lock, while a worker moves from replay to new code
+        return run();
+      });
+    }
+    await condition(() => !busy);
+    return run();
+  }
+
+  function shutdownDescription(): string | null {
+    return state.shutdownAt ? describeShutdown(new Date(state.shutdownAt), now(), policy.timeZone) : null;
+  }
+
+  function record(action: LastAction['action'], by: string, detail?: string): void {
+    state.lastAction = { action, by, at: now().toISOString(), ...(detail ? { detail } : {}) };
+  }
+
+  function result(message: string, report?: ActionReport, aws?: AwsActionReport): ActionResult {
+    return { namespace, phase: phaseOf(state), shutdownAt: state.shutdownAt, message, ...(report ? { report } : {}), ...(aws ? { aws } : {}) };
+  }
+
+  /** Every change is published: search attributes for listings, the status memo, and the Temporal UI's current details. */
+  function changed(): void {
+    version++;
+    const phase = phaseOf(state);
+    upsertSearchAttributes([
+      { key: EnvNamespace, value: namespace },
+      { key: EnvPhase, value: phase },
+      { key: EnvEnabled, value: state.enabled },
+      { key: EnvNextShutdown, value: state.shutdownAt ? new Date(state.shutdownAt) : null },
+    ]);
+    // The status as data, so `describe()` answers it from the server alone: a status never
+    // waits for a worker. Guarded by a patch so histories recorded before it still replay.
+    if (patched('status-memo')) upsertMemo({ [STATUS_MEMO]: { namespace, phase, policy, ...state } satisfies StatusMemo, [DISPATCH_AHEAD_MEMO]: dispatchAheadMs });
+    const last = state.lastAction;
+    setCurrentDetails(
+      [
+        `**${namespace}**: ${phase}${state.enabled ? '' : ' (scheduler disabled)'}`,
+        `Next shutdown: ${state.shutdownAt ? describeInstantFixed(new Date(state.shutdownAt), policy.timeZone) : 'none'}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`,
+        last ? `Last: ${last.action} by ${last.by} at ${last.at}${last.detail ? ` (${last.detail})` : ''}` : '',
+        ...(state.problems ?? []).map((p) => `Problem: ${p.detail}`),
+      ].join('\n'),
+    );
+  }
+
+  /**
+   * Fire-and-forget, so no timer ever waits for Slack. Each notification is tried until its
+   * deadline; one still undelivered when the workflow continues as new goes with the new run.
+   */
+  function announce(event: EnvironmentEvent, deadline = new Date(now().getTime() + NOTIFICATION_DEADLINE_MS)): void {
+    deliver({ event, deadline: deadline.toISOString() });
+  }
+
+  function deliver(notification: PendingNotification): void {
+    const deadline = new Date(notification.deadline);
+    if (deadline.getTime() <= now().getTime() && patched(PATCHES.lateNotificationsDropped)) {
+      log.warn('notification dropped: past its deadline', { namespace, kind: notification.event.kind });
+      return;
+    }
+    const id = nextNotification++;
+    outbox.set(id, notification);
+    notifyUntil(deadline, now())(notification.event)
+      .catch((err: unknown) => log.warn('notification not delivered', { namespace, kind: notification.event.kind, error: String(err) }))
+      .finally(() => outbox.delete(id));
+  }
+}
