@@ -21,7 +21,7 @@ import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
 import { createConfiguredAws, loadKubeConfig } from './activities';
 import type { ReconcileReport } from './activities/contracts';
-import { createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes/support-pods';
 import { createLogger } from './logger';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, refused: 4, inProgress: 5 } as const;

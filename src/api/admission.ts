@@ -31,7 +31,7 @@ import getRawBody from 'raw-body';
 import { z } from 'zod';
 import { carryOut, type Enrolment } from '../activities/enrolment';
 import { labelPatch, planNamespace, POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL, type Decision } from '../activities/enrolment-plan';
-import type { StoredNamespace } from '../activities/kubernetes';
+import type { StoredNamespace } from '../activities/kubernetes/namespaces';
 import type { Logger } from '../logger';
 import { SLACK_CHANNEL_ANNOTATION, slackChannelIdError } from '../slack/ids';
 import type { Metrics } from './metrics';
