@@ -3,16 +3,16 @@
  * objects put to sleep or woken a few at a time, guards first on a stop and last on a start
  * (workload-kind.ts), with progress heartbeated and one report of what changed.
  */
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
 import { asyncLocalStorage } from '@temporalio/activity';
 import pLimit from 'p-limit';
 import type { ActionReport, KubernetesActivities } from '../contracts';
 import { holdUntil } from '../timing';
 import { isExcluded } from './annotations';
-import { call, listAll, type Write } from './apiserver';
+import type { Write } from './apiserver';
 import { createWorkloadKinds } from './kinds';
 import { ensureNamespace } from './namespaces';
-import type { Outcome, WorkloadKind } from './workload-kind';
+import { listKind, type Outcome, type WorkloadKind } from './workload-kind';
 
 export interface NamespaceActionSettings {
   kubeConfig: KubeConfig;
@@ -28,7 +28,7 @@ export interface NamespaceActionSettings {
 /** A listed object and the kind that knows how to change it. */
 interface Listed {
   kind: WorkloadKind;
-  object: { metadata?: { name?: string } };
+  object: { metadata?: V1ObjectMeta };
 }
 
 function heartbeat(details: { done: number; total: number }): void {
@@ -44,9 +44,7 @@ export function createNamespaceActions(settings: NamespaceActionSettings): Pick<
   /** What the stop or start takes part in: every object of every kind, but those a kind leaves alone (WorkloadKind.managed). */
   async function inventory(namespace: string): Promise<Listed[]> {
     await ensureNamespace(core, namespace);
-    const lists = await Promise.all(
-      kinds.map(async (kind) => (await call(`list ${kind.plural} in ${namespace}`, () => listAll(pageSize, (page) => kind.list(namespace, page)))).map((object) => ({ kind, object }))),
-    );
+    const lists = await Promise.all(kinds.map(async (kind) => (await listKind(kind, namespace, pageSize)).map((object) => ({ kind, object }))));
     const listed = lists.flat();
     const excluded = new Set(listed.filter(({ object }) => isExcluded(object.metadata)).map(({ kind, object }) => `${kind.kind}/${object.metadata?.name}`));
     return listed.filter(({ kind, object }) => kind.managed?.(object, excluded) ?? true);

@@ -4,10 +4,9 @@
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { CronJobStatus, NamespacePhase, NamespaceStatus, WorkloadStatus } from '../contracts';
-import { call, listAll } from './apiserver';
 import { createWorkloadKinds } from './kinds';
 import { ensureNamespace } from './namespaces';
-import type { StatusEntry } from './workload-kind';
+import { listKind, type StatusEntry } from './workload-kind';
 
 function phaseOf(workloads: WorkloadStatus[], failed: boolean): NamespacePhase {
   const counted = workloads.filter((w) => !w.excluded);
@@ -25,9 +24,7 @@ export function createNamespaceStatusReader(kubeConfig: KubeConfig, pageSize = 5
   return async (namespace) => {
     await ensureNamespace(core, namespace);
     const lists = await Promise.all(
-      shown.map(async (kind) =>
-        (await call(`list ${kind.plural} in ${namespace}`, () => listAll(pageSize, (page) => kind.list(namespace, page)))).flatMap((object) => kind.describe?.(object) ?? []),
-      ),
+      shown.map(async (kind) => (await listKind(kind, namespace, pageSize)).flatMap((object) => kind.describe?.(object) ?? [])),
     );
     const entries: StatusEntry[] = lists.flat();
     const workloads: WorkloadStatus[] = entries.flatMap((entry) => ('workload' in entry ? [entry.workload] : []));

@@ -30,10 +30,10 @@ import { call, listAll, statusCode, type Write } from './apiserver';
  */
 export const SUPPORT_POD_DEADLINE_MARGIN_SECONDS = 15 * 60;
 /** The longest SUPPORT_POD_TTL: the deadline of a pod whose workflow did not say when it ends (started by an earlier version). */
-export const SUPPORT_POD_MAX_TTL_MS = 168 * 60 * 60 * 1000;
+const SUPPORT_POD_MAX_TTL_MS = 168 * 60 * 60 * 1000;
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'devenv-scheduler' };
 /** A support pod runs as nobody: Pod Security `restricted` admits no root. */
-export const SUPPORT_POD_UID = 65534;
+const SUPPORT_POD_UID = 65534;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export interface PodSize {
@@ -126,7 +126,7 @@ const isoOrNull = (value: Date | string | undefined): string | null => {
 };
 
 /** A pod of the support namespace as `support list` shows it; annotations missing (a pod made by hand, or by an earlier version) are null. */
-export function toSupportPodInCluster(pod: V1Pod): SupportPodInCluster {
+function toSupportPodInCluster(pod: V1Pod): SupportPodInCluster {
   const metadata = pod.metadata ?? {};
   const annotations = metadata.annotations ?? {};
   const deadline = pod.spec?.activeDeadlineSeconds ?? null;

@@ -18,7 +18,7 @@
  */
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import type { CronJobStatus, WorkloadChange, WorkloadStatus } from '../contracts';
-import { statusCode, type PageRequest, type Write } from './apiserver';
+import { call, listAll, statusCode, type PageRequest, type Write } from './apiserver';
 
 /** What a sleep or wake did to one object: a change for the report, or a note for a person. */
 export interface Outcome {
@@ -57,6 +57,11 @@ export interface WorkloadKind<T extends { metadata?: V1ObjectMeta } = { metadata
   wake(object: T, step: Step): Promise<Outcome>;
   /** How status shows it; a kind without it is not listed for status at all. */
   describe?(object: T): StatusEntry;
+}
+
+/** Every object of the kind in the namespace, a page at a time. */
+export function listKind<T extends { metadata?: V1ObjectMeta }>(kind: WorkloadKind<T>, namespace: string, pageSize: number): Promise<T[]> {
+  return call(`list ${kind.plural} in ${namespace}`, () => listAll(pageSize, (page) => kind.list(namespace, page)));
 }
 
 /** Conflicts retried on a fresh read before the activity fails and Temporal retries it. */
