@@ -22,7 +22,7 @@ import { reconcileWorkflow } from './workflows';
 import { configuredAwsSettings, loadKubeConfig } from './activities';
 import { ensureInventoryTable } from './activities/aws';
 import type { ReconcileReport } from './activities/contracts';
-import { createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes/support-pods';
 import { createLogger } from './logger';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, refused: 4, inProgress: 5 } as const;

@@ -11,7 +11,10 @@ import { Client } from '@temporalio/client';
 import { Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { configuredAwsSettings, createActivities, loadKubeConfig } from './activities';
 import { createAwsStatusReader } from './activities/aws';
-import { createKubernetesActivities, createNamespaceReader, createSupportPodReader, DEFAULT_SUPPORT_SIZES, probeCluster, type ClusterProbe } from './activities/kubernetes';
+import { probeCluster, type ClusterProbe } from './activities/kubernetes/cluster';
+import { createNamespaceStatusReader } from './activities/kubernetes/namespace-status';
+import { createNamespaceReader } from './activities/kubernetes/namespaces';
+import { createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes/support-pods';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
@@ -290,7 +293,7 @@ function slackCommandsLine(http: boolean, socketMode: boolean, apiPort: number):
 /** The same handlers for both transports. */
 function slackOptions(config: Config, client: Client, logger: Logger, metrics: Metrics, kubeConfig: KubeConfig): SlackHandlerOptions {
   const awsStatus = createAwsStatusReader(configuredAwsSettings(config, logger));
-  const kubernetes = createKubernetesActivities({ kubeConfig, dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
+  const namespaceStatus = createNamespaceStatusReader(kubeConfig);
   return {
     client,
     cluster: config.temporal.cluster,
@@ -305,7 +308,7 @@ function slackOptions(config: Config, client: Client, logger: Logger, metrics: M
     supportPods: createSupportPodReader(kubeConfig, config.support.namespace),
     responseUrlOrigins: config.slack.responseUrlOrigins,
     // Read-only: the status tables come straight from the cluster and from AWS.
-    workloadsOf: async (ns) => (await kubernetes.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
+    workloadsOf: async (ns) => (await namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
     ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await awsStatus(ns)).resources } : {}),
   };
 }

@@ -30,7 +30,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { createEnrolmentActivities } from '../src/activities/enrolment';
-import { createNamespaceLister, createNamespaceReader, type NamespaceInfo } from '../src/activities/kubernetes';
+import { createNamespaceLister, createNamespaceReader, type NamespaceInfo } from '../src/activities/kubernetes/namespaces';
 import { createAdmissionWebhook, type AdmissionOptions } from '../src/api/admission';
 import { createMetrics, type Metrics } from '../src/api/metrics';
 import { startWebhookServer, type WebhookServer } from '../src/api/webhook';

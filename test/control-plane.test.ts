@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { AppsV1Api, BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
+import { createNamespaceStatusReader } from '../src/activities/kubernetes/namespace-status';
 import { createLogger } from '../src/logger';
 import { testClusterWithControllers, type TestCluster } from './support/kube';
 import { eventually } from './support/slack';
@@ -27,6 +28,7 @@ describe('stop, start and status with real controllers (kube-controller-manager,
   });
 
   const activities = () => createKubernetesActivities({ kubeConfig: cluster.kubeConfig, dryRun: false, logger });
+  const namespaceStatus = (ns: string) => createNamespaceStatusReader(cluster.kubeConfig)(ns);
   const template = (app: string) => ({ metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] } });
 
   async function environment(): Promise<string> {
@@ -55,7 +57,7 @@ describe('stop, start and status with real controllers (kube-controller-manager,
     const ns = await environment();
     await eventually('6 Ready pods', async () => ((await pods(ns)).ready === 6 ? true : undefined), 60_000);
     const status = await eventually('status to say running', async () => {
-      const s = await activities().namespaceStatus(ns);
+      const s = await namespaceStatus(ns);
       return s.phase === 'running' ? s : undefined;
     }, 30_000);
     assert.deepEqual(
@@ -77,13 +79,13 @@ describe('stop, start and status with real controllers (kube-controller-manager,
     const stopped = await activities().stopNamespace(ns);
     assert.equal(stopped.changed.length, 3);
     await eventually('every pod gone', async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined), 60_000);
-    assert.equal((await activities().namespaceStatus(ns)).phase, 'stopped');
+    assert.equal((await namespaceStatus(ns)).phase, 'stopped');
 
     await activities().startNamespace(ns);
-    assert.equal((await activities().namespaceStatus(ns)).phase === 'running', false, 'just after start the pods are not Ready yet');
+    assert.equal((await namespaceStatus(ns)).phase === 'running', false, 'just after start the pods are not Ready yet');
     await eventually('6 Ready pods again', async () => ((await pods(ns)).ready === 6 ? true : undefined), 60_000);
     const status = await eventually('status to say running', async () => {
-      const s = await activities().namespaceStatus(ns);
+      const s = await namespaceStatus(ns);
       return s.phase === 'running' ? s : undefined;
     }, 30_000);
     assert.deepEqual(status.workloads.map((w) => `${w.name}:${w.ready}/${w.desired}`).sort(), ['api:3/3', 'db:2/2', 'web:1/1']);

@@ -24,20 +24,12 @@ import { DefaultLogger, Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { createEventRecorder, withEvents } from '../src/activities/events';
 import { createLogger, type Logger } from '../src/logger';
-import {
-  createKubernetesActivities,
-  createNamespaceReader,
-  createSupportPodReader,
-  EXCLUDE,
-  FIELD_MANAGER,
-  kubernetesFailure,
-  ORIGINAL_MIN_REPLICAS,
-  ORIGINAL_REPLICAS,
-  ORIGINAL_SUSPEND,
-  SUPPORT_POD_DEADLINE_MARGIN_SECONDS,
-  supportPodManifest,
-  type KubernetesSettings,
-} from '../src/activities/kubernetes';
+import { createKubernetesActivities, type KubernetesSettings } from '../src/activities/kubernetes';
+import { EXCLUDE, ORIGINAL_MIN_REPLICAS, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND } from '../src/activities/kubernetes/annotations';
+import { FIELD_MANAGER, kubernetesFailure } from '../src/activities/kubernetes/apiserver';
+import { createNamespaceStatusReader } from '../src/activities/kubernetes/namespace-status';
+import { createNamespaceReader } from '../src/activities/kubernetes/namespaces';
+import { createSupportPodReader, SUPPORT_POD_DEADLINE_MARGIN_SECONDS, supportPodManifest } from '../src/activities/kubernetes/support-pods';
 import {
   environmentWorkflow,
   environmentWorkflowId,
@@ -351,8 +343,9 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
   });
 
   it('an unknown namespace fails for good, with its name in the message, and changes nothing', async () => {
-    for (const action of ['stopNamespace', 'startNamespace', 'namespaceStatus'] as const) {
-      await assert.rejects(activities()[action]('no-such-env'), (error: unknown) => {
+    const k8s = activities();
+    for (const action of [k8s.stopNamespace, k8s.startNamespace, createNamespaceStatusReader(cluster.kubeConfig)]) {
+      await assert.rejects(action('no-such-env'), (error: unknown) => {
         assert.ok(error instanceof ApplicationFailure);
         assert.equal(error.nonRetryable, true);
         assert.equal(error.type, 'NamespaceNotFound');
@@ -408,20 +401,21 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     const ns = await namespace();
     await Promise.all([deployment(ns, 'api', 2), deployment(ns, 'web', 1), deployment(ns, 'keep-me', 1, { [EXCLUDE]: 'true' })]);
     const k8s = activities();
-    assert.equal((await k8s.namespaceStatus(ns)).phase, 'starting', 'no pod is ready yet');
+    const namespaceStatus = createNamespaceStatusReader(cluster.kubeConfig);
+    assert.equal((await namespaceStatus(ns)).phase, 'starting', 'no pod is ready yet');
     await Promise.all([markReady(ns, 'api', 2), markReady(ns, 'web', 1)]);
-    const running = await k8s.namespaceStatus(ns);
+    const running = await namespaceStatus(ns);
     assert.equal(running.phase, 'running');
     assert.deepEqual(running.workloads.find((w) => w.name === 'api'), { kind: 'Deployment', name: 'api', desired: 2, ready: 2, excluded: false });
 
     await k8s.stopNamespace(ns);
-    const stopped = await k8s.namespaceStatus(ns);
+    const stopped = await namespaceStatus(ns);
     assert.equal(stopped.phase, 'stopped', 'the excluded workload does not count');
     assert.equal(stopped.workloads.find((w) => w.name === 'api')?.savedReplicas, 2);
 
     // Half a start: one workload back, one still waiting at 0 with its saved count.
     await apps.patchNamespacedDeploymentScale({ namespace: ns, name: 'api', body: { spec: { replicas: 2 } } }, mergePatch);
-    assert.equal((await k8s.namespaceStatus(ns)).phase, 'degraded');
+    assert.equal((await namespaceStatus(ns)).phase, 'degraded');
   });
 
   it('an HPA that could scale a stopped workload up (minReplicas 0) is pinned to 1 and restored', async () => {
@@ -462,6 +456,7 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
 
   it('support pods: created with the size of the catalogue under Pod Security restricted, listed, deleted; bad size or name refused', async () => {
     const k8s = activities();
+    const listSupportPods = createSupportPodReader(cluster.kubeConfig, SUPPORT_NAMESPACE);
     const pod = await k8s.createSupportPod({ name: 'manage1', size: 'XL', requestedBy: 'U123' });
     assert.equal(pod.name, 'manage1');
     assert.equal(pod.size, 'XL');
@@ -474,11 +469,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       [created.spec?.securityContext?.runAsNonRoot, created.spec?.securityContext?.runAsUser, created.spec?.containers[0]?.securityContext?.allowPrivilegeEscalation],
       [true, 65534, false],
     );
-    assert.deepEqual((await k8s.listSupportPods()).map((p) => p.name), ['manage1']);
+    assert.deepEqual((await listSupportPods()).map((p) => p.name), ['manage1']);
 
     await assert.rejects(k8s.createSupportPod({ name: 'manage2', size: 'XXL', requestedBy: 'U123' }), /unknown support pod size "XXL": use one of XS, XL/);
     await assert.rejects(k8s.createSupportPod({ name: 'Manage_2', size: 'XS', requestedBy: 'U123' }), /invalid support pod name "Manage_2": use lowercase letters/);
-    assert.deepEqual((await k8s.listSupportPods()).map((p) => p.name), ['manage1'], 'nothing created by a refused request');
+    assert.deepEqual((await listSupportPods()).map((p) => p.name), ['manage1'], 'nothing created by a refused request');
 
     assert.equal(await k8s.deleteSupportPod('manage1'), true);
     assert.equal(await k8s.deleteSupportPod('manage1'), false);
@@ -604,7 +599,7 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     await byHand('listed-by-hand');
     await hold('listed-by-hand');
     await core.deleteNamespacedPod({ namespace: NAMES_NAMESPACE, name: 'listed-by-hand' });
-    const listed = Object.fromEntries((await k8s.listSupportPods()).map((p) => [p.name, p]));
+    const listed = Object.fromEntries((await createSupportPodReader(cluster.kubeConfig, NAMES_NAMESPACE)()).map((p) => [p.name, p]));
     const ready = listed['listed-ready']!;
     assert.deepEqual(
       [ready.labelled, ready.size, ready.createdBy, ready.phase, ready.ready, ready.deletingSince, ready.workflowRunId, ready.expiresAt],
@@ -716,14 +711,14 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       assert.equal((await autoscaling.readNamespacedHorizontalPodAutoscaler({ namespace: ns, name: 'api' })).spec?.minReplicas, 0);
       // In the support namespace, which enforces Pod Security `restricted` and a ResourceQuota.
       await asWorker.createSupportPod({ name: 'rbac-check', size: 'XS', requestedBy: 'U1' });
-      assert.ok((await asWorker.listSupportPods()).some((p) => p.name === 'rbac-check'));
+      assert.ok((await createSupportPodReader(workerKubeConfig, SUPPORT_NAMESPACE)()).some((p) => p.name === 'rbac-check'));
       assert.equal(await asWorker.deleteSupportPod('rbac-check'), true);
     });
 
     it('the API: status works, and it can change nothing', async () => {
       const ns = await mixedNamespace();
       const before = await snapshot(ns);
-      const status = await asApi.namespaceStatus(ns);
+      const status = await createNamespaceStatusReader(cluster.kubeConfigForToken(tokens[API]!))(ns);
       assert.equal(status.phase, 'starting');
       assert.equal(status.cronJobs.length, 2);
       const refusedByRbac = (error: unknown) => {
@@ -776,7 +771,7 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       };
       const saved = (value: string | null) => ({ annotations: { [ORIGINAL_REPLICAS]: value } });
 
-      // What stop and start send (src/activities/kubernetes.ts), as the one request each.
+      // What stop and start send (src/activities/kubernetes/), as the one request each.
       await patch.Deployment({ metadata: saved('3'), spec: { replicas: 0 } });
       await patch.Deployment({ metadata: saved(null), spec: { replicas: 3 } });
       await patch.StatefulSet({ metadata: saved('2'), spec: { replicas: 0 } });

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { ReconcileReport } from '../src/activities/contracts';
-import { ORIGINAL_REPLICAS, SLACK_CHANNEL } from '../src/activities/kubernetes';
+import { ORIGINAL_REPLICAS } from '../src/activities/kubernetes/annotations';
+import { SLACK_CHANNEL_ANNOTATION } from '../src/slack/ids';
 import { environmentWorkflowId } from '../src/workflows';
 import { testCluster } from './support/kube';
 import { freePort, startService, waitFor } from './support/service';
@@ -46,7 +47,7 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     const cluster = await testCluster();
     apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
     const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: namespace, labels: { scheduler: 'enabled' }, annotations: { [SLACK_CHANNEL]: TEAM_CHANNEL } } } });
+    await core.createNamespace({ body: { metadata: { name: namespace, labels: { scheduler: 'enabled' }, annotations: { [SLACK_CHANNEL_ANNOTATION]: TEAM_CHANNEL } } } });
     await core.createNamespace({ body: { metadata: { name: unlabelled } } });
     await apps.createNamespacedDeployment({
       namespace,

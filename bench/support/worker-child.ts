@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   if (!address || !taskQueue) throw new Error('usage: worker-child.ts <address> <task queue>');
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const recording = recordingActivities(async () => Date.now());
-  // A stop handed over ahead of its instant is held as src/activities/kubernetes.ts holds it;
+  // A stop handed over ahead of its instant is held as src/activities/kubernetes/namespace-actions.ts holds it;
   // it reaches the Kubernetes API when the hold ends, and that is the instant reported.
   const reported =
     (name: 'stopNamespace' | 'startNamespace') =>

@@ -1,6 +1,6 @@
 /**
  * What the environment workflow asks of the outside world. The workflow imports these
- * types only; the worker registers the real implementations (kubernetes.ts, slack.ts, ...)
+ * types only; the worker registers the real implementations (kubernetes/, slack.ts, ...)
  * and workflow tests register recording ones that satisfy the same interface.
  */
 
@@ -51,14 +51,17 @@ export interface StopTiming {
   notBefore: string;
 }
 
-export interface EnvironmentActivities {
-  stopNamespace(namespace: string, timing?: StopTiming): Promise<ActionReport>;
-  startNamespace(namespace: string): Promise<ActionReport>;
+/** Telling people what happened to their environment (slack.ts, or the log without Slack). */
+export interface NotificationActivities {
   notify(event: EnvironmentEvent): Promise<void>;
 }
 
+/** What the environment workflow asks of Kubernetes and of the people it tells; AWS is asked through AwsActivities. */
+export type EnvironmentActivities = Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace'> & NotificationActivities;
+
 /**
- * How a namespace's workloads look right now:
+ * How a namespace's workloads look right now (what kubernetes/namespace-status.ts reads
+ * for the API and the CLI; not an activity):
  * - stopped: every Deployment and StatefulSet is at 0 replicas;
  * - running: every one scaled up is ready, and none waits at 0 with a saved count;
  * - starting: scaled up, some pods not ready yet;
@@ -105,7 +108,7 @@ export interface SupportPod {
   uid?: string;
 }
 
-/** A pod of the support namespace as the cluster has it now: what `support list` shows. */
+/** A pod of the support namespace as the cluster has it now: what `support list` shows (kubernetes/support-pods.ts reads it for the API and the CLI; not an activity). */
 export interface SupportPodInCluster {
   name: string;
   uid: string;
@@ -133,11 +136,10 @@ export interface SupportPodInCluster {
   deadlineAt: string | null;
 }
 
-/** What src/activities/kubernetes.ts implements; the workflow imports these types only. */
+/** What src/activities/kubernetes/ registers, and only what workflows call; the workflow imports these types only. */
 export interface KubernetesActivities {
   stopNamespace(namespace: string, timing?: StopTiming): Promise<ActionReport>;
   startNamespace(namespace: string): Promise<ActionReport>;
-  namespaceStatus(namespace: string): Promise<NamespaceStatus>;
   /**
    * Creates the pod, or returns it when an earlier attempt of the same workflow run created
    * it (a retry). Waits while a pod of that name is terminating; refuses (SupportPodNameTaken)
@@ -145,8 +147,6 @@ export interface KubernetesActivities {
    * recorded on the pod and the base of its activeDeadlineSeconds.
    */
   createSupportPod(request: { name: string; size: string; requestedBy: string; expiresAt?: string }): Promise<SupportPod>;
-  /** Every pod of the support namespace, as the cluster has it now. */
-  listSupportPods(): Promise<SupportPodInCluster[]>;
   /** The name of every namespace of the cluster, terminating ones included. */
   listNamespaceNames(): Promise<string[]>;
   /** Deletes the pod (only the one with this uid, when given); false when it was already gone or is another pod now. */

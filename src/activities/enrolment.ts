@@ -14,7 +14,7 @@ import { Failure } from '../domain/failures';
 import { createEnvironments } from '../environments';
 import type { Logger } from '../logger';
 import type { EnrolmentActivities, ReconcileReport } from './contracts';
-import type { ClusterProbe } from './kubernetes';
+import type { ClusterProbe } from './kubernetes/cluster';
 
 /** Signals and starts in flight at once: enough to reconcile a thousand namespaces in seconds, few enough not to flood Temporal. */
 const RECONCILE_CONCURRENCY = 20;

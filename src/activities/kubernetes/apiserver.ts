@@ -1,0 +1,105 @@
+/**
+ * What every Kubernetes read and write here shares: the field manager and patch types the
+ * worker's admission policies expect, one pager for every list, the DRY_RUN writer, and
+ * the mapping of the apiserver's refusals to failures that say where to look.
+ */
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import { Failure } from '../../domain/failures';
+import type { Logger } from '../../logger';
+
+/**
+ * The name every stop and start write is recorded under in `metadata.managedFields`. The
+ * worker's fields policy (k8s/admission-policy.yaml) lets this manager own only what stop
+ * and start write, and no write of the worker's change another manager's record but by
+ * the fields it took over.
+ */
+export const FIELD_MANAGER = 'devenv-scheduler';
+
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/**
+ * A stop or start never reads back the workload it patched, so it asks for the metadata
+ * alone: the apiserver then neither encodes nor client-node decodes the whole Deployment
+ * (500 such patches on the test apiserver: about 8% quicker).
+ */
+export const mergePatchMetadataOnly = setHeaderOptions('Accept', 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1', mergePatch);
+
+export const statusCode = (error: unknown): number | undefined => (error as { code?: unknown }).code as number | undefined;
+
+/** The apiserver's own message of a failed request (its Status body), or undefined. */
+function statusMessage(error: unknown): string | undefined {
+  const { body } = error as { body?: unknown };
+  try {
+    const status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: unknown } | undefined;
+    return typeof status?.message === 'string' ? status.message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A 401 or 403 as what it is: a missing RBAC permission, a refusal by the service's own
+ * admission policy, a pod the namespace's Pod Security level does not admit, or a
+ * ResourceQuota used up. None of them is fixed by retrying, so each fails for good, with
+ * the apiserver's reason and where to look. Anything else is returned as it came.
+ */
+export function kubernetesFailure(what: string, error: unknown): unknown {
+  const code = statusCode(error);
+  if (code !== 401 && code !== 403) return error;
+  const message = statusMessage(error) ?? '';
+  const refused = `Kubernetes refused to ${what} (HTTP ${code})`;
+  if (code === 403 && /violates PodSecurity/.test(message)) {
+    return ApplicationFailure.nonRetryable(`${refused}: the namespace's Pod Security level does not admit the pod: ${message}`, Failure.KubernetesPodSecurity);
+  }
+  if (code === 403 && /exceeded quota/.test(message)) {
+    return ApplicationFailure.nonRetryable(`${refused}: its ResourceQuota is used up (stop a support pod or raise the quota): ${message}`, Failure.KubernetesQuotaExceeded);
+  }
+  if (code === 403 && /ValidatingAdmissionPolicy/.test(message)) {
+    return ApplicationFailure.nonRetryable(`${refused}: denied by an admission policy (see k8s/admission-policy.yaml): ${message}`, Failure.KubernetesPolicyDenied);
+  }
+  return ApplicationFailure.nonRetryable(
+    `${refused}: the service account needs the permissions in k8s/rbac.yaml${message ? `: ${message}` : ''}`,
+    Failure.KubernetesForbidden,
+  );
+}
+
+/** Makes a request, turning a refusal into the failure that says why (kubernetesFailure). */
+export async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (error) {
+    throw kubernetesFailure(what, error);
+  }
+}
+
+/** What a list request is given for one page. */
+export interface PageRequest {
+  limit: number;
+  _continue?: string;
+}
+
+/** Follows `continue` tokens, so a namespace with hundreds of objects (or a cluster with hundreds of namespaces) is listed in pages. */
+export async function listAll<T>(pageSize: number, page: (request: PageRequest) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+  const items: T[] = [];
+  let token: string | undefined;
+  do {
+    const result = await page({ limit: pageSize, _continue: token });
+    items.push(...result.items);
+    token = result.metadata?._continue || undefined;
+  } while (token);
+  return items;
+}
+
+/** Performs a write, or in DRY_RUN only logs it; returns undefined when skipped. */
+export type Write = <T>(what: string, detail: object, request: () => Promise<T>) => Promise<T | undefined>;
+
+export function createWriter({ dryRun, logger }: { dryRun: boolean; logger: Logger }): Write {
+  return async (what, detail, request) => {
+    if (dryRun) {
+      logger.info({ dryRun: true, ...detail }, `DRY_RUN: would ${what}`);
+      return undefined;
+    }
+    logger.info(detail, what);
+    return call(what, request);
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * The Kubernetes activities the worker registers: what the workflows call (stop and start
+ * a namespace, create and delete support pods, list namespace names). The reads the API
+ * and the CLI make (namespace status, the support pods) are plain adapters beside them
+ * (namespace-status.ts, support-pods.ts), not activities.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import pLimit from 'p-limit';
+import type { Logger } from '../../logger';
+import type { KubernetesActivities } from '../contracts';
+import { createWriter } from './apiserver';
+import { createNamespaceActions } from './namespace-actions';
+import { createNamespaceLister } from './namespaces';
+import { createSupportPodActivities, DEFAULT_SUPPORT_SIZES, type SupportPodSettings } from './support-pods';
+
+export interface KubernetesSettings {
+  kubeConfig: KubeConfig;
+  /** Log every write and skip it (DRY_RUN). */
+  dryRun: boolean;
+  logger: Logger;
+  /** Workloads changed at once in one namespace: a few keep a large namespace quick without flooding the apiserver (default 3). */
+  concurrency?: number;
+  /**
+   * Workloads changed at once by this process across all namespaces (default 50): when
+   * hundreds of environments stop at the same minute, the apiserver sees this many writes
+   * from each worker, not hundreds, and the stops queue here instead of failing with 429s.
+   */
+  processConcurrency?: number;
+  /** Objects per list page (default 500). */
+  pageSize?: number;
+  support?: SupportPodSettings;
+}
+
+export function createKubernetesActivities(settings: KubernetesSettings): KubernetesActivities {
+  const { kubeConfig, dryRun, logger } = settings;
+  const pageSize = settings.pageSize ?? 500;
+  const write = createWriter({ dryRun, logger });
+  const support = settings.support ?? { namespace: 'devenv-support', image: 'debian:bookworm-slim', sizes: DEFAULT_SUPPORT_SIZES };
+  const listNamespaces = createNamespaceLister(kubeConfig, pageSize);
+  return {
+    ...createNamespaceActions({
+      kubeConfig,
+      write,
+      dryRun,
+      concurrency: settings.concurrency ?? 3,
+      acrossNamespaces: pLimit(settings.processConcurrency ?? 50),
+      pageSize,
+    }),
+    ...createSupportPodActivities(kubeConfig, support, { write, logger }),
+    listNamespaceNames: async () => (await listNamespaces()).map((ns) => ns.name),
+  };
+}

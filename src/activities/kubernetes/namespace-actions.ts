@@ -1,0 +1,118 @@
+/**
+ * The stop and start of a namespace: every registered kind (kinds.ts) listed once, then its
+ * objects put to sleep or woken a few at a time, guards first on a stop and last on a start
+ * (workload-kind.ts), with progress heartbeated and one report of what changed.
+ */
+import { CoreV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
+import { asyncLocalStorage } from '@temporalio/activity';
+import pLimit from 'p-limit';
+import type { ActionReport, KubernetesActivities } from '../contracts';
+import { holdUntil } from '../timing';
+import { isExcluded } from './annotations';
+import type { Write } from './apiserver';
+import { createWorkloadKinds } from './kinds';
+import { ensureNamespace } from './namespaces';
+import { listKind, type Outcome, type WorkloadKind } from './workload-kind';
+
+export interface NamespaceActionSettings {
+  kubeConfig: KubeConfig;
+  write: Write;
+  dryRun: boolean;
+  /** Objects changed at once in one namespace. */
+  concurrency: number;
+  /** Objects changed at once by this process across all namespaces. */
+  acrossNamespaces: pLimit.Limit;
+  pageSize: number;
+}
+
+/** A listed object and the kind that knows how to change it. */
+interface Listed {
+  kind: WorkloadKind;
+  object: { metadata?: V1ObjectMeta };
+}
+
+function heartbeat(details: { done: number; total: number }): void {
+  // Also called outside an activity (scripts, tests): there is no one to heartbeat to.
+  asyncLocalStorage.getStore()?.heartbeat(details);
+}
+
+export function createNamespaceActions(settings: NamespaceActionSettings): Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace'> {
+  const { kubeConfig, write, dryRun, concurrency, acrossNamespaces, pageSize } = settings;
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const kinds = createWorkloadKinds(kubeConfig);
+
+  /** What the stop or start takes part in: every object of every kind, but those a kind leaves alone (WorkloadKind.managed). */
+  async function inventory(namespace: string): Promise<Listed[]> {
+    await ensureNamespace(core, namespace);
+    const lists = await Promise.all(kinds.map(async (kind) => (await listKind(kind, namespace, pageSize)).map((object) => ({ kind, object }))));
+    const listed = lists.flat();
+    const excluded = new Set(listed.filter(({ object }) => isExcluded(object.metadata)).map(({ kind, object }) => `${kind.kind}/${object.metadata?.name}`));
+    return listed.filter(({ kind, object }) => kind.managed?.(object, excluded) ?? true);
+  }
+
+  const stage = (listed: Listed[], which: WorkloadKind['stage']) => listed.filter(({ kind }) => kind.stage === which);
+
+  /** Runs the steps `concurrency` at a time, heartbeating progress, and folds the outcomes into a report. */
+  async function act(namespace: string, started: number, phases: (() => Promise<Outcome>)[][]): Promise<ActionReport> {
+    const run = pLimit(concurrency);
+    const total = phases.reduce((sum, steps) => sum + steps.length, 0);
+    let done = 0;
+    heartbeat({ done, total });
+    const outcomes: Outcome[] = [];
+    // After a failure or a cancellation (e.g. a missed heartbeat) no further step starts and
+    // the activity fails only once the steps in flight are done, so nothing of this attempt
+    // still writes while Temporal retries it.
+    let failed = false;
+    let failure: unknown;
+    const cancellation = asyncLocalStorage.getStore()?.cancellationSignal;
+    const guarded = (step: () => Promise<Outcome>) =>
+      run(() =>
+        acrossNamespaces(async (): Promise<Outcome> => {
+          // Checked once the step has its turn: it may have waited for other namespaces' steps.
+          if (cancellation?.aborted && !failed) [failed, failure] = [true, cancellation.reason];
+          if (failed) return {};
+          try {
+            const outcome = await step();
+            heartbeat({ done: ++done, total });
+            return outcome;
+          } catch (error) {
+            if (!failed) [failed, failure] = [true, error];
+            return {};
+          }
+        }),
+      );
+    // Phases run one after the other: guards must be in place before the workloads sleep,
+    // and are lifted only after the workloads are awake.
+    for (const steps of phases) {
+      outcomes.push(...(await Promise.all(steps.map(guarded))));
+      if (failed) throw failure;
+    }
+    const changed = outcomes.flatMap((o) => (o.change ? [o.change] : []));
+    const notes = outcomes.flatMap((o) => (o.note ? [o.note] : []));
+    return {
+      namespace,
+      changed,
+      unchanged: total - changed.length,
+      durationMs: Date.now() - started,
+      ...(dryRun ? { dryRun } : {}),
+      ...(notes.length ? { notes } : {}),
+    };
+  }
+
+  return {
+    async stopNamespace(namespace, timing) {
+      await holdUntil(timing);
+      const started = Date.now();
+      const listed = await inventory(namespace);
+      const sleep = ({ kind, object }: Listed) => () => kind.sleep(object, { namespace, write });
+      return act(namespace, started, [stage(listed, 'guard').map(sleep), stage(listed, 'workload').map(sleep)]);
+    },
+
+    async startNamespace(namespace) {
+      const started = Date.now();
+      const listed = await inventory(namespace);
+      const wake = ({ kind, object }: Listed) => () => kind.wake(object, { namespace, write });
+      return act(namespace, started, [stage(listed, 'workload').map(wake), stage(listed, 'guard').map(wake)]);
+    },
+  };
+}

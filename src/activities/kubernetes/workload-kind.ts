@@ -1,0 +1,88 @@
+/**
+ * One kind of object a stop puts to sleep and a start wakes: what it lists, what it saves
+ * and how (annotations.ts), and how status shows it. The stop and start activities
+ * (namespace-actions.ts) know nothing of any kind but through this; a kind to come is a
+ * file that implements it and a line in kinds.ts.
+ *
+ * A sleep saves and changes together: one merge patch writes what the start needs into an
+ * annotation and changes the spec, and the wake restores it and removes the annotation in
+ * one patch, so a crash or retry at any point finds either the saved state or the live one.
+ * Every write carries the resourceVersion it was computed from, so a concurrent change (an
+ * HPA, a person with kubectl) turns into a 409 that is retried on a fresh read rather than
+ * a lost update.
+ *
+ * These patches change spec.replicas (CronJob spec.suspend, HPA spec.minReplicas) and
+ * devenv-scheduler/ annotations and nothing else, which is all k8s/admission-policy.yaml
+ * lets the worker's ServiceAccount change: a write that touched anything more would be
+ * refused by the apiserver (KubernetesPolicyDenied). A new kind needs its fields there too.
+ */
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { CronJobStatus, WorkloadChange, WorkloadStatus } from '../contracts';
+import { call, listAll, statusCode, type PageRequest, type Write } from './apiserver';
+
+/** What a sleep or wake did to one object: a change for the report, or a note for a person. */
+export interface Outcome {
+  change?: WorkloadChange;
+  note?: string;
+}
+
+/** How status shows one object. */
+export type StatusEntry = { workload: WorkloadStatus; failing: boolean } | { cronJob: CronJobStatus };
+
+/** What a sleep or wake is given besides the object. */
+export interface Step {
+  namespace: string;
+  write: Write;
+}
+
+export interface WorkloadKind<T extends { metadata?: V1ObjectMeta } = { metadata?: V1ObjectMeta }> {
+  /** As the apiserver and the reports name it (`Deployment`). */
+  kind: string;
+  /** As messages name a list of them (`Deployments`). */
+  plural: string;
+  /**
+   * `guard`: a kind that could scale a sleeping workload up again (an HPA with minReplicas 0):
+   * changed before the workloads sleep, and restored only after they are awake.
+   */
+  stage: 'guard' | 'workload';
+  /** One page of the namespace's objects of this kind. */
+  list(namespace: string, page: PageRequest): Promise<{ items: T[]; metadata?: { _continue?: string } }>;
+  /**
+   * Whether a listed object takes part in a stop or start, given every excluded object of
+   * the namespace (`Kind/name`). Without it every listed object does, and its sleep or wake
+   * checks on a fresh read whether it is excluded.
+   */
+  managed?(object: T, excluded: ReadonlySet<string>): boolean;
+  sleep(object: T, step: Step): Promise<Outcome>;
+  wake(object: T, step: Step): Promise<Outcome>;
+  /** How status shows it; a kind without it is not listed for status at all. */
+  describe?(object: T): StatusEntry;
+}
+
+/** Every object of the kind in the namespace, a page at a time. */
+export function listKind<T extends { metadata?: V1ObjectMeta }>(kind: WorkloadKind<T>, namespace: string, pageSize: number): Promise<T[]> {
+  return call(`list ${kind.plural} in ${namespace}`, () => listAll(pageSize, (page) => kind.list(namespace, page)));
+}
+
+/** Conflicts retried on a fresh read before the activity fails and Temporal retries it. */
+const CONFLICT_ATTEMPTS = 5;
+
+/** Runs `attempt` on a fresh read after each 409 Conflict; a vanished object counts as nothing to do. */
+export async function withConflictRetry<T>(first: T, read: () => Promise<T>, attempt: (current: T) => Promise<Outcome>): Promise<Outcome> {
+  let current = first;
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt(current);
+    } catch (error) {
+      const code = statusCode(error);
+      if (code === 404) return {};
+      if (code !== 409 || tries >= CONFLICT_ATTEMPTS) throw error;
+      try {
+        current = await read();
+      } catch (readError) {
+        if (statusCode(readError) === 404) return {};
+        throw readError;
+      }
+    }
+  }
+}
