@@ -35,7 +35,7 @@ mkdir -p "$BIN"
 export GOFLAGS="${GOFLAGS:-} -mod=mod"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 export CGO_ENABLED=0
-say "building helm v$HELM_VERSION (go install from the Go module proxy; a few minutes on a fresh 2-core machine)"
+say "building helm v$HELM_VERSION (go install from the Go module proxy; about 5 minutes of CPU time, once)"
 start=$SECONDS
 TMP_BIN="$(mktemp -d "$BIN/.build.XXXXXX")"
 trap 'rm -rf "$TMP_BIN"' EXIT
