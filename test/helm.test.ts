@@ -246,7 +246,7 @@ function readmeSettings(): string[] {
   return [...new Set(settings)];
 }
 
-/** The values table of docs/deploy.md's Helm section: each value's path and the settings it sets. */
+/** The values table of docs/deploy.md's Helm section: each value's path and the settings its row names. */
 function documentedValues(): { path: string; settings: string[] }[] {
   const deploy = readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
   const start = deploy.indexOf('\n## Installing with Helm\n');
@@ -255,9 +255,10 @@ function documentedValues(): { path: string; settings: string[] }[] {
   return section
     .split('\n')
     .filter((line) => /^\| `[a-z][A-Za-z.]*`/.test(line))
-    .map((line) => {
-      const [, value, sets] = line.split('|');
-      return { path: /`([^`]+)`/.exec(value!)![1]!, settings: [...sets!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!) };
+    .flatMap((line) => {
+      const [, values, sets] = line.split('|');
+      const settings = [...sets!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!);
+      return [...values!.matchAll(/`([^`]+)`/g)].map((m) => ({ path: m[1]!, settings }));
     });
 }
 
