@@ -415,6 +415,20 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       assert.deepEqual(ingress.spec.rules.flatMap((r) => r.http.paths.map((p) => `${p.pathType} ${p.path}`)), ['Exact /slack/commands', 'Exact /slack/interactions']);
     });
 
+    it('webhooks without cert-manager: the CA from values in both configurations, the serving certificate from your Secret, nothing of cert-manager', () => {
+      assert.throws(() => render('--set', 'webhook.certManager.enabled=false'), /webhook\.caBundle: the CA of the webhook's certificate/);
+      const caBundle = Buffer.from(servingCertificate('devenv-helm-webhook').ca).toString('base64');
+      const objects = render('--set', `webhook.certManager.enabled=false,webhook.tlsSecretName=my-webhook-tls,webhook.caBundle=${caBundle}`);
+      assert.deepEqual(objects.filter((o) => o.apiVersion!.startsWith('cert-manager.io/')).map(id), []);
+      for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+        const configuration = objects.find((o) => o.kind === kind) as Raw & { webhooks: { clientConfig: { caBundle?: string } }[] };
+        assert.equal(configuration.metadata?.annotations?.['cert-manager.io/inject-ca-from'], undefined, kind);
+        assert.equal(configuration.webhooks[0]!.clientConfig.caBundle, caBundle, kind);
+      }
+      const api = deployments(objects).find((d) => roleOf(d) === 'api')!;
+      assert.equal(api.spec.template.spec.volumes!.find((v) => v.name === 'webhook-tls')?.secret?.secretName, 'my-webhook-tls');
+    });
+
     it('REST-only: no Slack Secret referenced anywhere, no webhook, nothing of cert-manager, DRY_RUN on', () => {
       const objects = examples.get('rest-only')!;
       assert.doesNotMatch(JSON.stringify(objects), /devenv-scheduler-slack|SLACK_(SIGNING_SECRET|BOT_TOKEN|APP_TOKEN)/);

@@ -87,8 +87,9 @@ system:serviceaccount:{{ .Release.Namespace }}:{{ include "devenv-scheduler.work
 {{ .Values.webhook.tlsSecretName | default (printf "%s-webhook-tls" (include "devenv-scheduler.fullname" .)) }}
 {{- end }}
 
+{{/* "off" turns the SDK's metrics off; so does a bare off in a values file, which YAML reads as false. */}}
 {{- define "devenv-scheduler.sdkMetricsOn" -}}
-{{- if ne (toString .Values.ports.sdkMetrics) "off" }}true{{ end }}
+{{- if not (has (toString .Values.ports.sdkMetrics) (list "off" "false")) }}true{{ end }}
 {{- end }}
 
 {{/*
