@@ -270,10 +270,18 @@ function leaves(value: unknown, prefix = ''): string[] {
   return [prefix];
 }
 
+/** Every variable src/config.ts's schema reads (the Temporal connection's beyond it are README's). */
+function schemaSettings(): string[] {
+  const source = readFileSync(path.join(ROOT, 'src', 'config.ts'), 'utf8');
+  const schema = /const schema = z\.object\(\{\n([\s\S]*?)\n\}\)/.exec(source)?.[1];
+  assert.ok(schema, 'src/config.ts: no `const schema = z.object({`');
+  return [...schema.matchAll(/^ {2}([A-Z][A-Z0-9_]+):/gm)].map((m) => m[1]!);
+}
+
 /** Settings an install has no use for: the local Temporal dev server, which needs no TEMPORAL_ADDRESS. */
 const DEV_SERVER_ONLY = ['TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE'];
 /** Set by each Deployment itself. */
-const SET_BY_EACH_DEPLOYMENT = ['SERVICE_ROLE'];
+const SET_BY_EACH_DEPLOYMENT = ['SERVICE_ROLE', 'POD_NAMESPACE'];
 
 describe('Helm chart (charts/devenv-scheduler)', function () {
   this.timeout(120_000);
@@ -343,9 +351,11 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       assert.deepEqual(Object.keys(values.config).filter((key) => !settings.includes(key)), [], 'config keys that are not settings of README.md');
     });
 
-    it('reaches every setting of README.md\'s table from values', () => {
+    it('reaches every setting of README.md\'s table and of src/config.ts from values', () => {
       const reachable = new Set([...Object.keys(values.config), ...documented.flatMap((row) => row.settings), ...DEV_SERVER_ONLY, ...SET_BY_EACH_DEPLOYMENT]);
-      assert.deepEqual(settings.filter((s) => !reachable.has(s)), []);
+      const read = schemaSettings();
+      assert.ok(read.length > 50, `src/config.ts reads ${read.length} settings`);
+      assert.deepEqual([...new Set([...settings, ...read])].filter((s) => !reachable.has(s)), []);
     });
 
     it('sets each of those settings in a container, as the values table says', () => {
