@@ -55,10 +55,12 @@ function helm(args: string[]): string {
   }
 }
 
-/** `helm template` as docs/deploy.md installs it, with extra arguments (--values, --set). */
-function render(...args: string[]): Raw[] {
-  return (yaml.loadAll(helm(['template', RELEASE, CHART, '--namespace', NAMESPACE, ...args])) as (Raw | null)[]).filter((o): o is Raw => o !== null);
+/** `helm template` of a release in a namespace, with extra arguments (--values, --set). */
+function renderAs(release: string, namespace: string, ...args: string[]): Raw[] {
+  return (yaml.loadAll(helm(['template', release, CHART, '--namespace', namespace, ...args])) as (Raw | null)[]).filter((o): o is Raw => o !== null);
 }
+/** As docs/deploy.md installs it. */
+const render = (...args: string[]) => renderAs(RELEASE, NAMESPACE, ...args);
 const exampleValues = (example: Example) => ['--values', path.join(CHART, 'examples', `${example}.yaml`)];
 
 function kustomize(component?: string): Raw[] {
@@ -323,6 +325,36 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
         assertSameObjects(render(...values), kustomize(component));
       });
     }
+
+    it('follows another release name and namespace everywhere: names, the worker\'s username in every policy, the namespaces no webhook is sent and no worker writes in', () => {
+      const objects = renderAs('acme', 'tools', '--set', 'config.SUPPORT_NAMESPACE=acme-support');
+      const prefixed = (o: Raw) => o.metadata!.name!.startsWith('acme-devenv-scheduler') || (o.kind === 'Namespace' && o.metadata!.name === 'acme-support') || o.metadata!.name === 'acme-support-pods';
+      assert.deepEqual(objects.filter((o) => !prefixed(o)).map(id), [], 'every name carries the release');
+      assert.deepEqual([...new Set(objects.map((o) => o.metadata!.namespace).filter(Boolean))].sort(), ['acme-support', 'tools']);
+      const worker = deployments(objects).find((d) => roleOf(d) === 'worker')!;
+      const username = `system:serviceaccount:tools:${(worker.spec.template.spec as Pod & { serviceAccountName: string }).serviceAccountName}`;
+      assert.equal(username, 'system:serviceaccount:tools:acme-devenv-scheduler-worker');
+      const policies = objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & { spec: { matchConditions: { expression: string }[] } })[];
+      assert.equal(policies.length, 4);
+      for (const policy of policies) assert.ok(policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`), id(policy));
+      assert.doesNotMatch(JSON.stringify(objects), /devenv-scheduler:devenv-scheduler|devenv-support|"namespace":"devenv-scheduler"/, 'nothing of the default release is left');
+      type Selector = { matchExpressions: { key: string; operator: string; values: string[] }[] };
+      const binding = (name: string) => objects.find((o) => o.metadata?.name === `acme-devenv-scheduler-worker-${name}` && o.kind === 'ValidatingAdmissionPolicyBinding') as Raw & { spec: { matchResources?: { namespaceSelector: Selector }; paramRef?: unknown } };
+      assert.deepEqual(binding('protected-namespaces').spec.matchResources!.namespaceSelector.matchExpressions[0]!.values, ['kube-system', 'kube-public', 'kube-node-lease', 'tools']);
+      assert.deepEqual(binding('support-pods').spec.paramRef, { name: 'acme-devenv-scheduler-config', namespace: 'tools', parameterNotFoundAction: 'Deny' });
+      for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+        const configuration = objects.find((o) => o.kind === kind) as Raw & { webhooks: { clientConfig: { service: { name: string; namespace: string } }; namespaceSelector: Selector }[] };
+        const [webhook] = configuration.webhooks;
+        assert.deepEqual(webhook!.namespaceSelector.matchExpressions[0]!.values, ['kube-system', 'kube-public', 'kube-node-lease', 'tools', 'acme-support'], kind);
+        assert.deepEqual([webhook!.clientConfig.service.namespace, webhook!.clientConfig.service.name], ['tools', 'acme-devenv-scheduler'], kind);
+        assert.equal(configuration.metadata!.annotations!['cert-manager.io/inject-ca-from'], 'tools/acme-devenv-scheduler-webhook', kind);
+      }
+      const certificate = objects.find((o) => o.kind === 'Certificate') as Raw & { spec: { dnsNames: string[] } };
+      assert.deepEqual(certificate.spec.dnsNames, ['acme-devenv-scheduler.tools.svc', 'acme-devenv-scheduler.tools.svc.cluster.local']);
+      const { config } = started(objects).get('worker')!;
+      assert.equal(config.support.namespace, 'acme-support');
+      assert.deepEqual([...config.enrolment.systemNamespaces].sort(), ['acme-support', 'kube-node-lease', 'kube-public', 'kube-system', 'tools']);
+    });
 
     it('keeps the dashboard and the alert rules of k8s/monitoring as they are there', () => {
       const dashboard = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as unknown;
