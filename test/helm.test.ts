@@ -2,12 +2,13 @@
  * The Helm chart (charts/devenv-scheduler), rendered by the real helm that
  * scripts/setup-helm.sh builds once from the Go module proxy: linted; compared object by
  * object with `kustomize build k8s/` (and each of k8s/'s components with the values that
- * stand for it), so the two ways to install cannot drift apart; its values kept in step
- * with README.md's configuration table and the values table of docs/deploy.md; the
- * example values sets (Temporal Cloud with Socket Mode, mTLS with cert-manager, a
- * REST-only trial) checked for what each is for; and every object each renders submitted
- * to the test kube-apiserver with a server-side dry run and strict field validation, as
- * test/manifests.test.ts does for k8s/.
+ * stand for it), so the two ways to install cannot drift apart; rendered under another
+ * release name and namespace, which every name, policy and selector follows; its values
+ * kept in step with README.md's configuration table, src/config.ts and the values table
+ * of docs/deploy.md; the example values sets (Temporal Cloud with Socket Mode, mTLS with
+ * cert-manager, a REST-only trial) checked for what each is for; and every object each
+ * renders submitted to the test kube-apiserver with a server-side dry run and strict field
+ * validation, as test/manifests.test.ts does for k8s/.
  *
  * On the apiserver it creates the vendored cert-manager and Prometheus Operator CRDs and
  * server-side-applies the release namespace (labelled as docs/deploy.md says) and the
