@@ -30,8 +30,8 @@ mkdir -p "$BIN"
 
 # As in setup-kustomize.sh: -mod=mod lets go resolve from the proxy (checked against the
 # checksum database as configured on this machine), -p 2 fits a 2-core machine, and the
-# version is stamped the way helm's own Makefile does for a tagged release, so
-# `helm version` tells the truth (a plain `go install` would print "v4.3" with no patch).
+# version is stamped (and cgo left off) the way helm's own Makefile builds a tagged
+# release, so `helm version` tells the truth (a plain `go install` would print "v4.3").
 export GOFLAGS="${GOFLAGS:-} -mod=mod"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 export CGO_ENABLED=0
