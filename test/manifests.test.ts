@@ -18,22 +18,16 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire, isBuiltin } from 'node:module';
+import { isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
-  createConfiguration,
-  HttpMethod,
-  KubernetesObjectApi,
   loadAllYaml,
   PatchStrategy,
-  ServerConfiguration,
-  type KubeConfig,
   type KubernetesObject,
   type V1ConfigMap,
   type V1Container,
-  type V1CustomResourceDefinition,
   type V1Deployment,
   type V1NetworkPolicy,
   type V1PodDisruptionBudget,
@@ -45,9 +39,9 @@ import type { AllActivities } from '../src/activities/contracts';
 import { createMetrics } from '../src/api/metrics';
 import { loadConfig } from '../src/config';
 import { shutdownBudgetMs } from '../src/shutdown';
-import { cacheDir } from '../src/temporal/binaries';
 import { imageRuntime } from './support/dockerfile';
 import { testCluster, type TestCluster } from './support/kube';
+import { createVendoredCrds, describeError, id, strictApi, toolBinary, yaml, type Raw } from './support/manifests';
 import { recordingActivities } from './support/recording-activities';
 import { devServerEnv, uniqueTaskQueue } from './support/temporal';
 
@@ -55,65 +49,9 @@ const ROOT = path.join(__dirname, '..');
 const K8S = path.join(ROOT, 'k8s');
 const FIELD_MANAGER = 'devenv-manifests-test';
 
-// The YAML parser client-node itself uses, for the objects exactly as written:
-// loadAllYaml maps them onto typed models, which drops any field a model does not have.
-const yaml = createRequire(require.resolve('@kubernetes/client-node'))('js-yaml') as { loadAll(text: string): unknown[] };
-
-type Raw = KubernetesObject & Record<string, unknown>;
-
-/** The pinned version lives in the setup script only; the binary is where it puts it. */
-function kustomizeBinary(): string {
-  if (process.env.KUSTOMIZE_PATH) return process.env.KUSTOMIZE_PATH;
-  const script = readFileSync(path.join(ROOT, 'scripts/setup-kustomize.sh'), 'utf8');
-  const version = /^KUSTOMIZE_VERSION="([^"]+)"/m.exec(script)?.[1];
-  if (!version) throw new Error('scripts/setup-kustomize.sh: KUSTOMIZE_VERSION not found');
-  const file = path.join(cacheDir(), `kustomize-${version}`, 'bin', 'kustomize');
-  if (!existsSync(file)) throw new Error(`${file} not found: run scripts/setup-kustomize.sh (or set KUSTOMIZE_PATH)`);
-  return file;
-}
-
-const id = (o: KubernetesObject) => `${o.kind}/${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name}`;
 /** Typed models are class instances: compare their content. */
 const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 const RBAC_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']);
-
-/** An ApiException's status and message, or the error as it is. */
-function describeError(error: unknown): { code?: number; message: string } {
-  const { code, body } = error as { code?: number; body?: unknown };
-  if (code === undefined) return { message: String(error) };
-  let message = typeof body === 'string' ? body : JSON.stringify(body);
-  try {
-    message = (JSON.parse(message) as { message?: string }).message ?? message;
-  } catch {
-    // not JSON: keep it as it came
-  }
-  return { code, message };
-}
-
-/**
- * A KubernetesObjectApi that sends `object` exactly as written (its typed serializer
- * would drop unknown fields) and asks the apiserver for strict field validation.
- */
-function strictApi(kubeConfig: KubeConfig, server: string, object: Raw): KubernetesObjectApi {
-  return new KubernetesObjectApi(
-    createConfiguration({
-      baseServer: new ServerConfiguration(server, {}),
-      authMethods: { default: kubeConfig },
-      promiseMiddleware: [
-        {
-          pre: async (context) => {
-            if (context.getHttpMethod() !== HttpMethod.GET) {
-              context.setQueryParam('fieldValidation', 'Strict');
-              context.setBody(JSON.stringify(object));
-            }
-            return context;
-          },
-          post: async (response) => response,
-        },
-      ],
-    }),
-  );
-}
 
 /**
  * k8s/monitoring: the PodMonitor scrapes named ports of both Deployments' pods, and every
@@ -167,7 +105,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
   const deployments = () => typed.filter((o): o is V1Deployment => o.kind === 'Deployment');
 
   before(function () {
-    const rendered = execFileSync(kustomizeBinary(), ['build', K8S], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const rendered = execFileSync(toolBinary('kustomize'), ['build', K8S], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     raw = yaml.loadAll(rendered) as Raw[];
     typed = loadAllYaml(rendered) as KubernetesObject[];
   });
@@ -539,22 +477,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
     before(async function () {
       this.timeout(180_000);
       cluster = await testCluster();
-      const crds = ['cert-manager-crds.yaml', 'prometheus-operator-crds.yaml'].flatMap((file) => yaml.loadAll(readFileSync(path.join(__dirname, 'fixtures', file), 'utf8')) as Raw[]);
-      for (const crd of crds) {
-        await api(crd).create(crd).catch((error: unknown) => {
-          if (describeError(error).code !== 409) throw error;
-        });
-      }
-      const plain = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
-      const deadline = Date.now() + 30_000;
-      for (const crd of crds) {
-        for (;;) {
-          const current = (await plain.read({ apiVersion: crd.apiVersion!, kind: crd.kind!, metadata: { name: crd.metadata!.name! } })) as V1CustomResourceDefinition;
-          if (current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-          if (Date.now() > deadline) assert.fail(`${crd.metadata!.name} not established`);
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
-      }
+      await createVendoredCrds(cluster.kubeConfig, cluster.server);
       // The namespaces for real: namespaced objects can be dry-run created only inside one.
       for (const namespace of raw.filter((o) => o.kind === 'Namespace')) {
         await api(namespace).patch(namespace, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
@@ -591,7 +514,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
           path.join(overlay, 'kustomization.yaml'),
           `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${path.relative(overlay, K8S)}\ncomponents:\n  - ${path.relative(overlay, path.join(K8S, component))}\n`,
         );
-        const rendered = execFileSync(kustomizeBinary(), ['build', '--load-restrictor', 'LoadRestrictionsNone', overlay], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        const rendered = execFileSync(toolBinary('kustomize'), ['build', '--load-restrictor', 'LoadRestrictionsNone', overlay], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
         const objects = yaml.loadAll(rendered) as Raw[];
         const deployments = (loadAllYaml(rendered) as KubernetesObject[]).filter((o): o is V1Deployment => o.kind === 'Deployment');
         assert.deepEqual(deployments.map((d) => d.metadata?.name).sort(), ['devenv-scheduler-api', 'devenv-scheduler-worker']);
