@@ -6,7 +6,7 @@
  * uid the review gives it. What is measured is the webhook and Temporal, not an apiserver.
  */
 import { createHash } from 'node:crypto';
-import type { StoredNamespace } from '../../src/activities/kubernetes/namespaces';
+import type { StoredNamespace } from '../../src/activities/contracts';
 
 /** The uid of a benchmark namespace: the same in the review and in the stand-in. */
 export function benchNamespaceUid(name: string): string {

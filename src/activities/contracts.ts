@@ -322,3 +322,17 @@ export interface AwsActivities {
 
 /** Every activity the worker registers, for the workflows to call. */
 export type AllActivities = EnvironmentActivities & KubernetesActivities & SchedulerActivities & AwsActivities & EnrolmentActivities;
+
+/** A namespace as enrolment sees it. */
+export interface NamespaceInfo {
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** Being deleted: its environment retires rather than starts. */
+  terminating: boolean;
+}
+
+/** A namespace as the apiserver stores it, with its uid: the admission webhook checks that it is the one a review is about. */
+export interface StoredNamespace extends NamespaceInfo {
+  uid: string | undefined;
+}

@@ -29,7 +29,7 @@ import Router from '@koa/router';
 import pLimit from 'p-limit';
 import getRawBody from 'raw-body';
 import { z } from 'zod';
-import type { StoredNamespace } from '../activities/kubernetes/namespaces';
+import type { StoredNamespace } from '../activities/contracts';
 import { carryOut, type Enrolment } from '../client/enrolment';
 import { labelPatch, planNamespace, POLICY_ANNOTATIONS, policyFor, SCHEDULER_LABEL, type Decision } from '../domain/enrolment';
 import { samePolicy } from '../domain/shutdown-policy';

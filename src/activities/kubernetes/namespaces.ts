@@ -6,23 +6,10 @@
 import { CoreV1Api, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { Failure } from '../../domain/failures';
+import type { NamespaceInfo, StoredNamespace } from '../contracts';
 import type { Logger } from '../../logger';
 import { SLACK_CHANNEL_ANNOTATION } from '../../slack/ids';
 import { call, listAll, statusCode } from './apiserver';
-
-/** A namespace as enrolment sees it. */
-export interface NamespaceInfo {
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  /** Being deleted: its environment retires rather than starts. */
-  terminating: boolean;
-}
-
-/** A namespace as the apiserver stores it, with its uid: the admission webhook checks that it is the one a review is about. */
-export interface StoredNamespace extends NamespaceInfo {
-  uid: string | undefined;
-}
 
 /** How a namespace is to terminate: being deleted (a deletionTimestamp, or phase Terminating). */
 function terminating(ns: V1Namespace): boolean {
