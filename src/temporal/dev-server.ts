@@ -99,6 +99,7 @@ export async function startDevServer(settings: DevServerSettings): Promise<DevSe
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (child.exitCode !== null) {
+      if (/can't set UI port/.test(stderr)) throw new ConfigError([`TEMPORAL_UI_PORT=${settings.uiPort}: in use by another process; set TEMPORAL_UI_PORT to a free port`]);
       throw new Error(`Temporal dev server exited with code ${child.exitCode} before it was ready:\n${stderr.trim()}`);
     }
     try {
