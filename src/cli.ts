@@ -9,9 +9,11 @@
  * settings, 3 no such environment or support pod, 4 refused (e.g. prolongating a stopped one),
  * 5 still in progress (start, stop or prolongate not done within COMMAND_WAIT_SECONDS; it goes on).
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client } from '@temporalio/client';
+import { Client, WorkflowFailedError } from '@temporalio/client';
 import { formatCommand, helpLines, parseCommand, type Command } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { formatMinutes } from './domain/duration';
@@ -19,6 +21,7 @@ import { createEnvironments, InProgressError, OperationError, type Environments,
 import { connectClient } from './temporal/connection';
 import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
+import { describeInstant, describeShutdown } from './domain/time-display';
 import { configuredAwsSettings, loadKubeConfig } from './activities';
 import { ensureInventoryTable } from './activities/aws';
 import type { ReconcileReport } from './activities/contracts';
@@ -28,7 +31,8 @@ import { createLogger } from './logger';
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, refused: 4, inProgress: 5 } as const;
 
 const USAGE = [
-  'usage: devenv [--json] <command>',
+  'usage: devenv [--json] <command>       (--json: the outcome, or the error, as JSON on stdout)',
+  '       devenv --version',
   '',
   ...helpLines('devenv'),
   'devenv schedules ensure              create or update the Temporal Schedules from the settings',
@@ -36,50 +40,73 @@ const USAGE = [
   'devenv reconcile --dry-run           say what reconcile would do to each namespace, and why, changing nothing',
   'devenv aws create-table              create the DynamoDB inventory table (INVENTORY_TABLE) if it is missing',
   '',
-  'Temporal: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TASK_QUEUE; TLS, mTLS and API keys as for the',
+  'Temporal: TEMPORAL_ADDRESS (default 127.0.0.1:TEMPORAL_DEV_PORT, npm start\'s dev server), TEMPORAL_NAMESPACE, TASK_QUEUE; TLS, mTLS and API keys as for the',
   'temporal CLI: TEMPORAL_TLS_*, TEMPORAL_API_KEY, or a temporal.toml profile (TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE).',
   'start, stop and prolongate wait up to COMMAND_WAIT_SECONDS (default 20), then exit 5 if still in progress.',
 ].join('\n');
 
-class UsageError extends Error {}
+/** A command or option that does not fit; `usage`, the commands that would (none given: all of them). */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage?: string[],
+  ) {
+    super(message);
+  }
+}
+
+/** `--json` is never a word of a command, so it may come anywhere: `devenv list --json` as well as `devenv --json list`. */
+const wantsJson = (argv: string[]): boolean => argv.includes('--json');
+
+function version(): string {
+  const manifest = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return manifest.version;
+}
 
 async function run(argv: string[], out: (line: string) => void): Promise<number> {
-  // Options come before the command, so `prolongate dev1 for -3h` reaches the parser (and its clear refusal) intact.
-  const firstWord = argv.findIndex((arg) => !arg.startsWith('-'));
-  const flags = firstWord === -1 ? argv : argv.slice(0, firstWord);
-  let values: { json?: boolean; help?: boolean; 'dry-run'?: boolean };
+  const json = wantsJson(argv);
+  const words = argv.filter((arg) => arg !== '--json');
+  // Other options come before the command, so `prolongate dev1 for -3h` reaches the parser (and its clear refusal) intact.
+  const firstWord = words.findIndex((arg) => !arg.startsWith('-'));
+  const flags = firstWord === -1 ? words : words.slice(0, firstWord);
+  let values: { help?: boolean; version?: boolean; 'dry-run'?: boolean };
   try {
-    ({ values } = parseArgs({ args: flags, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, 'dry-run': { type: 'boolean' } } }));
+    ({ values } = parseArgs({ args: flags, options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' }, 'dry-run': { type: 'boolean' } } }));
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+    throw new UsageError((err as Error).message);
   }
-  let text = firstWord === -1 ? '' : argv.slice(firstWord).join(' ');
+  if (values.version) {
+    out(json ? JSON.stringify({ version: version() }) : `devenv ${version()}`);
+    return EXIT.ok;
+  }
+  let text = firstWord === -1 ? '' : words.slice(firstWord).join(' ');
   // `devenv reconcile --dry-run` as well as `devenv --dry-run reconcile`.
   const dryRun = values['dry-run'] === true || text === 'reconcile --dry-run';
   if (text === 'reconcile --dry-run') text = 'reconcile';
-  if (dryRun && text !== 'reconcile') throw new UsageError(`--dry-run is for \`devenv reconcile\` only\n${USAGE}`);
+  if (dryRun && text !== 'reconcile') throw new UsageError('--dry-run is for `devenv reconcile` only');
   if (values.help || text === '' || text === 'help') {
     out(USAGE);
     return text === '' && !values.help ? EXIT.usage : EXIT.ok;
   }
-  const config = loadConfig();
+  // The CLI's settings alone: a service-only one (a Slack token without its channel) is the service's to refuse.
+  const config = loadConfig(process.env, { for: 'cli' });
   if (text === 'aws create-table') {
     const result = await ensureInventoryTable(configuredAwsSettings(config, createLogger(config.logLevel)), { create: true });
     const human = { disabled: 'AWS is off (AWS_REGIONS unset): no table needed', exists: `table ${config.aws.inventoryTable} exists`, created: `table ${config.aws.inventoryTable} created` };
-    out(values.json ? JSON.stringify({ table: config.aws.inventoryTable, result }) : human[result]);
+    out(json ? JSON.stringify({ table: config.aws.inventoryTable, result }) : human[result]);
     return EXIT.ok;
   }
   const ops = text === 'schedules ensure' || text === 'reconcile';
   // A mistyped command is told at once, without waiting for Temporal.
   const parsed = ops ? undefined : parseCommand(text, { supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES) });
-  if (parsed && !parsed.ok) throw new UsageError(`${parsed.error}\nusage: ${parsed.usage.map((u) => u.replace(/^\/devenv/, 'devenv')).join('\n       ')}`);
+  if (parsed && !parsed.ok) throw new UsageError(asCli(parsed.error), parsed.usage.map(asCli));
 
   // No cluster named: the local dev server of `npm start`, in plaintext.
   const address = config.temporal.address ?? `127.0.0.1:${config.temporal.devServerPort}`;
   const connection = await connectClient(address, config.temporal.address ? config.temporal.connection : {}, 5000);
   try {
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    const print = (human: string, data: unknown) => out(values.json ? JSON.stringify(data, null, 2) : human);
+    const print = (human: string, data: unknown) => out(json ? JSON.stringify(data, null, 2) : human);
 
     if (text === 'schedules ensure') {
       const results = await ensureSchedules(client, config);
@@ -104,6 +131,12 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
   }
 }
 
+/** The parser speaks Slack's grammar (`/devenv start dev1`); here the command is `devenv start dev1`. */
+const asCli = (text: string): string => text.replace(/\/devenv\b/g, 'devenv');
+
+/** An instant as `status` and Slack say it ("tomorrow 00:24 UTC"), in the environment's zone. */
+const describeAt = (iso: string, timeZone: string): string => describeInstant(new Date(iso), new Date(), timeZone);
+
 /** Prints the outcome; returns an exit code other than 0 where the outcome needs one. */
 async function execute(command: Command, environments: Environments, config: Config, print: (human: string, data: unknown) => void): Promise<number | void> {
   const by = `cli:${operatorName()}`;
@@ -112,16 +145,23 @@ async function execute(command: Command, environments: Environments, config: Con
       return print(USAGE, helpLines('devenv'));
     case 'list': {
       const all = await environments.list();
-      const rows = all.map((e) => `${e.namespace.padEnd(30)} ${e.phase.padEnd(9)} ${e.enabled ? '' : '(scheduler off) '}${e.nextShutdown ? `shuts down ${e.nextShutdown}` : ''}`);
+      const now = new Date();
+      // A stopping environment's shutdown is under way, not ahead.
+      const shutdown = (e: (typeof all)[number]) =>
+        e.nextShutdown && e.phase !== 'stopping' ? `shuts down ${describeShutdown(new Date(e.nextShutdown), now, e.policy?.timeZone ?? config.policy.timeZone)}` : '';
+      const rows = all.map((e) => `${e.namespace.padEnd(30)} ${e.phase.padEnd(9)} ${e.enabled ? '' : '(scheduler off) '}${shutdown(e)}`.trimEnd());
       return print(rows.length ? rows.join('\n') : 'no environments are enrolled', all);
     }
     case 'status': {
       const s = await environments.status(command.namespace);
-      const last = s.lastAction ? `${s.lastAction.action} by ${s.lastAction.by} at ${s.lastAction.at}${s.lastAction.detail ? ` (${s.lastAction.detail})` : ''}` : 'none';
+      const last = s.lastAction
+        ? `${s.lastAction.action} by ${s.lastAction.by} ${describeAt(s.lastAction.at, s.policy.timeZone)}${s.lastAction.detail ? ` (${s.lastAction.detail})` : ''}`
+        : 'none';
+      const next = s.phase === 'stopping' ? 'none (stopping now)' : `${s.shutdownDescription ?? 'none'}${s.prolongedMinutes ? ` (prolonged ${formatMinutes(s.prolongedMinutes)})` : ''}`;
       return print(
         [
           `${s.namespace}: ${s.phase}${s.enabled ? '' : ' (scheduler disabled)'}`,
-          `next shutdown: ${s.shutdownDescription ?? 'none'}${s.prolongedMinutes ? ` (prolonged ${formatMinutes(s.prolongedMinutes)})` : ''}`,
+          `next shutdown: ${next}`,
           `last action: ${last}`,
           ...(s.problems ?? []).map((p) => `problem: ${p.detail}`),
         ].join('\n'),
@@ -236,23 +276,39 @@ export function formatReconcileReport(report: ReconcileReport): string {
   ].join('\n');
 }
 
+/**
+ * The innermost cause's message: a failed workflow says only "Workflow execution failed",
+ * its activity "Activity task failed"; what went wrong is at the end of the chain.
+ */
+function rootCause(err: Error): string {
+  let cause: unknown = err;
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+  return (cause as Error).message;
+}
+
 /** The exit code for a failure, and what to tell the operator. */
-function describeFailure(err: unknown): { code: number; message: string } {
-  if (err instanceof UsageError || err instanceof ConfigError) return { code: EXIT.usage, message: err.message };
+function describeFailure(err: unknown): { code: number; message: string; usage?: string[] } {
+  if (err instanceof UsageError) return { code: EXIT.usage, message: err.message, usage: err.usage ?? helpLines('devenv') };
+  if (err instanceof ConfigError) return { code: EXIT.usage, message: err.message };
   if (err instanceof OperationError) {
     const notFound = err.kind === 'unknown-environment' || err.kind === 'unknown-support-pod' || err.kind === 'retired';
     return { code: notFound ? EXIT.notFound : EXIT.refused, message: err.message };
   }
-  return { code: EXIT.failed, message: `devenv: ${err instanceof Error ? err.message : String(err)}` };
+  if (err instanceof WorkflowFailedError) return { code: EXIT.failed, message: `${err.message}: ${rootCause(err)}` };
+  return { code: EXIT.failed, message: err instanceof Error ? err.message : String(err) };
 }
 
-/** Runs `devenv` with the process's arguments and exits with its code. */
+/** Runs `devenv` with the process's arguments and exits with its code. With --json a failure, too, is JSON on stdout. */
 export function main(): void {
-  run(process.argv.slice(2), (line) => console.log(line)).then(
+  const argv = process.argv.slice(2);
+  run(argv, (line) => console.log(line)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      const { code, message } = describeFailure(err);
-      console.error(message);
+      const { code, message, usage } = describeFailure(err);
+      if (wantsJson(argv)) console.log(JSON.stringify({ error: message, exitCode: code, ...(usage ? { usage } : {}) }, null, 2));
+      else if (code === EXIT.failed) console.error(`devenv: ${message}`);
+      else if (err instanceof UsageError) console.error(err.usage ? `${message}\nusage: ${usage!.join('\n       ')}` : `${message}\n${USAGE}`);
+      else console.error(message);
       process.exit(code);
     },
   );

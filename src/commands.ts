@@ -253,7 +253,9 @@ export function parseCommand(text: string, options: ParseOptions = {}): ParseRes
   });
   const nearest = candidates.filter(({ distance }) => distance <= 2).sort((a, b) => a.distance - b.distance)[0]?.spec;
   if (nearest) {
-    return { ok: false, error: `"${tokens[0]}" is not a command; did you mean \`${nearest.name.split(' ')[0]}\`?`, usage: usageFor(nearest.name), nearest: nearest.name };
+    // The whole command with the word corrected, so it can be copied as it stands.
+    const corrected = ['/devenv', nearest.name.split(' ')[0], ...tokens.slice(1)].join(' ');
+    return { ok: false, error: `"${tokens[0]}" is not a command; did you mean \`${corrected}\`?`, usage: usageFor(nearest.name), nearest: nearest.name };
   }
   return { ok: false, error: `"${tokens[0]}" is not a command`, usage: helpLines() };
 }

@@ -257,7 +257,7 @@ const namespacePatterns = z.string().transform((text, ctx) => {
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 
-const schema = z.object({
+const fields = z.object({
   SHUTDOWN_TIME: clockTime.default('19:00'),
   TIME_ZONE: timeZone.default('UTC'),
   WORKING_DAYS: weekdayList.default(['Mon', 'Tue', 'Wed', 'Thu', 'Fri']),
@@ -335,8 +335,10 @@ const schema = z.object({
   SLACK_RESPONSE_URL_ORIGINS: responseUrlOrigins.default(['https://hooks.slack.com']),
   DRY_RUN: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-}).superRefine((c, ctx) => {
-  // A warning with nowhere to go would be lost for every namespace without its own channel.
+});
+
+/** The service's settings together: each pair and cross-reference the API, the webhook or Slack would otherwise trip over at run time. */
+const serviceSchema = fields.superRefine((c, ctx) => {
   if (Boolean(c.WEBHOOK_TLS_CERT) !== Boolean(c.WEBHOOK_TLS_KEY)) {
     const missing = c.WEBHOOK_TLS_CERT ? 'WEBHOOK_TLS_KEY' : 'WEBHOOK_TLS_CERT';
     ctx.addIssue({ code: 'custom', path: [missing], message: 'the webhook needs both WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY (files of a mounted Secret)' });
@@ -344,6 +346,7 @@ const schema = z.object({
   if (c.WEBHOOK_CLIENT_NAMES?.length && !c.WEBHOOK_CLIENT_CA) {
     ctx.addIssue({ code: 'custom', path: ['WEBHOOK_CLIENT_CA'], message: 'is required with WEBHOOK_CLIENT_NAMES: the CA that signed the apiserver\'s webhook client certificate' });
   }
+  // A warning with nowhere to go would be lost for every namespace without its own channel.
   if (c.SLACK_BOT_TOKEN && !c.SLACK_DEFAULT_CHANNEL) {
     ctx.addIssue({ code: 'custom', path: ['SLACK_DEFAULT_CHANNEL'], message: 'is required with SLACK_BOT_TOKEN: the channel for environments without their own' });
   }
@@ -357,6 +360,13 @@ const schema = z.object({
     ctx.addIssue({ code: 'custom', path: ['API_SUPPORT_ADMINS'], message: `names no API_TOKENS entry: ${unknown.join(', ')} (support admins are control tokens, by name)` });
   }
 });
+
+/**
+ * Read by the API, the webhook, Slack or the worker, never by the `devenv` CLI: the CLI
+ * treats them as unset, so an operator's shell with the service's Slack token in it (and
+ * not its default channel) can still run `devenv status`.
+ */
+const SERVICE_ONLY_SETTINGS = /^(SLACK_.*|WEBHOOK_.*|API_TOKENS|API_READ_TOKENS|API_SUPPORT_ADMINS|API_PORT|SUPPORT_MAX_SIZE|SUPPORT_MAX_PODS_PER_USER|SERVICE_ROLE|WORKER_.*|WORKFLOW_CACHE_SIZE)$/;
 
 /** Their values never appear in an error message, which may end up in a log. */
 const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'API_TOKENS', 'API_READ_TOKENS', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_KEY_DATA']);
@@ -455,10 +465,15 @@ export class ConfigError extends Error {
   }
 }
 
-/** Empty strings count as unset so that `FOO=` in a .env file falls back to the default. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
-  const result = schema.safeParse(present);
+/**
+ * Empty strings count as unset so that `FOO=` in a .env file falls back to the default.
+ * `for: 'cli'` checks what the CLI reads alone; the service's own settings are left at their defaults.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader = 'service' }: { for?: 'service' | 'cli' } = {}): Config {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => value !== undefined && value.trim() !== '' && !(reader === 'cli' && SERVICE_ONLY_SETTINGS.test(name))),
+  );
+  const result = (reader === 'cli' ? fields : serviceSchema).safeParse(present);
   // The connection to Temporal: TEMPORAL_* variables and temporal.toml profiles, as Temporal's CLI reads them. Its messages never hold a secret.
   const temporal = loadTemporalProfile(present as Record<string, string>);
   const problems = [

@@ -29,6 +29,7 @@ import { createEnvironments, type SupportPolicy } from './environments';
 import { createLogger, type Logger } from './logger';
 import { connectClient, connectNative, TemporalConnectError } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
+import { sdkLogger } from './temporal/sdk-logger';
 import { httpCloseTimeoutMs } from './shutdown';
 import { ensureSchedules, RECONCILE_SCHEDULE_ID, registerSearchAttributes } from './temporal/setup';
 import { createWorker } from './worker';
@@ -41,15 +42,21 @@ const cleanUpOnFailure: (() => Promise<void>)[] = [];
 const OVERDUE_AFTER_MS = 5 * 60_000;
 
 async function main(config: Config, logger: Logger): Promise<void> {
-  // main owns SIGINT/SIGTERM (below), so the API and webhook stop before the worker drains.
-  Runtime.install({
-    shutdownSignals: [],
-    telemetryOptions: {
-      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) },
-      // The SDK's own figures (workflow and activity task latencies, failures, polls) on their own port.
-      ...(config.temporal.metricsPort !== undefined ? { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.temporal.metricsPort}` } } } : {}),
-    },
-  });
+  try {
+    // main owns SIGINT/SIGTERM (below), so the API and webhook stop before the worker drains.
+    Runtime.install({
+      shutdownSignals: [],
+      logger: sdkLogger(logger),
+      telemetryOptions: {
+        logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) },
+        // The SDK's own figures (workflow and activity task latencies, failures, polls) on their own port.
+        ...(config.temporal.metricsPort !== undefined ? { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.temporal.metricsPort}` } } } : {}),
+      },
+    });
+  } catch (err) {
+    // The usual cause is a second `npm start` on this machine, whose first holds the port.
+    throw new ConfigError([`TEMPORAL_METRICS_PORT=${config.temporal.metricsPort}: ${(err as Error).message}; set TEMPORAL_METRICS_PORT to a free port, or to off`]);
+  }
   const runsWorker = config.role !== 'api';
   const servesUsers = config.role !== 'worker';
 
@@ -66,7 +73,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   let devServer: DevServer | undefined;
   let address = config.temporal.address;
   if (!address) {
-    logger.info('TEMPORAL_ADDRESS not set (nor a temporal.toml profile with an address): starting a local Temporal dev server');
+    logger.info('TEMPORAL_ADDRESS not set (nor a temporal.toml profile with an address): the local Temporal dev server on TEMPORAL_DEV_PORT');
     devServer = await startDevServer({
       port: config.temporal.devServerPort,
       uiPort: config.temporal.uiPort,
@@ -80,12 +87,17 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const { namespace, taskQueue } = config.temporal;
   // The local dev server speaks plaintext; TLS and API keys are for a cluster (config.ts refuses them without an address).
   const remote = devServer ? {} : config.temporal.connection;
-  const security = devServer ? 'local dev server' : config.temporal.security;
+  const security = !devServer
+    ? config.temporal.security
+    : devServer.startedHere
+      ? 'local dev server'
+      : 'a Temporal already listening on TEMPORAL_DEV_PORT, joined: not started here, and left running when this process stops';
 
   // A certificate, server or API key refused ends the start here, with one line saying why (main's catch).
   const connection = await connectClient(address, remote);
   const client = new Client({ connection, namespace });
-  if (!devServer) await registerSearchAttributes(connection, namespace);
+  // A dev server started here has them from its flags; one found on the port may not.
+  if (!devServer?.startedHere) await registerSearchAttributes(connection, namespace);
 
   // Counts of environments come from the worker role alone, so that a sum over every pod counts each environment once.
   const environments = createEnvironments(client);
@@ -136,7 +148,10 @@ async function main(config: Config, logger: Logger): Promise<void> {
       })
     : undefined;
   const app = createApi({ client, logger, metrics, routers: [rest, slack].filter((r) => r !== undefined) });
-  const api = await listenApi(app, { port: config.apiPort, closeTimeoutMs: httpCloseTimeoutMs(config) });
+  const api = await listenApi(app, { port: config.apiPort, closeTimeoutMs: httpCloseTimeoutMs(config) }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE') throw new ConfigError([`API_PORT=${config.apiPort}: in use by another process; set API_PORT to a free port`]);
+    throw err;
+  });
   const apiPort = api.port;
 
   const { tlsCert, tlsKey } = config.webhook;
@@ -172,7 +187,9 @@ async function main(config: Config, logger: Logger): Promise<void> {
       temporalSecurity: security,
       ...(config.temporal.profileSource ? { temporalProfile: config.temporal.profileSource } : {}),
       ...(clusterName ? { cluster: clusterName } : {}),
-      ...(devServer ? { temporalWebUi: devServer.uiUrl } : {}),
+      ...(devServer?.uiUrl ? { temporalWebUi: devServer.uiUrl } : {}),
+      ...(kubeSource ? { kubernetesContext: kubeConfig.getCurrentContext() } : {}),
+      dryRun: config.dryRun,
       taskQueue,
       api: `http://127.0.0.1:${apiPort}`,
       schedules,
@@ -187,8 +204,13 @@ async function main(config: Config, logger: Logger): Promise<void> {
     [
       '',
       `  Temporal      ${address} (namespace ${namespace}${clusterName ? `, cluster ${clusterName}: ids ${clusterName}/...` : ''}), ${security}${!devServer && config.temporal.profileSource ? `; ${config.temporal.profileSource}` : ''}`,
-      ...(devServer ? [`  Temporal UI   ${devServer.uiUrl}`] : []),
+      ...(devServer?.uiUrl ? [`  Temporal UI   ${devServer.uiUrl}`] : []),
       `  Kubernetes    ${kubernetesLine(kubeSource, kubeConfig, probed)}`,
+      `  Dry run       ${
+        config.dryRun
+          ? 'on (DRY_RUN=true): nothing in Kubernetes or AWS is changed; stops, starts, the reconciler and the webhook log what they would do'
+          : 'off: stops, starts and enrolment change the cluster (DRY_RUN=true only logs them)'
+      }`,
       `  Worker        ${runsWorker ? `task queue ${taskQueue}` : 'not in this process (SERVICE_ROLE=api)'}`,
       ...(runsWorker ? [`  AWS           ${config.aws.regions.length ? config.aws.regions.join(', ') : 'off (set AWS_REGIONS)'}`] : []),
       `  API           http://127.0.0.1:${apiPort}  (/healthz, /readyz, /metrics)`,
@@ -276,7 +298,7 @@ function kubeConfigSource(): string | undefined {
 function kubernetesLine(source: string | undefined, kubeConfig: KubeConfig, probed: ClusterProbe | undefined): string {
   if (!source) return 'no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config); set KUBECONFIG to a cluster\'s kubeconfig (kind, minikube, k3d or your own) and start again';
   if (!probed?.reachable) {
-    return `no cluster reachable at ${probed?.server} (${probed?.reason}, from ${source}); start it, or set KUBECONFIG to another (kubectl config get-contexts), and start again`;
+    return `no cluster reachable at ${probed?.server} (${probed?.reason}, context ${kubeConfig.getCurrentContext()} from ${source}); start it, or set KUBECONFIG to another (kubectl config get-contexts), and start again`;
   }
   return `${probed.server} (context ${kubeConfig.getCurrentContext()}, ${probed.version})`;
 }

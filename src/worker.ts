@@ -50,8 +50,9 @@ export const WORKFLOW_BUNDLE_OPTIONS = {
 
 /**
  * `npm run build` writes the bundle next to the compiled worker (lib/), so the image never
- * runs webpack: bundling at start-up takes seconds and leaves about 200 MB behind. Run from
- * source (ts-node, tests) there is none, and the worker bundles for itself.
+ * runs webpack: bundling at start-up takes seconds and leaves its memory behind (measured
+ * in docs/benchmarks.md). Run from source (ts-node, tests) there is none, and the worker
+ * bundles for itself.
  */
 export const PREBUILT_WORKFLOW_BUNDLE = path.join(__dirname, 'workflow-bundle.js');
 

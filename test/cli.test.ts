@@ -4,9 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID } from '../src/temporal/setup';
@@ -76,12 +77,17 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     assert.equal(new Date(result.shutdownAt).getTime() - new Date(before.shutdownAt!).getTime(), 30 * 60_000);
   });
 
-  it('list shows the environment', async function () {
+  it('list shows the environment, its shutdown as status says it; list --json gives the same as data', async function () {
     for (let attempt = 0; ; attempt++) {
       const { code, stdout } = await devenv('list');
       assert.equal(code, 0);
       if (stdout.includes(namespace)) {
-        assert.match(stdout, new RegExp(`${namespace}\\s+running`));
+        assert.match(stdout, new RegExp(`${namespace}\\s+running\\s+shuts down (today|tomorrow|\\w{3} \\d+ \\w{3}) \\d\\d:\\d\\d \\S+, in \\d+`));
+        assert.doesNotMatch(stdout, /\d{4}-\d\d-\d\dT\d\d:/, 'no raw ISO instants');
+        const json = await devenv('list', '--json');
+        assert.equal(json.code, 0, json.stderr);
+        const listed = (JSON.parse(json.stdout) as { namespace: string; phase: string }[]).find((e) => e.namespace === namespace);
+        assert.equal(listed?.phase, 'running');
         return;
       }
       // Visibility is eventually consistent.
@@ -93,7 +99,7 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
   it('exit codes: 2 for a bad command or duration, 3 for an unknown environment, 4 when refused, 1 when Temporal is unreachable', async function () {
     const typo = await devenv('strat', namespace);
     assert.equal(typo.code, 2);
-    assert.match(typo.stderr, /"strat" is not a command; did you mean `start`\?/);
+    assert.match(typo.stderr, new RegExp(`"strat" is not a command; did you mean \`devenv start ${namespace}\`\\?`));
     const negative = await devenv('prolongate', namespace, 'for', '-3h');
     assert.equal(negative.code, 2);
     assert.match(negative.stderr, /"-3h" is negative/);
@@ -117,6 +123,49 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     });
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(set TEMPORAL_ADDRESS\)/);
+  });
+
+  it('--version; --json failures are JSON on stdout; service-only settings are not the CLI\'s to refuse', async function () {
+    const version = await devenv('--version');
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(version.stdout.trim(), `devenv ${(JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version}`);
+
+    const unknown = await devenv('--json', 'status', 'no-such-env');
+    assert.equal(unknown.code, 3);
+    assert.equal(unknown.stderr, '');
+    assert.deepEqual(JSON.parse(unknown.stdout), { error: 'no-such-env is not a managed environment (no such namespace, or it is a system namespace)', exitCode: 3 });
+    const typo = await devenv('strat', namespace, '--json');
+    assert.equal(typo.code, 2);
+    const refusal = JSON.parse(typo.stdout) as { error: string; usage: string[] };
+    assert.match(refusal.error, /did you mean `devenv start /);
+    assert.deepEqual(refusal.usage, ['devenv start <namespace>']);
+
+    // The service refuses a bot token without its default channel; the CLI never posts to Slack.
+    const withSlackToken = await devenvWith({ SLACK_BOT_TOKEN: 'xoxb-the-service-token', SLACK_DEFAULT_CHANNEL: '', WEBHOOK_TLS_CERT: '/only/the/cert.pem' }, 'status', namespace);
+    assert.equal(withSlackToken.code, 0, withSlackToken.stderr);
+    assert.match(withSlackToken.stdout, new RegExp(`^${namespace}: running`));
+  });
+
+  it('reconcile that fails says why, not only "Workflow execution failed"', async function () {
+    const reconcileQueue = uniqueTaskQueue('cli-reconcile');
+    const failing = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: reconcileQueue,
+      workflowBundle: await workflowBundle(),
+      activities: {
+        reconcileEnvironments: async () => {
+          throw ApplicationFailure.nonRetryable('no Kubernetes cluster reachable at https://127.0.0.1:6443 (ECONNREFUSED)', 'ClusterUnreachable');
+        },
+      },
+    });
+    await failing.runUntil(async () => {
+      const text = await devenvWith({ TASK_QUEUE: reconcileQueue }, 'reconcile');
+      assert.equal(text.code, 1);
+      assert.equal(text.stderr.trim(), 'devenv: Workflow execution failed: no Kubernetes cluster reachable at https://127.0.0.1:6443 (ECONNREFUSED)');
+      const json = await devenvWith({ TASK_QUEUE: reconcileQueue }, '--json', 'reconcile');
+      assert.equal(json.code, 1);
+      assert.deepEqual(JSON.parse(json.stdout), { error: 'Workflow execution failed: no Kubernetes cluster reachable at https://127.0.0.1:6443 (ECONNREFUSED)', exitCode: 1 });
+    });
   });
 
   it('a retired environment: status and stop say it is no longer managed, exit code 3', async function () {
@@ -154,7 +203,12 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
         inProgress: true,
         message: `start ${slow} is still in progress; \`devenv status ${slow}\` shows when it is done`,
       });
-      assert.match((await devenv('status', slow)).stdout, new RegExp(`^${slow}: stopping\\n`));
+      const stopping = await devenv('status', slow);
+      assert.match(stopping.stdout, new RegExp(`^${slow}: stopping\\nnext shutdown: none \\(stopping now\\)\\n`));
+      const row = await eventually('list to show the stop', async () =>
+        (await devenv('list')).stdout.split('\n').find((line) => line.startsWith(`${slow} `) && /\bstopping\b/.test(line)),
+      );
+      assert.doesNotMatch(row, /shuts down/, 'its shutdown is under way, not ahead');
       // A refusal is not an action in progress: exit 4 at once, as before.
       const refused = await devenvWith({ COMMAND_WAIT_SECONDS: '30' }, 'prolongate', slow, 'for', '1h');
       assert.equal(refused.code, 4, refused.stderr);
@@ -199,7 +253,7 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
       assert.match(stopped.stdout, /stopped/);
       const status = await run('status', nobody);
       assert.equal(status.code, 0, status.stderr);
-      assert.match(status.stdout, /last action: stop by cli:uid-10001 at /);
+      assert.match(status.stdout, /last action: stop by cli:uid-10001 (today|\w{3} \d+ \w{3}) \d\d:\d\d /);
     } finally {
       await handle.terminate('test over').catch(() => undefined);
     }

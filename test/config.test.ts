@@ -359,6 +359,20 @@ describe('config: loadConfig(env)', () => {
       const error = configError({ SLACK_BOT_TOKEN: 'xoxb-1-2-abc' });
       assert.deepEqual(error.problems, ['SLACK_DEFAULT_CHANNEL (unset): is required with SLACK_BOT_TOKEN: the channel for environments without their own']);
     });
+
+    it('for the CLI, the service-only settings are neither checked nor read: it posts to no Slack and serves no webhook', () => {
+      const serviceOnly = { SLACK_BOT_TOKEN: 'not-a-bot-token', WEBHOOK_TLS_CERT: '/only/the/cert.pem', API_TOKENS: 'short', SUPPORT_SIZES: 'S=500m/1Gi', API_PORT: 'x' };
+      assert.ok(configError(serviceOnly).problems.length >= 3, 'the service refuses them');
+      const cli = loadConfig({ ...serviceOnly, TEMPORAL_ADDRESS: 'temporal.example:7233', SUPPORT_POD_TTL: '2h' }, { for: 'cli' });
+      assert.equal(cli.slack.botToken, undefined);
+      assert.equal(cli.webhook.tlsCert, undefined);
+      assert.deepEqual(cli.apiTokens, []);
+      assert.equal(cli.temporal.address, 'temporal.example:7233');
+      assert.equal(cli.support.ttlMinutes, 120);
+      assert.deepEqual(Object.keys(cli.support.sizes ?? {}), ['S'], 'the catalogue support start uses is read');
+      // What the CLI does read is checked as for the service.
+      assert.throws(() => loadConfig({ TEMPORAL_ADDRESS: 'no port' }, { for: 'cli' }), /TEMPORAL_ADDRESS="no port": must be host:port/);
+    });
   });
 
   describe('bad values: one ConfigError line naming the variable and saying what is wrong', () => {

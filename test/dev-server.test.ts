@@ -7,7 +7,10 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
+import { createServer } from 'node:net';
 import { createSchedulerActivities } from '../src/activities/scheduler';
+import { ConfigError } from '../src/config';
+import { startDevServer } from '../src/temporal/dev-server';
 import { EnvPhase } from '../src/search-attributes';
 import { MORNING_RESET_SCHEDULE_ID, ensureMorningResetSchedule, type MorningResetSettings } from '../src/temporal/setup';
 import { environmentWorkflow, environmentWorkflowId, prolongateUpdate, statusQuery, stopUpdate } from '../src/workflows';
@@ -65,6 +68,28 @@ describe('on the Temporal dev server', function () {
     started.push(handle);
     return { namespace, handle };
   }
+
+  it('startDevServer joins a Temporal already on the port, saying it did not start it; refuses a port held by anything else', async function () {
+    const port = Number(env.address.split(':').pop());
+    const joined = await startDevServer({ port, uiPort: 1, dbFile: '/nonexistent/unused.db', namespace: 'default' });
+    assert.equal(joined.startedHere, false);
+    assert.equal(joined.address, `127.0.0.1:${port}`);
+    assert.equal(joined.uiUrl, undefined);
+    await joined.stop();
+    assert.ok((await env.connection.workflowService.getSystemInfo({})).capabilities, 'stop() left the server it did not start running');
+
+    const other = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const otherPort = (other.address() as { port: number }).port;
+    try {
+      await assert.rejects(
+        startDevServer({ port: otherPort, uiPort: 1, dbFile: '/nonexistent/unused.db', namespace: 'default' }),
+        (err: Error) => err instanceof ConfigError && err.problems[0]!.startsWith(`TEMPORAL_DEV_PORT=${otherPort}: in use by something that does not answer as Temporal`),
+      );
+    } finally {
+      other.close();
+    }
+  });
 
   it('creates the morning-reset Schedule once, on working days at the reset time in the configured zone, and updates it in place', async function () {
     await env.client.schedule.getHandle(MORNING_RESET_SCHEDULE_ID).delete().catch(() => undefined);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -47,6 +48,8 @@ describe('npm start', function () {
       assert.match(output(), new RegExp(`Temporal +127\\.0\\.0\\.1:${temporalPort} \\(namespace default\\), local dev server`));
       assert.match(output(), new RegExp(`Temporal UI +http://127\\.0\\.0\\.1:${uiPort}`));
       assert.match(output(), /Worker +task queue devenv-scheduler/);
+      assert.match(output(), new RegExp(`Kubernetes +https://127\\.0\\.0\\.1:\\d+ \\(context ${cluster.kubeConfig.getCurrentContext()}, `));
+      assert.match(output(), /Dry run +on \(DRY_RUN=true\): nothing in Kubernetes or AWS is changed/);
 
       const health = await fetch(`http://127.0.0.1:${apiPort}/healthz`);
       assert.equal(health.status, 200);
@@ -94,6 +97,19 @@ describe('npm start', function () {
       const [code] = (await once(child, 'exit')) as [number | null];
       assert.equal(code, 0, output());
       assert.match(output(), /"msg":"stopped"/);
+      // The log is JSON lines, the SDK's own included; only the banner is for people.
+      assert.doesNotMatch(output(), /modules by path|webpack [\d.]+ compiled/, "no webpack module statistics");
+      const notJson = output()
+        .split('\n')
+        .filter((line) => line.trim() !== '' && !/^ {2}\S/.test(line))
+        .filter((line) => {
+          try {
+            return typeof JSON.parse(line) !== 'object';
+          } catch {
+            return true;
+          }
+        });
+      assert.deepEqual(notJson, []);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
@@ -227,7 +243,7 @@ describe('npm start', function () {
       await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);
       assert.equal(child.exitCode, null, `service exited:\n${output()}`);
       assert.ok(
-        output().includes(`  Kubernetes    no cluster reachable at https://127.0.0.1:${deadPort} (ECONNREFUSED, from KUBECONFIG=${kubeConfigPath}); start it, or set KUBECONFIG to another`),
+        output().includes(`  Kubernetes    no cluster reachable at https://127.0.0.1:${deadPort} (ECONNREFUSED, context gone from KUBECONFIG=${kubeConfigPath}); start it, or set KUBECONFIG to another`),
         output(),
       );
       // The start-up reconcile fails once; its retries (5 s, then 10 s, ...) would repeat the failure.
@@ -235,9 +251,9 @@ describe('npm start', function () {
       // a run of its own, attempt 1.)
       await new Promise((resolve) => setTimeout(resolve, 20_000));
       const attempts = output()
-        .split('Activity failed')
-        .slice(1)
-        .map((failure) => Number(/attempt: (\d+)/.exec(failure)?.[1] ?? 0));
+        .split('\n')
+        .filter((line) => line.includes('"msg":"Activity failed"'))
+        .map((line) => Number((JSON.parse(line) as { attempt?: number }).attempt ?? 0));
       assert.ok(attempts.length >= 1, `the reconcile did not run:\n${output()}`);
       assert.deepEqual(attempts.filter((attempt) => attempt !== 1), [], `the failure was retried:\n${output()}`);
       assert.equal(child.exitCode, null);
@@ -251,6 +267,66 @@ describe('npm start', function () {
     assert.equal(code, 2, said());
     assert.match(said(), /^ {2}- KUBECONFIG=".*no-such-file": ENOENT: no such file or directory.*\(unset it to use ~\/\.kube\/config\)$/m);
     assert.doesNotMatch(said(), /Temporal dev server/);
+  });
+
+  it('a second instance: joins the Temporal on TEMPORAL_DEV_PORT and says so; a port in use is named in one line, and the dev server it started is stopped', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'devenv-second-'));
+    const [temporalPort, apiPort, sdkMetricsPort] = [await freePort(), await freePort(), await freePort()];
+    const common = { KUBECONFIG: join(dir, 'none'), TEMPORAL_ADDRESS: '', TEMPORAL_UI_PORT: String(await freePort()) };
+    const nowhere = `https://127.0.0.1:${await freePort()}`;
+    writeFileSync(
+      common.KUBECONFIG,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'gone', cluster: { server: nowhere } }],
+        users: [{ name: 'me', user: { token: 'unused' } }],
+        contexts: [{ name: 'gone', context: { cluster: 'gone', user: 'me' } }],
+        'current-context': 'gone',
+      }),
+    );
+    const first = startService({ ...common, TEMPORAL_DEV_PORT: String(temporalPort), TEMPORAL_DEV_DB_FILE: join(dir, 'first.db'), API_PORT: String(apiPort), TEMPORAL_METRICS_PORT: String(sdkMetricsPort) });
+    try {
+      await waitFor('the first banner', () => first.output().includes('API           http://') || first.child.exitCode !== null, 150_000);
+      assert.equal(first.child.exitCode, null, first.output());
+
+      const second = startService({ ...common, TEMPORAL_DEV_PORT: String(temporalPort), API_PORT: String(await freePort()), TEMPORAL_METRICS_PORT: 'off' });
+      try {
+        await waitFor('the second banner', () => second.output().includes('API           http://') || second.child.exitCode !== null, 150_000);
+        assert.equal(second.child.exitCode, null, second.output());
+        assert.match(second.output(), new RegExp(`Temporal +127\\.0\\.0\\.1:${temporalPort} \\(namespace default\\), a Temporal already listening on TEMPORAL_DEV_PORT, joined: not started here`));
+        assert.doesNotMatch(second.output(), /Temporal UI|local dev server/);
+      } finally {
+        second.child.kill('SIGTERM');
+        await once(second.child, 'exit');
+      }
+
+      const metrics = startService({ ...common, TEMPORAL_DEV_PORT: String(await freePort()), API_PORT: String(await freePort()), TEMPORAL_METRICS_PORT: String(sdkMetricsPort) });
+      const [metricsCode] = (await once(metrics.child, 'exit')) as [number | null];
+      assert.equal(metricsCode, 2, metrics.output());
+      assert.match(metrics.output(), new RegExp(`^ {2}- TEMPORAL_METRICS_PORT=${sdkMetricsPort}: .*Address already in use.*; set TEMPORAL_METRICS_PORT to a free port, or to off$`, 'm'));
+
+      const held = startService({ ...common, TEMPORAL_DEV_PORT: String(await freePort()), TEMPORAL_DEV_DB_FILE: join(dir, 'ui.db'), API_PORT: String(await freePort()), TEMPORAL_METRICS_PORT: 'off' });
+      const [uiCode] = (await once(held.child, 'exit')) as [number | null];
+      assert.equal(uiCode, 2, held.output());
+      assert.match(held.output(), new RegExp(`^ {2}- TEMPORAL_UI_PORT=${common.TEMPORAL_UI_PORT}: in use by another process; set TEMPORAL_UI_PORT to a free port$`, 'm'));
+
+      const ownDevPort = await freePort();
+      const api = startService({ ...common, TEMPORAL_UI_PORT: String(await freePort()), TEMPORAL_DEV_PORT: String(ownDevPort), TEMPORAL_DEV_DB_FILE: join(dir, 'api.db'), API_PORT: String(apiPort), TEMPORAL_METRICS_PORT: 'off' });
+      const [apiCode] = (await once(api.child, 'exit')) as [number | null];
+      assert.equal(apiCode, 2, api.output());
+      assert.match(api.output(), new RegExp(`^ {2}- API_PORT=${apiPort}: in use by another process; set API_PORT to a free port$`, 'm'));
+      assert.doesNotMatch(api.output(), /"stack"/);
+      const devServerLeft = await new Promise<boolean>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port: ownDevPort });
+        socket.once('connect', () => (socket.destroy(), resolve(true)));
+        socket.once('error', () => resolve(false));
+      });
+      assert.equal(devServerLeft, false, 'the dev server it started is stopped');
+    } finally {
+      first.child.kill('SIGTERM');
+      await once(first.child, 'exit');
+    }
   });
 
   it('refuses to start on bad settings, with one line per bad value naming the variable', async function () {

@@ -357,7 +357,7 @@ for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over $
 
   it('unknown or malformed commands get the usage of the nearest command', async function () {
     const typo = await devenv('strat dev1');
-    assert.match(typo.text, /"strat" is not a command; did you mean `start`\?/);
+    assert.match(typo.text, /"strat" is not a command; did you mean `\/devenv start dev1`\?/);
     assert.match(typo.text, /\/devenv start <namespace>/);
     const unknown = await devenv('frobnicate everything');
     assert.match(unknown.text, /"frobnicate" is not a command/);
