@@ -15,7 +15,7 @@ import { Client } from '@temporalio/client';
 import { formatCommand, helpLines, parseCommand, type Command } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { formatMinutes } from './duration';
-import { createEnvironments, InProgressError, OperationError, type Environments, type SupportPodList } from './environments';
+import { createEnvironmentsClient, InProgressError, OperationError, type EnvironmentsClient, type SupportPodList } from './client/environments';
 import { connectClient } from './temporal/connection';
 import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
@@ -97,14 +97,14 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
 
     // The support namespace's pods are read with the operator's kubeconfig (KUBECONFIG, ~/.kube/config, in-cluster).
     const supportPods = createSupportPodReader(loadKubeConfig(), config.support.namespace);
-    return (await execute(parsed!.command, createEnvironments(client, { supportPods, cluster: config.temporal.cluster }), config, print)) ?? EXIT.ok;
+    return (await execute(parsed!.command, createEnvironmentsClient(client, { supportPods, cluster: config.temporal.cluster }), config, print)) ?? EXIT.ok;
   } finally {
     await connection.close();
   }
 }
 
 /** Prints the outcome; returns an exit code other than 0 where the outcome needs one. */
-async function execute(command: Command, environments: Environments, config: Config, print: (human: string, data: unknown) => void): Promise<number | void> {
+async function execute(command: Command, environments: EnvironmentsClient, config: Config, print: (human: string, data: unknown) => void): Promise<number | void> {
   const by = `cli:${operatorName()}`;
   switch (command.name) {
     case 'help':

@@ -20,7 +20,7 @@ import { createSlackRouter, type SlackHandlerOptions } from './api/slack';
 import { createSlackSocketMode, type SlackSocketMode } from './api/socket-mode';
 import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createEnvironments, type SupportPolicy } from './environments';
+import { createEnvironmentsClient, type SupportPolicy } from './client/environments';
 import { createLogger, type Logger } from './logger';
 import { connectClient, connectNative, TemporalConnectError } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
@@ -83,7 +83,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   if (!devServer) await registerSearchAttributes(connection, namespace);
 
   // Counts of environments come from the worker role alone, so that a sum over every pod counts each environment once.
-  const environments = createEnvironments(client);
+  const environments = createEnvironmentsClient(client);
   const metrics = createMetrics(
     runsWorker ? { environmentsByPhase: () => environments.countByPhase(), environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS) } : {},
   );
@@ -120,7 +120,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   }
   const rest = servesUsers
     ? createRestRouter({
-        environments: createEnvironments(client, { cluster: clusterName, support: supportPolicy(config), supportPods: createSupportPodReader(kubeConfig, config.support.namespace) }),
+        environments: createEnvironmentsClient(client, { cluster: clusterName, support: supportPolicy(config), supportPods: createSupportPodReader(kubeConfig, config.support.namespace) }),
         tokens: config.apiTokens,
         logger: logger.child({ system: 'api' }),
         metrics,

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
-import { createEnvironments } from '../src/environments';
+import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
 import { createRestRouter } from '../src/api/rest';
 import { createApi } from '../src/api/server';
@@ -23,7 +23,7 @@ describe('/docs in a real headless Chromium', function () {
   before(async function () {
     const env = await devServerEnv();
     const metrics = createMetrics();
-    const rest = createRestRouter({ environments: createEnvironments(env.client), tokens: [], logger: createLogger('silent'), metrics, supportSizes: ['M'] });
+    const rest = createRestRouter({ environments: createEnvironmentsClient(env.client), tokens: [], logger: createLogger('silent'), metrics, supportSizes: ['M'] });
     const app = createApi({ client: env.client, logger: createLogger('silent'), metrics, routers: [rest] });
     server = await new Promise((resolve) => {
       const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

@@ -15,7 +15,7 @@ import { Worker } from '@temporalio/worker';
 import type { z } from 'zod';
 import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
 import { DEFAULT_SUPPORT_SIZES } from '../src/activities/kubernetes';
-import { createEnvironments } from '../src/environments';
+import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
 import { actionResult, createRestRouter, environmentList, environmentStatus, errorBody, inProgress, supportPod, supportPodList } from '../src/api/rest';
 import { createApi } from '../src/api/server';
@@ -76,7 +76,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     running = worker.run();
     const metrics = createMetrics();
     const rest = createRestRouter({
-      environments: createEnvironments(env.client, {
+      environments: createEnvironmentsClient(env.client, {
         support: { maxPodsPerUser: 2, maxSize: 'M', sizes: DEFAULT_SUPPORT_SIZES, admins: ['api:ci'] },
         supportPods: async () => [...pods.values()].map(asClusterPod),
       }),

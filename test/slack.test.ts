@@ -23,7 +23,7 @@ import { createApi } from '../src/api/server';
 import { createMetrics } from '../src/api/metrics';
 import { createSlackRouter, type SlackAllowLists, type SlackHandlerOptions } from '../src/api/slack';
 import { createSlackSocketMode, type SlackSocketMode } from '../src/api/socket-mode';
-import type { SupportPolicy } from '../src/environments';
+import type { SupportPolicy } from '../src/client/environments';
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';

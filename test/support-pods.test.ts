@@ -20,7 +20,7 @@ import { createMetrics } from '../src/api/metrics';
 import { createRestRouter, supportPod, supportPodList } from '../src/api/rest';
 import { createApi } from '../src/api/server';
 import { createSlackRouter } from '../src/api/slack';
-import { createEnvironments, joinSupportPods, type SupportPolicy, type SupportWorkflowRecord } from '../src/environments';
+import { createEnvironmentsClient, joinSupportPods, type SupportPolicy, type SupportWorkflowRecord } from '../src/client/environments';
 import type { SupportPodInCluster } from '../src/activities/contracts';
 import { createLogger } from '../src/logger';
 import { supportPodWorkflowId } from '../src/workflows';
@@ -71,7 +71,7 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
       replyBudgetMs,
     });
     const rest = createRestRouter({
-      environments: createEnvironments(client, { support: limits, supportPods }),
+      environments: createEnvironmentsClient(client, { support: limits, supportPods }),
       tokens: [{ name: 'dashboard', sha256: createHash('sha256').update(READER).digest('hex'), scope: 'read' }],
       logger,
       metrics,

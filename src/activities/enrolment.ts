@@ -11,7 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
 import { DEFAULT_INFRASTRUCTURE_NAMESPACES } from '../config';
 import type { Logger } from '../logger';
-import { createEnvironments } from '../environments';
+import { createEnvironmentsClient } from '../client/environments';
 import { EnvCluster } from '../search-attributes';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal, type RetireReason } from '../workflows/environment';
 import type { EnvironmentPolicy } from '../workflows/shutdown-policy';
@@ -61,7 +61,7 @@ export interface Enrolment {
 
 export function createEnrolment({ client, taskQueue, policy, systemNamespaces, infrastructureNamespaces = DEFAULT_INFRASTRUCTURE_NAMESPACES, shutdownDispatchAheadMs, cluster }: EnrolmentSettings): Enrolment {
   const rules: EnrolmentRules = { systemNamespaces, infrastructureNamespaces };
-  const environments = createEnvironments(client, { cluster });
+  const environments = createEnvironmentsClient(client, { cluster });
   const workflowId = (namespace: string) => environmentWorkflowId(namespace, cluster);
   // Set once at the start; the workflow upserts only its own attributes, and continue-as-new keeps this one.
   const searchAttributes = cluster ? { typedSearchAttributes: [{ key: EnvCluster, value: cluster }] } : {};
@@ -178,7 +178,7 @@ export function createEnrolmentActivities(options: {
       // time against this clock, in case the order ever changes) started after the namespace
       // list was begun, and is left to the next reconcile. A listed run that has ended since
       // (retired, continued as new) answers "not found" and is left alone too.
-      const environments = await createEnvironments(client, { cluster: enrolment.cluster }).list();
+      const environments = await createEnvironmentsClient(client, { cluster: enrolment.cluster }).list();
       const snapshotAt = new Date();
       const namespaces = await listNamespaces().catch(async (err: unknown) => {
         // No cluster at all (nothing listening, no such host): one failure until the next scheduled run, not a retry every few seconds.

@@ -4,7 +4,7 @@
  * One table of routes drives the koa router and the OpenAPI document, and every route is
  * a `/devenv` command in disguise: it is parsed by the same command table as Slack's
  * (src/commands.ts), so names, durations and sizes are checked the same way, and run
- * through the same Temporal calls (src/environments.ts).
+ * through the same Temporal calls (src/client/environments.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import getRawBody from 'raw-body';
 import { z } from 'zod';
 import { createDocument } from 'zod-openapi';
 import { familyOf, formatCommand, parseCommand, type Command, type CommandFamily } from '../commands';
-import { InProgressError, OperationError, type Environments, type SupportPodListing } from '../environments';
+import { InProgressError, OperationError, type EnvironmentsClient, type SupportPodListing } from '../client/environments';
 import type { Logger } from '../logger';
 import type { Metrics } from './metrics';
 
@@ -29,7 +29,7 @@ export interface ApiToken {
 }
 
 export interface RestApiOptions {
-  environments: Environments;
+  environments: EnvironmentsClient;
   tokens: readonly ApiToken[];
   logger: Logger;
   metrics: Metrics;
@@ -207,7 +207,7 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       managed: listing.workflow !== null,
     };
   };
-  const actionView = (result: Awaited<ReturnType<Environments['start']>>) => ({
+  const actionView = (result: Awaited<ReturnType<EnvironmentsClient['start']>>) => ({
     namespace: result.namespace,
     phase: result.phase,
     shutdownAt: result.shutdownAt,

@@ -16,7 +16,7 @@ import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { familyOf, formatCommand, helpLines, parseCommand, type Command, type CommandFamily } from '../commands';
 import { formatMinutes } from '../duration';
-import { createEnvironments, OperationError, type SupportPodListing, type SupportPolicy } from '../environments';
+import { createEnvironmentsClient, OperationError, type SupportPodListing, type SupportPolicy } from '../client/environments';
 import type { AwsResource, SupportPodInCluster } from '../activities/contracts';
 import type { Logger } from '../logger';
 import type { Metrics } from './metrics';
@@ -264,7 +264,7 @@ export function createSlackRouter(options: SlackRouterOptions): Router {
 export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers {
   const { client, logger } = options;
   const replyBudgetMs = options.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
-  const environments = createEnvironments(client, { support: options.supportPolicy, supportPods: options.supportPods, cluster: options.cluster });
+  const environments = createEnvironmentsClient(client, { support: options.supportPolicy, supportPods: options.supportPods, cluster: options.cluster });
   const responseUrlOrigins = options.responseUrlOrigins ?? DEFAULT_RESPONSE_URL_ORIGINS;
 
   /** The requester of a signed request, or why its response_url is refused (logged with its origin only: the URL is a credential). */

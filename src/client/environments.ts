@@ -15,7 +15,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
-import { EnvCluster, EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from './search-attributes';
+import { EnvCluster, EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
 import {
   DISPATCH_AHEAD_MEMO,
   environmentWorkflowId,
@@ -28,8 +28,8 @@ import {
   type ActionResult,
   type EnvironmentStatus,
   type Phase,
-} from './workflows/environment';
-import { describeShutdown, type EnvironmentPolicy } from './workflows/shutdown-policy';
+} from '../workflows/environment';
+import { describeShutdown, type EnvironmentPolicy } from '../workflows/shutdown-policy';
 import {
   stopSupportPodSignal,
   SUPPORT_POD_LIMIT_REACHED,
@@ -41,8 +41,8 @@ import {
   supportPodWorkflowId,
   type SupportPodMemo,
   type SupportPodState,
-} from './workflows/support-pod';
-import type { SupportPodInCluster } from './activities/contracts';
+} from '../workflows/support-pod';
+import type { SupportPodInCluster } from '../activities/contracts';
 
 /**
  * `forbidden`: the requester may not do this (a support pod larger than they may start, or
@@ -294,7 +294,7 @@ function runningOf(workflowType: string, cluster: string | undefined): string {
   return `WorkflowType = '${workflowType}' AND ExecutionStatus = 'Running' AND ${cluster ? `EnvCluster = '${cluster}'` : 'EnvCluster IS NULL'}`;
 }
 
-export interface Environments {
+export interface EnvironmentsClient {
   status(namespace: string): Promise<EnvironmentStatus>;
   list(): Promise<EnvironmentSummary[]>;
   /** The namespace's running environment as the server describes it (current, unlike a listing; no worker needed), or undefined when none runs. */
@@ -331,7 +331,7 @@ export interface Environments {
   listSupportPods(): Promise<SupportPodList>;
 }
 
-export interface EnvironmentsOptions {
+export interface EnvironmentsClientOptions {
   /** CLUSTER_NAME: this cluster's environments and support pods alone (src/workflows/cluster.ts); without it, those of no named cluster. */
   cluster?: string;
   /** Limits on support pods; without it there are none (the CLI). */
@@ -361,7 +361,7 @@ function summaryOf(execution: Pick<WorkflowExecutionInfo, 'typedSearchAttributes
   };
 }
 
-export function createEnvironments(client: Client, options: EnvironmentsOptions = {}): Environments {
+export function createEnvironmentsClient(client: Client, options: EnvironmentsClientOptions = {}): EnvironmentsClient {
   const { cluster } = options;
   const handle = (namespace: string) => client.workflow.getHandle(environmentWorkflowId(namespace, cluster));
   const supportPodId = (name: string) => supportPodWorkflowId(name, cluster);
