@@ -21,7 +21,7 @@ import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
 import { createConfiguredAws, loadKubeConfig } from './activities';
 import type { ReconcileReport } from './activities/contracts';
-import { createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes';
+import { createSupportPodReader } from './activities/kubernetes';
 import { createLogger } from './logger';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, refused: 4, inProgress: 5 } as const;
@@ -70,7 +70,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
   }
   const ops = text === 'schedules ensure' || text === 'reconcile';
   // A mistyped command is told at once, without waiting for Temporal.
-  const parsed = ops ? undefined : parseCommand(text, { supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES) });
+  const parsed = ops ? undefined : parseCommand(text, { supportSizes: Object.keys(config.support.sizes) });
   if (parsed && !parsed.ok) throw new UsageError(`${parsed.error}\nusage: ${parsed.usage.map((u) => u.replace(/^\/devenv/, 'devenv')).join('\n       ')}`);
 
   // No cluster named: the local dev server of `npm start`, in plaintext.

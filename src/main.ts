@@ -10,7 +10,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { Client } from '@temporalio/client';
 import { Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { createActivities, createConfiguredAws, createConfiguredEnrolment, loadKubeConfig } from './activities';
-import { createKubernetesActivities, createNamespaceReader, createSupportPodReader, DEFAULT_SUPPORT_SIZES, probeCluster, type ClusterProbe } from './activities/kubernetes';
+import { createKubernetesActivities, createNamespaceReader, createSupportPodReader, probeCluster, type ClusterProbe } from './activities/kubernetes';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
@@ -124,7 +124,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
         tokens: config.apiTokens,
         logger: logger.child({ system: 'api' }),
         metrics,
-        supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
+        supportSizes: Object.keys(config.support.sizes),
         supportTaskQueue: taskQueue,
         supportPodTtlMs: config.support.ttlMinutes * 60_000,
         commandWaitMs: config.commandWaitMs,
@@ -253,7 +253,7 @@ function supportPolicy(config: Config): SupportPolicy {
   return {
     maxPodsPerUser: config.support.maxPodsPerUser,
     maxSize: config.support.maxSize,
-    sizes: config.support.sizes ?? DEFAULT_SUPPORT_SIZES,
+    sizes: config.support.sizes,
     admins: [...config.slack.supportAdmins, ...config.apiSupportAdmins.map((name) => `api:${name}`)],
   };
 }
@@ -295,7 +295,7 @@ function slackOptions(config: Config, client: Client, logger: Logger, metrics: M
     metrics,
     logger: logger.child({ system: 'slack' }),
     allow: config.slack.allow,
-    supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
+    supportSizes: Object.keys(config.support.sizes),
     supportTaskQueue: config.temporal.taskQueue,
     supportPodTtlMs: config.support.ttlMinutes * 60_000,
     supportPolicy: supportPolicy(config),

@@ -14,7 +14,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { z } from 'zod';
 import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
-import { DEFAULT_SUPPORT_SIZES } from '../src/activities/kubernetes';
+import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
 import { actionResult, createRestRouter, environmentList, environmentStatus, errorBody, inProgress, supportPod, supportPodList } from '../src/api/rest';

@@ -17,7 +17,7 @@ import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import pino from 'pino';
 import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
-import { DEFAULT_SUPPORT_SIZES } from '../src/activities/kubernetes';
+import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createSlackNotifier } from '../src/activities/slack';
 import { createApi } from '../src/api/server';
 import { createMetrics } from '../src/api/metrics';

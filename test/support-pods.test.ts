@@ -15,7 +15,8 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kuberne
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { createKubernetesActivities, createSupportPodReader, DEFAULT_SUPPORT_SIZES, SUPPORT_POD_DEADLINE_MARGIN_SECONDS } from '../src/activities/kubernetes';
+import { createKubernetesActivities, createSupportPodReader, SUPPORT_POD_DEADLINE_MARGIN_SECONDS } from '../src/activities/kubernetes';
+import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createMetrics } from '../src/api/metrics';
 import { createRestRouter, supportPod, supportPodList } from '../src/api/rest';
 import { createApi } from '../src/api/server';

@@ -11,7 +11,7 @@ import type { AllActivities } from '../worker';
 import { createAwsActivities } from './aws';
 import { createEventRecorder, withEvents } from './events';
 import { createEnrolment, createEnrolmentActivities, type Enrolment } from './enrolment';
-import { createKubernetesActivities, createNamespaceLister, createSlackChannelLookup, DEFAULT_SUPPORT_SIZES, probeCluster } from './kubernetes';
+import { createKubernetesActivities, createNamespaceLister, createSlackChannelLookup, probeCluster } from './kubernetes';
 import { createLogNotifier } from './log-notifier';
 import { createSchedulerActivities } from './scheduler';
 import { createSlackNotifier } from './slack';
@@ -71,7 +71,7 @@ export async function createActivities(
       dryRun: config.dryRun,
       logger: kubeLogger,
       ...config.kubernetes,
-      support: { namespace: config.support.namespace, image: config.support.image, sizes: config.support.sizes ?? DEFAULT_SUPPORT_SIZES },
+      support: { namespace: config.support.namespace, image: config.support.image, sizes: config.support.sizes },
     }),
     ...aws,
     // DRY_RUN writes nothing to the cluster, Events included.

@@ -48,6 +48,8 @@ import {
 import { asyncLocalStorage } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
+import { isDns1123Label } from '../domain/names';
+import { DEFAULT_SUPPORT_SIZES, type PodResources, type SupportSizes } from '../domain/support-sizes';
 import type { Logger } from '../logger';
 import { SLACK_CHANNEL_ANNOTATION } from '../slack/ids';
 import { holdUntil } from './timing';
@@ -87,20 +89,6 @@ const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'devenv-scheduler' };
 /** A support pod runs as nobody: Pod Security `restricted` admits no root. */
 export const SUPPORT_POD_UID = 65534;
 
-export interface PodSize {
-  cpu: string;
-  memory: string;
-}
-
-/** Requests equal limits, so a support pod gets what its size promises (Guaranteed QoS). */
-export const DEFAULT_SUPPORT_SIZES: Record<string, PodSize> = {
-  XS: { cpu: '250m', memory: '512Mi' },
-  S: { cpu: '500m', memory: '1Gi' },
-  M: { cpu: '1', memory: '2Gi' },
-  L: { cpu: '2', memory: '4Gi' },
-  XL: { cpu: '4', memory: '8Gi' },
-};
-
 export interface KubernetesSettings {
   kubeConfig: KubeConfig;
   /** Log every write and skip it (DRY_RUN). */
@@ -119,7 +107,7 @@ export interface KubernetesSettings {
   support?: {
     namespace: string;
     image: string;
-    sizes: Record<string, PodSize>;
+    sizes: SupportSizes;
     /**
      * How long one attempt of createSupportPod waits for a terminating pod of the same name
      * before it fails to be retried by Temporal (default 40 s, within its 1-minute timeout),
@@ -134,7 +122,6 @@ type ScalableKind = 'Deployment' | 'StatefulSet';
 type Scalable = V1Deployment | V1StatefulSet;
 /** Conflicts retried on a fresh read before the activity fails and Temporal retries it. */
 const CONFLICT_ATTEMPTS = 5;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 /**
@@ -577,7 +564,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
   }
 
   function validateSupportPodName(name: string): void {
-    if (name.length > 63 || !DNS_LABEL.test(name)) {
+    if (!isDns1123Label(name)) {
       throw ApplicationFailure.nonRetryable(
         `invalid support pod name "${name}": use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (a DNS-1123 label)`,
         'InvalidSupportPodName',
@@ -674,7 +661,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
 export function supportPodManifest(
   request: { name: string; size: string; requestedBy: string; expiresAt?: string; runId?: string },
   image: string,
-  resources: PodSize,
+  resources: PodResources,
 ): V1Pod {
   const { name, size, requestedBy, expiresAt, runId } = request;
   const ttlSeconds = Math.ceil((expiresAt !== undefined ? Math.max(0, Date.parse(expiresAt) - Date.now()) : SUPPORT_POD_MAX_TTL_MS) / 1000);

@@ -43,6 +43,8 @@ import {
   type SupportPodState,
 } from '../workflows/support-pod';
 import type { SupportPodInCluster } from '../activities/contracts';
+import { Failure, failureType } from '../domain/failures';
+import { sizeExceeds, type SupportSizes } from '../domain/support-sizes';
 
 /**
  * `forbidden`: the requester may not do this (a support pod larger than they may start, or
@@ -62,12 +64,6 @@ export class OperationError extends Error {
   }
 }
 
-/** A support pod size as the catalogue gives it (SUPPORT_SIZES): CPU and memory, requests equal to limits. */
-export interface PodResources {
-  cpu: string;
-  memory: string;
-}
-
 /**
  * Who may have which support pods, enforced here for every front end that is given it
  * (Slack and the REST API; the operators' CLI, which has Temporal's own credentials, is not
@@ -81,34 +77,10 @@ export interface SupportPolicy {
   /** The largest size a requester outside `admins` may start (SUPPORT_MAX_SIZE); sizes are compared by CPU and by memory. */
   maxSize: string;
   /** The catalogue, to compare sizes. */
-  sizes: Readonly<Record<string, PodResources>>;
+  sizes: SupportSizes;
   /** May start any size, and stop any support pod (SLACK_SUPPORT_ADMINS, and API_SUPPORT_ADMINS as `api:<name>`). */
   admins: readonly string[];
 }
-
-/** Millicores of a Kubernetes CPU quantity (`250m`, `1`, `1.5`); NaN when it is not one. */
-export function cpuMillis(quantity: string): number {
-  const match = /^(\d+(?:\.\d+)?)(m?)$/.exec(quantity);
-  if (!match) return Number.NaN;
-  return match[2] ? Number(match[1]) : Number(match[1]) * 1000;
-}
-
-const MEMORY_UNITS: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
-
-/** Bytes of a Kubernetes memory quantity (`512Mi`, `2Gi`, `1G`); NaN when it is not one. */
-export function memoryBytes(quantity: string): number {
-  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(quantity);
-  if (!match) return Number.NaN;
-  return Number(match[1]) * MEMORY_UNITS[match[2] ?? '']!;
-}
-
-/** Whether `size` asks for more CPU or more memory than `max` (both of the catalogue). */
-export function sizeExceeds(size: PodResources, max: PodResources): boolean {
-  return cpuMillis(size.cpu) > cpuMillis(max.cpu) || memoryBytes(size.memory) > memoryBytes(max.memory);
-}
-
-/** Recorded on every support-pod workflow when it starts, so who owns it is known from the server alone. */
-export { SUPPORT_POD_MEMO };
 
 /** How long `support start` waits by default for the new workflow to say whether it got a slot. */
 const DEFAULT_LIMIT_WAIT_MS = 5000;
