@@ -239,7 +239,7 @@ export function formatReconcileReport(report: ReconcileReport): string {
 function describeFailure(err: unknown): { code: number; message: string } {
   if (err instanceof UsageError || err instanceof ConfigError) return { code: EXIT.usage, message: err.message };
   if (err instanceof OperationError) {
-    const notFound = err.kind === 'unknown-environment' || err.kind === 'unknown-support-pod' || err.kind === 'retired';
+    const notFound = err.kind === 'unknown-environment' || err.kind === 'unknown-support-pod' || err.kind === 'retired' || err.kind === 'namespace-gone';
     return { code: notFound ? EXIT.notFound : EXIT.refused, message: err.message };
   }
   return { code: EXIT.failed, message: `devenv: ${err instanceof Error ? err.message : String(err)}` };

@@ -14,6 +14,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { z } from 'zod';
 import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
+import { Failure } from '../src/domain/failures';
 import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
@@ -49,6 +50,8 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   let counter = 0;
   let recording: RecordingActivities;
   const namespaces: string[] = [];
+  /** Namespaces deleted from the cluster behind their environment's back: Kubernetes says NamespaceNotFound. */
+  const goneNamespaces = new Set<string>();
   const pods = new Map<string, SupportPod>();
   const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
     async createSupportPod({ name, size, requestedBy }) {
@@ -71,7 +74,14 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: { ...recording, ...supportActivities },
+      activities: {
+        ...recording,
+        ...supportActivities,
+        async stopNamespace(namespace: string, timing?: Parameters<RecordingActivities['stopNamespace']>[1]) {
+          if (goneNamespaces.has(namespace)) throw ApplicationFailure.nonRetryable(`namespace "${namespace}" does not exist in the cluster`, Failure.NamespaceNotFound);
+          return recording.stopNamespace(namespace, timing);
+        },
+      },
     });
     running = worker.run();
     const metrics = createMetrics();
@@ -283,7 +293,6 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
       ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '0m' }, 422, /longer than 0 minutes/],
       ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '1000h' }, 409, /over the limit/],
       ['POST', `/api/v1/environments/${namespace}/prolongate`, {}, 422, /duration/],
-      ['POST', `/api/v1/environments/${namespace}/prolongate`, '{not json', 422, /not JSON/],
       ['POST', '/api/v1/environments/Not_A_Namespace/stop', undefined, 422, /DNS-1123|lowercase/],
       ['GET', '/api/v1/environments/no-such-env', undefined, 404, /no-such-env is not a managed environment/],
       ['POST', '/api/v1/environments/no-such-env/start', undefined, 404, /not a managed environment/],
@@ -303,6 +312,55 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     const refused = await call('POST', `/api/v1/environments/${namespace}/prolongate`, { body: { duration: '1h' } });
     assert.equal(refused.status, 409);
     assert.match(String(refused.body.error), /only a running environment can be prolongated/);
+  });
+
+  it('a body that is not JSON: 400 (not 422), with the route and JSON body expected as usage', async function () {
+    const namespace = await environment();
+    const response = await call('POST', `/api/v1/environments/${namespace}/prolongate`, { body: '{not json' });
+    assert.equal(response.status, 400, JSON.stringify(response.body));
+    answersAs(errorBody, response.body, 'not JSON');
+    assert.match(String(response.body.error), /not JSON/);
+    assert.deepEqual(response.body.usage, ['POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}']);
+    const documented = ((await (await fetch(`${base}/openapi.json`)).json()) as typeof document).paths;
+    assert.ok(documented['/api/v1/environments/{namespace}/prolongate']!.post!.responses['400'], 'the 400 is documented');
+  });
+
+  it('error bodies give REST usage (method, path, JSON body), never the Slack grammar', async function () {
+    const namespace = await environment();
+    const cases: [string, string, unknown, string][] = [
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '-3h' }, 'POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}'],
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, {}, 'POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}'],
+      ['POST', '/api/v1/environments/Not_A_Namespace/stop', undefined, 'POST /api/v1/environments/{namespace}/stop'],
+      ['POST', '/api/v1/support-pods', { name: 'ok-name', size: 'XXL' }, 'POST /api/v1/support-pods with the JSON body {"name": "<name>", "size": "<size>"}'],
+    ];
+    for (const [method, path, body, usage] of cases) {
+      const response = await call(method, path, { body });
+      assert.equal(response.status, 422, `${method} ${path}: ${JSON.stringify(response.body)}`);
+      assert.deepEqual(response.body.usage, [usage], `${method} ${path}`);
+      assert.doesNotMatch(JSON.stringify(response.body), /\/devenv/);
+    }
+  });
+
+  it('an unknown route answers JSON 404 naming it, and a method a route does not answer JSON 405', async function () {
+    const unknown = await fetch(`${base}/api/v1/no-such-thing`, { headers: { authorization: `Bearer ${CONTROL}` } });
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.headers.get('content-type') ?? '', /application\/json/);
+    const body = (await unknown.json()) as Record<string, unknown>;
+    answersAs(errorBody, body, 'unknown route');
+    assert.match(String(body.error), /no route GET \/api\/v1\/no-such-thing/);
+    const wrongMethod = await fetch(`${base}/api/v1/environments`, { method: 'PUT', headers: { authorization: `Bearer ${CONTROL}` } });
+    assert.equal(wrongMethod.status, 405);
+    assert.match(wrongMethod.headers.get('content-type') ?? '', /application\/json/);
+    answersAs(errorBody, await wrongMethod.json(), 'wrong method');
+  });
+
+  it('an environment whose namespace is gone from the cluster: a stop answers 404 saying so, not 409 "rejected"', async function () {
+    const namespace = await environment();
+    goneNamespaces.add(namespace);
+    const response = await call('POST', `/api/v1/environments/${namespace}/stop`);
+    assert.equal(response.status, 404, JSON.stringify(response.body));
+    answersAs(errorBody, response.body, 'stop of a namespace that is gone');
+    assert.match(String(response.body.error), new RegExp(`the namespace ${namespace} is gone from the cluster`));
   });
 
   it('a retired environment: status and every action answer 404 "no longer managed", not the closed run\'s last state', async function () {

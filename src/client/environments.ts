@@ -14,7 +14,7 @@ import {
   type WorkflowExecutionInfo,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
+import type { UpdateDefinition } from '@temporalio/common';
 import { EnvCluster, EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
 import {
   DISPATCH_AHEAD_MEMO,
@@ -32,7 +32,6 @@ import {
 import { describeShutdown, type EnvironmentPolicy } from '../workflows/shutdown-policy';
 import {
   stopSupportPodSignal,
-  SUPPORT_POD_LIMIT_REACHED,
   SUPPORT_POD_MEMO,
   supportPodSlotUpdate,
   supportPodSlotWorkflowId,
@@ -42,15 +41,29 @@ import {
   type SupportPodMemo,
   type SupportPodState,
 } from '../workflows/support-pod';
-import type { SupportPodInCluster } from '../activities/contracts';
+import type { SupportPod, SupportPodInCluster } from '../activities/contracts';
 import { Failure, failureType } from '../domain/failures';
 import { sizeExceeds, type SupportSizes } from '../domain/support-sizes';
 
 /**
+ * `namespace-gone`: the environment is still managed but its namespace is gone from the
+ * cluster (the reconciler retires it at its next run); `rejected`: the environment refused
+ * the action in its current state, or the action failed (in the words of what refused it);
  * `forbidden`: the requester may not do this (a support pod larger than they may start, or
- * one someone else started); `limit`: they already have as many support pods as one may.
+ * one someone else started); `limit`: they already have as many support pods as one may;
+ * `failed`: a support pod's workflow failed, in its own words.
  */
-export type OperationErrorKind = 'unknown-environment' | 'retired' | 'rejected' | 'conflict' | 'unknown-support-pod' | 'in-progress' | 'forbidden' | 'limit';
+export type OperationErrorKind =
+  | 'unknown-environment'
+  | 'retired'
+  | 'namespace-gone'
+  | 'rejected'
+  | 'conflict'
+  | 'unknown-support-pod'
+  | 'in-progress'
+  | 'forbidden'
+  | 'limit'
+  | 'failed';
 
 export class OperationError extends Error {
   constructor(
@@ -261,6 +274,43 @@ export function joinSupportPods(pods: readonly SupportPodInCluster[] | null, wor
   return { supportPods: listings.sort((a, b) => a.name.localeCompare(b.name)), podsUnavailable: pods === null ? (podsUnavailable ?? 'the cluster could not be read') : null };
 }
 
+/** What became of a support pod `support start` asked for, as far as it was followed. */
+export type SupportPodOutcome =
+  | { outcome: 'created'; pod: SupportPod; expiresAt: string | null }
+  /** Its workflow ended without failing before its pod was seen: stopped at once, or expired. */
+  | { outcome: 'gone' }
+  /** Its pod was not there within the time it was followed for. */
+  | { outcome: 'pending' };
+
+/** Workflow failures wrap activity failures wrap the application's own words: those are what people read. */
+function failureMessage(err: unknown): string {
+  let current = err as { message?: string; cause?: unknown };
+  while (current.cause) current = current.cause as { message?: string; cause?: unknown };
+  return current.message ?? String(err);
+}
+
+/** A support-pod workflow's failure in the words of the domain. */
+function supportPodFailure(err: WorkflowFailedError): OperationError {
+  const message = failureMessage(err);
+  switch (failureType(err)) {
+    case Failure.SupportPodLimitReached:
+      return new OperationError('limit', message);
+    case Failure.SupportPodNameTaken:
+      return new OperationError('conflict', message);
+    case Failure.InvalidSupportPodName:
+    case Failure.InvalidSupportPodSize:
+    case Failure.InvalidSupportPodExpiry:
+      return new OperationError('rejected', message);
+    default:
+      return new OperationError('failed', message);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** How often `followSupportPod` asks whether the pod is there. */
+const FOLLOW_POLL_MS = 500;
+
 /** One cluster's running workflows of a type: those with its EnvCluster, or, without CLUSTER_NAME, those with none. */
 function runningOf(workflowType: string, cluster: string | undefined): string {
   return `WorkflowType = '${workflowType}' AND ExecutionStatus = 'Running' AND ${cluster ? `EnvCluster = '${cluster}'` : 'EnvCluster IS NULL'}`;
@@ -299,6 +349,12 @@ export interface EnvironmentsClient {
   /** The listing of that name; `unknown-support-pod` when there is neither a pod nor a workflow of that name. */
   supportPod(name: string): Promise<SupportPodListing>;
   stopSupportPod(name: string, by: string): Promise<void>;
+  /**
+   * Follows a support pod just started until its pod exists, its workflow ends, or `timeoutMs`
+   * has passed. A failed workflow is an OperationError in its own words (`limit`, `conflict`,
+   * `rejected` for a bad name, size or expiry, else `failed`).
+   */
+  followSupportPod(name: string, timeoutMs: number): Promise<SupportPodOutcome>;
   /** Every pod of the support namespace and every running support-pod workflow, joined by name (see SupportPodStatus). */
   listSupportPods(): Promise<SupportPodList>;
 }
@@ -346,8 +402,13 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
     if (err instanceof WorkflowNotFoundError) {
       throw new OperationError('unknown-environment', `${namespace} is not a managed environment (no such namespace, or it is a system namespace)`);
     }
-    // The validator's or the handler's own words; a rejected Update changed nothing.
-    if (err instanceof WorkflowUpdateFailedError) throw new OperationError('rejected', err.cause?.message ?? err.message);
+    if (err instanceof WorkflowUpdateFailedError) {
+      if (failureType(err) === Failure.NamespaceNotFound) {
+        throw new OperationError('namespace-gone', `the namespace ${namespace} is gone from the cluster, so there is nothing to start, stop or prolongate; its environment is retired at the next reconcile`);
+      }
+      // The validator's or the handler's own words; a rejected Update changed nothing.
+      throw new OperationError('rejected', failureMessage(err));
+    }
     throw err;
   }
 
@@ -441,8 +502,7 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
         () => undefined,
         (e: unknown) => e,
       );
-      const limit = failure instanceof WorkflowFailedError && failure.cause instanceof ApplicationFailure && failure.cause.type === SUPPORT_POD_LIMIT_REACHED;
-      return limit ? null : undefined;
+      return failureType(failure) === Failure.SupportPodLimitReached ? null : undefined;
     } finally {
       clearTimeout(timer);
     }
@@ -638,6 +698,27 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
           );
         }
         throw new OperationError('unknown-support-pod', left ? `support pod ${name} is being deleted already` : `there is no support pod ${name}`);
+      }
+    },
+
+    async followSupportPod(name, timeoutMs) {
+      const workflow = client.workflow.getHandle(supportPodId(name));
+      const deadline = Date.now() + timeoutMs;
+      try {
+        while (Date.now() < deadline) {
+          const { status } = await workflow.describe();
+          if (status.name !== 'RUNNING') {
+            await workflow.result();
+            return { outcome: 'gone' };
+          }
+          const state = await workflow.query(supportPodStateQuery);
+          if (state.pod) return { outcome: 'created', pod: state.pod, expiresAt: state.expiresAt };
+          await sleep(FOLLOW_POLL_MS);
+        }
+        return { outcome: 'pending' };
+      } catch (err) {
+        if (err instanceof WorkflowFailedError) throw supportPodFailure(err);
+        throw err;
       }
     },
 
