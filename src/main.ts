@@ -16,11 +16,13 @@ import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
 import { measuredActivities } from './activities/measured';
-import { createSlackRouter, type SlackHandlerOptions } from './api/slack';
-import { createSlackSocketMode, type SlackSocketMode } from './api/socket-mode';
+import { createSlackHandlers, type SlackHandlerOptions } from './api/slack/handlers';
+import { createResponder } from './api/slack/responder';
+import { createSlackRouter } from './api/slack/router';
+import { createSlackSocketMode, type SlackSocketMode } from './api/slack/socket-mode';
 import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createEnvironmentsClient, type SupportPolicy } from './client/environments';
+import { createEnvironmentsClient, type EnvironmentsClient, type SupportPolicy } from './client/environments';
 import { createLogger, type Logger } from './logger';
 import { connectClient, connectNative, TemporalConnectError } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
@@ -106,11 +108,17 @@ async function main(config: Config, logger: Logger): Promise<void> {
 
   const clusterName = config.temporal.cluster;
   const { signingSecret, appToken } = config.slack;
-  const slackHandling = servesUsers && (signingSecret || appToken) ? slackOptions(config, client, logger, metrics, kubeConfig) : undefined;
-  const slack = slackHandling && signingSecret ? createSlackRouter({ ...slackHandling, signingSecret }) : undefined;
+  // One gateway for Slack and REST, so their requesters count against the same support-pod limits. The support
+  // namespace is read with the API's read-only identity: `support list` and the name check of `support start`.
+  const gateway = servesUsers
+    ? createEnvironmentsClient(client, { cluster: clusterName, support: supportPolicy(config), supportPods: createSupportPodReader(kubeConfig, config.support.namespace) })
+    : undefined;
+  const slackHandling = gateway && (signingSecret || appToken) ? slackOptions(config, gateway, logger, metrics, kubeConfig) : undefined;
+  const slackHandlers = slackHandling ? createSlackHandlers(slackHandling) : undefined;
+  const slack = slackHandling && slackHandlers && signingSecret ? createSlackRouter({ handlers: slackHandlers, signingSecret, logger: slackHandling.logger }) : undefined;
   let socketMode: SlackSocketMode | undefined;
-  if (slackHandling && appToken) {
-    socketMode = createSlackSocketMode({ ...slackHandling, appToken, slackApiUrl: config.slack.apiUrl });
+  if (slackHandling && slackHandlers && appToken) {
+    socketMode = createSlackSocketMode({ handlers: slackHandlers, logger: slackHandling.logger, appToken, slackApiUrl: config.slack.apiUrl });
     try {
       await socketMode.start();
     } catch (err) {
@@ -118,9 +126,9 @@ async function main(config: Config, logger: Logger): Promise<void> {
       throw new ConfigError([`SLACK_APP_TOKEN (value hidden): ${(err as Error).message}`]);
     }
   }
-  const rest = servesUsers
+  const rest = gateway
     ? createRestRouter({
-        environments: createEnvironmentsClient(client, { cluster: clusterName, support: supportPolicy(config), supportPods: createSupportPodReader(kubeConfig, config.support.namespace) }),
+        environments: gateway,
         tokens: config.apiTokens,
         logger: logger.child({ system: 'api' }),
         metrics,
@@ -286,22 +294,19 @@ function slackCommandsLine(http: boolean, socketMode: boolean, apiPort: number):
 }
 
 /** The same handlers for both transports. */
-function slackOptions(config: Config, client: Client, logger: Logger, metrics: Metrics, kubeConfig: KubeConfig): SlackHandlerOptions {
+function slackOptions(config: Config, environments: EnvironmentsClient, logger: Logger, metrics: Metrics, kubeConfig: KubeConfig): SlackHandlerOptions {
   const aws = createConfiguredAws(config, logger);
   const kubernetes = createKubernetesActivities({ kubeConfig, dryRun: config.dryRun, logger: logger.child({ system: 'kubernetes' }) });
+  const slackLogger = logger.child({ system: 'slack' });
   return {
-    client,
-    cluster: config.temporal.cluster,
+    environments,
+    responder: createResponder({ logger: slackLogger, origins: config.slack.responseUrlOrigins }),
     metrics,
-    logger: logger.child({ system: 'slack' }),
+    logger: slackLogger,
     allow: config.slack.allow,
     supportSizes: Object.keys(config.support.sizes),
     supportTaskQueue: config.temporal.taskQueue,
     supportPodTtlMs: config.support.ttlMinutes * 60_000,
-    supportPolicy: supportPolicy(config),
-    // Read-only, with the API's identity: `support list` and the name check of `support start` come from the cluster.
-    supportPods: createSupportPodReader(kubeConfig, config.support.namespace),
-    responseUrlOrigins: config.slack.responseUrlOrigins,
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await kubernetes.namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
     ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await aws.awsStatus(ns)).resources } : {}),

@@ -21,9 +21,11 @@ import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createSlackNotifier } from '../src/activities/slack';
 import { createApi } from '../src/api/server';
 import { createMetrics } from '../src/api/metrics';
-import { createSlackRouter, type SlackAllowLists, type SlackHandlerOptions } from '../src/api/slack';
-import { createSlackSocketMode, type SlackSocketMode } from '../src/api/socket-mode';
-import type { SupportPolicy } from '../src/client/environments';
+import { createSlackHandlers, type SlackAllowLists, type SlackHandlerOptions, type SlackHandlers } from '../src/api/slack/handlers';
+import { createResponder } from '../src/api/slack/responder';
+import { createSlackRouter } from '../src/api/slack/router';
+import { createSlackSocketMode, type SlackSocketMode } from '../src/api/slack/socket-mode';
+import { createEnvironmentsClient, type EnvironmentsClientOptions, type SupportPolicy } from '../src/client/environments';
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
@@ -56,10 +58,15 @@ const logger = pino(
   }),
 );
 
-/** What both transports hand to the same handlers. */
-function handlerOptions(client: Client, supportTaskQueue?: string, more: Partial<SlackHandlerOptions> = {}): SlackHandlerOptions {
-  return {
-    client,
+/** What main.ts gives the handlers, as the tests vary it: the gateway's options and the response_url origins among the rest. */
+type HandlerSettings = Partial<Omit<SlackHandlerOptions, 'environments' | 'responder'>> & Pick<EnvironmentsClientOptions, 'supportPods'> & { supportPolicy?: SupportPolicy; responseUrlOrigins?: readonly string[] };
+
+/** The handlers both transports are given, in front of a gateway on `client`. */
+function slackHandlers(client: Client, supportTaskQueue?: string, settings: HandlerSettings = {}): SlackHandlers {
+  const { supportPolicy: support, supportPods, responseUrlOrigins, ...more } = settings;
+  return createSlackHandlers({
+    environments: createEnvironmentsClient(client, { support, supportPods }),
+    responder: createResponder({ logger, origins: responseUrlOrigins }),
     logger,
     allow,
     supportTaskQueue,
@@ -73,12 +80,12 @@ function handlerOptions(client: Client, supportTaskQueue?: string, more: Partial
       { kind: 'rds-instance', id: 'orders-db', region: 'eu-west-1', name: 'orders-db', state: 'stopped', scheduler: 'enabled' },
       { kind: 'ec2-instance', id: 'i-0abc', region: 'eu-west-1', name: 'bastion', state: 'running', scheduler: 'disabled' },
     ],
-  };
+  });
 }
 
 /** Serves the real koa app with the Slack router on a free loopback port. */
-async function serveApi(client: Client, supportTaskQueue?: string, more: Partial<SlackHandlerOptions> = {}): Promise<{ url: string; server: Server }> {
-  const slack = createSlackRouter({ ...handlerOptions(client, supportTaskQueue, more), signingSecret: SECRET });
+async function serveApi(client: Client, supportTaskQueue?: string, settings: HandlerSettings = {}): Promise<{ url: string; server: Server }> {
+  const slack = createSlackRouter({ handlers: slackHandlers(client, supportTaskQueue, settings), signingSecret: SECRET, logger });
   const server = createApi({ client, logger, metrics: createMetrics(), routers: [slack] }).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
@@ -141,7 +148,7 @@ for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over $
     const options = { responseUrlOrigins: [recorder.url], supportPolicy, supportPods: async () => [...pods.values()].map(asClusterPod) };
     api = await serveApi(env.client, taskQueue, options);
     if (!overHttp) {
-      socketMode = createSlackSocketMode({ ...handlerOptions(env.client, taskQueue, options), appToken: recorder.appToken, slackApiUrl: `${recorder.url}/api/`, clientPingTimeoutMs: 2000 });
+      socketMode = createSlackSocketMode({ handlers: slackHandlers(env.client, taskQueue, options), logger, appToken: recorder.appToken, slackApiUrl: `${recorder.url}/api/`, clientPingTimeoutMs: 2000 });
       await socketMode.start();
     }
     recording = recordingActivities(async () => Date.now());
@@ -644,7 +651,7 @@ for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over $
 
   (overHttp ? it.skip : it)('Socket Mode: an app-level token Slack refuses stops start-up with Slack\'s reason, once, with no retry loop', async function () {
     const before = recorder.posts.filter((p) => p.method === 'apps.connections.open').length;
-    const refused = createSlackSocketMode({ ...handlerOptions(env.client), appToken: 'xapp-1-revoked', slackApiUrl: `${recorder.url}/api/`, clientPingTimeoutMs: 500 });
+    const refused = createSlackSocketMode({ handlers: slackHandlers(env.client), logger, appToken: 'xapp-1-revoked', slackApiUrl: `${recorder.url}/api/`, clientPingTimeoutMs: 500 });
     await assert.rejects(refused.start(), /^Error: Slack Socket Mode could not connect: invalid_auth$/);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     assert.equal(recorder.posts.filter((p) => p.method === 'apps.connections.open').length, before + 1, 'asked once');
