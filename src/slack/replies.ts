@@ -117,7 +117,7 @@ export function statusMessage(state: EnvironmentStatus, workloads: WorkloadRow[]
 }
 
 /** EC2 and RDS resources tagged for the namespace, with AWS's own word for their state. */
-export function awsTable(resources: AwsResource[]): Mrkdwn {
+function awsTable(resources: AwsResource[]): Mrkdwn {
   const cells = [
     ['AWS', 'STATE'],
     ...resources.map((r) => [`${r.kind}/${r.name ?? r.id}`, `${r.state}${r.scheduler === 'enabled' ? '' : ' (not scheduled)'}${r.unsupported ? ` (cannot stop: ${r.unsupported})` : ''}`]),
@@ -127,7 +127,7 @@ export function awsTable(resources: AwsResource[]): Mrkdwn {
 }
 
 /** A fixed-width table in a code block: the most compact thing Slack renders. */
-export function workloadTable(rows: WorkloadRow[]): Mrkdwn {
+function workloadTable(rows: WorkloadRow[]): Mrkdwn {
   if (rows.length === 0) return md`_No Deployments or StatefulSets._`;
   const cells = [['WORKLOAD', 'READY'], ...rows.map((w) => [`${w.kind}/${w.name}`, `${w.ready}/${w.desired}`])];
   const width = Math.max(...cells.map(([name]) => name!.length));
