@@ -8,9 +8,7 @@ import { chmodSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import { Failure } from '../src/domain/failures';
 import { MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID } from '../src/temporal/setup';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery } from '../src/workflows';
 import { recordingActivities, type RecordingActivities } from './support/recording-activities';
@@ -29,8 +27,6 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
   let taskQueue: string;
   let recording: RecordingActivities;
   const namespace = `cli-${process.pid}`;
-  /** Namespaces deleted from the cluster behind their environment's back: Kubernetes says NamespaceNotFound. */
-  const goneNamespaces = new Set<string>();
 
   function devenv(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return devenvWith({}, ...args);
@@ -51,18 +47,7 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     env = await devServerEnv();
     taskQueue = uniqueTaskQueue('cli');
     recording = recordingActivities(async () => Date.now());
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: {
-        ...recording,
-        async stopNamespace(ns: string, timing?: Parameters<RecordingActivities['stopNamespace']>[1]) {
-          if (goneNamespaces.has(ns)) throw ApplicationFailure.nonRetryable(`namespace "${ns}" does not exist in the cluster`, Failure.NamespaceNotFound);
-          return recording.stopNamespace(ns, timing);
-        },
-      },
-    });
+    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recording });
     running = worker.run();
     const policy = morningPolicy();
     await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy, enabled: true }] });
@@ -150,7 +135,7 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
   it('a namespace gone from the cluster: stop says so, exit code 3 (not 4, refused)', async function () {
     const gone = `cli-gone-${process.pid}`;
     await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(gone), taskQueue, args: [{ namespace: gone, policy: morningPolicy(), enabled: true }] });
-    goneNamespaces.add(gone);
+    recording.goneNamespaces.add(gone);
     try {
       const { code, stdout, stderr } = await devenv('stop', gone);
       assert.equal(code, 3, `${stdout}${stderr}`);

@@ -14,7 +14,6 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { z } from 'zod';
 import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
-import { Failure } from '../src/domain/failures';
 import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
@@ -50,8 +49,6 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   let counter = 0;
   let recording: RecordingActivities;
   const namespaces: string[] = [];
-  /** Namespaces deleted from the cluster behind their environment's back: Kubernetes says NamespaceNotFound. */
-  const goneNamespaces = new Set<string>();
   const pods = new Map<string, SupportPod>();
   const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
     async createSupportPod({ name, size, requestedBy }) {
@@ -74,14 +71,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
-      activities: {
-        ...recording,
-        ...supportActivities,
-        async stopNamespace(namespace: string, timing?: Parameters<RecordingActivities['stopNamespace']>[1]) {
-          if (goneNamespaces.has(namespace)) throw ApplicationFailure.nonRetryable(`namespace "${namespace}" does not exist in the cluster`, Failure.NamespaceNotFound);
-          return recording.stopNamespace(namespace, timing);
-        },
-      },
+      activities: { ...recording, ...supportActivities },
     });
     running = worker.run();
     const metrics = createMetrics();
@@ -356,7 +346,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
 
   it('an environment whose namespace is gone from the cluster: a stop answers 404 saying so, not 409 "rejected"', async function () {
     const namespace = await environment();
-    goneNamespaces.add(namespace);
+    recording.goneNamespaces.add(namespace);
     const response = await call('POST', `/api/v1/environments/${namespace}/stop`);
     assert.equal(response.status, 404, JSON.stringify(response.body));
     answersAs(errorBody, response.body, 'stop of a namespace that is gone');
