@@ -9,11 +9,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { z } from 'zod';
-import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
+import type { SupportPod } from '../src/activities/contracts';
 import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
@@ -21,7 +20,7 @@ import { actionResult, createRestRouter, environmentList, environmentStatus, err
 import { createApi } from '../src/api/server';
 import { createLogger } from '../src/logger';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery } from '../src/workflows';
-import { asClusterPod } from './support/support-pods';
+import { asClusterPod, supportPodActivities } from './support/support-pods';
 import { recordingActivities, type RecordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -50,18 +49,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   let recording: RecordingActivities;
   const namespaces: string[] = [];
   const pods = new Map<string, SupportPod>();
-  const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
-    async createSupportPod({ name, size, requestedBy }) {
-      if (!['M', 'XL'].includes(size)) throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}"`);
-      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy, uid: `uid-${name}-${Date.now()}` };
-      pods.set(name, pod);
-      return pod;
-    },
-    async deleteSupportPod(name, uid) {
-      if (uid !== undefined && pods.get(name)?.uid !== uid) return false;
-      return pods.delete(name);
-    },
-  };
+  const supportActivities = supportPodActivities(pods, ['M', 'XL']);
 
   before(async function () {
     env = await devServerEnv();

@@ -16,7 +16,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import pino from 'pino';
-import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
+import type { SupportPod } from '../src/activities/contracts';
 import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createSlackNotifier } from '../src/activities/slack';
 import { createApi } from '../src/api/server';
@@ -29,7 +29,7 @@ import { createEnvironmentsClient, type EnvironmentsClientOptions, type SupportP
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/workflows/shutdown-policy';
-import { asClusterPod } from './support/support-pods';
+import { asClusterPod, supportPodActivities } from './support/support-pods';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
 import { SlackRecorder, eventually, markupIn, postSigned, slackFields, visibleText, type SignedResponse } from './support/slack';
 import { devServerEnv, useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -124,18 +124,7 @@ for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over $
   const started: WorkflowHandle[] = [];
   /** Support pods as the Kubernetes activities would keep them; this catalogue lacks XS. */
   const pods = new Map<string, SupportPod>();
-  const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
-    async createSupportPod({ name, size, requestedBy }) {
-      if (size === 'XS') throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}": use one of M, XL`);
-      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy, uid: `uid-${name}-${Date.now()}` };
-      pods.set(name, pod);
-      return pod;
-    },
-    async deleteSupportPod(name, uid) {
-      if (uid !== undefined && pods.get(name)?.uid !== uid) return false;
-      return pods.delete(name);
-    },
-  };
+  const supportActivities = supportPodActivities(pods, ['S', 'M', 'L', 'XL']);
   const timings: { text: string; ms: number }[] = [];
   /** A namespace's channel as its annotation gives it, for the tests that set one. */
   const channelOverrides = new Map<string, string>();
@@ -460,7 +449,7 @@ for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over $
 
     const tooSmall = await devenv(`support start ${name}-xs XS`, ops);
     const failed = await laterReply(tooSmall.responseId, /could not be created/);
-    assert.match(visibleText(failed), /unknown support pod size "XS": use one of M, XL/);
+    assert.match(visibleText(failed), /unknown support pod size "XS": use one of S, M, L, XL/);
   });
 
   it('what a user types is escaped in every field, the fallback text included: it never pings, links or mentions', async function () {
