@@ -263,7 +263,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     assert.ok(documented['403'] && documented['409'], 'both refusals are documented');
   });
 
-  it('bad input gets 422 with the command grammar, unknown names 404, refusals 409: state unchanged', async function () {
+  it('bad input gets 422, unknown names 404, refusals 409: state unchanged', async function () {
     const namespace = await environment();
     const before = await env.client.workflow.getHandle(environmentWorkflowId(namespace)).query(statusQuery);
     const cases: [string, string, unknown, number, RegExp][] = [

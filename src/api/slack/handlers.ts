@@ -93,6 +93,7 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
     return checked.ok ? { user, channel, responseUrl: checked.url } : `${checked.problem}. Nothing was done.`;
   }
 
+  /** Why the allow-list of the command's family refuses the requester here; undefined when it does not. */
   function refusal(family: CommandFamily, who: Requester, what: string): Mrkdwn | undefined {
     const list = options.allow?.[family];
     if (!list) return undefined;
