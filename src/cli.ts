@@ -17,7 +17,7 @@ import { Client, WorkflowFailedError } from '@temporalio/client';
 import { formatCommand, helpLines, parseCommand, type Command } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { formatMinutes } from './domain/duration';
-import { createEnvironments, InProgressError, OperationError, type Environments, type SupportPodList } from './environments';
+import { createEnvironmentsClient, InProgressError, OperationError, type EnvironmentsClient, type SupportPodList } from './client/environments';
 import { connectClient } from './temporal/connection';
 import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
@@ -25,7 +25,7 @@ import { describeInstant, describeShutdown } from './domain/time-display';
 import { configuredAwsSettings, loadKubeConfig } from './activities';
 import { ensureInventoryTable } from './activities/aws';
 import type { ReconcileReport } from './activities/contracts';
-import { createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes/support-pods';
+import { createSupportPodReader } from './activities/kubernetes/support-pods';
 import { createLogger } from './logger';
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, refused: 4, inProgress: 5 } as const;
@@ -98,7 +98,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
   }
   const ops = text === 'schedules ensure' || text === 'reconcile';
   // A mistyped command is told at once, without waiting for Temporal.
-  const parsed = ops ? undefined : parseCommand(text, { supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES) });
+  const parsed = ops ? undefined : parseCommand(text, { supportSizes: Object.keys(config.support.sizes) });
   if (parsed && !parsed.ok) throw new UsageError(asCli(parsed.error), parsed.usage.map(asCli));
 
   // No cluster named: the local dev server of `npm start`, in plaintext.
@@ -125,7 +125,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
 
     // The support namespace's pods are read with the operator's kubeconfig (KUBECONFIG, ~/.kube/config, in-cluster).
     const supportPods = createSupportPodReader(loadKubeConfig(), config.support.namespace);
-    return (await execute(parsed!.command, createEnvironments(client, { supportPods, cluster: config.temporal.cluster }), config, print)) ?? EXIT.ok;
+    return (await execute(parsed!.command, createEnvironmentsClient(client, { supportPods, cluster: config.temporal.cluster }), config, print)) ?? EXIT.ok;
   } finally {
     await connection.close();
   }
@@ -138,7 +138,7 @@ const asCli = (text: string): string => text.replace(/\/devenv\b/g, 'devenv');
 const describeAt = (iso: string, timeZone: string): string => describeInstant(new Date(iso), new Date(), timeZone);
 
 /** Prints the outcome; returns an exit code other than 0 where the outcome needs one. */
-async function execute(command: Command, environments: Environments, config: Config, print: (human: string, data: unknown) => void): Promise<number | void> {
+async function execute(command: Command, environments: EnvironmentsClient, config: Config, print: (human: string, data: unknown) => void): Promise<number | void> {
   const by = `cli:${operatorName()}`;
   switch (command.name) {
     case 'help':
@@ -291,7 +291,7 @@ function describeFailure(err: unknown): { code: number; message: string; usage?:
   if (err instanceof UsageError) return { code: EXIT.usage, message: err.message, usage: err.usage ?? helpLines('devenv') };
   if (err instanceof ConfigError) return { code: EXIT.usage, message: err.message };
   if (err instanceof OperationError) {
-    const notFound = err.kind === 'unknown-environment' || err.kind === 'unknown-support-pod' || err.kind === 'retired';
+    const notFound = err.kind === 'unknown-environment' || err.kind === 'unknown-support-pod' || err.kind === 'retired' || err.kind === 'namespace-gone';
     return { code: notFound ? EXIT.notFound : EXIT.refused, message: err.message };
   }
   if (err instanceof WorkflowFailedError) return { code: EXIT.failed, message: `${err.message}: ${rootCause(err)}` };

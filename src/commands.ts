@@ -4,6 +4,8 @@
  * through here; none of them interprets text on its own.
  */
 import { formatMinutes, parseDuration } from './domain/duration';
+import { dns1123LabelError } from './domain/names';
+import { DEFAULT_SUPPORT_SIZES } from './domain/support-sizes';
 
 /** Who may use a command is configured per family (see docs/slack.md). */
 export type CommandFamily = 'read' | 'control' | 'support';
@@ -25,8 +27,6 @@ export type ParseResult =
   | { ok: true; command: Command }
   /** `error` says what is wrong; `usage` is the grammar of the nearest command(s). */
   | { ok: false; error: string; usage: string[]; nearest?: CommandName };
-
-export const DEFAULT_SUPPORT_SIZES = ['XS', 'S', 'M', 'L', 'XL'] as const;
 
 export interface ParseOptions {
   /** The support-pod size catalogue; sizes are matched case-insensitively. */
@@ -159,17 +159,6 @@ export function commandReferenceMarkdown(prefix = '/devenv'): string {
   return ['| command | family | what it does | example |', '|---|---|---|---|', ...rows].join('\n');
 }
 
-const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-/** Kubernetes namespace and pod names: lowercase letters, digits and '-', at most 63, alphanumeric at both ends. */
-export function dns1123LabelError(value: string): string | undefined {
-  if (value.length > 63) return `"${value}" is longer than 63 characters`;
-  if (!DNS_1123_LABEL.test(value)) {
-    return `"${value}" is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit`;
-  }
-  return undefined;
-}
-
 function usageFor(...names: CommandName[]): string[] {
   return names.map((name) => `/devenv ${grammar(specOf(name))}`);
 }
@@ -196,7 +185,7 @@ function parseWith(spec: CommandSpec, tokens: string[], options: ParseOptions): 
     }
     i++;
     if (param.kind === 'size') {
-      const sizes = options.supportSizes ?? DEFAULT_SUPPORT_SIZES;
+      const sizes = options.supportSizes ?? Object.keys(DEFAULT_SUPPORT_SIZES);
       const size = sizes.find((s) => s.toLowerCase() === token.toLowerCase());
       if (!size) return fail(`"${token}" is not a size; choose one of ${sizes.join(', ')}`);
       values.size = size;

@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { DateTime, IANAZone } from 'luxon';
 import { MAX_HOLD_MS } from './activities/timing';
 import { parseDuration } from './domain/duration';
-import { DEFAULT_SUPPORT_SIZES, type CommandFamily } from './commands';
+import type { CommandFamily } from './commands';
+import { DNS_1123_LABEL, DNS_1123_LABEL_MAX_LENGTH, isDns1123Label } from './domain/names';
+import { DEFAULT_SUPPORT_SIZES, type SupportSizes } from './domain/support-sizes';
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
 import { scopedId } from './workflows/cluster';
@@ -232,7 +234,7 @@ export const DEFAULT_INFRASTRUCTURE_NAMESPACES: readonly string[] = [
 /** Namespace names (DNS-1123 labels). */
 const namespaceNames = z.string().transform((text, ctx) => {
   const names = splitList(text);
-  const bad = names.filter((name) => !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63);
+  const bad = names.filter((name) => !isDns1123Label(name));
   if (bad.length > 0) {
     ctx.addIssue({ code: 'custom', message: `not namespace names: ${bad.map((b) => JSON.stringify(b)).join(', ')} (lower-case letters, digits and "-", e.g. kube-system)` });
     return z.NEVER;
@@ -271,7 +273,7 @@ const fields = z.object({
   TEMPORAL_ADDRESS: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^\s:/]+):\d{1,5}$/, 'must be host:port, e.g. temporal-frontend.temporal:7233 or devenv.a1b2c.tmprl.cloud:7233').optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).optional(),
   TASK_QUEUE: z.string().min(1).default('devenv-scheduler'),
-  CLUSTER_NAME: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label such as eu-prod-1 (lower-case letters, digits and "-", at most 63): it becomes part of workflow ids').max(63).optional(),
+  CLUSTER_NAME: z.string().regex(DNS_1123_LABEL, 'must be a DNS label such as eu-prod-1 (lower-case letters, digits and "-", at most 63): it becomes part of workflow ids').max(DNS_1123_LABEL_MAX_LENGTH).optional(),
   API_PORT: port.default(3000),
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
@@ -311,9 +313,9 @@ const fields = z.object({
   SHUTDOWN_DISPATCH_AHEAD_SECONDS: z.coerce.number().int().min(0).max(MAX_HOLD_MS / 1000).default(10),
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
   COMMAND_WAIT_SECONDS: z.coerce.number().int().min(1).max(300).default(20),
-  SUPPORT_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name (a DNS-1123 label)').max(63).default('devenv-support'),
+  SUPPORT_NAMESPACE: z.string().regex(DNS_1123_LABEL, 'must be a namespace name (a DNS-1123 label)').max(DNS_1123_LABEL_MAX_LENGTH).default('devenv-support'),
   SUPPORT_IMAGE: z.string().min(1).default('debian:bookworm-slim'),
-  SUPPORT_SIZES: supportSizes.optional(),
+  SUPPORT_SIZES: supportSizes.default(DEFAULT_SUPPORT_SIZES),
   SUPPORT_POD_TTL: durationMinutes.pipe(z.number().max(7 * 24 * 60, 'must be at most 168h')).default(8 * 60),
   SUPPORT_MAX_PODS_PER_USER: z.coerce.number().int().min(1).max(100).default(2),
   SUPPORT_MAX_SIZE: z.string().transform((size) => size.toUpperCase()).default('M'),
@@ -350,7 +352,7 @@ const serviceSchema = fields.superRefine((c, ctx) => {
   if (c.SLACK_BOT_TOKEN && !c.SLACK_DEFAULT_CHANNEL) {
     ctx.addIssue({ code: 'custom', path: ['SLACK_DEFAULT_CHANNEL'], message: 'is required with SLACK_BOT_TOKEN: the channel for environments without their own' });
   }
-  const sizes = c.SUPPORT_SIZES ? Object.keys(c.SUPPORT_SIZES) : [...DEFAULT_SUPPORT_SIZES];
+  const sizes = Object.keys(c.SUPPORT_SIZES);
   if (!sizes.includes(c.SUPPORT_MAX_SIZE)) {
     ctx.addIssue({ code: 'custom', path: ['SUPPORT_MAX_SIZE'], message: `must be a size of the catalogue (${sizes.join(', ')}): the largest support pod people outside the support admins may start` });
   }
@@ -437,8 +439,8 @@ export interface Config {
   worker: { maxCachedWorkflows: number; maxConcurrentActivities: number; shutdownGraceMs: number };
   /** How long a REST call or `devenv` command waits for a start, stop or prolongation before answering that it is still in progress. */
   commandWaitMs: number;
-  /** maxPodsPerUser and maxSize: what one requester outside the support admins may have (SUPPORT_MAX_PODS_PER_USER applies to admins too). */
-  support: { namespace: string; image: string; sizes?: Record<string, { cpu: string; memory: string }>; ttlMinutes: number; maxPodsPerUser: number; maxSize: string };
+  /** sizes: SUPPORT_SIZES, or the built-in catalogue without it. maxPodsPerUser and maxSize: what one requester outside the support admins may have (SUPPORT_MAX_PODS_PER_USER applies to admins too). */
+  support: { namespace: string; image: string; sizes: SupportSizes; ttlMinutes: number; maxPodsPerUser: number; maxSize: string };
   slack: {
     /** Unset: the /slack routes are not mounted. Never logged. */
     signingSecret?: string;

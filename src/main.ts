@@ -14,18 +14,20 @@ import { createAwsStatusReader } from './activities/aws';
 import { probeCluster, type ClusterProbe } from './activities/kubernetes/cluster';
 import { createNamespaceStatusReader } from './activities/kubernetes/namespace-status';
 import { createNamespaceReader } from './activities/kubernetes/namespaces';
-import { createSupportPodReader, DEFAULT_SUPPORT_SIZES } from './activities/kubernetes/support-pods';
+import { createSupportPodReader } from './activities/kubernetes/support-pods';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
 import { createConfiguredEnrolment } from './client/enrolment';
 import { measuredActivities } from './activities/measured';
-import { createSlackRouter, type SlackHandlerOptions } from './api/slack';
-import { createSlackSocketMode, type SlackSocketMode } from './api/socket-mode';
+import { createSlackHandlers, type SlackHandlerOptions } from './api/slack/handlers';
+import { createResponder } from './api/slack/responder';
+import { createSlackRouter } from './api/slack/router';
+import { createSlackSocketMode, type SlackSocketMode } from './api/slack/socket-mode';
 import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createEnvironments, type SupportPolicy } from './environments';
+import { createEnvironmentsClient, type EnvironmentsClient, type SupportPolicy } from './client/environments';
 import { createLogger, type Logger } from './logger';
 import { connectClient, connectNative, TemporalConnectError } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
@@ -100,7 +102,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
   if (!devServer?.startedHere) await registerSearchAttributes(connection, namespace);
 
   // Counts of environments come from the worker role alone, so that a sum over every pod counts each environment once.
-  const environments = createEnvironments(client);
+  const environments = createEnvironmentsClient(client);
   const metrics = createMetrics(
     runsWorker ? { environmentsByPhase: () => environments.countByPhase(), environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS) } : {},
   );
@@ -123,11 +125,17 @@ async function main(config: Config, logger: Logger): Promise<void> {
 
   const clusterName = config.temporal.cluster;
   const { signingSecret, appToken } = config.slack;
-  const slackHandling = servesUsers && (signingSecret || appToken) ? slackOptions(config, client, logger, metrics, kubeConfig) : undefined;
-  const slack = slackHandling && signingSecret ? createSlackRouter({ ...slackHandling, signingSecret }) : undefined;
+  // One gateway for Slack and REST, so their requesters count against the same support-pod limits. The support
+  // namespace is read with the API's read-only identity: `support list` and the name check of `support start`.
+  const gateway = servesUsers
+    ? createEnvironmentsClient(client, { cluster: clusterName, support: supportPolicy(config), supportPods: createSupportPodReader(kubeConfig, config.support.namespace) })
+    : undefined;
+  const slackHandling = gateway && (signingSecret || appToken) ? slackOptions(config, gateway, logger, metrics, kubeConfig) : undefined;
+  const slackHandlers = slackHandling ? createSlackHandlers(slackHandling) : undefined;
+  const slack = slackHandling && slackHandlers && signingSecret ? createSlackRouter({ handlers: slackHandlers, signingSecret, logger: slackHandling.logger }) : undefined;
   let socketMode: SlackSocketMode | undefined;
-  if (slackHandling && appToken) {
-    socketMode = createSlackSocketMode({ ...slackHandling, appToken, slackApiUrl: config.slack.apiUrl });
+  if (slackHandling && slackHandlers && appToken) {
+    socketMode = createSlackSocketMode({ handlers: slackHandlers, logger: slackHandling.logger, appToken, slackApiUrl: config.slack.apiUrl });
     try {
       await socketMode.start();
     } catch (err) {
@@ -135,13 +143,13 @@ async function main(config: Config, logger: Logger): Promise<void> {
       throw new ConfigError([`SLACK_APP_TOKEN (value hidden): ${(err as Error).message}`]);
     }
   }
-  const rest = servesUsers
+  const rest = gateway
     ? createRestRouter({
-        environments: createEnvironments(client, { cluster: clusterName, support: supportPolicy(config), supportPods: createSupportPodReader(kubeConfig, config.support.namespace) }),
+        environments: gateway,
         tokens: config.apiTokens,
         logger: logger.child({ system: 'api' }),
         metrics,
-        supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
+        supportSizes: Object.keys(config.support.sizes),
         supportTaskQueue: taskQueue,
         supportPodTtlMs: config.support.ttlMinutes * 60_000,
         commandWaitMs: config.commandWaitMs,
@@ -280,7 +288,7 @@ function supportPolicy(config: Config): SupportPolicy {
   return {
     maxPodsPerUser: config.support.maxPodsPerUser,
     maxSize: config.support.maxSize,
-    sizes: config.support.sizes ?? DEFAULT_SUPPORT_SIZES,
+    sizes: config.support.sizes,
     admins: [...config.slack.supportAdmins, ...config.apiSupportAdmins.map((name) => `api:${name}`)],
   };
 }
@@ -313,22 +321,19 @@ function slackCommandsLine(http: boolean, socketMode: boolean, apiPort: number):
 }
 
 /** The same handlers for both transports. */
-function slackOptions(config: Config, client: Client, logger: Logger, metrics: Metrics, kubeConfig: KubeConfig): SlackHandlerOptions {
+function slackOptions(config: Config, environments: EnvironmentsClient, logger: Logger, metrics: Metrics, kubeConfig: KubeConfig): SlackHandlerOptions {
   const awsStatus = createAwsStatusReader(configuredAwsSettings(config, logger));
   const namespaceStatus = createNamespaceStatusReader(kubeConfig);
+  const slackLogger = logger.child({ system: 'slack' });
   return {
-    client,
-    cluster: config.temporal.cluster,
+    environments,
+    responder: createResponder({ logger: slackLogger, origins: config.slack.responseUrlOrigins }),
     metrics,
-    logger: logger.child({ system: 'slack' }),
+    logger: slackLogger,
     allow: config.slack.allow,
-    supportSizes: Object.keys(config.support.sizes ?? DEFAULT_SUPPORT_SIZES),
+    supportSizes: Object.keys(config.support.sizes),
     supportTaskQueue: config.temporal.taskQueue,
     supportPodTtlMs: config.support.ttlMinutes * 60_000,
-    supportPolicy: supportPolicy(config),
-    // Read-only, with the API's identity: `support list` and the name check of `support start` come from the cluster.
-    supportPods: createSupportPodReader(kubeConfig, config.support.namespace),
-    responseUrlOrigins: config.slack.responseUrlOrigins,
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
     ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await awsStatus(ns)).resources } : {}),

@@ -36,7 +36,7 @@ import { createAdmissionWebhook, type AdmissionOptions } from '../src/api/admiss
 import { createMetrics, type Metrics } from '../src/api/metrics';
 import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
 import { createEnrolment, type Enrolment } from '../src/client/enrolment';
-import { createEnvironments } from '../src/environments';
+import { createEnvironmentsClient } from '../src/client/environments';
 import { createLogger } from '../src/logger';
 import { ALL_SEARCH_ATTRIBUTES } from '../src/search-attributes';
 import { temporalCliPath } from '../src/temporal/binaries';
@@ -987,7 +987,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       await earlier.applyPolicy(name, earlier.defaults, true, 'earlier-version');
       assert.equal((await statusWhen(name, (s) => s.policy.shutdownTime === '17:00')).policy.shutdownTime, '17:00');
     }
-    const environments = createEnvironments(temporal.client);
+    const environments = createEnvironmentsClient(temporal.client);
     await eventually('visibility to see what the earlier version left', async () => {
       const seen = (await environments.list()).filter((e) => e.namespace === plain || e.namespace === annotated);
       return seen.length === 2 && seen.every((e) => e.policy?.shutdownTime === '17:00' && e.dispatchAheadMs === 0) ? true : undefined;
@@ -1029,7 +1029,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     await eventually(`${terminating} retired by the webhook`, async () => ((await workflowState(terminating)) === 'COMPLETED' ? true : undefined));
     await enrolment.enrol(terminating, true, 'test');
     const names = [legacy, madeSystem, ghost, terminating];
-    const environments = createEnvironments(temporal.client);
+    const environments = createEnvironmentsClient(temporal.client);
     await eventually('visibility to see all four running', async () => {
       const seen = new Set((await environments.list()).map((e) => e.namespace));
       return names.every((name) => seen.has(name)) ? true : undefined;
@@ -1059,7 +1059,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       const d = await handle(name).describe();
       return d.status.name === 'RUNNING' ? d.runId : undefined;
     });
-    const environments = createEnvironments(temporal.client);
+    const environments = createEnvironmentsClient(temporal.client);
     await eventually('visibility to list it', async () => ((await environments.list()).some((e) => e.namespace === name) ? true : undefined));
 
     const listNamespaces = createNamespaceLister(cluster.kubeConfig);

@@ -181,6 +181,19 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     }
   });
 
+  it('a namespace gone from the cluster: stop says so, exit code 3 (not 4, refused)', async function () {
+    const gone = `cli-gone-${process.pid}`;
+    await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(gone), taskQueue, args: [{ namespace: gone, policy: morningPolicy(), enabled: true }] });
+    recording.goneNamespaces.add(gone);
+    try {
+      const { code, stdout, stderr } = await devenv('stop', gone);
+      assert.equal(code, 3, `${stdout}${stderr}`);
+      assert.match(stderr, new RegExp(`the namespace ${gone} is gone from the cluster`));
+    } finally {
+      await env.client.workflow.getHandle(environmentWorkflowId(gone)).terminate('test over').catch(() => undefined);
+    }
+  });
+
   it('a stop that outlasts COMMAND_WAIT_SECONDS: exit 5 with "still in progress" within the wait; it goes on and completes', async function () {
     const slow = `cli-slow-${process.pid}`;
     const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(slow), taskQueue, args: [{ namespace: slow, policy: morningPolicy(), enabled: true }] });

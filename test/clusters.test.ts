@@ -13,7 +13,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../src/activities';
 import { loadConfig, type Config } from '../src/config';
-import { createEnvironments } from '../src/environments';
+import { createEnvironmentsClient } from '../src/client/environments';
 import { createLogger } from '../src/logger';
 import { EnvCluster, EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../src/search-attributes';
 import { ensureSchedules, MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID, registerSearchAttributes } from '../src/temporal/setup';
@@ -99,7 +99,7 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
     // Visibility catches up in seconds, but a fully loaded machine has been seen to take longer.
     for (const [site, expected] of [[eu, [onlyFirst, shared]], [us, [shared]]] as const) {
       const listed = await eventually(`${site.name}'s environments listed`, async () => {
-        const names = (await createEnvironments(env.client, { cluster: site.name }).list()).map((e) => e.namespace).filter((n) => n.endsWith(run)).sort();
+        const names = (await createEnvironmentsClient(env.client, { cluster: site.name }).list()).map((e) => e.namespace).filter((n) => n.endsWith(run)).sort();
         return names.length === expected.length ? names : undefined;
       }, 60_000);
       assert.deepEqual(listed, [...expected].sort());
@@ -112,22 +112,22 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
       }
     }
     // Without CLUSTER_NAME nothing of theirs is listed, and no unscoped id was used.
-    assert.deepEqual((await createEnvironments(env.client).list()).filter((e) => e.namespace.endsWith(run)), []);
+    assert.deepEqual((await createEnvironmentsClient(env.client).list()).filter((e) => e.namespace.endsWith(run)), []);
     await assert.rejects(env.client.workflow.getHandle(`env/${shared}`).describe(), /not found/i);
   });
 
   it('a stop in one cluster scales its own namespace alone; its morning reset signals its own environments alone', async function () {
     const [eu, us] = sites as [Site, Site];
     const replicas = async (site: Site) => (await site.cluster.kubeConfig.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: shared, name: 'web' })).spec?.replicas;
-    const result = await createEnvironments(env.client, { cluster: eu.name }).stop(shared, 'U0TEST0001');
+    const result = await createEnvironmentsClient(env.client, { cluster: eu.name }).stop(shared, 'U0TEST0001');
     assert.match(result.message, /stopped by/);
     assert.equal(await replicas(eu), 0);
     assert.equal(await replicas(us), 2, 'the other cluster\'s namespace of the same name still runs');
-    assert.equal((await createEnvironments(env.client, { cluster: us.name }).status(shared)).phase, 'running');
+    assert.equal((await createEnvironmentsClient(env.client, { cluster: us.name }).status(shared)).phase, 'running');
 
     for (const site of sites) {
       const reset = await env.client.workflow.execute(morningResetWorkflow, { workflowId: `reset-${site.name}-${Date.now()}`, taskQueue: site.config.temporal.taskQueue, args: [{ cluster: site.name }] });
-      const own = (await createEnvironments(env.client, { cluster: site.name }).list()).length;
+      const own = (await createEnvironmentsClient(env.client, { cluster: site.name }).list()).length;
       assert.deepEqual(reset, { reset: own, missing: [] }, `${site.name}: every listed environment found under its own id`);
     }
   });
@@ -148,7 +148,7 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
       return d.runId !== firstRun ? d : undefined;
     });
     assert.equal(described.typedSearchAttributes.get(EnvCluster), eu.name);
-    assert.ok((await createEnvironments(env.client, { cluster: eu.name }).list()).some((e) => e.namespace === namespace));
+    assert.ok((await createEnvironmentsClient(env.client, { cluster: eu.name }).list()).some((e) => e.namespace === namespace));
   });
 });
 

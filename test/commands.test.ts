@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { COMMANDS, commandReferenceMarkdown, dns1123LabelError, grammar, helpLines, parseCommand, type Command } from '../src/commands';
+import { COMMANDS, commandReferenceMarkdown, grammar, helpLines, parseCommand, type Command } from '../src/commands';
+import { dns1123LabelError } from '../src/domain/names';
 
 describe('command parser', function () {
   const accepted: [string, Command][] = [

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, DEFAULT_INFRASTRUCTURE_NAMESPACES, loadConfig, type Config } from '../src/config';
 import { testCa } from './support/tls';
+import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 
 const MON_FRI = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'];
 const EVERY_DAY = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
@@ -58,7 +59,7 @@ describe('config: loadConfig(env)', () => {
       ['enrolment.reconcileIntervalMinutes', (c) => c.enrolment.reconcileIntervalMinutes, 10],
       ['support.namespace', (c) => c.support.namespace, 'devenv-support'],
       ['support.image', (c) => c.support.image, 'debian:bookworm-slim'],
-      ['support.sizes (the built-in XS..XL)', (c) => c.support.sizes, undefined],
+      ['support.sizes (the built-in XS..XL)', (c) => JSON.stringify(c.support.sizes), JSON.stringify(DEFAULT_SUPPORT_SIZES)],
       ['support.ttlMinutes', (c) => c.support.ttlMinutes, 480],
       ['slack.signingSecret (no /slack routes)', (c) => c.slack.signingSecret, undefined],
       ['slack.botToken (warnings to the log)', (c) => c.slack.botToken, undefined],

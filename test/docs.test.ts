@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { parseCommand } from '../src/commands';
-import { createEnvironments } from '../src/environments';
+import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
 import { createRestRouter } from '../src/api/rest';
 import { createApi } from '../src/api/server';
@@ -117,7 +117,7 @@ describe('/docs in a real headless Chromium', function () {
   before(async function () {
     const env = await devServerEnv();
     const metrics = createMetrics();
-    const rest = createRestRouter({ environments: createEnvironments(env.client), tokens: [], logger: createLogger('silent'), metrics, supportSizes: ['M'] });
+    const rest = createRestRouter({ environments: createEnvironmentsClient(env.client), tokens: [], logger: createLogger('silent'), metrics, supportSizes: ['M'] });
     const app = createApi({ client: env.client, logger: createLogger('silent'), metrics, routers: [rest] });
     server = await new Promise((resolve) => {
       const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

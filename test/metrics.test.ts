@@ -8,7 +8,7 @@ import type { AllActivities, ReconcileReport } from '../src/activities/contracts
 import { measuredActivities } from '../src/activities/measured';
 import { createMetrics } from '../src/api/metrics';
 import { TypedSearchAttributes } from '@temporalio/common';
-import { createEnvironments } from '../src/environments';
+import { createEnvironmentsClient } from '../src/client/environments';
 import { EnvNamespace, EnvNextShutdown, EnvPhase } from '../src/search-attributes';
 import { environmentWorkflow, environmentWorkflowId } from '../src/workflows';
 import { morningPolicy } from './support/policies';
@@ -93,7 +93,7 @@ describe('metrics of the worker: scheduled stops, notifications, reconciler', ()
   it('devenv_environments_overdue counts running environments past their shutdown, from visibility (workers down: nothing stopped them)', async function () {
     this.timeout(60_000);
     const env = await devServerEnv();
-    const environments = createEnvironments(env.client);
+    const environments = createEnvironmentsClient(env.client);
     const before = await environments.countOverdue(5 * 60_000);
     // No worker polls this queue: the workflows keep the search attributes they were started with, as when every worker is down.
     const taskQueue = uniqueTaskQueue('overdue');

@@ -10,7 +10,10 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { createAdmissionWebhook } from '../src/api/admission';
 import { createMetrics } from '../src/api/metrics';
-import { createSlackRouter } from '../src/api/slack';
+import { createSlackHandlers } from '../src/api/slack/handlers';
+import { createResponder } from '../src/api/slack/responder';
+import { createSlackRouter } from '../src/api/slack/router';
+import { createEnvironmentsClient } from '../src/client/environments';
 import { createApi } from '../src/api/server';
 import { startWebhookServer, type WebhookServer } from '../src/api/webhook';
 import type { Enrolment } from '../src/client/enrolment';
@@ -35,7 +38,13 @@ describe('properties: any input gets an answer', function () {
     before(async function () {
       const env = await devServerEnv();
       // Late answers go nowhere: a port nothing listens on, allowed as a response_url origin.
-      const slack = createSlackRouter({ client: env.client, signingSecret: SECRET, logger, replyBudgetMs: 1000, responseUrlOrigins: ['http://127.0.0.1:1'] });
+      const handlers = createSlackHandlers({
+        environments: createEnvironmentsClient(env.client),
+        responder: createResponder({ logger, origins: ['http://127.0.0.1:1'] }),
+        logger,
+        replyBudgetMs: 1000,
+      });
+      const slack = createSlackRouter({ handlers, signingSecret: SECRET, logger });
       server = createApi({ client: env.client, logger, metrics: createMetrics(), routers: [slack] }).listen(0, '127.0.0.1');
       await new Promise((resolve) => server.once('listening', resolve));
       url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/commands`;

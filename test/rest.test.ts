@@ -9,19 +9,18 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { z } from 'zod';
-import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
-import { DEFAULT_SUPPORT_SIZES } from '../src/activities/kubernetes/support-pods';
-import { createEnvironments } from '../src/environments';
+import type { SupportPod } from '../src/activities/contracts';
+import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
+import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
 import { actionResult, createRestRouter, environmentList, environmentStatus, errorBody, inProgress, supportPod, supportPodList } from '../src/api/rest';
 import { createApi } from '../src/api/server';
 import { createLogger } from '../src/logger';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery } from '../src/workflows';
-import { asClusterPod } from './support/support-pods';
+import { asClusterPod, supportPodActivities } from './support/support-pods';
 import { recordingActivities, type RecordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -50,18 +49,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   let recording: RecordingActivities;
   const namespaces: string[] = [];
   const pods = new Map<string, SupportPod>();
-  const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
-    async createSupportPod({ name, size, requestedBy }) {
-      if (!['M', 'XL'].includes(size)) throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}"`);
-      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy, uid: `uid-${name}-${Date.now()}` };
-      pods.set(name, pod);
-      return pod;
-    },
-    async deleteSupportPod(name, uid) {
-      if (uid !== undefined && pods.get(name)?.uid !== uid) return false;
-      return pods.delete(name);
-    },
-  };
+  const supportActivities = supportPodActivities(pods, ['M', 'XL']);
 
   before(async function () {
     env = await devServerEnv();
@@ -76,7 +64,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     running = worker.run();
     const metrics = createMetrics();
     const rest = createRestRouter({
-      environments: createEnvironments(env.client, {
+      environments: createEnvironmentsClient(env.client, {
         support: { maxPodsPerUser: 2, maxSize: 'M', sizes: DEFAULT_SUPPORT_SIZES, admins: ['api:ci'] },
         supportPods: async () => [...pods.values()].map(asClusterPod),
       }),
@@ -275,7 +263,7 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     assert.ok(documented['403'] && documented['409'], 'both refusals are documented');
   });
 
-  it('bad input gets 422 with the command grammar, unknown names 404, refusals 409: state unchanged', async function () {
+  it('bad input gets 422, unknown names 404, refusals 409: state unchanged', async function () {
     const namespace = await environment();
     const before = await env.client.workflow.getHandle(environmentWorkflowId(namespace)).query(statusQuery);
     const cases: [string, string, unknown, number, RegExp][] = [
@@ -283,7 +271,6 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
       ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '0m' }, 422, /longer than 0 minutes/],
       ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '1000h' }, 409, /over the limit/],
       ['POST', `/api/v1/environments/${namespace}/prolongate`, {}, 422, /duration/],
-      ['POST', `/api/v1/environments/${namespace}/prolongate`, '{not json', 422, /not JSON/],
       ['POST', '/api/v1/environments/Not_A_Namespace/stop', undefined, 422, /DNS-1123|lowercase/],
       ['GET', '/api/v1/environments/no-such-env', undefined, 404, /no-such-env is not a managed environment/],
       ['POST', '/api/v1/environments/no-such-env/start', undefined, 404, /not a managed environment/],
@@ -303,6 +290,55 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     const refused = await call('POST', `/api/v1/environments/${namespace}/prolongate`, { body: { duration: '1h' } });
     assert.equal(refused.status, 409);
     assert.match(String(refused.body.error), /only a running environment can be prolongated/);
+  });
+
+  it('a body that is not JSON: 400 (not 422), with the route and JSON body expected as usage', async function () {
+    const namespace = await environment();
+    const response = await call('POST', `/api/v1/environments/${namespace}/prolongate`, { body: '{not json' });
+    assert.equal(response.status, 400, JSON.stringify(response.body));
+    answersAs(errorBody, response.body, 'not JSON');
+    assert.match(String(response.body.error), /not JSON/);
+    assert.deepEqual(response.body.usage, ['POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}']);
+    const documented = ((await (await fetch(`${base}/openapi.json`)).json()) as typeof document).paths;
+    assert.ok(documented['/api/v1/environments/{namespace}/prolongate']!.post!.responses['400'], 'the 400 is documented');
+  });
+
+  it('error bodies give REST usage (method, path, JSON body), never the Slack grammar', async function () {
+    const namespace = await environment();
+    const cases: [string, string, unknown, string][] = [
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '-3h' }, 'POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}'],
+      ['POST', `/api/v1/environments/${namespace}/prolongate`, {}, 'POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}'],
+      ['POST', '/api/v1/environments/Not_A_Namespace/stop', undefined, 'POST /api/v1/environments/{namespace}/stop'],
+      ['POST', '/api/v1/support-pods', { name: 'ok-name', size: 'XXL' }, 'POST /api/v1/support-pods with the JSON body {"name": "<name>", "size": "<size>"}'],
+    ];
+    for (const [method, path, body, usage] of cases) {
+      const response = await call(method, path, { body });
+      assert.equal(response.status, 422, `${method} ${path}: ${JSON.stringify(response.body)}`);
+      assert.deepEqual(response.body.usage, [usage], `${method} ${path}`);
+      assert.doesNotMatch(JSON.stringify(response.body), /\/devenv/);
+    }
+  });
+
+  it('an unknown route answers JSON 404 naming it, and a method a route does not answer JSON 405', async function () {
+    const unknown = await fetch(`${base}/api/v1/no-such-thing`, { headers: { authorization: `Bearer ${CONTROL}` } });
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.headers.get('content-type') ?? '', /application\/json/);
+    const body = (await unknown.json()) as Record<string, unknown>;
+    answersAs(errorBody, body, 'unknown route');
+    assert.match(String(body.error), /no route GET \/api\/v1\/no-such-thing/);
+    const wrongMethod = await fetch(`${base}/api/v1/environments`, { method: 'PUT', headers: { authorization: `Bearer ${CONTROL}` } });
+    assert.equal(wrongMethod.status, 405);
+    assert.match(wrongMethod.headers.get('content-type') ?? '', /application\/json/);
+    answersAs(errorBody, await wrongMethod.json(), 'wrong method');
+  });
+
+  it('an environment whose namespace is gone from the cluster: a stop answers 404 saying so, not 409 "rejected"', async function () {
+    const namespace = await environment();
+    recording.goneNamespaces.add(namespace);
+    const response = await call('POST', `/api/v1/environments/${namespace}/stop`);
+    assert.equal(response.status, 404, JSON.stringify(response.body));
+    answersAs(errorBody, response.body, 'stop of a namespace that is gone');
+    assert.match(String(response.body.error), new RegExp(`the namespace ${namespace} is gone from the cluster`));
   });
 
   it('a retired environment: status and every action answer 404 "no longer managed", not the closed run\'s last state', async function () {

@@ -16,18 +16,20 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import pino from 'pino';
-import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
-import { DEFAULT_SUPPORT_SIZES } from '../src/activities/kubernetes/support-pods';
+import type { SupportPod } from '../src/activities/contracts';
+import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createSlackNotifier } from '../src/activities/slack';
 import { createApi } from '../src/api/server';
 import { createMetrics } from '../src/api/metrics';
-import { createSlackRouter, type SlackAllowLists, type SlackHandlerOptions } from '../src/api/slack';
-import { createSlackSocketMode, type SlackSocketMode } from '../src/api/socket-mode';
-import type { SupportPolicy } from '../src/environments';
+import { createSlackHandlers, type SlackAllowLists, type SlackHandlerOptions, type SlackHandlers } from '../src/api/slack/handlers';
+import { createResponder } from '../src/api/slack/responder';
+import { createSlackRouter } from '../src/api/slack/router';
+import { createSlackSocketMode, type SlackSocketMode } from '../src/api/slack/socket-mode';
+import { createEnvironmentsClient, type EnvironmentsClientOptions, type SupportPolicy } from '../src/client/environments';
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery, type EnvironmentStatus } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
-import { asClusterPod } from './support/support-pods';
+import { asClusterPod, supportPodActivities } from './support/support-pods';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
 import { SlackRecorder, eventually, markupIn, postSigned, slackFields, visibleText, type SignedResponse } from './support/slack';
 import { devServerEnv, useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -56,10 +58,15 @@ const logger = pino(
   }),
 );
 
-/** What both transports hand to the same handlers. */
-function handlerOptions(client: Client, supportTaskQueue?: string, more: Partial<SlackHandlerOptions> = {}): SlackHandlerOptions {
-  return {
-    client,
+/** What main.ts gives the handlers, as the tests vary it: the gateway's options and the response_url origins among the rest. */
+type HandlerSettings = Partial<Omit<SlackHandlerOptions, 'environments' | 'responder'>> & Pick<EnvironmentsClientOptions, 'supportPods'> & { supportPolicy?: SupportPolicy; responseUrlOrigins?: readonly string[] };
+
+/** The handlers both transports are given, in front of a gateway on `client`. */
+function slackHandlers(client: Client, supportTaskQueue?: string, settings: HandlerSettings = {}): SlackHandlers {
+  const { supportPolicy: support, supportPods, responseUrlOrigins, ...more } = settings;
+  return createSlackHandlers({
+    environments: createEnvironmentsClient(client, { support, supportPods }),
+    responder: createResponder({ logger, origins: responseUrlOrigins }),
     logger,
     allow,
     supportTaskQueue,
@@ -73,12 +80,12 @@ function handlerOptions(client: Client, supportTaskQueue?: string, more: Partial
       { kind: 'rds-instance', id: 'orders-db', region: 'eu-west-1', name: 'orders-db', state: 'stopped', scheduler: 'enabled' },
       { kind: 'ec2-instance', id: 'i-0abc', region: 'eu-west-1', name: 'bastion', state: 'running', scheduler: 'disabled' },
     ],
-  };
+  });
 }
 
 /** Serves the real koa app with the Slack router on a free loopback port. */
-async function serveApi(client: Client, supportTaskQueue?: string, more: Partial<SlackHandlerOptions> = {}): Promise<{ url: string; server: Server }> {
-  const slack = createSlackRouter({ ...handlerOptions(client, supportTaskQueue, more), signingSecret: SECRET });
+async function serveApi(client: Client, supportTaskQueue?: string, settings: HandlerSettings = {}): Promise<{ url: string; server: Server }> {
+  const slack = createSlackRouter({ handlers: slackHandlers(client, supportTaskQueue, settings), signingSecret: SECRET, logger });
   const server = createApi({ client, logger, metrics: createMetrics(), routers: [slack] }).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
@@ -117,18 +124,7 @@ for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over $
   const started: WorkflowHandle[] = [];
   /** Support pods as the Kubernetes activities would keep them; this catalogue lacks XS. */
   const pods = new Map<string, SupportPod>();
-  const supportActivities: Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> = {
-    async createSupportPod({ name, size, requestedBy }) {
-      if (size === 'XS') throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}": use one of M, XL`);
-      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy, uid: `uid-${name}-${Date.now()}` };
-      pods.set(name, pod);
-      return pod;
-    },
-    async deleteSupportPod(name, uid) {
-      if (uid !== undefined && pods.get(name)?.uid !== uid) return false;
-      return pods.delete(name);
-    },
-  };
+  const supportActivities = supportPodActivities(pods, ['S', 'M', 'L', 'XL']);
   const timings: { text: string; ms: number }[] = [];
   /** A namespace's channel as its annotation gives it, for the tests that set one. */
   const channelOverrides = new Map<string, string>();
@@ -141,7 +137,7 @@ for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over $
     const options = { responseUrlOrigins: [recorder.url], supportPolicy, supportPods: async () => [...pods.values()].map(asClusterPod) };
     api = await serveApi(env.client, taskQueue, options);
     if (!overHttp) {
-      socketMode = createSlackSocketMode({ ...handlerOptions(env.client, taskQueue, options), appToken: recorder.appToken, slackApiUrl: `${recorder.url}/api/`, clientPingTimeoutMs: 2000 });
+      socketMode = createSlackSocketMode({ handlers: slackHandlers(env.client, taskQueue, options), logger, appToken: recorder.appToken, slackApiUrl: `${recorder.url}/api/`, clientPingTimeoutMs: 2000 });
       await socketMode.start();
     }
     recording = recordingActivities(async () => Date.now());
@@ -453,7 +449,7 @@ for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over $
 
     const tooSmall = await devenv(`support start ${name}-xs XS`, ops);
     const failed = await laterReply(tooSmall.responseId, /could not be created/);
-    assert.match(visibleText(failed), /unknown support pod size "XS": use one of M, XL/);
+    assert.match(visibleText(failed), /unknown support pod size "XS": use one of S, M, L, XL/);
   });
 
   it('what a user types is escaped in every field, the fallback text included: it never pings, links or mentions', async function () {
@@ -644,7 +640,7 @@ for (const transport of ['HTTP', 'Socket Mode'] as const) describe(`Slack over $
 
   (overHttp ? it.skip : it)('Socket Mode: an app-level token Slack refuses stops start-up with Slack\'s reason, once, with no retry loop', async function () {
     const before = recorder.posts.filter((p) => p.method === 'apps.connections.open').length;
-    const refused = createSlackSocketMode({ ...handlerOptions(env.client), appToken: 'xapp-1-revoked', slackApiUrl: `${recorder.url}/api/`, clientPingTimeoutMs: 500 });
+    const refused = createSlackSocketMode({ handlers: slackHandlers(env.client), logger, appToken: 'xapp-1-revoked', slackApiUrl: `${recorder.url}/api/`, clientPingTimeoutMs: 500 });
     await assert.rejects(refused.start(), /^Error: Slack Socket Mode could not connect: invalid_auth$/);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     assert.equal(recorder.posts.filter((p) => p.method === 'apps.connections.open').length, before + 1, 'asked once');

@@ -16,12 +16,15 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
-import { createSupportPodReader, DEFAULT_SUPPORT_SIZES, SUPPORT_POD_DEADLINE_MARGIN_SECONDS } from '../src/activities/kubernetes/support-pods';
+import { createSupportPodReader, SUPPORT_POD_DEADLINE_MARGIN_SECONDS } from '../src/activities/kubernetes/support-pods';
+import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createMetrics } from '../src/api/metrics';
 import { createRestRouter, supportPod, supportPodList } from '../src/api/rest';
 import { createApi } from '../src/api/server';
-import { createSlackRouter } from '../src/api/slack';
-import { createEnvironments, joinSupportPods, type SupportPolicy, type SupportWorkflowRecord } from '../src/environments';
+import { createSlackHandlers } from '../src/api/slack/handlers';
+import { createResponder } from '../src/api/slack/responder';
+import { createSlackRouter } from '../src/api/slack/router';
+import { createEnvironmentsClient, joinSupportPods, type SupportPolicy, type SupportWorkflowRecord } from '../src/client/environments';
 import type { SupportPodInCluster } from '../src/activities/contracts';
 import { createLogger } from '../src/logger';
 import { supportPodWorkflowId } from '../src/workflows';
@@ -59,20 +62,20 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
   /** An API process as main.ts wires it: Slack and REST in front of `client`, with the support-pod `limits`. */
   async function serveApi(client: Client, limits: SupportPolicy, replyBudgetMs?: number): Promise<string> {
     const metrics = createMetrics();
-    const slack = createSlackRouter({
-      client,
-      signingSecret: SECRET,
+    // One gateway for both, as main.ts builds it.
+    const environments = createEnvironmentsClient(client, { support: limits, supportPods });
+    const handlers = createSlackHandlers({
+      environments,
+      responder: createResponder({ logger, origins: [recorder.url] }),
       logger,
       metrics,
       supportTaskQueue: taskQueue,
       supportPodTtlMs: TTL_MS,
-      supportPolicy: limits,
-      supportPods,
-      responseUrlOrigins: [recorder.url],
       replyBudgetMs,
     });
+    const slack = createSlackRouter({ handlers, signingSecret: SECRET, logger });
     const rest = createRestRouter({
-      environments: createEnvironments(client, { support: limits, supportPods }),
+      environments,
       tokens: [{ name: 'dashboard', sha256: createHash('sha256').update(READER).digest('hex'), scope: 'read' }],
       logger,
       metrics,

@@ -22,7 +22,10 @@ import { Client, Connection } from '@temporalio/client';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook } from '../../src/api/admission';
 import { createMetrics } from '../../src/api/metrics';
 import { createApi } from '../../src/api/server';
-import { createSlackRouter } from '../../src/api/slack';
+import { createSlackHandlers } from '../../src/api/slack/handlers';
+import { createResponder } from '../../src/api/slack/responder';
+import { createSlackRouter } from '../../src/api/slack/router';
+import { createEnvironmentsClient } from '../../src/client/environments';
 import { startWebhookServer } from '../../src/api/webhook';
 import { createEnrolment } from '../../src/client/enrolment';
 import type { EnvironmentPolicy } from '../../src/domain/shutdown-policy';
@@ -73,10 +76,9 @@ async function main(): Promise<void> {
     };
   } else {
     client = await connect(options.temporalAddress);
-    const slack = createSlackRouter({
-      client,
-      signingSecret: options.signingSecret,
-      responseUrlOrigins: options.responseUrlOrigins,
+    const handlers = createSlackHandlers({
+      environments: createEnvironmentsClient(client),
+      responder: createResponder({ logger, origins: options.responseUrlOrigins }),
       logger,
       metrics,
       workloadsOf: async () => [
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
         { kind: 'StatefulSet', name: 'postgres', ready: 1, desired: 1 },
       ],
     });
+    const slack = createSlackRouter({ handlers, signingSecret: options.signingSecret, logger });
     const server = http.createServer(createApi({ client, logger, metrics, routers: [slack] }).callback());
     url = `http://${await listen(server)}`;
     close = () => closeServer(server);

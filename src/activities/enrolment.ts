@@ -9,9 +9,9 @@ import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
 import { carryOut, type Enrolment } from '../client/enrolment';
+import { createEnvironmentsClient } from '../client/environments';
 import { planReconcile, type Decision, type NamespaceSnapshot } from '../domain/enrolment';
 import { Failure } from '../domain/failures';
-import { createEnvironments } from '../environments';
 import type { Logger } from '../logger';
 import type { EnrolmentActivities, ReconcileReport } from './contracts';
 import type { ClusterProbe } from './kubernetes/cluster';
@@ -55,7 +55,7 @@ export function createEnrolmentActivities(options: {
       // time against this clock, in case the order ever changes) started after the namespace
       // list was begun, and is left to the next reconcile. A listed run that has ended since
       // (retired, continued as new) answers "not found" and is left alone too.
-      const environments = await createEnvironments(client, { cluster: enrolment.cluster }).list();
+      const environments = await createEnvironmentsClient(client, { cluster: enrolment.cluster }).list();
       const snapshotAt = new Date();
       const namespaces = await listNamespaces().catch(async (err: unknown) => {
         // No cluster at all (nothing listening, no such host): one failure until the next scheduled run, not a retry every few seconds.

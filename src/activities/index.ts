@@ -16,7 +16,6 @@ import { createEnrolmentActivities } from './enrolment';
 import { createKubernetesActivities } from './kubernetes';
 import { probeCluster } from './kubernetes/cluster';
 import { createNamespaceLister, createSlackChannelLookup } from './kubernetes/namespaces';
-import { DEFAULT_SUPPORT_SIZES } from './kubernetes/support-pods';
 import { createLogNotifier } from './log-notifier';
 import { createSchedulerActivities } from './scheduler';
 import { createSlackNotifier } from './slack';
@@ -70,7 +69,7 @@ export async function createActivities(
       dryRun: config.dryRun,
       logger: kubeLogger,
       ...config.kubernetes,
-      support: { namespace: config.support.namespace, image: config.support.image, sizes: config.support.sizes ?? DEFAULT_SUPPORT_SIZES },
+      support: { namespace: config.support.namespace, image: config.support.image, sizes: config.support.sizes },
     }),
     ...createAwsActivities(aws),
     // DRY_RUN writes nothing to the cluster, Events included.

@@ -3,14 +3,14 @@
  * environments are running rather than keeping its own list, so it can never drift.
  */
 import type { Client } from '@temporalio/client';
-import { createEnvironments } from '../environments';
+import { createEnvironmentsClient } from '../client/environments';
 import type { SchedulerActivities } from './contracts';
 
 /** `cluster`: CLUSTER_NAME, whose environments alone are listed. */
 export function createSchedulerActivities(client: Client, cluster?: string): SchedulerActivities {
   return {
     async listRunningEnvironments(): Promise<string[]> {
-      return (await createEnvironments(client, { cluster }).list()).map((environment) => environment.namespace);
+      return (await createEnvironmentsClient(client, { cluster }).list()).map((environment) => environment.namespace);
     },
   };
 }

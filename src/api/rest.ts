@@ -4,7 +4,7 @@
  * One table of routes drives the koa router and the OpenAPI document, and every route is
  * a `/devenv` command in disguise: it is parsed by the same command table as Slack's
  * (src/commands.ts), so names, durations and sizes are checked the same way, and run
- * through the same Temporal calls (src/environments.ts).
+ * through the same Temporal calls (src/client/environments.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -14,8 +14,8 @@ import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { z } from 'zod';
 import { createDocument } from 'zod-openapi';
-import { familyOf, formatCommand, parseCommand, type Command, type CommandFamily } from '../commands';
-import { InProgressError, OperationError, type Environments, type SupportPodListing } from '../environments';
+import { familyOf, formatCommand, parseCommand, type Command, type CommandFamily, type CommandName } from '../commands';
+import { InProgressError, OperationError, type EnvironmentsClient, type SupportPodListing } from '../client/environments';
 import type { Logger } from '../logger';
 import type { Metrics } from './metrics';
 
@@ -29,7 +29,7 @@ export interface ApiToken {
 }
 
 export interface RestApiOptions {
-  environments: Environments;
+  environments: EnvironmentsClient;
   tokens: readonly ApiToken[];
   logger: Logger;
   metrics: Metrics;
@@ -58,7 +58,7 @@ const phase = z.enum(['running', 'stopping', 'stopped', 'starting', 'disabled'])
 export const errorBody = z
   .object({
     error: z.string().meta({ description: 'what was wrong, in words' }),
-    usage: z.array(z.string()).optional().meta({ description: 'the grammar of the command, when the request did not fit it' }),
+    usage: z.array(z.string()).optional().meta({ description: 'the request this route expects (method, path and JSON body), when the request did not fit it' }),
   })
   .meta({ id: 'Error' });
 
@@ -159,7 +159,11 @@ export const inProgress = z
 
 type Method = 'get' | 'post' | 'delete';
 
-interface Route {
+type CommandOf<N extends CommandName> = Extract<Command, { name: N }>;
+
+const isCommand = <N extends CommandName>(command: Command, name: N): command is CommandOf<N> => command.name === name;
+
+interface RouteSpec<N extends CommandName> {
   method: Method;
   /** OpenAPI form, `{param}`. */
   path: string;
@@ -170,15 +174,37 @@ interface Route {
   response: z.ZodType;
   /** Waits on the environment (a workflow Update): past the command wait it answers 202 with `InProgress`. */
   waits?: true;
-  /** The `/devenv` command this request is. */
+  /** The `/devenv` command this request is: its name, and its text, parsed by the same table as Slack's. */
+  runs: N;
   command(params: Record<string, string>, body: Record<string, string>): string;
+  run(command: CommandOf<N>, by: string): Promise<unknown>;
+}
+
+/** A route of the table, whichever command it runs. */
+interface Route extends Omit<RouteSpec<CommandName>, 'run'> {
   run(command: Command, by: string): Promise<unknown>;
+  /** The request it expects, for error bodies: method, path and JSON body. */
+  usage: string;
+}
+
+function route<N extends CommandName>(spec: RouteSpec<N>): Route {
+  const fields = spec.body ? Object.keys(spec.body.shape).map((field) => `"${field}": "<${field}>"`) : [];
+  return {
+    ...spec,
+    usage: `${spec.method.toUpperCase()} ${spec.path}${fields.length ? ` with the JSON body {${fields.join(', ')}}` : ''}`,
+    run: (command, by) => {
+      // The command text is built from `runs`' own grammar, so anything else is a mistake in this table.
+      if (!isCommand(command, spec.runs)) throw new Error(`${spec.method.toUpperCase()} ${spec.path} runs ${spec.runs}, not ${command.name}`);
+      return spec.run(command, by);
+    },
+  };
 }
 
 const ERRORS: Record<number, string> = {
+  400: 'the request body is not JSON (or could not be read)',
   401: 'no token, or not a valid one',
   403: 'the token may not do this: it is read-only, or (tokens not in API_SUPPORT_ADMINS) the support pod is larger than SUPPORT_MAX_SIZE or was started by someone else',
-  404: 'no such environment or support pod, or an environment that is no longer managed (its namespace was deleted, or it left management)',
+  404: 'no such environment or support pod, or an environment that is no longer managed (its namespace was deleted from the cluster, or it left management)',
   409: 'refused by the environment in its current state (e.g. prolongating a stopped one), the support pod exists already or its name is taken by a pod no workflow manages, or the token has SUPPORT_MAX_PODS_PER_USER support pods already',
   422: 'the request does not fit the command: bad namespace name, duration or size',
 };
@@ -207,7 +233,7 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       managed: listing.workflow !== null,
     };
   };
-  const actionView = (result: Awaited<ReturnType<Environments['start']>>) => ({
+  const actionView = (result: Awaited<ReturnType<EnvironmentsClient['start']>>) => ({
     namespace: result.namespace,
     phase: result.phase,
     shutdownAt: result.shutdownAt,
@@ -216,29 +242,31 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
   });
 
   return [
-    {
+    route({
       method: 'get',
       path: '/api/v1/environments',
       summary: 'Every enrolled environment with its phase and next shutdown',
       status: 200,
       response: environmentList,
+      runs: 'list',
       command: () => 'list',
       run: async () => ({ environments: (await environments.list()).map(({ namespace, phase, enabled, nextShutdown }) => ({ namespace, phase, enabled, nextShutdown })) }),
-    },
-    {
+    }),
+    route({
       method: 'get',
       path: '/api/v1/environments/{namespace}',
       summary: "One environment's status: phase, next shutdown, prolongation, last action",
       params: namespaceParam,
       status: 200,
       response: environmentStatus,
+      runs: 'status',
       command: (p) => `status ${p.namespace}`,
       run: async (command) => {
-        const status = await environments.status((command as { namespace: string }).namespace);
+        const status = await environments.status(command.namespace);
         return { ...status, policy: { shutdownTime: status.policy.shutdownTime, timeZone: status.policy.timeZone, workingDays: status.policy.workingDays } };
       },
-    },
-    {
+    }),
+    route({
       method: 'post',
       path: '/api/v1/environments/{namespace}/start',
       summary: 'Start the environment (after hours: for the after-hours window); answers when its workloads are restored, or 202 if that takes longer than the command wait',
@@ -246,10 +274,11 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       status: 200,
       response: actionResult,
       waits: true,
+      runs: 'start',
       command: (p) => `start ${p.namespace}`,
-      run: async (command, by) => actionView(await environments.start((command as { namespace: string }).namespace, by, wait)),
-    },
-    {
+      run: async (command, by) => actionView(await environments.start(command.namespace, by, wait)),
+    }),
+    route({
       method: 'post',
       path: '/api/v1/environments/{namespace}/stop',
       summary: 'Stop the environment now: replica counts saved, workloads scaled to 0; answers when done, or 202 if that takes longer than the command wait',
@@ -257,10 +286,11 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       status: 200,
       response: actionResult,
       waits: true,
+      runs: 'stop',
       command: (p) => `stop ${p.namespace}`,
-      run: async (command, by) => actionView(await environments.stop((command as { namespace: string }).namespace, by, wait)),
-    },
-    {
+      run: async (command, by) => actionView(await environments.stop(command.namespace, by, wait)),
+    }),
+    route({
       method: 'post',
       path: '/api/v1/environments/{namespace}/prolongate',
       summary: "Move today's shutdown later",
@@ -269,34 +299,33 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       status: 200,
       response: actionResult,
       waits: true,
+      runs: 'prolongate',
       command: (p, b) => `prolongate ${p.namespace} for ${b.duration}`,
-      run: async (command, by) => {
-        const { namespace, minutes } = command as { namespace: string; minutes: number };
-        return actionView(await environments.prolongate(namespace, minutes, by, wait));
-      },
-    },
-    {
+      run: async ({ namespace, minutes }, by) => actionView(await environments.prolongate(namespace, minutes, by, wait)),
+    }),
+    route({
       method: 'get',
       path: '/api/v1/support-pods',
       summary: 'Every pod of the support namespace, as the cluster has it now, and every running support-pod workflow, joined by name',
       status: 200,
       response: supportPodList,
+      runs: 'support list',
       command: () => 'support list',
       run: async () => {
         const { supportPods, podsUnavailable } = await environments.listSupportPods();
         return { supportPods: supportPods.map(podView), podsUnavailable };
       },
-    },
-    {
+    }),
+    route({
       method: 'post',
       path: '/api/v1/support-pods',
       summary: 'Create a support pod of a catalogue size; it is deleted on request or after its time to live',
       body: supportPodBody,
       status: 202,
       response: accepted,
+      runs: 'support start',
       command: (_p, b) => `support start ${b.name} ${b.size}`,
-      run: async (command, by) => {
-        const { supportName, size } = command as { supportName: string; size: string };
+      run: async ({ supportName, size }, by) => {
         const { waitsFor } = await environments.startSupportPod({ name: supportName, size, by, taskQueue: needsQueue(), ttlMs: options.supportPodTtlMs, limitWaitMs: wait.waitMs });
         return {
           message: waitsFor
@@ -304,8 +333,8 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
             : `support pod ${supportName} (${size}) is being created`,
         };
       },
-    },
-    {
+    }),
+    route({
       method: 'get',
       path: '/api/v1/support-pods/{name}',
       summary: 'One support pod name: its pod and its workflow, as in the list',
@@ -313,26 +342,24 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       status: 200,
       response: supportPod,
       // There is no `support status` command; `support stop <name>` has the same name rule.
+      runs: 'support stop',
       command: (p) => `support stop ${p.name}`,
-      run: async (command) => {
-        const { supportName } = command as { supportName: string };
-        return podView(await environments.supportPod(supportName));
-      },
-    },
-    {
+      run: async ({ supportName }) => podView(await environments.supportPod(supportName)),
+    }),
+    route({
       method: 'delete',
       path: '/api/v1/support-pods/{name}',
       summary: 'Delete a support pod',
       params: supportNameParam,
       status: 202,
       response: accepted,
+      runs: 'support stop',
       command: (p) => `support stop ${p.name}`,
-      run: async (command, by) => {
-        const { supportName } = command as { supportName: string };
+      run: async ({ supportName }, by) => {
         await environments.stopSupportPod(supportName, by);
         return { message: `support pod ${supportName} is being deleted` };
       },
-    },
+    }),
   ];
 }
 
@@ -361,7 +388,10 @@ export function openApiDocument(routes: Route[]): ReturnType<typeof createDocume
           : {}),
         ...Object.fromEntries(
           Object.entries(ERRORS)
-            .filter(([code]) => !(readOnly && (code === '403' || code === '409')) && (route.params || route.body || code !== '422') && (route.params || code !== '404'))
+            .filter(
+              ([code]) =>
+                !(readOnly && (code === '403' || code === '409')) && (route.params || route.body || code !== '422') && (route.params || code !== '404') && (route.body || code !== '400'),
+            )
             .map(([code, description]) => [code, { description, ...json(errorBody) }]),
         ),
       },
@@ -383,11 +413,13 @@ const statusFor: Record<OperationError['kind'], number> = {
   'unknown-environment': 404,
   'unknown-support-pod': 404,
   retired: 404,
+  'namespace-gone': 404,
   rejected: 409,
   conflict: 409,
   'in-progress': 202,
   forbidden: 403,
   limit: 409,
+  failed: 502,
 };
 
 export function createRestRouter(options: RestApiOptions): Router {
@@ -427,13 +459,14 @@ export function createRestRouter(options: RestApiOptions): Router {
     return token;
   }
 
-  async function jsonBody(ctx: Context): Promise<Record<string, string> | string> {
+  /** The body, or the status and words of why it is not JSON that could be read. */
+  async function jsonBody(ctx: Context): Promise<{ ok: true; body: unknown } | { ok: false; error: string }> {
     const raw = await getRawBody(ctx.req, { limit: '16kb', encoding: 'utf8' }).catch(() => undefined);
-    if (raw === undefined) return 'the request body could not be read';
+    if (raw === undefined) return { ok: false, error: 'the request body could not be read' };
     try {
-      return JSON.parse(raw || '{}') as Record<string, string>;
+      return { ok: true, body: JSON.parse(raw || '{}') };
     } catch {
-      return 'the request body is not JSON';
+      return { ok: false, error: 'the request body is not JSON' };
     }
   }
 
@@ -448,24 +481,29 @@ export function createRestRouter(options: RestApiOptions): Router {
       let body: Record<string, string> = {};
       if (route.body) {
         const raw = await jsonBody(ctx);
-        const parsed = typeof raw === 'string' ? undefined : route.body.safeParse(raw);
-        if (!parsed?.success) {
+        if (!raw.ok) {
+          ctx.status = 400;
+          ctx.body = { error: raw.error, usage: [route.usage] };
+          return;
+        }
+        const parsed = route.body.safeParse(raw.body);
+        if (!parsed.success) {
           ctx.status = 422;
-          ctx.body = { error: typeof raw === 'string' ? raw : `body: ${parsed!.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}` };
+          ctx.body = { error: `body: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}`, usage: [route.usage] };
           return;
         }
         body = parsed.data as Record<string, string>;
       }
       if (params && !params.success) {
         ctx.status = 422;
-        ctx.body = { error: 'bad path parameters' };
+        ctx.body = { error: 'bad path parameters', usage: [route.usage] };
         return;
       }
       const parsed = parseCommand(route.command((params?.data ?? {}) as Record<string, string>, body), { supportSizes });
       if (!parsed.ok) {
         options.metrics.commands.inc({ source: 'api', command: parsed.nearest ?? 'unknown', outcome: 'invalid' });
         ctx.status = 422;
-        ctx.body = { error: parsed.error, usage: parsed.usage };
+        ctx.body = { error: parsed.error, usage: [route.usage] };
         return;
       }
       // Looking at one support pod borrows `support stop`'s name rule, but it only looks.

@@ -28,6 +28,14 @@ export function createApi({ client, logger, metrics, routers = [] }: ApiDependen
     const started = process.hrtime.bigint();
     try {
       await next();
+      // Errors are JSON everywhere: a path or method no router answered too, not koa's text.
+      if (ctx.body === undefined && (ctx.status === 404 || ctx.status === 405)) {
+        const status = ctx.status;
+        ctx.body = {
+          error: status === 404 ? `no route ${ctx.method} ${ctx.path}; the REST API is under /api/v1, described at /openapi.json` : `${ctx.path} does not answer ${ctx.method}; it answers ${ctx.response.get('Allow')}`,
+        };
+        ctx.status = status;
+      }
     } catch (err) {
       logger.error({ err, path: ctx.path }, 'request failed');
       ctx.status = 500;

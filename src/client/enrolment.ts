@@ -7,7 +7,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { DEFAULT_INFRASTRUCTURE_NAMESPACES, type Config } from '../config';
 import { createStanding, type Decision, type EnrolmentRules, type RunningEnvironment, type Standing } from '../domain/enrolment';
-import { createEnvironments } from '../environments';
+import { createEnvironmentsClient } from './environments';
 import { EnvCluster } from '../search-attributes';
 import type { EnvironmentPolicy } from '../domain/shutdown-policy';
 import { environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal, type RetireReason } from '../workflows/environment/definitions';
@@ -53,7 +53,7 @@ export interface Enrolment {
 
 export function createEnrolment({ client, taskQueue, policy, systemNamespaces, infrastructureNamespaces = DEFAULT_INFRASTRUCTURE_NAMESPACES, shutdownDispatchAheadMs, cluster }: EnrolmentSettings): Enrolment {
   const rules: EnrolmentRules = { systemNamespaces, infrastructureNamespaces };
-  const environments = createEnvironments(client, { cluster });
+  const environments = createEnvironmentsClient(client, { cluster });
   const workflowId = (namespace: string) => environmentWorkflowId(namespace, cluster);
   // Set once at the start; the workflow upserts only its own attributes, and continue-as-new keeps this one.
   const searchAttributes = cluster ? { typedSearchAttributes: [{ key: EnvCluster, value: cluster }] } : {};

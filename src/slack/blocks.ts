@@ -12,7 +12,7 @@
  * link or a mention: a word that looks like a user id stays a word. Only an id from a field
  * that is one (the requester's `user_id`, a recorded `by`) is shown as a mention.
  */
-import { dns1123LabelError } from '../commands';
+import { dns1123LabelError } from '../domain/names';
 import { isSlackChannelId, isSlackUserId } from './ids';
 
 export const PROLONGATE_ACTION_ID = 'devenv_prolongate';

@@ -3,6 +3,8 @@
  * interface, remember every call with the (possibly skipped) server time, and report
  * plausible results. Used where the real Kubernetes or Slack are not the point of the test.
  */
+import { ApplicationFailure } from '@temporalio/common';
+import { Failure } from '../../src/domain/failures';
 import type { ActionReport, AwsActionReport, AwsActivities, AwsResource, AwsResourceResult, EnvironmentActivities, EnvironmentEvent, StartOptions, StopTiming } from '../../src/activities/contracts';
 
 export interface RecordedCall {
@@ -27,6 +29,8 @@ export type RecordingActivities = EnvironmentActivities &
     awsStatusResults: AwsResource[][];
     /** While set, stopNamespace records its call, then waits for this before it answers (a stop in progress). */
     holdStops?: Promise<void>;
+    /** Namespaces deleted from the cluster behind their environment's back: stopNamespace fails with NamespaceNotFound, as Kubernetes' does. */
+    goneNamespaces: Set<string>;
     /** While set, every AWS activity (stop, start, status) throws what it returns: AWS refusing or down. */
     awsFailure?: () => Error;
     /** While set, awsStatus records its call, then waits for this before it reads (a slow re-check). */
@@ -70,6 +74,7 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
     awsStartResults,
     awsStatusResults: [],
     kubernetesInFlight,
+    goneNamespaces: new Set(),
     async stopAwsResources(namespace, timing) {
       calls.push({ name: 'stopAwsResources', namespace, timing, atMs: await clock() });
       if (activities.awsFailure) throw activities.awsFailure();
@@ -90,6 +95,7 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
       kubernetes(async () => {
         calls.push({ name: 'stopNamespace', namespace, timing, atMs: await clock() });
         await activities.holdStops;
+        if (activities.goneNamespaces.has(namespace)) throw ApplicationFailure.nonRetryable(`namespace "${namespace}" does not exist in the cluster`, Failure.NamespaceNotFound);
         return report(namespace, 2, 0);
       }),
     startNamespace: (namespace) =>

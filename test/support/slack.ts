@@ -208,8 +208,8 @@ export async function postSigned(
   return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, ms };
 }
 
-/** Everything a user reads in a message: the fallback text and every text inside its blocks. */
-export function visibleText(message: Record<string, unknown>): string {
+/** Every `text` string inside a message's blocks, in order. */
+function blockTexts(message: Record<string, unknown>): string[] {
   const texts: string[] = [];
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) node.forEach(walk);
@@ -221,8 +221,13 @@ export function visibleText(message: Record<string, unknown>): string {
     }
   };
   walk(message.blocks);
+  return texts;
+}
+
+/** Everything a user reads in a message: every text inside its blocks. */
+export function visibleText(message: Record<string, unknown>): string {
   // Slack shows entities as the characters they stand for.
-  return texts.join('\n').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return blockTexts(message).join('\n').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
 /**
@@ -231,18 +236,7 @@ export function visibleText(message: Record<string, unknown>): string {
  * Slack parses: a `<!channel>` here pings the channel.
  */
 export function slackFields(message: Record<string, unknown>): string[] {
-  const texts: string[] = typeof message.text === 'string' ? [message.text] : [];
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(walk);
-    else if (node && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) {
-        if (key === 'text' && typeof value === 'string') texts.push(value);
-        else walk(value);
-      }
-    }
-  };
-  walk(message.blocks);
-  return texts;
+  return [...(typeof message.text === 'string' ? [message.text] : []), ...blockTexts(message)];
 }
 
 /** Slack markup in a field: a special mention (`<!channel>`, `<!here>`, `<!subteam^…>`), a user or channel mention, or a link. Dates (`<!date^…>`) are ours. */

@@ -11,7 +11,8 @@ import type { KubernetesActivities } from '../contracts';
 import { createWriter } from './apiserver';
 import { createNamespaceActions } from './namespace-actions';
 import { createNamespaceLister } from './namespaces';
-import { createSupportPodActivities, DEFAULT_SUPPORT_SIZES, type SupportPodSettings } from './support-pods';
+import { DEFAULT_SUPPORT_SIZES } from '../../domain/support-sizes';
+import { createSupportPodActivities, type SupportPodSettings } from './support-pods';
 
 export interface KubernetesSettings {
   kubeConfig: KubeConfig;

@@ -12,6 +12,8 @@ import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node'
 import { asyncLocalStorage } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Failure } from '../../domain/failures';
+import { isDns1123Label } from '../../domain/names';
+import type { PodResources, SupportSizes } from '../../domain/support-sizes';
 import type { Logger } from '../../logger';
 import type { KubernetesActivities, SupportPod, SupportPodInCluster } from '../contracts';
 import {
@@ -34,26 +36,11 @@ const SUPPORT_POD_MAX_TTL_MS = 168 * 60 * 60 * 1000;
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'devenv-scheduler' };
 /** A support pod runs as nobody: Pod Security `restricted` admits no root. */
 const SUPPORT_POD_UID = 65534;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-export interface PodSize {
-  cpu: string;
-  memory: string;
-}
-
-/** Requests equal limits, so a support pod gets what its size promises (Guaranteed QoS). */
-export const DEFAULT_SUPPORT_SIZES: Record<string, PodSize> = {
-  XS: { cpu: '250m', memory: '512Mi' },
-  S: { cpu: '500m', memory: '1Gi' },
-  M: { cpu: '1', memory: '2Gi' },
-  L: { cpu: '2', memory: '4Gi' },
-  XL: { cpu: '4', memory: '8Gi' },
-};
 
 export interface SupportPodSettings {
   namespace: string;
   image: string;
-  sizes: Record<string, PodSize>;
+  sizes: SupportSizes;
   /**
    * How long one attempt of createSupportPod waits for a terminating pod of the same name
    * before it fails to be retried by Temporal (default 40 s, within its 1-minute timeout),
@@ -71,7 +58,7 @@ export interface SupportPodSettings {
 export function supportPodManifest(
   request: { name: string; size: string; requestedBy: string; expiresAt?: string; runId?: string },
   image: string,
-  resources: PodSize,
+  resources: PodResources,
 ): V1Pod {
   const { name, size, requestedBy, expiresAt, runId } = request;
   const ttlSeconds = Math.ceil((expiresAt !== undefined ? Math.max(0, Date.parse(expiresAt) - Date.now()) : SUPPORT_POD_MAX_TTL_MS) / 1000);
@@ -156,7 +143,7 @@ function describeHolder(pod: SupportPodInCluster): string {
 }
 
 function validateSupportPodName(name: string): void {
-  if (name.length > 63 || !DNS_LABEL.test(name)) {
+  if (!isDns1123Label(name)) {
     throw ApplicationFailure.nonRetryable(
       `invalid support pod name "${name}": use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (a DNS-1123 label)`,
       Failure.InvalidSupportPodName,

@@ -8,10 +8,12 @@
  * acknowledgement, as it would in the HTTP response.
  */
 import { App, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
-import type { Logger } from '../logger';
-import { createSlackHandlers, type SlackHandlerOptions } from './slack';
+import type { Logger } from '../../logger';
+import type { SlackHandlers } from './handlers';
 
-export interface SocketModeOptions extends SlackHandlerOptions {
+export interface SocketModeOptions {
+  handlers: SlackHandlers;
+  logger: Logger;
   /** The app-level token with the `connections:write` scope. Never logged. */
   appToken: string;
   /** The Web API that `apps.connections.open` is called on (SLACK_API_URL); default Slack's. */
@@ -32,7 +34,7 @@ export interface SlackSocketMode {
 }
 
 export function createSlackSocketMode(options: SocketModeOptions): SlackSocketMode {
-  const handlers = createSlackHandlers(options);
+  const { handlers } = options;
   const logger = boltLogger(options.logger);
   const receiver = new SocketModeReceiver({
     appToken: options.appToken,

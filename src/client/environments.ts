@@ -14,8 +14,8 @@ import {
   type WorkflowExecutionInfo,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
-import { EnvCluster, EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from './search-attributes';
+import type { UpdateDefinition } from '@temporalio/common';
+import { EnvCluster, EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../search-attributes';
 import {
   DISPATCH_AHEAD_MEMO,
   environmentWorkflowId,
@@ -28,10 +28,9 @@ import {
   type ActionResult,
   type EnvironmentStatus,
   type Phase,
-} from './workflows/environment/definitions';
-import { Failure } from './domain/failures';
-import type { EnvironmentPolicy } from './domain/shutdown-policy';
-import { describeShutdown } from './domain/time-display';
+} from '../workflows/environment/definitions';
+import type { EnvironmentPolicy } from '../domain/shutdown-policy';
+import { describeShutdown } from '../domain/time-display';
 import {
   stopSupportPodSignal,
   SUPPORT_POD_MEMO,
@@ -42,14 +41,30 @@ import {
   supportPodWorkflowId,
   type SupportPodMemo,
   type SupportPodState,
-} from './workflows/support-pod';
-import type { SupportPodInCluster } from './activities/contracts';
+} from '../workflows/support-pod';
+import type { SupportPod, SupportPodInCluster } from '../activities/contracts';
+import { Failure, failureType } from '../domain/failures';
+import { sizeExceeds, type SupportSizes } from '../domain/support-sizes';
 
 /**
+ * `namespace-gone`: the environment is still managed but its namespace is gone from the
+ * cluster (the reconciler retires it at its next run); `rejected`: the environment refused
+ * the action in its current state, or the action failed (in the words of what refused it);
  * `forbidden`: the requester may not do this (a support pod larger than they may start, or
- * one someone else started); `limit`: they already have as many support pods as one may.
+ * one someone else started); `limit`: they already have as many support pods as one may;
+ * `failed`: a support pod's workflow failed, in its own words.
  */
-export type OperationErrorKind = 'unknown-environment' | 'retired' | 'rejected' | 'conflict' | 'unknown-support-pod' | 'in-progress' | 'forbidden' | 'limit';
+export type OperationErrorKind =
+  | 'unknown-environment'
+  | 'retired'
+  | 'namespace-gone'
+  | 'rejected'
+  | 'conflict'
+  | 'unknown-support-pod'
+  | 'in-progress'
+  | 'forbidden'
+  | 'limit'
+  | 'failed';
 
 export class OperationError extends Error {
   constructor(
@@ -61,12 +76,6 @@ export class OperationError extends Error {
     super(message);
     this.name = 'OperationError';
   }
-}
-
-/** A support pod size as the catalogue gives it (SUPPORT_SIZES): CPU and memory, requests equal to limits. */
-export interface PodResources {
-  cpu: string;
-  memory: string;
 }
 
 /**
@@ -82,34 +91,10 @@ export interface SupportPolicy {
   /** The largest size a requester outside `admins` may start (SUPPORT_MAX_SIZE); sizes are compared by CPU and by memory. */
   maxSize: string;
   /** The catalogue, to compare sizes. */
-  sizes: Readonly<Record<string, PodResources>>;
+  sizes: SupportSizes;
   /** May start any size, and stop any support pod (SLACK_SUPPORT_ADMINS, and API_SUPPORT_ADMINS as `api:<name>`). */
   admins: readonly string[];
 }
-
-/** Millicores of a Kubernetes CPU quantity (`250m`, `1`, `1.5`); NaN when it is not one. */
-export function cpuMillis(quantity: string): number {
-  const match = /^(\d+(?:\.\d+)?)(m?)$/.exec(quantity);
-  if (!match) return Number.NaN;
-  return match[2] ? Number(match[1]) : Number(match[1]) * 1000;
-}
-
-const MEMORY_UNITS: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
-
-/** Bytes of a Kubernetes memory quantity (`512Mi`, `2Gi`, `1G`); NaN when it is not one. */
-export function memoryBytes(quantity: string): number {
-  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(quantity);
-  if (!match) return Number.NaN;
-  return Number(match[1]) * MEMORY_UNITS[match[2] ?? '']!;
-}
-
-/** Whether `size` asks for more CPU or more memory than `max` (both of the catalogue). */
-export function sizeExceeds(size: PodResources, max: PodResources): boolean {
-  return cpuMillis(size.cpu) > cpuMillis(max.cpu) || memoryBytes(size.memory) > memoryBytes(max.memory);
-}
-
-/** Recorded on every support-pod workflow when it starts, so who owns it is known from the server alone. */
-export { SUPPORT_POD_MEMO };
 
 /** How long `support start` waits by default for the new workflow to say whether it got a slot. */
 const DEFAULT_LIMIT_WAIT_MS = 5000;
@@ -290,12 +275,49 @@ export function joinSupportPods(pods: readonly SupportPodInCluster[] | null, wor
   return { supportPods: listings.sort((a, b) => a.name.localeCompare(b.name)), podsUnavailable: pods === null ? (podsUnavailable ?? 'the cluster could not be read') : null };
 }
 
+/** What became of a support pod `support start` asked for, as far as it was followed. */
+export type SupportPodOutcome =
+  | { outcome: 'created'; pod: SupportPod; expiresAt: string | null }
+  /** Its workflow ended without failing before its pod was seen: stopped at once, or expired. */
+  | { outcome: 'gone' }
+  /** Its pod was not there within the time it was followed for. */
+  | { outcome: 'pending' };
+
+/** Workflow failures wrap activity failures wrap the application's own words: those are what people read. */
+function failureMessage(err: unknown): string {
+  let current = err as { message?: string; cause?: unknown };
+  while (current.cause) current = current.cause as { message?: string; cause?: unknown };
+  return current.message ?? String(err);
+}
+
+/** A support-pod workflow's failure in the words of the domain. */
+function supportPodFailure(err: WorkflowFailedError): OperationError {
+  const message = failureMessage(err);
+  switch (failureType(err)) {
+    case Failure.SupportPodLimitReached:
+      return new OperationError('limit', message);
+    case Failure.SupportPodNameTaken:
+      return new OperationError('conflict', message);
+    case Failure.InvalidSupportPodName:
+    case Failure.InvalidSupportPodSize:
+    case Failure.InvalidSupportPodExpiry:
+      return new OperationError('rejected', message);
+    default:
+      return new OperationError('failed', message);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** How often `followSupportPod` asks whether the pod is there. */
+const FOLLOW_POLL_MS = 500;
+
 /** One cluster's running workflows of a type: those with its EnvCluster, or, without CLUSTER_NAME, those with none. */
 function runningOf(workflowType: string, cluster: string | undefined): string {
   return `WorkflowType = '${workflowType}' AND ExecutionStatus = 'Running' AND ${cluster ? `EnvCluster = '${cluster}'` : 'EnvCluster IS NULL'}`;
 }
 
-export interface Environments {
+export interface EnvironmentsClient {
   status(namespace: string): Promise<EnvironmentStatus>;
   list(): Promise<EnvironmentSummary[]>;
   /** The namespace's running environment as the server describes it (current, unlike a listing; no worker needed), or undefined when none runs. */
@@ -328,11 +350,17 @@ export interface Environments {
   /** The listing of that name; `unknown-support-pod` when there is neither a pod nor a workflow of that name. */
   supportPod(name: string): Promise<SupportPodListing>;
   stopSupportPod(name: string, by: string): Promise<void>;
+  /**
+   * Follows a support pod just started until its pod exists, its workflow ends, or `timeoutMs`
+   * has passed. A failed workflow is an OperationError in its own words (`limit`, `conflict`,
+   * `rejected` for a bad name, size or expiry, else `failed`).
+   */
+  followSupportPod(name: string, timeoutMs: number): Promise<SupportPodOutcome>;
   /** Every pod of the support namespace and every running support-pod workflow, joined by name (see SupportPodStatus). */
   listSupportPods(): Promise<SupportPodList>;
 }
 
-export interface EnvironmentsOptions {
+export interface EnvironmentsClientOptions {
   /** CLUSTER_NAME: this cluster's environments and support pods alone (src/workflows/cluster.ts); without it, those of no named cluster. */
   cluster?: string;
   /** Limits on support pods; without it there are none (the CLI). */
@@ -362,7 +390,7 @@ function summaryOf(execution: Pick<WorkflowExecutionInfo, 'typedSearchAttributes
   };
 }
 
-export function createEnvironments(client: Client, options: EnvironmentsOptions = {}): Environments {
+export function createEnvironmentsClient(client: Client, options: EnvironmentsClientOptions = {}): EnvironmentsClient {
   const { cluster } = options;
   const handle = (namespace: string) => client.workflow.getHandle(environmentWorkflowId(namespace, cluster));
   const supportPodId = (name: string) => supportPodWorkflowId(name, cluster);
@@ -375,8 +403,13 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
     if (err instanceof WorkflowNotFoundError) {
       throw new OperationError('unknown-environment', `${namespace} is not a managed environment (no such namespace, or it is a system namespace)`);
     }
-    // The validator's or the handler's own words; a rejected Update changed nothing.
-    if (err instanceof WorkflowUpdateFailedError) throw new OperationError('rejected', err.cause?.message ?? err.message);
+    if (err instanceof WorkflowUpdateFailedError) {
+      if (failureType(err) === Failure.NamespaceNotFound) {
+        throw new OperationError('namespace-gone', `the namespace ${namespace} is gone from the cluster, so there is nothing to start, stop or prolongate; its environment is retired at the next reconcile`);
+      }
+      // The validator's or the handler's own words; a rejected Update changed nothing.
+      throw new OperationError('rejected', failureMessage(err));
+    }
     throw err;
   }
 
@@ -470,8 +503,7 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
         () => undefined,
         (e: unknown) => e,
       );
-      const limit = failure instanceof WorkflowFailedError && failure.cause instanceof ApplicationFailure && failure.cause.type === Failure.SupportPodLimitReached;
-      return limit ? null : undefined;
+      return failureType(failure) === Failure.SupportPodLimitReached ? null : undefined;
     } finally {
       clearTimeout(timer);
     }
@@ -667,6 +699,27 @@ export function createEnvironments(client: Client, options: EnvironmentsOptions 
           );
         }
         throw new OperationError('unknown-support-pod', left ? `support pod ${name} is being deleted already` : `there is no support pod ${name}`);
+      }
+    },
+
+    async followSupportPod(name, timeoutMs) {
+      const workflow = client.workflow.getHandle(supportPodId(name));
+      const deadline = Date.now() + timeoutMs;
+      try {
+        while (Date.now() < deadline) {
+          const { status } = await workflow.describe();
+          if (status.name !== 'RUNNING') {
+            await workflow.result();
+            return { outcome: 'gone' };
+          }
+          const state = await workflow.query(supportPodStateQuery);
+          if (state.pod) return { outcome: 'created', pod: state.pod, expiresAt: state.expiresAt };
+          await sleep(FOLLOW_POLL_MS);
+        }
+        return { outcome: 'pending' };
+      } catch (err) {
+        if (err instanceof WorkflowFailedError) throw supportPodFailure(err);
+        throw err;
       }
     },
 

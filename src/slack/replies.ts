@@ -1,0 +1,156 @@
+/**
+ * What the service says back to Slack: every reply to `/devenv` and to a button, rendered
+ * from plain data (a status, a listing, a refusal) with the builders of blocks.ts, so the
+ * words and layout can be read and tested apart from how a command is run or delivered.
+ */
+import type { AwsResource, SupportPodInCluster } from '../activities/contracts';
+import type { EnvironmentSummary, SupportPodList, SupportPodListing } from '../client/environments';
+import { helpLines } from '../commands';
+import { formatMinutes } from '../domain/duration';
+import type { EnvironmentStatus, Phase } from '../workflows/environment/definitions';
+import { describeRemaining } from '../domain/time-display';
+import { code, codeBlock, context, escaped, joinMd, md, mention, message, section, sections, slackDate, withMentions, type Mrkdwn, type SlackMessage } from './blocks';
+
+/** One row of the status table; Kubernetes' namespace status has this shape. */
+export interface WorkloadRow {
+  kind: string;
+  name: string;
+  ready: number;
+  desired: number;
+}
+
+export type Reply = SlackMessage & { response_type: 'ephemeral' | 'in_channel' };
+
+export const ephemeral = (message: SlackMessage): Reply => ({ response_type: 'ephemeral', ...message });
+export const inChannel = (message: SlackMessage): Reply => ({ response_type: 'in_channel', ...message });
+export const plain = (text: Mrkdwn, ...more: Mrkdwn[]): SlackMessage => message(text, [section(text), ...(more.length ? [context(...more)] : [])]);
+
+const PHASE_ICON: Record<Phase, string> = {
+  running: ':large_green_circle:',
+  starting: ':hourglass_flowing_sand:',
+  stopping: ':hourglass_flowing_sand:',
+  stopped: ':black_circle:',
+  disabled: ':double_vertical_bar:',
+};
+
+/**
+ * One line of `support list`: name, size, the pod's phase and readiness as the cluster has
+ * them, who started it, and its fate: when its workflow deletes it, or, for a pod no
+ * workflow manages, that it is orphaned and when the kubelet kills it.
+ */
+export function supportPodLine(listing: SupportPodListing): Mrkdwn {
+  const { name, status, pod, expiresAt } = listing;
+  const size = listing.size ? md` ${listing.size}` : md``;
+  const by = listing.requestedBy ? md` · by ${mention(listing.requestedBy)}` : md` · started by someone unrecorded`;
+  const phase = (p: SupportPodInCluster) => md`${p.phase}${p.phase === 'Running' ? (p.ready ? ', ready' : ', not ready') : ''}${p.reason ? ` (${p.reason})` : ''}`;
+  const deleted = expiresAt ? md` · deleted ${slackDate(expiresAt)}` : md``;
+  switch (status) {
+    case 'managed':
+      return md`• *${name}*${size} · ${phase(pod!)}${by}${deleted}`;
+    case 'creating':
+      return md`• *${name}*${size} · being created${by}${deleted}`;
+    case 'waiting':
+      return pod?.deletingSince
+        ? md`• *${name}*${size} · waiting for the previous pod of this name to finish terminating${by}${deleted}`
+        : md`• *${name}*${size} · :warning: the name is held by a pod that is not its own (${pod?.createdBy ? mention(pod.createdBy) : 'started by someone unrecorded'}): this start fails${by}`;
+    case 'pod-missing':
+      return md`• *${name}*${size} · :warning: pod missing (deleted outside the scheduler)${by} · the workflow ends ${expiresAt ? slackDate(expiresAt) : 'at its expiry'}`;
+    case 'deleting':
+      return md`• *${name}*${size} · being deleted (${phase(pod!)})${by}`;
+    case 'orphaned': {
+      const fate =
+        pod!.phase === 'Failed' && pod!.reason === 'DeadlineExceeded'
+          ? md`killed by its deadline; it holds the name until deleted with kubectl`
+          : pod!.deadlineAt
+            ? md`the kubelet kills it ${slackDate(pod!.deadlineAt)}`
+            : md`no deadline: delete it with kubectl`;
+      return md`• *${name}*${size} · ${phase(pod!)}${by} · :warning: orphaned: no workflow manages it; ${fate}`;
+    }
+    case 'unknown':
+      return md`• *${name}*${size} · pod not looked up${by}${deleted}`;
+  }
+}
+
+export function unknownNamespace(namespace: string): SlackMessage {
+  return plain(
+    md`:grey_question: There is no environment *${namespace}*: no namespace of that name is enrolled with the scheduler.`,
+    md`${code('/devenv list')} shows the environments there are.`,
+  );
+}
+
+/** `error` quotes what the user typed: escaped like everything else, in the fallback text as in the blocks. */
+export function usageMessage(error: string, usage: string[]): SlackMessage {
+  return message(md`${error}. Usage: ${usage.join(' | ')}`, [
+    section(md`:grey_question: ${error}.`),
+    section(md`*Usage*\n${codeBlock(usage.join('\n'))}`),
+    context(md`${code('/devenv help')} lists every command.`),
+  ]);
+}
+
+export function helpMessage(): SlackMessage {
+  const lines = helpLines();
+  return message(escaped(lines.join('\n')), [section(md`*${code('/devenv')} commands*`), section(codeBlock(lines.join('\n')))]);
+}
+
+export function statusMessage(state: EnvironmentStatus, workloads: WorkloadRow[] | 'unavailable' | undefined, aws?: AwsResource[] | 'unavailable'): SlackMessage {
+  const head = md`${PHASE_ICON[state.phase]} *${state.namespace}* is *${state.phase}*`;
+  const shutdown = state.shutdownDescription
+    ? md`Next shutdown: ${state.shutdownDescription}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`
+    : state.enabled
+      ? md`No shutdown scheduled: it is not running.`
+      : md`Scheduler disabled for this namespace: it stays up until someone stops it.`;
+  const last = state.lastAction;
+  const lastLine = last
+    ? md`Last: ${last.action} by ${mention(last.by)} ${slackDate(last.at)}${last.detail ? md` (${withMentions(last.detail, [last.by])})` : ''}`
+    : md`Last: nothing yet`;
+  const blocks = [section(md`${head}\n${shutdown}`)];
+  if (workloads === 'unavailable') blocks.push(context(md`Workloads could not be read from Kubernetes just now.`));
+  else if (workloads) blocks.push(section(workloadTable(workloads)));
+  if (aws === 'unavailable') blocks.push(context(md`AWS resources could not be read just now.`));
+  else if (aws?.length) blocks.push(section(awsTable(aws)));
+  const problems = (state.problems ?? []).map((p) => p.detail);
+  if (problems.length) blocks.push(section(md`:warning: ${joinMd(problems, '\n:warning: ')}`));
+  blocks.push(context(lastLine));
+  const next = state.shutdownDescription ? md` Next shutdown ${state.shutdownDescription}.` : md``;
+  const trouble = problems.length ? md` ${joinMd(problems, '. ')}.` : md``;
+  return message(md`${state.namespace} is ${state.phase}.${next}${trouble}`, blocks);
+}
+
+/** EC2 and RDS resources tagged for the namespace, with AWS's own word for their state. */
+function awsTable(resources: AwsResource[]): Mrkdwn {
+  const cells = [
+    ['AWS', 'STATE'],
+    ...resources.map((r) => [`${r.kind}/${r.name ?? r.id}`, `${r.state}${r.scheduler === 'enabled' ? '' : ' (not scheduled)'}${r.unsupported ? ` (cannot stop: ${r.unsupported})` : ''}`]),
+  ];
+  const width = Math.max(...cells.map(([name]) => name!.length));
+  return codeBlock(cells.map(([name, state]) => `${name!.padEnd(width)}  ${state}`).join('\n'));
+}
+
+/** A fixed-width table in a code block: the most compact thing Slack renders. */
+function workloadTable(rows: WorkloadRow[]): Mrkdwn {
+  if (rows.length === 0) return md`_No Deployments or StatefulSets._`;
+  const cells = [['WORKLOAD', 'READY'], ...rows.map((w) => [`${w.kind}/${w.name}`, `${w.ready}/${w.desired}`])];
+  const width = Math.max(...cells.map(([name]) => name!.length));
+  const text = cells.map(([name, ready]) => `${name!.padEnd(width)}  ${ready}`).join('\n');
+  return codeBlock(text.length > 2800 ? `${text.slice(0, 2800)}\n…` : text);
+}
+
+/** `list`: one line per environment, its phase and when it next shuts down. */
+export function environmentListMessage(environments: readonly EnvironmentSummary[], now: Date): SlackMessage {
+  const rows = environments.map(({ namespace, phase, nextShutdown }) => {
+    const when = nextShutdown ? md`shuts down ${slackDate(nextShutdown)}, in ${describeRemaining(now, new Date(nextShutdown))}` : md`no scheduled shutdown`;
+    return md`${PHASE_ICON[phase] ?? ''} *${namespace}*  ${phase} · ${when}`;
+  });
+  if (rows.length === 0) return plain(md`No environments are enrolled yet.`);
+  const text = md`${rows.length} environment${rows.length === 1 ? '' : 's'}`;
+  // Slack allows 50 blocks a message; 45 sections hold well over a thousand environments.
+  return message(text, [section(md`*${text}*`), ...sections(rows).slice(0, 45)]);
+}
+
+/** `support list`: one line per name, and a warning when the cluster could not be read. */
+export function supportPodListMessage({ supportPods, podsUnavailable }: SupportPodList): SlackMessage {
+  const lines = supportPods.map(supportPodLine);
+  const unread = podsUnavailable ? [context(md`:warning: The pods could not be read from Kubernetes (${podsUnavailable}): only the workflows are listed.`)] : [];
+  if (lines.length === 0) return message(md`No support pods right now.`, [section(md`No support pods right now.`), ...unread]);
+  return message(md`${lines.length} support pod${lines.length === 1 ? '' : 's'}`, [...sections(lines).slice(0, 44), ...unread]);
+}
