@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { DateTime, IANAZone } from 'luxon';
+import { DateTime } from 'luxon';
 import { MAX_HOLD_MS } from './activities/timing';
 import { parseDuration } from './domain/duration';
 import type { CommandFamily } from './commands';
@@ -13,38 +13,8 @@ import { DEFAULT_SUPPORT_SIZES, type SupportSizes } from './domain/support-sizes
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
 import { scopedId } from './workflows/cluster';
-import { WEEKDAYS, type EnvironmentPolicy, type Weekday } from './domain/shutdown-policy';
-
-export const clockTime = z
-  .string()
-  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time such as 19:00');
-
-export const timeZone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
-  message: 'must be an IANA time zone such as Europe/Berlin or America/New_York',
-});
-
-export const weekdayList = z
-  .string()
-  .transform((text, ctx) => {
-    const days = new Set<Weekday>();
-    for (const part of splitList(text)) {
-      const range = part.split('-').map((day) => toWeekday(day));
-      if (range.some((day) => day === undefined) || range.length > 2) {
-        ctx.addIssue({ code: 'custom', message: `"${part}" is not a day; use Mon..Sun or a range like Mon-Fri` });
-        return z.NEVER;
-      }
-      const [first, last = first] = range as Weekday[];
-      for (let i = WEEKDAYS.indexOf(first!); ; i = (i + 1) % 7) {
-        days.add(WEEKDAYS[i]!);
-        if (WEEKDAYS[i] === last) break;
-      }
-    }
-    if (days.size === 0) {
-      ctx.addIssue({ code: 'custom', message: 'must name at least one working day' });
-      return z.NEVER;
-    }
-    return WEEKDAYS.filter((day) => days.has(day));
-  });
+import { clockTime, splitList, timeZone, weekdayList } from './domain/policy-values';
+import type { EnvironmentPolicy } from './domain/shutdown-policy';
 
 const holidayList = z.string().transform((text, ctx) => {
   const dates = splitList(text);
@@ -579,23 +549,4 @@ function allowLists(lists: Record<CommandFamily, { users?: string[]; channels?: 
       .filter(([, list]) => list.users || list.channels)
       .map(([family, list]) => [family, Object.fromEntries(Object.entries(list).filter(([, ids]) => ids))]),
   );
-}
-
-function splitList(text: string): string[] {
-  return text
-    .split(',')
-    .map((part) => part.trim())
-    .filter((part) => part !== '');
-}
-
-const DAY_NAMES: Record<string, Weekday> = Object.fromEntries(
-  WEEKDAYS.flatMap((day, i) => {
-    const full = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'][i]!;
-    return [[day.toLowerCase(), day], [full, day]];
-  }),
-);
-
-/** "Mon" or "Monday", any case; "Frii" is not a day. */
-function toWeekday(text: string): Weekday | undefined {
-  return DAY_NAMES[text.trim().toLowerCase()];
 }

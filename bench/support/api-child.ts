@@ -87,7 +87,8 @@ async function main(): Promise<void> {
       ],
     });
     const slack = createSlackRouter({ handlers, signingSecret: options.signingSecret, logger });
-    const server = http.createServer(createApi({ client, logger, metrics, routers: [slack] }).callback());
+    const handle = createApi({ client, logger, metrics, routers: [slack] }).callback();
+    const server = http.createServer((req, res) => void handle(req, res));
     url = `http://${await listen(server)}`;
     close = () => closeServer(server);
   }

@@ -88,7 +88,9 @@ export interface ListeningApi {
 
 /** Serves `app` over HTTP on `port` (0: any free one) and keeps track of what is in flight, for `close`. */
 export async function listenApi(app: Koa, { port, host, closeTimeoutMs }: { port: number; host?: string; closeTimeoutMs: number }): Promise<ListeningApi> {
-  const server = http.createServer(app.callback());
+  const handle = app.callback();
+  // Koa answers its own errors (ctx.onerror); nothing is left for the server to catch.
+  const server = http.createServer((req, res) => void handle(req, res));
   let closing: Promise<void> | undefined;
   const inFlight = new Set<ServerResponse>();
   server.on('request', (_req, res: ServerResponse) => {

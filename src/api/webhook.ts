@@ -97,9 +97,11 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   }
   app.use(options.router.routes()).use(options.router.allowedMethods());
 
+  const handle = app.callback();
+  // Koa answers its own errors (ctx.onerror); nothing is left for the server to catch.
   const server = https.createServer(
     { ...read(), minVersion: 'TLSv1.2', requestCert: Boolean(clientAuthentication), rejectUnauthorized: Boolean(clientAuthentication) },
-    app.callback(),
+    (req, res) => void handle(req, res),
   );
   // Without a certificate the CA signed, a caller gets no further than the handshake.
   if (clientAuthentication) server.on('tlsClientError', (err: NodeJS.ErrnoException) => refuse('handshake', `a TLS handshake without an accepted client certificate (${err.code ?? err.message})`));

@@ -6,11 +6,11 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { DEFAULT_INFRASTRUCTURE_NAMESPACES, type Config } from '../config';
-import { createStanding, type Decision, type EnrolmentRules, type RunningEnvironment, type Standing } from '../domain/enrolment';
+import { createStanding, type Decision, type EnrolmentRules, type RetireReason, type RunningEnvironment, type Standing } from '../domain/enrolment';
 import { createEnvironmentsClient } from './environments';
 import { EnvCluster } from '../search-attributes';
 import type { EnvironmentPolicy } from '../domain/shutdown-policy';
-import { environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal, type RetireReason } from '../workflows/environment/definitions';
+import { environmentWorkflowId, retireSignal, setEnabledSignal, setPolicySignal } from '../workflows/environment/definitions';
 import { environmentWorkflow } from '../workflows/environment/workflow';
 
 export interface EnrolmentSettings {

@@ -16,9 +16,17 @@
  * webhook missed, stay unlabelled, so unscheduled, until someone labels them.
  */
 import type { z } from 'zod';
-import { clockTime, timeZone, weekdayList } from '../config';
-import type { RetireReason } from '../workflows/environment/definitions';
+import { clockTime, timeZone, weekdayList } from './policy-values';
 import { samePolicy, type EnvironmentPolicy } from '../domain/shutdown-policy';
+
+/**
+ * Why an environment leaves management. `namespace-deleted` (also what a signal without
+ * arguments means, as earlier versions sent it): its workloads are gone with it, the
+ * workflow just ends. `unmanaged` (the namespace is still there but no longer asks to be
+ * scheduled: label removed, excluded by configuration): a stopped environment is started
+ * again first, so nothing is left at 0 with saved counts no command can restore.
+ */
+export type RetireReason = 'namespace-deleted' | 'unmanaged';
 
 export const SCHEDULER_LABEL = 'scheduler';
 

@@ -6,6 +6,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ActionReport, AwsActionReport, EnvironmentEvent, HalfProblem } from '../../activities/contracts';
+import type { RetireReason } from '../../domain/enrolment';
 import type { EnvironmentPolicy } from '../../domain/shutdown-policy';
 import { scopedId } from '../cluster';
 
@@ -123,14 +124,7 @@ export const stopUpdate = defineUpdate<ActionResult, [Actor]>('stop');
 export const prolongateUpdate = defineUpdate<ActionResult, [Actor & { minutes: number }]>('prolongate');
 export const resetSignal = defineSignal('reset');
 export const setEnabledSignal = defineSignal<[{ enabled: boolean; by: string }]>('setEnabled');
-/**
- * Why an environment leaves management. `namespace-deleted` (also what a signal without
- * arguments means, as earlier versions sent it): its workloads are gone with it, the
- * workflow just ends. `unmanaged` (the namespace is still there but no longer asks to be
- * scheduled: label removed, excluded by configuration): a stopped environment is started
- * again first, so nothing is left at 0 with saved counts no command can restore.
- */
-export type RetireReason = 'namespace-deleted' | 'unmanaged';
+/** Ends the environment's workflow (see RetireReason); with no arguments, as earlier versions sent it, `namespace-deleted`. */
 export const retireSignal = defineSignal<[{ reason: RetireReason; by: string }?]>('retire');
 /**
  * A namespace's policy annotations, or the service's settings, changed: today's shutdown

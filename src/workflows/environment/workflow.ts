@@ -23,6 +23,7 @@ import {
 } from '@temporalio/workflow';
 import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent, HalfProblem, StartOptions, StopTiming } from '../../activities/contracts';
 import { formatMinutes } from '../../domain/duration';
+import type { RetireReason } from '../../domain/enrolment';
 import { failureType, Failure } from '../../domain/failures';
 import { samePolicy } from '../../domain/shutdown-policy';
 import { describeInstantFixed, describeShutdown } from '../../domain/time-display';
@@ -46,7 +47,6 @@ import {
   type EnvironmentStatus,
   type LastAction,
   type PendingNotification,
-  type RetireReason,
   type StatusMemo,
   type WorkloadPhase,
 } from './definitions';

@@ -1,0 +1,59 @@
+/**
+ * The values of an environment's policy as text, the way SHUTDOWN_TIME, TIME_ZONE and
+ * WORKING_DAYS and the namespace's policy annotations spell them, with the words that say
+ * what is wrong. Validation only: the rules that use the policy are in shutdown-policy.ts.
+ */
+import { IANAZone } from 'luxon';
+import { z } from 'zod';
+import { WEEKDAYS, type Weekday } from './shutdown-policy';
+
+export const clockTime = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time such as 19:00');
+
+export const timeZone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
+  message: 'must be an IANA time zone such as Europe/Berlin or America/New_York',
+});
+
+export const weekdayList = z
+  .string()
+  .transform((text, ctx) => {
+    const days = new Set<Weekday>();
+    for (const part of splitList(text)) {
+      const range = part.split('-').map((day) => toWeekday(day));
+      if (range.some((day) => day === undefined) || range.length > 2) {
+        ctx.addIssue({ code: 'custom', message: `"${part}" is not a day; use Mon..Sun or a range like Mon-Fri` });
+        return z.NEVER;
+      }
+      const [first, last = first] = range as Weekday[];
+      for (let i = WEEKDAYS.indexOf(first!); ; i = (i + 1) % 7) {
+        days.add(WEEKDAYS[i]!);
+        if (WEEKDAYS[i] === last) break;
+      }
+    }
+    if (days.size === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must name at least one working day' });
+      return z.NEVER;
+    }
+    return WEEKDAYS.filter((day) => days.has(day));
+  });
+
+const DAY_NAMES: Record<string, Weekday> = Object.fromEntries(
+  WEEKDAYS.flatMap((day, i) => {
+    const full = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'][i]!;
+    return [[day.toLowerCase(), day], [full, day]];
+  }),
+);
+
+/** "Mon" or "Monday", any case; "Frii" is not a day. */
+function toWeekday(text: string): Weekday | undefined {
+  return DAY_NAMES[text.trim().toLowerCase()];
+}
+
+/** A comma-separated list's entries, trimmed, empty ones dropped. */
+export function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+}
