@@ -59,7 +59,10 @@ export default tseslint.config(
   {
     files: ['src/workflows/**/*.ts', 'src/domain/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: NODE_BUILTIN, message: 'workflow code must stay deterministic: no Node APIs' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: NODE_BUILTIN, message: 'workflow code must stay deterministic: no Node APIs' }] },
+      ],
     },
   },
 );

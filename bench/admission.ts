@@ -43,7 +43,14 @@ async function verifiedRequest(url: string, ca: Buffer): Promise<string> {
   const body = JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    request: { uid: 'probe-1', kind: { group: '', version: 'v1', kind: 'Namespace' }, operation: 'UPDATE', name: 'probe', object: { metadata: { name: 'probe' } }, oldObject: { metadata: { name: 'probe' } } },
+    request: {
+      uid: 'probe-1',
+      kind: { group: '', version: 'v1', kind: 'Namespace' },
+      operation: 'UPDATE',
+      name: 'probe',
+      object: { metadata: { name: 'probe' } },
+      oldObject: { metadata: { name: 'probe' } },
+    },
   });
   const { status, text } = await postJsonOverTls(url, body, ca);
   if (status !== 200 || !text.includes('"allowed":true')) throw new Error(`${status} ${text}`);
@@ -57,7 +64,15 @@ runBench('admission', `admission webhook at ${CONNECTIONS} connections over HTTP
   const taskQueue = `bench-admission-${process.pid}`;
   bench.progress('starting the webhook and the bare server, each in a process of its own (compiled, as the image runs it)');
   const policy = policyShuttingDownAt(wholeMinuteAfter(3 * 3600_000));
-  const webhook = await startApiProcess({ role: 'admission', temporalAddress: env.address, taskQueue, policy, systemNamespaces: SYSTEM, certFile: tls.certFile, keyFile: tls.keyFile });
+  const webhook = await startApiProcess({
+    role: 'admission',
+    temporalAddress: env.address,
+    taskQueue,
+    policy,
+    systemNamespaces: SYSTEM,
+    certFile: tls.certFile,
+    keyFile: tls.keyFile,
+  });
   const bare = await startApiProcess({ role: 'bare-https', certFile: tls.certFile, keyFile: tls.keyFile });
   const bareUrl = `${bare.url}${PATH}`;
   const webhookUrl = `${webhook.url}${PATH}`;
@@ -74,7 +89,8 @@ runBench('admission', `admission webhook at ${CONNECTIONS} connections over HTTP
       bench.progress(`  ${describeLoad(result)}`);
       for (const body of result.unexpected) bench.progress(`  unexpected reply: ${body}`);
       const allowed = (result.bodies.allowed ?? 0) + (result.bodies['allowed-with-warning'] ?? 0);
-      if (result.errors > 0 || result.non2xx > 0 || allowed < result.requests) throw new Error(`${what}: not every review was answered with allowed: true`);
+      if (result.errors > 0 || result.non2xx > 0 || allowed < result.requests)
+        throw new Error(`${what}: not every review was answered with allowed: true`);
       return result;
     };
     const update = { kind: 'admission' as const, operation: 'UPDATE' as const, prefix: 'team' };
@@ -82,13 +98,29 @@ runBench('admission', `admission webhook at ${CONNECTIONS} connections over HTTP
     await runLoad({ url: bareUrl, connections: CONNECTIONS, durationSeconds: WARMUP_SECONDS, profile: update });
     await runLoad({ url: webhookUrl, connections: CONNECTIONS, durationSeconds: WARMUP_SECONDS, profile: update });
 
-    const bareUpdate = await run('baseline, UPDATE reviews, bare https server', { url: bareUrl, durationSeconds: SECONDS, profile: update });
+    const bareUpdate = await run('baseline, UPDATE reviews, bare https server', {
+      url: bareUrl,
+      durationSeconds: SECONDS,
+      profile: update,
+    });
     const before = await outcomes();
-    const webhookUpdate = await run('measured, UPDATE reviews (label unchanged: no Temporal call)', { url: webhookUrl, durationSeconds: SECONDS, profile: update });
+    const webhookUpdate = await run('measured, UPDATE reviews (label unchanged: no Temporal call)', {
+      url: webhookUrl,
+      durationSeconds: SECONDS,
+      profile: update,
+    });
     const afterUpdate = await outcomes();
     const create = { kind: 'admission' as const, operation: 'CREATE' as const, prefix: `ns-${process.pid}` };
-    const bareCreate = await run('baseline, CREATE reviews, bare https server', { url: bareUrl, durationSeconds: SECONDS, profile: create });
-    const webhookCreate = await run('measured, CREATE reviews for fresh names (a describe, a namespace read, a signalWithStart each)', { url: webhookUrl, durationSeconds: SECONDS, profile: create });
+    const bareCreate = await run('baseline, CREATE reviews, bare https server', {
+      url: bareUrl,
+      durationSeconds: SECONDS,
+      profile: create,
+    });
+    const webhookCreate = await run('measured, CREATE reviews for fresh names (a describe, a namespace read, a signalWithStart each)', {
+      url: webhookUrl,
+      durationSeconds: SECONDS,
+      profile: create,
+    });
     const afterCreate = await outcomes();
     const delta = (after: Record<string, number>, prior: Record<string, number>) =>
       Object.entries(after)
@@ -97,10 +129,20 @@ runBench('admission', `admission webhook at ${CONNECTIONS} connections over HTTP
         .map(([outcome, value]) => `${outcome} ${value}`)
         .join(', ');
     const created = afterCreate.enrolled! - (afterUpdate.enrolled ?? 0);
-    const started = (await env.client.workflow.count(`WorkflowType = 'environmentWorkflow' AND WorkflowId STARTS_WITH 'env/ns-${process.pid}-'`).catch(() => env.client.workflow.count(`WorkflowType = 'environmentWorkflow'`))).count;
+    const started = (
+      await env.client.workflow
+        .count(`WorkflowType = 'environmentWorkflow' AND WorkflowId STARTS_WITH 'env/ns-${process.pid}-'`)
+        .catch(() => env.client.workflow.count(`WorkflowType = 'environmentWorkflow'`))
+    ).count;
 
     figure(bench, 'UPDATE', webhookUpdate, bareUpdate, `outcomes: ${delta(afterUpdate, before)}`);
-    figure(bench, 'CREATE', webhookCreate, bareCreate, `outcomes: ${delta(afterCreate, afterUpdate)} (failed = dropped with over 1,000 changes already waiting for Temporal, left to the reconciler); ${started} environment workflows started on the dev server for ${created} enrolled`);
+    figure(
+      bench,
+      'CREATE',
+      webhookCreate,
+      bareCreate,
+      `outcomes: ${delta(afterCreate, afterUpdate)} (failed = dropped with over 1,000 changes already waiting for Temporal, left to the reconciler); ${started} environment workflows started on the dev server for ${created} enrolled`,
+    );
   } finally {
     await webhook.stop();
     await bare.stop();

@@ -45,11 +45,15 @@ async function countingProxy(server: Moto): Promise<{ endpoint: string; take(): 
       const text = payload.toString();
       const action = new URLSearchParams(text).get('Action') ?? '';
       counted.total++;
-      if (/^Describe(Instances|DBInstances|DBClusters)$/.test(action) && !/(instance-id|db-instance-id|db-cluster-id)/.test(text)) counted.listings++;
-      const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
+      if (/^Describe(Instances|DBInstances|DBClusters)$/.test(action) && !/(instance-id|db-instance-id|db-cluster-id)/.test(text))
+        counted.listings++;
+      const upstream = request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
       upstream.end(payload);
     });
   });
@@ -76,14 +80,37 @@ async function world(server: Moto): Promise<void> {
       { Key: 'namespace', Value: `env${i}` },
       { Key: 'scheduler', Value: 'enabled' },
     ];
-    await ec2.get(region)!.send(new RunInstancesCommand({ ImageId: 'ami-12c6146b', InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, TagSpecifications: [{ ResourceType: 'instance', Tags }] }));
+    await ec2.get(region)!.send(
+      new RunInstancesCommand({
+        ImageId: 'ami-12c6146b',
+        InstanceType: 't3.micro',
+        MinCount: 1,
+        MaxCount: 1,
+        TagSpecifications: [{ ResourceType: 'instance', Tags }],
+      }),
+    );
     await rds.get(region)!.send(
-      new CreateDBInstanceCommand({ DBInstanceIdentifier: `env${i}-db`, Engine: 'postgres', DBInstanceClass: 'db.t3.micro', AllocatedStorage: 20, MasterUsername: 'admin', MasterUserPassword: 'not-a-secret-1', Tags }),
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: `env${i}-db`,
+        Engine: 'postgres',
+        DBInstanceClass: 'db.t3.micro',
+        AllocatedStorage: 20,
+        MasterUsername: 'admin',
+        MasterUserPassword: 'not-a-secret-1',
+        Tags,
+      }),
     );
   }
 }
 
-async function stopAll(bench: Bench, label: string, settings: Partial<AwsSettings>, proxy: Awaited<ReturnType<typeof countingProxy>>, server: Moto, fresh = false): Promise<{ ms: number; calls: Counted }> {
+async function stopAll(
+  bench: Bench,
+  label: string,
+  settings: Partial<AwsSettings>,
+  proxy: Awaited<ReturnType<typeof countingProxy>>,
+  server: Moto,
+  fresh = false,
+): Promise<{ ms: number; calls: Counted }> {
   await world(server);
   const awsSettings: AwsSettings = {
     regions: REGIONS,
@@ -105,7 +132,9 @@ async function stopAll(bench: Bench, label: string, settings: Partial<AwsSetting
   const calls = proxy.take();
   const stopped = reports.reduce((sum, report) => sum + report.resources.filter((r) => r.outcome === 'changed').length, 0);
   if (stopped !== 2 * ENVIRONMENTS) throw new Error(`${label}: ${stopped} resources stopped, expected ${2 * ENVIRONMENTS}`);
-  bench.progress(`${label}: ${ENVIRONMENTS} environments stopped in ${(ms / 1000).toFixed(1)} s with ${calls.total} AWS calls, ${calls.listings} of them listings`);
+  bench.progress(
+    `${label}: ${ENVIRONMENTS} environments stopped in ${(ms / 1000).toFixed(1)} s with ${calls.total} AWS calls, ${calls.listings} of them listings`,
+  );
   return { ms, calls };
 }
 
@@ -114,7 +143,13 @@ runBench('aws', `${ENVIRONMENTS} environments stopping at once with a stale inve
   const proxy = await countingProxy(server);
   try {
     const shared = await stopAll(bench, 'stale inventory, shared listing', {}, proxy, server);
-    const unshared = await stopAll(bench, 'stale inventory, each environment listing alone (baseline)', { shareLiveListings: false }, proxy, server);
+    const unshared = await stopAll(
+      bench,
+      'stale inventory, each environment listing alone (baseline)',
+      { shareLiveListings: false },
+      proxy,
+      server,
+    );
     const cached = await stopAll(bench, 'fresh inventory', {}, proxy, server, true);
     bench.figure({
       name: 'listing calls (stale, shared)',
@@ -124,10 +159,30 @@ runBench('aws', `${ENVIRONMENTS} environments stopping at once with a stale inve
       target: { op: '<=', limit: TARGET_LISTING_RATIO, on: 'ratio' },
       note: `${REGIONS.length} regions, 3 kinds: the shared listing makes ${3 * REGIONS.length} listings however many environments stop`,
     });
-    bench.figure({ name: 'AWS calls (stale, shared)', value: shared.calls.total, unit: '', baseline: { name: 'each environment listing alone', value: unshared.calls.total } });
-    bench.figure({ name: 'time for all stops (stale, shared)', value: Math.round(shared.ms), unit: 'ms', baseline: { name: 'each environment listing alone', value: Math.round(unshared.ms) } });
-    bench.figure({ name: 'AWS calls (stale, shared)', value: shared.calls.total, unit: '', baseline: { name: 'fresh inventory', value: cached.calls.total } });
-    bench.figure({ name: 'time for all stops (stale, shared)', value: Math.round(shared.ms), unit: 'ms', baseline: { name: 'fresh inventory', value: Math.round(cached.ms) } });
+    bench.figure({
+      name: 'AWS calls (stale, shared)',
+      value: shared.calls.total,
+      unit: '',
+      baseline: { name: 'each environment listing alone', value: unshared.calls.total },
+    });
+    bench.figure({
+      name: 'time for all stops (stale, shared)',
+      value: Math.round(shared.ms),
+      unit: 'ms',
+      baseline: { name: 'each environment listing alone', value: Math.round(unshared.ms) },
+    });
+    bench.figure({
+      name: 'AWS calls (stale, shared)',
+      value: shared.calls.total,
+      unit: '',
+      baseline: { name: 'fresh inventory', value: cached.calls.total },
+    });
+    bench.figure({
+      name: 'time for all stops (stale, shared)',
+      value: Math.round(shared.ms),
+      unit: 'ms',
+      baseline: { name: 'fresh inventory', value: Math.round(cached.ms) },
+    });
   } finally {
     await proxy.close();
   }

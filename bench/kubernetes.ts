@@ -42,7 +42,10 @@ function podTemplate(app: string) {
           name: 'app',
           image: `registry.example.com/payments/${app}:1.42.0`,
           ports: [{ containerPort: 8080, name: 'http' }],
-          env: ['DATABASE_URL', 'REDIS_URL', 'LOG_LEVEL', 'FEATURE_FLAGS'].map((name) => ({ name, value: `value-of-${name.toLowerCase()}` })),
+          env: ['DATABASE_URL', 'REDIS_URL', 'LOG_LEVEL', 'FEATURE_FLAGS'].map((name) => ({
+            name,
+            value: `value-of-${name.toLowerCase()}`,
+          })),
           resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } },
           readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
         },
@@ -115,7 +118,10 @@ runBench('kubernetes', `stop and start of ${DEPLOYMENTS + STATEFUL_SETS} workloa
 
   /** Replica counts and saved annotations of all 500 as they are now. */
   async function state(): Promise<{ replicas: Map<number, number>; annotated: number }> {
-    const [deployments, statefulSets] = await Promise.all([apps.listNamespacedDeployment({ namespace }), apps.listNamespacedStatefulSet({ namespace })]);
+    const [deployments, statefulSets] = await Promise.all([
+      apps.listNamespacedDeployment({ namespace }),
+      apps.listNamespacedStatefulSet({ namespace }),
+    ]);
     const items = [...deployments.items, ...statefulSets.items];
     const replicas = new Map<number, number>();
     for (const item of items) replicas.set(item.spec?.replicas ?? 1, (replicas.get(item.spec?.replicas ?? 1) ?? 0) + 1);
@@ -125,7 +131,9 @@ runBench('kubernetes', `stop and start of ${DEPLOYMENTS + STATEFUL_SETS} workloa
   async function expectState(what: string, replicas: number, annotated: number): Promise<void> {
     const now = await state();
     if (now.replicas.get(replicas) !== workloads.length || now.annotated !== annotated) {
-      throw new Error(`after ${what}: expected all ${workloads.length} at ${replicas} replicas and ${annotated} annotated, found ${JSON.stringify([...now.replicas])} and ${now.annotated} annotated`);
+      throw new Error(
+        `after ${what}: expected all ${workloads.length} at ${replicas} replicas and ${annotated} annotated, found ${JSON.stringify([...now.replicas])} and ${now.annotated} annotated`,
+      );
     }
   }
 
@@ -163,12 +171,14 @@ runBench('kubernetes', `stop and start of ${DEPLOYMENTS + STATEFUL_SETS} workloa
     const oursRound = async () => {
       await timed(`ours stop c=${concurrency}`, async () => {
         const report = await ours.stopNamespace(namespace);
-        if (report.changed.length !== workloads.length) throw new Error(`stopNamespace changed ${report.changed.length}, not ${workloads.length}`);
+        if (report.changed.length !== workloads.length)
+          throw new Error(`stopNamespace changed ${report.changed.length}, not ${workloads.length}`);
       });
       await expectState('our stop', 0, workloads.length);
       await timed(`ours start c=${concurrency}`, async () => {
         const report = await ours.startNamespace(namespace);
-        if (report.changed.length !== workloads.length) throw new Error(`startNamespace changed ${report.changed.length}, not ${workloads.length}`);
+        if (report.changed.length !== workloads.length)
+          throw new Error(`startNamespace changed ${report.changed.length}, not ${workloads.length}`);
       });
       await expectState('our start', REPLICAS, 0);
     };
@@ -200,7 +210,13 @@ runBench('kubernetes', `stop and start of ${DEPLOYMENTS + STATEFUL_SETS} workloa
   }
 });
 
-function report(bench: Bench, concurrency: number, action: 'stop' | 'start', results: Record<string, number[]>, requests: Record<string, string>): void {
+function report(
+  bench: Bench,
+  concurrency: number,
+  action: 'stop' | 'start',
+  results: Record<string, number[]>,
+  requests: Record<string, string>,
+): void {
   const ours = median(results[`ours ${action} c=${concurrency}`]!);
   const bare = median(results[`bare ${action} c=${concurrency}`]!);
   bench.figure({

@@ -24,7 +24,11 @@ function main(): number {
   const asked = process.argv.slice(2);
   const unknown = asked.filter((name) => !(name in BENCHMARKS));
   if (unknown.length > 0 || asked.includes('--help')) {
-    console.error(`usage: npm run bench [-- <name> ...]\n${Object.entries(BENCHMARKS).map(([name, what]) => `  ${name.padEnd(11)} ${what}`).join('\n')}`);
+    console.error(
+      `usage: npm run bench [-- <name> ...]\n${Object.entries(BENCHMARKS)
+        .map(([name, what]) => `  ${name.padEnd(11)} ${what}`)
+        .join('\n')}`,
+    );
     return unknown.length > 0 ? 2 : 0;
   }
   const names = asked.length > 0 ? asked : Object.keys(BENCHMARKS);
@@ -42,7 +46,10 @@ function main(): number {
   }
   let figures: RecordedFigure[] = [];
   try {
-    figures = readFileSync(summaryFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as RecordedFigure);
+    figures = readFileSync(summaryFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as RecordedFigure);
   } catch {
     // no benchmark got as far as a figure
   }
@@ -54,7 +61,9 @@ function main(): number {
     `${f.value}${f.unit ? ` ${f.unit}` : ''}`,
     f.baseline ? `${f.baseline.value}${f.unit ? ` ${f.unit}` : ''} (${f.baseline.name})` : '',
     f.ratio !== undefined ? String(f.ratio) : '',
-    f.target ? `${f.target.on === 'ratio' ? 'ratio ' : ''}${f.target.op} ${f.target.limit}${f.target.on === 'ratio' || !f.unit ? '' : ` ${f.unit}`}: ${f.met ? 'met' : 'NOT met'}` : '',
+    f.target
+      ? `${f.target.on === 'ratio' ? 'ratio ' : ''}${f.target.op} ${f.target.limit}${f.target.on === 'ratio' || !f.unit ? '' : ` ${f.unit}`}: ${f.met ? 'met' : 'NOT met'}`
+      : '',
   ]);
   const header = ['bench', 'figure', 'value', 'baseline', 'ratio', 'target'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

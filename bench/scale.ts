@@ -65,7 +65,10 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
 
   try {
     // Baseline: 10 environments enrolled after hours (no working day) with a 15 s window, reset, stopped by their timers, ended.
-    const afterHours = policyShuttingDownAt(wholeMinuteAfter(4 * 3600_000), { workingDays: [], afterHoursWindowMinutes: BASELINE_WINDOW_MS / 60_000 });
+    const afterHours = policyShuttingDownAt(wholeMinuteAfter(4 * 3600_000), {
+      workingDays: [],
+      afterHoursWindowMinutes: BASELINE_WINDOW_MS / 60_000,
+    });
     const baseNames = Array.from({ length: BASELINE_ENVIRONMENTS }, (_, i) => `base-${process.pid}-${i + 1}`);
     bench.progress(`baseline: enrolling ${baseNames.length} environments that stop ${BASELINE_WINDOW_MS / 1000} s later`);
     const baseEnrol = await enrolAll(client, taskQueue, baseNames, () => afterHours);
@@ -73,7 +76,10 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
     bench.progress(`  ${baseNames.length} enrolled in ${baseEnrol.ms.toFixed(0)} ms, all running after ${baseRunning} ms`);
     const baseShutdowns = new Map(
       await Promise.all(
-        baseNames.map(async (ns) => [ns, Date.parse((await client.workflow.getHandle(environmentWorkflowId(ns)).query(statusQuery)).shutdownAt ?? '')] as const),
+        baseNames.map(
+          async (ns) =>
+            [ns, Date.parse((await client.workflow.getHandle(environmentWorkflowId(ns)).query(statusQuery)).shutdownAt ?? '')] as const,
+        ),
       ),
     );
     const baseReset = await resetAndConfirm(bench, client, taskQueue, baseNames);
@@ -83,7 +89,10 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
     await Promise.all(baseNames.map((ns) => client.workflow.getHandle(environmentWorkflowId(ns)).terminate('baseline done')));
     await waitFor(
       'the baseline environments to leave visibility',
-      async () => ((await client.workflow.count(`WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'`)).count === 0 ? true : undefined),
+      async () =>
+        (await client.workflow.count(`WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'`)).count === 0
+          ? true
+          : undefined,
       30_000,
     );
 
@@ -93,24 +102,43 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
     const late = policyShuttingDownAt(new Date(shutdownAt.getTime() + 4 * 3600_000), {}, shutdownAt);
     const names = Array.from({ length: ENVIRONMENTS }, (_, i) => `env-${process.pid}-${i + 1}`);
     const earlyNames = new Set(names.filter((_, i) => i % (ENVIRONMENTS / EARLY) === 0));
-    bench.progress(`enrolling ${names.length} environments, ${ENROL_CONCURRENCY} at a time; ${earlyNames.size} of them shut down at ${shutdownAt.toISOString()}`);
-    const enrol = await enrolAll(client, taskQueue, names, (ns) => (earlyNames.has(ns) ? early : late), (done) => {
-      if (done % 250 === 0) bench.progress(`  ${done} enrolled`);
-    });
+    bench.progress(
+      `enrolling ${names.length} environments, ${ENROL_CONCURRENCY} at a time; ${earlyNames.size} of them shut down at ${shutdownAt.toISOString()}`,
+    );
+    const enrol = await enrolAll(
+      client,
+      taskQueue,
+      names,
+      (ns) => (earlyNames.has(ns) ? early : late),
+      (done) => {
+        if (done % 250 === 0) bench.progress(`  ${done} enrolled`);
+      },
+    );
     const running = await untilRunning(client, names.length, enrol.started);
-    bench.progress(`  ${names.length} enrolled in ${enrol.ms.toFixed(0)} ms (signalWithStart p50 ${percentile(enrol.calls, 0.5).toFixed(0)} ms, p99 ${percentile(enrol.calls, 0.99).toFixed(0)} ms); all running after ${running} ms`);
+    bench.progress(
+      `  ${names.length} enrolled in ${enrol.ms.toFixed(0)} ms (signalWithStart p50 ${percentile(enrol.calls, 0.5).toFixed(0)} ms, p99 ${percentile(enrol.calls, 0.99).toFixed(0)} ms); all running after ${running} ms`,
+    );
     const enrolled = await worker.memory();
-    bench.progress(`  worker RSS ${mb(enrolled.rss)} MB, JS heap used/committed ${mb(enrolled.heapUsed)}/${mb(enrolled.heapCommitted)} MB in the main thread, ${mb(enrolled.workflowHeapUsed)}/${mb(enrolled.workflowHeapCommitted)} MB in the workflow thread (${mb(idle.workflowHeapUsed)}/${mb(idle.workflowHeapCommitted)} MB with no environment)`);
+    bench.progress(
+      `  worker RSS ${mb(enrolled.rss)} MB, JS heap used/committed ${mb(enrolled.heapUsed)}/${mb(enrolled.heapCommitted)} MB in the main thread, ${mb(enrolled.workflowHeapUsed)}/${mb(enrolled.workflowHeapCommitted)} MB in the workflow thread (${mb(idle.workflowHeapUsed)}/${mb(idle.workflowHeapCommitted)} MB with no environment)`,
+    );
 
-    if (Date.now() > shutdownAt.getTime() - 5000) bench.progress('  WARNING: enrolment ran into the shutdown instant; the skew below is measured under that load');
+    if (Date.now() > shutdownAt.getTime() - 5000)
+      bench.progress('  WARNING: enrolment ran into the shutdown instant; the skew below is measured under that load');
 
-    bench.progress(`waiting for the ${earlyNames.size} shutdowns at ${shutdownAt.toISOString()} (in ${((shutdownAt.getTime() - Date.now()) / 1000).toFixed(0)} s)`);
+    bench.progress(
+      `waiting for the ${earlyNames.size} shutdowns at ${shutdownAt.toISOString()} (in ${((shutdownAt.getTime() - Date.now()) / 1000).toFixed(0)} s)`,
+    );
     const stops = await stopsOf(worker.calls, earlyNames, shutdownAt.getTime());
     const lateness = stops.map((c) => c.atMs - shutdownAt.getTime());
-    const strays = worker.calls.filter((c) => c.name === 'stopNamespace' && !earlyNames.has(c.namespace) && !baseShutdowns.has(c.namespace));
+    const strays = worker.calls.filter(
+      (c) => c.name === 'stopNamespace' && !earlyNames.has(c.namespace) && !baseShutdowns.has(c.namespace),
+    );
     if (strays.length > 0) throw new Error(`${strays.length} environments stopped that were not due, e.g. ${strays[0]!.namespace}`);
     bench.progress(`  ${stops.length} stopped: lateness p50 ${percentile(lateness, 0.5)} ms, p99 ${percentile(lateness, 0.99)} ms`);
-    bench.progress(`  where it goes (ms after the instant, p50 / p99; stops dispatched ${dispatchAheadMs / 1000} s ahead): ${await latenessStages(client, stops, shutdownAt.getTime())}`);
+    bench.progress(
+      `  where it goes (ms after the instant, p50 / p99; stops dispatched ${dispatchAheadMs / 1000} s ahead): ${await latenessStages(client, stops, shutdownAt.getTime())}`,
+    );
 
     const afterStops = await worker.memory();
 
@@ -132,7 +160,7 @@ runBench('scale', `${ENVIRONMENTS} environments on one worker`, async (bench) =>
       baseline: { name: 'worker RSS with no environment', value: round(idle.rss / MB, 0) },
       target: { op: '<=', limit: 400 },
       note:
-        `the compiled worker in a child process, prebuilt workflow bundle; ${(((enrolled.rss - idle.rss) / ENVIRONMENTS) / 1024).toFixed(0)} KB per environment; ` +
+        `the compiled worker in a child process, prebuilt workflow bundle; ${((enrolled.rss - idle.rss) / ENVIRONMENTS / 1024).toFixed(0)} KB per environment; ` +
         `JS heap used/committed ${mb(enrolled.heapUsed)}/${mb(enrolled.heapCommitted)} MB in the main thread, ${mb(enrolled.workflowHeapUsed)}/${mb(enrolled.workflowHeapCommitted)} MB in the workflow thread; after the stops ${mb(afterStops.rss)} MB, after the reset ${mb(final.rss)} MB, peak ${mb(final.peakRss)} MB`,
     });
     bench.figure({
@@ -163,7 +191,12 @@ const mb = (bytes: number) => (bytes / MB).toFixed(0);
 /** Waits until each of `due` has had exactly one stopNamespace call, at the latest 60 s after `lastDueMs`. */
 async function stopsOf(calls: WorkerCall[], due: Set<string>, lastDueMs: number): Promise<WorkerCall[]> {
   const stops = () => calls.filter((c) => c.name === 'stopNamespace' && due.has(c.namespace));
-  await waitFor(`${due.size} stopNamespace calls`, async () => (stops().length >= due.size ? true : undefined), lastDueMs - Date.now() + 60_000, 100);
+  await waitFor(
+    `${due.size} stopNamespace calls`,
+    async () => (stops().length >= due.size ? true : undefined),
+    lastDueMs - Date.now() + 60_000,
+    100,
+  );
   await sleep(1000); // a duplicate would come right behind
   const found = stops();
   if (new Set(found.map((c) => c.namespace)).size !== due.size || found.length !== due.size) {
@@ -193,7 +226,8 @@ async function latenessStages(client: Client, stops: WorkerCall[], instantMs: nu
     stops.map((stop) =>
       limit(async () => {
         const events = (await client.workflow.getHandle(environmentWorkflowId(stop.namespace)).fetchHistory()).events ?? [];
-        const at = (event: temporal.api.history.v1.IHistoryEvent | undefined) => (optionalTsToMs(event?.eventTime) ?? Number.NaN) - instantMs;
+        const at = (event: temporal.api.history.v1.IHistoryEvent | undefined) =>
+          (optionalTsToMs(event?.eventTime) ?? Number.NaN) - instantMs;
         const fired = events.findIndex((e) => e.timerFiredEventAttributes && at(e) >= -dispatchAheadMs - 1000);
         const after = events.slice(fired);
         eventsPerStop.push(after.length);
@@ -221,7 +255,11 @@ async function enrolAll(
   const enrolments = new Map<EnvironmentPolicy, ReturnType<typeof createEnrolment>>();
   const enrolmentFor = (policy: EnvironmentPolicy) => {
     let enrolment = enrolments.get(policy);
-    if (!enrolment) enrolments.set(policy, (enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces: [], shutdownDispatchAheadMs: dispatchAheadMs })));
+    if (!enrolment)
+      enrolments.set(
+        policy,
+        (enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces: [], shutdownDispatchAheadMs: dispatchAheadMs })),
+      );
     return enrolment;
   };
   const limit = pLimit(ENROL_CONCURRENCY);
@@ -244,7 +282,12 @@ async function enrolAll(
 
 /** Milliseconds from `since` until visibility counts `count` environments running (each ran its first task). */
 async function untilRunning(client: Client, count: number, since: number): Promise<number> {
-  await waitFor(`${count} environments running`, async () => ((await client.workflow.count(RUNNING)).count >= count ? true : undefined), 120_000, 100);
+  await waitFor(
+    `${count} environments running`,
+    async () => ((await client.workflow.count(RUNNING)).count >= count ? true : undefined),
+    120_000,
+    100,
+  );
   return Date.now() - since;
 }
 
@@ -253,7 +296,12 @@ async function untilRunning(client: Client, count: number, since: number): Promi
  * (every signal sent), until the last environment applied the reset (its own lastAction.at),
  * and until a status query of every environment shows it.
  */
-async function resetAndConfirm(bench: Bench, client: Client, taskQueue: string, names: string[]): Promise<{ signalledMs: number; appliedMs: number; confirmedMs: number }> {
+async function resetAndConfirm(
+  bench: Bench,
+  client: Client,
+  taskQueue: string,
+  names: string[],
+): Promise<{ signalledMs: number; appliedMs: number; confirmedMs: number }> {
   bench.progress(`morning reset of ${names.length} environments`);
   const started = Date.now();
   const handle = await client.workflow.start(morningResetWorkflow, { taskQueue, workflowId: `bench-reset-${process.pid}-${started}` });
@@ -265,7 +313,8 @@ async function resetAndConfirm(bench: Bench, client: Client, taskQueue: string, 
     }),
   ]).finally(() => clearTimeout(timer));
   const signalledMs = Date.now() - started;
-  if (result.reset !== names.length) throw new Error(`the reset reached ${result.reset} environments, not ${names.length} (missing ${result.missing.length})`);
+  if (result.reset !== names.length)
+    throw new Error(`the reset reached ${result.reset} environments, not ${names.length} (missing ${result.missing.length})`);
   const pending = new Set(names);
   const limit = pLimit(ENROL_CONCURRENCY);
   let applied = 0;
@@ -287,6 +336,8 @@ async function resetAndConfirm(bench: Bench, client: Client, taskQueue: string, 
     if (pending.size > 0) await sleep(100);
   }
   const confirmedMs = Date.now() - started;
-  bench.progress(`  all signalled after ${signalledMs} ms, last applied at ${applied - started} ms, all confirmed by query after ${confirmedMs} ms`);
+  bench.progress(
+    `  all signalled after ${signalledMs} ms, last applied at ${applied - started} ms, all confirmed by query after ${confirmedMs} ms`,
+  );
   return { signalledMs, appliedMs: applied - started, confirmedMs };
 }

@@ -41,7 +41,13 @@ runBench('slack', `signed /devenv status at ${CONNECTIONS} connections vs /healt
   const namespaces = Array.from({ length: ENVIRONMENTS }, (_, i) => `bench-slack-${process.pid}-${i + 1}`);
   bench.progress(`enrolling ${namespaces.length} environments (shutdown in 3 h)`);
   const { shutdownDispatchAheadMs } = serviceConfig().enrolment;
-  const enrolment = createEnrolment({ client: env.client, taskQueue, policy: policyShuttingDownAt(wholeMinuteAfter(3 * 3600_000)), systemNamespaces: [], shutdownDispatchAheadMs });
+  const enrolment = createEnrolment({
+    client: env.client,
+    taskQueue,
+    policy: policyShuttingDownAt(wholeMinuteAfter(3 * 3600_000)),
+    systemNamespaces: [],
+    shutdownDispatchAheadMs,
+  });
   const limit = pLimit(10);
   await Promise.all(namespaces.map((ns) => limit(() => enrolment.enrol(ns, true, 'bench'))));
   // One query each: every workflow has run its first task and sits in the worker's cache.
@@ -49,7 +55,12 @@ runBench('slack', `signed /devenv status at ${CONNECTIONS} connections vs /healt
 
   const recorder = await new SlackRecorder().start();
   bench.progress('starting the API process (compiled, as the image runs it)');
-  const api = await startApiProcess({ role: 'slack', temporalAddress: env.address, signingSecret: SECRET, responseUrlOrigins: [recorder.url] });
+  const api = await startApiProcess({
+    role: 'slack',
+    temporalAddress: env.address,
+    signingSecret: SECRET,
+    responseUrlOrigins: [recorder.url],
+  });
   const base = api.url;
   const statusProfile = { kind: 'slack-status' as const, secret: SECRET, namespaces, responseUrl: recorder.responseUrl().url };
 
@@ -61,8 +72,15 @@ runBench('slack', `signed /devenv status at ${CONNECTIONS} connections vs /healt
     bench.progress(`baseline: GET /healthz, ${CONNECTIONS} connections, ${SECONDS} s`);
     const healthz = await runLoad({ url: `${base}/healthz`, connections: CONNECTIONS, durationSeconds: SECONDS, profile: { kind: 'get' } });
     bench.progress(`  ${describeLoad(healthz)}`);
-    bench.progress(`measured: POST /slack/commands "status <ns>" over ${namespaces.length} environments, ${CONNECTIONS} connections, ${SECONDS} s`);
-    const status = await runLoad({ url: `${base}/slack/commands`, connections: CONNECTIONS, durationSeconds: SECONDS, profile: statusProfile });
+    bench.progress(
+      `measured: POST /slack/commands "status <ns>" over ${namespaces.length} environments, ${CONNECTIONS} connections, ${SECONDS} s`,
+    );
+    const status = await runLoad({
+      url: `${base}/slack/commands`,
+      connections: CONNECTIONS,
+      durationSeconds: SECONDS,
+      profile: statusProfile,
+    });
     bench.progress(`  ${describeLoad(status)}`);
     for (const body of status.unexpected) bench.progress(`  unexpected reply: ${body}`);
     check(status);
@@ -75,7 +93,12 @@ runBench('slack', `signed /devenv status at ${CONNECTIONS} connections vs /healt
       target: { op: '<=', limit: TARGET_P99_MS },
       note: `status p50 ${status.latency.p50} ms (healthz ${healthz.latency.p50} ms); ${status.requestsPerSecond.toFixed(0)} status/s vs ${healthz.requestsPerSecond.toFixed(0)} healthz/s; ${status.bodies.status ?? 0} full status replies, ${status.bodies.deferred ?? 0} deferred to response_url`,
     });
-    bench.figure({ name: 'status throughput', value: Math.round(status.requestsPerSecond), unit: 'req/s', baseline: { name: 'healthz throughput', value: Math.round(healthz.requestsPerSecond) } });
+    bench.figure({
+      name: 'status throughput',
+      value: Math.round(status.requestsPerSecond),
+      unit: 'req/s',
+      baseline: { name: 'healthz throughput', value: Math.round(healthz.requestsPerSecond) },
+    });
   } finally {
     await api.stop();
     await recorder.stop();

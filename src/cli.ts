@@ -17,7 +17,13 @@ import { Client, WorkflowFailedError } from '@temporalio/client';
 import { formatCommand, helpLines, parseCommand, type Command } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { formatMinutes } from './domain/duration';
-import { createEnvironmentsClient, InProgressError, OperationError, type EnvironmentsClient, type SupportPodList } from './client/environments';
+import {
+  createEnvironmentsClient,
+  InProgressError,
+  OperationError,
+  type EnvironmentsClient,
+  type SupportPodList,
+} from './client/environments';
 import { connectClient } from './temporal/connection';
 import { ensureSchedules } from './temporal/setup';
 import { reconcileWorkflow } from './workflows';
@@ -40,7 +46,7 @@ const USAGE = [
   'devenv reconcile --dry-run           say what reconcile would do to each namespace, and why, changing nothing',
   'devenv aws create-table              create the DynamoDB inventory table (INVENTORY_TABLE) if it is missing',
   '',
-  'Temporal: TEMPORAL_ADDRESS (default 127.0.0.1:TEMPORAL_DEV_PORT, npm start\'s dev server), TEMPORAL_NAMESPACE, TASK_QUEUE; TLS, mTLS and API keys as for the',
+  "Temporal: TEMPORAL_ADDRESS (default 127.0.0.1:TEMPORAL_DEV_PORT, npm start's dev server), TEMPORAL_NAMESPACE, TASK_QUEUE; TLS, mTLS and API keys as for the",
   'temporal CLI: TEMPORAL_TLS_*, TEMPORAL_API_KEY, or a temporal.toml profile (TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE).',
   'start, stop and prolongate wait up to COMMAND_WAIT_SECONDS (default 20), then exit 5 if still in progress.',
 ].join('\n');
@@ -71,7 +77,10 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
   const flags = firstWord === -1 ? words : words.slice(0, firstWord);
   let values: { help?: boolean; version?: boolean; 'dry-run'?: boolean };
   try {
-    ({ values } = parseArgs({ args: flags, options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' }, 'dry-run': { type: 'boolean' } } }));
+    ({ values } = parseArgs({
+      args: flags,
+      options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' }, 'dry-run': { type: 'boolean' } },
+    }));
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -92,7 +101,11 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
   const config = loadConfig(process.env, { for: 'cli' });
   if (text === 'aws create-table') {
     const result = await ensureInventoryTable(configuredAwsSettings(config, createLogger(config.logLevel)), { create: true });
-    const human = { disabled: 'AWS is off (AWS_REGIONS unset): no table needed', exists: `table ${config.aws.inventoryTable} exists`, created: `table ${config.aws.inventoryTable} created` };
+    const human = {
+      disabled: 'AWS is off (AWS_REGIONS unset): no table needed',
+      exists: `table ${config.aws.inventoryTable} exists`,
+      created: `table ${config.aws.inventoryTable} created`,
+    };
     out(json ? JSON.stringify({ table: config.aws.inventoryTable, result }) : human[result]);
     return EXIT.ok;
   }
@@ -110,7 +123,12 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
 
     if (text === 'schedules ensure') {
       const results = await ensureSchedules(client, config);
-      print(Object.entries(results).map(([name, result]) => `${name}: ${result}`).join('\n'), results);
+      print(
+        Object.entries(results)
+          .map(([name, result]) => `${name}: ${result}`)
+          .join('\n'),
+        results,
+      );
       return EXIT.ok;
     }
     if (text === 'reconcile') {
@@ -125,7 +143,14 @@ async function run(argv: string[], out: (line: string) => void): Promise<number>
 
     // The support namespace's pods are read with the operator's kubeconfig (KUBECONFIG, ~/.kube/config, in-cluster).
     const supportPods = createSupportPodReader(loadKubeConfig(), config.support.namespace);
-    return (await execute(parsed!.command, createEnvironmentsClient(client, { supportPods, cluster: config.temporal.cluster }), config, print)) ?? EXIT.ok;
+    return (
+      (await execute(
+        parsed!.command,
+        createEnvironmentsClient(client, { supportPods, cluster: config.temporal.cluster }),
+        config,
+        print,
+      )) ?? EXIT.ok
+    );
   } finally {
     await connection.close();
   }
@@ -138,7 +163,12 @@ const asCli = (text: string): string => text.replace(/\/devenv\b/g, 'devenv');
 const describeAt = (iso: string, timeZone: string): string => describeInstant(new Date(iso), new Date(), timeZone);
 
 /** Prints the outcome; returns an exit code other than 0 where the outcome needs one. */
-async function execute(command: Command, environments: EnvironmentsClient, config: Config, print: (human: string, data: unknown) => void): Promise<number | void> {
+async function execute(
+  command: Command,
+  environments: EnvironmentsClient,
+  config: Config,
+  print: (human: string, data: unknown) => void,
+): Promise<number | void> {
   const by = `cli:${operatorName()}`;
   switch (command.name) {
     case 'help':
@@ -148,8 +178,12 @@ async function execute(command: Command, environments: EnvironmentsClient, confi
       const now = new Date();
       // A stopping environment's shutdown is under way, not ahead.
       const shutdown = (e: (typeof all)[number]) =>
-        e.nextShutdown && e.phase !== 'stopping' ? `shuts down ${describeShutdown(new Date(e.nextShutdown), now, e.policy?.timeZone ?? config.policy.timeZone)}` : '';
-      const rows = all.map((e) => `${e.namespace.padEnd(30)} ${e.phase.padEnd(9)} ${e.enabled ? '' : '(scheduler off) '}${shutdown(e)}`.trimEnd());
+        e.nextShutdown && e.phase !== 'stopping'
+          ? `shuts down ${describeShutdown(new Date(e.nextShutdown), now, e.policy?.timeZone ?? config.policy.timeZone)}`
+          : '';
+      const rows = all.map((e) =>
+        `${e.namespace.padEnd(30)} ${e.phase.padEnd(9)} ${e.enabled ? '' : '(scheduler off) '}${shutdown(e)}`.trimEnd(),
+      );
       return print(rows.length ? rows.join('\n') : 'no environments are enrolled', all);
     }
     case 'status': {
@@ -157,7 +191,10 @@ async function execute(command: Command, environments: EnvironmentsClient, confi
       const last = s.lastAction
         ? `${s.lastAction.action} by ${s.lastAction.by} ${describeAt(s.lastAction.at, s.policy.timeZone)}${s.lastAction.detail ? ` (${s.lastAction.detail})` : ''}`
         : 'none';
-      const next = s.phase === 'stopping' ? 'none (stopping now)' : `${s.shutdownDescription ?? 'none'}${s.prolongedMinutes ? ` (prolonged ${formatMinutes(s.prolongedMinutes)})` : ''}`;
+      const next =
+        s.phase === 'stopping'
+          ? 'none (stopping now)'
+          : `${s.shutdownDescription ?? 'none'}${s.prolongedMinutes ? ` (prolonged ${formatMinutes(s.prolongedMinutes)})` : ''}`;
       return print(
         [
           `${s.namespace}: ${s.phase}${s.enabled ? '' : ' (scheduler disabled)'}`,
@@ -188,7 +225,13 @@ async function execute(command: Command, environments: EnvironmentsClient, confi
     }
     case 'support start': {
       const { name, size } = { name: command.supportName, size: command.size };
-      const { waitsFor } = await environments.startSupportPod({ name, size, by, taskQueue: config.temporal.taskQueue, ttlMs: config.support.ttlMinutes * 60_000 });
+      const { waitsFor } = await environments.startSupportPod({
+        name,
+        size,
+        by,
+        taskQueue: config.temporal.taskQueue,
+        ttlMs: config.support.ttlMinutes * 60_000,
+      });
       const human = waitsFor
         ? `support pod ${name} (${size}) is created once the previous pod of that name, deleted at ${waitsFor.deletingSince}, has finished terminating`
         : `support pod ${name} (${size}) is being created`;
@@ -239,7 +282,10 @@ export function formatSupportPods({ supportPods, podsUnavailable }: SupportPodLi
       .join(' ');
   });
   const lines = rows.length ? rows : ['no support pods'];
-  return [...lines, ...(podsUnavailable ? [`pods could not be read from Kubernetes (${podsUnavailable}): only the workflows are listed`] : [])].join('\n');
+  return [
+    ...lines,
+    ...(podsUnavailable ? [`pods could not be read from Kubernetes (${podsUnavailable}): only the workflows are listed`] : []),
+  ].join('\n');
 }
 
 /**
@@ -247,12 +293,26 @@ export function formatSupportPods({ supportPods, podsUnavailable }: SupportPodLi
  * what was done, and the namespaces left alone grouped by why.
  */
 export function formatReconcileReport(report: ReconcileReport): string {
-  const order: ReconcileReport['decisions'][number]['action'][] = ['enrol', 'enable', 'disable', 'replan', 'retire', 'unchanged', 'leave-alone'];
-  const decisions = [...report.decisions].sort((a, b) => order.indexOf(a.action) - order.indexOf(b.action) || a.namespace.localeCompare(b.namespace));
+  const order: ReconcileReport['decisions'][number]['action'][] = [
+    'enrol',
+    'enable',
+    'disable',
+    'replan',
+    'retire',
+    'unchanged',
+    'leave-alone',
+  ];
+  const decisions = [...report.decisions].sort(
+    (a, b) => order.indexOf(a.action) - order.indexOf(b.action) || a.namespace.localeCompare(b.namespace),
+  );
   const counted = `${report.namespaces} namespaces, ${report.environments} environments before`;
   if (report.dryRun) {
     const what = (d: (typeof decisions)[number]) =>
-      d.action === 'unchanged' ? 'unchanged' : d.action === 'leave-alone' ? 'leave alone' : `would ${d.action}${d.retire ? ` (${d.retire})` : ''}`;
+      d.action === 'unchanged'
+        ? 'unchanged'
+        : d.action === 'leave-alone'
+          ? 'leave alone'
+          : `would ${d.action}${d.retire ? ` (${d.retire})` : ''}`;
     const width = Math.max(0, ...decisions.map((d) => d.namespace.length));
     return [
       `dry run: nothing was changed. ${counted}`,
@@ -291,7 +351,8 @@ function describeFailure(err: unknown): { code: number; message: string; usage?:
   if (err instanceof UsageError) return { code: EXIT.usage, message: err.message, usage: err.usage ?? helpLines('devenv') };
   if (err instanceof ConfigError) return { code: EXIT.usage, message: err.message };
   if (err instanceof OperationError) {
-    const notFound = err.kind === 'unknown-environment' || err.kind === 'unknown-support-pod' || err.kind === 'retired' || err.kind === 'namespace-gone';
+    const notFound =
+      err.kind === 'unknown-environment' || err.kind === 'unknown-support-pod' || err.kind === 'retired' || err.kind === 'namespace-gone';
     return { code: notFound ? EXIT.notFound : EXIT.refused, message: err.message };
   }
   if (err instanceof WorkflowFailedError) return { code: EXIT.failed, message: `${err.message}: ${rootCause(err)}` };
@@ -307,7 +368,8 @@ export function main(): void {
       const { code, message, usage } = describeFailure(err);
       if (wantsJson(argv)) console.log(JSON.stringify({ error: message, exitCode: code, ...(usage ? { usage } : {}) }, null, 2));
       else if (code === EXIT.failed) console.error(`devenv: ${message}`);
-      else if (err instanceof UsageError) console.error(err.usage ? `${message}\nusage: ${usage!.join('\n       ')}` : `${message}\n${USAGE}`);
+      else if (err instanceof UsageError)
+        console.error(err.usage ? `${message}\nusage: ${usage!.join('\n       ')}` : `${message}\n${USAGE}`);
       else console.error(message);
       process.exit(code);
     },

@@ -155,7 +155,9 @@ export function helpLines(prefix = '/devenv'): string[] {
 
 /** The command reference in docs/slack.md is this table, pasted; a test keeps them equal. */
 export function commandReferenceMarkdown(prefix = '/devenv'): string {
-  const rows = COMMANDS.map((spec) => `| \`${prefix} ${grammar(spec)}\` | ${spec.family} | ${spec.summary} | \`${prefix} ${spec.example}\` |`);
+  const rows = COMMANDS.map(
+    (spec) => `| \`${prefix} ${grammar(spec)}\` | ${spec.family} | ${spec.summary} | \`${prefix} ${spec.example}\` |`,
+  );
   return ['| command | family | what it does | example |', '|---|---|---|---|', ...rows].join('\n');
 }
 
@@ -244,7 +246,12 @@ export function parseCommand(text: string, options: ParseOptions = {}): ParseRes
   if (nearest) {
     // The whole command with the word corrected, so it can be copied as it stands.
     const corrected = ['/devenv', nearest.name.split(' ')[0], ...tokens.slice(1)].join(' ');
-    return { ok: false, error: `"${tokens[0]}" is not a command; did you mean \`${corrected}\`?`, usage: usageFor(nearest.name), nearest: nearest.name };
+    return {
+      ok: false,
+      error: `"${tokens[0]}" is not a command; did you mean \`${corrected}\`?`,
+      usage: usageFor(nearest.name),
+      nearest: nearest.name,
+    };
   }
   return { ok: false, error: `"${tokens[0]}" is not a command`, usage: helpLines() };
 }

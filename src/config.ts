@@ -50,7 +50,10 @@ const slackIdList = (what: string, prefixes: string, pattern: RegExp) =>
     const ids = splitList(text);
     const bad = ids.filter((id) => !pattern.test(id));
     if (bad.length > 0) {
-      ctx.addIssue({ code: 'custom', message: `not Slack ${what} ids: ${bad.join(', ')} (ids start with ${[...prefixes].join(' or ')}, e.g. ${prefixes[0]}024BE7LH)` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `not Slack ${what} ids: ${bad.join(', ')} (ids start with ${[...prefixes].join(' or ')}, e.g. ${prefixes[0]}024BE7LH)`,
+      });
       return z.NEVER;
     }
     return [...new Set(ids)];
@@ -93,7 +96,10 @@ const tokenNames = z.string().transform((text, ctx) => {
   const names = splitList(text);
   const bad = names.filter((name) => !/^[a-zA-Z0-9_.-]{1,64}$/.test(name));
   if (bad.length > 0) {
-    ctx.addIssue({ code: 'custom', message: `not token names: ${bad.map((b) => JSON.stringify(b)).join(', ')} (the NAME part of API_TOKENS entries)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `not token names: ${bad.map((b) => JSON.stringify(b)).join(', ')} (the NAME part of API_TOKENS entries)`,
+    });
     return z.NEVER;
   }
   return [...new Set(names)];
@@ -129,10 +135,16 @@ const apiTokens = z.string().transform((text, ctx) => {
     const match = hashed ?? /^([a-zA-Z0-9_.-]{1,64}):(\S{16,})$/.exec(entry);
     if (!match) {
       // Never echo the entry: it holds a secret.
-      ctx.addIssue({ code: 'custom', message: `entry ${tokens.length + 1} is not NAME:TOKEN with a token of at least 16 characters, or NAME:sha256:<the token's SHA-256 in hex>` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${tokens.length + 1} is not NAME:TOKEN with a token of at least 16 characters, or NAME:sha256:<the token's SHA-256 in hex>`,
+      });
       return z.NEVER;
     }
-    tokens.push({ name: match[1]!, sha256: hashed ? hashed[2]!.toLowerCase() : createHash('sha256').update(match[2]!, 'utf8').digest('hex') });
+    tokens.push({
+      name: match[1]!,
+      sha256: hashed ? hashed[2]!.toLowerCase() : createHash('sha256').update(match[2]!, 'utf8').digest('hex'),
+    });
   }
   return tokens;
 });
@@ -206,7 +218,10 @@ const namespaceNames = z.string().transform((text, ctx) => {
   const names = splitList(text);
   const bad = names.filter((name) => !isDns1123Label(name));
   if (bad.length > 0) {
-    ctx.addIssue({ code: 'custom', message: `not namespace names: ${bad.map((b) => JSON.stringify(b)).join(', ')} (lower-case letters, digits and "-", e.g. kube-system)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `not namespace names: ${bad.map((b) => JSON.stringify(b)).join(', ')} (lower-case letters, digits and "-", e.g. kube-system)`,
+    });
     return z.NEVER;
   }
   return [...new Set(names)];
@@ -240,26 +255,45 @@ const fields = z.object({
   // Capped so an after-hours start can never keep an environment up overnight.
   AFTER_HOURS_WINDOW: durationMinutes.pipe(z.number().max(12 * 60, 'must be at most 12h')).default(2 * 60),
   // Checked here; read, with the profile they override and the rest of the connection, by src/temporal/connection.ts.
-  TEMPORAL_ADDRESS: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^\s:/]+):\d{1,5}$/, 'must be host:port, e.g. temporal-frontend.temporal:7233 or devenv.a1b2c.tmprl.cloud:7233').optional(),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(
+      /^(\[[0-9a-fA-F:]+\]|[^\s:/]+):\d{1,5}$/,
+      'must be host:port, e.g. temporal-frontend.temporal:7233 or devenv.a1b2c.tmprl.cloud:7233',
+    )
+    .optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).optional(),
   TASK_QUEUE: z.string().min(1).default('devenv-scheduler'),
-  CLUSTER_NAME: z.string().regex(DNS_1123_LABEL, 'must be a DNS label such as eu-prod-1 (lower-case letters, digits and "-", at most 63): it becomes part of workflow ids').max(DNS_1123_LABEL_MAX_LENGTH).optional(),
+  CLUSTER_NAME: z
+    .string()
+    .regex(
+      DNS_1123_LABEL,
+      'must be a DNS label such as eu-prod-1 (lower-case letters, digits and "-", at most 63): it becomes part of workflow ids',
+    )
+    .max(DNS_1123_LABEL_MAX_LENGTH)
+    .optional(),
   API_PORT: port.default(3000),
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_METRICS_PORT: z.union([z.literal('off'), port]).default(9464),
   TEMPORAL_DEV_DB_FILE: z.string().min(1).default('.temporal-dev.db'),
-  AWS_REGIONS: z.string().transform((text, ctx) => {
-    const regions = splitList(text);
-    const bad = regions.filter((region) => !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region));
-    if (bad.length > 0) {
-      ctx.addIssue({ code: 'custom', message: `not AWS regions: ${bad.join(', ')} (expected names such as eu-west-1)` });
-      return z.NEVER;
-    }
-    return [...new Set(regions)];
-  }).default([]),
+  AWS_REGIONS: z
+    .string()
+    .transform((text, ctx) => {
+      const regions = splitList(text);
+      const bad = regions.filter((region) => !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region));
+      if (bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `not AWS regions: ${bad.join(', ')} (expected names such as eu-west-1)` });
+        return z.NEVER;
+      }
+      return [...new Set(regions)];
+    })
+    .default([]),
   AWS_ENDPOINT_URL: z.url({ message: 'must be a URL such as http://127.0.0.1:5000' }).optional(),
-  INVENTORY_TABLE: z.string().regex(/^[a-zA-Z0-9_.-]{3,255}$/, 'must be a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)').default('devenv-scheduler-inventory'),
+  INVENTORY_TABLE: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]{3,255}$/, 'must be a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)')
+    .default('devenv-scheduler-inventory'),
   INVENTORY_TABLE_REGION: z.string().min(1).optional(),
   INVENTORY_MAX_AGE: durationMinutes.default(30),
   INVENTORY_INTERVAL: durationMinutes.default(10),
@@ -270,7 +304,12 @@ const fields = z.object({
   WEBHOOK_CLIENT_CA: z.string().min(1).optional(),
   WEBHOOK_CLIENT_NAMES: z
     .string()
-    .transform((value) => value.split(',').map((name) => name.trim()).filter(Boolean))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean),
+    )
     .optional(),
   POD_NAMESPACE: z.string().min(1).default('devenv-scheduler'),
   SYSTEM_NAMESPACES: namespaceNames.default(['kube-system', 'kube-public', 'kube-node-lease']),
@@ -280,21 +319,39 @@ const fields = z.object({
   KUBE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(2).max(100_000).default(2000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(500),
-  SHUTDOWN_DISPATCH_AHEAD_SECONDS: z.coerce.number().int().min(0).max(MAX_HOLD_MS / 1000).default(10),
+  SHUTDOWN_DISPATCH_AHEAD_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_HOLD_MS / 1000)
+    .default(10),
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
   COMMAND_WAIT_SECONDS: z.coerce.number().int().min(1).max(300).default(20),
-  SUPPORT_NAMESPACE: z.string().regex(DNS_1123_LABEL, 'must be a namespace name (a DNS-1123 label)').max(DNS_1123_LABEL_MAX_LENGTH).default('devenv-support'),
+  SUPPORT_NAMESPACE: z
+    .string()
+    .regex(DNS_1123_LABEL, 'must be a namespace name (a DNS-1123 label)')
+    .max(DNS_1123_LABEL_MAX_LENGTH)
+    .default('devenv-support'),
   SUPPORT_IMAGE: z.string().min(1).default('debian:bookworm-slim'),
   SUPPORT_SIZES: supportSizes.default(DEFAULT_SUPPORT_SIZES),
   SUPPORT_POD_TTL: durationMinutes.pipe(z.number().max(7 * 24 * 60, 'must be at most 168h')).default(8 * 60),
   SUPPORT_MAX_PODS_PER_USER: z.coerce.number().int().min(1).max(100).default(2),
-  SUPPORT_MAX_SIZE: z.string().transform((size) => size.toUpperCase()).default('M'),
+  SUPPORT_MAX_SIZE: z
+    .string()
+    .transform((size) => size.toUpperCase())
+    .default('M'),
   API_TOKENS: apiTokens.optional(),
   API_READ_TOKENS: apiTokens.optional(),
   API_SUPPORT_ADMINS: tokenNames.optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
-  SLACK_BOT_TOKEN: z.string().regex(/^xox[bp]-/, 'must be a bot token (xoxb-...)').optional(),
-  SLACK_APP_TOKEN: z.string().regex(/^xapp-/, 'must be an app-level token (xapp-...) with the connections:write scope').optional(),
+  SLACK_BOT_TOKEN: z
+    .string()
+    .regex(/^xox[bp]-/, 'must be a bot token (xoxb-...)')
+    .optional(),
+  SLACK_APP_TOKEN: z
+    .string()
+    .regex(/^xapp-/, 'must be an app-level token (xapp-...) with the connections:write scope')
+    .optional(),
   SLACK_DEFAULT_CHANNEL: z.string().min(1).optional(),
   SLACK_API_URL: z.url({ message: 'must be a URL such as https://slack.com/api/' }).optional(),
   SLACK_ALLOW_READ_USERS: slackUsers.optional(),
@@ -313,23 +370,43 @@ const fields = z.object({
 const serviceSchema = fields.superRefine((c, ctx) => {
   if (Boolean(c.WEBHOOK_TLS_CERT) !== Boolean(c.WEBHOOK_TLS_KEY)) {
     const missing = c.WEBHOOK_TLS_CERT ? 'WEBHOOK_TLS_KEY' : 'WEBHOOK_TLS_CERT';
-    ctx.addIssue({ code: 'custom', path: [missing], message: 'the webhook needs both WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY (files of a mounted Secret)' });
+    ctx.addIssue({
+      code: 'custom',
+      path: [missing],
+      message: 'the webhook needs both WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY (files of a mounted Secret)',
+    });
   }
   if (c.WEBHOOK_CLIENT_NAMES?.length && !c.WEBHOOK_CLIENT_CA) {
-    ctx.addIssue({ code: 'custom', path: ['WEBHOOK_CLIENT_CA'], message: 'is required with WEBHOOK_CLIENT_NAMES: the CA that signed the apiserver\'s webhook client certificate' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['WEBHOOK_CLIENT_CA'],
+      message: "is required with WEBHOOK_CLIENT_NAMES: the CA that signed the apiserver's webhook client certificate",
+    });
   }
   // A warning with nowhere to go would be lost for every namespace without its own channel.
   if (c.SLACK_BOT_TOKEN && !c.SLACK_DEFAULT_CHANNEL) {
-    ctx.addIssue({ code: 'custom', path: ['SLACK_DEFAULT_CHANNEL'], message: 'is required with SLACK_BOT_TOKEN: the channel for environments without their own' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SLACK_DEFAULT_CHANNEL'],
+      message: 'is required with SLACK_BOT_TOKEN: the channel for environments without their own',
+    });
   }
   const sizes = Object.keys(c.SUPPORT_SIZES);
   if (!sizes.includes(c.SUPPORT_MAX_SIZE)) {
-    ctx.addIssue({ code: 'custom', path: ['SUPPORT_MAX_SIZE'], message: `must be a size of the catalogue (${sizes.join(', ')}): the largest support pod people outside the support admins may start` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SUPPORT_MAX_SIZE'],
+      message: `must be a size of the catalogue (${sizes.join(', ')}): the largest support pod people outside the support admins may start`,
+    });
   }
   const controlTokens = new Set((c.API_TOKENS ?? []).map((t) => t.name));
   const unknown = (c.API_SUPPORT_ADMINS ?? []).filter((name) => !controlTokens.has(name));
   if (unknown.length > 0) {
-    ctx.addIssue({ code: 'custom', path: ['API_SUPPORT_ADMINS'], message: `names no API_TOKENS entry: ${unknown.join(', ')} (support admins are control tokens, by name)` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['API_SUPPORT_ADMINS'],
+      message: `names no API_TOKENS entry: ${unknown.join(', ')} (support admins are control tokens, by name)`,
+    });
   }
 });
 
@@ -338,10 +415,19 @@ const serviceSchema = fields.superRefine((c, ctx) => {
  * treats them as unset, so an operator's shell with the service's Slack token in it (and
  * not its default channel) can still run `devenv status`.
  */
-const SERVICE_ONLY_SETTINGS = /^(SLACK_.*|WEBHOOK_.*|API_TOKENS|API_READ_TOKENS|API_SUPPORT_ADMINS|API_PORT|SUPPORT_MAX_SIZE|SUPPORT_MAX_PODS_PER_USER|SERVICE_ROLE|WORKER_.*|WORKFLOW_CACHE_SIZE)$/;
+const SERVICE_ONLY_SETTINGS =
+  /^(SLACK_.*|WEBHOOK_.*|API_TOKENS|API_READ_TOKENS|API_SUPPORT_ADMINS|API_PORT|SUPPORT_MAX_SIZE|SUPPORT_MAX_PODS_PER_USER|SERVICE_ROLE|WORKER_.*|WORKFLOW_CACHE_SIZE)$/;
 
 /** Their values never appear in an error message, which may end up in a log. */
-const SECRET_SETTINGS = new Set(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'API_TOKENS', 'API_READ_TOKENS', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_KEY_DATA']);
+const SECRET_SETTINGS = new Set([
+  'SLACK_SIGNING_SECRET',
+  'SLACK_BOT_TOKEN',
+  'SLACK_APP_TOKEN',
+  'API_TOKENS',
+  'API_READ_TOKENS',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS_CLIENT_KEY_DATA',
+]);
 
 export interface Config {
   /** Defaults every environment starts with; a namespace may override them. */
@@ -443,7 +529,9 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader = 'service' }: { for?: 'service' | 'cli' } = {}): Config {
   const present = Object.fromEntries(
-    Object.entries(env).filter(([name, value]) => value !== undefined && value.trim() !== '' && !(reader === 'cli' && SERVICE_ONLY_SETTINGS.test(name))),
+    Object.entries(env).filter(
+      ([name, value]) => value !== undefined && value.trim() !== '' && !(reader === 'cli' && SERVICE_ONLY_SETTINGS.test(name)),
+    ),
   );
   const result = (reader === 'cli' ? fields : serviceSchema).safeParse(present);
   // The connection to Temporal: TEMPORAL_* variables and temporal.toml profiles, as Temporal's CLI reads them. Its messages never hold a secret.
@@ -513,7 +601,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
       shutdownDispatchAheadMs: c.SHUTDOWN_DISPATCH_AHEAD_SECONDS * 1000,
     },
     kubernetes: { concurrency: c.KUBE_CONCURRENCY, processConcurrency: c.KUBE_WORKER_CONCURRENCY },
-    worker: { maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES, shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_SECONDS * 1000 },
+    worker: {
+      maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE,
+      maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES,
+      shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
+    },
     commandWaitMs: c.COMMAND_WAIT_SECONDS * 1000,
     support: {
       namespace: c.SUPPORT_NAMESPACE,

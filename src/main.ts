@@ -52,12 +52,16 @@ async function main(config: Config, logger: Logger): Promise<void> {
       telemetryOptions: {
         logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) },
         // The SDK's own figures (workflow and activity task latencies, failures, polls) on their own port.
-        ...(config.temporal.metricsPort !== undefined ? { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.temporal.metricsPort}` } } } : {}),
+        ...(config.temporal.metricsPort !== undefined
+          ? { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.temporal.metricsPort}` } } }
+          : {}),
       },
     });
   } catch (err) {
     // The usual cause is a second `npm start` on this machine, whose first holds the port.
-    throw new ConfigError([`TEMPORAL_METRICS_PORT=${config.temporal.metricsPort}: ${(err as Error).message}; set TEMPORAL_METRICS_PORT to a free port, or to off`]);
+    throw new ConfigError([
+      `TEMPORAL_METRICS_PORT=${config.temporal.metricsPort}: ${(err as Error).message}; set TEMPORAL_METRICS_PORT to a free port, or to off`,
+    ]);
   }
   const runsWorker = config.role !== 'api';
   const servesUsers = config.role !== 'worker';
@@ -66,7 +70,9 @@ async function main(config: Config, logger: Logger): Promise<void> {
   try {
     kubeConfig = loadKubeConfig();
   } catch (err) {
-    throw new ConfigError([`KUBECONFIG=${JSON.stringify(process.env.KUBECONFIG ?? '')}: ${(err as Error).message} (unset it to use ~/.kube/config)`]);
+    throw new ConfigError([
+      `KUBECONFIG=${JSON.stringify(process.env.KUBECONFIG ?? '')}: ${(err as Error).message} (unset it to use ~/.kube/config)`,
+    ]);
   }
   const kubeSource = kubeConfigSource();
   // Asked once, while Temporal starts: the banner says what was found, and how to point at a cluster if none was.
@@ -75,7 +81,9 @@ async function main(config: Config, logger: Logger): Promise<void> {
   let devServer: DevServer | undefined;
   let address = config.temporal.address;
   if (!address) {
-    logger.info('TEMPORAL_ADDRESS not set (nor a temporal.toml profile with an address): the local Temporal dev server on TEMPORAL_DEV_PORT');
+    logger.info(
+      'TEMPORAL_ADDRESS not set (nor a temporal.toml profile with an address): the local Temporal dev server on TEMPORAL_DEV_PORT',
+    );
     devServer = await startDevServer({
       port: config.temporal.devServerPort,
       uiPort: config.temporal.uiPort,
@@ -104,7 +112,9 @@ async function main(config: Config, logger: Logger): Promise<void> {
   // Counts of environments come from the worker role alone, so that a sum over every pod counts each environment once.
   const environments = createEnvironmentsClient(client);
   const metrics = createMetrics(
-    runsWorker ? { environmentsByPhase: () => environments.countByPhase(), environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS) } : {},
+    runsWorker
+      ? { environmentsByPhase: () => environments.countByPhase(), environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS) }
+      : {},
   );
 
   let worker: Worker | undefined;
@@ -128,14 +138,26 @@ async function main(config: Config, logger: Logger): Promise<void> {
   // One gateway for Slack and REST, so their requesters count against the same support-pod limits. The support
   // namespace is read with the API's read-only identity: `support list` and the name check of `support start`.
   const gateway = servesUsers
-    ? createEnvironmentsClient(client, { cluster: clusterName, support: supportPolicy(config), supportPods: createSupportPodReader(kubeConfig, config.support.namespace) })
+    ? createEnvironmentsClient(client, {
+        cluster: clusterName,
+        support: supportPolicy(config),
+        supportPods: createSupportPodReader(kubeConfig, config.support.namespace),
+      })
     : undefined;
   const slackHandling = gateway && (signingSecret || appToken) ? slackOptions(config, gateway, logger, metrics, kubeConfig) : undefined;
   const slackHandlers = slackHandling ? createSlackHandlers(slackHandling) : undefined;
-  const slack = slackHandling && slackHandlers && signingSecret ? createSlackRouter({ handlers: slackHandlers, signingSecret, logger: slackHandling.logger }) : undefined;
+  const slack =
+    slackHandling && slackHandlers && signingSecret
+      ? createSlackRouter({ handlers: slackHandlers, signingSecret, logger: slackHandling.logger })
+      : undefined;
   let socketMode: SlackSocketMode | undefined;
   if (slackHandling && slackHandlers && appToken) {
-    socketMode = createSlackSocketMode({ handlers: slackHandlers, logger: slackHandling.logger, appToken, slackApiUrl: config.slack.apiUrl });
+    socketMode = createSlackSocketMode({
+      handlers: slackHandlers,
+      logger: slackHandling.logger,
+      appToken,
+      slackApiUrl: config.slack.apiUrl,
+    });
     try {
       await socketMode.start();
     } catch (err) {
@@ -156,10 +178,13 @@ async function main(config: Config, logger: Logger): Promise<void> {
       })
     : undefined;
   const app = createApi({ client, logger, metrics, routers: [rest, slack].filter((r) => r !== undefined) });
-  const api = await listenApi(app, { port: config.apiPort, closeTimeoutMs: httpCloseTimeoutMs(config) }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'EADDRINUSE') throw new ConfigError([`API_PORT=${config.apiPort}: in use by another process; set API_PORT to a free port`]);
-    throw err;
-  });
+  const api = await listenApi(app, { port: config.apiPort, closeTimeoutMs: httpCloseTimeoutMs(config) }).catch(
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE')
+        throw new ConfigError([`API_PORT=${config.apiPort}: in use by another process; set API_PORT to a free port`]);
+      throw err;
+    },
+  );
   const apiPort = api.port;
 
   const { tlsCert, tlsKey } = config.webhook;
@@ -186,7 +211,11 @@ async function main(config: Config, logger: Logger): Promise<void> {
   }
 
   const probed = await cluster;
-  if (!probed?.reachable) logger.warn({ kubeconfig: kubeSource ?? 'none', ...(probed ? { server: probed.server, reason: probed.reason } : {}) }, 'no Kubernetes cluster reachable: nothing to enrol until there is one');
+  if (!probed?.reachable)
+    logger.warn(
+      { kubeconfig: kubeSource ?? 'none', ...(probed ? { server: probed.server, reason: probed.reason } : {}) },
+      'no Kubernetes cluster reachable: nothing to enrol until there is one',
+    );
   logger.info(
     {
       role: config.role,
@@ -232,12 +261,16 @@ async function main(config: Config, logger: Logger): Promise<void> {
       ...(servesUsers
         ? [
             `  Slack         ${slackCommandsLine(slack !== undefined, socketMode !== undefined, apiPort)}; ${
-              config.slack.botToken ? `warnings to Slack (default channel ${config.slack.defaultChannel})` : 'warnings to the log (set SLACK_BOT_TOKEN)'
+              config.slack.botToken
+                ? `warnings to Slack (default channel ${config.slack.defaultChannel})`
+                : 'warnings to the log (set SLACK_BOT_TOKEN)'
             }`,
             `  Webhook       ${
               webhook
                 ? `${webhook.url}/admission/namespaces, ${
-                    config.webhook.clientAuthentication ? "callers: the apiserver's client certificate only" : 'callers: anyone who reaches the port (set WEBHOOK_CLIENT_CA)'
+                    config.webhook.clientAuthentication
+                      ? "callers: the apiserver's client certificate only"
+                      : 'callers: anyone who reaches the port (set WEBHOOK_CLIENT_CA)'
                   }`
                 : 'off (set WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY)'
             }`,
@@ -304,7 +337,8 @@ function kubeConfigSource(): string | undefined {
 
 /** The banner's word on the cluster: which one, or that there is none and how to point at one. */
 function kubernetesLine(source: string | undefined, kubeConfig: KubeConfig, probed: ClusterProbe | undefined): string {
-  if (!source) return 'no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config); set KUBECONFIG to a cluster\'s kubeconfig (kind, minikube, k3d or your own) and start again';
+  if (!source)
+    return "no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config); set KUBECONFIG to a cluster's kubeconfig (kind, minikube, k3d or your own) and start again";
   if (!probed?.reachable) {
     return `no cluster reachable at ${probed?.server} (${probed?.reason}, context ${kubeConfig.getCurrentContext()} from ${source}); start it, or set KUBECONFIG to another (kubectl config get-contexts), and start again`;
   }
@@ -317,11 +351,19 @@ function slackCommandsLine(http: boolean, socketMode: boolean, apiPort: number):
     ...(http ? [`at http://127.0.0.1:${apiPort}/slack/commands`] : []),
     ...(socketMode ? ['over Socket Mode (connected)'] : []),
   ];
-  return ways.length ? `commands ${ways.join(' and ')}` : 'commands off (set SLACK_APP_TOKEN for Socket Mode, or SLACK_SIGNING_SECRET for HTTP)';
+  return ways.length
+    ? `commands ${ways.join(' and ')}`
+    : 'commands off (set SLACK_APP_TOKEN for Socket Mode, or SLACK_SIGNING_SECRET for HTTP)';
 }
 
 /** The same handlers for both transports. */
-function slackOptions(config: Config, environments: EnvironmentsClient, logger: Logger, metrics: Metrics, kubeConfig: KubeConfig): SlackHandlerOptions {
+function slackOptions(
+  config: Config,
+  environments: EnvironmentsClient,
+  logger: Logger,
+  metrics: Metrics,
+  kubeConfig: KubeConfig,
+): SlackHandlerOptions {
   const awsStatus = createAwsStatusReader(configuredAwsSettings(config, logger));
   const namespaceStatus = createNamespaceStatusReader(kubeConfig);
   const slackLogger = logger.child({ system: 'slack' });

@@ -63,7 +63,15 @@ export function workflowCode(): Pick<WorkerOptions, 'workflowBundle' | 'workflow
   return { workflowsPath, bundlerOptions: { preloadModules, webpackConfigHook } };
 }
 
-export async function createWorker({ connection, namespace, taskQueue, activities, maxCachedWorkflows, maxConcurrentActivities, shutdownGraceMs }: WorkerSettings): Promise<Worker> {
+export async function createWorker({
+  connection,
+  namespace,
+  taskQueue,
+  activities,
+  maxCachedWorkflows,
+  maxConcurrentActivities,
+  shutdownGraceMs,
+}: WorkerSettings): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,

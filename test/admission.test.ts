@@ -40,7 +40,14 @@ import { createEnvironmentsClient } from '../src/client/environments';
 import { createLogger } from '../src/logger';
 import { ALL_SEARCH_ATTRIBUTES } from '../src/search-attributes';
 import { temporalCliPath } from '../src/temporal/binaries';
-import { DISPATCH_AHEAD_MEMO, environmentWorkflowId, reconcileWorkflow, statusQuery, type EnvironmentInput, type EnvironmentStatus } from '../src/workflows';
+import {
+  DISPATCH_AHEAD_MEMO,
+  environmentWorkflowId,
+  reconcileWorkflow,
+  statusQuery,
+  type EnvironmentInput,
+  type EnvironmentStatus,
+} from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
 import { weekdayPolicy } from './support/policies';
 import { testCluster, WEBHOOK_CLIENT_NAME, type TestCluster } from './support/kube';
@@ -113,14 +120,25 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       server: { executable: { type: 'existing-path', path: temporalCliPath() }, searchAttributes: ALL_SEARCH_ATTRIBUTES },
     });
     taskQueue = uniqueTaskQueue('admission');
-    enrolment = createEnrolment({ client: temporal.client, taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS });
+    enrolment = createEnrolment({
+      client: temporal.client,
+      taskQueue,
+      policy: POLICY,
+      systemNamespaces: SYSTEM,
+      shutdownDispatchAheadMs: DISPATCH_AHEAD_MS,
+    });
     worker = await Worker.create({
       connection: temporal.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
       activities: {
         ...recordingActivities(async () => Date.now()),
-        ...createEnrolmentActivities({ client: temporal.client, enrolment, listNamespaces: createNamespaceLister(cluster.kubeConfig), logger }),
+        ...createEnrolmentActivities({
+          client: temporal.client,
+          enrolment,
+          listNamespaces: createNamespaceLister(cluster.kubeConfig),
+          logger,
+        }),
       },
     });
     running = worker.run();
@@ -136,7 +154,9 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       logger,
     });
     // The configurations k8s/ ships, pointed at this test's server and its CA, sparing this suite's system namespaces.
-    for (const shipped of loadAllYaml(readFileSync(path.join(__dirname, '..', 'k8s', 'webhook.yaml'), 'utf8')) as (V1MutatingWebhookConfiguration | V1ValidatingWebhookConfiguration)[]) {
+    for (const shipped of loadAllYaml(readFileSync(path.join(__dirname, '..', 'k8s', 'webhook.yaml'), 'utf8')) as (
+      V1MutatingWebhookConfiguration | V1ValidatingWebhookConfiguration
+    )[]) {
       shipped.metadata = { name: WEBHOOK_NAME };
       for (const hook of shipped.webhooks ?? []) {
         hook.clientConfig = { url: `${webhook.url}${hook.clientConfig.service!.path}`, caBundle: tls.ca.toString('base64') };
@@ -152,7 +172,10 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
         const probe = newName('probe');
         const before = await admissions('enrolled');
         const created = await core.createNamespace({ body: { metadata: { name: probe } }, dryRun: 'All' });
-        return created.metadata?.labels?.scheduler === 'enabled' && ((await admissions('dry-run')) > 0 || (await admissions('enrolled')) > before) ? true : undefined;
+        return created.metadata?.labels?.scheduler === 'enabled' &&
+          ((await admissions('dry-run')) > 0 || (await admissions('enrolled')) > before)
+          ? true
+          : undefined;
       },
       30_000,
     );
@@ -178,7 +201,14 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   const handle = (namespace: string) => temporal.client.workflow.getHandle(environmentWorkflowId(namespace));
   /** The webhook answers first and passes the change on just after: wait for it to land. */
   const settled = <T>(what: string, check: () => Promise<T | undefined>) =>
-    eventually(what, () => check().catch((err: unknown) => (err instanceof WorkflowNotFoundError || String(err).includes('not found') ? undefined : Promise.reject(err))), 20_000);
+    eventually(
+      what,
+      () =>
+        check().catch((err: unknown) =>
+          err instanceof WorkflowNotFoundError || String(err).includes('not found') ? undefined : Promise.reject(err),
+        ),
+      20_000,
+    );
   const statusWhen = (namespace: string, ok: (s: EnvironmentStatus) => boolean) =>
     settled(`${namespace} to reach the expected state`, async () => {
       const s = await status(namespace);
@@ -221,7 +251,12 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     const review = {
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
-      request: { uid: `forged-${++counter}`, kind: { group: '', version: 'v1', kind: 'Namespace' }, userInfo: { username: 'system:admin' }, ...request },
+      request: {
+        uid: `forged-${++counter}`,
+        kind: { group: '', version: 'v1', kind: 'Namespace' },
+        userInfo: { username: 'system:admin' },
+        ...request,
+      },
     };
     const reply = await postJsonOverTls(`${webhook.url}${path}`, JSON.stringify(review), tls.ca);
     assert.equal(reply.status, 200);
@@ -231,7 +266,9 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   /** A shutdown time twelve hours away (UTC), so that no warning or shutdown of the environment fires while a test compares its state. */
   function farShutdown(): Record<string, string> {
     const at = new Date(Date.now() + 12 * 3600_000);
-    return { 'devenv-scheduler/shutdown-time': `${String(at.getUTCHours()).padStart(2, '0')}:${String(at.getUTCMinutes()).padStart(2, '0')}` };
+    return {
+      'devenv-scheduler/shutdown-time': `${String(at.getUTCHours()).padStart(2, '0')}:${String(at.getUTCMinutes()).padStart(2, '0')}`,
+    };
   }
 
   /** An environment's run, its state and its signals in a line, as a test compares them before and after. */
@@ -263,15 +300,44 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   it('`devenv reconcile --dry-run` says what the first reconcile would do to each namespace, and why, and changes nothing', async function () {
     const { code, stdout, stderr } = await devenv('reconcile', '--dry-run');
     assert.equal(code, 0, stderr);
-    const row = (what: string, name: string, why: string) => new RegExp(`^${what} +${name} +${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
+    const row = (what: string, name: string, why: string) =>
+      new RegExp(`^${what} +${name} +${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
     assert.match(stdout, /^dry run: nothing was changed\./);
     assert.match(stdout, row('would enrol', `team-b-${pid}`, 'label scheduler=enabled'));
     assert.match(stdout, row('would enrol', 'argocd', 'label scheduler=disabled: enrolled, never stopped by the scheduler'));
     for (const name of unlabelled) assert.match(stdout, row('leave alone', name, 'unlabelled: label scheduler=enabled to enrol'));
-    assert.match(stdout, row('leave alone', 'default', 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "default"): label scheduler=enabled to enrol'));
-    assert.match(stdout, row('leave alone', 'temporal', 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "temporal*"): label scheduler=enabled to enrol'));
-    assert.match(stdout, row('leave alone', 'monitoring', 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "monitoring"): label scheduler=enabled to enrol'));
-    assert.match(stdout, row('leave alone', `team-c-${pid}`, 'label scheduler="yes" is neither "enabled" nor "disabled": not scheduled (label scheduler=enabled or disabled to enrol)'));
+    assert.match(
+      stdout,
+      row(
+        'leave alone',
+        'default',
+        'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "default"): label scheduler=enabled to enrol',
+      ),
+    );
+    assert.match(
+      stdout,
+      row(
+        'leave alone',
+        'temporal',
+        'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "temporal*"): label scheduler=enabled to enrol',
+      ),
+    );
+    assert.match(
+      stdout,
+      row(
+        'leave alone',
+        'monitoring',
+        'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "monitoring"): label scheduler=enabled to enrol',
+      ),
+    );
+    assert.match(
+      stdout,
+      row(
+        'leave alone',
+        `team-c-${pid}`,
+        'label scheduler="yes" is neither "enabled" nor "disabled": not scheduled (label scheduler=enabled or disabled to enrol)',
+      ),
+    );
     assert.match(stdout, /^leave alone +kube-system +system namespace/m);
     for (const name of Object.keys(PREEXISTING)) assert.equal(await workflowState(name), 'NONE', `${name}: nothing enrolled by a dry run`);
   });
@@ -289,7 +355,11 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     assert.equal((await status(`team-b-${pid}`)).phase, 'running');
     assert.equal((await status('argocd')).phase, 'disabled');
     const leftAlone = report.decisions.find((d) => d.namespace === `team-a-${pid}`);
-    assert.deepEqual(leftAlone, { namespace: `team-a-${pid}`, action: 'leave-alone', reason: 'unlabelled: label scheduler=enabled to enrol' });
+    assert.deepEqual(leftAlone, {
+      namespace: `team-a-${pid}`,
+      action: 'leave-alone',
+      reason: 'unlabelled: label scheduler=enabled to enrol',
+    });
   });
 
   it('a namespace created after start-up without a label is labelled scheduler=enabled and enrolled; an infrastructure one is neither', async function () {
@@ -302,13 +372,20 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     const infra = `prometheus-${pid}`;
     const leftAlone = await admissions('left-alone');
     await core.createNamespace({ body: { metadata: { name: infra } } });
-    assert.equal((await core.readNamespace({ name: infra })).metadata?.labels?.scheduler, undefined, 'an infrastructure namespace is not labelled');
+    assert.equal(
+      (await core.readNamespace({ name: infra })).metadata?.labels?.scheduler,
+      undefined,
+      'an infrastructure namespace is not labelled',
+    );
     await eventually('the enrolling webhook to see it', async () => ((await admissions('left-alone')) > leftAlone ? true : undefined));
     assert.equal(await workflowState(infra), 'NONE');
     // kubectl get ns -L scheduler shows what is scheduled.
     const listed = await core.listNamespace({ labelSelector: 'scheduler=enabled' });
     const names = listed.items.map((ns) => ns.metadata?.name);
-    assert.ok(names.includes(name) && names.includes(`team-b-${pid}`) && !names.includes(infra) && !names.includes(`team-a-${pid}`), names.join(', '));
+    assert.ok(
+      names.includes(name) && names.includes(`team-b-${pid}`) && !names.includes(infra) && !names.includes(`team-a-${pid}`),
+      names.join(', '),
+    );
   });
 
   it('a namespace created without a scheduler label gets a running, scheduled environment', async function () {
@@ -351,12 +428,19 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       body: {
         metadata: {
           name,
-          annotations: { 'devenv-scheduler/shutdown-time': '20:30', 'devenv-scheduler/time-zone': 'Asia/Jerusalem', 'devenv-scheduler/working-days': 'Sun-Thu' },
+          annotations: {
+            'devenv-scheduler/shutdown-time': '20:30',
+            'devenv-scheduler/time-zone': 'Asia/Jerusalem',
+            'devenv-scheduler/working-days': 'Sun-Thu',
+          },
         },
       },
     });
     const created = await statusWhen(name, () => true);
-    assert.deepEqual([created.policy.shutdownTime, created.policy.timeZone, created.policy.workingDays], ['20:30', 'Asia/Jerusalem', ['Mon', 'Tue', 'Wed', 'Thu', 'Sun']]);
+    assert.deepEqual(
+      [created.policy.shutdownTime, created.policy.timeZone, created.policy.workingDays],
+      ['20:30', 'Asia/Jerusalem', ['Mon', 'Tue', 'Wed', 'Thu', 'Sun']],
+    );
 
     await core.patchNamespace({ name, body: { metadata: { annotations: { 'devenv-scheduler/shutdown-time': '21:15' } } } }, mergePatch());
     const changed = await statusWhen(name, (s) => s.policy.shutdownTime === '21:15');
@@ -371,9 +455,19 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       JSON.stringify({
         apiVersion: 'admission.k8s.io/v1',
         kind: 'AdmissionReview',
-        request: { uid: 'u-policy', operation: 'CREATE', name: 'x', dryRun: true, object: { metadata: { name: 'x', labels: { scheduler: 'enabled' }, annotations } } },
+        request: {
+          uid: 'u-policy',
+          operation: 'CREATE',
+          name: 'x',
+          dryRun: true,
+          object: { metadata: { name: 'x', labels: { scheduler: 'enabled' }, annotations } },
+        },
       });
-    const reply = await postAdmission(webhook.url, review({ 'devenv-scheduler/shutdown-time': '7pm', 'devenv-scheduler/time-zone': 'Mars/Base' }), tls.ca);
+    const reply = await postAdmission(
+      webhook.url,
+      review({ 'devenv-scheduler/shutdown-time': '7pm', 'devenv-scheduler/time-zone': 'Mars/Base' }),
+      tls.ca,
+    );
     const warnings = (reply.json as { response: { allowed: boolean; warnings: string[] } }).response.warnings;
     assert.deepEqual(warnings, [
       'devenv-scheduler: annotation devenv-scheduler/shutdown-time="7pm" ignored: must be a 24-hour time such as 19:00',
@@ -396,14 +490,22 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
         },
       });
     const warningsFor = async (operation: 'CREATE' | 'UPDATE', channel: string) =>
-      ((await postAdmission(webhook.url, review(operation, channel), tls.ca)).json as { response: { allowed: boolean; warnings?: string[] } }).response;
+      (
+        (await postAdmission(webhook.url, review(operation, channel), tls.ca)).json as {
+          response: { allowed: boolean; warnings?: string[] };
+        }
+      ).response;
     for (const channel of ['<!channel>', '#team-dev', 'U0MALLORY01', 'c0lowercase1']) {
       for (const operation of ['CREATE', 'UPDATE'] as const) {
         const response = await warningsFor(operation, channel);
         assert.equal(response.allowed, true);
-        assert.deepEqual(response.warnings, [
-          `devenv-scheduler: annotation devenv-scheduler/slack-channel=${JSON.stringify(channel)} ignored (messages go to the default channel): must be a Slack channel id such as C0123456789 (channel details, at the bottom), not a name or a mention`,
-        ], `${operation} ${channel}`);
+        assert.deepEqual(
+          response.warnings,
+          [
+            `devenv-scheduler: annotation devenv-scheduler/slack-channel=${JSON.stringify(channel)} ignored (messages go to the default channel): must be a Slack channel id such as C0123456789 (channel details, at the bottom), not a name or a mention`,
+          ],
+          `${operation} ${channel}`,
+        );
       }
     }
     assert.equal((await warningsFor('CREATE', 'C0TEAM00001')).warnings, undefined);
@@ -416,7 +518,10 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     await settled('the environment to exist', async () => ((await workflowState(name)) === 'RUNNING' ? true : undefined));
     await core.deleteNamespace({ name });
     await eventually('the workflow to complete', async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
-    assert.deepEqual((await retireSignals(name)).map((why) => why?.reason), ['namespace-deleted']);
+    assert.deepEqual(
+      (await retireSignals(name)).map((why) => why?.reason),
+      ['namespace-deleted'],
+    );
   });
 
   it('a namespace whose label is removed, or set to a value not ours, leaves management: its environment is retired as unmanaged', async function () {
@@ -425,7 +530,9 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       await core.createNamespace({ body: { metadata: { name, labels: { scheduler: 'enabled' } } } });
       await settled('the environment to exist', async () => ((await workflowState(name)) === 'RUNNING' ? true : undefined));
       await core.patchNamespace({ name, body: { metadata: { labels: { scheduler: label } } } }, mergePatch());
-      await eventually(`the workflow to complete (label ${label})`, async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
+      await eventually(`the workflow to complete (label ${label})`, async () =>
+        (await workflowState(name)) === 'COMPLETED' ? true : undefined,
+      );
       const [why] = await retireSignals(name);
       assert.equal(why?.reason, 'unmanaged', `label ${label}`);
       assert.match(why?.by ?? '', /^admission:/);
@@ -436,9 +543,15 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
 
   it('the labelling webhook answers a CREATE with a JSON Patch adding the label, whether or not the namespace has labels, and nothing else', async function () {
     const label = async (request: Record<string, unknown>, server = webhook.url) => {
-      const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-label', kind: { kind: 'Namespace' }, ...request } };
+      const review = {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u-label', kind: { kind: 'Namespace' }, ...request },
+      };
       const reply = await postJsonOverTls(`${server}/admission/namespaces/label`, JSON.stringify(review), tls.ca);
-      const response = (JSON.parse(reply.text) as { response: { uid: string; allowed: boolean; patchType?: string; patch?: string; warnings?: string[] } }).response;
+      const response = (
+        JSON.parse(reply.text) as { response: { uid: string; allowed: boolean; patchType?: string; patch?: string; warnings?: string[] } }
+      ).response;
       assert.equal(response.allowed, true);
       assert.equal(response.uid, 'u-label');
       if (response.patch === undefined) return { ops: undefined, warnings: response.warnings };
@@ -446,9 +559,19 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       return { ops: JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as unknown, warnings: response.warnings };
     };
     const create = (name: string, metadata: Record<string, unknown> = { name }) => ({ operation: 'CREATE', name, object: { metadata } });
-    assert.deepEqual((await label(create('dev-bare'))).ops, [{ op: 'add', path: '/metadata/labels', value: { scheduler: 'enabled' } }], 'no labels object at all');
-    assert.deepEqual((await label(create('dev-team', { name: 'dev-team', labels: { team: 'a' } }))).ops, [{ op: 'add', path: '/metadata/labels/scheduler', value: 'enabled' }]);
-    assert.deepEqual((await label({ ...create('dev-dry'), dryRun: true })).ops, [{ op: 'add', path: '/metadata/labels', value: { scheduler: 'enabled' } }], 'a dry run shows the label it would get');
+    assert.deepEqual(
+      (await label(create('dev-bare'))).ops,
+      [{ op: 'add', path: '/metadata/labels', value: { scheduler: 'enabled' } }],
+      'no labels object at all',
+    );
+    assert.deepEqual((await label(create('dev-team', { name: 'dev-team', labels: { team: 'a' } }))).ops, [
+      { op: 'add', path: '/metadata/labels/scheduler', value: 'enabled' },
+    ]);
+    assert.deepEqual(
+      (await label({ ...create('dev-dry'), dryRun: true })).ops,
+      [{ op: 'add', path: '/metadata/labels', value: { scheduler: 'enabled' } }],
+      'a dry run shows the label it would get',
+    );
     for (const request of [
       create('dev-off', { name: 'dev-off', labels: { scheduler: 'disabled' } }),
       create('dev-odd', { name: 'dev-odd', labels: { scheduler: 'yes' } }),
@@ -467,17 +590,30 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       keyFile: tls.keyFile,
       port: 0,
       host: '127.0.0.1',
-      router: createAdmissionWebhook({ enrolment, readNamespace: createNamespaceReader(cluster.kubeConfig), logger, metrics: createMetrics(), dryRun: true }).router,
+      router: createAdmissionWebhook({
+        enrolment,
+        readNamespace: createNamespaceReader(cluster.kubeConfig),
+        logger,
+        metrics: createMetrics(),
+        dryRun: true,
+      }).router,
       logger,
     });
     try {
       const answer = await label(create('dev-dry-run'), dry.url);
       assert.equal(answer.ops, undefined);
-      assert.deepEqual(answer.warnings, ['devenv-scheduler: DRY_RUN: dev-dry-run would be labelled scheduler=enabled and scheduled; it is left unlabelled']);
+      assert.deepEqual(answer.warnings, [
+        'devenv-scheduler: DRY_RUN: dev-dry-run would be labelled scheduler=enabled and scheduled; it is left unlabelled',
+      ]);
       const enrol = JSON.stringify({
         apiVersion: 'admission.k8s.io/v1',
         kind: 'AdmissionReview',
-        request: { uid: 'u-dry', operation: 'CREATE', name: 'dev-dry-run', object: { metadata: { name: 'dev-dry-run', labels: { scheduler: 'enabled' } } } },
+        request: {
+          uid: 'u-dry',
+          operation: 'CREATE',
+          name: 'dev-dry-run',
+          object: { metadata: { name: 'dev-dry-run', labels: { scheduler: 'enabled' } } },
+        },
       });
       assert.equal((await postJsonOverTls(`${dry.url}/admission/namespaces`, enrol, tls.ca)).status, 200);
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -502,8 +638,16 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       'not json at all',
       '{}',
       JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'u-1' } }),
-      JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-2', operation: 'EXPLODE', name: 'x' } }),
-      JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-3', operation: 'CREATE', object: { metadata: { labels: 7 } } } }),
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u-2', operation: 'EXPLODE', name: 'x' },
+      }),
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u-3', operation: 'CREATE', object: { metadata: { labels: 7 } } },
+      }),
     ];
     const malformed = await admissions('malformed');
     for (const body of bodies) {
@@ -540,12 +684,26 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     const forged = [
       { operation: 'CREATE', name: absent, object: { metadata: { name: absent, labels: { scheduler: 'enabled' } } } },
       { operation: 'CREATE', name: unlabelled, object: { metadata: { name: unlabelled, labels: { scheduler: 'enabled' } } } },
-      { operation: 'UPDATE', name: victims.label, object: as(victims.label, { labels: { ...(stored[victims.label]!.labels as object), scheduler: 'disabled' } }), oldObject: as(victims.label, {}) },
-      { operation: 'UPDATE', name: victims.policy, object: as(victims.policy, { annotations: { 'devenv-scheduler/shutdown-time': '03:07' } }), oldObject: as(victims.policy, {}) },
+      {
+        operation: 'UPDATE',
+        name: victims.label,
+        object: as(victims.label, { labels: { ...(stored[victims.label]!.labels as object), scheduler: 'disabled' } }),
+        oldObject: as(victims.label, {}),
+      },
+      {
+        operation: 'UPDATE',
+        name: victims.policy,
+        object: as(victims.policy, { annotations: { 'devenv-scheduler/shutdown-time': '03:07' } }),
+        oldObject: as(victims.policy, {}),
+      },
       { operation: 'DELETE', name: victims.delete, object: null, oldObject: as(victims.delete, {}) },
     ];
     for (const request of forged) assert.equal((await forge(request)).allowed, true);
-    await eventually('the webhook to be done with all five', async () => ((await allAdmissions()) >= seen + forged.length ? true : undefined), 20_000);
+    await eventually(
+      'the webhook to be done with all five',
+      async () => ((await allAdmissions()) >= seen + forged.length ? true : undefined),
+      20_000,
+    );
 
     const after = async (name: string) => describeEnvironment(await snapshot(name));
     assert.deepEqual(
@@ -564,7 +722,8 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
         'DELETE of a namespace that is there': before[victims.delete],
       },
     );
-    for (const name of Object.values(victims)) assert.equal(describeEnvironment(await snapshot(name)), before[name], `${name}: not even signalled`);
+    for (const name of Object.values(victims))
+      assert.equal(describeEnvironment(await snapshot(name)), before[name], `${name}: not even signalled`);
     assert.equal(await admissions('unconfirmed'), unconfirmed + 4, 'the stored namespace never showed the change');
     assert.equal(await admissions('left-alone'), leftAlone + 1, 'the unlabelled namespace, as stored, is not an environment');
   });
@@ -586,7 +745,12 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       keyFile: tls.keyFile,
       port: 0,
       host: '127.0.0.1',
-      router: createAdmissionWebhook({ enrolment, readNamespace: createNamespaceReader(cluster.kubeConfig), logger, metrics: guardedMetrics }).router,
+      router: createAdmissionWebhook({
+        enrolment,
+        readNamespace: createNamespaceReader(cluster.kubeConfig),
+        logger,
+        metrics: guardedMetrics,
+      }).router,
       logger,
       metrics: guardedMetrics,
       clientAuthentication: { caFile: cluster.webhookClient.caFile, names: [WEBHOOK_CLIENT_NAME] },
@@ -594,9 +758,9 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     const GUARDED_WEBHOOK = 'devenv-scheduler-test-client-authentication';
     try {
       // A second enrolling webhook, called only for namespaces labelled for this test.
-      const [shipped] = (loadAllYaml(readFileSync(path.join(__dirname, '..', 'k8s', 'webhook.yaml'), 'utf8')) as V1ValidatingWebhookConfiguration[]).filter(
-        (object) => object.kind === 'ValidatingWebhookConfiguration',
-      );
+      const [shipped] = (
+        loadAllYaml(readFileSync(path.join(__dirname, '..', 'k8s', 'webhook.yaml'), 'utf8')) as V1ValidatingWebhookConfiguration[]
+      ).filter((object) => object.kind === 'ValidatingWebhookConfiguration');
       shipped!.metadata = { name: GUARDED_WEBHOOK };
       for (const hook of shipped!.webhooks ?? []) {
         hook.clientConfig = { url: `${guarded.url}${hook.clientConfig.service!.path}`, caBundle: tls.ca.toString('base64') };
@@ -630,18 +794,32 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
         },
         20_000,
       );
-      assert.deepEqual(enrolledBy, ['admission:devenv-test-admin', 'admission:devenv-test-admin (unverified)'], 'the webhook without client authentication says it could not verify the user');
+      assert.deepEqual(
+        enrolledBy,
+        ['admission:devenv-test-admin', 'admission:devenv-test-admin (unverified)'],
+        'the webhook without client authentication says it could not verify the user',
+      );
 
       // Anyone else is turned away: no certificate, one another CA signed, one of the right CA for another name.
       const review = JSON.stringify({
         apiVersion: 'admission.k8s.io/v1',
         kind: 'AdmissionReview',
-        request: { uid: 'forged-guarded', kind: { group: '', version: 'v1', kind: 'Namespace' }, operation: 'DELETE', name, oldObject: { metadata: { name } } },
+        request: {
+          uid: 'forged-guarded',
+          kind: { group: '', version: 'v1', kind: 'Namespace' },
+          operation: 'DELETE',
+          name,
+          oldObject: { metadata: { name } },
+        },
       });
       const before = await guardedAdmissions();
-      const post = (client: { cert?: Buffer; key?: Buffer }) => postWithClientCertificate(`${guarded.url}/admission/namespaces`, review, tls.ca, client);
+      const post = (client: { cert?: Buffer; key?: Buffer }) =>
+        postWithClientCertificate(`${guarded.url}/admission/namespaces`, review, tls.ca, client);
       const other = clientCertificate('attacker', { caFile: tls.caFile, keyFile: path.join(tls.dir, 'ca.key') });
-      const wrongName = clientCertificate('some-kubelet', { caFile: cluster.webhookClient.caFile, keyFile: cluster.webhookClient.caKeyFile });
+      const wrongName = clientCertificate('some-kubelet', {
+        caFile: cluster.webhookClient.caFile,
+        keyFile: cluster.webhookClient.caKeyFile,
+      });
       await assert.rejects(post({}), 'no client certificate: the handshake fails');
       await assert.rejects(post(other), 'a certificate another CA signed: the handshake fails');
       assert.equal((await post(wrongName)).status, 403, 'the right CA, a name not accepted');
@@ -649,9 +827,17 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       assert.equal((await post(apiserver)).status, 200, "the apiserver's own certificate is served");
       const refused = Object.fromEntries((await guardedMetrics.webhookRefused.get()).values.map((v) => [v.labels.reason, v.value]));
       assert.deepEqual(refused, { handshake: 2, name: 1 });
-      await eventually('the review the apiserver certificate carried to be done with', async () => ((await guardedAdmissions()) > before ? true : undefined), 10_000);
+      await eventually(
+        'the review the apiserver certificate carried to be done with',
+        async () => ((await guardedAdmissions()) > before ? true : undefined),
+        10_000,
+      );
       assert.equal(await guardedAdmissions(), before + 1, 'of the four posts, only the one with the apiserver certificate was read');
-      assert.equal(await workflowState(name), 'RUNNING', 'and, a hint like any review, that DELETE of a namespace still there retired nothing');
+      assert.equal(
+        await workflowState(name),
+        'RUNNING',
+        'and, a hint like any review, that DELETE of a namespace still there retired nothing',
+      );
     } finally {
       await admission.deleteValidatingWebhookConfiguration({ name: GUARDED_WEBHOOK }).catch(() => undefined);
       await guarded.close();
@@ -666,7 +852,9 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       req.on('end', () => {
         const { uid } = (JSON.parse(text) as { request: { uid: string } }).request;
         const response = { uid, allowed: false, status: { code: 403, message: 'protected namespace: not to be deleted' } };
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
       });
     });
     await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
@@ -699,8 +887,15 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       );
       const before = await snapshot(name);
       const [seen, unconfirmed] = [await allAdmissions(), await admissions('unconfirmed')];
-      await assert.rejects(core.deleteNamespace({ name }), (err: { code?: number; body?: string }) => err.code === 403 && /not to be deleted/.test(String(err.body)));
-      await eventually('our webhook to be done with the DELETE', async () => ((await allAdmissions()) >= seen + 1 ? true : undefined), 20_000);
+      await assert.rejects(
+        core.deleteNamespace({ name }),
+        (err: { code?: number; body?: string }) => err.code === 403 && /not to be deleted/.test(String(err.body)),
+      );
+      await eventually(
+        'our webhook to be done with the DELETE',
+        async () => ((await allAdmissions()) >= seen + 1 ? true : undefined),
+        20_000,
+      );
       assert.equal((await core.readNamespace({ name })).metadata?.deletionTimestamp, undefined, 'the namespace is still there');
       assert.deepEqual(await snapshot(name), before, 'its environment runs on, untouched');
       assert.deepEqual(await retireSignals(name), []);
@@ -711,7 +906,12 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     }
     // The refusing check gone (the apiserver notices a moment later), the delete goes through and retires the run that was running.
     const { runId } = await handle(name).describe();
-    await eventually('the delete to be allowed', () => core.deleteNamespace({ name }).then(() => true, () => undefined));
+    await eventually('the delete to be allowed', () =>
+      core.deleteNamespace({ name }).then(
+        () => true,
+        () => undefined,
+      ),
+    );
     await eventually('the workflow to complete', async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
     assert.deepEqual(await retireSignals(name, runId), [{ reason: 'namespace-deleted', by: 'admission:devenv-test-admin (unverified)' }]);
   });
@@ -724,12 +924,24 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   async function gatedWebhook(options: Partial<AdmissionOptions> = {}) {
     const connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection });
-    const own = createEnrolment({ client, taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS });
+    const own = createEnrolment({
+      client,
+      taskQueue,
+      policy: POLICY,
+      systemNamespaces: SYSTEM,
+      shutdownDispatchAheadMs: DISPATCH_AHEAD_MS,
+    });
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     const gatedMetrics = createMetrics();
     // These namespaces are not made in the cluster (the suite's webhook would enrol them): each is "stored" as its review shows it.
-    const readNamespace = async (name: string) => ({ name, uid: undefined, labels: { scheduler: 'enabled' }, annotations: {}, terminating: false });
+    const readNamespace = async (name: string) => ({
+      name,
+      uid: undefined,
+      labels: { scheduler: 'enabled' },
+      annotations: {},
+      terminating: false,
+    });
     const webhook = createAdmissionWebhook({
       enrolment: { ...own, enrol: async (...args) => gate.then(() => own.enrol(...args)) },
       readNamespace,
@@ -738,17 +950,29 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       concurrency: 2,
       ...options,
     });
-    const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
+    const server = await startWebhookServer({
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      port: 0,
+      host: '127.0.0.1',
+      router: webhook.router,
+      logger,
+    });
     const names = Array.from({ length: 10 }, () => newName('drain'));
     for (const name of names) {
       // As the enrolling webhook sees a CREATE after the labelling webhook.
       const object = { metadata: { name, labels: { scheduler: 'enabled' } } };
-      const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `u-${name}`, operation: 'CREATE', name, object } };
+      const review = {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: `u-${name}`, operation: 'CREATE', name, object },
+      };
       const reply = await postAdmission(server.url, JSON.stringify(review), tls.ca);
       assert.equal((reply.json as { response: { allowed: boolean } }).response.allowed, true);
     }
     await server.close();
-    const counted = async (outcome: string) => (await gatedMetrics.admissions.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+    const counted = async (outcome: string) =>
+      (await gatedMetrics.admissions.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
     return { names, webhook, connection, open, counted };
   }
 
@@ -775,8 +999,15 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
 
   it('with its queue full it drops new changes: each counted, the burst logged as two lines, not one per change', async function () {
     const lines: { msg: string; dropped?: number }[] = [];
-    const capturing = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as { msg: string; dropped?: number }) });
-    const { names, webhook, connection, open, counted } = await gatedWebhook({ maxQueued: 3, dropReportIntervalMs: 300, logger: capturing });
+    const capturing = pino(
+      { level: 'info' },
+      { write: (line: string) => lines.push(JSON.parse(line) as { msg: string; dropped?: number }) },
+    );
+    const { names, webhook, connection, open, counted } = await gatedWebhook({
+      maxQueued: 3,
+      dropReportIntervalMs: 300,
+      logger: capturing,
+    });
     // Two under way, three waiting: the other five are dropped.
     assert.equal(await counted('failed'), 5);
     const drops = () => lines.filter((line) => line.msg.includes('changes already wait for Temporal')).map((line) => line.dropped);
@@ -792,7 +1023,13 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   });
 
   /** An AdmissionReview as the apiserver would send it for `name` with `uid`: no object on DELETE, no oldObject on CREATE. */
-  const namespaceReview = (operation: 'CREATE' | 'UPDATE' | 'DELETE', name: string, uid: string, labels: Record<string, string>, oldLabels?: Record<string, string>) =>
+  const namespaceReview = (
+    operation: 'CREATE' | 'UPDATE' | 'DELETE',
+    name: string,
+    uid: string,
+    labels: Record<string, string>,
+    oldLabels?: Record<string, string>,
+  ) =>
     JSON.stringify({
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
@@ -807,10 +1044,22 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
 
   it('two changes to one namespace reach Temporal in the order they were admitted, even when the first is slow', async function () {
     const connection = await Connection.connect({ address: temporal.address });
-    const own = createEnrolment({ client: new Client({ connection }), taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS });
+    const own = createEnrolment({
+      client: new Client({ connection }),
+      taskQueue,
+      policy: POLICY,
+      systemNamespaces: SYSTEM,
+      shutdownDispatchAheadMs: DISPATCH_AHEAD_MS,
+    });
     const name = newName('order');
     // Not made in the cluster (the suite's own webhook would act on it): "stored" as the test says.
-    const stored = { name, uid: `uid-${name}`, labels: { scheduler: 'enabled' } as Record<string, string>, annotations: {}, terminating: false };
+    const stored = {
+      name,
+      uid: `uid-${name}`,
+      labels: { scheduler: 'enabled' } as Record<string, string>,
+      annotations: {},
+      terminating: false,
+    };
     let firstStarted!: () => void;
     const firstUnderWay = new Promise<void>((resolve) => (firstStarted = resolve));
     let openFirst!: () => void;
@@ -833,9 +1082,17 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       logger,
       metrics: createMetrics(),
     });
-    const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
+    const server = await startWebhookServer({
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      port: 0,
+      host: '127.0.0.1',
+      router: webhook.router,
+      logger,
+    });
     try {
-      const review = (operation: 'CREATE' | 'UPDATE', labels: Record<string, string>, oldLabels?: Record<string, string>) => namespaceReview(operation, name, stored.uid, labels, oldLabels);
+      const review = (operation: 'CREATE' | 'UPDATE', labels: Record<string, string>, oldLabels?: Record<string, string>) =>
+        namespaceReview(operation, name, stored.uid, labels, oldLabels);
       await postAdmission(server.url, review('CREATE', { scheduler: 'enabled' }), tls.ca);
       await firstUnderWay; // the create has read the namespace as enabled, and waits for Temporal
       stored.labels = { scheduler: 'disabled' };
@@ -854,7 +1111,13 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
 
   it('a forged DELETE naming another uid, and a namespace read that never answers, change nothing and block nothing', async function () {
     const connection = await Connection.connect({ address: temporal.address });
-    const own = createEnrolment({ client: new Client({ connection }), taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS });
+    const own = createEnrolment({
+      client: new Client({ connection }),
+      taskQueue,
+      policy: POLICY,
+      systemNamespaces: SYSTEM,
+      shutdownDispatchAheadMs: DISPATCH_AHEAD_MS,
+    });
     const victim = newName('forged-uid');
     const hung = newName('hung-read');
     const fine = newName('fine');
@@ -875,7 +1138,14 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       concurrency: 1,
       confirmWithinMs: 500,
     });
-    const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router: webhook.router, logger });
+    const server = await startWebhookServer({
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      port: 0,
+      host: '127.0.0.1',
+      router: webhook.router,
+      logger,
+    });
     const review = namespaceReview;
     try {
       await postAdmission(server.url, review('DELETE', victim, 'anything-else', { scheduler: 'enabled' }), tls.ca);
@@ -885,8 +1155,13 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       const victimNow = await temporal.client.workflow.getHandle(environmentWorkflowId(victim)).describe();
       assert.equal(victimNow.status.name, 'RUNNING', 'the environment of a namespace still there is not retired');
       assert.equal(victimNow.runId, runId);
-      assert.equal((await temporal.client.workflow.getHandle(environmentWorkflowId(fine)).query(statusQuery)).enabled, false, 'the change after the hung read was passed on');
-      const counted = async (outcome: string) => (await testMetrics.admissions.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+      assert.equal(
+        (await temporal.client.workflow.getHandle(environmentWorkflowId(fine)).query(statusQuery)).enabled,
+        false,
+        'the change after the hung read was passed on',
+      );
+      const counted = async (outcome: string) =>
+        (await testMetrics.admissions.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
       assert.equal(await counted('unconfirmed'), 2, 'the forged DELETE and the unanswered read');
     } finally {
       await server.close();
@@ -904,7 +1179,13 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       port: 0,
       host: '127.0.0.1',
       router: createAdmissionWebhook({
-        enrolment: createEnrolment({ client: deadClient, taskQueue, policy: POLICY, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: DISPATCH_AHEAD_MS }),
+        enrolment: createEnrolment({
+          client: deadClient,
+          taskQueue,
+          policy: POLICY,
+          systemNamespaces: SYSTEM,
+          shutdownDispatchAheadMs: DISPATCH_AHEAD_MS,
+        }),
         readNamespace: createNamespaceReader(cluster.kubeConfig),
         logger,
         metrics: deadMetrics,
@@ -924,18 +1205,24 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
         return failedDry ? true : undefined;
       });
       const began = Date.now();
-      await core.createNamespace({ body: { metadata: { name: missed, labels: { scheduler: 'disabled' }, annotations: { 'devenv-scheduler/shutdown-time': '18:45' } } } });
+      await core.createNamespace({
+        body: { metadata: { name: missed, labels: { scheduler: 'disabled' }, annotations: { 'devenv-scheduler/shutdown-time': '18:45' } } },
+      });
       const tookMs = Date.now() - began;
       assert.ok(tookMs < 2000, `namespace creation took ${tookMs} ms`);
       await eventually(
         'the failure to be counted',
-        async () => ((await deadMetrics.admissions.get()).values.find((v) => v.labels.outcome === 'failed')?.value === 1 ? true : undefined),
+        async () =>
+          (await deadMetrics.admissions.get()).values.find((v) => v.labels.outcome === 'failed')?.value === 1 ? true : undefined,
         60_000,
       );
       assert.equal(await workflowState(missed), 'NONE');
     } finally {
       await admission.patchValidatingWebhookConfiguration(
-        { name: WEBHOOK_NAME, body: [{ op: 'replace', path: '/webhooks/0/clientConfig/url', value: `${webhook.url}/admission/namespaces` }] },
+        {
+          name: WEBHOOK_NAME,
+          body: [{ op: 'replace', path: '/webhooks/0/clientConfig/url', value: `${webhook.url}/admission/namespaces` }],
+        },
         jsonPatch(),
       );
       await dead.close();
@@ -950,11 +1237,17 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     await handle(drifted).signal('setEnabled', { enabled: false, by: 'test' });
     await eventually('visibility to see both', async () => {
       const seen = new Set<string>();
-      for await (const e of temporal.client.workflow.list({ query: `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'` })) seen.add(e.workflowId);
+      for await (const e of temporal.client.workflow.list({
+        query: `WorkflowType = 'environmentWorkflow' AND ExecutionStatus = 'Running'`,
+      }))
+        seen.add(e.workflowId);
       return seen.has(environmentWorkflowId(ghost)) && seen.has(environmentWorkflowId(drifted)) ? true : undefined;
     });
     await eventually('visibility to see drifted as disabled', async () => {
-      for await (const e of temporal.client.workflow.list({ query: `WorkflowId = '${environmentWorkflowId(drifted)}' AND EnvEnabled = false` })) return e ? true : undefined;
+      for await (const e of temporal.client.workflow.list({
+        query: `WorkflowId = '${environmentWorkflowId(drifted)}' AND EnvEnabled = false`,
+      }))
+        return e ? true : undefined;
       return undefined;
     });
 
@@ -970,14 +1263,25 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
 
     // A second pass finds nothing left to do.
     await eventually('visibility to catch up', async () => {
-      const again = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-again-${missed}-${Date.now()}`, taskQueue });
-      return again.enrolled.length + again.enabled.length + again.disabled.length + again.replanned.length + again.retired.length === 0 ? again : undefined;
+      const again = await temporal.client.workflow.execute(reconcileWorkflow, {
+        workflowId: `reconcile-again-${missed}-${Date.now()}`,
+        taskQueue,
+      });
+      return again.enrolled.length + again.enabled.length + again.disabled.length + again.replanned.length + again.retired.length === 0
+        ? again
+        : undefined;
     });
   });
 
   it("the reconciler gives running environments the policy their annotations and the service's settings ask for now", async function () {
     // As an earlier version of the service left them: another default shutdown time, no dispatch-ahead.
-    const earlier = createEnrolment({ client: temporal.client, taskQueue, policy: { ...POLICY, shutdownTime: '17:00' }, systemNamespaces: SYSTEM, shutdownDispatchAheadMs: 0 });
+    const earlier = createEnrolment({
+      client: temporal.client,
+      taskQueue,
+      policy: { ...POLICY, shutdownTime: '17:00' },
+      systemNamespaces: SYSTEM,
+      shutdownDispatchAheadMs: 0,
+    });
     const plain = newName('replan');
     const annotated = newName('replan-annotated');
     await core.createNamespace({ body: { metadata: { name: plain } } });
@@ -994,19 +1298,32 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     });
 
     const report = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-${plain}`, taskQueue });
-    assert.deepEqual(report.replanned.filter((name) => name === plain || name === annotated), [plain, annotated].sort());
-    assert.ok(![...report.enrolled, ...report.enabled, ...report.disabled, ...report.retired].some((name) => name === plain || name === annotated), JSON.stringify(report));
+    assert.deepEqual(
+      report.replanned.filter((name) => name === plain || name === annotated),
+      [plain, annotated].sort(),
+    );
+    assert.ok(
+      ![...report.enrolled, ...report.enabled, ...report.disabled, ...report.retired].some((name) => name === plain || name === annotated),
+      JSON.stringify(report),
+    );
     assert.deepEqual(report.failed, []);
     const [now, own] = [await status(plain), await status(annotated)];
     assert.deepEqual(now.policy, POLICY, "the service's settings");
     assert.deepEqual(own.policy, { ...POLICY, shutdownTime: '18:45' }, 'with its annotation');
     assert.deepEqual([now.lastAction?.action, now.lastAction?.by], ['policy', 'reconciler']);
     for (const name of [plain, annotated]) {
-      assert.equal((await handle(name).describe()).memo?.[DISPATCH_AHEAD_MEMO], DISPATCH_AHEAD_MS, `${name} dispatches its stops ahead now`);
+      assert.equal(
+        (await handle(name).describe()).memo?.[DISPATCH_AHEAD_MEMO],
+        DISPATCH_AHEAD_MS,
+        `${name} dispatches its stops ahead now`,
+      );
     }
 
     await eventually('a second pass to find nothing to re-plan', async () => {
-      const again = await temporal.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-again-${plain}-${Date.now()}`, taskQueue });
+      const again = await temporal.client.workflow.execute(reconcileWorkflow, {
+        workflowId: `reconcile-again-${plain}-${Date.now()}`,
+        taskQueue,
+      });
       return again.replanned.length === 0 ? again : undefined;
     });
   });
@@ -1026,7 +1343,9 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     await core.createNamespace({ body: { metadata: { name: terminating, labels: { scheduler: 'enabled' } } } });
     await settled(`${terminating} to be enrolled`, async () => ((await workflowState(terminating)) === 'RUNNING' ? true : undefined));
     await core.deleteNamespace({ name: terminating });
-    await eventually(`${terminating} retired by the webhook`, async () => ((await workflowState(terminating)) === 'COMPLETED' ? true : undefined));
+    await eventually(`${terminating} retired by the webhook`, async () =>
+      (await workflowState(terminating)) === 'COMPLETED' ? true : undefined,
+    );
     await enrolment.enrol(terminating, true, 'test');
     const names = [legacy, madeSystem, ghost, terminating];
     const environments = createEnvironmentsClient(temporal.client);
@@ -1037,7 +1356,13 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
 
     const reconciler = createEnrolmentActivities({
       client: temporal.client,
-      enrolment: createEnrolment({ client: temporal.client, taskQueue, policy: POLICY, systemNamespaces: [...SYSTEM, madeSystem], shutdownDispatchAheadMs: DISPATCH_AHEAD_MS }),
+      enrolment: createEnrolment({
+        client: temporal.client,
+        taskQueue,
+        policy: POLICY,
+        systemNamespaces: [...SYSTEM, madeSystem],
+        shutdownDispatchAheadMs: DISPATCH_AHEAD_MS,
+      }),
       listNamespaces: createNamespaceLister(cluster.kubeConfig),
       logger,
     });
@@ -1060,7 +1385,9 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       return d.status.name === 'RUNNING' ? d.runId : undefined;
     });
     const environments = createEnvironmentsClient(temporal.client);
-    await eventually('visibility to list it', async () => ((await environments.list()).some((e) => e.namespace === name) ? true : undefined));
+    await eventually('visibility to list it', async () =>
+      (await environments.list()).some((e) => e.namespace === name) ? true : undefined,
+    );
 
     const listNamespaces = createNamespaceLister(cluster.kubeConfig);
     let second: string | undefined;
@@ -1068,11 +1395,18 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     async function racingList(): Promise<NamespaceInfo[]> {
       await core.deleteNamespace({ name });
       await eventually('the webhook to retire the first environment', async () =>
-        (await temporal.client.workflow.getHandle(environmentWorkflowId(name), first).describe()).status.name === 'COMPLETED' ? true : undefined,
+        (await temporal.client.workflow.getHandle(environmentWorkflowId(name), first).describe()).status.name === 'COMPLETED'
+          ? true
+          : undefined,
       );
       // What the namespace controller does once the namespace is empty (there is none here).
       await core.replaceNamespaceFinalize({ name, body: { metadata: { name }, spec: { finalizers: [] } } });
-      await eventually('the namespace to be gone', async () => core.readNamespace({ name }).then(() => undefined, () => true));
+      await eventually('the namespace to be gone', async () =>
+        core.readNamespace({ name }).then(
+          () => undefined,
+          () => true,
+        ),
+      );
       const snapshot = await listNamespaces();
       assert.ok(!snapshot.some((ns) => ns.name === name));
       await core.createNamespace({ body: { metadata: { name } } });
@@ -1083,7 +1417,12 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       return snapshot;
     }
 
-    const report = await createEnrolmentActivities({ client: temporal.client, enrolment, listNamespaces: racingList, logger }).reconcileEnvironments();
+    const report = await createEnrolmentActivities({
+      client: temporal.client,
+      enrolment,
+      listNamespaces: racingList,
+      logger,
+    }).reconcileEnvironments();
     assert.deepEqual(report.failed, []);
     assert.ok(!report.retired.includes(name), `retired: ${JSON.stringify(report.retired)}`);
     const now = await handle(name).describe();

@@ -77,7 +77,13 @@ describe('AWS activities (moto)', function () {
 
   async function launch(tags: Tags, region = MAIN): Promise<string> {
     const out = await ec2(region).send(
-      new RunInstancesCommand({ ImageId: 'ami-12c6146b', InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, TagSpecifications: [{ ResourceType: 'instance', Tags: toTags(tags) }] }),
+      new RunInstancesCommand({
+        ImageId: 'ami-12c6146b',
+        InstanceType: 't3.micro',
+        MinCount: 1,
+        MaxCount: 1,
+        TagSpecifications: [{ ResourceType: 'instance', Tags: toTags(tags) }],
+      }),
     );
     return out.Instances![0]!.InstanceId!;
   }
@@ -126,8 +132,17 @@ describe('AWS activities (moto)', function () {
   /** The outcome counter as /metrics shows it, on a registry of the test's own. */
   function outcomeCounter() {
     const registry = new Registry();
-    const counter = new Counter({ name: 'devenv_aws_outcomes_total', help: 'test', labelNames: ['action', 'outcome'], registers: [registry] });
-    return { counter, value: async (action: string, outcome: string) => (await counter.get()).values.find((v) => v.labels.action === action && v.labels.outcome === outcome)?.value ?? 0 };
+    const counter = new Counter({
+      name: 'devenv_aws_outcomes_total',
+      help: 'test',
+      labelNames: ['action', 'outcome'],
+      registers: [registry],
+    });
+    return {
+      counter,
+      value: async (action: string, outcome: string) =>
+        (await counter.get()).values.find((v) => v.labels.action === action && v.labels.outcome === outcome)?.value ?? 0,
+    };
   }
   async function dbState(id: string): Promise<string> {
     const out = await rds().send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
@@ -138,7 +153,8 @@ describe('AWS activities (moto)', function () {
     return out.DBClusters![0]!.Status!;
   }
 
-  const outcomes = (report: AwsActionReport): Record<string, AwsOutcome> => Object.fromEntries(report.resources.map((r) => [r.id, r.outcome]));
+  const outcomes = (report: AwsActionReport): Record<string, AwsOutcome> =>
+    Object.fromEntries(report.resources.map((r) => [r.id, r.outcome]));
 
   /** The table's resource entries, one line each; every entry must carry a last-seen time from this run. */
   async function inventoryItems(): Promise<string[]> {
@@ -146,9 +162,7 @@ describe('AWS activities (moto)', function () {
     const out = await table.send(new ScanCommand({ TableName: TABLE }));
     const items = (out.Items ?? []).filter((item) => item.namespace !== '_inventory');
     for (const item of items) assert.ok(Date.now() - Date.parse(item.lastSeen) < 60_000, `lastSeen ${item.lastSeen} of ${item.id}`);
-    return items
-      .map((item) => `${item.namespace} ${item.region} ${item.kind} ${item.id} ${item.state} scheduler=${item.scheduler}`)
-      .sort();
+    return items.map((item) => `${item.namespace} ${item.region} ${item.kind} ${item.id} ${item.state} scheduler=${item.scheduler}`).sort();
   }
 
   /** Two environments across two regions, with neighbours that must never be touched. */
@@ -201,7 +215,10 @@ describe('AWS activities (moto)', function () {
 
     const start = await aws().startAwsResources('dev1');
     assert.deepEqual(
-      start.resources.filter((r) => r.outcome === 'changed').map((r) => r.id).sort(),
+      start.resources
+        .filter((r) => r.outcome === 'changed')
+        .map((r) => r.id)
+        .sort(),
       [w.web, w.worker, w.far, w.db, w.aurora].sort(),
     );
     for (const id of [w.web, w.worker, w.pinned, w.other]) assert.equal(await ec2State(id), 'running');
@@ -220,7 +237,10 @@ describe('AWS activities (moto)', function () {
 
     const again = await aws().stopAwsResources('dev1');
     assert.deepEqual(
-      again.resources.filter((r) => r.outcome !== 'excluded').map((r) => `${r.id} ${r.outcome} ${r.after}`).sort(),
+      again.resources
+        .filter((r) => r.outcome !== 'excluded')
+        .map((r) => `${r.id} ${r.outcome} ${r.after}`)
+        .sort(),
       [w.web, w.worker, w.far, w.aurora, w.db].map((id) => `${id} already stopped`).sort(),
     );
     assert.equal(await ec2State(w.web), 'stopped');
@@ -315,7 +335,11 @@ describe('AWS activities (moto)', function () {
   it('reports a read replica and an Aurora Serverless v1 cluster as unsupported instead of failing', async function () {
     await createDb('reporting-source', {});
     await rds().send(
-      new CreateDBInstanceReadReplicaCommand({ DBInstanceIdentifier: 'dev1-replica', SourceDBInstanceIdentifier: 'reporting-source', Tags: toTags(enabled('dev1')) }),
+      new CreateDBInstanceReadReplicaCommand({
+        DBInstanceIdentifier: 'dev1-replica',
+        SourceDBInstanceIdentifier: 'reporting-source',
+        Tags: toTags(enabled('dev1')),
+      }),
     );
     await createCluster('dev1-serverless', enabled('dev1'), 'serverless');
     const web = await launch(enabled('dev1'));
@@ -340,7 +364,13 @@ describe('AWS activities (moto)', function () {
   it('stops an Aurora cluster as a whole, and reports a tagged member of an untagged cluster', async function () {
     const member = async (id: string, cluster: string) =>
       rds().send(
-        new CreateDBInstanceCommand({ DBInstanceIdentifier: id, DBClusterIdentifier: cluster, Engine: 'aurora-postgresql', DBInstanceClass: 'db.r6g.large', Tags: toTags(enabled('dev1')) }),
+        new CreateDBInstanceCommand({
+          DBInstanceIdentifier: id,
+          DBClusterIdentifier: cluster,
+          Engine: 'aurora-postgresql',
+          DBInstanceClass: 'db.r6g.large',
+          Tags: toTags(enabled('dev1')),
+        }),
       );
     await createCluster('dev1-aurora', enabled('dev1'));
     await member('dev1-aurora-1', 'dev1-aurora');
@@ -367,7 +397,10 @@ describe('AWS activities (moto)', function () {
 
     const again = await aws().stopAwsResources('dev1');
     const changed = again.resources.filter((r) => r.outcome === 'changed');
-    assert.deepEqual(changed.map((r) => [r.id, r.before]), [[w.db, 'available']]);
+    assert.deepEqual(
+      changed.map((r) => [r.id, r.before]),
+      [[w.db, 'available']],
+    );
     assert.equal(await dbState(w.db), 'stopped');
   });
 
@@ -391,7 +424,14 @@ describe('AWS activities (moto)', function () {
     assert.equal(outcomes(retried)[w.web], 'already');
 
     const start = await aws().startAwsResources('dev1', { onlyStoppedByScheduler: true });
-    assert.deepEqual(outcomes(start), { [w.web]: 'changed', [w.worker]: 'excluded', [w.far]: 'changed', [w.pinned]: 'excluded', [w.db]: 'excluded', [w.aurora]: 'changed' });
+    assert.deepEqual(outcomes(start), {
+      [w.web]: 'changed',
+      [w.worker]: 'excluded',
+      [w.far]: 'changed',
+      [w.pinned]: 'excluded',
+      [w.db]: 'excluded',
+      [w.aurora]: 'changed',
+    });
     assert.match(start.resources.find((r) => r.id === w.db)?.detail ?? '', /stopped by someone else before the environment's stop/);
     assert.equal(await ec2State(w.web), 'running');
     assert.equal(await ec2State(w.worker), 'stopped');
@@ -402,7 +442,12 @@ describe('AWS activities (moto)', function () {
 
   it('refuses a member of an Auto Scaling group, naming the group, and leaves it running', async function () {
     const autoscaling = new AutoScalingClient(clientConfig(MAIN));
-    await ec2().send(new CreateLaunchTemplateCommand({ LaunchTemplateName: 'dev1-workers', LaunchTemplateData: { ImageId: 'ami-12c6146b', InstanceType: 't3.micro' } }));
+    await ec2().send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: 'dev1-workers',
+        LaunchTemplateData: { ImageId: 'ami-12c6146b', InstanceType: 't3.micro' },
+      }),
+    );
     await autoscaling.send(
       new CreateAutoScalingGroupCommand({
         AutoScalingGroupName: 'dev1-workers',
@@ -424,7 +469,11 @@ describe('AWS activities (moto)', function () {
     assert.match(refused?.detail ?? '', /managed by Auto Scaling group dev1-workers/);
     assert.equal(outcomes(stop)[plain], 'changed');
     assert.equal(await ec2State(member), 'running');
-    assert.equal((await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['dev1-workers'] }))).AutoScalingGroups![0]!.DesiredCapacity, 1);
+    assert.equal(
+      (await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['dev1-workers'] }))).AutoScalingGroups![0]!
+        .DesiredCapacity,
+      1,
+    );
   });
 
   it('a stop right after a live listing finished (a status, with the inventory unusable) lists again: it stops an instance tagged in between', async function () {
@@ -524,7 +573,11 @@ describe('AWS activities (moto)', function () {
 
   it('credentials AWS does not accept fail stop, start and status at once, not retried, saying what to fix', async function () {
     const checking = await motoCheckingCredentials();
-    const refused = aws({ endpoint: checking.endpoint, credentials: { accessKeyId: 'AKIAEXPIRED0000000000', secretAccessKey: 'expired' }, maxAttempts: 1 });
+    const refused = aws({
+      endpoint: checking.endpoint,
+      credentials: { accessKeyId: 'AKIAEXPIRED0000000000', secretAccessKey: 'expired' },
+      maxAttempts: 1,
+    });
     for (const [name, call] of [
       ['stop', () => refused.stopAwsResources('dev1')],
       ['start', () => refused.startAwsResources('dev1')],
@@ -534,7 +587,10 @@ describe('AWS activities (moto)', function () {
         assert.ok(err instanceof ApplicationFailure, `${name}: expected an ApplicationFailure, got ${String(err)}`);
         assert.equal(err.nonRetryable, true, `${name}: a refusal is final`);
         assert.equal(err.type, 'AwsNotAllowed');
-        assert.match(err.message, /AWS refused to list the resources of dev1 \((AuthFailure|InvalidClientTokenId): .*\): check the credentials and the IAM policy/);
+        assert.match(
+          err.message,
+          /AWS refused to list the resources of dev1 \((AuthFailure|InvalidClientTokenId): .*\): check the credentials and the IAM policy/,
+        );
         return true;
       });
     }
@@ -616,20 +672,27 @@ describe('AWS activities (moto)', function () {
           const refusal = refuse?.(call, calls.filter((c) => c === call).length);
           if (refusal) {
             res.writeHead(refusal.status, { 'content-type': 'text/xml' });
-            res.end(`<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>${refusal.code}</Code><Message>${refusal.message}</Message></Error></Errors><RequestID>t</RequestID></Response>`);
+            res.end(
+              `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>${refusal.code}</Code><Message>${refusal.message}</Message></Error></Errors><RequestID>t</RequestID></Response>`,
+            );
             return;
           }
           if (action === 'StopInstances' && calls.filter((c) => c === 'ec2:StopInstances').length <= throttleStops) {
             res.writeHead(503, { 'content-type': 'text/xml' });
-            res.end('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>t</RequestID></Response>');
+            res.end(
+              '<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>t</RequestID></Response>',
+            );
             return;
           }
           const target = new URL(server.endpoint);
           void (hold?.(call) ?? Promise.resolve()).then(() => {
-            const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-              res.writeHead(answer.statusCode ?? 502, answer.headers);
-              answer.pipe(res);
-            });
+            const upstream = request(
+              { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+              (answer) => {
+                res.writeHead(answer.statusCode ?? 502, answer.headers);
+                answer.pipe(res);
+              },
+            );
             upstream.end(payload);
           });
         });
@@ -647,7 +710,8 @@ describe('AWS activities (moto)', function () {
       hold = undefined;
     });
 
-    const proxied = (overrides: Partial<AwsSettings> = {}) => settings({ endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ...overrides });
+    const proxied = (overrides: Partial<AwsSettings> = {}) =>
+      settings({ endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ...overrides });
     const viaProxy = (overrides: Partial<AwsSettings> = {}) => createAwsActivities(proxied(overrides));
     const stopCalls = () => calls.filter((c) => c === 'ec2:StopInstances').length;
 
@@ -685,13 +749,20 @@ describe('AWS activities (moto)', function () {
       };
       const allowed = (action: string, context: Record<string, string[] | undefined>) =>
         policy.Statement.some(
-          (s) => s.Action.includes(action) && Object.entries(s.Condition ?? {}).every(([operator, keys]) => Object.entries(keys).every(([key, wanted]) => holds(operator, wanted, context[key]))),
+          (s) =>
+            s.Action.includes(action) &&
+            Object.entries(s.Condition ?? {}).every(([operator, keys]) =>
+              Object.entries(keys).every(([key, wanted]) => holds(operator, wanted, context[key])),
+            ),
         );
       const onScheduled = { 'aws:ResourceTag/scheduler': ['enabled'] };
       for (const action of ['ec2:CreateTags', 'ec2:DeleteTags', 'rds:AddTagsToResource', 'rds:RemoveTagsFromResource']) {
         assert.ok(allowed(action, { ...onScheduled, 'aws:TagKeys': [STOPPED_TAG] }), `${action} of ${STOPPED_TAG}`);
         assert.ok(!allowed(action, { ...onScheduled, 'aws:TagKeys': [STOPPED_TAG, 'namespace'] }), `${action} of another tag`);
-        assert.ok(!allowed(action, { ...onScheduled, 'aws:TagKeys': undefined }), `${action} naming no tag is allowed: it removes every tag of the resource`);
+        assert.ok(
+          !allowed(action, { ...onScheduled, 'aws:TagKeys': undefined }),
+          `${action} naming no tag is allowed: it removes every tag of the resource`,
+        );
       }
     });
 
@@ -712,7 +783,11 @@ describe('AWS activities (moto)', function () {
       assert.equal(await ec2State(id), 'running');
     });
 
-    const INSUFFICIENT_CAPACITY = { status: 500, code: 'InsufficientInstanceCapacity', message: 'We currently do not have sufficient t3.micro capacity in the Availability Zone you requested.' };
+    const INSUFFICIENT_CAPACITY = {
+      status: 500,
+      code: 'InsufficientInstanceCapacity',
+      message: 'We currently do not have sufficient t3.micro capacity in the Availability Zone you requested.',
+    };
 
     it('tries an EC2 start AWS has no capacity for a bounded number of times, then reports it failed and counts it', async function () {
       const id = await launch(enabled('dev1'));
@@ -752,7 +827,10 @@ describe('AWS activities (moto)', function () {
       assert.equal(await value('start', 'failed'), 1);
 
       // Still in transition (AWS says so on the call): counted by the action that found it, not again at each look.
-      refuse = (call) => (call === 'ec2:StartInstances' ? { status: 400, code: 'IncorrectInstanceState', message: 'The instance is not in a state from which it can be started.' } : undefined);
+      refuse = (call) =>
+        call === 'ec2:StartInstances'
+          ? { status: 400, code: 'IncorrectInstanceState', message: 'The instance is not in a state from which it can be started.' }
+          : undefined;
       assert.equal(outcomes(await activities.startAwsResources('dev1', { onlyStoppedByScheduler: true }))[id], 'busy');
       assert.equal(outcomes(await activities.startAwsResources('dev1', { onlyStoppedByScheduler: true, followUp: true }))[id], 'busy');
       assert.equal(await value('start', 'busy'), 1);
@@ -762,7 +840,10 @@ describe('AWS activities (moto)', function () {
       const web = await launch(enabled('dev1'));
       const db = await createDb('dev1-db', enabled('dev1'));
       const { counter, value } = outcomeCounter();
-      refuse = (call) => (call === 'ec2:StopInstances' ? { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' } : undefined);
+      refuse = (call) =>
+        call === 'ec2:StopInstances'
+          ? { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' }
+          : undefined;
       const report = await viaProxy({ outcomes: counter }).stopAwsResources('dev1');
       assert.equal(outcomes(report)[web], 'failed');
       assert.match(report.resources.find((r) => r.id === web)?.detail ?? '', /UnauthorizedOperation/);
@@ -771,7 +852,10 @@ describe('AWS activities (moto)', function () {
 
       // A policy without the tagging permission: stopping what no start would start again is worse than leaving it up, loudly.
       const late = await createDb('dev1-db-late', enabled('dev1'));
-      refuse = (call) => (call === 'rds:AddTagsToResource' ? { status: 403, code: 'AccessDenied', message: 'not authorized to perform: rds:AddTagsToResource' } : undefined);
+      refuse = (call) =>
+        call === 'rds:AddTagsToResource'
+          ? { status: 403, code: 'AccessDenied', message: 'not authorized to perform: rds:AddTagsToResource' }
+          : undefined;
       const unrecorded = await viaProxy({ outcomes: counter }).stopAwsResources('dev1');
       assert.equal(outcomes(unrecorded)[late], 'failed');
       assert.match(unrecorded.resources.find((r) => r.id === late)?.detail ?? '', /could not record .* so it was not stopped/);
@@ -783,16 +867,27 @@ describe('AWS activities (moto)', function () {
     it('environments stopping at once while the inventory is stale share one listing of each region', async function () {
       const namespaces = Array.from({ length: 8 }, (_, i) => `dev${i + 10}`);
       const ids = new Map<string, string[]>();
-      for (const ns of namespaces) ids.set(ns, [await launch(enabled(ns)), await createDb(`${ns}-db`, enabled(ns), ns.endsWith('1') ? SECOND : MAIN)]);
+      for (const ns of namespaces)
+        ids.set(ns, [await launch(enabled(ns)), await createDb(`${ns}-db`, enabled(ns), ns.endsWith('1') ? SECOND : MAIN)]);
       const activities = viaProxy({ cacheMaxAgeMs: 0 });
 
       const reports = await Promise.all(namespaces.map((ns) => activities.stopAwsResources(ns)));
       for (const report of reports) {
         assert.equal(report.source, 'live');
-        assert.deepEqual(report.resources.map((r) => `${r.id} ${r.outcome}`).sort(), ids.get(report.namespace)!.map((id) => `${id} changed`).sort());
+        assert.deepEqual(
+          report.resources.map((r) => `${r.id} ${r.outcome}`).sort(),
+          ids
+            .get(report.namespace)!
+            .map((id) => `${id} changed`)
+            .sort(),
+        );
       }
       const listings = (call: string, byId: string) => bodies.filter((b) => b.call === call && !b.body.includes(byId)).length;
-      assert.equal(listings('rds:DescribeDBInstances', 'db-instance-id'), 2, 'one listing of DB instances per region, not one per environment');
+      assert.equal(
+        listings('rds:DescribeDBInstances', 'db-instance-id'),
+        2,
+        'one listing of DB instances per region, not one per environment',
+      );
       assert.equal(listings('rds:DescribeDBClusters', 'db-cluster-id'), 2);
       assert.equal(listings('ec2:DescribeInstances', 'instance-id'), 2);
     });
@@ -855,7 +950,14 @@ describe('AWS activities (moto)', function () {
 describe('AWS activities registered with the worker', function () {
   // What the environment and inventory workflows call; setting up the table is for start-up and the CLI, not a workflow.
   const CALLED_BY_WORKFLOWS = ['awsStatus', 'refreshAwsInventory', 'restopOrphanedAwsResources', 'startAwsResources', 'stopAwsResources'];
-  const base: AwsSettings = { regions: [MAIN], endpoint: 'http://127.0.0.1:9', tableName: TABLE, cacheMaxAgeMs: 0, dryRun: false, logger: createLogger('silent') };
+  const base: AwsSettings = {
+    regions: [MAIN],
+    endpoint: 'http://127.0.0.1:9',
+    tableName: TABLE,
+    cacheMaxAgeMs: 0,
+    dryRun: false,
+    logger: createLogger('silent'),
+  };
 
   it('are exactly what the workflows call, with AWS configured or not', function () {
     assert.deepEqual(Object.keys(createAwsActivities(base)).sort(), CALLED_BY_WORKFLOWS);

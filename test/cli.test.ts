@@ -38,7 +38,10 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
       execFile(
         process.execPath,
         [DEVENV, ...args],
-        { env: { ...process.env, TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, LOG_LEVEL: 'silent', ...settings }, timeout: 60_000 },
+        {
+          env: { ...process.env, TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, LOG_LEVEL: 'silent', ...settings },
+          timeout: 60_000,
+        },
         (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
       );
     });
@@ -48,14 +51,26 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     env = await devServerEnv();
     taskQueue = uniqueTaskQueue('cli');
     recording = recordingActivities(async () => Date.now());
-    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recording });
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recording,
+    });
     running = worker.run();
     const policy = morningPolicy();
-    await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy, enabled: true }] });
+    await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(namespace),
+      taskQueue,
+      args: [{ namespace, policy, enabled: true }],
+    });
   });
 
   after(async function () {
-    await env.client.workflow.getHandle(environmentWorkflowId(namespace)).terminate('test over').catch(() => undefined);
+    await env.client.workflow
+      .getHandle(environmentWorkflowId(namespace))
+      .terminate('test over')
+      .catch(() => undefined);
     worker?.shutdown();
     await running;
   });
@@ -82,7 +97,10 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
       const { code, stdout } = await devenv('list');
       assert.equal(code, 0);
       if (stdout.includes(namespace)) {
-        assert.match(stdout, new RegExp(`${namespace}\\s+running\\s+shuts down (today|tomorrow|\\w{3} \\d+ \\w{3}) \\d\\d:\\d\\d \\S+, in \\d+`));
+        assert.match(
+          stdout,
+          new RegExp(`${namespace}\\s+running\\s+shuts down (today|tomorrow|\\w{3} \\d+ \\w{3}) \\d\\d:\\d\\d \\S+, in \\d+`),
+        );
         assert.doesNotMatch(stdout, /\d{4}-\d\d-\d\dT\d\d:/, 'no raw ISO instants');
         const json = await devenv('list', '--json');
         assert.equal(json.code, 0, json.stderr);
@@ -106,7 +124,10 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     const misplaced = await devenv('--dry-run', 'stop', namespace);
     assert.equal(misplaced.code, 2);
     assert.match(misplaced.stderr, /--dry-run is for `devenv reconcile` only/);
-    assert.match((await devenv('help')).stdout, /devenv reconcile --dry-run +say what reconcile would do to each namespace, and why, changing nothing/);
+    assert.match(
+      (await devenv('help')).stdout,
+      /devenv reconcile --dry-run +say what reconcile would do to each namespace, and why, changing nothing/,
+    );
     const unknown = await devenv('status', 'no-such-env');
     assert.equal(unknown.code, 3);
     assert.match(unknown.stderr, /no-such-env is not a managed environment/);
@@ -125,15 +146,21 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     assert.match(down.stderr, /cannot reach Temporal at 127\.0\.0\.1:1 \(set TEMPORAL_ADDRESS\)/);
   });
 
-  it('--version; --json failures are JSON on stdout; service-only settings are not the CLI\'s to refuse', async function () {
+  it("--version; --json failures are JSON on stdout; service-only settings are not the CLI's to refuse", async function () {
     const version = await devenv('--version');
     assert.equal(version.code, 0, version.stderr);
-    assert.equal(version.stdout.trim(), `devenv ${(JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version}`);
+    assert.equal(
+      version.stdout.trim(),
+      `devenv ${(JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version}`,
+    );
 
     const unknown = await devenv('--json', 'status', 'no-such-env');
     assert.equal(unknown.code, 3);
     assert.equal(unknown.stderr, '');
-    assert.deepEqual(JSON.parse(unknown.stdout), { error: 'no-such-env is not a managed environment (no such namespace, or it is a system namespace)', exitCode: 3 });
+    assert.deepEqual(JSON.parse(unknown.stdout), {
+      error: 'no-such-env is not a managed environment (no such namespace, or it is a system namespace)',
+      exitCode: 3,
+    });
     const typo = await devenv('strat', namespace, '--json');
     assert.equal(typo.code, 2);
     const refusal = JSON.parse(typo.stdout) as { error: string; usage: string[] };
@@ -141,7 +168,11 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     assert.deepEqual(refusal.usage, ['devenv start <namespace>']);
 
     // The service refuses a bot token without its default channel; the CLI never posts to Slack.
-    const withSlackToken = await devenvWith({ SLACK_BOT_TOKEN: 'xoxb-the-service-token', SLACK_DEFAULT_CHANNEL: '', WEBHOOK_TLS_CERT: '/only/the/cert.pem' }, 'status', namespace);
+    const withSlackToken = await devenvWith(
+      { SLACK_BOT_TOKEN: 'xoxb-the-service-token', SLACK_DEFAULT_CHANNEL: '', WEBHOOK_TLS_CERT: '/only/the/cert.pem' },
+      'status',
+      namespace,
+    );
     assert.equal(withSlackToken.code, 0, withSlackToken.stderr);
     assert.match(withSlackToken.stdout, new RegExp(`^${namespace}: running`));
   });
@@ -154,23 +185,36 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
       workflowBundle: await workflowBundle(),
       activities: {
         reconcileEnvironments: async () => {
-          throw ApplicationFailure.nonRetryable('no Kubernetes cluster reachable at https://127.0.0.1:6443 (ECONNREFUSED)', 'ClusterUnreachable');
+          throw ApplicationFailure.nonRetryable(
+            'no Kubernetes cluster reachable at https://127.0.0.1:6443 (ECONNREFUSED)',
+            'ClusterUnreachable',
+          );
         },
       },
     });
     await failing.runUntil(async () => {
       const text = await devenvWith({ TASK_QUEUE: reconcileQueue }, 'reconcile');
       assert.equal(text.code, 1);
-      assert.equal(text.stderr.trim(), 'devenv: Workflow execution failed: no Kubernetes cluster reachable at https://127.0.0.1:6443 (ECONNREFUSED)');
+      assert.equal(
+        text.stderr.trim(),
+        'devenv: Workflow execution failed: no Kubernetes cluster reachable at https://127.0.0.1:6443 (ECONNREFUSED)',
+      );
       const json = await devenvWith({ TASK_QUEUE: reconcileQueue }, '--json', 'reconcile');
       assert.equal(json.code, 1);
-      assert.deepEqual(JSON.parse(json.stdout), { error: 'Workflow execution failed: no Kubernetes cluster reachable at https://127.0.0.1:6443 (ECONNREFUSED)', exitCode: 1 });
+      assert.deepEqual(JSON.parse(json.stdout), {
+        error: 'Workflow execution failed: no Kubernetes cluster reachable at https://127.0.0.1:6443 (ECONNREFUSED)',
+        exitCode: 1,
+      });
     });
   });
 
   it('a retired environment: status and stop say it is no longer managed, exit code 3', async function () {
     const retired = `cli-retired-${process.pid}`;
-    const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(retired), taskQueue, args: [{ namespace: retired, policy: morningPolicy(), enabled: true }] });
+    const handle = await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(retired),
+      taskQueue,
+      args: [{ namespace: retired, policy: morningPolicy(), enabled: true }],
+    });
     await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'test' });
     await handle.result();
     for (const command of ['status', 'stop']) {
@@ -183,20 +227,31 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
 
   it('a namespace gone from the cluster: stop says so, exit code 3 (not 4, refused)', async function () {
     const gone = `cli-gone-${process.pid}`;
-    await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(gone), taskQueue, args: [{ namespace: gone, policy: morningPolicy(), enabled: true }] });
+    await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(gone),
+      taskQueue,
+      args: [{ namespace: gone, policy: morningPolicy(), enabled: true }],
+    });
     recording.goneNamespaces.add(gone);
     try {
       const { code, stdout, stderr } = await devenv('stop', gone);
       assert.equal(code, 3, `${stdout}${stderr}`);
       assert.match(stderr, new RegExp(`the namespace ${gone} is gone from the cluster`));
     } finally {
-      await env.client.workflow.getHandle(environmentWorkflowId(gone)).terminate('test over').catch(() => undefined);
+      await env.client.workflow
+        .getHandle(environmentWorkflowId(gone))
+        .terminate('test over')
+        .catch(() => undefined);
     }
   });
 
   it('a stop that outlasts COMMAND_WAIT_SECONDS: exit 5 with "still in progress" within the wait; it goes on and completes', async function () {
     const slow = `cli-slow-${process.pid}`;
-    const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(slow), taskQueue, args: [{ namespace: slow, policy: morningPolicy(), enabled: true }] });
+    const handle = await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(slow),
+      taskQueue,
+      args: [{ namespace: slow, policy: morningPolicy(), enabled: true }],
+    });
     let release!: () => void;
     recording.holdStops = new Promise<void>((resolve) => (release = resolve));
     try {
@@ -249,7 +304,11 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     const home = mkdtempSync(path.join(os.tmpdir(), 'devenv-cli-nopasswd-'));
     chmodSync(home, 0o777);
     const nobody = `cli-nopasswd-${process.pid}`;
-    const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(nobody), taskQueue, args: [{ namespace: nobody, policy: morningPolicy(), enabled: true }] });
+    const handle = await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(nobody),
+      taskQueue,
+      args: [{ namespace: nobody, policy: morningPolicy(), enabled: true }],
+    });
     try {
       const run = (...args: string[]) =>
         new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -257,7 +316,12 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
             process.execPath,
             [DEVENV, ...args],
             // The image's environment: HOME=/tmp, no USER or LOGNAME.
-            { uid, gid: uid, env: { PATH: process.env.PATH, HOME: home, TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, LOG_LEVEL: 'silent' }, timeout: 60_000 },
+            {
+              uid,
+              gid: uid,
+              env: { PATH: process.env.PATH, HOME: home, TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, LOG_LEVEL: 'silent' },
+              timeout: 60_000,
+            },
             (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
           );
         });
@@ -274,18 +338,36 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
 
   it('schedules ensure creates the Schedules, then updates them in place', async function () {
     const ids = [MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID];
-    await Promise.all(ids.map((id) => env.client.schedule.getHandle(id).delete().catch(() => undefined)));
+    await Promise.all(
+      ids.map((id) =>
+        env.client.schedule
+          .getHandle(id)
+          .delete()
+          .catch(() => undefined),
+      ),
+    );
     try {
       const first = await devenv('schedules', 'ensure');
       assert.equal(first.code, 0, first.stderr);
       assert.equal(first.stdout.trim(), 'morningReset: created\nreconcile: created\nawsInventory: off (AWS_REGIONS unset)');
       const second = await devenv('--json', 'schedules', 'ensure');
-      assert.deepEqual(JSON.parse(second.stdout), { morningReset: 'updated', reconcile: 'updated', awsInventory: 'off (AWS_REGIONS unset)' });
+      assert.deepEqual(JSON.parse(second.stdout), {
+        morningReset: 'updated',
+        reconcile: 'updated',
+        awsInventory: 'off (AWS_REGIONS unset)',
+      });
       const reconcile = await env.client.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe();
       assert.equal(reconcile.action.type === 'startWorkflow' && reconcile.action.taskQueue, taskQueue);
     } finally {
       // Other suites share this server: leave no Schedule firing into a queue nobody polls.
-      await Promise.all(ids.map((id) => env.client.schedule.getHandle(id).delete().catch(() => undefined)));
+      await Promise.all(
+        ids.map((id) =>
+          env.client.schedule
+            .getHandle(id)
+            .delete()
+            .catch(() => undefined),
+        ),
+      );
     }
   });
 

@@ -17,7 +17,14 @@ import { createEnvironmentsClient } from '../src/client/environments';
 import { createLogger } from '../src/logger';
 import { EnvCluster, EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../src/search-attributes';
 import { ensureSchedules, MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID, registerSearchAttributes } from '../src/temporal/setup';
-import { environmentWorkflow, environmentWorkflowId, morningResetWorkflow, reconcileWorkflow, scopedId, setEnabledSignal } from '../src/workflows';
+import {
+  environmentWorkflow,
+  environmentWorkflowId,
+  morningResetWorkflow,
+  reconcileWorkflow,
+  scopedId,
+  setEnabledSignal,
+} from '../src/workflows';
 import { morningPolicy } from './support/policies';
 import { testCluster, type TestCluster } from './support/kube';
 import { eventually } from './support/slack';
@@ -75,9 +82,16 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
   after(async function () {
     for (const site of sites) {
       for await (const execution of env.client.workflow.list({ query: `EnvCluster = '${site.name}' AND ExecutionStatus = 'Running'` })) {
-        await env.client.workflow.getHandle(execution.workflowId).terminate('test over').catch(() => undefined);
+        await env.client.workflow
+          .getHandle(execution.workflowId)
+          .terminate('test over')
+          .catch(() => undefined);
       }
-      for (const id of [MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID]) await env.client.schedule.getHandle(scopedId(id, site.name)).delete().catch(() => undefined);
+      for (const id of [MORNING_RESET_SCHEDULE_ID, RECONCILE_SCHEDULE_ID])
+        await env.client.schedule
+          .getHandle(scopedId(id, site.name))
+          .delete()
+          .catch(() => undefined);
       site.worker.shutdown();
       await site.running;
     }
@@ -94,14 +108,28 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
     }
     // One after the other: the second reconciler would retire the first's environments if it saw them.
     for (const site of [eu, us, eu]) {
-      await env.client.workflow.execute(reconcileWorkflow, { workflowId: `reconcile-${site.name}-${Date.now()}`, taskQueue: site.config.temporal.taskQueue, args: [{}] });
+      await env.client.workflow.execute(reconcileWorkflow, {
+        workflowId: `reconcile-${site.name}-${Date.now()}`,
+        taskQueue: site.config.temporal.taskQueue,
+        args: [{}],
+      });
     }
     // Visibility catches up in seconds, but a fully loaded machine has been seen to take longer.
-    for (const [site, expected] of [[eu, [onlyFirst, shared]], [us, [shared]]] as const) {
-      const listed = await eventually(`${site.name}'s environments listed`, async () => {
-        const names = (await createEnvironmentsClient(env.client, { cluster: site.name }).list()).map((e) => e.namespace).filter((n) => n.endsWith(run)).sort();
-        return names.length === expected.length ? names : undefined;
-      }, 60_000);
+    for (const [site, expected] of [
+      [eu, [onlyFirst, shared]],
+      [us, [shared]],
+    ] as const) {
+      const listed = await eventually(
+        `${site.name}'s environments listed`,
+        async () => {
+          const names = (await createEnvironmentsClient(env.client, { cluster: site.name }).list())
+            .map((e) => e.namespace)
+            .filter((n) => n.endsWith(run))
+            .sort();
+          return names.length === expected.length ? names : undefined;
+        },
+        60_000,
+      );
       assert.deepEqual(listed, [...expected].sort());
       for (const namespace of expected) {
         const described = await env.client.workflow.getHandle(environmentWorkflowId(namespace, site.name)).describe();
@@ -112,21 +140,29 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
       }
     }
     // Without CLUSTER_NAME nothing of theirs is listed, and no unscoped id was used.
-    assert.deepEqual((await createEnvironmentsClient(env.client).list()).filter((e) => e.namespace.endsWith(run)), []);
+    assert.deepEqual(
+      (await createEnvironmentsClient(env.client).list()).filter((e) => e.namespace.endsWith(run)),
+      [],
+    );
     await assert.rejects(env.client.workflow.getHandle(`env/${shared}`).describe(), /not found/i);
   });
 
   it('a stop in one cluster scales its own namespace alone; its morning reset signals its own environments alone', async function () {
     const [eu, us] = sites as [Site, Site];
-    const replicas = async (site: Site) => (await site.cluster.kubeConfig.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: shared, name: 'web' })).spec?.replicas;
+    const replicas = async (site: Site) =>
+      (await site.cluster.kubeConfig.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: shared, name: 'web' })).spec?.replicas;
     const result = await createEnvironmentsClient(env.client, { cluster: eu.name }).stop(shared, 'U0TEST0001');
     assert.match(result.message, /stopped by/);
     assert.equal(await replicas(eu), 0);
-    assert.equal(await replicas(us), 2, 'the other cluster\'s namespace of the same name still runs');
+    assert.equal(await replicas(us), 2, "the other cluster's namespace of the same name still runs");
     assert.equal((await createEnvironmentsClient(env.client, { cluster: us.name }).status(shared)).phase, 'running');
 
     for (const site of sites) {
-      const reset = await env.client.workflow.execute(morningResetWorkflow, { workflowId: `reset-${site.name}-${Date.now()}`, taskQueue: site.config.temporal.taskQueue, args: [{ cluster: site.name }] });
+      const reset = await env.client.workflow.execute(morningResetWorkflow, {
+        workflowId: `reset-${site.name}-${Date.now()}`,
+        taskQueue: site.config.temporal.taskQueue,
+        args: [{ cluster: site.name }],
+      });
       const own = (await createEnvironmentsClient(env.client, { cluster: site.name }).list()).length;
       assert.deepEqual(reset, { reset: own, missing: [] }, `${site.name}: every listed environment found under its own id`);
     }
@@ -159,10 +195,21 @@ describe('EnvCluster on a Temporal namespace set up by an earlier version', func
     const env = await devServerEnv();
     const namespace = `earlier-${process.pid}`;
     await env.connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
-    const type = (key: { type: string }) => temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}` as 'INDEXED_VALUE_TYPE_KEYWORD'];
+    const type = (key: { type: string }) =>
+      temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}` as 'INDEXED_VALUE_TYPE_KEYWORD'];
     const listed = async () => (await env.connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
-    await eventually('the new namespace', async () => (await env.connection.operatorService.listSearchAttributes({ namespace }).then(() => true).catch(() => undefined)));
-    await env.connection.operatorService.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries([EnvNamespace, EnvPhase, EnvNextShutdown, EnvEnabled].map((key) => [key.name, type(key)])) });
+    await eventually(
+      'the new namespace',
+      async () =>
+        await env.connection.operatorService
+          .listSearchAttributes({ namespace })
+          .then(() => true)
+          .catch(() => undefined),
+    );
+    await env.connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries([EnvNamespace, EnvPhase, EnvNextShutdown, EnvEnabled].map((key) => [key.name, type(key)])),
+    });
     assert.equal((await listed())[EnvCluster.name], undefined);
     await registerSearchAttributes(env.connection, namespace);
     assert.equal((await listed())[EnvCluster.name], type(EnvCluster));

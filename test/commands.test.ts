@@ -62,7 +62,10 @@ describe('command parser', function () {
       assert.equal(result.ok, false);
       if (result.ok) return;
       assert.match(result.error, error);
-      assert.ok(result.usage.some((line) => usage.test(line)), `usage ${JSON.stringify(result.usage)}`);
+      assert.ok(
+        result.usage.some((line) => usage.test(line)),
+        `usage ${JSON.stringify(result.usage)}`,
+      );
     });
   }
 
@@ -82,7 +85,10 @@ describe('command parser', function () {
     const help = helpLines();
     assert.equal(help.length, COMMANDS.length);
     for (const spec of COMMANDS) {
-      assert.ok(help.some((line) => line.startsWith(`/devenv ${grammar(spec)}`)), spec.name);
+      assert.ok(
+        help.some((line) => line.startsWith(`/devenv ${grammar(spec)}`)),
+        spec.name,
+      );
       // Every documented example parses to the command it documents.
       const parsed = parseCommand(spec.example);
       assert.ok(parsed.ok && parsed.command.name === spec.name, spec.example);
@@ -95,8 +101,29 @@ describe('command parser', function () {
   });
 
   it('any text is a command or a usage message, never a throw', function () {
-    const words = fc.constantFrom('start', 'stop', 'status', 'list', 'prolongate', 'for', 'support', 'help', 'dev1', 'XL', '2h30m', '-3h', '0m', 'Ω', '');
-    const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.array(words).map((w) => w.join(' ')), fc.array(fc.oneof(words, fc.string())).map((w) => w.join(' ')));
+    const words = fc.constantFrom(
+      'start',
+      'stop',
+      'status',
+      'list',
+      'prolongate',
+      'for',
+      'support',
+      'help',
+      'dev1',
+      'XL',
+      '2h30m',
+      '-3h',
+      '0m',
+      'Ω',
+      '',
+    );
+    const text = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'binary' }),
+      fc.array(words).map((w) => w.join(' ')),
+      fc.array(fc.oneof(words, fc.string())).map((w) => w.join(' ')),
+    );
     fc.assert(
       fc.property(text, (input) => {
         const result = parseCommand(input);

@@ -80,13 +80,55 @@ describe('config: loadConfig(env)', () => {
 
     it('empty and blank strings fall back to the defaults', () => {
       const names = [
-        'SHUTDOWN_TIME', 'TIME_ZONE', 'WORKING_DAYS', 'HOLIDAYS', 'WARNING_OFFSETS', 'RESET_TIME', 'MAX_PROLONGATION',
-        'AFTER_HOURS_WINDOW', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'CLUSTER_NAME', 'API_PORT', 'TEMPORAL_DEV_PORT',
-        'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'DRY_RUN', 'LOG_LEVEL', 'AWS_REGIONS', 'AWS_ENDPOINT_URL',
-        'INVENTORY_TABLE', 'INVENTORY_TABLE_REGION', 'INVENTORY_MAX_AGE', 'INVENTORY_INTERVAL', 'KUBE_CONCURRENCY', 'KUBE_WORKER_CONCURRENCY', 'WORKFLOW_CACHE_SIZE',
-        'WORKER_MAX_CONCURRENT_ACTIVITIES', 'SHUTDOWN_DISPATCH_AHEAD_SECONDS', 'WORKER_SHUTDOWN_GRACE_SECONDS', 'COMMAND_WAIT_SECONDS', 'SUPPORT_NAMESPACE', 'SUPPORT_IMAGE', 'SUPPORT_SIZES', 'SUPPORT_POD_TTL', 'SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN',
-        'SLACK_APP_TOKEN', 'SLACK_DEFAULT_CHANNEL', 'SLACK_API_URL', 'SLACK_ALLOW_READ_USERS', 'SLACK_ALLOW_CONTROL_CHANNELS', 'SYSTEM_NAMESPACES', 'INFRASTRUCTURE_NAMESPACES',
-        'SUPPORT_MAX_PODS_PER_USER', 'SUPPORT_MAX_SIZE', 'SLACK_SUPPORT_ADMINS', 'API_SUPPORT_ADMINS', 'SLACK_RESPONSE_URL_ORIGINS',
+        'SHUTDOWN_TIME',
+        'TIME_ZONE',
+        'WORKING_DAYS',
+        'HOLIDAYS',
+        'WARNING_OFFSETS',
+        'RESET_TIME',
+        'MAX_PROLONGATION',
+        'AFTER_HOURS_WINDOW',
+        'TEMPORAL_ADDRESS',
+        'TEMPORAL_NAMESPACE',
+        'TASK_QUEUE',
+        'CLUSTER_NAME',
+        'API_PORT',
+        'TEMPORAL_DEV_PORT',
+        'TEMPORAL_UI_PORT',
+        'TEMPORAL_DEV_DB_FILE',
+        'DRY_RUN',
+        'LOG_LEVEL',
+        'AWS_REGIONS',
+        'AWS_ENDPOINT_URL',
+        'INVENTORY_TABLE',
+        'INVENTORY_TABLE_REGION',
+        'INVENTORY_MAX_AGE',
+        'INVENTORY_INTERVAL',
+        'KUBE_CONCURRENCY',
+        'KUBE_WORKER_CONCURRENCY',
+        'WORKFLOW_CACHE_SIZE',
+        'WORKER_MAX_CONCURRENT_ACTIVITIES',
+        'SHUTDOWN_DISPATCH_AHEAD_SECONDS',
+        'WORKER_SHUTDOWN_GRACE_SECONDS',
+        'COMMAND_WAIT_SECONDS',
+        'SUPPORT_NAMESPACE',
+        'SUPPORT_IMAGE',
+        'SUPPORT_SIZES',
+        'SUPPORT_POD_TTL',
+        'SLACK_SIGNING_SECRET',
+        'SLACK_BOT_TOKEN',
+        'SLACK_APP_TOKEN',
+        'SLACK_DEFAULT_CHANNEL',
+        'SLACK_API_URL',
+        'SLACK_ALLOW_READ_USERS',
+        'SLACK_ALLOW_CONTROL_CHANNELS',
+        'SYSTEM_NAMESPACES',
+        'INFRASTRUCTURE_NAMESPACES',
+        'SUPPORT_MAX_PODS_PER_USER',
+        'SUPPORT_MAX_SIZE',
+        'SLACK_SUPPORT_ADMINS',
+        'API_SUPPORT_ADMINS',
+        'SLACK_RESPONSE_URL_ORIGINS',
       ];
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '']))), config);
       assert.deepEqual(loadConfig(Object.fromEntries(names.map((n) => [n, '  \t ']))), config);
@@ -95,10 +137,25 @@ describe('config: loadConfig(env)', () => {
 
   describe('valid values', () => {
     const cases: [env: Record<string, string>, get: (c: Config) => unknown, expected: unknown][] = [
-      [{}, (c) => c.aws, { regions: [], endpoint: undefined, inventoryTable: 'devenv-scheduler-inventory', inventoryTableRegion: undefined, inventoryMaxAgeMinutes: 30, inventoryIntervalMinutes: 10 }],
+      [
+        {},
+        (c) => c.aws,
+        {
+          regions: [],
+          endpoint: undefined,
+          inventoryTable: 'devenv-scheduler-inventory',
+          inventoryTableRegion: undefined,
+          inventoryMaxAgeMinutes: 30,
+          inventoryIntervalMinutes: 10,
+        },
+      ],
       [{ AWS_REGIONS: 'eu-west-1, us-east-1,eu-west-1' }, (c) => c.aws.regions, ['eu-west-1', 'us-east-1']],
       [{ AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' }, (c) => c.aws.endpoint, 'http://127.0.0.1:5000'],
-      [{ INVENTORY_INTERVAL: '5m', INVENTORY_MAX_AGE: '1h' }, (c) => [c.aws.inventoryIntervalMinutes, c.aws.inventoryMaxAgeMinutes], [5, 60]],
+      [
+        { INVENTORY_INTERVAL: '5m', INVENTORY_MAX_AGE: '1h' },
+        (c) => [c.aws.inventoryIntervalMinutes, c.aws.inventoryMaxAgeMinutes],
+        [5, 60],
+      ],
       [{ SHUTDOWN_TIME: '18:30' }, (c) => c.policy.shutdownTime, '18:30'],
       [{ SHUTDOWN_TIME: '00:00' }, (c) => c.policy.shutdownTime, '00:00'],
       [{ SHUTDOWN_TIME: '23:59' }, (c) => c.policy.shutdownTime, '23:59'],
@@ -197,8 +254,14 @@ describe('config: loadConfig(env)', () => {
   });
 
   describe('enrolment and deployment settings', () => {
-    it('system namespaces: the configured ones plus the service\'s own and the support namespace', () => {
-      assert.deepEqual(loadConfig({}).enrolment.systemNamespaces, ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler', 'devenv-support']);
+    it("system namespaces: the configured ones plus the service's own and the support namespace", () => {
+      assert.deepEqual(loadConfig({}).enrolment.systemNamespaces, [
+        'kube-system',
+        'kube-public',
+        'kube-node-lease',
+        'devenv-scheduler',
+        'devenv-support',
+      ]);
       assert.deepEqual(loadConfig({ SYSTEM_NAMESPACES: 'kube-system, monitoring', POD_NAMESPACE: 'platform' }).enrolment.systemNamespaces, [
         'kube-system',
         'monitoring',
@@ -210,10 +273,31 @@ describe('config: loadConfig(env)', () => {
     it('infrastructure namespaces: the built-in list, or the names and `*` patterns given instead', () => {
       const builtIn = loadConfig({}).enrolment.infrastructureNamespaces;
       assert.deepEqual(builtIn, [...DEFAULT_INFRASTRUCTURE_NAMESPACES]);
-      for (const expected of ['default', 'temporal*', 'cert-manager*', 'ingress-nginx', '*ingress*', 'monitoring', 'prometheus*', 'grafana*', 'argocd', 'argo*', 'flux-system', 'istio-system', 'istio-*', 'kyverno*', 'gatekeeper-system', 'linkerd*', 'kube-*']) {
+      for (const expected of [
+        'default',
+        'temporal*',
+        'cert-manager*',
+        'ingress-nginx',
+        '*ingress*',
+        'monitoring',
+        'prometheus*',
+        'grafana*',
+        'argocd',
+        'argo*',
+        'flux-system',
+        'istio-system',
+        'istio-*',
+        'kyverno*',
+        'gatekeeper-system',
+        'linkerd*',
+        'kube-*',
+      ]) {
         assert.ok(builtIn.includes(expected), `${expected} is built in`);
       }
-      assert.deepEqual(loadConfig({ INFRASTRUCTURE_NAMESPACES: 'monitoring, istio-*,*-infra,monitoring,*' }).enrolment.infrastructureNamespaces, ['monitoring', 'istio-*', '*-infra', '*']);
+      assert.deepEqual(
+        loadConfig({ INFRASTRUCTURE_NAMESPACES: 'monitoring, istio-*,*-infra,monitoring,*' }).enrolment.infrastructureNamespaces,
+        ['monitoring', 'istio-*', '*-infra', '*'],
+      );
     });
 
     it('the README lists the built-in infrastructure namespaces as they are', () => {
@@ -224,7 +308,11 @@ describe('config: loadConfig(env)', () => {
     });
 
     it('the webhook needs its certificate and key together', () => {
-      assert.deepEqual(loadConfig({ WEBHOOK_TLS_CERT: '/tls/tls.crt', WEBHOOK_TLS_KEY: '/tls/tls.key' }).webhook, { port: 8443, tlsCert: '/tls/tls.crt', tlsKey: '/tls/tls.key' });
+      assert.deepEqual(loadConfig({ WEBHOOK_TLS_CERT: '/tls/tls.crt', WEBHOOK_TLS_KEY: '/tls/tls.key' }).webhook, {
+        port: 8443,
+        tlsCert: '/tls/tls.crt',
+        tlsKey: '/tls/tls.key',
+      });
       assert.deepEqual(configError({ WEBHOOK_TLS_CERT: '/tls/tls.crt' }).problems, [
         'WEBHOOK_TLS_KEY (unset): the webhook needs both WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY (files of a mounted Secret)',
       ]);
@@ -233,11 +321,18 @@ describe('config: loadConfig(env)', () => {
     it("the webhook's callers: anyone unless a client CA is set; names only with a CA", () => {
       const tls = { WEBHOOK_TLS_CERT: '/tls/tls.crt', WEBHOOK_TLS_KEY: '/tls/tls.key' };
       assert.equal(loadConfig(tls).webhook.clientAuthentication, undefined);
-      assert.deepEqual(loadConfig({ ...tls, WEBHOOK_CLIENT_CA: '/ca/ca.crt' }).webhook.clientAuthentication, { caFile: '/ca/ca.crt', names: [] });
-      assert.deepEqual(loadConfig({ ...tls, WEBHOOK_CLIENT_CA: '/ca/ca.crt', WEBHOOK_CLIENT_NAMES: ' kube-apiserver-webhook-client, apiserver.example ' }).webhook.clientAuthentication, {
+      assert.deepEqual(loadConfig({ ...tls, WEBHOOK_CLIENT_CA: '/ca/ca.crt' }).webhook.clientAuthentication, {
         caFile: '/ca/ca.crt',
-        names: ['kube-apiserver-webhook-client', 'apiserver.example'],
+        names: [],
       });
+      assert.deepEqual(
+        loadConfig({ ...tls, WEBHOOK_CLIENT_CA: '/ca/ca.crt', WEBHOOK_CLIENT_NAMES: ' kube-apiserver-webhook-client, apiserver.example ' })
+          .webhook.clientAuthentication,
+        {
+          caFile: '/ca/ca.crt',
+          names: ['kube-apiserver-webhook-client', 'apiserver.example'],
+        },
+      );
       assert.deepEqual(configError({ ...tls, WEBHOOK_CLIENT_NAMES: 'kube-apiserver-webhook-client' }).problems, [
         "WEBHOOK_CLIENT_CA (unset): is required with WEBHOOK_CLIENT_NAMES: the CA that signed the apiserver's webhook client certificate",
       ]);
@@ -281,7 +376,9 @@ describe('config: loadConfig(env)', () => {
     });
 
     it('SUPPORT_MAX_SIZE must be a size of the catalogue; a catalogue without M needs it set', () => {
-      assert.deepEqual(configError({ SUPPORT_MAX_SIZE: 'XXL' }).problems, ['SUPPORT_MAX_SIZE="XXL": must be a size of the catalogue (XS, S, M, L, XL): the largest support pod people outside the support admins may start']);
+      assert.deepEqual(configError({ SUPPORT_MAX_SIZE: 'XXL' }).problems, [
+        'SUPPORT_MAX_SIZE="XXL": must be a size of the catalogue (XS, S, M, L, XL): the largest support pod people outside the support admins may start',
+      ]);
       assert.deepEqual(configError({ SUPPORT_SIZES: 'small=500m/1Gi,big=4/8Gi' }).problems, [
         'SUPPORT_MAX_SIZE (unset): must be a size of the catalogue (SMALL, BIG): the largest support pod people outside the support admins may start',
       ]);
@@ -289,17 +386,29 @@ describe('config: loadConfig(env)', () => {
     });
 
     it('API_SUPPORT_ADMINS must name API_TOKENS entries (read-only tokens cannot start pods at all)', () => {
-      const error = configError({ API_TOKENS: 'ci:0123456789abcdef0123', API_READ_TOKENS: 'dash:0123456789abcdef0123', API_SUPPORT_ADMINS: 'ci,dash,nobody' });
-      assert.deepEqual(error.problems, ['API_SUPPORT_ADMINS="ci,dash,nobody": names no API_TOKENS entry: dash, nobody (support admins are control tokens, by name)']);
+      const error = configError({
+        API_TOKENS: 'ci:0123456789abcdef0123',
+        API_READ_TOKENS: 'dash:0123456789abcdef0123',
+        API_SUPPORT_ADMINS: 'ci,dash,nobody',
+      });
+      assert.deepEqual(error.problems, [
+        'API_SUPPORT_ADMINS="ci,dash,nobody": names no API_TOKENS entry: dash, nobody (support admins are control tokens, by name)',
+      ]);
     });
 
     it('SLACK_RESPONSE_URL_ORIGINS: origins over https, or http on the loopback interface for tests', () => {
-      assert.deepEqual(loadConfig({ SLACK_RESPONSE_URL_ORIGINS: 'https://hooks.slack-gov.com, http://127.0.0.1:4000/,https://hooks.slack.com' }).slack.responseUrlOrigins, [
-        'https://hooks.slack-gov.com',
-        'http://127.0.0.1:4000',
-        'https://hooks.slack.com',
-      ]);
-      for (const bad of ['http://hooks.slack.com', 'https://hooks.slack.com/commands', 'hooks.slack.com', 'https://hooks.slack.com?x=1', 'ftp://127.0.0.1']) {
+      assert.deepEqual(
+        loadConfig({ SLACK_RESPONSE_URL_ORIGINS: 'https://hooks.slack-gov.com, http://127.0.0.1:4000/,https://hooks.slack.com' }).slack
+          .responseUrlOrigins,
+        ['https://hooks.slack-gov.com', 'http://127.0.0.1:4000', 'https://hooks.slack.com'],
+      );
+      for (const bad of [
+        'http://hooks.slack.com',
+        'https://hooks.slack.com/commands',
+        'hooks.slack.com',
+        'https://hooks.slack.com?x=1',
+        'ftp://127.0.0.1',
+      ]) {
         assert.deepEqual(configError({ SLACK_RESPONSE_URL_ORIGINS: bad }).problems, [
           `SLACK_RESPONSE_URL_ORIGINS=${JSON.stringify(bad)}: "${bad}" is not an origin such as https://hooks.slack.com (https, no path; http only for 127.0.0.1, localhost or [::1])`,
         ]);
@@ -322,7 +431,13 @@ describe('config: loadConfig(env)', () => {
     });
 
     it('reads support-pod sizes as NAME=CPU/MEMORY, a TTL and the namespace', () => {
-      const config = loadConfig({ SUPPORT_SIZES: 'small=500m/1Gi, XL=4/8Gi', SUPPORT_MAX_SIZE: 'small', SUPPORT_POD_TTL: '2h30m', SUPPORT_NAMESPACE: 'ops', KUBE_CONCURRENCY: '8' });
+      const config = loadConfig({
+        SUPPORT_SIZES: 'small=500m/1Gi, XL=4/8Gi',
+        SUPPORT_MAX_SIZE: 'small',
+        SUPPORT_POD_TTL: '2h30m',
+        SUPPORT_NAMESPACE: 'ops',
+        KUBE_CONCURRENCY: '8',
+      });
       assert.deepEqual(config.support.sizes, { SMALL: { cpu: '500m', memory: '1Gi' }, XL: { cpu: '4', memory: '8Gi' } });
       assert.equal(config.support.ttlMinutes, 150);
       assert.equal(config.support.namespace, 'ops');
@@ -353,16 +468,26 @@ describe('config: loadConfig(env)', () => {
 
     it('an app-level token that is not one (a bot token pasted in its place) is refused without echoing it', () => {
       const error = configError({ SLACK_APP_TOKEN: 'xoxb-1-2-secret' });
-      assert.deepEqual(error.problems, ['SLACK_APP_TOKEN (value hidden): must be an app-level token (xapp-...) with the connections:write scope']);
+      assert.deepEqual(error.problems, [
+        'SLACK_APP_TOKEN (value hidden): must be an app-level token (xapp-...) with the connections:write scope',
+      ]);
     });
 
     it('a bot token without a default channel is refused: warnings would have nowhere to go', () => {
       const error = configError({ SLACK_BOT_TOKEN: 'xoxb-1-2-abc' });
-      assert.deepEqual(error.problems, ['SLACK_DEFAULT_CHANNEL (unset): is required with SLACK_BOT_TOKEN: the channel for environments without their own']);
+      assert.deepEqual(error.problems, [
+        'SLACK_DEFAULT_CHANNEL (unset): is required with SLACK_BOT_TOKEN: the channel for environments without their own',
+      ]);
     });
 
     it('for the CLI, the service-only settings are neither checked nor read: it posts to no Slack and serves no webhook', () => {
-      const serviceOnly = { SLACK_BOT_TOKEN: 'not-a-bot-token', WEBHOOK_TLS_CERT: '/only/the/cert.pem', API_TOKENS: 'short', SUPPORT_SIZES: 'S=500m/1Gi', API_PORT: 'x' };
+      const serviceOnly = {
+        SLACK_BOT_TOKEN: 'not-a-bot-token',
+        WEBHOOK_TLS_CERT: '/only/the/cert.pem',
+        API_TOKENS: 'short',
+        SUPPORT_SIZES: 'S=500m/1Gi',
+        API_PORT: 'x',
+      };
       assert.ok(configError(serviceOnly).problems.length >= 3, 'the service refuses them');
       const cli = loadConfig({ ...serviceOnly, TEMPORAL_ADDRESS: 'temporal.example:7233', SUPPORT_POD_TTL: '2h' }, { for: 'cli' });
       assert.equal(cli.slack.botToken, undefined);
@@ -406,7 +531,11 @@ describe('config: loadConfig(env)', () => {
       ['HOLIDAYS', '2026-04-31', 'HOLIDAYS="2026-04-31": not dates in YYYY-MM-DD form: 2026-04-31'],
       ['HOLIDAYS', '2027-02-29', 'HOLIDAYS="2027-02-29": not dates in YYYY-MM-DD form: 2027-02-29'],
       ['HOLIDAYS', '2026-1-1', 'HOLIDAYS="2026-1-1": not dates in YYYY-MM-DD form: 2026-1-1'],
-      ['HOLIDAYS', '2026-12-24,christmas,2026-12-26,2026-00-10', 'HOLIDAYS="2026-12-24,christmas,2026-12-26,2026-00-10": not dates in YYYY-MM-DD form: christmas, 2026-00-10'],
+      [
+        'HOLIDAYS',
+        '2026-12-24,christmas,2026-12-26,2026-00-10',
+        'HOLIDAYS="2026-12-24,christmas,2026-12-26,2026-00-10": not dates in YYYY-MM-DD form: christmas, 2026-00-10',
+      ],
       ['WARNING_OFFSETS', '0', `WARNING_OFFSETS="0": ${OFFSETS}`],
       ['WARNING_OFFSETS', '-15', `WARNING_OFFSETS="-15": ${OFFSETS}`],
       ['WARNING_OFFSETS', '1441', `WARNING_OFFSETS="1441": ${OFFSETS}`],
@@ -421,23 +550,55 @@ describe('config: loadConfig(env)', () => {
       ['AFTER_HOURS_WINDOW', '0h', 'AFTER_HOURS_WINDOW="0h": the duration must be longer than 0 minutes'],
       ['AFTER_HOURS_WINDOW', '2 days', `AFTER_HOURS_WINDOW="2 days": ${NOT_DURATION('2 days')}`],
       ['AFTER_HOURS_WINDOW', '13h', 'AFTER_HOURS_WINDOW="13h": must be at most 12h'],
-      ['AWS_REGIONS', 'eu-west-1,Frankfurt', 'AWS_REGIONS="eu-west-1,Frankfurt": not AWS regions: Frankfurt (expected names such as eu-west-1)'],
+      [
+        'AWS_REGIONS',
+        'eu-west-1,Frankfurt',
+        'AWS_REGIONS="eu-west-1,Frankfurt": not AWS regions: Frankfurt (expected names such as eu-west-1)',
+      ],
       ['AWS_ENDPOINT_URL', 'localhost 5000', 'AWS_ENDPOINT_URL="localhost 5000": must be a URL such as http://127.0.0.1:5000'],
       ['INVENTORY_TABLE', 'my table!', 'INVENTORY_TABLE="my table!": must be a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)'],
       ['SLACK_API_URL', 'slack', 'SLACK_API_URL="slack": must be a URL such as https://slack.com/api/'],
-      ['SLACK_ALLOW_CONTROL_USERS', 'U024BE7LH,alice', 'SLACK_ALLOW_CONTROL_USERS="U024BE7LH,alice": not Slack user ids: alice (ids start with U or W, e.g. U024BE7LH)'],
-      ['SLACK_ALLOW_READ_CHANNELS', '#general', 'SLACK_ALLOW_READ_CHANNELS="#general": not Slack channel ids: #general (ids start with C or G or D, e.g. C024BE7LH)'],
+      [
+        'SLACK_ALLOW_CONTROL_USERS',
+        'U024BE7LH,alice',
+        'SLACK_ALLOW_CONTROL_USERS="U024BE7LH,alice": not Slack user ids: alice (ids start with U or W, e.g. U024BE7LH)',
+      ],
+      [
+        'SLACK_ALLOW_READ_CHANNELS',
+        '#general',
+        'SLACK_ALLOW_READ_CHANNELS="#general": not Slack channel ids: #general (ids start with C or G or D, e.g. C024BE7LH)',
+      ],
       ['SUPPORT_SIZES', 'XS=250m', 'SUPPORT_SIZES="XS=250m": "XS=250m" is not NAME=CPU/MEMORY, e.g. XS=250m/512Mi or XL=4/8Gi'],
-      ['SUPPORT_SIZES', 'XS=lots/512Mi', 'SUPPORT_SIZES="XS=lots/512Mi": "XS=lots/512Mi" is not NAME=CPU/MEMORY, e.g. XS=250m/512Mi or XL=4/8Gi'],
+      [
+        'SUPPORT_SIZES',
+        'XS=lots/512Mi',
+        'SUPPORT_SIZES="XS=lots/512Mi": "XS=lots/512Mi" is not NAME=CPU/MEMORY, e.g. XS=250m/512Mi or XL=4/8Gi',
+      ],
       ['SUPPORT_POD_TTL', '200h', 'SUPPORT_POD_TTL="200h": must be at most 168h'],
       ['SUPPORT_NAMESPACE', 'Ops_Team', 'SUPPORT_NAMESPACE="Ops_Team": must be a namespace name (a DNS-1123 label)'],
-      ['CLUSTER_NAME', 'eu/prod', 'CLUSTER_NAME="eu/prod": must be a DNS label such as eu-prod-1 (lower-case letters, digits and "-", at most 63): it becomes part of workflow ids'],
+      [
+        'CLUSTER_NAME',
+        'eu/prod',
+        'CLUSTER_NAME="eu/prod": must be a DNS label such as eu-prod-1 (lower-case letters, digits and "-", at most 63): it becomes part of workflow ids',
+      ],
       ['SUPPORT_MAX_PODS_PER_USER', '0', /^SUPPORT_MAX_PODS_PER_USER="0": .*>=1/],
       ['SUPPORT_MAX_PODS_PER_USER', 'two', /^SUPPORT_MAX_PODS_PER_USER="two": .*number/],
       ['SLACK_SUPPORT_ADMINS', 'alice', 'SLACK_SUPPORT_ADMINS="alice": not Slack user ids: alice (ids start with U or W, e.g. U024BE7LH)'],
-      ['API_SUPPORT_ADMINS', 'ci,bad name', 'API_SUPPORT_ADMINS="ci,bad name": not token names: "bad name" (the NAME part of API_TOKENS entries)'],
-      ['SYSTEM_NAMESPACES', 'kube-system,Kube_Public', 'SYSTEM_NAMESPACES="kube-system,Kube_Public": not namespace names: "Kube_Public" (lower-case letters, digits and "-", e.g. kube-system)'],
-      ['SYSTEM_NAMESPACES', 'kube-*', 'SYSTEM_NAMESPACES="kube-*": not namespace names: "kube-*" (lower-case letters, digits and "-", e.g. kube-system)'],
+      [
+        'API_SUPPORT_ADMINS',
+        'ci,bad name',
+        'API_SUPPORT_ADMINS="ci,bad name": not token names: "bad name" (the NAME part of API_TOKENS entries)',
+      ],
+      [
+        'SYSTEM_NAMESPACES',
+        'kube-system,Kube_Public',
+        'SYSTEM_NAMESPACES="kube-system,Kube_Public": not namespace names: "Kube_Public" (lower-case letters, digits and "-", e.g. kube-system)',
+      ],
+      [
+        'SYSTEM_NAMESPACES',
+        'kube-*',
+        'SYSTEM_NAMESPACES="kube-*": not namespace names: "kube-*" (lower-case letters, digits and "-", e.g. kube-system)',
+      ],
       [
         'INFRASTRUCTURE_NAMESPACES',
         'monitoring,Istio-*,cert_manager,-x,a/b',
@@ -542,12 +703,18 @@ describe('config: loadConfig(env)', () => {
 
     it('nothing set: plaintext, no address (the local dev server), namespace default', () => {
       const { temporal } = loadConfig({});
-      assert.deepEqual([temporal.address, temporal.namespace, temporal.security, temporal.connection.tls, temporal.connection.apiKey], [undefined, 'default', 'plaintext', undefined, undefined]);
+      assert.deepEqual(
+        [temporal.address, temporal.namespace, temporal.security, temporal.connection.tls, temporal.connection.apiKey],
+        [undefined, 'default', 'plaintext', undefined, undefined],
+      );
     });
 
     it('a profile gives address and namespace; the variables override it, as in the temporal CLI', () => {
       const fromFile = loadConfig({ TEMPORAL_CONFIG_FILE: toml }).temporal;
-      assert.deepEqual([fromFile.address, fromFile.namespace, fromFile.profileSource], ['temporal.internal:7233', 'devenv', `profile "default" of ${toml}`]);
+      assert.deepEqual(
+        [fromFile.address, fromFile.namespace, fromFile.profileSource],
+        ['temporal.internal:7233', 'devenv', `profile "default" of ${toml}`],
+      );
       const overridden = loadConfig({ TEMPORAL_CONFIG_FILE: toml, TEMPORAL_NAMESPACE: 'other' }).temporal;
       assert.deepEqual([overridden.address, overridden.namespace], ['temporal.internal:7233', 'other']);
       // The default place: $XDG_CONFIG_HOME/temporalio/temporal.toml.
@@ -569,7 +736,11 @@ describe('config: loadConfig(env)', () => {
 
     it('mTLS from a profile: certificate, key and CA read at start-up, the server name kept; the banner names the certificate', () => {
       const mtls = loadConfig({ TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'mtls' }).temporal;
-      const tls = mtls.connection.tls as { serverNameOverride?: string; serverRootCACertificate?: Uint8Array; clientCertPair?: { crt: Uint8Array; key: Uint8Array } };
+      const tls = mtls.connection.tls as {
+        serverNameOverride?: string;
+        serverRootCACertificate?: Uint8Array;
+        clientCertPair?: { crt: Uint8Array; key: Uint8Array };
+      };
       assert.equal(tls.serverNameOverride, 'temporal.internal');
       assert.deepEqual(Buffer.from(tls.serverRootCACertificate!), readFileSync(ca.caFile));
       assert.deepEqual(Buffer.from(tls.clientCertPair!.crt), readFileSync(client.certFile));
@@ -577,23 +748,74 @@ describe('config: loadConfig(env)', () => {
     });
 
     const refused: [string, NodeJS.ProcessEnv, RegExp][] = [
-      ['a config file that is not there', { TEMPORAL_CONFIG_FILE: '/nonexistent/temporal.toml' }, /^TEMPORAL_CONFIG_FILE="\/nonexistent\/temporal\.toml": no such file$/],
-      ['a profile the file does not have', { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'prod' }, /^TEMPORAL_PROFILE="prod": Profile 'prod' not found/],
-      ['a certificate without its key', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_CLIENT_CERT_PATH: client.certFile }, /^TEMPORAL_TLS_CLIENT_KEY_PATH or _DATA \(client_key_path in a profile\): a client certificate and its key go together/],
-      ['a key that is not the certificate\'s', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_CLIENT_CERT_PATH: client.certFile, TEMPORAL_TLS_CLIENT_KEY_PATH: other.keyFile }, /is not the key of the client certificate \(CN=devenv-config\)/],
-      ['a certificate file that cannot be read', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/nonexistent/ca.crt' }, /^TEMPORAL_TLS_SERVER_CA_CERT_PATH or _DATA .*: cannot read \/nonexistent\/ca\.crt: ENOENT/],
-      ['a CA file that is no certificate', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_SERVER_CA_CERT_PATH: toml }, /^TEMPORAL_TLS_SERVER_CA_CERT_PATH or _DATA .*: not a PEM certificate$/],
-      ['TLS settings without an address', { TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.caFile }, /^TEMPORAL_ADDRESS \(unset\): TLS and API key settings are for a Temporal cluster/],
-      ['an API key with TLS turned off', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_API_KEY: 'secret-key-0123456789', TEMPORAL_TLS: 'false' }, /^TEMPORAL_API_KEY: would be sent in clear/],
-      ['host verification turned off', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS: 'true', TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'true' }, /^TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: not supported/],
-      ['an address that is not host:port', { TEMPORAL_ADDRESS: 'https://temporal.internal' }, /^TEMPORAL_ADDRESS="https:\/\/temporal\.internal": must be host:port/],
-      ['an API key given as the wrong kind of value, without echoing it', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_API_KEY: 'secret-key-0123456789', TEMPORAL_TLS: 'off' }, /^TEMPORAL_TLS="off": must be true or false$/],
-      ['TEMPORAL_TLS neither true nor false', { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS: 'yes please' }, /^TEMPORAL_TLS="yes please": must be true or false$/],
+      [
+        'a config file that is not there',
+        { TEMPORAL_CONFIG_FILE: '/nonexistent/temporal.toml' },
+        /^TEMPORAL_CONFIG_FILE="\/nonexistent\/temporal\.toml": no such file$/,
+      ],
+      [
+        'a profile the file does not have',
+        { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'prod' },
+        /^TEMPORAL_PROFILE="prod": Profile 'prod' not found/,
+      ],
+      [
+        'a certificate without its key',
+        { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_CLIENT_CERT_PATH: client.certFile },
+        /^TEMPORAL_TLS_CLIENT_KEY_PATH or _DATA \(client_key_path in a profile\): a client certificate and its key go together/,
+      ],
+      [
+        "a key that is not the certificate's",
+        { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_CLIENT_CERT_PATH: client.certFile, TEMPORAL_TLS_CLIENT_KEY_PATH: other.keyFile },
+        /is not the key of the client certificate \(CN=devenv-config\)/,
+      ],
+      [
+        'a certificate file that cannot be read',
+        { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/nonexistent/ca.crt' },
+        /^TEMPORAL_TLS_SERVER_CA_CERT_PATH or _DATA .*: cannot read \/nonexistent\/ca\.crt: ENOENT/,
+      ],
+      [
+        'a CA file that is no certificate',
+        { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS_SERVER_CA_CERT_PATH: toml },
+        /^TEMPORAL_TLS_SERVER_CA_CERT_PATH or _DATA .*: not a PEM certificate$/,
+      ],
+      [
+        'TLS settings without an address',
+        { TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.caFile },
+        /^TEMPORAL_ADDRESS \(unset\): TLS and API key settings are for a Temporal cluster/,
+      ],
+      [
+        'an API key with TLS turned off',
+        { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_API_KEY: 'secret-key-0123456789', TEMPORAL_TLS: 'false' },
+        /^TEMPORAL_API_KEY: would be sent in clear/,
+      ],
+      [
+        'host verification turned off',
+        { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS: 'true', TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'true' },
+        /^TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: not supported/,
+      ],
+      [
+        'an address that is not host:port',
+        { TEMPORAL_ADDRESS: 'https://temporal.internal' },
+        /^TEMPORAL_ADDRESS="https:\/\/temporal\.internal": must be host:port/,
+      ],
+      [
+        'an API key given as the wrong kind of value, without echoing it',
+        { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_API_KEY: 'secret-key-0123456789', TEMPORAL_TLS: 'off' },
+        /^TEMPORAL_TLS="off": must be true or false$/,
+      ],
+      [
+        'TEMPORAL_TLS neither true nor false',
+        { TEMPORAL_ADDRESS: 't:7233', TEMPORAL_TLS: 'yes please' },
+        /^TEMPORAL_TLS="yes please": must be true or false$/,
+      ],
     ];
     for (const [what, env, expected] of refused) {
       it(`refuses ${what}, naming the setting, without showing a secret`, () => {
         const error = configError(env);
-        assert.ok(error.problems.some((p) => expected.test(p)), error.problems.join('\n'));
+        assert.ok(
+          error.problems.some((p) => expected.test(p)),
+          error.problems.join('\n'),
+        );
         assert.doesNotMatch(error.message, /secret-key|PRIVATE KEY/);
       });
     }

@@ -29,16 +29,28 @@ describe('stop, start and status with real controllers (kube-controller-manager,
 
   const activities = () => createKubernetesActivities({ kubeConfig: cluster.kubeConfig, dryRun: false, logger });
   const namespaceStatus = (ns: string) => createNamespaceStatusReader(cluster.kubeConfig)(ns);
-  const template = (app: string) => ({ metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] } });
+  const template = (app: string) => ({
+    metadata: { labels: { app } },
+    spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+  });
 
   async function environment(): Promise<string> {
     const ns = `cp-env-${++counter}`;
     await core.createNamespace({ body: { metadata: { name: ns } } });
-    await apps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name: 'api' }, spec: { replicas: 3, selector: { matchLabels: { app: 'api' } }, template: template('api') } } });
-    await apps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name: 'web' }, spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: template('web') } } });
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: { metadata: { name: 'api' }, spec: { replicas: 3, selector: { matchLabels: { app: 'api' } }, template: template('api') } },
+    });
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: { metadata: { name: 'web' }, spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: template('web') } },
+    });
     await apps.createNamespacedStatefulSet({
       namespace: ns,
-      body: { metadata: { name: 'db' }, spec: { replicas: 2, serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: template('db') } },
+      body: {
+        metadata: { name: 'db' },
+        spec: { replicas: 2, serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: template('db') },
+      },
     });
     return ns;
   }
@@ -56,10 +68,14 @@ describe('stop, start and status with real controllers (kube-controller-manager,
   it('a new environment has Ready Pods on the simulated nodes, and status says running with every replica ready', async function () {
     const ns = await environment();
     await eventually('6 Ready pods', async () => ((await pods(ns)).ready === 6 ? true : undefined), 60_000);
-    const status = await eventually('status to say running', async () => {
-      const s = await namespaceStatus(ns);
-      return s.phase === 'running' ? s : undefined;
-    }, 30_000);
+    const status = await eventually(
+      'status to say running',
+      async () => {
+        const s = await namespaceStatus(ns);
+        return s.phase === 'running' ? s : undefined;
+      },
+      30_000,
+    );
     assert.deepEqual(
       status.workloads.map((w) => [w.kind, w.name, w.desired, w.ready]).sort(),
       [
@@ -69,7 +85,10 @@ describe('stop, start and status with real controllers (kube-controller-manager,
       ].sort(),
     );
     const nodes = new Set((await core.listNamespacedPod({ namespace: ns })).items.map((pod) => pod.spec?.nodeName));
-    assert.ok([...nodes].every((node) => node?.startsWith('kwok-node-')), 'scheduled onto the fake nodes');
+    assert.ok(
+      [...nodes].every((node) => node?.startsWith('kwok-node-')),
+      'scheduled onto the fake nodes',
+    );
   });
 
   it('stop leaves no Pod behind and status says stopped; start brings every Pod back Ready at the saved counts', async function () {
@@ -78,16 +97,24 @@ describe('stop, start and status with real controllers (kube-controller-manager,
 
     const stopped = await activities().stopNamespace(ns);
     assert.equal(stopped.changed.length, 3);
-    await eventually('every pod gone', async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined), 60_000);
+    await eventually(
+      'every pod gone',
+      async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined),
+      60_000,
+    );
     assert.equal((await namespaceStatus(ns)).phase, 'stopped');
 
     await activities().startNamespace(ns);
     assert.equal((await namespaceStatus(ns)).phase === 'running', false, 'just after start the pods are not Ready yet');
     await eventually('6 Ready pods again', async () => ((await pods(ns)).ready === 6 ? true : undefined), 60_000);
-    const status = await eventually('status to say running', async () => {
-      const s = await namespaceStatus(ns);
-      return s.phase === 'running' ? s : undefined;
-    }, 30_000);
+    const status = await eventually(
+      'status to say running',
+      async () => {
+        const s = await namespaceStatus(ns);
+        return s.phase === 'running' ? s : undefined;
+      },
+      30_000,
+    );
     assert.deepEqual(status.workloads.map((w) => `${w.name}:${w.ready}/${w.desired}`).sort(), ['api:3/3', 'db:2/2', 'web:1/1']);
   });
 
@@ -98,7 +125,12 @@ describe('stop, start and status with real controllers (kube-controller-manager,
       namespace: ns,
       body: {
         metadata: { name: 'tick' },
-        spec: { schedule: '* * * * *', jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'registry.example/tick:1' }] } } } } },
+        spec: {
+          schedule: '* * * * *',
+          jobTemplate: {
+            spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'registry.example/tick:1' }] } } },
+          },
+        },
       },
     });
     await activities().stopNamespace(ns);
@@ -107,6 +139,10 @@ describe('stop, start and status with real controllers (kube-controller-manager,
     await new Promise((resolve) => setTimeout(resolve, 60_000 - (Date.now() % 60_000) + 12_000));
     assert.equal((await batch.listNamespacedJob({ namespace: ns })).items.length, 0, 'no Job while suspended');
     await activities().startNamespace(ns);
-    await eventually('a Job from the resumed CronJob', async () => ((await batch.listNamespacedJob({ namespace: ns })).items.length > 0 ? true : undefined), 90_000);
+    await eventually(
+      'a Job from the resumed CronJob',
+      async () => ((await batch.listNamespacedJob({ namespace: ns })).items.length > 0 ? true : undefined),
+      90_000,
+    );
   });
 });

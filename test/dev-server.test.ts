@@ -84,7 +84,9 @@ describe('on the Temporal dev server', function () {
     try {
       await assert.rejects(
         startDevServer({ port: otherPort, uiPort: 1, dbFile: '/nonexistent/unused.db', namespace: 'default' }),
-        (err: Error) => err instanceof ConfigError && err.problems[0]!.startsWith(`TEMPORAL_DEV_PORT=${otherPort}: in use by something that does not answer as Temporal`),
+        (err: Error) =>
+          err instanceof ConfigError &&
+          err.problems[0]!.startsWith(`TEMPORAL_DEV_PORT=${otherPort}: in use by something that does not answer as Temporal`),
       );
     } finally {
       other.close();
@@ -92,8 +94,16 @@ describe('on the Temporal dev server', function () {
   });
 
   it('creates the morning-reset Schedule once, on working days at the reset time in the configured zone, and updates it in place', async function () {
-    await env.client.schedule.getHandle(MORNING_RESET_SCHEDULE_ID).delete().catch(() => undefined);
-    const settings: MorningResetSettings = { resetTime: '09:00', timeZone: 'Europe/Berlin', workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'], taskQueue };
+    await env.client.schedule
+      .getHandle(MORNING_RESET_SCHEDULE_ID)
+      .delete()
+      .catch(() => undefined);
+    const settings: MorningResetSettings = {
+      resetTime: '09:00',
+      timeZone: 'Europe/Berlin',
+      workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'],
+      taskQueue,
+    };
 
     assert.equal(await ensureMorningResetSchedule(env.client, settings), 'created');
     assert.equal(await ensureMorningResetSchedule(env.client, settings), 'updated', 'a second start-up must not fail or duplicate it');
@@ -105,7 +115,12 @@ describe('on the Temporal dev server', function () {
       assert.ok(local.weekday <= 5, `runs on a weekend: ${local.toISO()}`);
     }
 
-    await ensureMorningResetSchedule(env.client, { ...settings, resetTime: '07:30', timeZone: 'America/New_York', workingDays: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu'] });
+    await ensureMorningResetSchedule(env.client, {
+      ...settings,
+      resetTime: '07:30',
+      timeZone: 'America/New_York',
+      workingDays: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu'],
+    });
     const moved = (await env.client.schedule.getHandle(MORNING_RESET_SCHEDULE_ID).describe()).info.nextActionTimes;
     for (const at of moved) {
       const local = DateTime.fromJSDate(at, { zone: 'America/New_York' });
@@ -121,7 +136,10 @@ describe('on the Temporal dev server', function () {
       for (const { handle } of environments) {
         await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 60 }] });
       }
-      await env.client.schedule.getHandle(MORNING_RESET_SCHEDULE_ID).delete().catch(() => undefined);
+      await env.client.schedule
+        .getHandle(MORNING_RESET_SCHEDULE_ID)
+        .delete()
+        .catch(() => undefined);
       await ensureMorningResetSchedule(env.client, { resetTime: '09:00', timeZone: 'UTC', workingDays: ['Mon'], taskQueue });
       // Both must be visible as running before the reset lists them.
       await eventually('environments visible as running', async () => {
@@ -157,7 +175,9 @@ describe('on the Temporal dev server', function () {
       await eventually('EnvPhase="running"', async () =>
         (await listIds(`EnvNamespace="${namespace}" AND EnvPhase="running" AND EnvEnabled=true`)).length === 1 ? true : undefined,
       );
-      const before = await listIds(`EnvNamespace="${namespace}" AND EnvNextShutdown <= "${new Date(shutdownAt.getTime() + 1000).toISOString()}"`);
+      const before = await listIds(
+        `EnvNamespace="${namespace}" AND EnvNextShutdown <= "${new Date(shutdownAt.getTime() + 1000).toISOString()}"`,
+      );
       assert.deepEqual(before, [handle.workflowId]);
 
       await handle.executeUpdate(stopUpdate, { args: [{ by: 'U2' }] });

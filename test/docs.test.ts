@@ -20,7 +20,12 @@ import { devServerEnv } from './support/temporal';
 
 const ROOT = path.join(__dirname, '..');
 const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
-const DOCS = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync(path.join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces to hyphens. */
 const anchorOf = (heading: string): string =>
@@ -58,7 +63,8 @@ describe('the docs state what the code does', function () {
         const resolved = where ? path.normalize(path.join(path.dirname(file), where)) : file;
         if (resolved.startsWith('..') || path.isAbsolute(resolved)) broken.push(`${file}: ${target} is outside the repository`);
         else if (!existsSync(path.join(ROOT, resolved))) broken.push(`${file}: ${target} does not exist`);
-        else if (anchor && resolved.endsWith('.md') && !anchorsIn(read(resolved)).has(anchor)) broken.push(`${file}: ${target} names no heading of ${resolved}`);
+        else if (anchor && resolved.endsWith('.md') && !anchorsIn(read(resolved)).has(anchor))
+          broken.push(`${file}: ${target} names no heading of ${resolved}`);
       }
     }
     assert.deepEqual(broken, []);
@@ -66,7 +72,10 @@ describe('the docs state what the code does', function () {
 
   it("the README's configuration table names every setting src/config.ts reads", function () {
     const source = read('src/config.ts');
-    const schema = source.slice(source.indexOf('const fields = z.object({'), source.indexOf('\n});', source.indexOf('const fields = z.object({')));
+    const schema = source.slice(
+      source.indexOf('const fields = z.object({'),
+      source.indexOf('\n});', source.indexOf('const fields = z.object({')),
+    );
     const settings = [...schema.matchAll(/^ {2}([A-Z][A-Z0-9_]+):/gm)].map((m) => m[1]!);
     assert.ok(settings.length > 50, `found ${settings.length} settings in src/config.ts`);
     const table = section(read('README.md'), 'Configuration');
@@ -76,7 +85,10 @@ describe('the docs state what the code does', function () {
       return brace ? brace[1]!.split(',').flatMap((part) => expand(name.replace(brace[0], part))) : [name];
     };
     const documented = new Set([...table.matchAll(/`([A-Z][A-Z0-9_{},]+)`/g)].flatMap((m) => expand(m[1]!)));
-    assert.deepEqual(settings.filter((name) => !documented.has(name)), []);
+    assert.deepEqual(
+      settings.filter((name) => !documented.has(name)),
+      [],
+    );
   });
 
   it('the commands the README gives are the ones package.json and CI run', function () {
@@ -103,7 +115,10 @@ describe('the docs state what the code does', function () {
 
   it('a zero or negative prolongation is refused by the parser, as README.md and docs/slack.md say', function () {
     for (const text of ['prolongate dev1 for 0m', 'prolongate dev1 for -3h']) assert.equal(parseCommand(text).ok, false, text);
-    assert.match(section(read('README.md'), 'How an environment behaves'), /A zero or negative duration never gets this far: the command parser refuses it \(REST `422`, CLI exit 2/);
+    assert.match(
+      section(read('README.md'), 'How an environment behaves'),
+      /A zero or negative duration never gets this far: the command parser refuses it \(REST `422`, CLI exit 2/,
+    );
     assert.match(read('docs/slack.md'), /A zero or negative prolongation \(`for 0m`, `for -3h`\) is refused by the command parser/);
   });
 });
@@ -117,7 +132,13 @@ describe('/docs in a real headless Chromium', function () {
   before(async function () {
     const env = await devServerEnv();
     const metrics = createMetrics();
-    const rest = createRestRouter({ environments: createEnvironmentsClient(env.client), tokens: [], logger: createLogger('silent'), metrics, supportSizes: ['M'] });
+    const rest = createRestRouter({
+      environments: createEnvironmentsClient(env.client),
+      tokens: [],
+      logger: createLogger('silent'),
+      metrics,
+      supportSizes: ['M'],
+    });
     const app = createApi({ client: env.client, logger: createLogger('silent'), metrics, routers: [rest] });
     server = await new Promise((resolve) => {
       const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
@@ -142,7 +163,12 @@ describe('/docs in a real headless Chromium', function () {
     await page.waitForSelector('.opblock', { timeout: 30_000 });
     assert.match(await page.locator('.title').first().innerText(), /devenv-scheduler/);
     const operations = (await page.locator('.opblock-summary-path').allInnerTexts()).map((text) => text.replace(/\u200b/g, '').trim());
-    for (const path of ['/api/v1/environments', '/api/v1/environments/{namespace}', '/api/v1/environments/{namespace}/prolongate', '/api/v1/support-pods/{name}']) {
+    for (const path of [
+      '/api/v1/environments',
+      '/api/v1/environments/{namespace}',
+      '/api/v1/environments/{namespace}/prolongate',
+      '/api/v1/support-pods/{name}',
+    ]) {
       assert.ok(operations.includes(path), `${path} not shown; shown: ${operations.join(', ')}`);
     }
     assert.equal(await page.locator('.opblock').count(), 9);

@@ -91,7 +91,12 @@ describe('durability (time-skipping server)', function () {
       await once(first, 'exit');
 
       const recorded = recordingActivities(() => env.currentTimeMs());
-      const second = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recorded });
+      const second = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        activities: recorded,
+      });
       await second.runUntil(async () => {
         await env.sleep(shutdownAt + 5 * MINUTE - (await env.currentTimeMs()));
         const status = await handle.query(statusQuery);

@@ -73,8 +73,14 @@ describe('enrolment rules (pure)', () => {
 
     it('says why, in the words the dry run prints', () => {
       assert.equal(standing('dev1', undefined).reason, 'unlabelled: label scheduler=enabled to enrol');
-      assert.equal(standing('team-ingress', undefined).reason, 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "*ingress*"): label scheduler=enabled to enrol');
-      assert.equal(standing('dev1', { scheduler: 'on' }).reason, 'label scheduler="on" is neither "enabled" nor "disabled": not scheduled (label scheduler=enabled or disabled to enrol)');
+      assert.equal(
+        standing('team-ingress', undefined).reason,
+        'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "*ingress*"): label scheduler=enabled to enrol',
+      );
+      assert.equal(
+        standing('dev1', { scheduler: 'on' }).reason,
+        'label scheduler="on" is neither "enabled" nor "disabled": not scheduled (label scheduler=enabled or disabled to enrol)',
+      );
       assert.match(standing('kube-system', undefined).reason, /^system namespace/);
     });
   });
@@ -99,10 +105,18 @@ describe('enrolment rules (pure)', () => {
   describe('the label patch for a namespace being created', () => {
     const standing = createStanding(RULES);
     it('adds the labels object when there is none, the label otherwise', () => {
-      assert.deepEqual(labelPatch(standing('dev1', undefined), { labels: undefined }), [{ op: 'add', path: '/metadata/labels', value: { scheduler: 'enabled' } }]);
-      assert.deepEqual(labelPatch(standing('dev1', {}), { labels: {} }), [{ op: 'add', path: '/metadata/labels/scheduler', value: 'enabled' }]);
-      assert.deepEqual(labelPatch(standing('dev1', { team: 'a' }), { labels: { team: 'a' } }), [{ op: 'add', path: '/metadata/labels/scheduler', value: 'enabled' }]);
-      assert.deepEqual(labelPatch(standing('dev1', undefined), undefined), [{ op: 'add', path: '/metadata', value: { labels: { scheduler: 'enabled' } } }]);
+      assert.deepEqual(labelPatch(standing('dev1', undefined), { labels: undefined }), [
+        { op: 'add', path: '/metadata/labels', value: { scheduler: 'enabled' } },
+      ]);
+      assert.deepEqual(labelPatch(standing('dev1', {}), { labels: {} }), [
+        { op: 'add', path: '/metadata/labels/scheduler', value: 'enabled' },
+      ]);
+      assert.deepEqual(labelPatch(standing('dev1', { team: 'a' }), { labels: { team: 'a' } }), [
+        { op: 'add', path: '/metadata/labels/scheduler', value: 'enabled' },
+      ]);
+      assert.deepEqual(labelPatch(standing('dev1', undefined), undefined), [
+        { op: 'add', path: '/metadata', value: { labels: { scheduler: 'enabled' } } },
+      ]);
     });
     it('leaves labelled, infrastructure and system namespaces as they are', () => {
       for (const [name, labels] of [
@@ -122,7 +136,13 @@ describe('enrolment rules (pure)', () => {
   });
 
   describe('the reconciler plan', () => {
-    const ns = (name: string, labels?: Record<string, string>, more: Partial<NamespaceSnapshot> = {}): NamespaceSnapshot => ({ name, labels, annotations: {}, terminating: false, ...more });
+    const ns = (name: string, labels?: Record<string, string>, more: Partial<NamespaceSnapshot> = {}): NamespaceSnapshot => ({
+      name,
+      labels,
+      annotations: {},
+      terminating: false,
+      ...more,
+    });
     const env = (namespace: string, more: Partial<RunningEnvironment> = {}): RunningEnvironment => ({
       namespace,
       enabled: true,
@@ -133,7 +153,15 @@ describe('enrolment rules (pure)', () => {
       ...more,
     });
     const plan = (input: Partial<PlanInput>) =>
-      planReconcile({ namespaces: [], environments: [], snapshotAt: SNAPSHOT_AT, rules: RULES, defaults: POLICY, dispatchAheadMs: 10_000, ...input }).map((d) => ({
+      planReconcile({
+        namespaces: [],
+        environments: [],
+        snapshotAt: SNAPSHOT_AT,
+        rules: RULES,
+        defaults: POLICY,
+        dispatchAheadMs: 10_000,
+        ...input,
+      }).map((d) => ({
         namespace: d.namespace,
         action: d.action,
         ...(d.action === 'retire' ? { retire: d.retire, runId: d.runId } : {}),
@@ -158,11 +186,24 @@ describe('enrolment rules (pure)', () => {
         [
           { namespace: 'argocd', action: 'enrol', reason: 'label scheduler=enabled' },
           { namespace: 'gone-soon', action: 'leave-alone', reason: 'namespace is being deleted' },
-          { namespace: 'kube-system', action: 'leave-alone', reason: "system namespace (SYSTEM_NAMESPACES, the service's own or the support namespace): never enrolled" },
-          { namespace: 'monitoring', action: 'leave-alone', reason: 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "monitoring"): label scheduler=enabled to enrol' },
+          {
+            namespace: 'kube-system',
+            action: 'leave-alone',
+            reason: "system namespace (SYSTEM_NAMESPACES, the service's own or the support namespace): never enrolled",
+          },
+          {
+            namespace: 'monitoring',
+            action: 'leave-alone',
+            reason: 'infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry "monitoring"): label scheduler=enabled to enrol',
+          },
           { namespace: 'team-a', action: 'leave-alone', reason: 'unlabelled: label scheduler=enabled to enrol' },
           { namespace: 'team-b', action: 'enrol', reason: 'label scheduler=enabled' },
-          { namespace: 'team-c', action: 'leave-alone', reason: 'label scheduler="yes" is neither "enabled" nor "disabled": not scheduled (label scheduler=enabled or disabled to enrol)' },
+          {
+            namespace: 'team-c',
+            action: 'leave-alone',
+            reason:
+              'label scheduler="yes" is neither "enabled" nor "disabled": not scheduled (label scheduler=enabled or disabled to enrol)',
+          },
           { namespace: 'team-p', action: 'enrol', reason: 'label scheduler=disabled: enrolled, never stopped by the scheduler' },
         ],
       );
@@ -170,7 +211,13 @@ describe('enrolment rules (pure)', () => {
 
     it('enrols with the policy the annotations ask for, and the scheduler the label asks for', () => {
       const [decision] = planReconcile({
-        namespaces: [ns('dev1', { scheduler: 'disabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '20:30', 'devenv-scheduler/time-zone': 'Mars/Base' } })],
+        namespaces: [
+          ns(
+            'dev1',
+            { scheduler: 'disabled' },
+            { annotations: { 'devenv-scheduler/shutdown-time': '20:30', 'devenv-scheduler/time-zone': 'Mars/Base' } },
+          ),
+        ],
         environments: [],
         snapshotAt: SNAPSHOT_AT,
         rules: RULES,
@@ -184,7 +231,13 @@ describe('enrolment rules (pure)', () => {
     it('retires as unmanaged what is still there but no longer to be scheduled, as namespace-deleted what is gone or terminating, each by the run it saw', () => {
       assert.deepEqual(
         plan({
-          namespaces: [ns('unlabelled'), ns('odd', { scheduler: 'maybe' }), ns('monitoring'), ns('kube-system', { scheduler: 'enabled' }), ns('terminating', { scheduler: 'enabled' }, { terminating: true })],
+          namespaces: [
+            ns('unlabelled'),
+            ns('odd', { scheduler: 'maybe' }),
+            ns('monitoring'),
+            ns('kube-system', { scheduler: 'enabled' }),
+            ns('terminating', { scheduler: 'enabled' }, { terminating: true }),
+          ],
           environments: [env('unlabelled'), env('odd'), env('monitoring'), env('kube-system'), env('terminating'), env('gone')],
         }).map(({ namespace, action, retire, runId }) => ({ namespace, action, retire, runId })),
         [
@@ -205,7 +258,11 @@ describe('enrolment rules (pure)', () => {
     it('never retires a run that started after the namespace list was begun: it may be the environment of a namespace created since', () => {
       const lateRun = env('recreated', { startedAt: new Date(SNAPSHOT_AT.getTime() + 1).toISOString() });
       assert.deepEqual(plan({ namespaces: [], environments: [lateRun] }), [
-        { namespace: 'recreated', action: 'leave-alone', reason: 'its environment started after the namespaces were listed: left for the next reconcile' },
+        {
+          namespace: 'recreated',
+          action: 'leave-alone',
+          reason: 'its environment started after the namespaces were listed: left for the next reconcile',
+        },
       ]);
       const atTheInstant = env('recreated', { startedAt: SNAPSHOT_AT.toISOString() });
       assert.equal(plan({ environments: [atTheInstant] })[0]!.action, 'leave-alone');
@@ -251,50 +308,100 @@ describe('enrolment rules (pure)', () => {
 
     it('decides once for each namespace and each environment', () => {
       const decisions = plan({ namespaces: [ns('a', { scheduler: 'enabled' }), ns('b')], environments: [env('a'), env('c')] });
-      assert.deepEqual(decisions.map((d) => d.namespace), ['a', 'b', 'c']);
+      assert.deepEqual(
+        decisions.map((d) => d.namespace),
+        ['a', 'b', 'c'],
+      );
     });
   });
 
   describe("the admission webhook's plan for one namespace, from what is stored", () => {
-    const stored = (labels?: Record<string, string>, more: Partial<NamespaceSnapshot> = {}): NamespaceSnapshot => ({ name: 'dev1', labels, annotations: {}, terminating: false, ...more });
-    const running = (more: Partial<RunningEnvironment> = {}): RunningEnvironment => ({ namespace: 'dev1', enabled: true, runId: 'run-1', startedAt: BEFORE, policy: POLICY, dispatchAheadMs: 10_000, ...more });
+    const stored = (labels?: Record<string, string>, more: Partial<NamespaceSnapshot> = {}): NamespaceSnapshot => ({
+      name: 'dev1',
+      labels,
+      annotations: {},
+      terminating: false,
+      ...more,
+    });
+    const running = (more: Partial<RunningEnvironment> = {}): RunningEnvironment => ({
+      namespace: 'dev1',
+      enabled: true,
+      runId: 'run-1',
+      startedAt: BEFORE,
+      policy: POLICY,
+      dispatchAheadMs: 10_000,
+      ...more,
+    });
     const plan = (namespace: NamespaceSnapshot | undefined, environment: RunningEnvironment | undefined) => {
-      const d = planNamespace({ name: 'dev1', namespace, environment, snapshotAt: SNAPSHOT_AT, rules: RULES, defaults: POLICY, dispatchAheadMs: 10_000 });
+      const d = planNamespace({
+        name: 'dev1',
+        namespace,
+        environment,
+        snapshotAt: SNAPSHOT_AT,
+        rules: RULES,
+        defaults: POLICY,
+        dispatchAheadMs: 10_000,
+      });
       return {
         action: d.action,
         ...(d.action === 'retire' ? { retire: d.retire, runId: d.runId } : {}),
         ...(d.action === 'enable' || d.action === 'disable' ? { enabled: d.enabled, replan: d.replan } : {}),
-        ...(d.action === 'enrol' || d.action === 'replan' || d.action === 'enable' || d.action === 'disable' ? { shutdownTime: d.policy.shutdownTime } : {}),
+        ...(d.action === 'enrol' || d.action === 'replan' || d.action === 'enable' || d.action === 'disable'
+          ? { shutdownTime: d.policy.shutdownTime }
+          : {}),
       };
     };
     const late = new Date(SNAPSHOT_AT.getTime() + 1).toISOString();
 
     it('decides as the reconciler does, from the stored namespace and the running environment', () => {
       assert.deepEqual(plan(stored({ scheduler: 'enabled' }), undefined), { action: 'enrol', shutdownTime: '19:00' });
-      assert.deepEqual(plan(stored({ scheduler: 'enabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '20:30' } }), undefined), { action: 'enrol', shutdownTime: '20:30' });
+      assert.deepEqual(plan(stored({ scheduler: 'enabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '20:30' } }), undefined), {
+        action: 'enrol',
+        shutdownTime: '20:30',
+      });
       assert.deepEqual(plan(stored({ scheduler: 'enabled' }), running()), { action: 'unchanged' });
-      assert.deepEqual(plan(stored({ scheduler: 'disabled' }), running()), { action: 'disable', enabled: false, replan: false, shutdownTime: '19:00' });
-      assert.deepEqual(plan(stored({ scheduler: 'enabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '21:15' } }), running()), { action: 'replan', shutdownTime: '21:15' });
+      assert.deepEqual(plan(stored({ scheduler: 'disabled' }), running()), {
+        action: 'disable',
+        enabled: false,
+        replan: false,
+        shutdownTime: '19:00',
+      });
+      assert.deepEqual(plan(stored({ scheduler: 'enabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '21:15' } }), running()), {
+        action: 'replan',
+        shutdownTime: '21:15',
+      });
       assert.deepEqual(plan(stored(), running()), { action: 'retire', retire: 'unmanaged', runId: 'run-1' });
       assert.deepEqual(plan(stored(), undefined), { action: 'leave-alone' });
     });
 
     it('retires the run it saw, as namespace-deleted, once the namespace is gone or terminating, and a run started since not at all', () => {
       assert.deepEqual(plan(undefined, running()), { action: 'retire', retire: 'namespace-deleted', runId: 'run-1' });
-      assert.deepEqual(plan(stored({ scheduler: 'enabled' }, { terminating: true }), running()), { action: 'retire', retire: 'namespace-deleted', runId: 'run-1' });
+      assert.deepEqual(plan(stored({ scheduler: 'enabled' }, { terminating: true }), running()), {
+        action: 'retire',
+        retire: 'namespace-deleted',
+        runId: 'run-1',
+      });
       assert.deepEqual(plan(undefined, running({ startedAt: late })), { action: 'leave-alone' });
       assert.deepEqual(plan(undefined, undefined), { action: 'leave-alone' });
     });
 
     it('tells an environment that has recorded nothing yet both its switch and its policy, as the namespace asks for them', () => {
       const unrecorded = running({ policy: null, dispatchAheadMs: null });
-      assert.deepEqual(plan(stored({ scheduler: 'enabled' }), unrecorded), { action: 'enable', enabled: true, replan: true, shutdownTime: '19:00' });
-      assert.deepEqual(plan(stored({ scheduler: 'disabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '18:00' } }), unrecorded), {
-        action: 'disable',
-        enabled: false,
+      assert.deepEqual(plan(stored({ scheduler: 'enabled' }), unrecorded), {
+        action: 'enable',
+        enabled: true,
         replan: true,
-        shutdownTime: '18:00',
+        shutdownTime: '19:00',
       });
+      assert.deepEqual(
+        plan(stored({ scheduler: 'disabled' }, { annotations: { 'devenv-scheduler/shutdown-time': '18:00' } }), unrecorded),
+        {
+          action: 'disable',
+          enabled: false,
+          replan: true,
+          shutdownTime: '18:00',
+        },
+      );
       // Retiring does not depend on what it recorded.
       assert.deepEqual(plan(stored(), unrecorded), { action: 'retire', retire: 'unmanaged', runId: 'run-1' });
       assert.deepEqual(plan(undefined, unrecorded), { action: 'retire', retire: 'namespace-deleted', runId: 'run-1' });

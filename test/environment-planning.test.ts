@@ -56,7 +56,12 @@ const stopped = (overrides: Partial<EnvironmentState> = {}): EnvironmentState =>
 
 /** The parts of a state a person reads in `status`. */
 function plan(state: EnvironmentState) {
-  return { phase: phaseOf(state), shutdownAt: state.shutdownAt, prolongedMinutes: state.prolongedMinutes, warningsSent: state.warningsSent };
+  return {
+    phase: phaseOf(state),
+    shutdownAt: state.shutdownAt,
+    prolongedMinutes: state.prolongedMinutes,
+    warningsSent: state.warningsSent,
+  };
 }
 
 function describeEvent(event: TimedEvent | null): string | null {
@@ -69,7 +74,11 @@ const timing = { dispatchAheadMs: 0, recheckInFlight: false };
 describe('environment planning', () => {
   describe('enrolled', () => {
     const cases: { name: string; now: string; enabled?: boolean; expected: ReturnType<typeof plan> }[] = [
-      { name: 'in the morning: today at 19:00', now: '2026-01-15T10:00:00Z', expected: { phase: 'running', shutdownAt: '2026-01-15T19:00:00.000Z', prolongedMinutes: 0, warningsSent: [] } },
+      {
+        name: 'in the morning: today at 19:00',
+        now: '2026-01-15T10:00:00Z',
+        expected: { phase: 'running', shutdownAt: '2026-01-15T19:00:00.000Z', prolongedMinutes: 0, warningsSent: [] },
+      },
       {
         name: 'ten minutes before 19:00: the 60 and 30 minute warnings are past and skipped, the 15 minute one fires now',
         now: '2026-01-15T18:50:00Z',
@@ -80,9 +89,22 @@ describe('environment planning', () => {
         now: '2026-01-15T18:20:00Z',
         expected: { phase: 'running', shutdownAt: '2026-01-15T19:00:00.000Z', prolongedMinutes: 0, warningsSent: [60] },
       },
-      { name: 'after hours: the after-hours window', now: '2026-01-15T20:00:00Z', expected: { phase: 'running', shutdownAt: '2026-01-15T22:00:00.000Z', prolongedMinutes: 0, warningsSent: [] } },
-      { name: 'on a Saturday: the after-hours window', now: '2026-01-17T10:00:00Z', expected: { phase: 'running', shutdownAt: '2026-01-17T12:00:00.000Z', prolongedMinutes: 0, warningsSent: [] } },
-      { name: 'scheduler disabled: no shutdown', now: '2026-01-15T10:00:00Z', enabled: false, expected: { phase: 'disabled', shutdownAt: null, prolongedMinutes: 0, warningsSent: [] } },
+      {
+        name: 'after hours: the after-hours window',
+        now: '2026-01-15T20:00:00Z',
+        expected: { phase: 'running', shutdownAt: '2026-01-15T22:00:00.000Z', prolongedMinutes: 0, warningsSent: [] },
+      },
+      {
+        name: 'on a Saturday: the after-hours window',
+        now: '2026-01-17T10:00:00Z',
+        expected: { phase: 'running', shutdownAt: '2026-01-17T12:00:00.000Z', prolongedMinutes: 0, warningsSent: [] },
+      },
+      {
+        name: 'scheduler disabled: no shutdown',
+        now: '2026-01-15T10:00:00Z',
+        enabled: false,
+        expected: { phase: 'disabled', shutdownAt: null, prolongedMinutes: 0, warningsSent: [] },
+      },
     ];
     for (const c of cases) {
       it(c.name, () => {
@@ -94,7 +116,13 @@ describe('environment planning', () => {
   });
 
   describe('prolongationRefusal', () => {
-    const cases: { name: string; state: EnvironmentState; minutes: number; policy?: Partial<EnvironmentPolicy>; expected: string | null }[] = [
+    const cases: {
+      name: string;
+      state: EnvironmentState;
+      minutes: number;
+      policy?: Partial<EnvironmentPolicy>;
+      expected: string | null;
+    }[] = [
       { name: 'within the limit', state: running(), minutes: 60, expected: null },
       { name: 'exactly what is left', state: running({ prolongedMinutes: 180 }), minutes: 60, expected: null },
       {
@@ -111,12 +139,42 @@ describe('environment planning', () => {
         expected: "15m is over the limit: today's shutdown can be pushed at most 2h in all, 0m of which is left",
       },
       { name: 'zero minutes', state: running(), minutes: 0, expected: 'a prolongation must be a positive number of whole minutes, not 0' },
-      { name: 'negative minutes', state: running(), minutes: -30, expected: 'a prolongation must be a positive number of whole minutes, not -30' },
-      { name: 'a fraction of a minute', state: running(), minutes: 1.5, expected: 'a prolongation must be a positive number of whole minutes, not 1.5' },
-      { name: 'scheduler disabled', state: running({ enabled: false, shutdownAt: null }), minutes: 30, expected: 'dev1 has the scheduler disabled: there is no shutdown to move' },
-      { name: 'stopped', state: stopped(), minutes: 30, expected: 'dev1 is stopped: only a running environment can be prolongated; start it first' },
-      { name: 'stopping (its stop already handed to a worker)', state: running({ workloads: 'stopping' }), minutes: 30, expected: 'dev1 is stopping: only a running environment can be prolongated; start it first' },
-      { name: 'starting', state: stopped({ workloads: 'starting' }), minutes: 30, expected: 'dev1 is starting: only a running environment can be prolongated; start it first' },
+      {
+        name: 'negative minutes',
+        state: running(),
+        minutes: -30,
+        expected: 'a prolongation must be a positive number of whole minutes, not -30',
+      },
+      {
+        name: 'a fraction of a minute',
+        state: running(),
+        minutes: 1.5,
+        expected: 'a prolongation must be a positive number of whole minutes, not 1.5',
+      },
+      {
+        name: 'scheduler disabled',
+        state: running({ enabled: false, shutdownAt: null }),
+        minutes: 30,
+        expected: 'dev1 has the scheduler disabled: there is no shutdown to move',
+      },
+      {
+        name: 'stopped',
+        state: stopped(),
+        minutes: 30,
+        expected: 'dev1 is stopped: only a running environment can be prolongated; start it first',
+      },
+      {
+        name: 'stopping (its stop already handed to a worker)',
+        state: running({ workloads: 'stopping' }),
+        minutes: 30,
+        expected: 'dev1 is stopping: only a running environment can be prolongated; start it first',
+      },
+      {
+        name: 'starting',
+        state: stopped({ workloads: 'starting' }),
+        minutes: 30,
+        expected: 'dev1 is starting: only a running environment can be prolongated; start it first',
+      },
     ];
     for (const c of cases) {
       it(`${c.name} -> ${c.expected ?? 'allowed'}`, () => {
@@ -126,7 +184,14 @@ describe('environment planning', () => {
   });
 
   describe('prolongated, and the warnings after it', () => {
-    const cases: { name: string; state: EnvironmentState; now: string; minutes: number; expected: ReturnType<typeof plan>; next: string }[] = [
+    const cases: {
+      name: string;
+      state: EnvironmentState;
+      now: string;
+      minutes: number;
+      expected: ReturnType<typeof plan>;
+      next: string;
+    }[] = [
       {
         name: 'by 1h at 18:40, after the 60 minute warning: the shutdown moves to 20:00 and the 60 minute warning comes again at 19:00',
         state: running({ warningsSent: [60] }),
@@ -169,7 +234,11 @@ describe('environment planning', () => {
     }
 
     it("records the environment's local date, not UTC's: 23:30 UTC is the next day in Berlin", () => {
-      const policy = weekdayPolicy({ timeZone: 'Europe/Berlin', workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'], shutdownTime: '01:00' });
+      const policy = weekdayPolicy({
+        timeZone: 'Europe/Berlin',
+        workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'],
+        shutdownTime: '01:00',
+      });
       const state = prolongated(running({ shutdownAt: '2026-01-16T00:00:00.000Z' }), policy, at('2026-01-15T23:30:00Z'), 30);
       assert.equal(state.prolongedOn, '2026-01-16');
     });
@@ -177,7 +246,14 @@ describe('environment planning', () => {
 
   describe('the morning reset', () => {
     const berlin = weekdayPolicy({ timeZone: 'Europe/Berlin' });
-    const cases: { name: string; state: EnvironmentState; now: string; policy?: EnvironmentPolicy; keeps: boolean; expected: ReturnType<typeof plan> }[] = [
+    const cases: {
+      name: string;
+      state: EnvironmentState;
+      now: string;
+      policy?: EnvironmentPolicy;
+      keeps: boolean;
+      expected: ReturnType<typeof plan>;
+    }[] = [
       {
         name: "drops yesterday's prolongation: back to today's 19:00",
         state: running({ shutdownAt: '2026-01-14T21:00:00.000Z', prolongedMinutes: 120, prolongedOn: '2026-01-14' }),
@@ -238,7 +314,13 @@ describe('environment planning', () => {
 
   describe('a new policy', () => {
     const cases: { name: string; state: EnvironmentState; now: string; policy: Partial<EnvironmentPolicy>; expected: string | null }[] = [
-      { name: 'an earlier time still ahead today takes effect now', state: running(), now: '2026-01-15T10:00:00Z', policy: { shutdownTime: '18:00' }, expected: '2026-01-15T18:00:00.000Z' },
+      {
+        name: 'an earlier time still ahead today takes effect now',
+        state: running(),
+        now: '2026-01-15T10:00:00Z',
+        policy: { shutdownTime: '18:00' },
+        expected: '2026-01-15T18:00:00.000Z',
+      },
       {
         name: 'while prolonged by 1h: the new time plus the prolongation',
         state: running({ shutdownAt: '2026-01-15T20:00:00.000Z', prolongedMinutes: 60, prolongedOn: '2026-01-15' }),
@@ -246,11 +328,41 @@ describe('environment planning', () => {
         policy: { shutdownTime: '18:00' },
         expected: '2026-01-15T19:00:00.000Z',
       },
-      { name: 'a new time already past today: tonight keeps the old one', state: running(), now: '2026-01-15T17:30:00Z', policy: { shutdownTime: '17:00' }, expected: '2026-01-15T19:00:00.000Z' },
-      { name: 'today no longer a working day: tonight keeps the old one', state: running(), now: '2026-01-15T10:00:00Z', policy: { workingDays: ['Mon'] }, expected: '2026-01-15T19:00:00.000Z' },
-      { name: 'another zone: 19:00 in New York is 00:00 UTC', state: running(), now: '2026-01-15T10:00:00Z', policy: { timeZone: 'America/New_York' }, expected: '2026-01-16T00:00:00.000Z' },
-      { name: 'a stopped environment gets no shutdown', state: stopped(), now: '2026-01-15T10:00:00Z', policy: { shutdownTime: '18:00' }, expected: null },
-      { name: 'a disabled one neither', state: running({ enabled: false, shutdownAt: null }), now: '2026-01-15T10:00:00Z', policy: { shutdownTime: '18:00' }, expected: null },
+      {
+        name: 'a new time already past today: tonight keeps the old one',
+        state: running(),
+        now: '2026-01-15T17:30:00Z',
+        policy: { shutdownTime: '17:00' },
+        expected: '2026-01-15T19:00:00.000Z',
+      },
+      {
+        name: 'today no longer a working day: tonight keeps the old one',
+        state: running(),
+        now: '2026-01-15T10:00:00Z',
+        policy: { workingDays: ['Mon'] },
+        expected: '2026-01-15T19:00:00.000Z',
+      },
+      {
+        name: 'another zone: 19:00 in New York is 00:00 UTC',
+        state: running(),
+        now: '2026-01-15T10:00:00Z',
+        policy: { timeZone: 'America/New_York' },
+        expected: '2026-01-16T00:00:00.000Z',
+      },
+      {
+        name: 'a stopped environment gets no shutdown',
+        state: stopped(),
+        now: '2026-01-15T10:00:00Z',
+        policy: { shutdownTime: '18:00' },
+        expected: null,
+      },
+      {
+        name: 'a disabled one neither',
+        state: running({ enabled: false, shutdownAt: null }),
+        now: '2026-01-15T10:00:00Z',
+        policy: { shutdownTime: '18:00' },
+        expected: null,
+      },
     ];
     for (const c of cases) {
       it(`${c.name} -> ${c.expected ?? 'none'}`, () => {
@@ -301,13 +413,23 @@ describe('environment planning', () => {
 
   describe('stop and start', () => {
     it('a stop leaves nothing to shut down, drops the prolongation, and looks at AWS again in 6 hours', () => {
-      const state = afterStop(running({ shutdownAt: '2026-01-15T20:00:00.000Z', prolongedMinutes: 60, prolongedOn: '2026-01-15', warningsSent: [60] }), at('2026-01-15T19:40:00Z'));
+      const state = afterStop(
+        running({ shutdownAt: '2026-01-15T20:00:00.000Z', prolongedMinutes: 60, prolongedOn: '2026-01-15', warningsSent: [60] }),
+        at('2026-01-15T19:40:00Z'),
+      );
       assert.deepEqual(plan(state), { phase: 'stopped', shutdownAt: null, prolongedMinutes: 0, warningsSent: [] });
       assert.equal(state.prolongedOn, null);
       assert.equal(describeEvent(nextEvent(state, weekdayPolicy(), timing)), 'aws-recheck at 2026-01-16T01:40:00.000Z');
     });
 
-    const cases: { name: string; state: EnvironmentState; before: WorkloadPhase; now: string; expected: ReturnType<typeof plan>; afterHoursWindow: boolean }[] = [
+    const cases: {
+      name: string;
+      state: EnvironmentState;
+      before: WorkloadPhase;
+      now: string;
+      expected: ReturnType<typeof plan>;
+      afterHoursWindow: boolean;
+    }[] = [
       {
         name: 'from stopped in the morning: today at 19:00',
         state: stopped({ workloads: 'starting' }),
@@ -369,12 +491,32 @@ describe('environment planning', () => {
 
   describe('what is due next', () => {
     const awsStopFailed: HalfProblem = { half: 'aws', action: 'stop', detail: 'AWS could not stop: AccessDenied' };
-    const awsUnstoppable: HalfProblem = { half: 'aws', action: 'stop', outcome: 'unsupported', detail: 'AWS cannot stop rds-instance replica' };
+    const awsUnstoppable: HalfProblem = {
+      half: 'aws',
+      action: 'stop',
+      outcome: 'unsupported',
+      detail: 'AWS cannot stop rds-instance replica',
+    };
     const followingStart: AwsFollowUp = { action: 'start', since: '2026-01-15T18:10:00.000Z', looks: 2 };
-    const cases: { name: string; state: EnvironmentState; dispatchAheadMs?: number; recheckInFlight?: boolean; expected: string | null; dueAt?: string }[] = [
+    const cases: {
+      name: string;
+      state: EnvironmentState;
+      dispatchAheadMs?: number;
+      recheckInFlight?: boolean;
+      expected: string | null;
+      dueAt?: string;
+    }[] = [
       { name: 'nothing sent yet: the 60 minute warning', state: running(), expected: 'warning 60 at 2026-01-15T18:00:00.000Z' },
-      { name: 'after the 60 minute warning: the 30 minute one', state: running({ warningsSent: [60] }), expected: 'warning 30 at 2026-01-15T18:30:00.000Z' },
-      { name: 'every warning sent: the shutdown', state: running({ warningsSent: [60, 30, 15] }), expected: 'shutdown at 2026-01-15T19:00:00.000Z' },
+      {
+        name: 'after the 60 minute warning: the 30 minute one',
+        state: running({ warningsSent: [60] }),
+        expected: 'warning 30 at 2026-01-15T18:30:00.000Z',
+      },
+      {
+        name: 'every warning sent: the shutdown',
+        state: running({ warningsSent: [60, 30, 15] }),
+        expected: 'shutdown at 2026-01-15T19:00:00.000Z',
+      },
       {
         name: 'a shutdown dispatched 10 s ahead is due 10 s before its instant',
         state: running({ warningsSent: [60, 30, 15] }),
@@ -383,9 +525,21 @@ describe('environment planning', () => {
         dueAt: '2026-01-15T18:59:50.000Z',
       },
       { name: 'disabled: nothing', state: running({ enabled: false, shutdownAt: null }), expected: null },
-      { name: 'stopped: the AWS re-check 6 hours after the last look', state: stopped(), expected: 'aws-recheck at 2026-01-16T01:00:00.000Z' },
-      { name: "stopped, the stop's AWS half failed: the re-check in 30 minutes", state: stopped({ problems: [awsStopFailed] }), expected: 'aws-recheck at 2026-01-15T19:30:00.000Z' },
-      { name: 'stopped, AWS cannot stop a resource (no retry helps): 6 hours', state: stopped({ problems: [awsUnstoppable] }), expected: 'aws-recheck at 2026-01-16T01:00:00.000Z' },
+      {
+        name: 'stopped: the AWS re-check 6 hours after the last look',
+        state: stopped(),
+        expected: 'aws-recheck at 2026-01-16T01:00:00.000Z',
+      },
+      {
+        name: "stopped, the stop's AWS half failed: the re-check in 30 minutes",
+        state: stopped({ problems: [awsStopFailed] }),
+        expected: 'aws-recheck at 2026-01-15T19:30:00.000Z',
+      },
+      {
+        name: 'stopped, AWS cannot stop a resource (no retry helps): 6 hours',
+        state: stopped({ problems: [awsUnstoppable] }),
+        expected: 'aws-recheck at 2026-01-16T01:00:00.000Z',
+      },
       { name: 'stopped, a re-check already running: nothing until it is done', state: stopped(), recheckInFlight: true, expected: null },
       {
         name: 'a follow-up of AWS in transition comes a minute after the last look, before the next warning',
@@ -418,18 +572,33 @@ describe('environment planning', () => {
       });
     }
 
-    const warnings: { name: string; state: EnvironmentState; offsetMinutes: number; now: string; minutesLeft: number; deadline: string }[] = [
-      { name: 'on time: 60 minutes left, worth saying until the shutdown', state: running(), offsetMinutes: 60, now: '2026-01-15T18:00:00Z', minutesLeft: 60, deadline: '2026-01-15T19:00:00.000Z' },
-      { name: 'sent late (workers were down): what is really left', state: running({ warningsSent: [60] }), offsetMinutes: 30, now: '2026-01-15T18:48:00Z', minutesLeft: 12, deadline: '2026-01-15T19:00:00.000Z' },
-      {
-        name: 'a shutdown far off: worth saying for an hour',
-        state: running({ shutdownAt: '2026-01-15T23:00:00.000Z' }),
-        offsetMinutes: 60,
-        now: '2026-01-15T18:00:00Z',
-        minutesLeft: 300,
-        deadline: '2026-01-15T19:00:00.000Z',
-      },
-    ];
+    const warnings: { name: string; state: EnvironmentState; offsetMinutes: number; now: string; minutesLeft: number; deadline: string }[] =
+      [
+        {
+          name: 'on time: 60 minutes left, worth saying until the shutdown',
+          state: running(),
+          offsetMinutes: 60,
+          now: '2026-01-15T18:00:00Z',
+          minutesLeft: 60,
+          deadline: '2026-01-15T19:00:00.000Z',
+        },
+        {
+          name: 'sent late (workers were down): what is really left',
+          state: running({ warningsSent: [60] }),
+          offsetMinutes: 30,
+          now: '2026-01-15T18:48:00Z',
+          minutesLeft: 12,
+          deadline: '2026-01-15T19:00:00.000Z',
+        },
+        {
+          name: 'a shutdown far off: worth saying for an hour',
+          state: running({ shutdownAt: '2026-01-15T23:00:00.000Z' }),
+          offsetMinutes: 60,
+          now: '2026-01-15T18:00:00Z',
+          minutesLeft: 300,
+          deadline: '2026-01-15T19:00:00.000Z',
+        },
+      ];
     for (const c of warnings) {
       it(`a warning ${c.name}`, () => {
         const sent = warningSent(c.state, c.offsetMinutes, at(c.now));
@@ -442,11 +611,33 @@ describe('environment planning', () => {
 
   describe('a follow-up look at AWS in transition', () => {
     const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
-    const report = (...resources: AwsResourceResult[]): AwsActionReport => ({ namespace: 'dev1', action: 'start', source: 'live', resources, notes: [], durationMs: 0 });
-    const busy = { half: 'aws', action: 'start', outcome: 'busy', detail: 'AWS: rds-instance orders-db is still stopping: started once it has stopped' } as const;
-    const follow: AwsFollowUp = { action: 'start', since: '2026-01-15T10:00:00.000Z', looks: 3, pending: [{ what: 'rds-instance orders-db', state: 'stopping' }] };
+    const report = (...resources: AwsResourceResult[]): AwsActionReport => ({
+      namespace: 'dev1',
+      action: 'start',
+      source: 'live',
+      resources,
+      notes: [],
+      durationMs: 0,
+    });
+    const busy = {
+      half: 'aws',
+      action: 'start',
+      outcome: 'busy',
+      detail: 'AWS: rds-instance orders-db is still stopping: started once it has stopped',
+    } as const;
+    const follow: AwsFollowUp = {
+      action: 'start',
+      since: '2026-01-15T10:00:00.000Z',
+      looks: 3,
+      pending: [{ what: 'rds-instance orders-db', state: 'stopping' }],
+    };
     const kubernetes: HalfProblem = { half: 'kubernetes', action: 'start', detail: 'kept: not the AWS half' };
-    const cases: { name: string; now: string; look: { report?: AwsActionReport; problems: HalfProblem[] }; expected: { looks: number | null; problems: string[]; done?: string } }[] = [
+    const cases: {
+      name: string;
+      now: string;
+      look: { report?: AwsActionReport; problems: HalfProblem[] };
+      expected: { looks: number | null; problems: string[]; done?: string };
+    }[] = [
       {
         name: 'still stopping: followed on',
         now: '2026-01-15T10:04:00Z',
@@ -457,7 +648,11 @@ describe('environment planning', () => {
         name: 'stopped at last and started: over, and says so',
         now: '2026-01-15T10:05:00Z',
         look: { report: report({ ...db, outcome: 'changed', before: 'stopped', after: 'starting' }), problems: [] },
-        expected: { looks: null, problems: [kubernetes.detail], done: 'AWS: started rds-instance orders-db at 2026-01-15 10:05 UTC, once stopping had finished' },
+        expected: {
+          looks: null,
+          problems: [kubernetes.detail],
+          done: 'AWS: started rds-instance orders-db at 2026-01-15 10:05 UTC, once stopping had finished',
+        },
       },
       {
         name: 'AWS unreadable within the hour: followed on, the database still named',
@@ -481,7 +676,11 @@ describe('environment planning', () => {
         look: { problems: [{ half: 'aws', action: 'start', detail: 'AWS could not start: timeout' }] },
         expected: {
           looks: null,
-          problems: [kubernetes.detail, 'AWS could not start: timeout', 'AWS: rds-instance orders-db was stopping and AWS could not be read since: not started; start the environment again'],
+          problems: [
+            kubernetes.detail,
+            'AWS could not start: timeout',
+            'AWS: rds-instance orders-db was stopping and AWS could not be read since: not started; start the environment again',
+          ],
           done: 'AWS: gave up following at 2026-01-15 11:00 UTC',
         },
       },

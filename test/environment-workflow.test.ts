@@ -122,7 +122,11 @@ describe('environment workflow (time-skipping server)', function () {
       const stops = callsNamed('stopNamespace');
       assert.equal(stops.length, 1);
       assert.ok(stops[0]!.atMs >= new Date(shutdownAt).getTime(), 'stop must not come before the shutdown instant');
-      assert.deepEqual(stops[0]!.timing, { notBefore: shutdownAt }, 'dispatched at the instant, with its instant (nothing to hold; the worker measures how late it began)');
+      assert.deepEqual(
+        stops[0]!.timing,
+        { notBefore: shutdownAt },
+        'dispatched at the instant, with its instant (nothing to hold; the worker measures how late it began)',
+      );
       const status = await handle.query(statusQuery);
       assert.equal(status.phase, 'stopped');
       assert.equal(status.shutdownAt, null);
@@ -143,11 +147,20 @@ describe('environment workflow (time-skipping server)', function () {
       await env.sleep(instantMs - (await env.currentTimeMs()) - 9_000); // the clock is locked, and runs in real time, once the stop is in progress
       const stops = callsNamed('stopNamespace');
       assert.equal(stops.length, 1);
-      assert.ok(stops[0]!.atMs >= instantMs - 10_000 && stops[0]!.atMs < instantMs, `handed over 10 s ahead, not at ${new Date(stops[0]!.atMs).toISOString()}`);
+      assert.ok(
+        stops[0]!.atMs >= instantMs - 10_000 && stops[0]!.atMs < instantMs,
+        `handed over 10 s ahead, not at ${new Date(stops[0]!.atMs).toISOString()}`,
+      );
       assert.deepEqual(stops[0]!.timing, { notBefore: shutdownAt });
-      assert.deepEqual(callsNamed('stopAwsResources').map((c) => c.timing), [{ notBefore: shutdownAt }]);
+      assert.deepEqual(
+        callsNamed('stopAwsResources').map((c) => c.timing),
+        [{ notBefore: shutdownAt }],
+      );
       assert.equal((await handle.query(statusQuery)).phase, 'stopping');
-      await expectRejected(handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 30 }] }), /is stopping: only a running environment can be prolongated/);
+      await expectRejected(
+        handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 30 }] }),
+        /is stopping: only a running environment can be prolongated/,
+      );
 
       finishStop();
       await env.sleep(MINUTE);
@@ -157,7 +170,7 @@ describe('environment workflow (time-skipping server)', function () {
     });
   });
 
-  it('setPolicy can hand an environment the service\'s dispatch-ahead: its next stop goes out ahead, and its status records no action', async function () {
+  it("setPolicy can hand an environment the service's dispatch-ahead: its next stop goes out ahead, and its status records no action", async function () {
     const policy = await policyEndingIn(3);
     await worker.runUntil(async () => {
       const handle = await startEnvironment(policy); // enrolled by a version without dispatch-ahead
@@ -172,7 +185,10 @@ describe('environment workflow (time-skipping server)', function () {
       await env.sleep(instantMs - (await env.currentTimeMs()) + MINUTE);
       const stops = callsNamed('stopNamespace');
       assert.equal(stops.length, 1);
-      assert.ok(stops[0]!.atMs >= instantMs - 10_000 && stops[0]!.atMs < instantMs, `handed over 10 s ahead, not at ${new Date(stops[0]!.atMs).toISOString()}`);
+      assert.ok(
+        stops[0]!.atMs >= instantMs - 10_000 && stops[0]!.atMs < instantMs,
+        `handed over 10 s ahead, not at ${new Date(stops[0]!.atMs).toISOString()}`,
+      );
       assert.deepEqual(stops[0]!.timing, { notBefore: status.shutdownAt });
       assert.equal((await handle.query(statusQuery)).phase, 'stopped');
     });
@@ -184,14 +200,20 @@ describe('environment workflow (time-skipping server)', function () {
       const handle = await startEnvironment(policy);
       const originalShutdown = new Date((await handle.query(statusQuery)).shutdownAt!).getTime();
       await env.sleep(originalShutdown - (await env.currentTimeMs()) - 50 * MINUTE); // the 60-minute warning is out
-      assert.deepEqual(warnings(recorded.calls).map((w) => w.offset), [60]);
+      assert.deepEqual(
+        warnings(recorded.calls).map((w) => w.offset),
+        [60],
+      );
 
       const reply = await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U123', minutes: 90 }] });
       assert.equal(new Date(reply.shutdownAt!).getTime(), originalShutdown + 90 * MINUTE);
       assert.match(reply.message, /prolongated by 1h30m by U123/);
 
       await env.sleep(originalShutdown + 90 * MINUTE - (await env.currentTimeMs()) + 5 * MINUTE);
-      assert.deepEqual(warnings(recorded.calls).map((w) => w.offset), [60, 60, 30, 15]);
+      assert.deepEqual(
+        warnings(recorded.calls).map((w) => w.offset),
+        [60, 60, 30, 15],
+      );
       const stops = callsNamed('stopNamespace');
       assert.equal(stops.length, 1);
       assert.ok(stops[0]!.atMs >= originalShutdown + 90 * MINUTE);
@@ -292,10 +314,21 @@ describe('environment workflow (time-skipping server)', function () {
       const handle = await startEnvironment(policy);
       recorded.awsStopResults.push([
         { ...rds, outcome: 'changed', before: 'available', after: 'stopping' },
-        { kind: 'rds-instance', id: 'db-replica', region: 'eu-west-1', outcome: 'unsupported', before: 'available', after: 'available', detail: 'read replica' },
+        {
+          kind: 'rds-instance',
+          id: 'db-replica',
+          region: 'eu-west-1',
+          outcome: 'unsupported',
+          before: 'available',
+          after: 'available',
+          detail: 'read replica',
+        },
       ]);
       const stopped = await handle.executeUpdate(stopUpdate, { args: [{ by: 'U5' }] });
-      assert.match(stopped.message, /1 workloads scaled to 0; AWS: 1 stopping; not possible: rds-instance db-replica \(unsupported: read replica\)\.$/);
+      assert.match(
+        stopped.message,
+        /1 workloads scaled to 0; AWS: 1 stopping; not possible: rds-instance db-replica \(unsupported: read replica\)\.$/,
+      );
       assert.equal(callsNamed('stopAwsResources').length, 1);
 
       // Days later AWS has started the DB again (after 7 days stopped it does so by itself).
@@ -332,12 +365,23 @@ describe('environment workflow (time-skipping server)', function () {
       assert.equal(started.phase, 'running');
       assert.match(started.message, /AWS: 1 still stopping \(started once it has stopped\)/);
       let status = await handle.query(statusQuery);
-      assert.deepEqual(status.problems?.map((p) => p.detail), ['AWS: rds-instance orders-db is still stopping: started once it has stopped']);
-      assert.deepEqual(callsNamed('startAwsResources')[0]?.startOptions, { onlyStoppedByScheduler: true }, 'starts only what the stop stopped');
+      assert.deepEqual(
+        status.problems?.map((p) => p.detail),
+        ['AWS: rds-instance orders-db is still stopping: started once it has stopped'],
+      );
+      assert.deepEqual(
+        callsNamed('startAwsResources')[0]?.startOptions,
+        { onlyStoppedByScheduler: true },
+        'starts only what the stop stopped',
+      );
 
       await env.sleep(3 * MINUTE);
       assert.equal(callsNamed('startAwsResources').length, 3, 'looked again each minute until it had stopped');
-      assert.deepEqual(callsNamed('startAwsResources')[1]?.startOptions, { onlyStoppedByScheduler: true, followUp: true }, 'a look waits out no capacity retries');
+      assert.deepEqual(
+        callsNamed('startAwsResources')[1]?.startOptions,
+        { onlyStoppedByScheduler: true, followUp: true },
+        'a look waits out no capacity retries',
+      );
       status = await handle.query(statusQuery);
       assert.equal(status.awsFollowUp, null);
       assert.deepEqual(status.problems, []);
@@ -375,7 +419,10 @@ describe('environment workflow (time-skipping server)', function () {
     await refusing.runUntil(async () => {
       const handle = await startEnvironment(policy);
       await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
-      recorded.awsStartResults.push([{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }, { ...web, outcome: 'changed', before: 'stopped', after: 'pending' }]);
+      recorded.awsStartResults.push([
+        { ...db, outcome: 'busy', before: 'stopping', after: 'stopping' },
+        { ...web, outcome: 'changed', before: 'stopped', after: 'pending' },
+      ]);
       await handle.executeUpdate(startUpdate, { args: [{ by: 'U1' }] });
       assert.equal((await handle.query(statusQuery)).awsFollowUp?.action, 'start');
 
@@ -420,7 +467,10 @@ describe('environment workflow (time-skipping server)', function () {
     await worker.runUntil(async () => {
       const handle = await startEnvironment(policy);
       await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
-      recorded.awsStartResults.push([{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }], [{ ...db, outcome: 'changed', before: 'stopped', after: 'starting' }]);
+      recorded.awsStartResults.push(
+        [{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }],
+        [{ ...db, outcome: 'changed', before: 'stopped', after: 'starting' }],
+      );
       await handle.signal(retireSignal, { reason: 'unmanaged', by: 'reconciler' });
       const final = await handle.result();
       assert.equal(final.awsFollowUp, null);
@@ -440,14 +490,21 @@ describe('environment workflow (time-skipping server)', function () {
       recorded.awsFailure = () => ApplicationFailure.nonRetryable('AWS refused to list the resources (AccessDenied)', 'AwsNotAllowed');
       await env.sleep(10 * MINUTE);
       let status = await handle.query(statusQuery);
-      assert.ok(status.problems?.some((p) => /orders-db is still stopping/.test(p.detail)), 'while AWS cannot be read, status still names the database');
+      assert.ok(
+        status.problems?.some((p) => /orders-db is still stopping/.test(p.detail)),
+        'while AWS cannot be read, status still names the database',
+      );
       await env.sleep(HOUR);
       status = await handle.query(statusQuery);
       assert.equal(status.awsFollowUp, null);
       assert.doesNotMatch(status.lastAction?.detail ?? '', /nothing left to start/);
       assert.match(status.lastAction?.detail ?? '', /^AWS: gave up following at /);
       assert.ok(
-        status.problems?.some((p) => p.detail === 'AWS: rds-instance orders-db was stopping and AWS could not be read since: not started; start the environment again'),
+        status.problems?.some(
+          (p) =>
+            p.detail ===
+            'AWS: rds-instance orders-db was stopping and AWS could not be read since: not started; start the environment again',
+        ),
         `status: ${JSON.stringify(status.problems)}`,
       );
     });
@@ -471,7 +528,10 @@ describe('environment workflow (time-skipping server)', function () {
       assert.equal(followed()[0]?.action, 'start');
 
       recorded.awsStartResults.length = 0;
-      recorded.awsStopResults.push([{ ...web, outcome: 'busy', before: 'pending', after: 'pending' }], [{ ...web, outcome: 'changed', before: 'running', after: 'stopping' }]);
+      recorded.awsStopResults.push(
+        [{ ...web, outcome: 'busy', before: 'pending', after: 'pending' }],
+        [{ ...web, outcome: 'changed', before: 'running', after: 'stopping' }],
+      );
       await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
       await env.sleep(3 * MINUTE);
       assert.equal(followed().length, 2);
@@ -485,8 +545,20 @@ describe('environment workflow (time-skipping server)', function () {
     const web = { kind: 'ec2-instance', id: 'i-web', region: 'eu-west-1', name: 'web' } as const;
     const fresh = { kind: 'ec2-instance', id: 'i-new', region: 'eu-west-1', name: 'new-worker' } as const;
     const replica = { kind: 'rds-instance', id: 'db-replica', region: 'eu-west-1' } as const;
-    const refused = { ...web, outcome: 'failed', before: 'running', after: 'running', detail: 'UnauthorizedOperation: You are not authorized to perform this operation.' } as const;
-    const unsupported = { ...replica, outcome: 'unsupported', before: 'available', after: 'available', detail: 'read replica of orders-db: RDS cannot stop read replicas' } as const;
+    const refused = {
+      ...web,
+      outcome: 'failed',
+      before: 'running',
+      after: 'running',
+      detail: 'UnauthorizedOperation: You are not authorized to perform this operation.',
+    } as const;
+    const unsupported = {
+      ...replica,
+      outcome: 'unsupported',
+      before: 'available',
+      after: 'available',
+      detail: 'read replica of orders-db: RDS cannot stop read replicas',
+    } as const;
     await worker.runUntil(async () => {
       const handle = await startEnvironment(policy);
       recorded.awsStopResults.push(
@@ -505,22 +577,36 @@ describe('environment workflow (time-skipping server)', function () {
       assert.deepEqual(announced?.kind === 'stopped' ? announced.problems : undefined, expected);
       let status = await handle.query(statusQuery);
       assert.equal(status.phase, 'stopped');
-      assert.deepEqual(status.problems?.map((p) => p.detail), expected);
+      assert.deepEqual(
+        status.problems?.map((p) => p.detail),
+        expected,
+      );
       assert.match(status.lastAction?.detail ?? '', /UnauthorizedOperation/);
 
       await env.sleep(2 * MINUTE);
       assert.equal(callsNamed('stopAwsResources').length, 2);
       status = await handle.query(statusQuery);
-      assert.match(status.lastAction?.detail ?? '', /^AWS: stopped ec2-instance new-worker at .*, once starting had finished; AWS could not stop ec2-instance web/);
-      assert.deepEqual(status.problems?.map((p) => p.detail), [expected[0], expected[2]]);
+      assert.match(
+        status.lastAction?.detail ?? '',
+        /^AWS: stopped ec2-instance new-worker at .*, once starting had finished; AWS could not stop ec2-instance web/,
+      );
+      assert.deepEqual(
+        status.problems?.map((p) => p.detail),
+        [expected[0], expected[2]],
+      );
       assert.equal(callsNamed('stopNamespace').length, 1, 'Kubernetes is not touched by the follow-up');
 
       // The next look (sooner, since a stop failed) finds the web instance stopped after all, and the replica still up: said again, not cleared.
-      recorded.awsStatusResults.push([{ ...replica, state: 'available', scheduler: 'enabled', unsupported: 'read replica of orders-db: RDS cannot stop read replicas' }]);
+      recorded.awsStatusResults.push([
+        { ...replica, state: 'available', scheduler: 'enabled', unsupported: 'read replica of orders-db: RDS cannot stop read replicas' },
+      ]);
       await env.sleep(35 * MINUTE);
       assert.equal(callsNamed('awsStatus').length, 1);
       status = await handle.query(statusQuery);
-      assert.deepEqual(status.problems?.map((p) => p.detail), ['AWS cannot stop rds-instance db-replica, which is available (read replica of orders-db: RDS cannot stop read replicas)']);
+      assert.deepEqual(
+        status.problems?.map((p) => p.detail),
+        ['AWS cannot stop rds-instance db-replica, which is available (read replica of orders-db: RDS cannot stop read replicas)'],
+      );
     });
   });
 
@@ -530,7 +616,15 @@ describe('environment workflow (time-skipping server)', function () {
       const handle = await startEnvironment(policy);
       const { namespace } = await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
       recorded.awsStatusResults.push([
-        { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db', state: 'stopped', scheduler: 'enabled', stoppedAt: '2026-12-01T18:00:00.000Z' },
+        {
+          kind: 'rds-instance',
+          id: 'db-1',
+          region: 'eu-west-1',
+          name: 'orders-db',
+          state: 'stopped',
+          scheduler: 'enabled',
+          stoppedAt: '2026-12-01T18:00:00.000Z',
+        },
         { kind: 'ec2-instance', id: 'i-pinned', region: 'eu-west-1', state: 'running', scheduler: 'disabled' },
       ]);
       await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
@@ -539,7 +633,9 @@ describe('environment workflow (time-skipping server)', function () {
       assert.equal(final.lastAction?.by, 'reconciler');
       assert.match(
         final.lastAction?.detail ?? '',
-        new RegExp(`^namespace deleted; still tagged namespace=${namespace} in AWS: rds-instance orders-db \\(stopped, stopped by its environment\\)\\. .*inventory refresh stops again`),
+        new RegExp(
+          `^namespace deleted; still tagged namespace=${namespace} in AWS: rds-instance orders-db \\(stopped, stopped by its environment\\)\\. .*inventory refresh stops again`,
+        ),
       );
     });
   });
@@ -562,7 +658,10 @@ describe('environment workflow (time-skipping server)', function () {
       finishStop();
 
       const results = await Promise.all([first.result(), second.result(), third.result(), fourth.result()]);
-      assert.deepEqual(results.map((r) => r.phase), ['stopped', 'running', 'stopped', 'stopped']);
+      assert.deepEqual(
+        results.map((r) => r.phase),
+        ['stopped', 'running', 'stopped', 'stopped'],
+      );
       assert.deepEqual(kubernetesCalls(), ['stopNamespace', 'startNamespace', 'stopNamespace', 'stopNamespace'], 'in arrival order');
       assert.equal(recorded.kubernetesInFlight.max, 1, 'never two stops or starts at once');
       const status = await handle.query(statusQuery);
@@ -576,15 +675,25 @@ describe('environment workflow (time-skipping server)', function () {
     await worker.runUntil(async () => {
       const handle = await startEnvironment(policy);
       await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
-      recorded.awsFailure = () => ApplicationFailure.nonRetryable('AWS refused to list the resources (AuthFailure: credentials expired)', 'AwsNotAllowed');
+      recorded.awsFailure = () =>
+        ApplicationFailure.nonRetryable('AWS refused to list the resources (AuthFailure: credentials expired)', 'AwsNotAllowed');
 
       const started = await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
       assert.equal(started.phase, 'running');
-      assert.ok(started.shutdownAt, 'tonight\'s shutdown is armed');
-      assert.match(started.message, /1 workloads restored; AWS could not start: AWS refused to list the resources \(AuthFailure: credentials expired\); shuts down/);
+      assert.ok(started.shutdownAt, "tonight's shutdown is armed");
+      assert.match(
+        started.message,
+        /1 workloads restored; AWS could not start: AWS refused to list the resources \(AuthFailure: credentials expired\); shuts down/,
+      );
       assert.equal(callsNamed('startAwsResources').length, 1, 'an authentication error is not retried');
       const status = await handle.query(statusQuery);
-      assert.deepEqual(status.problems, [{ half: 'aws', action: 'start', detail: 'AWS could not start: AWS refused to list the resources (AuthFailure: credentials expired)' }]);
+      assert.deepEqual(status.problems, [
+        {
+          half: 'aws',
+          action: 'start',
+          detail: 'AWS could not start: AWS refused to list the resources (AuthFailure: credentials expired)',
+        },
+      ]);
       await eventuallyTrue(() => recorded.calls.some((c) => c.event?.kind === 'started'));
       const announcement = recorded.calls.find((c) => c.event?.kind === 'started')!.event!;
       assert.deepEqual(announcement.kind === 'started' && announcement.problems, [status.problems![0]!.detail]);
@@ -625,7 +734,10 @@ describe('environment workflow (time-skipping server)', function () {
       await new Promise((resolve) => setTimeout(resolve, 500));
       const status = await handle.query(statusQuery);
       assert.equal(status.phase, 'running');
-      assert.deepEqual(status.problems?.map((p) => p.detail), ['AWS could not start: AWS refused (AccessDenied)']);
+      assert.deepEqual(
+        status.problems?.map((p) => p.detail),
+        ['AWS could not start: AWS refused (AccessDenied)'],
+      );
     });
   });
 
@@ -662,7 +774,10 @@ describe('environment workflow (time-skipping server)', function () {
       assert.ok(stops[0]!.atMs - shutdownAt < MINUTE, `stopped ${(stops[0]!.atMs - shutdownAt) / MINUTE} minutes late`);
       for (const offset of [60, 30, 15]) {
         const first = recorded.calls.find((c) => c.event?.kind === 'warning' && c.event.offsetMinutes === offset);
-        assert.ok(first && Math.abs(first.atMs - (shutdownAt - offset * MINUTE)) < MINUTE, `the ${offset}-minute warning was tried on time`);
+        assert.ok(
+          first && Math.abs(first.atMs - (shutdownAt - offset * MINUTE)) < MINUTE,
+          `the ${offset}-minute warning was tried on time`,
+        );
       }
       const latest = env.client.workflow.getHandle(handle.workflowId);
       assert.notEqual((await latest.describe()).runId, firstRun, 'it did continue as new');
@@ -672,7 +787,10 @@ describe('environment workflow (time-skipping server)', function () {
       recorded.notifyFailure = undefined;
       const triedBefore = recorded.calls.filter((c) => c.event?.kind === 'stopped').length;
       await env.sleep(10 * MINUTE);
-      assert.ok(recorded.calls.filter((c) => c.event?.kind === 'stopped').length > triedBefore, 'the stopped announcement was tried again once Slack answered');
+      assert.ok(
+        recorded.calls.filter((c) => c.event?.kind === 'stopped').length > triedBefore,
+        'the stopped announcement was tried again once Slack answered',
+      );
     });
   });
 
@@ -691,7 +809,11 @@ describe('environment workflow (time-skipping server)', function () {
       const { namespace } = await deleted.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
       await deleted.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
       await deleted.result();
-      assert.equal(callsNamed('startNamespace').filter((c) => c.namespace === namespace).length, 0, 'nothing to restore in a deleted namespace');
+      assert.equal(
+        callsNamed('startNamespace').filter((c) => c.namespace === namespace).length,
+        0,
+        'nothing to restore in a deleted namespace',
+      );
     });
   });
 

@@ -36,7 +36,6 @@ import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 import { freePort } from './support/service';
 
-
 describe('faults in the middle of a stop (dev server, real kube-apiserver)', function () {
   this.timeout(240_000);
   let cluster: TestCluster;
@@ -71,7 +70,10 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
       creations.push(
         i < deployments
           ? apps.createNamespacedDeployment({ namespace: name, body: { metadata: { name: workload }, spec: spec(workload, replicas) } })
-          : apps.createNamespacedStatefulSet({ namespace: name, body: { metadata: { name: workload }, spec: { ...spec(workload, replicas), serviceName: workload } } }),
+          : apps.createNamespacedStatefulSet({
+              namespace: name,
+              body: { metadata: { name: workload }, spec: { ...spec(workload, replicas), serviceName: workload } },
+            }),
       );
       if (creations.length >= 20) await Promise.all(creations.splice(0));
     }
@@ -81,9 +83,15 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
 
   /** Replicas and saved counts of every workload, by name. */
   async function snapshot(namespace: string): Promise<Map<string, { replicas: number; saved: string | undefined }>> {
-    const [deployments, statefulSets] = await Promise.all([apps.listNamespacedDeployment({ namespace }), apps.listNamespacedStatefulSet({ namespace })]);
+    const [deployments, statefulSets] = await Promise.all([
+      apps.listNamespacedDeployment({ namespace }),
+      apps.listNamespacedStatefulSet({ namespace }),
+    ]);
     return new Map(
-      [...deployments.items, ...statefulSets.items].map((w) => [w.metadata!.name!, { replicas: w.spec!.replicas!, saved: w.metadata?.annotations?.[ORIGINAL_REPLICAS] }]),
+      [...deployments.items, ...statefulSets.items].map((w) => [
+        w.metadata!.name!,
+        { replicas: w.spec!.replicas!, saved: w.metadata?.annotations?.[ORIGINAL_REPLICAS] },
+      ]),
     );
   }
 
@@ -101,14 +109,26 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
   }
 
   async function startEnvironment(namespace: string, taskQueue: string) {
-    return env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy: morningPolicy(), enabled: true }] });
+    return env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(namespace),
+      taskQueue,
+      args: [{ namespace, policy: morningPolicy(), enabled: true }],
+    });
   }
 
   /** A worker process with the real Kubernetes activities, one workload at a time; `settings` are environment variables of src/config.ts. */
   async function spawnWorker(taskQueue: string, settings: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
     const child = spawn(
       process.execPath,
-      ['-r', 'ts-node/register/transpile-only', join(__dirname, 'support', 'kube-worker-process.ts'), env.address, taskQueue, cluster.kubeConfigPath, '1'],
+      [
+        '-r',
+        'ts-node/register/transpile-only',
+        join(__dirname, 'support', 'kube-worker-process.ts'),
+        env.address,
+        taskQueue,
+        cluster.kubeConfigPath,
+        '1',
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...settings } },
     );
     await new Promise<void>((resolve, reject) => {
@@ -194,13 +214,19 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
       const events = (await handle.fetchHistory()).events!;
       const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'stopNamespace');
       assert.equal(scheduled.length, 1);
-      const started = events.filter((e) => e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === scheduled[0]!.eventId!.toString());
+      const started = events.filter(
+        (e) => e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === scheduled[0]!.eventId!.toString(),
+      );
       assert.deepEqual(
         started.map((e) => [e.activityTaskStartedEventAttributes!.attempt, e.activityTaskStartedEventAttributes!.identity]),
         [[1, `${first.pid}@${hostname()}`]],
         'the first attempt, on the SIGTERMed worker',
       );
-      assert.equal(events.filter((e) => e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes).length, 0, 'no attempt failed');
+      assert.equal(
+        events.filter((e) => e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes).length,
+        0,
+        'no attempt failed',
+      );
     } finally {
       if (first.exitCode === null) first.kill('SIGKILL');
       second?.kill('SIGKILL');
@@ -226,11 +252,18 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
     try {
       await worker.runUntil(async () => {
         const stopped = handle.executeUpdate(stopUpdate, { args: [{ by: 'U-fault' }] });
-        await eventually('the stop to be under way', async () => ([...(await snapshot(name)).values()].some((w) => w.replicas === 0) ? true : undefined), 30_000);
+        await eventually(
+          'the stop to be under way',
+          async () => ([...(await snapshot(name)).values()].some((w) => w.replicas === 0) ? true : undefined),
+          30_000,
+        );
         proxy.cut();
         await new Promise((resolve) => setTimeout(resolve, 4000));
         const during = await snapshot(name);
-        assert.ok([...during.values()].some((w) => w.replicas !== 0), 'the outage came before the stop was done');
+        assert.ok(
+          [...during.values()].some((w) => w.replicas !== 0),
+          'the outage came before the stop was done',
+        );
         assert.ok(proxy.refused > 0, 'the activity kept trying while the apiserver was away');
         proxy.restore();
         const result = await stopped;
@@ -238,7 +271,9 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
       });
       assertStopped(await snapshot(name), expected);
       const history = await handle.fetchHistory();
-      const failedAttempts = history.events!.filter((e) => e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes).length;
+      const failedAttempts = history.events!.filter(
+        (e) => e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes,
+      ).length;
       const retried = history.events!.some((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
       assert.ok(failedAttempts > 0 || retried, 'the stop activity was retried by Temporal');
     } finally {
@@ -270,7 +305,11 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
       await registerSearchAttributes(connection, 'default');
       const client = new Client({ connection });
       for (const namespace of namespaces) {
-        await client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue, args: [{ namespace, policy, enabled: true }] });
+        await client.workflow.start(environmentWorkflow, {
+          workflowId: environmentWorkflowId(namespace),
+          taskQueue,
+          args: [{ namespace, policy, enabled: true }],
+        });
       }
       await connection.close();
 

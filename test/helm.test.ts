@@ -58,7 +58,9 @@ function helm(args: string[]): string {
 
 /** `helm template` of a release in a namespace, with extra arguments (--values, --set). */
 function renderAs(release: string, namespace: string, ...args: string[]): Raw[] {
-  return (yaml.loadAll(helm(['template', release, CHART, '--namespace', namespace, ...args])) as (Raw | null)[]).filter((o): o is Raw => o !== null);
+  return (yaml.loadAll(helm(['template', release, CHART, '--namespace', namespace, ...args])) as (Raw | null)[]).filter(
+    (o): o is Raw => o !== null,
+  );
 }
 /** As docs/deploy.md installs it. */
 const render = (...args: string[]) => renderAs(RELEASE, NAMESPACE, ...args);
@@ -73,13 +75,31 @@ function kustomize(component?: string): Raw[] {
       `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${path.relative(target, K8S)}\ncomponents:\n  - ${path.relative(target, path.join(K8S, component))}\n`,
     );
   }
-  const rendered = execFileSync(toolBinary('kustomize'), ['build', '--load-restrictor', 'LoadRestrictionsNone', target], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const rendered = execFileSync(toolBinary('kustomize'), ['build', '--load-restrictor', 'LoadRestrictionsNone', target], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return yaml.loadAll(rendered) as Raw[];
 }
 
-type Container = { name: string; env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean }; fieldRef?: { fieldPath: string } } }[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string; optional?: boolean } }[]; volumeMounts?: { name: string; mountPath: string }[] };
-type Pod = { containers: Container[]; volumes?: { name: string; secret?: { secretName: string } }[]; terminationGracePeriodSeconds?: number };
-type Deployment = Raw & { spec: { template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: Pod } } };
+type Container = {
+  name: string;
+  env?: {
+    name: string;
+    value?: string;
+    valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean }; fieldRef?: { fieldPath: string } };
+  }[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string; optional?: boolean } }[];
+  volumeMounts?: { name: string; mountPath: string }[];
+};
+type Pod = {
+  containers: Container[];
+  volumes?: { name: string; secret?: { secretName: string } }[];
+  terminationGracePeriodSeconds?: number;
+};
+type Deployment = Raw & {
+  spec: { template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: Pod } };
+};
 
 const deployments = (objects: Raw[]) => objects.filter((o): o is Deployment => o.kind === 'Deployment');
 const roleOf = (d: Deployment) => d.spec.template.metadata.labels['app.kubernetes.io/component']!;
@@ -119,14 +139,16 @@ function started(objects: Raw[]): Map<string, Started> {
     const secrets: Record<string, string> = {};
     for (const source of container!.envFrom ?? []) {
       if (source.configMapRef) {
-        const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === source.configMapRef!.name) as (Raw & { data: Record<string, string> }) | undefined;
+        const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === source.configMapRef!.name) as
+          (Raw & { data: Record<string, string> }) | undefined;
         assert.ok(configMap, `${id(deployment)}: ConfigMap ${source.configMapRef.name} is not rendered`);
         Object.assign(env, configMap.data);
       }
     }
     const mounted = (value: string) => {
       for (const mount of container!.volumeMounts ?? []) {
-        if (value.startsWith(`${mount.mountPath}/`) && pod.volumes?.find((v) => v.name === mount.name)?.secret) return path.join(files.dir, path.basename(value));
+        if (value.startsWith(`${mount.mountPath}/`) && pod.volumes?.find((v) => v.name === mount.name)?.secret)
+          return path.join(files.dir, path.basename(value));
       }
       return value;
     };
@@ -170,7 +192,8 @@ function asKustomizeWouldHaveIt(object: Raw): Raw {
     const selects = key !== 'labels';
     for (const label of Object.keys(HELM_LABELS)) {
       if (!(label in map)) continue;
-      if (selects) assert.equal(label, 'app.kubernetes.io/instance', `${id(object)}: a selector with ${label} would break the next upgrade`);
+      if (selects)
+        assert.equal(label, 'app.kubernetes.io/instance', `${id(object)}: a selector with ${label} would break the next upgrade`);
       delete map[label];
     }
   }
@@ -213,8 +236,11 @@ function assertSameObjects(charted: Raw[], kustomized: Raw[]): void {
   assert.ok(kustomized.some((o) => id(o) === releaseNamespace));
   assert.deepEqual(
     charted.map(id).sort(),
-    kustomized.map(id).filter((i) => i !== releaseNamespace).sort(),
-    'the same kinds, names and namespaces (the release namespace is Helm\'s)',
+    kustomized
+      .map(id)
+      .filter((i) => i !== releaseNamespace)
+      .sort(),
+    "the same kinds, names and namespaces (the release namespace is Helm's)",
   );
   for (const object of charted) {
     const actual = asKustomizeWouldHaveIt(object);
@@ -319,7 +345,10 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       'temporal-cloud': ['--set', 'temporal.apiKey.secretName=devenv-scheduler-temporal'],
       'temporal-mtls': ['--set', 'temporal.mtls.enabled=true,temporal.mtls.certificate.enabled=true'],
       'slack-ingress': ['--set', 'slack.ingress.enabled=true'],
-      monitoring: ['--set', 'monitoring.podMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.grafanaDashboard.enabled=true'],
+      monitoring: [
+        '--set',
+        'monitoring.podMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.grafanaDashboard.enabled=true',
+      ],
     };
     for (const [component, values] of Object.entries(COMPONENTS)) {
       it(`renders with ${values[1]} what k8s/ with the component k8s/${component} does`, () => {
@@ -327,39 +356,83 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       });
     }
 
-    it('follows another release name and namespace everywhere: names, the worker\'s username in every policy, the namespaces no webhook is sent and no worker writes in', () => {
+    it("follows another release name and namespace everywhere: names, the worker's username in every policy, the namespaces no webhook is sent and no worker writes in", () => {
       const objects = renderAs('acme', 'tools', '--set', 'config.SUPPORT_NAMESPACE=acme-support');
-      const prefixed = (o: Raw) => o.metadata!.name!.startsWith('acme-devenv-scheduler') || (o.kind === 'Namespace' && o.metadata!.name === 'acme-support') || o.metadata!.name === 'acme-support-pods';
+      const prefixed = (o: Raw) =>
+        o.metadata!.name!.startsWith('acme-devenv-scheduler') ||
+        (o.kind === 'Namespace' && o.metadata!.name === 'acme-support') ||
+        o.metadata!.name === 'acme-support-pods';
       assert.deepEqual(objects.filter((o) => !prefixed(o)).map(id), [], 'every name carries the release');
       assert.deepEqual([...new Set(objects.map((o) => o.metadata!.namespace).filter(Boolean))].sort(), ['acme-support', 'tools']);
       const worker = deployments(objects).find((d) => roleOf(d) === 'worker')!;
       const username = `system:serviceaccount:tools:${(worker.spec.template.spec as Pod & { serviceAccountName: string }).serviceAccountName}`;
       assert.equal(username, 'system:serviceaccount:tools:acme-devenv-scheduler-worker');
-      const policies = objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & { spec: { matchConditions: { expression: string }[] } })[];
+      const policies = objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & {
+        spec: { matchConditions: { expression: string }[] };
+      })[];
       assert.equal(policies.length, 4);
-      for (const policy of policies) assert.ok(policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`), id(policy));
-      assert.doesNotMatch(JSON.stringify(objects), /devenv-scheduler:devenv-scheduler|devenv-support|"namespace":"devenv-scheduler"/, 'nothing of the default release is left');
+      for (const policy of policies)
+        assert.ok(
+          policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`),
+          id(policy),
+        );
+      assert.doesNotMatch(
+        JSON.stringify(objects),
+        /devenv-scheduler:devenv-scheduler|devenv-support|"namespace":"devenv-scheduler"/,
+        'nothing of the default release is left',
+      );
       type Selector = { matchExpressions: { key: string; operator: string; values: string[] }[] };
-      const binding = (name: string) => objects.find((o) => o.metadata?.name === `acme-devenv-scheduler-worker-${name}` && o.kind === 'ValidatingAdmissionPolicyBinding') as Raw & { spec: { matchResources?: { namespaceSelector: Selector }; paramRef?: unknown } };
-      assert.deepEqual(binding('protected-namespaces').spec.matchResources!.namespaceSelector.matchExpressions[0]!.values, ['kube-system', 'kube-public', 'kube-node-lease', 'tools']);
-      assert.deepEqual(binding('support-pods').spec.paramRef, { name: 'acme-devenv-scheduler-config', namespace: 'tools', parameterNotFoundAction: 'Deny' });
+      const binding = (name: string) =>
+        objects.find(
+          (o) => o.metadata?.name === `acme-devenv-scheduler-worker-${name}` && o.kind === 'ValidatingAdmissionPolicyBinding',
+        ) as Raw & { spec: { matchResources?: { namespaceSelector: Selector }; paramRef?: unknown } };
+      assert.deepEqual(binding('protected-namespaces').spec.matchResources!.namespaceSelector.matchExpressions[0]!.values, [
+        'kube-system',
+        'kube-public',
+        'kube-node-lease',
+        'tools',
+      ]);
+      assert.deepEqual(binding('support-pods').spec.paramRef, {
+        name: 'acme-devenv-scheduler-config',
+        namespace: 'tools',
+        parameterNotFoundAction: 'Deny',
+      });
       for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
-        const configuration = objects.find((o) => o.kind === kind) as Raw & { webhooks: { clientConfig: { service: { name: string; namespace: string } }; namespaceSelector: Selector }[] };
+        const configuration = objects.find((o) => o.kind === kind) as Raw & {
+          webhooks: { clientConfig: { service: { name: string; namespace: string } }; namespaceSelector: Selector }[];
+        };
         const [webhook] = configuration.webhooks;
-        assert.deepEqual(webhook!.namespaceSelector.matchExpressions[0]!.values, ['kube-system', 'kube-public', 'kube-node-lease', 'tools', 'acme-support'], kind);
-        assert.deepEqual([webhook!.clientConfig.service.namespace, webhook!.clientConfig.service.name], ['tools', 'acme-devenv-scheduler'], kind);
+        assert.deepEqual(
+          webhook!.namespaceSelector.matchExpressions[0]!.values,
+          ['kube-system', 'kube-public', 'kube-node-lease', 'tools', 'acme-support'],
+          kind,
+        );
+        assert.deepEqual(
+          [webhook!.clientConfig.service.namespace, webhook!.clientConfig.service.name],
+          ['tools', 'acme-devenv-scheduler'],
+          kind,
+        );
         assert.equal(configuration.metadata!.annotations!['cert-manager.io/inject-ca-from'], 'tools/acme-devenv-scheduler-webhook', kind);
       }
       const certificate = objects.find((o) => o.kind === 'Certificate') as Raw & { spec: { dnsNames: string[] } };
       assert.deepEqual(certificate.spec.dnsNames, ['acme-devenv-scheduler.tools.svc', 'acme-devenv-scheduler.tools.svc.cluster.local']);
       const { config } = started(objects).get('worker')!;
       assert.equal(config.support.namespace, 'acme-support');
-      assert.deepEqual([...config.enrolment.systemNamespaces].sort(), ['acme-support', 'kube-node-lease', 'kube-public', 'kube-system', 'tools']);
+      assert.deepEqual([...config.enrolment.systemNamespaces].sort(), [
+        'acme-support',
+        'kube-node-lease',
+        'kube-public',
+        'kube-system',
+        'tools',
+      ]);
     });
 
     it('keeps the dashboard and the alert rules of k8s/monitoring as they are there', () => {
       const dashboard = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as unknown;
-      assert.deepEqual(dashboard(path.join(CHART, 'files', 'grafana-dashboard.json')), dashboard(path.join(K8S, 'monitoring', 'grafana-dashboard.json')));
+      assert.deepEqual(
+        dashboard(path.join(CHART, 'files', 'grafana-dashboard.json')),
+        dashboard(path.join(K8S, 'monitoring', 'grafana-dashboard.json')),
+      );
       const [rules] = yaml.loadAll(readFileSync(path.join(K8S, 'monitoring', 'alerts.yaml'), 'utf8')) as (Raw & { spec: unknown })[];
       assert.deepEqual(yaml.load(readFileSync(path.join(CHART, 'files', 'alert-rules.yaml'), 'utf8')), rules!.spec);
     });
@@ -374,35 +447,67 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       documented = documentedValues();
     });
 
-    it('gives every value a row in docs/deploy.md, naming settings of README.md\'s table', () => {
+    it("gives every value a row in docs/deploy.md, naming settings of README.md's table", () => {
       const paths = documented.map((row) => row.path);
-      const undocumented = leaves(values).filter((leaf) => !leaf.startsWith('config.') && !paths.some((p) => leaf === p || leaf.startsWith(`${p}.`)));
+      const undocumented = leaves(values).filter(
+        (leaf) => !leaf.startsWith('config.') && !paths.some((p) => leaf === p || leaf.startsWith(`${p}.`)),
+      );
       assert.deepEqual(undocumented, [], 'values.yaml has these, docs/deploy.md does not');
       const all = leaves(values);
-      assert.deepEqual(paths.filter((p) => !all.some((leaf) => leaf === p || leaf.startsWith(`${p}.`))), [], 'docs/deploy.md has these, values.yaml does not');
-      assert.deepEqual(documented.flatMap((row) => row.settings).filter((s) => !settings.includes(s)), [], 'not settings of README.md');
-      assert.deepEqual(Object.keys(values.config).filter((key) => !settings.includes(key)), [], 'config keys that are not settings of README.md');
+      assert.deepEqual(
+        paths.filter((p) => !all.some((leaf) => leaf === p || leaf.startsWith(`${p}.`))),
+        [],
+        'docs/deploy.md has these, values.yaml does not',
+      );
+      assert.deepEqual(
+        documented.flatMap((row) => row.settings).filter((s) => !settings.includes(s)),
+        [],
+        'not settings of README.md',
+      );
+      assert.deepEqual(
+        Object.keys(values.config).filter((key) => !settings.includes(key)),
+        [],
+        'config keys that are not settings of README.md',
+      );
     });
 
-    it('reaches every setting of README.md\'s table and of src/config.ts from values', () => {
-      const reachable = new Set([...Object.keys(values.config), ...documented.flatMap((row) => row.settings), ...DEV_SERVER_ONLY, ...SET_BY_EACH_DEPLOYMENT]);
+    it("reaches every setting of README.md's table and of src/config.ts from values", () => {
+      const reachable = new Set([
+        ...Object.keys(values.config),
+        ...documented.flatMap((row) => row.settings),
+        ...DEV_SERVER_ONLY,
+        ...SET_BY_EACH_DEPLOYMENT,
+      ]);
       const read = schemaSettings();
       assert.ok(read.length > 50, `src/config.ts reads ${read.length} settings`);
-      assert.deepEqual([...new Set([...settings, ...read])].filter((s) => !reachable.has(s)), []);
+      assert.deepEqual(
+        [...new Set([...settings, ...read])].filter((s) => !reachable.has(s)),
+        [],
+      );
     });
 
     it('sets each of those settings in a container, as the values table says', () => {
-      const given = new Set([defaults, ...examples.values()].flatMap((objects) => [...started(objects).values()].flatMap((s) => s.variables)));
+      const given = new Set(
+        [defaults, ...examples.values()].flatMap((objects) => [...started(objects).values()].flatMap((s) => s.variables)),
+      );
       const claimed = [...Object.keys(values.config), ...documented.flatMap((row) => row.settings), ...SET_BY_EACH_DEPLOYMENT];
       assert.deepEqual([...new Set(claimed.filter((s) => !given.has(s)))], [], 'no container gets these in any rendered example');
       for (const s of DEV_SERVER_ONLY) assert.ok(!given.has(s), s);
     });
 
     it('refuses a secret setting in config (it would be stored in a ConfigMap), naming the value to use instead', () => {
-      const secretSettings = [...(/const SECRET_SETTINGS = new Set\(\[([^\]]+)\]\)/.exec(readFileSync(path.join(ROOT, 'src', 'config.ts'), 'utf8'))?.[1] ?? '').matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]!);
+      const secretSettings = [
+        ...(
+          /const SECRET_SETTINGS = new Set\(\[([^\]]+)\]\)/.exec(readFileSync(path.join(ROOT, 'src', 'config.ts'), 'utf8'))?.[1] ?? ''
+        ).matchAll(/'([A-Z_]+)'/g),
+      ].map((m) => m[1]!);
       assert.ok(secretSettings.length >= 6, `src/config.ts SECRET_SETTINGS: ${secretSettings.join(', ')}`);
       for (const setting of secretSettings) {
-        assert.throws(() => render('--set-string', `config.${setting}=x`), new RegExp(`config\\.${setting}: set [a-zA-Z.]+ .*instead`), setting);
+        assert.throws(
+          () => render('--set-string', `config.${setting}=x`),
+          new RegExp(`config\\.${setting}: set [a-zA-Z.]+ .*instead`),
+          setting,
+        );
       }
     });
 
@@ -412,13 +517,16 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
   });
 
   describe('what each install is for', () => {
-    it('stops no pod before its work is done: terminationGracePeriodSeconds covers src/shutdown.ts\'s budget in every render', () => {
+    it("stops no pod before its work is done: terminationGracePeriodSeconds covers src/shutdown.ts's budget in every render", () => {
       for (const [name, objects] of [['defaults', defaults], ...examples.entries()] as [string, Raw[]][]) {
         const configs = started(objects);
         for (const deployment of deployments(objects)) {
           const grace = deployment.spec.template.spec.terminationGracePeriodSeconds! * 1000;
           const budget = shutdownBudgetMs(configs.get(roleOf(deployment))!.config);
-          assert.ok(grace >= budget && grace <= budget + 30_000, `${name} ${id(deployment)}: ${grace / 1000} s for a budget of ${budget / 1000} s`);
+          assert.ok(
+            grace >= budget && grace <= budget + 30_000,
+            `${name} ${id(deployment)}: ${grace / 1000} s for a budget of ${budget / 1000} s`,
+          );
         }
       }
     });
@@ -432,36 +540,61 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
         assert.equal(config.temporal.address, 'devenv.a1b2c.tmprl.cloud:7233');
         assert.equal(config.temporal.namespace, 'devenv.a1b2c');
       }
-      assert.deepEqual(configs.get('api')!.secrets, { API_READ_TOKENS: 'devenv-scheduler-api-tokens', API_TOKENS: 'devenv-scheduler-api-tokens', SLACK_APP_TOKEN: 'devenv-scheduler-slack', TEMPORAL_API_KEY: 'devenv-scheduler-temporal' });
-      assert.deepEqual(configs.get('worker')!.secrets, { SLACK_BOT_TOKEN: 'devenv-scheduler-slack', TEMPORAL_API_KEY: 'devenv-scheduler-temporal' });
+      assert.deepEqual(configs.get('api')!.secrets, {
+        API_READ_TOKENS: 'devenv-scheduler-api-tokens',
+        API_TOKENS: 'devenv-scheduler-api-tokens',
+        SLACK_APP_TOKEN: 'devenv-scheduler-slack',
+        TEMPORAL_API_KEY: 'devenv-scheduler-temporal',
+      });
+      assert.deepEqual(configs.get('worker')!.secrets, {
+        SLACK_BOT_TOKEN: 'devenv-scheduler-slack',
+        TEMPORAL_API_KEY: 'devenv-scheduler-temporal',
+      });
       assert.equal(configs.get('api')!.config.slack.appToken, SECRET_STAND_INS.SLACK_APP_TOKEN);
       // Chosen, so required: a missing app token stops the pod rather than leaving Slack silently off.
       const api = deployments(objects).find((d) => roleOf(d) === 'api')!;
-      assert.equal(api.spec.template.spec.containers[0]!.env!.find((e) => e.name === 'SLACK_APP_TOKEN')!.valueFrom!.secretKeyRef!.optional, undefined);
+      assert.equal(
+        api.spec.template.spec.containers[0]!.env!.find((e) => e.name === 'SLACK_APP_TOKEN')!.valueFrom!.secretKeyRef!.optional,
+        undefined,
+      );
       assert.ok(!objects.some((o) => o.kind === 'Ingress'), 'nothing to expose');
       assert.ok(objects.some((o) => o.kind === 'PodMonitor') && objects.some((o) => o.kind === 'PrometheusRule'));
     });
 
     it('mTLS: the client certificate cert-manager issues is the Secret both pods mount, and loads as mTLS', () => {
       const objects = examples.get('temporal-mtls')!;
-      const certificate = objects.find((o) => o.kind === 'Certificate' && o.metadata?.name === 'devenv-scheduler-temporal-client') as Raw & { spec: { secretName: string; usages: string[]; issuerRef: { name: string; kind: string } } };
+      const certificate = objects.find(
+        (o) => o.kind === 'Certificate' && o.metadata?.name === 'devenv-scheduler-temporal-client',
+      ) as Raw & { spec: { secretName: string; usages: string[]; issuerRef: { name: string; kind: string } } };
       assert.ok(certificate.spec.usages.includes('client auth'));
       assert.deepEqual(certificate.spec.issuerRef, { name: 'temporal-client-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
       for (const deployment of deployments(objects)) {
-        assert.equal(deployment.spec.template.spec.volumes!.find((v) => v.name === 'temporal-tls')?.secret?.secretName, certificate.spec.secretName, id(deployment));
+        assert.equal(
+          deployment.spec.template.spec.volumes!.find((v) => v.name === 'temporal-tls')?.secret?.secretName,
+          certificate.spec.secretName,
+          id(deployment),
+        );
       }
       for (const [role, { config }] of started(objects)) {
         assert.match(config.temporal.security, /^mTLS \(client certificate CN=devenv-helm-test\)/, role);
         assert.match(config.temporal.security, /server name temporal-frontend\.temporal\.svc/, role);
       }
-      const ingress = objects.find((o) => o.kind === 'Ingress') as Raw & { spec: { rules: { http: { paths: { path: string; pathType: string }[] } }[] } };
-      assert.deepEqual(ingress.spec.rules.flatMap((r) => r.http.paths.map((p) => `${p.pathType} ${p.path}`)), ['Exact /slack/commands', 'Exact /slack/interactions']);
+      const ingress = objects.find((o) => o.kind === 'Ingress') as Raw & {
+        spec: { rules: { http: { paths: { path: string; pathType: string }[] } }[] };
+      };
+      assert.deepEqual(
+        ingress.spec.rules.flatMap((r) => r.http.paths.map((p) => `${p.pathType} ${p.path}`)),
+        ['Exact /slack/commands', 'Exact /slack/interactions'],
+      );
     });
 
     it('webhooks without cert-manager: the CA from values in both configurations, the serving certificate from your Secret, nothing of cert-manager', () => {
       assert.throws(() => render('--set', 'webhook.certManager.enabled=false'), /webhook\.caBundle: the CA of the webhook's certificate/);
       const caBundle = Buffer.from(servingCertificate('devenv-helm-webhook').ca).toString('base64');
-      const objects = render('--set', `webhook.certManager.enabled=false,webhook.tlsSecretName=my-webhook-tls,webhook.caBundle=${caBundle}`);
+      const objects = render(
+        '--set',
+        `webhook.certManager.enabled=false,webhook.tlsSecretName=my-webhook-tls,webhook.caBundle=${caBundle}`,
+      );
       assert.deepEqual(objects.filter((o) => o.apiVersion!.startsWith('cert-manager.io/')).map(id), []);
       for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
         const configuration = objects.find((o) => o.kind === kind) as Raw & { webhooks: { clientConfig: { caBundle?: string } }[] };
@@ -475,7 +608,12 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
     it('REST-only: no Slack Secret referenced anywhere, no webhook, nothing of cert-manager, DRY_RUN on', () => {
       const objects = examples.get('rest-only')!;
       assert.doesNotMatch(JSON.stringify(objects), /devenv-scheduler-slack|SLACK_(SIGNING_SECRET|BOT_TOKEN|APP_TOKEN)/);
-      assert.deepEqual(objects.filter((o) => /cert-manager|admissionregistration/.test(o.apiVersion!) && !o.kind!.startsWith('ValidatingAdmissionPolicy')).map(id), []);
+      assert.deepEqual(
+        objects
+          .filter((o) => /cert-manager|admissionregistration/.test(o.apiVersion!) && !o.kind!.startsWith('ValidatingAdmissionPolicy'))
+          .map(id),
+        [],
+      );
       const configs = started(objects);
       for (const [role, { config }] of configs) {
         assert.equal(config.slack.signingSecret ?? config.slack.botToken ?? config.slack.appToken, undefined, role);
@@ -507,7 +645,11 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       cluster = await testCluster();
       await createVendoredCrds(cluster.kubeConfig, cluster.server);
       // The release namespace as docs/deploy.md creates it, and the chart's support namespace, for real.
-      const releaseNamespace: Raw = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } };
+      const releaseNamespace: Raw = {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
+      };
       for (const namespace of [releaseNamespace, ...defaults.filter((o) => o.kind === 'Namespace')]) {
         await api(namespace).patch(namespace, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
       }
@@ -535,7 +677,12 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
           }
         }
         for (const deployment of deployments(objects)) {
-          const pod: Raw = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `${deployment.metadata!.name}-check`, namespace: NAMESPACE }, spec: deployment.spec.template.spec };
+          const pod: Raw = {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: `${deployment.metadata!.name}-check`, namespace: NAMESPACE },
+            spec: deployment.spec.template.spec,
+          };
           await dryRun(pod).catch((error: unknown) => refused.push(`${id(pod)}: ${describeError(error).message}`));
         }
         assert.deepEqual(refused, []);

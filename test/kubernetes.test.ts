@@ -69,7 +69,11 @@ function identityTable(markdown: string): string[] {
   const first = lines.findIndex((line) => line.startsWith('|'));
   const end = lines.findIndex((line, i) => i > first && !line.startsWith('|'));
   const rows = lines.slice(first + 2, end === -1 ? undefined : end);
-  const cells = (line: string) => line.split('|').slice(1, -1).map((cell) => cell.trim());
+  const cells = (line: string) =>
+    line
+      .split('|')
+      .slice(1, -1)
+      .map((cell) => cell.trim());
   const names = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
   const table: string[] = [];
   for (const row of rows) {
@@ -77,7 +81,9 @@ function identityTable(markdown: string): string[] {
     assert.ok(identity && group && resources && verbs && where, row);
     for (const resource of names(resources)) {
       for (const verb of verbs.split(',').map((v) => v.trim())) {
-        table.push(`${names(identity)[0]} ${group.replace(/`/g, '')} ${resource} ${verb} in ${where === 'all' ? 'all' : names(where).sort().join(',')}`);
+        table.push(
+          `${names(identity)[0]} ${group.replace(/`/g, '')} ${resource} ${verb} in ${where === 'all' ? 'all' : names(where).sort().join(',')}`,
+        );
       }
     }
   }
@@ -105,14 +111,21 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     // The support namespace as k8s/namespace.yaml ships it: Pod Security `restricted`, a ResourceQuota.
     const shipped = loadAllYaml(readFileSync(path.join(__dirname, '../k8s/namespace.yaml'), 'utf8')) as KubernetesObject[];
     const client = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
-    for (const object of shipped.filter((o) => o.metadata?.name === SUPPORT_NAMESPACE || o.metadata?.namespace === SUPPORT_NAMESPACE)) await client.create(object);
+    for (const object of shipped.filter((o) => o.metadata?.name === SUPPORT_NAMESPACE || o.metadata?.namespace === SUPPORT_NAMESPACE))
+      await client.create(object);
     // No controller-manager counts the quota's usage, and the apiserver admits no pod under a
     // quota it has never counted: play the controller once (no pod yet); admission counts on from there.
-    await core.createNamespace({ body: { metadata: { name: NAMES_NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } });
+    await core.createNamespace({
+      body: { metadata: { name: NAMES_NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } },
+    });
     const quota = await core.readNamespacedResourceQuota({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA });
     const hard = quota.spec!.hard!;
     await core.patchNamespacedResourceQuotaStatus(
-      { namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { hard, used: Object.fromEntries(Object.keys(hard).map((k) => [k, '0'])) } } },
+      {
+        namespace: SUPPORT_NAMESPACE,
+        name: SUPPORT_QUOTA,
+        body: { status: { hard, used: Object.fromEntries(Object.keys(hard).map((k) => [k, '0'])) } },
+      },
       mergePatch,
     );
   });
@@ -122,7 +135,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       kubeConfig: cluster.kubeConfig,
       dryRun: false,
       logger,
-      support: { namespace: SUPPORT_NAMESPACE, image: 'busybox:1.36', sizes: { XS: { cpu: '100m', memory: '128Mi' }, XL: { cpu: '4', memory: '8Gi' } } },
+      support: {
+        namespace: SUPPORT_NAMESPACE,
+        image: 'busybox:1.36',
+        sizes: { XS: { cpu: '100m', memory: '128Mi' }, XL: { cpu: '4', memory: '8Gi' } },
+      },
       ...overrides,
     });
 
@@ -148,7 +165,10 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
   async function statefulSet(ns: string, name: string, replicas: number) {
     await apps.createNamespacedStatefulSet({
       namespace: ns,
-      body: { metadata: { name }, spec: { replicas, serviceName: name, selector: { matchLabels: { app: name } }, template: template(name) } },
+      body: {
+        metadata: { name },
+        spec: { replicas, serviceName: name, selector: { matchLabels: { app: name } }, template: template(name) },
+      },
     });
   }
 
@@ -157,14 +177,21 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       namespace: ns,
       body: {
         metadata: { name },
-        spec: { schedule: '*/5 * * * *', suspend, jobTemplate: { spec: { template: { spec: { ...template(name).spec, restartPolicy: 'Never' } } } } },
+        spec: {
+          schedule: '*/5 * * * *',
+          suspend,
+          jobTemplate: { spec: { template: { spec: { ...template(name).spec, restartPolicy: 'Never' } } } },
+        },
       },
     });
   }
 
   /** Replicas and annotations of every Deployment and StatefulSet, as `kubectl get` would show them. */
   async function snapshot(ns: string) {
-    const [deployments, statefulSets] = await Promise.all([apps.listNamespacedDeployment({ namespace: ns }), apps.listNamespacedStatefulSet({ namespace: ns })]);
+    const [deployments, statefulSets] = await Promise.all([
+      apps.listNamespacedDeployment({ namespace: ns }),
+      apps.listNamespacedStatefulSet({ namespace: ns }),
+    ]);
     return Object.fromEntries(
       [...deployments.items, ...statefulSets.items].map((w) => [
         `${w.kind ?? (w.spec && 'serviceName' in w.spec ? 'StatefulSet' : 'Deployment')}/${w.metadata?.name}`,
@@ -175,7 +202,10 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
 
   /** No controller-manager runs, so a test plays the Deployment controller's part. */
   async function markReady(ns: string, name: string, ready: number) {
-    await apps.patchNamespacedDeploymentStatus({ namespace: ns, name, body: { status: { replicas: ready, readyReplicas: ready } } }, mergePatch);
+    await apps.patchNamespacedDeploymentStatus(
+      { namespace: ns, name, body: { status: { replicas: ready, readyReplicas: ready } } },
+      mergePatch,
+    );
   }
 
   async function mixedNamespace(): Promise<string> {
@@ -204,10 +234,13 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     const k8s = activities({ pageSize: 2 });
 
     const stopped = await k8s.stopNamespace(ns);
-    assert.deepEqual(
-      stopped.changed.map((c) => `${c.kind}/${c.name} ${c.from}->${c.to}`).sort(),
-      ['CronJob/report 1->0', 'Deployment/api 3->0', 'Deployment/web 2->0', 'StatefulSet/cache 5->0', 'StatefulSet/db 1->0'],
-    );
+    assert.deepEqual(stopped.changed.map((c) => `${c.kind}/${c.name} ${c.from}->${c.to}`).sort(), [
+      'CronJob/report 1->0',
+      'Deployment/api 3->0',
+      'Deployment/web 2->0',
+      'StatefulSet/cache 5->0',
+      'StatefulSet/db 1->0',
+    ]);
     assert.equal(stopped.unchanged, 3, 'idle, keep-me and paused-by-hand');
     const afterStop = await snapshot(ns);
     assert.deepEqual(afterStop, {
@@ -229,7 +262,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.equal(started.changed.length, 5);
     assert.deepEqual(await snapshot(ns), before, 'every count back exactly, every annotation gone');
     assert.deepEqual(await cronJobState(ns, 'report'), { suspend: false, original: undefined });
-    assert.deepEqual(await cronJobState(ns, 'paused-by-hand'), { suspend: true, original: undefined }, 'suspended by a person: stays suspended');
+    assert.deepEqual(
+      await cronJobState(ns, 'paused-by-hand'),
+      { suspend: true, original: undefined },
+      'suspended by a person: stays suspended',
+    );
 
     const startedAgain = await k8s.startNamespace(ns);
     assert.deepEqual(startedAgain.changed, []);
@@ -261,7 +298,12 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         const seen = cluster.auditedRequests().filter((r) => r.receivedUs >= sinceUs);
         return seen.length >= AUDITED_NAMESPACES.length * WORKLOADS ? seen : undefined;
       });
-      const edges = requests.flatMap((r) => [{ at: r.receivedUs, delta: 1 }, { at: r.completedUs, delta: -1 }]).sort((a, b) => a.at - b.at || a.delta - b.delta);
+      const edges = requests
+        .flatMap((r) => [
+          { at: r.receivedUs, delta: 1 },
+          { at: r.completedUs, delta: -1 },
+        ])
+        .sort((a, b) => a.at - b.at || a.delta - b.delta);
       let current = 0;
       return Math.max(...edges.map((edge) => (current += edge.delta)));
     };
@@ -278,7 +320,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     const reports = await Promise.all(AUDITED_NAMESPACES.map((ns) => capped.startNamespace(ns)));
     const cappedMost = await mostAtOnce(cappedSince);
     assert.ok(cappedMost <= 4, `never more than 4 at once, not ${cappedMost}`);
-    assert.deepEqual(reports.map((r) => r.changed.length), AUDITED_NAMESPACES.map(() => WORKLOADS), 'and every workload restored');
+    assert.deepEqual(
+      reports.map((r) => r.changed.length),
+      AUDITED_NAMESPACES.map(() => WORKLOADS),
+      'and every workload restored',
+    );
     for (const ns of AUDITED_NAMESPACES) assert.ok(Object.values(await snapshot(ns)).every((w) => w.replicas === 2));
   });
 
@@ -307,7 +353,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     await assert.rejects(activities({ kubeConfig: dying, concurrency: 1 }).stopNamespace(ns), /worker lost/);
     const interrupted = Object.values(await snapshot(ns));
     assert.equal(interrupted.filter((w) => w.saved !== undefined).length, 2);
-    assert.equal(interrupted.filter((w) => w.replicas === 0).length, 2, 'each write saves and scales together: never one without the other');
+    assert.equal(
+      interrupted.filter((w) => w.replicas === 0).length,
+      2,
+      'each write saves and scales together: never one without the other',
+    );
     assert.ok(interrupted.every((w) => (w.replicas === 0) === (w.saved !== undefined)));
 
     // Temporal retries the activity.
@@ -360,7 +410,8 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     const before = await snapshot(ns);
     const logged: string[] = [];
     const recording = new Proxy(logger, {
-      get: (target, key, receiver) => (key === 'info' ? (_detail: object, message: string) => logged.push(message) : Reflect.get(target, key, receiver)),
+      get: (target, key, receiver) =>
+        key === 'info' ? (_detail: object, message: string) => logged.push(message) : Reflect.get(target, key, receiver),
     }) as Logger;
     const report = await activities({ dryRun: true, logger: recording }).stopNamespace(ns);
     assert.equal(report.dryRun, true);
@@ -406,7 +457,10 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     await Promise.all([markReady(ns, 'api', 2), markReady(ns, 'web', 1)]);
     const running = await namespaceStatus(ns);
     assert.equal(running.phase, 'running');
-    assert.deepEqual(running.workloads.find((w) => w.name === 'api'), { kind: 'Deployment', name: 'api', desired: 2, ready: 2, excluded: false });
+    assert.deepEqual(
+      running.workloads.find((w) => w.name === 'api'),
+      { kind: 'Deployment', name: 'api', desired: 2, ready: 2, excluded: false },
+    );
 
     await k8s.stopNamespace(ns);
     const stopped = await namespaceStatus(ns);
@@ -451,7 +505,10 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
 
     await k8s.startNamespace(ns);
     assert.deepEqual(await minOf('scale-to-zero'), { min: 0, saved: undefined });
-    assert.deepEqual(await snapshot(ns), { 'Deployment/scaled': { replicas: 3, saved: undefined }, 'Deployment/plain': { replicas: 2, saved: undefined } });
+    assert.deepEqual(await snapshot(ns), {
+      'Deployment/scaled': { replicas: 3, saved: undefined },
+      'Deployment/plain': { replicas: 2, saved: undefined },
+    });
   });
 
   it('support pods: created with the size of the catalogue under Pod Security restricted, listed, deleted; bad size or name refused', async () => {
@@ -463,17 +520,37 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     assert.deepEqual(await k8s.createSupportPod({ name: 'manage1', size: 'XL', requestedBy: 'U123' }), pod, 'a retry finds the same pod');
     const created = await core.readNamespacedPod({ namespace: SUPPORT_NAMESPACE, name: 'manage1' });
     const resources = created.spec?.containers[0]?.resources;
-    assert.deepEqual({ requests: resources?.requests, limits: resources?.limits }, { requests: { cpu: '4', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } });
+    assert.deepEqual(
+      { requests: resources?.requests, limits: resources?.limits },
+      { requests: { cpu: '4', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } },
+    );
     // Admitted by a namespace that enforces Pod Security `restricted`: non-root, nothing added.
     assert.deepEqual(
-      [created.spec?.securityContext?.runAsNonRoot, created.spec?.securityContext?.runAsUser, created.spec?.containers[0]?.securityContext?.allowPrivilegeEscalation],
+      [
+        created.spec?.securityContext?.runAsNonRoot,
+        created.spec?.securityContext?.runAsUser,
+        created.spec?.containers[0]?.securityContext?.allowPrivilegeEscalation,
+      ],
       [true, 65534, false],
     );
-    assert.deepEqual((await listSupportPods()).map((p) => p.name), ['manage1']);
+    assert.deepEqual(
+      (await listSupportPods()).map((p) => p.name),
+      ['manage1'],
+    );
 
-    await assert.rejects(k8s.createSupportPod({ name: 'manage2', size: 'XXL', requestedBy: 'U123' }), /unknown support pod size "XXL": use one of XS, XL/);
-    await assert.rejects(k8s.createSupportPod({ name: 'Manage_2', size: 'XS', requestedBy: 'U123' }), /invalid support pod name "Manage_2": use lowercase letters/);
-    assert.deepEqual((await listSupportPods()).map((p) => p.name), ['manage1'], 'nothing created by a refused request');
+    await assert.rejects(
+      k8s.createSupportPod({ name: 'manage2', size: 'XXL', requestedBy: 'U123' }),
+      /unknown support pod size "XXL": use one of XS, XL/,
+    );
+    await assert.rejects(
+      k8s.createSupportPod({ name: 'Manage_2', size: 'XS', requestedBy: 'U123' }),
+      /invalid support pod name "Manage_2": use lowercase letters/,
+    );
+    assert.deepEqual(
+      (await listSupportPods()).map((p) => p.name),
+      ['manage1'],
+      'nothing created by a refused request',
+    );
 
     assert.equal(await k8s.deleteSupportPod('manage1'), true);
     assert.equal(await k8s.deleteSupportPod('manage1'), false);
@@ -481,10 +558,20 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
 
   /** A support pod's name is taken until the pod has gone; the tests below use their own namespace (no quota) and a finalizer to hold a deleted pod terminating. */
   const names = (overrides: Partial<NonNullable<KubernetesSettings['support']>> = {}) =>
-    activities({ support: { namespace: NAMES_NAMESPACE, image: 'busybox:1.36', sizes: { XS: { cpu: '100m', memory: '128Mi' }, XL: { cpu: '4', memory: '8Gi' } }, namePollMs: 100, ...overrides } });
+    activities({
+      support: {
+        namespace: NAMES_NAMESPACE,
+        image: 'busybox:1.36',
+        sizes: { XS: { cpu: '100m', memory: '128Mi' }, XL: { cpu: '4', memory: '8Gi' } },
+        namePollMs: 100,
+        ...overrides,
+      },
+    });
   const readNamed = (name: string) => core.readNamespacedPod({ namespace: NAMES_NAMESPACE, name });
-  const hold = (name: string) => core.patchNamespacedPod({ namespace: NAMES_NAMESPACE, name, body: { metadata: { finalizers: [HOLD] } } }, mergePatch);
-  const release = (name: string) => core.patchNamespacedPod({ namespace: NAMES_NAMESPACE, name, body: { metadata: { finalizers: null } } }, mergePatch);
+  const hold = (name: string) =>
+    core.patchNamespacedPod({ namespace: NAMES_NAMESPACE, name, body: { metadata: { finalizers: [HOLD] } } }, mergePatch);
+  const release = (name: string) =>
+    core.patchNamespacedPod({ namespace: NAMES_NAMESPACE, name, body: { metadata: { finalizers: null } } }, mergePatch);
   /** A pod under Pod Security restricted, as a person would put one there: no devenv-scheduler label or annotation. */
   const byHand = (name: string, metadata: object = {}) =>
     core.createNamespacedPod({
@@ -493,16 +580,22 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         metadata: { name, ...metadata },
         spec: {
           securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
-          containers: [{ name: 'c', image: 'busybox:1.36', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+          containers: [
+            { name: 'c', image: 'busybox:1.36', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } },
+          ],
         },
       },
     });
   /** The activity as a workflow run calls it: with that run's id. */
   const asRun = (runId: string) => {
-    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: 'support/x', runId } }, { logger: new DefaultLogger('ERROR') });
+    const env = new MockActivityEnvironment(
+      { workflowExecution: { workflowId: 'support/x', runId } },
+      { logger: new DefaultLogger('ERROR') },
+    );
     const beats: unknown[] = [];
     env.on('heartbeat', (details: unknown) => beats.push(details));
-    const create = (k8s: KubernetesActivities, request: Parameters<KubernetesActivities['createSupportPod']>[0]) => env.run(k8s.createSupportPod, request) as Promise<SupportPod>;
+    const create = (k8s: KubernetesActivities, request: Parameters<KubernetesActivities['createSupportPod']>[0]) =>
+      env.run(k8s.createSupportPod, request) as Promise<SupportPod>;
     return { create, beats };
   };
   const taken = (pattern: RegExp) => (error: unknown) => {
@@ -519,24 +612,44 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     const first = asRun('run-1');
     const pod = await first.create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt });
     // Another run (the next `support start held1 XL`, a later workflow of the name): refused, nothing changed.
-    await assert.rejects(asRun('run-2').create(k8s, { name: 'held1', size: 'XL', requestedBy: 'U2', expiresAt }), taken(/support pod name "held1" is taken: a pod started by U1 at .*, size XS; pick another name, or delete that pod first/));
-    await assert.rejects(asRun('run-2').create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt }), taken(/started by U1/), 'not even for the same person and size');
+    await assert.rejects(
+      asRun('run-2').create(k8s, { name: 'held1', size: 'XL', requestedBy: 'U2', expiresAt }),
+      taken(/support pod name "held1" is taken: a pod started by U1 at .*, size XS; pick another name, or delete that pod first/),
+    );
+    await assert.rejects(
+      asRun('run-2').create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt }),
+      taken(/started by U1/),
+      'not even for the same person and size',
+    );
     const created = await readNamed('held1');
     assert.equal(created.metadata?.annotations?.['devenv-scheduler/size'], 'XS');
     assert.equal(pod.uid, created.metadata?.uid);
     assert.equal(created.metadata?.annotations?.['devenv-scheduler/workflow-run-id'], 'run-1');
     assert.equal(created.metadata?.annotations?.['devenv-scheduler/expires-at'], expiresAt);
     const deadline = created.spec?.activeDeadlineSeconds ?? 0;
-    assert.ok(deadline <= 2 * 3600 + SUPPORT_POD_DEADLINE_MARGIN_SECONDS && deadline >= 2 * 3600 + SUPPORT_POD_DEADLINE_MARGIN_SECONDS - 5, `activeDeadlineSeconds ${deadline}`);
-    assert.deepEqual(await asRun('run-1').create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt }), pod, 'a retry of the same run finds its own pod');
+    assert.ok(
+      deadline <= 2 * 3600 + SUPPORT_POD_DEADLINE_MARGIN_SECONDS && deadline >= 2 * 3600 + SUPPORT_POD_DEADLINE_MARGIN_SECONDS - 5,
+      `activeDeadlineSeconds ${deadline}`,
+    );
+    assert.deepEqual(
+      await asRun('run-1').create(k8s, { name: 'held1', size: 'XS', requestedBy: 'U1', expiresAt }),
+      pod,
+      'a retry of the same run finds its own pod',
+    );
 
     // A pod someone made by hand.
     await byHand('mine');
-    await assert.rejects(asRun('run-3').create(k8s, { name: 'mine', size: 'XS', requestedBy: 'U3' }), taken(/"mine" is taken: a pod not made by devenv-scheduler/));
+    await assert.rejects(
+      asRun('run-3').create(k8s, { name: 'mine', size: 'XS', requestedBy: 'U3' }),
+      taken(/"mine" is taken: a pod not made by devenv-scheduler/),
+    );
     assert.equal((await readNamed('mine')).metadata?.labels, undefined, 'left as it was');
 
     // A pod of an earlier version (labelled and annotated, no run id): the same request takes it up, any other is refused.
-    await byHand('legacy1', { labels: { 'devenv-scheduler/support-pod': 'true' }, annotations: { 'devenv-scheduler/size': 'XS', 'devenv-scheduler/requested-by': 'U4' } });
+    await byHand('legacy1', {
+      labels: { 'devenv-scheduler/support-pod': 'true' },
+      annotations: { 'devenv-scheduler/size': 'XS', 'devenv-scheduler/requested-by': 'U4' },
+    });
     const legacyUid = (await readNamed('legacy1')).metadata?.uid;
     assert.equal((await asRun('run-4').create(k8s, { name: 'legacy1', size: 'XS', requestedBy: 'U4' })).uid, legacyUid);
     await assert.rejects(asRun('run-5').create(k8s, { name: 'legacy1', size: 'XL', requestedBy: 'U4' }), taken(/started by U4 .*size XS/));
@@ -565,24 +678,39 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal(done, false, 'still waiting');
     assert.equal((await readNamed('again')).metadata?.uid, old.uid, 'the old pod is still the one there');
-    assert.ok(next.beats.some((b) => /the previous pod support-names\/again \(a pod started by U1.*size XS\) is still terminating/.test(JSON.stringify(b))), JSON.stringify(next.beats));
+    assert.ok(
+      next.beats.some((b) =>
+        /the previous pod support-names\/again \(a pod started by U1.*size XS\) is still terminating/.test(JSON.stringify(b)),
+      ),
+      JSON.stringify(next.beats),
+    );
     await release('again');
     const pod = await creating;
     assert.notEqual(pod.uid, old.uid);
     assert.equal(pod.size, 'XL');
     const now = await readNamed('again');
-    assert.deepEqual([now.metadata?.uid, now.metadata?.annotations?.['devenv-scheduler/size'], now.metadata?.annotations?.['devenv-scheduler/workflow-run-id']], [pod.uid, 'XL', 'new-run']);
+    assert.deepEqual(
+      [
+        now.metadata?.uid,
+        now.metadata?.annotations?.['devenv-scheduler/size'],
+        now.metadata?.annotations?.['devenv-scheduler/workflow-run-id'],
+      ],
+      [pod.uid, 'XL', 'new-run'],
+    );
 
     // A pod that does not go within the wait: the attempt fails, retryably, saying why.
     await hold('again');
     await k8s.deleteSupportPod('again', pod.uid);
-    await assert.rejects(asRun('third-run').create(names({ nameWaitMs: 300 }), { name: 'again', size: 'XS', requestedBy: 'U3' }), (error: unknown) => {
-      assert.ok(error instanceof ApplicationFailure, String(error));
-      assert.equal(error.type, 'SupportPodNameTerminating');
-      assert.equal(error.nonRetryable, false);
-      assert.match(error.message, /still terminating, deleted at .*; support pod again is created once it is gone/);
-      return true;
-    });
+    await assert.rejects(
+      asRun('third-run').create(names({ nameWaitMs: 300 }), { name: 'again', size: 'XS', requestedBy: 'U3' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ApplicationFailure, String(error));
+        assert.equal(error.type, 'SupportPodNameTerminating');
+        assert.equal(error.nonRetryable, false);
+        assert.match(error.message, /still terminating, deleted at .*; support pod again is created once it is gone/);
+        return true;
+      },
+    );
     await release('again');
   });
 
@@ -593,7 +721,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     // No kubelet here: write what it would report.
     const startTime = new Date(Math.floor(Date.now() / 1000) * 1000 - 1000).toISOString();
     await core.patchNamespacedPodStatus(
-      { namespace: NAMES_NAMESPACE, name: 'listed-ready', body: { status: { phase: 'Running', startTime, conditions: [{ type: 'Ready', status: 'True' }] } } },
+      {
+        namespace: NAMES_NAMESPACE,
+        name: 'listed-ready',
+        body: { status: { phase: 'Running', startTime, conditions: [{ type: 'Ready', status: 'True' }] } },
+      },
       mergePatch,
     );
     await byHand('listed-by-hand');
@@ -605,9 +737,16 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       [ready.labelled, ready.size, ready.createdBy, ready.phase, ready.ready, ready.deletingSince, ready.workflowRunId, ready.expiresAt],
       [true, 'XS', 'U1', 'Running', true, null, 'list-run', expiresAt],
     );
-    assert.equal(ready.deadlineAt, new Date(Date.parse(startTime) + ready.activeDeadlineSeconds! * 1000).toISOString(), 'counted from when it started');
+    assert.equal(
+      ready.deadlineAt,
+      new Date(Date.parse(startTime) + ready.activeDeadlineSeconds! * 1000).toISOString(),
+      'counted from when it started',
+    );
     const hand = listed['listed-by-hand']!;
-    assert.deepEqual([hand.labelled, hand.size, hand.createdBy, hand.phase, hand.ready, hand.activeDeadlineSeconds, hand.deadlineAt], [false, null, null, 'Pending', false, null, null]);
+    assert.deepEqual(
+      [hand.labelled, hand.size, hand.createdBy, hand.phase, hand.ready, hand.activeDeadlineSeconds, hand.deadlineAt],
+      [false, null, null, 'Pending', false, null, null],
+    );
     assert.ok(hand.deletingSince, 'terminating');
     await release('listed-by-hand');
     await k8s.deleteSupportPod('listed-ready');
@@ -629,7 +768,13 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     const supportSizes = { XS: { cpu: '100m', memory: '128Mi' }, XL: { cpu: '4', memory: '8Gi' } };
 
     const token = async (name: string) =>
-      (await core.createNamespacedServiceAccountToken({ namespace: NAMESPACE, name, body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token;
+      (
+        await core.createNamespacedServiceAccountToken({
+          namespace: NAMESPACE,
+          name,
+          body: { spec: { audiences: [], expirationSeconds: 3600 } },
+        })
+      ).status!.token;
     const forbidden = (error: unknown) => (error as { code?: number }).code === 403;
     /** The apiserver's reason for refusing: the admission policy names itself, RBAC says "cannot". */
     const refusal = async (request: Promise<unknown>): Promise<string> => {
@@ -647,13 +792,17 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
       const client = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
       for (const file of ['rbac.yaml', 'admission-policy.yaml', 'config.yaml']) {
-        for (const object of loadAllYaml(readFileSync(path.join(__dirname, '../k8s', file), 'utf8')) as KubernetesObject[]) await client.create(object);
+        for (const object of loadAllYaml(readFileSync(path.join(__dirname, '../k8s', file), 'utf8')) as KubernetesObject[])
+          await client.create(object);
       }
       supportImage = (await core.readNamespacedConfigMap({ namespace: NAMESPACE, name: 'devenv-scheduler-config' })).data!.SUPPORT_IMAGE!;
       tokens = { [API]: await token(API), [WORKER]: await token(WORKER) };
       asApi = activities({ kubeConfig: cluster.kubeConfigForToken(tokens[API]!) });
       workerKubeConfig = cluster.kubeConfigForToken(tokens[WORKER]!);
-      asWorker = activities({ kubeConfig: workerKubeConfig, support: { namespace: SUPPORT_NAMESPACE, image: supportImage, sizes: supportSizes } });
+      asWorker = activities({
+        kubeConfig: workerKubeConfig,
+        support: { namespace: SUPPORT_NAMESPACE, image: supportImage, sizes: supportSizes },
+      });
       workerApps = workerKubeConfig.makeApiClient(AppsV1Api);
       workerCore = workerKubeConfig.makeApiClient(CoreV1Api);
       // A policy takes effect once the apiserver has loaded it: probe both with dry runs.
@@ -661,9 +810,15 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       await deployment(probe, 'probe', 1);
       await apps.createNamespacedDeployment({
         namespace: 'kube-system',
-        body: { metadata: { name: 'probe' }, spec: { replicas: 1, selector: { matchLabels: { app: 'probe' } }, template: template('probe') } },
+        body: {
+          metadata: { name: 'probe' },
+          spec: { replicas: 1, selector: { matchLabels: { app: 'probe' } }, template: template('probe') },
+        },
       });
-      for (const [ns, body] of [[probe, { spec: { paused: true } }], ['kube-system', { spec: { replicas: 0 } }]] as const) {
+      for (const [ns, body] of [
+        [probe, { spec: { paused: true } }],
+        ['kube-system', { spec: { replicas: 0 } }],
+      ] as const) {
         await eventually(`the admission policy in ${ns}`, () =>
           workerApps.patchNamespacedDeployment({ namespace: ns, name: 'probe', body, dryRun: 'All' }, mergePatch).then(
             () => undefined,
@@ -674,10 +829,12 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       // The support-pod policy, once loaded with its ConfigMap: another image refused, the service's own pod admitted.
       const probePod = (image: string) => supportPodManifest({ name: 'probe', size: 'XS', requestedBy: 'U1' }, image, supportSizes.XS);
       await eventually('the support-pod admission policy', async () => {
-        const refused = await workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: probePod('probe/other:1'), dryRun: 'All' }).then(
-          () => false,
-          (error: unknown) => (forbidden(error) ? true : Promise.reject(error)),
-        );
+        const refused = await workerCore
+          .createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: probePod('probe/other:1'), dryRun: 'All' })
+          .then(
+            () => false,
+            (error: unknown) => (forbidden(error) ? true : Promise.reject(error)),
+          );
         if (!refused) return undefined;
         return workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: probePod(supportImage), dryRun: 'All' }).then(
           () => true,
@@ -730,16 +887,21 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       await assert.rejects(asApi.createSupportPod({ name: 'from-api', size: 'XS', requestedBy: 'U1' }), refusedByRbac);
       // `support list` reads the support namespace's pods with this identity, and nothing else's.
       await asWorker.createSupportPod({ name: 'seen-by-api', size: 'XS', requestedBy: 'U1' });
-      assert.ok((await createSupportPodReader(cluster.kubeConfigForToken(tokens[API]!), SUPPORT_NAMESPACE)()).some((p) => p.name === 'seen-by-api'));
+      assert.ok(
+        (await createSupportPodReader(cluster.kubeConfigForToken(tokens[API]!), SUPPORT_NAMESPACE)()).some((p) => p.name === 'seen-by-api'),
+      );
       await assert.rejects(createSupportPodReader(cluster.kubeConfigForToken(tokens[API]!), ns)(), refusedByRbac);
       await asWorker.deleteSupportPod('seen-by-api');
       assert.deepEqual(await snapshot(ns), before);
     });
 
-    it("the API: the admission webhook reads namespaces back with exactly its role (get), as stored, and a missing one as none", async () => {
+    it('the API: the admission webhook reads namespaces back with exactly its role (get), as stored, and a missing one as none', async () => {
       const read = createNamespaceReader(cluster.kubeConfigForToken(tokens[API]!));
       const ns = await namespace();
-      await core.patchNamespace({ name: ns, body: { metadata: { labels: { scheduler: 'disabled' }, annotations: { 'devenv-scheduler/shutdown-time': '20:30' } } } }, mergePatch);
+      await core.patchNamespace(
+        { name: ns, body: { metadata: { labels: { scheduler: 'disabled' }, annotations: { 'devenv-scheduler/shutdown-time': '20:30' } } } },
+        mergePatch,
+      );
       const { metadata } = await core.readNamespace({ name: ns });
       assert.deepEqual(await read(ns), {
         name: ns,
@@ -758,16 +920,25 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       await Promise.all([deployment(ns, 'api', 3, { team: 'a' }), statefulSet(ns, 'db', 2), cronJob(ns, 'report')]);
       await autoscaling.createNamespacedHorizontalPodAutoscaler({
         namespace: ns,
-        body: { metadata: { name: 'api' }, spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'api' }, minReplicas: 1, maxReplicas: 5 } },
+        body: {
+          metadata: { name: 'api' },
+          spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'api' }, minReplicas: 1, maxReplicas: 5 },
+        },
       });
       const workerBatch = workerKubeConfig.makeApiClient(BatchV1Api);
       const workerAutoscaling = workerKubeConfig.makeApiClient(AutoscalingV2Api);
       const patch = {
-        Deployment: (body: object) => workerApps.patchNamespacedDeployment({ namespace: ns, name: 'api', body, fieldManager: FIELD_MANAGER }, mergePatch),
-        StatefulSet: (body: object) => workerApps.patchNamespacedStatefulSet({ namespace: ns, name: 'db', body, fieldManager: FIELD_MANAGER }, mergePatch),
-        CronJob: (body: object) => workerBatch.patchNamespacedCronJob({ namespace: ns, name: 'report', body, fieldManager: FIELD_MANAGER }, mergePatch),
+        Deployment: (body: object) =>
+          workerApps.patchNamespacedDeployment({ namespace: ns, name: 'api', body, fieldManager: FIELD_MANAGER }, mergePatch),
+        StatefulSet: (body: object) =>
+          workerApps.patchNamespacedStatefulSet({ namespace: ns, name: 'db', body, fieldManager: FIELD_MANAGER }, mergePatch),
+        CronJob: (body: object) =>
+          workerBatch.patchNamespacedCronJob({ namespace: ns, name: 'report', body, fieldManager: FIELD_MANAGER }, mergePatch),
         HorizontalPodAutoscaler: (body: object) =>
-          workerAutoscaling.patchNamespacedHorizontalPodAutoscaler({ namespace: ns, name: 'api', body, fieldManager: FIELD_MANAGER }, mergePatch),
+          workerAutoscaling.patchNamespacedHorizontalPodAutoscaler(
+            { namespace: ns, name: 'api', body, fieldManager: FIELD_MANAGER },
+            mergePatch,
+          ),
       };
       const saved = (value: string | null) => ({ annotations: { [ORIGINAL_REPLICAS]: value } });
 
@@ -793,33 +964,72 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       const fieldsPolicy = /ValidatingAdmissionPolicy 'devenv-scheduler-worker-fields'/;
       // Field ownership as the apiserver recorded it: the admin's create, then the worker's writes.
       const records = allowed.deployment.metadata!.managedFields!;
-      assert.deepEqual(records.map((r) => r.manager).sort(), [FIELD_MANAGER, records.find((r) => r.manager !== FIELD_MANAGER)!.manager].sort());
+      assert.deepEqual(
+        records.map((r) => r.manager).sort(),
+        [FIELD_MANAGER, records.find((r) => r.manager !== FIELD_MANAGER)!.manager].sort(),
+      );
       const others = records.filter((r) => r.manager !== FIELD_MANAGER);
       const own = records.find((r) => r.manager === FIELD_MANAGER)!;
       const withRecords = (managedFields: object[]) => ({ metadata: { managedFields } });
       const refused: [keyof typeof patch, string, object][] = [
         ['Deployment', 'field ownership: every record cleared', withRecords([{}])],
         ['Deployment', "field ownership: another manager's record removed", withRecords([own])],
-        ['Deployment', "field ownership: another manager's record emptied", withRecords([own, ...others.map((r) => ({ ...r, fieldsV1: {} }))])],
-        ['Deployment', 'field ownership: a record for a manager that never wrote', withRecords([...records, { ...others[0], manager: 'argocd-controller' }])],
-        ['Deployment', 'field ownership: the worker as owner of the pod template', withRecords([...others, { ...own, fieldsV1: { 'f:spec': { 'f:template': {} } } }])],
-        ['Deployment', 'field ownership: the worker as owner of a label', withRecords([...others, { ...own, fieldsV1: { 'f:metadata': { 'f:labels': { 'f:team': {} } } } }])],
+        [
+          'Deployment',
+          "field ownership: another manager's record emptied",
+          withRecords([own, ...others.map((r) => ({ ...r, fieldsV1: {} }))]),
+        ],
+        [
+          'Deployment',
+          'field ownership: a record for a manager that never wrote',
+          withRecords([...records, { ...others[0], manager: 'argocd-controller' }]),
+        ],
+        [
+          'Deployment',
+          'field ownership: the worker as owner of the pod template',
+          withRecords([...others, { ...own, fieldsV1: { 'f:spec': { 'f:template': {} } } }]),
+        ],
+        [
+          'Deployment',
+          'field ownership: the worker as owner of a label',
+          withRecords([...others, { ...own, fieldsV1: { 'f:metadata': { 'f:labels': { 'f:team': {} } } } }]),
+        ],
         ['Deployment', 'the image', { spec: { template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } }],
-        ['Deployment', 'a privileged container', { spec: { template: { spec: { containers: [{ name: 'app', image: 'busybox:1.36', securityContext: { privileged: true } }] } } } }],
+        [
+          'Deployment',
+          'a privileged container',
+          { spec: { template: { spec: { containers: [{ name: 'app', image: 'busybox:1.36', securityContext: { privileged: true } }] } } } },
+        ],
         ['Deployment', 'the pod template labels', { spec: { template: { metadata: { labels: { extra: 'x' } } } } }],
         ['Deployment', 'a pod template annotation', { spec: { template: { metadata: { annotations: { 'devenv-scheduler/x': '1' } } } } }],
         ['Deployment', 'a label', { metadata: { labels: { team: 'b' } } }],
         ['Deployment', 'an annotation not its own', { metadata: { annotations: { team: 'b' } } }],
         ['Deployment', 'a new annotation not its own', { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': 'now' } } }],
-        ['Deployment', 'an owner reference', { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'gone', uid: '0a1b2c3d-0000-0000-0000-000000000000' }] } }],
+        [
+          'Deployment',
+          'an owner reference',
+          {
+            metadata: {
+              ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'gone', uid: '0a1b2c3d-0000-0000-0000-000000000000' }],
+            },
+          },
+        ],
         ['Deployment', 'a finalizer', { metadata: { finalizers: ['example.com/hold'] } }],
         ['Deployment', 'spec.paused', { spec: { paused: true } }],
         ['Deployment', 'the strategy', { spec: { strategy: { type: 'Recreate', rollingUpdate: null } } }],
-        ['Deployment', 'replicas together with the image', { spec: { replicas: 1, template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } }],
+        [
+          'Deployment',
+          'replicas together with the image',
+          { spec: { replicas: 1, template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } },
+        ],
         ['StatefulSet', 'the image', { spec: { template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } }],
         ['StatefulSet', 'the update strategy', { spec: { updateStrategy: { type: 'OnDelete', rollingUpdate: null } } }],
         ['CronJob', 'the schedule', { spec: { schedule: '* * * * *' } }],
-        ['CronJob', 'the job template image', { spec: { jobTemplate: { spec: { template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } } } }],
+        [
+          'CronJob',
+          'the job template image',
+          { spec: { jobTemplate: { spec: { template: { spec: { containers: [{ name: 'app', image: 'attacker/miner' }] } } } } } },
+        ],
         ['CronJob', 'suspend together with another field', { spec: { suspend: false, startingDeadlineSeconds: 5 } }],
         ['HorizontalPodAutoscaler', 'maxReplicas', { spec: { maxReplicas: 100 } }],
         ['HorizontalPodAutoscaler', 'the target', { spec: { scaleTargetRef: { name: 'db', kind: 'StatefulSet' } } }],
@@ -835,19 +1045,39 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       assert.ok(messages.some((m) => /may change only annotations whose key starts with devenv-scheduler\//.test(m)));
       assert.ok(messages.some((m) => /may not remove another manager's field ownership/.test(m)));
       assert.ok(messages.some((m) => /may not change another manager's field ownership/.test(m)));
-      assert.ok(messages.some((m) => /may record itself \(managedFields, manager devenv-scheduler\) as the owner of spec\.replicas/.test(m)));
+      assert.ok(
+        messages.some((m) => /may record itself \(managedFields, manager devenv-scheduler\) as the owner of spec\.replicas/.test(m)),
+      );
       // Same resourceVersions: not one refused request was written.
       const versions = (objects: Awaited<ReturnType<typeof state>>) => Object.values(objects).map((o) => o.metadata?.resourceVersion);
       assert.deepEqual(versions(await state()), versions(allowed), 'nothing refused was written');
 
       // Creating, deleting, the scale and status subresources: RBAC already says no.
-      assert.match(await refusal(workerApps.deleteNamespacedDeployment({ namespace: ns, name: 'api' })), /cannot delete resource "deployments"/);
       assert.match(
-        await refusal(workerApps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name: 'new' }, spec: { selector: { matchLabels: { app: 'new' } }, template: template('new') } } })),
+        await refusal(workerApps.deleteNamespacedDeployment({ namespace: ns, name: 'api' })),
+        /cannot delete resource "deployments"/,
+      );
+      assert.match(
+        await refusal(
+          workerApps.createNamespacedDeployment({
+            namespace: ns,
+            body: { metadata: { name: 'new' }, spec: { selector: { matchLabels: { app: 'new' } }, template: template('new') } },
+          }),
+        ),
         /cannot create resource "deployments"/,
       );
-      assert.match(await refusal(workerApps.patchNamespacedDeploymentScale({ namespace: ns, name: 'api', body: { spec: { replicas: 9 } } }, mergePatch)), /cannot patch resource "deployments\/scale"/);
-      assert.match(await refusal(workerApps.patchNamespacedDeploymentStatus({ namespace: ns, name: 'api', body: { status: { replicas: 9 } } }, mergePatch)), /cannot patch resource "deployments\/status"/);
+      assert.match(
+        await refusal(
+          workerApps.patchNamespacedDeploymentScale({ namespace: ns, name: 'api', body: { spec: { replicas: 9 } } }, mergePatch),
+        ),
+        /cannot patch resource "deployments\/scale"/,
+      );
+      assert.match(
+        await refusal(
+          workerApps.patchNamespacedDeploymentStatus({ namespace: ns, name: 'api', body: { status: { replicas: 9 } } }, mergePatch),
+        ),
+        /cannot patch resource "deployments\/status"/,
+      );
     });
 
     it('outside the environments the worker may only put back what it saved: an ingress controller, cert-manager or Temporal is never scaled down', async () => {
@@ -855,13 +1085,29 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       for (const ns of [`ingress-nginx-${namespaceCounter}`, `temporal-${namespaceCounter}`]) {
         await core.createNamespace({ body: { metadata: { name: ns } } });
         await deployment(ns, 'controller', 2);
-        const write = (body: object) => workerApps.patchNamespacedDeployment({ namespace: ns, name: 'controller', body, fieldManager: FIELD_MANAGER }, mergePatch);
-        assert.match(await refusal(write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: '2' } }, spec: { replicas: 0 } })), environmentsOnly, `${ns}: a stop`);
+        const write = (body: object) =>
+          workerApps.patchNamespacedDeployment({ namespace: ns, name: 'controller', body, fieldManager: FIELD_MANAGER }, mergePatch);
+        assert.match(
+          await refusal(write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: '2' } }, spec: { replicas: 0 } })),
+          environmentsOnly,
+          `${ns}: a stop`,
+        );
         assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'controller' })).spec?.replicas, 2);
         // A namespace that left management while stopped: its saved count is put back, and only that.
-        await apps.patchNamespacedDeployment({ namespace: ns, name: 'controller', body: { metadata: { annotations: { [ORIGINAL_REPLICAS]: '2' } }, spec: { replicas: 0 } } }, mergePatch);
-        assert.match(await refusal(write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: null } }, spec: { replicas: 5 } })), environmentsOnly, `${ns}: not the saved count`);
-        assert.match(await refusal(write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: '7' } } })), environmentsOnly, `${ns}: another saved count`);
+        await apps.patchNamespacedDeployment(
+          { namespace: ns, name: 'controller', body: { metadata: { annotations: { [ORIGINAL_REPLICAS]: '2' } }, spec: { replicas: 0 } } },
+          mergePatch,
+        );
+        assert.match(
+          await refusal(write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: null } }, spec: { replicas: 5 } })),
+          environmentsOnly,
+          `${ns}: not the saved count`,
+        );
+        assert.match(
+          await refusal(write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: '7' } } })),
+          environmentsOnly,
+          `${ns}: another saved count`,
+        );
         await write({ metadata: { annotations: { [ORIGINAL_REPLICAS]: null } }, spec: { replicas: 2 } });
         assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'controller' })).spec?.replicas, 2);
       }
@@ -872,11 +1118,22 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         const ns = await namespace();
         await apps.createNamespacedDeployment({
           namespace: ns,
-          body: { metadata: { name: 'busy' }, spec: { replicas: 2, selector: { matchLabels: { app: 'busy' } }, template: template('busy') } },
+          body: {
+            metadata: { name: 'busy' },
+            spec: { replicas: 2, selector: { matchLabels: { app: 'busy' } }, template: template('busy') },
+          },
           fieldManager: 'kubectl-create',
         });
         for (let i = 0; i < tools; i++) {
-          await apps.patchNamespacedDeployment({ namespace: ns, name: 'busy', body: { metadata: { annotations: { [`example.com/tool-${i}`]: 'x' } } }, fieldManager: `tool-${i}` }, mergePatch);
+          await apps.patchNamespacedDeployment(
+            {
+              namespace: ns,
+              name: 'busy',
+              body: { metadata: { annotations: { [`example.com/tool-${i}`]: 'x' } } },
+              fieldManager: `tool-${i}`,
+            },
+            mergePatch,
+          );
         }
         const stopped = await asWorker.stopNamespace(ns);
         assert.equal(stopped.changed.length, 1, `${tools + 1} writers`);
@@ -884,23 +1141,50 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         await asWorker.startNamespace(ns);
         const busy = await apps.readNamespacedDeployment({ namespace: ns, name: 'busy' });
         assert.equal(busy.spec?.replicas, 2);
-        if (tools > 9) assert.ok(busy.metadata?.managedFields?.some((r) => r.manager?.startsWith('ancient-changes')), 'the apiserver folded records');
+        if (tools > 9)
+          assert.ok(
+            busy.metadata?.managedFields?.some((r) => r.manager?.startsWith('ancient-changes')),
+            'the apiserver folded records',
+          );
       }
     });
 
     it('the worker may write nothing at all in kube-system, kube-public, kube-node-lease or its own namespace, even one labelled as an environment', async () => {
       // Labelled scheduler=enabled, by mistake or by an attacker: the environments-only policy lets the writes through, this one does not.
-      const label = (value: string | null) => Promise.all(PROTECTED.map((name) => core.patchNamespace({ name, body: { metadata: { labels: { scheduler: value } } } }, mergePatch)));
+      const label = (value: string | null) =>
+        Promise.all(
+          PROTECTED.map((name) => core.patchNamespace({ name, body: { metadata: { labels: { scheduler: value } } } }, mergePatch)),
+        );
       await label('enabled');
       try {
         for (const ns of PROTECTED) {
           await deployment(ns, 'victim', 2).catch((error: unknown) => {
             if ((error as { code?: number }).code !== 409) throw error;
           });
-          const policy = new RegExp(`ValidatingAdmissionPolicy 'devenv-scheduler-worker-protected-namespaces'.*may not write in namespace ${ns}`);
+          const policy = new RegExp(
+            `ValidatingAdmissionPolicy 'devenv-scheduler-worker-protected-namespaces'.*may not write in namespace ${ns}`,
+          );
           // Writes the fields policy allows, as stop sends them.
-          assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { spec: { replicas: 0 } }, fieldManager: FIELD_MANAGER }, mergePatch)), policy, ns);
-          assert.match(await refusal(workerApps.patchNamespacedDeployment({ namespace: ns, name: 'victim', body: { metadata: saved('2') }, fieldManager: FIELD_MANAGER }, mergePatch)), policy, ns);
+          assert.match(
+            await refusal(
+              workerApps.patchNamespacedDeployment(
+                { namespace: ns, name: 'victim', body: { spec: { replicas: 0 } }, fieldManager: FIELD_MANAGER },
+                mergePatch,
+              ),
+            ),
+            policy,
+            ns,
+          );
+          assert.match(
+            await refusal(
+              workerApps.patchNamespacedDeployment(
+                { namespace: ns, name: 'victim', body: { metadata: saved('2') }, fieldManager: FIELD_MANAGER },
+                mergePatch,
+              ),
+            ),
+            policy,
+            ns,
+          );
           assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'victim' })).spec?.replicas, 2);
         }
         function saved(value: string) {
@@ -909,17 +1193,28 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         await assert.rejects(asWorker.stopNamespace('kube-system'), (error: unknown) => {
           assert.ok(error instanceof ApplicationFailure);
           assert.equal(error.type, 'KubernetesPolicyDenied');
-          assert.match(error.message, /Kubernetes refused to save the replica count of Deployment kube-system\/\S+ .*HTTP 403.*k8s\/admission-policy\.yaml.*may not write in namespace kube-system/);
+          assert.match(
+            error.message,
+            /Kubernetes refused to save the replica count of Deployment kube-system\/\S+ .*HTTP 403.*k8s\/admission-policy\.yaml.*may not write in namespace kube-system/,
+          );
           return true;
         });
-        assert.match(await refusal(workerCore.createNamespacedPod({ namespace: 'kube-system', body: { metadata: { name: 'x' }, spec: template('x').spec } })), /cannot create resource "pods"/);
+        assert.match(
+          await refusal(
+            workerCore.createNamespacedPod({ namespace: 'kube-system', body: { metadata: { name: 'x' }, spec: template('x').spec } }),
+          ),
+          /cannot create resource "pods"/,
+        );
       } finally {
         await label(null);
       }
     });
 
     it('a privileged pod from the worker in the support namespace is refused by Pod Security, and a used-up quota is reported as such', async () => {
-      const privileged = { metadata: { name: 'privileged' }, spec: { containers: [{ name: 'root', image: 'busybox:1.36', securityContext: { privileged: true } }], hostPID: true } };
+      const privileged = {
+        metadata: { name: 'privileged' },
+        spec: { containers: [{ name: 'root', image: 'busybox:1.36', securityContext: { privileged: true } }], hostPID: true },
+      };
       let podSecurity: unknown;
       await assert.rejects(
         workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: privileged }).catch((error: unknown) => {
@@ -931,22 +1226,34 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       const reported = kubernetesFailure('create support pod privileged', podSecurity);
       assert.ok(reported instanceof ApplicationFailure);
       assert.equal(reported.type, 'KubernetesPodSecurity');
-      assert.match(reported.message, /Pod Security level does not admit the pod: pods "privileged" is forbidden: violates PodSecurity "restricted:latest": .*privileged \(container "root" must not set securityContext\.privileged=true\)/);
+      assert.match(
+        reported.message,
+        /Pod Security level does not admit the pod: pods "privileged" is forbidden: violates PodSecurity "restricted:latest": .*privileged \(container "root" must not set securityContext\.privileged=true\)/,
+      );
 
       // The quota controller is not running here: play its part, and count the quota as full.
       const quota = await core.readNamespacedResourceQuota({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA });
       const used = quota.status?.used;
-      await core.patchNamespacedResourceQuotaStatus({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used: { ...used, pods: quota.spec!.hard!.pods } } } }, mergePatch);
+      await core.patchNamespacedResourceQuotaStatus(
+        { namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used: { ...used, pods: quota.spec!.hard!.pods } } } },
+        mergePatch,
+      );
       try {
         await assert.rejects(asWorker.createSupportPod({ name: 'one-too-many', size: 'XS', requestedBy: 'U1' }), (error: unknown) => {
           assert.ok(error instanceof ApplicationFailure);
           assert.equal(error.type, 'KubernetesQuotaExceeded');
           assert.equal(error.nonRetryable, true);
-          assert.match(error.message, /ResourceQuota is used up \(stop a support pod or raise the quota\): .*exceeded quota: devenv-support-pods/);
+          assert.match(
+            error.message,
+            /ResourceQuota is used up \(stop a support pod or raise the quota\): .*exceeded quota: devenv-support-pods/,
+          );
           return true;
         });
       } finally {
-        await core.patchNamespacedResourceQuotaStatus({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used } } }, mergePatch);
+        await core.patchNamespacedResourceQuotaStatus(
+          { namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used } } },
+          mergePatch,
+        );
       }
     });
 
@@ -955,18 +1262,34 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       const delivered: string[] = [];
       const lines: string[] = [];
       const warnings = new Proxy(logger, {
-        get: (target, key, receiver) => (key === 'warn' ? (_detail: object, message: string) => lines.push(message) : Reflect.get(target, key, receiver)),
+        get: (target, key, receiver) =>
+          key === 'warn' ? (_detail: object, message: string) => lines.push(message) : Reflect.get(target, key, receiver),
       });
-      const notify = withEvents({ notify: async (event) => void delivered.push(`${event.kind}:${event.namespace}`) }, createEventRecorder(workerKubeConfig, warnings)).notify;
+      const notify = withEvents(
+        { notify: async (event) => void delivered.push(`${event.kind}:${event.namespace}`) },
+        createEventRecorder(workerKubeConfig, warnings),
+      ).notify;
       const report = { namespace: ns, changed: [{ kind: 'Deployment', name: 'api', from: 3, to: 0 }], unchanged: 0, durationMs: 5 };
       const stopped = { kind: 'stopped' as const, namespace: ns, by: 'schedule', report };
       const attempt = (activityId: string, attemptNumber: number) =>
         new MockActivityEnvironment({ activityId, attempt: attemptNumber, workflowExecution: { workflowId: `env/${ns}`, runId: 'run-1' } });
       // One notification, delivered on its third attempt; then another one.
       for (const n of [1, 2, 3]) await attempt('7', n).run(notify, stopped);
-      await attempt('9', 1).run(notify, { kind: 'warning' as const, namespace: ns, shutdownAt: '2026-12-02T19:00:00.000+01:00', minutesLeft: 15, offsetMinutes: 15 });
+      await attempt('9', 1).run(notify, {
+        kind: 'warning' as const,
+        namespace: ns,
+        shutdownAt: '2026-12-02T19:00:00.000+01:00',
+        minutesLeft: 15,
+        offsetMinutes: 15,
+      });
       const gaveUp = 'AWS: rds-instance orders-db still stopping after 1h: not started; start the environment again';
-      await attempt('10', 1).run(notify, { kind: 'aws-followed' as const, namespace: ns, action: 'start' as const, detail: 'AWS: nothing left to start at 2026-12-02 09:05 CET', problems: [gaveUp] });
+      await attempt('10', 1).run(notify, {
+        kind: 'aws-followed' as const,
+        namespace: ns,
+        action: 'start' as const,
+        detail: 'AWS: nothing left to start at 2026-12-02 09:05 CET',
+        problems: [gaveUp],
+      });
       const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'source=devenv-scheduler' });
       assert.deepEqual(
         events.items.map((e) => [e.reason, e.type, e.involvedObject.kind, e.involvedObject.name, e.message]).sort(),
@@ -976,11 +1299,18 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
           ['Stopped', 'Normal', 'Namespace', ns, 'Stopped by schedule: 1 workload scaled down.'],
         ].sort(),
       );
-      assert.deepEqual(delivered, [`stopped:${ns}`, `stopped:${ns}`, `stopped:${ns}`, `warning:${ns}`, `aws-followed:${ns}`], 'every attempt still delivers');
+      assert.deepEqual(
+        delivered,
+        [`stopped:${ns}`, `stopped:${ns}`, `stopped:${ns}`, `warning:${ns}`, `aws-followed:${ns}`],
+        'every attempt still delivers',
+      );
       // The worker may write no Event in a protected namespace: logged, and delivered anyway.
       await attempt('11', 1).run(notify, { ...stopped, namespace: 'kube-system', problems: ['AWS could not stop: AccessDenied.'] });
       assert.equal(delivered.at(-1), 'stopped:kube-system');
-      assert.ok(lines.some((line) => line.includes('could not record the Kubernetes Event')), lines.join('\n'));
+      assert.ok(
+        lines.some((line) => line.includes('could not record the Kubernetes Event')),
+        lines.join('\n'),
+      );
       const system = await core.listNamespacedEvent({ namespace: 'kube-system', fieldSelector: 'source=devenv-scheduler' });
       assert.equal(system.items.length, 0);
     });
@@ -989,7 +1319,12 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       const quota = await core.readNamespacedResourceQuota({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA });
       try {
         // The service's own pods, with the image SUPPORT_IMAGE of the shipped ConfigMap: with an expiry, and with the longest deadline.
-        await asWorker.createSupportPod({ name: 'own-pod', size: 'XS', requestedBy: 'U1', expiresAt: new Date(Date.now() + 60 * 60_000).toISOString() });
+        await asWorker.createSupportPod({
+          name: 'own-pod',
+          size: 'XS',
+          requestedBy: 'U1',
+          expiresAt: new Date(Date.now() + 60 * 60_000).toISOString(),
+        });
         await asWorker.createSupportPod({ name: 'own-pod-longest', size: 'XL', requestedBy: 'U1' });
         const own = await core.readNamespacedPod({ namespace: SUPPORT_NAMESPACE, name: 'own-pod-longest' });
         assert.equal(own.spec?.containers[0]?.image, supportImage);
@@ -998,47 +1333,112 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         const policy = /ValidatingAdmissionPolicy 'devenv-scheduler-worker-support-pods'/;
         type Pod = ReturnType<typeof supportPodManifest>;
         const variant = (name: string, change: (pod: Pod) => void): Pod => {
-          const pod = supportPodManifest({ name, size: 'XS', requestedBy: 'U1', expiresAt: new Date(Date.now() + 60 * 60_000).toISOString() }, supportImage, supportSizes.XS);
+          const pod = supportPodManifest(
+            { name, size: 'XS', requestedBy: 'U1', expiresAt: new Date(Date.now() + 60 * 60_000).toISOString() },
+            supportImage,
+            supportSizes.XS,
+          );
           change(pod);
           return pod;
         };
         const shell = (pod: Pod) => pod.spec!.containers[0]!;
         const refused: [string, RegExp, (pod: Pod) => void][] = [
-          ['another image', /may run support pods of the image debian:bookworm-slim \(SUPPORT_IMAGE\) only/, (p) => (shell(p).image = 'attacker/miner:latest')],
+          [
+            'another image',
+            /may run support pods of the image debian:bookworm-slim \(SUPPORT_IMAGE\) only/,
+            (p) => (shell(p).image = 'attacker/miner:latest'),
+          ],
           ['another command', /may run only the command `sleep infinity`/, (p) => (shell(p).command = ['sh', '-c', 'id'])],
           ['arguments', /may run only the command `sleep infinity`/, (p) => (shell(p).args = ['--and-more'])],
-          ['a Secret volume', /has no volumes/, (p) => {
-            p.spec!.volumes = [{ name: 'creds', secret: { secretName: 'anything' } }];
-            shell(p).volumeMounts = [{ name: 'creds', mountPath: '/creds' }];
-          }],
-          ['a projected ServiceAccount token', /has no volumes/, (p) => {
-            // Named as the ServiceAccount admission plugin of a real cluster names it (this test control plane runs without it).
-            p.spec!.serviceAccountName = 'default';
-            p.spec!.volumes = [{ name: 'token', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'https://kubernetes.default.svc' } }] } }];
-          }],
+          [
+            'a Secret volume',
+            /has no volumes/,
+            (p) => {
+              p.spec!.volumes = [{ name: 'creds', secret: { secretName: 'anything' } }];
+              shell(p).volumeMounts = [{ name: 'creds', mountPath: '/creds' }];
+            },
+          ],
+          [
+            'a projected ServiceAccount token',
+            /has no volumes/,
+            (p) => {
+              // Named as the ServiceAccount admission plugin of a real cluster names it (this test control plane runs without it).
+              p.spec!.serviceAccountName = 'default';
+              p.spec!.volumes = [
+                {
+                  name: 'token',
+                  projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'https://kubernetes.default.svc' } }] },
+                },
+              ];
+            },
+          ],
           ['an emptyDir', /has no volumes/, (p) => (p.spec!.volumes = [{ name: 'scratch', emptyDir: {} }])],
           ['the ServiceAccount token mounted', /gets no ServiceAccount token/, (p) => (p.spec!.automountServiceAccountToken = true)],
           ['another ServiceAccount', /gets no ServiceAccount token/, (p) => (p.spec!.serviceAccountName = 'devenv-scheduler-worker')],
           ['another user', /has the service's securityContext/, (p) => (p.spec!.securityContext!.runAsUser = 1000)],
           ['a supplemental group', /has the service's securityContext/, (p) => (p.spec!.securityContext!.supplementalGroups = [0])],
-          ['a capability kept', /has the service's securityContext/, (p) => (shell(p).securityContext!.capabilities = { drop: ['ALL'], add: ['NET_BIND_SERVICE'] })],
-          ['a label of its own', /has the labels app\.kubernetes\.io\/managed-by=devenv-scheduler and devenv-scheduler\/support-pod=true/, (p) => (p.metadata!.labels!.app = 'web')],
+          [
+            'a capability kept',
+            /has the service's securityContext/,
+            (p) => (shell(p).securityContext!.capabilities = { drop: ['ALL'], add: ['NET_BIND_SERVICE'] }),
+          ],
+          [
+            'a label of its own',
+            /has the labels app\.kubernetes\.io\/managed-by=devenv-scheduler and devenv-scheduler\/support-pod=true/,
+            (p) => (p.metadata!.labels!.app = 'web'),
+          ],
           ['no support-pod label', /has the labels/, (p) => delete p.metadata!.labels!['devenv-scheduler/support-pod']],
-          ['an annotation not its own', /has the labels/, (p) => (p.metadata!.annotations!['kubectl.kubernetes.io/default-container'] = 'shell')],
+          [
+            'an annotation not its own',
+            /has the labels/,
+            (p) => (p.metadata!.annotations!['kubectl.kubernetes.io/default-container'] = 'shell'),
+          ],
           ['a finalizer', /has the labels/, (p) => (p.metadata!.finalizers = ['example.com/hold'])],
-          ['a node of its choosing', /only the fields the service sets \(not spec\.nodeName\)/, (p) => (p.spec!.nodeName = 'control-plane-1')],
-          ['a toleration of every taint', /no toleration but the not-ready and unreachable ones/, (p) => (p.spec!.tolerations = [{ operator: 'Exists' }])],
-          ['a not-ready toleration held for ever', /no toleration but the not-ready and unreachable ones for at most 300 s/, (p) => (p.spec!.tolerations = [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' }])],
+          [
+            'a node of its choosing',
+            /only the fields the service sets \(not spec\.nodeName\)/,
+            (p) => (p.spec!.nodeName = 'control-plane-1'),
+          ],
+          [
+            'a toleration of every taint',
+            /no toleration but the not-ready and unreachable ones/,
+            (p) => (p.spec!.tolerations = [{ operator: 'Exists' }]),
+          ],
+          [
+            'a not-ready toleration held for ever',
+            /no toleration but the not-ready and unreachable ones for at most 300 s/,
+            (p) => (p.spec!.tolerations = [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' }]),
+          ],
           ['another scheduler', /the default scheduler/, (p) => (p.spec!.schedulerName = 'my-scheduler')],
           ["the node's resolver", /the default scheduler, DNS/, (p) => (p.spec!.dnsPolicy = 'Default')],
-          ['a termination message path of its choosing', /termination message path/, (p) => (shell(p).terminationMessagePath = '/etc/hostname')],
+          [
+            'a termination message path of its choosing',
+            /termination message path/,
+            (p) => (shell(p).terminationMessagePath = '/etc/hostname'),
+          ],
           ['an image never pulled', /only the fields the service sets/, (p) => (shell(p).imagePullPolicy = 'Never')],
-                    ['an init container', /only the fields the service sets \(not spec\.initContainers\)/, (p) => (p.spec!.initContainers = [{ ...shell(p), name: 'init', image: 'attacker/miner:latest' }])],
+          [
+            'an init container',
+            /only the fields the service sets \(not spec\.initContainers\)/,
+            (p) => (p.spec!.initContainers = [{ ...shell(p), name: 'init', image: 'attacker/miner:latest' }]),
+          ],
           ['a second container', /has one container, shell/, (p) => p.spec!.containers.push({ ...shell(p), name: 'second' })],
-          ['environment from a Secret', /only the fields the service sets \(not container\.envFrom\)/, (p) => (shell(p).envFrom = [{ secretRef: { name: 'anything' } }])],
-          ['a command at start (lifecycle)', /only the fields the service sets \(not container\.lifecycle\)/, (p) => (shell(p).lifecycle = { postStart: { exec: { command: ['sh', '-c', 'id'] } } })],
+          [
+            'environment from a Secret',
+            /only the fields the service sets \(not container\.envFrom\)/,
+            (p) => (shell(p).envFrom = [{ secretRef: { name: 'anything' } }]),
+          ],
+          [
+            'a command at start (lifecycle)',
+            /only the fields the service sets \(not container\.lifecycle\)/,
+            (p) => (shell(p).lifecycle = { postStart: { exec: { command: ['sh', '-c', 'id'] } } }),
+          ],
           ['no deadline', /has a deadline \(activeDeadlineSeconds/, (p) => delete p.spec!.activeDeadlineSeconds],
-          ['requests below its limits', /requests equal to its limits/, (p) => (shell(p).resources!.requests = { cpu: '10m', memory: '16Mi' })],
+          [
+            'requests below its limits',
+            /requests equal to its limits/,
+            (p) => (shell(p).resources!.requests = { cpu: '10m', memory: '16Mi' }),
+          ],
         ];
         const problems: string[] = [];
         for (const [what, reason, change] of refused) {
@@ -1049,37 +1449,67 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
             await core.deleteNamespacedPod({ namespace: SUPPORT_NAMESPACE, name });
           } catch (error) {
             const message = (JSON.parse((error as { body?: string }).body ?? '{}') as { message?: string }).message ?? String(error);
-            if ((error as { code?: number }).code !== 403 || !policy.test(message) || !reason.test(message)) problems.push(`${what}: ${message}`);
+            if ((error as { code?: number }).code !== 403 || !policy.test(message) || !reason.test(message))
+              problems.push(`${what}: ${message}`);
           }
         }
         assert.deepEqual(problems, []);
         // A hostPath volume or the host's network: Pod Security `restricted` refuses them first, and the policy would too.
         const hostPath = variant('host-path', (p) => (p.spec!.volumes = [{ name: 'root', hostPath: { path: '/' } }]));
-        assert.match(await refusal(workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: hostPath })), /violates PodSecurity "restricted:latest": .*hostPath/);
+        assert.match(
+          await refusal(workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: hostPath })),
+          /violates PodSecurity "restricted:latest": .*hostPath/,
+        );
         const hostNetwork = variant('host-network', (p) => (p.spec!.hostNetwork = true));
-        assert.match(await refusal(workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: hostNetwork })), /violates PodSecurity "restricted:latest": host namespaces/);
-        assert.equal((await core.listNamespacedPod({ namespace: SUPPORT_NAMESPACE })).items.filter((p) => /^refused-|^host-/.test(p.metadata!.name!)).length, 0, 'nothing refused was created');
+        assert.match(
+          await refusal(workerCore.createNamespacedPod({ namespace: SUPPORT_NAMESPACE, body: hostNetwork })),
+          /violates PodSecurity "restricted:latest": host namespaces/,
+        );
+        assert.equal(
+          (await core.listNamespacedPod({ namespace: SUPPORT_NAMESPACE })).items.filter((p) => /^refused-|^host-/.test(p.metadata!.name!))
+            .length,
+          0,
+          'nothing refused was created',
+        );
 
         // A pod is never changed afterwards (RBAC grants no update either; the policy refuses it regardless).
         await asWorker.createSupportPod({ name: 'own-pod', size: 'XS', requestedBy: 'U1' });
         assert.match(
-          await refusal(workerCore.patchNamespacedPod({ namespace: SUPPORT_NAMESPACE, name: 'own-pod', body: { spec: { containers: [{ name: 'shell', image: 'attacker/miner:latest' }] } } }, mergePatch)),
+          await refusal(
+            workerCore.patchNamespacedPod(
+              {
+                namespace: SUPPORT_NAMESPACE,
+                name: 'own-pod',
+                body: { spec: { containers: [{ name: 'shell', image: 'attacker/miner:latest' }] } },
+              },
+              mergePatch,
+            ),
+          ),
           /cannot patch resource "pods"/,
         );
         assert.equal(await asWorker.deleteSupportPod('own-pod'), true);
 
         // A worker whose SUPPORT_IMAGE is not the ConfigMap's (changed in one place only): the activity says it is the policy.
-        const elsewhere = activities({ kubeConfig: workerKubeConfig, support: { namespace: SUPPORT_NAMESPACE, image: 'busybox:1.36', sizes: supportSizes } });
+        const elsewhere = activities({
+          kubeConfig: workerKubeConfig,
+          support: { namespace: SUPPORT_NAMESPACE, image: 'busybox:1.36', sizes: supportSizes },
+        });
         await assert.rejects(elsewhere.createSupportPod({ name: 'other-image', size: 'XS', requestedBy: 'U1' }), (error: unknown) => {
           assert.ok(error instanceof ApplicationFailure);
           assert.equal(error.type, 'KubernetesPolicyDenied');
           assert.equal(error.nonRetryable, true);
-          assert.match(error.message, /create support pod devenv-support\/other-image .*HTTP 403.*k8s\/admission-policy\.yaml.*image debian:bookworm-slim \(SUPPORT_IMAGE\) only/);
+          assert.match(
+            error.message,
+            /create support pod devenv-support\/other-image .*HTTP 403.*k8s\/admission-policy\.yaml.*image debian:bookworm-slim \(SUPPORT_IMAGE\) only/,
+          );
           return true;
         });
       } finally {
         // No quota controller runs here to give back what the created pods counted.
-        await core.patchNamespacedResourceQuotaStatus({ namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used: quota.status?.used } } }, mergePatch);
+        await core.patchNamespacedResourceQuotaStatus(
+          { namespace: SUPPORT_NAMESPACE, name: SUPPORT_QUOTA, body: { status: { used: quota.status?.used } } },
+          mergePatch,
+        );
       }
     });
 
@@ -1087,9 +1517,15 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       const ns = await mixedNamespace();
       await assert.rejects(workerApps.deleteNamespacedDeployment({ namespace: ns, name: 'api' }), forbidden);
       await assert.rejects(workerCore.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'x' } } }), forbidden);
-      await assert.rejects(workerCore.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'x' }, spec: template('x').spec } }), forbidden);
+      await assert.rejects(
+        workerCore.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'x' }, spec: template('x').spec } }),
+        forbidden,
+      );
       // A support pod outside the support namespace: the activity says what is missing.
-      const elsewhere = activities({ kubeConfig: workerKubeConfig, support: { namespace: ns, image: 'busybox:1.36', sizes: { XS: { cpu: '100m', memory: '128Mi' } } } });
+      const elsewhere = activities({
+        kubeConfig: workerKubeConfig,
+        support: { namespace: ns, image: 'busybox:1.36', sizes: { XS: { cpu: '100m', memory: '128Mi' } } },
+      });
       await assert.rejects(elsewhere.createSupportPod({ name: 'sneaky', size: 'XS', requestedBy: 'U1' }), (error: unknown) => {
         assert.ok(error instanceof ApplicationFailure);
         assert.equal(error.type, 'KubernetesForbidden');
@@ -1123,7 +1559,9 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
               }
             }
           }
-          const urls = status!.nonResourceRules.flatMap((r) => r.verbs.flatMap((v) => (r.nonResourceURLs ?? []).map((u) => `${v} ${u}`))).sort();
+          const urls = status!.nonResourceRules
+            .flatMap((r) => r.verbs.flatMap((v) => (r.nonResourceURLs ?? []).map((u) => `${v} ${u}`)))
+            .sort();
           nonResource ??= urls;
           assert.deepEqual(urls, nonResource);
         }
@@ -1220,9 +1658,20 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         assert.deepEqual((await podNames()).sort(), ['manage-a', 'manage-b']);
 
         // The kubelet's backstop, for a pod whose workflow is gone: the time to live and a margin.
-        const deadlines = await Promise.all(['manage-a', 'manage-b'].map(async (name) => (await core.readNamespacedPod({ namespace: SUPPORT_NAMESPACE, name })).spec?.activeDeadlineSeconds));
-        for (const [deadline, ttlSeconds] of [[deadlines[0], 8 * 3600], [deadlines[1], 2 * 3600]] as const) {
-          assert.ok(deadline! <= ttlSeconds + SUPPORT_POD_DEADLINE_MARGIN_SECONDS && deadline! >= ttlSeconds + SUPPORT_POD_DEADLINE_MARGIN_SECONDS - 30, `activeDeadlineSeconds ${deadline}`);
+        const deadlines = await Promise.all(
+          ['manage-a', 'manage-b'].map(
+            async (name) => (await core.readNamespacedPod({ namespace: SUPPORT_NAMESPACE, name })).spec?.activeDeadlineSeconds,
+          ),
+        );
+        for (const [deadline, ttlSeconds] of [
+          [deadlines[0], 8 * 3600],
+          [deadlines[1], 2 * 3600],
+        ] as const) {
+          assert.ok(
+            deadline! <= ttlSeconds + SUPPORT_POD_DEADLINE_MARGIN_SECONDS &&
+              deadline! >= ttlSeconds + SUPPORT_POD_DEADLINE_MARGIN_SECONDS - 30,
+            `activeDeadlineSeconds ${deadline}`,
+          );
         }
 
         await stoppedByHand.signal(stopSupportPodSignal, { by: 'U9' });
@@ -1240,7 +1689,12 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       const env = await devServerEnv();
       const taskQueue = uniqueTaskQueue('kube-support-cancel');
       const k8s = names();
-      const instance = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: k8s });
+      const instance = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        activities: k8s,
+      });
       await instance.runUntil(async () => {
         const name = `cancelled-${process.pid % 10000}`;
         const requestedBy = `UCANCEL${process.pid % 10000}`;
@@ -1263,7 +1717,12 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
       const env = await devServerEnv();
       const taskQueue = uniqueTaskQueue('kube-support');
       const k8s = names();
-      const instance = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: k8s });
+      const instance = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        activities: k8s,
+      });
       await instance.runUntil(async () => {
         const terminating = async (name: string) => {
           const old = await asRun(`earlier-${name}`).create(k8s, { name, size: 'XS', requestedBy: 'U1' });
@@ -1272,9 +1731,15 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
           return old;
         };
         const start = (name: string) =>
-          env.client.workflow.start(supportPodWorkflow, { workflowId: supportPodWorkflowId(name), taskQueue, args: [{ name, size: 'XL', requestedBy: 'U2', ttlMs: 2 * 60 * 60_000 }] });
+          env.client.workflow.start(supportPodWorkflow, {
+            workflowId: supportPodWorkflowId(name),
+            taskQueue,
+            args: [{ name, size: 'XL', requestedBy: 'U2', ttlMs: 2 * 60 * 60_000 }],
+          });
         const waiting = async (handle: Awaited<ReturnType<typeof start>>) => {
-          await eventually('the create activity running', async () => ((await handle.describe()).raw.pendingActivities?.length ? true : undefined));
+          await eventually('the create activity running', async () =>
+            (await handle.describe()).raw.pendingActivities?.length ? true : undefined,
+          );
           await new Promise((resolve) => setTimeout(resolve, 1500));
           assert.equal((await handle.query(supportPodStateQuery)).pod, null, 'no pod of its own yet');
         };
@@ -1287,7 +1752,11 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
         await a.signal(stopSupportPodSignal, { by: 'U9' });
         assert.deepEqual(await a.result(), { pod: null, deletedBecause: 'stopped', deletedBy: 'U9' });
         const left = await readNamed('wait-a');
-        assert.deepEqual([left.metadata?.uid, Boolean(left.metadata?.deletionTimestamp)], [oldA.uid, true], 'the old pod, still terminating, is all there is');
+        assert.deepEqual(
+          [left.metadata?.uid, Boolean(left.metadata?.deletionTimestamp)],
+          [oldA.uid, true],
+          'the old pod, still terminating, is all there is',
+        );
         await release('wait-a');
 
         // The old pod goes while it waits: its own is created, recorded in its memo, and deleted by uid on stop.
@@ -1303,7 +1772,12 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
           const recorded = (await b.describe()).memo?.[SUPPORT_POD_MEMO] as SupportPodMemo | undefined;
           return recorded?.podUid ? recorded : undefined;
         });
-        assert.deepEqual(memo, { requestedBy: 'U2', size: 'XL', expiresAt: (await b.query(supportPodStateQuery)).expiresAt!, podUid: pod.metadata!.uid! });
+        assert.deepEqual(memo, {
+          requestedBy: 'U2',
+          size: 'XL',
+          expiresAt: (await b.query(supportPodStateQuery)).expiresAt!,
+          podUid: pod.metadata!.uid!,
+        });
         assert.equal(pod.metadata?.annotations?.['devenv-scheduler/expires-at'], memo.expiresAt, 'the pod says when it is deleted');
         await b.signal(stopSupportPodSignal, { by: 'U9' });
         assert.equal((await b.result()).deletedBecause, 'stopped');

@@ -13,7 +13,11 @@ const eslint = new ESLint({
   cwd: root,
   overrideConfig: {
     languageOptions: { parserOptions: { projectService: false } },
-    rules: { '@typescript-eslint/no-floating-promises': 'off', '@typescript-eslint/no-misused-promises': 'off', '@typescript-eslint/no-unused-vars': 'off' },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'off',
+      '@typescript-eslint/no-misused-promises': 'off',
+      '@typescript-eslint/no-unused-vars': 'off',
+    },
   },
 });
 
@@ -29,13 +33,25 @@ describe('layers the lint holds', function () {
     ['src/workflows/environment/workflow.ts', "import { readFileSync } from 'node:fs';", /no Node APIs/],
     ['src/workflows/environment/workflow.ts', "import { readFile } from 'fs/promises';", /no Node APIs/],
     ['src/workflows/support-pod.ts', "import { randomUUID } from 'crypto';", /no Node APIs/],
-    ['src/workflows/environment/planning.ts', "import { createKubernetesActivities } from '../../activities/kubernetes';", /workflows import only/],
+    [
+      'src/workflows/environment/planning.ts',
+      "import { createKubernetesActivities } from '../../activities/kubernetes';",
+      /workflows import only/,
+    ],
     ['src/workflows/reconcile.ts', "import { loadConfig } from '../config';", /workflows import only/],
     ['src/domain/shutdown-policy.ts', "import { loadConfig } from '../config';", /pure rules/],
     ['src/domain/enrolment.ts', "import type { RetireReason } from '../workflows/environment/definitions';", /pure rules/],
     ['src/domain/names.ts', "import { setTimeout } from 'node:timers/promises';", /no Node APIs/],
-    ['src/api/rest.ts', "import { createNamespaceStatusReader } from '../activities/kubernetes/namespace-status';", /never through an activity implementation/],
-    ['src/api/slack/handlers.ts', "import { createAwsActivities } from '../../activities/aws';", /never through an activity implementation/],
+    [
+      'src/api/rest.ts',
+      "import { createNamespaceStatusReader } from '../activities/kubernetes/namespace-status';",
+      /never through an activity implementation/,
+    ],
+    [
+      'src/api/slack/handlers.ts',
+      "import { createAwsActivities } from '../../activities/aws';",
+      /never through an activity implementation/,
+    ],
   ];
   for (const [file, source, why] of refused) {
     it(`refuses in ${file}: ${source}`, async () => {

@@ -76,7 +76,14 @@ describe('npm start', function () {
       await waitFor('the dry-run plan in the log', () => /reconciler \(dry run\): planned, nothing changed/.test(output()), 60_000);
       assert.match(output(), planned(labelled, 'enrol', 'label scheduler=enabled'));
       assert.match(output(), planned(unlabelled, 'leave-alone', 'unlabelled: label scheduler=enabled to enrol'));
-      assert.match(output(), planned('default', 'leave-alone', 'infrastructure namespace \\(INFRASTRUCTURE_NAMESPACES entry \\\\"default\\\\"\\): label scheduler=enabled to enrol'));
+      assert.match(
+        output(),
+        planned(
+          'default',
+          'leave-alone',
+          'infrastructure namespace \\(INFRASTRUCTURE_NAMESPACES entry \\\\"default\\\\"\\): label scheduler=enabled to enrol',
+        ),
+      );
       {
         const connection = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
         try {
@@ -98,7 +105,7 @@ describe('npm start', function () {
       assert.equal(code, 0, output());
       assert.match(output(), /"msg":"stopped"/);
       // The log is JSON lines, the SDK's own included; only the banner is for people.
-      assert.doesNotMatch(output(), /modules by path|webpack [\d.]+ compiled/, "no webpack module statistics");
+      assert.doesNotMatch(output(), /modules by path|webpack [\d.]+ compiled/, 'no webpack module statistics');
       const notJson = output()
         .split('\n')
         .filter((line) => line.trim() !== '' && !/^ {2}\S/.test(line))
@@ -133,7 +140,13 @@ describe('npm start', function () {
       assert.equal(child.exitCode, null, `service exited:\n${output()}`);
 
       // A signed `/devenv list` whose body is still arriving when SIGTERM comes: a request in flight.
-      const body = new URLSearchParams({ user_id: 'U0ALICE0001', channel_id: 'C0DEVS0001', command: '/devenv', text: 'list', response_url: 'http://127.0.0.1:1/unused' }).toString();
+      const body = new URLSearchParams({
+        user_id: 'U0ALICE0001',
+        channel_id: 'C0DEVS0001',
+        command: '/devenv',
+        text: 'list',
+        response_url: 'http://127.0.0.1:1/unused',
+      }).toString();
       const timestamp = Math.floor(Date.now() / 1000);
       const request = http.request(`http://127.0.0.1:${apiPort}/slack/commands`, {
         method: 'POST',
@@ -194,7 +207,13 @@ describe('npm start', function () {
         await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);
         assert.equal(child.exitCode, null, `service exited:\n${output()}`);
         assert.match(output(), /Slack +commands over Socket Mode \(connected\); warnings to the log/);
-        const { payload } = await recorder.envelope('slash_commands', { user_id: 'U0ALICE0001', channel_id: 'C0DEVS0001', command: '/devenv', text: 'help', response_url: recorder.responseUrl().url });
+        const { payload } = await recorder.envelope('slash_commands', {
+          user_id: 'U0ALICE0001',
+          channel_id: 'C0DEVS0001',
+          command: '/devenv',
+          text: 'help',
+          response_url: recorder.responseUrl().url,
+        });
         assert.match(visibleText(payload ?? {}), /\/devenv start <namespace>/);
         child.kill('SIGTERM');
         const [code] = (await once(child, 'exit')) as [number | null];
@@ -209,7 +228,11 @@ describe('npm start', function () {
       assert.equal(code, 2, said());
       assert.match(said(), /^ {2}- SLACK_APP_TOKEN \(value hidden\): Slack Socket Mode could not connect: invalid_auth$/m);
       assert.ok(!said().includes('xapp-1-revoked-token'));
-      assert.equal(recorder.posts.filter((p) => p.method === 'apps.connections.open' && p.authorization?.includes('revoked')).length, 1, 'asked once, no retry loop');
+      assert.equal(
+        recorder.posts.filter((p) => p.method === 'apps.connections.open' && p.authorization?.includes('revoked')).length,
+        1,
+        'asked once, no retry loop',
+      );
     } finally {
       await recorder.stop();
     }
@@ -243,7 +266,9 @@ describe('npm start', function () {
       await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);
       assert.equal(child.exitCode, null, `service exited:\n${output()}`);
       assert.ok(
-        output().includes(`  Kubernetes    no cluster reachable at https://127.0.0.1:${deadPort} (ECONNREFUSED, context gone from KUBECONFIG=${kubeConfigPath}); start it, or set KUBECONFIG to another`),
+        output().includes(
+          `  Kubernetes    no cluster reachable at https://127.0.0.1:${deadPort} (ECONNREFUSED, context gone from KUBECONFIG=${kubeConfigPath}); start it, or set KUBECONFIG to another`,
+        ),
         output(),
       );
       // The start-up reconcile fails once; its retries (5 s, then 10 s, ...) would repeat the failure.
@@ -255,7 +280,11 @@ describe('npm start', function () {
         .filter((line) => line.includes('"msg":"Activity failed"'))
         .map((line) => Number((JSON.parse(line) as { attempt?: number }).attempt ?? 0));
       assert.ok(attempts.length >= 1, `the reconcile did not run:\n${output()}`);
-      assert.deepEqual(attempts.filter((attempt) => attempt !== 1), [], `the failure was retried:\n${output()}`);
+      assert.deepEqual(
+        attempts.filter((attempt) => attempt !== 1),
+        [],
+        `the failure was retried:\n${output()}`,
+      );
       assert.equal(child.exitCode, null);
     } finally {
       child.kill('SIGTERM');
@@ -285,34 +314,84 @@ describe('npm start', function () {
         'current-context': 'gone',
       }),
     );
-    const first = startService({ ...common, TEMPORAL_DEV_PORT: String(temporalPort), TEMPORAL_DEV_DB_FILE: join(dir, 'first.db'), API_PORT: String(apiPort), TEMPORAL_METRICS_PORT: String(sdkMetricsPort) });
+    const first = startService({
+      ...common,
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_DEV_DB_FILE: join(dir, 'first.db'),
+      API_PORT: String(apiPort),
+      TEMPORAL_METRICS_PORT: String(sdkMetricsPort),
+    });
     try {
       await waitFor('the first banner', () => first.output().includes('API           http://') || first.child.exitCode !== null, 150_000);
       assert.equal(first.child.exitCode, null, first.output());
 
-      const second = startService({ ...common, TEMPORAL_DEV_PORT: String(temporalPort), API_PORT: String(await freePort()), TEMPORAL_METRICS_PORT: 'off' });
+      const second = startService({
+        ...common,
+        TEMPORAL_DEV_PORT: String(temporalPort),
+        API_PORT: String(await freePort()),
+        TEMPORAL_METRICS_PORT: 'off',
+      });
       try {
-        await waitFor('the second banner', () => second.output().includes('API           http://') || second.child.exitCode !== null, 150_000);
+        await waitFor(
+          'the second banner',
+          () => second.output().includes('API           http://') || second.child.exitCode !== null,
+          150_000,
+        );
         assert.equal(second.child.exitCode, null, second.output());
-        assert.match(second.output(), new RegExp(`Temporal +127\\.0\\.0\\.1:${temporalPort} \\(namespace default\\), a Temporal already listening on TEMPORAL_DEV_PORT, joined: not started here`));
+        assert.match(
+          second.output(),
+          new RegExp(
+            `Temporal +127\\.0\\.0\\.1:${temporalPort} \\(namespace default\\), a Temporal already listening on TEMPORAL_DEV_PORT, joined: not started here`,
+          ),
+        );
         assert.doesNotMatch(second.output(), /Temporal UI|local dev server/);
       } finally {
         second.child.kill('SIGTERM');
         await once(second.child, 'exit');
       }
 
-      const metrics = startService({ ...common, TEMPORAL_DEV_PORT: String(await freePort()), API_PORT: String(await freePort()), TEMPORAL_METRICS_PORT: String(sdkMetricsPort) });
+      const metrics = startService({
+        ...common,
+        TEMPORAL_DEV_PORT: String(await freePort()),
+        API_PORT: String(await freePort()),
+        TEMPORAL_METRICS_PORT: String(sdkMetricsPort),
+      });
       const [metricsCode] = (await once(metrics.child, 'exit')) as [number | null];
       assert.equal(metricsCode, 2, metrics.output());
-      assert.match(metrics.output(), new RegExp(`^ {2}- TEMPORAL_METRICS_PORT=${sdkMetricsPort}: .*Address already in use.*; set TEMPORAL_METRICS_PORT to a free port, or to off$`, 'm'));
+      assert.match(
+        metrics.output(),
+        new RegExp(
+          `^ {2}- TEMPORAL_METRICS_PORT=${sdkMetricsPort}: .*Address already in use.*; set TEMPORAL_METRICS_PORT to a free port, or to off$`,
+          'm',
+        ),
+      );
 
-      const held = startService({ ...common, TEMPORAL_DEV_PORT: String(await freePort()), TEMPORAL_DEV_DB_FILE: join(dir, 'ui.db'), API_PORT: String(await freePort()), TEMPORAL_METRICS_PORT: 'off' });
+      const held = startService({
+        ...common,
+        TEMPORAL_DEV_PORT: String(await freePort()),
+        TEMPORAL_DEV_DB_FILE: join(dir, 'ui.db'),
+        API_PORT: String(await freePort()),
+        TEMPORAL_METRICS_PORT: 'off',
+      });
       const [uiCode] = (await once(held.child, 'exit')) as [number | null];
       assert.equal(uiCode, 2, held.output());
-      assert.match(held.output(), new RegExp(`^ {2}- TEMPORAL_UI_PORT=${common.TEMPORAL_UI_PORT}: in use by another process; set TEMPORAL_UI_PORT to a free port$`, 'm'));
+      assert.match(
+        held.output(),
+        new RegExp(
+          `^ {2}- TEMPORAL_UI_PORT=${common.TEMPORAL_UI_PORT}: in use by another process; set TEMPORAL_UI_PORT to a free port$`,
+          'm',
+        ),
+      );
 
       const ownDevPort = await freePort();
-      const api = startService({ ...common, TEMPORAL_UI_PORT: String(await freePort()), TEMPORAL_DEV_PORT: String(ownDevPort), TEMPORAL_DEV_DB_FILE: join(dir, 'api.db'), API_PORT: String(apiPort), TEMPORAL_METRICS_PORT: 'off' });
+      const api = startService({
+        ...common,
+        TEMPORAL_UI_PORT: String(await freePort()),
+        TEMPORAL_DEV_PORT: String(ownDevPort),
+        TEMPORAL_DEV_DB_FILE: join(dir, 'api.db'),
+        API_PORT: String(apiPort),
+        TEMPORAL_METRICS_PORT: 'off',
+      });
       const [apiCode] = (await once(api.child, 'exit')) as [number | null];
       assert.equal(apiCode, 2, api.output());
       assert.match(api.output(), new RegExp(`^ {2}- API_PORT=${apiPort}: in use by another process; set API_PORT to a free port$`, 'm'));

@@ -59,12 +59,16 @@ const RBAC_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRol
  * exports (its registry as src/api/metrics.ts builds it, with the worker role's sources).
  */
 async function checkMonitoring(objects: Raw[], deployments: V1Deployment[]): Promise<void> {
-  const podMonitor = objects.find((o) => o.kind === 'PodMonitor') as Raw & { spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string }[] } };
+  const podMonitor = objects.find((o) => o.kind === 'PodMonitor') as Raw & {
+    spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string }[] };
+  };
   for (const deployment of deployments) {
     const labels = deployment.spec!.template.metadata!.labels!;
-    for (const [key, value] of Object.entries(podMonitor.spec.selector.matchLabels)) assert.equal(labels[key], value, `${deployment.metadata?.name}: ${key}`);
+    for (const [key, value] of Object.entries(podMonitor.spec.selector.matchLabels))
+      assert.equal(labels[key], value, `${deployment.metadata?.name}: ${key}`);
     const ports = deployment.spec!.template.spec!.containers[0]!.ports!.map((p) => p.name);
-    for (const endpoint of podMonitor.spec.podMetricsEndpoints) assert.ok(ports.includes(endpoint.port), `${deployment.metadata?.name} declares port ${endpoint.port}`);
+    for (const endpoint of podMonitor.spec.podMetricsEndpoints)
+      assert.ok(ports.includes(endpoint.port), `${deployment.metadata?.name} declares port ${endpoint.port}`);
   }
   const metrics = createMetrics({ environmentsByPhase: async () => ({ running: 1 }), environmentsOverdue: async () => 0 });
   const exported = new Set<string>();
@@ -72,20 +76,39 @@ async function checkMonitoring(objects: Raw[], deployments: V1Deployment[]): Pro
     exported.add(metric.name);
     if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${metric.name}${suffix}`);
   }
-  const rules = objects.find((o) => o.kind === 'PrometheusRule') as Raw & { spec: { groups: { rules: { alert: string; expr: string }[] }[] } };
+  const rules = objects.find((o) => o.kind === 'PrometheusRule') as Raw & {
+    spec: { groups: { rules: { alert: string; expr: string }[] }[] };
+  };
   const alerts = rules.spec.groups.flatMap((g) => g.rules);
-  const dashboard = JSON.parse(readFileSync(path.join(K8S, 'monitoring', 'grafana-dashboard.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
-  const generated = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'devenv-scheduler-grafana-dashboard') as Raw & { data: Record<string, string> };
+  const dashboard = JSON.parse(readFileSync(path.join(K8S, 'monitoring', 'grafana-dashboard.json'), 'utf8')) as {
+    panels: { title: string; targets: { expr: string }[] }[];
+  };
+  const generated = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'devenv-scheduler-grafana-dashboard') as Raw & {
+    data: Record<string, string>;
+  };
   assert.deepEqual(JSON.parse(generated.data['devenv-scheduler.json']!), dashboard, 'the ConfigMap carries the dashboard file');
-  const queries = [...alerts.map((a) => ({ where: `alert ${a.alert}`, expr: a.expr })), ...dashboard.panels.flatMap((p) => p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr })))];
+  const queries = [
+    ...alerts.map((a) => ({ where: `alert ${a.alert}`, expr: a.expr })),
+    ...dashboard.panels.flatMap((p) => p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr }))),
+  ];
   assert.ok(queries.length >= 10);
   for (const { where, expr } of queries) {
     const named = [...expr.matchAll(/\b(?:devenv|process|nodejs|temporal)_[a-z0-9_]+\b/g)].map((m) => m[0]);
     assert.ok(named.length > 0, `${where}: names no metric`);
     for (const name of named) assert.ok(exported.has(name), `${where}: ${name} is not a metric the service exports`);
   }
-  for (const alert of ['DevenvScheduledStopFailed', 'DevenvScheduledStopLate', 'DevenvScheduledStopMissed', 'DevenvWarningsNotDelivered', 'DevenvReconcilerFailing', 'DevenvReconcilerNotRunning']) {
-    assert.ok(alerts.some((a) => a.alert === alert), alert);
+  for (const alert of [
+    'DevenvScheduledStopFailed',
+    'DevenvScheduledStopLate',
+    'DevenvScheduledStopMissed',
+    'DevenvWarningsNotDelivered',
+    'DevenvReconcilerFailing',
+    'DevenvReconcilerNotRunning',
+  ]) {
+    assert.ok(
+      alerts.some((a) => a.alert === alert),
+      alert,
+    );
   }
 }
 
@@ -118,22 +141,51 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual([...listed].sort(), files.sort());
       const written = listed.flatMap((file) => (yaml.loadAll(readFileSync(path.join(K8S, file), 'utf8')) as Raw[]).map(id));
       assert.deepEqual(raw.map(id).sort(), written.sort());
+      assert.deepEqual([...new Set(raw.map((o) => o.kind))].sort(), [
+        'Certificate',
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'ConfigMap',
+        'Deployment',
+        'Issuer',
+        'MutatingWebhookConfiguration',
+        'Namespace',
+        'NetworkPolicy',
+        'PodDisruptionBudget',
+        'ResourceQuota',
+        'Role',
+        'RoleBinding',
+        'Service',
+        'ServiceAccount',
+        'ValidatingAdmissionPolicy',
+        'ValidatingAdmissionPolicyBinding',
+        'ValidatingWebhookConfiguration',
+      ]);
       assert.deepEqual(
-        [...new Set(raw.map((o) => o.kind))].sort(),
-        [
-          'Certificate', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Issuer', 'MutatingWebhookConfiguration', 'Namespace',
-          'NetworkPolicy', 'PodDisruptionBudget', 'ResourceQuota', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
-          'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingWebhookConfiguration',
-        ],
+        raw
+          .filter((o) => o.kind === 'Namespace')
+          .map((o) => o.metadata?.name)
+          .sort(),
+        ['devenv-scheduler', 'devenv-support'],
       );
-      assert.deepEqual(raw.filter((o) => o.kind === 'Namespace').map((o) => o.metadata?.name).sort(), ['devenv-scheduler', 'devenv-support']);
     });
 
     it('keeps k8s/rbac.yaml and k8s/admission-policy.yaml exactly as written, grants nothing beyond them, and gives each Deployment its own identity', () => {
       const written = (file: string) => yaml.loadAll(readFileSync(path.join(K8S, file), 'utf8')) as Raw[];
       const rbac = written('rbac.yaml');
-      for (const object of [...rbac, ...written('admission-policy.yaml')]) assert.deepEqual(raw.find((o) => id(o) === id(object)), object, id(object));
-      assert.deepEqual(raw.filter((o) => RBAC_KINDS.has(o.kind!)).map(id).sort(), rbac.map(id).sort());
+      for (const object of [...rbac, ...written('admission-policy.yaml')])
+        assert.deepEqual(
+          raw.find((o) => id(o) === id(object)),
+          object,
+          id(object),
+        );
+      assert.deepEqual(
+        raw
+          .filter((o) => RBAC_KINDS.has(o.kind!))
+          .map(id)
+          .sort(),
+        rbac.map(id).sort(),
+      );
       const serviceAccounts = rbac.filter((o) => o.kind === 'ServiceAccount');
       assert.deepEqual(serviceAccounts.map((o) => o.metadata!.name).sort(), ['devenv-scheduler-api', 'devenv-scheduler-worker']);
       const used = new Set<string>();
@@ -148,17 +200,29 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       }
       assert.equal(used.size, 2, 'one ServiceAccount per Deployment');
       // Every binding names one of them, and the API's roles grant no write.
-      const subjects = rbac.filter((o) => o.kind?.endsWith('Binding')).flatMap((o) => (o as Raw & { subjects: { kind: string; name: string; namespace: string }[] }).subjects);
-      for (const subject of subjects) assert.ok(serviceAccounts.some((sa) => sa.metadata!.name === subject.name && sa.metadata!.namespace === subject.namespace), JSON.stringify(subject));
-      const apiRole = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata!.name === 'devenv-scheduler-api') as Raw & { rules: { verbs: string[] }[] };
+      const subjects = rbac
+        .filter((o) => o.kind?.endsWith('Binding'))
+        .flatMap((o) => (o as Raw & { subjects: { kind: string; name: string; namespace: string }[] }).subjects);
+      for (const subject of subjects)
+        assert.ok(
+          serviceAccounts.some((sa) => sa.metadata!.name === subject.name && sa.metadata!.namespace === subject.namespace),
+          JSON.stringify(subject),
+        );
+      const apiRole = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata!.name === 'devenv-scheduler-api') as Raw & {
+        rules: { verbs: string[] }[];
+      };
       assert.deepEqual([...new Set(apiRole.rules.flatMap((r) => r.verbs))].sort(), ['get', 'list']);
       // In the support namespace it lists pods (support list), and nothing more.
-      const apiSupportRole = rbac.find((o) => o.kind === 'Role' && o.metadata!.name === 'devenv-scheduler-api-support-pods') as Raw & { rules: { resources: string[]; verbs: string[] }[] };
+      const apiSupportRole = rbac.find((o) => o.kind === 'Role' && o.metadata!.name === 'devenv-scheduler-api-support-pods') as Raw & {
+        rules: { resources: string[]; verbs: string[] }[];
+      };
       assert.deepEqual(apiSupportRole.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]);
       // The admission policies apply to the worker's ServiceAccount, by its username.
       const worker = serviceAccounts.find((o) => o.metadata!.name === 'devenv-scheduler-worker')!;
       const username = `system:serviceaccount:${worker.metadata!.namespace}:${worker.metadata!.name}`;
-      const policies = raw.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & { spec: { failurePolicy: string; matchConditions: { expression: string }[] } })[];
+      const policies = raw.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & {
+        spec: { failurePolicy: string; matchConditions: { expression: string }[] };
+      })[];
       assert.deepEqual(policies.map((p) => p.metadata!.name).sort(), [
         'devenv-scheduler-worker-environments-only',
         'devenv-scheduler-worker-fields',
@@ -167,14 +231,30 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       ]);
       for (const policy of policies) {
         assert.equal(policy.spec.failurePolicy, 'Fail', id(policy));
-        assert.ok(policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`), id(policy));
-        const binding = raw.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && (o as Raw & { spec: { policyName: string } }).spec.policyName === policy.metadata!.name);
-        assert.deepEqual((binding as Raw & { spec: { validationActions: string[] } } | undefined)?.spec.validationActions, ['Deny'], id(policy));
+        assert.ok(
+          policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`),
+          id(policy),
+        );
+        const binding = raw.find(
+          (o) =>
+            o.kind === 'ValidatingAdmissionPolicyBinding' &&
+            (o as Raw & { spec: { policyName: string } }).spec.policyName === policy.metadata!.name,
+        );
+        assert.deepEqual(
+          (binding as (Raw & { spec: { validationActions: string[] } }) | undefined)?.spec.validationActions,
+          ['Deny'],
+          id(policy),
+        );
       }
     });
 
     it('runs every container non-root, read-only, without privilege escalation, with limits and probes', () => {
-      assert.deepEqual(deployments().map((d) => d.metadata!.name).sort(), ['devenv-scheduler-api', 'devenv-scheduler-worker']);
+      assert.deepEqual(
+        deployments()
+          .map((d) => d.metadata!.name)
+          .sort(),
+        ['devenv-scheduler-api', 'devenv-scheduler-worker'],
+      );
       for (const deployment of deployments()) {
         const pod = deployment.spec!.template.spec!;
         const containers: V1Container[] = [...(pod.initContainers ?? []), ...pod.containers];
@@ -205,11 +285,18 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
           assert.ok(tmp && pod.volumes?.find((v) => v.name === tmp.name)?.emptyDir, `${where}: /tmp emptyDir`);
           const env = new Map((container.env ?? []).map((e) => [e.name, e]));
           assert.equal(env.get('POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace', `${where}: POD_NAMESPACE`);
-          assert.equal(env.get('SERVICE_ROLE')?.value, deployment.metadata!.labels!['app.kubernetes.io/component'], `${where}: SERVICE_ROLE`);
+          assert.equal(
+            env.get('SERVICE_ROLE')?.value,
+            deployment.metadata!.labels!['app.kubernetes.io/component'],
+            `${where}: SERVICE_ROLE`,
+          );
         }
         assert.equal(pod.hostNetwork ?? false, false);
         assert.equal(pod.hostPID ?? false, false);
-        assert.ok(pod.volumes?.every((v) => !v.hostPath), 'no hostPath volume');
+        assert.ok(
+          pod.volumes?.every((v) => !v.hostPath),
+          'no hostPath volume',
+        );
       }
       const images = new Set(deployments().flatMap((d) => d.spec!.template.spec!.containers.map((c) => c.image)));
       assert.equal(images.size, 1, `one image for both Deployments: ${[...images].join(', ')}`);
@@ -231,7 +318,9 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         assert.ok(webhook!.timeoutSeconds !== undefined && webhook!.timeoutSeconds <= 5, `timeoutSeconds ${webhook!.timeoutSeconds}`);
         assert.deepEqual(webhook!.admissionReviewVersions, ['v1']);
         assert.equal(webhook!.clientConfig.caBundle, undefined, 'the CA comes from cert-manager, not from the repository');
-        const excluded = webhook!.namespaceSelector?.matchExpressions?.find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn');
+        const excluded = webhook!.namespaceSelector?.matchExpressions?.find(
+          (e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn',
+        );
         for (const namespace of ['kube-system', 'kube-public', 'kube-node-lease', 'devenv-scheduler']) {
           assert.ok(excluded?.values?.includes(namespace), `${namespace} is not sent to the webhook`);
         }
@@ -242,9 +331,16 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.equal(label!.name, 'label.namespaces.devenv-scheduler.io');
       assert.equal(label!.sideEffects, 'None');
       assert.equal(label!.reinvocationPolicy, 'Never');
-      assert.deepEqual(plain(label!.rules), [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['namespaces'], scope: 'Cluster' }]);
+      assert.deepEqual(plain(label!.rules), [
+        { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['namespaces'], scope: 'Cluster' },
+      ]);
       assert.deepEqual(plain(label!.objectSelector), { matchExpressions: [{ key: 'scheduler', operator: 'DoesNotExist' }] });
-      assert.deepEqual(plain(label!.clientConfig.service), { namespace: 'devenv-scheduler', name: 'devenv-scheduler', path: '/admission/namespaces/label', port: 443 });
+      assert.deepEqual(plain(label!.clientConfig.service), {
+        namespace: 'devenv-scheduler',
+        name: 'devenv-scheduler',
+        path: '/admission/namespaces/label',
+        port: 443,
+      });
 
       // Enrolling: observes create, update and delete; a dry run changes nothing.
       const [enrol] = enrolling.webhooks!;
@@ -253,14 +349,23 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual(plain(enrol!.rules), [
         { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['namespaces'], scope: 'Cluster' },
       ]);
-      assert.deepEqual(plain(enrol!.clientConfig.service), { namespace: 'devenv-scheduler', name: 'devenv-scheduler', path: '/admission/namespaces', port: 443 });
+      assert.deepEqual(plain(enrol!.clientConfig.service), {
+        namespace: 'devenv-scheduler',
+        name: 'devenv-scheduler',
+        path: '/admission/namespaces',
+        port: 443,
+      });
       assert.deepEqual(plain(label!.namespaceSelector), plain(enrol!.namespaceSelector), 'both spare the same namespaces');
     });
 
     it('connects the pieces: webhook -> Service -> api container, Certificate -> mounted Secret, PDBs -> Deployments', () => {
       const [webhook] = find<V1ValidatingWebhookConfiguration>('ValidatingWebhookConfiguration', 'devenv-scheduler').webhooks!;
       const [label] = find<V1MutatingWebhookConfiguration>('MutatingWebhookConfiguration', 'devenv-scheduler').webhooks!;
-      assert.deepEqual(plain({ ...label!.clientConfig.service, path: undefined }), plain({ ...webhook!.clientConfig.service, path: undefined }), 'both reach the same Service port');
+      assert.deepEqual(
+        plain({ ...label!.clientConfig.service, path: undefined }),
+        plain({ ...webhook!.clientConfig.service, path: undefined }),
+        'both reach the same Service port',
+      );
       const target = webhook!.clientConfig.service!;
       const service = find<V1Service>('Service', target.name);
       assert.equal(service.metadata!.namespace, target.namespace);
@@ -281,7 +386,10 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.equal(env.get('WEBHOOK_PORT'), '8443');
       assert.equal(env.get('API_PORT'), '3000');
       const certificate = raw.find((o) => o.kind === 'Certificate')! as Raw & { spec: { secretName: string; dnsNames: string[] } };
-      assert.deepEqual(certificate.spec.dnsNames, [`${service.metadata!.name}.${service.metadata!.namespace}.svc`, `${service.metadata!.name}.${service.metadata!.namespace}.svc.cluster.local`]);
+      assert.deepEqual(certificate.spec.dnsNames, [
+        `${service.metadata!.name}.${service.metadata!.namespace}.svc`,
+        `${service.metadata!.name}.${service.metadata!.namespace}.svc.cluster.local`,
+      ]);
       const mount = container!.volumeMounts!.find((m) => m.mountPath === '/etc/devenv-scheduler/tls');
       assert.ok(mount?.readOnly, 'the certificate is mounted read-only');
       assert.equal(api.spec!.template.spec!.volumes!.find((v) => v.name === mount.name)?.secret?.secretName, certificate.spec.secretName);
@@ -299,7 +407,9 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       // Each pod is under exactly one NetworkPolicy, each port open only from where its callers are.
       const policies = typed.filter((o): o is V1NetworkPolicy => o.kind === 'NetworkPolicy');
       const policyOf = (d: V1Deployment) => {
-        const selecting = policies.filter((p) => p.metadata!.namespace === d.metadata!.namespace && matches(p.spec!.podSelector?.matchLabels, d));
+        const selecting = policies.filter(
+          (p) => p.metadata!.namespace === d.metadata!.namespace && matches(p.spec!.podSelector?.matchLabels, d),
+        );
         assert.equal(selecting.length, 1, id(d));
         return selecting[0]!;
       };
@@ -317,10 +427,23 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual(Object.keys(apiPorts).map(Number).sort(), [3000, 8443, 9464]);
       assert.deepEqual(apiPorts[3000], httpClients, 'Slack and REST from the ingress controller only');
       assert.deepEqual(apiPorts[9464], httpClients);
-      const webhookPeers = apiPorts[8443] as { namespaceSelector?: unknown; podSelector?: { matchLabels?: Record<string, string> }; ipBlock?: { cidr: string } }[];
+      const webhookPeers = apiPorts[8443] as {
+        namespaceSelector?: unknown;
+        podSelector?: { matchLabels?: Record<string, string> };
+        ipBlock?: { cidr: string };
+      }[];
       for (const peer of webhookPeers) {
-        if (peer.ipBlock) assert.ok(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].includes(peer.ipBlock.cidr), `8443 from ${peer.ipBlock.cidr}: private ranges only`);
-        else assert.deepEqual(peer.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, 'the konnectivity agents in kube-system');
+        if (peer.ipBlock)
+          assert.ok(
+            ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].includes(peer.ipBlock.cidr),
+            `8443 from ${peer.ipBlock.cidr}: private ranges only`,
+          );
+        else
+          assert.deepEqual(
+            peer.namespaceSelector,
+            { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+            'the konnectivity agents in kube-system',
+          );
         assert.ok(peer.ipBlock || Object.values(peer.podSelector?.matchLabels ?? {}).includes('konnectivity-agent'), JSON.stringify(peer));
       }
       const workerPorts = opened(policyOf(worker));
@@ -333,26 +456,55 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual(plain(spec!.podSelector), {}, 'every pod of the namespace');
       assert.deepEqual([...spec!.policyTypes!].sort(), ['Egress', 'Ingress']);
       assert.equal(spec!.ingress, undefined, 'no ingress rule: nothing may connect');
-      const [dns, environments, offCluster, ...more] = spec!.egress!.map((rule) => plain(rule)) as { to?: Record<string, unknown>[]; ports?: unknown[] }[];
+      const [dns, environments, offCluster, ...more] = spec!.egress!.map((rule) => plain(rule)) as {
+        to?: Record<string, unknown>[];
+        ports?: unknown[];
+      }[];
       assert.deepEqual(more, []);
       assert.deepEqual(
         dns,
         {
-          to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-          ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }],
+          to: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+              podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+            },
+          ],
+          ports: [
+            { port: 53, protocol: 'UDP' },
+            { port: 53, protocol: 'TCP' },
+          ],
         },
         "DNS, port 53 of the cluster's DNS pods only: port 53 to anywhere would reach the internet",
       );
       assert.equal(environments!.ports, undefined);
-      assert.deepEqual(offCluster, { to: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].map((cidr) => ({ ipBlock: { cidr } })) }, 'private ranges: no internet, no instance metadata');
-      const [enrolled] = environments!.to as { namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] } }[];
+      assert.deepEqual(
+        offCluster,
+        { to: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].map((cidr) => ({ ipBlock: { cidr } })) },
+        'private ranges: no internet, no instance metadata',
+      );
+      const [enrolled] = environments!.to as {
+        namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] };
+      }[];
       assert.equal(environments!.to!.length, 1);
       const expression = (key: string) => enrolled!.namespaceSelector.matchExpressions.find((e) => e.key === key);
-      assert.deepEqual(expression('scheduler'), { key: 'scheduler', operator: 'In', values: ['enabled', 'disabled'] }, 'the namespaces the webhook labels as environments');
+      assert.deepEqual(
+        expression('scheduler'),
+        { key: 'scheduler', operator: 'In', values: ['enabled', 'disabled'] },
+        'the namespaces the webhook labels as environments',
+      );
       const notEnvironments = expression('kubernetes.io/metadata.name');
       assert.equal(notEnvironments?.operator, 'NotIn');
-      const config = loadConfig({ ...find<V1ConfigMap>('ConfigMap', 'devenv-scheduler-config').data, TEMPORAL_ADDRESS: 'temporal:7233', POD_NAMESPACE: 'devenv-scheduler' });
-      assert.deepEqual([...notEnvironments!.values].sort(), [...config.enrolment.systemNamespaces].sort(), 'never a namespace the service does not enrol');
+      const config = loadConfig({
+        ...find<V1ConfigMap>('ConfigMap', 'devenv-scheduler-config').data,
+        TEMPORAL_ADDRESS: 'temporal:7233',
+        POD_NAMESPACE: 'devenv-scheduler',
+      });
+      assert.deepEqual(
+        [...notEnvironments!.values].sort(),
+        [...config.enrolment.systemNamespaces].sort(),
+        'never a namespace the service does not enrol',
+      );
     });
 
     it('keeps secret values out of the ConfigMap, and its settings load as src/config.ts reads them', () => {
@@ -363,7 +515,20 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         assert.doesNotMatch(key, /SECRET|TOKEN|PASSWORD|ACCESS_KEY/, `${key} belongs in a Secret`);
         assert.match(known, new RegExp(`\\b${key}:`), `${key} is not a setting of src/config.ts`);
       }
-      for (const key of ['SHUTDOWN_TIME', 'TIME_ZONE', 'WORKING_DAYS', 'WARNING_OFFSETS', 'RESET_TIME', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE', 'SLACK_DEFAULT_CHANNEL', 'AWS_REGIONS', 'SUPPORT_NAMESPACE', 'LOG_LEVEL']) {
+      for (const key of [
+        'SHUTDOWN_TIME',
+        'TIME_ZONE',
+        'WORKING_DAYS',
+        'WARNING_OFFSETS',
+        'RESET_TIME',
+        'TEMPORAL_ADDRESS',
+        'TEMPORAL_NAMESPACE',
+        'TASK_QUEUE',
+        'SLACK_DEFAULT_CHANNEL',
+        'AWS_REGIONS',
+        'SUPPORT_NAMESPACE',
+        'LOG_LEVEL',
+      ]) {
         assert.ok(key in data, `ConfigMap sets ${key}`);
       }
       assert.ok(data.TEMPORAL_ADDRESS, 'in a cluster TEMPORAL_ADDRESS must be set (unset starts a local dev server)');
@@ -393,13 +558,20 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
           if (ref) {
             const expected = SECRETS[e.name];
             assert.ok(expected, `${e.name}: unexpected secret`);
-            assert.deepEqual({ name: ref.name, key: ref.key, optional: ref.optional }, { name: expected.name, key: e.name, optional: expected.optional });
+            assert.deepEqual(
+              { name: ref.name, key: ref.key, optional: ref.optional },
+              { name: expected.name, key: e.name, optional: expected.optional },
+            );
             env[e.name] = expected.standIn;
             secrets.push(e.name);
           }
         }
         for (const source of container!.envFrom ?? []) {
-          if (source.secretRef) assert.deepEqual({ name: source.secretRef.name, optional: source.secretRef.optional }, { name: 'devenv-scheduler-aws', optional: true });
+          if (source.secretRef)
+            assert.deepEqual(
+              { name: source.secretRef.name, optional: source.secretRef.optional },
+              { name: 'devenv-scheduler-aws', optional: true },
+            );
         }
         // What the pod starts with: loadConfig throws (and the pod would exit 2) on a bad value.
         const config = loadConfig(env);
@@ -410,29 +582,46 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         // The kubelet waits this long after SIGTERM before it kills: a little more than the process may take to stop.
         const grace = deployment.spec!.template.spec!.terminationGracePeriodSeconds! * 1000;
         const budget = shutdownBudgetMs(config);
-        assert.ok(grace >= budget && grace <= budget + 30_000, `${id(deployment)}: terminationGracePeriodSeconds ${grace / 1000} s, the process takes up to ${budget / 1000} s to stop`);
+        assert.ok(
+          grace >= budget && grace <= budget + 30_000,
+          `${id(deployment)}: terminationGracePeriodSeconds ${grace / 1000} s, the process takes up to ${budget / 1000} s to stop`,
+        );
       }
       assert.equal(started.get('worker')!.worker.shutdownGraceMs, 120_000);
       // The Temporal SDK's metrics port: declared by each container, and open to Prometheus in networkpolicy.yaml.
       for (const deployment of deployments()) {
         const role = deployment.metadata!.labels!['app.kubernetes.io/component']!;
         const sdkPort = started.get(role)!.temporal.metricsPort;
-        assert.equal(deployment.spec!.template.spec!.containers[0]!.ports!.find((p) => p.name === 'sdk-metrics')?.containerPort, sdkPort, `${role} declares sdk-metrics`);
+        assert.equal(
+          deployment.spec!.template.spec!.containers[0]!.ports!.find((p) => p.name === 'sdk-metrics')?.containerPort,
+          sdkPort,
+          `${role} declares sdk-metrics`,
+        );
         const policy = find<V1NetworkPolicy>('NetworkPolicy', role === 'api' ? 'devenv-scheduler' : `devenv-scheduler-${role}`);
-        assert.ok(policy.spec!.ingress!.some((rule) => rule.ports?.some((p) => p.port === sdkPort)), `${role}: networkpolicy admits ${sdkPort}`);
+        assert.ok(
+          policy.spec!.ingress!.some((rule) => rule.ports?.some((p) => p.port === sdkPort)),
+          `${role}: networkpolicy admits ${sdkPort}`,
+        );
       }
       // The support-pod admission policy allows the image the worker runs support pods with: SUPPORT_IMAGE of this very ConfigMap.
-      const supportBinding = raw.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && o.metadata?.name === 'devenv-scheduler-worker-support-pods') as
-        | (Raw & { spec: { paramRef: unknown } })
-        | undefined;
-      assert.deepEqual(supportBinding?.spec.paramRef, { name: configMap.metadata!.name, namespace: configMap.metadata!.namespace, parameterNotFoundAction: 'Deny' });
+      const supportBinding = raw.find(
+        (o) => o.kind === 'ValidatingAdmissionPolicyBinding' && o.metadata?.name === 'devenv-scheduler-worker-support-pods',
+      ) as (Raw & { spec: { paramRef: unknown } }) | undefined;
+      assert.deepEqual(supportBinding?.spec.paramRef, {
+        name: configMap.metadata!.name,
+        namespace: configMap.metadata!.namespace,
+        parameterNotFoundAction: 'Deny',
+      });
       assert.ok(data.SUPPORT_IMAGE, 'the ConfigMap sets SUPPORT_IMAGE, which the policy reads');
       assert.equal(started.get('worker')!.support.image, data.SUPPORT_IMAGE);
       // Each role gets the secrets it uses and no other.
       assert.deepEqual(fromSecrets.get('api'), ['API_READ_TOKENS', 'API_TOKENS', 'SLACK_SIGNING_SECRET']);
       assert.deepEqual(fromSecrets.get('worker'), ['SLACK_BOT_TOKEN']);
       const api = started.get('api')!;
-      assert.deepEqual([api.webhook.tlsCert, api.webhook.tlsKey, api.webhook.port], ['/etc/devenv-scheduler/tls/tls.crt', '/etc/devenv-scheduler/tls/tls.key', 8443]);
+      assert.deepEqual(
+        [api.webhook.tlsCert, api.webhook.tlsKey, api.webhook.port],
+        ['/etc/devenv-scheduler/tls/tls.crt', '/etc/devenv-scheduler/tls/tls.key', 8443],
+      );
       // The webhook is not even called for the namespaces the service would never enrol.
       for (const kind of ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
         const [webhook] = find<V1ValidatingWebhookConfiguration>(kind, 'devenv-scheduler').webhooks!;
@@ -441,13 +630,25 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       }
       // The worker may write in none of them, except the support namespace, where it creates the support pods.
       const protectedNamespaces = (
-        raw.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && o.metadata?.name === 'devenv-scheduler-worker-protected-namespaces') as
-          | (Raw & { spec: { matchResources: { namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] } } } })
+        raw.find(
+          (o) => o.kind === 'ValidatingAdmissionPolicyBinding' && o.metadata?.name === 'devenv-scheduler-worker-protected-namespaces',
+        ) as
+          | (Raw & {
+              spec: { matchResources: { namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] } } };
+            })
           | undefined
-      )?.spec.matchResources.namespaceSelector.matchExpressions.find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'In')?.values;
-      assert.deepEqual([...(protectedNamespaces ?? [])].sort(), api.enrolment.systemNamespaces.filter((ns) => ns !== api.support.namespace).sort());
+      )?.spec.matchResources.namespaceSelector.matchExpressions.find(
+        (e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'In',
+      )?.values;
+      assert.deepEqual(
+        [...(protectedNamespaces ?? [])].sort(),
+        api.enrolment.systemNamespaces.filter((ns) => ns !== api.support.namespace).sort(),
+      );
       const worker = find<V1Deployment>('Deployment', 'devenv-scheduler-worker').spec!.template.spec!.containers[0]!;
-      assert.ok(worker.envFrom?.some((s) => s.secretRef?.name === 'devenv-scheduler-aws' && s.secretRef.optional), 'AWS credentials are optional');
+      assert.ok(
+        worker.envFrom?.some((s) => s.secretRef?.name === 'devenv-scheduler-aws' && s.secretRef.optional),
+        'AWS credentials are optional',
+      );
     });
   });
 
@@ -514,7 +715,10 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
           path.join(overlay, 'kustomization.yaml'),
           `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${path.relative(overlay, K8S)}\ncomponents:\n  - ${path.relative(overlay, path.join(K8S, component))}\n`,
         );
-        const rendered = execFileSync(toolBinary('kustomize'), ['build', '--load-restrictor', 'LoadRestrictionsNone', overlay], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        const rendered = execFileSync(toolBinary('kustomize'), ['build', '--load-restrictor', 'LoadRestrictionsNone', overlay], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         const objects = yaml.loadAll(rendered) as Raw[];
         const deployments = (loadAllYaml(rendered) as KubernetesObject[]).filter((o): o is V1Deployment => o.kind === 'Deployment');
         assert.deepEqual(deployments.map((d) => d.metadata?.name).sort(), ['devenv-scheduler-api', 'devenv-scheduler-worker']);
@@ -524,13 +728,21 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
           if (component === 'slack-ingress' || component === 'monitoring') {
             assert.ok(!env.has('TEMPORAL_API_KEY') && !env.has('TEMPORAL_TLS_CLIENT_CERT_PATH'));
           } else if (component === 'temporal-cloud') {
-            assert.deepEqual(plain(env.get('TEMPORAL_API_KEY')?.valueFrom), { secretKeyRef: { name: 'devenv-scheduler-temporal', key: 'TEMPORAL_API_KEY' } }, deployment.metadata?.name);
+            assert.deepEqual(
+              plain(env.get('TEMPORAL_API_KEY')?.valueFrom),
+              { secretKeyRef: { name: 'devenv-scheduler-temporal', key: 'TEMPORAL_API_KEY' } },
+              deployment.metadata?.name,
+            );
           } else {
             const mount = pod.containers[0]!.volumeMounts!.find((m) => m.name === 'temporal-tls');
             assert.equal(mount?.mountPath, '/etc/temporal-tls');
             assert.equal(mount?.readOnly, true);
             assert.equal(pod.volumes!.find((v) => v.name === 'temporal-tls')?.secret?.secretName, 'devenv-scheduler-temporal-tls');
-            for (const [name, file] of [['TEMPORAL_TLS_CLIENT_CERT_PATH', 'tls.crt'], ['TEMPORAL_TLS_CLIENT_KEY_PATH', 'tls.key'], ['TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'ca.crt']]) {
+            for (const [name, file] of [
+              ['TEMPORAL_TLS_CLIENT_CERT_PATH', 'tls.crt'],
+              ['TEMPORAL_TLS_CLIENT_KEY_PATH', 'tls.key'],
+              ['TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'ca.crt'],
+            ]) {
               assert.equal(env.get(name!)?.value, `/etc/temporal-tls/${file}`, `${deployment.metadata?.name} ${name}`);
             }
             // The rest of the pod is as before: the tmp volume, the webhook's certificate on the api.
@@ -544,13 +756,30 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
           const paths = ingresses[0]!.spec.rules.flatMap((rule) => rule.http.paths);
           // As an ingress controller matches: Exact is the whole path; Prefix matches whole path elements.
           const routed = (url: string) =>
-            paths.some((p) => (p.pathType === 'Exact' ? url === p.path : p.path === '/' || url === p.path.replace(/\/$/, '') || url.startsWith(`${p.path.replace(/\/$/, '')}/`)));
+            paths.some((p) =>
+              p.pathType === 'Exact'
+                ? url === p.path
+                : p.path === '/' || url === p.path.replace(/\/$/, '') || url.startsWith(`${p.path.replace(/\/$/, '')}/`),
+            );
           for (const url of ['/slack/commands', '/slack/interactions']) assert.ok(routed(url), `${url} reaches the service`);
-          for (const url of ['/', '/api/v1/environments', '/api/v1/environments/dev1/stop', '/docs', '/openapi.json', '/metrics', '/healthz', '/readyz', '/slack', '/admission/namespaces']) {
+          for (const url of [
+            '/',
+            '/api/v1/environments',
+            '/api/v1/environments/dev1/stop',
+            '/docs',
+            '/openapi.json',
+            '/metrics',
+            '/healthz',
+            '/readyz',
+            '/slack',
+            '/admission/namespaces',
+          ]) {
             assert.ok(!routed(url), `${url} is not exposed`);
           }
           // Each path is a route the service serves, on the Service's http port.
-          const slackRoutes = [...readFileSync(path.join(ROOT, 'src/api/slack.ts'), 'utf8').matchAll(/router\.post\('(\/slack\/[^']+)'/g)].map((m) => m[1]);
+          const slackRoutes = [
+            ...readFileSync(path.join(ROOT, 'src/api/slack.ts'), 'utf8').matchAll(/router\.post\('(\/slack\/[^']+)'/g),
+          ].map((m) => m[1]);
           for (const p of paths) {
             assert.ok(slackRoutes.includes(p.path), `${p.path} is a route of src/api/slack.ts (${slackRoutes.join(', ')})`);
             assert.deepEqual(plain(p.backend.service), { name: 'devenv-scheduler', port: { name: 'http' } });
@@ -559,7 +788,9 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         }
         if (component === 'monitoring') await checkMonitoring(objects, deployments);
         if (component === 'temporal-mtls') {
-          const certificate = objects.find((o) => o.kind === 'Certificate' && o.metadata?.name === 'devenv-scheduler-temporal-client') as Raw & { spec: { secretName: string; usages: string[] } };
+          const certificate = objects.find(
+            (o) => o.kind === 'Certificate' && o.metadata?.name === 'devenv-scheduler-temporal-client',
+          ) as Raw & { spec: { secretName: string; usages: string[] } };
           assert.equal(certificate.spec.secretName, 'devenv-scheduler-temporal-tls');
           assert.ok(certificate.spec.usages.includes('client auth'));
         }
@@ -580,13 +811,20 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       const namespace = raw.find((o) => o.kind === 'Namespace' && o.metadata?.name === 'devenv-scheduler')!;
       assert.equal(namespace.metadata!.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
       for (const deployment of raw.filter((o) => o.kind === 'Deployment') as (Raw & { spec: { template: { spec: unknown } } })[]) {
-        const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `${deployment.metadata!.name}-check`, namespace: 'devenv-scheduler' }, spec: deployment.spec.template.spec };
+        const pod = {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: `${deployment.metadata!.name}-check`, namespace: 'devenv-scheduler' },
+          spec: deployment.spec.template.spec,
+        };
         await dryRun(pod);
       }
     });
 
     it('refuses broken objects, so that "accepted" means something', async () => {
-      const deployment = raw.find((o) => o.kind === 'Deployment')! as Raw & { spec: Record<string, unknown> & { template: { spec: { containers: Record<string, unknown>[] } } } };
+      const deployment = raw.find((o) => o.kind === 'Deployment')! as Raw & {
+        spec: Record<string, unknown> & { template: { spec: { containers: Record<string, unknown>[] } } };
+      };
       const copy = () => JSON.parse(JSON.stringify(deployment)) as typeof deployment;
 
       const noSelector = copy();
@@ -603,7 +841,12 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
 
       const escalating = copy();
       escalating.spec.template.spec.containers[0]!.securityContext = { allowPrivilegeEscalation: true };
-      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'escalating', namespace: 'devenv-scheduler' }, spec: escalating.spec.template.spec };
+      const pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'escalating', namespace: 'devenv-scheduler' },
+        spec: escalating.spec.template.spec,
+      };
       const forbidden = await rejection(pod);
       assert.equal(forbidden.code, 403);
       assert.match(forbidden.message, /violates PodSecurity "restricted/);
@@ -617,7 +860,13 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
   });
 
   describe('the lock file (npm ci, as CI and the image install)', () => {
-    type Locked = { version?: string; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }> };
+    type Locked = {
+      version?: string;
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+      peerDependencies?: Record<string, string>;
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+    };
     const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, Locked> };
 
     it('CI and both stages of the Dockerfile install with npm ci, never npm install', () => {
@@ -630,8 +879,15 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
     it('locks every dependency of every locked package, optional platform packages included (npm ci refuses a lock that lacks one)', () => {
       const missing: string[] = [];
       for (const [where, entry] of Object.entries(lock.packages)) {
-        const optionalPeers = Object.entries(entry.peerDependenciesMeta ?? {}).filter(([, meta]) => meta.optional).map(([name]) => name);
-        const wanted = [...Object.keys(entry.dependencies ?? {}), ...Object.keys((entry as { devDependencies?: Record<string, string> }).devDependencies ?? {}), ...Object.keys(entry.optionalDependencies ?? {}), ...Object.keys(entry.peerDependencies ?? {}).filter((n) => !optionalPeers.includes(n))];
+        const optionalPeers = Object.entries(entry.peerDependenciesMeta ?? {})
+          .filter(([, meta]) => meta.optional)
+          .map(([name]) => name);
+        const wanted = [
+          ...Object.keys(entry.dependencies ?? {}),
+          ...Object.keys((entry as { devDependencies?: Record<string, string> }).devDependencies ?? {}),
+          ...Object.keys(entry.optionalDependencies ?? {}),
+          ...Object.keys(entry.peerDependencies ?? {}).filter((n) => !optionalPeers.includes(n)),
+        ];
         for (const name of wanted) {
           // Node's resolution: this package's own node_modules, then each enclosing one up to the root.
           let dir = where;
@@ -653,7 +909,8 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
   });
 
   describe('the compiled service (npm run build, as the Dockerfile builds it)', () => {
-    const outDir = (JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { outDir: string } }).compilerOptions.outDir;
+    const outDir = (JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { outDir: string } })
+      .compilerOptions.outDir;
     const LIB = path.join(ROOT, outDir);
     const { text: dockerfile, stages, runtime, cmd, env } = imageRuntime();
 
@@ -678,10 +935,15 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.match(runtime, /^USER 10001(:10001)?$/m);
       // jemalloc is preloaded from a path the stage itself links (bench/scale.ts preloads the same library).
       assert.match(runtime, /apt-get install [^\n]*libjemalloc2/);
-      assert.ok(env.LD_PRELOAD && runtime.includes(`ln -s "$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2)" ${env.LD_PRELOAD}`), `LD_PRELOAD=${env.LD_PRELOAD}`);
+      assert.ok(
+        env.LD_PRELOAD && runtime.includes(`ln -s "$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2)" ${env.LD_PRELOAD}`),
+        `LD_PRELOAD=${env.LD_PRELOAD}`,
+      );
       assert.equal(cmd[0], 'node');
       assert.ok(existsSync(path.join(ROOT, cmd.at(-1)!)), `${cmd.at(-1)} is what the build produces`);
-      const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+      const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')
+        .split('\n')
+        .map((l) => l.trim());
       for (const entry of ['node_modules', outDir, '.git']) assert.ok(ignored.includes(entry), `.dockerignore: ${entry}`);
       for (const copied of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
         for (const source of copied[1]!.split(/\s+/)) {
@@ -713,7 +975,10 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       for (const file of files) {
         for (const [, specifier] of readFileSync(path.join(LIB, file), 'utf8').matchAll(/require\("([^"]+)"\)/g)) {
           if (specifier!.startsWith('.') || isBuiltin(specifier!)) continue;
-          const name = specifier!.split('/').slice(0, specifier!.startsWith('@') ? 2 : 1).join('/');
+          const name = specifier!
+            .split('/')
+            .slice(0, specifier!.startsWith('@') ? 2 : 1)
+            .join('/');
           if (!(name in pkg.dependencies)) outside.add(`${name} (${file})`);
         }
       }

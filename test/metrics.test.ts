@@ -29,7 +29,18 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 
 describe('metrics of the worker: scheduled stops, notifications, reconciler', () => {
   const report = (failed: ReconcileReport['failed']): ReconcileReport =>
-    ({ dryRun: false, namespaces: 1, environments: 1, enrolled: [], enabled: [], disabled: [], replanned: [], retired: [], decisions: [], failed }) as unknown as ReconcileReport;
+    ({
+      dryRun: false,
+      namespaces: 1,
+      environments: 1,
+      enrolled: [],
+      enabled: [],
+      disabled: [],
+      replanned: [],
+      retired: [],
+      decisions: [],
+      failed,
+    }) as unknown as ReconcileReport;
 
   function setUp() {
     const recording = recordingActivities(async () => Date.now());
@@ -56,7 +67,11 @@ describe('metrics of the worker: scheduled stops, notifications, reconciler', ()
     assert.equal(sample(text, 'devenv_scheduled_stops_total', { half: 'kubernetes', outcome: 'stopped' }), 2);
     assert.equal(sample(text, 'devenv_scheduled_stops_total', { half: 'aws', outcome: 'stopped' }), 1);
     assert.equal(sample(text, 'devenv_scheduled_stops_total', { half: 'aws', outcome: 'failed' }), 1);
-    assert.equal(sample(text, 'devenv_scheduled_stop_lateness_seconds_count'), 2, 'one lateness per scheduled Kubernetes stop, none for the manual one');
+    assert.equal(
+      sample(text, 'devenv_scheduled_stop_lateness_seconds_count'),
+      2,
+      'one lateness per scheduled Kubernetes stop, none for the manual one',
+    );
     assert.equal(sample(text, 'devenv_scheduled_stop_lateness_seconds_bucket', { le: '1' }), 1, 'the held one within a second');
     assert.equal(sample(text, 'devenv_scheduled_stop_lateness_seconds_bucket', { le: '2.5' }), 2, 'the late one between 1 and 2.5 s');
     assert.ok(sample(text, 'devenv_scheduled_stop_lateness_seconds_sum') >= 1.5);
@@ -64,7 +79,13 @@ describe('metrics of the worker: scheduled stops, notifications, reconciler', ()
 
   it('notifications count delivered and failed by kind; reconciler runs count ok, partial and failed', async () => {
     const { metrics, activities, recording, setReconcile } = setUp();
-    const warning = { kind: 'warning' as const, namespace: 'dev1', shutdownAt: new Date().toISOString(), minutesLeft: 15, offsetMinutes: 15 };
+    const warning = {
+      kind: 'warning' as const,
+      namespace: 'dev1',
+      shutdownAt: new Date().toISOString(),
+      minutesLeft: 15,
+      offsetMinutes: 15,
+    };
     await activities.notify(warning);
     recording.notifyFailure = () => new Error('channel_not_found');
     await assert.rejects(activities.notify(warning), /channel_not_found/);
@@ -85,7 +106,10 @@ describe('metrics of the worker: scheduled stops, notifications, reconciler', ()
   it('devenv_environments and devenv_environments_overdue only where their sources are given (the worker role)', async () => {
     const api = await createMetrics().registry.metrics();
     assert.doesNotMatch(api, /^devenv_environments/m);
-    const worker = await createMetrics({ environmentsByPhase: async () => ({ running: 3, stopped: 2 }), environmentsOverdue: async () => 1 }).registry.metrics();
+    const worker = await createMetrics({
+      environmentsByPhase: async () => ({ running: 3, stopped: 2 }),
+      environmentsOverdue: async () => 1,
+    }).registry.metrics();
     assert.equal(sample(worker, 'devenv_environments', { phase: 'running' }), 3);
     assert.equal(sample(worker, 'devenv_environments_overdue'), 1);
   });
@@ -98,7 +122,11 @@ describe('metrics of the worker: scheduled stops, notifications, reconciler', ()
     // No worker polls this queue: the workflows keep the search attributes they were started with, as when every worker is down.
     const taskQueue = uniqueTaskQueue('overdue');
     const started = [];
-    for (const [name, shutdownInMinutes] of [['overdue', -30], ['due-soon', 30], ['just-past', -1]] as const) {
+    for (const [name, shutdownInMinutes] of [
+      ['overdue', -30],
+      ['due-soon', 30],
+      ['just-past', -1],
+    ] as const) {
       const namespace = `metrics-${name}-${process.pid}`;
       started.push(
         await env.client.workflow.start(environmentWorkflow, {
@@ -115,7 +143,9 @@ describe('metrics of the worker: scheduled stops, notifications, reconciler', ()
     }
     try {
       // Only the one 30 minutes past: one due in 30 minutes is not overdue, nor one a minute past (its stop may be under way).
-      await eventually('visibility to count it', async () => ((await environments.countOverdue(5 * 60_000)) === before + 1 ? true : undefined));
+      await eventually('visibility to count it', async () =>
+        (await environments.countOverdue(5 * 60_000)) === before + 1 ? true : undefined,
+      );
       const metrics = createMetrics({ environmentsOverdue: () => environments.countOverdue(5 * 60_000) });
       assert.equal(sample(await metrics.registry.metrics(), 'devenv_environments_overdue'), before + 1);
     } finally {

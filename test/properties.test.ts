@@ -55,7 +55,24 @@ describe('properties: any input gets an answer', function () {
     });
 
     it('answers 200 within Slack’s 3 seconds with a message, never a crash', async function () {
-      const words = fc.constantFrom('start', 'stop', 'status', 'list', 'prolongate', 'for', 'support', 'help', 'dev1', 'XL', '2h30m', '-3h', '0m', '1000h', 'Ω', '');
+      const words = fc.constantFrom(
+        'start',
+        'stop',
+        'status',
+        'list',
+        'prolongate',
+        'for',
+        'support',
+        'help',
+        'dev1',
+        'XL',
+        '2h30m',
+        '-3h',
+        '0m',
+        '1000h',
+        'Ω',
+        '',
+      );
       const text = fc.oneof(
         fc.string({ maxLength: 200 }),
         fc.string({ unit: 'binary', maxLength: 100 }),
@@ -65,7 +82,13 @@ describe('properties: any input gets an answer', function () {
       await fc.assert(
         fc.asyncProperty(text, async (input) => {
           const began = Date.now();
-          const response = await postSigned(url, SECRET, { user_id: 'U0PROP0001', channel_id: 'C0PROP0001', command: '/devenv', text: input, response_url: 'http://127.0.0.1:1/never' });
+          const response = await postSigned(url, SECRET, {
+            user_id: 'U0PROP0001',
+            channel_id: 'C0PROP0001',
+            command: '/devenv',
+            text: input,
+            response_url: 'http://127.0.0.1:1/never',
+          });
           assert.ok(Date.now() - began < 3000, `took ${Date.now() - began} ms for ${JSON.stringify(input)}`);
           assert.equal(response.status, 200, `${JSON.stringify(input)} -> ${response.status} ${JSON.stringify(response.body)}`);
           assert.ok(visibleText(response.body).length > 0, `no message for ${JSON.stringify(input)}`);
@@ -73,7 +96,10 @@ describe('properties: any input gets an answer', function () {
         { numRuns: RUNS },
       );
       // Still serving.
-      assert.equal((await postSigned(url, SECRET, { user_id: 'U1', command: '/devenv', text: 'help', response_url: 'http://127.0.0.1:1/x' })).status, 200);
+      assert.equal(
+        (await postSigned(url, SECRET, { user_id: 'U1', command: '/devenv', text: 'help', response_url: 'http://127.0.0.1:1/x' })).status,
+        200,
+      );
     });
   });
 
@@ -130,13 +156,27 @@ describe('properties: any input gets an answer', function () {
     }
 
     it('always answers 200 with an allowing AdmissionReview, within a second', async function () {
-      const name = fc.oneof(fc.constantFrom('dev1', 'kube-system', 'monitoring', 'temporal-down', 'apiserver-down', ''), fc.string({ maxLength: 70 }));
-      const labels = fc.option(fc.dictionary(fc.constantFrom('scheduler', 'team', ''), fc.oneof(fc.constantFrom('enabled', 'disabled'), fc.string({ maxLength: 10 }), fc.integer() as fc.Arbitrary<unknown>)), { nil: undefined });
-      const annotations = fc.option(
-        fc.dictionary(fc.constantFrom('devenv-scheduler/shutdown-time', 'devenv-scheduler/time-zone', 'devenv-scheduler/working-days', 'other'), fc.oneof(fc.constantFrom('19:00', 'Europe/Berlin', 'Sun-Thu', '25:00'), fc.string({ maxLength: 12 }))),
+      const name = fc.oneof(
+        fc.constantFrom('dev1', 'kube-system', 'monitoring', 'temporal-down', 'apiserver-down', ''),
+        fc.string({ maxLength: 70 }),
+      );
+      const labels = fc.option(
+        fc.dictionary(
+          fc.constantFrom('scheduler', 'team', ''),
+          fc.oneof(fc.constantFrom('enabled', 'disabled'), fc.string({ maxLength: 10 }), fc.integer() as fc.Arbitrary<unknown>),
+        ),
         { nil: undefined },
       );
-      const namespaceObject = fc.option(fc.record({ metadata: fc.option(fc.record({ name, labels, annotations }), { nil: undefined }) }), { nil: null });
+      const annotations = fc.option(
+        fc.dictionary(
+          fc.constantFrom('devenv-scheduler/shutdown-time', 'devenv-scheduler/time-zone', 'devenv-scheduler/working-days', 'other'),
+          fc.oneof(fc.constantFrom('19:00', 'Europe/Berlin', 'Sun-Thu', '25:00'), fc.string({ maxLength: 12 })),
+        ),
+        { nil: undefined },
+      );
+      const namespaceObject = fc.option(fc.record({ metadata: fc.option(fc.record({ name, labels, annotations }), { nil: undefined }) }), {
+        nil: null,
+      });
       const review = fc.record(
         {
           apiVersion: fc.constantFrom('admission.k8s.io/v1', 'admission.k8s.io/v1beta1', 'v1', 7 as unknown as string),
@@ -156,14 +196,22 @@ describe('properties: any input gets an answer', function () {
         },
         { requiredKeys: [] },
       );
-      const body = fc.oneof(review.map((r) => JSON.stringify(r)), fc.json(), fc.string({ maxLength: 300 }));
+      const body = fc.oneof(
+        review.map((r) => JSON.stringify(r)),
+        fc.json(),
+        fc.string({ maxLength: 300 }),
+      );
       const labelled: string[] = [];
       await fc.assert(
         fc.asyncProperty(body, fc.constantFrom('/admission/namespaces', '/admission/namespaces/label'), async (text, path) => {
           const response = await post(text, path);
           assert.equal(response.status, 200, `${text} -> ${response.status} ${response.text}`);
           assert.ok(response.ms < 1000, `took ${response.ms} ms`);
-          const answer = JSON.parse(response.text) as { apiVersion: string; kind: string; response: { allowed: boolean; uid: unknown; patchType?: string; patch?: string } };
+          const answer = JSON.parse(response.text) as {
+            apiVersion: string;
+            kind: string;
+            response: { allowed: boolean; uid: unknown; patchType?: string; patch?: string };
+          };
           assert.equal(answer.apiVersion, 'admission.k8s.io/v1');
           assert.equal(answer.kind, 'AdmissionReview');
           assert.equal(answer.response.allowed, true);
@@ -183,7 +231,10 @@ describe('properties: any input gets an answer', function () {
         }),
         { numRuns: RUNS },
       );
-      assert.ok(!labelled.some((name) => name === 'kube-system' || name === 'monitoring' || name === ''), `labelled: ${labelled.join(', ')}`);
+      assert.ok(
+        !labelled.some((name) => name === 'kube-system' || name === 'monitoring' || name === ''),
+        `labelled: ${labelled.join(', ')}`,
+      );
       assert.ok(!calls.some((c) => c.includes('kube-system')), 'a system namespace was enrolled');
     });
   });

@@ -91,7 +91,10 @@ describe('replay (determinism)', function () {
       await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U5', minutes: 15 }] }).catch(() => undefined); // refused on a day off
       await handle.signal(resetSignal);
       // Two people at once: one after the other, in arrival order.
-      await Promise.all([handle.executeUpdate(stopUpdate, { args: [{ by: 'U6' }] }), handle.executeUpdate(startUpdate, { args: [{ by: 'U7' }] })]);
+      await Promise.all([
+        handle.executeUpdate(stopUpdate, { args: [{ by: 'U6' }] }),
+        handle.executeUpdate(startUpdate, { args: [{ by: 'U7' }] }),
+      ]);
       await handle.executeUpdate(stopUpdate, { args: [{ by: 'U8' }] });
       await env.sleep(7 * 60 * MINUTE); // the AWS re-check of a stopped environment
       // The namespace stays but leaves management: restored, then retired.
@@ -111,7 +114,12 @@ describe('replay (determinism)', function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-aws');
     const recorded = recordingActivities(() => env.currentTimeMs());
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recorded });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recorded,
+    });
     const namespace = `replay-aws-${process.pid}`;
     const web = { kind: 'ec2-instance', id: 'i-web', region: 'eu-west-1' } as const;
     const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
@@ -132,11 +140,16 @@ describe('replay (determinism)', function () {
       );
       await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
       await env.sleep(2 * MINUTE); // the follow-up stops the instance once it is up
-      recorded.awsStartResults.push([{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }], [{ ...db, outcome: 'changed', before: 'stopped', after: 'starting' }]);
+      recorded.awsStartResults.push(
+        [{ ...db, outcome: 'busy', before: 'stopping', after: 'stopping' }],
+        [{ ...db, outcome: 'changed', before: 'stopped', after: 'starting' }],
+      );
       await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
       await env.sleep(2 * MINUTE); // the follow-up starts the database once it has stopped
       await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
-      recorded.awsStatusResults.push([{ ...db, state: 'stopped', scheduler: 'enabled', stoppedAt: new Date(await env.currentTimeMs()).toISOString() }]);
+      recorded.awsStatusResults.push([
+        { ...db, state: 'stopped', scheduler: 'enabled', stoppedAt: new Date(await env.currentTimeMs()).toISOString() },
+      ]);
       await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
       assert.match((await handle.result()).lastAction?.detail ?? '', /still tagged namespace=/);
     });
@@ -147,7 +160,7 @@ describe('replay (determinism)', function () {
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
 
-  it('replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name, one holding its requester\'s slot, one refused for want of one', async function () {
+  it("replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name, one holding its requester's slot, one refused for want of one", async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-support');
     const pods = new Map<string, SupportPod>();
@@ -160,7 +173,14 @@ describe('replay (determinism)', function () {
             await Context.current().sleep(100);
           }
         }
-        const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date(await env.currentTimeMs()).toISOString(), createdBy: requestedBy, uid: `uid-${name}` };
+        const pod = pods.get(name) ?? {
+          name,
+          size,
+          phase: 'Pending',
+          createdAt: new Date(await env.currentTimeMs()).toISOString(),
+          createdBy: requestedBy,
+          uid: `uid-${name}`,
+        };
         pods.set(name, pod);
         return pod;
       },
@@ -169,7 +189,12 @@ describe('replay (determinism)', function () {
         return pods.delete(name);
       },
     };
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: support });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: support,
+    });
     const handles: WorkflowHandle<typeof supportPodWorkflow>[] = [];
     await worker.runUntil(async () => {
       const stopped = await env.client.workflow.start(supportPodWorkflow, {
@@ -191,13 +216,29 @@ describe('replay (determinism)', function () {
       const slotted = await env.client.workflow.start(supportPodWorkflow, {
         workflowId: supportPodWorkflowId(`replay-slotted-${process.pid}`),
         taskQueue,
-        args: [{ name: `replay-slotted-${process.pid}`, size: 'S', requestedBy: `U6-${process.pid}`, ttlMs: 8 * 60 * MINUTE, maxPerRequester: 1 }],
+        args: [
+          {
+            name: `replay-slotted-${process.pid}`,
+            size: 'S',
+            requestedBy: `U6-${process.pid}`,
+            ttlMs: 8 * 60 * MINUTE,
+            maxPerRequester: 1,
+          },
+        ],
       });
       assert.equal(await slotted.executeUpdate(supportPodSlotUpdate), 1);
       const refused = await env.client.workflow.start(supportPodWorkflow, {
         workflowId: supportPodWorkflowId(`replay-refused-${process.pid}`),
         taskQueue,
-        args: [{ name: `replay-refused-${process.pid}`, size: 'S', requestedBy: `U6-${process.pid}`, ttlMs: 8 * 60 * MINUTE, maxPerRequester: 1 }],
+        args: [
+          {
+            name: `replay-refused-${process.pid}`,
+            size: 'S',
+            requestedBy: `U6-${process.pid}`,
+            ttlMs: 8 * 60 * MINUTE,
+            maxPerRequester: 1,
+          },
+        ],
       });
       assert.equal(await refused.executeUpdate(supportPodSlotUpdate), null);
       await assert.rejects(refused.result(), (err: Error) => /you have 1 support pod already/.test(String(err.cause)));
@@ -212,7 +253,9 @@ describe('replay (determinism)', function () {
       assert.equal((await stopped.result()).deletedBecause, 'stopped');
       assert.equal((await expiring.result()).deletedBecause, 'expired');
     });
-    const histories = await Promise.all(handles.map(async (handle) => ({ workflowId: handle.workflowId, history: await handle.fetchHistory() })));
+    const histories = await Promise.all(
+      handles.map(async (handle) => ({ workflowId: handle.workflowId, history: await handle.fetchHistory() })),
+    );
     if (process.env.RECORD_HISTORIES === '1') {
       const day = new Date().toISOString().slice(0, 10);
       writeFileSync(join(FIXTURES, `support-pod-own-pod-stopped-${day}.json`), historyToJSON(histories[0]!.history));
@@ -227,6 +270,8 @@ describe('replay (determinism)', function () {
   it('replays every history recorded by earlier versions', async function () {
     const files = readdirSync(FIXTURES).filter((file) => file.endsWith('.json'));
     assert.ok(files.length > 0, `no recorded histories in ${FIXTURES}`);
-    await replay(files.map((file) => ({ workflowId: file, history: historyFromJSON(JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'))) })));
+    await replay(
+      files.map((file) => ({ workflowId: file, history: historyFromJSON(JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'))) })),
+    );
   });
 });

@@ -16,7 +16,16 @@ import type { SupportPod } from '../src/activities/contracts';
 import { DEFAULT_SUPPORT_SIZES } from '../src/domain/support-sizes';
 import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
-import { actionResult, createRestRouter, environmentList, environmentStatus, errorBody, inProgress, supportPod, supportPodList } from '../src/api/rest';
+import {
+  actionResult,
+  createRestRouter,
+  environmentList,
+  environmentStatus,
+  errorBody,
+  inProgress,
+  supportPod,
+  supportPodList,
+} from '../src/api/rest';
 import { createApi } from '../src/api/server';
 import { createLogger } from '../src/logger';
 import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery } from '../src/workflows';
@@ -88,7 +97,14 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   });
 
   after(async function () {
-    await Promise.all(namespaces.map((ns) => env.client.workflow.getHandle(environmentWorkflowId(ns)).terminate('test over').catch(() => undefined)));
+    await Promise.all(
+      namespaces.map((ns) =>
+        env.client.workflow
+          .getHandle(environmentWorkflowId(ns))
+          .terminate('test over')
+          .catch(() => undefined),
+      ),
+    );
     worker?.shutdown();
     await running;
     await new Promise((resolve) => server?.close(resolve));
@@ -106,11 +122,18 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   }
 
   /** `token: null` sends no Authorization header. */
-  async function call(method: string, path: string, { token = CONTROL as string | null, body = undefined as unknown, timeoutMs = 30_000 } = {}) {
+  async function call(
+    method: string,
+    path: string,
+    { token = CONTROL as string | null, body = undefined as unknown, timeoutMs = 30_000 } = {},
+  ) {
     const response = await fetch(`${base}${path}`, {
       method,
       signal: AbortSignal.timeout(timeoutMs),
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await response.text();
@@ -129,7 +152,9 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     document = (await response.json()) as typeof document;
     const result = await new Validator().validate(document as never);
     assert.ok(result.valid, `invalid OpenAPI document: ${JSON.stringify(result.errors)}`);
-    const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`),
+    );
     assert.deepEqual(operations.sort(), [
       'DELETE /api/v1/support-pods/{name}',
       'GET /api/v1/environments',
@@ -233,7 +258,10 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     const big = await call('POST', '/api/v1/support-pods', { token: DEV, body: { name: name('big'), size: 'XL' } });
     assert.equal(big.status, 403, JSON.stringify(big.body));
     answersAs(errorBody, big.body, '403');
-    assert.equal(big.body.error, 'XL (4 CPU, 8Gi) is larger than M (1 CPU, 2Gi), the largest support pod you may start; pick M or smaller, or ask a support admin');
+    assert.equal(
+      big.body.error,
+      'XL (4 CPU, 8Gi) is larger than M (1 CPU, 2Gi), the largest support pod you may start; pick M or smaller, or ask a support admin',
+    );
     assert.equal(await exists('big'), false);
 
     for (const n of ['1', '2']) {
@@ -242,7 +270,10 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     }
     const third = await call('POST', '/api/v1/support-pods', { token: DEV, body: { name: name('3'), size: 'M' } });
     assert.equal(third.status, 409, JSON.stringify(third.body));
-    assert.match(String(third.body.error), /^you have 2 support pods already \(rest-limits-\d+-1, rest-limits-\d+-2\), the most one person may have at once/);
+    assert.match(
+      String(third.body.error),
+      /^you have 2 support pods already \(rest-limits-\d+-1, rest-limits-\d+-2\), the most one person may have at once/,
+    );
     assert.equal(await exists('3'), false);
 
     // ci is an admin: any size, and any pod; dev may not delete ci's.
@@ -259,7 +290,8 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     assert.equal((await call('DELETE', `/api/v1/support-pods/${name('2')}`)).status, 202, 'an admin');
     assert.equal((await call('DELETE', `/api/v1/support-pods/${name('ci')}`)).status, 202);
     await eventually('every pod deleted', () => (['1', '2', 'ci'].some((n) => pods.has(name(n))) ? undefined : true));
-    const documented = ((await (await fetch(`${base}/openapi.json`)).json()) as typeof document).paths['/api/v1/support-pods']!.post!.responses;
+    const documented = ((await (await fetch(`${base}/openapi.json`)).json()) as typeof document).paths['/api/v1/support-pods']!.post!
+      .responses;
     assert.ok(documented['403'] && documented['409'], 'both refusals are documented');
   });
 
@@ -298,7 +330,9 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     assert.equal(response.status, 400, JSON.stringify(response.body));
     answersAs(errorBody, response.body, 'not JSON');
     assert.match(String(response.body.error), /not JSON/);
-    assert.deepEqual(response.body.usage, ['POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}']);
+    assert.deepEqual(response.body.usage, [
+      'POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}',
+    ]);
     const documented = ((await (await fetch(`${base}/openapi.json`)).json()) as typeof document).paths;
     assert.ok(documented['/api/v1/environments/{namespace}/prolongate']!.post!.responses['400'], 'the 400 is documented');
   });
@@ -306,10 +340,25 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   it('error bodies give REST usage (method, path, JSON body), never the Slack grammar', async function () {
     const namespace = await environment();
     const cases: [string, string, unknown, string][] = [
-      ['POST', `/api/v1/environments/${namespace}/prolongate`, { duration: '-3h' }, 'POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}'],
-      ['POST', `/api/v1/environments/${namespace}/prolongate`, {}, 'POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}'],
+      [
+        'POST',
+        `/api/v1/environments/${namespace}/prolongate`,
+        { duration: '-3h' },
+        'POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}',
+      ],
+      [
+        'POST',
+        `/api/v1/environments/${namespace}/prolongate`,
+        {},
+        'POST /api/v1/environments/{namespace}/prolongate with the JSON body {"duration": "<duration>"}',
+      ],
       ['POST', '/api/v1/environments/Not_A_Namespace/stop', undefined, 'POST /api/v1/environments/{namespace}/stop'],
-      ['POST', '/api/v1/support-pods', { name: 'ok-name', size: 'XXL' }, 'POST /api/v1/support-pods with the JSON body {"name": "<name>", "size": "<size>"}'],
+      [
+        'POST',
+        '/api/v1/support-pods',
+        { name: 'ok-name', size: 'XXL' },
+        'POST /api/v1/support-pods with the JSON body {"name": "<name>", "size": "<size>"}',
+      ],
     ];
     for (const [method, path, body, usage] of cases) {
       const response = await call(method, path, { body });
@@ -406,9 +455,18 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
   it('with no worker to take a stop up, it answers 202 (not accepted) within the command wait', async function () {
     const namespace = `rest-unpolled-${process.pid}`;
     const queue = uniqueTaskQueue('rest-unpolled');
-    const lone = await Worker.create({ connection: env.nativeConnection, taskQueue: queue, workflowBundle: await workflowBundle(), activities: recordingActivities(async () => Date.now()) });
+    const lone = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: queue,
+      workflowBundle: await workflowBundle(),
+      activities: recordingActivities(async () => Date.now()),
+    });
     await lone.runUntil(async () => {
-      const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue: queue, args: [{ namespace, policy: morningPolicy(), enabled: true }] });
+      const handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue: queue,
+        args: [{ namespace, policy: morningPolicy(), enabled: true }],
+      });
       namespaces.push(namespace);
       await handle.query(statusQuery);
     });
@@ -417,16 +475,28 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     assert.equal(response.status, 202, JSON.stringify(response.body));
     answersAs(inProgress, response.body, 'POST stop, not taken up');
     assert.equal(response.body.accepted, false);
-    assert.equal(response.body.message, `stop ${namespace} has been asked for, but no worker has taken it up yet; its status shows when it is done`);
+    assert.equal(
+      response.body.message,
+      `stop ${namespace} has been asked for, but no worker has taken it up yet; its status shows when it is done`,
+    );
     assert.ok(Date.now() - began < WAIT_MS + 2000);
   });
 
   it('status is answered by the Temporal server alone: it works while no worker runs', async function () {
     const namespace = `rest-noworker-${process.pid}`;
     const queue = uniqueTaskQueue('rest-noworker');
-    const lone = await Worker.create({ connection: env.nativeConnection, taskQueue: queue, workflowBundle: await workflowBundle(), activities: recordingActivities(async () => Date.now()) });
+    const lone = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: queue,
+      workflowBundle: await workflowBundle(),
+      activities: recordingActivities(async () => Date.now()),
+    });
     await lone.runUntil(async () => {
-      const handle = await env.client.workflow.start(environmentWorkflow, { workflowId: environmentWorkflowId(namespace), taskQueue: queue, args: [{ namespace, policy: morningPolicy(), enabled: true }] });
+      const handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue: queue,
+        args: [{ namespace, policy: morningPolicy(), enabled: true }],
+      });
       namespaces.push(namespace);
       await handle.query(statusQuery); // the first workflow task has run
     });

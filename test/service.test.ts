@@ -47,7 +47,9 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     const cluster = await testCluster();
     apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
     const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: namespace, labels: { scheduler: 'enabled' }, annotations: { [SLACK_CHANNEL_ANNOTATION]: TEAM_CHANNEL } } } });
+    await core.createNamespace({
+      body: { metadata: { name: namespace, labels: { scheduler: 'enabled' }, annotations: { [SLACK_CHANNEL_ANNOTATION]: TEAM_CHANNEL } } },
+    });
     await core.createNamespace({ body: { metadata: { name: unlabelled } } });
     await apps.createNamespacedDeployment({
       namespace,
@@ -92,7 +94,15 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     const connection = await Connection.connect({ address: temporalAddress });
     try {
       const handle = new Client({ connection }).workflow.getHandle(environmentWorkflowId(namespace));
-      await eventually('the reconciler to enrol the namespace', () => handle.describe().then((d) => (d.status.name === 'RUNNING' ? true : undefined), () => undefined), 60_000);
+      await eventually(
+        'the reconciler to enrol the namespace',
+        () =>
+          handle.describe().then(
+            (d) => (d.status.name === 'RUNNING' ? true : undefined),
+            () => undefined,
+          ),
+        60_000,
+      );
     } finally {
       await connection.close();
     }
@@ -102,15 +112,22 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     const connection = await Connection.connect({ address: temporalAddress });
     try {
       const client = new Client({ connection });
-      const report = await eventually('the start-up reconcile to finish', async () => {
-        for await (const run of client.workflow.list({ query: `WorkflowType = 'reconcileWorkflow' AND ExecutionStatus = 'Completed'` })) {
-          return (await client.workflow.getHandle(run.workflowId, run.runId).result()) as ReconcileReport;
-        }
-        return undefined;
-      }, 60_000);
+      const report = await eventually(
+        'the start-up reconcile to finish',
+        async () => {
+          for await (const run of client.workflow.list({ query: `WorkflowType = 'reconcileWorkflow' AND ExecutionStatus = 'Completed'` })) {
+            return (await client.workflow.getHandle(run.workflowId, run.runId).result()) as ReconcileReport;
+          }
+          return undefined;
+        },
+        60_000,
+      );
       assert.ok(report.enrolled.includes(namespace), JSON.stringify(report.enrolled));
       assert.ok(!report.enrolled.includes(unlabelled) && !report.enrolled.includes('default'), JSON.stringify(report.enrolled));
-      assert.deepEqual(report.decisions.find((d) => d.namespace === unlabelled), { namespace: unlabelled, action: 'leave-alone', reason: 'unlabelled: label scheduler=enabled to enrol' });
+      assert.deepEqual(
+        report.decisions.find((d) => d.namespace === unlabelled),
+        { namespace: unlabelled, action: 'leave-alone', reason: 'unlabelled: label scheduler=enabled to enrol' },
+      );
       assert.equal(report.decisions.find((d) => d.namespace === 'default')?.action, 'leave-alone');
       await assert.rejects(client.workflow.getHandle(environmentWorkflowId(unlabelled)).describe(), WorkflowNotFoundError);
     } finally {
@@ -137,18 +154,39 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
       response_url: url,
     });
     assert.equal(response.status, 200, `/devenv ${text}: HTTP ${response.status} ${JSON.stringify(response.body)}\n${service.output()}`);
-    return { text: visibleText(response.body), later: (pattern: RegExp) => eventually(`a reply matching ${pattern}`, () => recorder.responses(id).map(visibleText).find((t) => pattern.test(t)), 60_000) };
+    return {
+      text: visibleText(response.body),
+      later: (pattern: RegExp) =>
+        eventually(
+          `a reply matching ${pattern}`,
+          () =>
+            recorder
+              .responses(id)
+              .map(visibleText)
+              .find((t) => pattern.test(t)),
+          60_000,
+        ),
+    };
   }
 
   const replicas = async () => (await apps.readNamespacedDeployment({ namespace, name: 'api' })).spec?.replicas;
 
   it('says which Slack and cluster wiring it runs with', function () {
-    assert.match(service.output(), new RegExp(`Slack +commands at ${apiUrl.replace(/\./g, '\\.')}/slack/commands; warnings to Slack \\(default channel ${DEFAULT_CHANNEL}\\)`));
+    assert.match(
+      service.output(),
+      new RegExp(
+        `Slack +commands at ${apiUrl.replace(/\./g, '\\.')}/slack/commands; warnings to Slack \\(default channel ${DEFAULT_CHANNEL}\\)`,
+      ),
+    );
   });
 
   it('serves the admission webhook over TLS with the configured certificate', async function () {
     assert.match(service.output(), new RegExp(`Webhook +${webhookUrl.replace(/\./g, '\\.')}`));
-    const response = await postJsonOverTls(webhookUrl, '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"e2e-1"}}', tls.ca);
+    const response = await postJsonOverTls(
+      webhookUrl,
+      '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"e2e-1"}}',
+      tls.ca,
+    );
     assert.equal(response.status, 200);
     assert.deepEqual(JSON.parse(response.text).response.uid, 'e2e-1');
     assert.equal(JSON.parse(response.text).response.allowed, true);
@@ -166,7 +204,11 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     assert.match(reply.text, /not allowed/i);
     assert.equal(await replicas(), 2);
     // The log line comes through the child's stdout, maybe just after the answer.
-    await eventually('the refusal in the log', () => (/Slack command refused by allow-list/.test(service.output()) ? true : undefined), 10_000);
+    await eventually(
+      'the refusal in the log',
+      () => (/Slack command refused by allow-list/.test(service.output()) ? true : undefined),
+      10_000,
+    );
   });
 
   it('stop scales the namespace to 0 and is announced in its own channel; start brings it back', async function () {
@@ -176,7 +218,11 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     assert.equal(await replicas(), 0);
     assert.equal((await apps.readNamespacedDeployment({ namespace, name: 'api' })).metadata?.annotations?.[ORIGINAL_REPLICAS], '2');
 
-    const announced = await eventually('the announcement', () => recorder.messages().find((m) => String(m.text).startsWith(`${namespace} stopped`)), 30_000);
+    const announced = await eventually(
+      'the announcement',
+      () => recorder.messages().find((m) => String(m.text).startsWith(`${namespace} stopped`)),
+      30_000,
+    );
     assert.equal(announced.channel, TEAM_CHANNEL, "the namespace's devenv-scheduler/slack-channel annotation picks the channel");
     const post = recorder.posts.find((p) => p.body === announced)!;
     assert.equal(post.authorization, `Bearer ${TOKEN}`);

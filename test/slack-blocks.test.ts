@@ -30,11 +30,19 @@ describe('Slack announcement of an AWS follow-up', function () {
       detail: 'AWS: nothing left to start at 2026-12-02 09:05 CET',
       problems: ['AWS: rds-instance orders-db still stopping after 1h: not started; start the environment again'],
     });
-    assert.equal(given.text, 'dev1: AWS: nothing left to start at 2026-12-02 09:05 CET. AWS: rds-instance orders-db still stopping after 1h: not started; start the environment again');
+    assert.equal(
+      given.text,
+      'dev1: AWS: nothing left to start at 2026-12-02 09:05 CET. AWS: rds-instance orders-db still stopping after 1h: not started; start the environment again',
+    );
     const shown = JSON.stringify(given.blocks);
     assert.match(shown, /:cloud: \*dev1\*: AWS: nothing left to start/);
     assert.match(shown, /:warning: AWS: rds-instance orders-db still stopping after 1h/);
-    const done = eventMessage({ kind: 'aws-followed', namespace: 'dev1', action: 'stop', detail: 'AWS: stopped ec2-instance web at 2026-12-02 19:02 CET, once starting had finished' });
+    const done = eventMessage({
+      kind: 'aws-followed',
+      namespace: 'dev1',
+      action: 'stop',
+      detail: 'AWS: stopped ec2-instance web at 2026-12-02 19:02 CET, once starting had finished',
+    });
     assert.doesNotMatch(JSON.stringify(done.blocks), /:warning:/);
   });
 });

@@ -66,14 +66,22 @@ describe('Slack replies', function () {
 
 describe('Slack handlers in front of a gateway', function () {
   const logger = createLogger('silent');
-  const gone = new OperationError('namespace-gone', 'the namespace dev1 is gone from the cluster, so there is nothing to start, stop or prolongate; its environment is retired at the next reconcile');
+  const gone = new OperationError(
+    'namespace-gone',
+    'the namespace dev1 is gone from the cluster, so there is nothing to start, stop or prolongate; its environment is retired at the next reconcile',
+  );
   const environments = {
     prolongate: () => Promise.reject(gone),
   } as Partial<EnvironmentsClient> as EnvironmentsClient;
   const handlers = createSlackHandlers({ environments, responder: createResponder({ logger, origins: ['http://127.0.0.1:9'] }), logger });
 
   it("a namespace gone from the cluster is told in the gateway's words, not as an internal error", async function () {
-    const { status: code, reply } = await handlers.command({ user_id: 'U0ALICE0001', channel_id: 'C0DEVS0001', text: 'prolongate dev1 for 1h', response_url: 'http://127.0.0.1:9/response/1' });
+    const { status: code, reply } = await handlers.command({
+      user_id: 'U0ALICE0001',
+      channel_id: 'C0DEVS0001',
+      text: 'prolongate dev1 for 1h',
+      response_url: 'http://127.0.0.1:9/response/1',
+    });
     assert.equal(code, 200);
     const text = visibleText(reply as unknown as Record<string, unknown>);
     assert.match(text, /Could not prolongate \*dev1\* by 1h: the namespace dev1 is gone from the cluster/);

@@ -35,10 +35,22 @@ function checked(raw: string): ResponseUrl {
 describe('Slack response_url responder', function () {
   it("lets through only URLs on an allowed origin, with no credentials in them; Slack's own by default", function () {
     assert.equal(checkResponseUrl(slackUrl, DEFAULT_RESPONSE_URL_ORIGINS).ok, true);
-    for (const bad of ['not a url', 'http://hooks.slack.com/commands/x', 'https://hooks.slack.com.evil.example/x', 'https://user:pw@hooks.slack.com/x', 'https://hooks.slack.com:8443/x']) {
+    for (const bad of [
+      'not a url',
+      'http://hooks.slack.com/commands/x',
+      'https://hooks.slack.com.evil.example/x',
+      'https://user:pw@hooks.slack.com/x',
+      'https://hooks.slack.com:8443/x',
+    ]) {
       assert.equal(checkResponseUrl(bad, DEFAULT_RESPONSE_URL_ORIGINS).ok, false, bad);
     }
-    assert.equal(createResponder({ logger, origins: ['http://127.0.0.1:9'] }).check('http://127.0.0.1:9/response/1', { user: 'U1', channel: undefined }).ok, true);
+    assert.equal(
+      createResponder({ logger, origins: ['http://127.0.0.1:9'] }).check('http://127.0.0.1:9/response/1', {
+        user: 'U1',
+        channel: undefined,
+      }).ok,
+      true,
+    );
   });
 
   it('posts the reply as JSON, as a new message (replace_original false), with the fetch it is given', async function () {

@@ -8,7 +8,11 @@ describe('Slack signature verification', function () {
   const body = 'user_id=U0ALICE0001&text=status+dev1';
   const nowMs = Date.UTC(2026, 0, 5, 12, 0, 0);
   const now = Math.floor(nowMs / 1000);
-  const signed = (timestamp: number, text = body) => ({ body: text, timestamp: String(timestamp), signature: slackSignature(secret, timestamp, text) });
+  const signed = (timestamp: number, text = body) => ({
+    body: text,
+    timestamp: String(timestamp),
+    signature: slackSignature(secret, timestamp, text),
+  });
 
   it('accepts a request signed with the secret, at the same time or within the window on either side', function () {
     for (const timestamp of [now, now - MAX_CLOCK_SKEW_SECONDS + 1, now + MAX_CLOCK_SKEW_SECONDS - 1]) {

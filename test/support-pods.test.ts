@@ -138,7 +138,15 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
   }
 
   const laterReply = (responseId: string, pattern: RegExp, timeoutMs = 30_000) =>
-    eventually(`a response_url post matching ${pattern}`, () => recorder.responses(responseId).map(visibleText).find((text) => pattern.test(text)), timeoutMs);
+    eventually(
+      `a response_url post matching ${pattern}`,
+      () =>
+        recorder
+          .responses(responseId)
+          .map(visibleText)
+          .find((text) => pattern.test(text)),
+      timeoutMs,
+    );
 
   async function rest(route: string, { method = 'GET', body }: { method?: string; body?: unknown } = {}) {
     const response = await fetch(`${base}${route}`, {
@@ -155,7 +163,14 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
         process.execPath,
         [DEVENV, ...args],
         {
-          env: { ...process.env, TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, KUBECONFIG: cluster.kubeConfigPath, SUPPORT_NAMESPACE: NAMESPACE, LOG_LEVEL: 'silent' },
+          env: {
+            ...process.env,
+            TEMPORAL_ADDRESS: env.address,
+            TASK_QUEUE: taskQueue,
+            KUBECONFIG: cluster.kubeConfigPath,
+            SUPPORT_NAMESPACE: NAMESPACE,
+            LOG_LEVEL: 'silent',
+          },
           timeout: 60_000,
         },
         (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
@@ -164,13 +179,17 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
   }
 
   const read = (name: string) => core.readNamespacedPod({ namespace: NAMESPACE, name });
-  const gone = async (name: string) => read(name).then(
-    () => undefined,
-    (error: unknown) => ((error as { code?: number }).code === 404 ? true : Promise.reject(error)),
-  );
-  const hold = (name: string) => core.patchNamespacedPod({ namespace: NAMESPACE, name, body: { metadata: { finalizers: [HOLD] } } }, mergePatch);
-  const release = (name: string) => core.patchNamespacedPod({ namespace: NAMESPACE, name, body: { metadata: { finalizers: null } } }, mergePatch);
-  const workflowClosed = async (name: string) => ((await env.client.workflow.getHandle(supportPodWorkflowId(name)).describe()).status.name === 'RUNNING' ? undefined : true);
+  const gone = async (name: string) =>
+    read(name).then(
+      () => undefined,
+      (error: unknown) => ((error as { code?: number }).code === 404 ? true : Promise.reject(error)),
+    );
+  const hold = (name: string) =>
+    core.patchNamespacedPod({ namespace: NAMESPACE, name, body: { metadata: { finalizers: [HOLD] } } }, mergePatch);
+  const release = (name: string) =>
+    core.patchNamespacedPod({ namespace: NAMESPACE, name, body: { metadata: { finalizers: null } } }, mergePatch);
+  const workflowClosed = async (name: string) =>
+    (await env.client.workflow.getHandle(supportPodWorkflowId(name)).describe()).status.name === 'RUNNING' ? undefined : true;
   /** A pod put there by hand, under Pod Security restricted; `metadata` as an earlier version of the service would have written it, or none. */
   const podByHand = (name: string, metadata: V1Pod['metadata'] = {}) =>
     core.createNamespacedPod({
@@ -179,7 +198,14 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
         metadata: { ...metadata, name },
         spec: {
           securityContext: { runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: 'RuntimeDefault' } },
-          containers: [{ name: 'shell', image: 'busybox:1.36', command: ['sleep', 'infinity'], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+          containers: [
+            {
+              name: 'shell',
+              image: 'busybox:1.36',
+              command: ['sleep', 'infinity'],
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+            },
+          ],
         },
       },
     });
@@ -202,18 +228,27 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
     assert.ok((await read('again')).metadata?.deletionTimestamp, 'the old pod is terminating');
 
     const second = await devenv('support start again XL');
-    assert.match(second.text, /Support pod \*again\* \(XL\) is created once the previous pod of that name has finished terminating \(deleted <!date\^\d+/);
+    assert.match(
+      second.text,
+      /Support pod \*again\* \(XL\) is created once the previous pod of that name has finished terminating \(deleted <!date\^\d+/,
+    );
     const listed = await eventually('the new workflow listed', async () => {
       const line = (await devenv('support list')).text.split('\n').find((l) => l.includes('*again*'));
       return line?.includes('waiting') ? line : undefined;
     });
-    assert.match(listed, /\*again\* XL · waiting for the previous pod of this name to finish terminating · by <@U0ALICE0001> · deleted <!date\^/);
+    assert.match(
+      listed,
+      /\*again\* XL · waiting for the previous pod of this name to finish terminating · by <@U0ALICE0001> · deleted <!date\^/,
+    );
     await new Promise((resolve) => setTimeout(resolve, 2000));
     assert.equal(recorder.responses(second.responseId).length, 0, 'nothing reported while the old pod is there');
     assert.equal((await read('again')).metadata?.uid, old.metadata?.uid);
 
     await release('again');
-    assert.match(await laterReply(second.responseId, /created for/), /Support pod \*again\* \(XL\) created for <@U0ALICE0001>: Pending; deleted <!date\^/);
+    assert.match(
+      await laterReply(second.responseId, /created for/),
+      /Support pod \*again\* \(XL\) created for <@U0ALICE0001>: Pending; deleted <!date\^/,
+    );
     const now = await read('again');
     assert.notEqual(now.metadata?.uid, old.metadata?.uid);
     assert.deepEqual(now.spec?.containers[0]?.resources?.limits, { cpu: '4', memory: '8Gi' });
@@ -229,17 +264,34 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
       refused.text,
       /Could not start support pod \*by-hand\*: the name by-hand is taken by a pod that no support-pod workflow manages \(not made by devenv-scheduler at [^)]+\); it has no deadline \(made by hand, or by a version before deadlines\): delete it \(kubectl delete pod\), or pick another name\./,
     );
-    await assert.rejects(env.client.workflow.getHandle(supportPodWorkflowId('by-hand')).describe(), WorkflowNotFoundError, 'no workflow was started');
+    await assert.rejects(
+      env.client.workflow.getHandle(supportPodWorkflowId('by-hand')).describe(),
+      WorkflowNotFoundError,
+      'no workflow was started',
+    );
     const after = await read('by-hand');
-    assert.deepEqual([after.metadata?.uid, after.metadata?.resourceVersion], [before.metadata?.uid, before.metadata?.resourceVersion], 'the pod is as it was');
+    assert.deepEqual(
+      [after.metadata?.uid, after.metadata?.resourceVersion],
+      [before.metadata?.uid, before.metadata?.resourceVersion],
+      'the pod is as it was',
+    );
 
     // A pod of an earlier version, its workflow gone: who started it is on the pod.
-    await podByHand('left-over', { labels: { 'devenv-scheduler/support-pod': 'true' }, annotations: { 'devenv-scheduler/size': 'S', 'devenv-scheduler/requested-by': CAROL } });
-    assert.match((await devenv('support start left-over M', BOB)).text, /the name left-over is taken by a pod that no support-pod workflow manages \(started by <@U0CAROL001> at [^,]+, size S\)/);
+    await podByHand('left-over', {
+      labels: { 'devenv-scheduler/support-pod': 'true' },
+      annotations: { 'devenv-scheduler/size': 'S', 'devenv-scheduler/requested-by': CAROL },
+    });
+    assert.match(
+      (await devenv('support start left-over M', BOB)).text,
+      /the name left-over is taken by a pod that no support-pod workflow manages \(started by <@U0CAROL001> at [^,]+, size S\)/,
+    );
 
     const mine = await devenv('support start mine XS', ALICE);
     assert.match(await laterReply(mine.responseId, /created for/), /\(XS\) created/);
-    assert.match((await devenv('support start mine S', BOB)).text, /Could not start support pod \*mine\*: support pod mine already exists, started by <@U0ALICE0001>; pick another name, or stop it first \(support stop mine\)\./);
+    assert.match(
+      (await devenv('support start mine S', BOB)).text,
+      /Could not start support pod \*mine\*: support pod mine already exists, started by <@U0ALICE0001>; pick another name, or stop it first \(support stop mine\)\./,
+    );
     assert.deepEqual((await read('mine')).spec?.containers[0]?.resources?.limits, { cpu: '250m', memory: '512Mi' });
 
     await devenv('support stop mine');
@@ -259,7 +311,11 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
     // What a kubelet would report for `live`: running since a second ago, ready.
     const startTime = new Date(Math.floor(Date.now() / 1000) * 1000 - 1000).toISOString();
     await core.patchNamespacedPodStatus(
-      { namespace: NAMESPACE, name: 'live', body: { status: { phase: 'Running', startTime, conditions: [{ type: 'Ready', status: 'True' }] } } },
+      {
+        namespace: NAMESPACE,
+        name: 'live',
+        body: { status: { phase: 'Running', startTime, conditions: [{ type: 'Ready', status: 'True' }] } },
+      },
       mergePatch,
     );
     // Deleted by hand while its workflow runs.
@@ -268,21 +324,43 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
     await env.client.workflow.getHandle(supportPodWorkflowId('orphan')).terminate('operator');
     const orphan = await read('orphan');
     const orphanDeadline = orphan.spec?.activeDeadlineSeconds ?? 0;
-    assert.ok(Math.abs(orphanDeadline - (TTL_MS / 1000 + SUPPORT_POD_DEADLINE_MARGIN_SECONDS)) <= 30, `activeDeadlineSeconds ${orphanDeadline}`);
+    assert.ok(
+      Math.abs(orphanDeadline - (TTL_MS / 1000 + SUPPORT_POD_DEADLINE_MARGIN_SECONDS)) <= 30,
+      `activeDeadlineSeconds ${orphanDeadline}`,
+    );
     // Made by an earlier version (no run id, expiry or deadline), its workflow long gone.
-    await podByHand('legacy', { labels: { 'devenv-scheduler/support-pod': 'true' }, annotations: { 'devenv-scheduler/size': 'XS', 'devenv-scheduler/requested-by': CAROL } });
+    await podByHand('legacy', {
+      labels: { 'devenv-scheduler/support-pod': 'true' },
+      annotations: { 'devenv-scheduler/size': 'XS', 'devenv-scheduler/requested-by': CAROL },
+    });
 
     const lines = await eventually('the orphan shown', async () => {
       const found = (await devenv('support list')).text.split('\n');
-      return found.some((l) => l.includes('*orphan*') && l.includes('orphaned')) && !found.some((l) => l.includes('*vanished*') && l.includes('being created')) ? found : undefined;
+      return found.some((l) => l.includes('*orphan*') && l.includes('orphaned')) &&
+        !found.some((l) => l.includes('*vanished*') && l.includes('being created'))
+        ? found
+        : undefined;
     });
     const line = (name: string) => lines.find((l) => l.includes(`*${name}*`)) ?? assert.fail(`${name} not in:\n${lines.join('\n')}`);
     assert.match(line('live'), /• \*live\* XS · Running, ready · by <@U0ALICE0001> · deleted <!date\^\d+/);
-    assert.match(line('vanished'), /• \*vanished\* XS · :warning: pod missing \(deleted outside the scheduler\) · by <@U0BOB00001> · the workflow ends <!date\^\d+/);
-    assert.match(line('orphan'), /• \*orphan\* S · Pending · by <@U0BOB00001> · :warning: orphaned: no workflow manages it; the kubelet kills it <!date\^\d+/);
+    assert.match(
+      line('vanished'),
+      /• \*vanished\* XS · :warning: pod missing \(deleted outside the scheduler\) · by <@U0BOB00001> · the workflow ends <!date\^\d+/,
+    );
+    assert.match(
+      line('orphan'),
+      /• \*orphan\* S · Pending · by <@U0BOB00001> · :warning: orphaned: no workflow manages it; the kubelet kills it <!date\^\d+/,
+    );
     const created = Date.parse(orphan.metadata!.creationTimestamp!.toString());
-    assert.equal(slackDateIn(line('orphan'), 'kills it'), Math.floor((created + orphanDeadline * 1000) / 1000) * 1000, 'its activeDeadlineSeconds after it was created (it never started here)');
-    assert.match(line('legacy'), /• \*legacy\* XS · Pending · by <@U0CAROL001> · :warning: orphaned: no workflow manages it; no deadline: delete it with kubectl/);
+    assert.equal(
+      slackDateIn(line('orphan'), 'kills it'),
+      Math.floor((created + orphanDeadline * 1000) / 1000) * 1000,
+      'its activeDeadlineSeconds after it was created (it never started here)',
+    );
+    assert.match(
+      line('legacy'),
+      /• \*legacy\* XS · Pending · by <@U0CAROL001> · :warning: orphaned: no workflow manages it; no deadline: delete it with kubectl/,
+    );
 
     const listed = await rest('/api/v1/support-pods');
     assert.equal(listed.status, 200);
@@ -302,12 +380,25 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
       deletingSince: null,
       managed: true,
     });
-    assert.ok(Math.abs(Date.parse(view('live')!.expiresAt!) - (Date.parse((await read('live')).metadata!.creationTimestamp!.toString()) + TTL_MS)) < 10_000, 'expires a TTL after creation');
+    assert.ok(
+      Math.abs(Date.parse(view('live')!.expiresAt!) - (Date.parse((await read('live')).metadata!.creationTimestamp!.toString()) + TTL_MS)) <
+        10_000,
+      'expires a TTL after creation',
+    );
     assert.deepEqual([view('vanished')?.status, view('vanished')?.phase, view('vanished')?.managed], ['pod-missing', null, true]);
-    assert.match(view('vanished')!.note, /^its pod is gone \(deleted outside the scheduler\); the workflow ends at .*, or on support stop$/);
-    assert.deepEqual([view('orphan')?.status, view('orphan')?.phase, view('orphan')?.managed, view('orphan')?.expiresAt], ['orphaned', 'Pending', false, null]);
+    assert.match(
+      view('vanished')!.note,
+      /^its pod is gone \(deleted outside the scheduler\); the workflow ends at .*, or on support stop$/,
+    );
+    assert.deepEqual(
+      [view('orphan')?.status, view('orphan')?.phase, view('orphan')?.managed, view('orphan')?.expiresAt],
+      ['orphaned', 'Pending', false, null],
+    );
     assert.equal(view('orphan')!.deadlineAt, new Date(created + orphanDeadline * 1000).toISOString());
-    assert.match(view('orphan')!.note, /^orphaned: no workflow manages it; the kubelet kills it at .* \(activeDeadlineSeconds\), or delete it \(kubectl delete pod\)$/);
+    assert.match(
+      view('orphan')!.note,
+      /^orphaned: no workflow manages it; the kubelet kills it at .* \(activeDeadlineSeconds\), or delete it \(kubectl delete pod\)$/,
+    );
     assert.deepEqual([view('legacy')?.status, view('legacy')?.createdBy, view('legacy')?.deadlineAt], ['orphaned', CAROL, null]);
     const one = await rest('/api/v1/support-pods/orphan');
     assert.equal(one.status, 200);
@@ -315,10 +406,17 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
 
     const printed = await cli('support', 'list');
     assert.equal(printed.code, 0, printed.stderr);
-    const cliLine = (name: string) => printed.stdout.split('\n').find((l) => l.startsWith(`${name} `)) ?? assert.fail(`${name} not in:\n${printed.stdout}`);
+    const cliLine = (name: string) =>
+      printed.stdout.split('\n').find((l) => l.startsWith(`${name} `)) ?? assert.fail(`${name} not in:\n${printed.stdout}`);
     assert.match(cliLine('live'), /^live +XS +Running,ready +by U0ALICE0001 deleted at \S+$/);
-    assert.match(cliLine('vanished'), /^vanished +XS +pod-missing +by U0BOB00001 deleted at \S+ \(its pod is gone \(deleted outside the scheduler\);/);
-    assert.match(cliLine('orphan'), /^orphan +S +Pending +by U0BOB00001 \(orphaned: no workflow manages it; the kubelet kills it at \S+ \(activeDeadlineSeconds\)/);
+    assert.match(
+      cliLine('vanished'),
+      /^vanished +XS +pod-missing +by U0BOB00001 deleted at \S+ \(its pod is gone \(deleted outside the scheduler\);/,
+    );
+    assert.match(
+      cliLine('orphan'),
+      /^orphan +S +Pending +by U0BOB00001 \(orphaned: no workflow manages it; the kubelet kills it at \S+ \(activeDeadlineSeconds\)/,
+    );
     const json = JSON.parse((await cli('--json', 'support', 'list')).stdout) as { supportPods: { name: string; status: string }[] };
     assert.deepEqual(
       json.supportPods.filter((p) => ['live', 'vanished', 'orphan', 'legacy'].includes(p.name)).map((p) => `${p.name} ${p.status}`),
@@ -339,7 +437,7 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
     for (const name of ['orphan', 'legacy']) await core.deleteNamespacedPod({ namespace: NAMESPACE, name });
   });
 
-  it('SUPPORT_MAX_PODS_PER_USER holds across API processes: one person\'s starts at once through two API instances, one each, on one Temporal and one apiserver, end with as many pods as the limit and a refusal naming them; a stop, or an operator\'s terminate, frees the slot', async function () {
+  it("SUPPORT_MAX_PODS_PER_USER holds across API processes: one person's starts at once through two API instances, one each, on one Temporal and one apiserver, end with as many pods as the limit and a refusal naming them; a stop, or an operator's terminate, frees the slot", async function () {
     // With a limit of 1, one start through each process is N+1: each process alone sees no pod of DAVE's yet.
     const limits: SupportPolicy = { ...policy, maxPodsPerUser: 1, admins: [] };
     // A second API process: its own Temporal connection and client, its own koa server. Each
@@ -367,10 +465,15 @@ describe('support pods end to end: Slack, REST and the CLI, a Temporal dev serve
       assert.match(await laterReply(replies[names.indexOf(kept)]!.responseId, /created for|could not/), /created for <@U0DAVE0001>/);
       assert.deepEqual(await podsOf(DAVE), [kept]);
       await assert.rejects(read(other), (error: unknown) => (error as { code?: number }).code === 404, 'the refused start made no pod');
-      assert.equal((await env.client.workflow.getHandle(supportPodWorkflowId(other)).describe()).status.name, 'FAILED', 'its workflow ended at once');
+      assert.equal(
+        (await env.client.workflow.getHandle(supportPodWorkflowId(other)).describe()).status.name,
+        'FAILED',
+        'its workflow ended at once',
+      );
 
       // Still full, through either process.
-      for (const api of apis) assert.match((await devenv('support start race-c XS', DAVE, api)).text, new RegExp(`you have 1 support pod already \\(${kept}\\)`));
+      for (const api of apis)
+        assert.match((await devenv('support start race-c XS', DAVE, api)).text, new RegExp(`you have 1 support pod already \\(${kept}\\)`));
 
       // A stop through one process frees the slot for a start through the other.
       const through = apis[1 - names.indexOf(kept)]!;
@@ -428,11 +531,16 @@ describe('support list: joining pods and workflows, for workflows and pods of ea
     memo: { requestedBy: 'U1', size: 'XS' },
     ...more,
   });
-  const statuses = (list: ReturnType<typeof joinSupportPods>) => Object.fromEntries(list.supportPods.map((l) => [l.name, [l.status, l.expiresAt]]));
+  const statuses = (list: ReturnType<typeof joinSupportPods>) =>
+    Object.fromEntries(list.supportPods.map((l) => [l.name, [l.status, l.expiresAt]]));
 
-  it('an earlier version\'s workflow owns the labelled pod of its name when its query says it created one; its expiry comes from the query', () => {
+  it("an earlier version's workflow owns the labelled pod of its name when its query says it created one; its expiry comes from the query", () => {
     const list = joinSupportPods(
-      [pod('old-managed'), pod('fresh-waiting', { deletingSince: '2026-12-01T10:00:00.000Z', workflowRunId: 'previous-run' }), pod('old-unasked')],
+      [
+        pod('old-managed'),
+        pod('fresh-waiting', { deletingSince: '2026-12-01T10:00:00.000Z', workflowRunId: 'previous-run' }),
+        pod('old-unasked'),
+      ],
       [
         workflow('old-managed', { state: earlierState('old-managed') }),
         workflow('old-vanished', { state: earlierState('old-vanished') }),
@@ -450,10 +558,14 @@ describe('support list: joining pods and workflows, for workflows and pods of ea
     assert.equal(list.podsUnavailable, null);
   });
 
-  it('a pod is its workflow\'s by the uid the memo records, or the run id it records; without the cluster every workflow is unknown', () => {
+  it("a pod is its workflow's by the uid the memo records, or the run id it records; without the cluster every workflow is unknown", () => {
     const memo = { requestedBy: 'U2', size: 'M', expiresAt: '2026-12-01T19:00:00.000Z' };
     const list = joinSupportPods(
-      [pod('by-uid', { createdBy: null, size: null }), pod('by-run', { workflowRunId: 'run-by-run' }), pod('other-run', { workflowRunId: 'someone-else' })],
+      [
+        pod('by-uid', { createdBy: null, size: null }),
+        pod('by-run', { workflowRunId: 'run-by-run' }),
+        pod('other-run', { workflowRunId: 'someone-else' }),
+      ],
       [workflow('by-uid', { memo: { ...memo, podUid: 'uid-by-uid' } }), workflow('by-run', { memo }), workflow('other-run', { memo })],
     );
     assert.deepEqual(statuses(list), {
@@ -463,7 +575,10 @@ describe('support list: joining pods and workflows, for workflows and pods of ea
     });
     const byUid = list.supportPods.find((l) => l.name === 'by-uid')!;
     assert.deepEqual([byUid.size, byUid.requestedBy], ['M', 'U2'], 'from the memo when the pod does not say');
-    assert.match(list.supportPods.find((l) => l.name === 'other-run')!.note, /^the name is held by a pod that is not its own \(started by U1 at .*, size XS\): this start fails$/);
+    assert.match(
+      list.supportPods.find((l) => l.name === 'other-run')!.note,
+      /^the name is held by a pod that is not its own \(started by U1 at .*, size XS\): this start fails$/,
+    );
     const blind = joinSupportPods(null, [workflow('by-run', { memo })], 'connect ECONNREFUSED');
     assert.deepEqual(statuses(blind), { 'by-run': ['unknown', '2026-12-01T19:00:00.000Z'] });
     assert.equal(blind.podsUnavailable, 'connect ECONNREFUSED');

@@ -38,12 +38,19 @@ function cleanEnv(settings: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
  */
 function devenv(settings: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [DEVENV, ...args], { env: cleanEnv({ LOG_LEVEL: 'silent', ...settings }), timeout: 60_000 }, (error, stdout, stderr) =>
-      resolve({
-        code: error ? Number(error.code) : 0,
-        stdout,
-        stderr: stderr.split('\n').filter((line) => !/\[DEP0123\]|--trace-deprecation/.test(line)).join('\n'),
-      }),
+    execFile(
+      process.execPath,
+      [DEVENV, ...args],
+      { env: cleanEnv({ LOG_LEVEL: 'silent', ...settings }), timeout: 60_000 },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? Number(error.code) : 0,
+          stdout,
+          stderr: stderr
+            .split('\n')
+            .filter((line) => !/\[DEP0123\]|--trace-deprecation/.test(line))
+            .join('\n'),
+        }),
     );
   });
 }
@@ -51,7 +58,11 @@ function devenv(settings: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code:
 /** Starts the service with `settings` and waits until it is ready or has exited. */
 async function service(settings: NodeJS.ProcessEnv): Promise<ReturnType<typeof startService>> {
   const started = startService(cleanEnv({ TEMPORAL_METRICS_PORT: 'off', API_PORT: String(await freePort()), ...settings }));
-  await waitFor('the ready banner or an exit', () => started.output().includes('devenv-scheduler ready') || started.child.exitCode !== null, 150_000);
+  await waitFor(
+    'the ready banner or an exit',
+    () => started.output().includes('devenv-scheduler ready') || started.child.exitCode !== null,
+    150_000,
+  );
   return started;
 }
 
@@ -75,7 +86,12 @@ describe('Temporal over TLS: mTLS and API keys, for the worker, the API and the 
     this.timeout(120_000);
     kubeconfig = (await testCluster()).kubeConfigPath;
     const [port, uiPort] = [await freePort(), await freePort()];
-    dev = await startDevServer({ port, uiPort, dbFile: path.join(mkdtempSync(path.join(tmpdir(), 'devenv-tls-')), 'temporal.db'), namespace: 'default' });
+    dev = await startDevServer({
+      port,
+      uiPort,
+      dbFile: path.join(mkdtempSync(path.join(tmpdir(), 'devenv-tls-')), 'temporal.db'),
+      namespace: 'default',
+    });
     ca = testCa('devenv-test-temporal-ca');
     otherCa = testCa('some-other-ca');
     // The proxy's certificate names temporal.test and 127.0.0.1: reached by IP, and by name through TEMPORAL_TLS_SERVER_NAME.
@@ -103,14 +119,29 @@ describe('Temporal over TLS: mTLS and API keys, for the worker, the API and the 
     const worker = await service({ ...mtlsSettings('worker'), SERVICE_ROLE: 'worker', KUBECONFIG: kubeconfig, DRY_RUN: 'true' });
     const api = await service({ ...mtlsSettings('api'), SERVICE_ROLE: 'api', KUBECONFIG: kubeconfig, API_TOKENS: `ops:${REST_TOKEN}` });
     try {
-      for (const [role, started] of [['worker', worker], ['api', api]] as const) {
+      for (const [role, started] of [
+        ['worker', worker],
+        ['api', api],
+      ] as const) {
         assert.equal(started.child.exitCode, null, `${role} exited:\n${started.output()}`);
-        assert.match(started.output(), new RegExp(`Temporal +127\\.0\\.0\\.1:${mtls.port} \\(namespace default\\), mTLS \\(client certificate CN=devenv-${role}\\), server CA from ${ca.caFile.replace(/[.]/g, '\\.')}`));
+        assert.match(
+          started.output(),
+          new RegExp(
+            `Temporal +127\\.0\\.0\\.1:${mtls.port} \\(namespace default\\), mTLS \\(client certificate CN=devenv-${role}\\), server CA from ${ca.caFile.replace(/[.]/g, '\\.')}`,
+          ),
+        );
         assert.match(started.output(), /"temporalSecurity":"mTLS \(client certificate CN=devenv-/);
       }
       // The worker runs the start-up reconcile (a workflow on its task queue) through the proxy.
-      await waitFor('the dry-run plan in the worker log', () => /reconciler \(dry run\): planned, nothing changed/.test(worker.output()), 60_000);
-      assert.ok(mtls.calls.some((c) => c.cn === 'devenv-worker' && c.method === 'PollWorkflowTaskQueue'), 'the worker polls through the proxy with its certificate');
+      await waitFor(
+        'the dry-run plan in the worker log',
+        () => /reconciler \(dry run\): planned, nothing changed/.test(worker.output()),
+        60_000,
+      );
+      assert.ok(
+        mtls.calls.some((c) => c.cn === 'devenv-worker' && c.method === 'PollWorkflowTaskQueue'),
+        'the worker polls through the proxy with its certificate',
+      );
 
       // The API answers from Temporal through the proxy.
       const apiPort = /API +http:\/\/127\.0\.0\.1:(\d+)/.exec(api.output())![1];
@@ -118,12 +149,18 @@ describe('Temporal over TLS: mTLS and API keys, for the worker, the API and the 
       assert.deepEqual(await ready.json(), { status: 'ready', temporal: 'reachable' });
       const list = await fetch(`http://127.0.0.1:${apiPort}/api/v1/environments`, { headers: { authorization: `Bearer ${REST_TOKEN}` } });
       assert.equal(list.status, 200, await list.clone().text());
-      assert.ok(mtls.calls.some((c) => c.cn === 'devenv-api'), 'the API calls through the proxy with its certificate');
+      assert.ok(
+        mtls.calls.some((c) => c.cn === 'devenv-api'),
+        'the API calls through the proxy with its certificate',
+      );
       for (const output of [worker.output(), api.output()]) assert.doesNotMatch(output, /PRIVATE KEY/);
 
       // Environment counts come from the worker role alone, so a sum over the pods of both roles counts each once.
       const workerPort = /API +http:\/\/127\.0\.0\.1:(\d+)/.exec(worker.output())![1];
-      assert.match(await (await fetch(`http://127.0.0.1:${workerPort}/metrics`)).text(), /^devenv_environments\{phase="running"[^}]*\} 0$/m);
+      assert.match(
+        await (await fetch(`http://127.0.0.1:${workerPort}/metrics`)).text(),
+        /^devenv_environments\{phase="running"[^}]*\} 0$/m,
+      );
       assert.doesNotMatch(await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text(), /^devenv_environments/m);
     } finally {
       await stop(worker);
@@ -159,7 +196,10 @@ describe('Temporal over TLS: mTLS and API keys, for the worker, the API and the 
     // The same file in the default place ($XDG_CONFIG_HOME/temporalio/temporal.toml), as the temporal CLI keeps it.
     const xdg = mkdtempSync(path.join(tmpdir(), 'devenv-xdg-'));
     mkdirSync(path.join(xdg, 'temporalio'));
-    writeFileSync(path.join(xdg, 'temporalio', 'temporal.toml'), readFileSync(file, 'utf8').replaceAll('profile.staging', 'profile.default'));
+    writeFileSync(
+      path.join(xdg, 'temporalio', 'temporal.toml'),
+      readFileSync(file, 'utf8').replaceAll('profile.staging', 'profile.default'),
+    );
     const fromDefault = await devenv({ XDG_CONFIG_HOME: xdg }, 'list');
     assert.equal(fromDefault.code, 0, fromDefault.stderr);
     const unknown = await devenv({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod' }, 'list');
@@ -170,10 +210,22 @@ describe('Temporal over TLS: mTLS and API keys, for the worker, the API and the 
   it('mTLS refusals: no client certificate, one from another CA, an untrusted server, a wrong server name: one line each, why, exit 1', async function () {
     const address = `127.0.0.1:${mtls.port}`;
     const cases: [string, NodeJS.ProcessEnv, RegExp][] = [
-      ['no client certificate', { TEMPORAL_ADDRESS: address, TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.caFile }, /requires a client certificate \(tlsv13 alert certificate required\): set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH$/],
+      [
+        'no client certificate',
+        { TEMPORAL_ADDRESS: address, TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.caFile },
+        /requires a client certificate \(tlsv13 alert certificate required\): set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH$/,
+      ],
       ['a certificate of another CA', mtlsSettings('intruder'), /closed the TLS connection: it refused this client's certificate/],
-      ['no server CA', { ...mtlsSettings('cli'), TEMPORAL_TLS_SERVER_CA_CERT_PATH: '' }, /its server certificate is not trusted \(self-signed certificate in certificate chain\); give the CA that issued it in TEMPORAL_TLS_SERVER_CA_CERT_PATH$/],
-      ['a wrong server name', { ...mtlsSettings('cli'), TEMPORAL_TLS_SERVER_NAME: 'elsewhere.test' }, /its server certificate is not for this name .*set TEMPORAL_TLS_SERVER_NAME to the name it carries$/],
+      [
+        'no server CA',
+        { ...mtlsSettings('cli'), TEMPORAL_TLS_SERVER_CA_CERT_PATH: '' },
+        /its server certificate is not trusted \(self-signed certificate in certificate chain\); give the CA that issued it in TEMPORAL_TLS_SERVER_CA_CERT_PATH$/,
+      ],
+      [
+        'a wrong server name',
+        { ...mtlsSettings('cli'), TEMPORAL_TLS_SERVER_NAME: 'elsewhere.test' },
+        /its server certificate is not for this name .*set TEMPORAL_TLS_SERVER_NAME to the name it carries$/,
+      ],
     ];
     for (const [what, settings, expected] of cases) {
       const began = Date.now();
@@ -187,24 +239,45 @@ describe('Temporal over TLS: mTLS and API keys, for the worker, the API and the 
 
     // The service: refused at start-up, one line, exit 1, nothing else started; the worker role and the API role alike.
     for (const role of ['worker', 'api']) {
-      const started = await service({ TEMPORAL_ADDRESS: address, TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.caFile, SERVICE_ROLE: role, KUBECONFIG: kubeconfig });
+      const started = await service({
+        TEMPORAL_ADDRESS: address,
+        TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.caFile,
+        SERVICE_ROLE: role,
+        KUBECONFIG: kubeconfig,
+      });
       const [code] = started.child.exitCode !== null ? [started.child.exitCode] : ((await once(started.child, 'exit')) as [number]);
       assert.equal(code, 1, started.output());
-      const fatal = started.output().split('\n').filter((line) => /"level":60/.test(line));
+      const fatal = started
+        .output()
+        .split('\n')
+        .filter((line) => /"level":60/.test(line));
       assert.equal(fatal.length, 1, started.output());
-      assert.match(fatal[0]!, /"msg":"devenv-scheduler cannot start: Temporal at 127\.0\.0\.1:\d+ requires a client certificate \(tlsv13 alert certificate required\): set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"/);
+      assert.match(
+        fatal[0]!,
+        /"msg":"devenv-scheduler cannot start: Temporal at 127\.0\.0\.1:\d+ requires a client certificate \(tlsv13 alert certificate required\): set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"/,
+      );
       assert.doesNotMatch(started.output(), /devenv-scheduler ready|"stack"/);
     }
   });
 
   it('API key (as Temporal Cloud): worker, API and CLI connect with it; a wrong key is refused at start-up with one line; the key is never printed', async function () {
-    const settings = { TEMPORAL_ADDRESS: `127.0.0.1:${keyed.port}`, TEMPORAL_API_KEY: API_KEY, TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.caFile };
+    const settings = {
+      TEMPORAL_ADDRESS: `127.0.0.1:${keyed.port}`,
+      TEMPORAL_API_KEY: API_KEY,
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.caFile,
+    };
     const all = await service({ ...settings, KUBECONFIG: kubeconfig, DRY_RUN: 'true' });
     try {
       assert.equal(all.child.exitCode, null, all.output());
-      assert.match(all.output(), new RegExp(`Temporal +127\\.0\\.0\\.1:${keyed.port} \\(namespace default\\), TLS, API key, server CA from `));
+      assert.match(
+        all.output(),
+        new RegExp(`Temporal +127\\.0\\.0\\.1:${keyed.port} \\(namespace default\\), TLS, API key, server CA from `),
+      );
       await waitFor('the dry-run plan in the log', () => /reconciler \(dry run\): planned, nothing changed/.test(all.output()), 60_000);
-      assert.ok(keyed.calls.some((c) => c.method === 'PollWorkflowTaskQueue'), 'the worker polls with the key');
+      assert.ok(
+        keyed.calls.some((c) => c.method === 'PollWorkflowTaskQueue'),
+        'the worker polls with the key',
+      );
       const cli = await devenv(settings, 'list');
       assert.equal(cli.code, 0, cli.stderr);
       assert.doesNotMatch(all.output(), new RegExp(API_KEY));
@@ -215,14 +288,23 @@ describe('Temporal over TLS: mTLS and API keys, for the worker, the API and the 
     const wrong = { ...settings, TEMPORAL_API_KEY: 'tmprl-a-revoked-key-000000000000' };
     const refused = await devenv(wrong, 'list');
     assert.equal(refused.code, 1);
-    assert.equal(refused.stderr.trim(), `devenv: Temporal at 127.0.0.1:${keyed.port} refused the API key (TEMPORAL_API_KEY): Request unauthorized: invalid API key`);
+    assert.equal(
+      refused.stderr.trim(),
+      `devenv: Temporal at 127.0.0.1:${keyed.port} refused the API key (TEMPORAL_API_KEY): Request unauthorized: invalid API key`,
+    );
     const started = await service({ ...wrong, KUBECONFIG: kubeconfig });
     const [code] = started.child.exitCode !== null ? [started.child.exitCode] : ((await once(started.child, 'exit')) as [number]);
     assert.equal(code, 1, started.output());
-    assert.match(started.output(), /"msg":"devenv-scheduler cannot start: Temporal at 127\.0\.0\.1:\d+ refused the API key \(TEMPORAL_API_KEY\): Request unauthorized: invalid API key"/);
+    assert.match(
+      started.output(),
+      /"msg":"devenv-scheduler cannot start: Temporal at 127\.0\.0\.1:\d+ refused the API key \(TEMPORAL_API_KEY\): Request unauthorized: invalid API key"/,
+    );
     assert.doesNotMatch(started.output(), /tmprl-a-revoked-key/);
     const missing = await devenv({ ...settings, TEMPORAL_API_KEY: '' }, 'list');
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /requires authentication \(Request unauthorized: invalid API key\): set TEMPORAL_API_KEY, or a client certificate/);
+    assert.match(
+      missing.stderr,
+      /requires authentication \(Request unauthorized: invalid API key\): set TEMPORAL_API_KEY, or a client certificate/,
+    );
   });
 });

@@ -59,7 +59,15 @@ describe('webhook HTTPS server', function () {
   });
 
   it('cuts a request that does not finish within its close timeout', async function () {
-    const server = await startWebhookServer({ certFile: tls.certFile, keyFile: tls.keyFile, port: 0, host: '127.0.0.1', router, logger, closeTimeoutMs: 200 });
+    const server = await startWebhookServer({
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      port: 0,
+      host: '127.0.0.1',
+      router,
+      logger,
+      closeTimeoutMs: 200,
+    });
     const agent = new https.Agent({ keepAlive: true, ca: tls.ca });
     try {
       answerAfterMs = 10_000;
@@ -77,14 +85,26 @@ describe('webhook HTTPS server', function () {
   it('serves a rotated certificate without a restart', async function () {
     const served = servingCertificate();
     const rotated = servingCertificate('devenv-webhook-renewed');
-    const server = await startWebhookServer({ certFile: served.certFile, keyFile: served.keyFile, port: 0, host: '127.0.0.1', router, logger, reloadIntervalMs: 50 });
+    const server = await startWebhookServer({
+      certFile: served.certFile,
+      keyFile: served.keyFile,
+      port: 0,
+      host: '127.0.0.1',
+      router,
+      logger,
+      reloadIntervalMs: 50,
+    });
     try {
       answerAfterMs = 0;
       assert.equal((await post(server, new https.Agent({ ca: served.ca }))).subject, 'devenv-webhook');
       copyFileSync(rotated.keyFile, served.keyFile);
       copyFileSync(rotated.certFile, served.certFile);
       // New connections get the new certificate, verified against its new CA.
-      const after = await eventually('the new certificate to be served', () => post(server, new https.Agent({ ca: rotated.ca })).catch(() => undefined), 5_000);
+      const after = await eventually(
+        'the new certificate to be served',
+        () => post(server, new https.Agent({ ca: rotated.ca })).catch(() => undefined),
+        5_000,
+      );
       assert.equal(after.subject, 'devenv-webhook-renewed');
     } finally {
       await server.close();

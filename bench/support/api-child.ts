@@ -34,7 +34,15 @@ import { readBenchNamespace } from './namespaces';
 
 export type ApiChildOptions =
   | { role: 'slack'; temporalAddress: string; signingSecret: string; responseUrlOrigins: string[] }
-  | { role: 'admission'; temporalAddress: string; taskQueue: string; policy: EnvironmentPolicy; systemNamespaces: string[]; certFile: string; keyFile: string }
+  | {
+      role: 'admission';
+      temporalAddress: string;
+      taskQueue: string;
+      policy: EnvironmentPolicy;
+      systemNamespaces: string[];
+      certFile: string;
+      keyFile: string;
+    }
   | { role: 'bare-https'; certFile: string; keyFile: string };
 
 export type ApiMessage = { type: 'ready'; url: string } | { type: 'outcomes'; outcomes: Record<string, number> };
@@ -50,21 +58,34 @@ async function main(): Promise<void> {
   let client: Client | undefined;
 
   if (options.role === 'bare-https') {
-    const server = https.createServer({ cert: readFileSync(options.certFile), key: readFileSync(options.keyFile), minVersion: 'TLSv1.2' }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
-        const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true } });
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
-      });
-    });
+    const server = https.createServer(
+      { cert: readFileSync(options.certFile), key: readFileSync(options.keyFile), minVersion: 'TLSv1.2' },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
+          const body = JSON.stringify({
+            apiVersion: 'admission.k8s.io/v1',
+            kind: 'AdmissionReview',
+            response: { uid: review.request.uid, allowed: true },
+          });
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+        });
+      },
+    );
     url = `https://${await listen(server)}`;
     close = () => closeServer(server);
   } else if (options.role === 'admission') {
     client = await connect(options.temporalAddress);
     const { taskQueue, policy, systemNamespaces, certFile, keyFile } = options;
-    const enrolment = createEnrolment({ client, taskQueue, policy, systemNamespaces, shutdownDispatchAheadMs: serviceConfig().enrolment.shutdownDispatchAheadMs });
+    const enrolment = createEnrolment({
+      client,
+      taskQueue,
+      policy,
+      systemNamespaces,
+      shutdownDispatchAheadMs: serviceConfig().enrolment.shutdownDispatchAheadMs,
+    });
     // No cluster: the namespace reads are answered by the stand-in of namespaces.ts, as if each one the reviews name were stored.
     const admission = createAdmissionWebhook({ enrolment, readNamespace: readBenchNamespace, logger, metrics });
     const webhook = await startWebhookServer({ certFile, keyFile, port: 0, host: '127.0.0.1', router: admission.router, logger });
@@ -96,7 +117,11 @@ async function main(): Promise<void> {
   const done = new Promise<void>((resolve) => {
     process.on('message', (message: { type: 'outcomes' | 'shutdown' }) => {
       if (message.type === 'outcomes') {
-        void metrics.admissions.get().then(({ values }) => send({ type: 'outcomes', outcomes: Object.fromEntries(values.map((v) => [String(v.labels.outcome), v.value])) }));
+        void metrics.admissions
+          .get()
+          .then(({ values }) =>
+            send({ type: 'outcomes', outcomes: Object.fromEntries(values.map((v) => [String(v.labels.outcome), v.value])) }),
+          );
       } else resolve();
     });
     process.on('disconnect', resolve);

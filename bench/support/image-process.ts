@@ -21,7 +21,13 @@ function compiledService(): Promise<string> {
   compiled ??= (async () => {
     process.once('exit', () => rmSync(COMPILED, { recursive: true, force: true }));
     const run = promisify(execFile);
-    await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(__dirname, 'tsconfig.service.json'), '--outDir', COMPILED]);
+    await run(process.execPath, [
+      require.resolve('typescript/bin/tsc'),
+      '-p',
+      path.join(__dirname, 'tsconfig.service.json'),
+      '--outDir',
+      COMPILED,
+    ]);
     await run(process.execPath, [path.join(COMPILED, 'src', 'build-workflow-bundle.js')]);
     return COMPILED;
   })();
@@ -31,7 +37,8 @@ function compiledService(): Promise<string> {
 /** Debian's libjemalloc2, as scripts/setup-jemalloc.sh unpacks it into the tools cache. */
 function localJemalloc(): string {
   const file = path.join(cacheDir(), 'jemalloc', 'libjemalloc.so.2');
-  if (!existsSync(file)) throw new Error(`${file} not found: run scripts/setup-jemalloc.sh (npm run setup does); the image preloads jemalloc`);
+  if (!existsSync(file))
+    throw new Error(`${file} not found: run scripts/setup-jemalloc.sh (npm run setup does); the image preloads jemalloc`);
   return file;
 }
 

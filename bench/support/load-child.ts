@@ -31,7 +31,12 @@ function namespaceObject(name: string, annotations: Record<string, string>) {
           apiVersion: 'v1',
           time,
           fieldsType: 'FieldsV1',
-          fieldsV1: { 'f:metadata': { 'f:annotations': { '.': {}, 'f:owner': {} }, 'f:labels': { '.': {}, 'f:kubernetes.io/metadata.name': {}, 'f:scheduler': {}, 'f:team': {} } } },
+          fieldsV1: {
+            'f:metadata': {
+              'f:annotations': { '.': {}, 'f:owner': {} },
+              'f:labels': { '.': {}, 'f:kubernetes.io/metadata.name': {}, 'f:scheduler': {}, 'f:team': {} },
+            },
+          },
         },
       ],
     },
@@ -58,7 +63,8 @@ function admissionReview(operation: 'UPDATE' | 'CREATE', name: string, uid: stri
       userInfo: { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] },
       // An UPDATE that changes an annotation, not the scheduler label: nothing for Temporal to do.
       object,
-      oldObject: operation === 'UPDATE' ? { ...object, metadata: { ...object.metadata, annotations: { owner: 'someone-else@example.com' } } } : null,
+      oldObject:
+        operation === 'UPDATE' ? { ...object, metadata: { ...object.metadata, annotations: { owner: 'someone-else@example.com' } } } : null,
       dryRun: false,
       options: { apiVersion: 'meta.k8s.io/v1', kind: operation === 'CREATE' ? 'CreateOptions' : 'UpdateOptions' },
     },
@@ -101,12 +107,17 @@ async function run(options: LoadOptions): Promise<LoadResult> {
           return {
             ...req,
             body,
-            headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': signature },
+            headers: {
+              'content-type': 'application/x-www-form-urlencoded',
+              'x-slack-request-timestamp': String(timestamp),
+              'x-slack-signature': signature,
+            },
           };
         },
         onResponse: (status, body) => {
           if (status !== 200) count('other', `${status} ${body}`);
-          else if (/ is (running|stopped|stopping|starting|disabled)\b/.test(body) && body.includes('"response_type":"ephemeral"')) count('status', body);
+          else if (/ is (running|stopped|stopping|starting|disabled)\b/.test(body) && body.includes('"response_type":"ephemeral"'))
+            count('status', body);
           else if (body.includes('its status will follow here')) count('deferred', body);
           else count('other', body);
         },

@@ -14,10 +14,20 @@ export function benchNamespaceUid(name: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-export const BENCH_NAMESPACE_LABELS = (name: string): Record<string, string> => ({ 'kubernetes.io/metadata.name': name, team: 'payments', scheduler: 'enabled' });
+export const BENCH_NAMESPACE_LABELS = (name: string): Record<string, string> => ({
+  'kubernetes.io/metadata.name': name,
+  team: 'payments',
+  scheduler: 'enabled',
+});
 export const BENCH_NAMESPACE_ANNOTATIONS = { owner: 'team-payments@example.com' };
 
 /** The stand-in for the apiserver's read of a namespace. */
 export async function readBenchNamespace(name: string): Promise<StoredNamespace> {
-  return { name, uid: benchNamespaceUid(name), labels: BENCH_NAMESPACE_LABELS(name), annotations: { ...BENCH_NAMESPACE_ANNOTATIONS }, terminating: false };
+  return {
+    name,
+    uid: benchNamespaceUid(name),
+    labels: BENCH_NAMESPACE_LABELS(name),
+    annotations: { ...BENCH_NAMESPACE_ANNOTATIONS },
+    terminating: false,
+  };
 }

@@ -45,7 +45,10 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 
 /** The 1-minute load average: other processes on the machine skew every figure. */
 export function load(): string {
-  return `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores`;
+  return `load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')} on ${os.cpus().length} cores`;
 }
 
 export function machine(): string {
@@ -72,7 +75,12 @@ export class Bench {
     const target = figure.target;
     const checked = target ? (target.on === 'ratio' ? ratio : figure.value) : undefined;
     const met = target && checked !== undefined ? (target.op === '<=' ? checked <= target.limit : checked >= target.limit) : undefined;
-    const recorded: RecordedFigure = { bench: this.name, ...figure, ...(ratio !== undefined ? { ratio: round(ratio, 2) } : {}), ...(met !== undefined ? { met } : {}) };
+    const recorded: RecordedFigure = {
+      bench: this.name,
+      ...figure,
+      ...(ratio !== undefined ? { ratio: round(ratio, 2) } : {}),
+      ...(met !== undefined ? { met } : {}),
+    };
     this.figures.push(recorded);
     const unit = (value: number) => `${round(value, 2)}${figure.unit ? ` ${figure.unit}` : ''}`;
     const parts = [`  RESULT ${figure.name}: ${unit(figure.value)}`];

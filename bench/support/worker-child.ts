@@ -26,7 +26,15 @@ export type WorkerMessage =
   /** RSS when the script started, before createWorker, and after it (workflow bundle loaded). */
   | { type: 'ready'; rssAtStart: number; rssBeforeWorker: number; rss: number }
   | { type: 'call'; name: 'stopNamespace' | 'startNamespace'; namespace: string; atMs: number }
-  | { type: 'memory'; rss: number; peakRss: number; heapUsed: number; heapCommitted: number; workflowHeapUsed: number; workflowHeapCommitted: number };
+  | {
+      type: 'memory';
+      rss: number;
+      peakRss: number;
+      heapUsed: number;
+      heapCommitted: number;
+      workflowHeapUsed: number;
+      workflowHeapCommitted: number;
+    };
 
 const send = (message: WorkerMessage) => process.send?.(message);
 
@@ -37,14 +45,12 @@ async function main(): Promise<void> {
   const recording = recordingActivities(async () => Date.now());
   // A stop handed over ahead of its instant is held as src/activities/kubernetes/namespace-actions.ts holds it;
   // it reaches the Kubernetes API when the hold ends, and that is the instant reported.
-  const reported =
-    (name: 'stopNamespace' | 'startNamespace') =>
-    async (namespace: string, timing?: StopTiming) => {
-      await holdUntil(timing);
-      send({ type: 'call', name, namespace, atMs: Date.now() });
-      recording.calls.length = 0; // nothing here reads them; keep memory flat
-      return recording[name](namespace);
-    };
+  const reported = (name: 'stopNamespace' | 'startNamespace') => async (namespace: string, timing?: StopTiming) => {
+    await holdUntil(timing);
+    send({ type: 'call', name, namespace, atMs: Date.now() });
+    recording.calls.length = 0; // nothing here reads them; keep memory flat
+    return recording[name](namespace);
+  };
   const client = new Client({ connection: await Connection.connect({ address }) });
   // Only what environment and morning-reset workflows call; anything else fails as unregistered.
   const activities = {
@@ -58,8 +64,25 @@ async function main(): Promise<void> {
   const extra = process.env.BENCH_WORKER_OPTIONS ? (JSON.parse(process.env.BENCH_WORKER_OPTIONS) as Partial<WorkerOptions>) : undefined;
   const { maxCachedWorkflows, maxConcurrentActivities, shutdownGraceMs } = serviceConfig().worker;
   const worker = extra
-    ? await Worker.create({ connection, namespace: 'default', taskQueue, activities, ...workflowCode(), maxCachedWorkflows, maxConcurrentActivityTaskExecutions: maxConcurrentActivities, ...extra })
-    : await createWorker({ connection, namespace: 'default', taskQueue, activities, maxCachedWorkflows, maxConcurrentActivities, shutdownGraceMs });
+    ? await Worker.create({
+        connection,
+        namespace: 'default',
+        taskQueue,
+        activities,
+        ...workflowCode(),
+        maxCachedWorkflows,
+        maxConcurrentActivityTaskExecutions: maxConcurrentActivities,
+        ...extra,
+      })
+    : await createWorker({
+        connection,
+        namespace: 'default',
+        taskQueue,
+        activities,
+        maxCachedWorkflows,
+        maxConcurrentActivities,
+        shutdownGraceMs,
+      });
   if (extra) console.log(`  bench worker: EXPERIMENT, Worker.create with BENCH_WORKER_OPTIONS=${process.env.BENCH_WORKER_OPTIONS}`);
 
   let peakRss = process.memoryUsage.rss();
@@ -72,7 +95,15 @@ async function main(): Promise<void> {
       peakRss = Math.max(peakRss, rss);
       const { heapUsed, heapTotal } = process.memoryUsage();
       const workflowHeap = workflowThreadsHeap();
-      send({ type: 'memory', rss, peakRss, heapUsed, heapCommitted: heapTotal, workflowHeapUsed: workflowHeap.used, workflowHeapCommitted: workflowHeap.committed });
+      send({
+        type: 'memory',
+        rss,
+        peakRss,
+        heapUsed,
+        heapCommitted: heapTotal,
+        workflowHeapUsed: workflowHeap.used,
+        workflowHeapCommitted: workflowHeap.committed,
+      });
     } else worker.shutdown();
   });
   process.on('disconnect', () => {
@@ -86,7 +117,9 @@ async function main(): Promise<void> {
 
 /** The workflows run in worker threads, whose heaps process.memoryUsage() leaves out; the diagnostic report has them. */
 function workflowThreadsHeap(): { used: number; committed: number } {
-  const report = process.report.getReport() as unknown as { workers?: { javascriptHeap?: { usedMemory?: number; totalMemory?: number } }[] };
+  const report = process.report.getReport() as unknown as {
+    workers?: { javascriptHeap?: { usedMemory?: number; totalMemory?: number } }[];
+  };
   const workers = report.workers ?? [];
   return {
     used: workers.reduce((sum, worker) => sum + (worker.javascriptHeap?.usedMemory ?? 0), 0),

@@ -29,7 +29,11 @@ export async function startWorkerProcess(address: string, taskQueue: string): Pr
     if (message.type === 'call') calls.push({ name: message.name, namespace: message.namespace, atMs: message.atMs });
     else if (message.type === 'memory') memoryWaiters.shift()?.(message);
   });
-  const { rssAtStart, rssBeforeWorker, rss } = await messageFrom<Extract<WorkerMessage, { type: 'ready' }>>(child, 'ready', 'the worker process');
+  const { rssAtStart, rssBeforeWorker, rss } = await messageFrom<Extract<WorkerMessage, { type: 'ready' }>>(
+    child,
+    'ready',
+    'the worker process',
+  );
   return {
     pid: child.pid!,
     calls,

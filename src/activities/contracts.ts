@@ -284,7 +284,13 @@ export interface InventoryReport {
 
 /** Resources in the inventory tagged for a namespace that has no environment (deleted while stopped, ...). */
 export interface OrphanReport {
-  resources: (AwsResource & { namespace: string; stoppedByScheduler: boolean; outcome?: AwsOutcome; after?: string; namespaceExists?: boolean })[];
+  resources: (AwsResource & {
+    namespace: string;
+    stoppedByScheduler: boolean;
+    outcome?: AwsOutcome;
+    after?: string;
+    namespaceExists?: boolean;
+  })[];
   /** How many of them the environment's stop had stopped and AWS had started again: stopped once more (only for namespaces confirmed deleted). */
   restopped: number;
 }

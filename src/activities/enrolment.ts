@@ -40,7 +40,10 @@ export function createEnrolmentActivities(options: {
     const done = await carryOut(enrolment, decision, BY);
     for (const what of done) report[what].push(namespace);
     if (decision.action === 'retire' && done.length === 0) {
-      logger.info({ namespace, runId: decision.runId }, 'reconciler: the run it would retire has ended since it was listed; left for the next reconcile');
+      logger.info(
+        { namespace, runId: decision.runId },
+        'reconciler: the run it would retire has ended since it was listed; left for the next reconcile',
+      );
       return;
     }
     logger.info({ namespace, action: decision.action, reason: decision.reason }, `reconciler: ${decision.action}`);
@@ -61,7 +64,10 @@ export function createEnrolmentActivities(options: {
         // No cluster at all (nothing listening, no such host): one failure until the next scheduled run, not a retry every few seconds.
         const probed = await probe?.();
         if (probed && !probed.reachable) {
-          throw ApplicationFailure.nonRetryable(`no Kubernetes cluster reachable at ${probed.server} (${probed.reason}); the next reconcile tries again`, Failure.ClusterUnreachable);
+          throw ApplicationFailure.nonRetryable(
+            `no Kubernetes cluster reachable at ${probed.server} (${probed.reason}); the next reconcile tries again`,
+            Failure.ClusterUnreachable,
+          );
         }
         throw err;
       });
@@ -83,7 +89,12 @@ export function createEnrolmentActivities(options: {
         replanned: [],
         retired: [],
         failed: [],
-        decisions: decisions.map((d) => ({ namespace: d.namespace, action: d.action, reason: d.reason, ...(d.action === 'retire' ? { retire: d.retire } : {}) })),
+        decisions: decisions.map((d) => ({
+          namespace: d.namespace,
+          action: d.action,
+          reason: d.reason,
+          ...(d.action === 'retire' ? { retire: d.retire } : {}),
+        })),
         decisionsOmitted: 0,
       };
       const planned = counts(report);
@@ -98,7 +109,9 @@ export function createEnrolmentActivities(options: {
       // The report is the workflow's result, which Temporal caps in size: on a cluster of
       // thousands of namespaces, the ones nothing was done about are counted, not all listed.
       let quiet = 0;
-      report.decisions = report.decisions.filter((d) => (d.action !== 'unchanged' && d.action !== 'leave-alone') || ++quiet <= MAX_QUIET_DECISIONS);
+      report.decisions = report.decisions.filter(
+        (d) => (d.action !== 'unchanged' && d.action !== 'leave-alone') || ++quiet <= MAX_QUIET_DECISIONS,
+      );
       report.decisionsOmitted = Math.max(0, quiet - MAX_QUIET_DECISIONS);
 
       const limit = pLimit(RECONCILE_CONCURRENCY);

@@ -27,15 +27,27 @@ export function eventFor(event: EnvironmentEvent): Pick<CoreV1Event, 'reason' | 
       return { reason: 'ShutdownWarning', type: 'Normal', message: `Stops at ${event.shutdownAt} (in ${event.minutesLeft} min).` };
     case 'stopped': {
       const scaled = event.report.changed.length;
-      return { reason: 'Stopped', type, message: `Stopped by ${event.by}: ${scaled} workload${scaled === 1 ? '' : 's'} scaled down.${problems}` };
+      return {
+        reason: 'Stopped',
+        type,
+        message: `Stopped by ${event.by}: ${scaled} workload${scaled === 1 ? '' : 's'} scaled down.${problems}`,
+      };
     }
     case 'started': {
       const scaled = event.report.changed.length;
       const next = event.shutdownAt ? ` Next stop ${event.shutdownAt}.` : '';
-      return { reason: 'Started', type, message: `Started by ${event.by}: ${scaled} workload${scaled === 1 ? '' : 's'} restored.${next}${problems}` };
+      return {
+        reason: 'Started',
+        type,
+        message: `Started by ${event.by}: ${scaled} workload${scaled === 1 ? '' : 's'} restored.${next}${problems}`,
+      };
     }
     case 'aws-followed':
-      return { reason: event.action === 'start' ? 'AwsStartFollowedUp' : 'AwsStopFollowedUp', type, message: `${event.detail}.${problems}` };
+      return {
+        reason: event.action === 'start' ? 'AwsStartFollowedUp' : 'AwsStopFollowedUp',
+        type,
+        message: `${event.detail}.${problems}`,
+      };
   }
 }
 
@@ -63,22 +75,25 @@ export function createEventRecorder(kubeConfig: KubeConfig, logger: Logger): (ev
       timer = setTimeout(() => reject(new Error(`no answer within ${EVENT_TIMEOUT_MS / 1000} s`)), EVENT_TIMEOUT_MS);
     });
     try {
-      await Promise.race([timedOut, core.createNamespacedEvent({
-        namespace,
-        body: {
-          metadata: { name: eventName(namespace), namespace },
-          // The apiserver wants an Event's namespace on its object too, a Namespace included.
-          involvedObject: { apiVersion: 'v1', kind: 'Namespace', name: namespace, namespace },
-          ...eventFor(event),
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
-          source: { component: EVENT_COMPONENT },
-          reportingComponent: EVENT_COMPONENT,
-          reportingInstance: instance,
-          action: event.kind,
-        },
-      })]);
+      await Promise.race([
+        timedOut,
+        core.createNamespacedEvent({
+          namespace,
+          body: {
+            metadata: { name: eventName(namespace), namespace },
+            // The apiserver wants an Event's namespace on its object too, a Namespace included.
+            involvedObject: { apiVersion: 'v1', kind: 'Namespace', name: namespace, namespace },
+            ...eventFor(event),
+            firstTimestamp: now,
+            lastTimestamp: now,
+            count: 1,
+            source: { component: EVENT_COMPONENT },
+            reportingComponent: EVENT_COMPONENT,
+            reportingInstance: instance,
+            action: event.kind,
+          },
+        }),
+      ]);
     } catch (err) {
       // A retry of a notification whose Event was written the first time.
       if ((err as { code?: number }).code === 409) return;
@@ -90,7 +105,10 @@ export function createEventRecorder(kubeConfig: KubeConfig, logger: Logger): (ev
 }
 
 /** A notifier that also records each announcement as an Event, before it is delivered. */
-export function withEvents(notifier: Pick<EnvironmentActivities, 'notify'>, record: (event: EnvironmentEvent) => Promise<void>): Pick<EnvironmentActivities, 'notify'> {
+export function withEvents(
+  notifier: Pick<EnvironmentActivities, 'notify'>,
+  record: (event: EnvironmentEvent) => Promise<void>,
+): Pick<EnvironmentActivities, 'notify'> {
   return {
     async notify(event) {
       await record(event);

@@ -75,9 +75,22 @@ export function createSlackNotifier(options: SlackNotifierOptions): Pick<Environ
       const message = eventMessage(event);
       if (own !== undefined && !isSlackChannelId(own)) {
         // Never posted to, never shown raw: an annotation is a hint, and not a channel id is no channel.
-        logger.warn({ namespace: event.namespace, annotation: SLACK_CHANNEL_ANNOTATION }, 'the namespace channel annotation is not a Slack channel id; using the default channel');
+        logger.warn(
+          { namespace: event.namespace, annotation: SLACK_CHANNEL_ANNOTATION },
+          'the namespace channel annotation is not a Slack channel id; using the default channel',
+        );
         const shown = own.length > 80 ? `${own.slice(0, 80)}…` : own;
-        await deliverOrFail(() => post(defaultChannel, withNote(message, md`Posted here because this namespace's ${code(SLACK_CHANNEL_ANNOTATION)} annotation is not a channel id: ${code(shown)}.`)), event);
+        await deliverOrFail(
+          () =>
+            post(
+              defaultChannel,
+              withNote(
+                message,
+                md`Posted here because this namespace's ${code(SLACK_CHANNEL_ANNOTATION)} annotation is not a channel id: ${code(shown)}.`,
+              ),
+            ),
+          event,
+        );
         return;
       }
       const channel = own ?? defaultChannel;
@@ -87,8 +100,14 @@ export function createSlackNotifier(options: SlackNotifierOptions): Pick<Environ
         const code = platformError(err);
         if (code && CHANNEL_ERRORS.has(code) && channel !== defaultChannel) {
           // A warning must reach someone: a wrong annotation or a bot not invited falls back to the default channel.
-          logger.warn({ namespace: event.namespace, channel, error: code }, 'cannot post to the namespace channel; using the default channel');
-          await deliverOrFail(() => post(defaultChannel, withNote(message, md`Posted here because ${channelLink(channel)} refused it (${code}).`)), event);
+          logger.warn(
+            { namespace: event.namespace, channel, error: code },
+            'cannot post to the namespace channel; using the default channel',
+          );
+          await deliverOrFail(
+            () => post(defaultChannel, withNote(message, md`Posted here because ${channelLink(channel)} refused it (${code}).`)),
+            event,
+          );
           return;
         }
         throw toFailure(err, event);
@@ -108,7 +127,10 @@ export function createSlackNotifier(options: SlackNotifierOptions): Pick<Environ
   /** Rate limits carry Slack's delay; message errors stop retrying; everything else is retried by Temporal's policy. */
   function toFailure(err: unknown, event: EnvironmentEvent): Error {
     const coded = err as { code?: string; retryAfter?: number; data?: { error?: string } };
-    logger.warn({ namespace: event.namespace, kind: event.kind, error: coded.data?.error ?? coded.code ?? String(err) }, 'Slack notification failed; it will be retried');
+    logger.warn(
+      { namespace: event.namespace, kind: event.kind, error: coded.data?.error ?? coded.code ?? String(err) },
+      'Slack notification failed; it will be retried',
+    );
     if (coded.code === webApi.ErrorCode.RateLimitedError && typeof coded.retryAfter === 'number') {
       return ApplicationFailure.create({
         message: `Slack rate limit: retry after ${coded.retryAfter} s`,

@@ -40,7 +40,12 @@ import { VERIFIED_CALLER } from './webhook';
 
 const namespaceObject = z.object({
   metadata: z
-    .object({ name: z.string().optional(), uid: z.string().optional(), labels: z.record(z.string(), z.string()).optional(), annotations: z.record(z.string(), z.string()).optional() })
+    .object({
+      name: z.string().optional(),
+      uid: z.string().optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+    })
     .optional(),
 });
 
@@ -235,7 +240,11 @@ export function createAdmissionWebhook({
     const channelProblem = channel === undefined ? undefined : slackChannelIdError(channel);
     const own = [
       ...policy.warnings,
-      ...(channelProblem ? [`annotation ${SLACK_CHANNEL_ANNOTATION}=${JSON.stringify(channel)} ignored (messages go to the default channel): ${channelProblem}`] : []),
+      ...(channelProblem
+        ? [
+            `annotation ${SLACK_CHANNEL_ANNOTATION}=${JSON.stringify(channel)} ignored (messages go to the default channel): ${channelProblem}`,
+          ]
+        : []),
     ];
     const base = { namespace, check: false, warnings: [] as string[] };
     if (!namespace || now.kind === 'system') return { ...base, outcome: 'skipped' };
@@ -244,7 +253,9 @@ export function createAdmissionWebhook({
     const notScheduled = now.kind === 'unknown-label' || now.kind === 'unlabelled' ? [`${namespace} is not scheduled: ${now.reason}`] : [];
     switch (request.operation) {
       case 'CREATE':
-        return managed ? { ...base, check: true, warnings: own, outcome: 'enrolled' } : { ...base, warnings: notScheduled, outcome: 'left-alone' };
+        return managed
+          ? { ...base, check: true, warnings: own, outcome: 'enrolled' }
+          : { ...base, warnings: notScheduled, outcome: 'left-alone' };
       case 'UPDATE': {
         const before = enrolment.standing(namespace, request.oldObject?.metadata?.labels);
         const wasManaged = before.kind === 'scheduled' || before.kind === 'paused';
@@ -257,7 +268,8 @@ export function createAdmissionWebhook({
           return { ...base, check: true, warnings: [warning], outcome: 'unmanaged' };
         }
         const labelChanged = !wasManaged || (before.kind === 'scheduled') !== (now.kind === 'scheduled');
-        const policyChanged = wasManaged && !samePolicy(policyFor(enrolment.defaults, request.oldObject?.metadata?.annotations).policy, policy.policy);
+        const policyChanged =
+          wasManaged && !samePolicy(policyFor(enrolment.defaults, request.oldObject?.metadata?.annotations).policy, policy.policy);
         return { ...base, check: labelChanged || policyChanged, warnings: own, outcome: 'unchanged' };
       }
       case 'DELETE':
@@ -304,7 +316,10 @@ export function createAdmissionWebhook({
    * The apiserver stores a change only after every admission check has allowed it, so
    * the first reads of a CREATE usually find nothing yet.
    */
-  async function stored(request: AdmissionRequest, namespace: string): Promise<{ namespace: StoredNamespace | undefined; at: Date } | 'unconfirmed'> {
+  async function stored(
+    request: AdmissionRequest,
+    namespace: string,
+  ): Promise<{ namespace: StoredNamespace | undefined; at: Date } | 'unconfirmed'> {
     const deadline = Date.now() + confirmWithinMs;
     for (let pause = 50; ; pause *= 2) {
       const at = new Date();
@@ -326,7 +341,8 @@ export function createAdmissionWebhook({
     // A namespace just created has no environment of its own to describe: enrolling it is
     // one idempotent signalWithStart, and one left running by an earlier namespace of the
     // same name is the reconciler's to re-plan. Describing it first cost every CREATE.
-    const environment = request.operation === 'CREATE' ? undefined : await withTimeout(enrolment.current(namespace), TEMPORAL_READ_TIMEOUT_MS, TIMED_OUT);
+    const environment =
+      request.operation === 'CREATE' ? undefined : await withTimeout(enrolment.current(namespace), TEMPORAL_READ_TIMEOUT_MS, TIMED_OUT);
     if (environment === TIMED_OUT) throw new Error(`Temporal did not describe env/${namespace} within ${TEMPORAL_READ_TIMEOUT_MS} ms`);
     // A deleted namespace without an environment: nothing to retire, and nothing to read.
     if (request.operation === 'DELETE' && !environment) return 'left-alone';
@@ -348,7 +364,11 @@ export function createAdmissionWebhook({
       dispatchAheadMs: enrolment.dispatchAheadMs,
     });
     const done = await carryOut(enrolment, decision, by);
-    if (done.length > 0) logger.info({ namespace, operation: request.operation, action: decision.action, reason: decision.reason }, `admission: ${decision.action}`);
+    if (done.length > 0)
+      logger.info(
+        { namespace, operation: request.operation, action: decision.action, reason: decision.reason },
+        `admission: ${decision.action}`,
+      );
     return outcomeOf(decision, done);
   }
 
@@ -360,7 +380,8 @@ export function createAdmissionWebhook({
     let parsed: z.ZodSafeParseResult<z.infer<typeof admissionReview>>;
     try {
       const raw: unknown = JSON.parse(await getRawBody(req, { limit: '3mb', encoding: 'utf8' }));
-      uid = typeof (raw as { request?: { uid?: unknown } })?.request?.uid === 'string' ? (raw as { request: { uid: string } }).request.uid : '';
+      uid =
+        typeof (raw as { request?: { uid?: unknown } })?.request?.uid === 'string' ? (raw as { request: { uid: string } }).request.uid : '';
       parsed = admissionReview.safeParse(raw);
     } catch (err) {
       logger.warn({ error: String(err) }, 'admission: unreadable request, allowed');
@@ -369,7 +390,10 @@ export function createAdmissionWebhook({
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
       logger.warn({ uid, problems }, 'admission: malformed AdmissionReview, allowed');
-      return { ok: false, body: allow(uid, [`devenv-scheduler: not an AdmissionReview v1 for a namespace (${problems}); nothing was changed`]) };
+      return {
+        ok: false,
+        body: allow(uid, [`devenv-scheduler: not an AdmissionReview v1 for a namespace (${problems}); nothing was changed`]),
+      };
     }
     return { ok: true, request: parsed.data.request };
   }
@@ -391,7 +415,9 @@ export function createAdmissionWebhook({
     if (patch && dryRunSetting) {
       logger.info({ namespace }, `admission: DRY_RUN: would label the namespace ${SCHEDULER_LABEL}=enabled`);
       metrics.admissions.inc({ outcome: 'not-labelled' });
-      ctx.body = allow(request.uid, [`devenv-scheduler: DRY_RUN: ${namespace} would be labelled ${SCHEDULER_LABEL}=enabled and scheduled; it is left unlabelled`]);
+      ctx.body = allow(request.uid, [
+        `devenv-scheduler: DRY_RUN: ${namespace} would be labelled ${SCHEDULER_LABEL}=enabled and scheduled; it is left unlabelled`,
+      ]);
       return;
     }
     metrics.admissions.inc({ outcome: patch ? 'labelled' : 'not-labelled' });
@@ -416,7 +442,11 @@ export function createAdmissionWebhook({
       outcome = decision.outcome;
       if (decision.check && (request.dryRun || dryRunSetting)) {
         outcome = 'dry-run';
-        if (dryRunSetting) logger.info({ namespace, operation: request.operation }, 'admission: DRY_RUN: the namespace is not read, nothing is passed on to Temporal');
+        if (dryRunSetting)
+          logger.info(
+            { namespace, operation: request.operation },
+            'admission: DRY_RUN: the namespace is not read, nothing is passed on to Temporal',
+          );
       } else if (decision.check) {
         // Who made a change is the apiserver's word only when the caller proved it is the apiserver.
         const user = request.userInfo?.username ?? 'unknown';
@@ -430,7 +460,10 @@ export function createAdmissionWebhook({
                 metrics.admissions.inc({ outcome: await passOn(request, namespace, by) });
               } catch (err) {
                 metrics.admissions.inc({ outcome: 'failed' });
-                logger.error({ namespace, operation: request.operation, error: String(err) }, 'admission: could not check the namespace or pass the change to Temporal; allowed, the reconciler will repair it');
+                logger.error(
+                  { namespace, operation: request.operation, error: String(err) },
+                  'admission: could not check the namespace or pass the change to Temporal; allowed, the reconciler will repair it',
+                );
               }
             });
           const before = latestFor.get(namespace);
@@ -450,7 +483,10 @@ export function createAdmissionWebhook({
         }
         countedLater = true;
       }
-      logger.info({ namespace, operation: request.operation, dryRun: request.dryRun === true, ...(countedLater ? { passedOn: true } : { outcome }) }, 'admission');
+      logger.info(
+        { namespace, operation: request.operation, dryRun: request.dryRun === true, ...(countedLater ? { passedOn: true } : { outcome }) },
+        'admission',
+      );
       ctx.body = allow(request.uid, warnings);
     } finally {
       if (!countedLater) metrics.admissions.inc({ outcome });

@@ -50,15 +50,22 @@ export function tokenSha256(token: string): string {
 
 // ---- Schemas: they validate requests, describe responses, and generate the OpenAPI document.
 
-const namespaceParam = z.object({ namespace: z.string().meta({ description: 'the Kubernetes namespace (a DNS-1123 label)', example: 'dev1' }) });
-const supportNameParam = z.object({ name: z.string().meta({ description: 'the support pod name (a DNS-1123 label)', example: 'debug-alice' }) });
+const namespaceParam = z.object({
+  namespace: z.string().meta({ description: 'the Kubernetes namespace (a DNS-1123 label)', example: 'dev1' }),
+});
+const supportNameParam = z.object({
+  name: z.string().meta({ description: 'the support pod name (a DNS-1123 label)', example: 'debug-alice' }),
+});
 
 const phase = z.enum(['running', 'stopping', 'stopped', 'starting', 'disabled']);
 
 export const errorBody = z
   .object({
     error: z.string().meta({ description: 'what was wrong, in words' }),
-    usage: z.array(z.string()).optional().meta({ description: 'the request this route expects (method, path and JSON body), when the request did not fit it' }),
+    usage: z
+      .array(z.string())
+      .optional()
+      .meta({ description: 'the request this route expects (method, path and JSON body), when the request did not fit it' }),
   })
   .meta({ id: 'Error' });
 
@@ -89,7 +96,10 @@ export const environmentStatus = z
     problems: z
       .array(z.object({ half: z.enum(['kubernetes', 'aws']), action: z.enum(['stop', 'start']), detail: z.string() }))
       .optional()
-      .meta({ description: 'what the last stop or start could not do, per half: e.g. workloads stopped but the tagged AWS instances still running' }),
+      .meta({
+        description:
+          'what the last stop or start could not do, per half: e.g. workloads stopped but the tagged AWS instances still running',
+      }),
   })
   .meta({ id: 'EnvironmentStatus' });
 
@@ -119,19 +129,24 @@ export const supportPodBody = z
 export const supportPod = z
   .object({
     name: z.string(),
-    status: z
-      .enum(['managed', 'creating', 'waiting', 'pod-missing', 'orphaned', 'deleting', 'unknown'])
-      .meta({
-        description:
-          'managed: its pod is there and its workflow deletes it at expiresAt; creating: not created yet; waiting: the name is held by a pod that is not its own (the previous one still terminating); pod-missing: its pod was deleted outside the scheduler; orphaned: a pod no workflow manages, killed at deadlineAt if it has one; deleting: being deleted; unknown: the cluster could not be read',
-      }),
-    note: z.string().meta({ description: 'one sentence for people saying what this is and what happens to it next; empty for a plain managed pod' }),
+    status: z.enum(['managed', 'creating', 'waiting', 'pod-missing', 'orphaned', 'deleting', 'unknown']).meta({
+      description:
+        'managed: its pod is there and its workflow deletes it at expiresAt; creating: not created yet; waiting: the name is held by a pod that is not its own (the previous one still terminating); pod-missing: its pod was deleted outside the scheduler; orphaned: a pod no workflow manages, killed at deadlineAt if it has one; deleting: being deleted; unknown: the cluster could not be read',
+    }),
+    note: z
+      .string()
+      .meta({ description: 'one sentence for people saying what this is and what happens to it next; empty for a plain managed pod' }),
     size: z.string().nullable(),
-    phase: z.string().nullable().meta({ description: "its pod's phase as the cluster has it now (Pending, Running, Succeeded, Failed); null when it has no pod of its own" }),
+    phase: z.string().nullable().meta({
+      description: "its pod's phase as the cluster has it now (Pending, Running, Succeeded, Failed); null when it has no pod of its own",
+    }),
     ready: z.boolean().nullable().meta({ description: "its pod's Ready condition; null when it has no pod of its own" }),
     createdBy: z.string().nullable().meta({ description: 'who started it: the pod records it, else its workflow; null when neither does' }),
     expiresAt: z.string().nullable().meta({ description: 'when its workflow deletes it; null when no workflow will' }),
-    deadlineAt: z.string().nullable().meta({ description: "when the kubelet kills its pod (activeDeadlineSeconds, the backstop for a pod whose workflow is gone); null without one" }),
+    deadlineAt: z.string().nullable().meta({
+      description:
+        'when the kubelet kills its pod (activeDeadlineSeconds, the backstop for a pod whose workflow is gone); null without one',
+    }),
     deletingSince: z.string().nullable().meta({ description: 'when deletion of its pod was asked for; null unless it is terminating' }),
     managed: z.boolean().meta({ description: 'a running workflow manages this name' }),
   })
@@ -140,7 +155,9 @@ export const supportPod = z
 export const supportPodList = z
   .object({
     supportPods: z.array(supportPod),
-    podsUnavailable: z.string().nullable().meta({ description: 'why the pods could not be read from Kubernetes (the workflows are listed anyway, as unknown); null when they were' }),
+    podsUnavailable: z.string().nullable().meta({
+      description: 'why the pods could not be read from Kubernetes (the workflows are listed anyway, as unknown); null when they were',
+    }),
   })
   .meta({ id: 'SupportPodList' });
 const accepted = z.object({ message: z.string() }).meta({ id: 'Accepted' });
@@ -149,9 +166,13 @@ export const inProgress = z
   .object({
     namespace: z.string(),
     action: z.enum(['start', 'stop', 'prolongate']),
-    accepted: z.boolean().meta({ description: 'true: the environment has taken the action up and finishes it; false: no worker has taken it up yet' }),
+    accepted: z
+      .boolean()
+      .meta({ description: 'true: the environment has taken the action up and finishes it; false: no worker has taken it up yet' }),
     message: z.string().meta({ example: 'stop dev1 is still in progress; its status shows when it is done' }),
-    status: z.string().meta({ description: "the environment's status, which shows when the action is done", example: '/api/v1/environments/dev1' }),
+    status: z
+      .string()
+      .meta({ description: "the environment's status, which shows when the action is done", example: '/api/v1/environments/dev1' }),
   })
   .meta({ id: 'InProgress' });
 
@@ -194,7 +215,8 @@ function route<N extends CommandName>(spec: RouteSpec<N>): Route {
     usage: `${spec.method.toUpperCase()} ${spec.path}${fields.length ? ` with the JSON body {${fields.join(', ')}}` : ''}`,
     run: (command, by) => {
       // The command text is built from `runs`' own grammar, so anything else is a mistake in this table.
-      if (!isCommand(command, spec.runs)) throw new Error(`${spec.method.toUpperCase()} ${spec.path} runs ${spec.runs}, not ${command.name}`);
+      if (!isCommand(command, spec.runs))
+        throw new Error(`${spec.method.toUpperCase()} ${spec.path} runs ${spec.runs}, not ${command.name}`);
       return spec.run(command, by);
     },
   };
@@ -209,7 +231,9 @@ const ERRORS: Record<number, string> = {
   422: 'the request does not fit the command: bad namespace name, duration or size',
 };
 
-export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'supportTaskQueue' | 'supportPodTtlMs' | 'commandWaitMs'>): Route[] {
+export function restRoutes(
+  options: Pick<RestApiOptions, 'environments' | 'supportTaskQueue' | 'supportPodTtlMs' | 'commandWaitMs'>,
+): Route[] {
   const { environments } = options;
   const wait = { waitMs: options.commandWaitMs ?? DEFAULT_COMMAND_WAIT_MS };
   const needsQueue = (): string => {
@@ -238,7 +262,9 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
     phase: result.phase,
     shutdownAt: result.shutdownAt,
     message: result.message,
-    ...(result.report ? { report: { changed: result.report.changed, unchanged: result.report.unchanged, durationMs: result.report.durationMs } } : {}),
+    ...(result.report
+      ? { report: { changed: result.report.changed, unchanged: result.report.unchanged, durationMs: result.report.durationMs } }
+      : {}),
   });
 
   return [
@@ -250,7 +276,14 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       response: environmentList,
       runs: 'list',
       command: () => 'list',
-      run: async () => ({ environments: (await environments.list()).map(({ namespace, phase, enabled, nextShutdown }) => ({ namespace, phase, enabled, nextShutdown })) }),
+      run: async () => ({
+        environments: (await environments.list()).map(({ namespace, phase, enabled, nextShutdown }) => ({
+          namespace,
+          phase,
+          enabled,
+          nextShutdown,
+        })),
+      }),
     }),
     route({
       method: 'get',
@@ -263,13 +296,17 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       command: (p) => `status ${p.namespace}`,
       run: async (command) => {
         const status = await environments.status(command.namespace);
-        return { ...status, policy: { shutdownTime: status.policy.shutdownTime, timeZone: status.policy.timeZone, workingDays: status.policy.workingDays } };
+        return {
+          ...status,
+          policy: { shutdownTime: status.policy.shutdownTime, timeZone: status.policy.timeZone, workingDays: status.policy.workingDays },
+        };
       },
     }),
     route({
       method: 'post',
       path: '/api/v1/environments/{namespace}/start',
-      summary: 'Start the environment (after hours: for the after-hours window); answers when its workloads are restored, or 202 if that takes longer than the command wait',
+      summary:
+        'Start the environment (after hours: for the after-hours window); answers when its workloads are restored, or 202 if that takes longer than the command wait',
       params: namespaceParam,
       status: 200,
       response: actionResult,
@@ -281,7 +318,8 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
     route({
       method: 'post',
       path: '/api/v1/environments/{namespace}/stop',
-      summary: 'Stop the environment now: replica counts saved, workloads scaled to 0; answers when done, or 202 if that takes longer than the command wait',
+      summary:
+        'Stop the environment now: replica counts saved, workloads scaled to 0; answers when done, or 202 if that takes longer than the command wait',
       params: namespaceParam,
       status: 200,
       response: actionResult,
@@ -326,7 +364,14 @@ export function restRoutes(options: Pick<RestApiOptions, 'environments' | 'suppo
       runs: 'support start',
       command: (_p, b) => `support start ${b.name} ${b.size}`,
       run: async ({ supportName, size }, by) => {
-        const { waitsFor } = await environments.startSupportPod({ name: supportName, size, by, taskQueue: needsQueue(), ttlMs: options.supportPodTtlMs, limitWaitMs: wait.waitMs });
+        const { waitsFor } = await environments.startSupportPod({
+          name: supportName,
+          size,
+          by,
+          taskQueue: needsQueue(),
+          ttlMs: options.supportPodTtlMs,
+          limitWaitMs: wait.waitMs,
+        });
         return {
           message: waitsFor
             ? `support pod ${supportName} (${size}) is created once the previous pod of that name, deleted at ${waitsFor.deletingSince}, has finished terminating`
@@ -372,7 +417,10 @@ export function openApiDocument(routes: Route[]): ReturnType<typeof createDocume
     paths[route.path] ??= {};
     paths[route.path]![route.method] = {
       summary: route.summary,
-      operationId: `${route.method}${route.path.replace(/^\/api\/v1/, '').replace(/[{}]/g, '').replace(/\/(\w)/g, (_m, c: string) => c.toUpperCase())}`,
+      operationId: `${route.method}${route.path
+        .replace(/^\/api\/v1/, '')
+        .replace(/[{}]/g, '')
+        .replace(/\/(\w)/g, (_m, c: string) => c.toUpperCase())}`,
       security: [{ bearer: [] }],
       ...(route.params ? { requestParams: { path: route.params } } : {}),
       ...(route.body ? { requestBody: { required: true, ...json(route.body) } } : {}),
@@ -381,7 +429,8 @@ export function openApiDocument(routes: Route[]): ReturnType<typeof createDocume
         ...(route.waits
           ? {
               202: {
-                description: 'not done within the command wait (COMMAND_WAIT_SECONDS, default 20 s): the action goes on; GET the environment (`status`) to see when it is done',
+                description:
+                  'not done within the command wait (COMMAND_WAIT_SECONDS, default 20 s): the action goes on; GET the environment (`status`) to see when it is done',
                 ...json(inProgress),
               },
             }
@@ -390,7 +439,10 @@ export function openApiDocument(routes: Route[]): ReturnType<typeof createDocume
           Object.entries(ERRORS)
             .filter(
               ([code]) =>
-                !(readOnly && (code === '403' || code === '409')) && (route.params || route.body || code !== '422') && (route.params || code !== '404') && (route.body || code !== '400'),
+                !(readOnly && (code === '403' || code === '409')) &&
+                (route.params || route.body || code !== '422') &&
+                (route.params || code !== '404') &&
+                (route.body || code !== '400'),
             )
             .map(([code, description]) => [code, { description, ...json(errorBody) }]),
         ),
@@ -402,9 +454,14 @@ export function openApiDocument(routes: Route[]): ReturnType<typeof createDocume
     info: {
       title: 'devenv-scheduler',
       version: '1',
-      description: 'Start, stop, prolongate and inspect Kubernetes dev environments, and manage support pods. The same commands as `/devenv` in Slack.',
+      description:
+        'Start, stop, prolongate and inspect Kubernetes dev environments, and manage support pods. The same commands as `/devenv` in Slack.',
     },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS (control) or API_READ_TOKENS (read-only)' } } },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS (control) or API_READ_TOKENS (read-only)' },
+      },
+    },
     paths: paths as Parameters<typeof createDocument>[0]['paths'],
   });
 }
@@ -429,7 +486,8 @@ export function createRestRouter(options: RestApiOptions): Router {
   const router = new Router();
   const stored = options.tokens.map((token) => {
     const digest = Buffer.from(token.sha256, 'hex');
-    if (digest.length !== 32 || !/^[0-9a-f]{64}$/i.test(token.sha256)) throw new Error(`createRestRouter: the token "${token.name}" has no valid SHA-256 (64 hex digits)`);
+    if (digest.length !== 32 || !/^[0-9a-f]{64}$/i.test(token.sha256))
+      throw new Error(`createRestRouter: the token "${token.name}" has no valid SHA-256 (64 hex digits)`);
     return { token, digest };
   });
 
@@ -489,7 +547,10 @@ export function createRestRouter(options: RestApiOptions): Router {
         const parsed = route.body.safeParse(raw.body);
         if (!parsed.success) {
           ctx.status = 422;
-          ctx.body = { error: `body: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}`, usage: [route.usage] };
+          ctx.body = {
+            error: `body: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}`,
+            usage: [route.usage],
+          };
           return;
         }
         body = parsed.data as Record<string, string>;
@@ -524,11 +585,21 @@ export function createRestRouter(options: RestApiOptions): Router {
       } catch (err) {
         options.metrics.commands.inc({ source: 'api', command: kind, outcome: err instanceof OperationError ? err.kind : 'error' });
         if (!(err instanceof OperationError)) throw err;
-        if (err instanceof InProgressError) logger.info({ token: token.name, command: formatCommand(parsed.command), accepted: err.accepted }, 'API command still in progress');
+        if (err instanceof InProgressError)
+          logger.info(
+            { token: token.name, command: formatCommand(parsed.command), accepted: err.accepted },
+            'API command still in progress',
+          );
         ctx.status = statusFor[err.kind];
         ctx.body =
           err instanceof InProgressError
-            ? ({ namespace: err.namespace, action: err.action, accepted: err.accepted, message: err.message, status: `/api/v1/environments/${err.namespace}` } satisfies z.infer<typeof inProgress>)
+            ? ({
+                namespace: err.namespace,
+                action: err.action,
+                accepted: err.accepted,
+                message: err.message,
+                status: `/api/v1/environments/${err.namespace}`,
+              } satisfies z.infer<typeof inProgress>)
             : { error: err.message };
       }
     });

@@ -32,7 +32,10 @@ export function createApi({ client, logger, metrics, routers = [] }: ApiDependen
       if (ctx.body === undefined && (ctx.status === 404 || ctx.status === 405)) {
         const status = ctx.status;
         ctx.body = {
-          error: status === 404 ? `no route ${ctx.method} ${ctx.path}; the REST API is under /api/v1, described at /openapi.json` : `${ctx.path} does not answer ${ctx.method}; it answers ${ctx.response.get('Allow')}`,
+          error:
+            status === 404
+              ? `no route ${ctx.method} ${ctx.path}; the REST API is under /api/v1, described at /openapi.json`
+              : `${ctx.path} does not answer ${ctx.method}; it answers ${ctx.response.get('Allow')}`,
         };
         ctx.status = status;
       }
@@ -54,9 +57,7 @@ export function createApi({ client, logger, metrics, routers = [] }: ApiDependen
   // Ready only while Temporal answers: without it no command can do anything.
   router.get('/readyz', async (ctx) => {
     try {
-      await client.connection.withDeadline(Date.now() + READINESS_DEADLINE_MS, () =>
-        client.connection.workflowService.getSystemInfo({}),
-      );
+      await client.connection.withDeadline(Date.now() + READINESS_DEADLINE_MS, () => client.connection.workflowService.getSystemInfo({}));
       ctx.body = { status: 'ready', temporal: 'reachable' };
     } catch (err) {
       logger.warn({ err: String(err) }, 'readiness check: Temporal unreachable');
@@ -87,7 +88,10 @@ export interface ListeningApi {
 }
 
 /** Serves `app` over HTTP on `port` (0: any free one) and keeps track of what is in flight, for `close`. */
-export async function listenApi(app: Koa, { port, host, closeTimeoutMs }: { port: number; host?: string; closeTimeoutMs: number }): Promise<ListeningApi> {
+export async function listenApi(
+  app: Koa,
+  { port, host, closeTimeoutMs }: { port: number; host?: string; closeTimeoutMs: number },
+): Promise<ListeningApi> {
   const handle = app.callback();
   // Koa answers its own errors (ctx.onerror); nothing is left for the server to catch.
   const server = http.createServer((req, res) => void handle(req, res));

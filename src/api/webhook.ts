@@ -104,7 +104,10 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     (req, res) => void handle(req, res),
   );
   // Without a certificate the CA signed, a caller gets no further than the handshake.
-  if (clientAuthentication) server.on('tlsClientError', (err: NodeJS.ErrnoException) => refuse('handshake', `a TLS handshake without an accepted client certificate (${err.code ?? err.message})`));
+  if (clientAuthentication)
+    server.on('tlsClientError', (err: NodeJS.ErrnoException) =>
+      refuse('handshake', `a TLS handshake without an accepted client certificate (${err.code ?? err.message})`),
+    );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());

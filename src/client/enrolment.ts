@@ -6,7 +6,14 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { DEFAULT_INFRASTRUCTURE_NAMESPACES, type Config } from '../config';
-import { createStanding, type Decision, type EnrolmentRules, type RetireReason, type RunningEnvironment, type Standing } from '../domain/enrolment';
+import {
+  createStanding,
+  type Decision,
+  type EnrolmentRules,
+  type RetireReason,
+  type RunningEnvironment,
+  type Standing,
+} from '../domain/enrolment';
 import { createEnvironmentsClient } from './environments';
 import { EnvCluster } from '../search-attributes';
 import type { EnvironmentPolicy } from '../domain/shutdown-policy';
@@ -51,7 +58,15 @@ export interface Enrolment {
   current(namespace: string): Promise<RunningEnvironment | undefined>;
 }
 
-export function createEnrolment({ client, taskQueue, policy, systemNamespaces, infrastructureNamespaces = DEFAULT_INFRASTRUCTURE_NAMESPACES, shutdownDispatchAheadMs, cluster }: EnrolmentSettings): Enrolment {
+export function createEnrolment({
+  client,
+  taskQueue,
+  policy,
+  systemNamespaces,
+  infrastructureNamespaces = DEFAULT_INFRASTRUCTURE_NAMESPACES,
+  shutdownDispatchAheadMs,
+  cluster,
+}: EnrolmentSettings): Enrolment {
   const rules: EnrolmentRules = { systemNamespaces, infrastructureNamespaces };
   const environments = createEnvironmentsClient(client, { cluster });
   const workflowId = (namespace: string) => environmentWorkflowId(namespace, cluster);
@@ -106,7 +121,15 @@ export function createEnrolment({ client, taskQueue, policy, systemNamespaces, i
 export function createConfiguredEnrolment(config: Config, client: Client): Enrolment {
   const { systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs } = config.enrolment;
   const { taskQueue, cluster } = config.temporal;
-  return createEnrolment({ client, taskQueue, policy: config.policy, systemNamespaces, infrastructureNamespaces, shutdownDispatchAheadMs, cluster });
+  return createEnrolment({
+    client,
+    taskQueue,
+    policy: config.policy,
+    systemNamespaces,
+    infrastructureNamespaces,
+    shutdownDispatchAheadMs,
+    cluster,
+  });
 }
 
 /**
@@ -114,7 +137,11 @@ export function createConfiguredEnrolment(config: Config, client: Client): Enrol
  * it did, as the reconciler reports it (`enable` and `disable` may also re-plan), or
  * nothing when there was nothing to do or the run it would retire has ended.
  */
-export async function carryOut(enrolment: Enrolment, decision: Decision, by: string): Promise<('enrolled' | 'enabled' | 'disabled' | 'replanned' | 'retired')[]> {
+export async function carryOut(
+  enrolment: Enrolment,
+  decision: Decision,
+  by: string,
+): Promise<('enrolled' | 'enabled' | 'disabled' | 'replanned' | 'retired')[]> {
   const { namespace } = decision;
   switch (decision.action) {
     case 'enrol':

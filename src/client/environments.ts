@@ -188,13 +188,18 @@ export interface SupportWorkflowRecord {
 
 /** The holder of a name, for people: "started by U1 at <time>, size XS". */
 function holder(pod: SupportPodInCluster): string {
-  const who = pod.createdBy ? `started by ${pod.createdBy}` : pod.labelled ? 'started by someone unrecorded' : 'not made by devenv-scheduler';
+  const who = pod.createdBy
+    ? `started by ${pod.createdBy}`
+    : pod.labelled
+      ? 'started by someone unrecorded'
+      : 'not made by devenv-scheduler';
   return `${who}${pod.createdAt ? ` at ${pod.createdAt}` : ''}${pod.size ? `, size ${pod.size}` : ''}`;
 }
 
 /** What happens to a pod no workflow manages. */
 function orphanFate(pod: SupportPodInCluster): string {
-  if (pod.phase === 'Failed' && pod.reason === 'DeadlineExceeded') return `killed by its deadline${pod.deadlineAt ? ` at ${pod.deadlineAt}` : ''}; it holds the name until it is deleted (kubectl delete pod)`;
+  if (pod.phase === 'Failed' && pod.reason === 'DeadlineExceeded')
+    return `killed by its deadline${pod.deadlineAt ? ` at ${pod.deadlineAt}` : ''}; it holds the name until it is deleted (kubectl delete pod)`;
   if (pod.deadlineAt) return `the kubelet kills it at ${pod.deadlineAt} (activeDeadlineSeconds), or delete it (kubectl delete pod)`;
   return 'it has no deadline (made by hand, or by a version before deadlines): delete it (kubectl delete pod)';
 }
@@ -203,7 +208,11 @@ function orphanFate(pod: SupportPodInCluster): string {
  * One listing per name in either the cluster or the running workflows (see
  * SupportPodStatus); `pods` null: the cluster could not be read.
  */
-export function joinSupportPods(pods: readonly SupportPodInCluster[] | null, workflows: readonly SupportWorkflowRecord[], podsUnavailable: string | null = null): SupportPodList {
+export function joinSupportPods(
+  pods: readonly SupportPodInCluster[] | null,
+  workflows: readonly SupportWorkflowRecord[],
+  podsUnavailable: string | null = null,
+): SupportPodList {
   const byName = new Map<string, { pod?: SupportPodInCluster; workflow?: SupportWorkflowRecord }>();
   for (const pod of pods ?? []) byName.set(pod.name, { pod });
   for (const workflow of workflows) byName.set(workflow.name, { ...byName.get(workflow.name), workflow });
@@ -217,10 +226,19 @@ export function joinSupportPods(pods: readonly SupportPodInCluster[] | null, wor
     const own =
       pod !== undefined &&
       workflow !== undefined &&
-      (ownUid !== undefined ? pod.uid === ownUid : pod.workflowRunId !== null ? pod.workflowRunId === workflow.runId : legacy && pod.labelled && workflow.state?.pod != null);
+      (ownUid !== undefined
+        ? pod.uid === ownUid
+        : pod.workflowRunId !== null
+          ? pod.workflowRunId === workflow.runId
+          : legacy && pod.labelled && workflow.state?.pod != null);
     const created = ownUid !== undefined || (legacy && workflow?.state?.pod != null);
     const workflowExpiry = memo?.expiresAt ?? workflow?.state?.expiresAt ?? null;
-    const listing = (status: SupportPodStatus, note: string, shown: SupportPodInCluster | undefined, expiresAt: string | null): SupportPodListing => ({
+    const listing = (
+      status: SupportPodStatus,
+      note: string,
+      shown: SupportPodInCluster | undefined,
+      expiresAt: string | null,
+    ): SupportPodListing => ({
       name,
       status,
       note,
@@ -238,9 +256,18 @@ export function joinSupportPods(pods: readonly SupportPodInCluster[] | null, wor
           : listing('orphaned', `orphaned: no workflow manages it; ${orphanFate(pod)}`, pod, null),
       );
     } else if (pods === null) {
-      listings.push(listing('unknown', `its pod could not be looked up: ${podsUnavailable ?? 'the cluster could not be read'}`, undefined, workflowExpiry));
+      listings.push(
+        listing(
+          'unknown',
+          `its pod could not be looked up: ${podsUnavailable ?? 'the cluster could not be read'}`,
+          undefined,
+          workflowExpiry,
+        ),
+      );
     } else if (legacy && !workflow.state) {
-      listings.push(listing('unknown', 'started by an earlier version, and it could not be asked which pod is its own (no worker?)', pod, null));
+      listings.push(
+        listing('unknown', 'started by an earlier version, and it could not be asked which pod is its own (no worker?)', pod, null),
+      );
     } else if (own) {
       const expiresAt = pod.expiresAt ?? workflowExpiry;
       listings.push(
@@ -272,7 +299,10 @@ export function joinSupportPods(pods: readonly SupportPodInCluster[] | null, wor
       listings.push(listing('creating', 'being created', undefined, workflowExpiry));
     }
   }
-  return { supportPods: listings.sort((a, b) => a.name.localeCompare(b.name)), podsUnavailable: pods === null ? (podsUnavailable ?? 'the cluster could not be read') : null };
+  return {
+    supportPods: listings.sort((a, b) => a.name.localeCompare(b.name)),
+    podsUnavailable: pods === null ? (podsUnavailable ?? 'the cluster could not be read') : null,
+  };
 }
 
 /** What became of a support pod `support start` asked for, as far as it was followed. */
@@ -374,7 +404,9 @@ export interface EnvironmentsClientOptions {
 }
 
 /** An environment run as its search attributes and memo (a listing's or a describe's) say it is. */
-function summaryOf(execution: Pick<WorkflowExecutionInfo, 'typedSearchAttributes' | 'memo' | 'workflowId' | 'runId' | 'startTime'>): EnvironmentSummary {
+function summaryOf(
+  execution: Pick<WorkflowExecutionInfo, 'typedSearchAttributes' | 'memo' | 'workflowId' | 'runId' | 'startTime'>,
+): EnvironmentSummary {
   const attributes = execution.typedSearchAttributes;
   const memo = execution.memo?.[STATUS_MEMO] as StatusMemo | undefined;
   const dispatchAheadMs = execution.memo?.[DISPATCH_AHEAD_MEMO];
@@ -401,11 +433,17 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
   /** Temporal's errors in the words of the domain; anything else is passed on as it is. */
   function translate(err: unknown, namespace: string): never {
     if (err instanceof WorkflowNotFoundError) {
-      throw new OperationError('unknown-environment', `${namespace} is not a managed environment (no such namespace, or it is a system namespace)`);
+      throw new OperationError(
+        'unknown-environment',
+        `${namespace} is not a managed environment (no such namespace, or it is a system namespace)`,
+      );
     }
     if (err instanceof WorkflowUpdateFailedError) {
       if (failureType(err) === Failure.NamespaceNotFound) {
-        throw new OperationError('namespace-gone', `the namespace ${namespace} is gone from the cluster, so there is nothing to start, stop or prolongate; its environment is retired at the next reconcile`);
+        throw new OperationError(
+          'namespace-gone',
+          `the namespace ${namespace} is gone from the cluster, so there is nothing to start, stop or prolongate; its environment is retired at the next reconcile`,
+        );
       }
       // The validator's or the handler's own words; a rejected Update changed nothing.
       throw new OperationError('rejected', failureMessage(err));
@@ -517,7 +555,8 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
           .getHandle(supportPodSlotWorkflowId(by, i + 1))
           .describe()
           .then(
-            (d) => (d.status.name === 'RUNNING' && d.parentExecution?.workflowId ? supportPodName(d.parentExecution.workflowId) : undefined),
+            (d) =>
+              d.status.name === 'RUNNING' && d.parentExecution?.workflowId ? supportPodName(d.parentExecution.workflowId) : undefined,
             () => undefined,
           ),
       ),
@@ -536,7 +575,12 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
   const unavailable = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
   /** A running support-pod workflow; one started before its memo had an expiry is asked for its state (that needs a worker; without one it is listed as it can be). */
-  async function record(workflowId: string, runId: string, startTime: Date, memo: Record<string, unknown> | undefined): Promise<SupportWorkflowRecord> {
+  async function record(
+    workflowId: string,
+    runId: string,
+    startTime: Date,
+    memo: Record<string, unknown> | undefined,
+  ): Promise<SupportWorkflowRecord> {
     const recorded = memo?.[SUPPORT_POD_MEMO] as SupportPodMemo | undefined;
     const base = { name: supportPodName(workflowId), runId, startedAt: startTime.toISOString(), memo: recorded };
     if (recorded?.expiresAt !== undefined) return base;
@@ -566,8 +610,14 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
       if (description.status.name !== 'RUNNING') throw retired(namespace);
       const memo = description.memo?.[STATUS_MEMO] as StatusMemo | undefined;
       // Answered by the server alone; an environment started before the memo existed is asked directly.
-      if (!memo) return handle(namespace).query(statusQuery).catch((err: unknown) => translate(err, namespace));
-      return { ...memo, shutdownDescription: memo.shutdownAt ? describeShutdown(new Date(memo.shutdownAt), new Date(), memo.policy.timeZone) : null };
+      if (!memo)
+        return handle(namespace)
+          .query(statusQuery)
+          .catch((err: unknown) => translate(err, namespace));
+      return {
+        ...memo,
+        shutdownDescription: memo.shutdownAt ? describeShutdown(new Date(memo.shutdownAt), new Date(), memo.policy.timeZone) : null,
+      };
     },
 
     async list() {
@@ -698,7 +748,10 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
             left.createdBy ? [left.createdBy] : [],
           );
         }
-        throw new OperationError('unknown-support-pod', left ? `support pod ${name} is being deleted already` : `there is no support pod ${name}`);
+        throw new OperationError(
+          'unknown-support-pod',
+          left ? `support pod ${name} is being deleted already` : `there is no support pod ${name}`,
+        );
       }
     },
 

@@ -41,7 +41,10 @@ export const POLICY_ANNOTATIONS = {
  * The policy a namespace asks for: the defaults, with each valid annotation applied. An
  * invalid annotation is ignored and reported (the webhook shows it to whoever applied it).
  */
-export function policyFor(defaults: EnvironmentPolicy, annotations: Record<string, string> | undefined): { policy: EnvironmentPolicy; warnings: string[] } {
+export function policyFor(
+  defaults: EnvironmentPolicy,
+  annotations: Record<string, string> | undefined,
+): { policy: EnvironmentPolicy; warnings: string[] } {
   const policy: EnvironmentPolicy = { ...defaults };
   const warnings: string[] = [];
   const apply = <T>(key: string, schema: z.ZodType<T>, set: (value: T) => void) => {
@@ -69,7 +72,12 @@ export interface EnrolmentRules {
 export function infrastructureMatcher(patterns: readonly string[]): (namespace: string) => string | undefined {
   const compiled = patterns.map((pattern) => ({
     pattern,
-    regex: new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`),
+    regex: new RegExp(
+      `^${pattern
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    ),
   }));
   return (namespace) => compiled.find(({ regex }) => regex.test(namespace))?.pattern;
 }
@@ -89,10 +97,12 @@ export function createStanding(rules: EnrolmentRules): (namespace: string, label
   const system = new Set(rules.systemNamespaces);
   const infrastructure = infrastructureMatcher(rules.infrastructureNamespaces);
   return (namespace, labels) => {
-    if (system.has(namespace)) return { kind: 'system', reason: "system namespace (SYSTEM_NAMESPACES, the service's own or the support namespace): never enrolled" };
+    if (system.has(namespace))
+      return { kind: 'system', reason: "system namespace (SYSTEM_NAMESPACES, the service's own or the support namespace): never enrolled" };
     const value = labels?.[SCHEDULER_LABEL];
     if (value === 'enabled') return { kind: 'scheduled', enabled: true, reason: `label ${SCHEDULER_LABEL}=enabled` };
-    if (value === 'disabled') return { kind: 'paused', enabled: false, reason: `label ${SCHEDULER_LABEL}=disabled: enrolled, never stopped by the scheduler` };
+    if (value === 'disabled')
+      return { kind: 'paused', enabled: false, reason: `label ${SCHEDULER_LABEL}=disabled: enrolled, never stopped by the scheduler` };
     if (value !== undefined) {
       return {
         kind: 'unknown-label',
@@ -101,7 +111,10 @@ export function createStanding(rules: EnrolmentRules): (namespace: string, label
     }
     const pattern = infrastructure(namespace);
     if (pattern !== undefined) {
-      return { kind: 'infrastructure', reason: `infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry ${JSON.stringify(pattern)}): label ${SCHEDULER_LABEL}=enabled to enrol` };
+      return {
+        kind: 'infrastructure',
+        reason: `infrastructure namespace (INFRASTRUCTURE_NAMESPACES entry ${JSON.stringify(pattern)}): label ${SCHEDULER_LABEL}=enabled to enrol`,
+      };
     }
     return { kind: 'unlabelled', reason: `unlabelled: label ${SCHEDULER_LABEL}=enabled to enrol` };
   };
@@ -200,19 +213,29 @@ export function planReconcile({ namespaces, environments, snapshotAt, rules, def
   const retire = (environment: RunningEnvironment, why: RetireReason, reason: string): Decision =>
     Date.parse(environment.startedAt) < snapshotAt.getTime()
       ? { action: 'retire', namespace: environment.namespace, reason, retire: why, runId: environment.runId }
-      : { action: 'leave-alone', namespace: environment.namespace, reason: 'its environment started after the namespaces were listed: left for the next reconcile' };
+      : {
+          action: 'leave-alone',
+          namespace: environment.namespace,
+          reason: 'its environment started after the namespaces were listed: left for the next reconcile',
+        };
 
   for (const ns of namespaces) {
     const current = running.get(ns.name);
     running.delete(ns.name);
     if (ns.terminating) {
-      decisions.push(current ? retire(current, 'namespace-deleted', 'namespace is being deleted') : { action: 'leave-alone', namespace: ns.name, reason: 'namespace is being deleted' });
+      decisions.push(
+        current
+          ? retire(current, 'namespace-deleted', 'namespace is being deleted')
+          : { action: 'leave-alone', namespace: ns.name, reason: 'namespace is being deleted' },
+      );
       continue;
     }
     const wanted = standing(ns.name, ns.labels);
     if (wanted.kind !== 'scheduled' && wanted.kind !== 'paused') {
       const unmanaged = `no longer to be managed (${wanted.reason}); restored first if it is stopped`;
-      decisions.push(current ? retire(current, 'unmanaged', unmanaged) : { action: 'leave-alone', namespace: ns.name, reason: wanted.reason });
+      decisions.push(
+        current ? retire(current, 'unmanaged', unmanaged) : { action: 'leave-alone', namespace: ns.name, reason: wanted.reason },
+      );
       continue;
     }
     const { enabled } = wanted;
@@ -223,9 +246,22 @@ export function planReconcile({ namespaces, environments, snapshotAt, rules, def
     }
     const replan = drifted(current, policy, dispatchAheadMs);
     if (current.enabled !== enabled) {
-      decisions.push({ action: enabled ? 'enable' : 'disable', namespace: ns.name, reason: `${wanted.reason}, its environment had the scheduler ${current.enabled ? 'on' : 'off'}`, enabled, policy, replan });
+      decisions.push({
+        action: enabled ? 'enable' : 'disable',
+        namespace: ns.name,
+        reason: `${wanted.reason}, its environment had the scheduler ${current.enabled ? 'on' : 'off'}`,
+        enabled,
+        policy,
+        replan,
+      });
     } else if (replan) {
-      decisions.push({ action: 'replan', namespace: ns.name, reason: 'its environment plans by other settings or annotations than asked for now', enabled, policy });
+      decisions.push({
+        action: 'replan',
+        namespace: ns.name,
+        reason: 'its environment plans by other settings or annotations than asked for now',
+        enabled,
+        policy,
+      });
     } else {
       decisions.push({ action: 'unchanged', namespace: ns.name, reason: wanted.reason });
     }
@@ -262,11 +298,22 @@ export function planNamespace({ name, namespace, environment, ...input }: Namesp
   }).find((d) => d.namespace === name);
   if (!decision) return { action: 'leave-alone', namespace: name, reason: 'no such namespace, and no environment' };
   const unrecorded = environment?.policy === null;
-  if (namespace && unrecorded && (decision.action === 'unchanged' || decision.action === 'enable' || decision.action === 'disable' || decision.action === 'replan')) {
+  if (
+    namespace &&
+    unrecorded &&
+    (decision.action === 'unchanged' || decision.action === 'enable' || decision.action === 'disable' || decision.action === 'replan')
+  ) {
     const wanted = createStanding(input.rules)(name, namespace.labels);
     const enabled = wanted.kind === 'scheduled';
     const { policy } = policyFor(input.defaults, namespace.annotations);
-    return { action: enabled ? 'enable' : 'disable', namespace: name, reason: `${wanted.reason}; its environment has recorded neither its switch nor its policy yet: told both`, enabled, policy, replan: true };
+    return {
+      action: enabled ? 'enable' : 'disable',
+      namespace: name,
+      reason: `${wanted.reason}; its environment has recorded neither its switch nor its policy yet: told both`,
+      enabled,
+      policy,
+      replan: true,
+    };
   }
   return decision;
 }

@@ -7,41 +7,40 @@ import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { WEEKDAYS, type Weekday } from './shutdown-policy';
 
-export const clockTime = z
-  .string()
-  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time such as 19:00');
+export const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time such as 19:00');
 
 export const timeZone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
   message: 'must be an IANA time zone such as Europe/Berlin or America/New_York',
 });
 
-export const weekdayList = z
-  .string()
-  .transform((text, ctx) => {
-    const days = new Set<Weekday>();
-    for (const part of splitList(text)) {
-      const range = part.split('-').map((day) => toWeekday(day));
-      if (range.some((day) => day === undefined) || range.length > 2) {
-        ctx.addIssue({ code: 'custom', message: `"${part}" is not a day; use Mon..Sun or a range like Mon-Fri` });
-        return z.NEVER;
-      }
-      const [first, last = first] = range as Weekday[];
-      for (let i = WEEKDAYS.indexOf(first!); ; i = (i + 1) % 7) {
-        days.add(WEEKDAYS[i]!);
-        if (WEEKDAYS[i] === last) break;
-      }
-    }
-    if (days.size === 0) {
-      ctx.addIssue({ code: 'custom', message: 'must name at least one working day' });
+export const weekdayList = z.string().transform((text, ctx) => {
+  const days = new Set<Weekday>();
+  for (const part of splitList(text)) {
+    const range = part.split('-').map((day) => toWeekday(day));
+    if (range.some((day) => day === undefined) || range.length > 2) {
+      ctx.addIssue({ code: 'custom', message: `"${part}" is not a day; use Mon..Sun or a range like Mon-Fri` });
       return z.NEVER;
     }
-    return WEEKDAYS.filter((day) => days.has(day));
-  });
+    const [first, last = first] = range as Weekday[];
+    for (let i = WEEKDAYS.indexOf(first!); ; i = (i + 1) % 7) {
+      days.add(WEEKDAYS[i]!);
+      if (WEEKDAYS[i] === last) break;
+    }
+  }
+  if (days.size === 0) {
+    ctx.addIssue({ code: 'custom', message: 'must name at least one working day' });
+    return z.NEVER;
+  }
+  return WEEKDAYS.filter((day) => days.has(day));
+});
 
 const DAY_NAMES: Record<string, Weekday> = Object.fromEntries(
   WEEKDAYS.flatMap((day, i) => {
     const full = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'][i]!;
-    return [[day.toLowerCase(), day], [full, day]];
+    return [
+      [day.toLowerCase(), day],
+      [full, day],
+    ];
   }),
 );
 

@@ -19,7 +19,9 @@ export function describeInstant(instant: Date, now: Date, timeZone: string): str
   const today = DateTime.fromJSDate(now, { zone: timeZone });
   // Calendar days between the two local dates, from the dates alone: luxon's startOf and
   // diff, which each work out the zone's offset again, were a tenth of a status reply's CPU.
-  const dayDiff = Math.round((Date.UTC(when.year, when.month - 1, when.day) - Date.UTC(today.year, today.month - 1, today.day)) / 86_400_000);
+  const dayDiff = Math.round(
+    (Date.UTC(when.year, when.month - 1, when.day) - Date.UTC(today.year, today.month - 1, today.day)) / 86_400_000,
+  );
   const day = dayDiff === 0 ? 'today' : dayDiff === 1 ? 'tomorrow' : when.toFormat('ccc d LLL');
   return `${day} ${twoDigits(when.hour)}:${twoDigits(when.minute)} ${zoneAbbreviation(when)}`;
 }

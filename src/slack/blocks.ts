@@ -115,7 +115,8 @@ export function slackDate(iso: string): Mrkdwn {
 const built = <T>(value: T): T & Built => value as T & Built;
 
 export const section = (text: Mrkdwn): Block => built({ type: 'section', text: { type: 'mrkdwn', text: text.source } });
-export const context = (...texts: Mrkdwn[]): Block => built({ type: 'context', elements: texts.map((text) => ({ type: 'mrkdwn', text: text.source })) });
+export const context = (...texts: Mrkdwn[]): Block =>
+  built({ type: 'context', elements: texts.map((text) => ({ type: 'mrkdwn', text: text.source })) });
 
 /** The one way to make a message: its fallback text is escaped like its blocks. */
 export function message(text: Mrkdwn, blocks: Block[]): SlackMessage {

@@ -14,5 +14,7 @@ export const SLACK_CHANNEL_ANNOTATION = 'devenv-scheduler/slack-channel';
 
 /** Why a value is not a channel id, for the webhook's warning; undefined when it is one. */
 export function slackChannelIdError(value: string): string | undefined {
-  return isSlackChannelId(value) ? undefined : 'must be a Slack channel id such as C0123456789 (channel details, at the bottom), not a name or a mention';
+  return isSlackChannelId(value)
+    ? undefined
+    : 'must be a Slack channel id such as C0123456789 (channel details, at the bottom), not a name or a mention';
 }

@@ -9,7 +9,22 @@ import { helpLines } from '../commands';
 import { formatMinutes } from '../domain/duration';
 import type { EnvironmentStatus, Phase } from '../workflows/environment/definitions';
 import { describeRemaining } from '../domain/time-display';
-import { code, codeBlock, context, escaped, joinMd, md, mention, message, section, sections, slackDate, withMentions, type Mrkdwn, type SlackMessage } from './blocks';
+import {
+  code,
+  codeBlock,
+  context,
+  escaped,
+  joinMd,
+  md,
+  mention,
+  message,
+  section,
+  sections,
+  slackDate,
+  withMentions,
+  type Mrkdwn,
+  type SlackMessage,
+} from './blocks';
 
 /** One row of the status table; Kubernetes' namespace status has this shape. */
 export interface WorkloadRow {
@@ -23,7 +38,8 @@ export type Reply = SlackMessage & { response_type: 'ephemeral' | 'in_channel' }
 
 export const ephemeral = (message: SlackMessage): Reply => ({ response_type: 'ephemeral', ...message });
 export const inChannel = (message: SlackMessage): Reply => ({ response_type: 'in_channel', ...message });
-export const plain = (text: Mrkdwn, ...more: Mrkdwn[]): SlackMessage => message(text, [section(text), ...(more.length ? [context(...more)] : [])]);
+export const plain = (text: Mrkdwn, ...more: Mrkdwn[]): SlackMessage =>
+  message(text, [section(text), ...(more.length ? [context(...more)] : [])]);
 
 const PHASE_ICON: Record<Phase, string> = {
   running: ':large_green_circle:',
@@ -42,7 +58,8 @@ export function supportPodLine(listing: SupportPodListing): Mrkdwn {
   const { name, status, pod, expiresAt } = listing;
   const size = listing.size ? md` ${listing.size}` : md``;
   const by = listing.requestedBy ? md` · by ${mention(listing.requestedBy)}` : md` · started by someone unrecorded`;
-  const phase = (p: SupportPodInCluster) => md`${p.phase}${p.phase === 'Running' ? (p.ready ? ', ready' : ', not ready') : ''}${p.reason ? ` (${p.reason})` : ''}`;
+  const phase = (p: SupportPodInCluster) =>
+    md`${p.phase}${p.phase === 'Running' ? (p.ready ? ', ready' : ', not ready') : ''}${p.reason ? ` (${p.reason})` : ''}`;
   const deleted = expiresAt ? md` · deleted ${slackDate(expiresAt)}` : md``;
   switch (status) {
     case 'managed':
@@ -92,7 +109,11 @@ export function helpMessage(): SlackMessage {
   return message(escaped(lines.join('\n')), [section(md`*${code('/devenv')} commands*`), section(codeBlock(lines.join('\n')))]);
 }
 
-export function statusMessage(state: EnvironmentStatus, workloads: WorkloadRow[] | 'unavailable' | undefined, aws?: AwsResource[] | 'unavailable'): SlackMessage {
+export function statusMessage(
+  state: EnvironmentStatus,
+  workloads: WorkloadRow[] | 'unavailable' | undefined,
+  aws?: AwsResource[] | 'unavailable',
+): SlackMessage {
   const head = md`${PHASE_ICON[state.phase]} *${state.namespace}* is *${state.phase}*`;
   const shutdown = state.shutdownDescription
     ? md`Next shutdown: ${state.shutdownDescription}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`
@@ -120,7 +141,10 @@ export function statusMessage(state: EnvironmentStatus, workloads: WorkloadRow[]
 function awsTable(resources: AwsResource[]): Mrkdwn {
   const cells = [
     ['AWS', 'STATE'],
-    ...resources.map((r) => [`${r.kind}/${r.name ?? r.id}`, `${r.state}${r.scheduler === 'enabled' ? '' : ' (not scheduled)'}${r.unsupported ? ` (cannot stop: ${r.unsupported})` : ''}`]),
+    ...resources.map((r) => [
+      `${r.kind}/${r.name ?? r.id}`,
+      `${r.state}${r.scheduler === 'enabled' ? '' : ' (not scheduled)'}${r.unsupported ? ` (cannot stop: ${r.unsupported})` : ''}`,
+    ]),
   ];
   const width = Math.max(...cells.map(([name]) => name!.length));
   return codeBlock(cells.map(([name, state]) => `${name!.padEnd(width)}  ${state}`).join('\n'));
@@ -138,7 +162,9 @@ function workloadTable(rows: WorkloadRow[]): Mrkdwn {
 /** `list`: one line per environment, its phase and when it next shuts down. */
 export function environmentListMessage(environments: readonly EnvironmentSummary[], now: Date): SlackMessage {
   const rows = environments.map(({ namespace, phase, nextShutdown }) => {
-    const when = nextShutdown ? md`shuts down ${slackDate(nextShutdown)}, in ${describeRemaining(now, new Date(nextShutdown))}` : md`no scheduled shutdown`;
+    const when = nextShutdown
+      ? md`shuts down ${slackDate(nextShutdown)}, in ${describeRemaining(now, new Date(nextShutdown))}`
+      : md`no scheduled shutdown`;
     return md`${PHASE_ICON[phase] ?? ''} *${namespace}*  ${phase} · ${when}`;
   });
   if (rows.length === 0) return plain(md`No environments are enrolled yet.`);
@@ -150,7 +176,9 @@ export function environmentListMessage(environments: readonly EnvironmentSummary
 /** `support list`: one line per name, and a warning when the cluster could not be read. */
 export function supportPodListMessage({ supportPods, podsUnavailable }: SupportPodList): SlackMessage {
   const lines = supportPods.map(supportPodLine);
-  const unread = podsUnavailable ? [context(md`:warning: The pods could not be read from Kubernetes (${podsUnavailable}): only the workflows are listed.`)] : [];
+  const unread = podsUnavailable
+    ? [context(md`:warning: The pods could not be read from Kubernetes (${podsUnavailable}): only the workflows are listed.`)]
+    : [];
   if (lines.length === 0) return message(md`No support pods right now.`, [section(md`No support pods right now.`), ...unread]);
   return message(md`${lines.length} support pod${lines.length === 1 ? '' : 's'}`, [...sections(lines).slice(0, 44), ...unread]);
 }

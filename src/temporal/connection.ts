@@ -51,7 +51,9 @@ export function loadTemporalProfile(env: Record<string, string>): { profile?: Te
   const file = env.TEMPORAL_CONFIG_FILE;
   if (file !== undefined && !existsSync(file)) return { problems: [`TEMPORAL_CONFIG_FILE=${JSON.stringify(file)}: no such file`] };
   if (env.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION !== undefined) {
-    problems.push('TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: not supported (the TypeScript SDK always verifies the server); set TEMPORAL_TLS_SERVER_NAME to the name in the server certificate instead');
+    problems.push(
+      'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: not supported (the TypeScript SDK always verifies the server); set TEMPORAL_TLS_SERVER_NAME to the name in the server certificate instead',
+    );
   }
   if (env.TEMPORAL_TLS !== undefined && !['true', 'false', '1', '0'].includes(env.TEMPORAL_TLS)) {
     problems.push(`TEMPORAL_TLS=${JSON.stringify(env.TEMPORAL_TLS)}: must be true or false`);
@@ -61,7 +63,9 @@ export function loadTemporalProfile(env: Record<string, string>): { profile?: Te
     // Strict: a misspelt key in temporal.toml is an error, not a setting silently ignored.
     loaded = loadClientConfigProfile({ overrideEnvVars: env, configFileStrict: true });
   } catch (err) {
-    const where = env.TEMPORAL_PROFILE ? `TEMPORAL_PROFILE=${JSON.stringify(env.TEMPORAL_PROFILE)}` : `Temporal config file ${file ?? 'temporal.toml'}`;
+    const where = env.TEMPORAL_PROFILE
+      ? `TEMPORAL_PROFILE=${JSON.stringify(env.TEMPORAL_PROFILE)}`
+      : `Temporal config file ${file ?? 'temporal.toml'}`;
     return { problems: [...problems, `${where}: ${(err as Error).message}`] };
   }
   if (problems.length > 0) return { problems };
@@ -69,7 +73,9 @@ export function loadTemporalProfile(env: Record<string, string>): { profile?: Te
   const tls = loaded.tls;
   const enabled = tls !== undefined && tls.disabled !== true;
   if (tls?.disabled === true && loaded.apiKey !== undefined) {
-    problems.push('TEMPORAL_API_KEY: would be sent in clear with TLS disabled (TEMPORAL_TLS=false or tls.disabled in the profile); an API key needs TLS');
+    problems.push(
+      'TEMPORAL_API_KEY: would be sent in clear with TLS disabled (TEMPORAL_TLS=false or tls.disabled in the profile); an API key needs TLS',
+    );
   }
   const pems: Partial<Record<keyof typeof TLS_SETTINGS, string>> = {};
   if (enabled) {
@@ -83,7 +89,9 @@ export function loadTemporalProfile(env: Record<string, string>): { profile?: Te
       }
     }
     if (Boolean(tls.clientCert) !== Boolean(tls.clientKey)) {
-      problems.push(`${tls.clientCert ? TLS_SETTINGS.clientKey : TLS_SETTINGS.clientCert}: a client certificate and its key go together; set both or neither`);
+      problems.push(
+        `${tls.clientCert ? TLS_SETTINGS.clientKey : TLS_SETTINGS.clientCert}: a client certificate and its key go together; set both or neither`,
+      );
     }
   }
   let certificate: X509Certificate | undefined;
@@ -100,13 +108,16 @@ export function loadTemporalProfile(env: Record<string, string>): { profile?: Te
   if (pems.clientKey) {
     try {
       const key = createPrivateKey(pems.clientKey);
-      if (certificate && !certificate.checkPrivateKey(key)) problems.push(`${TLS_SETTINGS.clientKey}: is not the key of the client certificate (${certificate.subject.replace(/\n/g, ', ')})`);
+      if (certificate && !certificate.checkPrivateKey(key))
+        problems.push(`${TLS_SETTINGS.clientKey}: is not the key of the client certificate (${certificate.subject.replace(/\n/g, ', ')})`);
     } catch {
       problems.push(`${TLS_SETTINGS.clientKey}: not a PEM private key`);
     }
   }
   if (!loaded.address && (enabled || loaded.apiKey !== undefined)) {
-    problems.push('TEMPORAL_ADDRESS (unset): TLS and API key settings are for a Temporal cluster; give its address (the local dev server takes neither)');
+    problems.push(
+      'TEMPORAL_ADDRESS (unset): TLS and API key settings are for a Temporal cluster; give its address (the local dev server takes neither)',
+    );
   }
   if (problems.length > 0) return { problems };
 
@@ -116,7 +127,9 @@ export function loadTemporalProfile(env: Record<string, string>): { profile?: Te
   const security = [
     !options.tls ? 'plaintext' : certificate ? `mTLS (client certificate ${certificate.subject.replace(/\n/g, ', ')})` : 'TLS',
     ...(options.apiKey !== undefined ? ['API key'] : []),
-    ...(enabled && tls.serverCACert ? [`server CA from ${'path' in tls.serverCACert ? tls.serverCACert.path : 'TEMPORAL_TLS_SERVER_CA_CERT_DATA'}`] : []),
+    ...(enabled && tls.serverCACert
+      ? [`server CA from ${'path' in tls.serverCACert ? tls.serverCACert.path : 'TEMPORAL_TLS_SERVER_CA_CERT_DATA'}`]
+      : []),
     ...(enabled && tls.serverName ? [`server name ${tls.serverName}`] : []),
     ...(options.metadata && Object.keys(options.metadata).length ? [`gRPC headers ${Object.keys(options.metadata).join(', ')}`] : []),
   ].join(', ');
@@ -140,7 +153,12 @@ function readSource(source: ConfigDataSource): string {
 
 /** Where envconfig looks when TEMPORAL_CONFIG_FILE is unset (Linux and macOS). */
 function defaultConfigFile(env: Record<string, string>): string | undefined {
-  const base = process.platform === 'darwin' ? (env.HOME ? `${env.HOME}/Library/Application Support` : undefined) : env.XDG_CONFIG_HOME ?? (env.HOME ? `${env.HOME}/.config` : undefined);
+  const base =
+    process.platform === 'darwin'
+      ? env.HOME
+        ? `${env.HOME}/Library/Application Support`
+        : undefined
+      : (env.XDG_CONFIG_HOME ?? (env.HOME ? `${env.HOME}/.config` : undefined));
   return base ? `${base}/temporalio/temporal.toml` : undefined;
 }
 
@@ -190,7 +208,10 @@ async function checkTls(address: string, options: TemporalConnectionOptions, tim
       // The name the certificate is checked against: TEMPORAL_TLS_SERVER_NAME, else the address's host (an IP address is checked as such).
       ...(settings.serverNameOverride ? { servername: settings.serverNameOverride } : isIP(host) ? {} : { servername: host }),
     });
-    const timer = setTimeout(() => finish(new TemporalConnectError(`cannot reach Temporal at ${address} over TLS: no answer within ${timeoutMs / 1000}s`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new TemporalConnectError(`cannot reach Temporal at ${address} over TLS: no answer within ${timeoutMs / 1000}s`)),
+      timeoutMs,
+    );
     let done = false;
     const finish = (err?: Error) => {
       if (done) return;
@@ -218,13 +239,21 @@ function tlsReason(address: string, tls: TLSConfig, error: NodeJS.ErrnoException
   // OpenSSL's own message spans lines and names its source files; its reason is the part a person needs.
   const err = { code: error.code, message: (error as { reason?: string }).reason ?? error.message.split('\n')[0]! };
   const text = `${err.code ?? ''} ${err.message}`;
-  if (/CERT_|certificate/i.test(text) && /verify|self.signed|UNABLE_TO|SELF_SIGNED|issuer|not trusted|unknown ca/i.test(text) && !/alert/i.test(text)) {
+  if (
+    /CERT_|certificate/i.test(text) &&
+    /verify|self.signed|UNABLE_TO|SELF_SIGNED|issuer|not trusted|unknown ca/i.test(text) &&
+    !/alert/i.test(text)
+  ) {
     return `Temporal at ${address}: its server certificate is not trusted (${err.message}); give the CA that issued it in TEMPORAL_TLS_SERVER_CA_CERT_PATH`;
   }
   if (/ERR_TLS_CERT_ALTNAME_INVALID|altnames|does not match/i.test(text)) {
     return `Temporal at ${address}: its server certificate is not for this name (${err.message}); set TEMPORAL_TLS_SERVER_NAME to the name it carries`;
   }
-  if (/alert certificate required|alert handshake failure|alert bad certificate|alert unknown ca|alert certificate unknown|alert decrypt|alert access denied/i.test(text)) {
+  if (
+    /alert certificate required|alert handshake failure|alert bad certificate|alert unknown ca|alert certificate unknown|alert decrypt|alert access denied/i.test(
+      text,
+    )
+  ) {
     return tls.clientCertPair
       ? `Temporal at ${address} refused this client's certificate (${err.message}): it is not issued by a CA the server trusts, or has expired`
       : `Temporal at ${address} requires a client certificate (${err.message}): set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH`;
@@ -240,7 +269,10 @@ function explain(address: string, options: TemporalConnectionOptions, err: unkno
   const cause = (err as { cause?: { code?: number; details?: string } }).cause ?? (err as { code?: number; details?: string });
   const message = err instanceof Error ? err.message : String(err);
   // The client's gRPC status, or the worker's (the Rust core names it in words).
-  const native = /code: '(?:The request does not have valid authentication credentials|The caller does not have permission[^']*)', message: "([^"]*)"/.exec(message);
+  const native =
+    /code: '(?:The request does not have valid authentication credentials|The caller does not have permission[^']*)', message: "([^"]*)"/.exec(
+      message,
+    );
   const detail = cause.details ?? native?.[1] ?? message;
   if (cause.code === 16 || cause.code === 7 || native) {
     return new TemporalConnectError(

@@ -64,20 +64,29 @@ export async function startDevServer(settings: DevServerSettings): Promise<DevSe
   if (await portAnswers(settings.port)) {
     const temporal = await answersAsTemporal(address, settings.namespace).catch(() => false);
     if (!temporal) {
-      throw new ConfigError([`TEMPORAL_DEV_PORT=${settings.port}: in use by something that does not answer as Temporal (namespace ${settings.namespace}); set TEMPORAL_DEV_PORT to a free port`]);
+      throw new ConfigError([
+        `TEMPORAL_DEV_PORT=${settings.port}: in use by something that does not answer as Temporal (namespace ${settings.namespace}); set TEMPORAL_DEV_PORT to a free port`,
+      ]);
     }
     return { address, startedHere: false, stop: async () => undefined };
   }
   const child = spawn(
     temporalCliPath(),
     [
-      'server', 'start-dev',
-      '--ip', '127.0.0.1',
-      '--port', String(settings.port),
-      '--ui-port', String(settings.uiPort),
-      '--db-filename', settings.dbFile,
-      '--namespace', settings.namespace,
-      '--log-level', 'warn',
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(settings.port),
+      '--ui-port',
+      String(settings.uiPort),
+      '--db-filename',
+      settings.dbFile,
+      '--namespace',
+      settings.namespace,
+      '--log-level',
+      'warn',
       ...devServerSearchAttributeFlags(),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -99,7 +108,8 @@ export async function startDevServer(settings: DevServerSettings): Promise<DevSe
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (child.exitCode !== null) {
-      if (/can't set UI port/.test(stderr)) throw new ConfigError([`TEMPORAL_UI_PORT=${settings.uiPort}: in use by another process; set TEMPORAL_UI_PORT to a free port`]);
+      if (/can't set UI port/.test(stderr))
+        throw new ConfigError([`TEMPORAL_UI_PORT=${settings.uiPort}: in use by another process; set TEMPORAL_UI_PORT to a free port`]);
       throw new Error(`Temporal dev server exited with code ${child.exitCode} before it was ready:\n${stderr.trim()}`);
     }
     try {
@@ -113,7 +123,9 @@ export async function startDevServer(settings: DevServerSettings): Promise<DevSe
     } catch (err) {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`Temporal dev server on ${address} not ready after ${READY_TIMEOUT_MS / 1000}s: ${String(err)}\n${stderr.trim()}`, { cause: err });
+        throw new Error(`Temporal dev server on ${address} not ready after ${READY_TIMEOUT_MS / 1000}s: ${String(err)}\n${stderr.trim()}`, {
+          cause: err,
+        });
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }

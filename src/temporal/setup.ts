@@ -43,7 +43,15 @@ export interface MorningResetSettings {
   cluster?: string;
 }
 
-const DAY_NAMES = { Mon: 'MONDAY', Tue: 'TUESDAY', Wed: 'WEDNESDAY', Thu: 'THURSDAY', Fri: 'FRIDAY', Sat: 'SATURDAY', Sun: 'SUNDAY' } as const;
+const DAY_NAMES = {
+  Mon: 'MONDAY',
+  Tue: 'TUESDAY',
+  Wed: 'WEDNESDAY',
+  Thu: 'THURSDAY',
+  Fri: 'FRIDAY',
+  Sat: 'SATURDAY',
+  Sun: 'SUNDAY',
+} as const;
 
 export function morningResetSchedule(settings: MorningResetSettings): ScheduleOptions {
   const [hour, minute] = settings.resetTime.split(':').map(Number);
@@ -131,12 +139,20 @@ export async function ensureSchedules(client: Client, config: Config): Promise<R
     }),
     reconcile: await ensureSchedule(
       client,
-      intervalSchedule(RECONCILE_SCHEDULE_ID, reconcileWorkflow, RECONCILE_WORKFLOW_ID, { intervalMinutes: config.enrolment.reconcileIntervalMinutes, taskQueue, cluster }),
+      intervalSchedule(RECONCILE_SCHEDULE_ID, reconcileWorkflow, RECONCILE_WORKFLOW_ID, {
+        intervalMinutes: config.enrolment.reconcileIntervalMinutes,
+        taskQueue,
+        cluster,
+      }),
     ),
     awsInventory: config.aws.regions.length
       ? await ensureSchedule(
           client,
-          intervalSchedule(AWS_INVENTORY_SCHEDULE_ID, awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, { intervalMinutes: config.aws.inventoryIntervalMinutes, taskQueue, cluster }),
+          intervalSchedule(AWS_INVENTORY_SCHEDULE_ID, awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, {
+            intervalMinutes: config.aws.inventoryIntervalMinutes,
+            taskQueue,
+            cluster,
+          }),
         )
       : 'off (AWS_REGIONS unset)',
   };

@@ -20,7 +20,13 @@ const { refreshAwsInventory, restopOrphanedAwsResources } = proxyActivities<AwsA
   heartbeatTimeout: '1 minute',
   // A few tries within one interval; the next scheduled run is the real retry. A missing
   // table is a configuration error no retry fixes: fail at once, naming the setting.
-  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 4, nonRetryableErrorTypes: [Failure.InventoryTableMissing] },
+  retry: {
+    initialInterval: '10 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: [Failure.InventoryTableMissing],
+  },
 });
 
 const { listRunningEnvironments } = proxyActivities<SchedulerActivities>({
@@ -35,7 +41,12 @@ const { listNamespaceNames } = proxyActivities<KubernetesActivities>({
 
 export async function awsInventoryWorkflow(): Promise<InventoryReport> {
   const report = await refreshAwsInventory();
-  log.info('AWS inventory refreshed', { resources: report.resources, namespaces: report.namespaces, removed: report.removed, withoutNamespace: report.withoutNamespace.length });
+  log.info('AWS inventory refreshed', {
+    resources: report.resources,
+    namespaces: report.namespaces,
+    removed: report.removed,
+    withoutNamespace: report.withoutNamespace.length,
+  });
   if (report.superseded || !patched('aws-orphans')) return report;
   try {
     const environments = await listRunningEnvironments();
@@ -44,7 +55,10 @@ export async function awsInventoryWorkflow(): Promise<InventoryReport> {
       ? await restopOrphanedAwsResources(environments, await listNamespaceNames())
       : await restopOrphanedAwsResources(environments);
     if (orphans.resources.length > 0) {
-      log.warn('AWS resources still tagged for namespaces without an environment', { resources: orphans.resources.length, restopped: orphans.restopped });
+      log.warn('AWS resources still tagged for namespaces without an environment', {
+        resources: orphans.resources.length,
+        restopped: orphans.restopped,
+      });
     }
     return { ...report, orphans };
   } catch (err) {

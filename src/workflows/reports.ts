@@ -5,8 +5,18 @@
 import type { AwsActionReport, AwsOutcome, AwsResource, AwsStatus, HalfProblem } from '../activities/contracts';
 
 const OUTCOME_WORDS: Record<'stop' | 'start', Partial<Record<AwsOutcome, string>>> = {
-  stop: { changed: 'stopping', already: 'already stopped', busy: 'still starting (stopped once it is up)', 'dry-run': 'would stop (dry run)' },
-  start: { changed: 'starting', already: 'already running', busy: 'still stopping (started once it has stopped)', 'dry-run': 'would start (dry run)' },
+  stop: {
+    changed: 'stopping',
+    already: 'already stopped',
+    busy: 'still starting (stopped once it is up)',
+    'dry-run': 'would stop (dry run)',
+  },
+  start: {
+    changed: 'starting',
+    already: 'already running',
+    busy: 'still stopping (started once it has stopped)',
+    'dry-run': 'would start (dry run)',
+  },
 };
 
 /** States in which a resource costs money and a stop would act on it. */
@@ -24,7 +34,10 @@ export function describeAwsReport(report: AwsActionReport): string {
   for (const resource of relevant) {
     const words = OUTCOME_WORDS[report.action][resource.outcome];
     if (words) counts.set(words, (counts.get(words) ?? 0) + 1);
-    else problems.push(`${resource.kind} ${resource.name ?? resource.id} (${resource.outcome}${resource.detail ? `: ${resource.detail}` : ''})`);
+    else
+      problems.push(
+        `${resource.kind} ${resource.name ?? resource.id} (${resource.outcome}${resource.detail ? `: ${resource.detail}` : ''})`,
+      );
   }
   const summary = [...counts].map(([words, count]) => `${count} ${words}`).join(', ');
   return `; AWS: ${summary || 'nothing to do'}${problems.length ? `; not possible: ${problems.join(', ')}` : ''}`;
@@ -34,7 +47,11 @@ export function describeAwsReport(report: AwsActionReport): string {
 export function awsProblems(report: AwsActionReport): HalfProblem[] {
   return report.resources
     .filter((r) => r.outcome === 'failed')
-    .map((r) => ({ half: 'aws', action: report.action, detail: `AWS could not ${report.action} ${r.kind} ${r.name ?? r.id}${r.detail ? ` (${r.detail})` : ''}` }));
+    .map((r) => ({
+      half: 'aws',
+      action: report.action,
+      detail: `AWS could not ${report.action} ${r.kind} ${r.name ?? r.id}${r.detail ? ` (${r.detail})` : ''}`,
+    }));
 }
 
 /** Every resource the action left undone (failed, busy, unsupported), one sentence each, for the announcement, the last action and `status`. */
@@ -57,7 +74,12 @@ export function awsOutcomeProblems(report: AwsActionReport): HalfProblem[] {
 export function awakeButUnstoppable(status: AwsStatus): HalfProblem[] {
   return status.resources
     .filter((r) => r.scheduler === 'enabled' && r.unsupported && AWAKE_STATES.has(r.state))
-    .map((r) => ({ half: 'aws', action: 'stop', outcome: 'unsupported', detail: `AWS cannot stop ${r.kind} ${r.name ?? r.id}, which is ${r.state} (${r.unsupported})` }));
+    .map((r) => ({
+      half: 'aws',
+      action: 'stop',
+      outcome: 'unsupported',
+      detail: `AWS cannot stop ${r.kind} ${r.name ?? r.id}, which is ${r.state} (${r.unsupported})`,
+    }));
 }
 
 /** What a namespace deleted while its environment ends leaves in AWS: everything still tagged for it and enabled. */

@@ -248,7 +248,8 @@ async function supportPod(input: SupportPodInput, ttlMs: number, state: SupportP
   } catch (err) {
     // Cancelled: the pod goes with its workflow, before the slot is given back.
     const pod = state.pod;
-    if (isCancellation(err) && pod && patched(SUPPORT_POD_CANCEL_PATCH)) await CancellationScope.nonCancellable(() => deleteSupportPod(input.name, pod.uid));
+    if (isCancellation(err) && pod && patched(SUPPORT_POD_CANCEL_PATCH))
+      await CancellationScope.nonCancellable(() => deleteSupportPod(input.name, pod.uid));
     throw err;
   }
   if (state.pod) await deleteSupportPod(input.name, state.pod.uid);

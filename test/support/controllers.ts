@@ -75,7 +75,11 @@ export async function startControllers(
     const name = `kwok-node-${i}`;
     await core.createNode({
       body: {
-        metadata: { name, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', type: 'kwok' } },
+        metadata: {
+          name,
+          annotations: { 'kwok.x-k8s.io/node': 'fake' },
+          labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', type: 'kwok' },
+        },
         status: { capacity: NODE_CAPACITY, allocatable: NODE_CAPACITY },
       },
     });

@@ -18,7 +18,8 @@ import { recordingActivities } from './recording-activities';
 
 async function run(): Promise<void> {
   const [address, taskQueue, kubeConfigPath, concurrency] = process.argv.slice(2);
-  if (!address || !taskQueue || !kubeConfigPath) throw new Error('usage: kube-worker-process.ts <address> <task queue> <kubeconfig> <concurrency>');
+  if (!address || !taskQueue || !kubeConfigPath)
+    throw new Error('usage: kube-worker-process.ts <address> <task queue> <kubeconfig> <concurrency>');
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeConfigPath);
   const connection = await NativeConnection.connect({ address });

@@ -98,21 +98,90 @@ function openssl(args: string[], cwd: string): void {
 /** A CA, the apiserver's serving certificate, the admin client certificate and the service-account key pair. */
 function generatePki(dir: string): void {
   const days = ['-days', '2'];
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=devenv-test-ca', ...days], dir);
+  openssl(
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=devenv-test-ca', ...days],
+    dir,
+  );
   const issue = (name: string, subject: string, extensions: string) => {
     openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject], dir);
     writeFileSync(path.join(dir, `${name}.ext`), extensions);
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-extfile', `${name}.ext`, ...days], dir);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-extfile',
+        `${name}.ext`,
+        ...days,
+      ],
+      dir,
+    );
   };
   issue('apiserver', '/CN=kube-apiserver', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   issue('admin', '/O=system:masters/CN=devenv-test-admin', 'extendedKeyUsage=clientAuth\n');
   // What the apiserver presents to every webhook (--admission-control-config-file), from a
   // CA of its own, as docs/kubernetes.md recommends: no other client of the cluster CA
   // holds a certificate the webhook accepts.
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'webhook-client-ca.key', '-out', 'webhook-client-ca.crt', '-subj', '/CN=devenv-test-webhook-client-ca', ...days], dir);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'webhook-client.key', '-out', 'webhook-client.csr', '-subj', `/CN=${WEBHOOK_CLIENT_NAME}`], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'webhook-client-ca.key',
+      '-out',
+      'webhook-client-ca.crt',
+      '-subj',
+      '/CN=devenv-test-webhook-client-ca',
+      ...days,
+    ],
+    dir,
+  );
+  openssl(
+    [
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'webhook-client.key',
+      '-out',
+      'webhook-client.csr',
+      '-subj',
+      `/CN=${WEBHOOK_CLIENT_NAME}`,
+    ],
+    dir,
+  );
   writeFileSync(path.join(dir, 'webhook-client.ext'), 'extendedKeyUsage=clientAuth\n');
-  openssl(['x509', '-req', '-in', 'webhook-client.csr', '-CA', 'webhook-client-ca.crt', '-CAkey', 'webhook-client-ca.key', '-CAcreateserial', '-out', 'webhook-client.crt', '-extfile', 'webhook-client.ext', ...days], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'webhook-client.csr',
+      '-CA',
+      'webhook-client-ca.crt',
+      '-CAkey',
+      'webhook-client-ca.key',
+      '-CAcreateserial',
+      '-out',
+      'webhook-client.crt',
+      '-extfile',
+      'webhook-client.ext',
+      ...days,
+    ],
+    dir,
+  );
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
 }
@@ -135,7 +204,13 @@ function get(url: string, tls: https.RequestOptions = {}): Promise<number> {
   });
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, child: ChildProcess, logFile: string, timeoutMs: number): Promise<void> {
+async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  child: ChildProcess,
+  logFile: string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}; log: ${tail(logFile)}`);
@@ -214,7 +289,12 @@ async function startCluster({ controllers }: { controllers: boolean }): Promise<
       kind: 'Policy',
       omitStages: ['RequestReceived', 'ResponseStarted', 'Panic'],
       rules: [
-        { level: 'Metadata', verbs: ['patch'], namespaces: AUDITED_NAMESPACES, resources: [{ group: 'apps', resources: ['deployments', 'statefulsets'] }] },
+        {
+          level: 'Metadata',
+          verbs: ['patch'],
+          namespaces: AUDITED_NAMESPACES,
+          resources: [{ group: 'apps', resources: ['deployments', 'statefulsets'] }],
+        },
         { level: 'None' },
       ],
     }),
@@ -230,7 +310,11 @@ async function startCluster({ controllers }: { controllers: boolean }): Promise<
     }),
   );
   const admissionConfig = file('admission-config.json');
-  const webhookAdmission = { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmissionConfiguration', kubeConfigFile: webhookKubeConfig };
+  const webhookAdmission = {
+    apiVersion: 'apiserver.config.k8s.io/v1',
+    kind: 'WebhookAdmissionConfiguration',
+    kubeConfigFile: webhookKubeConfig,
+  };
   writeFileSync(
     admissionConfig,
     JSON.stringify({
@@ -297,8 +381,19 @@ async function startCluster({ controllers }: { controllers: boolean }): Promise<
       children.push(child);
       return child;
     };
-    const [controllerManager] = await startControllers(binary, startLogged, { kubeConfigPath, serviceAccountKey: file('sa.key'), caFile: file('ca.crt') }, kubeConfig);
-    await waitUntil('kwok to take the fake nodes over', () => nodesReady(kubeConfig).catch(() => false), controllerManager!, controllerLog(dir, 'kube-controller-manager'), 60_000);
+    const [controllerManager] = await startControllers(
+      binary,
+      startLogged,
+      { kubeConfigPath, serviceAccountKey: file('sa.key'), caFile: file('ca.crt') },
+      kubeConfig,
+    );
+    await waitUntil(
+      'kwok to take the fake nodes over',
+      () => nodesReady(kubeConfig).catch(() => false),
+      controllerManager!,
+      controllerLog(dir, 'kube-controller-manager'),
+      60_000,
+    );
   }
 
   return {
@@ -310,7 +405,14 @@ async function startCluster({ controllers }: { controllers: boolean }): Promise<
       return readFileSync(auditLog, 'utf8')
         .split('\n')
         .filter((line) => line.trim())
-        .map((line) => JSON.parse(line) as { objectRef: { namespace: string; name: string }; requestReceivedTimestamp: string; stageTimestamp: string })
+        .map(
+          (line) =>
+            JSON.parse(line) as {
+              objectRef: { namespace: string; name: string };
+              requestReceivedTimestamp: string;
+              stageTimestamp: string;
+            },
+        )
         .map((event) => ({
           namespace: event.objectRef.namespace,
           name: event.objectRef.name,
@@ -318,7 +420,12 @@ async function startCluster({ controllers }: { controllers: boolean }): Promise<
           completedUs: microseconds(event.stageTimestamp),
         }));
     },
-    webhookClient: { caFile: file('webhook-client-ca.crt'), caKeyFile: file('webhook-client-ca.key'), certFile: file('webhook-client.crt'), keyFile: file('webhook-client.key') },
+    webhookClient: {
+      caFile: file('webhook-client-ca.crt'),
+      caKeyFile: file('webhook-client-ca.key'),
+      certFile: file('webhook-client.crt'),
+      keyFile: file('webhook-client.key'),
+    },
     kubeConfigForToken(token: string) {
       const config = new KubeConfig();
       config.loadFromOptions({

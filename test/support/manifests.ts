@@ -23,7 +23,11 @@ const ROOT = path.join(__dirname, '../..');
 
 // The YAML parser client-node itself uses, for the objects exactly as written:
 // loadAllYaml maps them onto typed models, which drops any field a model does not have.
-export const yaml = createRequire(require.resolve('@kubernetes/client-node'))('js-yaml') as { loadAll(text: string): unknown[]; load(text: string): unknown; dump(value: unknown): string };
+export const yaml = createRequire(require.resolve('@kubernetes/client-node'))('js-yaml') as {
+  loadAll(text: string): unknown[];
+  load(text: string): unknown;
+  dump(value: unknown): string;
+};
 
 export type Raw = KubernetesObject & Record<string, unknown>;
 
@@ -89,17 +93,25 @@ export function strictApi(kubeConfig: KubeConfig, server: string, object: Raw): 
  * test/fixtures), created once per apiserver and waited for until established.
  */
 export async function createVendoredCrds(kubeConfig: KubeConfig, server: string): Promise<void> {
-  const crds = ['cert-manager-crds.yaml', 'prometheus-operator-crds.yaml'].flatMap((file) => yaml.loadAll(readFileSync(path.join(ROOT, 'test/fixtures', file), 'utf8')) as Raw[]);
+  const crds = ['cert-manager-crds.yaml', 'prometheus-operator-crds.yaml'].flatMap(
+    (file) => yaml.loadAll(readFileSync(path.join(ROOT, 'test/fixtures', file), 'utf8')) as Raw[],
+  );
   for (const crd of crds) {
-    await strictApi(kubeConfig, server, crd).create(crd).catch((error: unknown) => {
-      if (describeError(error).code !== 409) throw error;
-    });
+    await strictApi(kubeConfig, server, crd)
+      .create(crd)
+      .catch((error: unknown) => {
+        if (describeError(error).code !== 409) throw error;
+      });
   }
   const plain = KubernetesObjectApi.makeApiClient(kubeConfig);
   const deadline = Date.now() + 30_000;
   for (const crd of crds) {
     for (;;) {
-      const current = (await plain.read({ apiVersion: crd.apiVersion!, kind: crd.kind!, metadata: { name: crd.metadata!.name! } })) as V1CustomResourceDefinition;
+      const current = (await plain.read({
+        apiVersion: crd.apiVersion!,
+        kind: crd.kind!,
+        metadata: { name: crd.metadata!.name! },
+      })) as V1CustomResourceDefinition;
       if (current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
       if (Date.now() > deadline) throw new Error(`${crd.metadata!.name} not established`);
       await new Promise((resolve) => setTimeout(resolve, 200));

@@ -25,7 +25,11 @@ export function motoServerPath(): string {
   try {
     accessSync(path, constants.X_OK);
   } catch {
-    throw new Error(explicit ? `MOTO_SERVER_PATH=${explicit} is not an executable file` : `${path} not found: run \`bash scripts/setup-moto.sh\` (installs it from PyPI) or set MOTO_SERVER_PATH`);
+    throw new Error(
+      explicit
+        ? `MOTO_SERVER_PATH=${explicit} is not an executable file`
+        : `${path} not found: run \`bash scripts/setup-moto.sh\` (installs it from PyPI) or set MOTO_SERVER_PATH`,
+    );
   }
   return path;
 }
@@ -48,7 +52,10 @@ let started: Promise<Moto> | undefined;
 async function start(environment: Record<string, string> = {}): Promise<Moto> {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const proc = spawn(motoServerPath(), ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...environment } });
+  const proc = spawn(motoServerPath(), ['-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...environment },
+  });
   children.add(proc);
   proc.once('exit', () => children.delete(proc));
   // Kept for the error message only: moto logs every request to stderr.

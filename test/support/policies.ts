@@ -31,7 +31,11 @@ function middayZone(instant: Date): string {
  * where `zoneOf` (default: the shutdown) is around midday, so a wall-clock test or
  * benchmark never straddles a local midnight whatever the time it runs.
  */
-export function policyShuttingDownAt(shutdownAt: Date, overrides: Partial<EnvironmentPolicy> = {}, zoneOf: Date = shutdownAt): EnvironmentPolicy {
+export function policyShuttingDownAt(
+  shutdownAt: Date,
+  overrides: Partial<EnvironmentPolicy> = {},
+  zoneOf: Date = shutdownAt,
+): EnvironmentPolicy {
   const timeZone = middayZone(zoneOf);
   return everyDayPolicy({ shutdownTime: DateTime.fromJSDate(shutdownAt, { zone: timeZone }).toFormat('HH:mm'), timeZone, ...overrides });
 }

@@ -5,7 +5,17 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { Failure } from '../../src/domain/failures';
-import type { ActionReport, AwsActionReport, AwsActivities, AwsResource, AwsResourceResult, EnvironmentActivities, EnvironmentEvent, StartOptions, StopTiming } from '../../src/activities/contracts';
+import type {
+  ActionReport,
+  AwsActionReport,
+  AwsActivities,
+  AwsResource,
+  AwsResourceResult,
+  EnvironmentActivities,
+  EnvironmentEvent,
+  StartOptions,
+  StopTiming,
+} from '../../src/activities/contracts';
 
 export interface RecordedCall {
   name: 'stopNamespace' | 'startNamespace' | 'notify' | 'stopAwsResources' | 'startAwsResources' | 'awsStatus';
@@ -95,7 +105,8 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
       kubernetes(async () => {
         calls.push({ name: 'stopNamespace', namespace, timing, atMs: await clock() });
         await activities.holdStops;
-        if (activities.goneNamespaces.has(namespace)) throw ApplicationFailure.nonRetryable(`namespace "${namespace}" does not exist in the cluster`, Failure.NamespaceNotFound);
+        if (activities.goneNamespaces.has(namespace))
+          throw ApplicationFailure.nonRetryable(`namespace "${namespace}" does not exist in the cluster`, Failure.NamespaceNotFound);
         return report(namespace, 2, 0);
       }),
     startNamespace: (namespace) =>

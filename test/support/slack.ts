@@ -58,7 +58,9 @@ export class SlackRecorder {
           const ok = req.headers.authorization === `Bearer ${this.appToken}`;
           const ticket = randomUUID();
           if (ok) this.tickets.add(ticket);
-          const json = ok ? { ok: true, url: `${this.url.replace(/^http/, 'ws')}/link/?ticket=${ticket}` } : { ok: false, error: 'invalid_auth' };
+          const json = ok
+            ? { ok: true, url: `${this.url.replace(/^http/, 'ws')}/link/?ticket=${ticket}` }
+            : { ok: false, error: 'invalid_auth' };
           this.posts.push({ method, body, authorization: req.headers.authorization, status: 200, at: Date.now() });
           reply(200, json);
           return;
@@ -100,7 +102,14 @@ export class SlackRecorder {
       const message = JSON.parse(data.toString('utf8')) as { envelope_id?: string; payload?: Record<string, unknown> };
       if (message.envelope_id) this.acks.get(message.envelope_id)?.(message.payload);
     });
-    ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'applink-test', approximate_connection_time: 18060 }, connection_info: { app_id: 'A0TEST0001' } }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        num_connections: 1,
+        debug_info: { host: 'applink-test', approximate_connection_time: 18060 },
+        connection_info: { app_id: 'A0TEST0001' },
+      }),
+    );
   }
 
   /** The open Socket Mode connection, once there are `count` connections in all (a reconnect makes the next one). */
@@ -116,7 +125,10 @@ export class SlackRecorder {
    * client's acknowledgement: its payload (what Slack would show for a slash command) and
    * how long it took. Fails if none comes within Slack's 3 seconds and some to spare.
    */
-  async envelope(type: 'slash_commands' | 'interactive', payload: Record<string, unknown>): Promise<{ payload: Record<string, unknown> | undefined; ms: number }> {
+  async envelope(
+    type: 'slash_commands' | 'interactive',
+    payload: Record<string, unknown>,
+  ): Promise<{ payload: Record<string, unknown> | undefined; ms: number }> {
     const ws = [...this.sockets].reverse().find((s) => s.readyState === WebSocket.OPEN);
     assert.ok(ws, 'no open Socket Mode connection');
     const envelopeId = randomUUID();
@@ -128,7 +140,16 @@ export class SlackRecorder {
         resolve(ackPayload);
       });
     });
-    ws.send(JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: type === 'slash_commands', retry_attempt: 0, retry_reason: '' }));
+    ws.send(
+      JSON.stringify({
+        envelope_id: envelopeId,
+        type,
+        payload,
+        accepts_response_payload: type === 'slash_commands',
+        retry_attempt: 0,
+        retry_reason: '',
+      }),
+    );
     try {
       return { payload: await acked, ms: performance.now() - began };
     } finally {

@@ -7,11 +7,22 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { KubernetesActivities, SupportPod, SupportPodInCluster } from '../../src/activities/contracts';
 
 /** The support-pod activities on `pods`: sizes outside `sizes` fail for good, as an unknown size does on a cluster. */
-export function supportPodActivities(pods: Map<string, SupportPod>, sizes: readonly string[]): Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> {
+export function supportPodActivities(
+  pods: Map<string, SupportPod>,
+  sizes: readonly string[],
+): Pick<KubernetesActivities, 'createSupportPod' | 'deleteSupportPod'> {
   return {
     async createSupportPod({ name, size, requestedBy }) {
-      if (!sizes.includes(size)) throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}": use one of ${sizes.join(', ')}`);
-      const pod = pods.get(name) ?? { name, size, phase: 'Pending', createdAt: new Date().toISOString(), createdBy: requestedBy, uid: `uid-${name}-${Date.now()}` };
+      if (!sizes.includes(size))
+        throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}": use one of ${sizes.join(', ')}`);
+      const pod = pods.get(name) ?? {
+        name,
+        size,
+        phase: 'Pending',
+        createdAt: new Date().toISOString(),
+        createdBy: requestedBy,
+        uid: `uid-${name}-${Date.now()}`,
+      };
       pods.set(name, pod);
       return pod;
     },

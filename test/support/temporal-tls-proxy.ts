@@ -44,18 +44,30 @@ export async function startTlsProxy(settings: TlsProxySettings): Promise<TlsProx
     session.on('close', () => sessions.delete(session));
   });
   server.on('stream', (stream, headers) => {
-    const method = String(headers[':path'] ?? '').split('/').pop() ?? '';
+    const method =
+      String(headers[':path'] ?? '')
+        .split('/')
+        .pop() ?? '';
     if (settings.apiKey !== undefined && headers.authorization !== `Bearer ${settings.apiKey}`) {
       proxy.refused++;
       // A trailers-only gRPC answer, as Temporal Cloud gives a bad key.
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'Request unauthorized: invalid API key' }, { endStream: true });
+      stream.respond(
+        {
+          ':status': 200,
+          'content-type': 'application/grpc',
+          'grpc-status': '16',
+          'grpc-message': 'Request unauthorized: invalid API key',
+        },
+        { endStream: true },
+      );
       stream.resume();
       return;
     }
     const peer = (stream.session?.socket as TLSSocket | undefined)?.getPeerCertificate?.();
     calls.push({ cn: peer && 'subject' in peer && peer.subject ? String(peer.subject.CN) : '-', method });
     const forwarded: http2.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(headers)) if (name !== ':scheme' && name !== ':authority' && value !== undefined) forwarded[name] = value;
+    for (const [name, value] of Object.entries(headers))
+      if (name !== ':scheme' && name !== ':authority' && value !== undefined) forwarded[name] = value;
     const call = upstream.request(forwarded);
     call.on('response', (answer) => {
       const out: http2.OutgoingHttpHeaders = { ...answer };

@@ -15,11 +15,42 @@ export interface ServingCertificate {
 
 export function servingCertificate(commonName = 'devenv-webhook'): ServingCertificate {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-tls-'));
-  const openssl = (args: string[]) => execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', `/CN=${commonName}-ca`, '-days', '2']);
+  const openssl = (args: string[]) =>
+    execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-subj',
+    `/CN=${commonName}-ca`,
+    '-days',
+    '2',
+  ]);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', `/CN=${commonName}`]);
   writeFileSync(path.join(dir, 'tls.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  openssl(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-extfile', 'tls.ext', '-days', '2']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'tls.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'tls.crt',
+    '-extfile',
+    'tls.ext',
+    '-days',
+    '2',
+  ]);
   const caFile = path.join(dir, 'ca.crt');
   return { dir, caFile, certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key'), ca: readFileSync(caFile) };
 }
@@ -49,18 +80,54 @@ export interface TestCa {
 
 export function testCa(commonName: string): TestCa {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-ca-'));
-  const openssl = (args: string[]) => execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', `/CN=${commonName}`, '-days', '2']);
+  const openssl = (args: string[]) =>
+    execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-subj',
+    `/CN=${commonName}`,
+    '-days',
+    '2',
+  ]);
   const issue = (file: string, cn: string, extensions: string) => {
     openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.csr`, '-subj', `/CN=${cn}`]);
     writeFileSync(path.join(dir, `${file}.ext`), extensions);
-    openssl(['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${file}.crt`, '-extfile', `${file}.ext`, '-days', '2']);
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      `${file}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${file}.crt`,
+      '-extfile',
+      `${file}.ext`,
+      '-days',
+      '2',
+    ]);
     return { certFile: path.join(dir, `${file}.crt`), keyFile: path.join(dir, `${file}.key`) };
   };
   return {
     dir,
     caFile: path.join(dir, 'ca.crt'),
-    server: (name, names) => issue(`server-${name}`, names[0] ?? name, `subjectAltName=${names.map((n) => (n.startsWith('IP:') ? n : `DNS:${n}`)).join(',')}\nextendedKeyUsage=serverAuth\n`),
+    server: (name, names) =>
+      issue(
+        `server-${name}`,
+        names[0] ?? name,
+        `subjectAltName=${names.map((n) => (n.startsWith('IP:') ? n : `DNS:${n}`)).join(',')}\nextendedKeyUsage=serverAuth\n`,
+      ),
     client: (cn) => issue(`client-${cn}`, cn, 'extendedKeyUsage=clientAuth\n'),
   };
 }
@@ -68,21 +135,49 @@ export function testCa(commonName: string): TestCa {
 /** A client certificate for `commonName`, signed by the CA whose certificate and key are given. */
 export function clientCertificate(commonName: string, ca: { caFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-tls-client-'));
-  const openssl = (args: string[]) => execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const openssl = (args: string[]) =>
+    execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', `/CN=${commonName}`]);
   writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  openssl(['x509', '-req', '-in', 'client.csr', '-CA', ca.caFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-CAserial', path.join(dir, 'ca.srl'), '-out', 'client.crt', '-extfile', 'client.ext', '-days', '2']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'client.csr',
+    '-CA',
+    ca.caFile,
+    '-CAkey',
+    ca.keyFile,
+    '-CAcreateserial',
+    '-CAserial',
+    path.join(dir, 'ca.srl'),
+    '-out',
+    'client.crt',
+    '-extfile',
+    'client.ext',
+    '-days',
+    '2',
+  ]);
   return { cert: readFileSync(path.join(dir, 'client.crt')), key: readFileSync(path.join(dir, 'client.key')) };
 }
 
 /** POSTs JSON over HTTPS as postJsonOverTls does, presenting a client certificate if one is given. */
-export function postWithClientCertificate(url: string, body: string, ca: Buffer, client: { cert?: Buffer; key?: Buffer }): Promise<{ status: number; text: string }> {
+export function postWithClientCertificate(
+  url: string,
+  body: string,
+  ca: Buffer,
+  client: { cert?: Buffer; key?: Buffer },
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const request = https.request(url, { method: 'POST', ca, ...client, agent: false, headers: { 'content-type': 'application/json' } }, (response) => {
-      let text = '';
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
-    });
+    const request = https.request(
+      url,
+      { method: 'POST', ca, ...client, agent: false, headers: { 'content-type': 'application/json' } },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });

@@ -12,7 +12,8 @@ async function run(): Promise<void> {
   const [address, taskQueue, callsFile] = process.argv.slice(2);
   if (!address || !taskQueue || !callsFile) throw new Error('usage: worker-process.ts <address> <task queue> <calls file>');
   const recorded = recordingActivities(async () => Date.now());
-  const persist = <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+  const persist =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       const result = await call(...args);
       appendFileSync(callsFile, JSON.stringify(recorded.calls.at(-1)) + '\n');

@@ -18,10 +18,38 @@ import {
   StopDBInstanceCommand,
 } from '@aws-sdk/client-rds';
 import pLimit from 'p-limit';
-import type { AwsActionReport, AwsLookupSource, AwsOutcome, AwsResourceKind, AwsResourceResult, AwsStatus, OrphanReport, StartOptions } from '../contracts';
+import type {
+  AwsActionReport,
+  AwsLookupSource,
+  AwsOutcome,
+  AwsResourceKind,
+  AwsResourceResult,
+  AwsStatus,
+  OrphanReport,
+  StartOptions,
+} from '../contracts';
 import type { Inventory, InventoryItem } from './inventory';
-import { byResource, NAMESPACE_TAG, pick, resourceKey, SCHEDULER_TAG, STOPPED_TAG, type LiveResource, type ResourceLister } from './resources';
-import { errorName, heartbeat, INSUFFICIENT_CAPACITY, isThrottling, NOT_FOUND, notAllowedIsFinal, UNSUPPORTED, type AwsClients, type AwsSettings } from './sdk';
+import {
+  byResource,
+  NAMESPACE_TAG,
+  pick,
+  resourceKey,
+  SCHEDULER_TAG,
+  STOPPED_TAG,
+  type LiveResource,
+  type ResourceLister,
+} from './resources';
+import {
+  errorName,
+  heartbeat,
+  INSUFFICIENT_CAPACITY,
+  isThrottling,
+  NOT_FOUND,
+  notAllowedIsFinal,
+  UNSUPPORTED,
+  type AwsClients,
+  type AwsSettings,
+} from './sdk';
 
 export type Action = 'stop' | 'start';
 
@@ -40,7 +68,9 @@ export interface AwsActions {
 }
 
 export function createAwsActions(
-  settings: Pick<AwsSettings, 'regions' | 'dryRun' | 'logger' | 'capacityRetryDelaysMs' | 'shareLiveListings' | 'outcomes'> & { now: () => Date },
+  settings: Pick<AwsSettings, 'regions' | 'dryRun' | 'logger' | 'capacityRetryDelaysMs' | 'shareLiveListings' | 'outcomes'> & {
+    now: () => Date;
+  },
   clients: AwsClients,
   lister: ResourceLister,
   inventory: Inventory,
@@ -73,7 +103,9 @@ export function createAwsActions(
   }
 
   /** Every resource tagged for the namespace (whatever its `scheduler` tag), current as of now. */
-  async function lookup(namespace: string): Promise<{ source: AwsLookupSource; found: LiveResource[]; gone: InventoryItem[]; notes: string[] }> {
+  async function lookup(
+    namespace: string,
+  ): Promise<{ source: AwsLookupSource; found: LiveResource[]; gone: InventoryItem[]; notes: string[] }> {
     const cached = await inventory.read(namespace);
     if ('items' in cached) {
       const { found, gone } = await lister.describe(cached.items);
@@ -93,7 +125,8 @@ export function createAwsActions(
     const enabledClusters = new Set(enabled.filter((f) => f.kind === 'rds-cluster').map((f) => `${f.region}/${f.id}`));
     const limit = pLimit(CONCURRENCY);
     const results = await Promise.all(found.map((resource) => limit(() => actOn(resource, action, enabledClusters, options))));
-    for (const item of gone) results.push({ ...pick(item), outcome: 'gone', before: item.state, after: 'gone', detail: 'in the inventory but no longer in AWS' });
+    for (const item of gone)
+      results.push({ ...pick(item), outcome: 'gone', before: item.state, after: 'gone', detail: 'in the inventory but no longer in AWS' });
     results.sort(byResource);
     const counts = countOutcomes(results);
     for (const [outcome, count] of Object.entries(counts)) {
@@ -103,7 +136,12 @@ export function createAwsActions(
     return { namespace, action, source, resources: results, notes, durationMs: Date.now() - startedAt };
   }
 
-  async function actOn(resource: LiveResource, action: Action, enabledClusters: Set<string>, options: StartOptions): Promise<AwsResourceResult> {
+  async function actOn(
+    resource: LiveResource,
+    action: Action,
+    enabledClusters: Set<string>,
+    options: StartOptions,
+  ): Promise<AwsResourceResult> {
     const result = (outcome: AwsOutcome, detail?: string, after = resource.state): AwsResourceResult => ({
       ...pick(resource),
       outcome,
@@ -111,21 +149,31 @@ export function createAwsActions(
       after,
       ...(detail ? { detail } : {}),
     });
-    if (resource.scheduler !== 'enabled') return result('excluded', `tagged ${SCHEDULER_TAG}=${resource.scheduler ?? '(none)'}, not enabled`);
+    if (resource.scheduler !== 'enabled')
+      return result('excluded', `tagged ${SCHEDULER_TAG}=${resource.scheduler ?? '(none)'}, not enabled`);
     if (resource.cluster) {
       return enabledClusters.has(`${resource.region}/${resource.cluster}`)
         ? result('excluded', `${action}s with its Aurora cluster ${resource.cluster}`)
-        : result('unsupported', `member of Aurora cluster ${resource.cluster}, which is not tagged for this environment: tag the cluster instead`);
+        : result(
+            'unsupported',
+            `member of Aurora cluster ${resource.cluster}, which is not tagged for this environment: tag the cluster instead`,
+          );
     }
     if (resource.unsupported) return result('unsupported', resource.unsupported);
     const stoppedByUs = resource.tags[STOPPED_TAG] !== undefined;
-    if (action === 'start' && options.onlyStoppedByScheduler && !stoppedByUs && (resource.state === 'stopped' || resource.state === 'stopping')) {
+    if (
+      action === 'start' &&
+      options.onlyStoppedByScheduler &&
+      !stoppedByUs &&
+      (resource.state === 'stopped' || resource.state === 'stopping')
+    ) {
       return result('excluded', `${resource.state} by someone else before the environment's stop: left as it is`);
     }
     const plan = planFor(resource.kind, resource.state, action);
     if (plan === 'busy') return result('busy', `${resource.state}: cannot ${action} until that finishes`);
     if (plan === 'failed') return result('failed', `RDS reports ${resource.state}`);
-    if (plan === 'already' && action === 'start' && stoppedByUs && !dryRun) await unmark(resource).catch((err: unknown) => warnUnmarked(resource, err));
+    if (plan === 'already' && action === 'start' && stoppedByUs && !dryRun)
+      await unmark(resource).catch((err: unknown) => warnUnmarked(resource, err));
     if (plan !== 'act') return result(plan);
     if (dryRun) return result('dry-run', `would ${action}`);
     try {
@@ -175,12 +223,16 @@ export function createAwsActions(
       if (resource.kind === 'ec2-instance') {
         await ec2(resource.region).send(new CreateTagsCommand({ Resources: [resource.id], Tags: [{ Key: STOPPED_TAG, Value: value }] }));
       } else {
-        await rds(resource.region).send(new AddTagsToResourceCommand({ ResourceName: resource.arn, Tags: [{ Key: STOPPED_TAG, Value: value }] }));
+        await rds(resource.region).send(
+          new AddTagsToResourceCommand({ ResourceName: resource.arn, Tags: [{ Key: STOPPED_TAG, Value: value }] }),
+        );
       }
     } catch (err) {
       if (isThrottling(err) || (err as { $fault?: string }).$fault !== 'client') throw err;
       // Not stopped: stopping what no start would start again is worse than leaving it up, loudly.
-      const failure = new Error(`could not record that the environment's stop stops it (tag ${STOPPED_TAG}), so it was not stopped: ${errorName(err)}: ${(err as Error).message}`);
+      const failure = new Error(
+        `could not record that the environment's stop stops it (tag ${STOPPED_TAG}), so it was not stopped: ${errorName(err)}: ${(err as Error).message}`,
+      );
       Object.assign(failure, { name: errorName(err), $fault: 'client' });
       throw failure;
     }
@@ -195,7 +247,10 @@ export function createAwsActions(
   }
 
   function warnUnmarked(resource: LiveResource, err: unknown): void {
-    logger.warn({ resource: resourceKey(resource), tag: STOPPED_TAG, err }, 'started, but could not remove the stopped-by-the-environment tag');
+    logger.warn(
+      { resource: resourceKey(resource), tag: STOPPED_TAG, err },
+      'started, but could not remove the stopped-by-the-environment tag',
+    );
   }
 
   /** Makes the stop/start call; returns the state AWS reports afterwards. */
@@ -211,12 +266,18 @@ export function createAwsActions(
         return out.StartingInstances?.[0]?.CurrentState?.Name ?? 'pending';
       }
       case 'rds-instance': {
-        const command = action === 'stop' ? new StopDBInstanceCommand({ DBInstanceIdentifier: id }) : new StartDBInstanceCommand({ DBInstanceIdentifier: id });
+        const command =
+          action === 'stop'
+            ? new StopDBInstanceCommand({ DBInstanceIdentifier: id })
+            : new StartDBInstanceCommand({ DBInstanceIdentifier: id });
         const out = await rds(region).send(command);
         return out.DBInstance?.DBInstanceStatus ?? (action === 'stop' ? 'stopping' : 'starting');
       }
       case 'rds-cluster': {
-        const command = action === 'stop' ? new StopDBClusterCommand({ DBClusterIdentifier: id }) : new StartDBClusterCommand({ DBClusterIdentifier: id });
+        const command =
+          action === 'stop'
+            ? new StopDBClusterCommand({ DBClusterIdentifier: id })
+            : new StartDBClusterCommand({ DBClusterIdentifier: id });
         const out = await rds(region).send(command);
         return out.DBCluster?.Status ?? (action === 'stop' ? 'stopping' : 'starting');
       }
@@ -234,24 +295,38 @@ export function createAwsActions(
   }
 
   return {
-    stop: (namespace, options) => counted('stop', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'stop', options))),
-    start: (namespace, options) => counted('start', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'start', options))),
+    stop: (namespace, options) =>
+      counted('stop', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'stop', options))),
+    start: (namespace, options) =>
+      counted('start', () => notAllowedIsFinal(`list the resources of ${namespace}`, () => act(namespace, 'start', options))),
 
     async status(namespace) {
       const { source, found, notes } = await notAllowedIsFinal(`list the resources of ${namespace}`, () => lookup(namespace));
-      const resources = found.map(({ tags, arn: _arn, ...resource }) => ({ ...resource, ...(tags[STOPPED_TAG] !== undefined ? { stoppedAt: tags[STOPPED_TAG] } : {}) })).sort(byResource);
+      const resources = found
+        .map(({ tags, arn: _arn, ...resource }) => ({
+          ...resource,
+          ...(tags[STOPPED_TAG] !== undefined ? { stoppedAt: tags[STOPPED_TAG] } : {}),
+        }))
+        .sort(byResource);
       return { namespace, source, resources, notes };
     },
 
     async restopOrphans(environments, existingNamespaces) {
       const known = new Set(environments);
       const existing = new Set(existingNamespaces ?? []);
-      const deleted = (namespace: string | undefined) => existingNamespaces !== undefined && namespace !== undefined && !existing.has(namespace);
+      const deleted = (namespace: string | undefined) =>
+        existingNamespaces !== undefined && namespace !== undefined && !existing.has(namespace);
       const orphans = (await inventory.scan()).filter((item) => !known.has(item.namespace));
       const { found } = await lister.describe(orphans);
       const byKey = new Map(orphans.map((item) => [item.resource, item.namespace]));
       // Only what the environment's own stop stopped is stopped again: nobody is left to ask about the rest.
-      const ours = found.filter((f) => f.tags[NAMESPACE_TAG] === byKey.get(resourceKey(f)) && deleted(f.tags[NAMESPACE_TAG]) && f.tags[STOPPED_TAG] !== undefined && f.scheduler === 'enabled');
+      const ours = found.filter(
+        (f) =>
+          f.tags[NAMESPACE_TAG] === byKey.get(resourceKey(f)) &&
+          deleted(f.tags[NAMESPACE_TAG]) &&
+          f.tags[STOPPED_TAG] !== undefined &&
+          f.scheduler === 'enabled',
+      );
       const limit = pLimit(CONCURRENCY);
       const restopped = await Promise.all(ours.map((resource) => limit(() => actOn(resource, 'stop', new Set(), {}))));
       const outcomeOf = new Map(restopped.map((r) => [`${r.region}/${r.kind}/${r.id}`, r]));
@@ -272,7 +347,10 @@ export function createAwsActions(
       const report: OrphanReport = { resources, restopped: restopped.filter((r) => r.outcome === 'changed').length };
       if (resources.length > 0) {
         logger.warn(
-          { resources: resources.map((r) => `${r.namespace} ${resourceKey(r)} ${r.state}${r.outcome ? ` ${r.outcome}` : ''}`), restopped: report.restopped },
+          {
+            resources: resources.map((r) => `${r.namespace} ${resourceKey(r)} ${r.state}${r.outcome ? ` ${r.outcome}` : ''}`),
+            restopped: report.restopped,
+          },
           'AWS resources still tagged for namespaces that have no environment',
         );
       }

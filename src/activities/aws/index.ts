@@ -38,7 +38,10 @@ export function createAwsStatusReader(settings: AwsSettings): (namespace: string
  * Checks that the inventory table exists with the expected key; with `create`, creates it
  * (on-demand billing) and waits until it is active. `disabled` when no region is configured.
  */
-export async function ensureInventoryTable(settings: AwsSettings, options?: { create?: boolean }): Promise<'exists' | 'created' | 'disabled'> {
+export async function ensureInventoryTable(
+  settings: AwsSettings,
+  options?: { create?: boolean },
+): Promise<'exists' | 'created' | 'disabled'> {
   const tableRegion = inventoryTableRegion(settings);
   if (!tableRegion) return 'disabled';
   return ensureTable({ ...settings, tableRegion }, createAwsClients(settings, tableRegion).dynamo, options);
@@ -60,7 +63,14 @@ function connect(settings: AwsSettings): { inventory: Inventory; actions: AwsAct
  */
 function withoutAws(): AwsActivities {
   const notes = ['AWS_REGIONS is not set: no EC2 or RDS resources follow environments'];
-  const report = (namespace: string, action: Action): AwsActionReport => ({ namespace, action, source: 'live', resources: [], notes, durationMs: 0 });
+  const report = (namespace: string, action: Action): AwsActionReport => ({
+    namespace,
+    action,
+    source: 'live',
+    resources: [],
+    notes,
+    durationMs: 0,
+  });
   return {
     refreshAwsInventory: async () => ({ regions: [], resources: 0, namespaces: 0, removed: 0, withoutNamespace: [], durationMs: 0 }),
     restopOrphanedAwsResources: async () => ({ resources: [], restopped: 0 }),

@@ -114,14 +114,18 @@ export function createInventory(
   async function refreshedAt(): Promise<(string | undefined)[]> {
     return Promise.all(
       regions.map(async (region) => {
-        const { Item } = await table.send(new GetCommand({ TableName: tableName, Key: { [PARTITION_KEY]: REFRESH_PARTITION, [SORT_KEY]: region } }));
+        const { Item } = await table.send(
+          new GetCommand({ TableName: tableName, Key: { [PARTITION_KEY]: REFRESH_PARTITION, [SORT_KEY]: region } }),
+        );
         return typeof Item?.refreshedAt === 'string' ? Item.refreshedAt : undefined;
       }),
     );
   }
 
   const scan = (): Promise<InventoryItem[]> =>
-    everyPage(paginateScan({ client: table }, { TableName: tableName }), (page) => ((page.Items ?? []) as InventoryItem[]).filter((item) => item.namespace !== REFRESH_PARTITION));
+    everyPage(paginateScan({ client: table }, { TableName: tableName }), (page) =>
+      ((page.Items ?? []) as InventoryItem[]).filter((item) => item.namespace !== REFRESH_PARTITION),
+    );
 
   return {
     scan,
@@ -135,13 +139,21 @@ export function createInventory(
         const items: InventoryItem[] = [];
         const pages = paginateQuery(
           { client: table },
-          { TableName: tableName, KeyConditionExpression: '#ns = :ns', ExpressionAttributeNames: { '#ns': PARTITION_KEY }, ExpressionAttributeValues: { ':ns': namespace } },
+          {
+            TableName: tableName,
+            KeyConditionExpression: '#ns = :ns',
+            ExpressionAttributeNames: { '#ns': PARTITION_KEY },
+            ExpressionAttributeValues: { ':ns': namespace },
+          },
         );
         for await (const page of pages) items.push(...((page.Items ?? []) as InventoryItem[]));
         return { items };
       } catch (err) {
         // Stopping an environment must not depend on the cache: say why, and list live.
-        const problem = errorName(err) === 'ResourceNotFoundException' ? missingTable(settings).message : `inventory unreadable (${errorName(err)}: ${(err as Error).message})`;
+        const problem =
+          errorName(err) === 'ResourceNotFoundException'
+            ? missingTable(settings).message
+            : `inventory unreadable (${errorName(err)}: ${(err as Error).message})`;
         logger.warn({ namespace, table: tableName, err }, 'AWS inventory not usable, listing live');
         return { problem: `${problem}; listed live` };
       }
@@ -150,7 +162,13 @@ export function createInventory(
     async refresh() {
       const startedAt = Date.now();
       const seenAt = now().toISOString();
-      const found = (await Promise.all(regions.map((region) => lister.listRegion(region, [{ Name: 'tag-key', Values: [SCHEDULER_TAG] }], (tags) => SCHEDULER_TAG in tags)))).flat();
+      const found = (
+        await Promise.all(
+          regions.map((region) =>
+            lister.listRegion(region, [{ Name: 'tag-key', Values: [SCHEDULER_TAG] }], (tags) => SCHEDULER_TAG in tags),
+          ),
+        )
+      ).flat();
       const withoutNamespace = found.filter((f) => !f.tags[NAMESPACE_TAG]).map(resourceKey);
       const items: InventoryItem[] = found
         .filter((f) => f.tags[NAMESPACE_TAG])
@@ -173,13 +191,19 @@ export function createInventory(
       try {
         throwIfCancelled();
         if (await newerFinished()) return await superseded(false);
-        await Promise.all(items.map((item) => limit(() => putIfNotNewer(item as unknown as Record<string, unknown>, 'lastSeen').finally(heartbeat))));
+        await Promise.all(
+          items.map((item) => limit(() => putIfNotNewer(item as unknown as Record<string, unknown>, 'lastSeen').finally(heartbeat))),
+        );
         throwIfCancelled();
         if (await newerFinished()) return await superseded(true);
         const stale = (await scan()).filter((item) => !current.has(`${item.namespace}\u0000${item.resource}`) && !(item.lastSeen > seenAt));
         const removed = await Promise.all(stale.map((item) => limit(() => deleteEntry(item, seenAt, 'older').finally(heartbeat))));
         // Written last: only a complete refresh makes the inventory trusted.
-        const marked = await Promise.all(regions.map((region) => putIfNotNewer({ [PARTITION_KEY]: REFRESH_PARTITION, [SORT_KEY]: region, refreshedAt: seenAt }, 'refreshedAt')));
+        const marked = await Promise.all(
+          regions.map((region) =>
+            putIfNotNewer({ [PARTITION_KEY]: REFRESH_PARTITION, [SORT_KEY]: region, refreshedAt: seenAt }, 'refreshedAt'),
+          ),
+        );
         if (marked.some((written) => !written)) return await superseded(true);
         const report: InventoryReport = {
           regions,
@@ -190,7 +214,8 @@ export function createInventory(
           durationMs: Date.now() - startedAt,
         };
         logger.info({ ...report, withoutNamespace: withoutNamespace.length }, 'AWS inventory refreshed');
-        if (withoutNamespace.length > 0) logger.warn({ resources: withoutNamespace }, `tagged ${SCHEDULER_TAG} but no ${NAMESPACE_TAG} tag: they follow no environment`);
+        if (withoutNamespace.length > 0)
+          logger.warn({ resources: withoutNamespace }, `tagged ${SCHEDULER_TAG} but no ${NAMESPACE_TAG} tag: they follow no environment`);
         return report;
       } catch (err) {
         if (errorName(err) === 'ResourceNotFoundException') throw missingTable(settings);
@@ -210,7 +235,9 @@ export async function ensureTable(settings: TableSettings, dynamo: DynamoDBClien
     const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: tableName }));
     const keys = Object.fromEntries((Table?.KeySchema ?? []).map((k) => [k.KeyType, k.AttributeName]));
     if (keys.HASH !== PARTITION_KEY || keys.RANGE !== SORT_KEY) {
-      throw new Error(`DynamoDB table "${tableName}" (INVENTORY_TABLE) has key ${JSON.stringify(keys)}; the inventory needs HASH "${PARTITION_KEY}" and RANGE "${SORT_KEY}"`);
+      throw new Error(
+        `DynamoDB table "${tableName}" (INVENTORY_TABLE) has key ${JSON.stringify(keys)}; the inventory needs HASH "${PARTITION_KEY}" and RANGE "${SORT_KEY}"`,
+      );
     }
     return 'exists';
   } catch (err) {

@@ -5,7 +5,13 @@
  * the actions both read.
  */
 import { paginateDescribeInstances, type Filter, type Instance, type Tag as Ec2Tag } from '@aws-sdk/client-ec2';
-import { paginateDescribeDBClusters, paginateDescribeDBInstances, type DBCluster, type DBInstance, type Tag as RdsTag } from '@aws-sdk/client-rds';
+import {
+  paginateDescribeDBClusters,
+  paginateDescribeDBInstances,
+  type DBCluster,
+  type DBInstance,
+  type Tag as RdsTag,
+} from '@aws-sdk/client-rds';
 import type { AwsResource, AwsResourceKind, AwsResourceResult } from '../contracts';
 import { cached, chunks, everyPage, type AwsClients, type AwsSettings } from './sdk';
 
@@ -51,13 +57,19 @@ export function createResourceLister(clients: AwsClients, pageSize: AwsSettings[
 
   const describeDbInstances = (region: string, ids?: string[]): Promise<LiveResource[]> =>
     everyPage(
-      paginateDescribeDBInstances({ client: clients.rds(region), pageSize: rdsPageSize }, { Filters: ids ? [{ Name: 'db-instance-id', Values: ids }] : undefined }),
+      paginateDescribeDBInstances(
+        { client: clients.rds(region), pageSize: rdsPageSize },
+        { Filters: ids ? [{ Name: 'db-instance-id', Values: ids }] : undefined },
+      ),
       (page) => (page.DBInstances ?? []).map((db) => fromDbInstance(db, region)),
     );
 
   const describeDbClusters = (region: string, ids?: string[]): Promise<LiveResource[]> =>
     everyPage(
-      paginateDescribeDBClusters({ client: clients.rds(region), pageSize: rdsPageSize }, { Filters: ids ? [{ Name: 'db-cluster-id', Values: ids }] : undefined }),
+      paginateDescribeDBClusters(
+        { client: clients.rds(region), pageSize: rdsPageSize },
+        { Filters: ids ? [{ Name: 'db-cluster-id', Values: ids }] : undefined },
+      ),
       (page) => (page.DBClusters ?? []).map((cluster) => fromDbCluster(cluster, region)),
     );
 
@@ -82,7 +94,10 @@ export function createResourceLister(clients: AwsClients, pageSize: AwsSettings[
             const ids = chunk.map((ref) => ref.id);
             const described =
               kind === 'ec2-instance'
-                ? await describeEc2(region, [{ Name: 'instance-id', Values: ids }, { Name: 'instance-state-name', Values: LIVE_EC2_STATES }])
+                ? await describeEc2(region, [
+                    { Name: 'instance-id', Values: ids },
+                    { Name: 'instance-state-name', Values: LIVE_EC2_STATES },
+                  ])
                 : kind === 'rds-instance'
                   ? await describeDbInstances(region, ids)
                   : await describeDbClusters(region, ids);
@@ -106,7 +121,9 @@ function fromEc2(instance: Instance, region: string): LiveResource {
     state: instance.State?.Name ?? 'unknown',
     scheduler: tags[SCHEDULER_TAG] ?? null,
     ...(tags[ASG_TAG]
-      ? { unsupported: `managed by Auto Scaling group ${tags[ASG_TAG]}: the group would replace a stopped member with a running one; scale the group instead` }
+      ? {
+          unsupported: `managed by Auto Scaling group ${tags[ASG_TAG]}: the group would replace a stopped member with a running one; scale the group instead`,
+        }
       : instance.RootDeviceType === 'instance-store'
         ? { unsupported: 'instance-store root volume: EC2 cannot stop it, only terminate it' }
         : {}),
@@ -149,7 +166,9 @@ function fromDbCluster(cluster: DBCluster, region: string): LiveResource {
     ...(tags.Name ? { name: tags.Name } : {}),
     state: cluster.Status ?? 'unknown',
     scheduler: tags[SCHEDULER_TAG] ?? null,
-    ...(cluster.EngineMode === 'serverless' ? { unsupported: 'Aurora Serverless v1: RDS cannot stop it (it pauses itself when idle)' } : {}),
+    ...(cluster.EngineMode === 'serverless'
+      ? { unsupported: 'Aurora Serverless v1: RDS cannot stop it (it pauses itself when idle)' }
+      : {}),
     tags,
     ...(cluster.DBClusterArn ? { arn: cluster.DBClusterArn } : {}),
   };
@@ -162,7 +181,9 @@ function tagMap(tags: (Ec2Tag | RdsTag)[] | undefined): Record<string, string> {
 /** `<region>/<kind>/<id>`: the inventory's sort key, and how logs name a resource. */
 export const resourceKey = (r: { region: string; kind: AwsResourceKind; id: string }): string => `${r.region}/${r.kind}/${r.id}`;
 
-export const pick = (r: Pick<AwsResource, 'kind' | 'id' | 'region' | 'name'>): Pick<AwsResourceResult, 'kind' | 'id' | 'region' | 'name'> => ({
+export const pick = (
+  r: Pick<AwsResource, 'kind' | 'id' | 'region' | 'name'>,
+): Pick<AwsResourceResult, 'kind' | 'id' | 'region' | 'name'> => ({
   kind: r.kind,
   id: r.id,
   region: r.region,

@@ -82,8 +82,21 @@ export function createAwsClients(settings: Pick<AwsSettings, 'endpoint' | 'crede
   };
 }
 
-const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'ProvisionedThroughputExceededException', 'RequestThrottled']);
-export const NOT_FOUND = new Set(['InvalidInstanceID.NotFound', 'InvalidInstanceID.Malformed', 'DBInstanceNotFound', 'DBInstanceNotFoundFault', 'DBClusterNotFoundFault']);
+const THROTTLING = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'ProvisionedThroughputExceededException',
+  'RequestThrottled',
+]);
+export const NOT_FOUND = new Set([
+  'InvalidInstanceID.NotFound',
+  'InvalidInstanceID.Malformed',
+  'DBInstanceNotFound',
+  'DBInstanceNotFoundFault',
+  'DBClusterNotFoundFault',
+]);
 /**
  * AWS gives the same answer however often it is asked: credentials missing, wrong or
  * expired, or the action not allowed. Retrying only delays telling someone.
@@ -108,7 +121,13 @@ const NOT_ALLOWED = new Set([
 ]);
 export const INSUFFICIENT_CAPACITY = 'InsufficientInstanceCapacity';
 /** Refusals that mean "not in this configuration", e.g. a one-time Spot instance, a global cluster member. */
-export const UNSUPPORTED = new Set(['UnsupportedOperation', 'InvalidParameterCombination', 'InvalidDBClusterStateFault', 'InvalidDBInstanceState', 'InvalidDBInstanceStateFault']);
+export const UNSUPPORTED = new Set([
+  'UnsupportedOperation',
+  'InvalidParameterCombination',
+  'InvalidDBClusterStateFault',
+  'InvalidDBInstanceState',
+  'InvalidDBInstanceStateFault',
+]);
 
 export function errorName(err: unknown): string {
   return (err as { name?: string } | undefined)?.name ?? 'Error';

@@ -22,7 +22,11 @@ export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePa
  * alone: the apiserver then neither encodes nor client-node decodes the whole Deployment
  * (500 such patches on the test apiserver: about 8% quicker).
  */
-export const mergePatchMetadataOnly = setHeaderOptions('Accept', 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1', mergePatch);
+export const mergePatchMetadataOnly = setHeaderOptions(
+  'Accept',
+  'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
+  mergePatch,
+);
 
 export const statusCode = (error: unknown): number | undefined => (error as { code?: unknown }).code as number | undefined;
 
@@ -49,13 +53,22 @@ export function kubernetesFailure(what: string, error: unknown): unknown {
   const message = statusMessage(error) ?? '';
   const refused = `Kubernetes refused to ${what} (HTTP ${code})`;
   if (code === 403 && /violates PodSecurity/.test(message)) {
-    return ApplicationFailure.nonRetryable(`${refused}: the namespace's Pod Security level does not admit the pod: ${message}`, Failure.KubernetesPodSecurity);
+    return ApplicationFailure.nonRetryable(
+      `${refused}: the namespace's Pod Security level does not admit the pod: ${message}`,
+      Failure.KubernetesPodSecurity,
+    );
   }
   if (code === 403 && /exceeded quota/.test(message)) {
-    return ApplicationFailure.nonRetryable(`${refused}: its ResourceQuota is used up (stop a support pod or raise the quota): ${message}`, Failure.KubernetesQuotaExceeded);
+    return ApplicationFailure.nonRetryable(
+      `${refused}: its ResourceQuota is used up (stop a support pod or raise the quota): ${message}`,
+      Failure.KubernetesQuotaExceeded,
+    );
   }
   if (code === 403 && /ValidatingAdmissionPolicy/.test(message)) {
-    return ApplicationFailure.nonRetryable(`${refused}: denied by an admission policy (see k8s/admission-policy.yaml): ${message}`, Failure.KubernetesPolicyDenied);
+    return ApplicationFailure.nonRetryable(
+      `${refused}: denied by an admission policy (see k8s/admission-policy.yaml): ${message}`,
+      Failure.KubernetesPolicyDenied,
+    );
   }
   return ApplicationFailure.nonRetryable(
     `${refused}: the service account needs the permissions in k8s/rbac.yaml${message ? `: ${message}` : ''}`,
@@ -79,7 +92,10 @@ export interface PageRequest {
 }
 
 /** Follows `continue` tokens, so a namespace with hundreds of objects (or a cluster with hundreds of namespaces) is listed in pages. */
-export async function listAll<T>(pageSize: number, page: (request: PageRequest) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+export async function listAll<T>(
+  pageSize: number,
+  page: (request: PageRequest) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+): Promise<T[]> {
   const items: T[] = [];
   let token: string | undefined;
   do {

@@ -11,7 +11,8 @@ import { withConflictRetry, type WorkloadKind } from './workload-kind';
 export function createCronJobKind(kubeConfig: KubeConfig): WorkloadKind<V1CronJob> {
   const batch = kubeConfig.makeApiClient(BatchV1Api);
   const read = (namespace: string, name: string) => batch.readNamespacedCronJob({ namespace, name });
-  const patch = (namespace: string, name: string, body: object) => batch.patchNamespacedCronJob({ namespace, name, fieldManager: FIELD_MANAGER, body }, mergePatch);
+  const patch = (namespace: string, name: string, body: object) =>
+    batch.patchNamespacedCronJob({ namespace, name, fieldManager: FIELD_MANAGER, body }, mergePatch);
 
   return {
     kind: 'CronJob',
@@ -21,31 +22,45 @@ export function createCronJobKind(kubeConfig: KubeConfig): WorkloadKind<V1CronJo
 
     sleep(listed, { namespace, write }) {
       const name = listed.metadata!.name!;
-      return withConflictRetry(listed, () => read(namespace, name), async (cronJob) => {
-        // Suspended already: by an earlier stop (annotated) or by a person (left suspended on start).
-        if (isExcluded(cronJob.metadata) || cronJob.spec?.suspend === true) return {};
-        // One patch both remembers and suspends, so no crash can separate the two.
-        await write(`suspend CronJob ${namespace}/${name}`, { namespace, kind: 'CronJob', name }, () =>
-          patch(namespace, name, { metadata: { resourceVersion: cronJob.metadata?.resourceVersion, annotations: savedSuspend.save(false) }, spec: { suspend: true } }),
-        );
-        return { change: { kind: 'CronJob', name, from: 1, to: 0 } };
-      });
+      return withConflictRetry(
+        listed,
+        () => read(namespace, name),
+        async (cronJob) => {
+          // Suspended already: by an earlier stop (annotated) or by a person (left suspended on start).
+          if (isExcluded(cronJob.metadata) || cronJob.spec?.suspend === true) return {};
+          // One patch both remembers and suspends, so no crash can separate the two.
+          await write(`suspend CronJob ${namespace}/${name}`, { namespace, kind: 'CronJob', name }, () =>
+            patch(namespace, name, {
+              metadata: { resourceVersion: cronJob.metadata?.resourceVersion, annotations: savedSuspend.save(false) },
+              spec: { suspend: true },
+            }),
+          );
+          return { change: { kind: 'CronJob', name, from: 1, to: 0 } };
+        },
+      );
     },
 
     wake(listed, { namespace, write }) {
       const name = listed.metadata!.name!;
-      return withConflictRetry(listed, () => read(namespace, name), async (cronJob) => {
-        const wasSuspended = savedSuspend.read(cronJob.metadata);
-        if (isExcluded(cronJob.metadata) || wasSuspended === undefined) return {};
-        const resume = !wasSuspended;
-        await write(`${resume ? 'resume' : 'forget the saved state of'} CronJob ${namespace}/${name}`, { namespace, kind: 'CronJob', name }, () =>
-          patch(namespace, name, {
-            metadata: { resourceVersion: cronJob.metadata?.resourceVersion, annotations: savedSuspend.clear() },
-            ...(resume ? { spec: { suspend: false } } : {}),
-          }),
-        );
-        return resume && cronJob.spec?.suspend ? { change: { kind: 'CronJob', name, from: 0, to: 1 } } : {};
-      });
+      return withConflictRetry(
+        listed,
+        () => read(namespace, name),
+        async (cronJob) => {
+          const wasSuspended = savedSuspend.read(cronJob.metadata);
+          if (isExcluded(cronJob.metadata) || wasSuspended === undefined) return {};
+          const resume = !wasSuspended;
+          await write(
+            `${resume ? 'resume' : 'forget the saved state of'} CronJob ${namespace}/${name}`,
+            { namespace, kind: 'CronJob', name },
+            () =>
+              patch(namespace, name, {
+                metadata: { resourceVersion: cronJob.metadata?.resourceVersion, annotations: savedSuspend.clear() },
+                ...(resume ? { spec: { suspend: false } } : {}),
+              }),
+          );
+          return resume && cronJob.spec?.suspend ? { change: { kind: 'CronJob', name, from: 0, to: 1 } } : {};
+        },
+      );
     },
 
     describe: (cronJob) => ({

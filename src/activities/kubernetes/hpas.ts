@@ -26,31 +26,46 @@ export function createHpaKind(kubeConfig: KubeConfig): WorkloadKind<V2Horizontal
     stage: 'guard',
     list: (namespace, page) => autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace, ...page }),
     // An HPA of an excluded target is left alone with it.
-    managed: (hpa, excluded) => !isExcluded(hpa.metadata) && !excluded.has(`${hpa.spec?.scaleTargetRef.kind}/${hpa.spec?.scaleTargetRef.name}`),
+    managed: (hpa, excluded) =>
+      !isExcluded(hpa.metadata) && !excluded.has(`${hpa.spec?.scaleTargetRef.kind}/${hpa.spec?.scaleTargetRef.name}`),
 
     sleep(listed, { namespace, write }) {
       const name = listed.metadata!.name!;
-      return withConflictRetry(listed, () => read(namespace, name), async (hpa) => {
-        if ((hpa.spec?.minReplicas ?? 1) !== 0) return {};
-        await write(`raise minReplicas of ${KIND} ${namespace}/${name} from 0 to 1`, { namespace, kind: KIND, name }, () =>
-          patch(namespace, name, { metadata: { resourceVersion: hpa.metadata?.resourceVersion, annotations: savedMinReplicas.save(0) }, spec: { minReplicas: 1 } }),
-        );
-        return { change: { kind: KIND, name, from: 0, to: 1 } };
-      });
+      return withConflictRetry(
+        listed,
+        () => read(namespace, name),
+        async (hpa) => {
+          if ((hpa.spec?.minReplicas ?? 1) !== 0) return {};
+          await write(`raise minReplicas of ${KIND} ${namespace}/${name} from 0 to 1`, { namespace, kind: KIND, name }, () =>
+            patch(namespace, name, {
+              metadata: { resourceVersion: hpa.metadata?.resourceVersion, annotations: savedMinReplicas.save(0) },
+              spec: { minReplicas: 1 },
+            }),
+          );
+          return { change: { kind: KIND, name, from: 0, to: 1 } };
+        },
+      );
     },
 
     wake(listed, { namespace, write }) {
       const name = listed.metadata!.name!;
-      return withConflictRetry(listed, () => read(namespace, name), async (hpa) => {
-        const saved = savedMinReplicas.read(hpa.metadata);
-        if (saved === undefined) return {};
-        if (saved === 'invalid') return { note: `${KIND} ${name}: ${savedMinReplicas.key} is not a count; left as it is` };
-        const from = hpa.spec?.minReplicas ?? 1;
-        await write(`restore minReplicas of ${KIND} ${namespace}/${name} to ${saved}`, { namespace, kind: KIND, name }, () =>
-          patch(namespace, name, { metadata: { resourceVersion: hpa.metadata?.resourceVersion, annotations: savedMinReplicas.clear() }, spec: { minReplicas: saved } }),
-        );
-        return from === saved ? {} : { change: { kind: KIND, name, from, to: saved } };
-      });
+      return withConflictRetry(
+        listed,
+        () => read(namespace, name),
+        async (hpa) => {
+          const saved = savedMinReplicas.read(hpa.metadata);
+          if (saved === undefined) return {};
+          if (saved === 'invalid') return { note: `${KIND} ${name}: ${savedMinReplicas.key} is not a count; left as it is` };
+          const from = hpa.spec?.minReplicas ?? 1;
+          await write(`restore minReplicas of ${KIND} ${namespace}/${name} to ${saved}`, { namespace, kind: KIND, name }, () =>
+            patch(namespace, name, {
+              metadata: { resourceVersion: hpa.metadata?.resourceVersion, annotations: savedMinReplicas.clear() },
+              spec: { minReplicas: saved },
+            }),
+          );
+          return from === saved ? {} : { change: { kind: KIND, name, from, to: saved } };
+        },
+      );
     },
   };
 }

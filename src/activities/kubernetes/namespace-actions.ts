@@ -44,9 +44,13 @@ export function createNamespaceActions(settings: NamespaceActionSettings): Pick<
   /** What the stop or start takes part in: every object of every kind, but those a kind leaves alone (WorkloadKind.managed). */
   async function inventory(namespace: string): Promise<Listed[]> {
     await ensureNamespace(core, namespace);
-    const lists = await Promise.all(kinds.map(async (kind) => (await listKind(kind, namespace, pageSize)).map((object) => ({ kind, object }))));
+    const lists = await Promise.all(
+      kinds.map(async (kind) => (await listKind(kind, namespace, pageSize)).map((object) => ({ kind, object }))),
+    );
     const listed = lists.flat();
-    const excluded = new Set(listed.filter(({ object }) => isExcluded(object.metadata)).map(({ kind, object }) => `${kind.kind}/${object.metadata?.name}`));
+    const excluded = new Set(
+      listed.filter(({ object }) => isExcluded(object.metadata)).map(({ kind, object }) => `${kind.kind}/${object.metadata?.name}`),
+    );
     return listed.filter(({ kind, object }) => kind.managed?.(object, excluded) ?? true);
   }
 
@@ -104,14 +108,20 @@ export function createNamespaceActions(settings: NamespaceActionSettings): Pick<
       await holdUntil(timing);
       const started = Date.now();
       const listed = await inventory(namespace);
-      const sleep = ({ kind, object }: Listed) => () => kind.sleep(object, { namespace, write });
+      const sleep =
+        ({ kind, object }: Listed) =>
+        () =>
+          kind.sleep(object, { namespace, write });
       return act(namespace, started, [stage(listed, 'guard').map(sleep), stage(listed, 'workload').map(sleep)]);
     },
 
     async startNamespace(namespace) {
       const started = Date.now();
       const listed = await inventory(namespace);
-      const wake = ({ kind, object }: Listed) => () => kind.wake(object, { namespace, write });
+      const wake =
+        ({ kind, object }: Listed) =>
+        () =>
+          kind.wake(object, { namespace, write });
       return act(namespace, started, [stage(listed, 'workload').map(wake), stage(listed, 'guard').map(wake)]);
     },
   };

@@ -56,7 +56,13 @@ export function createNamespaceReader(kubeConfig: KubeConfig): (name: string) =>
       if (statusCode(error) === 404) return undefined;
       throw error;
     }
-    return { name, uid: ns.metadata?.uid, labels: ns.metadata?.labels ?? {}, annotations: ns.metadata?.annotations ?? {}, terminating: terminating(ns) };
+    return {
+      name,
+      uid: ns.metadata?.uid,
+      labels: ns.metadata?.labels ?? {},
+      annotations: ns.metadata?.annotations ?? {},
+      terminating: terminating(ns),
+    };
   };
 }
 
@@ -66,7 +72,11 @@ export function createNamespaceReader(kubeConfig: KubeConfig): (name: string) =>
  * A namespace that cannot be read has no channel of its own, so its warnings still go
  * to the default channel rather than nowhere.
  */
-export function createSlackChannelLookup(kubeConfig: KubeConfig, logger: Logger, cacheMs = 60_000): (namespace: string) => Promise<string | undefined> {
+export function createSlackChannelLookup(
+  kubeConfig: KubeConfig,
+  logger: Logger,
+  cacheMs = 60_000,
+): (namespace: string) => Promise<string | undefined> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const cache = new Map<string, { channel: string | undefined; until: number }>();
   return async (namespace) => {
@@ -76,7 +86,10 @@ export function createSlackChannelLookup(kubeConfig: KubeConfig, logger: Logger,
     try {
       channel = (await core.readNamespace({ name: namespace })).metadata?.annotations?.[SLACK_CHANNEL_ANNOTATION]?.trim() || undefined;
     } catch (error) {
-      logger.warn({ namespace, status: statusCode(error) }, 'could not read the namespace for its Slack channel; using the default channel');
+      logger.warn(
+        { namespace, status: statusCode(error) },
+        'could not read the namespace for its Slack channel; using the default channel',
+      );
     }
     cache.set(namespace, { channel, until: Date.now() + cacheMs });
     return channel;

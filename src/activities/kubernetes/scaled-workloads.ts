@@ -26,49 +26,61 @@ function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>,
 
     sleep(listed, { namespace, write }) {
       const name = listed.metadata!.name!;
-      return withConflictRetry(listed, () => api.read(namespace, name), async (object) => {
-        if (isExcluded(object.metadata)) return {};
-        const replicas = object.spec?.replicas ?? 1;
-        if (replicas === 0) return {};
-        // One patch saves the count and scales to 0, so no crash can separate the two; the
-        // resourceVersion makes it fail (and be retried on a fresh read) if anyone changed the
-        // workload since it was read. A count left by an earlier stop is simply overwritten by
-        // the live one, which is what a restart must bring back.
-        await write(
-          `save the replica count of ${kind} ${namespace}/${name} and scale it from ${replicas} to 0`,
-          { namespace, kind, name, from: replicas, to: 0 },
-          () =>
-            api.patch(namespace, name, {
-              metadata: { resourceVersion: object.metadata?.resourceVersion, annotations: savedReplicas.save(replicas) },
-              spec: { replicas: 0 },
-            }),
-        );
-        return { change: { kind, name, from: replicas, to: 0 } };
-      });
+      return withConflictRetry(
+        listed,
+        () => api.read(namespace, name),
+        async (object) => {
+          if (isExcluded(object.metadata)) return {};
+          const replicas = object.spec?.replicas ?? 1;
+          if (replicas === 0) return {};
+          // One patch saves the count and scales to 0, so no crash can separate the two; the
+          // resourceVersion makes it fail (and be retried on a fresh read) if anyone changed the
+          // workload since it was read. A count left by an earlier stop is simply overwritten by
+          // the live one, which is what a restart must bring back.
+          await write(
+            `save the replica count of ${kind} ${namespace}/${name} and scale it from ${replicas} to 0`,
+            { namespace, kind, name, from: replicas, to: 0 },
+            () =>
+              api.patch(namespace, name, {
+                metadata: { resourceVersion: object.metadata?.resourceVersion, annotations: savedReplicas.save(replicas) },
+                spec: { replicas: 0 },
+              }),
+          );
+          return { change: { kind, name, from: replicas, to: 0 } };
+        },
+      );
     },
 
     wake(listed, { namespace, write }) {
       const name = listed.metadata!.name!;
-      return withConflictRetry(listed, () => api.read(namespace, name), async (object) => {
-        if (isExcluded(object.metadata)) return {};
-        const saved = savedReplicas.read(object.metadata);
-        if (saved === undefined) return {};
-        if (saved === 'invalid') {
-          return { note: `${kind} ${name}: ${savedReplicas.key} is "${object.metadata?.annotations?.[savedReplicas.key]}", not a count; left as it is` };
-        }
-        const replicas = object.spec?.replicas ?? 1;
-        const metadata = { resourceVersion: object.metadata?.resourceVersion, annotations: savedReplicas.clear() };
-        // Above 0 means a person scaled it while it was stopped: that count stands and only
-        // the annotation goes. Otherwise one patch restores the count and clears it together.
-        if (replicas === 0 && saved > 0) {
-          await write(`restore ${kind} ${namespace}/${name} from 0 to ${saved}`, { namespace, kind, name, from: 0, to: saved }, () =>
-            api.patch(namespace, name, { metadata, spec: { replicas: saved } }),
+      return withConflictRetry(
+        listed,
+        () => api.read(namespace, name),
+        async (object) => {
+          if (isExcluded(object.metadata)) return {};
+          const saved = savedReplicas.read(object.metadata);
+          if (saved === undefined) return {};
+          if (saved === 'invalid') {
+            return {
+              note: `${kind} ${name}: ${savedReplicas.key} is "${object.metadata?.annotations?.[savedReplicas.key]}", not a count; left as it is`,
+            };
+          }
+          const replicas = object.spec?.replicas ?? 1;
+          const metadata = { resourceVersion: object.metadata?.resourceVersion, annotations: savedReplicas.clear() };
+          // Above 0 means a person scaled it while it was stopped: that count stands and only
+          // the annotation goes. Otherwise one patch restores the count and clears it together.
+          if (replicas === 0 && saved > 0) {
+            await write(`restore ${kind} ${namespace}/${name} from 0 to ${saved}`, { namespace, kind, name, from: 0, to: saved }, () =>
+              api.patch(namespace, name, { metadata, spec: { replicas: saved } }),
+            );
+            return { change: { kind, name, from: 0, to: saved } };
+          }
+          await write(`clear the saved replica count of ${kind} ${namespace}/${name}`, { namespace, kind, name }, () =>
+            api.patch(namespace, name, { metadata }),
           );
-          return { change: { kind, name, from: 0, to: saved } };
-        }
-        await write(`clear the saved replica count of ${kind} ${namespace}/${name}`, { namespace, kind, name }, () => api.patch(namespace, name, { metadata }));
-        return {};
-      });
+          return {};
+        },
+      );
     },
 
     describe(object) {
@@ -96,11 +108,14 @@ export function createDeploymentKind(kubeConfig: KubeConfig): WorkloadKind<V1Dep
     {
       list: (namespace, page) => apps.listNamespacedDeployment({ namespace, ...page }),
       read: (namespace, name) => apps.readNamespacedDeployment({ namespace, name }),
-      patch: (namespace, name, body) => apps.patchNamespacedDeployment({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
+      patch: (namespace, name, body) =>
+        apps.patchNamespacedDeployment({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
     },
     // The Deployment controller's own word that it cannot get there.
     (deployment) =>
-      deployment.status?.conditions?.some((c) => (c.type === 'Progressing' && c.status === 'False') || (c.type === 'ReplicaFailure' && c.status === 'True')) ?? false,
+      deployment.status?.conditions?.some(
+        (c) => (c.type === 'Progressing' && c.status === 'False') || (c.type === 'ReplicaFailure' && c.status === 'True'),
+      ) ?? false,
   );
 }
 
@@ -111,7 +126,8 @@ export function createStatefulSetKind(kubeConfig: KubeConfig): WorkloadKind<V1St
     {
       list: (namespace, page) => apps.listNamespacedStatefulSet({ namespace, ...page }),
       read: (namespace, name) => apps.readNamespacedStatefulSet({ namespace, name }),
-      patch: (namespace, name, body) => apps.patchNamespacedStatefulSet({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
+      patch: (namespace, name, body) =>
+        apps.patchNamespacedStatefulSet({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
     },
     () => false,
   );

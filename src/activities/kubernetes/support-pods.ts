@@ -81,7 +81,12 @@ export function supportPodManifest(
       // What the restricted Pod Security Standard requires, which the support namespace
       // enforces (k8s/namespace.yaml): non-root (uid 65534, "nobody", whatever user the
       // image names), no privilege escalation, no capabilities, the runtime's seccomp profile.
-      securityContext: { runAsNonRoot: true, runAsUser: SUPPORT_POD_UID, runAsGroup: SUPPORT_POD_UID, seccompProfile: { type: 'RuntimeDefault' } },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: SUPPORT_POD_UID,
+        runAsGroup: SUPPORT_POD_UID,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
       containers: [
         {
           name: 'shell',
@@ -138,7 +143,11 @@ function toSupportPodInCluster(pod: V1Pod): SupportPodInCluster {
 
 /** Who holds a support pod name, for a refusal: "started by U123 at ..., size XS" or "a pod not made by devenv-scheduler". */
 function describeHolder(pod: SupportPodInCluster): string {
-  const who = pod.createdBy ? `started by ${pod.createdBy}` : pod.labelled ? 'started by someone unrecorded' : 'not made by devenv-scheduler (no devenv-scheduler/support-pod label)';
+  const who = pod.createdBy
+    ? `started by ${pod.createdBy}`
+    : pod.labelled
+      ? 'started by someone unrecorded'
+      : 'not made by devenv-scheduler (no devenv-scheduler/support-pod label)';
   return `a pod ${who}${pod.createdAt ? ` at ${pod.createdAt}` : ''}${pod.size ? `, size ${pod.size}` : ''}`;
 }
 
@@ -165,10 +174,16 @@ export function createSupportPodActivities(
       validateSupportPodName(name);
       const resources = support.sizes[size];
       if (!resources) {
-        throw ApplicationFailure.nonRetryable(`unknown support pod size "${size}": use one of ${Object.keys(support.sizes).join(', ')}`, Failure.InvalidSupportPodSize);
+        throw ApplicationFailure.nonRetryable(
+          `unknown support pod size "${size}": use one of ${Object.keys(support.sizes).join(', ')}`,
+          Failure.InvalidSupportPodSize,
+        );
       }
       if (expiresAt !== undefined && Number.isNaN(Date.parse(expiresAt))) {
-        throw ApplicationFailure.nonRetryable(`invalid expiry "${expiresAt}" for support pod ${name}: not an ISO instant`, Failure.InvalidSupportPodExpiry);
+        throw ApplicationFailure.nonRetryable(
+          `invalid expiry "${expiresAt}" for support pod ${name}: not an ISO instant`,
+          Failure.InvalidSupportPodExpiry,
+        );
       }
       const context = asyncLocalStorage.getStore();
       const runId = context?.info.workflowExecution?.runId;
@@ -207,12 +222,19 @@ export function createSupportPodActivities(
         if (own(existing)) return toSupportPod(existing);
         const found = toSupportPodInCluster(existing);
         if (!found.deletingSince) {
-          throw ApplicationFailure.nonRetryable(`support pod name "${name}" is taken: ${describeHolder(found)}; pick another name, or delete that pod first`, Failure.SupportPodNameTaken);
+          throw ApplicationFailure.nonRetryable(
+            `support pod name "${name}" is taken: ${describeHolder(found)}; pick another name, or delete that pod first`,
+            Failure.SupportPodNameTaken,
+          );
         }
         // Deleted, but still terminating (the kubelet stops its containers, finalizers run): wait for it to go.
         const waiting = `the previous pod ${namespace}/${name} (${describeHolder(found)}) is still terminating, deleted at ${found.deletingSince}`;
         if (Date.now() >= waitUntil) {
-          throw ApplicationFailure.create({ message: `${waiting}; support pod ${name} is created once it is gone`, type: Failure.SupportPodNameTerminating, nonRetryable: false });
+          throw ApplicationFailure.create({
+            message: `${waiting}; support pod ${name} is created once it is gone`,
+            type: Failure.SupportPodNameTerminating,
+            nonRetryable: false,
+          });
         }
         context?.heartbeat({ waitingFor: waiting });
         logger.info({ namespace, name, deletingSince: found.deletingSince }, 'support pod name still held by a terminating pod: waiting');
@@ -228,7 +250,9 @@ export function createSupportPodActivities(
       try {
         // With its uid, only that pod: a newer pod of the same name (someone else's) is left alone.
         const body = uid ? { preconditions: { uid } } : undefined;
-        await write(`delete support pod ${namespace}/${name}`, { namespace, name, uid }, () => core.deleteNamespacedPod({ namespace, name, body }));
+        await write(`delete support pod ${namespace}/${name}`, { namespace, name, uid }, () =>
+          core.deleteNamespacedPod({ namespace, name, body }),
+        );
         return true;
       } catch (error) {
         if (statusCode(error) === 404) return false;
@@ -250,7 +274,9 @@ export function createSupportPodReader(kubeConfig: KubeConfig, namespace: string
   const core = kubeConfig.makeApiClient(CoreV1Api);
   return async () => {
     // Every pod of the namespace, labelled or not: a name is taken by any of them.
-    const pods = await call(`list support pods in ${namespace}`, () => listAll(pageSize, (page) => core.listNamespacedPod({ namespace, ...page })));
+    const pods = await call(`list support pods in ${namespace}`, () =>
+      listAll(pageSize, (page) => core.listNamespacedPod({ namespace, ...page })),
+    );
     return pods.map(toSupportPodInCluster).sort((a, b) => a.name.localeCompare(b.name));
   };
 }

@@ -16,7 +16,19 @@ import { OperationError, type EnvironmentsClient } from '../../client/environmen
 import type { AwsResource, SupportPodInCluster } from '../../activities/contracts';
 import type { Logger } from '../../logger';
 import type { Metrics } from '../metrics';
-import { BUTTON_PROLONGATION_MINUTES, PROLONGATE_ACTION_ID, STOP_ACTION_ID, code, decodeButtonValue, formatDuration, md, mention, slackDate, withMentions, type Mrkdwn } from '../../slack/blocks';
+import {
+  BUTTON_PROLONGATION_MINUTES,
+  PROLONGATE_ACTION_ID,
+  STOP_ACTION_ID,
+  code,
+  decodeButtonValue,
+  formatDuration,
+  md,
+  mention,
+  slackDate,
+  withMentions,
+  type Mrkdwn,
+} from '../../slack/blocks';
 import {
   environmentListMessage,
   ephemeral,
@@ -114,9 +126,13 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
           if (namespace) return ephemeral(unknownNamespace(namespace));
           break;
         case 'retired':
-          return ephemeral(plain(md`:warning: *${namespace ?? ''}* is no longer managed (its namespace was deleted, or it left management).`));
+          return ephemeral(
+            plain(md`:warning: *${namespace ?? ''}* is no longer managed (its namespace was deleted, or it left management).`),
+          );
         case 'namespace-gone':
-          return ephemeral(plain(md`:warning: Could not ${doing}: ${err.message}.`, md`${code('/devenv list')} shows the environments there are.`));
+          return ephemeral(
+            plain(md`:warning: Could not ${doing}: ${err.message}.`, md`${code('/devenv list')} shows the environments there are.`),
+          );
         case 'rejected':
           // The validator's or the handler's own words; a rejected Update changed nothing.
           return ephemeral(plain(md`:warning: Could not ${doing}: ${withMentions(err.message, err.mentions)}`));
@@ -201,10 +217,22 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
     let waitsFor: SupportPodInCluster | null;
     try {
       // The per-person limit is the new workflow's answer: waited for as long as a quick answer may take.
-      ({ waitsFor } = await environments.startSupportPod({ name, size, by: who.user, taskQueue, ttlMs: options.supportPodTtlMs, limitWaitMs: replyBudgetMs }));
+      ({ waitsFor } = await environments.startSupportPod({
+        name,
+        size,
+        by: who.user,
+        taskQueue,
+        ttlMs: options.supportPodTtlMs,
+        limitWaitMs: replyBudgetMs,
+      }));
     } catch (err) {
       if (err instanceof OperationError && err.kind === 'conflict') {
-        return ephemeral(plain(md`:warning: Could not start support pod *${name}*: ${withMentions(err.message, err.mentions)}.`, md`${code('/devenv support list')} shows what holds the name`));
+        return ephemeral(
+          plain(
+            md`:warning: Could not start support pod *${name}*: ${withMentions(err.message, err.mentions)}.`,
+            md`${code('/devenv support list')} shows what holds the name`,
+          ),
+        );
       }
       return failureReply(err, md`start support pod *${name}*`);
     }
@@ -226,13 +254,20 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
         case 'created': {
           const expires = followed.expiresAt ? md`; deleted ${slackDate(followed.expiresAt)} unless stopped earlier` : md``;
           return inChannel(
-            plain(md`:toolbox: Support pod *${name}* (${followed.pod.size}) created for ${mention(who.user)}: ${followed.pod.phase}${expires}.`, md`${code(`/devenv support stop ${name}`)} deletes it`),
+            plain(
+              md`:toolbox: Support pod *${name}* (${followed.pod.size}) created for ${mention(who.user)}: ${followed.pod.phase}${expires}.`,
+              md`${code(`/devenv support stop ${name}`)} deletes it`,
+            ),
           );
         }
         case 'gone':
           return ephemeral(plain(md`Support pod *${name}* is already gone again.`));
         case 'pending':
-          return ephemeral(plain(md`:hourglass_flowing_sand: Support pod *${name}* (${size}) is still being created; ${code('/devenv support list')} shows when it is there.`));
+          return ephemeral(
+            plain(
+              md`:hourglass_flowing_sand: Support pod *${name}* (${size}) is still being created; ${code('/devenv support list')} shows when it is there.`,
+            ),
+          );
       }
     } catch (err) {
       // The gateway words a failed workflow (an unknown size, a missing namespace, ...) in the domain's terms.
@@ -267,27 +302,48 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
       case 'help':
         return ephemeral(helpMessage());
       case 'list':
-        return withinBudget(who, md`Listing environments… the list will follow here.`, list().catch((err: unknown) => failureReply(err, md`list the environments`)));
+        return withinBudget(
+          who,
+          md`Listing environments… the list will follow here.`,
+          list().catch((err: unknown) => failureReply(err, md`list the environments`)),
+        );
       case 'status':
         return withinBudget(
           who,
           md`Asking *${command.namespace}*… its status will follow here.`,
-          status(command.namespace).catch((err: unknown) => failureReply(err, md`get the status of *${command.namespace}*`, command.namespace)),
+          status(command.namespace).catch((err: unknown) =>
+            failureReply(err, md`get the status of *${command.namespace}*`, command.namespace),
+          ),
         );
       case 'prolongate':
-        return withinBudget(who, md`Prolongating *${command.namespace}*… the result will follow here.`, prolongate(who, command.namespace, command.minutes));
+        return withinBudget(
+          who,
+          md`Prolongating *${command.namespace}*… the result will follow here.`,
+          prolongate(who, command.namespace, command.minutes),
+        );
       case 'start':
       case 'stop':
-        return withinBudget(who, md`Working on *${command.namespace}*… the result will follow here.`, startOrStop(who, command.name, command.namespace));
+        return withinBudget(
+          who,
+          md`Working on *${command.namespace}*… the result will follow here.`,
+          startOrStop(who, command.name, command.namespace),
+        );
       case 'support start':
       case 'support stop':
       case 'support list': {
         const taskQueue = options.supportTaskQueue;
         if (!taskQueue) return ephemeral(plain(md`:construction: Support pods are not available on this scheduler.`));
         if (command.name === 'support list') {
-          return withinBudget(who, md`Listing support pods… the list will follow here.`, supportList().catch((err: unknown) => failureReply(err, md`list the support pods`)));
+          return withinBudget(
+            who,
+            md`Listing support pods… the list will follow here.`,
+            supportList().catch((err: unknown) => failureReply(err, md`list the support pods`)),
+          );
         }
-        const work = command.name === 'support start' ? supportStart(who, taskQueue, command.supportName, command.size) : supportStop(who, command.supportName);
+        const work =
+          command.name === 'support start'
+            ? supportStart(who, taskQueue, command.supportName, command.size)
+            : supportStop(who, command.supportName);
         return withinBudget(who, md`Working on support pod *${command.supportName}*… the result will follow here.`, work);
       }
     }
@@ -324,7 +380,8 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
       return { status: 200 };
     }
     const { who, namespace } = click;
-    const command: Command = click.kind === 'stop' ? { name: 'stop', namespace } : { name: 'prolongate', namespace, minutes: click.minutes };
+    const command: Command =
+      click.kind === 'stop' ? { name: 'stop', namespace } : { name: 'prolongate', namespace, minutes: click.minutes };
     const what = formatCommand(command);
     const refused = refusal(familyOf(command), who, what);
     if (refused) {
@@ -345,7 +402,10 @@ type ButtonClick =
   | { kind: 'ignored'; actionId: string };
 
 /** Parses a block_actions payload strictly: a valid signature or an authenticated socket says who sent it, not that it is well-formed. A string: its response_url is refused. */
-function parseButtonClick(payload: unknown, requester: (user: string, channel: string | undefined, responseUrl: string) => Requester | string): ButtonClick | string | undefined {
+function parseButtonClick(
+  payload: unknown,
+  requester: (user: string, channel: string | undefined, responseUrl: string) => Requester | string,
+): ButtonClick | string | undefined {
   if (typeof payload !== 'object' || payload === null) return undefined;
   const { type, user, channel, response_url: responseUrl, actions } = payload as Record<string, unknown>;
   const userId = (user as { id?: unknown } | undefined)?.id;
@@ -354,7 +414,8 @@ function parseButtonClick(payload: unknown, requester: (user: string, channel: s
   if (type !== 'block_actions' || typeof userId !== 'string' || typeof responseUrl !== 'string' || typeof action?.action_id !== 'string') {
     return undefined;
   }
-  if (action.action_id !== PROLONGATE_ACTION_ID && action.action_id !== STOP_ACTION_ID) return { kind: 'ignored', actionId: action.action_id };
+  if (action.action_id !== PROLONGATE_ACTION_ID && action.action_id !== STOP_ACTION_ID)
+    return { kind: 'ignored', actionId: action.action_id };
   const value = decodeButtonValue(action.value);
   if (!value) return undefined;
   const who = requester(userId, typeof channelId === 'string' ? channelId : undefined, responseUrl);

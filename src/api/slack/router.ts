@@ -31,7 +31,11 @@ export function createSlackRouter({ handlers, signingSecret, logger }: SlackRout
       ctx.body = { error: 'unreadable body' };
       return undefined;
     }
-    const problem = signatureProblem(signingSecret, { body, signature: ctx.get('x-slack-signature'), timestamp: ctx.get('x-slack-request-timestamp') });
+    const problem = signatureProblem(signingSecret, {
+      body,
+      signature: ctx.get('x-slack-signature'),
+      timestamp: ctx.get('x-slack-request-timestamp'),
+    });
     if (problem) {
       logger.warn({ path: ctx.path, ip: ctx.ip, reason: problem }, 'Slack request refused: not signed by Slack');
       ctx.status = 401;

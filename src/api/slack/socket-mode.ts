@@ -72,7 +72,9 @@ export function createSlackSocketMode(options: SocketModeOptions): SlackSocketMo
       } catch (err) {
         // The Web API's own word for a refused token; the error itself would carry the request, headers and all.
         const reason = (err as { data?: { error?: unknown } }).data?.error;
-        throw new Error(`Slack Socket Mode could not connect: ${typeof reason === 'string' ? reason : (err as Error).message}`, { cause: err });
+        throw new Error(`Slack Socket Mode could not connect: ${typeof reason === 'string' ? reason : (err as Error).message}`, {
+          cause: err,
+        });
       }
     },
     stop: async () => {

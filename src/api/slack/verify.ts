@@ -24,7 +24,12 @@ export function signatureProblem(signingSecret: string, request: SignedRequest, 
   if (!/^\d{1,12}$/.test(timestamp)) return 'malformed timestamp';
   if (Math.abs(nowMs / 1000 - Number(timestamp)) > MAX_CLOCK_SKEW_SECONDS) return 'timestamp outside the 5-minute window';
   try {
-    verifySlackRequest({ signingSecret, body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': Number(timestamp) }, nowMilliseconds: nowMs });
+    verifySlackRequest({
+      signingSecret,
+      body,
+      headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': Number(timestamp) },
+      nowMilliseconds: nowMs,
+    });
   } catch {
     return 'signature mismatch';
   }

@@ -56,7 +56,8 @@ function withoutProlongation(state: EnvironmentState): EnvironmentState {
 export function prolongationRefusal(namespace: string, state: EnvironmentState, policy: EnvironmentPolicy, minutes: number): string | null {
   if (!Number.isInteger(minutes) || minutes <= 0) return `a prolongation must be a positive number of whole minutes, not ${minutes}`;
   if (!state.enabled) return `${namespace} has the scheduler disabled: there is no shutdown to move`;
-  if (state.workloads !== 'running' || !state.shutdownAt) return `${namespace} is ${phaseOf(state)}: only a running environment can be prolongated; start it first`;
+  if (state.workloads !== 'running' || !state.shutdownAt)
+    return `${namespace} is ${phaseOf(state)}: only a running environment can be prolongated; start it first`;
   const room = policy.maxProlongationMinutes - state.prolongedMinutes;
   if (minutes > room) {
     return (
@@ -70,7 +71,12 @@ export function prolongationRefusal(namespace: string, state: EnvironmentState, 
 /** Prolongated (once `prolongationRefusal` allowed it): the shutdown moves later, its warnings with it. */
 export function prolongated(state: EnvironmentState, policy: EnvironmentPolicy, now: Date, minutes: number): EnvironmentState {
   const shutdownAt = new Date(new Date(state.shutdownAt!).getTime() + minutes * 60_000);
-  return withShutdown({ ...state, prolongedMinutes: state.prolongedMinutes + minutes, prolongedOn: localDate(now, policy.timeZone) }, shutdownAt, policy, now);
+  return withShutdown(
+    { ...state, prolongedMinutes: state.prolongedMinutes + minutes, prolongedOn: localDate(now, policy.timeZone) },
+    shutdownAt,
+    policy,
+    now,
+  );
 }
 
 /**
@@ -94,7 +100,9 @@ export function afterReset(state: EnvironmentState, policy: EnvironmentPolicy, n
 export function afterPolicyChange(state: EnvironmentState, policy: EnvironmentPolicy, now: Date): EnvironmentState {
   if (!state.enabled || state.workloads !== 'running') return state;
   const today = defaultShutdownOn(now, policy);
-  return today && today.getTime() > now.getTime() ? withShutdown(state, new Date(today.getTime() + state.prolongedMinutes * 60_000), policy, now) : state;
+  return today && today.getTime() > now.getTime()
+    ? withShutdown(state, new Date(today.getTime() + state.prolongedMinutes * 60_000), policy, now)
+    : state;
 }
 
 /** The scheduler switched off (no shutdown at all) or on (a running environment shuts down as if just started). */
@@ -106,7 +114,11 @@ export function afterEnabledChange(state: EnvironmentState, enabled: boolean, po
 
 /** Stopped: nothing left to shut down or warn about, and AWS is looked at again from now on. */
 export function afterStop(state: EnvironmentState, now: Date): EnvironmentState {
-  return { ...withoutProlongation({ ...state, workloads: 'stopped', shutdownAt: null }), warningsSent: [], awsCheckedAt: now.toISOString() };
+  return {
+    ...withoutProlongation({ ...state, workloads: 'stopped', shutdownAt: null }),
+    warningsSent: [],
+    awsCheckedAt: now.toISOString(),
+  };
 }
 
 /**
@@ -147,13 +159,20 @@ export function dueAt(event: TimedEvent, dispatchAheadMs: number): number {
 }
 
 /** The next timed event: an unsent warning, else the shutdown; while stopped, the next AWS re-check; a follow-up of AWS in transition first when it is due sooner. */
-export function nextEvent(state: EnvironmentState, policy: EnvironmentPolicy, { dispatchAheadMs, recheckInFlight }: Timing): TimedEvent | null {
+export function nextEvent(
+  state: EnvironmentState,
+  policy: EnvironmentPolicy,
+  { dispatchAheadMs, recheckInFlight }: Timing,
+): TimedEvent | null {
   const followUp = followUpEvent(state);
   if (state.workloads === 'stopped' && state.awsCheckedAt) {
     if (followUp) return followUp;
     if (recheckInFlight) return null;
     const failed = state.problems?.some((p) => p.half === 'aws' && p.action === 'stop' && p.outcome !== 'unsupported');
-    return { kind: 'aws-recheck', at: new Date(new Date(state.awsCheckedAt).getTime() + (failed ? AWS_RETRY_AFTER_FAILURE_MS : AWS_RECHECK_MS)) };
+    return {
+      kind: 'aws-recheck',
+      at: new Date(new Date(state.awsCheckedAt).getTime() + (failed ? AWS_RETRY_AFTER_FAILURE_MS : AWS_RECHECK_MS)),
+    };
   }
   const scheduled = scheduledEvent(state, policy);
   return followUp && (!scheduled || dueAt(followUp, dispatchAheadMs) < dueAt(scheduled, dispatchAheadMs)) ? followUp : scheduled;
@@ -174,7 +193,11 @@ function scheduledEvent(state: EnvironmentState, policy: EnvironmentPolicy): Tim
 }
 
 /** A due warning, sent: it fires once; it says how many minutes are left, until the shutdown at the latest (said after it, a warning is noise). */
-export function warningSent(state: EnvironmentState, offsetMinutes: number, now: Date): { state: EnvironmentState; minutesLeft: number; deadline: Date } {
+export function warningSent(
+  state: EnvironmentState,
+  offsetMinutes: number,
+  now: Date,
+): { state: EnvironmentState; minutesLeft: number; deadline: Date } {
   const shutdownAt = new Date(state.shutdownAt!);
   return {
     state: { ...state, warningsSent: [...state.warningsSent, offsetMinutes] },

@@ -21,14 +21,31 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ActionReport, AwsActionReport, AwsActivities, EnvironmentActivities, EnvironmentEvent, HalfProblem, StartOptions, StopTiming } from '../../activities/contracts';
+import type {
+  ActionReport,
+  AwsActionReport,
+  AwsActivities,
+  EnvironmentActivities,
+  EnvironmentEvent,
+  HalfProblem,
+  StartOptions,
+  StopTiming,
+} from '../../activities/contracts';
 import { formatMinutes } from '../../domain/duration';
 import type { RetireReason } from '../../domain/enrolment';
 import { failureType, Failure } from '../../domain/failures';
 import { samePolicy } from '../../domain/shutdown-policy';
 import { describeInstantFixed, describeShutdown } from '../../domain/time-display';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../../search-attributes';
-import { awakeAwsResources, awakeButUnstoppable, awsOutcomeProblems, awsProblems, describeAwsReport, describeFailure, describeLeftBehind } from '../reports';
+import {
+  awakeAwsResources,
+  awakeButUnstoppable,
+  awsOutcomeProblems,
+  awsProblems,
+  describeAwsReport,
+  describeFailure,
+  describeLeftBehind,
+} from '../reports';
 import {
   DISPATCH_AHEAD_MEMO,
   prolongateUpdate,
@@ -298,7 +315,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   function rejectIfRetired(): void {
     if (retired) throw new Error(`${namespace} has been deleted; its environment is retired`);
-    if (leavingBy !== null) throw new Error(`${namespace} is no longer managed (retired by ${leavingBy}); its workloads are being restored`);
+    if (leavingBy !== null)
+      throw new Error(`${namespace} is no longer managed (retired by ${leavingBy}); its workloads are being restored`);
   }
 
   function plannedEvent(): TimedEvent | null {
@@ -324,23 +342,36 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     const warning = warningSent(state, event.offsetMinutes, now());
     state = warning.state;
-    announce({ kind: 'warning', namespace, shutdownAt: state.shutdownAt!, minutesLeft: warning.minutesLeft, offsetMinutes: event.offsetMinutes }, warning.deadline);
+    announce(
+      { kind: 'warning', namespace, shutdownAt: state.shutdownAt!, minutesLeft: warning.minutesLeft, offsetMinutes: event.offsetMinutes },
+      warning.deadline,
+    );
   }
 
   async function stop(by: string, action: 'stop' | 'scheduled-stop', timing?: StopTiming): Promise<ActionResult> {
-    const { report, aws } = await bothHalvesOf('stop', 'stopping', () => [stopNamespace(namespace, timing), stopAwsResources(namespace, timing)]);
+    const { report, aws } = await bothHalvesOf('stop', 'stopping', () => [
+      stopNamespace(namespace, timing),
+      stopAwsResources(namespace, timing),
+    ]);
     state = afterStop(state, now());
     setProblems(aws.problems);
     followTransitions('stop', aws.report);
     if (!state.awsStopRecorded && patched(PATCHES.awsStartWhatStopStopped)) state.awsStopRecorded = true;
-    record(action, by, `${report.changed.length} workloads scaled to 0${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`);
+    record(
+      action,
+      by,
+      `${report.changed.length} workloads scaled to 0${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`,
+    );
     announce({ kind: 'stopped', namespace, by, report, ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}) });
     return result(`${namespace} stopped by ${by}: ${report.changed.length} workloads scaled to 0${aws.words}.`, report, aws.report);
   }
 
   async function start(by: string): Promise<ActionResult> {
     // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
-    const { before, report, aws } = await bothHalvesOf('start', 'starting', () => [startNamespace(namespace), startAwsResources(namespace, startOptions())]);
+    const { before, report, aws } = await bothHalvesOf('start', 'starting', () => [
+      startNamespace(namespace),
+      startAwsResources(namespace, startOptions()),
+    ]);
     const started = afterStart(state, before, policy, now());
     state = started.state;
     setProblems(aws.problems);
@@ -348,8 +379,19 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const plan = state.enabled
       ? `shuts down ${shutdownDescription()}${started.afterHoursWindow ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : ''}`
       : 'the scheduler is disabled, so it stays up until stopped';
-    record('start', by, `${report.changed.length} workloads restored${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`);
-    announce({ kind: 'started', namespace, by, shutdownAt: state.shutdownAt, report, ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}) });
+    record(
+      'start',
+      by,
+      `${report.changed.length} workloads restored${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`,
+    );
+    announce({
+      kind: 'started',
+      namespace,
+      by,
+      shutdownAt: state.shutdownAt,
+      report,
+      ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}),
+    });
     return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${aws.words}; ${plan}.`, report, aws.report);
   }
 
@@ -374,7 +416,14 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     if (kubernetes.status === 'rejected') {
       state.workloads = before;
       endFollowUp();
-      setProblems([{ half: 'kubernetes', action, detail: `Kubernetes could not ${action}: ${describeFailure(kubernetes.reason)}${aws.problems.length ? '' : `; AWS did ${action}`}` }, ...aws.problems]);
+      setProblems([
+        {
+          half: 'kubernetes',
+          action,
+          detail: `Kubernetes could not ${action}: ${describeFailure(kubernetes.reason)}${aws.problems.length ? '' : `; AWS did ${action}`}`,
+        },
+        ...aws.problems,
+      ]);
       throw kubernetes.reason;
     }
     return { before, report: kubernetes.value, aws };
@@ -417,7 +466,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       if (state.awsFollowUp) state.awsFollowUp = null;
       return;
     }
-    if (patched(PATCHES.awsFollowTransitions)) state.awsFollowUp = { action, since: now().toISOString(), looks: 0, pending: inTransition(report!) };
+    if (patched(PATCHES.awsFollowTransitions))
+      state.awsFollowUp = { action, since: now().toISOString(), looks: 0, pending: inTransition(report!) };
   }
 
   /** A stop or start whose Kubernetes half failed: the environment is back where it was, and a follow-up of an earlier action would undo what this one did in AWS. */
@@ -439,7 +489,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       return;
     }
     // Looks come every minute while holding the lock: none waits out capacity retries, and none counts again what the action that found it counted.
-    const call = action === 'start' ? startAwsResources(namespace, { ...startOptions(), followUp: true }) : stopAwsResources(namespace, undefined, { followUp: true });
+    const call =
+      action === 'start'
+        ? startAwsResources(namespace, { ...startOptions(), followUp: true })
+        : stopAwsResources(namespace, undefined, { followUp: true });
     const aws = awsOutcome(action, (await Promise.allSettled([call]))[0]);
     actionsDone++;
     const outcome = afterFollowUpLook(follow, state.problems ?? [], aws, policy, now());
@@ -449,7 +502,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const problems = outcome.problems.filter((p) => p.half === 'aws');
     record(action, 'scheduler', `${outcome.done}${problems.length ? `; ${problems.map((p) => p.detail).join('; ')}` : ''}`);
     if (patched(PATCHES.followUpAnnounced)) {
-      announce({ kind: 'aws-followed', namespace, action, detail: outcome.done, ...(problems.length ? { problems: problems.map((p) => p.detail) } : {}) });
+      announce({
+        kind: 'aws-followed',
+        namespace,
+        action,
+        detail: outcome.done,
+        ...(problems.length ? { problems: problems.map((p) => p.detail) } : {}),
+      });
     }
   }
 
@@ -509,7 +568,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       const aws = awsOutcome('stop', (await Promise.allSettled([stopAwsResources(namespace)]))[0]);
       setProblems([...(state.problems ?? []).filter((p) => p.half !== 'aws'), ...aws.problems]);
       if (aws.report) reportRestopped(aws.report);
-      if (aws.problems.length) log.warn('AWS resources of a stopped environment are still up', { namespace, problems: aws.problems.map((p) => p.detail) });
+      if (aws.problems.length)
+        log.warn('AWS resources of a stopped environment are still up', { namespace, problems: aws.problems.map((p) => p.detail) });
     });
   }
 
@@ -556,7 +616,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   /** The namespace is gone; its AWS resources are not: the retirement says which are left, and in what state. */
   async function reportLeftBehind(by: string): Promise<void> {
     const [status] = await Promise.allSettled([awsStatus(namespace)]);
-    const detail = status.status === 'fulfilled' ? describeLeftBehind(namespace, status.value) : `namespace deleted; AWS could not be read to say what is left tagged for it: ${describeFailure(status.reason)}`;
+    const detail =
+      status.status === 'fulfilled'
+        ? describeLeftBehind(namespace, status.value)
+        : `namespace deleted; AWS could not be read to say what is left tagged for it: ${describeFailure(status.reason)}`;
     log.warn('environment retired: its namespace was deleted', { namespace, aws: detail });
     record('retire', by, detail);
     changed();
@@ -588,7 +651,15 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   function continuedInput(): EnvironmentInput {
-    return { ...input, policy, state, enabled: state.enabled, dispatchAheadMs, undelivered: [...outbox.values()], ...(leavingBy !== null ? { leavingBy } : {}) };
+    return {
+      ...input,
+      policy,
+      state,
+      enabled: state.enabled,
+      dispatchAheadMs,
+      undelivered: [...outbox.values()],
+      ...(leavingBy !== null ? { leavingBy } : {}),
+    };
   }
 
   async function exclusively<T>(work: () => Promise<T>): Promise<T> {
@@ -620,7 +691,14 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   function result(message: string, report?: ActionReport, aws?: AwsActionReport): ActionResult {
-    return { namespace, phase: phaseOf(state), shutdownAt: state.shutdownAt, message, ...(report ? { report } : {}), ...(aws ? { aws } : {}) };
+    return {
+      namespace,
+      phase: phaseOf(state),
+      shutdownAt: state.shutdownAt,
+      message,
+      ...(report ? { report } : {}),
+      ...(aws ? { aws } : {}),
+    };
   }
 
   /** Every change is published: search attributes for listings, the status memo, and the Temporal UI's current details. */
@@ -635,7 +713,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     ]);
     // The status as data, so `describe()` answers it from the server alone: a status never
     // waits for a worker. Guarded by a patch so histories recorded before it still replay.
-    if (patched('status-memo')) upsertMemo({ [STATUS_MEMO]: { namespace, phase, policy, ...state } satisfies StatusMemo, [DISPATCH_AHEAD_MEMO]: dispatchAheadMs });
+    if (patched('status-memo'))
+      upsertMemo({ [STATUS_MEMO]: { namespace, phase, policy, ...state } satisfies StatusMemo, [DISPATCH_AHEAD_MEMO]: dispatchAheadMs });
     const last = state.lastAction;
     setCurrentDetails(
       [
@@ -663,7 +742,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     const id = nextNotification++;
     outbox.set(id, notification);
-    notifyUntil(deadline, now())(notification.event)
+    notifyUntil(
+      deadline,
+      now(),
+    )(notification.event)
       .catch((err: unknown) => log.warn('notification not delivered', { namespace, kind: notification.event.kind, error: String(err) }))
       .finally(() => outbox.delete(id));
   }
