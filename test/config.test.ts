@@ -300,10 +300,10 @@ describe('config: loadConfig(env)', () => {
       );
     });
 
-    it('the README lists the built-in infrastructure namespaces as they are', () => {
-      const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    it('docs/enrolment.md lists the built-in infrastructure namespaces as they are', () => {
+      const readme = readFileSync(path.join(__dirname, '..', 'docs', 'enrolment.md'), 'utf8');
       const listed = /default these names and patterns[^\n]*\n\n```\n([^`]*)```/.exec(readme)?.[1];
-      assert.ok(listed, 'the list in README.md, How a namespace enrols');
+      assert.ok(listed, 'the list in docs/enrolment.md');
       assert.deepEqual(listed.split(/\s+/).filter(Boolean), [...DEFAULT_INFRASTRUCTURE_NAMESPACES]);
     });
 

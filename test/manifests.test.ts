@@ -778,10 +778,10 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
           }
           // Each path is a route the service serves, on the Service's http port.
           const slackRoutes = [
-            ...readFileSync(path.join(ROOT, 'src/api/slack.ts'), 'utf8').matchAll(/router\.post\('(\/slack\/[^']+)'/g),
+            ...readFileSync(path.join(ROOT, 'src/api/slack/router.ts'), 'utf8').matchAll(/router\.post\('(\/slack\/[^']+)'/g),
           ].map((m) => m[1]);
           for (const p of paths) {
-            assert.ok(slackRoutes.includes(p.path), `${p.path} is a route of src/api/slack.ts (${slackRoutes.join(', ')})`);
+            assert.ok(slackRoutes.includes(p.path), `${p.path} is a route of src/api/slack/router.ts (${slackRoutes.join(', ')})`);
             assert.deepEqual(plain(p.backend.service), { name: 'devenv-scheduler', port: { name: 'http' } });
           }
           assert.ok(find<V1Service>('Service', 'devenv-scheduler').spec!.ports!.some((port) => port.name === 'http'));
