@@ -367,6 +367,9 @@ const fields = z.object({
 });
 
 /** The service's settings together: each pair and cross-reference the API, the webhook or Slack would otherwise trip over at run time. */
+/** Every variable the configuration reads, for the docs and the Helm chart to be checked against. */
+export const SETTING_NAMES: readonly string[] = Object.keys(fields.shape);
+
 const serviceSchema = fields.superRefine((c, ctx) => {
   if (Boolean(c.WEBHOOK_TLS_CERT) !== Boolean(c.WEBHOOK_TLS_KEY)) {
     const missing = c.WEBHOOK_TLS_CERT ? 'WEBHOOK_TLS_KEY' : 'WEBHOOK_TLS_CERT';
