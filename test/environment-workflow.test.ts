@@ -194,6 +194,19 @@ describe('environment workflow (time-skipping server)', function () {
     });
   });
 
+  it('setPolicy with the same policy, its fields in another order, is no change: no action recorded, the plan kept', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      const before = await handle.query(statusQuery);
+      const reordered = Object.fromEntries(Object.entries(policy).reverse()) as typeof policy;
+      await handle.signal(setPolicySignal, { policy: reordered, by: 'reconciler' });
+      const after = await handle.query(statusQuery);
+      assert.equal(after.lastAction?.action, 'enrol');
+      assert.equal(after.shutdownAt, before.shutdownAt);
+    });
+  });
+
   it('prolongate moves the shutdown and re-arms the warnings', async function () {
     const policy = await policyEndingIn(3);
     await worker.runUntil(async () => {

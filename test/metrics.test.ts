@@ -50,6 +50,30 @@ describe('metrics of the worker: scheduled stops, notifications, reconciler', ()
     return { recording, metrics, activities: measuredActivities(base, metrics), setReconcile: (r: typeof reconcile) => (reconcile = r) };
   }
 
+  it('passes every argument on to the activity it measures (a follow-up stop stays a follow-up)', async () => {
+    const received: Record<string, unknown[]> = {};
+    const recordingAs =
+      (name: string) =>
+      async (...args: unknown[]) => {
+        received[name] = args;
+        return name === 'reconcileEnvironments' ? report([]) : { changed: [], problems: [] };
+      };
+    const names = ['stopAwsResources', 'stopNamespace', 'startAwsResources', 'startNamespace', 'notify', 'reconcileEnvironments'];
+    const base = Object.fromEntries(names.map((name) => [name, recordingAs(name)])) as unknown as AllActivities;
+    const activities = measuredActivities(base, createMetrics());
+    const timing = { notBefore: new Date(Date.now() - 1000).toISOString() };
+    const calls: [keyof AllActivities, unknown[]][] = [
+      ['stopAwsResources', ['dev1', timing, { followUp: true }]],
+      ['stopAwsResources', ['dev1', undefined, { followUp: true }]],
+      ['stopNamespace', ['dev1', timing]],
+      ['startAwsResources', ['dev1', { followUp: true }]],
+    ];
+    for (const [name, args] of calls) {
+      await (activities[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+      assert.deepEqual(received[name], args, name);
+    }
+  });
+
   it('a scheduled stop counts its outcome per half and how late it began; a manual stop counts in neither', async () => {
     const { metrics, activities, recording } = setUp();
     // Its instant 1.5 s ago: it begins at once, 1.5 s late.

@@ -21,15 +21,17 @@ export function measuredActivities(activities: AllActivities, metrics: Metrics):
   return {
     ...activities,
     // A stop with a timing is a scheduled one (the workflow gives manual stops none).
-    async stopNamespace(namespace, timing) {
+    // Every argument passed on as given (rest parameters), so a wrapper never drops one a later version adds.
+    async stopNamespace(...args) {
+      const [, timing] = args;
       if (timing) {
         // Held here rather than inside, so the lateness is measured where the work begins (holding again inside returns at once).
         await holdUntil(timing);
         metrics.scheduledStopLateness.observe(Math.max(0, Date.now() - Date.parse(timing.notBefore)) / 1000);
       }
-      return counted('kubernetes', timing !== undefined, () => activities.stopNamespace(namespace, timing));
+      return counted('kubernetes', timing !== undefined, () => activities.stopNamespace(...args));
     },
-    stopAwsResources: (namespace, timing) => counted('aws', timing !== undefined, () => activities.stopAwsResources(namespace, timing)),
+    stopAwsResources: (...args) => counted('aws', args[1] !== undefined, () => activities.stopAwsResources(...args)),
     async notify(event) {
       try {
         await activities.notify(event);

@@ -157,6 +157,8 @@ const PATCHES = {
   leavingFollowsUp: 'aws-follow-up-before-leaving',
   /** A follow-up's outcome (done, or given up) is announced to the channel. */
   followUpAnnounced: 'aws-follow-up-announced',
+  /** A policy is compared by value: the same one with its fields in another order is no change (it was compared as JSON text). */
+  policyComparedByValue: 'policy-compared-by-value',
 } as const;
 
 /** What the AWS half of an action did: its problems (none when it did everything), the words for the reply, and its report when AWS answered. */
@@ -237,7 +239,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   setHandler(setPolicySignal, ({ policy: next, by, dispatchAheadMs: nextAhead }) => {
     const aheadChanged = nextAhead !== undefined && nextAhead !== dispatchAheadMs;
     if (aheadChanged) dispatchAheadMs = nextAhead;
-    if (samePolicy(next, policy)) {
+    // Where the two comparisons differ (field order alone), histories from before the patch recorded a change.
+    const unchanged =
+      samePolicy(next, policy) && (JSON.stringify(next) === JSON.stringify(policy) || patched(PATCHES.policyComparedByValue));
+    if (unchanged) {
       if (aheadChanged) changed(); // a setting of the service's, not the environment's: no "last action" for it
       return;
     }
