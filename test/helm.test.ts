@@ -19,11 +19,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { PatchStrategy } from '@kubernetes/client-node';
 import { loadConfig, SETTING_NAMES, type Config } from '../src/config';
 import { shutdownBudgetMs } from '../src/shutdown';
 import { testCluster, type TestCluster } from './support/kube';
-import { createVendoredCrds, describeError, id, strictApi, toolBinary, yaml, type Raw } from './support/manifests';
+import { createVendoredCrds, describeError, dryRunCreate, id, strictApi, toolBinary, yaml, type Raw } from './support/manifests';
 import { servingCertificate, type ServingCertificate } from './support/tls';
 
 const ROOT = path.join(__dirname, '..');
@@ -622,15 +622,7 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
     let cluster: TestCluster;
     const api = (object: Raw) => strictApi(cluster.kubeConfig, cluster.server, object);
 
-    /** Dry-run create; an object that exists already (a namespace) is dry-run applied instead. */
-    async function dryRun(object: Raw): Promise<KubernetesObject> {
-      try {
-        return await api(object).create(object, undefined, 'All');
-      } catch (error) {
-        if (describeError(error).code !== 409) throw error;
-        return api(object).patch(object, undefined, 'All', FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
-      }
-    }
+    const dryRun = (object: Raw) => dryRunCreate(cluster.kubeConfig, cluster.server, object, FIELD_MANAGER);
 
     before(async function () {
       this.timeout(180_000);

@@ -41,7 +41,7 @@ import { loadConfig } from '../src/config';
 import { shutdownBudgetMs } from '../src/shutdown';
 import { imageRuntime } from './support/dockerfile';
 import { testCluster, type TestCluster } from './support/kube';
-import { createVendoredCrds, describeError, id, strictApi, toolBinary, yaml, type Raw } from './support/manifests';
+import { createVendoredCrds, describeError, dryRunCreate, id, strictApi, toolBinary, yaml, type Raw } from './support/manifests';
 import { recordingActivities } from './support/recording-activities';
 import { devServerEnv, uniqueTaskQueue } from './support/temporal';
 
@@ -656,15 +656,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
     let cluster: TestCluster;
     const api = (object: Raw) => strictApi(cluster.kubeConfig, cluster.server, object);
 
-    /** Dry-run create; an object that exists already (a namespace, or one another suite created) is dry-run applied instead. */
-    async function dryRun(object: Raw): Promise<KubernetesObject> {
-      try {
-        return await api(object).create(object, undefined, 'All');
-      } catch (error) {
-        if (describeError(error).code !== 409) throw error;
-        return api(object).patch(object, undefined, 'All', FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
-      }
-    }
+    const dryRun = (object: Raw) => dryRunCreate(cluster.kubeConfig, cluster.server, object, FIELD_MANAGER);
 
     async function rejection(object: Raw): Promise<{ code?: number; message: string }> {
       try {

@@ -12,6 +12,7 @@ import {
   createConfiguration,
   HttpMethod,
   KubernetesObjectApi,
+  PatchStrategy,
   ServerConfiguration,
   type KubeConfig,
   type KubernetesObject,
@@ -116,5 +117,19 @@ export async function createVendoredCrds(kubeConfig: KubeConfig, server: string)
       if (Date.now() > deadline) throw new Error(`${crd.metadata!.name} not established`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  }
+}
+
+/**
+ * Dry-run create with strict field validation; an object that exists already (a namespace,
+ * or one another suite created) is dry-run applied instead, as `fieldManager`.
+ */
+export async function dryRunCreate(kubeConfig: KubeConfig, server: string, object: Raw, fieldManager: string): Promise<KubernetesObject> {
+  const api = strictApi(kubeConfig, server, object);
+  try {
+    return await api.create(object, undefined, 'All');
+  } catch (error) {
+    if (describeError(error).code !== 409) throw error;
+    return api.patch(object, undefined, 'All', fieldManager, true, PatchStrategy.ServerSideApply);
   }
 }
