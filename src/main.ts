@@ -109,8 +109,10 @@ async function main(config: Config, logger: Logger): Promise<void> {
   // A dev server started here has them from its flags; one found on the port may not.
   if (!devServer?.startedHere) await registerSearchAttributes(connection, namespace);
 
-  // Counts of environments come from the worker role alone, so that a sum over every pod counts each environment once.
-  const environments = createEnvironmentsClient(client);
+  const clusterName = config.temporal.cluster;
+  // Counts of environments come from the worker role alone, so that a sum over every pod counts each environment once;
+  // this cluster's alone, so that clusters sharing a Temporal namespace do not count each other's.
+  const environments = createEnvironmentsClient(client, { cluster: clusterName });
   const metrics = createMetrics(
     runsWorker
       ? { environmentsByPhase: () => environments.countByPhase(), environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS) }
@@ -131,9 +133,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
   }
   const workerRun = worker?.run();
   // Repair at once whatever changed while no worker ran, rather than at the next interval.
-  if (worker) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, config.temporal.cluster)).trigger();
+  if (worker) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, clusterName)).trigger();
 
-  const clusterName = config.temporal.cluster;
   const { signingSecret, appToken } = config.slack;
   // One gateway for Slack and REST, so their requesters count against the same support-pod limits. The support
   // namespace is read with the API's read-only identity: `support list` and the name check of `support start`.

@@ -28,6 +28,7 @@ const TEAM_CHANNEL = 'C0TEAMA0001';
 const DEFAULT_CHANNEL = 'C0DEFAULT01';
 const ALICE = 'U0ALICE0001';
 const MALLORY = 'U0MALLORY01';
+const CLUSTER = 'e2e-cluster';
 
 describe('the service with Slack and Kubernetes configured (npm start)', function () {
   this.timeout(240_000);
@@ -82,6 +83,8 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
       SLACK_RESPONSE_URL_ORIGINS: recorder.url,
       SLACK_ALLOW_CONTROL_USERS: ALICE,
       AWS_REGIONS: '',
+      // Scoped like one of several clusters sharing a Temporal namespace: ids, visibility and the metrics all follow it.
+      CLUSTER_NAME: CLUSTER,
       TEMPORAL_METRICS_PORT: 'off',
       WEBHOOK_PORT: String(webhookPort),
       WEBHOOK_TLS_CERT: tls.certFile,
@@ -93,7 +96,7 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
     // No webhook saw the namespaces being made: the reconciler the service runs at start-up enrols the labelled one.
     const connection = await Connection.connect({ address: temporalAddress });
     try {
-      const handle = new Client({ connection }).workflow.getHandle(environmentWorkflowId(namespace));
+      const handle = new Client({ connection }).workflow.getHandle(environmentWorkflowId(namespace, CLUSTER));
       await eventually(
         'the reconciler to enrol the namespace',
         () =>
@@ -129,7 +132,7 @@ describe('the service with Slack and Kubernetes configured (npm start)', functio
         { namespace: unlabelled, action: 'leave-alone', reason: 'unlabelled: label scheduler=enabled to enrol' },
       );
       assert.equal(report.decisions.find((d) => d.namespace === 'default')?.action, 'leave-alone');
-      await assert.rejects(client.workflow.getHandle(environmentWorkflowId(unlabelled)).describe(), WorkflowNotFoundError);
+      await assert.rejects(client.workflow.getHandle(environmentWorkflowId(unlabelled, CLUSTER)).describe(), WorkflowNotFoundError);
     } finally {
       await connection.close();
     }
