@@ -524,6 +524,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         'TEMPORAL_ADDRESS',
         'TEMPORAL_NAMESPACE',
         'TASK_QUEUE',
+        'CLUSTER_NAME',
         'SLACK_DEFAULT_CHANNEL',
         'AWS_REGIONS',
         'SUPPORT_NAMESPACE',
@@ -538,6 +539,8 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         // Optional, so that a REST-only trial starts without a Slack app.
         SLACK_SIGNING_SECRET: { name: 'devenv-scheduler-slack', optional: true, standIn: 'test-signing-secret' },
         SLACK_BOT_TOKEN: { name: 'devenv-scheduler-slack', optional: true, standIn: 'xoxb-test' },
+        // Socket Mode, when the Slack Secret holds an app token: no Ingress needed.
+        SLACK_APP_TOKEN: { name: 'devenv-scheduler-slack', optional: true, standIn: 'xapp-test' },
         API_TOKENS: { name: 'devenv-scheduler-api-tokens', optional: true, standIn: 'ci:0123456789abcdef' },
         API_READ_TOKENS: { name: 'devenv-scheduler-api-tokens', optional: true, standIn: 'dashboard:0123456789abcdef' },
       };
@@ -577,6 +580,10 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
         const config = loadConfig(env);
         assert.equal(config.temporal.address, data.TEMPORAL_ADDRESS);
         assert.equal(config.role, deployment.metadata!.labels!['app.kubernetes.io/component']);
+        // CLUSTER_NAME is there to be set per cluster; empty, the ids and the task queue are unscoped, as before it existed.
+        assert.equal(data.CLUSTER_NAME, '');
+        assert.equal(config.temporal.cluster, undefined);
+        assert.equal(config.temporal.taskQueue, data.TASK_QUEUE);
         started.set(config.role, config);
         fromSecrets.set(config.role, secrets.sort());
         // The kubelet waits this long after SIGTERM before it kills: a little more than the process may take to stop.
@@ -615,7 +622,8 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.ok(data.SUPPORT_IMAGE, 'the ConfigMap sets SUPPORT_IMAGE, which the policy reads');
       assert.equal(started.get('worker')!.support.image, data.SUPPORT_IMAGE);
       // Each role gets the secrets it uses and no other.
-      assert.deepEqual(fromSecrets.get('api'), ['API_READ_TOKENS', 'API_TOKENS', 'SLACK_SIGNING_SECRET']);
+      assert.deepEqual(fromSecrets.get('api'), ['API_READ_TOKENS', 'API_TOKENS', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET']);
+      assert.equal(started.get('api')!.slack.appToken, 'xapp-test', 'the api connects Socket Mode with the app token of the Slack Secret');
       assert.deepEqual(fromSecrets.get('worker'), ['SLACK_BOT_TOKEN']);
       const api = started.get('api')!;
       assert.deepEqual(
