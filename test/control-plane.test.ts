@@ -105,7 +105,11 @@ describe('stop, start and status with real controllers (kube-controller-manager,
     assert.equal((await namespaceStatus(ns)).phase, 'stopped');
 
     await activities().startNamespace(ns);
-    assert.equal((await namespaceStatus(ns)).phase === 'running', false, 'just after start the pods are not Ready yet');
+    // How soon kwok's pods become Ready varies with the machine's load, so whether the status
+    // read just after the start already says running does too; what may never happen is that
+    // it says running before every pod is Ready (pods only become Ready after a start: read status first).
+    const early = await namespaceStatus(ns);
+    if (early.phase === 'running') assert.equal((await pods(ns)).ready, 6, 'running only once every pod is Ready');
     await eventually('6 Ready pods again', async () => ((await pods(ns)).ready === 6 ? true : undefined), 60_000);
     const status = await eventually(
       'status to say running',
