@@ -50,7 +50,9 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
 
   before(async function () {
     env = await devServerEnv();
-    const clusters = await Promise.all([testCluster(), testCluster('second')]);
+    // Control planes of their own: each site's reconciler enrols every labelled namespace it sees, and the
+    // shared one holds other suites' namespaces (some named after this process too).
+    const clusters = await Promise.all([testCluster('clusters-eu'), testCluster('clusters-us')]);
     for (const [i, name] of [`eu-${run}`, `us-${run}`].entries()) {
       const cluster = clusters[i]!;
       const config = loadConfig({ CLUSTER_NAME: name, TASK_QUEUE: 'clusters-test' });
@@ -119,17 +121,20 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
       [eu, [onlyFirst, shared]],
       [us, [shared]],
     ] as const) {
+      let seen: string[] = [];
       const listed = await eventually(
         `${site.name}'s environments listed`,
         async () => {
-          const names = (await createEnvironmentsClient(env.client, { cluster: site.name }).list())
+          seen = (await createEnvironmentsClient(env.client, { cluster: site.name }).list())
             .map((e) => e.namespace)
-            .filter((n) => n.endsWith(run))
+            .filter((n) => [shared, onlyFirst].includes(n))
             .sort();
-          return names.length === expected.length ? names : undefined;
+          return seen.length === expected.length ? seen : undefined;
         },
         60_000,
-      );
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}: listed ${JSON.stringify(seen)}, expected ${JSON.stringify(expected)}`);
+      });
       assert.deepEqual(listed, [...expected].sort());
       for (const namespace of expected) {
         const described = await env.client.workflow.getHandle(environmentWorkflowId(namespace, site.name)).describe();
@@ -141,7 +146,7 @@ describe('several clusters, one Temporal namespace (CLUSTER_NAME)', function () 
     }
     // Without CLUSTER_NAME nothing of theirs is listed, and no unscoped id was used.
     assert.deepEqual(
-      (await createEnvironmentsClient(env.client).list()).filter((e) => e.namespace.endsWith(run)),
+      (await createEnvironmentsClient(env.client).list()).filter((e) => [shared, onlyFirst].includes(e.namespace)),
       [],
     );
     await assert.rejects(env.client.workflow.getHandle(`env/${shared}`).describe(), /not found/i);
