@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
+import { commandText } from './support/command-text';
 import { COMMANDS, commandReferenceMarkdown, grammar, helpLines, parseCommand, type Command } from '../src/commands';
 import { dns1123LabelError } from '../src/domain/names';
 
@@ -101,29 +102,7 @@ describe('command parser', function () {
   });
 
   it('any text is a command or a usage message, never a throw', function () {
-    const words = fc.constantFrom(
-      'start',
-      'stop',
-      'status',
-      'list',
-      'prolongate',
-      'for',
-      'support',
-      'help',
-      'dev1',
-      'XL',
-      '2h30m',
-      '-3h',
-      '0m',
-      'Ω',
-      '',
-    );
-    const text = fc.oneof(
-      fc.string(),
-      fc.string({ unit: 'binary' }),
-      fc.array(words).map((w) => w.join(' ')),
-      fc.array(fc.oneof(words, fc.string())).map((w) => w.join(' ')),
-    );
+    const text = commandText();
     fc.assert(
       fc.property(text, (input) => {
         const result = parseCommand(input);

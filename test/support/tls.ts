@@ -13,46 +13,52 @@ export interface ServingCertificate {
   ca: Buffer;
 }
 
+function openssl(args: string[], cwd: string): void {
+  execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** A self-signed CA certificate and key in `dir` (ca.crt, ca.key). */
+function makeCa(dir: string, commonName: string): void {
+  openssl(
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', `/CN=${commonName}`, '-days', '2'],
+    dir,
+  );
+}
+
+/** `<file>.crt` and `<file>.key` in `dir` for `commonName`, with `extensions`, signed by the CA given. */
+function issue(dir: string, ca: { certFile: string; keyFile: string }, file: string, commonName: string, extensions: string) {
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.csr`, '-subj', `/CN=${commonName}`], dir);
+  writeFileSync(path.join(dir, `${file}.ext`), extensions);
+  const serial = ['-CAcreateserial', '-CAserial', path.join(dir, 'ca.srl')];
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${file}.csr`,
+      '-CA',
+      ca.certFile,
+      '-CAkey',
+      ca.keyFile,
+      ...serial,
+      '-out',
+      `${file}.crt`,
+      '-extfile',
+      `${file}.ext`,
+      '-days',
+      '2',
+    ],
+    dir,
+  );
+  return { certFile: path.join(dir, `${file}.crt`), keyFile: path.join(dir, `${file}.key`) };
+}
+
+const subjectAltNames = (names: string[]) => `subjectAltName=${names.map((n) => (n.startsWith('IP:') ? n : `DNS:${n}`)).join(',')}`;
+
 export function servingCertificate(commonName = 'devenv-webhook'): ServingCertificate {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-tls-'));
-  const openssl = (args: string[]) =>
-    execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-subj',
-    `/CN=${commonName}-ca`,
-    '-days',
-    '2',
-  ]);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', `/CN=${commonName}`]);
-  writeFileSync(path.join(dir, 'tls.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  openssl([
-    'x509',
-    '-req',
-    '-in',
-    'tls.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'tls.crt',
-    '-extfile',
-    'tls.ext',
-    '-days',
-    '2',
-  ]);
-  const caFile = path.join(dir, 'ca.crt');
-  return { dir, caFile, certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key'), ca: readFileSync(caFile) };
+  const ca = testCa(`${commonName}-ca`);
+  const served = issue(ca.dir, ca, 'tls', commonName, `${subjectAltNames(['IP:127.0.0.1', 'localhost'])}\nextendedKeyUsage=serverAuth\n`);
+  return { dir: ca.dir, caFile: ca.caFile, ...served, ca: readFileSync(ca.caFile) };
 }
 
 /** POSTs JSON over HTTPS, trusting `ca`, as the apiserver calls a webhook; the raw answer. */
@@ -78,87 +84,24 @@ export interface TestCa {
   client(cn: string): { certFile: string; keyFile: string };
 }
 
-export function testCa(commonName: string): TestCa {
+export function testCa(commonName: string): TestCa & { certFile: string; keyFile: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-ca-'));
-  const openssl = (args: string[]) =>
-    execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-subj',
-    `/CN=${commonName}`,
-    '-days',
-    '2',
-  ]);
-  const issue = (file: string, cn: string, extensions: string) => {
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.csr`, '-subj', `/CN=${cn}`]);
-    writeFileSync(path.join(dir, `${file}.ext`), extensions);
-    openssl([
-      'x509',
-      '-req',
-      '-in',
-      `${file}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${file}.crt`,
-      '-extfile',
-      `${file}.ext`,
-      '-days',
-      '2',
-    ]);
-    return { certFile: path.join(dir, `${file}.crt`), keyFile: path.join(dir, `${file}.key`) };
-  };
+  makeCa(dir, commonName);
+  const ca = { certFile: path.join(dir, 'ca.crt'), keyFile: path.join(dir, 'ca.key') };
   return {
     dir,
-    caFile: path.join(dir, 'ca.crt'),
-    server: (name, names) =>
-      issue(
-        `server-${name}`,
-        names[0] ?? name,
-        `subjectAltName=${names.map((n) => (n.startsWith('IP:') ? n : `DNS:${n}`)).join(',')}\nextendedKeyUsage=serverAuth\n`,
-      ),
-    client: (cn) => issue(`client-${cn}`, cn, 'extendedKeyUsage=clientAuth\n'),
+    caFile: ca.certFile,
+    ...ca,
+    server: (name, names) => issue(dir, ca, `server-${name}`, names[0] ?? name, `${subjectAltNames(names)}\nextendedKeyUsage=serverAuth\n`),
+    client: (cn) => issue(dir, ca, `client-${cn}`, cn, 'extendedKeyUsage=clientAuth\n'),
   };
 }
 
 /** A client certificate for `commonName`, signed by the CA whose certificate and key are given. */
 export function clientCertificate(commonName: string, ca: { caFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-tls-client-'));
-  const openssl = (args: string[]) =>
-    execFileSync(process.env.OPENSSL_PATH ?? 'openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', `/CN=${commonName}`]);
-  writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  openssl([
-    'x509',
-    '-req',
-    '-in',
-    'client.csr',
-    '-CA',
-    ca.caFile,
-    '-CAkey',
-    ca.keyFile,
-    '-CAcreateserial',
-    '-CAserial',
-    path.join(dir, 'ca.srl'),
-    '-out',
-    'client.crt',
-    '-extfile',
-    'client.ext',
-    '-days',
-    '2',
-  ]);
-  return { cert: readFileSync(path.join(dir, 'client.crt')), key: readFileSync(path.join(dir, 'client.key')) };
+  const client = issue(dir, { certFile: ca.caFile, keyFile: ca.keyFile }, 'client', commonName, 'extendedKeyUsage=clientAuth\n');
+  return { cert: readFileSync(client.certFile), key: readFileSync(client.keyFile) };
 }
 
 /** POSTs JSON over HTTPS as postJsonOverTls does, presenting a client certificate if one is given. */
