@@ -51,6 +51,8 @@ export type RecordingActivities = EnvironmentActivities &
     driftResults: DriftedWorkload[][];
     /** The worker's DRIFT and DRIFT_CHECK_INTERVAL as checkDrift reports them (default: restop every 5 minutes). */
     drift: { mode: DriftMode; intervalMs: number };
+    /** While set, every drift look throws what it returns: the apiserver failing. */
+    driftFailure?: () => Error;
     /** While set, every notify throws what it returns: Slack down. */
     notifyFailure?: () => Error;
     /** Kubernetes stops and starts running right now, and the most there ever were at once. */
@@ -95,9 +97,11 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
     drift: { mode: 'restop', intervalMs: 5 * 60_000 },
     async checkDrift(namespace, { restop }) {
       calls.push({ name: 'checkDrift', namespace, atMs: await clock() });
+      if (activities.driftFailure) throw activities.driftFailure();
       const { mode, intervalMs } = activities.drift;
       // A look that only reads leaves what it found for the re-stop that follows it.
-      const queued = restop || mode !== 'restop' ? activities.driftResults.shift() : activities.driftResults[0];
+      const head = activities.driftResults[0];
+      const queued = restop || mode !== 'restop' || !head?.length ? activities.driftResults.shift() : head;
       const found = mode === 'off' ? [] : (queued ?? []);
       const awake = found.map((w) => ({ ...w, restopped: restop && mode === 'restop' }));
       return { namespace, mode, intervalMs, awake };
