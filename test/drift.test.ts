@@ -10,6 +10,7 @@ import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { DriftMode, EnvironmentEvent } from '../src/activities/contracts';
+import { createEventRecorder, withEvents } from '../src/activities/events';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { EXCLUDE, ORIGINAL_REPLICAS } from '../src/activities/kubernetes/annotations';
 import { mergePatch } from '../src/activities/kubernetes/apiserver';
@@ -88,6 +89,8 @@ describe('drift while stopped (real controllers, dev server)', function () {
       workflowBundle: await workflowBundle(),
       activities: {
         ...recorded,
+        // Real Events on the namespace, as the worker records them, before the recording notify.
+        notify: withEvents(recorded, createEventRecorder(kubeConfig, createLogger('silent'))).notify,
         stopNamespace: kubernetes.stopNamespace,
         startNamespace: kubernetes.startNamespace,
         checkDrift: async (...args: Parameters<typeof kubernetes.checkDrift>) => {
@@ -141,6 +144,14 @@ describe('drift while stopped (real controllers, dev server)', function () {
       assert.equal(told[0]!.workloads[0]!.by, 'gitops-bot', 'the manager of spec.replicas is named');
       assert.ok(told[1]!.workloads[0]!.by, 'the creator is named');
       assert.equal((await replicas(namespace, 'keep')).replicas, 3, 'an excluded workload is never touched');
+      // `kubectl get events -n <ns>` tells the same story, once per announcement.
+      const events = await core.listNamespacedEvent({ namespace, fieldSelector: 'source=devenv-scheduler' });
+      const drifts = events.items.filter((ev) => ev.reason === 'DriftRestopped');
+      assert.equal(drifts.length, 2, JSON.stringify(events.items.map((ev) => ev.reason)));
+      assert.ok(
+        drifts.some((ev) => ev.type === 'Warning' && /Deployment api scaled to 5 by gitops-bot/.test(ev.message ?? '')),
+        JSON.stringify(drifts.map((ev) => ev.message)),
+      );
       assert.equal((await e.handle.query(statusQuery)).phase, 'stopped');
 
       await e.handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
