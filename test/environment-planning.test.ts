@@ -22,6 +22,7 @@ import {
   afterStart,
   afterStop,
   driftAction,
+  driftLookBegun,
   driftWatchAfterStop,
   dueAt,
   enrolled,
@@ -762,6 +763,17 @@ describe('environment planning', () => {
         reported: [],
       });
       assert.deepEqual(driftWatchAfterStop(null, now), { checkedAt: now.toISOString(), reported: [] });
+    });
+
+    it('a look begins: the next waits an interval from now even if this one fails, the first one included (no interval learned yet)', () => {
+      const now = new Date('2026-01-15T19:00:30Z');
+      const begun = driftLookBegun(watch({ intervalMs: undefined, suspectedAt: '2026-01-15T19:00:20.000Z' }), now);
+      assert.deepEqual(begun, { checkedAt: now.toISOString(), intervalMs: 5 * MIN, reported: [], suspectedAt: null });
+      assert.equal(
+        describeEvent(nextEvent(stopped({ drift: begun }), weekdayPolicy(), { ...timing, driftChecks: true })),
+        'drift-recheck at 2026-01-15T19:05:30.000Z',
+      );
+      assert.equal(driftLookBegun(watch({ intervalMs: 2 * MIN }), now).intervalMs, 2 * MIN);
     });
 
     const api: DriftedWorkload = { kind: 'Deployment', name: 'api', replicas: 3, created: false, by: 'argocd-controller', restopped: true };

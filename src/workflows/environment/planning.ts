@@ -19,6 +19,8 @@ export const AWS_RETRY_AFTER_FAILURE_MS = 30 * 60 * 1000;
 export const AWS_FOLLOW_UP_MS = 60 * 1000;
 /** ...and for at most this long: an RDS stop or start takes minutes, not an hour. */
 export const AWS_FOLLOW_UP_FOR_MS = 60 * 60 * 1000;
+/** The interval of a look until one has reported the worker's: a first look that fails is not tried again at once. */
+export const DRIFT_CHECK_FALLBACK_MS = 5 * 60 * 1000;
 /** A signalled change never brings a drift look sooner than this after the last one: a burst of changes is one look. */
 export const DRIFT_MIN_GAP_MS = 10 * 1000;
 /** A warning an hour late is worse than none; Slack outages longer than that drop it. */
@@ -209,6 +211,11 @@ export function driftEvent(state: EnvironmentState): TimedEvent | null {
   let at = last + (watch.intervalMs ?? 0);
   if (watch.suspectedAt) at = Math.min(at, Math.max(new Date(watch.suspectedAt).getTime(), last + DRIFT_MIN_GAP_MS));
   return { kind: 'drift-recheck', at: new Date(at) };
+}
+
+/** A look begins: the next waits its turn from now, whatever this one finds or however it fails. */
+export function driftLookBegun(watch: DriftWatch, now: Date): DriftWatch {
+  return { ...watch, checkedAt: now.toISOString(), intervalMs: watch.intervalMs ?? DRIFT_CHECK_FALLBACK_MS, suspectedAt: null };
 }
 
 /** What a stopped environment does about what its look found awake: a disabled one (scheduler=disabled) is never put to sleep by the scheduler, only told of. */

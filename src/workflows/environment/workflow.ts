@@ -78,6 +78,7 @@ import {
   afterStart,
   afterStop,
   driftAction,
+  driftLookBegun,
   driftWatchAfterStop,
   dueAt,
   enrolled,
@@ -627,8 +628,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
    * per stop; a look that fails is not told at all, and the next comes an interval later.
    */
   async function recheckDrift(): Promise<void> {
-    const watch = state.drift!;
-    state.drift = { ...watch, checkedAt: now().toISOString(), suspectedAt: null }; // the next look waits its turn, whatever this one finds
+    state.drift = driftLookBegun(state.drift!, now());
     const actionsBefore = actionsDone;
     const seen = await checkDrift(namespace, { restop: false });
     const settle = (report: DriftReport, mode: 'restop' | 'report') => {
