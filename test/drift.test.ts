@@ -82,7 +82,11 @@ describe('drift while stopped (real controllers, dev server)', function () {
       logger: createLogger('silent'),
       drift: { mode, intervalMs: INTERVAL_MS },
     });
-    const control = { failing: false };
+    /** `failing`: looks fail; `hold`: a look (the read, or the re-stop under the lock) waits for it after being reached, while `reached` says so. */
+    const control: {
+      failing: boolean;
+      hold?: { restop: boolean; until: Promise<void>; reached: () => void };
+    } = { failing: false };
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
@@ -95,6 +99,12 @@ describe('drift while stopped (real controllers, dev server)', function () {
         startNamespace: kubernetes.startNamespace,
         checkDrift: async (...args: Parameters<typeof kubernetes.checkDrift>) => {
           if (control.failing) throw Object.assign(new Error('the server is currently unable to handle the request'), { code: 503 });
+          const hold = control.hold;
+          if (hold && hold.restop === args[1].restop) {
+            hold.reached();
+            await hold.until;
+            // The re-stop reads afresh: what it was held behind is what it sees.
+          }
           return kubernetes.checkDrift(...args);
         },
       },
@@ -182,17 +192,57 @@ describe('drift while stopped (real controllers, dev server)', function () {
     }
   });
 
-  it('a start racing a drift look: the environment ends running with the count it was woken to, never stopped again', async function () {
+  /** Holds the next look of the given phase; resolves once it is held, with the release. */
+  function holdLook(control: { hold?: unknown }, restop: boolean): Promise<() => void> {
+    return new Promise((held) => {
+      let release!: () => void;
+      const until = new Promise<void>((resolve) => (release = resolve));
+      (control as { hold?: { restop: boolean; until: Promise<void>; reached: () => void } }).hold = {
+        restop,
+        until,
+        reached: () => held(release),
+      };
+    });
+  }
+
+  it('a start while a look is reading: the look puts nothing back to sleep afterwards, the environment runs at the count it was woken to', async function () {
     const namespace = await namespaceWith({ api: 2 });
     const e = await environment(namespace, 'restop');
     try {
       await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      const reading = holdLook(e.control, false);
       await scale(namespace, 'api', 6, 'gitops-bot');
-      // Started at once, while the next look may be reading or waiting for the lock.
+      const release = await reading;
       await e.handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      delete e.control.hold;
+      release(); // the look read before the start: it must not act on it now
       await pause(3 * INTERVAL_MS);
       assert.equal((await e.handle.query(statusQuery)).phase, 'running');
       assert.deepEqual(await replicas(namespace, 'api'), { replicas: 6 }, 'running at the count it was woken to, nothing saved');
+      assert.equal(e.told().length, 0);
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('a start while a look puts a workload back to sleep: the start waits for it, then restores the count it was woken to', async function () {
+    const namespace = await namespaceWith({ api: 2 });
+    const e = await environment(namespace, 'restop');
+    try {
+      await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      const restopping = holdLook(e.control, true);
+      await scale(namespace, 'api', 6, 'gitops-bot');
+      const release = await restopping; // the look holds the environment's lock now
+      const started = e.handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      await pause(1_000);
+      delete e.control.hold;
+      release();
+      const result = await started;
+      assert.equal(result.phase, 'running');
+      assert.equal((await e.handle.query(statusQuery)).phase, 'running');
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 6 }, 'restored to the count it was woken to');
+      await pause(2 * INTERVAL_MS);
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 6 }, 'and left running');
     } finally {
       await e.close();
     }
