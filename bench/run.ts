@@ -17,6 +17,8 @@ const BENCHMARKS: Record<string, string> = {
   kubernetes: 'stop/start of 500 workloads vs bare scale patches (ratio <= 1.3)',
   scale: '1,000 environments on one worker: enrol, RSS (<= 400 MB), morning reset (<= 30 s), shutdown lateness (p99 <= 1 s)',
   admission: 'admission webhook at 50 connections over HTTPS (p99 <= 50 ms) vs a bare https server',
+  drift:
+    'drift looks of 200 stopped environments: apiserver requests per minute per 1,000 (<= 1,000) vs running the stop again as the look',
   aws: '200 environments stopping at once with a stale AWS inventory, on moto: listing calls vs each environment listing alone (ratio <= 0.05)',
 };
 

@@ -316,6 +316,8 @@ const fields = z.object({
   INFRASTRUCTURE_NAMESPACES: namespacePatterns.default([...DEFAULT_INFRASTRUCTURE_NAMESPACES]),
   RECONCILE_INTERVAL: durationMinutes.default(10),
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
+  DRIFT: z.enum(['restop', 'report', 'off']).default('restop'),
+  DRIFT_CHECK_INTERVAL: durationMinutes.pipe(z.number().min(1, 'must be at least 1m')).default(5),
   KUBE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(2).max(100_000).default(2000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(500),
@@ -488,8 +490,11 @@ export interface Config {
     /** How long before a scheduled shutdown its stop is handed to a worker, which holds it until the instant; 0: at the instant. */
     shutdownDispatchAheadMs: number;
   };
-  /** Workloads changed at once: in one namespace, and by one worker process across all of them. */
-  kubernetes: { concurrency: number; processConcurrency: number };
+  /**
+   * Workloads changed at once: in one namespace, and by one worker process across all of them.
+   * drift: what a stopped environment does about workloads woken since its stop, and how often it looks.
+   */
+  kubernetes: { concurrency: number; processConcurrency: number; drift: { mode: 'restop' | 'report' | 'off'; intervalMs: number } };
   /**
    * maxCachedWorkflows: workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history.
    * maxConcurrentActivities: activity slots; a stop dispatched ahead holds one (two with AWS) until its instant.
@@ -603,7 +608,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
       reconcileIntervalMinutes: c.RECONCILE_INTERVAL,
       shutdownDispatchAheadMs: c.SHUTDOWN_DISPATCH_AHEAD_SECONDS * 1000,
     },
-    kubernetes: { concurrency: c.KUBE_CONCURRENCY, processConcurrency: c.KUBE_WORKER_CONCURRENCY },
+    kubernetes: {
+      concurrency: c.KUBE_CONCURRENCY,
+      processConcurrency: c.KUBE_WORKER_CONCURRENCY,
+      drift: { mode: c.DRIFT, intervalMs: c.DRIFT_CHECK_INTERVAL * 60_000 },
+    },
     worker: {
       maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE,
       maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES,

@@ -10,16 +10,20 @@
  * 2026-01-15 is a Thursday; 2026-01-17 a Saturday.
  */
 import { strict as assert } from 'node:assert';
-import type { AwsActionReport, AwsResourceResult, HalfProblem } from '../src/activities/contracts';
+import type { AwsActionReport, AwsResourceResult, DriftedWorkload, HalfProblem } from '../src/activities/contracts';
 import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
 import type { AwsFollowUp, EnvironmentState, WorkloadPhase } from '../src/workflows/environment/definitions';
 import {
+  afterDriftLook,
   afterEnabledChange,
   afterFollowUpLook,
   afterPolicyChange,
   afterReset,
   afterStart,
   afterStop,
+  driftAction,
+  driftLookBegun,
+  driftWatchAfterStop,
   dueAt,
   enrolled,
   nextEvent,
@@ -696,5 +700,110 @@ describe('environment planning', () => {
         assert.equal(outcome.done, c.expected.done);
       });
     }
+  });
+
+  describe('drift while stopped', () => {
+    const MIN = 60_000;
+    const watch = (overrides = {}) => ({ checkedAt: '2026-01-15T19:00:00.000Z', intervalMs: 5 * MIN, reported: [], ...overrides });
+    const events: { name: string; state: EnvironmentState; driftChecks?: boolean; driftInFlight?: boolean; expected: string | null }[] = [
+      {
+        name: 'looked at 19:00 every 5 minutes: next at 19:05, before the AWS re-check',
+        state: stopped({ drift: watch() }),
+        expected: 'drift-recheck at 2026-01-15T19:05:00.000Z',
+      },
+      {
+        name: 'just stopped, the interval not learned yet: a first look at once',
+        state: stopped({ drift: watch({ intervalMs: undefined }) }),
+        expected: 'drift-recheck at 2026-01-15T19:00:00.000Z',
+      },
+      {
+        name: 'a change signalled at 19:02: looked at then',
+        state: stopped({ drift: watch({ suspectedAt: '2026-01-15T19:02:00.000Z' }) }),
+        expected: 'drift-recheck at 2026-01-15T19:02:00.000Z',
+      },
+      {
+        name: 'a change signalled right after a look: no sooner than 10 s after it',
+        state: stopped({ drift: watch({ suspectedAt: '2026-01-15T19:00:01.000Z' }) }),
+        expected: 'drift-recheck at 2026-01-15T19:00:10.000Z',
+      },
+      {
+        name: 'a look running already: the AWS re-check is next',
+        state: stopped({ drift: watch() }),
+        driftInFlight: true,
+        expected: 'aws-recheck at 2026-01-16T01:00:00.000Z',
+      },
+      {
+        name: 'a history from before drift checks: only AWS',
+        state: stopped({ drift: watch() }),
+        driftChecks: false,
+        expected: 'aws-recheck at 2026-01-16T01:00:00.000Z',
+      },
+      {
+        name: 'running: no drift look, whatever the watch left behind',
+        state: running({ warningsSent: [60, 30, 15], drift: watch() }),
+        expected: 'shutdown at 2026-01-15T19:00:00.000Z',
+      },
+    ];
+    for (const c of events) {
+      it(`${c.name} -> ${c.expected ?? 'nothing'}`, () => {
+        const event = nextEvent(c.state, weekdayPolicy(), {
+          ...timing,
+          driftChecks: c.driftChecks ?? true,
+          driftInFlight: c.driftInFlight ?? false,
+        });
+        assert.equal(describeEvent(event), c.expected);
+      });
+    }
+
+    it('a stop starts the watch afresh: nothing told, the learned interval kept', () => {
+      const now = new Date('2026-01-16T19:00:00Z');
+      assert.deepEqual(driftWatchAfterStop(watch({ reported: ['Deployment/api'] }), now), {
+        checkedAt: now.toISOString(),
+        intervalMs: 5 * MIN,
+        reported: [],
+      });
+      assert.deepEqual(driftWatchAfterStop(null, now), { checkedAt: now.toISOString(), reported: [] });
+    });
+
+    it('a look begins: the next waits an interval from now even if this one fails, the first one included (no interval learned yet)', () => {
+      const now = new Date('2026-01-15T19:00:30Z');
+      const begun = driftLookBegun(watch({ intervalMs: undefined, suspectedAt: '2026-01-15T19:00:20.000Z' }), now);
+      assert.deepEqual(begun, { checkedAt: now.toISOString(), intervalMs: 5 * MIN, reported: [], suspectedAt: null });
+      assert.equal(
+        describeEvent(nextEvent(stopped({ drift: begun }), weekdayPolicy(), { ...timing, driftChecks: true })),
+        'drift-recheck at 2026-01-15T19:05:30.000Z',
+      );
+      assert.equal(driftLookBegun(watch({ intervalMs: 2 * MIN }), now).intervalMs, 2 * MIN);
+    });
+
+    const api: DriftedWorkload = { kind: 'Deployment', name: 'api', replicas: 3, created: false, by: 'argocd-controller', restopped: true };
+    const actions: { name: string; mode: 'restop' | 'report' | 'off'; awake: DriftedWorkload[]; enabled: boolean; expected: string }[] = [
+      { name: 'DRIFT=restop, something awake: put back to sleep', mode: 'restop', awake: [api], enabled: true, expected: 'restop' },
+      { name: 'DRIFT=report: only told', mode: 'report', awake: [api], enabled: true, expected: 'report' },
+      { name: 'DRIFT=off: nothing', mode: 'off', awake: [api], enabled: true, expected: 'nothing' },
+      { name: 'nothing awake: nothing', mode: 'restop', awake: [], enabled: true, expected: 'nothing' },
+      {
+        name: 'scheduler=disabled (never put to sleep by the scheduler): only told',
+        mode: 'restop',
+        awake: [api],
+        enabled: false,
+        expected: 'report',
+      },
+    ];
+    for (const c of actions) {
+      it(`${c.name} -> ${c.expected}`, () => assert.equal(driftAction({ mode: c.mode, awake: c.awake }, c.enabled), c.expected));
+    }
+
+    it('each workload is told once per stop, however often it wakes again; a new one is told on its own', () => {
+      const now = new Date('2026-01-15T19:05:00Z');
+      const first = afterDriftLook(watch(), { intervalMs: 2 * MIN, awake: [api] }, now);
+      assert.deepEqual(first.tell, [api]);
+      assert.deepEqual(first.watch, { checkedAt: now.toISOString(), intervalMs: 2 * MIN, reported: ['Deployment/api'], suspectedAt: null });
+      const web: DriftedWorkload = { ...api, name: 'web', created: true, replicas: 1 };
+      const again = afterDriftLook(first.watch, { intervalMs: 2 * MIN, awake: [api, web] }, now);
+      assert.deepEqual(again.tell, [web]);
+      assert.deepEqual(again.watch.reported, ['Deployment/api', 'Deployment/web']);
+      assert.deepEqual(afterDriftLook(again.watch, { intervalMs: 2 * MIN, awake: [api] }, now).tell, []);
+    });
   });
 });

@@ -13,6 +13,7 @@ import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import {
+  driftSuspectedSignal,
   environmentWorkflow,
   environmentWorkflowId,
   prolongateUpdate,
@@ -156,6 +157,49 @@ describe('replay (determinism)', function () {
     const history = await handle!.fetchHistory();
     if (process.env.RECORD_HISTORIES === '1') {
       writeFileSync(join(FIXTURES, `environment-aws-followed-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
+  it('replays drift while stopped: woken workloads put back to sleep and told once, a signalled change looked at at once, DRIFT=report, a failing look', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-drift');
+    const recorded = recordingActivities(() => env.currentTimeMs());
+    recorded.drift = { mode: 'restop', intervalMs: 5 * MINUTE };
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recorded,
+    });
+    const namespace = `replay-drift-${process.pid}`;
+    const api = { kind: 'Deployment', name: 'api', replicas: 3, created: false, by: 'argocd-controller', restopped: false };
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, enabled: true, policy: everyDayPolicy({ shutdownTime: now.plus({ hours: 6 }).toFormat('HH:mm') }) }],
+      });
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.driftResults.push([], [api], [api], [api]);
+      await env.sleep(16 * MINUTE); // the first look at once, then three more: woke, and woke again
+      await handle.signal(driftSuspectedSignal, { by: 'webhook' });
+      await env.sleep(MINUTE);
+      recorded.drift = { mode: 'report', intervalMs: 5 * MINUTE };
+      recorded.driftResults.push([{ ...api, name: 'web', created: true, replicas: 1 }]);
+      await env.sleep(6 * MINUTE);
+      recorded.driftFailure = () => new Error('apiserver unavailable');
+      await env.sleep(6 * MINUTE);
+      delete recorded.driftFailure;
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+    });
+    const history = await handle!.fetchHistory();
+    const told = recorded.calls.filter((c) => c.event?.kind === 'drift');
+    assert.equal(told.length, 2, 'each workload told once: api re-stopped, web reported');
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(join(FIXTURES, `environment-drift-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
   });

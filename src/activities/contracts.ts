@@ -43,7 +43,35 @@ export type EnvironmentEvent =
   | { kind: 'stopped'; namespace: string; by: string; report: ActionReport; problems?: string[] }
   | { kind: 'started'; namespace: string; by: string; shutdownAt: string | null; report: ActionReport; problems?: string[] }
   /** A follow-up of AWS resources in transition ended: what it did (`detail`), and what it could not. */
-  | { kind: 'aws-followed'; namespace: string; action: 'stop' | 'start'; detail: string; problems?: string[] };
+  | { kind: 'aws-followed'; namespace: string; action: 'stop' | 'start'; detail: string; problems?: string[] }
+  /** Workloads woke while the environment was stopped (each named once per stop): put back to sleep, or only reported. */
+  | { kind: 'drift'; namespace: string; mode: 'restop' | 'report'; workloads: DriftedWorkload[] };
+
+/** What a stopped environment does about workloads woken since its stop (DRIFT): put them back to sleep, only report them, or not look. */
+export type DriftMode = 'restop' | 'report' | 'off';
+
+/** One workload found awake in a stopped environment. */
+export interface DriftedWorkload {
+  kind: string;
+  name: string;
+  /** The count it was woken to (for a CronJob, 1: scheduling again). */
+  replicas: number;
+  /** No count saved by a stop: it was created (or had its annotation removed) since. */
+  created: boolean;
+  /** The field manager that last set the field the stop sets (spec.replicas), from managedFields, where known. */
+  by?: string;
+  /** Put back to sleep by this look, its count saved for the next start. */
+  restopped: boolean;
+}
+
+/** One look at a stopped namespace for workloads awake since the stop. */
+export interface DriftReport {
+  namespace: string;
+  /** The worker's DRIFT and DRIFT_CHECK_INTERVAL: the environment's next look follows them. */
+  mode: DriftMode;
+  intervalMs: number;
+  awake: DriftedWorkload[];
+}
 
 /** A scheduled stop handed over ahead of its instant: nothing is touched before `notBefore` (see timing.ts). */
 export interface StopTiming {
@@ -57,7 +85,7 @@ export interface NotificationActivities {
 }
 
 /** What the environment workflow asks of Kubernetes and of the people it tells; AWS is asked through AwsActivities. */
-export type EnvironmentActivities = Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace'> & NotificationActivities;
+export type EnvironmentActivities = Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace' | 'checkDrift'> & NotificationActivities;
 
 /**
  * How a namespace's workloads look right now (what kubernetes/namespace-status.ts reads
@@ -140,6 +168,12 @@ export interface SupportPodInCluster {
 export interface KubernetesActivities {
   stopNamespace(namespace: string, timing?: StopTiming): Promise<ActionReport>;
   startNamespace(namespace: string): Promise<ActionReport>;
+  /**
+   * Lists every kind once (from the apiserver's watch cache) and finds what is awake since
+   * the stop; with `restop`, and DRIFT=restop on this worker, puts it back to sleep as a stop
+   * would, saving the count it was woken to.
+   */
+  checkDrift(namespace: string, options: { restop: boolean }): Promise<DriftReport>;
   /**
    * Creates the pod, or returns it when an earlier attempt of the same workflow run created
    * it (a retry). Waits while a pod of that name is terminating; refuses (SupportPodNameTaken)

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
+import { describeDrift } from '../domain/drift';
 import type { Logger } from '../logger';
 import type { EnvironmentActivities, EnvironmentEvent } from './contracts';
 
@@ -47,6 +48,12 @@ export function eventFor(event: EnvironmentEvent): Pick<CoreV1Event, 'reason' | 
         reason: event.action === 'start' ? 'AwsStartFollowedUp' : 'AwsStopFollowedUp',
         type,
         message: `${event.detail}.${problems}`,
+      };
+    case 'drift':
+      return {
+        reason: event.mode === 'restop' ? 'DriftRestopped' : 'DriftReported',
+        type: 'Warning',
+        message: `${event.workloads.length} workload${event.workloads.length === 1 ? '' : 's'} ${describeDrift(event.mode, event.workloads)}.`,
       };
   }
 }

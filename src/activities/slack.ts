@@ -10,6 +10,7 @@
 import { webApi } from '@slack/bolt';
 import { ApplicationFailure } from '@temporalio/common';
 import { Failure } from '../domain/failures';
+import { describeDrift } from '../domain/drift';
 import type { Logger } from '../logger';
 import {
   channelLink,
@@ -193,5 +194,9 @@ export function eventMessage(event: EnvironmentEvent): SlackMessage {
     }
     case 'aws-followed':
       return withProblems(event.problems, md`${ns}: ${event.detail}`, [section(md`:cloud: *${ns}*: ${event.detail}.`)]);
+    case 'drift': {
+      const said = describeDrift(event.mode, event.workloads);
+      return message(md`${ns} ${said}`, [section(md`:alarm_clock: *${ns}* ${said}.`)]);
+    }
   }
 }

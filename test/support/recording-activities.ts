@@ -11,6 +11,8 @@ import type {
   AwsActivities,
   AwsResource,
   AwsResourceResult,
+  DriftedWorkload,
+  DriftMode,
   EnvironmentActivities,
   EnvironmentEvent,
   StartOptions,
@@ -18,7 +20,7 @@ import type {
 } from '../../src/activities/contracts';
 
 export interface RecordedCall {
-  name: 'stopNamespace' | 'startNamespace' | 'notify' | 'stopAwsResources' | 'startAwsResources' | 'awsStatus';
+  name: 'stopNamespace' | 'startNamespace' | 'checkDrift' | 'notify' | 'stopAwsResources' | 'startAwsResources' | 'awsStatus';
   namespace: string;
   event?: EnvironmentEvent;
   /** A stop's instant when it was handed over ahead of it. Not held here: the clock may be the test server's skipped one. */
@@ -45,6 +47,12 @@ export type RecordingActivities = EnvironmentActivities &
     awsFailure?: () => Error;
     /** While set, awsStatus records its call, then waits for this before it reads (a slow re-check). */
     holdAwsStatus?: Promise<void>;
+    /** What the next drift re-checks find awake (default: nothing); with `restop` asked, each is reported put back to sleep. */
+    driftResults: DriftedWorkload[][];
+    /** The worker's DRIFT and DRIFT_CHECK_INTERVAL as checkDrift reports them (default: restop every 5 minutes). */
+    drift: { mode: DriftMode; intervalMs: number };
+    /** While set, every drift look throws what it returns: the apiserver failing. */
+    driftFailure?: () => Error;
     /** While set, every notify throws what it returns: Slack down. */
     notifyFailure?: () => Error;
     /** Kubernetes stops and starts running right now, and the most there ever were at once. */
@@ -85,6 +93,19 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
     awsStatusResults: [],
     kubernetesInFlight,
     goneNamespaces: new Set(),
+    driftResults: [],
+    drift: { mode: 'restop', intervalMs: 5 * 60_000 },
+    async checkDrift(namespace, { restop }) {
+      calls.push({ name: 'checkDrift', namespace, atMs: await clock() });
+      if (activities.driftFailure) throw activities.driftFailure();
+      const { mode, intervalMs } = activities.drift;
+      // A look that only reads leaves what it found for the re-stop that follows it.
+      const head = activities.driftResults[0];
+      const queued = restop || mode !== 'restop' || !head?.length ? activities.driftResults.shift() : head;
+      const found = mode === 'off' ? [] : (queued ?? []);
+      const awake = found.map((w) => ({ ...w, restopped: restop && mode === 'restop' }));
+      return { namespace, mode, intervalMs, awake };
+    },
     async stopAwsResources(namespace, timing) {
       calls.push({ name: 'stopAwsResources', namespace, timing, atMs: await clock() });
       if (activities.awsFailure) throw activities.awsFailure();

@@ -89,17 +89,20 @@ export async function call<T>(what: string, request: () => Promise<T>): Promise<
 export interface PageRequest {
   limit: number;
   _continue?: string;
+  /** `0`: whatever the apiserver's watch cache holds, served without a read from etcd (the drift re-check's cheap look). */
+  resourceVersion?: string;
 }
 
 /** Follows `continue` tokens, so a namespace with hundreds of objects (or a cluster with hundreds of namespaces) is listed in pages. */
 export async function listAll<T>(
   pageSize: number,
   page: (request: PageRequest) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+  resourceVersion?: string,
 ): Promise<T[]> {
   const items: T[] = [];
   let token: string | undefined;
   do {
-    const result = await page({ limit: pageSize, _continue: token });
+    const result = await page({ limit: pageSize, _continue: token, ...(resourceVersion && !token ? { resourceVersion } : {}) });
     items.push(...result.items);
     token = result.metadata?._continue || undefined;
   } while (token);

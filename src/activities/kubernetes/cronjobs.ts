@@ -6,7 +6,7 @@
 import { BatchV1Api, type KubeConfig, type V1CronJob } from '@kubernetes/client-node';
 import { isExcluded, savedSuspend } from './annotations';
 import { FIELD_MANAGER, mergePatch } from './apiserver';
-import { withConflictRetry, type WorkloadKind } from './workload-kind';
+import { managerOf, withConflictRetry, type WorkloadKind } from './workload-kind';
 
 export function createCronJobKind(kubeConfig: KubeConfig): WorkloadKind<V1CronJob> {
   const batch = kubeConfig.makeApiClient(BatchV1Api);
@@ -19,6 +19,12 @@ export function createCronJobKind(kubeConfig: KubeConfig): WorkloadKind<V1CronJo
     plural: 'CronJobs',
     stage: 'workload',
     list: (namespace, page) => batch.listNamespacedCronJob({ namespace, ...page }),
+
+    awake(cronJob) {
+      if (isExcluded(cronJob.metadata) || cronJob.spec?.suspend === true) return null;
+      const by = managerOf(cronJob.metadata, 'suspend', FIELD_MANAGER);
+      return { replicas: 1, created: savedSuspend.read(cronJob.metadata) === undefined, ...(by ? { by } : {}) };
+    },
 
     sleep(listed, { namespace, write }) {
       const name = listed.metadata!.name!;

@@ -10,7 +10,7 @@
 import { AutoscalingV2Api, type KubeConfig, type V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import { isExcluded, savedMinReplicas } from './annotations';
 import { FIELD_MANAGER, mergePatch } from './apiserver';
-import { withConflictRetry, type WorkloadKind } from './workload-kind';
+import { managerOf, withConflictRetry, type WorkloadKind } from './workload-kind';
 
 const KIND = 'HorizontalPodAutoscaler';
 
@@ -28,6 +28,13 @@ export function createHpaKind(kubeConfig: KubeConfig): WorkloadKind<V2Horizontal
     // An HPA of an excluded target is left alone with it.
     managed: (hpa, excluded) =>
       !isExcluded(hpa.metadata) && !excluded.has(`${hpa.spec?.scaleTargetRef.kind}/${hpa.spec?.scaleTargetRef.name}`),
+
+    // Lowered to 0 again (or created at 0) while its target sleeps: it could wake the target.
+    awake(hpa) {
+      if ((hpa.spec?.minReplicas ?? 1) !== 0) return null;
+      const by = managerOf(hpa.metadata, 'minReplicas', FIELD_MANAGER);
+      return { replicas: 0, created: savedMinReplicas.read(hpa.metadata) === undefined, ...(by ? { by } : {}) };
+    },
 
     sleep(listed, { namespace, write }) {
       const name = listed.metadata!.name!;

@@ -9,6 +9,7 @@ import pLimit from 'p-limit';
 import type { Logger } from '../../logger';
 import type { KubernetesActivities } from '../contracts';
 import { createWriter } from './apiserver';
+import { createDriftCheck, DEFAULT_DRIFT, type DriftSettings } from './drift';
 import { createNamespaceActions } from './namespace-actions';
 import { createNamespaceLister } from './namespaces';
 import { DEFAULT_SUPPORT_SIZES } from '../../domain/support-sizes';
@@ -30,6 +31,8 @@ export interface KubernetesSettings {
   /** Objects per list page (default 500). */
   pageSize?: number;
   support?: SupportPodSettings;
+  /** DRIFT and DRIFT_CHECK_INTERVAL (default: restop every 5 minutes). */
+  drift?: DriftSettings;
 }
 
 export function createKubernetesActivities(settings: KubernetesSettings): KubernetesActivities {
@@ -47,6 +50,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
       acrossNamespaces: pLimit(settings.processConcurrency ?? 50),
       pageSize,
     }),
+    ...createDriftCheck(kubeConfig, { write, pageSize, drift: settings.drift ?? DEFAULT_DRIFT }),
     ...createSupportPodActivities(kubeConfig, support, { write, logger }),
     listNamespaceNames: async () => (await listNamespaces()).map((ns) => ns.name),
   };

@@ -6,7 +6,7 @@
 import { AppsV1Api, type KubeConfig, type V1Deployment, type V1StatefulSet } from '@kubernetes/client-node';
 import { isExcluded, savedReplicas } from './annotations';
 import { FIELD_MANAGER, mergePatchMetadataOnly, type PageRequest } from './apiserver';
-import { withConflictRetry, type WorkloadKind } from './workload-kind';
+import { managerOf, withConflictRetry, type WorkloadKind } from './workload-kind';
 
 type ScaledKind = 'Deployment' | 'StatefulSet';
 type Scaled = V1Deployment | V1StatefulSet;
@@ -81,6 +81,14 @@ function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>,
           return {};
         },
       );
+    },
+
+    awake(object) {
+      if (isExcluded(object.metadata)) return null;
+      const replicas = object.spec?.replicas ?? 1;
+      if (replicas === 0) return null;
+      const by = managerOf(object.metadata, 'replicas', FIELD_MANAGER);
+      return { replicas, created: savedReplicas.read(object.metadata) === undefined, ...(by ? { by } : {}) };
     },
 
     describe(object) {

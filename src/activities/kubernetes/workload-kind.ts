@@ -55,13 +55,46 @@ export interface WorkloadKind<T extends { metadata?: V1ObjectMeta } = { metadata
   managed?(object: T, excluded: ReadonlySet<string>): boolean;
   sleep(object: T, step: Step): Promise<Outcome>;
   wake(object: T, step: Step): Promise<Outcome>;
+  /**
+   * Whether an object of a stopped namespace is awake, i.e. a stop would change it now
+   * (scaled up or created since the stop, a CronJob resumed), and who woke it. A kind without
+   * it is never re-checked while stopped.
+   */
+  awake?(object: T): Awake | null;
   /** How status shows it; a kind without it is not listed for status at all. */
   describe?(object: T): StatusEntry;
 }
 
+/** What an awake object looks like to the drift re-check (DriftedWorkload without its outcome). */
+export interface Awake {
+  replicas: number;
+  created: boolean;
+  by?: string;
+}
+
+/**
+ * The field manager that last set `spec.<field>` (managedFields: `kubectl scale` appears
+ * as `kubectl` on the scale subresource, Argo CD as `argocd-controller`), the service's
+ * own writes aside; else whoever last changed the object other than through its status.
+ */
+export function managerOf(metadata: V1ObjectMeta | undefined, field: string, ours: string): string | undefined {
+  const entries = (metadata?.managedFields ?? []).filter((e) => e.manager && e.manager !== ours && e.subresource !== 'status');
+  const latest = (list: typeof entries) =>
+    [...list].sort((a, b) => new Date(b.time ?? 0).getTime() - new Date(a.time ?? 0).getTime())[0]?.manager;
+  const owners = entries.filter(
+    (e) => (e.fieldsV1 as { 'f:spec'?: Record<string, unknown> } | undefined)?.['f:spec']?.[`f:${field}`] !== undefined,
+  );
+  return latest(owners) ?? latest(entries);
+}
+
 /** Every object of the kind in the namespace, a page at a time. */
-export function listKind<T extends { metadata?: V1ObjectMeta }>(kind: WorkloadKind<T>, namespace: string, pageSize: number): Promise<T[]> {
-  return call(`list ${kind.plural} in ${namespace}`, () => listAll(pageSize, (page) => kind.list(namespace, page)));
+export function listKind<T extends { metadata?: V1ObjectMeta }>(
+  kind: WorkloadKind<T>,
+  namespace: string,
+  pageSize: number,
+  resourceVersion?: string,
+): Promise<T[]> {
+  return call(`list ${kind.plural} in ${namespace}`, () => listAll(pageSize, (page) => kind.list(namespace, page), resourceVersion));
 }
 
 /** Conflicts retried on a fresh read before the activity fails and Temporal retries it. */

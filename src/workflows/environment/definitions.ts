@@ -48,6 +48,19 @@ export interface EnvironmentState {
   awsFollowUp?: AwsFollowUp | null;
   /** The stops of this environment record what they stopped in AWS, so a start starts only that. */
   awsStopRecorded?: boolean;
+  /** While stopped: the re-check of its workloads for any woken since the stop (DRIFT). */
+  drift?: DriftWatch | null;
+}
+
+export interface DriftWatch {
+  /** When the last look was made, or the stop before the first (ISO). */
+  checkedAt: string;
+  /** DRIFT_CHECK_INTERVAL as the worker's last look reported it; unknown until then, so the first look after a stop learns it at once. */
+  intervalMs?: number;
+  /** `Kind/name` of each workload the channel was told of since the stop: it is told once, however often it wakes again. */
+  reported: string[];
+  /** A change was signalled (driftSuspected): the next look comes at once, though never sooner than DRIFT_MIN_GAP_MS after the last. */
+  suspectedAt?: string | null;
 }
 
 export interface AwsFollowUp {
@@ -132,6 +145,9 @@ export const retireSignal = defineSignal<[{ reason: RetireReason; by: string }?]
  * environment was enrolled with.
  */
 export const setPolicySignal = defineSignal<[{ policy: EnvironmentPolicy; by: string; dispatchAheadMs?: number }]>('setPolicy');
+
+/** Something may have woken a workload of this stopped environment (a watch, a webhook, a person): it looks at once. */
+export const driftSuspectedSignal = defineSignal<[{ by: string }?]>('driftSuspected');
 
 /** `env/<namespace>`, or `<cluster>/env/<namespace>` with CLUSTER_NAME (cluster.ts). */
 export const environmentWorkflowId = (namespace: string, cluster?: string): string => scopedId(`env/${namespace}`, cluster);

@@ -5,11 +5,11 @@
  * does what the answer says, and test/environment-planning.test.ts checks the rules at
  * fixed instants.
  */
-import type { AwsActionReport, HalfProblem } from '../../activities/contracts';
+import type { AwsActionReport, DriftedWorkload, DriftReport, HalfProblem } from '../../activities/contracts';
 import { formatMinutes } from '../../domain/duration';
 import { defaultShutdownOn, localDate, plannedWarnings, shutdownAfterStart, type EnvironmentPolicy } from '../../domain/shutdown-policy';
 import { describeInstantFixed } from '../../domain/time-display';
-import type { AwsFollowUp, EnvironmentState, Phase, WorkloadPhase } from './definitions';
+import type { AwsFollowUp, DriftWatch, EnvironmentState, Phase, WorkloadPhase } from './definitions';
 
 /** RDS starts a DB stopped for 7 days by itself; a stopped environment looks this often. */
 export const AWS_RECHECK_MS = 6 * 60 * 60 * 1000;
@@ -19,6 +19,10 @@ export const AWS_RETRY_AFTER_FAILURE_MS = 30 * 60 * 1000;
 export const AWS_FOLLOW_UP_MS = 60 * 1000;
 /** ...and for at most this long: an RDS stop or start takes minutes, not an hour. */
 export const AWS_FOLLOW_UP_FOR_MS = 60 * 60 * 1000;
+/** The interval of a look until one has reported the worker's: a first look that fails is not tried again at once. */
+export const DRIFT_CHECK_FALLBACK_MS = 5 * 60 * 1000;
+/** A signalled change never brings a drift look sooner than this after the last one: a burst of changes is one look. */
+export const DRIFT_MIN_GAP_MS = 10 * 1000;
 /** A warning an hour late is worse than none; Slack outages longer than that drop it. */
 export const NOTIFICATION_DEADLINE_MS = 60 * 60 * 1000;
 
@@ -144,13 +148,18 @@ export type TimedEvent =
   | { kind: 'warning'; offsetMinutes: number; at: Date }
   | { kind: 'shutdown'; at: Date }
   | { kind: 'aws-recheck'; at: Date }
-  | { kind: 'aws-follow-up'; at: Date };
+  | { kind: 'aws-follow-up'; at: Date }
+  | { kind: 'drift-recheck'; at: Date };
 
 export interface Timing {
   /** How long before its instant a shutdown is handed to a worker (EnvironmentInput.dispatchAheadMs). */
   dispatchAheadMs: number;
   /** A re-check of AWS is running already: no other is planned until it is done. */
   recheckInFlight: boolean;
+  /** A stopped environment looks for workloads woken since its stop (histories from before it do not). */
+  driftChecks?: boolean;
+  /** A drift look is running already: no other is planned until it is done. */
+  driftInFlight?: boolean;
 }
 
 /** When to act on an event: a shutdown is dispatched ahead of its instant, and held by the worker until then. */
@@ -162,20 +171,77 @@ export function dueAt(event: TimedEvent, dispatchAheadMs: number): number {
 export function nextEvent(
   state: EnvironmentState,
   policy: EnvironmentPolicy,
-  { dispatchAheadMs, recheckInFlight }: Timing,
+  { dispatchAheadMs, recheckInFlight, driftChecks = false, driftInFlight = false }: Timing,
 ): TimedEvent | null {
   const followUp = followUpEvent(state);
+  const drift = driftChecks && !driftInFlight ? driftEvent(state) : null;
   if (state.workloads === 'stopped' && state.awsCheckedAt) {
-    if (followUp) return followUp;
-    if (recheckInFlight) return null;
-    const failed = state.problems?.some((p) => p.half === 'aws' && p.action === 'stop' && p.outcome !== 'unsupported');
-    return {
-      kind: 'aws-recheck',
-      at: new Date(new Date(state.awsCheckedAt).getTime() + (failed ? AWS_RETRY_AFTER_FAILURE_MS : AWS_RECHECK_MS)),
-    };
+    const aws = followUp ?? (recheckInFlight ? null : awsRecheckEvent(state, state.awsCheckedAt));
+    return earliest(aws, drift);
   }
+  if (drift) return drift;
   const scheduled = scheduledEvent(state, policy);
   return followUp && (!scheduled || dueAt(followUp, dispatchAheadMs) < dueAt(scheduled, dispatchAheadMs)) ? followUp : scheduled;
+}
+
+function awsRecheckEvent(state: EnvironmentState, checkedAt: string): TimedEvent {
+  const failed = state.problems?.some((p) => p.half === 'aws' && p.action === 'stop' && p.outcome !== 'unsupported');
+  return { kind: 'aws-recheck', at: new Date(new Date(checkedAt).getTime() + (failed ? AWS_RETRY_AFTER_FAILURE_MS : AWS_RECHECK_MS)) };
+}
+
+/** The sooner of two events; on a tie the first (AWS before drift, as histories before drift had it). */
+function earliest(a: TimedEvent | null, b: TimedEvent | null): TimedEvent | null {
+  if (!a || !b) return a ?? b;
+  return b.at.getTime() < a.at.getTime() ? b : a;
+}
+
+/**
+ * Stopped: the watch starts afresh, nothing told yet; it keeps the interval the worker
+ * last reported, and without one the first look comes at once and learns it.
+ */
+export function driftWatchAfterStop(previous: DriftWatch | null | undefined, now: Date): DriftWatch {
+  return { checkedAt: now.toISOString(), ...(previous?.intervalMs ? { intervalMs: previous.intervalMs } : {}), reported: [] };
+}
+
+/** The next drift look of a stopped environment: an interval after the last, or at once after a signalled change (but DRIFT_MIN_GAP_MS after the last). */
+export function driftEvent(state: EnvironmentState): TimedEvent | null {
+  const watch = state.drift;
+  if (state.workloads !== 'stopped' || !watch) return null;
+  const last = new Date(watch.checkedAt).getTime();
+  let at = last + (watch.intervalMs ?? 0);
+  if (watch.suspectedAt) at = Math.min(at, Math.max(new Date(watch.suspectedAt).getTime(), last + DRIFT_MIN_GAP_MS));
+  return { kind: 'drift-recheck', at: new Date(at) };
+}
+
+/** A look begins: the next waits its turn from now, whatever this one finds or however it fails. */
+export function driftLookBegun(watch: DriftWatch, now: Date): DriftWatch {
+  return { ...watch, checkedAt: now.toISOString(), intervalMs: watch.intervalMs ?? DRIFT_CHECK_FALLBACK_MS, suspectedAt: null };
+}
+
+/** What a stopped environment does about what its look found awake: a disabled one (scheduler=disabled) is never put to sleep by the scheduler, only told of. */
+export function driftAction(report: Pick<DriftReport, 'mode' | 'awake'>, enabled: boolean): 'restop' | 'report' | 'nothing' {
+  if (report.mode === 'off' || report.awake.length === 0) return 'nothing';
+  return report.mode === 'restop' && enabled ? 'restop' : 'report';
+}
+
+/** After a look: the watch (the interval learned, what was told), and what to tell the channel now (each workload once per stop). */
+export function afterDriftLook(
+  watch: DriftWatch,
+  report: Pick<DriftReport, 'intervalMs' | 'awake'>,
+  now: Date,
+): { watch: DriftWatch; tell: DriftedWorkload[] } {
+  const key = (w: DriftedWorkload) => `${w.kind}/${w.name}`;
+  const tell = report.awake.filter((w) => !watch.reported.includes(key(w)));
+  return {
+    watch: {
+      ...watch,
+      checkedAt: now.toISOString(),
+      intervalMs: report.intervalMs,
+      reported: [...watch.reported, ...tell.map(key)],
+      suspectedAt: null,
+    },
+    tell,
+  };
 }
 
 /** The next look at AWS resources in transition, while the environment is where the action that found them left it. */

@@ -25,6 +25,7 @@ import type {
   ActionReport,
   AwsActionReport,
   AwsActivities,
+  DriftReport,
   EnvironmentActivities,
   EnvironmentEvent,
   HalfProblem,
@@ -48,6 +49,7 @@ import {
 } from '../reports';
 import {
   DISPATCH_AHEAD_MEMO,
+  driftSuspectedSignal,
   prolongateUpdate,
   resetSignal,
   retireSignal,
@@ -68,12 +70,16 @@ import {
   type WorkloadPhase,
 } from './definitions';
 import {
+  afterDriftLook,
   afterEnabledChange,
   afterFollowUpLook,
   afterPolicyChange,
   afterReset,
   afterStart,
   afterStop,
+  driftAction,
+  driftLookBegun,
+  driftWatchAfterStop,
   dueAt,
   enrolled,
   followUpEvent,
@@ -89,6 +95,13 @@ import {
 } from './planning';
 
 const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
+
+/** A drift look: a few lists, and writes only for what woke; bounded, so a failing apiserver never holds the lock for long. */
+const { checkDrift } = proxyActivities<EnvironmentActivities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '3 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
+});
 
 const { stopNamespace, startNamespace } = proxyActivities<EnvironmentActivities>({
   startToCloseTimeout: '10 minutes',
@@ -159,6 +172,8 @@ const PATCHES = {
   followUpAnnounced: 'aws-follow-up-announced',
   /** A policy is compared by value: the same one with its fields in another order is no change (it was compared as JSON text). */
   policyComparedByValue: 'policy-compared-by-value',
+  /** A stopped environment looks for workloads woken since its stop (DRIFT) and puts them back to sleep. */
+  driftRecheck: 'drift-recheck',
 } as const;
 
 /** What the AWS half of an action did: its problems (none when it did everything), the words for the reply, and its report when AWS answered. */
@@ -186,6 +201,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   const lock = new Mutex();
   let busy = false; // the lock of histories recorded before the FIFO lock; also set under the new one
   let recheckInFlight = false;
+  let driftInFlight = false;
   /** Stops and starts completed in this run: a re-check's read taken before one of them says nothing about now. */
   let actionsDone = 0;
   const outbox = new Map<number, PendingNotification>();
@@ -259,6 +275,12 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     changed();
   });
 
+  setHandler(driftSuspectedSignal, () => {
+    if (state.workloads !== 'stopped' || !state.drift) return;
+    state.drift = { ...state.drift, suspectedAt: now().toISOString() };
+    version++;
+  });
+
   setHandler(retireSignal, (request?: { reason: RetireReason; by: string }) => {
     if (request?.reason === 'unmanaged') leavingBy ??= request.by;
     else {
@@ -286,6 +308,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
         break;
       }
     }
+    // Stopped before drift was looked for (or by a version without it): the watch begins now.
+    if (state.workloads === 'stopped' && !state.drift && patched(PATCHES.driftRecheck)) state.drift = driftWatchAfterStop(null, now());
     const event = plannedEvent();
     const seen = version;
     const wakesToContinue = patched(PATCHES.wakeToContinueAsNew);
@@ -300,6 +324,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       recheckInBackground();
       continue;
     }
+    if (event.kind === 'drift-recheck') {
+      recheckDriftInBackground();
+      continue;
+    }
     try {
       await exclusively(fireDueEvent);
     } catch (err) {
@@ -312,7 +340,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   if (deletedBy !== null && patched(PATCHES.retireReportsAws)) await reportLeftBehind(deletedBy);
-  await condition(() => allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && outbox.size === 0);
+  await condition(() => allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && !driftInFlight && outbox.size === 0);
   log.info('environment retired', { namespace });
   return { namespace, phase: phaseOf(state), policy, ...state, shutdownDescription: null };
 
@@ -325,7 +353,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   function plannedEvent(): TimedEvent | null {
-    return nextEvent(state, policy, { dispatchAheadMs, recheckInFlight });
+    const driftChecks = state.workloads === 'stopped' && !!state.drift && patched(PATCHES.driftRecheck);
+    return nextEvent(state, policy, { dispatchAheadMs, recheckInFlight, driftChecks, driftInFlight });
   }
 
   async function fireDueEvent(): Promise<void> {
@@ -345,6 +374,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       await followUpAws();
       return;
     }
+    if (event.kind === 'drift-recheck') return; // looked at in the background, never here
     const warning = warningSent(state, event.offsetMinutes, now());
     state = warning.state;
     announce(
@@ -359,6 +389,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       stopAwsResources(namespace, timing),
     ]);
     state = afterStop(state, now());
+    if (patched(PATCHES.driftRecheck)) state.drift = driftWatchAfterStop(state.drift, now());
     setProblems(aws.problems);
     followTransitions('stop', aws.report);
     if (!state.awsStopRecorded && patched(PATCHES.awsStartWhatStopStopped)) state.awsStopRecorded = true;
@@ -578,6 +609,54 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     });
   }
 
+  function recheckDriftInBackground(): void {
+    driftInFlight = true;
+    recheckDrift()
+      .catch((err: unknown) => log.warn('drift re-check failed; looked at again later', { namespace, error: describeFailure(err) }))
+      .finally(() => {
+        driftInFlight = false;
+        version++;
+      });
+  }
+
+  /**
+   * While stopped, the workloads are looked at every DRIFT_CHECK_INTERVAL for any a GitOps
+   * controller, an autoscaler or a person woke since the stop. The look reads outside the
+   * lock; only what it found awake makes it queue, like any command, to put it back to sleep,
+   * and only if no stop or start came meanwhile: a start that follows restores the count it
+   * was woken to, one that came first is never undone. The channel is told once per workload
+   * per stop; a look that fails is not told at all, and the next comes an interval later.
+   */
+  async function recheckDrift(): Promise<void> {
+    state.drift = driftLookBegun(state.drift!, now());
+    const actionsBefore = actionsDone;
+    const seen = await checkDrift(namespace, { restop: false });
+    const settle = (report: DriftReport, mode: 'restop' | 'report') => {
+      if (!state.drift) return;
+      const outcome = afterDriftLook(state.drift, report, now());
+      state.drift = outcome.watch;
+      if (outcome.tell.length === 0) return;
+      changed();
+      const names = outcome.tell.map((w) => `${w.kind} ${w.name}`).join(', ');
+      log.warn(mode === 'restop' ? 'workloads woke while stopped; put back to sleep' : 'workloads woke while stopped', {
+        namespace,
+        names,
+      });
+      if (mode === 'restop') record('scheduled-stop', 'scheduler', `put back to sleep after they woke: ${names}`);
+      announce({ kind: 'drift', namespace, mode, workloads: outcome.tell });
+    };
+    if (actionsDone !== actionsBefore || state.workloads !== 'stopped') return; // a stop or start came meanwhile: it said what runs
+    const action = driftAction(seen, state.enabled);
+    if (action !== 'restop') {
+      settle(seen, 'report');
+      return;
+    }
+    await exclusively(async () => {
+      if (actionsDone !== actionsBefore || state.workloads !== 'stopped') return; // started meanwhile: the workloads are wanted up now
+      settle(await checkDrift(namespace, { restop: true }), 'restop');
+    });
+  }
+
   /**
    * The namespace is still there but no longer to be managed: restore what a stop saved
    * (nothing else could, once this workflow is gone), then end. Tried again until it works
@@ -637,7 +716,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   /** Nothing of this run's own is in progress: no handler, no action under the lock, no re-check. */
   function quiet(): boolean {
-    return allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && leavingBy === null && !retired;
+    return allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && !driftInFlight && leavingBy === null && !retired;
   }
 
   /**

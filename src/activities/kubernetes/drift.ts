@@ -1,0 +1,76 @@
+/**
+ * The drift re-check of a stopped namespace: what woke since the stop (a GitOps controller's
+ * self-heal, an autoscaler, a CI deploy, `kubectl scale`), who did it, and, with DRIFT=restop,
+ * back to sleep with it the way a stop does it (workload-kind.ts), so the count it was woken
+ * to is what the next start restores.
+ *
+ * Cheap by design, as a thousand stopped environments look every few minutes: one list per
+ * kind, served from the apiserver's watch cache (resourceVersion 0, no etcd read), and
+ * writes only for what is awake, each on a fresh read behind its resourceVersion.
+ */
+import { CoreV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
+import type { DriftMode, DriftedWorkload, KubernetesActivities } from '../contracts';
+import { isExcluded } from './annotations';
+import type { Write } from './apiserver';
+import { createWorkloadKinds } from './kinds';
+import { ensureNamespace } from './namespaces';
+import { listKind, type Awake, type WorkloadKind } from './workload-kind';
+
+export interface DriftSettings {
+  /** DRIFT: restop (default), report, off. */
+  mode: DriftMode;
+  /** DRIFT_CHECK_INTERVAL: how often a stopped environment looks. */
+  intervalMs: number;
+}
+
+export const DEFAULT_DRIFT: DriftSettings = { mode: 'restop', intervalMs: 5 * 60_000 };
+
+interface Found {
+  kind: WorkloadKind;
+  object: { metadata?: V1ObjectMeta };
+  awake: Awake;
+}
+
+export function createDriftCheck(
+  kubeConfig: KubeConfig,
+  { write, pageSize, drift }: { write: Write; pageSize: number; drift: DriftSettings },
+): Pick<KubernetesActivities, 'checkDrift'> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const kinds = createWorkloadKinds(kubeConfig).filter((kind) => kind.awake);
+
+  async function awake(namespace: string): Promise<Found[]> {
+    const lists = await Promise.all(
+      kinds.map(async (kind) => (await listKind(kind, namespace, pageSize, '0')).map((object) => ({ kind, object }))),
+    );
+    const listed = lists.flat();
+    const excluded = new Set(
+      listed.filter(({ object }) => isExcluded(object.metadata)).map(({ kind, object }) => `${kind.kind}/${object.metadata?.name}`),
+    );
+    return listed.flatMap(({ kind, object }) => {
+      if (!(kind.managed?.(object, excluded) ?? true)) return [];
+      const found = kind.awake!(object);
+      return found ? [{ kind, object, awake: found }] : [];
+    });
+  }
+
+  return {
+    async checkDrift(namespace, { restop }) {
+      const report = (workloads: DriftedWorkload[]) => ({ namespace, mode: drift.mode, intervalMs: drift.intervalMs, awake: workloads });
+      if (drift.mode === 'off') return report([]);
+      let found = await awake(namespace);
+      if (found.length === 0) return report([]);
+      // Only once something is awake: a namespace deleted meanwhile fails as a stop's would.
+      if (restop && drift.mode === 'restop') await ensureNamespace(core, namespace);
+      const workloads: DriftedWorkload[] = [];
+      // Guards first, as a stop does: nothing may wake a workload again while it is put to sleep.
+      found = [...found.filter((f) => f.kind.stage === 'guard'), ...found.filter((f) => f.kind.stage !== 'guard')];
+      for (const { kind, object, awake: seen } of found) {
+        const restopped = restop && drift.mode === 'restop' ? (await kind.sleep(object, { namespace, write })).change !== undefined : false;
+        // Asleep again on the fresh read the write is made from (re-stopped by a look just before): nothing woke.
+        if (restop && drift.mode === 'restop' && !restopped) continue;
+        workloads.push({ kind: kind.kind, name: object.metadata?.name ?? '', ...seen, restopped });
+      }
+      return report(workloads);
+    },
+  };
+}

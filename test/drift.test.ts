@@ -1,0 +1,269 @@
+/**
+ * Drift while stopped, on a control plane with real controllers (kube-controller-manager,
+ * kwok nodes) and the environment workflow on the dev server with the real Kubernetes
+ * activities: what woke a stopped environment is put back to sleep within the interval
+ * (a short one here), the channel (recording notify: Slack cannot run here) is told once
+ * with the field manager that woke it, and the next start restores the count it was woken to.
+ */
+import assert from 'node:assert/strict';
+import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { DriftMode, EnvironmentEvent } from '../src/activities/contracts';
+import { createEventRecorder, withEvents } from '../src/activities/events';
+import { createKubernetesActivities } from '../src/activities/kubernetes';
+import { EXCLUDE, ORIGINAL_REPLICAS } from '../src/activities/kubernetes/annotations';
+import { mergePatch } from '../src/activities/kubernetes/apiserver';
+import { createLogger } from '../src/logger';
+import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopUpdate } from '../src/workflows';
+import { testClusterWithControllers, type TestCluster } from './support/kube';
+import { morningPolicy } from './support/policies';
+import { recordingActivities } from './support/recording-activities';
+import { eventually } from './support/slack';
+import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+
+const INTERVAL_MS = 2_000;
+
+describe('drift while stopped (real controllers, dev server)', function () {
+  this.timeout(180_000);
+  let cluster: TestCluster;
+  let apps: AppsV1Api;
+  let core: CoreV1Api;
+  let env: TestWorkflowEnvironment;
+  let counter = 0;
+
+  before(async function () {
+    this.timeout(300_000);
+    cluster = await testClusterWithControllers();
+    apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
+    core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    env = await devServerEnv();
+    await workflowBundle();
+  });
+
+  const spec = (app: string, replicas: number) => ({
+    replicas,
+    selector: { matchLabels: { app } },
+    template: { metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] } },
+  });
+
+  async function namespaceWith(workloads: Record<string, number>, annotations: Record<string, Record<string, string>> = {}) {
+    const namespace = `drift-${process.pid % 10000}-${++counter}`;
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    for (const [name, replicas] of Object.entries(workloads)) {
+      await apps.createNamespacedDeployment({
+        namespace,
+        body: { metadata: { name, ...(annotations[name] ? { annotations: annotations[name] } : {}) }, spec: spec(name, replicas) },
+      });
+    }
+    return namespace;
+  }
+
+  /** `kubectl scale`: the scale subresource, under a field manager of its own. */
+  const scale = (namespace: string, name: string, replicas: number, fieldManager: string) =>
+    apps.patchNamespacedDeploymentScale({ namespace, name, body: { spec: { replicas } }, fieldManager }, mergePatch);
+
+  async function replicas(namespace: string, name: string): Promise<{ replicas: number; saved?: string }> {
+    const d = await apps.readNamespacedDeployment({ namespace, name });
+    const saved = d.metadata?.annotations?.[ORIGINAL_REPLICAS];
+    return { replicas: d.spec?.replicas ?? 1, ...(saved !== undefined ? { saved } : {}) };
+  }
+
+  /**
+   * An environment run by a worker with the real Kubernetes activities (DRIFT=`mode`, a
+   * short interval); `failing` makes its drift looks fail as a refusing apiserver would.
+   */
+  async function environment(namespace: string, mode: DriftMode, kubeConfig: KubeConfig = cluster.kubeConfig) {
+    const taskQueue = uniqueTaskQueue('drift');
+    const recorded = recordingActivities(async () => Date.now());
+    const kubernetes = createKubernetesActivities({
+      kubeConfig,
+      dryRun: false,
+      logger: createLogger('silent'),
+      drift: { mode, intervalMs: INTERVAL_MS },
+    });
+    /** `failing`: looks fail; `hold`: a look (the read, or the re-stop under the lock) waits for it after being reached, while `reached` says so. */
+    const control: {
+      failing: boolean;
+      hold?: { restop: boolean; until: Promise<void>; reached: () => void };
+    } = { failing: false };
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: {
+        ...recorded,
+        // Real Events on the namespace, as the worker records them, before the recording notify.
+        notify: withEvents(recorded, createEventRecorder(kubeConfig, createLogger('silent'))).notify,
+        stopNamespace: kubernetes.stopNamespace,
+        startNamespace: kubernetes.startNamespace,
+        checkDrift: async (...args: Parameters<typeof kubernetes.checkDrift>) => {
+          if (control.failing) throw Object.assign(new Error('the server is currently unable to handle the request'), { code: 503 });
+          const hold = control.hold;
+          if (hold && hold.restop === args[1].restop) {
+            hold.reached();
+            await hold.until;
+            // The re-stop reads afresh: what it was held behind is what it sees.
+          }
+          return kubernetes.checkDrift(...args);
+        },
+      },
+    });
+    const running = worker.run();
+    const handle = await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(namespace),
+      taskQueue,
+      args: [{ namespace, policy: morningPolicy(), enabled: true }],
+    });
+    const told = () =>
+      recorded.calls.flatMap((c) => (c.event?.kind === 'drift' ? [c.event as Extract<EnvironmentEvent, { kind: 'drift' }>] : []));
+    const looks = () => recorded.calls.filter((c) => c.name === 'checkDrift').length;
+    const close = async () => {
+      await handle.terminate().catch(() => undefined);
+      worker.shutdown();
+      await running;
+    };
+    return { handle, told, looks, control, close };
+  }
+
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('scaled up by another field manager after the stop: back to 0 within the interval, told once who did it, restored to the new count on start', async function () {
+    const namespace = await namespaceWith({ api: 2, keep: 1 }, { keep: { [EXCLUDE]: 'true' } });
+    const e = await environment(namespace, 'restop');
+    try {
+      await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 0, saved: '2' });
+      await scale(namespace, 'api', 5, 'gitops-bot');
+      await scale(namespace, 'keep', 3, 'gitops-bot'); // excluded: never touched
+      const woke = Date.now();
+      await eventually('api put back to sleep', async () => ((await replicas(namespace, 'api')).replicas === 0 ? true : undefined), 15_000);
+      assert.ok(Date.now() - woke < 3 * INTERVAL_MS + 2_000, `asleep again ${Date.now() - woke} ms after it woke`);
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 0, saved: '5' }, 'the count it was woken to is saved');
+      // A GitOps controller's self-heal wakes it again: put back to sleep again, told no more.
+      await scale(namespace, 'api', 5, 'gitops-bot');
+      await eventually('api asleep again', async () => ((await replicas(namespace, 'api')).replicas === 0 ? true : undefined), 15_000);
+      // A Deployment created while stopped sleeps too.
+      await apps.createNamespacedDeployment({ namespace, body: { metadata: { name: 'late' }, spec: spec('late', 2) } });
+      await eventually('late put to sleep', async () => ((await replicas(namespace, 'late')).replicas === 0 ? true : undefined), 15_000);
+      await pause(3 * INTERVAL_MS);
+      const told = e.told();
+      assert.equal(told.length, 2, JSON.stringify(told));
+      const said = told.flatMap((t) => t.workloads.map((w) => `${w.kind} ${w.name} ${w.replicas} ${w.created ? 'created' : 'scaled'}`));
+      assert.deepEqual(said, ['Deployment api 5 scaled', 'Deployment late 2 created']);
+      assert.equal(told[0]!.workloads[0]!.by, 'gitops-bot', 'the manager of spec.replicas is named');
+      assert.ok(told[1]!.workloads[0]!.by, 'the creator is named');
+      assert.equal((await replicas(namespace, 'keep')).replicas, 3, 'an excluded workload is never touched');
+      // `kubectl get events -n <ns>` tells the same story, once per announcement.
+      const events = await core.listNamespacedEvent({ namespace, fieldSelector: 'source=devenv-scheduler' });
+      const drifts = events.items.filter((ev) => ev.reason === 'DriftRestopped');
+      assert.equal(drifts.length, 2, JSON.stringify(events.items.map((ev) => ev.reason)));
+      assert.ok(
+        drifts.some((ev) => ev.type === 'Warning' && /Deployment api scaled to 5 by gitops-bot/.test(ev.message ?? '')),
+        JSON.stringify(drifts.map((ev) => ev.message)),
+      );
+      assert.equal((await e.handle.query(statusQuery)).phase, 'stopped');
+
+      await e.handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 5 });
+      assert.deepEqual(await replicas(namespace, 'late'), { replicas: 2 });
+      const looks = e.looks();
+      await pause(2 * INTERVAL_MS);
+      assert.equal(e.looks(), looks, 'no drift looks once running');
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('DRIFT=report: only tells, once', async function () {
+    const namespace = await namespaceWith({ api: 2 });
+    const e = await environment(namespace, 'report');
+    try {
+      await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      await scale(namespace, 'api', 4, 'ci-deploy');
+      await eventually('told', () => (e.told().length > 0 ? true : undefined), 15_000);
+      await pause(3 * INTERVAL_MS);
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 4, saved: '2' }, 'left awake');
+      assert.equal(e.told().length, 1);
+      assert.equal(e.told()[0]!.mode, 'report');
+      assert.equal(e.told()[0]!.workloads[0]!.by, 'ci-deploy');
+    } finally {
+      await e.close();
+    }
+  });
+
+  /** Holds the next look of the given phase; resolves once it is held, with the release. */
+  function holdLook(control: { hold?: unknown }, restop: boolean): Promise<() => void> {
+    return new Promise((held) => {
+      let release!: () => void;
+      const until = new Promise<void>((resolve) => (release = resolve));
+      (control as { hold?: { restop: boolean; until: Promise<void>; reached: () => void } }).hold = {
+        restop,
+        until,
+        reached: () => held(release),
+      };
+    });
+  }
+
+  it('a start while a look is reading: the look puts nothing back to sleep afterwards, the environment runs at the count it was woken to', async function () {
+    const namespace = await namespaceWith({ api: 2 });
+    const e = await environment(namespace, 'restop');
+    try {
+      await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      const reading = holdLook(e.control, false);
+      await scale(namespace, 'api', 6, 'gitops-bot');
+      const release = await reading;
+      await e.handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      delete e.control.hold;
+      release(); // the look read before the start: it must not act on it now
+      await pause(3 * INTERVAL_MS);
+      assert.equal((await e.handle.query(statusQuery)).phase, 'running');
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 6 }, 'running at the count it was woken to, nothing saved');
+      assert.equal(e.told().length, 0);
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('a start while a look puts a workload back to sleep: the start waits for it, then restores the count it was woken to', async function () {
+    const namespace = await namespaceWith({ api: 2 });
+    const e = await environment(namespace, 'restop');
+    try {
+      await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      const restopping = holdLook(e.control, true);
+      await scale(namespace, 'api', 6, 'gitops-bot');
+      const release = await restopping; // the look holds the environment's lock now
+      const started = e.handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      await pause(1_000);
+      delete e.control.hold;
+      release();
+      const result = await started;
+      assert.equal(result.phase, 'running');
+      assert.equal((await e.handle.query(statusQuery)).phase, 'running');
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 6 }, 'restored to the count it was woken to');
+      await pause(2 * INTERVAL_MS);
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 6 }, 'and left running');
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('the apiserver failing during the looks: stays stopped, looked at again, no message until one succeeds', async function () {
+    const namespace = await namespaceWith({ api: 2 });
+    const e = await environment(namespace, 'restop');
+    try {
+      await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      e.control.failing = true;
+      await scale(namespace, 'api', 3, 'gitops-bot');
+      await pause(4 * INTERVAL_MS);
+      assert.equal(e.told().length, 0, 'nothing told while the looks fail');
+      assert.equal((await e.handle.query(statusQuery)).phase, 'stopped');
+      e.control.failing = false;
+      await eventually('api put back to sleep', async () => ((await replicas(namespace, 'api')).replicas === 0 ? true : undefined), 60_000);
+      await eventually('told', () => (e.told().length > 0 ? true : undefined), 10_000);
+      assert.equal(e.told().length, 1);
+    } finally {
+      await e.close();
+    }
+  });
+});
