@@ -279,7 +279,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   /** The environment as a test compares it before and after: the run, its state, how many signals it has had. */
   async function snapshot(namespace: string) {
     const { runId, status: execution } = await handle(namespace).describe();
-    const { shutdownDescription: _, ...state } = await status(namespace);
+    const { shutdownDescription: _, wakeDescription: __, ...state } = await status(namespace);
     return { runId, execution: execution.name, state, signals: await signalsTo(namespace) };
   }
 

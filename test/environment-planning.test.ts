@@ -415,6 +415,7 @@ describe('environment planning', () => {
     it('a stop leaves nothing to shut down, drops the prolongation, and looks at AWS again in 6 hours', () => {
       const state = afterStop(
         running({ shutdownAt: '2026-01-15T20:00:00.000Z', prolongedMinutes: 60, prolongedOn: '2026-01-15', warningsSent: [60] }),
+        weekdayPolicy(),
         at('2026-01-15T19:40:00Z'),
       );
       assert.deepEqual(plan(state), { phase: 'stopped', shutdownAt: null, prolongedMinutes: 0, warningsSent: [] });

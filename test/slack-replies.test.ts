@@ -26,6 +26,7 @@ const status: EnvironmentStatus = {
   enabled: true,
   shutdownAt: '2026-01-05T19:00:00.000Z',
   shutdownDescription: 'today 19:00 UTC, in 7h',
+  wakeDescription: null,
   prolongedMinutes: 90,
   warningsSent: [],
   lastAction: { action: 'start', by: 'U0ALICE0001', at: '2026-01-05T08:00:00.000Z' },

@@ -48,6 +48,8 @@ export interface EnvironmentState {
   awsFollowUp?: AwsFollowUp | null;
   /** The stops of this environment record what they stopped in AWS, so a start starts only that. */
   awsStopRecorded?: boolean;
+  /** While stopped, with a wake time in the policy and the scheduler on: when it is started again (ISO). */
+  wakeAt?: string | null;
 }
 
 export interface AwsFollowUp {
@@ -95,6 +97,8 @@ export interface EnvironmentStatus extends EnvironmentState {
   policy: EnvironmentPolicy;
   /** "today 19:00 CET, in 2h 10m" or null. */
   shutdownDescription: string | null;
+  /** The next morning wake-up, "tomorrow 08:00 CET, in 13h 0m", or null when there is none. */
+  wakeDescription: string | null;
 }
 
 export interface ActionResult {
@@ -114,9 +118,9 @@ export interface Actor {
 
 export const statusQuery = defineQuery<EnvironmentStatus>('status');
 
-/** Memo key under which each environment keeps its status (everything but the description, which depends on when it is read). */
+/** Memo key under which each environment keeps its status (everything but the descriptions, which depend on when it is read). */
 export const STATUS_MEMO = 'status';
-export type StatusMemo = Omit<EnvironmentStatus, 'shutdownDescription'>;
+export type StatusMemo = Omit<EnvironmentStatus, 'shutdownDescription' | 'wakeDescription'>;
 /** Memo key of the environment's dispatch-ahead setting (ms), so the reconciler sees which ones need the service's. */
 export const DISPATCH_AHEAD_MEMO = 'dispatchAheadMs';
 export const startUpdate = defineUpdate<ActionResult, [Actor]>('start');
