@@ -373,7 +373,9 @@ const fields = z.object({
 export const SETTING_NAMES: readonly string[] = Object.keys(fields.shape);
 
 const serviceSchema = fields.superRefine((c, ctx) => {
-  if (c.WAKE_TIME !== undefined && wakeTimeProblem(c.WAKE_TIME, c.SHUTDOWN_TIME)) {
+  // Compared only once both are times: a malformed one has its own line already.
+  const times = [c.WAKE_TIME, c.SHUTDOWN_TIME].every((time) => clockTime.safeParse(time).success);
+  if (c.WAKE_TIME !== undefined && times && wakeTimeProblem(c.WAKE_TIME, c.SHUTDOWN_TIME)) {
     ctx.addIssue({ code: 'custom', path: ['WAKE_TIME'], message: `must be before SHUTDOWN_TIME (${c.SHUTDOWN_TIME})` });
   }
   if (Boolean(c.WEBHOOK_TLS_CERT) !== Boolean(c.WEBHOOK_TLS_KEY)) {
