@@ -90,13 +90,10 @@ export const environmentStatus = z
     shutdownAt: z.string().nullable(),
     shutdownDescription: z.string().nullable().meta({ example: 'today 19:00 CET, in 2h 10m' }),
     wakeAt: z.string().nullable().optional().meta({ description: 'ISO instant of the planned morning wake-up, while stopped' }),
-    wakeDescription: z
-      .string()
-      .nullable()
-      .meta({
-        description: 'the next morning wake-up (while running: the first after its shutdown); null without one',
-        example: 'tomorrow 08:00 CET, in 13h 0m',
-      }),
+    wakeDescription: z.string().nullable().meta({
+      description: 'the next morning wake-up (while running: the first after its shutdown); null without one',
+      example: 'tomorrow 08:00 CET, in 13h 0m',
+    }),
     prolongedMinutes: z.number().int(),
     warningsSent: z.array(z.number().int()),
     lastAction: lastAction.nullable(),

@@ -253,8 +253,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     policy = next;
     state = afterPolicyChange(state, policy, now());
-    const wakes = policy.wakeTime ? `, wakes at ${policy.wakeTime}` : '';
-    record('policy', by, `shuts down at ${policy.shutdownTime}${wakes} ${policy.timeZone} on ${policy.workingDays.join(', ')}`);
+    const wakes = policy.wakeTime ? `; wakes at ${policy.wakeTime}` : '';
+    record('policy', by, `shuts down at ${policy.shutdownTime} ${policy.timeZone} on ${policy.workingDays.join(', ')}${wakes}`);
     changed();
   });
 
