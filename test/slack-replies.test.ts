@@ -53,6 +53,23 @@ describe('Slack replies', function () {
     assert.match(text, /Workloads could not be read from Kubernetes/);
   });
 
+  it('status of a stopped environment with a morning wake-up: when it wakes, in the blocks and the fallback text; none said without one', function () {
+    const stopped: EnvironmentStatus = {
+      ...status,
+      phase: 'stopped',
+      workloads: 'stopped',
+      shutdownAt: null,
+      shutdownDescription: null,
+      prolongedMinutes: 0,
+      wakeAt: '2026-01-06T08:00:00.000Z',
+      wakeDescription: 'tomorrow 08:00 UTC, in 20h 0m',
+    };
+    const reply = statusMessage(stopped, undefined);
+    assert.match(visibleText({ ...reply }), /No shutdown scheduled: it is not running.\nNext wake-up: tomorrow 08:00 UTC, in 20h 0m/);
+    assert.equal(reply.text, 'dev1 is stopped. Next wake-up tomorrow 08:00 UTC, in 20h 0m.');
+    assert.doesNotMatch(visibleText({ ...statusMessage(status, undefined) }), /wake-up/);
+  });
+
   it('support list: the cluster unread is said, the workflows listed anyway', function () {
     const text = visibleText({ ...supportPodListMessage({ supportPods: [], podsUnavailable: 'connection refused' }) });
     assert.match(text, /No support pods right now/);
