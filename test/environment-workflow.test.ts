@@ -994,6 +994,30 @@ describe('environment workflow (time-skipping server)', function () {
       });
     }
 
+    it("a wake time given to a stopped environment by the reconciler's setPolicy is planned at once; with the scheduler disabled it never wakes", async function () {
+      const day = await next(4, 'UTC', { hour: 6 });
+      await skipTo(day);
+      await worker.runUntil(async () => {
+        const policy = everyDayPolicy();
+        const handle = await startEnvironment(policy);
+        const paused = await startEnvironment(policy, { enabled: false });
+        for (const h of [handle, paused]) {
+          await h.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+          await h.signal(setPolicySignal, { policy: { ...policy, wakeTime: '07:30' }, by: 'reconciler' });
+        }
+        const status = await handle.query(statusQuery);
+        assert.equal(status.wakeAt, day.set({ hour: 7, minute: 30 }).toISO());
+        assert.match(status.lastAction?.detail ?? '', /; wakes at 07:30$/);
+        assert.equal((await paused.query(statusQuery)).wakeDescription, null);
+        await skipTo(day.set({ hour: 8 }));
+        assert.deepEqual(
+          callsNamed('startNamespace').map((c) => [c.namespace, DateTime.fromMillis(c.atMs, { zone: 'UTC' }).toFormat('HH:mm')]),
+          [[handle.workflowId.replace('env/', ''), '07:30']],
+        );
+        assert.equal((await paused.query(statusQuery)).phase, 'stopped');
+      });
+    });
+
     it('a manual stop after the wake-up stays stopped until the next one', async function () {
       const zone = 'UTC';
       const day = await next(3, zone, { hour: 7 });
