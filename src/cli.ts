@@ -199,6 +199,7 @@ async function execute(
         [
           `${s.namespace}: ${s.phase}${s.enabled ? '' : ' (scheduler disabled)'}`,
           `next shutdown: ${next}`,
+          ...(s.wakeDescription ? [`next wake-up: ${s.wakeDescription}`] : []),
           `last action: ${last}`,
           ...(s.problems ?? []).map((p) => `problem: ${p.detail}`),
         ].join('\n'),

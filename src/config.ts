@@ -13,7 +13,7 @@ import { DEFAULT_SUPPORT_SIZES, type SupportSizes } from './domain/support-sizes
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
 import { scopedId } from './workflows/cluster';
-import { clockTime, splitList, timeZone, weekdayList } from './domain/policy-values';
+import { clockTime, splitList, timeZone, wakeTimeProblem, weekdayList } from './domain/policy-values';
 import type { EnvironmentPolicy } from './domain/shutdown-policy';
 
 const holidayList = z.string().transform((text, ctx) => {
@@ -251,6 +251,8 @@ const fields = z.object({
   HOLIDAYS: holidayList.default([]),
   WARNING_OFFSETS: minutesList.default([60, 30, 15]),
   RESET_TIME: clockTime.default('09:00'),
+  // Off unless set: starting environments nobody asked for costs money.
+  WAKE_TIME: clockTime.optional(),
   MAX_PROLONGATION: durationMinutes.default(4 * 60),
   // Capped so an after-hours start can never keep an environment up overnight.
   AFTER_HOURS_WINDOW: durationMinutes.pipe(z.number().max(12 * 60, 'must be at most 12h')).default(2 * 60),
@@ -373,6 +375,11 @@ const fields = z.object({
 export const SETTING_NAMES: readonly string[] = Object.keys(fields.shape);
 
 const serviceSchema = fields.superRefine((c, ctx) => {
+  // Compared only once both are times: a malformed one has its own line already.
+  const times = [c.WAKE_TIME, c.SHUTDOWN_TIME].every((time) => clockTime.safeParse(time).success);
+  if (c.WAKE_TIME !== undefined && times && wakeTimeProblem(c.WAKE_TIME, c.SHUTDOWN_TIME)) {
+    ctx.addIssue({ code: 'custom', path: ['WAKE_TIME'], message: `must be before SHUTDOWN_TIME (${c.SHUTDOWN_TIME})` });
+  }
   if (Boolean(c.WEBHOOK_TLS_CERT) !== Boolean(c.WEBHOOK_TLS_KEY)) {
     const missing = c.WEBHOOK_TLS_CERT ? 'WEBHOOK_TLS_KEY' : 'WEBHOOK_TLS_CERT';
     ctx.addIssue({
@@ -566,6 +573,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
       warningOffsetsMinutes: c.WARNING_OFFSETS,
       maxProlongationMinutes: c.MAX_PROLONGATION,
       afterHoursWindowMinutes: c.AFTER_HOURS_WINDOW,
+      ...(c.WAKE_TIME !== undefined ? { wakeTime: c.WAKE_TIME } : {}),
     },
     resetTime: c.RESET_TIME,
     temporal: {

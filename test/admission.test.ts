@@ -279,7 +279,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
   /** The environment as a test compares it before and after: the run, its state, how many signals it has had. */
   async function snapshot(namespace: string) {
     const { runId, status: execution } = await handle(namespace).describe();
-    const { shutdownDescription: _, ...state } = await status(namespace);
+    const { shutdownDescription: _, wakeDescription: __, ...state } = await status(namespace);
     return { runId, execution: execution.name, state, signals: await signalsTo(namespace) };
   }
 
@@ -465,13 +465,19 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       });
     const reply = await postAdmission(
       webhook.url,
-      review({ 'devenv-scheduler/shutdown-time': '7pm', 'devenv-scheduler/time-zone': 'Mars/Base' }),
+      review({ 'devenv-scheduler/shutdown-time': '7pm', 'devenv-scheduler/time-zone': 'Mars/Base', 'devenv-scheduler/wake-time': '8am' }),
       tls.ca,
     );
     const warnings = (reply.json as { response: { allowed: boolean; warnings: string[] } }).response.warnings;
     assert.deepEqual(warnings, [
       'devenv-scheduler: annotation devenv-scheduler/shutdown-time="7pm" ignored: must be a 24-hour time such as 19:00',
       'devenv-scheduler: annotation devenv-scheduler/time-zone="Mars/Base" ignored: must be an IANA time zone such as Europe/Berlin or America/New_York',
+      'devenv-scheduler: annotation devenv-scheduler/wake-time="8am" ignored: must be a 24-hour time such as 08:00, or off',
+    ]);
+    // A wake time is a time of the namespace's day before its shutdown: one after it says so, and there is no wake-up.
+    const late = await postAdmission(webhook.url, review({ 'devenv-scheduler/wake-time': '20:00' }), tls.ca);
+    assert.deepEqual((late.json as { response: { warnings: string[] } }).response.warnings, [
+      `devenv-scheduler: annotation devenv-scheduler/wake-time="20:00" ignored: must be before the shutdown time (${POLICY.shutdownTime})`,
     ]);
   });
 

@@ -12,6 +12,7 @@ import {
   labelPatch,
   planNamespace,
   planReconcile,
+  policyFor,
   type NamespaceSnapshot,
   type PlanInput,
   type RunningEnvironment,
@@ -306,6 +307,39 @@ describe('enrolment rules (pure)', () => {
       );
     });
 
+    it('re-plans an environment whose wake-time annotation was set, changed or removed; not one recorded before wake-ups that has none', () => {
+      const wakeAt = (wakeTime: string) => ({ annotations: { 'devenv-scheduler/wake-time': wakeTime } });
+      assert.deepEqual(
+        planReconcile({
+          snapshotAt: SNAPSHOT_AT,
+          rules: RULES,
+          defaults: POLICY,
+          dispatchAheadMs: 10_000,
+          namespaces: [
+            ns('set', { scheduler: 'enabled' }, wakeAt('08:00')),
+            ns('changed', { scheduler: 'enabled' }, wakeAt('07:30')),
+            ns('removed', { scheduler: 'enabled' }),
+            ns('same', { scheduler: 'enabled' }, wakeAt('08:00')),
+            ns('never', { scheduler: 'enabled' }),
+          ],
+          environments: [
+            env('set'),
+            env('changed', { policy: { ...POLICY, wakeTime: '08:00' } }),
+            env('removed', { policy: { ...POLICY, wakeTime: '08:00' } }),
+            env('same', { policy: { ...POLICY, wakeTime: '08:00' } }),
+            env('never'),
+          ],
+        }).map((d) => [d.namespace, d.action, 'policy' in d ? d.policy.wakeTime : undefined]),
+        [
+          ['changed', 'replan', '07:30'],
+          ['never', 'unchanged', undefined],
+          ['removed', 'replan', undefined],
+          ['same', 'unchanged', undefined],
+          ['set', 'replan', '08:00'],
+        ],
+      );
+    });
+
     it('decides once for each namespace and each environment', () => {
       const decisions = plan({ namespaces: [ns('a', { scheduler: 'enabled' }), ns('b')], environments: [env('a'), env('c')] });
       assert.deepEqual(
@@ -313,6 +347,85 @@ describe('enrolment rules (pure)', () => {
         ['a', 'b', 'c'],
       );
     });
+  });
+
+  describe('the policy a namespace asks for: the wake-up', () => {
+    const WAKES = { ...POLICY, wakeTime: '08:00' };
+    const cases: {
+      name: string;
+      defaults: EnvironmentPolicy;
+      annotations: Record<string, string>;
+      wakeTime?: string;
+      warnings: string[];
+    }[] = [
+      { name: 'no WAKE_TIME, no annotation: none', defaults: POLICY, annotations: {}, warnings: [] },
+      {
+        name: 'the annotation alone',
+        defaults: POLICY,
+        annotations: { 'devenv-scheduler/wake-time': '07:45' },
+        wakeTime: '07:45',
+        warnings: [],
+      },
+      { name: 'WAKE_TIME alone', defaults: WAKES, annotations: {}, wakeTime: '08:00', warnings: [] },
+      {
+        name: 'the annotation over WAKE_TIME',
+        defaults: WAKES,
+        annotations: { 'devenv-scheduler/wake-time': '06:15' },
+        wakeTime: '06:15',
+        warnings: [],
+      },
+      {
+        name: '`off` turns WAKE_TIME off for the namespace',
+        defaults: WAKES,
+        annotations: { 'devenv-scheduler/wake-time': 'off' },
+        warnings: [],
+      },
+      { name: '`Off`, any case', defaults: WAKES, annotations: { 'devenv-scheduler/wake-time': 'Off' }, warnings: [] },
+      {
+        name: 'not a time, no WAKE_TIME: ignored and said, no wake-up',
+        defaults: POLICY,
+        annotations: { 'devenv-scheduler/wake-time': '8am' },
+        warnings: ['annotation devenv-scheduler/wake-time="8am" ignored: must be a 24-hour time such as 08:00, or off'],
+      },
+      {
+        name: 'not a time, with WAKE_TIME: ignored and said, WAKE_TIME applies as for the other annotations',
+        defaults: WAKES,
+        annotations: { 'devenv-scheduler/wake-time': '25:00' },
+        wakeTime: '08:00',
+        warnings: ['annotation devenv-scheduler/wake-time="25:00" ignored: must be a 24-hour time such as 08:00, or off'],
+      },
+      {
+        name: 'at the shutdown time: ignored and said, no wake-up',
+        defaults: POLICY,
+        annotations: { 'devenv-scheduler/wake-time': '19:00' },
+        warnings: ['annotation devenv-scheduler/wake-time="19:00" ignored: must be before the shutdown time (19:00)'],
+      },
+      {
+        name: "after the namespace's own shutdown time: ignored and said",
+        defaults: POLICY,
+        annotations: { 'devenv-scheduler/wake-time': '09:00', 'devenv-scheduler/shutdown-time': '08:30' },
+        warnings: ['annotation devenv-scheduler/wake-time="09:00" ignored: must be before the shutdown time (08:30)'],
+      },
+      {
+        name: "WAKE_TIME after the namespace's own shutdown time: ignored for it and said",
+        defaults: WAKES,
+        annotations: { 'devenv-scheduler/shutdown-time': '07:00' },
+        warnings: ["WAKE_TIME=08:00 (the service's wake-up) ignored: must be before the shutdown time (07:00)"],
+      },
+      {
+        name: 'an annotation after the shutdown time falls back to a WAKE_TIME before it',
+        defaults: WAKES,
+        annotations: { 'devenv-scheduler/wake-time': '20:00' },
+        wakeTime: '08:00',
+        warnings: ['annotation devenv-scheduler/wake-time="20:00" ignored: must be before the shutdown time (19:00)'],
+      },
+    ];
+    for (const c of cases) {
+      it(c.name, () => {
+        const { policy, warnings } = policyFor(c.defaults, c.annotations);
+        assert.deepEqual([policy.wakeTime, 'wakeTime' in policy, warnings], [c.wakeTime, c.wakeTime !== undefined, c.warnings]);
+      });
+    }
   });
 
   describe("the admission webhook's plan for one namespace, from what is stored", () => {

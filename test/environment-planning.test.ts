@@ -31,7 +31,9 @@ import {
   prolongated,
   prolongationRefusal,
   prolongedToday,
+  upcomingWakeUp,
   warningSent,
+  withWakeUp,
   type TimedEvent,
 } from '../src/workflows/environment/planning';
 import { weekdayPolicy } from './support/policies';
@@ -419,6 +421,7 @@ describe('environment planning', () => {
     it('a stop leaves nothing to shut down, drops the prolongation, and looks at AWS again in 6 hours', () => {
       const state = afterStop(
         running({ shutdownAt: '2026-01-15T20:00:00.000Z', prolongedMinutes: 60, prolongedOn: '2026-01-15', warningsSent: [60] }),
+        weekdayPolicy(),
         at('2026-01-15T19:40:00Z'),
       );
       assert.deepEqual(plan(state), { phase: 'stopped', shutdownAt: null, prolongedMinutes: 0, warningsSent: [] });
@@ -613,6 +616,173 @@ describe('environment planning', () => {
     }
   });
 
+  describe('the morning wake-up', () => {
+    const WAKES = weekdayPolicy({ wakeTime: '08:00' });
+    const wakeTiming = { dispatchAheadMs: 10_000, recheckInFlight: false, wakeUps: true };
+
+    const transitions: { name: string; after: () => EnvironmentState; wakeAt: string | null | undefined }[] = [
+      {
+        name: "Thursday's scheduled stop: Friday 08:00",
+        after: () => afterStop(running(), WAKES, at('2026-01-15T19:00:00Z')),
+        wakeAt: '2026-01-16T08:00:00.000Z',
+      },
+      {
+        name: "Friday's scheduled stop: Monday 08:00, not Saturday or Sunday",
+        after: () => afterStop(running(), WAKES, at('2026-01-16T19:00:00Z')),
+        wakeAt: '2026-01-19T08:00:00.000Z',
+      },
+      {
+        name: 'a manual stop after the wake-up: stays stopped until the next working day',
+        after: () => afterStop(running(), WAKES, at('2026-01-15T10:00:00Z')),
+        wakeAt: '2026-01-16T08:00:00.000Z',
+      },
+      {
+        name: 'the after-hours window ending at 01:00: woken the same morning',
+        after: () => afterStop(running(), WAKES, at('2026-01-15T01:00:00Z')),
+        wakeAt: '2026-01-15T08:00:00.000Z',
+      },
+      {
+        name: 'a stop without a wake time: none, and no key added',
+        after: () => afterStop(running(), weekdayPolicy(), at('2026-01-15T19:00:00Z')),
+        wakeAt: undefined,
+      },
+      {
+        name: 'a stop with the scheduler disabled: none',
+        after: () => afterStop(running({ enabled: false, shutdownAt: null }), WAKES, at('2026-01-15T19:00:00Z')),
+        wakeAt: undefined,
+      },
+      {
+        name: 'started (by anyone, the wake-up too): none while running',
+        after: () => afterStart(stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), 'stopped', WAKES, at('2026-01-16T08:00:00Z')).state,
+        wakeAt: null,
+      },
+      {
+        name: 'the wake-up taken at its instant: the next one is planned, so a start that fails is not tried again at once',
+        after: () => withWakeUp(stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), WAKES, at('2026-01-16T08:00:00Z')),
+        wakeAt: '2026-01-19T08:00:00.000Z',
+      },
+      {
+        name: 'a wake time set while stopped, before it today: today',
+        after: () => afterPolicyChange(stopped(), WAKES, at('2026-01-16T07:00:00Z')),
+        wakeAt: '2026-01-16T08:00:00.000Z',
+      },
+      {
+        name: 'a wake time changed while stopped: the new one',
+        after: () =>
+          afterPolicyChange(stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), { ...WAKES, wakeTime: '06:30' }, at('2026-01-15T21:00:00Z')),
+        wakeAt: '2026-01-16T06:30:00.000Z',
+      },
+      {
+        name: 'the wake time removed while stopped: none',
+        after: () => afterPolicyChange(stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), weekdayPolicy(), at('2026-01-15T21:00:00Z')),
+        wakeAt: null,
+      },
+      {
+        name: 'a policy change while running plans no wake-up',
+        after: () => afterPolicyChange(running(), WAKES, at('2026-01-15T10:00:00Z')),
+        wakeAt: undefined,
+      },
+      {
+        name: 'the scheduler switched off while stopped: none',
+        after: () => afterEnabledChange(stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), false, WAKES, at('2026-01-15T21:00:00Z')),
+        wakeAt: null,
+      },
+      {
+        name: 'the scheduler switched on while stopped: the next one',
+        after: () => afterEnabledChange(stopped({ enabled: false }), true, WAKES, at('2026-01-17T12:00:00Z')),
+        wakeAt: '2026-01-19T08:00:00.000Z',
+      },
+    ];
+    for (const c of transitions) {
+      it(`${c.name}: ${c.wakeAt ?? String(c.wakeAt)}`, () => {
+        const state = c.after();
+        assert.equal(state.wakeAt, c.wakeAt);
+        assert.equal('wakeAt' in state, c.wakeAt !== undefined);
+      });
+    }
+
+    const due: { name: string; state: EnvironmentState; timing?: Partial<typeof wakeTiming>; expected: string | null }[] = [
+      {
+        name: 'stopped at 19:00: the AWS re-check at 01:00 comes before the wake-up at 08:00',
+        state: stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }),
+        expected: 'aws-recheck at 2026-01-16T01:00:00.000Z',
+      },
+      {
+        name: 'the last re-check before it done: the wake-up, not dispatched ahead',
+        state: stopped({ awsCheckedAt: '2026-01-16T07:00:00.000Z', wakeAt: '2026-01-16T08:00:00.000Z' }),
+        expected: 'wake-up at 2026-01-16T08:00:00.000Z',
+      },
+      {
+        name: 'a re-check running: the wake-up still comes',
+        state: stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }),
+        timing: { recheckInFlight: true },
+        expected: 'wake-up at 2026-01-16T08:00:00.000Z',
+      },
+      {
+        name: 'an AWS follow-up of the stop due sooner comes first',
+        state: stopped({
+          awsCheckedAt: '2026-01-16T07:58:00.000Z',
+          wakeAt: '2026-01-16T08:00:00.000Z',
+          awsFollowUp: { action: 'stop', since: '2026-01-16T07:58:00.000Z', looks: 0 },
+        }),
+        expected: 'aws-follow-up at 2026-01-16T07:59:00.000Z',
+      },
+      {
+        name: 'a follow-up later than the wake-up waits for it',
+        state: stopped({
+          awsCheckedAt: '2026-01-16T07:59:30.000Z',
+          wakeAt: '2026-01-16T08:00:00.000Z',
+          awsFollowUp: { action: 'stop', since: '2026-01-16T07:59:30.000Z', looks: 0 },
+        }),
+        expected: 'wake-up at 2026-01-16T08:00:00.000Z',
+      },
+      {
+        name: 'histories from before wake-ups (the patch not set): never',
+        state: stopped({ awsCheckedAt: '2026-01-16T07:00:00.000Z', wakeAt: '2026-01-16T08:00:00.000Z' }),
+        timing: { wakeUps: false },
+        expected: 'aws-recheck at 2026-01-16T13:00:00.000Z',
+      },
+      {
+        name: 'disabled and stopped: no wake-up',
+        state: stopped({ enabled: false, awsCheckedAt: '2026-01-16T07:00:00.000Z', wakeAt: '2026-01-16T08:00:00.000Z' }),
+        expected: 'aws-recheck at 2026-01-16T13:00:00.000Z',
+      },
+      {
+        name: 'running: the warnings and the shutdown, never a wake-up',
+        state: running({ wakeAt: '2026-01-16T08:00:00.000Z' }),
+        expected: 'warning 60 at 2026-01-15T18:00:00.000Z',
+      },
+    ];
+    for (const c of due) {
+      it(`due next: ${c.name} -> ${c.expected ?? 'nothing'}`, () => {
+        const event = nextEvent(c.state, WAKES, { ...wakeTiming, ...c.timing });
+        assert.equal(describeEvent(event), c.expected);
+        if (event?.kind === 'wake-up') assert.equal(dueAt(event, wakeTiming.dispatchAheadMs), event.at.getTime());
+      });
+    }
+
+    const shown: { name: string; state: EnvironmentState; policy?: EnvironmentPolicy; expected: string | null }[] = [
+      { name: 'stopped: the planned one', state: stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), expected: '2026-01-16T08:00:00.000Z' },
+      {
+        name: "running on Friday: Monday's, after tonight's shutdown",
+        state: running({ shutdownAt: '2026-01-16T19:00:00.000Z' }),
+        expected: '2026-01-19T08:00:00.000Z',
+      },
+      { name: 'running without a wake time: none', state: running(), policy: weekdayPolicy(), expected: null },
+      { name: 'disabled: none', state: running({ enabled: false, shutdownAt: null }), expected: null },
+      {
+        name: 'stopped with the scheduler off: none',
+        state: stopped({ enabled: false, wakeAt: '2026-01-16T08:00:00.000Z' }),
+        expected: null,
+      },
+    ];
+    for (const c of shown) {
+      it(`status shows: ${c.name}`, () => {
+        assert.equal(upcomingWakeUp(c.state, c.policy ?? WAKES)?.toISOString() ?? null, c.expected);
+      });
+    }
+  });
+
   describe('a follow-up look at AWS in transition', () => {
     const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
     const report = (...resources: AwsResourceResult[]): AwsActionReport => ({
@@ -796,14 +966,26 @@ describe('environment planning', () => {
 
     it('each workload is told once per stop, however often it wakes again; a new one is told on its own', () => {
       const now = new Date('2026-01-15T19:05:00Z');
-      const first = afterDriftLook(watch(), { intervalMs: 2 * MIN, awake: [api] }, now);
+      const first = afterDriftLook(watch(), { mode: 'restop', intervalMs: 2 * MIN, awake: [api] }, now);
       assert.deepEqual(first.tell, [api]);
       assert.deepEqual(first.watch, { checkedAt: now.toISOString(), intervalMs: 2 * MIN, reported: ['Deployment/api'], suspectedAt: null });
       const web: DriftedWorkload = { ...api, name: 'web', created: true, replicas: 1 };
-      const again = afterDriftLook(first.watch, { intervalMs: 2 * MIN, awake: [api, web] }, now);
+      const again = afterDriftLook(first.watch, { mode: 'restop', intervalMs: 2 * MIN, awake: [api, web] }, now);
       assert.deepEqual(again.tell, [web]);
       assert.deepEqual(again.watch.reported, ['Deployment/api', 'Deployment/web']);
-      assert.deepEqual(afterDriftLook(again.watch, { intervalMs: 2 * MIN, awake: [api] }, now).tell, []);
+      assert.deepEqual(afterDriftLook(again.watch, { mode: 'restop', intervalMs: 2 * MIN, awake: [api] }, now).tell, []);
+    });
+
+    it('DRIFT=off on the worker: no more looks until the next stop, which looks once to learn the setting again', () => {
+      const now = new Date('2026-01-15T19:05:00Z');
+      const off = afterDriftLook(watch(), { mode: 'off', intervalMs: 5 * MIN, awake: [] }, now).watch;
+      assert.equal(off.off, true);
+      assert.equal(nextEvent(stopped({ drift: off }), weekdayPolicy(), { ...timing, driftChecks: true })?.kind === 'drift-recheck', false);
+      const restopped = driftWatchAfterStop(off, now);
+      assert.equal(
+        describeEvent(nextEvent(stopped({ drift: restopped }), weekdayPolicy(), { ...timing, driftChecks: true })),
+        `drift-recheck at ${new Date(now.getTime() + 5 * MIN).toISOString()}`,
+      );
     });
   });
 });

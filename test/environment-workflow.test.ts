@@ -916,4 +916,131 @@ describe('environment workflow (time-skipping server)', function () {
       assert.equal((await latest.query(statusQuery)).phase, 'stopped');
     });
   });
+  describe('the morning wake-up', function () {
+    /** Skips the test server's clock to `when` (no workflow runs yet, so nothing fires on the way). */
+    async function skipTo(when: DateTime): Promise<void> {
+      await env.sleep(when.toMillis() - (await env.currentTimeMs()));
+    }
+    /** The next `weekday` (1 = Monday) in `zone` at least a day ahead of the test server's clock, at `time`. */
+    async function next(weekday: number, zone: string, time: { hour: number; minute?: number }): Promise<DateTime> {
+      let day = DateTime.fromMillis(await env.currentTimeMs(), { zone })
+        .plus({ days: 1 })
+        .startOf('day');
+      while (day.weekday !== weekday) day = day.plus({ days: 1 });
+      return day.set(time);
+    }
+    const starts = () => callsNamed('startNamespace').map((c) => DateTime.fromMillis(c.atMs));
+    const startedEvents = () => recorded.calls.flatMap((c) => (c.event?.kind === 'started' ? [c.event] : []));
+    /** "Tue 08:00 CET" for each start: when it came, as a person in the zone reads it. */
+    const localStarts = (zone: string) => starts().map((at) => at.setZone(zone).toFormat('ccc HH:mm ZZZZ'));
+
+    it('wakes a stopped environment on working days only: not Saturday, Sunday or a holiday Monday; one already running is not started nor announced', async function () {
+      const zone = 'Europe/Berlin';
+      const friday = await next(5, zone, { hour: 7 });
+      const monday = friday.plus({ days: 3 });
+      const tuesday = friday.plus({ days: 4 });
+      const policy = everyDayPolicy({
+        timeZone: zone,
+        workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'],
+        holidays: [monday.toISODate()!],
+        wakeTime: '08:00',
+      });
+      await skipTo(friday);
+      await worker.runUntil(async () => {
+        const handle = await startEnvironment(policy); // enrolled at 07:00: running before the wake-up
+        await skipTo(friday.set({ hour: 9 }));
+        assert.deepEqual(starts(), [], 'running at 08:00: not started again');
+        assert.deepEqual(startedEvents(), [], 'nor announced');
+
+        await skipTo(friday.plus({ days: 2, hours: 5 })); // Sunday noon, stopped since Friday 19:00
+        const sunday = await handle.query(statusQuery);
+        assert.equal(sunday.phase, 'stopped');
+        assert.equal(sunday.wakeAt, tuesday.set({ hour: 8 }).toUTC().toISO(), 'the holiday Monday is skipped');
+        assert.match(sunday.wakeDescription ?? '', new RegExp(`^${tuesday.toFormat('ccc d LLL')} 08:00 CES?T, in \\d+h 0m$`));
+
+        await skipTo(tuesday.set({ hour: 9 }));
+        assert.deepEqual(localStarts(zone), [`Tue 08:00 ${tuesday.set({ hour: 8 }).toFormat('ZZZZ')}`]);
+        const [woke] = startedEvents();
+        assert.equal(woke?.by, 'scheduler');
+        assert.equal(woke?.wokeUp?.at, tuesday.set({ hour: 8 }).toUTC().toISO());
+        assert.match(woke?.wokeUp?.clock ?? '', /^08:00 CES?T$/);
+        assert.equal(woke?.shutdownAt, tuesday.set({ hour: 19 }).toUTC().toISO(), 'and stops at the end of the day as usual');
+        const status = await handle.query(statusQuery);
+        assert.equal(status.phase, 'running');
+        assert.match(status.lastAction?.detail ?? '', /^woken up as scheduled at 08:00 CES?T: 1 workloads restored$/);
+      });
+    });
+
+    for (const zone of ['Europe/Berlin', 'America/New_York']) {
+      it(`wakes at 08:00 local on both sides of the next DST change in ${zone}`, async function () {
+        // The next day whose UTC offset differs from the day before's: a Sunday in both zones.
+        let day = DateTime.fromMillis(await env.currentTimeMs(), { zone })
+          .startOf('day')
+          .plus({ days: 1 });
+        while (day.set({ hour: 12 }).offset === day.minus({ days: 1 }).set({ hour: 12 }).offset) day = day.plus({ days: 1 });
+        const saturday = day.minus({ days: 1 });
+        const policy = everyDayPolicy({ timeZone: zone, wakeTime: '08:00' });
+        await skipTo(saturday.set({ hour: 7 }));
+        await worker.runUntil(async () => {
+          const handle = await startEnvironment(policy);
+          await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] }); // stopped before the wake-up: woken at it
+          await skipTo(saturday.plus({ days: 2 }).set({ hour: 9 }));
+          const local = starts().map((at) => at.setZone(zone).toFormat('ccc HH:mm'));
+          assert.deepEqual(local, ['Sat 08:00', 'Sun 08:00', 'Mon 08:00']);
+          const offsets = starts().map((at) => at.setZone(zone).offset);
+          assert.notEqual(offsets[0], offsets[1], 'the change came between the first two');
+          assert.equal(offsets[1], offsets[2]);
+          assert.equal(callsNamed('stopNamespace').length, 3, 'the manual stop, then 19:00 on Saturday and Sunday');
+        });
+      });
+    }
+
+    it("a wake time given to a stopped environment by the reconciler's setPolicy is planned at once; with the scheduler disabled it never wakes", async function () {
+      const day = await next(4, 'UTC', { hour: 6 });
+      await skipTo(day);
+      await worker.runUntil(async () => {
+        const policy = everyDayPolicy();
+        const handle = await startEnvironment(policy);
+        const paused = await startEnvironment(policy, { enabled: false });
+        for (const h of [handle, paused]) {
+          await h.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+          await h.signal(setPolicySignal, { policy: { ...policy, wakeTime: '07:30' }, by: 'reconciler' });
+        }
+        const status = await handle.query(statusQuery);
+        assert.equal(status.wakeAt, day.set({ hour: 7, minute: 30 }).toISO());
+        assert.match(status.lastAction?.detail ?? '', /; wakes at 07:30$/);
+        assert.equal((await paused.query(statusQuery)).wakeDescription, null);
+        await skipTo(day.set({ hour: 8 }));
+        assert.deepEqual(
+          callsNamed('startNamespace').map((c) => [c.namespace, DateTime.fromMillis(c.atMs, { zone: 'UTC' }).toFormat('HH:mm')]),
+          [[handle.workflowId.replace('env/', ''), '07:30']],
+        );
+        assert.equal((await paused.query(statusQuery)).phase, 'stopped');
+      });
+    });
+
+    it('a manual stop after the wake-up stays stopped until the next one', async function () {
+      const zone = 'UTC';
+      const day = await next(3, zone, { hour: 7 });
+      await skipTo(day);
+      await worker.runUntil(async () => {
+        const handle = await startEnvironment(everyDayPolicy({ wakeTime: '08:00' }));
+        await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+        await skipTo(day.set({ hour: 8, minute: 30 }));
+        assert.deepEqual(localStarts(zone), ['Wed 08:00 UTC']);
+
+        const stopped = await handle.executeUpdate(stopUpdate, { args: [{ by: 'U2' }] });
+        assert.equal(stopped.phase, 'stopped');
+        const status = await handle.query(statusQuery);
+        assert.equal(status.wakeAt, day.plus({ days: 1 }).set({ hour: 8 }).toISO());
+        assert.equal(status.wakeDescription, 'tomorrow 08:00 UTC, in 23h 30m');
+        await skipTo(day.set({ hour: 23 }));
+        assert.deepEqual(localStarts(zone), ['Wed 08:00 UTC'], 'not again the same day, nor at the evening shutdown time');
+
+        await skipTo(day.plus({ days: 1 }).set({ hour: 9 }));
+        assert.deepEqual(localStarts(zone), ['Wed 08:00 UTC', 'Thu 08:00 UTC']);
+        assert.equal(startedEvents().filter((e) => e.wokeUp).length, 2);
+      });
+    });
+  });
 });

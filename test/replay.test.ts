@@ -204,6 +204,52 @@ describe('replay (determinism)', function () {
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
 
+  it('replays a morning wake-up: stopped on time, woken at the wake time, stopped by hand after it, woken the next day, the wake time changed while stopped', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-wake');
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recordingActivities(() => env.currentTimeMs()),
+    });
+    const namespace = `replay-wake-${process.pid}`;
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      const policy = everyDayPolicy({ shutdownTime: now.plus({ hours: 2 }).toFormat('HH:mm'), wakeTime: '00:00' });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, enabled: true, dispatchAheadMs: 10_000, policy }],
+      });
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      await env.sleep(24 * 60 * MINUTE); // woken at midnight, stopped on time
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U2' }] }).catch(() => undefined); // by hand after it, if running
+      await handle.signal(setPolicySignal, { policy: { ...policy, wakeTime: '00:30' }, by: 'reconciler' });
+      await env.sleep(24 * 60 * MINUTE);
+      const status = await handle.query(statusQuery);
+      assert.ok(status.wakeAt || status.phase === 'running', 'woken, or waiting for the next wake-up');
+      // Ended, so no timer of it holds the suite's test server (shared with the next test) once its worker stops.
+      await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      await handle.result();
+    });
+    const history = await handle!.fetchHistory();
+    const patchData = (history.events ?? []).flatMap((e) =>
+      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((payload) =>
+        Buffer.from(payload.data ?? []).toString(),
+      ),
+    );
+    assert.ok(
+      patchData.some((data) => data.includes(`"morning-wake-up"`)),
+      `the wake-up patch was recorded (patch markers: ${patchData.join(', ')})`,
+    );
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(join(FIXTURES, `environment-wake-up-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
   it("replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name, one holding its requester's slot, one refused for want of one", async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-support');

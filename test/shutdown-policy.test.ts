@@ -12,6 +12,7 @@ import { strict as assert } from 'node:assert';
 import {
   defaultShutdownOn,
   isWorkingDay,
+  nextWakeUp,
   plannedWarnings,
   samePolicy,
   shutdownAfterStart,
@@ -739,6 +740,151 @@ describe('shutdown-policy', () => {
     });
   });
 
+  describe('nextWakeUp', () => {
+    // The first wake-up strictly after `after`: a stop at 19:00, a manual stop after the wake-up, an after-hours window ending at night.
+    const cases: { name: string; after: string; policy: Partial<EnvironmentPolicy>; expected: string | null }[] = [
+      { name: 'no wake time: never', after: '2026-01-15T07:00:00Z', policy: {}, expected: null },
+      {
+        name: 'UTC Thursday before the wake-up: today',
+        after: '2026-01-15T07:59:00Z',
+        policy: { wakeTime: '08:00' },
+        expected: '2026-01-15T08:00:00.000Z',
+      },
+      {
+        name: 'at the wake-up itself: the next one (the one due is being taken)',
+        after: '2026-01-15T08:00:00Z',
+        policy: { wakeTime: '08:00' },
+        expected: '2026-01-16T08:00:00.000Z',
+      },
+      {
+        name: 'a manual stop after the wake-up: tomorrow',
+        after: '2026-01-15T10:00:00Z',
+        policy: { wakeTime: '08:00' },
+        expected: '2026-01-16T08:00:00.000Z',
+      },
+      {
+        name: 'an after-hours window ending at 01:00, before the wake-up: the same day',
+        after: '2026-01-15T01:00:00Z',
+        policy: { wakeTime: '08:00' },
+        expected: '2026-01-15T08:00:00.000Z',
+      },
+      {
+        name: "Friday's scheduled stop: Monday, no wake-up Sat or Sun",
+        after: '2026-01-16T19:00:00Z',
+        policy: { wakeTime: '08:00' },
+        expected: '2026-01-19T08:00:00.000Z',
+      },
+      { name: 'Saturday: Monday', after: '2026-01-17T12:00:00Z', policy: { wakeTime: '08:00' }, expected: '2026-01-19T08:00:00.000Z' },
+      {
+        name: 'a Monday holiday after the weekend: Tuesday',
+        after: '2026-01-16T19:00:00Z',
+        policy: { wakeTime: '08:00', holidays: ['2026-01-19'] },
+        expected: '2026-01-20T08:00:00.000Z',
+      },
+      {
+        name: 'Christmas Thursday and Friday, then the weekend: Monday 28 December',
+        after: '2026-12-23T19:00:00Z',
+        policy: { wakeTime: '08:00', holidays: ['2026-12-24', '2026-12-25'] },
+        expected: '2026-12-28T08:00:00.000Z',
+      },
+      {
+        name: 'the only working day of the week a holiday: the next week',
+        after: '2026-01-20T12:00:00Z',
+        policy: { wakeTime: '08:00', workingDays: ['Wed'], holidays: ['2026-01-21'] },
+        expected: '2026-01-28T08:00:00.000Z',
+      },
+      {
+        name: 'Berlin spring forward, every day: Saturday 08:00 CET',
+        after: '2026-03-27T18:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'Europe/Berlin', workingDays: EVERY_DAY },
+        expected: '2026-03-28T07:00:00.000Z',
+      },
+      {
+        name: 'Berlin spring forward, every day: the Sunday of the change 08:00 CEST',
+        after: '2026-03-28T18:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'Europe/Berlin', workingDays: EVERY_DAY },
+        expected: '2026-03-29T06:00:00.000Z',
+      },
+      {
+        name: 'Berlin spring forward, Mon-Fri: Friday 19:00 CET to Monday 08:00 CEST',
+        after: '2026-03-27T18:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'Europe/Berlin' },
+        expected: '2026-03-30T06:00:00.000Z',
+      },
+      {
+        name: 'Berlin fall back, every day: Saturday 19:00 CEST to Sunday 08:00 CET',
+        after: '2026-10-24T17:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'Europe/Berlin', workingDays: EVERY_DAY },
+        expected: '2026-10-25T07:00:00.000Z',
+      },
+      {
+        name: 'Berlin fall back, Mon-Fri: Friday 19:00 CEST to Monday 08:00 CET',
+        after: '2026-10-23T17:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'Europe/Berlin' },
+        expected: '2026-10-26T07:00:00.000Z',
+      },
+      {
+        name: 'New York spring forward, every day: Saturday 19:00 EST to Sunday 08:00 EDT',
+        after: '2026-03-08T00:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'America/New_York', workingDays: EVERY_DAY },
+        expected: '2026-03-08T12:00:00.000Z',
+      },
+      {
+        name: 'New York spring forward, Mon-Fri: Friday 19:00 EST to Monday 08:00 EDT',
+        after: '2026-03-07T00:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'America/New_York' },
+        expected: '2026-03-09T12:00:00.000Z',
+      },
+      {
+        name: 'New York fall back, every day: Saturday 19:00 EDT to Sunday 08:00 EST',
+        after: '2026-10-31T23:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'America/New_York', workingDays: EVERY_DAY },
+        expected: '2026-11-01T13:00:00.000Z',
+      },
+      {
+        name: 'New York fall back, Mon-Fri: Friday 19:00 EDT to Monday 08:00 EST',
+        after: '2026-10-30T23:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'America/New_York' },
+        expected: '2026-11-02T13:00:00.000Z',
+      },
+      {
+        name: 'a wake time inside the spring-forward gap moves forward by the gap (02:30 -> 03:30 CEST)',
+        after: '2026-03-28T18:00:00Z',
+        policy: { wakeTime: '02:30', timeZone: 'Europe/Berlin', workingDays: EVERY_DAY },
+        expected: '2026-03-29T01:30:00.000Z',
+      },
+      {
+        name: 'a wake time inside the repeated fall-back hour is its first occurrence (02:30 CEST)',
+        after: '2026-10-24T17:00:00Z',
+        policy: { wakeTime: '02:30', timeZone: 'Europe/Berlin', workingDays: EVERY_DAY },
+        expected: '2026-10-25T00:30:00.000Z',
+      },
+      {
+        name: 'New York Friday night is UTC Saturday: Monday 08:00 EST',
+        after: '2026-01-17T04:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'America/New_York' },
+        expected: '2026-01-19T13:00:00.000Z',
+      },
+      {
+        name: 'UTC Monday 03:00 is Sunday night in New York: Monday 08:00 EST',
+        after: '2026-01-19T03:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'America/New_York' },
+        expected: '2026-01-19T13:00:00.000Z',
+      },
+      {
+        name: 'Jerusalem Sun-Thu: Thursday 19:00 to Sunday 08:00 IST',
+        after: '2026-01-15T17:00:00Z',
+        policy: { wakeTime: '08:00', timeZone: 'Asia/Jerusalem', workingDays: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu'] },
+        expected: '2026-01-18T06:00:00.000Z',
+      },
+    ];
+    for (const c of cases) {
+      it(`${c.name}: ${c.expected ?? 'none'}`, () => {
+        assert.equal(iso(nextWakeUp(at(c.after), policy(c.policy))), c.expected);
+      });
+    }
+  });
+
   describe('samePolicy', () => {
     const base = policy({ holidays: ['2026-12-24'] });
     const reordered: EnvironmentPolicy = {
@@ -761,6 +907,7 @@ describe('shutdown-policy', () => {
       { name: 'no holidays', other: { ...base, holidays: [] }, expected: false },
       { name: 'warnings in another order', other: { ...base, warningOffsetsMinutes: [15, 30, 60] }, expected: false },
       { name: 'another prolongation limit', other: { ...base, maxProlongationMinutes: 60 }, expected: false },
+      { name: 'a wake time added (the annotation set)', other: { ...base, wakeTime: '08:00' }, expected: false },
       {
         name: 'a field missing (a policy recorded before it existed)',
         other: withoutAfterHoursWindow as EnvironmentPolicy,

@@ -46,3 +46,25 @@ describe('Slack announcement of an AWS follow-up', function () {
     assert.doesNotMatch(JSON.stringify(done.blocks), /:warning:/);
   });
 });
+
+describe('Slack announcement of a morning wake-up', function () {
+  const report = { namespace: 'dev1', changed: [{ kind: 'Deployment', name: 'web', from: 0, to: 2 }], unchanged: 0, durationMs: 1200 };
+
+  it('says good morning, when, that it was scheduled and when it stops; a start by a person reads as before', function () {
+    const woke = eventMessage({
+      kind: 'started',
+      namespace: 'dev1',
+      by: 'scheduler',
+      shutdownAt: '2026-12-08T18:00:00.000Z',
+      report,
+      wokeUp: { at: '2026-12-08T07:00:00.000Z', clock: '08:00 CET' },
+    });
+    assert.equal(woke.text, 'Good morning: dev1 was started at 08:00 CET, as scheduled');
+    assert.match(
+      JSON.stringify(woke.blocks),
+      /:sunrise: Good morning: dev1 was started at 08:00 CET, as scheduled: 1 workload restored; shuts down <!date/,
+    );
+    const byHand = eventMessage({ kind: 'started', namespace: 'dev1', by: 'U0ALICE0001', shutdownAt: null, report });
+    assert.equal(byHand.text, 'dev1 started by <@U0ALICE0001>: 1 workload restored');
+  });
+});

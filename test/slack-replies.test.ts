@@ -26,6 +26,7 @@ const status: EnvironmentStatus = {
   enabled: true,
   shutdownAt: '2026-01-05T19:00:00.000Z',
   shutdownDescription: 'today 19:00 UTC, in 7h',
+  wakeDescription: null,
   prolongedMinutes: 90,
   warningsSent: [],
   lastAction: { action: 'start', by: 'U0ALICE0001', at: '2026-01-05T08:00:00.000Z' },
@@ -50,6 +51,23 @@ describe('Slack replies', function () {
     assert.match(text, /Next shutdown: today 19:00 UTC, in 7h \(prolonged 1h30m\)/);
     assert.match(text, /Last: start by <@U0ALICE0001>/);
     assert.match(text, /Workloads could not be read from Kubernetes/);
+  });
+
+  it('status of a stopped environment with a morning wake-up: when it wakes, in the blocks and the fallback text; none said without one', function () {
+    const stopped: EnvironmentStatus = {
+      ...status,
+      phase: 'stopped',
+      workloads: 'stopped',
+      shutdownAt: null,
+      shutdownDescription: null,
+      prolongedMinutes: 0,
+      wakeAt: '2026-01-06T08:00:00.000Z',
+      wakeDescription: 'tomorrow 08:00 UTC, in 20h 0m',
+    };
+    const reply = statusMessage(stopped, undefined);
+    assert.match(visibleText({ ...reply }), /No shutdown scheduled: it is not running.\nNext wake-up: tomorrow 08:00 UTC, in 20h 0m/);
+    assert.equal(reply.text, 'dev1 is stopped. Next wake-up tomorrow 08:00 UTC, in 20h 0m.');
+    assert.doesNotMatch(visibleText({ ...statusMessage(status, undefined) }), /wake-up/);
   });
 
   it('support list: the cluster unread is said, the workflows listed anyway', function () {

@@ -4,7 +4,7 @@
  * test/shutdown-policy.test.ts.
  */
 import { strict as assert } from 'node:assert';
-import { describeInstant, describeInstantFixed, describeRemaining } from '../src/domain/time-display';
+import { describeClockTime, describeInstant, describeInstantFixed, describeRemaining } from '../src/domain/time-display';
 
 const at = (iso: string): Date => {
   const date = new Date(iso);
@@ -184,6 +184,19 @@ describe('time-display', () => {
       it(`${c.instant} in ${c.zone}: "${c.expected}"`, () => {
         assert.equal(describeInstantFixed(at(c.instant), c.zone), c.expected);
       });
+    }
+  });
+
+  describe('describeClockTime (a wake-up as announced)', () => {
+    const cases: [iso: string, zone: string, expected: string][] = [
+      ['2026-12-08T07:00:00Z', 'Europe/Berlin', '08:00 CET'],
+      ['2026-03-29T06:00:00Z', 'Europe/Berlin', '08:00 CEST'],
+      ['2026-03-08T12:00:00Z', 'America/New_York', '08:00 EDT'],
+      ['2026-11-02T13:00:00Z', 'America/New_York', '08:00 EST'],
+      ['2026-01-15T08:00:00Z', 'UTC', '08:00 UTC'],
+    ];
+    for (const [iso, zone, expected] of cases) {
+      it(`${iso} in ${zone}: "${expected}"`, () => assert.equal(describeClockTime(new Date(iso), zone), expected));
     }
   });
 

@@ -41,7 +41,16 @@ export interface HalfProblem {
 export type EnvironmentEvent =
   | { kind: 'warning'; namespace: string; shutdownAt: string; minutesLeft: number; offsetMinutes: number }
   | { kind: 'stopped'; namespace: string; by: string; report: ActionReport; problems?: string[] }
-  | { kind: 'started'; namespace: string; by: string; shutdownAt: string | null; report: ActionReport; problems?: string[] }
+  | {
+      kind: 'started';
+      namespace: string;
+      by: string;
+      shutdownAt: string | null;
+      report: ActionReport;
+      problems?: string[];
+      /** Set when the start was the morning wake-up: its instant, and its wall-clock time in the environment's zone ("08:00 CET"). */
+      wokeUp?: { at: string; clock: string };
+    }
   /** A follow-up of AWS resources in transition ended: what it did (`detail`), and what it could not. */
   | { kind: 'aws-followed'; namespace: string; action: 'stop' | 'start'; detail: string; problems?: string[] }
   /** Workloads woke while the environment was stopped (each named once per stop): put back to sleep, or only reported. */

@@ -37,10 +37,11 @@ export function eventFor(event: EnvironmentEvent): Pick<CoreV1Event, 'reason' | 
     case 'started': {
       const scaled = event.report.changed.length;
       const next = event.shutdownAt ? ` Next stop ${event.shutdownAt}.` : '';
+      const who = event.wokeUp ? `as scheduled (morning wake-up at ${event.wokeUp.clock})` : `by ${event.by}`;
       return {
         reason: 'Started',
         type,
-        message: `Started by ${event.by}: ${scaled} workload${scaled === 1 ? '' : 's'} restored.${next}${problems}`,
+        message: `Started ${who}: ${scaled} workload${scaled === 1 ? '' : 's'} restored.${next}${problems}`,
       };
     }
     case 'aws-followed':

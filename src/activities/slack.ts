@@ -185,6 +185,13 @@ export function eventMessage(event: EnvironmentEvent): SlackMessage {
     case 'started': {
       const done = `${workloadCount(event.report.changed.length)} restored`;
       const until = event.shutdownAt ? md`; shuts down ${slackDate(event.shutdownAt)}` : md`; no scheduled shutdown`;
+      if (event.wokeUp) {
+        const woke = md`Good morning: ${ns} was started at ${event.wokeUp.clock}, as scheduled`;
+        return withProblems(event.problems, woke, [
+          section(md`:sunrise: ${woke}: ${done}${until}.`),
+          context(md`took ${formatDuration(event.report.durationMs)} · ${code(`/devenv stop ${ns}`)} if nobody needs it today`),
+        ]);
+      }
       // `by` may read "U024BE7LH (leaving management)": the id in it is the recorded `by`.
       const who = withMentions(event.by, [event.by.split(' ')[0]]);
       return withProblems(event.problems, md`${ns} started by ${who}: ${done}`, [

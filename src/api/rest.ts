@@ -89,10 +89,15 @@ export const environmentStatus = z
     enabled: z.boolean(),
     shutdownAt: z.string().nullable(),
     shutdownDescription: z.string().nullable().meta({ example: 'today 19:00 CET, in 2h 10m' }),
+    wakeAt: z.string().nullable().optional().meta({ description: 'ISO instant of the planned morning wake-up, while stopped' }),
+    wakeDescription: z.string().nullable().meta({
+      description: 'the next morning wake-up (while running: the first after its shutdown); null without one',
+      example: 'tomorrow 08:00 CET, in 13h 0m',
+    }),
     prolongedMinutes: z.number().int(),
     warningsSent: z.array(z.number().int()),
     lastAction: lastAction.nullable(),
-    policy: z.object({ shutdownTime: z.string(), timeZone: z.string(), workingDays: z.array(z.string()) }),
+    policy: z.object({ shutdownTime: z.string(), timeZone: z.string(), workingDays: z.array(z.string()), wakeTime: z.string().optional() }),
     problems: z
       .array(z.object({ half: z.enum(['kubernetes', 'aws']), action: z.enum(['stop', 'start']), detail: z.string() }))
       .optional()

@@ -31,6 +31,7 @@ import {
 } from '../workflows/environment/definitions';
 import type { EnvironmentPolicy } from '../domain/shutdown-policy';
 import { describeShutdown } from '../domain/time-display';
+import { upcomingWakeUp } from '../workflows/environment/planning';
 import {
   stopSupportPodSignal,
   SUPPORT_POD_MEMO,
@@ -614,9 +615,12 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
         return handle(namespace)
           .query(statusQuery)
           .catch((err: unknown) => translate(err, namespace));
+      const now = new Date();
+      const wakeAt = upcomingWakeUp(memo, memo.policy);
       return {
         ...memo,
-        shutdownDescription: memo.shutdownAt ? describeShutdown(new Date(memo.shutdownAt), new Date(), memo.policy.timeZone) : null,
+        shutdownDescription: memo.shutdownAt ? describeShutdown(new Date(memo.shutdownAt), now, memo.policy.timeZone) : null,
+        wakeDescription: wakeAt ? describeShutdown(wakeAt, now, memo.policy.timeZone) : null,
       };
     },
 

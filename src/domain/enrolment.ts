@@ -16,7 +16,7 @@
  * webhook missed, stay unlabelled, so unscheduled, until someone labels them.
  */
 import type { z } from 'zod';
-import { clockTime, timeZone, weekdayList } from './policy-values';
+import { clockTime, timeZone, wakeTimeProblem, wakeTimeValue, weekdayList } from './policy-values';
 import { samePolicy, type EnvironmentPolicy } from '../domain/shutdown-policy';
 
 /**
@@ -35,11 +35,14 @@ export const POLICY_ANNOTATIONS = {
   shutdownTime: 'devenv-scheduler/shutdown-time',
   timeZone: 'devenv-scheduler/time-zone',
   workingDays: 'devenv-scheduler/working-days',
+  wakeTime: 'devenv-scheduler/wake-time',
 } as const;
 
 /**
  * The policy a namespace asks for: the defaults, with each valid annotation applied. An
  * invalid annotation is ignored and reported (the webhook shows it to whoever applied it).
+ * A wake time not before the shutdown time is invalid too, the service's WAKE_TIME included
+ * against a namespace's own shutdown time; `wake-time: off` turns WAKE_TIME off for one namespace.
  */
 export function policyFor(
   defaults: EnvironmentPolicy,
@@ -57,6 +60,18 @@ export function policyFor(
   apply(POLICY_ANNOTATIONS.shutdownTime, clockTime, (value) => (policy.shutdownTime = value));
   apply(POLICY_ANNOTATIONS.timeZone, timeZone, (value) => (policy.timeZone = value));
   apply(POLICY_ANNOTATIONS.workingDays, weekdayList, (value) => (policy.workingDays = value));
+  // Last: a wake time must be before the shutdown time, which an annotation may have just set.
+  delete policy.wakeTime;
+  const wakeAt = (value: string, from: string): void => {
+    const problem = wakeTimeProblem(value, policy.shutdownTime);
+    if (problem) warnings.push(`${from} ignored: ${problem}`);
+    else policy.wakeTime = value;
+  };
+  let ownWake: string | null | undefined; // null: `off`; undefined: none, or ignored as not a time
+  apply(POLICY_ANNOTATIONS.wakeTime, wakeTimeValue, (value) => (ownWake = value));
+  if (ownWake) wakeAt(ownWake, `annotation ${POLICY_ANNOTATIONS.wakeTime}=${JSON.stringify(annotations?.[POLICY_ANNOTATIONS.wakeTime])}`);
+  if (ownWake !== null && policy.wakeTime === undefined && defaults.wakeTime !== undefined)
+    wakeAt(defaults.wakeTime, `WAKE_TIME=${defaults.wakeTime} (the service's wake-up)`);
   return { policy, warnings };
 }
 

@@ -7,7 +7,26 @@ import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { WEEKDAYS, type Weekday } from './shutdown-policy';
 
-export const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time such as 19:00');
+const CLOCK_TIME = /^([01]\d|2[0-3]):[0-5]\d$/;
+
+export const clockTime = z.string().regex(CLOCK_TIME, 'must be a 24-hour time such as 19:00');
+
+/** A wake-up time, or `off` (null): no wake-up, e.g. for one namespace when WAKE_TIME is set. */
+export const wakeTimeValue = z
+  .string()
+  .refine((text) => text.trim().toLowerCase() === 'off' || CLOCK_TIME.test(text), {
+    message: 'must be a 24-hour time such as 08:00, or off',
+  })
+  .transform((text) => (text.trim().toLowerCase() === 'off' ? null : text));
+
+/**
+ * Why a wake time cannot go with a shutdown time, or undefined when it can. One at or after
+ * the shutdown would start the environment after hours every working day, to be stopped
+ * again by the after-hours window: refused rather than given that meaning.
+ */
+export function wakeTimeProblem(wakeTime: string, shutdownTime: string): string | undefined {
+  return wakeTime < shutdownTime ? undefined : `must be before the shutdown time (${shutdownTime})`;
+}
 
 export const timeZone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
   message: 'must be an IANA time zone such as Europe/Berlin or America/New_York',

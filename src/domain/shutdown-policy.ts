@@ -22,6 +22,12 @@ export interface EnvironmentPolicy {
   maxProlongationMinutes: number;
   /** How long an environment started after hours (or on a day off) stays up. */
   afterHoursWindowMinutes: number;
+  /**
+   * Wall-clock time, HH:mm, in `timeZone`, before `shutdownTime`: a stopped environment is
+   * started then on working days. Absent (not undefined: policies are compared key by key)
+   * when there is no wake-up.
+   */
+  wakeTime?: string;
 }
 
 export interface ShutdownPlan {
@@ -57,9 +63,34 @@ export function isWorkingDay(instant: Date, policy: EnvironmentPolicy): boolean 
  * local day so the answer never depends on the time of day of `instant`.
  */
 export function defaultShutdownOn(instant: Date, policy: EnvironmentPolicy): Date | null {
-  if (!isWorkingDay(instant, policy)) return null;
-  const [hour, minute] = policy.shutdownTime.split(':').map(Number);
+  return isWorkingDay(instant, policy) ? atClockTime(instant, policy.shutdownTime, policy) : null;
+}
+
+/** `clock` (HH:mm) on the local day containing `instant`, DST gaps and repeats as defaultShutdownOn says. */
+function atClockTime(instant: Date, clock: string, policy: EnvironmentPolicy): Date {
+  const [hour, minute] = clock.split(':').map(Number);
   return local(instant, policy).startOf('day').set({ hour, minute }).toJSDate();
+}
+
+/**
+ * The first wake-up strictly after `after`: the wake time on a working day, never on a
+ * day off or a holiday; null without a wake time. Strictly after, so a stop at or after
+ * a wake-up (a manual stop at 10:00) waits for the next working day's.
+ */
+export function nextWakeUp(after: Date, policy: EnvironmentPolicy): Date | null {
+  const { wakeTime } = policy;
+  if (wakeTime === undefined) return null;
+  // Every week has a working day and each holiday takes one away: the answer is within this many days.
+  const days = 7 * (policy.holidays.length + 2);
+  const first = local(after, policy).startOf('day');
+  for (let i = 0; i < days; i++) {
+    // Noon of each day: a day's start is not always 00:00 (a DST change at midnight), its noon always is that day.
+    const day = first.plus({ days: i }).set({ hour: 12 }).toJSDate();
+    if (!isWorkingDay(day, policy)) continue;
+    const at = atClockTime(day, wakeTime, policy);
+    if (at.getTime() > after.getTime()) return at;
+  }
+  return null;
 }
 
 /**

@@ -28,6 +28,12 @@ export function describeInstant(instant: Date, now: Date, timeZone: string): str
 
 const twoDigits = (n: number): string => String(n).padStart(2, '0');
 
+/** "08:00 CET": the wall-clock time alone, as a scheduled wake-up is announced. */
+export function describeClockTime(instant: Date, timeZone: string): string {
+  const when = DateTime.fromJSDate(instant, { zone: timeZone });
+  return `${twoDigits(when.hour)}:${twoDigits(when.minute)} ${zoneAbbreviation(when)}`;
+}
+
 /**
  * "CET", "EST", "IST", "NZDT" where some English locale has a name for the zone, else the
  * offset ("GMT+9"). No single locale names them all: en-US says GMT+1 for Berlin.

@@ -120,11 +120,13 @@ export function statusMessage(
     : state.enabled
       ? md`No shutdown scheduled: it is not running.`
       : md`Scheduler disabled for this namespace: it stays up until someone stops it.`;
+  // Older workflows answer `status` without it.
+  const wake = state.wakeDescription ? md`\nNext wake-up: ${state.wakeDescription}` : md``;
   const last = state.lastAction;
   const lastLine = last
     ? md`Last: ${last.action} by ${mention(last.by)} ${slackDate(last.at)}${last.detail ? md` (${withMentions(last.detail, [last.by])})` : ''}`
     : md`Last: nothing yet`;
-  const blocks = [section(md`${head}\n${shutdown}`)];
+  const blocks = [section(md`${head}\n${shutdown}${wake}`)];
   if (workloads === 'unavailable') blocks.push(context(md`Workloads could not be read from Kubernetes just now.`));
   else if (workloads) blocks.push(section(workloadTable(workloads)));
   if (aws === 'unavailable') blocks.push(context(md`AWS resources could not be read just now.`));
@@ -133,8 +135,9 @@ export function statusMessage(
   if (problems.length) blocks.push(section(md`:warning: ${joinMd(problems, '\n:warning: ')}`));
   blocks.push(context(lastLine));
   const next = state.shutdownDescription ? md` Next shutdown ${state.shutdownDescription}.` : md``;
+  const nextWake = state.wakeDescription ? md` Next wake-up ${state.wakeDescription}.` : md``;
   const trouble = problems.length ? md` ${joinMd(problems, '. ')}.` : md``;
-  return message(md`${state.namespace} is ${state.phase}.${next}${trouble}`, blocks);
+  return message(md`${state.namespace} is ${state.phase}.${next}${nextWake}${trouble}`, blocks);
 }
 
 /** EC2 and RDS resources tagged for the namespace, with AWS's own word for their state. */

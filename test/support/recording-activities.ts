@@ -49,7 +49,7 @@ export type RecordingActivities = EnvironmentActivities &
     holdAwsStatus?: Promise<void>;
     /** What the next drift re-checks find awake (default: nothing); with `restop` asked, each is reported put back to sleep. */
     driftResults: DriftedWorkload[][];
-    /** The worker's DRIFT and DRIFT_CHECK_INTERVAL as checkDrift reports them (default: restop every 5 minutes). */
+    /** The worker's DRIFT and DRIFT_CHECK_INTERVAL as checkDrift reports them (default: off, so a test that skips days is not a look every 5 minutes; drift tests set it). */
     drift: { mode: DriftMode; intervalMs: number };
     /** While set, every drift look throws what it returns: the apiserver failing. */
     driftFailure?: () => Error;
@@ -94,7 +94,7 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
     kubernetesInFlight,
     goneNamespaces: new Set(),
     driftResults: [],
-    drift: { mode: 'restop', intervalMs: 5 * 60_000 },
+    drift: { mode: 'off', intervalMs: 5 * 60_000 },
     async checkDrift(namespace, { restop }) {
       calls.push({ name: 'checkDrift', namespace, atMs: await clock() });
       if (activities.driftFailure) throw activities.driftFailure();

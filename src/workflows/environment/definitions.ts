@@ -50,6 +50,8 @@ export interface EnvironmentState {
   awsStopRecorded?: boolean;
   /** While stopped: the re-check of its workloads for any woken since the stop (DRIFT). */
   drift?: DriftWatch | null;
+  /** While stopped, with a wake time in the policy and the scheduler on: when it is started again (ISO). */
+  wakeAt?: string | null;
 }
 
 export interface DriftWatch {
@@ -61,6 +63,8 @@ export interface DriftWatch {
   reported: string[];
   /** A change was signalled (driftSuspected): the next look comes at once, though never sooner than DRIFT_MIN_GAP_MS after the last. */
   suspectedAt?: string | null;
+  /** The worker that last looked has DRIFT=off: no more looks until the next stop, which looks once to learn the setting again. */
+  off?: boolean;
 }
 
 export interface AwsFollowUp {
@@ -108,6 +112,8 @@ export interface EnvironmentStatus extends EnvironmentState {
   policy: EnvironmentPolicy;
   /** "today 19:00 CET, in 2h 10m" or null. */
   shutdownDescription: string | null;
+  /** The next morning wake-up, "tomorrow 08:00 CET, in 13h 0m", or null when there is none. */
+  wakeDescription: string | null;
 }
 
 export interface ActionResult {
@@ -127,9 +133,9 @@ export interface Actor {
 
 export const statusQuery = defineQuery<EnvironmentStatus>('status');
 
-/** Memo key under which each environment keeps its status (everything but the description, which depends on when it is read). */
+/** Memo key under which each environment keeps its status (everything but the descriptions, which depend on when it is read). */
 export const STATUS_MEMO = 'status';
-export type StatusMemo = Omit<EnvironmentStatus, 'shutdownDescription'>;
+export type StatusMemo = Omit<EnvironmentStatus, 'shutdownDescription' | 'wakeDescription'>;
 /** Memo key of the environment's dispatch-ahead setting (ms), so the reconciler sees which ones need the service's. */
 export const DISPATCH_AHEAD_MEMO = 'dispatchAheadMs';
 export const startUpdate = defineUpdate<ActionResult, [Actor]>('start');

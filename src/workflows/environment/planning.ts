@@ -7,7 +7,14 @@
  */
 import type { AwsActionReport, DriftedWorkload, DriftReport, HalfProblem } from '../../activities/contracts';
 import { formatMinutes } from '../../domain/duration';
-import { defaultShutdownOn, localDate, plannedWarnings, shutdownAfterStart, type EnvironmentPolicy } from '../../domain/shutdown-policy';
+import {
+  defaultShutdownOn,
+  localDate,
+  nextWakeUp,
+  plannedWarnings,
+  shutdownAfterStart,
+  type EnvironmentPolicy,
+} from '../../domain/shutdown-policy';
 import { describeInstantFixed } from '../../domain/time-display';
 import type { AwsFollowUp, DriftWatch, EnvironmentState, Phase, WorkloadPhase } from './definitions';
 
@@ -50,6 +57,23 @@ export function withShutdown(state: EnvironmentState, shutdownAt: Date, policy: 
   const past = warnings.filter((w) => w.at.getTime() <= now.getTime());
   const allPast = past.length === warnings.length && shutdownAt.getTime() > now.getTime();
   return { ...state, shutdownAt: shutdownAt.toISOString(), warningsSent: (allPast ? past.slice(0, -1) : past).map((w) => w.offsetMinutes) };
+}
+
+/**
+ * The morning wake-up a stopped environment waits for: the first after `now`, so a stop
+ * after today's (a manual one at 10:00, tonight's scheduled one) waits for the next working
+ * day's. None while running, with the scheduler off, or without a wake time.
+ */
+export function withWakeUp(state: EnvironmentState, policy: EnvironmentPolicy, now: Date): EnvironmentState {
+  const wakeAt = state.workloads === 'stopped' && state.enabled ? nextWakeUp(now, policy) : null;
+  if (wakeAt) return { ...state, wakeAt: wakeAt.toISOString() };
+  return state.wakeAt ? { ...state, wakeAt: null } : state;
+}
+
+/** The wake-up `status` shows: the planned one while stopped; while running, the first after its shutdown. */
+export function upcomingWakeUp(state: EnvironmentState, policy: EnvironmentPolicy): Date | null {
+  if (state.workloads === 'stopped') return state.enabled && state.wakeAt ? new Date(state.wakeAt) : null;
+  return state.enabled && state.shutdownAt ? nextWakeUp(new Date(state.shutdownAt), policy) : null;
 }
 
 function withoutProlongation(state: EnvironmentState): EnvironmentState {
@@ -100,8 +124,9 @@ export function afterReset(state: EnvironmentState, policy: EnvironmentPolicy, n
   return today && today.getTime() > now.getTime() ? withShutdown(reset, today, policy, now) : reset;
 }
 
-/** A new policy: a new time still ahead today takes effect now, prolongation kept; otherwise from the next working day. */
+/** A new policy: a new time still ahead today takes effect now, prolongation kept; otherwise from the next working day. A stopped environment's wake-up follows the new one. */
 export function afterPolicyChange(state: EnvironmentState, policy: EnvironmentPolicy, now: Date): EnvironmentState {
+  if (state.workloads === 'stopped') return withWakeUp(state, policy, now);
   if (!state.enabled || state.workloads !== 'running') return state;
   const today = defaultShutdownOn(now, policy);
   return today && today.getTime() > now.getTime()
@@ -109,20 +134,23 @@ export function afterPolicyChange(state: EnvironmentState, policy: EnvironmentPo
     : state;
 }
 
-/** The scheduler switched off (no shutdown at all) or on (a running environment shuts down as if just started). */
+/** The scheduler switched off (no shutdown, no wake-up) or on (a running environment shuts down as if just started, a stopped one wakes at the next wake-up). */
 export function afterEnabledChange(state: EnvironmentState, enabled: boolean, policy: EnvironmentPolicy, now: Date): EnvironmentState {
-  if (!enabled) return { ...state, enabled, shutdownAt: null, warningsSent: [] };
+  if (!enabled) return withWakeUp({ ...state, enabled, shutdownAt: null, warningsSent: [] }, policy, now);
   const next = { ...state, enabled };
-  return next.workloads === 'running' ? withShutdown(next, shutdownAfterStart(now, policy).shutdownAt, policy, now) : next;
+  return next.workloads === 'running'
+    ? withShutdown(next, shutdownAfterStart(now, policy).shutdownAt, policy, now)
+    : withWakeUp(next, policy, now);
 }
 
-/** Stopped: nothing left to shut down or warn about, and AWS is looked at again from now on. */
-export function afterStop(state: EnvironmentState, now: Date): EnvironmentState {
-  return {
+/** Stopped: nothing left to shut down or warn about, AWS is looked at again from now on, and the next wake-up is planned. */
+export function afterStop(state: EnvironmentState, policy: EnvironmentPolicy, now: Date): EnvironmentState {
+  const stopped: EnvironmentState = {
     ...withoutProlongation({ ...state, workloads: 'stopped', shutdownAt: null }),
     warningsSent: [],
     awsCheckedAt: now.toISOString(),
   };
+  return withWakeUp(stopped, policy, now);
 }
 
 /**
@@ -136,7 +164,7 @@ export function afterStart(
   policy: EnvironmentPolicy,
   now: Date,
 ): { state: EnvironmentState; afterHoursWindow: boolean } {
-  const up: EnvironmentState = { ...state, workloads: 'running', awsCheckedAt: null };
+  const up: EnvironmentState = { ...state, workloads: 'running', awsCheckedAt: null, ...(state.wakeAt ? { wakeAt: null } : {}) };
   if (!up.enabled) return { state: { ...withoutProlongation(up), shutdownAt: null }, afterHoursWindow: false };
   const { shutdownAt, afterHours } = shutdownAfterStart(now, policy);
   const keepsLaterShutdown = before === 'running' && up.shutdownAt !== null && new Date(up.shutdownAt) > shutdownAt;
@@ -146,6 +174,7 @@ export function afterStart(
 
 export type TimedEvent =
   | { kind: 'warning'; offsetMinutes: number; at: Date }
+  | { kind: 'wake-up'; at: Date }
   | { kind: 'shutdown'; at: Date }
   | { kind: 'aws-recheck'; at: Date }
   | { kind: 'aws-follow-up'; at: Date }
@@ -160,6 +189,8 @@ export interface Timing {
   driftChecks?: boolean;
   /** A drift look is running already: no other is planned until it is done. */
   driftInFlight?: boolean;
+  /** Whether a stopped environment's wake-up is planned (histories from before wake-ups never had one). */
+  wakeUps?: boolean;
 }
 
 /** When to act on an event: a shutdown is dispatched ahead of its instant, and held by the worker until then. */
@@ -167,20 +198,25 @@ export function dueAt(event: TimedEvent, dispatchAheadMs: number): number {
   return event.at.getTime() - (event.kind === 'shutdown' ? dispatchAheadMs : 0);
 }
 
-/** The next timed event: an unsent warning, else the shutdown; while stopped, the next AWS re-check; a follow-up of AWS in transition first when it is due sooner. */
+/**
+ * The next timed event: an unsent warning, else the shutdown; while stopped, the next AWS
+ * re-check (a follow-up of AWS in transition instead, while there is one), or the
+ * morning wake-up when that comes first; a follow-up first when it is due sooner.
+ */
 export function nextEvent(
   state: EnvironmentState,
   policy: EnvironmentPolicy,
-  { dispatchAheadMs, recheckInFlight, driftChecks = false, driftInFlight = false }: Timing,
+  { dispatchAheadMs, recheckInFlight, driftChecks = false, driftInFlight = false, wakeUps = false }: Timing,
 ): TimedEvent | null {
   const followUp = followUpEvent(state);
   const drift = driftChecks && !driftInFlight ? driftEvent(state) : null;
+  const wake = wakeUps ? wakeUpEvent(state) : null;
   if (state.workloads === 'stopped' && state.awsCheckedAt) {
     const aws = followUp ?? (recheckInFlight ? null : awsRecheckEvent(state, state.awsCheckedAt));
-    return earliest(aws, drift);
+    return earliest(earliest(aws, drift), wake);
   }
-  if (drift) return drift;
-  const scheduled = scheduledEvent(state, policy);
+  if (drift) return earliest(drift, wake);
+  const scheduled = scheduledEvent(state, policy) ?? wake;
   return followUp && (!scheduled || dueAt(followUp, dispatchAheadMs) < dueAt(scheduled, dispatchAheadMs)) ? followUp : scheduled;
 }
 
@@ -206,7 +242,7 @@ export function driftWatchAfterStop(previous: DriftWatch | null | undefined, now
 /** The next drift look of a stopped environment: an interval after the last, or at once after a signalled change (but DRIFT_MIN_GAP_MS after the last). */
 export function driftEvent(state: EnvironmentState): TimedEvent | null {
   const watch = state.drift;
-  if (state.workloads !== 'stopped' || !watch) return null;
+  if (state.workloads !== 'stopped' || !watch || watch.off) return null;
   const last = new Date(watch.checkedAt).getTime();
   let at = last + (watch.intervalMs ?? 0);
   if (watch.suspectedAt) at = Math.min(at, Math.max(new Date(watch.suspectedAt).getTime(), last + DRIFT_MIN_GAP_MS));
@@ -227,7 +263,7 @@ export function driftAction(report: Pick<DriftReport, 'mode' | 'awake'>, enabled
 /** After a look: the watch (the interval learned, what was told), and what to tell the channel now (each workload once per stop). */
 export function afterDriftLook(
   watch: DriftWatch,
-  report: Pick<DriftReport, 'intervalMs' | 'awake'>,
+  report: Pick<DriftReport, 'intervalMs' | 'awake' | 'mode'>,
   now: Date,
 ): { watch: DriftWatch; tell: DriftedWorkload[] } {
   const key = (w: DriftedWorkload) => `${w.kind}/${w.name}`;
@@ -239,9 +275,15 @@ export function afterDriftLook(
       intervalMs: report.intervalMs,
       reported: [...watch.reported, ...tell.map(key)],
       suspectedAt: null,
+      ...(report.mode === 'off' ? { off: true } : {}),
     },
     tell,
   };
+}
+
+/** A stopped environment's morning wake-up, with the scheduler on. */
+function wakeUpEvent(state: EnvironmentState): TimedEvent | null {
+  return state.workloads === 'stopped' && state.enabled && state.wakeAt ? { kind: 'wake-up', at: new Date(state.wakeAt) } : null;
 }
 
 /** The next look at AWS resources in transition, while the environment is where the action that found them left it. */

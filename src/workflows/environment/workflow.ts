@@ -36,7 +36,7 @@ import { formatMinutes } from '../../domain/duration';
 import type { RetireReason } from '../../domain/enrolment';
 import { failureType, Failure } from '../../domain/failures';
 import { samePolicy } from '../../domain/shutdown-policy';
-import { describeInstantFixed, describeShutdown } from '../../domain/time-display';
+import { describeClockTime, describeInstantFixed, describeShutdown } from '../../domain/time-display';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../../search-attributes';
 import {
   awakeAwsResources,
@@ -90,7 +90,9 @@ import {
   prolongated,
   prolongationRefusal,
   prolongedToday,
+  upcomingWakeUp,
   warningSent,
+  withWakeUp,
   type TimedEvent,
 } from './planning';
 
@@ -174,6 +176,8 @@ const PATCHES = {
   policyComparedByValue: 'policy-compared-by-value',
   /** A stopped environment looks for workloads woken since its stop (DRIFT) and puts them back to sleep. */
   driftRecheck: 'drift-recheck',
+  /** A stopped environment whose policy has a wake time is started at it on working days. */
+  morningWakeUp: 'morning-wake-up',
 } as const;
 
 /** What the AWS half of an action did: its problems (none when it did everything), the words for the reply, and its report when AWS answered. */
@@ -214,6 +218,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     policy,
     ...state,
     shutdownDescription: shutdownDescription(),
+    wakeDescription: wakeDescription(),
   }));
 
   setHandler(startUpdate, ({ by }) => exclusively(() => start(by)), {
@@ -264,7 +269,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     policy = next;
     state = afterPolicyChange(state, policy, now());
-    record('policy', by, `shuts down at ${policy.shutdownTime} ${policy.timeZone} on ${policy.workingDays.join(', ')}`);
+    const wakes = policy.wakeTime ? `; wakes at ${policy.wakeTime}` : '';
+    record('policy', by, `shuts down at ${policy.shutdownTime} ${policy.timeZone} on ${policy.workingDays.join(', ')}${wakes}`);
     changed();
   });
 
@@ -342,7 +348,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   if (deletedBy !== null && patched(PATCHES.retireReportsAws)) await reportLeftBehind(deletedBy);
   await condition(() => allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && !driftInFlight && outbox.size === 0);
   log.info('environment retired', { namespace });
-  return { namespace, phase: phaseOf(state), policy, ...state, shutdownDescription: null };
+  return { namespace, phase: phaseOf(state), policy, ...state, shutdownDescription: null, wakeDescription: null };
 
   // What the handlers and the loop above do, in the order they come.
 
@@ -354,7 +360,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   function plannedEvent(): TimedEvent | null {
     const driftChecks = state.workloads === 'stopped' && !!state.drift && patched(PATCHES.driftRecheck);
-    return nextEvent(state, policy, { dispatchAheadMs, recheckInFlight, driftChecks, driftInFlight });
+    // Asked only once there is a wake-up to plan, so histories without one record no marker.
+    const wakeUps = Boolean(state.wakeAt) && patched(PATCHES.morningWakeUp);
+    return nextEvent(state, policy, { dispatchAheadMs, recheckInFlight, driftChecks, driftInFlight, wakeUps });
   }
 
   async function fireDueEvent(): Promise<void> {
@@ -375,6 +383,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       return;
     }
     if (event.kind === 'drift-recheck') return; // looked at in the background, never here
+    if (event.kind === 'wake-up') {
+      await wakeUp(event.at);
+      return;
+    }
     const warning = warningSent(state, event.offsetMinutes, now());
     state = warning.state;
     announce(
@@ -388,7 +400,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       stopNamespace(namespace, timing),
       stopAwsResources(namespace, timing),
     ]);
-    state = afterStop(state, now());
+    state = afterStop(state, policy, now());
     if (patched(PATCHES.driftRecheck)) state.drift = driftWatchAfterStop(state.drift, now());
     setProblems(aws.problems);
     followTransitions('stop', aws.report);
@@ -402,7 +414,19 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     return result(`${namespace} stopped by ${by}: ${report.changed.length} workloads scaled to 0${aws.words}.`, report, aws.report);
   }
 
-  async function start(by: string): Promise<ActionResult> {
+  /** The morning wake-up: a start by the scheduler, said so in the channel. Its failure is recorded; the next wake-up is already planned. */
+  async function wakeUp(at: Date): Promise<void> {
+    state = withWakeUp(state, policy, now()); // taken: a start that fails waits for the next one, it is not tried again at once
+    try {
+      await start('scheduler', at);
+    } catch (err) {
+      log.error('scheduled wake-up failed', { namespace, error: String(err) });
+      record('start', 'scheduler', `scheduled wake-up failed: ${describeFailure(err)}`);
+      changed();
+    }
+  }
+
+  async function start(by: string, wokenAt?: Date): Promise<ActionResult> {
     // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
     const { before, report, aws } = await bothHalvesOf('start', 'starting', () => [
       startNamespace(namespace),
@@ -418,7 +442,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     record(
       'start',
       by,
-      `${report.changed.length} workloads restored${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`,
+      `${wokenAt ? `woken up as scheduled at ${describeClockTime(wokenAt, policy.timeZone)}: ` : ''}${report.changed.length} workloads restored${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`,
     );
     announce({
       kind: 'started',
@@ -427,6 +451,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       shutdownAt: state.shutdownAt,
       report,
       ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}),
+      ...(wokenAt ? { wokeUp: { at: wokenAt.toISOString(), clock: describeClockTime(wokenAt, policy.timeZone) } } : {}),
     });
     return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${aws.words}; ${plan}.`, report, aws.report);
   }
@@ -770,6 +795,11 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     return state.shutdownAt ? describeShutdown(new Date(state.shutdownAt), now(), policy.timeZone) : null;
   }
 
+  function wakeDescription(): string | null {
+    const wakeAt = upcomingWakeUp(state, policy);
+    return wakeAt ? describeShutdown(wakeAt, now(), policy.timeZone) : null;
+  }
+
   function record(action: LastAction['action'], by: string, detail?: string): void {
     state.lastAction = { action, by, at: now().toISOString(), ...(detail ? { detail } : {}) };
   }
@@ -804,6 +834,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       [
         `**${namespace}**: ${phase}${state.enabled ? '' : ' (scheduler disabled)'}`,
         `Next shutdown: ${state.shutdownAt ? describeInstantFixed(new Date(state.shutdownAt), policy.timeZone) : 'none'}${state.prolongedMinutes ? ` (prolonged ${formatMinutes(state.prolongedMinutes)})` : ''}`,
+        ...(state.wakeAt ? [`Next wake-up: ${describeInstantFixed(new Date(state.wakeAt), policy.timeZone)}`] : []),
         last ? `Last: ${last.action} by ${last.by} at ${last.at}${last.detail ? ` (${last.detail})` : ''}` : '',
         ...(state.problems ?? []).map((p) => `Problem: ${p.detail}`),
       ].join('\n'),
