@@ -317,6 +317,8 @@ const fields = z.object({
   RECONCILE_INTERVAL: durationMinutes.default(10),
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
   KUBE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
+  // Below the start activity's 10-minute timeout, which the wait must never reach.
+  START_READY_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(480).default(300),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(2).max(100_000).default(2000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(500),
   SHUTDOWN_DISPATCH_AHEAD_SECONDS: z.coerce
@@ -489,7 +491,7 @@ export interface Config {
     shutdownDispatchAheadMs: number;
   };
   /** Workloads changed at once: in one namespace, and by one worker process across all of them. */
-  kubernetes: { concurrency: number; processConcurrency: number };
+  kubernetes: { concurrency: number; processConcurrency: number; startReadyTimeoutMs: number };
   /**
    * maxCachedWorkflows: workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history.
    * maxConcurrentActivities: activity slots; a stop dispatched ahead holds one (two with AWS) until its instant.
@@ -603,7 +605,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
       reconcileIntervalMinutes: c.RECONCILE_INTERVAL,
       shutdownDispatchAheadMs: c.SHUTDOWN_DISPATCH_AHEAD_SECONDS * 1000,
     },
-    kubernetes: { concurrency: c.KUBE_CONCURRENCY, processConcurrency: c.KUBE_WORKER_CONCURRENCY },
+    kubernetes: {
+      concurrency: c.KUBE_CONCURRENCY,
+      processConcurrency: c.KUBE_WORKER_CONCURRENCY,
+      startReadyTimeoutMs: c.START_READY_TIMEOUT_SECONDS * 1000,
+    },
     worker: {
       maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE,
       maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES,

@@ -29,6 +29,8 @@ export interface KubernetesSettings {
   processConcurrency?: number;
   /** Objects per list page (default 500). */
   pageSize?: number;
+  /** How long a start waits for what it woke to be Ready (START_READY_TIMEOUT_SECONDS; default 5 minutes). */
+  startReadyTimeoutMs?: number;
   support?: SupportPodSettings;
 }
 
@@ -46,6 +48,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
       concurrency: settings.concurrency ?? 3,
       acrossNamespaces: pLimit(settings.processConcurrency ?? 50),
       pageSize,
+      readyTimeoutMs: settings.startReadyTimeoutMs ?? 5 * 60 * 1000,
     }),
     ...createSupportPodActivities(kubeConfig, support, { write, logger }),
     listNamespaceNames: async () => (await listNamespaces()).map((ns) => ns.name),

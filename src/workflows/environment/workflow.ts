@@ -45,6 +45,7 @@ import {
   describeAwsReport,
   describeFailure,
   describeLeftBehind,
+  describeReadiness,
 } from '../reports';
 import {
   DISPATCH_AHEAD_MEMO,
@@ -397,7 +398,11 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       report,
       ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}),
     });
-    return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${aws.words}; ${plan}.`, report, aws.report);
+    return result(
+      `${namespace} started by ${by}: ${report.changed.length} workloads restored${describeReadiness(report)}${aws.words}; ${plan}.`,
+      report,
+      aws.report,
+    );
   }
 
   /**
