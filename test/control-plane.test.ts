@@ -4,7 +4,7 @@
  * sees with kubectl after each, Pods and all, rather than what the service wrote.
  */
 import assert from 'node:assert/strict';
-import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { createNamespaceStatusReader } from '../src/activities/kubernetes/namespace-status';
 import { createLogger } from '../src/logger';
@@ -27,13 +27,7 @@ describe('stop, start and status with real controllers (kube-controller-manager,
     batch = cluster.kubeConfig.makeApiClient(BatchV1Api);
   });
 
-  const activities = (startReadyTimeoutMs?: number) =>
-    createKubernetesActivities({
-      kubeConfig: cluster.kubeConfig,
-      dryRun: false,
-      logger,
-      ...(startReadyTimeoutMs ? { startReadyTimeoutMs } : {}),
-    });
+  const activities = () => createKubernetesActivities({ kubeConfig: cluster.kubeConfig, dryRun: false, logger });
   const namespaceStatus = (ns: string) => createNamespaceStatusReader(cluster.kubeConfig)(ns);
   const template = (app: string) => ({
     metadata: { labels: { app } },
@@ -154,125 +148,5 @@ describe('stop, start and status with real controllers (kube-controller-manager,
       async () => ((await batch.listNamespacedJob({ namespace: ns })).items.length > 0 ? true : undefined),
       90_000,
     );
-  });
-
-  describe('a start reports when what it woke is Ready, waking in order', function () {
-    const readyAt = (pod: V1Pod) =>
-      new Date(pod.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime ?? NaN).getTime();
-
-    async function stopped(ns: string, ready: number): Promise<void> {
-      await eventually(`${ready} Ready pods`, async () => ((await pods(ns)).ready === ready ? true : undefined), 60_000);
-      await activities().stopNamespace(ns);
-      await eventually(
-        'every pod gone',
-        async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined),
-        60_000,
-      );
-    }
-
-    it('says every workload is Ready, and they are, with how long the start and each group took', async function () {
-      const ns = await environment();
-      await stopped(ns, 6);
-      const before = Date.now();
-      const report = await activities().startNamespace(ns);
-      const took = Date.now() - before;
-      assert.deepEqual((await pods(ns)).ready, 6, 'every pod Ready when the start says so');
-      assert.equal(report.readiness?.total, 3);
-      assert.deepEqual(report.readiness?.notReady, []);
-      assert.ok(report.readiness.durationMs > 0 && report.readiness.durationMs <= took, `${report.readiness.durationMs} ms of ${took}`);
-      assert.deepEqual(
-        report.readiness.groups.map((g) => [g.order, g.workloads, g.ready]),
-        [
-          [0, 1, true],
-          [1, 2, true],
-        ],
-      );
-      assert.ok(report.readiness.groups.every((g) => g.durationMs > 0));
-    });
-
-    it("wakes the StatefulSet first: the Deployments' pods are created only once its pods are Ready", async function () {
-      const ns = await environment();
-      await stopped(ns, 6);
-      await activities().startNamespace(ns);
-      const list = (await core.listNamespacedPod({ namespace: ns })).items;
-      const db = list.filter((pod) => pod.metadata?.labels?.app === 'db');
-      const apps = list.filter((pod) => pod.metadata?.labels?.app !== 'db');
-      assert.equal(db.length, 2);
-      assert.equal(apps.length, 4);
-      const dbReady = Math.max(...db.map(readyAt));
-      const firstApp = Math.min(...apps.map((pod) => new Date(pod.metadata!.creationTimestamp!).getTime()));
-      // The apiserver keeps whole seconds: created in the same second as the last Ready counts as after it.
-      assert.ok(
-        firstApp >= dbReady,
-        `first Deployment pod created at ${new Date(firstApp).toISOString()}, db Ready at ${new Date(dbReady).toISOString()}`,
-      );
-    });
-
-    it('names a workload whose Pods stay Pending once the timeout has passed, with what its controller says', async function () {
-      const ns = `cp-pending-${++counter}`;
-      await core.createNamespace({ body: { metadata: { name: ns } } });
-      await apps.createNamespacedDeployment({
-        namespace: ns,
-        body: { metadata: { name: 'api' }, spec: { replicas: 1, selector: { matchLabels: { app: 'api' } }, template: template('api') } },
-      });
-      const nowhere = template('stuck');
-      await apps.createNamespacedDeployment({
-        namespace: ns,
-        body: {
-          metadata: { name: 'stuck' },
-          spec: {
-            replicas: 2,
-            selector: { matchLabels: { app: 'stuck' } },
-            template: { ...nowhere, spec: { ...nowhere.spec, nodeSelector: { 'example.com/no-such-node': 'true' } } },
-          },
-        },
-      });
-      await stopped(ns, 1);
-      const before = Date.now();
-      const report = await activities(4000).startNamespace(ns);
-      const took = Date.now() - before;
-      assert.ok(took >= 4000 && took < 30_000, `gave up after ${took} ms`);
-      assert.equal(report.readiness?.total, 2);
-      assert.deepEqual(
-        report.readiness.notReady.map((w) => [w.kind, w.name]),
-        [['Deployment', 'stuck']],
-      );
-      assert.match(report.readiness.notReady[0]!.message ?? '', /^0 of 2 Ready/);
-      assert.deepEqual(
-        report.readiness.groups.map((g) => g.ready),
-        [false],
-      );
-    });
-
-    it('an annotation sets the groups; an invalid one is reported and the workload wakes in its default group', async function () {
-      const ns = await environment();
-      await apps.patchNamespacedDeployment(
-        { namespace: ns, name: 'web', body: { metadata: { annotations: { 'devenv-scheduler/wake-order': '-1' } } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
-      await apps.patchNamespacedDeployment(
-        { namespace: ns, name: 'api', body: { metadata: { annotations: { 'devenv-scheduler/wake-order': 'after-db' } } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
-      await stopped(ns, 6);
-      const report = await activities().startNamespace(ns);
-      assert.deepEqual(report.notes, [
-        'Deployment api: devenv-scheduler/wake-order is "after-db", not a whole number; woken in its default group 1',
-      ]);
-      assert.deepEqual(
-        report.readiness?.groups.map((g) => [g.order, g.workloads, g.ready]),
-        [
-          [-1, 1, true],
-          [0, 1, true],
-          [1, 1, true],
-        ],
-      );
-      assert.equal((await pods(ns)).ready, 6);
-      const list = (await core.listNamespacedPod({ namespace: ns })).items;
-      const created = (app: string) =>
-        Math.min(...list.filter((p) => p.metadata?.labels?.app === app).map((p) => new Date(p.metadata!.creationTimestamp!).getTime()));
-      const ready = (app: string) => Math.max(...list.filter((p) => p.metadata?.labels?.app === app).map(readyAt));
-      assert.ok(created('db') >= ready('web') && created('api') >= ready('db'), 'web, then db, then api');
-    });
   });
 });

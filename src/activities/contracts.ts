@@ -23,18 +23,6 @@ export interface ActionReport {
   dryRun?: boolean;
   /** Things a person should know about, e.g. a saved count that could not be read. */
   notes?: string[];
-  /** After a start: whether what it woke became Ready, group by group in wake order. */
-  readiness?: Readiness;
-}
-
-export interface Readiness {
-  /** Workloads the start woke and waited for. */
-  total: number;
-  /** From the first write until the last woken workload was Ready, or until the wait gave up. */
-  durationMs: number;
-  groups: { order: number; workloads: number; durationMs: number; ready: boolean }[];
-  /** Those still not Ready when START_READY_TIMEOUT_SECONDS passed, with their controller's message where there is one. */
-  notReady: { kind: string; name: string; message?: string }[];
 }
 
 /**

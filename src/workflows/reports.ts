@@ -2,7 +2,7 @@
  * The sentences a Slack reply shows for what a stop or start did. Pure, so the workflow
  * can build its reply deterministically and tests can read it like a user would.
  */
-import type { ActionReport, AwsActionReport, AwsOutcome, AwsResource, AwsStatus, HalfProblem } from '../activities/contracts';
+import type { AwsActionReport, AwsOutcome, AwsResource, AwsStatus, HalfProblem } from '../activities/contracts';
 
 const OUTCOME_WORDS: Record<'stop' | 'start', Partial<Record<AwsOutcome, string>>> = {
   stop: {
@@ -24,33 +24,6 @@ const AWAKE_STATES = new Set(['pending', 'running', 'available', 'starting']);
 
 /** Outcomes that leave nothing undone: the resource is where it was asked to be, or is not the environment's to move. */
 const DONE_OUTCOMES: ReadonlySet<AwsOutcome> = new Set(['changed', 'already', 'excluded', 'gone', 'dry-run']);
-
-const seconds = (ms: number) => {
-  const s = Math.round(ms / 1000);
-  return s < 120 ? `${s} s` : `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
-};
-
-/**
- * What a start's wait for Ready found, "" when it waited for nothing:
- * "; all 12 workloads Ready after 48 s (wake order: group 0, 2 in 12 s; group 1, 10 in 36 s)",
- * or "; 11 of 12 workloads Ready after 5 min; not Ready: Deployment web (0 of 1 Ready: …)".
- * Then what a person should know about the workloads (a wake-order annotation that is not one).
- */
-export function describeReadiness(report: ActionReport): string {
-  const notes = report.notes?.length ? `; note: ${report.notes.join('; ')}` : '';
-  const readiness = report.readiness;
-  if (!readiness) return notes;
-  const { total, durationMs, groups, notReady } = readiness;
-  const order =
-    groups.length > 1
-      ? ` (wake order: ${groups.map((g) => `group ${g.order}, ${g.workloads} in ${seconds(g.durationMs)}${g.ready ? '' : ' (not all Ready)'}`).join('; ')})`
-      : '';
-  const counted = notReady.length === 0 ? `all ${total} workloads Ready` : `${total - notReady.length} of ${total} workloads Ready`;
-  const missing = notReady.length
-    ? `; not Ready: ${notReady.map((w) => `${w.kind} ${w.name}${w.message ? ` (${w.message})` : ''}`).join(', ')}`
-    : '';
-  return `; ${counted} after ${seconds(durationMs)}${order}${missing}${notes}`;
-}
 
 /** "; AWS: 2 stopping, 1 already stopped; not possible: rds-instance db-replica (read replica)" or "" when nothing is tagged. */
 export function describeAwsReport(report: AwsActionReport): string {

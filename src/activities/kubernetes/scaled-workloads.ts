@@ -6,7 +6,6 @@
 import { AppsV1Api, type KubeConfig, type V1Deployment, type V1StatefulSet } from '@kubernetes/client-node';
 import { isExcluded, savedReplicas } from './annotations';
 import { FIELD_MANAGER, mergePatchMetadataOnly, type PageRequest } from './apiserver';
-import { DEFAULT_WAKE_GROUP } from './wake-order';
 import { managerOf, withConflictRetry, type WorkloadKind } from './workload-kind';
 
 type ScaledKind = 'Deployment' | 'StatefulSet';
@@ -18,36 +17,12 @@ interface ScaledApi<T extends Scaled> {
   patch(namespace: string, name: string, body: object): Promise<unknown>;
 }
 
-/**
- * Ready as `kubectl rollout status` counts it: the controller has seen the current spec, and
- * as many replicas as desired run the current template and are Ready.
- */
-function ready(object: Scaled): { ready: boolean; message?: string } {
-  const desired = object.spec?.replicas ?? 1;
-  const status = object.status;
-  const seen = (status?.observedGeneration ?? 0) >= (object.metadata?.generation ?? 0);
-  const readyReplicas = status?.readyReplicas ?? 0;
-  if (seen && (status?.updatedReplicas ?? 0) >= desired && readyReplicas >= desired) return { ready: true };
-  const conditions: { type: string; status: string; message?: string }[] = status?.conditions ?? [];
-  const complaint = conditions.find(
-    (c) => (c.status === 'False' && c.type !== 'ReplicaFailure') || (c.type === 'ReplicaFailure' && c.status === 'True'),
-  );
-  return { ready: false, message: `${readyReplicas} of ${desired} Ready${complaint?.message ? `: ${complaint.message}` : ''}` };
-}
-
-function scaledByReplicas<T extends Scaled>(
-  kind: ScaledKind,
-  api: ScaledApi<T>,
-  failing: (object: T) => boolean,
-  wakeGroup: number,
-): WorkloadKind<T> {
+function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>, failing: (object: T) => boolean): WorkloadKind<T> {
   return {
     kind,
     plural: `${kind}s`,
     stage: 'workload',
     list: api.list,
-    wakeGroup,
-    ready,
 
     sleep(listed, { namespace, write }) {
       const name = listed.metadata!.name!;
@@ -149,7 +124,6 @@ export function createDeploymentKind(kubeConfig: KubeConfig): WorkloadKind<V1Dep
       deployment.status?.conditions?.some(
         (c) => (c.type === 'Progressing' && c.status === 'False') || (c.type === 'ReplicaFailure' && c.status === 'True'),
       ) ?? false,
-    DEFAULT_WAKE_GROUP,
   );
 }
 
@@ -164,7 +138,5 @@ export function createStatefulSetKind(kubeConfig: KubeConfig): WorkloadKind<V1St
         apps.patchNamespacedStatefulSet({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
     },
     () => false,
-    // Databases and queues first: the Deployments that connect to them wake once they are Ready.
-    DEFAULT_WAKE_GROUP - 1,
   );
 }

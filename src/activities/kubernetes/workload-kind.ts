@@ -61,13 +61,6 @@ export interface WorkloadKind<T extends { metadata?: V1ObjectMeta } = { metadata
    * it is never re-checked while stopped.
    */
   awake?(object: T): Awake | null;
-  /** Its group in a start's wake order when it has no annotation (wake-order.ts; DEFAULT_WAKE_GROUP without it). */
-  wakeGroup?: number;
-  /**
-   * Whether its controller reports it at its desired state, and if not the controller's own
-   * words where it gives some. A start waits for every object it woke of a kind that has it.
-   */
-  ready?(object: T): { ready: boolean; message?: string };
   /** How status shows it; a kind without it is not listed for status at all. */
   describe?(object: T): StatusEntry;
 }

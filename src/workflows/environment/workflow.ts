@@ -46,7 +46,6 @@ import {
   describeAwsReport,
   describeFailure,
   describeLeftBehind,
-  describeReadiness,
 } from '../reports';
 import {
   DISPATCH_AHEAD_MEMO,
@@ -454,11 +453,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}),
       ...(wokenAt ? { wokeUp: { at: wokenAt.toISOString(), clock: describeClockTime(wokenAt, policy.timeZone) } } : {}),
     });
-    return result(
-      `${namespace} started by ${by}: ${report.changed.length} workloads restored${describeReadiness(report)}${aws.words}; ${plan}.`,
-      report,
-      aws.report,
-    );
+    return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${aws.words}; ${plan}.`, report, aws.report);
   }
 
   /**
