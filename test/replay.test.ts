@@ -194,6 +194,9 @@ describe('replay (determinism)', function () {
       await env.sleep(6 * MINUTE);
       delete recorded.driftFailure;
       await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      // Ended, so no timer of it holds the suite's test server (shared with the next test) once its worker stops.
+      await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      await handle.result();
     });
     const history = await handle!.fetchHistory();
     const told = recorded.calls.filter((c) => c.event?.kind === 'drift');
