@@ -12,11 +12,11 @@
  * every kind from etcd), the obvious way to re-check; the note says what reached etcd.
  */
 import './support/mocha-shim';
-import https from 'node:https';
 import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { DEFAULT_DRIFT } from '../src/activities/kubernetes/drift';
 import { testCluster } from '../test/support/kube';
+import { apiserverMetrics } from './support/apiserver-metrics';
 import { discardingLogger } from './support/common';
 import { round, runBench } from './support/report';
 
@@ -28,19 +28,7 @@ const TARGET_PER_MINUTE = 1000;
 
 /** Totals of the apiserver's request counter and of its reads from etcd. */
 async function counters(kubeConfig: KubeConfig): Promise<{ requests: number; etcdReads: number }> {
-  const cluster = kubeConfig.getCurrentCluster()!;
-  const options: https.RequestOptions = {};
-  await kubeConfig.applyToHTTPSOptions(options);
-  const text = await new Promise<string>((resolve, reject) => {
-    https
-      .get(`${cluster.server}/metrics`, options, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
+  const text = await apiserverMetrics(kubeConfig);
   let requests = 0;
   let etcdReads = 0;
   for (const line of text.split('\n')) {

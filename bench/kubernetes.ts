@@ -12,12 +12,12 @@
  * goes first. Every round starts from all 500 running and is checked afterwards.
  */
 import './support/mocha-shim';
-import https from 'node:https';
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import pLimit from 'p-limit';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { ORIGINAL_REPLICAS } from '../src/activities/kubernetes/annotations';
 import { testCluster } from '../test/support/kube';
+import { apiserverMetrics } from './support/apiserver-metrics';
 import { discardingLogger } from './support/common';
 import { median, round, runBench, type Bench } from './support/report';
 
@@ -56,19 +56,7 @@ function podTemplate(app: string) {
 
 /** apiserver_request_total for deployments and statefulsets, by verb and subresource. */
 async function requestCounts(kubeConfig: KubeConfig): Promise<Map<string, number>> {
-  const cluster = kubeConfig.getCurrentCluster()!;
-  const options: https.RequestOptions = {};
-  await kubeConfig.applyToHTTPSOptions(options);
-  const text = await new Promise<string>((resolve, reject) => {
-    https
-      .get(`${cluster.server}/metrics`, options, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
+  const text = await apiserverMetrics(kubeConfig);
   const counts = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;

@@ -327,11 +327,11 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const waitMs = dueAt(event, dispatchAheadMs) - now().getTime();
     if (waitMs > 0 && (await condition(woken, waitMs))) continue;
     if (event.kind === 'aws-recheck' && patched(PATCHES.recheckOutsideLock)) {
-      recheckInBackground();
+      lookInBackground('AWS re-check', recheckAws, (on) => (recheckInFlight = on));
       continue;
     }
     if (event.kind === 'drift-recheck') {
-      recheckDriftInBackground();
+      lookInBackground('drift re-check', recheckDrift, (on) => (driftInFlight = on));
       continue;
     }
     try {
@@ -593,12 +593,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
   }
 
-  function recheckInBackground(): void {
-    recheckInFlight = true;
-    recheckAws()
-      .catch((err: unknown) => log.warn('AWS re-check failed; looked at again later', { namespace, error: describeFailure(err) }))
+  /** A look of a stopped environment, run beside the loop: `inFlight` holds off the next until it is done, whatever it finds or however it fails. */
+  function lookInBackground(what: string, look: () => Promise<void>, inFlight: (on: boolean) => void): void {
+    inFlight(true);
+    look()
+      .catch((err: unknown) => log.warn(`${what} failed; looked at again later`, { namespace, error: describeFailure(err) }))
       .finally(() => {
-        recheckInFlight = false;
+        inFlight(false);
         version++;
       });
   }
@@ -632,16 +633,6 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       if (aws.problems.length)
         log.warn('AWS resources of a stopped environment are still up', { namespace, problems: aws.problems.map((p) => p.detail) });
     });
-  }
-
-  function recheckDriftInBackground(): void {
-    driftInFlight = true;
-    recheckDrift()
-      .catch((err: unknown) => log.warn('drift re-check failed; looked at again later', { namespace, error: describeFailure(err) }))
-      .finally(() => {
-        driftInFlight = false;
-        version++;
-      });
   }
 
   /**
