@@ -7,13 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { DriftMode, EnvironmentEvent } from '../src/activities/contracts';
 import { createEventRecorder, withEvents } from '../src/activities/events';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { EXCLUDE, ORIGINAL_REPLICAS } from '../src/activities/kubernetes/annotations';
 import { mergePatch } from '../src/activities/kubernetes/apiserver';
+import { managerOf } from '../src/activities/kubernetes/workload-kind';
 import { createLogger } from '../src/logger';
 import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopUpdate } from '../src/workflows';
 import { testClusterWithControllers, type TestCluster } from './support/kube';
@@ -23,6 +25,44 @@ import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const INTERVAL_MS = 2_000;
+
+describe('who woke a workload (managedFields)', function () {
+  const entry = (manager: string, time: string, fields: object, subresource?: string) => ({
+    manager,
+    time: new Date(time),
+    operation: 'Update',
+    fieldsType: 'FieldsV1',
+    fieldsV1: fields,
+    ...(subresource ? { subresource } : {}),
+  });
+  const replicasField = { 'f:spec': { 'f:replicas': {} } };
+
+  it('the latest manager of spec.replicas but the service; the status and other fields name nobody', function () {
+    const metadata = {
+      managedFields: [
+        entry('helm', '2026-12-01T10:00:00Z', replicasField),
+        entry('gitops-bot', '2026-12-01T19:05:00Z', replicasField, 'scale'),
+        entry('devenv-scheduler', '2026-12-01T19:06:00Z', replicasField),
+        entry('kube-controller-manager', '2026-12-01T19:07:00Z', { 'f:status': {} }, 'status'),
+        entry('labeller', '2026-12-01T19:08:00Z', { 'f:metadata': { 'f:labels': {} } }),
+      ],
+    };
+    assert.equal(managerOf(metadata, 'replicas', 'devenv-scheduler'), 'gitops-bot');
+    assert.equal(
+      managerOf({ managedFields: [metadata.managedFields[4]!] }, 'replicas', 'devenv-scheduler'),
+      undefined,
+      'a label change woke nothing',
+    );
+  });
+
+  it("a manager's name is the client's own: control characters go and it is bounded", function () {
+    const metadata = { managedFields: [entry(`evil\n\u001b[31mred${'x'.repeat(200)}`, '2026-12-01T19:05:00Z', replicasField)] };
+    const named = managerOf(metadata, 'replicas', 'devenv-scheduler')!;
+    assert.ok(![...named].some((c) => c.charCodeAt(0) < 0x20), JSON.stringify(named));
+    assert.ok(named.length <= 65, `${named.length} characters`);
+    assert.match(named, /^evil \[31mredx+…$/);
+  });
+});
 
 describe('drift while stopped (real controllers, dev server)', function () {
   this.timeout(180_000);
@@ -159,7 +199,7 @@ describe('drift while stopped (real controllers, dev server)', function () {
       const drifts = events.items.filter((ev) => ev.reason === 'DriftRestopped');
       assert.equal(drifts.length, 2, JSON.stringify(events.items.map((ev) => ev.reason)));
       assert.ok(
-        drifts.some((ev) => ev.type === 'Warning' && /Deployment api scaled to 5 by gitops-bot/.test(ev.message ?? '')),
+        drifts.some((ev) => ev.type === 'Warning' && /Deployment api scaled to 5 by field manager gitops-bot/.test(ev.message ?? '')),
         JSON.stringify(drifts.map((ev) => ev.message)),
       );
       assert.equal((await e.handle.query(statusQuery)).phase, 'stopped');
@@ -245,6 +285,49 @@ describe('drift while stopped (real controllers, dev server)', function () {
       assert.deepEqual(await replicas(namespace, 'api'), { replicas: 6 }, 'and left running');
     } finally {
       await e.close();
+    }
+  });
+
+  it('a re-stop whose attempt is cancelled (timed out, its lock released) writes nothing more', async function () {
+    const namespace = await namespaceWith({ a: 1, b: 1, c: 1, d: 1 });
+    const kubernetes = createKubernetesActivities({
+      kubeConfig: cluster.kubeConfig,
+      dryRun: false,
+      logger: createLogger('silent'),
+      drift: { mode: 'restop', intervalMs: INTERVAL_MS },
+    });
+    await kubernetes.stopNamespace(namespace);
+    for (const name of ['a', 'b', 'c', 'd']) await scale(namespace, name, 2, 'gitops-bot');
+    const activity = new MockActivityEnvironment();
+    let heartbeats = 0;
+    // The server's answer to the first heartbeat after the attempt timed out: cancelled.
+    activity.on('heartbeat', () => {
+      if (++heartbeats === 1) activity.cancel('TIMED_OUT');
+    });
+    await assert.rejects(activity.run(kubernetes.checkDrift, namespace, { restop: true }), CancelledFailure);
+    const counts = await Promise.all(['a', 'b', 'c', 'd'].map(async (name) => (await replicas(namespace, name)).replicas));
+    assert.deepEqual(
+      counts.filter((n) => n === 0).length,
+      1,
+      `only the write before the cancellation was made: ${JSON.stringify(counts)} (a start after it must not be undone)`,
+    );
+  });
+
+  it('DRY_RUN: no drift is looked for (a dry-run stop left everything awake), so nothing is announced or written', async function () {
+    const namespace = await namespaceWith({ api: 2 });
+    const kubernetes = createKubernetesActivities({
+      kubeConfig: cluster.kubeConfig,
+      dryRun: true,
+      logger: createLogger('silent'),
+      drift: { mode: 'restop', intervalMs: INTERVAL_MS },
+    });
+    const stop = await kubernetes.stopNamespace(namespace);
+    assert.equal(stop.dryRun, true);
+    assert.deepEqual(await replicas(namespace, 'api'), { replicas: 2 }, 'the dry-run stop changed nothing');
+    for (const restop of [false, true]) {
+      const look = await kubernetes.checkDrift(namespace, { restop });
+      assert.equal(look.mode, 'off', 'off, so the workflow stops looking until the next stop');
+      assert.deepEqual(look.awake, [], 'nothing reported as woken');
     }
   });
 

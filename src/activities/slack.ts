@@ -10,7 +10,7 @@
 import { webApi } from '@slack/bolt';
 import { ApplicationFailure } from '@temporalio/common';
 import { Failure } from '../domain/failures';
-import { describeDrift } from '../domain/drift';
+import { driftDone, UNKNOWN_MANAGER, whatWoke } from '../domain/drift';
 import type { Logger } from '../logger';
 import {
   channelLink,
@@ -202,7 +202,11 @@ export function eventMessage(event: EnvironmentEvent): SlackMessage {
     case 'aws-followed':
       return withProblems(event.problems, md`${ns}: ${event.detail}`, [section(md`:cloud: *${ns}*: ${event.detail}.`)]);
     case 'drift': {
-      const said = describeDrift(event.mode, event.workloads);
+      const woken = joinMd(
+        event.workloads.map((w) => (w.by ? md`${whatWoke(w)} by field manager ${code(w.by)}` : md`${whatWoke(w)} by ${UNKNOWN_MANAGER}`)),
+        '; ',
+      );
+      const said = md`woke while stopped: ${woken}. ${driftDone(event.mode)}`;
       return message(md`${ns} ${said}`, [section(md`:alarm_clock: *${ns}* ${said}.`)]);
     }
   }

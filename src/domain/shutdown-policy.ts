@@ -72,6 +72,11 @@ function atClockTime(instant: Date, clock: string, policy: EnvironmentPolicy): D
   return local(instant, policy).startOf('day').set({ hour, minute }).toJSDate();
 }
 
+/** The first instant of the local day containing `instant`. */
+export function startOfLocalDay(instant: Date, policy: EnvironmentPolicy): Date {
+  return local(instant, policy).startOf('day').toJSDate();
+}
+
 /**
  * The first wake-up strictly after `after`: the wake time on a working day, never on a
  * day off or a holiday; null without a wake time. Strictly after, so a stop at or after
