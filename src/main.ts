@@ -19,6 +19,7 @@ import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } fro
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
+import { startDriftWatch } from './client/drift-watch';
 import { createConfiguredEnrolment } from './client/enrolment';
 import { measuredActivities } from './activities/measured';
 import { createSlackHandlers, type SlackHandlerOptions } from './api/slack/handlers';
@@ -132,6 +133,11 @@ async function main(config: Config, logger: Logger): Promise<void> {
     });
   }
   const workerRun = worker?.run();
+  // A workload woken behind a stopped environment's back has it look at once, not at its next interval.
+  const driftWatch =
+    worker && kubeSource && config.kubernetes.drift.mode !== 'off' && !config.dryRun
+      ? startDriftWatch({ kubeConfig, client, cluster: clusterName, logger })
+      : undefined;
   // Repair at once whatever changed while no worker ran, rather than at the next interval.
   if (worker) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, clusterName)).trigger();
 
@@ -290,6 +296,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       // Requests in flight (a Slack command, a REST stop) are answered while Temporal is still connected.
       await Promise.all([api.close(), webhook?.close(), socketMode?.stop()]);
       await admission?.drain(ADMISSION_DRAIN_MS);
+      driftWatch?.stop();
       if (worker) {
         // Activities in flight (a stop halfway through a namespace) finish here, up to the grace; then they are cancelled and retried elsewhere.
         logger.info({ graceSeconds: config.worker.shutdownGraceMs / 1000 }, 'worker stopping');
@@ -309,6 +316,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
     await stopped;
   } finally {
     if (!stopping) {
+      driftWatch?.stop();
       await socketMode?.stop();
       await api.close();
       await webhook?.close();

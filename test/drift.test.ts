@@ -12,6 +12,7 @@ import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporal
 import { Worker } from '@temporalio/worker';
 import type { DriftMode, EnvironmentEvent } from '../src/activities/contracts';
 import { createEventRecorder, withEvents } from '../src/activities/events';
+import { startDriftWatch } from '../src/client/drift-watch';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { EXCLUDE, ORIGINAL_REPLICAS } from '../src/activities/kubernetes/annotations';
 import { mergePatch } from '../src/activities/kubernetes/apiserver';
@@ -113,20 +114,21 @@ describe('drift while stopped (real controllers, dev server)', function () {
    * An environment run by a worker with the real Kubernetes activities (DRIFT=`mode`, a
    * short interval); `failing` makes its drift looks fail as a refusing apiserver would.
    */
-  async function environment(namespace: string, mode: DriftMode, kubeConfig: KubeConfig = cluster.kubeConfig) {
+  async function environment(namespace: string, mode: DriftMode, kubeConfig: KubeConfig = cluster.kubeConfig, intervalMs = INTERVAL_MS) {
     const taskQueue = uniqueTaskQueue('drift');
     const recorded = recordingActivities(async () => Date.now());
     const kubernetes = createKubernetesActivities({
       kubeConfig,
       dryRun: false,
       logger: createLogger('silent'),
-      drift: { mode, intervalMs: INTERVAL_MS },
+      drift: { mode, intervalMs },
     });
     /** `failing`: looks fail; `hold`: a look (the read, or the re-stop under the lock) waits for it after being reached, while `reached` says so. */
     const control: {
       failing: boolean;
       hold?: { restop: boolean; until: Promise<void>; reached: () => void };
-    } = { failing: false };
+      looks: number;
+    } = { failing: false, looks: 0 };
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
@@ -138,6 +140,7 @@ describe('drift while stopped (real controllers, dev server)', function () {
         stopNamespace: kubernetes.stopNamespace,
         startNamespace: kubernetes.startNamespace,
         checkDrift: async (...args: Parameters<typeof kubernetes.checkDrift>) => {
+          control.looks++;
           if (control.failing) throw Object.assign(new Error('the server is currently unable to handle the request'), { code: 503 });
           const hold = control.hold;
           if (hold && hold.restop === args[1].restop) {
@@ -157,7 +160,7 @@ describe('drift while stopped (real controllers, dev server)', function () {
     });
     const told = () =>
       recorded.calls.flatMap((c) => (c.event?.kind === 'drift' ? [c.event as Extract<EnvironmentEvent, { kind: 'drift' }>] : []));
-    const looks = () => recorded.calls.filter((c) => c.name === 'checkDrift').length;
+    const looks = () => control.looks;
     const close = async () => {
       await handle.terminate().catch(() => undefined);
       worker.shutdown();
@@ -284,6 +287,33 @@ describe('drift while stopped (real controllers, dev server)', function () {
       await pause(2 * INTERVAL_MS);
       assert.deepEqual(await replicas(namespace, 'api'), { replicas: 6 }, 'and left running');
     } finally {
+      await e.close();
+    }
+  });
+
+  it("the worker's watch: a workload woken behind a stop is back asleep within seconds, long before the next interval; one created is left to the timed look", async function () {
+    const namespace = await namespaceWith({ api: 2, web: 1 });
+    const e = await environment(namespace, 'restop', cluster.kubeConfig, 10 * 60_000);
+    const watch = startDriftWatch({ kubeConfig: cluster.kubeConfig, client: env.client, logger: createLogger('silent'), minGapMs: 1_000 });
+    try {
+      await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      await eventually('the first look, right after the stop', () => (e.looks() >= 1 && e.told().length === 0 ? true : undefined), 15_000);
+      await pause(1_000); // the first look done: the next timed one is ten minutes away
+      const looks = e.looks();
+      await scale(namespace, 'api', 4, 'gitops-bot');
+      const woke = Date.now();
+      await eventually('api put back to sleep', async () => ((await replicas(namespace, 'api')).replicas === 0 ? true : undefined), 20_000);
+      assert.ok(Date.now() - woke < 15_000, `asleep again ${Date.now() - woke} ms after it woke`);
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 0, saved: '4' });
+      assert.ok(e.looks() > looks, 'looked because the watch said so');
+      await eventually('told', () => (e.told().length === 1 ? true : undefined), 10_000);
+      assert.equal(e.told()[0]!.workloads[0]!.by, 'gitops-bot');
+      // Created while stopped: no saved count, so no signal; the next timed look finds it.
+      await apps.createNamespacedDeployment({ namespace, body: { metadata: { name: 'late' }, spec: spec('late', 1) } });
+      await pause(4_000);
+      assert.equal((await replicas(namespace, 'late')).replicas, 1, 'not signalled: left to the timed look');
+    } finally {
+      watch.stop();
       await e.close();
     }
   });
