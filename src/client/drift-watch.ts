@@ -39,10 +39,19 @@ interface Watched {
 
 /** Put to sleep by a stop (its saved count still on it) and running again. */
 export function wokeBehindStop(object: Watched): boolean {
-  return object.metadata?.annotations?.[ORIGINAL_REPLICAS] !== undefined && (object.spec?.replicas ?? 1) > 0 && !isExcluded(object.metadata);
+  return (
+    object.metadata?.annotations?.[ORIGINAL_REPLICAS] !== undefined && (object.spec?.replicas ?? 1) > 0 && !isExcluded(object.metadata)
+  );
 }
 
-export function startDriftWatch({ kubeConfig, client, cluster, logger, minGapMs = 10_000, retryMs = 5_000 }: DriftWatchOptions): DriftWatch {
+export function startDriftWatch({
+  kubeConfig,
+  client,
+  cluster,
+  logger,
+  minGapMs = 10_000,
+  retryMs = 5_000,
+}: DriftWatchOptions): DriftWatch {
   const log = logger.child({ system: 'drift-watch' });
   const apps = kubeConfig.makeApiClient(AppsV1Api);
   const watch = new Watch(kubeConfig);
