@@ -125,7 +125,7 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
       logger.warn({ namespace: err.namespace, action: err.action }, 'Slack command refused: not an owner');
       const unread = err.unreadGroups.length
         ? [
-            md`The members of ${ownerMentions(err.unreadGroups)} could not be read from Slack (the app needs the ${code('usergroups:read')} scope).`,
+            md`The members of ${ownerMentions(err.unreadGroups)} could not be read from Slack (no such group, or the app lacks the ${code('usergroups:read')} scope).`,
           ]
         : [];
       return ephemeral(
