@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { eventMessage } from '../src/activities/slack';
 import type { EnvironmentSummary } from '../src/client/environments';
-import { policyFor } from '../src/domain/enrolment';
+import { planReconcile, policyFor } from '../src/domain/enrolment';
 import { MAX_OWNERS, OWNERS_ANNOTATION, ownersValue, ownership } from '../src/domain/owners';
 import { ownerMention, ownerMentions } from '../src/slack/blocks';
 import { environmentListMessage, statusMessage } from '../src/slack/replies';
@@ -82,6 +82,43 @@ describe('owners', function () {
       // A service default never carries owners into a namespace that names none.
       assert.equal(policyFor({ ...defaults, owners: ['U0STRAY001'] }, {}).policy.owners, undefined);
     });
+  });
+
+  it('the reconciler re-plans an environment whose owners changed, and only then; an invalid value changes nothing', function () {
+    const defaults = everyDayPolicy();
+    const decide = (recorded: string[] | undefined, annotation: string | undefined) =>
+      planReconcile({
+        namespaces: [
+          {
+            name: 'dev1',
+            labels: { scheduler: 'enabled' },
+            annotations: annotation === undefined ? {} : { [OWNERS_ANNOTATION]: annotation },
+            terminating: false,
+          },
+        ],
+        environments: [
+          {
+            namespace: 'dev1',
+            enabled: true,
+            runId: 'run',
+            startedAt: '2026-12-01T09:00:00.000Z',
+            policy: { ...defaults, ...(recorded ? { owners: recorded } : {}) },
+            dispatchAheadMs: 0,
+          },
+        ],
+        snapshotAt: new Date('2026-12-01T10:00:00Z'),
+        rules: { systemNamespaces: [], infrastructureNamespaces: [] },
+        defaults,
+        dispatchAheadMs: 0,
+      })[0]!;
+    const replan = decide(undefined, 'U024BE7LH');
+    assert.equal(replan.action, 'replan');
+    assert.deepEqual(replan.action === 'replan' && replan.policy.owners, ['U024BE7LH']);
+    assert.equal(decide(['U024BE7LH'], 'U024BE7LH').action, 'unchanged');
+    assert.equal(decide(['U024BE7LH'], ' U024BE7LH,U024BE7LH ').action, 'unchanged', 'the same owners written otherwise');
+    assert.equal(decide(['U024BE7LH'], undefined).action, 'replan', 'owners removed');
+    assert.equal(decide(undefined, '@ana').action, 'unchanged', 'an invalid value is ignored');
+    assert.equal(decide(undefined, undefined).action, 'unchanged');
   });
 
   describe('in Slack', function () {
