@@ -29,6 +29,8 @@ import { createSlackSocketMode, type SlackSocketMode } from './api/slack/socket-
 import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createEnvironmentsClient, type EnvironmentsClient, type SupportPolicy } from './client/environments';
+import type { OwnersPolicy } from './domain/owners';
+import { createGroupMembers } from './slack/usergroups';
 import { createLogger, type Logger } from './logger';
 import { connectClient, connectNative, TemporalConnectError } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
@@ -149,6 +151,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
         cluster: clusterName,
         support: supportPolicy(config),
         supportPods: createSupportPodReader(kubeConfig, config.support.namespace),
+        owners: ownersPolicy(config, logger),
       })
     : undefined;
   const slackHandling = gateway && (signingSecret || appToken) ? slackOptions(config, gateway, logger, metrics, kubeConfig) : undefined;
@@ -332,6 +335,18 @@ function supportPolicy(config: Config): SupportPolicy {
     maxSize: config.support.maxSize,
     sizes: config.support.sizes,
     admins: [...config.slack.supportAdmins, ...config.apiSupportAdmins.map((name) => `api:${name}`)],
+  };
+}
+
+/** Who may stop and prolongate an environment with owners; user groups are read with the bot token (without one, a group names no one). */
+function ownersPolicy(config: Config, logger: Logger): OwnersPolicy {
+  const { botToken, apiUrl, ownersOnly, admins } = config.slack;
+  return {
+    controlByOwnersOnly: ownersOnly === 'control',
+    admins,
+    ...(botToken
+      ? { membersOf: createGroupMembers({ token: botToken, slackApiUrl: apiUrl, logger: logger.child({ system: 'slack' }) }) }
+      : {}),
   };
 }
 

@@ -21,6 +21,7 @@ import {
   md,
   mention,
   message,
+  ownerMentions,
   section,
   slackDate,
   warningButtons,
@@ -168,12 +169,16 @@ function withProblems(problems: string[] | undefined, text: Mrkdwn, blocks: Bloc
 export function eventMessage(event: EnvironmentEvent): SlackMessage {
   const ns = event.namespace;
   switch (event.kind) {
-    case 'warning':
-      return message(md`${ns} shuts down in ${event.minutesLeft} minutes`, [
+    case 'warning': {
+      // Mentioned in the fallback text too: it is what the owners' notification shows.
+      const owners = event.owners?.length ? ownerMentions(event.owners) : undefined;
+      return message(md`${ns} shuts down in ${event.minutesLeft} minutes${owners ? md` (owners: ${owners})` : ''}`, [
         section(md`:hourglass: *${ns}* shuts down in *${event.minutesLeft} minutes* (${slackDate(event.shutdownAt)}).`),
+        ...(owners ? [section(md`Owners: ${owners}`)] : []),
         warningButtons(ns),
         context(md`Or type ${code(`/devenv prolongate ${ns} for 2h`)}.`),
       ]);
+    }
     case 'stopped': {
       const who = event.by === 'scheduler' ? md`on schedule` : md`by ${mention(event.by)}`;
       const done = `${workloadCount(event.report.changed.length)} scaled to 0`;

@@ -28,6 +28,12 @@ export interface EnvironmentPolicy {
    * when there is no wake-up.
    */
   wakeTime?: string;
+  /**
+   * Slack user and user-group ids (the namespace's `devenv-scheduler/owners`, domain/owners.ts):
+   * mentioned in warnings, and with SLACK_OWNERS_ONLY=control the only ones besides the admins
+   * who may stop or prolongate. Absent, like `wakeTime`, when there are none.
+   */
+  owners?: string[];
 }
 
 export interface ShutdownPlan {

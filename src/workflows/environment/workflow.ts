@@ -285,7 +285,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const fromNow = afterPolicyChange(state, policy, now(), { keepWakeUpDay: false });
     state = replanned.wakeAt === fromNow.wakeAt || patched(PATCHES.wakeUpKeepsDay) ? replanned : fromNow;
     const wakes = policy.wakeTime ? `; wakes at ${policy.wakeTime}` : '';
-    record('policy', by, `shuts down at ${policy.shutdownTime} ${policy.timeZone} on ${policy.workingDays.join(', ')}${wakes}`);
+    const owners = policy.owners?.length ? `; owners ${policy.owners.join(', ')}` : '';
+    record('policy', by, `shuts down at ${policy.shutdownTime} ${policy.timeZone} on ${policy.workingDays.join(', ')}${wakes}${owners}`);
     changed();
   });
 
@@ -404,8 +405,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     const warning = warningSent(state, event.offsetMinutes, now());
     state = warning.state;
+    // The owners ride in the activity's input: the same command as before, so histories replay unchanged.
     announce(
-      { kind: 'warning', namespace, shutdownAt: state.shutdownAt!, minutesLeft: warning.minutesLeft, offsetMinutes: event.offsetMinutes },
+      {
+        kind: 'warning',
+        namespace,
+        shutdownAt: state.shutdownAt!,
+        minutesLeft: warning.minutesLeft,
+        offsetMinutes: event.offsetMinutes,
+        ...(policy.owners?.length ? { owners: policy.owners } : {}),
+      },
       warning.deadline,
     );
   }
