@@ -12,9 +12,8 @@
  */
 import type { KubeConfig, V1ObjectMeta } from '@kubernetes/client-node';
 import { isExcluded, KEDA_PAUSED_REPLICAS, kedaPause } from './annotations';
-import { FIELD_MANAGER } from './apiserver';
 import { customObjects } from './custom-resources';
-import { managerOf, withConflictRetry, type WorkloadKind } from './workload-kind';
+import { withConflictRetry, type WorkloadKind } from './workload-kind';
 
 const KIND = 'ScaledObject';
 
@@ -39,11 +38,9 @@ export function createScaledObjectKind(kubeConfig: KubeConfig): WorkloadKind<Sca
       !excluded.has(`${scaledObject.spec?.scaleTargetRef?.kind ?? 'Deployment'}/${scaledObject.spec?.scaleTargetRef?.name}`),
 
     // Its pause removed (or created unpaused) while its target sleeps: KEDA may wake the target.
-    awake(scaledObject) {
-      if (kedaPause.paused(scaledObject.metadata)) return null;
-      const by = managerOf(scaledObject.metadata, undefined, FIELD_MANAGER);
-      return { replicas: 1, created: !kedaPause.ours(scaledObject.metadata), ...(by ? { by } : {}) };
-    },
+    // Who removed it is not known: managedFields keep no record of a field's removal.
+    awake: (scaledObject) =>
+      kedaPause.paused(scaledObject.metadata) ? null : { replicas: 1, created: !kedaPause.ours(scaledObject.metadata) },
 
     sleep(listed, { namespace, write }) {
       const name = listed.metadata!.name!;
