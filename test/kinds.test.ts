@@ -34,6 +34,7 @@ import {
 } from '../src/activities/kubernetes/annotations';
 import { FIELD_MANAGER, mergePatch } from '../src/activities/kubernetes/apiserver';
 import { createNamespaceStatusReader } from '../src/activities/kubernetes/namespace-status';
+import { describeDrift } from '../src/domain/drift';
 import { createLogger } from '../src/logger';
 import { testCluster, testClusterWithControllers, type TestCluster } from './support/kube';
 import { eventually } from './support/slack';
@@ -322,6 +323,12 @@ describe('Argo Rollouts and KEDA ScaledObjects (real kube-apiserver, published C
         { kind: 'ScaledObject', name: 'consumer', replicas: 1, created: false, restopped: true },
         { kind: 'Rollout', name: 'checkout', replicas: 4, created: false, restopped: true },
       ],
+    );
+    assert.equal(
+      describeDrift('restop', drift.awake),
+      'woke while stopped: ScaledObject consumer no longer paused by an unknown field manager; Rollout checkout scaled to 4 by field manager kubectl. ' +
+        'Put back to sleep; the next start restores the count each was woken to',
+      'what the channel and the Event say',
     );
     const rollout = await kube.readRollout(ns, 'checkout');
     assert.deepEqual(
