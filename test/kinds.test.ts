@@ -628,7 +628,7 @@ describe('Argo Rollouts and KEDA ScaledObjects (real kube-apiserver, published C
       );
       const pause = { metadata: { annotations: { [KEDA_PAUSED_REPLICAS]: '0', [KEDA_PAUSED_BY_STOP]: 'true' } } };
       assert.match(await refusal(asWorker.patchScaledObject(ns, 'consumer', pause, FIELD_MANAGER)), environmentsOnly);
-      // A namespace that left management while stopped: the pause the stop set is lifted, and only that.
+      // A namespace that left management while stopped: the pause the stop set is lifted and the saved count put back, and only that.
       await kube.patchScaledObject(ns, 'consumer', pause);
       assert.match(
         await refusal(
@@ -637,8 +637,15 @@ describe('Argo Rollouts and KEDA ScaledObjects (real kube-apiserver, published C
         environmentsOnly,
         'the marker without the pause',
       );
+      await kube.patchRollout(ns, 'gateway', { metadata: { annotations: { [ORIGINAL_REPLICAS]: '2' } }, spec: { replicas: 0 } });
       await activities(worker).startNamespace(ns);
       assert.deepEqual(pauseOf(await kube.readScaledObject(ns, 'consumer')), {});
+      const rollout = await kube.readRollout(ns, 'gateway');
+      assert.deepEqual(
+        [rollout.spec?.replicas, rollout.metadata?.annotations?.[ORIGINAL_REPLICAS]],
+        [2, undefined],
+        'its saved count put back',
+      );
     });
   });
 });
