@@ -79,7 +79,6 @@ export const savedSuspend = {
  * start never lifts it.
  */
 export const kedaPause = {
-  keys: [KEDA_PAUSED_BY_STOP, KEDA_PAUSED_REPLICAS] as const,
   /** Paused by anyone: either annotation present, whatever its value, as KEDA's own HasPausedAnnotation reads it. */
   paused: (metadata: V1ObjectMeta | undefined): boolean =>
     metadata?.annotations?.[KEDA_PAUSED_REPLICAS] !== undefined || metadata?.annotations?.[KEDA_PAUSED] !== undefined,
