@@ -100,7 +100,7 @@ export type EnvironmentActivities = Pick<KubernetesActivities, 'stopNamespace' |
 /**
  * How a namespace's workloads look right now (what kubernetes/namespace-status.ts reads
  * for the API and the CLI; not an activity):
- * - stopped: every Deployment and StatefulSet is at 0 replicas;
+ * - stopped: every Deployment, StatefulSet and Argo Rollout is at 0 replicas;
  * - running: every one scaled up is ready, and none waits at 0 with a saved count;
  * - starting: scaled up, some pods not ready yet;
  * - degraded: some scaled up while others still wait at 0 with a saved count (a stop or
@@ -110,7 +110,7 @@ export type EnvironmentActivities = Pick<KubernetesActivities, 'stopNamespace' |
 export type NamespacePhase = 'running' | 'starting' | 'stopped' | 'degraded';
 
 export interface WorkloadStatus {
-  kind: 'Deployment' | 'StatefulSet';
+  kind: 'Deployment' | 'StatefulSet' | 'Rollout';
   name: string;
   desired: number;
   ready: number;

@@ -16,9 +16,13 @@ interface Woken {
   by?: string;
 }
 
-/** "Deployment api scaled to 3", "Deployment web created at 1", "CronJob report resumed". */
+/** Kinds that are on or off rather than counted (their `replicas` is 1 for on): what being on again is called. */
+const SWITCHED_ON: Record<string, string> = { CronJob: 'resumed', ScaledObject: 'no longer paused' };
+
+/** "Deployment api scaled to 3", "Deployment web created at 1", "CronJob report resumed", "ScaledObject queue no longer paused". */
 export function whatWoke(w: Woken): string {
-  if (w.kind === 'CronJob') return `CronJob ${w.name} resumed`;
+  const switched = SWITCHED_ON[w.kind];
+  if (switched) return `${w.kind} ${w.name} ${switched}`;
   return `${w.kind} ${w.name} ${w.created ? `created at ${w.replicas}` : `scaled to ${w.replicas}`}`;
 }
 

@@ -157,7 +157,7 @@ function awsTable(resources: AwsResource[]): Mrkdwn {
 
 /** A fixed-width table in a code block: the most compact thing Slack renders. */
 function workloadTable(rows: WorkloadRow[]): Mrkdwn {
-  if (rows.length === 0) return md`_No Deployments or StatefulSets._`;
+  if (rows.length === 0) return md`_No Deployments, StatefulSets or Rollouts._`;
   const cells = [['WORKLOAD', 'READY'], ...rows.map((w) => [`${w.kind}/${w.name}`, `${w.ready}/${w.desired}`])];
   const width = Math.max(...cells.map(([name]) => name!.length));
   const text = cells.map(([name, ready]) => `${name!.padEnd(width)}  ${ready}`).join('\n');

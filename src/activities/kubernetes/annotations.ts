@@ -6,14 +6,20 @@
  */
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 
-/** `true` on a workload, CronJob or HPA: stops and starts leave it as it is. */
+/** `true` on a workload, CronJob, HPA or ScaledObject: stops and starts leave it as it is. */
 export const EXCLUDE = 'devenv-scheduler/exclude';
-/** A Deployment's or StatefulSet's replica count before the stop scaled it to 0. */
+/** A Deployment's, StatefulSet's or Argo Rollout's replica count before the stop scaled it to 0. */
 export const ORIGINAL_REPLICAS = 'devenv-scheduler/original-replicas';
 /** A CronJob's `spec.suspend` before the stop suspended it. */
 export const ORIGINAL_SUSPEND = 'devenv-scheduler/original-suspend';
 /** An HPA's minReplicas before the stop raised it from 0 to 1. */
 export const ORIGINAL_MIN_REPLICAS = 'devenv-scheduler/original-min-replicas';
+/** `true` on a KEDA ScaledObject the stop paused: only such a pause is lifted by the start. */
+export const KEDA_PAUSED_BY_STOP = 'devenv-scheduler/keda-paused';
+/** KEDA's own: scale the target to this count and stop autoscaling it. */
+export const KEDA_PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas';
+/** KEDA's own: stop autoscaling the target at its current count. */
+export const KEDA_PAUSED = 'autoscaling.keda.sh/paused';
 
 /** `true` on every support pod (a label: `support list` tells them from pods made by hand). */
 export const SUPPORT_POD_LABEL = 'devenv-scheduler/support-pod';
@@ -64,4 +70,19 @@ export const savedSuspend = {
   },
   save: (suspended: boolean): AnnotationPatch => ({ [ORIGINAL_SUSPEND]: String(suspended) }),
   clear: (): AnnotationPatch => ({ [ORIGINAL_SUSPEND]: null }),
+};
+
+/**
+ * A ScaledObject's pause, as the stop sets it: KEDA's paused-replicas at 0 and the marker
+ * that the service set it, written and removed together. A pause a person set (either of
+ * KEDA's annotations, without the marker) is theirs: a stop leaves the object alone and a
+ * start never lifts it.
+ */
+export const kedaPause = {
+  /** Paused by anyone: either annotation present, whatever its value, as KEDA's own HasPausedAnnotation reads it. */
+  paused: (metadata: V1ObjectMeta | undefined): boolean =>
+    metadata?.annotations?.[KEDA_PAUSED_REPLICAS] !== undefined || metadata?.annotations?.[KEDA_PAUSED] !== undefined,
+  ours: (metadata: V1ObjectMeta | undefined): boolean => metadata?.annotations?.[KEDA_PAUSED_BY_STOP] === 'true',
+  save: (): AnnotationPatch => ({ [KEDA_PAUSED_REPLICAS]: '0', [KEDA_PAUSED_BY_STOP]: 'true' }),
+  clear: (): AnnotationPatch => ({ [KEDA_PAUSED_REPLICAS]: null, [KEDA_PAUSED_BY_STOP]: null }),
 };

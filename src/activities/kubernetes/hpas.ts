@@ -4,12 +4,14 @@
  * relies on too. Only an HPA with minReplicas 0 (the HPAScaleToZero feature) keeps acting
  * on a target at 0, so, as kube-downscaler does with an HPA's minimum, a stop raises that
  * minReplicas to 1 before its target sleeps, saves the original, and a start restores it
- * once the target is awake. Status does not show HPAs: the API's identity may not list
- * them (k8s/rbac.yaml).
+ * once the target is awake. An HPA a KEDA ScaledObject owns is KEDA's to set: the stop
+ * pauses the ScaledObject instead (scaled-objects.ts) and leaves its HPA alone. Status does
+ * not show HPAs: the API's identity may not list them (k8s/rbac.yaml).
  */
 import { AutoscalingV2Api, type KubeConfig, type V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import { isExcluded, savedMinReplicas } from './annotations';
 import { FIELD_MANAGER, mergePatch } from './apiserver';
+import { SCALED_OBJECTS } from './scaled-objects';
 import { managerOf, withConflictRetry, type WorkloadKind } from './workload-kind';
 
 const KIND = 'HorizontalPodAutoscaler';
@@ -25,9 +27,13 @@ export function createHpaKind(kubeConfig: KubeConfig): WorkloadKind<V2Horizontal
     plural: `${KIND}s`,
     stage: 'guard',
     list: (namespace, page) => autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace, ...page }),
-    // An HPA of an excluded target is left alone with it.
+    // An HPA of an excluded target is left alone with it, and KEDA's with their ScaledObject.
     managed: (hpa, excluded) =>
-      !isExcluded(hpa.metadata) && !excluded.has(`${hpa.spec?.scaleTargetRef.kind}/${hpa.spec?.scaleTargetRef.name}`),
+      !isExcluded(hpa.metadata) &&
+      !excluded.has(`${hpa.spec?.scaleTargetRef.kind}/${hpa.spec?.scaleTargetRef.name}`) &&
+      !hpa.metadata?.ownerReferences?.some(
+        (owner) => owner.kind === 'ScaledObject' && owner.apiVersion.startsWith(`${SCALED_OBJECTS.group}/`),
+      ),
 
     // Lowered to 0 again (or created at 0) while its target sleeps: it could wake the target.
     awake(hpa) {

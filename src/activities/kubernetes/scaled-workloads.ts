@@ -1,20 +1,37 @@
 /**
- * Deployments and StatefulSets sleep at 0 replicas. The stop saves the replica count it
- * found (never 0) and the start restores it; a workload a person scaled up meanwhile keeps
- * that count.
+ * Workloads that sleep at 0 replicas, one row per kind (Deployment, StatefulSet, Argo
+ * Rollout), all by the same spec.replicas: the stop saves the replica count it found (never
+ * 0) in the annotation annotations.ts owns and the start restores it; a workload a person
+ * scaled up meanwhile keeps that count. A row says only how to reach its objects and what
+ * its controller calls failing.
  */
-import { AppsV1Api, type KubeConfig, type V1Deployment, type V1StatefulSet } from '@kubernetes/client-node';
+import { AppsV1Api, type KubeConfig, type V1Deployment, type V1ObjectMeta, type V1StatefulSet } from '@kubernetes/client-node';
+import type { WorkloadStatus } from '../contracts';
 import { isExcluded, savedReplicas } from './annotations';
 import { FIELD_MANAGER, mergePatchMetadataOnly, type PageRequest } from './apiserver';
+import { customObjects } from './custom-resources';
 import { managerOf, withConflictRetry, type WorkloadKind } from './workload-kind';
 
-type ScaledKind = 'Deployment' | 'StatefulSet';
-type Scaled = V1Deployment | V1StatefulSet;
+type ScaledKind = WorkloadStatus['kind'];
+
+/** What the shared implementation reads of an object: its spec.replicas and ready count. */
+interface Scaled {
+  metadata?: V1ObjectMeta;
+  spec?: { replicas?: number };
+  status?: { readyReplicas?: number };
+}
 
 interface ScaledApi<T extends Scaled> {
   list(namespace: string, page: PageRequest): Promise<{ items: T[]; metadata?: { _continue?: string } }>;
   read(namespace: string, name: string): Promise<T>;
   patch(namespace: string, name: string, body: object): Promise<unknown>;
+}
+
+/** One kind of the table: how to reach its objects, and its controller's own word that one cannot get where it was asked to. */
+interface Row<T extends Scaled> {
+  kind: ScaledKind;
+  api(kubeConfig: KubeConfig): ScaledApi<T>;
+  failing(object: T): boolean;
 }
 
 function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>, failing: (object: T) => boolean): WorkloadKind<T> {
@@ -109,34 +126,57 @@ function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>,
   };
 }
 
-export function createDeploymentKind(kubeConfig: KubeConfig): WorkloadKind<V1Deployment> {
-  const apps = kubeConfig.makeApiClient(AppsV1Api);
-  return scaledByReplicas(
-    'Deployment',
-    {
-      list: (namespace, page) => apps.listNamespacedDeployment({ namespace, ...page }),
-      read: (namespace, name) => apps.readNamespacedDeployment({ namespace, name }),
-      patch: (namespace, name, body) =>
-        apps.patchNamespacedDeployment({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
+const row =
+  <T extends Scaled>(r: Row<T>) =>
+  (kubeConfig: KubeConfig) =>
+    scaledByReplicas(r.kind, r.api(kubeConfig), r.failing);
+
+/** What is read of an Argo Rollout, which has no typed client. */
+interface Rollout extends Scaled {
+  status?: { readyReplicas?: number; phase?: string };
+}
+
+const ROWS = [
+  row<V1Deployment>({
+    kind: 'Deployment',
+    api(kubeConfig) {
+      const apps = kubeConfig.makeApiClient(AppsV1Api);
+      return {
+        list: (namespace, page) => apps.listNamespacedDeployment({ namespace, ...page }),
+        read: (namespace, name) => apps.readNamespacedDeployment({ namespace, name }),
+        patch: (namespace, name, body) =>
+          apps.patchNamespacedDeployment({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
+      };
     },
     // The Deployment controller's own word that it cannot get there.
-    (deployment) =>
+    failing: (deployment) =>
       deployment.status?.conditions?.some(
         (c) => (c.type === 'Progressing' && c.status === 'False') || (c.type === 'ReplicaFailure' && c.status === 'True'),
       ) ?? false,
-  );
-}
-
-export function createStatefulSetKind(kubeConfig: KubeConfig): WorkloadKind<V1StatefulSet> {
-  const apps = kubeConfig.makeApiClient(AppsV1Api);
-  return scaledByReplicas(
-    'StatefulSet',
-    {
-      list: (namespace, page) => apps.listNamespacedStatefulSet({ namespace, ...page }),
-      read: (namespace, name) => apps.readNamespacedStatefulSet({ namespace, name }),
-      patch: (namespace, name, body) =>
-        apps.patchNamespacedStatefulSet({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
+  }),
+  row<V1StatefulSet>({
+    kind: 'StatefulSet',
+    api(kubeConfig) {
+      const apps = kubeConfig.makeApiClient(AppsV1Api);
+      return {
+        list: (namespace, page) => apps.listNamespacedStatefulSet({ namespace, ...page }),
+        read: (namespace, name) => apps.readNamespacedStatefulSet({ namespace, name }),
+        patch: (namespace, name, body) =>
+          apps.patchNamespacedStatefulSet({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
+      };
     },
-    () => false,
-  );
+    failing: () => false,
+  }),
+  // argoproj.io/v1alpha1, an optional CRD: without it a namespace simply has no Rollouts.
+  row<Rollout>({
+    kind: 'Rollout',
+    api: (kubeConfig) => customObjects<Rollout>(kubeConfig, { group: 'argoproj.io', version: 'v1alpha1', plural: 'rollouts' }),
+    // The Rollout controller's phase when a rollout failed or was aborted.
+    failing: (rollout) => rollout.status?.phase === 'Degraded',
+  }),
+];
+
+/** Every kind of the table, in its order. */
+export function createScaledWorkloadKinds(kubeConfig: KubeConfig): WorkloadKind[] {
+  return ROWS.map((make) => make(kubeConfig));
 }

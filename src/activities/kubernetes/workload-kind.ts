@@ -12,7 +12,8 @@
  * a lost update.
  *
  * These patches change spec.replicas (CronJob spec.suspend, HPA spec.minReplicas) and
- * devenv-scheduler/ annotations and nothing else, which is all k8s/admission-policy.yaml
+ * devenv-scheduler/ annotations (a KEDA ScaledObject: its paused-replicas annotation and
+ * the service's marker only) and nothing else, which is all k8s/admission-policy.yaml
  * lets the worker's ServiceAccount change: a write that touched anything more would be
  * refused by the apiserver (KubernetesPolicyDenied). A new kind needs its fields there too.
  */
@@ -41,8 +42,9 @@ export interface WorkloadKind<T extends { metadata?: V1ObjectMeta } = { metadata
   /** As messages name a list of them (`Deployments`). */
   plural: string;
   /**
-   * `guard`: a kind that could scale a sleeping workload up again (an HPA with minReplicas 0):
-   * changed before the workloads sleep, and restored only after they are awake.
+   * `guard`: a kind that could scale a sleeping workload up again (an HPA with minReplicas 0,
+   * a KEDA ScaledObject): changed before the workloads sleep, and restored only after they
+   * are awake.
    */
   stage: 'guard' | 'workload';
   /** One page of the namespace's objects of this kind. */
