@@ -363,6 +363,26 @@ describe('Argo Rollouts and KEDA ScaledObjects (real kube-apiserver, published C
     assert.equal(stopped.workloads.find((w) => w.kind === 'Rollout')?.savedReplicas, 3);
   });
 
+  it('a guard undone while nothing it guards is awake costs a quiet look nothing: it is put back once its target wakes', async () => {
+    const ns = await namespace();
+    await kube.deployment(ns, 'consumer', 2);
+    await kube.scaledObject(ns, 'consumer', 'consumer');
+    await activities().stopNamespace(ns);
+    await kube.patchScaledObject(ns, 'consumer', { metadata: { annotations: { [KEDA_PAUSED_REPLICAS]: null } } }, 'kubectl-annotate');
+    assert.deepEqual((await activities().checkDrift(ns, { restop: true })).awake, [], 'nothing runs: nothing to put back to sleep yet');
+    // KEDA, no longer paused, scales its target up: both go back to sleep, the guard first.
+    await kube.apps.patchNamespacedDeploymentScale(
+      { namespace: ns, name: 'consumer', body: { spec: { replicas: 3 } }, fieldManager: 'keda' },
+      mergePatch,
+    );
+    const drift = await activities().checkDrift(ns, { restop: true });
+    assert.deepEqual(
+      drift.awake.map((w) => `${w.kind}/${w.name} ${w.restopped ? 'restopped' : 'reported'}`),
+      ['ScaledObject/consumer restopped', 'Deployment/consumer restopped'],
+    );
+    assert.deepEqual(pauseOf(await kube.readScaledObject(ns, 'consumer')), { [KEDA_PAUSED_REPLICAS]: '0', [KEDA_PAUSED_BY_STOP]: 'true' });
+  });
+
   describe('with the identities of k8s/rbac.yaml and the admission policies of k8s/admission-policy.yaml', () => {
     const NAMESPACE = 'devenv-scheduler';
     let worker: KubeConfig;

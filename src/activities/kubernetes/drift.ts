@@ -38,12 +38,17 @@ export function createDriftCheck(
 ): Pick<KubernetesActivities, 'checkDrift'> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const kinds = createWorkloadKinds(kubeConfig).filter((kind) => kind.awake);
+  const workloadKinds = kinds.filter((kind) => kind.stage !== 'guard');
+  const guardKinds = kinds.filter((kind) => kind.stage === 'guard');
 
-  async function awake(namespace: string): Promise<Found[]> {
+  async function list(of: WorkloadKind[], namespace: string): Promise<{ kind: WorkloadKind; object: { metadata?: V1ObjectMeta } }[]> {
     const lists = await Promise.all(
-      kinds.map(async (kind) => (await listKind(kind, namespace, pageSize, '0')).map((object) => ({ kind, object }))),
+      of.map(async (kind) => (await listKind(kind, namespace, pageSize, '0')).map((object) => ({ kind, object }))),
     );
-    const listed = lists.flat();
+    return lists.flat();
+  }
+
+  function awakeOf(listed: { kind: WorkloadKind; object: { metadata?: V1ObjectMeta } }[]): Found[] {
     const excluded = new Set(
       listed.filter(({ object }) => isExcluded(object.metadata)).map(({ kind, object }) => `${kind.kind}/${object.metadata?.name}`),
     );
@@ -52,6 +57,17 @@ export function createDriftCheck(
       const found = kind.awake!(object);
       return found ? [{ kind, object, awake: found }] : [];
     });
+  }
+
+  /**
+   * A guard undone (an HPA back at minReplicas 0, a ScaledObject no longer paused) wakes
+   * nothing by itself, only what it guards can: guards are listed once a workload is awake,
+   * and put back with it, so a quiet look costs one list per workload kind alone.
+   */
+  async function awake(namespace: string): Promise<Found[]> {
+    const workloads = await list(workloadKinds, namespace);
+    if (awakeOf(workloads).length === 0) return [];
+    return awakeOf([...workloads, ...(await list(guardKinds, namespace))]);
   }
 
   return {
