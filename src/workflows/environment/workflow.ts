@@ -15,6 +15,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertMemo,
@@ -111,6 +112,18 @@ const { checkDrift } = proxyActivities<EnvironmentActivities>({
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
 });
 
+/**
+ * The read of a drift look, every DRIFT_CHECK_INTERVAL of every stopped environment: a few
+ * lists from the apiserver's watch cache, short enough to run inside the workflow task as a
+ * local activity, whose one marker is all it adds to the history (an activity adds three
+ * events and a workflow task of its own). The re-stop that may follow stays an activity.
+ */
+const { checkDrift: readDrift } = proxyLocalActivities<EnvironmentActivities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '3 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
+});
+
 const { stopNamespace, startNamespace } = proxyActivities<EnvironmentActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
@@ -190,6 +203,8 @@ const PATCHES = {
   missedWakeUpSkipped: 'missed-wake-up-skipped',
   /** A drift re-stop that waited for the lock re-checks that the scheduler is still on before it writes. */
   driftRestopRechecked: 'drift-restop-rechecked',
+  /** The read of a drift look is a local activity: one marker in the history instead of an activity's events and task. */
+  driftReadLocally: 'drift-read-locally',
 } as const;
 
 /** What the AWS half of an action did: its problems (none when it did everything), the words for the reply, and its report when AWS answered. */
@@ -677,7 +692,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   async function recheckDrift(): Promise<void> {
     state.drift = driftLookBegun(state.drift!, now());
     const actionsBefore = actionsDone;
-    const seen = await checkDrift(namespace, { restop: false });
+    const seen = await (patched(PATCHES.driftReadLocally) ? readDrift : checkDrift)(namespace, { restop: false });
     const settle = (report: DriftReport) => {
       if (!state.drift) return;
       const outcome = afterDriftLook(state.drift, report, now());
