@@ -14,6 +14,11 @@ export const ORIGINAL_REPLICAS = 'devenv-scheduler/original-replicas';
 export const ORIGINAL_SUSPEND = 'devenv-scheduler/original-suspend';
 /** An HPA's minReplicas before the stop raised it from 0 to 1. */
 export const ORIGINAL_MIN_REPLICAS = 'devenv-scheduler/original-min-replicas';
+/**
+ * A whole number on a workload: its group in a start's wake order (wake-order.ts). Lower
+ * groups wake first; without it a workload is in its kind's default group.
+ */
+export const WAKE_ORDER = 'devenv-scheduler/wake-order';
 
 /** `true` on every support pod (a label: `support list` tells them from pods made by hand). */
 export const SUPPORT_POD_LABEL = 'devenv-scheduler/support-pod';
@@ -65,3 +70,10 @@ export const savedSuspend = {
   save: (suspended: boolean): AnnotationPatch => ({ [ORIGINAL_SUSPEND]: String(suspended) }),
   clear: (): AnnotationPatch => ({ [ORIGINAL_SUSPEND]: null }),
 };
+
+/** A workload's wake-order group: undefined when it has none, 'invalid' for a value that is not a whole number. */
+export function readWakeOrder(metadata: V1ObjectMeta | undefined): number | undefined | 'invalid' {
+  const value = metadata?.annotations?.[WAKE_ORDER];
+  if (value === undefined) return undefined;
+  return /^-?\d{1,6}$/.test(value.trim()) ? Number(value.trim()) : 'invalid';
+}

@@ -6,7 +6,8 @@
 import { AppsV1Api, type KubeConfig, type V1Deployment, type V1StatefulSet } from '@kubernetes/client-node';
 import { isExcluded, savedReplicas } from './annotations';
 import { FIELD_MANAGER, mergePatchMetadataOnly, type PageRequest } from './apiserver';
-import { managerOf, withConflictRetry, type WorkloadKind } from './workload-kind';
+import { DEFAULT_WAKE_GROUP } from './wake-order';
+import { managerOf, withConflictRetry, type Readiness, type WorkloadKind } from './workload-kind';
 
 type ScaledKind = 'Deployment' | 'StatefulSet';
 type Scaled = V1Deployment | V1StatefulSet;
@@ -17,12 +18,62 @@ interface ScaledApi<T extends Scaled> {
   patch(namespace: string, name: string, body: object): Promise<unknown>;
 }
 
-function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>, failing: (object: T) => boolean): WorkloadKind<T> {
+/** How a scaled kind tells its controller's state: whether it cannot get there, and whether it is there. */
+interface ScaledState<T extends Scaled> {
+  failing(object: T): boolean;
+  ready(object: T): Readiness;
+  wakeGroup: number;
+}
+
+/** "1 of 3 Ready: Deployment does not have minimum availability." from the counts and the first condition that says why. */
+function notReady(object: Scaled, lacking: string): Readiness {
+  const conditions: { type: string; status: string; message?: string }[] = object.status?.conditions ?? [];
+  const why = conditions.find((c) => (c.status === 'False' && c.type !== 'ReplicaFailure') || (c.type === 'ReplicaFailure' && c.status === 'True'));
+  const counts = `${object.status?.readyReplicas ?? 0} of ${object.spec?.replicas ?? 1} Ready`;
+  return { ready: false, message: `${counts}${lacking ? `, ${lacking}` : ''}${why?.message ? `: ${why.message}` : ''}` };
+}
+
+/** The controller has seen the current spec: a status from before the last change says nothing about it. */
+const observed = (object: Scaled) => (object.status?.observedGeneration ?? 0) >= (object.metadata?.generation ?? 0);
+
+/** As `kubectl rollout status deployment` counts it: every desired replica updated and available, no old one left. */
+function deploymentReady(deployment: V1Deployment): Readiness {
+  const desired = deployment.spec?.replicas ?? 1;
+  const status = deployment.status ?? {};
+  if (!observed(deployment)) return notReady(deployment, 'its controller has not seen the change yet');
+  if ((status.updatedReplicas ?? 0) < desired) return notReady(deployment, `${status.updatedReplicas ?? 0} updated`);
+  if ((status.replicas ?? 0) > (status.updatedReplicas ?? 0)) return notReady(deployment, 'old replicas still terminating');
+  if ((status.availableReplicas ?? 0) < desired) return notReady(deployment, `${status.availableReplicas ?? 0} available`);
+  return { ready: true };
+}
+
+/** As `kubectl rollout status statefulset` counts it: every desired replica Ready, on the update revision. */
+function statefulSetReady(statefulSet: V1StatefulSet): Readiness {
+  const desired = statefulSet.spec?.replicas ?? 1;
+  const status = statefulSet.status;
+  if (!observed(statefulSet)) return notReady(statefulSet, 'its controller has not seen the change yet');
+  if ((status?.readyReplicas ?? 0) < desired) return notReady(statefulSet, '');
+  // OnDelete never moves pods to a new revision by itself: Ready is all a start can wait for.
+  const rolling = statefulSet.spec?.updateStrategy?.type !== 'OnDelete';
+  if (rolling && status?.updateRevision && status.currentRevision !== status.updateRevision) {
+    return notReady(statefulSet, `rolling out revision ${status.updateRevision}`);
+  }
+  return { ready: true };
+}
+
+function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>, state: ScaledState<T>): WorkloadKind<T> {
   return {
     kind,
     plural: `${kind}s`,
     stage: 'workload',
     list: api.list,
+    ready: state.ready,
+    wakeGroup: state.wakeGroup,
+
+    asleep(object) {
+      const saved = savedReplicas.read(object.metadata);
+      return !isExcluded(object.metadata) && typeof saved === 'number' && saved > 0 && (object.spec?.replicas ?? 1) === 0;
+    },
 
     sleep(listed, { namespace, write }) {
       const name = listed.metadata!.name!;
@@ -103,7 +154,7 @@ function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>,
           ...(typeof saved === 'number' ? { savedReplicas: saved } : {}),
           excluded,
         },
-        failing: !excluded && failing(object),
+        failing: !excluded && state.failing(object),
       };
     },
   };
@@ -119,11 +170,15 @@ export function createDeploymentKind(kubeConfig: KubeConfig): WorkloadKind<V1Dep
       patch: (namespace, name, body) =>
         apps.patchNamespacedDeployment({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
     },
-    // The Deployment controller's own word that it cannot get there.
-    (deployment) =>
-      deployment.status?.conditions?.some(
-        (c) => (c.type === 'Progressing' && c.status === 'False') || (c.type === 'ReplicaFailure' && c.status === 'True'),
-      ) ?? false,
+    {
+      // The Deployment controller's own word that it cannot get there.
+      failing: (deployment) =>
+        deployment.status?.conditions?.some(
+          (c) => (c.type === 'Progressing' && c.status === 'False') || (c.type === 'ReplicaFailure' && c.status === 'True'),
+        ) ?? false,
+      ready: deploymentReady,
+      wakeGroup: DEFAULT_WAKE_GROUP,
+    },
   );
 }
 
@@ -137,6 +192,11 @@ export function createStatefulSetKind(kubeConfig: KubeConfig): WorkloadKind<V1St
       patch: (namespace, name, body) =>
         apps.patchNamespacedStatefulSet({ namespace, name, body, fieldManager: FIELD_MANAGER }, mergePatchMetadataOnly),
     },
-    () => false,
+    {
+      failing: () => false,
+      ready: statefulSetReady,
+      // Databases and queues first: the Deployments that connect to them wake once they are Ready.
+      wakeGroup: DEFAULT_WAKE_GROUP - 1,
+    },
   );
 }

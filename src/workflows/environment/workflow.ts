@@ -10,7 +10,9 @@
 import { Mutex } from 'async-mutex';
 import {
   allHandlersFinished,
+  CancellationScope,
   condition,
+  isCancellation,
   continueAsNew,
   log,
   patched,
@@ -30,11 +32,13 @@ import type {
   EnvironmentEvent,
   HalfProblem,
   StartOptions,
+  StartReadiness,
   StopTiming,
 } from '../../activities/contracts';
 import { formatMinutes } from '../../domain/duration';
 import type { RetireReason } from '../../domain/enrolment';
 import { failureType, Failure } from '../../domain/failures';
+import { awaitingReady, describeReadiness } from '../../domain/readiness';
 import { samePolicy } from '../../domain/shutdown-policy';
 import { describeClockTime, describeInstantFixed, describeShutdown } from '../../domain/time-display';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../../search-attributes';
@@ -112,6 +116,17 @@ const { stopNamespace, startNamespace } = proxyActivities<EnvironmentActivities>
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+/**
+ * The wait for what a start woke to be Ready: reads only, outside the lock, and ends by itself
+ * at the start's deadline (START_READY_TIMEOUT_SECONDS, whose largest value this timeout
+ * exceeds). Cancelled without waiting for the worker to hear of it, so a stop goes ahead at once.
+ */
+const { awaitReady } = proxyActivities<EnvironmentActivities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+});
+
 // Bounded: AWS trouble must end, so the Kubernetes half's result and the lock are never held
 // hostage by it. Authentication and permission errors are not retried at all (aws.ts). No
 // heartbeat timeout: each AWS call is short, and the SDK retries throttling itself.
@@ -178,7 +193,25 @@ const PATCHES = {
   driftRecheck: 'drift-recheck',
   /** A stopped environment whose policy has a wake time is started at it on working days. */
   morningWakeUp: 'morning-wake-up',
+  /** A start that woke workloads waits, outside the lock, until they are Ready (awaitReady), and only then replies and announces. */
+  startAwaitsReady: 'start-awaits-ready',
 } as const;
+
+/** What a start's reply and announcement are made of; kept while it waits for its workloads to be Ready. */
+interface Started {
+  by: string;
+  wokenAt?: Date;
+  report: ActionReport;
+  aws: AwsHalf;
+  /** When it shuts down, for the reply. */
+  plan: string;
+}
+
+/** A wait for Ready in progress: a stop cancels it, saying who stopped. */
+interface ReadinessWait {
+  scope: CancellationScope;
+  interruptedBy?: string;
+}
 
 /** What the AWS half of an action did: its problems (none when it did everything), the words for the reply, and its report when AWS answered. */
 interface AwsHalf {
@@ -206,6 +239,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   let busy = false; // the lock of histories recorded before the FIFO lock; also set under the new one
   let recheckInFlight = false;
   let driftInFlight = false;
+  /** Starts waiting for their workloads to be Ready, outside the lock. */
+  const readinessWaits = new Set<ReadinessWait>();
   /** Stops and starts completed in this run: a re-check's read taken before one of them says nothing about now. */
   let actionsDone = 0;
   const outbox = new Map<number, PendingNotification>();
@@ -221,9 +256,14 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     wakeDescription: wakeDescription(),
   }));
 
-  setHandler(startUpdate, ({ by }) => exclusively(() => start(by)), {
-    validator: (_actor: Actor) => rejectIfRetired(),
-  });
+  setHandler(
+    startUpdate,
+    async ({ by }) => {
+      const started = await exclusively(() => start(by));
+      return 'result' in started ? started.result : untilReady(started);
+    },
+    { validator: (_actor: Actor) => rejectIfRetired() },
+  );
 
   setHandler(stopUpdate, ({ by }) => exclusively(() => stop(by, 'stop')), {
     validator: (_actor: Actor) => rejectIfRetired(),
@@ -346,7 +386,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   if (deletedBy !== null && patched(PATCHES.retireReportsAws)) await reportLeftBehind(deletedBy);
-  await condition(() => allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && !driftInFlight && outbox.size === 0);
+  await condition(
+    () =>
+      allHandlersFinished() &&
+      !busy &&
+      !lock.isLocked() &&
+      !recheckInFlight &&
+      !driftInFlight &&
+      readinessWaits.size === 0 &&
+      outbox.size === 0,
+  );
   log.info('environment retired', { namespace });
   return { namespace, phase: phaseOf(state), policy, ...state, shutdownDescription: null, wakeDescription: null };
 
@@ -396,6 +445,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   async function stop(by: string, action: 'stop' | 'scheduled-stop', timing?: StopTiming): Promise<ActionResult> {
+    for (const wait of readinessWaits) {
+      wait.interruptedBy ??= action === 'scheduled-stop' ? 'the scheduled stop' : `the stop by ${by}`;
+      wait.scope.cancel();
+    }
     const { report, aws } = await bothHalvesOf('stop', 'stopping', () => [
       stopNamespace(namespace, timing),
       stopAwsResources(namespace, timing),
@@ -418,7 +471,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   async function wakeUp(at: Date): Promise<void> {
     state = withWakeUp(state, policy, now()); // taken: a start that fails waits for the next one, it is not tried again at once
     try {
-      await start('scheduler', at);
+      const started = await start('scheduler', at);
+      // Announced once Ready, beside the loop: the lock is free meanwhile, and a stop interrupts the wait.
+      if (!('result' in started)) void untilReady(started);
     } catch (err) {
       log.error('scheduled wake-up failed', { namespace, error: String(err) });
       record('start', 'scheduler', `scheduled wake-up failed: ${describeFailure(err)}`);
@@ -426,7 +481,12 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
   }
 
-  async function start(by: string, wokenAt?: Date): Promise<ActionResult> {
+  /**
+   * Wakes the environment. A start that woke workloads of kinds that report readiness comes
+   * back still to be Ready (`Started`): the caller waits for that outside the lock
+   * (untilReady), and the reply and announcement follow then. `waitsForReady` false: both at once.
+   */
+  async function start(by: string, wokenAt?: Date, waitsForReady = true): Promise<{ result: ActionResult } | Started> {
     // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
     const { before, report, aws } = await bothHalvesOf('start', 'starting', () => [
       startNamespace(namespace),
@@ -439,11 +499,27 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const plan = state.enabled
       ? `shuts down ${shutdownDescription()}${started.afterHoursWindow ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : ''}`
       : 'the scheduler is disabled, so it stays up until stopped';
-    record(
-      'start',
-      by,
-      `${wokenAt ? `woken up as scheduled at ${describeClockTime(wokenAt, policy.timeZone)}: ` : ''}${report.changed.length} workloads restored${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`,
-    );
+    const woken: Started = { by, ...(wokenAt ? { wokenAt } : {}), report, aws, plan };
+    if (waitsForReady && awaitingReady(report.readiness) && patched(PATCHES.startAwaitsReady)) {
+      record('start', by, `${startDetail(woken)}; waiting for them to be Ready`);
+      changed();
+      return woken;
+    }
+    return { result: startDone(woken) };
+  }
+
+  /** "woken up as scheduled at 08:00 CET: 12 workloads restored; all 12 workloads Ready after 48 s; AWS could not start: ..." */
+  function startDetail({ wokenAt, report, aws }: Started): string {
+    return `${wokenAt ? `woken up as scheduled at ${describeClockTime(wokenAt, policy.timeZone)}: ` : ''}${report.changed.length} workloads restored${describeReadiness(report)}${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`;
+  }
+
+  /**
+   * A start's last action, announcement and reply, once it is done waiting for Ready. A stop
+   * that came meanwhile has recorded its own last action: `records` false leaves that.
+   */
+  function startDone(done: Started, records = true): ActionResult {
+    const { by, wokenAt, report, aws, plan } = done;
+    if (records) record('start', by, startDetail(done));
     announce({
       kind: 'started',
       namespace,
@@ -453,7 +529,40 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}),
       ...(wokenAt ? { wokeUp: { at: wokenAt.toISOString(), clock: describeClockTime(wokenAt, policy.timeZone) } } : {}),
     });
-    return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${aws.words}; ${plan}.`, report, aws.report);
+    // Interrupted by a stop: when it would have shut down says nothing any more.
+    const until = report.readiness?.interrupted !== undefined ? '' : `; ${plan}`;
+    return result(
+      `${namespace} started by ${by}: ${report.changed.length} workloads restored${describeReadiness(report)}${aws.words}${until}.`,
+      report,
+      aws.report,
+    );
+  }
+
+  /**
+   * A start's wait for what it woke to be Ready, outside the lock, so no command queues
+   * behind it: a stop meanwhile takes the lock at once and cancels the wait, and the start
+   * then says it was interrupted, not what was still not Ready.
+   */
+  async function untilReady(started: Started): Promise<ActionResult> {
+    const pending = started.report.readiness!;
+    const recorded = state.lastAction;
+    const wait: ReadinessWait = { scope: new CancellationScope() };
+    readinessWaits.add(wait);
+    let readiness: StartReadiness;
+    try {
+      readiness = await wait.scope.run(() => awaitReady(namespace, pending));
+    } catch (err) {
+      const durationMs = Math.max(0, now().getTime() - Date.parse(pending.since));
+      readiness =
+        wait.interruptedBy !== undefined && isCancellation(err)
+          ? { ...pending, durationMs, interrupted: wait.interruptedBy }
+          : { ...pending, durationMs, failed: describeFailure(err) };
+    } finally {
+      readinessWaits.delete(wait);
+    }
+    const done = startDone({ ...started, report: { ...started.report, readiness } }, state.lastAction === recorded);
+    changed();
+    return done;
   }
 
   /**
@@ -682,7 +791,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     while (!retired) {
       try {
         await exclusively(async () => {
-          if (state.workloads !== 'running') await start(`${by} (leaving management)`);
+          // Nothing waits for Ready: the workflow ends right after.
+          if (state.workloads !== 'running') await start(`${by} (leaving management)`, undefined, false);
         });
         if (state.awsFollowUp && patched(PATCHES.leavingFollowsUp)) await followUpUntilSettled();
         retired = true;
@@ -732,7 +842,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   /** Nothing of this run's own is in progress: no handler, no action under the lock, no re-check. */
   function quiet(): boolean {
-    return allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && !driftInFlight && leavingBy === null && !retired;
+    return (
+      allHandlersFinished() &&
+      !busy &&
+      !lock.isLocked() &&
+      !recheckInFlight &&
+      !driftInFlight &&
+      readinessWaits.size === 0 &&
+      leavingBy === null &&
+      !retired
+    );
   }
 
   /**
