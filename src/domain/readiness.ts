@@ -48,7 +48,10 @@ export function describeReadiness(report: { readiness?: Readiness; notes?: strin
   const order =
     readiness.groups.length > 1
       ? ` (in wake order: ${readiness.groups
-          .map((g) => `group ${g.order}, ${g.workloads.length} in ${describeWait(g.durationMs ?? 0)}${g.notReady?.length ? ', not all Ready' : ''}`)
+          .map(
+            (g) =>
+              `group ${g.order}, ${g.workloads.length} in ${describeWait(g.durationMs ?? 0)}${g.notReady?.length ? ', not all Ready' : ''}`,
+          )
           .join('; ')})`
       : '';
   const missing = notReady.length

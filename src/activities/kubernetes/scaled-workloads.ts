@@ -28,7 +28,9 @@ interface ScaledState<T extends Scaled> {
 /** "1 of 3 Ready: Deployment does not have minimum availability." from the counts and the first condition that says why. */
 function notReady(object: Scaled, lacking: string): Readiness {
   const conditions: { type: string; status: string; message?: string }[] = object.status?.conditions ?? [];
-  const why = conditions.find((c) => (c.status === 'False' && c.type !== 'ReplicaFailure') || (c.type === 'ReplicaFailure' && c.status === 'True'));
+  const why = conditions.find(
+    (c) => (c.status === 'False' && c.type !== 'ReplicaFailure') || (c.type === 'ReplicaFailure' && c.status === 'True'),
+  );
   const counts = `${object.status?.readyReplicas ?? 0} of ${object.spec?.replicas ?? 1} Ready`;
   return { ready: false, message: `${counts}${lacking ? `, ${lacking}` : ''}${why?.message ? `: ${why.message}` : ''}` };
 }

@@ -52,6 +52,10 @@ export function planWakeOrder<T>(items: readonly T[], of: (item: T) => WakeCandi
  * later group has something to wake. The last groups' readiness is waited for after the
  * start, outside the environment's lock (awaitReady), so nothing queues behind it.
  */
-export function waitsAfter<T>(groups: readonly { members: readonly T[] }[], index: number, hasSomethingToWake: (item: T) => boolean): boolean {
+export function waitsAfter<T>(
+  groups: readonly { members: readonly T[] }[],
+  index: number,
+  hasSomethingToWake: (item: T) => boolean,
+): boolean {
   return groups.slice(index + 1).some((group) => group.members.some(hasSomethingToWake));
 }
