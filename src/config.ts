@@ -321,7 +321,7 @@ const fields = z.object({
   DRIFT: z.enum(['restop', 'report', 'off']).default('restop'),
   DRIFT_CHECK_INTERVAL: durationMinutes.pipe(z.number().min(1, 'must be at least 1m')).default(5),
   KUBE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
-  // Within the wait activity's own timeout (workflow.ts), which the wait must never reach.
+  // Below the timeouts of the start activities (workflow.ts), which its waits must never reach.
   START_READY_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(900).default(300),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(2).max(100_000).default(2000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(500),

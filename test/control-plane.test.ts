@@ -289,6 +289,8 @@ describe('stop, start and status with real controllers (kube-controller-manager,
       const status = await namespaceStatus(ns);
       assert.equal(status.phase, 'starting');
       assert.deepEqual(status.workloads.map((w) => `${w.name}:${w.ready}/${w.desired}`).sort(), ['api:1/1', 'stuck:0/2']);
+      assert.equal(status.workloads.find((w) => w.name === 'api')?.notReady, undefined);
+      assert.match(status.workloads.find((w) => w.name === 'stuck')?.notReady ?? '', /^0 of 2 Ready, 0 available/);
     });
 
     describe('through the environment workflow (dev server, the real Kubernetes activities)', function () {

@@ -158,6 +158,8 @@ export interface WorkloadStatus {
   /** The count a stop saved and the next start restores. */
   savedReplicas?: number;
   excluded: boolean;
+  /** Scaled up but not Ready as a start waits for it (every replica updated and available): what its controller lacks. */
+  notReady?: string;
 }
 
 export interface CronJobStatus {

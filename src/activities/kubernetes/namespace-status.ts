@@ -35,7 +35,12 @@ export function createNamespaceStatusReader(kubeConfig: KubeConfig, pageSize = 5
       shown.map(async (kind) =>
         (await listKind(kind, namespace, pageSize)).flatMap((object) => {
           const entry = kind.describe?.(object);
-          return entry ? [{ entry, ready: kind.ready?.(object).ready }] : [];
+          if (!entry) return [];
+          const state = kind.ready?.(object);
+          if (state && !state.ready && 'workload' in entry && entry.workload.desired > 0) {
+            return [{ entry: { ...entry, workload: { ...entry.workload, notReady: state.message ?? 'not Ready' } }, ready: false }];
+          }
+          return [{ entry, ready: state?.ready }];
         }),
       ),
     );

@@ -109,10 +109,17 @@ const { checkDrift } = proxyActivities<EnvironmentActivities>({
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
 });
 
-const { stopNamespace, startNamespace } = proxyActivities<EnvironmentActivities>({
+const { stopNamespace } = proxyActivities<EnvironmentActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
   // Retried until done: a stop that gives up would leave an environment burning money overnight.
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** As a stop, with room for its waits between wake-order groups, which end at the start's deadline (START_READY_TIMEOUT_SECONDS, whose largest value this exceeds). */
+const { startNamespace } = proxyActivities<EnvironmentActivities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
@@ -256,14 +263,11 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     wakeDescription: wakeDescription(),
   }));
 
-  setHandler(
-    startUpdate,
-    async ({ by }) => {
-      const started = await exclusively(() => start(by));
-      return 'result' in started ? started.result : untilReady(started);
-    },
-    { validator: (_actor: Actor) => rejectIfRetired() },
-  );
+  // Asked at each start, so a workflow recorded before it keeps answering its starts as it did
+  // (the old handler's promise resolves a step sooner, which orders its commands).
+  setHandler(startUpdate, ({ by }) => (patched(PATCHES.startAwaitsReady) ? startAndAwaitReady(by) : exclusively(() => start(by))), {
+    validator: (_actor: Actor) => rejectIfRetired(),
+  });
 
   setHandler(stopUpdate, ({ by }) => exclusively(() => stop(by, 'stop')), {
     validator: (_actor: Actor) => rejectIfRetired(),
@@ -471,9 +475,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   async function wakeUp(at: Date): Promise<void> {
     state = withWakeUp(state, policy, now()); // taken: a start that fails waits for the next one, it is not tried again at once
     try {
-      const started = await start('scheduler', at);
       // Announced once Ready, beside the loop: the lock is free meanwhile, and a stop interrupts the wait.
-      if (!('result' in started)) void untilReady(started);
+      await start('scheduler', at, patched(PATCHES.startAwaitsReady) ? (started) => void untilReady(started) : undefined);
     } catch (err) {
       log.error('scheduled wake-up failed', { namespace, error: String(err) });
       record('start', 'scheduler', `scheduled wake-up failed: ${describeFailure(err)}`);
@@ -481,12 +484,19 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
   }
 
+  /** A start Update: woken under the lock, then, with the lock free, until what it woke is Ready. */
+  async function startAndAwaitReady(by: string): Promise<ActionResult> {
+    let waiting: Started | undefined;
+    const woken = await exclusively(() => start(by, undefined, (started) => (waiting = started)));
+    return waiting ? untilReady(waiting) : woken;
+  }
+
   /**
-   * Wakes the environment. A start that woke workloads of kinds that report readiness comes
-   * back still to be Ready (`Started`): the caller waits for that outside the lock
-   * (untilReady), and the reply and announcement follow then. `waitsForReady` false: both at once.
+   * Wakes the environment, and says so. Given `awaitReady`, a start that woke workloads of
+   * kinds that report readiness hands them to it instead, to be waited for outside the lock
+   * (untilReady), and only records that it waits: the reply and announcement follow then.
    */
-  async function start(by: string, wokenAt?: Date, waitsForReady = true): Promise<{ result: ActionResult } | Started> {
+  async function start(by: string, wokenAt?: Date, awaitReady?: (started: Started) => void): Promise<ActionResult> {
     // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
     const { before, report, aws } = await bothHalvesOf('start', 'starting', () => [
       startNamespace(namespace),
@@ -500,12 +510,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       ? `shuts down ${shutdownDescription()}${started.afterHoursWindow ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : ''}`
       : 'the scheduler is disabled, so it stays up until stopped';
     const woken: Started = { by, ...(wokenAt ? { wokenAt } : {}), report, aws, plan };
-    if (waitsForReady && awaitingReady(report.readiness) && patched(PATCHES.startAwaitsReady)) {
+    if (awaitReady && awaitingReady(report.readiness)) {
       record('start', by, `${startDetail(woken)}; waiting for them to be Ready`);
       changed();
-      return woken;
+      awaitReady(woken);
+      return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored, waiting for them to be Ready.`, report);
     }
-    return { result: startDone(woken) };
+    return startDone(woken);
   }
 
   /** "woken up as scheduled at 08:00 CET: 12 workloads restored; all 12 workloads Ready after 48 s; AWS could not start: ..." */
@@ -792,7 +803,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       try {
         await exclusively(async () => {
           // Nothing waits for Ready: the workflow ends right after.
-          if (state.workloads !== 'running') await start(`${by} (leaving management)`, undefined, false);
+          if (state.workloads !== 'running') await start(`${by} (leaving management)`);
         });
         if (state.awsFollowUp && patched(PATCHES.leavingFollowsUp)) await followUpUntilSettled();
         retired = true;
