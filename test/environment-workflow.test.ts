@@ -708,6 +708,31 @@ describe('environment workflow (time-skipping server)', function () {
     });
   });
 
+  it('a stop sent with a start, queued behind it, interrupts its wait for Ready; the start says so', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.readiness = 'not-ready';
+      let release = () => {};
+      recorded.holdReady = new Promise((resolve) => (release = resolve));
+      const [start, stop] = await Promise.all([
+        handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] }),
+        (async () => {
+          await eventuallyTrue(() => callsNamed('startNamespace').length === 1);
+          return handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+        })(),
+      ]);
+      release();
+      assert.match(
+        start.message,
+        /^dev\d+ started by U2: 1 workloads restored; the wait for Ready was interrupted by the stop by U3 after \d+ s\.$/,
+      );
+      assert.match(stop.message, /stopped by U3/);
+      assert.equal((await handle.query(statusQuery)).phase, 'stopped');
+    });
+  });
+
   it('AWS refusing does not hold up Kubernetes: the start arms its shutdown, and the reply, status and channel say what AWS could not do', async function () {
     const policy = await policyEndingIn(3);
     await worker.runUntil(async () => {

@@ -484,11 +484,18 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
   }
 
-  /** A start Update: woken under the lock, then, with the lock free, until what it woke is Ready. */
+  /**
+   * A start Update: woken under the lock, then, with the lock free, until what it woke is
+   * Ready. The wait begins under the lock, so a stop queued behind the start finds it to cancel.
+   */
   async function startAndAwaitReady(by: string): Promise<ActionResult> {
-    let waiting: Started | undefined;
-    const woken = await exclusively(() => start(by, undefined, (started) => (waiting = started)));
-    return waiting ? untilReady(waiting) : woken;
+    let ready: Promise<ActionResult> | undefined;
+    const woken = await exclusively(() =>
+      start(by, undefined, (started) => {
+        ready = untilReady(started);
+      }),
+    );
+    return ready ?? woken;
   }
 
   /**
