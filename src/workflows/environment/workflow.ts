@@ -499,11 +499,11 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   /**
-   * Wakes the environment, and says so. Given `awaitReady`, a start that woke workloads of
+   * Wakes the environment, and says so. Given `waitForReady`, a start that woke workloads of
    * kinds that report readiness hands them to it instead, to be waited for outside the lock
    * (untilReady), and only records that it waits: the reply and announcement follow then.
    */
-  async function start(by: string, wokenAt?: Date, awaitReady?: (started: Started) => void): Promise<ActionResult> {
+  async function start(by: string, wokenAt?: Date, waitForReady?: (started: Started) => void): Promise<ActionResult> {
     // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
     const { before, report, aws } = await bothHalvesOf('start', 'starting', () => [
       startNamespace(namespace),
@@ -517,10 +517,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       ? `shuts down ${shutdownDescription()}${started.afterHoursWindow ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : ''}`
       : 'the scheduler is disabled, so it stays up until stopped';
     const woken: Started = { by, ...(wokenAt ? { wokenAt } : {}), report, aws, plan };
-    if (awaitReady && awaitingReady(report.readiness)) {
+    if (waitForReady && awaitingReady(report.readiness)) {
       record('start', by, `${startDetail(woken)}; waiting for them to be Ready`);
       changed();
-      awaitReady(woken);
+      waitForReady(woken);
       return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored, waiting for them to be Ready.`, report);
     }
     return startDone(woken);
