@@ -321,6 +321,8 @@ const fields = z.object({
   DRIFT: z.enum(['restop', 'report', 'off']).default('restop'),
   DRIFT_CHECK_INTERVAL: durationMinutes.pipe(z.number().min(1, 'must be at least 1m')).default(5),
   KUBE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
+  // Below the timeouts of the start activities (workflow.ts), which its waits must never reach.
+  START_READY_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(900).default(300),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(2).max(100_000).default(2000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(500),
   SHUTDOWN_DISPATCH_AHEAD_SECONDS: z.coerce
@@ -502,8 +504,14 @@ export interface Config {
   /**
    * Workloads changed at once: in one namespace, and by one worker process across all of them.
    * drift: what a stopped environment does about workloads woken since its stop, and how often it looks.
+   * startReadyTimeoutMs: how long a start waits for what it woke to be Ready; 0: it does not wait.
    */
-  kubernetes: { concurrency: number; processConcurrency: number; drift: { mode: 'restop' | 'report' | 'off'; intervalMs: number } };
+  kubernetes: {
+    concurrency: number;
+    processConcurrency: number;
+    drift: { mode: 'restop' | 'report' | 'off'; intervalMs: number };
+    startReadyTimeoutMs: number;
+  };
   /**
    * maxCachedWorkflows: workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history.
    * maxConcurrentActivities: activity slots; a stop dispatched ahead holds one (two with AWS) until its instant.
@@ -626,6 +634,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
       concurrency: c.KUBE_CONCURRENCY,
       processConcurrency: c.KUBE_WORKER_CONCURRENCY,
       drift: { mode: c.DRIFT, intervalMs: c.DRIFT_CHECK_INTERVAL * 60_000 },
+      startReadyTimeoutMs: c.START_READY_TIMEOUT_SECONDS * 1000,
     },
     worker: {
       maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE,

@@ -1,15 +1,25 @@
 /**
  * Stop, start and status on a control plane with real controllers (kube-controller-manager,
  * kube-scheduler and kwok's simulated nodes, test/support/controllers.ts): what a person
- * sees with kubectl after each, Pods and all, rather than what the service wrote.
+ * sees with kubectl after each, Pods and all, rather than what the service wrote. Then a
+ * start's wait for Ready and its wake order, by the activities and through the environment
+ * workflow on the dev server.
  */
 import assert from 'node:assert/strict';
-import { AppsV1Api, BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { ActionReport, EnvironmentEvent, StartReadiness } from '../src/activities/contracts';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
+import { mergePatch } from '../src/activities/kubernetes/apiserver';
 import { createNamespaceStatusReader } from '../src/activities/kubernetes/namespace-status';
 import { createLogger } from '../src/logger';
+import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopUpdate } from '../src/workflows';
 import { testClusterWithControllers, type TestCluster } from './support/kube';
+import { morningPolicy } from './support/policies';
+import { recordingActivities } from './support/recording-activities';
 import { eventually } from './support/slack';
+import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 describe('stop, start and status with real controllers (kube-controller-manager, kube-scheduler, kwok nodes)', function () {
   this.timeout(180_000);
@@ -27,7 +37,8 @@ describe('stop, start and status with real controllers (kube-controller-manager,
     batch = cluster.kubeConfig.makeApiClient(BatchV1Api);
   });
 
-  const activities = () => createKubernetesActivities({ kubeConfig: cluster.kubeConfig, dryRun: false, logger });
+  const activities = (startReadyTimeoutMs = 0) =>
+    createKubernetesActivities({ kubeConfig: cluster.kubeConfig, dryRun: false, logger, startReadyTimeoutMs });
   const namespaceStatus = (ns: string) => createNamespaceStatusReader(cluster.kubeConfig)(ns);
   const template = (app: string) => ({
     metadata: { labels: { app } },
@@ -148,5 +159,255 @@ describe('stop, start and status with real controllers (kube-controller-manager,
       async () => ((await batch.listNamespacedJob({ namespace: ns })).items.length > 0 ? true : undefined),
       90_000,
     );
+  });
+
+  describe("a start's wait for Ready, and its wake order", function () {
+    const readyAt = (pod: V1Pod) =>
+      new Date(pod.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime ?? NaN).getTime();
+    const createdAt = (pod: V1Pod) => new Date(pod.metadata!.creationTimestamp!).getTime();
+    const podsOf = async (ns: string, app: string) =>
+      (await core.listNamespacedPod({ namespace: ns })).items.filter((pod) => pod.metadata?.labels?.app === app);
+
+    async function stopped(ns: string, ready: number): Promise<void> {
+      await eventually(`${ready} Ready pods`, async () => ((await pods(ns)).ready === ready ? true : undefined), 60_000);
+      await activities().stopNamespace(ns);
+      await eventually(
+        'every pod gone',
+        async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined),
+        60_000,
+      );
+    }
+
+    /** What the worker does for a start: startNamespace under the lock, then awaitReady outside it. */
+    async function startAndAwait(ns: string, timeoutMs = 60_000): Promise<{ report: ActionReport; readiness?: StartReadiness }> {
+      const acts = activities(timeoutMs);
+      const report = await acts.startNamespace(ns);
+      return { report, ...(report.readiness ? { readiness: await acts.awaitReady(ns, report.readiness) } : {}) };
+    }
+
+    const annotate = (ns: string, name: string, value: string) =>
+      apps.patchNamespacedDeployment(
+        { namespace: ns, name, body: { metadata: { annotations: { 'devenv-scheduler/wake-order': value } } } },
+        mergePatch,
+      );
+
+    it('says every workload is Ready once they are, with how long the start and each group took', async function () {
+      const ns = await environment();
+      await stopped(ns, 6);
+      const before = Date.now();
+      const { report, readiness } = await startAndAwait(ns);
+      const took = Date.now() - before;
+      assert.equal((await pods(ns)).ready, 6, 'every pod Ready when the start says so');
+      // The StatefulSet's group was waited for inside the start (the Deployments had yet to wake); the last one after it.
+      assert.ok(report.readiness?.groups[0]?.durationMs !== undefined && report.readiness.groups[1]?.durationMs === undefined);
+      assert.ok(readiness);
+      assert.deepEqual(
+        readiness.groups.map((g) => [g.order, g.workloads.map((w) => `${w.kind}/${w.name}`).sort(), g.notReady]),
+        [
+          [0, ['StatefulSet/db'], undefined],
+          [1, ['Deployment/api', 'Deployment/web'], undefined],
+        ],
+      );
+      assert.ok(readiness.groups.every((g) => g.durationMs! > 0));
+      assert.ok(readiness.durationMs! > 0 && readiness.durationMs! <= took, `${readiness.durationMs} ms of ${took}`);
+    });
+
+    it("wakes the StatefulSet first: the Deployments' pods are created only once its pods are Ready", async function () {
+      const ns = await environment();
+      await stopped(ns, 6);
+      await startAndAwait(ns);
+      const db = await podsOf(ns, 'db');
+      const others = [...(await podsOf(ns, 'api')), ...(await podsOf(ns, 'web'))];
+      assert.equal(db.length, 2);
+      assert.equal(others.length, 4);
+      const dbReady = Math.max(...db.map(readyAt));
+      const firstOther = Math.min(...others.map(createdAt));
+      // The apiserver keeps whole seconds: created in the same second as the last Ready counts as after it.
+      assert.ok(
+        firstOther >= dbReady,
+        `first Deployment pod created at ${new Date(firstOther).toISOString()}, db Ready at ${new Date(dbReady).toISOString()}`,
+      );
+    });
+
+    it('wakes in the groups the annotation sets; an invalid value is a note and the workload wakes in its default group', async function () {
+      const ns = await environment();
+      await annotate(ns, 'web', '-1');
+      await annotate(ns, 'api', 'after-db');
+      await stopped(ns, 6);
+      const { report, readiness } = await startAndAwait(ns);
+      assert.deepEqual(report.notes, [
+        'Deployment api: devenv-scheduler/wake-order "after-db" is not a whole number; woken in its default group 1',
+      ]);
+      assert.deepEqual(
+        readiness?.groups.map((g) => [g.order, g.workloads.map((w) => w.name), g.notReady]),
+        [
+          [-1, ['web'], undefined],
+          [0, ['db'], undefined],
+          [1, ['api'], undefined],
+        ],
+      );
+      assert.equal((await pods(ns)).ready, 6);
+      const created = async (app: string) => Math.min(...(await podsOf(ns, app)).map(createdAt));
+      const ready = async (app: string) => Math.max(...(await podsOf(ns, app)).map(readyAt));
+      assert.ok((await created('db')) >= (await ready('web')), 'db woken after web was Ready');
+      assert.ok((await created('api')) >= (await ready('db')), 'api woken after db was Ready');
+    });
+
+    it('names a workload whose Pods stay Pending (a nodeSelector no node matches) once the timeout has passed; status says starting', async function () {
+      const ns = `cp-pending-${++counter}`;
+      await core.createNamespace({ body: { metadata: { name: ns } } });
+      await apps.createNamespacedDeployment({
+        namespace: ns,
+        body: { metadata: { name: 'api' }, spec: { replicas: 1, selector: { matchLabels: { app: 'api' } }, template: template('api') } },
+      });
+      const nowhere = template('stuck');
+      await apps.createNamespacedDeployment({
+        namespace: ns,
+        body: {
+          metadata: { name: 'stuck' },
+          spec: {
+            replicas: 2,
+            selector: { matchLabels: { app: 'stuck' } },
+            template: { ...nowhere, spec: { ...nowhere.spec, nodeSelector: { 'example.com/no-such-node': 'true' } } },
+          },
+        },
+      });
+      await stopped(ns, 1);
+      const before = Date.now();
+      const { readiness } = await startAndAwait(ns, 5_000);
+      const took = Date.now() - before;
+      assert.ok(took >= 5_000 && took < 30_000, `gave up after ${took} ms`);
+      assert.deepEqual(
+        readiness?.groups.map((g) => g.workloads.length),
+        [2],
+      );
+      assert.deepEqual(
+        readiness.groups[0]!.notReady?.map((w) => [w.kind, w.name]),
+        [['Deployment', 'stuck']],
+      );
+      assert.match(readiness.groups[0]!.notReady![0]!.message ?? '', /^0 of 2 Ready/);
+      const status = await namespaceStatus(ns);
+      assert.equal(status.phase, 'starting');
+      assert.deepEqual(status.workloads.map((w) => `${w.name}:${w.ready}/${w.desired}`).sort(), ['api:1/1', 'stuck:0/2']);
+      assert.equal(status.workloads.find((w) => w.name === 'api')?.notReady, undefined);
+      assert.match(status.workloads.find((w) => w.name === 'stuck')?.notReady ?? '', /^0 of 2 Ready, 0 available/);
+    });
+
+    describe('through the environment workflow (dev server, the real Kubernetes activities)', function () {
+      let env: TestWorkflowEnvironment;
+
+      before(async function () {
+        this.timeout(300_000);
+        env = await devServerEnv();
+        await workflowBundle();
+      });
+
+      /** An environment whose worker waits up to `timeoutMs` for Ready; notifications and AWS recorded only. */
+      async function workflowFor(ns: string, timeoutMs: number) {
+        const taskQueue = uniqueTaskQueue('ready');
+        const recorded = recordingActivities(async () => Date.now());
+        const kubernetes = activities(timeoutMs);
+        const worker = await Worker.create({
+          connection: env.nativeConnection,
+          taskQueue,
+          workflowBundle: await workflowBundle(),
+          activities: {
+            ...recorded,
+            stopNamespace: kubernetes.stopNamespace,
+            startNamespace: kubernetes.startNamespace,
+            awaitReady: kubernetes.awaitReady,
+          },
+        });
+        const running = worker.run();
+        const handle = await env.client.workflow.start(environmentWorkflow, {
+          workflowId: environmentWorkflowId(ns),
+          taskQueue,
+          args: [{ namespace: ns, policy: morningPolicy(), enabled: true }],
+        });
+        const started = () =>
+          recorded.calls.flatMap((c) => (c.event?.kind === 'started' ? [c.event as Extract<EnvironmentEvent, { kind: 'started' }>] : []));
+        const close = async () => {
+          await handle.terminate().catch(() => undefined);
+          worker.shutdown();
+          await running;
+        };
+        return { handle, started, close };
+      }
+
+      it('the reply and the announcement say when every workload is Ready', async function () {
+        const ns = await environment();
+        const e = await workflowFor(ns, 60_000);
+        try {
+          await eventually('6 Ready pods', async () => ((await pods(ns)).ready === 6 ? true : undefined), 60_000);
+          await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+          await eventually(
+            'every pod gone',
+            async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined),
+            60_000,
+          );
+          const result = await e.handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+          assert.equal((await pods(ns)).ready, 6, 'Ready when the reply comes');
+          assert.match(
+            result.message,
+            new RegExp(
+              `^${ns} started by U2: 3 workloads restored; all 3 workloads Ready after \\d+ s \\(in wake order: group 0, 1 in \\d+ s; group 1, 2 in \\d+ s\\); shuts down`,
+            ),
+          );
+          const [announced] = e.started();
+          assert.equal(announced?.report.readiness?.groups.length, 2, 'announced with its readiness');
+          assert.match(
+            (await e.handle.query(statusQuery)).lastAction?.detail ?? '',
+            /^3 workloads restored; all 3 workloads Ready after \d+ s/,
+          );
+        } finally {
+          await e.close();
+        }
+      });
+
+      it('a stop during the wait goes ahead at once, and the start says it was interrupted, not what was not Ready', async function () {
+        const ns = `cp-interrupt-${++counter}`;
+        await core.createNamespace({ body: { metadata: { name: ns } } });
+        const nowhere = template('stuck');
+        await apps.createNamespacedDeployment({
+          namespace: ns,
+          body: {
+            metadata: { name: 'stuck' },
+            spec: {
+              replicas: 1,
+              selector: { matchLabels: { app: 'stuck' } },
+              template: { ...nowhere, spec: { ...nowhere.spec, nodeSelector: { 'example.com/no-such-node': 'true' } } },
+            },
+          },
+        });
+        const e = await workflowFor(ns, 120_000);
+        try {
+          await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+          const starting = e.handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+          await eventually(
+            'the start waiting for Ready',
+            async () =>
+              (await e.handle.query(statusQuery)).lastAction?.detail?.includes('waiting for them to be Ready') ? true : undefined,
+            30_000,
+          );
+          const before = Date.now();
+          const stop = await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+          const stopTook = Date.now() - before;
+          assert.ok(stopTook < 5_000, `the stop took ${stopTook} ms`);
+          assert.match(stop.message, /stopped by U3: 1 workloads scaled to 0/);
+          const start = await starting;
+          assert.match(
+            start.message,
+            new RegExp(`^${ns} started by U2: 1 workloads restored; the wait for Ready was interrupted by the stop by U3 after \\d+ s\\.$`),
+          );
+          assert.doesNotMatch(start.message, /not Ready/);
+          assert.equal((await apps.readNamespacedDeployment({ namespace: ns, name: 'stuck' })).spec?.replicas, 0);
+          const status = await e.handle.query(statusQuery);
+          assert.equal(status.phase, 'stopped');
+          assert.equal(status.lastAction?.by, 'U3', "the stop's last action stands");
+        } finally {
+          await e.close();
+        }
+      });
+    });
   });
 });

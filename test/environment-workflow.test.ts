@@ -685,6 +685,55 @@ describe('environment workflow (time-skipping server)', function () {
     });
   });
 
+  it('a start waiting for Ready holds no lock: a prolongation answers meanwhile, and the reply and the announcement come once Ready', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.readiness = 'ready';
+      let release = () => {};
+      recorded.holdReady = new Promise((resolve) => (release = resolve));
+      const starting = handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      await eventuallyTrue(() => callsNamed('awaitReady').length === 1);
+      const waiting = await handle.query(statusQuery);
+      assert.equal(waiting.phase, 'running');
+      assert.match(waiting.lastAction?.detail ?? '', /^1 workloads restored; waiting for them to be Ready$/);
+      const prolonged = await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U3', minutes: 30 }] });
+      assert.match(prolonged.message, /prolongated by 30m by U3/);
+      assert.equal(recorded.calls.filter((c) => c.event?.kind === 'started').length, 0, 'not announced before it is Ready');
+      release();
+      assert.match((await starting).message, /^dev\d+ started by U2: 1 workloads restored; all 1 workloads Ready after 42 s; shuts down /);
+      await eventuallyTrue(() => recorded.calls.some((c) => c.event?.kind === 'started'));
+      const [announced] = recorded.calls.flatMap((c) => (c.event?.kind === 'started' ? [c.event] : []));
+      assert.equal(announced?.report.readiness?.durationMs, 42_000);
+    });
+  });
+
+  it('a stop sent with a start, queued behind it, interrupts its wait for Ready; the start says so', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.readiness = 'not-ready';
+      let release = () => {};
+      recorded.holdReady = new Promise((resolve) => (release = resolve));
+      const [start, stop] = await Promise.all([
+        handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] }),
+        (async () => {
+          await eventuallyTrue(() => callsNamed('startNamespace').length === 1);
+          return handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+        })(),
+      ]);
+      release();
+      assert.match(
+        start.message,
+        /^dev\d+ started by U2: 1 workloads restored; the wait for Ready was interrupted by the stop by U3 after \d+ s\.$/,
+      );
+      assert.match(stop.message, /stopped by U3/);
+      assert.equal((await handle.query(statusQuery)).phase, 'stopped');
+    });
+  });
+
   it('AWS refusing does not hold up Kubernetes: the start arms its shutdown, and the reply, status and channel say what AWS could not do', async function () {
     const policy = await policyEndingIn(3);
     await worker.runUntil(async () => {

@@ -201,10 +201,12 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
     );
   }
 
-  /** No controller-manager runs, so a test plays the Deployment controller's part. */
+  /** No controller-manager runs, so a test plays the Deployment controller's part: it has seen the spec, and every replica is updated, Ready and available. */
   async function markReady(ns: string, name: string, ready: number) {
+    const { metadata } = await apps.readNamespacedDeployment({ namespace: ns, name });
+    const counts = { replicas: ready, updatedReplicas: ready, readyReplicas: ready, availableReplicas: ready };
     await apps.patchNamespacedDeploymentStatus(
-      { namespace: ns, name, body: { status: { replicas: ready, readyReplicas: ready } } },
+      { namespace: ns, name, body: { status: { observedGeneration: metadata?.generation, ...counts } } },
       mergePatch,
     );
   }

@@ -32,6 +32,7 @@ import {
 import type { KubernetesActivities, SupportPod } from '../src/activities/contracts';
 import { everyDayPolicy } from './support/policies';
 import { recordingActivities } from './support/recording-activities';
+import { eventually } from './support/slack';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const FIXTURES = join(__dirname, 'fixtures', 'histories');
@@ -292,6 +293,70 @@ describe('replay (determinism)', function () {
     const history = await handle!.fetchHistory();
     if (process.env.RECORD_HISTORIES === '1') {
       writeFileSync(join(FIXTURES, `environment-owners-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
+  it('replays starts that wait for Ready: all Ready, not Ready by the deadline, interrupted by a stop, a morning wake-up announced once Ready', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-ready');
+    const recorded = recordingActivities(() => env.currentTimeMs());
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recorded,
+    });
+    const namespace = `replay-ready-${process.pid}`;
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    let release = () => {};
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      const policy = everyDayPolicy({ shutdownTime: now.plus({ hours: 2 }).toFormat('HH:mm') });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, enabled: true, dispatchAheadMs: 10_000, policy }],
+      });
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.readiness = 'ready';
+      assert.match((await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] })).message, /all 1 workloads Ready/);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+      recorded.readiness = 'not-ready';
+      assert.match((await handle.executeUpdate(startUpdate, { args: [{ by: 'U4' }] })).message, /not Ready: Deployment web/);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U5' }] });
+      recorded.readiness = 'ready';
+      recorded.holdReady = new Promise((resolve) => (release = resolve));
+      const starting = handle.executeUpdate(startUpdate, { args: [{ by: 'U6' }] });
+      await eventually('the wait for Ready', async () =>
+        recorded.calls.filter((c) => c.name === 'awaitReady').length === 3 ? true : undefined,
+      );
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U7' }] });
+      assert.match((await starting).message, /interrupted by the stop by U7/);
+      release();
+      recorded.holdReady = undefined;
+      await handle.signal(setPolicySignal, { policy: { ...policy, wakeTime: '00:00' }, by: 'reconciler' });
+      await env.sleep(24 * 60 * MINUTE); // woken at midnight, announced once Ready, stopped on time
+      // Ended, so no timer of it holds the suite's test server (shared with the next test) once its worker stops.
+      await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      await handle.result();
+    });
+    assert.ok(
+      recorded.calls.some((c) => c.event?.kind === 'started' && c.event.wokeUp && c.event.report.readiness?.durationMs !== undefined),
+      'the wake-up announced with its readiness',
+    );
+    const history = await handle!.fetchHistory();
+    const patchData = (history.events ?? []).flatMap((e) =>
+      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((payload) =>
+        Buffer.from(payload.data ?? []).toString(),
+      ),
+    );
+    assert.ok(
+      patchData.some((data) => data.includes(`"start-awaits-ready"`)),
+      `the readiness patch was recorded (patch markers: ${patchData.join(', ')})`,
+    );
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(join(FIXTURES, `environment-ready-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
   });

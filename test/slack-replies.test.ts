@@ -53,6 +53,17 @@ describe('Slack replies', function () {
     assert.match(text, /Workloads could not be read from Kubernetes/);
   });
 
+  it('status: the workloads as the cluster has them, one not yet Ready with what its controller lacks', function () {
+    const text = visibleText({
+      ...statusMessage(status, [
+        { kind: 'StatefulSet', name: 'db', ready: 1, desired: 1 },
+        { kind: 'Deployment', name: 'api', ready: 0, desired: 2, notReady: '0 of 2 Ready, 0 available' },
+      ]),
+    });
+    assert.match(text, /StatefulSet\/db {2}1\/1\n/);
+    assert.match(text, /Deployment\/api {2}0\/2 {2}not Ready: 0 of 2 Ready, 0 available/);
+  });
+
   it('status of a stopped environment with a morning wake-up: when it wakes, in the blocks and the fallback text; none said without one', function () {
     const stopped: EnvironmentStatus = {
       ...status,

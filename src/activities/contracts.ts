@@ -23,6 +23,47 @@ export interface ActionReport {
   dryRun?: boolean;
   /** Things a person should know about, e.g. a saved count that could not be read. */
   notes?: string[];
+  /** After a start that woke workloads of a kind that reports readiness: whether they became Ready, group by group in wake order. */
+  readiness?: StartReadiness;
+}
+
+/** A workload by kind and name. */
+export interface WorkloadRef {
+  kind: string;
+  name: string;
+}
+
+/** One wake-order group of a start: what of it was woken, and how long until it was Ready. */
+export interface ReadinessGroup {
+  /** Its wake-order group (devenv-scheduler/wake-order, or its kind's default). */
+  order: number;
+  /** The workloads of it the start woke and waits for. */
+  workloads: WorkloadRef[];
+  /** When its wake began (the worker's clock, ISO). */
+  wokenAt: string;
+  /** From its wake until all of it was Ready, or until the wait gave up; absent while it is still to be waited for. */
+  durationMs?: number;
+  /** Those still not Ready when the wait gave up, with what their controller says. */
+  notReady?: (WorkloadRef & { message?: string })[];
+}
+
+/**
+ * What a start's wait for Ready found. startNamespace waits for a group only when a later
+ * one has something to wake; the groups it leaves without durationMs are waited for by
+ * awaitReady, outside the environment's lock, which fills them in.
+ */
+export interface StartReadiness {
+  /** When the start's first write was made (the worker's clock, ISO). */
+  since: string;
+  /** `since` plus START_READY_TIMEOUT_SECONDS: the wait gives up then. */
+  deadline: string;
+  groups: ReadinessGroup[];
+  /** From the first write until all were Ready, or the wait gave up; absent while some are still waited for. */
+  durationMs?: number;
+  /** Set when the wait ended before that: what ended it ("the stop by U2"). */
+  interrupted?: string;
+  /** Set when the wait could not tell: why (the apiserver refused the reads). */
+  failed?: string;
 }
 
 /**
@@ -95,7 +136,8 @@ export interface NotificationActivities {
 }
 
 /** What the environment workflow asks of Kubernetes and of the people it tells; AWS is asked through AwsActivities. */
-export type EnvironmentActivities = Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace' | 'checkDrift'> & NotificationActivities;
+export type EnvironmentActivities = Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace' | 'awaitReady' | 'checkDrift'> &
+  NotificationActivities;
 
 /**
  * How a namespace's workloads look right now (what kubernetes/namespace-status.ts reads
@@ -117,6 +159,8 @@ export interface WorkloadStatus {
   /** The count a stop saved and the next start restores. */
   savedReplicas?: number;
   excluded: boolean;
+  /** Scaled up but not Ready as a start waits for it (every replica updated and available): what its controller lacks. */
+  notReady?: string;
 }
 
 export interface CronJobStatus {
@@ -177,7 +221,16 @@ export interface SupportPodInCluster {
 /** What src/activities/kubernetes/ registers, and only what workflows call; the workflow imports these types only. */
 export interface KubernetesActivities {
   stopNamespace(namespace: string, timing?: StopTiming): Promise<ActionReport>;
+  /**
+   * Wakes the workloads group by group in wake order, waiting for a group to be Ready
+   * (within START_READY_TIMEOUT_SECONDS) only when a later one has something to wake.
+   */
   startNamespace(namespace: string): Promise<ActionReport>;
+  /**
+   * Waits, until its deadline, for the groups of a start's readiness not yet waited for;
+   * returns it with each filled in. Only reads; cancelled when a stop comes meanwhile.
+   */
+  awaitReady(namespace: string, readiness: StartReadiness): Promise<StartReadiness>;
   /**
    * Lists every kind once (from the apiserver's watch cache) and finds what is awake since
    * the stop; with `restop`, and DRIFT=restop on this worker, puts it back to sleep as a stop

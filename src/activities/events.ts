@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { describeDrift } from '../domain/drift';
+import { describeReadiness } from '../domain/readiness';
 import type { Logger } from '../logger';
 import type { EnvironmentActivities, EnvironmentEvent } from './contracts';
 
@@ -41,7 +42,7 @@ export function eventFor(event: EnvironmentEvent): Pick<CoreV1Event, 'reason' | 
       return {
         reason: 'Started',
         type,
-        message: `Started ${who}: ${scaled} workload${scaled === 1 ? '' : 's'} restored.${next}${problems}`,
+        message: `Started ${who}: ${scaled} workload${scaled === 1 ? '' : 's'} restored${describeReadiness(event.report)}.${next}${problems}`,
       };
     }
     case 'aws-followed':

@@ -11,6 +11,7 @@ import { webApi } from '@slack/bolt';
 import { ApplicationFailure } from '@temporalio/common';
 import { Failure } from '../domain/failures';
 import { driftDone, UNKNOWN_MANAGER, whatWoke } from '../domain/drift';
+import { describeReadiness } from '../domain/readiness';
 import type { Logger } from '../logger';
 import {
   channelLink,
@@ -188,7 +189,7 @@ export function eventMessage(event: EnvironmentEvent): SlackMessage {
       ]);
     }
     case 'started': {
-      const done = `${workloadCount(event.report.changed.length)} restored`;
+      const done = `${workloadCount(event.report.changed.length)} restored${describeReadiness(event.report)}`;
       const until = event.shutdownAt ? md`; shuts down ${slackDate(event.shutdownAt)}` : md`; no scheduled shutdown`;
       if (event.wokeUp) {
         const woke = md`Good morning: ${ns} was started at ${event.wokeUp.clock}, as scheduled`;

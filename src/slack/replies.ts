@@ -33,6 +33,8 @@ export interface WorkloadRow {
   name: string;
   ready: number;
   desired: number;
+  /** Scaled up but not yet Ready: what its controller lacks. */
+  notReady?: string;
 }
 
 export type Reply = SlackMessage & { response_type: 'ephemeral' | 'in_channel' };
@@ -158,7 +160,10 @@ function awsTable(resources: AwsResource[]): Mrkdwn {
 /** A fixed-width table in a code block: the most compact thing Slack renders. */
 function workloadTable(rows: WorkloadRow[]): Mrkdwn {
   if (rows.length === 0) return md`_No Deployments, StatefulSets or Rollouts._`;
-  const cells = [['WORKLOAD', 'READY'], ...rows.map((w) => [`${w.kind}/${w.name}`, `${w.ready}/${w.desired}`])];
+  const cells = [
+    ['WORKLOAD', 'READY'],
+    ...rows.map((w) => [`${w.kind}/${w.name}`, `${w.ready}/${w.desired}${w.notReady ? `  not Ready: ${w.notReady}` : ''}`]),
+  ];
   const width = Math.max(...cells.map(([name]) => name!.length));
   const text = cells.map(([name, ready]) => `${name!.padEnd(width)}  ${ready}`).join('\n');
   return codeBlock(text.length > 2800 ? `${text.slice(0, 2800)}\n…` : text);

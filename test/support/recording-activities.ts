@@ -3,6 +3,7 @@
  * interface, remember every call with the (possibly skipped) server time, and report
  * plausible results. Used where the real Kubernetes or Slack are not the point of the test.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Failure } from '../../src/domain/failures';
 import type {
@@ -20,7 +21,7 @@ import type {
 } from '../../src/activities/contracts';
 
 export interface RecordedCall {
-  name: 'stopNamespace' | 'startNamespace' | 'checkDrift' | 'notify' | 'stopAwsResources' | 'startAwsResources' | 'awsStatus';
+  name: 'stopNamespace' | 'startNamespace' | 'awaitReady' | 'checkDrift' | 'notify' | 'stopAwsResources' | 'startAwsResources' | 'awsStatus';
   namespace: string;
   event?: EnvironmentEvent;
   /** A stop's instant when it was handed over ahead of it. Not held here: the clock may be the test server's skipped one. */
@@ -57,6 +58,13 @@ export type RecordingActivities = EnvironmentActivities &
     driftFailure?: () => Error;
     /** While set, every notify throws what it returns: Slack down. */
     notifyFailure?: () => Error;
+    /**
+     * Set: each start reports its Deployment woken and to be waited for, as on a cluster with
+     * controllers, and awaitReady finds it Ready (`ready`) or not by the deadline (`not-ready`).
+     */
+    readiness?: 'ready' | 'not-ready';
+    /** While set, awaitReady records its call, then waits for this (or its cancellation) before it answers (a slow rollout). */
+    holdReady?: Promise<void>;
     /** Kubernetes stops and starts running right now, and the most there ever were at once. */
     kubernetesInFlight: { now: number; max: number };
   };
@@ -135,9 +143,37 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
       }),
     startNamespace: (namespace) =>
       kubernetes(async () => {
-        calls.push({ name: 'startNamespace', namespace, atMs: await clock() });
-        return report(namespace, 0, 2);
+        const atMs = await clock();
+        calls.push({ name: 'startNamespace', namespace, atMs });
+        if (!activities.readiness) return report(namespace, 0, 2);
+        const since = new Date(atMs).toISOString();
+        const readiness = {
+          since,
+          deadline: new Date(atMs + 5 * 60_000).toISOString(),
+          groups: [{ order: 1, workloads: [{ kind: 'Deployment', name: 'web' }], wokenAt: since }],
+        };
+        return { ...report(namespace, 0, 2), readiness };
       }),
+    async awaitReady(namespace, readiness) {
+      calls.push({ name: 'awaitReady', namespace, atMs: await clock() });
+      if (activities.holdReady) {
+        // A cancellation reaches an activity with its next heartbeat's answer.
+        const beat = setInterval(() => Context.current().heartbeat(), 200);
+        try {
+          await Promise.race([activities.holdReady, Context.current().cancelled]);
+        } finally {
+          clearInterval(beat);
+        }
+      }
+      const notReady = activities.readiness === 'not-ready';
+      const durationMs = notReady ? 5 * 60_000 : 42_000;
+      const groups = readiness.groups.map((group) => ({
+        ...group,
+        durationMs,
+        ...(notReady ? { notReady: group.workloads.map((w) => ({ ...w, message: '0 of 2 Ready' })) } : {}),
+      }));
+      return { ...readiness, groups, durationMs };
+    },
     async notify(event) {
       calls.push({ name: 'notify', namespace: event.namespace, event, atMs: await clock() });
       if (activities.notifyFailure) throw activities.notifyFailure();

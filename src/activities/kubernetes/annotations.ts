@@ -20,6 +20,11 @@ export const KEDA_PAUSED_BY_STOP = 'devenv-scheduler/keda-paused';
 export const KEDA_PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas';
 /** KEDA's own: stop autoscaling the target at its current count. */
 export const KEDA_PAUSED = 'autoscaling.keda.sh/paused';
+/**
+ * A whole number on a workload: its group in a start's wake order (wake-order.ts). Lower
+ * groups wake first; without it a workload is in its kind's default group.
+ */
+export const WAKE_ORDER = 'devenv-scheduler/wake-order';
 
 /** `true` on every support pod (a label: `support list` tells them from pods made by hand). */
 export const SUPPORT_POD_LABEL = 'devenv-scheduler/support-pod';
@@ -86,3 +91,9 @@ export const kedaPause = {
   save: (): AnnotationPatch => ({ [KEDA_PAUSED_REPLICAS]: '0', [KEDA_PAUSED_BY_STOP]: 'true' }),
   clear: (): AnnotationPatch => ({ [KEDA_PAUSED_REPLICAS]: null, [KEDA_PAUSED_BY_STOP]: null }),
 };
+/** A workload's wake-order group: undefined when it has none, 'invalid' for a value that is not a whole number. */
+export function readWakeOrder(metadata: V1ObjectMeta | undefined): number | undefined | 'invalid' {
+  const value = metadata?.annotations?.[WAKE_ORDER];
+  if (value === undefined) return undefined;
+  return /^-?\d{1,6}$/.test(value.trim()) ? Number(value.trim()) : 'invalid';
+}

@@ -30,6 +30,11 @@ export interface KubernetesSettings {
   processConcurrency?: number;
   /** Objects per list page (default 500). */
   pageSize?: number;
+  /**
+   * How long a start waits for what it woke to be Ready (START_READY_TIMEOUT_SECONDS). Absent
+   * or 0: it does not wait, as on an apiserver without controllers, where nothing ever is.
+   */
+  startReadyTimeoutMs?: number;
   support?: SupportPodSettings;
   /** DRIFT and DRIFT_CHECK_INTERVAL (default: restop every 5 minutes). */
   drift?: DriftSettings;
@@ -49,6 +54,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
       concurrency: settings.concurrency ?? 3,
       acrossNamespaces: pLimit(settings.processConcurrency ?? 50),
       pageSize,
+      readyTimeoutMs: settings.startReadyTimeoutMs ?? 0,
     }),
     // A DRY_RUN stop changes nothing, so every look would find the whole namespace "woken"
     // and announce a re-stop that never happened: there is no drift to look for.

@@ -1,17 +1,22 @@
 /**
  * The stop and start of a namespace: every registered kind (kinds.ts) listed once, then its
  * objects put to sleep or woken a few at a time, guards first on a stop and last on a start
- * (workload-kind.ts), with progress heartbeated and one report of what changed.
+ * (workload-kind.ts), with progress heartbeated and one report of what changed. A start
+ * wakes the workloads in wake-order groups (wake-order.ts) and says how long each took to
+ * be Ready (readiness.ts); it waits for a group only when a later one has something to wake,
+ * and leaves the wait for the last ones to awaitReady, which runs outside the environment's lock.
  */
 import { CoreV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
 import { asyncLocalStorage } from '@temporalio/activity';
 import pLimit from 'p-limit';
-import type { ActionReport, KubernetesActivities } from '../contracts';
+import type { ActionReport, KubernetesActivities, ReadinessGroup } from '../contracts';
 import { holdUntil } from '../timing';
 import { isExcluded } from './annotations';
 import type { Write } from './apiserver';
 import { createWorkloadKinds } from './kinds';
 import { ensureNamespace } from './namespaces';
+import { createAwaitReady, createGroupsWait } from './readiness';
+import { DEFAULT_WAKE_GROUP, planWakeOrder, waitsAfter } from './wake-order';
 import { listKind, type Outcome, type WorkloadKind } from './workload-kind';
 
 export interface NamespaceActionSettings {
@@ -23,6 +28,8 @@ export interface NamespaceActionSettings {
   /** Objects changed at once by this process across all namespaces. */
   acrossNamespaces: pLimit.Limit;
   pageSize: number;
+  /** How long a start waits for what it woke to be Ready, from its first write (START_READY_TIMEOUT_SECONDS); 0: it does not wait. */
+  readyTimeoutMs: number;
 }
 
 /** A listed object and the kind that knows how to change it. */
@@ -31,15 +38,18 @@ interface Listed {
   object: { metadata?: V1ObjectMeta };
 }
 
-function heartbeat(details: { done: number; total: number }): void {
+function heartbeat(details: object): void {
   // Also called outside an activity (scripts, tests): there is no one to heartbeat to.
   asyncLocalStorage.getStore()?.heartbeat(details);
 }
 
-export function createNamespaceActions(settings: NamespaceActionSettings): Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace'> {
-  const { kubeConfig, write, dryRun, concurrency, acrossNamespaces, pageSize } = settings;
+export function createNamespaceActions(
+  settings: NamespaceActionSettings,
+): Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace' | 'awaitReady'> {
+  const { kubeConfig, write, dryRun, concurrency, acrossNamespaces, pageSize, readyTimeoutMs } = settings;
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const kinds = createWorkloadKinds(kubeConfig);
+  const waitForGroups = createGroupsWait(kinds, pageSize);
 
   /** What the stop or start takes part in: every object of every kind, but those a kind leaves alone (WorkloadKind.managed). */
   async function inventory(namespace: string): Promise<Listed[]> {
@@ -56,8 +66,16 @@ export function createNamespaceActions(settings: NamespaceActionSettings): Pick<
 
   const stage = (listed: Listed[], which: WorkloadKind['stage']) => listed.filter(({ kind }) => kind.stage === which);
 
-  /** Runs the steps `concurrency` at a time, heartbeating progress, and folds the outcomes into a report. */
-  async function act(namespace: string, started: number, phases: (() => Promise<Outcome>)[][]): Promise<ActionReport> {
+  /**
+   * Runs the steps `concurrency` at a time, heartbeating progress, and folds the outcomes
+   * into a report. `settle`, when given, runs after each phase, before the next begins.
+   */
+  async function act(
+    namespace: string,
+    started: number,
+    phases: (() => Promise<Outcome>)[][],
+    settle?: (phase: number) => Promise<void>,
+  ): Promise<ActionReport> {
     const run = pLimit(concurrency);
     const total = phases.reduce((sum, steps) => sum + steps.length, 0);
     let done = 0;
@@ -87,9 +105,10 @@ export function createNamespaceActions(settings: NamespaceActionSettings): Pick<
       );
     // Phases run one after the other: guards must be in place before the workloads sleep,
     // and are lifted only after the workloads are awake.
-    for (const steps of phases) {
+    for (const [index, steps] of phases.entries()) {
       outcomes.push(...(await Promise.all(steps.map(guarded))));
       if (failed) throw failure;
+      await settle?.(index);
     }
     const changed = outcomes.flatMap((o) => (o.change ? [o.change] : []));
     const notes = outcomes.flatMap((o) => (o.note ? [o.note] : []));
@@ -115,14 +134,59 @@ export function createNamespaceActions(settings: NamespaceActionSettings): Pick<
       return act(namespace, started, [stage(listed, 'guard').map(sleep), stage(listed, 'workload').map(sleep)]);
     },
 
+    // One deadline from the first write bounds every wait of the start, these and awaitReady's,
+    // so a group that never gets Ready delays the next by at most what is left of it.
     async startNamespace(namespace) {
       const started = Date.now();
       const listed = await inventory(namespace);
-      const wake =
-        ({ kind, object }: Listed) =>
-        () =>
-          kind.wake(object, { namespace, write });
-      return act(namespace, started, [stage(listed, 'workload').map(wake), stage(listed, 'guard').map(wake)]);
+      const plan = planWakeOrder(stage(listed, 'workload'), ({ kind, object }) => ({
+        kind: kind.kind,
+        metadata: object.metadata,
+        defaultGroup: kind.wakeGroup ?? DEFAULT_WAKE_GROUP,
+      }));
+      const waits = readyTimeoutMs > 0 && !dryRun;
+      const deadline = started + readyTimeoutMs;
+      const woken: Listed[][] = plan.groups.map(() => []);
+      const wake = (into: Listed[]) => (listed: Listed) => async (): Promise<Outcome> => {
+        const outcome = await listed.kind.wake(listed.object, { namespace, write });
+        if (outcome.change && listed.kind.ready) into.push(listed);
+        return outcome;
+      };
+      const groups: ReadinessGroup[] = [];
+      let groupStarted = Date.now();
+      const report = await act(
+        namespace,
+        started,
+        [...plan.groups.map(({ members }, index) => members.map(wake(woken[index]!))), stage(listed, 'guard').map(wake([]))],
+        async (index) => {
+          const members = woken[index];
+          const wokenAt = new Date(groupStarted).toISOString();
+          try {
+            if (!waits || !members?.length) return;
+            const group: ReadinessGroup = {
+              order: plan.groups[index]!.order,
+              workloads: members.map(({ kind, object }) => ({ kind: kind.kind, name: object.metadata?.name ?? '' })),
+              wokenAt,
+            };
+            groups.push(group);
+            if (waitsAfter(plan.groups, index, ({ kind, object }) => kind.asleep?.(object) ?? true)) {
+              await waitForGroups(namespace, [group], deadline);
+            }
+          } finally {
+            groupStarted = Date.now();
+          }
+        },
+      );
+      const notes = [...plan.notes, ...(report.notes ?? [])];
+      return {
+        ...report,
+        ...(notes.length ? { notes } : {}),
+        ...(groups.length
+          ? { readiness: { since: new Date(started).toISOString(), deadline: new Date(deadline).toISOString(), groups } }
+          : {}),
+      };
     },
+
+    awaitReady: createAwaitReady(waitForGroups),
   };
 }

@@ -10,15 +10,16 @@ import type { WorkloadStatus } from '../contracts';
 import { isExcluded, savedReplicas } from './annotations';
 import { FIELD_MANAGER, mergePatchMetadataOnly, type PageRequest } from './apiserver';
 import { customObjects } from './custom-resources';
-import { managerOf, withConflictRetry, type WorkloadKind } from './workload-kind';
+import { DEFAULT_WAKE_GROUP } from './wake-order';
+import { managerOf, withConflictRetry, type Readiness, type WorkloadKind } from './workload-kind';
 
 type ScaledKind = WorkloadStatus['kind'];
 
-/** What the shared implementation reads of an object: its spec.replicas and ready count. */
+/** What the shared implementation reads of an object: its spec.replicas, and the counts and conditions its controller reports. */
 interface Scaled {
   metadata?: V1ObjectMeta;
   spec?: { replicas?: number };
-  status?: { readyReplicas?: number };
+  status?: { readyReplicas?: number; observedGeneration?: number; conditions?: { type: string; status: string; message?: string }[] };
 }
 
 interface ScaledApi<T extends Scaled> {
@@ -27,19 +28,69 @@ interface ScaledApi<T extends Scaled> {
   patch(namespace: string, name: string, body: object): Promise<unknown>;
 }
 
-/** One kind of the table: how to reach its objects, and its controller's own word that one cannot get where it was asked to. */
-interface Row<T extends Scaled> {
-  kind: ScaledKind;
-  api(kubeConfig: KubeConfig): ScaledApi<T>;
+/** How a scaled kind tells its controller's state: whether it cannot get there, whether it is there, and when it wakes. */
+interface ScaledState<T extends Scaled> {
   failing(object: T): boolean;
+  ready(object: T): Readiness;
+  wakeGroup: number;
 }
 
-function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>, failing: (object: T) => boolean): WorkloadKind<T> {
+/** One kind of the table: how to reach its objects, and its controller's state. */
+interface Row<T extends Scaled> extends ScaledState<T> {
+  kind: ScaledKind;
+  api(kubeConfig: KubeConfig): ScaledApi<T>;
+}
+/** "1 of 3 Ready: Deployment does not have minimum availability." from the counts and the first condition that says why. */
+function notReady(object: Scaled, lacking: string): Readiness {
+  const conditions: { type: string; status: string; message?: string }[] = object.status?.conditions ?? [];
+  const why = conditions.find(
+    (c) => (c.status === 'False' && c.type !== 'ReplicaFailure') || (c.type === 'ReplicaFailure' && c.status === 'True'),
+  );
+  const counts = `${object.status?.readyReplicas ?? 0} of ${object.spec?.replicas ?? 1} Ready`;
+  return { ready: false, message: `${counts}${lacking ? `, ${lacking}` : ''}${why?.message ? `: ${why.message}` : ''}` };
+}
+
+/** The controller has seen the current spec: a status from before the last change says nothing about it. */
+const observed = (object: Scaled) => (object.status?.observedGeneration ?? 0) >= (object.metadata?.generation ?? 0);
+
+/** As `kubectl rollout status deployment` counts it: every desired replica updated and available, no old one left. */
+function deploymentReady(deployment: V1Deployment): Readiness {
+  const desired = deployment.spec?.replicas ?? 1;
+  const status = deployment.status ?? {};
+  if (!observed(deployment)) return notReady(deployment, 'its controller has not seen the change yet');
+  if ((status.updatedReplicas ?? 0) < desired) return notReady(deployment, `${status.updatedReplicas ?? 0} updated`);
+  if ((status.replicas ?? 0) > (status.updatedReplicas ?? 0)) return notReady(deployment, 'old replicas still terminating');
+  if ((status.availableReplicas ?? 0) < desired) return notReady(deployment, `${status.availableReplicas ?? 0} available`);
+  return { ready: true };
+}
+
+/** As `kubectl rollout status statefulset` counts it: every desired replica Ready, on the update revision. */
+function statefulSetReady(statefulSet: V1StatefulSet): Readiness {
+  const desired = statefulSet.spec?.replicas ?? 1;
+  const status = statefulSet.status;
+  if (!observed(statefulSet)) return notReady(statefulSet, 'its controller has not seen the change yet');
+  if ((status?.readyReplicas ?? 0) < desired) return notReady(statefulSet, '');
+  // OnDelete never moves pods to a new revision by itself: Ready is all a start can wait for.
+  const rolling = statefulSet.spec?.updateStrategy?.type !== 'OnDelete';
+  if (rolling && status?.updateRevision && status.currentRevision !== status.updateRevision) {
+    return notReady(statefulSet, `rolling out revision ${status.updateRevision}`);
+  }
+  return { ready: true };
+}
+
+function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>, state: ScaledState<T>): WorkloadKind<T> {
   return {
     kind,
     plural: `${kind}s`,
     stage: 'workload',
     list: api.list,
+    ready: state.ready,
+    wakeGroup: state.wakeGroup,
+
+    asleep(object) {
+      const saved = savedReplicas.read(object.metadata);
+      return !isExcluded(object.metadata) && typeof saved === 'number' && saved > 0 && (object.spec?.replicas ?? 1) === 0;
+    },
 
     sleep(listed, { namespace, write }) {
       const name = listed.metadata!.name!;
@@ -120,7 +171,7 @@ function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>,
           ...(typeof saved === 'number' ? { savedReplicas: saved } : {}),
           excluded,
         },
-        failing: !excluded && failing(object),
+        failing: !excluded && state.failing(object),
       };
     },
   };
@@ -129,11 +180,17 @@ function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>,
 const row =
   <T extends Scaled>(r: Row<T>) =>
   (kubeConfig: KubeConfig) =>
-    scaledByReplicas(r.kind, r.api(kubeConfig), r.failing);
+    scaledByReplicas(r.kind, r.api(kubeConfig), r);
 
 /** What is read of an Argo Rollout, which has no typed client. */
 interface Rollout extends Scaled {
-  status?: { readyReplicas?: number; phase?: string };
+  status?: Scaled['status'] & { phase?: string; availableReplicas?: number; updatedReplicas?: number };
+}
+
+/** As `kubectl argo rollouts status` counts it: the controller says Healthy once every desired replica is updated and available. */
+function rolloutReady(rollout: Rollout): Readiness {
+  if (rollout.status?.phase !== 'Healthy') return notReady(rollout, `phase ${rollout.status?.phase ?? 'unknown'}`);
+  return { ready: true };
 }
 
 const ROWS = [
@@ -153,6 +210,8 @@ const ROWS = [
       deployment.status?.conditions?.some(
         (c) => (c.type === 'Progressing' && c.status === 'False') || (c.type === 'ReplicaFailure' && c.status === 'True'),
       ) ?? false,
+    ready: deploymentReady,
+    wakeGroup: DEFAULT_WAKE_GROUP,
   }),
   row<V1StatefulSet>({
     kind: 'StatefulSet',
@@ -166,6 +225,9 @@ const ROWS = [
       };
     },
     failing: () => false,
+    ready: statefulSetReady,
+    // Databases and queues first: the Deployments that connect to them wake once they are Ready.
+    wakeGroup: DEFAULT_WAKE_GROUP - 1,
   }),
   // argoproj.io/v1alpha1, an optional CRD: without it a namespace simply has no Rollouts.
   row<Rollout>({
@@ -173,6 +235,8 @@ const ROWS = [
     api: (kubeConfig) => customObjects<Rollout>(kubeConfig, { group: 'argoproj.io', version: 'v1alpha1', plural: 'rollouts' }),
     // The Rollout controller's phase when a rollout failed or was aborted.
     failing: (rollout) => rollout.status?.phase === 'Degraded',
+    ready: rolloutReady,
+    wakeGroup: DEFAULT_WAKE_GROUP,
   }),
 ];
 

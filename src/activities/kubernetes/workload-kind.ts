@@ -58,6 +58,21 @@ export interface WorkloadKind<T extends { metadata?: V1ObjectMeta } = { metadata
   sleep(object: T, step: Step): Promise<Outcome>;
   wake(object: T, step: Step): Promise<Outcome>;
   /**
+   * Whether a wake would change it (a stop saved something to restore). A start waits for
+   * one wake-order group to be Ready only when a later group has something to wake; a kind
+   * without it always counts as having something.
+   */
+  asleep?(object: T): boolean;
+  /**
+   * Whether its controller reports it at its desired state, as `kubectl rollout status`
+   * counts it, and if not what it lacks. A start waits for every object it woke of a kind
+   * that has it, and status counts an environment running only once they all are; a kind
+   * without it is never waited for.
+   */
+  ready?(object: T): Readiness;
+  /** Its wake-order group when it has no devenv-scheduler/wake-order annotation (wake-order.ts: DEFAULT_WAKE_GROUP without it). */
+  wakeGroup?: number;
+  /**
    * Whether an object of a stopped namespace is awake, i.e. a stop would change it now
    * (scaled up or created since the stop, a CronJob resumed), and who woke it. A kind without
    * it is never re-checked while stopped.
@@ -65,6 +80,12 @@ export interface WorkloadKind<T extends { metadata?: V1ObjectMeta } = { metadata
   awake?(object: T): Awake | null;
   /** How status shows it; a kind without it is not listed for status at all. */
   describe?(object: T): StatusEntry;
+}
+
+/** What a kind's `ready` found: Ready, or what is missing in the controller's words ("0 of 2 Ready: ..."). */
+export interface Readiness {
+  ready: boolean;
+  message?: string;
 }
 
 /** What an awake object looks like to the drift re-check (DriftedWorkload without its outcome). */

@@ -10,7 +10,9 @@
 import { Mutex } from 'async-mutex';
 import {
   allHandlersFinished,
+  CancellationScope,
   condition,
+  isCancellation,
   continueAsNew,
   log,
   patched,
@@ -31,11 +33,13 @@ import type {
   EnvironmentEvent,
   HalfProblem,
   StartOptions,
+  StartReadiness,
   StopTiming,
 } from '../../activities/contracts';
 import { formatMinutes } from '../../domain/duration';
 import type { RetireReason } from '../../domain/enrolment';
 import { failureType, Failure } from '../../domain/failures';
+import { awaitingReady, describeReadiness } from '../../domain/readiness';
 import { samePolicy } from '../../domain/shutdown-policy';
 import { describeClockTime, describeInstantFixed, describeShutdown } from '../../domain/time-display';
 import { EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from '../../search-attributes';
@@ -124,11 +128,29 @@ const { checkDrift: readDrift } = proxyLocalActivities<EnvironmentActivities>({
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
 });
 
-const { stopNamespace, startNamespace } = proxyActivities<EnvironmentActivities>({
+const { stopNamespace } = proxyActivities<EnvironmentActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
   // Retried until done: a stop that gives up would leave an environment burning money overnight.
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** As a stop, with room for its waits between wake-order groups, which end at the start's deadline (START_READY_TIMEOUT_SECONDS, whose largest value this exceeds). */
+const { startNamespace } = proxyActivities<EnvironmentActivities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/**
+ * The wait for what a start woke to be Ready: reads only, outside the lock, and ends by itself
+ * at the start's deadline (START_READY_TIMEOUT_SECONDS, whose largest value this timeout
+ * exceeds). Cancelled without waiting for the worker to hear of it, so a stop goes ahead at once.
+ */
+const { awaitReady } = proxyActivities<EnvironmentActivities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
 });
 
 // Bounded: AWS trouble must end, so the Kubernetes half's result and the lock are never held
@@ -205,7 +227,25 @@ const PATCHES = {
   driftRestopRechecked: 'drift-restop-rechecked',
   /** The read of a drift look is a local activity: one marker in the history instead of an activity's events and task. */
   driftReadLocally: 'drift-read-locally',
+  /** A start that woke workloads waits, outside the lock, until they are Ready (awaitReady), and only then replies and announces. */
+  startAwaitsReady: 'start-awaits-ready',
 } as const;
+
+/** What a start's reply and announcement are made of; kept while it waits for its workloads to be Ready. */
+interface Started {
+  by: string;
+  wokenAt?: Date;
+  report: ActionReport;
+  aws: AwsHalf;
+  /** When it shuts down, for the reply. */
+  plan: string;
+}
+
+/** A wait for Ready in progress: a stop cancels it, saying who stopped. */
+interface ReadinessWait {
+  scope: CancellationScope;
+  interruptedBy?: string;
+}
 
 /** What the AWS half of an action did: its problems (none when it did everything), the words for the reply, and its report when AWS answered. */
 interface AwsHalf {
@@ -233,6 +273,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   let busy = false; // the lock of histories recorded before the FIFO lock; also set under the new one
   let recheckInFlight = false;
   let driftInFlight = false;
+  /** Starts waiting for their workloads to be Ready, outside the lock. */
+  const readinessWaits = new Set<ReadinessWait>();
   /** Stops and starts completed in this run: a re-check's read taken before one of them says nothing about now. */
   let actionsDone = 0;
   const outbox = new Map<number, PendingNotification>();
@@ -248,7 +290,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     wakeDescription: wakeDescription(),
   }));
 
-  setHandler(startUpdate, ({ by }) => exclusively(() => start(by)), {
+  // Asked at each start, so a workflow recorded before it keeps answering its starts as it did
+  // (the old handler's promise resolves a step sooner, which orders its commands).
+  setHandler(startUpdate, ({ by }) => (patched(PATCHES.startAwaitsReady) ? startAndAwaitReady(by) : exclusively(() => start(by))), {
     validator: (_actor: Actor) => rejectIfRetired(),
   });
 
@@ -377,7 +421,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   if (deletedBy !== null && patched(PATCHES.retireReportsAws)) await reportLeftBehind(deletedBy);
-  await condition(() => allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && !driftInFlight && outbox.size === 0);
+  await condition(
+    () =>
+      allHandlersFinished() &&
+      !busy &&
+      !lock.isLocked() &&
+      !recheckInFlight &&
+      !driftInFlight &&
+      readinessWaits.size === 0 &&
+      outbox.size === 0,
+  );
   log.info('environment retired', { namespace });
   return { namespace, phase: phaseOf(state), policy, ...state, shutdownDescription: null, wakeDescription: null };
 
@@ -435,6 +488,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   async function stop(by: string, action: 'stop' | 'scheduled-stop', timing?: StopTiming): Promise<ActionResult> {
+    for (const wait of readinessWaits) {
+      wait.interruptedBy ??= action === 'scheduled-stop' ? 'the scheduled stop' : `the stop by ${by}`;
+      wait.scope.cancel();
+    }
     const { report, aws } = await bothHalvesOf('stop', 'stopping', () => [
       stopNamespace(namespace, timing),
       stopAwsResources(namespace, timing),
@@ -464,7 +521,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       return;
     }
     try {
-      await start('scheduler', at);
+      // Announced once Ready, beside the loop: the lock is free meanwhile, and a stop interrupts the wait.
+      await start('scheduler', at, patched(PATCHES.startAwaitsReady) ? (started) => void untilReady(started) : undefined);
     } catch (err) {
       log.error('scheduled wake-up failed', { namespace, error: String(err) });
       record('start', 'scheduler', `scheduled wake-up failed: ${describeFailure(err)}`);
@@ -472,7 +530,26 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
   }
 
-  async function start(by: string, wokenAt?: Date): Promise<ActionResult> {
+  /**
+   * A start Update: woken under the lock, then, with the lock free, until what it woke is
+   * Ready. The wait begins under the lock, so a stop queued behind the start finds it to cancel.
+   */
+  async function startAndAwaitReady(by: string): Promise<ActionResult> {
+    let ready: Promise<ActionResult> | undefined;
+    const woken = await exclusively(() =>
+      start(by, undefined, (started) => {
+        ready = untilReady(started);
+      }),
+    );
+    return ready ?? woken;
+  }
+
+  /**
+   * Wakes the environment, and says so. Given `waitForReady`, a start that woke workloads of
+   * kinds that report readiness hands them to it instead, to be waited for outside the lock
+   * (untilReady), and only records that it waits: the reply and announcement follow then.
+   */
+  async function start(by: string, wokenAt?: Date, waitForReady?: (started: Started) => void): Promise<ActionResult> {
     // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
     const { before, report, aws } = await bothHalvesOf('start', 'starting', () => [
       startNamespace(namespace),
@@ -485,11 +562,28 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const plan = state.enabled
       ? `shuts down ${shutdownDescription()}${started.afterHoursWindow ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : ''}`
       : 'the scheduler is disabled, so it stays up until stopped';
-    record(
-      'start',
-      by,
-      `${wokenAt ? `woken up as scheduled at ${describeClockTime(wokenAt, policy.timeZone)}: ` : ''}${report.changed.length} workloads restored${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`,
-    );
+    const woken: Started = { by, ...(wokenAt ? { wokenAt } : {}), report, aws, plan };
+    if (waitForReady && awaitingReady(report.readiness)) {
+      record('start', by, `${startDetail(woken)}; waiting for them to be Ready`);
+      changed();
+      waitForReady(woken);
+      return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored, waiting for them to be Ready.`, report);
+    }
+    return startDone(woken);
+  }
+
+  /** "woken up as scheduled at 08:00 CET: 12 workloads restored; all 12 workloads Ready after 48 s; AWS could not start: ..." */
+  function startDetail({ wokenAt, report, aws }: Started): string {
+    return `${wokenAt ? `woken up as scheduled at ${describeClockTime(wokenAt, policy.timeZone)}: ` : ''}${report.changed.length} workloads restored${describeReadiness(report)}${aws.problems.length ? `; ${aws.problems.map((p) => p.detail).join('; ')}` : ''}`;
+  }
+
+  /**
+   * A start's last action, announcement and reply, once it is done waiting for Ready. A stop
+   * that came meanwhile has recorded its own last action: `records` false leaves that.
+   */
+  function startDone(done: Started, records = true): ActionResult {
+    const { by, wokenAt, report, aws, plan } = done;
+    if (records) record('start', by, startDetail(done));
     announce({
       kind: 'started',
       namespace,
@@ -499,7 +593,40 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}),
       ...(wokenAt ? { wokeUp: { at: wokenAt.toISOString(), clock: describeClockTime(wokenAt, policy.timeZone) } } : {}),
     });
-    return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored${aws.words}; ${plan}.`, report, aws.report);
+    // Interrupted by a stop: when it would have shut down says nothing any more.
+    const until = report.readiness?.interrupted !== undefined ? '' : `; ${plan}`;
+    return result(
+      `${namespace} started by ${by}: ${report.changed.length} workloads restored${describeReadiness(report)}${aws.words}${until}.`,
+      report,
+      aws.report,
+    );
+  }
+
+  /**
+   * A start's wait for what it woke to be Ready, outside the lock, so no command queues
+   * behind it: a stop meanwhile takes the lock at once and cancels the wait, and the start
+   * then says it was interrupted, not what was still not Ready.
+   */
+  async function untilReady(started: Started): Promise<ActionResult> {
+    const pending = started.report.readiness!;
+    const recorded = state.lastAction;
+    const wait: ReadinessWait = { scope: new CancellationScope() };
+    readinessWaits.add(wait);
+    let readiness: StartReadiness;
+    try {
+      readiness = await wait.scope.run(() => awaitReady(namespace, pending));
+    } catch (err) {
+      const durationMs = Math.max(0, now().getTime() - Date.parse(pending.since));
+      readiness =
+        wait.interruptedBy !== undefined && isCancellation(err)
+          ? { ...pending, durationMs, interrupted: wait.interruptedBy }
+          : { ...pending, durationMs, failed: describeFailure(err) };
+    } finally {
+      readinessWaits.delete(wait);
+    }
+    const done = startDone({ ...started, report: { ...started.report, readiness } }, state.lastAction === recorded);
+    changed();
+    return done;
   }
 
   /**
@@ -735,6 +862,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     while (!retired) {
       try {
         await exclusively(async () => {
+          // Nothing waits for Ready: the workflow ends right after.
           if (state.workloads !== 'running') await start(`${by} (leaving management)`);
         });
         if (state.awsFollowUp && patched(PATCHES.leavingFollowsUp)) await followUpUntilSettled();
@@ -785,7 +913,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   /** Nothing of this run's own is in progress: no handler, no action under the lock, no re-check. */
   function quiet(): boolean {
-    return allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && !driftInFlight && leavingBy === null && !retired;
+    return (
+      allHandlersFinished() &&
+      !busy &&
+      !lock.isLocked() &&
+      !recheckInFlight &&
+      !driftInFlight &&
+      readinessWaits.size === 0 &&
+      leavingBy === null &&
+      !retired
+    );
   }
 
   /**

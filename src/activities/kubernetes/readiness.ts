@@ -1,0 +1,69 @@
+/**
+ * Waiting for what a start woke to be Ready: the kinds that can tell (WorkloadKind.ready)
+ * are listed from the apiserver's watch cache every few seconds until every workload of the
+ * groups waited for is Ready or the start's deadline passes. A workload deleted meanwhile
+ * is nothing to wait for. The wait heartbeats and ends at once when its activity is cancelled.
+ */
+import { asyncLocalStorage } from '@temporalio/activity';
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ReadinessGroup, StartReadiness } from '../contracts';
+import { listKind, type WorkloadKind } from './workload-kind';
+
+/** How often a wait lists the kinds it waits for. */
+const POLL_MS = 2000;
+
+export type GroupsWait = (namespace: string, groups: ReadinessGroup[], deadline: number) => Promise<void>;
+
+/**
+ * Until every workload of `groups` is Ready or `deadline` (epoch ms) has passed; fills in
+ * each group's durationMs when it is all Ready, and at the deadline what is still not.
+ */
+export function createGroupsWait(kinds: readonly WorkloadKind[], pageSize: number): GroupsWait {
+  const byName = new Map(kinds.map((kind) => [kind.kind, kind]));
+  return async (namespace, groups, deadline) => {
+    const context = asyncLocalStorage.getStore();
+    for (;;) {
+      const waiting = groups.filter((group) => group.durationMs === undefined);
+      if (waiting.length === 0) return;
+      const fresh = new Map<string, { metadata?: V1ObjectMeta }>();
+      const kindsWaitedFor = new Set(waiting.flatMap((group) => group.workloads.map((w) => w.kind)));
+      for (const name of kindsWaitedFor) {
+        const kind = byName.get(name);
+        if (!kind?.ready) continue;
+        for (const object of await listKind(kind, namespace, pageSize, '0')) fresh.set(`${name}/${object.metadata?.name}`, object);
+      }
+      const now = Date.now();
+      const pending: string[] = [];
+      for (const group of waiting) {
+        const states = group.workloads.map((w) => {
+          const object = fresh.get(`${w.kind}/${w.name}`);
+          const state = object ? byName.get(w.kind)?.ready?.(object) : undefined;
+          return { ...w, state };
+        });
+        const notReady = states.filter((s) => s.state && !s.state.ready);
+        if (notReady.length === 0) {
+          group.durationMs = now - Date.parse(group.wokenAt);
+        } else if (now >= deadline) {
+          group.durationMs = now - Date.parse(group.wokenAt);
+          group.notReady = notReady.map(({ kind, name, state }) => ({ kind, name, ...(state?.message ? { message: state.message } : {}) }));
+        } else {
+          pending.push(...notReady.map((s) => `${s.kind}/${s.name}`));
+        }
+      }
+      if (pending.length === 0) continue;
+      // Also called outside an activity (scripts, tests): there is no one to heartbeat to.
+      context?.heartbeat({ waitingForReady: pending.slice(0, 10), of: pending.length });
+      await sleep(Math.max(0, Math.min(POLL_MS, deadline - Date.now())), undefined, context ? { signal: context.cancellationSignal } : {});
+    }
+  };
+}
+
+/** The awaitReady activity: the groups a start left to be waited for, filled in, and how long the whole start took to be Ready. */
+export function createAwaitReady(waitForGroups: GroupsWait): (namespace: string, readiness: StartReadiness) => Promise<StartReadiness> {
+  return async (namespace, readiness) => {
+    const groups = readiness.groups.map((group) => ({ ...group }));
+    await waitForGroups(namespace, groups, Date.parse(readiness.deadline));
+    return { ...readiness, groups, durationMs: Date.now() - Date.parse(readiness.since) };
+  };
+}
