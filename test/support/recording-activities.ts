@@ -21,7 +21,8 @@ import type {
 } from '../../src/activities/contracts';
 
 export interface RecordedCall {
-  name: 'stopNamespace' | 'startNamespace' | 'awaitReady' | 'checkDrift' | 'notify' | 'stopAwsResources' | 'startAwsResources' | 'awsStatus';
+  name:
+    'stopNamespace' | 'startNamespace' | 'awaitReady' | 'checkDrift' | 'notify' | 'stopAwsResources' | 'startAwsResources' | 'awsStatus';
   namespace: string;
   event?: EnvironmentEvent;
   /** A stop's instant when it was handed over ahead of it. Not held here: the clock may be the test server's skipped one. */
