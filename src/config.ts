@@ -9,6 +9,7 @@ import { MAX_HOLD_MS } from './activities/timing';
 import { parseDuration } from './domain/duration';
 import type { CommandFamily } from './commands';
 import { DNS_1123_LABEL, DNS_1123_LABEL_MAX_LENGTH, isDns1123Label } from './domain/names';
+import { ALL_NAMESPACES, DEFAULT_GITOPS, type GitOpsSettings } from './domain/gitops';
 import { DEFAULT_SUPPORT_SIZES, type SupportSizes } from './domain/support-sizes';
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
@@ -241,6 +242,9 @@ const namespacePatterns = z.string().transform((text, ctx) => {
   return [...new Set(patterns)];
 });
 
+/** Namespace names, or `*` alone for every namespace. */
+const namespacesOrAll = z.union([z.literal(ALL_NAMESPACES).transform(() => [ALL_NAMESPACES]), namespaceNames]);
+
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 
@@ -320,6 +324,9 @@ const fields = z.object({
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
   DRIFT: z.enum(['restop', 'report', 'off']).default('restop'),
   DRIFT_CHECK_INTERVAL: durationMinutes.pipe(z.number().min(1, 'must be at least 1m')).default(5),
+  GITOPS: z.enum(['hold', 'off']).default(DEFAULT_GITOPS.mode),
+  ARGOCD_NAMESPACES: namespaceNames.default(DEFAULT_GITOPS.argocdNamespaces),
+  FLUX_NAMESPACES: namespacesOrAll.default(DEFAULT_GITOPS.fluxNamespaces),
   KUBE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(2).max(100_000).default(2000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(500),
@@ -500,8 +507,14 @@ export interface Config {
   /**
    * Workloads changed at once: in one namespace, and by one worker process across all of them.
    * drift: what a stopped environment does about workloads woken since its stop, and how often it looks.
+   * gitops: whether GitOps controllers are held off a stopped environment, and where their objects live.
    */
-  kubernetes: { concurrency: number; processConcurrency: number; drift: { mode: 'restop' | 'report' | 'off'; intervalMs: number } };
+  kubernetes: {
+    concurrency: number;
+    processConcurrency: number;
+    drift: { mode: 'restop' | 'report' | 'off'; intervalMs: number };
+    gitops: GitOpsSettings;
+  };
   /**
    * maxCachedWorkflows: workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history.
    * maxConcurrentActivities: activity slots; a stop dispatched ahead holds one (two with AWS) until its instant.
@@ -620,6 +633,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
       concurrency: c.KUBE_CONCURRENCY,
       processConcurrency: c.KUBE_WORKER_CONCURRENCY,
       drift: { mode: c.DRIFT, intervalMs: c.DRIFT_CHECK_INTERVAL * 60_000 },
+      gitops: { mode: c.GITOPS, argocdNamespaces: c.ARGOCD_NAMESPACES, fluxNamespaces: c.FLUX_NAMESPACES },
     },
     worker: {
       maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE,

@@ -14,6 +14,8 @@ export const ORIGINAL_REPLICAS = 'devenv-scheduler/original-replicas';
 export const ORIGINAL_SUSPEND = 'devenv-scheduler/original-suspend';
 /** An HPA's minReplicas before the stop raised it from 0 to 1. */
 export const ORIGINAL_MIN_REPLICAS = 'devenv-scheduler/original-min-replicas';
+/** An Argo CD Application's `spec.syncPolicy.automated` (JSON) before the stop removed it. */
+export const ORIGINAL_AUTOMATED_SYNC = 'devenv-scheduler/original-automated-sync';
 
 /** `true` on every support pod (a label: `support list` tells them from pods made by hand). */
 export const SUPPORT_POD_LABEL = 'devenv-scheduler/support-pod';
@@ -64,4 +66,22 @@ export const savedSuspend = {
   },
   save: (suspended: boolean): AnnotationPatch => ({ [ORIGINAL_SUSPEND]: String(suspended) }),
   clear: (): AnnotationPatch => ({ [ORIGINAL_SUSPEND]: null }),
+};
+
+/** An Application's automated sync before the stop: only one the stop removed is put back by the start. */
+export const savedAutomatedSync = {
+  key: ORIGINAL_AUTOMATED_SYNC,
+  /** The saved `automated`, or undefined when the stop saved nothing; a value that is not a JSON object is reported, not guessed. */
+  read(metadata: V1ObjectMeta | undefined): Record<string, unknown> | undefined | 'invalid' {
+    const value = metadata?.annotations?.[ORIGINAL_AUTOMATED_SYNC];
+    if (value === undefined) return undefined;
+    try {
+      const parsed = JSON.parse(value) as unknown;
+      return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : 'invalid';
+    } catch {
+      return 'invalid';
+    }
+  },
+  save: (automated: Record<string, unknown>): AnnotationPatch => ({ [ORIGINAL_AUTOMATED_SYNC]: JSON.stringify(automated) }),
+  clear: (): AnnotationPatch => ({ [ORIGINAL_AUTOMATED_SYNC]: null }),
 };

@@ -12,6 +12,7 @@ import { CoreV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/clien
 import type { DriftMode, DriftedWorkload, KubernetesActivities } from '../contracts';
 import { isExcluded } from './annotations';
 import type { Write } from './apiserver';
+import type { GitOpsSettings } from './gitops';
 import { createWorkloadKinds } from './kinds';
 import { ensureNamespace } from './namespaces';
 import { listKind, type Awake, type WorkloadKind } from './workload-kind';
@@ -33,10 +34,10 @@ interface Found {
 
 export function createDriftCheck(
   kubeConfig: KubeConfig,
-  { write, pageSize, drift }: { write: Write; pageSize: number; drift: DriftSettings },
+  { write, pageSize, drift, gitops }: { write: Write; pageSize: number; drift: DriftSettings; gitops?: GitOpsSettings },
 ): Pick<KubernetesActivities, 'checkDrift'> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  const kinds = createWorkloadKinds(kubeConfig).filter((kind) => kind.awake);
+  const kinds = createWorkloadKinds(kubeConfig, gitops).filter((kind) => kind.awake);
 
   async function awake(namespace: string): Promise<Found[]> {
     const lists = await Promise.all(

@@ -9,6 +9,7 @@ import pLimit from 'p-limit';
 import type { Logger } from '../../logger';
 import type { KubernetesActivities } from '../contracts';
 import { createWriter } from './apiserver';
+import type { GitOpsSettings } from './gitops';
 import { createDriftCheck, DEFAULT_DRIFT, type DriftSettings } from './drift';
 import { createNamespaceActions } from './namespace-actions';
 import { createNamespaceLister } from './namespaces';
@@ -33,6 +34,8 @@ export interface KubernetesSettings {
   support?: SupportPodSettings;
   /** DRIFT and DRIFT_CHECK_INTERVAL (default: restop every 5 minutes). */
   drift?: DriftSettings;
+  /** GITOPS, ARGOCD_NAMESPACES and FLUX_NAMESPACES (default: hold Argo CD Applications in argocd and Flux objects in flux-system or the environment). */
+  gitops?: GitOpsSettings;
 }
 
 export function createKubernetesActivities(settings: KubernetesSettings): KubernetesActivities {
@@ -49,8 +52,9 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
       concurrency: settings.concurrency ?? 3,
       acrossNamespaces: pLimit(settings.processConcurrency ?? 50),
       pageSize,
+      gitops: settings.gitops,
     }),
-    ...createDriftCheck(kubeConfig, { write, pageSize, drift: settings.drift ?? DEFAULT_DRIFT }),
+    ...createDriftCheck(kubeConfig, { write, pageSize, drift: settings.drift ?? DEFAULT_DRIFT, gitops: settings.gitops }),
     ...createSupportPodActivities(kubeConfig, support, { write, logger }),
     listNamespaceNames: async () => (await listNamespaces()).map((ns) => ns.name),
   };

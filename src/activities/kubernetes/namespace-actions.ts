@@ -10,6 +10,7 @@ import type { ActionReport, KubernetesActivities } from '../contracts';
 import { holdUntil } from '../timing';
 import { isExcluded } from './annotations';
 import type { Write } from './apiserver';
+import type { GitOpsSettings } from './gitops';
 import { createWorkloadKinds } from './kinds';
 import { ensureNamespace } from './namespaces';
 import { listKind, type Outcome, type WorkloadKind } from './workload-kind';
@@ -23,6 +24,8 @@ export interface NamespaceActionSettings {
   /** Objects changed at once by this process across all namespaces. */
   acrossNamespaces: pLimit.Limit;
   pageSize: number;
+  /** GITOPS, ARGOCD_NAMESPACES and FLUX_NAMESPACES (default: hold, in argocd and flux-system). */
+  gitops?: GitOpsSettings;
 }
 
 /** A listed object and the kind that knows how to change it. */
@@ -39,7 +42,7 @@ function heartbeat(details: { done: number; total: number }): void {
 export function createNamespaceActions(settings: NamespaceActionSettings): Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace'> {
   const { kubeConfig, write, dryRun, concurrency, acrossNamespaces, pageSize } = settings;
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  const kinds = createWorkloadKinds(kubeConfig);
+  const kinds = createWorkloadKinds(kubeConfig, settings.gitops);
 
   /** What the stop or start takes part in: every object of every kind, but those a kind leaves alone (WorkloadKind.managed). */
   async function inventory(namespace: string): Promise<Listed[]> {
