@@ -355,14 +355,14 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
         (o.kind === 'Namespace' && o.metadata!.name === 'acme-support') ||
         o.metadata!.name === 'acme-support-pods';
       assert.deepEqual(objects.filter((o) => !prefixed(o)).map(id), [], 'every name carries the release');
-      assert.deepEqual([...new Set(objects.map((o) => o.metadata!.namespace).filter(Boolean))].sort(), ['acme-support', 'tools']);
+      assert.deepEqual([...new Set(objects.map((o) => o.metadata!.namespace).filter(Boolean))].sort(), ['acme-support', 'argocd', 'tools']);
       const worker = deployments(objects).find((d) => roleOf(d) === 'worker')!;
       const username = `system:serviceaccount:tools:${(worker.spec.template.spec as Pod & { serviceAccountName: string }).serviceAccountName}`;
       assert.equal(username, 'system:serviceaccount:tools:acme-devenv-scheduler-worker');
       const policies = objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & {
         spec: { matchConditions: { expression: string }[] };
       })[];
-      assert.equal(policies.length, 4);
+      assert.equal(policies.length, 5);
       for (const policy of policies)
         assert.ok(
           policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`),
@@ -614,7 +614,7 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       assert.equal(configs.get('api')!.config.webhook.tlsCert, undefined, 'no webhook server');
       assert.deepEqual(Object.keys(configs.get('api')!.secrets).sort(), ['API_READ_TOKENS', 'API_TOKENS']);
       // The worker's protections do not depend on the webhook.
-      assert.equal(objects.filter((o) => o.kind === 'ValidatingAdmissionPolicyBinding').length, 4);
+      assert.equal(objects.filter((o) => o.kind === 'ValidatingAdmissionPolicyBinding').length, 5);
     });
   });
 
@@ -636,7 +636,9 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
         kind: 'Namespace',
         metadata: { name: NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
       };
-      for (const namespace of [releaseNamespace, ...defaults.filter((o) => o.kind === 'Namespace')]) {
+      // Argo CD's namespace, which its install creates, holds the worker's Role for Applications.
+      const argocd: Raw = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'argocd' } };
+      for (const namespace of [releaseNamespace, argocd, ...defaults.filter((o) => o.kind === 'Namespace')]) {
         await api(namespace).patch(namespace, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
       }
     });

@@ -789,7 +789,8 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
 
     before(async function () {
       this.timeout(60_000);
-      await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+      // The worker's Role for Argo CD's Applications lives in Argo CD's namespace.
+      for (const name of [NAMESPACE, 'argocd']) await core.createNamespace({ body: { metadata: { name } } });
       const client = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
       for (const file of ['rbac.yaml', 'admission-policy.yaml', 'config.yaml']) {
         for (const object of loadAllYaml(readFileSync(path.join(__dirname, '../k8s', file), 'utf8')) as KubernetesObject[])
