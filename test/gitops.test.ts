@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  AdmissionregistrationV1Api,
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -40,7 +41,13 @@ type Resource = typeof APPLICATIONS;
 const SELF_HEAL = { prune: true, selfHeal: true };
 
 interface Custom {
-  metadata: { name: string; namespace: string; resourceVersion: string; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion: string;
+    annotations?: Record<string, string>;
+    managedFields?: { manager: string; fieldsV1: object }[];
+  };
   spec: { suspend?: boolean; syncPolicy?: { automated?: Record<string, unknown>; syncOptions?: string[] } };
 }
 
@@ -250,6 +257,59 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
     assert.equal(after.metadata.annotations?.[ORIGINAL_AUTOMATED_SYNC], undefined);
   });
 
+  it('a stop that dies after holding the Application, retried, keeps what it saved and finishes; start restores it', async () => {
+    const ns = await environment();
+    const name = `${ns}-app`;
+    await application(name, ns, SELF_HEAL);
+    // The stop's Deployment write fails, as if the worker died between the two phases.
+    const admission = cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    const blocker = `gitops-test-block-${ns}`;
+    await admission.createValidatingAdmissionPolicy({
+      body: {
+        metadata: { name: blocker },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [{ apiGroups: ['apps'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['deployments'] }],
+          },
+          matchConditions: [{ name: 'this-environment', expression: `request.namespace == '${ns}'` }],
+          validations: [{ expression: 'false', reason: 'Forbidden', message: 'the worker died here' }],
+        },
+      },
+    });
+    await admission.createValidatingAdmissionPolicyBinding({
+      body: { metadata: { name: blocker }, spec: { policyName: blocker, validationActions: ['Deny'] } },
+    });
+    await eventually('the blocking policy', () =>
+      apps.patchNamespacedDeployment({ namespace: ns, name: 'api', dryRun: 'All', body: { spec: { replicas: 3 } } }, mergePatch).then(
+        () => undefined,
+        (error: unknown) => ((error as { code?: number }).code === 403 ? true : Promise.reject(error)),
+      ),
+    );
+    await assert.rejects(between(() => activities().stopNamespace(ns)));
+    const held = await read(APPLICATIONS, ARGOCD, name);
+    assert.equal(held.spec.syncPolicy?.automated, undefined);
+    assert.deepEqual(JSON.parse(held.metadata.annotations![ORIGINAL_AUTOMATED_SYNC]!), SELF_HEAL);
+    assert.equal(await replicas(ns), 3);
+
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: blocker });
+    await admission.deleteValidatingAdmissionPolicy({ name: blocker });
+    await eventually('the retry to get through', async () => {
+      try {
+        return (await between(() => activities().stopNamespace(ns))).changed;
+      } catch {
+        return undefined;
+      }
+    });
+    assert.equal(await replicas(ns), 0);
+    assert.deepEqual(JSON.parse((await read(APPLICATIONS, ARGOCD, name)).metadata.annotations![ORIGINAL_AUTOMATED_SYNC]!), SELF_HEAL);
+    await settle();
+    assert.equal(await replicas(ns), 0);
+    await activities().startNamespace(ns);
+    assert.deepEqual((await read(APPLICATIONS, ARGOCD, name)).spec.syncPolicy?.automated, SELF_HEAL);
+    assert.equal(await replicas(ns), 3);
+  });
+
   it('Flux: Kustomizations and HelmReleases aimed at it are suspended and stay so; start resumes only those it suspended', async () => {
     const ns = await environment();
     await kustomization(FLUX, `${ns}-apps`, ns);
@@ -444,6 +504,26 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
       assert.match(await app({ metadata: { labels: { team: 'x' } } }), /no metadata but its own annotations/);
       assert.match(await app({ metadata: { annotations: { 'argocd.argoproj.io/skip-reconcile': 'true' } } }), /only annotations/);
       assert.match(await app({ metadata: { finalizers: ['resources-finalizer.argocd.argoproj.io'] } }), /no metadata/);
+      // Field ownership, once the worker has a record of its own (a stop held the Application).
+      await between(() => activities({}, workerKubeConfig).stopNamespace(ns));
+      const held = await read(APPLICATIONS, ARGOCD, `${ns}-app`);
+      const records = held.metadata.managedFields!;
+      const own = records.find((r) => r.manager === 'devenv-scheduler')!;
+      const others = records.filter((r) => r !== own);
+      assert.ok(own && others.length > 0);
+      const withRecords = (managedFields: object[]) => app({ metadata: { managedFields } });
+      assert.match(await withRecords([{}]), /may not remove another manager's field ownership/);
+      assert.match(await withRecords([own]), /may not remove another manager's field ownership/);
+      assert.match(await withRecords([own, ...others.map((r) => ({ ...r, fieldsV1: {} }))]), /field ownership/);
+      assert.match(
+        await withRecords([...others, { ...own, fieldsV1: { 'f:spec': { 'f:project': {} } } }]),
+        /may record itself \(managedFields, manager devenv-scheduler\) as the owner of spec\.syncPolicy\.automated/,
+      );
+      assert.match(
+        await withRecords([...others, { ...own, fieldsV1: { 'f:spec': { 'f:syncPolicy': { 'f:syncOptions': {} } } } }]),
+        /may record itself/,
+      );
+      assert.equal((await read(APPLICATIONS, ARGOCD, `${ns}-app`)).metadata.resourceVersion, held.metadata.resourceVersion);
       const ks = (body: object) => refusal(KUSTOMIZATIONS, FLUX, `${ns}-apps`, body);
       assert.match(await ks({ spec: { targetNamespace: 'kube-system' } }), /may change only spec\.suspend of kustomizations/);
       assert.match(await ks({ spec: { prune: false } }), /only spec\.suspend/);
