@@ -23,6 +23,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { ORIGINAL_AUTOMATED_SYNC, ORIGINAL_SUSPEND } from '../src/activities/kubernetes/annotations';
+import { describeWoken } from '../src/domain/drift';
 import { DEFAULT_GITOPS, type GitOpsSettings } from '../src/domain/gitops';
 import { createLogger } from '../src/logger';
 import { TestArgoCdReconciler, TestFluxReconciler, TICK_MS, type Rendered } from './support/gitops-reconcilers';
@@ -389,6 +390,8 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
       by: 'argocd-server',
       restopped: true,
     });
+    // What the channel and the namespace's Event say of it.
+    assert.equal(describeWoken(found!), `Application ${name} set to sync automatically again by argocd-server`);
     assert.deepEqual(JSON.parse((await read(APPLICATIONS, ARGOCD, name)).metadata.annotations![ORIGINAL_AUTOMATED_SYNC]!), mine);
     await activities().startNamespace(ns);
     assert.deepEqual((await read(APPLICATIONS, ARGOCD, name)).spec.syncPolicy?.automated, mine);

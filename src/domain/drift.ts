@@ -12,11 +12,15 @@ interface Woken {
   by?: string;
 }
 
+/** Kinds that wake by being resumed, not scaled: a count means nothing for them. */
+const RESUMED = new Set(['CronJob', 'Kustomization', 'HelmRelease']);
+
 /** "Deployment api to 3 (by kubectl)" or "Deployment web (created, 1) (by argocd-controller)". */
 export function describeWoken(w: Woken): string {
-  const what =
-    w.kind === 'CronJob'
-      ? `CronJob ${w.name} resumed`
+  const what = RESUMED.has(w.kind)
+    ? `${w.kind} ${w.name} resumed`
+    : w.kind === 'Application'
+      ? `Application ${w.name} set to sync automatically again`
       : `${w.kind} ${w.name} ${w.created ? `created at ${w.replicas}` : `scaled to ${w.replicas}`}`;
   return `${what} by ${w.by ?? 'an unknown manager'}`;
 }

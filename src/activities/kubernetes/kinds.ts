@@ -28,6 +28,6 @@ export function createWorkloadKinds(kubeConfig: KubeConfig, gitops: GitOpsSettin
     createStatefulSetKind(kubeConfig),
     createCronJobKind(kubeConfig),
     createHpaKind(kubeConfig),
-    ...(held as WorkloadKind[]),
+    ...held,
   ];
 }
