@@ -383,6 +383,8 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
       { ...APPLICATIONS, namespace: ARGOCD, name, fieldManager: 'argocd-server', body: { spec: { syncPolicy: { automated: mine } } } },
       mergePatch,
     );
+    // Self-heal wakes the workload, which is what the drift look notices first.
+    await eventually('self-heal to wake it', async () => ((await replicas(ns)) === 3 ? true : undefined));
     const drift = await activities().checkDrift(ns, { restop: true });
     const found = drift.awake.find((w) => w.kind === 'Application');
     assert.deepEqual(found && { name: found.name, by: found.by, restopped: found.restopped }, {

@@ -39,6 +39,7 @@ export function createArgoCdApplicationKind(kubeConfig: KubeConfig, argocdNamesp
         inNamespace: false,
         aimedAt: (app) => (app.spec?.destination as { namespace?: string } | undefined)?.namespace === namespace,
       }),
+    driftLook: 'once-awake',
     managed: (app) => !isExcluded(app.metadata),
 
     // Automated sync turned on again while the environment sleeps: it would wake the workloads.

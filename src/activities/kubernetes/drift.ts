@@ -6,7 +6,9 @@
  *
  * Cheap by design, as a thousand stopped environments look every few minutes: one list per
  * kind, served from the apiserver's watch cache (resourceVersion 0, no etcd read), and
- * writes only for what is awake, each on a fresh read behind its resourceVersion.
+ * writes only for what is awake, each on a fresh read behind its resourceVersion. The
+ * GitOps kinds are listed only once a workload is found awake (WorkloadKind.driftLook):
+ * what their controllers turned back on shows in the workloads first.
  */
 import { CoreV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
 import type { DriftMode, DriftedWorkload, KubernetesActivities } from '../contracts';
@@ -40,10 +42,13 @@ export function createDriftCheck(
   const kinds = createWorkloadKinds(kubeConfig, gitops).filter((kind) => kind.awake);
 
   async function awake(namespace: string): Promise<Found[]> {
-    const lists = await Promise.all(
-      kinds.map(async (kind) => (await listKind(kind, namespace, pageSize, '0')).map((object) => ({ kind, object }))),
-    );
-    const listed = lists.flat();
+    const look = async (which: WorkloadKind[]) =>
+      (
+        await Promise.all(which.map(async (kind) => (await listKind(kind, namespace, pageSize, '0')).map((object) => ({ kind, object }))))
+      ).flat();
+    const always = await look(kinds.filter((kind) => kind.driftLook !== 'once-awake'));
+    const woke = always.some(({ kind, object }) => kind.awake!(object) !== null);
+    const listed = [...always, ...(woke ? await look(kinds.filter((kind) => kind.driftLook === 'once-awake')) : [])];
     const excluded = new Set(
       listed.filter(({ object }) => isExcluded(object.metadata)).map(({ kind, object }) => `${kind.kind}/${object.metadata?.name}`),
     );

@@ -28,6 +28,7 @@ export function createFluxKind(kubeConfig: KubeConfig, resource: CustomResource,
         inNamespace: true,
         aimedAt: (object) => object.spec?.targetNamespace === namespace || object.metadata?.namespace === namespace,
       }),
+    driftLook: 'once-awake',
     managed: (object) => !isExcluded(object.metadata),
 
     awake(object) {

@@ -61,6 +61,12 @@ export interface WorkloadKind<T extends { metadata?: V1ObjectMeta } = { metadata
    * it is never re-checked while stopped.
    */
   awake?(object: T): Awake | null;
+  /**
+   * `once-awake`: the drift re-check lists it only when something else of the namespace is
+   * awake. A GitOps object wakes a stopped environment only through its workloads, and is
+   * listed where its controller keeps them all, which would be costly at every look.
+   */
+  driftLook?: 'always' | 'once-awake';
   /** How status shows it; a kind without it is not listed for status at all. */
   describe?(object: T): StatusEntry;
 }
