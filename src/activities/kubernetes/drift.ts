@@ -14,7 +14,7 @@ import { CoreV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/clien
 import type { DriftMode, DriftedWorkload, KubernetesActivities } from '../contracts';
 import { isExcluded } from './annotations';
 import type { Write } from './apiserver';
-import type { GitOpsSettings } from './gitops';
+import type { GitOpsSettings } from '../../domain/gitops';
 import { createWorkloadKinds } from './kinds';
 import { ensureNamespace } from './namespaces';
 import { listKind, type Awake, type WorkloadKind } from './workload-kind';

@@ -1,6 +1,6 @@
 /**
  * What the GitOps kinds share (argocd-applications.ts, flux-kustomizations.ts,
- * flux-helmreleases.ts): their settings, and the one way they list custom objects. A
+ * flux-helmreleases.ts): the one way they list, read and patch custom objects. A
  * GitOps object that deploys into an environment need not live in it (Argo CD keeps its
  * Applications in its own namespace, Flux often keeps Kustomizations in flux-system), so
  * such a kind lists the namespaces it is told of and keeps only the objects aimed at the
@@ -9,8 +9,6 @@
 import { CustomObjectsApi, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
 import { ALL_NAMESPACES } from '../../domain/gitops';
 import { call, FIELD_MANAGER, listAll, mergePatch, statusCode, type PageRequest } from './apiserver';
-
-export { ALL_NAMESPACES, DEFAULT_GITOPS, type GitOpsSettings } from '../../domain/gitops';
 
 export interface CustomObject {
   apiVersion?: string;

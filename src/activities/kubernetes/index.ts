@@ -9,7 +9,7 @@ import pLimit from 'p-limit';
 import type { Logger } from '../../logger';
 import type { KubernetesActivities } from '../contracts';
 import { createWriter } from './apiserver';
-import type { GitOpsSettings } from './gitops';
+import type { GitOpsSettings } from '../../domain/gitops';
 import { createDriftCheck, DEFAULT_DRIFT, type DriftSettings } from './drift';
 import { createNamespaceActions } from './namespace-actions';
 import { createNamespaceLister } from './namespaces';

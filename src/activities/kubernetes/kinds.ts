@@ -9,7 +9,7 @@ import { createArgoCdApplicationKind } from './argocd-applications';
 import { createCronJobKind } from './cronjobs';
 import { createFluxHelmReleaseKind } from './flux-helmreleases';
 import { createFluxKustomizationKind } from './flux-kustomizations';
-import { DEFAULT_GITOPS, type GitOpsSettings } from './gitops';
+import { DEFAULT_GITOPS, type GitOpsSettings } from '../../domain/gitops';
 import { createHpaKind } from './hpas';
 import { createDeploymentKind, createStatefulSetKind } from './scaled-workloads';
 import type { WorkloadKind } from './workload-kind';

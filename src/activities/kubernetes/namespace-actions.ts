@@ -10,7 +10,7 @@ import type { ActionReport, KubernetesActivities } from '../contracts';
 import { holdUntil } from '../timing';
 import { isExcluded } from './annotations';
 import type { Write } from './apiserver';
-import type { GitOpsSettings } from './gitops';
+import type { GitOpsSettings } from '../../domain/gitops';
 import { createWorkloadKinds } from './kinds';
 import { ensureNamespace } from './namespaces';
 import { listKind, type Outcome, type WorkloadKind } from './workload-kind';
