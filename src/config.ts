@@ -243,7 +243,19 @@ const namespacePatterns = z.string().transform((text, ctx) => {
 });
 
 /** Namespace names, or `*` alone for every namespace. */
-const namespacesOrAll = z.union([z.literal(ALL_NAMESPACES).transform(() => [ALL_NAMESPACES]), namespaceNames]);
+const namespacesOrAll = z.string().transform((text, ctx) => {
+  if (text.trim() === ALL_NAMESPACES) return [ALL_NAMESPACES];
+  const names = splitList(text);
+  const bad = names.filter((name) => !isDns1123Label(name));
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `not namespace names: ${bad.map((b) => JSON.stringify(b)).join(', ')} (lower-case letters, digits and "-"; or "*" alone for every namespace)`,
+    });
+    return z.NEVER;
+  }
+  return [...new Set(names)];
+});
 
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
