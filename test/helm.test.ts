@@ -419,6 +419,25 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       ]);
     });
 
+    it('gives the worker Applications in each of config.ARGOCD_NAMESPACES, and in none with config.GITOPS off', () => {
+      const applicationRoles = (objects: Raw[]) =>
+        objects
+          .filter((o) => (o.kind === 'Role' || o.kind === 'RoleBinding') && o.metadata!.name!.endsWith('-argocd-applications'))
+          .map(id)
+          .sort();
+      assert.deepEqual(applicationRoles(defaults), [
+        'Role/argocd/devenv-scheduler-argocd-applications',
+        'RoleBinding/argocd/devenv-scheduler-argocd-applications',
+      ]);
+      assert.deepEqual(applicationRoles(render('--set', 'config.ARGOCD_NAMESPACES=argocd-a\\, argocd-b')), [
+        'Role/argocd-a/devenv-scheduler-argocd-applications',
+        'Role/argocd-b/devenv-scheduler-argocd-applications',
+        'RoleBinding/argocd-a/devenv-scheduler-argocd-applications',
+        'RoleBinding/argocd-b/devenv-scheduler-argocd-applications',
+      ]);
+      assert.deepEqual(applicationRoles(render('--set', 'config.GITOPS=off')), []);
+    });
+
     it('keeps the dashboard and the alert rules of k8s/monitoring as they are there', () => {
       const dashboard = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as unknown;
       assert.deepEqual(
