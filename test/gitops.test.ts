@@ -399,6 +399,32 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
     assert.deepEqual((await read(APPLICATIONS, ARGOCD, name)).spec.syncPolicy?.automated, mine);
   });
 
+  it('while stopped, a Kustomization a person resumes is suspended again by the drift look once it wakes the workload', async () => {
+    const ns = await environment();
+    await kustomization(FLUX, `${ns}-apps`, ns);
+    await between(() => activities().stopNamespace(ns));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await custom.patchNamespacedCustomObject(
+      { ...KUSTOMIZATIONS, namespace: FLUX, name: `${ns}-apps`, fieldManager: 'flux', body: { spec: { suspend: false } } },
+      mergePatch,
+    );
+    await eventually('Flux to re-apply it', async () => ((await replicas(ns)) === 3 ? true : undefined));
+    const drift = await between(() => activities().checkDrift(ns, { restop: true }));
+    assert.deepEqual(
+      drift.awake.map((w) => [w.kind, w.name, w.by, w.restopped]),
+      [
+        ['Kustomization', `${ns}-apps`, 'flux', true],
+        ['Deployment', 'api', 'kustomize-controller', true],
+      ],
+    );
+    assert.equal(describeWoken(drift.awake[0]!), `Kustomization ${ns}-apps resumed by flux`);
+    await settle();
+    assert.equal(await replicas(ns), 0);
+    await activities().startNamespace(ns);
+    assert.equal((await read(KUSTOMIZATIONS, FLUX, `${ns}-apps`)).spec.suspend, false);
+    assert.equal(await replicas(ns), 3);
+  });
+
   it('a sync already under way when the stop holds the Application, finishing after it, is put back to sleep by the drift look for good', async () => {
     const ns = await environment();
     await application(`${ns}-app`, ns, SELF_HEAL);
