@@ -9,6 +9,7 @@ import { MAX_HOLD_MS } from './activities/timing';
 import { parseDuration } from './domain/duration';
 import type { CommandFamily } from './commands';
 import { DNS_1123_LABEL, DNS_1123_LABEL_MAX_LENGTH, isDns1123Label } from './domain/names';
+import { ALL_NAMESPACES, DEFAULT_GITOPS, type GitOpsSettings } from './domain/gitops';
 import { DEFAULT_SUPPORT_SIZES, type SupportSizes } from './domain/support-sizes';
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
@@ -241,6 +242,21 @@ const namespacePatterns = z.string().transform((text, ctx) => {
   return [...new Set(patterns)];
 });
 
+/** Namespace names, or `*` alone for every namespace. */
+const namespacesOrAll = z.string().transform((text, ctx) => {
+  if (text.trim() === ALL_NAMESPACES) return [ALL_NAMESPACES];
+  const names = splitList(text);
+  const bad = names.filter((name) => !isDns1123Label(name));
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `not namespace names: ${bad.map((b) => JSON.stringify(b)).join(', ')} (lower-case letters, digits and "-"; or "*" alone for every namespace)`,
+    });
+    return z.NEVER;
+  }
+  return [...new Set(names)];
+});
+
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 
@@ -320,6 +336,9 @@ const fields = z.object({
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(3),
   DRIFT: z.enum(['restop', 'report', 'off']).default('restop'),
   DRIFT_CHECK_INTERVAL: durationMinutes.pipe(z.number().min(1, 'must be at least 1m')).default(5),
+  GITOPS: z.enum(['hold', 'off']).default(DEFAULT_GITOPS.mode),
+  ARGOCD_NAMESPACES: namespaceNames.default(DEFAULT_GITOPS.argocdNamespaces),
+  FLUX_NAMESPACES: namespacesOrAll.default(DEFAULT_GITOPS.fluxNamespaces),
   KUBE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
   // Below the timeouts of the start activities (workflow.ts), which its waits must never reach.
   START_READY_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(900).default(300),
@@ -505,12 +524,14 @@ export interface Config {
    * Workloads changed at once: in one namespace, and by one worker process across all of them.
    * drift: what a stopped environment does about workloads woken since its stop, and how often it looks.
    * startReadyTimeoutMs: how long a start waits for what it woke to be Ready; 0: it does not wait.
+   * gitops: whether GitOps controllers are held off a stopped environment, and where their objects live.
    */
   kubernetes: {
     concurrency: number;
     processConcurrency: number;
     drift: { mode: 'restop' | 'report' | 'off'; intervalMs: number };
     startReadyTimeoutMs: number;
+    gitops: GitOpsSettings;
   };
   /**
    * maxCachedWorkflows: workflows the worker keeps in memory between tasks; one that is not cached is replayed from its history.
@@ -635,6 +656,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
       processConcurrency: c.KUBE_WORKER_CONCURRENCY,
       drift: { mode: c.DRIFT, intervalMs: c.DRIFT_CHECK_INTERVAL * 60_000 },
       startReadyTimeoutMs: c.START_READY_TIMEOUT_SECONDS * 1000,
+      gitops: { mode: c.GITOPS, argocdNamespaces: c.ARGOCD_NAMESPACES, fluxNamespaces: c.FLUX_NAMESPACES },
     },
     worker: {
       maxCachedWorkflows: c.WORKFLOW_CACHE_SIZE,

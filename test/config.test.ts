@@ -305,6 +305,21 @@ describe('config: loadConfig(env)', () => {
       );
     });
 
+    it('GitOps: held by default, Flux in flux-system, Argo CD only where named (its Role is opt-in); another mode, namespaces, or `*` alone for every namespace', () => {
+      assert.deepEqual(loadConfig({}).kubernetes.gitops, { mode: 'hold', argocdNamespaces: [], fluxNamespaces: ['flux-system'] });
+      assert.deepEqual(loadConfig({ GITOPS: 'off', ARGOCD_NAMESPACES: 'argocd, argocd-apps', FLUX_NAMESPACES: '*' }).kubernetes.gitops, {
+        mode: 'off',
+        argocdNamespaces: ['argocd', 'argocd-apps'],
+        fluxNamespaces: ['*'],
+      });
+      assert.match(configError({ GITOPS: 'pause' }).message, /GITOPS="pause"/);
+      assert.match(
+        configError({ FLUX_NAMESPACES: 'flux-system,*' }).message,
+        /FLUX_NAMESPACES="flux-system,\*": .*not namespace names: "\*"/,
+      );
+      assert.match(configError({ ARGOCD_NAMESPACES: 'Argo CD' }).message, /ARGOCD_NAMESPACES/);
+    });
+
     it('docs/enrolment.md lists the built-in infrastructure namespaces as they are', () => {
       const readme = readFileSync(path.join(__dirname, '..', 'docs', 'enrolment.md'), 'utf8');
       const listed = /default these names and patterns[^\n]*\n\n```\n([^`]*)```/.exec(readme)?.[1];

@@ -362,7 +362,7 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       const policies = objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as (Raw & {
         spec: { matchConditions: { expression: string }[] };
       })[];
-      assert.equal(policies.length, 4);
+      assert.equal(policies.length, 5);
       for (const policy of policies)
         assert.ok(
           policy.spec.matchConditions.some((c) => c.expression === `request.userInfo.username == '${username}'`),
@@ -417,6 +417,26 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
         'kube-system',
         'tools',
       ]);
+    });
+
+    it('gives the worker Applications in each of config.ARGOCD_NAMESPACES (none by default, so no argocd namespace is needed), and in none with config.GITOPS off', () => {
+      const applicationRoles = (objects: Raw[]) =>
+        objects
+          .filter((o) => (o.kind === 'Role' || o.kind === 'RoleBinding') && o.metadata!.name!.endsWith('-argocd-applications'))
+          .map(id)
+          .sort();
+      assert.deepEqual(applicationRoles(defaults), []);
+      assert.deepEqual(applicationRoles(render('--set', 'config.ARGOCD_NAMESPACES=argocd')), [
+        'Role/argocd/devenv-scheduler-argocd-applications',
+        'RoleBinding/argocd/devenv-scheduler-argocd-applications',
+      ]);
+      assert.deepEqual(applicationRoles(render('--set', 'config.ARGOCD_NAMESPACES=argocd-a\\, argocd-b')), [
+        'Role/argocd-a/devenv-scheduler-argocd-applications',
+        'Role/argocd-b/devenv-scheduler-argocd-applications',
+        'RoleBinding/argocd-a/devenv-scheduler-argocd-applications',
+        'RoleBinding/argocd-b/devenv-scheduler-argocd-applications',
+      ]);
+      assert.deepEqual(applicationRoles(render('--set', 'config.ARGOCD_NAMESPACES=argocd', '--set', 'config.GITOPS=off')), []);
     });
 
     it('keeps the dashboard and the alert rules of k8s/monitoring as they are there', () => {
@@ -614,7 +634,7 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       assert.equal(configs.get('api')!.config.webhook.tlsCert, undefined, 'no webhook server');
       assert.deepEqual(Object.keys(configs.get('api')!.secrets).sort(), ['API_READ_TOKENS', 'API_TOKENS']);
       // The worker's protections do not depend on the webhook.
-      assert.equal(objects.filter((o) => o.kind === 'ValidatingAdmissionPolicyBinding').length, 4);
+      assert.equal(objects.filter((o) => o.kind === 'ValidatingAdmissionPolicyBinding').length, 5);
     });
   });
 
@@ -636,7 +656,9 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
         kind: 'Namespace',
         metadata: { name: NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
       };
-      for (const namespace of [releaseNamespace, ...defaults.filter((o) => o.kind === 'Namespace')]) {
+      // Argo CD's namespace, which its install creates, holds the worker's Role for Applications.
+      const argocd: Raw = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'argocd' } };
+      for (const namespace of [releaseNamespace, argocd, ...defaults.filter((o) => o.kind === 'Namespace')]) {
         await api(namespace).patch(namespace, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
       }
     });

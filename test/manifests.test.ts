@@ -226,6 +226,7 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual(policies.map((p) => p.metadata!.name).sort(), [
         'devenv-scheduler-worker-environments-only',
         'devenv-scheduler-worker-fields',
+        'devenv-scheduler-worker-gitops',
         'devenv-scheduler-worker-protected-namespaces',
         'devenv-scheduler-worker-support-pods',
       ]);
@@ -680,7 +681,9 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       cluster = await testCluster();
       await createVendoredCrds(cluster.kubeConfig, cluster.server);
       // The namespaces for real: namespaced objects can be dry-run created only inside one.
-      for (const namespace of raw.filter((o) => o.kind === 'Namespace')) {
+      // Argo CD's namespace, which its install creates, holds the worker's Role for Applications.
+      const argocd: Raw = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'argocd' } };
+      for (const namespace of [argocd, ...raw.filter((o) => o.kind === 'Namespace')]) {
         await api(namespace).patch(namespace, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
       }
     });

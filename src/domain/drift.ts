@@ -17,7 +17,13 @@ interface Woken {
 }
 
 /** Kinds that are on or off rather than counted (their `replicas` is 1 for on): what being on again is called. */
-const SWITCHED_ON: Record<string, string> = { CronJob: 'resumed', ScaledObject: 'no longer paused' };
+const SWITCHED_ON: Record<string, string> = {
+  CronJob: 'resumed',
+  ScaledObject: 'no longer paused',
+  Kustomization: 'resumed',
+  HelmRelease: 'resumed',
+  Application: 'set to sync automatically again',
+};
 
 /** "Deployment api scaled to 3", "Deployment web created at 1", "CronJob report resumed", "ScaledObject queue no longer paused". */
 export function whatWoke(w: Woken): string {

@@ -90,13 +90,16 @@ export function strictApi(kubeConfig: KubeConfig, server: string, object: Raw): 
 }
 
 /**
- * The CRDs the manifests use (cert-manager's and the Prometheus Operator's, vendored in
- * test/fixtures), created once per apiserver and waited for until established.
+ * Vendored CRDs (by default those the manifests use, cert-manager's and the Prometheus
+ * Operator's; test/fixtures/crds has Argo CD's and Flux's), created once per apiserver and
+ * waited for until established. Files are named relative to test/fixtures.
  */
-export async function createVendoredCrds(kubeConfig: KubeConfig, server: string): Promise<void> {
-  const crds = ['cert-manager-crds.yaml', 'prometheus-operator-crds.yaml'].flatMap(
-    (file) => yaml.loadAll(readFileSync(path.join(ROOT, 'test/fixtures', file), 'utf8')) as Raw[],
-  );
+export async function createVendoredCrds(
+  kubeConfig: KubeConfig,
+  server: string,
+  files = ['cert-manager-crds.yaml', 'prometheus-operator-crds.yaml'],
+): Promise<void> {
+  const crds = files.flatMap((file) => yaml.loadAll(readFileSync(path.join(ROOT, 'test/fixtures', file), 'utf8')) as Raw[]);
   for (const crd of crds) {
     await strictApi(kubeConfig, server, crd)
       .create(crd)

@@ -25,6 +25,8 @@ export const KEDA_PAUSED = 'autoscaling.keda.sh/paused';
  * groups wake first; without it a workload is in its kind's default group.
  */
 export const WAKE_ORDER = 'devenv-scheduler/wake-order';
+/** An Argo CD Application's `spec.syncPolicy.automated` (JSON) before the stop removed it. */
+export const ORIGINAL_AUTOMATED_SYNC = 'devenv-scheduler/original-automated-sync';
 
 /** `true` on every support pod (a label: `support list` tells them from pods made by hand). */
 export const SUPPORT_POD_LABEL = 'devenv-scheduler/support-pod';
@@ -97,3 +99,20 @@ export function readWakeOrder(metadata: V1ObjectMeta | undefined): number | unde
   if (value === undefined) return undefined;
   return /^-?\d{1,6}$/.test(value.trim()) ? Number(value.trim()) : 'invalid';
 }
+/** An Application's automated sync before the stop: only one the stop removed is put back by the start. */
+export const savedAutomatedSync = {
+  key: ORIGINAL_AUTOMATED_SYNC,
+  /** The saved `automated`, or undefined when the stop saved nothing; a value that is not a JSON object is reported, not guessed. */
+  read(metadata: V1ObjectMeta | undefined): Record<string, unknown> | undefined | 'invalid' {
+    const value = metadata?.annotations?.[ORIGINAL_AUTOMATED_SYNC];
+    if (value === undefined) return undefined;
+    try {
+      const parsed = JSON.parse(value) as unknown;
+      return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : 'invalid';
+    } catch {
+      return 'invalid';
+    }
+  },
+  save: (automated: Record<string, unknown>): AnnotationPatch => ({ [ORIGINAL_AUTOMATED_SYNC]: JSON.stringify(automated) }),
+  clear: (): AnnotationPatch => ({ [ORIGINAL_AUTOMATED_SYNC]: null }),
+};

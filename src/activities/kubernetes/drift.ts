@@ -5,14 +5,15 @@
  * to is what the next start restores.
  *
  * Cheap by design, as a thousand stopped environments look every few minutes: one list per
- * kind, served from the apiserver's watch cache (resourceVersion 0, no etcd read), and
- * writes only for what is awake, each on a fresh read behind its resourceVersion.
+ * workload kind, served from the apiserver's watch cache (resourceVersion 0, no etcd read),
+ * and writes only for what is awake, each on a fresh read behind its resourceVersion.
  */
 import { CoreV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
 import { asyncLocalStorage } from '@temporalio/activity';
 import type { DriftMode, DriftedWorkload, KubernetesActivities } from '../contracts';
 import { isExcluded } from './annotations';
 import type { Write } from './apiserver';
+import type { GitOpsSettings } from '../../domain/gitops';
 import { createWorkloadKinds } from './kinds';
 import { ensureNamespace } from './namespaces';
 import { listKind, type Awake, type WorkloadKind } from './workload-kind';
@@ -34,10 +35,10 @@ interface Found {
 
 export function createDriftCheck(
   kubeConfig: KubeConfig,
-  { write, pageSize, drift }: { write: Write; pageSize: number; drift: DriftSettings },
+  { write, pageSize, drift, gitops }: { write: Write; pageSize: number; drift: DriftSettings; gitops?: GitOpsSettings },
 ): Pick<KubernetesActivities, 'checkDrift'> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  const kinds = createWorkloadKinds(kubeConfig).filter((kind) => kind.awake);
+  const kinds = createWorkloadKinds(kubeConfig, gitops).filter((kind) => kind.awake);
   const workloadKinds = kinds.filter((kind) => kind.stage !== 'guard');
   const guardKinds = kinds.filter((kind) => kind.stage === 'guard');
 
@@ -60,8 +61,9 @@ export function createDriftCheck(
   }
 
   /**
-   * A guard undone (an HPA back at minReplicas 0, a ScaledObject no longer paused) wakes
-   * nothing by itself, only what it guards can: guards are listed once a workload is awake,
+   * A guard undone (an HPA back at minReplicas 0, a ScaledObject no longer paused, an Argo CD
+   * Application syncing automatically again, a Flux object resumed) wakes nothing by itself,
+   * only what it guards can: guards are listed once a workload is awake,
    * and put back with it, so a quiet look costs one list per workload kind alone.
    */
   async function awake(namespace: string): Promise<Found[]> {

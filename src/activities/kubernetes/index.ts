@@ -9,6 +9,7 @@ import pLimit from 'p-limit';
 import type { Logger } from '../../logger';
 import type { KubernetesActivities } from '../contracts';
 import { createWriter } from './apiserver';
+import type { GitOpsSettings } from '../../domain/gitops';
 import { createDriftCheck, DEFAULT_DRIFT, type DriftSettings } from './drift';
 import { createNamespaceActions } from './namespace-actions';
 import { createNamespaceLister } from './namespaces';
@@ -38,6 +39,8 @@ export interface KubernetesSettings {
   support?: SupportPodSettings;
   /** DRIFT and DRIFT_CHECK_INTERVAL (default: restop every 5 minutes). */
   drift?: DriftSettings;
+  /** GITOPS, ARGOCD_NAMESPACES and FLUX_NAMESPACES (default: hold Argo CD Applications in argocd and Flux objects in flux-system or the environment). */
+  gitops?: GitOpsSettings;
 }
 
 export function createKubernetesActivities(settings: KubernetesSettings): KubernetesActivities {
@@ -55,6 +58,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
       acrossNamespaces: pLimit(settings.processConcurrency ?? 50),
       pageSize,
       readyTimeoutMs: settings.startReadyTimeoutMs ?? 0,
+      gitops: settings.gitops,
     }),
     // A DRY_RUN stop changes nothing, so every look would find the whole namespace "woken"
     // and announce a re-stop that never happened: there is no drift to look for.
@@ -62,6 +66,7 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
       write,
       pageSize,
       drift: dryRun ? { ...(settings.drift ?? DEFAULT_DRIFT), mode: 'off' } : (settings.drift ?? DEFAULT_DRIFT),
+      gitops: settings.gitops,
     }),
     ...createSupportPodActivities(kubeConfig, support, { write, logger }),
     listNamespaceNames: async () => (await listNamespaces()).map((ns) => ns.name),

@@ -2,20 +2,34 @@
  * Every kind a stop puts to sleep and a start wakes, in the order their steps are started
  * (and reported). A new kind is a file implementing WorkloadKind (or, scaled by
  * spec.replicas, a row of scaled-workloads.ts) and a line here, plus the RBAC and
- * admission-policy rules for what it writes.
+ * admission-policy rules for what it writes. The GitOps kinds (GITOPS=hold) come with the
+ * settings that say where their objects live.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
+import { createArgoCdApplicationKind } from './argocd-applications';
 import { createCronJobKind } from './cronjobs';
+import { createFluxHelmReleaseKind } from './flux-helmreleases';
+import { createFluxKustomizationKind } from './flux-kustomizations';
+import { DEFAULT_GITOPS, type GitOpsSettings } from '../../domain/gitops';
 import { createHpaKind } from './hpas';
 import { createScaledObjectKind } from './scaled-objects';
 import { createScaledWorkloadKinds } from './scaled-workloads';
 import type { WorkloadKind } from './workload-kind';
 
-export function createWorkloadKinds(kubeConfig: KubeConfig): WorkloadKind[] {
+export function createWorkloadKinds(kubeConfig: KubeConfig, gitops: GitOpsSettings = DEFAULT_GITOPS): WorkloadKind[] {
+  const held =
+    gitops.mode === 'hold'
+      ? [
+          ...(gitops.argocdNamespaces.length ? [createArgoCdApplicationKind(kubeConfig, gitops.argocdNamespaces)] : []),
+          createFluxKustomizationKind(kubeConfig, gitops.fluxNamespaces),
+          createFluxHelmReleaseKind(kubeConfig, gitops.fluxNamespaces),
+        ]
+      : [];
   return [
     ...createScaledWorkloadKinds(kubeConfig),
     createCronJobKind(kubeConfig),
     createHpaKind(kubeConfig),
     createScaledObjectKind(kubeConfig),
+    ...held,
   ];
 }

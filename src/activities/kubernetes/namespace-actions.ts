@@ -13,6 +13,7 @@ import type { ActionReport, KubernetesActivities, ReadinessGroup } from '../cont
 import { holdUntil } from '../timing';
 import { isExcluded } from './annotations';
 import type { Write } from './apiserver';
+import type { GitOpsSettings } from '../../domain/gitops';
 import { createWorkloadKinds } from './kinds';
 import { ensureNamespace } from './namespaces';
 import { createAwaitReady, createGroupsWait } from './readiness';
@@ -30,6 +31,8 @@ export interface NamespaceActionSettings {
   pageSize: number;
   /** How long a start waits for what it woke to be Ready, from its first write (START_READY_TIMEOUT_SECONDS); 0: it does not wait. */
   readyTimeoutMs: number;
+  /** GITOPS, ARGOCD_NAMESPACES and FLUX_NAMESPACES (default: hold, in argocd and flux-system). */
+  gitops?: GitOpsSettings;
 }
 
 /** A listed object and the kind that knows how to change it. */
@@ -48,7 +51,7 @@ export function createNamespaceActions(
 ): Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace' | 'awaitReady'> {
   const { kubeConfig, write, dryRun, concurrency, acrossNamespaces, pageSize, readyTimeoutMs } = settings;
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  const kinds = createWorkloadKinds(kubeConfig);
+  const kinds = createWorkloadKinds(kubeConfig, settings.gitops);
   const waitForGroups = createGroupsWait(kinds, pageSize);
 
   /** What the stop or start takes part in: every object of every kind, but those a kind leaves alone (WorkloadKind.managed). */

@@ -11,9 +11,10 @@
  * HPA, a person with kubectl) turns into a 409 that is retried on a fresh read rather than
  * a lost update.
  *
- * These patches change spec.replicas (CronJob spec.suspend, HPA spec.minReplicas) and
- * devenv-scheduler/ annotations (a KEDA ScaledObject: its paused-replicas annotation and
- * the service's marker only) and nothing else, which is all k8s/admission-policy.yaml
+ * These patches change spec.replicas (CronJob and Flux spec.suspend, HPA spec.minReplicas,
+ * Argo CD spec.syncPolicy.automated) and devenv-scheduler/ annotations (a KEDA ScaledObject:
+ * its paused-replicas annotation and the service's marker only) and nothing else, which is
+ * all k8s/admission-policy.yaml
  * lets the worker's ServiceAccount change: a write that touched anything more would be
  * refused by the apiserver (KubernetesPolicyDenied). A new kind needs its fields there too.
  */
