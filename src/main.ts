@@ -29,6 +29,7 @@ import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createEnvironmentsClient, type EnvironmentsClient, type SupportPolicy } from './client/environments';
 import { createLogger, type Logger } from './logger';
+import { LocalClusterUnavailable, startLocalCluster, type LocalCluster } from './local-cluster';
 import { connectClient, connectNative, TemporalConnectError } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { sdkLogger } from './temporal/sdk-logger';
@@ -77,6 +78,23 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const kubeSource = kubeConfigSource();
   // Asked once, while Temporal starts: the banner says what was found, and how to point at a cluster if none was.
   const cluster = kubeSource ? probeCluster(kubeConfig) : undefined;
+  // No kubeconfig anywhere: the local control plane, started while Temporal starts (LOCAL_CLUSTER=auto).
+  let localClusterProblem: string | undefined;
+  const localStarting =
+    !kubeSource && config.localCluster.mode === 'auto'
+      ? startLocalCluster({ dir: config.localCluster.dir }).catch((err: Error) => {
+          if (err instanceof LocalClusterUnavailable) {
+            localClusterProblem = err.message;
+            return undefined;
+          }
+          throw new ConfigError([
+            `LOCAL_CLUSTER=auto (no kubeconfig found): the local control plane did not start: ${err.message.split('\n')[0]}; set KUBECONFIG to a cluster's kubeconfig, or LOCAL_CLUSTER=off`,
+          ]);
+        })
+      : undefined;
+  // Handled here so that a failure of the Temporal start first is not also an unhandled rejection; awaited below.
+  localStarting?.catch(() => undefined);
+  cleanUpOnFailure.push(async () => (await localStarting?.catch(() => undefined))?.stop());
 
   let devServer: DevServer | undefined;
   let address = config.temporal.address;
@@ -94,6 +112,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
     const started = devServer;
     cleanUpOnFailure.push(() => started.stop());
   }
+  const localCluster: LocalCluster | undefined = await localStarting;
+  if (localCluster) kubeConfig = localCluster.kubeConfig;
   const { namespace, taskQueue } = config.temporal;
   // The local dev server speaks plaintext; TLS and API keys are for a cluster (config.ts refuses them without an address).
   const remote = devServer ? {} : config.temporal.connection;
@@ -132,8 +152,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
     });
   }
   const workerRun = worker?.run();
-  // Repair at once whatever changed while no worker ran, rather than at the next interval.
-  if (worker) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, clusterName)).trigger();
+  // Repair at once whatever changed while no worker ran, rather than at the next interval; with no kubeconfig there is nothing to repair.
+  if (worker && (kubeSource || localCluster)) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, clusterName)).trigger();
 
   const { signingSecret, appToken } = config.slack;
   // One gateway for Slack and REST, so their requesters count against the same support-pod limits. The support
@@ -211,10 +231,14 @@ async function main(config: Config, logger: Logger): Promise<void> {
     });
   }
 
-  const probed = await cluster;
+  const probed = localCluster ? await probeCluster(localCluster.kubeConfig) : await cluster;
   if (!probed?.reachable)
     logger.warn(
-      { kubeconfig: kubeSource ?? 'none', ...(probed ? { server: probed.server, reason: probed.reason } : {}) },
+      {
+        kubeconfig: kubeSource ?? 'none',
+        ...(localClusterProblem ? { localCluster: localClusterProblem } : {}),
+        ...(probed ? { server: probed.server, reason: probed.reason } : {}),
+      },
       'no Kubernetes cluster reachable: nothing to enrol until there is one',
     );
   logger.info(
@@ -226,7 +250,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
       ...(config.temporal.profileSource ? { temporalProfile: config.temporal.profileSource } : {}),
       ...(clusterName ? { cluster: clusterName } : {}),
       ...(devServer?.uiUrl ? { temporalWebUi: devServer.uiUrl } : {}),
-      ...(kubeSource ? { kubernetesContext: kubeConfig.getCurrentContext() } : {}),
+      ...(kubeSource || localCluster ? { kubernetesContext: kubeConfig.getCurrentContext() } : {}),
+      ...(localCluster ? { localCluster: localCluster.kubeConfigPath } : {}),
       dryRun: config.dryRun,
       taskQueue,
       api: `http://127.0.0.1:${apiPort}`,
@@ -243,7 +268,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
       '',
       `  Temporal      ${address} (namespace ${namespace}${clusterName ? `, cluster ${clusterName}: ids ${clusterName}/...` : ''}), ${security}${!devServer && config.temporal.profileSource ? `; ${config.temporal.profileSource}` : ''}`,
       ...(devServer?.uiUrl ? [`  Temporal UI   ${devServer.uiUrl}`] : []),
-      `  Kubernetes    ${kubernetesLine(kubeSource, kubeConfig, probed)}`,
+      `  Kubernetes    ${localCluster ? localClusterLine(localCluster, probed) : kubernetesLine(kubeSource, kubeConfig, probed, config, localClusterProblem)}`,
+      ...(localCluster?.demo ? [`  Demo          ${demoLine(localCluster)}`] : []),
       `  Dry run       ${
         config.dryRun
           ? 'on (DRY_RUN=true): nothing in Kubernetes or AWS is changed; stops, starts, the reconciler and the webhook log what they would do'
@@ -298,6 +324,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       await workerRun;
       await connection.close();
       await devServer?.stop();
+      await localCluster?.stop();
       logger.info('stopped');
       resolve();
     };
@@ -313,6 +340,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       await api.close();
       await webhook?.close();
       await devServer?.stop();
+      await localCluster?.stop();
     }
   }
 }
@@ -337,13 +365,38 @@ function kubeConfigSource(): string | undefined {
 }
 
 /** The banner's word on the cluster: which one, or that there is none and how to point at one. */
-function kubernetesLine(source: string | undefined, kubeConfig: KubeConfig, probed: ClusterProbe | undefined): string {
-  if (!source)
-    return "no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config); set KUBECONFIG to a cluster's kubeconfig (kind, minikube, k3d or your own) and start again";
+function kubernetesLine(
+  source: string | undefined,
+  kubeConfig: KubeConfig,
+  probed: ClusterProbe | undefined,
+  config: Config,
+  localClusterProblem: string | undefined,
+): string {
+  if (!source) {
+    const pointAtOne = "set KUBECONFIG to a cluster's kubeconfig (kind, minikube, k3d or your own)";
+    if (localClusterProblem)
+      return `no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config), and no local control plane: ${localClusterProblem}; or ${pointAtOne}, and start again`;
+    return `no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config); ${pointAtOne}, or LOCAL_CLUSTER=auto for a local control plane with sample environments${config.localCluster.mode === 'off' ? ' (LOCAL_CLUSTER=off now)' : ''}, and start again`;
+  }
   if (!probed?.reachable) {
     return `no cluster reachable at ${probed?.server} (${probed?.reason}, context ${kubeConfig.getCurrentContext()} from ${source}); start it, or set KUBECONFIG to another (kubectl config get-contexts), and start again`;
   }
   return `${probed.server} (context ${kubeConfig.getCurrentContext()}, ${probed.version})`;
+}
+
+/** The local control plane: where its kubeconfig is, and whose it is. */
+function localClusterLine(local: LocalCluster, probed: ClusterProbe | undefined): string {
+  const where = `${probed?.reachable ? `${probed.server} (context ${local.kubeConfig.getCurrentContext()}, ${probed.version})` : local.server}`;
+  const whose = local.owner
+    ? `the local control plane of another npm start (pid ${local.owner}), joined: left running when this process stops`
+    : 'local control plane (no kubeconfig found; LOCAL_CLUSTER=off runs without one), stopped with this process';
+  return `${where}, ${whose}; KUBECONFIG=${local.kubeConfigPath}`;
+}
+
+/** What to look at first, on the sample environments. */
+function demoLine(local: LocalCluster): string {
+  const { namespaces, soon } = local.demo!;
+  return `${namespaces.join(', ')} (labelled scheduler=enabled, so enrolled); ${soon.namespace} stops at ${soon.shutdownTime} UTC, its warnings first: \`npx devenv status ${soon.namespace}\`, \`KUBECONFIG=${local.kubeConfigPath} kubectl get deploy -A\``;
 }
 
 /** Where commands come in: over HTTP (signed requests), over Socket Mode (a connection the service opened), or both. */
