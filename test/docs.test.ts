@@ -93,8 +93,13 @@ describe('the docs state what the code does', function () {
     assert.match(readme, /^npm test +# installs the test tools once, then lint \+ type check/m);
     assert.match(scripts.test!, /^bash scripts\/setup-tools\.sh && npm run lint && mocha /);
     assert.equal(read('.ci/run').trim().split('\n').pop(), 'npm test', '.ci/run ends with the command the README gives');
-    // The first `npm start` installs what it runs, and only that.
-    assert.match(readme, /The first `npm start` installs the one tool it runs, the pinned Temporal CLI/);
+    // The first `npm start` installs what it runs, and only that: the local control plane only with no kubeconfig.
+    assert.match(readme, /The first `npm start` installs what it runs, with `scripts\/setup-tools\.sh start`/);
+    assert.match(readme, /and, when there is no kubeconfig, the local control\nplane \(`scripts\/setup-kube\.sh`/);
+    assert.match(
+      read('scripts/setup-tools.sh'),
+      /^ {2}\[\[ "\$\{LOCAL_CLUSTER:-auto\}" == off \|\| -n "\$\{KUBECONFIG:-\}" \|\| -f "\$HOME\/\.kube\/config"/m,
+    );
     assert.match(scripts.start!, /^bash scripts\/setup-tools\.sh start && exec ts-node --transpile-only src\/main\.ts$/);
     assert.match(read('scripts/setup-tools.sh'), /if \[\[ "\$MODE" == start \]\]; then/);
   });
