@@ -12,6 +12,7 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { parseCommand } from '../src/commands';
 import { SETTING_NAMES } from '../src/config';
+import { DEMO_NAMESPACES, DEMO_SHUTDOWN_AFTER_MINUTES } from '../src/local-cluster';
 import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
 import { createRestRouter } from '../src/api/rest';
@@ -102,6 +103,15 @@ describe('the docs state what the code does', function () {
     );
     assert.match(scripts.start!, /^bash scripts\/setup-tools\.sh start && exec ts-node --transpile-only src\/main\.ts$/);
     assert.match(read('scripts/setup-tools.sh'), /if \[\[ "\$MODE" == start \]\]; then/);
+  });
+
+  it("the README's sample environments are the ones npm start seeds without a kubeconfig", function () {
+    const quickStart = section(read('README.md'), 'Quick start');
+    assert.match(
+      quickStart,
+      new RegExp(`seeded with three sample\\s+environments, ${DEMO_NAMESPACES.map((ns) => `\`${ns}\``).join(',? (and )?')}`),
+    );
+    assert.match(quickStart, new RegExp(`shutdown is moved to ${DEMO_SHUTDOWN_AFTER_MINUTES} minutes after each start`));
   });
 
   it("the README's banner is the one src/main.ts prints, line by line", function () {
