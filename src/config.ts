@@ -368,6 +368,8 @@ const fields = z.object({
   SLACK_ALLOW_SUPPORT_USERS: slackUsers.optional(),
   SLACK_ALLOW_SUPPORT_CHANNELS: slackChannels.optional(),
   SLACK_SUPPORT_ADMINS: slackUsers.optional(),
+  SLACK_OWNERS_ONLY: z.enum(['off', 'control'], { message: 'must be off or control' }).default('off'),
+  SLACK_ADMINS: slackUsers.optional(),
   SLACK_RESPONSE_URL_ORIGINS: responseUrlOrigins.default(['https://hooks.slack.com']),
   DRY_RUN: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -532,6 +534,10 @@ export interface Config {
     allow: Partial<Record<CommandFamily, { users?: string[]; channels?: string[] }>>;
     /** User ids that may start support pods of any size and stop anyone's. */
     supportAdmins: string[];
+    /** `control`: only an environment's owners (its `devenv-scheduler/owners`) and `admins` may stop or prolongate it. */
+    ownersOnly: 'off' | 'control';
+    /** User ids that may stop and prolongate every environment, whoever owns it. */
+    admins: string[];
     /** The only origins a response_url may have. */
     responseUrlOrigins: string[];
   };
@@ -656,6 +662,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
         support: { users: c.SLACK_ALLOW_SUPPORT_USERS, channels: c.SLACK_ALLOW_SUPPORT_CHANNELS },
       }),
       supportAdmins: c.SLACK_SUPPORT_ADMINS ?? [],
+      ownersOnly: c.SLACK_OWNERS_ONLY,
+      admins: c.SLACK_ADMINS ?? [],
       responseUrlOrigins: c.SLACK_RESPONSE_URL_ORIGINS,
     },
     dryRun: c.DRY_RUN,

@@ -19,6 +19,7 @@ import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } fro
 import { createRestRouter } from './api/rest';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
+import { startDriftWatch } from './client/drift-watch';
 import { createConfiguredEnrolment } from './client/enrolment';
 import { measuredActivities } from './activities/measured';
 import { createSlackHandlers, type SlackHandlerOptions } from './api/slack/handlers';
@@ -28,6 +29,8 @@ import { createSlackSocketMode, type SlackSocketMode } from './api/slack/socket-
 import { startWebhookServer, type WebhookServer } from './api/webhook';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createEnvironmentsClient, type EnvironmentsClient, type SupportPolicy } from './client/environments';
+import type { OwnersPolicy } from './domain/owners';
+import { createGroupMembers } from './slack/usergroups';
 import { createLogger, type Logger } from './logger';
 import { LocalClusterUnavailable, startLocalCluster, type LocalCluster } from './local-cluster';
 import { connectClient, connectNative, TemporalConnectError } from './temporal/connection';
@@ -152,6 +155,11 @@ async function main(config: Config, logger: Logger): Promise<void> {
     });
   }
   const workerRun = worker?.run();
+  // A workload woken behind a stopped environment's back has it look at once, not at its next interval.
+  const driftWatch =
+    worker && (kubeSource || localCluster) && config.kubernetes.drift.mode !== 'off' && !config.dryRun
+      ? startDriftWatch({ kubeConfig, client, cluster: clusterName, logger })
+      : undefined;
   // Repair at once whatever changed while no worker ran, rather than at the next interval; with no kubeconfig there is nothing to repair.
   if (worker && (kubeSource || localCluster)) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, clusterName)).trigger();
 
@@ -163,6 +171,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
         cluster: clusterName,
         support: supportPolicy(config),
         supportPods: createSupportPodReader(kubeConfig, config.support.namespace),
+        owners: ownersPolicy(config, logger),
       })
     : undefined;
   const slackHandling = gateway && (signingSecret || appToken) ? slackOptions(config, gateway, logger, metrics, kubeConfig) : undefined;
@@ -316,6 +325,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       // Requests in flight (a Slack command, a REST stop) are answered while Temporal is still connected.
       await Promise.all([api.close(), webhook?.close(), socketMode?.stop()]);
       await admission?.drain(ADMISSION_DRAIN_MS);
+      driftWatch?.stop();
       if (worker) {
         // Activities in flight (a stop halfway through a namespace) finish here, up to the grace; then they are cancelled and retried elsewhere.
         logger.info({ graceSeconds: config.worker.shutdownGraceMs / 1000 }, 'worker stopping');
@@ -336,6 +346,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
     await stopped;
   } finally {
     if (!stopping) {
+      driftWatch?.stop();
       await socketMode?.stop();
       await api.close();
       await webhook?.close();
@@ -352,6 +363,18 @@ function supportPolicy(config: Config): SupportPolicy {
     maxSize: config.support.maxSize,
     sizes: config.support.sizes,
     admins: [...config.slack.supportAdmins, ...config.apiSupportAdmins.map((name) => `api:${name}`)],
+  };
+}
+
+/** Who may stop and prolongate an environment with owners; user groups are read with the bot token (without one, a group names no one). */
+function ownersPolicy(config: Config, logger: Logger): OwnersPolicy {
+  const { botToken, apiUrl, ownersOnly, admins } = config.slack;
+  return {
+    controlByOwnersOnly: ownersOnly === 'control',
+    admins,
+    ...(botToken
+      ? { membersOf: createGroupMembers({ token: botToken, slackApiUrl: apiUrl, logger: logger.child({ system: 'slack' }) }) }
+      : {}),
   };
 }
 

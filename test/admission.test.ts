@@ -422,7 +422,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
     assert.deepEqual(await status(name), before);
   });
 
-  it('policy annotations give the environment its own shutdown time, zone and days; changing them re-plans it', async function () {
+  it('policy annotations give the environment its own shutdown time, zone, days and owners; changing them re-plans it', async function () {
     const name = newName('team');
     await core.createNamespace({
       body: {
@@ -432,15 +432,18 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
             'devenv-scheduler/shutdown-time': '20:30',
             'devenv-scheduler/time-zone': 'Asia/Jerusalem',
             'devenv-scheduler/working-days': 'Sun-Thu',
+            'devenv-scheduler/owners': 'U024BE7LH,S0614TZR7',
           },
         },
       },
     });
     const created = await statusWhen(name, () => true);
     assert.deepEqual(
-      [created.policy.shutdownTime, created.policy.timeZone, created.policy.workingDays],
-      ['20:30', 'Asia/Jerusalem', ['Mon', 'Tue', 'Wed', 'Thu', 'Sun']],
+      [created.policy.shutdownTime, created.policy.timeZone, created.policy.workingDays, created.policy.owners],
+      ['20:30', 'Asia/Jerusalem', ['Mon', 'Tue', 'Wed', 'Thu', 'Sun'], ['U024BE7LH', 'S0614TZR7']],
     );
+    await core.patchNamespace({ name, body: { metadata: { annotations: { 'devenv-scheduler/owners': 'W0G9QF9C6' } } } }, mergePatch());
+    assert.deepEqual((await statusWhen(name, (s) => s.policy.owners?.[0] === 'W0G9QF9C6')).policy.owners, ['W0G9QF9C6']);
 
     await core.patchNamespace({ name, body: { metadata: { annotations: { 'devenv-scheduler/shutdown-time': '21:15' } } } }, mergePatch());
     const changed = await statusWhen(name, (s) => s.policy.shutdownTime === '21:15');
@@ -465,13 +468,19 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       });
     const reply = await postAdmission(
       webhook.url,
-      review({ 'devenv-scheduler/shutdown-time': '7pm', 'devenv-scheduler/time-zone': 'Mars/Base', 'devenv-scheduler/wake-time': '8am' }),
+      review({
+        'devenv-scheduler/shutdown-time': '7pm',
+        'devenv-scheduler/time-zone': 'Mars/Base',
+        'devenv-scheduler/wake-time': '8am',
+        'devenv-scheduler/owners': 'U024BE7LH,@ana',
+      }),
       tls.ca,
     );
     const warnings = (reply.json as { response: { allowed: boolean; warnings: string[] } }).response.warnings;
     assert.deepEqual(warnings, [
       'devenv-scheduler: annotation devenv-scheduler/shutdown-time="7pm" ignored: must be a 24-hour time such as 19:00',
       'devenv-scheduler: annotation devenv-scheduler/time-zone="Mars/Base" ignored: must be an IANA time zone such as Europe/Berlin or America/New_York',
+      'devenv-scheduler: annotation devenv-scheduler/owners="U024BE7LH,@ana" ignored: "@ana" is a handle; owners are Slack ids: a member id (U…, "Copy member ID" in the profile) or a user-group id (S…)',
       'devenv-scheduler: annotation devenv-scheduler/wake-time="8am" ignored: must be a 24-hour time such as 08:00, or off',
     ]);
     // A wake time is a time of the namespace's day before its shutdown: one after it says so, and there is no wake-up.

@@ -129,6 +129,8 @@ describe('config: loadConfig(env)', () => {
         'SUPPORT_MAX_PODS_PER_USER',
         'SUPPORT_MAX_SIZE',
         'SLACK_SUPPORT_ADMINS',
+        'SLACK_OWNERS_ONLY',
+        'SLACK_ADMINS',
         'API_SUPPORT_ADMINS',
         'SLACK_RESPONSE_URL_ORIGINS',
       ];
@@ -363,8 +365,16 @@ describe('config: loadConfig(env)', () => {
         apiUrl: 'http://127.0.0.1:9999/api/',
         allow: { control: { users: ['U024BE7LH', 'W0G9QF9C6'] }, support: { channels: ['C0OPS12345'] } },
         supportAdmins: [],
+        ownersOnly: 'off',
+        admins: [],
         responseUrlOrigins: ['https://hooks.slack.com'],
       });
+    });
+
+    it('reads the owners rule: SLACK_OWNERS_ONLY off (the default) or control, and SLACK_ADMINS user ids', () => {
+      assert.deepEqual([loadConfig({}).slack.ownersOnly, loadConfig({}).slack.admins], ['off', []]);
+      const config = loadConfig({ SLACK_OWNERS_ONLY: 'control', SLACK_ADMINS: 'U024BE7LH, W0G9QF9C6,U024BE7LH' });
+      assert.deepEqual([config.slack.ownersOnly, config.slack.admins], ['control', ['U024BE7LH', 'W0G9QF9C6']]);
     });
 
     it('reads the support-pod limits and admins: SLACK_SUPPORT_ADMINS user ids, API_SUPPORT_ADMINS names of API_TOKENS entries', () => {
@@ -593,6 +603,8 @@ describe('config: loadConfig(env)', () => {
       ['SUPPORT_MAX_PODS_PER_USER', '0', /^SUPPORT_MAX_PODS_PER_USER="0": .*>=1/],
       ['SUPPORT_MAX_PODS_PER_USER', 'two', /^SUPPORT_MAX_PODS_PER_USER="two": .*number/],
       ['SLACK_SUPPORT_ADMINS', 'alice', 'SLACK_SUPPORT_ADMINS="alice": not Slack user ids: alice (ids start with U or W, e.g. U024BE7LH)'],
+      ['SLACK_OWNERS_ONLY', 'yes', 'SLACK_OWNERS_ONLY="yes": must be off or control'],
+      ['SLACK_ADMINS', 'U024BE7LH,@ana', 'SLACK_ADMINS="U024BE7LH,@ana": not Slack user ids: @ana (ids start with U or W, e.g. U024BE7LH)'],
       [
         'API_SUPPORT_ADMINS',
         'ci,bad name',

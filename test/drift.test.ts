@@ -7,13 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { DriftMode, EnvironmentEvent } from '../src/activities/contracts';
 import { createEventRecorder, withEvents } from '../src/activities/events';
+import { startDriftWatch } from '../src/client/drift-watch';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { EXCLUDE, ORIGINAL_REPLICAS } from '../src/activities/kubernetes/annotations';
 import { mergePatch } from '../src/activities/kubernetes/apiserver';
+import { managerOf } from '../src/activities/kubernetes/workload-kind';
 import { createLogger } from '../src/logger';
 import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopUpdate } from '../src/workflows';
 import { testClusterWithControllers, type TestCluster } from './support/kube';
@@ -23,6 +26,44 @@ import { eventually } from './support/slack';
 import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const INTERVAL_MS = 2_000;
+
+describe('who woke a workload (managedFields)', function () {
+  const entry = (manager: string, time: string, fields: object, subresource?: string) => ({
+    manager,
+    time: new Date(time),
+    operation: 'Update',
+    fieldsType: 'FieldsV1',
+    fieldsV1: fields,
+    ...(subresource ? { subresource } : {}),
+  });
+  const replicasField = { 'f:spec': { 'f:replicas': {} } };
+
+  it('the latest manager of spec.replicas but the service; the status and other fields name nobody', function () {
+    const metadata = {
+      managedFields: [
+        entry('helm', '2026-12-01T10:00:00Z', replicasField),
+        entry('gitops-bot', '2026-12-01T19:05:00Z', replicasField, 'scale'),
+        entry('devenv-scheduler', '2026-12-01T19:06:00Z', replicasField),
+        entry('kube-controller-manager', '2026-12-01T19:07:00Z', { 'f:status': {} }, 'status'),
+        entry('labeller', '2026-12-01T19:08:00Z', { 'f:metadata': { 'f:labels': {} } }),
+      ],
+    };
+    assert.equal(managerOf(metadata, 'replicas', 'devenv-scheduler'), 'gitops-bot');
+    assert.equal(
+      managerOf({ managedFields: [metadata.managedFields[4]!] }, 'replicas', 'devenv-scheduler'),
+      undefined,
+      'a label change woke nothing',
+    );
+  });
+
+  it("a manager's name is the client's own: control characters go and it is bounded", function () {
+    const metadata = { managedFields: [entry(`evil\n\u001b[31mred${'x'.repeat(200)}`, '2026-12-01T19:05:00Z', replicasField)] };
+    const named = managerOf(metadata, 'replicas', 'devenv-scheduler')!;
+    assert.ok(![...named].some((c) => c.charCodeAt(0) < 0x20), JSON.stringify(named));
+    assert.ok(named.length <= 65, `${named.length} characters`);
+    assert.match(named, /^evil \[31mredx+…$/);
+  });
+});
 
 describe('drift while stopped (real controllers, dev server)', function () {
   this.timeout(180_000);
@@ -73,20 +114,21 @@ describe('drift while stopped (real controllers, dev server)', function () {
    * An environment run by a worker with the real Kubernetes activities (DRIFT=`mode`, a
    * short interval); `failing` makes its drift looks fail as a refusing apiserver would.
    */
-  async function environment(namespace: string, mode: DriftMode, kubeConfig: KubeConfig = cluster.kubeConfig) {
+  async function environment(namespace: string, mode: DriftMode, kubeConfig: KubeConfig = cluster.kubeConfig, intervalMs = INTERVAL_MS) {
     const taskQueue = uniqueTaskQueue('drift');
     const recorded = recordingActivities(async () => Date.now());
     const kubernetes = createKubernetesActivities({
       kubeConfig,
       dryRun: false,
       logger: createLogger('silent'),
-      drift: { mode, intervalMs: INTERVAL_MS },
+      drift: { mode, intervalMs },
     });
     /** `failing`: looks fail; `hold`: a look (the read, or the re-stop under the lock) waits for it after being reached, while `reached` says so. */
     const control: {
       failing: boolean;
       hold?: { restop: boolean; until: Promise<void>; reached: () => void };
-    } = { failing: false };
+      looks: number;
+    } = { failing: false, looks: 0 };
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
@@ -98,6 +140,7 @@ describe('drift while stopped (real controllers, dev server)', function () {
         stopNamespace: kubernetes.stopNamespace,
         startNamespace: kubernetes.startNamespace,
         checkDrift: async (...args: Parameters<typeof kubernetes.checkDrift>) => {
+          control.looks++;
           if (control.failing) throw Object.assign(new Error('the server is currently unable to handle the request'), { code: 503 });
           const hold = control.hold;
           if (hold && hold.restop === args[1].restop) {
@@ -117,7 +160,7 @@ describe('drift while stopped (real controllers, dev server)', function () {
     });
     const told = () =>
       recorded.calls.flatMap((c) => (c.event?.kind === 'drift' ? [c.event as Extract<EnvironmentEvent, { kind: 'drift' }>] : []));
-    const looks = () => recorded.calls.filter((c) => c.name === 'checkDrift').length;
+    const looks = () => control.looks;
     const close = async () => {
       await handle.terminate().catch(() => undefined);
       worker.shutdown();
@@ -159,7 +202,7 @@ describe('drift while stopped (real controllers, dev server)', function () {
       const drifts = events.items.filter((ev) => ev.reason === 'DriftRestopped');
       assert.equal(drifts.length, 2, JSON.stringify(events.items.map((ev) => ev.reason)));
       assert.ok(
-        drifts.some((ev) => ev.type === 'Warning' && /Deployment api scaled to 5 by gitops-bot/.test(ev.message ?? '')),
+        drifts.some((ev) => ev.type === 'Warning' && /Deployment api scaled to 5 by field manager gitops-bot/.test(ev.message ?? '')),
         JSON.stringify(drifts.map((ev) => ev.message)),
       );
       assert.equal((await e.handle.query(statusQuery)).phase, 'stopped');
@@ -245,6 +288,76 @@ describe('drift while stopped (real controllers, dev server)', function () {
       assert.deepEqual(await replicas(namespace, 'api'), { replicas: 6 }, 'and left running');
     } finally {
       await e.close();
+    }
+  });
+
+  it("the worker's watch: a workload woken behind a stop is back asleep within seconds, long before the next interval; one created is left to the timed look", async function () {
+    const namespace = await namespaceWith({ api: 2, web: 1 });
+    const e = await environment(namespace, 'restop', cluster.kubeConfig, 10 * 60_000);
+    const watch = startDriftWatch({ kubeConfig: cluster.kubeConfig, client: env.client, logger: createLogger('silent'), minGapMs: 1_000 });
+    try {
+      await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      await eventually('the first look, right after the stop', () => (e.looks() >= 1 && e.told().length === 0 ? true : undefined), 15_000);
+      await pause(1_000); // the first look done: the next timed one is ten minutes away
+      const looks = e.looks();
+      await scale(namespace, 'api', 4, 'gitops-bot');
+      const woke = Date.now();
+      await eventually('api put back to sleep', async () => ((await replicas(namespace, 'api')).replicas === 0 ? true : undefined), 20_000);
+      assert.ok(Date.now() - woke < 15_000, `asleep again ${Date.now() - woke} ms after it woke`);
+      assert.deepEqual(await replicas(namespace, 'api'), { replicas: 0, saved: '4' });
+      assert.ok(e.looks() > looks, 'looked because the watch said so');
+      await eventually('told', () => (e.told().length === 1 ? true : undefined), 10_000);
+      assert.equal(e.told()[0]!.workloads[0]!.by, 'gitops-bot');
+      // Created while stopped: no saved count, so no signal; the next timed look finds it.
+      await apps.createNamespacedDeployment({ namespace, body: { metadata: { name: 'late' }, spec: spec('late', 1) } });
+      await pause(4_000);
+      assert.equal((await replicas(namespace, 'late')).replicas, 1, 'not signalled: left to the timed look');
+    } finally {
+      watch.stop();
+      await e.close();
+    }
+  });
+
+  it('a re-stop whose attempt is cancelled (timed out, its lock released) writes nothing more', async function () {
+    const namespace = await namespaceWith({ a: 1, b: 1, c: 1, d: 1 });
+    const kubernetes = createKubernetesActivities({
+      kubeConfig: cluster.kubeConfig,
+      dryRun: false,
+      logger: createLogger('silent'),
+      drift: { mode: 'restop', intervalMs: INTERVAL_MS },
+    });
+    await kubernetes.stopNamespace(namespace);
+    for (const name of ['a', 'b', 'c', 'd']) await scale(namespace, name, 2, 'gitops-bot');
+    const activity = new MockActivityEnvironment();
+    let heartbeats = 0;
+    // The server's answer to the first heartbeat after the attempt timed out: cancelled.
+    activity.on('heartbeat', () => {
+      if (++heartbeats === 1) activity.cancel('TIMED_OUT');
+    });
+    await assert.rejects(activity.run(kubernetes.checkDrift, namespace, { restop: true }), CancelledFailure);
+    const counts = await Promise.all(['a', 'b', 'c', 'd'].map(async (name) => (await replicas(namespace, name)).replicas));
+    assert.deepEqual(
+      counts.filter((n) => n === 0).length,
+      1,
+      `only the write before the cancellation was made: ${JSON.stringify(counts)} (a start after it must not be undone)`,
+    );
+  });
+
+  it('DRY_RUN: no drift is looked for (a dry-run stop left everything awake), so nothing is announced or written', async function () {
+    const namespace = await namespaceWith({ api: 2 });
+    const kubernetes = createKubernetesActivities({
+      kubeConfig: cluster.kubeConfig,
+      dryRun: true,
+      logger: createLogger('silent'),
+      drift: { mode: 'restop', intervalMs: INTERVAL_MS },
+    });
+    const stop = await kubernetes.stopNamespace(namespace);
+    assert.equal(stop.dryRun, true);
+    assert.deepEqual(await replicas(namespace, 'api'), { replicas: 2 }, 'the dry-run stop changed nothing');
+    for (const restop of [false, true]) {
+      const look = await kubernetes.checkDrift(namespace, { restop });
+      assert.equal(look.mode, 'off', 'off, so the workflow stops looking until the next stop');
+      assert.deepEqual(look.awake, [], 'nothing reported as woken');
     }
   });
 

@@ -32,6 +32,7 @@ import {
   prolongationRefusal,
   prolongedToday,
   upcomingWakeUp,
+  wakeUpMissed,
   warningSent,
   withWakeUp,
   type TimedEvent,
@@ -673,6 +674,36 @@ describe('environment planning', () => {
         wakeAt: '2026-01-16T06:30:00.000Z',
       },
       {
+        name: "a wake time moved later after a manual stop after today's wake-up: the new time, still on the day it was planned for",
+        after: () =>
+          afterPolicyChange(stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), { ...WAKES, wakeTime: '11:00' }, at('2026-01-15T10:30:00Z')),
+        wakeAt: '2026-01-16T11:00:00.000Z',
+      },
+      {
+        name: 'the same, as histories from before the wake-up kept its day planned it: from now',
+        after: () =>
+          afterPolicyChange(stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), { ...WAKES, wakeTime: '11:00' }, at('2026-01-15T10:30:00Z'), {
+            keepWakeUpDay: false,
+          }),
+        wakeAt: '2026-01-15T11:00:00.000Z',
+      },
+      {
+        name: 'the day it was planned for made a holiday: the next working day',
+        after: () =>
+          afterPolicyChange(
+            stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }),
+            { ...WAKES, holidays: ['2026-01-16'] },
+            at('2026-01-15T21:00:00Z'),
+          ),
+        wakeAt: '2026-01-19T08:00:00.000Z',
+      },
+      {
+        name: 'a new time already past on the day it was planned for (today): the next working day',
+        after: () =>
+          afterPolicyChange(stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), { ...WAKES, wakeTime: '06:30' }, at('2026-01-16T07:00:00Z')),
+        wakeAt: '2026-01-19T06:30:00.000Z',
+      },
+      {
         name: 'the wake time removed while stopped: none',
         after: () => afterPolicyChange(stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), weekdayPolicy(), at('2026-01-15T21:00:00Z')),
         wakeAt: null,
@@ -698,6 +729,24 @@ describe('environment planning', () => {
         const state = c.after();
         assert.equal(state.wakeAt, c.wakeAt);
         assert.equal('wakeAt' in state, c.wakeAt !== undefined);
+      });
+    }
+
+    const missed: { name: string; now: string; policy?: EnvironmentPolicy; expected: boolean }[] = [
+      { name: 'handled at its instant', now: '2026-01-16T08:00:00Z', expected: false },
+      { name: 'handled two hours late, its working day still on: done late', now: '2026-01-16T10:00:00Z', expected: false },
+      { name: 'handled at the shutdown time of its day: missed', now: '2026-01-16T19:00:00Z', expected: true },
+      { name: 'handled on Saturday night after an outage: missed', now: '2026-01-17T22:00:00Z', expected: true },
+      {
+        name: 'its day made a holiday meanwhile: missed',
+        now: '2026-01-16T08:05:00Z',
+        policy: { ...WAKES, holidays: ['2026-01-16'] },
+        expected: true,
+      },
+    ];
+    for (const c of missed) {
+      it(`the wake-up of Friday 08:00 ${c.name}: ${c.expected ? 'skipped' : 'done'}`, () => {
+        assert.equal(wakeUpMissed(at('2026-01-16T08:00:00Z'), c.policy ?? WAKES, at(c.now)), c.expected);
       });
     }
 

@@ -23,6 +23,7 @@ import {
   stopUpdate,
 } from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
+import { afterStop, enrolled } from '../src/workflows/environment/planning';
 import { everyDayPolicy } from './support/policies';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -916,6 +917,38 @@ describe('environment workflow (time-skipping server)', function () {
       assert.equal((await latest.query(statusQuery)).phase, 'stopped');
     });
   });
+  it('scheduler=disabled while a drift re-stop waits for the lock: the workload is only told of, never put back to sleep', async function () {
+    const policy = await policyEndingIn(3);
+    recorded.drift = { mode: 'restop', intervalMs: 6 * HOUR };
+    const rds = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    const api = { kind: 'Deployment', name: 'api', replicas: 3, created: false, by: 'gitops-bot', restopped: false };
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      // The look right after the stop finds nothing and learns the interval: the next comes with the AWS re-check.
+      recorded.driftResults.push([], [api]);
+      await eventuallyTrue(() => callsNamed('checkDrift').length === 1);
+      // Six hours on, AWS has started the database again: its re-stop holds the lock while the drift look finds api awake.
+      recorded.awsStatusResults.push([{ ...rds, state: 'available', scheduler: 'enabled' }]);
+      recorded.awsStopResults.push([{ ...rds, outcome: 'changed', before: 'available', after: 'stopping' }]);
+      let releaseAws!: () => void;
+      recorded.holdAwsStops = new Promise((resolve) => (releaseAws = resolve));
+      const slept = env.sleep(6 * HOUR + MINUTE);
+      await eventuallyTrue(() => callsNamed('stopAwsResources').length === 2 && callsNamed('checkDrift').length === 2);
+      await new Promise((resolve) => setTimeout(resolve, 500)); // the look's answer reaches the workflow, which queues for the lock
+      await handle.signal(setEnabledSignal, { enabled: false, by: 'kubectl' });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      releaseAws();
+      await slept;
+      await eventuallyTrue(() => recorded.calls.some((c) => c.event?.kind === 'drift'));
+      assert.equal(callsNamed('checkDrift').length, 2, 'no re-stop look after the scheduler was disabled');
+      const told = recorded.calls.flatMap((c) => (c.event?.kind === 'drift' ? [c.event] : []));
+      assert.equal(told.length, 1);
+      assert.equal(told[0]!.mode, 'report', 'told as left awake, not as put back to sleep');
+      assert.equal((await handle.query(statusQuery)).enabled, false);
+    });
+  });
+
   describe('the morning wake-up', function () {
     /** Skips the test server's clock to `when` (no workflow runs yet, so nothing fires on the way). */
     async function skipTo(when: DateTime): Promise<void> {
@@ -1040,6 +1073,50 @@ describe('environment workflow (time-skipping server)', function () {
         await skipTo(day.plus({ days: 1 }).set({ hour: 9 }));
         assert.deepEqual(localStarts(zone), ['Wed 08:00 UTC', 'Thu 08:00 UTC']);
         assert.equal(startedEvents().filter((e) => e.wokeUp).length, 2);
+      });
+    });
+
+    it('a manual stop after the wake-up, then the wake time moved later that day: not woken again that day, woken at the new time the next', async function () {
+      const day = await next(3, 'UTC', { hour: 7 });
+      await skipTo(day);
+      await worker.runUntil(async () => {
+        const policy = everyDayPolicy({ wakeTime: '08:00' });
+        const handle = await startEnvironment(policy);
+        await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+        await skipTo(day.set({ hour: 10 }));
+        await handle.executeUpdate(stopUpdate, { args: [{ by: 'U2' }] }); // woken at 08:00, stopped by hand at 10:00
+        await handle.signal(setPolicySignal, { policy: { ...policy, wakeTime: '11:00' }, by: 'reconciler' });
+        assert.equal((await handle.query(statusQuery)).wakeAt, day.plus({ days: 1 }).set({ hour: 11 }).toISO());
+        await skipTo(day.set({ hour: 18 }));
+        assert.deepEqual(localStarts('UTC'), ['Wed 08:00 UTC'], 'not woken at 11:00 the day it was stopped by hand');
+        await skipTo(day.plus({ days: 1 }).set({ hour: 12 }));
+        assert.deepEqual(localStarts('UTC'), ['Wed 08:00 UTC', 'Thu 11:00 UTC']);
+      });
+    });
+
+    it('a wake-up handled only after its working day was over (a run continued with it still planned after an outage) is skipped and said so; the next is done', async function () {
+      const day = await next(3, 'UTC', { hour: 22 });
+      await skipTo(day);
+      const policy = everyDayPolicy({ wakeTime: '08:00' });
+      // Stopped Tuesday 19:00, to wake Wednesday 08:00; the run that carries it on begins Wednesday 22:00.
+      const tuesday = day.minus({ days: 1 });
+      const state = afterStop(enrolled(true, policy, tuesday.set({ hour: 9 }).toJSDate()), policy, tuesday.set({ hour: 19 }).toJSDate());
+      assert.equal(state.wakeAt, day.set({ hour: 8 }).toISO());
+      await worker.runUntil(async () => {
+        const namespace = `dev${++namespaceCounter}`;
+        const handle = await env.client.workflow.start(environmentWorkflow, {
+          workflowId: environmentWorkflowId(namespace),
+          taskQueue,
+          args: [{ namespace, policy, enabled: true, state }],
+        });
+        const status = await handle.query(statusQuery);
+        assert.equal(status.phase, 'stopped', 'not woken at 22:00');
+        assert.match(status.lastAction?.detail ?? '', /^wake-up of .* missed \(no worker ran it that day\); stays stopped until the next$/);
+        assert.equal(status.wakeAt, day.plus({ days: 1 }).set({ hour: 8 }).toISO());
+        assert.deepEqual(starts(), []);
+        assert.deepEqual(startedEvents(), [], 'nothing announced as woken');
+        await skipTo(day.plus({ days: 1 }).set({ hour: 9 }));
+        assert.deepEqual(localStarts('UTC'), ['Thu 08:00 UTC']);
       });
     });
   });

@@ -16,6 +16,7 @@ import {
   loadAllYaml,
   PatchStrategy,
   setHeaderOptions,
+  Watch,
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
@@ -1511,6 +1512,31 @@ describe('Kubernetes activities (real kube-apiserver)', function () {
           mergePatch,
         );
       }
+    });
+
+    it("may watch Deployments cluster-wide (the drift watch sees a stopped workload woken), which the API's identity may not", async () => {
+      const ns = await namespace();
+      await deployment(ns, 'watched', 0, { [ORIGINAL_REPLICAS]: '2' });
+      const seen = new Promise<string>((resolve, reject) => {
+        void new Watch(workerKubeConfig)
+          .watch(
+            '/apis/apps/v1/deployments',
+            {},
+            (phase, object: { metadata?: { namespace?: string; name?: string } }) => {
+              if (object.metadata?.namespace === ns && phase === 'MODIFIED') resolve(`${phase} ${object.metadata.name}`);
+            },
+            (err: unknown) => (err ? reject(err as Error) : undefined),
+          )
+          .then((abort) => void seen.finally(() => abort.abort()), reject);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await apps.patchNamespacedDeployment({ namespace: ns, name: 'watched', body: { spec: { replicas: 2 } } }, mergePatch);
+      assert.equal(await seen, 'MODIFIED watched');
+      const api = cluster.kubeConfigForToken(tokens[API]!);
+      const refused = await new Promise<unknown>((resolve) => {
+        void new Watch(api).watch('/apis/apps/v1/deployments', {}, () => undefined, resolve).catch(resolve);
+      });
+      assert.match(String((refused as { message?: string })?.message ?? refused), /403|Forbidden/);
     });
 
     it('refuses writes outside its roles, and says it is RBAC', async () => {

@@ -253,6 +253,49 @@ describe('replay (determinism)', function () {
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
 
+  it('replays an environment with owners: warnings that name them, the owners changed while running, then removed, and a stop', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-owners');
+    const recorded = recordingActivities(() => env.currentTimeMs());
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recorded,
+    });
+    const namespace = `replay-owners-${process.pid}`;
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      const policy = everyDayPolicy({ shutdownTime: now.plus({ hours: 2 }).toFormat('HH:mm'), owners: ['U1', 'S1'] });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, enabled: true, dispatchAheadMs: 10_000, policy }],
+      });
+      const shutdownAt = new Date((await handle.query(statusQuery)).shutdownAt!).getTime();
+      await env.sleep(shutdownAt - (await env.currentTimeMs()) - 45 * MINUTE); // the first warning, if not after hours
+      await handle.signal(setPolicySignal, { policy: { ...policy, owners: ['U2'] }, by: 'reconciler' });
+      await env.sleep(20 * MINUTE); // the next warning names the new owner
+      const { owners: _removed, ...unowned } = policy;
+      await handle.signal(setPolicySignal, { policy: unowned, by: 'reconciler' });
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+      await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      await handle.result();
+    });
+    const warned = recorded.calls.filter((c) => c.event?.kind === 'warning').map((c) => (c.event as { owners?: string[] }).owners);
+    assert.ok(warned.length > 0, 'warnings were sent');
+    assert.ok(
+      warned.every((owners) => ['U1,S1', 'U2'].includes(owners?.join(',') ?? '')),
+      `each warning named the owners of its time: ${JSON.stringify(warned)}`,
+    );
+    const history = await handle!.fetchHistory();
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(join(FIXTURES, `environment-owners-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
   it("replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name, one holding its requester's slot, one refused for want of one", async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-support');

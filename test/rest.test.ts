@@ -76,6 +76,8 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
       environments: createEnvironmentsClient(env.client, {
         support: { maxPodsPerUser: 2, maxSize: 'M', sizes: DEFAULT_SUPPORT_SIZES, admins: ['api:ci'] },
         supportPods: async () => [...pods.values()].map(asClusterPod),
+        // As SLACK_OWNERS_ONLY=control sets it: REST tokens are no Slack users, and stay unlimited.
+        owners: { controlByOwnersOnly: true, admins: [] },
       }),
       tokens: [
         { name: 'ci', sha256: sha256(CONTROL), scope: 'control' },
@@ -480,6 +482,23 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
       `stop ${namespace} has been asked for, but no worker has taken it up yet; its status shows when it is done`,
     );
     assert.ok(Date.now() - began < WAIT_MS + 2000);
+  });
+
+  it('an environment with owners: status names them, and under SLACK_OWNERS_ONLY=control a control token still prolongates and stops it', async function () {
+    const namespace = `rest-owners-${process.pid}`;
+    const handle = await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(namespace),
+      taskQueue,
+      args: [{ namespace, policy: { ...morningPolicy(), owners: ['U024BE7LH', 'S0614TZR7'] }, enabled: true }],
+    });
+    namespaces.push(namespace);
+    await handle.query(statusQuery);
+    const status = await call('GET', `/api/v1/environments/${namespace}`);
+    answersAs(environmentStatus, status.body, 'GET environment with owners');
+    assert.deepEqual((status.body.policy as { owners?: string[] }).owners, ['U024BE7LH', 'S0614TZR7']);
+    assert.equal((await call('POST', `/api/v1/environments/${namespace}/prolongate`, { body: { duration: '30m' } })).status, 200);
+    assert.equal((await call('POST', `/api/v1/environments/${namespace}/stop`)).status, 200);
+    assert.equal((await handle.query(statusQuery)).phase, 'stopped');
   });
 
   it('status is answered by the Temporal server alone: it works while no worker runs', async function () {

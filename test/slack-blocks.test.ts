@@ -68,3 +68,27 @@ describe('Slack announcement of a morning wake-up', function () {
     assert.equal(byHand.text, 'dev1 started by <@U0ALICE0001>: 1 workload restored');
   });
 });
+
+describe('Slack announcement of workloads that woke while stopped', function () {
+  it('names each by its field manager as code, so a manager named like a link, a mention or markup stays a name', function () {
+    const hostile = ['https://login.example/reset', '<!channel>', '*urgent* _click_', 'a`b <https://x|y>'];
+    const told = eventMessage({
+      kind: 'drift',
+      namespace: 'dev1',
+      mode: 'restop',
+      workloads: [
+        ...hostile.map((by, i) => ({ kind: 'Deployment', name: `w${i}`, replicas: 1, created: false, by, restopped: true })),
+        { kind: 'Deployment', name: 'quiet', replicas: 2, created: true, restopped: true },
+      ],
+    });
+    const section = (told.blocks[0] as unknown as { text: { text: string } }).text.text;
+    for (const said of [told.text, section]) {
+      assert.match(said, /Deployment w0 scaled to 1 by field manager `https:\/\/login\.example\/reset`/);
+      assert.match(said, /by field manager `&lt;!channel&gt;`/);
+      assert.match(said, /by field manager `\*urgent\* _click_`/);
+      assert.ok(!/<(!|https?:)/.test(said), `no mention or link markup: ${said}`);
+      assert.equal((said.match(/`/g) ?? []).length % 2, 0, 'every code span closed');
+      assert.match(said, /Deployment quiet created at 2 by an unknown field manager\. Put back to sleep/);
+    }
+  });
+});

@@ -39,7 +39,8 @@ export interface HalfProblem {
 }
 
 export type EnvironmentEvent =
-  | { kind: 'warning'; namespace: string; shutdownAt: string; minutesLeft: number; offsetMinutes: number }
+  /** `owners`: the policy's, mentioned in the warning; absent when it has none. */
+  | { kind: 'warning'; namespace: string; shutdownAt: string; minutesLeft: number; offsetMinutes: number; owners?: string[] }
   | { kind: 'stopped'; namespace: string; by: string; report: ActionReport; problems?: string[] }
   | {
       kind: 'started';

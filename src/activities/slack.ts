@@ -10,7 +10,7 @@
 import { webApi } from '@slack/bolt';
 import { ApplicationFailure } from '@temporalio/common';
 import { Failure } from '../domain/failures';
-import { describeDrift } from '../domain/drift';
+import { driftDone, UNKNOWN_MANAGER, whatWoke } from '../domain/drift';
 import type { Logger } from '../logger';
 import {
   channelLink,
@@ -21,6 +21,7 @@ import {
   md,
   mention,
   message,
+  ownerMentions,
   section,
   slackDate,
   warningButtons,
@@ -168,12 +169,16 @@ function withProblems(problems: string[] | undefined, text: Mrkdwn, blocks: Bloc
 export function eventMessage(event: EnvironmentEvent): SlackMessage {
   const ns = event.namespace;
   switch (event.kind) {
-    case 'warning':
-      return message(md`${ns} shuts down in ${event.minutesLeft} minutes`, [
+    case 'warning': {
+      // Mentioned in the fallback text too: it is what the owners' notification shows.
+      const owners = event.owners?.length ? ownerMentions(event.owners) : undefined;
+      return message(md`${ns} shuts down in ${event.minutesLeft} minutes${owners ? md` (owners: ${owners})` : ''}`, [
         section(md`:hourglass: *${ns}* shuts down in *${event.minutesLeft} minutes* (${slackDate(event.shutdownAt)}).`),
+        ...(owners ? [section(md`Owners: ${owners}`)] : []),
         warningButtons(ns),
         context(md`Or type ${code(`/devenv prolongate ${ns} for 2h`)}.`),
       ]);
+    }
     case 'stopped': {
       const who = event.by === 'scheduler' ? md`on schedule` : md`by ${mention(event.by)}`;
       const done = `${workloadCount(event.report.changed.length)} scaled to 0`;
@@ -202,7 +207,11 @@ export function eventMessage(event: EnvironmentEvent): SlackMessage {
     case 'aws-followed':
       return withProblems(event.problems, md`${ns}: ${event.detail}`, [section(md`:cloud: *${ns}*: ${event.detail}.`)]);
     case 'drift': {
-      const said = describeDrift(event.mode, event.workloads);
+      const woken = joinMd(
+        event.workloads.map((w) => (w.by ? md`${whatWoke(w)} by field manager ${code(w.by)}` : md`${whatWoke(w)} by ${UNKNOWN_MANAGER}`)),
+        '; ',
+      );
+      const said = md`woke while stopped: ${woken}. ${driftDone(event.mode)}`;
       return message(md`${ns} ${said}`, [section(md`:alarm_clock: *${ns}* ${said}.`)]);
     }
   }

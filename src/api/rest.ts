@@ -97,7 +97,16 @@ export const environmentStatus = z
     prolongedMinutes: z.number().int(),
     warningsSent: z.array(z.number().int()),
     lastAction: lastAction.nullable(),
-    policy: z.object({ shutdownTime: z.string(), timeZone: z.string(), workingDays: z.array(z.string()), wakeTime: z.string().optional() }),
+    policy: z.object({
+      shutdownTime: z.string(),
+      timeZone: z.string(),
+      workingDays: z.array(z.string()),
+      wakeTime: z.string().optional(),
+      owners: z
+        .array(z.string())
+        .optional()
+        .meta({ description: 'Slack user (U…, W…) and user-group (S…) ids from the devenv-scheduler/owners annotation; absent when none' }),
+    }),
     problems: z
       .array(z.object({ half: z.enum(['kubernetes', 'aws']), action: z.enum(['stop', 'start']), detail: z.string() }))
       .optional()
@@ -303,7 +312,12 @@ export function restRoutes(
         const status = await environments.status(command.namespace);
         return {
           ...status,
-          policy: { shutdownTime: status.policy.shutdownTime, timeZone: status.policy.timeZone, workingDays: status.policy.workingDays },
+          policy: {
+            shutdownTime: status.policy.shutdownTime,
+            timeZone: status.policy.timeZone,
+            workingDays: status.policy.workingDays,
+            ...(status.policy.owners ? { owners: status.policy.owners } : {}),
+          },
         };
       },
     }),

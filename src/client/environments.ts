@@ -11,6 +11,7 @@ import {
   WorkflowUpdateFailedError,
   WorkflowUpdateStage,
   type Client,
+  type WorkflowExecutionDescription,
   type WorkflowExecutionInfo,
   type WorkflowHandle,
 } from '@temporalio/client';
@@ -46,6 +47,8 @@ import {
 import type { SupportPod, SupportPodInCluster } from '../activities/contracts';
 import { Failure, failureType } from '../domain/failures';
 import { sizeExceeds, type SupportSizes } from '../domain/support-sizes';
+import { ownership, type OwnersPolicy } from '../domain/owners';
+import { isSlackUserId } from '../slack/ids';
 
 /**
  * `namespace-gone`: the environment is still managed but its namespace is gone from the
@@ -95,6 +98,27 @@ export interface SupportPolicy {
   sizes: SupportSizes;
   /** May start any size, and stop any support pod (SLACK_SUPPORT_ADMINS, and API_SUPPORT_ADMINS as `api:<name>`). */
   admins: readonly string[];
+}
+
+/**
+ * A stop or prolongation refused under SLACK_OWNERS_ONLY=control: the requester is neither
+ * one of the environment's owners nor an admin. `owners` for the front end to name them
+ * (Slack as mentions); `unreadGroups`: owner groups whose members could not be read.
+ */
+export class NotOwnerError extends OperationError {
+  constructor(
+    readonly namespace: string,
+    readonly action: 'stop' | 'prolongate',
+    readonly owners: readonly string[],
+    readonly unreadGroups: readonly string[],
+  ) {
+    super(
+      'forbidden',
+      `only the owners of ${namespace} (${owners.join(', ')}) may ${action} it; ask one of them or an admin` +
+        (unreadGroups.length ? ` (the members of ${unreadGroups.join(', ')} could not be read from Slack)` : ''),
+    );
+    this.name = 'NotOwnerError';
+  }
 }
 
 /** How long `support start` waits by default for the new workflow to say whether it got a slot. */
@@ -359,6 +383,15 @@ export interface EnvironmentsClient {
   countOverdue(graceMs: number): Promise<number>;
   /** Fails at once, from the server alone, when the environment is unknown or retired: no worker needed to say so. */
   ensureManaged(namespace: string): Promise<void>;
+  /**
+   * ensureManaged, and for a stop or prolongation under SLACK_OWNERS_ONLY=control a
+   * NotOwnerError when `by` is a Slack user who is neither an owner (as the environment last
+   * recorded its policy) nor an admin. start, stop and prolongate check it themselves; a
+   * front end that answers before the action is done asks first.
+   */
+  ensureAllowed(namespace: string, action: 'start' | 'stop' | 'prolongate', by: string): Promise<void>;
+  /** Whether `by` is one of `owners`: named, or in a named user group (false for groups that cannot be read). */
+  owns(by: string, owners: readonly string[]): Promise<boolean>;
   start(namespace: string, by: string, wait?: UpdateWait): Promise<ActionResult>;
   stop(namespace: string, by: string, wait?: UpdateWait): Promise<ActionResult>;
   prolongate(namespace: string, minutes: number, by: string, wait?: UpdateWait): Promise<ActionResult>;
@@ -402,6 +435,8 @@ export interface EnvironmentsClientOptions {
    * name before the worker does.
    */
   supportPods?: () => Promise<SupportPodInCluster[]>;
+  /** Who may stop and prolongate environments with owners, and how groups are read; without it anyone may (the CLI). */
+  owners?: OwnersPolicy;
 }
 
 /** An environment run as its search attributes and memo (a listing's or a describe's) say it is. */
@@ -452,14 +487,14 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
     throw err;
   }
 
-  async function update<Arg>(
+  async function update<Arg extends { by: string }>(
     namespace: string,
     action: InProgressError['action'],
     definition: UpdateDefinition<ActionResult, [Arg]>,
     arg: Arg,
     { waitMs }: UpdateWait = {},
   ): Promise<ActionResult> {
-    await ensureManaged(namespace);
+    await ensureAllowed(namespace, action, arg.by);
     const workflow = handle(namespace);
     if (waitMs === undefined) return workflow.executeUpdate(definition, { args: [arg] }).catch((err: unknown) => translate(err, namespace));
 
@@ -493,10 +528,26 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
   }
 
   async function ensureManaged(namespace: string): Promise<void> {
-    const { status } = await handle(namespace)
+    await describeRunning(namespace);
+  }
+
+  async function describeRunning(namespace: string): Promise<WorkflowExecutionDescription> {
+    const description = await handle(namespace)
       .describe()
       .catch((err: unknown) => translate(err, namespace));
-    if (status.name !== 'RUNNING') throw retired(namespace);
+    if (description.status.name !== 'RUNNING') throw retired(namespace);
+    return description;
+  }
+
+  async function ensureAllowed(namespace: string, action: 'start' | 'stop' | 'prolongate', by: string): Promise<void> {
+    const description = await describeRunning(namespace);
+    const rule = options.owners;
+    // Anyone may start; REST tokens and the CLI are no Slack user, and are not limited.
+    if (action === 'start' || !rule?.controlByOwnersOnly || !isSlackUserId(by) || rule.admins.includes(by)) return;
+    const owners = summaryOf(description).policy?.owners ?? [];
+    if (owners.length === 0) return;
+    const { owner, unreadGroups } = await ownership(by, owners, rule.membersOf);
+    if (!owner) throw new NotOwnerError(namespace, action, owners, unreadGroups);
   }
 
   /** The environment's last run has ended (retired, or ended by an operator): nothing acts on it any more. */
@@ -652,6 +703,10 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
     },
 
     ensureManaged,
+    ensureAllowed,
+    async owns(by, owners) {
+      return owners.length > 0 && (await ownership(by, owners, options.owners?.membersOf)).owner;
+    },
     start: (namespace, by, wait) => update(namespace, 'start', startUpdate, { by }, wait),
     stop: (namespace, by, wait) => update(namespace, 'stop', stopUpdate, { by }, wait),
     prolongate: (namespace, minutes, by, wait) => update(namespace, 'prolongate', prolongateUpdate, { by, minutes }, wait),

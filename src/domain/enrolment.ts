@@ -18,6 +18,7 @@
 import type { z } from 'zod';
 import { clockTime, timeZone, wakeTimeProblem, wakeTimeValue, weekdayList } from './policy-values';
 import { samePolicy, type EnvironmentPolicy } from '../domain/shutdown-policy';
+import { OWNERS_ANNOTATION, ownersValue } from './owners';
 
 /**
  * Why an environment leaves management. `namespace-deleted` (also what a signal without
@@ -36,6 +37,7 @@ export const POLICY_ANNOTATIONS = {
   timeZone: 'devenv-scheduler/time-zone',
   workingDays: 'devenv-scheduler/working-days',
   wakeTime: 'devenv-scheduler/wake-time',
+  owners: OWNERS_ANNOTATION,
 } as const;
 
 /**
@@ -43,6 +45,7 @@ export const POLICY_ANNOTATIONS = {
  * invalid annotation is ignored and reported (the webhook shows it to whoever applied it).
  * A wake time not before the shutdown time is invalid too, the service's WAKE_TIME included
  * against a namespace's own shutdown time; `wake-time: off` turns WAKE_TIME off for one namespace.
+ * Owners come from the annotation alone, all of them or (one entry not an id) none.
  */
 export function policyFor(
   defaults: EnvironmentPolicy,
@@ -55,11 +58,14 @@ export function policyFor(
     if (raw === undefined) return;
     const parsed = schema.safeParse(raw);
     if (parsed.success) set(parsed.data);
-    else warnings.push(`annotation ${key}=${JSON.stringify(raw)} ignored: ${parsed.error.issues[0]?.message}`);
+    else warnings.push(`annotation ${key}=${quoted(raw)} ignored: ${parsed.error.issues[0]?.message}`);
   };
   apply(POLICY_ANNOTATIONS.shutdownTime, clockTime, (value) => (policy.shutdownTime = value));
   apply(POLICY_ANNOTATIONS.timeZone, timeZone, (value) => (policy.timeZone = value));
   apply(POLICY_ANNOTATIONS.workingDays, weekdayList, (value) => (policy.workingDays = value));
+  // The service has no owners of its own: only a namespace names them.
+  delete policy.owners;
+  apply(POLICY_ANNOTATIONS.owners, ownersValue, (value) => (policy.owners = value));
   // Last: a wake time must be before the shutdown time, which an annotation may have just set.
   delete policy.wakeTime;
   const wakeAt = (value: string, from: string): void => {
@@ -69,10 +75,15 @@ export function policyFor(
   };
   let ownWake: string | null | undefined; // null: `off`; undefined: none, or ignored as not a time
   apply(POLICY_ANNOTATIONS.wakeTime, wakeTimeValue, (value) => (ownWake = value));
-  if (ownWake) wakeAt(ownWake, `annotation ${POLICY_ANNOTATIONS.wakeTime}=${JSON.stringify(annotations?.[POLICY_ANNOTATIONS.wakeTime])}`);
+  if (ownWake) wakeAt(ownWake, `annotation ${POLICY_ANNOTATIONS.wakeTime}=${quoted(annotations?.[POLICY_ANNOTATIONS.wakeTime] ?? '')}`);
   if (ownWake !== null && policy.wakeTime === undefined && defaults.wakeTime !== undefined)
     wakeAt(defaults.wakeTime, `WAKE_TIME=${defaults.wakeTime} (the service's wake-up)`);
   return { policy, warnings };
+}
+
+/** An annotation's value in a warning: a very long one (a list of hundreds of owners) is cut, its problem is said in full. */
+function quoted(raw: string): string {
+  return raw.length > 100 ? `${JSON.stringify(raw.slice(0, 100))}… (${raw.length} characters)` : JSON.stringify(raw);
 }
 
 /** Which namespaces are not the service's to schedule unless labelled. */

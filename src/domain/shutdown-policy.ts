@@ -28,6 +28,12 @@ export interface EnvironmentPolicy {
    * when there is no wake-up.
    */
   wakeTime?: string;
+  /**
+   * Slack user and user-group ids (the namespace's `devenv-scheduler/owners`, domain/owners.ts):
+   * mentioned in warnings, and with SLACK_OWNERS_ONLY=control the only ones besides the admins
+   * who may stop or prolongate. Absent, like `wakeTime`, when there are none.
+   */
+  owners?: string[];
 }
 
 export interface ShutdownPlan {
@@ -70,6 +76,11 @@ export function defaultShutdownOn(instant: Date, policy: EnvironmentPolicy): Dat
 function atClockTime(instant: Date, clock: string, policy: EnvironmentPolicy): Date {
   const [hour, minute] = clock.split(':').map(Number);
   return local(instant, policy).startOf('day').set({ hour, minute }).toJSDate();
+}
+
+/** The first instant of the local day containing `instant`. */
+export function startOfLocalDay(instant: Date, policy: EnvironmentPolicy): Date {
+  return local(instant, policy).startOf('day').toJSDate();
 }
 
 /**

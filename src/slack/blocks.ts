@@ -13,7 +13,7 @@
  * that is one (the requester's `user_id`, a recorded `by`) is shown as a mention.
  */
 import { dns1123LabelError } from '../domain/names';
-import { isSlackChannelId, isSlackUserId } from './ids';
+import { isSlackChannelId, isSlackGroupId, isSlackUserId } from './ids';
 
 export const PROLONGATE_ACTION_ID = 'devenv_prolongate';
 export const STOP_ACTION_ID = 'devenv_stop';
@@ -76,6 +76,18 @@ export function joinMd(parts: readonly MrkdwnPart[], separator: string): Mrkdwn 
 export function mention(user: string): Mrkdwn {
   return isSlackUserId(user) ? Mrkdwn.trusted(`<@${user}>`) : escaped(user);
 }
+
+/**
+ * An owner as Slack mentions them: `<@U…>` for a user id, `<!subteam^S…>` for a user-group
+ * id; anything else (never in a validated owners list) is shown as the escaped word it is.
+ */
+export function ownerMention(owner: string): Mrkdwn {
+  if (isSlackGroupId(owner)) return Mrkdwn.trusted(`<!subteam^${owner}>`);
+  return mention(owner);
+}
+
+/** Owners, mentioned, comma-separated. */
+export const ownerMentions = (owners: readonly string[]): Mrkdwn => joinMd(owners.map(ownerMention), ', ');
 
 /** `<#C…>` for a channel id; anything else is shown escaped. */
 export function channelLink(channel: string): Mrkdwn {

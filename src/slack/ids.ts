@@ -1,13 +1,6 @@
-/**
- * Slack ids, recognised in one place: a user id (`U024BE7LH`, `W…` on Enterprise Grid) or a
- * channel id (`C…`, `G…` for older private channels, `D…` for direct messages). Only upper-case
- * letters and digits, so an id can never carry Slack markup (`<`, `>`, `|`, `!`).
- */
-export const SLACK_USER_ID = /^[UW][A-Z0-9]{2,31}$/;
-export const SLACK_CHANNEL_ID = /^[CGD][A-Z0-9]{2,31}$/;
-
-export const isSlackUserId = (value: string): boolean => SLACK_USER_ID.test(value);
-export const isSlackChannelId = (value: string): boolean => SLACK_CHANNEL_ID.test(value);
+/** Slack ids are recognised in src/domain/slack-ids.ts, where the policy's owners are validated too; the channel annotation is Slack's alone. */
+export { SLACK_CHANNEL_ID, SLACK_GROUP_ID, SLACK_USER_ID, isSlackChannelId, isSlackGroupId, isSlackUserId } from '../domain/slack-ids';
+import { isSlackChannelId } from '../domain/slack-ids';
 
 /** The annotation with which a namespace picks its own Slack channel. */
 export const SLACK_CHANNEL_ANNOTATION = 'devenv-scheduler/slack-channel';

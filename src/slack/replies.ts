@@ -18,6 +18,7 @@ import {
   md,
   mention,
   message,
+  ownerMentions,
   section,
   sections,
   slackDate,
@@ -122,11 +123,12 @@ export function statusMessage(
       : md`Scheduler disabled for this namespace: it stays up until someone stops it.`;
   // Older workflows answer `status` without it.
   const wake = state.wakeDescription ? md`\nNext wake-up: ${state.wakeDescription}` : md``;
+  const owners = state.policy.owners?.length ? md`\nOwners: ${ownerMentions(state.policy.owners)}` : md``;
   const last = state.lastAction;
   const lastLine = last
     ? md`Last: ${last.action} by ${mention(last.by)} ${slackDate(last.at)}${last.detail ? md` (${withMentions(last.detail, [last.by])})` : ''}`
     : md`Last: nothing yet`;
-  const blocks = [section(md`${head}\n${shutdown}${wake}`)];
+  const blocks = [section(md`${head}\n${shutdown}${wake}${owners}`)];
   if (workloads === 'unavailable') blocks.push(context(md`Workloads could not be read from Kubernetes just now.`));
   else if (workloads) blocks.push(section(workloadTable(workloads)));
   if (aws === 'unavailable') blocks.push(context(md`AWS resources could not be read just now.`));
@@ -162,13 +164,18 @@ function workloadTable(rows: WorkloadRow[]): Mrkdwn {
   return codeBlock(text.length > 2800 ? `${text.slice(0, 2800)}\n…` : text);
 }
 
-/** `list`: one line per environment, its phase and when it next shuts down. */
-export function environmentListMessage(environments: readonly EnvironmentSummary[], now: Date): SlackMessage {
-  const rows = environments.map(({ namespace, phase, nextShutdown }) => {
+/** `list`: one line per environment, its phase and when it next shuts down; those in `own` (the reader's) first, marked. */
+export function environmentListMessage(
+  environments: readonly EnvironmentSummary[],
+  now: Date,
+  own: ReadonlySet<string> = new Set(),
+): SlackMessage {
+  const ordered = [...environments.filter((e) => own.has(e.namespace)), ...environments.filter((e) => !own.has(e.namespace))];
+  const rows = ordered.map(({ namespace, phase, nextShutdown }) => {
     const when = nextShutdown
       ? md`shuts down ${slackDate(nextShutdown)}, in ${describeRemaining(now, new Date(nextShutdown))}`
       : md`no scheduled shutdown`;
-    return md`${PHASE_ICON[phase] ?? ''} *${namespace}*  ${phase} · ${when}`;
+    return md`${PHASE_ICON[phase] ?? ''} *${namespace}*  ${phase} · ${when}${own.has(namespace) ? ' · yours' : ''}`;
   });
   if (rows.length === 0) return plain(md`No environments are enrolled yet.`);
   const text = md`${rows.length} environment${rows.length === 1 ? '' : 's'}`;

@@ -45,6 +45,8 @@ export type RecordingActivities = EnvironmentActivities &
     goneNamespaces: Set<string>;
     /** While set, every AWS activity (stop, start, status) throws what it returns: AWS refusing or down. */
     awsFailure?: () => Error;
+    /** While set, stopAwsResources records its call, then waits for this before it answers (an AWS stop in progress, holding the lock). */
+    holdAwsStops?: Promise<void>;
     /** While set, awsStatus records its call, then waits for this before it reads (a slow re-check). */
     holdAwsStatus?: Promise<void>;
     /** What the next drift re-checks find awake (default: nothing); with `restop` asked, each is reported put back to sleep. */
@@ -108,6 +110,7 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
     },
     async stopAwsResources(namespace, timing) {
       calls.push({ name: 'stopAwsResources', namespace, timing, atMs: await clock() });
+      await activities.holdAwsStops;
       if (activities.awsFailure) throw activities.awsFailure();
       return awsReport(namespace, 'stop', awsStopResults.shift() ?? []);
     },

@@ -29,6 +29,8 @@ export class SlackRecorder {
   readonly scripted: { status: number; headers?: Record<string, string>; body: unknown }[] = [];
   /** Channels that answer `channel_not_found`. */
   readonly missingChannels = new Set<string>();
+  /** User groups and their members, for `usergroups.users.list`; any other group is `no_such_subteam`, as Slack answers. */
+  readonly userGroups = new Map<string, string[]>();
   /** The app-level token `apps.connections.open` accepts; any other is `invalid_auth`, as Slack answers. */
   appToken = 'xapp-1-A0TEST0001-1-test-app-token';
   /** Every Socket Mode connection made, the closed ones too, in order. */
@@ -63,6 +65,12 @@ export class SlackRecorder {
             : { ok: false, error: 'invalid_auth' };
           this.posts.push({ method, body, authorization: req.headers.authorization, status: 200, at: Date.now() });
           reply(200, json);
+          return;
+        }
+        if (method === 'usergroups.users.list') {
+          const members = this.userGroups.get(String(body.usergroup));
+          this.posts.push({ method, body, authorization: req.headers.authorization, status: 200, at: Date.now() });
+          reply(200, members ? { ok: true, users: members } : { ok: false, error: 'no_such_subteam' });
           return;
         }
         const scripted = this.scripted.shift();

@@ -9,6 +9,7 @@
  * writes only for what is awake, each on a fresh read behind its resourceVersion.
  */
 import { CoreV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
+import { asyncLocalStorage } from '@temporalio/activity';
 import type { DriftMode, DriftedWorkload, KubernetesActivities } from '../contracts';
 import { isExcluded } from './annotations';
 import type { Write } from './apiserver';
@@ -64,8 +65,13 @@ export function createDriftCheck(
       const workloads: DriftedWorkload[] = [];
       // Guards first, as a stop does: nothing may wake a workload again while it is put to sleep.
       found = [...found.filter((f) => f.kind.stage === 'guard'), ...found.filter((f) => f.kind.stage !== 'guard')];
-      for (const { kind, object, awake: seen } of found) {
+      // A look whose attempt timed out or was cancelled writes nothing more: the lock it ran
+      // under is released by then, and a start that follows must not be undone behind its back.
+      const context = asyncLocalStorage.getStore();
+      for (const [index, { kind, object, awake: seen }] of found.entries()) {
+        if (context?.cancellationSignal.aborted) throw context.cancellationSignal.reason;
         const restopped = restop && drift.mode === 'restop' ? (await kind.sleep(object, { namespace, write })).change !== undefined : false;
+        context?.heartbeat({ done: index + 1, total: found.length });
         // Asleep again on the fresh read the write is made from (re-stopped by a look just before): nothing woke.
         if (restop && drift.mode === 'restop' && !restopped) continue;
         workloads.push({ kind: kind.kind, name: object.metadata?.name ?? '', ...seen, restopped });

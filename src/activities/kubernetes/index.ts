@@ -50,7 +50,13 @@ export function createKubernetesActivities(settings: KubernetesSettings): Kubern
       acrossNamespaces: pLimit(settings.processConcurrency ?? 50),
       pageSize,
     }),
-    ...createDriftCheck(kubeConfig, { write, pageSize, drift: settings.drift ?? DEFAULT_DRIFT }),
+    // A DRY_RUN stop changes nothing, so every look would find the whole namespace "woken"
+    // and announce a re-stop that never happened: there is no drift to look for.
+    ...createDriftCheck(kubeConfig, {
+      write,
+      pageSize,
+      drift: dryRun ? { ...(settings.drift ?? DEFAULT_DRIFT), mode: 'off' } : (settings.drift ?? DEFAULT_DRIFT),
+    }),
     ...createSupportPodActivities(kubeConfig, support, { write, logger }),
     listNamespaceNames: async () => (await listNamespaces()).map((ns) => ns.name),
   };

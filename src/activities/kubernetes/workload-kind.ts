@@ -72,19 +72,29 @@ export interface Awake {
   by?: string;
 }
 
+/** Field manager names are whatever a client sent (up to 128 characters): this many are shown. */
+const MANAGER_SHOWN = 64;
+
 /**
  * The field manager that last set `spec.<field>` (managedFields: `kubectl scale` appears
  * as `kubectl` on the scale subresource, Argo CD as `argocd-controller`), the service's
- * own writes aside; else whoever last changed the object other than through its status.
+ * own writes aside; undefined when no other manager owns the field. Only the owner of the
+ * field is named: whoever touched something else of the object did not wake it. The name
+ * is the client's own choice, so it comes without control characters and bounded.
  */
 export function managerOf(metadata: V1ObjectMeta | undefined, field: string, ours: string): string | undefined {
-  const entries = (metadata?.managedFields ?? []).filter((e) => e.manager && e.manager !== ours && e.subresource !== 'status');
-  const latest = (list: typeof entries) =>
-    [...list].sort((a, b) => new Date(b.time ?? 0).getTime() - new Date(a.time ?? 0).getTime())[0]?.manager;
-  const owners = entries.filter(
-    (e) => (e.fieldsV1 as { 'f:spec'?: Record<string, unknown> } | undefined)?.['f:spec']?.[`f:${field}`] !== undefined,
+  const owners = (metadata?.managedFields ?? []).filter(
+    (e) =>
+      e.manager &&
+      e.manager !== ours &&
+      e.subresource !== 'status' &&
+      (e.fieldsV1 as { 'f:spec'?: Record<string, unknown> } | undefined)?.['f:spec']?.[`f:${field}`] !== undefined,
   );
-  return latest(owners) ?? latest(entries);
+  const latest = [...owners].sort((a, b) => new Date(b.time ?? 0).getTime() - new Date(a.time ?? 0).getTime())[0]?.manager;
+  // eslint-disable-next-line no-control-regex
+  const shown = latest?.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  if (!shown) return undefined;
+  return shown.length > MANAGER_SHOWN ? `${shown.slice(0, MANAGER_SHOWN)}…` : shown;
 }
 
 /** Every object of the kind in the namespace, a page at a time. */

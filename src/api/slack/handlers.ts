@@ -12,7 +12,7 @@
  */
 import { familyOf, formatCommand, parseCommand, type Command, type CommandFamily } from '../../commands';
 import { formatMinutes } from '../../domain/duration';
-import { OperationError, type EnvironmentsClient } from '../../client/environments';
+import { NotOwnerError, OperationError, type EnvironmentsClient } from '../../client/environments';
 import type { AwsResource, SupportPodInCluster } from '../../activities/contracts';
 import type { Logger } from '../../logger';
 import type { Metrics } from '../metrics';
@@ -25,6 +25,7 @@ import {
   formatDuration,
   md,
   mention,
+  ownerMentions,
   slackDate,
   withMentions,
   type Mrkdwn,
@@ -120,6 +121,20 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
 
   /** The reply for any failure of a Temporal call; `doing` is such as "stop *dev1*". */
   function failureReply(err: unknown, doing: Mrkdwn, namespace?: string): Reply {
+    if (err instanceof NotOwnerError) {
+      logger.warn({ namespace: err.namespace, action: err.action }, 'Slack command refused: not an owner');
+      const unread = err.unreadGroups.length
+        ? [
+            md`The members of ${ownerMentions(err.unreadGroups)} could not be read from Slack (no such group, or the app lacks the ${code('usergroups:read')} scope).`,
+          ]
+        : [];
+      return ephemeral(
+        plain(
+          md`:no_entry: Only the owners of *${err.namespace}* (${ownerMentions(err.owners)}) may ${err.action} it. Ask one of them, or an admin.`,
+          ...unread,
+        ),
+      );
+    }
     if (err instanceof OperationError) {
       switch (err.kind) {
         case 'unknown-environment':
@@ -173,8 +188,11 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
     return ephemeral(statusMessage(state, workloads, aws));
   }
 
-  async function list(): Promise<Reply> {
-    return ephemeral(environmentListMessage(await environments.list(), new Date()));
+  /** Everyone's environments, the requester's own first. */
+  async function list(who: Requester): Promise<Reply> {
+    const all = await environments.list();
+    const owned = await Promise.all(all.map((e) => environments.owns(who.user, e.policy?.owners ?? [])));
+    return ephemeral(environmentListMessage(all, new Date(), new Set(all.filter((_, i) => owned[i]).map((e) => e.namespace))));
   }
 
   async function prolongate(who: Requester, namespace: string, minutes: number): Promise<Reply> {
@@ -189,8 +207,8 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
   /** Start or stop: the Update may take minutes, so its result always arrives via `response_url`. */
   async function startOrStop(who: Requester, action: 'start' | 'stop', namespace: string): Promise<Reply> {
     try {
-      // Answered by the server alone, so an unknown namespace is told at once even when no worker runs.
-      await environments.ensureManaged(namespace);
+      // Answered by the server alone, so an unknown namespace, or a stop only the owners may make, is told at once even when no worker runs.
+      await environments.ensureAllowed(namespace, action, who.user);
     } catch (err) {
       return failureReply(err, md`${action} *${namespace}*`, namespace);
     }
@@ -305,7 +323,7 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
         return withinBudget(
           who,
           md`Listing environments… the list will follow here.`,
-          list().catch((err: unknown) => failureReply(err, md`list the environments`)),
+          list(who).catch((err: unknown) => failureReply(err, md`list the environments`)),
         );
       case 'status':
         return withinBudget(

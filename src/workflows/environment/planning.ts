@@ -13,6 +13,7 @@ import {
   nextWakeUp,
   plannedWarnings,
   shutdownAfterStart,
+  startOfLocalDay,
   type EnvironmentPolicy,
 } from '../../domain/shutdown-policy';
 import { describeInstantFixed } from '../../domain/time-display';
@@ -64,10 +65,20 @@ export function withShutdown(state: EnvironmentState, shutdownAt: Date, policy: 
  * after today's (a manual one at 10:00, tonight's scheduled one) waits for the next working
  * day's. None while running, with the scheduler off, or without a wake time.
  */
-export function withWakeUp(state: EnvironmentState, policy: EnvironmentPolicy, now: Date): EnvironmentState {
-  const wakeAt = state.workloads === 'stopped' && state.enabled ? nextWakeUp(now, policy) : null;
+export function withWakeUp(state: EnvironmentState, policy: EnvironmentPolicy, after: Date): EnvironmentState {
+  const wakeAt = state.workloads === 'stopped' && state.enabled ? nextWakeUp(after, policy) : null;
   if (wakeAt) return { ...state, wakeAt: wakeAt.toISOString() };
   return state.wakeAt ? { ...state, wakeAt: null } : state;
+}
+
+/**
+ * Whether a wake-up handled at `now` comes too late to do: the working day it opens is over
+ * (its shutdown time has passed, workers were down meanwhile) or no longer a working day. A
+ * wake-up late within its day is still done: the environment is wanted up then.
+ */
+export function wakeUpMissed(at: Date, policy: EnvironmentPolicy, now: Date): boolean {
+  const dayEnds = defaultShutdownOn(at, policy);
+  return dayEnds === null || now.getTime() >= dayEnds.getTime();
 }
 
 /** The wake-up `status` shows: the planned one while stopped; while running, the first after its shutdown. */
@@ -124,9 +135,22 @@ export function afterReset(state: EnvironmentState, policy: EnvironmentPolicy, n
   return today && today.getTime() > now.getTime() ? withShutdown(reset, today, policy, now) : reset;
 }
 
-/** A new policy: a new time still ahead today takes effect now, prolongation kept; otherwise from the next working day. A stopped environment's wake-up follows the new one. */
-export function afterPolicyChange(state: EnvironmentState, policy: EnvironmentPolicy, now: Date): EnvironmentState {
-  if (state.workloads === 'stopped') return withWakeUp(state, policy, now);
+/**
+ * A new policy: a new time still ahead today takes effect now, prolongation kept; otherwise
+ * from the next working day. A stopped environment's wake-up takes the new time but keeps
+ * the day it was planned for, so one stopped by hand after today's wake-up is not woken
+ * again today because the wake time moved later.
+ */
+export function afterPolicyChange(
+  state: EnvironmentState,
+  policy: EnvironmentPolicy,
+  now: Date,
+  { keepWakeUpDay = true }: { keepWakeUpDay?: boolean } = {},
+): EnvironmentState {
+  if (state.workloads === 'stopped') {
+    const plannedDay = state.wakeAt && keepWakeUpDay ? startOfLocalDay(new Date(state.wakeAt), policy).getTime() - 1 : 0;
+    return withWakeUp(state, policy, new Date(Math.max(now.getTime(), plannedDay)));
+  }
   if (!state.enabled || state.workloads !== 'running') return state;
   const today = defaultShutdownOn(now, policy);
   return today && today.getTime() > now.getTime()

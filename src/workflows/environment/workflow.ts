@@ -91,6 +91,7 @@ import {
   prolongationRefusal,
   prolongedToday,
   upcomingWakeUp,
+  wakeUpMissed,
   warningSent,
   withWakeUp,
   type TimedEvent,
@@ -98,9 +99,14 @@ import {
 
 const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
 
-/** A drift look: a few lists, and writes only for what woke; bounded, so a failing apiserver never holds the lock for long. */
+/**
+ * A drift look: a few lists, and writes only for what woke; bounded, so a failing apiserver
+ * never holds the lock for long. A re-stop heartbeats each write, so an attempt that timed
+ * out learns it at its next one and writes no more (drift.ts) once the lock has moved on.
+ */
 const { checkDrift } = proxyActivities<EnvironmentActivities>({
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '30 seconds',
   scheduleToCloseTimeout: '3 minutes',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
 });
@@ -178,6 +184,12 @@ const PATCHES = {
   driftRecheck: 'drift-recheck',
   /** A stopped environment whose policy has a wake time is started at it on working days. */
   morningWakeUp: 'morning-wake-up',
+  /** A new wake time moves a stopped environment's wake-up within the day it was planned for, never to earlier that day. */
+  wakeUpKeepsDay: 'wake-up-keeps-day',
+  /** A wake-up handled after the working day it opens has ended (workers were down) is skipped, not done at night. */
+  missedWakeUpSkipped: 'missed-wake-up-skipped',
+  /** A drift re-stop that waited for the lock re-checks that the scheduler is still on before it writes. */
+  driftRestopRechecked: 'drift-restop-rechecked',
 } as const;
 
 /** What the AWS half of an action did: its problems (none when it did everything), the words for the reply, and its report when AWS answered. */
@@ -268,9 +280,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       return;
     }
     policy = next;
-    state = afterPolicyChange(state, policy, now());
+    const replanned = afterPolicyChange(state, policy, now());
+    // Histories from before the wake-up kept its day re-planned it from now.
+    const fromNow = afterPolicyChange(state, policy, now(), { keepWakeUpDay: false });
+    state = replanned.wakeAt === fromNow.wakeAt || patched(PATCHES.wakeUpKeepsDay) ? replanned : fromNow;
     const wakes = policy.wakeTime ? `; wakes at ${policy.wakeTime}` : '';
-    record('policy', by, `shuts down at ${policy.shutdownTime} ${policy.timeZone} on ${policy.workingDays.join(', ')}${wakes}`);
+    const owners = policy.owners?.length ? `; owners ${policy.owners.join(', ')}` : '';
+    record('policy', by, `shuts down at ${policy.shutdownTime} ${policy.timeZone} on ${policy.workingDays.join(', ')}${wakes}${owners}`);
     changed();
   });
 
@@ -389,8 +405,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     const warning = warningSent(state, event.offsetMinutes, now());
     state = warning.state;
+    // The owners ride in the activity's input: the same command as before, so histories replay unchanged.
     announce(
-      { kind: 'warning', namespace, shutdownAt: state.shutdownAt!, minutesLeft: warning.minutesLeft, offsetMinutes: event.offsetMinutes },
+      {
+        kind: 'warning',
+        namespace,
+        shutdownAt: state.shutdownAt!,
+        minutesLeft: warning.minutesLeft,
+        offsetMinutes: event.offsetMinutes,
+        ...(policy.owners?.length ? { owners: policy.owners } : {}),
+      },
       warning.deadline,
     );
   }
@@ -417,6 +441,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   /** The morning wake-up: a start by the scheduler, said so in the channel. Its failure is recorded; the next wake-up is already planned. */
   async function wakeUp(at: Date): Promise<void> {
     state = withWakeUp(state, policy, now()); // taken: a start that fails waits for the next one, it is not tried again at once
+    if (wakeUpMissed(at, policy, now()) && patched(PATCHES.missedWakeUpSkipped)) {
+      const planned = describeInstantFixed(at, policy.timeZone);
+      log.warn('morning wake-up handled after its working day ended; skipped', { namespace, planned });
+      record('start', 'scheduler', `wake-up of ${planned} missed (no worker ran it that day); stays stopped until the next`);
+      changed();
+      return;
+    }
     try {
       await start('scheduler', at);
     } catch (err) {
@@ -647,11 +678,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     state.drift = driftLookBegun(state.drift!, now());
     const actionsBefore = actionsDone;
     const seen = await checkDrift(namespace, { restop: false });
-    const settle = (report: DriftReport, mode: 'restop' | 'report') => {
+    const settle = (report: DriftReport) => {
       if (!state.drift) return;
       const outcome = afterDriftLook(state.drift, report, now());
       state.drift = outcome.watch;
       if (outcome.tell.length === 0) return;
+      // What the look did, not what was asked: a worker on DRIFT=report only reports, and a read only reads.
+      const mode = outcome.tell.every((w) => w.restopped) ? 'restop' : 'report';
       changed();
       const names = outcome.tell.map((w) => `${w.kind} ${w.name}`).join(', ');
       log.warn(mode === 'restop' ? 'workloads woke while stopped; put back to sleep' : 'workloads woke while stopped', {
@@ -664,12 +697,17 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     if (actionsDone !== actionsBefore || state.workloads !== 'stopped') return; // a stop or start came meanwhile: it said what runs
     const action = driftAction(seen, state.enabled);
     if (action !== 'restop') {
-      settle(seen, 'report');
+      settle(seen);
       return;
     }
     await exclusively(async () => {
       if (actionsDone !== actionsBefore || state.workloads !== 'stopped') return; // started meanwhile: the workloads are wanted up now
-      settle(await checkDrift(namespace, { restop: true }), 'restop');
+      // Disabled (scheduler=disabled) while it waited for the lock: told of, never put to sleep.
+      if (driftAction(seen, state.enabled) !== 'restop' && patched(PATCHES.driftRestopRechecked)) {
+        settle(seen);
+        return;
+      }
+      settle(await checkDrift(namespace, { restop: true }));
     });
   }
 
