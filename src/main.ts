@@ -44,6 +44,9 @@ import { scopedId } from './workflows/cluster';
 /** What a start-up that fails halfway must not leave behind (the local dev server). */
 const cleanUpOnFailure: (() => Promise<void>)[] = [];
 
+/** A second SIGINT or SIGTERM within this of the first is the same one passed on (by npm); later, it stops the process at once. */
+const REPEATED_SIGNAL_MS = 2000;
+
 /** A running environment this long past its shutdown counts as overdue (devenv_environments_overdue): its stop did not happen. */
 const OVERDUE_AFTER_MS = 5 * 60_000;
 
@@ -338,8 +341,21 @@ async function main(config: Config, logger: Logger): Promise<void> {
       logger.info('stopped');
       resolve();
     };
-    process.once('SIGINT', () => void shutdown('SIGINT'));
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    let firstSignalAt = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (!stopping) {
+        firstSignalAt = Date.now();
+        void shutdown(signal);
+        return;
+      }
+      // `npm start` passes a terminal's Ctrl-C on to this process, which had it from the terminal already: only a
+      // later one is someone who will not wait. The local control plane's processes go with it (the exit hook).
+      if (Date.now() - firstSignalAt < REPEATED_SIGNAL_MS) return;
+      logger.warn({ signal }, 'stopping at once, without waiting for what is in flight');
+      process.exit(130);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
   try {
     await Promise.race([stopped, workerRun ?? stopped]);

@@ -522,6 +522,7 @@ describe('npm start', function () {
       await devenv('start', 'demo-1');
       assert.deepEqual(await replicas(), { api: 1, web: 2 });
 
+      const started = JSON.parse(readFileSync(join(localDir, 'owner.json'), 'utf8')) as { pid: number; children: number[] };
       // A second start on the same directory joins this control plane, says so, and leaves it running when it stops
       // (the API role alone, which needs no workflow bundle: the same start-up of the cluster, sooner).
       second = startService({
@@ -545,15 +546,15 @@ describe('npm start', function () {
       assert.match(
         joined.output(),
         new RegExp(
-          `Kubernetes +https://127\\.0\\.0\\.1:\\d+ .*the local control plane of another npm start \\(pid \\d+\\), joined: left running`,
+          `Kubernetes +https://127\\.0\\.0\\.1:\\d+ .*the local control plane of another npm start \\(pid ${started.pid}\\), joined: left running`,
         ),
         joined.output(),
       );
+      assert.doesNotMatch(joined.output(), /^ {2}Demo /m, "the sample environments are the first start's");
       joined.child.kill('SIGTERM');
       await once(joined.child, 'exit');
       assert.equal((await core.listNamespace()).items.length >= DEMO_NAMESPACES.length, true, 'still answering after the second stopped');
 
-      const started = JSON.parse(readFileSync(join(localDir, 'owner.json'), 'utf8')) as { children: number[] };
       assert.equal(started.children.length, 5, 'etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok');
       assert.deepEqual(processesNaming(localDir).sort(), [...started.children].sort());
 

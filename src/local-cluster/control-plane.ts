@@ -27,7 +27,7 @@ const NODE_CAPACITY = { cpu: '64', memory: '256Gi', pods: '1000' };
 /** kwok's published Stages: what its fake kubelet does to Nodes and Pods. */
 const KWOK_STAGES = path.join(__dirname, 'kwok-stages.yaml');
 /** How many fake Nodes kwok keeps. */
-export const FAKE_NODES = 2;
+const FAKE_NODES = 2;
 
 export interface ControlPlaneOptions {
   /** Certificates, etcd's data, the logs and the kubeconfig. A directory that already holds certificates keeps them. */
@@ -66,7 +66,7 @@ export interface ControlPlane {
 }
 
 /** scripts/setup-kube.sh is the one place the version is pinned; read from there. */
-export function pinnedKubeVersion(): string {
+function pinnedKubeVersion(): string {
   const script = readFileSync(path.join(__dirname, '../../scripts/setup-kube.sh'), 'utf8');
   const version = /^KUBE_VERSION="([^"]+)"/m.exec(script)?.[1];
   if (!version) throw new Error('scripts/setup-kube.sh: KUBE_VERSION not found');
@@ -103,7 +103,7 @@ function binary(name: Binary): string {
   return file;
 }
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -165,7 +165,7 @@ function get(url: string, tls: https.RequestOptions = {}): Promise<number> {
   });
 }
 
-export function tail(file: string): string {
+function tail(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-30).join('\n') : '';
 }
 
@@ -413,7 +413,7 @@ async function startControllers(
 }
 
 /** Every fake Node is Ready: kwok has taken them over. */
-export async function nodesReady(kubeConfig: KubeConfig): Promise<boolean> {
+async function nodesReady(kubeConfig: KubeConfig): Promise<boolean> {
   const nodes = await kubeConfig.makeApiClient(CoreV1Api).listNode();
   const ready = nodes.items.filter((node) => node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
   return ready.length >= FAKE_NODES;

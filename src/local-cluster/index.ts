@@ -13,8 +13,8 @@ import { probeCluster } from '../activities/kubernetes/cluster';
 import { kubeBinDir, missingBinaries, startControlPlane } from './control-plane';
 import { seedDemo, type DemoEnvironments } from './demo';
 
-export { freePort, openssl, startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane';
-export { DEMO_NAMESPACES, DEMO_SHUTDOWN_AFTER_MINUTES, seedDemo, type DemoEnvironments } from './demo';
+export { openssl, startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane';
+export { DEMO_NAMESPACES, DEMO_SHUTDOWN_AFTER_MINUTES, type DemoEnvironments } from './demo';
 
 export interface LocalCluster {
   /** Absolute: what the banner prints for KUBECONFIG. */
@@ -59,7 +59,7 @@ function startedFrom(pid: number, dir: string): boolean {
   }
 }
 
-/** Claims the directory; undefined when another process holds it. */
+/** Claims the directory; false when another process holds it. */
 function claim(ownerFile: string): boolean {
   try {
     writeFileSync(ownerFile, JSON.stringify({ pid: process.pid, children: [] } satisfies Owner), { flag: 'wx' });
@@ -95,7 +95,6 @@ export async function startLocalCluster({ dir: configured, now = new Date() }: {
             kubeConfig,
             server,
             owner: owner.pid,
-            demo: await seedDemo(kubeConfig, now),
             stop: async () => undefined,
           };
         }
