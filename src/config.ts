@@ -295,6 +295,9 @@ const fields = z.object({
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_METRICS_PORT: z.union([z.literal('off'), port]).default(9464),
   TEMPORAL_DEV_DB_FILE: z.string().min(1).default('.temporal-dev.db'),
+  // Only where no kubeconfig is found: a cluster anyone pointed at is never replaced.
+  LOCAL_CLUSTER: z.enum(['auto', 'off']).default('auto'),
+  LOCAL_CLUSTER_DIR: z.string().min(1).default('.local-cluster'),
   AWS_REGIONS: z
     .string()
     .transform((text, ctx) => {
@@ -451,7 +454,7 @@ const serviceSchema = fields.superRefine((c, ctx) => {
  * not its default channel) can still run `devenv status`.
  */
 const SERVICE_ONLY_SETTINGS =
-  /^(SLACK_.*|WEBHOOK_.*|API_TOKENS|API_READ_TOKENS|API_SUPPORT_ADMINS|API_PORT|SUPPORT_MAX_SIZE|SUPPORT_MAX_PODS_PER_USER|SERVICE_ROLE|WORKER_.*|WORKFLOW_CACHE_SIZE)$/;
+  /^(SLACK_.*|WEBHOOK_.*|API_TOKENS|API_READ_TOKENS|API_SUPPORT_ADMINS|API_PORT|LOCAL_CLUSTER|LOCAL_CLUSTER_DIR|SUPPORT_MAX_SIZE|SUPPORT_MAX_PODS_PER_USER|SERVICE_ROLE|WORKER_.*|WORKFLOW_CACHE_SIZE)$/;
 
 /** Their values never appear in an error message, which may end up in a log. */
 const SECRET_SETTINGS = new Set([
@@ -488,6 +491,11 @@ export interface Config {
     /** Where the Temporal SDK serves its own Prometheus metrics; undefined: off. */
     metricsPort?: number;
   };
+  /**
+   * `npm start` with no kubeconfig: `auto` runs a local control plane seeded with sample
+   * environments (src/local-cluster/), its state in `dir`; `off` runs without a cluster.
+   */
+  localCluster: { mode: 'auto' | 'off'; dir: string };
   apiPort: number;
   /** REST API bearer tokens, as their SHA-256 (hex); none: the /api/v1 routes refuse every request. */
   apiTokens: { name: string; sha256: string; scope: 'read' | 'control' }[];
@@ -624,6 +632,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
       devDbFile: c.TEMPORAL_DEV_DB_FILE,
       metricsPort: c.TEMPORAL_METRICS_PORT === 'off' ? undefined : c.TEMPORAL_METRICS_PORT,
     },
+    localCluster: { mode: c.LOCAL_CLUSTER, dir: c.LOCAL_CLUSTER_DIR },
     apiPort: c.API_PORT,
     apiTokens: [
       ...(c.API_TOKENS ?? []).map((t) => ({ ...t, scope: 'control' as const })),

@@ -32,6 +32,7 @@ import { createEnvironmentsClient, type EnvironmentsClient, type SupportPolicy }
 import type { OwnersPolicy } from './domain/owners';
 import { createGroupMembers } from './slack/usergroups';
 import { createLogger, type Logger } from './logger';
+import { LocalClusterUnavailable, startLocalCluster, type LocalCluster } from './local-cluster';
 import { connectClient, connectNative, TemporalConnectError } from './temporal/connection';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { sdkLogger } from './temporal/sdk-logger';
@@ -42,6 +43,9 @@ import { scopedId } from './workflows/cluster';
 
 /** What a start-up that fails halfway must not leave behind (the local dev server). */
 const cleanUpOnFailure: (() => Promise<void>)[] = [];
+
+/** A second SIGINT or SIGTERM within this of the first is the same one passed on (by npm); later, it stops the process at once. */
+const REPEATED_SIGNAL_MS = 2000;
 
 /** A running environment this long past its shutdown counts as overdue (devenv_environments_overdue): its stop did not happen. */
 const OVERDUE_AFTER_MS = 5 * 60_000;
@@ -80,6 +84,23 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const kubeSource = kubeConfigSource();
   // Asked once, while Temporal starts: the banner says what was found, and how to point at a cluster if none was.
   const cluster = kubeSource ? probeCluster(kubeConfig) : undefined;
+  // No kubeconfig anywhere: the local control plane, started while Temporal starts (LOCAL_CLUSTER=auto).
+  let localClusterProblem: string | undefined;
+  const localStarting =
+    !kubeSource && config.localCluster.mode === 'auto'
+      ? startLocalCluster({ dir: config.localCluster.dir }).catch((err: Error) => {
+          if (err instanceof LocalClusterUnavailable) {
+            localClusterProblem = err.message;
+            return undefined;
+          }
+          throw new ConfigError([
+            `LOCAL_CLUSTER=auto (no kubeconfig found): the local control plane did not start: ${err.message.split('\n')[0]}; set KUBECONFIG to a cluster's kubeconfig, or LOCAL_CLUSTER=off`,
+          ]);
+        })
+      : undefined;
+  // Handled here so that a failure of the Temporal start first is not also an unhandled rejection; awaited below.
+  localStarting?.catch(() => undefined);
+  cleanUpOnFailure.push(async () => (await localStarting?.catch(() => undefined))?.stop());
 
   let devServer: DevServer | undefined;
   let address = config.temporal.address;
@@ -97,6 +118,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
     const started = devServer;
     cleanUpOnFailure.push(() => started.stop());
   }
+  const localCluster: LocalCluster | undefined = await localStarting;
+  if (localCluster) kubeConfig = localCluster.kubeConfig;
   const { namespace, taskQueue } = config.temporal;
   // The local dev server speaks plaintext; TLS and API keys are for a cluster (config.ts refuses them without an address).
   const remote = devServer ? {} : config.temporal.connection;
@@ -137,11 +160,11 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const workerRun = worker?.run();
   // A workload woken behind a stopped environment's back has it look at once, not at its next interval.
   const driftWatch =
-    worker && kubeSource && config.kubernetes.drift.mode !== 'off' && !config.dryRun
+    worker && (kubeSource || localCluster) && config.kubernetes.drift.mode !== 'off' && !config.dryRun
       ? startDriftWatch({ kubeConfig, client, cluster: clusterName, logger })
       : undefined;
-  // Repair at once whatever changed while no worker ran, rather than at the next interval.
-  if (worker) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, clusterName)).trigger();
+  // Repair at once whatever changed while no worker ran, rather than at the next interval; with no kubeconfig there is nothing to repair.
+  if (worker && (kubeSource || localCluster)) await client.schedule.getHandle(scopedId(RECONCILE_SCHEDULE_ID, clusterName)).trigger();
 
   const { signingSecret, appToken } = config.slack;
   // One gateway for Slack and REST, so their requesters count against the same support-pod limits. The support
@@ -220,10 +243,14 @@ async function main(config: Config, logger: Logger): Promise<void> {
     });
   }
 
-  const probed = await cluster;
+  const probed = localCluster ? await probeCluster(localCluster.kubeConfig) : await cluster;
   if (!probed?.reachable)
     logger.warn(
-      { kubeconfig: kubeSource ?? 'none', ...(probed ? { server: probed.server, reason: probed.reason } : {}) },
+      {
+        kubeconfig: kubeSource ?? 'none',
+        ...(localClusterProblem ? { localCluster: localClusterProblem } : {}),
+        ...(probed ? { server: probed.server, reason: probed.reason } : {}),
+      },
       'no Kubernetes cluster reachable: nothing to enrol until there is one',
     );
   logger.info(
@@ -235,7 +262,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
       ...(config.temporal.profileSource ? { temporalProfile: config.temporal.profileSource } : {}),
       ...(clusterName ? { cluster: clusterName } : {}),
       ...(devServer?.uiUrl ? { temporalWebUi: devServer.uiUrl } : {}),
-      ...(kubeSource ? { kubernetesContext: kubeConfig.getCurrentContext() } : {}),
+      ...(kubeSource || localCluster ? { kubernetesContext: kubeConfig.getCurrentContext() } : {}),
+      ...(localCluster ? { localCluster: localCluster.kubeConfigPath } : {}),
       dryRun: config.dryRun,
       taskQueue,
       api: `http://127.0.0.1:${apiPort}`,
@@ -252,7 +280,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
       '',
       `  Temporal      ${address} (namespace ${namespace}${clusterName ? `, cluster ${clusterName}: ids ${clusterName}/...` : ''}), ${security}${!devServer && config.temporal.profileSource ? `; ${config.temporal.profileSource}` : ''}`,
       ...(devServer?.uiUrl ? [`  Temporal UI   ${devServer.uiUrl}`] : []),
-      `  Kubernetes    ${kubernetesLine(kubeSource, kubeConfig, probed)}`,
+      `  Kubernetes    ${localCluster ? localClusterLine(localCluster, probed) : kubernetesLine(kubeSource, kubeConfig, probed, config, localClusterProblem)}`,
+      ...(localCluster?.demo ? [`  Demo          ${demoLine(localCluster)}`] : []),
       `  Dry run       ${
         config.dryRun
           ? 'on (DRY_RUN=true): nothing in Kubernetes or AWS is changed; stops, starts, the reconciler and the webhook log what they would do'
@@ -308,11 +337,25 @@ async function main(config: Config, logger: Logger): Promise<void> {
       await workerRun;
       await connection.close();
       await devServer?.stop();
+      await localCluster?.stop();
       logger.info('stopped');
       resolve();
     };
-    process.once('SIGINT', () => void shutdown('SIGINT'));
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    let firstSignalAt = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (!stopping) {
+        firstSignalAt = Date.now();
+        void shutdown(signal);
+        return;
+      }
+      // `npm start` passes a terminal's Ctrl-C on to this process, which had it from the terminal already: only a
+      // later one is someone who will not wait. The local control plane's processes go with it (the exit hook).
+      if (Date.now() - firstSignalAt < REPEATED_SIGNAL_MS) return;
+      logger.warn({ signal }, 'stopping at once, without waiting for what is in flight');
+      process.exit(130);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
   try {
     await Promise.race([stopped, workerRun ?? stopped]);
@@ -324,6 +367,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       await api.close();
       await webhook?.close();
       await devServer?.stop();
+      await localCluster?.stop();
     }
   }
 }
@@ -360,13 +404,38 @@ function kubeConfigSource(): string | undefined {
 }
 
 /** The banner's word on the cluster: which one, or that there is none and how to point at one. */
-function kubernetesLine(source: string | undefined, kubeConfig: KubeConfig, probed: ClusterProbe | undefined): string {
-  if (!source)
-    return "no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config); set KUBECONFIG to a cluster's kubeconfig (kind, minikube, k3d or your own) and start again";
+function kubernetesLine(
+  source: string | undefined,
+  kubeConfig: KubeConfig,
+  probed: ClusterProbe | undefined,
+  config: Config,
+  localClusterProblem: string | undefined,
+): string {
+  if (!source) {
+    const pointAtOne = "set KUBECONFIG to a cluster's kubeconfig (kind, minikube, k3d or your own)";
+    if (localClusterProblem)
+      return `no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config), and no local control plane: ${localClusterProblem}; or ${pointAtOne}, and start again`;
+    return `no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config); ${pointAtOne}, or LOCAL_CLUSTER=auto for a local control plane with sample environments${config.localCluster.mode === 'off' ? ' (LOCAL_CLUSTER=off now)' : ''}, and start again`;
+  }
   if (!probed?.reachable) {
     return `no cluster reachable at ${probed?.server} (${probed?.reason}, context ${kubeConfig.getCurrentContext()} from ${source}); start it, or set KUBECONFIG to another (kubectl config get-contexts), and start again`;
   }
   return `${probed.server} (context ${kubeConfig.getCurrentContext()}, ${probed.version})`;
+}
+
+/** The local control plane: where its kubeconfig is, and whose it is. */
+function localClusterLine(local: LocalCluster, probed: ClusterProbe | undefined): string {
+  const where = `${probed?.reachable ? `${probed.server} (context ${local.kubeConfig.getCurrentContext()}, ${probed.version})` : local.server}`;
+  const whose = local.owner
+    ? `the local control plane of another npm start (pid ${local.owner}), joined: left running when this process stops`
+    : 'local control plane (no kubeconfig found; LOCAL_CLUSTER=off runs without one), stopped with this process';
+  return `${where}, ${whose}; KUBECONFIG=${local.kubeConfigPath}`;
+}
+
+/** What to look at first, on the sample environments. */
+function demoLine(local: LocalCluster): string {
+  const { namespaces, soon } = local.demo!;
+  return `${namespaces.join(', ')} (labelled scheduler=enabled, so enrolled); ${soon.namespace} stops at ${soon.shutdownTime} UTC, its warnings first: \`npx devenv status ${soon.namespace}\`, \`KUBECONFIG=${local.kubeConfigPath} kubectl get deploy -A\``;
 }
 
 /** Where commands come in: over HTTP (signed requests), over Socket Mode (a connection the service opened), or both. */

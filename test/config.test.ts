@@ -44,6 +44,8 @@ describe('config: loadConfig(env)', () => {
       ['temporal.devServerPort', (c) => c.temporal.devServerPort, 7233],
       ['temporal.uiPort', (c) => c.temporal.uiPort, 8233],
       ['temporal.devDbFile', (c) => c.temporal.devDbFile, '.temporal-dev.db'],
+      ['localCluster.mode (a local control plane only where no kubeconfig is found)', (c) => c.localCluster.mode, 'auto'],
+      ['localCluster.dir', (c) => c.localCluster.dir, '.local-cluster'],
       ['apiPort', (c) => c.apiPort, 3000],
       ['dryRun', (c) => c.dryRun, false],
       ['kubernetes.concurrency', (c) => c.kubernetes.concurrency, 3],
@@ -663,6 +665,7 @@ describe('config: loadConfig(env)', () => {
       ['TEMPORAL_DEV_PORT', '99999', /^TEMPORAL_DEV_PORT="99999": .*65535/],
       ['TEMPORAL_UI_PORT', 'ui', /^TEMPORAL_UI_PORT="ui": .*number/],
       ['DRY_RUN', 'maybe', /^DRY_RUN="maybe": .*"true".*"false"/],
+      ['LOCAL_CLUSTER', 'on', /^LOCAL_CLUSTER="on": .*"auto".*"off"/],
       ['LOG_LEVEL', 'verbose', /^LOG_LEVEL="verbose": .*"debug"/],
     ];
     for (const [name, value, expectedLine] of cases) {

@@ -1,6 +1,6 @@
 /**
  * Stop, start and status on a control plane with real controllers (kube-controller-manager,
- * kube-scheduler and kwok's simulated nodes, test/support/controllers.ts): what a person
+ * kube-scheduler and kwok's simulated nodes, src/local-cluster/control-plane.ts): what a person
  * sees with kubectl after each, Pods and all, rather than what the service wrote. Then a
  * start's wait for Ready and its wake order, by the activities and through the environment
  * workflow on the dev server.

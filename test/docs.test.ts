@@ -12,6 +12,7 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { parseCommand } from '../src/commands';
 import { SETTING_NAMES } from '../src/config';
+import { DEMO_NAMESPACES, DEMO_SHUTDOWN_AFTER_MINUTES } from '../src/local-cluster';
 import { createEnvironmentsClient } from '../src/client/environments';
 import { createMetrics } from '../src/api/metrics';
 import { createRestRouter } from '../src/api/rest';
@@ -93,10 +94,24 @@ describe('the docs state what the code does', function () {
     assert.match(readme, /^npm test +# installs the test tools once, then lint \+ type check/m);
     assert.match(scripts.test!, /^bash scripts\/setup-tools\.sh && npm run lint && mocha /);
     assert.equal(read('.ci/run').trim().split('\n').pop(), 'npm test', '.ci/run ends with the command the README gives');
-    // The first `npm start` installs what it runs, and only that.
-    assert.match(readme, /The first `npm start` installs the one tool it runs, the pinned Temporal CLI/);
+    // The first `npm start` installs what it runs, and only that: the local control plane only with no kubeconfig.
+    assert.match(readme, /The first `npm start` installs what it runs, with `scripts\/setup-tools\.sh start`/);
+    assert.match(readme, /and, when there is no kubeconfig, the local control\nplane \(`scripts\/setup-kube\.sh`/);
+    assert.match(
+      read('scripts/setup-tools.sh'),
+      /^ {2}\[\[ "\$\{LOCAL_CLUSTER:-auto\}" == off \|\| -n "\$\{KUBECONFIG:-\}" \|\| -f "\$HOME\/\.kube\/config"/m,
+    );
     assert.match(scripts.start!, /^bash scripts\/setup-tools\.sh start && exec ts-node --transpile-only src\/main\.ts$/);
     assert.match(read('scripts/setup-tools.sh'), /if \[\[ "\$MODE" == start \]\]; then/);
+  });
+
+  it("the README's sample environments are the ones npm start seeds without a kubeconfig", function () {
+    const quickStart = section(read('README.md'), 'Quick start');
+    assert.match(
+      quickStart,
+      new RegExp(`seeded with three sample\\s+environments, ${DEMO_NAMESPACES.map((ns) => `\`${ns}\``).join(',? (and )?')}`),
+    );
+    assert.match(quickStart, new RegExp(`shutdown is moved to ${DEMO_SHUTDOWN_AFTER_MINUTES} minutes after each start`));
   });
 
   it("the README's banner is the one src/main.ts prints, line by line", function () {

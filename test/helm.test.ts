@@ -299,8 +299,8 @@ function leaves(value: unknown, prefix = ''): string[] {
   return [prefix];
 }
 
-/** Settings an install has no use for: the local Temporal dev server, which needs no TEMPORAL_ADDRESS. */
-const DEV_SERVER_ONLY = ['TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE'];
+/** Settings an install has no use for: the local Temporal dev server, which needs no TEMPORAL_ADDRESS, and the local control plane (LOCAL_CLUSTER off). */
+const DEV_SERVER_ONLY = ['TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'TEMPORAL_DEV_DB_FILE', 'LOCAL_CLUSTER_DIR'];
 /** Set by each Deployment itself. */
 const SET_BY_EACH_DEPLOYMENT = ['SERVICE_ROLE', 'POD_NAMESPACE'];
 
@@ -505,6 +505,12 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       const claimed = [...Object.keys(values.config), ...documented.flatMap((row) => row.settings), ...SET_BY_EACH_DEPLOYMENT];
       assert.deepEqual([...new Set(claimed.filter((s) => !given.has(s)))], [], 'no container gets these in any rendered example');
       for (const s of DEV_SERVER_ONLY) assert.ok(!given.has(s), s);
+    });
+
+    it('never starts the local control plane of npm start in a pod, whatever the install', () => {
+      for (const [name, objects] of [['defaults', defaults], ...examples.entries()] as [string, Raw[]][]) {
+        for (const [role, { config }] of started(objects)) assert.equal(config.localCluster.mode, 'off', `${name} ${role}`);
+      }
     });
 
     it('refuses a secret setting in config (it would be stored in a ConfigMap), naming the value to use instead', () => {

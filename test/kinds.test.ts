@@ -5,7 +5,7 @@
  * admin's identity and with the worker's under k8s/rbac.yaml and k8s/admission-policy.yaml.
  * Neither project's controller runs here (no KEDA operator, no Rollouts controller): what
  * is checked is what the service writes, which is what those controllers act on. The HPA
- * controller does run in the last suite (test/support/controllers.ts).
+ * controller does run in the last suite (src/local-cluster/control-plane.ts).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

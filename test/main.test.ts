@@ -6,18 +6,38 @@
  * bad setting stops it before anything starts, naming the variable.
  */
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { promisify } from 'node:util';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
+import { DEMO_NAMESPACES } from '../src/local-cluster';
+import { cacheDir } from '../src/temporal/binaries';
 import { MORNING_RESET_SCHEDULE_ID } from '../src/temporal/setup';
 import { testCluster } from './support/kube';
 import { freePort, startService, waitFor } from './support/service';
-import { SlackRecorder, slackSignature, visibleText } from './support/slack';
+import { eventually, SlackRecorder, slackSignature, visibleText } from './support/slack';
+
+const ROOT = join(__dirname, '..');
+
+/** Processes whose command line names `dir`: what a control plane kept there runs as. */
+function processesNaming(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 describe('npm start', function () {
   this.timeout(180_000);
@@ -416,5 +436,207 @@ describe('npm start', function () {
     assert.match(output(), /TIME_ZONE="Mars\/Olympus": must be an IANA time zone/);
     assert.match(output(), /WARNING_OFFSETS="60,-5": must be a comma-separated list of whole minutes/);
     assert.doesNotMatch(output(), /Temporal dev server/);
+  });
+  it('with no kubeconfig, brings up the local control plane with sample environments, enrols them, prints its KUBECONFIG, and leaves no process behind on Ctrl-C', async function () {
+    this.timeout(600_000);
+    // A newcomer's machine: an empty home (no ~/.kube/config), no KUBECONFIG; the tools already in the cache.
+    const home = mkdtempSync(join(tmpdir(), 'devenv-newcomer-'));
+    const localDir = join(home, 'local-cluster');
+    const temporalPort = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      HOME: home,
+      DEVENV_CACHE_DIR: cacheDir(),
+      LOCAL_CLUSTER_DIR: localDir,
+      TEMPORAL_ADDRESS: '',
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_UI_PORT: String(await freePort()),
+      TEMPORAL_DEV_DB_FILE: join(home, 'temporal.db'),
+      API_PORT: String(await freePort()),
+      TEMPORAL_METRICS_PORT: 'off',
+      LOG_LEVEL: 'info',
+    };
+    for (const name of ['KUBECONFIG', 'LOCAL_CLUSTER', 'KUBERNETES_SERVICE_HOST']) delete env[name];
+    // Its own process group, as a terminal runs it: Ctrl-C is SIGINT to the whole group.
+    const child = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = once(child, 'exit');
+    let second: ReturnType<typeof startService> | undefined;
+    try {
+      await waitFor('the ready banner', () => output.includes('API           http://') || child.exitCode !== null, 300_000);
+      assert.equal(child.exitCode, null, `npm start exited:\n${output}`);
+      const line = /^ {2}Kubernetes +(.*)$/m.exec(output)?.[1] ?? '';
+      assert.match(
+        line,
+        /^https:\/\/127\.0\.0\.1:\d+ \(context devenv-local, v[\d.]+\), local control plane \(no kubeconfig found/,
+        output,
+      );
+      const kubeConfigPath = / KUBECONFIG=(\S+)$/.exec(line)?.[1];
+      assert.equal(kubeConfigPath, join(localDir, 'kubeconfig'), line);
+      assert.match(output, /^ {2}Demo +demo-1, demo-2, demo-3 \(labelled scheduler=enabled, so enrolled\); demo-1 stops at \d\d:\d\d UTC/m);
+
+      // The kubeconfig it printed works, as kubectl would use it: the sample namespaces and their workloads are there.
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromFile(kubeConfigPath!);
+      const core = kubeConfig.makeApiClient(CoreV1Api);
+      const apps = kubeConfig.makeApiClient(AppsV1Api);
+      const namespaces = (await core.listNamespace()).items.map((ns) => ns.metadata!.name!);
+      for (const ns of DEMO_NAMESPACES) assert.ok(namespaces.includes(ns), `${ns} in ${namespaces.join(', ')}`);
+      const replicas = async () =>
+        Object.fromEntries(
+          (await apps.listNamespacedDeployment({ namespace: 'demo-1' })).items.map((d) => [d.metadata!.name!, d.spec!.replicas]),
+        );
+      assert.deepEqual(await replicas(), { api: 1, web: 2 });
+      // Controllers and kwok's nodes run: the Pods become Ready, as `kubectl get deploy -A` would show.
+      await eventually(
+        'demo-1/web ready',
+        async () =>
+          (await apps.readNamespacedDeployment({ namespace: 'demo-1', name: 'web' })).status?.readyReplicas === 2 ? true : undefined,
+        90_000,
+      );
+
+      // Enrolled: `devenv status demo-1` answers, and the environment was warned ahead of its shutdown soon.
+      const devenv = (...args: string[]) =>
+        promisify(execFile)(process.execPath, [join(ROOT, 'bin', 'devenv.js'), ...args], {
+          cwd: ROOT,
+          env: { ...env, TEMPORAL_DEV_PORT: String(temporalPort) },
+        });
+      const status = await eventually(
+        'demo-1 enrolled',
+        () =>
+          devenv('status', 'demo-1').then(
+            ({ stdout }) => (stdout.startsWith('demo-1: running') ? stdout : undefined),
+            () => undefined,
+          ),
+        60_000,
+      );
+      assert.match(status, /next shutdown: today \d\d:\d\d UTC, in 1\dm/, status);
+      await waitFor('the warning for demo-1', () => output.includes('warning for demo-1'), 60_000);
+      for (const ns of ['demo-2', 'demo-3']) assert.match((await devenv('status', ns)).stdout, new RegExp(`^${ns}: running`));
+
+      // Stopped and started again, on the cluster it runs.
+      await devenv('stop', 'demo-1');
+      assert.deepEqual(await replicas(), { api: 0, web: 0 });
+      await devenv('start', 'demo-1');
+      assert.deepEqual(await replicas(), { api: 1, web: 2 });
+
+      const started = JSON.parse(readFileSync(join(localDir, 'owner.json'), 'utf8')) as { pid: number; children: number[] };
+      // A second start on the same directory joins this control plane, says so, and leaves it running when it stops
+      // (the API role alone, which needs no workflow bundle: the same start-up of the cluster, sooner).
+      second = startService({
+        SERVICE_ROLE: 'api',
+        HOME: home,
+        DEVENV_CACHE_DIR: cacheDir(),
+        KUBECONFIG: '',
+        LOCAL_CLUSTER: 'auto',
+        LOCAL_CLUSTER_DIR: localDir,
+        TEMPORAL_ADDRESS: '',
+        TEMPORAL_DEV_PORT: String(temporalPort),
+        API_PORT: String(await freePort()),
+        TEMPORAL_METRICS_PORT: 'off',
+      });
+      const joined = second;
+      await waitFor(
+        'the second banner',
+        () => joined.output().includes('API           http://') || joined.child.exitCode !== null,
+        150_000,
+      );
+      assert.match(
+        joined.output(),
+        new RegExp(
+          `Kubernetes +https://127\\.0\\.0\\.1:\\d+ .*the local control plane of another npm start \\(pid ${started.pid}\\), joined: left running`,
+        ),
+        joined.output(),
+      );
+      assert.doesNotMatch(joined.output(), /^ {2}Demo /m, "the sample environments are the first start's");
+      joined.child.kill('SIGTERM');
+      await once(joined.child, 'exit');
+      assert.equal((await core.listNamespace()).items.length >= DEMO_NAMESPACES.length, true, 'still answering after the second stopped');
+
+      assert.equal(started.children.length, 5, 'etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok');
+      assert.deepEqual(processesNaming(localDir).sort(), [...started.children].sort());
+
+      process.kill(-child.pid!, 'SIGINT');
+      const [code] = (await exited) as [number | null];
+      assert.equal(code, 0, output);
+      assert.match(output, /"msg":"stopped"/);
+      assert.deepEqual(processesNaming(localDir), [], 'no process of the control plane is left');
+      assert.ok(!existsSync(join(localDir, 'owner.json')));
+    } finally {
+      if (second?.child.exitCode === null) second.child.kill('SIGKILL');
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+      for (const pid of processesNaming(localDir)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('with no kubeconfig, and LOCAL_CLUSTER=off or no tools for a local control plane, the banner says there is no cluster and how to get one, and nothing repeats', async function () {
+    const home = mkdtempSync(join(tmpdir(), 'devenv-nokube-'));
+    const start = async (settings: NodeJS.ProcessEnv) =>
+      startService({
+        HOME: home,
+        KUBECONFIG: '',
+        TEMPORAL_ADDRESS: '',
+        TEMPORAL_DEV_PORT: String(await freePort()),
+        TEMPORAL_UI_PORT: String(await freePort()),
+        TEMPORAL_DEV_DB_FILE: join(mkdtempSync(join(home, 'temporal-')), 'temporal.db'),
+        API_PORT: String(await freePort()),
+        TEMPORAL_METRICS_PORT: 'off',
+        ...settings,
+      });
+    const off = await start({ DEVENV_CACHE_DIR: cacheDir(), LOCAL_CLUSTER: 'off', LOCAL_CLUSTER_DIR: join(home, 'off') });
+    // A cache without the Kubernetes binaries (the Temporal CLI from the real one).
+    const emptyCache = mkdtempSync(join(home, 'cache-'));
+    const noTools = await start({
+      DEVENV_CACHE_DIR: emptyCache,
+      TEMPORAL_CLI_PATH: join(cacheDir(), 'temporal-venv', 'bin', 'temporal'),
+      LOCAL_CLUSTER: 'auto',
+      LOCAL_CLUSTER_DIR: join(home, 'no-tools'),
+    });
+    try {
+      for (const { child, output } of [off, noTools]) {
+        await waitFor('the ready banner', () => output().includes('API           http://') || child.exitCode !== null, 150_000);
+        assert.equal(child.exitCode, null, `service exited:\n${output()}`);
+        assert.doesNotMatch(output(), /^ {2}Demo /m);
+      }
+      assert.ok(
+        off
+          .output()
+          .includes(
+            "  Kubernetes    no cluster: no kubeconfig (KUBECONFIG unset, no ~/.kube/config); set KUBECONFIG to a cluster's kubeconfig (kind, minikube, k3d or your own), or LOCAL_CLUSTER=auto for a local control plane with sample environments (LOCAL_CLUSTER=off now), and start again\n",
+          ),
+        off.output(),
+      );
+      assert.match(
+        noTools.output(),
+        new RegExp(
+          `^ {2}Kubernetes {4}no cluster: no kubeconfig \\(KUBECONFIG unset, no ~/\\.kube/config\\), and no local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok not in ${emptyCache}/kube-[\\d.]+/bin \\(\`bash scripts/setup-kube\\.sh\` builds them once, with Go\\); or set KUBECONFIG to a cluster's kubeconfig .*, and start again$`,
+          'm',
+        ),
+        noTools.output(),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 20_000));
+      for (const { child, output } of [off, noTools]) {
+        // Nothing to reconcile without a cluster: no failure at start-up, let alone one retried every few seconds.
+        // (The Schedule's own run, at the next ten-minute boundary, may fall in this window: a run of its own, attempt 1.)
+        const attempts = output()
+          .split('\n')
+          .filter((line) => line.includes('"msg":"Activity failed"'))
+          .map((line) => Number((JSON.parse(line) as { attempt?: number }).attempt ?? 0));
+        assert.deepEqual(
+          attempts.filter((attempt) => attempt !== 1),
+          [],
+          output(),
+        );
+        assert.equal(child.exitCode, null);
+      }
+      assert.ok(!existsSync(join(home, 'off')) && !existsSync(join(home, 'no-tools')), 'no control plane was started');
+    } finally {
+      for (const { child } of [off, noTools]) {
+        child.kill('SIGTERM');
+        if (child.exitCode === null) await once(child, 'exit');
+      }
+    }
   });
 });

@@ -19,10 +19,11 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** LOCAL_CLUSTER off unless a test asks: a test that gives no kubeconfig means no cluster, not a control plane of its own. */
 export function startService(env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(ROOT, 'src', 'main.ts')], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', LOCAL_CLUSTER: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
