@@ -968,14 +968,15 @@ describe('environment workflow (time-skipping server)', function () {
   });
   it('scheduler=disabled while a drift re-stop waits for the lock: the workload is only told of, never put back to sleep', async function () {
     const policy = await policyEndingIn(3);
-    recorded.drift = { mode: 'restop', intervalMs: 6 * HOUR };
+    // Looks come a second after the AWS re-checks, so the AWS re-stop is holding the lock when the look reads.
+    recorded.drift = { mode: 'restop', intervalMs: 6 * HOUR + 1_000 };
     const rds = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
     const api = { kind: 'Deployment', name: 'api', replicas: 3, created: false, by: 'gitops-bot', restopped: false };
     await worker.runUntil(async () => {
       const handle = await startEnvironment(policy);
-      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
       // The look right after the stop finds nothing and learns the interval: the next comes with the AWS re-check.
       recorded.driftResults.push([], [api]);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
       await eventuallyTrue(() => callsNamed('checkDrift').length === 1);
       // Six hours on, AWS has started the database again: its re-stop holds the lock while the drift look finds api awake.
       recorded.awsStatusResults.push([{ ...rds, state: 'available', scheduler: 'enabled' }]);

@@ -355,7 +355,7 @@ describe('Argo Rollouts and KEDA ScaledObjects (real kube-apiserver, published C
     const status = await createNamespaceStatusReader(cluster.kubeConfig)(ns);
     assert.deepEqual(
       status.workloads.find((w) => w.kind === 'Rollout'),
-      { kind: 'Rollout', name: 'checkout', desired: 3, ready: 2, excluded: false },
+      { kind: 'Rollout', name: 'checkout', desired: 3, ready: 2, excluded: false, notReady: '2 of 3 Ready, phase Progressing' },
     );
     await activities().stopNamespace(ns);
     const stopped = await createNamespaceStatusReader(cluster.kubeConfig)(ns);
