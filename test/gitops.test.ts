@@ -21,6 +21,7 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
+import { eventFor } from '../src/activities/events';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { ORIGINAL_AUTOMATED_SYNC, ORIGINAL_SUSPEND } from '../src/activities/kubernetes/annotations';
 import { describeWoken } from '../src/domain/drift';
@@ -393,7 +394,7 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
       restopped: true,
     });
     // What the channel and the namespace's Event say of it.
-    assert.equal(describeWoken(found!), `Application ${name} set to sync automatically again by argocd-server`);
+    assert.equal(describeWoken(found!), `Application ${name} set to sync automatically again by field manager argocd-server`);
     assert.deepEqual(JSON.parse((await read(APPLICATIONS, ARGOCD, name)).metadata.annotations![ORIGINAL_AUTOMATED_SYNC]!), mine);
     await activities().startNamespace(ns);
     assert.deepEqual((await read(APPLICATIONS, ARGOCD, name)).spec.syncPolicy?.automated, mine);
@@ -417,7 +418,7 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
         ['Deployment', 'api', 'kustomize-controller', true],
       ],
     );
-    assert.equal(describeWoken(drift.awake[0]!), `Kustomization ${ns}-apps resumed by flux`);
+    assert.equal(describeWoken(drift.awake[0]!), `Kustomization ${ns}-apps resumed by field manager flux`);
     await settle();
     assert.equal(await replicas(ns), 0);
     await activities().startNamespace(ns);
@@ -475,7 +476,7 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
       this.timeout(60_000);
       for (const name of ['devenv-scheduler', 'devenv-support']) await core.createNamespace({ body: { metadata: { name } } });
       const client = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
-      for (const file of ['rbac.yaml', 'argocd-rbac.yaml', 'admission-policy.yaml'])
+      for (const file of ['rbac.yaml', 'argocd/rbac.yaml', 'admission-policy.yaml'])
         for (const object of loadAllYaml(readFileSync(path.join(__dirname, '../k8s', file), 'utf8')) as KubernetesObject[])
           await client.create(object);
       const token = await core.createNamespacedServiceAccountToken({
@@ -589,5 +590,49 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
       });
       assert.equal(await replicas(ns), 3);
     });
+  });
+});
+
+describe('GitOps hand-offs in the namespace Events (kubectl get events)', function () {
+  const report = (changed: { kind: string; name: string; from: number; to: number }[]) => ({
+    namespace: 'dev1',
+    changed,
+    unchanged: 0,
+    durationMs: 1,
+  });
+
+  it('a stop says what it held off apart from the workloads it scaled down, a start what it handed back', function () {
+    const stopped = eventFor({
+      kind: 'stopped',
+      namespace: 'dev1',
+      by: 'scheduler',
+      report: report([
+        { kind: 'Application', name: 'argocd/dev1-web', from: 1, to: 0 },
+        { kind: 'Deployment', name: 'web', from: 2, to: 0 },
+        { kind: 'Kustomization', name: 'apps', from: 1, to: 0 },
+      ]),
+    });
+    assert.equal(
+      stopped.message,
+      'Stopped by scheduler: 1 workload scaled down. GitOps held off: Application argocd/dev1-web, Kustomization apps.',
+    );
+    const started = eventFor({
+      kind: 'started',
+      namespace: 'dev1',
+      by: 'U1',
+      shutdownAt: null,
+      report: report([
+        { kind: 'Deployment', name: 'web', from: 0, to: 2 },
+        { kind: 'HelmRelease', name: 'flux-system/dev1-db', from: 0, to: 1 },
+      ]),
+    });
+    assert.equal(started.message, 'Started by U1: 1 workload restored. GitOps handed back: HelmRelease flux-system/dev1-db.');
+    const plain = eventFor({
+      kind: 'stopped',
+      namespace: 'dev1',
+      by: 'U1',
+      report: report([{ kind: 'Deployment', name: 'web', from: 2, to: 0 }]),
+    });
+    assert.equal(plain.message, 'Stopped by U1: 1 workload scaled down.', 'nothing said of GitOps where there was none');
   });
 });

@@ -337,6 +337,7 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       'temporal-cloud': ['--set', 'temporal.apiKey.secretName=devenv-scheduler-temporal'],
       'temporal-mtls': ['--set', 'temporal.mtls.enabled=true,temporal.mtls.certificate.enabled=true'],
       'slack-ingress': ['--set', 'slack.ingress.enabled=true'],
+      argocd: ['--set', 'config.ARGOCD_NAMESPACES=argocd'],
       monitoring: [
         '--set',
         'monitoring.podMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.grafanaDashboard.enabled=true',

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { describeDrift } from '../domain/drift';
+import { GITOPS_KINDS } from '../domain/gitops';
 import { describeReadiness } from '../domain/readiness';
 import type { Logger } from '../logger';
 import type { EnvironmentActivities, EnvironmentEvent } from './contracts';
@@ -28,21 +29,21 @@ export function eventFor(event: EnvironmentEvent): Pick<CoreV1Event, 'reason' | 
     case 'warning':
       return { reason: 'ShutdownWarning', type: 'Normal', message: `Stops at ${event.shutdownAt} (in ${event.minutesLeft} min).` };
     case 'stopped': {
-      const scaled = event.report.changed.length;
+      const { scaled, gitops } = split(event.report.changed);
       return {
         reason: 'Stopped',
         type,
-        message: `Stopped by ${event.by}: ${scaled} workload${scaled === 1 ? '' : 's'} scaled down.${problems}`,
+        message: `Stopped by ${event.by}: ${scaled} workload${scaled === 1 ? '' : 's'} scaled down.${gitops ? ` GitOps held off: ${gitops}.` : ''}${problems}`,
       };
     }
     case 'started': {
-      const scaled = event.report.changed.length;
+      const { scaled, gitops } = split(event.report.changed);
       const next = event.shutdownAt ? ` Next stop ${event.shutdownAt}.` : '';
       const who = event.wokeUp ? `as scheduled (morning wake-up at ${event.wokeUp.clock})` : `by ${event.by}`;
       return {
         reason: 'Started',
         type,
-        message: `Started ${who}: ${scaled} workload${scaled === 1 ? '' : 's'} restored${describeReadiness(event.report)}.${next}${problems}`,
+        message: `Started ${who}: ${scaled} workload${scaled === 1 ? '' : 's'} restored${describeReadiness(event.report)}.${gitops ? ` GitOps handed back: ${gitops}.` : ''}${next}${problems}`,
       };
     }
     case 'aws-followed':
@@ -58,6 +59,12 @@ export function eventFor(event: EnvironmentEvent): Pick<CoreV1Event, 'reason' | 
         message: `${event.workloads.length} workload${event.workloads.length === 1 ? '' : 's'} ${describeDrift(event.mode, event.workloads)}.`,
       };
   }
+}
+
+/** A report's changes: how many workloads, and the GitOps objects held off or handed back ("Application argocd/web, Kustomization apps"). */
+function split(changed: { kind: string; name: string }[]): { scaled: number; gitops: string } {
+  const gitops = changed.filter((c) => GITOPS_KINDS.has(c.kind));
+  return { scaled: changed.length - gitops.length, gitops: gitops.map((c) => `${c.kind} ${c.name}`).join(', ') };
 }
 
 /** The same name for every attempt of one activity, a new one for every other. */

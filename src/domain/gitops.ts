@@ -13,3 +13,6 @@ export const ALL_NAMESPACES = '*';
 
 /** Where Argo CD and Flux install themselves by default (their own manifests and `flux bootstrap`). */
 export const DEFAULT_GITOPS: GitOpsSettings = { mode: 'hold', argocdNamespaces: [], fluxNamespaces: ['flux-system'] };
+
+/** The kinds a stop holds off and a start hands back (GITOPS=hold), as their reports name them. */
+export const GITOPS_KINDS: ReadonlySet<string> = new Set(['Application', 'Kustomization', 'HelmRelease']);
