@@ -356,6 +356,8 @@ async function main(config: Config, logger: Logger): Promise<void> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // The terminal closed: a local control plane started here must not outlive it.
+    process.on('SIGHUP', onSignal);
   });
   try {
     await Promise.race([stopped, workerRun ?? stopped]);

@@ -179,6 +179,40 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
     assert.deepEqual((await read(APPLICATIONS, ARGOCD, `${ns}-off`)).spec.syncPolicy?.automated, SELF_HEAL);
   });
 
+  it("an Application deploying to the same-named namespace of another cluster is not this environment's: never held", async () => {
+    const ns = await environment();
+    const name = `${ns}-elsewhere`;
+    await application(name, ns, SELF_HEAL);
+    await custom.patchNamespacedCustomObject(
+      { ...APPLICATIONS, namespace: ARGOCD, name, body: { spec: { destination: { server: 'https://prod.example:6443', namespace: ns } } } },
+      mergePatch,
+    );
+    const stopped = await activities().stopNamespace(ns);
+    assert.deepEqual(
+      stopped.changed.map((c) => c.kind),
+      ['Deployment'],
+    );
+    assert.deepEqual((await read(APPLICATIONS, ARGOCD, name)).spec.syncPolicy?.automated, SELF_HEAL, 'left syncing automatically');
+    await activities().startNamespace(ns);
+  });
+
+  it('GITOPS switched to off while an environment is stopped: the start still hands back what the stop held, and nothing new is held', async () => {
+    const ns = await environment();
+    const name = `${ns}-app`;
+    await application(name, ns, SELF_HEAL);
+    await between(() => activities().stopNamespace(ns));
+    assert.equal((await read(APPLICATIONS, ARGOCD, name)).spec.syncPolicy?.automated, undefined, 'held by the stop');
+    const started = await activities({ mode: 'off' }).startNamespace(ns);
+    assert.ok(
+      started.changed.some((c) => c.kind === 'Application'),
+      JSON.stringify(started.changed),
+    );
+    assert.deepEqual((await read(APPLICATIONS, ARGOCD, name)).spec.syncPolicy?.automated, SELF_HEAL, 'handed back');
+    const stoppedOff = await activities({ mode: 'off' }).stopNamespace(ns);
+    assert.ok(!stoppedOff.changed.some((c) => c.kind === 'Application'), 'GITOPS=off holds nothing new');
+    assert.deepEqual((await read(APPLICATIONS, ARGOCD, name)).spec.syncPolicy?.automated, SELF_HEAL);
+  });
+
   it('GITOPS=hold: the Application loses automated sync while stopped and stays at 0; start hands it back exactly and self-heal resumes', async () => {
     const ns = await environment();
     const name = `${ns}-app`;

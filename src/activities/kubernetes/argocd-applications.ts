@@ -25,6 +25,18 @@ const syncsAutomatically = (app: CustomObject) => {
   return automated !== undefined && automated !== null && automated.enabled !== false;
 };
 
+/** How Argo CD names the cluster it runs in: an Application aimed elsewhere deploys to another cluster's namespace of the same name. */
+const IN_CLUSTER = { server: 'https://kubernetes.default.svc', name: 'in-cluster' };
+
+/** Deploys into `namespace` of this cluster. */
+function deploysHere(app: CustomObject, namespace: string): boolean {
+  const destination = app.spec?.destination as { namespace?: string; server?: string; name?: string } | undefined;
+  if (destination?.namespace !== namespace) return false;
+  return destination.server !== undefined
+    ? destination.server.replace(/\/+$/, '') === IN_CLUSTER.server
+    : destination.name === IN_CLUSTER.name;
+}
+
 export function createArgoCdApplicationKind(kubeConfig: KubeConfig, argocdNamespaces: string[]): WorkloadKind<CustomObject> {
   const applications = customObjects(kubeConfig, { group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', kind: KIND });
   const where = (app: CustomObject) => app.metadata!.namespace!;
@@ -37,7 +49,7 @@ export function createArgoCdApplicationKind(kubeConfig: KubeConfig, argocdNamesp
       applications.list(namespace, page, {
         namespaces: argocdNamespaces,
         inNamespace: false,
-        aimedAt: (app) => (app.spec?.destination as { namespace?: string } | undefined)?.namespace === namespace,
+        aimedAt: (app) => deploysHere(app, namespace),
       }),
     managed: (app) => !isExcluded(app.metadata),
 

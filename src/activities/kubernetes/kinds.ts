@@ -17,14 +17,15 @@ import { createScaledWorkloadKinds } from './scaled-workloads';
 import type { WorkloadKind } from './workload-kind';
 
 export function createWorkloadKinds(kubeConfig: KubeConfig, gitops: GitOpsSettings = DEFAULT_GITOPS): WorkloadKind[] {
+  const gitopsKinds = [
+    ...(gitops.argocdNamespaces.length ? [createArgoCdApplicationKind(kubeConfig, gitops.argocdNamespaces)] : []),
+    createFluxKustomizationKind(kubeConfig, gitops.fluxNamespaces),
+    createFluxHelmReleaseKind(kubeConfig, gitops.fluxNamespaces),
+  ];
+  // GITOPS=off after a stop that held them: a start still hands back what carries the
+  // service's marker, or it would stay held for good; nothing new is held.
   const held =
-    gitops.mode === 'hold'
-      ? [
-          ...(gitops.argocdNamespaces.length ? [createArgoCdApplicationKind(kubeConfig, gitops.argocdNamespaces)] : []),
-          createFluxKustomizationKind(kubeConfig, gitops.fluxNamespaces),
-          createFluxHelmReleaseKind(kubeConfig, gitops.fluxNamespaces),
-        ]
-      : [];
+    gitops.mode === 'hold' ? gitopsKinds : gitopsKinds.map(({ awake: _awake, ...kind }) => ({ ...kind, sleep: async () => ({}) }));
   return [
     ...createScaledWorkloadKinds(kubeConfig),
     createCronJobKind(kubeConfig),

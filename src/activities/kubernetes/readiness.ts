@@ -1,6 +1,6 @@
 /**
  * Waiting for what a start woke to be Ready: the kinds that can tell (WorkloadKind.ready)
- * are listed from the apiserver's watch cache every few seconds until every workload of the
+ * are listed (a consistent read) every few seconds until every workload of the
  * groups waited for is Ready or the start's deadline passes. A workload deleted meanwhile
  * is nothing to wait for. The wait heartbeats and ends at once when its activity is cancelled.
  */
@@ -31,7 +31,9 @@ export function createGroupsWait(kinds: readonly WorkloadKind[], pageSize: numbe
       for (const name of kindsWaitedFor) {
         const kind = byName.get(name);
         if (!kind?.ready) continue;
-        for (const object of await listKind(kind, namespace, pageSize, '0')) fresh.set(`${name}/${object.metadata?.name}`, object);
+        // A consistent read, not the watch cache: a cached copy from before the start's own
+        // patches (0 of 0 desired, generation observed) would pass as Ready.
+        for (const object of await listKind(kind, namespace, pageSize)) fresh.set(`${name}/${object.metadata?.name}`, object);
       }
       const now = Date.now();
       const pending: string[] = [];
