@@ -378,6 +378,8 @@ function runningOf(workflowType: string, cluster: string | undefined): string {
 /** An environment's history as its memo has it, oldest first. */
 export interface EnvironmentHistory {
   namespace: string;
+  /** The environment's zone, to show the instants in. */
+  timeZone: string;
   entries: HistoryEntry[];
 }
 
@@ -702,8 +704,8 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
     },
 
     async history(namespace, limit) {
-      const { entries } = await storyOf(namespace);
-      return { namespace, entries: limit === undefined ? entries : entries.slice(-limit) };
+      const { status, entries } = await storyOf(namespace);
+      return { namespace, timeZone: status.policy.timeZone, entries: limit === undefined ? entries : entries.slice(-limit) };
     },
 
     async why(namespace, now = new Date()) {
