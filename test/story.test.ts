@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import type { EnvironmentState, HistoryEntry } from '../src/workflows/environment/definitions';
 import { appended, DETAIL_CHARS, HISTORY_BYTES, HISTORY_ENTRIES, whyNext } from '../src/workflows/environment/story';
+import { historyMessage, whyMessage } from '../src/slack/replies';
 import { weekdayPolicy } from './support/policies';
 
 const policy = weekdayPolicy({ timeZone: 'Europe/Berlin', wakeTime: '08:00' });
@@ -155,5 +156,22 @@ describe('story: the history is bounded', function () {
     assert.ok(Buffer.byteLength(JSON.stringify(history)) <= HISTORY_BYTES);
     assert.equal(history.at(-1)!.by, `U${HISTORY_ENTRIES - 1}`, 'the newest is kept');
     assert.ok(history.length < HISTORY_ENTRIES);
+  });
+});
+
+describe('story in Slack', function () {
+  it('escapes what the sentence and the entries quote; only recorded ids become mentions', function () {
+    const why = whyMessage('dev1', {
+      sentence: 'did not stop last night: AWS could not stop: <!channel> U0BOB; asked by U0ANA',
+      mentions: ['U0ANA'],
+    });
+    const text = JSON.stringify(why.blocks);
+    assert.ok(text.includes('&lt;!channel&gt;'), text);
+    assert.ok(text.includes('<@U0ANA>'), text);
+    assert.ok(!text.includes('<@U0BOB>'), 'a word like a user id in a detail is no mention');
+    const history = historyMessage('dev1', [entry('stop', 'U0ANA', '2026-12-03T10:00:00', 'failed: <https://evil|click> by U0BOB')]);
+    const shown = JSON.stringify(history.blocks) + history.text;
+    assert.ok(shown.includes('&lt;https://evil|click&gt;'), shown);
+    assert.ok(shown.includes('by <@U0ANA>') && !shown.includes('<@U0BOB>'), shown);
   });
 });
