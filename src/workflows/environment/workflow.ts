@@ -193,7 +193,7 @@ const PATCHES = {
   missedWakeUpSkipped: 'missed-wake-up-skipped',
   /** A drift re-stop that waited for the lock re-checks that the scheduler is still on before it writes. */
   driftRestopRechecked: 'drift-restop-rechecked',
-  /** The environment's history rides in the memo upsert that follows each new entry (no command of its own). */
+  /** The environment's history rides in the memo upsert that follows each new entry: no upsert of its own. */
   historyMemo: 'history-memo',
 } as const;
 
