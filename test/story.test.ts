@@ -75,9 +75,12 @@ describe('story: why, in one sentence', function () {
       mentions: ['kubectl'],
     },
     {
-      name: 'stopped on schedule, waking in the morning',
+      name: 'stopped on schedule (a drift re-stop since is not the stop), waking in the morning',
       state: running({ workloads: 'stopped', shutdownAt: null, wakeAt: at('2026-12-04T08:00:00').toISOString() }),
-      history: [entry('scheduled-stop', 'scheduler', '2026-12-03T19:00:00', '3 workloads scaled to 0')],
+      history: [
+        entry('scheduled-stop', 'scheduler', '2026-12-03T19:00:00', '3 workloads scaled to 0'),
+        entry('scheduled-stop', 'scheduler', '2026-12-03T20:10:00', 'put back to sleep after they woke: Deployment api'),
+      ],
       now: '2026-12-03T21:00:00',
       sentence: 'stopped by the schedule today 19:00 CET; wakes tomorrow 08:00 CET',
     },

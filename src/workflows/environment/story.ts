@@ -94,7 +94,12 @@ export function whyNext(state: EnvironmentState, history: readonly HistoryEntry[
 
   const stopProblems = (state.problems ?? []).filter((p) => p.action === 'stop');
   if (state.workloads === 'stopped') {
-    const stop = lastOf(history, 'stop', 'scheduled-stop');
+    // The stop that stopped it: not one asked for that failed, nor a re-stop of what woke since.
+    const stop = lastOf(
+      history.filter((e) => !/^(failed|stopped again|put back to sleep)/.test(e.detail ?? '')),
+      'stop',
+      'scheduled-stop',
+    );
     const aws = stopProblems.filter((p) => p.half === 'aws');
     if (aws.length && stop) {
       return done(
