@@ -206,6 +206,17 @@ async function execute(
         s,
       );
     }
+    case 'history': {
+      const { namespace, timeZone: zone, entries } = await environments.history(command.namespace);
+      const rows = [...entries]
+        .reverse()
+        .map((e) => `${describeAt(e.at, zone).padEnd(22)} ${e.action.padEnd(14)} ${e.by}${e.detail ? `: ${e.detail}` : ''}`);
+      return print(rows.length ? rows.join('\n') : `nothing is recorded for ${namespace} yet`, { namespace, entries });
+    }
+    case 'why': {
+      const why = await environments.why(command.namespace);
+      return print(`${why.namespace}: ${why.sentence}`, { namespace: why.namespace, why: why.sentence });
+    }
     case 'start':
     case 'stop':
     case 'prolongate': {

@@ -14,6 +14,8 @@ export type Command =
   | { name: 'help' }
   | { name: 'list' }
   | { name: 'status'; namespace: string }
+  | { name: 'history'; namespace: string }
+  | { name: 'why'; namespace: string }
   | { name: 'start'; namespace: string }
   | { name: 'stop'; namespace: string }
   | { name: 'prolongate'; namespace: string; minutes: number }
@@ -90,6 +92,22 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'phase, next shutdown, and who did what last',
     example: 'status dev1',
     build: (v) => ({ name: 'status', namespace: v.namespace! }),
+  },
+  {
+    name: 'history',
+    family: 'read',
+    params: [ns],
+    summary: 'the last things that happened to it: stops, starts, warnings, prolongations, policy changes, failures; who and when',
+    example: 'history dev1',
+    build: (v) => ({ name: 'history', namespace: v.namespace! }),
+  },
+  {
+    name: 'why',
+    family: 'read',
+    params: [ns],
+    summary: 'what happens to it next and why, in one sentence',
+    example: 'why dev1',
+    build: (v) => ({ name: 'why', namespace: v.namespace! }),
   },
   {
     name: 'list',
@@ -264,6 +282,8 @@ export function formatCommand(command: Command): string {
     case 'start':
     case 'stop':
     case 'status':
+    case 'history':
+    case 'why':
       return `${command.name} ${command.namespace}`;
     case 'support start':
       return `support start ${command.supportName} ${command.size}`;

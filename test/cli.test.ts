@@ -92,6 +92,28 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     assert.equal(new Date(result.shutdownAt).getTime() - new Date(before.shutdownAt!).getTime(), 30 * 60_000);
   });
 
+  it('history prints who did what, newest first, and why says when it stops and who prolonged it; --json gives both as data', async function () {
+    const history = await devenv('history', namespace);
+    assert.equal(history.code, 0, history.stderr);
+    const lines = history.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^today \d\d:\d\d \S+\s+prolongate\s+cli:\S+: \+30m$/);
+    assert.match(lines.at(-1)!, /^today \d\d:\d\d \S+\s+enrol\s+scheduler$/);
+    const json = JSON.parse((await devenv('--json', 'history', namespace)).stdout) as { namespace: string; entries: { action: string }[] };
+    assert.deepEqual(
+      json.entries.map((e) => e.action),
+      ['enrol', 'prolongate'],
+    );
+    const why = await devenv('why', namespace);
+    assert.equal(why.code, 0, why.stderr);
+    assert.match(
+      why.stdout,
+      new RegExp(`^${namespace}: stops today \\d\\d:\\d\\d \\S+ \\(prolonged 30m by cli:\\S+ at \\d\\d:\\d\\d\\)\n$`),
+    );
+    const whyJson = JSON.parse((await devenv('--json', 'why', namespace)).stdout) as { namespace: string; why: string };
+    assert.match(whyJson.why, /^stops today /);
+    assert.equal((await devenv('why', 'nosuch-env')).code, 3, 'an unknown environment');
+  });
+
   it('list shows the environment, its shutdown as status says it; list --json gives the same as data', async function () {
     for (let attempt = 0; ; attempt++) {
       const { code, stdout } = await devenv('list');

@@ -178,11 +178,13 @@ describe('/docs in a real headless Chromium', function () {
       '/api/v1/environments',
       '/api/v1/environments/{namespace}',
       '/api/v1/environments/{namespace}/prolongate',
+      '/api/v1/environments/{namespace}/history',
+      '/api/v1/environments/{namespace}/why',
       '/api/v1/support-pods/{name}',
     ]) {
       assert.ok(operations.includes(path), `${path} not shown; shown: ${operations.join(', ')}`);
     }
-    assert.equal(await page.locator('.opblock').count(), 9);
+    assert.equal(await page.locator('.opblock').count(), 11);
     assert.deepEqual(failures, []);
   });
 });

@@ -361,6 +361,55 @@ describe('replay (determinism)', function () {
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
 
+  it("replays an environment's history in its memo: a prolongation, warnings, the scheduled stop, a start, a label change and a failed stop", async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-history');
+    const recorded = recordingActivities(() => env.currentTimeMs());
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recorded,
+    });
+    const namespace = `replay-history-${process.pid}`;
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      const policy = everyDayPolicy({ shutdownTime: now.plus({ hours: 2 }).toFormat('HH:mm') });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, enabled: true, dispatchAheadMs: 10_000, policy }],
+      });
+      await handle.executeUpdate(prolongateUpdate, { args: [{ by: 'U1', minutes: 30 }] }).catch(() => undefined); // refused after hours
+      await env.sleep(4 * 60 * MINUTE); // warnings and the scheduled stop
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      await handle.signal(setEnabledSignal, { enabled: false, by: 'kubectl' });
+      recorded.goneNamespaces.add(namespace);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] }).catch(() => undefined); // its Kubernetes half fails
+      await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      await handle.result();
+    });
+    const history = await handle!.fetchHistory();
+    const events = history.events ?? [];
+    const patchData = events.flatMap((e) =>
+      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((payload) =>
+        Buffer.from(payload.data ?? []).toString(),
+      ),
+    );
+    assert.ok(
+      patchData.some((data) => data.includes('"history-memo"')),
+      `the history patch was recorded (patch markers: ${patchData.join(', ')})`,
+    );
+    const memoUpserts = events.filter((e) => e.workflowPropertiesModifiedEventAttributes);
+    const withHistory = memoUpserts.filter((e) => e.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields?.['history']);
+    assert.ok(withHistory.length > 0 && withHistory.length < memoUpserts.length, 'the history rides only in the upserts after a new entry');
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(join(FIXTURES, `environment-history-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
   it("replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name, one holding its requester's slot, one refused for want of one", async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-support');

@@ -19,8 +19,10 @@ import { createMetrics } from '../src/api/metrics';
 import {
   actionResult,
   createRestRouter,
+  environmentHistory,
   environmentList,
   environmentStatus,
+  environmentWhy,
   errorBody,
   inProgress,
   supportPod,
@@ -161,6 +163,8 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
       'DELETE /api/v1/support-pods/{name}',
       'GET /api/v1/environments',
       'GET /api/v1/environments/{namespace}',
+      'GET /api/v1/environments/{namespace}/history',
+      'GET /api/v1/environments/{namespace}/why',
       'GET /api/v1/support-pods',
       'GET /api/v1/support-pods/{name}',
       'POST /api/v1/environments/{namespace}/prolongate',
@@ -227,6 +231,22 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     assert.equal(started.status, 200);
     answersAs(actionResult, started.body, 'start');
     assert.equal(started.body.phase, 'running');
+
+    const history = await call('GET', `/api/v1/environments/${namespace}/history`, { token: READER });
+    assert.equal(history.status, 200);
+    answersAs(environmentHistory, history.body, 'GET history');
+    const entries = history.body.entries as { action: string; by: string; detail?: string }[];
+    assert.deepEqual(
+      entries.map((e) => `${e.action} ${e.by}`),
+      ['enrol scheduler', 'prolongate api:ci', 'stop api:ci', 'start api:ci'],
+    );
+    assert.equal(entries[1]!.detail, '+1h30m');
+    const why = await call('GET', `/api/v1/environments/${namespace}/why`, { token: READER });
+    assert.equal(why.status, 200);
+    answersAs(environmentWhy, why.body, 'GET why');
+    assert.match(String(why.body.why), /^stops today \d\d:\d\d \S+ \(shutdown time \d\d:\d\d \S+\)$/);
+    assert.equal((await call('GET', '/api/v1/environments/nosuch-env/why')).status, 404);
+    assert.equal((await call('GET', '/api/v1/environments/Not_A_Name/history')).status, 422);
 
     const name = `pod-${process.pid}`;
     const created = await call('POST', '/api/v1/support-pods', { body: { name, size: 'm' } });
@@ -527,6 +547,15 @@ describe('REST API and OpenAPI document (Temporal dev server behind it)', functi
     assert.equal(status.body.phase, 'running');
     assert.match(String(status.body.shutdownDescription), /^today \d\d:\d\d .+, in \d+h \d+m$/);
     assert.ok(Date.now() - began < 2000, 'no waiting for a worker');
+    const history = await call('GET', `/api/v1/environments/${namespace}/history`);
+    assert.equal(history.status, 200, JSON.stringify(history.body));
+    assert.deepEqual(
+      (history.body.entries as { action: string }[]).map((e) => e.action),
+      ['enrol'],
+      'the history is read from the memo, with no worker',
+    );
+    const why = await call('GET', `/api/v1/environments/${namespace}/why`);
+    assert.match(String(why.body.why), /^stops today /);
   });
 
   it('counts commands by kind and outcome in /metrics', async function () {

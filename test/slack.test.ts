@@ -301,6 +301,29 @@ for (const transport of ['HTTP', 'Socket Mode'] as const)
       assert.equal(new Date(after.shutdownAt!).getTime() - new Date(before.shutdownAt!).getTime(), 60 * MINUTE);
     });
 
+    it('history and why: who did what, newest first, with the requester as a mention; why says when it stops and who prolonged it', async function () {
+      const { namespace } = await environment();
+      await devenv(`prolongate ${namespace} for 1h`);
+      const answer = async (text: string, pattern: RegExp) => {
+        const reply = await devenv(text);
+        assert.equal(reply.body.response_type, 'ephemeral');
+        return pattern.test(reply.text) ? reply.text : visibleText(await laterReply(reply.responseId, pattern));
+      };
+      const history = await answer(`history ${namespace}`, /recorded, newest first/);
+      assert.match(history, new RegExp(`\\*${namespace}\\*: the last 2 of 2 recorded, newest first`));
+      const lines = history.split('\n').filter((line) => line.startsWith('• '));
+      assert.equal(lines.length, 2);
+      assert.match(lines[0]!, new RegExp(`^• <!date\\^\\d+\\^[^>]+> · \\*prolongate\\* by <@${ALICE}> · \\+1h$`));
+      assert.match(lines[1]!, /^• <!date\^\d+\^[^>]+> · \*enrol\* by scheduler$/);
+      const why = await answer(`why ${namespace}`, /stops/);
+      assert.match(
+        why,
+        new RegExp(`^\\*${namespace}\\*: stops today \\d\\d:\\d\\d \\S+ \\(prolonged 1h by <@${ALICE}> at \\d\\d:\\d\\d\\)$`),
+      );
+      const unknown = await devenv('why nosuch-env');
+      assert.match(unknown.text, /There is no environment \*nosuch-env\*/);
+    });
+
     it('prolongate for -3h, 0m or 1000h: a clear answer, and nothing changes', async function () {
       const { namespace, status } = await environment();
       const before = fingerprint(await status());

@@ -117,6 +117,27 @@ export const environmentStatus = z
   })
   .meta({ id: 'EnvironmentStatus' });
 
+export const environmentHistory = z
+  .object({
+    namespace: z.string(),
+    timeZone: z.string().meta({ description: "the environment's zone", example: 'Europe/Berlin' }),
+    entries: z.array(lastAction).meta({
+      description:
+        'what happened to the environment, oldest first: the last 50 entries it keeps at most (fewer when their details are long)',
+    }),
+  })
+  .meta({ id: 'EnvironmentHistory' });
+
+export const environmentWhy = z
+  .object({
+    namespace: z.string(),
+    why: z.string().meta({
+      description: 'what happens to it next and why, in one sentence',
+      example: 'stops today 19:00 CET (prolonged 1h by U0ANA at 17:40)',
+    }),
+  })
+  .meta({ id: 'EnvironmentWhy' });
+
 const workloadChange = z.object({ kind: z.string(), name: z.string(), from: z.number().int(), to: z.number().int() });
 
 export const actionResult = z
@@ -319,6 +340,31 @@ export function restRoutes(
             ...(status.policy.owners ? { owners: status.policy.owners } : {}),
           },
         };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/environments/{namespace}/history',
+      summary: "The environment's history, oldest first: stops, starts, warnings, prolongations, policy changes, failures; who and when",
+      params: namespaceParam,
+      status: 200,
+      response: environmentHistory,
+      runs: 'history',
+      command: (p) => `history ${p.namespace}`,
+      run: (command) => environments.history(command.namespace),
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/environments/{namespace}/why',
+      summary: 'What happens to the environment next and why, in one sentence',
+      params: namespaceParam,
+      status: 200,
+      response: environmentWhy,
+      runs: 'why',
+      command: (p) => `why ${p.namespace}`,
+      run: async (command) => {
+        const { namespace, sentence } = await environments.why(command.namespace);
+        return { namespace, why: sentence };
       },
     }),
     route({

@@ -20,6 +20,7 @@ import { EnvCluster, EnvEnabled, EnvNamespace, EnvNextShutdown, EnvPhase } from 
 import {
   DISPATCH_AHEAD_MEMO,
   environmentWorkflowId,
+  HISTORY_MEMO,
   prolongateUpdate,
   startUpdate,
   STATUS_MEMO,
@@ -28,8 +29,10 @@ import {
   type StatusMemo,
   type ActionResult,
   type EnvironmentStatus,
+  type HistoryEntry,
   type Phase,
 } from '../workflows/environment/definitions';
+import { whyNext, type Why } from '../workflows/environment/story';
 import type { EnvironmentPolicy } from '../domain/shutdown-policy';
 import { describeShutdown } from '../domain/time-display';
 import { upcomingWakeUp } from '../workflows/environment/planning';
@@ -372,8 +375,20 @@ function runningOf(workflowType: string, cluster: string | undefined): string {
   return `WorkflowType = '${workflowType}' AND ExecutionStatus = 'Running' AND ${cluster ? `EnvCluster = '${cluster}'` : 'EnvCluster IS NULL'}`;
 }
 
+/** An environment's history as its memo has it, oldest first. */
+export interface EnvironmentHistory {
+  namespace: string;
+  /** The environment's zone, to show the instants in. */
+  timeZone: string;
+  entries: HistoryEntry[];
+}
+
 export interface EnvironmentsClient {
   status(namespace: string): Promise<EnvironmentStatus>;
+  /** The last `limit` entries of the environment's history (all it keeps without one), from the server alone. */
+  history(namespace: string, limit?: number): Promise<EnvironmentHistory>;
+  /** What happens next to the environment and why, in one sentence (story.ts), from the server alone. */
+  why(namespace: string, now?: Date): Promise<Why & { namespace: string }>;
   list(): Promise<EnvironmentSummary[]>;
   /** The namespace's running environment as the server describes it (current, unlike a listing; no worker needed), or undefined when none runs. */
   running(namespace: string): Promise<EnvironmentSummary | undefined>;
@@ -437,6 +452,17 @@ export interface EnvironmentsClientOptions {
   supportPods?: () => Promise<SupportPodInCluster[]>;
   /** Who may stop and prolongate environments with owners, and how groups are read; without it anyone may (the CLI). */
   owners?: OwnersPolicy;
+}
+
+/** The memo's status with what depends on when it is read. */
+function withDescriptions(memo: StatusMemo): EnvironmentStatus {
+  const now = new Date();
+  const wakeAt = upcomingWakeUp(memo, memo.policy);
+  return {
+    ...memo,
+    shutdownDescription: memo.shutdownAt ? describeShutdown(new Date(memo.shutdownAt), now, memo.policy.timeZone) : null,
+    wakeDescription: wakeAt ? describeShutdown(wakeAt, now, memo.policy.timeZone) : null,
+  };
 }
 
 /** An environment run as its search attributes and memo (a listing's or a describe's) say it is. */
@@ -653,26 +679,38 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
     );
   }
 
-  return {
-    async status(namespace) {
-      const description = await handle(namespace)
-        .describe()
-        .catch((err: unknown) => translate(err, namespace));
-      // A closed run's last state (often `running` with a shutdown time) is not what is up now.
-      if (description.status.name !== 'RUNNING') throw retired(namespace);
-      const memo = description.memo?.[STATUS_MEMO] as StatusMemo | undefined;
-      // Answered by the server alone; an environment started before the memo existed is asked directly.
-      if (!memo)
-        return handle(namespace)
+  /** The running environment's status and history: its memo (the server alone), or for one started before the memo existed, its query. */
+  async function storyOf(namespace: string): Promise<{ status: EnvironmentStatus; entries: HistoryEntry[] }> {
+    const description = await handle(namespace)
+      .describe()
+      .catch((err: unknown) => translate(err, namespace));
+    // A closed run's last state (often `running` with a shutdown time) is not what is up now.
+    if (description.status.name !== 'RUNNING') throw retired(namespace);
+    const memo = description.memo?.[STATUS_MEMO] as StatusMemo | undefined;
+    const status: EnvironmentStatus = memo
+      ? withDescriptions(memo)
+      : await handle(namespace)
           .query(statusQuery)
           .catch((err: unknown) => translate(err, namespace));
-      const now = new Date();
-      const wakeAt = upcomingWakeUp(memo, memo.policy);
-      return {
-        ...memo,
-        shutdownDescription: memo.shutdownAt ? describeShutdown(new Date(memo.shutdownAt), now, memo.policy.timeZone) : null,
-        wakeDescription: wakeAt ? describeShutdown(wakeAt, now, memo.policy.timeZone) : null,
-      };
+    const recorded = description.memo?.[HISTORY_MEMO];
+    // A version without the history: its last action is all there is.
+    const entries = Array.isArray(recorded) ? (recorded as HistoryEntry[]) : status.lastAction ? [status.lastAction] : [];
+    return { status, entries };
+  }
+
+  return {
+    async status(namespace) {
+      return (await storyOf(namespace)).status;
+    },
+
+    async history(namespace, limit) {
+      const { status, entries } = await storyOf(namespace);
+      return { namespace, timeZone: status.policy.timeZone, entries: limit === undefined ? entries : entries.slice(-limit) };
+    },
+
+    async why(namespace, now = new Date()) {
+      const { status, entries } = await storyOf(namespace);
+      return { namespace, ...whyNext(status, entries, status.policy, now) };
     },
 
     async list() {

@@ -7,7 +7,8 @@ import type { AwsResource, SupportPodInCluster } from '../activities/contracts';
 import type { EnvironmentSummary, SupportPodList, SupportPodListing } from '../client/environments';
 import { helpLines } from '../commands';
 import { formatMinutes } from '../domain/duration';
-import type { EnvironmentStatus, Phase } from '../workflows/environment/definitions';
+import type { EnvironmentStatus, HistoryEntry, Phase } from '../workflows/environment/definitions';
+import type { Why } from '../workflows/environment/story';
 import { describeRemaining } from '../domain/time-display';
 import {
   code,
@@ -142,6 +143,29 @@ export function statusMessage(
   const nextWake = state.wakeDescription ? md` Next wake-up ${state.wakeDescription}.` : md``;
   const trouble = problems.length ? md` ${joinMd(problems, '. ')}.` : md``;
   return message(md`${state.namespace} is ${state.phase}.${next}${nextWake}${trouble}`, blocks);
+}
+
+/** Entries `history` shows in Slack: the newest, which fit a message. */
+export const SLACK_HISTORY_ENTRIES = 20;
+
+/** `history`: the newest entries first, each with who, when and what. */
+export function historyMessage(namespace: string, entries: readonly HistoryEntry[]): SlackMessage {
+  if (entries.length === 0) return plain(md`Nothing is recorded for *${namespace}* yet.`);
+  const shown = entries.slice(-SLACK_HISTORY_ENTRIES).reverse();
+  const lines = shown.map(
+    (e) => md`• ${slackDate(e.at)} · *${e.action}* by ${mention(e.by)}${e.detail ? md` · ${withMentions(e.detail, [e.by])}` : ''}`,
+  );
+  const head = md`*${namespace}*: the last ${shown.length} of ${entries.length} recorded, newest first`;
+  return message(md`${namespace}: the last ${shown.length} of ${entries.length} recorded`, [
+    section(head),
+    ...sections(lines).slice(0, 40),
+  ]);
+}
+
+/** `why`: the sentence, its recorded `by` values as mentions. */
+export function whyMessage(namespace: string, why: Why): SlackMessage {
+  const sentence = withMentions(why.sentence, why.mentions);
+  return message(md`${namespace}: ${sentence}`, [section(md`*${namespace}*: ${sentence}`)]);
 }
 
 /** EC2 and RDS resources tagged for the namespace, with AWS's own word for their state. */

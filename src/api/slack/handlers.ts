@@ -37,6 +37,8 @@ import {
   inChannel,
   plain,
   statusMessage,
+  historyMessage,
+  whyMessage,
   supportPodListMessage,
   unknownNamespace,
   usageMessage,
@@ -332,6 +334,24 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
           status(command.namespace).catch((err: unknown) =>
             failureReply(err, md`get the status of *${command.namespace}*`, command.namespace),
           ),
+        );
+      case 'history':
+        return withinBudget(
+          who,
+          md`Reading the history of *${command.namespace}*… it will follow here.`,
+          environments
+            .history(command.namespace)
+            .then(({ entries }) => ephemeral(historyMessage(command.namespace, entries)))
+            .catch((err: unknown) => failureReply(err, md`read the history of *${command.namespace}*`, command.namespace)),
+        );
+      case 'why':
+        return withinBudget(
+          who,
+          md`Asking *${command.namespace}*… the answer will follow here.`,
+          environments
+            .why(command.namespace)
+            .then((why) => ephemeral(whyMessage(command.namespace, why)))
+            .catch((err: unknown) => failureReply(err, md`say what happens next to *${command.namespace}*`, command.namespace)),
         );
       case 'prolongate':
         return withinBudget(

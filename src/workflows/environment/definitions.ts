@@ -15,11 +15,18 @@ export type WorkloadPhase = 'running' | 'stopping' | 'stopped' | 'starting';
 export type Phase = WorkloadPhase | 'disabled';
 
 export interface LastAction {
-  action: 'enrol' | 'start' | 'stop' | 'scheduled-stop' | 'prolongate' | 'reset' | 'enable' | 'disable' | 'policy' | 'retire';
+  action: HistoryAction;
   by: string;
   at: string;
   detail?: string;
 }
+
+/** What an environment's history records; a `warning` is kept in the history only, never as the last action. */
+export type HistoryAction =
+  'enrol' | 'start' | 'stop' | 'scheduled-stop' | 'prolongate' | 'reset' | 'enable' | 'disable' | 'policy' | 'retire' | 'warning';
+
+/** One entry of an environment's history (story.ts bounds it): what happened, who did it, when, and in what words. */
+export type HistoryEntry = LastAction;
 
 export interface EnvironmentState {
   workloads: WorkloadPhase;
@@ -104,6 +111,8 @@ export interface EnvironmentInput {
   undelivered?: PendingNotification[];
   /** Set when the previous run continued as new while leaving management (its restore kept failing): who retired it. */
   leavingBy?: string;
+  /** The environment's history so far, oldest first; absent on first enrolment and from runs of versions without it. */
+  history?: HistoryEntry[];
 }
 
 export interface EnvironmentStatus extends EnvironmentState {
@@ -138,6 +147,8 @@ export const STATUS_MEMO = 'status';
 export type StatusMemo = Omit<EnvironmentStatus, 'shutdownDescription' | 'wakeDescription'>;
 /** Memo key of the environment's dispatch-ahead setting (ms), so the reconciler sees which ones need the service's. */
 export const DISPATCH_AHEAD_MEMO = 'dispatchAheadMs';
+/** Memo key of the environment's history (HistoryEntry[], oldest first), so `history` and `why` read it from the server alone. */
+export const HISTORY_MEMO = 'history';
 export const startUpdate = defineUpdate<ActionResult, [Actor]>('start');
 export const stopUpdate = defineUpdate<ActionResult, [Actor]>('stop');
 export const prolongateUpdate = defineUpdate<ActionResult, [Actor & { minutes: number }]>('prolongate');

@@ -55,6 +55,7 @@ import {
 import {
   DISPATCH_AHEAD_MEMO,
   driftSuspectedSignal,
+  HISTORY_MEMO,
   prolongateUpdate,
   resetSignal,
   retireSignal,
@@ -69,7 +70,8 @@ import {
   type EnvironmentInput,
   type EnvironmentState,
   type EnvironmentStatus,
-  type LastAction,
+  type HistoryAction,
+  type HistoryEntry,
   type PendingNotification,
   type StatusMemo,
   type WorkloadPhase,
@@ -101,6 +103,7 @@ import {
   withWakeUp,
   type TimedEvent,
 } from './planning';
+import { appended } from './story';
 
 const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
 
@@ -229,6 +232,8 @@ const PATCHES = {
   driftReadLocally: 'drift-read-locally',
   /** A start that woke workloads waits, outside the lock, until they are Ready (awaitReady), and only then replies and announces. */
   startAwaitsReady: 'start-awaits-ready',
+  /** The environment's history rides in the memo upsert that follows each new entry: no upsert of its own. */
+  historyMemo: 'history-memo',
 } as const;
 
 /** What a start's reply and announcement are made of; kept while it waits for its workloads to be Ready. */
@@ -265,6 +270,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   let deletedBy: string | null = null;
   /** Set by a `retire` of reason `unmanaged`: who asked; the main loop restores the environment, then retires it. */
   let leavingBy: string | null = input.leavingBy ?? null;
+  /** What happened to the environment, oldest first (story.ts bounds it); a run of a version without it begins with its last action. */
+  let history: HistoryEntry[] = input.history ?? (state.lastAction ? [state.lastAction] : []);
+  /** Entries added since the memo last carried the history. */
+  let historyUnpublished = true;
   /**
    * Everything that touches workloads or AWS (Updates, the scheduled stop, the re-stop of
    * AWS resources that woke) runs under this lock, one at a time, in arrival order.
@@ -292,11 +301,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   // Asked at each start, so a workflow recorded before it keeps answering its starts as it did
   // (the old handler's promise resolves a step sooner, which orders its commands).
-  setHandler(startUpdate, ({ by }) => (patched(PATCHES.startAwaitsReady) ? startAndAwaitReady(by) : exclusively(() => start(by))), {
-    validator: (_actor: Actor) => rejectIfRetired(),
-  });
+  setHandler(
+    startUpdate,
+    ({ by }) =>
+      patched(PATCHES.startAwaitsReady) ? startAndAwaitReady(by) : exclusively(() => failureRecorded('start', by, () => start(by))),
+    {
+      validator: (_actor: Actor) => rejectIfRetired(),
+    },
+  );
 
-  setHandler(stopUpdate, ({ by }) => exclusively(() => stop(by, 'stop')), {
+  setHandler(stopUpdate, ({ by }) => exclusively(() => failureRecorded('stop', by, () => stop(by, 'stop'))), {
     validator: (_actor: Actor) => rejectIfRetired(),
   });
 
@@ -473,6 +487,12 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     const warning = warningSent(state, event.offsetMinutes, now());
     state = warning.state;
+    record(
+      'warning',
+      'scheduler',
+      `${formatMinutes(warning.minutesLeft)} before the shutdown at ${describeClockTime(new Date(state.shutdownAt!), policy.timeZone)}`,
+      { last: false },
+    );
     // The owners ride in the activity's input: the same command as before, so histories replay unchanged.
     announce(
       {
@@ -537,9 +557,11 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   async function startAndAwaitReady(by: string): Promise<ActionResult> {
     let ready: Promise<ActionResult> | undefined;
     const woken = await exclusively(() =>
-      start(by, undefined, (started) => {
-        ready = untilReady(started);
-      }),
+      failureRecorded('start', by, () =>
+        start(by, undefined, (started) => {
+          ready = untilReady(started);
+        }),
+      ),
     );
     return ready ?? woken;
   }
@@ -948,6 +970,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       enabled: state.enabled,
       dispatchAheadMs,
       undelivered: [...outbox.values()],
+      history,
       ...(leavingBy !== null ? { leavingBy } : {}),
     };
   }
@@ -981,8 +1004,23 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     return wakeAt ? describeShutdown(wakeAt, now(), policy.timeZone) : null;
   }
 
-  function record(action: LastAction['action'], by: string, detail?: string): void {
-    state.lastAction = { action, by, at: now().toISOString(), ...(detail ? { detail } : {}) };
+  /** What happened: the last action (unless `last` is false) and the history's next entry, so neither misses what the other has. */
+  function record(action: HistoryAction, by: string, detail?: string, { last = true }: { last?: boolean } = {}): void {
+    const entry: HistoryEntry = { action, by, at: now().toISOString(), ...(detail ? { detail } : {}) };
+    if (last) state.lastAction = entry;
+    history = appended(history, entry);
+    historyUnpublished = true;
+  }
+
+  /** A stop or start asked for that failed is in the history too (the last action stays what was last done). */
+  async function failureRecorded(action: 'stop' | 'start', by: string, work: () => Promise<ActionResult>): Promise<ActionResult> {
+    try {
+      return await work();
+    } catch (err) {
+      const problem = (state.problems ?? []).find((p) => p.half === 'kubernetes' && p.action === action);
+      record(action, by, `failed: ${problem?.detail ?? describeFailure(err)}`, { last: false });
+      throw err;
+    }
   }
 
   function result(message: string, report?: ActionReport, aws?: AwsActionReport): ActionResult {
@@ -1008,8 +1046,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     ]);
     // The status as data, so `describe()` answers it from the server alone: a status never
     // waits for a worker. Guarded by a patch so histories recorded before it still replay.
-    if (patched('status-memo'))
-      upsertMemo({ [STATUS_MEMO]: { namespace, phase, policy, ...state } satisfies StatusMemo, [DISPATCH_AHEAD_MEMO]: dispatchAheadMs });
+    if (patched('status-memo')) {
+      // The history only when it has news: each upsert's event carries all it is given.
+      const withHistory = historyUnpublished && patched(PATCHES.historyMemo);
+      upsertMemo({
+        [STATUS_MEMO]: { namespace, phase, policy, ...state } satisfies StatusMemo,
+        [DISPATCH_AHEAD_MEMO]: dispatchAheadMs,
+        ...(withHistory ? { [HISTORY_MEMO]: history } : {}),
+      });
+      if (withHistory) historyUnpublished = false;
+    }
     const last = state.lastAction;
     setCurrentDetails(
       [
