@@ -10,6 +10,7 @@
  * kube-apiserver; KUBE_CONTROLLER_MANAGER_PATH, KUBE_SCHEDULER_PATH and KWOK_PATH override.
  */
 import { type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 
@@ -20,9 +21,28 @@ const KWOK_STAGES = path.join(__dirname, '..', 'fixtures', 'kwok', 'stages.yaml'
 /** How many fake Nodes kwok keeps. */
 export const FAKE_NODES = 2;
 
+/**
+ * For a benchmark of thousands of pods (bench/rush.ts): the controllers sized so that they
+ * are not what is measured. Without it, the tests' settings: each of kube-controller-manager's
+ * controllers and kube-scheduler talk to the apiserver at client-go's default rate (20 and 50
+ * requests a second), which alone takes minutes to create or delete 5,000 pods.
+ */
+export interface ControllerScale {
+  /** --kube-api-qps of kube-controller-manager (per controller) and kube-scheduler; the burst is twice it. */
+  apiQps: number;
+  /** Workers of the Deployment, ReplicaSet, StatefulSet and garbage-collector controllers. */
+  syncs: number;
+  /** kwok's podPlayStageParallelism: pods it moves to Ready, or deletes, at once (its default 4). */
+  kwokParallelism: number;
+  /** Fake Nodes, each taking NODE_CAPACITY.pods. */
+  nodes: number;
+}
+
 export interface ControllerFiles {
   /** The admin kubeconfig. */
   kubeConfigPath: string;
+  /** Where a configuration file of kwok's goes. */
+  dir: string;
   /** The service-account signing key (the apiserver's --service-account-signing-key-file). */
   serviceAccountKey: string;
   caFile: string;
@@ -36,7 +56,28 @@ export async function startControllers(
   start: Starter,
   files: ControllerFiles,
   kubeConfig: KubeConfig,
+  scale?: ControllerScale,
 ): Promise<ChildProcess[]> {
+  const rate = scale ? [`--kube-api-qps=${scale.apiQps}`, `--kube-api-burst=${scale.apiQps * 2}`] : [];
+  const syncs = scale
+    ? ['deployment', 'replicaset', 'statefulset', 'gc'].map((controller) => `--concurrent-${controller}-syncs=${scale.syncs}`)
+    : ['--concurrent-deployment-syncs=10', '--concurrent-replicaset-syncs=10'];
+  const kwokConfig = path.join(files.dir, 'kwok-configuration.yaml');
+  if (scale) {
+    writeFileSync(
+      kwokConfig,
+      // A KwokConfiguration of one's own takes none of kwok's defaults: the node options are its defaults.
+      [
+        'apiVersion: config.kwok.x-k8s.io/v1alpha1',
+        'kind: KwokConfiguration',
+        'options:',
+        `  podPlayStageParallelism: ${scale.kwokParallelism}`,
+        '  nodePlayStageParallelism: 4',
+        '  nodeLeaseParallelism: 4',
+        '',
+      ].join('\n'),
+    );
+  }
   const children = [
     start('kube-controller-manager', binary('KUBE_CONTROLLER_MANAGER_PATH', 'kube-controller-manager'), [
       `--kubeconfig=${files.kubeConfigPath}`,
@@ -48,9 +89,9 @@ export async function startControllers(
       '--controllers=*,-nodeipam',
       '--secure-port=0',
       // A test's Deployment scaled back up is seen at once, not after the default sync.
-      '--concurrent-deployment-syncs=10',
-      '--concurrent-replicaset-syncs=10',
+      ...syncs,
       '--horizontal-pod-autoscaler-sync-period=2s',
+      ...rate,
     ]),
     start('kube-scheduler', binary('KUBE_SCHEDULER_PATH', 'kube-scheduler'), [
       `--kubeconfig=${files.kubeConfigPath}`,
@@ -58,6 +99,7 @@ export async function startControllers(
       `--authorization-kubeconfig=${files.kubeConfigPath}`,
       '--leader-elect=false',
       '--secure-port=0',
+      ...rate,
     ]),
     start('kwok', binary('KWOK_PATH', 'kwok'), [
       `--kubeconfig=${files.kubeConfigPath}`,
@@ -67,11 +109,12 @@ export async function startControllers(
       '--node-ip=10.0.0.10',
       '--server-address=',
       `--config=${KWOK_STAGES}`,
+      ...(scale ? [`--config=${kwokConfig}`] : []),
     ]),
   ];
 
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  for (let i = 0; i < FAKE_NODES; i++) {
+  for (let i = 0; i < (scale?.nodes ?? FAKE_NODES); i++) {
     const name = `kwok-node-${i}`;
     await core.createNode({
       body: {
@@ -88,10 +131,10 @@ export async function startControllers(
 }
 
 /** Every fake Node is Ready: kwok has taken them over. */
-export async function nodesReady(kubeConfig: KubeConfig): Promise<boolean> {
+export async function nodesReady(kubeConfig: KubeConfig, count = FAKE_NODES): Promise<boolean> {
   const nodes = await kubeConfig.makeApiClient(CoreV1Api).listNode();
   const ready = nodes.items.filter((node) => node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-  return ready.length >= FAKE_NODES;
+  return ready.length >= count;
 }
 
 export const controllerLog = (dir: string, what: string): string => path.join(dir, `${what}.log`);

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { cacheDir } from '../../src/temporal/binaries';
-import { controllerLog, nodesReady, startControllers } from './controllers';
+import { controllerLog, nodesReady, startControllers, type ControllerScale } from './controllers';
 
 export interface TestCluster {
   /** Admin (system:masters) access. */
@@ -242,7 +242,7 @@ const started: { dir: string; children: ChildProcess[] }[] = [];
 // never leave an apiserver or etcd running behind it.
 process.on('exit', () => started.forEach(({ children }) => children.forEach((child) => child.kill('SIGKILL'))));
 
-async function startCluster({ controllers }: { controllers: boolean }): Promise<TestCluster> {
+async function startCluster({ controllers, scale }: { controllers: boolean; scale?: ControllerScale }): Promise<TestCluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-kube-'));
   const children: ChildProcess[] = [];
   started.push({ dir, children });
@@ -384,12 +384,13 @@ async function startCluster({ controllers }: { controllers: boolean }): Promise<
     const [controllerManager] = await startControllers(
       binary,
       startLogged,
-      { kubeConfigPath, serviceAccountKey: file('sa.key'), caFile: file('ca.crt') },
+      { kubeConfigPath, dir, serviceAccountKey: file('sa.key'), caFile: file('ca.crt') },
       kubeConfig,
+      scale,
     );
     await waitUntil(
       'kwok to take the fake nodes over',
-      () => nodesReady(kubeConfig).catch(() => false),
+      () => nodesReady(kubeConfig, scale?.nodes).catch(() => false),
       controllerManager!,
       controllerLog(dir, 'kube-controller-manager'),
       60_000,
@@ -449,10 +450,11 @@ export function testCluster(name = 'default'): Promise<TestCluster> {
 /**
  * A control plane of its own with controllers, a scheduler and kwok's fake nodes
  * (test/support/controllers.ts): Deployments have Pods that become Ready, namespaces are
- * really deleted. Started the first time a suite asks for it.
+ * really deleted. Started the first time a suite asks for it; `scale` (a benchmark's, one
+ * per process) is what the first call gives.
  */
-export function testClusterWithControllers(): Promise<TestCluster> {
-  clusterWithControllers ??= startCluster({ controllers: true });
+export function testClusterWithControllers(scale?: ControllerScale): Promise<TestCluster> {
+  clusterWithControllers ??= startCluster({ controllers: true, scale });
   return clusterWithControllers;
 }
 
