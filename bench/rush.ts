@@ -392,26 +392,13 @@ runBench(
         'ours evening',
         await phase(
           'stopNamespace',
-          async (namespace) => {
-            const report = await activities.stopNamespace(namespace);
-            if (report.changed.length !== WORKLOADS)
-              throw new Error(`${namespace}: stopNamespace changed ${report.changed.length}, not ${WORKLOADS}`);
-          },
+          // A namespace's attempts after a failure change only what the earlier ones left: the
+          // watched end state, not each report, says whether it was done.
+          (namespace) => activities.stopNamespace(namespace),
           asleep,
         ),
       );
-      record(
-        'ours morning',
-        await phase(
-          'startNamespace',
-          async (namespace) => {
-            const report = await activities.startNamespace(namespace);
-            if (report.changed.length !== WORKLOADS)
-              throw new Error(`${namespace}: startNamespace changed ${report.changed.length}, not ${WORKLOADS}`);
-          },
-          ready,
-        ),
-      );
+      record('ours morning', await phase('startNamespace', (namespace) => activities.startNamespace(namespace), ready));
     };
     const baseline = async () => {
       record('bare evening', await phase('bare patches to 0', bare(0), asleep));
