@@ -19,6 +19,7 @@ const BENCHMARKS: Record<string, string> = {
   admission: 'admission webhook at 50 connections over HTTPS (p99 <= 50 ms) vs a bare https server',
   drift:
     'drift looks of 200 stopped environments: apiserver requests per minute per 1,000 (<= 1,000) vs running the stop again as the look',
+  rush: '500 environments of 10 workloads stopping at one minute and starting, with real controllers: until asleep / Ready vs bare patches (ratio <= 1.3)',
   aws: '200 environments stopping at once with a stale AWS inventory, on moto: listing calls vs each environment listing alone (ratio <= 0.05)',
 };
 

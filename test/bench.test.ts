@@ -38,4 +38,25 @@ describe('npm run bench (shortened)', function () {
     const started = /(\d+) environment workflows started on the dev server for (\d+) enrolled/.exec(output);
     assert.ok(started && Number(started[1]) > 0, output);
   });
+
+  it('runs the evening-rush benchmark at two environments of five workloads, on the control plane with real controllers', async () => {
+    const child = spawn('npm', ['run', 'bench', '--', 'rush'], {
+      cwd: ROOT,
+      env: { ...process.env, RUSH_ENVIRONMENTS: '2', RUSH_WORKLOADS: '5', RUSH_CONTROLLER_QPS: '100' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    if (code !== 0) console.error(`npm run bench exited with ${code}:\n${output}`);
+    assert.equal(code, 0, 'npm run bench failed; its output is above');
+    for (const figure of ['evening: 2 stopNamespace at once', 'morning: 2 startNamespace at once']) {
+      assert.match(output, new RegExp(`RESULT ${figure}: [\\d.]+ s \\| baseline bare merge patches: [\\d.]+ s \\| ratio [\\d.]+`), figure);
+    }
+    for (const figure of ['evening: apiserver requests a second', 'morning: apiserver 429s'])
+      assert.match(output, new RegExp(`RESULT ${figure}: \\d+`), figure);
+    // The worker's identity reached the apiserver: each stop listed and patched as the ServiceAccount.
+    assert.match(output, /the worker's [1-9]\d* \(baseline [1-9]/);
+  });
 });

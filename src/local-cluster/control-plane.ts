@@ -47,6 +47,24 @@ export interface ControlPlaneOptions {
    * parent, which stops them in order (controllers, apiserver, etcd) instead of all at once.
    */
   detached?: boolean;
+  /** With controllers: sized for thousands of pods (bench/rush.ts) rather than a test's few. */
+  scale?: ControllerScale;
+}
+
+/**
+ * For a benchmark of thousands of pods: the controllers sized so that they are not what is
+ * measured. Without it, each of kube-controller-manager's controllers and kube-scheduler talk
+ * to the apiserver at client-go's default rate, which alone takes minutes for 5,000 pods.
+ */
+export interface ControllerScale {
+  /** --kube-api-qps of kube-controller-manager (per controller) and kube-scheduler; the burst is twice it. */
+  apiQps: number;
+  /** Workers of the Deployment, ReplicaSet, StatefulSet and garbage-collector controllers. */
+  syncs: number;
+  /** kwok's podPlayStageParallelism: pods it moves to Ready, or deletes, at once. */
+  kwokParallelism: number;
+  /** Fake Nodes, each taking NODE_CAPACITY.pods. */
+  nodes: number;
 }
 
 export interface ControlPlane {
@@ -311,10 +329,10 @@ async function startIn(
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeConfigPath);
   if (options.controllers) {
-    const [controllerManager] = await startControllers(launch, file, kubeConfigPath, kubeConfig);
+    const [controllerManager] = await startControllers(launch, file, kubeConfigPath, kubeConfig, options.scale);
     await waitUntil(
       'kwok to take the fake nodes over',
-      () => nodesReady(kubeConfig).catch(() => false),
+      () => nodesReady(kubeConfig, options.scale?.nodes).catch(() => false),
       controllerManager!,
       file('kube-controller-manager.log'),
       60_000,
@@ -344,7 +362,28 @@ async function startControllers(
   file: (name: string) => string,
   kubeConfigPath: string,
   kubeConfig: KubeConfig,
+  scale?: ControllerScale,
 ): Promise<ChildProcess[]> {
+  const rate = scale ? [`--kube-api-qps=${scale.apiQps}`, `--kube-api-burst=${scale.apiQps * 2}`] : [];
+  const syncs = scale
+    ? ['deployment', 'replicaset', 'statefulset', 'gc'].map((controller) => `--concurrent-${controller}-syncs=${scale.syncs}`)
+    : ['--concurrent-deployment-syncs=10', '--concurrent-replicaset-syncs=10'];
+  const kwokConfig = file('kwok-configuration.yaml');
+  if (scale) {
+    // A KwokConfiguration of one's own takes none of kwok's defaults: the node options are its defaults.
+    writeFileSync(
+      kwokConfig,
+      [
+        'apiVersion: config.kwok.x-k8s.io/v1alpha1',
+        'kind: KwokConfiguration',
+        'options:',
+        `  podPlayStageParallelism: ${scale.kwokParallelism}`,
+        '  nodePlayStageParallelism: 4',
+        '  nodeLeaseParallelism: 4',
+        '',
+      ].join('\n'),
+    );
+  }
   const children = [
     launch(
       'kube-controller-manager',
@@ -358,9 +397,9 @@ async function startControllers(
         '--controllers=*,-nodeipam',
         '--secure-port=0',
         // A Deployment scaled back up is seen at once, not after the default sync.
-        '--concurrent-deployment-syncs=10',
-        '--concurrent-replicaset-syncs=10',
+        ...syncs,
         '--horizontal-pod-autoscaler-sync-period=2s',
+        ...rate,
       ],
       'kube-controller-manager',
     ),
@@ -372,6 +411,7 @@ async function startControllers(
         `--authorization-kubeconfig=${kubeConfigPath}`,
         '--leader-elect=false',
         '--secure-port=0',
+        ...rate,
       ],
       'kube-scheduler',
     ),
@@ -385,13 +425,14 @@ async function startControllers(
         '--node-ip=10.0.0.10',
         '--server-address=',
         `--config=${KWOK_STAGES}`,
+        ...(scale ? [`--config=${kwokConfig}`] : []),
       ],
       'kwok',
     ),
   ];
 
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  for (let i = 0; i < FAKE_NODES; i++) {
+  for (let i = 0; i < (scale?.nodes ?? FAKE_NODES); i++) {
     const name = `kwok-node-${i}`;
     await core
       .createNode({
@@ -413,8 +454,8 @@ async function startControllers(
 }
 
 /** Every fake Node is Ready: kwok has taken them over. */
-async function nodesReady(kubeConfig: KubeConfig): Promise<boolean> {
+async function nodesReady(kubeConfig: KubeConfig, count = FAKE_NODES): Promise<boolean> {
   const nodes = await kubeConfig.makeApiClient(CoreV1Api).listNode();
   const ready = nodes.items.filter((node) => node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-  return ready.length >= FAKE_NODES;
+  return ready.length >= count;
 }

@@ -13,7 +13,7 @@ import { probeCluster } from '../activities/kubernetes/cluster';
 import { kubeBinDir, missingBinaries, startControlPlane } from './control-plane';
 import { seedDemo, type DemoEnvironments } from './demo';
 
-export { openssl, startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane';
+export { openssl, startControlPlane, type ControlPlane, type ControlPlaneOptions, type ControllerScale } from './control-plane';
 export { DEMO_NAMESPACES, DEMO_SHUTDOWN_AFTER_MINUTES, type DemoEnvironments } from './demo';
 
 export interface LocalCluster {

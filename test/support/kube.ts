@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { openssl, startControlPlane, type ControlPlane } from '../../src/local-cluster';
+import { openssl, startControlPlane, type ControlPlane, type ControllerScale } from '../../src/local-cluster';
 
 export interface TestCluster {
   /** Admin (system:masters) access. */
@@ -135,7 +135,7 @@ let clusterWithControllers: Promise<TestCluster> | undefined;
 /** Each cluster started, with its directory. */
 const started: { dir: string; plane?: ControlPlane }[] = [];
 
-async function startCluster({ controllers }: { controllers: boolean }): Promise<TestCluster> {
+async function startCluster({ controllers, scale }: { controllers: boolean; scale?: ControllerScale }): Promise<TestCluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'devenv-kube-'));
   const entry: { dir: string; plane?: ControlPlane } = { dir };
   started.push(entry);
@@ -143,6 +143,7 @@ async function startCluster({ controllers }: { controllers: boolean }): Promise<
     dir,
     name: 'test',
     controllers,
+    ...(scale ? { scale } : {}),
     durable: false,
     certificateDays: 2,
     apiserverFlags: testOnlyFlags(dir),
@@ -193,10 +194,11 @@ export function testCluster(name = 'default'): Promise<TestCluster> {
 /**
  * A control plane of its own with controllers, a scheduler and kwok's fake nodes
  * (src/local-cluster/control-plane.ts): Deployments have Pods that become Ready, namespaces are
- * really deleted. Started the first time a suite asks for it.
+ * really deleted. Started the first time a suite asks for it; `scale` (a benchmark's, one
+ * per process) is what the first call gives.
  */
-export function testClusterWithControllers(): Promise<TestCluster> {
-  clusterWithControllers ??= startCluster({ controllers: true });
+export function testClusterWithControllers(scale?: ControllerScale): Promise<TestCluster> {
+  clusterWithControllers ??= startCluster({ controllers: true, ...(scale ? { scale } : {}) });
   return clusterWithControllers;
 }
 
