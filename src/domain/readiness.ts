@@ -28,7 +28,7 @@ interface Databases {
 }
 
 /**
- * "; databases available after 4 min 10 s", "; 1 of 2 databases not available after 5 min:
+ * "; all 2 databases available after 4 min 10 s", "; 1 of 2 databases not available after 5 min:
  * rds-instance orders-db (stopped); the workloads were woken anyway", "" when it waited for none.
  */
 export function describeDatabases(databases: Databases | undefined): string {
