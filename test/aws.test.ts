@@ -40,8 +40,9 @@ import { Counter, Registry } from 'prom-client';
 import { createAwsActivities, createAwsStatusReader, ensureInventoryTable } from '../src/activities/aws';
 import { STOPPED_TAG } from '../src/activities/aws/resources';
 import type { AwsSettings } from '../src/activities/aws/sdk';
-import type { AwsActionReport, AwsOutcome } from '../src/activities/contracts';
+import type { AwsActionReport, AwsOutcome, DatabaseWait } from '../src/activities/contracts';
 import { createLogger } from '../src/logger';
+import { databasesStarted } from '../src/workflows/reports';
 import { awsInventoryWorkflow } from '../src/workflows';
 import { moto, motoCheckingCredentials, MOTO_CREDENTIALS, type Moto } from './support/moto';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
@@ -529,6 +530,64 @@ describe('AWS activities (moto)', function () {
     assert.notEqual(await dbState(w.db), 'stopped');
   });
 
+  describe('a start that waits for its databases (wait-for-databases)', function () {
+    const waiting = (overrides: Partial<AwsSettings> = {}) => aws({ databaseWait: { timeoutMs: 60_000, pollMs: 100 }, ...overrides });
+
+    it('waits for the RDS instance and Aurora cluster the start started until AWS says available', async function () {
+      const w = await world();
+      await aws().stopAwsResources('dev1');
+      assert.equal(await dbState(w.db), 'stopped');
+      const started = await aws().startAwsResources('dev1');
+      const databases = databasesStarted(started);
+      assert.deepEqual(databases.map((d) => `${d.kind} ${d.id}`).sort(), [`rds-cluster ${w.aurora}`, `rds-instance ${w.db}`]);
+      const activity = new MockActivityEnvironment();
+      const since = new Date().toISOString();
+      const done: DatabaseWait = await activity.run(() => waiting().awaitDatabases('dev1', { since, databases }));
+      assert.equal(done.notAvailable, undefined);
+      assert.ok(done.durationMs !== undefined && done.durationMs < 60_000, `took ${done.durationMs} ms`);
+      assert.equal(await dbState(w.db), 'available');
+      assert.equal(await clusterState(w.aurora), 'available');
+    });
+
+    it('at its deadline names a database that is not available, with its state', async function () {
+      const db = await createDb('dev1-db', enabled('dev1'));
+      const parked = await createDb('dev1-parked', enabled('dev1'));
+      await rds().send(new StopDBInstanceCommand({ DBInstanceIdentifier: parked }));
+      const activity = new MockActivityEnvironment();
+      let heartbeats = 0;
+      activity.on('heartbeat', () => heartbeats++);
+      const done: DatabaseWait = await activity.run(() =>
+        waiting({ databaseWait: { timeoutMs: 1500, pollMs: 100 } }).awaitDatabases('dev1', {
+          since: new Date().toISOString(),
+          databases: [
+            { kind: 'rds-instance', id: db, region: MAIN },
+            { kind: 'rds-instance', id: parked, region: MAIN },
+          ],
+        }),
+      );
+      assert.deepEqual(done.notAvailable, [{ kind: 'rds-instance', id: parked, region: MAIN, state: 'stopped' }]);
+      assert.ok(done.durationMs! >= 1500, `gave up after ${done.durationMs} ms`);
+      assert.ok(heartbeats > 0, 'heartbeats while it waits');
+    });
+
+    it('ends at once when cancelled (a stop came)', async function () {
+      const parked = await createDb('dev1-parked', enabled('dev1'));
+      await rds().send(new StopDBInstanceCommand({ DBInstanceIdentifier: parked }));
+      const activity = new MockActivityEnvironment();
+      const attempt = activity.run(() =>
+        waiting().awaitDatabases('dev1', {
+          since: new Date().toISOString(),
+          databases: [{ kind: 'rds-instance', id: parked, region: MAIN }],
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const cancelledAt = Date.now();
+      activity.cancel();
+      await assert.rejects(attempt);
+      assert.ok(Date.now() - cancelledAt < 5000, 'not waited out');
+    });
+  });
+
   it('shows each resource state for the status command', async function () {
     const w = await world();
     await aws().stopAwsResources('dev1');
@@ -949,7 +1008,14 @@ describe('AWS activities (moto)', function () {
 
 describe('AWS activities registered with the worker', function () {
   // What the environment and inventory workflows call; setting up the table is for start-up and the CLI, not a workflow.
-  const CALLED_BY_WORKFLOWS = ['awsStatus', 'refreshAwsInventory', 'restopOrphanedAwsResources', 'startAwsResources', 'stopAwsResources'];
+  const CALLED_BY_WORKFLOWS = [
+    'awaitDatabases',
+    'awsStatus',
+    'refreshAwsInventory',
+    'restopOrphanedAwsResources',
+    'startAwsResources',
+    'stopAwsResources',
+  ];
   const base: AwsSettings = {
     regions: [MAIN],
     endpoint: 'http://127.0.0.1:9',

@@ -428,6 +428,28 @@ describe('enrolment rules (pure)', () => {
     }
   });
 
+  describe('the wait-for-databases annotation: per namespace, off unless "true"', () => {
+    const waits = (annotations: Record<string, string>) => {
+      const { policy, warnings } = policyFor(POLICY, annotations);
+      return [policy.waitForDatabases, 'waitForDatabases' in policy, warnings];
+    };
+    it('"true", any case, turns it on', () => {
+      assert.deepEqual(waits({ 'devenv-scheduler/wait-for-databases': 'true' }), [true, true, []]);
+      assert.deepEqual(waits({ 'devenv-scheduler/wait-for-databases': ' True ' }), [true, true, []]);
+    });
+    it('absent or "false": off, and absent from the policy, so environments enrolled before it plan the same', () => {
+      assert.deepEqual(waits({}), [undefined, false, []]);
+      assert.deepEqual(waits({ 'devenv-scheduler/wait-for-databases': 'false' }), [undefined, false, []]);
+    });
+    it('anything else is ignored and said', () => {
+      assert.deepEqual(waits({ 'devenv-scheduler/wait-for-databases': 'yes' }), [
+        undefined,
+        false,
+        ['annotation devenv-scheduler/wait-for-databases="yes" ignored: must be true or false'],
+      ]);
+    });
+  });
+
   describe("the admission webhook's plan for one namespace, from what is stored", () => {
     const stored = (labels?: Record<string, string>, more: Partial<NamespaceSnapshot> = {}): NamespaceSnapshot => ({
       name: 'dev1',

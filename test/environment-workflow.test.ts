@@ -999,6 +999,89 @@ describe('environment workflow (time-skipping server)', function () {
     });
   });
 
+  describe('wait-for-databases', function () {
+    const orders = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    const audit = { kind: 'rds-cluster', id: 'audit', region: 'eu-west-1' } as const;
+    /** A stopped environment whose next AWS start starts both databases. */
+    async function stoppedWithDatabases(waitForDatabases: boolean): Promise<WorkflowHandle<typeof environmentWorkflow>> {
+      const handle = await startEnvironment(await policyEndingIn(3, waitForDatabases ? { waitForDatabases: true } : {}));
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.awsStartResults.push([
+        { ...orders, outcome: 'changed', before: 'stopped', after: 'starting' },
+        { ...audit, outcome: 'already', before: 'available', after: 'available' },
+        { kind: 'ec2-instance', id: 'i-1', region: 'eu-west-1', outcome: 'changed', before: 'stopped', after: 'pending' },
+      ]);
+      recorded.calls.length = 0;
+      return handle;
+    }
+    const order = () => recorded.calls.filter((c) => c.name !== 'notify').map((c) => c.name);
+
+    it('annotated: AWS starts first, the workloads only once its databases are available; the reply says how long each took', async function () {
+      await worker.runUntil(async () => {
+        const handle = await stoppedWithDatabases(true);
+        recorded.readiness = 'ready';
+        const started = await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+        assert.deepEqual(order(), ['startAwsResources', 'awaitDatabases', 'startNamespace', 'awaitReady']);
+        assert.deepEqual(
+          callsNamed('awaitDatabases')[0]?.databases?.databases,
+          [orders, audit],
+          'the databases it started or found up, not the EC2 instance',
+        );
+        assert.match(
+          started.message,
+          /^dev\d+ started by U2: 1 workloads restored; all 2 databases available after 4 min 10 s; all 1 workloads Ready after 42 s; AWS: /,
+        );
+        await eventuallyTrue(() => recorded.calls.some((c) => c.event?.kind === 'started'));
+        const [announced] = recorded.calls.flatMap((c) => (c.event?.kind === 'started' ? [c.event] : []));
+        assert.equal(announced?.report.databases?.durationMs, 250_000, 'the channel is told too');
+      });
+    });
+
+    it('without the annotation both halves start together, as before, and nothing waits for the databases', async function () {
+      await worker.runUntil(async () => {
+        const handle = await stoppedWithDatabases(false);
+        const started = await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+        assert.deepEqual(order().sort(), ['startAwsResources', 'startNamespace']);
+        assert.doesNotMatch(started.message, /database/);
+      });
+    });
+
+    it('databases not available by the deadline are named, and the workloads are woken anyway', async function () {
+      await worker.runUntil(async () => {
+        const handle = await stoppedWithDatabases(true);
+        recorded.databases = { never: ['db-1'] };
+        const started = await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+        assert.deepEqual(order(), ['startAwsResources', 'awaitDatabases', 'startNamespace']);
+        assert.match(
+          started.message,
+          /: 1 workloads restored; 1 of 2 databases not available after 5 min: rds-instance orders-db \(starting\); the workloads were woken anyway;/,
+        );
+        assert.equal((await handle.query(statusQuery)).phase, 'running');
+      });
+    });
+
+    it('a stop during the wait cancels it: no workload is woken, the start says it was interrupted, the stop goes ahead', async function () {
+      await worker.runUntil(async () => {
+        const handle = await stoppedWithDatabases(true);
+        recorded.holdDatabases = new Promise(() => {});
+        const [start, stop] = await Promise.all([
+          handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] }),
+          (async () => {
+            await eventuallyTrue(() => callsNamed('awaitDatabases').length === 1);
+            return handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+          })(),
+        ]);
+        assert.match(
+          start.message,
+          /^dev\d+ started by U2: 0 workloads restored; the wait for the databases was interrupted by the stop by U3 after \d+ s, so no workload was woken; AWS: [^;]*\.$/,
+        );
+        assert.match(stop.message, /stopped by U3/);
+        assert.equal(callsNamed('startNamespace').length, 0, 'nothing woken only to be stopped');
+        assert.equal((await handle.query(statusQuery)).phase, 'stopped');
+      });
+    });
+  });
+
   describe('the morning wake-up', function () {
     /** Skips the test server's clock to `when` (no workflow runs yet, so nothing fires on the way). */
     async function skipTo(when: DateTime): Promise<void> {

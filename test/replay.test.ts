@@ -410,6 +410,69 @@ describe('replay (determinism)', function () {
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
 
+  it('replays starts that wait for their databases: available, one not available by the deadline, a stop during the wait, the annotation taken away', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-databases');
+    const recorded = recordingActivities(() => env.currentTimeMs());
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recorded,
+    });
+    const namespace = `replay-databases-${process.pid}`;
+    const db = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' } as const;
+    const dbStarted = () => recorded.awsStartResults.push([{ ...db, outcome: 'changed', before: 'stopped', after: 'starting' }]);
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      const policy = everyDayPolicy({ shutdownTime: now.plus({ hours: 2 }).toFormat('HH:mm'), waitForDatabases: true });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, enabled: true, policy }],
+      });
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      dbStarted();
+      recorded.readiness = 'ready';
+      assert.match((await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] })).message, /database available after/);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+      dbStarted();
+      recorded.databases = { never: ['db-1'] };
+      assert.match((await handle.executeUpdate(startUpdate, { args: [{ by: 'U4' }] })).message, /not available after/);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U5' }] });
+      dbStarted();
+      recorded.holdDatabases = new Promise(() => {});
+      const starting = handle.executeUpdate(startUpdate, { args: [{ by: 'U6' }] });
+      await eventually('the wait for the databases', async () =>
+        recorded.calls.filter((c) => c.name === 'awaitDatabases').length === 3 ? true : undefined,
+      );
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U7' }] });
+      assert.match((await starting).message, /interrupted by the stop by U7/);
+      recorded.holdDatabases = undefined;
+      const { waitForDatabases: _, ...without } = policy;
+      await handle.signal(setPolicySignal, { policy: without, by: 'reconciler' });
+      dbStarted();
+      assert.doesNotMatch((await handle.executeUpdate(startUpdate, { args: [{ by: 'U8' }] })).message, /available/);
+      await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      await handle.result();
+    });
+    const history = await handle!.fetchHistory();
+    const patchData = (history.events ?? []).flatMap((e) =>
+      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((payload) =>
+        Buffer.from(payload.data ?? []).toString(),
+      ),
+    );
+    assert.ok(
+      patchData.some((data) => data.includes(`"databases-awaited"`)),
+      `the patch was recorded (patch markers: ${patchData.join(', ')})`,
+    );
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(join(FIXTURES, `environment-databases-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
   it("replays support pods: one stopped by a person, one that expires, one stopped while it waits for its name, one holding its requester's slot, one refused for want of one", async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-support');

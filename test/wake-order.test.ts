@@ -5,7 +5,7 @@
  * test/control-plane.test.ts checks that a start on real controllers does what these say.
  */
 import { strict as assert } from 'node:assert';
-import type { ActionReport, StartReadiness } from '../src/activities/contracts';
+import type { ActionReport, DatabaseRef, DatabaseWait, StartReadiness } from '../src/activities/contracts';
 import { planWakeOrder, waitsAfter } from '../src/activities/kubernetes/wake-order';
 import { awaitingReady, describeReadiness, describeWait } from '../src/domain/readiness';
 
@@ -229,6 +229,50 @@ describe("a start's words on readiness", function () {
       assert.equal(awaitingReady(given.readiness), awaiting);
     });
   }
+
+  describe('with a wait for the databases before it (wait-for-databases)', function () {
+    const orders: DatabaseRef = { kind: 'rds-instance', id: 'db-1', region: 'eu-west-1', name: 'orders-db' };
+    const audit: DatabaseRef = { kind: 'rds-cluster', id: 'audit', region: 'eu-west-1' };
+    const ready = { since: base.since, deadline: base.deadline, groups: [group(1, ['api'], 2_000)], durationMs: 2_000 };
+    const databaseCases: { title: string; databases: DatabaseWait; words: string }[] = [
+      {
+        title: 'all available: how long they took, then the workloads',
+        databases: {
+          since: base.since,
+          databases: [orders, audit],
+          durationMs: 250_000,
+        },
+        words: '; all 2 databases available after 4 min 10 s; all 1 workloads Ready after 2 s',
+      },
+      {
+        title: 'one not available by the deadline: named with its state, and the workloads woken anyway',
+        databases: {
+          since: base.since,
+          databases: [orders],
+          durationMs: 300_000,
+          notAvailable: [{ ...orders, state: 'starting' }],
+        },
+        words:
+          '; 1 of 1 databases not available after 5 min: rds-instance orders-db (starting); the workloads were woken anyway; all 1 workloads Ready after 2 s',
+      },
+      {
+        title: 'AWS could not be read: said, and the workloads woken anyway',
+        databases: {
+          since: base.since,
+          databases: [audit],
+          durationMs: 1_000,
+          failed: 'AccessDenied: no',
+        },
+        words:
+          '; whether the databases are available could not be read: AccessDenied: no; the workloads were woken anyway; all 1 workloads Ready after 2 s',
+      },
+    ];
+    for (const { title, databases, words } of databaseCases) {
+      it(title, function () {
+        assert.equal(describeReadiness({ readiness: ready, databases }), words);
+      });
+    }
+  });
 
   it('durations: seconds up to two minutes, then minutes and seconds', function () {
     assert.deepEqual([0, 400, 48_200, 119_000, 120_000, 125_000, 900_000].map(describeWait), [

@@ -25,6 +25,34 @@ export interface ActionReport {
   notes?: string[];
   /** After a start that woke workloads of a kind that reports readiness: whether they became Ready, group by group in wake order. */
   readiness?: StartReadiness;
+  /** With `devenv-scheduler/wait-for-databases`: the wait for the tagged databases before the workloads were woken. */
+  databases?: DatabaseWait;
+}
+
+/** A database a start waits for: an RDS DB instance or Aurora cluster it started, or found starting or up. */
+export interface DatabaseRef {
+  kind: 'rds-instance' | 'rds-cluster';
+  id: string;
+  region: string;
+  name?: string;
+}
+
+/**
+ * A start's wait for its databases to be `available`, before its workloads are woken. Given
+ * up at `since` plus START_READY_TIMEOUT_SECONDS; the workloads are woken then all the same.
+ */
+export interface DatabaseWait {
+  /** When the wait began (the workflow's clock, ISO). */
+  since: string;
+  databases: DatabaseRef[];
+  /** Until all were available, or the wait gave up; absent while waiting. */
+  durationMs?: number;
+  /** Those not available when it gave up, with the state AWS last gave. */
+  notAvailable?: (DatabaseRef & { state: string })[];
+  /** Set when a stop ended the wait ("the stop by U2"): the workloads were not woken. */
+  interrupted?: string;
+  /** Set when AWS could not be read: why. The workloads were woken all the same. */
+  failed?: string;
 }
 
 /** A workload by kind and name. */
@@ -421,6 +449,8 @@ export interface AwsActivities {
   stopAwsResources(namespace: string, timing?: StopTiming, options?: Pick<StartOptions, 'followUp'>): Promise<AwsActionReport>;
   startAwsResources(namespace: string, options?: StartOptions): Promise<AwsActionReport>;
   awsStatus(namespace: string): Promise<AwsStatus>;
+  /** Until every one of `wait.databases` is `available` or the wait's deadline passes; heartbeats, and ends at once when cancelled. */
+  awaitDatabases(namespace: string, wait: DatabaseWait): Promise<DatabaseWait>;
 }
 
 /** Every activity the worker registers, for the workflows to call. */

@@ -36,6 +36,7 @@ export function configuredAwsSettings(config: Config, logger: Logger, metrics?: 
     cacheMaxAgeMs: config.aws.inventoryMaxAgeMinutes * 60_000,
     dryRun: config.dryRun,
     logger: logger.child({ system: 'aws' }),
+    databaseWait: { timeoutMs: config.kubernetes.startReadyTimeoutMs },
     ...(metrics ? { outcomes: metrics.awsOutcomes } : {}),
   };
 }

@@ -16,7 +16,7 @@
  * webhook missed, stay unlabelled, so unscheduled, until someone labels them.
  */
 import type { z } from 'zod';
-import { clockTime, timeZone, wakeTimeProblem, wakeTimeValue, weekdayList } from './policy-values';
+import { clockTime, switchValue, timeZone, wakeTimeProblem, wakeTimeValue, weekdayList } from './policy-values';
 import { samePolicy, type EnvironmentPolicy } from '../domain/shutdown-policy';
 import { OWNERS_ANNOTATION, ownersValue } from './owners';
 
@@ -38,6 +38,7 @@ export const POLICY_ANNOTATIONS = {
   workingDays: 'devenv-scheduler/working-days',
   wakeTime: 'devenv-scheduler/wake-time',
   owners: OWNERS_ANNOTATION,
+  waitForDatabases: 'devenv-scheduler/wait-for-databases',
 } as const;
 
 /**
@@ -66,6 +67,11 @@ export function policyFor(
   // The service has no owners of its own: only a namespace names them.
   delete policy.owners;
   apply(POLICY_ANNOTATIONS.owners, ownersValue, (value) => (policy.owners = value));
+  // Per namespace only: which workloads need a database is the namespace's to say.
+  delete policy.waitForDatabases;
+  apply(POLICY_ANNOTATIONS.waitForDatabases, switchValue, (value) => {
+    if (value) policy.waitForDatabases = true;
+  });
   // Last: a wake time must be before the shutdown time, which an annotation may have just set.
   delete policy.wakeTime;
   const wakeAt = (value: string, from: string): void => {

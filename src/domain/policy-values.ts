@@ -28,6 +28,12 @@ export function wakeTimeProblem(wakeTime: string, shutdownTime: string): string 
   return wakeTime < shutdownTime ? undefined : `must be before the shutdown time (${shutdownTime})`;
 }
 
+/** An opt-in: `true` or `false`, any case. */
+export const switchValue = z
+  .string()
+  .refine((text) => ['true', 'false'].includes(text.trim().toLowerCase()), { message: 'must be true or false' })
+  .transform((text) => text.trim().toLowerCase() === 'true');
+
 export const timeZone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
   message: 'must be an IANA time zone such as Europe/Berlin or America/New_York',
 });

@@ -18,6 +18,33 @@ interface Readiness {
   failed?: string;
 }
 
+/** A start's wait for its databases (the activities' DatabaseWait, as far as the words need it). */
+interface Databases {
+  databases: { kind: string; id: string; name?: string }[];
+  durationMs?: number;
+  notAvailable?: { kind: string; id: string; name?: string; state: string }[];
+  interrupted?: string;
+  failed?: string;
+}
+
+/**
+ * "; all 2 databases available after 4 min 10 s", "; 1 of 2 databases not available after 5 min:
+ * rds-instance orders-db (stopped); the workloads were woken anyway", "" when it waited for none.
+ */
+export function describeDatabases(databases: Databases | undefined): string {
+  if (!databases || databases.databases.length === 0) return '';
+  const took = describeWait(databases.durationMs ?? 0);
+  const count = databases.databases.length;
+  if (databases.interrupted !== undefined)
+    return `; the wait for the databases was interrupted by ${databases.interrupted} after ${took}, so no workload was woken`;
+  if (databases.failed !== undefined)
+    return `; whether the databases are available could not be read: ${databases.failed}; the workloads were woken anyway`;
+  const missing = databases.notAvailable ?? [];
+  if (missing.length === 0) return `; ${count === 1 ? 'database' : `all ${count} databases`} available after ${took}`;
+  const names = missing.map((d) => `${d.kind} ${d.name ?? d.id} (${d.state})`).join(', ');
+  return `; ${missing.length} of ${count} databases not available after ${took}: ${names}; the workloads were woken anyway`;
+}
+
 /** "48 s", "2 min 5 s": how long a wait for Ready took, as the reply says it. */
 export function describeWait(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -32,17 +59,21 @@ export const awaitingReady = (readiness: Readiness | undefined): boolean =>
  * What a start's wait for Ready found, "" when it waited for nothing or is still waiting:
  * "; all 12 workloads Ready after 48 s (in wake order: group 0, 2 in 12 s; group 1, 10 in 36 s)",
  * "; 11 of 12 workloads Ready after 5 min; not Ready: Deployment web (0 of 1 Ready, ...)", or
- * "; the wait for Ready was interrupted by the stop by U2 after 3 s". Then the notes of the
+ * "; the wait for Ready was interrupted by the stop by U2 after 3 s"; after what the wait for the
+ * databases found, when there was one (describeDatabases). Then the notes of the
  * Kubernetes half (a wake-order annotation that is not one, a saved count that is not a count).
  */
-export function describeReadiness(report: { readiness?: Readiness; notes?: string[] }): string {
+export function describeReadiness(report: { readiness?: Readiness; databases?: Databases; notes?: string[] }): string {
   const notes = report.notes?.length ? `; note: ${report.notes.join('; ')}` : '';
-  const readiness = report.readiness;
-  if (!readiness || awaitingReady(readiness)) return notes;
+  return `${describeDatabases(report.databases)}${describeWorkloadsReady(report.readiness)}${notes}`;
+}
+
+function describeWorkloadsReady(readiness: Readiness | undefined): string {
+  if (!readiness || awaitingReady(readiness)) return '';
   const total = readiness.groups.reduce((sum, g) => sum + g.workloads.length, 0);
   const took = describeWait(readiness.durationMs ?? 0);
-  if (readiness.interrupted !== undefined) return `; the wait for Ready was interrupted by ${readiness.interrupted} after ${took}${notes}`;
-  if (readiness.failed !== undefined) return `; whether its ${total} workloads are Ready could not be read: ${readiness.failed}${notes}`;
+  if (readiness.interrupted !== undefined) return `; the wait for Ready was interrupted by ${readiness.interrupted} after ${took}`;
+  if (readiness.failed !== undefined) return `; whether its ${total} workloads are Ready could not be read: ${readiness.failed}`;
   const notReady = readiness.groups.flatMap((g) => g.notReady ?? []);
   const counted = notReady.length === 0 ? `all ${total} workloads Ready` : `${total - notReady.length} of ${total} workloads Ready`;
   const order =
@@ -57,5 +88,5 @@ export function describeReadiness(report: { readiness?: Readiness; notes?: strin
   const missing = notReady.length
     ? `; not Ready: ${notReady.map((w) => `${w.kind} ${w.name}${w.message ? ` (${w.message})` : ''}`).join(', ')}`
     : '';
-  return `; ${counted} after ${took}${order}${missing}${notes}`;
+  return `; ${counted} after ${took}${order}${missing}`;
 }

@@ -34,6 +34,11 @@ export interface EnvironmentPolicy {
    * who may stop or prolongate. Absent, like `wakeTime`, when there are none.
    */
   owners?: string[];
+  /**
+   * The namespace's `devenv-scheduler/wait-for-databases: "true"`: a start starts the tagged
+   * AWS databases first and wakes the workloads once they are `available`. Absent when off.
+   */
+  waitForDatabases?: true;
 }
 
 export interface ShutdownPlan {

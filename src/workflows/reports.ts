@@ -2,7 +2,7 @@
  * The sentences a Slack reply shows for what a stop or start did. Pure, so the workflow
  * can build its reply deterministically and tests can read it like a user would.
  */
-import type { AwsActionReport, AwsOutcome, AwsResource, AwsStatus, HalfProblem } from '../activities/contracts';
+import type { AwsActionReport, AwsOutcome, DatabaseRef, AwsResource, AwsStatus, HalfProblem } from '../activities/contracts';
 
 const OUTCOME_WORDS: Record<'stop' | 'start', Partial<Record<AwsOutcome, string>>> = {
   stop: {
@@ -111,4 +111,17 @@ export function describeFailure(err: unknown): string {
     current = current.cause as typeof current;
   }
   return message;
+}
+
+/**
+ * The databases a start waits for (wait-for-databases): the RDS DB instances and Aurora
+ * clusters its AWS half started or found starting or up. One still stopping is not: it is
+ * started only by the follow-up after the start, so it could not be available before.
+ */
+export function databasesStarted(report: AwsActionReport): DatabaseRef[] {
+  return report.resources.flatMap((r) =>
+    (r.kind === 'rds-instance' || r.kind === 'rds-cluster') && (r.outcome === 'changed' || r.outcome === 'already')
+      ? [{ kind: r.kind, id: r.id, region: r.region, ...(r.name ? { name: r.name } : {}) }]
+      : [],
+  );
 }

@@ -12,6 +12,7 @@ import type {
   AwsActivities,
   AwsResource,
   AwsResourceResult,
+  DatabaseWait,
   DriftedWorkload,
   DriftMode,
   EnvironmentActivities,
@@ -22,18 +23,28 @@ import type {
 
 export interface RecordedCall {
   name:
-    'stopNamespace' | 'startNamespace' | 'awaitReady' | 'checkDrift' | 'notify' | 'stopAwsResources' | 'startAwsResources' | 'awsStatus';
+    | 'stopNamespace'
+    | 'startNamespace'
+    | 'awaitReady'
+    | 'checkDrift'
+    | 'notify'
+    | 'stopAwsResources'
+    | 'startAwsResources'
+    | 'awsStatus'
+    | 'awaitDatabases';
   namespace: string;
   event?: EnvironmentEvent;
   /** A stop's instant when it was handed over ahead of it. Not held here: the clock may be the test server's skipped one. */
   timing?: StopTiming;
   /** What an AWS start was asked to start. */
   startOptions?: StartOptions;
+  /** What a wait for databases was asked to wait for. */
+  databases?: DatabaseWait;
   atMs: number;
 }
 
 export type RecordingActivities = EnvironmentActivities &
-  Pick<AwsActivities, 'stopAwsResources' | 'startAwsResources' | 'awsStatus'> & {
+  Pick<AwsActivities, 'stopAwsResources' | 'startAwsResources' | 'awsStatus' | 'awaitDatabases'> & {
     calls: RecordedCall[];
     /** What the next AWS stop reports, e.g. an RDS instance that started by itself. */
     awsStopResults: AwsResourceResult[][];
@@ -66,6 +77,10 @@ export type RecordingActivities = EnvironmentActivities &
     readiness?: 'ready' | 'not-ready';
     /** While set, awaitReady records its call, then waits for this (or its cancellation) before it answers (a slow rollout). */
     holdReady?: Promise<void>;
+    /** What awaitDatabases finds: all available after 4 min 10 s (default), or by its deadline not `never`'s. */
+    databases: 'available' | { never: string[] };
+    /** While set, awaitDatabases records its call, then waits for this (or its cancellation) before it answers (RDS still starting). */
+    holdDatabases?: Promise<void>;
     /** Kubernetes stops and starts running right now, and the most there ever were at once. */
     kubernetesInFlight: { now: number; max: number };
   };
@@ -106,6 +121,15 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
     goneNamespaces: new Set(),
     driftResults: [],
     drift: { mode: 'off', intervalMs: 5 * 60_000 },
+    databases: 'available',
+    async awaitDatabases(namespace, wait) {
+      calls.push({ name: 'awaitDatabases', namespace, databases: wait, atMs: await clock() });
+      if (activities.holdDatabases) await untilReleasedOrCancelled(activities.holdDatabases);
+      const { databases } = activities;
+      if (databases === 'available') return { ...wait, durationMs: 250_000 };
+      const notAvailable = wait.databases.filter((d) => databases.never.includes(d.id)).map((d) => ({ ...d, state: 'starting' }));
+      return { ...wait, durationMs: 5 * 60_000, notAvailable };
+    },
     async checkDrift(namespace, { restop }) {
       calls.push({ name: 'checkDrift', namespace, atMs: await clock() });
       if (activities.driftFailure) throw activities.driftFailure();
@@ -157,15 +181,7 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
       }),
     async awaitReady(namespace, readiness) {
       calls.push({ name: 'awaitReady', namespace, atMs: await clock() });
-      if (activities.holdReady) {
-        // A cancellation reaches an activity with its next heartbeat's answer.
-        const beat = setInterval(() => Context.current().heartbeat(), 200);
-        try {
-          await Promise.race([activities.holdReady, Context.current().cancelled]);
-        } finally {
-          clearInterval(beat);
-        }
-      }
+      if (activities.holdReady) await untilReleasedOrCancelled(activities.holdReady);
       const notReady = activities.readiness === 'not-ready';
       const durationMs = notReady ? 5 * 60_000 : 42_000;
       const groups = readiness.groups.map((group) => ({
@@ -181,4 +197,14 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
     },
   };
   return activities;
+}
+
+/** Until `hold` resolves or the activity is cancelled, which reaches it with its next heartbeat's answer. */
+async function untilReleasedOrCancelled(hold: Promise<void>): Promise<void> {
+  const beat = setInterval(() => Context.current().heartbeat(), 200);
+  try {
+    await Promise.race([hold, Context.current().cancelled]);
+  } finally {
+    clearInterval(beat);
+  }
 }

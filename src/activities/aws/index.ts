@@ -8,14 +8,16 @@
 import type { AwsActionReport, AwsActivities, AwsStatus } from '../contracts';
 import { holdUntil } from '../timing';
 import { createAwsActions, type Action, type AwsActions } from './actions';
+import { createDatabaseWait } from './databases';
 import { createInventory, ensureTable, type Inventory } from './inventory';
-import { createResourceLister } from './resources';
-import { createAwsClients, inventoryTableRegion, type AwsSettings } from './sdk';
+import { createResourceLister, type ResourceLister } from './resources';
+import { createAwsClients, inventoryTableRegion, notAllowedIsFinal, type AwsSettings } from './sdk';
 
 export function createAwsActivities(settings: AwsSettings): AwsActivities {
   const aws = connect(settings);
   if (!aws) return withoutAws();
-  const { inventory, actions } = aws;
+  const { inventory, actions, lister } = aws;
+  const awaitDatabases = createDatabaseWait(settings.databaseWait ?? { timeoutMs: 0 }, lister);
   return {
     refreshAwsInventory: () => inventory.refresh(),
     restopOrphanedAwsResources: (environments, existingNamespaces) => actions.restopOrphans(environments, existingNamespaces),
@@ -25,6 +27,7 @@ export function createAwsActivities(settings: AwsSettings): AwsActivities {
     },
     startAwsResources: (namespace, options) => actions.start(namespace, options),
     awsStatus: (namespace) => actions.status(namespace),
+    awaitDatabases: (namespace, wait) => notAllowedIsFinal(`describe the databases of ${namespace}`, () => awaitDatabases(namespace, wait)),
   };
 }
 
@@ -47,14 +50,14 @@ export async function ensureInventoryTable(
   return ensureTable({ ...settings, tableRegion }, createAwsClients(settings, tableRegion).dynamo, options);
 }
 
-function connect(settings: AwsSettings): { inventory: Inventory; actions: AwsActions } | undefined {
+function connect(settings: AwsSettings): { inventory: Inventory; actions: AwsActions; lister: ResourceLister } | undefined {
   const tableRegion = inventoryTableRegion(settings);
   if (!tableRegion) return undefined;
   const now = settings.now ?? (() => new Date());
   const clients = createAwsClients(settings, tableRegion);
   const lister = createResourceLister(clients, settings.pageSize);
   const inventory = createInventory({ ...settings, tableRegion, now }, clients.table, lister);
-  return { inventory, actions: createAwsActions({ ...settings, now }, clients, lister, inventory) };
+  return { inventory, actions: createAwsActions({ ...settings, now }, clients, lister, inventory), lister };
 }
 
 /**
@@ -77,5 +80,6 @@ function withoutAws(): AwsActivities {
     stopAwsResources: async (namespace) => report(namespace, 'stop'),
     startAwsResources: async (namespace) => report(namespace, 'start'),
     awsStatus: async (namespace) => ({ namespace, source: 'live', resources: [], notes }),
+    awaitDatabases: async (_namespace, wait) => ({ ...wait, durationMs: 0 }),
   };
 }

@@ -46,6 +46,8 @@ export interface AwsSettings {
   /** Counts every AWS outcome other than done, by action and outcome (devenv_aws_outcomes_total). */
   outcomes?: Counter<'action' | 'outcome'>;
   now?: () => Date;
+  /** A start's wait for its databases (wait-for-databases): its bound (START_READY_TIMEOUT_SECONDS) and how often it looks. */
+  databaseWait?: { timeoutMs: number; pollMs?: number };
 }
 
 /** The region of the inventory table; undefined when no region is configured, so no AWS resource follows an environment. */

@@ -28,6 +28,7 @@ import type {
   ActionReport,
   AwsActionReport,
   AwsActivities,
+  DatabaseWait,
   DriftReport,
   EnvironmentActivities,
   EnvironmentEvent,
@@ -48,6 +49,7 @@ import {
   awakeButUnstoppable,
   awsOutcomeProblems,
   awsProblems,
+  databasesStarted,
   describeAwsReport,
   describeFailure,
   describeLeftBehind,
@@ -165,6 +167,17 @@ const { stopAwsResources, startAwsResources } = proxyActivities<AwsActivities>({
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
 });
 
+/**
+ * A start's wait for its databases (wait-for-databases), under the lock, before its workloads
+ * are woken: reads only, and ends by itself at the start's deadline (START_READY_TIMEOUT_SECONDS,
+ * whose largest value this timeout exceeds). A stop cancels it without waiting for the worker to hear.
+ */
+const { awaitDatabases } = proxyActivities<AwsActivities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+});
+
 /** The re-check of a stopped environment only reads first; it gives up sooner than an action. */
 const { awsStatus } = proxyActivities<AwsActivities>({
   startToCloseTimeout: '1 minute',
@@ -234,6 +247,8 @@ const PATCHES = {
   startAwaitsReady: 'start-awaits-ready',
   /** The environment's history rides in the memo upsert that follows each new entry: no upsert of its own. */
   historyMemo: 'history-memo',
+  /** With wait-for-databases: a start starts AWS first, waits for its databases (awaitDatabases), then wakes the workloads. */
+  databasesAwaited: 'databases-awaited',
 } as const;
 
 /** What a start's reply and announcement are made of; kept while it waits for its workloads to be Ready. */
@@ -284,6 +299,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   let driftInFlight = false;
   /** Starts waiting for their workloads to be Ready, outside the lock. */
   const readinessWaits = new Set<ReadinessWait>();
+  /** A start waiting, under the lock, for its databases: a stop cancels it before it queues for the lock. */
+  const databaseWaits = new Set<ReadinessWait>();
   /** Stops and starts completed in this run: a re-check's read taken before one of them says nothing about now. */
   let actionsDone = 0;
   const outbox = new Map<number, PendingNotification>();
@@ -310,9 +327,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     },
   );
 
-  setHandler(stopUpdate, ({ by }) => exclusively(() => failureRecorded('stop', by, () => stop(by, 'stop'))), {
-    validator: (_actor: Actor) => rejectIfRetired(),
-  });
+  setHandler(
+    stopUpdate,
+    ({ by }) => {
+      interruptWaits(databaseWaits, `the stop by ${by}`);
+      return exclusively(() => failureRecorded('stop', by, () => stop(by, 'stop')));
+    },
+    {
+      validator: (_actor: Actor) => rejectIfRetired(),
+    },
+  );
 
   setHandler(
     prolongateUpdate,
@@ -508,10 +532,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   async function stop(by: string, action: 'stop' | 'scheduled-stop', timing?: StopTiming): Promise<ActionResult> {
-    for (const wait of readinessWaits) {
-      wait.interruptedBy ??= action === 'scheduled-stop' ? 'the scheduled stop' : `the stop by ${by}`;
-      wait.scope.cancel();
-    }
+    interruptWaits(readinessWaits, action === 'scheduled-stop' ? 'the scheduled stop' : `the stop by ${by}`);
     const { report, aws } = await bothHalvesOf('stop', 'stopping', () => [
       stopNamespace(namespace, timing),
       stopAwsResources(namespace, timing),
@@ -572,11 +593,14 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
    * (untilReady), and only records that it waits: the reply and announcement follow then.
    */
   async function start(by: string, wokenAt?: Date, waitForReady?: (started: Started) => void): Promise<ActionResult> {
-    // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for them.
-    const { before, report, aws } = await bothHalvesOf('start', 'starting', () => [
-      startNamespace(namespace),
-      startAwsResources(namespace, startOptions()),
-    ]);
+    // AWS answers at once with instances `pending`: the reply reports progress, it does not wait for
+    // them, unless the namespace asks for its databases to be up before its workloads.
+    const databasesFirst = policy.waitForDatabases === true && patched(PATCHES.databasesAwaited);
+    const { before, report, aws } = await bothHalvesOf('start', 'starting', () => {
+      if (!databasesFirst) return [startNamespace(namespace), startAwsResources(namespace, startOptions())];
+      const awsStart = startAwsResources(namespace, startOptions());
+      return [afterDatabases(awsStart), awsStart];
+    });
     const started = afterStart(state, before, policy, now());
     state = started.state;
     setProblems(aws.problems);
@@ -592,6 +616,34 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       return result(`${namespace} started by ${by}: ${report.changed.length} workloads restored, waiting for them to be Ready.`, report);
     }
     return startDone(woken);
+  }
+
+  /**
+   * The Kubernetes half of a start that waits for its databases: once the AWS half has started
+   * them, until they are available (or the wait gives up, when the workloads are woken all the
+   * same). A stop meanwhile ends the wait, and nothing is woken: the stop is next.
+   */
+  async function afterDatabases(awsStart: Promise<AwsActionReport>): Promise<ActionReport> {
+    const [started] = await Promise.allSettled([awsStart]);
+    const databases = started.status === 'fulfilled' ? databasesStarted(started.value) : [];
+    if (databases.length === 0) return startNamespace(namespace);
+    const pending: DatabaseWait = { since: now().toISOString(), databases };
+    const wait: ReadinessWait = { scope: new CancellationScope() };
+    databaseWaits.add(wait);
+    let waited: DatabaseWait;
+    try {
+      waited = await wait.scope.run(() => awaitDatabases(namespace, pending));
+    } catch (err) {
+      const durationMs = Math.max(0, now().getTime() - Date.parse(pending.since));
+      if (wait.interruptedBy !== undefined && isCancellation(err)) {
+        const databasesWait = { ...pending, durationMs, interrupted: wait.interruptedBy };
+        return { namespace, changed: [], unchanged: 0, durationMs: 0, databases: databasesWait };
+      }
+      waited = { ...pending, durationMs, failed: describeFailure(err) };
+    } finally {
+      databaseWaits.delete(wait);
+    }
+    return { ...(await startNamespace(namespace)), databases: waited };
   }
 
   /** "woken up as scheduled at 08:00 CET: 12 workloads restored; all 12 workloads Ready after 48 s; AWS could not start: ..." */
@@ -616,7 +668,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       ...(wokenAt ? { wokeUp: { at: wokenAt.toISOString(), clock: describeClockTime(wokenAt, policy.timeZone) } } : {}),
     });
     // Interrupted by a stop: when it would have shut down says nothing any more.
-    const until = report.readiness?.interrupted !== undefined ? '' : `; ${plan}`;
+    const until = report.readiness?.interrupted !== undefined || report.databases?.interrupted !== undefined ? '' : `; ${plan}`;
     return result(
       `${namespace} started by ${by}: ${report.changed.length} workloads restored${describeReadiness(report)}${aws.words}${until}.`,
       report,
@@ -705,6 +757,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     const problems = patched(PATCHES.awsOutcomesReported) ? awsOutcomeProblems(aws.value) : awsProblems(aws.value);
     return { problems, words: describeAwsReport(aws.value), report: aws.value };
+  }
+
+  function interruptWaits(waits: Set<ReadinessWait>, by: string): void {
+    for (const wait of waits) {
+      wait.interruptedBy ??= by;
+      wait.scope.cancel();
+    }
   }
 
   function setProblems(problems: HalfProblem[]): void {
