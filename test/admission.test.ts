@@ -811,7 +811,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       );
       assert.deepEqual(
         enrolledBy,
-        ['admission:devenv-test-admin', 'admission:devenv-test-admin (unverified)'],
+        ['admission:devenv-admin', 'admission:devenv-admin (unverified)'],
         'the webhook without client authentication says it could not verify the user',
       );
 
@@ -928,7 +928,7 @@ describe('admission webhook and reconciler (real kube-apiserver, real Temporal)'
       ),
     );
     await eventually('the workflow to complete', async () => ((await workflowState(name)) === 'COMPLETED' ? true : undefined));
-    assert.deepEqual(await retireSignals(name, runId), [{ reason: 'namespace-deleted', by: 'admission:devenv-test-admin (unverified)' }]);
+    assert.deepEqual(await retireSignals(name, runId), [{ reason: 'namespace-deleted', by: 'admission:devenv-admin (unverified)' }]);
   });
 
   /**
