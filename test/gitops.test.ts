@@ -570,6 +570,18 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
       assert.match(await app({ metadata: { labels: { team: 'x' } } }), /no metadata but its own annotations/);
       assert.match(await app({ metadata: { annotations: { 'argocd.argoproj.io/skip-reconcile': 'true' } } }), /only annotations/);
       assert.match(await app({ metadata: { finalizers: ['resources-finalizer.argocd.argoproj.io'] } }), /no metadata/);
+      // What a stop writes is allowed.
+      await workerCustom.patchNamespacedCustomObject(
+        {
+          ...APPLICATIONS,
+          namespace: ARGOCD,
+          name: `${ns}-app`,
+          fieldManager: 'devenv-scheduler',
+          dryRun: 'All',
+          body: { metadata: { annotations: { [ORIGINAL_AUTOMATED_SYNC]: '{}' } }, spec: { syncPolicy: { automated: null } } },
+        },
+        mergePatch,
+      );
       // Field ownership, once the worker has a record of its own (a stop held the Application).
       await between(() => activities({}, workerKubeConfig).stopNamespace(ns));
       const held = await read(APPLICATIONS, ARGOCD, `${ns}-app`);
@@ -589,6 +601,20 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
         await withRecords([...others, { ...own, fieldsV1: { 'f:spec': { 'f:syncPolicy': { 'f:syncOptions': {} } } } }]),
         /may record itself/,
       );
+      // The record the apiserver folds old ones into is named exactly ancient-changes: no other name claims ownership freely.
+      assert.match(
+        await withRecords([
+          ...records,
+          {
+            manager: 'ancient-changes-x',
+            operation: 'Update',
+            apiVersion: 'argoproj.io/v1alpha1',
+            fieldsType: 'FieldsV1',
+            fieldsV1: { 'f:spec': { 'f:project': {} } },
+          },
+        ]),
+        /may not change another manager's field ownership/,
+      );
       assert.equal((await read(APPLICATIONS, ARGOCD, `${ns}-app`)).metadata.resourceVersion, held.metadata.resourceVersion);
       const ks = (body: object) => refusal(KUSTOMIZATIONS, FLUX, `${ns}-apps`, body);
       assert.match(await ks({ spec: { targetNamespace: 'kube-system' } }), /may change only spec\.suspend of kustomizations/);
@@ -597,18 +623,100 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
         workerCustom.deleteNamespacedCustomObject({ ...KUSTOMIZATIONS, namespace: FLUX, name: `${ns}-apps` }),
         (error: unknown) => (error as { code?: number }).code === 403,
       );
-      // What stop and start write is allowed.
-      await workerCustom.patchNamespacedCustomObject(
+    });
+
+    it('the worker only holds and hands back: no automated sync it did not hold, no suspend it did not set lifted, no operation or status', async () => {
+      const ns = await environment();
+      await application(`${ns}-manual`, ns);
+      await application(`${ns}-app`, ns, SELF_HEAL);
+      await kustomization(FLUX, `${ns}-frozen`, ns, true);
+      await kustomization(FLUX, `${ns}-apps`, ns);
+      const refusal = async (resource: Resource, namespace: string, name: string, body: object, fieldManager = 'devenv-scheduler') => {
+        try {
+          await workerCustom.patchNamespacedCustomObject({ ...resource, namespace, name, fieldManager, body }, mergePatch);
+        } catch (error) {
+          assert.equal((error as { code?: number }).code, 403, String(error));
+          return (JSON.parse((error as { body: string }).body) as { message: string }).message;
+        }
+        assert.fail(`${JSON.stringify(body)} was accepted`);
+      };
+      const handOff = /may only remove spec\.syncPolicy\.automated of applications, saving it in devenv-scheduler\/original-automated-sync/;
+      // An Application a person turned automated sync off on, or that never had it.
+      const manual = (body: object) => refusal(APPLICATIONS, ARGOCD, `${ns}-manual`, body);
+      assert.match(await manual({ spec: { syncPolicy: { automated: { prune: true, selfHeal: true, allowEmpty: true } } } }), handOff);
+      assert.match(
+        await manual({ metadata: { annotations: { [ORIGINAL_AUTOMATED_SYNC]: null } }, spec: { syncPolicy: { automated: SELF_HEAL } } }),
+        handOff,
+      );
+      // Nor a marker of its own making, to "hand back" later.
+      assert.match(
+        await manual({ metadata: { annotations: { [ORIGINAL_AUTOMATED_SYNC]: JSON.stringify(SELF_HEAL) } } }),
+        /may set devenv-scheduler\/original-automated-sync only as it removes spec\.syncPolicy\.automated/,
+      );
+      // Automated sync changed rather than removed, or removed without saving it.
+      const app = (body: object, fieldManager?: string) => refusal(APPLICATIONS, ARGOCD, `${ns}-app`, body, fieldManager);
+      assert.match(await app({ spec: { syncPolicy: { automated: { ...SELF_HEAL, allowEmpty: true } } } }), handOff);
+      assert.match(await app({ spec: { syncPolicy: { automated: null } } }), handOff);
+      // An Application has no status subresource: a sync of another source, "initiated by admin", through the object.
+      const operation = {
+        initiatedBy: { username: 'admin' },
+        sync: { prune: true, source: { repoURL: 'https://evil.example/payload.git', path: '.', targetRevision: 'main' } },
+      };
+      assert.match(await app({ operation }, 'ancient-changes-x'), /may change only spec and metadata of applications \(not operation\)/);
+      assert.match(await app({ status: { sync: { status: 'Synced' } } }), /only spec and metadata of applications \(not status\)/);
+      // A Kustomization a person suspended stays so; one reconciling is suspended only with the marker.
+      const frozen = (body: object) => refusal(KUSTOMIZATIONS, FLUX, `${ns}-frozen`, body);
+      const suspendHandOff = /may only set spec\.suspend of kustomizations to true, with devenv-scheduler\/original-suspend: "false"/;
+      assert.match(await frozen({ spec: { suspend: false } }), suspendHandOff);
+      assert.match(
+        await frozen({ metadata: { annotations: { [ORIGINAL_SUSPEND]: 'false' } } }),
+        /may set devenv-scheduler\/original-suspend only as it sets spec\.suspend to true/,
+      );
+      const apps = (body: object) => refusal(KUSTOMIZATIONS, FLUX, `${ns}-apps`, body);
+      assert.match(await apps({ spec: { suspend: true } }), suspendHandOff);
+      assert.match(await apps({ metadata: { annotations: { [ORIGINAL_SUSPEND]: 'true' } }, spec: { suspend: true } }), suspendHandOff);
+
+      // What stop, the drift look and start write is allowed: held, re-enabled by a person, held again, re-enabled, theirs on start.
+      const asWorker = activities({}, workerKubeConfig);
+      assert.equal((await between(() => asWorker.stopNamespace(ns))).changed.length, 3);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const mine = { selfHeal: true, prune: false };
+      await custom.patchNamespacedCustomObject(
         {
           ...APPLICATIONS,
           namespace: ARGOCD,
           name: `${ns}-app`,
-          fieldManager: 'devenv-scheduler',
-          dryRun: 'All',
-          body: { metadata: { annotations: { [ORIGINAL_AUTOMATED_SYNC]: '{}' } }, spec: { syncPolicy: { automated: null } } },
+          fieldManager: 'argocd-server',
+          body: { spec: { syncPolicy: { automated: mine } } },
         },
         mergePatch,
       );
+      await custom.patchNamespacedCustomObject(
+        { ...KUSTOMIZATIONS, namespace: FLUX, name: `${ns}-apps`, fieldManager: 'flux', body: { spec: { suspend: false } } },
+        mergePatch,
+      );
+      await eventually('the workload woken', async () => ((await replicas(ns)) === 3 ? true : undefined));
+      const drift = await between(() => asWorker.checkDrift(ns, { restop: true }));
+      assert.deepEqual(
+        drift.awake.filter((w) => w.kind !== 'Deployment').map((w) => [w.kind, w.restopped]),
+        [
+          ['Application', true],
+          ['Kustomization', true],
+        ],
+      );
+      assert.deepEqual(JSON.parse((await read(APPLICATIONS, ARGOCD, `${ns}-app`)).metadata.annotations![ORIGINAL_AUTOMATED_SYNC]!), mine);
+      const theirs = { selfHeal: false };
+      await custom.patchNamespacedCustomObject(
+        { ...APPLICATIONS, namespace: ARGOCD, name: `${ns}-app`, body: { spec: { syncPolicy: { automated: theirs } } } },
+        mergePatch,
+      );
+      await asWorker.startNamespace(ns);
+      const after = await read(APPLICATIONS, ARGOCD, `${ns}-app`);
+      assert.deepEqual(after.spec.syncPolicy?.automated, theirs);
+      assert.equal(after.metadata.annotations?.[ORIGINAL_AUTOMATED_SYNC], undefined);
+      assert.equal((await read(APPLICATIONS, ARGOCD, `${ns}-manual`)).spec.syncPolicy?.automated, undefined);
+      assert.equal((await read(KUSTOMIZATIONS, FLUX, `${ns}-apps`)).spec.suspend, false);
+      assert.equal((await read(KUSTOMIZATIONS, FLUX, `${ns}-frozen`)).spec.suspend, true);
     });
 
     it('an Argo CD namespace without the Role there fails the stop for good, saying it is RBAC, and changes nothing', async () => {

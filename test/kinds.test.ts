@@ -578,6 +578,31 @@ describe('Argo Rollouts and KEDA ScaledObjects (real kube-apiserver, published C
         [scaledObject, 'a pause at another count', { metadata: { annotations: { [KEDA_PAUSED_REPLICAS]: '5' } } }, /paused-replicas/],
         [
           scaledObject,
+          'the pause lifted without the marker that the stop set it',
+          { metadata: { annotations: { [KEDA_PAUSED_REPLICAS]: null } } },
+          /may lift only a pause it set/,
+        ],
+        [
+          rollout,
+          'field ownership: a manager named like the record the apiserver folds old ones into',
+          {
+            metadata: {
+              managedFields: [
+                ...((await kube.readRollout(ns, 'checkout')).metadata?.managedFields ?? []),
+                {
+                  manager: 'ancient-changes-x',
+                  operation: 'Update',
+                  apiVersion: 'argoproj.io/v1alpha1',
+                  fieldsType: 'FieldsV1',
+                  fieldsV1: { 'f:spec': { 'f:template': {} } },
+                },
+              ],
+            },
+          },
+          /may not change another manager's field ownership/,
+        ],
+        [
+          scaledObject,
           "KEDA's other pause",
           { metadata: { annotations: { [KEDA_PAUSED]: 'true' } } },
           /may change only the annotations devenv-scheduler\/keda-paused and autoscaling\.keda\.sh\/paused-replicas of scaledobjects/,
@@ -627,6 +652,27 @@ describe('Argo Rollouts and KEDA ScaledObjects (real kube-apiserver, published C
         /cannot patch resource "rollouts\/scale"/,
       );
       assert.match(await refusal(asWorker.rollout(ns, 'new', 1)), /cannot create resource "rollouts"/);
+    });
+
+    it('a pause a person set is theirs: the worker may neither lift it nor mark it as its own to lift later', async () => {
+      const ns = await namespace();
+      await kube.scaledObject(ns, 'held', 'held', { [KEDA_PAUSED_REPLICAS]: '0' });
+      const held = (body: object) => refusal(asWorker.patchScaledObject(ns, 'held', body, FIELD_MANAGER));
+      const before = await kube.readScaledObject(ns, 'held');
+      assert.match(await held({ metadata: { annotations: { [KEDA_PAUSED_REPLICAS]: null } } }), /may lift only a pause it set/);
+      assert.match(
+        await held({ metadata: { annotations: { [KEDA_PAUSED_BY_STOP]: 'true' } } }),
+        /may set devenv-scheduler\/keda-paused of scaledobjects only as it pauses one/,
+      );
+      assert.match(
+        await held({ metadata: { annotations: { [KEDA_PAUSED_REPLICAS]: '0', [KEDA_PAUSED_BY_STOP]: 'true' } } }),
+        /may set devenv-scheduler\/keda-paused of scaledobjects only as it pauses one/,
+      );
+      assert.equal((await kube.readScaledObject(ns, 'held')).metadata?.resourceVersion, before.metadata?.resourceVersion);
+      // Stop and start with the worker's identity leave it paused.
+      await activities(worker).stopNamespace(ns);
+      await activities(worker).startNamespace(ns);
+      assert.deepEqual(pauseOf(await kube.readScaledObject(ns, 'held')), { [KEDA_PAUSED_REPLICAS]: '0' });
     });
 
     it('outside the environments the worker may not scale a Rollout down nor pause a ScaledObject, only put back what it saved', async () => {
