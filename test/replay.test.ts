@@ -36,6 +36,9 @@ import { eventually } from './support/slack';
 import { useTimeSkippingEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
 
 const FIXTURES = join(__dirname, 'fixtures', 'histories');
+
+/** A recorded failure's stack names this checkout's directory: a fixture says only where in the repository. */
+const withoutMachinePaths = (json: string): string => json.split(join(__dirname, '..')).join('/devenv-scheduler');
 const MINUTE = 60_000;
 
 async function replay(histories: HistoryAndWorkflowId[]): Promise<void> {
@@ -107,7 +110,10 @@ describe('replay (determinism)', function () {
     const history = await handle!.fetchHistory();
     assert.ok((history.events?.length ?? 0) > 30, 'a meaningful history was recorded');
     if (process.env.RECORD_HISTORIES === '1') {
-      writeFileSync(join(FIXTURES, `environment-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+      writeFileSync(
+        join(FIXTURES, `environment-${new Date().toISOString().slice(0, 10)}.json`),
+        withoutMachinePaths(historyToJSON(history)),
+      );
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
@@ -157,7 +163,10 @@ describe('replay (determinism)', function () {
     });
     const history = await handle!.fetchHistory();
     if (process.env.RECORD_HISTORIES === '1') {
-      writeFileSync(join(FIXTURES, `environment-aws-followed-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+      writeFileSync(
+        join(FIXTURES, `environment-aws-followed-${new Date().toISOString().slice(0, 10)}.json`),
+        withoutMachinePaths(historyToJSON(history)),
+      );
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
@@ -203,7 +212,10 @@ describe('replay (determinism)', function () {
     const told = recorded.calls.filter((c) => c.event?.kind === 'drift');
     assert.equal(told.length, 2, 'each workload told once: api re-stopped, web reported');
     if (process.env.RECORD_HISTORIES === '1') {
-      writeFileSync(join(FIXTURES, `environment-drift-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+      writeFileSync(
+        join(FIXTURES, `environment-drift-${new Date().toISOString().slice(0, 10)}.json`),
+        withoutMachinePaths(historyToJSON(history)),
+      );
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
@@ -249,7 +261,10 @@ describe('replay (determinism)', function () {
       `the wake-up patch was recorded (patch markers: ${patchData.join(', ')})`,
     );
     if (process.env.RECORD_HISTORIES === '1') {
-      writeFileSync(join(FIXTURES, `environment-wake-up-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+      writeFileSync(
+        join(FIXTURES, `environment-wake-up-${new Date().toISOString().slice(0, 10)}.json`),
+        withoutMachinePaths(historyToJSON(history)),
+      );
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
@@ -292,7 +307,10 @@ describe('replay (determinism)', function () {
     );
     const history = await handle!.fetchHistory();
     if (process.env.RECORD_HISTORIES === '1') {
-      writeFileSync(join(FIXTURES, `environment-owners-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+      writeFileSync(
+        join(FIXTURES, `environment-owners-${new Date().toISOString().slice(0, 10)}.json`),
+        withoutMachinePaths(historyToJSON(history)),
+      );
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
@@ -356,7 +374,10 @@ describe('replay (determinism)', function () {
       `the readiness patch was recorded (patch markers: ${patchData.join(', ')})`,
     );
     if (process.env.RECORD_HISTORIES === '1') {
-      writeFileSync(join(FIXTURES, `environment-ready-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+      writeFileSync(
+        join(FIXTURES, `environment-ready-${new Date().toISOString().slice(0, 10)}.json`),
+        withoutMachinePaths(historyToJSON(history)),
+      );
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
@@ -405,7 +426,10 @@ describe('replay (determinism)', function () {
     const withHistory = memoUpserts.filter((e) => e.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields?.['history']);
     assert.ok(withHistory.length > 0 && withHistory.length < memoUpserts.length, 'the history rides only in the upserts after a new entry');
     if (process.env.RECORD_HISTORIES === '1') {
-      writeFileSync(join(FIXTURES, `environment-history-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+      writeFileSync(
+        join(FIXTURES, `environment-history-${new Date().toISOString().slice(0, 10)}.json`),
+        withoutMachinePaths(historyToJSON(history)),
+      );
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
@@ -468,7 +492,10 @@ describe('replay (determinism)', function () {
       `the patch was recorded (patch markers: ${patchData.join(', ')})`,
     );
     if (process.env.RECORD_HISTORIES === '1') {
-      writeFileSync(join(FIXTURES, `environment-databases-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+      writeFileSync(
+        join(FIXTURES, `environment-databases-${new Date().toISOString().slice(0, 10)}.json`),
+        withoutMachinePaths(historyToJSON(history)),
+      );
     }
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
