@@ -683,9 +683,66 @@ describe('environment planning', () => {
         name: 'the same, as histories from before the wake-up kept its day planned it: from now',
         after: () =>
           afterPolicyChange(stopped({ wakeAt: '2026-01-16T08:00:00.000Z' }), { ...WAKES, wakeTime: '11:00' }, at('2026-01-15T10:30:00Z'), {
-            keepWakeUpDay: false,
+            wakeUpFrom: 'now',
           }),
         wakeAt: '2026-01-15T11:00:00.000Z',
+      },
+      {
+        name: "the same, stopped by hand at 10:00 after today's wake-up: the new time tomorrow",
+        after: () =>
+          afterPolicyChange(
+            afterStop(running(), WAKES, at('2026-01-15T10:00:00Z')),
+            { ...WAKES, wakeTime: '11:00' },
+            at('2026-01-15T10:30:00Z'),
+          ),
+        wakeAt: '2026-01-16T11:00:00.000Z',
+      },
+      {
+        name: "stopped by hand at 06:00, before today's wake-up, then the wake time moved to 07:00: today 07:00",
+        after: () =>
+          afterPolicyChange(
+            afterStop(running(), WAKES, at('2026-01-15T06:00:00Z')),
+            { ...WAKES, wakeTime: '07:00' },
+            at('2026-01-15T06:10:00Z'),
+          ),
+        wakeAt: '2026-01-15T07:00:00.000Z',
+      },
+      {
+        name: "Saturday made a working day after Friday's stop: woken on Saturday, not Monday",
+        after: () =>
+          afterPolicyChange(
+            afterStop(running(), WAKES, at('2026-01-16T19:00:00Z')),
+            { ...WAKES, workingDays: [...WAKES.workingDays, 'Sat'] },
+            at('2026-01-16T20:00:00Z'),
+          ),
+        wakeAt: '2026-01-17T08:00:00.000Z',
+      },
+      {
+        name: 'the same, as histories from before the stop bounded it: Monday, the day it was planned for',
+        after: () =>
+          afterPolicyChange(
+            afterStop(running(), WAKES, at('2026-01-16T19:00:00Z')),
+            { ...WAKES, workingDays: [...WAKES.workingDays, 'Sat'] },
+            at('2026-01-16T20:00:00Z'),
+            { wakeUpFrom: 'planned-day' },
+          ),
+        wakeAt: '2026-01-19T08:00:00.000Z',
+      },
+      {
+        name: "Friday's holiday cancelled after Thursday's stop: woken on Friday",
+        after: () =>
+          afterPolicyChange(
+            afterStop(running(), { ...WAKES, holidays: ['2026-01-16'] }, at('2026-01-15T19:00:00Z')),
+            WAKES,
+            at('2026-01-15T21:00:00Z'),
+          ),
+        wakeAt: '2026-01-16T08:00:00.000Z',
+      },
+      {
+        name: 'started again: the stop no longer bounds anything',
+        after: () =>
+          afterStart(afterStop(running(), WAKES, at('2026-01-15T19:00:00Z')), 'stopped', WAKES, at('2026-01-16T08:00:00Z')).state,
+        wakeAt: null,
       },
       {
         name: 'the day it was planned for made a holiday: the next working day',

@@ -1227,6 +1227,22 @@ describe('environment workflow (time-skipping server)', function () {
       });
     });
 
+    it("Saturday made a working day after Friday's stop: woken on Saturday at the wake time, not on Monday", async function () {
+      const friday = await next(5, 'UTC', { hour: 9 });
+      await skipTo(friday);
+      await worker.runUntil(async () => {
+        const policy = everyDayPolicy({ workingDays: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'], wakeTime: '08:00' });
+        const handle = await startEnvironment(policy);
+        await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+        assert.equal((await handle.query(statusQuery)).wakeAt, friday.plus({ days: 3 }).set({ hour: 8 }).toISO(), 'Monday, before');
+        await skipTo(friday.set({ hour: 20 }));
+        await handle.signal(setPolicySignal, { policy: { ...policy, workingDays: [...policy.workingDays, 'Sat'] }, by: 'reconciler' });
+        assert.equal((await handle.query(statusQuery)).wakeAt, friday.plus({ days: 1 }).set({ hour: 8 }).toISO());
+        await skipTo(friday.plus({ days: 1 }).set({ hour: 9 }));
+        assert.deepEqual(localStarts('UTC'), ['Sat 08:00 UTC']);
+      });
+    });
+
     it('a wake-up handled only after its working day was over (a run continued with it still planned after an outage) is skipped and said so; the next is done', async function () {
       const day = await next(3, 'UTC', { hour: 22 });
       await skipTo(day);

@@ -220,7 +220,7 @@ describe('replay (determinism)', function () {
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
 
-  it('replays a morning wake-up: stopped on time, woken at the wake time, stopped by hand after it, woken the next day, the wake time changed while stopped', async function () {
+  it('replays a morning wake-up: stopped on time, woken at the wake time, stopped by hand after it, woken the next day, the wake time changed while stopped, a day taken and given back', async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-wake');
     const worker = await Worker.create({
@@ -246,6 +246,14 @@ describe('replay (determinism)', function () {
       await env.sleep(24 * 60 * MINUTE);
       const status = await handle.query(statusQuery);
       assert.ok(status.wakeAt || status.phase === 'running', 'woken, or waiting for the next wake-up');
+      // Stopped by hand, tomorrow made a holiday, then given back: the wake-up moves to the day after, then back to tomorrow.
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] }).catch(() => undefined);
+      const tomorrow = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' })
+        .plus({ days: 1 })
+        .toISODate()!;
+      await handle.signal(setPolicySignal, { policy: { ...policy, wakeTime: '00:30', holidays: [tomorrow] }, by: 'reconciler' });
+      await handle.signal(setPolicySignal, { policy: { ...policy, wakeTime: '00:30' }, by: 'reconciler' });
+      assert.equal((await handle.query(statusQuery)).wakeAt?.slice(0, 10), tomorrow, 'the day given back wakes it');
       // Ended, so no timer of it holds the suite's test server (shared with the next test) once its worker stops.
       await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
       await handle.result();
@@ -257,8 +265,9 @@ describe('replay (determinism)', function () {
       ),
     );
     assert.ok(
-      patchData.some((data) => data.includes(`"morning-wake-up"`)),
-      `the wake-up patch was recorded (patch markers: ${patchData.join(', ')})`,
+      patchData.some((data) => data.includes(`"morning-wake-up"`)) &&
+        patchData.some((data) => data.includes(`"wake-up-bound-by-stop-day"`)),
+      `the wake-up patches were recorded (patch markers: ${patchData.join(', ')})`,
     );
     if (process.env.RECORD_HISTORIES === '1') {
       writeFileSync(

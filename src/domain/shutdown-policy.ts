@@ -88,6 +88,11 @@ export function startOfLocalDay(instant: Date, policy: EnvironmentPolicy): Date 
   return local(instant, policy).startOf('day').toJSDate();
 }
 
+/** The first instant of the local day after the one containing `instant`. */
+export function startOfNextLocalDay(instant: Date, policy: EnvironmentPolicy): Date {
+  return local(instant, policy).startOf('day').plus({ days: 1 }).toJSDate();
+}
+
 /**
  * The first wake-up strictly after `after`: the wake time on a working day, never on a
  * day off or a holiday; null without a wake time. Strictly after, so a stop at or after

@@ -59,6 +59,8 @@ export interface EnvironmentState {
   drift?: DriftWatch | null;
   /** While stopped, with a wake time in the policy and the scheduler on: when it is started again (ISO). */
   wakeAt?: string | null;
+  /** While stopped: when the stop was made (ISO), which bounds a re-planned wake-up's day. */
+  stoppedAt?: string | null;
 }
 
 export interface DriftWatch {

@@ -14,6 +14,7 @@ import {
   plannedWarnings,
   shutdownAfterStart,
   startOfLocalDay,
+  startOfNextLocalDay,
   type EnvironmentPolicy,
 } from '../../domain/shutdown-policy';
 import { describeInstantFixed } from '../../domain/time-display';
@@ -136,26 +137,46 @@ export function afterReset(state: EnvironmentState, policy: EnvironmentPolicy, n
 }
 
 /**
+ * Where a stopped environment's re-planned wake-up may fall from: `stop-day` the day after
+ * its stop at the latest (so a working day given back or a holiday cancelled wakes it), or
+ * earlier the day it was planned for; `planned-day` never before the day it was planned for
+ * (histories from before the stop's day bounded it); `now` anywhere ahead (histories from
+ * before either).
+ */
+export type WakeUpBound = 'stop-day' | 'planned-day' | 'now';
+
+/**
  * A new policy: a new time still ahead today takes effect now, prolongation kept; otherwise
- * from the next working day. A stopped environment's wake-up takes the new time but keeps
- * the day it was planned for, so one stopped by hand after today's wake-up is not woken
- * again today because the wake time moved later.
+ * from the next working day. A stopped environment's wake-up takes the new policy but never
+ * falls on the day of a stop made after that day's wake-up, so one stopped by hand after
+ * today's wake-up is not woken again today because the wake time moved later.
  */
 export function afterPolicyChange(
   state: EnvironmentState,
   policy: EnvironmentPolicy,
   now: Date,
-  { keepWakeUpDay = true }: { keepWakeUpDay?: boolean } = {},
+  { wakeUpFrom = 'stop-day' }: { wakeUpFrom?: WakeUpBound } = {},
 ): EnvironmentState {
   if (state.workloads === 'stopped') {
-    const plannedDay = state.wakeAt && keepWakeUpDay ? startOfLocalDay(new Date(state.wakeAt), policy).getTime() - 1 : 0;
-    return withWakeUp(state, policy, new Date(Math.max(now.getTime(), plannedDay)));
+    return withWakeUp(state, policy, new Date(Math.max(now.getTime(), wakeUpBound(state, policy, wakeUpFrom))));
   }
   if (!state.enabled || state.workloads !== 'running') return state;
   const today = defaultShutdownOn(now, policy);
   return today && today.getTime() > now.getTime()
     ? withShutdown(state, new Date(today.getTime() + state.prolongedMinutes * 60_000), policy, now)
     : state;
+}
+
+/**
+ * The instant the next wake-up must come after. The planned wake-up came after the stop, so
+ * its day is the stop's own (the stop came before that day's wake-up) or a later one; a day
+ * in between may have become a working day since, and only the stop's own day is ruled out.
+ */
+function wakeUpBound(state: EnvironmentState, policy: EnvironmentPolicy, from: WakeUpBound): number {
+  if (from === 'now' || !state.wakeAt) return 0;
+  const plannedDay = startOfLocalDay(new Date(state.wakeAt), policy).getTime() - 1;
+  if (from === 'planned-day' || !state.stoppedAt) return plannedDay;
+  return Math.min(plannedDay, startOfNextLocalDay(new Date(state.stoppedAt), policy).getTime() - 1);
 }
 
 /** The scheduler switched off (no shutdown, no wake-up) or on (a running environment shuts down as if just started, a stopped one wakes at the next wake-up). */
@@ -173,6 +194,7 @@ export function afterStop(state: EnvironmentState, policy: EnvironmentPolicy, no
     ...withoutProlongation({ ...state, workloads: 'stopped', shutdownAt: null }),
     warningsSent: [],
     awsCheckedAt: now.toISOString(),
+    stoppedAt: now.toISOString(),
   };
   return withWakeUp(stopped, policy, now);
 }
@@ -188,7 +210,13 @@ export function afterStart(
   policy: EnvironmentPolicy,
   now: Date,
 ): { state: EnvironmentState; afterHoursWindow: boolean } {
-  const up: EnvironmentState = { ...state, workloads: 'running', awsCheckedAt: null, ...(state.wakeAt ? { wakeAt: null } : {}) };
+  const up: EnvironmentState = {
+    ...state,
+    workloads: 'running',
+    awsCheckedAt: null,
+    ...(state.wakeAt ? { wakeAt: null } : {}),
+    ...(state.stoppedAt ? { stoppedAt: null } : {}),
+  };
   if (!up.enabled) return { state: { ...withoutProlongation(up), shutdownAt: null }, afterHoursWindow: false };
   const { shutdownAt, afterHours } = shutdownAfterStart(now, policy);
   const keepsLaterShutdown = before === 'running' && up.shutdownAt !== null && new Date(up.shutdownAt) > shutdownAt;

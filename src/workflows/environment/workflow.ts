@@ -249,6 +249,8 @@ const PATCHES = {
   historyMemo: 'history-memo',
   /** With wait-for-databases: a start starts AWS first, waits for its databases (awaitDatabases), then wakes the workloads. */
   databasesAwaited: 'databases-awaited',
+  /** A re-planned wake-up may fall on any day after the stop's (a working day given back), not only from the day it was planned for. */
+  wakeUpBoundByStopDay: 'wake-up-bound-by-stop-day',
 } as const;
 
 /** What a start's reply and announcement are made of; kept while it waits for its workloads to be Ready. */
@@ -377,10 +379,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       return;
     }
     policy = next;
-    const replanned = afterPolicyChange(state, policy, now());
-    // Histories from before the wake-up kept its day re-planned it from now.
-    const fromNow = afterPolicyChange(state, policy, now(), { keepWakeUpDay: false });
-    state = replanned.wakeAt === fromNow.wakeAt || patched(PATCHES.wakeUpKeepsDay) ? replanned : fromNow;
+    state = replannedForPolicy(state, policy);
     const wakes = policy.wakeTime ? `; wakes at ${policy.wakeTime}` : '';
     const owners = policy.owners?.length ? `; owners ${policy.owners.join(', ')}` : '';
     record('policy', by, `shuts down at ${policy.shutdownTime} ${policy.timeZone} on ${policy.workingDays.join(', ')}${wakes}${owners}`);
@@ -1094,6 +1093,15 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   /** Every change is published: search attributes for listings, the status memo, and the Temporal UI's current details. */
+  /** The state under a new policy, as the histories of each earlier way of bounding a stopped environment's wake-up planned it. */
+  function replannedForPolicy(current: EnvironmentState, next: typeof policy): EnvironmentState {
+    const replanned = afterPolicyChange(current, next, now());
+    const keptDay = afterPolicyChange(current, next, now(), { wakeUpFrom: 'planned-day' });
+    if (replanned.wakeAt !== keptDay.wakeAt && patched(PATCHES.wakeUpBoundByStopDay)) return replanned;
+    const fromNow = afterPolicyChange(current, next, now(), { wakeUpFrom: 'now' });
+    return keptDay.wakeAt === fromNow.wakeAt || patched(PATCHES.wakeUpKeepsDay) ? keptDay : fromNow;
+  }
+
   function changed(): void {
     version++;
     const phase = phaseOf(state);
