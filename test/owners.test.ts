@@ -68,12 +68,17 @@ describe('owners', function () {
         'absent, not an empty list: policies compare key by key',
       );
       const partly = policyFor(defaults, { [OWNERS_ANNOTATION]: 'U024BE7LH,<!channel>', 'devenv-scheduler/shutdown-time': '20:00' });
-      assert.deepEqual(partly.policy, { ...defaults, shutdownTime: '20:00' }, 'ignored as a whole; the other annotations still apply');
+      assert.deepEqual(
+        partly.policy,
+        { ...defaults, shutdownTime: '20:00', ownersInvalid: true },
+        'ignored as a whole, and said to be invalid; the other annotations still apply',
+      );
       assert.deepEqual(partly.warnings, [
         'annotation devenv-scheduler/owners="U024BE7LH,<!channel>" ignored: "<!channel>" is not a Slack user id (U…, W…) or user-group id (S…)',
       ]);
       const long = policyFor(defaults, { [OWNERS_ANNOTATION]: ids(500).join(',') });
       assert.equal(long.policy.owners, undefined);
+      assert.equal(long.policy.ownersInvalid, true);
       assert.match(
         long.warnings[0]!,
         /^annotation devenv-scheduler\/owners="U0OWNER000,U0OWNER001,.{60,}"… \(5499 characters\) ignored: names 500 owners/,
@@ -84,7 +89,7 @@ describe('owners', function () {
     });
   });
 
-  it('the reconciler re-plans an environment whose owners changed, and only then; an invalid value changes nothing', function () {
+  it('the reconciler re-plans an environment whose owners changed, and only then; an invalid value keeps the owners recorded', function () {
     const defaults = everyDayPolicy();
     const decide = (recorded: string[] | undefined, annotation: string | undefined) =>
       planReconcile({
@@ -117,7 +122,10 @@ describe('owners', function () {
     assert.equal(decide(['U024BE7LH'], 'U024BE7LH').action, 'unchanged');
     assert.equal(decide(['U024BE7LH'], ' U024BE7LH,U024BE7LH ').action, 'unchanged', 'the same owners written otherwise');
     assert.equal(decide(['U024BE7LH'], undefined).action, 'replan', 'owners removed');
-    assert.equal(decide(undefined, '@ana').action, 'unchanged', 'an invalid value is ignored');
+    assert.equal(decide(['U024BE7LH'], '@ana').action, 'unchanged', 'an invalid value keeps the owners recorded');
+    const invalid = decide(undefined, '@ana');
+    assert.equal(invalid.action, 'replan', 'an invalid value where none were recorded: said so, for the owners-only rule');
+    assert.deepEqual(invalid.action === 'replan' && [invalid.policy.owners, invalid.policy.ownersInvalid], [undefined, true]);
     assert.equal(decide(undefined, undefined).action, 'unchanged');
   });
 

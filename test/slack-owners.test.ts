@@ -243,6 +243,41 @@ describe('Slack owners, Temporal dev server behind it', function () {
     assert.match((await devenv(`prolongate ${namespace} for 15m`, ALICE)).text, /prolongated by 15m by/);
   });
 
+  it('owners that cannot be known refuse everyone but admins: an invalid owners annotation, and a run that has not published its policy and cannot be asked', async function () {
+    const invalid = `owners-${run}-${++counter}`;
+    const handle = await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(invalid),
+      taskQueue,
+      args: [{ namespace: invalid, policy: { ...morningPolicy(), ownersInvalid: true }, enabled: true }],
+    });
+    started.push(handle);
+    await eventually('the status memo', async () => ((await handle.describe()).memo?.status ? true : undefined));
+    const bob = await devenv(`stop ${invalid}`, BOB);
+    assert.match(
+      bob.text,
+      new RegExp(
+        `^:no_entry: The \`devenv-scheduler/owners\` annotation of \\*${invalid}\\* is invalid, so until it is fixed only an admin may stop it\\.$`,
+        'm',
+      ),
+    );
+    assert.equal((await handle.query(statusQuery)).phase, 'running', 'nothing changed');
+    assert.match((await devenv(`prolongate ${invalid} for 15m`, ADMIN)).text, /prolongated by 15m by/);
+
+    // No worker polls this queue: the run has no memo yet, and no query is answered.
+    const unpublished = `owners-${run}-${++counter}`;
+    const silent = await env.client.workflow.start(environmentWorkflow, {
+      workflowId: environmentWorkflowId(unpublished),
+      taskQueue: uniqueTaskQueue('slack-owners-no-worker'),
+      args: [{ namespace: unpublished, policy: morningPolicy(), enabled: true }],
+    });
+    started.push(silent);
+    const refused = await devenv(`prolongate ${unpublished} for 15m`, BOB);
+    // Asking the run waits its few seconds, longer than Slack waits for the first answer: the refusal comes by response_url.
+    const unknown = new RegExp(`^:no_entry: Who owns \\*${unpublished}\\* cannot be told right now\\.`, 'm');
+    if (!unknown.test(refused.text)) await laterReply(refused.responseId, unknown);
+    assert.ok(!recorder.responses(refused.responseId).some((body) => /prolongated/.test(visibleText(body))));
+  });
+
   it("list: each reader's own environments first, marked, owned by name or through a group", async function () {
     const mine = await environment([ALICE]);
     const team = await environment([TEAM]);

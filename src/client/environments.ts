@@ -114,15 +114,37 @@ export class NotOwnerError extends OperationError {
     readonly action: 'stop' | 'prolongate',
     readonly owners: readonly string[],
     readonly unreadGroups: readonly string[],
+    /**
+     * `owners-invalid`: the namespace's owners annotation is invalid, so none are known and
+     * only admins may act until it is fixed; `owners-unknown`: the environment has not
+     * published its policy and its workflow did not answer to say it.
+     */
+    readonly reason: 'not-owner' | 'owners-invalid' | 'owners-unknown' = 'not-owner',
   ) {
-    super(
-      'forbidden',
-      `only the owners of ${namespace} (${owners.join(', ')}) may ${action} it; ask one of them or an admin` +
-        (unreadGroups.length ? ` (the members of ${unreadGroups.join(', ')} could not be read from Slack)` : ''),
-    );
+    super('forbidden', notOwnerMessage(namespace, action, owners, unreadGroups, reason));
     this.name = 'NotOwnerError';
   }
 }
+
+function notOwnerMessage(
+  namespace: string,
+  action: string,
+  owners: readonly string[],
+  unreadGroups: readonly string[],
+  reason: NotOwnerError['reason'],
+): string {
+  if (reason === 'owners-invalid')
+    return `the owners annotation of ${namespace} is invalid, so until it is fixed only an admin may ${action} it`;
+  if (reason === 'owners-unknown')
+    return `who owns ${namespace} cannot be told right now; try again shortly, or ask an admin to ${action} it`;
+  return (
+    `only the owners of ${namespace} (${owners.join(', ')}) may ${action} it; ask one of them or an admin` +
+    (unreadGroups.length ? ` (the members of ${unreadGroups.join(', ')} could not be read from Slack)` : '')
+  );
+}
+
+/** How long a stop or prolongation waits for a run without a published policy to say its owners; a run without a worker never answers. */
+const OWNERS_QUERY_TIMEOUT_MS = 5000;
 
 /** How long `support start` waits by default for the new workflow to say whether it got a slot. */
 const DEFAULT_LIMIT_WAIT_MS = 5000;
@@ -570,7 +592,17 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
     const rule = options.owners;
     // Anyone may start; REST tokens and the CLI are no Slack user, and are not limited.
     if (action === 'start' || !rule?.controlByOwnersOnly || !isSlackUserId(by) || rule.admins.includes(by)) return;
-    const owners = summaryOf(description).policy?.owners ?? [];
+    // A run that has not published its policy yet says it when asked; one that cannot is not taken to have no owners.
+    const policy =
+      summaryOf(description).policy ??
+      (await client.connection
+        .withDeadline(Date.now() + OWNERS_QUERY_TIMEOUT_MS, () => handle(namespace).query(statusQuery))
+        .then((status) => status.policy)
+        .catch(() => {
+          throw new NotOwnerError(namespace, action, [], [], 'owners-unknown');
+        }));
+    if (policy.ownersInvalid) throw new NotOwnerError(namespace, action, [], [], 'owners-invalid');
+    const owners = policy.owners ?? [];
     if (owners.length === 0) return;
     const { owner, unreadGroups } = await ownership(by, owners, rule.membersOf);
     if (!owner) throw new NotOwnerError(namespace, action, owners, unreadGroups);

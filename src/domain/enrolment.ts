@@ -46,7 +46,8 @@ export const POLICY_ANNOTATIONS = {
  * invalid annotation is ignored and reported (the webhook shows it to whoever applied it).
  * A wake time not before the shutdown time is invalid too, the service's WAKE_TIME included
  * against a namespace's own shutdown time; `wake-time: off` turns WAKE_TIME off for one namespace.
- * Owners come from the annotation alone, all of them or (one entry not an id) none.
+ * Owners come from the annotation alone, all of them or (one entry not an id) none, and
+ * then `ownersInvalid` says so: an owners-only rule then lets only admins act.
  */
 export function policyFor(
   defaults: EnvironmentPolicy,
@@ -66,7 +67,9 @@ export function policyFor(
   apply(POLICY_ANNOTATIONS.workingDays, weekdayList, (value) => (policy.workingDays = value));
   // The service has no owners of its own: only a namespace names them.
   delete policy.owners;
+  delete policy.ownersInvalid;
   apply(POLICY_ANNOTATIONS.owners, ownersValue, (value) => (policy.owners = value));
+  if (annotations?.[POLICY_ANNOTATIONS.owners] !== undefined && policy.owners === undefined) policy.ownersInvalid = true;
   // Per namespace only: which workloads need a database is the namespace's to say.
   delete policy.waitForDatabases;
   apply(POLICY_ANNOTATIONS.waitForDatabases, switchValue, (value) => {
@@ -232,6 +235,16 @@ export interface PlanInput {
  * settings ask for now. One that has recorded no policy yet records it at its next change
  * and is compared then.
  */
+/**
+ * An owners annotation made invalid changes nothing: the owners the environment recorded
+ * stay. With none recorded, the policy says its owners are invalid (only admins may act).
+ */
+function keepingValidOwners(policy: EnvironmentPolicy, recorded: EnvironmentPolicy | null): EnvironmentPolicy {
+  if (!policy.ownersInvalid || !recorded?.owners) return policy;
+  const { ownersInvalid: _invalid, ...rest } = policy;
+  return { ...rest, owners: recorded.owners };
+}
+
 function drifted(environment: RunningEnvironment, policy: EnvironmentPolicy, dispatchAheadMs: number): boolean {
   if (environment.policy === null) return false;
   return !samePolicy(environment.policy, policy) || environment.dispatchAheadMs !== dispatchAheadMs;
@@ -271,7 +284,7 @@ export function planReconcile({ namespaces, environments, snapshotAt, rules, def
       continue;
     }
     const { enabled } = wanted;
-    const { policy } = policyFor(defaults, ns.annotations);
+    const policy = keepingValidOwners(policyFor(defaults, ns.annotations).policy, current?.policy ?? null);
     if (!current) {
       decisions.push({ action: 'enrol', namespace: ns.name, reason: wanted.reason, enabled, policy });
       continue;

@@ -35,6 +35,12 @@ export interface EnvironmentPolicy {
    */
   owners?: string[];
   /**
+   * The namespace's owners annotation is there but invalid: no owners are known, and with
+   * SLACK_OWNERS_ONLY=control only admins may stop or prolongate until it is fixed, rather
+   * than anyone. Absent otherwise.
+   */
+  ownersInvalid?: true;
+  /**
    * The namespace's `devenv-scheduler/wait-for-databases: "true"`: a start starts the tagged
    * AWS databases first and wakes the workloads once they are `available`. Absent when off.
    */

@@ -124,7 +124,19 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
   /** The reply for any failure of a Temporal call; `doing` is such as "stop *dev1*". */
   function failureReply(err: unknown, doing: Mrkdwn, namespace?: string): Reply {
     if (err instanceof NotOwnerError) {
-      logger.warn({ namespace: err.namespace, action: err.action }, 'Slack command refused: not an owner');
+      logger.warn({ namespace: err.namespace, action: err.action, reason: err.reason }, 'Slack command refused: not an owner');
+      if (err.reason === 'owners-invalid')
+        return ephemeral(
+          plain(
+            md`:no_entry: The ${code('devenv-scheduler/owners')} annotation of *${err.namespace}* is invalid, so until it is fixed only an admin may ${err.action} it.`,
+          ),
+        );
+      if (err.reason === 'owners-unknown')
+        return ephemeral(
+          plain(
+            md`:no_entry: Who owns *${err.namespace}* cannot be told right now. Try again shortly, or ask an admin to ${err.action} it.`,
+          ),
+        );
       const unread = err.unreadGroups.length
         ? [
             md`The members of ${ownerMentions(err.unreadGroups)} could not be read from Slack (no such group, or the app lacks the ${code('usergroups:read')} scope).`,
