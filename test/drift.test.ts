@@ -18,7 +18,16 @@ import { EXCLUDE, ORIGINAL_REPLICAS } from '../src/activities/kubernetes/annotat
 import { mergePatch } from '../src/activities/kubernetes/apiserver';
 import { managerOf } from '../src/activities/kubernetes/workload-kind';
 import { createLogger } from '../src/logger';
-import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopUpdate } from '../src/workflows';
+import {
+  HISTORY_MEMO,
+  environmentWorkflow,
+  environmentWorkflowId,
+  startUpdate,
+  statusQuery,
+  stopUpdate,
+  type EnvironmentStatus,
+  type HistoryEntry,
+} from '../src/workflows';
 import { testClusterWithControllers, type TestCluster } from './support/kube';
 import { morningPolicy } from './support/policies';
 import { recordingActivities } from './support/recording-activities';
@@ -206,6 +215,11 @@ describe('drift while stopped (real controllers, dev server)', function () {
         JSON.stringify(drifts.map((ev) => ev.message)),
       );
       assert.equal((await e.handle.query(statusQuery)).phase, 'stopped');
+      const entries = ((await e.handle.describe()).memo?.[HISTORY_MEMO] ?? []) as HistoryEntry[];
+      assert.deepEqual(
+        entries.filter((entry) => entry.action === 'drift').map((entry) => entry.detail),
+        ['put back to sleep after they woke: Deployment api', 'put back to sleep after they woke: Deployment late'],
+      );
 
       await e.handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
       assert.deepEqual(await replicas(namespace, 'api'), { replicas: 5 });
@@ -230,6 +244,17 @@ describe('drift while stopped (real controllers, dev server)', function () {
       assert.equal(e.told().length, 1);
       assert.equal(e.told()[0]!.mode, 'report');
       assert.equal(e.told()[0]!.workloads[0]!.by, 'ci-deploy');
+      // The story says so too, read from the server alone; the last action is still the stop.
+      const story = await eventually('the look in the history', async () => {
+        const memo = (await e.handle.describe()).memo;
+        const entries = (memo?.[HISTORY_MEMO] ?? []) as HistoryEntry[];
+        return entries.some((entry) => entry.action === 'drift') ? { entries, status: memo?.status as EnvironmentStatus } : undefined;
+      });
+      assert.deepEqual(
+        story.entries.filter((entry) => entry.action === 'drift').map((entry) => [entry.by, entry.detail]),
+        [['scheduler', 'woke while stopped, left running (reported only): Deployment api']],
+      );
+      assert.equal(story.status.lastAction?.action, 'stop');
     } finally {
       await e.close();
     }

@@ -23,7 +23,19 @@ export interface LastAction {
 
 /** What an environment's history records; a `warning` is kept in the history only, never as the last action. */
 export type HistoryAction =
-  'enrol' | 'start' | 'stop' | 'scheduled-stop' | 'prolongate' | 'reset' | 'enable' | 'disable' | 'policy' | 'retire' | 'warning';
+  | 'enrol'
+  | 'start'
+  | 'stop'
+  | 'scheduled-stop'
+  | 'prolongate'
+  | 'reset'
+  | 'enable'
+  | 'disable'
+  | 'policy'
+  | 'retire'
+  | 'warning'
+  /** A look while stopped found workloads awake: put back to sleep, or only reported. */
+  | 'drift';
 
 /** One entry of an environment's history (story.ts bounds it): what happened, who did it, when, and in what words. */
 export type HistoryEntry = LastAction;

@@ -907,13 +907,15 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       if (outcome.tell.length === 0) return;
       // What the look did, not what was asked: a worker on DRIFT=report only reports, and a read only reads.
       const mode = outcome.tell.every((w) => w.restopped) ? 'restop' : 'report';
-      changed();
       const names = outcome.tell.map((w) => `${w.kind} ${w.name}`).join(', ');
+      // A look that only reported is in the history too, but is no action: the last one stays the stop.
+      if (mode === 'restop') record('drift', 'scheduler', `put back to sleep after they woke: ${names}`);
+      else record('drift', 'scheduler', `woke while stopped, left running (reported only): ${names}`, { last: false });
+      changed();
       log.warn(mode === 'restop' ? 'workloads woke while stopped; put back to sleep' : 'workloads woke while stopped', {
         namespace,
         names,
       });
-      if (mode === 'restop') record('scheduled-stop', 'scheduler', `put back to sleep after they woke: ${names}`);
       announce({ kind: 'drift', namespace, mode, workloads: outcome.tell });
     };
     if (actionsDone !== actionsBefore || state.workloads !== 'stopped') return; // a stop or start came meanwhile: it said what runs
