@@ -132,6 +132,7 @@ export function startDriftWatch({
       // apiserver is not asked again and again.
       if (!error && (heard || Date.now() - begun >= retryMs)) {
         failures = 0;
+        log.debug({ kind: plural }, 'the apiserver ended the watch; begun again');
         continue;
       }
       failures++;
