@@ -11,7 +11,10 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ActionReport, EnvironmentEvent, StartReadiness } from '../src/activities/contracts';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
-import { mergePatch } from '../src/activities/kubernetes/apiserver';
+import { ORIGINAL_REPLICAS } from '../src/activities/kubernetes/annotations';
+import { createWriter, mergePatch } from '../src/activities/kubernetes/apiserver';
+import { createWorkloadKinds } from '../src/activities/kubernetes/kinds';
+import { listKind } from '../src/activities/kubernetes/workload-kind';
 import { createNamespaceStatusReader } from '../src/activities/kubernetes/namespace-status';
 import { createLogger } from '../src/logger';
 import { environmentWorkflow, environmentWorkflowId, startUpdate, statusQuery, stopUpdate } from '../src/workflows';
@@ -44,6 +47,30 @@ describe('stop, start and status with real controllers (kube-controller-manager,
     metadata: { labels: { app } },
     spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] },
   });
+
+  /** A StatefulSet db whose Pods stay Pending (a nodeSelector no node matches), and a Deployment api that gets Ready. */
+  async function stuckDatabase(): Promise<string> {
+    const ns = `cp-stuck-db-${++counter}`;
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    const nowhere = template('db');
+    await apps.createNamespacedStatefulSet({
+      namespace: ns,
+      body: {
+        metadata: { name: 'db' },
+        spec: {
+          replicas: 1,
+          serviceName: 'db',
+          selector: { matchLabels: { app: 'db' } },
+          template: { ...nowhere, spec: { ...nowhere.spec, nodeSelector: { 'example.com/no-such-node': 'true' } } },
+        },
+      },
+    });
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: { metadata: { name: 'api' }, spec: { replicas: 1, selector: { matchLabels: { app: 'api' } }, template: template('api') } },
+    });
+    return ns;
+  }
 
   async function environment(): Promise<string> {
     const ns = `cp-env-${++counter}`;
@@ -253,6 +280,31 @@ describe('stop, start and status with real controllers (kube-controller-manager,
       assert.ok((await created('api')) >= (await ready('db')), 'api woken after db was Ready');
     });
 
+    it('a retried start (its first attempt woke the StatefulSet, then its worker died) still waits for it before it wakes the Deployment', async function () {
+      const ns = await stuckDatabase();
+      await stopped(ns, 1);
+      // The first attempt's wake of the StatefulSet, the one write it made before its worker went.
+      const statefulSets = createWorkloadKinds(cluster.kubeConfig).find((kind) => kind.kind === 'StatefulSet')!;
+      const [db] = await listKind(statefulSets, ns, 100);
+      await statefulSets.wake(db!, { namespace: ns, write: createWriter({ dryRun: false, logger }) });
+      assert.equal((await apps.readNamespacedStatefulSet({ namespace: ns, name: 'db' })).spec?.replicas, 1);
+      const { report } = await startAndAwait(ns, 5_000);
+      assert.deepEqual(
+        report.readiness?.groups.map((g) => [g.order, g.workloads.map((w) => w.name), g.notReady?.map((w) => w.name)]),
+        [
+          [0, ['db'], ['db']],
+          [1, ['api'], undefined],
+        ],
+        'db waited for (until the deadline) inside the start, before api was woken',
+      );
+      const api = await podsOf(ns, 'api');
+      const dbPod = (await podsOf(ns, 'db'))[0]!;
+      assert.ok(
+        Math.min(...api.map(createdAt)) >= Date.parse(report.readiness!.deadline) - 1_000,
+        `api's pod created at ${api.map((p) => p.metadata?.creationTimestamp?.toISOString()).join(', ')}, db's at ${dbPod.metadata?.creationTimestamp?.toISOString()}, the start's deadline ${report.readiness!.deadline}`,
+      );
+    });
+
     it('names a workload whose Pods stay Pending (a nodeSelector no node matches) once the timeout has passed; status says starting', async function () {
       const ns = `cp-pending-${++counter}`;
       await core.createNamespace({ body: { metadata: { name: ns } } });
@@ -359,6 +411,45 @@ describe('stop, start and status with real controllers (kube-controller-manager,
             (await e.handle.query(statusQuery)).lastAction?.detail ?? '',
             /^3 workloads restored; all 3 workloads Ready after \d+ s/,
           );
+        } finally {
+          await e.close();
+        }
+      });
+
+      it('a stop during the wait between two wake-order groups goes ahead without waiting for it, and the later group is never woken', async function () {
+        const ns = await stuckDatabase();
+        // Long enough that a stop which waited for it would outlast this test.
+        const e = await workflowFor(ns, 170_000);
+        try {
+          await eventually('api Ready', async () => ((await pods(ns)).ready === 1 ? true : undefined), 60_000);
+          await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+          const starting = e.handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+          await eventually(
+            'the start waiting for db to be Ready',
+            async () =>
+              (await e.handle.describe()).raw.pendingActivities?.some((a) => a.activityType?.name === 'awaitReady') ? true : undefined,
+            30_000,
+          );
+          assert.equal((await e.handle.query(statusQuery)).phase, 'starting');
+          const stop = await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+          assert.match(stop.message, /stopped by U3: 1 workloads scaled to 0/);
+          const start = await starting;
+          assert.match(
+            start.message,
+            new RegExp(`^${ns} started by U2: 1 workloads restored; the wait for Ready was interrupted by the stop by U3 after \\d+ s\\.$`),
+          );
+          assert.equal(start.shutdownAt, null);
+          const api = await apps.readNamespacedDeployment({ namespace: ns, name: 'api' });
+          assert.equal(api.spec?.replicas, 0);
+          assert.equal(
+            api.metadata?.annotations?.[ORIGINAL_REPLICAS],
+            '1',
+            'api never woken: its saved count is still there for the next start',
+          );
+          assert.equal((await podsOf(ns, 'api')).length, 0);
+          const status = await e.handle.query(statusQuery);
+          assert.equal(status.phase, 'stopped');
+          assert.equal(status.lastAction?.by, 'U3');
         } finally {
           await e.close();
         }

@@ -28,6 +28,8 @@ import {
   type EnvironmentStatus,
   type HistoryEntry,
 } from '../src/workflows';
+import pino from 'pino';
+import { startCuttableProxy, throughProxy } from './support/cuttable-proxy';
 import { testClusterWithControllers, type TestCluster } from './support/kube';
 import { morningPolicy } from './support/policies';
 import { recordingActivities } from './support/recording-activities';
@@ -339,6 +341,96 @@ describe('drift while stopped (real controllers, dev server)', function () {
       assert.equal((await replicas(namespace, 'late')).replicas, 1, 'not signalled: left to the timed look');
     } finally {
       watch.stop();
+      await e.close();
+    }
+  });
+
+  /** What the watch logged, as the worker's log would have it. */
+  function watchLog(): { logger: pino.Logger; lines: { msg: string; kind?: string; retryInMs?: number }[] } {
+    const lines: { msg: string; kind?: string; retryInMs?: number }[] = [];
+    return { logger: pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) }), lines };
+  }
+
+  /** Stopped, its first look done, so the next timed one is ten minutes away: only the watch can bring a look sooner. */
+  async function stoppedAndWatched(namespace: string, e: Awaited<ReturnType<typeof environment>>): Promise<void> {
+    await e.handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+    await eventually('the first look, right after the stop', () => (e.looks() >= 1 && e.told().length === 0 ? true : undefined), 15_000);
+    await pause(1_000);
+  }
+
+  /** `kubectl scale` wakes api; the watch must make the environment look, and put it back to sleep, long before its timed look. */
+  async function wokenAndPutBack(namespace: string, e: Awaited<ReturnType<typeof environment>>): Promise<void> {
+    const looks = e.looks();
+    await scale(namespace, 'api', 4, 'gitops-bot');
+    await eventually('api put back to sleep', async () => ((await replicas(namespace, 'api')).replicas === 0 ? true : undefined), 30_000);
+    assert.ok(e.looks() > looks, 'looked because the watch said so');
+  }
+
+  it("the worker's watch, ended by the apiserver again and again (a one-second timeoutSeconds): begun again each time, and still signalling", async function () {
+    const namespace = await namespaceWith({ api: 2 });
+    const e = await environment(namespace, 'restop', cluster.kubeConfig, 10 * 60_000);
+    const { logger, lines } = watchLog();
+    const watch = startDriftWatch({
+      kubeConfig: cluster.kubeConfig,
+      client: env.client,
+      logger,
+      minGapMs: 1_000,
+      retryMs: 500,
+      timeoutSeconds: 1,
+    });
+    try {
+      await stoppedAndWatched(namespace, e);
+      await eventually(
+        'the apiserver to end the watch of each kind more than once',
+        () => {
+          const ended = lines.filter((l) => l.msg === 'the apiserver ended the watch; begun again');
+          return ['deployments', 'statefulsets'].every((kind) => ended.filter((l) => l.kind === kind).length >= 2) ? true : undefined;
+        },
+        30_000,
+      );
+      assert.deepEqual(
+        lines.filter((l) => l.msg === 'the watch ended; begun again later'),
+        [],
+        'a watch the apiserver ends is no failure',
+      );
+      await wokenAndPutBack(namespace, e);
+    } finally {
+      watch.stop();
+      await e.close();
+    }
+  });
+
+  it("the worker's watch through an apiserver outage: begun again later and later while it is down, signalling again once it is back, and the worker never falls over", async function () {
+    const namespace = await namespaceWith({ api: 2 });
+    const e = await environment(namespace, 'restop', cluster.kubeConfig, 10 * 60_000);
+    const proxy = await startCuttableProxy(new URL(cluster.kubeConfig.getCurrentCluster()!.server));
+    const { logger, lines } = watchLog();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const watch = startDriftWatch({
+      kubeConfig: throughProxy(cluster.kubeConfig, proxy.url),
+      client: env.client,
+      logger,
+      minGapMs: 1_000,
+      retryMs: 200,
+      maxRetryMs: 1_600,
+    });
+    try {
+      await stoppedAndWatched(namespace, e);
+      proxy.cut();
+      const retries = () =>
+        lines.filter((l) => l.msg === 'the watch ended; begun again later' && l.kind === 'deployments').map((l) => l.retryInMs);
+      await eventually('five failed watches of Deployments', () => (retries().length >= 5 ? true : undefined), 30_000);
+      assert.deepEqual(retries().slice(0, 5), [200, 400, 800, 1_600, 1_600], 'twice as long each time, up to the bound');
+      assert.ok(proxy.refused >= 5, `the apiserver was asked again: ${proxy.refused} connections refused`);
+      proxy.restore();
+      await wokenAndPutBack(namespace, e);
+      assert.deepEqual(unhandled, [], 'nothing of the watch went unhandled');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      watch.stop();
+      proxy.close();
       await e.close();
     }
   });

@@ -702,10 +702,82 @@ describe('environment workflow (time-skipping server)', function () {
       assert.match(prolonged.message, /prolongated by 30m by U3/);
       assert.equal(recorded.calls.filter((c) => c.event?.kind === 'started').length, 0, 'not announced before it is Ready');
       release();
-      assert.match((await starting).message, /^dev\d+ started by U2: 1 workloads restored; all 1 workloads Ready after 42 s; shuts down /);
+      const started = await starting;
+      assert.match(started.message, /^dev\d+ started by U2: 1 workloads restored; all 1 workloads Ready after 42 s; shuts down /);
+      // The reply is made once Ready: it says the shutdown as the prolongation left it.
+      const prolongedTo = /shuts down (today \d\d:\d\d)/.exec(prolonged.message)?.[1];
+      assert.ok(prolongedTo, prolonged.message);
+      assert.ok(started.message.includes(`shuts down ${prolongedTo}`), `${started.message} (prolonged to ${prolongedTo})`);
+      assert.equal(started.shutdownAt, prolonged.shutdownAt);
       await eventuallyTrue(() => recorded.calls.some((c) => c.event?.kind === 'started'));
       const [announced] = recorded.calls.flatMap((c) => (c.event?.kind === 'started' ? [c.event] : []));
       assert.equal(announced?.report.readiness?.durationMs, 42_000);
+      assert.equal(announced?.shutdownAt, prolonged.shutdownAt);
+    });
+  });
+
+  it('a stop during the wait between two wake-order groups goes ahead without waiting for it: the later group is never woken, and the start says it was interrupted', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.readiness = 'ready';
+      recorded.wakeGroups = true;
+      let release = () => {};
+      recorded.holdReady = new Promise((resolve) => (release = resolve));
+      try {
+        const starting = handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+        await eventuallyTrue(() => callsNamed('awaitReady').length === 1);
+        assert.equal((await handle.query(statusQuery)).phase, 'starting', 'still waking: the Deployment is yet to come');
+        // Never released: the stop must not wait for the StatefulSet to be Ready.
+        const stop = await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+        assert.match(stop.message, /stopped by U3/);
+        const start = await starting;
+        assert.match(
+          start.message,
+          /^dev\d+ started by U2: 1 workloads restored; the wait for Ready was interrupted by the stop by U3 after \d+ s\.$/,
+        );
+        assert.equal(start.shutdownAt, null, 'an interrupted start has no shutdown of its own');
+        assert.deepEqual(
+          recorded.calls.filter((c) => c.name === 'startNamespace' || c.name === 'stopNamespace').map((c) => c.name),
+          ['stopNamespace', 'startNamespace', 'stopNamespace'],
+          'the Deployment was not woken',
+        );
+        await eventuallyTrue(() => recorded.calls.some((c) => c.event?.kind === 'started'));
+        const [announced] = recorded.calls.flatMap((c) => (c.event?.kind === 'started' ? [c.event] : []));
+        assert.equal(announced?.shutdownAt, null, 'announced without the shutdown it no longer has');
+        assert.equal((await handle.query(statusQuery)).phase, 'stopped');
+      } finally {
+        release();
+      }
+    });
+  });
+
+  it('a start woken in steps waits for the first group, then wakes the next with what it found, and replies once all are Ready', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.readiness = 'ready';
+      recorded.wakeGroups = true;
+      const started = await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      assert.match(
+        started.message,
+        /^dev\d+ started by U2: 2 workloads restored; all 2 workloads Ready after 42 s \(in wake order: group 0, 1 in 42 s; group 1, 1 in 42 s\); shuts down /,
+      );
+      const steps = recorded.calls.filter((c) => c.name === 'startNamespace').map((c) => c.steps);
+      assert.equal(steps.length, 2);
+      assert.deepEqual(steps[0], {});
+      assert.deepEqual(
+        steps[1]?.after?.readiness?.groups.map((g) => [g.order, g.durationMs]),
+        [[0, 42_000]],
+        'the second step is given the first group as its wait found it',
+      );
+      assert.equal(steps[1]?.after?.readiness?.durationMs, undefined, 'not yet the whole start');
+      assert.deepEqual(
+        recorded.calls.filter((c) => c.name === 'startNamespace' || c.name === 'awaitReady').map((c) => c.name),
+        ['startNamespace', 'awaitReady', 'startNamespace', 'awaitReady'],
+      );
     });
   });
 

@@ -16,10 +16,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import net from 'node:net';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
@@ -29,6 +28,7 @@ import { createLogger } from '../src/logger';
 import { startDevServer } from '../src/temporal/dev-server';
 import { registerSearchAttributes } from '../src/temporal/setup';
 import { environmentWorkflow, environmentWorkflowId, startUpdate, stopUpdate } from '../src/workflows';
+import { startCuttableProxy, throughProxy } from './support/cuttable-proxy';
 import { testCluster, type TestCluster } from './support/kube';
 import { morningPolicy, policyShuttingDownAt } from './support/policies';
 import { recordingActivities } from './support/recording-activities';
@@ -237,7 +237,7 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
   it('the apiserver unreachable mid-stop: Temporal retries the activity and it completes when it is back, nothing saved twice', async function () {
     const { name, expected } = await namespaceWith(40, 10);
     const proxy = await startCuttableProxy(new URL(cluster.server));
-    const kubeConfig = throughProxy(cluster.kubeConfigPath, proxy.url);
+    const kubeConfig = throughProxy(cluster.kubeConfig, proxy.url);
     const taskQueue = uniqueTaskQueue('fault-apiserver');
     const worker = await Worker.create({
       connection: env.nativeConnection,
@@ -336,61 +336,3 @@ describe('faults in the middle of a stop (dev server, real kube-apiserver)', fun
     }
   });
 });
-
-/** The admin kubeconfig, but talking to the apiserver through `server`. */
-function throughProxy(kubeConfigPath: string, server: string): KubeConfig {
-  const original = new KubeConfig();
-  original.loadFromFile(kubeConfigPath);
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: original.clusters.map((c) => ({ ...c, server })),
-    users: original.users,
-    contexts: original.contexts,
-    currentContext: original.currentContext,
-  });
-  return config;
-}
-
-/** A TCP proxy that can drop every connection and refuse new ones, as an apiserver outage looks to a client. */
-async function startCuttableProxy(target: URL): Promise<{ url: string; refused: number; cut(): void; restore(): void; close(): void }> {
-  const sockets = new Set<net.Socket>();
-  let down = false;
-  const state = { refused: 0 };
-  const server = net.createServer((client) => {
-    if (down) {
-      state.refused++;
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect(Number(target.port), target.hostname);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `https://127.0.0.1:${port}`,
-    get refused() {
-      return state.refused;
-    },
-    cut() {
-      down = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      down = false;
-    },
-    close() {
-      server.close();
-      for (const socket of sockets) socket.destroy();
-    },
-  };
-}

@@ -391,6 +391,67 @@ describe('replay (determinism)', function () {
     await replay([{ workflowId: handle!.workflowId, history }]);
   });
 
+  it('replays starts woken in wake-order groups: each group waited for in its own step, and a stop during the wait between two', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-groups');
+    const recorded = recordingActivities(() => env.currentTimeMs());
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recorded,
+    });
+    const namespace = `replay-groups-${process.pid}`;
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    let release = () => {};
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      const policy = everyDayPolicy({ shutdownTime: now.plus({ hours: 2 }).toFormat('HH:mm') });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, enabled: true, dispatchAheadMs: 10_000, policy }],
+      });
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.readiness = 'ready';
+      recorded.wakeGroups = true;
+      assert.match((await handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] })).message, /all 2 workloads Ready/);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U3' }] });
+      recorded.holdReady = new Promise((resolve) => (release = resolve));
+      const starting = handle.executeUpdate(startUpdate, { args: [{ by: 'U4' }] });
+      await eventually('the wait between the groups', async () =>
+        recorded.calls.filter((c) => c.name === 'awaitReady').length === 3 ? true : undefined,
+      );
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U5' }] });
+      assert.match(
+        (await starting).message,
+        /^\S+ started by U4: 1 workloads restored; the wait for Ready was interrupted by the stop by U5/,
+      );
+      release();
+      recorded.holdReady = undefined;
+      // Ended, so no timer of it holds the suite's test server (shared with the next test) once its worker stops.
+      await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      await handle.result();
+    });
+    const history = await handle!.fetchHistory();
+    const patchData = (history.events ?? []).flatMap((e) =>
+      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((payload) =>
+        Buffer.from(payload.data ?? []).toString(),
+      ),
+    );
+    assert.ok(
+      patchData.some((data) => data.includes(`"start-wakes-in-steps"`)),
+      `the wake-in-steps patch was recorded (patch markers: ${patchData.join(', ')})`,
+    );
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(
+        join(FIXTURES, `environment-wake-groups-${new Date().toISOString().slice(0, 10)}.json`),
+        withoutMachinePaths(historyToJSON(history)),
+      );
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
   it("replays an environment's history in its memo: a prolongation, warnings, the scheduled stop, a start, a label change and a failed stop", async function () {
     const env = timeSkippingEnv();
     const taskQueue = uniqueTaskQueue('replay-history');

@@ -65,7 +65,7 @@ export interface WorkloadRef {
 export interface ReadinessGroup {
   /** Its wake-order group (devenv-scheduler/wake-order, or its kind's default). */
   order: number;
-  /** The workloads of it the start woke and waits for. */
+  /** The workloads of it the start woke, or found woken and not Ready (by an earlier attempt of it), and waits for. */
   workloads: WorkloadRef[];
   /** When its wake began (the worker's clock, ISO). */
   wokenAt: string;
@@ -92,6 +92,20 @@ export interface StartReadiness {
   interrupted?: string;
   /** Set when the wait could not tell: why (the apiserver refused the reads). */
   failed?: string;
+  /**
+   * A start woken in steps (StartSteps) that stopped before this wake-order group: the groups
+   * without durationMs are to be waited for (awaitReady), then the next step wakes from it on.
+   */
+  next?: number;
+}
+
+/**
+ * A start woken in steps: each step wakes groups until one must be Ready before the next
+ * wakes, and returns; the workflow waits for it (awaitReady, which a stop cancels) and asks
+ * for the next step with `after`, the report so far with the readiness it waited for.
+ */
+export interface StartSteps {
+  after?: ActionReport;
 }
 
 /**
@@ -251,9 +265,10 @@ export interface KubernetesActivities {
   stopNamespace(namespace: string, timing?: StopTiming): Promise<ActionReport>;
   /**
    * Wakes the workloads group by group in wake order, waiting for a group to be Ready
-   * (within START_READY_TIMEOUT_SECONDS) only when a later one has something to wake.
+   * (within START_READY_TIMEOUT_SECONDS) only when a later one has something to wake; with
+   * `steps`, it returns there instead (StartSteps).
    */
-  startNamespace(namespace: string): Promise<ActionReport>;
+  startNamespace(namespace: string, steps?: StartSteps): Promise<ActionReport>;
   /**
    * Waits, until its deadline, for the groups of a start's readiness not yet waited for;
    * returns it with each filled in. Only reads; cancelled when a stop comes meanwhile.

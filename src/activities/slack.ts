@@ -190,7 +190,9 @@ export function eventMessage(event: EnvironmentEvent): SlackMessage {
     }
     case 'started': {
       const done = `${workloadCount(event.report.changed.length)} restored${describeReadiness(event.report)}`;
-      const until = event.shutdownAt ? md`; shuts down ${slackDate(event.shutdownAt)}` : md`; no scheduled shutdown`;
+      // Interrupted by a stop, it has no shutdown of its own to tell: the stop's message follows.
+      const interrupted = event.report.readiness?.interrupted !== undefined || event.report.databases?.interrupted !== undefined;
+      const until = event.shutdownAt ? md`; shuts down ${slackDate(event.shutdownAt)}` : interrupted ? md`` : md`; no scheduled shutdown`;
       if (event.wokeUp) {
         const woke = md`Good morning: ${ns} was started at ${event.wokeUp.clock}, as scheduled`;
         return withProblems(event.problems, woke, [

@@ -18,6 +18,7 @@ import type {
   EnvironmentActivities,
   EnvironmentEvent,
   StartOptions,
+  StartSteps,
   StopTiming,
 } from '../../src/activities/contracts';
 
@@ -40,6 +41,8 @@ export interface RecordedCall {
   startOptions?: StartOptions;
   /** What a wait for databases was asked to wait for. */
   databases?: DatabaseWait;
+  /** A start woken in steps: what it was given (the report so far after the first step). */
+  steps?: StartSteps;
   atMs: number;
 }
 
@@ -75,6 +78,12 @@ export type RecordingActivities = EnvironmentActivities &
      * controllers, and awaitReady finds it Ready (`ready`) or not by the deadline (`not-ready`).
      */
     readiness?: 'ready' | 'not-ready';
+    /**
+     * Set, with `readiness`: each start wakes two wake-order groups, the StatefulSet db and
+     * then the Deployment web; woken in steps, its first step stops before web, as the
+     * activity does when db must be Ready first.
+     */
+    wakeGroups?: boolean;
     /** While set, awaitReady records its call, then waits for this (or its cancellation) before it answers (a slow rollout). */
     holdReady?: Promise<void>;
     /** What awaitDatabases finds: all available after 4 min 10 s (default), or by its deadline not `never`'s. */
@@ -166,12 +175,36 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
           throw ApplicationFailure.nonRetryable(`namespace "${namespace}" does not exist in the cluster`, Failure.NamespaceNotFound);
         return report(namespace, 2, 0);
       }),
-    startNamespace: (namespace) =>
+    startNamespace: (namespace, steps) =>
       kubernetes(async () => {
         const atMs = await clock();
-        calls.push({ name: 'startNamespace', namespace, atMs });
+        calls.push({ name: 'startNamespace', namespace, atMs, ...(steps ? { steps } : {}) });
         if (!activities.readiness) return report(namespace, 0, 2);
         const since = new Date(atMs).toISOString();
+        if (activities.wakeGroups) {
+          const web = { order: 1, workloads: [{ kind: 'Deployment', name: 'web' }], wokenAt: since };
+          const db = { order: 0, workloads: [{ kind: 'StatefulSet', name: 'db' }], wokenAt: since };
+          const after = steps?.after;
+          if (after?.readiness) {
+            const { groups, ...readiness } = after.readiness;
+            delete readiness.next;
+            return {
+              ...after,
+              changed: [...after.changed, ...report(namespace, 0, 2).changed],
+              readiness: { ...readiness, groups: [...groups, web] },
+            };
+          }
+          const woken = { ...report(namespace, 0, 2), changed: [{ kind: 'StatefulSet', name: 'db', from: 0, to: 1 }] };
+          const readiness = { since, deadline: new Date(atMs + 5 * 60_000).toISOString() };
+          // Not in steps, the activity waits between the groups itself.
+          if (!steps)
+            return {
+              ...woken,
+              changed: [...woken.changed, ...report(namespace, 0, 2).changed],
+              readiness: { ...readiness, groups: [{ ...db, durationMs: 42_000 }, web] },
+            };
+          return { ...woken, readiness: { ...readiness, groups: [db], next: 1 } };
+        }
         const readiness = {
           since,
           deadline: new Date(atMs + 5 * 60_000).toISOString(),

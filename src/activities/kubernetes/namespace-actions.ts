@@ -5,11 +5,12 @@
  * wakes the workloads in wake-order groups (wake-order.ts) and says how long each took to
  * be Ready (readiness.ts); it waits for a group only when a later one has something to wake,
  * and leaves the wait for the last ones to awaitReady, which runs outside the environment's lock.
+ * Woken in steps, it stops at each wait between groups instead and leaves it to the workflow.
  */
 import { CoreV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
 import { asyncLocalStorage } from '@temporalio/activity';
 import pLimit from 'p-limit';
-import type { ActionReport, KubernetesActivities, ReadinessGroup } from '../contracts';
+import type { ActionReport, KubernetesActivities, ReadinessGroup, StartReadiness } from '../contracts';
 import { holdUntil } from '../timing';
 import { isExcluded } from './annotations';
 import type { Write } from './apiserver';
@@ -71,13 +72,14 @@ export function createNamespaceActions(
 
   /**
    * Runs the steps `concurrency` at a time, heartbeating progress, and folds the outcomes
-   * into a report. `settle`, when given, runs after each phase, before the next begins.
+   * into a report. `settle`, when given, runs after each phase, before the next begins; when
+   * it answers true, no later phase runs.
    */
   async function act(
     namespace: string,
     started: number,
     phases: (() => Promise<Outcome>)[][],
-    settle?: (phase: number) => Promise<void>,
+    settle?: (phase: number) => Promise<boolean>,
   ): Promise<ActionReport> {
     const run = pLimit(concurrency);
     const total = phases.reduce((sum, steps) => sum + steps.length, 0);
@@ -111,14 +113,14 @@ export function createNamespaceActions(
     for (const [index, steps] of phases.entries()) {
       outcomes.push(...(await Promise.all(steps.map(guarded))));
       if (failed) throw failure;
-      await settle?.(index);
+      if (await settle?.(index)) break;
     }
     const changed = outcomes.flatMap((o) => (o.change ? [o.change] : []));
     const notes = outcomes.flatMap((o) => (o.note ? [o.note] : []));
     return {
       namespace,
       changed,
-      unchanged: total - changed.length,
+      unchanged: outcomes.length - changed.length,
       durationMs: Date.now() - started,
       ...(dryRun ? { dryRun } : {}),
       ...(notes.length ? { notes } : {}),
@@ -139,54 +141,77 @@ export function createNamespaceActions(
 
     // One deadline from the first write bounds every wait of the start, these and awaitReady's,
     // so a group that never gets Ready delays the next by at most what is left of it.
-    async startNamespace(namespace) {
-      const started = Date.now();
+    async startNamespace(namespace, steps) {
+      const after = steps?.after;
+      const resumed = after?.readiness;
+      const started = resumed ? Date.parse(resumed.since) : Date.now();
       const listed = await inventory(namespace);
       const plan = planWakeOrder(stage(listed, 'workload'), ({ kind, object }) => ({
         kind: kind.kind,
         metadata: object.metadata,
         defaultGroup: kind.wakeGroup ?? DEFAULT_WAKE_GROUP,
       }));
-      const waits = readyTimeoutMs > 0 && !dryRun;
-      const deadline = started + readyTimeoutMs;
-      const woken: Listed[][] = plan.groups.map(() => []);
+      // A step after the first goes on from the group the one before it stopped at: those before it are awake and waited for.
+      const left = resumed?.next === undefined ? plan.groups : plan.groups.filter(({ order }) => order >= resumed.next!);
+      // Readiness that could not be read stays unread: the rest is woken without waiting.
+      const waits = readyTimeoutMs > 0 && !dryRun && resumed?.failed === undefined;
+      const deadline = resumed ? Date.parse(resumed.deadline) : started + readyTimeoutMs;
+      const woken: Listed[][] = left.map(() => []);
       const wake = (into: Listed[]) => (listed: Listed) => async (): Promise<Outcome> => {
         const outcome = await listed.kind.wake(listed.object, { namespace, write });
-        if (outcome.change && listed.kind.ready) into.push(listed);
+        // Woken by this attempt or by another before it (a retry after the worker died
+        // mid-start): what is not Ready yet is waited for, whoever scaled it.
+        if (listed.kind.ready && (outcome.change || !listed.kind.ready(listed.object).ready)) into.push(listed);
         return outcome;
       };
-      const groups: ReadinessGroup[] = [];
+      const groups: ReadinessGroup[] = (resumed?.groups ?? []).map((group) => ({ ...group }));
+      let next: number | undefined;
       let groupStarted = Date.now();
       const report = await act(
         namespace,
         started,
-        [...plan.groups.map(({ members }, index) => members.map(wake(woken[index]!))), stage(listed, 'guard').map(wake([]))],
+        [...left.map(({ members }, index) => members.map(wake(woken[index]!))), stage(listed, 'guard').map(wake([]))],
         async (index) => {
           const members = woken[index];
           const wokenAt = new Date(groupStarted).toISOString();
           try {
-            if (!waits || !members?.length) return;
+            if (!waits || !members?.length) return false;
             const group: ReadinessGroup = {
-              order: plan.groups[index]!.order,
+              order: left[index]!.order,
               workloads: members.map(({ kind, object }) => ({ kind: kind.kind, name: object.metadata?.name ?? '' })),
               wokenAt,
             };
             groups.push(group);
-            if (waitsAfter(plan.groups, index, ({ kind, object }) => kind.asleep?.(object) ?? true)) {
-              await waitForGroups(namespace, [group], deadline);
+            if (!waitsAfter(left, index, ({ kind, object }) => kind.asleep?.(object) ?? true)) return false;
+            if (steps) {
+              // The workflow waits (awaitReady, which a stop cancels), then asks for the next step.
+              next = left[index + 1]!.order;
+              return true;
             }
+            await waitForGroups(namespace, [group], deadline);
+            return false;
           } finally {
             groupStarted = Date.now();
           }
         },
       );
-      const notes = [...plan.notes, ...(report.notes ?? [])];
+      const notes = [...(after ? (after.notes ?? []) : plan.notes), ...(report.notes ?? [])];
+      const readiness: StartReadiness | undefined =
+        groups.length || resumed
+          ? {
+              since: new Date(started).toISOString(),
+              deadline: new Date(deadline).toISOString(),
+              groups,
+              ...(next !== undefined ? { next } : {}),
+              ...(resumed?.failed !== undefined ? { failed: resumed.failed } : {}),
+            }
+          : undefined;
       return {
         ...report,
+        changed: [...(after?.changed ?? []), ...report.changed],
+        unchanged: (after?.unchanged ?? 0) + report.unchanged,
         ...(notes.length ? { notes } : {}),
-        ...(groups.length
-          ? { readiness: { since: new Date(started).toISOString(), deadline: new Date(deadline).toISOString(), groups } }
-          : {}),
+        ...(readiness ? { readiness } : {}),
       };
     },
 

@@ -251,6 +251,8 @@ const PATCHES = {
   databasesAwaited: 'databases-awaited',
   /** A re-planned wake-up may fall on any day after the stop's (a working day given back), not only from the day it was planned for. */
   wakeUpBoundByStopDay: 'wake-up-bound-by-stop-day',
+  /** A start wakes its wake-order groups in steps, each wait between two an awaitReady of the workflow's that a stop cancels. */
+  wakesInSteps: 'start-wakes-in-steps',
 } as const;
 
 /** What a start's reply and announcement are made of; kept while it waits for its workloads to be Ready. */
@@ -259,8 +261,8 @@ interface Started {
   wokenAt?: Date;
   report: ActionReport;
   aws: AwsHalf;
-  /** When it shuts down, for the reply. */
-  plan: string;
+  /** The shutdown the start planned, when it is its after-hours window: the reply says so while it is still the plan. */
+  afterHoursShutdown?: string;
 }
 
 /** A wait for Ready in progress: a stop cancels it, saying who stopped. */
@@ -268,6 +270,9 @@ interface ReadinessWait {
   scope: CancellationScope;
   interruptedBy?: string;
 }
+
+/** How a wait a stop may end ended, when not with its answer: how long it ran, and who stopped it or why it could not tell. */
+type WaitEnded = { durationMs: number } & ({ interrupted: string } | { failed: string });
 
 /** What the AWS half of an action did: its problems (none when it did everything), the words for the reply, and its report when AWS answered. */
 interface AwsHalf {
@@ -301,8 +306,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   let driftInFlight = false;
   /** Starts waiting for their workloads to be Ready, outside the lock. */
   const readinessWaits = new Set<ReadinessWait>();
-  /** A start waiting, under the lock, for its databases: a stop cancels it before it queues for the lock. */
-  const databaseWaits = new Set<ReadinessWait>();
+  /** A start waiting, under the lock, for its databases or between two wake-order groups: a stop cancels it before it queues for the lock. */
+  const waitsUnderLock = new Set<ReadinessWait>();
   /** Stops and starts completed in this run: a re-check's read taken before one of them says nothing about now. */
   let actionsDone = 0;
   const outbox = new Map<number, PendingNotification>();
@@ -332,7 +337,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   setHandler(
     stopUpdate,
     ({ by }) => {
-      interruptWaits(databaseWaits, `the stop by ${by}`);
+      interruptWaits(waitsUnderLock, `the stop by ${by}`);
       return exclusively(() => failureRecorded('stop', by, () => stop(by, 'stop')));
     },
     {
@@ -596,7 +601,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     // them, unless the namespace asks for its databases to be up before its workloads.
     const databasesFirst = policy.waitForDatabases === true && patched(PATCHES.databasesAwaited);
     const { before, report, aws } = await bothHalvesOf('start', 'starting', () => {
-      if (!databasesFirst) return [startNamespace(namespace), startAwsResources(namespace, startOptions())];
+      if (!databasesFirst) return [wakeWorkloads(), startAwsResources(namespace, startOptions())];
       const awsStart = startAwsResources(namespace, startOptions());
       return [afterDatabases(awsStart), awsStart];
     });
@@ -604,10 +609,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     state = started.state;
     setProblems(aws.problems);
     followTransitions('start', aws.report);
-    const plan = state.enabled
-      ? `shuts down ${shutdownDescription()}${started.afterHoursWindow ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : ''}`
-      : 'the scheduler is disabled, so it stays up until stopped';
-    const woken: Started = { by, ...(wokenAt ? { wokenAt } : {}), report, aws, plan };
+    const woken: Started = {
+      by,
+      ...(wokenAt ? { wokenAt } : {}),
+      report,
+      aws,
+      ...(started.afterHoursWindow && state.shutdownAt ? { afterHoursShutdown: state.shutdownAt } : {}),
+    };
     if (waitForReady && awaitingReady(report.readiness)) {
       record('start', by, `${startDetail(woken)}; waiting for them to be Ready`);
       changed();
@@ -627,22 +635,37 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const databases = started.status === 'fulfilled' ? databasesStarted(started.value) : [];
     if (databases.length === 0) return startNamespace(namespace);
     const pending: DatabaseWait = { since: now().toISOString(), databases };
-    const wait: ReadinessWait = { scope: new CancellationScope() };
-    databaseWaits.add(wait);
-    let waited: DatabaseWait;
-    try {
-      waited = await wait.scope.run(() => awaitDatabases(namespace, pending));
-    } catch (err) {
-      const durationMs = Math.max(0, now().getTime() - Date.parse(pending.since));
-      if (wait.interruptedBy !== undefined && isCancellation(err)) {
-        const databasesWait = { ...pending, durationMs, interrupted: wait.interruptedBy };
-        return { namespace, changed: [], unchanged: 0, durationMs: 0, databases: databasesWait };
+    const waited = await unlessStopped(waitsUnderLock, pending.since, () => awaitDatabases(namespace, pending));
+    if ('ended' in waited && 'interrupted' in waited.ended)
+      return { namespace, changed: [], unchanged: 0, durationMs: 0, databases: { ...pending, ...waited.ended } };
+    return { ...(await wakeWorkloads()), databases: 'answer' in waited ? waited.answer : { ...pending, ...waited.ended } };
+  }
+
+  /** The Kubernetes half of a start, once anything it waits for first is done. */
+  function wakeWorkloads(): Promise<ActionReport> {
+    return patched(PATCHES.wakesInSteps) ? wakeInSteps() : startNamespace(namespace);
+  }
+
+  /**
+   * A start's wake-order groups, woken a step at a time: between two, the wait for the
+   * first to be Ready is the workflow's (awaitReady, under the lock), so a stop cancels it
+   * before it queues for the lock, as it cancels the wait for the databases, and nothing
+   * more is woken: the stop is next. A wait that cannot tell wakes the rest all the same.
+   */
+  async function wakeInSteps(): Promise<ActionReport> {
+    let report = await startNamespace(namespace, {});
+    for (let readiness = report.readiness; readiness?.next !== undefined; readiness = report.readiness) {
+      const pending = readiness;
+      const waited = await unlessStopped(waitsUnderLock, pending.since, () => awaitReady(namespace, pending));
+      if ('ended' in waited && 'interrupted' in waited.ended) {
+        const { next: _woken, ...stopped } = pending;
+        return { ...report, readiness: { ...stopped, ...waited.ended } };
       }
-      waited = { ...pending, durationMs, failed: describeFailure(err) };
-    } finally {
-      databaseWaits.delete(wait);
+      // Only the whole start's wait has a durationMs: this one was a step of it.
+      const { durationMs: _step, ...between } = 'answer' in waited ? waited.answer : { ...pending, ...waited.ended };
+      report = await startNamespace(namespace, { after: { ...report, readiness: between } });
     }
-    return { ...(await startNamespace(namespace)), databases: waited };
+    return report;
   }
 
   /** "woken up as scheduled at 08:00 CET: 12 workloads restored; all 12 workloads Ready after 48 s; AWS could not start: ..." */
@@ -655,24 +678,37 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
    * that came meanwhile has recorded its own last action: `records` false leaves that.
    */
   function startDone(done: Started, records = true): ActionResult {
-    const { by, wokenAt, report, aws, plan } = done;
+    const { by, wokenAt, report, aws } = done;
     if (records) record('start', by, startDetail(done));
+    // Interrupted by a stop: when it would have shut down says nothing any more.
+    const interrupted = report.readiness?.interrupted !== undefined || report.databases?.interrupted !== undefined;
+    const shutdownAt = interrupted ? null : state.shutdownAt;
     announce({
       kind: 'started',
       namespace,
       by,
-      shutdownAt: state.shutdownAt,
+      shutdownAt,
       report,
       ...(aws.problems.length ? { problems: aws.problems.map((p) => p.detail) } : {}),
       ...(wokenAt ? { wokeUp: { at: wokenAt.toISOString(), clock: describeClockTime(wokenAt, policy.timeZone) } } : {}),
     });
-    // Interrupted by a stop: when it would have shut down says nothing any more.
-    const until = report.readiness?.interrupted !== undefined || report.databases?.interrupted !== undefined ? '' : `; ${plan}`;
-    return result(
-      `${namespace} started by ${by}: ${report.changed.length} workloads restored${describeReadiness(report)}${aws.words}${until}.`,
-      report,
-      aws.report,
-    );
+    return {
+      ...result(
+        `${namespace} started by ${by}: ${report.changed.length} workloads restored${describeReadiness(report)}${aws.words}${interrupted ? '' : plan(done)}.`,
+        report,
+        aws.report,
+      ),
+      shutdownAt,
+    };
+  }
+
+  /** When a start shuts down as it stands now, after any wait for Ready: a prolongation meanwhile is in it. */
+  function plan({ afterHoursShutdown }: Started): string {
+    if (!state.enabled) return '; the scheduler is disabled, so it stays up until stopped';
+    if (!state.shutdownAt) return '';
+    const window =
+      afterHoursShutdown === state.shutdownAt ? ` (after-hours window of ${formatMinutes(policy.afterHoursWindowMinutes)})` : '';
+    return `; shuts down ${shutdownDescription()}${window}`;
   }
 
   /**
@@ -683,20 +719,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   async function untilReady(started: Started): Promise<ActionResult> {
     const pending = started.report.readiness!;
     const recorded = state.lastAction;
-    const wait: ReadinessWait = { scope: new CancellationScope() };
-    readinessWaits.add(wait);
-    let readiness: StartReadiness;
-    try {
-      readiness = await wait.scope.run(() => awaitReady(namespace, pending));
-    } catch (err) {
-      const durationMs = Math.max(0, now().getTime() - Date.parse(pending.since));
-      readiness =
-        wait.interruptedBy !== undefined && isCancellation(err)
-          ? { ...pending, durationMs, interrupted: wait.interruptedBy }
-          : { ...pending, durationMs, failed: describeFailure(err) };
-    } finally {
-      readinessWaits.delete(wait);
-    }
+    const waited = await unlessStopped(readinessWaits, pending.since, () => awaitReady(namespace, pending));
+    const readiness: StartReadiness = 'answer' in waited ? waited.answer : { ...pending, ...waited.ended };
     const done = startDone({ ...started, report: { ...started.report, readiness } }, state.lastAction === recorded);
     changed();
     return done;
@@ -756,6 +780,32 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     }
     const problems = patched(PATCHES.awsOutcomesReported) ? awsOutcomeProblems(aws.value) : awsProblems(aws.value);
     return { problems, words: describeAwsReport(aws.value), report: aws.value };
+  }
+
+  /**
+   * A wait that a stop may end, found in `waits` by the stop: its answer, or how it ended
+   * (interrupted by whom, or failed why) and how long it ran from `since`.
+   */
+  async function unlessStopped<T>(
+    waits: Set<ReadinessWait>,
+    since: string,
+    wait: () => Promise<T>,
+  ): Promise<{ answer: T } | { ended: WaitEnded }> {
+    const waiting: ReadinessWait = { scope: new CancellationScope() };
+    waits.add(waiting);
+    try {
+      return { answer: await waiting.scope.run(wait) };
+    } catch (err) {
+      const durationMs = Math.max(0, now().getTime() - Date.parse(since));
+      return {
+        ended:
+          waiting.interruptedBy !== undefined && isCancellation(err)
+            ? { durationMs, interrupted: waiting.interruptedBy }
+            : { durationMs, failed: describeFailure(err) },
+      };
+    } finally {
+      waits.delete(waiting);
+    }
   }
 
   function interruptWaits(waits: Set<ReadinessWait>, by: string): void {
