@@ -36,6 +36,7 @@ import {
   type Informer,
   type KubeConfig,
   type KubernetesObject,
+  type RequestContext,
   type V1Deployment,
   type V1Pod,
   type V1StatefulSet,
@@ -76,23 +77,71 @@ interface Workload {
 interface Counters {
   requests: number;
   throttled: number;
+  /** The 429s by verb and resource (only the worker's identity can meet one). */
+  throttledBy: Map<string, number>;
   /** Requests the priority-and-fairness filter dispatched at the worker's level (a ServiceAccount's: workload-low). */
   worker: number;
 }
 
 async function counters(kubeConfig: KubeConfig): Promise<Counters> {
   const text = await apiserverMetrics(kubeConfig);
-  const result: Counters = { requests: 0, throttled: 0, worker: 0 };
+  const result: Counters = { requests: 0, throttled: 0, throttledBy: new Map(), worker: 0 };
   for (const line of text.split('\n')) {
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (line.startsWith('apiserver_request_total{')) {
       result.requests += value;
-      if (line.includes('code="429"')) result.throttled += value;
+      if (line.includes('code="429"')) {
+        result.throttled += value;
+        const label = (name: string) => new RegExp(`[{,]${name}="([^"]*)"`).exec(line)?.[1] ?? '';
+        const key = `${label('verb').toLowerCase()} ${label('resource')}${label('subresource') ? `/${label('subresource')}` : ''}`;
+        result.throttledBy.set(key, (result.throttledBy.get(key) ?? 0) + value);
+      }
     }
     if (line.startsWith('apiserver_flowcontrol_dispatched_requests_total{') && line.includes('priority_level="workload-low"'))
       result.worker += value;
   }
   return result;
+}
+
+/** `get namespaces`, `list statefulsets`, `patch deployments`: what a request asked, from its method and path. */
+function requestKind(method: string, url: string): string {
+  const { pathname, searchParams } = new URL(url);
+  // After /api/v1 or /apis/<group>/<version>: [namespaces, ns, resource, name, subresource] or [resource, name].
+  const parts = pathname.split('/').filter(Boolean);
+  const rest = parts.slice(parts[0] === 'api' ? 2 : 3);
+  const [resource, name, subresource] = rest[0] === 'namespaces' && rest.length > 2 ? rest.slice(2) : rest;
+  const verb =
+    method === 'GET' ? (searchParams.get('watch') === 'true' ? 'watch' : name === undefined ? 'list' : 'get') : method.toLowerCase();
+  return `${verb} ${resource}${subresource ? `/${subresource}` : ''}`;
+}
+
+/** Every request of one identity, as its client sent it: what it asked and when. */
+class RequestLog {
+  private readonly sent: { kind: string; at: number }[] = [];
+
+  /** Counts every request made with `kubeConfig` (it authenticates each one). */
+  constructor(kubeConfig: KubeConfig) {
+    const authenticate = kubeConfig.applySecurityAuthentication.bind(kubeConfig);
+    kubeConfig.applySecurityAuthentication = (context: RequestContext) => {
+      this.sent.push({ kind: requestKind(context.getHttpMethod(), context.getUrl()), at: performance.now() });
+      return authenticate(context);
+    };
+  }
+
+  /** Since `started`: each kind of request, how many, and between which seconds. */
+  since(started: number): string {
+    const byKind = new Map<string, { n: number; first: number; last: number }>();
+    for (const { kind, at } of this.sent) {
+      if (at < started) continue;
+      const entry = byKind.get(kind) ?? { n: 0, first: at, last: at };
+      byKind.set(kind, { n: entry.n + 1, first: Math.min(entry.first, at), last: Math.max(entry.last, at) });
+    }
+    const seconds = (at: number) => ((at - started) / 1000).toFixed(1);
+    return [...byKind]
+      .sort(([, a], [, b]) => b.n - a.n)
+      .map(([kind, { n, first, last }]) => `${n} ${kind} (${seconds(first)}-${seconds(last)} s)`)
+      .join(', ');
+  }
 }
 
 /**
@@ -205,6 +254,10 @@ interface Phase {
   worker: number;
   failures: string;
   retried: number;
+  /** The worker's requests by kind, as its client sent them (RequestLog.since). */
+  sent: string;
+  /** The 429s by verb and resource. */
+  throttledBy: string;
 }
 
 runBench(
@@ -242,6 +295,7 @@ runBench(
       30_000,
     );
     const workerKubeConfig = cluster.kubeConfigForToken(token);
+    const sent = new RequestLog(workerKubeConfig);
 
     const workloads: Workload[] = [];
     const namespaces = Array.from({ length: ENVIRONMENTS }, (_, i) => `rush-${i + 1}`);
@@ -364,7 +418,13 @@ runBench(
       const finished = observed.lastEventAt;
       const after = await counters(kubeConfig);
       const ms = Math.max(finished, writesAt) - started;
+      const throttledBy = [...after.throttledBy]
+        .map(([key, n]) => [key, n - (before.throttledBy.get(key) ?? 0)] as const)
+        .filter(([, n]) => n > 0)
+        .map(([key, n]) => `${n} ${key}`)
+        .join(', ');
       bench.progress(`  ${what}: ${(ms / 1000).toFixed(1)} s`);
+      bench.progress(`  the worker's requests: ${sent.since(started)}; 429s: ${throttledBy || 'none'}`);
       // What is left of this phase (Events, the garbage collector) is not the next one's.
       await sleep(3000);
       return {
@@ -376,6 +436,8 @@ runBench(
         worker: after.worker - before.worker,
         failures: describeFailures(failures),
         retried: failures.length,
+        sent: sent.since(started),
+        throttledBy,
       };
     }
 

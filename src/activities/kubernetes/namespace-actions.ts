@@ -52,13 +52,18 @@ export function createNamespaceActions(
   const { kubeConfig, write, dryRun, concurrency, acrossNamespaces, pageSize, readyTimeoutMs } = settings;
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const kinds = createWorkloadKinds(kubeConfig, settings.gitops);
-  const waitForGroups = createGroupsWait(kinds, pageSize);
+  // Reads outside a step (the inventory, readiness polls) take a turn of the same limit as
+  // the steps: hundreds of stops at one minute otherwise send every namespace's reads at
+  // once, past what the apiserver's priority and fairness queues for one identity (429s).
+  // Never taken inside a step, which already holds a turn: nested turns could deadlock.
+  const read = <T>(request: () => Promise<T>): Promise<T> => acrossNamespaces(request);
+  const waitForGroups = createGroupsWait(kinds, pageSize, read);
 
   /** What the stop or start takes part in: every object of every kind, but those a kind leaves alone (WorkloadKind.managed). */
   async function inventory(namespace: string): Promise<Listed[]> {
-    await ensureNamespace(core, namespace);
+    await read(() => ensureNamespace(core, namespace));
     const lists = await Promise.all(
-      kinds.map(async (kind) => (await listKind(kind, namespace, pageSize)).map((object) => ({ kind, object }))),
+      kinds.map(async (kind) => (await read(() => listKind(kind, namespace, pageSize))).map((object) => ({ kind, object }))),
     );
     const listed = lists.flat();
     const excluded = new Set(

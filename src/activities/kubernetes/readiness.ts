@@ -19,7 +19,11 @@ export type GroupsWait = (namespace: string, groups: ReadinessGroup[], deadline:
  * Until every workload of `groups` is Ready or `deadline` (epoch ms) has passed; fills in
  * each group's durationMs when it is all Ready, and at the deadline what is still not.
  */
-export function createGroupsWait(kinds: readonly WorkloadKind[], pageSize: number): GroupsWait {
+export function createGroupsWait(
+  kinds: readonly WorkloadKind[],
+  pageSize: number,
+  read: <T>(request: () => Promise<T>) => Promise<T>,
+): GroupsWait {
   const byName = new Map(kinds.map((kind) => [kind.kind, kind]));
   return async (namespace, groups, deadline) => {
     const context = asyncLocalStorage.getStore();
@@ -33,7 +37,7 @@ export function createGroupsWait(kinds: readonly WorkloadKind[], pageSize: numbe
         if (!kind?.ready) continue;
         // A consistent read, not the watch cache: a cached copy from before the start's own
         // patches (0 of 0 desired, generation observed) would pass as Ready.
-        for (const object of await listKind(kind, namespace, pageSize)) fresh.set(`${name}/${object.metadata?.name}`, object);
+        for (const object of await read(() => listKind(kind, namespace, pageSize))) fresh.set(`${name}/${object.metadata?.name}`, object);
       }
       const now = Date.now();
       const pending: string[] = [];

@@ -1,0 +1,154 @@
+/**
+ * The worker's requests within what the apiserver's priority and fairness gives one identity:
+ * a FlowSchema puts a ServiceAccount of its own in a priority level of a few seats that
+ * rejects (429) what does not fit, on the real kube-apiserver, and the apiserver's own
+ * counters say how many it rejected.
+ */
+import assert from 'node:assert/strict';
+import { AppsV1Api, CoreV1Api, FlowcontrolApiserverV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { apiserverMetrics } from '../bench/support/apiserver-metrics';
+import { createKubernetesActivities } from '../src/activities/kubernetes';
+import { createLogger } from '../src/logger';
+import { testCluster, type TestCluster } from './support/kube';
+import { eventually } from './support/slack';
+
+const NAME = 'devenv-test-narrow';
+const NAMESPACES = Array.from({ length: 8 }, (_, i) => `narrow-${i + 1}`);
+const WORKLOADS = 3;
+
+describe('Kubernetes activities within a narrow priority level (real kube-apiserver)', function () {
+  this.timeout(180_000);
+  let cluster: TestCluster;
+  let narrow: KubeConfig;
+  let apps: AppsV1Api;
+
+  /** The apiserver's count of the narrow flow's requests, by what became of them. */
+  async function flow(): Promise<{ dispatched: number; rejected: number }> {
+    const counts = { dispatched: 0, rejected: 0 };
+    for (const line of (await apiserverMetrics(cluster.kubeConfig)).split('\n')) {
+      if (!line.includes(`flow_schema="${NAME}"`)) continue;
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (line.startsWith('apiserver_flowcontrol_dispatched_requests_total{')) counts.dispatched += value;
+      if (line.startsWith('apiserver_flowcontrol_rejected_requests_total{')) counts.rejected += value;
+    }
+    return counts;
+  }
+
+  before(async function () {
+    this.timeout(120_000);
+    cluster = await testCluster();
+    const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
+    await core.createNamespace({ body: { metadata: { name: NAME } } });
+    await core.createNamespacedServiceAccount({ namespace: NAME, body: { metadata: { name: NAME } } });
+    await cluster.kubeConfig.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+      body: {
+        metadata: { name: NAME },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+        subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: NAME }],
+      },
+    });
+    // A few seats (of the apiserver's 600 by its default max-in-flight flags, shared by
+    // shares), none borrowed from other levels, and no queue: what does not fit is a 429.
+    const flowcontrol = cluster.kubeConfig.makeApiClient(FlowcontrolApiserverV1Api);
+    await flowcontrol.createPriorityLevelConfiguration({
+      body: {
+        metadata: { name: NAME },
+        spec: {
+          type: 'Limited',
+          limited: { nominalConcurrencyShares: 3, lendablePercent: 0, borrowingLimitPercent: 0, limitResponse: { type: 'Reject' } },
+        },
+      },
+    });
+    await flowcontrol.createFlowSchema({
+      body: {
+        metadata: { name: NAME },
+        spec: {
+          priorityLevelConfiguration: { name: NAME },
+          matchingPrecedence: 100,
+          distinguisherMethod: { type: 'ByUser' },
+          rules: [
+            {
+              subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: NAME, namespace: NAME } }],
+              resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true }],
+            },
+          ],
+        },
+      },
+    });
+    const token = (
+      await core.createNamespacedServiceAccountToken({
+        namespace: NAME,
+        name: NAME,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      })
+    ).status!.token!;
+    narrow = cluster.kubeConfigForToken(token);
+    for (const namespace of NAMESPACES) {
+      await core.createNamespace({ body: { metadata: { name: namespace } } });
+      for (let i = 0; i < WORKLOADS; i++) {
+        await apps.createNamespacedDeployment({
+          namespace,
+          body: {
+            metadata: { name: `app-${i}` },
+            spec: {
+              replicas: 2,
+              selector: { matchLabels: { app: `app-${i}` } },
+              template: { metadata: { labels: { app: `app-${i}` } }, spec: { containers: [{ name: 'app', image: 'busybox:1.36' }] } },
+            },
+          },
+        });
+      }
+    }
+    // The apiserver applies a new FlowSchema once its configuration controller has seen it.
+    const narrowCore = narrow.makeApiClient(CoreV1Api);
+    await eventually(
+      'the narrow FlowSchema in effect',
+      async () => {
+        await narrowCore.readNamespace({ name: NAME });
+        return (await flow()).dispatched > 0 ? true : undefined;
+      },
+      60_000,
+    );
+  });
+
+  const activities = (processConcurrency: number) =>
+    createKubernetesActivities({ kubeConfig: narrow, dryRun: false, logger: createLogger(), concurrency: 3, processConcurrency });
+
+  const replicas = async () =>
+    (await Promise.all(NAMESPACES.map((namespace) => apps.listNamespacedDeployment({ namespace })))).flatMap((list) =>
+      list.items.map((d) => d.spec?.replicas),
+    );
+
+  it("stops and starts every namespace at once though the apiserver sheds many of the worker's requests (429): each is sent again as Retry-After asks", async () => {
+    const before = await flow();
+    const uncapped = activities(1000);
+    await Promise.all(NAMESPACES.map((namespace) => uncapped.stopNamespace(namespace)));
+    assert.deepEqual(await replicas(), Array(NAMESPACES.length * WORKLOADS).fill(0), 'every workload asleep');
+    const reports = await Promise.all(NAMESPACES.map((namespace) => uncapped.startNamespace(namespace)));
+    assert.deepEqual(
+      reports.map((r) => r.changed.length),
+      NAMESPACES.map(() => WORKLOADS),
+    );
+    assert.deepEqual(await replicas(), Array(NAMESPACES.length * WORKLOADS).fill(2), 'every workload awake again');
+    const { rejected } = await flow();
+    assert.ok(rejected > before.rejected, 'the apiserver rejected none of these requests: this test could not tell');
+  });
+
+  it('within KUBE_WORKER_CONCURRENCY, reads too, the same rush is never shed: not one request rejected', async () => {
+    const before = await flow();
+    const capped = activities(2);
+    await Promise.all(NAMESPACES.map((namespace) => capped.stopNamespace(namespace)));
+    await Promise.all(NAMESPACES.map((namespace) => capped.startNamespace(namespace)));
+    assert.deepEqual(await replicas(), Array(NAMESPACES.length * WORKLOADS).fill(2));
+    const after = await flow();
+    assert.ok(after.dispatched - before.dispatched >= NAMESPACES.length * WORKLOADS * 2, 'every write went through the narrow level');
+    assert.equal(after.rejected - before.rejected, 0, 'requests rejected with 429');
+  });
+
+  after(async function () {
+    const flowcontrol = cluster.kubeConfig.makeApiClient(FlowcontrolApiserverV1Api);
+    await flowcontrol.deleteFlowSchema({ name: NAME }).catch(() => undefined);
+    await flowcontrol.deletePriorityLevelConfiguration({ name: NAME }).catch(() => undefined);
+  });
+});
