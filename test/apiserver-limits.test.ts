@@ -5,7 +5,7 @@
  * counters say how many it rejected.
  */
 import assert from 'node:assert/strict';
-import { AppsV1Api, CoreV1Api, FlowcontrolApiserverV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, FlowcontrolApiserverV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { apiserverMetrics } from '../bench/support/apiserver-metrics';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { createLogger } from '../src/logger';
@@ -144,6 +144,32 @@ describe('Kubernetes activities within a narrow priority level (real kube-apiser
     const after = await flow();
     assert.ok(after.dispatched - before.dispatched >= NAMESPACES.length * WORKLOADS * 2, 'every write went through the narrow level');
     assert.equal(after.rejected - before.rejected, 0, 'requests rejected with 429');
+  });
+
+  it('a start waiting for a rollout that never ends looks less and less often, not every few seconds until the deadline', async () => {
+    const namespace = NAMESPACES[0]!;
+    const lists: number[] = [];
+    const counting = new KubeConfig();
+    counting.loadFromFile(cluster.kubeConfigPath);
+    const authenticate = counting.applySecurityAuthentication.bind(counting);
+    counting.applySecurityAuthentication = (context) => {
+      const { pathname } = new URL(context.getUrl());
+      if (context.getHttpMethod() === 'GET' && pathname.endsWith(`/namespaces/${namespace}/deployments`)) lists.push(Date.now());
+      return authenticate(context);
+    };
+    const activities = createKubernetesActivities({ kubeConfig: counting, dryRun: false, logger: createLogger() });
+    // No controller runs on this apiserver: the Deployment never reports a replica Ready.
+    const since = new Date();
+    const waitedMs = 20_000;
+    const readiness = await activities.awaitReady(namespace, {
+      since: since.toISOString(),
+      deadline: new Date(since.getTime() + waitedMs).toISOString(),
+      groups: [{ order: 1, wokenAt: since.toISOString(), workloads: [{ kind: 'Deployment', name: 'app-0' }] }],
+    });
+    assert.equal(readiness.groups[0]?.notReady?.[0]?.name, 'app-0', 'the wait ended at its deadline, Deployment app-0 not Ready');
+    // A look every 2 s would be 11; one after 1, 2, 4 and 8 s more is 6 in 20 s.
+    assert.ok(lists.length >= 2 && lists.length <= 7, `${lists.length} lists of Deployments in ${waitedMs / 1000} s`);
+    assert.ok(lists[lists.length - 1]! - lists[lists.length - 2]! >= 4000, 'the last looks are seconds apart');
   });
 
   after(async function () {
