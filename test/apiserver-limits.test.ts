@@ -5,7 +5,7 @@
  * counters say how many it rejected.
  */
 import assert from 'node:assert/strict';
-import { AppsV1Api, CoreV1Api, FlowcontrolApiserverV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { ApisApi, AppsV1Api, CoreV1Api, FlowcontrolApiserverV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { apiserverMetrics } from '../bench/support/apiserver-metrics';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { createLogger } from '../src/logger';
@@ -144,6 +144,37 @@ describe('Kubernetes activities within a narrow priority level (real kube-apiser
     const after = await flow();
     assert.ok(after.dispatched - before.dispatched >= NAMESPACES.length * WORKLOADS * 2, 'every write went through the narrow level');
     assert.equal(after.rejected - before.rejected, 0, 'requests rejected with 429');
+  });
+
+  it('a rush on a cluster without the optional CRDs (Argo Rollouts, KEDA, Flux) asks for each of their kinds about once, not once per namespace', async () => {
+    const served = new Set<string>();
+    for (const group of (await cluster.kubeConfig.makeApiClient(ApisApi).getAPIVersions()).groups)
+      for (const { groupVersion } of group.versions) served.add(groupVersion);
+    const optional = ['argoproj.io/v1alpha1', 'keda.sh/v1alpha1', 'kustomize.toolkit.fluxcd.io/v1', 'helm.toolkit.fluxcd.io/v2'];
+    assert.deepEqual(
+      optional.filter((groupVersion) => served.has(groupVersion)),
+      [],
+      'this cluster serves none of them',
+    );
+    const lists = new Map<string, number>();
+    const counting = new KubeConfig();
+    counting.loadFromFile(cluster.kubeConfigPath);
+    const authenticate = counting.applySecurityAuthentication.bind(counting);
+    counting.applySecurityAuthentication = (context) => {
+      const { pathname } = new URL(context.getUrl());
+      const groupVersion = optional.find((gv) => pathname.startsWith(`/apis/${gv}/`));
+      if (groupVersion) lists.set(groupVersion, (lists.get(groupVersion) ?? 0) + 1);
+      return authenticate(context);
+    };
+    const activities = createKubernetesActivities({ kubeConfig: counting, dryRun: false, logger: createLogger(), processConcurrency: 2 });
+    await Promise.all(NAMESPACES.map((namespace) => activities.stopNamespace(namespace)));
+    await Promise.all(NAMESPACES.map((namespace) => activities.startNamespace(namespace)));
+    assert.deepEqual(await replicas(), Array(NAMESPACES.length * WORKLOADS).fill(2));
+    // Each kind is asked for in one or two namespaces (Flux also in flux-system), once or twice.
+    for (const groupVersion of optional) {
+      const asked = lists.get(groupVersion) ?? 0;
+      assert.ok(asked >= 1 && asked <= 4, `${asked} lists of ${groupVersion} for ${NAMESPACES.length} stops and starts`);
+    }
   });
 
   it('a start waiting for a rollout that never ends looks less and less often, not every few seconds until the deadline', async () => {
