@@ -26,7 +26,7 @@ export interface NamespaceActionSettings {
   dryRun: boolean;
   /** Objects changed at once in one namespace. */
   concurrency: number;
-  /** Objects changed at once by this process across all namespaces. */
+  /** Objects changed, and reads outside a step made, at once by this process across all namespaces. */
   acrossNamespaces: pLimit.Limit;
   pageSize: number;
   /** How long a start waits for what it woke to be Ready, from its first write (START_READY_TIMEOUT_SECONDS); 0: it does not wait. */
