@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { ApisApi, AppsV1Api, CoreV1Api, FlowcontrolApiserverV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { apiserverMetrics } from '../bench/support/apiserver-metrics';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { createLogger } from '../src/logger';
@@ -175,6 +176,38 @@ describe('Kubernetes activities within a narrow priority level (real kube-apiser
       const asked = lists.get(groupVersion) ?? 0;
       assert.ok(asked >= 1 && asked <= 4, `${asked} lists of ${groupVersion} for ${NAMESPACES.length} stops and starts`);
     }
+  });
+
+  it('a stop waiting for its turn behind another namespace heartbeats meanwhile: the heartbeat timeout does not take it for a dead worker', async () => {
+    const [blocking, waiting] = NAMESPACES as [string, string];
+    let entered!: () => void;
+    const blocked = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const held = new KubeConfig();
+    held.loadFromFile(cluster.kubeConfigPath);
+    const authenticate = held.applySecurityAuthentication.bind(held);
+    held.applySecurityAuthentication = async (context) => {
+      if (new URL(context.getUrl()).pathname.includes(`/namespaces/${blocking}`)) {
+        entered();
+        await released;
+      }
+      return authenticate(context);
+    };
+    const activities = createKubernetesActivities({ kubeConfig: held, dryRun: false, logger: createLogger(), processConcurrency: 1 });
+    const first = activities.stopNamespace(blocking);
+    await blocked;
+    const beats: unknown[] = [];
+    const activityEnv = new MockActivityEnvironment();
+    activityEnv.on('heartbeat', (details: unknown) => beats.push(details));
+    const second = activityEnv.run(activities.stopNamespace, waiting);
+    // Longer than the keep-alive interval: the second stop has made no request yet.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    const whileWaiting = beats.length;
+    release();
+    await Promise.all([first, second]);
+    assert.ok(whileWaiting >= 1, 'no heartbeat while the stop waited for its turn');
+    assert.deepEqual(await replicas(), [...Array(WORKLOADS * 2).fill(0), ...Array(WORKLOADS * (NAMESPACES.length - 2)).fill(2)]);
   });
 
   it('a start waiting for a rollout that never ends looks less and less often, not every few seconds until the deadline', async () => {

@@ -46,6 +46,24 @@ function heartbeat(details: object): void {
   asyncLocalStorage.getStore()?.heartbeat(details);
 }
 
+/** How often a stop or start heartbeats while it waits for its turn (well within the activities' heartbeat timeouts). */
+const KEEPALIVE_MS = 10_000;
+
+/**
+ * Runs `body`, heartbeating `details()` every KEEPALIVE_MS meanwhile: in a rush a request
+ * waits for its turn of KUBE_WORKER_CONCURRENCY behind every other namespace's, longer than
+ * the heartbeat timeout, and that wait is not a dead worker.
+ */
+async function keepingAlive<T>(details: () => object, body: () => Promise<T>): Promise<T> {
+  if (!asyncLocalStorage.getStore()) return body();
+  const timer = setInterval(() => heartbeat(details()), KEEPALIVE_MS);
+  try {
+    return await body();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 export function createNamespaceActions(
   settings: NamespaceActionSettings,
 ): Pick<KubernetesActivities, 'stopNamespace' | 'startNamespace' | 'awaitReady'> {
@@ -58,9 +76,17 @@ export function createNamespaceActions(
   // Never taken inside a step, which already holds a turn: nested turns could deadlock.
   const read = <T>(request: () => Promise<T>): Promise<T> => acrossNamespaces(request);
   const waitForGroups = createGroupsWait(kinds, pageSize, read);
+  const awaitReady = createAwaitReady(waitForGroups);
 
   /** What the stop or start takes part in: every object of every kind, but those a kind leaves alone (WorkloadKind.managed). */
-  async function inventory(namespace: string): Promise<Listed[]> {
+  function inventory(namespace: string): Promise<Listed[]> {
+    return keepingAlive(
+      () => ({ listing: namespace }),
+      () => listInventory(namespace),
+    );
+  }
+
+  async function listInventory(namespace: string): Promise<Listed[]> {
     await read(() => ensureNamespace(core, namespace));
     const lists = await Promise.all(
       kinds.map(async (kind) => (await read(() => listKind(kind, namespace, pageSize))).map((object) => ({ kind, object }))),
@@ -113,11 +139,16 @@ export function createNamespaceActions(
       );
     // Phases run one after the other: guards must be in place before the workloads sleep,
     // and are lifted only after the workloads are awake.
-    for (const [index, steps] of phases.entries()) {
-      outcomes.push(...(await Promise.all(steps.map(guarded))));
-      if (failed) throw failure;
-      await settle?.(index);
-    }
+    await keepingAlive(
+      () => ({ done, total }),
+      async () => {
+        for (const [index, steps] of phases.entries()) {
+          outcomes.push(...(await Promise.all(steps.map(guarded))));
+          if (failed) throw failure;
+          await settle?.(index);
+        }
+      },
+    );
     const changed = outcomes.flatMap((o) => (o.change ? [o.change] : []));
     const notes = outcomes.flatMap((o) => (o.note ? [o.note] : []));
     return {
@@ -195,6 +226,10 @@ export function createNamespaceActions(
       };
     },
 
-    awaitReady: createAwaitReady(waitForGroups),
+    awaitReady: (namespace, readiness) =>
+      keepingAlive(
+        () => ({ waitingFor: namespace }),
+        () => awaitReady(namespace, readiness),
+      ),
   };
 }
