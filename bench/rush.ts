@@ -18,11 +18,13 @@
  * Baseline, in the same run: the same writes as bare merge patches (spec.replicas 0, then
  * the saved count) by the same identity at the same concurrency, nothing else: no list, no
  * read, no annotation, no resourceVersion; then the same wait for the controllers. The
- * apiserver's /metrics before and after say what each cost it: requests a second, 429s.
+ * apiserver's /metrics before and after say what each cost it: requests a second, 429s by
+ * verb and resource; the worker's own client counts what it sent, by kind and when.
  *
  * RUSH_ENVIRONMENTS and RUSH_WORKLOADS size it (500 and 10), RUSH_ROUNDS repeats it (1,
  * each round alternating which goes first), RUSH_CONTROLLER_QPS sets the controllers'
- * client rate (1,000 a second).
+ * client rate (1,000 a second). RUSH_WAKE_ORDER=together, an experiment, puts the
+ * StatefulSets in the Deployments' wake-order group: a start then waits for no group.
  */
 import './support/mocha-shim';
 import { readFileSync } from 'node:fs';
@@ -43,7 +45,9 @@ import {
 } from '@kubernetes/client-node';
 import pLimit from 'p-limit';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
+import { WAKE_ORDER } from '../src/activities/kubernetes/annotations';
 import { FIELD_MANAGER, mergePatchMetadataOnly, statusCode } from '../src/activities/kubernetes/apiserver';
+import { DEFAULT_WAKE_GROUP } from '../src/activities/kubernetes/wake-order';
 import { testClusterWithControllers } from '../test/support/kube';
 import { apiserverMetrics } from './support/apiserver-metrics';
 import { discardingLogger, serviceConfig, waitFor } from './support/common';
@@ -53,6 +57,7 @@ const ENVIRONMENTS = Number(process.env.RUSH_ENVIRONMENTS ?? 500);
 const WORKLOADS = Number(process.env.RUSH_WORKLOADS ?? 10);
 const ROUNDS = Number(process.env.RUSH_ROUNDS ?? 1);
 const CONTROLLER_QPS = Number(process.env.RUSH_CONTROLLER_QPS ?? 1000);
+const WAKE_TOGETHER = process.env.RUSH_WAKE_ORDER === 'together';
 const STATEFUL_SETS = Math.round(WORKLOADS / 5);
 const DEPLOYMENTS = WORKLOADS - STATEFUL_SETS;
 const REPLICAS = 1;
@@ -306,6 +311,7 @@ runBench(
     const observed = new Observed(kubeConfig);
     await observed.start();
 
+    if (WAKE_TOGETHER) bench.progress(`RUSH_WAKE_ORDER=together: every workload in wake-order group ${DEFAULT_WAKE_GROUP} (an experiment)`);
     bench.progress(
       `creating ${ENVIRONMENTS} namespaces of ${DEPLOYMENTS} Deployments and ${STATEFUL_SETS} StatefulSets (${workloads.length} workloads)`,
     );
@@ -334,7 +340,7 @@ runBench(
               },
             },
           };
-          const metadata = { name, labels };
+          const metadata = { name, labels, ...(WAKE_TOGETHER ? { annotations: { [WAKE_ORDER]: String(DEFAULT_WAKE_GROUP) } } : {}) };
           if (kind === 'Deployment') await apps.createNamespacedDeployment({ namespace, body: { metadata, spec } });
           else await apps.createNamespacedStatefulSet({ namespace, body: { metadata, spec: { ...spec, serviceName: name } } });
           if (++created % 1000 === 0) bench.progress(`  ${created} created`);
