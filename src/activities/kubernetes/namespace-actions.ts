@@ -41,22 +41,31 @@ interface Listed {
   object: { metadata?: V1ObjectMeta };
 }
 
+/** When each running activity last heartbeated. */
+const lastHeartbeat = new WeakMap<object, number>();
+
 function heartbeat(details: object): void {
   // Also called outside an activity (scripts, tests): there is no one to heartbeat to.
-  asyncLocalStorage.getStore()?.heartbeat(details);
+  const context = asyncLocalStorage.getStore();
+  if (!context) return;
+  lastHeartbeat.set(context, Date.now());
+  context.heartbeat(details);
 }
 
 /** How often a stop or start heartbeats while it waits for its turn (well within the activities' heartbeat timeouts). */
 const KEEPALIVE_MS = 10_000;
 
 /**
- * Runs `body`, heartbeating `details()` every KEEPALIVE_MS meanwhile: in a rush a request
- * waits for its turn of KUBE_WORKER_CONCURRENCY behind every other namespace's, longer than
- * the heartbeat timeout, and that wait is not a dead worker.
+ * Runs `body`, heartbeating `details()` whenever KEEPALIVE_MS pass without a heartbeat: in a
+ * rush a request waits for its turn of KUBE_WORKER_CONCURRENCY behind every other
+ * namespace's, longer than the heartbeat timeout, and that wait is not a dead worker.
  */
 async function keepingAlive<T>(details: () => object, body: () => Promise<T>): Promise<T> {
-  if (!asyncLocalStorage.getStore()) return body();
-  const timer = setInterval(() => heartbeat(details()), KEEPALIVE_MS);
+  const context = asyncLocalStorage.getStore();
+  if (!context) return body();
+  const timer = setInterval(() => {
+    if (Date.now() - (lastHeartbeat.get(context) ?? 0) >= KEEPALIVE_MS) heartbeat(details());
+  }, KEEPALIVE_MS / 2);
   try {
     return await body();
   } finally {
