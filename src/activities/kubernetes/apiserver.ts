@@ -79,7 +79,7 @@ export function kubernetesFailure(what: string, error: unknown): unknown {
 }
 
 /** 429s a request meets before it fails: the apiserver's priority and fairness has shed it each time. */
-export const THROTTLED_ATTEMPTS = 6;
+const THROTTLED_ATTEMPTS = 6;
 /** The longest wait after one 429, whatever the apiserver asks: the activity's heartbeat must not lapse meanwhile. */
 const MAX_THROTTLED_WAIT_MS = 10_000;
 

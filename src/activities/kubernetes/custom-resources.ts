@@ -20,7 +20,7 @@ export interface CustomObjects<T> {
 }
 
 /** How long a resource the apiserver answered 404 for is taken as not served, without asking again. */
-export const NOT_SERVED_MS = 30_000;
+const NOT_SERVED_MS = 30_000;
 
 /**
  * Remembers for NOT_SERVED_MS that a list was answered 404, i.e. that its CRD is not
