@@ -18,11 +18,13 @@
  * Baseline, in the same run: the same writes as bare merge patches (spec.replicas 0, then
  * the saved count) by the same identity at the same concurrency, nothing else: no list, no
  * read, no annotation, no resourceVersion; then the same wait for the controllers. The
- * apiserver's /metrics before and after say what each cost it: requests a second, 429s.
+ * apiserver's /metrics before and after say what each cost it: requests a second, 429s by
+ * verb and resource; the worker's own client counts what it sent, by kind and when.
  *
  * RUSH_ENVIRONMENTS and RUSH_WORKLOADS size it (500 and 10), RUSH_ROUNDS repeats it (1,
  * each round alternating which goes first), RUSH_CONTROLLER_QPS sets the controllers'
- * client rate (1,000 a second).
+ * client rate (1,000 a second). RUSH_WAKE_ORDER=together, an experiment, puts the
+ * StatefulSets in the Deployments' wake-order group: a start then waits for no group.
  */
 import './support/mocha-shim';
 import { readFileSync } from 'node:fs';
@@ -36,13 +38,16 @@ import {
   type Informer,
   type KubeConfig,
   type KubernetesObject,
+  type RequestContext,
   type V1Deployment,
   type V1Pod,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
 import pLimit from 'p-limit';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
+import { WAKE_ORDER } from '../src/activities/kubernetes/annotations';
 import { FIELD_MANAGER, mergePatchMetadataOnly, statusCode } from '../src/activities/kubernetes/apiserver';
+import { DEFAULT_WAKE_GROUP } from '../src/activities/kubernetes/wake-order';
 import { testClusterWithControllers } from '../test/support/kube';
 import { apiserverMetrics } from './support/apiserver-metrics';
 import { discardingLogger, serviceConfig, waitFor } from './support/common';
@@ -52,6 +57,7 @@ const ENVIRONMENTS = Number(process.env.RUSH_ENVIRONMENTS ?? 500);
 const WORKLOADS = Number(process.env.RUSH_WORKLOADS ?? 10);
 const ROUNDS = Number(process.env.RUSH_ROUNDS ?? 1);
 const CONTROLLER_QPS = Number(process.env.RUSH_CONTROLLER_QPS ?? 1000);
+const WAKE_TOGETHER = process.env.RUSH_WAKE_ORDER === 'together';
 const STATEFUL_SETS = Math.round(WORKLOADS / 5);
 const DEPLOYMENTS = WORKLOADS - STATEFUL_SETS;
 const REPLICAS = 1;
@@ -76,23 +82,71 @@ interface Workload {
 interface Counters {
   requests: number;
   throttled: number;
+  /** The 429s by verb and resource (only the worker's identity can meet one). */
+  throttledBy: Map<string, number>;
   /** Requests the priority-and-fairness filter dispatched at the worker's level (a ServiceAccount's: workload-low). */
   worker: number;
 }
 
 async function counters(kubeConfig: KubeConfig): Promise<Counters> {
   const text = await apiserverMetrics(kubeConfig);
-  const result: Counters = { requests: 0, throttled: 0, worker: 0 };
+  const result: Counters = { requests: 0, throttled: 0, throttledBy: new Map(), worker: 0 };
   for (const line of text.split('\n')) {
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (line.startsWith('apiserver_request_total{')) {
       result.requests += value;
-      if (line.includes('code="429"')) result.throttled += value;
+      if (line.includes('code="429"')) {
+        result.throttled += value;
+        const label = (name: string) => new RegExp(`[{,]${name}="([^"]*)"`).exec(line)?.[1] ?? '';
+        const key = `${label('verb').toLowerCase()} ${label('resource')}${label('subresource') ? `/${label('subresource')}` : ''}`;
+        result.throttledBy.set(key, (result.throttledBy.get(key) ?? 0) + value);
+      }
     }
     if (line.startsWith('apiserver_flowcontrol_dispatched_requests_total{') && line.includes('priority_level="workload-low"'))
       result.worker += value;
   }
   return result;
+}
+
+/** `get namespaces`, `list statefulsets`, `patch deployments`: what a request asked, from its method and path. */
+function requestKind(method: string, url: string): string {
+  const { pathname, searchParams } = new URL(url);
+  // After /api/v1 or /apis/<group>/<version>: [namespaces, ns, resource, name, subresource] or [resource, name].
+  const parts = pathname.split('/').filter(Boolean);
+  const rest = parts.slice(parts[0] === 'api' ? 2 : 3);
+  const [resource, name, subresource] = rest[0] === 'namespaces' && rest.length > 2 ? rest.slice(2) : rest;
+  const verb =
+    method === 'GET' ? (searchParams.get('watch') === 'true' ? 'watch' : name === undefined ? 'list' : 'get') : method.toLowerCase();
+  return `${verb} ${resource}${subresource ? `/${subresource}` : ''}`;
+}
+
+/** Every request of one identity, as its client sent it: what it asked and when. */
+class RequestLog {
+  private readonly sent: { kind: string; at: number }[] = [];
+
+  /** Counts every request made with `kubeConfig` (it authenticates each one). */
+  constructor(kubeConfig: KubeConfig) {
+    const authenticate = kubeConfig.applySecurityAuthentication.bind(kubeConfig);
+    kubeConfig.applySecurityAuthentication = (context: RequestContext) => {
+      this.sent.push({ kind: requestKind(context.getHttpMethod(), context.getUrl()), at: performance.now() });
+      return authenticate(context);
+    };
+  }
+
+  /** Since `started`: each kind of request, how many, and between which seconds. */
+  since(started: number): string {
+    const byKind = new Map<string, { n: number; first: number; last: number }>();
+    for (const { kind, at } of this.sent) {
+      if (at < started) continue;
+      const entry = byKind.get(kind) ?? { n: 0, first: at, last: at };
+      byKind.set(kind, { n: entry.n + 1, first: Math.min(entry.first, at), last: Math.max(entry.last, at) });
+    }
+    const seconds = (at: number) => ((at - started) / 1000).toFixed(1);
+    return [...byKind]
+      .sort(([, a], [, b]) => b.n - a.n)
+      .map(([kind, { n, first, last }]) => `${n} ${kind} (${seconds(first)}-${seconds(last)} s)`)
+      .join(', ');
+  }
 }
 
 /**
@@ -205,6 +259,10 @@ interface Phase {
   worker: number;
   failures: string;
   retried: number;
+  /** The worker's requests by kind, as its client sent them (RequestLog.since). */
+  sent: string;
+  /** The 429s by verb and resource. */
+  throttledBy: string;
 }
 
 runBench(
@@ -242,6 +300,7 @@ runBench(
       30_000,
     );
     const workerKubeConfig = cluster.kubeConfigForToken(token);
+    const sent = new RequestLog(workerKubeConfig);
 
     const workloads: Workload[] = [];
     const namespaces = Array.from({ length: ENVIRONMENTS }, (_, i) => `rush-${i + 1}`);
@@ -252,6 +311,7 @@ runBench(
     const observed = new Observed(kubeConfig);
     await observed.start();
 
+    if (WAKE_TOGETHER) bench.progress(`RUSH_WAKE_ORDER=together: every workload in wake-order group ${DEFAULT_WAKE_GROUP} (an experiment)`);
     bench.progress(
       `creating ${ENVIRONMENTS} namespaces of ${DEPLOYMENTS} Deployments and ${STATEFUL_SETS} StatefulSets (${workloads.length} workloads)`,
     );
@@ -280,7 +340,7 @@ runBench(
               },
             },
           };
-          const metadata = { name, labels };
+          const metadata = { name, labels, ...(WAKE_TOGETHER ? { annotations: { [WAKE_ORDER]: String(DEFAULT_WAKE_GROUP) } } : {}) };
           if (kind === 'Deployment') await apps.createNamespacedDeployment({ namespace, body: { metadata, spec } });
           else await apps.createNamespacedStatefulSet({ namespace, body: { metadata, spec: { ...spec, serviceName: name } } });
           if (++created % 1000 === 0) bench.progress(`  ${created} created`);
@@ -364,7 +424,13 @@ runBench(
       const finished = observed.lastEventAt;
       const after = await counters(kubeConfig);
       const ms = Math.max(finished, writesAt) - started;
+      const throttledBy = [...after.throttledBy]
+        .map(([key, n]) => [key, n - (before.throttledBy.get(key) ?? 0)] as const)
+        .filter(([, n]) => n > 0)
+        .map(([key, n]) => `${n} ${key}`)
+        .join(', ');
       bench.progress(`  ${what}: ${(ms / 1000).toFixed(1)} s`);
+      bench.progress(`  the worker's requests: ${sent.since(started)}; 429s: ${throttledBy || 'none'}`);
       // What is left of this phase (Events, the garbage collector) is not the next one's.
       await sleep(3000);
       return {
@@ -376,6 +442,8 @@ runBench(
         worker: after.worker - before.worker,
         failures: describeFailures(failures),
         retried: failures.length,
+        sent: sent.since(started),
+        throttledBy,
       };
     }
 

@@ -4,7 +4,9 @@
  * the mapping of the apiserver's refusals to failures that say where to look.
  */
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { asyncLocalStorage } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Failure } from '../../domain/failures';
 import type { Logger } from '../../logger';
 
@@ -76,10 +78,41 @@ export function kubernetesFailure(what: string, error: unknown): unknown {
   );
 }
 
-/** Makes a request, turning a refusal into the failure that says why (kubernetesFailure). */
+/** 429s a request meets before it fails: the apiserver's priority and fairness has shed it each time. */
+const THROTTLED_ATTEMPTS = 6;
+/** The longest wait after one 429, whatever the apiserver asks: the activity's heartbeat must not lapse meanwhile. */
+const MAX_THROTTLED_WAIT_MS = 10_000;
+
+/** How long the apiserver asks a throttled client to wait (its Retry-After, in seconds; 1 s without one). */
+function retryAfterMs(error: unknown): number {
+  const { headers } = error as { headers?: Record<string, string> };
+  const seconds = Number(headers?.['retry-after']);
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds * 1000, MAX_THROTTLED_WAIT_MS) : 1000;
+}
+
+/**
+ * Makes a request again after each 429 Too Many Requests, as client-go does, waiting what
+ * the apiserver's Retry-After asks (with jitter, so that clients it shed together do not
+ * come back together). A 429 is sent before the request is served, so nothing of it was
+ * done: a write carrying its resourceVersion is safe to send again. Ends at once when the
+ * activity is cancelled.
+ */
+export async function throttled<T>(request: () => Promise<T>): Promise<T> {
+  const cancellation = asyncLocalStorage.getStore()?.cancellationSignal;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      if (statusCode(error) !== 429 || attempt >= THROTTLED_ATTEMPTS) throw error;
+      await sleep(retryAfterMs(error) * (1 + Math.random() / 2), undefined, cancellation ? { signal: cancellation } : {});
+    }
+  }
+}
+
+/** Makes a request (again after a 429: throttled), turning a refusal into the failure that says why (kubernetesFailure). */
 export async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
   try {
-    return await request();
+    return await throttled(request);
   } catch (error) {
     throw kubernetesFailure(what, error);
   }

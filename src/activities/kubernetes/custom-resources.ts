@@ -19,17 +19,39 @@ export interface CustomObjects<T> {
   patch(namespace: string, name: string, body: object): Promise<unknown>;
 }
 
+/** How long a resource the apiserver answered 404 for is taken as not served, without asking again. */
+const NOT_SERVED_MS = 30_000;
+
+/**
+ * Remembers for NOT_SERVED_MS that a list was answered 404, i.e. that its CRD is not
+ * installed: hundreds of stops at one minute would otherwise each ask for every optional
+ * kind and be told the same. A CRD installed meanwhile is listed once the time is up.
+ */
+export function notServedMemo(): { known(): boolean; saw(error: unknown): boolean } {
+  let until = 0;
+  return {
+    known: () => Date.now() < until,
+    saw(error) {
+      if (statusCode(error) !== 404) return false;
+      until = Date.now() + NOT_SERVED_MS;
+      return true;
+    },
+  };
+}
+
 export function customObjects<T extends { metadata?: V1ObjectMeta }>(kubeConfig: KubeConfig, resource: CustomResource): CustomObjects<T> {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  const notServed = notServedMemo();
   return {
     async list(namespace, page) {
+      if (notServed.known()) return { items: [] };
       try {
         return (await api.listNamespacedCustomObject({ ...resource, namespace, ...page })) as {
           items: T[];
           metadata?: { _continue?: string };
         };
       } catch (error) {
-        if (statusCode(error) === 404) return { items: [] };
+        if (notServed.saw(error)) return { items: [] };
         throw error;
       }
     },

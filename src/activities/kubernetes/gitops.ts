@@ -8,7 +8,8 @@
  */
 import { CustomObjectsApi, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
 import { ALL_NAMESPACES } from '../../domain/gitops';
-import { call, FIELD_MANAGER, listAll, mergePatch, statusCode, type PageRequest } from './apiserver';
+import { call, FIELD_MANAGER, listAll, mergePatch, type PageRequest } from './apiserver';
+import { notServedMemo } from './custom-resources';
 
 export interface CustomObject {
   apiVersion?: string;
@@ -28,6 +29,7 @@ export interface CustomResource {
 export function customObjects(kubeConfig: KubeConfig, resource: CustomResource) {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
   const { group, version, plural, kind } = resource;
+  const notServed = notServedMemo();
 
   /**
    * Every object in `namespace` (or every namespace, `*`), a page at a time. A resource the
@@ -35,6 +37,7 @@ export function customObjects(kubeConfig: KubeConfig, resource: CustomResource) 
    */
   async function listIn(namespace: string, page: PageRequest): Promise<CustomObject[]> {
     const where = namespace === ALL_NAMESPACES ? 'all namespaces' : namespace;
+    if (notServed.known()) return [];
     try {
       return await call(`list ${kind}s in ${where}`, () =>
         listAll<CustomObject>(
@@ -50,7 +53,7 @@ export function customObjects(kubeConfig: KubeConfig, resource: CustomResource) 
         ),
       );
     } catch (error) {
-      if (statusCode(error) === 404) return [];
+      if (notServed.saw(error)) return [];
       throw error;
     }
   }

@@ -24,9 +24,10 @@ export interface KubernetesSettings {
   /** Workloads changed at once in one namespace: a few keep a large namespace quick without flooding the apiserver (default 3). */
   concurrency?: number;
   /**
-   * Workloads changed at once by this process across all namespaces (default 50): when
-   * hundreds of environments stop at the same minute, the apiserver sees this many writes
-   * from each worker, not hundreds, and the stops queue here instead of failing with 429s.
+   * Workloads changed, and stop and start reads made, at once by this process across all
+   * namespaces (default 50): when hundreds of environments stop at the same minute, the
+   * apiserver sees this many requests from each worker, not thousands, and the stops queue
+   * here instead of failing with 429s.
    */
   processConcurrency?: number;
   /** Objects per list page (default 500). */

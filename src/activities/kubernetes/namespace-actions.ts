@@ -27,7 +27,7 @@ export interface NamespaceActionSettings {
   dryRun: boolean;
   /** Objects changed at once in one namespace. */
   concurrency: number;
-  /** Objects changed at once by this process across all namespaces. */
+  /** Objects changed, and reads outside a step made, at once by this process across all namespaces. */
   acrossNamespaces: pLimit.Limit;
   pageSize: number;
   /** How long a start waits for what it woke to be Ready, from its first write (START_READY_TIMEOUT_SECONDS); 0: it does not wait. */
@@ -42,9 +42,36 @@ interface Listed {
   object: { metadata?: V1ObjectMeta };
 }
 
+/** When each running activity last heartbeated. */
+const lastHeartbeat = new WeakMap<object, number>();
+
 function heartbeat(details: object): void {
   // Also called outside an activity (scripts, tests): there is no one to heartbeat to.
-  asyncLocalStorage.getStore()?.heartbeat(details);
+  const context = asyncLocalStorage.getStore();
+  if (!context) return;
+  lastHeartbeat.set(context, Date.now());
+  context.heartbeat(details);
+}
+
+/** How often a stop or start heartbeats while it waits for its turn (well within the activities' heartbeat timeouts). */
+const KEEPALIVE_MS = 10_000;
+
+/**
+ * Runs `body`, heartbeating `details()` whenever KEEPALIVE_MS pass without a heartbeat: in a
+ * rush a request waits for its turn of KUBE_WORKER_CONCURRENCY behind every other
+ * namespace's, longer than the heartbeat timeout, and that wait is not a dead worker.
+ */
+async function keepingAlive<T>(details: () => object, body: () => Promise<T>): Promise<T> {
+  const context = asyncLocalStorage.getStore();
+  if (!context) return body();
+  const timer = setInterval(() => {
+    if (Date.now() - (lastHeartbeat.get(context) ?? 0) >= KEEPALIVE_MS) heartbeat(details());
+  }, KEEPALIVE_MS / 2);
+  try {
+    return await body();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 export function createNamespaceActions(
@@ -53,13 +80,26 @@ export function createNamespaceActions(
   const { kubeConfig, write, dryRun, concurrency, acrossNamespaces, pageSize, readyTimeoutMs } = settings;
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const kinds = createWorkloadKinds(kubeConfig, settings.gitops);
-  const waitForGroups = createGroupsWait(kinds, pageSize);
+  // Reads outside a step (the inventory, readiness polls) take a turn of the same limit as
+  // the steps: hundreds of stops at one minute otherwise send every namespace's reads at
+  // once, past what the apiserver's priority and fairness queues for one identity (429s).
+  // Never taken inside a step, which already holds a turn: nested turns could deadlock.
+  const read = <T>(request: () => Promise<T>): Promise<T> => acrossNamespaces(request);
+  const waitForGroups = createGroupsWait(kinds, pageSize, read);
+  const awaitReady = createAwaitReady(waitForGroups);
 
   /** What the stop or start takes part in: every object of every kind, but those a kind leaves alone (WorkloadKind.managed). */
-  async function inventory(namespace: string): Promise<Listed[]> {
-    await ensureNamespace(core, namespace);
+  function inventory(namespace: string): Promise<Listed[]> {
+    return keepingAlive(
+      () => ({ listing: namespace }),
+      () => listInventory(namespace),
+    );
+  }
+
+  async function listInventory(namespace: string): Promise<Listed[]> {
+    await read(() => ensureNamespace(core, namespace));
     const lists = await Promise.all(
-      kinds.map(async (kind) => (await listKind(kind, namespace, pageSize)).map((object) => ({ kind, object }))),
+      kinds.map(async (kind) => (await read(() => listKind(kind, namespace, pageSize))).map((object) => ({ kind, object }))),
     );
     const listed = lists.flat();
     const excluded = new Set(
@@ -110,11 +150,16 @@ export function createNamespaceActions(
       );
     // Phases run one after the other: guards must be in place before the workloads sleep,
     // and are lifted only after the workloads are awake.
-    for (const [index, steps] of phases.entries()) {
-      outcomes.push(...(await Promise.all(steps.map(guarded))));
-      if (failed) throw failure;
-      if (await settle?.(index)) break;
-    }
+    await keepingAlive(
+      () => ({ done, total }),
+      async () => {
+        for (const [index, steps] of phases.entries()) {
+          outcomes.push(...(await Promise.all(steps.map(guarded))));
+          if (failed) throw failure;
+          if (await settle?.(index)) break;
+        }
+      },
+    );
     const changed = outcomes.flatMap((o) => (o.change ? [o.change] : []));
     const notes = outcomes.flatMap((o) => (o.note ? [o.note] : []));
     return {
@@ -215,6 +260,10 @@ export function createNamespaceActions(
       };
     },
 
-    awaitReady: createAwaitReady(waitForGroups),
+    awaitReady: (namespace, readiness) =>
+      keepingAlive(
+        () => ({ waitingFor: namespace }),
+        () => awaitReady(namespace, readiness),
+      ),
   };
 }

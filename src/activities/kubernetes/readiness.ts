@@ -1,6 +1,6 @@
 /**
  * Waiting for what a start woke to be Ready: the kinds that can tell (WorkloadKind.ready)
- * are listed (a consistent read) every few seconds until every workload of the
+ * are listed (a consistent read), less often the longer it waits, until every workload of the
  * groups waited for is Ready or the start's deadline passes. A workload deleted meanwhile
  * is nothing to wait for. The wait heartbeats and ends at once when its activity is cancelled.
  */
@@ -10,8 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadinessGroup, StartReadiness } from '../contracts';
 import { listKind, type WorkloadKind } from './workload-kind';
 
-/** How often a wait lists the kinds it waits for. */
-const POLL_MS = 2000;
+/**
+ * When a wait lists the kinds it waits for again: first soon after the wake, then twice as
+ * long after each look up to the longest interval. Hundreds of starts at one minute each
+ * wait at once, and every look takes a turn of the writes' limit (KUBE_WORKER_CONCURRENCY):
+ * a rollout that takes long is not worth a look every few seconds of each of them.
+ */
+const FIRST_LOOK_MS = 1000;
+const LONGEST_LOOK_MS = 8000;
 
 export type GroupsWait = (namespace: string, groups: ReadinessGroup[], deadline: number) => Promise<void>;
 
@@ -19,11 +25,15 @@ export type GroupsWait = (namespace: string, groups: ReadinessGroup[], deadline:
  * Until every workload of `groups` is Ready or `deadline` (epoch ms) has passed; fills in
  * each group's durationMs when it is all Ready, and at the deadline what is still not.
  */
-export function createGroupsWait(kinds: readonly WorkloadKind[], pageSize: number): GroupsWait {
+export function createGroupsWait(
+  kinds: readonly WorkloadKind[],
+  pageSize: number,
+  read: <T>(request: () => Promise<T>) => Promise<T>,
+): GroupsWait {
   const byName = new Map(kinds.map((kind) => [kind.kind, kind]));
   return async (namespace, groups, deadline) => {
     const context = asyncLocalStorage.getStore();
-    for (;;) {
+    for (let interval = FIRST_LOOK_MS; ; interval = Math.min(interval * 2, LONGEST_LOOK_MS)) {
       const waiting = groups.filter((group) => group.durationMs === undefined);
       if (waiting.length === 0) return;
       const fresh = new Map<string, { metadata?: V1ObjectMeta }>();
@@ -33,7 +43,7 @@ export function createGroupsWait(kinds: readonly WorkloadKind[], pageSize: numbe
         if (!kind?.ready) continue;
         // A consistent read, not the watch cache: a cached copy from before the start's own
         // patches (0 of 0 desired, generation observed) would pass as Ready.
-        for (const object of await listKind(kind, namespace, pageSize)) fresh.set(`${name}/${object.metadata?.name}`, object);
+        for (const object of await read(() => listKind(kind, namespace, pageSize))) fresh.set(`${name}/${object.metadata?.name}`, object);
       }
       const now = Date.now();
       const pending: string[] = [];
@@ -56,7 +66,7 @@ export function createGroupsWait(kinds: readonly WorkloadKind[], pageSize: numbe
       if (pending.length === 0) continue;
       // Also called outside an activity (scripts, tests): there is no one to heartbeat to.
       context?.heartbeat({ waitingForReady: pending.slice(0, 10), of: pending.length });
-      await sleep(Math.max(0, Math.min(POLL_MS, deadline - Date.now())), undefined, context ? { signal: context.cancellationSignal } : {});
+      await sleep(Math.max(0, Math.min(interval, deadline - Date.now())), undefined, context ? { signal: context.cancellationSignal } : {});
     }
   };
 }

@@ -20,7 +20,7 @@
  */
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import type { CronJobStatus, WorkloadChange, WorkloadStatus } from '../contracts';
-import { call, listAll, statusCode, type PageRequest, type Write } from './apiserver';
+import { call, listAll, statusCode, throttled, type PageRequest, type Write } from './apiserver';
 
 /** What a sleep or wake did to one object: a change for the report, or a note for a person. */
 export interface Outcome {
@@ -145,7 +145,7 @@ export async function withConflictRetry<T>(first: T, read: () => Promise<T>, att
       if (code === 404) return {};
       if (code !== 409 || tries >= CONFLICT_ATTEMPTS) throw error;
       try {
-        current = await read();
+        current = await throttled(read);
       } catch (readError) {
         if (statusCode(readError) === 404) return {};
         throw readError;
