@@ -208,6 +208,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
         supportTaskQueue: taskQueue,
         supportPodTtlMs: config.support.ttlMinutes * 60_000,
         commandWaitMs: config.commandWaitMs,
+        savingsPrices: config.savings.prices,
       })
     : undefined;
   const app = createApi({ client, logger, metrics, routers: [rest, slack].filter((r) => r !== undefined) });
@@ -471,6 +472,7 @@ function slackOptions(
     supportSizes: Object.keys(config.support.sizes),
     supportTaskQueue: config.temporal.taskQueue,
     supportPodTtlMs: config.support.ttlMinutes * 60_000,
+    savingsPrices: config.savings.prices,
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
     ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await awsStatus(ns)).resources } : {}),
