@@ -13,6 +13,7 @@ import path from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
 import { ORIGINAL_SUSPEND } from '../src/activities/kubernetes/annotations';
+import { describeWoken } from '../src/domain/drift';
 import { DEFAULT_GITOPS, type GitOpsSettings } from '../src/domain/gitops';
 import { createLogger } from '../src/logger';
 import { S3Bucket, startFluxControllers, type FluxControllers } from './support/flux';
@@ -320,5 +321,39 @@ describe('Flux and a stopped environment (real kube-apiserver, real Flux source-
       [last.spec.suspend, last.metadata.annotations?.[ORIGINAL_SUSPEND]],
       [theirs.spec.suspend, theirs.metadata.annotations?.[ORIGINAL_SUSPEND]],
     );
+  });
+
+  it('while stopped, a Kustomization a person resumes is suspended again by the drift look once the real kustomize-controller wakes the workload', async () => {
+    const env = await environment();
+    const { ns, kustomization } = env;
+    await reconciled(env);
+    await activities().stopNamespace(ns);
+    // managedFields times are to the second: the resume must be the latest record.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await custom.patchNamespacedCustomObject(
+      { ...KUSTOMIZATIONS, namespace: FLUX, name: kustomization, fieldManager: 'flux', body: { spec: { suspend: false } } },
+      mergePatch,
+    );
+    await eventually('kustomize-controller to wake it', async () => ((await replicas(ns)) === 2 ? true : undefined), FLUX_TIMEOUT);
+    const drift = await activities().checkDrift(ns, { restop: true });
+    assert.deepEqual(
+      drift.awake.map((w) => [w.kind, w.name, w.by, w.restopped]),
+      [
+        ['Kustomization', kustomization, 'flux', true],
+        ['Deployment', 'api', 'kustomize-controller', true],
+      ],
+    );
+    assert.equal(describeWoken(drift.awake[0]!), `Kustomization ${kustomization} resumed by field manager flux`);
+    const skipped = skippedAsSuspended(kustomization);
+    await requestReconcile(KUSTOMIZATIONS, kustomization);
+    await eventually(
+      'kustomize-controller to skip the suspended Kustomization',
+      () => (skippedAsSuspended(kustomization) > skipped ? true : undefined),
+      FLUX_TIMEOUT,
+    );
+    assert.equal(await replicas(ns), 0);
+    await activities().startNamespace(ns);
+    assert.equal((await read(KUSTOMIZATIONS, kustomization)).spec.suspend, false);
+    assert.equal(await replicas(ns), 2);
   });
 });
