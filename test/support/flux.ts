@@ -53,7 +53,8 @@ export async function startFluxControllers(kubeConfigPath: string, dir: string):
     exitHookInstalled = true;
     process.on('exit', () => running.forEach((child) => child.kill('SIGKILL')));
   }
-  mkdirSync(dir, { recursive: true });
+  // source-controller refuses a storage path that does not exist.
+  mkdirSync(path.join(dir, 'artifacts'), { recursive: true });
   const storagePort = await freePort();
   const loopback = async () => `127.0.0.1:${await freePort()}`;
   const common = async () => [
@@ -115,8 +116,10 @@ export async function startFluxControllers(kubeConfigPath: string, dir: string):
 }
 
 /**
- * A bucket on moto's S3 that source-controller reads with `provider: generic`. Unsigned
- * requests: moto's server takes a request it cannot attribute to a service for S3.
+ * A bucket on moto's S3 that source-controller reads with `provider: generic`. moto checks
+ * no signature here, but it keeps an object written without credentials from being
+ * overwritten anonymously: each request names the moto account's key, as a signed one
+ * would, and an empty signature.
  */
 export class S3Bucket {
   constructor(
@@ -150,7 +153,16 @@ export class S3Bucket {
   }
 
   private async request(method: string, key: string, body?: string): Promise<void> {
-    const res = await fetch(`${this.moto.endpoint}/${this.name}${key}`, { method, ...(body === undefined ? {} : { body }) });
+    const day = new Date().toISOString().slice(0, 10).replaceAll('-', '');
+    const res = await fetch(`${this.moto.endpoint}/${this.name}${key}`, {
+      method,
+      headers: {
+        authorization: `AWS4-HMAC-SHA256 Credential=${MOTO_CREDENTIALS.accessKeyId}/${day}/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0`,
+        // Not a form: moto would read the body as one.
+        'content-type': 'application/octet-stream',
+      },
+      ...(body === undefined ? {} : { body }),
+    });
     if (!res.ok) throw new Error(`moto S3 ${method} ${this.name}${key}: HTTP ${res.status} ${await res.text()}`);
   }
 }
