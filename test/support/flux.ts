@@ -62,7 +62,6 @@ export async function startFluxControllers(kubeConfigPath: string, dir: string):
     `--health-addr=${await loopback()}`,
     '--watch-all-namespaces=true',
     '--enable-leader-election=false',
-    '--log-level=debug',
   ];
   const args: Record<Controller, string[]> = {
     'source-controller': [
