@@ -71,7 +71,7 @@ if [[ "$MODE" == start ]]; then
 fi
 
 # The other test components, each installed and cached by its own script.
-for part in setup-moto.sh setup-kube.sh setup-kustomize.sh setup-helm.sh setup-chromium.sh setup-jemalloc.sh; do
+for part in setup-moto.sh setup-kube.sh setup-kustomize.sh setup-helm.sh setup-flux.sh setup-chromium.sh setup-jemalloc.sh; do
   if [[ -f "$(dirname "$0")/$part" ]]; then
     bash "$(dirname "$0")/$part"
   fi

@@ -1,9 +1,11 @@
 /**
  * GitOps controllers and a stopped environment, on the real test apiserver with the CRDs
- * Argo CD and Flux publish (test/fixtures/crds). The controllers themselves are TEST
+ * Argo CD and Flux publish (test/fixtures/crds). Argo CD and Flux's helm-controller are TEST
  * RECONCILERS (test/support/gitops-reconcilers.ts) that implement exactly the documented
  * semantics the service relies on: Argo CD's automated sync with self-heal puts a
- * Deployment back to its replica count in Git, Flux re-applies unless `spec.suspend`.
+ * Deployment back to its replica count in Git, helm-controller re-applies unless
+ * `spec.suspend`. Kustomizations meet the real kustomize-controller in test/flux.test.ts;
+ * here nothing reconciles them: these tests check what the service writes to them.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -27,7 +29,7 @@ import { ORIGINAL_AUTOMATED_SYNC, ORIGINAL_SUSPEND } from '../src/activities/kub
 import { describeWoken } from '../src/domain/drift';
 import { DEFAULT_GITOPS, type GitOpsSettings } from '../src/domain/gitops';
 import { createLogger } from '../src/logger';
-import { TestArgoCdReconciler, TestFluxReconciler, TICK_MS, type Rendered } from './support/gitops-reconcilers';
+import { TestArgoCdReconciler, TestHelmControllerReconciler, TICK_MS, type Rendered } from './support/gitops-reconcilers';
 import { testCluster, type TestCluster } from './support/kube';
 import { createVendoredCrds } from './support/manifests';
 import { eventually } from './support/slack';
@@ -56,7 +58,7 @@ interface Custom {
 /** Long enough for the test reconcilers to have run many passes. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 15 * TICK_MS));
 
-describe('GitOps controllers and a stopped environment (real kube-apiserver, Argo CD and Flux CRDs, test reconcilers)', function () {
+describe('GitOps controllers and a stopped environment (real kube-apiserver, Argo CD and Flux CRDs, test reconcilers for Argo CD and helm-controller)', function () {
   this.timeout(120_000);
   const logger = createLogger('silent');
   let cluster: TestCluster;
@@ -64,7 +66,7 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
   let argo: TestArgoCdReconciler;
-  let flux: TestFluxReconciler;
+  let helm: TestHelmControllerReconciler;
   let counter = 0;
 
   before(async function () {
@@ -77,18 +79,18 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
     custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
     for (const name of [ARGOCD, FLUX]) await core.createNamespace({ body: { metadata: { name } } });
     argo = new TestArgoCdReconciler(cluster.kubeConfig, ARGOCD);
-    flux = new TestFluxReconciler(cluster.kubeConfig);
+    helm = new TestHelmControllerReconciler(cluster.kubeConfig);
     argo.start();
-    flux.start();
+    helm.start();
   });
 
   after(async () => {
     await argo?.stop();
-    await flux?.stop();
+    await helm?.stop();
   });
 
   /** A stop that does not land in the middle of a test reconciler's pass (TestReconciler.between). */
-  const between = <T>(work: () => Promise<T>) => argo.between(() => flux.between(work));
+  const between = <T>(work: () => Promise<T>) => argo.between(() => helm.between(work));
 
   const activities = (gitops: Partial<GitOpsSettings> = {}, kubeConfig: KubeConfig = cluster.kubeConfig) =>
     createKubernetesActivities({ kubeConfig, dryRun: false, logger, gitops: { ...DEFAULT_GITOPS, argocdNamespaces: [ARGOCD], ...gitops } });
@@ -151,7 +153,6 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
         },
       },
     });
-    flux.source(namespace, name, git(targetNamespace));
   }
 
   async function helmRelease(namespace: string, name: string, into: string): Promise<void> {
@@ -165,7 +166,7 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
         spec: { interval: '5m', chart: { spec: { chart: 'api', sourceRef: { kind: 'HelmRepository', name: 'charts', namespace: FLUX } } } },
       },
     });
-    flux.source(namespace, name, git(into));
+    helm.source(namespace, name, git(into));
   }
 
   const read = async (resource: Resource, namespace: string, name: string) =>
@@ -367,7 +368,7 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
       assert.equal(object.metadata.annotations?.[ORIGINAL_SUSPEND], 'false', name);
     }
     await settle();
-    assert.equal(await replicas(ns), 0, 'still asleep while Flux (test reconciler) runs');
+    assert.equal(await replicas(ns), 0, 'still asleep while helm-controller (test reconciler) runs');
 
     const started = await activities().startNamespace(ns);
     assert.deepEqual(
@@ -383,9 +384,9 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
       assert.equal(object.metadata.annotations?.[ORIGINAL_SUSPEND], undefined, name);
     }
     assert.equal((await read(KUSTOMIZATIONS, FLUX, `${ns}-paused`)).metadata.resourceVersion, paused.metadata.resourceVersion);
-    // Flux reconciles again: drift is corrected.
+    // helm-controller reconciles again: drift is corrected.
     await apps.patchNamespacedDeployment({ namespace: ns, name: 'api', body: { spec: { replicas: 1 } } }, mergePatch);
-    await eventually('Flux to re-apply 3', async () => ((await replicas(ns)) === 3 ? true : undefined));
+    await eventually('helm-controller (test reconciler) to re-apply 3', async () => ((await replicas(ns)) === 3 ? true : undefined));
   });
 
   it('FLUX_NAMESPACES: a Kustomization in a namespace not listed is not looked at; `*` finds it', async () => {
@@ -432,32 +433,6 @@ describe('GitOps controllers and a stopped environment (real kube-apiserver, Arg
     assert.deepEqual(JSON.parse((await read(APPLICATIONS, ARGOCD, name)).metadata.annotations![ORIGINAL_AUTOMATED_SYNC]!), mine);
     await activities().startNamespace(ns);
     assert.deepEqual((await read(APPLICATIONS, ARGOCD, name)).spec.syncPolicy?.automated, mine);
-  });
-
-  it('while stopped, a Kustomization a person resumes is suspended again by the drift look once it wakes the workload', async () => {
-    const ns = await environment();
-    await kustomization(FLUX, `${ns}-apps`, ns);
-    await between(() => activities().stopNamespace(ns));
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    await custom.patchNamespacedCustomObject(
-      { ...KUSTOMIZATIONS, namespace: FLUX, name: `${ns}-apps`, fieldManager: 'flux', body: { spec: { suspend: false } } },
-      mergePatch,
-    );
-    await eventually('Flux to re-apply it', async () => ((await replicas(ns)) === 3 ? true : undefined));
-    const drift = await between(() => activities().checkDrift(ns, { restop: true }));
-    assert.deepEqual(
-      drift.awake.map((w) => [w.kind, w.name, w.by, w.restopped]),
-      [
-        ['Kustomization', `${ns}-apps`, 'flux', true],
-        ['Deployment', 'api', 'kustomize-controller', true],
-      ],
-    );
-    assert.equal(describeWoken(drift.awake[0]!), `Kustomization ${ns}-apps resumed by field manager flux`);
-    await settle();
-    assert.equal(await replicas(ns), 0);
-    await activities().startNamespace(ns);
-    assert.equal((await read(KUSTOMIZATIONS, FLUX, `${ns}-apps`)).spec.suspend, false);
-    assert.equal(await replicas(ns), 3);
   });
 
   it('a sync already under way when the stop holds the Application, finishing after it, is put back to sleep by the drift look for good', async () => {

@@ -1,16 +1,18 @@
 /**
- * TEST RECONCILERS, not Argo CD or Flux: the real controllers need a Git server or a
- * source-controller and much more than this machine runs for a test, so these stand in for
- * them, implementing exactly the documented behaviour the service relies on, against the
- * real CRDs on the test apiserver, and nothing more:
+ * TEST RECONCILERS, not Argo CD or helm-controller: the real Argo CD needs a Git server and
+ * much more than this machine runs for a test, and helm-controller is not built here
+ * (Flux's source-controller and kustomize-controller are, and test/flux.test.ts runs them
+ * for Kustomizations). These stand in for the two that do not run, implementing exactly
+ * the documented behaviour the service relies on, against the real CRDs on the test
+ * apiserver, and nothing more:
  *
  * - Argo CD (docs "Automated Sync Policy"): an Application with `spec.syncPolicy.automated`
  *   (and not `automated.enabled: false`) is synced when Git has a revision it has not yet
  *   synced; with `automated.selfHeal` also whenever the live state drifts from Git. Without
  *   `automated` nothing is synced automatically. Sync writes as `argocd-controller`.
- * - Flux (docs of Kustomization and HelmRelease `spec.suspend`): an object is re-applied on
- *   every reconcile, correcting drift, unless `spec.suspend` is true. Apply writes as
- *   `kustomize-controller` or `helm-controller`.
+ * - Flux's helm-controller (docs of HelmRelease `spec.suspend`): a HelmRelease is re-applied
+ *   on every reconcile, correcting drift, unless `spec.suspend` is true. Apply writes as
+ *   `helm-controller`.
  *
  * "Git" is what a test gives each object: the Deployments (namespace, name, replicas) its
  * source renders. A reconcile pass runs every TICK_MS while started.
@@ -142,19 +144,18 @@ export class TestArgoCdReconciler extends TestReconciler {
   }
 }
 
-/** Flux's kustomize-controller and helm-controller, as far as applying and `spec.suspend` go (see the file's header). */
-export class TestFluxReconciler extends TestReconciler {
+/** Flux's helm-controller, as far as applying and `spec.suspend` go (see the file's header). */
+export class TestHelmControllerReconciler extends TestReconciler {
   protected async pass(): Promise<void> {
-    for (const [group, version, plural, fieldManager] of [
-      ['kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations', 'kustomize-controller'],
-      ['helm.toolkit.fluxcd.io', 'v2', 'helmreleases', 'helm-controller'],
-    ] as const) {
-      const { items } = (await this.custom.listCustomObjectForAllNamespaces({ group, version, plural })) as { items: Listed[] };
-      for (const object of items) {
-        const source = this.git.get(key(object.metadata.namespace, object.metadata.name));
-        if (!source || object.spec?.suspend === true) continue;
-        await this.apply(source.manifests, fieldManager);
-      }
+    const { items } = (await this.custom.listCustomObjectForAllNamespaces({
+      group: 'helm.toolkit.fluxcd.io',
+      version: 'v2',
+      plural: 'helmreleases',
+    })) as { items: Listed[] };
+    for (const object of items) {
+      const source = this.git.get(key(object.metadata.namespace, object.metadata.name));
+      if (!source || object.spec?.suspend === true) continue;
+      await this.apply(source.manifests, 'helm-controller');
     }
   }
 }
