@@ -188,6 +188,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
           slackApiUrl: config.slack.apiUrl,
           logger: logger.child({ system: 'slack-home' }),
           membersOf: owners?.membersOf,
+          allow: config.slack.allow.read,
         })
       : undefined;
   const slackHandling =

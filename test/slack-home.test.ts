@@ -84,6 +84,18 @@ describe('Slack App Home', function () {
         text: [/could not be listed just now \(Temporal did not answer\)/],
       },
       {
+        name: 'kept out by the READ allow-list by id: said so, nothing listed',
+        input: { environments: [summary('a-dev', 'running')], refused: { user: ALICE, by: 'user' } },
+        rows: [],
+        text: [/:no_entry: You are not allowed to see the environments here\. Ask an admin to add <@U0ALICE0001> to the read allow-list\./],
+      },
+      {
+        name: 'kept out by a READ channels list: the Home is in no channel',
+        input: { environments: [summary('a-dev', 'running')], refused: { user: ALICE, by: 'channel' } },
+        rows: [],
+        text: [/shown only in some channels \(the read allow-list\), and this tab is in none: use `\/devenv list` there/],
+      },
+      {
         name: "the outcome of the reader's last click on top",
         input: {
           environments: [summary('a-dev', 'running')],

@@ -11,6 +11,7 @@ import {
   environmentButtons,
   homeView,
   md,
+  mention,
   ownerMentions,
   section,
   slackDate,
@@ -35,6 +36,8 @@ export interface HomeInput {
   own: ReadonlySet<string>;
   /** The outcome of the reader's last click on this Home, and when it came. */
   notice?: { message: SlackMessage; at: Date };
+  /** The READ allow-list keeps the reader out: by their id, or because the Home is in no channel. Nothing is listed. */
+  refused?: { user: string; by: 'user' | 'channel' };
   /** Why the environments could not be listed; the list is then left out. */
   unavailable?: string;
 }
@@ -65,8 +68,18 @@ function environmentBlocks({ namespace, phase, nextShutdown, policy }: Environme
     : [line, context(md`${phase}… the buttons come back when it is done.`)];
 }
 
-export function homeTab({ environments, own, notice, unavailable }: HomeInput): HomeView {
+export function homeTab({ environments, own, notice, unavailable, refused }: HomeInput): HomeView {
   const blocks: Block[] = [section(md`*Dev environments*`)];
+  if (refused) {
+    blocks.push(
+      section(
+        refused.by === 'user'
+          ? md`:no_entry: You are not allowed to see the environments here. Ask an admin to add ${mention(refused.user)} to the read allow-list.`
+          : md`:no_entry: The environments are shown only in some channels (the read allow-list), and this tab is in none: use ${code('/devenv list')} there.`,
+      ),
+    );
+    return homeView(blocks);
+  }
   if (notice) blocks.push(...notice.message.blocks.slice(0, NOTICE_BLOCKS), context(md`${slackDate(notice.at.toISOString())}`), divider());
   if (unavailable !== undefined) {
     blocks.push(section(md`:warning: The environments could not be listed just now (${unavailable}). Open this tab again in a minute.`));

@@ -59,6 +59,14 @@ export interface SlackAllowList {
 
 export type SlackAllowLists = Partial<Record<CommandFamily, SlackAllowList>>;
 
+/** Whether `list` lets `user` in `channel` (none: the App Home) through; which of its two halves refuses them, when one does. */
+export function allowListVerdict(list: SlackAllowList | undefined, user: string, channel: string | undefined): 'ok' | 'user' | 'channel' {
+  if (!list) return 'ok';
+  if (list.users && !list.users.includes(user)) return 'user';
+  if (list.channels && (channel === undefined || !list.channels.includes(channel))) return 'channel';
+  return 'ok';
+}
+
 export interface SlackHandlerOptions {
   /** What commands ask of Temporal and of the support namespace: built once by main.ts, with CLUSTER_NAME, the support limits and the pod reader. */
   environments: EnvironmentsClient;
@@ -135,13 +143,10 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
 
   /** Why the allow-list of the command's family refuses the requester here; undefined when it does not. */
   function refusal(family: CommandFamily, who: Requester, what: string): Mrkdwn | undefined {
-    const list = options.allow?.[family];
-    if (!list) return undefined;
-    const userOk = !list.users || list.users.includes(who.user);
-    const channelOk = !list.channels || (who.channel !== undefined && list.channels.includes(who.channel));
-    if (userOk && channelOk) return undefined;
+    const verdict = allowListVerdict(options.allow?.[family], who.user, who.channel);
+    if (verdict === 'ok') return undefined;
     logger.warn({ user: who.user, channel: who.channel, family, command: what }, 'Slack command refused by allow-list');
-    return userOk
+    return verdict === 'channel'
       ? md`:no_entry: ${code(what)} cannot be used in this channel. Ask an admin to add it to the ${family} allow-list, or use an allowed channel.`
       : md`:no_entry: You are not allowed to use ${code(what)}. Ask an admin to add ${mention(who.user)} to the ${family} allow-list.`;
   }
@@ -473,6 +478,9 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
       logger.info('App Home opened, but none is published: set SLACK_BOT_TOKEN');
       return { status: 200 };
     }
+    // Published all the same: the Home says why it lists nothing.
+    if (allowListVerdict(options.allow?.read, user, undefined) !== 'ok')
+      logger.warn({ user, family: 'read', command: 'App Home' }, 'Slack command refused by allow-list');
     home.opened(user);
     return { status: 200 };
   }

@@ -20,6 +20,7 @@ import type { GroupMembers } from '../../domain/owners';
 import type { Logger } from '../../logger';
 import type { SlackMessage } from '../../slack/blocks';
 import { homeTab } from '../../slack/home';
+import { allowListVerdict, type SlackAllowList } from './handlers';
 
 export interface SlackHomeOptions {
   environments: EnvironmentsClient;
@@ -35,6 +36,8 @@ export interface SlackHomeOptions {
   openForMs?: number;
   /** How many people are remembered as having it open; the longest ago is forgotten first. */
   maxOpen?: number;
+  /** The READ family's allow-list (SLACK_ALLOW_READ_*): the Home lists what `list` does, to those `list` is for. */
+  allow?: SlackAllowList;
   /** Publishes under way at once. */
   concurrency?: number;
   /** Publishes begun per minute, at most. */
@@ -165,10 +168,16 @@ export function createSlackHome(options: SlackHomeOptions): SlackHome {
       }
     }
     logger.debug({ environments: [...changed.keys()], people: audience.size }, 'App Home: publishing again');
-    for (const user of audience) enqueue(user);
+    // Someone the READ list keeps out has been told so when they opened it; nothing of a change is theirs to see.
+    for (const user of audience) if (refusedReading(user) === 'ok') enqueue(user);
   }
 
+  /** The Home is in no channel: a READ channels list keeps everyone out, as it would `list` outside those channels. */
+  const refusedReading = (user: string) => allowListVerdict(options.allow, user, undefined);
+
   async function render(user: string) {
+    const refused = refusedReading(user);
+    if (refused !== 'ok') return homeTab({ environments: [], own: new Set(), refused: { user, by: refused } });
     const reader = readers.get(user);
     const notice = reader?.notice && Date.now() - reader.notice.at.getTime() < NOTICE_FOR_MS ? reader.notice : undefined;
     if (!listing) return homeTab({ environments: [], own: new Set(), notice, unavailable: listingProblem ?? 'not listed yet' });
@@ -212,6 +221,9 @@ export function createSlackHome(options: SlackHomeOptions): SlackHome {
     if (startAt > Date.now()) await sleep(startAt - Date.now());
     if (stopped) return;
     try {
+      // A rate limit met by another publish while this one waited holds this one too.
+      while (Date.now() < pausedUntil && !stopped) await sleep(pausedUntil - Date.now());
+      if (stopped) return;
       await slack.views.publish({ user_id: user, view: (await render(user)) as unknown as webApi.View });
     } catch (err) {
       const coded = err as { code?: string; retryAfter?: number; data?: { error?: string } };
