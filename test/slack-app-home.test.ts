@@ -37,6 +37,7 @@ const ANA = 'U0ANA00001'; // an owner
 const BEN = 'U0BEN00001'; // no owner
 const DAVE = 'U0DAVE0001'; // an owner who never opens the Home
 const MALLORY = 'U0MALLORY1'; // forges events
+const EVE = 'U0EVE00001'; // outside the READ allow-list
 const ADMIN = 'U0ADMIN0001';
 const MINUTE = 60_000;
 const logger = createLogger(process.env.HOME_TEST_LOG ?? 'silent');
@@ -259,6 +260,42 @@ describe('Slack App Home, Temporal dev server behind it', function () {
     assert.equal(answered.status, 200);
     assert.deepEqual(answered.body, { challenge: 'c-0123456789' });
     assert.equal((await postSignedJson(`${apiUrl}/slack/events`, 'not-the-secret', challenge)).status, 401);
+  });
+
+  it('the READ allow-list keeps the Home as it keeps list: someone outside it is told why, and shown nothing', async function () {
+    const { namespace } = await environment([ANA]);
+    const read = { users: [ANA] };
+    const guarded = createSlackHome({ environments, token: BOT_TOKEN, slackApiUrl: `${recorder.url}/api/`, logger, allow: read });
+    const handlers = createSlackHandlers({
+      environments,
+      responder: createResponder({ logger, origins: [recorder.url] }),
+      logger,
+      allow: { read },
+      home: guarded,
+    });
+    const app = createApi({
+      client: env.client,
+      logger,
+      metrics: createMetrics(),
+      routers: [createSlackRouter({ handlers, signingSecret: SECRET, logger })],
+    }).listen(0, '127.0.0.1');
+    try {
+      await new Promise((resolve) => app.once('listening', resolve));
+      const url = `http://127.0.0.1:${(app.address() as AddressInfo).port}/slack/events`;
+      const before = recorder.homes(EVE).length;
+      assert.equal((await postSignedJson(url, SECRET, homeOpened(EVE))).status, 200);
+      const text = await eventually('a Home for EVE', () => recorder.homes(EVE).slice(before).map(visibleText)[0]);
+      assert.match(
+        text,
+        new RegExp(`You are not allowed to see the environments here\\. Ask an admin to add <@${EVE}> to the read allow-list\\.`),
+      );
+      assert.doesNotMatch(text, new RegExp(namespace));
+      assert.equal((await postSignedJson(url, SECRET, homeOpened(ANA))).status, 200);
+      await homeShowing(ANA, line(namespace, ' \\(yours\\) · running'));
+    } finally {
+      guarded.stop();
+      await new Promise((resolve) => app.close(resolve));
+    }
   });
 
   it('a change made elsewhere (the schedule, a drift re-stop, REST) reaches the Homes of those who have it open and of its owners', async function () {

@@ -60,8 +60,11 @@ const DEFAULT_POLL_INTERVAL_MS = 30_000;
 const DEFAULT_OPEN_FOR_MS = 60 * 60_000;
 const DEFAULT_MAX_OPEN = 500;
 const DEFAULT_CONCURRENCY = 4;
-/** views.publish is Tier 4 (100+ a minute per workspace); the rest of the app's calls have other tiers. */
-const DEFAULT_PER_MINUTE = 100;
+/**
+ * views.publish is Tier 4 (100+ a minute per workspace), shared by every api replica: two
+ * by default (k8s/, the chart), together within it.
+ */
+const DEFAULT_PER_MINUTE = 50;
 /** A listing this recent is good enough for someone opening the tab. */
 const FRESH_LISTING_MS = 5_000;
 /** A notice older than this is about something the reader has moved on from. */
@@ -136,11 +139,13 @@ export function createSlackHome(options: SlackHomeOptions): SlackHome {
   async function compare(changedHere: readonly string[]): Promise<void> {
     const listed = await environments.list();
     // The listing can lag a change just made; the changed environments are read from their own runs.
-    const fresh = await Promise.all(changedHere.map((namespace) => environments.running(namespace).catch(() => undefined)));
+    const fresh = await Promise.all(changedHere.map((namespace) => environments.running(namespace).catch(() => 'unread' as const)));
     const byName = new Map(listed.map((e) => [e.namespace, e]));
     changedHere.forEach((namespace, i) => {
       const now = fresh[i];
-      if (now) byName.set(namespace, now);
+      if (now === undefined)
+        byName.delete(namespace); // retired since the listing was taken
+      else if (now !== 'unread') byName.set(namespace, now);
     });
     const current = [...byName.values()].sort((a, b) => a.namespace.localeCompare(b.namespace));
     listing = { at: Date.now(), environments: current };
