@@ -1,11 +1,14 @@
 /** The App Home rendered from plain data (src/slack/home.ts): what each person sees, and which buttons, in which order. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { EnvironmentSummary } from '../src/client/environments';
 import { PROLONGATE_ACTION_ID, START_ACTION_ID, STOP_ACTION_ID, decodeButtonValue, md } from '../src/slack/blocks';
 import { HOME_MAX_ENVIRONMENTS, homeTab, type HomeInput } from '../src/slack/home';
 import { ephemeral, plain } from '../src/slack/replies';
 import type { Phase } from '../src/workflows/environment/definitions';
 import { everyDayPolicy } from './support/policies';
+import { yaml } from './support/manifests';
 import { markupIn, slackFields, visibleText } from './support/slack';
 
 const ALICE = 'U0ALICE0001';
@@ -151,5 +154,24 @@ describe('Slack App Home', function () {
     });
     const markup = [...new Set(slackFields(view as unknown as Record<string, unknown>).flatMap(markupIn))].sort();
     assert.deepEqual(markup, [`<!subteam^${TEAM}>`, `<@${ALICE}>`]);
+  });
+
+  it('both app manifests turn the Home tab on and subscribe to app_home_opened; over HTTP at a route the service serves', function () {
+    const root = path.join(__dirname, '..');
+    const routes = [...readFileSync(path.join(root, 'src/api/slack/router.ts'), 'utf8').matchAll(/router\.post\('(\/slack\/[^']+)'/g)].map(
+      (m) => m[1],
+    );
+    for (const file of ['slack/manifest.yml', 'slack/manifest-socket-mode.yml']) {
+      type Manifest = {
+        features: { app_home?: { home_tab_enabled?: boolean } };
+        settings: { event_subscriptions?: { request_url?: string; bot_events?: string[] }; socket_mode_enabled: boolean };
+      };
+      const manifest = yaml.load(readFileSync(path.join(root, file), 'utf8')) as Manifest;
+      assert.equal(manifest.features.app_home?.home_tab_enabled, true, file);
+      assert.deepEqual(manifest.settings.event_subscriptions?.bot_events, ['app_home_opened'], file);
+      const url = manifest.settings.event_subscriptions?.request_url;
+      if (manifest.settings.socket_mode_enabled) assert.equal(url, undefined, `${file}: events come on the connection`);
+      else assert.ok(url && routes.includes(new URL(url).pathname), `${file}: ${url} is a route of router.ts (${routes.join(', ')})`);
+    }
   });
 });

@@ -143,8 +143,8 @@ export function createSlackHome(options: SlackHomeOptions): SlackHome {
     const byName = new Map(listed.map((e) => [e.namespace, e]));
     changedHere.forEach((namespace, i) => {
       const now = fresh[i];
-      if (now === undefined)
-        byName.delete(namespace); // retired since the listing was taken
+      // Undefined: retired since the listing was taken.
+      if (now === undefined) byName.delete(namespace);
       else if (now !== 'unread') byName.set(namespace, now);
     });
     const current = [...byName.values()].sort((a, b) => a.namespace.localeCompare(b.namespace));

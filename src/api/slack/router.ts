@@ -83,9 +83,16 @@ export function createSlackRouter({ handlers, signingSecret, logger }: SlackRout
       ctx.body = { challenge: payload.challenge };
       return;
     }
-    if (payload?.type !== 'event_callback') {
+    if (typeof payload?.type !== 'string') {
       ctx.status = 400;
       ctx.body = { error: 'malformed event payload' };
+      return;
+    }
+    // Slack's notes about the app itself (`app_rate_limited`): nothing to do, and nothing to send again.
+    if (payload.type !== 'event_callback') {
+      logger.info({ type: payload.type }, 'Slack event ignored: not ours');
+      ctx.status = 200;
+      ctx.body = '';
       return;
     }
     const taken = handlers.event(payload.event);
