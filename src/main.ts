@@ -23,6 +23,7 @@ import { startDriftWatch } from './client/drift-watch';
 import { createConfiguredEnrolment } from './client/enrolment';
 import { measuredActivities } from './activities/measured';
 import { createSlackHandlers, type SlackHandlerOptions } from './api/slack/handlers';
+import { createSlackHome } from './api/slack/home';
 import { createResponder } from './api/slack/responder';
 import { createSlackRouter } from './api/slack/router';
 import { createSlackSocketMode, type SlackSocketMode } from './api/slack/socket-mode';
@@ -169,15 +170,29 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const { signingSecret, appToken } = config.slack;
   // One gateway for Slack and REST, so their requesters count against the same support-pod limits. The support
   // namespace is read with the API's read-only identity: `support list` and the name check of `support start`.
+  const owners = servesUsers ? ownersPolicy(config, logger) : undefined;
   const gateway = servesUsers
     ? createEnvironmentsClient(client, {
         cluster: clusterName,
         support: supportPolicy(config),
         supportPods: createSupportPodReader(kubeConfig, config.support.namespace),
-        owners: ownersPolicy(config, logger),
+        owners,
       })
     : undefined;
-  const slackHandling = gateway && (signingSecret || appToken) ? slackOptions(config, gateway, logger, metrics, kubeConfig) : undefined;
+  // Published with the bot token, for whichever way Slack's events arrive.
+  const home =
+    gateway && (signingSecret || appToken) && config.slack.botToken
+      ? createSlackHome({
+          environments: gateway,
+          token: config.slack.botToken,
+          slackApiUrl: config.slack.apiUrl,
+          logger: logger.child({ system: 'slack-home' }),
+          membersOf: owners?.membersOf,
+          allow: config.slack.allow.read,
+        })
+      : undefined;
+  const slackHandling =
+    gateway && (signingSecret || appToken) ? { ...slackOptions(config, gateway, logger, metrics, kubeConfig), home } : undefined;
   const slackHandlers = slackHandling ? createSlackHandlers(slackHandling) : undefined;
   const slack =
     slackHandling && slackHandlers && signingSecret
@@ -220,6 +235,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
     },
   );
   const apiPort = api.port;
+  home?.start();
 
   const { tlsCert, tlsKey } = config.webhook;
   let admission: AdmissionWebhook | undefined;
@@ -327,6 +343,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       stopping = true;
       logger.info({ signal }, 'shutting down');
       // Requests in flight (a Slack command, a REST stop) are answered while Temporal is still connected.
+      home?.stop();
       await Promise.all([api.close(), webhook?.close(), socketMode?.stop()]);
       await admission?.drain(ADMISSION_DRAIN_MS);
       driftWatch?.stop();
@@ -365,6 +382,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
     await stopped;
   } finally {
     if (!stopping) {
+      home?.stop();
       driftWatch?.stop();
       await socketMode?.stop();
       await api.close();

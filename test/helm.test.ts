@@ -563,6 +563,7 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
         API_READ_TOKENS: 'devenv-scheduler-api-tokens',
         API_TOKENS: 'devenv-scheduler-api-tokens',
         SLACK_APP_TOKEN: 'devenv-scheduler-slack',
+        SLACK_BOT_TOKEN: 'devenv-scheduler-slack',
         TEMPORAL_API_KEY: 'devenv-scheduler-temporal',
       });
       assert.deepEqual(configs.get('worker')!.secrets, {
@@ -603,7 +604,7 @@ describe('Helm chart (charts/devenv-scheduler)', function () {
       };
       assert.deepEqual(
         ingress.spec.rules.flatMap((r) => r.http.paths.map((p) => `${p.pathType} ${p.path}`)),
-        ['Exact /slack/commands', 'Exact /slack/interactions'],
+        ['Exact /slack/commands', 'Exact /slack/interactions', 'Exact /slack/events'],
       );
     });
 

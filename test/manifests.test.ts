@@ -623,7 +623,13 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.ok(data.SUPPORT_IMAGE, 'the ConfigMap sets SUPPORT_IMAGE, which the policy reads');
       assert.equal(started.get('worker')!.support.image, data.SUPPORT_IMAGE);
       // Each role gets the secrets it uses and no other.
-      assert.deepEqual(fromSecrets.get('api'), ['API_READ_TOKENS', 'API_TOKENS', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET']);
+      assert.deepEqual(fromSecrets.get('api'), [
+        'API_READ_TOKENS',
+        'API_TOKENS',
+        'SLACK_APP_TOKEN',
+        'SLACK_BOT_TOKEN',
+        'SLACK_SIGNING_SECRET',
+      ]);
       assert.equal(started.get('api')!.slack.appToken, 'xapp-test', 'the api connects Socket Mode with the app token of the Slack Secret');
       assert.deepEqual(fromSecrets.get('worker'), ['SLACK_BOT_TOKEN']);
       const api = started.get('api')!;
@@ -764,7 +770,8 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
                 ? url === p.path
                 : p.path === '/' || url === p.path.replace(/\/$/, '') || url.startsWith(`${p.path.replace(/\/$/, '')}/`),
             );
-          for (const url of ['/slack/commands', '/slack/interactions']) assert.ok(routed(url), `${url} reaches the service`);
+          for (const url of ['/slack/commands', '/slack/interactions', '/slack/events'])
+            assert.ok(routed(url), `${url} reaches the service`);
           for (const url of [
             '/',
             '/api/v1/environments',

@@ -17,6 +17,8 @@ import { isSlackChannelId, isSlackGroupId, isSlackUserId } from './ids';
 
 export const PROLONGATE_ACTION_ID = 'devenv_prolongate';
 export const STOP_ACTION_ID = 'devenv_stop';
+/** Only the App Home carries it: a warning is about an environment that is up. */
+export const START_ACTION_ID = 'devenv_start';
 /** What "Prolongate 1h" adds. */
 export const BUTTON_PROLONGATION_MINUTES = 60;
 
@@ -130,6 +132,8 @@ export const section = (text: Mrkdwn): Block => built({ type: 'section', text: {
 export const context = (...texts: Mrkdwn[]): Block =>
   built({ type: 'context', elements: texts.map((text) => ({ type: 'mrkdwn', text: text.source })) });
 
+export const divider = (): Block => built({ type: 'divider' });
+
 /** The one way to make a message: its fallback text is escaped like its blocks. */
 export function message(text: Mrkdwn, blocks: Block[]): SlackMessage {
   return { text: built(text.source), blocks };
@@ -186,31 +190,57 @@ function plainText(text: string): { type: 'plain_text'; text: string } {
   return { type: 'plain_text', text };
 }
 
+const prolongateButton = (namespace: string) => ({
+  type: 'button',
+  action_id: PROLONGATE_ACTION_ID,
+  text: plainText('Prolongate 1h'),
+  style: 'primary',
+  value: encodeButtonValue({ namespace, minutes: BUTTON_PROLONGATION_MINUTES }),
+});
+
+const stopButton = (namespace: string) => ({
+  type: 'button',
+  action_id: STOP_ACTION_ID,
+  text: plainText('Stop now'),
+  style: 'danger',
+  value: encodeButtonValue({ namespace }),
+  confirm: {
+    title: plainText(`Stop ${namespace}?`),
+    text: { type: 'mrkdwn', text: md`Every workload of *${namespace}* is scaled to 0 now.`.source },
+    confirm: plainText('Stop now'),
+    deny: plainText('Keep it running'),
+  },
+});
+
+const startButton = (namespace: string) => ({
+  type: 'button',
+  action_id: START_ACTION_ID,
+  text: plainText('Start'),
+  value: encodeButtonValue({ namespace }),
+});
+
 export function warningButtons(namespace: string): Block {
   return built({
     type: 'actions',
     block_id: `devenv_warning_${namespace}`,
-    elements: [
-      {
-        type: 'button',
-        action_id: PROLONGATE_ACTION_ID,
-        text: plainText('Prolongate 1h'),
-        style: 'primary',
-        value: encodeButtonValue({ namespace, minutes: BUTTON_PROLONGATION_MINUTES }),
-      },
-      {
-        type: 'button',
-        action_id: STOP_ACTION_ID,
-        text: plainText('Stop now'),
-        style: 'danger',
-        value: encodeButtonValue({ namespace }),
-        confirm: {
-          title: plainText(`Stop ${namespace}?`),
-          text: { type: 'mrkdwn', text: md`Every workload of *${namespace}* is scaled to 0 now.`.source },
-          confirm: plainText('Stop now'),
-          deny: plainText('Keep it running'),
-        },
-      },
-    ],
+    elements: [prolongateButton(namespace), stopButton(namespace)],
   });
 }
+
+/** The App Home's buttons for one environment; block ids are unique within a view, as Slack requires. */
+export function environmentButtons(namespace: string, buttons: readonly ('start' | 'stop' | 'prolongate')[]): Block {
+  const make = { start: startButton, stop: stopButton, prolongate: prolongateButton };
+  return built({
+    type: 'actions',
+    block_id: `devenv_home_${namespace}`,
+    elements: buttons.map((button) => make[button](namespace)),
+  });
+}
+
+/** A Home tab view (views.publish): the same blocks as a message, no fallback text. */
+export interface HomeView {
+  readonly type: 'home';
+  readonly blocks: Block[];
+}
+
+export const homeView = (blocks: Block[]): HomeView => ({ type: 'home', blocks });

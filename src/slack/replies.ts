@@ -46,7 +46,7 @@ export const inChannel = (message: SlackMessage): Reply => ({ response_type: 'in
 export const plain = (text: Mrkdwn, ...more: Mrkdwn[]): SlackMessage =>
   message(text, [section(text), ...(more.length ? [context(...more)] : [])]);
 
-const PHASE_ICON: Record<Phase, string> = {
+export const PHASE_ICON: Record<Phase, string> = {
   running: ':large_green_circle:',
   starting: ':hourglass_flowing_sand:',
   stopping: ':hourglass_flowing_sand:',

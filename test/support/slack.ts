@@ -27,6 +27,8 @@ export class SlackRecorder {
   readonly posts: RecordedPost[] = [];
   /** Web API answers to hand out before the normal `{ ok: true }`, e.g. a 429. */
   readonly scripted: { status: number; headers?: Record<string, string>; body: unknown }[] = [];
+  /** Answers a Web API method gives instead of `{ ok: true }` while set, however often it is called (Slack down, rate-limited). */
+  readonly failing = new Map<string, { status: number; headers?: Record<string, string>; body: unknown }>();
   /** Channels that answer `channel_not_found`. */
   readonly missingChannels = new Set<string>();
   /** User groups and their members, for `usergroups.users.list`; any other group is `no_such_subteam`, as Slack answers. */
@@ -71,6 +73,12 @@ export class SlackRecorder {
           const members = this.userGroups.get(String(body.usergroup));
           this.posts.push({ method, body, authorization: req.headers.authorization, status: 200, at: Date.now() });
           reply(200, members ? { ok: true, users: members } : { ok: false, error: 'no_such_subteam' });
+          return;
+        }
+        const failing = this.failing.get(method);
+        if (failing) {
+          this.posts.push({ method, body, authorization: req.headers.authorization, status: failing.status, at: Date.now() });
+          reply(failing.status, failing.body, failing.headers);
           return;
         }
         const scripted = this.scripted.shift();
@@ -134,7 +142,7 @@ export class SlackRecorder {
    * how long it took. Fails if none comes within Slack's 3 seconds and some to spare.
    */
   async envelope(
-    type: 'slash_commands' | 'interactive',
+    type: 'slash_commands' | 'interactive' | 'events_api',
     payload: Record<string, unknown>,
   ): Promise<{ payload: Record<string, unknown> | undefined; ms: number }> {
     const ws = [...this.sockets].reverse().find((s) => s.readyState === WebSocket.OPEN);
@@ -181,6 +189,13 @@ export class SlackRecorder {
     return this.posts.filter((p) => p.method === 'response' && p.id === id).map((p) => p.body);
   }
 
+  /** The views Slack accepted with views.publish for `user`, oldest first. */
+  homes(user: string): Record<string, unknown>[] {
+    return this.posts
+      .filter((p) => p.method === 'views.publish' && p.status === 200 && p.body.user_id === user)
+      .map((p) => p.body.view as Record<string, unknown>);
+  }
+
   /** Messages Slack accepted (status 200, ok) with chat.postMessage. */
   messages(): Record<string, unknown>[] {
     return this.posts.filter((p) => p.method === 'chat.postMessage' && p.status === 200).map((p) => p.body);
@@ -199,6 +214,7 @@ function parseBody(raw: string, contentType: string): Record<string, unknown> {
   const form = Object.fromEntries(new URLSearchParams(raw));
   const parsed: Record<string, unknown> = { ...form };
   if (form.blocks) parsed.blocks = JSON.parse(form.blocks);
+  if (form.view) parsed.view = JSON.parse(form.view);
   return parsed;
 }
 
@@ -212,16 +228,32 @@ export function slackSignature(secret: string, timestamp: number | string, body:
   return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
 }
 
+type SigningOptions = { timestamp?: number; headers?: Record<string, string | undefined> };
+
 /** POSTs a form the way Slack does; `headers` overrides (or, set to undefined, removes) the signing headers. */
 export async function postSigned(
   url: string,
   secret: string,
   form: Record<string, string>,
-  { timestamp = Math.floor(Date.now() / 1000), headers = {} }: { timestamp?: number; headers?: Record<string, string | undefined> } = {},
+  options: SigningOptions = {},
 ): Promise<SignedResponse> {
-  const body = new URLSearchParams(form).toString();
+  return postSignedBody(url, secret, new URLSearchParams(form).toString(), 'application/x-www-form-urlencoded', options);
+}
+
+/** POSTs JSON the way the Events API does (`event_callback`, `url_verification`), signed like a form. */
+export async function postSignedJson(url: string, secret: string, json: unknown, options: SigningOptions = {}): Promise<SignedResponse> {
+  return postSignedBody(url, secret, JSON.stringify(json), 'application/json', options);
+}
+
+async function postSignedBody(
+  url: string,
+  secret: string,
+  body: string,
+  contentType: string,
+  { timestamp = Math.floor(Date.now() / 1000), headers = {} }: SigningOptions,
+): Promise<SignedResponse> {
   const all: Record<string, string | undefined> = {
-    'content-type': 'application/x-www-form-urlencoded',
+    'content-type': contentType,
     'x-slack-request-timestamp': String(timestamp),
     'x-slack-signature': slackSignature(secret, timestamp, body),
     ...headers,

@@ -15,11 +15,13 @@ import { formatMinutes } from '../../domain/duration';
 import { savingsReport, type Prices } from '../../domain/savings';
 import { NotOwnerError, OperationError, type EnvironmentsClient } from '../../client/environments';
 import type { AwsResource, SupportPodInCluster } from '../../activities/contracts';
+import { isSlackUserId } from '../../domain/slack-ids';
 import type { Logger } from '../../logger';
 import type { Metrics } from '../metrics';
 import {
   BUTTON_PROLONGATION_MINUTES,
   PROLONGATE_ACTION_ID,
+  START_ACTION_ID,
   STOP_ACTION_ID,
   code,
   decodeButtonValue,
@@ -48,7 +50,8 @@ import {
   type WorkloadRow,
 } from '../../slack/replies';
 import type { ActionResult } from '../../workflows/environment/definitions';
-import type { Responder, ResponseUrl } from './responder';
+import type { SlackHome } from './home';
+import type { Responder } from './responder';
 
 /** Either list narrows who may use a family of commands; with both set, both must allow. */
 export interface SlackAllowList {
@@ -57,6 +60,14 @@ export interface SlackAllowList {
 }
 
 export type SlackAllowLists = Partial<Record<CommandFamily, SlackAllowList>>;
+
+/** Whether `list` lets `user` in `channel` (none: the App Home) through; which of its two halves refuses them, when one does. */
+export function allowListVerdict(list: SlackAllowList | undefined, user: string, channel: string | undefined): 'ok' | 'user' | 'channel' {
+  if (!list) return 'ok';
+  if (list.users && !list.users.includes(user)) return 'user';
+  if (list.channels && (channel === undefined || !list.channels.includes(channel))) return 'channel';
+  return 'ok';
+}
 
 export interface SlackHandlerOptions {
   /** What commands ask of Temporal and of the support namespace: built once by main.ts, with CLUSTER_NAME, the support limits and the pod reader. */
@@ -80,21 +91,29 @@ export interface SlackHandlerOptions {
   metrics?: Metrics;
   /** SAVINGS_PRICE_*: what turns `savings` into money. */
   savingsPrices?: Prices;
+  /** The App Home (needs the bot token); without it `app_home_opened` is ignored and no Home is published. */
+  home?: SlackHome;
 }
 
 /** What the service makes of one request from Slack, whichever transport brought it. */
 export interface SlackHandlers {
   /** A slash command's fields (`user_id`, `channel_id`, `text`, `response_url`): the reply, with status 400 when it is refused as malformed. */
   command(fields: Record<string, unknown>): Promise<{ status: 200 | 400; reply: Reply }>;
-  /** An interaction payload (a button click), taken in hand at once: its result is posted to its response_url; status 400 with the reason when malformed. */
+  /**
+   * An interaction payload (a button click), taken in hand at once: its result is posted to
+   * its response_url, or for a click on the App Home shown at the top of that Home; status
+   * 400 with the reason when malformed.
+   */
   interaction(payload: unknown): { status: 200 } | { status: 400; error: string };
+  /** An Events API event (`app_home_opened`), taken in hand at once; status 400 when malformed. */
+  event(event: unknown): { status: 200 } | { status: 400; error: string };
 }
 
-/** Who asked, where, and where late answers go. */
+/** Who asked, where, and where late answers go: their response_url, or the top of their App Home. */
 interface Requester {
   user: string;
   channel: string | undefined;
-  responseUrl: ResponseUrl;
+  answer(work: Promise<Reply>): void;
 }
 
 const DEFAULT_REPLY_BUDGET_MS = 2000;
@@ -104,23 +123,34 @@ const SUPPORT_POD_FOLLOW_MS = 60_000;
 export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers {
   const { environments, responder, logger } = options;
   const replyBudgetMs = options.replyBudgetMs ?? DEFAULT_REPLY_BUDGET_MS;
-  const later = (url: ResponseUrl, work: Promise<Reply>): void => responder.later(url, work);
+  const { home } = options;
 
   /** The requester of a signed request, or why its response_url is refused. */
   function requester(user: string, channel: string | undefined, rawResponseUrl: string): Requester | string {
     const checked = responder.check(rawResponseUrl, { user, channel });
-    return checked.ok ? { user, channel, responseUrl: checked.url } : `${checked.problem}. Nothing was done.`;
+    if (!checked.ok) return `${checked.problem}. Nothing was done.`;
+    return { user, channel, answer: (work) => responder.later(checked.url, work) };
+  }
+
+  /** A click on `home`, whose answers go to the top of the clicker's Home tab: there is no channel and no response_url. */
+  function homeRequester(user: string, tab: SlackHome): Requester {
+    return {
+      user,
+      channel: undefined,
+      answer: (work) =>
+        void work.then(
+          (reply) => tab.notice(user, reply),
+          (err: unknown) => logger.error({ err: String(err), user }, 'App Home click failed'),
+        ),
+    };
   }
 
   /** Why the allow-list of the command's family refuses the requester here; undefined when it does not. */
   function refusal(family: CommandFamily, who: Requester, what: string): Mrkdwn | undefined {
-    const list = options.allow?.[family];
-    if (!list) return undefined;
-    const userOk = !list.users || list.users.includes(who.user);
-    const channelOk = !list.channels || (who.channel !== undefined && list.channels.includes(who.channel));
-    if (userOk && channelOk) return undefined;
+    const verdict = allowListVerdict(options.allow?.[family], who.user, who.channel);
+    if (verdict === 'ok') return undefined;
     logger.warn({ user: who.user, channel: who.channel, family, command: what }, 'Slack command refused by allow-list');
-    return userOk
+    return verdict === 'channel'
       ? md`:no_entry: ${code(what)} cannot be used in this channel. Ask an admin to add it to the ${family} allow-list, or use an allowed channel.`
       : md`:no_entry: You are not allowed to use ${code(what)}. Ask an admin to add ${mention(who.user)} to the ${family} allow-list.`;
   }
@@ -187,7 +217,7 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
     const reply = await Promise.race([work, budget]);
     clearTimeout(timer);
     if (reply) return reply;
-    later(who.responseUrl, work);
+    who.answer(work);
     return ephemeral(plain(md`:hourglass_flowing_sand: ${ack}`));
   }
 
@@ -216,6 +246,7 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
   async function prolongate(who: Requester, namespace: string, minutes: number): Promise<Reply> {
     try {
       const result = await environments.prolongate(namespace, minutes, who.user);
+      home?.changed(namespace);
       return inChannel(plain(md`:clock3: ${withMentions(result.message, [who.user])}`));
     } catch (err) {
       return failureReply(err, md`prolongate *${namespace}* by ${formatMinutes(minutes)}`, namespace);
@@ -231,18 +262,20 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
       return failureReply(err, md`${action} *${namespace}*`, namespace);
     }
     const began = Date.now();
-    later(
-      who.responseUrl,
-      environments[action](namespace, who.user).then(
-        (result: ActionResult) =>
-          inChannel(
-            plain(
-              md`${action === 'start' ? ':arrow_forward:' : ':black_square_for_stop:'} ${withMentions(result.message, [who.user])}`,
-              md`took ${formatDuration(Date.now() - began)}`,
+    who.answer(
+      environments[action](namespace, who.user)
+        // A failed stop may have stopped some of it: the Homes show what there is now, either way.
+        .finally(() => home?.changed(namespace))
+        .then(
+          (result: ActionResult) =>
+            inChannel(
+              plain(
+                md`${action === 'start' ? ':arrow_forward:' : ':black_square_for_stop:'} ${withMentions(result.message, [who.user])}`,
+                md`took ${formatDuration(Date.now() - began)}`,
+              ),
             ),
-          ),
-        (err: unknown) => failureReply(err, md`${action} *${namespace}*`, namespace),
-      ),
+          (err: unknown) => failureReply(err, md`${action} *${namespace}*`, namespace),
+        ),
     );
     const doing = action === 'start' ? 'Starting' : 'Stopping';
     return ephemeral(plain(md`:hourglass_flowing_sand: ${doing} *${namespace}*… the result will be posted here when it is done.`));
@@ -272,7 +305,7 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
       }
       return failureReply(err, md`start support pod *${name}*`);
     }
-    later(who.responseUrl, supportPodOutcome(who, name, size));
+    who.answer(supportPodOutcome(who, name, size));
     if (waitsFor) {
       return ephemeral(
         plain(
@@ -438,7 +471,7 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
   }
 
   function interaction(payload: unknown): { status: 200 } | { status: 400; error: string } {
-    const click = parseButtonClick(payload, requester);
+    const click = parseButtonClick(payload, requester, home ? (user) => homeRequester(user, home) : undefined);
     if (typeof click === 'string' || !click) return { status: 400, error: `malformed interaction payload${click ? `: ${click}` : ''}` };
     if (click.kind === 'ignored') {
       logger.info({ actionId: click.actionId }, 'Slack interaction ignored: not ours');
@@ -446,46 +479,84 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
     }
     const { who, namespace } = click;
     const command: Command =
-      click.kind === 'stop' ? { name: 'stop', namespace } : { name: 'prolongate', namespace, minutes: click.minutes };
+      click.kind === 'prolongate' ? { name: 'prolongate', namespace, minutes: click.minutes } : { name: click.kind, namespace };
     const what = formatCommand(command);
     const refused = refusal(familyOf(command), who, what);
     if (refused) {
-      later(who.responseUrl, Promise.resolve(ephemeral(plain(refused))));
+      who.answer(Promise.resolve(ephemeral(plain(refused))));
       return { status: 200 };
     }
-    logger.info({ user: who.user, channel: who.channel, command: what }, 'Slack button');
-    later(who.responseUrl, command.name === 'stop' ? startOrStop(who, 'stop', namespace) : prolongate(who, namespace, command.minutes));
+    logger.info({ user: who.user, channel: who.channel, command: what, from: click.from }, 'Slack button');
+    who.answer(click.kind === 'prolongate' ? prolongate(who, namespace, click.minutes) : startOrStop(who, click.kind, namespace));
     return { status: 200 };
   }
 
-  return { command, interaction };
+  function event(payload: unknown): { status: 200 } | { status: 400; error: string } {
+    if (typeof payload !== 'object' || payload === null) return { status: 400, error: 'malformed event' };
+    const { type, user, tab } = payload as Record<string, unknown>;
+    if (type !== 'app_home_opened') {
+      logger.info({ type: typeof type === 'string' ? type : undefined }, 'Slack event ignored: not ours');
+      return { status: 200 };
+    }
+    if (typeof user !== 'string' || !isSlackUserId(user)) return { status: 400, error: 'malformed app_home_opened event: no user id' };
+    // The Messages and About tabs are Slack's own.
+    if (tab !== 'home') return { status: 200 };
+    if (!home) {
+      logger.info('App Home opened, but none is published: set SLACK_BOT_TOKEN');
+      return { status: 200 };
+    }
+    // Published all the same: the Home says why it lists nothing.
+    if (allowListVerdict(options.allow?.read, user, undefined) !== 'ok')
+      logger.warn({ user, family: 'read', command: 'App Home' }, 'Slack command refused by allow-list');
+    home.opened(user);
+    return { status: 200 };
+  }
+
+  return { command, interaction, event };
 }
 
 type ButtonClick =
-  | { kind: 'stop'; who: Requester; namespace: string }
-  | { kind: 'prolongate'; who: Requester; namespace: string; minutes: number }
+  | { kind: 'start' | 'stop'; who: Requester; namespace: string; from: 'message' | 'home' }
+  | { kind: 'prolongate'; who: Requester; namespace: string; minutes: number; from: 'message' | 'home' }
   | { kind: 'ignored'; actionId: string };
 
-/** Parses a block_actions payload strictly: a valid signature or an authenticated socket says who sent it, not that it is well-formed. A string: its response_url is refused. */
+const ACTIONS: Record<string, 'start' | 'stop' | 'prolongate'> = {
+  [START_ACTION_ID]: 'start',
+  [STOP_ACTION_ID]: 'stop',
+  [PROLONGATE_ACTION_ID]: 'prolongate',
+};
+
+/**
+ * Parses a block_actions payload strictly: a valid signature or an authenticated socket says
+ * who sent it, not that it is well-formed. A click on a message carries its response_url; a
+ * click on the App Home carries none, and is answered on that Home (when there is one). A
+ * string: its response_url is refused.
+ */
 function parseButtonClick(
   payload: unknown,
   requester: (user: string, channel: string | undefined, responseUrl: string) => Requester | string,
+  homeRequester: ((user: string) => Requester) | undefined,
 ): ButtonClick | string | undefined {
   if (typeof payload !== 'object' || payload === null) return undefined;
-  const { type, user, channel, response_url: responseUrl, actions } = payload as Record<string, unknown>;
+  const { type, user, channel, response_url: responseUrl, actions, view } = payload as Record<string, unknown>;
   const userId = (user as { id?: unknown } | undefined)?.id;
   const channelId = (channel as { id?: unknown } | undefined)?.id;
   const action = Array.isArray(actions) ? (actions[0] as { action_id?: unknown; value?: unknown } | undefined) : undefined;
-  if (type !== 'block_actions' || typeof userId !== 'string' || typeof responseUrl !== 'string' || typeof action?.action_id !== 'string') {
-    return undefined;
-  }
-  if (action.action_id !== PROLONGATE_ACTION_ID && action.action_id !== STOP_ACTION_ID)
-    return { kind: 'ignored', actionId: action.action_id };
+  const onHome = responseUrl === undefined && (view as { type?: unknown } | undefined)?.type === 'home';
+  if (type !== 'block_actions' || typeof userId !== 'string' || typeof action?.action_id !== 'string') return undefined;
+  if (typeof responseUrl !== 'string' && !onHome) return undefined;
+  const kind = Object.hasOwn(ACTIONS, action.action_id) ? ACTIONS[action.action_id] : undefined;
+  if (!kind) return { kind: 'ignored', actionId: action.action_id };
   const value = decodeButtonValue(action.value);
   if (!value) return undefined;
-  const who = requester(userId, typeof channelId === 'string' ? channelId : undefined, responseUrl);
+  let who: Requester | string;
+  if (typeof responseUrl === 'string') who = requester(userId, typeof channelId === 'string' ? channelId : undefined, responseUrl);
+  else if (!isSlackUserId(userId)) return undefined;
+  else if (homeRequester) who = homeRequester(userId);
+  else return 'a click on the App Home, which this scheduler does not publish (no SLACK_BOT_TOKEN)';
   if (typeof who === 'string') return who;
-  return action.action_id === STOP_ACTION_ID
-    ? { kind: 'stop', who, namespace: value.namespace }
-    : { kind: 'prolongate', who, namespace: value.namespace, minutes: value.minutes ?? BUTTON_PROLONGATION_MINUTES };
+  const from = typeof responseUrl === 'string' ? 'message' : 'home';
+  return kind === 'prolongate'
+    ? { kind, who, namespace: value.namespace, minutes: value.minutes ?? BUTTON_PROLONGATION_MINUTES, from }
+    : { kind, who, namespace: value.namespace, from };
 }

@@ -1,5 +1,6 @@
 /**
- * `/devenv` over HTTP: `/slack/commands` and `/slack/interactions`, mounted on the koa app.
+ * `/devenv` over HTTP: `/slack/commands`, `/slack/interactions` and `/slack/events` (the
+ * Events API: `app_home_opened`), mounted on the koa app.
  * Each request's signature is checked (verify.ts) before anything of it is read; then it
  * goes to the same handlers as Socket Mode's (handlers.ts).
  */
@@ -16,7 +17,7 @@ export interface SlackRouterOptions {
   logger: Logger;
 }
 
-/** `/slack/commands` and `/slack/interactions`: requests signed by Slack, handed to the same handlers as Socket Mode's. */
+/** `/slack/commands`, `/slack/interactions` and `/slack/events`: requests signed by Slack, handed to the same handlers as Socket Mode's. */
 export function createSlackRouter({ handlers, signingSecret, logger }: SlackRouterOptions): Router {
   if (!signingSecret) throw new Error('createSlackRouter: the Slack signing secret is empty');
   const router = new Router();
@@ -64,6 +65,38 @@ export function createSlackRouter({ handlers, signingSecret, logger }: SlackRout
     }
     const taken = handlers.interaction(payload);
     // Slack wants an empty 200 at once; anything a user should see goes to response_url.
+    ctx.status = taken.status;
+    ctx.body = taken.status === 200 ? '' : { error: taken.error };
+  });
+
+  router.post('/slack/events', async (ctx) => {
+    const body = await verifiedBody(ctx);
+    if (body === undefined) return;
+    let payload: { type?: unknown; challenge?: unknown; event?: unknown } | undefined;
+    try {
+      payload = JSON.parse(body) as typeof payload;
+    } catch {
+      payload = undefined;
+    }
+    // Asked once, when the Request URL is entered in the app's settings: signed like every other request.
+    if (payload?.type === 'url_verification' && typeof payload.challenge === 'string') {
+      ctx.body = { challenge: payload.challenge };
+      return;
+    }
+    if (typeof payload?.type !== 'string') {
+      ctx.status = 400;
+      ctx.body = { error: 'malformed event payload' };
+      return;
+    }
+    // Slack's notes about the app itself (`app_rate_limited`): nothing to do, and nothing to send again.
+    if (payload.type !== 'event_callback') {
+      logger.info({ type: payload.type }, 'Slack event ignored: not ours');
+      ctx.status = 200;
+      ctx.body = '';
+      return;
+    }
+    const taken = handlers.event(payload.event);
+    // Slack sends an event again unless it has its 200 within 3 seconds: everything is done in the background.
     ctx.status = taken.status;
     ctx.body = taken.status === 200 ? '' : { error: taken.error };
   });

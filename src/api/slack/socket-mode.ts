@@ -4,7 +4,7 @@
  * SocketModeReceiver (package @slack/socket-mode) speaks the protocol: it asks
  * `apps.connections.open` for a URL, waits for Slack's hello, acknowledges each envelope
  * and reconnects when Slack asks it to or the connection drops. Every slash command and
- * button goes to the same handlers as over HTTP; a slash command's reply travels in its
+ * button, and the `app_home_opened` event, goes to the same handlers as over HTTP; a slash command's reply travels in its
  * acknowledgement, as it would in the HTTP response.
  */
 import { App, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
@@ -45,7 +45,7 @@ export function createSlackSocketMode(options: SocketModeOptions): SlackSocketMo
   const app = new App({
     receiver,
     logger,
-    // The listeners below never call the Web API through Bolt (warnings go through the notifier activity), so no bot token is asked for here.
+    // The listeners below never call the Web API through Bolt (warnings go through the notifier activity, the App Home through home.ts), so no bot token is asked for here.
     authorize: async () => ({}),
     ignoreSelf: false,
     convoStore: false,
@@ -59,6 +59,12 @@ export function createSlackSocketMode(options: SocketModeOptions): SlackSocketMo
     await ack();
     const taken = handlers.interaction(body);
     if (taken.status !== 200) options.logger.warn({ error: taken.error }, 'Slack interaction refused');
+  });
+
+  // Bolt acknowledges an event before its listeners run.
+  app.event('app_home_opened', async ({ event }) => {
+    const taken = handlers.event(event);
+    if (taken.status !== 200) options.logger.warn({ error: taken.error }, 'Slack event refused');
   });
 
   // What an operator wants to see of the connection; the client itself logs only trouble.
