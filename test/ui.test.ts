@@ -1,0 +1,285 @@
+/**
+ * `/ui` as a person sees it: Debian's Chromium, headless, driven by playwright-core (as the
+ * `/docs` test), loads the page from the real koa app, whose REST API has the Temporal dev
+ * server and a worker running the real environment workflows behind it. What the page shows
+ * is compared with what the REST routes answer. `UI_SCREENSHOT=1` (npm run screenshot:ui)
+ * also writes docs/ui.png from the same page.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createEnvironmentsClient } from '../src/client/environments';
+import { createMetrics } from '../src/api/metrics';
+import { createRestRouter } from '../src/api/rest';
+import { createApi } from '../src/api/server';
+import { createUiRouter, UI_CONTENT_SECURITY_POLICY } from '../src/api/ui';
+import { createLogger } from '../src/logger';
+import { EnvEnabled, EnvNamespace, EnvPhase } from '../src/search-attributes';
+import { environmentWorkflow, environmentWorkflowId } from '../src/workflows';
+import { morningPolicy } from './support/policies';
+import { recordingActivities } from './support/recording-activities';
+import { devServerEnv, uniqueTaskQueue, workflowBundle } from './support/temporal';
+
+const CONTROL = 'ui-control-token-0123456789abcdef';
+const READER = 'ui-read-token-0123456789abcdef';
+const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** Runs `check` until it passes, or fails with its last error after `timeoutMs`. */
+async function settles(check: () => Promise<void>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+interface Listed {
+  namespace: string;
+  phase: string;
+  enabled: boolean;
+  nextShutdown: string | null;
+  owners: string[];
+}
+
+describe('/ui in a real headless Chromium', function () {
+  this.timeout(180_000);
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  let browser: Browser;
+  const servers: Server[] = [];
+  /** UI_PUBLIC=true: the page's reads answer without a token. */
+  let open: string;
+  /** UI_PUBLIC unset: the page asks for a token. */
+  let guarded: string;
+  const namespaces = ['dev-alice', 'dev-payments', 'qa-checkout'];
+  const OWNERS: Record<string, string[]> = { 'dev-alice': ['U024BE7LH'], 'dev-payments': ['U0PAY00001', 'S0614TZR7'] };
+
+  async function serve(uiPublic: boolean): Promise<string> {
+    const metrics = createMetrics();
+    const rest = createRestRouter({
+      environments: createEnvironmentsClient(env.client),
+      tokens: [
+        { name: 'ci', sha256: sha256(CONTROL), scope: 'control' },
+        { name: 'dashboard', sha256: sha256(READER), scope: 'read' },
+      ],
+      logger: createLogger('silent'),
+      metrics,
+      supportSizes: ['M'],
+      uiPublic,
+    });
+    const app = createApi({ client: env.client, logger: createLogger('silent'), metrics, routers: [rest, createUiRouter()] });
+    const server = await new Promise<Server>((resolve) => {
+      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    });
+    servers.push(server);
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async function rest<T>(base: string, route: string, { token = READER as string | null, method = 'GET' } = {}) {
+    const response = await fetch(`${base}${route}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    return { status: response.status, body: (await response.json()) as T };
+  }
+
+  before(async function () {
+    env = await devServerEnv();
+    const taskQueue = uniqueTaskQueue('ui');
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recordingActivities(async () => Date.now()),
+    });
+    running = worker.run();
+    for (const namespace of namespaces) {
+      await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, policy: { ...morningPolicy(), ...(OWNERS[namespace] ? { owners: OWNERS[namespace] } : {}) }, enabled: true }],
+      });
+    }
+    open = await serve(true);
+    guarded = await serve(false);
+    // One asleep, as after a night: its phase and its missing next shutdown show it.
+    assert.equal((await rest(open, '/api/v1/environments/qa-checkout/stop', { token: CONTROL, method: 'POST' })).status, 200);
+    await settles(async () => {
+      const { body } = await rest<{ environments: Listed[] }>(open, '/api/v1/environments');
+      assert.deepEqual(
+        body.environments.map((e) => [e.namespace, e.phase]),
+        [
+          ['dev-alice', 'running'],
+          ['dev-payments', 'running'],
+          ['qa-checkout', 'stopped'],
+        ],
+      );
+    }, 30_000);
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
+  });
+
+  after(async function () {
+    await browser?.close();
+    await Promise.all(
+      namespaces.map((ns) =>
+        env.client.workflow
+          .getHandle(environmentWorkflowId(ns))
+          .terminate('test over')
+          .catch(() => undefined),
+      ),
+    );
+    worker?.shutdown();
+    await running;
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  });
+
+  /** A page that records what went wrong, every request it made, and the scripts that ran where they should not. */
+  async function visit(base: string): Promise<{ page: Page; failures: string[]; requests: string[] }> {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const failures: string[] = [];
+    const requests: string[] = [];
+    page.on('pageerror', (err) => failures.push(String(err)));
+    page.on('console', (message) => {
+      // A failed request is counted once, by its response.
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) failures.push(`console: ${message.text()}`);
+    });
+    page.on('request', (request) => requests.push(`${request.method()} ${request.url()}`));
+    page.on('response', (response) => {
+      if (response.status() >= 400) failures.push(`${response.status()} ${response.url()}`);
+    });
+    await page.goto(`${base}/ui`);
+    return { page, failures, requests };
+  }
+
+  it('serves the page and uPlot from the API itself, under a Content-Security-Policy that allows nothing from elsewhere', async function () {
+    for (const asset of ['/ui', '/ui/app.js', '/ui/ui.css', '/ui/uPlot.iife.min.js', '/ui/uPlot.min.css']) {
+      const response = await fetch(`${guarded}${asset}`);
+      assert.equal(response.status, 200, asset);
+      assert.equal(response.headers.get('content-security-policy'), UI_CONTENT_SECURITY_POLICY, asset);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff', asset);
+      const text = await response.text();
+      if (asset === '/ui') {
+        // Everything the page loads is its own, and none of it is inline.
+        assert.doesNotMatch(text, /(src|href)="(https?:)?\/\//);
+        assert.doesNotMatch(text, /<script>|<style|style="/);
+      }
+    }
+    assert.match(UI_CONTENT_SECURITY_POLICY, /default-src 'none'/);
+    assert.match(UI_CONTENT_SECURITY_POLICY, /script-src 'self'(;|$)/);
+    assert.doesNotMatch(UI_CONTENT_SECURITY_POLICY, /unsafe|\*|https?:/);
+  });
+
+  it('UI_PUBLIC: the reads the page shows answer without a token, nothing else does, and a wrong token is still refused', async function () {
+    assert.equal((await rest(open, '/api/v1/environments', { token: null })).status, 200);
+    assert.equal((await rest(open, '/api/v1/environments', { token: 'not-a-token-0123456789' })).status, 401);
+    assert.equal((await rest(open, '/api/v1/environments/dev-alice', { token: null })).status, 401);
+    assert.equal((await rest(open, '/api/v1/environments/dev-alice/history', { token: null })).status, 401);
+    assert.equal((await rest(open, '/api/v1/environments/dev-alice/stop', { token: null, method: 'POST' })).status, 401);
+    assert.equal((await rest(open, '/api/v1/support-pods', { token: null })).status, 401);
+    assert.equal((await rest(guarded, '/api/v1/environments', { token: null })).status, 401);
+    const document = (await rest<{ paths: Record<string, Record<string, { security: unknown[] }>> }>(open, '/openapi.json')).body;
+    assert.deepEqual(document.paths['/api/v1/environments']!.get!.security, [{ bearer: [] }, {}]);
+    assert.deepEqual(document.paths['/api/v1/environments/{namespace}']!.get!.security, [{ bearer: [] }]);
+  });
+
+  it('shows every environment with its phase, next shutdown and owners as the REST API has them, and offers no action', async function () {
+    const { page, failures, requests } = await visit(open);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 60_000 });
+    const listed = (await rest<{ environments: Listed[] }>(open, '/api/v1/environments')).body.environments;
+    const shown = await page.$$eval('#environment-rows tr', (rows) =>
+      rows.map((row) => ({
+        namespace: row.getAttribute('data-namespace'),
+        cells: [...row.querySelectorAll('td')].map((td) => td.textContent),
+        nextShutdown: row.querySelector('time')?.getAttribute('datetime') ?? null,
+        owners: [...row.querySelectorAll('.owner')].map((owner) => owner.textContent),
+      })),
+    );
+    assert.deepEqual(
+      shown.map((row) => ({ namespace: row.namespace, phase: row.cells[1], nextShutdown: row.nextShutdown, owners: row.owners })),
+      listed.map((env) => ({ namespace: env.namespace, phase: env.phase, nextShutdown: env.nextShutdown, owners: env.owners })),
+    );
+    assert.deepEqual(listed.find((env) => env.namespace === 'dev-payments')?.owners, ['U0PAY00001', 'S0614TZR7']);
+    assert.equal(listed.find((env) => env.namespace === 'qa-checkout')?.nextShutdown, null);
+    // Read-only: nothing to press or fill in, and every request it made a GET to this API.
+    assert.equal(await page.locator('button:visible, input:visible, form:visible, a[href]:visible').count(), 0);
+    assert.deepEqual(
+      requests.filter((request) => !request.startsWith(`GET ${open}/`)),
+      [],
+    );
+    assert.ok(await page.isHidden('#token'));
+    assert.deepEqual(
+      failures.filter((f) => !/\/api\/v1\/(savings|environments\/[^/]+\/timeline)/.test(f)),
+      [],
+    );
+    await page.close();
+  });
+
+  it('without UI_PUBLIC asks for a token, keeps it in the tab, and shows the environments once given a read token', async function () {
+    const { page, failures } = await visit(guarded);
+    await page.waitForSelector('#token:not([hidden])', { timeout: 30_000 });
+    assert.equal(await page.locator('#environment-rows tr').count(), 0);
+    await page.fill('#token-input', 'not-a-token-0123456789');
+    await page.click('#token-form button');
+    await settles(async () => assert.match(await page.innerText('#token-error'), /the token is not valid/), 10_000);
+    await page.fill('#token-input', READER);
+    await page.click('#token-form button');
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 60_000 });
+    assert.deepEqual(
+      await page.$$eval('#environment-rows tr', (rows) => rows.map((row) => row.getAttribute('data-namespace'))),
+      namespaces,
+    );
+    assert.ok(await page.isHidden('#token'));
+    // In this tab's sessionStorage, never in the address or a cookie.
+    assert.equal(await page.evaluate('document.cookie'), '');
+    assert.doesNotMatch(page.url(), /token/);
+    assert.deepEqual(
+      failures.filter((f) => !/^401 /.test(f) && !/\/api\/v1\/(savings|environments\/[^/]+\/timeline)/.test(f)),
+      [],
+    );
+    await page.close();
+  });
+
+  it('a hostile namespace or owner is shown as text: no element, no script', async function () {
+    const hostile = '<img src=x onerror="window.pwned=1">';
+    const owner = '<script>window.pwned=2</script><b>U0EVIL</b>';
+    // As an environment workflow could never record them (names and owners are validated
+    // first): written straight into visibility and memo, with no worker to run it.
+    await env.client.workflow.start('environmentWorkflow', {
+      workflowId: `env/hostile-${process.pid}`,
+      taskQueue: uniqueTaskQueue('ui-hostile'),
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: EnvNamespace, value: hostile },
+        { key: EnvPhase, value: 'running' },
+        { key: EnvEnabled, value: true },
+      ]),
+      memo: { status: { policy: { ...morningPolicy(), owners: [owner] } } },
+    });
+    try {
+      const { page } = await visit(open);
+      await settles(async () => {
+        await page.reload();
+        await page.waitForSelector('body[data-loaded="true"]', { timeout: 60_000 });
+        assert.ok((await page.$$eval('#environment-rows tr', (rows) => rows.length)) > namespaces.length);
+      }, 30_000);
+      const row = page.locator('#environment-rows tr').filter({ hasText: 'onerror' });
+      assert.equal(await row.locator('.namespace').innerText(), hostile);
+      assert.equal(await row.locator('.owner').innerText(), owner);
+      assert.equal(await page.locator('#environments img, #environments script, #environments b').count(), 0);
+      assert.equal(await page.locator('#timeline-rows img, #timeline-rows script').count(), 0);
+      assert.equal(await page.evaluate('window.pwned'), undefined);
+      await page.close();
+    } finally {
+      await env.client.workflow
+        .getHandle(`env/hostile-${process.pid}`)
+        .terminate('test over')
+        .catch(() => undefined);
+    }
+  });
+});
