@@ -9,8 +9,12 @@
   // The timelines are fetched a few at a time: one request per environment, and a browser
   // queues the rest anyway.
   const TIMELINE_CONCURRENCY = 4;
-  // The figures are the API's; en-US so the page reads the same on every machine.
+  // The figures are the API's; en-US so the page reads the same on every machine. A figure
+  // under 1 keeps two significant digits, so a short sleep does not read as nothing.
   const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
+  const smallFormat = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 2 });
+  const format = (value) => (value !== 0 && Math.abs(value) < 1 ? smallFormat : numberFormat).format(value);
+  // The bars' colours, used for nothing else drawn on the chart's canvas.
   const CPU_COLOUR = '#2f6fb0';
   const MEMORY_COLOUR = '#e0a030';
 
@@ -48,8 +52,8 @@
     return body;
   }
 
-  const figure = (value) => (typeof value === 'number' ? numberFormat.format(value) : '—');
-  const money = (value, currency) => (typeof value === 'number' ? `${numberFormat.format(value)}${currency ? ` ${currency}` : ''}` : '—');
+  const figure = (value) => (typeof value === 'number' ? format(value) : '—');
+  const money = (value, currency) => (typeof value === 'number' ? `${format(value)}${currency ? ` ${currency}` : ''}` : '—');
 
   function instant(iso) {
     const node = element('time', iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }) : '—');
@@ -125,7 +129,7 @@
     }
     const hours = asleepMs / 3_600_000;
     row.dataset.hoursAsleep = String(hours);
-    bar.setAttribute('aria-label', `${timeline.namespace}: asleep ${numberFormat.format(hours)} h of the last ${DAYS} days`);
+    bar.setAttribute('aria-label', `${timeline.namespace}: asleep ${format(hours)} h of the last ${DAYS} days`);
   }
 
   async function renderTimelines(environments) {
@@ -179,13 +183,13 @@
         height: 260,
         scales: {
           x: { time: true, range: () => [xs[0] - halfWeek, xs[xs.length - 1] + halfWeek] },
-          cpu: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] },
-          memory: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] },
+          cpu: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+          memory: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
         },
         axes: [
           { values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleDateString('en-CA', { timeZone: 'UTC' })) },
-          { scale: 'cpu', label: 'CPU core-hours', stroke: CPU_COLOUR },
-          { scale: 'memory', label: 'memory GiB-hours', side: 1, stroke: MEMORY_COLOUR, grid: { show: false } },
+          { scale: 'cpu', label: 'CPU core-hours' },
+          { scale: 'memory', label: 'memory GiB-hours', side: 1, grid: { show: false } },
         ],
         series: [
           { label: 'week from', value: (_u, t) => (t == null ? '—' : new Date(t * 1000).toLocaleDateString('en-CA', { timeZone: 'UTC' })) },
