@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -295,6 +296,8 @@ describe('/ui in a real headless Chromium', function () {
     assert.equal((await rest(open, '/api/v1/support-pods', { token: null })).status, 401);
     assert.equal((await rest(guarded, '/api/v1/environments', { token: null })).status, 401);
     const document = (await rest<{ paths: Record<string, Record<string, { security: unknown[] }>> }>(open, '/openapi.json')).body;
+    const validated = await new Validator().validate(document as never);
+    assert.ok(validated.valid, JSON.stringify(validated.errors));
     assert.deepEqual(document.paths['/api/v1/environments']!.get!.security, [{ bearer: [] }, {}]);
     assert.deepEqual(document.paths['/api/v1/environments/{namespace}']!.get!.security, [{ bearer: [] }]);
   });

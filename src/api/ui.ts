@@ -50,8 +50,8 @@ export function createUiRouter(): Router {
       ctx.set('Content-Security-Policy', UI_CONTENT_SECURITY_POLICY);
       ctx.set('X-Content-Type-Options', 'nosniff');
       ctx.set('Referrer-Policy', 'no-referrer');
-      // The page is small and changes with the service; the library only with its version.
-      ctx.set('Cache-Control', route.startsWith('/ui/uPlot') ? 'public, max-age=86400' : 'no-cache');
+      // Small files that change with the service (uPlot with its version): never a stale page.
+      ctx.set('Cache-Control', 'no-cache');
       ctx.type = asset.type;
       ctx.body = bodies.get(route);
     });
