@@ -5,6 +5,7 @@
  */
 import { formatMinutes, parseDuration } from './domain/duration';
 import { dns1123LabelError } from './domain/names';
+import type { Period } from './domain/savings';
 import { DEFAULT_SUPPORT_SIZES } from './domain/support-sizes';
 
 /** Who may use a command is configured per family (see docs/slack.md). */
@@ -16,6 +17,8 @@ export type Command =
   | { name: 'status'; namespace: string }
   | { name: 'history'; namespace: string }
   | { name: 'why'; namespace: string }
+  /** Without a namespace: every environment, and their total. */
+  | { name: 'savings'; namespace?: string; period: Period }
   | { name: 'start'; namespace: string }
   | { name: 'stop'; namespace: string }
   | { name: 'prolongate'; namespace: string; minutes: number }
@@ -40,10 +43,13 @@ interface ArgValues {
   supportName?: string;
   size?: string;
   minutes?: number;
+  period?: Period;
 }
 
 type Param =
-  | { kind: 'namespace' | 'name' | 'size'; placeholder: string }
+  | { kind: 'namespace' | 'name' | 'size'; placeholder: string; optional?: boolean }
+  /** `week` or `month`, optional: a lone `week` or `month` is the period, not a namespace. */
+  | { kind: 'period'; placeholder: string; optional: true }
   /** Takes the rest of the line, so `1h 15m` works as well as `1h15m`. */
   | { kind: 'duration'; placeholder: string }
   /** A fixed word; optional ones are shown in the grammar but may be left out. */
@@ -110,6 +116,18 @@ export const COMMANDS: readonly CommandSpec[] = [
     build: (v) => ({ name: 'why', namespace: v.namespace! }),
   },
   {
+    name: 'savings',
+    family: 'read',
+    params: [
+      { kind: 'namespace', placeholder: '<namespace>', optional: true },
+      { kind: 'period', placeholder: 'week|month', optional: true },
+    ],
+    summary:
+      'what sleeping saved in the last week (or month): CPU core-hours, GiB-hours, EC2/RDS instance-hours, and money with prices set; every environment without a namespace',
+    example: 'savings dev1 month',
+    build: (v) => ({ name: 'savings', ...(v.namespace ? { namespace: v.namespace } : {}), period: v.period ?? 'week' }),
+  },
+  {
     name: 'list',
     family: 'read',
     params: [],
@@ -162,7 +180,9 @@ export function familyOf(command: Command): CommandFamily {
 
 /** `prolongate <namespace> for <duration>` */
 export function grammar(spec: CommandSpec): string {
-  const parts = spec.params.map((p) => (p.kind === 'literal' ? p.word : p.placeholder));
+  const parts = spec.params.map((p) =>
+    p.kind === 'literal' ? p.word : 'optional' in p && p.optional ? `[${p.placeholder}]` : p.placeholder,
+  );
   return [spec.name, ...parts].join(' ');
 }
 
@@ -174,7 +194,8 @@ export function helpLines(prefix = '/devenv'): string[] {
 /** The command reference in docs/slack.md is this table, pasted; a test keeps them equal. */
 export function commandReferenceMarkdown(prefix = '/devenv'): string {
   const rows = COMMANDS.map(
-    (spec) => `| \`${prefix} ${grammar(spec)}\` | ${spec.family} | ${spec.summary} | \`${prefix} ${spec.example}\` |`,
+    // A `|` inside a cell (`[week|month]`) would end it: GitHub's tables take it escaped, code spans too.
+    (spec) => `| \`${prefix} ${grammar(spec).replace(/\|/g, '\\|')}\` | ${spec.family} | ${spec.summary} | \`${prefix} ${spec.example}\` |`,
   );
   return ['| command | family | what it does | example |', '|---|---|---|---|', ...rows].join('\n');
 }
@@ -194,6 +215,17 @@ function parseWith(spec: CommandSpec, tokens: string[], options: ParseOptions): 
       else if (!param.optional) return fail(`expected "${param.word}"${token === undefined ? '' : `, not "${token}"`}`);
       continue;
     }
+    if (param.kind === 'period') {
+      if (token === undefined) continue;
+      const period = token.toLowerCase();
+      if (period !== 'week' && period !== 'month') return fail(`"${token}" is not a period; say week or month`);
+      values.period = period;
+      i++;
+      continue;
+    }
+    // A period word alone is the period; before another word (`savings week month`), a namespace of that name.
+    if (param.kind !== 'duration' && param.optional && (token === undefined || (/^(week|month)$/i.test(token) && i === tokens.length - 1)))
+      continue;
     if (token === undefined) return fail(`${param.placeholder} is missing`);
     if (param.kind === 'duration') {
       const text = tokens.slice(i).join(' ');
@@ -285,6 +317,8 @@ export function formatCommand(command: Command): string {
     case 'history':
     case 'why':
       return `${command.name} ${command.namespace}`;
+    case 'savings':
+      return ['savings', command.namespace, command.period].filter(Boolean).join(' ');
     case 'support start':
       return `support start ${command.supportName} ${command.size}`;
     case 'support stop':

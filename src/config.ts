@@ -11,6 +11,7 @@ import type { CommandFamily } from './commands';
 import { DNS_1123_LABEL, DNS_1123_LABEL_MAX_LENGTH, isDns1123Label } from './domain/names';
 import { ALL_NAMESPACES, DEFAULT_GITOPS, type GitOpsSettings } from './domain/gitops';
 import { DEFAULT_SUPPORT_SIZES, type SupportSizes } from './domain/support-sizes';
+import type { Prices } from './domain/savings';
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
 import { scopedId } from './workflows/cluster';
@@ -214,6 +215,46 @@ export const DEFAULT_INFRASTRUCTURE_NAMESPACES: readonly string[] = [
   'sealed-secrets',
 ];
 
+/** A price per hour: a number, 0 or more. */
+const pricePerHour = z.coerce
+  .number({ message: 'must be a number, the price of one hour, e.g. 0.0316' })
+  .min(0, 'must be 0 or more')
+  .refine(Number.isFinite, 'must be a finite number');
+
+/** JSON of instance type (or "ec2 <type>", "rds <type>") to its price per hour, e.g. {"t3.medium":0.0416,"db.t3.medium":0.068}. */
+const instancePrices = z.string().transform((text, ctx) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'is not JSON; expected an object of instance type to price per hour, e.g. {"t3.medium":0.0416}',
+    });
+    return z.NEVER;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of instance type to price per hour, e.g. {"t3.medium":0.0416}' });
+    return z.NEVER;
+  }
+  const prices: Record<string, number> = {};
+  for (const [type, price] of Object.entries(parsed)) {
+    if (!/^((ec2|rds) )?[a-z0-9][a-z0-9.-]{0,62}$/.test(type)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(type)} is not an instance type (e.g. t3.medium, db.t3.medium, or "ec2 t3.medium")`,
+      });
+      return z.NEVER;
+    }
+    if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {
+      ctx.addIssue({ code: 'custom', message: `the price of ${type} must be a number, 0 or more, not ${JSON.stringify(price)}` });
+      return z.NEVER;
+    }
+    prices[type] = price;
+  }
+  return prices;
+});
+
 /** Namespace names (DNS-1123 labels). */
 const namespaceNames = z.string().transform((text, ctx) => {
   const names = splitList(text);
@@ -355,6 +396,14 @@ const fields = z.object({
     .default(10),
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
   COMMAND_WAIT_SECONDS: z.coerce.number().int().min(1).max(300).default(20),
+  SAVINGS_PRICE_VCPU_HOUR: pricePerHour.optional(),
+  SAVINGS_PRICE_GIB_HOUR: pricePerHour.optional(),
+  SAVINGS_PRICE_INSTANCE_TYPES: instancePrices.optional(),
+  SAVINGS_CURRENCY: z
+    .string()
+    .regex(/^[A-Za-z$€£¥]{1,8}$/, 'must be a currency code or sign, e.g. EUR, USD or $')
+    .optional(),
+  SAVINGS_SUMMARY: z.enum(['weekly', 'off']).default('weekly'),
   SUPPORT_NAMESPACE: z
     .string()
     .regex(DNS_1123_LABEL, 'must be a namespace name (a DNS-1123 label)')
@@ -553,6 +602,8 @@ export interface Config {
   worker: { maxCachedWorkflows: number; maxConcurrentActivities: number; shutdownGraceMs: number };
   /** How long a REST call or `devenv` command waits for a start, stop or prolongation before answering that it is still in progress. */
   commandWaitMs: number;
+  /** prices: SAVINGS_PRICE_* and SAVINGS_CURRENCY (none set: the savings have no cost). weeklySummary: SAVINGS_SUMMARY=weekly. */
+  savings: { prices: Prices; weeklySummary: boolean };
   /** sizes: SUPPORT_SIZES, or the built-in catalogue without it. maxPodsPerUser and maxSize: what one requester outside the support admins may have (SUPPORT_MAX_PODS_PER_USER applies to admins too). */
   support: { namespace: string; image: string; sizes: SupportSizes; ttlMinutes: number; maxPodsPerUser: number; maxSize: string };
   slack: {
@@ -678,6 +729,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
       shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
     },
     commandWaitMs: c.COMMAND_WAIT_SECONDS * 1000,
+    savings: {
+      prices: {
+        ...(c.SAVINGS_PRICE_VCPU_HOUR !== undefined ? { vcpuHour: c.SAVINGS_PRICE_VCPU_HOUR } : {}),
+        ...(c.SAVINGS_PRICE_GIB_HOUR !== undefined ? { gibHour: c.SAVINGS_PRICE_GIB_HOUR } : {}),
+        ...(c.SAVINGS_PRICE_INSTANCE_TYPES ? { instanceTypes: c.SAVINGS_PRICE_INSTANCE_TYPES } : {}),
+        ...(c.SAVINGS_CURRENCY ? { currency: c.SAVINGS_CURRENCY } : {}),
+      },
+      weeklySummary: c.SAVINGS_SUMMARY === 'weekly',
+    },
     support: {
       namespace: c.SUPPORT_NAMESPACE,
       image: c.SUPPORT_IMAGE,

@@ -210,6 +210,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
         supportPodTtlMs: config.support.ttlMinutes * 60_000,
         commandWaitMs: config.commandWaitMs,
         uiPublic: config.uiPublic,
+        savingsPrices: config.savings.prices,
       })
     : undefined;
   // The page only reads the REST API, so it is served where the REST API is.
@@ -475,6 +476,7 @@ function slackOptions(
     supportSizes: Object.keys(config.support.sizes),
     supportTaskQueue: config.temporal.taskQueue,
     supportPodTtlMs: config.support.ttlMinutes * 60_000,
+    savingsPrices: config.savings.prices,
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
     ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await awsStatus(ns)).resources } : {}),

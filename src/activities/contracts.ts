@@ -10,6 +10,8 @@ export interface WorkloadChange {
   name: string;
   from: number;
   to: number;
+  /** On a stop: what one pod of its template requests (CPU in millicores, memory in bytes), so the sleep's savings can be counted. */
+  requests?: { cpuMillicores: number; memoryBytes: number };
 }
 
 /** What a stop or start did, in terms a Slack reply can show. */
@@ -141,6 +143,8 @@ export interface DriftedWorkload {
   by?: string;
   /** Put back to sleep by this look, its count saved for the next start. */
   restopped: boolean;
+  /** Put back to sleep: what one pod of its template requests, as a stop's WorkloadChange has it. */
+  requests?: { cpuMillicores: number; memoryBytes: number };
 }
 
 /** One look at a stopped namespace for workloads awake since the stop. */
@@ -341,6 +345,8 @@ export interface AwsResource {
   cluster?: string;
   /** When the environment's stop stopped it (its `devenv-scheduler/stopped-at` tag): a start starts it again. */
   stoppedAt?: string;
+  /** EC2 instance type or RDS DB instance class (`t3.medium`, `db.t3.medium`); absent for an Aurora cluster, whose members have theirs. */
+  instanceType?: string;
 }
 
 /**
@@ -368,6 +374,10 @@ export interface AwsResourceResult {
   /** State after the action, as AWS reported it. */
   after: string;
   detail?: string;
+  /** As AwsResource has it, so a stop's savings count instance-hours by type. */
+  instanceType?: string;
+  /** For a DB instance inside an Aurora cluster: the cluster it stops and starts with. */
+  cluster?: string;
 }
 
 /** Where a namespace's resource list came from: the DynamoDB inventory, or a live listing when it was missing or stale. */

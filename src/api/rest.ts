@@ -17,6 +17,7 @@ import { createDocument } from 'zod-openapi';
 import { familyOf, formatCommand, parseCommand, type Command, type CommandFamily, type CommandName } from '../commands';
 import { InProgressError, OperationError, type EnvironmentsClient, type SupportPodListing } from '../client/environments';
 import type { Logger } from '../logger';
+import { savingsReport, timeline, weeklyReport, LEDGER_DAYS, type Prices } from '../domain/savings';
 import type { Metrics } from './metrics';
 
 export interface ApiToken {
@@ -41,6 +42,8 @@ export interface RestApiOptions {
   commandWaitMs?: number;
   /** The read routes the /ui page shows (`shownByUi`) answer without a token (UI_PUBLIC); a token presented is still checked. */
   uiPublic?: boolean;
+  /** SAVINGS_PRICE_*: what turns the savings into money; without any, `cost` is null. */
+  savingsPrices?: Prices;
 }
 
 export const DEFAULT_COMMAND_WAIT_MS = 20_000;
@@ -144,6 +147,78 @@ export const environmentWhy = z
   })
   .meta({ id: 'EnvironmentWhy' });
 
+const figureFields = {
+  hoursAsleep: z.number().meta({ description: 'hours asleep within the period (for a total: environment-hours)' }),
+  cpuCoreHours: z
+    .number()
+    .meta({ description: 'CPU requests put to sleep (pod-template requests times the replicas scaled down), in core-hours' }),
+  memoryGiBHours: z.number().meta({ description: 'memory requests put to sleep, in GiB-hours' }),
+  instanceHours: z
+    .record(z.string(), z.number())
+    .meta({ description: 'EC2 and RDS instance-hours stopped, by "<ec2|rds> <instance type>"', example: { 'ec2 t3.medium': 26 } }),
+  cost: z.number().nullable().meta({ description: 'the figures at the SAVINGS_PRICE_* prices, in `currency`; null without prices' }),
+};
+
+export const savingsBody = z
+  .object({
+    period: z.enum(['week', 'month']),
+    from: z.string().meta({ description: 'start of the period (ISO): 7 or 30 days before `to`' }),
+    to: z.string().meta({ description: 'end of the period (ISO): now' }),
+    currency: z.string().nullable().meta({ description: 'SAVINGS_CURRENCY; null when not set' }),
+    environments: z.array(z.object({ namespace: z.string(), ...figureFields })),
+    total: z.object(figureFields),
+  })
+  .meta({ id: 'Savings' });
+
+export const weeklySavings = z
+  .object({
+    currency: z.string().nullable(),
+    weeks: z
+      .array(
+        z.object({
+          from: z.string().meta({ description: 'Monday 00:00 UTC (ISO)' }),
+          to: z.string().meta({ description: 'the next Monday 00:00 UTC (ISO); the current week is counted up to now' }),
+          ...figureFields,
+        }),
+      )
+      .meta({ description: 'oldest first, the current week last: every environment added up' }),
+  })
+  .meta({ id: 'WeeklySavings' });
+
+export const environmentTimeline = z
+  .object({
+    namespace: z.string(),
+    from: z.string(),
+    to: z.string(),
+    asleep: z
+      .array(z.object({ from: z.string(), to: z.string().nullable().meta({ description: 'null: still asleep' }) }))
+      .meta({ description: 'its sleeps within [from, to], clipped to it, oldest first' }),
+  })
+  .meta({ id: 'EnvironmentTimeline' });
+
+const savingsQuery = z.object({
+  period: z.enum(['week', 'month']).optional().meta({ description: 'the last 7 days (default) or the last 30' }),
+  namespace: z.string().optional().meta({ description: 'one environment alone' }),
+});
+const weeklyQuery = z.object({
+  weeks: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(9)
+    .optional()
+    .meta({ description: 'how many calendar weeks, the current one included (default 8; the ledger keeps 62 days)' }),
+});
+const timelineQuery = z.object({
+  days: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(LEDGER_DAYS)
+    .optional()
+    .meta({ description: `how many days back (default 14, at most ${LEDGER_DAYS})` }),
+});
+
 const workloadChange = z.object({ kind: z.string(), name: z.string(), from: z.number().int(), to: z.number().int() });
 
 export const actionResult = z
@@ -231,6 +306,8 @@ interface RouteSpec<N extends CommandName> {
   path: string;
   summary: string;
   params?: z.ZodObject;
+  /** Query parameters, all optional; validated, and given to `command` and `run`. */
+  query?: z.ZodObject;
   body?: z.ZodObject;
   status: 200 | 202;
   response: z.ZodType;
@@ -240,13 +317,13 @@ interface RouteSpec<N extends CommandName> {
   shownByUi?: true;
   /** The `/devenv` command this request is: its name, and its text, parsed by the same table as Slack's. */
   runs: N;
-  command(params: Record<string, string>, body: Record<string, string>): string;
-  run(command: CommandOf<N>, by: string): Promise<unknown>;
+  command(params: Record<string, string>, body: Record<string, string>, query: Record<string, string>): string;
+  run(command: CommandOf<N>, by: string, query: Record<string, unknown>): Promise<unknown>;
 }
 
 /** A route of the table, whichever command it runs. */
 interface Route extends Omit<RouteSpec<CommandName>, 'run'> {
-  run(command: Command, by: string): Promise<unknown>;
+  run(command: Command, by: string, query: Record<string, unknown>): Promise<unknown>;
   /** The request it expects, for error bodies: method, path and JSON body. */
   usage: string;
 }
@@ -256,11 +333,11 @@ function route<N extends CommandName>(spec: RouteSpec<N>): Route {
   return {
     ...spec,
     usage: `${spec.method.toUpperCase()} ${spec.path}${fields.length ? ` with the JSON body {${fields.join(', ')}}` : ''}`,
-    run: (command, by) => {
+    run: (command, by, query) => {
       // The command text is built from `runs`' own grammar, so anything else is a mistake in this table.
       if (!isCommand(command, spec.runs))
         throw new Error(`${spec.method.toUpperCase()} ${spec.path} runs ${spec.runs}, not ${command.name}`);
-      return spec.run(command, by);
+      return spec.run(command, by, query);
     },
   };
 }
@@ -275,9 +352,9 @@ const ERRORS: Record<number, string> = {
 };
 
 export function restRoutes(
-  options: Pick<RestApiOptions, 'environments' | 'supportTaskQueue' | 'supportPodTtlMs' | 'commandWaitMs'>,
+  options: Pick<RestApiOptions, 'environments' | 'supportTaskQueue' | 'supportPodTtlMs' | 'commandWaitMs' | 'savingsPrices'>,
 ): Route[] {
-  const { environments } = options;
+  const { environments, savingsPrices } = options;
   const wait = { waitMs: options.commandWaitMs ?? DEFAULT_COMMAND_WAIT_MS };
   const needsQueue = (): string => {
     if (!options.supportTaskQueue) throw new OperationError('unknown-support-pod', 'support pods are not available on this scheduler');
@@ -376,6 +453,48 @@ export function restRoutes(
         const { namespace, sentence } = await environments.why(command.namespace);
         return { namespace, why: sentence };
       },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/environments/{namespace}/timeline',
+      summary: 'When the environment slept in the last days (14 by default), from its ledger of sleeps',
+      params: namespaceParam,
+      query: timelineQuery,
+      status: 200,
+      response: environmentTimeline,
+      shownByUi: true,
+      runs: 'savings',
+      command: (p) => `savings ${p.namespace} week`,
+      run: async (command, _by, query) => {
+        const [ledger] = await environments.ledgers(command.namespace);
+        return timeline(command.namespace!, ledger?.sleeps ?? [], (query.days as number | undefined) ?? 14, new Date());
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/savings',
+      summary:
+        'What sleeping saved in the last week or month, per environment and in total: CPU and memory requests put to sleep, EC2/RDS instance-hours, and their cost at the configured prices',
+      query: savingsQuery,
+      status: 200,
+      response: savingsBody,
+      shownByUi: true,
+      runs: 'savings',
+      command: (_p, _b, q) => ['savings', q.namespace, q.namespace ? (q.period ?? 'week') : q.period].filter(Boolean).join(' '),
+      run: async (command) => savingsReport(await environments.ledgers(command.namespace), command.period, new Date(), savingsPrices),
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/savings/weekly',
+      summary: 'What sleeping saved, every environment added up, in each of the last calendar weeks (Monday 00:00 UTC), oldest first',
+      query: weeklyQuery,
+      status: 200,
+      response: weeklySavings,
+      shownByUi: true,
+      runs: 'savings',
+      command: () => 'savings',
+      run: async (_command, _by, query) =>
+        weeklyReport(await environments.ledgers(), (query.weeks as number | undefined) ?? 8, new Date(), savingsPrices),
     }),
     route({
       method: 'post',
@@ -498,7 +617,9 @@ export function openApiDocument(routes: Route[], { uiPublic = false }: { uiPubli
         .replace(/\/(\w)/g, (_m, c: string) => c.toUpperCase())}`,
       // An empty requirement: this one may be called without a token.
       security: uiPublic && route.shownByUi ? [{ bearer: [] }, {}] : [{ bearer: [] }],
-      ...(route.params ? { requestParams: { path: route.params } } : {}),
+      ...(route.params || route.query
+        ? { requestParams: { ...(route.params ? { path: route.params } : {}), ...(route.query ? { query: route.query } : {}) } }
+        : {}),
       ...(route.body ? { requestBody: { required: true, ...json(route.body) } } : {}),
       responses: {
         [route.status]: { description: 'done', ...json(route.response) },
@@ -516,7 +637,7 @@ export function openApiDocument(routes: Route[], { uiPublic = false }: { uiPubli
             .filter(
               ([code]) =>
                 !(readOnly && (code === '403' || code === '409')) &&
-                (route.params || route.body || code !== '422') &&
+                (route.params || route.body || route.query || code !== '422') &&
                 (route.params || code !== '404') &&
                 (route.body || code !== '400'),
             )
@@ -619,6 +740,16 @@ export function createRestRouter(options: RestApiOptions): Router {
       const token = options.uiPublic && route.shownByUi && ctx.get('authorization') === '' ? UI_VISITOR : authenticate(ctx);
       if (!token) return;
       const params = route.params?.safeParse(ctx.params);
+      const query = route.query?.safeParse(ctx.query);
+      if (query && !query.success) {
+        ctx.status = 422;
+        ctx.body = {
+          error: `query: ${query.error.issues.map((i) => `${i.path.join('.') || 'query'} ${i.message}`).join('; ')}`,
+          usage: [route.usage],
+        };
+        return;
+      }
+      const queryValues = (query?.data ?? {}) as Record<string, unknown>;
       let body: Record<string, string> = {};
       if (route.body) {
         const raw = await jsonBody(ctx);
@@ -643,7 +774,10 @@ export function createRestRouter(options: RestApiOptions): Router {
         ctx.body = { error: 'bad path parameters', usage: [route.usage] };
         return;
       }
-      const parsed = parseCommand(route.command((params?.data ?? {}) as Record<string, string>, body), { supportSizes });
+      const parsed = parseCommand(
+        route.command((params?.data ?? {}) as Record<string, string>, body, queryValues as Record<string, string>),
+        { supportSizes },
+      );
       if (!parsed.ok) {
         options.metrics.commands.inc({ source: 'api', command: parsed.nearest ?? 'unknown', outcome: 'invalid' });
         ctx.status = 422;
@@ -661,7 +795,7 @@ export function createRestRouter(options: RestApiOptions): Router {
         return;
       }
       try {
-        ctx.body = await route.run(parsed.command, `api:${token.name}`);
+        ctx.body = await route.run(parsed.command, `api:${token.name}`, queryValues);
         ctx.status = route.status;
         options.metrics.commands.inc({ source: 'api', command: kind, outcome: 'ok' });
         if (family !== 'read') logger.info({ token: token.name, command: formatCommand(parsed.command) }, 'API command done');

@@ -22,6 +22,7 @@ import {
   environmentWorkflowId,
   HISTORY_MEMO,
   prolongateUpdate,
+  SAVINGS_MEMO,
   startUpdate,
   STATUS_MEMO,
   statusQuery,
@@ -33,6 +34,7 @@ import {
   type Phase,
 } from '../workflows/environment/definitions';
 import { whyNext, type Why } from '../workflows/environment/story';
+import type { Sleep } from '../domain/savings';
 import type { EnvironmentPolicy } from '../domain/shutdown-policy';
 import { describeShutdown } from '../domain/time-display';
 import { upcomingWakeUp } from '../workflows/environment/planning';
@@ -375,6 +377,17 @@ function runningOf(workflowType: string, cluster: string | undefined): string {
   return `WorkflowType = '${workflowType}' AND ExecutionStatus = 'Running' AND ${cluster ? `EnvCluster = '${cluster}'` : 'EnvCluster IS NULL'}`;
 }
 
+/** An environment's ledger of sleeps as its memo has it, oldest first (savings.ts). */
+export interface EnvironmentLedger {
+  namespace: string;
+  sleeps: Sleep[];
+}
+
+const sleepsOf = (memo: Record<string, unknown> | undefined): Sleep[] => {
+  const recorded = memo?.[SAVINGS_MEMO];
+  return Array.isArray(recorded) ? (recorded as Sleep[]) : [];
+};
+
 /** An environment's history as its memo has it, oldest first. */
 export interface EnvironmentHistory {
   namespace: string;
@@ -390,6 +403,11 @@ export interface EnvironmentsClient {
   /** What happens next to the environment and why, in one sentence (story.ts), from the server alone. */
   why(namespace: string, now?: Date): Promise<Why & { namespace: string }>;
   list(): Promise<EnvironmentSummary[]>;
+  /**
+   * The ledger of sleeps of every running environment (a listing), or of one (a describe,
+   * current), from their memos alone; an environment of a version without it has an empty one.
+   */
+  ledgers(namespace?: string): Promise<EnvironmentLedger[]>;
   /** The namespace's running environment as the server describes it (current, unlike a listing; no worker needed), or undefined when none runs. */
   running(namespace: string): Promise<EnvironmentSummary | undefined>;
   /** How many running environments are in each phase (Temporal visibility counts, no listing). */
@@ -717,6 +735,20 @@ export function createEnvironmentsClient(client: Client, options: EnvironmentsCl
       const environments: EnvironmentSummary[] = [];
       for await (const execution of client.workflow.list({ query: RUNNING_ENVIRONMENTS })) environments.push(summaryOf(execution));
       return environments.sort((a, b) => a.namespace.localeCompare(b.namespace));
+    },
+
+    async ledgers(namespace) {
+      if (namespace !== undefined) {
+        const description = await handle(namespace)
+          .describe()
+          .catch((err: unknown) => translate(err, namespace));
+        if (description.status.name !== 'RUNNING') throw retired(namespace);
+        return [{ namespace, sleeps: sleepsOf(description.memo) }];
+      }
+      const ledgers: EnvironmentLedger[] = [];
+      for await (const execution of client.workflow.list({ query: RUNNING_ENVIRONMENTS }))
+        ledgers.push({ namespace: summaryOf(execution).namespace, sleeps: sleepsOf(execution.memo) });
+      return ledgers.sort((a, b) => a.namespace.localeCompare(b.namespace));
     },
 
     async running(namespace) {

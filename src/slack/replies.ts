@@ -10,6 +10,7 @@ import { formatMinutes } from '../domain/duration';
 import type { EnvironmentStatus, HistoryEntry, Phase } from '../workflows/environment/definitions';
 import type { Why } from '../workflows/environment/story';
 import { describeRemaining } from '../domain/time-display';
+import { describeFigures, type SavingsReport } from '../domain/savings';
 import {
   code,
   codeBlock,
@@ -159,6 +160,29 @@ export function historyMessage(namespace: string, entries: readonly HistoryEntry
   return message(md`${namespace}: the last ${shown.length} of ${entries.length} recorded`, [
     section(head),
     ...sections(lines).slice(0, 40),
+  ]);
+}
+
+/** Environments `savings` lists one by one; the total counts them all. */
+export const SLACK_SAVINGS_ENVIRONMENTS = 30;
+
+/** `savings`: the total, then each environment, most saved first. */
+export function savingsMessage(report: SavingsReport, namespace?: string): SlackMessage {
+  const period = report.period === 'week' ? 'the last 7 days' : 'the last 30 days';
+  if (namespace !== undefined) {
+    const figures = report.environments[0] ?? report.total;
+    const line = describeFigures(figures, report.currency);
+    return message(md`${namespace} saved in ${period}: ${line}`, [section(md`:moneybag: *${namespace}* saved in ${period}: ${line}`)]);
+  }
+  const ranked = [...report.environments].sort((a, b) => b.cpuCoreHours - a.cpuCoreHours || a.namespace.localeCompare(b.namespace));
+  const shown = ranked.slice(0, SLACK_SAVINGS_ENVIRONMENTS);
+  const total = describeFigures(report.total, report.currency);
+  const lines = shown.map((e) => md`• *${e.namespace}*: ${describeFigures(e, report.currency)}`);
+  const more = ranked.length > shown.length ? [context(md`and ${ranked.length - shown.length} more`)] : [];
+  return message(md`${report.environments.length} environments saved in ${period}: ${total}`, [
+    section(md`:moneybag: *${report.environments.length} environments* saved in ${period}: ${total}`),
+    ...sections(lines).slice(0, 40),
+    ...more,
   ]);
 }
 

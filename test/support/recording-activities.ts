@@ -81,6 +81,8 @@ export type RecordingActivities = EnvironmentActivities &
     databases: 'available' | { never: string[] };
     /** While set, awaitDatabases records its call, then waits for this (or its cancellation) before it answers (RDS still starting). */
     holdDatabases?: Promise<void>;
+    /** Set: each stop reports what one pod of its Deployment requests, as a stop on a real cluster does. */
+    stopRequests?: { cpuMillicores: number; memoryBytes: number };
     /** Kubernetes stops and starts running right now, and the most there ever were at once. */
     kubernetesInFlight: { now: number; max: number };
   };
@@ -164,7 +166,9 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
         await activities.holdStops;
         if (activities.goneNamespaces.has(namespace))
           throw ApplicationFailure.nonRetryable(`namespace "${namespace}" does not exist in the cluster`, Failure.NamespaceNotFound);
-        return report(namespace, 2, 0);
+        const stopped = report(namespace, 2, 0);
+        const requests = activities.stopRequests;
+        return requests ? { ...stopped, changed: stopped.changed.map((c) => ({ ...c, requests })) } : stopped;
       }),
     startNamespace: (namespace) =>
       kubernetes(async () => {

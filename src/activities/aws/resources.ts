@@ -120,6 +120,7 @@ function fromEc2(instance: Instance, region: string): LiveResource {
     ...(tags.Name ? { name: tags.Name } : {}),
     state: instance.State?.Name ?? 'unknown',
     scheduler: tags[SCHEDULER_TAG] ?? null,
+    ...(instance.InstanceType ? { instanceType: instance.InstanceType } : {}),
     ...(tags[ASG_TAG]
       ? {
           unsupported: `managed by Auto Scaling group ${tags[ASG_TAG]}: the group would replace a stopped member with a running one; scale the group instead`,
@@ -150,6 +151,7 @@ function fromDbInstance(db: DBInstance, region: string): LiveResource {
     ...(tags.Name ? { name: tags.Name } : {}),
     state: db.DBInstanceStatus ?? 'unknown',
     scheduler: tags[SCHEDULER_TAG] ?? null,
+    ...(db.DBInstanceClass ? { instanceType: db.DBInstanceClass } : {}),
     ...(unsupported ? { unsupported } : {}),
     ...(db.DBClusterIdentifier ? { cluster: db.DBClusterIdentifier } : {}),
     tags,
@@ -182,12 +184,14 @@ function tagMap(tags: (Ec2Tag | RdsTag)[] | undefined): Record<string, string> {
 export const resourceKey = (r: { region: string; kind: AwsResourceKind; id: string }): string => `${r.region}/${r.kind}/${r.id}`;
 
 export const pick = (
-  r: Pick<AwsResource, 'kind' | 'id' | 'region' | 'name'>,
-): Pick<AwsResourceResult, 'kind' | 'id' | 'region' | 'name'> => ({
+  r: Pick<AwsResource, 'kind' | 'id' | 'region' | 'name' | 'instanceType' | 'cluster'>,
+): Pick<AwsResourceResult, 'kind' | 'id' | 'region' | 'name' | 'instanceType' | 'cluster'> => ({
   kind: r.kind,
   id: r.id,
   region: r.region,
   ...(r.name ? { name: r.name } : {}),
+  ...(r.instanceType ? { instanceType: r.instanceType } : {}),
+  ...(r.cluster ? { cluster: r.cluster } : {}),
 });
 
 export const byResource = (a: { kind: string; region: string; id: string }, b: { kind: string; region: string; id: string }): number =>

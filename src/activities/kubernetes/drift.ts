@@ -88,11 +88,18 @@ export function createDriftCheck(
       const context = asyncLocalStorage.getStore();
       for (const [index, { kind, object, awake: seen }] of found.entries()) {
         if (context?.cancellationSignal.aborted) throw context.cancellationSignal.reason;
-        const restopped = restop && drift.mode === 'restop' ? (await kind.sleep(object, { namespace, write })).change !== undefined : false;
+        const change = restop && drift.mode === 'restop' ? (await kind.sleep(object, { namespace, write })).change : undefined;
+        const restopped = change !== undefined;
         context?.heartbeat({ done: index + 1, total: found.length });
         // Asleep again on the fresh read the write is made from (re-stopped by a look just before): nothing woke.
         if (restop && drift.mode === 'restop' && !restopped) continue;
-        workloads.push({ kind: kind.kind, name: object.metadata?.name ?? '', ...seen, restopped });
+        workloads.push({
+          kind: kind.kind,
+          name: object.metadata?.name ?? '',
+          ...seen,
+          restopped,
+          ...(change?.requests ? { requests: change.requests } : {}),
+        });
       }
       return report(workloads);
     },

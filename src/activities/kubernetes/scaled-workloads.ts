@@ -7,6 +7,7 @@
  */
 import { AppsV1Api, type KubeConfig, type V1Deployment, type V1ObjectMeta, type V1StatefulSet } from '@kubernetes/client-node';
 import type { WorkloadStatus } from '../contracts';
+import { podRequests, type PodSpecResources } from '../../domain/savings';
 import { isExcluded, savedReplicas } from './annotations';
 import { FIELD_MANAGER, mergePatchMetadataOnly, type PageRequest } from './apiserver';
 import { customObjects } from './custom-resources';
@@ -18,7 +19,7 @@ type ScaledKind = WorkloadStatus['kind'];
 /** What the shared implementation reads of an object: its spec.replicas, and the counts and conditions its controller reports. */
 interface Scaled {
   metadata?: V1ObjectMeta;
-  spec?: { replicas?: number };
+  spec?: { replicas?: number; template?: { spec?: PodSpecResources } };
   status?: { readyReplicas?: number; observedGeneration?: number; conditions?: { type: string; status: string; message?: string }[] };
 }
 
@@ -114,7 +115,7 @@ function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>,
                 spec: { replicas: 0 },
               }),
           );
-          return { change: { kind, name, from: replicas, to: 0 } };
+          return { change: { kind, name, from: replicas, to: 0, requests: podRequests(object.spec?.template?.spec) } };
         },
       );
     },

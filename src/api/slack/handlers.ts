@@ -12,6 +12,7 @@
  */
 import { familyOf, formatCommand, parseCommand, type Command, type CommandFamily } from '../../commands';
 import { formatMinutes } from '../../domain/duration';
+import { savingsReport, type Prices } from '../../domain/savings';
 import { NotOwnerError, OperationError, type EnvironmentsClient } from '../../client/environments';
 import type { AwsResource, SupportPodInCluster } from '../../activities/contracts';
 import type { Logger } from '../../logger';
@@ -38,6 +39,7 @@ import {
   plain,
   statusMessage,
   historyMessage,
+  savingsMessage,
   whyMessage,
   supportPodListMessage,
   unknownNamespace,
@@ -76,6 +78,8 @@ export interface SlackHandlerOptions {
   supportPodTtlMs?: number;
   /** Counts commands by kind and outcome (`devenv_commands_total{source="slack"}`). */
   metrics?: Metrics;
+  /** SAVINGS_PRICE_*: what turns `savings` into money. */
+  savingsPrices?: Prices;
 }
 
 /** What the service makes of one request from Slack, whichever transport brought it. */
@@ -353,6 +357,17 @@ export function createSlackHandlers(options: SlackHandlerOptions): SlackHandlers
             .then((why) => ephemeral(whyMessage(command.namespace, why)))
             .catch((err: unknown) => failureReply(err, md`say what happens next to *${command.namespace}*`, command.namespace)),
         );
+      case 'savings': {
+        const { namespace, period } = command;
+        return withinBudget(
+          who,
+          md`Adding up the savings… they will follow here.`,
+          environments
+            .ledgers(namespace)
+            .then((ledgers) => ephemeral(savingsMessage(savingsReport(ledgers, period, new Date(), options.savingsPrices), namespace)))
+            .catch((err: unknown) => failureReply(err, md`add up the savings${namespace ? md` of *${namespace}*` : md``}`, namespace)),
+        );
+      }
       case 'prolongate':
         return withinBudget(
           who,

@@ -187,7 +187,11 @@
           memory: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
         },
         axes: [
-          { values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleDateString('en-CA', { timeZone: 'UTC' })) },
+          // One tick a week, at its Monday, rather than the calendar's round days.
+          {
+            splits: () => xs,
+            values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleDateString('en-CA', { timeZone: 'UTC' })),
+          },
           { scale: 'cpu', label: 'CPU core-hours' },
           { scale: 'memory', label: 'memory GiB-hours', side: 1, grid: { show: false } },
         ],

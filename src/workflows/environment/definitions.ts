@@ -7,6 +7,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ActionReport, AwsActionReport, EnvironmentEvent, HalfProblem } from '../../activities/contracts';
 import type { RetireReason } from '../../domain/enrolment';
+import type { Sleep } from '../../domain/savings';
 import type { EnvironmentPolicy } from '../../domain/shutdown-policy';
 import { scopedId } from '../cluster';
 
@@ -113,6 +114,8 @@ export interface EnvironmentInput {
   leavingBy?: string;
   /** The environment's history so far, oldest first; absent on first enrolment and from runs of versions without it. */
   history?: HistoryEntry[];
+  /** The environment's ledger of sleeps (savings.ts), oldest first; absent on first enrolment and from runs of versions without it. */
+  savings?: Sleep[];
 }
 
 export interface EnvironmentStatus extends EnvironmentState {
@@ -149,6 +152,8 @@ export type StatusMemo = Omit<EnvironmentStatus, 'shutdownDescription' | 'wakeDe
 export const DISPATCH_AHEAD_MEMO = 'dispatchAheadMs';
 /** Memo key of the environment's history (HistoryEntry[], oldest first), so `history` and `why` read it from the server alone. */
 export const HISTORY_MEMO = 'history';
+/** Memo key of the environment's ledger of sleeps (Sleep[], oldest first), so `savings` adds them up from the server alone. */
+export const SAVINGS_MEMO = 'savings';
 export const startUpdate = defineUpdate<ActionResult, [Actor]>('start');
 export const stopUpdate = defineUpdate<ActionResult, [Actor]>('stop');
 export const prolongateUpdate = defineUpdate<ActionResult, [Actor & { minutes: number }]>('prolongate');

@@ -59,6 +59,7 @@ import {
   driftSuspectedSignal,
   HISTORY_MEMO,
   prolongateUpdate,
+  SAVINGS_MEMO,
   resetSignal,
   retireSignal,
   setEnabledSignal,
@@ -106,6 +107,15 @@ import {
   type TimedEvent,
 } from './planning';
 import { appended } from './story';
+import {
+  afterRestop,
+  afterStop as sleepBegun,
+  afterWake,
+  nothingSlept,
+  stoppedInstances,
+  type Sleep,
+  type Slept,
+} from '../../domain/savings';
 
 const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
 
@@ -249,6 +259,8 @@ const PATCHES = {
   historyMemo: 'history-memo',
   /** With wait-for-databases: a start starts AWS first, waits for its databases (awaitDatabases), then wakes the workloads. */
   databasesAwaited: 'databases-awaited',
+  /** Each stop opens a sleep in the environment's ledger of savings and the start that follows ends it; the ledger rides in the memo upsert that follows. */
+  savingsLedger: 'savings-ledger',
 } as const;
 
 /** What a start's reply and announcement are made of; kept while it waits for its workloads to be Ready. */
@@ -289,6 +301,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   let history: HistoryEntry[] = input.history ?? (state.lastAction ? [state.lastAction] : []);
   /** Entries added since the memo last carried the history. */
   let historyUnpublished = true;
+  /** The sleeps of the last LEDGER_DAYS (savings.ts), oldest first: what each stop saved. */
+  let ledger: Sleep[] = input.savings ?? [];
+  /** The ledger changed since the memo last carried it; a new run publishes the one it was given. */
+  let savingsUnpublished = ledger.length > 0;
   /**
    * Everything that touches workloads or AWS (Updates, the scheduled stop, the re-stop of
    * AWS resources that woke) runs under this lock, one at a time, in arrival order.
@@ -459,6 +475,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   }
 
   if (deletedBy !== null && patched(PATCHES.retireReportsAws)) await reportLeftBehind(deletedBy);
+  if (sleeping()) {
+    ledgered(afterWake(ledger, now())); // nothing of it is left to wake
+    changed();
+  }
   await condition(
     () =>
       allHandlersFinished() &&
@@ -542,6 +562,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     setProblems(aws.problems);
     followTransitions('stop', aws.report);
     if (!state.awsStopRecorded && patched(PATCHES.awsStartWhatStopStopped)) state.awsStopRecorded = true;
+    if (!report.dryRun && patched(PATCHES.savingsLedger)) {
+      ledgered(sleepBegun(ledger, now(), { ...sleptBy(report.changed), instances: stoppedInstances(aws.report?.resources ?? []) }));
+    }
     record(
       action,
       by,
@@ -603,6 +626,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     });
     const started = afterStart(state, before, policy, now());
     state = started.state;
+    if (sleeping()) ledgered(afterWake(ledger, now()));
     setProblems(aws.problems);
     followTransitions('start', aws.report);
     const plan = state.enabled
@@ -840,6 +864,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   function reportRestopped(aws: AwsActionReport): void {
     const restarted = aws.resources.filter((r) => r.outcome === 'changed');
+    // Counted by the stop that began the sleep, unless that stop could not stop them.
+    if (restarted.length > 0 && sleeping())
+      ledgered(sleepBegun(ledger, now(), { ...nothingSlept(), instances: stoppedInstances(aws.resources) }));
     if (restarted.length > 0) {
       const names = restarted.map((r) => r.name ?? r.id).join(', ');
       log.warn('AWS resources had started by themselves; stopped again', { namespace, resources: names });
@@ -903,6 +930,13 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     const seen = await (patched(PATCHES.driftReadLocally) ? readDrift : checkDrift)(namespace, { restop: false });
     const settle = (report: DriftReport) => {
       if (!state.drift) return;
+      // What the stop could not count: workloads created since, now put to sleep with the rest.
+      const created = report.awake.filter((w) => w.restopped && w.created);
+      if (created.length > 0 && sleeping()) {
+        ledgered(
+          afterRestop(ledger, now(), { ...sleptBy(created.map((w) => ({ from: w.replicas, requests: w.requests }))), instances: {} }),
+        );
+      }
       const outcome = afterDriftLook(state.drift, report, now());
       state.drift = outcome.watch;
       if (outcome.tell.length === 0) return;
@@ -1030,6 +1064,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
       dispatchAheadMs,
       undelivered: [...outbox.values()],
       history,
+      ...(ledger.length > 0 ? { savings: ledger } : {}),
       ...(leavingBy !== null ? { leavingBy } : {}),
     };
   }
@@ -1061,6 +1096,29 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   function wakeDescription(): string | null {
     const wakeAt = upcomingWakeUp(state, policy);
     return wakeAt ? describeShutdown(wakeAt, now(), policy.timeZone) : null;
+  }
+
+  /** A sleep lasts: an open one is only ever in the ledger of a run that took the savings patch. */
+  function sleeping(): boolean {
+    return ledger.at(-1)?.to === null;
+  }
+
+  function ledgered(next: Sleep[]): void {
+    ledger = next;
+    savingsUnpublished = true;
+  }
+
+  /** The requests of what a stop scaled down: each workload's pod requests times the replicas it had. */
+  function sleptBy(
+    changes: readonly { from: number; requests?: { cpuMillicores: number; memoryBytes: number } }[],
+  ): Omit<Slept, 'instances'> {
+    let cpuMillicores = 0;
+    let memoryBytes = 0;
+    for (const c of changes) {
+      cpuMillicores += c.from * (c.requests?.cpuMillicores ?? 0);
+      memoryBytes += c.from * (c.requests?.memoryBytes ?? 0);
+    }
+    return { cpuMillicores, memoryBytes };
   }
 
   /** What happened: the last action (unless `last` is false) and the history's next entry, so neither misses what the other has. */
@@ -1112,8 +1170,10 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
         [STATUS_MEMO]: { namespace, phase, policy, ...state } satisfies StatusMemo,
         [DISPATCH_AHEAD_MEMO]: dispatchAheadMs,
         ...(withHistory ? { [HISTORY_MEMO]: history } : {}),
+        ...(savingsUnpublished ? { [SAVINGS_MEMO]: ledger } : {}),
       });
       if (withHistory) historyUnpublished = false;
+      savingsUnpublished = false;
     }
     const last = state.lastAction;
     setCurrentDetails(
