@@ -607,6 +607,82 @@ describe('replay (determinism)', function () {
     await replay(histories);
   });
 
+  it('replays a ledger of savings: a stop with requests and an instance, a drift re-stop of a workload created since, a second stop, a start, another stop, the namespace deleted', async function () {
+    const env = timeSkippingEnv();
+    const taskQueue = uniqueTaskQueue('replay-savings');
+    const recorded = recordingActivities(() => env.currentTimeMs());
+    recorded.stopRequests = { cpuMillicores: 250, memoryBytes: 512 * 1024 ** 2 };
+    recorded.drift = { mode: 'restop', intervalMs: 5 * MINUTE };
+    recorded.awsStopResults.push([
+      {
+        kind: 'ec2-instance',
+        id: 'i-1',
+        region: 'eu-west-1',
+        outcome: 'changed',
+        before: 'running',
+        after: 'stopping',
+        instanceType: 't3.medium',
+      },
+    ]);
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: recorded,
+    });
+    const namespace = `replay-savings-${process.pid}`;
+    const created = {
+      kind: 'Deployment',
+      name: 'new',
+      replicas: 1,
+      created: true,
+      restopped: false,
+      requests: { cpuMillicores: 100, memoryBytes: 1024 ** 2 },
+    };
+    let handle: WorkflowHandle<typeof environmentWorkflow> | undefined;
+    await worker.runUntil(async () => {
+      const now = DateTime.fromMillis(await env.currentTimeMs(), { zone: 'UTC' });
+      handle = await env.client.workflow.start(environmentWorkflow, {
+        workflowId: environmentWorkflowId(namespace),
+        taskQueue,
+        args: [{ namespace, enabled: true, policy: everyDayPolicy({ shutdownTime: now.plus({ hours: 6 }).toFormat('HH:mm') }) }],
+      });
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.driftResults.push([], [created]);
+      await env.sleep(11 * MINUTE);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U2' }] });
+      await env.sleep(60 * MINUTE);
+      await handle.executeUpdate(startUpdate, { args: [{ by: 'U3' }] });
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U4' }] });
+      await handle.signal(retireSignal, { reason: 'namespace-deleted', by: 'reconciler' });
+      await handle.result();
+    });
+    const history = await handle!.fetchHistory();
+    const events = history.events ?? [];
+    const patchData = events.flatMap((e) =>
+      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((payload) =>
+        Buffer.from(payload.data ?? []).toString(),
+      ),
+    );
+    assert.ok(
+      patchData.some((data) => data.includes('"savings-ledger"')),
+      `the savings patch was recorded (patch markers: ${patchData.join(', ')})`,
+    );
+    const { memo } = await handle!.describe();
+    const ledger = memo?.savings as { to: string | null; cpuMillicores: number; instances: Record<string, number> }[];
+    assert.equal(ledger.length, 2, 'one sleep extended by the re-stop and the second stop, and one ended by the retirement');
+    assert.equal(ledger[0]!.cpuMillicores, 2 * 250 + 100);
+    assert.deepEqual(ledger[0]!.instances, { 'ec2 t3.medium': 1 });
+    assert.ok(ledger.every((sleep) => sleep.to !== null));
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(
+        join(FIXTURES, `environment-savings-${new Date().toISOString().slice(0, 10)}.json`),
+        withoutMachinePaths(historyToJSON(history)),
+      );
+    }
+    await replay([{ workflowId: handle!.workflowId, history }]);
+  });
+
   it('replays every history recorded by earlier versions', async function () {
     const files = readdirSync(FIXTURES).filter((file) => file.endsWith('.json'));
     assert.ok(files.length > 0, `no recorded histories in ${FIXTURES}`);
