@@ -57,6 +57,14 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
+    // The /ui page's script runs in the browser as it is, with uPlot loaded before it.
+    files: ['src/api/ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', fetch: 'readonly', sessionStorage: 'readonly', Intl: 'readonly', uPlot: 'readonly' },
+    },
+  },
+  {
     files: ['src/workflows/**/*.ts', 'src/domain/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { Client, WorkflowFailedError } from '@temporalio/client';
 import { formatCommand, helpLines, parseCommand, type Command } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
+import { describeFigures, savingsReport } from './domain/savings';
 import { formatMinutes } from './domain/duration';
 import {
   createEnvironmentsClient,
@@ -216,6 +217,15 @@ async function execute(
     case 'why': {
       const why = await environments.why(command.namespace);
       return print(`${why.namespace}: ${why.sentence}`, { namespace: why.namespace, why: why.sentence });
+    }
+    case 'savings': {
+      const report = savingsReport(await environments.ledgers(command.namespace), command.period, new Date(), config.savings.prices);
+      const rows = report.environments.map((e) => `${e.namespace.padEnd(30)} ${describeFigures(e, report.currency)}`);
+      const period = command.period === 'week' ? 'the last 7 days' : 'the last 30 days';
+      const head = command.namespace
+        ? []
+        : [`all ${report.environments.length} environments, ${period}: ${describeFigures(report.total, report.currency)}`];
+      return print([...head, ...rows].join('\n') || `no environments are enrolled`, report);
     }
     case 'start':
     case 'stop':

@@ -420,6 +420,8 @@ const fields = z.object({
   API_TOKENS: apiTokens.optional(),
   API_READ_TOKENS: apiTokens.optional(),
   API_SUPPORT_ADMINS: tokenNames.optional(),
+  // Off unless set: without a token the REST API shows nothing, not even which environments exist.
+  UI_PUBLIC: bool.default(false),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_BOT_TOKEN: z
     .string()
@@ -550,6 +552,8 @@ export interface Config {
   apiTokens: { name: string; sha256: string; scope: 'read' | 'control' }[];
   /** Names of API_TOKENS entries that are support admins (any size, stop any support pod). */
   apiSupportAdmins: string[];
+  /** The REST read routes the /ui page shows answer without a token (UI_PUBLIC). */
+  uiPublic: boolean;
   aws: {
     /** Empty: AWS is off, and every AWS activity reports nothing without calling AWS. */
     regions: string[];
@@ -690,6 +694,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
       ...(c.API_READ_TOKENS ?? []).map((t) => ({ ...t, scope: 'read' as const })),
     ],
     apiSupportAdmins: c.API_SUPPORT_ADMINS ?? [],
+    uiPublic: c.UI_PUBLIC,
     aws: {
       regions: c.AWS_REGIONS,
       endpoint: c.AWS_ENDPOINT_URL,

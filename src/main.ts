@@ -17,6 +17,7 @@ import { createNamespaceReader } from './activities/kubernetes/namespaces';
 import { createSupportPodReader } from './activities/kubernetes/support-pods';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
+import { createUiRouter } from './api/ui';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
 import { startDriftWatch } from './client/drift-watch';
@@ -223,10 +224,13 @@ async function main(config: Config, logger: Logger): Promise<void> {
         supportTaskQueue: taskQueue,
         supportPodTtlMs: config.support.ttlMinutes * 60_000,
         commandWaitMs: config.commandWaitMs,
+        uiPublic: config.uiPublic,
         savingsPrices: config.savings.prices,
       })
     : undefined;
-  const app = createApi({ client, logger, metrics, routers: [rest, slack].filter((r) => r !== undefined) });
+  // The page only reads the REST API, so it is served where the REST API is.
+  const ui = rest ? createUiRouter() : undefined;
+  const app = createApi({ client, logger, metrics, routers: [rest, ui, slack].filter((r) => r !== undefined) });
   const api = await listenApi(app, { port: config.apiPort, closeTimeoutMs: httpCloseTimeoutMs(config) }).catch(
     (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE')
@@ -309,7 +313,7 @@ async function main(config: Config, logger: Logger): Promise<void> {
       `  API           http://127.0.0.1:${apiPort}  (/healthz, /readyz, /metrics)`,
       ...(servesUsers
         ? [
-            `  REST API      http://127.0.0.1:${apiPort}/api/v1  (docs: http://127.0.0.1:${apiPort}/docs)${
+            `  REST API      http://127.0.0.1:${apiPort}/api/v1  (docs: http://127.0.0.1:${apiPort}/docs, page: http://127.0.0.1:${apiPort}/ui)${
               config.apiTokens.length ? '' : ', refusing every request until API_TOKENS is set'
             }`,
           ]

@@ -184,7 +184,7 @@ describe('/docs in a real headless Chromium', function () {
     ]) {
       assert.ok(operations.includes(path), `${path} not shown; shown: ${operations.join(', ')}`);
     }
-    assert.equal(await page.locator('.opblock').count(), 11);
+    assert.equal(await page.locator('.opblock').count(), 14);
     assert.deepEqual(failures, []);
   });
 });

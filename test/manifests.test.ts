@@ -995,6 +995,12 @@ describe('Deployable manifests (k8s/) and the compiled service', function () {
       assert.deepEqual([...outside], []);
     });
 
+    it('copies the /ui page next to the compiled API, which reads it at start-up', async () => {
+      const compiled = (await import(path.join(LIB, 'api', 'ui.js'))) as typeof import('../src/api/ui');
+      const router = compiled.createUiRouter();
+      assert.ok(router.stack.some((layer) => layer.path === '/ui/app.js'));
+    });
+
     it('writes the workflow bundle next to the compiled worker, which loads it instead of running webpack', async function () {
       this.timeout(120_000);
       const bundlePath = path.join(LIB, 'workflow-bundle.js');

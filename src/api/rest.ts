@@ -40,6 +40,8 @@ export interface RestApiOptions {
   supportPodTtlMs?: number;
   /** How long start, stop and prolongate wait for the environment before answering 202 (still in progress); default 20 s (COMMAND_WAIT_SECONDS). */
   commandWaitMs?: number;
+  /** The read routes the /ui page shows (`shownByUi`) answer without a token (UI_PUBLIC); a token presented is still checked. */
+  uiPublic?: boolean;
   /** SAVINGS_PRICE_*: what turns the savings into money; without any, `cost` is null. */
   savingsPrices?: Prices;
 }
@@ -78,6 +80,10 @@ export const environmentSummary = z
     phase,
     enabled: z.boolean(),
     nextShutdown: z.string().nullable().meta({ description: 'ISO instant of the next scheduled shutdown' }),
+    owners: z.array(z.string()).meta({
+      description:
+        'Slack user (U…, W…) and user-group (S…) ids from the devenv-scheduler/owners annotation, as the environment last recorded its policy; empty when none',
+    }),
   })
   .meta({ id: 'EnvironmentSummary' });
 
@@ -307,6 +313,8 @@ interface RouteSpec<N extends CommandName> {
   response: z.ZodType;
   /** Waits on the environment (a workflow Update): past the command wait it answers 202 with `InProgress`. */
   waits?: true;
+  /** A read route the /ui page shows: under UI_PUBLIC it answers without a token. */
+  shownByUi?: true;
   /** The `/devenv` command this request is: its name, and its text, parsed by the same table as Slack's. */
   runs: N;
   command(params: Record<string, string>, body: Record<string, string>, query: Record<string, string>): string;
@@ -383,17 +391,19 @@ export function restRoutes(
     route({
       method: 'get',
       path: '/api/v1/environments',
-      summary: 'Every enrolled environment with its phase and next shutdown',
+      summary: 'Every enrolled environment with its phase, next shutdown and owners',
       status: 200,
       response: environmentList,
+      shownByUi: true,
       runs: 'list',
       command: () => 'list',
       run: async () => ({
-        environments: (await environments.list()).map(({ namespace, phase, enabled, nextShutdown }) => ({
+        environments: (await environments.list()).map(({ namespace, phase, enabled, nextShutdown, policy }) => ({
           namespace,
           phase,
           enabled,
           nextShutdown,
+          owners: policy?.owners ?? [],
         })),
       }),
     }),
@@ -452,6 +462,7 @@ export function restRoutes(
       query: timelineQuery,
       status: 200,
       response: environmentTimeline,
+      shownByUi: true,
       runs: 'savings',
       command: (p) => `savings ${p.namespace} week`,
       run: async (command, _by, query) => {
@@ -467,6 +478,7 @@ export function restRoutes(
       query: savingsQuery,
       status: 200,
       response: savingsBody,
+      shownByUi: true,
       runs: 'savings',
       command: (_p, _b, q) => ['savings', q.namespace, q.namespace ? (q.period ?? 'week') : q.period].filter(Boolean).join(' '),
       run: async (command) => savingsReport(await environments.ledgers(command.namespace), command.period, new Date(), savingsPrices),
@@ -478,6 +490,7 @@ export function restRoutes(
       query: weeklyQuery,
       status: 200,
       response: weeklySavings,
+      shownByUi: true,
       runs: 'savings',
       command: () => 'savings',
       run: async (_command, _by, query) =>
@@ -591,7 +604,7 @@ export function restRoutes(
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
 
-export function openApiDocument(routes: Route[]): ReturnType<typeof createDocument> {
+export function openApiDocument(routes: Route[], { uiPublic = false }: { uiPublic?: boolean } = {}): ReturnType<typeof createDocument> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const readOnly = route.method === 'get';
@@ -602,7 +615,8 @@ export function openApiDocument(routes: Route[]): ReturnType<typeof createDocume
         .replace(/^\/api\/v1/, '')
         .replace(/[{}]/g, '')
         .replace(/\/(\w)/g, (_m, c: string) => c.toUpperCase())}`,
-      security: [{ bearer: [] }],
+      // An empty requirement: this one may be called without a token.
+      security: uiPublic && route.shownByUi ? [{ bearer: [] }, {}] : [{ bearer: [] }],
       ...(route.params || route.query
         ? { requestParams: { ...(route.params ? { path: route.params } : {}), ...(route.query ? { query: route.query } : {}) } }
         : {}),
@@ -649,6 +663,9 @@ export function openApiDocument(routes: Route[]): ReturnType<typeof createDocume
   });
 }
 
+/** Who reads a UI_PUBLIC route without a token: it may only look, and is named in no action. */
+const UI_VISITOR: ApiToken = { name: 'ui-visitor', sha256: '', scope: 'read' };
+
 const statusFor: Record<OperationError['kind'], number> = {
   'unknown-environment': 404,
   'unknown-support-pod': 404,
@@ -665,7 +682,7 @@ const statusFor: Record<OperationError['kind'], number> = {
 export function createRestRouter(options: RestApiOptions): Router {
   const { logger, supportSizes } = options;
   const routes = restRoutes(options);
-  const document = openApiDocument(routes);
+  const document = openApiDocument(routes, { uiPublic: options.uiPublic });
   const router = new Router();
   const stored = options.tokens.map((token) => {
     const digest = Buffer.from(token.sha256, 'hex');
@@ -714,9 +731,13 @@ export function createRestRouter(options: RestApiOptions): Router {
   const allowedBy = (scope: ApiToken['scope'], family: CommandFamily) => family === 'read' || scope === 'control';
 
   for (const route of routes) {
+    if (route.shownByUi && route.method !== 'get')
+      throw new Error(`${route.method.toUpperCase()} ${route.path}: only a read route may be shown by /ui`);
     const koaPath = route.path.replace(/\{(\w+)\}/g, ':$1');
     router[route.method](koaPath, async (ctx) => {
-      const token = authenticate(ctx);
+      // Under UI_PUBLIC a request with no Authorization header at all reads as the page's
+      // visitor; one with a header is checked like any other, so a wrong token is still refused.
+      const token = options.uiPublic && route.shownByUi && ctx.get('authorization') === '' ? UI_VISITOR : authenticate(ctx);
       if (!token) return;
       const params = route.params?.safeParse(ctx.params);
       const query = route.query?.safeParse(ctx.query);
