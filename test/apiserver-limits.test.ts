@@ -231,7 +231,7 @@ describe('Kubernetes activities within a narrow priority level (real kube-apiser
       groups: [{ order: 1, wokenAt: since.toISOString(), workloads: [{ kind: 'Deployment', name: 'app-0' }] }],
     });
     assert.equal(readiness.groups[0]?.notReady?.[0]?.name, 'app-0', 'the wait ended at its deadline, Deployment app-0 not Ready');
-    // A look every 2 s would be 11; one after 1, 2, 4 and 8 s more is 6 in 20 s.
+    // Looks at a fixed few seconds apart would be about ten in this time; backing off, about half as many.
     assert.ok(lists.length >= 2 && lists.length <= 7, `${lists.length} lists of Deployments in ${waitedMs / 1000} s`);
     assert.ok(lists[lists.length - 1]! - lists[lists.length - 2]! >= 4000, 'the last looks are seconds apart');
   });
