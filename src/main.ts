@@ -17,6 +17,7 @@ import { createNamespaceReader } from './activities/kubernetes/namespaces';
 import { createSupportPodReader } from './activities/kubernetes/support-pods';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
+import { savingsReport } from './domain/savings';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
 import { startDriftWatch } from './client/drift-watch';
@@ -141,7 +142,11 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const environments = createEnvironmentsClient(client, { cluster: clusterName });
   const metrics = createMetrics(
     runsWorker
-      ? { environmentsByPhase: () => environments.countByPhase(), environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS) }
+      ? {
+          environmentsByPhase: () => environments.countByPhase(),
+          environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS),
+          savingsThisWeek: async () => savingsReport(await environments.ledgers(), 'week', new Date(), config.savings.prices).total,
+        }
       : {},
   );
 
