@@ -145,7 +145,10 @@ async function main(config: Config, logger: Logger): Promise<void> {
       ? {
           environmentsByPhase: () => environments.countByPhase(),
           environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS),
-          savingsThisWeek: async () => savingsReport(await environments.ledgers(), 'week', new Date(), config.savings.prices).total,
+          savingsThisWeek: cachedFor(
+            SAVINGS_METRICS_MAX_AGE_MS,
+            async () => savingsReport(await environments.ledgers(), 'week', new Date(), config.savings.prices).total,
+          ),
         }
       : {},
   );
@@ -481,6 +484,29 @@ function slackOptions(
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
     ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await awsStatus(ns)).resources } : {}),
+  };
+}
+
+/**
+ * The savings gauge lists every environment with its ledger (a memo of up to a few KiB
+ * each): scrapes every few seconds reuse one listing for this long, as a week's figures
+ * barely move in it.
+ */
+const SAVINGS_METRICS_MAX_AGE_MS = 5 * 60_000;
+
+/** `read`, asked again only once its last answer is `maxAgeMs` old; a failure is not kept. */
+function cachedFor<T>(maxAgeMs: number, read: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (!last || Date.now() - last.at > maxAgeMs) {
+      const value = read();
+      const entry = { at: Date.now(), value };
+      last = entry;
+      value.catch(() => {
+        if (last === entry) last = undefined;
+      });
+    }
+    return last.value;
   };
 }
 
