@@ -403,7 +403,6 @@ const fields = z.object({
     .string()
     .regex(/^[A-Za-z$€£¥]{1,8}$/, 'must be a currency code or sign, e.g. EUR, USD or $')
     .optional(),
-  SAVINGS_SUMMARY: z.enum(['weekly', 'off']).default('weekly'),
   SUPPORT_NAMESPACE: z
     .string()
     .regex(DNS_1123_LABEL, 'must be a namespace name (a DNS-1123 label)')
@@ -602,8 +601,8 @@ export interface Config {
   worker: { maxCachedWorkflows: number; maxConcurrentActivities: number; shutdownGraceMs: number };
   /** How long a REST call or `devenv` command waits for a start, stop or prolongation before answering that it is still in progress. */
   commandWaitMs: number;
-  /** prices: SAVINGS_PRICE_* and SAVINGS_CURRENCY (none set: the savings have no cost). weeklySummary: SAVINGS_SUMMARY=weekly. */
-  savings: { prices: Prices; weeklySummary: boolean };
+  /** prices: SAVINGS_PRICE_* and SAVINGS_CURRENCY (none set: the savings have no cost). */
+  savings: { prices: Prices };
   /** sizes: SUPPORT_SIZES, or the built-in catalogue without it. maxPodsPerUser and maxSize: what one requester outside the support admins may have (SUPPORT_MAX_PODS_PER_USER applies to admins too). */
   support: { namespace: string; image: string; sizes: SupportSizes; ttlMinutes: number; maxPodsPerUser: number; maxSize: string };
   slack: {
@@ -736,7 +735,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
         ...(c.SAVINGS_PRICE_INSTANCE_TYPES ? { instanceTypes: c.SAVINGS_PRICE_INSTANCE_TYPES } : {}),
         ...(c.SAVINGS_CURRENCY ? { currency: c.SAVINGS_CURRENCY } : {}),
       },
-      weeklySummary: c.SAVINGS_SUMMARY === 'weekly',
     },
     support: {
       namespace: c.SUPPORT_NAMESPACE,

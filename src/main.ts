@@ -18,6 +18,7 @@ import { createSupportPodReader } from './activities/kubernetes/support-pods';
 import { ADMISSION_DRAIN_MS, createAdmissionWebhook, type AdmissionWebhook } from './api/admission';
 import { createRestRouter } from './api/rest';
 import { createUiRouter } from './api/ui';
+import { savingsReport } from './domain/savings';
 import { createApi, listenApi } from './api/server';
 import { createMetrics, type Metrics } from './api/metrics';
 import { startDriftWatch } from './client/drift-watch';
@@ -143,7 +144,14 @@ async function main(config: Config, logger: Logger): Promise<void> {
   const environments = createEnvironmentsClient(client, { cluster: clusterName });
   const metrics = createMetrics(
     runsWorker
-      ? { environmentsByPhase: () => environments.countByPhase(), environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS) }
+      ? {
+          environmentsByPhase: () => environments.countByPhase(),
+          environmentsOverdue: () => environments.countOverdue(OVERDUE_AFTER_MS),
+          savingsThisWeek: cachedFor(
+            SAVINGS_METRICS_MAX_AGE_MS,
+            async () => savingsReport(await environments.ledgers(), 'week', new Date(), config.savings.prices).total,
+          ),
+        }
       : {},
   );
 
@@ -498,6 +506,29 @@ function slackOptions(
     // Read-only: the status tables come straight from the cluster and from AWS.
     workloadsOf: async (ns) => (await namespaceStatus(ns)).workloads.filter((w) => !w.excluded),
     ...(config.aws.regions.length ? { awsOf: async (ns: string) => (await awsStatus(ns)).resources } : {}),
+  };
+}
+
+/**
+ * The savings gauge lists every environment with its ledger (a memo of up to a few KiB
+ * each): scrapes every few seconds reuse one listing for this long, as a week's figures
+ * barely move in it.
+ */
+const SAVINGS_METRICS_MAX_AGE_MS = 5 * 60_000;
+
+/** `read`, asked again only once its last answer is `maxAgeMs` old; a failure is not kept. */
+function cachedFor<T>(maxAgeMs: number, read: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (!last || Date.now() - last.at > maxAgeMs) {
+      const value = read();
+      const entry = { at: Date.now(), value };
+      last = entry;
+      value.catch(() => {
+        if (last === entry) last = undefined;
+      });
+    }
+    return last.value;
   };
 }
 

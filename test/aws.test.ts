@@ -38,6 +38,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { Counter, Registry } from 'prom-client';
 import { createAwsActivities, createAwsStatusReader, ensureInventoryTable } from '../src/activities/aws';
+import { stoppedInstances } from '../src/domain/savings';
 import { STOPPED_TAG } from '../src/activities/aws/resources';
 import type { AwsSettings } from '../src/activities/aws/sdk';
 import type { AwsActionReport, AwsOutcome, DatabaseWait } from '../src/activities/contracts';
@@ -205,6 +206,8 @@ describe('AWS activities (moto)', function () {
       [w.aurora]: 'changed',
     });
     assert.equal(stop.resources.find((r) => r.id === w.web)?.name, 'dev1-web');
+    // What the environment's ledger counts as saved: the instances stopped, by the type AWS describes.
+    assert.deepEqual(stoppedInstances(stop.resources), { 'ec2 t3.micro': 3, 'rds db.t3.micro': 1 });
     for (const id of [w.web, w.worker]) assert.equal(await ec2State(id), 'stopped');
     assert.equal(await ec2State(w.far, SECOND), 'stopped');
     assert.equal(await dbState(w.db), 'stopped');

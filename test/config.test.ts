@@ -857,4 +857,40 @@ describe('config: loadConfig(env)', () => {
       });
     }
   });
+
+  describe('savings prices', () => {
+    it('none set: no prices, so the savings have no cost', () => {
+      assert.deepEqual(loadConfig({}).savings, { prices: {} });
+    });
+
+    it('reads the prices per vCPU-hour, GiB-hour and instance type, and the currency', () => {
+      const config = loadConfig({
+        SAVINGS_PRICE_VCPU_HOUR: '0.0316',
+        SAVINGS_PRICE_GIB_HOUR: '0.0042',
+        SAVINGS_PRICE_INSTANCE_TYPES: '{"t3.medium":0.0416,"rds db.t3.micro":0.017}',
+        SAVINGS_CURRENCY: 'EUR',
+      });
+      assert.deepEqual(config.savings.prices, {
+        vcpuHour: 0.0316,
+        gibHour: 0.0042,
+        instanceTypes: { 't3.medium': 0.0416, 'rds db.t3.micro': 0.017 },
+        currency: 'EUR',
+      });
+    });
+
+    const refused: [NodeJS.ProcessEnv, RegExp][] = [
+      [{ SAVINGS_PRICE_VCPU_HOUR: 'cheap' }, /SAVINGS_PRICE_VCPU_HOUR="cheap": must be a number, the price of one hour/],
+      [{ SAVINGS_PRICE_GIB_HOUR: '-1' }, /SAVINGS_PRICE_GIB_HOUR="-1": must be 0 or more/],
+      [{ SAVINGS_PRICE_INSTANCE_TYPES: 't3.medium=0.04' }, /SAVINGS_PRICE_INSTANCE_TYPES="t3.medium=0.04": is not JSON/],
+      [{ SAVINGS_PRICE_INSTANCE_TYPES: '[0.04]' }, /must be a JSON object of instance type to price per hour/],
+      [{ SAVINGS_PRICE_INSTANCE_TYPES: '{"t3.medium":"0.04"}' }, /the price of t3.medium must be a number, 0 or more, not "0.04"/],
+      [{ SAVINGS_PRICE_INSTANCE_TYPES: '{"T3 Medium!":1}' }, /"T3 Medium!" is not an instance type/],
+      [{ SAVINGS_CURRENCY: 'euro dollars' }, /SAVINGS_CURRENCY="euro dollars": must be a currency code or sign/],
+    ];
+    for (const [env, message] of refused) {
+      it(`refuses ${JSON.stringify(env)} with a clear message`, () => {
+        assert.match(configError(env).message, message);
+      });
+    }
+  });
 });

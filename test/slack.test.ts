@@ -27,7 +27,15 @@ import { createSlackRouter } from '../src/api/slack/router';
 import { createSlackSocketMode, type SlackSocketMode } from '../src/api/slack/socket-mode';
 import { createEnvironmentsClient, type EnvironmentsClientOptions, type SupportPolicy } from '../src/client/environments';
 import { PROLONGATE_ACTION_ID, STOP_ACTION_ID } from '../src/slack/blocks';
-import { environmentWorkflow, environmentWorkflowId, retireSignal, statusQuery, type EnvironmentStatus } from '../src/workflows';
+import {
+  environmentWorkflow,
+  environmentWorkflowId,
+  retireSignal,
+  startUpdate,
+  statusQuery,
+  stopUpdate,
+  type EnvironmentStatus,
+} from '../src/workflows';
 import type { EnvironmentPolicy } from '../src/domain/shutdown-policy';
 import { asClusterPod, supportPodActivities } from './support/support-pods';
 import { recordingActivities, type RecordedCall, type RecordingActivities } from './support/recording-activities';
@@ -322,6 +330,34 @@ for (const transport of ['HTTP', 'Socket Mode'] as const)
       );
       const unknown = await devenv('why nosuch-env');
       assert.match(unknown.text, /There is no environment \*nosuch-env\*/);
+    });
+
+    it('savings: what one environment and all of them saved in the week, a month asked for, an unknown one and a bad period refused', async function () {
+      const { namespace } = await environment();
+      recording.stopRequests = { cpuMillicores: 1_800_000, memoryBytes: 1800 * 1024 ** 3 };
+      const handle = env.client.workflow.getHandle(environmentWorkflowId(namespace));
+      await handle.executeUpdate(stopUpdate, { args: [{ by: ALICE }] });
+      delete recording.stopRequests;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await handle.executeUpdate(startUpdate, { args: [{ by: ALICE }] });
+      const answer = async (text: string, pattern: RegExp) => {
+        const reply = await devenv(text);
+        assert.equal(reply.body.response_type, 'ephemeral');
+        return pattern.test(reply.text) ? reply.text : visibleText(await laterReply(reply.responseId, pattern));
+      };
+      const one = await answer(`savings ${namespace}`, /saved in/);
+      const figures = new RegExp(
+        `^:moneybag: \\*${namespace}\\* saved in the last 7 days: [\\d.]+ h asleep, ([\\d.]+) CPU core-hours, ([\\d.]+) GiB-hours of memory$`,
+      ).exec(one);
+      assert.ok(figures, one);
+      // 3600 cores and GiB asleep for a second or more: a core-hour and a GiB-hour a second.
+      assert.ok(Number(figures[1]) >= 1 && figures[1] === figures[2], one);
+      assert.match(await answer(`savings ${namespace} month`, /saved in/), /saved in the last 30 days/);
+      const all = await answer('savings', /saved in/);
+      assert.match(all, /^:moneybag: \*\d+ environments\* saved in the last 7 days: /);
+      assert.ok(all.includes(`• *${namespace}*: `), all);
+      assert.match(await answer('savings nosuch-env', /nosuch-env/), /There is no environment \*nosuch-env\*/);
+      assert.match((await devenv(`savings ${namespace} year`)).text, /"year" is not a period; say week or month/);
     });
 
     it('prolongate for -3h, 0m or 1000h: a clear answer, and nothing changes', async function () {

@@ -3,6 +3,7 @@
  * global one) so tests can run several servers side by side.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Figures } from '../domain/savings';
 
 export interface Metrics {
   registry: Registry;
@@ -35,6 +36,8 @@ export interface MetricsSources {
   environmentsByPhase?: () => Promise<Record<string, number>>;
   /** Running environments whose scheduled shutdown is more than a few minutes past: a stop that did not happen. Worker role only, as above. */
   environmentsOverdue?: () => Promise<number>;
+  /** What sleeping saved in the last 7 days, every environment added up, from their memos at scrape time. Worker role only, as above. */
+  savingsThisWeek?: () => Promise<Figures>;
 }
 
 export function createMetrics(sources: MetricsSources = {}): Metrics {
@@ -66,6 +69,25 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
         const count = await overdue().catch(() => undefined);
         this.reset();
         if (count !== undefined) this.set(count);
+      },
+    });
+  }
+  const savings = sources.savingsThisWeek;
+  if (savings) {
+    new Gauge({
+      name: 'devenv_savings_last_7_days',
+      help: 'What sleeping saved in the last 7 days, every environment added up (from their memos at scrape time), by unit: hours_asleep, cpu_core_hours, memory_gib_hours, instance_hours (by type), cost (at the SAVINGS_PRICE_* prices)',
+      labelNames: ['unit', 'type'],
+      registers: [registry],
+      async collect() {
+        const figures = await savings().catch(() => undefined);
+        this.reset();
+        if (!figures) return;
+        this.set({ unit: 'hours_asleep', type: '' }, figures.hoursAsleep);
+        this.set({ unit: 'cpu_core_hours', type: '' }, figures.cpuCoreHours);
+        this.set({ unit: 'memory_gib_hours', type: '' }, figures.memoryGiBHours);
+        for (const [type, hours] of Object.entries(figures.instanceHours)) this.set({ unit: 'instance_hours', type }, hours);
+        if (figures.cost !== null) this.set({ unit: 'cost', type: '' }, figures.cost);
       },
     });
   }
