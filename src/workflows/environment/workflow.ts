@@ -647,7 +647,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   async function afterDatabases(awsStart: Promise<AwsActionReport>): Promise<ActionReport> {
     const [started] = await Promise.allSettled([awsStart]);
     const databases = started.status === 'fulfilled' ? databasesStarted(started.value) : [];
-    if (databases.length === 0) return startNamespace(namespace);
+    if (databases.length === 0) return wakeWorkloads();
     const pending: DatabaseWait = { since: now().toISOString(), databases };
     const waited = await unlessStopped(waitsUnderLock, pending.since, () => awaitDatabases(namespace, pending));
     if ('ended' in waited && 'interrupted' in waited.ended)
