@@ -305,6 +305,35 @@ describe('stop, start and status with real controllers (kube-controller-manager,
       );
     });
 
+    it('woken in steps: the first stops before the Deployments; the next wakes them, and one moved meanwhile to a group already passed too', async function () {
+      const ns = await environment();
+      await stopped(ns, 6);
+      const acts = activities(60_000);
+      const first = await acts.startNamespace(ns, {});
+      assert.deepEqual(
+        first.changed.map((c) => c.name),
+        ['db'],
+      );
+      assert.equal(first.readiness?.next, 1);
+      // Its annotation changed while the start waited for db: web now belongs to a group already woken.
+      await annotate(ns, 'web', '0');
+      const waited = await acts.awaitReady(ns, first.readiness!);
+      const { durationMs: _step, ...readiness } = waited;
+      const rest = await acts.startNamespace(ns, { after: { ...first, readiness } });
+      assert.deepEqual(rest.changed.map((c) => c.name).sort(), ['api', 'db', 'web']);
+      assert.equal(rest.readiness?.next, undefined);
+      assert.deepEqual(
+        rest.readiness?.groups.map((g) => [g.order, g.workloads.map((w) => w.name).sort(), g.durationMs !== undefined]),
+        [
+          [0, ['db'], true],
+          [1, ['api', 'web'], false],
+        ],
+      );
+      const done = await acts.awaitReady(ns, rest.readiness!);
+      assert.ok(done.groups.every((g) => g.notReady === undefined));
+      await eventually('6 Ready pods', async () => ((await pods(ns)).ready === 6 ? true : undefined), 60_000);
+    });
+
     it('names a workload whose Pods stay Pending (a nodeSelector no node matches) once the timeout has passed; status says starting', async function () {
       const ns = `cp-pending-${++counter}`;
       await core.createNamespace({ body: { metadata: { name: ns } } });

@@ -753,6 +753,31 @@ describe('environment workflow (time-skipping server)', function () {
     });
   });
 
+  it('a stop sent while a start wakes its first group: the wait before the next is not begun, the stop is next', async function () {
+    const policy = await policyEndingIn(3);
+    await worker.runUntil(async () => {
+      const handle = await startEnvironment(policy);
+      await handle.executeUpdate(stopUpdate, { args: [{ by: 'U1' }] });
+      recorded.readiness = 'ready';
+      recorded.wakeGroups = true;
+      recorded.holdReady = new Promise(() => {}); // a StatefulSet that never gets Ready: only the stop can end its wait
+      let wake = () => {};
+      recorded.holdStarts = new Promise((resolve) => (wake = resolve));
+      const starting = handle.executeUpdate(startUpdate, { args: [{ by: 'U2' }] });
+      await eventuallyTrue(() => callsNamed('startNamespace').length === 1);
+      const stopping = await handle.startUpdate(stopUpdate, { args: [{ by: 'U3' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      recorded.holdStarts = undefined;
+      wake();
+      assert.match((await stopping.result()).message, /stopped by U3/);
+      assert.match(
+        (await starting).message,
+        /^dev\d+ started by U2: 1 workloads restored; the wait for Ready was interrupted by the stop by U3 after \d+ s\.$/,
+      );
+      assert.equal(callsNamed('awaitReady').length, 0, 'no wait begun');
+      assert.equal(callsNamed('startNamespace').length, 1, 'the Deployment was not woken');
+    });
+  });
+
   it('a start woken in steps waits for the first group, then wakes the next with what it found, and replies once all are Ready', async function () {
     const policy = await policyEndingIn(3);
     await worker.runUntil(async () => {

@@ -67,6 +67,26 @@ describe('Slack announcement of a morning wake-up', function () {
     const byHand = eventMessage({ kind: 'started', namespace: 'dev1', by: 'U0ALICE0001', shutdownAt: null, report });
     assert.equal(byHand.text, 'dev1 started by <@U0ALICE0001>: 1 workload restored');
   });
+
+  it('a start a stop interrupted says so, and neither a shutdown nor "no scheduled shutdown": the stop follows', function () {
+    const readiness = {
+      since: '2026-12-08T07:00:00.000Z',
+      deadline: '2026-12-08T07:05:00.000Z',
+      groups: [{ order: 0, workloads: [{ kind: 'StatefulSet', name: 'db' }], wokenAt: '2026-12-08T07:00:00.000Z' }],
+      durationMs: 3_000,
+      interrupted: 'the stop by U0BOB000001',
+    };
+    const interrupted = eventMessage({
+      kind: 'started',
+      namespace: 'dev1',
+      by: 'U0ALICE0001',
+      shutdownAt: null,
+      report: { ...report, readiness },
+    });
+    const said = JSON.stringify(interrupted.blocks);
+    assert.match(said, /the wait for Ready was interrupted by the stop by U0BOB000001 after 3 s\./);
+    assert.doesNotMatch(said, /shuts down|no scheduled shutdown/);
+  });
 });
 
 describe('Slack announcement of workloads that woke while stopped', function () {

@@ -57,6 +57,8 @@ export type RecordingActivities = EnvironmentActivities &
     awsStatusResults: AwsResource[][];
     /** While set, stopNamespace records its call, then waits for this before it answers (a stop in progress). */
     holdStops?: Promise<void>;
+    /** While set, startNamespace records its call, then waits for this before it answers (a start waking its workloads). */
+    holdStarts?: Promise<void>;
     /** Namespaces deleted from the cluster behind their environment's back: stopNamespace fails with NamespaceNotFound, as Kubernetes' does. */
     goneNamespaces: Set<string>;
     /** While set, every AWS activity (stop, start, status) throws what it returns: AWS refusing or down. */
@@ -183,6 +185,7 @@ export function recordingActivities(clock: () => Promise<number>): RecordingActi
       kubernetes(async () => {
         const atMs = await clock();
         calls.push({ name: 'startNamespace', namespace, atMs, ...(steps ? { steps } : {}) });
+        await activities.holdStarts;
         if (!activities.readiness) return report(namespace, 0, 2);
         const since = new Date(atMs).toISOString();
         if (activities.wakeGroups) {

@@ -196,8 +196,18 @@ export function createNamespaceActions(
         metadata: object.metadata,
         defaultGroup: kind.wakeGroup ?? DEFAULT_WAKE_GROUP,
       }));
-      // A step after the first goes on from the group the one before it stopped at: those before it are awake and waited for.
-      const left = resumed?.next === undefined ? plan.groups : plan.groups.filter(({ order }) => order >= resumed.next!);
+      // A step after the first goes on from the group the one before it stopped at: those
+      // before it are awake and waited for. A workload now in one of them (its annotation
+      // changed meanwhile) is woken with the first group left, never left asleep.
+      const earlier = new Set<Listed>();
+      let left = plan.groups;
+      if (resumed?.next !== undefined) {
+        const from = resumed.next;
+        for (const { members } of plan.groups.filter(({ order }) => order < from)) members.forEach((member) => earlier.add(member));
+        const later = plan.groups.filter(({ order }) => order >= from);
+        const first = later[0]?.order === from ? later.shift()!.members : [];
+        left = earlier.size || first.length ? [{ order: from, members: [...earlier, ...first] }, ...later] : later;
+      }
       // Readiness that could not be read stays unread: the rest is woken without waiting.
       const waits = readyTimeoutMs > 0 && !dryRun && resumed?.failed === undefined;
       const deadline = resumed ? Date.parse(resumed.deadline) : started + readyTimeoutMs;
@@ -205,8 +215,10 @@ export function createNamespaceActions(
       const wake = (into: Listed[]) => (listed: Listed) => async (): Promise<Outcome> => {
         const outcome = await listed.kind.wake(listed.object, { namespace, write });
         // Woken by this attempt or by another before it (a retry after the worker died
-        // mid-start): what is not Ready yet is waited for, whoever scaled it.
-        if (listed.kind.ready && (outcome.change || !listed.kind.ready(listed.object).ready)) into.push(listed);
+        // mid-start): what is not Ready yet is waited for, whoever scaled it; one of an
+        // earlier step's groups only if this step woke it, its wait is in that group's.
+        const waitedFor = outcome.change || (!earlier.has(listed) && !listed.kind.ready?.(listed.object).ready);
+        if (listed.kind.ready && waitedFor) into.push(listed);
         return outcome;
       };
       const groups: ReadinessGroup[] = (resumed?.groups ?? []).map((group) => ({ ...group }));

@@ -150,7 +150,11 @@ const { stopNamespace } = proxyActivities<EnvironmentActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-/** As a stop, with room for its waits between wake-order groups, which end at the start's deadline (START_READY_TIMEOUT_SECONDS, whose largest value this exceeds). */
+/**
+ * As a stop, with room for its waits between wake-order groups (a start recorded before it
+ * woke them in steps waits inside it), which end at the start's deadline
+ * (START_READY_TIMEOUT_SECONDS, whose largest value this exceeds).
+ */
 const { startNamespace } = proxyActivities<EnvironmentActivities>({
   startToCloseTimeout: '20 minutes',
   heartbeatTimeout: '1 minute',
@@ -261,7 +265,10 @@ const PATCHES = {
   databasesAwaited: 'databases-awaited',
   /** A re-planned wake-up may fall on any day after the stop's (a working day given back), not only from the day it was planned for. */
   wakeUpBoundByStopDay: 'wake-up-bound-by-stop-day',
-  /** A start wakes its wake-order groups in steps, each wait between two an awaitReady of the workflow's that a stop cancels. */
+  /**
+   * A start wakes its wake-order groups in steps, each wait between two an awaitReady of the workflow's that a stop cancels;
+   * a wait under the lock (between groups, for the databases) is not begun while a stop waits for the lock.
+   */
   wakesInSteps: 'start-wakes-in-steps',
   /** Each stop opens a sleep in the environment's ledger of savings and the start that follows ends it; the ledger rides in the memo upsert that follows. */
   savingsLedger: 'savings-ledger',
@@ -324,6 +331,8 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   const readinessWaits = new Set<ReadinessWait>();
   /** A start waiting, under the lock, for its databases or between two wake-order groups: a stop cancels it before it queues for the lock. */
   const waitsUnderLock = new Set<ReadinessWait>();
+  /** Who sent each stop Update waiting for the lock: a wait under the lock that would begin meanwhile does not, the stop is next. */
+  const queuedStops: string[] = [];
   /** Stops and starts completed in this run: a re-check's read taken before one of them says nothing about now. */
   let actionsDone = 0;
   const outbox = new Map<number, PendingNotification>();
@@ -354,7 +363,11 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     stopUpdate,
     ({ by }) => {
       interruptWaits(waitsUnderLock, `the stop by ${by}`);
-      return exclusively(() => failureRecorded('stop', by, () => stop(by, 'stop')));
+      queuedStops.push(by);
+      return exclusively(() => {
+        queuedStops.splice(queuedStops.indexOf(by), 1);
+        return failureRecorded('stop', by, () => stop(by, 'stop'));
+      });
     },
     {
       validator: (_actor: Actor) => rejectIfRetired(),
@@ -657,7 +670,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   async function afterDatabases(awsStart: Promise<AwsActionReport>): Promise<ActionReport> {
     const [started] = await Promise.allSettled([awsStart]);
     const databases = started.status === 'fulfilled' ? databasesStarted(started.value) : [];
-    if (databases.length === 0) return startNamespace(namespace);
+    if (databases.length === 0) return wakeWorkloads();
     const pending: DatabaseWait = { since: now().toISOString(), databases };
     const waited = await unlessStopped(waitsUnderLock, pending.since, () => awaitDatabases(namespace, pending));
     if ('ended' in waited && 'interrupted' in waited.ended)
@@ -815,12 +828,16 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     since: string,
     wait: () => Promise<T>,
   ): Promise<{ answer: T } | { ended: WaitEnded }> {
+    const ran = () => Math.max(0, now().getTime() - Date.parse(since));
+    // A stop that came before this wait under the lock began found nothing to cancel; it queued behind it.
+    if (waits === waitsUnderLock && queuedStops.length > 0 && patched(PATCHES.wakesInSteps))
+      return { ended: { durationMs: ran(), interrupted: `the stop by ${queuedStops[0]}` } };
     const waiting: ReadinessWait = { scope: new CancellationScope() };
     waits.add(waiting);
     try {
       return { answer: await waiting.scope.run(wait) };
     } catch (err) {
-      const durationMs = Math.max(0, now().getTime() - Date.parse(since));
+      const durationMs = ran();
       return {
         ended:
           waiting.interruptedBy !== undefined && isCancellation(err)
