@@ -335,7 +335,9 @@ runBench(
 
       // A second day in the same runs: a patch is asked once a run, so what the ledger adds from then on is what a day costs.
       bench.progress('a second day, to 10:00 the day after');
+      const secondStarted = performance.now();
       await skipTo(day.plus({ days: 2 }).set({ hour: 10 }));
+      bench.progress(`second day done after ${((performance.now() - secondStarted) / 1000).toFixed(1)} s of real time`);
       const second = await eventsOf(all);
       const secondDay = (namespaces: readonly string[]) =>
         mean(
