@@ -111,6 +111,7 @@ runBench(
 
     const activities = recordingActivities(() => env.currentTimeMs());
     const calls = activities.calls;
+    // Stops are counted, not timed: reading the server's clock for each would be a call more per activity.
     activities.stopNamespace = async (namespace, timing) => {
       calls.push({ name: 'stopNamespace', namespace, timing, atMs: 0 });
       return {
