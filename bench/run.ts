@@ -20,6 +20,8 @@ const BENCHMARKS: Record<string, string> = {
   drift:
     'drift looks of 200 stopped environments: apiserver requests per minute per 1,000 (<= 1,000) vs running the stop again as the look',
   rush: '500 environments of 10 workloads stopping at one minute and starting, with real controllers: until asleep / Ready vs bare patches (ratio <= 1.3)',
+  savings:
+    'a benchmark day of 1,000 environments through the environment workflow on the time-skipping server: what the ledger saved, its history events and memo bytes vs the same day without it',
   aws: '200 environments stopping at once with a stale AWS inventory, on moto: listing calls vs each environment listing alone (ratio <= 0.05)',
 };
 

@@ -59,4 +59,35 @@ describe('npm run bench (shortened)', function () {
     // The worker's identity reached the apiserver: each stop listed and patched as the ServiceAccount.
     assert.match(output, /the worker's [1-9]\d* \(baseline [1-9]/);
   });
+
+  it('runs the savings benchmark day at three environments and prints the savings and what keeping them costs', async () => {
+    const child = spawn('npm', ['run', 'bench', '--', 'savings'], {
+      cwd: ROOT,
+      env: { ...process.env, BENCH_SAVINGS_ENVIRONMENTS: '3', BENCH_SAVINGS_BASELINE: '2' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    if (code !== 0) console.error(`npm run bench exited with ${code}:\n${output}`);
+    assert.equal(code, 0, 'npm run bench failed; its output is above');
+    // Each environment slept from the 19:00 stop to the 08:00 wake-up, and its 10 Deployments' requests were counted.
+    assert.match(output, /RESULT day saved: environment-hours asleep: 39 h/);
+    for (const figure of [
+      'day saved: CPU core-hours',
+      'day saved: memory GiB-hours',
+      'day saved: ec2 t3.medium instance-hours',
+      'day saved: cost at sample prices',
+    ])
+      assert.match(output, new RegExp(`RESULT ${figure}: [1-9][\\d.]* `), figure);
+    for (const figure of ['history events added by the day, per environment', 'memo bytes per environment'])
+      assert.match(
+        output,
+        new RegExp(`RESULT ${figure}: [\\d.]+ \\S+ \\| baseline the same day without the ledger: [\\d.]+ \\S+ \\| ratio [\\d.]+`),
+        figure,
+      );
+    // The ledger's one patch marker is among the events that tell the two days apart.
+    assert.match(output, /patch \{"id":"savings-ledger"/);
+  });
 });
