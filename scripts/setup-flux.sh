@@ -20,13 +20,17 @@ set -euo pipefail
 
 SOURCE_CONTROLLER_VERSION="1.9.3"
 KUSTOMIZE_CONTROLLER_VERSION="1.9.4"
+# The module zips' hashes as the Go checksum database has them: a download that differs is
+# refused even where GOSUMDB or GONOSUMDB are set otherwise on the machine.
+SOURCE_CONTROLLER_SUM="h1:Zj1gfvK/2MFIm/K3vh5fSHoJBoggLKMuLWf5ZEmaF0w="
+KUSTOMIZE_CONTROLLER_SUM="h1:VBnBMhnemqnE5Zca2AoG2gC4472MoiTmk9rdqvLoMcY="
 
 CACHE_DIR="${DEVENV_CACHE_DIR:-$HOME/.cache/devenv-scheduler}"
 
 say() { echo "[setup-flux] $*"; }
 
-build_controller() { # name, version, override variable
-  local name="$1" version="$2" override="$3"
+build_controller() { # name, version, expected module hash, override variable
+  local name="$1" version="$2" sum="$3" override="$4"
   local bin="$CACHE_DIR/$name-$version/bin"
   if [[ -n "${!override:-}" ]]; then
     say "using $override=${!override}"
@@ -44,9 +48,12 @@ build_controller() { # name, version, override variable
   tmp="$(mktemp -d "$bin/.build.XXXXXX")"
   # shellcheck disable=SC2064 # expand now: $tmp is local and gone when the trap runs
   trap "rm -rf '$tmp'" EXIT
-  dir="$(cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "github.com/fluxcd/$name@v$version" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')"
+  local info dir got
+  info="$(cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "github.com/fluxcd/$name@v$version")"
+  dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' <<< "$info")"
+  got="$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",*$/\1/p' <<< "$info")"
   [[ -f "$dir/go.mod" ]] || { say "error: could not download github.com/fluxcd/$name v$version"; return 1; }
+  [[ "$got" == "$sum" ]] || { say "error: github.com/fluxcd/$name v$version has hash ${got:-none}, expected $sum; not built"; return 1; }
   cp -R "$dir" "$tmp/src"
   chmod -R u+w "$tmp/src"
   (
@@ -63,5 +70,5 @@ build_controller() { # name, version, override variable
   say "$name v$version built in $((SECONDS - start))s"
 }
 
-build_controller source-controller "$SOURCE_CONTROLLER_VERSION" SOURCE_CONTROLLER_PATH
-build_controller kustomize-controller "$KUSTOMIZE_CONTROLLER_VERSION" KUSTOMIZE_CONTROLLER_PATH
+build_controller source-controller "$SOURCE_CONTROLLER_VERSION" "$SOURCE_CONTROLLER_SUM" SOURCE_CONTROLLER_PATH
+build_controller kustomize-controller "$KUSTOMIZE_CONTROLLER_VERSION" "$KUSTOMIZE_CONTROLLER_SUM" KUSTOMIZE_CONTROLLER_PATH
