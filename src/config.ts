@@ -15,7 +15,15 @@ import type { Prices } from './domain/savings';
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
 import { scopedId } from './workflows/cluster';
-import { clockTime, savingsSummary, splitList, timeZone, wakeTimeProblem, weekdayList, type SavingsSummarySetting } from './domain/policy-values';
+import {
+  clockTime,
+  savingsSummary,
+  splitList,
+  timeZone,
+  wakeTimeProblem,
+  weekdayList,
+  type SavingsSummarySetting,
+} from './domain/policy-values';
 import type { EnvironmentPolicy } from './domain/shutdown-policy';
 
 const holidayList = z.string().transform((text, ctx) => {

@@ -61,7 +61,11 @@ export function createSavingsSummaryActivities(options: SavingsSummaryOptions): 
         // The first failure decides how Temporal retries (a rate limit's delay, a refused message's no).
         throw failed[0]!.error;
       }
-      const summary = { posted: [...posted].filter((key) => key !== TOTAL).sort(), total: posted.has(TOTAL), quiet: report.environments.length - environments.length };
+      const summary = {
+        posted: [...posted].filter((key) => key !== TOTAL).sort(),
+        total: posted.has(TOTAL),
+        quiet: report.environments.length - environments.length,
+      };
       logger.info(summary, 'weekly savings summary posted');
       return summary;
     },

@@ -89,16 +89,14 @@ export interface SavingsSummarySetting {
 }
 
 /** `Mon 09:00` (a weekday and a 24-hour time), or `off` (null). */
-export const savingsSummary = z
-  .string()
-  .transform((text, ctx): SavingsSummarySetting | null => {
-    const trimmed = text.trim();
-    if (trimmed.toLowerCase() === 'off') return null;
-    const [day, time, ...rest] = trimmed.split(/\s+/);
-    const weekday = WEEKDAYS.find((d) => d.toLowerCase() === day?.toLowerCase());
-    if (!weekday || !time || !CLOCK_TIME.test(time) || rest.length > 0) {
-      ctx.addIssue({ code: 'custom', message: 'must be a weekday and a 24-hour time such as Mon 09:00, or off' });
-      return z.NEVER;
-    }
-    return { day: weekday, time };
-  });
+export const savingsSummary = z.string().transform((text, ctx): SavingsSummarySetting | null => {
+  const trimmed = text.trim();
+  if (trimmed.toLowerCase() === 'off') return null;
+  const [day, time, ...rest] = trimmed.split(/\s+/);
+  const weekday = WEEKDAYS.find((d) => d.toLowerCase() === day?.toLowerCase());
+  if (!weekday || !time || !CLOCK_TIME.test(time) || rest.length > 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a weekday and a 24-hour time such as Mon 09:00, or off' });
+    return z.NEVER;
+  }
+  return { day: weekday, time };
+});

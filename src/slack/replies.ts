@@ -189,7 +189,10 @@ export function savingsMessage(report: SavingsReport, namespace?: string): Slack
 /** The weekly summary of one environment, for its channel: what `/devenv savings <namespace>` answers, said to be the week's. */
 export function weeklySavingsMessage(report: SavingsReport, namespace: string): SlackMessage {
   const answer = savingsMessage({ ...report, environments: report.environments.filter((e) => e.namespace === namespace) }, namespace);
-  return { text: answer.text, blocks: [...answer.blocks, context(md`Weekly summary · ${code(`/devenv savings ${namespace} month`)} for the month`)] };
+  return {
+    text: answer.text,
+    blocks: [...answer.blocks, context(md`Weekly summary · ${code(`/devenv savings ${namespace} month`)} for the month`)],
+  };
 }
 
 /** The weekly summary of them all, for the default channel: what `/devenv savings` answers, of the environments that saved something. */
@@ -202,7 +205,10 @@ export function weeklySavingsTotalMessage(report: SavingsReport): SlackMessage {
 export const savedSomething = (figures: { hoursAsleep: number }): boolean => figures.hoursAsleep > 0;
 
 /** What the weekly summary posts: each environment that saved something to its own channel, and the total. */
-export function weeklySavingsMessages(report: SavingsReport): { environments: { namespace: string; message: SlackMessage }[]; total: SlackMessage | null } {
+export function weeklySavingsMessages(report: SavingsReport): {
+  environments: { namespace: string; message: SlackMessage }[];
+  total: SlackMessage | null;
+} {
   const saved = report.environments.filter(savedSomething);
   return {
     environments: saved.map((e) => ({ namespace: e.namespace, message: weeklySavingsMessage(report, e.namespace) })),

@@ -5,7 +5,14 @@
  * savings summary (when SAVINGS_SUMMARY sets one), and the reconcile and the AWS
  * inventory refresh every few minutes.
  */
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type Connection, type ScheduleOptions } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type Connection,
+  type ScheduleOptions,
+} from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { ALL_SEARCH_ATTRIBUTES } from '../search-attributes';
