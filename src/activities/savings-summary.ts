@@ -5,10 +5,10 @@
  *
  * One channel failing does not hold up the others: every post is tried, then the activity
  * fails if any did, and Temporal's retry policy tries again. What an attempt posted is
- * recorded in its heartbeat details, which the next attempt reads, so no channel hears the
- * same week twice.
+ * recorded in its heartbeat details, which the next attempt reads and skips.
  */
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { EnvironmentLedger } from '../client/environments';
 import { savingsReport, type Prices } from '../domain/savings';
 import type { Logger } from '../logger';
@@ -40,6 +40,7 @@ export function createSavingsSummaryActivities(options: SavingsSummaryOptions): 
       const posted = new Set(earlier?.posted ?? []);
       const report = savingsReport(await options.ledgers(), 'week', new Date(at), options.prices);
       const { environments, total } = weeklySavingsMessages(report);
+      context.heartbeat({ posted: [...posted] } satisfies Progress);
       const posts: { key: string; send: () => Promise<void> }[] = environments.map(({ namespace, message }) => ({
         key: namespace,
         send: () => poster.toNamespace({ namespace, kind: 'savings' }, message),
@@ -58,8 +59,9 @@ export function createSavingsSummaryActivities(options: SavingsSummaryOptions): 
       }
       if (failed.length > 0) {
         logger.warn({ failed: failed.map((f) => f.key), posted: posted.size }, 'weekly savings summary: some posts failed; retrying those');
-        // The first failure decides how Temporal retries (a rate limit's delay, a refused message's no).
-        throw failed[0]!.error;
+        // A failure worth retrying decides how Temporal retries (a rate limit brings its delay): one refused message must not stop the rest.
+        const retryable = failed.find((f) => !(f.error instanceof ApplicationFailure && f.error.nonRetryable));
+        throw (retryable ?? failed[0]!).error;
       }
       const summary = {
         posted: [...posted].filter((key) => key !== TOTAL).sort(),
