@@ -15,7 +15,15 @@ import type { Prices } from './domain/savings';
 import { SLACK_CHANNEL_ID, SLACK_USER_ID } from './slack/ids';
 import { loadTemporalProfile, type TemporalConnectionOptions } from './temporal/connection';
 import { scopedId } from './workflows/cluster';
-import { clockTime, splitList, timeZone, wakeTimeProblem, weekdayList } from './domain/policy-values';
+import {
+  clockTime,
+  savingsSummary,
+  splitList,
+  timeZone,
+  wakeTimeProblem,
+  weekdayList,
+  type SavingsSummarySetting,
+} from './domain/policy-values';
 import type { EnvironmentPolicy } from './domain/shutdown-policy';
 
 const holidayList = z.string().transform((text, ctx) => {
@@ -399,6 +407,8 @@ const fields = z.object({
   SAVINGS_PRICE_VCPU_HOUR: pricePerHour.optional(),
   SAVINGS_PRICE_GIB_HOUR: pricePerHour.optional(),
   SAVINGS_PRICE_INSTANCE_TYPES: instancePrices.optional(),
+  // Off unless set: a new post in every environment's channel each week is something a team opts into.
+  SAVINGS_SUMMARY: savingsSummary.default(null),
   SAVINGS_CURRENCY: z
     .string()
     .regex(/^[A-Za-z$€£¥]{1,8}$/, 'must be a currency code or sign, e.g. EUR, USD or $')
@@ -602,7 +612,7 @@ export interface Config {
   /** How long a REST call or `devenv` command waits for a start, stop or prolongation before answering that it is still in progress. */
   commandWaitMs: number;
   /** prices: SAVINGS_PRICE_* and SAVINGS_CURRENCY (none set: the savings have no cost). */
-  savings: { prices: Prices };
+  savings: { prices: Prices; summary: SavingsSummarySetting | null };
   /** sizes: SUPPORT_SIZES, or the built-in catalogue without it. maxPodsPerUser and maxSize: what one requester outside the support admins may have (SUPPORT_MAX_PODS_PER_USER applies to admins too). */
   support: { namespace: string; image: string; sizes: SupportSizes; ttlMinutes: number; maxPodsPerUser: number; maxSize: string };
   slack: {
@@ -735,6 +745,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { for: reader =
         ...(c.SAVINGS_PRICE_INSTANCE_TYPES ? { instanceTypes: c.SAVINGS_PRICE_INSTANCE_TYPES } : {}),
         ...(c.SAVINGS_CURRENCY ? { currency: c.SAVINGS_CURRENCY } : {}),
       },
+      summary: c.SAVINGS_SUMMARY,
     },
     support: {
       namespace: c.SUPPORT_NAMESPACE,

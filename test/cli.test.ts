@@ -371,10 +371,14 @@ describe('devenv CLI (Temporal dev server behind it)', function () {
     try {
       const first = await devenv('schedules', 'ensure');
       assert.equal(first.code, 0, first.stderr);
-      assert.equal(first.stdout.trim(), 'morningReset: created\nreconcile: created\nawsInventory: off (AWS_REGIONS unset)');
+      assert.equal(
+        first.stdout.trim(),
+        'morningReset: created\nsavingsSummary: off (SAVINGS_SUMMARY off)\nreconcile: created\nawsInventory: off (AWS_REGIONS unset)',
+      );
       const second = await devenv('--json', 'schedules', 'ensure');
       assert.deepEqual(JSON.parse(second.stdout), {
         morningReset: 'updated',
+        savingsSummary: 'off (SAVINGS_SUMMARY off)',
         reconcile: 'updated',
         awsInventory: 'off (AWS_REGIONS unset)',
       });

@@ -859,8 +859,8 @@ describe('config: loadConfig(env)', () => {
   });
 
   describe('savings prices', () => {
-    it('none set: no prices, so the savings have no cost', () => {
-      assert.deepEqual(loadConfig({}).savings, { prices: {} });
+    it('none set: no prices, so the savings have no cost, and no weekly summary', () => {
+      assert.deepEqual(loadConfig({}).savings, { prices: {}, summary: null });
     });
 
     it('reads the prices per vCPU-hour, GiB-hour and instance type, and the currency', () => {

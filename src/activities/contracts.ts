@@ -302,6 +302,22 @@ export interface SchedulerActivities {
   listRunningEnvironments(): Promise<string[]>;
 }
 
+/** What one weekly savings summary posted: the environments whose channel has it, and whether the default channel has the total. */
+export interface SavingsSummaryReport {
+  posted: string[];
+  total: boolean;
+  /** Environments that saved nothing in the week: no message. */
+  quiet: number;
+}
+
+export interface SavingsSummaryActivities {
+  /**
+   * Posts the week up to `at` (ISO): to each environment that saved something, in its channel,
+   * and the total to the default channel. A retry posts only what an earlier attempt did not.
+   */
+  postSavingsSummary(at: string): Promise<SavingsSummaryReport>;
+}
+
 /** What one reconciliation changed (or, in a dry run, would change) so that every namespace has the environment its label asks for. */
 export interface ReconcileReport {
   /** Nothing was changed: `decisions` says what would have been. */
@@ -479,7 +495,12 @@ export interface AwsActivities {
 }
 
 /** Every activity the worker registers, for the workflows to call. */
-export type AllActivities = EnvironmentActivities & KubernetesActivities & SchedulerActivities & AwsActivities & EnrolmentActivities;
+export type AllActivities = EnvironmentActivities &
+  KubernetesActivities &
+  SchedulerActivities &
+  SavingsSummaryActivities &
+  AwsActivities &
+  EnrolmentActivities;
 
 /** A namespace as enrolment sees it. */
 export interface NamespaceInfo {

@@ -6,6 +6,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import type { Metrics } from '../api/metrics';
 import { createConfiguredEnrolment } from '../client/enrolment';
+import { createEnvironmentsClient } from '../client/environments';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { createAwsActivities, ensureInventoryTable } from './aws';
@@ -18,7 +19,8 @@ import { probeCluster } from './kubernetes/cluster';
 import { createNamespaceLister, createSlackChannelLookup } from './kubernetes/namespaces';
 import { createLogNotifier } from './log-notifier';
 import { createSchedulerActivities } from './scheduler';
-import { createSlackNotifier } from './slack';
+import { createLogPoster, createSavingsSummaryActivities } from './savings-summary';
+import { createSlackNotifier, createSlackPoster } from './slack';
 
 /** In a pod: its ServiceAccount; elsewhere: KUBECONFIG or ~/.kube/config, as kubectl does. */
 export function loadKubeConfig(): KubeConfig {
@@ -54,16 +56,17 @@ export async function createActivities(
   await ensureInventoryTable(aws);
   const kubeLogger = logger.child({ system: 'kubernetes' });
   const { botToken, defaultChannel, apiUrl } = config.slack;
-  const notifier =
+  const slack =
     botToken && defaultChannel
-      ? createSlackNotifier({
+      ? {
           token: botToken,
           slackApiUrl: apiUrl,
           defaultChannel,
           channelFor: createSlackChannelLookup(kubeConfig, kubeLogger),
           logger: logger.child({ system: 'slack' }),
-        })
-      : createLogNotifier(logger);
+        }
+      : undefined;
+  const notifier = slack ? createSlackNotifier(slack) : createLogNotifier(logger);
   return {
     ...createKubernetesActivities({
       kubeConfig,
@@ -76,6 +79,12 @@ export async function createActivities(
     // DRY_RUN writes nothing to the cluster, Events included.
     ...(config.dryRun ? notifier : withEvents(notifier, createEventRecorder(kubeConfig, kubeLogger))),
     ...createSchedulerActivities(client, config.temporal.cluster),
+    ...createSavingsSummaryActivities({
+      ledgers: () => createEnvironmentsClient(client, { cluster: config.temporal.cluster }).ledgers(),
+      prices: config.savings.prices,
+      poster: slack ? createSlackPoster(slack) : createLogPoster(logger),
+      logger: logger.child({ system: 'savings' }),
+    }),
     ...createEnrolmentActivities({
       client,
       enrolment: createConfiguredEnrolment(config, client),

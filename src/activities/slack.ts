@@ -58,7 +58,19 @@ const MESSAGE_ERRORS = new Set(['invalid_blocks', 'invalid_blocks_format', 'inva
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
-export function createSlackNotifier(options: SlackNotifierOptions): Pick<EnvironmentActivities, 'notify'> {
+/** What a post is about, for the log and the failure: the namespace it concerns (or `*` for all of them), and its kind. */
+export interface PostSubject {
+  namespace: string;
+  kind: string;
+}
+
+export interface SlackPoster {
+  /** To the namespace's own channel, or to the default channel (with a note saying why) when it has none or it refuses. */
+  toNamespace(subject: PostSubject, message: SlackMessage): Promise<void>;
+  toDefault(subject: PostSubject, message: SlackMessage): Promise<void>;
+}
+
+export function createSlackPoster(options: SlackNotifierOptions): SlackPoster {
   const { logger, defaultChannel } = options;
   const slack = new webApi.WebClient(options.token, {
     slackApiUrl: options.slackApiUrl,
@@ -73,9 +85,8 @@ export function createSlackNotifier(options: SlackNotifierOptions): Pick<Environ
   }
 
   return {
-    async notify(event: EnvironmentEvent): Promise<void> {
+    async toNamespace(event: PostSubject, message: SlackMessage): Promise<void> {
       const own = await options.channelFor?.(event.namespace);
-      const message = eventMessage(event);
       if (own !== undefined && !isSlackChannelId(own)) {
         // Never posted to, never shown raw: an annotation is a hint, and not a channel id is no channel.
         logger.warn(
@@ -117,9 +128,14 @@ export function createSlackNotifier(options: SlackNotifierOptions): Pick<Environ
       }
       logger.info({ namespace: event.namespace, kind: event.kind, channel }, 'Slack notification posted');
     },
+
+    async toDefault(event: PostSubject, message: SlackMessage): Promise<void> {
+      await deliverOrFail(() => post(defaultChannel, message), event);
+      logger.info({ namespace: event.namespace, kind: event.kind, channel: defaultChannel }, 'Slack notification posted');
+    },
   };
 
-  async function deliverOrFail(send: () => Promise<void>, event: EnvironmentEvent): Promise<void> {
+  async function deliverOrFail(send: () => Promise<void>, event: PostSubject): Promise<void> {
     try {
       await send();
     } catch (err) {
@@ -128,7 +144,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): Pick<Environ
   }
 
   /** Rate limits carry Slack's delay; message errors stop retrying; everything else is retried by Temporal's policy. */
-  function toFailure(err: unknown, event: EnvironmentEvent): Error {
+  function toFailure(err: unknown, event: PostSubject): Error {
     const coded = err as { code?: string; retryAfter?: number; data?: { error?: string } };
     logger.warn(
       { namespace: event.namespace, kind: event.kind, error: coded.data?.error ?? coded.code ?? String(err) },
@@ -148,6 +164,13 @@ export function createSlackNotifier(options: SlackNotifierOptions): Pick<Environ
     }
     return err instanceof Error ? err : new Error(String(err));
   }
+}
+
+export function createSlackNotifier(options: SlackNotifierOptions): Pick<EnvironmentActivities, 'notify'> {
+  const poster = createSlackPoster(options);
+  return {
+    notify: (event: EnvironmentEvent) => poster.toNamespace(event, eventMessage(event)),
+  };
 }
 
 function platformError(err: unknown): string | undefined {

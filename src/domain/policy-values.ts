@@ -81,3 +81,22 @@ export function splitList(text: string): string[] {
     .map((part) => part.trim())
     .filter((part) => part !== '');
 }
+
+/** SAVINGS_SUMMARY: the weekday and time, in the service's time zone, of the weekly savings summary. */
+export interface SavingsSummarySetting {
+  day: Weekday;
+  time: string;
+}
+
+/** `Mon 09:00` (a weekday and a 24-hour time), or `off` (null). */
+export const savingsSummary = z.string().transform((text, ctx): SavingsSummarySetting | null => {
+  const trimmed = text.trim();
+  if (trimmed.toLowerCase() === 'off') return null;
+  const [day, time, ...rest] = trimmed.split(/\s+/);
+  const weekday = WEEKDAYS.find((d) => d.toLowerCase() === day?.toLowerCase());
+  if (!weekday || !time || !CLOCK_TIME.test(time) || rest.length > 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a weekday and a 24-hour time such as Mon 09:00, or off' });
+    return z.NEVER;
+  }
+  return { day: weekday, time };
+});

@@ -186,6 +186,36 @@ export function savingsMessage(report: SavingsReport, namespace?: string): Slack
   ]);
 }
 
+/** The weekly summary of one environment, for its channel: what `/devenv savings <namespace>` answers, said to be the week's. */
+export function weeklySavingsMessage(report: SavingsReport, namespace: string): SlackMessage {
+  const answer = savingsMessage({ ...report, environments: report.environments.filter((e) => e.namespace === namespace) }, namespace);
+  return {
+    text: answer.text,
+    blocks: [...answer.blocks, context(md`Weekly summary · ${code(`/devenv savings ${namespace} month`)} for the month`)],
+  };
+}
+
+/** The weekly summary of them all, for the default channel: what `/devenv savings` answers, of the environments that saved something. */
+export function weeklySavingsTotalMessage(report: SavingsReport): SlackMessage {
+  const answer = savingsMessage({ ...report, environments: report.environments.filter(savedSomething) });
+  return { text: answer.text, blocks: [...answer.blocks, context(md`Weekly summary · ${code('/devenv savings month')} for the month`)] };
+}
+
+/** An environment that slept none of the week saved nothing, and its channel hears nothing of it. */
+export const savedSomething = (figures: { hoursAsleep: number }): boolean => figures.hoursAsleep > 0;
+
+/** What the weekly summary posts: each environment that saved something to its own channel, and the total. */
+export function weeklySavingsMessages(report: SavingsReport): {
+  environments: { namespace: string; message: SlackMessage }[];
+  total: SlackMessage | null;
+} {
+  const saved = report.environments.filter(savedSomething);
+  return {
+    environments: saved.map((e) => ({ namespace: e.namespace, message: weeklySavingsMessage(report, e.namespace) })),
+    total: saved.length > 0 ? weeklySavingsTotalMessage(report) : null,
+  };
+}
+
 /** `why`: the sentence, its recorded `by` values as mentions. */
 export function whyMessage(namespace: string, why: Why): SlackMessage {
   const sentence = withMentions(why.sentence, why.mentions);

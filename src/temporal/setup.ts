@@ -1,21 +1,38 @@
 /**
  * What the service needs on a Temporal namespace before its workflows can run, made
  * idempotently at start-up: the search attributes the environment workflows upsert, and
- * the Schedules: the morning reset of every environment each working day, and the
- * reconcile and the AWS inventory refresh every few minutes.
+ * the Schedules: the morning reset of every environment each working day, the weekly
+ * savings summary (when SAVINGS_SUMMARY sets one), and the reconcile and the AWS
+ * inventory refresh every few minutes.
  */
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Connection, type ScheduleOptions } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type Connection,
+  type ScheduleOptions,
+} from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { ALL_SEARCH_ATTRIBUTES } from '../search-attributes';
 import { scopedId } from '../workflows/cluster';
-import { awsInventoryWorkflow, INVENTORY_WORKFLOW_ID, morningResetWorkflow, reconcileWorkflow, RECONCILE_WORKFLOW_ID } from '../workflows';
+import {
+  awsInventoryWorkflow,
+  INVENTORY_WORKFLOW_ID,
+  morningResetWorkflow,
+  reconcileWorkflow,
+  RECONCILE_WORKFLOW_ID,
+  savingsSummaryWorkflow,
+} from '../workflows';
 import type { Config } from '../config';
+import type { SavingsSummarySetting } from '../domain/policy-values';
 import type { Weekday } from '../domain/shutdown-policy';
 
 export const MORNING_RESET_SCHEDULE_ID = 'devenv-morning-reset';
 export const AWS_INVENTORY_SCHEDULE_ID = 'devenv-aws-inventory';
 export const RECONCILE_SCHEDULE_ID = 'devenv-reconcile';
+export const SAVINGS_SUMMARY_SCHEDULE_ID = 'devenv-savings-summary';
 
 /**
  * Registers the project's search attributes. The dev server takes them as start-up flags;
@@ -72,6 +89,52 @@ export function morningResetSchedule(settings: MorningResetSettings): ScheduleOp
     // A reset missed while the cluster was down still runs if it is caught up within the hour.
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
   };
+}
+
+export interface SavingsSummarySettings {
+  /** SAVINGS_SUMMARY: the weekday and HH:mm, in `timeZone`. */
+  summary: SavingsSummarySetting;
+  timeZone: string;
+  taskQueue: string;
+  /** CLUSTER_NAME: in the Schedule's and its workflows' ids (`<cluster>/devenv-savings-summary`). */
+  cluster?: string;
+}
+
+export function savingsSummarySchedule(settings: SavingsSummarySettings): ScheduleOptions {
+  const [hour, minute] = settings.summary.time.split(':').map(Number);
+  return {
+    scheduleId: scopedId(SAVINGS_SUMMARY_SCHEDULE_ID, settings.cluster),
+    spec: {
+      calendars: [{ hour, minute, dayOfWeek: [DAY_NAMES[settings.summary.day]], comment: 'weekly savings summary' }],
+      timezone: settings.timeZone,
+    },
+    action: {
+      type: 'startWorkflow',
+      workflowType: savingsSummaryWorkflow,
+      workflowId: scopedId('devenv-savings-summary', settings.cluster),
+      taskQueue: settings.taskQueue,
+      // Long enough for the activity's retries to wait out a Slack outage.
+      workflowExecutionTimeout: '1 day',
+    },
+    // A summary missed while the cluster was down is still worth posting the same day; later, the next week's tells.
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '12 hours' },
+  };
+}
+
+/** SAVINGS_SUMMARY set: its Schedule, created or brought in line; `off`: the Schedule an earlier setting made, deleted. */
+export async function ensureSavingsSummarySchedule(
+  client: Client,
+  settings: Omit<SavingsSummarySettings, 'summary'> & { summary: SavingsSummarySetting | null },
+): Promise<'created' | 'updated' | 'removed (SAVINGS_SUMMARY off)' | 'off (SAVINGS_SUMMARY off)'> {
+  const { summary } = settings;
+  if (summary) return ensureSchedule(client, savingsSummarySchedule({ ...settings, summary }));
+  try {
+    await client.schedule.getHandle(scopedId(SAVINGS_SUMMARY_SCHEDULE_ID, settings.cluster)).delete();
+    return 'removed (SAVINGS_SUMMARY off)';
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return 'off (SAVINGS_SUMMARY off)';
+    throw err;
+  }
 }
 
 export interface IntervalScheduleSettings {
@@ -134,6 +197,12 @@ export async function ensureSchedules(client: Client, config: Config): Promise<R
       resetTime: config.resetTime,
       timeZone: config.policy.timeZone,
       workingDays: config.policy.workingDays,
+      taskQueue,
+      cluster,
+    }),
+    savingsSummary: await ensureSavingsSummarySchedule(client, {
+      summary: config.savings.summary,
+      timeZone: config.policy.timeZone,
       taskQueue,
       cluster,
     }),

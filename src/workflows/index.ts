@@ -5,3 +5,4 @@ export * from './inventory';
 export * from './support-pod';
 export * from './reconcile';
 export * from './cluster';
+export * from './savings-summary';

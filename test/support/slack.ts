@@ -31,6 +31,8 @@ export class SlackRecorder {
   readonly failing = new Map<string, { status: number; headers?: Record<string, string>; body: unknown }>();
   /** Channels that answer `channel_not_found`. */
   readonly missingChannels = new Set<string>();
+  /** Channels that answer `internal_error` (Slack failing for them) while set. */
+  readonly failingChannels = new Set<string>();
   /** User groups and their members, for `usergroups.users.list`; any other group is `no_such_subteam`, as Slack answers. */
   readonly userGroups = new Map<string, string[]>();
   /** The app-level token `apps.connections.open` accepts; any other is `invalid_auth`, as Slack answers. */
@@ -87,7 +89,9 @@ export class SlackRecorder {
           ? [scripted.status, scripted.body, scripted.headers]
           : this.missingChannels.has(channel)
             ? [200, { ok: false, error: 'channel_not_found' }]
-            : [200, { ok: true, channel, ts: `${Date.now() / 1000}`, message: { text: body.text } }];
+            : this.failingChannels.has(channel)
+              ? [200, { ok: false, error: 'internal_error' }]
+              : [200, { ok: true, channel, ts: `${Date.now() / 1000}`, message: { text: body.text } }];
         this.posts.push({ method, body, authorization: req.headers.authorization, status, at: Date.now() });
         reply(status, json, headers);
       });
