@@ -19,7 +19,9 @@ export function throughProxy(original: KubeConfig, server: string): KubeConfig {
 }
 
 /** A TCP proxy that can drop every connection and refuse new ones, as an apiserver outage looks to a client. */
-export async function startCuttableProxy(target: URL): Promise<{ url: string; refused: number; cut(): void; restore(): void; close(): void }> {
+export async function startCuttableProxy(
+  target: URL,
+): Promise<{ url: string; refused: number; cut(): void; restore(): void; close(): void }> {
   const sockets = new Set<net.Socket>();
   let down = false;
   const state = { refused: 0 };
