@@ -91,6 +91,14 @@ function retryAfterMs(error: unknown): number {
 }
 
 /**
+ * 429s that a throttled() already sent again its THROTTLED_ATTEMPTS times. An enclosing
+ * throttled() (a list of lists, or a call() around a pager that throttles each page) only
+ * passes such a 429 on: the retries belong to the innermost request, never multiplied by
+ * every level that wraps it, each sleeping while the caller holds its concurrency turn.
+ */
+const exhausted = new WeakSet<object>();
+
+/**
  * Makes a request again after each 429 Too Many Requests, as client-go does, waiting what
  * the apiserver's Retry-After asks (with jitter, so that clients it shed together do not
  * come back together). A 429 is sent before the request is served, so nothing of it was
@@ -103,7 +111,11 @@ export async function throttled<T>(request: () => Promise<T>): Promise<T> {
     try {
       return await request();
     } catch (error) {
-      if (statusCode(error) !== 429 || attempt >= THROTTLED_ATTEMPTS) throw error;
+      if (statusCode(error) !== 429) throw error;
+      if (attempt >= THROTTLED_ATTEMPTS || exhausted.has(error as object)) {
+        if (typeof error === 'object' && error !== null) exhausted.add(error);
+        throw error;
+      }
       await sleep(retryAfterMs(error) * (1 + Math.random() / 2), undefined, cancellation ? { signal: cancellation } : {});
     }
   }
@@ -126,7 +138,11 @@ export interface PageRequest {
   resourceVersion?: string;
 }
 
-/** Follows `continue` tokens, so a namespace with hundreds of objects (or a cluster with hundreds of namespaces) is listed in pages. */
+/**
+ * Follows `continue` tokens, so a namespace with hundreds of objects (or a cluster with
+ * hundreds of namespaces) is listed in pages. Each page is its own request and is sent
+ * again after a 429 by itself (throttled), so a shed page 3 does not list pages 1 and 2 again.
+ */
 export async function listAll<T>(
   pageSize: number,
   page: (request: PageRequest) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
@@ -135,7 +151,8 @@ export async function listAll<T>(
   const items: T[] = [];
   let token: string | undefined;
   do {
-    const result = await page({ limit: pageSize, _continue: token, ...(resourceVersion && !token ? { resourceVersion } : {}) });
+    const request = { limit: pageSize, _continue: token, ...(resourceVersion && !token ? { resourceVersion } : {}) };
+    const result = await throttled(() => page(request));
     items.push(...result.items);
     token = result.metadata?._continue || undefined;
   } while (token);
