@@ -214,6 +214,37 @@ describe('Kubernetes activities within a narrow priority level (real kube-apiser
     assert.deepEqual(await replicas(), [...Array(WORKLOADS * 2).fill(0), ...Array(WORKLOADS * (NAMESPACES.length - 2)).fill(2)]);
   });
 
+  it('a stop whose request hangs stops heartbeating: the heartbeat timeout retries it, not only its start-to-close timeout', async () => {
+    const [hanging] = NAMESPACES as [string];
+    let entered!: () => void;
+    const hung = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const held = new KubeConfig();
+    held.loadFromFile(cluster.kubeConfigPath);
+    const authenticate = held.applySecurityAuthentication.bind(held);
+    held.applySecurityAuthentication = async (context) => {
+      // An apiserver gone half-open: the namespace's first read is sent and never answered.
+      if (new URL(context.getUrl()).pathname.endsWith(`/namespaces/${hanging}`)) {
+        entered();
+        await released;
+      }
+      return authenticate(context);
+    };
+    const activities = createKubernetesActivities({ kubeConfig: held, dryRun: true, logger: createLogger() });
+    const beats: unknown[] = [];
+    const activityEnv = new MockActivityEnvironment();
+    activityEnv.on('heartbeat', (details: unknown) => beats.push(details));
+    const stop = activityEnv.run(activities.stopNamespace, hanging);
+    await hung;
+    // Longer than the keep-alive interval.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    const whileHung = beats.length;
+    release();
+    await stop;
+    assert.equal(whileHung, 0, 'heartbeats went on while the only request hung');
+  });
+
   it('a start waiting for a rollout that never ends looks less and less often, not every few seconds until the deadline', async () => {
     const namespace = NAMESPACES[0]!;
     const lists: number[] = [];

@@ -106,7 +106,8 @@ const exhausted = new WeakSet<object>();
  * activity is cancelled.
  */
 export async function throttled<T>(request: () => Promise<T>): Promise<T> {
-  const cancellation = asyncLocalStorage.getStore()?.cancellationSignal;
+  const context = asyncLocalStorage.getStore();
+  const cancellation = context?.cancellationSignal;
   for (let attempt = 1; ; attempt++) {
     try {
       return await request();
@@ -116,6 +117,8 @@ export async function throttled<T>(request: () => Promise<T>): Promise<T> {
         if (typeof error === 'object' && error !== null) exhausted.add(error);
         throw error;
       }
+      // A wait the apiserver asked for is no hang: the activity says it is alive meanwhile.
+      context?.heartbeat();
       await sleep(retryAfterMs(error) * (1 + Math.random() / 2), undefined, cancellation ? { signal: cancellation } : {});
     }
   }
