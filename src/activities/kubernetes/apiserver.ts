@@ -139,6 +139,11 @@ export interface PageRequest {
   _continue?: string;
   /** `0`: whatever the apiserver's watch cache holds, served without a read from etcd (the drift re-check's cheap look). */
   resourceVersion?: string;
+  /**
+   * For an optional CRD's kind: a 404 remembered (notServedMemo) counts only if asked at or
+   * after this time. A stop's own inventory must see objects of a CRD installed just before it.
+   */
+  notServedSince?: number;
 }
 
 /**
@@ -150,11 +155,17 @@ export async function listAll<T>(
   pageSize: number,
   page: (request: PageRequest) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
   resourceVersion?: string,
+  notServedSince?: number,
 ): Promise<T[]> {
   const items: T[] = [];
   let token: string | undefined;
   do {
-    const request = { limit: pageSize, _continue: token, ...(resourceVersion && !token ? { resourceVersion } : {}) };
+    const request = {
+      limit: pageSize,
+      _continue: token,
+      ...(resourceVersion && !token ? { resourceVersion } : {}),
+      ...(notServedSince !== undefined ? { notServedSince } : {}),
+    };
     const result = await throttled(() => page(request));
     items.push(...result.items);
     token = result.metadata?._continue || undefined;

@@ -129,9 +129,14 @@ export function createNamespaceActions(
   }
 
   async function listInventory(namespace: string): Promise<Listed[]> {
+    // An optional CRD's 404 counts only if asked since this began: a stop right after Flux or
+    // Argo CD is installed must not skip their objects, while a rush of stops still shares one.
+    const notServedSince = Date.now();
     await read(() => ensureNamespace(core, namespace));
     const lists = await Promise.all(
-      kinds.map(async (kind) => (await read(() => listKind(kind, namespace, pageSize))).map((object) => ({ kind, object }))),
+      kinds.map(async (kind) =>
+        (await read(() => listKind(kind, namespace, pageSize, { notServedSince }))).map((object) => ({ kind, object })),
+      ),
     );
     const listed = lists.flat();
     const excluded = new Set(
