@@ -5,10 +5,14 @@
  * counters say how many it rejected.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ApisApi, AppsV1Api, CoreV1Api, FlowcontrolApiserverV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { apiserverMetrics } from '../bench/support/apiserver-metrics';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
+import { createFluxKustomizationKind } from '../src/activities/kubernetes/flux-kustomizations';
+import { listKind } from '../src/activities/kubernetes/workload-kind';
 import { createLogger } from '../src/logger';
 import { testCluster, type TestCluster } from './support/kube';
 import { eventually } from './support/slack';
@@ -210,6 +214,37 @@ describe('Kubernetes activities within a narrow priority level (real kube-apiser
     assert.deepEqual(await replicas(), [...Array(WORKLOADS * 2).fill(0), ...Array(WORKLOADS * (NAMESPACES.length - 2)).fill(2)]);
   });
 
+  it('a stop whose request hangs stops heartbeating: the heartbeat timeout retries it, not only its start-to-close timeout', async () => {
+    const [hanging] = NAMESPACES as [string];
+    let entered!: () => void;
+    const hung = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const held = new KubeConfig();
+    held.loadFromFile(cluster.kubeConfigPath);
+    const authenticate = held.applySecurityAuthentication.bind(held);
+    held.applySecurityAuthentication = async (context) => {
+      // An apiserver gone half-open: the namespace's first read is sent and never answered.
+      if (new URL(context.getUrl()).pathname.endsWith(`/namespaces/${hanging}`)) {
+        entered();
+        await released;
+      }
+      return authenticate(context);
+    };
+    const activities = createKubernetesActivities({ kubeConfig: held, dryRun: true, logger: createLogger() });
+    const beats: unknown[] = [];
+    const activityEnv = new MockActivityEnvironment();
+    activityEnv.on('heartbeat', (details: unknown) => beats.push(details));
+    const stop = activityEnv.run(activities.stopNamespace, hanging);
+    await hung;
+    // Longer than the keep-alive interval.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    const whileHung = beats.length;
+    release();
+    await stop;
+    assert.equal(whileHung, 0, 'heartbeats went on while the only request hung');
+  });
+
   it('a start waiting for a rollout that never ends looks less and less often, not every few seconds until the deadline', async () => {
     const namespace = NAMESPACES[0]!;
     const lists: number[] = [];
@@ -240,5 +275,41 @@ describe('Kubernetes activities within a narrow priority level (real kube-apiser
     const flowcontrol = cluster.kubeConfig.makeApiClient(FlowcontrolApiserverV1Api);
     await flowcontrol.deleteFlowSchema({ name: NAME }).catch(() => undefined);
     await flowcontrol.deletePriorityLevelConfiguration({ name: NAME }).catch(() => undefined);
+  });
+});
+
+describe('Kubernetes activities against an apiserver that sheds every request', function () {
+  this.timeout(60_000);
+  let server: http.Server;
+  let requests = 0;
+  let kubeConfig: KubeConfig;
+
+  before(async () => {
+    // Priority and fairness shedding one flow for good: every request a 429 with a short Retry-After.
+    server = http.createServer((_req, res) => {
+      requests++;
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '0.001' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 429, reason: 'TooManyRequests' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'shed', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      users: [{ name: 'shed', token: 'shed' }],
+      contexts: [{ name: 'shed', cluster: 'shed', user: 'shed' }],
+      currentContext: 'shed',
+    });
+  });
+
+  after(() => server.close());
+
+  it('a Flux list is sent as often as any one request is (6 times), not once per retry of every layer that wraps it', async () => {
+    requests = 0;
+    const failure = await listKind(createFluxKustomizationKind(kubeConfig, []), 'dev1', 500).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    assert.equal((failure as { code?: number } | undefined)?.code, 429);
+    assert.equal(requests, 6);
   });
 });

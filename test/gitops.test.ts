@@ -9,6 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   AdmissionregistrationV1Api,
@@ -19,12 +21,14 @@ import {
   loadAllYaml,
   PatchStrategy,
   setHeaderOptions,
-  type KubeConfig,
+  KubeConfig,
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { eventFor } from '../src/activities/events';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
+import { createFluxKustomizationKind } from '../src/activities/kubernetes/flux-kustomizations';
+import { listKind } from '../src/activities/kubernetes/workload-kind';
 import { ORIGINAL_AUTOMATED_SYNC, ORIGINAL_SUSPEND } from '../src/activities/kubernetes/annotations';
 import { describeWoken } from '../src/domain/drift';
 import { DEFAULT_GITOPS, type GitOpsSettings } from '../src/domain/gitops';
@@ -751,5 +755,55 @@ describe('GitOps hand-offs in the namespace Events (kubectl get events)', functi
       report: report([{ kind: 'Deployment', name: 'web', from: 2, to: 0 }]),
     });
     assert.equal(plain.message, 'Stopped by U1: 1 workload scaled down.', 'nothing said of GitOps where there was none');
+  });
+});
+
+describe('a GitOps kind whose CRD is installed just now', () => {
+  it("a stop's inventory lists its objects at once, though a look just before remembered the CRD as not served", async () => {
+    let installed = false;
+    let requests = 0;
+    // An apiserver without Flux's CRDs (404), then with them and the environment's Kustomization.
+    const server = http.createServer((_req, res) => {
+      requests++;
+      res.writeHead(installed ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          installed
+            ? {
+                apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+                kind: 'KustomizationList',
+                metadata: {},
+                items: [{ metadata: { name: 'apps', namespace: 'dev1', resourceVersion: '1' }, spec: { suspend: false } }],
+              }
+            : { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, reason: 'NotFound' },
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromOptions({
+        clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+        users: [{ name: 'u', token: 't' }],
+        contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+        currentContext: 'c',
+      });
+      const kind = createFluxKustomizationKind(kubeConfig, []);
+      const stopBegan = Date.now();
+      assert.deepEqual(await listKind(kind, 'dev1', 500, { notServedSince: stopBegan }), [], 'no CRD yet');
+      assert.deepEqual(await listKind(kind, 'dev1', 500, { notServedSince: stopBegan }), [], "a rush's stops share that 404");
+      assert.equal(requests, 1);
+      installed = true;
+      assert.deepEqual(await listKind(kind, 'dev1', 500, { resourceVersion: '0' }), [], 'a drift look still takes the 404 as it was');
+      // The stop begins after that 404 was asked (a clock tick later).
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const listed = await listKind(kind, 'dev1', 500, { notServedSince: Date.now() });
+      assert.deepEqual(
+        listed.map((object) => object.metadata?.name),
+        ['apps'],
+      );
+    } finally {
+      server.close();
+    }
   });
 });

@@ -170,10 +170,10 @@ describe('/ui in a real headless Chromium', function () {
   ];
   const namespaces = [...real, ...seeded.map((e) => e.namespace)].sort();
 
-  async function serve(uiPublic: boolean): Promise<string> {
+  async function serve(uiPublic: boolean, environments = createEnvironmentsClient(env.client)): Promise<string> {
     const metrics = createMetrics();
     const rest = createRestRouter({
-      environments: createEnvironmentsClient(env.client),
+      environments,
       tokens: [
         { name: 'ci', sha256: sha256(CONTROL), scope: 'control' },
         { name: 'dashboard', sha256: sha256(READER), scope: 'read' },
@@ -312,6 +312,29 @@ describe('/ui in a real headless Chromium', function () {
     assert.ok(validated.valid, JSON.stringify(validated.errors));
     assert.deepEqual(document.paths['/api/v1/environments']!.get!.security, [{ bearer: [] }, {}]);
     assert.deepEqual(document.paths['/api/v1/environments/{namespace}']!.get!.security, [{ bearer: [] }]);
+  });
+
+  it("UI_PUBLIC: a crowd of visitors is served from one listing of Temporal's environments a few seconds old, a token's reads as they are", async function () {
+    const client = createEnvironmentsClient(env.client);
+    const asked: string[] = [];
+    const counted = {
+      ...client,
+      list: () => (asked.push('list'), client.list()),
+      ledgers: (namespace?: string) => (asked.push(`ledgers ${namespace ?? '*'}`), client.ledgers(namespace)),
+    };
+    const base = await serve(true, counted);
+    const routes = ['/api/v1/environments', '/api/v1/savings', '/api/v1/savings/weekly', '/api/v1/environments/dev-bob/timeline'];
+    const visits = await Promise.all(Array.from({ length: 80 }, (_, i) => rest(base, routes[i % routes.length]!, { token: null })));
+    assert.deepEqual([...new Set(visits.map((v) => v.status))], [200]);
+    assert.deepEqual(asked.sort(), ['ledgers *', 'ledgers dev-bob', 'list']);
+    const [anonymous, reader] = await Promise.all([
+      rest(base, '/api/v1/savings/weekly', { token: null }),
+      rest(base, '/api/v1/savings/weekly'),
+    ]);
+    assert.deepEqual(anonymous.body, reader.body);
+    asked.length = 0;
+    await Promise.all(Array.from({ length: 4 }, () => rest(base, '/api/v1/environments')));
+    assert.deepEqual(asked, ['list', 'list', 'list', 'list']);
   });
 
   it('shows every environment with its phase, next shutdown and owners as the REST API has them, and offers no action', async function () {

@@ -666,6 +666,40 @@ export function openApiDocument(routes: Route[], { uiPublic = false }: { uiPubli
 /** Who reads a UI_PUBLIC route without a token: it may only look, and is named in no action. */
 const UI_VISITOR: ApiToken = { name: 'ui-visitor', sha256: '', scope: 'read' };
 
+/** How old what a visitor is shown may be: the page reloads it far less often. */
+const VISITOR_SNAPSHOT_MS = 5_000;
+/** Namespaces whose ledger a visitor's look keeps at once (names are the visitor's to choose). */
+const VISITOR_LEDGERS_KEPT = 1_000;
+
+/** `load` of each key at most once per `ttlMs`, callers meanwhile sharing its promise; at most `kept` keys at once. */
+function snapshots<T>(ttlMs: number, kept: number, load: (key: string) => Promise<T>): (key: string) => Promise<T> {
+  const taken = new Map<string, { at: number; value: Promise<T> }>();
+  return (key) => {
+    const now = Date.now();
+    const known = taken.get(key);
+    if (known && now - known.at < ttlMs) return known.value;
+    taken.delete(key);
+    for (const [name, { at }] of taken) if (now - at >= ttlMs || taken.size >= kept) taken.delete(name);
+    const value = load(key);
+    taken.set(key, { at: now, value });
+    return value;
+  };
+}
+
+/**
+ * The environments as a UI_PUBLIC visitor sees them: every listing and ledger from a
+ * snapshot shared by all visitors for VISITOR_SNAPSHOT_MS, so requests without a token,
+ * which anyone can send, are not each a listing of every environment from Temporal.
+ */
+function visitorView(environments: EnvironmentsClient): EnvironmentsClient {
+  const list = snapshots(VISITOR_SNAPSHOT_MS, 1, () => environments.list());
+  const ledgers = snapshots(VISITOR_SNAPSHOT_MS, VISITOR_LEDGERS_KEPT, (key) => environments.ledgers(key === '' ? undefined : key));
+  return Object.create(environments, {
+    list: { value: () => list('') },
+    ledgers: { value: (namespace?: string) => ledgers(namespace ?? '') },
+  }) as EnvironmentsClient;
+}
+
 const statusFor: Record<OperationError['kind'], number> = {
   'unknown-environment': 404,
   'unknown-support-pod': 404,
@@ -682,6 +716,7 @@ const statusFor: Record<OperationError['kind'], number> = {
 export function createRestRouter(options: RestApiOptions): Router {
   const { logger, supportSizes } = options;
   const routes = restRoutes(options);
+  const visitorRoutes = restRoutes({ ...options, environments: visitorView(options.environments) });
   const document = openApiDocument(routes, { uiPublic: options.uiPublic });
   const router = new Router();
   const stored = options.tokens.map((token) => {
@@ -730,7 +765,7 @@ export function createRestRouter(options: RestApiOptions): Router {
 
   const allowedBy = (scope: ApiToken['scope'], family: CommandFamily) => family === 'read' || scope === 'control';
 
-  for (const route of routes) {
+  for (const [index, route] of routes.entries()) {
     if (route.shownByUi && route.method !== 'get')
       throw new Error(`${route.method.toUpperCase()} ${route.path}: only a read route may be shown by /ui`);
     const koaPath = route.path.replace(/\{(\w+)\}/g, ':$1');
@@ -795,7 +830,8 @@ export function createRestRouter(options: RestApiOptions): Router {
         return;
       }
       try {
-        ctx.body = await route.run(parsed.command, `api:${token.name}`, queryValues);
+        const run = token === UI_VISITOR ? visitorRoutes[index]!.run : route.run;
+        ctx.body = await run(parsed.command, `api:${token.name}`, queryValues);
         ctx.status = route.status;
         options.metrics.commands.inc({ source: 'api', command: kind, outcome: 'ok' });
         if (family !== 'read') logger.info({ token: token.name, command: formatCommand(parsed.command) }, 'API command done');

@@ -91,6 +91,14 @@ function retryAfterMs(error: unknown): number {
 }
 
 /**
+ * 429s that a throttled() already sent again its THROTTLED_ATTEMPTS times. An enclosing
+ * throttled() (a list of lists, or a call() around a pager that throttles each page) only
+ * passes such a 429 on: the retries belong to the innermost request, never multiplied by
+ * every level that wraps it, each sleeping while the caller holds its concurrency turn.
+ */
+const exhausted = new WeakSet<object>();
+
+/**
  * Makes a request again after each 429 Too Many Requests, as client-go does, waiting what
  * the apiserver's Retry-After asks (with jitter, so that clients it shed together do not
  * come back together). A 429 is sent before the request is served, so nothing of it was
@@ -98,12 +106,19 @@ function retryAfterMs(error: unknown): number {
  * activity is cancelled.
  */
 export async function throttled<T>(request: () => Promise<T>): Promise<T> {
-  const cancellation = asyncLocalStorage.getStore()?.cancellationSignal;
+  const context = asyncLocalStorage.getStore();
+  const cancellation = context?.cancellationSignal;
   for (let attempt = 1; ; attempt++) {
     try {
       return await request();
     } catch (error) {
-      if (statusCode(error) !== 429 || attempt >= THROTTLED_ATTEMPTS) throw error;
+      if (statusCode(error) !== 429) throw error;
+      if (attempt >= THROTTLED_ATTEMPTS || exhausted.has(error as object)) {
+        if (typeof error === 'object' && error !== null) exhausted.add(error);
+        throw error;
+      }
+      // A wait the apiserver asked for is no hang: the activity says it is alive meanwhile.
+      context?.heartbeat();
       await sleep(retryAfterMs(error) * (1 + Math.random() / 2), undefined, cancellation ? { signal: cancellation } : {});
     }
   }
@@ -124,18 +139,34 @@ export interface PageRequest {
   _continue?: string;
   /** `0`: whatever the apiserver's watch cache holds, served without a read from etcd (the drift re-check's cheap look). */
   resourceVersion?: string;
+  /**
+   * For an optional CRD's kind: a 404 remembered (notServedMemo) counts only if asked at or
+   * after this time. A stop's own inventory must see objects of a CRD installed just before it.
+   */
+  notServedSince?: number;
 }
 
-/** Follows `continue` tokens, so a namespace with hundreds of objects (or a cluster with hundreds of namespaces) is listed in pages. */
+/**
+ * Follows `continue` tokens, so a namespace with hundreds of objects (or a cluster with
+ * hundreds of namespaces) is listed in pages. Each page is its own request and is sent
+ * again after a 429 by itself (throttled), so a shed page 3 does not list pages 1 and 2 again.
+ */
 export async function listAll<T>(
   pageSize: number,
   page: (request: PageRequest) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
   resourceVersion?: string,
+  notServedSince?: number,
 ): Promise<T[]> {
   const items: T[] = [];
   let token: string | undefined;
   do {
-    const result = await page({ limit: pageSize, _continue: token, ...(resourceVersion && !token ? { resourceVersion } : {}) });
+    const request = {
+      limit: pageSize,
+      _continue: token,
+      ...(resourceVersion && !token ? { resourceVersion } : {}),
+      ...(notServedSince !== undefined ? { notServedSince } : {}),
+    };
+    const result = await throttled(() => page(request));
     items.push(...result.items);
     token = result.metadata?._continue || undefined;
   } while (token);

@@ -25,16 +25,22 @@ const NOT_SERVED_MS = 30_000;
 /**
  * Remembers for NOT_SERVED_MS that a list was answered 404, i.e. that its CRD is not
  * installed: hundreds of stops at one minute would otherwise each ask for every optional
- * kind and be told the same. A CRD installed meanwhile is listed once the time is up.
+ * kind and be told the same. A CRD installed meanwhile is listed once the time is up, or at
+ * once by a list that takes only a 404 asked since it began (PageRequest.notServedSince).
  */
-export function notServedMemo(): { known(): boolean; saw(error: unknown): boolean } {
+export function notServedMemo(): { known(since?: number): boolean; asking(): (error: unknown) => boolean } {
   let until = 0;
+  let askedAt = 0;
   return {
-    known: () => Date.now() < until,
-    saw(error) {
-      if (statusCode(error) !== 404) return false;
-      until = Date.now() + NOT_SERVED_MS;
-      return true;
+    known: (since) => Date.now() < until && (since === undefined || askedAt >= since),
+    asking() {
+      const sent = Date.now();
+      return (error) => {
+        if (statusCode(error) !== 404) return false;
+        until = Date.now() + NOT_SERVED_MS;
+        askedAt = Math.max(askedAt, sent);
+        return true;
+      };
     },
   };
 }
@@ -43,15 +49,16 @@ export function customObjects<T extends { metadata?: V1ObjectMeta }>(kubeConfig:
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
   const notServed = notServedMemo();
   return {
-    async list(namespace, page) {
-      if (notServed.known()) return { items: [] };
+    async list(namespace, { notServedSince, ...page }) {
+      if (notServed.known(notServedSince)) return { items: [] };
+      const saw = notServed.asking();
       try {
         return (await api.listNamespacedCustomObject({ ...resource, namespace, ...page })) as {
           items: T[];
           metadata?: { _continue?: string };
         };
       } catch (error) {
-        if (notServed.saw(error)) return { items: [] };
+        if (saw(error)) return { items: [] };
         throw error;
       }
     },

@@ -44,7 +44,7 @@ export function createDriftCheck(
 
   async function list(of: WorkloadKind[], namespace: string): Promise<{ kind: WorkloadKind; object: { metadata?: V1ObjectMeta } }[]> {
     const lists = await Promise.all(
-      of.map(async (kind) => (await listKind(kind, namespace, pageSize, '0')).map((object) => ({ kind, object }))),
+      of.map(async (kind) => (await listKind(kind, namespace, pageSize, { resourceVersion: '0' })).map((object) => ({ kind, object }))),
     );
     return lists.flat();
   }

@@ -37,7 +37,8 @@ export function customObjects(kubeConfig: KubeConfig, resource: CustomResource) 
    */
   async function listIn(namespace: string, page: PageRequest): Promise<CustomObject[]> {
     const where = namespace === ALL_NAMESPACES ? 'all namespaces' : namespace;
-    if (notServed.known()) return [];
+    if (notServed.known(page.notServedSince)) return [];
+    const saw = notServed.asking();
     try {
       return await call(`list ${kind}s in ${where}`, () =>
         listAll<CustomObject>(
@@ -53,7 +54,7 @@ export function customObjects(kubeConfig: KubeConfig, resource: CustomResource) 
         ),
       );
     } catch (error) {
-      if (notServed.saw(error)) return [];
+      if (saw(error)) return [];
       throw error;
     }
   }

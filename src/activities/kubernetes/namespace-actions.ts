@@ -56,16 +56,48 @@ function heartbeat(details: object): void {
 /** How often a stop or start heartbeats while it waits for its turn (well within the activities' heartbeat timeouts). */
 const KEEPALIVE_MS = 10_000;
 
+/** Of each running activity: its requests queued for a turn of KUBE_WORKER_CONCURRENCY, and those holding one. */
+const turns = new WeakMap<object, { queued: number; holding: number }>();
+
 /**
- * Runs `body`, heartbeating `details()` whenever KEEPALIVE_MS pass without a heartbeat: in a
- * rush a request waits for its turn of KUBE_WORKER_CONCURRENCY behind every other
- * namespace's, longer than the heartbeat timeout, and that wait is not a dead worker.
+ * Runs `request` in its turn of `limit`, counting it for keepingAlive as queued until the
+ * turn comes and as holding one until it is done.
+ */
+function inTurn<T>(limit: pLimit.Limit, request: () => Promise<T>): Promise<T> {
+  const context = asyncLocalStorage.getStore();
+  if (!context) return limit(request);
+  const mine = turns.get(context) ?? { queued: 0, holding: 0 };
+  turns.set(context, mine);
+  mine.queued++;
+  let begun = false;
+  const begin = () => {
+    if (!begun) [begun, mine.queued] = [true, mine.queued - 1];
+  };
+  return limit(async () => {
+    begin();
+    mine.holding++;
+    try {
+      return await request();
+    } finally {
+      mine.holding--;
+    }
+  }).finally(begin);
+}
+
+/**
+ * Runs `body`, heartbeating `details()` whenever KEEPALIVE_MS pass without a heartbeat while
+ * it only waits for a turn: in a rush a request waits behind every other namespace's,
+ * longer than the heartbeat timeout, and that wait is not a dead worker. While a request of
+ * its own holds a turn it does not: a request that hangs (an apiserver gone half-open) then
+ * lets the heartbeat timeout retry the activity, rather than only its start-to-close timeout.
  */
 async function keepingAlive<T>(details: () => object, body: () => Promise<T>): Promise<T> {
   const context = asyncLocalStorage.getStore();
   if (!context) return body();
   const timer = setInterval(() => {
-    if (Date.now() - (lastHeartbeat.get(context) ?? 0) >= KEEPALIVE_MS) heartbeat(details());
+    const mine = turns.get(context);
+    const waiting = mine !== undefined && mine.queued > 0 && mine.holding === 0;
+    if (waiting && Date.now() - (lastHeartbeat.get(context) ?? 0) >= KEEPALIVE_MS) heartbeat(details());
   }, KEEPALIVE_MS / 2);
   try {
     return await body();
@@ -84,7 +116,7 @@ export function createNamespaceActions(
   // the steps: hundreds of stops at one minute otherwise send every namespace's reads at
   // once, past what the apiserver's priority and fairness queues for one identity (429s).
   // Never taken inside a step, which already holds a turn: nested turns could deadlock.
-  const read = <T>(request: () => Promise<T>): Promise<T> => acrossNamespaces(request);
+  const read = <T>(request: () => Promise<T>): Promise<T> => inTurn(acrossNamespaces, request);
   const waitForGroups = createGroupsWait(kinds, pageSize, read);
   const awaitReady = createAwaitReady(waitForGroups);
 
@@ -97,9 +129,14 @@ export function createNamespaceActions(
   }
 
   async function listInventory(namespace: string): Promise<Listed[]> {
+    // An optional CRD's 404 counts only if asked since this began: a stop right after Flux or
+    // Argo CD is installed must not skip their objects, while a rush of stops still shares one.
+    const notServedSince = Date.now();
     await read(() => ensureNamespace(core, namespace));
     const lists = await Promise.all(
-      kinds.map(async (kind) => (await read(() => listKind(kind, namespace, pageSize))).map((object) => ({ kind, object }))),
+      kinds.map(async (kind) =>
+        (await read(() => listKind(kind, namespace, pageSize, { notServedSince }))).map((object) => ({ kind, object })),
+      ),
     );
     const listed = lists.flat();
     const excluded = new Set(
@@ -134,7 +171,7 @@ export function createNamespaceActions(
     const cancellation = asyncLocalStorage.getStore()?.cancellationSignal;
     const guarded = (step: () => Promise<Outcome>) =>
       run(() =>
-        acrossNamespaces(async (): Promise<Outcome> => {
+        inTurn(acrossNamespaces, async (): Promise<Outcome> => {
           // Checked once the step has its turn: it may have waited for other namespaces' steps.
           if (cancellation?.aborted && !failed) [failed, failure] = [true, cancellation.reason];
           if (failed) return {};

@@ -121,14 +121,19 @@ export function managerOf(metadata: V1ObjectMeta | undefined, field: string, our
   return shown.length > MANAGER_SHOWN ? `${shown.slice(0, MANAGER_SHOWN)}…` : shown;
 }
 
-/** Every object of the kind in the namespace, a page at a time. */
+/**
+ * Every object of the kind in the namespace, a page at a time. `notServedSince`: an optional
+ * CRD's 404 counts only if asked since then (PageRequest.notServedSince).
+ */
 export function listKind<T extends { metadata?: V1ObjectMeta }>(
   kind: WorkloadKind<T>,
   namespace: string,
   pageSize: number,
-  resourceVersion?: string,
+  { resourceVersion, notServedSince }: { resourceVersion?: string; notServedSince?: number } = {},
 ): Promise<T[]> {
-  return call(`list ${kind.plural} in ${namespace}`, () => listAll(pageSize, (page) => kind.list(namespace, page), resourceVersion));
+  return call(`list ${kind.plural} in ${namespace}`, () =>
+    listAll(pageSize, (page) => kind.list(namespace, page), resourceVersion, notServedSince),
+  );
 }
 
 /** Conflicts retried on a fresh read before the activity fails and Temporal retries it. */
