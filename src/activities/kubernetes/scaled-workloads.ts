@@ -115,7 +115,10 @@ function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>,
                 spec: { replicas: 0 },
               }),
           );
-          return { change: { kind, name, from: replicas, to: 0, requests: podRequests(object.spec?.template?.spec) } };
+          // Pods that request nothing save nothing: the change says so by leaving its requests out.
+          const requests = podRequests(object.spec?.template?.spec);
+          const saves = requests.cpuMillicores > 0 || requests.memoryBytes > 0;
+          return { change: { kind, name, from: replicas, to: 0, ...(saves ? { requests } : {}) } };
         },
       );
     },
