@@ -134,18 +134,20 @@ const open = (ledger: readonly Sleep[]): Sleep | undefined => (ledger.at(-1)?.to
 
 /**
  * The ledger after a stop at `at` that put `slept` to sleep. A stop of an environment already
- * asleep (a second stop, a re-stop) continues that sleep; what it found awake was counted by
- * the stop that began it, so each figure is the larger of the two, never their sum.
+ * asleep (a second stop, a re-stop) continues that sleep. Given `whole`, the stop's workload
+ * figures are everything asleep (what it scaled and what it found asleep) and replace the
+ * sleep's; a stop recorded before it reported what it found asleep counted only what it
+ * scaled, so each figure is then the larger of the two, never their sum.
  */
-export function afterStop(ledger: readonly Sleep[], at: Date, slept: Slept): Sleep[] {
+export function afterStop(ledger: readonly Sleep[], at: Date, slept: Slept, { whole = false }: { whole?: boolean } = {}): Sleep[] {
   const current = open(ledger);
   if (current) {
     const instances = { ...current.instances };
     for (const [type, n] of Object.entries(slept.instances)) instances[type] = Math.max(instances[type] ?? 0, n);
     const merged: Sleep = {
       ...current,
-      cpuMillicores: Math.max(current.cpuMillicores, slept.cpuMillicores),
-      memoryBytes: Math.max(current.memoryBytes, slept.memoryBytes),
+      cpuMillicores: whole ? slept.cpuMillicores : Math.max(current.cpuMillicores, slept.cpuMillicores),
+      memoryBytes: whole ? slept.memoryBytes : Math.max(current.memoryBytes, slept.memoryBytes),
       instances: boundedInstances(instances),
     };
     return bounded([...ledger.slice(0, -1), merged], at);

@@ -580,7 +580,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     followTransitions('stop', aws.report);
     if (!state.awsStopRecorded && patched(PATCHES.awsStartWhatStopStopped)) state.awsStopRecorded = true;
     if (!report.dryRun && patched(PATCHES.savingsLedger)) {
-      ledgered(sleepBegun(ledger, now(), { ...sleptBy(report.changed), instances: stoppedInstances(aws.report?.resources ?? []) }));
+      const asleep = (report.asleep ?? []).map((w) => ({ from: w.replicas, requests: w.requests }));
+      const slept = { ...sleptBy([...report.changed, ...asleep]), instances: stoppedInstances(aws.report?.resources ?? []) };
+      ledgered(sleepBegun(ledger, now(), slept, { whole: report.asleep !== undefined }));
     }
     record(
       action,
@@ -643,7 +645,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     });
     const started = afterStart(state, before, policy, now());
     state = started.state;
-    if (sleeping()) ledgered(afterWake(ledger, now()));
+    // A stop that ended the wait for the databases before anything woke: the sleep goes on.
+    const nothingWoke = report.databases?.interrupted !== undefined && report.changed.length === 0;
+    if (sleeping() && !nothingWoke) ledgered(afterWake(ledger, now()));
     setProblems(aws.problems);
     followTransitions('start', aws.report);
     const woken: Started = {
