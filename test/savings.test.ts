@@ -28,29 +28,56 @@ const at = (iso: string) => new Date(iso);
 
 describe('savings', function () {
   describe('quantities', function () {
-    const cases: [unknown, number | undefined][] = [
-      ['250m', 0.25],
-      ['1', 1],
-      ['1.5', 1.5],
-      ['.5', 0.5],
-      ['512Mi', 512 * MI],
-      ['1Gi', GI],
-      ['1G', 1e9],
-      ['128k', 128_000],
-      ['1e3', 1000],
-      ['1n', 1e-9],
-      [2, 2],
-      ['', undefined],
-      ['abc', undefined],
-      ['1Zi', undefined],
-      ['-1', undefined],
-      [undefined, undefined],
+    // [quantity, in base units, in thousandths], both rounded up as the apiserver does.
+    const cases: [unknown, number | undefined, number | undefined][] = [
+      ['250m', 1, 250],
+      ['1', 1, 1000],
+      ['1.5', 2, 1500],
+      ['.5', 1, 500],
+      ['0.1', 1, 100],
+      ['1.001', 2, 1001],
+      ['2.011', 3, 2011],
+      ['9m', 1, 9],
+      ['51m', 1, 51],
+      ['1005m', 2, 1005],
+      ['3999m', 4, 3999],
+      ['100u', 1, 1],
+      ['1n', 1, 1],
+      ['0', 0, 0],
+      ['512Mi', 512 * MI, 512 * MI * 1000],
+      ['1.5Gi', 1.5 * GI, 1.5 * GI * 1000],
+      ['1Gi', GI, GI * 1000],
+      ['1G', 1e9, 1e12],
+      ['128k', 128_000, 128_000_000],
+      ['1e3', 1000, 1_000_000],
+      ['1.5e-3', 1, 2],
+      ['12E-1', 2, 1200],
+      [2, 2, 2000],
+      [0.25, 1, 250],
+      ['', undefined, undefined],
+      ['abc', undefined, undefined],
+      ['1Zi', undefined, undefined],
+      ['-1', undefined, undefined],
+      ['1e999', undefined, undefined],
+      [undefined, undefined, undefined],
     ];
-    for (const [text, expected] of cases) {
-      it(`${JSON.stringify(text)} is ${expected}`, function () {
-        assert.equal(parseQuantity(text), expected);
+    for (const [text, units, milli] of cases) {
+      it(`${JSON.stringify(text)} is ${units}, or ${milli} thousandths`, function () {
+        assert.equal(parseQuantity(text), units);
+        assert.equal(parseQuantity(text, { milli: true }), milli);
       });
     }
+
+    it('counts CPU requests in millicores exactly, with no drift from a float', function () {
+      for (const m of [9, 51, 102, 150, 201, 1001, 1005, 2011, 3999]) {
+        assert.equal(podRequests({ containers: [{ resources: { requests: { cpu: `${m}m` } } }] }).cpuMillicores, m, `${m}m`);
+      }
+      assert.equal(
+        podRequests({ containers: [{ resources: { requests: { cpu: '0.201' } } }, { resources: { requests: { cpu: '1.005' } } }] })
+          .cpuMillicores,
+        1206,
+      );
+    });
   });
 
   describe('pod requests as Kubernetes computes them', function () {

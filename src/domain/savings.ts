@@ -51,40 +51,45 @@ export interface PodSpecResources {
   overhead?: Record<string, unknown>;
 }
 
-const SUFFIXES: Record<string, number> = {
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 1024,
-  Mi: 1024 ** 2,
-  Gi: 1024 ** 3,
-  Ti: 1024 ** 4,
-  Pi: 1024 ** 5,
-  Ei: 1024 ** 6,
-};
+/** Powers of ten of the decimal suffixes, and of 1024 of the binary ones. */
+const DECIMAL: Record<string, number> = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+const BINARY: Record<string, number> = { Ki: 1, Mi: 2, Gi: 3, Ti: 4, Pi: 5, Ei: 6 };
 
-/** A Kubernetes quantity ("250m", "1.5", "512Mi", "1e3") as a number of its base unit; undefined when it is not one. */
-export function parseQuantity(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+/**
+ * A Kubernetes quantity ("250m", "1.5", "512Mi", "1e3") as a whole number of its base unit,
+ * or of thousandths of it with `milli`, rounded up as the apiserver's Value and MilliValue do;
+ * undefined when it is not one. Decimal digits are counted exactly, never through a float.
+ */
+export function parseQuantity(value: unknown, { milli = false }: { milli?: boolean } = {}): number | undefined {
+  const scale = milli ? 1000 : 1;
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.ceil(value * scale) : undefined;
   if (typeof value !== 'string') return undefined;
-  const match = /^\+?(\d+(?:\.\d*)?|\.\d+)(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/.exec(value.trim());
+  const match = /^\+?(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/.exec(value.trim());
   if (!match) return undefined;
-  const base = Number(match[1]);
-  const amount = match[2] ? Number(`${match[1]}${match[2]}`) : base * SUFFIXES[match[3] ?? '']!;
-  return Number.isFinite(amount) ? amount : undefined;
+  const [whole = '', fraction = ''] = match[1]!.split('.');
+  const digits = BigInt(`${whole}${fraction}` || '0');
+  const exponent = (match[2] !== undefined ? Number(match[2]) : (DECIMAL[match[3] ?? ''] ?? 0)) + (milli ? 3 : 0) - fraction.length;
+  // Past any count a number holds: the exponent alone says so, without building the number.
+  if (digits > 0n && exponent > 400) return undefined;
+  const scaled = digits * 1024n ** BigInt(BINARY[match[3] ?? ''] ?? 0);
+  let amount: bigint;
+  if (exponent >= 0) amount = scaled * 10n ** BigInt(exponent);
+  else {
+    const divisor = 10n ** BigInt(-exponent);
+    amount = scaled / divisor + (scaled % divisor > 0n ? 1n : 0n);
+  }
+  const result = Number(amount);
+  return Number.isFinite(result) ? result : undefined;
 }
 
-/** A container's request of a resource: its request, else its limit (which the apiserver copies into a missing request), else 0. */
+/** A container's request of a resource (CPU in millicores, memory in bytes): its request, else its limit (which the apiserver copies into a missing request), else 0. */
 function requestOf(container: ContainerResources, resource: 'cpu' | 'memory'): number {
-  const amount = parseQuantity(container.resources?.requests?.[resource]) ?? parseQuantity(container.resources?.limits?.[resource]) ?? 0;
-  return resource === 'cpu' ? amount * 1000 : amount;
+  const milli = resource === 'cpu';
+  return (
+    parseQuantity(container.resources?.requests?.[resource], { milli }) ??
+    parseQuantity(container.resources?.limits?.[resource], { milli }) ??
+    0
+  );
 }
 
 /**
@@ -110,7 +115,7 @@ function effective(spec: PodSpecResources, resource: 'cpu' | 'memory'): number {
 /** What one pod of the template requests, CPU in millicores and memory in bytes, whole numbers. */
 export function podRequests(spec: PodSpecResources | undefined): { cpuMillicores: number; memoryBytes: number } {
   if (!spec) return { cpuMillicores: 0, memoryBytes: 0 };
-  return { cpuMillicores: Math.ceil(effective(spec, 'cpu')), memoryBytes: Math.ceil(effective(spec, 'memory')) };
+  return { cpuMillicores: effective(spec, 'cpu'), memoryBytes: effective(spec, 'memory') };
 }
 
 // ---- The ledger.
