@@ -10,6 +10,7 @@ import {
   afterWake,
   bounded,
   figures,
+  instancesSlept,
   LEDGER_DAYS,
   LEDGER_ENTRIES,
   parseQuantity,
@@ -165,6 +166,23 @@ describe('savings', function () {
         cpuMillicores: 1000,
         memoryBytes: 4 * GI,
         instances: { 'ec2 t3.medium': 1, 'rds db.t3.micro': 1 },
+      });
+    });
+
+    it('a second stop that stopped another instance of a type counts both; the same instance again counts once', function () {
+      const ec2 = (id: string) => ({ kind: 'ec2-instance', id, region: 'eu-west-1', outcome: 'changed', instanceType: 't3.medium' });
+      const none = { cpuMillicores: 0, memoryBytes: 0 };
+      const first = afterStop([], at('2026-12-01T18:00:00Z'), { ...none, ...instancesSlept([ec2('i-1')]) });
+      // The stop could not stop i-2; the AWS re-check does.
+      const again = afterStop(first, at('2026-12-01T19:00:00Z'), { ...none, ...instancesSlept([ec2('i-2')]) });
+      assert.equal(again.length, 1);
+      assert.deepEqual(again[0]!.instances, { 'ec2 t3.medium': 2 });
+      const thrice = afterStop(again, at('2026-12-01T20:00:00Z'), { ...none, ...instancesSlept([ec2('i-1')]) });
+      assert.deepEqual(thrice[0]!.instances, { 'ec2 t3.medium': 2 });
+      // A sleep recorded before ids were kept: the larger count.
+      const old: Sleep[] = [{ from: '2026-12-01T18:00:00.000Z', to: null, ...none, instances: { 'ec2 t3.medium': 3 } }];
+      assert.deepEqual(afterStop(old, at('2026-12-01T19:00:00Z'), { ...none, ...instancesSlept([ec2('i-2')]) })[0]!.instances, {
+        'ec2 t3.medium': 3,
       });
     });
 

@@ -15,6 +15,11 @@ export interface Slept {
   memoryBytes: number;
   /** Instances stopped, by `<ec2|rds> <type>`. */
   instances: Record<string, number>;
+  /**
+   * Which ones, by the same key (`region/id`), so two stops of one sleep that each stopped
+   * an instance of a type count both; absent from sleeps recorded before it was kept.
+   */
+  instanceIds?: Record<string, string[]>;
 }
 
 /** One sleep of the ledger: from the stop to the start that ended it (null while it lasts). */
@@ -29,6 +34,8 @@ export const LEDGER_DAYS = 62;
 export const LEDGER_ENTRIES = 150;
 /** Instance types one sleep keeps apart; the rest are counted as `other`. */
 export const INSTANCE_TYPES_KEPT = 20;
+/** Instance ids one sleep keeps of a type; past them, a type is counted by the larger count only. */
+export const INSTANCE_IDS_KEPT = 50;
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -120,6 +127,16 @@ export function podRequests(spec: PodSpecResources | undefined): { cpuMillicores
 
 // ---- The ledger.
 
+/** Of two stops of one sleep: the instance ids of each type, together, as many as are kept. */
+function idsTogether(a: Slept['instanceIds'], b: Slept['instanceIds'], kept: Record<string, number>): Slept['instanceIds'] {
+  const together: Record<string, string[]> = {};
+  for (const type of Object.keys(kept)) {
+    const ids = [...new Set([...(a?.[type] ?? []), ...(b?.[type] ?? [])])].sort();
+    if (ids.length > 0) together[type] = ids.slice(0, INSTANCE_IDS_KEPT);
+  }
+  return Object.keys(together).length > 0 ? together : undefined;
+}
+
 function boundedInstances(instances: Record<string, number>): Record<string, number> {
   const entries = Object.entries(instances).filter(([, n]) => n > 0);
   if (entries.length <= INSTANCE_TYPES_KEPT) return Object.fromEntries(entries);
@@ -149,15 +166,28 @@ export function afterStop(ledger: readonly Sleep[], at: Date, slept: Slept, { wh
   if (current) {
     const instances = { ...current.instances };
     for (const [type, n] of Object.entries(slept.instances)) instances[type] = Math.max(instances[type] ?? 0, n);
+    // Instances the two stopped that are not the same ones add up, as far as their ids tell.
+    for (const [type, ids] of Object.entries(idsTogether(current.instanceIds, slept.instanceIds, instances) ?? {}))
+      instances[type] = Math.max(instances[type] ?? 0, ids.length);
+    const kept = boundedInstances(instances);
+    const { instanceIds: _before, ...rest } = current;
+    const instanceIds = idsTogether(current.instanceIds, slept.instanceIds, kept);
     const merged: Sleep = {
-      ...current,
+      ...rest,
       cpuMillicores: whole ? slept.cpuMillicores : Math.max(current.cpuMillicores, slept.cpuMillicores),
       memoryBytes: whole ? slept.memoryBytes : Math.max(current.memoryBytes, slept.memoryBytes),
-      instances: boundedInstances(instances),
+      instances: kept,
+      ...(instanceIds ? { instanceIds } : {}),
     };
     return bounded([...ledger.slice(0, -1), merged], at);
   }
-  return bounded([...ledger, { from: at.toISOString(), to: null, ...slept, instances: boundedInstances(slept.instances) }], at);
+  const { instanceIds: given, ...figures } = slept;
+  const kept = boundedInstances(slept.instances);
+  const instanceIds = idsTogether(given, undefined, kept);
+  return bounded(
+    [...ledger, { from: at.toISOString(), to: null, ...figures, instances: kept, ...(instanceIds ? { instanceIds } : {}) }],
+    at,
+  );
 }
 
 /** The ledger after a drift re-stop put to sleep what the stop had not counted (workloads created since): added to the sleep it extends. */
@@ -309,21 +339,33 @@ export function describeFigures(f: Figures, currency?: string | null): string {
   return `${parts.join(', ')}${money}`;
 }
 
-/** What the AWS half of a stop stopped, by `<ec2|rds> <type>`: the instances it stopped, and the members of the Aurora clusters it stopped. */
-export function stoppedInstances(
-  resources: readonly { kind: string; id: string; region: string; outcome: string; instanceType?: string; cluster?: string }[],
-): Record<string, number> {
+type AwsOutcome = { kind: string; id: string; region: string; outcome: string; instanceType?: string; cluster?: string };
+
+/** What the AWS half of a stop stopped, by `<ec2|rds> <type>`: the instances it stopped, and the members of the Aurora clusters it stopped (`region/id`). */
+export function stoppedInstanceIds(resources: readonly AwsOutcome[]): Record<string, string[]> {
   const clusters = new Set(resources.filter((r) => r.kind === 'rds-cluster' && r.outcome === 'changed').map((r) => `${r.region}/${r.id}`));
-  const counts: Record<string, number> = {};
+  const ids: Record<string, string[]> = {};
   for (const r of resources) {
     const counted =
       (r.outcome === 'changed' && r.kind !== 'rds-cluster') ||
       (r.kind === 'rds-instance' && r.cluster && clusters.has(`${r.region}/${r.cluster}`));
     if (!counted) continue;
     const key = `${r.kind === 'ec2-instance' ? 'ec2' : 'rds'} ${r.instanceType ?? 'unknown'}`;
-    counts[key] = (counts[key] ?? 0) + 1;
+    (ids[key] ??= []).push(`${r.region}/${r.id}`);
   }
-  return counts;
+  return ids;
+}
+
+/** How many instances of each type stoppedInstanceIds finds. */
+export function stoppedInstances(resources: readonly AwsOutcome[]): Record<string, number> {
+  return Object.fromEntries(Object.entries(stoppedInstanceIds(resources)).map(([type, ids]) => [type, ids.length]));
+}
+
+/** The instances half of what a stop put to sleep. */
+export function instancesSlept(resources: readonly AwsOutcome[]): Pick<Slept, 'instances' | 'instanceIds'> {
+  const instanceIds = stoppedInstanceIds(resources);
+  const instances = stoppedInstances(resources);
+  return Object.keys(instanceIds).length > 0 ? { instances, instanceIds } : { instances };
 }
 
 // ---- Reports, as the API, Slack and the CLI show them.

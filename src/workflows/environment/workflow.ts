@@ -112,7 +112,7 @@ import {
   afterStop as sleepBegun,
   afterWake,
   nothingSlept,
-  stoppedInstances,
+  instancesSlept,
   type Sleep,
   type Slept,
 } from '../../domain/savings';
@@ -581,7 +581,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     if (!state.awsStopRecorded && patched(PATCHES.awsStartWhatStopStopped)) state.awsStopRecorded = true;
     if (!report.dryRun && patched(PATCHES.savingsLedger)) {
       const asleep = (report.asleep ?? []).map((w) => ({ from: w.replicas, requests: w.requests }));
-      const slept = { ...sleptBy([...report.changed, ...asleep]), instances: stoppedInstances(aws.report?.resources ?? []) };
+      const slept = { ...sleptBy([...report.changed, ...asleep]), ...instancesSlept(aws.report?.resources ?? []) };
       ledgered(sleepBegun(ledger, now(), slept, { whole: report.asleep !== undefined }));
     }
     record(
@@ -935,8 +935,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   function reportRestopped(aws: AwsActionReport): void {
     const restarted = aws.resources.filter((r) => r.outcome === 'changed');
     // Counted by the stop that began the sleep, unless that stop could not stop them.
-    if (restarted.length > 0 && sleeping())
-      ledgered(sleepBegun(ledger, now(), { ...nothingSlept(), instances: stoppedInstances(aws.resources) }));
+    if (restarted.length > 0 && sleeping()) ledgered(sleepBegun(ledger, now(), { ...nothingSlept(), ...instancesSlept(aws.resources) }));
     if (restarted.length > 0) {
       const names = restarted.map((r) => r.name ?? r.id).join(', ');
       log.warn('AWS resources had started by themselves; stopped again', { namespace, resources: names });
