@@ -1,13 +1,17 @@
 /**
  * What a stop on the real apiserver reports a workload's pods request, as Kubernetes counts a
  * pod's effective request (init containers, sidecars, limits standing for requests), so
- * the environment's ledger counts what was put to sleep; and a drift re-stop the same.
+ * the environment's ledger counts what was put to sleep; and a drift re-stop the same. A stop
+ * tried again after failing half-way reports what the failed attempt put to sleep too.
  */
 import assert from 'node:assert/strict';
 import { AppsV1Api, CoreV1Api, type V1PodSpec } from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import pLimit from 'p-limit';
 import type { ActionReport, DriftReport } from '../src/activities/contracts';
 import { createKubernetesActivities } from '../src/activities/kubernetes';
+import { call, type Write } from '../src/activities/kubernetes/apiserver';
+import { createNamespaceActions } from '../src/activities/kubernetes/namespace-actions';
 import { createLogger } from '../src/logger';
 import { testCluster, type TestCluster } from './support/kube';
 
@@ -106,5 +110,52 @@ describe('savings: requests put to sleep (real apiserver)', function () {
     const late = drift.awake.find((w) => w.name === 'late');
     assert.ok(late?.restopped && late.created, JSON.stringify(drift.awake));
     assert.deepEqual(late.requests, { cpuMillicores: 300, memoryBytes: 100 * MI });
+  });
+
+  it('a stop tried again after failing half-way reports what the failed attempt put to sleep as asleep, with its requests', async function () {
+    const halfway = `${namespace}-halfway`;
+    await core.createNamespace({ body: { metadata: { name: halfway, labels: { scheduler: 'enabled' } } } });
+    try {
+      for (const name of ['a', 'b']) {
+        await apps.createNamespacedDeployment({
+          namespace: halfway,
+          body: {
+            metadata: { name },
+            spec: {
+              replicas: 2,
+              selector: { matchLabels: { app: name } },
+              template: {
+                metadata: { labels: { app: name } },
+                spec: { containers: [container('app', { requests: { cpu: '500m', memory: '256Mi' } })] },
+              },
+            },
+          },
+        });
+      }
+      let writes = 0;
+      const write: Write = async (what, _detail, request) => {
+        if (++writes === 2) throw new Error('the apiserver went away');
+        return call(what, request);
+      };
+      const actions = createNamespaceActions({
+        kubeConfig: cluster.kubeConfig,
+        write,
+        dryRun: false,
+        concurrency: 1,
+        acrossNamespaces: pLimit(10),
+        pageSize: 500,
+        readyTimeoutMs: 0,
+      });
+      await assert.rejects(actions.stopNamespace(halfway), /went away/);
+      const retried = await actions.stopNamespace(halfway);
+      assert.equal(retried.changed.length, 1);
+      const asleep = retried.asleep ?? [];
+      assert.deepEqual(
+        asleep.map((w) => ({ name: w.name, replicas: w.replicas, requests: w.requests })),
+        [{ name: retried.changed[0]!.name === 'a' ? 'b' : 'a', replicas: 2, requests: { cpuMillicores: 500, memoryBytes: 256 * MI } }],
+      );
+    } finally {
+      await core.deleteNamespace({ name: halfway }).catch(() => undefined);
+    }
   });
 });

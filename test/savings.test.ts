@@ -10,6 +10,7 @@ import {
   afterWake,
   bounded,
   figures,
+  instancesSlept,
   LEDGER_DAYS,
   LEDGER_ENTRIES,
   parseQuantity,
@@ -28,29 +29,56 @@ const at = (iso: string) => new Date(iso);
 
 describe('savings', function () {
   describe('quantities', function () {
-    const cases: [unknown, number | undefined][] = [
-      ['250m', 0.25],
-      ['1', 1],
-      ['1.5', 1.5],
-      ['.5', 0.5],
-      ['512Mi', 512 * MI],
-      ['1Gi', GI],
-      ['1G', 1e9],
-      ['128k', 128_000],
-      ['1e3', 1000],
-      ['1n', 1e-9],
-      [2, 2],
-      ['', undefined],
-      ['abc', undefined],
-      ['1Zi', undefined],
-      ['-1', undefined],
-      [undefined, undefined],
+    // [quantity, in base units, in thousandths], both rounded up as the apiserver does.
+    const cases: [unknown, number | undefined, number | undefined][] = [
+      ['250m', 1, 250],
+      ['1', 1, 1000],
+      ['1.5', 2, 1500],
+      ['.5', 1, 500],
+      ['0.1', 1, 100],
+      ['1.001', 2, 1001],
+      ['2.011', 3, 2011],
+      ['9m', 1, 9],
+      ['51m', 1, 51],
+      ['1005m', 2, 1005],
+      ['3999m', 4, 3999],
+      ['100u', 1, 1],
+      ['1n', 1, 1],
+      ['0', 0, 0],
+      ['512Mi', 512 * MI, 512 * MI * 1000],
+      ['1.5Gi', 1.5 * GI, 1.5 * GI * 1000],
+      ['1Gi', GI, GI * 1000],
+      ['1G', 1e9, 1e12],
+      ['128k', 128_000, 128_000_000],
+      ['1e3', 1000, 1_000_000],
+      ['1.5e-3', 1, 2],
+      ['12E-1', 2, 1200],
+      [2, 2, 2000],
+      [0.25, 1, 250],
+      ['', undefined, undefined],
+      ['abc', undefined, undefined],
+      ['1Zi', undefined, undefined],
+      ['-1', undefined, undefined],
+      ['1e999', undefined, undefined],
+      [undefined, undefined, undefined],
     ];
-    for (const [text, expected] of cases) {
-      it(`${JSON.stringify(text)} is ${expected}`, function () {
-        assert.equal(parseQuantity(text), expected);
+    for (const [text, units, milli] of cases) {
+      it(`${JSON.stringify(text)} is ${units}, or ${milli} thousandths`, function () {
+        assert.equal(parseQuantity(text), units);
+        assert.equal(parseQuantity(text, { milli: true }), milli);
       });
     }
+
+    it('counts CPU requests in millicores exactly, with no drift from a float', function () {
+      for (const m of [9, 51, 102, 150, 201, 1001, 1005, 2011, 3999]) {
+        assert.equal(podRequests({ containers: [{ resources: { requests: { cpu: `${m}m` } } }] }).cpuMillicores, m, `${m}m`);
+      }
+      assert.equal(
+        podRequests({ containers: [{ resources: { requests: { cpu: '0.201' } } }, { resources: { requests: { cpu: '1.005' } } }] })
+          .cpuMillicores,
+        1206,
+      );
+    });
   });
 
   describe('pod requests as Kubernetes computes them', function () {
@@ -138,6 +166,23 @@ describe('savings', function () {
         cpuMillicores: 1000,
         memoryBytes: 4 * GI,
         instances: { 'ec2 t3.medium': 1, 'rds db.t3.micro': 1 },
+      });
+    });
+
+    it('a second stop that stopped another instance of a type counts both; the same instance again counts once', function () {
+      const ec2 = (id: string) => ({ kind: 'ec2-instance', id, region: 'eu-west-1', outcome: 'changed', instanceType: 't3.medium' });
+      const none = { cpuMillicores: 0, memoryBytes: 0 };
+      const first = afterStop([], at('2026-12-01T18:00:00Z'), { ...none, ...instancesSlept([ec2('i-1')]) });
+      // The stop could not stop i-2; the AWS re-check does.
+      const again = afterStop(first, at('2026-12-01T19:00:00Z'), { ...none, ...instancesSlept([ec2('i-2')]) });
+      assert.equal(again.length, 1);
+      assert.deepEqual(again[0]!.instances, { 'ec2 t3.medium': 2 });
+      const thrice = afterStop(again, at('2026-12-01T20:00:00Z'), { ...none, ...instancesSlept([ec2('i-1')]) });
+      assert.deepEqual(thrice[0]!.instances, { 'ec2 t3.medium': 2 });
+      // A sleep recorded before ids were kept: the larger count.
+      const old: Sleep[] = [{ from: '2026-12-01T18:00:00.000Z', to: null, ...none, instances: { 'ec2 t3.medium': 3 } }];
+      assert.deepEqual(afterStop(old, at('2026-12-01T19:00:00Z'), { ...none, ...instancesSlept([ec2('i-2')]) })[0]!.instances, {
+        'ec2 t3.medium': 3,
       });
     });
 

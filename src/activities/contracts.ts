@@ -14,12 +14,26 @@ export interface WorkloadChange {
   requests?: { cpuMillicores: number; memoryBytes: number };
 }
 
+/** A workload a stop found already at 0 with its saved count: what it would run if woken. */
+export interface AsleepWorkload {
+  kind: string;
+  name: string;
+  replicas: number;
+  requests: { cpuMillicores: number; memoryBytes: number };
+}
+
 /** What a stop or start did, in terms a Slack reply can show. */
 export interface ActionReport {
   namespace: string;
   changed: WorkloadChange[];
   /** Workloads left as they were (already at the target, or excluded). */
   unchanged: number;
+  /**
+   * On a stop: the workloads among `unchanged` already asleep with a saved count, so the sleep
+   * counts everything asleep, not only what this attempt scaled. Absent from results recorded
+   * before it existed.
+   */
+  asleep?: AsleepWorkload[];
   durationMs: number;
   /** Set when DRY_RUN was on: `changed` lists what would have changed; nothing was written. */
   dryRun?: boolean;

@@ -15,6 +15,11 @@ export interface Slept {
   memoryBytes: number;
   /** Instances stopped, by `<ec2|rds> <type>`. */
   instances: Record<string, number>;
+  /**
+   * Which ones, by the same key (`region/id`), so two stops of one sleep that each stopped
+   * an instance of a type count both; absent from sleeps recorded before it was kept.
+   */
+  instanceIds?: Record<string, string[]>;
 }
 
 /** One sleep of the ledger: from the stop to the start that ended it (null while it lasts). */
@@ -29,6 +34,8 @@ export const LEDGER_DAYS = 62;
 export const LEDGER_ENTRIES = 150;
 /** Instance types one sleep keeps apart; the rest are counted as `other`. */
 export const INSTANCE_TYPES_KEPT = 20;
+/** Instance ids one sleep keeps of a type; past them, a type is counted by the larger count only. */
+export const INSTANCE_IDS_KEPT = 50;
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -51,40 +58,45 @@ export interface PodSpecResources {
   overhead?: Record<string, unknown>;
 }
 
-const SUFFIXES: Record<string, number> = {
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 1024,
-  Mi: 1024 ** 2,
-  Gi: 1024 ** 3,
-  Ti: 1024 ** 4,
-  Pi: 1024 ** 5,
-  Ei: 1024 ** 6,
-};
+/** Powers of ten of the decimal suffixes, and of 1024 of the binary ones. */
+const DECIMAL: Record<string, number> = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+const BINARY: Record<string, number> = { Ki: 1, Mi: 2, Gi: 3, Ti: 4, Pi: 5, Ei: 6 };
 
-/** A Kubernetes quantity ("250m", "1.5", "512Mi", "1e3") as a number of its base unit; undefined when it is not one. */
-export function parseQuantity(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+/**
+ * A Kubernetes quantity ("250m", "1.5", "512Mi", "1e3") as a whole number of its base unit,
+ * or of thousandths of it with `milli`, rounded up as the apiserver's Value and MilliValue do;
+ * undefined when it is not one. Decimal digits are counted exactly, never through a float.
+ */
+export function parseQuantity(value: unknown, { milli = false }: { milli?: boolean } = {}): number | undefined {
+  const scale = milli ? 1000 : 1;
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.ceil(value * scale) : undefined;
   if (typeof value !== 'string') return undefined;
-  const match = /^\+?(\d+(?:\.\d*)?|\.\d+)(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/.exec(value.trim());
+  const match = /^\+?(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/.exec(value.trim());
   if (!match) return undefined;
-  const base = Number(match[1]);
-  const amount = match[2] ? Number(`${match[1]}${match[2]}`) : base * SUFFIXES[match[3] ?? '']!;
-  return Number.isFinite(amount) ? amount : undefined;
+  const [whole = '', fraction = ''] = match[1]!.split('.');
+  const digits = BigInt(`${whole}${fraction}` || '0');
+  const exponent = (match[2] !== undefined ? Number(match[2]) : (DECIMAL[match[3] ?? ''] ?? 0)) + (milli ? 3 : 0) - fraction.length;
+  // Past any count a number holds: the exponent alone says so, without building the number.
+  if (digits > 0n && exponent > 400) return undefined;
+  const scaled = digits * 1024n ** BigInt(BINARY[match[3] ?? ''] ?? 0);
+  let amount: bigint;
+  if (exponent >= 0) amount = scaled * 10n ** BigInt(exponent);
+  else {
+    const divisor = 10n ** BigInt(-exponent);
+    amount = scaled / divisor + (scaled % divisor > 0n ? 1n : 0n);
+  }
+  const result = Number(amount);
+  return Number.isFinite(result) ? result : undefined;
 }
 
-/** A container's request of a resource: its request, else its limit (which the apiserver copies into a missing request), else 0. */
+/** A container's request of a resource (CPU in millicores, memory in bytes): its request, else its limit (which the apiserver copies into a missing request), else 0. */
 function requestOf(container: ContainerResources, resource: 'cpu' | 'memory'): number {
-  const amount = parseQuantity(container.resources?.requests?.[resource]) ?? parseQuantity(container.resources?.limits?.[resource]) ?? 0;
-  return resource === 'cpu' ? amount * 1000 : amount;
+  const milli = resource === 'cpu';
+  return (
+    parseQuantity(container.resources?.requests?.[resource], { milli }) ??
+    parseQuantity(container.resources?.limits?.[resource], { milli }) ??
+    0
+  );
 }
 
 /**
@@ -110,10 +122,20 @@ function effective(spec: PodSpecResources, resource: 'cpu' | 'memory'): number {
 /** What one pod of the template requests, CPU in millicores and memory in bytes, whole numbers. */
 export function podRequests(spec: PodSpecResources | undefined): { cpuMillicores: number; memoryBytes: number } {
   if (!spec) return { cpuMillicores: 0, memoryBytes: 0 };
-  return { cpuMillicores: Math.ceil(effective(spec, 'cpu')), memoryBytes: Math.ceil(effective(spec, 'memory')) };
+  return { cpuMillicores: effective(spec, 'cpu'), memoryBytes: effective(spec, 'memory') };
 }
 
 // ---- The ledger.
+
+/** Of two stops of one sleep: the instance ids of each type, together, as many as are kept. */
+function idsTogether(a: Slept['instanceIds'], b: Slept['instanceIds'], kept: Record<string, number>): Slept['instanceIds'] {
+  const together: Record<string, string[]> = {};
+  for (const type of Object.keys(kept)) {
+    const ids = [...new Set([...(a?.[type] ?? []), ...(b?.[type] ?? [])])].sort();
+    if (ids.length > 0) together[type] = ids.slice(0, INSTANCE_IDS_KEPT);
+  }
+  return Object.keys(together).length > 0 ? together : undefined;
+}
 
 function boundedInstances(instances: Record<string, number>): Record<string, number> {
   const entries = Object.entries(instances).filter(([, n]) => n > 0);
@@ -134,23 +156,38 @@ const open = (ledger: readonly Sleep[]): Sleep | undefined => (ledger.at(-1)?.to
 
 /**
  * The ledger after a stop at `at` that put `slept` to sleep. A stop of an environment already
- * asleep (a second stop, a re-stop) continues that sleep; what it found awake was counted by
- * the stop that began it, so each figure is the larger of the two, never their sum.
+ * asleep (a second stop, a re-stop) continues that sleep. Given `whole`, the stop's workload
+ * figures are everything asleep (what it scaled and what it found asleep) and replace the
+ * sleep's; a stop recorded before it reported what it found asleep counted only what it
+ * scaled, so each figure is then the larger of the two, never their sum.
  */
-export function afterStop(ledger: readonly Sleep[], at: Date, slept: Slept): Sleep[] {
+export function afterStop(ledger: readonly Sleep[], at: Date, slept: Slept, { whole = false }: { whole?: boolean } = {}): Sleep[] {
   const current = open(ledger);
   if (current) {
     const instances = { ...current.instances };
     for (const [type, n] of Object.entries(slept.instances)) instances[type] = Math.max(instances[type] ?? 0, n);
+    // Instances the two stopped that are not the same ones add up, as far as their ids tell.
+    for (const [type, ids] of Object.entries(idsTogether(current.instanceIds, slept.instanceIds, instances) ?? {}))
+      instances[type] = Math.max(instances[type] ?? 0, ids.length);
+    const kept = boundedInstances(instances);
+    const { instanceIds: _before, ...rest } = current;
+    const instanceIds = idsTogether(current.instanceIds, slept.instanceIds, kept);
     const merged: Sleep = {
-      ...current,
-      cpuMillicores: Math.max(current.cpuMillicores, slept.cpuMillicores),
-      memoryBytes: Math.max(current.memoryBytes, slept.memoryBytes),
-      instances: boundedInstances(instances),
+      ...rest,
+      cpuMillicores: whole ? slept.cpuMillicores : Math.max(current.cpuMillicores, slept.cpuMillicores),
+      memoryBytes: whole ? slept.memoryBytes : Math.max(current.memoryBytes, slept.memoryBytes),
+      instances: kept,
+      ...(instanceIds ? { instanceIds } : {}),
     };
     return bounded([...ledger.slice(0, -1), merged], at);
   }
-  return bounded([...ledger, { from: at.toISOString(), to: null, ...slept, instances: boundedInstances(slept.instances) }], at);
+  const { instanceIds: given, ...figures } = slept;
+  const kept = boundedInstances(slept.instances);
+  const instanceIds = idsTogether(given, undefined, kept);
+  return bounded(
+    [...ledger, { from: at.toISOString(), to: null, ...figures, instances: kept, ...(instanceIds ? { instanceIds } : {}) }],
+    at,
+  );
 }
 
 /** The ledger after a drift re-stop put to sleep what the stop had not counted (workloads created since): added to the sleep it extends. */
@@ -302,21 +339,33 @@ export function describeFigures(f: Figures, currency?: string | null): string {
   return `${parts.join(', ')}${money}`;
 }
 
-/** What the AWS half of a stop stopped, by `<ec2|rds> <type>`: the instances it stopped, and the members of the Aurora clusters it stopped. */
-export function stoppedInstances(
-  resources: readonly { kind: string; id: string; region: string; outcome: string; instanceType?: string; cluster?: string }[],
-): Record<string, number> {
+type AwsOutcome = { kind: string; id: string; region: string; outcome: string; instanceType?: string; cluster?: string };
+
+/** What the AWS half of a stop stopped, by `<ec2|rds> <type>`: the instances it stopped, and the members of the Aurora clusters it stopped (`region/id`). */
+export function stoppedInstanceIds(resources: readonly AwsOutcome[]): Record<string, string[]> {
   const clusters = new Set(resources.filter((r) => r.kind === 'rds-cluster' && r.outcome === 'changed').map((r) => `${r.region}/${r.id}`));
-  const counts: Record<string, number> = {};
+  const ids: Record<string, string[]> = {};
   for (const r of resources) {
     const counted =
       (r.outcome === 'changed' && r.kind !== 'rds-cluster') ||
       (r.kind === 'rds-instance' && r.cluster && clusters.has(`${r.region}/${r.cluster}`));
     if (!counted) continue;
     const key = `${r.kind === 'ec2-instance' ? 'ec2' : 'rds'} ${r.instanceType ?? 'unknown'}`;
-    counts[key] = (counts[key] ?? 0) + 1;
+    (ids[key] ??= []).push(`${r.region}/${r.id}`);
   }
-  return counts;
+  return ids;
+}
+
+/** How many instances of each type stoppedInstanceIds finds. */
+export function stoppedInstances(resources: readonly AwsOutcome[]): Record<string, number> {
+  return Object.fromEntries(Object.entries(stoppedInstanceIds(resources)).map(([type, ids]) => [type, ids.length]));
+}
+
+/** The instances half of what a stop put to sleep. */
+export function instancesSlept(resources: readonly AwsOutcome[]): Pick<Slept, 'instances' | 'instanceIds'> {
+  const instanceIds = stoppedInstanceIds(resources);
+  const instances = stoppedInstances(resources);
+  return Object.keys(instanceIds).length > 0 ? { instances, instanceIds } : { instances };
 }
 
 // ---- Reports, as the API, Slack and the CLI show them.

@@ -199,10 +199,12 @@ export function createNamespaceActions(
     );
     const changed = outcomes.flatMap((o) => (o.change ? [o.change] : []));
     const notes = outcomes.flatMap((o) => (o.note ? [o.note] : []));
+    const asleep = outcomes.flatMap((o) => (o.asleep ? [o.asleep] : []));
     return {
       namespace,
       changed,
       unchanged: outcomes.length - changed.length,
+      ...(asleep.length ? { asleep } : {}),
       durationMs: Date.now() - started,
       ...(dryRun ? { dryRun } : {}),
       ...(notes.length ? { notes } : {}),
@@ -218,7 +220,8 @@ export function createNamespaceActions(
         ({ kind, object }: Listed) =>
         () =>
           kind.sleep(object, { namespace, write });
-      return act(namespace, started, [stage(listed, 'guard').map(sleep), stage(listed, 'workload').map(sleep)]);
+      const report = await act(namespace, started, [stage(listed, 'guard').map(sleep), stage(listed, 'workload').map(sleep)]);
+      return { ...report, asleep: report.asleep ?? [] };
     },
 
     // One deadline from the first write bounds every wait of the start, these and awaitReady's,

@@ -101,7 +101,11 @@ function scaledByReplicas<T extends Scaled>(kind: ScaledKind, api: ScaledApi<T>,
         async (object) => {
           if (isExcluded(object.metadata)) return {};
           const replicas = object.spec?.replicas ?? 1;
-          if (replicas === 0) return {};
+          if (replicas === 0) {
+            const saved = savedReplicas.read(object.metadata);
+            if (typeof saved !== 'number' || saved === 0) return {};
+            return { asleep: { kind, name, replicas: saved, requests: podRequests(object.spec?.template?.spec) } };
+          }
           // One patch saves the count and scales to 0, so no crash can separate the two; the
           // resourceVersion makes it fail (and be retried on a fresh read) if anyone changed the
           // workload since it was read. A count left by an earlier stop is simply overwritten by

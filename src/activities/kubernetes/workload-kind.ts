@@ -19,12 +19,14 @@
  * refused by the apiserver (KubernetesPolicyDenied). A new kind needs its fields there too.
  */
 import type { V1ObjectMeta } from '@kubernetes/client-node';
-import type { CronJobStatus, WorkloadChange, WorkloadStatus } from '../contracts';
+import type { AsleepWorkload, CronJobStatus, WorkloadChange, WorkloadStatus } from '../contracts';
 import { call, listAll, statusCode, throttled, type PageRequest, type Write } from './apiserver';
 
 /** What a sleep or wake did to one object: a change for the report, or a note for a person. */
 export interface Outcome {
   change?: WorkloadChange;
+  /** A sleep that found the object already asleep with a saved count. */
+  asleep?: AsleepWorkload;
   note?: string;
 }
 

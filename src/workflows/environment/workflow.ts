@@ -112,7 +112,7 @@ import {
   afterStop as sleepBegun,
   afterWake,
   nothingSlept,
-  stoppedInstances,
+  instancesSlept,
   type Sleep,
   type Slept,
 } from '../../domain/savings';
@@ -580,7 +580,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     followTransitions('stop', aws.report);
     if (!state.awsStopRecorded && patched(PATCHES.awsStartWhatStopStopped)) state.awsStopRecorded = true;
     if (!report.dryRun && patched(PATCHES.savingsLedger)) {
-      ledgered(sleepBegun(ledger, now(), { ...sleptBy(report.changed), instances: stoppedInstances(aws.report?.resources ?? []) }));
+      const asleep = (report.asleep ?? []).map((w) => ({ from: w.replicas, requests: w.requests }));
+      const slept = { ...sleptBy([...report.changed, ...asleep]), ...instancesSlept(aws.report?.resources ?? []) };
+      ledgered(sleepBegun(ledger, now(), slept, { whole: report.asleep !== undefined }));
     }
     record(
       action,
@@ -643,7 +645,9 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     });
     const started = afterStart(state, before, policy, now());
     state = started.state;
-    if (sleeping()) ledgered(afterWake(ledger, now()));
+    // A stop that ended the wait for the databases before anything woke: the sleep goes on.
+    const nothingWoke = report.databases?.interrupted !== undefined && report.changed.length === 0;
+    if (sleeping() && !nothingWoke) ledgered(afterWake(ledger, now()));
     setProblems(aws.problems);
     followTransitions('start', aws.report);
     const woken: Started = {
@@ -931,8 +935,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
   function reportRestopped(aws: AwsActionReport): void {
     const restarted = aws.resources.filter((r) => r.outcome === 'changed');
     // Counted by the stop that began the sleep, unless that stop could not stop them.
-    if (restarted.length > 0 && sleeping())
-      ledgered(sleepBegun(ledger, now(), { ...nothingSlept(), instances: stoppedInstances(aws.resources) }));
+    if (restarted.length > 0 && sleeping()) ledgered(sleepBegun(ledger, now(), { ...nothingSlept(), ...instancesSlept(aws.resources) }));
     if (restarted.length > 0) {
       const names = restarted.map((r) => r.name ?? r.id).join(', ');
       log.warn('AWS resources had started by themselves; stopped again', { namespace, resources: names });
