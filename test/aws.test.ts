@@ -932,6 +932,16 @@ describe('AWS activities (moto)', function () {
       for (const ns of namespaces)
         ids.set(ns, [await launch(enabled(ns)), await createDb(`${ns}-db`, enabled(ns), ns.endsWith('1') ? SECOND : MAIN)]);
       const activities = viaProxy({ cacheMaxAgeMs: 0 });
+      // "At once": on a busy machine the environments' inventory reads spread out over more
+      // than a listing takes, so the listings wait until those reads have gone quiet.
+      let lastInventoryRead = Date.now();
+      hold = (call) => {
+        if (call.startsWith('dynamodb:')) lastInventoryRead = Date.now();
+        if (!/^(ec2:DescribeInstances|rds:DescribeDBInstances|rds:DescribeDBClusters)$/.test(call)) return undefined;
+        return (async () => {
+          while (Date.now() - lastInventoryRead < 500) await new Promise((resolve) => setTimeout(resolve, 50));
+        })();
+      };
 
       const reports = await Promise.all(namespaces.map((ns) => activities.stopAwsResources(ns)));
       for (const report of reports) {
