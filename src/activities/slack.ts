@@ -8,6 +8,7 @@
  * exactly as long as Slack's Retry-After asks.
  */
 import { webApi } from '@slack/bolt';
+import { slackWebClient } from '../slack/web-client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Failure } from '../domain/failures';
 import { driftDone, UNKNOWN_MANAGER, whatWoke } from '../domain/drift';
@@ -72,13 +73,7 @@ export interface SlackPoster {
 
 export function createSlackPoster(options: SlackNotifierOptions): SlackPoster {
   const { logger, defaultChannel } = options;
-  const slack = new webApi.WebClient(options.token, {
-    slackApiUrl: options.slackApiUrl,
-    retryConfig: { retries: 0 },
-    rejectRateLimitedCalls: true,
-    timeout: REQUEST_TIMEOUT_MS,
-    logLevel: webApi.LogLevel.ERROR,
-  });
+  const slack = slackWebClient(options.token, { slackApiUrl: options.slackApiUrl, timeoutMs: REQUEST_TIMEOUT_MS });
 
   async function post(channel: string, message: SlackMessage): Promise<void> {
     await slack.chat.postMessage({ channel, text: message.text, blocks: message.blocks, unfurl_links: false });

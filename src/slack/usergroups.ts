@@ -3,7 +3,7 @@
  * `usergroups:read`), for the owners rule and for `list`. Remembered for a while: a `list`
  * asks about every group any environment names, and membership changes rarely.
  */
-import { webApi } from '@slack/bolt';
+import { slackWebClient } from './web-client';
 import type { GroupMembers } from '../domain/owners';
 import type { Logger } from '../logger';
 
@@ -20,13 +20,7 @@ const DEFAULT_TTL_MS = 5 * 60_000;
 const REQUEST_TIMEOUT_MS = 5_000;
 
 export function createGroupMembers({ token, slackApiUrl, logger, ttlMs = DEFAULT_TTL_MS }: GroupMembersOptions): GroupMembers {
-  const slack = new webApi.WebClient(token, {
-    slackApiUrl,
-    retryConfig: { retries: 0 },
-    rejectRateLimitedCalls: true,
-    timeout: REQUEST_TIMEOUT_MS,
-    logLevel: webApi.LogLevel.ERROR,
-  });
+  const slack = slackWebClient(token, { slackApiUrl, timeoutMs: REQUEST_TIMEOUT_MS });
   const known = new Map<string, { at: number; members: Promise<readonly string[]> }>();
   return (group) => {
     const cached = known.get(group);

@@ -14,6 +14,7 @@
  * as it is when their turn comes.
  */
 import { webApi } from '@slack/bolt';
+import { slackWebClient } from '../../slack/web-client';
 import type { EnvironmentSummary, EnvironmentsClient } from '../../client/environments';
 import { isSlackGroupId, isSlackUserId } from '../../domain/slack-ids';
 import type { GroupMembers } from '../../domain/owners';
@@ -90,13 +91,7 @@ export function createSlackHome(options: SlackHomeOptions): SlackHome {
   const maxOpen = options.maxOpen ?? DEFAULT_MAX_OPEN;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const spacingMs = 60_000 / (options.perMinute ?? DEFAULT_PER_MINUTE);
-  const slack = new webApi.WebClient(options.token, {
-    slackApiUrl: options.slackApiUrl,
-    retryConfig: { retries: 0 },
-    rejectRateLimitedCalls: true,
-    timeout: REQUEST_TIMEOUT_MS,
-    logLevel: webApi.LogLevel.ERROR,
-  });
+  const slack = slackWebClient(options.token, { slackApiUrl: options.slackApiUrl, timeoutMs: REQUEST_TIMEOUT_MS });
 
   /** In the order they last opened the tab or clicked on it, the longest ago first. */
   const readers = new Map<string, Reader>();

@@ -496,16 +496,7 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
     ledgered(afterWake(ledger, now())); // nothing of it is left to wake
     changed();
   }
-  await condition(
-    () =>
-      allHandlersFinished() &&
-      !busy &&
-      !lock.isLocked() &&
-      !recheckInFlight &&
-      !driftInFlight &&
-      readinessWaits.size === 0 &&
-      outbox.size === 0,
-  );
+  await condition(() => nothingInFlight() && outbox.size === 0);
   log.info('environment retired', { namespace });
   return { namespace, phase: phaseOf(state), policy, ...state, shutdownDescription: null, wakeDescription: null };
 
@@ -1099,16 +1090,12 @@ export async function environmentWorkflow(input: EnvironmentInput): Promise<Envi
 
   /** Nothing of this run's own is in progress: no handler, no action under the lock, no re-check. */
   function quiet(): boolean {
-    return (
-      allHandlersFinished() &&
-      !busy &&
-      !lock.isLocked() &&
-      !recheckInFlight &&
-      !driftInFlight &&
-      readinessWaits.size === 0 &&
-      leavingBy === null &&
-      !retired
-    );
+    return nothingInFlight() && leavingBy === null && !retired;
+  }
+
+  /** No handler, action under the lock, re-check, drift look or wait for Ready is running. */
+  function nothingInFlight(): boolean {
+    return allHandlersFinished() && !busy && !lock.isLocked() && !recheckInFlight && !driftInFlight && readinessWaits.size === 0;
   }
 
   /**
